@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Concord needs to build, test and benchmark, if any
+# are missing. Runs `apt-get update` once, then `apt-get install -y` of what lacks.
+set -euo pipefail
+
+packages=(
+	build-essential pkg-config meson ninja-build python3
+	libuv1-dev libprotobuf-c-dev protobuf-c-compiler
+	libcmocka-dev
+	clang libclang-rt-14-dev
+	redis-tools curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		sudo="sudo"
+	else
+		echo "deps: missing packages (${missing[*]}) and not root; install them and retry" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update </dev/null
+$sudo apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
