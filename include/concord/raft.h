@@ -1,0 +1,390 @@
+/* raft.h: the Concord Raft core, a pure and deterministic consensus state machine. */
+#ifndef CONCORD_RAFT_H
+#define CONCORD_RAFT_H
+
+/*
+ * The core does no I/O, reads no clock, starts no thread and keeps no global state.
+ * The caller owns a `struct raft` and drives it with inputs:
+ *
+ *   raft_step()            a message received from a peer
+ *   raft_tick()            one unit of logical time passed
+ *   raft_propose()         a client asks to replicate a payload (leader only)
+ *   raft_read_index()      a client asks for a linearizable read (leader only)
+ *   raft_transfer_leader(), raft_step_down(), raft_campaign()
+ *
+ * and drains the output as a *ready* batch (raft_ready), which it acknowledges with
+ * raft_advance() once the batch's state is durable. The same inputs always produce the
+ * same outputs, bit for bit: randomness (election jitter) comes from a PRNG seeded by
+ * `struct raft_config.seed`, time is counted in ticks.
+ *
+ * Persistence before speech. The contract for each ready batch `rd`:
+ *
+ *   1. Send rd.messages at once. These never depend on unpersisted state: they are a
+ *      leader's AppendEntries/heartbeats (a leader may send entries before its own write
+ *      is durable, Raft thesis 10.2.1; it counts itself toward a quorum only once they
+ *      are), pre-votes, and heartbeat acknowledgements.
+ *   2. Persist rd.hard_state (if rd.has_hard_state) and rd.entries: discard every stored
+ *      entry whose index is >= rd.entries[0].index, then append rd.entries. Both must be
+ *      durable (fsync'd) before step 3.
+ *   3. Send rd.persisted_messages. These are vote requests and grants and AppendEntries
+ *      acknowledgements: each promises that the term, vote or entries it reflects will
+ *      survive a crash (Raft Figure 2, "Persistent state ... updated on stable storage
+ *      before responding to RPCs").
+ *   4. Apply rd.committed in order; serve each of rd.reads once the state machine has
+ *      applied at least its index.
+ *   5. Call raft_advance(r, &rd).
+ *
+ * Several batches may be outstanding at once (take a ready while an earlier batch is
+ * still being fsync'd: this is group commit) provided they are persisted and advanced in
+ * the order they were taken. Messages that wait for persistence are held inside the batch
+ * that carries the state they depend on, so a caller that follows the steps cannot speak
+ * early. Debug builds assert the ordering.
+ *
+ * Proposals. raft_propose() returns the (term, index) the entry was given. The proposer
+ * has succeeded only if the entry later applied at that index carries that term; if a
+ * different entry is applied there, the proposal failed. If the node loses leadership
+ * first the outcome is unknown until the index is applied.
+ *
+ * Ownership. Unless a function says otherwise, pointers passed in stay owned by the
+ * caller and are not retained after the call returns; the core takes references to the
+ * entry payloads (struct raft_buf) it keeps. Everything reachable from a ready batch is
+ * owned by the core and valid until raft_advance() on that batch.
+ *
+ * Allocation failure inside the core aborts the process: the core cannot report it
+ * without leaving a half-applied input behind, and every input the network or disk can
+ * produce is bounded by the caller's frame and entry size limits.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint64_t raft_id;    /* a node's id; RAFT_NONE (0) is no node */
+typedef uint64_t raft_term;  /* a term; 0 before any election */
+typedef uint64_t raft_index; /* a log index; the first entry is 1, 0 is "no entry" */
+
+#define RAFT_NONE ((raft_id)0)
+
+/* Most voters and most learners a configuration may hold. */
+#define RAFT_MAX_MEMBERS 16
+
+/* ----------------------------------------------------------------------------------
+ * Errors
+ */
+
+#define RAFT_ERRORS(X)                                                                     \
+	X(RAFT_OK, "ok")                                                                   \
+	X(RAFT_ENOTLEADER, "this node is not the leader")                                  \
+	X(RAFT_EBUSY, "a leadership transfer is in progress")                              \
+	X(RAFT_EINVAL, "invalid argument")                                                 \
+	X(RAFT_ETOOBIG, "entry larger than the configured maximum")                        \
+	X(RAFT_ENOPEER, "no such voter in the configuration")                              \
+	X(RAFT_ECORRUPT, "boot state is inconsistent")                                     \
+	X(RAFT_ENOVOTER, "this node is not a voter")
+
+enum raft_error {
+#define RAFT_ERROR_ENUM_(name, text) name,
+	RAFT_ERRORS(RAFT_ERROR_ENUM_)
+#undef RAFT_ERROR_ENUM_
+	RAFT_ERROR_COUNT_
+};
+
+/* A static string describing `err` (any int; unknown values get a generic text). */
+const char *raft_strerror(int err);
+
+/* ----------------------------------------------------------------------------------
+ * Payload buffers: immutable, reference counted, shared between the log, messages in
+ * flight and ready batches so that no entry is copied on its way through the core.
+ * Not thread-safe: a buffer belongs to one thread at a time.
+ */
+
+struct raft_buf {
+	uint32_t refs;
+	uint32_t len;
+	unsigned char data[];
+};
+
+/* A new buffer holding a copy of `len` bytes at `data`, with one reference. */
+struct raft_buf *raft_buf_new(const void *data, size_t len);
+/* Takes one more reference; returns `b`. NULL-safe. */
+struct raft_buf *raft_buf_ref(struct raft_buf *b);
+/* Drops one reference, freeing the buffer with the last one. NULL-safe. */
+void raft_buf_unref(struct raft_buf *b);
+
+/* ----------------------------------------------------------------------------------
+ * Log entries
+ */
+
+enum raft_entry_type {
+	RAFT_ENTRY_NORMAL = 1, /* an application command */
+	RAFT_ENTRY_NOOP = 2,   /* appended by each new leader to commit its term (5.4.2) */
+	RAFT_ENTRY_CONFIG = 3, /* a configuration change (reserved for membership) */
+};
+
+struct raft_entry {
+	raft_term term;
+	raft_index index;
+	enum raft_entry_type type;
+	struct raft_buf *buf; /* payload; NULL when empty. The holder of the entry holds a
+				 reference. */
+};
+
+static inline const void *raft_entry_data(const struct raft_entry *e)
+{
+	return e->buf ? e->buf->data : NULL;
+}
+
+static inline size_t raft_entry_len(const struct raft_entry *e)
+{
+	return e->buf ? e->buf->len : 0;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Configuration of the cluster (who votes) and of this node (how it behaves)
+ */
+
+/* Members of the cluster. While `n_voters_old` > 0 the cluster is in joint consensus
+ * (C_old,new): elections and commitment need a majority of `voters` and a majority of
+ * `voters_old`. Learners receive the log but do not vote. */
+struct raft_conf {
+	uint32_t n_voters;
+	raft_id voters[RAFT_MAX_MEMBERS];
+	uint32_t n_voters_old;
+	raft_id voters_old[RAFT_MAX_MEMBERS];
+	uint32_t n_learners;
+	raft_id learners[RAFT_MAX_MEMBERS];
+};
+
+struct raft_config {
+	raft_id id;                   /* this node; must not be RAFT_NONE */
+	uint32_t election_ticks;      /* election timeout is random in [e, 2e) ticks */
+	uint32_t heartbeat_ticks;     /* leader heartbeat period; < election_ticks */
+	uint64_t seed;                /* PRNG seed for election jitter */
+	uint32_t max_msg_entries;     /* most entries in one AppendEntries */
+	uint32_t max_msg_bytes;       /* most payload bytes in one AppendEntries (at least
+					 one entry is always sent) */
+	uint32_t max_inflight_msgs;   /* pipelining window per follower */
+	uint32_t max_entry_bytes;     /* largest payload raft_propose accepts */
+	bool pre_vote;                /* run a pre-vote round before a real election */
+	bool check_quorum;            /* leaders step down without a quorum's contact */
+};
+
+/* Fills `cfg` with sensible defaults for node `id`: election 10 ticks, heartbeat 1,
+ * 64 entries or 1 MiB per message, 256 messages in flight, pre-vote and check-quorum on. */
+void raft_config_default(struct raft_config *cfg, raft_id id);
+
+/* ----------------------------------------------------------------------------------
+ * Messages between nodes. One flat record for every type; each field says which types
+ * use it. A transport encodes the fields its type uses.
+ */
+
+enum raft_msg_type {
+	RAFT_MSG_PREVOTE = 1,   /* would you vote for me at `term`? (thesis 9.6) */
+	RAFT_MSG_PREVOTE_RESP,  /* reply; `term` is the asked term when granted */
+	RAFT_MSG_VOTE,          /* RequestVote */
+	RAFT_MSG_VOTE_RESP,     /* RequestVote reply */
+	RAFT_MSG_APPEND,        /* AppendEntries carrying entries */
+	RAFT_MSG_APPEND_RESP,   /* AppendEntries reply */
+	RAFT_MSG_HEARTBEAT,     /* leader liveness, commit index and read-index rounds */
+	RAFT_MSG_HEARTBEAT_RESP,
+	RAFT_MSG_TIMEOUT_NOW,   /* leadership transfer: start an election now (thesis 3.10) */
+	RAFT_MSG_TYPE_COUNT_,
+};
+
+const char *raft_msg_type_name(enum raft_msg_type t);
+
+struct raft_message {
+	enum raft_msg_type type;
+	raft_id from;
+	raft_id to;
+	raft_term term;     /* sender's term (PREVOTE: the term it would campaign in) */
+
+	/* PREVOTE, VOTE: the candidate's last log index and term.
+	 * APPEND: prevLogIndex and prevLogTerm.
+	 * APPEND_RESP: on success the highest index known to match the leader; on
+	 * rejection the prevLogIndex that was rejected (log_term unused). */
+	raft_index index;
+	raft_term log_term;
+
+	raft_index commit;  /* APPEND, HEARTBEAT: the leader's commit index (for a
+			       heartbeat, no more than the follower's match) */
+	bool reject;        /* *_RESP: the request was refused */
+	bool transfer;      /* VOTE: the election follows a TimeoutNow, so voters must not
+			       refuse it for having heard from a leader recently */
+
+	/* APPEND_RESP rejections: the fast-backup hint. xterm is the term of the
+	 * follower's entry at the rejected index (0 if it has none there), xindex the
+	 * first index the follower holds with xterm, xlen the follower's last index. */
+	raft_term xterm;
+	raft_index xindex;
+	raft_index xlen;
+
+	uint64_t context;   /* HEARTBEAT, HEARTBEAT_RESP: read-index round number */
+
+	uint32_t n_entries; /* APPEND */
+	struct raft_entry *entries;
+};
+
+/* ----------------------------------------------------------------------------------
+ * State
+ */
+
+enum raft_role {
+	RAFT_FOLLOWER = 1,
+	RAFT_PRECANDIDATE,
+	RAFT_CANDIDATE,
+	RAFT_LEADER,
+};
+
+const char *raft_role_name(enum raft_role role);
+
+/* What must survive a crash besides the log: Figure 2's currentTerm and votedFor. */
+struct raft_hard_state {
+	raft_term term;
+	raft_id vote;
+};
+
+/* A linearizable read, confirmed: serve it once the state machine applied `index`. */
+struct raft_read {
+	uint64_t context; /* the caller's tag from raft_read_index() */
+	raft_index index;
+};
+
+/* What the caller recovered from storage, or zeros for a brand-new node. */
+struct raft_boot {
+	struct raft_hard_state hard_state;
+	raft_index snapshot_index;  /* the log begins after this entry (0: no snapshot) */
+	raft_term snapshot_term;
+	const struct raft_entry *entries; /* stored entries snapshot_index+1 ... in order;
+					     the core takes references */
+	uint32_t n_entries;
+	raft_index applied;         /* entries up to here are already in the state machine
+				       (at least snapshot_index) */
+	struct raft_conf conf;      /* the configuration in force at boot */
+};
+
+/* ----------------------------------------------------------------------------------
+ * Output
+ */
+
+struct raft_ready {
+	uint64_t seq; /* batches are numbered 1, 2, ... and must be advanced in order */
+
+	bool has_hard_state;
+	struct raft_hard_state hard_state;
+
+	struct raft_entry *entries;   /* to persist, see the contract at the top */
+	uint32_t n_entries;
+
+	struct raft_message *messages;           /* send now */
+	uint32_t n_messages;
+	struct raft_message *persisted_messages; /* send after this batch is durable */
+	uint32_t n_persisted_messages;
+
+	struct raft_entry *committed; /* to apply, in order */
+	uint32_t n_committed;
+
+	struct raft_read *reads;      /* confirmed reads */
+	uint32_t n_reads;
+
+	/* The role, leader or term changed since the previous batch. */
+	bool soft_state_changed;
+	enum raft_role role;
+	raft_id leader;
+	raft_term term;
+};
+
+/* ----------------------------------------------------------------------------------
+ * The API
+ */
+
+struct raft;
+
+/* Creates a node. `cfg` and `boot` are copied; boot entries are referenced. The node's
+ * own id must appear in boot->conf (as voter or learner) unless the configuration is
+ * empty, in which case it waits to be told its configuration by a leader.
+ * Returns 0, or RAFT_EINVAL / RAFT_ECORRUPT with *out untouched. */
+int raft_new(struct raft **out, const struct raft_config *cfg, const struct raft_boot *boot);
+
+/* Frees the node. Outstanding ready batches must have been advanced first. */
+void raft_free(struct raft *r);
+
+/* Feeds one received message. Malformed or stale messages are ignored; the message
+ * stays owned by the caller. Returns 0, or RAFT_EINVAL if m->to is not this node. */
+int raft_step(struct raft *r, const struct raft_message *m);
+
+/* Advances logical time by one tick. */
+void raft_tick(struct raft *r);
+
+/* Appends a command to the leader's log, copying `len` bytes from `data`. On success
+ * stores the entry's term and index in *term and *index (either may be NULL).
+ * Returns 0, RAFT_ENOTLEADER, RAFT_EBUSY (leadership transfer under way) or
+ * RAFT_ETOOBIG. */
+int raft_propose(struct raft *r, const void *data, size_t len, raft_term *term,
+		 raft_index *index);
+
+/* Asks for a linearizable read tagged `context`. It appears later in a ready batch's
+ * `reads` once a quorum confirmed this node still leads (thesis 6.4). Reads pending
+ * when the node loses leadership are dropped: the caller times them out.
+ * Returns 0 or RAFT_ENOTLEADER. */
+int raft_read_index(struct raft *r, uint64_t context);
+
+/* Hands leadership to voter `to` (thesis 3.10): brings it up to date, then tells it to
+ * campaign. Proposals are refused with RAFT_EBUSY meanwhile; the transfer is abandoned
+ * after an election timeout. Returns 0, RAFT_ENOTLEADER, RAFT_ENOPEER or RAFT_EINVAL. */
+int raft_transfer_leader(struct raft *r, raft_id to);
+
+/* The leader gives up leadership by transferring it to its most up-to-date voter.
+ * Returns 0, RAFT_ENOTLEADER, or RAFT_ENOPEER when no other voter exists. */
+int raft_step_down(struct raft *r);
+
+/* Starts an election now (after a pre-vote if enabled). Returns 0 or RAFT_ENOVOTER. */
+int raft_campaign(struct raft *r);
+
+/* True if raft_ready would return anything. */
+bool raft_has_ready(const struct raft *r);
+
+/* Takes the output accumulated since the previous batch. */
+void raft_ready(struct raft *r, struct raft_ready *rd);
+
+/* Acknowledges batch `rd`: its state is durable and its messages are sent. Releases
+ * everything the batch held. */
+void raft_advance(struct raft *r, struct raft_ready *rd);
+
+/* Introspection. None of these change the node. */
+raft_id raft_self(const struct raft *r);
+enum raft_role raft_role(const struct raft *r);
+raft_term raft_term_current(const struct raft *r);
+raft_id raft_vote(const struct raft *r);
+raft_id raft_leader(const struct raft *r);
+raft_index raft_commit_index(const struct raft *r);
+raft_index raft_last_index(const struct raft *r);
+raft_term raft_last_term(const struct raft *r);
+/* Highest index known durable on this node's disk. */
+raft_index raft_persisted_index(const struct raft *r);
+/* Highest index handed out for applying. */
+raft_index raft_applied_index(const struct raft *r);
+/* Term of the entry at `index`; 0 if the log does not hold it (and it is not the
+ * snapshot's last entry). */
+raft_term raft_term_at(const struct raft *r, raft_index index);
+/* The entry at `index` or NULL; valid until the next call that changes the node. */
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
+/* First index held in the log (snapshot_index + 1). */
+raft_index raft_first_index(const struct raft *r);
+const struct raft_conf *raft_conf_current(const struct raft *r);
+/* A leader's view of follower `id`: match and next index. Returns false if this node
+ * is not the leader or `id` is not a member. */
+bool raft_progress(const struct raft *r, raft_id id, raft_index *match, raft_index *next);
+/* The voter a leadership transfer targets, or RAFT_NONE. */
+raft_id raft_transferee(const struct raft *r);
+
+/* Helpers for callers that keep messages beyond a ready batch (a transport queue, a
+ * simulated network): a deep copy sharing payload buffers, and its release. */
+void raft_message_copy(struct raft_message *dst, const struct raft_message *src);
+void raft_message_release(struct raft_message *m);
+
+/* Configuration helpers. */
+bool raft_conf_is_voter(const struct raft_conf *c, raft_id id);
+bool raft_conf_is_member(const struct raft_conf *c, raft_id id);
+
+#endif /* CONCORD_RAFT_H */

@@ -1,0 +1,213 @@
+/* impl.h: the core's internal state and the functions its source files share. */
+#ifndef CONCORD_RAFT_IMPL_H
+#define CONCORD_RAFT_IMPL_H
+
+#include "concord/raft.h"
+
+#include <assert.h>
+
+/* ---- util.c */
+void *raft_xmalloc(size_t n);
+void *raft_xcalloc(size_t n, size_t size);
+void *raft_xrealloc(void *p, size_t n);
+void raft_entry_copy(struct raft_entry *dst, const struct raft_entry *src);
+void raft_entry_release(struct raft_entry *e);
+
+/* ---- log.c: the in-memory log. It begins after (offset, offset_term), the last entry
+ * covered by a snapshot; e[i] holds index offset + 1 + i. */
+struct raft_log {
+	struct raft_entry *e;
+	uint64_t n;
+	uint64_t cap;
+	raft_index offset;
+	raft_term offset_term;
+};
+
+void log_init(struct raft_log *l, raft_index offset, raft_term offset_term);
+void log_free(struct raft_log *l);
+raft_index log_last_index(const struct raft_log *l);
+raft_term log_last_term(const struct raft_log *l);
+/* Term at `index`: offset_term at the offset, 0 outside [offset, last]. */
+raft_term log_term_at(const struct raft_log *l, raft_index index);
+struct raft_entry *log_get(const struct raft_log *l, raft_index index);
+/* Appends a copy of `e` (referencing its payload); e->index must be last + 1. */
+void log_append(struct raft_log *l, const struct raft_entry *e);
+/* Drops every entry with index >= `index` (which must be > offset). */
+void log_truncate_from(struct raft_log *l, raft_index index);
+/* The first index of the run of entries sharing the term at `index` (>= offset + 1). */
+raft_index log_first_index_of_term(const struct raft_log *l, raft_index index);
+/* The last index holding `term`, or 0 if the log holds no entry of that term. */
+raft_index log_last_index_of_term(const struct raft_log *l, raft_term term);
+
+/* ---- quorum.c: majorities over a configuration, joint or simple. */
+enum vote_result { VOTE_PENDING, VOTE_WON, VOTE_LOST };
+
+struct vote {
+	raft_id id;
+	bool granted;
+};
+
+enum vote_result quorum_vote_result(const struct raft_conf *c, const struct vote *votes,
+				    uint32_t n_votes);
+/* The highest value that a quorum of voters has reached, where value(ctx, id) is each
+ * voter's value: for match indexes this is the commit candidate (5.3, 5.4.2). */
+uint64_t quorum_value(const struct raft_conf *c, uint64_t (*value)(void *ctx, raft_id id),
+		      void *ctx);
+
+/* The distinct voters of both halves of `c` into ids[2 * RAFT_MAX_MEMBERS]. */
+uint32_t conf_voter_ids(const struct raft_conf *c, raft_id *ids);
+/* Every distinct member, voters and learners, into ids[3 * RAFT_MAX_MEMBERS]. */
+uint32_t conf_member_ids(const struct raft_conf *c, raft_id *ids);
+
+/* ---- progress.c: the leader's view of each member (5.3, thesis 3.5 and 10.2). */
+enum progress_state {
+	PROGRESS_PROBE,     /* one AppendEntries at a time until the match is found */
+	PROGRESS_REPLICATE, /* pipelined: send optimistically within the inflight window */
+};
+
+struct progress {
+	raft_id id;
+	raft_index match;
+	raft_index next;
+	enum progress_state state;
+	bool probe_sent;    /* PROBE: an append is unanswered; wait for a reply or a
+			       heartbeat reply before the next */
+	bool recent_active; /* heard from since the last check-quorum round */
+	uint64_t read_ack;  /* highest read-index round this member acknowledged */
+	uint32_t idle_ticks; /* ticks spent waiting for an answer to an append */
+	raft_index *inflight; /* ring of the last index of each unacknowledged append */
+	uint32_t in_start;
+	uint32_t in_count;
+	uint32_t in_cap;
+};
+
+void progress_init(struct progress *p, raft_id id, raft_index next, uint32_t inflight_cap);
+void progress_free(struct progress *p);
+void progress_become_probe(struct progress *p);
+void progress_become_replicate(struct progress *p);
+bool progress_inflight_full(const struct progress *p);
+void progress_inflight_add(struct progress *p, raft_index last);
+void progress_inflight_free_to(struct progress *p, raft_index index);
+/* Whether the leader should hold back further appends to this member. */
+bool progress_paused(const struct progress *p);
+
+/* ---- the node */
+struct msg_queue {
+	struct raft_message *v;
+	uint32_t n;
+	uint32_t cap;
+};
+
+struct pending_read {
+	uint64_t context;
+	raft_index index;
+	uint64_t round; /* read-index round whose quorum confirms it; 0: not started */
+};
+
+struct read_queue {
+	struct pending_read *v;
+	uint32_t n;
+	uint32_t cap;
+};
+
+struct done_reads {
+	struct raft_read *v;
+	uint32_t n;
+	uint32_t cap;
+};
+
+struct raft {
+	struct raft_config cfg;
+	raft_id id;
+
+	/* Figure 2, persistent state on all servers (the log is `log`). */
+	raft_term term;
+	raft_id vote;
+	struct raft_log log;
+
+	/* Volatile state. */
+	enum raft_role role;
+	raft_id leader;
+	raft_index commit;
+	struct raft_conf conf;
+
+	uint32_t election_elapsed;   /* ticks since the last reset of the election timer
+					(for a leader: since the last check-quorum) */
+	uint32_t heartbeat_elapsed;  /* leader: ticks since the last heartbeat */
+	uint32_t randomized_timeout; /* this term's election timeout, [e, 2e) */
+	uint64_t prng;
+
+	/* Candidate and pre-candidate: the votes received. */
+	struct vote votes[2 * RAFT_MAX_MEMBERS];
+	uint32_t n_votes;
+
+	/* Leader. */
+	struct progress *prs;
+	uint32_t n_prs;
+	raft_id transferee;
+	uint32_t transfer_elapsed;
+	bool committed_in_term; /* an entry of the current term is committed (5.4.2) */
+	bool append_pending;    /* proposals appended since the last broadcast */
+	struct read_queue reads;
+	uint64_t read_round;    /* last read-index round started */
+
+	/* Persistence bookkeeping for the ready/advance contract. */
+	struct raft_hard_state handed_hs; /* hard state last handed out in a batch */
+	raft_index handed;                /* last index handed out for persisting */
+	raft_index persisted;             /* last index known durable */
+	raft_index applied;               /* last index handed out for applying */
+	uint64_t ready_seq;               /* last batch taken */
+	uint64_t advanced_seq;            /* last batch advanced */
+
+	/* Output not yet taken. */
+	struct msg_queue msgs;            /* may be sent at once */
+	struct msg_queue msgs_persisted;  /* must wait for the batch to be durable */
+	struct done_reads reads_done;
+
+	/* The soft state last reported in a batch. */
+	enum raft_role reported_role;
+	raft_id reported_leader;
+	raft_term reported_term;
+};
+
+/* ---- raft.c */
+void raft_send(struct raft *r, struct raft_message *m);
+bool raft_msg_needs_persistence(enum raft_msg_type t);
+void raft_reset_election_timer(struct raft *r);
+struct progress *raft_progress_of(struct raft *r, raft_id id);
+bool raft_is_voter(const struct raft *r);
+
+/* ---- election.c */
+void election_become_follower(struct raft *r, raft_term term, raft_id leader);
+void election_start(struct raft *r, bool pre_vote, bool transfer);
+void election_recv_vote_request(struct raft *r, const struct raft_message *m);
+void election_recv_vote_response(struct raft *r, const struct raft_message *m);
+void election_become_leader(struct raft *r);
+/* Election restriction (5.4.1): is a log ending at (index, term) at least as
+ * up-to-date as ours? */
+bool election_log_up_to_date(const struct raft *r, raft_index index, raft_term term);
+
+/* ---- replication.c */
+void replication_send_append(struct raft *r, struct progress *p, bool send_empty);
+void replication_broadcast_append(struct raft *r);
+void replication_broadcast_heartbeat(struct raft *r, uint64_t context);
+void replication_recv_append(struct raft *r, const struct raft_message *m);
+void replication_recv_append_response(struct raft *r, const struct raft_message *m);
+void replication_recv_heartbeat(struct raft *r, const struct raft_message *m);
+void replication_recv_heartbeat_response(struct raft *r, const struct raft_message *m);
+/* Leader: advances the commit index if a quorum matches an entry of its term. */
+bool replication_maybe_commit(struct raft *r);
+/* Leader: tells followers a new commit index (an append, empty if need be). */
+void replication_broadcast_commit(struct raft *r);
+void replication_commit_to(struct raft *r, raft_index index);
+raft_index replication_self_match(const struct raft *r);
+
+/* ---- read.c */
+/* Starts a confirmation round for reads waiting for one, if the leader may. */
+void read_flush(struct raft *r);
+bool read_flush_pending(const struct raft *r);
+/* A member acknowledged a round: release the reads a quorum confirmed. */
+void read_on_ack(struct raft *r);
+void read_drop_all(struct raft *r);
+
+#endif /* CONCORD_RAFT_IMPL_H */
