@@ -1,0 +1,408 @@
+/* check.c: validation, per-key decomposition and verdicts of the linearizability checker. */
+#include "check/check.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check/budget.h"
+#include "check/internal.h"
+#include "check/model.h"
+#include "check/search.h"
+
+enum {
+	CHECK_DEFAULT_BUDGET_MS = 10000,
+};
+#define CHECK_DEFAULT_BUDGET_BYTES ((uint64_t)1 << 30)
+
+const char *check_verdict_name(enum check_verdict verdict)
+{
+	switch (verdict) {
+	case CHECK_LINEARIZABLE:
+		return "linearizable";
+	case CHECK_NOT_LINEARIZABLE:
+		return "not linearizable";
+	case CHECK_UNKNOWN:
+		return "unknown";
+	}
+	return "?";
+}
+
+const char *check_kind_name(enum check_kind kind)
+{
+	switch (kind) {
+	case CHECK_KIND_GET:
+		return "get";
+	case CHECK_KIND_PUT:
+		return "put";
+	case CHECK_KIND_DELETE:
+		return "delete";
+	case CHECK_KIND_APPEND:
+		return "append";
+	case CHECK_KIND_CAS:
+		return "cas";
+	case CHECK_KIND_INCR:
+		return "incr";
+	}
+	return "?";
+}
+
+const char *check_ok_name(enum check_ok ok)
+{
+	switch (ok) {
+	case CHECK_OK_TRUE:
+		return "true";
+	case CHECK_OK_FALSE:
+		return "false";
+	case CHECK_OK_UNKNOWN:
+		return "unknown";
+	}
+	return "?";
+}
+
+int check_str_compare(const struct check_str *a, const struct check_str *b)
+{
+	if (a->present != b->present)
+		return a->present ? 1 : -1;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = n > 0 ? memcmp(a->bytes, b->bytes, n) : 0;
+	if (c != 0)
+		return c;
+	return a->len < b->len ? -1 : (a->len > b->len);
+}
+
+char *check_format_str(char *buf, size_t size, const struct check_str *s, size_t max_chars,
+		       const char *none)
+{
+	assert(buf != NULL && size >= 8);
+	if (!s->present) {
+		snprintf(buf, size, "%s", none);
+		return buf;
+	}
+	size_t at = 0;
+	buf[at++] = '"';
+	size_t shown = 0;
+	for (size_t i = 0; i < s->len; i++) {
+		unsigned char c = (unsigned char)s->bytes[i];
+		char tmp[8];
+		if (c == '"' || c == '\\')
+			snprintf(tmp, sizeof(tmp), "\\%c", c);
+		else if (c == '\n')
+			snprintf(tmp, sizeof(tmp), "\\n");
+		else if (c == '\t')
+			snprintf(tmp, sizeof(tmp), "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			snprintf(tmp, sizeof(tmp), "\\x%02x", c);
+		else
+			snprintf(tmp, sizeof(tmp), "%c", c);
+		size_t len = strlen(tmp);
+		if (shown >= max_chars || at + len + 5 >= size) {
+			memcpy(buf + at, "...", 3);
+			at += 3;
+			break;
+		}
+		memcpy(buf + at, tmp, len);
+		at += len;
+		shown++;
+	}
+	buf[at++] = '"';
+	buf[at] = '\0';
+	return buf;
+}
+
+static bool check_is_int(const struct check_str *s)
+{
+	int64_t v;
+	return s->present && model_parse_int(s->bytes, s->len, &v);
+}
+
+static int check_fail(char *message, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int check_fail(char *message, size_t size, const char *fmt, ...)
+{
+	if (message != NULL && size > 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(message, size, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int check_op_validate(const struct check_op *op, char *message, size_t size)
+{
+	assert(op != NULL);
+	if ((unsigned)op->kind > CHECK_KIND_INCR)
+		return check_fail(message, size, "unknown op kind %d", (int)op->kind);
+	if ((unsigned)op->ok > CHECK_OK_UNKNOWN)
+		return check_fail(message, size, "invalid ok %d", (int)op->ok);
+	if ((unsigned)op->existed > CHECK_EXISTED_YES)
+		return check_fail(message, size, "invalid existed %d", (int)op->existed);
+	const char *kind = check_kind_name(op->kind);
+	const struct check_str *strs[] = {&op->key, &op->value, &op->expect, &op->result};
+	for (size_t i = 0; i < 4; i++) {
+		if (strs[i]->present && strs[i]->len > 0 && strs[i]->bytes == NULL)
+			return check_fail(message, size, "a string has length but no bytes");
+	}
+	if (!op->key.present)
+		return check_fail(message, size, "key must be a string");
+	if (op->ok != CHECK_OK_UNKNOWN && op->return_time < op->call_time)
+		return check_fail(message, size, "return %" PRId64 " is before call %" PRId64,
+				  op->return_time, op->call_time);
+	if (op->kind != CHECK_KIND_CAS && op->expect.present)
+		return check_fail(message, size, "%s takes no expect", kind);
+	if (op->kind != CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
+		return check_fail(message, size, "only delete reports whether the key existed");
+	bool returned = op->ok == CHECK_OK_TRUE;
+	switch (op->kind) {
+	case CHECK_KIND_GET:
+		if (op->value.present)
+			return check_fail(message, size, "get takes no value");
+		break;
+	case CHECK_KIND_PUT:
+	case CHECK_KIND_APPEND:
+	case CHECK_KIND_CAS:
+		if (!op->value.present)
+			return check_fail(message, size, "%s needs a string value", kind);
+		if (op->result.present)
+			return check_fail(message, size, "%s has no result (it must be null)", kind);
+		break;
+	case CHECK_KIND_DELETE:
+		if (op->value.present)
+			return check_fail(message, size, "delete takes no value");
+		if (op->result.present)
+			return check_fail(message, size,
+					  "delete's result is true, false or null, not a string");
+		if (!returned && op->existed != CHECK_EXISTED_UNOBSERVED)
+			return check_fail(message, size,
+					  "a delete with ok %s observed nothing: result must be null",
+					  check_ok_name(op->ok));
+		break;
+	case CHECK_KIND_INCR:
+		if (op->value.present && !check_is_int(&op->value))
+			return check_fail(message, size,
+					  "incr's value (the delta) must be a decimal integer string");
+		if (op->result.present && !check_is_int(&op->result))
+			return check_fail(message, size,
+					  "incr's result must be a decimal integer string or null");
+		break;
+	}
+	if (!returned && op->result.present)
+		return check_fail(message, size, "an operation with ok %s has no result (null)",
+				  check_ok_name(op->ok));
+	return 0;
+}
+
+struct check_sort_item {
+	const char *key;
+	size_t key_len;
+	int64_t call_time;
+	size_t index;
+};
+
+static int check_sort_compare(const void *pa, const void *pb)
+{
+	const struct check_sort_item *a = pa, *b = pb;
+	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+	int c = n > 0 ? memcmp(a->key, b->key, n) : 0;
+	if (c != 0)
+		return c;
+	if (a->key_len != b->key_len)
+		return a->key_len < b->key_len ? -1 : 1;
+	if (a->call_time != b->call_time)
+		return a->call_time < b->call_time ? -1 : 1;
+	return a->index < b->index ? -1 : (a->index > b->index);
+}
+
+static const char *check_budget_reason(enum budget_exhausted e)
+{
+	switch (e) {
+	case BUDGET_TIME:
+		return "the time budget";
+	case BUDGET_MEMORY:
+		return "the memory budget";
+	case BUDGET_STATES:
+		return "the state budget";
+	case BUDGET_OOM:
+		return "memory (allocation failed)";
+	default:
+		return "nothing";
+	}
+}
+
+void check_result_free(struct check_result *result)
+{
+	if (result == NULL)
+		return;
+	free(result->keys);
+	free(result->prefix);
+	free(result->stuck);
+	free((char *)result->prefix_state.bytes);
+	memset(result, 0, sizeof(*result));
+	result->failed_key = SIZE_MAX;
+}
+
+int check_history_run(const struct check_op *ops, size_t op_count, const struct check_options *options,
+		      struct check_result *result)
+{
+	assert(result != NULL);
+	assert(ops != NULL || op_count == 0);
+	memset(result, 0, sizeof(*result));
+	result->failed_key = SIZE_MAX;
+	for (size_t i = 0; i < op_count; i++) {
+		char message[160];
+		if (check_op_validate(&ops[i], message, sizeof(message)) != 0) {
+			if (ops[i].line > 0)
+				snprintf(result->reason, sizeof(result->reason), "line %zu: %s",
+					 ops[i].line, message);
+			else
+				snprintf(result->reason, sizeof(result->reason), "operation %zu: %s",
+					 i, message);
+			return -EINVAL;
+		}
+	}
+	struct check_options o = {0};
+	if (options != NULL)
+		o = *options;
+	if (o.budget_ms == 0)
+		o.budget_ms = CHECK_DEFAULT_BUDGET_MS;
+	if (o.budget_bytes == 0)
+		o.budget_bytes = CHECK_DEFAULT_BUDGET_BYTES;
+	if (o.budget_states == 0)
+		o.budget_states = UINT64_MAX;
+	struct budget budget;
+	budget_init(&budget, o.budget_ms, o.budget_bytes, o.budget_states);
+
+	struct check_sort_item *items = calloc(op_count > 0 ? op_count : 1, sizeof(*items));
+	size_t *index = calloc(op_count > 0 ? op_count : 1, sizeof(*index));
+	if (items == NULL || index == NULL) {
+		free(items);
+		free(index);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < op_count; i++) {
+		items[i].key = ops[i].key.bytes;
+		items[i].key_len = ops[i].key.len;
+		items[i].call_time = ops[i].call_time;
+		items[i].index = i;
+	}
+	qsort(items, op_count, sizeof(*items), check_sort_compare);
+	size_t key_count = 0;
+	for (size_t i = 0; i < op_count; i++) {
+		index[i] = items[i].index;
+		if (i == 0 || check_str_compare(&ops[index[i - 1]].key, &ops[index[i]].key) != 0)
+			key_count++;
+	}
+	free(items);
+	result->keys = calloc(key_count > 0 ? key_count : 1, sizeof(*result->keys));
+	if (result->keys == NULL) {
+		free(index);
+		return -ENOMEM;
+	}
+	result->key_count = key_count;
+
+	int rc = 0;
+	enum budget_exhausted stopped = BUDGET_OK; /* a global budget ran out */
+	size_t stopped_key = SIZE_MAX;         /* the first undecided key */
+	enum budget_exhausted cause = BUDGET_OK; /* why it is undecided */
+	size_t failed = 0, unknown = 0;
+	size_t k = 0;
+	for (size_t start = 0; start < op_count; k++) {
+		size_t end = start + 1;
+		while (end < op_count &&
+		       check_str_compare(&ops[index[start]].key, &ops[index[end]].key) == 0)
+			end++;
+		struct check_key_result *kr = &result->keys[k];
+		kr->first_op = index[start];
+		kr->op_count = end - start;
+		kr->verdict = CHECK_UNKNOWN;
+		if (stopped == BUDGET_OK) {
+			struct search_result sr;
+			rc = search_key(ops, index + start, end - start, &budget, &sr);
+			if (rc != 0)
+				break;
+			kr->verdict = sr.verdict;
+			kr->checked_count = sr.checked_count;
+			kr->states = sr.states;
+			if (sr.verdict == CHECK_NOT_LINEARIZABLE) {
+				failed++;
+				bool smaller = result->failed_key == SIZE_MAX ||
+					       kr->checked_count <
+						       result->keys[result->failed_key].checked_count;
+				if (smaller) {
+					free(result->prefix);
+					free(result->stuck);
+					free((char *)result->prefix_state.bytes);
+					result->failed_key = k;
+					result->prefix = sr.prefix;
+					result->prefix_count = sr.prefix_count;
+					result->stuck = sr.stuck;
+					result->stuck_count = sr.stuck_count;
+					result->prefix_state.bytes = sr.state;
+					result->prefix_state.len = sr.state_len;
+					result->prefix_state.present = sr.state != NULL;
+				} else {
+					free(sr.prefix);
+					free(sr.stuck);
+					free(sr.state);
+				}
+			} else if (sr.verdict == CHECK_UNKNOWN) {
+				unknown++;
+				if (stopped_key == SIZE_MAX) {
+					stopped_key = k;
+					cause = budget.exhausted;
+				}
+				/* Memory is per key: the next key may fit. Time and states are global. */
+				if (budget.exhausted == BUDGET_MEMORY || budget.exhausted == BUDGET_OOM)
+					budget.exhausted = BUDGET_OK;
+				else
+					stopped = budget.exhausted;
+			}
+		} else {
+			unknown++;
+		}
+		start = end;
+	}
+	free(index);
+	if (rc != 0) {
+		check_result_free(result);
+		return rc;
+	}
+	assert(k == key_count);
+	result->states = budget.states;
+	result->peak_bytes = budget.peak_bytes;
+	result->elapsed_ms = budget_elapsed_ms(&budget);
+	char key_text[96];
+	if (failed > 0) {
+		result->verdict = CHECK_NOT_LINEARIZABLE;
+		const struct check_key_result *kr = &result->keys[result->failed_key];
+		check_format_str(key_text, sizeof(key_text), &ops[kr->first_op].key, 60, "null");
+		snprintf(result->reason, sizeof(result->reason),
+			 "%zu of %zu keys are not linearizable; the smallest is key %s (%zu operations)",
+			 failed, key_count, key_text, kr->checked_count);
+	} else if (unknown > 0) {
+		result->verdict = CHECK_UNKNOWN;
+		assert(stopped_key != SIZE_MAX);
+		check_format_str(key_text, sizeof(key_text), &ops[result->keys[stopped_key].first_op].key,
+				 60, "null");
+		const char *what = check_budget_reason(cause);
+		uint64_t limit = cause == BUDGET_TIME     ? o.budget_ms
+				 : cause == BUDGET_STATES ? o.budget_states
+							  : o.budget_bytes;
+		const char *unit = cause == BUDGET_TIME     ? "ms"
+				   : cause == BUDGET_STATES ? "states"
+							    : "bytes";
+		snprintf(result->reason, sizeof(result->reason),
+			 "%s of %" PRIu64 " %s ran out while checking key %s; %zu of %zu keys "
+			 "undecided",
+			 what, limit, unit, key_text, unknown, key_count);
+	} else {
+		result->verdict = CHECK_LINEARIZABLE;
+		result->reason[0] = '\0';
+	}
+	return 0;
+}
