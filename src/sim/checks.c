@@ -1,0 +1,226 @@
+/* checks.c: Raft's safety properties, checked from outside the nodes after every event
+ * (Raft paper, Figure 3): election safety, log matching, leader completeness, state
+ * machine safety; plus commit monotonicity and durability of acknowledged writes. */
+#include "sim/internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (q == NULL)
+		abort();
+	return q;
+}
+
+/* ---- Election safety: at most one leader per term. */
+
+static void check_one_leader(struct sim *s, struct node *nd)
+{
+	raft_term t = raft_term_current(nd->r);
+	raft_id id = nd->idx + 1;
+	if (t >= s->n_leader_of_term) {
+		uint64_t n = (t + 1) * 2;
+		s->leader_of_term = xrealloc(s->leader_of_term, n * sizeof(raft_id));
+		memset(s->leader_of_term + s->n_leader_of_term, 0,
+		       (n - s->n_leader_of_term) * sizeof(raft_id));
+		s->n_leader_of_term = n;
+	}
+	raft_id have = s->leader_of_term[t];
+	if (have != RAFT_NONE && have != id) {
+		sim_fail(s, "election-safety", "n%" PRIu64 " and n%" PRIu64
+			 " both led term %" PRIu64, have, id, t);
+		return;
+	}
+	s->leader_of_term[t] = id;
+}
+
+/* ---- Log matching: an (index, term) pair names one entry, with one predecessor. */
+
+static uint64_t key_hash(raft_index index, raft_term term)
+{
+	uint64_t h = index * 0x9e3779b97f4a7c15ull ^ term * 0xc2b2ae3d27d4eb4full;
+	return h ^ (h >> 29);
+}
+
+static struct entry_key *entry_slot(struct sim *s, raft_index index, raft_term term)
+{
+	uint64_t mask = s->cap_entries - 1;
+	for (uint64_t i = key_hash(index, term) & mask;; i = (i + 1) & mask) {
+		struct entry_key *k = &s->entries[i];
+		if (!k->used || (k->index == index && k->term == term))
+			return k;
+	}
+}
+
+static void entries_grow(struct sim *s)
+{
+	struct entry_key *old = s->entries;
+	uint64_t old_cap = s->cap_entries;
+	s->cap_entries = old_cap ? old_cap * 2 : 1024;
+	s->entries = calloc(s->cap_entries, sizeof(*s->entries));
+	if (s->entries == NULL)
+		abort();
+	for (uint64_t i = 0; i < old_cap; i++)
+		if (old[i].used)
+			*entry_slot(s, old[i].index, old[i].term) = old[i];
+	free(old);
+}
+
+static void check_entry(struct sim *s, struct node *nd, const struct raft_entry *e,
+			raft_term prev_term)
+{
+	if (2 * (s->n_entries + 1) > s->cap_entries)
+		entries_grow(s);
+	struct entry_key *k = entry_slot(s, e->index, e->term);
+	uint64_t h = sim_payload_hash(e);
+	if (!k->used) {
+		*k = (struct entry_key){e->index, e->term, h, prev_term, true};
+		s->n_entries++;
+		return;
+	}
+	if (k->hash != h)
+		sim_fail(s, "log-matching", "n%u holds a different entry at index %" PRIu64
+			 " term %" PRIu64, nd->idx + 1, e->index, e->term);
+	else if (k->prev_term != prev_term)
+		sim_fail(s, "log-matching",
+			 "n%u holds (index %" PRIu64 ", term %" PRIu64 ") after term %" PRIu64
+			 ", another log after term %" PRIu64,
+			 nd->idx + 1, e->index, e->term, prev_term, k->prev_term);
+}
+
+void check_new_entries(struct sim *s, struct node *nd, const struct raft_ready *rd)
+{
+	for (uint32_t i = 0; i < rd->n_entries && !s->failed; i++) {
+		const struct raft_entry *e = &rd->entries[i];
+		raft_term prev = i > 0 ? rd->entries[i - 1].term
+				       : raft_term_at(nd->r, e->index - 1);
+		check_entry(s, nd, e, prev);
+	}
+}
+
+/* ---- State machine safety: one entry committed per index, ever. */
+
+static void register_committed(struct sim *s, struct node *nd, const struct raft_entry *e)
+{
+	if (e->index >= s->n_committed) {
+		uint64_t n = (e->index + 1) * 2;
+		s->committed = xrealloc(s->committed, n * sizeof(*s->committed));
+		memset(s->committed + s->n_committed, 0, (n - s->n_committed) * sizeof(*s->committed));
+		s->n_committed = n;
+	}
+	struct committed *c = &s->committed[e->index];
+	uint64_t h = sim_payload_hash(e);
+	if (c->term == 0) {
+		c->term = e->term;
+		c->hash = h;
+		c->observed_in = raft_term_current(nd->r);
+		if (e->index > s->res->committed)
+			s->res->committed = e->index;
+		return;
+	}
+	if (c->term != e->term || c->hash != h)
+		sim_fail(s, "state-machine-safety",
+			 "n%u commits (index %" PRIu64 ", term %" PRIu64
+			 ") where (term %" PRIu64 ") was committed before",
+			 nd->idx + 1, e->index, e->term, c->term);
+}
+
+void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e)
+{
+	register_committed(s, nd, e);
+}
+
+/* ---- Leader completeness: a leader holds every entry committed in earlier terms. */
+
+static void check_leader_complete(struct sim *s, struct node *nd)
+{
+	raft_term t = raft_term_current(nd->r);
+	raft_index first = raft_first_index(nd->r);
+	for (raft_index i = first; i < s->n_committed && !s->failed; i++) {
+		const struct committed *c = &s->committed[i];
+		if (c->term == 0 || c->observed_in >= t)
+			continue;
+		if (raft_term_at(nd->r, i) != c->term)
+			sim_fail(s, "leader-completeness",
+				 "n%u leads term %" PRIu64 " without (index %" PRIu64
+				 ", term %" PRIu64 "), committed in term %" PRIu64,
+				 nd->idx + 1, t, i, c->term, c->observed_in);
+	}
+}
+
+void observe_soft_state(struct sim *s, struct node *nd, const struct raft_ready *rd)
+{
+	sim_log(s, "n%u is %s of term %" PRIu64 " (leader n%" PRIu64 ")", nd->idx + 1,
+		raft_role_name(rd->role), rd->term, rd->leader);
+}
+
+void check_node(struct sim *s, struct node *nd)
+{
+	struct raft *r = nd->r;
+	raft_index c = raft_commit_index(r);
+	if (c < nd->last_commit) {
+		sim_fail(s, "commit-monotonic", "n%u commit index went from %" PRIu64 " to %" PRIu64,
+			 nd->idx + 1, nd->last_commit, c);
+		return;
+	}
+	for (raft_index i = nd->last_commit + 1; i <= c && !s->failed; i++) {
+		const struct raft_entry *e = raft_entry_at(r, i);
+		if (e == NULL) {
+			sim_fail(s, "commit-range", "n%u committed index %" PRIu64
+				 " beyond its log (last %" PRIu64 ")", nd->idx + 1, i,
+				 raft_last_index(r));
+			return;
+		}
+		register_committed(s, nd, e);
+	}
+	nd->last_commit = c;
+
+	enum raft_role role = raft_role(r);
+	if (role == RAFT_LEADER) {
+		check_one_leader(s, nd);
+		if (nd->role != RAFT_LEADER) {
+			s->res->elections++;
+			check_leader_complete(s, nd);
+			sim_narrate(s, "n%u wins the election for term %" PRIu64
+				    " (log ends at %" PRIu64 ", commit %" PRIu64 ")",
+				    nd->idx + 1, raft_term_current(r), raft_last_index(r), c);
+		}
+	}
+	if (role != RAFT_LEADER && nd->role == RAFT_LEADER)
+		sim_narrate(s, "n%u is no longer leader (%s, term %" PRIu64 ")", nd->idx + 1,
+			    raft_role_name(role), raft_term_current(r));
+	nd->role = role;
+	if (raft_term_current(r) > s->res->max_term)
+		s->res->max_term = raft_term_current(r);
+}
+
+void final_checks(struct sim *s)
+{
+	/* Every acknowledged write is in every node's log at the index it was acked
+	 * at: once the cluster converged nothing acknowledged may be missing. */
+	for (uint64_t h = 0; h < s->n_hist && !s->failed; h++) {
+		const struct hist_op *op = &s->hist[h];
+		if (!op->write || op->ok != 1)
+			continue;
+		for (uint32_t i = 0; i < s->n && !s->failed; i++) {
+			struct node *nd = &s->nodes[i];
+			if (!nd->up)
+				continue;
+			if (raft_term_at(nd->r, op->index) != op->term)
+				sim_fail(s, "acknowledged-write-lost",
+					 "client %u's write of key %u (index %" PRIu64
+					 ", term %" PRIu64 ") is missing on n%u",
+					 op->client, op->key, op->index, op->term, i + 1);
+		}
+	}
+}
+
+void checks_free(struct sim *s)
+{
+	free(s->leader_of_term);
+	free(s->committed);
+	free(s->entries);
+}

@@ -1,0 +1,218 @@
+/* internal.h: the simulator's state, shared by its network, disk, client and checker
+ * files. */
+#ifndef CONCORD_SIM_INTERNAL_H
+#define CONCORD_SIM_INTERNAL_H
+
+#include "concord/raft.h"
+#include "sim/sim.h"
+
+#include <assert.h>
+#include <stddef.h>
+
+#define SIM_MAX_NODES 9
+#define SIM_MAX_CLIENTS 16
+#define SIM_RECENT 48
+#define SIM_LINE 200
+#define SIM_KEYS 5 /* the clients' key space */
+#define SIM_CLIENT_TIMEOUT_US 1500000ull
+
+enum event_type {
+	EV_TICK = 1,
+	EV_DELIVER,
+	EV_DISK,
+	EV_RESTART,
+	EV_NEMESIS,
+	EV_CLIENT,
+};
+
+struct event {
+	uint64_t time;
+	uint64_t seq;
+	enum event_type type;
+	uint32_t node;
+	uint32_t epoch;  /* node incarnation (TICK, DISK) or client operation (CLIENT) */
+	uint32_t client;
+	struct raft_message msg; /* DELIVER; owned by the event */
+};
+
+/* A client command as carried in a log entry. */
+struct sim_cmd {
+	uint32_t client;
+	uint32_t key;
+	uint64_t op;     /* the history operation that proposed it */
+	uint64_t value;  /* unique per write; 0 never written */
+};
+
+/* A batch handed to the disk and not yet durable. */
+struct disk_batch {
+	struct raft_ready *rd;
+};
+
+/* The model disk of one node: what survives a crash, and what is still in flight. */
+struct disk {
+	struct raft_hard_state hs;
+	struct raft_entry *log; /* durable entries 1..n_log */
+	uint64_t n_log;
+	uint64_t cap_log;
+	struct raft_ready **pending; /* FIFO of batches written but not fsync'd */
+	uint32_t n_pending;
+	uint32_t cap_pending;
+};
+
+struct pending_read {
+	uint32_t client;
+	uint64_t op;
+	raft_index index;
+};
+
+struct node {
+	uint32_t idx; /* node id is idx + 1 */
+	bool up;
+	uint32_t epoch;
+	struct raft *r;
+	struct disk disk;
+	uint64_t disk_busy_until;
+	raft_index applied;
+	raft_index last_commit;
+	enum raft_role role;
+	uint64_t kv[8];
+	struct pending_read *reads;
+	uint32_t n_reads;
+	uint32_t cap_reads;
+};
+
+struct committed {
+	raft_term term;
+	uint64_t hash;
+	raft_term observed_in; /* the observer's term when first seen committed */
+};
+
+struct entry_key {
+	raft_index index;
+	raft_term term;
+	uint64_t hash;
+	raft_term prev_term;
+	bool used;
+};
+
+struct hist_op {
+	uint32_t client;
+	bool write;
+	uint32_t key;
+	uint64_t value;   /* written value, or the value a read returned */
+	int ok;           /* 1 ok, 0 failed (no effect), -1 unknown, -2 pending */
+	uint64_t call;
+	uint64_t ret;
+	raft_index index; /* where an acknowledged write was committed */
+	raft_term term;
+};
+
+struct client {
+	uint32_t id;
+	uint32_t guess;       /* node it believes leads */
+	bool busy;
+	uint64_t op;          /* current history operation */
+	uint32_t node;        /* node it proposed to, and that node's incarnation */
+	uint32_t epoch;
+	bool proposed;
+	raft_term term;
+	raft_index index;
+	uint64_t deadline;
+	uint32_t gen;         /* its timer; older timer events are ignored */
+};
+
+struct sim {
+	struct sim_opts opts;
+	struct sim_result *res;
+	uint64_t rng;
+	uint64_t hash;
+	uint64_t now;
+	bool failed;
+	bool healed;
+	uint64_t heal_time;
+
+	uint32_t n;
+	struct node nodes[SIM_MAX_NODES];
+
+	struct event *heap;
+	size_t n_heap;
+	size_t cap_heap;
+	uint64_t ev_seq;
+
+	/* Fault intensities, drawn from the seed. */
+	double p_drop, p_dup, p_delay_req, p_delay_resp;
+	uint64_t delay_us, jitter_us, nemesis_gap_us, disk_us_min, disk_us_spread;
+	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
+	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
+	uint64_t msgs_sent;
+
+	/* Checker state. */
+	raft_id *leader_of_term;
+	uint64_t n_leader_of_term;
+	struct committed *committed;
+	uint64_t n_committed;
+	struct entry_key *entries; /* open-addressing set of (index, term) */
+	uint64_t cap_entries;
+	uint64_t n_entries;
+
+	/* Clients and their history. */
+	struct client clients[SIM_MAX_CLIENTS];
+	uint32_t n_clients;
+	struct hist_op *hist;
+	uint64_t n_hist;
+	uint64_t cap_hist;
+	uint64_t next_value;
+	uint64_t read_ctx;
+	bool fresh_acked;          /* a write called after healing was acknowledged */
+	raft_index fresh_index;
+	raft_index max_acked_index;
+
+	char recent[SIM_RECENT][SIM_LINE];
+	uint64_t recent_next;
+	uint64_t narrated_at;
+	uint64_t narrated_commit;
+};
+
+/* sim.c */
+void sim_log(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_narrate(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_fail(struct sim *s, const char *property, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+uint64_t sim_payload_hash(const struct raft_entry *e);
+void sim_schedule(struct sim *s, struct event ev);
+uint64_t sim_rand(struct sim *s, uint64_t below);
+void sim_node_ready(struct sim *s, struct node *nd);
+
+/* disk.c: the model disk */
+void disk_init(struct sim *s, struct node *nd);
+void disk_free(struct sim *s, struct node *nd);
+/* Hands batch `rd` (copied; the copy is owned by the disk) to the disk. */
+void disk_submit(struct sim *s, struct node *nd, const struct raft_ready *rd);
+/* The oldest pending batch is now durable; returns it (caller advances and frees). */
+struct raft_ready *disk_complete(struct sim *s, struct node *nd);
+/* Power loss: a random prefix of the pending batches may survive. Releases them. */
+void disk_crash(struct sim *s, struct node *nd);
+/* Fills `boot` from what is durable; disk_load_done releases what it lent. */
+void disk_load(struct sim *s, struct node *nd, struct raft_boot *boot);
+void disk_load_done(struct sim *s, struct node *nd, struct raft_boot *boot);
+
+/* checks.c */
+void observe_soft_state(struct sim *s, struct node *nd, const struct raft_ready *rd);
+void check_new_entries(struct sim *s, struct node *nd, const struct raft_ready *rd);
+void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e);
+void check_node(struct sim *s, struct node *nd);
+void final_checks(struct sim *s);
+void checks_free(struct sim *s);
+
+/* clients.c */
+void clients_init(struct sim *s, uint32_t n);
+void clients_free(struct sim *s);
+void client_event(struct sim *s, uint32_t client, uint32_t epoch);
+void client_on_apply(struct sim *s, struct node *nd, const struct raft_entry *e);
+void client_on_read_index(struct sim *s, struct node *nd, const struct raft_read *rd);
+void client_serve_reads(struct sim *s, struct node *nd);
+void client_on_crash(struct sim *s, struct node *nd);
+bool liveness_done(struct sim *s);
+void history_write(const struct sim *s, const char *path);
+
+#endif /* CONCORD_SIM_INTERNAL_H */

@@ -1,0 +1,68 @@
+/* sim.h: a deterministic simulator that runs a whole Raft cluster in one process under
+ * network, disk and crash faults, and checks Raft's safety properties as it goes. */
+#ifndef CONCORD_SIM_H
+#define CONCORD_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Faults the simulator may inject; a run draws their intensities from its seed. */
+enum sim_fault {
+	SIM_FAULT_DROP = 1u << 0,      /* lose messages with some probability */
+	SIM_FAULT_DELAY_REQ = 1u << 1, /* add latency to requests */
+	SIM_FAULT_DELAY_RESP = 1u << 2, /* add latency to responses, so that answers
+					   arrive after the sender moved on */
+	SIM_FAULT_DUP = 1u << 3,       /* deliver some messages twice */
+	SIM_FAULT_REORDER = 1u << 4,   /* wide latency jitter */
+	SIM_FAULT_PARTITION = 1u << 5, /* one-way and two-way partitions that change */
+	SIM_FAULT_CRASH = 1u << 6,     /* crash nodes (losing what was not fsync'd) and
+					  restart them later */
+	SIM_FAULT_TRANSFER = 1u << 7,  /* leadership transfers and step-downs */
+	SIM_FAULT_ALL = (1u << 8) - 1,
+};
+
+/* Parses a comma-separated list ("drop,crash", "all", "none") into *mask. Returns 0,
+ * or -1 naming the bad word in `err` (of `err_len` bytes). */
+int sim_faults_parse(const char *list, uint32_t *mask, char *err, size_t err_len);
+/* Writes the canonical list for `mask` into buf. */
+void sim_faults_format(uint32_t mask, char *buf, size_t len);
+
+struct sim_opts {
+	uint64_t seed;
+	uint32_t nodes;         /* 3, 5 or 7 (1 to 9 accepted) */
+	uint32_t ticks;         /* length of the faulty phase, in node ticks */
+	uint32_t faults;        /* enum sim_fault mask */
+	uint32_t clients;       /* concurrent clients; 0 picks 3 */
+	FILE *trace;            /* if set, every event is printed here */
+	FILE *narrate;          /* if set, a readable story of the run goes here */
+	double pace;            /* with narrate: wall seconds per simulated second (0: as
+				   fast as possible) */
+	const char *history_path; /* if set, the client history is written here as JSON
+				     lines (docs/history-format.md) */
+};
+
+struct sim_result {
+	bool ok;
+	uint64_t trace_hash;    /* FNV-1a over every event: equal seeds, equal hashes */
+	char property[64];      /* the violated property, if !ok */
+	char detail[512];
+	char recent[4096];      /* the events leading to the violation */
+	/* Figures for the summary line. */
+	uint64_t events;
+	uint64_t elections;     /* leaders elected */
+	uint64_t max_term;
+	uint64_t committed;     /* highest index committed anywhere */
+	uint64_t acked;         /* client writes acknowledged */
+	uint64_t reads;         /* client reads served */
+	uint64_t crashes;
+	uint64_t partitions;
+	uint64_t transfers;
+	uint64_t sim_ms;        /* simulated time at the end */
+	uint64_t history_ops;
+};
+
+/* Runs one cluster to completion. Returns true if every check passed. */
+bool sim_run(const struct sim_opts *opts, struct sim_result *res);
+
+#endif /* CONCORD_SIM_H */
