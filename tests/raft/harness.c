@@ -1,0 +1,291 @@
+/* harness.c: a hand-driven cluster for the core's unit tests. */
+#include "harness.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+	assert(q != NULL);
+	return q;
+}
+
+static struct h_node *node(struct h *h, raft_id id)
+{
+	assert(id >= 1);
+	assert(id <= h->n);
+	return &h->nodes[id - 1];
+}
+
+struct raft *h_raft(struct h *h, raft_id id)
+{
+	return node(h, id)->r;
+}
+
+static void start(struct h *h, raft_id id)
+{
+	struct h_node *nd = node(h, id);
+	struct raft_config cfg = h->cfg;
+	cfg.id = id;
+	cfg.seed = id * 7919;
+	struct raft_boot boot = {.hard_state = nd->hs, .entries = nd->log, .n_entries = nd->n_log};
+	boot.conf.n_voters = h->n;
+	for (uint32_t i = 0; i < h->n; i++)
+		boot.conf.voters[i] = i + 1;
+	int rv = raft_new(&nd->r, &cfg, &boot);
+	assert(rv == 0);
+	(void)rv;
+	nd->up = true;
+	nd->applied = 0;
+	nd->n_reads = 0;
+}
+
+void h_init(struct h *h, uint32_t n, bool pre_vote, bool check_quorum)
+{
+	assert(n <= H_MAX);
+	memset(h, 0, sizeof(*h));
+	h->n = n;
+	raft_config_default(&h->cfg, 1);
+	h->cfg.pre_vote = pre_vote;
+	h->cfg.check_quorum = check_quorum;
+	for (uint32_t i = 0; i < n; i++)
+		start(h, i + 1);
+}
+
+static void log_clear(struct h_node *nd)
+{
+	for (uint32_t i = 0; i < nd->n_log; i++)
+		raft_buf_unref(nd->log[i].buf);
+	nd->n_log = 0;
+}
+
+void h_boot(struct h *h, raft_id id, const raft_term *terms, uint32_t n_terms, raft_term term)
+{
+	struct h_node *nd = node(h, id);
+	raft_free(nd->r);
+	log_clear(nd);
+	nd->log = xrealloc(nd->log, sizeof(*nd->log) * (n_terms + 1));
+	for (uint32_t i = 0; i < n_terms; i++) {
+		char text[32];
+		int len = snprintf(text, sizeof(text), "boot-%u-%u", i + 1, (unsigned)terms[i]);
+		nd->log[i] = (struct raft_entry){.term = terms[i], .index = i + 1,
+						 .type = RAFT_ENTRY_NORMAL,
+						 .buf = raft_buf_new(text, (size_t)len)};
+	}
+	nd->n_log = n_terms;
+	nd->hs = (struct raft_hard_state){.term = term};
+	start(h, id);
+}
+
+void h_free(struct h *h)
+{
+	for (uint32_t i = 0; i < h->n; i++) {
+		struct h_node *nd = &h->nodes[i];
+		if (nd->up) {
+			h_ready(h, i + 1);
+			raft_free(nd->r);
+		}
+		log_clear(nd);
+		free(nd->log);
+	}
+	for (uint32_t i = 0; i < h->n_q; i++)
+		raft_message_release(&h->q[i]);
+	free(h->q);
+}
+
+static void enqueue(struct h *h, const struct raft_message *m)
+{
+	if (h->n_q == h->cap_q) {
+		h->cap_q = h->cap_q ? h->cap_q * 2 : 64;
+		h->q = xrealloc(h->q, h->cap_q * sizeof(*h->q));
+	}
+	raft_message_copy(&h->q[h->n_q++], m);
+}
+
+static void persist(struct h_node *nd, const struct raft_ready *rd)
+{
+	if (rd->has_hard_state)
+		nd->hs = rd->hard_state;
+	if (rd->n_entries == 0)
+		return;
+	raft_index first = rd->entries[0].index;
+	while (nd->n_log > 0 && nd->log[nd->n_log - 1].index >= first)
+		raft_buf_unref(nd->log[--nd->n_log].buf);
+	nd->log = xrealloc(nd->log, sizeof(*nd->log) * (nd->n_log + rd->n_entries));
+	for (uint32_t i = 0; i < rd->n_entries; i++) {
+		nd->log[nd->n_log] = rd->entries[i];
+		raft_buf_ref(rd->entries[i].buf);
+		nd->n_log++;
+	}
+}
+
+void h_ready(struct h *h, raft_id id)
+{
+	struct h_node *nd = node(h, id);
+	while (nd->up && raft_has_ready(nd->r)) {
+		struct raft_ready rd;
+		raft_ready(nd->r, &rd);
+		for (uint32_t i = 0; i < rd.n_messages; i++)
+			enqueue(h, &rd.messages[i]);
+		h->n_sent_now += rd.n_messages;
+		persist(nd, &rd);
+		for (uint32_t i = 0; i < rd.n_persisted_messages; i++)
+			enqueue(h, &rd.persisted_messages[i]);
+		h->n_sent_persisted += rd.n_persisted_messages;
+		for (uint32_t i = 0; i < rd.n_committed; i++) {
+			const struct raft_entry *e = &rd.committed[i];
+			assert(e->index == nd->applied + 1);
+			if (e->index < 1024)
+				nd->applied_terms[e->index] = e->term;
+			nd->applied = e->index;
+		}
+		for (uint32_t i = 0; i < rd.n_reads && nd->n_reads < 64; i++)
+			nd->reads[nd->n_reads++] = rd.reads[i];
+		raft_advance(nd->r, &rd);
+	}
+}
+
+static bool matches(const struct raft_message *m, raft_id from, raft_id to,
+		    enum raft_msg_type type)
+{
+	return (from == 0 || m->from == from) && (to == 0 || m->to == to) &&
+	       (type == 0 || m->type == type);
+}
+
+static void take(struct h *h, uint32_t i, struct raft_message *out)
+{
+	*out = h->q[i];
+	memmove(&h->q[i], &h->q[i + 1], (h->n_q - i - 1) * sizeof(*h->q));
+	h->n_q--;
+}
+
+static void deliver(struct h *h, struct raft_message *m)
+{
+	struct h_node *nd = node(h, m->to);
+	if (nd->up && !h->cut[m->from][m->to]) {
+		raft_step(nd->r, m);
+		h_ready(h, m->to);
+	}
+	raft_message_release(m);
+}
+
+bool h_deliver_one(struct h *h, raft_id from, raft_id to, enum raft_msg_type type)
+{
+	for (uint32_t i = 0; i < h->n_q; i++) {
+		if (!matches(&h->q[i], from, to, type))
+			continue;
+		struct raft_message m;
+		take(h, i, &m);
+		deliver(h, &m);
+		return true;
+	}
+	return false;
+}
+
+uint32_t h_stabilize(struct h *h)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 1; i <= h->n; i++)
+		h_ready(h, i);
+	while (h->n_q > 0 && n < 100000) {
+		struct raft_message m;
+		take(h, 0, &m);
+		deliver(h, &m);
+		n++;
+	}
+	return n;
+}
+
+uint32_t h_drop(struct h *h, raft_id from, raft_id to, enum raft_msg_type type)
+{
+	uint32_t dropped = 0;
+	for (uint32_t i = 0; i < h->n_q;) {
+		if (matches(&h->q[i], from, to, type)) {
+			struct raft_message m;
+			take(h, i, &m);
+			raft_message_release(&m);
+			dropped++;
+		} else {
+			i++;
+		}
+	}
+	return dropped;
+}
+
+struct raft_message *h_find(struct h *h, raft_id from, raft_id to, enum raft_msg_type type)
+{
+	for (uint32_t i = 0; i < h->n_q; i++)
+		if (matches(&h->q[i], from, to, type))
+			return &h->q[i];
+	return NULL;
+}
+
+void h_isolate(struct h *h, raft_id id)
+{
+	for (uint32_t i = 1; i <= h->n; i++) {
+		h->cut[id][i] = true;
+		h->cut[i][id] = true;
+	}
+}
+
+void h_heal(struct h *h)
+{
+	memset(h->cut, 0, sizeof(h->cut));
+}
+
+void h_tick(struct h *h, raft_id id, uint32_t ticks)
+{
+	for (uint32_t t = 0; t < ticks; t++) {
+		raft_tick(node(h, id)->r);
+		h_ready(h, id);
+	}
+}
+
+void h_tick_all(struct h *h, uint32_t ticks)
+{
+	for (uint32_t t = 0; t < ticks; t++) {
+		for (uint32_t i = 1; i <= h->n; i++)
+			if (node(h, i)->up)
+				h_tick(h, i, 1);
+		h_stabilize(h);
+	}
+}
+
+void h_elect(struct h *h, raft_id id)
+{
+	int rv = raft_campaign(node(h, id)->r);
+	assert(rv == 0);
+	(void)rv;
+	h_stabilize(h);
+}
+
+raft_id h_leader(struct h *h)
+{
+	raft_id leader = RAFT_NONE;
+	raft_term best = 0;
+	for (uint32_t i = 1; i <= h->n; i++) {
+		struct h_node *nd = node(h, i);
+		if (nd->up && raft_role(nd->r) == RAFT_LEADER && raft_term_current(nd->r) >= best) {
+			best = raft_term_current(nd->r);
+			leader = i;
+		}
+	}
+	return leader;
+}
+
+int h_propose(struct h *h, raft_id id, const char *text, raft_term *term, raft_index *index)
+{
+	int rv = raft_propose(node(h, id)->r, text, strlen(text), term, index);
+	h_ready(h, id);
+	return rv;
+}
+
+void h_restart(struct h *h, raft_id id)
+{
+	struct h_node *nd = node(h, id);
+	raft_free(nd->r);
+	start(h, id);
+}

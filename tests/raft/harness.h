@@ -1,0 +1,70 @@
+/* harness.h: a hand-driven cluster for the core's unit tests. Messages wait in one
+ * queue until a test delivers, drops or filters them; disks persist instantly. */
+#ifndef CONCORD_TEST_HARNESS_H
+#define CONCORD_TEST_HARNESS_H
+
+#include "concord/raft.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define H_MAX 7
+
+struct h_node {
+	struct raft *r;
+	bool up;
+	struct raft_hard_state hs;   /* the node's durable state */
+	struct raft_entry *log;
+	uint32_t n_log;
+	raft_index applied;
+	raft_term applied_terms[1024]; /* term of the entry applied at each index */
+	struct raft_read reads[64];
+	uint32_t n_reads;
+};
+
+struct h {
+	uint32_t n;
+	struct h_node nodes[H_MAX];
+	struct raft_message *q; /* messages in flight */
+	uint32_t n_q;
+	uint32_t cap_q;
+	bool cut[H_MAX + 1][H_MAX + 1]; /* by id: cut[from][to] drops the message */
+	struct raft_config cfg;         /* template; id is set per node */
+	/* Every ready batch's messages, in order, as seen; tests inspect it. */
+	uint32_t n_sent_persisted;
+	uint32_t n_sent_now;
+};
+
+/* A cluster of n voters (ids 1..n) with pre-vote and check-quorum as given. */
+void h_init(struct h *h, uint32_t n, bool pre_vote, bool check_quorum);
+/* Boots node `id` from a log given by terms (index 1..n_terms) and a hard-state term. */
+void h_boot(struct h *h, raft_id id, const raft_term *terms, uint32_t n_terms, raft_term term);
+void h_free(struct h *h);
+struct raft *h_raft(struct h *h, raft_id id);
+
+/* Drains node id's output: persists, queues messages, applies. */
+void h_ready(struct h *h, raft_id id);
+/* Delivers every queued message (and what they cause) until quiet, honouring cuts.
+ * Returns the number delivered. */
+uint32_t h_stabilize(struct h *h);
+/* Delivers the first queued message matching (from, to, type); type 0 matches any.
+ * Returns false if none is queued. */
+bool h_deliver_one(struct h *h, raft_id from, raft_id to, enum raft_msg_type type);
+/* Removes queued messages matching (from, to, type); 0 matches any. */
+uint32_t h_drop(struct h *h, raft_id from, raft_id to, enum raft_msg_type type);
+/* Finds a queued message; NULL if none. */
+struct raft_message *h_find(struct h *h, raft_id from, raft_id to, enum raft_msg_type type);
+void h_isolate(struct h *h, raft_id id);
+void h_heal(struct h *h);
+void h_tick(struct h *h, raft_id id, uint32_t ticks);
+/* Ticks every up node `ticks` times, stabilizing after each round. */
+void h_tick_all(struct h *h, uint32_t ticks);
+/* Makes `id` leader: campaigns and stabilizes. */
+void h_elect(struct h *h, raft_id id);
+raft_id h_leader(struct h *h);
+int h_propose(struct h *h, raft_id id, const char *text, raft_term *term, raft_index *index);
+/* Simulates a crash and restart of `id` from its durable state. */
+void h_restart(struct h *h, raft_id id);
+
+#endif
