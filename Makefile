@@ -7,7 +7,7 @@ deps:
 	@bash scripts/deps.sh
 
 build: deps
-	@[ -f build/build.ninja ] || meson setup build
+	@if [ -f build/build.ninja ]; then meson setup --reconfigure build >/dev/null; else meson setup build >/dev/null; fi
 	@ninja -C build
 	@ln -sf build/compile_commands.json compile_commands.json
 

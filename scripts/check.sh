@@ -13,7 +13,11 @@ failed_builds=0
 
 setup() { # dir, extra meson args...
 	local dir=$1; shift
-	if [ ! -f "$dir/build.ninja" ]; then
+	# Always reconfigure: module directories are discovered at configure time, so a
+	# build directory made before a module existed would not build it.
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
+	else
 		meson setup "$dir" "$@" >/dev/null || return 1
 	fi
 }
