@@ -10,7 +10,7 @@
 #include <time.h>
 
 /* Simulated time is in microseconds. */
-#define MS 1000ull
+#define MS UINT64_C(1000)
 #define TICK_US (10 * MS)
 #define ELECTION_TICKS 10
 #define HEARTBEAT_TICKS 2
@@ -699,6 +699,13 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		nd->idx = i;
 		disk_init(s, nd);
 	}
+	sim_narrate(s, "a %u-node cluster starts; %u clients write and read 5 keys", s->n,
+		    opts->clients ? opts->clients : 3);
+	sim_narrate(s, "faults this run: %.0f%% of messages dropped, %.0f%% duplicated, "
+		       "%.0f%% of requests and %.0f%% of responses delayed up to %" PRIu64
+		       " ms, jitter up to %" PRIu64 " ms; the nemesis acts every ~%" PRIu64 " ms",
+		    s->p_drop * 100, s->p_dup * 100, s->p_delay_req * 100, s->p_delay_resp * 100,
+		    s->delay_us / MS, s->jitter_us / MS, s->nemesis_gap_us / MS);
 	for (uint32_t i = 0; i < s->n; i++)
 		node_start(s, &s->nodes[i]);
 	clients_init(s, opts->clients ? opts->clients : 3);
@@ -734,6 +741,14 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 	if (!s->failed)
 		final_checks(s);
 
+	if (!s->failed)
+		sim_narrate(s, "checked after each of %" PRIu64 " events: one leader per term, "
+			       "log matching, leader completeness, one entry applied per index, "
+			       "commit never moving back; at the end every acknowledged write "
+			       "(%" PRIu64 ") is on every node. All passed.",
+			    res->events, res->acked);
+	else
+		sim_narrate(s, "VIOLATION of %s: %s", res->property, res->detail);
 	res->ok = !s->failed;
 	res->trace_hash = s->hash;
 	res->sim_ms = s->now / MS;
