@@ -1,0 +1,51 @@
+/* snap.h: snapshot files in DIR/snap: written under a temporary name, fsync'd, renamed. */
+#ifndef CONCORD_STORAGE_SNAP_H
+#define CONCORD_STORAGE_SNAP_H
+
+/*
+ * DIR/snap/snapshot-<index>-<term> (both 20-digit decimal) holds
+ *
+ *   [u32 magic "CSNP"][u32 length][u32 crc32c][SnapshotMeta protobuf][data]
+ *
+ * little-endian; the header checksum covers the length field and the SnapshotMeta, which
+ * records the index, term and configuration, and the size and CRC-32C of the data. A
+ * snapshot is written as snapshot-...tmp, fsync'd, renamed to its final name and the
+ * directory fsync'd, so a file with a final name was complete and durable before it got
+ * it: any damage found later is media corruption.
+ */
+
+#include "concord/raft.h"
+#include "proto/codec.h"
+#include "storage/io.h"
+
+#include <stdbool.h>
+
+#define SNAP_DIR "snap"
+#define SNAP_MAGIC 0x504e5343u /* "CSNP" */
+#define SNAP_HEADER_BYTES 12u
+#define SNAP_META_MAX_BYTES 4096u
+#define SNAP_DATA_MAX_BYTES ((uint64_t)UINT32_MAX) /* a raft_buf's length is 32 bits */
+
+struct snap_name {
+	raft_index index;
+	raft_term term;
+	bool tmp;
+};
+
+/* Parses a file name of DIR/snap; false if it is not a snapshot's name. */
+bool snap_name_parse(const char *name, struct snap_name *out);
+/* Formats the name of snapshot (index, term) into out[SIO_NAME_MAX + 1]. */
+void snap_name_format(char *out, raft_index index, raft_term term, bool tmp);
+
+/* Writes a snapshot durably under its final name in snap_dir (see above). */
+int snap_write(struct sio *io, const char *snap_dir, const struct proto_snapshot_meta *meta,
+	       const void *data, char *errmsg);
+
+/* Reads and checks the snapshot at `path`: header, meta, sizes and the data checksum,
+ * and that the name's index and term match the content. On success *data holds one
+ * reference to the data (NULL if empty). Returns 0, STORAGE_ECORRUPT (errmsg names file
+ * and offset) or STORAGE_EIO. */
+int snap_read(struct sio *io, const char *path, const struct snap_name *name,
+	      struct proto_snapshot_meta *meta, struct raft_buf **data, char *errmsg);
+
+#endif /* CONCORD_STORAGE_SNAP_H */

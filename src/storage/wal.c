@@ -1,0 +1,312 @@
+/* wal.c: segment names and headers, record checksums, and the segment scanner. */
+#include "storage/wal.h"
+
+#include "storage/crc32c.h"
+#include "storage/error.h"
+#include "storage/util.h"
+
+#include <assert.h>
+#include <inttypes.h>
+
+#define WAL_OPEN_PREFIX "open-"
+
+static bool parse_u64_20(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 20; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		uint64_t d = (uint64_t)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+bool wal_name_parse(const char *name, struct wal_name *out)
+{
+	size_t n = strlen(name);
+	size_t plen = strlen(WAL_OPEN_PREFIX);
+	struct wal_name w = {0};
+	if (n == plen + 20 && strncmp(name, WAL_OPEN_PREFIX, plen) == 0) {
+		if (!parse_u64_20(name + plen, &w.seq))
+			return false;
+		w.kind = WAL_SEG_OPEN;
+		*out = w;
+		return true;
+	}
+	if (n != 41 || name[20] != '-')
+		return false;
+	if (!parse_u64_20(name, &w.first) || !parse_u64_20(name + 21, &w.last))
+		return false;
+	if (w.first == 0 || w.first > w.last)
+		return false;
+	w.kind = WAL_SEG_CLOSED;
+	*out = w;
+	return true;
+}
+
+void wal_name_format_closed(char *out, raft_index first, raft_index last)
+{
+	assert(first > 0);
+	assert(first <= last);
+	snprintf(out, SIO_NAME_MAX + 1, "%020" PRIu64 "-%020" PRIu64, first, last);
+}
+
+void wal_name_format_open(char *out, uint64_t seq)
+{
+	snprintf(out, SIO_NAME_MAX + 1, WAL_OPEN_PREFIX "%020" PRIu64, seq);
+}
+
+void wal_segment_header(uint8_t out[WAL_SEGMENT_HEADER_BYTES])
+{
+	put_u32(out, WAL_MAGIC);
+	put_u32(out + 4, WAL_FORMAT_VERSION);
+}
+
+uint32_t wal_record_crc(uint32_t len, const void *a, size_t a_len, const void *b, size_t b_len)
+{
+	uint8_t len_le[4];
+	put_u32(len_le, len);
+	uint32_t c = crc32c(0, len_le, 4);
+	c = crc32c(c, a, a_len);
+	return crc32c(c, b, b_len);
+}
+
+/* ----------------------------------------------------------------------------------
+ * Scanning
+ */
+
+/* Offset just past the last non-zero byte of buf[from, len), or `from` if all zero. */
+static uint64_t last_nonzero_end(const uint8_t *buf, uint64_t from, uint64_t len)
+{
+	uint64_t end = len;
+	/* Skip whole zero words from the end first: preallocated tails are long. */
+	while (end >= from + 8) {
+		uint64_t w;
+		memcpy(&w, buf + end - 8, 8);
+		if (w != 0)
+			break;
+		end -= 8;
+	}
+	while (end > from && buf[end - 1] == 0)
+		end--;
+	return end;
+}
+
+/* Checks the record at `off` without delivering it: its length fits before `limit`, its
+ * checksum matches and it decodes. On success stores the entry's index. */
+static bool record_valid_at(const uint8_t *buf, uint64_t off, uint64_t limit, raft_index *index,
+			    uint64_t *budget)
+{
+	if (off + WAL_RECORD_HEADER_BYTES > limit)
+		return false;
+	uint32_t rlen = get_u32(buf + off);
+	if (rlen == 0 || rlen > WAL_RECORD_MAX_BYTES)
+		return false;
+	if (rlen > limit - off - WAL_RECORD_HEADER_BYTES)
+		return false;
+	if (*budget < rlen) {
+		*budget = 0;
+		return false;
+	}
+	*budget -= rlen;
+	const uint8_t *payload = buf + off + WAL_RECORD_HEADER_BYTES;
+	if (wal_record_crc(rlen, payload, rlen, NULL, 0) != get_u32(buf + off + 4))
+		return false;
+	struct raft_entry e;
+	if (proto_entry_decode(payload, rlen, &e) != PROTO_OK)
+		return false;
+	*index = e.index;
+	raft_buf_unref(e.buf);
+	return true;
+}
+
+/*
+ * The newest open segment is only ever written at its end, into preallocated zeros, one
+ * write per batch. A crash can therefore leave, after the last complete record, a prefix
+ * of a batch followed by zeros, and nothing else. The record at `off` failed its checks;
+ * it is judged torn (an interrupted write, cut off on repair) only if:
+ *
+ *   - everything non-zero from `off` on fits in the record's claimed extent, with at
+ *     least one byte of that extent still zero (a complete record that fails its
+ *     checksum was damaged after it was written, so it is corruption), or only its
+ *     length field was (partly) written; and
+ *   - no valid record with a later index starts anywhere in that non-zero stretch (else
+ *     the damage sits in the middle of acknowledged data, e.g. a flipped length bit).
+ *
+ * Anything else is corruption.
+ */
+static bool judge_torn(struct wal_scan *s, uint64_t off, const char **why)
+{
+	const uint8_t *buf = s->buf;
+	uint64_t z = last_nonzero_end(buf, off, s->len);
+	s->tail_bytes = z - off;
+	if (z <= off + 4)
+		return true; /* at most the length field was written */
+	if (off + WAL_RECORD_HEADER_BYTES > s->len) {
+		*why = "a partial record header followed by non-zero bytes";
+		return false;
+	}
+	uint32_t rlen = get_u32(buf + off);
+	if (rlen == 0 || rlen > WAL_RECORD_MAX_BYTES) {
+		*why = "impossible record length";
+		return false;
+	}
+	if (z >= off + WAL_RECORD_HEADER_BYTES + rlen) {
+		*why = "a complete record fails its checksum, or data follows it";
+		return false;
+	}
+	uint64_t budget = WAL_RESYNC_BUDGET_BYTES;
+	for (uint64_t o = off + 1; o + WAL_RECORD_HEADER_BYTES < z; o++) {
+		raft_index index;
+		if (record_valid_at(buf, o, z, &index, &budget) && index > s->last_index) {
+			*why = "valid records follow the damaged one";
+			return false;
+		}
+		if (budget == 0) {
+			*why = "damaged record; cannot tell a torn write from corruption";
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The header is damaged: an open segment whose header write was interrupted holds a
+ * prefix of the header and zeros; anything else is corruption. */
+static bool header_torn(const struct wal_scan *s)
+{
+	uint8_t want[WAL_SEGMENT_HEADER_BYTES];
+	wal_segment_header(want);
+	uint64_t z = last_nonzero_end(s->buf, 0, s->len);
+	if (z > WAL_SEGMENT_HEADER_BYTES)
+		return false;
+	return memcmp(s->buf, want, (size_t)z) == 0;
+}
+
+int wal_scan_segment(struct wal_scan *s, char *errmsg)
+{
+	const uint8_t *buf = s->buf;
+	s->end = WAL_SCAN_CLEAN;
+	s->n_records = 0;
+	s->first_index = 0;
+	s->last_index = 0;
+	s->end_offset = 0;
+	s->tail_bytes = 0;
+	s->header_torn = false;
+
+	uint8_t want[WAL_SEGMENT_HEADER_BYTES];
+	wal_segment_header(want);
+	if (s->len < WAL_SEGMENT_HEADER_BYTES ||
+	    memcmp(buf, want, WAL_SEGMENT_HEADER_BYTES) != 0) {
+		if (s->allow_torn && header_torn(s)) {
+			s->header_torn = true;
+			s->end = WAL_SCAN_TORN;
+			s->tail_bytes = last_nonzero_end(buf, 0, s->len);
+			return STORAGE_OK;
+		}
+		if (s->len >= 4 && get_u32(buf) == WAL_MAGIC)
+			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
+						  "%s: offset 4: unsupported segment format "
+						  "version",
+						  s->path);
+		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
+					  "%s: offset 0: bad segment header (not a Concord WAL "
+					  "segment, or damaged)",
+					  s->path);
+	}
+
+	uint64_t off = WAL_SEGMENT_HEADER_BYTES;
+	s->end_offset = off;
+	raft_index expect = s->closed ? s->first : 0;
+	const char *why = NULL;
+	char reason[STORAGE_ERRMSG_SIZE];
+	for (;;) {
+		if (s->closed && s->n_records > 0 && s->last_index == s->last) {
+			/* Every record the name promises was read. */
+			s->tail_bytes = s->len - off;
+			if (s->tail_bytes > 0)
+				s->end = WAL_SCAN_LEFTOVER;
+			return STORAGE_OK;
+		}
+		uint64_t left = s->len - off;
+		if (left == 0 || (left < WAL_RECORD_HEADER_BYTES && bytes_all_zero(buf + off, left)))
+			goto end_of_data;
+		if (left < WAL_RECORD_HEADER_BYTES) {
+			why = "truncated record header";
+			goto bad;
+		}
+		uint32_t rlen = get_u32(buf + off);
+		uint32_t crc = get_u32(buf + off + 4);
+		if (rlen == 0 && crc == 0 && bytes_all_zero(buf + off, left))
+			goto end_of_data;
+		if (rlen == 0 || rlen > WAL_RECORD_MAX_BYTES) {
+			why = "bad record length";
+			goto bad;
+		}
+		if (rlen > left - WAL_RECORD_HEADER_BYTES) {
+			why = "record length runs past the end of the file";
+			goto bad;
+		}
+		const uint8_t *payload = buf + off + WAL_RECORD_HEADER_BYTES;
+		if (wal_record_crc(rlen, payload, rlen, NULL, 0) != crc) {
+			why = "checksum mismatch";
+			goto bad;
+		}
+		/* From here on the bytes are exactly what was written: any refusal is
+		 * corruption (or a bug), never a torn write. */
+		struct raft_entry e;
+		int rv = proto_entry_decode(payload, rlen, &e);
+		if (rv != PROTO_OK)
+			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
+						  "%s: offset %" PRIu64
+						  ": record does not decode as an entry: %s",
+						  s->path, off, proto_strerror(rv));
+		if (expect != 0 && e.index != expect) {
+			raft_buf_unref(e.buf);
+			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
+						  "%s: offset %" PRIu64 ": index gap: expected entry %" PRIu64
+						  ", found %" PRIu64,
+						  s->path, off, expect, e.index);
+		}
+		raft_index index = e.index;
+		rv = s->on_record ? s->on_record(s->ctx, &e, off, reason) : STORAGE_OK;
+		if (!s->on_record)
+			raft_buf_unref(e.buf);
+		if (rv != STORAGE_OK)
+			return storage_errmsg_set(errmsg, rv, "%s: offset %" PRIu64 ": %s", s->path,
+						  off, reason);
+		if (s->n_records == 0)
+			s->first_index = index;
+		s->last_index = index;
+		s->n_records++;
+		expect = index + 1;
+		off += WAL_RECORD_HEADER_BYTES + rlen;
+		s->end_offset = off;
+	}
+
+end_of_data:
+	if (s->closed)
+		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
+					  "%s: offset %" PRIu64 ": segment ends before entry %" PRIu64
+					  " (its name promises entries %" PRIu64 "-%" PRIu64 ")",
+					  s->path, off, expect, s->first, s->last);
+	s->end = WAL_SCAN_CLEAN;
+	return STORAGE_OK;
+
+bad:
+	if (s->allow_torn) {
+		const char *torn_why = NULL;
+		if (judge_torn(s, off, &torn_why)) {
+			s->end = WAL_SCAN_TORN;
+			return STORAGE_OK;
+		}
+		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
+					  "%s: offset %" PRIu64 ": %s (%s)", s->path, off, why,
+					  torn_why);
+	}
+	return storage_errmsg_set(errmsg, STORAGE_ECORRUPT, "%s: offset %" PRIu64 ": %s",
+				  s->path, off, why);
+}
