@@ -228,6 +228,16 @@ int model_concat(struct model *m, uint32_t a, uint32_t piece, uint32_t *id)
 	return model_insert(m, &s, id);
 }
 
+int model_add_opaque(struct model *m, uint32_t *id)
+{
+	/* Hashes are reduced modulo P, so P itself never occurs: no literal can match. */
+	struct model_state s = {
+		.h1 = MODEL_P, .h2 = MODEL_P, .p1 = 1, .p2 = 1, .len = 0,
+		.parent = MODEL_NONE, .piece = MODEL_NONE, .bytes = "", .int_status = 0,
+	};
+	return model_insert(m, &s, id);
+}
+
 static char *model_arena_alloc(struct model *m, size_t size)
 {
 	assert(size <= MODEL_ARENA_BYTES);

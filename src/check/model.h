@@ -48,6 +48,8 @@ void model_free(struct model *m);
 int model_intern(struct model *m, const char *bytes, size_t len, uint32_t *id);
 /* Interns the state whose bytes are those of a followed by those of literal state piece. */
 int model_concat(struct model *m, uint32_t a, uint32_t piece, uint32_t *id);
+/* Adds a state equal to no string: stands for every value no operation observes. */
+int model_add_opaque(struct model *m, uint32_t *id);
 /* Interns the decimal representation of value. */
 int model_intern_int(struct model *m, int64_t value, uint32_t *id);
 /* True and *value set if state id holds a decimal integer (absent counts as 0). */

@@ -31,7 +31,8 @@
 enum { SEARCH_NIL = UINT32_MAX };
 
 enum search_phase {
-	PHASE_KNOWN = 0, /* known candidates, walking the entry list */
+	PHASE_KNOWN_FIRST = 0, /* known writes of a value some candidate reads */
+	PHASE_KNOWN,           /* the other known candidates, walking the entry list */
 	PHASE_NONBLIND,  /* unknown appends, cas, incr */
 	PHASE_BLIND,     /* unknown puts and deletes */
 	PHASE_DONE,
@@ -60,13 +61,16 @@ struct search_class {
 	uint32_t count;
 	uint32_t next;   /* members used so far (always a prefix) */
 	bool blind;
+	bool ordered;      /* an incr by a delta >= 0: commutes with the others like it */
+	uint8_t kind;
 	uint32_t produces; /* blind: the state it writes */
+	uint32_t expect;   /* cas: the state it expects */
 };
 
 struct search_memo_entry {
 	uint64_t a, b;
 	uint32_t state;
-	uint8_t mask; /* bit 0: visited right after a known op; bit 1: after an unknown one */
+	uint32_t tag_plus_one; /* 0: empty slot; else 1 + the node's restriction (search_tag) */
 };
 
 struct search_iter {
@@ -77,7 +81,7 @@ struct search_iter {
 struct search_frame {
 	uint32_t op;
 	uint32_t prev_state;
-	uint8_t prev_after_unknown;
+	uint32_t prev_last_unknown;
 	struct search_iter iter; /* where the parent's enumeration resumes */
 };
 
@@ -106,7 +110,15 @@ struct search {
 	uint32_t *class_by_state; /* blind put class writing a state; indexed by state id */
 	uint32_t class_by_state_len;
 	uint32_t delete_class;
-	uint32_t nonblind_pending; /* members of non-blind classes not yet linearized */
+	uint32_t *cas_classes;
+	uint32_t cas_count;
+	uint32_t *cas_start;    /* cas_by_expect[cas_start[x] .. cas_start[x + 1]) expect state x */
+	uint32_t *cas_by_expect;
+	uint32_t *chain_classes;
+	uint32_t chain_count;
+	/* Unknown members not yet linearized, by what they accept next. */
+	uint32_t pending_append, pending_incr;
+	uint32_t *cas_expect_pending; /* indexed by state id, like class_by_state */
 
 	struct search_memo_entry *memo;
 	size_t memo_cap, memo_count;
@@ -116,8 +128,10 @@ struct search {
 	uint32_t depth;
 
 	/* The node being expanded. */
+	uint32_t opaque; /* the state of every unobserved value, or MODEL_NONE */
+	bool restricted; /* first pass: try fewer unknown writes (incomplete, see search_key) */
 	uint32_t state;
-	bool after_unknown;
+	uint32_t last_unknown; /* class of the op just placed if it was unknown, else SEARCH_NIL */
 	uint64_t fp1, fp2;
 	uint32_t known_left;
 	int64_t r_min;
@@ -161,17 +175,9 @@ bool search_op_dropped(const struct check_op *op)
 		return true; /* a read that returned nothing */
 	if (op->ok != CHECK_OK_UNKNOWN)
 		return false;
-	/* Unknown operations that cannot change the value, wherever they are placed. */
-	if (op->kind == CHECK_KIND_APPEND && op->value.len == 0)
-		return true;
-	if (op->kind == CHECK_KIND_CAS && search_bytes_equal(&op->expect, &op->value))
-		return true;
-	if (op->kind == CHECK_KIND_INCR && op->value.present) {
-		int64_t delta;
-		if (model_parse_int(op->value.bytes, op->value.len, &delta) && delta == 0)
-			return true;
-	}
-	return false;
+	/* An unknown cas that would write the value it expects cannot change anything. (An
+	 * empty append or an incr by 0 can: they create an absent key.) */
+	return op->kind == CHECK_KIND_CAS && search_bytes_equal(&op->expect, &op->value);
 }
 
 /* ---- allocation helpers ---- */
@@ -203,10 +209,10 @@ static int search_memo_grow(struct search *s)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->memo_cap; i++) {
 		const struct search_memo_entry *e = &s->memo[i];
-		if (e->mask == 0)
+		if (e->tag_plus_one == 0)
 			continue;
 		size_t at = search_memo_slot(e->a, e->state, cap);
-		while (memo[at].mask != 0)
+		while (memo[at].tag_plus_one != 0)
 			at = (at + 1) & (cap - 1);
 		memo[at] = *e;
 	}
@@ -216,35 +222,50 @@ static int search_memo_grow(struct search *s)
 	return 0;
 }
 
-/* Returns true if the configuration was visited before (or one that dominates it was), and
- * records it otherwise. After an unknown op the node explores a subset of what it explores
- * after a known one, so a visit after a known op covers both. */
-static bool search_memo_visit(struct search *s, uint64_t a, uint64_t b, uint32_t state,
-			      bool after_unknown)
+/* Looks a configuration up; adds it if absent and insert is set. True if it was there. */
+static bool search_memo_find(struct search *s, uint64_t a, uint64_t b, uint32_t state, uint32_t tag,
+			     bool insert)
 {
-	uint8_t bit = after_unknown ? 2 : 1;
 	size_t at = search_memo_slot(a, state, s->memo_cap);
 	for (;;) {
 		struct search_memo_entry *e = &s->memo[at];
-		if (e->mask == 0)
+		if (e->tag_plus_one == 0)
 			break;
-		if (e->a == a && e->b == b && e->state == state) {
-			if ((e->mask & 1) != 0 || (e->mask & bit) != 0)
-				return true;
-			e->mask |= bit;
-			return false;
-		}
+		if (e->a == a && e->b == b && e->state == state && e->tag_plus_one == tag + 1)
+			return true;
 		at = (at + 1) & (s->memo_cap - 1);
 	}
+	if (!insert)
+		return false;
 	struct search_memo_entry *e = &s->memo[at];
 	e->a = a;
 	e->b = b;
 	e->state = state;
-	e->mask = bit;
+	e->tag_plus_one = tag + 1;
 	s->memo_count++;
 	if (s->memo_count * 2 > s->memo_cap && search_memo_grow(s) != 0)
 		s->error = -ENOMEM;
 	return false;
+}
+
+/*
+ * Lowe's cache. A node's tag says how its children are restricted: 0 after a known op (no
+ * restriction), 1 after an unknown one (no blind write next), 2 + c after an unknown ordered
+ * incr of class c (also no ordered incr of a class below c next). A node explores a subset of
+ * what the same configuration explores with tag 0, so a visit with tag 0 covers every tag.
+ */
+static bool search_memo_visit(struct search *s, uint64_t a, uint64_t b, uint32_t state, uint32_t tag)
+{
+	if (tag != 0 && search_memo_find(s, a, b, state, 0, false))
+		return true;
+	return search_memo_find(s, a, b, state, tag, true);
+}
+
+static uint32_t search_tag(const struct search *s, uint32_t last_unknown)
+{
+	if (last_unknown == SEARCH_NIL)
+		return 0;
+	return s->classes[last_unknown].ordered ? 2 + last_unknown : 1;
 }
 
 /* ---- the model step ---- */
@@ -320,6 +341,31 @@ static int search_prepare(struct search *s, const size_t *index, size_t count)
 {
 	s->sop_cap = count;
 	SEARCH_ALLOC(s, s->sop, count);
+	/*
+	 * Values no operation observes (no get returns them, no cas expects them) are
+	 * indistinguishable from each other by every operation, so they share one opaque state:
+	 * unknown writes of such values then fall into one class. Appends and incrs can turn a
+	 * value into an observed one, so with appends nothing is merged, and with incrs no
+	 * integer is.
+	 */
+	bool has_append = false, has_incr = false;
+	for (size_t i = 0; i < count; i++) {
+		const struct check_op *op = &s->ops[index[i]];
+		if (search_op_dropped(op))
+			continue;
+		uint32_t ignored;
+		int rc = 0;
+		has_append |= op->kind == CHECK_KIND_APPEND;
+		has_incr |= op->kind == CHECK_KIND_INCR;
+		if (op->kind == CHECK_KIND_GET && op->result.present)
+			rc = model_intern(&s->model, op->result.bytes, op->result.len, &ignored);
+		if (op->kind == CHECK_KIND_CAS && op->expect.present)
+			rc = model_intern(&s->model, op->expect.bytes, op->expect.len, &ignored);
+		if (rc != 0)
+			return rc;
+	}
+	uint32_t observed_limit = (uint32_t)s->model.state_count;
+	s->opaque = MODEL_NONE;
 	uint64_t seed = 0x436f6e636f726421ull; /* fixed: runs are reproducible */
 	uint32_t n = 0;
 	for (size_t i = 0; i < count; i++) {
@@ -343,6 +389,13 @@ static int search_prepare(struct search *s, const size_t *index, size_t count)
 		int rc = 0;
 		if (op->value.present && op->kind != CHECK_KIND_INCR)
 			rc = model_intern(&s->model, op->value.bytes, op->value.len, &o->value);
+		int64_t as_int;
+		if (rc == 0 && o->value != MODEL_NONE && o->value >= observed_limit && !has_append &&
+		    !(has_incr && model_parse_int(op->value.bytes, op->value.len, &as_int))) {
+			if (s->opaque == MODEL_NONE)
+				rc = model_add_opaque(&s->model, &s->opaque);
+			o->value = s->opaque;
+		}
 		if (rc == 0 && op->kind == CHECK_KIND_CAS) {
 			o->expect = MODEL_ABSENT;
 			if (op->expect.present)
@@ -485,7 +538,10 @@ static int search_prepare(struct search *s, const size_t *index, size_t count)
 		struct search_class *cl = &s->classes[c];
 		const struct search_op *rep = &s->sop[cl->first];
 		cl->blind = rep->blind;
+		cl->kind = rep->kind;
+		cl->ordered = rep->kind == CHECK_KIND_INCR && rep->delta >= 0;
 		cl->produces = rep->kind == CHECK_KIND_PUT ? rep->value : MODEL_ABSENT;
+		cl->expect = rep->kind == CHECK_KIND_CAS ? rep->expect : MODEL_NONE;
 		cl->first = offset;
 		offset += cl->count;
 		cl->next = 0;
@@ -502,6 +558,8 @@ static int search_prepare(struct search *s, const size_t *index, size_t count)
 	s->delete_class = SEARCH_NIL;
 	s->class_by_state_len = (uint32_t)s->model.state_count;
 	SEARCH_ALLOC(s, s->class_by_state, s->class_by_state_len);
+	SEARCH_ALLOC(s, s->cas_expect_pending, s->class_by_state_len);
+	SEARCH_ALLOC(s, s->cas_classes, unknown);
 	for (uint32_t i = 0; i < s->class_by_state_len; i++)
 		s->class_by_state[i] = SEARCH_NIL;
 	for (uint32_t c = 0; c < classes; c++) {
@@ -512,11 +570,41 @@ static int search_prepare(struct search *s, const size_t *index, size_t count)
 				s->delete_class = c;
 			else
 				s->class_by_state[cl->produces] = c;
+		} else if (cl->kind == CHECK_KIND_CAS) {
+			assert(cl->expect < s->class_by_state_len);
+			s->cas_classes[s->cas_count++] = c;
+			s->cas_expect_pending[cl->expect] += cl->count;
 		} else {
+			assert(cl->kind == CHECK_KIND_APPEND || cl->kind == CHECK_KIND_INCR);
 			s->nonblind_classes[s->nonblind_count++] = c;
-			s->nonblind_pending += cl->count;
+			if (cl->kind == CHECK_KIND_APPEND)
+				s->pending_append += cl->count;
+			else
+				s->pending_incr += cl->count;
 		}
 	}
+	/* Blind classes writing a value some unknown cas expects: they may start a chain. */
+	SEARCH_ALLOC(s, s->chain_classes, s->blind_count);
+	for (uint32_t i = 0; i < s->blind_count; i++) {
+		uint32_t c = s->blind_classes[i];
+		if (s->cas_expect_pending[s->classes[c].produces] > 0)
+			s->chain_classes[s->chain_count++] = c;
+	}
+	/* Unknown cas classes bucketed by the state they expect: only that bucket can apply. */
+	SEARCH_ALLOC(s, s->cas_start, s->class_by_state_len + 1);
+	SEARCH_ALLOC(s, s->cas_by_expect, s->cas_count);
+	for (uint32_t i = 0; i < s->cas_count; i++)
+		s->cas_start[s->classes[s->cas_classes[i]].expect + 1]++;
+	for (uint32_t i = 0; i < s->class_by_state_len; i++)
+		s->cas_start[i + 1] += s->cas_start[i];
+	for (uint32_t i = 0; i < s->cas_count; i++) {
+		uint32_t c = s->cas_classes[i];
+		uint32_t at = s->cas_start[s->classes[c].expect]++;
+		s->cas_by_expect[at] = c;
+	}
+	for (uint32_t i = s->class_by_state_len; i > 0; i--)
+		s->cas_start[i] = s->cas_start[i - 1];
+	s->cas_start[0] = 0;
 	SEARCH_FREE(s, s->heads, hcap);
 	SEARCH_FREE(s, s->order, unknown);
 	s->heads = s->order = NULL;
@@ -548,6 +636,11 @@ static void search_release(struct search *s)
 	SEARCH_FREE(s, s->blind_classes, unknown);
 	SEARCH_FREE(s, s->nonblind_classes, unknown);
 	SEARCH_FREE(s, s->class_by_state, s->class_by_state_len);
+	SEARCH_FREE(s, s->cas_expect_pending, s->class_by_state_len);
+	SEARCH_FREE(s, s->cas_classes, unknown);
+	SEARCH_FREE(s, s->cas_start, s->class_by_state_len + 1);
+	SEARCH_FREE(s, s->cas_by_expect, s->cas_count);
+	SEARCH_FREE(s, s->chain_classes, s->blind_count);
 	SEARCH_FREE(s, s->linearized, (n + 63) / 64);
 	SEARCH_FREE(s, s->stack, n);
 	SEARCH_FREE(s, s->best, n);
@@ -592,7 +685,7 @@ static bool search_op_linearized(const struct search *s, uint32_t op)
 static void search_scan_node(struct search *s)
 {
 	uint32_t head = s->entry_count;
-	s->wildcard = s->nonblind_pending > 0;
+	s->wildcard = s->pending_append > 0 || s->pending_incr > 0;
 	s->needed_count = 0;
 	s->r_min = INT64_MAX;
 	for (uint32_t e = s->entry_next[head]; e != head; e = s->entry_next[e]) {
@@ -625,7 +718,7 @@ static void search_scan_node(struct search *s)
 		default:
 			break;
 		}
-		if (need != MODEL_NONE && !s->wildcard) {
+		if (need != MODEL_NONE) {
 			bool dup = false;
 			for (uint32_t i = 0; i < s->needed_count && !dup; i++)
 				dup = s->needed[i] == need;
@@ -633,6 +726,71 @@ static void search_scan_node(struct search *s)
 				s->needed[s->needed_count++] = need;
 		}
 	}
+}
+
+/*
+ * Whether some operation could directly follow an unknown one that leaves the key holding
+ * state: a known candidate or a pending unknown operation that accepts it and is not a blind
+ * write. If none can, placing the unknown operation is useless: whatever follows would be a
+ * blind write, or nothing. Over-approximates (ignores call times), which keeps it sound.
+ */
+static bool search_state_observable(struct search *s, uint32_t state, bool exact)
+{
+	int64_t v;
+	if (!exact && s->pending_append > 0)
+		return true;
+	if (!exact && s->pending_incr > 0 && model_int(&s->model, state, &v))
+		return true;
+	if (state < s->class_by_state_len && s->cas_expect_pending[state] > 0)
+		return true;
+	uint32_t head = s->entry_count;
+	for (uint32_t e = s->entry_next[head]; e != head && !s->entry_is_return[e];
+	     e = s->entry_next[e]) {
+		const struct search_op *o = &s->sop[s->entry_op[e]];
+		switch (o->kind) {
+		case CHECK_KIND_GET:
+			if (o->result == state)
+				return true;
+			break;
+		case CHECK_KIND_CAS:
+			if (o->ok == CHECK_OK_FALSE ? !exact && o->expect != state
+						    : o->expect == state)
+				return true;
+			break;
+		case CHECK_KIND_DELETE:
+			if ((!exact && o->existed == CHECK_EXISTED_YES && state != MODEL_ABSENT) ||
+			    (o->existed == CHECK_EXISTED_NO && state == MODEL_ABSENT))
+				return true;
+			break;
+		case CHECK_KIND_APPEND:
+			if (!exact)
+				return true;
+			break;
+		case CHECK_KIND_INCR:
+			if (model_int(&s->model, state, &v)) {
+				int64_t sum;
+				if (!o->result_present ? !exact
+						       : !__builtin_add_overflow(v, o->delta, &sum) &&
+								 sum == o->result_int)
+					return true;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return false;
+}
+
+static void search_pending_update(struct search *s, const struct search_class *cl, int delta)
+{
+	if (cl->kind == CHECK_KIND_APPEND)
+		s->pending_append = (uint32_t)((int64_t)s->pending_append + delta);
+	else if (cl->kind == CHECK_KIND_INCR)
+		s->pending_incr = (uint32_t)((int64_t)s->pending_incr + delta);
+	else if (cl->kind == CHECK_KIND_CAS)
+		s->cas_expect_pending[cl->expect] =
+			(uint32_t)((int64_t)s->cas_expect_pending[cl->expect] + delta);
 }
 
 /* The class of unknown ops whose earliest pending member may be placed now, or SEARCH_NIL. */
@@ -649,54 +807,116 @@ static uint32_t search_class_candidate(const struct search *s, uint32_t c)
 	return op;
 }
 
+/* Whether op writes a value that a candidate read needs (such writes are tried first). */
+static bool search_enables_read(const struct search *s, const struct search_op *o)
+{
+	uint32_t writes;
+	if (o->kind == CHECK_KIND_PUT || (o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_TRUE))
+		writes = o->value;
+	else if (o->kind == CHECK_KIND_DELETE)
+		writes = MODEL_ABSENT;
+	else
+		return false;
+	if (writes == s->state)
+		return false;
+	for (uint32_t i = 0; i < s->needed_count; i++) {
+		if (s->needed[i] == writes)
+			return true;
+	}
+	return false;
+}
+
+/* In the restricted pass: whether an unknown cas writing state is worth trying here. */
+static bool search_needed(const struct search *s, uint32_t state)
+{
+	for (uint32_t i = 0; i < s->needed_count; i++) {
+		if (s->needed[i] == state)
+			return true;
+	}
+	return state < s->class_by_state_len && s->cas_expect_pending[state] > 0;
+}
+
 /* Advances the iterator to the next candidate op; SEARCH_NIL when the node is exhausted. */
 static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 {
 	uint32_t head = s->entry_count;
+	bool after_unknown = s->last_unknown != SEARCH_NIL;
 	for (;;) {
 		switch (it->phase) {
+		case PHASE_KNOWN_FIRST:
 		case PHASE_KNOWN: {
 			uint32_t e = it->pos;
 			if (e == head || s->entry_is_return[e]) {
-				it->phase = PHASE_NONBLIND;
-				it->pos = 0;
+				it->phase++;
+				it->pos = it->phase == PHASE_KNOWN ? s->entry_next[head] : 0;
 				continue;
 			}
 			it->pos = s->entry_next[e];
 			uint32_t op = s->entry_op[e];
-			if (s->after_unknown && s->sop[op].blind)
+			if (after_unknown && s->sop[op].blind)
+				continue;
+			if (search_enables_read(s, &s->sop[op]) != (it->phase == PHASE_KNOWN_FIRST))
 				continue;
 			return op;
 		}
 		case PHASE_NONBLIND: {
-			if (it->pos >= s->nonblind_count) {
-				it->phase = PHASE_BLIND;
-				it->pos = 0;
-				continue;
+			uint32_t c;
+			if (it->pos < s->nonblind_count) {
+				c = s->nonblind_classes[it->pos++];
+			} else {
+				uint32_t bucket = it->pos - s->nonblind_count;
+				uint32_t x = s->state;
+				if (x >= s->class_by_state_len ||
+				    s->cas_start[x] + bucket >= s->cas_start[x + 1]) {
+					it->phase = PHASE_BLIND;
+					it->pos = 0;
+					continue;
+				}
+				c = s->cas_by_expect[s->cas_start[x] + bucket];
+				it->pos++;
 			}
-			uint32_t op = search_class_candidate(s, s->nonblind_classes[it->pos++]);
+			/* Consecutive unknown incrs by deltas >= 0 commute: place them in class order. */
+			if (after_unknown && s->classes[c].ordered &&
+			    s->classes[s->last_unknown].ordered && c < s->last_unknown)
+				continue;
+			uint32_t op = search_class_candidate(s, c);
 			if (op != SEARCH_NIL)
 				return op;
 			continue;
 		}
 		case PHASE_BLIND: {
-			if (s->after_unknown) {
+			if (after_unknown) {
 				it->phase = PHASE_DONE;
 				continue;
 			}
 			uint32_t c;
-			if (s->wildcard) {
+			if (s->wildcard && !s->restricted) {
 				if (it->pos >= s->blind_count) {
 					it->phase = PHASE_DONE;
 					continue;
 				}
 				c = s->blind_classes[it->pos++];
 			} else {
-				if (it->pos >= s->needed_count) {
+				/* The values known candidates need, then those unknown cas expect. */
+				uint32_t need;
+				if (it->pos < s->needed_count) {
+					need = s->needed[it->pos++];
+				} else if (it->pos < s->needed_count + s->chain_count) {
+					c = s->chain_classes[it->pos++ - s->needed_count];
+					if (s->cas_expect_pending[s->classes[c].produces] == 0)
+						continue;
+					need = s->classes[c].produces;
+				} else if (s->wildcard &&
+					   it->pos < s->needed_count + s->chain_count + 2) {
+					/* Restricted: a wide acceptor gets an unobserved value, or none. */
+					bool first = it->pos++ == s->needed_count + s->chain_count;
+					need = first ? s->opaque : MODEL_ABSENT;
+					if (need == MODEL_NONE)
+						continue;
+				} else {
 					it->phase = PHASE_DONE;
 					continue;
 				}
-				uint32_t need = s->needed[it->pos++];
 				if (need == s->state)
 					continue;
 				if (need == MODEL_ABSENT)
@@ -716,6 +936,27 @@ static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 	}
 }
 
+/* A pure read (a get, a failed cas) that can go next and succeeds on the current value.
+ * Placing it first loses nothing: it changes no value, and nothing that must precede it is
+ * pending, so any linearization from here stays one with the read moved to the front. The
+ * node then has this single child. */
+static uint32_t search_forced_read(struct search *s)
+{
+	uint32_t head = s->entry_count;
+	for (uint32_t e = s->entry_next[head]; e != head && !s->entry_is_return[e];
+	     e = s->entry_next[e]) {
+		const struct search_op *o = &s->sop[s->entry_op[e]];
+		bool pure = o->kind == CHECK_KIND_GET ||
+			    (o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_FALSE);
+		if (!pure)
+			continue;
+		bool ok = o->kind == CHECK_KIND_GET ? o->result == s->state : o->expect != s->state;
+		if (ok)
+			return s->entry_op[e];
+	}
+	return SEARCH_NIL;
+}
+
 static void search_record_best(struct search *s)
 {
 	if (s->depth <= s->best_depth)
@@ -731,17 +972,25 @@ static void search_record_best(struct search *s)
 static enum check_verdict search_run(struct search *s)
 {
 	s->state = MODEL_ABSENT;
-	s->after_unknown = false;
+	s->last_unknown = SEARCH_NIL;
 	s->known_left = s->known_count;
 	s->best_state = MODEL_ABSENT;
 	if (s->known_left == 0)
 		return CHECK_LINEARIZABLE;
 	search_scan_node(s);
-	struct search_iter it = {PHASE_KNOWN, s->entry_next[s->entry_count]};
+	struct search_iter it = {PHASE_KNOWN_FIRST, s->entry_next[s->entry_count]};
+	uint32_t forced = search_forced_read(s);
 	for (;;) {
 		if (budget_charge_state(s->budget) != 0 || s->error != 0)
 			return CHECK_UNKNOWN;
-		uint32_t op = search_next_candidate(s, &it);
+		uint32_t op;
+		if (forced != SEARCH_NIL) {
+			op = forced;
+			forced = SEARCH_NIL;
+			it.phase = PHASE_DONE; /* the forced read is the node's only child */
+		} else {
+			op = search_next_candidate(s, &it);
+		}
 		if (op == SEARCH_NIL) {
 			if (s->depth == 0)
 				return CHECK_NOT_LINEARIZABLE;
@@ -756,14 +1005,13 @@ static enum check_verdict search_run(struct search *s)
 				struct search_class *cl = &s->classes[o->cls];
 				assert(cl->next > 0 && s->members[cl->first + cl->next - 1] == f->op);
 				cl->next--;
-				if (!cl->blind)
-					s->nonblind_pending++;
+				search_pending_update(s, cl, +1);
 			}
 			s->linearized[f->op / 64] &= ~((uint64_t)1 << (f->op % 64));
 			s->fp1 ^= o->z1;
 			s->fp2 ^= o->z2;
 			s->state = f->prev_state;
-			s->after_unknown = f->prev_after_unknown;
+			s->last_unknown = f->prev_last_unknown;
 			search_scan_node(s);
 			it = f->iter;
 			continue;
@@ -773,10 +1021,27 @@ static enum check_verdict search_run(struct search *s)
 		uint32_t next = search_step(s, o, s->state);
 		if (s->error != 0)
 			return CHECK_UNKNOWN;
-		if (next == MODEL_NONE || (!o->known && next == s->state))
+		if (next == MODEL_NONE)
 			continue;
+		if (!o->known) {
+			/* Pointless unknown ops: no change, or nothing could observe the change. */
+			if (next == s->state)
+				continue;
+			struct search_class *cl = &s->classes[o->cls];
+			if (s->restricted && cl->kind == CHECK_KIND_CAS && !search_needed(s, next))
+				continue;
+			search_pending_update(s, cl, -1);
+			/* The restricted pass places unknown appends, cas and incrs only where a
+			 * candidate observes exactly the value they make. */
+			bool exact = s->restricted && !cl->blind;
+			bool observable = search_state_observable(s, next, exact);
+			search_pending_update(s, cl, +1);
+			if (!observable)
+				continue;
+		}
 		uint64_t fp1 = s->fp1 ^ o->z1, fp2 = s->fp2 ^ o->z2;
-		if (search_memo_visit(s, fp1, fp2, next, !o->known))
+		uint32_t last_unknown = o->known ? SEARCH_NIL : o->cls;
+		if (search_memo_visit(s, fp1, fp2, next, search_tag(s, last_unknown)))
 			continue;
 		if (s->error != 0)
 			return CHECK_UNKNOWN;
@@ -784,7 +1049,7 @@ static enum check_verdict search_run(struct search *s)
 		assert(s->depth <= s->n);
 		f->op = op;
 		f->prev_state = s->state;
-		f->prev_after_unknown = s->after_unknown;
+		f->prev_last_unknown = s->last_unknown;
 		f->iter = it;
 		if (o->known) {
 			search_lift(s, op);
@@ -793,20 +1058,20 @@ static enum check_verdict search_run(struct search *s)
 			struct search_class *cl = &s->classes[o->cls];
 			assert(s->members[cl->first + cl->next] == op);
 			cl->next++;
-			if (!cl->blind)
-				s->nonblind_pending--;
+			search_pending_update(s, cl, -1);
 		}
 		s->linearized[op / 64] |= (uint64_t)1 << (op % 64);
 		s->fp1 = fp1;
 		s->fp2 = fp2;
 		s->state = next;
-		s->after_unknown = !o->known;
+		s->last_unknown = last_unknown;
 		if (s->known_left == 0)
 			return CHECK_LINEARIZABLE;
 		search_record_best(s);
 		search_scan_node(s);
-		it.phase = PHASE_KNOWN;
+		it.phase = PHASE_KNOWN_FIRST;
 		it.pos = s->entry_next[s->entry_count];
+		forced = search_forced_read(s);
 	}
 }
 
@@ -858,6 +1123,23 @@ static int search_explain(struct search *s, struct search_result *out)
 		out->stuck[j] = x;
 	}
 	out->stuck_count = stuck;
+	if (s->best_state == s->opaque) {
+		/* An unobserved value: the last write of the prefix wrote it. */
+		for (uint32_t i = s->best_depth; i-- > 0;) {
+			const struct check_op *op = &s->ops[s->sop[s->best[i]].global];
+			if (op->kind == CHECK_KIND_PUT || op->kind == CHECK_KIND_CAS) {
+				out->state = malloc(op->value.len + 1);
+				if (out->state == NULL)
+					return -ENOMEM;
+				if (op->value.len > 0)
+					memcpy(out->state, op->value.bytes, op->value.len);
+				out->state[op->value.len] = '\0';
+				out->state_len = op->value.len;
+				return 0;
+			}
+		}
+		assert(0 && "an opaque state without a write");
+	}
 	if (s->best_state != MODEL_ABSENT)
 		return model_materialize(&s->model, s->best_state, &out->state, &out->state_len);
 	return 0;
@@ -886,7 +1168,22 @@ int search_key(const struct check_op *ops, const size_t *index, size_t count, st
 		rc = search_prepare(s, index, count);
 	out->checked_count = s->n;
 	if (rc == 0) {
+		/*
+		 * With unknown writes around, a first pass tries only those that produce a value
+		 * some candidate needs (plus one unobserved value and one delete for candidates
+		 * that accept many values). Finding a linearization that way proves the verdict;
+		 * failing proves nothing, so the complete search runs next from scratch.
+		 */
+		s->restricted = s->known_count < s->n;
 		out->verdict = search_run(s);
+		if (s->restricted && out->verdict == CHECK_NOT_LINEARIZABLE) {
+			assert(s->depth == 0 && s->fp1 == 0 && s->fp2 == 0);
+			memset(s->memo, 0, s->memo_cap * sizeof(*s->memo));
+			s->memo_count = 0;
+			s->best_depth = s->agree = 0;
+			s->restricted = false;
+			out->verdict = search_run(s);
+		}
 		if (out->verdict == CHECK_NOT_LINEARIZABLE)
 			rc = search_explain(s, out);
 	} else if (budget->exhausted == BUDGET_OK) {
