@@ -31,8 +31,7 @@
 enum { SEARCH_NIL = UINT32_MAX };
 
 enum search_phase {
-	PHASE_KNOWN_FIRST = 0, /* known writes of a value some candidate reads */
-	PHASE_KNOWN,           /* the other known candidates, walking the entry list */
+	PHASE_KNOWN = 0, /* known candidates, walking the entry list */
 	PHASE_NONBLIND,  /* unknown appends, cas, incr */
 	PHASE_BLIND,     /* unknown puts and deletes */
 	PHASE_DONE,
@@ -243,7 +242,7 @@ static bool search_memo_find(struct search *s, uint64_t a, uint64_t b, uint32_t 
 	e->state = state;
 	e->tag_plus_one = tag + 1;
 	s->memo_count++;
-	if (s->memo_count * 2 > s->memo_cap && search_memo_grow(s) != 0)
+	if (s->memo_count * 4 > s->memo_cap * 3 && search_memo_grow(s) != 0)
 		s->error = -ENOMEM;
 	return false;
 }
@@ -807,25 +806,6 @@ static uint32_t search_class_candidate(const struct search *s, uint32_t c)
 	return op;
 }
 
-/* Whether op writes a value that a candidate read needs (such writes are tried first). */
-static bool search_enables_read(const struct search *s, const struct search_op *o)
-{
-	uint32_t writes;
-	if (o->kind == CHECK_KIND_PUT || (o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_TRUE))
-		writes = o->value;
-	else if (o->kind == CHECK_KIND_DELETE)
-		writes = MODEL_ABSENT;
-	else
-		return false;
-	if (writes == s->state)
-		return false;
-	for (uint32_t i = 0; i < s->needed_count; i++) {
-		if (s->needed[i] == writes)
-			return true;
-	}
-	return false;
-}
-
 /* In the restricted pass: whether an unknown cas writing state is worth trying here. */
 static bool search_needed(const struct search *s, uint32_t state)
 {
@@ -843,19 +823,16 @@ static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 	bool after_unknown = s->last_unknown != SEARCH_NIL;
 	for (;;) {
 		switch (it->phase) {
-		case PHASE_KNOWN_FIRST:
 		case PHASE_KNOWN: {
 			uint32_t e = it->pos;
 			if (e == head || s->entry_is_return[e]) {
-				it->phase++;
-				it->pos = it->phase == PHASE_KNOWN ? s->entry_next[head] : 0;
+				it->phase = PHASE_NONBLIND;
+				it->pos = 0;
 				continue;
 			}
 			it->pos = s->entry_next[e];
 			uint32_t op = s->entry_op[e];
 			if (after_unknown && s->sop[op].blind)
-				continue;
-			if (search_enables_read(s, &s->sop[op]) != (it->phase == PHASE_KNOWN_FIRST))
 				continue;
 			return op;
 		}
@@ -978,13 +955,14 @@ static enum check_verdict search_run(struct search *s)
 	if (s->known_left == 0)
 		return CHECK_LINEARIZABLE;
 	search_scan_node(s);
-	struct search_iter it = {PHASE_KNOWN_FIRST, s->entry_next[s->entry_count]};
+	struct search_iter it = {PHASE_KNOWN, s->entry_next[s->entry_count]};
 	uint32_t forced = search_forced_read(s);
 	for (;;) {
 		if (budget_charge_state(s->budget) != 0 || s->error != 0)
 			return CHECK_UNKNOWN;
 		uint32_t op;
-		if (forced != SEARCH_NIL) {
+		bool is_forced = forced != SEARCH_NIL;
+		if (is_forced) {
 			op = forced;
 			forced = SEARCH_NIL;
 			it.phase = PHASE_DONE; /* the forced read is the node's only child */
@@ -1041,7 +1019,9 @@ static enum check_verdict search_run(struct search *s)
 		}
 		uint64_t fp1 = s->fp1 ^ o->z1, fp2 = s->fp2 ^ o->z2;
 		uint32_t last_unknown = o->known ? SEARCH_NIL : o->cls;
-		if (search_memo_visit(s, fp1, fp2, next, search_tag(s, last_unknown)))
+		/* A forced read's child is not remembered: the cache is only an optimization, and
+		 * half the nodes are such children. */
+		if (!is_forced && search_memo_visit(s, fp1, fp2, next, search_tag(s, last_unknown)))
 			continue;
 		if (s->error != 0)
 			return CHECK_UNKNOWN;
@@ -1069,7 +1049,7 @@ static enum check_verdict search_run(struct search *s)
 			return CHECK_LINEARIZABLE;
 		search_record_best(s);
 		search_scan_node(s);
-		it.phase = PHASE_KNOWN_FIRST;
+		it.phase = PHASE_KNOWN;
 		it.pos = s->entry_next[s->entry_count];
 		forced = search_forced_read(s);
 	}
