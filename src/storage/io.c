@@ -357,9 +357,18 @@ int sio_fault_check(struct sio_fault *f, enum sio_op op)
 }
 
 #define FAULTY(impl) ((struct sio_faulty *)(impl))
+
+static int faulty_check(struct sio_faulty *f, enum sio_op op)
+{
+	pthread_mutex_lock(&f->mu);
+	int rv = sio_fault_check(&f->fault, op);
+	pthread_mutex_unlock(&f->mu);
+	return rv;
+}
+
 #define FAULTY_CHECK(impl, op)                                                             \
 	do {                                                                               \
-		int fault_rv_ = sio_fault_check(&FAULTY(impl)->fault, (op));               \
+		int fault_rv_ = faulty_check(FAULTY(impl), (op));                          \
 		if (fault_rv_ != 0)                                                        \
 			return fault_rv_;                                                  \
 	} while (0)
@@ -373,7 +382,7 @@ static int faulty_open(void *impl, const char *path, int flags, int *fd)
 static int faulty_close(void *impl, int fd)
 {
 	/* A close always releases the descriptor, so it never fails here. */
-	sio_fault_check(&FAULTY(impl)->fault, SIO_CLOSE);
+	faulty_check(FAULTY(impl), SIO_CLOSE);
 	return sio_close(FAULTY(impl)->inner, fd);
 }
 
@@ -465,4 +474,10 @@ void sio_faulty_init(struct sio_faulty *f, struct sio *inner)
 	f->io.vt = &faulty_vtable;
 	f->io.impl = f;
 	f->inner = inner;
+	pthread_mutex_init(&f->mu, NULL);
+}
+
+void sio_faulty_close(struct sio_faulty *f)
+{
+	pthread_mutex_destroy(&f->mu);
 }

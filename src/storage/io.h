@@ -17,6 +17,7 @@
  * from its root.
  */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -204,13 +205,17 @@ void sio_fault_clear(struct sio_fault *f);
 /* Counts the call; returns 0 if it may proceed, -err if it must fail. */
 int sio_fault_check(struct sio_fault *f, enum sio_op op);
 
-/* A sio that passes every call to `inner` unless `fault` says it fails. */
+/* A sio that passes every call to `inner` unless `fault` says it fails. The fault is
+ * consulted under a mutex, so the wrapper may serve several threads; arm it while no
+ * call is in flight. */
 struct sio_faulty {
 	struct sio io;
 	struct sio *inner;
 	struct sio_fault fault;
+	pthread_mutex_t mu;
 };
 
 void sio_faulty_init(struct sio_faulty *f, struct sio *inner);
+void sio_faulty_close(struct sio_faulty *f);
 
 #endif /* CONCORD_STORAGE_IO_H */

@@ -146,10 +146,7 @@ static bool judge_torn(struct wal_scan *s, uint64_t off, const char **why)
 	s->tail_bytes = z - off;
 	if (z <= off + 4)
 		return true; /* at most the length field was written */
-	if (off + WAL_RECORD_HEADER_BYTES > s->len) {
-		*why = "a partial record header followed by non-zero bytes";
-		return false;
-	}
+	/* The length field is complete (z > off + 4 and z <= len). */
 	uint32_t rlen = get_u32(buf + off);
 	if (rlen == 0 || rlen > WAL_RECORD_MAX_BYTES) {
 		*why = "impossible record length";
