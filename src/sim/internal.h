@@ -142,6 +142,8 @@ struct sim {
 	/* Fault intensities, drawn from the seed. */
 	double p_drop, p_dup, p_delay_req, p_delay_resp;
 	uint64_t delay_us, jitter_us, nemesis_gap_us, disk_us_min, disk_us_spread;
+	bool pre_vote, check_quorum;
+	char *lin_report; /* the checker's explanation of a violation, if any */
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
 	uint64_t msgs_sent;
@@ -203,6 +205,9 @@ void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e);
 void check_node(struct sim *s, struct node *nd);
 void final_checks(struct sim *s);
 void checks_free(struct sim *s);
+
+/* lincheck.c */
+void check_linearizable(struct sim *s);
 
 /* clients.c */
 void clients_init(struct sim *s, uint32_t n);

@@ -404,6 +404,8 @@ static void node_start(struct sim *s, struct node *nd)
 	cfg.seed = rng_next(&s->rng);
 	cfg.max_msg_entries = 1 + (uint32_t)rng_below(s, 32);
 	cfg.max_inflight_msgs = 1 + (uint32_t)rng_below(s, 16);
+	cfg.pre_vote = s->pre_vote;
+	cfg.check_quorum = s->check_quorum;
 	struct raft_boot boot;
 	disk_load(s, nd, &boot);
 	int rv = raft_new(&nd->r, &cfg, &boot);
@@ -449,16 +451,23 @@ static void nemesis_partition(struct sim *s)
 		sim_narrate(s, "nemesis: the network heals");
 		return;
 	}
-	/* Split the nodes into two random sides. */
+	/* Split the nodes into two random sides; often the leader alone on one side, where
+	 * it may go on believing it leads while the others elect a new leader. */
 	bool side[SIM_MAX_NODES] = {false};
 	uint32_t count = 0;
+	int leader = -1;
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->nodes[i].up && raft_role(s->nodes[i].r) == RAFT_LEADER)
+			leader = (int)i;
+	bool isolate_leader = leader >= 0 && rng_chance(s, 0.4);
 	for (uint32_t i = 0; i < s->n; i++) {
-		side[i] = rng_chance(s, 0.5);
+		side[i] = isolate_leader ? (int)i == leader : rng_chance(s, 0.5);
 		count += side[i];
 	}
 	if (count == 0 || count == s->n)
 		side[rng_below(s, s->n)] = !side[0];
-	int kind = (int)rng_below(s, 3); /* 0: both ways, 1: one way, 2: a bridge node */
+	/* 0: both ways, 1: one way, 2: a bridge node */
+	int kind = isolate_leader ? 0 : (int)rng_below(s, 3);
 	uint32_t bridge = (uint32_t)rng_below(s, s->n);
 	char desc[128] = "";
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -590,6 +599,10 @@ static void draw_faults(struct sim *s)
 	if (f & SIM_FAULT_REORDER)
 		s->jitter_us = rng_below(s, 30 * MS);
 	s->nemesis_gap_us = (200 + rng_below(s, 1500)) * MS;
+	/* The protocol options vary too: a deposed leader lingers without check-quorum, and
+	 * a returning node disrupts without pre-vote; safety must hold either way. */
+	s->pre_vote = rng_below(s, 4) != 0;
+	s->check_quorum = rng_below(s, 4) != 0;
 	s->disk_us_min = 200 + rng_below(s, 3000);
 	s->disk_us_spread = 1 + rng_below(s, 5000);
 }
@@ -699,7 +712,9 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		nd->idx = i;
 		disk_init(s, nd);
 	}
-	sim_narrate(s, "a %u-node cluster starts; %u clients write and read 5 keys", s->n,
+	sim_narrate(s, "a %u-node cluster starts (pre-vote %s, check-quorum %s); %u clients "
+		       "write and read 5 keys",
+		    s->n, s->pre_vote ? "on" : "off", s->check_quorum ? "on" : "off",
 		    opts->clients ? opts->clients : 3);
 	sim_narrate(s, "faults this run: %.0f%% of messages dropped, %.0f%% duplicated, "
 		       "%.0f%% of requests and %.0f%% of responses delayed up to %" PRIu64
@@ -740,19 +755,27 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 	}
 	if (!s->failed)
 		final_checks(s);
+	if (!s->failed)
+		check_linearizable(s);
 
 	if (!s->failed)
 		sim_narrate(s, "checked after each of %" PRIu64 " events: one leader per term, "
 			       "log matching, leader completeness, one entry applied per index, "
 			       "commit never moving back; at the end every acknowledged write "
-			       "(%" PRIu64 ") is on every node. All passed.",
-			    res->events, res->acked);
+			       "(%" PRIu64 ") is on every node, and the history of %" PRIu64
+			       " client operations is %s. All passed.",
+			    res->events, res->acked, res->history_ops,
+			    res->linearizable == 1 ? "linearizable"
+						   : "too large to decide within the budget");
 	else
 		sim_narrate(s, "VIOLATION of %s: %s", res->property, res->detail);
 	res->ok = !s->failed;
 	res->trace_hash = s->hash;
 	res->sim_ms = s->now / MS;
-	if (s->failed) {
+	if (s->lin_report != NULL) {
+		snprintf(res->recent, sizeof(res->recent), "%s", s->lin_report);
+		free(s->lin_report);
+	} else if (s->failed) {
 		size_t used = 0;
 		uint64_t first = s->recent_next > SIM_RECENT ? s->recent_next - SIM_RECENT : 0;
 		for (uint64_t i = first; i < s->recent_next; i++) {

@@ -60,6 +60,7 @@ struct sim_result {
 	uint64_t transfers;
 	uint64_t sim_ms;        /* simulated time at the end */
 	uint64_t history_ops;
+	int linearizable;       /* 1 yes, 0 no, -1 the checker's budget ran out */
 };
 
 /* Runs one cluster to completion. Returns true if every check passed. */

@@ -201,13 +201,17 @@ int main(int argc, char **argv)
 		printf("seed=%" PRIu64 " nodes=%u faults=%s ticks=%u: %s  elections=%" PRIu64
 		       " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
-		       " sim=%.1fs hash=%016" PRIx64 "\n",
+		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
-		       r.transfers, (double)r.sim_ms / 1000.0, r.trace_hash);
+		       r.transfers,
+		       r.linearizable == 1 ? "ok" : r.linearizable == 0 ? "NO" : "unknown",
+		       (double)r.sim_ms / 1000.0, r.trace_hash);
 		if (!ok) {
-			printf("  property: %s\n  detail: %s\n  events leading to it:\n%s",
-			       r.property, r.detail, r.recent);
+			printf("  property: %s\n  detail: %s\n  %s:\n%s", r.property, r.detail,
+			       strcmp(r.property, "linearizability") == 0 ? "explanation"
+									 : "events leading to it",
+			       r.recent);
 			printf("  replay: concord-sim --seed %" PRIu64 " --nodes %u --ticks %u "
 			       "--faults %s --clients %u --trace\n",
 			       seed, o.nodes, o.ticks, faults_canon, o.clients);
