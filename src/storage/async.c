@@ -206,9 +206,13 @@ static void writer_main(void *arg)
 		storage_sync_prepare(a->st, &t);
 
 		uv_mutex_lock(&a->mu);
-		if (a->have_pending)
-			storage_sync_ticket_merge(&a->pending, &t);
-		else
+		if (a->have_pending && !storage_sync_ticket_merge(&a->pending, &t)) {
+			/* Too many retired segments for one ticket: let the pending one go
+			 * first. */
+			while (a->have_pending)
+				uv_cond_wait(&a->idle_cond, &a->mu);
+		}
+		if (!a->have_pending)
 			a->pending = t;
 		a->have_pending = true;
 		list_splice(&a->written, &group);
@@ -237,7 +241,11 @@ static void syncer_main(void *arg)
 		uv_mutex_unlock(&a->mu);
 
 		/* Durability is claimed only after this returns success. */
-		int rv = skip ? STORAGE_EFAILED : storage_sync_run(&t, errmsg);
+		int rv = STORAGE_EFAILED;
+		if (skip)
+			storage_sync_ticket_discard(&t);
+		else
+			rv = storage_sync_run(&t, errmsg);
 
 		uv_mutex_lock(&a->mu);
 		a->sync_running = false;

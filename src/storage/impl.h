@@ -50,6 +50,9 @@ struct storage {
 	uint32_t n_closed;
 	uint32_t cap_closed;
 	struct open_segment open;
+	/* Full segments waiting for the next sync to become durable and closed. */
+	struct storage_retired retired[STORAGE_RETIRED_MAX];
+	uint32_t n_retired;
 	bool wal_dir_dirty; /* DIR/wal changed since its last fsync */
 
 	/* scratch for encoding appends */

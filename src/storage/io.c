@@ -130,12 +130,12 @@ static int posix_pwritev(void *impl, int fd, const struct iovec *iov, int n_iov,
 	(void)impl;
 	/* pwritev may write less than asked (signals, IOV_MAX, large counts): advance
 	 * through the vector until every byte is written. */
-	struct iovec local[64];
+	struct iovec local[256]; /* below IOV_MAX (1024 on Linux) */
 	int i = 0;
 	size_t skip = 0; /* bytes of iov[i] already written */
 	while (i < n_iov) {
 		int k = 0;
-		for (int j = i; j < n_iov && k < 64; j++, k++) {
+		for (int j = i; j < n_iov && k < 256; j++, k++) {
 			local[k] = iov[j];
 			if (j == i) {
 				local[k].iov_base = (char *)iov[j].iov_base + skip;

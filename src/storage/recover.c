@@ -24,6 +24,7 @@ struct found_seg {
 	uint64_t end_offset;
 	enum wal_scan_end end;
 	uint64_t tail_bytes;
+	bool discard; /* written after an interrupted write: never acknowledged */
 };
 
 /* Everything recovery learns; shared by storage_open (repair) and storage_inspect. */
@@ -53,6 +54,9 @@ struct recovery {
 
 	/* replay state */
 	const char *cur_path;
+	bool cur_after_open;   /* the segment follows an open (unfinished) segment */
+	bool cur_first_record; /* no record of the segment replayed yet */
+	bool cut_rest;         /* the segment and every later one are to be discarded */
 	raft_index last_seen; /* index of the last record read (0: none yet) */
 	raft_term term_at_snap; /* term of the record at the snapshot's index, 0 if unseen */
 	struct raft_entry *entries; /* after the snapshot */
@@ -271,7 +275,18 @@ static int replay_record(void *ctx, struct raft_entry *e, uint64_t offset, char 
 	raft_term prev_term = r->n_entries > 0 ? r->entries[r->n_entries - 1].term
 			      : r->have_snap   ? r->snap.term
 					       : 0;
-	if (r->last_seen != 0 && e->index != r->last_seen + 1) {
+	bool first_of_segment = r->cur_first_record;
+	r->cur_first_record = false;
+	raft_index expected = r->last_seen != 0 ? r->last_seen + 1 : snap_index + 1 + r->n_entries;
+	if (e->index > expected && first_of_segment && r->cur_after_open) {
+		/* The segment before this one was retired but never closed, and lost its last
+		 * records in the crash. A sync that acknowledged anything in this segment
+		 * would have closed that one first (storage_sync_run), so nothing from here
+		 * on was acknowledged. */
+		r->cut_rest = true;
+		rv = storage_errmsg_set(why, STORAGE_ECORRUPT, "entry %" PRIu64 " after %" PRIu64,
+					e->index, expected - 1);
+	} else if (r->last_seen != 0 && e->index != r->last_seen + 1) {
 		rv = storage_errmsg_set(why, STORAGE_ECORRUPT,
 					"index gap: entry %" PRIu64 " follows entry %" PRIu64,
 					e->index, r->last_seen);
@@ -336,9 +351,19 @@ static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_ope
 		.ctx = r,
 	};
 	r->cur_path = path;
+	r->cur_first_record = true;
 	rv = wal_scan_segment(&scan, r->errmsg);
 	r->cur_path = NULL;
 	free(buf);
+	if (rv != STORAGE_OK && r->cut_rest) {
+		raft_index kept = (r->have_snap ? r->snap.index : 0) + r->n_entries;
+		note(r,
+		     "%s and later segments: the entries after %" PRIu64
+		     " were written after an interrupted write to the segment before, so they "
+		     "were never acknowledged; %s",
+		     path, kept, r->repair ? "discarded" : "will be discarded");
+		return STORAGE_OK;
+	}
 	if (rv != STORAGE_OK)
 		return rv;
 	s->scanned = true;
@@ -376,13 +401,22 @@ static int scan_segments(struct recovery *r)
 	for (uint32_t i = 0; i < r->n_segs; i++)
 		if (r->segs[i].wn.kind == WAL_SEG_OPEN)
 			newest_open = i;
+	bool after_open = false;
 	for (uint32_t i = 0; i < r->n_segs; i++) {
 		struct found_seg *s = &r->segs[i];
+		if (r->cut_rest) {
+			s->discard = true;
+			continue;
+		}
 		if (s->wn.kind == WAL_SEG_CLOSED && s->wn.last <= snap_index)
 			continue; /* wholly covered by the snapshot: deleted on repair */
+		r->cur_after_open = after_open;
 		int rv = scan_segment(r, s, i == newest_open);
 		if (rv != STORAGE_OK)
 			return rv;
+		if (r->cut_rest)
+			s->discard = true;
+		after_open = s->wn.kind == WAL_SEG_OPEN;
 	}
 	return STORAGE_OK;
 }
@@ -486,7 +520,7 @@ static int repair_close_open(struct recovery *r, struct found_seg *s, raft_index
 {
 	char path[SIO_PATH_MAX];
 	path_join(path, r->wal_dir, s->name);
-	if (s->n_records == 0 || s->last <= snap_index || r->discard_all)
+	if (s->n_records == 0 || s->last <= snap_index || r->discard_all || s->discard)
 		return repair_unlink(r, r->wal_dir, s->name);
 	int rv = repair_trim(r, path, s->end_offset);
 	if (rv != STORAGE_OK)

@@ -111,44 +111,93 @@ int storage_open_segment_create(struct storage *st, uint64_t seq)
 	return STORAGE_OK;
 }
 
-/* Closes the open segment: trims it to its records, makes it durable and renames it
- * <first>-<last>. The rename becomes durable with the next sync of DIR/wal. */
-static int open_segment_close(struct storage *st)
+/* The deferred close of a retired segment: trim it to its records, fdatasync, close, and
+ * only then rename it <first>-<last>, so that a closed name always means complete and
+ * durable content. The descriptor is closed whatever happens. */
+static int retired_close(struct sio *io, const char *wal_dir, struct storage_retired *r,
+			 char *errmsg)
+{
+	char name[SIO_NAME_MAX + 1];
+	char open_path[SIO_PATH_MAX];
+	char closed[SIO_PATH_MAX];
+	wal_name_format_open(name, r->seq);
+	path_join(open_path, wal_dir, name);
+	wal_name_format_closed(name, r->first, r->last);
+	path_join(closed, wal_dir, name);
+	const char *op = "ftruncate";
+	int rv = sio_truncate(io, r->fd, r->used_bytes);
+	if (rv == 0) {
+		op = "fdatasync";
+		rv = sio_fdatasync(io, r->fd);
+	}
+	int rv_close = sio_close(io, r->fd);
+	r->fd = -1;
+	if (rv == 0 && rv_close != 0) {
+		op = "close";
+		rv = rv_close;
+	}
+	if (rv == 0) {
+		op = "rename";
+		rv = sio_rename(io, open_path, closed);
+	}
+	if (rv != 0)
+		return storage_errmsg_io(errmsg, open_path, op, rv);
+	return STORAGE_OK;
+}
+
+/* Closes retired segments: all of them, whatever fails (the first error is reported). */
+static int retired_close_all(struct sio *io, const char *wal_dir, struct storage_retired *v,
+			     uint32_t n, char *errmsg)
+{
+	int rv = STORAGE_OK;
+	for (uint32_t i = 0; i < n; i++) {
+		if (rv == STORAGE_OK) {
+			rv = retired_close(io, wal_dir, &v[i], errmsg);
+		} else {
+			sio_close(io, v[i].fd);
+			v[i].fd = -1;
+		}
+	}
+	return rv;
+}
+
+/* Closes the retired segments now, before anything that relies on their closed names. */
+static int retired_flush(struct storage *st)
+{
+	int rv = retired_close_all(st->io, st->wal_dir, st->retired, st->n_retired, st->errmsg);
+	st->n_retired = 0;
+	if (rv != STORAGE_OK)
+		return storage_fail(st, rv);
+	return STORAGE_OK;
+}
+
+/* Retires the full open segment (closed by the next sync) and starts the next one. */
+static int rotate(struct storage *st)
 {
 	struct open_segment *o = &st->open;
 	assert(o->fd >= 0);
 	assert(o->first != 0);
-	int rv = sio_truncate(st->io, o->fd, o->used_bytes);
-	if (rv != 0)
-		return fail_io(st, o->path, "ftruncate", rv);
-	rv = sio_fdatasync(st->io, o->fd);
-	if (rv != 0)
-		return fail_io(st, o->path, "fdatasync", rv);
-	rv = sio_close(st->io, o->fd);
+	if (st->n_retired == STORAGE_RETIRED_MAX) {
+		int rv = retired_flush(st);
+		if (rv != STORAGE_OK)
+			return rv;
+	}
+	st->retired[st->n_retired++] = (struct storage_retired){
+		.fd = o->fd,
+		.seq = o->seq,
+		.first = o->first,
+		.last = o->last,
+		.used_bytes = o->used_bytes,
+	};
 	o->fd = -1;
-	if (rv != 0)
-		return fail_io(st, o->path, "close", rv);
-	struct segment s = {.first = o->first, .last = o->last};
-	char path[SIO_PATH_MAX];
-	closed_path(st, &s, path);
-	rv = sio_rename(st->io, o->path, path);
-	if (rv != 0)
-		return fail_io(st, o->path, "rename", rv);
 	st->wal_dir_dirty = true;
-	storage_closed_push(st, s.first, s.last);
-	return STORAGE_OK;
-}
-
-static int rotate(struct storage *st)
-{
-	int rv = open_segment_close(st);
-	if (rv != STORAGE_OK)
-		return rv;
-	return storage_open_segment_create(st, st->open.seq + 1);
+	storage_closed_push(st, o->first, o->last);
+	return storage_open_segment_create(st, o->seq + 1);
 }
 
 static int sync_wal_dir(struct storage *st)
 {
+	assert(st->n_retired == 0); /* their renames must follow their data */
 	int rv = sio_sync_dir(st->io, st->wal_dir);
 	if (rv != 0)
 		return fail_io(st, st->wal_dir, "fsync of directory", rv);
@@ -280,7 +329,9 @@ static int truncate_from(struct storage *st, raft_index index)
 {
 	assert(index > st->snap_index);
 	assert(index <= st->last_index);
-	int rv;
+	int rv = retired_flush(st);
+	if (rv != STORAGE_OK)
+		return rv;
 	if (st->open.first != 0 && index >= st->open.first)
 		rv = truncate_in_open(st, index);
 	else
@@ -486,7 +537,20 @@ bool storage_append_is_plain(const struct storage *st, const struct raft_entry *
 		return false;
 	if (entries[0].index != st->last_index + 1)
 		return false;
-	return fit_count(st, entries, n) == n;
+	/* Count the segments this append would retire, as storage_append fills them. */
+	uint64_t used = st->open.used_bytes;
+	bool empty = st->open.first == 0;
+	uint32_t rotations = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t size = record_size(&entries[i]);
+		if (used + size > st->segment_size_bytes && !empty) {
+			rotations++;
+			used = WAL_SEGMENT_HEADER_BYTES;
+		}
+		used += size;
+		empty = false;
+	}
+	return st->n_retired + rotations <= STORAGE_RETIRED_MAX;
 }
 
 /* ----------------------------------------------------------------------------------
@@ -495,45 +559,78 @@ bool storage_append_is_plain(const struct storage *st, const struct raft_entry *
 
 void storage_sync_prepare(struct storage *st, struct storage_sync_ticket *t)
 {
-	memset(t, 0, sizeof(*t));
 	t->io = st->io;
+	t->wal_dir = st->wal_dir;
 	t->fd = st->open.fd;
+	t->seq = st->open.seq;
 	t->sync_fd = st->open.dirty && st->open.fd >= 0;
 	t->sync_dir = st->wal_dir_dirty;
-	t->wal_dir = st->wal_dir;
-	t->fd_path = st->open.path;
+	t->n_retired = st->n_retired;
+	memcpy(t->retired, st->retired, st->n_retired * sizeof(st->retired[0]));
 	t->last_index = st->last_index;
+	st->n_retired = 0;
 	st->open.dirty = false;
 	st->wal_dir_dirty = false;
 }
 
-void storage_sync_ticket_merge(struct storage_sync_ticket *into,
+bool storage_sync_ticket_merge(struct storage_sync_ticket *into,
 			       const struct storage_sync_ticket *later)
 {
-	assert(!into->sync_fd || !later->sync_fd || into->fd == later->fd);
-	if (later->sync_fd) {
-		into->fd = later->fd;
-		into->fd_path = later->fd_path;
+	if (into->n_retired + later->n_retired > STORAGE_RETIRED_MAX)
+		return false;
+	memcpy(into->retired + into->n_retired, later->retired,
+	       later->n_retired * sizeof(later->retired[0]));
+	into->n_retired += later->n_retired;
+	/* The earlier ticket's open segment may have been retired since: then closing it
+	 * syncs it. */
+	if (into->sync_fd) {
+		for (uint32_t i = 0; i < into->n_retired; i++)
+			if (into->retired[i].fd == into->fd)
+				into->sync_fd = false;
 	}
-	into->sync_fd = into->sync_fd || later->sync_fd;
+	if (later->sync_fd) {
+		assert(!into->sync_fd || into->fd == later->fd);
+		into->fd = later->fd;
+		into->seq = later->seq;
+		into->sync_fd = true;
+	}
 	into->sync_dir = into->sync_dir || later->sync_dir;
 	if (later->last_index > into->last_index)
 		into->last_index = later->last_index;
+	return true;
 }
 
-int storage_sync_run(const struct storage_sync_ticket *t, char *errmsg)
+int storage_sync_run(struct storage_sync_ticket *t, char *errmsg)
 {
+	/* Retired segments first: their renames must not reach the disk before their
+	 * data, and the directory sync below makes the renames durable. */
+	int rv = retired_close_all(t->io, t->wal_dir, t->retired, t->n_retired, errmsg);
+	t->n_retired = 0;
+	if (rv != STORAGE_OK)
+		return rv;
 	if (t->sync_fd) {
-		int rv = sio_fdatasync(t->io, t->fd);
-		if (rv != 0)
-			return storage_errmsg_io(errmsg, t->fd_path, "fdatasync", rv);
+		int err = sio_fdatasync(t->io, t->fd);
+		if (err != 0) {
+			char name[SIO_NAME_MAX + 1];
+			char path[SIO_PATH_MAX];
+			wal_name_format_open(name, t->seq);
+			path_join(path, t->wal_dir, name);
+			return storage_errmsg_io(errmsg, path, "fdatasync", err);
+		}
 	}
 	if (t->sync_dir) {
-		int rv = sio_sync_dir(t->io, t->wal_dir);
-		if (rv != 0)
-			return storage_errmsg_io(errmsg, t->wal_dir, "fsync of directory", rv);
+		int err = sio_sync_dir(t->io, t->wal_dir);
+		if (err != 0)
+			return storage_errmsg_io(errmsg, t->wal_dir, "fsync of directory", err);
 	}
 	return STORAGE_OK;
+}
+
+void storage_sync_ticket_discard(struct storage_sync_ticket *t)
+{
+	for (uint32_t i = 0; i < t->n_retired; i++)
+		sio_close(t->io, t->retired[i].fd);
+	t->n_retired = 0;
 }
 
 void storage_sync_finish(struct storage *st, int rv, const char *errmsg)
@@ -701,6 +798,9 @@ int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
 	int rv = check_snapshot(st, index, term, conf, len, flags);
 	if (rv != STORAGE_OK)
 		return rv;
+	rv = retired_flush(st);
+	if (rv != STORAGE_OK)
+		return rv;
 	struct proto_snapshot_meta m = {
 		.index = index,
 		.term = term,
@@ -743,6 +843,8 @@ void storage_close(struct storage *st)
 		return;
 	if (st->open.fd >= 0)
 		sio_close(st->io, st->open.fd);
+	for (uint32_t i = 0; i < st->n_retired; i++)
+		sio_close(st->io, st->retired[i].fd);
 	free(st->open.offsets);
 	free(st->terms);
 	free(st->closed);

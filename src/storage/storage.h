@@ -150,27 +150,47 @@ uint32_t storage_closed_segments(const struct storage *st);
  *             approved, and nothing else;
  *   finish    (owner thread) records the outcome (a failure stops the storage).
  *
- * storage_sync() is prepare + run + finish. */
+ * storage_sync() is prepare + run + finish. A segment filled by an append is retired: it
+ * stays open-<seq> until the next ticket runs, which trims it, fdatasyncs it, closes it and
+ * only then renames it <first>-<last>, so the writer never waits for that fdatasync and a
+ * closed name never points at content that is not durable. */
+
+#define STORAGE_RETIRED_MAX 8
+
+struct storage_retired {
+	int fd;
+	uint64_t seq;
+	raft_index first;
+	raft_index last;
+	uint64_t used_bytes;
+};
+
 struct storage_sync_ticket {
 	struct sio *io;
+	const char *wal_dir;
 	int fd; /* the open segment's descriptor, if sync_fd */
+	uint64_t seq;
 	bool sync_fd;
 	bool sync_dir;
-	const char *wal_dir;
-	const char *fd_path;
+	uint32_t n_retired;
+	struct storage_retired retired[STORAGE_RETIRED_MAX];
 	raft_index last_index; /* everything up to here is durable once run returns 0 */
 };
 
 void storage_sync_prepare(struct storage *st, struct storage_sync_ticket *t);
-/* Merges a later ticket into an earlier one that has not run (same open segment). */
-void storage_sync_ticket_merge(struct storage_sync_ticket *into,
+/* Merges a later ticket into an earlier one that has not run. Returns false if the
+ * merged ticket would retire too many segments (then run `into` first). */
+bool storage_sync_ticket_merge(struct storage_sync_ticket *into,
 			       const struct storage_sync_ticket *later);
-/* Returns 0 or an error with errmsg[STORAGE_ERRMSG_SIZE] filled. */
-int storage_sync_run(const struct storage_sync_ticket *t, char *errmsg);
+/* Returns 0 or an error with errmsg[STORAGE_ERRMSG_SIZE] filled. Closes the retired
+ * segments' descriptors whatever happens. */
+int storage_sync_run(struct storage_sync_ticket *t, char *errmsg);
+/* For a ticket that will not run (the storage failed): closes its retired descriptors. */
+void storage_sync_ticket_discard(struct storage_sync_ticket *t);
 void storage_sync_finish(struct storage *st, int rv, const char *errmsg);
 
-/* True if appending entries[0..n) only writes to the open segment: no truncation, no new
- * segment. Such appends may overlap a ticket's run. */
+/* True if appending entries[0..n) only appends: no truncation, and no more segments to
+ * retire than a ticket holds. Such appends may overlap a ticket's run. */
 bool storage_append_is_plain(const struct storage *st, const struct raft_entry *entries,
 			     uint32_t n);
 

@@ -483,6 +483,27 @@ static bool run_once(uint64_t seed, const struct op *ops, int n_ops, uint64_t k,
 	struct storage_recovered rec;
 	struct storage *st;
 	failure[0] = '\0';
+	/* CRASH_DEBUG=<seed> CRASH_K=<call> lists the files recovery is about to read. */
+	if (getenv("CRASH_DEBUG") && seed == strtoull(getenv("CRASH_DEBUG"), NULL, 10) &&
+	    getenv("CRASH_K") && k == strtoull(getenv("CRASH_K"), NULL, 10)) {
+		char names[64][SIO_NAME_MAX + 1];
+		int n = th_list(r.fs, DIR "/wal", names, 64);
+		for (int i = 0; i < n; i++) {
+			char path[600];
+			snprintf(path, sizeof(path), DIR "/wal/%.255s", names[i]);
+			uint8_t *d;
+			size_t len;
+			crashfs_read_file(r.fs, path, &d, &len);
+			fprintf(stderr, "file %s %zu bytes\n", names[i], len);
+			free(d);
+		}
+		n = th_list(r.fs, DIR "/snap", names, 64);
+		for (int i = 0; i < n; i++)
+			fprintf(stderr, "snap %s\n", names[i]);
+		debug_state("acked", r.acked);
+		for (int j = 0; j < r.n_history; j++)
+			debug_state("history", &r.history[j]);
+	}
 	bool ok = open_storage(r.fs, &st, &rec) == 0;
 	if (ok) {
 		ok = check_recovery(&r, &rec);
