@@ -1,6 +1,9 @@
-/* test_crash.c: crash consistency: random appends, truncations, hard-state changes and
- * snapshots, with a crash injected at every I/O call in turn (unsynced state lost, or
- * torn); recovery must hold everything acknowledged durable, and nothing that never was. */
+/* test_crash.c: crash consistency, with a crash injected at every I/O call in turn. */
+/*
+ * Crash consistency: random appends, truncations, hard-state changes and snapshots, with
+ * a crash injected at every I/O call in turn (unsynced state lost, or torn); recovery
+ * must hold everything acknowledged durable, and nothing that never was.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
