@@ -32,8 +32,7 @@ enum net_hs_kind {
 	X(NET_HS_ECLUSTER, "cluster id mismatch")                                          \
 	X(NET_HS_EVERSION, "unsupported protocol version")                                 \
 	X(NET_HS_EWRONGNODE, "the dialer expected another node at this address")           \
-	X(NET_HS_EBADID, "the sender's node id is invalid or equals the receiver's")       \
-	X(NET_HS_EBUSY, "too many connections")
+	X(NET_HS_EBADID, "the sender's node id is invalid or equals the receiver's")
 
 enum net_hs_reason {
 #define NET_HS_REASON_ENUM_(name, text) name,

@@ -239,6 +239,9 @@ static int config_check(struct net_config *c, char *errmsg)
 	if (c->max_frame_bytes < NET_FRAME_MIN_BYTES)
 		return config_error(errmsg, NET_EINVAL, "max_frame_bytes %u is below the minimum %u",
 				    c->max_frame_bytes, NET_FRAME_MIN_BYTES);
+	if (c->max_frame_bytes > NET_FRAME_MAX_BYTES)
+		return config_error(errmsg, NET_EINVAL, "max_frame_bytes %u is above the maximum %u",
+				    c->max_frame_bytes, NET_FRAME_MAX_BYTES);
 	if (c->max_queue_bytes < (uint64_t)c->max_frame_bytes + NET_FRAME_HEADER_BYTES)
 		return config_error(errmsg, NET_EINVAL,
 				    "max_queue_bytes %llu cannot hold one frame of max_frame_bytes "

@@ -77,6 +77,7 @@ const char *net_strerror(int err);
 #define NET_INBOUND_MAX 256u              /* accepted connections open at once */
 #define NET_ADDRESS_MAX_BYTES 64u         /* longest "host:port" string, with its NUL */
 #define NET_FRAME_MIN_BYTES 1024u         /* smallest max_frame_bytes accepted */
+#define NET_FRAME_MAX_BYTES (1u << 30)    /* largest max_frame_bytes accepted */
 #define NET_DEFAULT_MAX_FRAME_BYTES (16u << 20)
 #define NET_DEFAULT_MAX_QUEUE_MSGS 4096u
 #define NET_DEFAULT_MAX_QUEUE_BYTES (64u << 20)
@@ -87,6 +88,8 @@ const char *net_strerror(int err);
 
 _Static_assert(NET_DEFAULT_BACKOFF_MIN_MS <= NET_DEFAULT_BACKOFF_MAX_MS, "backoff range");
 _Static_assert(NET_FRAME_MIN_BYTES <= NET_DEFAULT_MAX_FRAME_BYTES, "frame limits");
+_Static_assert(NET_DEFAULT_MAX_FRAME_BYTES <= NET_FRAME_MAX_BYTES, "frame limits");
+_Static_assert(NET_FRAME_MAX_BYTES <= UINT32_MAX - 64, "a frame and its header fit 32 bits");
 
 /* ----------------------------------------------------------------------------------
  * Configuration

@@ -380,6 +380,12 @@ static void test_config_errors(void **state)
 	c.max_frame_bytes = 10;
 	assert_int_equal(net_new(&n, &loop, &c, err), NET_EINVAL);
 	assert_non_null(strstr(err, "max_frame_bytes"));
+	c.max_frame_bytes = NET_FRAME_MAX_BYTES + 1;
+	assert_int_equal(net_new(&n, &loop, &c, err), NET_EINVAL);
+	c.max_frame_bytes = 4096;
+	c.max_queue_bytes = 4096;
+	assert_int_equal(net_new(&n, &loop, &c, err), NET_EINVAL);
+	assert_non_null(strstr(err, "max_queue_bytes"));
 	c = cfg;
 	c.backoff_min_ms = 500;
 	c.backoff_max_ms = 100;
