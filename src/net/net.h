@@ -27,7 +27,7 @@
  * Faults (net_fault_set) are per link and switchable at any time: drop with a
  * probability, delay requests, delay responses, duplicate, reorder (random extra delay)
  * and partition (block outbound, inbound, or both). Decisions come from a PRNG per link
- * seeded from net_config.seed and the peer id, drawing the same number of values for every
+ * seeded from net_config.seed and both node ids, drawing the same number of values for every
  * send while a fault is set, so the same seed and the same sequence of sends give the same
  * decisions.
  *

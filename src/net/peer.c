@@ -60,8 +60,11 @@ struct net_peer *net_peer_create(struct net *n, raft_id id)
 	p->n = n;
 	p->id = id;
 	p->state = NET_PEER_IDLE;
-	net_rng_seed(&p->fault_rng, n->cfg.seed, id * 2);
-	net_rng_seed(&p->backoff_rng, n->cfg.seed, id * 2 + 1);
+	/* One stream per direction of each link and purpose: nodes sharing a seed still
+	 * make independent decisions. */
+	uint64_t link = n->cfg.self_id * 0x9e3779b97f4a7c15ull + id * 4;
+	net_rng_seed(&p->fault_rng, n->cfg.seed, link);
+	net_rng_seed(&p->backoff_rng, n->cfg.seed, link + 1);
 	int rv = uv_timer_init(n->loop, &p->timer);
 	assert(rv == 0);
 	p->timer.data = p;
