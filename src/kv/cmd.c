@@ -1,0 +1,509 @@
+/* cmd.c: building, checking and decoding commands; encoding and decoding replies. */
+#include "kv/codec.h"
+#include "kv/impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ----------------------------------------------------------------------------------
+ * Checks
+ */
+
+static int key_check(size_t len, const struct kv_limits *lim)
+{
+	return len <= lim->key_bytes_max ? KV_OK : KV_EKEYTOOBIG;
+}
+
+static int value_check(size_t len, const struct kv_limits *lim)
+{
+	return len <= lim->value_bytes_max ? KV_OK : KV_EVALUETOOBIG;
+}
+
+static int cond_check(const struct kv_cond *cond, const struct kv_limits *lim)
+{
+	switch (cond->kind) {
+	case KV_COND_NONE:
+	case KV_COND_ABSENT:
+	case KV_COND_PRESENT:
+	case KV_COND_MOD_REVISION:
+		return KV_OK;
+	case KV_COND_VALUE:
+		return value_check(cond->value_len, lim);
+	}
+	return KV_EINVAL;
+}
+
+static int put_check(const struct kv_put *p, const struct kv_limits *lim)
+{
+	int rv = key_check(p->key_len, lim);
+	if (rv == KV_OK)
+		rv = value_check(p->value_len, lim);
+	if (rv == KV_OK)
+		rv = cond_check(&p->cond, lim);
+	return rv;
+}
+
+static int count_check(size_t n, const struct kv_limits *lim)
+{
+	if (n == 0)
+		return KV_EINVAL;
+	if (n > lim->keys_per_cmd_max)
+		return KV_ETOOMANY;
+	return KV_OK;
+}
+
+/* Operations on data need a sequence number inside a session. */
+static int seq_check(const struct kv_cmd *cmd)
+{
+	if (cmd->client_id != 0 && cmd->seq == 0)
+		return KV_EINVAL;
+	return KV_OK;
+}
+
+int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	int rv;
+	switch (cmd->op) {
+	case KV_OP_SET:
+		if ((rv = seq_check(cmd)) != KV_OK)
+			return rv;
+		return put_check(&cmd->put, lim);
+	case KV_OP_DEL:
+		if ((rv = seq_check(cmd)) != KV_OK)
+			return rv;
+		if ((rv = count_check(cmd->n, lim)) != KV_OK)
+			return rv;
+		for (size_t i = 0; i < cmd->n; i++)
+			if ((rv = key_check(cmd->keys[i].len, lim)) != KV_OK)
+				return rv;
+		return KV_OK;
+	case KV_OP_INCRBY:
+		if ((rv = seq_check(cmd)) != KV_OK)
+			return rv;
+		return key_check(cmd->put.key_len, lim);
+	case KV_OP_APPEND:
+		if ((rv = seq_check(cmd)) != KV_OK)
+			return rv;
+		if ((rv = key_check(cmd->put.key_len, lim)) != KV_OK)
+			return rv;
+		return value_check(cmd->put.value_len, lim);
+	case KV_OP_MSET:
+		if ((rv = seq_check(cmd)) != KV_OK)
+			return rv;
+		if ((rv = count_check(cmd->n, lim)) != KV_OK)
+			return rv;
+		for (size_t i = 0; i < cmd->n; i++)
+			if ((rv = put_check(&cmd->puts[i], lim)) != KV_OK)
+				return rv;
+		return KV_OK;
+	case KV_OP_CAS:
+		if ((rv = seq_check(cmd)) != KV_OK)
+			return rv;
+		if (cmd->put.cond.kind == KV_COND_NONE)
+			return KV_EINVAL; /* a CAS without a comparison is a SET */
+		return put_check(&cmd->put, lim);
+	case KV_OP_SESSION_OPEN:
+		return cmd->client_id == 0 ? KV_OK : KV_EINVAL;
+	case KV_OP_SESSION_CLOSE:
+	case KV_OP_SESSION_KEEPALIVE:
+		return cmd->client_id != 0 ? KV_OK : KV_EINVAL;
+	case KV_OP_NOOP:
+		return seq_check(cmd);
+	case KV_OP_COMPACT:
+		if ((rv = seq_check(cmd)) != KV_OK)
+			return rv;
+		return cmd->revision > 0 ? KV_OK : KV_EINVAL;
+	}
+	return KV_EINVAL;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Encoding. The pb structures point into the caller's memory; only MSET and DEL need
+ * arrays of their own.
+ */
+
+static ProtobufCBinaryData bin(const void *p, size_t len)
+{
+	ProtobufCBinaryData b = {len, (uint8_t *)p};
+	return b;
+}
+
+static void cond_to_pb(const struct kv_cond *cond, Concord__Kv__Condition *pc)
+{
+	concord__kv__condition__init(pc);
+	pc->kind = (Concord__Kv__Condition__Kind)cond->kind;
+	if (cond->kind == KV_COND_VALUE)
+		pc->value = bin(cond->value, cond->value_len);
+	if (cond->kind == KV_COND_MOD_REVISION)
+		pc->mod_revision = cond->mod_revision;
+}
+
+static void put_to_pb(const struct kv_put *p, Concord__Kv__Put *pp, Concord__Kv__Condition *pc)
+{
+	concord__kv__put__init(pp);
+	pp->key = bin(p->key, p->key_len);
+	pp->value = bin(p->value, p->value_len);
+	if (p->cond.kind != KV_COND_NONE) {
+		cond_to_pb(&p->cond, pc);
+		pp->cond = pc;
+	}
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n == 0 ? 1 : n, size);
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf,
+		  size_t *len)
+{
+	struct kv_limits def;
+	if (lim == NULL) {
+		kv_limits_default(&def);
+		lim = &def;
+	}
+	int rv = kv_cmd_check(cmd, lim);
+	if (rv != KV_OK)
+		return rv;
+
+	Concord__Kv__Command c;
+	concord__kv__command__init(&c);
+	c.client_id = cmd->client_id;
+	c.seq = cmd->seq;
+	c.time_ms = cmd->time_ms;
+
+	Concord__Kv__Put put;
+	Concord__Kv__Condition cond;
+	Concord__Kv__Del del;
+	Concord__Kv__IncrBy incr;
+	Concord__Kv__Append app;
+	Concord__Kv__MSet mset;
+	Concord__Kv__Cas cas;
+	Concord__Kv__SessionOpen open;
+	Concord__Kv__SessionClose close;
+	Concord__Kv__SessionKeepalive keep;
+	Concord__Kv__Noop noop;
+	Concord__Kv__Compact compact;
+	/* MSET and DEL */
+	Concord__Kv__Put *puts = NULL;
+	Concord__Kv__Put **put_ptrs = NULL;
+	Concord__Kv__Condition *conds = NULL;
+	ProtobufCBinaryData *keys = NULL;
+
+	switch (cmd->op) {
+	case KV_OP_SET:
+		put_to_pb(&cmd->put, &put, &cond);
+		c.op_case = CONCORD__KV__COMMAND__OP_SET;
+		c.set = &put;
+		break;
+	case KV_OP_DEL:
+		concord__kv__del__init(&del);
+		keys = xcalloc(cmd->n, sizeof(*keys));
+		for (size_t i = 0; i < cmd->n; i++)
+			keys[i] = bin(cmd->keys[i].data, cmd->keys[i].len);
+		del.n_keys = cmd->n;
+		del.keys = keys;
+		c.op_case = CONCORD__KV__COMMAND__OP_DEL;
+		c.del = &del;
+		break;
+	case KV_OP_INCRBY:
+		concord__kv__incr_by__init(&incr);
+		incr.key = bin(cmd->put.key, cmd->put.key_len);
+		incr.delta = cmd->delta;
+		c.op_case = CONCORD__KV__COMMAND__OP_INCRBY;
+		c.incrby = &incr;
+		break;
+	case KV_OP_APPEND:
+		concord__kv__append__init(&app);
+		app.key = bin(cmd->put.key, cmd->put.key_len);
+		app.value = bin(cmd->put.value, cmd->put.value_len);
+		c.op_case = CONCORD__KV__COMMAND__OP_APPEND;
+		c.append = &app;
+		break;
+	case KV_OP_MSET:
+		concord__kv__mset__init(&mset);
+		puts = xcalloc(cmd->n, sizeof(*puts));
+		put_ptrs = xcalloc(cmd->n, sizeof(*put_ptrs));
+		conds = xcalloc(cmd->n, sizeof(*conds));
+		for (size_t i = 0; i < cmd->n; i++) {
+			put_to_pb(&cmd->puts[i], &puts[i], &conds[i]);
+			put_ptrs[i] = &puts[i];
+		}
+		mset.n_puts = cmd->n;
+		mset.puts = put_ptrs;
+		c.op_case = CONCORD__KV__COMMAND__OP_MSET;
+		c.mset = &mset;
+		break;
+	case KV_OP_CAS:
+		concord__kv__cas__init(&cas);
+		cas.key = bin(cmd->put.key, cmd->put.key_len);
+		cas.value = bin(cmd->put.value, cmd->put.value_len);
+		cond_to_pb(&cmd->put.cond, &cond);
+		cas.cond = &cond;
+		cas.delete_ = cmd->cas_delete;
+		c.op_case = CONCORD__KV__COMMAND__OP_CAS;
+		c.cas = &cas;
+		break;
+	case KV_OP_SESSION_OPEN:
+		concord__kv__session_open__init(&open);
+		c.op_case = CONCORD__KV__COMMAND__OP_SESSION_OPEN;
+		c.session_open = &open;
+		break;
+	case KV_OP_SESSION_CLOSE:
+		concord__kv__session_close__init(&close);
+		c.op_case = CONCORD__KV__COMMAND__OP_SESSION_CLOSE;
+		c.session_close = &close;
+		break;
+	case KV_OP_SESSION_KEEPALIVE:
+		concord__kv__session_keepalive__init(&keep);
+		c.op_case = CONCORD__KV__COMMAND__OP_SESSION_KEEPALIVE;
+		c.session_keepalive = &keep;
+		break;
+	case KV_OP_NOOP:
+		concord__kv__noop__init(&noop);
+		c.op_case = CONCORD__KV__COMMAND__OP_NOOP;
+		c.noop = &noop;
+		break;
+	case KV_OP_COMPACT:
+		concord__kv__compact__init(&compact);
+		compact.revision = cmd->revision;
+		c.op_case = CONCORD__KV__COMMAND__OP_COMPACT;
+		c.compact = &compact;
+		break;
+	}
+	assert(c.op_case != CONCORD__KV__COMMAND__OP__NOT_SET);
+
+	size_t n = concord__kv__command__get_packed_size(&c);
+	uint8_t *out = malloc(n == 0 ? 1 : n);
+	if (out == NULL)
+		abort();
+	size_t written = concord__kv__command__pack(&c, out);
+	assert(written == n);
+	free(puts);
+	free(put_ptrs);
+	free(conds);
+	free(keys);
+	*buf = out;
+	*len = written;
+	return KV_OK;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Decoding
+ */
+
+static bool field_has_unknown(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const char *base = (const char *)m;
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return false;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+		uint32_t which;
+		memcpy(&which, base + f->quantifier_offset, sizeof(which));
+		if (which != f->id)
+			return false;
+	}
+	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+		size_t n;
+		memcpy(&n, base + f->quantifier_offset, sizeof(n));
+		ProtobufCMessage *const *sub;
+		memcpy(&sub, base + f->offset, sizeof(sub));
+		for (size_t i = 0; i < n; i++)
+			if (kv_pb_has_unknown(sub[i]))
+				return true;
+		return false;
+	}
+	const ProtobufCMessage *sub;
+	memcpy(&sub, base + f->offset, sizeof(sub));
+	return sub != NULL && kv_pb_has_unknown(sub);
+}
+
+bool kv_pb_has_unknown(const ProtobufCMessage *m)
+{
+	/* The schema has no recursive message, so the depth is bounded by it. */
+	if (m->n_unknown_fields > 0)
+		return true;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (field_has_unknown(m, &d->fields[i]))
+			return true;
+	return false;
+}
+
+Concord__Kv__Command *kv_cmd_unpack(const void *buf, size_t len)
+{
+	Concord__Kv__Command *c = concord__kv__command__unpack(NULL, len, buf);
+	if (c == NULL)
+		return NULL;
+	if (kv_pb_has_unknown(&c->base)) {
+		concord__kv__command__free_unpacked(c, NULL);
+		return NULL;
+	}
+	return c;
+}
+
+static int cond_from_pb(const Concord__Kv__Condition *pc, struct kv_cond *cond)
+{
+	memset(cond, 0, sizeof(*cond));
+	if (pc == NULL)
+		return KV_OK;
+	if ((int)pc->kind < (int)KV_COND_NONE || (int)pc->kind > (int)KV_COND_MOD_REVISION)
+		return KV_EBADCMD;
+	cond->kind = (enum kv_cond_kind)pc->kind;
+	cond->value = pc->value.data;
+	cond->value_len = pc->value.len;
+	cond->mod_revision = pc->mod_revision;
+	return KV_OK;
+}
+
+static int put_from_pb(const Concord__Kv__Put *pp, struct kv_put *p)
+{
+	p->key = pp->key.data;
+	p->key_len = pp->key.len;
+	p->value = pp->value.data;
+	p->value_len = pp->value.len;
+	return cond_from_pb(pp->cond, &p->cond);
+}
+
+int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_put **puts,
+		   struct kv_key **keys)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	*puts = NULL;
+	*keys = NULL;
+	cmd->client_id = c->client_id;
+	cmd->seq = c->seq;
+	cmd->time_ms = c->time_ms;
+	switch (c->op_case) {
+	case CONCORD__KV__COMMAND__OP_SET:
+		cmd->op = KV_OP_SET;
+		return put_from_pb(c->set, &cmd->put);
+	case CONCORD__KV__COMMAND__OP_DEL:
+		cmd->op = KV_OP_DEL;
+		if (c->del->n_keys > KV_KEYS_PER_CMD_LIMIT)
+			return KV_ETOOMANY;
+		cmd->n = c->del->n_keys;
+		*keys = xcalloc(cmd->n, sizeof(**keys));
+		for (size_t i = 0; i < cmd->n; i++) {
+			(*keys)[i].data = c->del->keys[i].data;
+			(*keys)[i].len = c->del->keys[i].len;
+		}
+		cmd->keys = *keys;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_INCRBY:
+		cmd->op = KV_OP_INCRBY;
+		cmd->put.key = c->incrby->key.data;
+		cmd->put.key_len = c->incrby->key.len;
+		cmd->delta = c->incrby->delta;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_APPEND:
+		cmd->op = KV_OP_APPEND;
+		cmd->put.key = c->append->key.data;
+		cmd->put.key_len = c->append->key.len;
+		cmd->put.value = c->append->value.data;
+		cmd->put.value_len = c->append->value.len;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_MSET:
+		cmd->op = KV_OP_MSET;
+		if (c->mset->n_puts > KV_KEYS_PER_CMD_LIMIT)
+			return KV_ETOOMANY;
+		cmd->n = c->mset->n_puts;
+		*puts = xcalloc(cmd->n, sizeof(**puts));
+		cmd->puts = *puts;
+		for (size_t i = 0; i < cmd->n; i++) {
+			int rv = put_from_pb(c->mset->puts[i], &(*puts)[i]);
+			if (rv != KV_OK)
+				return rv;
+		}
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_CAS:
+		cmd->op = KV_OP_CAS;
+		cmd->put.key = c->cas->key.data;
+		cmd->put.key_len = c->cas->key.len;
+		cmd->put.value = c->cas->value.data;
+		cmd->put.value_len = c->cas->value.len;
+		cmd->cas_delete = c->cas->delete_;
+		return cond_from_pb(c->cas->cond, &cmd->put.cond);
+	case CONCORD__KV__COMMAND__OP_SESSION_OPEN:
+		cmd->op = KV_OP_SESSION_OPEN;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_SESSION_CLOSE:
+		cmd->op = KV_OP_SESSION_CLOSE;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_SESSION_KEEPALIVE:
+		cmd->op = KV_OP_SESSION_KEEPALIVE;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_NOOP:
+		cmd->op = KV_OP_NOOP;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_COMPACT:
+		cmd->op = KV_OP_COMPACT;
+		cmd->revision = c->compact->revision;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP__NOT_SET:
+	default:
+		return KV_EBADCMD;
+	}
+}
+
+/* ----------------------------------------------------------------------------------
+ * Replies
+ */
+
+void kv_reply_to_pb(const struct kv_reply *r, Concord__Kv__Reply *pr)
+{
+	assert(r->code >= 0);
+	assert(r->code < KV_ERROR_COUNT_);
+	concord__kv__reply__init(pr);
+	pr->code = (uint32_t)r->code;
+	pr->revision = r->revision;
+	pr->succeeded = r->succeeded;
+	pr->existed = r->existed;
+	pr->mod_revision = r->mod_revision;
+	pr->integer = r->integer;
+	pr->client_id = r->client_id;
+	pr->failed_index = r->failed_index;
+}
+
+int kv_reply_from_pb(const Concord__Kv__Reply *pr, struct kv_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (pr->code >= KV_ERROR_COUNT_)
+		return KV_EBADCMD;
+	r->code = (int)pr->code;
+	r->revision = pr->revision;
+	r->succeeded = pr->succeeded;
+	r->existed = pr->existed;
+	r->mod_revision = pr->mod_revision;
+	r->integer = pr->integer;
+	r->client_id = pr->client_id;
+	r->failed_index = pr->failed_index;
+	return KV_OK;
+}
+
+size_t kv_reply_encode(const struct kv_reply *reply, uint8_t buf[KV_REPLY_MAX_BYTES])
+{
+	Concord__Kv__Reply pr;
+	kv_reply_to_pb(reply, &pr);
+	size_t n = concord__kv__reply__get_packed_size(&pr);
+	assert(n <= KV_REPLY_MAX_BYTES);
+	size_t written = concord__kv__reply__pack(&pr, buf);
+	assert(written == n);
+	return written;
+}
+
+int kv_reply_decode(const void *buf, size_t len, struct kv_reply *reply)
+{
+	memset(reply, 0, sizeof(*reply));
+	if (len > KV_REPLY_MAX_BYTES)
+		return KV_EBADCMD;
+	Concord__Kv__Reply *pr = concord__kv__reply__unpack(NULL, len, buf);
+	if (pr == NULL)
+		return KV_EBADCMD;
+	int rv = kv_reply_from_pb(pr, reply);
+	concord__kv__reply__free_unpacked(pr, NULL);
+	return rv;
+}

@@ -1,0 +1,178 @@
+/* impl.h: the key-value state machine's internal structures, shared by its source files. */
+#ifndef CONCORD_KV_IMPL_H
+#define CONCORD_KV_IMPL_H
+
+#include "kv/kv.h"
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ----------------------------------------------------------------------------------
+ * The map: a skiplist of items in ascending key order. Each item holds its versions,
+ * newest first. A version with version == 0 is a tombstone (the key was deleted at its
+ * mod revision). The skiplist's shape comes from a PRNG inside the store; nothing
+ * observable depends on it (reads, snapshots and replies see only key order).
+ */
+
+/* Levels of the skiplist; with a 1/4 promotion chance this serves 4^20 keys. */
+#define KV_SKIP_LEVELS 20
+#define KV_ITEM_KEY_BITS 24
+_Static_assert(KV_KEY_BYTES_LIMIT < (1u << KV_ITEM_KEY_BITS), "key length must fit");
+_Static_assert(KV_SKIP_LEVELS < 256, "level must fit in 8 bits");
+
+struct kv_ver {
+	struct kv_ver *older;
+	uint64_t create_rev;
+	uint64_t mod_rev;
+	uint64_t version; /* 0: tombstone */
+	uint32_t len;
+	unsigned char data[];
+};
+
+struct kv_item {
+	struct kv_ver *head;  /* newest version; never NULL for an item in the list */
+	uint32_t key_len : KV_ITEM_KEY_BITS;
+	uint32_t level : 8;   /* entries in next[] */
+	uint32_t pending;     /* entries of the compaction queue that name this item */
+	struct kv_item *next[]; /* followed by the key bytes */
+};
+
+static inline unsigned char *kv_item_key(const struct kv_item *it)
+{
+	return (unsigned char *)&it->next[it->level];
+}
+
+static inline bool kv_ver_live(const struct kv_ver *v)
+{
+	return v != NULL && v->version != 0;
+}
+
+/* The compaction queue: one entry per superseded version and per tombstone, in order of
+ * the revision at which it became collectable once the compaction point reaches it. */
+struct kv_hist {
+	uint64_t rev;
+	struct kv_item *item;
+};
+
+struct kv_histq {
+	struct kv_hist *ring;
+	size_t cap; /* a power of two, or 0 */
+	size_t head;
+	size_t len;
+};
+
+/* ----------------------------------------------------------------------------------
+ * Sessions: an open-addressing table by client id, and a list in order of last activity
+ * (least recent first). Log time never goes back, so touching a session moves it to the
+ * tail and the list stays sorted by last_active_ms.
+ */
+
+struct kv_session {
+	uint64_t id;
+	uint64_t last_seq;
+	uint64_t last_active_ms;
+	struct kv_session *prev; /* less recently active */
+	struct kv_session *next; /* more recently active */
+	struct kv_reply reply; /* the reply to last_seq */
+};
+
+struct kv_sessions {
+	struct kv_session **slots; /* NULL: empty slot */
+	size_t cap;                /* a power of two */
+	size_t count;
+	struct kv_session *oldest;
+	struct kv_session *newest;
+};
+
+/* ----------------------------------------------------------------------------------
+ * The store
+ */
+
+#define KV_ERRMSG_SIZE 256
+
+struct kv {
+	struct kv_config cfg;
+	struct kv_item *list; /* skiplist head: KV_SKIP_LEVELS levels, no key */
+	uint32_t list_level;  /* levels in use */
+	uint64_t rng;         /* skiplist levels */
+
+	uint64_t rev;
+	uint64_t compact_rev;
+	raft_index applied;
+	uint64_t now_ms;
+
+	struct kv_histq hist;
+	struct kv_sessions sessions;
+
+	/* Statistics, kept exact. */
+	uint64_t n_items;
+	uint64_t n_keys;
+	uint64_t key_bytes;
+	uint64_t value_bytes;
+	uint64_t n_versions;
+	uint64_t hist_bytes;
+
+	char errmsg[KV_ERRMSG_SIZE];
+};
+
+/* store.c */
+void kv_store_init(struct kv *kv, const struct kv_config *cfg);
+void kv_store_clear(struct kv *kv);
+int kv_key_cmp(const void *a, size_t alen, const void *b, size_t blen);
+struct kv_item *kv_store_find(const struct kv *kv, const void *key, size_t key_len);
+/* The first item whose key is >= key. */
+struct kv_item *kv_store_seek(const struct kv *kv, const void *key, size_t key_len);
+/* Finds the item or inserts one without versions (the caller writes one at once). */
+struct kv_item *kv_store_upsert(struct kv *kv, const void *key, size_t key_len);
+/* Appends an item after every existing one (snapshot restore, keys ascending). */
+struct kv_item *kv_store_append(struct kv *kv, const void *key, size_t key_len,
+				struct kv_item **tail);
+struct kv_ver *kv_ver_new(uint32_t len);
+/* Makes `v` (len and data filled in) the newest version of `it`, written at revision
+ * `rev`; create_rev and version follow from the previous head. A second write of the
+ * same key in the same revision (a duplicate key in one MSET) replaces the first. */
+void kv_store_put(struct kv *kv, struct kv_item *it, struct kv_ver *v, uint64_t rev);
+/* Deletes the key of `it` (which exists) at revision `rev`: a tombstone version. */
+void kv_store_delete(struct kv *kv, struct kv_item *it, uint64_t rev);
+/* After a command that wrote at revision `rev`, moves the store's revision there and
+ * compacts what left the history window. */
+void kv_store_commit(struct kv *kv, uint64_t rev);
+/* The version of `it` visible at `rev`, or NULL. */
+const struct kv_ver *kv_item_at(const struct kv_item *it, uint64_t rev);
+/* Brings the compaction point to `rev` (compact_rev < rev <= kv->rev). */
+void kv_store_compact(struct kv *kv, uint64_t rev);
+void kv_histq_push(struct kv_histq *q, uint64_t rev, struct kv_item *it);
+void kv_histq_free(struct kv_histq *q);
+/* Draws a skiplist level in [1, KV_SKIP_LEVELS]. */
+uint32_t kv_store_level(struct kv *kv);
+
+/* session.c */
+void kv_sessions_init(struct kv_sessions *s);
+void kv_sessions_clear(struct kv_sessions *s);
+struct kv_session *kv_session_find(const struct kv_sessions *s, uint64_t id);
+/* Adds a session as the most recently active; the caller made room. */
+struct kv_session *kv_session_add(struct kv_sessions *s, uint64_t id, uint64_t now_ms);
+void kv_session_remove(struct kv_sessions *s, struct kv_session *se);
+void kv_session_touch(struct kv_sessions *s, struct kv_session *se, uint64_t now_ms);
+/* Drops every session idle for more than timeout_ms at now_ms. */
+void kv_sessions_expire(struct kv_sessions *s, uint64_t now_ms, uint64_t timeout_ms);
+
+/* crc32c.c: CRC-32C (Castagnoli) with tables owned by the caller, so that no state is
+ * global; the SSE4.2 instruction where the CPU has it. */
+struct kv_crc {
+	uint32_t table[8][256];
+	bool hw;
+};
+void kv_crc_init(struct kv_crc *c);
+/* Extends `crc` (0 to start) over len bytes; kv_crc_update(c, 0, "123456789", 9) is
+ * 0xe3069283. */
+uint32_t kv_crc_update(const struct kv_crc *c, uint32_t crc, const void *data, size_t len);
+
+/* util */
+int kv_errmsg_set(struct kv *kv, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+bool kv_limits_valid(const struct kv_limits *lim);
+
+#endif /* CONCORD_KV_IMPL_H */

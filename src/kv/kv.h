@@ -1,0 +1,321 @@
+/* kv.h: the key-value state machine: a versioned sorted map, client sessions, snapshots. */
+#ifndef CONCORD_KV_H
+#define CONCORD_KV_H
+
+/*
+ * The replicated state behind Concord's key-value API. Writes reach it as commands in
+ * committed log entries (kv_apply, in log order, on every node); reads are answered from
+ * the local state once the node has applied up to a ReadIndex (kv_get and friends).
+ *
+ * Determinism. The same commands applied in the same order produce bit-identical state
+ * (and byte-identical snapshots) on every node: the only clock is "log time", the largest
+ * time_ms seen in commands so far, and every eviction order is a function of the state.
+ * The configuration below is part of that contract: every node of a cluster must run
+ * with the same struct kv_config.
+ *
+ * Revisions. Every command that changes at least one key takes the next global revision
+ * (one revision per command, however many keys it writes). Each key records the revision
+ * that created it (create_revision), the one that last changed it (mod_revision) and how
+ * many times it was written since creation (version). Older values stay readable for a
+ * window of `history_revisions` revisions, then are compacted.
+ *
+ * Exactly-once. A client opens a session (its id is the log index of the open command),
+ * then numbers its writes 1, 2, 3, ... The state keeps, per session, the last sequence
+ * number applied and the reply it produced: a retry of that number gets the stored reply
+ * and changes nothing; an older number gets KV_ESTALE; a session idle for longer than
+ * session_timeout_ms of log time is dropped, and its commands get KV_ESESSION. One write
+ * may be outstanding per session at a time.
+ *
+ * Ownership and lifetime. Pointers passed in stay owned by the caller and are not kept.
+ * Pointers handed out by reads (struct kv_value) point into the store and stay valid
+ * until the next call that modifies it: kv_apply, kv_apply_skip, kv_compact,
+ * kv_snapshot_read*, kv_free. A struct kv_reply owns nothing. Allocation failure aborts
+ * the process: a command cannot be left half applied on one node and not on the others.
+ *
+ * Threads. None inside; a struct kv belongs to one thread at a time, and several may live
+ * in one process. kv_snapshot_write only reads the state, so it can run in a child forked
+ * from the thread that owns the kv (docs/kv.md: copy-on-write snapshots).
+ */
+
+#include "concord/raft.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ----------------------------------------------------------------------------------
+ * Errors
+ */
+
+#define KV_ERRORS(X)                                                                       \
+	X(KV_OK, "ok")                                                                     \
+	X(KV_ENOTFOUND, "key not found")                                                   \
+	X(KV_ECOMPACTED, "revision has been compacted")                                    \
+	X(KV_EFUTURE, "revision is newer than the store's")                                \
+	X(KV_EKEYTOOBIG, "key longer than the configured maximum")                         \
+	X(KV_EVALUETOOBIG, "value longer than the configured maximum")                     \
+	X(KV_ETOOMANY, "too many keys in one command")                                     \
+	X(KV_ENOTINT, "value is not an integer or out of range")                           \
+	X(KV_EOVERFLOW, "increment or decrement would overflow")                           \
+	X(KV_EBADCMD, "malformed command")                                                 \
+	X(KV_EINVAL, "invalid argument")                                                   \
+	X(KV_ESTALE, "stale sequence number: a later command of this session was applied")  \
+	X(KV_ESESSION, "session expired or unknown")                                       \
+	X(KV_ECORRUPT, "snapshot is corrupt")                                              \
+	X(KV_EFORMAT, "unsupported snapshot format version")                               \
+	X(KV_EIO, "snapshot read or write failed")
+
+enum kv_error {
+#define KV_ERROR_ENUM_(name, text) name,
+	KV_ERRORS(KV_ERROR_ENUM_)
+#undef KV_ERROR_ENUM_
+	KV_ERROR_COUNT_
+};
+
+/* A static string describing `err` (any int; unknown values get a generic text). */
+const char *kv_strerror(int err);
+
+/* ----------------------------------------------------------------------------------
+ * Configuration
+ */
+
+/* Hard ceilings no configuration may exceed: they bound every record a snapshot reader
+ * accepts, whatever configuration wrote it. */
+#define KV_KEY_BYTES_LIMIT (64u * 1024)
+#define KV_VALUE_BYTES_LIMIT (64u * 1024 * 1024)
+#define KV_KEYS_PER_CMD_LIMIT (64u * 1024)
+#define KV_SESSIONS_LIMIT (16u * 1024 * 1024)
+
+/* Sizes both kv_apply and the command builders enforce. */
+struct kv_limits {
+	uint32_t key_bytes_max;    /* longest key; at most KV_KEY_BYTES_LIMIT */
+	uint32_t value_bytes_max;  /* longest value, APPEND and INCR results included; at
+				      most KV_VALUE_BYTES_LIMIT */
+	uint32_t keys_per_cmd_max; /* most keys in one MSET, DEL or MGET */
+};
+
+struct kv_config {
+	struct kv_limits limits;
+	uint64_t history_revisions;  /* revisions of history kept readable; 0: none */
+	uint32_t sessions_max;       /* opening one more evicts the least recently active */
+	uint64_t session_timeout_ms; /* idle log time after which a session expires */
+};
+
+/* Defaults: keys up to 4 KiB, values up to 1 MiB, 1024 keys per command, 10000
+ * revisions of history, 65536 sessions idle-expiring after 5 minutes. */
+void kv_config_default(struct kv_config *cfg);
+void kv_limits_default(struct kv_limits *lim);
+
+/* ----------------------------------------------------------------------------------
+ * Lifetime
+ */
+
+struct kv;
+
+/* Creates an empty store: revision 0, applied index 0. Returns KV_EINVAL (and leaves *out
+ * untouched) if `cfg` is out of range; NULL `cfg` means the defaults. */
+int kv_new(const struct kv_config *cfg, struct kv **out);
+/* Frees everything the store holds. NULL-safe. */
+void kv_free(struct kv *kv);
+/* The configuration the store runs with. */
+const struct kv_config *kv_config(const struct kv *kv);
+/* A message with context for the last snapshot read error ("" if none). */
+const char *kv_errmsg(const struct kv *kv);
+
+/* ----------------------------------------------------------------------------------
+ * Commands (writes): built by the server, carried by the log, applied on every node
+ */
+
+enum kv_op {
+	KV_OP_SET = 1,           /* put, key value [condition] */
+	KV_OP_DEL,               /* keys[0..n) */
+	KV_OP_INCRBY,            /* put.key, delta */
+	KV_OP_APPEND,            /* put.key, put.value */
+	KV_OP_MSET,              /* puts[0..n), each with an optional condition; atomic */
+	KV_OP_CAS,               /* put: key, new value, condition (required); cas_delete */
+	KV_OP_SESSION_OPEN,      /* client_id must be 0; the reply carries the new id */
+	KV_OP_SESSION_CLOSE,     /* client_id */
+	KV_OP_SESSION_KEEPALIVE, /* client_id */
+	KV_OP_NOOP,              /* only advances log time */
+	KV_OP_COMPACT,           /* revision: drop history older than it, on every node */
+};
+
+enum kv_cond_kind {
+	KV_COND_NONE = 0,     /* always holds */
+	KV_COND_ABSENT,       /* the key does not exist (SET NX) */
+	KV_COND_PRESENT,      /* the key exists (SET XX) */
+	KV_COND_VALUE,        /* the key exists with exactly this value */
+	KV_COND_MOD_REVISION, /* the key's mod revision is this; 0: the key does not exist */
+};
+
+struct kv_cond {
+	enum kv_cond_kind kind;
+	const void *value; /* KV_COND_VALUE */
+	size_t value_len;
+	uint64_t mod_revision; /* KV_COND_MOD_REVISION */
+};
+
+struct kv_key {
+	const void *data;
+	size_t len;
+};
+
+struct kv_put {
+	const void *key;
+	size_t key_len;
+	const void *value;
+	size_t value_len;
+	struct kv_cond cond;
+};
+
+/* One command, described by pointers into the caller's memory. Fields an op does not
+ * use must be zero (designated initializers do that). */
+struct kv_cmd {
+	enum kv_op op;
+	uint64_t client_id; /* 0: no session */
+	uint64_t seq;       /* with a session: 1, 2, 3, ... */
+	uint64_t time_ms;   /* the leader's wall clock when it proposes the command */
+	struct kv_put put;  /* SET, CAS, APPEND (key, value), INCRBY (key) */
+	int64_t delta;      /* INCRBY */
+	bool cas_delete;    /* CAS: delete the key instead of writing put.value */
+	size_t n;           /* MSET: puts; DEL: keys */
+	const struct kv_put *puts;
+	const struct kv_key *keys;
+	uint64_t revision; /* COMPACT */
+};
+
+/* Checks `cmd` against `lim` (NULL: the defaults) and encodes it into a new buffer *buf
+ * of *len bytes, which the caller frees with free(). Returns 0, or KV_EKEYTOOBIG,
+ * KV_EVALUETOOBIG, KV_ETOOMANY or KV_EINVAL without allocating. */
+int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf,
+		  size_t *len);
+
+/* The outcome of a command: a plain value, small and fixed in size, so that every
+ * session can keep its last one. */
+struct kv_reply {
+	int code;              /* KV_OK or an error of the table above */
+	bool duplicate;        /* answered from the session's stored reply (not encoded) */
+	bool succeeded;        /* the conditions held and the command took effect */
+	bool existed;          /* SET, CAS, INCRBY, APPEND: the key existed before;
+				  DEL: at least one key did */
+	uint64_t revision;     /* the store's revision after the command */
+	uint64_t mod_revision; /* the revision written; after a failed condition the key's
+				  current mod revision (0: absent) */
+	int64_t integer;       /* INCRBY: new value; APPEND: new length; DEL: keys deleted */
+	uint64_t client_id;    /* SESSION_OPEN: the new session's id */
+	uint32_t failed_index; /* MSET with a failed condition: the first such put */
+};
+
+/* Largest encoding of a reply. */
+#define KV_REPLY_MAX_BYTES 96
+
+/* Encodes `reply` into buf; returns the number of bytes written. */
+size_t kv_reply_encode(const struct kv_reply *reply, uint8_t buf[KV_REPLY_MAX_BYTES]);
+/* Decodes a reply. Returns 0 or KV_EBADCMD. */
+int kv_reply_decode(const void *buf, size_t len, struct kv_reply *reply);
+
+/* Applies the command at log index `index` (> kv_applied_index) and fills `reply`.
+ * Returns reply->code. Any bytes are accepted:
+ * input that does not decode as a command is applied as a no-op answered KV_EBADCMD, so
+ * every node makes the same decision. */
+int kv_apply(struct kv *kv, raft_index index, const void *cmd, size_t len,
+	     struct kv_reply *reply);
+
+/* Records that the log entry at `index` (> kv_applied_index) was applied without a
+ * command for the store (a leader's no-op or a configuration entry). */
+void kv_apply_skip(struct kv *kv, raft_index index);
+
+/* Drops the history older than `revision` (GETs below it then answer KV_ECOMPACTED).
+ * Returns 0, KV_ECOMPACTED if `revision` is not above the compaction point, or
+ * KV_EFUTURE if it is above the store's revision. A cluster compacts through the log
+ * (KV_OP_COMPACT) so that every node agrees; calling this directly changes one node. */
+int kv_compact(struct kv *kv, uint64_t revision);
+
+/* ----------------------------------------------------------------------------------
+ * Reads: local, served after ReadIndex. `revision` 0 reads the latest state; an older
+ * revision reads the state as it was then, down to the compaction point.
+ */
+
+/* A key and one of its values; pointers into the store (see Ownership above). */
+struct kv_value {
+	const void *key;
+	size_t key_len;
+	const void *value;
+	size_t value_len;
+	uint64_t create_revision;
+	uint64_t mod_revision; /* 0 only in kv_mget's answer for an absent key */
+	uint64_t version;
+};
+
+/* Returns 0 with *out filled, or KV_ENOTFOUND, KV_ECOMPACTED, KV_EFUTURE, KV_EKEYTOOBIG. */
+int kv_get(const struct kv *kv, const void *key, size_t key_len, uint64_t revision,
+	   struct kv_value *out);
+
+/* Whether the key exists now. */
+bool kv_exists(const struct kv *kv, const void *key, size_t key_len);
+
+/* Reads n keys at one revision into out[0..n); an absent key gets mod_revision 0 and no
+ * value. Returns 0, KV_ETOOMANY (n above keys_per_cmd_max), KV_ECOMPACTED, KV_EFUTURE or
+ * KV_EKEYTOOBIG. */
+int kv_mget(const struct kv *kv, size_t n, const struct kv_key *keys, uint64_t revision,
+	    struct kv_value *out);
+
+/* Called for each key of a scan in ascending byte order; a nonzero return stops it. */
+typedef int (*kv_scan_fn)(void *arg, const struct kv_value *v);
+
+/* Visits the keys that start with `prefix` and are >= `start` (pass the last key seen
+ * plus a zero byte to page on; NULL/0 to begin at the prefix), at most `limit` (>= 1) of
+ * them. *more (if not NULL) says whether a further key matched. Returns 0,
+ * KV_ECOMPACTED, KV_EFUTURE or KV_EINVAL (limit 0). */
+int kv_scan(const struct kv *kv, const void *prefix, size_t prefix_len, const void *start,
+	    size_t start_len, size_t limit, uint64_t revision, kv_scan_fn fn, void *arg,
+	    bool *more);
+
+uint64_t kv_revision(const struct kv *kv);
+uint64_t kv_compact_revision(const struct kv *kv);
+raft_index kv_applied_index(const struct kv *kv);
+/* Log time: the largest time_ms of any command applied so far. */
+uint64_t kv_now_ms(const struct kv *kv);
+
+struct kv_stats {
+	uint64_t keys;            /* keys that exist now */
+	uint64_t key_bytes;       /* their key bytes */
+	uint64_t value_bytes;     /* their current values' bytes */
+	uint64_t versions;        /* every retained version, current ones and tombstones */
+	uint64_t history_bytes;   /* value bytes of the retained non-current versions */
+	uint64_t sessions;
+	uint64_t revision;
+	uint64_t compact_revision;
+	raft_index applied_index;
+};
+
+void kv_stats(const struct kv *kv, struct kv_stats *out);
+
+/* ----------------------------------------------------------------------------------
+ * Snapshots: the whole state (keys, history, revisions, sessions, applied index and log
+ * time) as a checksummed byte stream; format in docs/kv.md.
+ */
+
+/* Consumes `len` bytes; returns 0, or nonzero to abort the snapshot (KV_EIO). */
+typedef int (*kv_write_fn)(void *arg, const void *buf, size_t len);
+/* Fills up to `len` bytes; returns how many (0 at the end), or < 0 on error (KV_EIO). */
+typedef ssize_t (*kv_read_fn)(void *arg, void *buf, size_t len);
+
+/* Streams the snapshot to `fn`. Reads the store only, allocates one buffer, takes no
+ * lock: safe in a child process forked from the owner. Returns 0 or KV_EIO. */
+int kv_snapshot_write(const struct kv *kv, kv_write_fn fn, void *arg);
+/* The same into a file descriptor (short writes and EINTR retried; no fsync). */
+int kv_snapshot_write_fd(const struct kv *kv, int fd);
+/* The same into a new buffer *buf of *len bytes (free with free()). */
+int kv_snapshot_write_buf(const struct kv *kv, void **buf, size_t *len);
+
+/* Replaces the state of `kv` with the snapshot read from `fn`, checked in full (format,
+ * checksum, every invariant the store relies on) before it replaces anything: on error
+ * `kv` is unchanged. Returns 0, KV_ECORRUPT, KV_EFORMAT, KV_EINVAL (the snapshot does
+ * not fit this store's configuration) or KV_EIO; kv_errmsg says more. */
+int kv_snapshot_read(struct kv *kv, kv_read_fn fn, void *arg);
+int kv_snapshot_read_fd(struct kv *kv, int fd);
+int kv_snapshot_read_buf(struct kv *kv, const void *buf, size_t len);
+
+#endif /* CONCORD_KV_H */
