@@ -1,6 +1,9 @@
-/* bench/storage.c: WAL appends through the group-commit layer on the real disk, printed
- * beside the raw single-record write+fdatasync rate and the disk's sequential durable
- * bandwidth, both measured by the same run on the same file system. */
+/* bench/storage.c: concord-bench storage: WAL appends and group commit on the real disk. */
+/*
+ * WAL appends through the group-commit layer on the real disk, printed beside the raw
+ * single-record write+fdatasync rate and the disk's sequential durable bandwidth, both
+ * measured by the same run on the same file system.
+ */
 #include "storage/async.h"
 #include "storage/storage.h"
 

@@ -520,7 +520,7 @@ static int repair_close_open(struct recovery *r, struct found_seg *s, raft_index
 {
 	char path[SIO_PATH_MAX];
 	path_join(path, r->wal_dir, s->name);
-	if (s->n_records == 0 || s->last <= snap_index || r->discard_all || s->discard)
+	if (s->n_records == 0 || s->last <= snap_index)
 		return repair_unlink(r, r->wal_dir, s->name);
 	int rv = repair_trim(r, path, s->end_offset);
 	if (rv != STORAGE_OK)
@@ -539,15 +539,45 @@ static int repair_close_open(struct recovery *r, struct found_seg *s, raft_index
 	return STORAGE_OK;
 }
 
+static int repair_sync_wal_dir(struct recovery *r)
+{
+	int rv = sio_sync_dir(r->io, r->wal_dir);
+	if (rv != 0)
+		return storage_errmsg_io(r->errmsg, r->wal_dir, "fsync of directory", rv);
+	return STORAGE_OK;
+}
+
 static int repair_segments(struct recovery *r)
 {
 	raft_index snap_index = r->have_snap ? r->snap.index : 0;
+	/* First, durably, the segments that hold nothing acknowledged after a gap: once an
+	 * older unfinished segment is renamed closed below, a crash must not leave them
+	 * behind it, where the gap would read as corruption. */
+	bool removed = false;
+	for (uint32_t i = 0; i < r->n_segs; i++) {
+		struct found_seg *s = &r->segs[i];
+		if (!s->discard && !r->discard_all)
+			continue;
+		int rv = repair_unlink(r, r->wal_dir, s->name);
+		if (rv != STORAGE_OK)
+			return rv;
+		s->n_records = 0;
+		s->scanned = false;
+		removed = true;
+	}
+	if (removed) {
+		int rv = repair_sync_wal_dir(r);
+		if (rv != STORAGE_OK)
+			return rv;
+	}
 	for (uint32_t i = 0; i < r->n_segs; i++) {
 		struct found_seg *s = &r->segs[i];
 		int rv = STORAGE_OK;
+		if (s->discard || r->discard_all)
+			continue;
 		if (s->wn.kind == WAL_SEG_OPEN) {
 			rv = repair_close_open(r, s, snap_index);
-		} else if (s->wn.last <= snap_index || r->discard_all) {
+		} else if (s->wn.last <= snap_index) {
 			rv = repair_unlink(r, r->wal_dir, s->name);
 			s->n_records = 0;
 		} else if (s->end == WAL_SCAN_LEFTOVER) {
@@ -560,10 +590,7 @@ static int repair_segments(struct recovery *r)
 	}
 	if (r->n_segs == 0)
 		return STORAGE_OK;
-	int rv = sio_sync_dir(r->io, r->wal_dir);
-	if (rv != 0)
-		return storage_errmsg_io(r->errmsg, r->wal_dir, "fsync of directory", rv);
-	return STORAGE_OK;
+	return repair_sync_wal_dir(r);
 }
 
 /* ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-/* storage.c: the running storage: hard state, appends, group-commit syncs, truncation,
- * segment rotation and snapshots. Opening and recovery live in recover.c. */
+/* storage.c: the running storage: hard state, appends, syncs, truncation, rotation, snapshots. */
+/* (Opening and recovery live in recover.c.) */
 #include "storage/impl.h"
 
 #include "storage/meta.h"

@@ -180,7 +180,7 @@ static bool header_torn(const struct wal_scan *s)
 	uint64_t z = last_nonzero_end(s->buf, 0, s->len);
 	if (z > WAL_SEGMENT_HEADER_BYTES)
 		return false;
-	return memcmp(s->buf, want, (size_t)z) == 0;
+	return z == 0 || memcmp(s->buf, want, (size_t)z) == 0; /* (buf is NULL if empty) */
 }
 
 int wal_scan_segment(struct wal_scan *s, char *errmsg)

@@ -1,6 +1,8 @@
-/* test_async.c: the group-commit layer on a libuv loop: concurrent appenders share syncs,
- * completions arrive in order and only once durable, hard state rides along, failures
- * stop everything after them. */
+/* test_async.c: the group-commit layer on a libuv loop. */
+/*
+ * Concurrent appenders share syncs, completions arrive in order and only once durable,
+ * hard state rides along, failures stop everything after them.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,8 @@
-/* test_corrupt.c: damaged data directories: the last record cut at every byte offset, a bit
- * flipped at every byte of a small log; detected every time, never applied. */
+/* test_corrupt.c: damaged data directories: cut at every byte, a bit flipped at every byte. */
+/*
+ * Damaged data directories: the last record cut at every byte offset, a bit flipped at
+ * every byte of a small log; detected every time, never applied.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

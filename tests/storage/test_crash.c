@@ -1,6 +1,9 @@
-/* test_crash.c: crash consistency: random appends, truncations, hard-state changes and
- * snapshots, with a crash injected at every I/O call in turn (unsynced state lost, or
- * torn); recovery must hold everything acknowledged durable, and nothing that never was. */
+/* test_crash.c: crash consistency, with a crash injected at every I/O call in turn. */
+/*
+ * Crash consistency: random appends, truncations, hard-state changes and snapshots, with
+ * a crash injected at every I/O call in turn (unsynced state lost, or torn); recovery
+ * must hold everything acknowledged durable, and nothing that never was.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -479,6 +482,21 @@ static bool run_once(uint64_t seed, const struct op *ops, int n_ops, uint64_t k,
 	completed = completed && crashfs_fault(r.fs)->failed == 0;
 	sio_fault_clear(crashfs_fault(r.fs));
 	crashfs_crash(r.fs, mode);
+	if (mode == CRASHFS_TEAR) {
+		/* Crash again in the middle of the recovery's own repairs: recovery must be
+		 * restartable at any point. */
+		uint64_t j = (seed * 31 + k * 17) % 64;
+		sio_fault_set(crashfs_fault(r.fs), SIO_OPS_ALL, (int64_t)j, -1, EIO);
+		struct storage *st0;
+		struct storage_options o = th_options(SEGMENT_BYTES);
+		char errmsg[STORAGE_ERRMSG_SIZE];
+		if (storage_open(&st0, crashfs_io(r.fs), DIR, &o, &rec0, errmsg) == 0) {
+			storage_close(st0);
+			storage_recovered_release(&rec0);
+		}
+		sio_fault_clear(crashfs_fault(r.fs));
+		crashfs_crash(r.fs, CRASHFS_TEAR);
+	}
 
 	struct storage_recovered rec;
 	struct storage *st;
@@ -545,16 +563,23 @@ static void sweep(uint64_t seed_first, uint64_t seeds)
 		      stats.runs, stats.notes, stats.max_calls);
 }
 
+/* CRASH_SEEDS=n runs n seeds per sweep instead (a deeper run by hand). */
+static uint64_t seeds_per_sweep(void)
+{
+	const char *e = getenv("CRASH_SEEDS");
+	return e ? strtoull(e, NULL, 10) : 15;
+}
+
 static void test_crash_sweep_a(void **state)
 {
 	(void)state;
-	sweep(1, 15);
+	sweep(1, seeds_per_sweep());
 }
 
 static void test_crash_sweep_b(void **state)
 {
 	(void)state;
-	sweep(16, 15);
+	sweep(1 + seeds_per_sweep(), seeds_per_sweep());
 }
 
 /* Meta atomicity: a crash at any point of a hard-state change leaves the old or the new

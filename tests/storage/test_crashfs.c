@@ -1,5 +1,8 @@
-/* test_crashfs.c: the crash file system: what survives which crash, directory durability,
- * tearing, fault injection. */
+/* test_crashfs.c: the crash file system: what survives which crash, and fault injection. */
+/*
+ * The crash file system: what survives which crash, directory durability, tearing, fault
+ * injection.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

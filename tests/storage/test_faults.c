@@ -1,6 +1,9 @@
-/* test_faults.c: ENOSPC and EIO on writes and syncs: the storage stops (fail-stop), names
- * file, operation and errno, acknowledges nothing it did not make durable, and the disk
- * recovers to everything acknowledged before. */
+/* test_faults.c: ENOSPC and EIO on writes and syncs: fail-stop, clear messages, no lost acks. */
+/*
+ * ENOSPC and EIO on writes and syncs: the storage stops (fail-stop), names file,
+ * operation and errno, acknowledges nothing it did not make durable, and the disk
+ * recovers to everything acknowledged before.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,8 @@
-/* test_real.c: the storage on the real file system, in a temporary directory: rotation,
- * snapshots, reopening, a torn tail, a full disk, and concord-wal's verdicts. */
+/* test_real.c: the storage on the real file system, in a temporary directory. */
+/*
+ * The storage on the real file system, in a temporary directory: rotation, snapshots,
+ * reopening, a torn tail, a full disk, and concord-wal's verdicts.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

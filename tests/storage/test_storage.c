@@ -1,5 +1,8 @@
-/* test_storage.c: the storage API on the crash file system: creation, reopening, hard state,
- * validation, segment rotation, suffix truncation, snapshots. */
+/* test_storage.c: the storage API on the crash file system. */
+/*
+ * The storage API on the crash file system: creation, reopening, hard state, validation,
+ * segment rotation, suffix truncation, snapshots.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
