@@ -27,8 +27,10 @@ static void durable_compact(struct disk *d, raft_index index)
 	uint64_t drop = 0;
 	while (drop < d->n_log && d->log[drop].index <= index)
 		raft_buf_unref(d->log[drop++].buf);
-	memmove(d->log, d->log + drop, (d->n_log - drop) * sizeof(*d->log));
-	d->n_log -= drop;
+	if (drop > 0) {
+		memmove(d->log, d->log + drop, (d->n_log - drop) * sizeof(*d->log));
+		d->n_log -= drop;
+	}
 	if (d->n_log == 0 || d->log_start <= index)
 		d->log_start = d->n_log > 0 ? d->log[0].index : index + 1;
 }

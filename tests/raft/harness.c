@@ -119,7 +119,8 @@ int h_change(struct h *h, raft_id id, const raft_id *voters, uint32_t n_voters,
 	c.n_voters = n_voters;
 	memcpy(c.voters, voters, n_voters * sizeof(raft_id));
 	c.n_learners = n_learners;
-	memcpy(c.learners, learners, n_learners * sizeof(raft_id));
+	if (n_learners > 0)
+		memcpy(c.learners, learners, n_learners * sizeof(raft_id));
 	int rv = raft_change_config(node(h, id)->r, &c, NULL);
 	h_ready(h, id);
 	return rv;
