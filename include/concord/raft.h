@@ -11,6 +11,8 @@
  *   raft_propose()         a client asks to replicate a payload (leader only)
  *   raft_read_index()      a client asks for a linearizable read (leader only)
  *   raft_transfer_leader(), raft_step_down(), raft_campaign()
+ *   raft_change_config()   membership: learners, promotion, removal (joint consensus)
+ *   raft_snapshot_taken()  the state machine saved a snapshot; compact the log
  *
  * and drains the output as a *ready* batch (raft_ready), which it acknowledges with
  * raft_advance() once the batch's state is durable. The same inputs always produce the
@@ -23,14 +25,17 @@
  *      leader's AppendEntries/heartbeats (a leader may send entries before its own write
  *      is durable, Raft thesis 10.2.1; it counts itself toward a quorum only once they
  *      are), pre-votes, and heartbeat acknowledgements.
- *   2. Persist rd.hard_state (if rd.has_hard_state) and rd.entries: discard every stored
- *      entry whose index is >= rd.entries[0].index, then append rd.entries. Both must be
- *      durable (fsync'd) before step 3.
+ *   2. Persist rd.snapshot (if rd.has_snapshot: a complete snapshot received from the
+ *      leader; store it, then discard the stored entries it covers, or the whole stored
+ *      log if rd.snapshot_discard_log), rd.hard_state (if rd.has_hard_state) and
+ *      rd.entries: discard every stored entry whose index is >= rd.entries[0].index,
+ *      then append rd.entries. All must be durable (fsync'd) before step 3.
  *   3. Send rd.persisted_messages. These are vote requests and grants and AppendEntries
  *      acknowledgements: each promises that the term, vote or entries it reflects will
  *      survive a crash (Raft Figure 2, "Persistent state ... updated on stable storage
  *      before responding to RPCs").
- *   4. Apply rd.committed in order; serve each of rd.reads once the state machine has
+ *   4. If rd.has_snapshot, replace the state machine's state with the snapshot's. Then
+ *      apply rd.committed in order; serve each of rd.reads once the state machine has
  *      applied at least its index.
  *   5. Call raft_advance(r, &rd).
  *
@@ -80,7 +85,10 @@ typedef uint64_t raft_index; /* a log index; the first entry is 1, 0 is "no entr
 	X(RAFT_ETOOBIG, "entry larger than the configured maximum")                        \
 	X(RAFT_ENOPEER, "no such voter in the configuration")                              \
 	X(RAFT_ECORRUPT, "boot state is inconsistent")                                     \
-	X(RAFT_ENOVOTER, "this node is not a voter")
+	X(RAFT_ENOVOTER, "this node is not a voter")                                       \
+	X(RAFT_ECHANGING, "a configuration change is in progress")                         \
+	X(RAFT_ELAGGING, "the learner is too far behind the leader to become a voter")    \
+	X(RAFT_ECOMPACTED, "the log no longer holds that index")
 
 enum raft_error {
 #define RAFT_ERROR_ENUM_(name, text) name,
@@ -118,7 +126,7 @@ void raft_buf_unref(struct raft_buf *b);
 enum raft_entry_type {
 	RAFT_ENTRY_NORMAL = 1, /* an application command */
 	RAFT_ENTRY_NOOP = 2,   /* appended by each new leader to commit its term (5.4.2) */
-	RAFT_ENTRY_CONFIG = 3, /* a configuration change (reserved for membership) */
+	RAFT_ENTRY_CONFIG = 3, /* a configuration; payload from raft_conf_encode() */
 };
 
 struct raft_entry {
@@ -167,10 +175,15 @@ struct raft_config {
 	uint32_t max_entry_bytes;     /* largest payload raft_propose accepts */
 	bool pre_vote;                /* run a pre-vote round before a real election */
 	bool check_quorum;            /* leaders step down without a quorum's contact */
+	uint32_t snapshot_chunk_bytes; /* InstallSnapshot chunk size */
+	uint32_t max_snapshot_chunks; /* chunks in flight per follower */
+	uint64_t promote_max_lag;     /* a learner is promoted only when it lags the leader's
+					 log by at most this many entries */
 };
 
 /* Fills `cfg` with sensible defaults for node `id`: election 10 ticks, heartbeat 1,
- * 64 entries or 1 MiB per message, 256 messages in flight, pre-vote and check-quorum on. */
+ * 64 entries or 1 MiB per message, 256 messages in flight, pre-vote and check-quorum on,
+ * 1 MiB snapshot chunks with 4 in flight, promotion within 1000 entries. */
 void raft_config_default(struct raft_config *cfg, raft_id id);
 
 /* ----------------------------------------------------------------------------------
@@ -188,6 +201,8 @@ enum raft_msg_type {
 	RAFT_MSG_HEARTBEAT,     /* leader liveness, commit index and read-index rounds */
 	RAFT_MSG_HEARTBEAT_RESP,
 	RAFT_MSG_TIMEOUT_NOW,   /* leadership transfer: start an election now (thesis 3.10) */
+	RAFT_MSG_SNAPSHOT,      /* InstallSnapshot: one chunk (Figure 13) */
+	RAFT_MSG_SNAPSHOT_RESP, /* a chunk acknowledged */
 	RAFT_MSG_TYPE_COUNT_,
 };
 
@@ -201,6 +216,7 @@ struct raft_message {
 
 	/* PREVOTE, VOTE: the candidate's last log index and term.
 	 * APPEND: prevLogIndex and prevLogTerm.
+	 * SNAPSHOT, SNAPSHOT_RESP: the snapshot's last included index and term.
 	 * APPEND_RESP: on success the highest index known to match the leader; on
 	 * rejection the prevLogIndex that was rejected (log_term unused). */
 	raft_index index;
@@ -223,6 +239,15 @@ struct raft_message {
 
 	uint32_t n_entries; /* APPEND */
 	struct raft_entry *entries;
+
+	/* SNAPSHOT: the chunk at byte `snap_offset` of a snapshot of `snap_size` bytes, and
+	 * the configuration the snapshot carries (owned by the message).
+	 * SNAPSHOT_RESP: `snap_offset` is the number of bytes received so far in order;
+	 * equal to snap_size once the snapshot is installed and durable. */
+	uint64_t snap_size;
+	uint64_t snap_offset;
+	struct raft_buf *chunk;
+	struct raft_conf *snap_conf;
 };
 
 /* ----------------------------------------------------------------------------------
@@ -260,7 +285,11 @@ struct raft_boot {
 	uint32_t n_entries;
 	raft_index applied;         /* entries up to here are already in the state machine
 				       (at least snapshot_index) */
-	struct raft_conf conf;      /* the configuration in force at boot */
+	struct raft_conf conf;      /* the configuration at snapshot_index (or the initial
+				       one); RAFT_ENTRY_CONFIG entries among `entries`
+				       apply on top of it */
+	struct raft_buf *snapshot_data; /* the snapshot's bytes, for sending to followers
+					   that fall behind (referenced); NULL without one */
 };
 
 /* ----------------------------------------------------------------------------------
@@ -286,6 +315,14 @@ struct raft_ready {
 
 	struct raft_read *reads;      /* confirmed reads */
 	uint32_t n_reads;
+
+	/* A complete snapshot received from the leader, to persist and install. */
+	bool has_snapshot;
+	raft_index snapshot_index;
+	raft_term snapshot_term;
+	struct raft_conf snapshot_conf;
+	struct raft_buf *snapshot_data;
+	bool snapshot_discard_log; /* the stored log conflicts: discard all of it */
 
 	/* The role, leader or term changed since the previous batch. */
 	bool soft_state_changed;
@@ -341,6 +378,31 @@ int raft_step_down(struct raft *r);
 /* Starts an election now (after a pre-vote if enabled). Returns 0 or RAFT_ENOVOTER. */
 int raft_campaign(struct raft *r);
 
+/* Asks the leader to move the cluster to configuration `target` (voters and learners;
+ * target->n_voters_old must be 0). Changes of learners alone take one entry; a change of
+ * voters goes through joint consensus (thesis 4.3): C_old,new is appended now and the
+ * leader appends C_new once it commits. One change at a time. A learner becomes a voter
+ * only when its log is within cfg.promote_max_lag entries of the leader's. A leader left
+ * out of C_new steps down once C_new commits. On success *index (may be NULL) is the
+ * index of the first configuration entry.
+ * Returns 0, RAFT_ENOTLEADER, RAFT_EINVAL (malformed target, or no voters),
+ * RAFT_ECHANGING (a change is under way) or RAFT_ELAGGING. */
+int raft_change_config(struct raft *r, const struct raft_conf *target, raft_index *index);
+
+/* The term and configuration of the entry at `index`, for labelling a snapshot taken
+ * there. `index` must be applied and still in the log (or the last snapshot's).
+ * Returns 0 or RAFT_ECOMPACTED / RAFT_EINVAL. */
+int raft_snapshot_meta(const struct raft *r, raft_index index, raft_term *term,
+		       struct raft_conf *conf);
+
+/* The caller made durable a snapshot of the state machine at applied `index` (labelled
+ * with raft_snapshot_meta's term and configuration). The core keeps a reference to
+ * `data` to send to followers that fall behind, and drops the log up to
+ * index - trailing, keeping `trailing` entries for followers that are only a little
+ * behind. Returns 0 or RAFT_EINVAL. */
+int raft_snapshot_taken(struct raft *r, raft_index index, struct raft_buf *data,
+			raft_index trailing);
+
 /* True if raft_ready would return anything. */
 bool raft_has_ready(const struct raft *r);
 
@@ -377,6 +439,14 @@ const struct raft_conf *raft_conf_current(const struct raft *r);
 bool raft_progress(const struct raft *r, raft_id id, raft_index *match, raft_index *next);
 /* The voter a leadership transfer targets, or RAFT_NONE. */
 raft_id raft_transferee(const struct raft *r);
+/* The index of the entry that brought the configuration in force (the snapshot's index
+ * or 0 if none did); the change is complete once this is committed and the
+ * configuration is not joint. */
+raft_index raft_conf_index(const struct raft *r);
+/* The last snapshot's index (0 if none). */
+raft_index raft_snapshot_index(const struct raft *r);
+/* Whether the leader is sending a snapshot to `id`. */
+bool raft_progress_snapshotting(const struct raft *r, raft_id id);
 
 /* Helpers for callers that keep messages beyond a ready batch (a transport queue, a
  * simulated network): a deep copy sharing payload buffers, and its release. */
@@ -386,5 +456,11 @@ void raft_message_release(struct raft_message *m);
 /* Configuration helpers. */
 bool raft_conf_is_voter(const struct raft_conf *c, raft_id id);
 bool raft_conf_is_member(const struct raft_conf *c, raft_id id);
+/* Configurations as carried in RAFT_ENTRY_CONFIG payloads and snapshots: a version
+ * byte, then three counted lists of little-endian 64-bit ids. */
+size_t raft_conf_encoded_size(const struct raft_conf *c);
+void raft_conf_encode(const struct raft_conf *c, void *buf);
+/* Returns 0, or RAFT_ECORRUPT for bytes that are not a valid configuration. */
+int raft_conf_decode(const void *buf, size_t len, struct raft_conf *c);
 
 #endif /* CONCORD_RAFT_H */

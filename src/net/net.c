@@ -83,7 +83,9 @@ bool net_msg_is_response(enum raft_msg_type type)
 	case RAFT_MSG_VOTE_RESP:
 	case RAFT_MSG_APPEND_RESP:
 	case RAFT_MSG_HEARTBEAT_RESP:
+	case RAFT_MSG_SNAPSHOT_RESP:
 		return true;
+	case RAFT_MSG_SNAPSHOT:
 	case RAFT_MSG_PREVOTE:
 	case RAFT_MSG_VOTE:
 	case RAFT_MSG_APPEND:

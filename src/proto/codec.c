@@ -26,7 +26,10 @@ _Static_assert((int)CONCORD__ENTRY_TYPE__ENTRY_TYPE_CONFIG == (int)RAFT_ENTRY_CO
 _Static_assert((int)CONCORD__MESSAGE_TYPE__MESSAGE_TYPE_PREVOTE == (int)RAFT_MSG_PREVOTE, "msg");
 _Static_assert((int)CONCORD__MESSAGE_TYPE__MESSAGE_TYPE_TIMEOUT_NOW == (int)RAFT_MSG_TIMEOUT_NOW,
 	       "msg");
-_Static_assert(RAFT_MSG_TYPE_COUNT_ == 10, "a new message type needs a MessageType value");
+_Static_assert((int)CONCORD__MESSAGE_TYPE__MESSAGE_TYPE_SNAPSHOT_RESP ==
+		       (int)RAFT_MSG_SNAPSHOT_RESP,
+	       "msg");
+_Static_assert(RAFT_MSG_TYPE_COUNT_ == 12, "a new message type needs a MessageType value");
 _Static_assert(sizeof(raft_id) == sizeof(uint64_t), "ids are encoded as uint64");
 
 /* ----------------------------------------------------------------------------------
@@ -190,6 +193,7 @@ struct message_pb {
 	Concord__Message pm;
 	Concord__Entry *entries;
 	Concord__Entry **ptrs;
+	Concord__Conf conf;
 };
 
 static void message_to_pb(const struct raft_message *m, struct message_pb *out)
@@ -211,6 +215,16 @@ static void message_to_pb(const struct raft_message *m, struct message_pb *out)
 	pm->xindex = m->xindex;
 	pm->xlen = m->xlen;
 	pm->context = m->context;
+	pm->snap_size = m->snap_size;
+	pm->snap_offset = m->snap_offset;
+	if (m->chunk != NULL) {
+		pm->chunk.data = m->chunk->data;
+		pm->chunk.len = m->chunk->len;
+	}
+	if (m->snap_conf != NULL) {
+		conf_to_pb(m->snap_conf, &out->conf);
+		pm->snap_conf = &out->conf;
+	}
 	out->entries = NULL;
 	out->ptrs = NULL;
 	if (m->n_entries > 0) {
@@ -265,6 +279,10 @@ static int message_check(const Concord__Message *pm)
 		return PROTO_EINVALID;
 	if (pm->n_entries > 0 && (int)pm->type != (int)RAFT_MSG_APPEND)
 		return PROTO_EINVALID;
+	if ((int)pm->type == (int)RAFT_MSG_SNAPSHOT && pm->snap_conf == NULL)
+		return PROTO_EINVALID;
+	if (pm->chunk.len > PROTO_ENTRY_DATA_MAX_BYTES)
+		return PROTO_EINVALID;
 	raft_term prev_term = pm->log_term;
 	for (size_t i = 0; i < pm->n_entries; i++) {
 		const Concord__Entry *pe = pm->entries[i];
@@ -309,7 +327,27 @@ int proto_message_decode(const uint8_t *buf, size_t len, struct raft_message *m)
 			return rv;
 		}
 	}
+	struct raft_conf *conf = NULL;
+	if (pm->snap_conf != NULL) {
+		conf = malloc(sizeof(*conf));
+		if (conf == NULL)
+			abort();
+		rv = conf_from_pb(pm->snap_conf, conf);
+		if (rv != PROTO_OK) {
+			for (uint32_t j = 0; j < n; j++)
+				raft_buf_unref(entries[j].buf);
+			free(entries);
+			free(conf);
+			concord__message__free_unpacked(pm, NULL);
+			return rv;
+		}
+	}
 	memset(m, 0, sizeof(*m));
+	m->snap_conf = conf;
+	m->snap_size = pm->snap_size;
+	m->snap_offset = pm->snap_offset;
+	if (pm->chunk.len > 0)
+		m->chunk = raft_buf_new(pm->chunk.data, pm->chunk.len);
 	m->type = (enum raft_msg_type)pm->type;
 	m->from = pm->from;
 	m->to = pm->to;

@@ -10,6 +10,7 @@
 void *raft_xmalloc(size_t n);
 void *raft_xcalloc(size_t n, size_t size);
 void *raft_xrealloc(void *p, size_t n);
+struct raft_buf *raft_buf_alloc(size_t len); /* uninitialized contents, one reference */
 void raft_entry_copy(struct raft_entry *dst, const struct raft_entry *src);
 void raft_entry_release(struct raft_entry *e);
 
@@ -34,6 +35,11 @@ struct raft_entry *log_get(const struct raft_log *l, raft_index index);
 void log_append(struct raft_log *l, const struct raft_entry *e);
 /* Drops every entry with index >= `index` (which must be > offset). */
 void log_truncate_from(struct raft_log *l, raft_index index);
+/* Drops every entry up to `index` (offset <= index <= last); the log then begins after
+ * `index`, whose term it remembers. */
+void log_compact(struct raft_log *l, raft_index index);
+/* Empties the log, which then begins after (index, term). */
+void log_reset(struct raft_log *l, raft_index index, raft_term term);
 /* The first index of the run of entries sharing the term at `index` (>= offset + 1). */
 raft_index log_first_index_of_term(const struct raft_log *l, raft_index index);
 /* The last index holding `term`, or 0 if the log holds no entry of that term. */
@@ -63,6 +69,7 @@ uint32_t conf_member_ids(const struct raft_conf *c, raft_id *ids);
 enum progress_state {
 	PROGRESS_PROBE,     /* one AppendEntries at a time until the match is found */
 	PROGRESS_REPLICATE, /* pipelined: send optimistically within the inflight window */
+	PROGRESS_SNAPSHOT,  /* behind the compacted log: streaming a snapshot in chunks */
 };
 
 struct progress {
@@ -79,6 +86,13 @@ struct progress {
 	uint32_t in_start;
 	uint32_t in_count;
 	uint32_t in_cap;
+	/* PROGRESS_SNAPSHOT: the snapshot being sent and how far. */
+	raft_index snap_index;
+	raft_term snap_term;
+	struct raft_buf *snap_data;
+	struct raft_conf snap_conf;
+	uint64_t snap_sent;  /* bytes sent */
+	uint64_t snap_acked; /* bytes acknowledged */
 };
 
 void progress_init(struct progress *p, raft_id id, raft_index next, uint32_t inflight_cap);
@@ -116,6 +130,22 @@ struct done_reads {
 	uint32_t cap;
 };
 
+/* A configuration and the index of the entry (or snapshot) it comes from. */
+struct conf_at {
+	raft_index index;
+	struct raft_conf conf;
+};
+
+/* A follower's snapshot arriving in chunks. */
+struct snap_recv {
+	raft_index index;
+	raft_term term;
+	uint64_t size;
+	uint64_t got;
+	struct raft_buf *buf;
+	struct raft_conf conf;
+};
+
 struct raft {
 	struct raft_config cfg;
 	raft_id id;
@@ -129,7 +159,19 @@ struct raft {
 	enum raft_role role;
 	raft_id leader;
 	raft_index commit;
-	struct raft_conf conf;
+	struct raft_conf conf; /* in force: the last configuration in the log (thesis 4.1) */
+	struct conf_at *confs; /* the base configuration and every one in the log after it */
+	uint32_t n_confs;
+	uint32_t cap_confs;
+
+	/* The last snapshot: what a follower behind the compacted log is sent. */
+	raft_index snap_index;
+	raft_term snap_term;
+	struct raft_conf snap_conf;
+	struct raft_buf *snap_data;
+	struct snap_recv recv;      /* follower: a snapshot arriving */
+	bool install_pending;       /* follower: a received snapshot awaits a ready batch */
+	bool install_discard_log;
 
 	uint32_t election_elapsed;   /* ticks since the last reset of the election timer
 					(for a leader: since the last check-quorum) */
@@ -170,9 +212,36 @@ struct raft {
 	raft_term reported_term;
 };
 
+/* ---- conf.c: the configuration history (thesis 4.1: a server uses the latest
+ * configuration in its log, committed or not). */
+void conf_init(struct raft *r, raft_index index, const struct raft_conf *base);
+void conf_free(struct raft *r);
+/* Appends an entry to the log, taking its configuration into force if it has one. */
+void conf_log_append(struct raft *r, const struct raft_entry *e);
+/* Truncates the log from `index`, reverting configurations that came from it. */
+void conf_log_truncate(struct raft *r, raft_index index);
+/* The configuration in force at `index`. */
+const struct raft_conf *conf_at_index(const struct raft *r, raft_index index);
+/* The index of the entry that brought the configuration in force. */
+raft_index conf_index(const struct raft *r);
+/* Forgets configurations older than the one in force at `index`. */
+void conf_compact(struct raft *r, raft_index index);
+/* Leader: after the configuration changed, tracks exactly its members. */
+void conf_sync_progress(struct raft *r);
+/* Leader: after commit advanced, finishes joint consensus or steps down. */
+void conf_on_commit(struct raft *r);
+bool conf_transition_pending(const struct raft *r);
+
+/* ---- snapshot.c */
+void snapshot_send(struct raft *r, struct progress *p);
+void snapshot_resend(struct raft *r, struct progress *p);
+void snapshot_recv(struct raft *r, const struct raft_message *m);
+void snapshot_recv_response(struct raft *r, const struct raft_message *m);
+void snapshot_recv_reset(struct raft *r);
+
 /* ---- raft.c */
 void raft_send(struct raft *r, struct raft_message *m);
-bool raft_msg_needs_persistence(enum raft_msg_type t);
+bool raft_msg_needs_persistence(const struct raft_message *m);
 void raft_reset_election_timer(struct raft *r);
 struct progress *raft_progress_of(struct raft *r, raft_id id);
 bool raft_is_voter(const struct raft *r);

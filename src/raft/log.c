@@ -2,6 +2,7 @@
 #include "raft/impl.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void log_init(struct raft_log *l, raft_index offset, raft_term offset_term)
 {
@@ -91,4 +92,29 @@ raft_index log_last_index_of_term(const struct raft_log *l, raft_term term)
 			return 0;
 	}
 	return l->offset_term == term && l->offset > 0 ? l->offset : 0;
+}
+
+void log_compact(struct raft_log *l, raft_index index)
+{
+	assert(index >= l->offset);
+	assert(index <= log_last_index(l));
+	if (index == l->offset)
+		return;
+	raft_term t = log_term_at(l, index);
+	uint64_t drop = index - l->offset;
+	for (uint64_t i = 0; i < drop; i++)
+		raft_entry_release(&l->e[i]);
+	memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
+	l->n -= drop;
+	l->offset = index;
+	l->offset_term = t;
+}
+
+void log_reset(struct raft_log *l, raft_index index, raft_term term)
+{
+	for (uint64_t i = 0; i < l->n; i++)
+		raft_entry_release(&l->e[i]);
+	l->n = 0;
+	l->offset = index;
+	l->offset_term = term;
 }

@@ -19,12 +19,19 @@ void progress_init(struct progress *p, raft_id id, raft_index next, uint32_t inf
 	p->in_start = 0;
 	p->in_count = 0;
 	p->in_cap = inflight_cap;
+	p->snap_data = NULL;
+	p->snap_index = 0;
+	p->snap_term = 0;
+	p->snap_sent = 0;
+	p->snap_acked = 0;
 }
 
 void progress_free(struct progress *p)
 {
 	free(p->inflight);
 	p->inflight = NULL;
+	raft_buf_unref(p->snap_data);
+	p->snap_data = NULL;
 }
 
 void progress_become_probe(struct progress *p)
@@ -79,6 +86,8 @@ bool progress_paused(const struct progress *p)
 		return p->probe_sent;
 	case PROGRESS_REPLICATE:
 		return progress_inflight_full(p);
+	case PROGRESS_SNAPSHOT:
+		return true; /* the snapshot transfer drives this member */
 	}
 	return true;
 }

@@ -21,13 +21,17 @@ void raft_config_default(struct raft_config *cfg, raft_id id)
 	cfg->max_entry_bytes = 64u << 20;
 	cfg->pre_vote = true;
 	cfg->check_quorum = true;
+	cfg->snapshot_chunk_bytes = 1u << 20;
+	cfg->max_snapshot_chunks = 4;
+	cfg->promote_max_lag = 1000;
 }
 
 static bool config_valid(const struct raft_config *cfg)
 {
 	return cfg->id != RAFT_NONE && cfg->heartbeat_ticks >= 1 &&
 	       cfg->election_ticks > cfg->heartbeat_ticks && cfg->max_msg_entries >= 1 &&
-	       cfg->max_inflight_msgs >= 1 && cfg->max_msg_bytes >= 1;
+	       cfg->max_inflight_msgs >= 1 && cfg->max_msg_bytes >= 1 &&
+	       cfg->snapshot_chunk_bytes >= 1 && cfg->max_snapshot_chunks >= 1;
 }
 
 static bool conf_valid(const struct raft_conf *c)
@@ -55,10 +59,11 @@ void raft_reset_election_timer(struct raft *r)
 
 int raft_new(struct raft **out, const struct raft_config *cfg, const struct raft_boot *boot)
 {
+	/* A node need not be in its configuration: a new node waits, empty, for a leader
+	 * to tell it one, and a removed node stays passive. */
 	if (!config_valid(cfg) || !conf_valid(&boot->conf))
 		return RAFT_EINVAL;
-	uint32_t members = boot->conf.n_voters + boot->conf.n_voters_old + boot->conf.n_learners;
-	if (members > 0 && !raft_conf_is_member(&boot->conf, cfg->id))
+	if (boot->snapshot_index > 0 && (boot->snapshot_data == NULL || boot->snapshot_data->len == 0))
 		return RAFT_EINVAL;
 
 	/* The stored log must be contiguous from the snapshot, with terms that never go
@@ -89,7 +94,11 @@ int raft_new(struct raft **out, const struct raft_config *cfg, const struct raft
 	r->role = RAFT_FOLLOWER;
 	r->leader = RAFT_NONE;
 	r->commit = boot->applied;
-	r->conf = boot->conf;
+	conf_init(r, boot->snapshot_index, &boot->conf);
+	r->snap_index = boot->snapshot_index;
+	r->snap_term = boot->snapshot_term;
+	r->snap_conf = boot->conf;
+	r->snap_data = raft_buf_ref(boot->snapshot_data);
 	r->prng = cfg->seed ^ (cfg->id * 0x2545f4914f6cdd1dull);
 	raft_reset_election_timer(r);
 
@@ -124,6 +133,9 @@ void raft_free(struct raft *r)
 		return;
 	assert(r->advanced_seq == r->ready_seq);
 	log_free(&r->log);
+	conf_free(r);
+	raft_buf_unref(r->snap_data);
+	snapshot_recv_reset(r);
 	free_progress(r);
 	msg_queue_clear(&r->msgs);
 	msg_queue_clear(&r->msgs_persisted);
@@ -136,11 +148,21 @@ void raft_free(struct raft *r)
  * Helpers shared by the other files
  */
 
-bool raft_msg_needs_persistence(enum raft_msg_type t)
+bool raft_msg_needs_persistence(const struct raft_message *m)
 {
 	/* Figure 2: respond to RPCs only after updating stable storage. A vote request
-	 * carries our own vote for ourselves, so it waits too. */
-	return t == RAFT_MSG_VOTE || t == RAFT_MSG_VOTE_RESP || t == RAFT_MSG_APPEND_RESP;
+	 * carries our own vote for ourselves, so it waits too, and so does the answer that
+	 * reports a snapshot installed. */
+	switch (m->type) {
+	case RAFT_MSG_VOTE:
+	case RAFT_MSG_VOTE_RESP:
+	case RAFT_MSG_APPEND_RESP:
+		return true;
+	case RAFT_MSG_SNAPSHOT_RESP:
+		return !m->reject && m->snap_offset == m->snap_size;
+	default:
+		return false;
+	}
 }
 
 void raft_send(struct raft *r, struct raft_message *m)
@@ -148,7 +170,7 @@ void raft_send(struct raft *r, struct raft_message *m)
 	assert(m->to != r->id);
 	assert(m->to != RAFT_NONE);
 	m->from = r->id;
-	struct msg_queue *q = raft_msg_needs_persistence(m->type) ? &r->msgs_persisted : &r->msgs;
+	struct msg_queue *q = raft_msg_needs_persistence(m) ? &r->msgs_persisted : &r->msgs;
 	if (q->n == q->cap) {
 		q->cap = q->cap ? q->cap * 2 : 16;
 		q->v = raft_xrealloc(q->v, q->cap * sizeof(*q->v));
@@ -206,13 +228,18 @@ static void tick_leader(struct raft *r)
 	for (uint32_t i = 0; i < r->n_prs; i++) {
 		struct progress *p = &r->prs[i];
 		bool waiting = (p->state == PROGRESS_REPLICATE && p->in_count > 0) ||
-			       (p->state == PROGRESS_PROBE && p->probe_sent);
+			       (p->state == PROGRESS_PROBE && p->probe_sent) ||
+			       (p->state == PROGRESS_SNAPSHOT && p->snap_sent > p->snap_acked);
 		if (!waiting) {
 			p->idle_ticks = 0;
 			continue;
 		}
 		if (++p->idle_ticks >= 3 * r->cfg.heartbeat_ticks + 1) {
 			p->idle_ticks = 0;
+			if (p->state == PROGRESS_SNAPSHOT) {
+				snapshot_resend(r, p);
+				continue;
+			}
 			progress_become_probe(p);
 			p->next = p->match + 1;
 			replication_send_append(r, p, true);
@@ -326,6 +353,9 @@ static void flush(struct raft *r)
 {
 	if (r->role != RAFT_LEADER)
 		return;
+	conf_on_commit(r);
+	if (r->role != RAFT_LEADER)
+		return;
 	if (r->append_pending) {
 		r->append_pending = false;
 		replication_broadcast_append(r);
@@ -351,6 +381,7 @@ bool raft_has_ready(const struct raft *r)
 	       hard_state_changed(r) || log_last_index(&r->log) > r->handed ||
 	       apply_limit(r) > r->applied || r->role != r->reported_role ||
 	       r->leader != r->reported_leader || r->term != r->reported_term ||
+	       r->install_pending || conf_transition_pending(r) ||
 	       (r->role == RAFT_LEADER && (r->append_pending || read_flush_pending(r)));
 }
 
@@ -389,6 +420,16 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 		r->handed_hs = rd->hard_state;
 	}
 
+	if (r->install_pending) {
+		r->install_pending = false;
+		rd->has_snapshot = true;
+		rd->snapshot_index = r->snap_index;
+		rd->snapshot_term = r->snap_term;
+		rd->snapshot_conf = r->snap_conf;
+		rd->snapshot_data = raft_buf_ref(r->snap_data);
+		rd->snapshot_discard_log = r->install_discard_log;
+	}
+
 	raft_index last = log_last_index(&r->log);
 	rd->entries = copy_entries(&r->log, r->handed + 1, last, &rd->n_entries);
 	r->handed = last;
@@ -407,7 +448,7 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 
 	/* If nothing is waiting to become durable, neither in this batch nor in an
 	 * earlier one, the held messages depend on nothing and can go at once. */
-	bool nothing_pending = !rd->has_hard_state && rd->n_entries == 0 &&
+	bool nothing_pending = !rd->has_hard_state && rd->n_entries == 0 && !rd->has_snapshot &&
 			       r->advanced_seq + 1 == rd->seq;
 	if (nothing_pending && rd->n_persisted_messages > 0) {
 		uint32_t n = rd->n_messages + rd->n_persisted_messages;
@@ -421,9 +462,9 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	}
 #ifndef NDEBUG
 	for (uint32_t i = 0; i < rd->n_messages; i++)
-		assert(nothing_pending || !raft_msg_needs_persistence(rd->messages[i].type));
+		assert(nothing_pending || !raft_msg_needs_persistence(&rd->messages[i]));
 	for (uint32_t i = 0; i < rd->n_persisted_messages; i++)
-		assert(raft_msg_needs_persistence(rd->persisted_messages[i].type));
+		assert(raft_msg_needs_persistence(&rd->persisted_messages[i]));
 #endif
 
 	rd->reads = r->reads_done.v;
@@ -448,6 +489,13 @@ void raft_advance(struct raft *r, struct raft_ready *rd)
 	assert(rd->seq == r->advanced_seq + 1);
 	assert(rd->seq <= r->ready_seq);
 	r->advanced_seq = rd->seq;
+
+	if (rd->has_snapshot) {
+		/* Everything the snapshot covers is durable now. */
+		if (rd->snapshot_index == r->snap_index && r->persisted < rd->snapshot_index)
+			r->persisted = rd->snapshot_index;
+		raft_buf_unref(rd->snapshot_data);
+	}
 
 	if (rd->n_entries > 0) {
 		const struct raft_entry *e = &rd->entries[rd->n_entries - 1];

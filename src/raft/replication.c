@@ -23,8 +23,12 @@ void replication_send_append(struct raft *r, struct progress *p, bool send_empty
 	raft_index prev = p->next - 1;
 	assert(p->next >= 1);
 	assert(prev <= last);
-	if (prev < r->log.offset)
-		return; /* the follower needs a snapshot; not reachable without compaction */
+	if (prev < r->log.offset) {
+		/* The entries it needs were compacted away (thesis 5.1). */
+		if (r->snap_data != NULL)
+			snapshot_send(r, p);
+		return;
+	}
 
 	/* Batch by count and bytes; the first entry always goes, whatever its size. */
 	uint32_t n = 0;
@@ -65,6 +69,9 @@ void replication_send_append(struct raft *r, struct progress *p, bool send_empty
 		break;
 	case PROGRESS_PROBE:
 		p->probe_sent = true;
+		break;
+	case PROGRESS_SNAPSHOT:
+		assert(!"appends are not sent while a snapshot is");
 		break;
 	}
 }
@@ -175,6 +182,8 @@ void replication_recv_append_response(struct raft *r, const struct raft_message 
 	if (p == NULL)
 		return;
 	p->recent_active = true;
+	if (p->state == PROGRESS_SNAPSHOT)
+		return; /* the snapshot transfer decides where this member stands */
 	p->idle_ticks = 0;
 
 	if (m->reject) {
@@ -300,13 +309,13 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 			/* Leader Completeness: committed entries are never replaced. */
 			if (e->index <= r->commit)
 				return;
-			log_truncate_from(&r->log, e->index);
+			conf_log_truncate(r, e->index);
 			if (r->persisted >= e->index)
 				r->persisted = e->index - 1;
 			if (r->handed >= e->index)
 				r->handed = e->index - 1;
 		}
-		log_append(&r->log, e);
+		conf_log_append(r, e);
 	}
 
 	raft_index last_new = m->index + m->n_entries;

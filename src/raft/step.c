@@ -19,6 +19,8 @@ static bool message_well_formed(const struct raft *r, const struct raft_message 
 		return false;
 	if (m->n_entries > 0 && (m->type != RAFT_MSG_APPEND || m->entries == NULL))
 		return false;
+	if (m->type == RAFT_MSG_SNAPSHOT && m->snap_conf == NULL)
+		return false;
 	return true;
 }
 
@@ -30,7 +32,8 @@ static void answer_stale(struct raft *r, const struct raft_message *m)
 		    .type = RAFT_MSG_PREVOTE_RESP, .to = m->from, .term = r->term, .reject = true};
 		raft_send(r, &resp);
 	} else if ((r->cfg.check_quorum || r->cfg.pre_vote) &&
-		   (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT)) {
+		   (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+		    m->type == RAFT_MSG_SNAPSHOT)) {
 		/* A leader cut off by a partition keeps its old term; with pre-vote the
 		 * rest of the cluster may never send it a higher one by themselves. This
 		 * answer makes it step down. */
@@ -59,8 +62,9 @@ int raft_step(struct raft *r, const struct raft_message *m)
 		} else {
 			/* Figure 2, all servers: if an RPC carries term T > currentTerm,
 			 * set currentTerm = T and convert to follower. */
-			bool from_leader =
-			    m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+			bool from_leader = m->type == RAFT_MSG_APPEND ||
+					   m->type == RAFT_MSG_HEARTBEAT ||
+					   m->type == RAFT_MSG_SNAPSHOT;
 			election_become_follower(r, m->term, from_leader ? m->from : RAFT_NONE);
 		}
 	} else if (m->term < r->term) {
@@ -83,6 +87,7 @@ int raft_step(struct raft *r, const struct raft_message *m)
 		break;
 	case RAFT_MSG_APPEND:
 	case RAFT_MSG_HEARTBEAT:
+	case RAFT_MSG_SNAPSHOT:
 		if (r->role == RAFT_LEADER) {
 			/* Two leaders in one term cannot both be legitimate (5.2); a
 			 * correct peer never sends this, so ignore it. */
@@ -94,8 +99,14 @@ int raft_step(struct raft *r, const struct raft_message *m)
 		r->election_elapsed = 0;
 		if (m->type == RAFT_MSG_APPEND)
 			replication_recv_append(r, m);
-		else
+		else if (m->type == RAFT_MSG_HEARTBEAT)
 			replication_recv_heartbeat(r, m);
+		else
+			snapshot_recv(r, m);
+		break;
+	case RAFT_MSG_SNAPSHOT_RESP:
+		if (r->role == RAFT_LEADER)
+			snapshot_recv_response(r, m);
 		break;
 	case RAFT_MSG_APPEND_RESP:
 		if (r->role == RAFT_LEADER)

@@ -52,6 +52,8 @@ const char *raft_msg_type_name(enum raft_msg_type t)
 	case RAFT_MSG_HEARTBEAT: return "Heartbeat";
 	case RAFT_MSG_HEARTBEAT_RESP: return "HeartbeatResp";
 	case RAFT_MSG_TIMEOUT_NOW: return "TimeoutNow";
+	case RAFT_MSG_SNAPSHOT: return "Snapshot";
+	case RAFT_MSG_SNAPSHOT_RESP: return "SnapshotResp";
 	case RAFT_MSG_TYPE_COUNT_: break;
 	}
 	return "Unknown";
@@ -76,6 +78,15 @@ struct raft_buf *raft_buf_new(const void *data, size_t len)
 	b->len = (uint32_t)len;
 	if (len > 0)
 		memcpy(b->data, data, len);
+	return b;
+}
+
+struct raft_buf *raft_buf_alloc(size_t len)
+{
+	assert(len <= UINT32_MAX);
+	struct raft_buf *b = raft_xmalloc(sizeof(*b) + len);
+	b->refs = 1;
+	b->len = (uint32_t)len;
 	return b;
 }
 
@@ -113,6 +124,11 @@ void raft_entry_release(struct raft_entry *e)
 void raft_message_copy(struct raft_message *dst, const struct raft_message *src)
 {
 	*dst = *src;
+	raft_buf_ref(dst->chunk);
+	if (src->snap_conf != NULL) {
+		dst->snap_conf = raft_xmalloc(sizeof(*dst->snap_conf));
+		*dst->snap_conf = *src->snap_conf;
+	}
 	dst->entries = NULL;
 	if (src->n_entries > 0) {
 		dst->entries = raft_xmalloc(sizeof(*dst->entries) * src->n_entries);
@@ -128,6 +144,10 @@ void raft_message_release(struct raft_message *m)
 	free(m->entries);
 	m->entries = NULL;
 	m->n_entries = 0;
+	raft_buf_unref(m->chunk);
+	m->chunk = NULL;
+	free(m->snap_conf);
+	m->snap_conf = NULL;
 }
 
 bool raft_conf_is_voter(const struct raft_conf *c, raft_id id)
@@ -149,4 +169,82 @@ bool raft_conf_is_member(const struct raft_conf *c, raft_id id)
 		if (c->learners[i] == id)
 			return true;
 	return false;
+}
+
+/* The configuration encoding: version 1, then voters, voters_old and learners, each a
+ * little-endian u32 count followed by little-endian u64 ids. */
+#define CONF_VERSION 1
+
+size_t raft_conf_encoded_size(const struct raft_conf *c)
+{
+	return 1 + 3 * 4 + 8 * ((size_t)c->n_voters + c->n_voters_old + c->n_learners);
+}
+
+static unsigned char *put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		*p++ = (unsigned char)(v >> (8 * i));
+	return p;
+}
+
+static unsigned char *put_ids(unsigned char *p, const raft_id *ids, uint32_t n)
+{
+	p = put_u32(p, n);
+	for (uint32_t i = 0; i < n; i++)
+		for (int b = 0; b < 8; b++)
+			*p++ = (unsigned char)(ids[i] >> (8 * b));
+	return p;
+}
+
+void raft_conf_encode(const struct raft_conf *c, void *buf)
+{
+	unsigned char *p = buf;
+	*p++ = CONF_VERSION;
+	p = put_ids(p, c->voters, c->n_voters);
+	p = put_ids(p, c->voters_old, c->n_voters_old);
+	p = put_ids(p, c->learners, c->n_learners);
+	assert((size_t)(p - (unsigned char *)buf) == raft_conf_encoded_size(c));
+}
+
+static int get_ids(const unsigned char **p, const unsigned char *end, raft_id *ids,
+		   uint32_t *n)
+{
+	if (end - *p < 4)
+		return RAFT_ECORRUPT;
+	uint32_t count = 0;
+	for (int i = 0; i < 4; i++)
+		count |= (uint32_t)(*p)[i] << (8 * i);
+	*p += 4;
+	if (count > RAFT_MAX_MEMBERS || (size_t)(end - *p) < (size_t)count * 8)
+		return RAFT_ECORRUPT;
+	for (uint32_t i = 0; i < count; i++) {
+		raft_id id = 0;
+		for (int b = 0; b < 8; b++)
+			id |= (raft_id)(*p)[b] << (8 * b);
+		*p += 8;
+		if (id == RAFT_NONE)
+			return RAFT_ECORRUPT;
+		for (uint32_t j = 0; j < i; j++)
+			if (ids[j] == id)
+				return RAFT_ECORRUPT;
+		ids[i] = id;
+	}
+	*n = count;
+	return RAFT_OK;
+}
+
+int raft_conf_decode(const void *buf, size_t len, struct raft_conf *c)
+{
+	const unsigned char *p = buf;
+	const unsigned char *end = p + len;
+	struct raft_conf out;
+	memset(&out, 0, sizeof(out));
+	if (len < 1 || *p++ != CONF_VERSION)
+		return RAFT_ECORRUPT;
+	if (get_ids(&p, end, out.voters, &out.n_voters) != 0 ||
+	    get_ids(&p, end, out.voters_old, &out.n_voters_old) != 0 ||
+	    get_ids(&p, end, out.learners, &out.n_learners) != 0 || p != end)
+		return RAFT_ECORRUPT;
+	*c = out;
+	return RAFT_OK;
 }

@@ -133,6 +133,74 @@ void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e)
 	register_committed(s, nd, e);
 }
 
+void check_state_after_apply(struct sim *s, struct node *nd, raft_index index)
+{
+	/* Applying the same entries gives the same state everywhere. */
+	if (index >= s->n_committed)
+		return;
+	struct committed *c = &s->committed[index];
+	uint64_t h = sim_state_hash(nd);
+	if (c->state == 0)
+		c->state = h;
+	else if (c->state != h)
+		sim_fail(s, "state-machine-safety",
+			 "n%u's state after applying index %" PRIu64 " differs from another node's",
+			 nd->idx + 1, index);
+}
+
+void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term term)
+{
+	/* A snapshot holds exactly the committed prefix it is labelled with. */
+	if (index >= s->n_committed || s->committed[index].term == 0) {
+		sim_fail(s, "snapshot-safety", "n%u installed a snapshot at %" PRIu64
+			 " that is not known committed", nd->idx + 1, index);
+		return;
+	}
+	if (s->committed[index].term != term)
+		sim_fail(s, "snapshot-safety",
+			 "n%u installed a snapshot at (index %" PRIu64 ", term %" PRIu64
+			 ") where term %" PRIu64 " was committed",
+			 nd->idx + 1, index, term, s->committed[index].term);
+	else
+		check_state_after_apply(s, nd, index);
+}
+
+/* Every committed entry is durable on a majority of each half of the leader's
+ * configuration: the quorum rules of joint consensus, seen from the disks. */
+static void check_commit_quorum(struct sim *s, struct node *nd, raft_index index)
+{
+	raft_term t = raft_term_at(nd->r, index);
+	const struct raft_conf *c = raft_conf_current(nd->r);
+	const raft_id *halves[2] = {c->voters, c->voters_old};
+	uint32_t sizes[2] = {c->n_voters, c->n_voters_old};
+	for (int h = 0; h < 2; h++) {
+		if (sizes[h] == 0)
+			continue;
+		uint32_t durable = 0;
+		for (uint32_t i = 0; i < sizes[h]; i++) {
+			raft_id id = halves[h][i];
+			if (id >= 1 && id <= s->n && disk_has(&s->nodes[id - 1], index, t))
+				durable++;
+		}
+		if (durable < sizes[h] / 2 + 1)
+			sim_fail(s, "commit-quorum",
+				 "n%u committed (index %" PRIu64 ", term %" PRIu64 ") durable on %u of "
+				 "%u %s voters",
+				 nd->idx + 1, index, t, durable, sizes[h], h ? "old" : "new");
+	}
+}
+
+const struct raft_conf *sim_current_conf(struct sim *s)
+{
+	struct node *leader = NULL;
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->nodes[i].up && raft_role(s->nodes[i].r) == RAFT_LEADER &&
+		    (leader == NULL ||
+		     raft_term_current(s->nodes[i].r) > raft_term_current(leader->r)))
+			leader = &s->nodes[i];
+	return leader != NULL ? raft_conf_current(leader->r) : NULL;
+}
+
 /* ---- Leader completeness: a leader holds every entry committed in earlier terms. */
 
 static void check_leader_complete(struct sim *s, struct node *nd)
@@ -166,7 +234,12 @@ void check_node(struct sim *s, struct node *nd)
 			 nd->idx + 1, nd->last_commit, c);
 		return;
 	}
-	for (raft_index i = nd->last_commit + 1; i <= c && !s->failed; i++) {
+	if (c > nd->last_commit && raft_role(r) == RAFT_LEADER)
+		check_commit_quorum(s, nd, c);
+	raft_index from = nd->last_commit + 1;
+	if (from < raft_first_index(r))
+		from = raft_first_index(r); /* installed from a snapshot, checked there */
+	for (raft_index i = from; i <= c && !s->failed; i++) {
 		const struct raft_entry *e = raft_entry_at(r, i);
 		if (e == NULL) {
 			sim_fail(s, "commit-range", "n%u committed index %" PRIu64
@@ -205,10 +278,13 @@ void final_checks(struct sim *s)
 		const struct hist_op *op = &s->hist[h];
 		if (!op->write || op->ok != 1)
 			continue;
+		const struct raft_conf *members = sim_current_conf(s);
 		for (uint32_t i = 0; i < s->n && !s->failed; i++) {
 			struct node *nd = &s->nodes[i];
-			if (!nd->up)
+			if (!nd->up || members == NULL || !raft_conf_is_member(members, i + 1))
 				continue;
+			if (op->index <= raft_snapshot_index(nd->r))
+				continue; /* under its snapshot, which matched the commits */
 			if (raft_term_at(nd->r, op->index) != op->term)
 				sim_fail(s, "acknowledged-write-lost",
 					 "client %u's write of key %u (index %" PRIu64

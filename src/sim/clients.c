@@ -267,9 +267,15 @@ bool liveness_done(struct sim *s)
 	 * once every node applied everything any client was told succeeded. */
 	if (!s->fresh_acked)
 		return false;
-	for (uint32_t i = 0; i < s->n; i++)
+	const struct raft_conf *members = sim_current_conf(s);
+	if (members == NULL)
+		return false;
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (!raft_conf_is_member(members, i + 1))
+			continue;
 		if (!s->nodes[i].up || s->nodes[i].applied < s->max_acked_index)
 			return false;
+	}
 	return true;
 }
 

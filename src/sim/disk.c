@@ -1,6 +1,6 @@
 /* disk.c: the simulator's model disk. Batches become durable only when their fsync
  * completes; a crash keeps a random prefix of what was still in flight, as a real
- * page cache may have written some of it back. */
+ * page cache may have written some of it back. Snapshots replace the log they cover. */
 #include "sim/internal.h"
 
 #include <stdlib.h>
@@ -10,19 +10,36 @@ void disk_init(struct sim *s, struct node *nd)
 {
 	(void)s;
 	memset(&nd->disk, 0, sizeof(nd->disk));
+	nd->disk.log_start = 1;
 }
 
 static void durable_truncate(struct disk *d, raft_index from)
 {
-	while (d->n_log >= from && d->n_log > 0) {
+	while (d->n_log > 0 && d->log_start + d->n_log - 1 >= from) {
 		raft_buf_unref(d->log[d->n_log - 1].buf);
 		d->n_log--;
 	}
 }
 
+/* Drops the entries up to `index`, which a snapshot now covers. */
+static void durable_compact(struct disk *d, raft_index index)
+{
+	uint64_t drop = 0;
+	while (drop < d->n_log && d->log[drop].index <= index)
+		raft_buf_unref(d->log[drop++].buf);
+	if (drop > 0) {
+		memmove(d->log, d->log + drop, (d->n_log - drop) * sizeof(*d->log));
+		d->n_log -= drop;
+	}
+	if (d->n_log == 0 || d->log_start <= index)
+		d->log_start = d->n_log > 0 ? d->log[0].index : index + 1;
+}
+
 static void durable_append(struct disk *d, const struct raft_entry *e)
 {
-	assert(e->index == d->n_log + 1);
+	if (d->n_log == 0)
+		d->log_start = e->index;
+	assert(e->index == d->log_start + d->n_log);
 	if (d->n_log == d->cap_log) {
 		d->cap_log = d->cap_log ? d->cap_log * 2 : 64;
 		d->log = realloc(d->log, d->cap_log * sizeof(*d->log));
@@ -34,17 +51,37 @@ static void durable_append(struct disk *d, const struct raft_entry *e)
 	d->n_log++;
 }
 
-/* Makes the first `n_entries` entries of batch `rd` (and its hard state, if `hs`)
- * durable. */
-static void make_durable(struct disk *d, const struct raft_ready *rd, uint32_t n_entries, bool hs)
+static void set_snapshot(struct disk *d, raft_index index, raft_term term,
+			 const struct raft_conf *conf, struct raft_buf *data)
 {
-	if (hs && rd->has_hard_state)
+	raft_buf_unref(d->snap_data);
+	d->snap_data = raft_buf_ref(data);
+	d->snap_index = index;
+	d->snap_term = term;
+	d->snap_conf = *conf;
+}
+
+/* Makes the first `n_entries` entries of batch `rd` (and its hard state and snapshot,
+ * if `meta`) durable. */
+static void make_durable(struct disk *d, const struct raft_ready *rd, uint32_t n_entries,
+			 bool meta)
+{
+	if (meta && rd->has_snapshot) {
+		set_snapshot(d, rd->snapshot_index, rd->snapshot_term, &rd->snapshot_conf,
+			     rd->snapshot_data);
+		if (rd->snapshot_discard_log)
+			durable_truncate(d, 0);
+		durable_compact(d, rd->snapshot_index);
+	}
+	if (meta && rd->has_hard_state)
 		d->hs = rd->hard_state;
 	if (n_entries > 0) {
 		/* The contract: drop stored entries from the first index, then append. */
-		durable_truncate(d, rd->entries[0].index);
+		raft_index first = rd->entries[0].index;
+		durable_truncate(d, first > d->snap_index ? first : d->snap_index + 1);
 		for (uint32_t i = 0; i < n_entries; i++)
-			durable_append(d, &rd->entries[i]);
+			if (rd->entries[i].index > d->snap_index)
+				durable_append(d, &rd->entries[i]);
 	}
 }
 
@@ -98,15 +135,41 @@ void disk_crash(struct sim *s, struct node *nd)
 	d->n_pending = 0;
 }
 
+void disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
+		       const struct raft_conf *conf, struct raft_buf *data)
+{
+	(void)s;
+	set_snapshot(&nd->disk, index, term, conf, data);
+	durable_compact(&nd->disk, index);
+}
+
+bool disk_has(const struct node *nd, raft_index index, raft_term term)
+{
+	const struct disk *d = &nd->disk;
+	if (d->snap_data != NULL && index <= d->snap_index)
+		return index < d->snap_index || d->snap_term == term;
+	if (index < d->log_start || index >= d->log_start + d->n_log)
+		return false;
+	return d->log[index - d->log_start].term == term;
+}
+
 void disk_load(struct sim *s, struct node *nd, struct raft_boot *boot)
 {
+	(void)s;
+	const struct disk *d = &nd->disk;
 	memset(boot, 0, sizeof(*boot));
-	boot->hard_state = nd->disk.hs;
-	boot->entries = nd->disk.log;
-	boot->n_entries = (uint32_t)nd->disk.n_log;
-	boot->conf.n_voters = s->n;
-	for (uint32_t i = 0; i < s->n; i++)
-		boot->conf.voters[i] = i + 1;
+	boot->hard_state = d->hs;
+	boot->conf = d->boot_conf;
+	if (d->snap_data != NULL) {
+		boot->snapshot_index = d->snap_index;
+		boot->snapshot_term = d->snap_term;
+		boot->snapshot_data = d->snap_data;
+		boot->conf = d->snap_conf;
+		boot->applied = d->snap_index;
+	}
+	assert(d->n_log == 0 || d->log_start == boot->snapshot_index + 1);
+	boot->entries = d->log;
+	boot->n_entries = (uint32_t)d->n_log;
 }
 
 void disk_load_done(struct sim *s, struct node *nd, struct raft_boot *boot)
@@ -120,8 +183,9 @@ void disk_free(struct sim *s, struct node *nd)
 {
 	(void)s;
 	struct disk *d = &nd->disk;
-	durable_truncate(d, 1);
+	durable_truncate(d, 0);
 	free(d->log);
 	free(d->pending);
+	raft_buf_unref(d->snap_data);
 	memset(d, 0, sizeof(*d));
 }

@@ -9,7 +9,7 @@
 #include <assert.h>
 #include <stddef.h>
 
-#define SIM_MAX_NODES 9
+#define SIM_MAX_NODES 12 /* initial members plus spare slots for nodes added later */
 #define SIM_MAX_CLIENTS 16
 #define SIM_RECENT 48
 #define SIM_LINE 200
@@ -51,9 +51,15 @@ struct disk_batch {
 /* The model disk of one node: what survives a crash, and what is still in flight. */
 struct disk {
 	struct raft_hard_state hs;
-	struct raft_entry *log; /* durable entries 1..n_log */
+	struct raft_entry *log; /* durable entries log_start .. log_start + n_log - 1 */
+	raft_index log_start;
 	uint64_t n_log;
 	uint64_t cap_log;
+	struct raft_conf boot_conf; /* the configuration a brand-new node starts with */
+	raft_index snap_index;      /* durable snapshot, if snap_data */
+	raft_term snap_term;
+	struct raft_conf snap_conf;
+	struct raft_buf *snap_data;
 	struct raft_ready **pending; /* FIFO of batches written but not fsync'd */
 	uint32_t n_pending;
 	uint32_t cap_pending;
@@ -67,6 +73,10 @@ struct pending_read {
 
 struct node {
 	uint32_t idx; /* node id is idx + 1 */
+	bool exists;  /* started at least once: it has a disk */
+	bool removed; /* decommissioned after leaving the configuration */
+	bool committed_member; /* seen in a committed configuration... */
+	raft_index member_conf; /* ...whose entry was at this index, the highest such */
 	bool up;
 	uint32_t epoch;
 	struct raft *r;
@@ -85,6 +95,7 @@ struct committed {
 	raft_term term;
 	uint64_t hash;
 	raft_term observed_in; /* the observer's term when first seen committed */
+	uint64_t state;        /* hash of the state machine after applying it (0: unseen) */
 };
 
 struct entry_key {
@@ -143,6 +154,11 @@ struct sim {
 	double p_drop, p_dup, p_delay_req, p_delay_resp;
 	uint64_t delay_us, jitter_us, nemesis_gap_us, disk_us_min, disk_us_spread;
 	bool pre_vote, check_quorum;
+	uint32_t snap_every;    /* entries between snapshots (0: never) */
+	uint32_t snap_trailing; /* entries kept behind a snapshot */
+	uint32_t snap_pad;      /* filler bytes, so that snapshots need several chunks */
+	uint32_t chunk_bytes;
+	uint32_t n_initial;     /* initial voters: ids 1..n_initial */
 	char *lin_report; /* the checker's explanation of a violation, if any */
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
@@ -185,6 +201,9 @@ void sim_schedule(struct sim *s, struct event ev);
 uint64_t sim_rand(struct sim *s, uint64_t below);
 void sim_node_ready(struct sim *s, struct node *nd);
 
+/* The state machine's fingerprint, compared wherever the same index is applied. */
+uint64_t sim_state_hash(const struct node *nd);
+
 /* disk.c: the model disk */
 void disk_init(struct sim *s, struct node *nd);
 void disk_free(struct sim *s, struct node *nd);
@@ -197,11 +216,20 @@ void disk_crash(struct sim *s, struct node *nd);
 /* Fills `boot` from what is durable; disk_load_done releases what it lent. */
 void disk_load(struct sim *s, struct node *nd, struct raft_boot *boot);
 void disk_load_done(struct sim *s, struct node *nd, struct raft_boot *boot);
+/* A snapshot the node took itself, made durable at once. */
+void disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
+		       const struct raft_conf *conf, struct raft_buf *data);
+/* Whether the durable state holds (index, term), in the log or under the snapshot. */
+bool disk_has(const struct node *nd, raft_index index, raft_term term);
 
 /* checks.c */
 void observe_soft_state(struct sim *s, struct node *nd, const struct raft_ready *rd);
 void check_new_entries(struct sim *s, struct node *nd, const struct raft_ready *rd);
 void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e);
+void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term term);
+void check_state_after_apply(struct sim *s, struct node *nd, raft_index index);
+/* The configuration of the newest leader, or NULL; members are up to date with it. */
+const struct raft_conf *sim_current_conf(struct sim *s);
 void check_node(struct sim *s, struct node *nd);
 void final_checks(struct sim *s);
 void checks_free(struct sim *s);

@@ -41,6 +41,7 @@ void check_linearizable(struct sim *s)
 		}
 		n++;
 	}
+	s->res->linearizable = -1;
 	struct check_options o = {.budget_ms = UINT64_MAX, .budget_states = LIN_BUDGET_STATES};
 	struct check_result r;
 	int rv = check_history_run(ops, n, &o, &r);

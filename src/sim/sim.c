@@ -28,6 +28,7 @@ static const struct {
     {"delay-resp", SIM_FAULT_DELAY_RESP}, {"dup", SIM_FAULT_DUP},
     {"reorder", SIM_FAULT_REORDER},   {"partition", SIM_FAULT_PARTITION},
     {"crash", SIM_FAULT_CRASH},       {"transfer", SIM_FAULT_TRANSFER},
+    {"snapshot", SIM_FAULT_SNAPSHOT}, {"membership", SIM_FAULT_MEMBERSHIP},
 };
 #define N_FAULT_NAMES (sizeof(fault_names) / sizeof(fault_names[0]))
 
@@ -302,6 +303,68 @@ static void net_send(struct sim *s, const struct raft_message *m)
  * Nodes: driving the core through the ready/advance contract
  */
 
+uint64_t sim_state_hash(const struct node *nd)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (uint32_t k = 0; k < SIM_KEYS; k++) {
+		h ^= nd->kv[k];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* A snapshot of the state machine: the applied index, the values of the keys, and
+ * filler bytes that make the transfer span several chunks. */
+static struct raft_buf *snapshot_encode(struct sim *s, const struct node *nd)
+{
+	size_t len = 8 * (1 + SIM_KEYS) + s->snap_pad;
+	unsigned char *p = malloc(len);
+	if (p == NULL)
+		abort();
+	memcpy(p, &nd->applied, 8);
+	memcpy(p + 8, nd->kv, 8 * SIM_KEYS);
+	for (size_t i = 8 * (1 + SIM_KEYS); i < len; i++)
+		p[i] = (unsigned char)(i * 31 + nd->applied);
+	struct raft_buf *b = raft_buf_new(p, len);
+	free(p);
+	return b;
+}
+
+static bool snapshot_decode(struct node *nd, const struct raft_buf *b, raft_index index)
+{
+	uint64_t at;
+	if (b == NULL || b->len < 8 * (1 + SIM_KEYS))
+		return false;
+	memcpy(&at, b->data, 8);
+	if (at != index)
+		return false;
+	memcpy(nd->kv, b->data + 8, 8 * SIM_KEYS);
+	nd->applied = index;
+	return true;
+}
+
+static void maybe_snapshot(struct sim *s, struct node *nd)
+{
+	if (s->snap_every == 0 || nd->applied < raft_snapshot_index(nd->r) + s->snap_every)
+		return;
+	raft_term term;
+	struct raft_conf conf;
+	if (raft_snapshot_meta(nd->r, nd->applied, &term, &conf) != 0)
+		return;
+	struct raft_buf *data = snapshot_encode(s, nd);
+	disk_put_snapshot(s, nd, nd->applied, term, &conf, data);
+	int rv = raft_snapshot_taken(nd->r, nd->applied, data, s->snap_trailing);
+	raft_buf_unref(data);
+	if (rv != 0) {
+		sim_fail(s, "snapshot", "n%u could not compact at %" PRIu64 ": %s", nd->idx + 1,
+			 nd->applied, raft_strerror(rv));
+		return;
+	}
+	s->res->snapshots++;
+	sim_log(s, "n%u snapshot at %" PRIu64 " (term %" PRIu64 "), log from %" PRIu64,
+		nd->idx + 1, nd->applied, term, raft_first_index(nd->r));
+}
+
 static void kv_apply(struct sim *s, struct node *nd, const struct raft_entry *e)
 {
 	if (e->type != RAFT_ENTRY_NORMAL)
@@ -329,6 +392,7 @@ static void node_apply(struct sim *s, struct node *nd, const struct raft_entry *
 	check_applied(s, nd, e);
 	nd->applied = e->index;
 	kv_apply(s, nd, e);
+	check_state_after_apply(s, nd, e->index);
 	client_on_apply(s, nd, e);
 }
 
@@ -349,7 +413,19 @@ static void node_handle_ready(struct sim *s, struct node *nd)
 		check_new_entries(s, nd, &rd);
 		/* 1. Messages that depend on nothing unpersisted go at once. */
 		node_send_all(s, rd.messages, rd.n_messages);
-		/* 4. Apply; committed entries are already durable here. */
+		/* 4. Install a snapshot from the leader, then apply; committed entries are
+		 * already durable here. */
+		if (rd.has_snapshot) {
+			if (!snapshot_decode(nd, rd.snapshot_data, rd.snapshot_index)) {
+				sim_fail(s, "snapshot-install", "n%u received a snapshot that does "
+					 "not decode at %" PRIu64, nd->idx + 1, rd.snapshot_index);
+			}
+			s->res->installs++;
+			sim_log(s, "n%u installs a snapshot at %" PRIu64 " (term %" PRIu64 ")%s",
+				nd->idx + 1, rd.snapshot_index, rd.snapshot_term,
+				rd.snapshot_discard_log ? ", discarding its log" : "");
+			check_installed(s, nd, rd.snapshot_index, rd.snapshot_term);
+		}
 		for (uint32_t i = 0; i < rd.n_committed; i++)
 			node_apply(s, nd, &rd.committed[i]);
 		for (uint32_t i = 0; i < rd.n_reads; i++)
@@ -366,6 +442,7 @@ static void node_handle_ready(struct sim *s, struct node *nd)
 		ev_push(s, ev);
 		if (s->failed)
 			return;
+		maybe_snapshot(s, nd);
 	}
 	client_serve_reads(s, nd);
 }
@@ -406,6 +483,9 @@ static void node_start(struct sim *s, struct node *nd)
 	cfg.max_inflight_msgs = 1 + (uint32_t)rng_below(s, 16);
 	cfg.pre_vote = s->pre_vote;
 	cfg.check_quorum = s->check_quorum;
+	cfg.snapshot_chunk_bytes = s->chunk_bytes;
+	cfg.max_snapshot_chunks = 1 + (uint32_t)rng_below(s, 4);
+	cfg.promote_max_lag = 20 + rng_below(s, 200);
 	struct raft_boot boot;
 	disk_load(s, nd, &boot);
 	int rv = raft_new(&nd->r, &cfg, &boot);
@@ -416,10 +496,13 @@ static void node_start(struct sim *s, struct node *nd)
 		return;
 	}
 	nd->up = true;
-	nd->applied = raft_applied_index(nd->r);
+	nd->exists = true;
+	/* The state machine starts from the snapshot, if any, then replays the log. */
 	memset(nd->kv, 0, sizeof(nd->kv));
-	/* Without snapshots the state machine is rebuilt from the log on restart. */
 	nd->applied = 0;
+	if (nd->disk.snap_data != NULL &&
+	    !snapshot_decode(nd, nd->disk.snap_data, nd->disk.snap_index))
+		sim_fail(s, "snapshot-load", "n%u cannot load its own snapshot", nd->idx + 1);
 	nd->last_commit = raft_commit_index(nd->r);
 	nd->role = RAFT_FOLLOWER;
 	/* Ticks start at a random phase so that nodes do not tick in lockstep. */
@@ -500,7 +583,7 @@ static void nemesis_crash(struct sim *s)
 {
 	uint32_t i = (uint32_t)rng_below(s, s->n);
 	struct node *nd = &s->nodes[i];
-	if (!nd->up)
+	if (!nd->up || nd->removed)
 		return;
 	bool was_leader = raft_role(nd->r) == RAFT_LEADER;
 	node_crash(s, nd);
@@ -540,10 +623,114 @@ static void nemesis_transfer(struct sim *s)
 	}
 }
 
+static void nemesis_membership(struct sim *s)
+{
+	struct node *leader = NULL;
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->nodes[i].up && raft_role(s->nodes[i].r) == RAFT_LEADER &&
+		    (leader == NULL || raft_term_current(s->nodes[i].r) >
+					   raft_term_current(leader->r)))
+			leader = &s->nodes[i];
+	if (leader == NULL)
+		return;
+	struct raft_conf t = *raft_conf_current(leader->r);
+	if (t.n_voters_old > 0)
+		return;
+	char what[96];
+	uint32_t action = (uint32_t)rng_below(s, 4);
+	if (action == 0) {
+		/* Add a learner: a fresh node with an empty disk; ids are never reused. */
+		uint32_t slot = s->n;
+		for (uint32_t i = 0; i < s->n && slot == s->n; i++)
+			if (!s->nodes[i].exists)
+				slot = i;
+		if (slot == s->n || t.n_learners >= RAFT_MAX_MEMBERS)
+			return;
+		t.learners[t.n_learners++] = slot + 1;
+		snprintf(what, sizeof(what), "add n%u as a learner", slot + 1);
+		if (raft_change_config(leader->r, &t, NULL) != 0)
+			return;
+		node_start(s, &s->nodes[slot]);
+	} else if (action == 1) {
+		if (t.n_learners == 0 || t.n_voters >= RAFT_MAX_MEMBERS)
+			return;
+		uint32_t k = (uint32_t)rng_below(s, t.n_learners);
+		raft_id id = t.learners[k];
+		t.learners[k] = t.learners[--t.n_learners];
+		t.voters[t.n_voters++] = id;
+		snprintf(what, sizeof(what), "promote learner n%" PRIu64 " to voter", id);
+	} else if (action == 2) {
+		if (t.n_voters <= 2)
+			return;
+		uint32_t k = (uint32_t)rng_below(s, t.n_voters);
+		raft_id id = t.voters[k];
+		t.voters[k] = t.voters[--t.n_voters];
+		snprintf(what, sizeof(what), "remove voter n%" PRIu64 "%s", id,
+			 id == leader->idx + 1 ? " (the leader itself)" : "");
+	} else {
+		if (t.n_learners == 0)
+			return;
+		uint32_t k = (uint32_t)rng_below(s, t.n_learners);
+		raft_id id = t.learners[k];
+		t.learners[k] = t.learners[--t.n_learners];
+		snprintf(what, sizeof(what), "remove learner n%" PRIu64, id);
+	}
+	int rv = action == 0 ? 0 : raft_change_config(leader->r, &t, NULL);
+	sim_log(s, "nemesis: n%u asked to %s: %s", leader->idx + 1, what, raft_strerror(rv));
+	if (rv != 0)
+		return;
+	s->res->conf_changes++;
+	sim_narrate(s, "membership: leader n%u starts to %s", leader->idx + 1, what);
+	node_handle_ready(s, leader);
+}
+
+/* A node that was in a committed configuration and is not in a later one has been
+ * removed for good: committed configurations are never rolled back and ids are never
+ * added twice. (An uncommitted addition may still come back, so absence alone proves
+ * nothing.) Removed nodes are decommissioned: with pre-vote and check-quorum they are
+ * left running, to show they cannot disrupt the cluster; without, they are shut down,
+ * as an operator would. */
+static void reap_removed(struct sim *s)
+{
+	struct node *leader = NULL;
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->nodes[i].up && raft_role(s->nodes[i].r) == RAFT_LEADER &&
+		    (leader == NULL || raft_term_current(s->nodes[i].r) >
+					   raft_term_current(leader->r)))
+			leader = &s->nodes[i];
+	if (leader == NULL)
+		return;
+	const struct raft_conf *c = raft_conf_current(leader->r);
+	raft_index at = raft_conf_index(leader->r);
+	if (c->n_voters_old > 0 || at > raft_commit_index(leader->r))
+		return;
+	for (uint32_t i = 0; i < s->n; i++) {
+		struct node *nd = &s->nodes[i];
+		if (raft_conf_is_member(c, i + 1)) {
+			nd->committed_member = true;
+			if (at > nd->member_conf)
+				nd->member_conf = at;
+			continue;
+		}
+		/* Only a configuration newer than the last one that held it removes it: a
+		 * stale leader may still show an older one. */
+		if (!nd->exists || nd->removed || !nd->committed_member || at <= nd->member_conf)
+			continue;
+		nd->removed = true;
+		bool keep = s->pre_vote && s->check_quorum;
+		sim_log(s, "n%u left the configuration; %s", i + 1, keep ? "left running" : "shut down");
+		sim_narrate(s, "membership: n%u is out of the cluster (%s)", i + 1,
+			    keep ? "left running: pre-vote and check-quorum keep it harmless"
+				 : "shut down");
+		if (!keep && nd->up)
+			node_crash(s, nd);
+	}
+}
+
 static void nemesis_step(struct sim *s)
 {
 	uint32_t f = s->opts.faults;
-	uint32_t choices[3];
+	uint32_t choices[4];
 	uint32_t n = 0;
 	if (f & SIM_FAULT_PARTITION)
 		choices[n++] = SIM_FAULT_PARTITION;
@@ -551,11 +738,14 @@ static void nemesis_step(struct sim *s)
 		choices[n++] = SIM_FAULT_CRASH;
 	if (f & SIM_FAULT_TRANSFER)
 		choices[n++] = SIM_FAULT_TRANSFER;
+	if (f & SIM_FAULT_MEMBERSHIP)
+		choices[n++] = SIM_FAULT_MEMBERSHIP;
 	if (n > 0) {
 		switch (choices[rng_below(s, n)]) {
 		case SIM_FAULT_PARTITION: nemesis_partition(s); break;
 		case SIM_FAULT_CRASH: nemesis_crash(s); break;
 		case SIM_FAULT_TRANSFER: nemesis_transfer(s); break;
+		case SIM_FAULT_MEMBERSHIP: nemesis_membership(s); break;
 		}
 	}
 	struct event ev = {.time = s->now + s->nemesis_gap_us / 2 + rng_below(s, s->nemesis_gap_us),
@@ -572,8 +762,9 @@ static void heal(struct sim *s)
 	s->p_drop = s->p_dup = s->p_delay_req = s->p_delay_resp = 0;
 	s->jitter_us = 0;
 	for (uint32_t i = 0; i < s->n; i++) {
-		if (!s->nodes[i].up) {
-			node_start(s, &s->nodes[i]);
+		struct node *nd = &s->nodes[i];
+		if (nd->exists && !nd->removed && !nd->up) {
+			node_start(s, nd);
 			sim_log(s, "heal: restart n%u", i + 1);
 		}
 	}
@@ -604,6 +795,12 @@ static void draw_faults(struct sim *s)
 	s->pre_vote = rng_below(s, 4) != 0;
 	s->check_quorum = rng_below(s, 4) != 0;
 	s->disk_us_min = 200 + rng_below(s, 3000);
+	if (f & SIM_FAULT_SNAPSHOT) {
+		s->snap_every = rng_below(s, 8) == 0 ? 0 : 5 + (uint32_t)rng_below(s, 200);
+		s->snap_trailing = (uint32_t)rng_below(s, 40);
+		s->snap_pad = (uint32_t)rng_below(s, 4000);
+	}
+	s->chunk_bytes = 16 + (uint32_t)rng_below(s, 1024);
 	s->disk_us_spread = 1 + rng_below(s, 5000);
 }
 
@@ -670,7 +867,7 @@ static void handle_event(struct sim *s, struct event *ev)
 		node_handle_ready(s, nd);
 		break;
 	case EV_RESTART:
-		if (nd->up || s->healed)
+		if (nd->up || s->healed || nd->removed)
 			break;
 		node_start(s, nd);
 		sim_log(s, "nemesis: restart n%u", nd->idx + 1);
@@ -690,6 +887,8 @@ static void handle_event(struct sim *s, struct event *ev)
 	raft_message_release(&ev->msg);
 	if (nd != NULL && nd->up && !s->failed)
 		check_node(s, nd);
+	if (!s->failed && (s->opts.faults & SIM_FAULT_MEMBERSHIP))
+		reap_removed(s);
 }
 
 bool sim_run(const struct sim_opts *opts, struct sim_result *res)
@@ -698,11 +897,14 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 	if (s == NULL)
 		abort();
 	memset(res, 0, sizeof(*res));
+	res->linearizable = -2; /* not checked (yet) */
 	s->opts = *opts;
 	s->res = res;
-	s->n = opts->nodes;
-	assert(s->n >= 1);
-	assert(s->n <= SIM_MAX_NODES);
+	s->n_initial = opts->nodes;
+	assert(s->n_initial >= 1);
+	assert(s->n_initial <= SIM_MAX_NODES);
+	/* Spare slots for the nodes that membership changes add. */
+	s->n = opts->faults & SIM_FAULT_MEMBERSHIP ? SIM_MAX_NODES : s->n_initial;
 	s->rng = opts->seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
 	s->hash = 0xcbf29ce484222325ull;
 	draw_faults(s);
@@ -711,20 +913,27 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		struct node *nd = &s->nodes[i];
 		nd->idx = i;
 		disk_init(s, nd);
+		if (i < s->n_initial) {
+			nd->committed_member = true;
+			nd->disk.boot_conf.n_voters = s->n_initial;
+			for (uint32_t j = 0; j < s->n_initial; j++)
+				nd->disk.boot_conf.voters[j] = j + 1;
+		}
 	}
 	sim_narrate(s, "a %u-node cluster starts (pre-vote %s, check-quorum %s); %u clients "
 		       "write and read 5 keys",
-		    s->n, s->pre_vote ? "on" : "off", s->check_quorum ? "on" : "off",
+		    s->n_initial, s->pre_vote ? "on" : "off", s->check_quorum ? "on" : "off",
 		    opts->clients ? opts->clients : 3);
 	sim_narrate(s, "faults this run: %.0f%% of messages dropped, %.0f%% duplicated, "
 		       "%.0f%% of requests and %.0f%% of responses delayed up to %" PRIu64
 		       " ms, jitter up to %" PRIu64 " ms; the nemesis acts every ~%" PRIu64 " ms",
 		    s->p_drop * 100, s->p_dup * 100, s->p_delay_req * 100, s->p_delay_resp * 100,
 		    s->delay_us / MS, s->jitter_us / MS, s->nemesis_gap_us / MS);
-	for (uint32_t i = 0; i < s->n; i++)
+	for (uint32_t i = 0; i < s->n_initial; i++)
 		node_start(s, &s->nodes[i]);
 	clients_init(s, opts->clients ? opts->clients : 3);
-	if (opts->faults & (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER)) {
+	if (opts->faults & (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER |
+			    SIM_FAULT_MEMBERSHIP)) {
 		struct event ev = {.time = s->nemesis_gap_us, .type = EV_NEMESIS};
 		ev_push(s, ev);
 	}

@@ -19,7 +19,11 @@ enum sim_fault {
 	SIM_FAULT_CRASH = 1u << 6,     /* crash nodes (losing what was not fsync'd) and
 					  restart them later */
 	SIM_FAULT_TRANSFER = 1u << 7,  /* leadership transfers and step-downs */
-	SIM_FAULT_ALL = (1u << 8) - 1,
+	SIM_FAULT_SNAPSHOT = 1u << 8,  /* nodes snapshot and compact their logs; laggards
+					  catch up through InstallSnapshot */
+	SIM_FAULT_MEMBERSHIP = 1u << 9, /* add learners, promote, remove voters (the leader
+					   too), through joint consensus */
+	SIM_FAULT_ALL = (1u << 10) - 1,
 };
 
 /* Parses a comma-separated list ("drop,crash", "all", "none") into *mask. Returns 0,
@@ -58,6 +62,9 @@ struct sim_result {
 	uint64_t crashes;
 	uint64_t partitions;
 	uint64_t transfers;
+	uint64_t snapshots;     /* snapshots taken */
+	uint64_t installs;      /* snapshots installed from a leader */
+	uint64_t conf_changes;  /* membership changes started */
 	uint64_t sim_ms;        /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable;       /* 1 yes, 0 no, -1 the checker's budget ran out */

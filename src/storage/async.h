@@ -69,7 +69,10 @@ void storage_async_write(struct storage_async *a, struct storage_async_req *req,
 			 const struct raft_hard_state *hs, const struct raft_entry *entries,
 			 uint32_t n, storage_async_cb cb);
 
-/* The same for a ready batch: its hard state and entries. */
+/* The same for a ready batch: its hard state and entries. A batch that carries a
+ * snapshot (rd->has_snapshot) first needs storage_async_snapshot() with
+ * STORAGE_SNAPSHOT_DISCARD_LOG as rd->snapshot_discard_log says; requests complete in
+ * order, so this one's callback means both are durable. */
 void storage_async_write_ready(struct storage_async *a, struct storage_async_req *req,
 			       const struct raft_ready *rd, storage_async_cb cb);
 

@@ -841,6 +841,7 @@ void storage_recovered_boot(const struct storage_recovered *rec, struct raft_boo
 	boot->n_entries = rec->n_entries;
 	boot->applied = rec->snapshot_index;
 	boot->conf = rec->conf;
+	boot->snapshot_data = rec->snapshot_data; /* the core takes its own reference */
 }
 
 void storage_recovered_release(struct storage_recovered *rec)

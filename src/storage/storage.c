@@ -690,6 +690,13 @@ int storage_persist_ready(struct storage *st, const struct raft_ready *rd)
 	int rv = STORAGE_OK;
 	if (rd->has_hard_state)
 		rv = storage_set_hard_state(st, &rd->hard_state);
+	/* A snapshot from the leader replaces the log it covers (or all of it), before
+	 * the batch's entries, which follow it. */
+	if (rv == STORAGE_OK && rd->has_snapshot)
+		rv = storage_snapshot_put(st, rd->snapshot_index, rd->snapshot_term,
+					  &rd->snapshot_conf, rd->snapshot_data->data,
+					  rd->snapshot_data->len,
+					  rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0);
 	if (rv == STORAGE_OK)
 		rv = storage_append(st, rd->entries, rd->n_entries);
 	if (rv == STORAGE_OK)

@@ -32,27 +32,98 @@ static void start(struct h *h, raft_id id)
 	cfg.id = id;
 	cfg.seed = id * 7919;
 	struct raft_boot boot = {.hard_state = nd->hs, .entries = nd->log, .n_entries = nd->n_log};
-	boot.conf.n_voters = h->n;
-	for (uint32_t i = 0; i < h->n; i++)
-		boot.conf.voters[i] = i + 1;
+	boot.conf = nd->boot_conf;
+	if (nd->snap_data != NULL) {
+		boot.snapshot_index = nd->snap_index;
+		boot.snapshot_term = nd->snap_term;
+		boot.snapshot_data = nd->snap_data;
+		boot.conf = nd->snap_conf;
+		boot.applied = nd->snap_index;
+	}
 	int rv = raft_new(&nd->r, &cfg, &boot);
 	assert(rv == 0);
 	(void)rv;
 	nd->up = true;
-	nd->applied = 0;
+	nd->applied = boot.applied;
 	nd->n_reads = 0;
+}
+
+void h_init_spares(struct h *h, uint32_t n_total, uint32_t n_voters, bool pre_vote,
+		   bool check_quorum)
+{
+	assert(n_total <= H_MAX);
+	assert(n_voters <= n_total);
+	memset(h, 0, sizeof(*h));
+	h->n = n_total;
+	raft_config_default(&h->cfg, 1);
+	h->cfg.pre_vote = pre_vote;
+	h->cfg.check_quorum = check_quorum;
+	for (uint32_t i = 0; i < n_voters; i++) {
+		struct raft_conf *c = &h->nodes[i].boot_conf;
+		c->n_voters = n_voters;
+		for (uint32_t j = 0; j < n_voters; j++)
+			c->voters[j] = j + 1;
+	}
+	for (uint32_t i = 0; i < n_total; i++)
+		start(h, i + 1);
 }
 
 void h_init(struct h *h, uint32_t n, bool pre_vote, bool check_quorum)
 {
-	assert(n <= H_MAX);
-	memset(h, 0, sizeof(*h));
-	h->n = n;
-	raft_config_default(&h->cfg, 1);
-	h->cfg.pre_vote = pre_vote;
-	h->cfg.check_quorum = check_quorum;
-	for (uint32_t i = 0; i < n; i++)
-		start(h, i + 1);
+	h_init_spares(h, n, n, pre_vote, check_quorum);
+}
+
+static struct raft_buf *snapshot_bytes(raft_index index, uint32_t size)
+{
+	unsigned char *p = malloc(size);
+	assert(p != NULL);
+	for (uint32_t i = 0; i < size; i++)
+		p[i] = (unsigned char)(index * 131 + i);
+	struct raft_buf *b = raft_buf_new(p, size);
+	free(p);
+	return b;
+}
+
+void h_snapshot(struct h *h, raft_id id, uint32_t size, raft_index trailing)
+{
+	struct h_node *nd = node(h, id);
+	raft_term term;
+	struct raft_conf conf;
+	int rv = raft_snapshot_meta(nd->r, nd->applied, &term, &conf);
+	assert(rv == 0);
+	struct raft_buf *data = snapshot_bytes(nd->applied, size);
+	raft_buf_unref(nd->snap_data);
+	nd->snap_data = raft_buf_ref(data);
+	nd->snap_index = nd->applied;
+	nd->snap_term = term;
+	nd->snap_conf = conf;
+	/* The stored log keeps only what follows the snapshot. */
+	uint32_t keep = 0;
+	for (uint32_t i = 0; i < nd->n_log; i++) {
+		if (nd->log[i].index <= nd->snap_index)
+			raft_buf_unref(nd->log[i].buf);
+		else
+			nd->log[keep++] = nd->log[i];
+	}
+	nd->n_log = keep;
+	rv = raft_snapshot_taken(nd->r, nd->snap_index, data, trailing);
+	assert(rv == 0);
+	raft_buf_unref(data);
+}
+
+int h_change(struct h *h, raft_id id, const raft_id *voters, uint32_t n_voters,
+	     const raft_id *learners, uint32_t n_learners)
+{
+	struct raft_conf c;
+	memset(&c, 0, sizeof(c));
+	c.n_voters = n_voters;
+	memcpy(c.voters, voters, n_voters * sizeof(raft_id));
+	c.n_learners = n_learners;
+	if (n_learners > 0)
+		memcpy(c.learners, learners, n_learners * sizeof(raft_id));
+	int rv = raft_change_config(node(h, id)->r, &c, NULL);
+	h_ready(h, id);
+	return rv;
 }
 
 static void log_clear(struct h_node *nd)
@@ -90,6 +161,7 @@ void h_free(struct h *h)
 		}
 		log_clear(nd);
 		free(nd->log);
+		raft_buf_unref(nd->snap_data);
 	}
 	for (uint32_t i = 0; i < h->n_q; i++)
 		raft_message_release(&h->q[i]);
@@ -107,6 +179,24 @@ static void enqueue(struct h *h, const struct raft_message *m)
 
 static void persist(struct h_node *nd, const struct raft_ready *rd)
 {
+	if (rd->has_snapshot) {
+		raft_buf_unref(nd->snap_data);
+		nd->snap_data = raft_buf_ref(rd->snapshot_data);
+		nd->snap_index = rd->snapshot_index;
+		nd->snap_term = rd->snapshot_term;
+		nd->snap_conf = rd->snapshot_conf;
+		uint32_t keep = 0;
+		for (uint32_t i = 0; i < nd->n_log; i++) {
+			if (rd->snapshot_discard_log || nd->log[i].index <= rd->snapshot_index)
+				raft_buf_unref(nd->log[i].buf);
+			else
+				nd->log[keep++] = nd->log[i];
+		}
+		nd->n_log = keep;
+		/* The state machine is replaced by the snapshot. */
+		nd->applied = rd->snapshot_index;
+		nd->installs++;
+	}
 	if (rd->has_hard_state)
 		nd->hs = rd->hard_state;
 	if (rd->n_entries == 0)

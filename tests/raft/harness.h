@@ -21,6 +21,13 @@ struct h_node {
 	raft_term applied_terms[1024]; /* term of the entry applied at each index */
 	struct raft_read reads[64];
 	uint32_t n_reads;
+	/* The durable snapshot, and how many were installed from a leader. */
+	raft_index snap_index;
+	raft_term snap_term;
+	struct raft_conf snap_conf;
+	struct raft_buf *snap_data;
+	uint32_t installs;
+	struct raft_conf boot_conf;
 };
 
 struct h {
@@ -38,6 +45,16 @@ struct h {
 
 /* A cluster of n voters (ids 1..n) with pre-vote and check-quorum as given. */
 void h_init(struct h *h, uint32_t n, bool pre_vote, bool check_quorum);
+/* n_voters voters, and nodes n_voters+1..n_total started empty, knowing no
+ * configuration, waiting to be added. */
+void h_init_spares(struct h *h, uint32_t n_total, uint32_t n_voters, bool pre_vote,
+		   bool check_quorum);
+/* Node `id` snapshots its applied state (payload: `size` bytes derived from the applied
+ * index) and compacts, keeping `trailing` entries. */
+void h_snapshot(struct h *h, raft_id id, uint32_t size, raft_index trailing);
+/* Asks leader `id` for a configuration of the given voters and learners. */
+int h_change(struct h *h, raft_id id, const raft_id *voters, uint32_t n_voters,
+	     const raft_id *learners, uint32_t n_learners);
 /* Boots node `id` from a log given by terms (index 1..n_terms) and a hard-state term. */
 void h_boot(struct h *h, raft_id id, const raft_term *terms, uint32_t n_terms, raft_term term);
 void h_free(struct h *h);

@@ -181,10 +181,38 @@ static void test_message_roundtrip(void **state)
 	raft_message_release(&m);
 	free(buf);
 
+	/* a snapshot chunk: its bytes, offsets and configuration survive the trip */
+	{
+		struct raft_conf conf = {.n_voters = 2, .voters = {4, 9}, .n_learners = 1,
+					 .learners = {12}};
+		struct raft_message s = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 7,
+					 .index = 900, .log_term = 6, .snap_size = 5000,
+					 .snap_offset = 4096, .chunk = raft_buf_new("chunk-bytes", 11),
+					 .snap_conf = &conf};
+		uint8_t small[256];
+		n = proto_message_encode(&s, small);
+		assert_int_equal(proto_message_decode(small, n, &d), PROTO_OK);
+		assert_int_equal(d.type, RAFT_MSG_SNAPSHOT);
+		assert_int_equal(d.snap_size, 5000);
+		assert_int_equal(d.snap_offset, 4096);
+		assert_non_null(d.chunk);
+		assert_int_equal(d.chunk->len, 11);
+		assert_memory_equal(d.chunk->data, "chunk-bytes", 11);
+		assert_non_null(d.snap_conf);
+		assert_int_equal(d.snap_conf->n_voters, 2);
+		assert_int_equal(d.snap_conf->voters[1], 9);
+		assert_int_equal(d.snap_conf->learners[0], 12);
+		raft_message_release(&d);
+		raft_buf_unref(s.chunk);
+	}
+
 	/* every type without entries, and a reject */
 	for (int t = RAFT_MSG_PREVOTE; t < RAFT_MSG_TYPE_COUNT_; t++) {
+		struct raft_conf conf = {.n_voters = 1, .voters = {1}};
 		struct raft_message s = {.type = (enum raft_msg_type)t, .from = 3, .to = 1,
 					 .term = 2, .reject = true};
+		if (t == RAFT_MSG_SNAPSHOT)
+			s.snap_conf = &conf; /* a snapshot chunk always names its configuration */
 		uint8_t small[256];
 		n = proto_message_encode(&s, small);
 		assert_int_equal(proto_message_decode(small, n, &d), PROTO_OK);

@@ -201,11 +201,13 @@ int main(int argc, char **argv)
 		printf("seed=%" PRIu64 " nodes=%u faults=%s ticks=%u: %s  elections=%" PRIu64
 		       " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
+		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64
 		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
-		       r.transfers,
-		       r.linearizable == 1 ? "ok" : r.linearizable == 0 ? "NO" : "unknown",
+		       r.transfers, r.snapshots, r.installs, r.conf_changes,
+		       r.linearizable == 1 ? "ok" : r.linearizable == 0 ? "NO"
+					  : r.linearizable == -1 ? "unknown" : "-",
 		       (double)r.sim_ms / 1000.0, r.trace_hash);
 		if (!ok) {
 			printf("  property: %s\n  detail: %s\n  %s:\n%s", r.property, r.detail,
