@@ -39,9 +39,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 for b in "${builds[@]}"; do
 	[ -f "$b/build.ninja" ] || continue
-	rm -f "$b/meson-logs/testlog.json"
+	rm -f "$b/meson-logs/check.json"
 	echo "== tests in $b"
-	meson test -C "$b" --no-rebuild --print-errorlogs --num-processes "$jobs" \
+	meson test -C "$b" --no-rebuild --print-errorlogs --num-processes "$jobs" --logbase check \
 		--timeout-multiplier 3 2>&1 | grep -vE '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): ' \
 		| grep -vE '^Full log written to' || true
 done
@@ -50,7 +50,7 @@ python3 - "$failed_builds" "${builds[@]}" <<'PY'
 import json, os, sys
 passed, failed = 0, int(sys.argv[1])
 for b in sys.argv[2:]:
-    log = os.path.join(b, "meson-logs", "testlog.json")
+    log = os.path.join(b, "meson-logs", "check.json")
     if not os.path.exists(log):
         continue
     with open(log) as f:
