@@ -44,11 +44,13 @@ static bool cond_holds(const struct kv_ver *cur, const struct kv_cond *cond)
 	return false;
 }
 
-static void write_value(struct kv *kv, const void *key, size_t key_len, const void *value,
-			size_t value_len, uint64_t rev)
+/* Writes a value at `rev`; `it` is the key's item if the caller looked it up already. */
+static void write_value(struct kv *kv, struct kv_item *it, const void *key, size_t key_len,
+			const void *value, size_t value_len, uint64_t rev)
 {
 	assert(value_len <= kv->cfg.limits.value_bytes_max);
-	struct kv_item *it = kv_store_upsert(kv, key, key_len);
+	if (it == NULL)
+		it = kv_store_upsert(kv, key, key_len);
 	struct kv_ver *v = kv_ver_new((uint32_t)value_len);
 	if (value_len > 0)
 		memcpy(v->data, value, value_len);
@@ -94,14 +96,15 @@ static bool int_parse(const unsigned char *s, size_t len, int64_t *out)
 
 static int op_set(struct kv *kv, const struct kv_put *p, struct kv_reply *r)
 {
-	struct kv_ver *cur = current(kv, p->key, p->key_len, NULL);
+	struct kv_item *it;
+	struct kv_ver *cur = current(kv, p->key, p->key_len, &it);
 	r->existed = cur != NULL;
 	if (!cond_holds(cur, &p->cond)) {
 		r->mod_revision = cur != NULL ? cur->mod_rev : 0;
 		return KV_OK;
 	}
 	uint64_t rev = kv->rev + 1;
-	write_value(kv, p->key, p->key_len, p->value, p->value_len, rev);
+	write_value(kv, it, p->key, p->key_len, p->value, p->value_len, rev);
 	kv_store_commit(kv, rev);
 	r->succeeded = true;
 	r->mod_revision = rev;
@@ -132,7 +135,8 @@ static int op_del(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 static int op_incrby(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 {
 	const struct kv_put *p = &cmd->put;
-	struct kv_ver *cur = current(kv, p->key, p->key_len, NULL);
+	struct kv_item *it;
+	struct kv_ver *cur = current(kv, p->key, p->key_len, &it);
 	int64_t n = 0;
 	if (cur != NULL && !int_parse(cur->data, cur->len, &n))
 		return KV_ENOTINT;
@@ -144,7 +148,7 @@ static int op_incrby(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r
 	assert(len > 0);
 	assert(len <= 20);
 	uint64_t rev = kv->rev + 1;
-	write_value(kv, p->key, p->key_len, text, (size_t)len, rev);
+	write_value(kv, it, p->key, p->key_len, text, (size_t)len, rev);
 	kv_store_commit(kv, rev);
 	r->existed = cur != NULL;
 	r->succeeded = true;
@@ -194,7 +198,7 @@ static int op_mset(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	uint64_t rev = kv->rev + 1;
 	for (size_t i = 0; i < cmd->n; i++) {
 		const struct kv_put *p = &cmd->puts[i];
-		write_value(kv, p->key, p->key_len, p->value, p->value_len, rev);
+		write_value(kv, NULL, p->key, p->key_len, p->value, p->value_len, rev);
 	}
 	kv_store_commit(kv, rev);
 	r->succeeded = true;
@@ -219,7 +223,7 @@ static int op_cas(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 			return KV_OK; /* "delete if absent": holds, and nothing to do */
 		kv_store_delete(kv, it, rev);
 	} else {
-		write_value(kv, p->key, p->key_len, p->value, p->value_len, rev);
+		write_value(kv, it, p->key, p->key_len, p->value, p->value_len, rev);
 	}
 	kv_store_commit(kv, rev);
 	r->mod_revision = rev;

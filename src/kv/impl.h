@@ -33,6 +33,7 @@ struct kv_ver {
 
 struct kv_item {
 	struct kv_ver *head;  /* newest version; never NULL for an item in the list */
+	struct kv_item *hnext; /* the next item in the same bucket of the hash index */
 	uint32_t key_len : KV_ITEM_KEY_BITS;
 	uint32_t level : 8;   /* entries in next[] */
 	uint32_t pending;     /* entries of the compaction queue that name this item */
@@ -48,6 +49,19 @@ static inline bool kv_ver_live(const struct kv_ver *v)
 {
 	return v != NULL && v->version != 0;
 }
+
+/* The hash index: every item of the skiplist, by key, for point reads and writes in
+ * constant time. Chained buckets; growth rehashes incrementally (a few buckets per
+ * insertion) so that no single command pays for moving a million keys. The hash is
+ * SipHash-1-3 keyed per store from getrandom(): clients choose keys, and must not be
+ * able to choose collisions. Nothing observable depends on the key or the layout. */
+struct kv_index {
+	struct kv_item **tab[2]; /* tab[1] is the table being grown into, or NULL */
+	size_t size[2];          /* buckets, powers of two */
+	size_t used[2];
+	size_t rehash;           /* next bucket of tab[0] to move while tab[1] exists */
+	uint64_t key[2];         /* SipHash key */
+};
 
 /* The compaction queue: one entry per superseded version and per tombstone, in order of
  * the revision at which it became collectable once the compaction point reaches it. */
@@ -103,6 +117,7 @@ struct kv {
 	raft_index applied;
 	uint64_t now_ms;
 
+	struct kv_index index;
 	struct kv_histq hist;
 	struct kv_sessions sessions;
 
@@ -118,7 +133,8 @@ struct kv {
 };
 
 /* store.c */
-void kv_store_init(struct kv *kv, const struct kv_config *cfg);
+/* `expected_items` sizes the hash index (0: small). */
+void kv_store_init(struct kv *kv, const struct kv_config *cfg, size_t expected_items);
 void kv_store_clear(struct kv *kv);
 int kv_key_cmp(const void *a, size_t alen, const void *b, size_t blen);
 struct kv_item *kv_store_find(const struct kv *kv, const void *key, size_t key_len);
@@ -147,6 +163,18 @@ void kv_histq_push(struct kv_histq *q, uint64_t rev, struct kv_item *it);
 void kv_histq_free(struct kv_histq *q);
 /* Draws a skiplist level in [1, KV_SKIP_LEVELS]. */
 uint32_t kv_store_level(struct kv *kv);
+
+/* index.c */
+void kv_index_init(struct kv_index *x, size_t expected);
+void kv_index_free(struct kv_index *x);
+uint64_t kv_index_hash(const struct kv_index *x, const void *key, size_t len);
+struct kv_item *kv_index_find(const struct kv_index *x, const void *key, size_t len,
+			      uint64_t hash);
+/* Adds an item whose key is not in the index. */
+void kv_index_insert(struct kv_index *x, struct kv_item *it, uint64_t hash);
+void kv_index_remove(struct kv_index *x, struct kv_item *it);
+/* SipHash with c compression and d finalization rounds (tests check 2-4's vectors). */
+uint64_t kv_siphash(const uint64_t key[2], const void *data, size_t len, int c, int d);
 
 /* session.c */
 void kv_sessions_init(struct kv_sessions *s);

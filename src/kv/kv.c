@@ -67,7 +67,7 @@ int kv_new(const struct kv_config *cfg, struct kv **out)
 	struct kv *kv = malloc(sizeof(*kv));
 	if (kv == NULL)
 		abort();
-	kv_store_init(kv, cfg);
+	kv_store_init(kv, cfg, 0);
 	*out = kv;
 	return KV_OK;
 }

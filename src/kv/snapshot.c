@@ -517,6 +517,10 @@ static int read_header(struct restore *rs, const Concord__Kv__SnapRecord *rec, u
 			 h->n_sessions, kv->cfg.sessions_max);
 		return KV_EINVAL;
 	}
+	/* Size the index for the announced keys at once rather than growing it. */
+	assert(kv->n_items == 0);
+	kv_index_free(&kv->index);
+	kv_index_init(&kv->index, h->n_items);
 	kv->applied = h->applied_index;
 	kv->rev = h->revision;
 	kv->compact_rev = h->compact_revision;
@@ -606,7 +610,8 @@ static int restore_run(struct restore *rs)
 	if (rv == KV_OK)
 		return corrupt(rs, rd->offset, "bytes after the checksum");
 
-	qsort(rs->hist, rs->n_hist, sizeof(*rs->hist), hist_cmp);
+	if (rs->n_hist > 0)
+		qsort(rs->hist, rs->n_hist, sizeof(*rs->hist), hist_cmp);
 	for (size_t i = 0; i < rs->n_hist; i++)
 		kv_histq_push(&rs->kv->hist, rs->hist[i].rev, rs->hist[i].item);
 	return KV_OK;
@@ -629,7 +634,7 @@ int kv_snapshot_read(struct kv *kv, kv_read_fn fn, void *arg)
 	struct kv *fresh = malloc(sizeof(*fresh));
 	if (fresh == NULL)
 		abort();
-	kv_store_init(fresh, &kv->cfg);
+	kv_store_init(fresh, &kv->cfg, 0);
 	struct restore rs;
 	memset(&rs, 0, sizeof(rs));
 	rs.kv = fresh;

@@ -36,6 +36,7 @@ static struct kv_item *item_new(uint32_t level, const void *key, size_t key_len)
 	struct kv_item *it =
 	    xmalloc(offsetof(struct kv_item, next) + level * sizeof(it->next[0]) + key_len);
 	it->head = NULL;
+	it->hnext = NULL;
 	it->key_len = (uint32_t)key_len;
 	it->level = level;
 	it->pending = 0;
@@ -59,13 +60,14 @@ static void ver_chain_free(struct kv_ver *v)
  * Skiplist
  */
 
-void kv_store_init(struct kv *kv, const struct kv_config *cfg)
+void kv_store_init(struct kv *kv, const struct kv_config *cfg, size_t expected_items)
 {
 	memset(kv, 0, sizeof(*kv));
 	kv->cfg = *cfg;
 	kv->list = item_new(KV_SKIP_LEVELS, NULL, 0);
 	kv->list_level = 1;
 	kv->rng = 0x9e3779b97f4a7c15ull;
+	kv_index_init(&kv->index, expected_items);
 	kv_sessions_init(&kv->sessions);
 }
 
@@ -82,6 +84,7 @@ void kv_store_clear(struct kv *kv)
 		free(kv->list);
 		kv->list = NULL;
 	}
+	kv_index_free(&kv->index);
 	kv_histq_free(&kv->hist);
 	kv_sessions_clear(&kv->sessions);
 }
@@ -122,9 +125,20 @@ static struct kv_item *seek_update(const struct kv *kv, const void *key, size_t 
 				   struct kv_item **update)
 {
 	struct kv_item *x = kv->list;
+	/* A node found >= key at one level often ends the next level's run too: compare it
+	 * once. */
+	const struct kv_item *bound = NULL;
 	for (uint32_t i = kv->list_level; i-- > 0;) {
-		while (x->next[i] != NULL && item_cmp(x->next[i], key, key_len) < 0)
-			x = x->next[i];
+		for (;;) {
+			struct kv_item *next = x->next[i];
+			if (next == NULL || next == bound)
+				break;
+			if (item_cmp(next, key, key_len) >= 0) {
+				bound = next;
+				break;
+			}
+			x = next;
+		}
 		if (update != NULL)
 			update[i] = x;
 	}
@@ -138,18 +152,19 @@ struct kv_item *kv_store_seek(const struct kv *kv, const void *key, size_t key_l
 
 struct kv_item *kv_store_find(const struct kv *kv, const void *key, size_t key_len)
 {
-	struct kv_item *it = seek_update(kv, key, key_len, NULL);
-	if (it != NULL && item_cmp(it, key, key_len) == 0)
-		return it;
-	return NULL;
+	uint64_t h = kv_index_hash(&kv->index, key, key_len);
+	return kv_index_find(&kv->index, key, key_len, h);
 }
 
 struct kv_item *kv_store_upsert(struct kv *kv, const void *key, size_t key_len)
 {
-	struct kv_item *update[KV_SKIP_LEVELS];
-	struct kv_item *found = seek_update(kv, key, key_len, update);
-	if (found != NULL && item_cmp(found, key, key_len) == 0)
+	uint64_t h = kv_index_hash(&kv->index, key, key_len);
+	struct kv_item *found = kv_index_find(&kv->index, key, key_len, h);
+	if (found != NULL)
 		return found;
+	struct kv_item *update[KV_SKIP_LEVELS];
+	found = seek_update(kv, key, key_len, update);
+	assert(found == NULL || item_cmp(found, key, key_len) > 0);
 	uint32_t level = kv_store_level(kv);
 	for (uint32_t i = kv->list_level; i < level; i++)
 		update[i] = kv->list;
@@ -160,6 +175,7 @@ struct kv_item *kv_store_upsert(struct kv *kv, const void *key, size_t key_len)
 		it->next[i] = update[i]->next[i];
 		update[i]->next[i] = it;
 	}
+	kv_index_insert(&kv->index, it, h);
 	kv->n_items++;
 	return it;
 }
@@ -177,6 +193,7 @@ struct kv_item *kv_store_append(struct kv *kv, const void *key, size_t key_len,
 		tail[i]->next[i] = it;
 		tail[i] = it;
 	}
+	kv_index_insert(&kv->index, it, kv_index_hash(&kv->index, key, key_len));
 	kv->n_items++;
 	return it;
 }
@@ -193,6 +210,7 @@ static void item_remove(struct kv *kv, struct kv_item *it)
 	}
 	while (kv->list_level > 1 && kv->list->next[kv->list_level - 1] == NULL)
 		kv->list_level--;
+	kv_index_remove(&kv->index, it);
 	assert(kv->n_items > 0);
 	kv->n_items--;
 	assert(kv->n_versions > 0);

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "kv/impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -754,6 +755,61 @@ static void test_limits(void **state)
 	kv_free(kv);
 }
 
+static int scan_count(void *arg, const struct kv_value *v)
+{
+	(void)v;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Enough keys to grow the hash index several times while keys come and go, checked
+ * against the ordered list. */
+static void test_many_keys(void **state)
+{
+	(void)state;
+	struct kv_config cfg;
+	kv_config_default(&cfg);
+	cfg.history_revisions = 0; /* deleted keys leave the map at once */
+	struct kv *kv = th_kv_new_cfg(&cfg);
+	enum { N = 40000 };
+	char key[16], val[16];
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%07d", (i * 7919) % N);
+		snprintf(val, sizeof(val), "%d", i);
+		assert_int_equal(th_set(kv, key, val), KV_OK);
+		if (i % 3 == 2) {
+			snprintf(key, sizeof(key), "k%07d", ((i - 1) * 7919) % N);
+			assert_int_equal(th_del(kv, key), KV_OK);
+		}
+	}
+	struct kv_stats st;
+	kv_stats(kv, &st);
+	assert_int_equal(st.keys, N - N / 3);
+	assert_int_equal(st.versions, st.keys);
+	int n = 0;
+	assert_int_equal(kv_scan(kv, "k", 1, NULL, 0, N, 0, scan_count, &n, NULL), KV_OK);
+	assert_int_equal(n, (int)st.keys);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%07d", (i * 7919) % N);
+		bool deleted = i % 3 == 1;
+		assert_int_equal(kv_exists(kv, key, strlen(key)), !deleted);
+	}
+	kv_free(kv);
+}
+
+static void test_siphash(void **state)
+{
+	(void)state;
+	/* The reference vectors of SipHash-2-4 (Aumasson and Bernstein), key 00..0f. */
+	uint64_t key[2] = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
+	unsigned char msg[15];
+	for (int i = 0; i < 15; i++)
+		msg[i] = (unsigned char)i;
+	assert_true(kv_siphash(key, msg, 0, 2, 4) == 0x726fdb47dd0e0e31ull);
+	assert_true(kv_siphash(key, msg, 15, 2, 4) == 0xa129ca6149be45e5ull);
+	assert_true(kv_siphash(key, msg, 8, 2, 4) == 0x93f5f5799a932462ull);
+}
+
 static void test_reply_codec(void **state)
 {
 	(void)state;
@@ -801,6 +857,8 @@ int main(void)
 	    cmocka_unit_test(test_scan),
 	    cmocka_unit_test(test_mget),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_many_keys),
+	    cmocka_unit_test(test_siphash),
 	    cmocka_unit_test(test_reply_codec),
 	};
 	return cmocka_run_group_tests_name("kv ops", tests, NULL, NULL);
