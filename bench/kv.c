@@ -15,10 +15,10 @@
 
 int bench_kv_main(int argc, char **argv);
 
-#define BENCH_KEYS_DEFAULT 1000000u
+#define BENCH_KEYS_DEFAULT        1000000u
 #define BENCH_VALUE_BYTES_DEFAULT 256u
-#define BENCH_KEYS_MAX 100000000u
-#define BENCH_BATCH 4096u /* commands encoded ahead of each timed apply batch */
+#define BENCH_KEYS_MAX            100000000u
+#define BENCH_BATCH               4096u /* commands encoded ahead of each timed apply batch */
 
 static double now_s(void)
 {
@@ -76,9 +76,9 @@ static void value_of(uint64_t i, unsigned char *v, size_t n)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: concord-bench kv [--keys N] [--value-bytes B] [--dir DIR]\n"
-		   "  Loads N keys (default 1000000) with B-byte values (default 256) through\n"
-		   "  kv_apply, then measures GETs, memory, snapshots (written to a file in DIR,\n"
-		   "  default /tmp) and the fork of a background snapshot.\n");
+	           "  Loads N keys (default 1000000) with B-byte values (default 256) through\n"
+	           "  kv_apply, then measures GETs, memory, snapshots (written to a file in DIR,\n"
+	           "  default /tmp) and the fork of a background snapshot.\n");
 }
 
 struct opts {
@@ -114,7 +114,7 @@ static int opts_parse(int argc, char **argv, struct opts *o)
 	}
 	if (o->keys == 0 || o->keys > BENCH_KEYS_MAX || o->value_bytes > KV_VALUE_BYTES_LIMIT) {
 		fprintf(stderr, "concord-bench kv: --keys 1..%u, --value-bytes 0..%u\n",
-			BENCH_KEYS_MAX, KV_VALUE_BYTES_LIMIT);
+		        BENCH_KEYS_MAX, KV_VALUE_BYTES_LIMIT);
 		return -1;
 	}
 	return 0;
@@ -136,11 +136,11 @@ static double load(struct kv *kv, const struct opts *o, double *encode_s)
 			key_of(base + i, key);
 			value_of(base + i, value, o->value_bytes);
 			struct kv_cmd c = {.op = KV_OP_SET,
-					   .time_ms = 1000 + base + i,
-					   .put = {.key = key,
-						   .key_len = KEY_BYTES,
-						   .value = value,
-						   .value_len = o->value_bytes}};
+			                   .time_ms = 1000 + base + i,
+			                   .put = {.key = key,
+			                           .key_len = KEY_BYTES,
+			                           .value = value,
+			                           .value_len = o->value_bytes}};
 			if (kv_cmd_encode(&c, &kv_config(kv)->limits, &bufs[i], &lens[i]) != KV_OK)
 				abort();
 		}
@@ -174,7 +174,7 @@ static double get_all(const struct kv *kv, const struct opts *o)
 	double t = now_s() - t0;
 	if (found != o->keys)
 		fprintf(stderr, "concord-bench kv: %" PRIu64 " of %" PRIu64 " keys found\n", found,
-			o->keys);
+		        o->keys);
 	return t;
 }
 

@@ -13,7 +13,7 @@
 
 /* The current (live) version of a key, or NULL; *item gets the item if there is one. */
 static struct kv_ver *current(const struct kv *kv, const void *key, size_t key_len,
-			      struct kv_item **item)
+                              struct kv_item **item)
 {
 	struct kv_item *it = kv_store_find(kv, key, key_len);
 	if (item != NULL)
@@ -46,7 +46,7 @@ static bool cond_holds(const struct kv_ver *cur, const struct kv_cond *cond)
 
 /* Writes a value at `rev`; `it` is the key's item if the caller looked it up already. */
 static void write_value(struct kv *kv, struct kv_item *it, const void *key, size_t key_len,
-			const void *value, size_t value_len, uint64_t rev)
+                        const void *value, size_t value_len, uint64_t rev)
 {
 	assert(value_len <= kv->cfg.limits.value_bytes_max);
 	if (it == NULL)
@@ -285,7 +285,7 @@ static void session_open(struct kv *kv, raft_index index, struct kv_reply *r)
 
 /* Runs a decoded command under the session rules; `rv` is what the checks said of it. */
 static void command_run(struct kv *kv, raft_index index, const struct kv_cmd *cmd, int rv,
-			struct kv_reply *r)
+                        struct kv_reply *r)
 {
 	if (rv == KV_OK && cmd->op == KV_OP_SESSION_OPEN) {
 		session_open(kv, index, r);
@@ -335,8 +335,7 @@ static void command_run(struct kv *kv, raft_index index, const struct kv_cmd *cm
  * Entry points
  */
 
-int kv_apply(struct kv *kv, raft_index index, const void *buf, size_t len,
-	     struct kv_reply *reply)
+int kv_apply(struct kv *kv, raft_index index, const void *buf, size_t len, struct kv_reply *reply)
 {
 	assert(index > kv->applied);
 	kv->applied = index;

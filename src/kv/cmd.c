@@ -157,8 +157,7 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
-int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf,
-		  size_t *len)
+int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf, size_t *len)
 {
 	struct kv_limits def;
 	if (lim == NULL) {
@@ -369,7 +368,7 @@ static int put_from_pb(const Concord__Kv__Put *pp, struct kv_put *p)
 }
 
 int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_put **puts,
-		   struct kv_key **keys)
+                   struct kv_key **keys)
 {
 	memset(cmd, 0, sizeof(*cmd));
 	*puts = NULL;

@@ -20,7 +20,7 @@ Concord__Kv__Command *kv_cmd_unpack(const void *buf, size_t len);
  * arrays, allocated into *puts / *keys (free them with free(), even on error). Returns 0,
  * KV_EBADCMD (no operation, unknown condition kind) or KV_ETOOMANY. */
 int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_put **puts,
-		   struct kv_key **keys);
+                   struct kv_key **keys);
 
 void kv_reply_to_pb(const struct kv_reply *r, Concord__Kv__Reply *pr);
 /* Returns 0 or KV_EBADCMD (an out-of-range code). */

@@ -18,16 +18,15 @@ void kv_crc_init(struct kv_crc *c)
 	}
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
-			c->table[t][i] = (c->table[t - 1][i] >> 8) ^
-					 c->table[0][c->table[t - 1][i] & 0xff];
+			c->table[t][i] =
+			    (c->table[t - 1][i] >> 8) ^ c->table[0][c->table[t - 1][i] & 0xff];
 	c->hw = false;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 	c->hw = __builtin_cpu_supports("sse4.2");
 #endif
 }
 
-static uint32_t crc_tables(const struct kv_crc *c, uint32_t crc, const unsigned char *p,
-			   size_t len)
+static uint32_t crc_tables(const struct kv_crc *c, uint32_t crc, const unsigned char *p, size_t len)
 {
 	uint32_t x = ~crc;
 	while (len > 0 && ((uintptr_t)p & 7) != 0) {
@@ -57,7 +56,7 @@ static uint32_t crc_tables(const struct kv_crc *c, uint32_t crc, const unsigned 
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const unsigned char *p,
-							  size_t len)
+                                                         size_t len)
 {
 	uint64_t x = (uint32_t)~crc;
 	while (len > 0 && ((uintptr_t)p & 7) != 0) {

@@ -17,7 +17,7 @@
  */
 
 /* Levels of the skiplist; with a 1/4 promotion chance this serves 4^20 keys. */
-#define KV_SKIP_LEVELS 20
+#define KV_SKIP_LEVELS   20
 #define KV_ITEM_KEY_BITS 24
 _Static_assert(KV_KEY_BYTES_LIMIT < (1u << KV_ITEM_KEY_BITS), "key length must fit");
 _Static_assert(KV_SKIP_LEVELS < 256, "level must fit in 8 bits");
@@ -32,11 +32,11 @@ struct kv_ver {
 };
 
 struct kv_item {
-	struct kv_ver *head;  /* newest version; never NULL for an item in the list */
+	struct kv_ver *head;   /* newest version; never NULL for an item in the list */
 	struct kv_item *hnext; /* the next item in the same bucket of the hash index */
 	uint32_t key_len : KV_ITEM_KEY_BITS;
-	uint32_t level : 8;   /* entries in next[] */
-	uint32_t pending;     /* entries of the compaction queue that name this item */
+	uint32_t level : 8;     /* entries in next[] */
+	uint32_t pending;       /* entries of the compaction queue that name this item */
 	struct kv_item *next[]; /* followed by the key bytes */
 };
 
@@ -59,8 +59,8 @@ struct kv_index {
 	struct kv_item **tab[2]; /* tab[1] is the table being grown into, or NULL */
 	size_t size[2];          /* buckets, powers of two */
 	size_t used[2];
-	size_t rehash;           /* next bucket of tab[0] to move while tab[1] exists */
-	uint64_t key[2];         /* SipHash key */
+	size_t rehash;   /* next bucket of tab[0] to move while tab[1] exists */
+	uint64_t key[2]; /* SipHash key */
 };
 
 /* The compaction queue: one entry per superseded version and per tombstone, in order of
@@ -89,7 +89,7 @@ struct kv_session {
 	uint64_t last_active_ms;
 	struct kv_session *prev; /* less recently active */
 	struct kv_session *next; /* more recently active */
-	struct kv_reply reply; /* the reply to last_seq */
+	struct kv_reply reply;   /* the reply to last_seq */
 };
 
 struct kv_sessions {
@@ -144,7 +144,7 @@ struct kv_item *kv_store_seek(const struct kv *kv, const void *key, size_t key_l
 struct kv_item *kv_store_upsert(struct kv *kv, const void *key, size_t key_len);
 /* Appends an item after every existing one (snapshot restore, keys ascending). */
 struct kv_item *kv_store_append(struct kv *kv, const void *key, size_t key_len,
-				struct kv_item **tail);
+                                struct kv_item **tail);
 struct kv_ver *kv_ver_new(uint32_t len);
 /* Makes `v` (len and data filled in) the newest version of `it`, written at revision
  * `rev`; create_rev and version follow from the previous head. A second write of the
@@ -168,8 +168,7 @@ uint32_t kv_store_level(struct kv *kv);
 void kv_index_init(struct kv_index *x, size_t expected);
 void kv_index_free(struct kv_index *x);
 uint64_t kv_index_hash(const struct kv_index *x, const void *key, size_t len);
-struct kv_item *kv_index_find(const struct kv_index *x, const void *key, size_t len,
-			      uint64_t hash);
+struct kv_item *kv_index_find(const struct kv_index *x, const void *key, size_t len, uint64_t hash);
 /* Adds an item whose key is not in the index. */
 void kv_index_insert(struct kv_index *x, struct kv_item *it, uint64_t hash);
 void kv_index_remove(struct kv_index *x, struct kv_item *it);
@@ -200,7 +199,7 @@ uint32_t kv_crc_update(const struct kv_crc *c, uint32_t crc, const void *data, s
 
 /* util */
 int kv_errmsg_set(struct kv *kv, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 bool kv_limits_valid(const struct kv_limits *lim);
 
 #endif /* CONCORD_KV_IMPL_H */

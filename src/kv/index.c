@@ -21,22 +21,22 @@ static uint64_t rotl(uint64_t x, int b)
 	return (x << b) | (x >> (64 - b));
 }
 
-#define SIP_ROUND(v0, v1, v2, v3)                                                          \
-	do {                                                                               \
-		v0 += v1;                                                                  \
-		v1 = rotl(v1, 13);                                                         \
-		v1 ^= v0;                                                                  \
-		v0 = rotl(v0, 32);                                                         \
-		v2 += v3;                                                                  \
-		v3 = rotl(v3, 16);                                                         \
-		v3 ^= v2;                                                                  \
-		v0 += v3;                                                                  \
-		v3 = rotl(v3, 21);                                                         \
-		v3 ^= v0;                                                                  \
-		v2 += v1;                                                                  \
-		v1 = rotl(v1, 17);                                                         \
-		v1 ^= v2;                                                                  \
-		v2 = rotl(v2, 32);                                                         \
+#define SIP_ROUND(v0, v1, v2, v3)                                                                  \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = rotl(v1, 13);                                                                 \
+		v1 ^= v0;                                                                          \
+		v0 = rotl(v0, 32);                                                                 \
+		v2 += v3;                                                                          \
+		v3 = rotl(v3, 16);                                                                 \
+		v3 ^= v2;                                                                          \
+		v0 += v3;                                                                          \
+		v3 = rotl(v3, 21);                                                                 \
+		v3 ^= v0;                                                                          \
+		v2 += v1;                                                                          \
+		v1 = rotl(v1, 17);                                                                 \
+		v1 ^= v2;                                                                          \
+		v2 = rotl(v2, 32);                                                                 \
 	} while (0)
 
 static uint64_t load_le64(const unsigned char *p)
@@ -120,8 +120,7 @@ static bool item_is(const struct kv_item *it, const void *key, size_t len)
 	return it->key_len == len && (len == 0 || memcmp(kv_item_key(it), key, len) == 0);
 }
 
-struct kv_item *kv_index_find(const struct kv_index *x, const void *key, size_t len,
-			      uint64_t hash)
+struct kv_item *kv_index_find(const struct kv_index *x, const void *key, size_t len, uint64_t hash)
 {
 	for (int t = 0; t < 2; t++) {
 		if (x->tab[t] == NULL)
@@ -202,8 +201,7 @@ void kv_index_remove(struct kv_index *x, struct kv_item *it)
 		size_t b = (size_t)hash & (x->size[t] - 1);
 		if (t == 0 && x->tab[1] != NULL && b < x->rehash)
 			continue;
-		for (struct kv_item **link = &x->tab[t][b]; *link != NULL;
-		     link = &(*link)->hnext) {
+		for (struct kv_item **link = &x->tab[t][b]; *link != NULL; link = &(*link)->hnext) {
 			if (*link == it) {
 				*link = it->hnext;
 				it->hnext = NULL;

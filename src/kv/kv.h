@@ -48,22 +48,22 @@
  * Errors
  */
 
-#define KV_ERRORS(X)                                                                       \
-	X(KV_OK, "ok")                                                                     \
-	X(KV_ENOTFOUND, "key not found")                                                   \
-	X(KV_ECOMPACTED, "revision has been compacted")                                    \
-	X(KV_EFUTURE, "revision is newer than the store's")                                \
-	X(KV_EKEYTOOBIG, "key longer than the configured maximum")                         \
-	X(KV_EVALUETOOBIG, "value longer than the configured maximum")                     \
-	X(KV_ETOOMANY, "too many keys in one command")                                     \
-	X(KV_ENOTINT, "value is not an integer or out of range")                           \
-	X(KV_EOVERFLOW, "increment or decrement would overflow")                           \
-	X(KV_EBADCMD, "malformed command")                                                 \
-	X(KV_EINVAL, "invalid argument")                                                   \
-	X(KV_ESTALE, "stale sequence number: a later command of this session was applied")  \
-	X(KV_ESESSION, "session expired or unknown")                                       \
-	X(KV_ECORRUPT, "snapshot is corrupt")                                              \
-	X(KV_EFORMAT, "unsupported snapshot format version")                               \
+#define KV_ERRORS(X)                                                                               \
+	X(KV_OK, "ok")                                                                             \
+	X(KV_ENOTFOUND, "key not found")                                                           \
+	X(KV_ECOMPACTED, "revision has been compacted")                                            \
+	X(KV_EFUTURE, "revision is newer than the store's")                                        \
+	X(KV_EKEYTOOBIG, "key longer than the configured maximum")                                 \
+	X(KV_EVALUETOOBIG, "value longer than the configured maximum")                             \
+	X(KV_ETOOMANY, "too many keys in one command")                                             \
+	X(KV_ENOTINT, "value is not an integer or out of range")                                   \
+	X(KV_EOVERFLOW, "increment or decrement would overflow")                                   \
+	X(KV_EBADCMD, "malformed command")                                                         \
+	X(KV_EINVAL, "invalid argument")                                                           \
+	X(KV_ESTALE, "stale sequence number: a later command of this session was applied")         \
+	X(KV_ESESSION, "session expired or unknown")                                               \
+	X(KV_ECORRUPT, "snapshot is corrupt")                                                      \
+	X(KV_EFORMAT, "unsupported snapshot format version")                                       \
 	X(KV_EIO, "snapshot read or write failed")
 
 enum kv_error {
@@ -82,16 +82,16 @@ const char *kv_strerror(int err);
 
 /* Hard ceilings no configuration may exceed: they bound every record a snapshot reader
  * accepts, whatever configuration wrote it. */
-#define KV_KEY_BYTES_LIMIT (64u * 1024)
-#define KV_VALUE_BYTES_LIMIT (64u * 1024 * 1024)
+#define KV_KEY_BYTES_LIMIT    (64u * 1024)
+#define KV_VALUE_BYTES_LIMIT  (64u * 1024 * 1024)
 #define KV_KEYS_PER_CMD_LIMIT (64u * 1024)
-#define KV_SESSIONS_LIMIT (16u * 1024 * 1024)
+#define KV_SESSIONS_LIMIT     (16u * 1024 * 1024)
 
 /* Sizes both kv_apply and the command builders enforce. */
 struct kv_limits {
 	uint32_t key_bytes_max;    /* longest key; at most KV_KEY_BYTES_LIMIT */
 	uint32_t value_bytes_max;  /* longest value, APPEND and INCR results included; at
-				      most KV_VALUE_BYTES_LIMIT */
+	                              most KV_VALUE_BYTES_LIMIT */
 	uint32_t keys_per_cmd_max; /* most keys in one MSET, DEL or MGET */
 };
 
@@ -188,8 +188,7 @@ struct kv_cmd {
 /* Checks `cmd` against `lim` (NULL: the defaults) and encodes it into a new buffer *buf
  * of *len bytes, which the caller frees with free(). Returns 0, or KV_EKEYTOOBIG,
  * KV_EVALUETOOBIG, KV_ETOOMANY or KV_EINVAL without allocating. */
-int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf,
-		  size_t *len);
+int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf, size_t *len);
 
 /* The outcome of a command: a plain value, small and fixed in size, so that every
  * session can keep its last one. */
@@ -198,10 +197,10 @@ struct kv_reply {
 	bool duplicate;        /* answered from the session's stored reply (not encoded) */
 	bool succeeded;        /* the conditions held and the command took effect */
 	bool existed;          /* SET, CAS, INCRBY, APPEND: the key existed before;
-				  DEL: at least one key did */
+	                          DEL: at least one key did */
 	uint64_t revision;     /* the store's revision after the command */
 	uint64_t mod_revision; /* the revision written; after a failed condition the key's
-				  current mod revision (0: absent) */
+	                          current mod revision (0: absent) */
 	int64_t integer;       /* INCRBY: new value; APPEND: new length; DEL: keys deleted */
 	uint64_t client_id;    /* SESSION_OPEN: the new session's id */
 	uint32_t failed_index; /* MSET with a failed condition: the first such put */
@@ -219,8 +218,7 @@ int kv_reply_decode(const void *buf, size_t len, struct kv_reply *reply);
  * Returns reply->code. Any bytes are accepted:
  * input that does not decode as a command is applied as a no-op answered KV_EBADCMD, so
  * every node makes the same decision. */
-int kv_apply(struct kv *kv, raft_index index, const void *cmd, size_t len,
-	     struct kv_reply *reply);
+int kv_apply(struct kv *kv, raft_index index, const void *cmd, size_t len, struct kv_reply *reply);
 
 /* Records that the log entry at `index` (> kv_applied_index) was applied without a
  * command for the store (a leader's no-op or a configuration entry). */
@@ -250,7 +248,7 @@ struct kv_value {
 
 /* Returns 0 with *out filled, or KV_ENOTFOUND, KV_ECOMPACTED, KV_EFUTURE, KV_EKEYTOOBIG. */
 int kv_get(const struct kv *kv, const void *key, size_t key_len, uint64_t revision,
-	   struct kv_value *out);
+           struct kv_value *out);
 
 /* Whether the key exists now. */
 bool kv_exists(const struct kv *kv, const void *key, size_t key_len);
@@ -259,7 +257,7 @@ bool kv_exists(const struct kv *kv, const void *key, size_t key_len);
  * value. Returns 0, KV_ETOOMANY (n above keys_per_cmd_max), KV_ECOMPACTED, KV_EFUTURE or
  * KV_EKEYTOOBIG. */
 int kv_mget(const struct kv *kv, size_t n, const struct kv_key *keys, uint64_t revision,
-	    struct kv_value *out);
+            struct kv_value *out);
 
 /* Called for each key of a scan in ascending byte order; a nonzero return stops it. */
 typedef int (*kv_scan_fn)(void *arg, const struct kv_value *v);
@@ -269,8 +267,8 @@ typedef int (*kv_scan_fn)(void *arg, const struct kv_value *v);
  * them. *more (if not NULL) says whether a further key matched. Returns 0,
  * KV_ECOMPACTED, KV_EFUTURE or KV_EINVAL (limit 0). */
 int kv_scan(const struct kv *kv, const void *prefix, size_t prefix_len, const void *start,
-	    size_t start_len, size_t limit, uint64_t revision, kv_scan_fn fn, void *arg,
-	    bool *more);
+            size_t start_len, size_t limit, uint64_t revision, kv_scan_fn fn, void *arg,
+            bool *more);
 
 uint64_t kv_revision(const struct kv *kv);
 uint64_t kv_compact_revision(const struct kv *kv);
@@ -279,11 +277,11 @@ raft_index kv_applied_index(const struct kv *kv);
 uint64_t kv_now_ms(const struct kv *kv);
 
 struct kv_stats {
-	uint64_t keys;            /* keys that exist now */
-	uint64_t key_bytes;       /* their key bytes */
-	uint64_t value_bytes;     /* their current values' bytes */
-	uint64_t versions;        /* every retained version, current ones and tombstones */
-	uint64_t history_bytes;   /* value bytes of the retained non-current versions */
+	uint64_t keys;          /* keys that exist now */
+	uint64_t key_bytes;     /* their key bytes */
+	uint64_t value_bytes;   /* their current values' bytes */
+	uint64_t versions;      /* every retained version, current ones and tombstones */
+	uint64_t history_bytes; /* value bytes of the retained non-current versions */
 	uint64_t sessions;
 	uint64_t revision;
 	uint64_t compact_revision;

@@ -30,7 +30,7 @@ static void value_fill(const struct kv_item *it, const struct kv_ver *v, struct 
 }
 
 static const struct kv_ver *lookup(const struct kv *kv, const void *key, size_t key_len,
-				   uint64_t revision, const struct kv_item **item)
+                                   uint64_t revision, const struct kv_item **item)
 {
 	const struct kv_item *it = kv_store_find(kv, key, key_len);
 	*item = it;
@@ -38,7 +38,7 @@ static const struct kv_ver *lookup(const struct kv *kv, const void *key, size_t 
 }
 
 int kv_get(const struct kv *kv, const void *key, size_t key_len, uint64_t revision,
-	   struct kv_value *out)
+           struct kv_value *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (key_len > kv->cfg.limits.key_bytes_max)
@@ -63,7 +63,7 @@ bool kv_exists(const struct kv *kv, const void *key, size_t key_len)
 }
 
 int kv_mget(const struct kv *kv, size_t n, const struct kv_key *keys, uint64_t revision,
-	    struct kv_value *out)
+            struct kv_value *out)
 {
 	if (n > kv->cfg.limits.keys_per_cmd_max)
 		return KV_ETOOMANY;
@@ -94,8 +94,7 @@ static bool has_prefix(const struct kv_item *it, const void *prefix, size_t pref
 }
 
 int kv_scan(const struct kv *kv, const void *prefix, size_t prefix_len, const void *start,
-	    size_t start_len, size_t limit, uint64_t revision, kv_scan_fn fn, void *arg,
-	    bool *more)
+            size_t start_len, size_t limit, uint64_t revision, kv_scan_fn fn, void *arg, bool *more)
 {
 	if (more != NULL)
 		*more = false;

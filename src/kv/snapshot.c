@@ -21,10 +21,10 @@
  * at the end matched.
  */
 
-#define SNAP_MAGIC 0x53564b43u /* "CKVS" */
-#define SNAP_FORMAT 1u
+#define SNAP_MAGIC          0x53564b43u /* "CKVS" */
+#define SNAP_FORMAT         1u
 #define SNAP_PREAMBLE_BYTES 8u
-#define SNAP_BUF_BYTES (256u * 1024)
+#define SNAP_BUF_BYTES      (256u * 1024)
 /* A record's encoding beyond its key and value bytes, generously. */
 #define SNAP_RECORD_OVERHEAD_BYTES 256u
 /* Revisions above this cannot be advanced without overflow concerns; refused on read. */
@@ -40,8 +40,7 @@ static void put_u32(uint8_t *p, uint32_t v)
 
 static uint32_t get_u32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static size_t record_bytes_max(const struct kv_config *cfg)
@@ -270,9 +269,9 @@ struct reader {
 	kv_read_fn fn;
 	void *arg;
 	struct kv_crc crc_tab;
-	uint32_t crc;     /* over the bytes consumed */
-	uint64_t offset;  /* of the next byte to consume */
-	size_t start;     /* unconsumed bytes are buf[start, end) */
+	uint32_t crc;    /* over the bytes consumed */
+	uint64_t offset; /* of the next byte to consume */
+	size_t start;    /* unconsumed bytes are buf[start, end) */
 	size_t end;
 	size_t cap;
 	bool eof;
@@ -321,10 +320,10 @@ struct restore {
 	struct reader *rd;
 	char *errmsg;
 	struct kv_item *tail[KV_SKIP_LEVELS];
-	struct kv_item *item; /* the item whose versions are being read */
+	struct kv_item *item;  /* the item whose versions are being read */
 	struct kv_ver *oldest; /* its oldest version read so far */
-	uint64_t revision;    /* the header's */
-	struct kv_hist *hist; /* compaction queue entries, sorted at the end */
+	uint64_t revision;     /* the header's */
+	struct kv_hist *hist;  /* compaction queue entries, sorted at the end */
 	size_t n_hist;
 	size_t hist_cap;
 };
@@ -410,8 +409,8 @@ static void item_finish(struct restore *rs)
 /* Checks one version on its own, and against the next newer one of the same key (NULL
  * for a key's newest). The rules are the ones kv_store_put and kv_store_delete follow,
  * so that later commands find the invariants they assert. */
-static const char *version_problem(const Concord__Kv__SnapVersion *sv,
-				   const struct kv_ver *newer, uint64_t revision)
+static const char *version_problem(const Concord__Kv__SnapVersion *sv, const struct kv_ver *newer,
+                                   uint64_t revision)
 {
 	if (sv->mod_revision == 0 || sv->mod_revision > revision)
 		return "version's mod revision out of range";
@@ -513,8 +512,9 @@ static int read_header(struct restore *rs, const Concord__Kv__SnapRecord *rec, u
 		return corrupt(rs, at, "more keys than versions");
 	if (h->n_sessions > kv->cfg.sessions_max) {
 		snprintf(rs->errmsg, KV_ERRMSG_SIZE,
-			 "snapshot holds %" PRIu64 " sessions, this store's sessions_max is %" PRIu32,
-			 h->n_sessions, kv->cfg.sessions_max);
+		         "snapshot holds %" PRIu64
+		         " sessions, this store's sessions_max is %" PRIu32,
+		         h->n_sessions, kv->cfg.sessions_max);
 		return KV_EINVAL;
 	}
 	/* Size the index for the announced keys at once rather than growing it. */
@@ -550,7 +550,7 @@ static int restore_run(struct restore *rs)
 		return corrupt(rs, 0, "not a key-value snapshot (bad magic)");
 	if (get_u32(pre + 4) != SNAP_FORMAT) {
 		snprintf(rs->errmsg, KV_ERRMSG_SIZE, "snapshot format %" PRIu32 ", expected %u",
-			 get_u32(pre + 4), SNAP_FORMAT);
+		         get_u32(pre + 4), SNAP_FORMAT);
 		return KV_EFORMAT;
 	}
 
@@ -576,7 +576,7 @@ static int restore_run(struct restore *rs)
 		Concord__Kv__SnapRecord__RecordCase want =
 		    i < n_versions                ? CONCORD__KV__SNAP_RECORD__RECORD_VERSION
 		    : i < n_versions + n_sessions ? CONCORD__KV__SNAP_RECORD__RECORD_SESSION
-						  : CONCORD__KV__SNAP_RECORD__RECORD_FOOTER;
+		                                  : CONCORD__KV__SNAP_RECORD__RECORD_FOOTER;
 		if (rec->record_case != want)
 			rv = corrupt(rs, at, "record of an unexpected kind");
 		else if (want == CONCORD__KV__SNAP_RECORD__RECORD_VERSION)
@@ -646,7 +646,7 @@ int kv_snapshot_read(struct kv *kv, kv_read_fn fn, void *arg)
 	int rv = restore_run(&rs);
 	if (rv == KV_EIO && kv->errmsg[0] == '\0')
 		snprintf(kv->errmsg, KV_ERRMSG_SIZE, "snapshot read failed at offset %" PRIu64,
-			 rd->offset);
+		         rd->offset);
 	free(rs.hist);
 	free(rd);
 	if (rv != KV_OK) {

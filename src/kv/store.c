@@ -122,7 +122,7 @@ uint32_t kv_store_level(struct kv *kv)
 /* Returns the first item >= key; update[i] (if not NULL) gets the last item < key at
  * level i, for every level in use. */
 static struct kv_item *seek_update(const struct kv *kv, const void *key, size_t key_len,
-				   struct kv_item **update)
+                                   struct kv_item **update)
 {
 	struct kv_item *x = kv->list;
 	/* A node found >= key at one level often ends the next level's run too: compare it
@@ -181,7 +181,7 @@ struct kv_item *kv_store_upsert(struct kv *kv, const void *key, size_t key_len)
 }
 
 struct kv_item *kv_store_append(struct kv *kv, const void *key, size_t key_len,
-				struct kv_item **tail)
+                                struct kv_item **tail)
 {
 	assert(tail[0] == kv->list || item_cmp(tail[0], key, key_len) < 0);
 	uint32_t level = kv_store_level(kv);

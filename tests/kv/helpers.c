@@ -25,7 +25,7 @@ struct kv *th_kv_new(void)
 }
 
 static int apply_encoded(struct kv *kv, const struct kv_cmd *cmd, const struct kv_limits *lim,
-			 struct kv_reply *r)
+                         struct kv_reply *r)
 {
 	void *buf = NULL;
 	size_t len = 0;
@@ -52,11 +52,10 @@ int th_do_unchecked(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 
 int th_set(struct kv *kv, const char *key, const char *value)
 {
-	struct kv_cmd c = {.op = KV_OP_SET,
-			   .put = {.key = key,
-				   .key_len = strlen(key),
-				   .value = value,
-				   .value_len = strlen(value)}};
+	struct kv_cmd c = {
+	    .op = KV_OP_SET,
+	    .put = {
+	        .key = key, .key_len = strlen(key), .value = value, .value_len = strlen(value)}};
 	return th_do(kv, &c, NULL);
 }
 
@@ -69,8 +68,8 @@ int th_del(struct kv *kv, const char *key)
 
 int th_incrby(struct kv *kv, const char *key, int64_t delta, struct kv_reply *r)
 {
-	struct kv_cmd c = {.op = KV_OP_INCRBY, .put = {.key = key, .key_len = strlen(key)},
-			   .delta = delta};
+	struct kv_cmd c = {
+	    .op = KV_OP_INCRBY, .put = {.key = key, .key_len = strlen(key)}, .delta = delta};
 	return th_do(kv, &c, r);
 }
 
@@ -116,7 +115,7 @@ uint64_t th_rand(uint64_t *s)
  * Random command streams
  */
 
-#define GEN_KEYS 24
+#define GEN_KEYS    24
 #define GEN_CLIENTS 8
 
 void th_gen_init(struct th_gen *g, uint64_t seed)
@@ -250,7 +249,7 @@ void th_gen_next(struct th_gen *g, raft_index index, struct kv_cmd *cmd)
 		cmd->put.value = NULL;
 		cmd->put.value_len = 0;
 		cmd->delta = below(g, 10) == 0 ? INT64_MAX - (int64_t)below(g, 3)
-					       : (int64_t)below(g, 21) - 10;
+		                               : (int64_t)below(g, 21) - 10;
 	} else if (r < 53) {
 		cmd->op = KV_OP_APPEND;
 		gen_put(g, 0, &cmd->put, false);

@@ -18,7 +18,7 @@
 static struct kv_cmd set_cmd(const void *k, size_t kl, const void *v, size_t vl)
 {
 	struct kv_cmd c = {.op = KV_OP_SET,
-			   .put = {.key = k, .key_len = kl, .value = v, .value_len = vl}};
+	                   .put = {.key = k, .key_len = kl, .value = v, .value_len = vl}};
 	return c;
 }
 
@@ -194,9 +194,19 @@ static void test_incr(void **state)
 	assert_int_equal(th_is(kv, "n", "-5"), 1);
 
 	/* Not integers: refused, value and revision untouched. */
-	static const char *bad[] = {"abc", " 1", "1 ", "01", "-0", "+1", "", "-", "1.5",
-				    "9223372036854775808", "-9223372036854775809",
-				    "99999999999999999999", "123456789012345678901"};
+	static const char *bad[] = {"abc",
+	                            " 1",
+	                            "1 ",
+	                            "01",
+	                            "-0",
+	                            "+1",
+	                            "",
+	                            "-",
+	                            "1.5",
+	                            "9223372036854775808",
+	                            "-9223372036854775809",
+	                            "99999999999999999999",
+	                            "123456789012345678901"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(th_set(kv, "x", bad[i]), KV_OK);
 		uint64_t rev = kv_revision(kv);
@@ -235,8 +245,8 @@ static void test_append(void **state)
 	cfg.limits.value_bytes_max = 32;
 	struct kv *kv = th_kv_new_cfg(&cfg);
 	struct kv_reply r;
-	struct kv_cmd c = {.op = KV_OP_APPEND, .put = {.key = "k", .key_len = 1, .value = "ab\0",
-						      .value_len = 3}};
+	struct kv_cmd c = {.op = KV_OP_APPEND,
+	                   .put = {.key = "k", .key_len = 1, .value = "ab\0", .value_len = 3}};
 	assert_int_equal(th_do(kv, &c, &r), KV_OK); /* absent: created */
 	assert_int_equal(r.integer, 3);
 	assert_false(r.existed);
@@ -270,7 +280,10 @@ static void test_mset_atomic(void **state)
 	assert_int_equal(th_set(kv, "b", "old"), KV_OK);
 	struct kv_put puts[] = {
 	    {.key = "a", .key_len = 1, .value = "1", .value_len = 1},
-	    {.key = "b", .key_len = 1, .value = "2", .value_len = 1,
+	    {.key = "b",
+	     .key_len = 1,
+	     .value = "2",
+	     .value_len = 1,
 	     .cond = {.kind = KV_COND_ABSENT}}, /* fails: b exists */
 	    {.key = "c", .key_len = 1, .value = "3", .value_len = 1},
 	};
@@ -327,8 +340,11 @@ static void test_cas(void **state)
 	struct kv_reply r;
 	/* By version: 0 means "must not exist". */
 	struct kv_cmd c = {.op = KV_OP_CAS,
-			   .put = {.key = "k", .key_len = 1, .value = "v1", .value_len = 2,
-				   .cond = {.kind = KV_COND_MOD_REVISION, .mod_revision = 0}}};
+	                   .put = {.key = "k",
+	                           .key_len = 1,
+	                           .value = "v1",
+	                           .value_len = 2,
+	                           .cond = {.kind = KV_COND_MOD_REVISION, .mod_revision = 0}}};
 	assert_int_equal(th_do(kv, &c, &r), KV_OK);
 	assert_true(r.succeeded);
 	assert_int_equal(r.mod_revision, 1);
@@ -365,9 +381,10 @@ static void test_cas(void **state)
 
 	/* Compare-and-delete. */
 	struct kv_cmd d = {.op = KV_OP_CAS,
-			   .put = {.key = "k", .key_len = 1,
-				   .cond = {.kind = KV_COND_VALUE, .value = "v3", .value_len = 2}},
-			   .cas_delete = true};
+	                   .put = {.key = "k",
+	                           .key_len = 1,
+	                           .cond = {.kind = KV_COND_VALUE, .value = "v3", .value_len = 2}},
+	                   .cas_delete = true};
 	uint64_t rev = kv_revision(kv);
 	assert_int_equal(th_do(kv, &d, &r), KV_OK);
 	assert_true(r.succeeded);
@@ -609,8 +626,8 @@ static void test_scan(void **state)
 	(void)state;
 	struct kv *kv = th_kv_new();
 	/* Inserted out of order; byte order is "a" < "a\0" < "a\0x" < "aa" < "a\xff" < "b". */
-	struct kv_key keys[] = {{"b", 1}, {"aa", 2}, {"a\xff", 2}, {"a\0x", 3}, {"a", 1},
-				{"a\0", 2}};
+	struct kv_key keys[] = {{"b", 1},    {"aa", 2}, {"a\xff", 2},
+	                        {"a\0x", 3}, {"a", 1},  {"a\0", 2}};
 	for (size_t i = 0; i < 6; i++) {
 		struct kv_cmd c = set_cmd(keys[i].data, keys[i].len, "v", 1);
 		assert_int_equal(th_do(kv, &c, NULL), KV_OK);
@@ -620,8 +637,8 @@ static void test_scan(void **state)
 	assert_int_equal(kv_scan(kv, NULL, 0, NULL, 0, 100, 0, scan_collect, &o, &more), KV_OK);
 	assert_false(more);
 	assert_int_equal(o.n, 6);
-	static const struct kv_key want[] = {{"a", 1}, {"a\0", 2}, {"a\0x", 3}, {"aa", 2},
-					     {"a\xff", 2}, {"b", 1}};
+	static const struct kv_key want[] = {{"a", 1},  {"a\0", 2},   {"a\0x", 3},
+	                                     {"aa", 2}, {"a\xff", 2}, {"b", 1}};
 	for (int i = 0; i < 6; i++) {
 		assert_int_equal(o.lens[i], want[i].len);
 		assert_memory_equal(o.keys[i], want[i].data, want[i].len);
@@ -658,7 +675,7 @@ static void test_scan(void **state)
 	/* The callback can stop early. */
 	int seen = 0;
 	assert_int_equal(kv_scan(kv, NULL, 0, NULL, 0, 100, 0, scan_stop_after_two, &seen, NULL),
-			 KV_OK);
+	                 KV_OK);
 	assert_int_equal(seen, 2);
 	/* Deleted keys are skipped at the latest revision and seen at older ones. */
 	assert_int_equal(th_del(kv, "aa"), KV_OK);
@@ -737,13 +754,15 @@ static void test_limits(void **state)
 	d.n = 3;
 	assert_int_equal(th_do_unchecked(kv, &d, &r), KV_ETOOMANY);
 	struct kv_put puts[2] = {{.key = "a", .key_len = 1},
-				 {.key = "b", .key_len = 1, .value = big, .value_len = 40}};
+	                         {.key = "b", .key_len = 1, .value = big, .value_len = 40}};
 	struct kv_cmd m = {.op = KV_OP_MSET, .n = 2, .puts = puts};
 	assert_int_equal(th_do_unchecked(kv, &m, &r), KV_EVALUETOOBIG);
 	assert_false(kv_exists(kv, "a", 1));
-	struct kv_cmd cv = {.op = KV_OP_CAS,
-			    .put = {.key = "k", .key_len = 1,
-				    .cond = {.kind = KV_COND_VALUE, .value = big, .value_len = 40}}};
+	struct kv_cmd cv = {
+	    .op = KV_OP_CAS,
+	    .put = {.key = "k",
+	            .key_len = 1,
+	            .cond = {.kind = KV_COND_VALUE, .value = big, .value_len = 40}}};
 	assert_int_equal(th_do_unchecked(kv, &cv, &r), KV_EVALUETOOBIG);
 	assert_int_equal(kv_revision(kv), 1);
 	/* Reads too. */
@@ -813,9 +832,15 @@ static void test_siphash(void **state)
 static void test_reply_codec(void **state)
 {
 	(void)state;
-	struct kv_reply r = {.code = KV_ENOTINT, .succeeded = true, .existed = true,
-			     .revision = UINT64_MAX, .mod_revision = 77, .integer = INT64_MIN,
-			     .client_id = 12, .failed_index = 3, .duplicate = true};
+	struct kv_reply r = {.code = KV_ENOTINT,
+	                     .succeeded = true,
+	                     .existed = true,
+	                     .revision = UINT64_MAX,
+	                     .mod_revision = 77,
+	                     .integer = INT64_MIN,
+	                     .client_id = 12,
+	                     .failed_index = 3,
+	                     .duplicate = true};
 	uint8_t buf[KV_REPLY_MAX_BYTES];
 	size_t n = kv_reply_encode(&r, buf);
 	assert_true(n <= KV_REPLY_MAX_BYTES);
@@ -831,10 +856,14 @@ static void test_reply_codec(void **state)
 	assert_int_equal(back.client_id, 12);
 	assert_int_equal(back.failed_index, 3);
 	/* The largest reply fits the bound. */
-	struct kv_reply max = {.code = KV_ERROR_COUNT_ - 1, .succeeded = true, .existed = true,
-			       .revision = UINT64_MAX, .mod_revision = UINT64_MAX,
-			       .integer = INT64_MIN, .client_id = UINT64_MAX,
-			       .failed_index = UINT32_MAX};
+	struct kv_reply max = {.code = KV_ERROR_COUNT_ - 1,
+	                       .succeeded = true,
+	                       .existed = true,
+	                       .revision = UINT64_MAX,
+	                       .mod_revision = UINT64_MAX,
+	                       .integer = INT64_MIN,
+	                       .client_id = UINT64_MAX,
+	                       .failed_index = UINT32_MAX};
 	assert_true(kv_reply_encode(&max, buf) <= KV_REPLY_MAX_BYTES);
 	assert_int_equal(kv_reply_decode("\x08\x7f", 2, &back), KV_EBADCMD); /* code 127 */
 	assert_int_equal(kv_reply_decode("\xff\xff", 2, &back), KV_EBADCMD);

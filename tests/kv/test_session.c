@@ -23,10 +23,14 @@ static uint64_t open_at(struct kv *kv, uint64_t time_ms)
 }
 
 static int incr_as(struct kv *kv, uint64_t client, uint64_t seq, uint64_t time_ms,
-		   struct kv_reply *r)
+                   struct kv_reply *r)
 {
-	struct kv_cmd c = {.op = KV_OP_INCRBY, .client_id = client, .seq = seq,
-			   .time_ms = time_ms, .put = {.key = "n", .key_len = 1}, .delta = 1};
+	struct kv_cmd c = {.op = KV_OP_INCRBY,
+	                   .client_id = client,
+	                   .seq = seq,
+	                   .time_ms = time_ms,
+	                   .put = {.key = "n", .key_len = 1},
+	                   .delta = 1};
 	return th_do(kv, &c, r);
 }
 
@@ -105,9 +109,14 @@ static void test_error_replies_remembered(void **state)
 	assert_int_equal(r.integer, 42);
 
 	/* A failed condition is an answer too. */
-	struct kv_cmd c = {.op = KV_OP_SET, .client_id = id, .seq = 3,
-			   .put = {.key = "n", .key_len = 1, .value = "x", .value_len = 1,
-				   .cond = {.kind = KV_COND_ABSENT}}};
+	struct kv_cmd c = {.op = KV_OP_SET,
+	                   .client_id = id,
+	                   .seq = 3,
+	                   .put = {.key = "n",
+	                           .key_len = 1,
+	                           .value = "x",
+	                           .value_len = 1,
+	                           .cond = {.kind = KV_COND_ABSENT}}};
 	assert_int_equal(th_do(kv, &c, &r), KV_OK);
 	assert_false(r.succeeded);
 	assert_int_equal(th_del(kv, "n"), KV_OK);
@@ -195,7 +204,7 @@ static void test_session_limit_evicts_lru(void **state)
 	uint64_t s3 = open_at(kv, 300);
 	struct kv_reply r;
 	assert_int_equal(incr_as(kv, s1, 1, 400, &r), KV_OK); /* s1 most recent now */
-	uint64_t s4 = open_at(kv, 500);                        /* evicts s2 */
+	uint64_t s4 = open_at(kv, 500);                       /* evicts s2 */
 	assert_int_equal(incr_as(kv, s2, 1, 600, &r), KV_ESESSION);
 	assert_int_equal(incr_as(kv, s3, 1, 600, &r), KV_OK);
 	assert_int_equal(incr_as(kv, s1, 2, 600, &r), KV_OK);
@@ -225,8 +234,9 @@ static void test_many_sessions(void **state)
 		struct kv_reply r;
 		assert_int_equal(incr_as(kv, ids[i], 1, (uint64_t)i * 10, &r), KV_OK);
 		if (i % 3 == 0) {
-			struct kv_cmd c = {.op = KV_OP_SESSION_CLOSE, .client_id = ids[i],
-					   .time_ms = (uint64_t)i * 10};
+			struct kv_cmd c = {.op = KV_OP_SESSION_CLOSE,
+			                   .client_id = ids[i],
+			                   .time_ms = (uint64_t)i * 10};
 			assert_int_equal(th_do(kv, &c, NULL), KV_OK);
 		}
 	}
