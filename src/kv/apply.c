@@ -375,3 +375,14 @@ void kv_apply_skip(struct kv *kv, raft_index index)
 	assert(index > kv->applied);
 	kv->applied = index;
 }
+
+int kv_apply_entry(struct kv *kv, const struct raft_entry *e, struct kv_reply *reply)
+{
+	if (e->type == RAFT_ENTRY_NORMAL)
+		return kv_apply(kv, e->index, raft_entry_data(e), raft_entry_len(e), reply);
+	kv_apply_skip(kv, e->index);
+	memset(reply, 0, sizeof(*reply));
+	reply->code = KV_OK;
+	reply->revision = kv->rev;
+	return KV_OK;
+}

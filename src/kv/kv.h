@@ -224,6 +224,11 @@ int kv_apply(struct kv *kv, raft_index index, const void *cmd, size_t len, struc
  * command for the store (a leader's no-op or a configuration entry). */
 void kv_apply_skip(struct kv *kv, raft_index index);
 
+/* Applies a committed log entry: a RAFT_ENTRY_NORMAL entry's payload through kv_apply,
+ * any other type through kv_apply_skip (its reply is KV_OK with the current revision).
+ * Returns reply->code. */
+int kv_apply_entry(struct kv *kv, const struct raft_entry *e, struct kv_reply *reply);
+
 /* Drops the history older than `revision` (GETs below it then answer KV_ECOMPACTED).
  * Returns 0, KV_ECOMPACTED if `revision` is not above the compaction point, or
  * KV_EFUTURE if it is above the store's revision. A cluster compacts through the log

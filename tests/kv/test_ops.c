@@ -443,6 +443,25 @@ static void test_revisions(void **state)
 	kv_apply_skip(kv, 10);
 	assert_int_equal(kv_applied_index(kv), 10);
 	assert_int_equal(kv_revision(kv), 5);
+
+	/* Log entries: a leader's no-op is skipped, a normal entry is a command. */
+	struct raft_entry noop_entry = {.term = 2, .index = 11, .type = RAFT_ENTRY_NOOP};
+	assert_int_equal(kv_apply_entry(kv, &noop_entry, &r), KV_OK);
+	assert_int_equal(r.revision, 5);
+	assert_int_equal(kv_applied_index(kv), 11);
+	struct kv_cmd c = {.op = KV_OP_SET, .put = {.key = "e", .key_len = 1}};
+	void *buf;
+	size_t len;
+	assert_int_equal(kv_cmd_encode(&c, NULL, &buf, &len), KV_OK);
+	struct raft_entry set_entry = {
+	    .term = 2, .index = 12, .type = RAFT_ENTRY_NORMAL, .buf = raft_buf_new(buf, len)};
+	free(buf);
+	assert_int_equal(kv_apply_entry(kv, &set_entry, &r), KV_OK);
+	assert_int_equal(r.revision, 6);
+	assert_true(kv_exists(kv, "e", 1));
+	raft_buf_unref(set_entry.buf);
+	struct raft_entry empty = {.term = 2, .index = 13, .type = RAFT_ENTRY_NORMAL};
+	assert_int_equal(kv_apply_entry(kv, &empty, &r), KV_EBADCMD);
 	kv_free(kv);
 }
 
