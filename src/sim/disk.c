@@ -1,17 +1,28 @@
-/* disk.c: the simulator's model disk. Batches become durable only when their fsync
- * completes; a crash keeps a random prefix of what was still in flight, as a real
- * page cache may have written some of it back. Snapshots replace the log they cover. */
+/* disk.c: each simulated node's disk. The node's real storage (src/storage: WAL
+ * segments, meta, snapshots, recovery) runs on its own in-memory crash file system, so a
+ * simulated crash exercises the real recovery code. Beside it, a model records what has
+ * been acknowledged durable: the oracle that every recovery is checked against, and what
+ * the commit-quorum check reads. */
 #include "sim/internal.h"
+#include "storage/crashfs.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 void disk_init(struct sim *s, struct node *nd)
 {
-	(void)s;
 	memset(&nd->disk, 0, sizeof(nd->disk));
 	nd->disk.log_start = 1;
+	nd->disk.fs = crashfs_new(sim_rand(s, UINT64_MAX));
+	if (nd->disk.fs == NULL)
+		abort();
 }
+
+/* ---------------------------------------------------------------------------------
+ * The oracle: what has been acknowledged durable
+ */
 
 static void durable_truncate(struct disk *d, raft_index from)
 {
@@ -54,93 +65,33 @@ static void durable_append(struct disk *d, const struct raft_entry *e)
 static void set_snapshot(struct disk *d, raft_index index, raft_term term,
 			 const struct raft_conf *conf, struct raft_buf *data)
 {
-	raft_buf_unref(d->snap_data);
+	struct raft_buf *old = d->snap_data;
 	d->snap_data = raft_buf_ref(data);
+	raft_buf_unref(old);
 	d->snap_index = index;
 	d->snap_term = term;
 	d->snap_conf = *conf;
 }
 
-/* Makes the first `n_entries` entries of batch `rd` (and its hard state and snapshot,
- * if `meta`) durable. */
-static void make_durable(struct disk *d, const struct raft_ready *rd, uint32_t n_entries,
-			 bool meta)
+/* Records batch `rd` as durable in the oracle. */
+static void make_durable(struct disk *d, const struct raft_ready *rd)
 {
-	if (meta && rd->has_snapshot) {
+	if (rd->has_snapshot) {
 		set_snapshot(d, rd->snapshot_index, rd->snapshot_term, &rd->snapshot_conf,
 			     rd->snapshot_data);
 		if (rd->snapshot_discard_log)
 			durable_truncate(d, 0);
 		durable_compact(d, rd->snapshot_index);
 	}
-	if (meta && rd->has_hard_state)
+	if (rd->has_hard_state)
 		d->hs = rd->hard_state;
-	if (n_entries > 0) {
-		/* The contract: drop stored entries from the first index, then append. */
+	if (rd->n_entries > 0) {
 		raft_index first = rd->entries[0].index;
 		durable_truncate(d, first > d->snap_index ? first : d->snap_index + 1);
-		for (uint32_t i = 0; i < n_entries; i++)
+		for (uint32_t i = 0; i < rd->n_entries; i++)
 			if (rd->entries[i].index > d->snap_index)
 				durable_append(d, &rd->entries[i]);
 	}
-}
-
-void disk_submit(struct sim *s, struct node *nd, const struct raft_ready *rd)
-{
-	(void)s;
-	struct disk *d = &nd->disk;
-	struct raft_ready *copy = malloc(sizeof(*copy));
-	if (copy == NULL)
-		abort();
-	*copy = *rd;
-	if (d->n_pending == d->cap_pending) {
-		d->cap_pending = d->cap_pending ? d->cap_pending * 2 : 8;
-		d->pending = realloc(d->pending, d->cap_pending * sizeof(*d->pending));
-		if (d->pending == NULL)
-			abort();
-	}
-	d->pending[d->n_pending++] = copy;
-}
-
-struct raft_ready *disk_complete(struct sim *s, struct node *nd)
-{
-	(void)s;
-	struct disk *d = &nd->disk;
-	assert(d->n_pending > 0);
-	struct raft_ready *rd = d->pending[0];
-	memmove(d->pending, d->pending + 1, (d->n_pending - 1) * sizeof(*d->pending));
-	d->n_pending--;
-	make_durable(d, rd, rd->n_entries, true);
-	return rd;
-}
-
-void disk_crash(struct sim *s, struct node *nd)
-{
-	struct disk *d = &nd->disk;
-	bool surviving = true;
-	for (uint32_t i = 0; i < d->n_pending; i++) {
-		struct raft_ready *rd = d->pending[i];
-		if (surviving && sim_rand(s, 2) == 0) {
-			make_durable(d, rd, rd->n_entries, true);
-		} else if (surviving) {
-			/* Torn: part of this batch reached the disk, nothing after it. */
-			uint32_t keep = rd->n_entries ? (uint32_t)sim_rand(s, rd->n_entries) : 0;
-			make_durable(d, rd, keep, sim_rand(s, 2) == 0);
-			surviving = false;
-		}
-		/* Release the batch without sending what it held back. */
-		raft_advance(nd->r, rd);
-		free(rd);
-	}
-	d->n_pending = 0;
-}
-
-void disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
-		       const struct raft_conf *conf, struct raft_buf *data)
-{
-	(void)s;
-	set_snapshot(&nd->disk, index, term, conf, data);
-	durable_compact(&nd->disk, index);
 }
 
 bool disk_has(const struct node *nd, raft_index index, raft_term term)
@@ -153,36 +104,222 @@ bool disk_has(const struct node *nd, raft_index index, raft_term term)
 	return d->log[index - d->log_start].term == term;
 }
 
-void disk_load(struct sim *s, struct node *nd, struct raft_boot *boot)
+/* ---------------------------------------------------------------------------------
+ * The real storage
+ */
+
+static void storage_failed_now(struct sim *s, struct node *nd, const char *what)
 {
-	(void)s;
-	const struct disk *d = &nd->disk;
-	memset(boot, 0, sizeof(*boot));
-	boot->hard_state = d->hs;
-	boot->conf = d->boot_conf;
-	if (d->snap_data != NULL) {
-		boot->snapshot_index = d->snap_index;
-		boot->snapshot_term = d->snap_term;
-		boot->snapshot_data = d->snap_data;
-		boot->conf = d->snap_conf;
-		boot->applied = d->snap_index;
+	struct disk *d = &nd->disk;
+	if (d->failed)
+		return;
+	d->failed = true;
+	sim_log(s, "n%u storage failed in %s: %s", nd->idx + 1, what, storage_errmsg(d->st));
+}
+
+void disk_submit(struct sim *s, struct node *nd, const struct raft_ready *rd)
+{
+	struct disk *d = &nd->disk;
+	struct raft_ready *copy = malloc(sizeof(*copy));
+	if (copy == NULL)
+		abort();
+	*copy = *rd;
+	if (d->n_pending == d->cap_pending) {
+		d->cap_pending = d->cap_pending ? d->cap_pending * 2 : 8;
+		d->pending = realloc(d->pending, d->cap_pending * sizeof(*d->pending));
+		if (d->pending == NULL)
+			abort();
 	}
-	assert(d->n_log == 0 || d->log_start == boot->snapshot_index + 1);
-	boot->entries = d->log;
-	boot->n_entries = (uint32_t)d->n_log;
+	d->pending[d->n_pending++] = copy;
+	if (d->failed)
+		return;
+	/* Written now, durable when the simulated fsync completes (storage_sync), so that
+	 * batches taken meanwhile share it: group commit, as in the server. */
+	int rv = 0;
+	if (rd->has_hard_state)
+		rv = storage_set_hard_state(d->st, &rd->hard_state);
+	if (rv == 0 && rd->has_snapshot)
+		rv = storage_snapshot_put(d->st, rd->snapshot_index, rd->snapshot_term,
+					  &rd->snapshot_conf, rd->snapshot_data->data,
+					  rd->snapshot_data->len,
+					  rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0);
+	if (rv == 0 && rd->n_entries > 0)
+		rv = storage_append(d->st, rd->entries, rd->n_entries);
+	if (rv != 0)
+		storage_failed_now(s, nd, "a write");
+}
+
+struct raft_ready *disk_complete(struct sim *s, struct node *nd)
+{
+	struct disk *d = &nd->disk;
+	assert(d->n_pending > 0);
+	if (!d->failed && storage_sync(d->st) != 0)
+		storage_failed_now(s, nd, "fsync");
+	if (d->failed)
+		return NULL; /* fail-stop: nothing more is acknowledged */
+	struct raft_ready *rd = d->pending[0];
+	memmove(d->pending, d->pending + 1, (d->n_pending - 1) * sizeof(*d->pending));
+	d->n_pending--;
+	make_durable(d, rd);
+	return rd;
+}
+
+void disk_crash(struct sim *s, struct node *nd)
+{
+	struct disk *d = &nd->disk;
+	/* Release the batches in flight without sending what they held back. */
+	for (uint32_t i = 0; i < d->n_pending; i++) {
+		raft_advance(nd->r, d->pending[i]);
+		free(d->pending[i]);
+	}
+	d->n_pending = 0;
+	storage_close(d->st);
+	d->st = NULL;
+	/* Power loss loses or tears what was not synced; a process crash keeps it. */
+	static const enum crashfs_crash_mode modes[] = {CRASHFS_LOSE, CRASHFS_TEAR, CRASHFS_TEAR,
+							CRASHFS_PROCESS};
+	crashfs_crash(d->fs, modes[sim_rand(s, 4)]);
+	/* Whatever broke the disk is repaired by the time the node restarts. */
+	disk_fault_clear(nd);
+	d->failed = false;
+}
+
+bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
+		       const struct raft_conf *conf, struct raft_buf *data)
+{
+	struct disk *d = &nd->disk;
+	if (d->failed)
+		return false;
+	if (storage_snapshot_put(d->st, index, term, conf, data->data, data->len, 0) != 0) {
+		storage_failed_now(s, nd, "a snapshot");
+		return false;
+	}
+	set_snapshot(d, index, term, conf, data);
+	durable_compact(d, index);
+	return true;
+}
+
+void disk_fault(struct sim *s, struct node *nd)
+{
+	uint32_t ops = sim_rand(s, 2) ? SIO_OPS_SYNC : SIO_OPS_WRITE;
+	int err = sim_rand(s, 2) ? EIO : ENOSPC;
+	sio_fault_set(crashfs_fault(nd->disk.fs), ops, (int64_t)sim_rand(s, 30), -1, err);
+	sim_log(s, "nemesis: n%u's disk will fail %s with %s", nd->idx + 1,
+		ops == SIO_OPS_SYNC ? "syncs" : "writes", err == EIO ? "EIO" : "ENOSPC");
+}
+
+void disk_fault_clear(struct node *nd)
+{
+	sio_fault_clear(crashfs_fault(nd->disk.fs));
+}
+
+/* ---------------------------------------------------------------------------------
+ * Recovery, checked against the oracle
+ */
+
+static bool recovered_has(const struct storage_recovered *rec, raft_index index, raft_term term)
+{
+	if (index <= rec->snapshot_index)
+		return true; /* the snapshot, itself checked against the commits, covers it */
+	uint64_t i = index - rec->snapshot_index - 1;
+	return i < rec->n_entries && rec->entries[i].term == term;
+}
+
+static bool check_recovery(struct sim *s, struct node *nd)
+{
+	struct disk *d = &nd->disk;
+	const struct storage_recovered *rec = &d->rec;
+	/* Figure 2's persistent state never goes back. */
+	if (rec->hard_state.term < d->hs.term ||
+	    (rec->hard_state.term == d->hs.term && d->hs.vote != RAFT_NONE &&
+	     rec->hard_state.vote != d->hs.vote)) {
+		sim_fail(s, "storage-durability",
+			 "n%u recovered term %" PRIu64 " vote %" PRIu64 " after term %" PRIu64
+			 " vote %" PRIu64 " was acknowledged durable",
+			 nd->idx + 1, rec->hard_state.term, rec->hard_state.vote, d->hs.term,
+			 d->hs.vote);
+		return false;
+	}
+	if (d->snap_data != NULL && rec->snapshot_index < d->snap_index) {
+		sim_fail(s, "storage-durability",
+			 "n%u recovered snapshot %" PRIu64 " after snapshot %" PRIu64 " was durable",
+			 nd->idx + 1, rec->snapshot_index, d->snap_index);
+		return false;
+	}
+	/* No committed entry acknowledged durable here may be lost. (An uncommitted
+	 * suffix may be: a conflicting truncation can be half done when the power goes.) */
+	for (uint64_t i = 0; i < d->n_log; i++) {
+		const struct raft_entry *e = &d->log[i];
+		if (e->index >= s->n_committed || s->committed[e->index].term != e->term)
+			continue;
+		if (!recovered_has(rec, e->index, e->term)) {
+			sim_fail(s, "storage-durability",
+				 "n%u lost committed (index %" PRIu64 ", term %" PRIu64
+				 ") in recovery, acknowledged durable before the crash",
+				 nd->idx + 1, e->index, e->term);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The oracle restarts from what recovery found. */
+static void oracle_reset(struct disk *d)
+{
+	durable_truncate(d, 0);
+	d->hs = d->rec.hard_state;
+	raft_buf_unref(d->snap_data);
+	d->snap_data = NULL;
+	if (d->rec.snapshot_data != NULL)
+		set_snapshot(d, d->rec.snapshot_index, d->rec.snapshot_term, &d->rec.conf,
+			     d->rec.snapshot_data);
+	d->log_start = d->rec.snapshot_index + 1;
+	for (uint32_t i = 0; i < d->rec.n_entries; i++)
+		durable_append(d, &d->rec.entries[i]);
+}
+
+bool disk_load(struct sim *s, struct node *nd, struct raft_boot *boot)
+{
+	struct disk *d = &nd->disk;
+	char dir[32], errmsg[STORAGE_ERRMSG_SIZE];
+	snprintf(dir, sizeof(dir), "/n%u", nd->idx + 1);
+	struct storage_options o = {
+	    .cluster_id = 1,
+	    .node_id = nd->idx + 1,
+	    .bootstrap_conf = d->boot_conf.n_voters > 0 ? &d->boot_conf : NULL,
+	    .create = true,
+	    .segment_size_bytes = s->segment_bytes,
+	};
+	assert(d->st == NULL);
+	if (storage_open(&d->st, crashfs_io(d->fs), dir, &o, &d->rec, errmsg) != 0) {
+		d->st = NULL;
+		sim_fail(s, "storage-recovery", "n%u: %s", nd->idx + 1, errmsg);
+		return false;
+	}
+	if (d->rec.notes[0] != '\0')
+		sim_log(s, "n%u recovery: %s", nd->idx + 1, d->rec.notes);
+	if (!check_recovery(s, nd)) {
+		storage_recovered_release(&d->rec);
+		return false;
+	}
+	oracle_reset(d);
+	storage_recovered_boot(&d->rec, boot);
+	return true;
 }
 
 void disk_load_done(struct sim *s, struct node *nd, struct raft_boot *boot)
 {
 	(void)s;
-	(void)nd;
 	(void)boot;
+	storage_recovered_release(&nd->disk.rec);
 }
 
 void disk_free(struct sim *s, struct node *nd)
 {
 	(void)s;
 	struct disk *d = &nd->disk;
+	storage_close(d->st);
+	crashfs_free(d->fs);
 	durable_truncate(d, 0);
 	free(d->log);
 	free(d->pending);

@@ -5,6 +5,7 @@
 
 #include "concord/raft.h"
 #include "sim/sim.h"
+#include "storage/storage.h"
 
 #include <assert.h>
 #include <stddef.h>
@@ -48,8 +49,14 @@ struct disk_batch {
 	struct raft_ready *rd;
 };
 
-/* The model disk of one node: what survives a crash, and what is still in flight. */
+/* The disk of one node. The real storage (WAL segments, meta, snapshots, recovery) runs
+ * on an in-memory crash file system; beside it, a model of what has been acknowledged
+ * durable serves as the oracle that recovery is checked against. */
 struct disk {
+	struct crashfs *fs;
+	struct storage *st;
+	struct storage_recovered rec; /* between disk_load and disk_load_done */
+	bool failed;                  /* the storage failed: the node must stop */
 	struct raft_hard_state hs;
 	struct raft_entry *log; /* durable entries log_start .. log_start + n_log - 1 */
 	raft_index log_start;
@@ -159,6 +166,7 @@ struct sim {
 	uint32_t snap_pad;      /* filler bytes, so that snapshots need several chunks */
 	uint32_t chunk_bytes;
 	uint32_t n_initial;     /* initial voters: ids 1..n_initial */
+	uint64_t segment_bytes; /* WAL segment size: small, so segments rotate often */
 	char *lin_report; /* the checker's explanation of a violation, if any */
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
@@ -209,15 +217,21 @@ void disk_init(struct sim *s, struct node *nd);
 void disk_free(struct sim *s, struct node *nd);
 /* Hands batch `rd` (copied; the copy is owned by the disk) to the disk. */
 void disk_submit(struct sim *s, struct node *nd, const struct raft_ready *rd);
-/* The oldest pending batch is now durable; returns it (caller advances and frees). */
+/* The oldest pending batch is now durable; returns it (caller advances and frees), or
+ * NULL if the sync failed and the node must stop. */
 struct raft_ready *disk_complete(struct sim *s, struct node *nd);
 /* Power loss: a random prefix of the pending batches may survive. Releases them. */
 void disk_crash(struct sim *s, struct node *nd);
-/* Fills `boot` from what is durable; disk_load_done releases what it lent. */
-void disk_load(struct sim *s, struct node *nd, struct raft_boot *boot);
+/* Opens the node's storage and recovers it into `boot`, checked against the oracle;
+ * disk_load_done releases what it lent. Returns false (with the run failed) if
+ * recovery refused the data directory or lost acknowledged state. */
+bool disk_load(struct sim *s, struct node *nd, struct raft_boot *boot);
 void disk_load_done(struct sim *s, struct node *nd, struct raft_boot *boot);
-/* A snapshot the node took itself, made durable at once. */
-void disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
+/* Arms a disk fault: writes or syncs fail with EIO or ENOSPC after a few calls. */
+void disk_fault(struct sim *s, struct node *nd);
+void disk_fault_clear(struct node *nd);
+/* A snapshot the node took itself, made durable at once (false: the storage failed). */
+bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
 		       const struct raft_conf *conf, struct raft_buf *data);
 /* Whether the durable state holds (index, term), in the log or under the snapshot. */
 bool disk_has(const struct node *nd, raft_index index, raft_term term);

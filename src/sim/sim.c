@@ -29,6 +29,7 @@ static const struct {
     {"reorder", SIM_FAULT_REORDER},   {"partition", SIM_FAULT_PARTITION},
     {"crash", SIM_FAULT_CRASH},       {"transfer", SIM_FAULT_TRANSFER},
     {"snapshot", SIM_FAULT_SNAPSHOT}, {"membership", SIM_FAULT_MEMBERSHIP},
+    {"disk", SIM_FAULT_DISK},
 };
 #define N_FAULT_NAMES (sizeof(fault_names) / sizeof(fault_names[0]))
 
@@ -343,6 +344,8 @@ static bool snapshot_decode(struct node *nd, const struct raft_buf *b, raft_inde
 	return true;
 }
 
+static void node_fail_stop(struct sim *s, struct node *nd);
+
 static void maybe_snapshot(struct sim *s, struct node *nd)
 {
 	if (s->snap_every == 0 || nd->applied < raft_snapshot_index(nd->r) + s->snap_every)
@@ -352,7 +355,10 @@ static void maybe_snapshot(struct sim *s, struct node *nd)
 	if (raft_snapshot_meta(nd->r, nd->applied, &term, &conf) != 0)
 		return;
 	struct raft_buf *data = snapshot_encode(s, nd);
-	disk_put_snapshot(s, nd, nd->applied, term, &conf, data);
+	if (!disk_put_snapshot(s, nd, nd->applied, term, &conf, data)) {
+		raft_buf_unref(data);
+		return; /* the caller sees the failed disk and stops the node */
+	}
 	int rv = raft_snapshot_taken(nd->r, nd->applied, data, s->snap_trailing);
 	raft_buf_unref(data);
 	if (rv != 0) {
@@ -442,7 +448,12 @@ static void node_handle_ready(struct sim *s, struct node *nd)
 		ev_push(s, ev);
 		if (s->failed)
 			return;
-		maybe_snapshot(s, nd);
+		if (!nd->disk.failed)
+			maybe_snapshot(s, nd);
+		if (nd->disk.failed) {
+			node_fail_stop(s, nd);
+			return;
+		}
 	}
 	client_serve_reads(s, nd);
 }
@@ -466,6 +477,10 @@ uint64_t sim_rand(struct sim *s, uint64_t below)
 static void node_disk_done(struct sim *s, struct node *nd)
 {
 	struct raft_ready *rd = disk_complete(s, nd);
+	if (rd == NULL) {
+		node_fail_stop(s, nd);
+		return;
+	}
 	/* 3. Now the batch is durable: speak. 5. Advance. */
 	node_send_all(s, rd->persisted_messages, rd->n_persisted_messages);
 	raft_advance(nd->r, rd);
@@ -487,7 +502,8 @@ static void node_start(struct sim *s, struct node *nd)
 	cfg.max_snapshot_chunks = 1 + (uint32_t)rng_below(s, 4);
 	cfg.promote_max_lag = 20 + rng_below(s, 200);
 	struct raft_boot boot;
-	disk_load(s, nd, &boot);
+	if (!disk_load(s, nd, &boot))
+		return;
 	int rv = raft_new(&nd->r, &cfg, &boot);
 	disk_load_done(s, nd, &boot);
 	if (rv != 0) {
@@ -522,9 +538,37 @@ static void node_crash(struct sim *s, struct node *nd)
 	client_on_crash(s, nd);
 }
 
+/* A failed write or fsync stops the node (fail-stop): after a failed fsync the page cache
+ * no longer says what is on the disk. It restarts later from what the disk holds. */
+static void node_fail_stop(struct sim *s, struct node *nd)
+{
+	s->res->disk_faults++;
+	sim_log(s, "n%u stops: its storage failed", nd->idx + 1);
+	sim_narrate(s, "disk: n%u's storage failed (%s); the node stops rather than answer "
+		       "from state it did not persist",
+		    nd->idx + 1, storage_errmsg(nd->disk.st));
+	node_crash(s, nd);
+	if (!s->healed) {
+		struct event ev = {.time = s->now + 20 * MS + rng_below(s, 1000 * MS),
+				   .type = EV_RESTART, .node = nd->idx};
+		ev_push(s, ev);
+	} else {
+		node_start(s, nd);
+	}
+}
+
 /* ---------------------------------------------------------------------------------
  * The nemesis: faults that change over time
  */
+
+static void nemesis_disk(struct sim *s)
+{
+	struct node *nd = &s->nodes[rng_below(s, s->n)];
+	if (!nd->up || nd->removed)
+		return;
+	disk_fault(s, nd);
+	sim_narrate(s, "nemesis: n%u's disk starts failing", nd->idx + 1);
+}
 
 static void nemesis_partition(struct sim *s)
 {
@@ -730,7 +774,7 @@ static void reap_removed(struct sim *s)
 static void nemesis_step(struct sim *s)
 {
 	uint32_t f = s->opts.faults;
-	uint32_t choices[4];
+	uint32_t choices[5];
 	uint32_t n = 0;
 	if (f & SIM_FAULT_PARTITION)
 		choices[n++] = SIM_FAULT_PARTITION;
@@ -740,12 +784,15 @@ static void nemesis_step(struct sim *s)
 		choices[n++] = SIM_FAULT_TRANSFER;
 	if (f & SIM_FAULT_MEMBERSHIP)
 		choices[n++] = SIM_FAULT_MEMBERSHIP;
+	if (f & SIM_FAULT_DISK)
+		choices[n++] = SIM_FAULT_DISK;
 	if (n > 0) {
 		switch (choices[rng_below(s, n)]) {
 		case SIM_FAULT_PARTITION: nemesis_partition(s); break;
 		case SIM_FAULT_CRASH: nemesis_crash(s); break;
 		case SIM_FAULT_TRANSFER: nemesis_transfer(s); break;
 		case SIM_FAULT_MEMBERSHIP: nemesis_membership(s); break;
+		case SIM_FAULT_DISK: nemesis_disk(s); break;
 		}
 	}
 	struct event ev = {.time = s->now + s->nemesis_gap_us / 2 + rng_below(s, s->nemesis_gap_us),
@@ -763,6 +810,7 @@ static void heal(struct sim *s)
 	s->jitter_us = 0;
 	for (uint32_t i = 0; i < s->n; i++) {
 		struct node *nd = &s->nodes[i];
+		disk_fault_clear(nd);
 		if (nd->exists && !nd->removed && !nd->up) {
 			node_start(s, nd);
 			sim_log(s, "heal: restart n%u", i + 1);
@@ -801,6 +849,7 @@ static void draw_faults(struct sim *s)
 		s->snap_pad = (uint32_t)rng_below(s, 4000);
 	}
 	s->chunk_bytes = 16 + (uint32_t)rng_below(s, 1024);
+	s->segment_bytes = 4096 * (1 + rng_below(s, 8));
 	s->disk_us_spread = 1 + rng_below(s, 5000);
 }
 
@@ -933,7 +982,7 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		node_start(s, &s->nodes[i]);
 	clients_init(s, opts->clients ? opts->clients : 3);
 	if (opts->faults & (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER |
-			    SIM_FAULT_MEMBERSHIP)) {
+			    SIM_FAULT_MEMBERSHIP | SIM_FAULT_DISK)) {
 		struct event ev = {.time = s->nemesis_gap_us, .type = EV_NEMESIS};
 		ev_push(s, ev);
 	}

@@ -23,7 +23,9 @@ enum sim_fault {
 					  catch up through InstallSnapshot */
 	SIM_FAULT_MEMBERSHIP = 1u << 9, /* add learners, promote, remove voters (the leader
 					   too), through joint consensus */
-	SIM_FAULT_ALL = (1u << 10) - 1,
+	SIM_FAULT_DISK = 1u << 10,     /* writes and fsyncs fail (EIO, ENOSPC): the node
+					  must stop, then recover from its disk */
+	SIM_FAULT_ALL = (1u << 11) - 1,
 };
 
 /* Parses a comma-separated list ("drop,crash", "all", "none") into *mask. Returns 0,
@@ -65,6 +67,7 @@ struct sim_result {
 	uint64_t snapshots;     /* snapshots taken */
 	uint64_t installs;      /* snapshots installed from a leader */
 	uint64_t conf_changes;  /* membership changes started */
+	uint64_t disk_faults;   /* nodes stopped by a failed write or sync */
 	uint64_t sim_ms;        /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable;       /* 1 yes, 0 no, -1 the checker's budget ran out */

@@ -31,7 +31,8 @@ static void usage(FILE *f)
 		"  --ticks T         length of the faulty phase in node ticks of 10 ms\n"
 		"                    (default 2000)\n"
 		"  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
-		"                    partition, crash, transfer; or all, none (default all)\n"
+		"                    partition, crash, transfer, snapshot, membership, disk;\n"
+		"                    or all, none (default all)\n"
 		"  --clients C       concurrent clients (default 3)\n"
 		"  --trace           print every event\n"
 		"  --narrate         tell the story of the run as it happens\n"
@@ -201,11 +202,11 @@ int main(int argc, char **argv)
 		printf("seed=%" PRIu64 " nodes=%u faults=%s ticks=%u: %s  elections=%" PRIu64
 		       " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
-		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64
+		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
 		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
-		       r.transfers, r.snapshots, r.installs, r.conf_changes,
+		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
 		       r.linearizable == 1 ? "ok" : r.linearizable == 0 ? "NO"
 					  : r.linearizable == -1 ? "unknown" : "-",
 		       (double)r.sim_ms / 1000.0, r.trace_hash);
