@@ -16,6 +16,9 @@ int bench_storage_main(int argc, char **argv);
 #ifdef HAVE_BENCH_CHECK
 int bench_check_main(int argc, char **argv);
 #endif
+#ifdef HAVE_BENCH_KV
+int bench_kv_main(int argc, char **argv);
+#endif
 
 static const struct bench benches[] = {
     {"raft", bench_raft_main, "the pure core's throughput in a 3-node in-process cluster"},
@@ -24,6 +27,9 @@ static const struct bench benches[] = {
 #endif
 #ifdef HAVE_BENCH_CHECK
     {"check", bench_check_main, "the linearizability checker on generated histories"},
+#endif
+#ifdef HAVE_BENCH_KV
+    {"kv", bench_kv_main, "the key-value state machine: apply, reads, memory, snapshots"},
 #endif
 };
 #define N_BENCHES (sizeof(benches) / sizeof(benches[0]))
