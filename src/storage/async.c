@@ -115,8 +115,10 @@ static uint32_t gather_run(struct storage_async *a, uint32_t i, uint32_t n, uint
 			if (a->run == NULL)
 				abort();
 		}
-		/* Shallow copies: the storage only reads payloads, no references move. */
-		memcpy(a->run + m, r->entries, r->n_entries * sizeof(*r->entries));
+		/* Shallow copies: the storage only reads payloads, no references move. A
+		 * request may carry a hard state and no entries at all. */
+		if (r->n_entries > 0)
+			memcpy(a->run + m, r->entries, r->n_entries * sizeof(*r->entries));
 		m += r->n_entries;
 		j++;
 	}

@@ -1,0 +1,183 @@
+/* node.h: a Concord server node: the Raft core, durable storage, the peer transport
+ * and the key-value state machine, driven by one libuv event loop. */
+#ifndef CONCORD_SERVER_NODE_H
+#define CONCORD_SERVER_NODE_H
+
+/*
+ * The node is what the client frontends (RESP, HTTP) talk to. Everything happens on the
+ * loop thread: every function here must be called from it, and every callback runs on it.
+ *
+ * Writes. node_write() proposes a key-value command (src/kv/kv.h) and calls back once
+ * the outcome is known:
+ *   NODE_OK        the command committed and was applied; `reply` is its result (which may
+ *                  itself be an error of the state machine, e.g. KV_ENOTINT);
+ *   NODE_ENOTLEADER this node does not lead; node_leader() names who does, if known;
+ *   NODE_ELOST     another leader's entry took the proposal's index: it had no effect;
+ *   NODE_ETIMEOUT  no outcome within the timeout: it may or may not take effect later
+ *                  (clients that need exactly-once retry within a session);
+ *   NODE_ESTOPPING the node is shutting down (outcome unknown, as for a timeout).
+ * Reads. node_read() waits until a read at this moment is linearizable (ReadIndex: the
+ * leader confirmed its leadership with a quorum and applied up to the read index), then
+ * calls back with NODE_OK; the caller then reads node_kv() directly, within the callback.
+ * With `stale` set it calls back at once, from whatever this node has applied.
+ *
+ * The callback's `arg` is the caller's; the node never touches it. A callback may call
+ * any function here, including node_write() and node_read().
+ */
+
+#include "concord/raft.h"
+#include "kv/kv.h"
+#include "net/net.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define NODE_ERRORS(X)                                                                     \
+	X(NODE_OK, "ok")                                                                   \
+	X(NODE_ENOTLEADER, "not the leader")                                               \
+	X(NODE_ELOST, "the proposal was lost to a leader change and had no effect")        \
+	X(NODE_ETIMEOUT, "timed out; the outcome is unknown")                              \
+	X(NODE_ESTOPPING, "the node is shutting down")                                     \
+	X(NODE_EINVAL, "invalid argument")                                                 \
+	X(NODE_EBUSY, "busy: a leadership transfer or configuration change is under way")  \
+	X(NODE_ETOOBIG, "command too large")                                               \
+	X(NODE_ESTORAGE, "storage failure")                                                \
+	X(NODE_ECONFIG, "configuration refused")
+
+enum node_error {
+#define NODE_ERROR_ENUM_(name, text) name,
+	NODE_ERRORS(NODE_ERROR_ENUM_)
+#undef NODE_ERROR_ENUM_
+	NODE_ERROR_COUNT_
+};
+
+const char *node_strerror(int err);
+
+#define NODE_MAX_MEMBERS 16
+
+/* A member's addresses, as given on the command line (--initial-cluster and friends). */
+struct node_member {
+	raft_id id;
+	char name[64];
+	char peer[128];   /* host:port of its peer listener */
+	char client[128]; /* host:port of its RESP listener ("" if unknown) */
+	char http[128];   /* host:port of its HTTP listener ("" if unknown) */
+};
+
+struct node_config {
+	raft_id id;
+	char name[64];
+	uint64_t cluster_id;
+	char data_dir[512];
+	char listen_peer[128];
+	struct node_member members[NODE_MAX_MEMBERS]; /* the initial cluster, self included */
+	uint32_t n_members;
+	bool join;                /* start empty and wait to be added (as a learner) */
+	uint32_t tick_ms;         /* one Raft tick */
+	uint32_t election_ticks;
+	uint32_t heartbeat_ticks;
+	uint32_t request_timeout_ms;   /* writes and reads give up after this */
+	uint64_t snapshot_entries;     /* take a snapshot after this many applied entries */
+	uint64_t snapshot_trailing;    /* entries kept behind a snapshot for slow followers */
+	uint64_t segment_bytes;        /* WAL segment size */
+	struct kv_config kv;           /* must be the same on every node */
+	uint64_t fault_seed;
+	void (*log)(void *ctx, int level, const char *msg); /* NULL: stderr */
+	void *log_ctx;
+};
+
+/* Zeroes `cfg` and fills the defaults: 50 ms ticks, election 10 ticks, heartbeat 2,
+ * 5 s request timeout, snapshots every 100000 entries keeping 10000, 64 MiB segments. */
+void node_config_default(struct node_config *cfg);
+
+struct node;
+
+/* Opens the data directory (creating it), recovers, and starts the transport and timers on
+ * `loop`. Returns 0, or an error with errmsg (of `len` bytes) saying why. */
+int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg,
+	       char *errmsg, size_t len);
+
+/* Stops accepting work, fails what is pending with NODE_ESTOPPING, waits for the storage
+ * to finish what it was writing, closes every handle, then calls `cb` (after which the
+ * node is freed). */
+void node_stop(struct node *n, void (*cb)(void *arg), void *arg);
+
+/* ---- Client operations */
+
+typedef void (*node_write_cb)(void *arg, int status, const struct kv_reply *reply);
+typedef void (*node_read_cb)(void *arg, int status);
+
+/* Proposes `cmd` (its session fields, if any, are the caller's). Returns 0 if the callback
+ * will be called, or an error at once (NODE_ENOTLEADER, NODE_EBUSY, NODE_ETOOBIG,
+ * NODE_EINVAL, NODE_ESTOPPING) without calling it. */
+int node_write(struct node *n, const struct kv_cmd *cmd, node_write_cb cb, void *arg);
+
+/* Waits for a linearizable read (or, if `stale`, for nothing). Returns 0 if the callback
+ * will be called, else NODE_ENOTLEADER / NODE_ESTOPPING at once. */
+int node_read(struct node *n, bool stale, node_read_cb cb, void *arg);
+
+/* The state machine, for reading inside a node_read callback (or for statistics). */
+const struct kv *node_kv(const struct node *n);
+
+/* ---- Cluster */
+
+struct node_status {
+	raft_id id;
+	enum raft_role role;
+	raft_term term;
+	raft_id leader;
+	raft_index commit;
+	raft_index applied;
+	raft_index last_index;
+	raft_index snapshot_index;
+	struct raft_conf conf;
+	uint64_t proposals_pending;
+	uint64_t reads_pending;
+};
+
+void node_status(const struct node *n, struct node_status *out);
+/* This node's member record (its addresses), and a member's by id (NULL if unknown). */
+const struct node_member *node_self(const struct node *n);
+const struct node_member *node_member(const struct node *n, raft_id id);
+/* The leader's member record, or NULL if no leader is known. */
+const struct node_member *node_leader(const struct node *n);
+/* The leader's view of a follower's log (false unless this node leads). */
+bool node_progress(const struct node *n, raft_id id, raft_index *match, raft_index *next);
+
+/* Admin: hand leadership to `to`; give it up to the most up-to-date voter. */
+int node_transfer(struct node *n, raft_id to);
+int node_step_down(struct node *n);
+/* Membership (leader only): add `m` as a learner (its addresses are recorded), promote
+ * a learner to voter, remove a member. Returns 0 once the change is proposed; it is done
+ * when node_status().conf shows it. */
+int node_member_add_learner(struct node *n, const struct node_member *m);
+int node_member_promote(struct node *n, raft_id id);
+int node_member_remove(struct node *n, raft_id id);
+
+/* Fault injection on the links to `peer` (RAFT_NONE: every peer). */
+int node_fault_set(struct node *n, raft_id peer, const struct net_fault *f);
+void node_fault_clear(struct node *n, raft_id peer);
+
+/* Counters for /metrics. */
+struct node_metrics {
+	uint64_t proposals;      /* writes proposed */
+	uint64_t proposals_ok;
+	uint64_t proposals_lost;
+	uint64_t proposals_timeout;
+	uint64_t reads;
+	uint64_t reads_ok;
+	uint64_t ready_batches;
+	uint64_t storage_writes;  /* batches written (group commit shares their fsyncs) */
+	uint64_t snapshots;
+	uint64_t elections_won;
+	uint64_t commit_latency_us_sum;  /* proposal to apply, for acknowledged writes */
+	uint64_t commit_latency_count;
+};
+
+void node_metrics(const struct node *n, struct node_metrics *out);
+/* The transport's counters, totals over all peers. */
+void node_net_stats(const struct node *n, struct net_stats *out);
+
+#endif /* CONCORD_SERVER_NODE_H */
