@@ -1,0 +1,978 @@
+/* json.c: JSON writing (escaping, the bytes convention, base64) and bounded JSON reading. */
+#include "json.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(JSON_DEPTH_LIMIT <= 64, "one bit of a uint64_t per depth");
+
+/* ==================================================================================
+ * UTF-8 and base64
+ */
+
+/* The length of the valid UTF-8 sequence at s[0..len), or 0 if none starts there. */
+static size_t json_utf8_seq(const unsigned char *s, size_t len)
+{
+	assert(len >= 1);
+	unsigned char c = s[0];
+	if (c < 0x80) {
+		return 1;
+	}
+	size_t n;
+	unsigned char lo = 0x80;
+	unsigned char hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0) {
+			lo = 0xa0; /* no overlong forms */
+		} else if (c == 0xed) {
+			hi = 0x9f; /* no surrogates */
+		}
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0) {
+			lo = 0x90;
+		} else if (c == 0xf4) {
+			hi = 0x8f; /* nothing above U+10FFFF */
+		}
+	} else {
+		return 0;
+	}
+	if (len < n) {
+		return 0;
+	}
+	if (s[1] < lo || s[1] > hi) {
+		return 0;
+	}
+	for (size_t i = 2; i < n; i++) {
+		if (s[i] < 0x80 || s[i] > 0xbf) {
+			return 0;
+		}
+	}
+	return n;
+}
+
+bool json_utf8_valid(const void *data, size_t len)
+{
+	const unsigned char *s = data;
+	size_t i = 0;
+	while (i < len) {
+		size_t n = json_utf8_seq(s + i, len - i);
+		if (n == 0) {
+			return false;
+		}
+		i += n;
+	}
+	return true;
+}
+
+static const char json_b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int json_base64_encode(struct wire_buf *b, const void *data, size_t len)
+{
+	const unsigned char *s = data;
+	int rc = wire_buf_reserve(b, (len + 2) / 3 * 4);
+	if (rc != 0) {
+		return rc;
+	}
+	size_t i = 0;
+	char *out = b->data + b->len;
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		*out++ = json_b64_alphabet[v >> 18];
+		*out++ = json_b64_alphabet[(v >> 12) & 63];
+		*out++ = json_b64_alphabet[(v >> 6) & 63];
+		*out++ = json_b64_alphabet[v & 63];
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		*out++ = json_b64_alphabet[v >> 18];
+		*out++ = json_b64_alphabet[(v >> 12) & 63];
+		*out++ = '=';
+		*out++ = '=';
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
+		*out++ = json_b64_alphabet[v >> 18];
+		*out++ = json_b64_alphabet[(v >> 12) & 63];
+		*out++ = json_b64_alphabet[(v >> 6) & 63];
+		*out++ = '=';
+	}
+	b->len = (size_t)(out - b->data);
+	assert(b->len <= b->cap);
+	return 0;
+}
+
+static int json_b64_value(char c)
+{
+	const char *at = c == '\0' ? NULL : strchr(json_b64_alphabet, c);
+	return at == NULL ? -1 : (int)(at - json_b64_alphabet);
+}
+
+int json_base64_decode(const char *in, size_t len, void *out, size_t out_cap, size_t *out_len)
+{
+	assert(out_len != NULL);
+	unsigned char *o = out;
+	/* Padding: up to two '=' at the very end of a multiple of four. */
+	size_t pad = 0;
+	if (len % 4 == 0 && len >= 4) {
+		pad = in[len - 1] == '=' ? (in[len - 2] == '=' ? 2 : 1) : 0;
+	}
+	size_t n = len - pad;
+	if (n % 4 == 1) {
+		return WIRE_ESYNTAX;
+	}
+	size_t need = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1);
+	if (need > out_cap) {
+		return WIRE_ELIMIT;
+	}
+	size_t w = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = json_b64_value(in[i]);
+		if (v < 0) {
+			return WIRE_ESYNTAX;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			assert(w < need);
+			o[w++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	/* Leftover bits must be zero, so that each byte string has one encoding. */
+	if (acc != 0) {
+		return WIRE_ESYNTAX;
+	}
+	assert(w == need);
+	*out_len = w;
+	return 0;
+}
+
+/* ==================================================================================
+ * Writer
+ */
+
+void json_writer_init(struct json_writer *w, struct wire_buf *b)
+{
+	assert(w != NULL);
+	assert(b != NULL);
+	*w = (struct json_writer){.b = b};
+}
+
+static bool json_writer_in_object(const struct json_writer *w)
+{
+	return w->depth > 0 && (w->objects >> (w->depth - 1) & 1) != 0;
+}
+
+/* Before any value: the comma, and the checks that a value may go here. */
+static void json_writer_value_prefix(struct json_writer *w)
+{
+	if (w->depth == 0) {
+		return;
+	}
+	if (json_writer_in_object(w)) {
+		assert(w->after_key); /* a member's value needs its key first */
+		w->after_key = false;
+		return;
+	}
+	uint64_t bit = (uint64_t)1 << (w->depth - 1);
+	if ((w->started & bit) != 0) {
+		wire_buf_append_byte(w->b, ',');
+	}
+	w->started |= bit;
+}
+
+static const char json_hex[] = "0123456789abcdef";
+
+/* Appends s[0..len) as the inside of a JSON string (without quotes). */
+static int json_append_escaped(struct wire_buf *b, const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		/* Copy the longest run that needs no escaping in one append. */
+		size_t run = i;
+		while (run < len && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\') {
+			run++;
+		}
+		if (run > i) {
+			wire_buf_append(b, s + i, run - i);
+			i = run;
+			continue;
+		}
+		unsigned char c = s[i];
+		if (c >= 0x80) {
+			size_t n = json_utf8_seq(s + i, len - i);
+			if (n == 0) {
+				wire_buf_append(b, "\\ufffd", 6);
+				i++;
+			} else {
+				wire_buf_append(b, s + i, n);
+				i += n;
+			}
+			continue;
+		}
+		char esc[7] = {'\\', 0};
+		size_t esc_len = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		default:
+			assert(c < 0x20);
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = json_hex[c >> 4];
+			esc[5] = json_hex[c & 15];
+			esc_len = 6;
+			break;
+		}
+		wire_buf_append(b, esc, esc_len);
+		i++;
+	}
+	return b->err;
+}
+
+static int json_append_string(struct wire_buf *b, const void *data, size_t len)
+{
+	wire_buf_append_byte(b, '"');
+	json_append_escaped(b, data, len);
+	return wire_buf_append_byte(b, '"');
+}
+
+static int json_writer_open(struct json_writer *w, bool object)
+{
+	json_writer_value_prefix(w);
+	assert(w->depth < JSON_DEPTH_LIMIT);
+	uint64_t bit = (uint64_t)1 << w->depth;
+	w->depth++;
+	if (object) {
+		w->objects |= bit;
+	} else {
+		w->objects &= ~bit;
+	}
+	w->started &= ~bit;
+	return wire_buf_append_byte(w->b, object ? '{' : '[');
+}
+
+static int json_writer_close(struct json_writer *w, bool object)
+{
+	assert(w->depth > 0);
+	assert(json_writer_in_object(w) == object);
+	assert(!w->after_key); /* a key without its value */
+	w->depth--;
+	return wire_buf_append_byte(w->b, object ? '}' : ']');
+}
+
+int json_write_object_begin(struct json_writer *w)
+{
+	return json_writer_open(w, true);
+}
+
+int json_write_object_end(struct json_writer *w)
+{
+	return json_writer_close(w, true);
+}
+
+int json_write_array_begin(struct json_writer *w)
+{
+	return json_writer_open(w, false);
+}
+
+int json_write_array_end(struct json_writer *w)
+{
+	return json_writer_close(w, false);
+}
+
+int json_write_key(struct json_writer *w, const char *key)
+{
+	assert(key != NULL);
+	assert(json_writer_in_object(w)); /* keys only inside objects */
+	assert(!w->after_key);            /* two keys in a row */
+	uint64_t bit = (uint64_t)1 << (w->depth - 1);
+	if ((w->started & bit) != 0) {
+		wire_buf_append_byte(w->b, ',');
+	}
+	w->started |= bit;
+	w->after_key = true;
+	json_append_string(w->b, key, strlen(key));
+	return wire_buf_append_byte(w->b, ':');
+}
+
+int json_write_string(struct json_writer *w, const void *data, size_t len)
+{
+	assert(data != NULL || len == 0);
+	json_writer_value_prefix(w);
+	return json_append_string(w->b, data == NULL ? "" : data, len);
+}
+
+int json_write_cstr(struct json_writer *w, const char *s)
+{
+	assert(s != NULL);
+	return json_write_string(w, s, strlen(s));
+}
+
+int json_write_int(struct json_writer *w, int64_t v)
+{
+	json_writer_value_prefix(w);
+	return wire_buf_append_i64(w->b, v);
+}
+
+int json_write_uint(struct json_writer *w, uint64_t v)
+{
+	json_writer_value_prefix(w);
+	return wire_buf_append_u64(w->b, v);
+}
+
+int json_write_double(struct json_writer *w, double v)
+{
+	json_writer_value_prefix(w);
+	if (!isfinite(v)) {
+		return wire_buf_append(w->b, "null", 4);
+	}
+	char text[32];
+	/* The shortest of %.15g, %.16g, %.17g that reads back the same value. */
+	for (int precision = 15; precision <= 17; precision++) {
+		snprintf(text, sizeof(text), "%.*g", precision, v);
+		if (strtod(text, NULL) == v) {
+			break;
+		}
+	}
+	return wire_buf_append_str(w->b, text);
+}
+
+int json_write_bool(struct json_writer *w, bool v)
+{
+	json_writer_value_prefix(w);
+	return v ? wire_buf_append(w->b, "true", 4) : wire_buf_append(w->b, "false", 5);
+}
+
+int json_write_null(struct json_writer *w)
+{
+	json_writer_value_prefix(w);
+	return wire_buf_append(w->b, "null", 4);
+}
+
+int json_write_bytes_field(struct json_writer *w, const char *name, const void *data, size_t len,
+			   bool force_base64)
+{
+	assert(name != NULL);
+	assert(data != NULL || len == 0);
+	if (!force_base64 && json_utf8_valid(data, len)) {
+		json_write_key(w, name);
+		return json_write_string(w, data, len);
+	}
+	char key[128];
+	int n = snprintf(key, sizeof(key), "%s_base64", name);
+	assert(n > 0);
+	assert((size_t)n < sizeof(key));
+	json_write_key(w, key);
+	json_writer_value_prefix(w);
+	wire_buf_append_byte(w->b, '"');
+	json_base64_encode(w->b, data == NULL ? "" : data, len);
+	return wire_buf_append_byte(w->b, '"');
+}
+
+bool json_writer_done(const struct json_writer *w)
+{
+	return w->depth == 0 && !w->after_key;
+}
+
+/* ==================================================================================
+ * Reader
+ */
+
+void json_limits_default(struct json_limits *lim)
+{
+	assert(lim != NULL);
+	*lim = (struct json_limits){
+		.depth_max = 16,
+		.values_max = 4096,
+		.input_bytes_max = (size_t)16 << 20,
+	};
+}
+
+struct json_doc {
+	struct json_value *values; /* values_cap nodes, in the same allocation */
+	size_t values_cap;
+	size_t values_used;
+	char *strings; /* unescaped strings, each NUL-terminated; never longer than the text */
+	size_t strings_cap;
+	size_t strings_used;
+};
+
+struct json_cursor {
+	const unsigned char *s;
+	size_t len;
+	size_t pos;
+	struct json_doc *doc;
+	const struct json_limits *lim;
+	char *errmsg;
+};
+
+static int json_fail(struct json_cursor *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int json_fail(struct json_cursor *c, int err, const char *fmt, ...)
+{
+	if (c->errmsg != NULL) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(c->errmsg, WIRE_ERRMSG_SIZE, fmt, ap);
+		va_end(ap);
+		assert(n >= 0);
+		if ((size_t)n < WIRE_ERRMSG_SIZE) {
+			snprintf(c->errmsg + n, WIRE_ERRMSG_SIZE - (size_t)n, " at offset %zu", c->pos);
+		}
+	}
+	return err;
+}
+
+static void json_skip_space(struct json_cursor *c)
+{
+	while (c->pos < c->len) {
+		unsigned char ch = c->s[c->pos];
+		if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+			return;
+		}
+		c->pos++;
+	}
+}
+
+static int json_new_value(struct json_cursor *c, enum json_type type, struct json_value **out)
+{
+	struct json_doc *doc = c->doc;
+	if (doc->values_used == doc->values_cap) {
+		return json_fail(c, WIRE_ELIMIT, "more than %zu values", doc->values_cap);
+	}
+	struct json_value *v = &doc->values[doc->values_used++];
+	*v = (struct json_value){.type = type};
+	*out = v;
+	return 0;
+}
+
+static int json_hex4(struct json_cursor *c, uint32_t *out)
+{
+	if (c->len - c->pos < 4) {
+		return json_fail(c, WIRE_ESYNTAX, "truncated \\u escape");
+	}
+	uint32_t v = 0;
+	for (size_t i = 0; i < 4; i++) {
+		unsigned char ch = c->s[c->pos + i];
+		uint32_t d;
+		if (ch >= '0' && ch <= '9') {
+			d = ch - '0';
+		} else if (ch >= 'a' && ch <= 'f') {
+			d = ch - 'a' + 10u;
+		} else if (ch >= 'A' && ch <= 'F') {
+			d = ch - 'A' + 10u;
+		} else {
+			return json_fail(c, WIRE_ESYNTAX, "bad hex digit in \\u escape");
+		}
+		v = v << 4 | d;
+	}
+	c->pos += 4;
+	*out = v;
+	return 0;
+}
+
+static size_t json_put_utf8(char *out, uint32_t cp)
+{
+	assert(cp <= 0x10ffff);
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* A string at c->pos (its opening quote), unescaped into the document's string area. */
+static int json_parse_string(struct json_cursor *c, const char **str, size_t *len)
+{
+	assert(c->s[c->pos] == '"');
+	c->pos++;
+	struct json_doc *doc = c->doc;
+	char *out = doc->strings + doc->strings_used;
+	size_t w = 0;
+	for (;;) {
+		if (c->pos >= c->len) {
+			return json_fail(c, WIRE_ESYNTAX, "unterminated string");
+		}
+		/* An unescaped string is never longer than its text, quotes included: the
+		 * area (one byte per input byte) cannot overflow. */
+		assert(doc->strings_used + w < doc->strings_cap);
+		unsigned char ch = c->s[c->pos];
+		if (ch == '"') {
+			c->pos++;
+			break;
+		}
+		if (ch < 0x20) {
+			return json_fail(c, WIRE_ESYNTAX, "control character in string");
+		}
+		if (ch >= 0x80) {
+			size_t n = json_utf8_seq(c->s + c->pos, c->len - c->pos);
+			if (n == 0) {
+				return json_fail(c, WIRE_ESYNTAX, "invalid UTF-8 in string");
+			}
+			memcpy(out + w, c->s + c->pos, n);
+			w += n;
+			c->pos += n;
+			continue;
+		}
+		if (ch != '\\') {
+			out[w++] = (char)ch;
+			c->pos++;
+			continue;
+		}
+		c->pos++;
+		if (c->pos >= c->len) {
+			return json_fail(c, WIRE_ESYNTAX, "unterminated escape");
+		}
+		ch = c->s[c->pos++];
+		switch (ch) {
+		case '"': out[w++] = '"'; break;
+		case '\\': out[w++] = '\\'; break;
+		case '/': out[w++] = '/'; break;
+		case 'b': out[w++] = '\b'; break;
+		case 'f': out[w++] = '\f'; break;
+		case 'n': out[w++] = '\n'; break;
+		case 'r': out[w++] = '\r'; break;
+		case 't': out[w++] = '\t'; break;
+		case 'u': {
+			uint32_t cp = 0;
+			int rc = json_hex4(c, &cp);
+			if (rc != 0) {
+				return rc;
+			}
+			if (cp >= 0xdc00 && cp <= 0xdfff) {
+				return json_fail(c, WIRE_ESYNTAX, "lone low surrogate");
+			}
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (c->len - c->pos < 2 || c->s[c->pos] != '\\' || c->s[c->pos + 1] != 'u') {
+					return json_fail(c, WIRE_ESYNTAX, "lone high surrogate");
+				}
+				c->pos += 2;
+				uint32_t low = 0;
+				rc = json_hex4(c, &low);
+				if (rc != 0) {
+					return rc;
+				}
+				if (low < 0xdc00 || low > 0xdfff) {
+					return json_fail(c, WIRE_ESYNTAX, "lone high surrogate");
+				}
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+			}
+			w += json_put_utf8(out + w, cp);
+			break;
+		}
+		default:
+			return json_fail(c, WIRE_ESYNTAX, "invalid escape");
+		}
+	}
+	assert(doc->strings_used + w < doc->strings_cap);
+	out[w] = '\0';
+	doc->strings_used += w + 1;
+	*str = out;
+	*len = w;
+	return 0;
+}
+
+static bool json_is_digit(unsigned char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+/* A number (RFC 8259 section 6): -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static int json_parse_number(struct json_cursor *c, struct json_value *v)
+{
+	size_t start = c->pos;
+	const unsigned char *s = c->s;
+	if (c->pos < c->len && s[c->pos] == '-') {
+		c->pos++;
+	}
+	if (c->pos >= c->len || !json_is_digit(s[c->pos])) {
+		return json_fail(c, WIRE_ESYNTAX, "malformed number");
+	}
+	if (s[c->pos] == '0') {
+		c->pos++;
+	} else {
+		while (c->pos < c->len && json_is_digit(s[c->pos])) {
+			c->pos++;
+		}
+	}
+	if (c->pos < c->len && s[c->pos] == '.') {
+		c->pos++;
+		if (c->pos >= c->len || !json_is_digit(s[c->pos])) {
+			return json_fail(c, WIRE_ESYNTAX, "malformed number");
+		}
+		while (c->pos < c->len && json_is_digit(s[c->pos])) {
+			c->pos++;
+		}
+	}
+	if (c->pos < c->len && (s[c->pos] == 'e' || s[c->pos] == 'E')) {
+		c->pos++;
+		if (c->pos < c->len && (s[c->pos] == '+' || s[c->pos] == '-')) {
+			c->pos++;
+		}
+		if (c->pos >= c->len || !json_is_digit(s[c->pos])) {
+			return json_fail(c, WIRE_ESYNTAX, "malformed number");
+		}
+		while (c->pos < c->len && json_is_digit(s[c->pos])) {
+			c->pos++;
+		}
+	}
+	/* Keep the text in the string area, NUL-terminated for strtod; it is shorter than
+	 * the input it came from, and the area has a byte per input byte plus one. */
+	struct json_doc *doc = c->doc;
+	size_t n = c->pos - start;
+	assert(doc->strings_used + n < doc->strings_cap);
+	char *text = doc->strings + doc->strings_used;
+	memcpy(text, s + start, n);
+	text[n] = '\0';
+	doc->strings_used += n + 1;
+	v->str = text;
+	v->len = n;
+	return 0;
+}
+
+static bool json_literal(struct json_cursor *c, const char *word)
+{
+	size_t n = strlen(word);
+	if (c->len - c->pos < n || memcmp(c->s + c->pos, word, n) != 0) {
+		return false;
+	}
+	c->pos += n;
+	return true;
+}
+
+static int json_parse_value(struct json_cursor *c, uint32_t depth, struct json_value **out);
+
+/* An array or object at c->pos (its opening bracket). */
+static int json_parse_container(struct json_cursor *c, uint32_t depth, struct json_value *v)
+{
+	bool object = v->type == JSON_OBJECT;
+	char close = object ? '}' : ']';
+	if (depth >= c->lim->depth_max) {
+		return json_fail(c, WIRE_EDEPTH, "nested deeper than %u", c->lim->depth_max);
+	}
+	c->pos++;
+	json_skip_space(c);
+	if (c->pos < c->len && c->s[c->pos] == close) {
+		c->pos++;
+		return 0;
+	}
+	struct json_value *tail = NULL;
+	for (;;) {
+		const char *key = NULL;
+		size_t key_len = 0;
+		int rc;
+		if (object) {
+			json_skip_space(c);
+			if (c->pos >= c->len || c->s[c->pos] != '"') {
+				return json_fail(c, WIRE_ESYNTAX, "expected a member name");
+			}
+			rc = json_parse_string(c, &key, &key_len);
+			if (rc != 0) {
+				return rc;
+			}
+			json_skip_space(c);
+			if (c->pos >= c->len || c->s[c->pos] != ':') {
+				return json_fail(c, WIRE_ESYNTAX, "expected ':'");
+			}
+			c->pos++;
+		}
+		struct json_value *item = NULL;
+		rc = json_parse_value(c, depth + 1, &item);
+		if (rc != 0) {
+			return rc;
+		}
+		item->key = key;
+		item->key_len = key_len;
+		if (tail == NULL) {
+			v->child = item;
+		} else {
+			tail->next = item;
+		}
+		tail = item;
+		v->count++;
+		json_skip_space(c);
+		if (c->pos >= c->len) {
+			return json_fail(c, WIRE_ESYNTAX, "unterminated %s", object ? "object" : "array");
+		}
+		if (c->s[c->pos] == ',') {
+			c->pos++;
+			continue;
+		}
+		if (c->s[c->pos] == close) {
+			c->pos++;
+			return 0;
+		}
+		return json_fail(c, WIRE_ESYNTAX, "expected ',' or '%c'", close);
+	}
+}
+
+static int json_parse_value(struct json_cursor *c, uint32_t depth, struct json_value **out)
+{
+	json_skip_space(c);
+	if (c->pos >= c->len) {
+		return json_fail(c, WIRE_ESYNTAX, "unexpected end of input");
+	}
+	unsigned char ch = c->s[c->pos];
+	struct json_value *v = NULL;
+	int rc;
+	switch (ch) {
+	case '{':
+	case '[':
+		rc = json_new_value(c, ch == '{' ? JSON_OBJECT : JSON_ARRAY, &v);
+		if (rc == 0) {
+			rc = json_parse_container(c, depth, v);
+		}
+		break;
+	case '"':
+		rc = json_new_value(c, JSON_STRING, &v);
+		if (rc == 0) {
+			rc = json_parse_string(c, &v->str, &v->len);
+		}
+		break;
+	case 't':
+	case 'f':
+	case 'n':
+		rc = json_new_value(c, ch == 'n' ? JSON_NULL : JSON_BOOL, &v);
+		if (rc != 0) {
+			break;
+		}
+		if (json_literal(c, "true")) {
+			v->boolean = true;
+		} else if (!json_literal(c, "false") && !json_literal(c, "null")) {
+			rc = json_fail(c, WIRE_ESYNTAX, "unknown literal");
+		}
+		break;
+	default:
+		if (ch != '-' && !json_is_digit(ch)) {
+			rc = json_fail(c, WIRE_ESYNTAX, "unexpected character 0x%02x", ch);
+			break;
+		}
+		rc = json_new_value(c, JSON_NUMBER, &v);
+		if (rc == 0) {
+			rc = json_parse_number(c, v);
+		}
+		break;
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+int json_parse(const char *text, size_t len, const struct json_limits *lim, struct json_doc **out,
+	       char errmsg[WIRE_ERRMSG_SIZE])
+{
+	assert(text != NULL || len == 0);
+	assert(out != NULL);
+	struct json_limits l;
+	if (lim == NULL) {
+		json_limits_default(&l);
+	} else {
+		l = *lim;
+	}
+	assert(l.depth_max >= 1);
+	assert(l.depth_max <= JSON_DEPTH_LIMIT);
+	assert(l.values_max >= 1);
+	struct json_cursor c = {.s = (const unsigned char *)text, .len = len, .lim = &l,
+				.errmsg = errmsg};
+	if (errmsg != NULL) {
+		errmsg[0] = '\0';
+	}
+	if (len > l.input_bytes_max) {
+		return json_fail(&c, WIRE_ELIMIT, "document longer than %zu bytes", l.input_bytes_max);
+	}
+	/* Every value takes at least one byte of text, and every unescaped string or number
+	 * (plus its NUL) at most as many bytes as its text plus one. */
+	size_t values_cap = len < l.values_max ? (len == 0 ? 1 : len) : l.values_max;
+	size_t strings_cap = len + 1;
+	size_t header = sizeof(struct json_doc);
+	size_t values_bytes = values_cap * sizeof(struct json_value);
+	struct json_doc *doc = malloc(header + values_bytes + strings_cap);
+	if (doc == NULL) {
+		return json_fail(&c, WIRE_ENOMEM, "out of memory");
+	}
+	*doc = (struct json_doc){
+		.values = (struct json_value *)(void *)(doc + 1),
+		.values_cap = values_cap,
+		.strings = (char *)(doc + 1) + values_bytes,
+		.strings_cap = strings_cap,
+	};
+	c.doc = doc;
+	struct json_value *root = NULL;
+	int rc = json_parse_value(&c, 0, &root);
+	if (rc == 0) {
+		json_skip_space(&c);
+		if (c.pos != c.len) {
+			rc = json_fail(&c, WIRE_ESYNTAX, "trailing bytes after the document");
+		}
+	}
+	if (rc != 0) {
+		free(doc);
+		return rc;
+	}
+	assert(root == &doc->values[0]);
+	*out = doc;
+	return 0;
+}
+
+void json_doc_free(struct json_doc *doc)
+{
+	free(doc);
+}
+
+const struct json_value *json_doc_root(const struct json_doc *doc)
+{
+	assert(doc != NULL);
+	assert(doc->values_used >= 1);
+	return &doc->values[0];
+}
+
+const struct json_value *json_object_get(const struct json_value *obj, const char *key)
+{
+	assert(key != NULL);
+	if (obj == NULL || obj->type != JSON_OBJECT) {
+		return NULL;
+	}
+	size_t n = strlen(key);
+	for (const struct json_value *m = obj->child; m != NULL; m = m->next) {
+		if (m->key_len == n && memcmp(m->key, key, n) == 0) {
+			return m;
+		}
+	}
+	return NULL;
+}
+
+/* Whether a number's text is an integer: no '.', 'e' or 'E'. */
+static bool json_number_is_integer(const struct json_value *v)
+{
+	return v->type == JSON_NUMBER && memchr(v->str, '.', v->len) == NULL &&
+	       memchr(v->str, 'e', v->len) == NULL && memchr(v->str, 'E', v->len) == NULL;
+}
+
+int json_value_uint64(const struct json_value *v, uint64_t *out)
+{
+	if (v == NULL || !json_number_is_integer(v) || v->str[0] == '-' || v->len > 20) {
+		return WIRE_EINVAL;
+	}
+	uint64_t n = 0;
+	for (size_t i = 0; i < v->len; i++) {
+		uint64_t d = (uint64_t)(v->str[i] - '0');
+		if (n > (UINT64_MAX - d) / 10) {
+			return WIRE_EINVAL;
+		}
+		n = n * 10 + d;
+	}
+	*out = n;
+	return 0;
+}
+
+int json_value_int64(const struct json_value *v, int64_t *out)
+{
+	if (v == NULL || !json_number_is_integer(v) || v->len > 20) {
+		return WIRE_EINVAL;
+	}
+	bool negative = v->str[0] == '-';
+	uint64_t n = 0;
+	for (size_t i = negative ? 1 : 0; i < v->len; i++) {
+		uint64_t d = (uint64_t)(v->str[i] - '0');
+		if (n > (UINT64_MAX - d) / 10) {
+			return WIRE_EINVAL;
+		}
+		n = n * 10 + d;
+	}
+	if (negative) {
+		if (n > (uint64_t)INT64_MAX + 1) {
+			return WIRE_EINVAL;
+		}
+		*out = n == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)n;
+	} else {
+		if (n > (uint64_t)INT64_MAX) {
+			return WIRE_EINVAL;
+		}
+		*out = (int64_t)n;
+	}
+	return 0;
+}
+
+int json_value_double(const struct json_value *v, double *out)
+{
+	if (v == NULL || v->type != JSON_NUMBER) {
+		return WIRE_EINVAL;
+	}
+	*out = strtod(v->str, NULL);
+	return 0;
+}
+
+int json_object_get_bytes(const struct json_value *obj, const char *name, void **data, size_t *len)
+{
+	assert(name != NULL);
+	assert(data != NULL);
+	assert(len != NULL);
+	char key[128];
+	int n = snprintf(key, sizeof(key), "%s_base64", name);
+	assert(n > 0);
+	assert((size_t)n < sizeof(key));
+	const struct json_value *text = json_object_get(obj, name);
+	const struct json_value *b64 = json_object_get(obj, key);
+	if (text == NULL && b64 == NULL) {
+		return WIRE_ENOTFOUND;
+	}
+	if (text != NULL && b64 != NULL) {
+		return WIRE_EINVAL;
+	}
+	const struct json_value *v = text != NULL ? text : b64;
+	if (v->type != JSON_STRING) {
+		return WIRE_EINVAL;
+	}
+	size_t cap = text != NULL ? v->len : (v->len / 4 + 1) * 3;
+	char *buf = malloc(cap == 0 ? 1 : cap);
+	if (buf == NULL) {
+		return WIRE_ENOMEM;
+	}
+	if (text != NULL) {
+		if (v->len > 0) {
+			memcpy(buf, v->str, v->len);
+		}
+		*len = v->len;
+	} else if (json_base64_decode(v->str, v->len, buf, cap, len) != 0) {
+		free(buf);
+		return WIRE_EINVAL;
+	}
+	*data = buf;
+	return 0;
+}
