@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "http.h"
+#include "web.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 
@@ -538,6 +539,21 @@ static void test_random_bytes(void **state)
 	assert_true(requests > 100);
 }
 
+/* The page embedded at build time is the whole of web/index.html. */
+static void test_web_page(void **state)
+{
+	(void)state;
+	assert_true(concord_web_index_len > 1000);
+	assert_int_equal(strlen(concord_web_index), concord_web_index_len);
+	assert_memory_equal(concord_web_index, "<!doctype html>", 15);
+	assert_non_null(strstr(concord_web_index, "/v1/cluster"));
+	assert_non_null(strstr(concord_web_index, "</html>"));
+	/* No external resources: the page works offline. */
+	assert_null(strstr(concord_web_index, "http://cdn"));
+	assert_null(strstr(concord_web_index, "src=\"http"));
+	assert_null(strstr(concord_web_index, "href=\"http"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -551,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_expect_continue),
 		cmocka_unit_test(test_response_writer),
 		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_web_page),
 	};
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }

@@ -615,6 +615,21 @@ static void test_reader_random_bytes(void **state)
 	}
 }
 
+/* Values from Redis Cluster's specification and CLUSTER KEYSLOT. */
+static void test_key_slot(void **state)
+{
+	(void)state;
+	assert_int_equal(resp_key_slot(S("123456789")), 0x31c3 & 16383);
+	assert_int_equal(resp_key_slot(S("foo")), 12182);
+	assert_int_equal(resp_key_slot(S("{user1000}.following")), resp_key_slot(S("user1000")));
+	/* The cases of the specification: the first '{' and the first '}' after it. */
+	assert_int_equal(resp_key_slot(S("foo{{bar}}zap")), resp_key_slot(S("{bar")));
+	assert_int_equal(resp_key_slot(S("foo{bar}{zap}")), resp_key_slot(S("bar")));
+	assert_int_not_equal(resp_key_slot(S("a{b")), resp_key_slot(S("x{b"))); /* no '}': whole key */
+	assert_int_not_equal(resp_key_slot(S("{}a")), resp_key_slot(S("{}b"))); /* empty tag: whole key */
+	assert_int_equal(resp_key_slot("", 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_reader_round_trip),
 		cmocka_unit_test(test_reader_limits_and_malformed),
 		cmocka_unit_test(test_reader_random_bytes),
+		cmocka_unit_test(test_key_slot),
 	};
 	return cmocka_run_group_tests_name("resp", tests, NULL, NULL);
 }

@@ -78,6 +78,9 @@ static const char json_b64_alphabet[] =
 int json_base64_encode(struct wire_buf *b, const void *data, size_t len)
 {
 	const unsigned char *s = data;
+	if (len == 0) {
+		return b->err; /* nothing to write; b->data may still be NULL */
+	}
 	int rc = wire_buf_reserve(b, (len + 2) / 3 * 4);
 	if (rc != 0) {
 		return rc;

@@ -591,6 +591,35 @@ int resp_write_null_array(struct wire_buf *b)
 	return wire_buf_append(b, "*-1\r\n", 5);
 }
 
+/* CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, no reflection, as Redis
+ * Cluster uses. Bit by bit: keys are short and this runs once per redirection. */
+static uint16_t resp_crc16(const unsigned char *s, size_t len)
+{
+	uint16_t crc = 0;
+	for (size_t i = 0; i < len; i++) {
+		crc ^= (uint16_t)(s[i] << 8);
+		for (int bit = 0; bit < 8; bit++) {
+			crc = (crc & 0x8000) != 0 ? (uint16_t)(crc << 1 ^ 0x1021) : (uint16_t)(crc << 1);
+		}
+	}
+	return crc;
+}
+
+unsigned resp_key_slot(const void *key, size_t len)
+{
+	const unsigned char *s = key;
+	assert(s != NULL || len == 0);
+	const unsigned char *open = len > 0 ? memchr(s, '{', len) : NULL;
+	if (open != NULL) {
+		size_t from = (size_t)(open - s) + 1;
+		const unsigned char *close = memchr(s + from, '}', len - from);
+		if (close != NULL && close > s + from) {
+			return resp_crc16(s + from, (size_t)(close - s) - from) & 16383u;
+		}
+	}
+	return resp_crc16(s, len) & 16383u;
+}
+
 /* ==================================================================================
  * Reply parser
  *

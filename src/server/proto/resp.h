@@ -149,6 +149,11 @@ int resp_write_array(struct wire_buf *b, size_t n);
 /* "*-1\r\n": the null array. */
 int resp_write_null_array(struct wire_buf *b);
 
+/* The Redis Cluster hash slot of a key, 0..16383: CRC16 (XMODEM) of the key, or of the
+ * part between the first '{' and the next '}' when that part is not empty (a hash tag),
+ * modulo 16384. For "-MOVED <slot> <host:port>" redirections (docs/resp.md). */
+unsigned resp_key_slot(const void *key, size_t len);
+
 /* ----------------------------------------------------------------------------------
  * Reply parser, for the C client library and tests: a reply stream into trees.
  */
