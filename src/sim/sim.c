@@ -919,6 +919,8 @@ static void handle_event(struct sim *s, struct event *ev)
 		if (nd->up || s->healed || nd->removed)
 			break;
 		node_start(s, nd);
+		if (!nd->up)
+			break; /* recovery failed: the run already reports why */
 		sim_log(s, "nemesis: restart n%u", nd->idx + 1);
 		sim_narrate(s, "nemesis: n%u restarts from its disk (term %" PRIu64
 			       ", %" PRIu64 " entries)",

@@ -768,6 +768,51 @@ static void recovered_fill(struct recovery *r, struct storage_recovered *rec)
 	r->n_entries = 0;
 }
 
+/* fsyncs every file of `path` (a directory), then the directory itself. */
+static int sync_tree(struct recovery *r, const char *path)
+{
+	struct sio_names names;
+	int rv = list_dir(r, path, &names, false);
+	if (rv != STORAGE_OK)
+		return rv;
+	for (uint32_t i = 0; i < names.n && rv == STORAGE_OK; i++) {
+		char file[SIO_PATH_MAX];
+		path_join(file, path, names.v[i]);
+		/* wal/ and snap/ are synced on their own. */
+		if (strcmp(file, r->wal_dir) == 0 || strcmp(file, r->snap_dir) == 0)
+			continue;
+		int fd;
+		int err = sio_open(r->io, file, SIO_RDONLY, &fd);
+		if (err == 0) {
+			err = sio_fsync(r->io, fd);
+			sio_close(r->io, fd);
+		}
+		if (err != 0)
+			rv = storage_errmsg_io(r->errmsg, file, "fsync", err);
+	}
+	sio_names_free(&names);
+	if (rv == STORAGE_OK) {
+		int err = sio_sync_dir(r->io, path);
+		if (err != 0)
+			rv = storage_errmsg_io(r->errmsg, path, "fsync of directory", err);
+	}
+	return rv;
+}
+
+/* What recovery read may still sit in the page cache only: after a process crash the
+ * kernel keeps writes that were never synced (a meta rename whose directory fsync
+ * failed, say). Before the node acts on any of it, make all of it durable, so that a
+ * later power loss cannot take back a term, a vote or an entry it already relied on. */
+static int sync_recovered(struct recovery *r)
+{
+	int rv = sync_tree(r, r->wal_dir);
+	if (rv == STORAGE_OK)
+		rv = sync_tree(r, r->snap_dir);
+	if (rv == STORAGE_OK)
+		rv = sync_tree(r, r->dir);
+	return rv;
+}
+
 int storage_open(struct storage **out, struct sio *io, const char *dir,
 		 const struct storage_options *opts, struct storage_recovered *rec, char *errmsg)
 {
@@ -795,6 +840,8 @@ int storage_open(struct storage **out, struct sio *io, const char *dir,
 		rv = repair_snapshots(&r);
 	if (rv == STORAGE_OK)
 		rv = repair_segments(&r);
+	if (rv == STORAGE_OK)
+		rv = sync_recovered(&r);
 	struct storage *st = NULL;
 	if (rv == STORAGE_OK)
 		rv = storage_build(&r, opts, &st);

@@ -178,9 +178,43 @@ static void test_snapshot_write_fails(void **state)
 	}
 }
 
+/* A meta replacement whose directory fsync fails leaves the new meta in the page cache
+ * only. After a process crash the node reopens and sees it; it must not rely on it until
+ * it is durable, or a later power loss takes back the term it voted in. Recovery syncs
+ * what it read (found by the simulator, seed 8139, 5 nodes). */
+static void test_recovered_state_made_durable(void **state)
+{
+	(void)state;
+	struct crashfs *fs = crashfs_new(7);
+	struct storage_recovered rec;
+	struct storage *st = open_fs(fs, &rec);
+	storage_recovered_release(&rec);
+	struct raft_hard_state hs = {.term = 1, .vote = 1};
+	assert_int_equal(storage_set_hard_state(st, &hs), 0);
+	sio_fault_set(crashfs_fault(fs), SIO_OP_BIT(SIO_SYNC_DIR), 0, 1, ENOSPC);
+	hs.term = 3;
+	hs.vote = 2;
+	assert_int_not_equal(storage_set_hard_state(st, &hs), 0);
+	storage_close(st);
+	crashfs_crash(fs, CRASHFS_PROCESS); /* the page cache survives */
+	sio_fault_clear(crashfs_fault(fs));
+	st = open_fs(fs, &rec);
+	raft_term seen = rec.hard_state.term;
+	storage_recovered_release(&rec);
+	storage_close(st);
+	crashfs_crash(fs, CRASHFS_LOSE); /* now the power goes */
+	st = open_fs(fs, &rec);
+	/* Whatever the reopen saw (the new term, or the old one) is what survives. */
+	assert_int_equal(rec.hard_state.term, seen);
+	storage_recovered_release(&rec);
+	storage_close(st);
+	crashfs_free(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_recovered_state_made_durable),
 		cmocka_unit_test(test_fail_stop_everywhere),
 		cmocka_unit_test(test_snapshot_write_fails),
 	};
