@@ -190,7 +190,7 @@ static void check_commit_quorum(struct sim *s, struct node *nd, raft_index index
 	}
 }
 
-const struct raft_conf *sim_current_conf(struct sim *s)
+struct node *sim_newest_leader(struct sim *s)
 {
 	struct node *leader = NULL;
 	for (uint32_t i = 0; i < s->n; i++)
@@ -198,6 +198,12 @@ const struct raft_conf *sim_current_conf(struct sim *s)
 		    (leader == NULL ||
 		     raft_term_current(s->nodes[i].r) > raft_term_current(leader->r)))
 			leader = &s->nodes[i];
+	return leader;
+}
+
+const struct raft_conf *sim_current_conf(struct sim *s)
+{
+	struct node *leader = sim_newest_leader(s);
 	return leader != NULL ? raft_conf_current(leader->r) : NULL;
 }
 

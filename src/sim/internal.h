@@ -242,6 +242,8 @@ void check_new_entries(struct sim *s, struct node *nd, const struct raft_ready *
 void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e);
 void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term term);
 void check_state_after_apply(struct sim *s, struct node *nd, raft_index index);
+/* The up leader of the highest term, or NULL. */
+struct node *sim_newest_leader(struct sim *s);
 /* The configuration of the newest leader, or NULL; members are up to date with it. */
 const struct raft_conf *sim_current_conf(struct sim *s);
 void check_node(struct sim *s, struct node *nd);

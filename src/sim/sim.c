@@ -669,12 +669,7 @@ static void nemesis_transfer(struct sim *s)
 
 static void nemesis_membership(struct sim *s)
 {
-	struct node *leader = NULL;
-	for (uint32_t i = 0; i < s->n; i++)
-		if (s->nodes[i].up && raft_role(s->nodes[i].r) == RAFT_LEADER &&
-		    (leader == NULL || raft_term_current(s->nodes[i].r) >
-					   raft_term_current(leader->r)))
-			leader = &s->nodes[i];
+	struct node *leader = sim_newest_leader(s);
 	if (leader == NULL)
 		return;
 	struct raft_conf t = *raft_conf_current(leader->r);
@@ -736,12 +731,7 @@ static void nemesis_membership(struct sim *s)
  * as an operator would. */
 static void reap_removed(struct sim *s)
 {
-	struct node *leader = NULL;
-	for (uint32_t i = 0; i < s->n; i++)
-		if (s->nodes[i].up && raft_role(s->nodes[i].r) == RAFT_LEADER &&
-		    (leader == NULL || raft_term_current(s->nodes[i].r) >
-					   raft_term_current(leader->r)))
-			leader = &s->nodes[i];
+	struct node *leader = sim_newest_leader(s);
 	if (leader == NULL)
 		return;
 	const struct raft_conf *c = raft_conf_current(leader->r);

@@ -373,6 +373,18 @@ int h_propose(struct h *h, raft_id id, const char *text, raft_term *term, raft_i
 	return rv;
 }
 
+void h_propose_n(struct h *h, raft_id id, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "entry-%d", i);
+		int rv = h_propose(h, id, text, NULL, NULL);
+		assert(rv == 0);
+		(void)rv;
+		h_stabilize(h);
+	}
+}
+
 void h_restart(struct h *h, raft_id id)
 {
 	struct h_node *nd = node(h, id);

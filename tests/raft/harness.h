@@ -81,6 +81,8 @@ void h_tick_all(struct h *h, uint32_t ticks);
 void h_elect(struct h *h, raft_id id);
 raft_id h_leader(struct h *h);
 int h_propose(struct h *h, raft_id id, const char *text, raft_term *term, raft_index *index);
+/* Leader `id` proposes `n` entries, each delivered everywhere before the next. */
+void h_propose_n(struct h *h, raft_id id, int n);
 /* Simulates a crash and restart of `id` from its durable state. */
 void h_restart(struct h *h, raft_id id);
 

@@ -13,16 +13,6 @@
 
 #define R(id) h_raft(&h, (id))
 
-static void propose_n(struct h *h, raft_id leader, int n)
-{
-	for (int i = 0; i < n; i++) {
-		char text[32];
-		snprintf(text, sizeof(text), "entry-%d", i);
-		assert_int_equal(h_propose(h, leader, text, NULL, NULL), 0);
-		h_stabilize(h);
-	}
-}
-
 static bool conf_equal_voters(const struct raft_conf *c, const raft_id *ids, uint32_t n)
 {
 	if (c->n_voters != n || c->n_voters_old != 0)
@@ -41,7 +31,7 @@ static void test_add_learner_then_promote(void **state)
 	struct h h;
 	h_init_spares(&h, 4, 3, true, true);
 	h_elect(&h, 1);
-	propose_n(&h, 1, 5);
+	h_propose_n(&h, 1, 5);
 	const raft_id v3[] = {1, 2, 3}, l4[] = {4};
 	assert_int_equal(h_change(&h, 1, v3, 3, l4, 1), 0);
 	h_stabilize(&h);
@@ -90,7 +80,7 @@ static void test_promotion_needs_catch_up(void **state)
 	assert_int_equal(h_change(&h, 1, v3, 3, l4, 1), 0);
 	h_stabilize(&h);
 	h_isolate(&h, 4);
-	propose_n(&h, 1, 20);
+	h_propose_n(&h, 1, 20);
 	assert_int_equal(h_change(&h, 1, v4, 4, NULL, 0), RAFT_ELAGGING);
 	/* A node the leader never heard of cannot become a voter either. */
 	const raft_id v5[] = {1, 2, 3, 5};
@@ -121,7 +111,7 @@ static void test_c_new_excludes_old_voters(void **state)
 	h_isolate(&h, 4);
 	h_isolate(&h, 5);
 	raft_index commit = raft_commit_index(R(1));
-	propose_n(&h, 1, 1);
+	h_propose_n(&h, 1, 1);
 	assert_int_equal(raft_commit_index(R(1)), commit);
 	h_free(&h);
 }
@@ -192,7 +182,7 @@ static void test_remove_leader(void **state)
 	struct h h;
 	h_init(&h, 3, true, true);
 	h_elect(&h, 1);
-	propose_n(&h, 1, 3);
+	h_propose_n(&h, 1, 3);
 	const raft_id v23[] = {2, 3};
 	assert_int_equal(h_change(&h, 1, v23, 2, NULL, 0), 0);
 	h_stabilize(&h);
@@ -203,7 +193,7 @@ static void test_remove_leader(void **state)
 	assert_true(conf_equal_voters(raft_conf_current(R(l)), v23, 2));
 	/* The cluster of two still commits. */
 	raft_index before = raft_commit_index(R(l));
-	propose_n(&h, l, 1);
+	h_propose_n(&h, l, 1);
 	assert_true(raft_commit_index(R(l)) > before);
 	h_free(&h);
 }

@@ -13,16 +13,6 @@
 
 #define R(id) h_raft(&h, (id))
 
-static void propose_n(struct h *h, raft_id leader, int n)
-{
-	for (int i = 0; i < n; i++) {
-		char text[32];
-		snprintf(text, sizeof(text), "entry-%d", i);
-		assert_int_equal(h_propose(h, leader, text, NULL, NULL), 0);
-		h_stabilize(h);
-	}
-}
-
 static uint32_t count_queued(struct h *h, raft_id to, enum raft_msg_type type)
 {
 	uint32_t n = 0;
@@ -40,12 +30,12 @@ static void test_follower_behind_compaction_gets_snapshot(void **state)
 	h_init(&h, 3, false, false);
 	h_elect(&h, 1);
 	h_isolate(&h, 3);
-	propose_n(&h, 1, 30);
+	h_propose_n(&h, 1, 30);
 	h_snapshot(&h, 1, 500, 0);
 	assert_int_equal(raft_first_index(R(1)), raft_snapshot_index(R(1)) + 1);
 	assert_true(raft_first_index(R(1)) > raft_last_index(R(3)) + 1);
 	h_heal(&h);
-	propose_n(&h, 1, 3);
+	h_propose_n(&h, 1, 3);
 	h_tick_all(&h, 6);
 	assert_int_equal(h.nodes[2].installs, 1);
 	assert_int_equal(h.nodes[2].snap_index, h.nodes[0].snap_index);
@@ -67,7 +57,7 @@ static void test_new_leader_sends_its_snapshot(void **state)
 	h_init(&h, 3, false, false);
 	h_elect(&h, 1);
 	h_isolate(&h, 3);
-	propose_n(&h, 1, 20);
+	h_propose_n(&h, 1, 20);
 	h_snapshot(&h, 2, 64, 0);
 	h.nodes[0].up = false; /* the leader dies */
 	h_heal(&h);
@@ -89,7 +79,7 @@ static void test_trailing_entries_avoid_snapshot(void **state)
 	h_init(&h, 3, false, false);
 	h_elect(&h, 1);
 	h_isolate(&h, 3);
-	propose_n(&h, 1, 5);
+	h_propose_n(&h, 1, 5);
 	h_snapshot(&h, 1, 64, 100);
 	h_heal(&h);
 	h_tick_all(&h, 6);
@@ -136,7 +126,7 @@ static void test_chunks_lost_duplicated_reordered(void **state)
 		h_restart(&h, i);
 	h_elect(&h, 1);
 	h_isolate(&h, 3);
-	propose_n(&h, 1, 10);
+	h_propose_n(&h, 1, 10);
 	h_snapshot(&h, 1, 95, 0);
 	h_heal(&h);
 	h_tick(&h, 1, h.cfg.heartbeat_ticks);
@@ -191,7 +181,7 @@ static void test_crash_during_transfer(void **state)
 		h_restart(&h, i);
 	h_elect(&h, 1);
 	h_isolate(&h, 3);
-	propose_n(&h, 1, 10);
+	h_propose_n(&h, 1, 10);
 	h_snapshot(&h, 1, 40, 0);
 	raft_index before = raft_last_index(R(3));
 	h_heal(&h);
@@ -229,7 +219,7 @@ static void test_stuck_transfer_recovers(void **state)
 		h_restart(&h, i);
 	h_elect(&h, 1);
 	h_isolate(&h, 3);
-	propose_n(&h, 1, 10);
+	h_propose_n(&h, 1, 10);
 	h_snapshot(&h, 1, 100, 0);
 	h_heal(&h);
 	h_tick(&h, 1, h.cfg.heartbeat_ticks);
@@ -288,9 +278,9 @@ static void test_restart_from_snapshot(void **state)
 	struct h h;
 	h_init(&h, 3, false, false);
 	h_elect(&h, 1);
-	propose_n(&h, 1, 10);
+	h_propose_n(&h, 1, 10);
 	h_snapshot(&h, 2, 32, 0);
-	propose_n(&h, 1, 5);
+	h_propose_n(&h, 1, 5);
 	raft_index last = raft_last_index(R(2));
 	raft_index snap = h.nodes[1].snap_index;
 	h_restart(&h, 2);
@@ -309,7 +299,7 @@ static void test_snapshot_api_errors(void **state)
 	struct h h;
 	h_init(&h, 3, false, false);
 	h_elect(&h, 1);
-	propose_n(&h, 1, 3);
+	h_propose_n(&h, 1, 3);
 	struct raft_buf *b = raft_buf_new("x", 1);
 	raft_index applied = raft_applied_index(R(1));
 	assert_int_equal(raft_snapshot_taken(R(1), applied + 1, b, 0), RAFT_EINVAL);
