@@ -43,6 +43,7 @@ void node_config_default(struct node_config *cfg)
 	cfg->heartbeat_ticks = 2;
 	cfg->request_timeout_ms = 5000;
 	cfg->snapshot_entries = 100000;
+	cfg->snapshot_bytes = 64u << 20;
 	cfg->snapshot_trailing = 10000;
 	cfg->segment_bytes = 64u << 20;
 	kv_config_default(&cfg->kv);
@@ -122,6 +123,7 @@ struct node {
 
 	enum raft_role role;
 	raft_index last_snapshot;
+	uint64_t bytes_since_snapshot; /* command bytes applied since the last snapshot began */
 	struct snapshot_job snap;
 	struct node_metrics m;
 };
@@ -466,7 +468,12 @@ static void maybe_snapshot(struct node *n)
 {
 	struct snapshot_job *j = &n->snap;
 	raft_index applied = kv_applied_index(n->kv);
-	if (j->running || n->stopping || applied < n->last_snapshot + n->cfg.snapshot_entries)
+	if (j->running || n->stopping)
+		return;
+	/* The log has grown past either threshold since the last snapshot. */
+	bool entries = applied >= n->last_snapshot + n->cfg.snapshot_entries;
+	bool bytes = n->cfg.snapshot_bytes > 0 && n->bytes_since_snapshot >= n->cfg.snapshot_bytes;
+	if (!entries && !bytes)
 		return;
 	if (raft_applied_index(n->r) != applied)
 		return;
@@ -492,6 +499,7 @@ static void maybe_snapshot(struct node *n)
 		_exit(rv == 0 ? 0 : 1);
 	}
 	close(fds[1]);
+	n->bytes_since_snapshot = 0;
 	j->running = true;
 	j->pid = pid;
 	j->index = applied;
@@ -535,6 +543,7 @@ static void apply_entry(struct node *n, const struct raft_entry *e)
 {
 	struct kv_reply reply;
 	kv_apply_entry(n->kv, e, &reply);
+	n->bytes_since_snapshot += raft_entry_len(e);
 	/* The address book changes only through commands that name a reserved key, whose
 	 * bytes then appear in the payload as they are. */
 	if (e->type == RAFT_ENTRY_NORMAL &&

@@ -79,7 +79,8 @@ struct node_config {
 	uint32_t election_ticks;
 	uint32_t heartbeat_ticks;
 	uint32_t request_timeout_ms;   /* writes and reads give up after this */
-	uint64_t snapshot_entries;     /* take a snapshot after this many applied entries */
+	uint64_t snapshot_entries;     /* take a snapshot after this many applied entries... */
+	uint64_t snapshot_bytes;       /* ...or this many bytes of applied commands */
 	uint64_t snapshot_trailing;    /* entries kept behind a snapshot for slow followers */
 	uint64_t segment_bytes;        /* WAL segment size */
 	struct kv_config kv;           /* must be the same on every node */
@@ -89,7 +90,8 @@ struct node_config {
 };
 
 /* Zeroes `cfg` and fills the defaults: 50 ms ticks, election 10 ticks, heartbeat 2,
- * 5 s request timeout, snapshots every 100000 entries keeping 10000, 64 MiB segments. */
+ * 5 s request timeout, snapshots every 100000 entries or 64 MiB of commands keeping
+ * 10000 entries, 64 MiB segments. */
 void node_config_default(struct node_config *cfg);
 
 struct node;
