@@ -198,6 +198,7 @@ struct concord_fault {
 	uint32_t delay_resp_ms; /* extra latency of responses ... */
 	double delay_resp_p;  /* ... with this probability (0: always) */
 	double dup;           /* probability that a message is sent twice */
+	uint32_t jitter_ms;   /* every message delayed by 0..jitter_ms at random: reordering */
 	bool block_out;       /* partition: nothing sent on the link arrives */
 	bool block_in;        /* partition: what arrives on the link is discarded */
 };

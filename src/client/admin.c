@@ -139,7 +139,7 @@ int concord_client_fault_set(struct concord_client *c, const char *node, uint64_
 	if (rc != CONCORD_OK) {
 		return rc;
 	}
-	char peer_s[24], drop[32], dreq[16], dreqp[32], dresp[16], drespp[32], dup[32];
+	char peer_s[24], drop[32], dreq[16], dreqp[32], dresp[16], drespp[32], dup[32], jit[16];
 	if (peer == CONCORD_PEER_ALL) {
 		snprintf(peer_s, sizeof(peer_s), "*");
 	} else {
@@ -151,6 +151,7 @@ int concord_client_fault_set(struct concord_client *c, const char *node, uint64_
 	snprintf(dresp, sizeof(dresp), "%" PRIu32, f->delay_resp_ms);
 	snprintf(drespp, sizeof(drespp), "%.6g", f->delay_resp_p);
 	snprintf(dup, sizeof(dup), "%.6g", f->dup);
+	snprintf(jit, sizeof(jit), "%" PRIu32, f->jitter_ms);
 	/* Only the faults asked for: SET replaces the link's faults, omitted ones are 0. */
 	const char *argv[CLIENT_ADMIN_ARGS_MAX] = {"CONCORD.FAULT", "SET", peer_s};
 	size_t n = 3;
@@ -178,6 +179,10 @@ int concord_client_fault_set(struct concord_client *c, const char *node, uint64_
 		argv[n++] = "dup";
 		argv[n++] = dup;
 	}
+	if (f->jitter_ms > 0) {
+		argv[n++] = "jitter";
+		argv[n++] = jit;
+	}
 	if (f->block_out) {
 		argv[n++] = "block-out";
 		argv[n++] = "1";
@@ -186,7 +191,7 @@ int concord_client_fault_set(struct concord_client *c, const char *node, uint64_
 		argv[n++] = "block-in";
 		argv[n++] = "1";
 	}
-	_Static_assert(3 + 2 * 8 <= CLIENT_ADMIN_ARGS_MAX, "room for every fault argument");
+	_Static_assert(3 + 2 * 9 <= CLIENT_ADMIN_ARGS_MAX, "room for every fault argument");
 	return client_admin(c, &ep, argv, n);
 }
 
