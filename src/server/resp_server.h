@@ -1,0 +1,51 @@
+/* resp_server.h: the Redis-protocol (RESP2) frontend of a concord node on --listen-client. */
+#ifndef CONCORD_SERVER_RESP_SERVER_H
+#define CONCORD_SERVER_RESP_SERVER_H
+
+/*
+ * Serves docs/resp.md: every command there, mapped onto node_write (writes through the
+ * Raft log), node_read (ReadIndex, then a read of node_kv) or local answers. Clients may
+ * pipeline: each connection keeps a queue of reply slots in request order, and a reply
+ * leaves only once every reply before it has, although writes complete asynchronously
+ * and out of order. A connection with too many commands pending or too much output
+ * queued stops being read until it drains (bounded memory per connection).
+ *
+ * On a follower, commands that need the leader are relayed to the leader's client port
+ * over a connection this server opens per client connection (forward mode), or answered
+ * "-MOVED <slot> <leader>" (redirect mode). A relayed connection announces itself with
+ * CONCORD.RELAY, and the leader never relays its commands further, so relays never loop.
+ */
+
+#include "server/server.h"
+
+#include <uv.h>
+
+struct resp_server;
+
+/* Listens on `address` ("host:port", numeric host) on sv->loop; `sv` must outlive the
+ * server. Returns 0, or a uv error code with errmsg (len bytes) filled. */
+int resp_server_start(struct resp_server **out, struct server *sv, const char *address,
+		      char *errmsg, size_t len);
+
+/* The port it listens on (useful with port 0). */
+int resp_server_port(const struct resp_server *s);
+
+/* Stops accepting, closes every connection (replies still owed are dropped; callbacks
+ * the node owes them are absorbed), then calls cb and frees the server. Commands still
+ * awaited from the node keep their memory until the node calls them back, so call this
+ * before node_stop and let the loop run. */
+void resp_server_close(struct resp_server *s, void (*cb)(void *arg), void *arg);
+
+struct resp_server_stats {
+	uint64_t connections;  /* accepted, total */
+	uint64_t rejected;     /* closed at once: too many clients */
+	uint64_t commands;     /* commands processed */
+	uint64_t errors;       /* error replies */
+	uint64_t forwarded;    /* commands relayed to the leader */
+	uint64_t redirected;   /* -MOVED replies */
+	uint32_t clients;      /* connections open now */
+};
+
+void resp_server_stats(const struct resp_server *s, struct resp_server_stats *out);
+
+#endif /* CONCORD_SERVER_RESP_SERVER_H */

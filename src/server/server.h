@@ -1,0 +1,91 @@
+/* server.h: what the RESP and HTTP frontends of one concord process share: settings, the node, the cluster-status JSON. */
+#ifndef CONCORD_SERVER_SERVER_H
+#define CONCORD_SERVER_SERVER_H
+
+/*
+ * A concord process runs one node (node.h) and two frontends on the same libuv loop:
+ * RESP on --listen-client (resp_server.h) and HTTP/JSON on --listen-http
+ * (http_server.h). Both read the settings below, which main() fills from the command
+ * line and which must outlive both servers. Everything runs on the loop thread.
+ */
+
+#include "kv/kv.h"
+#include "server/node.h"
+#include "server/proto/wire.h"
+
+#include <netinet/in.h>
+#include <uv.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct resp_server;
+struct http_server;
+
+/* What a follower does with a request that needs the leader. */
+enum server_follower_mode {
+	SERVER_FOLLOWER_FORWARD = 0, /* relay it to the leader and relay the reply back */
+	SERVER_FOLLOWER_REDIRECT,    /* answer with the leader's address (RESP: -MOVED,
+	                                HTTP: 421 with a Location) */
+};
+
+/* The injected faults of one link, as last set through the admin APIs (the transport
+ * keeps its own copy; this one answers GET /v1/admin/faults). */
+struct server_fault {
+	raft_id peer;
+	struct net_fault f;
+};
+
+/* The shared state of a process's frontends. */
+struct server {
+	uv_loop_t *loop;
+	struct node *node;
+	char cluster_id[128]; /* as given on the command line, for display */
+	char name[64];        /* this member's name, for logs */
+	char version[32];
+	enum server_follower_mode resp_follower;
+	enum server_follower_mode http_follower;
+	bool stale_reads;            /* every read is served locally: NOT linearizable */
+	uint32_t max_clients;        /* connections per frontend; more are closed at once */
+	uint32_t pending_max;        /* commands awaiting their reply, per connection */
+	size_t output_soft_bytes;    /* a connection with more queued output stops reading */
+	size_t output_hard_bytes;    /* ceiling of one connection's queued output */
+	struct kv_limits limits;     /* the node's key-value limits, checked before proposing */
+	uint64_t start_ms;           /* uv_now() when the process started, for uptime */
+	uint32_t request_timeout_ms; /* the node's; a relay to the leader gives up after twice it */
+	int log_level;               /* 0 debug, 1 info, 2 warn, 3 error */
+	struct server_fault faults[NODE_MAX_MEMBERS * 2];
+	uint32_t n_faults;
+	struct resp_server *resp;    /* the frontends, for each other's statistics */
+	struct http_server *http;
+};
+
+/* Fills the defaults (loop and node stay NULL): forward on both protocols, linearizable
+ * reads, 4096 clients, 1024 pending commands and 4 MiB / 256 MiB of output per
+ * connection. */
+void server_init(struct server *sv);
+
+/* The JSON of GET /v1/cluster and CONCORD.STATUS (docs/http.md) into `b`. */
+int server_write_cluster_json(struct wire_buf *b, struct server *sv);
+
+/* "leader", "follower", "candidate" (pre-candidates included) for this node, or
+ * "learner" when the configuration lists it as one. */
+const char *server_role_name(struct server *sv);
+
+/* Sets the faults of the link to `peer` (RAFT_NONE: every member's) and records them.
+ * Returns a NODE_ error. Clearing forgets them. */
+int server_fault_set(struct server *sv, raft_id peer, const struct net_fault *f);
+void server_fault_clear(struct server *sv, raft_id peer);
+
+/* Parses "host:port" with a numeric host ("127.0.0.1:7001", "[::1]:7001") into *out.
+ * Returns 0 or a uv error code. */
+int server_addr_parse(const char *address, struct sockaddr_storage *out);
+
+/* Logs a line on stderr, like the node does, when `level` >= sv->log_level. */
+void server_logf(const struct server *sv, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* These shared functions are implemented in http_server.c. */
+
+#endif /* CONCORD_SERVER_SERVER_H */

@@ -1,0 +1,644 @@
+/* main.c: `concord`, one node of a Concord cluster: flags, the node, the RESP and HTTP servers, clean shutdown on SIGTERM/SIGINT. */
+#include "server/http_server.h"
+#include "server/node.h"
+#include "server/resp_server.h"
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"Usage: concord [flags]\n"
+	"\n"
+	"One node of a Concord cluster: a replicated, strongly consistent key-value store on\n"
+	"Raft. Clients speak the Redis protocol (RESP2) on --listen-client and HTTP/JSON on\n"
+	"--listen-http (docs/resp.md, docs/http.md, docs/server.md).\n"
+	"\n"
+	"Identity and cluster:\n"
+	"  --name NAME                  this member's name (default n1); must appear in\n"
+	"                               --initial-cluster unless --join\n"
+	"  --id N                       this member's id (default: its 1-based position in\n"
+	"                               --initial-cluster; required with --join when the node is\n"
+	"                               not listed there). Ids of the others are their positions.\n"
+	"  --initial-cluster LIST       name=host:port,... every member's peer address\n"
+	"                               (default: NAME=--listen-peer, a cluster of one)\n"
+	"  --initial-cluster-client LIST  name=host:port,... members' RESP addresses, so that a\n"
+	"                               follower can name and reach the leader\n"
+	"  --initial-cluster-http LIST  name=host:port,... members' HTTP addresses\n"
+	"  --cluster-id ID              a number or a text (hashed); peers of another cluster are\n"
+	"                               refused (default concord)\n"
+	"  --join                       start empty and wait to be added as a learner by the\n"
+	"                               leader (CONCORD.MEMBER ADD / POST /v1/members)\n"
+	"  --data-dir DIR               where the node keeps its log, metadata and snapshots\n"
+	"                               (default NAME.concord)\n"
+	"\n"
+	"Listeners (host:port; host names such as localhost are resolved at start):\n"
+	"  --listen-peer ADDR           Raft peer traffic (default: this member's address in\n"
+	"                               --initial-cluster, else 127.0.0.1:7001)\n"
+	"  --listen-client ADDR         RESP clients (default: this member's address in\n"
+	"                               --initial-cluster-client, else 127.0.0.1:6379)\n"
+	"  --listen-http ADDR           HTTP/JSON, /metrics and the web page (default: this\n"
+	"                               member's address in --initial-cluster-http, else\n"
+	"                               127.0.0.1:8080; \"none\" disables it)\n"
+	"\n"
+	"Raft timing and storage:\n"
+	"  --tick-ms N                  one Raft tick (default 50)\n"
+	"  --election-ticks N           election timeout, random in [N, 2N) ticks (default 10)\n"
+	"  --heartbeat-ticks N          leader heartbeat period in ticks (default 2)\n"
+	"  --request-timeout-ms N       writes and reads give up after this (default 5000); the\n"
+	"                               outcome of a timed-out write is unknown\n"
+	"  --snapshot-entries N         snapshot after this many applied entries (default 100000)\n"
+	"\n"
+	"Key-value limits (must be the same on every node):\n"
+	"  --max-key-bytes N            longest key (default 4096, at most 65536)\n"
+	"  --max-value-bytes N          longest value (default 1048576, at most 67108864)\n"
+	"  --max-keys-per-command N     most keys in one MSET, DEL or MGET (default 1024)\n"
+	"\n"
+	"Client behaviour:\n"
+	"  --resp-follower MODE         forward: a follower relays commands that need the leader\n"
+	"                               and relays the reply (default); moved: it answers\n"
+	"                               -MOVED <slot> <leader> (redis-cli -c, cluster clients)\n"
+	"  --http-follower MODE         forward (default) or redirect (421 with a Location)\n"
+	"  --stale-reads                serve every read from this node's state without asking\n"
+	"                               the leader: faster, and NOT linearizable (a read may miss\n"
+	"                               acknowledged writes); INFO and /v1/cluster say so\n"
+	"  --max-clients N              connections per protocol (default 4096)\n"
+	"\n"
+	"Other:\n"
+	"  --log-level LEVEL            debug, info (default), warn or error\n"
+	"  --help                       this text\n"
+	"  --version                    the version\n"
+	"\n"
+	"SIGTERM or SIGINT shut the node down cleanly (exit 0). Writes are acknowledged only\n"
+	"once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n";
+
+struct options {
+	char name[64];
+	uint64_t id;
+	bool have_id;
+	char data_dir[512];
+	char listen_peer[128];
+	char listen_client[128];
+	char listen_http[128];
+	const char *initial_cluster;
+	const char *initial_cluster_client;
+	const char *initial_cluster_http;
+	char cluster_id[128];
+	bool join;
+	uint32_t tick_ms, election_ticks, heartbeat_ticks, request_timeout_ms;
+	uint64_t snapshot_entries;
+	uint32_t max_key_bytes, max_value_bytes, max_keys;
+	enum server_follower_mode resp_follower, http_follower;
+	bool stale_reads;
+	uint32_t max_clients;
+	int log_level;
+};
+
+__attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "concord: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n(see concord --help)\n");
+	va_end(ap);
+	exit(EXIT_USAGE);
+}
+
+static uint64_t parse_u64(const char *flag, const char *v, uint64_t min, uint64_t max)
+{
+	char *end = NULL;
+	errno = 0;
+	if (v[0] == '-' || v[0] == '\0')
+		usage_error("%s: expected a number, got '%s'", flag, v);
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		usage_error("%s: expected a number, got '%s'", flag, v);
+	if (x < min || x > max)
+		usage_error("%s: %llu is out of range [%" PRIu64 ", %" PRIu64 "]", flag, x, min, max);
+	return x;
+}
+
+static void copy_flag(const char *flag, char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		usage_error("%s: too long (at most %zu bytes)", flag, cap - 1);
+	snprintf(dst, cap, "%s", v);
+}
+
+/* "host:port" with a host name resolved to a numeric address (IPv4 preferred). */
+static void resolve_addr(const char *flag, const char *in, char *out, size_t cap)
+{
+	const char *colon = strrchr(in, ':');
+	if (colon == NULL || colon == in || colon[1] == '\0')
+		usage_error("%s: '%s' is not host:port", flag, in);
+	char host[128];
+	size_t hlen = (size_t)(colon - in);
+	if (hlen >= sizeof(host))
+		usage_error("%s: host name too long in '%s'", flag, in);
+	memcpy(host, in, hlen);
+	host[hlen] = '\0';
+	parse_u64(flag, colon + 1, 0, 65535);
+	if (host[0] == '[') {
+		if (hlen < 3 || host[hlen - 1] != ']')
+			usage_error("%s: bad IPv6 address in '%s'", flag, in);
+		snprintf(out, cap, "%s", in);
+		return;
+	}
+	struct in_addr a4;
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		snprintf(out, cap, "%s", in);
+		return;
+	}
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_family = AF_INET;
+	int rv = getaddrinfo(host, NULL, &hints, &res);
+	if (rv != 0) {
+		hints.ai_family = AF_INET6;
+		rv = getaddrinfo(host, NULL, &hints, &res);
+	}
+	if (rv != 0 || res == NULL)
+		usage_error("%s: cannot resolve '%s': %s", flag, host, gai_strerror(rv));
+	char num[INET6_ADDRSTRLEN];
+	if (res->ai_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, num, sizeof(num));
+		snprintf(out, cap, "%s%s", num, colon);
+	} else {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, num, sizeof(num));
+		snprintf(out, cap, "[%s]%s", num, colon);
+	}
+	freeaddrinfo(res);
+}
+
+/* Parses "name=host:port,..." into (name, address) pairs; returns how many. */
+static uint32_t parse_list(const char *flag, const char *list, char names[][64], char addrs[][128],
+			   uint32_t cap)
+{
+	uint32_t n = 0;
+	const char *p = list;
+	while (*p != '\0') {
+		const char *comma = strchr(p, ',');
+		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		char item[256];
+		if (len == 0 || len >= sizeof(item))
+			usage_error("%s: bad entry in '%s'", flag, list);
+		memcpy(item, p, len);
+		item[len] = '\0';
+		char *eq = strchr(item, '=');
+		if (eq == NULL || eq == item || eq[1] == '\0')
+			usage_error("%s: '%s' is not name=host:port", flag, item);
+		*eq = '\0';
+		if (n == cap)
+			usage_error("%s: at most %u members", flag, cap);
+		if (strlen(item) >= 64)
+			usage_error("%s: name '%s' too long", flag, item);
+		for (uint32_t i = 0; i < n; i++)
+			if (strcmp(names[i], item) == 0)
+				usage_error("%s: '%s' is listed twice", flag, item);
+		snprintf(names[n], 64, "%s", item);
+		resolve_addr(flag, eq + 1, addrs[n], 128);
+		n++;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return n;
+}
+
+static int lookup(char names[][64], uint32_t n, const char *name)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+enum {
+	OPT_NAME = 256, OPT_ID, OPT_DATA_DIR, OPT_LISTEN_PEER, OPT_LISTEN_CLIENT, OPT_LISTEN_HTTP,
+	OPT_IC, OPT_IC_CLIENT, OPT_IC_HTTP, OPT_CLUSTER_ID, OPT_JOIN, OPT_TICK, OPT_ELECTION,
+	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS,
+	OPT_RESP_FOLLOWER, OPT_HTTP_FOLLOWER, OPT_STALE, OPT_MAX_CLIENTS, OPT_LOG_LEVEL, OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+	{"name", required_argument, NULL, OPT_NAME},
+	{"id", required_argument, NULL, OPT_ID},
+	{"data-dir", required_argument, NULL, OPT_DATA_DIR},
+	{"listen-peer", required_argument, NULL, OPT_LISTEN_PEER},
+	{"listen-client", required_argument, NULL, OPT_LISTEN_CLIENT},
+	{"listen-http", required_argument, NULL, OPT_LISTEN_HTTP},
+	{"initial-cluster", required_argument, NULL, OPT_IC},
+	{"initial-cluster-client", required_argument, NULL, OPT_IC_CLIENT},
+	{"initial-cluster-http", required_argument, NULL, OPT_IC_HTTP},
+	{"cluster-id", required_argument, NULL, OPT_CLUSTER_ID},
+	{"join", no_argument, NULL, OPT_JOIN},
+	{"tick-ms", required_argument, NULL, OPT_TICK},
+	{"election-ticks", required_argument, NULL, OPT_ELECTION},
+	{"heartbeat-ticks", required_argument, NULL, OPT_HEARTBEAT},
+	{"request-timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+	{"snapshot-entries", required_argument, NULL, OPT_SNAPSHOT},
+	{"max-key-bytes", required_argument, NULL, OPT_MAX_KEY},
+	{"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE},
+	{"max-keys-per-command", required_argument, NULL, OPT_MAX_KEYS},
+	{"resp-follower", required_argument, NULL, OPT_RESP_FOLLOWER},
+	{"http-follower", required_argument, NULL, OPT_HTTP_FOLLOWER},
+	{"stale-reads", no_argument, NULL, OPT_STALE},
+	{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+static void options_parse(int argc, char **argv, struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->name, sizeof(o->name), "n1");
+	snprintf(o->cluster_id, sizeof(o->cluster_id), "concord");
+	o->tick_ms = 50;
+	o->election_ticks = 10;
+	o->heartbeat_ticks = 2;
+	o->request_timeout_ms = 5000;
+	o->snapshot_entries = 100000;
+	o->max_key_bytes = 4096;
+	o->max_value_bytes = 1u << 20;
+	o->max_keys = 1024;
+	o->max_clients = 4096;
+	o->log_level = 1;
+	opterr = 0;
+	int ch;
+	while ((ch = getopt_long_only(argc, argv, ":", long_options, NULL)) != -1) {
+		const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+		switch (ch) {
+		case OPT_NAME:
+			copy_flag("--name", o->name, sizeof(o->name), optarg);
+			if (o->name[0] == '\0' || strpbrk(o->name, ",=\n") != NULL)
+				usage_error("--name: must be non-empty without ',', '=' or newlines");
+			break;
+		case OPT_ID:
+			o->id = parse_u64("--id", optarg, 1, UINT64_MAX);
+			o->have_id = true;
+			break;
+		case OPT_DATA_DIR:
+			copy_flag("--data-dir", o->data_dir, sizeof(o->data_dir), optarg);
+			break;
+		case OPT_LISTEN_PEER:
+			resolve_addr("--listen-peer", optarg, o->listen_peer, sizeof(o->listen_peer));
+			break;
+		case OPT_LISTEN_CLIENT:
+			resolve_addr("--listen-client", optarg, o->listen_client, sizeof(o->listen_client));
+			break;
+		case OPT_LISTEN_HTTP:
+			if (strcmp(optarg, "none") == 0)
+				snprintf(o->listen_http, sizeof(o->listen_http), "none");
+			else
+				resolve_addr("--listen-http", optarg, o->listen_http, sizeof(o->listen_http));
+			break;
+		case OPT_IC:
+			o->initial_cluster = optarg;
+			break;
+		case OPT_IC_CLIENT:
+			o->initial_cluster_client = optarg;
+			break;
+		case OPT_IC_HTTP:
+			o->initial_cluster_http = optarg;
+			break;
+		case OPT_CLUSTER_ID:
+			copy_flag("--cluster-id", o->cluster_id, sizeof(o->cluster_id), optarg);
+			if (o->cluster_id[0] == '\0')
+				usage_error("--cluster-id: must not be empty");
+			break;
+		case OPT_JOIN:
+			o->join = true;
+			break;
+		case OPT_TICK:
+			o->tick_ms = (uint32_t)parse_u64("--tick-ms", optarg, 1, 60000);
+			break;
+		case OPT_ELECTION:
+			o->election_ticks = (uint32_t)parse_u64("--election-ticks", optarg, 2, 100000);
+			break;
+		case OPT_HEARTBEAT:
+			o->heartbeat_ticks = (uint32_t)parse_u64("--heartbeat-ticks", optarg, 1, 100000);
+			break;
+		case OPT_TIMEOUT:
+			o->request_timeout_ms = (uint32_t)parse_u64("--request-timeout-ms", optarg, 1, 3600000);
+			break;
+		case OPT_SNAPSHOT:
+			o->snapshot_entries = parse_u64("--snapshot-entries", optarg, 1, UINT64_MAX / 4);
+			break;
+		case OPT_MAX_KEY:
+			o->max_key_bytes = (uint32_t)parse_u64("--max-key-bytes", optarg, 1, KV_KEY_BYTES_LIMIT);
+			break;
+		case OPT_MAX_VALUE:
+			o->max_value_bytes =
+				(uint32_t)parse_u64("--max-value-bytes", optarg, 1, KV_VALUE_BYTES_LIMIT);
+			break;
+		case OPT_MAX_KEYS:
+			o->max_keys = (uint32_t)parse_u64("--max-keys-per-command", optarg, 1,
+							  KV_KEYS_PER_CMD_LIMIT);
+			break;
+		case OPT_RESP_FOLLOWER:
+			if (strcmp(optarg, "forward") == 0)
+				o->resp_follower = SERVER_FOLLOWER_FORWARD;
+			else if (strcmp(optarg, "moved") == 0)
+				o->resp_follower = SERVER_FOLLOWER_REDIRECT;
+			else
+				usage_error("--resp-follower: expected forward or moved, got '%s'", optarg);
+			break;
+		case OPT_HTTP_FOLLOWER:
+			if (strcmp(optarg, "forward") == 0)
+				o->http_follower = SERVER_FOLLOWER_FORWARD;
+			else if (strcmp(optarg, "redirect") == 0)
+				o->http_follower = SERVER_FOLLOWER_REDIRECT;
+			else
+				usage_error("--http-follower: expected forward or redirect, got '%s'", optarg);
+			break;
+		case OPT_STALE:
+			o->stale_reads = true;
+			break;
+		case OPT_MAX_CLIENTS:
+			o->max_clients = (uint32_t)parse_u64("--max-clients", optarg, 1, 1000000);
+			break;
+		case OPT_LOG_LEVEL:
+			if (strcmp(optarg, "debug") == 0)
+				o->log_level = 0;
+			else if (strcmp(optarg, "info") == 0)
+				o->log_level = 1;
+			else if (strcmp(optarg, "warn") == 0)
+				o->log_level = 2;
+			else if (strcmp(optarg, "error") == 0)
+				o->log_level = 3;
+			else
+				usage_error("--log-level: expected debug, info, warn or error, got '%s'", optarg);
+			break;
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("concord 0.1.0\n");
+			exit(0);
+		case ':':
+			usage_error("%s needs a value", flag);
+		default:
+			usage_error("unknown flag '%s'", flag);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->heartbeat_ticks >= o->election_ticks)
+		usage_error("--heartbeat-ticks (%u) must be below --election-ticks (%u)",
+			    o->heartbeat_ticks, o->election_ticks);
+}
+
+static uint64_t cluster_id_value(const char *text)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno == 0 && *end == '\0' && text[0] != '-' && v != 0)
+		return v;
+	/* FNV-1a of the text: a name stands for a number. */
+	uint64_t h = 14695981039346656037ull;
+	for (const char *p = text; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ull;
+	}
+	return h != 0 ? h : 1;
+}
+
+/* Builds the node's configuration from the flags; exits on a contradiction. */
+static void config_build(struct options *o, struct node_config *cfg)
+{
+	node_config_default(cfg);
+	static char names[NODE_MAX_MEMBERS][64], peers[NODE_MAX_MEMBERS][128];
+	static char cnames[NODE_MAX_MEMBERS][64], clients[NODE_MAX_MEMBERS][128];
+	static char hnames[NODE_MAX_MEMBERS][64], https[NODE_MAX_MEMBERS][128];
+	uint32_t n = 0, nc = 0, nh = 0;
+	if (o->initial_cluster != NULL)
+		n = parse_list("--initial-cluster", o->initial_cluster, names, peers, NODE_MAX_MEMBERS);
+	if (o->initial_cluster_client != NULL)
+		nc = parse_list("--initial-cluster-client", o->initial_cluster_client, cnames, clients,
+				NODE_MAX_MEMBERS);
+	if (o->initial_cluster_http != NULL)
+		nh = parse_list("--initial-cluster-http", o->initial_cluster_http, hnames, https,
+				NODE_MAX_MEMBERS);
+	int self = lookup(names, n, o->name);
+	if (n == 0 && !o->join) {
+		/* A cluster of one. */
+		snprintf(names[0], 64, "%s", o->name);
+		snprintf(peers[0], 128, "%s", o->listen_peer[0] != '\0' ? o->listen_peer : "127.0.0.1:7001");
+		n = 1;
+		self = 0;
+	}
+	if (self < 0 && !o->join)
+		usage_error("--name %s is not in --initial-cluster", o->name);
+	if (self >= 0 && o->have_id && o->id != (uint64_t)self + 1)
+		usage_error("--id %" PRIu64 " contradicts the position of %s in --initial-cluster (%d)",
+			    o->id, o->name, self + 1);
+	if (self < 0 && !o->have_id)
+		usage_error("--join without being listed in --initial-cluster needs --id");
+	cfg->id = self >= 0 ? (uint64_t)self + 1 : o->id;
+	for (uint32_t i = 0; i < nc; i++)
+		if (lookup(names, n, cnames[i]) < 0 && strcmp(cnames[i], o->name) != 0)
+			usage_error("--initial-cluster-client: '%s' is not in --initial-cluster", cnames[i]);
+	for (uint32_t i = 0; i < nh; i++)
+		if (lookup(names, n, hnames[i]) < 0 && strcmp(hnames[i], o->name) != 0)
+			usage_error("--initial-cluster-http: '%s' is not in --initial-cluster", hnames[i]);
+	/* This node's listeners default to its entries in the lists. */
+	int sc = lookup(cnames, nc, o->name), sh = lookup(hnames, nh, o->name);
+	if (o->listen_peer[0] == '\0') {
+		if (self < 0)
+			usage_error("--listen-peer is needed when this node is not in --initial-cluster");
+		snprintf(o->listen_peer, sizeof(o->listen_peer), "%s", peers[self]);
+	}
+	if (o->listen_client[0] == '\0')
+		snprintf(o->listen_client, sizeof(o->listen_client), "%s",
+			 sc >= 0 ? clients[sc] : "127.0.0.1:6379");
+	if (o->listen_http[0] == '\0')
+		snprintf(o->listen_http, sizeof(o->listen_http), "%s",
+			 sh >= 0 ? https[sh] : "127.0.0.1:8080");
+	cfg->n_members = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct node_member *m = &cfg->members[cfg->n_members++];
+		memset(m, 0, sizeof(*m));
+		m->id = i + 1;
+		snprintf(m->name, sizeof(m->name), "%s", names[i]);
+		snprintf(m->peer, sizeof(m->peer), "%s", peers[i]);
+		int ci = lookup(cnames, nc, names[i]), hi = lookup(hnames, nh, names[i]);
+		if (ci >= 0)
+			snprintf(m->client, sizeof(m->client), "%s", clients[ci]);
+		if (hi >= 0)
+			snprintf(m->http, sizeof(m->http), "%s", https[hi]);
+		if ((int)i == self) {
+			if (ci < 0)
+				snprintf(m->client, sizeof(m->client), "%s", o->listen_client);
+			if (hi < 0 && strcmp(o->listen_http, "none") != 0)
+				snprintf(m->http, sizeof(m->http), "%s", o->listen_http);
+		}
+	}
+	if (self < 0) {
+		/* Joining, unlisted: the node knows its own record; the leader records it in
+		 * the replicated address book when it adds the node. */
+		if (cfg->n_members == NODE_MAX_MEMBERS)
+			usage_error("--initial-cluster: too many members to add this one");
+		struct node_member *m = &cfg->members[cfg->n_members++];
+		memset(m, 0, sizeof(*m));
+		m->id = o->id;
+		snprintf(m->name, sizeof(m->name), "%s", o->name);
+		snprintf(m->peer, sizeof(m->peer), "%s", o->listen_peer);
+		snprintf(m->client, sizeof(m->client), "%s", o->listen_client);
+		if (strcmp(o->listen_http, "none") != 0)
+			snprintf(m->http, sizeof(m->http), "%s", o->listen_http);
+		for (uint32_t i = 0; i + 1 < cfg->n_members; i++)
+			if (cfg->members[i].id == o->id)
+				usage_error("--id %" PRIu64 " is taken by %s in --initial-cluster", o->id,
+					    cfg->members[i].name);
+	}
+	cfg->join = o->join;
+	snprintf(cfg->name, sizeof(cfg->name), "%s", o->name);
+	cfg->cluster_id = cluster_id_value(o->cluster_id);
+	if (o->data_dir[0] == '\0')
+		snprintf(o->data_dir, sizeof(o->data_dir), "%s.concord", o->name);
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", o->data_dir);
+	snprintf(cfg->listen_peer, sizeof(cfg->listen_peer), "%s", o->listen_peer);
+	cfg->tick_ms = o->tick_ms;
+	cfg->election_ticks = o->election_ticks;
+	cfg->heartbeat_ticks = o->heartbeat_ticks;
+	cfg->request_timeout_ms = o->request_timeout_ms;
+	cfg->snapshot_entries = o->snapshot_entries;
+	if (cfg->snapshot_trailing > o->snapshot_entries)
+		cfg->snapshot_trailing = o->snapshot_entries;
+	cfg->kv.limits.key_bytes_max = o->max_key_bytes;
+	cfg->kv.limits.value_bytes_max = o->max_value_bytes;
+	cfg->kv.limits.keys_per_cmd_max = o->max_keys;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Running and stopping
+ */
+
+struct process {
+	uv_loop_t *loop;
+	struct server sv;
+	uv_signal_t sigterm, sigint;
+	bool stopping;
+	int waiting; /* parts still shutting down */
+	int level;
+};
+
+static void on_node_log(void *ctx, int level, const char *msg)
+{
+	struct process *p = ctx;
+	if (level < p->level)
+		return;
+	server_logf(&p->sv, level, "%s", msg);
+}
+
+static void on_part_stopped(void *arg)
+{
+	struct process *p = arg;
+	if (--p->waiting > 0)
+		return;
+	p->sv.node = NULL;
+	uv_close((uv_handle_t *)&p->sigterm, NULL);
+	uv_close((uv_handle_t *)&p->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct process *p = h->data;
+	if (p->stopping) {
+		fprintf(stderr, "concord: second %s: exiting at once\n", strsignal(signum));
+		_exit(1);
+	}
+	p->stopping = true;
+	server_logf(&p->sv, 1, "%s: shutting down", strsignal(signum));
+	/* Stop accepting and drop the clients first, then stop the node: what the node
+	 * still owes the clients is answered "shutting down" into closed connections. */
+	p->waiting = 1;
+	if (p->sv.resp != NULL) {
+		p->waiting++;
+		resp_server_close(p->sv.resp, on_part_stopped, p);
+	}
+	if (p->sv.http != NULL) {
+		p->waiting++;
+		http_server_close(p->sv.http, on_part_stopped, p);
+	}
+	node_stop(p->sv.node, on_part_stopped, p);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	options_parse(argc, argv, &o);
+	struct node_config cfg;
+	config_build(&o, &cfg);
+	signal(SIGPIPE, SIG_IGN);
+
+	static struct process p;
+	p.loop = uv_default_loop();
+	p.level = o.log_level;
+	cfg.log = on_node_log;
+	cfg.log_ctx = &p;
+	struct server *sv = &p.sv;
+	server_init(sv);
+	sv->loop = p.loop;
+	snprintf(sv->cluster_id, sizeof(sv->cluster_id), "%s", o.cluster_id);
+	snprintf(sv->name, sizeof(sv->name), "%s", o.name);
+	sv->resp_follower = o.resp_follower;
+	sv->http_follower = o.http_follower;
+	sv->stale_reads = o.stale_reads;
+	sv->max_clients = o.max_clients;
+	sv->limits = cfg.kv.limits;
+	sv->start_ms = uv_now(p.loop);
+	sv->request_timeout_ms = o.request_timeout_ms;
+	sv->log_level = o.log_level;
+
+	char err[512];
+	struct node *node = NULL;
+	if (node_start(&node, p.loop, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "concord: cannot start the node: %s\n", err);
+		return 1;
+	}
+	sv->node = node;
+	if (resp_server_start(&sv->resp, sv, o.listen_client, err, sizeof(err)) != 0) {
+		fprintf(stderr, "concord: %s\n", err);
+		return 1;
+	}
+	if (strcmp(o.listen_http, "none") != 0 &&
+	    http_server_start(&sv->http, sv, o.listen_http, err, sizeof(err)) != 0) {
+		fprintf(stderr, "concord: %s\n", err);
+		return 1;
+	}
+	uv_signal_init(p.loop, &p.sigterm);
+	uv_signal_init(p.loop, &p.sigint);
+	p.sigterm.data = p.sigint.data = &p;
+	uv_signal_start(&p.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&p.sigint, on_signal, SIGINT);
+	server_logf(sv, 1, "node %" PRIu64 " of cluster %s%s: peers on %s, RESP on %s, HTTP on %s, "
+		    "data in %s%s", cfg.id, o.cluster_id, o.join ? " (joining)" : "", o.listen_peer,
+		    o.listen_client, o.listen_http, o.data_dir,
+		    o.stale_reads ? "; stale reads (not linearizable)" : "");
+	uv_run(p.loop, UV_RUN_DEFAULT);
+	int rv = uv_loop_close(p.loop);
+	if (rv != 0)
+		server_logf(sv, 2, "the loop closed with handles still open: %s", uv_strerror(rv));
+	server_logf(sv, 1, "stopped");
+	return 0;
+}
