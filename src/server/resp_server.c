@@ -52,6 +52,8 @@ struct relay {
 	uv_tcp_t tcp;
 	uv_connect_t connect_req;
 	uv_write_t write_req;
+	uv_timer_t timer; /* no reply for too long with commands in flight: give up */
+	int handles;      /* open handles: the socket and the timer */
 	raft_id target;
 	char address[128];
 	bool connected;
@@ -521,6 +523,8 @@ static void conn_close(struct conn *c)
 static void relay_on_close(uv_handle_t *h)
 {
 	struct relay *r = h->data;
+	if (--r->handles > 0)
+		return;
 	struct conn *c = r->c;
 	wire_buf_free(&r->out);
 	wire_buf_free(&r->writing);
@@ -556,6 +560,25 @@ static void relay_close(struct relay *r, const char *why)
 	}
 	r->in_flight = 0;
 	uv_close((uv_handle_t *)&r->tcp, relay_on_close);
+	uv_close((uv_handle_t *)&r->timer, relay_on_close);
+}
+
+static void relay_on_timer(uv_timer_t *t)
+{
+	relay_close(t->data, "no reply in time");
+}
+
+/* (Re)arms the timer while commands are in flight. */
+static void relay_timer_update(struct relay *r)
+{
+	if (r->closing)
+		return;
+	if (r->in_flight == 0) {
+		uv_timer_stop(&r->timer);
+		return;
+	}
+	uint64_t ms = 2 * (uint64_t)r->c->s->sv->request_timeout_ms + 1000;
+	uv_timer_start(&r->timer, relay_on_timer, ms, 0);
 }
 
 static void relay_flush(struct relay *r);
@@ -646,6 +669,7 @@ static void relay_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		slot_finish(sl);
 		if (r->closing)
 			return;
+		relay_timer_update(r);
 	}
 }
 
@@ -685,7 +709,10 @@ static struct relay *relay_open(struct conn *c, const struct node_member *leader
 	if (resp_reader_init(&r->reader, &lim) != 0)
 		abort();
 	uv_tcp_init(c->s->sv->loop, &r->tcp);
+	uv_timer_init(c->s->sv->loop, &r->timer);
+	r->handles = 2;
 	r->tcp.data = r;
+	r->timer.data = r;
 	r->connect_req.data = r;
 	c->refs++;
 	c->relay = r;
@@ -731,6 +758,8 @@ static void relay_send(struct conn *c, const struct node_member *leader, size_t 
 		r->head = sl;
 	r->tail = sl;
 	r->in_flight++;
+	if (r->in_flight == 1)
+		relay_timer_update(r);
 	c->s->st.forwarded++;
 	relay_flush(r);
 }

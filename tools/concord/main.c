@@ -61,6 +61,8 @@ static const char usage_text[] =
 	"  --request-timeout-ms N       writes and reads give up after this (default 5000); the\n"
 	"                               outcome of a timed-out write is unknown\n"
 	"  --snapshot-entries N         snapshot after this many applied entries (default 100000)\n"
+	"  --snapshot-bytes N           ... or after this many bytes of applied commands\n"
+	"                               (default 67108864; 0: entries only)\n"
 	"\n"
 	"Key-value limits (must be the same on every node):\n"
 	"  --max-key-bytes N            longest key (default 4096, at most 65536)\n"
@@ -99,7 +101,7 @@ struct options {
 	char cluster_id[128];
 	bool join;
 	uint32_t tick_ms, election_ticks, heartbeat_ticks, request_timeout_ms;
-	uint64_t snapshot_entries;
+	uint64_t snapshot_entries, snapshot_bytes;
 	uint32_t max_key_bytes, max_value_bytes, max_keys;
 	enum server_follower_mode resp_follower, http_follower;
 	bool stale_reads;
@@ -231,7 +233,7 @@ static int lookup(char names[][64], uint32_t n, const char *name)
 enum {
 	OPT_NAME = 256, OPT_ID, OPT_DATA_DIR, OPT_LISTEN_PEER, OPT_LISTEN_CLIENT, OPT_LISTEN_HTTP,
 	OPT_IC, OPT_IC_CLIENT, OPT_IC_HTTP, OPT_CLUSTER_ID, OPT_JOIN, OPT_TICK, OPT_ELECTION,
-	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS,
+	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_SNAPSHOT_BYTES, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS,
 	OPT_RESP_FOLLOWER, OPT_HTTP_FOLLOWER, OPT_STALE, OPT_MAX_CLIENTS, OPT_LOG_LEVEL, OPT_HELP,
 	OPT_VERSION,
 };
@@ -253,6 +255,7 @@ static const struct option long_options[] = {
 	{"heartbeat-ticks", required_argument, NULL, OPT_HEARTBEAT},
 	{"request-timeout-ms", required_argument, NULL, OPT_TIMEOUT},
 	{"snapshot-entries", required_argument, NULL, OPT_SNAPSHOT},
+	{"snapshot-bytes", required_argument, NULL, OPT_SNAPSHOT_BYTES},
 	{"max-key-bytes", required_argument, NULL, OPT_MAX_KEY},
 	{"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE},
 	{"max-keys-per-command", required_argument, NULL, OPT_MAX_KEYS},
@@ -276,6 +279,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 	o->heartbeat_ticks = 2;
 	o->request_timeout_ms = 5000;
 	o->snapshot_entries = 100000;
+	o->snapshot_bytes = (uint64_t)64 << 20;
 	o->max_key_bytes = 4096;
 	o->max_value_bytes = 1u << 20;
 	o->max_keys = 1024;
@@ -341,6 +345,9 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_SNAPSHOT:
 			o->snapshot_entries = parse_u64("--snapshot-entries", optarg, 1, UINT64_MAX / 4);
+			break;
+		case OPT_SNAPSHOT_BYTES:
+			o->snapshot_bytes = parse_u64("--snapshot-bytes", optarg, 0, UINT64_MAX / 4);
 			break;
 		case OPT_MAX_KEY:
 			o->max_key_bytes = (uint32_t)parse_u64("--max-key-bytes", optarg, 1, KV_KEY_BYTES_LIMIT);
@@ -522,6 +529,7 @@ static void config_build(struct options *o, struct node_config *cfg)
 	cfg->heartbeat_ticks = o->heartbeat_ticks;
 	cfg->request_timeout_ms = o->request_timeout_ms;
 	cfg->snapshot_entries = o->snapshot_entries;
+	cfg->snapshot_bytes = o->snapshot_bytes;
 	if (cfg->snapshot_trailing > o->snapshot_entries)
 		cfg->snapshot_trailing = o->snapshot_entries;
 	cfg->kv.limits.key_bytes_max = o->max_key_bytes;
