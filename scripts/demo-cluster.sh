@@ -303,14 +303,28 @@ swap() {
 	info=$(wait_leader 5) || { say "swap: skipped, no agreed leader"; return; }
 	set -- $info
 	leader=$1
-	local candidates=()
-	for id in $(members); do [ "$id" != "$leader" ] && candidates+=("$id"); done
-	victim=${candidates[$((RANDOM % ${#candidates[@]}))]}
-	say "swap: removing voter n$victim"
-	out=$(ctl members remove "$victim" 2>&1) || { say "swap: remove n$victim failed: ${out#concordctl: }"; return; }
 	local rest=()
-	for id in $(members); do [ "$id" != "$victim" ] && rest+=("$id"); done
-	set_members "${rest[@]}"
+	if [ "$(members | wc -l)" -lt "$NODES" ]; then
+		# An earlier swap removed a voter but could not add its replacement: add one
+		# now rather than shrink the cluster further.
+		say "swap: the cluster has $(members | wc -l) voters; adding one without removing"
+		mapfile -t rest < <(members)
+	else
+		local candidates=()
+		for id in $(members); do [ "$id" != "$leader" ] && candidates+=("$id"); done
+		victim=${candidates[$((RANDOM % ${#candidates[@]}))]}
+		say "swap: removing voter n$victim"
+		out=$(ctl members remove "$victim" 2>&1) || { say "swap: remove n$victim failed: ${out#concordctl: }"; return; }
+		for id in $(members); do [ "$id" != "$victim" ] && rest+=("$id"); done
+		set_members "${rest[@]}"
+		remove_and_stop "$victim"
+	fi
+	add_fresh "${rest[@]}"
+}
+
+# Waits for a removed member to leave the configuration, then stops it.
+remove_and_stop() {
+	local victim=$1
 	# It has left once the leader no longer lists it.
 	local deadline=$((SECONDS + 15)) left=0
 	while [ "$SECONDS" -le "$deadline" ]; do
@@ -327,7 +341,12 @@ swap() {
 	fi
 	stop_node "$victim"
 	[ "${KEEP:-0}" = 1 ] || rm -rf "$tmp/n$victim"
+}
 
+# Starts a fresh node, adds it as a learner, promotes it once caught up. $@: the voters
+# it joins.
+add_fresh() {
+	local rest=("$@") id out info deadline p c h
 	id=$next_id
 	next_id=$((next_id + 1))
 	read -r p c h < <(free_ports)
@@ -366,7 +385,11 @@ swap() {
 		return
 	fi
 	say "swap: n$id caught up (applied $2 >= $target) in $((($(date +%s%N) - t0) / 1000000)) ms; promoting it"
-	out=$(ctl members promote "$id" 2>&1) || { say "swap: promote n$id failed: ${out#concordctl: }"; return; }
+	out=$(ctl members promote "$id" 2>&1) || {
+		say "swap: promote n$id failed: ${out#concordctl: }"
+		violations=$((violations + 1))
+		return
+	}
 	set_members "${rest[@]}" "$id"
 	swaps=$((swaps + 1))
 	local names=""
