@@ -45,21 +45,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONCORD_CLIENT_ERRORS(X)                                                           \
-	X(CONCORD_OK, "ok")                                                                \
-	X(CONCORD_ENOTFOUND, "not found")                                                  \
-	X(CONCORD_EINVAL, "invalid argument")                                              \
-	X(CONCORD_ENOMEM, "out of memory")                                                 \
-	X(CONCORD_EUNAVAILABLE, "unavailable: no node served the request in time")         \
-	X(CONCORD_EUNKNOWN, "the write may or may not have been applied")                  \
-	X(CONCORD_ESERVER, "the server answered with an error")                            \
+#define CONCORD_CLIENT_ERRORS(X)                                                                   \
+	X(CONCORD_OK, "ok")                                                                        \
+	X(CONCORD_ENOTFOUND, "not found")                                                          \
+	X(CONCORD_EINVAL, "invalid argument")                                                      \
+	X(CONCORD_ENOMEM, "out of memory")                                                         \
+	X(CONCORD_EUNAVAILABLE, "unavailable: no node served the request in time")                 \
+	X(CONCORD_EUNKNOWN, "the write may or may not have been applied")                          \
+	X(CONCORD_ESERVER, "the server answered with an error")                                    \
 	X(CONCORD_EPROTO, "malformed or unexpected reply")
 
 enum concord_client_error {
 #define CONCORD_CLIENT_ERROR_ENUM_(name, text) name,
 	CONCORD_CLIENT_ERRORS(CONCORD_CLIENT_ERROR_ENUM_)
 #undef CONCORD_CLIENT_ERROR_ENUM_
-	CONCORD_CLIENT_ERROR_COUNT_
+	    CONCORD_CLIENT_ERROR_COUNT_
 };
 
 /* A static string describing `err` (any int; unknown codes get a generic text). */
@@ -70,15 +70,15 @@ const char *concord_strerror(int err);
  */
 
 /* Limits: what a zero field of struct concord_client_opts stands for, and ceilings. */
-#define CONCORD_CLIENT_ENDPOINTS_MAX 64u
+#define CONCORD_CLIENT_ENDPOINTS_MAX              64u
 #define CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS 1000u
 #define CONCORD_CLIENT_DEFAULT_ATTEMPT_TIMEOUT_MS 3000u
-#define CONCORD_CLIENT_DEFAULT_DEADLINE_MS 10000u
-#define CONCORD_CLIENT_DEFAULT_RETRIES_MAX 64u
-#define CONCORD_CLIENT_DEFAULT_BACKOFF_MIN_MS 20u
-#define CONCORD_CLIENT_DEFAULT_BACKOFF_MAX_MS 1000u
-#define CONCORD_CLIENT_DEFAULT_REPLY_BYTES_MAX (64u << 20)
-#define CONCORD_CLIENT_REPLY_BYTES_LIMIT (512u << 20)
+#define CONCORD_CLIENT_DEFAULT_DEADLINE_MS        10000u
+#define CONCORD_CLIENT_DEFAULT_RETRIES_MAX        64u
+#define CONCORD_CLIENT_DEFAULT_BACKOFF_MIN_MS     20u
+#define CONCORD_CLIENT_DEFAULT_BACKOFF_MAX_MS     1000u
+#define CONCORD_CLIENT_DEFAULT_REPLY_BYTES_MAX    (64u << 20)
+#define CONCORD_CLIENT_REPLY_BYTES_LIMIT          (512u << 20)
 
 struct concord_client_opts {
 	uint32_t connect_timeout_ms; /* one TCP connect */
@@ -106,7 +106,7 @@ struct concord_client;
  * the reason goes to errmsg, CONCORD_CLIENT_ERRMSG_SIZE bytes, if it is not NULL) or
  * CONCORD_ENOMEM. */
 int concord_client_new(const char *endpoints, const struct concord_client_opts *opts,
-		       struct concord_client **out, char *errmsg);
+                       struct concord_client **out, char *errmsg);
 
 /* Closes the connection, ends the session (best effort: a short CONCORD.SESSION CLOSE)
  * and frees the handle. NULL is a no-op. */
@@ -125,13 +125,13 @@ const char *concord_client_endpoint(const struct concord_client *c);
  */
 
 /* SET key value. */
-int concord_client_put(struct concord_client *c, const void *key, size_t key_len,
-		       const void *value, size_t value_len);
+int concord_client_put(struct concord_client *c, const void *key, size_t key_len, const void *value,
+                       size_t value_len);
 
 /* GET key. Returns 0 with *found; if found, *value is a new buffer of *value_len bytes
  * plus a NUL after them (the caller frees it), else *value is NULL and *value_len 0. */
 int concord_client_get(struct concord_client *c, const void *key, size_t key_len, char **value,
-		       size_t *value_len, bool *found);
+                       size_t *value_len, bool *found);
 
 /* DEL key. Returns 0 with *deleted (may be NULL) telling whether the key existed. */
 int concord_client_del(struct concord_client *c, const void *key, size_t key_len, bool *deleted);
@@ -139,19 +139,19 @@ int concord_client_del(struct concord_client *c, const void *key, size_t key_len
 /* CAS key expected value: replaces the value if it equals `expected`. Returns 0 with
  * *swapped (may be NULL). */
 int concord_client_cas(struct concord_client *c, const void *key, size_t key_len,
-		       const void *expected, size_t expected_len, const void *value,
-		       size_t value_len, bool *swapped);
+                       const void *expected, size_t expected_len, const void *value,
+                       size_t value_len, bool *swapped);
 
 /* INCRBY key delta. Returns 0 with *result (may be NULL): the new value. A value that
  * is not an integer is CONCORD_ESERVER. */
-int concord_client_incr(struct concord_client *c, const void *key, size_t key_len,
-			int64_t delta, int64_t *result);
+int concord_client_incr(struct concord_client *c, const void *key, size_t key_len, int64_t delta,
+                        int64_t *result);
 
 /* Called once per key, in the order the server lists them (byte order). `key` and
  * `value` are valid during the call only and are followed by a NUL. Return 0 to go on,
  * anything else to stop the scan (concord_client_scan then returns that value). */
 typedef int (*concord_scan_cb)(void *arg, const char *key, size_t key_len, const char *value,
-			       size_t value_len);
+                               size_t value_len);
 
 /* Every key starting with `prefix` (prefix_len 0: every key) with its value, page by page
  * (SCAN MATCH prefix* then MGET). A key deleted between the two is skipped. If the
@@ -161,7 +161,7 @@ typedef int (*concord_scan_cb)(void *arg, const char *key, size_t key_len, const
  * non-zero value, or an error. */
 #define CONCORD_CLIENT_SCAN_PAGE 100u
 int concord_client_scan(struct concord_client *c, const void *prefix, size_t prefix_len,
-			concord_scan_cb cb, void *arg);
+                        concord_scan_cb cb, void *arg);
 
 /* ----------------------------------------------------------------------------------
  * Cluster administration (docs/resp.md, admin commands).
@@ -172,7 +172,7 @@ int concord_client_scan(struct concord_client *c, const void *prefix, size_t pre
  * the handle reaches. Returns 0 with *json (a new NUL-terminated buffer of *json_len
  * bytes; json_len may be NULL; the caller frees it). */
 int concord_client_status(struct concord_client *c, const char *node, char **json,
-			  size_t *json_len);
+                          size_t *json_len);
 
 /* CONCORD.TRANSFER to: hands leadership to member `to`. The transfer completes
  * asynchronously (watch the status). */
@@ -184,7 +184,7 @@ int concord_client_step_down(struct concord_client *c);
 /* CONCORD.MEMBER ADD id name peer client http: adds a learner. The three addresses are
  * "host:port" (client and http may be "" if the node has none). */
 int concord_client_member_add(struct concord_client *c, uint64_t id, const char *name,
-			      const char *peer, const char *client_addr, const char *http_addr);
+                              const char *peer, const char *client_addr, const char *http_addr);
 /* CONCORD.MEMBER PROMOTE id: a learner becomes a voter. */
 int concord_client_member_promote(struct concord_client *c, uint64_t id);
 /* CONCORD.MEMBER REMOVE id. */
@@ -192,15 +192,15 @@ int concord_client_member_remove(struct concord_client *c, uint64_t id);
 
 /* Fault injection on the links of one node (docs/net.md). Zero fields mean no fault. */
 struct concord_fault {
-	double drop;          /* probability that a message is dropped */
-	uint32_t delay_req_ms; /* extra latency of requests ... */
-	double delay_req_p;   /* ... with this probability (0: always, when delay_req_ms > 0) */
+	double drop;            /* probability that a message is dropped */
+	uint32_t delay_req_ms;  /* extra latency of requests ... */
+	double delay_req_p;     /* ... with this probability (0: always, when delay_req_ms > 0) */
 	uint32_t delay_resp_ms; /* extra latency of responses ... */
-	double delay_resp_p;  /* ... with this probability (0: always) */
-	double dup;           /* probability that a message is sent twice */
-	uint32_t jitter_ms;   /* every message delayed by 0..jitter_ms at random: reordering */
-	bool block_out;       /* partition: nothing sent on the link arrives */
-	bool block_in;        /* partition: what arrives on the link is discarded */
+	double delay_resp_p;    /* ... with this probability (0: always) */
+	double dup;             /* probability that a message is sent twice */
+	uint32_t jitter_ms;     /* every message delayed by 0..jitter_ms at random: reordering */
+	bool block_out;         /* partition: nothing sent on the link arrives */
+	bool block_in;          /* partition: what arrives on the link is discarded */
 };
 
 /* Every link (the "*" of CONCORD.FAULT). */
@@ -211,7 +211,7 @@ struct concord_fault {
  * address (required: faults are per node; a node that is not in the endpoint list is
  * fine). */
 int concord_client_fault_set(struct concord_client *c, const char *node, uint64_t peer,
-			     const struct concord_fault *f);
+                             const struct concord_fault *f);
 /* CONCORD.FAULT CLEAR peer. */
 int concord_client_fault_clear(struct concord_client *c, const char *node, uint64_t peer);
 
@@ -250,6 +250,6 @@ void concord_reply_free(struct concord_reply *r);
  * are exactly-once; known reads are retried freely; any other command is retried only
  * when it cannot have reached a node, else the call returns CONCORD_EUNKNOWN. */
 int concord_client_command(struct concord_client *c, const char *const *argv,
-			   const size_t *argv_len, size_t argc, struct concord_reply *reply);
+                           const size_t *argv_len, size_t argc, struct concord_reply *reply);
 
 #endif /* CONCORD_CLIENT_H */

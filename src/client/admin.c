@@ -15,7 +15,7 @@
 
 /* Expects +OK (any simple string) from argv. */
 static int client_admin(struct concord_client *c, const struct client_endpoint *node,
-			const char *const *argv, size_t n)
+                        const char *const *argv, size_t n)
 {
 	size_t lens[CLIENT_ADMIN_ARGS_MAX];
 	if (n > CLIENT_ADMIN_ARGS_MAX) {
@@ -27,7 +27,7 @@ static int client_admin(struct concord_client *c, const struct client_endpoint *
 	struct client_args a = {argv, lens, n};
 	const struct resp_value *v = NULL;
 	int rc = node != NULL ? client_call_node(c, node, CLIENT_OTHER, &a, &v)
-			      : client_call(c, CLIENT_OTHER, &a, &v);
+	                      : client_call(c, CLIENT_OTHER, &a, &v);
 	if (rc != CONCORD_OK) {
 		return rc;
 	}
@@ -37,8 +37,7 @@ static int client_admin(struct concord_client *c, const struct client_endpoint *
 	return CONCORD_OK;
 }
 
-int concord_client_status(struct concord_client *c, const char *node, char **json,
-			  size_t *json_len)
+int concord_client_status(struct concord_client *c, const char *node, char **json, size_t *json_len)
 {
 	*json = NULL;
 	if (json_len != NULL) {
@@ -90,16 +89,21 @@ int concord_client_step_down(struct concord_client *c)
 }
 
 int concord_client_member_add(struct concord_client *c, uint64_t id, const char *name,
-			      const char *peer, const char *client_addr, const char *http_addr)
+                              const char *peer, const char *client_addr, const char *http_addr)
 {
 	if (id == 0 || name == NULL || name[0] == '\0' || peer == NULL || peer[0] == '\0') {
-		return client_fail(c, CONCORD_EINVAL, "a member needs an id, a name and a peer address");
+		return client_fail(c, CONCORD_EINVAL,
+		                   "a member needs an id, a name and a peer address");
 	}
 	char ids[24];
 	snprintf(ids, sizeof(ids), "%" PRIu64, id);
-	const char *argv[] = {"CONCORD.MEMBER", "ADD", ids, name, peer,
-			      client_addr != NULL ? client_addr : "",
-			      http_addr != NULL ? http_addr : ""};
+	const char *argv[] = {"CONCORD.MEMBER",
+	                      "ADD",
+	                      ids,
+	                      name,
+	                      peer,
+	                      client_addr != NULL ? client_addr : "",
+	                      http_addr != NULL ? http_addr : ""};
 	return client_admin(c, NULL, argv, 7);
 }
 
@@ -125,7 +129,7 @@ static bool client_probability_ok(double p)
 }
 
 int concord_client_fault_set(struct concord_client *c, const char *node, uint64_t peer,
-			     const struct concord_fault *f)
+                             const struct concord_fault *f)
 {
 	if (node == NULL || f == NULL) {
 		return client_fail(c, CONCORD_EINVAL, "faults need a node and a fault");

@@ -1,4 +1,4 @@
-/* call.c: running one command against the cluster: leader discovery, back-off, retries, sessions. */
+/* call.c: one command against the cluster: leader discovery, back-off, retries, sessions. */
 #include "internal.h"
 
 #include <inttypes.h>
@@ -43,8 +43,8 @@ enum client_reply_error client_reply_error_class(const struct resp_value *v)
 	if (call_word_is(v->str, v->len, "MOVED")) {
 		return CLIENT_RERR_MOVED;
 	}
-	if (call_word_is(v->str, v->len, "CLUSTERDOWN") || call_word_is(v->str, v->len, "TRYAGAIN") ||
-	    call_word_is(v->str, v->len, "LOADING")) {
+	if (call_word_is(v->str, v->len, "CLUSTERDOWN") ||
+	    call_word_is(v->str, v->len, "TRYAGAIN") || call_word_is(v->str, v->len, "LOADING")) {
 		return CLIENT_RERR_CLUSTERDOWN;
 	}
 	if (call_word_is(v->str, v->len, "UNKNOWN")) {
@@ -58,7 +58,7 @@ enum client_reply_error client_reply_error_class(const struct resp_value *v)
 
 /* The address of "MOVED <slot> <host:port>": its last word. */
 static int call_moved_target(const struct resp_value *v, struct client_endpoint *ep, char *errmsg,
-			     size_t errmsg_size)
+                             size_t errmsg_size)
 {
 	size_t end = v->len;
 	while (end > 0 && v->str[end - 1] == ' ') {
@@ -94,8 +94,8 @@ static uint32_t call_endpoint_index(struct concord_client *c, const struct clien
 	/* Full: learnt addresses rotate through the slots after the listed ones; with a
 	 * full user list, the last listed slot is borrowed. */
 	uint32_t slot = c->n_listed < CONCORD_CLIENT_ENDPOINTS_MAX
-				? c->n_listed + (uint32_t)(c->rng % (c->n_eps - c->n_listed))
-				: c->n_eps - 1;
+	                    ? c->n_listed + (uint32_t)(c->rng % (c->n_eps - c->n_listed))
+	                    : c->n_eps - 1;
 	c->eps[slot] = *ep;
 	return slot;
 }
@@ -138,7 +138,7 @@ static void call_backoff(struct concord_client *c, uint32_t failures, int64_t de
 
 /* Encodes [prefix...] + a's arguments as a RESP array into c->req. */
 static int call_encode(struct concord_client *c, const char *const *pre, size_t npre,
-		       const struct client_args *a)
+                       const struct client_args *a)
 {
 	wire_buf_reset(&c->req);
 	resp_write_array(&c->req, npre + a->argc);
@@ -150,7 +150,7 @@ static int call_encode(struct concord_client *c, const char *const *pre, size_t 
 	}
 	if (c->req.err != 0) {
 		return client_fail(c, c->req.err == WIRE_ENOMEM ? CONCORD_ENOMEM : CONCORD_EINVAL,
-				   "request too large to encode");
+		                   "request too large to encode");
 	}
 	return CONCORD_OK;
 }
@@ -161,8 +161,7 @@ static int64_t call_min(int64_t a, int64_t b)
 }
 
 /* Connects c->conn to the current endpoint if it is not connected. */
-static int call_connect(struct concord_client *c, int64_t deadline_ms, char *why,
-			size_t why_size)
+static int call_connect(struct concord_client *c, int64_t deadline_ms, char *why, size_t why_size)
 {
 	client_endpoint_format(&c->eps[c->cur], c->endpoint, sizeof(c->endpoint));
 	if (client_conn_is_open(&c->conn)) {
@@ -181,7 +180,7 @@ static int call_connect(struct concord_client *c, int64_t deadline_ms, char *why
 }
 
 int client_call(struct concord_client *c, enum client_kind kind, const struct client_args *a,
-		const struct resp_value **out)
+                const struct resp_value **out)
 {
 	const int64_t t0 = client_now_ms();
 	const int64_t deadline = t0 + c->opts.deadline_ms;
@@ -200,14 +199,14 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 				 * next write starts a new one. */
 				c->session_open = false;
 				return client_fail(c, CONCORD_EUNKNOWN,
-						   "gave up after %" PRIu32 " attempts in %" PRId64
-						   " ms; the write may have been applied; last: %s",
-						   attempt, spent, why);
+				                   "gave up after %" PRIu32 " attempts in %" PRId64
+				                   " ms; the write may have been applied; last: %s",
+				                   attempt, spent, why);
 			}
 			return client_fail(c, CONCORD_EUNAVAILABLE,
-					   "gave up after %" PRIu32 " attempts in %" PRId64
-					   " ms; last: %s",
-					   attempt, spent, why);
+			                   "gave up after %" PRIu32 " attempts in %" PRId64
+			                   " ms; last: %s",
+			                   attempt, spent, why);
 		}
 		if (failures > 0) {
 			call_backoff(c, failures, deadline);
@@ -250,7 +249,7 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 		int64_t until = call_min(deadline, client_now_ms() + c->opts.attempt_timeout_ms);
 		char msg[160];
 		rc = client_conn_roundtrip(&c->conn, c->req.data, c->req.len, until, &v, msg,
-					   sizeof(msg));
+		                           sizeof(msg));
 		if (rc == CONN_ECONNECT || rc == CONN_ESEND) {
 			client_say(why, sizeof(why), "%s: %s", c->endpoint, msg);
 			call_next_endpoint(c);
@@ -259,23 +258,23 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 		}
 		if (rc == CONN_EPROTO) {
 			return client_fail(c, CONCORD_EPROTO, "%s: %s%s", c->endpoint, msg,
-					   kind == CLIENT_READ || opening
-						   ? ""
-						   : " (the command may have been applied)");
+			                   kind == CLIENT_READ || opening
+			                       ? ""
+			                       : " (the command may have been applied)");
 		}
 		if (rc == CONN_ERECV) {
 			client_say(why, sizeof(why), "%s: %s", c->endpoint, msg);
 			if (!opening && kind == CLIENT_OTHER) {
 				return client_fail(c, CONCORD_EUNKNOWN,
-						   "%s; the command may have been applied", why);
+				                   "%s; the command may have been applied", why);
 			}
 			if (!opening && kind == CLIENT_WRITE) {
 				maybe_applied = true;
 				if (!sessioned) {
 					return client_fail(c, CONCORD_EUNKNOWN,
-							   "%s; the write may have been applied "
-							   "(sessions are off)",
-							   why);
+					                   "%s; the write may have been applied "
+					                   "(sessions are off)",
+					                   why);
 				}
 			}
 			call_next_endpoint(c);
@@ -288,12 +287,12 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 			struct client_endpoint ep;
 			char pmsg[160];
 			if (call_moved_target(v, &ep, pmsg, sizeof(pmsg)) != CONCORD_OK) {
-				return client_fail(c, CONCORD_EPROTO, "%s: bad redirection '%.*s': %s",
-						   c->endpoint, (int)call_min((int64_t)v->len, 120),
-						   v->str, pmsg);
+				return client_fail(
+				    c, CONCORD_EPROTO, "%s: bad redirection '%.*s': %s",
+				    c->endpoint, (int)call_min((int64_t)v->len, 120), v->str, pmsg);
 			}
 			client_say(why, sizeof(why), "%s: %.*s", c->endpoint,
-				 (int)call_min((int64_t)v->len, 160), v->str);
+			           (int)call_min((int64_t)v->len, 160), v->str);
 			uint32_t to = call_endpoint_index(c, &ep);
 			client_conn_close(&c->conn);
 			if (to == c->cur) {
@@ -307,13 +306,13 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 		}
 		case CLIENT_RERR_CLUSTERDOWN:
 			client_say(why, sizeof(why), "%s: %.*s", c->endpoint,
-				 (int)call_min((int64_t)v->len, 160), v->str);
+			           (int)call_min((int64_t)v->len, 160), v->str);
 			call_next_endpoint(c);
 			failures++;
 			continue;
 		case CLIENT_RERR_UNKNOWN:
 			client_say(why, sizeof(why), "%s: %.*s", c->endpoint,
-				 (int)call_min((int64_t)v->len, 160), v->str);
+			           (int)call_min((int64_t)v->len, 160), v->str);
 			if (opening || kind == CLIENT_READ) {
 				failures++;
 				continue;
@@ -326,16 +325,16 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 			continue;
 		case CLIENT_RERR_SESSION:
 			client_say(why, sizeof(why), "%s: %.*s", c->endpoint,
-				 (int)call_min((int64_t)v->len, 160), v->str);
+			           (int)call_min((int64_t)v->len, 160), v->str);
 			if (!sessioned || opening) {
 				break; /* not ours to handle: the caller sees the error */
 			}
 			c->session_open = false;
 			if (maybe_applied) {
 				return client_fail(c, CONCORD_EUNKNOWN,
-						   "the session expired while the write was being "
-						   "retried; it may have been applied (%s)",
-						   why);
+				                   "the session expired while the write was being "
+				                   "retried; it may have been applied (%s)",
+				                   why);
 			}
 			seq = 0; /* a number of the new session */
 			continue;
@@ -346,14 +345,14 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 		if (opening) {
 			if (v->type != RESP_INTEGER || v->integer <= 0) {
 				if (v->type == RESP_ERROR) {
-					return client_fail(c, CONCORD_ESERVER,
-							   "%s: cannot open a session: %.*s",
-							   c->endpoint,
-							   (int)call_min((int64_t)v->len, 160), v->str);
+					return client_fail(
+					    c, CONCORD_ESERVER, "%s: cannot open a session: %.*s",
+					    c->endpoint, (int)call_min((int64_t)v->len, 160),
+					    v->str);
 				}
 				return client_fail(c, CONCORD_EPROTO,
-						   "%s: CONCORD.SESSION did not answer an id",
-						   c->endpoint);
+				                   "%s: CONCORD.SESSION did not answer an id",
+				                   c->endpoint);
 			}
 			c->session_open = true;
 			c->session_id = (uint64_t)v->integer;
@@ -367,8 +366,8 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 }
 
 int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
-		     enum client_kind kind, const struct client_args *a,
-		     const struct resp_value **out)
+                     enum client_kind kind, const struct client_args *a,
+                     const struct resp_value **out)
 {
 	const int64_t t0 = client_now_ms();
 	const int64_t deadline = t0 + c->opts.deadline_ms;
@@ -388,9 +387,9 @@ int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
 	for (uint32_t attempt = 0;; attempt++) {
 		if (attempt >= c->opts.retries_max || client_now_ms() >= deadline) {
 			return client_fail(c, CONCORD_EUNAVAILABLE,
-					   "gave up after %" PRIu32 " attempts in %" PRId64
-					   " ms; last: %s",
-					   attempt, client_now_ms() - t0, why);
+			                   "gave up after %" PRIu32 " attempts in %" PRId64
+			                   " ms; last: %s",
+			                   attempt, client_now_ms() - t0, why);
 		}
 		if (failures > 0) {
 			call_backoff(c, failures, deadline);
@@ -401,7 +400,7 @@ int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
 		char msg[160];
 		if (!client_conn_is_open(&c->conn)) {
 			int64_t until =
-				call_min(deadline, client_now_ms() + c->opts.connect_timeout_ms);
+			    call_min(deadline, client_now_ms() + c->opts.connect_timeout_ms);
 			if (client_conn_open(&c->conn, ep, &c->rd_lim, until, msg, sizeof(msg)) !=
 			    CONN_OK) {
 				client_say(why, sizeof(why), "%s: %s", c->endpoint, msg);
@@ -412,14 +411,14 @@ int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
 		const struct resp_value *v = NULL;
 		int64_t until = call_min(deadline, client_now_ms() + c->opts.attempt_timeout_ms);
 		rc = client_conn_roundtrip(&c->conn, c->req.data, c->req.len, until, &v, msg,
-					   sizeof(msg));
+		                           sizeof(msg));
 		if (rc == CONN_EPROTO) {
 			return client_fail(c, CONCORD_EPROTO, "%s: %s", c->endpoint, msg);
 		}
 		if (rc == CONN_ERECV && kind != CLIENT_READ) {
 			return client_fail(c, CONCORD_EUNKNOWN,
-					   "%s: %s; the command may have been applied", c->endpoint,
-					   msg);
+			                   "%s: %s; the command may have been applied", c->endpoint,
+			                   msg);
 		}
 		if (rc != CONN_OK) {
 			client_say(why, sizeof(why), "%s: %s", c->endpoint, msg);
@@ -428,7 +427,7 @@ int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
 		}
 		if (client_reply_error_class(v) == CLIENT_RERR_CLUSTERDOWN) {
 			client_say(why, sizeof(why), "%s: %.*s", c->endpoint,
-				 (int)call_min((int64_t)v->len, 160), v->str);
+			           (int)call_min((int64_t)v->len, 160), v->str);
 			failures++;
 			continue;
 		}

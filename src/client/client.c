@@ -11,7 +11,7 @@
 
 static const char *const client_error_texts[] = {
 #define CLIENT_ERROR_TEXT_(name, text) [name] = text,
-	CONCORD_CLIENT_ERRORS(CLIENT_ERROR_TEXT_)
+    CONCORD_CLIENT_ERRORS(CLIENT_ERROR_TEXT_)
 #undef CLIENT_ERROR_TEXT_
 };
 
@@ -62,7 +62,7 @@ static int client_opts_resolve(struct concord_client_opts *o, char *errmsg, size
 	}
 	if (o->reply_bytes_max > CONCORD_CLIENT_REPLY_BYTES_LIMIT || o->reply_bytes_max < 64) {
 		snprintf(errmsg, errmsg_size, "reply_bytes_max must lie in 64..%u",
-			 CONCORD_CLIENT_REPLY_BYTES_LIMIT);
+		         CONCORD_CLIENT_REPLY_BYTES_LIMIT);
 		return CONCORD_EINVAL;
 	}
 	/* Times beyond a day are surely mistakes and would overflow nothing, but bound
@@ -77,7 +77,7 @@ static int client_opts_resolve(struct concord_client_opts *o, char *errmsg, size
 }
 
 int concord_client_new(const char *endpoints, const struct concord_client_opts *opts,
-		       struct concord_client **out, char *errmsg)
+                       struct concord_client **out, char *errmsg)
 {
 	char scratch[CONCORD_CLIENT_ERRMSG_SIZE];
 	if (errmsg == NULL) {
@@ -109,12 +109,12 @@ int concord_client_new(const char *endpoints, const struct concord_client_opts *
 		if (len > 0) {
 			if (c->n_eps == CONCORD_CLIENT_ENDPOINTS_MAX) {
 				snprintf(errmsg, CONCORD_CLIENT_ERRMSG_SIZE,
-					 "more than %u endpoints", CONCORD_CLIENT_ENDPOINTS_MAX);
+				         "more than %u endpoints", CONCORD_CLIENT_ENDPOINTS_MAX);
 				free(c);
 				return CONCORD_EINVAL;
 			}
 			rc = client_endpoint_parse(p, len, &c->eps[c->n_eps], errmsg,
-						   CONCORD_CLIENT_ERRMSG_SIZE);
+			                           CONCORD_CLIENT_ERRMSG_SIZE);
 			if (rc != CONCORD_OK) {
 				free(c);
 				return rc;
@@ -140,7 +140,7 @@ int concord_client_new(const char *endpoints, const struct concord_client_opts *
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^
-		 (uint64_t)(uintptr_t)c;
+	         (uint64_t)(uintptr_t)c;
 	if (c->rng == 0) {
 		c->rng = 1;
 	}
@@ -168,7 +168,7 @@ void concord_client_free(struct concord_client *c)
 		char msg[64];
 		if (c->req.err == 0) {
 			(void)client_conn_roundtrip(&c->conn, c->req.data, c->req.len,
-						    client_now_ms() + 200, &v, msg, sizeof(msg));
+			                            client_now_ms() + 200, &v, msg, sizeof(msg));
 		}
 	}
 	client_conn_close(&c->conn);
@@ -194,10 +194,10 @@ int client_unexpected(struct concord_client *c, const char *cmd, const struct re
 {
 	if (v->type == RESP_ERROR) {
 		return client_fail(c, CONCORD_ESERVER, "%s: %.*s", cmd,
-				   (int)(v->len > 200 ? 200 : v->len), v->str);
+		                   (int)(v->len > 200 ? 200 : v->len), v->str);
 	}
 	return client_fail(c, CONCORD_EPROTO, "%s: unexpected reply of type %d from %s", cmd,
-			   (int)v->type, c->endpoint);
+	                   (int)v->type, c->endpoint);
 }
 
 char *client_dup(const char *s, size_t len)
@@ -235,8 +235,8 @@ static int client_reply_copy(struct concord_reply *r, const struct resp_value *v
 	case RESP_ERROR:
 	case RESP_BULK:
 		r->type = v->type == RESP_SIMPLE  ? CONCORD_REPLY_STATUS
-			  : v->type == RESP_ERROR ? CONCORD_REPLY_ERROR
-						  : CONCORD_REPLY_STRING;
+		          : v->type == RESP_ERROR ? CONCORD_REPLY_ERROR
+		                                  : CONCORD_REPLY_STRING;
 		r->str = client_dup(v->str, v->len);
 		if (r->str == NULL) {
 			return CONCORD_ENOMEM;
@@ -277,13 +277,13 @@ static int client_reply_copy(struct concord_reply *r, const struct resp_value *v
  */
 
 static const char *const client_read_cmds[] = {
-	"GET",    "MGET", "EXISTS",  "STRLEN", "SCAN",        "KEYS",           "DBSIZE",
-	"TYPE",   "TTL",  "PTTL",    "PING",   "ECHO",        "INFO",           "CONCORD.GET",
-	"CLUSTER", "COMMAND", "CONCORD.STATUS",
+    "GET",    "MGET",        "EXISTS",  "STRLEN",  "SCAN",           "KEYS",
+    "DBSIZE", "TYPE",        "TTL",     "PTTL",    "PING",           "ECHO",
+    "INFO",   "CONCORD.GET", "CLUSTER", "COMMAND", "CONCORD.STATUS",
 };
 static const char *const client_write_cmds[] = {
-	"SET",   "SETNX",  "DEL",    "UNLINK", "INCR", "DECR",    "INCRBY",  "DECRBY",
-	"APPEND", "MSET",  "MSETNX", "CAS",    "CAS.REV", "CAS.DEL",
+    "SET",    "SETNX",  "DEL",  "UNLINK", "INCR", "DECR",    "INCRBY",
+    "DECRBY", "APPEND", "MSET", "MSETNX", "CAS",  "CAS.REV", "CAS.DEL",
 };
 
 static bool client_name_in(const char *name, size_t len, const char *const *list, size_t n)
@@ -299,25 +299,25 @@ static bool client_name_in(const char *name, size_t len, const char *const *list
 static enum client_kind client_kind_of(const char *name, size_t len)
 {
 	if (client_name_in(name, len, client_read_cmds,
-			   sizeof(client_read_cmds) / sizeof(client_read_cmds[0]))) {
+	                   sizeof(client_read_cmds) / sizeof(client_read_cmds[0]))) {
 		return CLIENT_READ;
 	}
 	if (client_name_in(name, len, client_write_cmds,
-			   sizeof(client_write_cmds) / sizeof(client_write_cmds[0]))) {
+	                   sizeof(client_write_cmds) / sizeof(client_write_cmds[0]))) {
 		return CLIENT_WRITE;
 	}
 	return CLIENT_OTHER;
 }
 
 int client_run(struct concord_client *c, enum client_kind kind, const char *const *argv,
-	       const size_t *lens, size_t n, const struct resp_value **out)
+               const size_t *lens, size_t n, const struct resp_value **out)
 {
 	struct client_args a = {argv, lens, n};
 	return client_call(c, kind, &a, out);
 }
 
 int concord_client_command(struct concord_client *c, const char *const *argv,
-			   const size_t *argv_len, size_t argc, struct concord_reply *reply)
+                           const size_t *argv_len, size_t argc, struct concord_reply *reply)
 {
 	memset(reply, 0, sizeof(*reply));
 	if (argc == 0 || argv == NULL) {
@@ -351,4 +351,3 @@ int concord_client_command(struct concord_client *c, const char *const *argv,
 	}
 	return CONCORD_OK;
 }
-

@@ -1,4 +1,4 @@
-/* conn.c: one blocking RESP connection: poll-based connect, send and receive under absolute deadlines. */
+/* conn.c: one blocking RESP connection: poll-based connect, send and receive with deadlines. */
 #include "internal.h"
 
 #include <errno.h>
@@ -81,10 +81,10 @@ static int conn_wait(int fd, short events, int64_t deadline_ms)
 
 /* One connect to one resolved address. Returns the fd or -1 with a message. */
 static int conn_connect_one(const struct addrinfo *ai, int64_t deadline_ms, char *errmsg,
-			    size_t errmsg_size)
+                            size_t errmsg_size)
 {
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			ai->ai_protocol);
+	int fd =
+	    socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0) {
 		snprintf(errmsg, errmsg_size, "socket: %s", strerror(errno));
 		return -1;
@@ -98,7 +98,7 @@ static int conn_connect_one(const struct addrinfo *ai, int64_t deadline_ms, char
 		int w = conn_wait(fd, POLLOUT, deadline_ms);
 		if (w <= 0) {
 			snprintf(errmsg, errmsg_size, "connect: %s",
-				 w == 0 ? "timed out" : strerror(errno));
+			         w == 0 ? "timed out" : strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -106,7 +106,7 @@ static int conn_connect_one(const struct addrinfo *ai, int64_t deadline_ms, char
 		socklen_t sl = sizeof(soerr);
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
 			snprintf(errmsg, errmsg_size, "connect: %s",
-				 strerror(soerr != 0 ? soerr : errno));
+			         strerror(soerr != 0 ? soerr : errno));
 			close(fd);
 			return -1;
 		}
@@ -117,15 +117,15 @@ static int conn_connect_one(const struct addrinfo *ai, int64_t deadline_ms, char
 }
 
 int client_conn_open(struct client_conn *cn, const struct client_endpoint *ep,
-		     const struct resp_reader_limits *lim, int64_t deadline_ms, char *errmsg,
-		     size_t errmsg_size)
+                     const struct resp_reader_limits *lim, int64_t deadline_ms, char *errmsg,
+                     size_t errmsg_size)
 {
 	client_conn_close(cn);
 	cn->ep = *ep;
 	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG,
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG,
 	};
 	struct addrinfo *res = NULL;
 	int gai = getaddrinfo(ep->host, ep->port, &hints, &res);
@@ -158,7 +158,7 @@ int client_conn_open(struct client_conn *cn, const struct client_endpoint *ep,
 
 /* Fails a round trip: closes the connection, says why. */
 static int conn_fail(struct client_conn *cn, int result, char *errmsg, size_t errmsg_size,
-		     const char *what, const char *why)
+                     const char *what, const char *why)
 {
 	snprintf(errmsg, errmsg_size, "%s: %s", what, why);
 	client_conn_close(cn);
@@ -166,7 +166,7 @@ static int conn_fail(struct client_conn *cn, int result, char *errmsg, size_t er
 }
 
 static int conn_send_all(struct client_conn *cn, const char *p, size_t len, int64_t deadline_ms,
-			 char *errmsg, size_t errmsg_size)
+                         char *errmsg, size_t errmsg_size)
 {
 	size_t off = 0;
 	while (off < len) {
@@ -182,23 +182,22 @@ static int conn_send_all(struct client_conn *cn, const char *p, size_t len, int6
 			int w = conn_wait(cn->fd, POLLOUT, deadline_ms);
 			if (w == 0) {
 				return conn_fail(cn, CONN_ESEND, errmsg, errmsg_size, "send",
-						 "timed out");
+				                 "timed out");
 			}
 			if (w < 0) {
 				return conn_fail(cn, CONN_ESEND, errmsg, errmsg_size, "send",
-						 strerror(errno));
+				                 strerror(errno));
 			}
 			continue;
 		}
 		return conn_fail(cn, CONN_ESEND, errmsg, errmsg_size, "send",
-				 n == 0 ? "no progress" : strerror(errno));
+		                 n == 0 ? "no progress" : strerror(errno));
 	}
 	return CONN_OK;
 }
 
-int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len,
-			  int64_t deadline_ms, const struct resp_value **out, char *errmsg,
-			  size_t errmsg_size)
+int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, int64_t deadline_ms,
+                          const struct resp_value **out, char *errmsg, size_t errmsg_size)
 {
 	if (cn->fd < 0) {
 		snprintf(errmsg, errmsg_size, "not connected");
@@ -211,7 +210,7 @@ int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len,
 	int rc = resp_reader_next(&cn->rd, &stray);
 	if (rc != WIRE_EAGAIN || wire_in_len(&cn->rd.in) != 0) {
 		return conn_fail(cn, CONN_ESEND, errmsg, errmsg_size, "connection",
-				 "unexpected bytes from the server; reconnecting");
+		                 "unexpected bytes from the server; reconnecting");
 	}
 	rc = conn_send_all(cn, req, len, deadline_ms, errmsg, errmsg_size);
 	if (rc != CONN_OK) {
@@ -226,7 +225,7 @@ int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len,
 			char why[WIRE_ERRMSG_SIZE + 32];
 			snprintf(why, sizeof(why), "%s", resp_reader_errmsg(&cn->rd));
 			return conn_fail(cn, CONN_EPROTO, errmsg, errmsg_size, "malformed reply",
-					 why);
+			                 why);
 		}
 		char *space = NULL;
 		size_t space_len = 0;
@@ -238,8 +237,8 @@ int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len,
 				return CONN_OK;
 			}
 			return conn_fail(cn, CONN_EPROTO, errmsg, errmsg_size, "reply",
-					 rc == WIRE_ENOMEM ? "out of memory"
-							   : "larger than the reply limit");
+			                 rc == WIRE_ENOMEM ? "out of memory"
+			                                   : "larger than the reply limit");
 		}
 		ssize_t n = recv(cn->fd, space, space_len, 0);
 		if (n > 0) {
@@ -249,23 +248,23 @@ int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len,
 		resp_reader_commit(&cn->rd, 0);
 		if (n == 0) {
 			return conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive",
-					 "connection closed by the server");
+			                 "connection closed by the server");
 		}
 		if (errno == EINTR) {
 			continue;
 		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			return conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive",
-					 strerror(errno));
+			                 strerror(errno));
 		}
 		int w = conn_wait(cn->fd, POLLIN, deadline_ms);
 		if (w == 0) {
 			return conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive",
-					 "timed out waiting for the reply");
+			                 "timed out waiting for the reply");
 		}
 		if (w < 0) {
 			return conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive",
-					 strerror(errno));
+			                 strerror(errno));
 		}
 	}
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 int client_endpoint_parse(const char *s, size_t len, struct client_endpoint *ep, char *errmsg,
-			  size_t errmsg_size)
+                          size_t errmsg_size)
 {
 	memset(ep, 0, sizeof(*ep));
 	const char *host = s;
@@ -36,8 +36,8 @@ int client_endpoint_parse(const char *s, size_t len, struct client_endpoint *ep,
 		host_len = (size_t)(colon - s);
 		rest = colon;
 		if (memchr(s, ':', host_len) != NULL) {
-			snprintf(errmsg, errmsg_size, "'%.*s': write an IPv6 address as [addr]:port",
-				 (int)len, s);
+			snprintf(errmsg, errmsg_size,
+			         "'%.*s': write an IPv6 address as [addr]:port", (int)len, s);
 			return CONCORD_EINVAL;
 		}
 	}

@@ -1,4 +1,4 @@
-/* internal.h: the client library's private parts: endpoints, one blocking RESP connection, the handle. */
+/* internal.h: the client library's private parts: endpoints, a RESP connection, the handle. */
 #ifndef CONCORD_CLIENT_INTERNAL_H
 #define CONCORD_CLIENT_INTERNAL_H
 
@@ -24,7 +24,7 @@ struct client_endpoint {
 /* Parses "host:port" or "[v6]:port" (len bytes at s, no NUL needed) into *ep. Returns 0
  * or CONCORD_EINVAL with a reason in errmsg (errmsg_size bytes). */
 int client_endpoint_parse(const char *s, size_t len, struct client_endpoint *ep, char *errmsg,
-			  size_t errmsg_size);
+                          size_t errmsg_size);
 /* "host:port" (brackets around an IPv6 host) into out. */
 void client_endpoint_format(const struct client_endpoint *ep, char *out, size_t out_size);
 bool client_endpoint_equal(const struct client_endpoint *a, const struct client_endpoint *b);
@@ -59,15 +59,14 @@ void client_conn_init(struct client_conn *cn);
 /* Connects to ep before the deadline (any address getaddrinfo gives, in turn). Closes a
  * previous connection first. Returns CONN_OK or CONN_ECONNECT with a message. */
 int client_conn_open(struct client_conn *cn, const struct client_endpoint *ep,
-		     const struct resp_reader_limits *lim, int64_t deadline_ms, char *errmsg,
-		     size_t errmsg_size);
+                     const struct resp_reader_limits *lim, int64_t deadline_ms, char *errmsg,
+                     size_t errmsg_size);
 bool client_conn_is_open(const struct client_conn *cn);
 /* Sends req[0..len) and reads one reply before the deadline. On CONN_OK *out is the
  * reply, owned by the connection and valid until its next call. Any other result
  * closes the connection. */
-int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len,
-			  int64_t deadline_ms, const struct resp_value **out, char *errmsg,
-			  size_t errmsg_size);
+int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, int64_t deadline_ms,
+                          const struct resp_value **out, char *errmsg, size_t errmsg_size);
 void client_conn_close(struct client_conn *cn);
 
 /* ----------------------------------------------------------------------------------
@@ -114,24 +113,24 @@ struct client_args {
  * is none of the ones the engine handles itself (MOVED, CLUSTERDOWN, UNKNOWN, SESSION,
  * TRYAGAIN). Sets c->errmsg on failure. */
 int client_call(struct concord_client *c, enum client_kind kind, const struct client_args *a,
-		const struct resp_value **out);
+                const struct resp_value **out);
 
 /* The same, but sent to one node only (no redirection), with retries of connects and
  * timeouts for CLIENT_READ. */
 int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
-		     enum client_kind kind, const struct client_args *a,
-		     const struct resp_value **out);
+                     enum client_kind kind, const struct client_args *a,
+                     const struct resp_value **out);
 
 /* snprintf that may truncate (long host names make long messages), said out loud. */
 void client_say(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Formats into c->errmsg; returns err. */
 int client_fail(struct concord_client *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Runs argv[0..n) (lens[i] bytes each) of the given kind through client_call. */
 int client_run(struct concord_client *c, enum client_kind kind, const char *const *argv,
-	       const size_t *lens, size_t n, const struct resp_value **out);
+               const size_t *lens, size_t n, const struct resp_value **out);
 
 /* Fails a call whose reply has the wrong shape: CONCORD_ESERVER with the server's text
  * for an error reply, CONCORD_EPROTO otherwise. */

@@ -18,8 +18,8 @@ static int client_check_key(struct concord_client *c, const void *key, size_t ke
 	return CONCORD_OK;
 }
 
-int concord_client_put(struct concord_client *c, const void *key, size_t key_len,
-		       const void *value, size_t value_len)
+int concord_client_put(struct concord_client *c, const void *key, size_t key_len, const void *value,
+                       size_t value_len)
 {
 	if (client_check_key(c, key, key_len) != 0 || (value == NULL && value_len > 0)) {
 		return client_fail(c, CONCORD_EINVAL, "NULL key or value");
@@ -38,7 +38,7 @@ int concord_client_put(struct concord_client *c, const void *key, size_t key_len
 }
 
 int concord_client_get(struct concord_client *c, const void *key, size_t key_len, char **value,
-		       size_t *value_len, bool *found)
+                       size_t *value_len, bool *found)
 {
 	*value = NULL;
 	*value_len = 0;
@@ -92,15 +92,15 @@ int concord_client_del(struct concord_client *c, const void *key, size_t key_len
 }
 
 int concord_client_cas(struct concord_client *c, const void *key, size_t key_len,
-		       const void *expected, size_t expected_len, const void *value,
-		       size_t value_len, bool *swapped)
+                       const void *expected, size_t expected_len, const void *value,
+                       size_t value_len, bool *swapped)
 {
 	if (client_check_key(c, key, key_len) != 0 || (expected == NULL && expected_len > 0) ||
 	    (value == NULL && value_len > 0)) {
 		return client_fail(c, CONCORD_EINVAL, "NULL key, expected value or value");
 	}
 	const char *argv[] = {"CAS", key != NULL ? key : "", expected != NULL ? expected : "",
-			      value != NULL ? value : ""};
+	                      value != NULL ? value : ""};
 	size_t lens[] = {3, key_len, expected_len, value_len};
 	const struct resp_value *v = NULL;
 	int rc = client_run(c, CLIENT_WRITE, argv, lens, 4, &v);
@@ -116,8 +116,8 @@ int concord_client_cas(struct concord_client *c, const void *key, size_t key_len
 	return CONCORD_OK;
 }
 
-int concord_client_incr(struct concord_client *c, const void *key, size_t key_len,
-			int64_t delta, int64_t *result)
+int concord_client_incr(struct concord_client *c, const void *key, size_t key_len, int64_t delta,
+                        int64_t *result)
 {
 	int rc = client_check_key(c, key, key_len);
 	if (rc != CONCORD_OK) {
@@ -147,7 +147,7 @@ int concord_client_incr(struct concord_client *c, const void *key, size_t key_le
 
 /* Bounds on one scan: server restarts of the cursor, and pages in all. */
 #define CLIENT_SCAN_RESTARTS_MAX 16u
-#define CLIENT_SCAN_PAGES_MAX (1u << 24)
+#define CLIENT_SCAN_PAGES_MAX    (1u << 24)
 
 struct client_scan {
 	char **keys; /* one page's keys, copied out of the SCAN reply */
@@ -207,7 +207,7 @@ static bool client_scan_cursor(const struct resp_value *v, uint64_t *cursor)
 
 /* Copies the keys of one SCAN reply's key array into s (only those not yet delivered). */
 static int client_scan_take(struct concord_client *c, struct client_scan *s,
-			    const struct resp_value *keys)
+                            const struct resp_value *keys)
 {
 	if (keys->n == 0) {
 		return CONCORD_OK;
@@ -236,8 +236,8 @@ static int client_scan_take(struct concord_client *c, struct client_scan *s,
 }
 
 /* MGETs the page's keys and hands each present one to the callback. */
-static int client_scan_deliver(struct concord_client *c, struct client_scan *s,
-			       concord_scan_cb cb, void *arg)
+static int client_scan_deliver(struct concord_client *c, struct client_scan *s, concord_scan_cb cb,
+                               void *arg)
 {
 	if (s->n == 0) {
 		return CONCORD_OK;
@@ -296,7 +296,7 @@ static int client_scan_deliver(struct concord_client *c, struct client_scan *s,
 }
 
 int concord_client_scan(struct concord_client *c, const void *prefix, size_t prefix_len,
-			concord_scan_cb cb, void *arg)
+                        concord_scan_cb cb, void *arg)
 {
 	if ((prefix == NULL && prefix_len > 0) || cb == NULL) {
 		return client_fail(c, CONCORD_EINVAL, "NULL prefix or callback");
@@ -333,16 +333,16 @@ int concord_client_scan(struct concord_client *c, const void *prefix, size_t pre
 			 * evicted scan): start over, skipping what was delivered. */
 			if (++restarts > CLIENT_SCAN_RESTARTS_MAX) {
 				rc = client_fail(c, CONCORD_EUNAVAILABLE,
-						 "SCAN: the cursor was lost %u times",
-						 CLIENT_SCAN_RESTARTS_MAX);
+				                 "SCAN: the cursor was lost %u times",
+				                 CLIENT_SCAN_RESTARTS_MAX);
 				break;
 			}
 			cursor = 0;
 			continue;
 		}
 		uint64_t next = 0;
-		if (v->type != RESP_ARRAY || v->n != 2 || !client_scan_cursor(&v->elems[0], &next) ||
-		    v->elems[1].type != RESP_ARRAY) {
+		if (v->type != RESP_ARRAY || v->n != 2 ||
+		    !client_scan_cursor(&v->elems[0], &next) || v->elems[1].type != RESP_ARRAY) {
 			rc = client_unexpected(c, "SCAN", v);
 			break;
 		}
@@ -364,4 +364,3 @@ int concord_client_scan(struct concord_client *c, const void *prefix, size_t pre
 	}
 	return rc;
 }
-

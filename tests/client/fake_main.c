@@ -1,4 +1,4 @@
-/* fake_main.c: a fake Concord node as a process (fake_kv on 127.0.0.1), for concordctl's tests: prints its port, serves until stdin closes. */
+/* fake_main.c: a fake node process for concordctl's tests: prints its port, serves till EOF. */
 #include "fake_server.h"
 
 #include <stdio.h>
@@ -13,15 +13,15 @@ int main(void)
 	 * ask it for its own numbers. */
 	fake_server_lock(s);
 	snprintf(kv.status_json, sizeof(kv.status_json),
-		 "{\"cluster_id\": \"fake\", \"node_id\": 1, \"role\": \"leader\", \"leader\": 1, "
-		 "\"term\": 3, \"commit\": 9, \"applied\": 9, \"joint\": false, \"nodes\": "
-		 "[{\"id\": 1, \"name\": \"n1\", \"role\": \"leader\", \"voter\": true, "
-		 "\"term\": 3, \"commit\": 9, \"applied\": 9, \"match\": 9, \"peer\": "
-		 "\"127.0.0.1:1\", \"client\": \"%s\", \"http\": \"127.0.0.1:3\"}, "
-		 "{\"id\": 2, \"name\": \"n2\", \"role\": \"learner\", \"voter\": false, "
-		 "\"term\": null, \"commit\": null, \"applied\": null, \"match\": null, "
-		 "\"peer\": \"127.0.0.1:1\", \"client\": \"127.0.0.1:1\", \"http\": \"\"}]}",
-		 fake_server_addr(s));
+	         "{\"cluster_id\": \"fake\", \"node_id\": 1, \"role\": \"leader\", \"leader\": 1, "
+	         "\"term\": 3, \"commit\": 9, \"applied\": 9, \"joint\": false, \"nodes\": "
+	         "[{\"id\": 1, \"name\": \"n1\", \"role\": \"leader\", \"voter\": true, "
+	         "\"term\": 3, \"commit\": 9, \"applied\": 9, \"match\": 9, \"peer\": "
+	         "\"127.0.0.1:1\", \"client\": \"%s\", \"http\": \"127.0.0.1:3\"}, "
+	         "{\"id\": 2, \"name\": \"n2\", \"role\": \"learner\", \"voter\": false, "
+	         "\"term\": null, \"commit\": null, \"applied\": null, \"match\": null, "
+	         "\"peer\": \"127.0.0.1:1\", \"client\": \"127.0.0.1:1\", \"http\": \"\"}]}",
+	         fake_server_addr(s));
 	fake_server_unlock(s);
 	printf("%u\n", (unsigned)fake_server_port(s));
 	fflush(stdout);

@@ -1,4 +1,4 @@
-/* fake_server.c: scriptable RESP servers on 127.0.0.1 for the client tests, and an in-memory store. */
+/* fake_server.c: scriptable RESP servers on 127.0.0.1 for the client tests; a tiny store. */
 #include "fake_server.h"
 
 #include <arpa/inet.h>
@@ -296,11 +296,11 @@ void fake_kv_init(struct fake_kv *kv)
 {
 	memset(kv, 0, sizeof(*kv));
 	snprintf(kv->status_json, sizeof(kv->status_json),
-		 "{\"cluster_id\": \"fake\", \"node_id\": 1, \"leader\": 1, \"term\": 3, "
-		 "\"revision\": 7, \"nodes\": [{\"id\": 1, \"name\": \"n1\", \"role\": "
-		 "\"leader\", \"voter\": true, \"term\": 3, \"commit\": 9, \"applied\": 9, "
-		 "\"match\": 9, \"peer\": \"127.0.0.1:1\", \"client\": \"127.0.0.1:2\", "
-		 "\"http\": \"127.0.0.1:3\", \"reachable\": true}]}");
+	         "{\"cluster_id\": \"fake\", \"node_id\": 1, \"leader\": 1, \"term\": 3, "
+	         "\"revision\": 7, \"nodes\": [{\"id\": 1, \"name\": \"n1\", \"role\": "
+	         "\"leader\", \"voter\": true, \"term\": 3, \"commit\": 9, \"applied\": 9, "
+	         "\"match\": 9, \"peer\": \"127.0.0.1:1\", \"client\": \"127.0.0.1:2\", "
+	         "\"http\": \"127.0.0.1:3\", \"reachable\": true}]}");
 }
 
 void fake_kv_free(struct fake_kv *kv)
@@ -344,8 +344,7 @@ static size_t fake_kv_find(const struct fake_kv *kv, const char *key, size_t len
 			hi = mid;
 		}
 	}
-	*found = lo < kv->n &&
-		 fake_kv_cmp(kv->items[lo].key, kv->items[lo].key_len, key, len) == 0;
+	*found = lo < kv->n && fake_kv_cmp(kv->items[lo].key, kv->items[lo].key_len, key, len) == 0;
 	return lo;
 }
 
@@ -514,7 +513,7 @@ static void fake_kv_exec(struct fake_kv *kv, const struct resp_cmd *cmd, struct 
 			struct resp_arg v = {it->value, it->value_len};
 			if (!fake_parse_i64(&v, &cur)) {
 				resp_write_error(out, "ERR value is not an integer or out of range",
-						 43);
+				                 43);
 				return;
 			}
 		}
@@ -551,14 +550,15 @@ static void fake_kv_exec(struct fake_kv *kv, const struct resp_cmd *cmd, struct 
 		resp_write_simple(out, "PONG", 4);
 	} else if (fake_arg_is(cmd, 0, "CONCORD.STATUS")) {
 		resp_write_bulk(out, kv->status_json, strlen(kv->status_json));
-	} else if (fake_arg_is(cmd, 0, "CONCORD.TRANSFER") || fake_arg_is(cmd, 0, "CONCORD.STEPDOWN") ||
-		   fake_arg_is(cmd, 0, "CONCORD.MEMBER") || fake_arg_is(cmd, 0, "CONCORD.FAULT")) {
+	} else if (fake_arg_is(cmd, 0, "CONCORD.TRANSFER") ||
+	           fake_arg_is(cmd, 0, "CONCORD.STEPDOWN") ||
+	           fake_arg_is(cmd, 0, "CONCORD.MEMBER") || fake_arg_is(cmd, 0, "CONCORD.FAULT")) {
 		size_t at = 0;
 		kv->last_admin[0] = '\0';
 		for (size_t i = 0; i < cmd->argc && at + 1 < sizeof(kv->last_admin); i++) {
-			int w = snprintf(kv->last_admin + at, sizeof(kv->last_admin) - at, "%s%.*s",
-					 i > 0 ? " " : "", (int)cmd->argv[i].len,
-					 cmd->argv[i].data);
+			int w =
+			    snprintf(kv->last_admin + at, sizeof(kv->last_admin) - at, "%s%.*s",
+			             i > 0 ? " " : "", (int)cmd->argv[i].len, cmd->argv[i].data);
 			if (w < 0) {
 				break;
 			}
@@ -567,7 +567,7 @@ static void fake_kv_exec(struct fake_kv *kv, const struct resp_cmd *cmd, struct 
 		resp_write_ok(out);
 	} else {
 		resp_write_errorf(out, "ERR unknown command '%.*s'", (int)cmd->argv[0].len,
-				  cmd->argv[0].data);
+		                  cmd->argv[0].data);
 	}
 }
 
@@ -610,7 +610,8 @@ enum fake_action fake_kv_handle(void *arg, const struct resp_cmd *cmd, struct wi
 		}
 		struct fake_kv_session *s = fake_kv_session(kv, id);
 		if (s == NULL || s->expired) {
-			resp_write_errorf(out, "SESSION session %" PRIu64 " expired or unknown", id);
+			resp_write_errorf(out, "SESSION session %" PRIu64 " expired or unknown",
+			                  id);
 			return FAKE_REPLY;
 		}
 		if (seq < s->last_seq) {

@@ -1,4 +1,4 @@
-/* fake_server.h: scriptable RESP servers on 127.0.0.1, each on a thread, and a tiny in-memory store for them. */
+/* fake_server.h: scriptable RESP servers on 127.0.0.1, each on a thread, and a tiny store. */
 #ifndef CONCORD_TESTS_CLIENT_FAKE_SERVER_H
 #define CONCORD_TESTS_CLIENT_FAKE_SERVER_H
 
@@ -26,7 +26,7 @@ enum fake_action {
 struct fake_server;
 
 typedef enum fake_action (*fake_handler)(void *arg, const struct resp_cmd *cmd,
-					 struct wire_buf *out);
+                                         struct wire_buf *out);
 
 /* Starts a server; aborts the test on failure. */
 struct fake_server *fake_server_start(fake_handler h, void *arg);
@@ -50,7 +50,7 @@ uint16_t fake_unused_port(void);
  * CONCORD.STATUS, and the admin commands (answered +OK, and recorded).
  */
 
-#define FAKE_KV_KEYS_MAX 4096
+#define FAKE_KV_KEYS_MAX     4096
 #define FAKE_KV_SESSIONS_MAX 64
 
 struct fake_kv_item {

@@ -1,4 +1,4 @@
-/* test_basic.c: the client API against one well-behaved fake node: key-value operations, scan, admin, raw commands. */
+/* test_basic.c: the client API against one well-behaved fake node: kv, scan, admin, raw. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,13 +136,12 @@ struct scan_acc {
 	int stop_after;
 };
 
-static int scan_cb(void *arg, const char *key, size_t key_len, const char *value,
-		   size_t value_len)
+static int scan_cb(void *arg, const char *key, size_t key_len, const char *value, size_t value_len)
 {
 	struct scan_acc *a = arg;
 	size_t at = strlen(a->seen);
 	snprintf(a->seen + at, sizeof(a->seen) - at, "%.*s=%.*s;", (int)key_len, key,
-		 (int)value_len, value);
+	         (int)value_len, value);
 	a->calls++;
 	return a->stop_after > 0 && a->calls >= a->stop_after ? 42 : 0;
 }
@@ -212,14 +211,15 @@ static void test_admin_commands(void **state)
 	assert_int_equal(concord_client_step_down(f->c), 0);
 	expect_admin(f, "CONCORD.STEPDOWN");
 	assert_int_equal(concord_client_member_add(f->c, 6, "n6", "127.0.0.1:7006",
-						   "127.0.0.1:6006", "127.0.0.1:8006"),
-			 0);
+	                                           "127.0.0.1:6006", "127.0.0.1:8006"),
+	                 0);
 	expect_admin(f, "CONCORD.MEMBER ADD 6 n6 127.0.0.1:7006 127.0.0.1:6006 127.0.0.1:8006");
 	assert_int_equal(concord_client_member_promote(f->c, 6), 0);
 	expect_admin(f, "CONCORD.MEMBER PROMOTE 6");
 	assert_int_equal(concord_client_member_remove(f->c, 2), 0);
 	expect_admin(f, "CONCORD.MEMBER REMOVE 2");
-	assert_int_equal(concord_client_member_add(f->c, 0, "x", "a:1", NULL, NULL), CONCORD_EINVAL);
+	assert_int_equal(concord_client_member_add(f->c, 0, "x", "a:1", NULL, NULL),
+	                 CONCORD_EINVAL);
 
 	const char *node = fake_server_addr(f->srv);
 	struct concord_fault flt = {.drop = 0.01, .delay_req_ms = 50, .delay_req_p = 0.05};
@@ -276,15 +276,15 @@ static void test_new_rejects_bad_endpoints(void **state)
 	(void)state;
 	struct concord_client *c = NULL;
 	char err[CONCORD_CLIENT_ERRMSG_SIZE];
-	const char *bad[] = {"", ",", "host", "host:", ":80", "h:0", "h:65536", "h:12a",
-			     "::1:80", "[::1:80", "[::1]", "a b:1"};
+	const char *bad[] = {"",        ",",     "host",   "host:",   ":80",   "h:0",
+	                     "h:65536", "h:12a", "::1:80", "[::1:80", "[::1]", "a b:1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(concord_client_new(bad[i], NULL, &c, err), CONCORD_EINVAL);
 		assert_null(c);
 		assert_true(strlen(err) > 0);
 	}
 	assert_int_equal(concord_client_new("[::1]:80,localhost:1,,127.0.0.1:65535", NULL, &c, err),
-			 0);
+	                 0);
 	concord_client_free(c);
 	struct concord_client_opts o;
 	concord_client_opts_default(&o);
@@ -292,7 +292,7 @@ static void test_new_rejects_bad_endpoints(void **state)
 	o.backoff_max_ms = 10;
 	assert_int_equal(concord_client_new("a:1", &o, &c, NULL), CONCORD_EINVAL);
 	assert_string_equal(concord_strerror(CONCORD_EUNKNOWN),
-			    "the write may or may not have been applied");
+	                    "the write may or may not have been applied");
 	assert_string_equal(concord_strerror(-1), "unknown error code");
 	assert_string_equal(concord_strerror(CONCORD_CLIENT_ERROR_COUNT_), "unknown error code");
 }
@@ -300,15 +300,15 @@ static void test_new_rejects_bad_endpoints(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_binary_safe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_incr_cas, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_writes_use_one_session, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_admin_commands, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_raw_command, setup, teardown),
-		cmocka_unit_test(test_new_rejects_bad_endpoints),
+	    cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_binary_safe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_incr_cas, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writes_use_one_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_admin_commands, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_raw_command, setup, teardown),
+	    cmocka_unit_test(test_new_rejects_bad_endpoints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* test_malformed.c: replies that are malformed, of the wrong shape, too large or out of turn end in an error, never a crash. */
+/* test_malformed.c: malformed, mistyped, oversized or stray replies: errors, never crashes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,12 +96,12 @@ static void test_not_resp(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const bad[] = {
-		"hello\r\n",                /* no type byte */
-		"$-5\r\n",                  /* negative length */
-		"$3\r\nabcd\r\n",           /* bytes past the length */
-		"*2\r\n:1\r\n!oops\r\n",    /* bad element */
-		":12x\r\n",                 /* bad integer */
-		"$99999999999999999999\r\n", /* length overflow */
+	    "hello\r\n",                 /* no type byte */
+	    "$-5\r\n",                   /* negative length */
+	    "$3\r\nabcd\r\n",            /* bytes past the length */
+	    "*2\r\n:1\r\n!oops\r\n",     /* bad element */
+	    ":12x\r\n",                  /* bad integer */
+	    "$99999999999999999999\r\n", /* length overflow */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		can(f, bad[i], strlen(bad[i]), false);
@@ -153,8 +153,7 @@ static void test_wrong_shapes(void **state)
 	assert_non_null(strstr(concord_client_errmsg(f->c), "something broke"));
 }
 
-static int never_cb(void *arg, const char *key, size_t key_len, const char *value,
-		    size_t value_len)
+static int never_cb(void *arg, const char *key, size_t key_len, const char *value, size_t value_len)
 {
 	(void)arg;
 	(void)key;
@@ -169,11 +168,11 @@ static void test_bad_scan_replies(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const bad[] = {
-		"*1\r\n$1\r\n0\r\n",                 /* one element */
-		"*2\r\n$2\r\nxx\r\n*0\r\n",          /* non-numeric cursor */
-		"*2\r\n$1\r\n0\r\n:4\r\n",           /* keys not an array */
-		"*2\r\n$1\r\n0\r\n*1\r\n:4\r\n",     /* a key not a string */
-		"*2\r\n$21\r\n999999999999999999999\r\n*0\r\n", /* cursor overflow */
+	    "*1\r\n$1\r\n0\r\n",                            /* one element */
+	    "*2\r\n$2\r\nxx\r\n*0\r\n",                     /* non-numeric cursor */
+	    "*2\r\n$1\r\n0\r\n:4\r\n",                      /* keys not an array */
+	    "*2\r\n$1\r\n0\r\n*1\r\n:4\r\n",                /* a key not a string */
+	    "*2\r\n$21\r\n999999999999999999999\r\n*0\r\n", /* cursor overflow */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		can(f, bad[i], strlen(bad[i]), false);
@@ -259,12 +258,12 @@ static void test_random_replies(void **state)
 		for (size_t i = 0; i < len; i++) {
 			r = r * 6364136223846793005ULL + 1442695040888963407ULL;
 			buf[i] = (r >> 60) < 12 ? alphabet[(r >> 33) % (sizeof(alphabet) - 1)]
-						: (char)(r >> 40);
+			                        : (char)(r >> 40);
 		}
 		can(f, buf, len, round % 4 != 0);
 		int rc = get_rc(f);
 		assert_true(rc == CONCORD_OK || rc == CONCORD_EPROTO || rc == CONCORD_ESERVER ||
-			    rc == CONCORD_EUNAVAILABLE);
+		            rc == CONCORD_EUNAVAILABLE);
 		struct concord_reply rep;
 		const char *argv[] = {"PING"};
 		rc = concord_client_command(f->c, argv, NULL, 1, &rep);
@@ -277,14 +276,14 @@ static void test_random_replies(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_not_resp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_past_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_shapes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_scan_replies, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_redirection_and_session, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncated_then_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reply_out_of_turn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_replies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_resp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_past_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_shapes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_scan_replies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_redirection_and_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_truncated_then_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reply_out_of_turn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_random_replies, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* test_retry.c: leader discovery and retries: MOVED, dead endpoints, CLUSTERDOWN, hangs, deadlines and bounds. */
+/* test_retry.c: leader discovery and retries: MOVED, dead nodes, CLUSTERDOWN, hangs, bounds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@ static int64_t now_ms(void)
 }
 
 static struct concord_client *client_for(const char *endpoints, uint32_t deadline_ms,
-					 uint32_t attempt_ms, uint32_t retries)
+                                         uint32_t attempt_ms, uint32_t retries)
 {
 	struct concord_client_opts o;
 	concord_client_opts_default(&o);
@@ -116,7 +116,7 @@ static void test_dead_endpoint_is_skipped(void **state)
 	struct fake_server *s = fake_server_start(fake_kv_handle, &kv);
 	char eps[128];
 	snprintf(eps, sizeof(eps), "127.0.0.1:%u,%s,127.0.0.1:%u", (unsigned)fake_unused_port(),
-		 fake_server_addr(s), (unsigned)fake_unused_port());
+	         fake_server_addr(s), (unsigned)fake_unused_port());
 	/* The handle starts at a random endpoint: do it a few times. */
 	for (int i = 0; i < 8; i++) {
 		struct concord_client *c = client_for(eps, 5000, 1000, 20);
@@ -133,7 +133,7 @@ static void test_all_dead_respects_deadline(void **state)
 	(void)state;
 	char eps[128];
 	snprintf(eps, sizeof(eps), "127.0.0.1:%u,127.0.0.1:%u", (unsigned)fake_unused_port(),
-		 (unsigned)fake_unused_port());
+	         (unsigned)fake_unused_port());
 	struct concord_client *c = client_for(eps, 300, 100, 1000);
 	int64_t t0 = now_ms();
 	char *v = NULL;
@@ -248,7 +248,7 @@ struct moved_once {
 };
 
 static enum fake_action moved_once_handle(void *arg, const struct resp_cmd *cmd,
-					  struct wire_buf *out)
+                                          struct wire_buf *out)
 {
 	struct moved_once *m = arg;
 	if (m->moved++ == 0) {
@@ -315,14 +315,14 @@ static void test_reads_survive_resets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_moved_is_followed),
-		cmocka_unit_test(test_moved_loop_is_bounded),
-		cmocka_unit_test(test_dead_endpoint_is_skipped),
-		cmocka_unit_test(test_all_dead_respects_deadline),
-		cmocka_unit_test(test_clusterdown_is_retried),
-		cmocka_unit_test(test_hang_times_out),
-		cmocka_unit_test(test_moved_to_dead_node),
-		cmocka_unit_test(test_reads_survive_resets),
+	    cmocka_unit_test(test_moved_is_followed),
+	    cmocka_unit_test(test_moved_loop_is_bounded),
+	    cmocka_unit_test(test_dead_endpoint_is_skipped),
+	    cmocka_unit_test(test_all_dead_respects_deadline),
+	    cmocka_unit_test(test_clusterdown_is_retried),
+	    cmocka_unit_test(test_hang_times_out),
+	    cmocka_unit_test(test_moved_to_dead_node),
+	    cmocka_unit_test(test_reads_survive_resets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* test_session.c: exactly-once writes: a retried write reuses its sequence number and is applied once. */
+/* test_session.c: exactly-once: a retried write reuses its sequence number, applies once. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,16 +16,16 @@
 /* What the scripted handler does to the next CONCORD.EXEC commands. */
 enum script_step {
 	STEP_NORMAL = 0,
-	STEP_APPLY_THEN_CLOSE,  /* apply, lose the reply by closing */
-	STEP_APPLY_THEN_HANG,   /* apply, never answer */
-	STEP_UNKNOWN,           /* -UNKNOWN without applying */
+	STEP_APPLY_THEN_CLOSE,   /* apply, lose the reply by closing */
+	STEP_APPLY_THEN_HANG,    /* apply, never answer */
+	STEP_UNKNOWN,            /* -UNKNOWN without applying */
 	STEP_APPLY_CLOSE_EXPIRE, /* apply, close, and expire every session */
-	STEP_HANG,              /* never answer (no apply) */
-	STEP_MOVED,             /* -MOVED to `moved_to` */
+	STEP_HANG,               /* never answer (no apply) */
+	STEP_MOVED,              /* -MOVED to `moved_to` */
 };
 
 #define SCRIPT_MAX 16
-#define SEEN_MAX 64
+#define SEEN_MAX   64
 
 /* One store shared by the scripted servers (two threads: its own lock). */
 struct scripted {
@@ -51,8 +51,7 @@ static uint64_t arg_u64(const struct resp_arg *a)
 	return strtoull(buf, NULL, 10);
 }
 
-static enum fake_action scripted_handle(void *arg, const struct resp_cmd *cmd,
-					struct wire_buf *out)
+static enum fake_action scripted_handle(void *arg, const struct resp_cmd *cmd, struct wire_buf *out)
 {
 	struct scripted *s = arg;
 	pthread_mutex_lock(&s->mu);
@@ -63,7 +62,8 @@ static enum fake_action scripted_handle(void *arg, const struct resp_cmd *cmd,
 			s->seen_seq[s->n_seen] = arg_u64(&cmd->argv[2]);
 			s->n_seen++;
 		}
-		enum script_step st = s->next_step < s->n_steps ? s->steps[s->next_step++] : STEP_NORMAL;
+		enum script_step st =
+		    s->next_step < s->n_steps ? s->steps[s->next_step++] : STEP_NORMAL;
 		struct wire_buf scratch;
 		wire_buf_init(&scratch, 1 << 20);
 		switch (st) {
@@ -79,8 +79,9 @@ static enum fake_action scripted_handle(void *arg, const struct resp_cmd *cmd,
 			act = FAKE_HANG;
 			break;
 		case STEP_UNKNOWN:
-			resp_write_errorf(out, "UNKNOWN the write may or may not have been applied: "
-					       "leadership lost");
+			resp_write_errorf(out,
+			                  "UNKNOWN the write may or may not have been applied: "
+			                  "leadership lost");
 			break;
 		case STEP_APPLY_CLOSE_EXPIRE:
 			fake_kv_handle(&s->kv, cmd, &scratch);
@@ -134,7 +135,7 @@ static void scripted_plan(struct scripted *s, const enum script_step *steps, siz
 }
 
 static struct concord_client *client_for(const char *endpoints, uint32_t deadline_ms,
-					 bool no_session)
+                                         bool no_session)
 {
 	struct concord_client_opts o;
 	concord_client_opts_default(&o);
@@ -320,7 +321,7 @@ static void test_deadline_with_unknown_outcome(void **state)
 	struct fake_server *srv = fake_server_start(scripted_handle, s);
 	struct concord_client *c = client_for(fake_server_addr(srv), 400, false);
 	const enum script_step plan[] = {STEP_HANG, STEP_HANG, STEP_HANG, STEP_HANG,
-					 STEP_HANG, STEP_HANG, STEP_HANG, STEP_HANG};
+	                                 STEP_HANG, STEP_HANG, STEP_HANG, STEP_HANG};
 	scripted_plan(s, plan, 8);
 	assert_int_equal(concord_client_put(c, "k", 1, "v", 1), CONCORD_EUNKNOWN);
 	scripted_plan(s, NULL, 0);
@@ -353,14 +354,14 @@ static void test_no_session_mode(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lost_reply_applies_once),
-		cmocka_unit_test(test_timeout_retry_applies_once),
-		cmocka_unit_test(test_unknown_reply_is_retried),
-		cmocka_unit_test(test_leader_change_applies_once),
-		cmocka_unit_test(test_expired_session_is_reopened),
-		cmocka_unit_test(test_expiry_during_retry_is_unknown),
-		cmocka_unit_test(test_deadline_with_unknown_outcome),
-		cmocka_unit_test(test_no_session_mode),
+	    cmocka_unit_test(test_lost_reply_applies_once),
+	    cmocka_unit_test(test_timeout_retry_applies_once),
+	    cmocka_unit_test(test_unknown_reply_is_retried),
+	    cmocka_unit_test(test_leader_change_applies_once),
+	    cmocka_unit_test(test_expired_session_is_reopened),
+	    cmocka_unit_test(test_expiry_during_retry_is_unknown),
+	    cmocka_unit_test(test_deadline_with_unknown_outcome),
+	    cmocka_unit_test(test_no_session_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

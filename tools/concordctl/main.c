@@ -22,51 +22,52 @@ enum {
 };
 
 #define CTL_DEFAULT_ENDPOINTS "127.0.0.1:6379"
-#define CTL_TIMEOUT_MS_MAX 3600000u
+#define CTL_TIMEOUT_MS_MAX    3600000u
 /* A member's own numbers are asked of it with at most this much time. */
 #define CTL_PROBE_TIMEOUT_MS 1000u
 
 static const char ctl_usage_text[] =
-	"Usage: concordctl [--endpoints H:P,H:P...] [--timeout-ms N] COMMAND [ARGS]\n"
-	"\n"
-	"Talks to a Concord cluster through the client ports (RESP) of its nodes: finds the\n"
-	"leader, retries, and writes exactly once (a client session).\n"
-	"\n"
-	"Options:\n"
-	"  -e, --endpoints LIST   comma-separated client addresses host:port (default: the\n"
-	"                         CONCORD_ENDPOINTS environment variable, else " CTL_DEFAULT_ENDPOINTS ")\n"
-	"  -t, --timeout-ms N     give up on a command after N ms, retries included\n"
-	"                         (default 10000)\n"
-	"  -h, --help             this text\n"
-	"\n"
-	"Commands:\n"
-	"  put KEY VALUE          set KEY to VALUE\n"
-	"  get KEY                print KEY's value (exit 1 if absent)\n"
-	"  del KEY                delete KEY (exit 1 if absent)\n"
-	"  scan [PREFIX] [--keys-only]\n"
-	"                         print every key starting with PREFIX and its value, one\n"
-	"                         'key<TAB>value' line each, in key order\n"
-	"  incr KEY [DELTA]       add DELTA (default 1) to KEY's integer value; print it\n"
-	"  cas KEY EXPECTED NEW   set KEY to NEW if its value is EXPECTED (exit 1 if not)\n"
-	"  status [--json]        the cluster table: every member with its role, term, commit\n"
-	"                         and applied index as it reports them itself; --json prints\n"
-	"                         one node's raw view (GET /v1/cluster)\n"
-	"  members                list the members\n"
-	"  members add ID NAME PEER CLIENT HTTP\n"
-	"                         add a node as a learner (addresses are host:port)\n"
-	"  members promote ID     make a learner a voter\n"
-	"  members remove ID      remove a member\n"
-	"  transfer ID            hand leadership to member ID\n"
-	"  step-down              make the leader step down (an election follows)\n"
-	"  faults set PEER|* [--drop P] [--delay-req MS] [--delay-req-p P] [--delay-resp MS]\n"
-	"             [--delay-resp-p P] [--dup P] [--jitter MS] [--block-out] [--block-in]\n"
-	"                         inject faults on the links to member PEER (or all links) of\n"
-	"                         every node in --endpoints; replaces earlier faults. P is a\n"
-	"                         probability in [0, 1]; a delay applies to every message\n"
-	"                         unless --delay-*-p says how many\n"
-	"  faults clear PEER|*    remove them\n"
-	"\n"
-	"Exit status: 0 success, 1 not found or failed, 2 usage error, 3 cluster unavailable.\n";
+    "Usage: concordctl [--endpoints H:P,H:P...] [--timeout-ms N] COMMAND [ARGS]\n"
+    "\n"
+    "Talks to a Concord cluster through the client ports (RESP) of its nodes: finds the\n"
+    "leader, retries, and writes exactly once (a client session).\n"
+    "\n"
+    "Options:\n"
+    "  -e, --endpoints LIST   comma-separated client addresses host:port (default: the\n"
+    "                         CONCORD_ENDPOINTS environment variable, else " CTL_DEFAULT_ENDPOINTS
+    ")\n"
+    "  -t, --timeout-ms N     give up on a command after N ms, retries included\n"
+    "                         (default 10000)\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Commands:\n"
+    "  put KEY VALUE          set KEY to VALUE\n"
+    "  get KEY                print KEY's value (exit 1 if absent)\n"
+    "  del KEY                delete KEY (exit 1 if absent)\n"
+    "  scan [PREFIX] [--keys-only]\n"
+    "                         print every key starting with PREFIX and its value, one\n"
+    "                         'key<TAB>value' line each, in key order\n"
+    "  incr KEY [DELTA]       add DELTA (default 1) to KEY's integer value; print it\n"
+    "  cas KEY EXPECTED NEW   set KEY to NEW if its value is EXPECTED (exit 1 if not)\n"
+    "  status [--json]        the cluster table: every member with its role, term, commit\n"
+    "                         and applied index as it reports them itself; --json prints\n"
+    "                         one node's raw view (GET /v1/cluster)\n"
+    "  members                list the members\n"
+    "  members add ID NAME PEER CLIENT HTTP\n"
+    "                         add a node as a learner (addresses are host:port)\n"
+    "  members promote ID     make a learner a voter\n"
+    "  members remove ID      remove a member\n"
+    "  transfer ID            hand leadership to member ID\n"
+    "  step-down              make the leader step down (an election follows)\n"
+    "  faults set PEER|* [--drop P] [--delay-req MS] [--delay-req-p P] [--delay-resp MS]\n"
+    "             [--delay-resp-p P] [--dup P] [--jitter MS] [--block-out] [--block-in]\n"
+    "                         inject faults on the links to member PEER (or all links) of\n"
+    "                         every node in --endpoints; replaces earlier faults. P is a\n"
+    "                         probability in [0, 1]; a delay applies to every message\n"
+    "                         unless --delay-*-p says how many\n"
+    "  faults clear PEER|*    remove them\n"
+    "\n"
+    "Exit status: 0 success, 1 not found or failed, 2 usage error, 3 cluster unavailable.\n";
 
 static void ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void ctl_usage_error(const char *fmt, ...)
@@ -85,7 +86,7 @@ static int ctl_fail(struct concord_client *c, const char *what, int rc)
 {
 	const char *msg = c != NULL ? concord_client_errmsg(c) : "";
 	fprintf(stderr, "concordctl: %s: %s%s%s\n", what, concord_strerror(rc),
-		msg[0] != '\0' ? ": " : "", msg);
+	        msg[0] != '\0' ? ": " : "", msg);
 	switch (rc) {
 	case CONCORD_EUNAVAILABLE:
 		return CTL_UNAVAILABLE;
@@ -106,7 +107,7 @@ static uint64_t ctl_parse_u64(const char *what, const char *s, uint64_t min, uin
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max) {
 		ctl_usage_error("%s: '%s' is not a number in %" PRIu64 "..%" PRIu64, what, s, min,
-				max);
+		                max);
 	}
 	return (uint64_t)v;
 }
@@ -192,7 +193,7 @@ static int ctl_del(struct concord_client *c, int argc, char **argv)
 }
 
 static int ctl_scan_print(void *arg, const char *key, size_t key_len, const char *value,
-			  size_t value_len)
+                          size_t value_len)
 {
 	const bool *keys_only = arg;
 	fwrite(key, 1, key_len, stdout);
@@ -253,14 +254,14 @@ static int ctl_cas(struct concord_client *c, int argc, char **argv)
 {
 	ctl_need_args("cas", argc, 3, 3);
 	bool swapped = false;
-	int rc = concord_client_cas(c, argv[0], strlen(argv[0]), argv[1], strlen(argv[1]),
-				    argv[2], strlen(argv[2]), &swapped);
+	int rc = concord_client_cas(c, argv[0], strlen(argv[0]), argv[1], strlen(argv[1]), argv[2],
+	                            strlen(argv[2]), &swapped);
 	if (rc != CONCORD_OK) {
 		return ctl_fail(c, "cas", rc);
 	}
 	if (!swapped) {
 		fprintf(stderr, "concordctl: cas: %s: the value differs (or the key is absent)\n",
-			argv[0]);
+		        argv[0]);
 		return CTL_FAILED;
 	}
 	printf("OK\n");
@@ -311,7 +312,7 @@ static uint64_t ctl_json_u64(const struct json_value *obj, const char *key, bool
 
 /* Parses one node's status; *doc must be freed by the caller on success. */
 static int ctl_status_parse(const char *json, size_t len, struct json_doc **doc,
-			    const struct json_value **root)
+                            const struct json_value **root)
 {
 	char err[WIRE_ERRMSG_SIZE];
 	struct json_limits lim;
@@ -450,8 +451,7 @@ static int ctl_status(struct concord_client *c, int argc, char **argv, uint32_t 
 	printf("cluster %s: leader %s%" PRIu64 ", term %" PRIu64 "%s (as node %" PRIu64
 	       " at %s sees it)\n",
 	       cluster[0] != '\0' ? cluster : "?", leader == 0 ? "none " : "", leader, term,
-	       joint ? ", joint configuration" : "",
-	       self, concord_client_endpoint(c));
+	       joint ? ", joint configuration" : "", self, concord_client_endpoint(c));
 	printf("%-4s %-10s %-10s %-7s %6s %9s %9s %9s  %-21s %-21s %s\n", "ID", "NAME", "ROLE",
 	       "VOTER", "TERM", "COMMIT", "APPLIED", "MATCH", "CLIENT", "PEER", "HTTP");
 	for (size_t i = 0; i < n; i++) {
@@ -467,8 +467,8 @@ static int ctl_status(struct concord_client *c, int argc, char **argv, uint32_t 
 			snprintf(ap, sizeof(ap), "-");
 		}
 		printf("%-4" PRIu64 " %-10s %-10s %-7s %6s %9s %9s %9s  %-21s %-21s %s\n", r->id,
-		       r->name, r->answered ? r->role : "down?", r->voter ? "voter" : "learner",
-		       t, cm, ap, r->match, r->client, r->peer, r->http);
+		       r->name, r->answered ? r->role : "down?", r->voter ? "voter" : "learner", t,
+		       cm, ap, r->match, r->client, r->peer, r->http);
 	}
 	return CTL_OK;
 }
@@ -491,8 +491,7 @@ static int ctl_members_list(struct concord_client *c)
 	static struct ctl_row rows[CTL_ROWS_MAX];
 	size_t n = ctl_rows_from(root, rows);
 	json_doc_free(doc);
-	printf("%-4s %-10s %-7s %-21s %-21s %s\n", "ID", "NAME", "VOTER", "PEER", "CLIENT",
-	       "HTTP");
+	printf("%-4s %-10s %-7s %-21s %-21s %s\n", "ID", "NAME", "VOTER", "PEER", "CLIENT", "HTTP");
 	for (size_t i = 0; i < n; i++) {
 		printf("%-4" PRIu64 " %-10s %-7s %-21s %-21s %s\n", rows[i].id, rows[i].name,
 		       rows[i].voter ? "voter" : "learner", rows[i].peer, rows[i].client,
@@ -625,7 +624,7 @@ static int ctl_faults(struct concord_client *c, const char *endpoints, int argc,
 			memcpy(node, p, len);
 			node[len] = '\0';
 			int rc = set ? concord_client_fault_set(c, node, peer, &f)
-				     : concord_client_fault_clear(c, node, peer);
+			             : concord_client_fault_clear(c, node, peer);
 			if (rc != CONCORD_OK) {
 				char what[340];
 				snprintf(what, sizeof(what), "faults %s on %s", argv[0], node);
@@ -659,10 +658,10 @@ int main(int argc, char **argv)
 	}
 	uint32_t timeout_ms = CONCORD_CLIENT_DEFAULT_DEADLINE_MS;
 	static const struct option longopts[] = {
-		{"endpoints", required_argument, NULL, 'e'},
-		{"timeout-ms", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"endpoints", required_argument, NULL, 'e'},
+	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 	/* '+': options stop at the command, whose own options follow it. */
@@ -672,8 +671,8 @@ int main(int argc, char **argv)
 			endpoints = optarg;
 			break;
 		case 't':
-			timeout_ms = (uint32_t)ctl_parse_u64("--timeout-ms", optarg, 1,
-							     CTL_TIMEOUT_MS_MAX);
+			timeout_ms =
+			    (uint32_t)ctl_parse_u64("--timeout-ms", optarg, 1, CTL_TIMEOUT_MS_MAX);
 			break;
 		case 'h':
 			fputs(ctl_usage_text, stdout);
@@ -698,11 +697,11 @@ int main(int argc, char **argv)
 	concord_client_opts_default(&o);
 	o.deadline_ms = timeout_ms;
 	o.attempt_timeout_ms = timeout_ms < CONCORD_CLIENT_DEFAULT_ATTEMPT_TIMEOUT_MS
-				       ? timeout_ms
-				       : CONCORD_CLIENT_DEFAULT_ATTEMPT_TIMEOUT_MS;
+	                           ? timeout_ms
+	                           : CONCORD_CLIENT_DEFAULT_ATTEMPT_TIMEOUT_MS;
 	o.connect_timeout_ms = timeout_ms < CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS
-				       ? timeout_ms
-				       : CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
+	                           ? timeout_ms
+	                           : CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
 	struct concord_client *c = NULL;
 	char err[CONCORD_CLIENT_ERRMSG_SIZE];
 	int rc = concord_client_new(endpoints, &o, &c, err);
