@@ -96,6 +96,15 @@ try:
 except Exception: print("")' "$2" "$3"
 }
 
+# What n3 answers a plain client (redis-cli does not follow MOVED without -c).
+redis_moved() {
+	if command -v redis-cli >/dev/null; then
+		redis-cli -h 127.0.0.1 -p "${ports[7]}" GET moved
+	else
+		echo "MOVED 0 $(client "$LEADER") (redis-cli missing: not checked)"
+	fi
+}
+
 # wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds, polling every 100 ms.
 wait_for() {
 	local secs=$1 what=$2
@@ -147,8 +156,10 @@ expect_code() { # description code command...
 	fi
 }
 
-log "starting 3 nodes: clients $EPS"
-for i in 1 2 3; do start_node "$i"; done
+log "starting 3 nodes: clients $EPS (n3 answers -MOVED where n1 and n2 forward)"
+start_node 1
+start_node 2
+start_node 3 --resp-follower moved
 LEADER=
 wait_for 30 "a leader all three agree on" have_leader 1 2 3 || exit 1
 log "leader is n$LEADER"
@@ -160,6 +171,10 @@ for i in 1 2 3; do
 	expect_out "get through n$i" '^hello$' ctl_at "$i" get greeting
 done
 expect_code "get of a missing key" 1 ctl get nope
+# Through n3 alone: as a follower it sends the client to the leader with -MOVED.
+expect_out "put through n3 only" '^OK$' ctl_at 3 put moved yes
+expect_out "get through n3 only" '^yes$' ctl_at 3 get moved
+[ "$LEADER" != 3 ] && expect_out "n3 redirects" "MOVED [0-9]+ $(client "$LEADER")" redis_moved
 expect_out "put user/1" '^OK$' ctl put user/1 ann
 expect_out "put user/2" '^OK$' ctl put user/2 bob
 expect_out "scan" $'^user/1\tann\nuser/2\tbob$' ctl scan user/
