@@ -225,16 +225,16 @@ static void member_put(struct node *n, const struct node_member *m)
 	*have = *m;
 }
 
-/* The transport dials exactly the members of the configuration in force. */
+/* The transport can reach every node of the address book, members of the configuration
+ * in force or not: a node that joins knows no configuration until the log reaches it,
+ * yet it must answer the leader that brings it the log. */
 static void sync_peers(struct node *n)
 {
-	const struct raft_conf *c = raft_conf_current(n->r);
 	for (uint32_t i = 0; i < n->n_members; i++) {
 		const struct node_member *m = &n->members[i];
 		if (m->id == n->cfg.id || m->peer[0] == '\0')
 			continue;
-		if (raft_conf_is_member(c, m->id))
-			net_peer_set(n->net, m->id, m->peer);
+		net_peer_set(n->net, m->id, m->peer);
 	}
 }
 
@@ -1071,7 +1071,8 @@ int node_member_add_learner(struct node *n, const struct node_member *m)
 	/* First the address book, replicated, so every node can reach the new member; then
 	 * the configuration. */
 	char key[64], value[600];
-	int klen = snprintf(key, sizeof(key), "%.*s%" PRIu64, MEMBER_KEY_PREFIX_LEN, "", m->id);
+	/* The prefix holds a NUL, so print the id after room for it, then copy it in. */
+	int klen = snprintf(key, sizeof(key), "%*s%" PRIu64, MEMBER_KEY_PREFIX_LEN, "", m->id);
 	memcpy(key, MEMBER_KEY_PREFIX, MEMBER_KEY_PREFIX_LEN);
 	int vlen = snprintf(value, sizeof(value), "%s\n%s\n%s\n%s", m->name, m->peer, m->client,
 			    m->http);
