@@ -1,5 +1,5 @@
 # A thin wrapper over Meson; see README.md.
-.PHONY: all build check demo bench soak format clean deps
+.PHONY: all build check demo demo-sim bench soak format clean deps
 
 all: build
 
@@ -16,6 +16,9 @@ check:
 
 demo: build
 	@bash scripts/demo.sh
+
+demo-sim: build
+	@bash scripts/demo-sim.sh
 
 bench: build
 	@bash scripts/bench.sh

@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: a 5-node Concord cluster in the simulator, narrated as it runs: elections,
-# commits, crashes, partitions, leadership transfers, and the safety checks.
-# SEED, TICKS and PACE (wall seconds per simulated second) may be set in the environment.
+# `make demo`: a live 5-node Concord cluster on loopback under a workload, with light
+# fault injection, leader preemptions and member swaps (scripts/demo-cluster.sh).
+# DURATION (seconds) stops it on its own; otherwise Ctrl-C stops it cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seed=${SEED:-1}
-ticks=${TICKS:-3000}
-pace=${PACE:-1}
-echo "Concord demo: a 5-node Raft cluster on simulated time, seed $seed."
-echo "Replay it exactly with: build/tools/concord-sim/concord-sim --seed $seed --nodes 5 --ticks $ticks --narrate"
-echo
-exec build/tools/concord-sim/concord-sim --seed "$seed" --nodes 5 --ticks "$ticks" \
-	--faults all --narrate --pace "$pace"
+exec bash scripts/demo-cluster.sh
