@@ -97,7 +97,7 @@ node_start() { # i
 		--initial-cluster "$(list_of PEER)" \
 		--initial-cluster-client "$(list_of CLIENT)" \
 		--initial-cluster-http "$(list_of HTTP)" \
-		--tick-ms 25 --election-ticks 12 --heartbeat-ticks 2 \
+		--tick-ms 25 --election-ticks $((20 * SLOW)) --heartbeat-ticks 2 \
 		--request-timeout-ms $((3000 * SLOW)) \
 		${CLUSTER_FLAGS:-} ${!extra_var:-} >>"$DIR/n$i.log" 2>&1 &
 	PIDS[$i]=$!

@@ -16,20 +16,11 @@ CLIENT[4]=127.0.0.1:${ports[1]}
 HTTP[4]=127.0.0.1:${ports[2]}
 log "adding n4 as a learner"
 expect_eq "MEMBER ADD" "$(rc "$L" CONCORD.MEMBER ADD 4 n4 "${PEER[4]}" "${CLIENT[4]}" "${HTTP[4]}")" OK
-sleep 0.5
-if rc "$L" CONCORD.STATUS | grep -q '"id":4,[^}]*"peer":""'; then
-	# node_member_add_learner builds the address-book key wrongly (its snprintf of the
-	# reserved prefix writes nothing), so the leader never learns n4's address and
-	# cannot reach it. Skipped until src/server/node.c is fixed.
-	echo "SKIP: the leader did not record n4's address (node.c address-book key bug)"
-	for i in 1 2 3; do node_stop "$i"; done
-	exit 77
-fi
 "$CONCORD" --name n4 --id 4 --join --data-dir "$DIR/n4" --cluster-id "test-$TEST_NAME" \
 	--listen-peer "${PEER[4]}" --listen-client "${CLIENT[4]}" --listen-http "${HTTP[4]}" \
 	--initial-cluster "$(list_of PEER)" --initial-cluster-client "$(list_of CLIENT)" \
 	--initial-cluster-http "$(list_of HTTP)" \
-	--tick-ms 25 --election-ticks 12 --heartbeat-ticks 2 --request-timeout-ms $((3000 * SLOW)) \
+	--tick-ms 25 --election-ticks $((20 * SLOW)) --heartbeat-ticks 2 --request-timeout-ms $((3000 * SLOW)) \
 	>>"$DIR/n4.log" 2>&1 &
 PIDS[4]=$!
 N=4
