@@ -639,9 +639,11 @@ int main(int argc, char **argv)
 	p.sigterm.data = p.sigint.data = &p;
 	uv_signal_start(&p.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&p.sigint, on_signal, SIGINT);
-	server_logf(sv, 1, "node %" PRIu64 " of cluster %s%s: peers on %s, RESP on %s, HTTP on %s, "
-		    "data in %s%s", cfg.id, o.cluster_id, o.join ? " (joining)" : "", o.listen_peer,
-		    o.listen_client, o.listen_http, o.data_dir,
+	server_logf(sv, 1, "node %" PRIu64 " of cluster %s%s: peers on %s, RESP on %s (port %d), "
+		    "HTTP on %s (port %d), data in %s%s", cfg.id, o.cluster_id,
+		    o.join ? " (joining)" : "", o.listen_peer, o.listen_client,
+		    resp_server_port(sv->resp), o.listen_http,
+		    sv->http != NULL ? http_server_port(sv->http) : 0, o.data_dir,
 		    o.stale_reads ? "; stale reads (not linearizable)" : "");
 	uv_run(p.loop, UV_RUN_DEFAULT);
 	int rv = uv_loop_close(p.loop);
