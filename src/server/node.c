@@ -802,6 +802,8 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	nc.self_id = cfg->id;
 	nc.listen_address = cfg->listen_peer;
 	nc.seed = cfg->fault_seed ^ cfg->id;
+	if (cfg->max_frame_bytes > 0)
+		nc.max_frame_bytes = cfg->max_frame_bytes;
 	nc.on_message = on_message;
 	nc.log = on_net_log;
 	nc.ctx = n;

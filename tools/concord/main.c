@@ -68,6 +68,9 @@ static const char usage_text[] =
 	"  --max-key-bytes N            longest key (default 4096, at most 65536)\n"
 	"  --max-value-bytes N          longest value (default 1048576, at most 67108864)\n"
 	"  --max-keys-per-command N     most keys in one MSET, DEL or MGET (default 1024)\n"
+	"  --max-frame-bytes N          largest Raft message between peers (default 16777216,\n"
+	"                               from 1024 to 1073741824); must exceed the largest\n"
+	"                               entry, and should be the same on every node\n"
 	"\n"
 	"Client behaviour:\n"
 	"  --resp-follower MODE         forward: a follower relays commands that need the leader\n"
@@ -102,7 +105,7 @@ struct options {
 	bool join;
 	uint32_t tick_ms, election_ticks, heartbeat_ticks, request_timeout_ms;
 	uint64_t snapshot_entries, snapshot_bytes;
-	uint32_t max_key_bytes, max_value_bytes, max_keys;
+	uint32_t max_key_bytes, max_value_bytes, max_keys, max_frame_bytes;
 	enum server_follower_mode resp_follower, http_follower;
 	bool stale_reads;
 	uint32_t max_clients;
@@ -233,7 +236,7 @@ static int lookup(char names[][64], uint32_t n, const char *name)
 enum {
 	OPT_NAME = 256, OPT_ID, OPT_DATA_DIR, OPT_LISTEN_PEER, OPT_LISTEN_CLIENT, OPT_LISTEN_HTTP,
 	OPT_IC, OPT_IC_CLIENT, OPT_IC_HTTP, OPT_CLUSTER_ID, OPT_JOIN, OPT_TICK, OPT_ELECTION,
-	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_SNAPSHOT_BYTES, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS,
+	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_SNAPSHOT_BYTES, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS, OPT_MAX_FRAME,
 	OPT_RESP_FOLLOWER, OPT_HTTP_FOLLOWER, OPT_STALE, OPT_MAX_CLIENTS, OPT_LOG_LEVEL, OPT_HELP,
 	OPT_VERSION,
 };
@@ -258,6 +261,7 @@ static const struct option long_options[] = {
 	{"snapshot-bytes", required_argument, NULL, OPT_SNAPSHOT_BYTES},
 	{"max-key-bytes", required_argument, NULL, OPT_MAX_KEY},
 	{"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE},
+	{"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME},
 	{"max-keys-per-command", required_argument, NULL, OPT_MAX_KEYS},
 	{"resp-follower", required_argument, NULL, OPT_RESP_FOLLOWER},
 	{"http-follower", required_argument, NULL, OPT_HTTP_FOLLOWER},
@@ -351,6 +355,10 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_MAX_KEY:
 			o->max_key_bytes = (uint32_t)parse_u64("--max-key-bytes", optarg, 1, KV_KEY_BYTES_LIMIT);
+			break;
+		case OPT_MAX_FRAME:
+			o->max_frame_bytes = (uint32_t)parse_u64("--max-frame-bytes", optarg,
+								 NET_FRAME_MIN_BYTES, NET_FRAME_MAX_BYTES);
 			break;
 		case OPT_MAX_VALUE:
 			o->max_value_bytes =
@@ -460,6 +468,13 @@ static void config_build(struct options *o, struct node_config *cfg)
 			    o->id, o->name, self + 1);
 	if (self < 0 && !o->have_id)
 		usage_error("--join without being listed in --initial-cluster needs --id");
+	/* Every entry travels in one peer message: the frame must hold the largest one. */
+	uint64_t frame = o->max_frame_bytes ? o->max_frame_bytes : NET_DEFAULT_MAX_FRAME_BYTES;
+	uint64_t entry = (uint64_t)o->max_value_bytes + o->max_key_bytes + 4096;
+	if (frame < entry)
+		usage_error("--max-frame-bytes %" PRIu64 " cannot carry a %" PRIu32
+			    "-byte value with its key; raise it above %" PRIu64,
+			    frame, o->max_value_bytes, entry);
 	cfg->id = self >= 0 ? (uint64_t)self + 1 : o->id;
 	for (uint32_t i = 0; i < nc; i++)
 		if (lookup(names, n, cnames[i]) < 0 && strcmp(cnames[i], o->name) != 0)
@@ -534,6 +549,7 @@ static void config_build(struct options *o, struct node_config *cfg)
 		cfg->snapshot_trailing = o->snapshot_entries;
 	cfg->kv.limits.key_bytes_max = o->max_key_bytes;
 	cfg->kv.limits.value_bytes_max = o->max_value_bytes;
+	cfg->max_frame_bytes = o->max_frame_bytes;
 	cfg->kv.limits.keys_per_cmd_max = o->max_keys;
 }
 
