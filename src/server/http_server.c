@@ -78,6 +78,26 @@ int server_addr_parse(const char *address, struct sockaddr_storage *out)
 	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out);
 }
 
+int server_listen(struct server *sv, uv_tcp_t *listener, const struct sockaddr_storage *sa,
+		  uv_connection_cb cb, const char *flag, const char *address, int *port,
+		  char *errmsg, size_t len)
+{
+	uv_tcp_init(sv->loop, listener);
+	int rv = uv_tcp_bind(listener, (const struct sockaddr *)sa, 0);
+	if (rv == 0)
+		rv = uv_listen((uv_stream_t *)listener, 511, cb);
+	if (rv != 0) {
+		snprintf(errmsg, len, "%s %s: %s", flag, address, uv_strerror(rv));
+		return rv; /* the caller exits on this error */
+	}
+	struct sockaddr_storage name;
+	int nlen = sizeof(name);
+	uv_tcp_getsockname(listener, (struct sockaddr *)&name, &nlen);
+	*port = name.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&name)->sin6_port)
+					   : ntohs(((struct sockaddr_in *)&name)->sin_port);
+	return 0;
+}
+
 static bool conf_has(const raft_id *ids, uint32_t n, raft_id id)
 {
 	for (uint32_t i = 0; i < n; i++)
@@ -2152,21 +2172,12 @@ int http_server_start(struct http_server **out, struct server *sv, const char *a
 	if (s == NULL)
 		abort();
 	s->sv = sv;
-	uv_tcp_init(sv->loop, &s->listener);
-	s->listener.data = s;
 	s->listening = true;
-	rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
-	if (rv == 0)
-		rv = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
-	if (rv != 0) {
-		snprintf(errmsg, len, "--listen-http %s: %s", address, uv_strerror(rv));
+	rv = server_listen(sv, &s->listener, &sa, on_connection, "--listen-http", address,
+			   &s->port, errmsg, len);
+	s->listener.data = s;
+	if (rv != 0)
 		return rv;
-	}
-	struct sockaddr_storage name;
-	int nlen = sizeof(name);
-	uv_tcp_getsockname(&s->listener, (struct sockaddr *)&name, &nlen);
-	s->port = name.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&name)->sin6_port)
-					     : ntohs(((struct sockaddr_in *)&name)->sin_port);
 	*out = s;
 	return 0;
 }

@@ -2424,22 +2424,12 @@ int resp_server_start(struct resp_server **out, struct server *sv, const char *a
 	if (s == NULL)
 		abort();
 	s->sv = sv;
-	uv_tcp_init(sv->loop, &s->listener);
-	s->listener.data = s;
 	s->listening = true;
-	rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
-	if (rv == 0)
-		rv = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
-	if (rv != 0) {
-		snprintf(errmsg, len, "--listen-client %s: %s", address, uv_strerror(rv));
-		/* The caller exits on this error. */
+	rv = server_listen(sv, &s->listener, &sa, on_connection, "--listen-client", address,
+			   &s->port, errmsg, len);
+	s->listener.data = s;
+	if (rv != 0)
 		return rv;
-	}
-	struct sockaddr_storage name;
-	int nlen = sizeof(name);
-	uv_tcp_getsockname(&s->listener, (struct sockaddr *)&name, &nlen);
-	s->port = name.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&name)->sin6_port)
-					     : ntohs(((struct sockaddr_in *)&name)->sin_port);
 	*out = s;
 	return 0;
 }

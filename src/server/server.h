@@ -81,6 +81,12 @@ void server_fault_clear(struct server *sv, raft_id peer);
 /* Parses "host:port" with a numeric host ("127.0.0.1:7001", "[::1]:7001") into *out.
  * Returns 0 or a uv error code. */
 int server_addr_parse(const char *address, struct sockaddr_storage *out);
+/* Initializes `listener` on the server's loop, binds it to `sa` and listens with `cb`;
+ * *port gets the bound port. Returns 0 or a libuv error, with errmsg naming `flag` and
+ * `address`. */
+int server_listen(struct server *sv, uv_tcp_t *listener, const struct sockaddr_storage *sa,
+		  uv_connection_cb cb, const char *flag, const char *address, int *port,
+		  char *errmsg, size_t len);
 
 /* Logs a line on stderr, like the node does, when `level` >= sv->log_level. */
 void server_logf(const struct server *sv, int level, const char *fmt, ...)
