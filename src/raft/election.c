@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void drop_leader_state(struct raft *r)
+void election_drop_leader_state(struct raft *r)
 {
 	for (uint32_t i = 0; i < r->n_prs; i++)
 		progress_free(&r->prs[i]);
@@ -25,7 +25,7 @@ void election_become_follower(struct raft *r, raft_term term, raft_id leader)
 		r->vote = RAFT_NONE;
 	}
 	if (r->role == RAFT_LEADER)
-		drop_leader_state(r);
+		election_drop_leader_state(r);
 	r->role = RAFT_FOLLOWER;
 	r->leader = leader;
 	r->n_votes = 0;
@@ -73,7 +73,7 @@ void election_start(struct raft *r, bool pre_vote, bool transfer)
 {
 	assert(raft_is_voter(r));
 	if (r->role == RAFT_LEADER)
-		drop_leader_state(r);
+		election_drop_leader_state(r);
 	if (pre_vote) {
 		/* Thesis 9.6: ask first whether we could win, without raising our term,
 		 * so a node that cannot win does not disrupt the cluster. */

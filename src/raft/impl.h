@@ -248,6 +248,8 @@ bool raft_is_voter(const struct raft *r);
 
 /* ---- election.c */
 void election_become_follower(struct raft *r, raft_term term, raft_id leader);
+/* Forgets the leader's progress, transfer and pending reads (no-op for a follower). */
+void election_drop_leader_state(struct raft *r);
 void election_start(struct raft *r, bool pre_vote, bool transfer);
 void election_recv_vote_request(struct raft *r, const struct raft_message *m);
 void election_recv_vote_response(struct raft *r, const struct raft_message *m);

@@ -118,15 +118,6 @@ static void msg_queue_clear(struct msg_queue *q)
 	memset(q, 0, sizeof(*q));
 }
 
-static void free_progress(struct raft *r)
-{
-	for (uint32_t i = 0; i < r->n_prs; i++)
-		progress_free(&r->prs[i]);
-	free(r->prs);
-	r->prs = NULL;
-	r->n_prs = 0;
-}
-
 void raft_free(struct raft *r)
 {
 	if (r == NULL)
@@ -136,7 +127,7 @@ void raft_free(struct raft *r)
 	conf_free(r);
 	raft_buf_unref(r->snap_data);
 	snapshot_recv_reset(r);
-	free_progress(r);
+	election_drop_leader_state(r);
 	msg_queue_clear(&r->msgs);
 	msg_queue_clear(&r->msgs_persisted);
 	free(r->reads.v);

@@ -324,6 +324,5 @@ int main(void)
 	    cmocka_unit_test(test_restart_from_snapshot),
 	    cmocka_unit_test(test_snapshot_api_errors),
 	};
-	(void)count_queued;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
