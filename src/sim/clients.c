@@ -202,10 +202,9 @@ void client_on_read_index(struct sim *s, struct node *nd, const struct raft_read
 {
 	(void)s;
 	for (uint32_t i = 0; i < nd->n_reads; i++) {
-		if (nd->reads[i].op == rd->context && nd->reads[i].index == 0) {
-			/* Index 0 can only be confirmed before anything was committed. */
-			nd->reads[i].index = rd->index > 0 ? rd->index : 0;
-			nd->reads[i].client |= 0x80000000u; /* confirmed */
+		if (nd->reads[i].op == rd->context && !nd->reads[i].confirmed) {
+			nd->reads[i].index = rd->index;
+			nd->reads[i].confirmed = true;
 		}
 	}
 }
@@ -215,11 +214,10 @@ void client_serve_reads(struct sim *s, struct node *nd)
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < nd->n_reads; i++) {
 		struct pending_read *pr = &nd->reads[i];
-		bool confirmed = pr->client & 0x80000000u;
 		struct client *c = waiting_on(s, nd, pr->op);
 		if (c == NULL)
 			continue; /* the client gave up; forget it */
-		if (!confirmed || nd->applied < pr->index) {
+		if (!pr->confirmed || nd->applied < pr->index) {
 			nd->reads[kept++] = *pr;
 			continue;
 		}

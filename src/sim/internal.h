@@ -76,6 +76,7 @@ struct pending_read {
 	uint32_t client;
 	uint64_t op;
 	raft_index index;
+	bool confirmed; /* the leader confirmed it; serve once applied >= index */
 };
 
 struct node {
