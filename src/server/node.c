@@ -335,6 +335,21 @@ static void writes_on_apply(struct node *n, const struct raft_entry *e, const st
 	}
 }
 
+/* The pending read tagged `ctx`: the array is sorted by ctx, since reads are appended
+ * with increasing contexts and removals keep the order. */
+static struct pending_read *read_find(struct node *n, uint64_t ctx)
+{
+	uint32_t lo = 0, hi = n->n_reads;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (n->reads[mid].ctx < ctx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n->n_reads && n->reads[lo].ctx == ctx ? &n->reads[lo] : NULL;
+}
+
 /* ReadIndex, last step: a confirmed read is served once its index is applied. */
 static void reads_serve(struct node *n)
 {
@@ -594,11 +609,10 @@ static void process_batch(struct node *n, struct batch *b)
 	for (uint32_t i = 0; i < rd->n_committed; i++)
 		apply_entry(n, &rd->committed[i]);
 	for (uint32_t i = 0; i < rd->n_reads; i++) {
-		for (uint32_t k = 0; k < n->n_reads; k++) {
-			if (n->reads[k].ctx != rd->reads[i].context)
-				continue;
-			n->reads[k].index = rd->reads[i].index;
-			n->reads[k].confirmed = true;
+		struct pending_read *p = read_find(n, rd->reads[i].context);
+		if (p != NULL) {
+			p->index = rd->reads[i].index;
+			p->confirmed = true;
 		}
 	}
 	reads_serve(n);
@@ -788,14 +802,8 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	      ", snapshot %" PRIu64, raft_term_current(n->r), raft_first_index(n->r),
 	      raft_last_index(n->r), raft_snapshot_index(n->r));
 
-	if (storage_async_start(&n->async, loop, n->st) != 0) {
-		snprintf(errmsg, len, "cannot start the storage threads");
-		raft_free(n->r);
-		kv_free(n->kv);
-		storage_close(n->st);
-		free(n);
-		return NODE_ESTORAGE;
-	}
+	/* The transport first: if its port is taken, nothing asynchronous has started yet
+	 * except the transport itself, whose close frees the node. */
 	struct net_config nc;
 	net_config_default(&nc);
 	nc.cluster_id = cfg->cluster_id;
@@ -808,11 +816,23 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	nc.log = on_net_log;
 	nc.ctx = n;
 	char nerr[256] = "";
-	if (net_new(&n->net, loop, &nc, nerr) != 0 || net_start(n->net) != 0) {
+	if (net_new(&n->net, loop, &nc, nerr) != 0) {
+		snprintf(errmsg, len, "peer transport on %s: %s", cfg->listen_peer, nerr);
+		goto fail_raft;
+	}
+	if (net_start(n->net) != 0) {
 		snprintf(errmsg, len, "peer transport on %s: %s", cfg->listen_peer,
-			 n->net != NULL ? net_errmsg(n->net) : nerr);
-		/* The process exits on this error; the half-started handles go with it. */
+			 net_errmsg(n->net));
+		raft_free(n->r);
+		kv_free(n->kv);
+		storage_close(n->st);
+		net_close(n->net, free, n); /* frees the node once its handles closed */
 		return NODE_EINVAL;
+	}
+	if (storage_async_start(&n->async, loop, n->st) != 0) {
+		/* Cannot happen short of thread creation failing; the process then exits. */
+		snprintf(errmsg, len, "cannot start the storage threads");
+		return NODE_ESTORAGE;
 	}
 	sync_peers(n);
 	uv_timer_init(loop, &n->tick);
@@ -823,6 +843,13 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	uv_check_start(&n->check, on_check);
 	*out = n;
 	return NODE_OK;
+
+fail_raft:
+	raft_free(n->r);
+	kv_free(n->kv);
+	storage_close(n->st);
+	free(n);
+	return NODE_EINVAL;
 
 fail_kv:
 	kv_free(n->kv);

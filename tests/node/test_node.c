@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,7 +33,20 @@ static void quiet_log(void *ctx, int level, const char *msg)
 		fprintf(stderr, "node: %s\n", msg);
 }
 
-static void cluster_config(struct cluster *c, uint16_t base_port)
+/* A port the kernel just handed out as free on 127.0.0.1 (bound, then released). */
+static uint16_t free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void cluster_config(struct cluster *c, const uint16_t *ports)
 {
 	for (int i = 0; i < N; i++) {
 		struct node_config *cfg = &c->cfg[i];
@@ -38,7 +54,7 @@ static void cluster_config(struct cluster *c, uint16_t base_port)
 		cfg->id = (raft_id)i + 1;
 		snprintf(cfg->name, sizeof(cfg->name), "n%d", i + 1);
 		snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s/n%d", c->dir, i + 1);
-		snprintf(cfg->listen_peer, sizeof(cfg->listen_peer), "127.0.0.1:%u", base_port + i);
+		snprintf(cfg->listen_peer, sizeof(cfg->listen_peer), "127.0.0.1:%u", ports[i]);
 		cfg->tick_ms = 10;
 		/* Nodes 1 and 2 snapshot by entry count, node 3 by bytes of commands. */
 		cfg->snapshot_entries = i < 2 ? 50 : 1000000;
@@ -52,19 +68,34 @@ static void cluster_config(struct cluster *c, uint16_t base_port)
 			memset(m, 0, sizeof(*m));
 			m->id = (raft_id)j + 1;
 			snprintf(m->name, sizeof(m->name), "n%d", j + 1);
-			snprintf(m->peer, sizeof(m->peer), "127.0.0.1:%u", base_port + j);
+			snprintf(m->peer, sizeof(m->peer), "127.0.0.1:%u", ports[j]);
 		}
 	}
 }
 
-static void cluster_start(struct cluster *c)
+static void on_stopped(void *arg);
+
+/* Starts the nodes; false (with the started ones stopped) if one could not. */
+static bool cluster_try_start(struct cluster *c, char *err, size_t len)
 {
 	for (int i = 0; i < N; i++) {
-		char err[512];
-		int rv = node_start(&c->nodes[i], &c->loop, &c->cfg[i], err, sizeof(err));
-		if (rv != 0)
-			fail_msg("node %d: %s", i + 1, err);
+		if (node_start(&c->nodes[i], &c->loop, &c->cfg[i], err, len) == 0)
+			continue;
+		c->stopped = 0;
+		for (int j = 0; j < i; j++)
+			node_stop(c->nodes[j], on_stopped, c);
+		while (c->stopped < i)
+			uv_run(&c->loop, UV_RUN_ONCE);
+		return false;
 	}
+	return true;
+}
+
+static void cluster_start(struct cluster *c)
+{
+	char err[512];
+	if (!cluster_try_start(c, err, sizeof(err)))
+		fail_msg("%s", err);
 }
 
 static void on_stopped(void *arg)
@@ -186,9 +217,18 @@ static void test_cluster(void **state)
 	snprintf(c.dir, sizeof(c.dir), "/tmp/concord-test-node-XXXXXX");
 	assert_non_null(mkdtemp(c.dir));
 	uv_loop_init(&c.loop);
-	uint16_t base = (uint16_t)(30000 + (getpid() % 10000) * 3);
-	cluster_config(&c, base);
-	cluster_start(&c);
+	/* Free ports, picked again if another process takes one before the nodes bind. */
+	char err[512] = "";
+	bool started = false;
+	for (int attempt = 0; attempt < 5 && !started; attempt++) {
+		uint16_t ports[N];
+		for (int i = 0; i < N; i++)
+			ports[i] = free_port();
+		cluster_config(&c, ports);
+		started = cluster_try_start(&c, err, sizeof(err));
+	}
+	if (!started)
+		fail_msg("could not start the cluster: %s", err);
 
 	assert_true(run_until(&c, has_leader, NULL, 10000));
 	int l = leader_of(&c);
@@ -250,9 +290,40 @@ static void test_cluster(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A node whose peer port is taken says so and leaves nothing behind (ASan checks). */
+static void test_start_fails_cleanly_on_taken_port(void **state)
+{
+	(void)state;
+	struct cluster c;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.dir, sizeof(c.dir), "/tmp/concord-test-node-XXXXXX");
+	assert_non_null(mkdtemp(c.dir));
+	uv_loop_init(&c.loop);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	uint16_t ports[N] = {ntohs(a.sin_port), free_port(), free_port()};
+	cluster_config(&c, ports);
+	struct node *nd = NULL;
+	char err[512];
+	assert_int_not_equal(node_start(&nd, &c.loop, &c.cfg[0], err, sizeof(err)), 0);
+	assert_null(nd);
+	assert_non_null(strstr(err, "peer transport"));
+	uv_run(&c.loop, UV_RUN_DEFAULT); /* the transport's close frees the node */
+	assert_int_equal(uv_loop_close(&c.loop), 0);
+	close(fd);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", c.dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_start_fails_cleanly_on_taken_port),
 	    cmocka_unit_test(test_cluster),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
