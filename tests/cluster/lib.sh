@@ -229,12 +229,23 @@ wait_applied() { # i index [timeout]
 	fail "n$1 did not apply index $2 within ${limit}s (it is at $(info_field "$1" applied_index))"
 }
 
-# Waits until node i answers PING.
+# Waits until node i answers PING. A node restarted on its old ports may find one taken
+# meanwhile by another process's outgoing connection (the ports come from the kernel's
+# ephemeral range); it then exits with "address already in use" and is started again,
+# a bounded number of times.
 wait_up() { # i
-	local tries=0
+	local tries=0 restarts=0
 	while [ $tries -lt $((100 * SLOW)) ]; do
 		[ "$(rc "$1" PING 2>/dev/null)" = PONG ] && return 0
-		node_alive "$1" || fail "n$1 exited while starting"
+		if ! node_alive "$1"; then
+			if [ $restarts -lt 20 ] && tail -n 1 "$DIR/n$1.log" | grep -q "address already in use"; then
+				restarts=$((restarts + 1))
+				sleep 0.5
+				node_start "$1"
+				continue
+			fi
+			fail "n$1 exited while starting"
+		fi
 		sleep 0.1
 		tries=$((tries + 1))
 	done
