@@ -189,6 +189,9 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 	uint64_t seq = 0;           /* this write's sequence number; 0: not given yet */
 	uint32_t failures = 0;      /* in a row, for the back-off */
 	char why[CONCORD_CLIENT_ERRMSG_SIZE] = "no attempt made";
+	/* The last answer a server gave, kept apart from `why`: a timeout at the end would
+	 * otherwise hide why the servers refused (e.g. CLUSTERDOWN). */
+	char said[CONCORD_CLIENT_ERRMSG_SIZE] = "";
 	c->errmsg[0] = '\0';
 
 	for (uint32_t attempt = 0;; attempt++) {
@@ -200,13 +203,14 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 				c->session_open = false;
 				return client_fail(c, CONCORD_EUNKNOWN,
 				                   "gave up after %" PRIu32 " attempts in %" PRId64
-				                   " ms; the write may have been applied; last: %s",
-				                   attempt, spent, why);
+				                   " ms; the write may have been applied; last: %s%s%s",
+				                   attempt, spent, why, said[0] ? "; last answer: " : "",
+				                   said);
 			}
 			return client_fail(c, CONCORD_EUNAVAILABLE,
 			                   "gave up after %" PRIu32 " attempts in %" PRId64
-			                   " ms; last: %s",
-			                   attempt, spent, why);
+			                   " ms; last: %s%s%s",
+			                   attempt, spent, why, said[0] ? "; last answer: " : "", said);
 		}
 		if (failures > 0) {
 			call_backoff(c, failures, deadline);
@@ -307,12 +311,14 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 		case CLIENT_RERR_CLUSTERDOWN:
 			client_say(why, sizeof(why), "%s: %.*s", c->endpoint,
 			           (int)call_min((int64_t)v->len, 160), v->str);
+			snprintf(said, sizeof(said), "%s", why);
 			call_next_endpoint(c);
 			failures++;
 			continue;
 		case CLIENT_RERR_UNKNOWN:
 			client_say(why, sizeof(why), "%s: %.*s", c->endpoint,
 			           (int)call_min((int64_t)v->len, 160), v->str);
+			snprintf(said, sizeof(said), "%s", why);
 			if (opening || kind == CLIENT_READ) {
 				failures++;
 				continue;
@@ -372,6 +378,7 @@ int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
 	const int64_t t0 = client_now_ms();
 	const int64_t deadline = t0 + c->opts.deadline_ms;
 	char why[CONCORD_CLIENT_ERRMSG_SIZE] = "no attempt made";
+	char said[CONCORD_CLIENT_ERRMSG_SIZE] = ""; /* the last answer the node gave */
 	uint32_t failures = 0;
 	c->errmsg[0] = '\0';
 	/* The handle's connection goes to this node for the call; its usual target is
@@ -388,8 +395,9 @@ int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
 		if (attempt >= c->opts.retries_max || client_now_ms() >= deadline) {
 			return client_fail(c, CONCORD_EUNAVAILABLE,
 			                   "gave up after %" PRIu32 " attempts in %" PRId64
-			                   " ms; last: %s",
-			                   attempt, client_now_ms() - t0, why);
+			                   " ms; last: %s%s%s",
+			                   attempt, client_now_ms() - t0, why,
+			                   said[0] ? "; last answer: " : "", said);
 		}
 		if (failures > 0) {
 			call_backoff(c, failures, deadline);
@@ -428,6 +436,7 @@ int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
 		if (client_reply_error_class(v) == CLIENT_RERR_CLUSTERDOWN) {
 			client_say(why, sizeof(why), "%s: %.*s", c->endpoint,
 			           (int)call_min((int64_t)v->len, 160), v->str);
+			snprintf(said, sizeof(said), "%s", why);
 			failures++;
 			continue;
 		}
