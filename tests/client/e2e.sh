@@ -240,7 +240,9 @@ expect_out "n$iso reads the majority's write" '^partition$' ctl_at "$iso" get du
 log "members"
 start_node 4 --join --id 4
 expect_out "members add n4" 'added 4' ctl members add 4 n4 "$(peer 4)" "$(client 4)" "$(http 4)"
-expect_out "n4 is listed as a learner" '^4 .* learner ' ctl members
+# The address is recorded first and the configuration changes after it commits.
+learner_listed() { ctl members 2>/dev/null | grep -qE '^4 .* learner '; }
+wait_for 10 "n4 to be listed as a learner" learner_listed && log "ok: n4 is listed as a learner"
 expect_out "put for n4 to catch up on" '^OK$' ctl put for n4
 caught_up() { [ "$(ctl_at 4 get for 2>/dev/null)" = n4 ]; }
 n4_applied() {
