@@ -9,6 +9,7 @@ packages=(
 	libcmocka-dev
 	clang libclang-rt-14-dev
 	redis-tools curl
+	e2fsprogs mount   # the nemesis: small ext4 images for full-disk faults
 )
 
 missing=()

@@ -62,6 +62,10 @@ static const char usage_text[] =
 	"                               outcome of a timed-out write is unknown\n"
 	"  --snapshot-entries N         snapshot after this many applied entries (default 100000)\n"
 	"  --snapshot-bytes N           ... or after this many bytes of applied commands\n"
+	"  --snapshot-trailing N        log entries kept behind a snapshot for slow followers\n"
+	"                               (default 10000)\n"
+	"  --wal-segment-bytes N        size of one WAL segment file, preallocated (default\n"
+	"                               67108864; at least 4096)\n"
 	"                               (default 67108864; 0: entries only)\n"
 	"\n"
 	"Key-value limits (must be the same on every node):\n"
@@ -104,7 +108,8 @@ struct options {
 	char cluster_id[128];
 	bool join;
 	uint32_t tick_ms, election_ticks, heartbeat_ticks, request_timeout_ms;
-	uint64_t snapshot_entries, snapshot_bytes;
+	uint64_t snapshot_entries, snapshot_bytes, snapshot_trailing, segment_bytes;
+	bool snapshot_trailing_set;
 	uint32_t max_key_bytes, max_value_bytes, max_keys, max_frame_bytes;
 	enum server_follower_mode resp_follower, http_follower;
 	bool stale_reads;
@@ -236,7 +241,7 @@ static int lookup(char names[][64], uint32_t n, const char *name)
 enum {
 	OPT_NAME = 256, OPT_ID, OPT_DATA_DIR, OPT_LISTEN_PEER, OPT_LISTEN_CLIENT, OPT_LISTEN_HTTP,
 	OPT_IC, OPT_IC_CLIENT, OPT_IC_HTTP, OPT_CLUSTER_ID, OPT_JOIN, OPT_TICK, OPT_ELECTION,
-	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_SNAPSHOT_BYTES, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS, OPT_MAX_FRAME,
+	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_SNAPSHOT_BYTES, OPT_SNAPSHOT_TRAILING, OPT_SEGMENT_BYTES, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS, OPT_MAX_FRAME,
 	OPT_RESP_FOLLOWER, OPT_HTTP_FOLLOWER, OPT_STALE, OPT_MAX_CLIENTS, OPT_LOG_LEVEL, OPT_HELP,
 	OPT_VERSION,
 };
@@ -259,6 +264,8 @@ static const struct option long_options[] = {
 	{"request-timeout-ms", required_argument, NULL, OPT_TIMEOUT},
 	{"snapshot-entries", required_argument, NULL, OPT_SNAPSHOT},
 	{"snapshot-bytes", required_argument, NULL, OPT_SNAPSHOT_BYTES},
+	{"snapshot-trailing", required_argument, NULL, OPT_SNAPSHOT_TRAILING},
+	{"wal-segment-bytes", required_argument, NULL, OPT_SEGMENT_BYTES},
 	{"max-key-bytes", required_argument, NULL, OPT_MAX_KEY},
 	{"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE},
 	{"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME},
@@ -352,6 +359,13 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_SNAPSHOT_BYTES:
 			o->snapshot_bytes = parse_u64("--snapshot-bytes", optarg, 0, UINT64_MAX / 4);
+			break;
+		case OPT_SNAPSHOT_TRAILING:
+			o->snapshot_trailing = parse_u64("--snapshot-trailing", optarg, 0, UINT64_MAX / 4);
+			o->snapshot_trailing_set = true;
+			break;
+		case OPT_SEGMENT_BYTES:
+			o->segment_bytes = parse_u64("--wal-segment-bytes", optarg, 4096, (uint64_t)1 << 40);
 			break;
 		case OPT_MAX_KEY:
 			o->max_key_bytes = (uint32_t)parse_u64("--max-key-bytes", optarg, 1, KV_KEY_BYTES_LIMIT);
@@ -545,6 +559,10 @@ static void config_build(struct options *o, struct node_config *cfg)
 	cfg->request_timeout_ms = o->request_timeout_ms;
 	cfg->snapshot_entries = o->snapshot_entries;
 	cfg->snapshot_bytes = o->snapshot_bytes;
+	if (o->snapshot_trailing_set)
+		cfg->snapshot_trailing = o->snapshot_trailing;
+	if (o->segment_bytes != 0)
+		cfg->segment_bytes = o->segment_bytes;
 	if (cfg->snapshot_trailing > o->snapshot_entries)
 		cfg->snapshot_trailing = o->snapshot_entries;
 	cfg->kv.limits.key_bytes_max = o->max_key_bytes;

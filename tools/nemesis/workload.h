@@ -1,0 +1,48 @@
+/* workload.h: the nemesis's clients: random operations on rotating keys, recorded as a history. */
+#ifndef CONCORD_NEMESIS_WORKLOAD_H
+#define CONCORD_NEMESIS_WORKLOAD_H
+
+#include "check/check.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct workload_config {
+	const char *endpoints;
+	uint64_t seed;
+	unsigned clients;
+	unsigned keys;        /* keys in use at any moment */
+	unsigned ops_per_key; /* a key is retired for a fresh one after this many operations */
+	uint32_t deadline_ms; /* one operation, retries included; then it fails or is unknown */
+	uint32_t attempt_ms;
+	size_t seconds; /* length of the per-second timeline */
+};
+
+enum { WL_GET, WL_PUT, WL_APPEND, WL_CAS, WL_DELETE, WL_KINDS };
+enum { WL_OK, WL_FAILED, WL_UNKNOWN, WL_OUTCOMES };
+
+struct workload;
+
+int workload_start(struct workload **out, const struct workload_config *cfg);
+/* Tells the clients to stop and waits for them (each finishes its operation). */
+void workload_stop(struct workload *w);
+/* Reads every key ever used (MGET through a fresh handle) and records the reads.
+ * Returns 0, or -1 if some key could not be read. */
+int workload_final_read(struct workload *w, char *err, size_t errlen);
+/* The merged history, in order of call time. Owned by the workload. */
+const struct check_op *workload_history(struct workload *w, size_t *count);
+/* counts[kind][outcome] (final reads excluded); per-second ok/failed/unknown. */
+void workload_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTCOMES]);
+const uint32_t *workload_timeline(const struct workload *w, int outcome);
+uint64_t workload_keys_used(const struct workload *w);
+/* Acknowledged writes that must be in the final state (no write that could have replaced
+ * them came later) and were not. Returns the number missing; *checked gets the number of
+ * writes this looked at. A description of the first few goes to msg. */
+size_t workload_lost_writes(struct workload *w, size_t *checked, char *msg, size_t len);
+/* A line per distinct client error message, with its count. */
+void workload_errors(const struct workload *w, char *out, size_t len);
+void workload_free(struct workload *w);
+
+#endif /* CONCORD_NEMESIS_WORKLOAD_H */
