@@ -1,5 +1,5 @@
 # A thin wrapper over Meson; see README.md.
-.PHONY: all build check demo demo-sim bench soak format clean deps
+.PHONY: all build check demo demo-sim bench soak nemesis format clean deps
 
 all: build
 
@@ -25,6 +25,10 @@ bench: build
 
 soak: build
 	@bash scripts/soak.sh
+
+# A long nemesis run: make nemesis SEED=7 DURATION=1800 (docs/nemesis.md).
+nemesis: build
+	@bash scripts/nemesis.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
