@@ -76,6 +76,7 @@ struct pending_read {
 struct batch {
 	struct node *n;
 	struct raft_ready rd;
+	struct storage_async_req hs_req; /* the hard state, ahead of a leader's snapshot */
 	struct storage_async_req snap_req;
 	struct storage_async_req write_req;
 };
@@ -84,6 +85,7 @@ struct snapshot_job {
 	bool running;
 	pid_t pid;
 	uv_pipe_t pipe;
+	bool pipe_open; /* reading the child's output; not closing yet */
 	raft_index index;
 	raft_term term;
 	struct raft_conf conf;
@@ -421,7 +423,8 @@ static void snapshot_stored(struct storage_async_req *req, int status)
 			logf_(n, LOG_INFO, "snapshot at index %" PRIu64 " (%zu bytes) stored",
 			      j->index, j->len);
 	}
-	n->last_snapshot = j->index;
+	if (j->index > n->last_snapshot)
+		n->last_snapshot = j->index;
 	n->m.snapshots++;
 	raft_buf_unref(j->buf);
 	j->buf = NULL;
@@ -439,6 +442,17 @@ static void snapshot_pipe_closed(uv_handle_t *h)
 	if (!ok || n->stopping) {
 		if (!ok)
 			logf_(n, LOG_WARN, "snapshot at %" PRIu64 " failed in the child", j->index);
+		free(j->data);
+		j->data = NULL;
+		j->cap = 0;
+		j->running = false;
+		return;
+	}
+	if (j->index <= n->last_snapshot) {
+		/* A leader's snapshot was installed while the child wrote: this one is older
+		 * than what the storage holds now. */
+		logf_(n, LOG_INFO, "snapshot at %" PRIu64 " dropped: a snapshot at %" PRIu64
+				   " was installed meanwhile", j->index, n->last_snapshot);
 		free(j->data);
 		j->data = NULL;
 		j->cap = 0;
@@ -475,8 +489,10 @@ static void snapshot_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		n->snap.len += (size_t)nread;
 		return;
 	}
-	if (nread < 0)
+	if (nread < 0 && n->snap.pipe_open) {
+		n->snap.pipe_open = false;
 		uv_close((uv_handle_t *)s, snapshot_pipe_closed);
+	}
 }
 
 static void maybe_snapshot(struct node *n)
@@ -520,6 +536,7 @@ static void maybe_snapshot(struct node *n)
 	j->index = applied;
 	j->len = 0;
 	uv_pipe_init(n->loop, &j->pipe, 0);
+	j->pipe_open = true;
 	j->pipe.data = n;
 	uv_pipe_open(&j->pipe, fds[0]);
 	uv_read_start((uv_stream_t *)&j->pipe, snapshot_alloc, snapshot_read);
@@ -547,7 +564,7 @@ static void batch_persisted(struct storage_async_req *req, int status)
 	struct node *n = b->n;
 	if (status != 0)
 		fail_stop(n, storage_async_errmsg(n->async));
-	if (req == &b->snap_req)
+	if (req == &b->snap_req || req == &b->hs_req)
 		return; /* the write request that follows completes the batch */
 	n->inflight--;
 	batch_done(n, b);
@@ -624,15 +641,25 @@ static void process_batch(struct node *n, struct batch *b)
 	}
 	n->inflight++;
 	n->m.storage_writes++;
+	b->hs_req.data = b;
 	b->snap_req.data = b;
 	b->write_req.data = b;
-	if (rd->has_snapshot)
-		storage_async_snapshot(n->async, &b->snap_req, rd->snapshot_index,
-				       rd->snapshot_term, &rd->snapshot_conf,
-				       rd->snapshot_data->data, rd->snapshot_data->len,
-				       rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0,
-				       batch_persisted);
-	storage_async_write_ready(n->async, &b->write_req, rd, batch_persisted);
+	if (!rd->has_snapshot) {
+		storage_async_write_ready(n->async, &b->write_req, rd, batch_persisted);
+		return;
+	}
+	/* The storage queue is ordered: first the hard state (the snapshot may come from a
+	 * leader of a term this node has not made durable yet, and the storage refuses a
+	 * snapshot above the durable term), then the snapshot, then the entries after it. */
+	if (rd->has_hard_state)
+		storage_async_write(n->async, &b->hs_req, &rd->hard_state, NULL, 0,
+				    batch_persisted);
+	storage_async_snapshot(n->async, &b->snap_req, rd->snapshot_index, rd->snapshot_term,
+			       &rd->snapshot_conf, rd->snapshot_data->data, rd->snapshot_data->len,
+			       rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0,
+			       batch_persisted);
+	storage_async_write(n->async, &b->write_req, NULL, rd->entries, rd->n_entries,
+			    batch_persisted);
 }
 
 static void drain(struct node *n)
@@ -882,6 +909,14 @@ static void on_handle_closed(uv_handle_t *h)
 	stop_step(h->data);
 }
 
+/* The snapshot child's pipe, closed by node_stop: the child was killed; reap it. */
+static void on_snap_pipe_closed(uv_handle_t *h)
+{
+	struct node *n = h->data;
+	snapshot_pipe_closed(h);
+	stop_step(n);
+}
+
 static void on_net_closed(void *ctx)
 {
 	stop_step(ctx);
@@ -904,6 +939,13 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
 	if (n->snap.running && n->snap.pid > 0)
 		kill(n->snap.pid, SIGKILL);
 	n->closing = 4;
+	if (n->snap.pipe_open) {
+		/* The pipe lives in the node: it must be closed (and the child reaped) before
+		 * the node is freed. */
+		n->snap.pipe_open = false;
+		n->closing++;
+		uv_close((uv_handle_t *)&n->snap.pipe, on_snap_pipe_closed);
+	}
 	uv_timer_stop(&n->tick);
 	uv_close((uv_handle_t *)&n->tick, on_handle_closed);
 	uv_check_stop(&n->check);
