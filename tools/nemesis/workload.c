@@ -195,19 +195,17 @@ static void one_op(struct wclient *wc)
 	op.kind = kinds[kind];
 	if (kind != WL_GET && kind != WL_DELETE)
 		op.value = str_dup(val, (size_t)vl);
-	char expect[64];
-	size_t el = 0;
 	if (kind == WL_CAS) {
-		/* Mostly the value this client saw last, so that some swaps succeed. */
-		if (wc->last[slot].val != NULL && rnd(&wc->rng) % 4 != 0)
-			el = (size_t)snprintf(expect, sizeof(expect), "%s", wc->last[slot].val);
-		else
-			el = (size_t)snprintf(expect, sizeof(expect), "%u-%" PRIu64 ",", wc->id,
-					      rnd(&wc->rng) % (wc->seq + 1));
-		if (wc->last[slot].val != NULL && strlen(wc->last[slot].val) >= sizeof(expect))
+		/* Mostly the value this client saw last, so that some swaps succeed; else a
+		 * token of its own that is probably not the value. */
+		if (wc->last[slot].val != NULL && rnd(&wc->rng) % 4 != 0) {
 			op.expect = str_dup(wc->last[slot].val, strlen(wc->last[slot].val));
-		else
-			op.expect = str_dup(expect, el);
+		} else {
+			char expect[48];
+			int el = snprintf(expect, sizeof(expect), "%u-%" PRIu64 ",", wc->id,
+					  rnd(&wc->rng) % (wc->seq + 1));
+			op.expect = str_dup(expect, (size_t)el);
+		}
 	}
 
 	op.call_time = nem_now();
