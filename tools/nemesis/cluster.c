@@ -408,16 +408,24 @@ void cluster_stop(struct nem_cluster *cl, struct nem_slot *s)
 		int st;
 		pid_t p = waitpid(s->pid, &st, WNOHANG);
 		if (p == s->pid) {
-			if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-				nem_log("%s stopped with %s %d", s->name,
-					WIFEXITED(st) ? "status" : "signal",
-					WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+				/* A graceful stop ends with status 0; anything else (a crash on
+				 * the way out, a sanitizer's report) is a finding. */
+				char line[256];
+				cluster_last_log_line(cl, s->name, line, sizeof(line));
+				cl->unclean_stops++;
+				nem_log("UNCLEAN: %s stopped on SIGTERM with %s %d; its log ends: %s",
+					s->name, WIFEXITED(st) ? "status" : "signal",
+					WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), line);
+			}
 			slot_exited(cl, s, st);
 			return;
 		}
 		sleep_ms(50);
 	}
-	nem_log("%s did not stop on SIGTERM within %.0f s: kill -9", s->name, 10 * cl->slow);
+	cl->unclean_stops++;
+	nem_log("UNCLEAN: %s did not stop on SIGTERM within %.0f s: kill -9", s->name,
+		10 * cl->slow);
 	kill(s->pid, SIGKILL);
 	wait_slot(cl, s);
 }

@@ -634,7 +634,7 @@ static int fault_member(struct run *r, char *d, size_t dl)
 	nem_log("removed %s%s%s", old, v == l ? " (the leader)" : "",
 		removed ? "" : " (not yet seen in the configuration)");
 	double t_removed = secs();
-	cluster_kill(cl, s);
+	cluster_stop(cl, s); /* a removed member shuts down gracefully */
 	cluster_new_member(cl, s);
 	RETRY_ADMIN(rc, 10000 * cl->slow,
 		    concord_client_member_add(cl->admin, s->id, s->name, s->peer, s->client, s->http));
@@ -897,6 +897,8 @@ static void row(struct summary *s, const char *key, const char *fmt, ...)
 	s->vp[s->n] = s->vals[s->n];
 	s->n++;
 	printf("  %-24s %s\n", key, s->vals[s->n - 1]);
+	if (log_file != NULL)
+		fprintf(log_file, "  %-24s %s\n", key, s->vals[s->n - 1]);
 }
 
 int main(int argc, char **argv)
@@ -1100,7 +1102,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (cl->unexpected_exits > 0)
+	if (cl->unexpected_exits > 0 || cl->unclean_stops > 0)
 		exit_code = 1;
 
 	/* Figures. */
@@ -1140,6 +1142,8 @@ int main(int argc, char **argv)
 	}
 
 	printf("\nSummary\n");
+	if (log_file != NULL)
+		fprintf(log_file, "\nSummary\n");
 	struct summary sm;
 	memset(&sm, 0, sizeof(sm));
 	static const char *const kind_names[WL_KINDS] = {"get", "put", "append", "cas", "delete"};
@@ -1172,7 +1176,8 @@ int main(int argc, char **argv)
 	    in_n ? in_sum / (double)in_n : 0.0, in_n, out_n ? out_sum / (double)out_n : 0.0, out_n);
 	row(&sm, "unavailability", "%zu seconds with no successful operation, longest run %zu s",
 	    zero_s, longest_zero);
-	row(&sm, "unexpected exits", "%u", cl->unexpected_exits);
+	row(&sm, "unexpected exits", "%u while running, %u unclean stops at the end",
+	    cl->unexpected_exits, cl->unclean_stops);
 	if (conv >= 0)
 		row(&sm, "convergence", "%.1f s after healing", conv);
 	else

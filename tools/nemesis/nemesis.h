@@ -58,6 +58,7 @@ struct nem_cluster {
 	bool disks; /* every slot has its own small file system */
 	char disk_reason[256];
 	unsigned unexpected_exits;
+	unsigned unclean_stops; /* SIGTERM did not end in status 0 */
 	char endpoints[512]; /* every slot's client address, comma-separated */
 	char **extra;        /* more flags for every node */
 	int n_extra;
