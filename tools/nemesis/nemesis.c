@@ -149,7 +149,7 @@ static void usage(FILE *f)
 		"                      transfer membership disk-full\n"
 		"  --hold MIN:MAX      milliseconds a fault lasts (default 2000:6000)\n"
 		"  --quiet MIN:MAX     milliseconds between faults (default 1000:3000)\n"
-		"  --deadline-ms N     a client operation's deadline (default 3000)\n"
+		"  --deadline-ms N     a client operation's deadline (default 1000)\n"
 		"  --slow X            scale timeouts (sanitizer builds: 3)\n"
 		"  --no-disks          data in plain directories, not file-system images\n"
 		"  --dir DIR           the run's directory (default: a new /tmp/concord-nemesis.*)\n"
@@ -211,7 +211,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 	o->hold_max_ms = 6000;
 	o->quiet_min_ms = 1000;
 	o->quiet_max_ms = 3000;
-	o->deadline_ms = 3000;
+	o->deadline_ms = 1000;
 	o->slow = 1;
 	o->disks = true;
 	o->check_ms = 300000;
