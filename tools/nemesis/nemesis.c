@@ -875,10 +875,10 @@ static int make_dir(struct options *o)
 }
 
 struct summary {
-	char keys[40][48];
-	char vals[40][512];
-	const char *kp[40];
-	const char *vp[40];
+	char keys[48][48];
+	char vals[48][512];
+	const char *kp[48];
+	const char *vp[48];
 	size_t n;
 };
 
@@ -886,7 +886,7 @@ static void row(struct summary *s, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void row(struct summary *s, const char *key, const char *fmt, ...)
 {
-	if (s->n >= 40)
+	if (s->n >= 48)
 		return;
 	snprintf(s->keys[s->n], sizeof(s->keys[0]), "%s", key);
 	va_list ap;
@@ -1141,6 +1141,29 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* The raw figures behind the graph, for other tools. */
+	snprintf(path, sizeof(path), "%s/timeline.csv", o->dir);
+	FILE *tf = fopen(path, "w");
+	if (tf != NULL) {
+		const uint32_t *tl_f = workload_timeline(w, WL_FAILED);
+		const uint32_t *tl_u = workload_timeline(w, WL_UNKNOWN);
+		fprintf(tf, "second,ok,failed,unknown\n");
+		for (size_t sec = 0; sec < seconds && tl_ok != NULL && tl_f != NULL && tl_u != NULL;
+		     sec++)
+			fprintf(tf, "%zu,%" PRIu32 ",%" PRIu32 ",%" PRIu32 "\n", sec, tl_ok[sec],
+				tl_f[sec], tl_u[sec]);
+		fclose(tf);
+	}
+	snprintf(path, sizeof(path), "%s/faults.tsv", o->dir);
+	tf = fopen(path, "w");
+	if (tf != NULL) {
+		fprintf(tf, "start_s\tend_s\tkind\tdetail\n");
+		for (size_t i = 0; i < r.n_spans; i++)
+			fprintf(tf, "%.3f\t%.3f\t%s\t%s\n", r.spans[i].start_s, r.spans[i].end_s,
+				r.spans[i].kind, r.spans[i].detail);
+		fclose(tf);
+	}
+
 	printf("\nSummary\n");
 	if (log_file != NULL)
 		fprintf(log_file, "\nSummary\n");
@@ -1176,6 +1199,30 @@ int main(int argc, char **argv)
 	    in_n ? in_sum / (double)in_n : 0.0, in_n, out_n ? out_sum / (double)out_n : 0.0, out_n);
 	row(&sm, "unavailability", "%zu seconds with no successful operation, longest run %zu s",
 	    zero_s, longest_zero);
+	/* Per kind: the seconds its spans touched. */
+	for (int k = 0; k < F_COUNT && tl_ok != NULL; k++) {
+		double sum = 0;
+		size_t n = 0;
+		uint32_t lo = UINT32_MAX;
+		for (size_t sec = 0; sec < seconds; sec++) {
+			bool in = false;
+			for (size_t i = 0; i < r.n_spans && !in; i++)
+				in = strcmp(r.spans[i].kind, fault_names[k]) == 0 &&
+				     r.spans[i].start_s < (double)sec + 1 && r.spans[i].end_s > (double)sec;
+			if (!in)
+				continue;
+			sum += tl_ok[sec];
+			n++;
+			if (tl_ok[sec] < lo)
+				lo = tl_ok[sec];
+		}
+		if (n == 0)
+			continue;
+		char key[48];
+		snprintf(key, sizeof(key), "during %s", fault_names[k]);
+		row(&sm, key, "%.0f ok/s on average, %" PRIu32 " in the worst second (%zu s)",
+		    sum / (double)n, lo, n);
+	}
 	row(&sm, "unexpected exits", "%u while running, %u unclean stops at the end",
 	    cl->unexpected_exits, cl->unclean_stops);
 	if (conv >= 0)
