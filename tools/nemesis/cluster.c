@@ -1,6 +1,8 @@
 /* cluster.c: the nemesis's cluster of real concord processes: ports, disks, processes, status, faults. */
 #include "nemesis.h"
 
+#include "json.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -31,8 +33,7 @@ static void sleep_ms(uint32_t ms)
  * Running helper programs (mkfs, mount, concord-wal) synchronously
  */
 
-/* Runs argv, output to `out` (if not NULL), waits. Returns the exit status, or -1. */
-static int run(char *const argv[], char *out, size_t len)
+int nem_run(char *const argv[], char *out, size_t len)
 {
 	int pipefd[2];
 	if (pipe(pipefd) != 0)
@@ -116,8 +117,7 @@ static int pick_ports(uint64_t seed)
 		return -1;
 	uint64_t x = seed ^ ((uint64_t)getpid() << 16) ^ (uint64_t)time(NULL);
 	for (int attempt = 0; attempt < 200; attempt++) {
-		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-		int base = 10000 + (int)((x >> 33) % (uint64_t)range);
+		int base = 10000 + (int)(nem_rand(&x) % (uint64_t)range);
 		bool ok = true;
 		for (int p = base; p < base + span && ok; p++)
 			ok = port_free(p);
@@ -145,12 +145,12 @@ static int make_disk(struct nem_cluster *cl, struct nem_slot *s)
 	close(fd);
 	char out[1024];
 	char *mkfs[] = {"mkfs.ext4", "-q", "-F", "-m", "0", s->image, NULL};
-	if (run(mkfs, out, sizeof(out)) != 0) {
+	if (nem_run(mkfs, out, sizeof(out)) != 0) {
 		snprintf(cl->disk_reason, sizeof(cl->disk_reason), "mkfs.ext4 failed: %.200s", out);
 		return -1;
 	}
 	char *mount[] = {"mount", "-o", "loop", s->image, s->base, NULL};
-	if (run(mount, out, sizeof(out)) != 0) {
+	if (nem_run(mount, out, sizeof(out)) != 0) {
 		snprintf(cl->disk_reason, sizeof(cl->disk_reason), "mount failed: %.200s", out);
 		return -1;
 	}
@@ -168,7 +168,7 @@ void cluster_unmount(struct nem_cluster *cl)
 		char *umount[] = {"umount", s->base, NULL};
 		int rc = -1;
 		for (int attempt = 0; attempt < 20 && rc != 0; attempt++) {
-			rc = run(umount, out, sizeof(out));
+			rc = nem_run(umount, out, sizeof(out));
 			if (rc != 0)
 				sleep_ms(200);
 		}
@@ -506,20 +506,15 @@ void cluster_last_log_line(struct nem_cluster *cl, const char *name, char *out, 
  * Status: CONCORD.STATUS, the JSON of GET /v1/cluster
  */
 
-static bool json_u64(const char *json, const char *key, uint64_t *v)
+static bool member_u64(const struct json_value *obj, const char *key, uint64_t *v)
 {
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	const char *p = strstr(json, pat);
-	if (p == NULL)
-		return false;
-	p += strlen(pat);
-	while (*p == ' ')
-		p++;
-	if (*p < '0' || *p > '9')
-		return false;
-	*v = strtoull(p, NULL, 10);
-	return true;
+	return json_value_uint64(json_object_get(obj, key), v) == 0;
+}
+
+static bool member_is(const struct json_value *obj, const char *key, const char *text)
+{
+	const struct json_value *v = json_object_get(obj, key);
+	return v != NULL && v->type == JSON_STRING && strcmp(v->str, text) == 0;
 }
 
 void cluster_status(struct nem_cluster *cl, struct nem_slot *s, struct nem_status *st)
@@ -528,32 +523,38 @@ void cluster_status(struct nem_cluster *cl, struct nem_slot *s, struct nem_statu
 	if (s->pid == 0 || s->paused)
 		return;
 	char *json = NULL;
-	if (concord_client_status(cl->admin, s->client, &json, NULL) != 0)
+	size_t len = 0;
+	if (concord_client_status(cl->admin, s->client, &json, &len) != 0)
 		return;
-	st->ok = json_u64(json, "node_id", &st->id) && json_u64(json, "leader", &st->leader) &&
-		 json_u64(json, "term", &st->term) && json_u64(json, "commit", &st->commit) &&
-		 json_u64(json, "applied", &st->applied) &&
-		 json_u64(json, "last_index", &st->last_index);
-	json_u64(json, "revision", &st->revision);
-	st->leading = strstr(json, "\"role\":\"leader\"") != NULL &&
-		      strstr(json, "\"role\":\"leader\"") < strstr(json, "\"nodes\"");
-	st->joint = strstr(json, "\"joint\":true") != NULL;
-	/* The members: objects in "nodes", each with "id" and "voter". */
-	const char *p = strstr(json, "\"nodes\"");
-	while (p != NULL && (p = strstr(p, "{\"id\":")) != NULL) {
-		uint64_t id = strtoull(p + 6, NULL, 10);
-		const char *voter = strstr(p, "\"voter\":");
-		if (voter == NULL)
-			break;
-		bool is_voter = strncmp(voter + 8, "true", 4) == 0;
-		if (is_voter && st->n_voter_ids < 16)
-			st->voter_ids[st->n_voter_ids++] = id;
-		else if (!is_voter && st->n_learner_ids < 16)
-			st->learner_ids[st->n_learner_ids++] = id;
-		p = voter;
-	}
-	st->voters = st->n_voter_ids;
+	struct json_doc *doc = NULL;
+	int rv = json_parse(json, len, NULL, &doc, NULL);
 	free(json);
+	if (rv != 0)
+		return;
+	const struct json_value *root = json_doc_root(doc);
+	st->ok = member_u64(root, "node_id", &st->id) && member_u64(root, "leader", &st->leader) &&
+		 member_u64(root, "term", &st->term) && member_u64(root, "commit", &st->commit) &&
+		 member_u64(root, "applied", &st->applied) &&
+		 member_u64(root, "last_index", &st->last_index) &&
+		 member_u64(root, "revision", &st->revision);
+	st->leading = member_is(root, "role", "leader");
+	const struct json_value *joint = json_object_get(root, "joint");
+	st->joint = joint != NULL && joint->type == JSON_BOOL && joint->boolean;
+	/* The members: objects in "nodes", each with "id" and "voter". */
+	const struct json_value *nodes = json_object_get(root, "nodes");
+	for (const struct json_value *m = nodes != NULL && nodes->type == JSON_ARRAY ? nodes->child
+										 : NULL;
+	     m != NULL; m = m->next) {
+		uint64_t id;
+		const struct json_value *voter = json_object_get(m, "voter");
+		if (!member_u64(m, "id", &id) || voter == NULL || voter->type != JSON_BOOL)
+			continue;
+		if (voter->boolean && st->n_voter_ids < 16)
+			st->voter_ids[st->n_voter_ids++] = id;
+		else if (!voter->boolean && st->n_learner_ids < 16)
+			st->learner_ids[st->n_learner_ids++] = id;
+	}
+	json_doc_free(doc);
 }
 
 int cluster_leader(struct nem_cluster *cl, struct nem_status *out)
@@ -685,7 +686,7 @@ void cluster_disk_free(struct nem_cluster *cl, struct nem_slot *s)
 int cluster_verify(struct nem_cluster *cl, const char *data_dir, char *out, size_t len)
 {
 	char *argv[] = {cl->concord_wal, "verify", (char *)data_dir, NULL};
-	return run(argv, out, len);
+	return nem_run(argv, out, len);
 }
 
 void cluster_shutdown(struct nem_cluster *cl)

@@ -344,14 +344,19 @@ static void options_parse(int argc, char **argv, struct options *o)
  * The schedule
  */
 
-static uint64_t rng_state;
+static uint64_t rng_state; /* the schedule's */
 
-static uint64_t rnd(void)
+uint64_t nem_rand(uint64_t *state)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
+}
+
+static uint64_t rnd(void)
+{
+	return nem_rand(&rng_state);
 }
 
 static uint32_t uniform(uint32_t lo, uint32_t hi)
@@ -413,37 +418,32 @@ static void split(struct run *r, const int *a, int na, const int *b, int nb)
 	}
 }
 
-static int fault_kill(struct run *r, bool leader, uint32_t hold, char *d, size_t dl)
+/* kill -9 then restart, or SIGSTOP then SIGCONT, of a random node or of the leader. */
+static int fault_process(struct run *r, bool leader, bool kill, uint32_t hold, char *d, size_t dl)
 {
 	int l = cluster_leader(&r->cl, NULL);
 	int v = leader ? l : random_running(r, -1);
 	if (v < 0)
-		return snprintf(d, dl, "no %s to kill", leader ? "leader" : "node"), -1;
+		return snprintf(d, dl, "no %s to %s", leader ? "leader" : "node",
+				kill ? "kill" : "pause"), -1;
 	struct nem_slot *s = &r->cl.slots[v];
-	cluster_kill(&r->cl, s);
-	nem_log("kill -9 %s%s", s->name, v == l ? " (the leader)" : "");
+	const char *role = v == l ? " (leader)" : "";
+	if (kill)
+		cluster_kill(&r->cl, s);
+	else
+		cluster_pause(&r->cl, s);
+	nem_log("%s %s%s", kill ? "kill -9" : "SIGSTOP", s->name, role);
 	cluster_nap(&r->cl, hold);
-	cluster_start(&r->cl, s);
-	nem_log("restarted %s", s->name);
-	snprintf(d, dl, "kill -9 %s%s, restarted after %.1f s", s->name,
-		 v == l ? " (leader)" : "", hold / 1000.0);
-	return 0;
-}
-
-static int fault_pause(struct run *r, bool leader, uint32_t hold, char *d, size_t dl)
-{
-	int l = cluster_leader(&r->cl, NULL);
-	int v = leader ? l : random_running(r, -1);
-	if (v < 0)
-		return snprintf(d, dl, "no %s to pause", leader ? "leader" : "node"), -1;
-	struct nem_slot *s = &r->cl.slots[v];
-	cluster_pause(&r->cl, s);
-	nem_log("SIGSTOP %s%s", s->name, v == l ? " (the leader)" : "");
-	cluster_nap(&r->cl, hold);
-	cluster_resume(&r->cl, s);
-	nem_log("SIGCONT %s", s->name);
-	snprintf(d, dl, "SIGSTOP %s%s for %.1f s, then SIGCONT", s->name,
-		 v == l ? " (leader)" : "", hold / 1000.0);
+	if (kill)
+		cluster_start(&r->cl, s);
+	else
+		cluster_resume(&r->cl, s);
+	nem_log("%s %s", kill ? "restarted" : "SIGCONT", s->name);
+	if (kill)
+		snprintf(d, dl, "kill -9 %s%s, restarted after %.1f s", s->name, role, hold / 1000.0);
+	else
+		snprintf(d, dl, "SIGSTOP %s%s for %.1f s, then SIGCONT", s->name, role,
+			 hold / 1000.0);
 	return 0;
 }
 
@@ -745,11 +745,11 @@ static void schedule(struct run *r)
 		switch (kind) {
 		case F_KILL:
 		case F_KILL_LEADER:
-			rc = fault_kill(r, kind == F_KILL_LEADER, hold, detail, sizeof(detail));
-			break;
 		case F_PAUSE:
 		case F_PAUSE_LEADER:
-			rc = fault_pause(r, kind == F_PAUSE_LEADER, hold, detail, sizeof(detail));
+			rc = fault_process(r, kind == F_KILL_LEADER || kind == F_PAUSE_LEADER,
+					   kind == F_KILL || kind == F_KILL_LEADER, hold, detail,
+					   sizeof(detail));
 			break;
 		case F_PART_HALVES:
 		case F_PART_LEADER:
@@ -842,14 +842,7 @@ static double converge(struct run *r, char *why, size_t len)
 static void remove_tree(const char *path)
 {
 	char *argv[] = {"rm", "-rf", (char *)path, NULL};
-	pid_t pid = fork();
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	int st;
-	if (pid > 0)
-		waitpid(pid, &st, 0);
+	nem_run(argv, NULL, 0);
 }
 
 static int make_dir(struct options *o)
@@ -1117,14 +1110,22 @@ int main(int argc, char **argv)
 	size_t seconds = (size_t)ceil(workload_s);
 	if (seconds > wc.seconds)
 		seconds = wc.seconds;
+	/* Which kinds of fault touched each second (bit k: fault_names[k]). */
+	uint16_t *touched = calloc(seconds + 1, sizeof(*touched));
+	for (size_t i = 0; i < r.n_spans && touched != NULL; i++) {
+		int k = 0;
+		while (k < F_COUNT - 1 && strcmp(r.spans[i].kind, fault_names[k]) != 0)
+			k++;
+		size_t from = (size_t)floor(r.spans[i].start_s);
+		size_t to = (size_t)ceil(r.spans[i].end_s);
+		for (size_t sec = from; sec < to && sec < seconds; sec++)
+			touched[sec] |= (uint16_t)(1u << k);
+	}
 	/* Availability: ok operations per second inside fault spans and outside them. */
 	double in_sum = 0, out_sum = 0;
 	size_t in_n = 0, out_n = 0, zero_s = 0, longest_zero = 0, run_zero = 0;
-	for (size_t sec = 0; sec < seconds && tl_ok != NULL; sec++) {
-		bool in = false;
-		for (size_t i = 0; i < r.n_spans && !in; i++)
-			in = r.spans[i].start_s < (double)sec + 1 && r.spans[i].end_s > (double)sec;
-		if (in) {
+	for (size_t sec = 0; sec < seconds && tl_ok != NULL && touched != NULL; sec++) {
+		if (touched[sec] != 0) {
 			in_sum += tl_ok[sec];
 			in_n++;
 		} else {
@@ -1200,16 +1201,12 @@ int main(int argc, char **argv)
 	row(&sm, "unavailability", "%zu seconds with no successful operation, longest run %zu s",
 	    zero_s, longest_zero);
 	/* Per kind: the seconds its spans touched. */
-	for (int k = 0; k < F_COUNT && tl_ok != NULL; k++) {
+	for (int k = 0; k < F_COUNT && tl_ok != NULL && touched != NULL; k++) {
 		double sum = 0;
 		size_t n = 0;
 		uint32_t lo = UINT32_MAX;
 		for (size_t sec = 0; sec < seconds; sec++) {
-			bool in = false;
-			for (size_t i = 0; i < r.n_spans && !in; i++)
-				in = strcmp(r.spans[i].kind, fault_names[k]) == 0 &&
-				     r.spans[i].start_s < (double)sec + 1 && r.spans[i].end_s > (double)sec;
-			if (!in)
+			if (!(touched[sec] & (1u << k)))
 				continue;
 			sum += tl_ok[sec];
 			n++;
@@ -1223,6 +1220,7 @@ int main(int argc, char **argv)
 		row(&sm, key, "%.0f ok/s on average, %" PRIu32 " in the worst second (%zu s)",
 		    sum / (double)n, lo, n);
 	}
+	free(touched);
 	row(&sm, "unexpected exits", "%u while running, %u unclean stops at the end",
 	    cl->unexpected_exits, cl->unclean_stops);
 	if (conv >= 0)

@@ -70,10 +70,16 @@ struct nem_cluster {
 extern volatile sig_atomic_t nem_interrupted;
 /* Nanoseconds on the monotonic clock since the workload's start (negative before it). */
 int64_t nem_now(void);
+/* splitmix64: the next number of a seeded sequence. */
+uint64_t nem_rand(uint64_t *state);
 /* Prints "[ssss.sss] message" to stdout and keeps it for the report and nemesis.log. */
 void nem_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- cluster (cluster.c) */
+
+/* Runs argv (a program found in PATH, or a path) and waits; its output goes to out (len
+ * bytes, NUL-terminated) if out is not NULL. Returns the exit status, or -1. */
+int nem_run(char *const argv[], char *out, size_t len);
 
 /* Picks ports, makes the disks (small ext4 images when the harness may mount them, else
  * plain directories), opens the admin handle. Returns 0 or -1 with a message logged. */
@@ -99,8 +105,7 @@ struct nem_status {
 	bool leading;
 	uint64_t id, leader, term, commit, applied, last_index, revision;
 	bool joint;
-	int voters; /* voters in the configuration it knows */
-	uint64_t voter_ids[16];
+	uint64_t voter_ids[16]; /* the configuration it knows */
 	int n_voter_ids;
 	uint64_t learner_ids[16];
 	int n_learner_ids;

@@ -70,15 +70,6 @@ struct workload {
 	uint64_t errors_other;
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-	/* splitmix64 */
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static struct check_str str_dup(const char *p, size_t len)
 {
 	struct check_str s = {NULL, 0, true};
@@ -176,12 +167,12 @@ static void set_last(struct wclient *wc, unsigned slot, uint32_t gen, const char
 static void one_op(struct wclient *wc)
 {
 	struct workload *w = wc->w;
-	unsigned slot = (unsigned)(rnd(&wc->rng) % w->cfg.keys);
+	unsigned slot = (unsigned)(nem_rand(&wc->rng) % w->cfg.keys);
 	uint32_t gen = atomic_load(&w->keys[slot].gen);
 	char key[32], val[48];
 	int kl = snprintf(key, sizeof(key), "k%u.%" PRIu32, slot, gen);
 	int vl = snprintf(val, sizeof(val), "%u-%" PRIu64 ",", wc->id, ++wc->seq);
-	unsigned r = (unsigned)(rnd(&wc->rng) % 100);
+	unsigned r = (unsigned)(nem_rand(&wc->rng) % 100);
 	int kind = r < 35 ? WL_GET : r < 55 ? WL_PUT : r < 75 ? WL_APPEND : r < 90 ? WL_CAS : WL_DELETE;
 	if (wc->last[slot].gen != gen)
 		set_last(wc, slot, gen, NULL, 0);
@@ -198,12 +189,12 @@ static void one_op(struct wclient *wc)
 	if (kind == WL_CAS) {
 		/* Mostly the value this client saw last, so that some swaps succeed; else a
 		 * token of its own that is probably not the value. */
-		if (wc->last[slot].val != NULL && rnd(&wc->rng) % 4 != 0) {
+		if (wc->last[slot].val != NULL && nem_rand(&wc->rng) % 4 != 0) {
 			op.expect = str_dup(wc->last[slot].val, strlen(wc->last[slot].val));
 		} else {
 			char expect[48];
 			int el = snprintf(expect, sizeof(expect), "%u-%" PRIu64 ",", wc->id,
-					  rnd(&wc->rng) % (wc->seq + 1));
+					  nem_rand(&wc->rng) % (wc->seq + 1));
 			op.expect = str_dup(expect, (size_t)el);
 		}
 	}
@@ -374,6 +365,13 @@ void workload_stop(struct workload *w)
 			concord_client_free(wc->c);
 		wc->c = NULL;
 	}
+	/* No client counts any more: plain copies for the report. */
+	for (int o = 0; o < WL_OUTCOMES; o++) {
+		free(w->timeline_copy[o]);
+		w->timeline_copy[o] = calloc(w->cfg.seconds + 1, sizeof(uint32_t));
+		for (size_t i = 0; w->timeline_copy[o] != NULL && i < w->cfg.seconds; i++)
+			w->timeline_copy[o][i] = atomic_load(&w->timeline[o][i]);
+	}
 }
 
 /* ---------------------------------------------------------------------------------
@@ -498,15 +496,7 @@ void workload_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTC
 
 const uint32_t *workload_timeline(const struct workload *w, int outcome)
 {
-	struct workload *mw = (struct workload *)w;
-	if (mw->timeline_copy[outcome] == NULL) {
-		mw->timeline_copy[outcome] = calloc(w->cfg.seconds + 1, sizeof(uint32_t));
-		if (mw->timeline_copy[outcome] == NULL)
-			return NULL;
-		for (size_t i = 0; i < w->cfg.seconds; i++)
-			mw->timeline_copy[outcome][i] = atomic_load(&w->timeline[outcome][i]);
-	}
-	return mw->timeline_copy[outcome];
+	return w->timeline_copy[outcome];
 }
 
 uint64_t workload_keys_used(const struct workload *w)
@@ -643,9 +633,9 @@ static int cmp_err(const void *a, const void *b)
 	return (x->count < y->count) - (x->count > y->count);
 }
 
-void workload_errors(const struct workload *w, char *out, size_t len)
+void workload_errors(struct workload *w, char *out, size_t len)
 {
-	struct workload *mw = (struct workload *)w;
+	struct workload *mw = w;
 	pthread_mutex_lock(&mw->err_mu);
 	qsort(mw->errors, mw->n_errors, sizeof(mw->errors[0]), cmp_err);
 	size_t used = 0;

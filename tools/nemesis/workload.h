@@ -33,7 +33,8 @@ void workload_stop(struct workload *w);
 int workload_final_read(struct workload *w, char *err, size_t errlen);
 /* The merged history, in order of call time. Owned by the workload. */
 const struct check_op *workload_history(struct workload *w, size_t *count);
-/* counts[kind][outcome] (final reads excluded); per-second ok/failed/unknown. */
+/* counts[kind][outcome] (final reads excluded); per-second ok/failed/unknown (after
+ * workload_stop; NULL if out of memory). */
 void workload_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTCOMES]);
 const uint32_t *workload_timeline(const struct workload *w, int outcome);
 uint64_t workload_keys_used(const struct workload *w);
@@ -42,7 +43,7 @@ uint64_t workload_keys_used(const struct workload *w);
  * writes this looked at. A description of the first few goes to msg. */
 size_t workload_lost_writes(struct workload *w, size_t *checked, char *msg, size_t len);
 /* A line per distinct client error message, with its count. */
-void workload_errors(const struct workload *w, char *out, size_t len);
+void workload_errors(struct workload *w, char *out, size_t len);
 void workload_free(struct workload *w);
 
 #endif /* CONCORD_NEMESIS_WORKLOAD_H */
