@@ -439,20 +439,17 @@ static void snapshot_pipe_closed(uv_handle_t *h)
 	/* Only a child that finished cleanly, having written something, made a snapshot. */
 	bool ok = waitpid(j->pid, &wstatus, 0) == j->pid && WIFEXITED(wstatus) &&
 		  WEXITSTATUS(wstatus) == 0 && j->len > 0;
-	if (!ok || n->stopping) {
+	/* A leader's snapshot installed while the child wrote makes this one older than
+	 * what the storage holds now. */
+	bool stale = ok && j->index <= n->last_snapshot;
+	if (!ok || stale || n->stopping) {
 		if (!ok)
 			logf_(n, LOG_WARN, "snapshot at %" PRIu64 " failed in the child", j->index);
-		free(j->data);
-		j->data = NULL;
-		j->cap = 0;
-		j->running = false;
-		return;
-	}
-	if (j->index <= n->last_snapshot) {
-		/* A leader's snapshot was installed while the child wrote: this one is older
-		 * than what the storage holds now. */
-		logf_(n, LOG_INFO, "snapshot at %" PRIu64 " dropped: a snapshot at %" PRIu64
-				   " was installed meanwhile", j->index, n->last_snapshot);
+		else if (stale && !n->stopping)
+			logf_(n, LOG_INFO,
+			      "snapshot at %" PRIu64 " dropped: a snapshot at %" PRIu64
+			      " was installed meanwhile",
+			      j->index, n->last_snapshot);
 		free(j->data);
 		j->data = NULL;
 		j->cap = 0;
