@@ -635,21 +635,20 @@ static int cmp_err(const void *a, const void *b)
 
 void workload_errors(struct workload *w, char *out, size_t len)
 {
-	struct workload *mw = w;
-	pthread_mutex_lock(&mw->err_mu);
-	qsort(mw->errors, mw->n_errors, sizeof(mw->errors[0]), cmp_err);
+	pthread_mutex_lock(&w->err_mu);
+	qsort(w->errors, w->n_errors, sizeof(w->errors[0]), cmp_err);
 	size_t used = 0;
 	out[0] = '\0';
-	for (size_t i = 0; i < mw->n_errors && used + 1 < len; i++) {
+	for (size_t i = 0; i < w->n_errors && used + 1 < len; i++) {
 		used += (size_t)snprintf(out + used, len - used, "%8" PRIu64 "  %s\n",
-					 mw->errors[i].count, mw->errors[i].msg);
+					 w->errors[i].count, w->errors[i].msg);
 		if (used >= len)
 			used = len - 1;
 	}
-	if (mw->errors_other > 0 && used + 1 < len)
+	if (w->errors_other > 0 && used + 1 < len)
 		snprintf(out + used, len - used, "%8" PRIu64 "  (other messages)\n",
-			 mw->errors_other);
-	pthread_mutex_unlock(&mw->err_mu);
+			 w->errors_other);
+	pthread_mutex_unlock(&w->err_mu);
 }
 
 static void free_ops(struct check_op *ops, size_t n)
