@@ -2,4 +2,4 @@
 # `make bench`: every benchmark concord-bench has, with their figures printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec build/tools/concord-bench/concord-bench all
+exec build/bench/concord-bench all

@@ -28,7 +28,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja_targets=()
 for t in "${targets[@]}"; do
-	ninja_targets+=("src/server/proto/fuzz_$t")
+	ninja_targets+=("fuzz/fuzz_$t")
 done
 ninja -C "$build" "${ninja_targets[@]}"
 
@@ -47,7 +47,7 @@ for t in "${targets[@]}"; do
 	fi
 	log="$build/fuzz_$t.log"
 	echo "fuzz: $t for ${seconds}s (log: $log)"
-	if "$build/src/server/proto/fuzz_$t" -max_total_time="$seconds" -max_len=4096 \
+	if "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len=4096 \
 		-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$artifacts" "$corpus" "${seeds[@]}" >"$log" 2>&1; then
 		runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')"

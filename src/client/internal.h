@@ -3,7 +3,7 @@
 #define CONCORD_CLIENT_INTERNAL_H
 
 #include "concord/client.h"
-#include "server/proto/resp.h"
+#include "codec/resp.h"
 
 #include <stdbool.h>
 #include <stddef.h>

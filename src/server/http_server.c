@@ -1,9 +1,9 @@
 /* http_server.c: the HTTP/JSON frontend (routes of docs/http.md), and the helpers both frontends share (server.h). */
 #include "server/http_server.h"
-#include "server/proto/http.h"
-#include "server/proto/json.h"
-#include "server/proto/metrics.h"
-#include "server/proto/web.h"
+#include "codec/http.h"
+#include "codec/json.h"
+#include "codec/metrics.h"
+#include "codec/web.h"
 #include "server/resp_server.h"
 
 #include <arpa/inet.h>

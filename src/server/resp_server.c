@@ -1,6 +1,6 @@
 /* resp_server.c: the RESP frontend: connections, ordered pipelined replies, commands mapped onto the node, relays to the leader. */
 #include "server/resp_server.h"
-#include "server/proto/resp.h"
+#include "codec/resp.h"
 
 #include <assert.h>
 #include <errno.h>

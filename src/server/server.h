@@ -11,7 +11,7 @@
 
 #include "kv/kv.h"
 #include "server/node.h"
-#include "server/proto/wire.h"
+#include "codec/wire.h"
 
 #include <netinet/in.h>
 #include <uv.h>

@@ -1,7 +1,7 @@
 /* meta.c: reading and atomically replacing the data directory's meta file. */
 #include "storage/meta.h"
 
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 #include "storage/error.h"
 #include "storage/util.h"
 

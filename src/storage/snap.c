@@ -1,7 +1,7 @@
 /* snap.c: writing, naming and checking snapshot files. */
 #include "storage/snap.h"
 
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 #include "storage/error.h"
 #include "storage/util.h"
 

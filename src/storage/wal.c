@@ -1,7 +1,7 @@
 /* wal.c: segment names and headers, record checksums, and the segment scanner. */
 #include "storage/wal.h"
 
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 #include "storage/error.h"
 #include "storage/util.h"
 

@@ -10,7 +10,7 @@
  * between fake_server_lock and fake_server_unlock.
  */
 
-#include "server/proto/resp.h"
+#include "codec/resp.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -8,7 +8,7 @@
 
 #include "helpers.h"
 #include "proto/codec.h"
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 #include <stdlib.h>
 #include <string.h>

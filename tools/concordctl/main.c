@@ -1,6 +1,6 @@
 /* main.c: concordctl, the command line of a Concord cluster, on top of the client library. */
 #include "concord/client.h"
-#include "server/proto/json.h"
+#include "codec/json.h"
 
 #include <errno.h>
 #include <getopt.h>

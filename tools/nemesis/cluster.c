@@ -1,7 +1,7 @@
 /* cluster.c: the nemesis's cluster of real concord processes: ports, disks, processes, status, faults. */
 #include "nemesis.h"
 
-#include "json.h"
+#include "codec/json.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* http.c: HTTP/1.1 request parsing, percent-decoding, query strings and response writing. */
-#include "http.h"
+#include "codec/http.h"
 
 #include <assert.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* resp.c: RESP2 request parsing (arrays and inline), reply writing, reply parsing. */
-#include "resp.h"
+#include "codec/resp.h"
 
 #include <assert.h>
 #include <stdio.h>

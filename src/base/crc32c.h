@@ -1,6 +1,6 @@
-/* crc32c.h: CRC-32C (Castagnoli), the checksum of every record, metadata file and snapshot. */
-#ifndef CONCORD_STORAGE_CRC32C_H
-#define CONCORD_STORAGE_CRC32C_H
+/* crc32c.h: CRC-32C (Castagnoli), the checksum of every WAL record, metadata file and snapshot. */
+#ifndef CONCORD_BASE_CRC32C_H
+#define CONCORD_BASE_CRC32C_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,4 +12,4 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len);
 /* The same, always through the portable table-driven code (for tests comparing paths). */
 uint32_t crc32c_portable(uint32_t crc, const void *data, size_t len);
 
-#endif /* CONCORD_STORAGE_CRC32C_H */
+#endif /* CONCORD_BASE_CRC32C_H */

@@ -23,7 +23,7 @@
  * Malformed input is an error with the offset, never a crash.
  */
 
-#include "wire.h"
+#include "codec/wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>

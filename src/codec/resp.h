@@ -28,7 +28,7 @@
  *   can never complete: WIRE_ELIMIT.
  */
 
-#include "wire.h"
+#include "codec/wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>

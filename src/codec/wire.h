@@ -3,7 +3,7 @@
 #define CONCORD_SERVER_WIRE_H
 
 /*
- * The codecs in src/server/proto (RESP, HTTP, JSON, Prometheus text) are pure: no
+ * The codecs in src/codec (RESP, HTTP, JSON, Prometheus text) are pure: no
  * sockets, no clock, no globals, no threads. They read bytes the caller hands them and
  * write bytes into a struct wire_buf the caller owns; the server moves the bytes.
  *

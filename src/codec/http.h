@@ -28,7 +28,7 @@
  * closes the connection once it is sent.
  */
 
-#include "wire.h"
+#include "codec/wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>

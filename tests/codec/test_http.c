@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "http.h"
-#include "web.h"
+#include "codec/http.h"
+#include "codec/web.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 

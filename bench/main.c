@@ -10,27 +10,15 @@ struct bench {
 };
 
 int bench_raft_main(int argc, char **argv);
-#ifdef HAVE_BENCH_STORAGE
 int bench_storage_main(int argc, char **argv);
-#endif
-#ifdef HAVE_BENCH_CHECK
 int bench_check_main(int argc, char **argv);
-#endif
-#ifdef HAVE_BENCH_KV
 int bench_kv_main(int argc, char **argv);
-#endif
 
 static const struct bench benches[] = {
     {"raft", bench_raft_main, "the pure core's throughput in a 3-node in-process cluster"},
-#ifdef HAVE_BENCH_STORAGE
     {"storage", bench_storage_main, "write-ahead log appends and group commit on the real disk"},
-#endif
-#ifdef HAVE_BENCH_CHECK
     {"check", bench_check_main, "the linearizability checker on generated histories"},
-#endif
-#ifdef HAVE_BENCH_KV
     {"kv", bench_kv_main, "the key-value state machine: apply, reads, memory, snapshots"},
-#endif
 };
 #define N_BENCHES (sizeof(benches) / sizeof(benches[0]))
 

@@ -15,7 +15,7 @@
  * "-Inf", "NaN".
  */
 
-#include "wire.h"
+#include "codec/wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* wire.c: the codecs' error table and their bounded input and output buffers. */
-#include "wire.h"
+#include "codec/wire.h"
 
 #include <assert.h>
 #include <inttypes.h>

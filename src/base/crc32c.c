@@ -1,5 +1,5 @@
 /* crc32c.c: CRC-32C by slicing-by-8 tables, with the SSE4.2 instruction where the CPU has it. */
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 #include <pthread.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* json.c: JSON writing (escaping, the bytes convention, base64) and bounded JSON reading. */
-#include "json.h"
+#include "codec/json.h"
 
 #include <assert.h>
 #include <math.h>

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "json.h"
+#include "codec/json.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "codec/metrics.h"
 
 static const char golden[] =
 	"# HELP concord_requests_total Client requests served, by protocol and command.\n"

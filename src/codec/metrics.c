@@ -1,5 +1,5 @@
 /* metrics.c: Prometheus text exposition: family lines, samples with escaped labels, histograms. */
-#include "metrics.h"
+#include "codec/metrics.h"
 
 #include <assert.h>
 #include <math.h>

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "resp.h"
+#include "codec/resp.h"
 
 /* ----------------------------------------------------------------------------------
  * Helpers
