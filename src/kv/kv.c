@@ -35,6 +35,13 @@ void kv_config_default(struct kv_config *cfg)
 	cfg->session_timeout_ms = 5 * 60 * 1000;
 }
 
+bool kv_key_reserved(const void *key, size_t len)
+{
+	_Static_assert(sizeof(KV_RESERVED_PREFIX) - 1 == KV_RESERVED_PREFIX_LEN, "prefix length");
+	_Static_assert(sizeof(KV_MEMBER_PREFIX) - 1 == KV_MEMBER_PREFIX_LEN, "prefix length");
+	return len >= KV_RESERVED_PREFIX_LEN && memcmp(key, KV_RESERVED_PREFIX, KV_RESERVED_PREFIX_LEN) == 0;
+}
+
 bool kv_limits_valid(const struct kv_limits *lim)
 {
 	if (lim->key_bytes_max > KV_KEY_BYTES_LIMIT)

@@ -77,6 +77,22 @@ enum kv_error {
 const char *kv_strerror(int err);
 
 /* ----------------------------------------------------------------------------------
+ * The reserved keyspace
+ *
+ * Keys that start with KV_RESERVED_PREFIX belong to Concord itself; the address book of
+ * the cluster's members lives under KV_MEMBER_PREFIX. Clients can neither write them nor
+ * read them: the frontends refuse such keys and leave them out of scans and counts.
+ */
+
+#define KV_RESERVED_PREFIX "\0concord/"
+#define KV_RESERVED_PREFIX_LEN 9
+#define KV_MEMBER_PREFIX "\0concord/member/"
+#define KV_MEMBER_PREFIX_LEN 16
+
+/* Whether `key` (len bytes) lies in the reserved keyspace. */
+bool kv_key_reserved(const void *key, size_t len);
+
+/* ----------------------------------------------------------------------------------
  * Configuration
  */
 
