@@ -33,6 +33,7 @@ import sys
 RULES = ["purity", "format", "width", "functions", "header", "todo", "whitespace"]
 
 FUNCTION_LIMIT = 70
+CLANG_FORMAT_MAJOR = "14"  # the version the tree is formatted with
 ALLOWLIST = "tools/tidy/long_functions.txt"
 # Where long functions are counted. tests/ and fuzz/ are left out: a test function is a
 # script of steps read top to bottom, and splitting it to meet a limit hides the story.
@@ -158,6 +159,12 @@ class Tidy:
         if not os.path.exists(os.path.join(self.root, ".clang-format")):
             self.fail(".clang-format", 1, "format", "no .clang-format at the root")
             return
+        version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+        m = re.search(r"version (\d+)", version)
+        if m and m.group(1) != CLANG_FORMAT_MAJOR:
+            print(f"tidy: note: clang-format {m.group(1)}, but the tree is formatted with "
+                  f"clang-format {CLANG_FORMAT_MAJOR}: other versions may disagree",
+                  file=sys.stderr)
 
         def one(path):
             text = self.read(path)
