@@ -23,7 +23,6 @@ Exit status: 0 clean, 1 violations, 2 usage or environment error.
 
 import argparse
 import concurrent.futures
-import difflib
 import os
 import re
 import shutil
@@ -166,27 +165,35 @@ class Tidy:
                   f"clang-format {CLANG_FORMAT_MAJOR}: other versions may disagree",
                   file=sys.stderr)
 
-        def one(path):
-            text = self.read(path)
-            r = subprocess.run([exe, "--style=file", "--assume-filename=" + path],
-                               input=text, capture_output=True, text=True, cwd=self.root)
-            if r.returncode != 0:
-                return path, 1, "clang-format failed: " + r.stderr.strip()[:200]
-            if r.stdout == text:
-                return None
-            a, b = text.split("\n"), r.stdout.split("\n")
-            sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-            first = next((i1 for tag, i1, _, _, _ in sm.get_opcodes() if tag != "equal"), 0)
-            changed = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in sm.get_opcodes()
-                          if tag != "equal")
-            return path, first + 1, (f"differs from clang-format ({changed} lines); "
-                                     "`make format` fixes it")
-
+        # clang-format checks a batch of files per process (--dry-run --Werror names the
+        # first differing line of each); the batches run in parallel.
+        files = self.sources()
         workers = max(2, os.cpu_count() or 2)
+        batches = [files[i::workers] for i in range(workers) if files[i::workers]]
+        seen = re.compile(r"^(.+?):(\d+):(\d+): (?:error|warning): code should be "
+                          r"clang-formatted")
+
+        def one(batch):
+            r = subprocess.run([exe, "--style=file", "--dry-run", "--Werror",
+                                "--ferror-limit=1"] + batch,
+                               capture_output=True, text=True, cwd=self.root)
+            found = []
+            for line in r.stderr.splitlines():
+                m = seen.match(line)
+                if m and m.group(1) in batch:
+                    found.append((m.group(1), int(m.group(2)), int(m.group(3))))
+            if r.returncode != 0 and not found:
+                found.append((batch[0], 1, "clang-format failed: " + r.stderr.strip()[:300]))
+            return found
+
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            for res in pool.map(one, self.sources()):
-                if res:
-                    self.fail(res[0], res[1], "format", res[2])
+            for found in pool.map(one, batches):
+                for path, line, col in found:
+                    if isinstance(col, str):
+                        self.fail(path, line, "format", col)
+                    else:
+                        self.fail(path, line, "format", f"differs from clang-format (first at "
+                                  f"column {col}); `make format` fixes it")
 
     # ---- c: line width --------------------------------------------------------------
 
