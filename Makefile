@@ -1,5 +1,5 @@
 # A thin wrapper over Meson; see README.md.
-.PHONY: all build check demo demo-sim bench soak nemesis format clean deps
+.PHONY: all build check quick tidy demo demo-sim bench soak nemesis format clean deps
 
 all: build
 
@@ -13,6 +13,14 @@ build: deps
 
 check:
 	@bash scripts/check.sh
+
+# The plain build only, every suite but 'slow' (the nemesis runs and seed sweeps).
+quick:
+	@bash scripts/check.sh --quick
+
+# The source-tree rules (tools/tidy/tidy.py); `make format` fixes the formatting ones.
+tidy:
+	@python3 tools/tidy/tidy.py
 
 demo: build
 	@bash scripts/demo.sh
