@@ -7,7 +7,7 @@ packages=(
 	build-essential pkg-config meson ninja-build python3
 	libuv1-dev libprotobuf-c-dev protobuf-c-compiler
 	libcmocka-dev
-	clang libclang-rt-14-dev
+	clang libclang-rt-14-dev clang-format   # clang-format: the tidy test
 	redis-tools curl
 	e2fsprogs mount   # the nemesis: small ext4 images for full-disk faults
 )
