@@ -2,6 +2,8 @@
 #include "kv/codec.h"
 #include "kv/impl.h"
 
+#include "base/crc32c.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -56,7 +58,6 @@ static size_t record_bytes_max(const struct kv_config *cfg)
 struct writer {
 	kv_write_fn fn;
 	void *arg;
-	struct kv_crc crc_tab;
 	uint32_t crc;
 	int err;
 	uint64_t records;
@@ -69,7 +70,7 @@ static void writer_flush(struct writer *w)
 {
 	if (w->len == 0 || w->err != KV_OK)
 		return;
-	w->crc = kv_crc_update(&w->crc_tab, w->crc, w->buf, w->len);
+	w->crc = crc32c(w->crc, w->buf, w->len);
 	if (w->fn(w->arg, w->buf, w->len) != 0)
 		w->err = KV_EIO;
 	w->len = 0;
@@ -171,7 +172,6 @@ int kv_snapshot_write(const struct kv *kv, kv_write_fn fn, void *arg)
 	memset(w, 0, sizeof(*w));
 	w->fn = fn;
 	w->arg = arg;
-	kv_crc_init(&w->crc_tab);
 	w->buf = (uint8_t *)(w + 1);
 	w->cap = cap;
 
@@ -268,7 +268,6 @@ int kv_snapshot_write_buf(const struct kv *kv, void **buf, size_t *len)
 struct reader {
 	kv_read_fn fn;
 	void *arg;
-	struct kv_crc crc_tab;
 	uint32_t crc;    /* over the bytes consumed */
 	uint64_t offset; /* of the next byte to consume */
 	size_t start;    /* unconsumed bytes are buf[start, end) */
@@ -308,7 +307,7 @@ static const uint8_t *reader_take(struct reader *r, size_t n)
 {
 	assert(r->end - r->start >= n);
 	const uint8_t *p = r->buf + r->start;
-	r->crc = kv_crc_update(&r->crc_tab, r->crc, p, n);
+	r->crc = crc32c(r->crc, p, n);
 	r->start += n;
 	r->offset += n;
 	return p;
@@ -627,7 +626,6 @@ int kv_snapshot_read(struct kv *kv, kv_read_fn fn, void *arg)
 	memset(rd, 0, sizeof(*rd));
 	rd->fn = fn;
 	rd->arg = arg;
-	kv_crc_init(&rd->crc_tab);
 	rd->buf = (uint8_t *)(rd + 1);
 	rd->cap = cap;
 
