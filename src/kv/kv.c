@@ -1,6 +1,8 @@
 /* kv.c: the store's lifetime, configuration, error strings and counters. */
 #include "kv/impl.h"
 
+#include "base/alloc.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,9 +73,7 @@ int kv_new(const struct kv_config *cfg, struct kv **out)
 		return KV_EINVAL;
 	if (cfg->sessions_max > KV_SESSIONS_LIMIT)
 		return KV_EINVAL;
-	struct kv *kv = malloc(sizeof(*kv));
-	if (kv == NULL)
-		abort();
+	struct kv *kv = xmalloc(sizeof(*kv));
 	kv_store_init(kv, cfg, 0);
 	*out = kv;
 	return KV_OK;

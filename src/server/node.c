@@ -1,6 +1,7 @@
 /* node.c: a Concord server node: drives the Raft core through the ready/advance contract
  * with group-committed storage, the TCP transport and the key-value state machine. */
 #include "server/node.h"
+#include "base/alloc.h"
 #include "storage/async.h"
 #include "storage/storage.h"
 
@@ -288,9 +289,7 @@ static void writes_fail_upto(struct node *n, raft_index upto, int status)
 		done++;
 	struct pending_write *taken = NULL;
 	if (done > 0) {
-		taken = malloc(done * sizeof(*taken));
-		if (taken == NULL)
-			abort();
+		taken = xmalloc(done * sizeof(*taken));
 		memcpy(taken, n->writes, done * sizeof(*taken));
 		memmove(n->writes, n->writes + done, (n->n_writes - done) * sizeof(*n->writes));
 		n->n_writes -= done;
@@ -365,9 +364,7 @@ static void reads_serve(struct node *n)
 			continue;
 		}
 		if (ready == NULL) {
-			ready = malloc(n->n_reads * sizeof(*ready));
-			if (ready == NULL)
-				abort();
+			ready = xmalloc(n->n_reads * sizeof(*ready));
 		}
 		ready[n_ready++] = r;
 	}
@@ -471,9 +468,7 @@ static void snapshot_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct snapshot_job *j = &n->snap;
 	if (j->cap - j->len < suggested) {
 		j->cap = j->cap * 2 > j->len + suggested ? j->cap * 2 : j->len + suggested;
-		j->data = realloc(j->data, j->cap);
-		if (j->data == NULL)
-			abort();
+		j->data = xrealloc(j->data, j->cap);
 	}
 	*buf = uv_buf_init((char *)j->data + j->len, (unsigned)(j->cap - j->len));
 }
@@ -666,9 +661,7 @@ static void drain(struct node *n)
 	n->draining = true;
 	n->dirty = false;
 	while (raft_has_ready(n->r)) {
-		struct batch *b = calloc(1, sizeof(*b));
-		if (b == NULL)
-			abort();
+		struct batch *b = xcalloc(1, sizeof(*b));
 		b->n = n;
 		raft_ready(n->r, &b->rd);
 		process_batch(n, b);
@@ -763,9 +756,7 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 		snprintf(errmsg, len, "a node needs an id, a tick and a data directory");
 		return NODE_EINVAL;
 	}
-	struct node *n = calloc(1, sizeof(*n));
-	if (n == NULL)
-		abort();
+	struct node *n = xcalloc(1, sizeof(*n));
 	n->loop = loop;
 	n->cfg = *cfg;
 	n->role = RAFT_FOLLOWER;
@@ -991,9 +982,7 @@ static int propose(struct node *n, const struct kv_cmd *cmd, node_write_cb cb, v
 		return map_raft_error(rv);
 	if (n->n_writes == n->cap_writes) {
 		n->cap_writes = n->cap_writes ? n->cap_writes * 2 : 64;
-		n->writes = realloc(n->writes, n->cap_writes * sizeof(*n->writes));
-		if (n->writes == NULL)
-			abort();
+		n->writes = xrealloc(n->writes, n->cap_writes * sizeof(*n->writes));
 	}
 	assert(n->n_writes == 0 || n->writes[n->n_writes - 1].index < index);
 	n->writes[n->n_writes++] = (struct pending_write){
@@ -1032,9 +1021,7 @@ int node_read(struct node *n, bool stale, node_read_cb cb, void *arg)
 		return map_raft_error(rv);
 	if (n->n_reads == n->cap_reads) {
 		n->cap_reads = n->cap_reads ? n->cap_reads * 2 : 64;
-		n->reads = realloc(n->reads, n->cap_reads * sizeof(*n->reads));
-		if (n->reads == NULL)
-			abort();
+		n->reads = xrealloc(n->reads, n->cap_reads * sizeof(*n->reads));
 	}
 	n->reads[n->n_reads++] = (struct pending_read){
 	    .ctx = ctx, .cb = cb, .arg = arg,
@@ -1144,9 +1131,7 @@ int node_member_add_learner(struct node *n, const struct node_member *m)
 	memcpy(key, MEMBER_KEY_PREFIX, MEMBER_KEY_PREFIX_LEN);
 	int vlen = snprintf(value, sizeof(value), "%s\n%s\n%s\n%s", m->name, m->peer, m->client,
 			    m->http);
-	struct member_add *ma = malloc(sizeof(*ma));
-	if (ma == NULL)
-		abort();
+	struct member_add *ma = xmalloc(sizeof(*ma));
 	ma->n = n;
 	ma->id = m->id;
 	struct kv_cmd c = {.op = KV_OP_SET,
