@@ -44,6 +44,11 @@ bool kv_key_reserved(const void *key, size_t len)
 	return len >= KV_RESERVED_PREFIX_LEN && memcmp(key, KV_RESERVED_PREFIX, KV_RESERVED_PREFIX_LEN) == 0;
 }
 
+bool kv_key_member(const void *key, size_t len)
+{
+	return len >= KV_MEMBER_PREFIX_LEN && memcmp(key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN) == 0;
+}
+
 bool kv_limits_valid(const struct kv_limits *lim)
 {
 	if (lim->key_bytes_max > KV_KEY_BYTES_LIMIT)

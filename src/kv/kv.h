@@ -91,6 +91,8 @@ const char *kv_strerror(int err);
 
 /* Whether `key` (len bytes) lies in the reserved keyspace. */
 bool kv_key_reserved(const void *key, size_t len);
+/* Whether `key` is an address-book key (under KV_MEMBER_PREFIX). */
+bool kv_key_member(const void *key, size_t len);
 
 /* ----------------------------------------------------------------------------------
  * Configuration
@@ -220,6 +222,9 @@ struct kv_reply {
 	int64_t integer;       /* INCRBY: new value; APPEND: new length; DEL: keys deleted */
 	uint64_t client_id;    /* SESSION_OPEN: the new session's id */
 	uint32_t failed_index; /* MSET with a failed condition: the first such put */
+	bool members_written;  /* the command wrote or deleted a key under KV_MEMBER_PREFIX:
+	                          the address book changed (false for a duplicate; not
+	                          encoded) */
 };
 
 /* Largest encoding of a reply. */

@@ -18,11 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Keys under this prefix hold the cluster's address book, replicated like any other
- * data; clients may not write them. */
-#define MEMBER_KEY_PREFIX "\0concord/member/"
-#define MEMBER_KEY_PREFIX_LEN 16
-
 const char *node_strerror(int err)
 {
 	static const char *const text[] = {
@@ -269,11 +264,6 @@ static bool member_decode(raft_id id, const void *value, size_t len, struct node
 	snprintf(m->client, sizeof(m->client), "%s", fields[2]);
 	snprintf(m->http, sizeof(m->http), "%s", fields[3]);
 	return true;
-}
-
-static bool is_member_key(const void *key, size_t len)
-{
-	return len >= MEMBER_KEY_PREFIX_LEN && memcmp(key, MEMBER_KEY_PREFIX, MEMBER_KEY_PREFIX_LEN) == 0;
 }
 
 static void reload_members(struct node *n);
@@ -568,11 +558,9 @@ static void apply_entry(struct node *n, const struct raft_entry *e)
 	struct kv_reply reply;
 	kv_apply_entry(n->kv, e, &reply);
 	n->bytes_since_snapshot += raft_entry_len(e);
-	/* The address book changes only through commands that name a reserved key, whose
-	 * bytes then appear in the payload as they are. */
-	if (e->type == RAFT_ENTRY_NORMAL &&
-	    memmem(raft_entry_data(e), raft_entry_len(e), MEMBER_KEY_PREFIX,
-		   MEMBER_KEY_PREFIX_LEN) != NULL) {
+	/* The address book (keys under KV_MEMBER_PREFIX) is the store's: the store says
+	 * when a command wrote it. */
+	if (reply.members_written) {
 		reload_members(n);
 		sync_peers(n);
 	}
@@ -708,13 +696,13 @@ static void on_net_log(void *ctx, enum net_log_level level, const char *msg)
 static int member_scan(void *arg, const struct kv_value *v)
 {
 	struct node *n = arg;
-	if (!is_member_key(v->key, v->key_len))
+	if (!kv_key_member(v->key, v->key_len))
 		return 0;
 	char idbuf[32];
-	size_t idlen = v->key_len - MEMBER_KEY_PREFIX_LEN;
+	size_t idlen = v->key_len - KV_MEMBER_PREFIX_LEN;
 	if (idlen == 0 || idlen >= sizeof(idbuf))
 		return 0;
-	memcpy(idbuf, (const char *)v->key + MEMBER_KEY_PREFIX_LEN, idlen);
+	memcpy(idbuf, (const char *)v->key + KV_MEMBER_PREFIX_LEN, idlen);
 	idbuf[idlen] = '\0';
 	raft_id id = strtoull(idbuf, NULL, 10);
 	struct node_member m;
@@ -726,7 +714,7 @@ static int member_scan(void *arg, const struct kv_value *v)
 static void reload_members(struct node *n)
 {
 	bool more = false;
-	kv_scan(n->kv, MEMBER_KEY_PREFIX, MEMBER_KEY_PREFIX_LEN, NULL, 0, 2 * NODE_MAX_MEMBERS, 0,
+	kv_scan(n->kv, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN, NULL, 0, 2 * NODE_MAX_MEMBERS, 0,
 		member_scan, n, &more);
 }
 
@@ -946,15 +934,17 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
  * Client operations
  */
 
+/* Whether a client command names a key of the reserved keyspace (kv.h), which only
+ * Concord itself writes. */
 static bool touches_reserved(const struct kv_cmd *c)
 {
-	if (is_member_key(c->put.key, c->put.key_len))
+	if (kv_key_reserved(c->put.key, c->put.key_len))
 		return true;
 	for (size_t i = 0; i < c->n && c->puts != NULL; i++)
-		if (is_member_key(c->puts[i].key, c->puts[i].key_len))
+		if (kv_key_reserved(c->puts[i].key, c->puts[i].key_len))
 			return true;
 	for (size_t i = 0; i < c->n && c->keys != NULL; i++)
-		if (is_member_key(c->keys[i].data, c->keys[i].len))
+		if (kv_key_reserved(c->keys[i].data, c->keys[i].len))
 			return true;
 	return false;
 }
@@ -1127,8 +1117,8 @@ int node_member_add_learner(struct node *n, const struct node_member *m)
 	 * the configuration. */
 	char key[64], value[600];
 	/* The prefix holds a NUL, so print the id after room for it, then copy it in. */
-	int klen = snprintf(key, sizeof(key), "%*s%" PRIu64, MEMBER_KEY_PREFIX_LEN, "", m->id);
-	memcpy(key, MEMBER_KEY_PREFIX, MEMBER_KEY_PREFIX_LEN);
+	int klen = snprintf(key, sizeof(key), "%*s%" PRIu64, KV_MEMBER_PREFIX_LEN, "", m->id);
+	memcpy(key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN);
 	int vlen = snprintf(value, sizeof(value), "%s\n%s\n%s\n%s", m->name, m->peer, m->client,
 			    m->http);
 	struct member_add *ma = xmalloc(sizeof(*ma));
