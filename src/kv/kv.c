@@ -23,9 +23,9 @@ const char *kv_strerror(int err)
 
 void kv_limits_default(struct kv_limits *lim)
 {
-	lim->key_bytes_max = 4096;
-	lim->value_bytes_max = 1024 * 1024;
-	lim->keys_per_cmd_max = 1024;
+	lim->key_bytes_max = KV_DEFAULT_KEY_BYTES;
+	lim->value_bytes_max = KV_DEFAULT_VALUE_BYTES;
+	lim->keys_per_cmd_max = KV_DEFAULT_KEYS_PER_CMD;
 }
 
 void kv_config_default(struct kv_config *cfg)

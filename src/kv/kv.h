@@ -105,6 +105,11 @@ bool kv_key_member(const void *key, size_t len);
 #define KV_KEYS_PER_CMD_LIMIT (64u * 1024)
 #define KV_SESSIONS_LIMIT     (16u * 1024 * 1024)
 
+/* The defaults of struct kv_limits (kv_limits_default). */
+#define KV_DEFAULT_KEY_BYTES        4096u
+#define KV_DEFAULT_VALUE_BYTES      (1024u * 1024)
+#define KV_DEFAULT_KEYS_PER_CMD     1024u
+
 /* Sizes both kv_apply and the command builders enforce. */
 struct kv_limits {
 	uint32_t key_bytes_max;    /* longest key; at most KV_KEY_BYTES_LIMIT */

@@ -4,6 +4,7 @@
 #include "base/alloc.h"
 #include "storage/async.h"
 #include "storage/storage.h"
+#include "storage/wal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -17,6 +18,22 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The limits this node ties together (base/limits.h): the core's, the transport's, the
+ * WAL's and the store's meet here. */
+_Static_assert(NODE_MAX_MEMBERS == RAFT_MAX_MEMBERS, "the node's and the core's member limits");
+_Static_assert(CONCORD_MEMBERS_MAX <= NET_PEERS_MAX, "every member is a peer of the transport");
+_Static_assert(CONCORD_ENTRY_BYTES_MAX <= WAL_ENTRY_DATA_MAX_BYTES, "every entry fits the WAL");
+_Static_assert(CONCORD_ENTRY_BYTES_MAX < NET_FRAME_MAX_BYTES,
+	       "a transport configured at its largest frame carries the largest entry");
+_Static_assert(CONCORD_SNAPSHOT_CHUNK_BYTES < NET_DEFAULT_MAX_FRAME_BYTES,
+	       "a snapshot chunk and its message fit a default frame");
+_Static_assert(KV_DEFAULT_KEY_BYTES + KV_DEFAULT_VALUE_BYTES < NET_DEFAULT_MAX_FRAME_BYTES,
+	       "a default-sized command fits a default frame");
+_Static_assert(KV_DEFAULT_KEY_BYTES <= KV_KEY_BYTES_LIMIT && KV_DEFAULT_VALUE_BYTES <= KV_VALUE_BYTES_LIMIT &&
+	       KV_DEFAULT_KEYS_PER_CMD <= KV_KEYS_PER_CMD_LIMIT, "kv defaults within its ceilings");
+_Static_assert(KV_DEFAULT_KEY_BYTES + KV_DEFAULT_VALUE_BYTES < CONCORD_ENTRY_BYTES_MAX,
+	       "a default-sized command is a valid entry");
 
 const char *node_strerror(int err)
 {
@@ -788,6 +805,8 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	raft_config_default(&rc, cfg->id);
 	rc.election_ticks = cfg->election_ticks;
 	rc.heartbeat_ticks = cfg->heartbeat_ticks;
+	rc.max_entry_bytes = CONCORD_ENTRY_BYTES_MAX;
+	rc.snapshot_chunk_bytes = CONCORD_SNAPSHOT_CHUNK_BYTES;
 	rc.seed = wall_ms() ^ ((uint64_t)getpid() << 32) ^ cfg->id;
 	struct raft_boot boot;
 	storage_recovered_boot(&rec, &boot);
