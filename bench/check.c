@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,10 +103,65 @@ static int bench_check_fork(size_t op_count, uint32_t keys, enum gen_mix mix, st
 	return 0;
 }
 
+/* Times check_history_parse on a generated history written as JSON lines: best of 5. */
+static int bench_check_parse(size_t op_count)
+{
+	struct gen_config cfg = {
+		.seed = 7,
+		.op_count = op_count,
+		.client_count = 16,
+		.key_count = 100,
+		.unknown_percent = 10,
+		.fail_percent = 2,
+		.stretch = 40,
+		.mix = GEN_MIX_ALL,
+	};
+	struct check_history h;
+	int rc = gen_history(&cfg, &h);
+	if (rc != 0)
+		return rc;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL) {
+		check_history_free(&h);
+		return -errno;
+	}
+	rc = check_history_write(f, h.ops, h.op_count);
+	if (fclose(f) != 0 && rc == 0)
+		rc = -EIO;
+	check_history_free(&h);
+	uint64_t best = UINT64_MAX;
+	for (int round = 0; rc == 0 && round < 5; round++) {
+		struct check_history back;
+		struct check_error err;
+		uint64_t t0 = bench_check_now_ns();
+		rc = check_history_parse(text, len, &back, &err);
+		uint64_t t1 = bench_check_now_ns();
+		if (rc != 0) {
+			printf("parse failed at line %zu: %s\n", err.line, err.message);
+			break;
+		}
+		if (back.op_count != op_count)
+			rc = -EIO;
+		check_history_free(&back);
+		if (t1 - t0 < best)
+			best = t1 - t0;
+	}
+	if (rc == 0) {
+		double secs = (double)best / 1e9;
+		printf("parse     %8zu  ops, %.1f MiB of JSON lines: %.1f ms, %.0f ops/s, %.1f MiB/s\n",
+		       op_count, (double)len / (1024.0 * 1024.0), secs * 1000.0,
+		       (double)op_count / secs, (double)len / (1024.0 * 1024.0) / secs);
+	}
+	free(text);
+	return rc;
+}
+
 int bench_check_main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	/* "concord-bench check parse": only the parser's row. */
+	bool parse_only = argc >= 2 && strcmp(argv[1], "parse") == 0;
 	static const size_t sizes[] = {10000, 100000};
 	static const uint32_t key_counts[] = {1, 10, 100};
 	printf("concord-check: generated histories, 16 clients, 10%% unknown outcomes, "
@@ -113,7 +169,7 @@ int bench_check_main(int argc, char **argv)
 	printf("%-9s %8s %5s %12s %10s %12s %12s %12s  %s\n", "mix", "ops", "keys", "ops/s",
 	       "time ms", "states", "search MiB", "peak RSS MiB", "verdict");
 	int failures = 0;
-	for (int mix = 0; mix < 2; mix++) {
+	for (int mix = 0; mix < 2 && !parse_only; mix++) {
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			for (size_t j = 0; j < sizeof(key_counts) / sizeof(key_counts[0]); j++) {
 				/* Appends and incrs on few keys with unknown outcomes can be
@@ -146,6 +202,11 @@ int bench_check_main(int argc, char **argv)
 					failures++;
 			}
 		}
+	}
+	int rc = bench_check_parse(200000);
+	if (rc != 0) {
+		printf("parse: failed: %s\n", strerror(-rc));
+		failures++;
 	}
 	return failures == 0 ? 0 : 1;
 }

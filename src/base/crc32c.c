@@ -1,35 +1,17 @@
 /* crc32c.c: CRC-32C by slicing-by-8 tables, with the SSE4.2 instruction where the CPU has it. */
 #include "base/crc32c.h"
 
-#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
-/* The reflected Castagnoli polynomial (iSCSI, ext4, etcd's WAL). */
-#define CRC32C_POLY 0x82f63b78u
-
-/* crc_table[0] is the classic byte-at-a-time table; crc_table[k][b] is the CRC of byte b
- * followed by k zero bytes, which lets the loop fold eight input bytes per step. Built
- * once, by whichever thread asks first. */
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
-
-static void crc_table_build(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ CRC32C_POLY : c >> 1;
-		crc_table[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
-					  crc_table[0][crc_table[t - 1][i] & 0xff];
-}
+/* crc_table[0] is the classic byte-at-a-time table of the reflected Castagnoli polynomial
+ * 0x82f63b78 (iSCSI, ext4, etcd's WAL); crc_table[k][b] is the CRC of byte b followed by
+ * k zero bytes, which lets the loop fold eight input bytes per step. Constants, generated
+ * at build time (crc32c_table.py): no initialisation, no mutable state. */
+#include "crc32c_table.h"
 
 uint32_t crc32c_portable(uint32_t crc, const void *data, size_t len)
 {
-	pthread_once(&crc_table_once, crc_table_build);
 	const unsigned char *p = data;
 	uint32_t c = ~crc;
 	while (len > 0 && ((uintptr_t)p & 7) != 0) {

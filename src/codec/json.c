@@ -410,6 +410,7 @@ void json_limits_default(struct json_limits *lim)
 }
 
 struct json_doc {
+	size_t bytes;              /* of the allocation, this header included */
 	struct json_value *values; /* values_cap nodes, in the same allocation */
 	size_t values_cap;
 	size_t values_used;
@@ -533,6 +534,18 @@ static int json_parse_string(struct json_cursor *c, const char **str, size_t *le
 		/* An unescaped string is never longer than its text, quotes included: the
 		 * area (one byte per input byte) cannot overflow. */
 		assert(doc->strings_used + w < doc->strings_cap);
+		/* A run of plain ASCII (most of any string) is copied in one go. */
+		size_t run = c->pos;
+		while (run < c->len && c->s[run] >= 0x20 && c->s[run] < 0x80 && c->s[run] != '"' &&
+		       c->s[run] != '\\') {
+			run++;
+		}
+		if (run > c->pos) {
+			memcpy(out + w, c->s + c->pos, run - c->pos);
+			w += run - c->pos;
+			c->pos = run;
+			continue;
+		}
 		unsigned char ch = c->s[c->pos];
 		if (ch == '"') {
 			c->pos++;
@@ -543,7 +556,9 @@ static int json_parse_string(struct json_cursor *c, const char **str, size_t *le
 		}
 		if (ch >= 0x80) {
 			size_t n = json_utf8_seq(c->s + c->pos, c->len - c->pos);
-			if (n == 0) {
+			if (n == 0 && c->lim->accept_invalid_utf8) {
+				n = 1;
+			} else if (n == 0) {
 				return json_fail(c, WIRE_ESYNTAX, "invalid UTF-8 in string");
 			}
 			memcpy(out + w, c->s + c->pos, n);
@@ -627,6 +642,9 @@ static int json_parse_number(struct json_cursor *c, struct json_value *v)
 	}
 	if (s[c->pos] == '0') {
 		c->pos++;
+		if (c->pos < c->len && json_is_digit(s[c->pos])) {
+			return json_fail(c, WIRE_ESYNTAX, "leading zeros are not allowed in numbers");
+		}
 	} else {
 		while (c->pos < c->len && json_is_digit(s[c->pos])) {
 			c->pos++;
@@ -800,8 +818,22 @@ static int json_parse_value(struct json_cursor *c, uint32_t depth, struct json_v
 int json_parse(const char *text, size_t len, const struct json_limits *lim, struct json_doc **out,
 	       char errmsg[WIRE_ERRMSG_SIZE])
 {
-	assert(text != NULL || len == 0);
 	assert(out != NULL);
+	struct json_doc *doc = NULL;
+	int rc = json_parse_into(text, len, lim, &doc, errmsg);
+	if (rc != 0) {
+		free(doc);
+		return rc;
+	}
+	*out = doc;
+	return 0;
+}
+
+int json_parse_into(const char *text, size_t len, const struct json_limits *lim,
+		    struct json_doc **doc_io, char errmsg[WIRE_ERRMSG_SIZE])
+{
+	assert(text != NULL || len == 0);
+	assert(doc_io != NULL);
 	struct json_limits l;
 	if (lim == NULL) {
 		json_limits_default(&l);
@@ -825,11 +857,25 @@ int json_parse(const char *text, size_t len, const struct json_limits *lim, stru
 	size_t strings_cap = len + 1;
 	size_t header = sizeof(struct json_doc);
 	size_t values_bytes = values_cap * sizeof(struct json_value);
-	struct json_doc *doc = malloc(header + values_bytes + strings_cap);
-	if (doc == NULL) {
-		return json_fail(&c, WIRE_ENOMEM, "out of memory");
+	size_t need = header + values_bytes + strings_cap;
+	struct json_doc *doc = *doc_io;
+	if (doc == NULL || doc->bytes < need) {
+		/* Grown documents at least double, so a run of lines reallocates rarely. */
+		size_t bytes = need;
+		if (doc != NULL && doc->bytes <= SIZE_MAX / 2 && doc->bytes * 2 > need) {
+			bytes = doc->bytes * 2;
+		}
+		free(doc);
+		*doc_io = NULL;
+		doc = malloc(bytes);
+		if (doc == NULL) {
+			return json_fail(&c, WIRE_ENOMEM, "out of memory");
+		}
+		doc->bytes = bytes;
+		*doc_io = doc;
 	}
 	*doc = (struct json_doc){
+		.bytes = doc->bytes,
 		.values = (struct json_value *)(void *)(doc + 1),
 		.values_cap = values_cap,
 		.strings = (char *)(doc + 1) + values_bytes,
@@ -845,11 +891,10 @@ int json_parse(const char *text, size_t len, const struct json_limits *lim, stru
 		}
 	}
 	if (rc != 0) {
-		free(doc);
+		doc->values_used = 0;
 		return rc;
 	}
 	assert(root == &doc->values[0]);
-	*out = doc;
 	return 0;
 }
 
@@ -880,21 +925,19 @@ const struct json_value *json_object_get(const struct json_value *obj, const cha
 	return NULL;
 }
 
-/* Whether a number's text is an integer: no '.', 'e' or 'E'. */
-static bool json_number_is_integer(const struct json_value *v)
+/* The magnitude of an integer's digits text[0..len), exactly: 0, or WIRE_EINVAL for an
+ * empty text, any non-digit (a fraction or an exponent) or more than 64 bits. */
+static int json_digits_u64(const char *text, size_t len, uint64_t *out)
 {
-	return v->type == JSON_NUMBER && memchr(v->str, '.', v->len) == NULL &&
-	       memchr(v->str, 'e', v->len) == NULL && memchr(v->str, 'E', v->len) == NULL;
-}
-
-int json_value_uint64(const struct json_value *v, uint64_t *out)
-{
-	if (v == NULL || !json_number_is_integer(v) || v->str[0] == '-' || v->len > 20) {
+	if (len == 0 || len > 20) {
 		return WIRE_EINVAL;
 	}
 	uint64_t n = 0;
-	for (size_t i = 0; i < v->len; i++) {
-		uint64_t d = (uint64_t)(v->str[i] - '0');
+	for (size_t i = 0; i < len; i++) {
+		if (!json_is_digit((unsigned char)text[i])) {
+			return WIRE_EINVAL;
+		}
+		uint64_t d = (uint64_t)(text[i] - '0');
 		if (n > (UINT64_MAX - d) / 10) {
 			return WIRE_EINVAL;
 		}
@@ -904,19 +947,23 @@ int json_value_uint64(const struct json_value *v, uint64_t *out)
 	return 0;
 }
 
+int json_value_uint64(const struct json_value *v, uint64_t *out)
+{
+	if (v == NULL || v->type != JSON_NUMBER) {
+		return WIRE_EINVAL;
+	}
+	return json_digits_u64(v->str, v->len, out);
+}
+
 int json_value_int64(const struct json_value *v, int64_t *out)
 {
-	if (v == NULL || !json_number_is_integer(v) || v->len > 20) {
+	if (v == NULL || v->type != JSON_NUMBER) {
 		return WIRE_EINVAL;
 	}
 	bool negative = v->str[0] == '-';
 	uint64_t n = 0;
-	for (size_t i = negative ? 1 : 0; i < v->len; i++) {
-		uint64_t d = (uint64_t)(v->str[i] - '0');
-		if (n > (UINT64_MAX - d) / 10) {
-			return WIRE_EINVAL;
-		}
-		n = n * 10 + d;
+	if (json_digits_u64(v->str + negative, v->len - negative, &n) != 0) {
+		return WIRE_EINVAL;
 	}
 	if (negative) {
 		if (n > (uint64_t)INT64_MAX + 1) {

@@ -108,9 +108,13 @@ struct json_limits {
 	uint32_t depth_max;     /* nesting of arrays and objects, at most JSON_DEPTH_LIMIT */
 	uint32_t values_max;    /* values in the document, containers included */
 	size_t input_bytes_max; /* length of the text */
+	/* Not a limit but a leniency: bytes in strings that are not valid UTF-8 are kept as
+	 * they are instead of failing the parse (the checker's history format allows them,
+	 * docs/history-format.md). Escapes are checked all the same. */
+	bool accept_invalid_utf8;
 };
 
-/* Defaults: depth 16, 4096 values, 16 MiB of text. */
+/* Defaults: depth 16, 4096 values, 16 MiB of text, strict UTF-8. */
 void json_limits_default(struct json_limits *lim);
 
 struct json_doc;
@@ -120,6 +124,11 @@ struct json_doc;
  * WIRE_ELIMIT or WIRE_ENOMEM with a message in errmsg (may be NULL). */
 int json_parse(const char *text, size_t len, const struct json_limits *lim, struct json_doc **out,
 	       char errmsg[WIRE_ERRMSG_SIZE]);
+/* json_parse for many documents in a row (JSON lines): *doc is NULL or the document of
+ * an earlier call, whose storage is reused, grown when too small. On success *doc is the
+ * new document. On failure *doc is NULL or storage to reuse or free, holding no value. */
+int json_parse_into(const char *text, size_t len, const struct json_limits *lim,
+		    struct json_doc **doc, char errmsg[WIRE_ERRMSG_SIZE]);
 void json_doc_free(struct json_doc *doc);
 /* The top-level value; valid while the document lives. */
 const struct json_value *json_doc_root(const struct json_doc *doc);

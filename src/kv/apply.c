@@ -57,6 +57,13 @@ static void write_value(struct kv *kv, struct kv_item *it, const void *key, size
 	kv_store_put(kv, it, v, rev);
 }
 
+/* Notes in the reply that the command wrote `key`, if it is an address-book key. */
+static void note_write(struct kv_reply *r, const void *key, size_t key_len)
+{
+	if (kv_key_member(key, key_len))
+		r->members_written = true;
+}
+
 /* Parses a value as INCR does, strictly: an optional '-', then decimal digits without a
  * leading zero (except "0" itself; "-0" is refused), within int64_t. */
 static bool int_parse(const unsigned char *s, size_t len, int64_t *out)
@@ -105,6 +112,7 @@ static int op_set(struct kv *kv, const struct kv_put *p, struct kv_reply *r)
 	}
 	uint64_t rev = kv->rev + 1;
 	write_value(kv, it, p->key, p->key_len, p->value, p->value_len, rev);
+	note_write(r, p->key, p->key_len);
 	kv_store_commit(kv, rev);
 	r->succeeded = true;
 	r->mod_revision = rev;
@@ -120,6 +128,7 @@ static int op_del(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 		if (current(kv, cmd->keys[i].data, cmd->keys[i].len, &it) == NULL)
 			continue; /* absent, or deleted earlier in this command */
 		kv_store_delete(kv, it, rev);
+		note_write(r, cmd->keys[i].data, cmd->keys[i].len);
 		deleted++;
 	}
 	if (deleted > 0) {
@@ -149,6 +158,7 @@ static int op_incrby(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r
 	assert(len <= 20);
 	uint64_t rev = kv->rev + 1;
 	write_value(kv, it, p->key, p->key_len, text, (size_t)len, rev);
+	note_write(r, p->key, p->key_len);
 	kv_store_commit(kv, rev);
 	r->existed = cur != NULL;
 	r->succeeded = true;
@@ -175,6 +185,7 @@ static int op_append(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r
 	if (it == NULL)
 		it = kv_store_upsert(kv, p->key, p->key_len);
 	kv_store_put(kv, it, v, rev);
+	note_write(r, p->key, p->key_len);
 	kv_store_commit(kv, rev);
 	r->existed = cur != NULL;
 	r->succeeded = true;
@@ -199,6 +210,7 @@ static int op_mset(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	for (size_t i = 0; i < cmd->n; i++) {
 		const struct kv_put *p = &cmd->puts[i];
 		write_value(kv, NULL, p->key, p->key_len, p->value, p->value_len, rev);
+		note_write(r, p->key, p->key_len);
 	}
 	kv_store_commit(kv, rev);
 	r->succeeded = true;
@@ -225,6 +237,7 @@ static int op_cas(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	} else {
 		write_value(kv, it, p->key, p->key_len, p->value, p->value_len, rev);
 	}
+	note_write(r, p->key, p->key_len);
 	kv_store_commit(kv, rev);
 	r->mod_revision = rev;
 	return KV_OK;
@@ -315,6 +328,7 @@ static void command_run(struct kv *kv, raft_index index, const struct kv_cmd *cm
 	if (cmd->seq != 0 && cmd->seq == se->last_seq) {
 		*r = se->reply; /* applied before: answer as then, change nothing */
 		r->duplicate = true;
+		r->members_written = false;
 		return;
 	}
 	if (cmd->seq != 0 && cmd->seq < se->last_seq) {

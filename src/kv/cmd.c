@@ -2,6 +2,8 @@
 #include "kv/codec.h"
 #include "kv/impl.h"
 
+#include "base/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,14 +151,6 @@ static void put_to_pb(const struct kv_put *p, Concord__Kv__Put *pp, Concord__Kv_
 	}
 }
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n == 0 ? 1 : n, size);
-	if (p == NULL)
-		abort();
-	return p;
-}
-
 int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf, size_t *len)
 {
 	struct kv_limits def;
@@ -276,9 +270,7 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 	assert(c.op_case != CONCORD__KV__COMMAND__OP__NOT_SET);
 
 	size_t n = concord__kv__command__get_packed_size(&c);
-	uint8_t *out = malloc(n == 0 ? 1 : n);
-	if (out == NULL)
-		abort();
+	uint8_t *out = xmalloc(n);
 	size_t written = concord__kv__command__pack(&c, out);
 	assert(written == n);
 	free(puts);

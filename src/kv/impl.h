@@ -186,17 +186,6 @@ void kv_session_touch(struct kv_sessions *s, struct kv_session *se, uint64_t now
 /* Drops every session idle for more than timeout_ms at now_ms. */
 void kv_sessions_expire(struct kv_sessions *s, uint64_t now_ms, uint64_t timeout_ms);
 
-/* crc32c.c: CRC-32C (Castagnoli) with tables owned by the caller, so that no state is
- * global; the SSE4.2 instruction where the CPU has it. */
-struct kv_crc {
-	uint32_t table[8][256];
-	bool hw;
-};
-void kv_crc_init(struct kv_crc *c);
-/* Extends `crc` (0 to start) over len bytes; kv_crc_update(c, 0, "123456789", 9) is
- * 0xe3069283. */
-uint32_t kv_crc_update(const struct kv_crc *c, uint32_t crc, const void *data, size_t len);
-
 /* util */
 int kv_errmsg_set(struct kv *kv, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

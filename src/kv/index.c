@@ -1,6 +1,8 @@
 /* index.c: the hash index over the map's items: chained buckets, incremental rehashing. */
 #include "kv/impl.h"
 
+#include "base/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -86,9 +88,7 @@ static struct kv_item **table_new(size_t size)
 {
 	assert(size >= INDEX_SIZE_MIN);
 	assert((size & (size - 1)) == 0);
-	struct kv_item **t = calloc(size, sizeof(*t));
-	if (t == NULL)
-		abort();
+	struct kv_item **t = xcalloc(size, sizeof(*t));
 	return t;
 }
 

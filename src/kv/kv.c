@@ -1,6 +1,8 @@
 /* kv.c: the store's lifetime, configuration, error strings and counters. */
 #include "kv/impl.h"
 
+#include "base/alloc.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +23,9 @@ const char *kv_strerror(int err)
 
 void kv_limits_default(struct kv_limits *lim)
 {
-	lim->key_bytes_max = 4096;
-	lim->value_bytes_max = 1024 * 1024;
-	lim->keys_per_cmd_max = 1024;
+	lim->key_bytes_max = KV_DEFAULT_KEY_BYTES;
+	lim->value_bytes_max = KV_DEFAULT_VALUE_BYTES;
+	lim->keys_per_cmd_max = KV_DEFAULT_KEYS_PER_CMD;
 }
 
 void kv_config_default(struct kv_config *cfg)
@@ -40,6 +42,11 @@ bool kv_key_reserved(const void *key, size_t len)
 	_Static_assert(sizeof(KV_RESERVED_PREFIX) - 1 == KV_RESERVED_PREFIX_LEN, "prefix length");
 	_Static_assert(sizeof(KV_MEMBER_PREFIX) - 1 == KV_MEMBER_PREFIX_LEN, "prefix length");
 	return len >= KV_RESERVED_PREFIX_LEN && memcmp(key, KV_RESERVED_PREFIX, KV_RESERVED_PREFIX_LEN) == 0;
+}
+
+bool kv_key_member(const void *key, size_t len)
+{
+	return len >= KV_MEMBER_PREFIX_LEN && memcmp(key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN) == 0;
 }
 
 bool kv_limits_valid(const struct kv_limits *lim)
@@ -71,9 +78,7 @@ int kv_new(const struct kv_config *cfg, struct kv **out)
 		return KV_EINVAL;
 	if (cfg->sessions_max > KV_SESSIONS_LIMIT)
 		return KV_EINVAL;
-	struct kv *kv = malloc(sizeof(*kv));
-	if (kv == NULL)
-		abort();
+	struct kv *kv = xmalloc(sizeof(*kv));
 	kv_store_init(kv, cfg, 0);
 	*out = kv;
 	return KV_OK;

@@ -91,6 +91,8 @@ const char *kv_strerror(int err);
 
 /* Whether `key` (len bytes) lies in the reserved keyspace. */
 bool kv_key_reserved(const void *key, size_t len);
+/* Whether `key` is an address-book key (under KV_MEMBER_PREFIX). */
+bool kv_key_member(const void *key, size_t len);
 
 /* ----------------------------------------------------------------------------------
  * Configuration
@@ -102,6 +104,11 @@ bool kv_key_reserved(const void *key, size_t len);
 #define KV_VALUE_BYTES_LIMIT  (64u * 1024 * 1024)
 #define KV_KEYS_PER_CMD_LIMIT (64u * 1024)
 #define KV_SESSIONS_LIMIT     (16u * 1024 * 1024)
+
+/* The defaults of struct kv_limits (kv_limits_default). */
+#define KV_DEFAULT_KEY_BYTES        4096u
+#define KV_DEFAULT_VALUE_BYTES      (1024u * 1024)
+#define KV_DEFAULT_KEYS_PER_CMD     1024u
 
 /* Sizes both kv_apply and the command builders enforce. */
 struct kv_limits {
@@ -220,6 +227,9 @@ struct kv_reply {
 	int64_t integer;       /* INCRBY: new value; APPEND: new length; DEL: keys deleted */
 	uint64_t client_id;    /* SESSION_OPEN: the new session's id */
 	uint32_t failed_index; /* MSET with a failed condition: the first such put */
+	bool members_written;  /* the command wrote or deleted a key under KV_MEMBER_PREFIX:
+	                          the address book changed (false for a duplicate; not
+	                          encoded) */
 };
 
 /* Largest encoding of a reply. */

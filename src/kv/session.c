@@ -1,6 +1,8 @@
 /* session.c: client sessions for exactly-once writes: a table by id, a list by activity. */
 #include "kv/impl.h"
 
+#include "base/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,9 +63,7 @@ static void table_grow(struct kv_sessions *s)
 	assert(cap > s->cap);
 	struct kv_session **old = s->slots;
 	size_t old_cap = s->cap;
-	s->slots = calloc(cap, sizeof(*s->slots));
-	if (s->slots == NULL)
-		abort();
+	s->slots = xcalloc(cap, sizeof(*s->slots));
 	s->cap = cap;
 	for (size_t i = 0; i < old_cap; i++)
 		if (old[i] != NULL)
@@ -104,9 +104,7 @@ struct kv_session *kv_session_add(struct kv_sessions *s, uint64_t id, uint64_t n
 		table_grow(s);
 	size_t i = slot_of(s, id);
 	assert(s->slots[i] == NULL);
-	struct kv_session *se = calloc(1, sizeof(*se));
-	if (se == NULL)
-		abort();
+	struct kv_session *se = xcalloc(1, sizeof(*se));
 	se->id = id;
 	se->last_active_ms = now_ms;
 	s->slots[i] = se;

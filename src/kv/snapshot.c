@@ -2,6 +2,9 @@
 #include "kv/codec.h"
 #include "kv/impl.h"
 
+#include "base/alloc.h"
+#include "base/crc32c.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -56,7 +59,6 @@ static size_t record_bytes_max(const struct kv_config *cfg)
 struct writer {
 	kv_write_fn fn;
 	void *arg;
-	struct kv_crc crc_tab;
 	uint32_t crc;
 	int err;
 	uint64_t records;
@@ -69,7 +71,7 @@ static void writer_flush(struct writer *w)
 {
 	if (w->len == 0 || w->err != KV_OK)
 		return;
-	w->crc = kv_crc_update(&w->crc_tab, w->crc, w->buf, w->len);
+	w->crc = crc32c(w->crc, w->buf, w->len);
 	if (w->fn(w->arg, w->buf, w->len) != 0)
 		w->err = KV_EIO;
 	w->len = 0;
@@ -165,13 +167,10 @@ int kv_snapshot_write(const struct kv *kv, kv_write_fn fn, void *arg)
 	/* One allocation: the writer, its CRC tables and its buffer, big enough for any
 	 * record. */
 	size_t cap = SNAP_BUF_BYTES + record_bytes_max(&kv->cfg);
-	struct writer *w = malloc(sizeof(*w) + cap);
-	if (w == NULL)
-		abort();
+	struct writer *w = xmalloc(sizeof(*w) + cap);
 	memset(w, 0, sizeof(*w));
 	w->fn = fn;
 	w->arg = arg;
-	kv_crc_init(&w->crc_tab);
 	w->buf = (uint8_t *)(w + 1);
 	w->cap = cap;
 
@@ -240,9 +239,7 @@ static int mem_write(void *arg, const void *buf, size_t len)
 		size_t cap = m->cap == 0 ? 4096 : m->cap;
 		while (cap < m->len + len)
 			cap *= 2;
-		uint8_t *data = realloc(m->data, cap);
-		if (data == NULL)
-			abort();
+		uint8_t *data = xrealloc(m->data, cap);
 		m->data = data;
 		m->cap = cap;
 	}
@@ -268,7 +265,6 @@ int kv_snapshot_write_buf(const struct kv *kv, void **buf, size_t *len)
 struct reader {
 	kv_read_fn fn;
 	void *arg;
-	struct kv_crc crc_tab;
 	uint32_t crc;    /* over the bytes consumed */
 	uint64_t offset; /* of the next byte to consume */
 	size_t start;    /* unconsumed bytes are buf[start, end) */
@@ -308,7 +304,7 @@ static const uint8_t *reader_take(struct reader *r, size_t n)
 {
 	assert(r->end - r->start >= n);
 	const uint8_t *p = r->buf + r->start;
-	r->crc = kv_crc_update(&r->crc_tab, r->crc, p, n);
+	r->crc = crc32c(r->crc, p, n);
 	r->start += n;
 	r->offset += n;
 	return p;
@@ -371,9 +367,7 @@ static void hist_add(struct restore *rs, uint64_t rev, struct kv_item *it)
 {
 	if (rs->n_hist == rs->hist_cap) {
 		size_t cap = rs->hist_cap == 0 ? 64 : rs->hist_cap * 2;
-		struct kv_hist *h = realloc(rs->hist, cap * sizeof(*h));
-		if (h == NULL)
-			abort();
+		struct kv_hist *h = xrealloc(rs->hist, cap * sizeof(*h));
 		rs->hist = h;
 		rs->hist_cap = cap;
 	}
@@ -621,19 +615,14 @@ int kv_snapshot_read(struct kv *kv, kv_read_fn fn, void *arg)
 {
 	kv->errmsg[0] = '\0';
 	size_t cap = SNAP_BUF_BYTES + 4 + record_bytes_max(&kv->cfg);
-	struct reader *rd = malloc(sizeof(*rd) + cap);
-	if (rd == NULL)
-		abort();
+	struct reader *rd = xmalloc(sizeof(*rd) + cap);
 	memset(rd, 0, sizeof(*rd));
 	rd->fn = fn;
 	rd->arg = arg;
-	kv_crc_init(&rd->crc_tab);
 	rd->buf = (uint8_t *)(rd + 1);
 	rd->cap = cap;
 
-	struct kv *fresh = malloc(sizeof(*fresh));
-	if (fresh == NULL)
-		abort();
+	struct kv *fresh = xmalloc(sizeof(*fresh));
 	kv_store_init(fresh, &kv->cfg, 0);
 	struct restore rs;
 	memset(&rs, 0, sizeof(rs));

@@ -1,20 +1,14 @@
 /* store.c: the versioned map: a skiplist of keys, per-key version chains, compaction. */
 #include "kv/impl.h"
 
+#include "base/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 /* ----------------------------------------------------------------------------------
  * Allocation: failure aborts (kv.h explains why).
  */
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n);
-	if (p == NULL)
-		abort();
-	return p;
-}
 
 struct kv_ver *kv_ver_new(uint32_t len)
 {

@@ -1,6 +1,7 @@
 /* inbound.c: the listener and accepted connections: handshake check, frame parsing, delivery. */
 #include "net/internal.h"
 
+#include "base/alloc.h"
 #include "proto/codec.h"
 
 #include <assert.h>
@@ -342,7 +343,7 @@ static void inbound_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void inbound_accept(struct net *n)
 {
-	struct net_inbound *c = net_xcalloc(1, sizeof(*c));
+	struct net_inbound *c = xcalloc(1, sizeof(*c));
 	c->n = n;
 	int rv = uv_tcp_init(n->loop, &c->tcp);
 	assert(rv == 0);

@@ -163,7 +163,6 @@ struct net_peer *net_peer_find(const struct net *n, raft_id id);
 void net_handle_opened(struct net *n);
 void net_handle_closed(struct net *n);
 void net_flush_schedule(struct net *n);
-void *net_xcalloc(size_t count, size_t size);
 
 /* addr.c */
 int net_addr_parse(const char *s, struct sockaddr_storage *out);

@@ -1,6 +1,7 @@
 /* net.c: the transport object: configuration, peers, sending, flushing, stats, closing. */
 #include "net/internal.h"
 
+#include "base/alloc.h"
 #include "proto/codec.h"
 
 #include <assert.h>
@@ -65,17 +66,6 @@ const char *net_errmsg(const struct net *n)
 	return n->errmsg;
 }
 
-/* Small fixed-size structures only: like the core, the transport cannot run without
- * them, so their allocation failing stops the process. Frames, whose size a peer or the
- * caller chooses, are allocated with plain malloc and their failure handled. */
-void *net_xcalloc(size_t count, size_t size)
-{
-	void *p = calloc(count, size);
-	if (p == NULL)
-		abort();
-	return p;
-}
-
 bool net_msg_is_response(enum raft_msg_type type)
 {
 	switch (type) {
@@ -101,6 +91,8 @@ bool net_msg_is_response(enum raft_msg_type type)
  * Frames
  */
 
+/* Fixed-size structures come from base/alloc.h and abort when memory runs out; a frame,
+ * whose size a peer or the caller chooses, is a plain malloc whose failure is handled. */
 struct net_frame *net_frame_new(uint32_t len)
 {
 	struct net_frame *f = malloc(sizeof(*f) + len);

@@ -1,6 +1,8 @@
 /* peer.c: a link's outbound connection: dial, handshake, coalesced writes, backoff. */
 #include "net/internal.h"
 
+#include "base/alloc.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +58,7 @@ static void peer_handle_init_done(struct net_peer *p)
 
 struct net_peer *net_peer_create(struct net *n, raft_id id)
 {
-	struct net_peer *p = net_xcalloc(1, sizeof(*p));
+	struct net_peer *p = xcalloc(1, sizeof(*p));
 	p->n = n;
 	p->id = id;
 	p->state = NET_PEER_IDLE;

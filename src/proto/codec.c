@@ -1,6 +1,7 @@
 /* codec.c: conversions between raft.h structures and the protobuf-c types of concord.proto. */
 #include "proto/codec.h"
 
+#include "base/alloc.h"
 #include "concord.pb-c.h"
 
 #include <assert.h>
@@ -228,10 +229,9 @@ static void message_to_pb(const struct raft_message *m, struct message_pb *out)
 	out->entries = NULL;
 	out->ptrs = NULL;
 	if (m->n_entries > 0) {
-		out->entries = malloc(sizeof(*out->entries) * m->n_entries);
-		out->ptrs = malloc(sizeof(*out->ptrs) * m->n_entries);
-		if (out->entries == NULL || out->ptrs == NULL)
-			abort(); /* as in the core: allocation failure is fatal */
+		/* As in the core, allocation failure is fatal. */
+		out->entries = xmalloc(sizeof(*out->entries) * m->n_entries);
+		out->ptrs = xmalloc(sizeof(*out->ptrs) * m->n_entries);
 		for (uint32_t i = 0; i < m->n_entries; i++) {
 			entry_to_pb(&m->entries[i], &out->entries[i]);
 			out->ptrs[i] = &out->entries[i];
@@ -313,9 +313,7 @@ int proto_message_decode(const uint8_t *buf, size_t len, struct raft_message *m)
 	struct raft_entry *entries = NULL;
 	uint32_t n = (uint32_t)pm->n_entries;
 	if (n > 0) {
-		entries = calloc(n, sizeof(*entries));
-		if (entries == NULL)
-			abort();
+		entries = xcalloc(n, sizeof(*entries));
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		rv = entry_from_pb(pm->entries[i], &entries[i]);
@@ -329,9 +327,7 @@ int proto_message_decode(const uint8_t *buf, size_t len, struct raft_message *m)
 	}
 	struct raft_conf *conf = NULL;
 	if (pm->snap_conf != NULL) {
-		conf = malloc(sizeof(*conf));
-		if (conf == NULL)
-			abort();
+		conf = xmalloc(sizeof(*conf));
 		rv = conf_from_pb(pm->snap_conf, conf);
 		if (rv != PROTO_OK) {
 			for (uint32_t j = 0; j < n; j++)

@@ -1,8 +1,10 @@
 /* node.c: a Concord server node: drives the Raft core through the ready/advance contract
  * with group-committed storage, the TCP transport and the key-value state machine. */
 #include "server/node.h"
+#include "base/alloc.h"
 #include "storage/async.h"
 #include "storage/storage.h"
+#include "storage/wal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -17,10 +19,21 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Keys under this prefix hold the cluster's address book, replicated like any other
- * data; clients may not write them. */
-#define MEMBER_KEY_PREFIX "\0concord/member/"
-#define MEMBER_KEY_PREFIX_LEN 16
+/* The limits this node ties together (base/limits.h): the core's, the transport's, the
+ * WAL's and the store's meet here. */
+_Static_assert(NODE_MAX_MEMBERS == RAFT_MAX_MEMBERS, "the node's and the core's member limits");
+_Static_assert(CONCORD_MEMBERS_MAX <= NET_PEERS_MAX, "every member is a peer of the transport");
+_Static_assert(CONCORD_ENTRY_BYTES_MAX <= WAL_ENTRY_DATA_MAX_BYTES, "every entry fits the WAL");
+_Static_assert(CONCORD_ENTRY_BYTES_MAX < NET_FRAME_MAX_BYTES,
+	       "a transport configured at its largest frame carries the largest entry");
+_Static_assert(CONCORD_SNAPSHOT_CHUNK_BYTES < NET_DEFAULT_MAX_FRAME_BYTES,
+	       "a snapshot chunk and its message fit a default frame");
+_Static_assert(KV_DEFAULT_KEY_BYTES + KV_DEFAULT_VALUE_BYTES < NET_DEFAULT_MAX_FRAME_BYTES,
+	       "a default-sized command fits a default frame");
+_Static_assert(KV_DEFAULT_KEY_BYTES <= KV_KEY_BYTES_LIMIT && KV_DEFAULT_VALUE_BYTES <= KV_VALUE_BYTES_LIMIT &&
+	       KV_DEFAULT_KEYS_PER_CMD <= KV_KEYS_PER_CMD_LIMIT, "kv defaults within its ceilings");
+_Static_assert(KV_DEFAULT_KEY_BYTES + KV_DEFAULT_VALUE_BYTES < CONCORD_ENTRY_BYTES_MAX,
+	       "a default-sized command is a valid entry");
 
 const char *node_strerror(int err)
 {
@@ -270,11 +283,6 @@ static bool member_decode(raft_id id, const void *value, size_t len, struct node
 	return true;
 }
 
-static bool is_member_key(const void *key, size_t len)
-{
-	return len >= MEMBER_KEY_PREFIX_LEN && memcmp(key, MEMBER_KEY_PREFIX, MEMBER_KEY_PREFIX_LEN) == 0;
-}
-
 static void reload_members(struct node *n);
 
 /* ---------------------------------------------------------------------------------
@@ -288,9 +296,7 @@ static void writes_fail_upto(struct node *n, raft_index upto, int status)
 		done++;
 	struct pending_write *taken = NULL;
 	if (done > 0) {
-		taken = malloc(done * sizeof(*taken));
-		if (taken == NULL)
-			abort();
+		taken = xmalloc(done * sizeof(*taken));
 		memcpy(taken, n->writes, done * sizeof(*taken));
 		memmove(n->writes, n->writes + done, (n->n_writes - done) * sizeof(*n->writes));
 		n->n_writes -= done;
@@ -365,9 +371,7 @@ static void reads_serve(struct node *n)
 			continue;
 		}
 		if (ready == NULL) {
-			ready = malloc(n->n_reads * sizeof(*ready));
-			if (ready == NULL)
-				abort();
+			ready = xmalloc(n->n_reads * sizeof(*ready));
 		}
 		ready[n_ready++] = r;
 	}
@@ -471,9 +475,7 @@ static void snapshot_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct snapshot_job *j = &n->snap;
 	if (j->cap - j->len < suggested) {
 		j->cap = j->cap * 2 > j->len + suggested ? j->cap * 2 : j->len + suggested;
-		j->data = realloc(j->data, j->cap);
-		if (j->data == NULL)
-			abort();
+		j->data = xrealloc(j->data, j->cap);
 	}
 	*buf = uv_buf_init((char *)j->data + j->len, (unsigned)(j->cap - j->len));
 }
@@ -573,11 +575,9 @@ static void apply_entry(struct node *n, const struct raft_entry *e)
 	struct kv_reply reply;
 	kv_apply_entry(n->kv, e, &reply);
 	n->bytes_since_snapshot += raft_entry_len(e);
-	/* The address book changes only through commands that name a reserved key, whose
-	 * bytes then appear in the payload as they are. */
-	if (e->type == RAFT_ENTRY_NORMAL &&
-	    memmem(raft_entry_data(e), raft_entry_len(e), MEMBER_KEY_PREFIX,
-		   MEMBER_KEY_PREFIX_LEN) != NULL) {
+	/* The address book (keys under KV_MEMBER_PREFIX) is the store's: the store says
+	 * when a command wrote it. */
+	if (reply.members_written) {
 		reload_members(n);
 		sync_peers(n);
 	}
@@ -666,9 +666,7 @@ static void drain(struct node *n)
 	n->draining = true;
 	n->dirty = false;
 	while (raft_has_ready(n->r)) {
-		struct batch *b = calloc(1, sizeof(*b));
-		if (b == NULL)
-			abort();
+		struct batch *b = xcalloc(1, sizeof(*b));
 		b->n = n;
 		raft_ready(n->r, &b->rd);
 		process_batch(n, b);
@@ -715,13 +713,13 @@ static void on_net_log(void *ctx, enum net_log_level level, const char *msg)
 static int member_scan(void *arg, const struct kv_value *v)
 {
 	struct node *n = arg;
-	if (!is_member_key(v->key, v->key_len))
+	if (!kv_key_member(v->key, v->key_len))
 		return 0;
 	char idbuf[32];
-	size_t idlen = v->key_len - MEMBER_KEY_PREFIX_LEN;
+	size_t idlen = v->key_len - KV_MEMBER_PREFIX_LEN;
 	if (idlen == 0 || idlen >= sizeof(idbuf))
 		return 0;
-	memcpy(idbuf, (const char *)v->key + MEMBER_KEY_PREFIX_LEN, idlen);
+	memcpy(idbuf, (const char *)v->key + KV_MEMBER_PREFIX_LEN, idlen);
 	idbuf[idlen] = '\0';
 	raft_id id = strtoull(idbuf, NULL, 10);
 	struct node_member m;
@@ -733,7 +731,7 @@ static int member_scan(void *arg, const struct kv_value *v)
 static void reload_members(struct node *n)
 {
 	bool more = false;
-	kv_scan(n->kv, MEMBER_KEY_PREFIX, MEMBER_KEY_PREFIX_LEN, NULL, 0, 2 * NODE_MAX_MEMBERS, 0,
+	kv_scan(n->kv, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN, NULL, 0, 2 * NODE_MAX_MEMBERS, 0,
 		member_scan, n, &more);
 }
 
@@ -763,9 +761,7 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 		snprintf(errmsg, len, "a node needs an id, a tick and a data directory");
 		return NODE_EINVAL;
 	}
-	struct node *n = calloc(1, sizeof(*n));
-	if (n == NULL)
-		abort();
+	struct node *n = xcalloc(1, sizeof(*n));
 	n->loop = loop;
 	n->cfg = *cfg;
 	n->role = RAFT_FOLLOWER;
@@ -809,6 +805,8 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	raft_config_default(&rc, cfg->id);
 	rc.election_ticks = cfg->election_ticks;
 	rc.heartbeat_ticks = cfg->heartbeat_ticks;
+	rc.max_entry_bytes = CONCORD_ENTRY_BYTES_MAX;
+	rc.snapshot_chunk_bytes = CONCORD_SNAPSHOT_CHUNK_BYTES;
 	rc.seed = wall_ms() ^ ((uint64_t)getpid() << 32) ^ cfg->id;
 	struct raft_boot boot;
 	storage_recovered_boot(&rec, &boot);
@@ -955,15 +953,17 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
  * Client operations
  */
 
+/* Whether a client command names a key of the reserved keyspace (kv.h), which only
+ * Concord itself writes. */
 static bool touches_reserved(const struct kv_cmd *c)
 {
-	if (is_member_key(c->put.key, c->put.key_len))
+	if (kv_key_reserved(c->put.key, c->put.key_len))
 		return true;
 	for (size_t i = 0; i < c->n && c->puts != NULL; i++)
-		if (is_member_key(c->puts[i].key, c->puts[i].key_len))
+		if (kv_key_reserved(c->puts[i].key, c->puts[i].key_len))
 			return true;
 	for (size_t i = 0; i < c->n && c->keys != NULL; i++)
-		if (is_member_key(c->keys[i].data, c->keys[i].len))
+		if (kv_key_reserved(c->keys[i].data, c->keys[i].len))
 			return true;
 	return false;
 }
@@ -991,9 +991,7 @@ static int propose(struct node *n, const struct kv_cmd *cmd, node_write_cb cb, v
 		return map_raft_error(rv);
 	if (n->n_writes == n->cap_writes) {
 		n->cap_writes = n->cap_writes ? n->cap_writes * 2 : 64;
-		n->writes = realloc(n->writes, n->cap_writes * sizeof(*n->writes));
-		if (n->writes == NULL)
-			abort();
+		n->writes = xrealloc(n->writes, n->cap_writes * sizeof(*n->writes));
 	}
 	assert(n->n_writes == 0 || n->writes[n->n_writes - 1].index < index);
 	n->writes[n->n_writes++] = (struct pending_write){
@@ -1032,9 +1030,7 @@ int node_read(struct node *n, bool stale, node_read_cb cb, void *arg)
 		return map_raft_error(rv);
 	if (n->n_reads == n->cap_reads) {
 		n->cap_reads = n->cap_reads ? n->cap_reads * 2 : 64;
-		n->reads = realloc(n->reads, n->cap_reads * sizeof(*n->reads));
-		if (n->reads == NULL)
-			abort();
+		n->reads = xrealloc(n->reads, n->cap_reads * sizeof(*n->reads));
 	}
 	n->reads[n->n_reads++] = (struct pending_read){
 	    .ctx = ctx, .cb = cb, .arg = arg,
@@ -1140,13 +1136,11 @@ int node_member_add_learner(struct node *n, const struct node_member *m)
 	 * the configuration. */
 	char key[64], value[600];
 	/* The prefix holds a NUL, so print the id after room for it, then copy it in. */
-	int klen = snprintf(key, sizeof(key), "%*s%" PRIu64, MEMBER_KEY_PREFIX_LEN, "", m->id);
-	memcpy(key, MEMBER_KEY_PREFIX, MEMBER_KEY_PREFIX_LEN);
+	int klen = snprintf(key, sizeof(key), "%*s%" PRIu64, KV_MEMBER_PREFIX_LEN, "", m->id);
+	memcpy(key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN);
 	int vlen = snprintf(value, sizeof(value), "%s\n%s\n%s\n%s", m->name, m->peer, m->client,
 			    m->http);
-	struct member_add *ma = malloc(sizeof(*ma));
-	if (ma == NULL)
-		abort();
+	struct member_add *ma = xmalloc(sizeof(*ma));
 	ma->n = n;
 	ma->id = m->id;
 	struct kv_cmd c = {.op = KV_OP_SET,

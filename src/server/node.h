@@ -25,6 +25,7 @@
  * any function here, including node_write() and node_read().
  */
 
+#include "base/limits.h"
 #include "concord/raft.h"
 #include "kv/kv.h"
 #include "net/net.h"
@@ -55,7 +56,7 @@ enum node_error {
 
 const char *node_strerror(int err);
 
-#define NODE_MAX_MEMBERS 16
+#define NODE_MAX_MEMBERS CONCORD_MEMBERS_MAX
 
 /* A member's addresses, as given on the command line (--initial-cluster and friends). */
 struct node_member {

@@ -1,6 +1,8 @@
 /* async.c: the group-commit pipeline: a writer thread, a sync thread, in-order completion. */
 #include "storage/async.h"
 
+#include "base/alloc.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,9 +113,7 @@ static uint32_t gather_run(struct storage_async *a, uint32_t i, uint32_t n, uint
 			break;
 		if (m + r->n_entries > a->cap_run) {
 			a->cap_run = (m + r->n_entries) * 2;
-			a->run = realloc(a->run, a->cap_run * sizeof(*a->run));
-			if (a->run == NULL)
-				abort();
+			a->run = xrealloc(a->run, a->cap_run * sizeof(*a->run));
 		}
 		/* Shallow copies: the storage only reads payloads, no references move. A
 		 * request may carry a hard state and no entries at all. */
@@ -197,9 +197,7 @@ static void writer_main(void *arg)
 		for (struct storage_async_req *r = group.head; r != NULL; r = r->next) {
 			if (n == a->cap_group) {
 				a->cap_group = a->cap_group ? a->cap_group * 2 : 64;
-				a->group = realloc(a->group, a->cap_group * sizeof(*a->group));
-				if (a->group == NULL)
-					abort();
+				a->group = xrealloc(a->group, a->cap_group * sizeof(*a->group));
 			}
 			a->group[n++] = r;
 		}
@@ -288,9 +286,7 @@ static void on_wake(uv_async_t *h)
 
 int storage_async_start(struct storage_async **out, uv_loop_t *loop, struct storage *st)
 {
-	struct storage_async *a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
+	struct storage_async *a = xcalloc(1, sizeof(*a));
 	a->loop = loop;
 	a->st = st;
 	if (uv_mutex_init(&a->mu) != 0 || uv_cond_init(&a->writer_cond) != 0 ||

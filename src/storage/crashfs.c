@@ -1,6 +1,8 @@
 /* crashfs.c: the in-memory crash file system behind simulated disks and crash tests. */
 #include "storage/crashfs.h"
 
+#include "base/alloc.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -12,30 +14,6 @@
 #define CRASHFS_FDS_MAX 4096u
 #define CRASHFS_INODES_MAX (1u << 20)
 #define CRASHFS_DEPTH_MAX 64u
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (q == NULL)
-		abort();
-	return q;
-}
-
-static char *xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = xmalloc(n);
-	memcpy(d, s, n);
-	return d;
-}
 
 /* ----------------------------------------------------------------------------------
  * File content: `len` bytes materialized in `data`, then zeros up to `size` (what an

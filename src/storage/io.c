@@ -1,6 +1,8 @@
 /* io.c: the real POSIX implementation of the I/O seam, fault injection, and shared helpers. */
 #include "storage/io.h"
 
+#include "base/alloc.h"
+
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -57,9 +59,7 @@ int sio_read_file(struct sio *io, const char *path, uint64_t max_bytes, uint8_t 
 		rv = -EFBIG;
 	uint8_t *buf = NULL;
 	if (rv == 0 && size > 0) {
-		buf = malloc(size);
-		if (buf == NULL)
-			abort();
+		buf = xmalloc(size);
 		rv = sio_pread_exact(io, fd, buf, size, 0);
 	}
 	sio_close(io, fd);
@@ -275,13 +275,9 @@ static int posix_list(void *impl, const char *path, struct sio_names *names)
 		}
 		if (out.n == cap) {
 			cap = cap ? cap * 2 : 16;
-			out.v = realloc(out.v, cap * sizeof(*out.v));
-			if (out.v == NULL)
-				abort();
+			out.v = xrealloc(out.v, cap * sizeof(*out.v));
 		}
-		out.v[out.n] = strdup(de->d_name);
-		if (out.v[out.n] == NULL)
-			abort();
+		out.v[out.n] = xstrdup(de->d_name);
 		out.n++;
 	}
 	closedir(d);

@@ -1,6 +1,7 @@
 /* recover.c: opening a data directory: creation, recovery and repair, and offline inspection. */
 #include "storage/impl.h"
 
+#include "base/alloc.h"
 #include "storage/meta.h"
 #include "storage/snap.h"
 #include "storage/util.h"
@@ -134,9 +135,9 @@ static int load_snapshot(struct recovery *r)
 	int rv = list_dir(r, r->snap_dir, &names, true);
 	if (rv != STORAGE_OK)
 		return rv;
-	struct snap_name *found = storage_xcalloc(names.n, sizeof(*found));
+	struct snap_name *found = xcalloc(names.n, sizeof(*found));
 	uint32_t n = 0;
-	r->stale_snaps = storage_xcalloc(names.n, sizeof(*r->stale_snaps));
+	r->stale_snaps = xcalloc(names.n, sizeof(*r->stale_snaps));
 	for (uint32_t i = 0; i < names.n; i++) {
 		struct snap_name s;
 		if (!snap_name_parse(names.v[i], &s)) {
@@ -219,7 +220,7 @@ static int list_segments(struct recovery *r)
 	int rv = list_dir(r, r->wal_dir, &names, true);
 	if (rv != STORAGE_OK)
 		return rv;
-	r->segs = storage_xcalloc(names.n, sizeof(*r->segs));
+	r->segs = xcalloc(names.n, sizeof(*r->segs));
 	for (uint32_t i = 0; i < names.n; i++) {
 		struct found_seg *s = &r->segs[r->n_segs];
 		if (!wal_name_parse(names.v[i], &s->wn)) {
@@ -258,7 +259,7 @@ static void entries_push(struct recovery *r, struct raft_entry *e)
 {
 	if (r->n_entries == r->cap_entries) {
 		r->cap_entries = r->cap_entries ? r->cap_entries * 2 : 1024;
-		r->entries = storage_xrealloc(r->entries, r->cap_entries * sizeof(*r->entries));
+		r->entries = xrealloc(r->entries, r->cap_entries * sizeof(*r->entries));
 	}
 	r->entries[r->n_entries++] = *e;
 }
@@ -718,7 +719,7 @@ static void recovery_init(struct recovery *r, struct sio *io, const char *dir, c
 static int storage_build(struct recovery *r, const struct storage_options *opts,
 			 struct storage **out)
 {
-	struct storage *st = storage_xcalloc(1, sizeof(*st));
+	struct storage *st = xcalloc(1, sizeof(*st));
 	st->io = r->io;
 	st->open.fd = -1;
 	snprintf(st->dir, sizeof(st->dir), "%s", r->dir);

@@ -1,6 +1,7 @@
 /* snap.c: writing, naming and checking snapshot files. */
 #include "storage/snap.h"
 
+#include "base/alloc.h"
 #include "base/crc32c.h"
 #include "storage/error.h"
 #include "storage/util.h"
@@ -189,7 +190,7 @@ int snap_read(struct sio *io, const char *path, const struct snap_name *name,
 	if (m.data_size_bytes > 0) {
 		/* raft.h offers no uninitialized buffer, so the data passes through a
 		 * temporary copy (see docs/storage.md, "Left to do"). */
-		bytes = storage_xmalloc(m.data_size_bytes);
+		bytes = xmalloc(m.data_size_bytes);
 		rv = sio_pread_exact(io, fd, bytes, m.data_size_bytes, data_off);
 		if (rv != 0) {
 			rv = storage_errmsg_io(errmsg, path, "read", rv);

@@ -2,6 +2,7 @@
 /* (Opening and recovery live in recover.c.) */
 #include "storage/impl.h"
 
+#include "base/alloc.h"
 #include "storage/meta.h"
 #include "storage/snap.h"
 #include "storage/util.h"
@@ -39,7 +40,7 @@ void storage_terms_push(struct storage *st, raft_term term)
 {
 	if (st->n_terms == st->cap_terms) {
 		st->cap_terms = st->cap_terms ? st->cap_terms * 2 : 256;
-		st->terms = storage_xrealloc(st->terms, st->cap_terms * sizeof(*st->terms));
+		st->terms = xrealloc(st->terms, st->cap_terms * sizeof(*st->terms));
 	}
 	st->terms[st->n_terms++] = term;
 }
@@ -50,7 +51,7 @@ void storage_closed_push(struct storage *st, raft_index first, raft_index last)
 	assert(st->n_closed == 0 || st->closed[st->n_closed - 1].last + 1 == first);
 	if (st->n_closed == st->cap_closed) {
 		st->cap_closed = st->cap_closed ? st->cap_closed * 2 : 16;
-		st->closed = storage_xrealloc(st->closed, st->cap_closed * sizeof(*st->closed));
+		st->closed = xrealloc(st->closed, st->cap_closed * sizeof(*st->closed));
 	}
 	st->closed[st->n_closed].first = first;
 	st->closed[st->n_closed].last = last;
@@ -415,7 +416,7 @@ static void offsets_push(struct open_segment *o, uint64_t off)
 {
 	if (o->n_offsets == o->cap_offsets) {
 		o->cap_offsets = o->cap_offsets ? o->cap_offsets * 2 : 1024;
-		o->offsets = storage_xrealloc(o->offsets, o->cap_offsets * sizeof(*o->offsets));
+		o->offsets = xrealloc(o->offsets, o->cap_offsets * sizeof(*o->offsets));
 	}
 	o->offsets[o->n_offsets++] = off;
 }
@@ -434,12 +435,12 @@ static int write_records(struct storage *st, const struct raft_entry *entries, u
 	if (need > st->wbuf_cap) {
 		st->wbuf_cap = need * 2;
 		free(st->wbuf);
-		st->wbuf = storage_xmalloc(st->wbuf_cap);
+		st->wbuf = xmalloc(st->wbuf_cap);
 	}
 	if (2 * (size_t)n + 1 > st->iov_cap) {
 		st->iov_cap = 2 * n + 16;
 		free(st->iov);
-		st->iov = storage_xmalloc(st->iov_cap * sizeof(*st->iov));
+		st->iov = xmalloc(st->iov_cap * sizeof(*st->iov));
 	}
 	uint8_t *p = st->wbuf;
 	uint32_t n_iov = 0;

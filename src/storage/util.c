@@ -3,30 +3,6 @@
 
 #include <assert.h>
 
-void *storage_xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-void *storage_xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-void *storage_xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (q == NULL)
-		abort();
-	return q;
-}
-
 void path_join(char *out, const char *dir, const char *name)
 {
 	int n = snprintf(out, SIO_PATH_MAX, "%s/%s", dir, name);

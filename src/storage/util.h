@@ -23,12 +23,6 @@ static inline uint32_t get_u32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-/* Allocation failure is fatal, as in the core: storage cannot run without memory, and
- * every size it allocates from disk data is validated against a bound first. */
-void *storage_xmalloc(size_t n);
-void *storage_xcalloc(size_t n, size_t size);
-void *storage_xrealloc(void *p, size_t n);
-
 /* Joins dir and name into out[SIO_PATH_MAX]; aborts if the result would not fit (the
  * directory path was checked against the limit when storage opened). */
 void path_join(char *out, const char *dir, const char *name);

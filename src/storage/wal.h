@@ -15,6 +15,7 @@
  * docs/disk-format.md.
  */
 
+#include "base/limits.h"
 #include "concord/raft.h"
 #include "proto/codec.h"
 #include "storage/io.h"
@@ -28,10 +29,13 @@
 #define WAL_SEGMENT_HEADER_BYTES 8u
 #define WAL_RECORD_HEADER_BYTES 8u
 /* Largest payload an entry may carry in the WAL, and largest record. */
-#define WAL_ENTRY_DATA_MAX_BYTES ((uint64_t)64 << 20)
+#define WAL_ENTRY_DATA_MAX_BYTES ((uint64_t)CONCORD_ENTRY_BYTES_MAX)
 #define WAL_RECORD_MAX_BYTES ((uint32_t)(WAL_ENTRY_DATA_MAX_BYTES + PROTO_ENTRY_HEAD_MAX_BYTES))
 /* Largest segment file recovery reads (segments are split at record boundaries once they
  * reach the configured size, so only a misconfiguration or corruption exceeds this). */
+_Static_assert(WAL_ENTRY_DATA_MAX_BYTES <= PROTO_ENTRY_DATA_MAX_BYTES, "a WAL entry is a proto entry");
+_Static_assert(WAL_ENTRY_DATA_MAX_BYTES + PROTO_ENTRY_HEAD_MAX_BYTES <= UINT32_MAX,
+	       "a record's length fits its 32-bit header field");
 #define WAL_SEGMENT_READ_MAX_BYTES ((uint64_t)1 << 30)
 /* How many record checksums the torn-tail check may compute hunting for a valid record
  * after a damaged one, in bytes; beyond it the damage is judged corruption (the safe

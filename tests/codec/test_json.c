@@ -287,6 +287,72 @@ static void test_reader_malformed(void **state)
 	}
 }
 
+/* json_parse_into reuses one document's storage across documents, through failures too. */
+static void test_reader_reuse(void **state)
+{
+	(void)state;
+	static const char *const lines[] = {
+		"{\"a\":1}", "[\"a much longer document, to make the storage grow\",[1,2,3],{}]",
+		"{\"a\":", "7", "{\"b\":\"x\",\"c\":[true,null]}", "[01]", "\"\"",
+	};
+	static const int want[] = {0, 0, WIRE_ESYNTAX, 0, 0, WIRE_ESYNTAX, 0};
+	struct json_doc *doc = NULL;
+	char err[WIRE_ERRMSG_SIZE];
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+			int rc = json_parse_into(lines[i], strlen(lines[i]), NULL, &doc, err);
+			assert_int_equal(rc, want[i]);
+			if (rc != 0)
+				continue;
+			assert_non_null(doc);
+			const struct json_value *root = json_doc_root(doc);
+			if (i == 0) {
+				int64_t v = 0;
+				assert_int_equal(json_value_int64(json_object_get(root, "a"), &v), 0);
+				assert_int_equal(v, 1);
+			} else if (i == 1) {
+				assert_int_equal(root->type, JSON_ARRAY);
+				assert_int_equal(root->count, 3);
+				assert_int_equal(root->child->next->count, 3);
+			} else if (i == 4) {
+				const struct json_value *b = json_object_get(root, "b");
+				assert_non_null(b);
+				assert_int_equal(b->len, 1);
+				assert_int_equal(json_object_get(root, "c")->count, 2);
+			} else if (i == 6) {
+				assert_int_equal(root->type, JSON_STRING);
+				assert_int_equal(root->len, 0);
+			}
+		}
+	}
+	json_doc_free(doc);
+	/* The message for a leading zero says so. */
+	assert_int_equal(json_parse(S("[01]"), NULL, &doc, err), WIRE_ESYNTAX);
+	assert_non_null(strstr(err, "leading zeros"));
+}
+
+/* accept_invalid_utf8 keeps stray bytes as they are; escapes stay strict. */
+static void test_reader_lax_utf8(void **state)
+{
+	(void)state;
+	struct json_limits lim;
+	json_limits_default(&lim);
+	lim.accept_invalid_utf8 = true;
+	struct json_doc *doc = NULL;
+	char err[WIRE_ERRMSG_SIZE];
+	static const char text[] = "[\"\xff\xc3\", \"\xed\xa0\x80\xc3\xa9\"]";
+	assert_int_equal(json_parse(text, sizeof(text) - 1, NULL, &doc, err), WIRE_ESYNTAX);
+	assert_int_equal(json_parse(text, sizeof(text) - 1, &lim, &doc, err), 0);
+	const struct json_value *root = json_doc_root(doc);
+	assert_int_equal(root->child->len, 2);
+	assert_memory_equal(root->child->str, "\xff\xc3", 2);
+	assert_int_equal(root->child->next->len, 5);
+	assert_memory_equal(root->child->next->str, "\xed\xa0\x80\xc3\xa9", 5);
+	json_doc_free(doc);
+	assert_int_equal(json_parse(S("\"\\ud800\""), &lim, &doc, err), WIRE_ESYNTAX);
+	assert_int_equal(json_parse(S("\"a\nb\""), &lim, &doc, err), WIRE_ESYNTAX);
+}
+
 static void test_reader_limits(void **state)
 {
 	(void)state;
@@ -379,6 +445,8 @@ int main(void)
 		cmocka_unit_test(test_reader),
 		cmocka_unit_test(test_reader_malformed),
 		cmocka_unit_test(test_reader_limits),
+		cmocka_unit_test(test_reader_reuse),
+		cmocka_unit_test(test_reader_lax_utf8),
 		cmocka_unit_test(test_reader_random),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);

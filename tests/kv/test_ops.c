@@ -848,6 +848,100 @@ static void test_siphash(void **state)
 	assert_true(kv_siphash(key, msg, 8, 2, 4) == 0x93f5f5799a932462ull);
 }
 
+/* kv_reply.members_written is set exactly when a command wrote or deleted a key under
+ * KV_MEMBER_PREFIX: the node reloads its address book from it. */
+static void test_members_written(void **state)
+{
+	(void)state;
+	struct kv *kv = th_kv_new();
+	struct kv_reply r;
+	static const char member[] = KV_MEMBER_PREFIX "7";
+	static const char other_reserved[] = KV_RESERVED_PREFIX "other";
+	const size_t mlen = sizeof(member) - 1;
+	assert_true(kv_key_member(member, mlen));
+	assert_false(kv_key_member(other_reserved, sizeof(other_reserved) - 1));
+	assert_false(kv_key_member(member, KV_MEMBER_PREFIX_LEN - 1));
+
+	/* Plain keys and other reserved keys: never. */
+	struct kv_cmd c = set_cmd(S("k"), S("v"));
+	assert_int_equal(th_do(kv, &c, &r), KV_OK);
+	assert_true(r.succeeded);
+	assert_false(r.members_written);
+	c = set_cmd(other_reserved, sizeof(other_reserved) - 1, S("v"));
+	assert_int_equal(th_do(kv, &c, &r), KV_OK);
+	assert_false(r.members_written);
+	/* SET of a member key; not when its condition fails. */
+	c = set_cmd(member, mlen, S("addr"));
+	assert_int_equal(th_do(kv, &c, &r), KV_OK);
+	assert_true(r.members_written);
+	c.put.cond.kind = KV_COND_ABSENT;
+	assert_int_equal(th_do(kv, &c, &r), KV_OK);
+	assert_false(r.succeeded);
+	assert_false(r.members_written);
+	/* A read-only command in between says nothing. */
+	struct kv_cmd noop = {.op = KV_OP_NOOP};
+	assert_int_equal(th_do(kv, &noop, &r), KV_OK);
+	assert_false(r.members_written);
+	/* APPEND and INCRBY write. */
+	struct kv_cmd app = {.op = KV_OP_APPEND, .put = {.key = member, .key_len = mlen,
+							  .value = "x", .value_len = 1}};
+	assert_int_equal(th_do(kv, &app, &r), KV_OK);
+	assert_true(r.members_written);
+	static const char counter[] = KV_MEMBER_PREFIX "n";
+	struct kv_cmd inc = {.op = KV_OP_INCRBY, .put = {.key = counter, .key_len = sizeof(counter) - 1},
+			     .delta = 1};
+	assert_int_equal(th_do(kv, &inc, &r), KV_OK);
+	assert_true(r.members_written);
+	/* MSET: one member key among others; none when a condition fails. */
+	struct kv_put puts[] = {
+	    {.key = "a", .key_len = 1, .value = "1", .value_len = 1},
+	    {.key = member, .key_len = mlen, .value = "2", .value_len = 1},
+	};
+	struct kv_cmd ms = {.op = KV_OP_MSET, .n = 2, .puts = puts};
+	assert_int_equal(th_do(kv, &ms, &r), KV_OK);
+	assert_true(r.members_written);
+	puts[0].cond.kind = KV_COND_ABSENT; /* "a" exists: all or nothing */
+	assert_int_equal(th_do(kv, &ms, &r), KV_OK);
+	assert_false(r.succeeded);
+	assert_false(r.members_written);
+	/* DEL: only when a member key existed. */
+	struct kv_key keys[] = {{"a", 1}, {member, mlen}};
+	struct kv_cmd del = {.op = KV_OP_DEL, .n = 2, .keys = keys};
+	assert_int_equal(th_do(kv, &del, &r), KV_OK);
+	assert_true(r.members_written);
+	assert_int_equal(th_do(kv, &del, &r), KV_OK);
+	assert_int_equal(r.integer, 0);
+	assert_false(r.members_written);
+	/* CAS, writing and deleting; a failed comparison writes nothing. */
+	struct kv_cmd cas = {.op = KV_OP_CAS, .put = {.key = member, .key_len = mlen, .value = "3",
+						       .value_len = 1, .cond = {.kind = KV_COND_ABSENT}}};
+	assert_int_equal(th_do(kv, &cas, &r), KV_OK);
+	assert_true(r.succeeded);
+	assert_true(r.members_written);
+	assert_int_equal(th_do(kv, &cas, &r), KV_OK);
+	assert_false(r.succeeded);
+	assert_false(r.members_written);
+	struct kv_cmd cas_del = {.op = KV_OP_CAS, .cas_delete = true,
+				 .put = {.key = member, .key_len = mlen,
+					 .cond = {.kind = KV_COND_PRESENT}}};
+	assert_int_equal(th_do(kv, &cas_del, &r), KV_OK);
+	assert_true(r.succeeded);
+	assert_true(r.members_written);
+	/* A session's retry is answered from the stored reply and writes nothing. */
+	struct kv_cmd open = {.op = KV_OP_SESSION_OPEN};
+	assert_int_equal(th_do(kv, &open, &r), KV_OK);
+	uint64_t id = r.client_id;
+	c = set_cmd(member, mlen, S("again"));
+	c.client_id = id;
+	c.seq = 1;
+	assert_int_equal(th_do(kv, &c, &r), KV_OK);
+	assert_true(r.members_written);
+	assert_int_equal(th_do(kv, &c, &r), KV_OK);
+	assert_true(r.duplicate);
+	assert_false(r.members_written);
+	kv_free(kv);
+}
+
 static void test_reply_codec(void **state)
 {
 	(void)state;
@@ -908,6 +1002,7 @@ int main(void)
 	    cmocka_unit_test(test_many_keys),
 	    cmocka_unit_test(test_siphash),
 	    cmocka_unit_test(test_reply_codec),
+	    cmocka_unit_test(test_members_written),
 	};
 	return cmocka_run_group_tests_name("kv ops", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* workload.c: client threads running random get/put/append/cas/delete, each op recorded with its outcome. */
 #include "workload.h"
 
+#include "base/alloc.h"
 #include "nemesis.h"
 
 #include <concord/client.h>
@@ -73,11 +74,7 @@ struct workload {
 static struct check_str str_dup(const char *p, size_t len)
 {
 	struct check_str s = {NULL, 0, true};
-	char *b = malloc(len + 1);
-	if (b == NULL) {
-		fprintf(stderr, "nemesis: out of memory\n");
-		abort();
-	}
+	char *b = xmalloc(len + 1);
 	memcpy(b, p, len);
 	b[len] = '\0';
 	s.bytes = b;
@@ -95,11 +92,7 @@ static void push_op(struct check_op **ops, size_t *n, size_t *cap, const struct 
 {
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 1024;
-		struct check_op *p = realloc(*ops, nc * sizeof(*p));
-		if (p == NULL) {
-			fprintf(stderr, "nemesis: out of memory\n");
-			abort();
-		}
+		struct check_op *p = xrealloc(*ops, nc * sizeof(*p));
 		*ops = p;
 		*cap = nc;
 	}
