@@ -36,16 +36,6 @@ int resp_server_port(const struct resp_server *s);
  * before node_stop and let the loop run. */
 void resp_server_close(struct resp_server *s, void (*cb)(void *arg), void *arg);
 
-struct resp_server_stats {
-	uint64_t connections;  /* accepted, total */
-	uint64_t rejected;     /* closed at once: too many clients */
-	uint64_t commands;     /* commands processed */
-	uint64_t errors;       /* error replies */
-	uint64_t forwarded;    /* commands relayed to the leader */
-	uint64_t redirected;   /* -MOVED replies */
-	uint32_t clients;      /* connections open now */
-};
-
-void resp_server_stats(const struct resp_server *s, struct resp_server_stats *out);
+/* Its counters are sv->resp_stats (server.h). */
 
 #endif /* CONCORD_SERVER_RESP_SERVER_H */
