@@ -73,6 +73,8 @@ void resp_read_enqueue(struct rconn *c, const struct command *cmd, size_t argc,
 	}
 	sl->argc = argc;
 	sl->holds_ref = true;
+	sl->is_read = true;
+	c->reads_in_flight++;
 	conn_ref(&c->conn);
 	if (s->batch == NULL) {
 		s->batch = xcalloc(1, sizeof(*s->batch));
@@ -158,6 +160,8 @@ void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 	free(b.keys);
 	if (rv == 0) {
 		sl->holds_ref = true;
+		sl->is_write = true;
+		c->writes_in_flight++;
 		conn_ref(&c->conn);
 		return;
 	}

@@ -40,6 +40,8 @@ struct slot {
 	bool done;      /* `out` holds the whole reply */
 	bool holds_ref; /* the node owes a callback: the connection waits for it */
 	bool orphan;    /* the connection closed: free on completion */
+	bool is_write;  /* a write proposed or a command relayed, in flight */
+	bool is_read;   /* a read waiting for its ReadIndex, in flight */
 	struct wire_buf out;
 	/* A pending write. */
 	enum reply_kind kind;
@@ -69,6 +71,26 @@ struct scan_cursor {
 	size_t start_len;
 };
 
+/* How a command is carried out, decided before it runs (resp_server.c). */
+enum route {
+	ROUTE_ANSWERED, /* answered already (an error) */
+	ROUTE_LOCAL,    /* answered here at once */
+	ROUTE_READ,     /* a read of this node's store, once its ReadIndex is confirmed */
+	ROUTE_STALE,    /* a read of this node's store as it is */
+	ROUTE_WRITE,    /* proposed through this node's log */
+	ROUTE_AWAY,     /* needs the leader: relayed to it, or -MOVED */
+};
+
+/* A parsed command and its route. Its arguments point into the parser's buffer: a
+ * connection holding a plan calls no parser function until it ran. */
+struct plan {
+	enum route route;
+	const struct command *run; /* the command itself, or the one CONCORD.EXEC carries */
+	size_t argc, rargc;        /* as sent; of `run` */
+	const struct resp_arg *argv, *rargv;
+	uint64_t client_id, seq;   /* CONCORD.EXEC's, else 0 */
+};
+
 struct rconn {
 	struct conn conn; /* first: the connection layer's part */
 	struct resp_server *s;
@@ -80,6 +102,15 @@ struct rconn {
 	bool relayed; /* a relay from another node: never relay further */
 	struct slot *head, *tail;
 	uint32_t pending;
+	/* A connection's commands take effect in the order sent: a read does not start
+	 * while a write sent before it is in flight (the read would miss it), and a write
+	 * does not start while a read sent before it is (the read, served from the store
+	 * as it is once confirmed, would see the write). Until then the command waits in
+	 * `held` and nothing further is parsed. */
+	uint32_t writes_in_flight; /* slots with is_write, unfinished */
+	uint32_t reads_in_flight;  /* slots with is_read, unfinished */
+	bool holding;
+	struct plan held;
 	struct resp_relay *relay; /* NULL: none */
 	char *name;
 	struct scan_cursor cursors[SCAN_CURSORS];

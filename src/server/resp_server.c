@@ -77,6 +77,8 @@ void slot_finish(struct slot *sl)
 		slot_free(sl);
 	} else {
 		sl->done = true;
+		c->writes_in_flight -= sl->is_write ? 1 : 0;
+		c->reads_in_flight -= sl->is_read ? 1 : 0;
 		rconn_flush(c);
 		rconn_process(c);
 	}
@@ -260,6 +262,8 @@ static void relay_command(struct rconn *c, const struct node_member *leader, siz
 		rr->head = sl;
 	rr->tail = sl;
 	rr->in_flight++;
+	sl->is_write = true; /* ordered by the leader; reads served here wait for it */
+	c->writes_in_flight++;
 	c->s->sv->resp_stats.forwarded++;
 	relay_send(rr->r, cmd.data, cmd.len, 1);
 	wire_buf_free(&cmd);
@@ -326,10 +330,32 @@ static bool exec_unwrap(struct rconn *c, size_t argc, const struct resp_arg *arg
 	return true;
 }
 
-static void dispatch(struct rconn *c, size_t argc, const struct resp_arg *argv)
+/* Where the planned command goes now: the node's role may change while it waits. */
+static void plan_route(struct rconn *c, struct plan *p)
 {
-	struct resp_server *s = c->s;
-	s->sv->resp_stats.requests++;
+	struct server *sv = c->s->sv;
+	const struct command *run = p->run;
+	bool stale_ok = (run->flags & CMD_READ) != 0 && sv->stale_reads;
+	bool needs_leader = (run->flags & (CMD_WRITE | CMD_LEADER)) != 0 ||
+			    ((run->flags & CMD_READ) != 0 && !stale_ok);
+	struct node_status st;
+	node_status(sv->node, &st);
+	if (needs_leader && st.role != RAFT_LEADER)
+		p->route = ROUTE_AWAY;
+	else if (run->local != NULL)
+		p->route = ROUTE_LOCAL;
+	else if (run->read != NULL)
+		p->route = stale_ok ? ROUTE_STALE : ROUTE_READ;
+	else
+		p->route = ROUTE_WRITE;
+}
+
+/* Looks the command up and checks it; errors are answered at once (ROUTE_ANSWERED). */
+static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *argv,
+			 struct plan *p)
+{
+	*p = (struct plan){.route = ROUTE_ANSWERED, .argc = argc, .argv = argv};
+	c->s->sv->resp_stats.requests++;
 	const struct command *cmd = command_find(argv[0].data, argv[0].len);
 	if (cmd == NULL) {
 		char name[64];
@@ -346,45 +372,83 @@ static void dispatch(struct rconn *c, size_t argc, const struct resp_arg *argv)
 		return;
 	}
 	/* CONCORD.EXEC id seq command args...: a write under a session, or a read. */
-	const struct command *run = cmd;
-	size_t rargc = argc;
-	const struct resp_arg *rargv = argv;
-	uint64_t client_id = 0, seq = 0;
-	if ((cmd->flags & CMD_EXEC) && !exec_unwrap(c, argc, argv, &run, &client_id, &seq))
+	p->run = cmd;
+	p->rargc = argc;
+	p->rargv = argv;
+	if ((cmd->flags & CMD_EXEC) &&
+	    !exec_unwrap(c, argc, argv, &p->run, &p->client_id, &p->seq))
 		return;
-	if (run != cmd) {
-		rargc = argc - 3;
-		rargv = argv + 3;
+	if (p->run != cmd) {
+		p->rargc = argc - 3;
+		p->rargv = argv + 3;
 	}
-	bool stale_ok = (run->flags & CMD_READ) != 0 && s->sv->stale_reads;
-	bool needs_leader = (run->flags & (CMD_WRITE | CMD_LEADER)) != 0 ||
-			    ((run->flags & CMD_READ) != 0 && !stale_ok);
-	if (needs_leader) {
-		struct node_status st;
-		node_status(s->sv->node, &st);
-		if (st.role != RAFT_LEADER) {
-			/* A relay sends the whole command, CONCORD.EXEC included; -MOVED names
-			 * the slot of the key of the command it carries. */
-			unsigned slot = 0;
-			if (run->first_key > 0 && (size_t)run->first_key < rargc)
-				slot = resp_key_slot(rargv[run->first_key].data,
-						     rargv[run->first_key].len);
-			dispatch_not_leader(c, slot, argc, argv);
-			return;
-		}
-	}
-	if (run->local != NULL) {
-		run->local(c, rargc, rargv, conn_reply_now(c));
-	} else if (run->read != NULL) {
-		if (stale_ok)
-			run->read(c, node_kv(s->sv->node), rargc, rargv, conn_reply_now(c));
-		else
-			resp_read_enqueue(c, run, rargc, rargv);
-	} else {
-		resp_write_submit(c, run, rargc, rargv, client_id, seq);
+	plan_route(c, p);
+}
+
+/* Whether the command must wait for what is in flight on the connection. */
+static bool plan_waits(const struct rconn *c, const struct plan *p)
+{
+	switch (p->route) {
+	case ROUTE_READ:
+	case ROUTE_STALE:
+		return c->writes_in_flight > 0;
+	case ROUTE_WRITE:
+	case ROUTE_AWAY:
+		return c->reads_in_flight > 0;
+	default:
+		return false;
 	}
 }
 
+static void plan_run(struct rconn *c, const struct plan *p)
+{
+	const struct command *run = p->run;
+	struct server *sv = c->s->sv;
+	switch (p->route) {
+	case ROUTE_AWAY: {
+		/* A relay sends the whole command, CONCORD.EXEC included; -MOVED names the
+		 * slot of the key of the command it carries. */
+		unsigned slot = 0;
+		if (run->first_key > 0 && (size_t)run->first_key < p->rargc)
+			slot = resp_key_slot(p->rargv[run->first_key].data,
+					     p->rargv[run->first_key].len);
+		dispatch_not_leader(c, slot, p->argc, p->argv);
+		break;
+	}
+	case ROUTE_LOCAL:
+		run->local(c, p->rargc, p->rargv, conn_reply_now(c));
+		break;
+	case ROUTE_STALE:
+		run->read(c, node_kv(sv->node), p->rargc, p->rargv, conn_reply_now(c));
+		break;
+	case ROUTE_READ:
+		resp_read_enqueue(c, run, p->rargc, p->rargv);
+		break;
+	case ROUTE_WRITE:
+		resp_write_submit(c, run, p->rargc, p->rargv, p->client_id, p->seq);
+		break;
+	case ROUTE_ANSWERED:
+		break;
+	}
+}
+
+/* The next command: the one held (routed again), or the next parsed, held unless it
+ * was answered at once. Returns 0, WIRE_EAGAIN (no complete command) or a protocol
+ * error. */
+static int next_command(struct rconn *c)
+{
+	if (c->holding) {
+		plan_route(c, &c->held);
+		return 0;
+	}
+	struct resp_cmd cmd;
+	int rv = resp_parser_next(&c->parser, &cmd);
+	if (rv != 0)
+		return rv;
+	plan_command(c, cmd.argc, cmd.argv, &c->held);
+	c->holding = c->held.route != ROUTE_ANSWERED;
+	return 0;
+}
 
 /* =================================================================================
  * The connection layer's callbacks
@@ -404,8 +468,7 @@ static void rconn_process(struct rconn *c)
 			paused = true;
 			break;
 		}
-		struct resp_cmd cmd;
-		int rv = resp_parser_next(&c->parser, &cmd);
+		int rv = next_command(c);
 		if (rv == WIRE_EAGAIN) {
 			c->drained = true;
 			break;
@@ -417,7 +480,14 @@ static void rconn_process(struct rconn *c)
 			c->quit = true;
 			break;
 		}
-		dispatch(c, cmd.argc, cmd.argv);
+		if (!c->holding)
+			continue; /* answered at once */
+		if (plan_waits(c, &c->held)) {
+			paused = true; /* and the parser is left alone: `held` points into it */
+			break;
+		}
+		c->holding = false;
+		plan_run(c, &c->held);
 	}
 	c->processing = false;
 	resp_read_batch_flush(s);
@@ -489,6 +559,8 @@ static void on_closing(struct conn *conn)
 	}
 	c->head = c->tail = NULL;
 	c->pending = 0;
+	c->writes_in_flight = c->reads_in_flight = 0;
+	c->holding = false;
 }
 
 static void on_free(struct conn *conn)

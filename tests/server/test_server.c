@@ -281,6 +281,60 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(buf, "\nconcord_http_clients 1"));
 }
 
+/* One connection, one packet per round: every read sees the writes sent before it
+ * (issue 12: SET k v + GET k answered +OK, $-1). */
+static void test_resp_pipeline_reads_its_writes(void **state)
+{
+	struct fixture *f = *state;
+	int fd = dial(resp_server_port(f->sv.resp));
+	for (int i = 0; i < 200; i++) {
+		char req[512], want[256], buf[512];
+		int n = snprintf(req, sizeof(req),
+				 "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nv%03d\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+				 "*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n*2\r\n$6\r\nEXISTS\r\n$1\r\nk\r\n"
+				 "*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n*2\r\n$3\r\nGET\r\n$1\r\nn\r\n"
+				 "*2\r\n$6\r\nEXISTS\r\n$1\r\nk\r\n",
+				 i);
+		char num[16];
+		int nl = snprintf(num, sizeof(num), "%d", i + 1);
+		snprintf(want, sizeof(want), "+OK\r\n$4\r\nv%03d\r\n:1\r\n:0\r\n:%d\r\n$%d\r\n%d\r\n:0\r\n",
+			 i, i + 1, nl, i + 1);
+		send_all(fd, req, (size_t)n);
+		recv_some(f, fd, buf, sizeof(buf), strlen(want));
+		if (strcmp(buf, want) != 0)
+			fail_msg("round %d: got %s, want %s", i, buf, want);
+	}
+	close(fd);
+}
+
+/* HTTP/1.1 keep-alive, requests sent together: a GET after a PUT sees it. */
+static void test_http_pipeline_reads_its_writes(void **state)
+{
+	struct fixture *f = *state;
+	int fd = dial(http_server_port(f->sv.http));
+	for (int i = 0; i < 50; i++) {
+		char req[512], buf[4096], want[64];
+		int n = snprintf(req, sizeof(req),
+				 "PUT /v1/kv/pk HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nv%03d"
+				 "GET /v1/kv/pk?raw=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+				 "DELETE /v1/kv/pk HTTP/1.1\r\nHost: t\r\n\r\n"
+				 "GET /v1/kv/pk HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+				 i);
+		if (i > 0)
+			fd = dial(http_server_port(f->sv.http));
+		send_all(fd, req, (size_t)n);
+		recv_some(f, fd, buf, sizeof(buf), 0);
+		close(fd);
+		snprintf(want, sizeof(want), "\r\n\r\nv%03d", i);
+		const char *get = strstr(buf, "Concord-Revision");
+		if (get == NULL || strstr(get, want) == NULL)
+			fail_msg("round %d: the GET missed the PUT: %s", i, buf);
+		const char *last = strstr(get, "HTTP/1.1 404");
+		if (last == NULL)
+			fail_msg("round %d: the last GET missed the DELETE: %s", i, buf);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +344,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_http_kv, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_routes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resp_pipeline_reads_its_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_http_pipeline_reads_its_writes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
