@@ -193,6 +193,60 @@ static void respond_node_result(struct hconn *c, int rv, int ok_status, struct w
 	}
 }
 
+/* POST /v1/members: {"name", "peer", "client", "http", optional "id"}. */
+static void member_add(struct hconn *c)
+{
+	struct server *sv = c->s->sv;
+	struct json_doc *doc = NULL;
+	if (!request_json(c, &doc))
+		return;
+	const struct json_value *root = json_doc_root(doc);
+	struct node_member m;
+	memset(&m, 0, sizeof(m));
+	static const char *const fields[4] = {"name", "peer", "client", "http"};
+	char *dst[4] = {m.name, m.peer, m.client, m.http};
+	size_t cap[4] = {sizeof(m.name), sizeof(m.peer), sizeof(m.client), sizeof(m.http)};
+	bool ok = root->type == JSON_OBJECT;
+	for (int i = 0; ok && i < 4; i++) {
+		const struct json_value *v = json_object_get(root, fields[i]);
+		if (v == NULL && i >= 2)
+			continue;
+		ok = v != NULL && v->type == JSON_STRING && v->len < cap[i] &&
+		     memchr(v->str, '\n', v->len) == NULL && memchr(v->str, '\0', v->len) == NULL;
+		if (ok)
+			memcpy(dst[i], v->str, v->len);
+	}
+	const struct json_value *idv = ok ? json_object_get(root, "id") : NULL;
+	uint64_t id = 0;
+	if (idv != NULL && (json_value_uint64(idv, &id) != 0 || id == 0))
+		ok = false;
+	json_doc_free(doc);
+	struct sockaddr_storage sa;
+	if (!ok || server_addr_parse(m.peer, &sa) != 0) {
+		respond_error(c, 400, "expected {\"name\": ..., \"peer\": \"host:port\" (numeric), "
+				      "\"client\": ..., \"http\": ..., optional \"id\"}");
+		return;
+	}
+	if (id == 0) {
+		/* The next id after every member known. */
+		raft_id ids[RAFT_MAX_MEMBERS * 3];
+		uint32_t n = server_conf_peers(sv, ids, RAFT_MAX_MEMBERS * 3);
+		struct node_status st;
+		node_status(sv->node, &st);
+		id = st.id;
+		for (uint32_t i = 0; i < n; i++)
+			if (ids[i] > id)
+				id = ids[i];
+		id++;
+	}
+	m.id = id;
+	struct wire_buf b;
+	wire_buf_init(&b, 256);
+	wire_buf_printf(&b, "{\"id\": %" PRIu64 "}", id);
+	respond_node_result(c, node_member_add_learner(sv->node, &m), 200, &b);
+	wire_buf_free(&b);
+}
+
 void route_members(struct hconn *c, const char *rest, size_t len)
 {
 	struct server *sv = c->s->sv;
@@ -200,57 +254,7 @@ void route_members(struct hconn *c, const char *rest, size_t len)
 	if (http_not_leader(c))
 		return;
 	if (len == 0 && q->method == HTTP_METHOD_POST) {
-		struct json_doc *doc = NULL;
-		char err[WIRE_ERRMSG_SIZE];
-		if (json_parse(q->body, q->body_len, NULL, &doc, err) != 0) {
-			respond_error(c, 400, "bad JSON: %s", err);
-			return;
-		}
-		const struct json_value *root = json_doc_root(doc);
-		struct node_member m;
-		memset(&m, 0, sizeof(m));
-		static const char *const fields[4] = {"name", "peer", "client", "http"};
-		char *dst[4] = {m.name, m.peer, m.client, m.http};
-		size_t cap[4] = {sizeof(m.name), sizeof(m.peer), sizeof(m.client), sizeof(m.http)};
-		bool ok = root->type == JSON_OBJECT;
-		for (int i = 0; ok && i < 4; i++) {
-			const struct json_value *v = json_object_get(root, fields[i]);
-			if (v == NULL && i >= 2)
-				continue;
-			ok = v != NULL && v->type == JSON_STRING && v->len < cap[i] &&
-			     memchr(v->str, '\n', v->len) == NULL && memchr(v->str, '\0', v->len) == NULL;
-			if (ok)
-				memcpy(dst[i], v->str, v->len);
-		}
-		const struct json_value *idv = ok ? json_object_get(root, "id") : NULL;
-		uint64_t id = 0;
-		if (idv != NULL && (json_value_uint64(idv, &id) != 0 || id == 0))
-			ok = false;
-		json_doc_free(doc);
-		struct sockaddr_storage sa;
-		if (!ok || server_addr_parse(m.peer, &sa) != 0) {
-			respond_error(c, 400, "expected {\"name\": ..., \"peer\": \"host:port\" (numeric), "
-					      "\"client\": ..., \"http\": ..., optional \"id\"}");
-			return;
-		}
-		if (id == 0) {
-			/* The next id after every member known. */
-			raft_id ids[RAFT_MAX_MEMBERS * 3];
-			uint32_t n = server_conf_peers(sv, ids, RAFT_MAX_MEMBERS * 3);
-			struct node_status st;
-			node_status(sv->node, &st);
-			id = st.id;
-			for (uint32_t i = 0; i < n; i++)
-				if (ids[i] > id)
-					id = ids[i];
-			id++;
-		}
-		m.id = id;
-		struct wire_buf b;
-		wire_buf_init(&b, 256);
-		wire_buf_printf(&b, "{\"id\": %" PRIu64 "}", id);
-		respond_node_result(c, node_member_add_learner(sv->node, &m), 200, &b);
-		wire_buf_free(&b);
+		member_add(c);
 		return;
 	}
 	uint64_t id;
@@ -281,11 +285,8 @@ void route_transfer(struct hconn *c, const char *rest, size_t len)
 	uint64_t to = 0;
 	if (q->body_len > 0) {
 		struct json_doc *doc = NULL;
-		char err[WIRE_ERRMSG_SIZE];
-		if (json_parse(q->body, q->body_len, NULL, &doc, err) != 0) {
-			respond_error(c, 400, "bad JSON: %s", err);
+		if (!request_json(c, &doc))
 			return;
-		}
 		const struct json_value *v = json_object_get(json_doc_root(doc), "to");
 		int rv = v == NULL ? 0 : json_value_uint64(v, &to);
 		json_doc_free(doc);
@@ -393,50 +394,32 @@ static bool json_flag(const struct json_value *root, const char *name, bool *out
 	return true;
 }
 
-void route_faults(struct hconn *c, const char *rest, size_t len)
+/* GET /v1/admin/faults: the faults set on this node's links. */
+static void faults_list(struct hconn *c)
 {
-	(void)rest;
-	(void)len;
 	struct server *sv = c->s->sv;
-	const struct http_request *q = &c->req;
-	if (q->method == HTTP_METHOD_GET || q->method == HTTP_METHOD_HEAD) {
-		struct wire_buf b;
-		wire_buf_init(&b, 1 << 16);
-		struct json_writer w;
-		json_writer_init(&w, &b);
-		json_write_object_begin(&w);
-		json_write_key(&w, "links");
-		json_write_array_begin(&w);
-		for (uint32_t i = 0; i < sv->n_faults; i++)
-			fault_json(&w, sv->faults[i].peer, &sv->faults[i].f);
-		json_write_array_end(&w);
-		json_write_object_end(&w);
-		respond_json(c, 200, &b, NULL, 0);
-		wire_buf_free(&b);
-		return;
-	}
-	if (q->method == HTTP_METHOD_DELETE) {
-		uint64_t to = 0;
-		int rv = query_u64(q, "to", &to);
-		if (rv < 0) {
-			respond_error(c, 400, "to must be a node id");
-			return;
-		}
-		server_fault_clear(sv, rv > 0 ? to : RAFT_NONE);
-		respond_empty_object(c, 200);
-		return;
-	}
-	if (q->method != HTTP_METHOD_PUT && q->method != HTTP_METHOD_POST) {
-		struct http_header h = {"Allow", 5, "GET, PUT, DELETE", 16};
-		respond(c, 405, "application/json", "{\"error\": \"method not allowed\"}", 31, &h, 1);
-		return;
-	}
+	struct wire_buf b;
+	wire_buf_init(&b, 1 << 16);
+	struct json_writer w;
+	json_writer_init(&w, &b);
+	json_write_object_begin(&w);
+	json_write_key(&w, "links");
+	json_write_array_begin(&w);
+	for (uint32_t i = 0; i < sv->n_faults; i++)
+		fault_json(&w, sv->faults[i].peer, &sv->faults[i].f);
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	respond_json(c, 200, &b, NULL, 0);
+	wire_buf_free(&b);
+}
+
+/* PUT /v1/admin/faults: a link object (docs/http.md). */
+static void faults_set(struct hconn *c)
+{
+	struct server *sv = c->s->sv;
 	struct json_doc *doc = NULL;
-	char err[WIRE_ERRMSG_SIZE];
-	if (json_parse(q->body, q->body_len, NULL, &doc, err) != 0) {
-		respond_error(c, 400, "bad JSON: %s", err);
+	if (!request_json(c, &doc))
 		return;
-	}
 	const struct json_value *root = json_doc_root(doc);
 	struct net_fault f;
 	memset(&f, 0, sizeof(f));
@@ -470,5 +453,33 @@ void route_faults(struct hconn *c, const char *rest, size_t len)
 		respond_error(c, 400, "cannot set faults on that link: %s", node_strerror(rv));
 	else
 		respond_empty_object(c, 200);
+}
+
+void route_faults(struct hconn *c, const char *rest, size_t len)
+{
+	(void)rest;
+	(void)len;
+	struct server *sv = c->s->sv;
+	const struct http_request *q = &c->req;
+	if (q->method == HTTP_METHOD_GET || q->method == HTTP_METHOD_HEAD) {
+		faults_list(c);
+		return;
+	}
+	if (q->method == HTTP_METHOD_DELETE) {
+		uint64_t to = 0;
+		int rv = query_u64(q, "to", &to);
+		if (rv < 0) {
+			respond_error(c, 400, "to must be a node id");
+			return;
+		}
+		server_fault_clear(sv, rv > 0 ? to : RAFT_NONE);
+		respond_empty_object(c, 200);
+		return;
+	}
+	if (q->method != HTTP_METHOD_PUT && q->method != HTTP_METHOD_POST) {
+		respond_method_not_allowed(c, "GET, PUT, DELETE");
+		return;
+	}
+	faults_set(c);
 }
 

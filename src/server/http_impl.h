@@ -119,6 +119,10 @@ void respond_json(struct hconn *c, int status, struct wire_buf *body,
 void respond_error(struct hconn *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void respond_empty_object(struct hconn *c, int status);
+/* 503 with "Retry-After: 1" and the JSON body `fmt` makes. */
+void respond_retry(struct hconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses the request's body as JSON into *doc (free it); false after answering 400. */
+bool request_json(struct hconn *c, struct json_doc **doc);
 /* 405 with Allow: `allow`. */
 void respond_method_not_allowed(struct hconn *c, const char *allow);
 

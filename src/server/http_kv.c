@@ -228,13 +228,8 @@ static void on_read_done(void *arg, int status)
 			else
 				serve_list(c);
 		} else if (status == NODE_ENOTLEADER) {
-			struct wire_buf b;
-			wire_buf_init(&b, 256);
-			wire_buf_printf(&b, "{\"error\": \"no leader: leadership was lost before the read "
-					    "was confirmed\"}");
-			struct http_header h = {"Retry-After", 11, "1", 1};
-			respond_json(c, 503, &b, &h, 1);
-			wire_buf_free(&b);
+			respond_retry(c, "{\"error\": \"no leader: leadership was lost before the "
+					 "read was confirmed\"}");
 		} else if (status == NODE_ETIMEOUT) {
 			respond_error(c, 504, "the read timed out waiting for a quorum");
 		} else {
@@ -368,13 +363,8 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 		if (status == NODE_OK) {
 			write_reply_json(c, reply);
 		} else if (status == NODE_ELOST) {
-			struct http_header h = {"Retry-After", 11, "1", 1};
-			struct wire_buf b;
-			wire_buf_init(&b, 256);
-			wire_buf_printf(&b, "{\"error\": \"the leader changed before the write "
-					    "committed; it had no effect; retry\"}");
-			respond_json(c, 503, &b, &h, 1);
-			wire_buf_free(&b);
+			respond_retry(c, "{\"error\": \"the leader changed before the write "
+					 "committed; it had no effect; retry\"}");
 		} else if (status == NODE_ETIMEOUT) {
 			respond_error(c, 504, "outcome unknown: timed out waiting for a quorum");
 		} else {
@@ -458,6 +448,99 @@ static bool content_is_json(const struct http_request *q)
 	return h != NULL && h->value_len >= 16 && strncasecmp(h->value, "application/json", 16) == 0;
 }
 
+/* What a PUT carries besides the key: the value and at most one condition, from a JSON
+ * body or from the query and the raw body. Buffers to free in put_args_free. */
+struct put_args {
+	void *value, *ifv;
+	char *qifv;
+	size_t vlen, ifvlen;
+	int conds; /* conditions given; 99: one was malformed */
+	struct json_doc *doc;
+};
+
+static void put_args_free(struct put_args *a)
+{
+	free(a->value);
+	free(a->ifv);
+	free(a->qifv);
+	json_doc_free(a->doc);
+}
+
+static bool json_true(const struct json_value *root, const char *name)
+{
+	const struct json_value *v = json_object_get(root, name);
+	return v != NULL && v->type == JSON_BOOL && v->boolean;
+}
+
+/* {"value" | "value_base64", if_absent, if_present, if_value(_base64), if_mod_revision}.
+ * Returns false after answering 400. */
+static bool put_from_json(struct hconn *c, struct kv_cmd *cmd, struct put_args *a)
+{
+	if (!request_json(c, &a->doc))
+		return false;
+	const struct json_value *root = json_doc_root(a->doc);
+	if (root->type != JSON_OBJECT ||
+	    json_object_get_bytes(root, "value", &a->value, &a->vlen) != 0) {
+		respond_error(c, 400, "the body must be an object with \"value\" or \"value_base64\"");
+		return false;
+	}
+	if (json_true(root, "if_absent")) {
+		cmd->put.cond.kind = KV_COND_ABSENT;
+		a->conds++;
+	}
+	if (json_true(root, "if_present")) {
+		cmd->put.cond.kind = KV_COND_PRESENT;
+		a->conds++;
+	}
+	int rv = json_object_get_bytes(root, "if_value", &a->ifv, &a->ifvlen);
+	if (rv == 0) {
+		cmd->put.cond = (struct kv_cond){.kind = KV_COND_VALUE, .value = a->ifv,
+						 .value_len = a->ifvlen};
+		a->conds++;
+	} else if (rv != WIRE_ENOTFOUND) {
+		a->conds = 99;
+	}
+	const struct json_value *v = json_object_get(root, "if_mod_revision");
+	if (v != NULL) {
+		uint64_t mr = 0;
+		if (json_value_uint64(v, &mr) != 0)
+			a->conds = 99;
+		cmd->put.cond = (struct kv_cond){.kind = KV_COND_MOD_REVISION, .mod_revision = mr};
+		a->conds++;
+	}
+	return true;
+}
+
+/* The raw body is the value; the conditions come from the query. */
+static void put_from_query(const struct http_request *q, struct kv_cmd *cmd, struct put_args *a)
+{
+	a->vlen = q->body_len;
+	if (query_flag(q, "if_absent")) {
+		cmd->put.cond.kind = KV_COND_ABSENT;
+		a->conds++;
+	}
+	if (query_flag(q, "if_present")) {
+		cmd->put.cond.kind = KV_COND_PRESENT;
+		a->conds++;
+	}
+	int rv = query_bytes(q, "if_value", &a->qifv, &a->ifvlen);
+	if (rv > 0) {
+		cmd->put.cond = (struct kv_cond){.kind = KV_COND_VALUE, .value = a->qifv,
+						 .value_len = a->ifvlen};
+		a->conds++;
+	} else if (rv < 0) {
+		a->conds = 99;
+	}
+	uint64_t mr = 0;
+	rv = query_u64(q, "if_mod_revision", &mr);
+	if (rv > 0) {
+		cmd->put.cond = (struct kv_cond){.kind = KV_COND_MOD_REVISION, .mod_revision = mr};
+		a->conds++;
+	} else if (rv < 0) {
+		a->conds = 99;
+	}
+}
+
 void route_kv_put(struct hconn *c, const char *key, size_t key_len)
 {
 	struct server *sv = c->s->sv;
@@ -472,87 +555,26 @@ void route_kv_put(struct hconn *c, const char *key, size_t key_len)
 	struct kv_cmd cmd = {.op = KV_OP_SET};
 	cmd.put.key = c->key;
 	cmd.put.key_len = c->key_len;
-	void *value = NULL, *ifv = NULL;
-	char *qifv = NULL;
-	size_t vlen = 0, ifvlen = 0;
-	int conds = 0;
-	struct json_doc *doc = NULL;
+	struct put_args a;
+	memset(&a, 0, sizeof(a));
 	if (content_is_json(q)) {
-		char err[WIRE_ERRMSG_SIZE];
-		if (json_parse(q->body, q->body_len, NULL, &doc, err) != 0) {
-			respond_error(c, 400, "bad JSON: %s", err);
+		if (!put_from_json(c, &cmd, &a)) {
+			put_args_free(&a);
 			return;
-		}
-		const struct json_value *root = json_doc_root(doc);
-		if (root->type != JSON_OBJECT ||
-		    json_object_get_bytes(root, "value", &value, &vlen) != 0) {
-			json_doc_free(doc);
-			respond_error(c, 400, "the body must be an object with \"value\" or \"value_base64\"");
-			return;
-		}
-		const struct json_value *v;
-		if ((v = json_object_get(root, "if_absent")) != NULL && v->type == JSON_BOOL && v->boolean) {
-			cmd.put.cond.kind = KV_COND_ABSENT;
-			conds++;
-		}
-		if ((v = json_object_get(root, "if_present")) != NULL && v->type == JSON_BOOL && v->boolean) {
-			cmd.put.cond.kind = KV_COND_PRESENT;
-			conds++;
-		}
-		int rv = json_object_get_bytes(root, "if_value", &ifv, &ifvlen);
-		if (rv == 0) {
-			cmd.put.cond = (struct kv_cond){.kind = KV_COND_VALUE, .value = ifv, .value_len = ifvlen};
-			conds++;
-		} else if (rv != WIRE_ENOTFOUND) {
-			conds = 99;
-		}
-		if ((v = json_object_get(root, "if_mod_revision")) != NULL) {
-			uint64_t mr;
-			if (json_value_uint64(v, &mr) != 0)
-				conds = 99;
-			cmd.put.cond = (struct kv_cond){.kind = KV_COND_MOD_REVISION, .mod_revision = mr};
-			conds++;
 		}
 	} else {
-		vlen = q->body_len;
-		if (query_flag(q, "if_absent")) {
-			cmd.put.cond.kind = KV_COND_ABSENT;
-			conds++;
-		}
-		if (query_flag(q, "if_present")) {
-			cmd.put.cond.kind = KV_COND_PRESENT;
-			conds++;
-		}
-		int rv = query_bytes(q, "if_value", &qifv, &ifvlen);
-		if (rv > 0) {
-			cmd.put.cond = (struct kv_cond){.kind = KV_COND_VALUE, .value = qifv, .value_len = ifvlen};
-			conds++;
-		} else if (rv < 0) {
-			conds = 99;
-		}
-		uint64_t mr = 0;
-		rv = query_u64(q, "if_mod_revision", &mr);
-		if (rv > 0) {
-			cmd.put.cond = (struct kv_cond){.kind = KV_COND_MOD_REVISION, .mod_revision = mr};
-			conds++;
-		} else if (rv < 0) {
-			conds = 99;
-		}
+		put_from_query(q, &cmd, &a);
 	}
-	cmd.put.value = value != NULL ? value : q->body;
-	cmd.put.value_len = vlen;
-	if (conds > 1) {
+	cmd.put.value = a.value != NULL ? a.value : q->body;
+	cmd.put.value_len = a.vlen;
+	if (a.conds > 1)
 		respond_error(c, 400, "at most one condition, well formed: if_absent, if_present, "
 				      "if_value or if_mod_revision");
-	} else if (vlen > sv->limits.value_bytes_max) {
+	else if (a.vlen > sv->limits.value_bytes_max)
 		respond_error(c, 413, "value too large (limit %u bytes)", sv->limits.value_bytes_max);
-	} else {
+	else
 		submit_write(c, &cmd, OP_PUT);
-	}
-	free(value);
-	free(ifv);
-	free(qifv);
-	json_doc_free(doc);
+	put_args_free(&a);
 }
 
 void route_kv_delete(struct hconn *c, const char *key, size_t key_len)
@@ -597,8 +619,7 @@ void route_sessions(struct hconn *c, const char *rest, size_t len)
 	const struct http_request *q = &c->req;
 	if (len == 0) {
 		if (q->method != HTTP_METHOD_POST) {
-			struct http_header h = {"Allow", 5, "POST", 4};
-			respond(c, 405, "application/json", "{\"error\": \"method not allowed\"}", 31, &h, 1);
+			respond_method_not_allowed(c, "POST");
 			return;
 		}
 		struct kv_cmd cmd = {.op = KV_OP_SESSION_OPEN};

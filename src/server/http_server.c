@@ -22,7 +22,7 @@ static struct hconn *hconn_of(struct conn *c)
  */
 
 void respond(struct hconn *c, int status, const char *content_type, const void *body,
-		    size_t len, const struct http_header *extra, size_t n_extra)
+	     size_t len, const struct http_header *extra, size_t n_extra)
 {
 	struct http_server *s = c->s;
 	s->sv->http_stats.requests++;
@@ -48,7 +48,7 @@ void respond(struct hconn *c, int status, const char *content_type, const void *
 }
 
 void respond_json(struct hconn *c, int status, struct wire_buf *body,
-			 const struct http_header *extra, size_t n_extra)
+		  const struct http_header *extra, size_t n_extra)
 {
 	if (body->err != 0) {
 		static const char oops[] = "{\"error\": \"the response is too large\"}";
@@ -76,6 +76,31 @@ void respond_error(struct hconn *c, int status, const char *fmt, ...)
 	json_write_object_end(&w);
 	respond_json(c, status, &b, NULL, 0);
 	wire_buf_free(&b);
+}
+
+void respond_retry(struct hconn *c, const char *fmt, ...)
+{
+	struct wire_buf b;
+	wire_buf_init(&b, 4096);
+	va_list ap;
+	va_start(ap, fmt);
+	char text[512];
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	wire_buf_append_str(&b, text);
+	struct http_header h = {"Retry-After", 11, "1", 1};
+	respond_json(c, 503, &b, &h, 1);
+	wire_buf_free(&b);
+}
+
+bool request_json(struct hconn *c, struct json_doc **doc)
+{
+	char err[WIRE_ERRMSG_SIZE];
+	*doc = NULL;
+	if (json_parse(c->req.body, c->req.body_len, NULL, doc, err) == 0)
+		return true;
+	respond_error(c, 400, "bad JSON: %s", err);
+	return false;
 }
 
 void respond_empty_object(struct hconn *c, int status)
@@ -126,12 +151,7 @@ bool http_not_leader(struct hconn *c)
 		return false;
 	const struct node_member *leader = node_leader(sv->node);
 	if (leader == NULL || leader->id == st.id) {
-		struct wire_buf b;
-		wire_buf_init(&b, 4096);
-		wire_buf_printf(&b, "{\"error\": \"no leader\", \"term\": %" PRIu64 "}", st.term);
-		struct http_header h = {"Retry-After", 11, "1", 1};
-		respond_json(c, 503, &b, &h, 1);
-		wire_buf_free(&b);
+		respond_retry(c, "{\"error\": \"no leader\", \"term\": %" PRIu64 "}", st.term);
 		return true;
 	}
 	bool forwarded = http_request_header(&c->req, "Concord-Forwarded") != NULL;

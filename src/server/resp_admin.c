@@ -13,7 +13,7 @@
  */
 
 void local_ping(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		       struct wire_buf *out)
+		struct wire_buf *out)
 {
 	(void)c;
 	if (argc == 1)
@@ -25,7 +25,7 @@ void local_ping(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_echo(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		       struct wire_buf *out)
+		struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -33,7 +33,7 @@ void local_echo(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_select(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			 struct wire_buf *out)
+		  struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -47,7 +47,7 @@ void local_select(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_quit(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		       struct wire_buf *out)
+		struct wire_buf *out)
 {
 	(void)argc;
 	(void)argv;
@@ -56,7 +56,7 @@ void local_quit(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_command(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			  struct wire_buf *out)
+		   struct wire_buf *out)
 {
 	(void)c;
 	if (argc >= 2 && arg_is(&argv[1], "COUNT"))
@@ -66,7 +66,7 @@ void local_command(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			 struct wire_buf *out)
+		  struct wire_buf *out)
 {
 	(void)c;
 	if (arg_is(&argv[1], "GET")) {
@@ -92,7 +92,7 @@ void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			struct wire_buf *out)
+		 struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -101,7 +101,7 @@ void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_auth(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		       struct wire_buf *out)
+		struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -111,7 +111,7 @@ void local_auth(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_client(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			 struct wire_buf *out)
+		  struct wire_buf *out)
 {
 	if (arg_is(&argv[1], "SETNAME") && argc == 3) {
 		if (argv[2].len > 256 || memchr(argv[2].data, ' ', argv[2].len) != NULL ||
@@ -144,7 +144,7 @@ void local_client(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_relay(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			struct wire_buf *out)
+		 struct wire_buf *out)
 {
 	(void)argc;
 	(void)argv;
@@ -153,7 +153,7 @@ void local_relay(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		       struct wire_buf *out)
+		struct wire_buf *out)
 {
 	struct resp_server *s = c->s;
 	struct server *sv = s->sv;
@@ -249,7 +249,7 @@ static void cluster_slots(struct rconn *c, struct wire_buf *out)
 }
 
 void local_cluster(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			  struct wire_buf *out)
+		   struct wire_buf *out)
 {
 	if (arg_is(&argv[1], "SLOTS") && argc == 2) {
 		cluster_slots(c, out);
@@ -264,7 +264,7 @@ void local_cluster(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void local_status(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			 struct wire_buf *out)
+		  struct wire_buf *out)
 {
 	(void)argc;
 	(void)argv;
@@ -277,8 +277,63 @@ void local_status(struct rconn *c, size_t argc, const struct resp_arg *argv,
 
 /* CONCORD.FAULT SET peer|* [drop P] [delay-req MS] [delay-resp MS] [dup P] [block-out 0|1]
  * [block-in 0|1] / CONCORD.FAULT CLEAR peer|*: this node's links. */
+/* One "name value" pair of CONCORD.FAULT SET into *f; false after an error reply. */
+static bool fault_option(const struct resp_arg *o, const struct resp_arg *v, struct net_fault *f,
+			 struct wire_buf *out)
+{
+	double d = 0;
+	uint64_t u = 0;
+	if (arg_is(o, "drop") || arg_is(o, "dup")) {
+		if (!arg_double(v, &d) || !(d >= 0 && d <= 1)) {
+			reply_error(out, "ERR a probability must lie in [0, 1]");
+			return false;
+		}
+		if (arg_is(o, "drop"))
+			f->drop_probability = d;
+		else
+			f->duplicate_probability = d;
+	} else if (arg_is(o, "delay-req") || arg_is(o, "delay-resp") ||
+		   arg_is(o, "jitter")) {
+		if (!arg_u64(v, &u) || u > 600000) {
+			reply_error(out, "ERR a delay is whole milliseconds, at most 600000");
+			return false;
+		}
+		if (arg_is(o, "delay-req")) {
+			f->request_delay_ms = (uint32_t)u;
+			f->request_delay_probability = u > 0 ? 1 : 0;
+		} else if (arg_is(o, "delay-resp")) {
+			f->response_delay_ms = (uint32_t)u;
+			f->response_delay_probability = u > 0 ? 1 : 0;
+		} else {
+			f->reorder_jitter_ms = (uint32_t)u;
+		}
+	} else if (arg_is(o, "delay-req-p") || arg_is(o, "delay-resp-p")) {
+		if (!arg_double(v, &d) || !(d >= 0 && d <= 1)) {
+			reply_error(out, "ERR a probability must lie in [0, 1]");
+			return false;
+		}
+		if (arg_is(o, "delay-req-p"))
+			f->request_delay_probability = d;
+		else
+			f->response_delay_probability = d;
+	} else if (arg_is(o, "block-out") || arg_is(o, "block-in")) {
+		if (!arg_u64(v, &u) || u > 1) {
+			reply_error(out, "ERR block-out and block-in take 0 or 1");
+			return false;
+		}
+		if (arg_is(o, "block-out"))
+			f->block_outbound = u == 1;
+		else
+			f->block_inbound = u == 1;
+	} else {
+		reply_syntax(out);
+		return false;
+	}
+	return true;
+}
+
 void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			struct wire_buf *out)
+		 struct wire_buf *out)
 {
 	struct server *sv = c->s->sv;
 	raft_id peer = RAFT_NONE;
@@ -309,55 +364,8 @@ void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
 			reply_syntax(out);
 			return;
 		}
-		const struct resp_arg *o = &argv[i], *v = &argv[i + 1];
-		double d = 0;
-		uint64_t u = 0;
-		if (arg_is(o, "drop") || arg_is(o, "dup")) {
-			if (!arg_double(v, &d) || !(d >= 0 && d <= 1)) {
-				reply_error(out, "ERR a probability must lie in [0, 1]");
-				return;
-			}
-			if (arg_is(o, "drop"))
-				f.drop_probability = d;
-			else
-				f.duplicate_probability = d;
-		} else if (arg_is(o, "delay-req") || arg_is(o, "delay-resp") ||
-			   arg_is(o, "jitter")) {
-			if (!arg_u64(v, &u) || u > 600000) {
-				reply_error(out, "ERR a delay is whole milliseconds, at most 600000");
-				return;
-			}
-			if (arg_is(o, "delay-req")) {
-				f.request_delay_ms = (uint32_t)u;
-				f.request_delay_probability = u > 0 ? 1 : 0;
-			} else if (arg_is(o, "delay-resp")) {
-				f.response_delay_ms = (uint32_t)u;
-				f.response_delay_probability = u > 0 ? 1 : 0;
-			} else {
-				f.reorder_jitter_ms = (uint32_t)u;
-			}
-		} else if (arg_is(o, "delay-req-p") || arg_is(o, "delay-resp-p")) {
-			if (!arg_double(v, &d) || !(d >= 0 && d <= 1)) {
-				reply_error(out, "ERR a probability must lie in [0, 1]");
-				return;
-			}
-			if (arg_is(o, "delay-req-p"))
-				f.request_delay_probability = d;
-			else
-				f.response_delay_probability = d;
-		} else if (arg_is(o, "block-out") || arg_is(o, "block-in")) {
-			if (!arg_u64(v, &u) || u > 1) {
-				reply_error(out, "ERR block-out and block-in take 0 or 1");
-				return;
-			}
-			if (arg_is(o, "block-out"))
-				f.block_outbound = u == 1;
-			else
-				f.block_inbound = u == 1;
-		} else {
-			reply_syntax(out);
+		if (!fault_option(&argv[i], &argv[i + 1], &f, out))
 			return;
-		}
 	}
 	int rv = server_fault_set(sv, peer, &f);
 	if (rv != 0)
@@ -384,7 +392,7 @@ static void reply_node_error(struct wire_buf *out, int rv)
 }
 
 void leader_transfer(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			    struct wire_buf *out)
+		     struct wire_buf *out)
 {
 	(void)argc;
 	uint64_t to;
@@ -396,7 +404,7 @@ void leader_transfer(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			    struct wire_buf *out)
+		     struct wire_buf *out)
 {
 	(void)argc;
 	(void)argv;
@@ -404,7 +412,7 @@ void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			  struct wire_buf *out)
+		   struct wire_buf *out)
 {
 	struct node *n = c->s->sv->node;
 	uint64_t id;

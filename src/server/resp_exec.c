@@ -136,7 +136,7 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 }
 
 void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
-			 const struct resp_arg *argv, uint64_t client_id, uint64_t seq)
+		       const struct resp_arg *argv, uint64_t client_id, uint64_t seq)
 {
 	struct resp_server *s = c->s;
 	struct build b;

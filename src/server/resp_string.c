@@ -49,7 +49,7 @@ static void put_from(struct kv_put *p, const struct resp_arg *key, const struct 
 }
 
 int build_set(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		     struct build *b)
+	      struct build *b)
 {
 	b->cmd.op = KV_OP_SET;
 	b->kind = REPLY_OK;
@@ -82,7 +82,7 @@ int build_set(struct resp_server *s, size_t argc, const struct resp_arg *argv,
 }
 
 int build_setnx(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		       struct build *b)
+		struct build *b)
 {
 	(void)argc;
 	if (check_put(s, b, &argv[1], &argv[2]) != 0)
@@ -95,7 +95,7 @@ int build_setnx(struct resp_server *s, size_t argc, const struct resp_arg *argv,
 }
 
 int build_del(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		     struct build *b)
+	      struct build *b)
 {
 	size_t n = argc - 1;
 	if (check_count(s, b, n) != 0)
@@ -126,21 +126,21 @@ static int build_incr_common(struct resp_server *s, const struct resp_arg *key, 
 }
 
 int build_incr(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		      struct build *b)
+	       struct build *b)
 {
 	(void)argc;
 	return build_incr_common(s, &argv[1], 1, b);
 }
 
 int build_decr(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		      struct build *b)
+	       struct build *b)
 {
 	(void)argc;
 	return build_incr_common(s, &argv[1], -1, b);
 }
 
 int build_incrby(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			struct build *b)
+		 struct build *b)
 {
 	(void)argc;
 	int64_t d;
@@ -152,7 +152,7 @@ int build_incrby(struct resp_server *s, size_t argc, const struct resp_arg *argv
 }
 
 int build_decrby(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			struct build *b)
+		 struct build *b)
 {
 	(void)argc;
 	int64_t d;
@@ -168,7 +168,7 @@ int build_decrby(struct resp_server *s, size_t argc, const struct resp_arg *argv
 }
 
 int build_append(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			struct build *b)
+		 struct build *b)
 {
 	(void)argc;
 	if (check_put(s, b, &argv[1], &argv[2]) != 0)
@@ -208,19 +208,19 @@ static int build_mset_common(struct resp_server *s, size_t argc, const struct re
 }
 
 int build_mset(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		      struct build *b)
+	       struct build *b)
 {
 	return build_mset_common(s, argc, argv, b, false);
 }
 
 int build_msetnx(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			struct build *b)
+		 struct build *b)
 {
 	return build_mset_common(s, argc, argv, b, true);
 }
 
 int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		     struct build *b)
+	      struct build *b)
 {
 	(void)argc;
 	if (check_put(s, b, &argv[1], &argv[3]) != 0 || check_put(s, b, &argv[1], &argv[2]) != 0)
@@ -234,7 +234,7 @@ int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv,
 }
 
 int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			 struct build *b)
+		  struct build *b)
 {
 	(void)argc;
 	uint64_t rev;
@@ -252,7 +252,7 @@ int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *arg
 }
 
 int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			 struct build *b)
+		  struct build *b)
 {
 	(void)argc;
 	if (check_put(s, b, &argv[1], &argv[2]) != 0)
@@ -267,7 +267,7 @@ int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *arg
 }
 
 int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			 struct build *b)
+		  struct build *b)
 {
 	(void)s;
 	if (argc == 1) {
@@ -300,7 +300,7 @@ int build_session(struct resp_server *s, size_t argc, const struct resp_arg *arg
  */
 
 void read_get(struct rconn *c, const struct kv *kv, size_t argc,
-		     const struct resp_arg *argv, struct wire_buf *out)
+	      const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -313,7 +313,7 @@ void read_get(struct rconn *c, const struct kv *kv, size_t argc,
 }
 
 void read_strlen(struct rconn *c, const struct kv *kv, size_t argc,
-			const struct resp_arg *argv, struct wire_buf *out)
+		 const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -323,7 +323,7 @@ void read_strlen(struct rconn *c, const struct kv *kv, size_t argc,
 }
 
 void read_exists(struct rconn *c, const struct kv *kv, size_t argc,
-			const struct resp_arg *argv, struct wire_buf *out)
+		 const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	int64_t n = 0;
@@ -333,7 +333,7 @@ void read_exists(struct rconn *c, const struct kv *kv, size_t argc,
 }
 
 void read_type(struct rconn *c, const struct kv *kv, size_t argc,
-		      const struct resp_arg *argv, struct wire_buf *out)
+	       const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -342,7 +342,7 @@ void read_type(struct rconn *c, const struct kv *kv, size_t argc,
 }
 
 void read_ttl(struct rconn *c, const struct kv *kv, size_t argc,
-		     const struct resp_arg *argv, struct wire_buf *out)
+	      const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -350,7 +350,7 @@ void read_ttl(struct rconn *c, const struct kv *kv, size_t argc,
 }
 
 void read_mget(struct rconn *c, const struct kv *kv, size_t argc,
-		      const struct resp_arg *argv, struct wire_buf *out)
+	       const struct resp_arg *argv, struct wire_buf *out)
 {
 	size_t n = argc - 1;
 	const struct server *sv = c->s->sv;
@@ -382,7 +382,7 @@ void read_mget(struct rconn *c, const struct kv *kv, size_t argc,
 }
 
 void read_concord_get(struct rconn *c, const struct kv *kv, size_t argc,
-			     const struct resp_arg *argv, struct wire_buf *out)
+		      const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	uint64_t rev = 0;
@@ -460,7 +460,7 @@ static int scan_collect_key(void *arg, const struct kv_value *v)
 }
 
 void read_keys(struct rconn *c, const struct kv *kv, size_t argc,
-		      const struct resp_arg *argv, struct wire_buf *out)
+	       const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -510,47 +510,62 @@ static struct scan_cursor *cursor_new(struct rconn *c)
 	return victim;
 }
 
+struct scan_options {
+	const char *prefix;
+	size_t plen;
+	uint64_t count;
+};
+
+/* SCAN's MATCH, COUNT and TYPE; false after the reply (an error, or the empty answer
+ * for a type other than string). */
+static bool scan_options(size_t argc, const struct resp_arg *argv, struct scan_options *o,
+			 struct wire_buf *out)
+{
+	*o = (struct scan_options){.prefix = "", .count = 10};
+	for (size_t i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc) {
+			reply_syntax(out);
+			return false;
+		}
+		if (arg_is(&argv[i], "MATCH")) {
+			if (!pattern_prefix(&argv[i + 1], &o->plen)) {
+				reply_error(out, "ERR only prefix patterns ('abc*') are supported");
+				return false;
+			}
+			o->prefix = argv[i + 1].data;
+		} else if (arg_is(&argv[i], "COUNT")) {
+			if (!arg_u64(&argv[i + 1], &o->count) || o->count == 0) {
+				reply_not_int(out);
+				return false;
+			}
+			if (o->count > 1000)
+				o->count = 1000;
+		} else if (arg_is(&argv[i], "TYPE")) {
+			if (!arg_is(&argv[i + 1], "string")) {
+				resp_write_array(out, 2);
+				resp_write_bulk(out, "0", 1);
+				resp_write_array(out, 0);
+				return false;
+			}
+		} else {
+			reply_syntax(out);
+			return false;
+		}
+	}
+	return true;
+}
+
 void read_scan(struct rconn *c, const struct kv *kv, size_t argc,
-		      const struct resp_arg *argv, struct wire_buf *out)
+	       const struct resp_arg *argv, struct wire_buf *out)
 {
 	uint64_t cursor;
 	if (!arg_u64(&argv[1], &cursor)) {
 		reply_error(out, "ERR invalid cursor");
 		return;
 	}
-	const char *prefix = "";
-	size_t plen = 0;
-	uint64_t count = 10;
-	for (size_t i = 2; i < argc; i += 2) {
-		if (i + 1 >= argc) {
-			reply_syntax(out);
-			return;
-		}
-		if (arg_is(&argv[i], "MATCH")) {
-			if (!pattern_prefix(&argv[i + 1], &plen)) {
-				reply_error(out, "ERR only prefix patterns ('abc*') are supported");
-				return;
-			}
-			prefix = argv[i + 1].data;
-		} else if (arg_is(&argv[i], "COUNT")) {
-			if (!arg_u64(&argv[i + 1], &count) || count == 0) {
-				reply_not_int(out);
-				return;
-			}
-			if (count > 1000)
-				count = 1000;
-		} else if (arg_is(&argv[i], "TYPE")) {
-			if (!arg_is(&argv[i + 1], "string")) {
-				resp_write_array(out, 2);
-				resp_write_bulk(out, "0", 1);
-				resp_write_array(out, 0);
-				return;
-			}
-		} else {
-			reply_syntax(out);
-			return;
-		}
-	}
+	struct scan_options o;
+	if (!scan_options(argc, argv, &o, out))
+		return;
 	struct scan_cursor *cur = NULL;
 	if (cursor != 0) {
 		cur = cursor_find(c, cursor);
@@ -559,11 +574,11 @@ void read_scan(struct rconn *c, const struct kv *kv, size_t argc,
 			return;
 		}
 	}
-	struct scan_collect sc = {.max = count};
+	struct scan_collect sc = {.max = o.count};
 	wire_buf_init(&sc.keys, c->s->sv->output_hard_bytes);
 	bool more = false;
-	int rv = kv_scan(kv, prefix, plen, cur != NULL ? cur->start : NULL,
-			 cur != NULL ? cur->start_len : 0, count + 2 * NODE_MAX_MEMBERS, 0,
+	int rv = kv_scan(kv, o.prefix, o.plen, cur != NULL ? cur->start : NULL,
+			 cur != NULL ? cur->start_len : 0, o.count + 2 * NODE_MAX_MEMBERS, 0,
 			 scan_collect_key, &sc, &more);
 	if (rv != 0) {
 		write_kv_error(out, c->s->sv, rv, 0, 0);
@@ -613,7 +628,7 @@ uint64_t resp_user_keys(const struct kv *kv)
 }
 
 void read_dbsize(struct rconn *c, const struct kv *kv, size_t argc,
-			const struct resp_arg *argv, struct wire_buf *out)
+		 const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;

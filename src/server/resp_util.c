@@ -121,7 +121,7 @@ void reply_not_int(struct wire_buf *out)
 }
 
 void write_kv_error(struct wire_buf *out, const struct server *sv, int code,
-			   uint64_t client_id, uint64_t seq)
+		    uint64_t client_id, uint64_t seq)
 {
 	switch (code) {
 	case KV_ENOTINT:
