@@ -92,7 +92,7 @@ static void on_write(uv_write_t *req, int status)
 	}
 	/* The handle outlives this callback (its close callback comes later). */
 	conn_flush(c);
-	c->l->ops->written(c);
+	c->l->ops->process(c);
 }
 
 void conn_flush(struct conn *c)
@@ -151,13 +151,16 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	if (nread < 0) {
+	if (nread > 0) {
+		c->l->ops->commit(c, (size_t)nread);
+	} else {
 		/* No room (the buffer holds one unfinished request), or the end of the input
 		 * (the client is gone, or half-closed: printf | nc). */
 		uv_read_stop(st);
 		c->reading = false;
+		c->input_closed = c->input_closed || nread != UV_ENOBUFS;
 	}
-	c->l->ops->received(c, nread);
+	c->l->ops->process(c);
 }
 
 void conn_set_reading(struct conn *c, bool want)
@@ -235,7 +238,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	l->ops->start(c);
+	l->ops->process(c);
 }
 
 int conn_listen(struct conn_listener **out, size_t size, struct server *sv,

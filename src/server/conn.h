@@ -32,18 +32,17 @@ struct conn_ops {
 	/* A zeroed connection of the protocol's own type that embeds a struct conn; the
 	 * layer initializes that member. */
 	struct conn *(*create)(struct conn_listener *l);
-	/* An accepted connection under the client limit: start serving it. */
-	void (*start)(struct conn *c);
 	/* An accepted connection over the client limit: queue a refusal in c->out and see
 	 * that idle() closes the connection. */
 	void (*reject)(struct conn *c);
 	/* Where the next bytes read go (the parser's free space); nonzero: no room. */
 	int (*space)(struct conn *c, char **buf, size_t *len);
-	/* n > 0 bytes arrived in that space; n < 0: UV_ENOBUFS (no room) or the end of the
-	 * input (EOF or an error): reading has stopped then. */
-	void (*received)(struct conn *c, ssize_t n);
-	/* A write completed: the connection may read and process again. */
-	void (*written)(struct conn *c);
+	/* n bytes arrived in that space. */
+	void (*commit)(struct conn *c, size_t n);
+	/* Serve what the input holds, as far as the output allows: when a connection is
+	 * admitted, after input arrived (or ended: c->input_closed; or found no room),
+	 * and after each write. */
+	void (*process)(struct conn *c);
 	/* No output is queued or in flight: close, linger or wait, as the protocol says. */
 	void (*idle)(struct conn *c);
 	/* The connection is being closed (once, whoever closes it): drop what it owes. */
@@ -63,6 +62,7 @@ struct conn {
 	bool write_busy;
 	bool closing;
 	bool reading;
+	bool input_closed; /* the client's EOF (or a read error): nothing more comes */
 	bool lingering;   /* write side shut: reading and dropping input until EOF */
 	size_t discarded; /* bytes dropped while lingering */
 	uint32_t refs;

@@ -38,7 +38,6 @@ struct hconn {
 	struct http_parser parser;
 	bool busy;         /* a request waits for the node or the leader */
 	bool close_after;  /* the last response said "Connection: close" */
-	bool input_closed; /* EOF from the client */
 	bool processing;
 	struct http_request req; /* the request being served (valid while busy: no parser
 	                            call happens meanwhile) */

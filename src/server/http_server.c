@@ -381,7 +381,7 @@ static void hconn_process(struct hconn *c)
 	}
 	c->processing = false;
 	if (!c->conn.closing && !c->conn.lingering) {
-		conn_set_reading(&c->conn, !c->busy && !c->close_after && !c->input_closed);
+		conn_set_reading(&c->conn, !c->busy && !c->close_after && !c->conn.input_closed);
 		conn_flush(&c->conn);
 	}
 	conn_unref(&c->conn);
@@ -396,11 +396,6 @@ static struct conn *on_create(struct conn_listener *l)
 	return &c->conn;
 }
 
-static void on_start(struct conn *conn)
-{
-	hconn_process(hconn_of(conn));
-}
-
 static void on_reject(struct conn *conn)
 {
 	struct hconn *c = hconn_of(conn);
@@ -413,17 +408,12 @@ static int on_space(struct conn *conn, char **buf, size_t *len)
 	return http_parser_space(&hconn_of(conn)->parser, 64 * 1024, buf, len);
 }
 
-static void on_received(struct conn *conn, ssize_t n)
+static void on_commit(struct conn *conn, size_t n)
 {
-	struct hconn *c = hconn_of(conn);
-	if (n > 0)
-		http_parser_commit(&c->parser, (size_t)n);
-	else if (n != UV_ENOBUFS)
-		c->input_closed = true;
-	hconn_process(c);
+	http_parser_commit(&hconn_of(conn)->parser, n);
 }
 
-static void on_written(struct conn *conn)
+static void on_process(struct conn *conn)
 {
 	hconn_process(hconn_of(conn));
 }
@@ -431,9 +421,9 @@ static void on_written(struct conn *conn)
 static void on_idle(struct conn *conn)
 {
 	struct hconn *c = hconn_of(conn);
-	if (c->busy || conn->lingering || !(c->close_after || c->input_closed))
+	if (c->busy || conn->lingering || !(c->close_after || c->conn.input_closed))
 		return;
-	if (c->input_closed)
+	if (c->conn.input_closed)
 		conn_close(conn);
 	else
 		conn_linger(conn);
@@ -456,11 +446,10 @@ static void on_free(struct conn *conn)
 
 static const struct conn_ops http_conn_ops = {
 	.create = on_create,
-	.start = on_start,
 	.reject = on_reject,
 	.space = on_space,
-	.received = on_received,
-	.written = on_written,
+	.commit = on_commit,
+	.process = on_process,
 	.idle = on_idle,
 	.closing = on_closing,
 	.free = on_free,

@@ -96,7 +96,6 @@ struct rconn {
 	struct resp_server *s;
 	struct resp_parser parser;
 	bool quit;         /* QUIT or a protocol error: read no further command */
-	bool input_closed; /* the client sent EOF: answer what it sent, then close */
 	bool drained;      /* every complete command received was dispatched */
 	bool processing;
 	bool relayed; /* a relay from another node: never relay further */

@@ -491,7 +491,7 @@ static void rconn_process(struct rconn *c)
 	}
 	c->processing = false;
 	resp_read_batch_flush(s);
-	conn_set_reading(&c->conn, !paused && !c->quit && !c->input_closed);
+	conn_set_reading(&c->conn, !paused && !c->quit && !c->conn.input_closed);
 	conn_flush(&c->conn);
 	conn_unref(&c->conn);
 }
@@ -502,11 +502,6 @@ static struct conn *on_create(struct conn_listener *l)
 	c->s = (struct resp_server *)l;
 	resp_parser_init(&c->parser, NULL);
 	return &c->conn;
-}
-
-static void on_start(struct conn *conn)
-{
-	rconn_process(rconn_of(conn));
 }
 
 static void on_reject(struct conn *conn)
@@ -520,17 +515,12 @@ static int on_space(struct conn *conn, char **buf, size_t *len)
 	return resp_parser_space(&rconn_of(conn)->parser, 64 * 1024, buf, len);
 }
 
-static void on_received(struct conn *conn, ssize_t n)
+static void on_commit(struct conn *conn, size_t n)
 {
-	struct rconn *c = rconn_of(conn);
-	if (n > 0)
-		resp_parser_commit(&c->parser, (size_t)n);
-	else if (n != UV_ENOBUFS)
-		c->input_closed = true; /* answer what was asked, then close */
-	rconn_process(c);
+	resp_parser_commit(&rconn_of(conn)->parser, n);
 }
 
-static void on_written(struct conn *conn)
+static void on_process(struct conn *conn)
 {
 	rconn_process(rconn_of(conn));
 }
@@ -538,7 +528,7 @@ static void on_written(struct conn *conn)
 static void on_idle(struct conn *conn)
 {
 	struct rconn *c = rconn_of(conn);
-	if ((c->quit || (c->input_closed && c->drained)) && c->pending == 0)
+	if ((c->quit || (c->conn.input_closed && c->drained)) && c->pending == 0)
 		conn_close(conn);
 }
 
@@ -575,11 +565,10 @@ static void on_free(struct conn *conn)
 
 static const struct conn_ops resp_conn_ops = {
 	.create = on_create,
-	.start = on_start,
 	.reject = on_reject,
 	.space = on_space,
-	.received = on_received,
-	.written = on_written,
+	.commit = on_commit,
+	.process = on_process,
 	.idle = on_idle,
 	.closing = on_closing,
 	.free = on_free,
