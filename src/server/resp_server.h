@@ -7,8 +7,10 @@
  * Raft log), node_read (ReadIndex, then a read of node_kv) or local answers. Clients may
  * pipeline: each connection keeps a queue of reply slots in request order, and a reply
  * leaves only once every reply before it has, although writes complete asynchronously
- * and out of order. A connection with too many commands pending or too much output
- * queued stops being read until it drains (bounded memory per connection).
+ * and out of order. Commands take effect in the order sent: a read waits for the writes
+ * sent before it on its connection, a write for the reads before it. A connection with
+ * too many commands pending or too much output queued stops being read until it drains
+ * (bounded memory per connection).
  *
  * On a follower, commands that need the leader are relayed to the leader's client port
  * over a connection this server opens per client connection (forward mode), or answered
