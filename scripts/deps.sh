@@ -8,7 +8,7 @@ packages=(
 	libuv1-dev libprotobuf-c-dev protobuf-c-compiler
 	libcmocka-dev
 	clang libclang-rt-14-dev clang-format   # clang-format: the tidy test
-	redis-tools curl
+	redis-tools curl python3-redis libhiredis-dev   # real clients in the tests
 	e2fsprogs mount   # the nemesis: small ext4 images for full-disk faults
 )
 

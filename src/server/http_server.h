@@ -32,15 +32,6 @@ int http_server_port(const struct http_server *s);
  * this before node_stop and let the loop run). */
 void http_server_close(struct http_server *s, void (*cb)(void *arg), void *arg);
 
-struct http_server_stats {
-	uint64_t connections; /* accepted, total */
-	uint64_t rejected;    /* closed at once: too many clients */
-	uint64_t requests;    /* requests answered */
-	uint64_t errors;      /* answered 4xx or 5xx */
-	uint64_t forwarded;   /* relayed to the leader */
-	uint32_t clients;     /* connections open now */
-};
-
-void http_server_stats(const struct http_server *s, struct http_server_stats *out);
+/* Its counters are sv->http_stats (server.h). */
 
 #endif /* CONCORD_SERVER_HTTP_SERVER_H */

@@ -7,8 +7,10 @@
  * Raft log), node_read (ReadIndex, then a read of node_kv) or local answers. Clients may
  * pipeline: each connection keeps a queue of reply slots in request order, and a reply
  * leaves only once every reply before it has, although writes complete asynchronously
- * and out of order. A connection with too many commands pending or too much output
- * queued stops being read until it drains (bounded memory per connection).
+ * and out of order. Commands take effect in the order sent: a read waits for the writes
+ * sent before it on its connection, a write for the reads before it. A connection with
+ * too many commands pending or too much output queued stops being read until it drains
+ * (bounded memory per connection).
  *
  * On a follower, commands that need the leader are relayed to the leader's client port
  * over a connection this server opens per client connection (forward mode), or answered
@@ -36,16 +38,6 @@ int resp_server_port(const struct resp_server *s);
  * before node_stop and let the loop run. */
 void resp_server_close(struct resp_server *s, void (*cb)(void *arg), void *arg);
 
-struct resp_server_stats {
-	uint64_t connections;  /* accepted, total */
-	uint64_t rejected;     /* closed at once: too many clients */
-	uint64_t commands;     /* commands processed */
-	uint64_t errors;       /* error replies */
-	uint64_t forwarded;    /* commands relayed to the leader */
-	uint64_t redirected;   /* -MOVED replies */
-	uint32_t clients;      /* connections open now */
-};
-
-void resp_server_stats(const struct resp_server *s, struct resp_server_stats *out);
+/* Its counters are sv->resp_stats (server.h). */
 
 #endif /* CONCORD_SERVER_RESP_SERVER_H */

@@ -23,6 +23,17 @@
 struct resp_server;
 struct http_server;
 
+/* The counters of one frontend, which it keeps in struct server for /metrics and INFO. */
+struct server_stats {
+	uint64_t connections; /* accepted, total */
+	uint64_t rejected;    /* closed at once: too many clients */
+	uint64_t requests;    /* commands (RESP) or requests (HTTP) processed */
+	uint64_t errors;      /* error replies (RESP: protocol errors; HTTP: 4xx and 5xx) */
+	uint64_t forwarded;   /* relayed to the leader */
+	uint64_t redirected;  /* RESP -MOVED replies */
+	uint32_t clients;     /* connections open now */
+};
+
 /* What a follower does with a request that needs the leader. */
 enum server_follower_mode {
 	SERVER_FOLLOWER_FORWARD = 0, /* relay it to the leader and relay the reply back */
@@ -57,8 +68,10 @@ struct server {
 	int log_level;               /* 0 debug, 1 info, 2 warn, 3 error */
 	struct server_fault faults[NODE_MAX_MEMBERS * 2];
 	uint32_t n_faults;
-	struct resp_server *resp;    /* the frontends, for each other's statistics */
+	struct resp_server *resp;    /* the frontends, as started (NULL: not running) */
 	struct http_server *http;
+	struct server_stats resp_stats; /* each frontend's counters, kept here so that */
+	struct server_stats http_stats; /* /metrics reads them without the other's header */
 };
 
 /* Fills the defaults (loop and node stay NULL): forward on both protocols, linearizable
@@ -92,6 +105,8 @@ int server_listen(struct server *sv, uv_tcp_t *listener, const struct sockaddr_s
 void server_logf(const struct server *sv, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* These shared functions are implemented in http_server.c. */
+/* Every member id of the configuration in force, once, except this node's; at most
+ * `cap` of them into `out`. Returns the count. */
+uint32_t server_conf_peers(struct server *sv, raft_id *out, uint32_t cap);
 
 #endif /* CONCORD_SERVER_SERVER_H */

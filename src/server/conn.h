@@ -1,0 +1,124 @@
+/* conn.h: the connection layer both frontends use: a listener, its libuv TCP streams, ordered output with soft/hard limits, reference-counted close. */
+#ifndef CONCORD_SERVER_CONN_H
+#define CONCORD_SERVER_CONN_H
+
+/*
+ * A frontend embeds a struct conn_listener in its server and a struct conn in each of
+ * its connections, and gives the layer a table of callbacks (struct conn_ops). The
+ * layer accepts, counts and refuses connections (server.max_clients), reads into the
+ * space the protocol's parser offers, writes the output queue `out` in order (one write
+ * in flight; bytes appended while it runs go out next), and frees a connection when its
+ * last reference goes: the handle holds one until it is closed, and whoever owes a
+ * connection a callback (the node, a relay) holds one more.
+ *
+ * Output limits: `out` refuses growth past server.output_hard_bytes (wire_buf error),
+ * and the connection is then closed; conn_set_reading() never reads while the queued
+ * output is at server.output_soft_bytes or more. Everything runs on the loop thread.
+ */
+
+#include "codec/wire.h"
+#include "server/server.h"
+
+#include <uv.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+struct conn_listener;
+
+struct conn_ops {
+	/* A zeroed connection of the protocol's own type that embeds a struct conn; the
+	 * layer initializes that member. */
+	struct conn *(*create)(struct conn_listener *l);
+	/* An accepted connection over the client limit: queue a refusal in c->out and see
+	 * that idle() closes the connection. */
+	void (*reject)(struct conn *c);
+	/* Where the next bytes read go (the parser's free space); nonzero: no room. */
+	int (*space)(struct conn *c, char **buf, size_t *len);
+	/* n bytes arrived in that space. */
+	void (*commit)(struct conn *c, size_t n);
+	/* Serve what the input holds, as far as the output allows: when a connection is
+	 * admitted, after input arrived (or ended: c->input_closed; or found no room),
+	 * and after each write. */
+	void (*process)(struct conn *c);
+	/* No output is queued or in flight: close, linger or wait, as the protocol says. */
+	void (*idle)(struct conn *c);
+	/* The connection is being closed (once, whoever closes it): drop what it owes. */
+	void (*closing)(struct conn *c);
+	/* The last reference went: free the protocol's part and the memory of `c`. */
+	void (*free)(struct conn *c);
+};
+
+struct conn {
+	struct conn *prev, *next; /* the listener's open connections */
+	struct conn_listener *l;
+	uv_tcp_t tcp;
+	uv_write_t write_req;
+	uv_shutdown_t shutdown_req;
+	struct wire_buf out;     /* queued output, in order */
+	struct wire_buf writing; /* the write in flight */
+	bool write_busy;
+	bool closing;
+	bool reading;
+	bool input_closed; /* the client's EOF (or a read error): nothing more comes */
+	bool lingering;   /* write side shut: reading and dropping input until EOF */
+	size_t discarded; /* bytes dropped while lingering */
+	uint32_t refs;
+	uint64_t id;      /* 1, 2, ... per listener */
+};
+
+struct conn_listener {
+	struct server *sv;
+	const struct conn_ops *ops;
+	struct server_stats *st; /* the frontend's counters in struct server */
+	const char *proto;       /* "resp", "http": for logs */
+	uv_tcp_t tcp;
+	bool listening;
+	bool closing;
+	int port;
+	struct conn *conns;
+	uint32_t n_conns; /* open connections */
+	uint32_t n_alive; /* connections not yet freed */
+	uint64_t next_id;
+	void (*close_cb)(void *arg); /* conn_listener_close()'s */
+	void *close_arg;
+};
+
+/* Allocates `size` zeroed bytes, the frontend's server, which begins with its struct
+ * conn_listener, and listens on `address` for the frontend named by `flag`
+ * ("--listen-client"). Returns 0 with *out set, or a uv error with errmsg filled (the
+ * memory then goes by itself). */
+int conn_listen(struct conn_listener **out, size_t size, struct server *sv,
+		const struct conn_ops *ops, struct server_stats *st, const char *proto,
+		const char *flag, const char *address, char *errmsg, size_t len);
+
+/* Stops accepting and closes every connection; once all are freed, frees the server's
+ * memory (conn_listen's) and calls cb(arg), if cb is not NULL. */
+void conn_listener_close(struct conn_listener *l, void (*cb)(void *arg), void *arg);
+
+void conn_ref(struct conn *c);
+void conn_unref(struct conn *c);
+
+/* Bytes queued and in flight. */
+size_t conn_output_bytes(const struct conn *c);
+/* Whether the output has reached the soft limit (stop taking input). */
+bool conn_output_full(const struct conn *c);
+
+/* Starts the next write if none is in flight; closes the connection if `out` went past
+ * the hard limit; calls ops->idle when nothing is left to write. */
+void conn_flush(struct conn *c);
+
+/* Reads while `want` holds and the output is under the soft limit; else stops. */
+void conn_set_reading(struct conn *c, bool want);
+
+/* Shuts the write side once the output is gone and reads (dropping it, at most 1 MiB)
+ * until the client's EOF, then closes: closing with unread input would reset the
+ * connection and could destroy the last response in flight. */
+void conn_linger(struct conn *c);
+
+/* Closes the handle (once); the memory goes with the last reference. */
+void conn_close(struct conn *c);
+
+#endif /* CONCORD_SERVER_CONN_H */

@@ -1,0 +1,137 @@
+/* http_impl.h: the HTTP frontend's insides, shared by its files: connections, responses, the route table and its handlers. */
+#ifndef CONCORD_SERVER_HTTP_IMPL_H
+#define CONCORD_SERVER_HTTP_IMPL_H
+
+/*
+ * http_server.c  connections, responses, the relay to the leader, life cycle
+ * http_routes.c  the route table: {methods, path, flags, handler}, and routing
+ * http_kv.c      the key-value and session routes (/v1/kv, /v1/sessions)
+ * http_admin.c   cluster, membership, admin, health and metrics routes
+ */
+
+#include "codec/http.h"
+#include "codec/json.h"
+#include "server/conn.h"
+#include "server/http_server.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct relay;
+
+/* What a pending operation is (c->op). */
+enum {
+	OP_NONE,
+	OP_GET,
+	OP_LIST,
+	OP_PUT,
+	OP_DELETE,
+	OP_DELETE_CAS,
+	OP_SESSION_OPEN,
+	OP_SESSION_OTHER,
+};
+
+struct hconn {
+	struct conn conn; /* first: the connection layer's part */
+	struct http_server *s;
+	struct http_parser parser;
+	bool busy;         /* a request waits for the node or the leader */
+	bool close_after;  /* the last response said "Connection: close" */
+	bool processing;
+	struct http_request req; /* the request being served (valid while busy: no parser
+	                            call happens meanwhile) */
+	bool head_only;
+	/* What a pending operation needs when it completes. */
+	int op;
+	bool force_base64;
+	bool stale;
+	uint64_t rev;
+	bool raw;
+	char *key; /* the key of a pending read or write (copy) */
+	size_t key_len;
+	uint64_t client_id, seq;
+	struct relay *relay; /* the request relayed to the leader, if any */
+};
+
+struct http_server {
+	struct conn_listener l; /* first */
+	struct server *sv;
+};
+
+/* =================================================================================
+ * Routes
+ */
+
+enum {
+	ROUTE_PREFIX = 1u << 0, /* the path starts with `path`; the rest goes to the handler */
+	ROUTE_QUIET = 1u << 1,  /* the methods are served but not listed in a 405's Allow */
+};
+
+#define ROUTE_METHOD(m) (1u << (m))
+#define ROUTE_GET (ROUTE_METHOD(HTTP_METHOD_GET) | ROUTE_METHOD(HTTP_METHOD_HEAD))
+#define ROUTE_ANY 0xffffu
+
+/* Serves a request whose path matched; `rest` is what follows a prefix. */
+typedef void (*route_fn)(struct hconn *c, const char *rest, size_t len);
+
+struct route {
+	unsigned methods; /* ROUTE_METHOD bits */
+	const char *path;
+	unsigned flags;
+	route_fn handler;
+};
+
+/* Serves c->req through the table (http_routes.c). */
+void http_route(struct hconn *c);
+
+/* http_kv.c */
+void route_kv_get(struct hconn *c, const char *rest, size_t len);
+void route_kv_list(struct hconn *c, const char *rest, size_t len);
+void route_kv_put(struct hconn *c, const char *rest, size_t len);
+void route_kv_delete(struct hconn *c, const char *rest, size_t len);
+void route_sessions(struct hconn *c, const char *rest, size_t len);
+/* 0: absent, 1: present and parsed, -1: malformed. */
+int query_u64(const struct http_request *req, const char *name, uint64_t *out);
+
+/* http_admin.c */
+void route_cluster(struct hconn *c, const char *rest, size_t len);
+void route_healthz(struct hconn *c, const char *rest, size_t len);
+void route_metrics(struct hconn *c, const char *rest, size_t len);
+void route_members(struct hconn *c, const char *rest, size_t len);
+void route_transfer(struct hconn *c, const char *rest, size_t len);
+void route_step_down(struct hconn *c, const char *rest, size_t len);
+void route_faults(struct hconn *c, const char *rest, size_t len);
+void route_index(struct hconn *c, const char *rest, size_t len);
+
+/* =================================================================================
+ * http_server.c: responses and the leader
+ */
+
+/* Queues a response to c->req (keep-alive as the request asked, unless closing). */
+void respond(struct hconn *c, int status, const char *content_type, const void *body,
+	     size_t len, const struct http_header *extra, size_t n_extra);
+/* `body` as application/json (500 if it overflowed). */
+void respond_json(struct hconn *c, int status, struct wire_buf *body,
+		  const struct http_header *extra, size_t n_extra);
+/* {"error": "<msg>"} */
+void respond_error(struct hconn *c, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void respond_empty_object(struct hconn *c, int status);
+/* 503 with "Retry-After: 1" and the JSON body `fmt` makes. */
+void respond_retry(struct hconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses the request's body as JSON into *doc (free it); false after answering 400. */
+bool request_json(struct hconn *c, struct json_doc **doc);
+/* 405 with Allow: `allow`. */
+void respond_method_not_allowed(struct hconn *c, const char *allow);
+
+/* On a follower, answers the request (503, 421) or relays it to the leader, and
+ * returns true: the caller stops. On the leader, returns false. */
+bool http_not_leader(struct hconn *c);
+
+/* The request waits for the node: the connection holds still until http_done(). */
+void http_wait(struct hconn *c);
+/* The pending request is answered: serve the next one. */
+void http_done(struct hconn *c);
+
+#endif /* CONCORD_SERVER_HTTP_IMPL_H */

@@ -1,0 +1,56 @@
+/* relay.h: a client connection to the leader's client or HTTP port that relays requests and reads back their replies. */
+#ifndef CONCORD_SERVER_RELAY_H
+#define CONCORD_SERVER_RELAY_H
+
+/*
+ * A relay connects to `address`, sends what relay_send() queues (in order, once
+ * connected) and cuts what comes back into replies with the protocol's complete()
+ * test, handing each to reply(). While replies are owed, a timer runs; it restarts at
+ * every reply. A failure (cannot connect, the connection broke, no reply in time, a
+ * malformed or oversized reply) is reported once through fail(); the relay is then
+ * closing. After fail() or relay_close() no callback comes but closed(), when the
+ * relay's handles are closed and its memory is gone. Everything runs on the loop thread.
+ */
+
+#include <uv.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum relay_error {
+	RELAY_ECONNECT = 1, /* the leader could not be reached: nothing was sent */
+	RELAY_EBROKEN,      /* the connection broke, or the leader closed it */
+	RELAY_ETIMEOUT,     /* no reply in time */
+	RELAY_EMALFORMED,   /* a reply the protocol cannot read, or one nobody asked for */
+	RELAY_ETOOBIG,      /* a reply, or queued output, over the byte limit */
+};
+
+struct relay_ops {
+	/* The length of the complete reply at the start of `data` (len bytes), 0 if it is
+	 * not complete yet, -1 if it is malformed. `eof`: the leader closed its side. */
+	ssize_t (*complete)(const char *data, size_t len, bool eof);
+	void (*reply)(void *arg, const char *data, size_t len);
+	void (*fail)(void *arg, enum relay_error e, const char *why);
+	void (*closed)(void *arg);
+};
+
+struct relay;
+
+/* Starts connecting to `address` ("host:port", numeric host). `timeout_ms` bounds the
+ * wait for each reply, `max_bytes` the output queued and the reply buffered. Returns
+ * NULL (and calls nothing, ever) if the connection cannot even be started. */
+struct relay *relay_open(uv_loop_t *loop, const char *address, uint64_t timeout_ms,
+			 size_t max_bytes, const struct relay_ops *ops, void *arg);
+
+/* Queues `len` bytes that `replies` replies will answer. */
+void relay_send(struct relay *r, const void *data, size_t len, uint32_t replies);
+
+/* Whether the connection was established (so something may have been sent). */
+bool relay_connected(const struct relay *r);
+
+/* Closes the relay (once; without fail()); closed() follows. */
+void relay_close(struct relay *r);
+
+#endif /* CONCORD_SERVER_RELAY_H */

@@ -1,0 +1,454 @@
+/* resp_admin.c: the RESP connection, server and cluster commands: PING, INFO, CLIENT, CLUSTER, CONCORD.STATUS/FAULT/TRANSFER/MEMBER... */
+#include "server/resp_impl.h"
+#include "base/alloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* =================================================================================
+ * Local commands
+ */
+
+void local_ping(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		struct wire_buf *out)
+{
+	(void)c;
+	if (argc == 1)
+		resp_write_simple(out, "PONG", 4);
+	else if (argc == 2)
+		resp_write_bulk(out, argv[1].data, argv[1].len);
+	else
+		reply_wrong_args(out, &argv[0]);
+}
+
+void local_echo(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		struct wire_buf *out)
+{
+	(void)c;
+	(void)argc;
+	resp_write_bulk(out, argv[1].data, argv[1].len);
+}
+
+void local_select(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		  struct wire_buf *out)
+{
+	(void)c;
+	(void)argc;
+	int64_t db;
+	if (!arg_i64(&argv[1], &db))
+		reply_not_int(out);
+	else if (db != 0)
+		reply_error(out, "ERR DB index is out of range");
+	else
+		resp_write_ok(out);
+}
+
+void local_quit(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		struct wire_buf *out)
+{
+	(void)argc;
+	(void)argv;
+	resp_write_ok(out);
+	c->quit = true;
+}
+
+void local_command(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		   struct wire_buf *out)
+{
+	(void)c;
+	if (argc >= 2 && arg_is(&argv[1], "COUNT"))
+		resp_write_integer(out, (int64_t)command_count());
+	else
+		resp_write_array(out, 0);
+}
+
+void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		  struct wire_buf *out)
+{
+	(void)c;
+	if (arg_is(&argv[1], "GET")) {
+		if (argc != 3) {
+			reply_error(out, "ERR wrong number of arguments for 'config|get' command");
+		} else if (arg_is(&argv[2], "save")) {
+			resp_write_array(out, 2);
+			reply_bulk_str(out, "save");
+			reply_bulk_str(out, "");
+		} else if (arg_is(&argv[2], "appendonly")) {
+			resp_write_array(out, 2);
+			reply_bulk_str(out, "appendonly");
+			reply_bulk_str(out, "yes");
+		} else {
+			resp_write_array(out, 0);
+		}
+	} else if (arg_is(&argv[1], "SET") || arg_is(&argv[1], "RESETSTAT") ||
+		   arg_is(&argv[1], "REWRITE")) {
+		reply_error(out, "ERR CONFIG SET is not supported; use concord's flags");
+	} else {
+		reply_error(out, "ERR unknown CONFIG subcommand");
+	}
+}
+
+void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		 struct wire_buf *out)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	reply_error(out, "NOPROTO this server speaks RESP2 only");
+}
+
+void local_auth(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		struct wire_buf *out)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	reply_error(out, "ERR AUTH <password> called without any password configured for the "
+			 "default user. Are you sure your configuration is correct?");
+}
+
+void local_client(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		  struct wire_buf *out)
+{
+	if (arg_is(&argv[1], "SETNAME") && argc == 3) {
+		if (argv[2].len > 256 || memchr(argv[2].data, ' ', argv[2].len) != NULL ||
+		    memchr(argv[2].data, '\n', argv[2].len) != NULL) {
+			reply_error(out, "ERR Client names cannot contain spaces, newlines or special "
+					 "characters.");
+			return;
+		}
+		free(c->name);
+		c->name = NULL;
+		if (argv[2].len > 0) {
+			c->name = xmalloc(argv[2].len + 1);
+			memcpy(c->name, argv[2].data, argv[2].len);
+			c->name[argv[2].len] = '\0';
+		}
+		resp_write_ok(out);
+	} else if (arg_is(&argv[1], "SETINFO") && argc == 4) {
+		resp_write_ok(out);
+	} else if (arg_is(&argv[1], "GETNAME") && argc == 2) {
+		if (c->name == NULL)
+			resp_write_null(out);
+		else
+			reply_bulk_str(out, c->name);
+	} else if (arg_is(&argv[1], "ID") && argc == 2) {
+		resp_write_integer(out, (int64_t)c->conn.id);
+	} else {
+		reply_error(out, "ERR unknown CLIENT subcommand or wrong number of arguments; "
+				 "supported: SETNAME, SETINFO, GETNAME, ID");
+	}
+}
+
+void local_relay(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		 struct wire_buf *out)
+{
+	(void)argc;
+	(void)argv;
+	c->relayed = true;
+	resp_write_ok(out);
+}
+
+void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		struct wire_buf *out)
+{
+	struct resp_server *s = c->s;
+	struct server *sv = s->sv;
+	bool all = argc == 1 || arg_is(&argv[1], "all") || arg_is(&argv[1], "everything") ||
+		   arg_is(&argv[1], "default");
+	struct wire_buf t;
+	wire_buf_init(&t, 1 << 20);
+	struct node_status st;
+	node_status(sv->node, &st);
+	if (all || arg_is(&argv[1], "server")) {
+		wire_buf_printf(&t,
+				"# Server\r\nredis_version:7.0.0\r\nconcord_version:%s\r\n"
+				"redis_mode:standalone\r\nprocess_id:%d\r\ntcp_port:%d\r\n"
+				"uptime_in_seconds:%" PRIu64 "\r\n\r\n",
+				sv->version, (int)getpid(), s->l.port,
+				(uv_now(sv->loop) - sv->start_ms) / 1000);
+	}
+	if (all || arg_is(&argv[1], "clients")) {
+		wire_buf_printf(&t, "# Clients\r\nconnected_clients:%u\r\n\r\n", s->l.n_conns);
+	}
+	if (all || arg_is(&argv[1], "replication")) {
+		wire_buf_printf(&t, "# Replication\r\nrole:%s\r\n\r\n",
+				st.role == RAFT_LEADER ? "master" : "slave");
+	}
+	if (all || arg_is(&argv[1], "concord")) {
+		const struct node_member *self = node_self(sv->node);
+		const struct node_member *leader = node_leader(sv->node);
+		const struct kv *kv = node_kv(sv->node);
+		wire_buf_printf(&t,
+				"# Concord\r\nnode_id:%" PRIu64 "\r\nnode_name:%s\r\ncluster_id:%s\r\n"
+				"raft_role:%s\r\nraft_term:%" PRIu64 "\r\nleader_id:%" PRIu64 "\r\n"
+				"leader_client_addr:%s\r\ncommit_index:%" PRIu64 "\r\n"
+				"applied_index:%" PRIu64 "\r\nrevision:%" PRIu64 "\r\nread_mode:%s\r\n"
+				"follower_mode:%s\r\n\r\n",
+				st.id, self != NULL ? self->name : "", sv->cluster_id, server_role_name(sv),
+				st.term, st.leader, leader != NULL ? leader->client : "", st.commit,
+				st.applied, kv_revision(kv), sv->stale_reads ? "stale" : "linearizable",
+				sv->resp_follower == SERVER_FOLLOWER_FORWARD ? "forward" : "moved");
+	}
+	if (all || arg_is(&argv[1], "keyspace")) {
+		wire_buf_printf(&t, "# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n",
+				resp_user_keys(node_kv(sv->node)));
+	}
+	resp_write_bulk(out, t.data, t.len);
+	wire_buf_free(&t);
+}
+
+/* CLUSTER SLOTS: one range, 0..16383, served by the leader, the followers as replicas. */
+static void cluster_slots(struct rconn *c, struct wire_buf *out)
+{
+	struct server *sv = c->s->sv;
+	const struct node_member *leader = node_leader(sv->node);
+	if (leader == NULL || leader->client[0] == '\0') {
+		struct node_status st;
+		node_status(sv->node, &st);
+		reply_errorf(out, "CLUSTERDOWN no leader is known (term %" PRIu64 "); retry", st.term);
+		return;
+	}
+	struct node_status st;
+	node_status(sv->node, &st);
+	const struct node_member *members[RAFT_MAX_MEMBERS * 3];
+	size_t n = 0;
+	members[n++] = leader;
+	const raft_id *lists[2] = {st.conf.voters, st.conf.learners};
+	uint32_t counts[2] = {st.conf.n_voters, st.conf.n_learners};
+	for (int l = 0; l < 2; l++) {
+		for (uint32_t i = 0; i < counts[l]; i++) {
+			const struct node_member *m = node_member(sv->node, lists[l][i]);
+			if (m != NULL && m->id != leader->id && m->client[0] != '\0')
+				members[n++] = m;
+		}
+	}
+	resp_write_array(out, 1);
+	resp_write_array(out, 2 + n);
+	resp_write_integer(out, 0);
+	resp_write_integer(out, 16383);
+	for (size_t i = 0; i < n; i++) {
+		const char *addr = members[i]->client;
+		const char *colon = strrchr(addr, ':');
+		const char *host = addr;
+		size_t hlen = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+		if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+			host++;
+			hlen -= 2;
+		}
+		char idbuf[64];
+		int idlen = snprintf(idbuf, sizeof(idbuf), "concord-node-%040" PRIu64, members[i]->id);
+		resp_write_array(out, 3);
+		resp_write_bulk(out, host, hlen);
+		resp_write_integer(out, colon != NULL ? strtol(colon + 1, NULL, 10) : 0);
+		resp_write_bulk(out, idbuf, (size_t)idlen);
+	}
+}
+
+void local_cluster(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		   struct wire_buf *out)
+{
+	if (arg_is(&argv[1], "SLOTS") && argc == 2) {
+		cluster_slots(c, out);
+	} else if (arg_is(&argv[1], "KEYSLOT") && argc == 3) {
+		resp_write_integer(out, (int64_t)resp_key_slot(argv[2].data, argv[2].len));
+	} else {
+		char lname[32];
+		lower_name(&argv[1], lname, sizeof(lname));
+		reply_errorf(out, "ERR unsupported command 'cluster %s': only CLUSTER SLOTS and CLUSTER "
+				  "KEYSLOT are served", lname);
+	}
+}
+
+void local_status(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		  struct wire_buf *out)
+{
+	(void)argc;
+	(void)argv;
+	struct wire_buf t;
+	wire_buf_init(&t, 1 << 20);
+	server_write_cluster_json(&t, c->s->sv);
+	resp_write_bulk(out, t.data, t.len);
+	wire_buf_free(&t);
+}
+
+/* CONCORD.FAULT SET peer|* [drop P] [delay-req MS] [delay-resp MS] [dup P] [block-out 0|1]
+ * [block-in 0|1] / CONCORD.FAULT CLEAR peer|*: this node's links. */
+/* One "name value" pair of CONCORD.FAULT SET into *f; false after an error reply. */
+static bool fault_option(const struct resp_arg *o, const struct resp_arg *v, struct net_fault *f,
+			 struct wire_buf *out)
+{
+	double d = 0;
+	uint64_t u = 0;
+	if (arg_is(o, "drop") || arg_is(o, "dup")) {
+		if (!arg_double(v, &d) || !(d >= 0 && d <= 1)) {
+			reply_error(out, "ERR a probability must lie in [0, 1]");
+			return false;
+		}
+		if (arg_is(o, "drop"))
+			f->drop_probability = d;
+		else
+			f->duplicate_probability = d;
+	} else if (arg_is(o, "delay-req") || arg_is(o, "delay-resp") ||
+		   arg_is(o, "jitter")) {
+		if (!arg_u64(v, &u) || u > 600000) {
+			reply_error(out, "ERR a delay is whole milliseconds, at most 600000");
+			return false;
+		}
+		if (arg_is(o, "delay-req")) {
+			f->request_delay_ms = (uint32_t)u;
+			f->request_delay_probability = u > 0 ? 1 : 0;
+		} else if (arg_is(o, "delay-resp")) {
+			f->response_delay_ms = (uint32_t)u;
+			f->response_delay_probability = u > 0 ? 1 : 0;
+		} else {
+			f->reorder_jitter_ms = (uint32_t)u;
+		}
+	} else if (arg_is(o, "delay-req-p") || arg_is(o, "delay-resp-p")) {
+		if (!arg_double(v, &d) || !(d >= 0 && d <= 1)) {
+			reply_error(out, "ERR a probability must lie in [0, 1]");
+			return false;
+		}
+		if (arg_is(o, "delay-req-p"))
+			f->request_delay_probability = d;
+		else
+			f->response_delay_probability = d;
+	} else if (arg_is(o, "block-out") || arg_is(o, "block-in")) {
+		if (!arg_u64(v, &u) || u > 1) {
+			reply_error(out, "ERR block-out and block-in take 0 or 1");
+			return false;
+		}
+		if (arg_is(o, "block-out"))
+			f->block_outbound = u == 1;
+		else
+			f->block_inbound = u == 1;
+	} else {
+		reply_syntax(out);
+		return false;
+	}
+	return true;
+}
+
+void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		 struct wire_buf *out)
+{
+	struct server *sv = c->s->sv;
+	raft_id peer = RAFT_NONE;
+	if (!(argv[2].len == 1 && argv[2].data[0] == '*') &&
+	    (!arg_u64(&argv[2], &peer) || peer == RAFT_NONE)) {
+		reply_error(out, "ERR peer must be a node id or *");
+		return;
+	}
+	if (arg_is(&argv[1], "CLEAR")) {
+		if (argc != 3) {
+			reply_syntax(out);
+			return;
+		}
+		server_fault_clear(sv, peer);
+		resp_write_ok(out);
+		return;
+	}
+	if (!arg_is(&argv[1], "SET")) {
+		reply_error(out, "ERR usage: CONCORD.FAULT SET peer|* [drop P] [delay-req MS] "
+				 "[delay-resp MS] [dup P] [block-out 0|1] [block-in 0|1] | "
+				 "CONCORD.FAULT CLEAR peer|*");
+		return;
+	}
+	struct net_fault f;
+	memset(&f, 0, sizeof(f));
+	for (size_t i = 3; i < argc; i += 2) {
+		if (i + 1 >= argc) {
+			reply_syntax(out);
+			return;
+		}
+		if (!fault_option(&argv[i], &argv[i + 1], &f, out))
+			return;
+	}
+	int rv = server_fault_set(sv, peer, &f);
+	if (rv != 0)
+		reply_errorf(out, "ERR cannot set faults on the link to %" PRIu64 ": %s", peer,
+			     node_strerror(rv));
+	else
+		resp_write_ok(out);
+}
+
+/* =================================================================================
+ * Admin commands the leader carries out
+ */
+
+static void reply_node_error(struct wire_buf *out, int rv)
+{
+	if (rv == 0)
+		resp_write_ok(out);
+	else if (rv == NODE_ENOTLEADER)
+		reply_error(out, "CLUSTERDOWN this node is not the leader; retry");
+	else if (rv == NODE_EBUSY)
+		reply_error(out, "TRYAGAIN a leadership transfer or configuration change is under way");
+	else
+		reply_errorf(out, "ERR %s", node_strerror(rv));
+}
+
+void leader_transfer(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		     struct wire_buf *out)
+{
+	(void)argc;
+	uint64_t to;
+	if (!arg_u64(&argv[1], &to) || to == 0) {
+		reply_error(out, "ERR usage: CONCORD.TRANSFER node-id");
+		return;
+	}
+	reply_node_error(out, node_transfer(c->s->sv->node, to));
+}
+
+void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		     struct wire_buf *out)
+{
+	(void)argc;
+	(void)argv;
+	reply_node_error(out, node_step_down(c->s->sv->node));
+}
+
+void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
+		   struct wire_buf *out)
+{
+	struct node *n = c->s->sv->node;
+	uint64_t id;
+	if (argc < 3 || !arg_u64(&argv[2], &id) || id == 0) {
+		reply_error(out, "ERR usage: CONCORD.MEMBER ADD id name peer client http | "
+				 "CONCORD.MEMBER PROMOTE id | CONCORD.MEMBER REMOVE id");
+		return;
+	}
+	if (arg_is(&argv[1], "ADD") && argc == 7) {
+		struct node_member m;
+		memset(&m, 0, sizeof(m));
+		m.id = id;
+		const struct resp_arg *f[4] = {&argv[3], &argv[4], &argv[5], &argv[6]};
+		char *dst[4] = {m.name, m.peer, m.client, m.http};
+		size_t cap[4] = {sizeof(m.name), sizeof(m.peer), sizeof(m.client), sizeof(m.http)};
+		for (int i = 0; i < 4; i++) {
+			if (f[i]->len >= cap[i] || memchr(f[i]->data, '\n', f[i]->len) != NULL ||
+			    memchr(f[i]->data, '\0', f[i]->len) != NULL) {
+				reply_error(out, "ERR a member's name or address is too long or holds a "
+						 "newline");
+				return;
+			}
+			memcpy(dst[i], f[i]->data, f[i]->len);
+		}
+		struct sockaddr_storage sa;
+		if (server_addr_parse(m.peer, &sa) != 0) {
+			reply_error(out, "ERR the peer address must be numeric host:port");
+			return;
+		}
+		reply_node_error(out, node_member_add_learner(n, &m));
+	} else if (arg_is(&argv[1], "PROMOTE") && argc == 3) {
+		reply_node_error(out, node_member_promote(n, id));
+	} else if (arg_is(&argv[1], "REMOVE") && argc == 3) {
+		reply_node_error(out, node_member_remove(n, id));
+	} else {
+		reply_syntax(out);
+	}
+}
+

@@ -1,0 +1,281 @@
+/* resp_impl.h: the RESP frontend's insides, shared by its files: connections, reply slots, the command table and its handlers. */
+#ifndef CONCORD_SERVER_RESP_IMPL_H
+#define CONCORD_SERVER_RESP_IMPL_H
+
+/*
+ * resp_server.c   connections, reply slots, the relay, dispatch, life cycle
+ * resp_exec.c     reads batched behind one node_read; writes through the log
+ * resp_commands.c the command table: {name, arity, flags, first key, handler}
+ * resp_string.c   the string and key commands (GET, SET, DEL, SCAN...)
+ * resp_admin.c    connection, server and cluster commands (PING, INFO, CLUSTER...)
+ * resp_util.c     argument parsing and error replies
+ */
+
+#include "codec/resp.h"
+#include "server/conn.h"
+#include "server/resp_server.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a committed write's struct kv_reply becomes a RESP reply. */
+enum reply_kind {
+	REPLY_OK,         /* +OK */
+	REPLY_OK_OR_NULL, /* +OK if the condition held, else the null bulk (SET NX|XX) */
+	REPLY_BOOL,       /* :1 if the condition held, else :0 (SETNX, MSETNX, CAS...) */
+	REPLY_INTEGER,    /* :reply.integer (DEL, INCR..., APPEND) */
+	REPLY_CLIENT_ID,  /* :reply.client_id (CONCORD.SESSION) */
+};
+
+struct rconn;
+struct command;
+
+/* One reply owed to a client, in request order. */
+struct slot {
+	struct slot *next;       /* the connection's queue */
+	struct slot *relay_next; /* the relay's in-flight list */
+	struct slot *batch_next; /* a read batch */
+	struct rconn *c;
+	bool done;      /* `out` holds the whole reply */
+	bool holds_ref; /* the node owes a callback: the connection waits for it */
+	bool orphan;    /* the connection closed: free on completion */
+	bool is_write;  /* a write proposed or a command relayed, in flight */
+	bool is_read;   /* a read waiting for its ReadIndex, in flight */
+	struct wire_buf out;
+	/* A pending write. */
+	enum reply_kind kind;
+	uint64_t client_id, seq;
+	/* A pending read: the command and a copy of its arguments. */
+	const struct command *cmd;
+	size_t argc;
+	struct resp_arg *argv; /* one allocation with the bytes */
+};
+
+/* A connection's relay to the leader's client port (forward mode). */
+struct resp_relay {
+	struct relay *r;
+	raft_id target;
+	char address[128];
+	uint32_t skip; /* replies to swallow: the CONCORD.RELAY greeting */
+	struct slot *head, *tail;
+	uint32_t in_flight;
+};
+
+#define SCAN_CURSORS 16
+
+struct scan_cursor {
+	uint64_t id; /* 0: free */
+	uint64_t used;
+	char *start; /* the last key returned plus a zero byte */
+	size_t start_len;
+};
+
+/* How a command is carried out, decided before it runs (resp_server.c). */
+enum route {
+	ROUTE_ANSWERED, /* answered already (an error) */
+	ROUTE_LOCAL,    /* answered here at once */
+	ROUTE_READ,     /* a read of this node's store, once its ReadIndex is confirmed */
+	ROUTE_STALE,    /* a read of this node's store as it is */
+	ROUTE_WRITE,    /* proposed through this node's log */
+	ROUTE_AWAY,     /* needs the leader: relayed to it, or -MOVED */
+};
+
+/* A parsed command and its route. Its arguments point into the parser's buffer: a
+ * connection holding a plan calls no parser function until it ran. */
+struct plan {
+	enum route route;
+	const struct command *run; /* the command itself, or the one CONCORD.EXEC carries */
+	size_t argc, rargc;        /* as sent; of `run` */
+	const struct resp_arg *argv, *rargv;
+	uint64_t client_id, seq;   /* CONCORD.EXEC's, else 0 */
+};
+
+struct rconn {
+	struct conn conn; /* first: the connection layer's part */
+	struct resp_server *s;
+	struct resp_parser parser;
+	bool quit;         /* QUIT or a protocol error: read no further command */
+	bool drained;      /* every complete command received was dispatched */
+	bool processing;
+	bool relayed; /* a relay from another node: never relay further */
+	struct slot *head, *tail;
+	uint32_t pending;
+	/* A connection's commands take effect in the order sent: a read does not start
+	 * while a write sent before it is in flight (the read would miss it), and a write
+	 * does not start while a read sent before it is (the read, served from the store
+	 * as it is once confirmed, would see the write). Until then the command waits in
+	 * `held` and nothing further is parsed. */
+	uint32_t writes_in_flight; /* slots with is_write, unfinished */
+	uint32_t reads_in_flight;  /* slots with is_read, unfinished */
+	bool holding;
+	struct plan held;
+	struct resp_relay *relay; /* NULL: none */
+	char *name;
+	struct scan_cursor cursors[SCAN_CURSORS];
+	uint64_t next_cursor;
+	uint64_t cursor_clock;
+};
+
+/* Reads queued while parsing, confirmed together by one node_read. */
+struct read_batch {
+	struct resp_server *s;
+	struct slot *head, *tail;
+};
+
+struct resp_server {
+	struct conn_listener l; /* first */
+	struct server *sv;
+	struct read_batch *batch;
+};
+
+/* =================================================================================
+ * The command table
+ */
+
+enum {
+	CMD_LOCAL = 1u << 0,  /* answered here, on any node */
+	CMD_READ = 1u << 1,   /* a read of the store: the leader's, unless stale reads */
+	CMD_WRITE = 1u << 2,  /* through the log: the leader */
+	CMD_LEADER = 1u << 3, /* an admin command the leader carries out */
+	CMD_EXEC = 1u << 4,   /* CONCORD.EXEC: runs the command it carries */
+	CMD_SESSION = 1u << 5, /* CONCORD.SESSION: not to be run by CONCORD.EXEC */
+};
+
+/* A write's command, built from the arguments; on error, build_fn writes err and
+ * returns -1. `puts`/`keys` are scratch the caller frees. */
+struct build {
+	struct kv_cmd cmd;
+	enum reply_kind kind;
+	struct kv_put *puts;
+	struct kv_key *keys;
+	char err[256];
+};
+
+/* Answers at once (CMD_LOCAL, CMD_LEADER). */
+typedef void (*local_fn)(struct rconn *c, size_t argc, const struct resp_arg *argv,
+			 struct wire_buf *out);
+/* Builds a write (CMD_WRITE). */
+typedef int (*build_fn)(struct resp_server *s, size_t argc, const struct resp_arg *argv,
+			struct build *b);
+/* Answers from the store once the read is confirmed (CMD_READ). */
+typedef void (*read_fn)(struct rconn *c, const struct kv *kv, size_t argc,
+			const struct resp_arg *argv, struct wire_buf *out);
+
+struct command {
+	const char *name; /* upper case */
+	int arity;        /* > 0: exactly; < 0: at least -arity (name included) */
+	unsigned flags;
+	int first_key;    /* argument index of the first key (for -MOVED), 0 if none */
+	local_fn local;   /* CMD_LOCAL and CMD_LEADER */
+	build_fn build;   /* CMD_WRITE */
+	read_fn read;     /* CMD_READ */
+};
+
+/* The command named `name` (any case), or NULL. */
+const struct command *command_find(const char *name, size_t len);
+size_t command_count(void);
+/* Whether `name` is a Redis command Concord does not serve (lists, hashes...). */
+bool command_unsupported(const char *name, size_t len);
+bool command_arity_ok(const struct command *cmd, size_t argc);
+
+/* resp_string.c */
+int build_set(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_setnx(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_incr(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_decr(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_incrby(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_decrby(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_append(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_mset(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_msetnx(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+#define READ_FN(name)                                                                 \
+	void name(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv, \
+		  struct wire_buf *out)
+READ_FN(read_get);
+READ_FN(read_strlen);
+READ_FN(read_exists);
+READ_FN(read_type);
+READ_FN(read_ttl);
+READ_FN(read_mget);
+READ_FN(read_concord_get);
+READ_FN(read_keys);
+READ_FN(read_scan);
+READ_FN(read_dbsize);
+/* Keys in the store outside the reserved keyspace. */
+uint64_t resp_user_keys(const struct kv *kv);
+
+/* resp_admin.c */
+#define LOCAL_FN(name) \
+	void name(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
+LOCAL_FN(local_ping);
+LOCAL_FN(local_echo);
+LOCAL_FN(local_select);
+LOCAL_FN(local_quit);
+LOCAL_FN(local_command);
+LOCAL_FN(local_config);
+LOCAL_FN(local_hello);
+LOCAL_FN(local_auth);
+LOCAL_FN(local_client);
+LOCAL_FN(local_relay);
+LOCAL_FN(local_info);
+LOCAL_FN(local_cluster);
+LOCAL_FN(local_status);
+LOCAL_FN(local_fault);
+LOCAL_FN(leader_transfer);
+LOCAL_FN(leader_stepdown);
+LOCAL_FN(leader_member);
+
+/* =================================================================================
+ * resp_server.c: slots
+ */
+
+/* A new slot at the end of the connection's queue. */
+struct slot *slot_new(struct rconn *c);
+/* The slot's reply is complete (or the connection went away meanwhile): flush what is
+ * in order, resume the connection, and drop the slot's reference if it held one. */
+void slot_finish(struct slot *sl);
+void slot_free(struct slot *sl);
+/* Where a reply known now goes: the output, or a finished slot behind the owed ones. */
+struct wire_buf *conn_reply_now(struct rconn *c);
+
+/* resp_exec.c */
+/* Queues a read for the batch flushed by resp_read_batch_flush(). */
+void resp_read_enqueue(struct rconn *c, const struct command *cmd, size_t argc,
+		       const struct resp_arg *argv);
+/* Issues the reads collected so far behind one node_read. */
+void resp_read_batch_flush(struct resp_server *s);
+/* Builds and proposes a write; its reply fills a slot. */
+void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
+		       const struct resp_arg *argv, uint64_t client_id, uint64_t seq);
+
+/* =================================================================================
+ * resp_util.c: arguments and replies
+ */
+
+bool arg_is(const struct resp_arg *a, const char *s);
+/* A decimal int64 as Redis accepts it: optional '-', digits, no spaces, no '+'. */
+bool arg_i64(const struct resp_arg *a, int64_t *out);
+bool arg_u64(const struct resp_arg *a, uint64_t *out);
+bool arg_double(const struct resp_arg *a, double *out);
+/* Up to cap-1 bytes of an argument in lower case, unprintable bytes as '?'. */
+void lower_name(const struct resp_arg *a, char *buf, size_t cap);
+void reply_errorf(struct wire_buf *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void reply_error(struct wire_buf *out, const char *msg);
+void reply_bulk_str(struct wire_buf *out, const char *s);
+void reply_wrong_args(struct wire_buf *out, const struct resp_arg *name);
+void reply_syntax(struct wire_buf *out);
+void reply_not_int(struct wire_buf *out);
+/* "ERR unknown command 'x', with args beginning with: ..." */
+void reply_unknown(struct wire_buf *out, size_t argc, const struct resp_arg *argv);
+/* A KV_ error code as Redis-style text. */
+void write_kv_error(struct wire_buf *out, const struct server *sv, int code, uint64_t client_id,
+		    uint64_t seq);
+
+#endif /* CONCORD_SERVER_RESP_IMPL_H */
