@@ -129,20 +129,11 @@ static void on_net_log(void *ctx, enum net_log_level level, const char *msg)
  * Life cycle
  */
 
-int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg, char *errmsg,
-	       size_t len)
+/* Opens the data directory and loads the state machine from the snapshot it recovered.
+ * On failure it releases what it opened, but not the node. */
+static int open_storage(struct node *n, const struct node_config *cfg,
+			struct storage_recovered *rec, char *errmsg, size_t len)
 {
-	if (cfg->id == RAFT_NONE || cfg->tick_ms == 0 || cfg->data_dir[0] == '\0') {
-		snprintf(errmsg, len, "a node needs an id, a tick and a data directory");
-		return NODE_EINVAL;
-	}
-	struct node *n = xcalloc(1, sizeof(*n));
-	n->loop = loop;
-	n->cfg = *cfg;
-	n->role = RAFT_FOLLOWER;
-	for (uint32_t i = 0; i < cfg->n_members; i++)
-		node_member_put(n, &cfg->members[i]);
-
 	struct raft_conf boot_conf;
 	memset(&boot_conf, 0, sizeof(boot_conf));
 	for (uint32_t i = 0; i < cfg->n_members && i < RAFT_MAX_MEMBERS; i++)
@@ -155,27 +146,39 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	    .segment_size_bytes = cfg->segment_bytes,
 	};
 	char serr[STORAGE_ERRMSG_SIZE];
-	struct storage_recovered rec;
-	if (storage_open(&n->st, sio_posix(), cfg->data_dir, &so, &rec, serr) != 0) {
+	if (storage_open(&n->st, sio_posix(), cfg->data_dir, &so, rec, serr) != 0) {
 		snprintf(errmsg, len, "%s", serr);
-		free(n);
 		return NODE_ESTORAGE;
 	}
-	if (rec.notes[0] != '\0')
-		node_logf(n, LOG_WARN, "recovery repaired the data directory: %s", rec.notes);
+	if (rec->notes[0] != '\0')
+		node_logf(n, LOG_WARN, "recovery repaired the data directory: %s", rec->notes);
 	if (kv_new(&cfg->kv, &n->kv) != 0) {
 		snprintf(errmsg, len, "invalid key-value configuration");
 		goto fail_storage;
 	}
-	if (rec.snapshot_data != NULL &&
-	    kv_snapshot_read_buf(n->kv, rec.snapshot_data->data, rec.snapshot_data->len) != 0) {
+	if (rec->snapshot_data != NULL &&
+	    kv_snapshot_read_buf(n->kv, rec->snapshot_data->data, rec->snapshot_data->len) != 0) {
 		snprintf(errmsg, len, "the snapshot at index %" PRIu64 " in %s does not load: %s",
-			 rec.snapshot_index, cfg->data_dir, kv_errmsg(n->kv));
+			 rec->snapshot_index, cfg->data_dir, kv_errmsg(n->kv));
 		goto fail_kv;
 	}
-	n->last_snapshot = rec.snapshot_index;
+	n->last_snapshot = rec->snapshot_index;
 	node_members_reload(n);
+	return NODE_OK;
 
+fail_kv:
+	kv_free(n->kv);
+fail_storage:
+	storage_recovered_release(rec);
+	storage_close(n->st);
+	return NODE_ESTORAGE;
+}
+
+/* Starts the core from what the storage recovered, which it releases. On failure it
+ * releases the storage and the state machine too, but not the node. */
+static int start_raft(struct node *n, const struct node_config *cfg,
+		      struct storage_recovered *rec, char *errmsg, size_t len)
+{
 	struct raft_config rc;
 	raft_config_default(&rc, cfg->id);
 	rc.election_ticks = cfg->election_ticks;
@@ -184,7 +187,7 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	rc.snapshot_chunk_bytes = CONCORD_SNAPSHOT_CHUNK_BYTES;
 	rc.seed = node_wall_ms() ^ ((uint64_t)getpid() << 32) ^ cfg->id;
 	struct raft_boot boot;
-	storage_recovered_boot(&rec, &boot);
+	storage_recovered_boot(rec, &boot);
 	int rv = raft_new(&n->r, &rc, &boot);
 	if (rv != 0) {
 		snprintf(errmsg, len,
@@ -192,15 +195,23 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 			 ", %u entries, %u voters)",
 			 cfg->data_dir, raft_strerror(rv), boot.hard_state.term, boot.snapshot_index,
 			 boot.n_entries, boot.conf.n_voters);
-		goto fail_kv;
+		kv_free(n->kv);
+		storage_recovered_release(rec);
+		storage_close(n->st);
+		return NODE_ESTORAGE;
 	}
-	storage_recovered_release(&rec);
+	storage_recovered_release(rec);
 	node_logf(n, LOG_INFO, "recovered term %" PRIu64 ", log %" PRIu64 "..%" PRIu64
 	          ", snapshot %" PRIu64, raft_term_current(n->r), raft_first_index(n->r),
 	          raft_last_index(n->r), raft_snapshot_index(n->r));
+	return NODE_OK;
+}
 
-	/* The transport first: if its port is taken, nothing asynchronous has started yet
-	 * except the transport itself, whose close frees the node. */
+/* Starts the peer transport. On failure the node is gone: freed here, or by the close of
+ * a transport that started listening. */
+static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *cfg,
+		     char *errmsg, size_t len)
+{
 	struct net_config nc;
 	net_config_default(&nc);
 	nc.cluster_id = cfg->cluster_id;
@@ -215,7 +226,11 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	char nerr[256] = "";
 	if (net_new(&n->net, loop, &nc, nerr) != 0) {
 		snprintf(errmsg, len, "peer transport on %s: %s", cfg->listen_peer, nerr);
-		goto fail_raft;
+		raft_free(n->r);
+		kv_free(n->kv);
+		storage_close(n->st);
+		free(n);
+		return NODE_EINVAL;
 	}
 	if (net_start(n->net) != 0) {
 		snprintf(errmsg, len, "peer transport on %s: %s", cfg->listen_peer,
@@ -226,6 +241,35 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 		net_close(n->net, free, n); /* frees the node once its handles closed */
 		return NODE_EINVAL;
 	}
+	return NODE_OK;
+}
+
+int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg, char *errmsg,
+	       size_t len)
+{
+	if (cfg->id == RAFT_NONE || cfg->tick_ms == 0 || cfg->data_dir[0] == '\0') {
+		snprintf(errmsg, len, "a node needs an id, a tick and a data directory");
+		return NODE_EINVAL;
+	}
+	struct node *n = xcalloc(1, sizeof(*n));
+	n->loop = loop;
+	n->cfg = *cfg;
+	n->role = RAFT_FOLLOWER;
+	for (uint32_t i = 0; i < cfg->n_members; i++)
+		node_member_put(n, &cfg->members[i]);
+	struct storage_recovered rec;
+	int rv = open_storage(n, cfg, &rec, errmsg, len);
+	if (rv == NODE_OK)
+		rv = start_raft(n, cfg, &rec, errmsg, len);
+	if (rv != NODE_OK) {
+		free(n);
+		return rv;
+	}
+	/* The transport first: if its port is taken, nothing asynchronous has started yet
+	 * except the transport itself, whose close frees the node. */
+	rv = start_net(n, loop, cfg, errmsg, len);
+	if (rv != NODE_OK)
+		return rv;
 	if (storage_async_start(&n->async, loop, n->st) != 0) {
 		/* Cannot happen short of thread creation failing; the process then exits. */
 		snprintf(errmsg, len, "cannot start the storage threads");
@@ -240,21 +284,6 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	uv_check_start(&n->check, on_check);
 	*out = n;
 	return NODE_OK;
-
-fail_raft:
-	raft_free(n->r);
-	kv_free(n->kv);
-	storage_close(n->st);
-	free(n);
-	return NODE_EINVAL;
-
-fail_kv:
-	kv_free(n->kv);
-fail_storage:
-	storage_recovered_release(&rec);
-	storage_close(n->st);
-	free(n);
-	return NODE_ESTORAGE;
 }
 
 void node_stop_step(struct node *n)
