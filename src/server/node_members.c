@@ -1,0 +1,225 @@
+/* node_members.c: the address book (reserved kv keys) and membership changes. */
+#include "server/node_impl.h"
+#include "base/alloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------
+ * Address book
+ */
+
+static struct node_member *member_find(struct node *n, raft_id id)
+{
+	for (uint32_t i = 0; i < n->n_members; i++)
+		if (n->members[i].id == id)
+			return &n->members[i];
+	return NULL;
+}
+
+const struct node_member *node_member(const struct node *n, raft_id id)
+{
+	return member_find((struct node *)n, id);
+}
+
+const struct node_member *node_self(const struct node *n)
+{
+	return node_member(n, n->cfg.id);
+}
+
+const struct node_member *node_leader(const struct node *n)
+{
+	raft_id l = raft_leader(n->r);
+	return l == RAFT_NONE ? NULL : node_member(n, l);
+}
+
+void node_member_put(struct node *n, const struct node_member *m)
+{
+	struct node_member *have = member_find(n, m->id);
+	if (have == NULL) {
+		if (n->n_members == sizeof(n->members) / sizeof(n->members[0]))
+			return;
+		have = &n->members[n->n_members++];
+	}
+	*have = *m;
+}
+
+/* The transport can reach every node of the address book, members of the configuration
+ * in force or not: a node that joins knows no configuration until the log reaches it,
+ * yet it must answer the leader that brings it the log. */
+void node_peers_sync(struct node *n)
+{
+	for (uint32_t i = 0; i < n->n_members; i++) {
+		const struct node_member *m = &n->members[i];
+		if (m->id == n->cfg.id || m->peer[0] == '\0')
+			continue;
+		net_peer_set(n->net, m->id, m->peer);
+	}
+}
+
+/* A member record as stored in the replicated address book: "name\npeer\nclient\nhttp". */
+static bool member_decode(raft_id id, const void *value, size_t len, struct node_member *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	char buf[600];
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	char *fields[4] = {0};
+	char *p = buf;
+	for (int i = 0; i < 4; i++) {
+		fields[i] = p;
+		char *nl = strchr(p, '\n');
+		if (nl == NULL) {
+			if (i < 3)
+				return false;
+			break;
+		}
+		*nl = '\0';
+		p = nl + 1;
+	}
+	snprintf(m->name, sizeof(m->name), "%s", fields[0]);
+	snprintf(m->peer, sizeof(m->peer), "%s", fields[1]);
+	snprintf(m->client, sizeof(m->client), "%s", fields[2]);
+	snprintf(m->http, sizeof(m->http), "%s", fields[3]);
+	return true;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Address book loading (the reserved keys)
+ */
+
+static int member_scan(void *arg, const struct kv_value *v)
+{
+	struct node *n = arg;
+	if (!kv_key_member(v->key, v->key_len))
+		return 0;
+	char idbuf[32];
+	size_t idlen = v->key_len - KV_MEMBER_PREFIX_LEN;
+	if (idlen == 0 || idlen >= sizeof(idbuf))
+		return 0;
+	memcpy(idbuf, (const char *)v->key + KV_MEMBER_PREFIX_LEN, idlen);
+	idbuf[idlen] = '\0';
+	raft_id id = strtoull(idbuf, NULL, 10);
+	struct node_member m;
+	if (id != RAFT_NONE && member_decode(id, v->value, v->value_len, &m))
+		node_member_put(n, &m);
+	return 0;
+}
+
+void node_members_reload(struct node *n)
+{
+	bool more = false;
+	kv_scan(n->kv, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN, NULL, 0, 2 * NODE_MAX_MEMBERS, 0,
+		member_scan, n, &more);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Leadership and membership
+ */
+
+int node_transfer(struct node *n, raft_id to)
+{
+	int rv = node_raft_error(raft_transfer_leader(n->r, to));
+	n->dirty = true;
+	return rv;
+}
+
+int node_step_down(struct node *n)
+{
+	int rv = node_raft_error(raft_step_down(n->r));
+	n->dirty = true;
+	return rv;
+}
+
+static int change(struct node *n, const struct raft_conf *target)
+{
+	int rv = node_raft_error(raft_change_config(n->r, target, NULL));
+	n->dirty = true;
+	return rv;
+}
+
+static bool conf_drop(raft_id *ids, uint32_t *count, raft_id id)
+{
+	for (uint32_t i = 0; i < *count; i++) {
+		if (ids[i] != id)
+			continue;
+		ids[i] = ids[--*count];
+		return true;
+	}
+	return false;
+}
+
+struct member_add {
+	struct node *n;
+	raft_id id;
+};
+
+static void member_recorded(void *arg, int status, const struct kv_reply *reply)
+{
+	struct member_add *ma = arg;
+	struct node *n = ma->n;
+	(void)reply;
+	if (status != NODE_OK) {
+		node_logf(n, LOG_WARN, "adding n%" PRIu64 ": its address was not recorded: %s", ma->id,
+		          node_strerror(status));
+	} else if (!n->stopping) {
+		struct raft_conf t = *raft_conf_current(n->r);
+		if (!raft_conf_is_member(&t, ma->id) && t.n_learners < RAFT_MAX_MEMBERS) {
+			t.learners[t.n_learners++] = ma->id;
+			int rv = change(n, &t);
+			node_logf(n, rv == 0 ? LOG_INFO : LOG_WARN, "adding n%" PRIu64 " as a learner: %s",
+			          ma->id, node_strerror(rv));
+		}
+	}
+	free(ma);
+}
+
+int node_member_add_learner(struct node *n, const struct node_member *m)
+{
+	if (raft_role(n->r) != RAFT_LEADER)
+		return NODE_ENOTLEADER;
+	if (m->id == RAFT_NONE || m->peer[0] == '\0' || raft_conf_is_member(raft_conf_current(n->r), m->id))
+		return NODE_EINVAL;
+	/* First the address book, replicated, so every node can reach the new member; then
+	 * the configuration. */
+	char key[64], value[600];
+	/* The prefix holds a NUL, so print the id after room for it, then copy it in. */
+	int klen = snprintf(key, sizeof(key), "%*s%" PRIu64, KV_MEMBER_PREFIX_LEN, "", m->id);
+	memcpy(key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN);
+	int vlen = snprintf(value, sizeof(value), "%s\n%s\n%s\n%s", m->name, m->peer, m->client,
+			    m->http);
+	struct member_add *ma = xmalloc(sizeof(*ma));
+	ma->n = n;
+	ma->id = m->id;
+	struct kv_cmd c = {.op = KV_OP_SET,
+			   .put = {.key = key, .key_len = (size_t)klen, .value = value,
+				   .value_len = (size_t)vlen}};
+	int rv = node_propose(n, &c, member_recorded, ma);
+	if (rv != 0)
+		free(ma);
+	return rv;
+}
+
+int node_member_promote(struct node *n, raft_id id)
+{
+	struct raft_conf t = *raft_conf_current(n->r);
+	if (!conf_drop(t.learners, &t.n_learners, id) || t.n_voters >= RAFT_MAX_MEMBERS)
+		return NODE_EINVAL;
+	t.voters[t.n_voters++] = id;
+	return change(n, &t);
+}
+
+int node_member_remove(struct node *n, raft_id id)
+{
+	struct raft_conf t = *raft_conf_current(n->r);
+	t.n_voters_old = 0;
+	bool found = conf_drop(t.voters, &t.n_voters, id) || conf_drop(t.learners, &t.n_learners, id);
+	if (!found)
+		return NODE_EINVAL;
+	return change(n, &t);
+}
