@@ -1,4 +1,4 @@
-/* impl.h: the storage object's internals, shared by storage.c (writing) and recover.c. */
+/* impl.h: the storage object's internals, shared by storage.c, append.c and recover*.c. */
 #ifndef CONCORD_STORAGE_IMPL_H
 #define CONCORD_STORAGE_IMPL_H
 
@@ -66,8 +66,20 @@ struct storage {
 
 /* Records a failure (fail-stop) and returns `err`. */
 int storage_fail(struct storage *st, int err);
+/* Records a failed file call (`op` on `path`, -errno `neg_errno`) and fails. */
+int storage_fail_io(struct storage *st, const char *path, const char *op, int neg_errno);
+/* What every call returns once the storage has failed (STORAGE_EFAILED). */
+int storage_refuse_failed(struct storage *st);
+/* The term of entry `index`: the snapshot's at snap_index, 0 outside the log. */
+raft_term storage_term_at(const struct storage *st, raft_index index);
+/* DIR/wal/<first>-<last> for a closed segment. */
+void storage_closed_path(const struct storage *st, const struct segment *s, char *path);
 /* Creates and preallocates DIR/wal/open-<seq> as the open segment. */
 int storage_open_segment_create(struct storage *st, uint64_t seq);
+/* Closes the retired segments now, before anything that relies on their closed names. */
+int storage_retired_flush(struct storage *st);
+/* fsyncs DIR/wal (no retired segment may be pending). */
+int storage_sync_wal_dir(struct storage *st);
 void storage_terms_push(struct storage *st, raft_term term);
 void storage_closed_push(struct storage *st, raft_index first, raft_index last);
 

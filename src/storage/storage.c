@@ -1,5 +1,5 @@
-/* storage.c: the running storage: hard state, appends, syncs, truncation, rotation, snapshots. */
-/* (Opening and recovery live in recover.c.) */
+/* storage.c: the running storage: segments, syncs, hard state, snapshots, closing. */
+/* (Appending and truncation live in append.c; opening and recovery in recover.c.) */
 #include "storage/impl.h"
 
 #include "base/alloc.h"
@@ -12,10 +12,6 @@
 #include <errno.h>
 #include <inttypes.h>
 
-/* Payloads smaller than this are copied next to their record header so that a batch of
- * small entries is one contiguous write; larger ones are written from where they lie. */
-#define INLINE_PAYLOAD_MAX_BYTES 1024u
-
 int storage_fail(struct storage *st, int err)
 {
 	assert(err != STORAGE_OK);
@@ -24,12 +20,12 @@ int storage_fail(struct storage *st, int err)
 	return err;
 }
 
-static int fail_io(struct storage *st, const char *path, const char *op, int neg_errno)
+int storage_fail_io(struct storage *st, const char *path, const char *op, int neg_errno)
 {
 	return storage_fail(st, storage_errmsg_io(st->errmsg, path, op, neg_errno));
 }
 
-static int refuse_failed(struct storage *st)
+int storage_refuse_failed(struct storage *st)
 {
 	/* Keep the first failure's message: it names the file and errno that matter. */
 	assert(st->failed != STORAGE_OK);
@@ -58,7 +54,7 @@ void storage_closed_push(struct storage *st, raft_index first, raft_index last)
 	st->n_closed++;
 }
 
-static raft_term term_at(const struct storage *st, raft_index index)
+raft_term storage_term_at(const struct storage *st, raft_index index)
 {
 	if (index == st->snap_index)
 		return st->snap_term;
@@ -68,7 +64,7 @@ static raft_term term_at(const struct storage *st, raft_index index)
 	return st->terms[index - st->snap_index - 1];
 }
 
-static void closed_path(const struct storage *st, const struct segment *s, char *path)
+void storage_closed_path(const struct storage *st, const struct segment *s, char *path)
 {
 	char name[SIO_NAME_MAX + 1];
 	wal_name_format_closed(name, s->first, s->last);
@@ -89,7 +85,7 @@ int storage_open_segment_create(struct storage *st, uint64_t seq)
 	int fd;
 	int rv = sio_open(st->io, o->path, SIO_RDWR | SIO_CREATE | SIO_EXCL, &fd);
 	if (rv != 0)
-		return fail_io(st, o->path, "create", rv);
+		return storage_fail_io(st, o->path, "create", rv);
 	o->fd = fd;
 	o->seq = seq;
 	o->first = 0;
@@ -102,13 +98,13 @@ int storage_open_segment_create(struct storage *st, uint64_t seq)
 	wal_segment_header(header);
 	rv = sio_pwrite(st->io, fd, header, sizeof(header), 0);
 	if (rv != 0)
-		return fail_io(st, o->path, "write of the segment header", rv);
+		return storage_fail_io(st, o->path, "write of the segment header", rv);
 	/* Preallocating reserves the blocks now, so that appends cannot meet a full disk
 	 * in the middle of a segment, and keeps the tail of the file zero, which is what
 	 * lets recovery tell a torn write from corruption. */
 	rv = sio_allocate(st->io, fd, st->segment_size_bytes);
 	if (rv != 0)
-		return fail_io(st, o->path, "preallocation (fallocate)", rv);
+		return storage_fail_io(st, o->path, "preallocation (fallocate)", rv);
 	return STORAGE_OK;
 }
 
@@ -163,7 +159,7 @@ static int retired_close_all(struct sio *io, const char *wal_dir, struct storage
 }
 
 /* Closes the retired segments now, before anything that relies on their closed names. */
-static int retired_flush(struct storage *st)
+int storage_retired_flush(struct storage *st)
 {
 	int rv = retired_close_all(st->io, st->wal_dir, st->retired, st->n_retired, st->errmsg);
 	st->n_retired = 0;
@@ -172,386 +168,14 @@ static int retired_flush(struct storage *st)
 	return STORAGE_OK;
 }
 
-/* Retires the full open segment (closed by the next sync) and starts the next one. */
-static int rotate(struct storage *st)
-{
-	struct open_segment *o = &st->open;
-	assert(o->fd >= 0);
-	assert(o->first != 0);
-	if (st->n_retired == STORAGE_RETIRED_MAX) {
-		int rv = retired_flush(st);
-		if (rv != STORAGE_OK)
-			return rv;
-	}
-	st->retired[st->n_retired++] = (struct storage_retired){
-		.fd = o->fd,
-		.seq = o->seq,
-		.first = o->first,
-		.last = o->last,
-		.used_bytes = o->used_bytes,
-	};
-	o->fd = -1;
-	st->wal_dir_dirty = true;
-	storage_closed_push(st, o->first, o->last);
-	return storage_open_segment_create(st, o->seq + 1);
-}
-
-static int sync_wal_dir(struct storage *st)
+int storage_sync_wal_dir(struct storage *st)
 {
 	assert(st->n_retired == 0); /* their renames must follow their data */
 	int rv = sio_sync_dir(st->io, st->wal_dir);
 	if (rv != 0)
-		return fail_io(st, st->wal_dir, "fsync of directory", rv);
+		return storage_fail_io(st, st->wal_dir, "fsync of directory", rv);
 	st->wal_dir_dirty = false;
 	return STORAGE_OK;
-}
-
-/* ----------------------------------------------------------------------------------
- * Truncating a conflicting suffix (the rare path)
- */
-
-/* Discards the open segment's records from entry `index` on: ftruncate, re-preallocate,
- * and fdatasync before anything new is written where they were, so that no crash can
- * leave a mix of old and new records there. */
-static int truncate_in_open(struct storage *st, raft_index index)
-{
-	struct open_segment *o = &st->open;
-	assert(o->first != 0);
-	assert(index >= o->first);
-	assert(index <= o->last);
-	uint64_t off = o->offsets[index - o->first];
-	int rv = sio_truncate(st->io, o->fd, off);
-	if (rv != 0)
-		return fail_io(st, o->path, "ftruncate", rv);
-	rv = sio_allocate(st->io, o->fd, st->segment_size_bytes);
-	if (rv != 0)
-		return fail_io(st, o->path, "preallocation (fallocate)", rv);
-	rv = sio_fdatasync(st->io, o->fd);
-	if (rv != 0)
-		return fail_io(st, o->path, "fdatasync", rv);
-	o->n_offsets = index - o->first;
-	o->used_bytes = off;
-	if (o->n_offsets == 0) {
-		o->first = 0;
-		o->last = 0;
-	} else {
-		o->last = index - 1;
-	}
-	return STORAGE_OK;
-}
-
-/* Finds where entry `index` begins in a closed segment by walking its record headers. */
-static int closed_offset_of(struct storage *st, int fd, const char *path,
-			    const struct segment *s, raft_index index, uint64_t *offset)
-{
-	uint64_t off = WAL_SEGMENT_HEADER_BYTES;
-	for (raft_index i = s->first; i < index; i++) {
-		uint8_t hdr[WAL_RECORD_HEADER_BYTES];
-		int rv = sio_pread_exact(st->io, fd, hdr, sizeof(hdr), off);
-		if (rv != 0)
-			return fail_io(st, path, "read", rv);
-		uint32_t len = get_u32(hdr);
-		if (len == 0 || len > WAL_RECORD_MAX_BYTES)
-			return storage_fail(st, storage_errmsg_set(st->errmsg, STORAGE_ECORRUPT,
-								   "%s: offset %" PRIu64
-								   ": bad record length",
-								   path, off));
-		off += WAL_RECORD_HEADER_BYTES + len;
-	}
-	*offset = off;
-	return STORAGE_OK;
-}
-
-/*
- * Discards entries from `index` on when they reach below the open segment. The order
- * keeps every crash recoverable: first remove the open segment and the closed ones that
- * start at or after `index` (newest first, so a crash leaves a prefix of the log), make
- * that durable; then rename the segment holding `index` to its shortened range and make
- * that durable; only then cut its file. A crash between the last two steps leaves a
- * closed segment with records beyond its name, which recovery trims (the name is the
- * authority). Finally a fresh open segment takes the new entries.
- */
-static int truncate_below_open(struct storage *st, raft_index index)
-{
-	struct open_segment *o = &st->open;
-	int rv = sio_close(st->io, o->fd);
-	o->fd = -1;
-	if (rv != 0)
-		return fail_io(st, o->path, "close", rv);
-	rv = sio_unlink(st->io, o->path);
-	if (rv != 0)
-		return fail_io(st, o->path, "unlink", rv);
-	char path[SIO_PATH_MAX];
-	while (st->n_closed > 0 && st->closed[st->n_closed - 1].first >= index) {
-		closed_path(st, &st->closed[st->n_closed - 1], path);
-		rv = sio_unlink(st->io, path);
-		if (rv != 0)
-			return fail_io(st, path, "unlink", rv);
-		st->n_closed--;
-	}
-	rv = sync_wal_dir(st);
-	if (rv != STORAGE_OK)
-		return rv;
-	if (st->n_closed > 0 && st->closed[st->n_closed - 1].last >= index) {
-		struct segment *s = &st->closed[st->n_closed - 1];
-		assert(s->first < index);
-		struct segment cut = {.first = s->first, .last = index - 1};
-		char cut_path[SIO_PATH_MAX];
-		closed_path(st, s, path);
-		closed_path(st, &cut, cut_path);
-		rv = sio_rename(st->io, path, cut_path);
-		if (rv != 0)
-			return fail_io(st, path, "rename", rv);
-		*s = cut;
-		rv = sync_wal_dir(st);
-		if (rv != STORAGE_OK)
-			return rv;
-		int fd;
-		rv = sio_open(st->io, cut_path, SIO_RDWR, &fd);
-		if (rv != 0)
-			return fail_io(st, cut_path, "open", rv);
-		uint64_t off = 0;
-		rv = closed_offset_of(st, fd, cut_path, s, index, &off);
-		if (rv == STORAGE_OK) {
-			int err = sio_truncate(st->io, fd, off);
-			if (err == 0)
-				err = sio_fdatasync(st->io, fd);
-			if (err != 0)
-				rv = fail_io(st, cut_path, "ftruncate and fdatasync", err);
-		}
-		sio_close(st->io, fd);
-		if (rv != STORAGE_OK)
-			return rv;
-	}
-	return storage_open_segment_create(st, o->seq + 1);
-}
-
-static int truncate_from(struct storage *st, raft_index index)
-{
-	assert(index > st->snap_index);
-	assert(index <= st->last_index);
-	int rv = retired_flush(st);
-	if (rv != STORAGE_OK)
-		return rv;
-	if (st->open.first != 0 && index >= st->open.first)
-		rv = truncate_in_open(st, index);
-	else
-		rv = truncate_below_open(st, index);
-	if (rv != STORAGE_OK)
-		return rv;
-	st->last_index = index - 1;
-	st->n_terms = st->last_index - st->snap_index;
-	return STORAGE_OK;
-}
-
-/* ----------------------------------------------------------------------------------
- * Appending
- */
-
-static int check_entries(struct storage *st, const struct raft_entry *entries, uint32_t n)
-{
-	raft_index first = entries[0].index;
-	if (first <= st->snap_index || first > st->last_index + 1)
-		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "append: entry %" PRIu64
-					  " is not in the log's range (snapshot %" PRIu64
-					  ", last %" PRIu64 ")",
-					  first, st->snap_index, st->last_index);
-	raft_term prev = term_at(st, first - 1);
-	for (uint32_t i = 0; i < n; i++) {
-		const struct raft_entry *e = &entries[i];
-		if (e->index != first + i)
-			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entries are not consecutive at %" PRIu64,
-						  e->index);
-		if (e->type < RAFT_ENTRY_NORMAL || e->type > RAFT_ENTRY_CONFIG)
-			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entry %" PRIu64 " has unknown type %d",
-						  e->index, (int)e->type);
-		if (e->term == 0 || e->term < prev)
-			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entry %" PRIu64 " has term %" PRIu64
-						  ", below its predecessor's %" PRIu64,
-						  e->index, e->term, prev);
-		if (e->term > st->meta.hard_state.term)
-			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entry %" PRIu64 " has term %" PRIu64
-						  " above the durable term %" PRIu64
-						  " (persist the hard state first)",
-						  e->index, e->term, st->meta.hard_state.term);
-		if (raft_entry_len(e) > WAL_ENTRY_DATA_MAX_BYTES)
-			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entry %" PRIu64
-						  " is larger than the WAL's limit",
-						  e->index);
-		prev = e->term;
-	}
-	return STORAGE_OK;
-}
-
-static uint64_t record_size(const struct raft_entry *e)
-{
-	return WAL_RECORD_HEADER_BYTES + proto_entry_size(e);
-}
-
-/* How many of entries[0..n) fit in the open segment: at least one if it is empty, so a
- * record larger than a segment gets a segment of its own. */
-static uint32_t fit_count(const struct storage *st, const struct raft_entry *entries,
-			  uint32_t n)
-{
-	uint64_t used = st->open.used_bytes;
-	bool empty = st->open.first == 0;
-	uint32_t k = 0;
-	while (k < n) {
-		uint64_t size = record_size(&entries[k]);
-		if (used + size > st->segment_size_bytes && !(empty && k == 0))
-			break;
-		used += size;
-		k++;
-	}
-	return k;
-}
-
-static void offsets_push(struct open_segment *o, uint64_t off)
-{
-	if (o->n_offsets == o->cap_offsets) {
-		o->cap_offsets = o->cap_offsets ? o->cap_offsets * 2 : 1024;
-		o->offsets = xrealloc(o->offsets, o->cap_offsets * sizeof(*o->offsets));
-	}
-	o->offsets[o->n_offsets++] = off;
-}
-
-/* Encodes entries[0..n) as records and writes them to the open segment in one call. */
-static int write_records(struct storage *st, const struct raft_entry *entries, uint32_t n)
-{
-	struct open_segment *o = &st->open;
-	/* Reserve the scratch once, so the iovecs may point into it. */
-	size_t need = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		need += WAL_RECORD_HEADER_BYTES + PROTO_ENTRY_HEAD_MAX_BYTES;
-		if (raft_entry_len(&entries[i]) < INLINE_PAYLOAD_MAX_BYTES)
-			need += raft_entry_len(&entries[i]);
-	}
-	if (need > st->wbuf_cap) {
-		st->wbuf_cap = need * 2;
-		free(st->wbuf);
-		st->wbuf = xmalloc(st->wbuf_cap);
-	}
-	if (2 * (size_t)n + 1 > st->iov_cap) {
-		st->iov_cap = 2 * n + 16;
-		free(st->iov);
-		st->iov = xmalloc(st->iov_cap * sizeof(*st->iov));
-	}
-	uint8_t *p = st->wbuf;
-	uint32_t n_iov = 0;
-	uint64_t off = o->used_bytes;
-	st->iov[0].iov_base = p;
-	st->iov[0].iov_len = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct raft_entry *e = &entries[i];
-		const uint8_t *data = raft_entry_data(e);
-		size_t len = raft_entry_len(e);
-		uint8_t *hdr = p;
-		size_t head_len = proto_entry_encode_head(e, hdr + WAL_RECORD_HEADER_BYTES);
-		size_t rlen = head_len + len;
-		assert(rlen <= WAL_RECORD_MAX_BYTES);
-		put_u32(hdr, (uint32_t)rlen);
-		put_u32(hdr + 4, wal_record_crc((uint32_t)rlen, hdr + WAL_RECORD_HEADER_BYTES,
-						head_len, data, len));
-		p += WAL_RECORD_HEADER_BYTES + head_len;
-		if (len < INLINE_PAYLOAD_MAX_BYTES) {
-			if (len > 0)
-				memcpy(p, data, len);
-			p += len;
-		} else {
-			/* close the inline run, point at the payload, open a new run */
-			st->iov[n_iov].iov_len = (size_t)(p - (uint8_t *)st->iov[n_iov].iov_base);
-			n_iov++;
-			st->iov[n_iov].iov_base = (void *)data;
-			st->iov[n_iov].iov_len = len;
-			n_iov++;
-			st->iov[n_iov].iov_base = p;
-			st->iov[n_iov].iov_len = 0;
-		}
-		offsets_push(o, off);
-		off += WAL_RECORD_HEADER_BYTES + rlen;
-	}
-	st->iov[n_iov].iov_len = (size_t)(p - (uint8_t *)st->iov[n_iov].iov_base);
-	n_iov++;
-	assert(n_iov <= st->iov_cap);
-
-	int rv = sio_pwritev(st->io, o->fd, st->iov, (int)n_iov, o->used_bytes);
-	if (rv != 0) {
-		o->n_offsets -= n;
-		char op[64];
-		snprintf(op, sizeof(op), "write at offset %" PRIu64, o->used_bytes);
-		return fail_io(st, o->path, op, rv);
-	}
-	o->used_bytes = off;
-	if (o->first == 0)
-		o->first = entries[0].index;
-	o->last = entries[n - 1].index;
-	o->dirty = true;
-	for (uint32_t i = 0; i < n; i++)
-		storage_terms_push(st, entries[i].term);
-	st->last_index = entries[n - 1].index;
-	return STORAGE_OK;
-}
-
-int storage_append(struct storage *st, const struct raft_entry *entries, uint32_t n)
-{
-	if (st->failed != STORAGE_OK)
-		return refuse_failed(st);
-	if (n == 0)
-		return STORAGE_OK;
-	int rv = check_entries(st, entries, n);
-	if (rv != STORAGE_OK)
-		return rv;
-	assert(st->open.fd >= 0);
-	if (entries[0].index <= st->last_index) {
-		rv = truncate_from(st, entries[0].index);
-		if (rv != STORAGE_OK)
-			return rv;
-	}
-	assert(entries[0].index == st->last_index + 1);
-	uint32_t done = 0;
-	while (done < n) {
-		uint32_t k = fit_count(st, entries + done, n - done);
-		if (k == 0) {
-			rv = rotate(st);
-			if (rv != STORAGE_OK)
-				return rv;
-			continue;
-		}
-		rv = write_records(st, entries + done, k);
-		if (rv != STORAGE_OK)
-			return rv;
-		done += k;
-	}
-	return STORAGE_OK;
-}
-
-bool storage_append_is_plain(const struct storage *st, const struct raft_entry *entries,
-			     uint32_t n)
-{
-	if (st->failed != STORAGE_OK || n == 0 || st->open.fd < 0)
-		return false;
-	if (entries[0].index != st->last_index + 1)
-		return false;
-	/* Count the segments this append would retire, as storage_append fills them. */
-	uint64_t used = st->open.used_bytes;
-	bool empty = st->open.first == 0;
-	uint32_t rotations = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t size = record_size(&entries[i]);
-		if (used + size > st->segment_size_bytes && !empty) {
-			rotations++;
-			used = WAL_SEGMENT_HEADER_BYTES;
-		}
-		used += size;
-		empty = false;
-	}
-	return st->n_retired + rotations <= STORAGE_RETIRED_MAX;
 }
 
 /* ----------------------------------------------------------------------------------
@@ -647,7 +271,7 @@ void storage_sync_finish(struct storage *st, int rv, const char *errmsg)
 int storage_sync(struct storage *st)
 {
 	if (st->failed != STORAGE_OK)
-		return refuse_failed(st);
+		return storage_refuse_failed(st);
 	struct storage_sync_ticket t;
 	storage_sync_prepare(st, &t);
 	char errmsg[STORAGE_ERRMSG_SIZE];
@@ -663,7 +287,7 @@ int storage_sync(struct storage *st)
 int storage_set_hard_state(struct storage *st, const struct raft_hard_state *hs)
 {
 	if (st->failed != STORAGE_OK)
-		return refuse_failed(st);
+		return storage_refuse_failed(st);
 	const struct raft_hard_state *cur = &st->meta.hard_state;
 	if (hs->term < cur->term)
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
@@ -728,7 +352,7 @@ static int check_snapshot(struct storage *st, raft_index index, raft_term term,
 					  "snapshot: term %" PRIu64 " above the durable term %" PRIu64,
 					  term, st->meta.hard_state.term);
 	if (!(flags & STORAGE_SNAPSHOT_DISCARD_LOG) &&
-	    (index > st->last_index || term_at(st, index) != term))
+	    (index > st->last_index || storage_term_at(st, index) != term))
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
 					  "snapshot: the log holds no entry %" PRIu64
 					  " of term %" PRIu64 " to compact up to",
@@ -749,21 +373,21 @@ static int discard_log(struct storage *st, raft_index index)
 	int rv = sio_close(st->io, o->fd);
 	o->fd = -1;
 	if (rv != 0)
-		return fail_io(st, o->path, "close", rv);
+		return storage_fail_io(st, o->path, "close", rv);
 	rv = sio_unlink(st->io, o->path);
 	if (rv != 0)
-		return fail_io(st, o->path, "unlink", rv);
+		return storage_fail_io(st, o->path, "unlink", rv);
 	char path[SIO_PATH_MAX];
 	while (st->n_closed > 0) {
-		closed_path(st, &st->closed[st->n_closed - 1], path);
+		storage_closed_path(st, &st->closed[st->n_closed - 1], path);
 		rv = sio_unlink(st->io, path);
 		if (rv != 0)
-			return fail_io(st, path, "unlink", rv);
+			return storage_fail_io(st, path, "unlink", rv);
 		st->n_closed--;
 	}
 	/* Durable before anything is written after the snapshot: recovery must never see
 	 * old entries next to new ones. */
-	rv = sync_wal_dir(st);
+	rv = storage_sync_wal_dir(st);
 	if (rv != STORAGE_OK)
 		return rv;
 	st->last_index = index;
@@ -779,10 +403,10 @@ static int compact_log(struct storage *st, raft_index index)
 	uint32_t gone = 0;
 	char path[SIO_PATH_MAX];
 	while (gone < st->n_closed && st->closed[gone].last <= index) {
-		closed_path(st, &st->closed[gone], path);
+		storage_closed_path(st, &st->closed[gone], path);
 		int rv = sio_unlink(st->io, path);
 		if (rv != 0)
-			return fail_io(st, path, "unlink", rv);
+			return storage_fail_io(st, path, "unlink", rv);
 		gone++;
 	}
 	if (gone > 0) {
@@ -802,11 +426,11 @@ int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
 			 unsigned flags)
 {
 	if (st->failed != STORAGE_OK)
-		return refuse_failed(st);
+		return storage_refuse_failed(st);
 	int rv = check_snapshot(st, index, term, conf, len, flags);
 	if (rv != STORAGE_OK)
 		return rv;
-	rv = retired_flush(st);
+	rv = storage_retired_flush(st);
 	if (rv != STORAGE_OK)
 		return rv;
 	struct proto_snapshot_meta m = {
@@ -836,7 +460,7 @@ int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
 		path_join(path, st->snap_dir, name);
 		rv = sio_unlink(st->io, path);
 		if (rv != 0 && rv != -ENOENT)
-			return fail_io(st, path, "unlink", rv);
+			return storage_fail_io(st, path, "unlink", rv);
 	}
 	return STORAGE_OK;
 }
