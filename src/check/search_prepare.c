@@ -69,7 +69,106 @@ static bool search_class_same(const struct search_op *a, const struct search_op 
 	       a->delta == b->delta;
 }
 
-int search_prepare(struct search *s, const size_t *index, size_t count)
+/*
+ * Interns the values operations observe (what gets return, what cas expect) first, so that
+ * they get the lowest state ids; says whether any append or incr is among the ops.
+ */
+static int search_intern_observed(struct search *s, const size_t *index, size_t count,
+				  bool *has_append, bool *has_incr)
+{
+	*has_append = *has_incr = false;
+	for (size_t i = 0; i < count; i++) {
+		const struct check_op *op = &s->ops[index[i]];
+		if (search_op_dropped(op))
+			continue;
+		uint32_t ignored;
+		int rc = 0;
+		*has_append |= op->kind == CHECK_KIND_APPEND;
+		*has_incr |= op->kind == CHECK_KIND_INCR;
+		if (op->kind == CHECK_KIND_GET && op->result.present)
+			rc = model_intern(&s->model, op->result.bytes, op->result.len, &ignored);
+		if (op->kind == CHECK_KIND_CAS && op->expect.present)
+			rc = model_intern(&s->model, op->expect.bytes, op->expect.len, &ignored);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* How the values of one history were interned (see search_prepare_ops). */
+struct search_values {
+	uint32_t observed_limit; /* states below it are observed */
+	bool has_append, has_incr;
+	uint64_t seed; /* of the Zobrist keys */
+};
+
+/* The model states of op's value, expectation and result into o. */
+static int search_op_states(struct search *s, const struct check_op *op, struct search_op *o,
+			    const struct search_values *v)
+{
+	int rc = 0;
+	if (op->value.present && op->kind != CHECK_KIND_INCR)
+		rc = model_intern(&s->model, op->value.bytes, op->value.len, &o->value);
+	int64_t as_int;
+	if (rc == 0 && o->value != MODEL_NONE && o->value >= v->observed_limit && !v->has_append &&
+	    !(v->has_incr && model_parse_int(op->value.bytes, op->value.len, &as_int))) {
+		if (s->opaque == MODEL_NONE)
+			rc = model_add_opaque(&s->model, &s->opaque);
+		o->value = s->opaque;
+	}
+	if (rc == 0 && op->kind == CHECK_KIND_CAS) {
+		o->expect = MODEL_ABSENT;
+		if (op->expect.present)
+			rc = model_intern(&s->model, op->expect.bytes, op->expect.len, &o->expect);
+	}
+	if (rc == 0 && op->kind == CHECK_KIND_GET) {
+		o->result = MODEL_ABSENT;
+		if (op->result.present)
+			rc = model_intern(&s->model, op->result.bytes, op->result.len, &o->result);
+	}
+	return rc;
+}
+
+/* The local op o for ops[global]. */
+static int search_local_op(struct search *s, size_t global, struct search_op *o,
+			   struct search_values *v)
+{
+	const struct check_op *op = &s->ops[global];
+	o->global = global;
+	o->kind = (uint8_t)op->kind;
+	o->ok = (uint8_t)op->ok;
+	o->existed = (uint8_t)op->existed;
+	o->known = op->ok != CHECK_OK_UNKNOWN;
+	o->call_time = op->call_time;
+	o->return_time = o->known ? op->return_time : INT64_MAX;
+	o->z1 = search_splitmix(&v->seed);
+	o->z2 = search_splitmix(&v->seed);
+	o->value = o->expect = o->result = MODEL_NONE;
+	o->cls = SEARCH_NIL;
+	o->delta = 1;
+	int rc = search_op_states(s, op, o, v);
+	if (rc != 0)
+		return rc;
+	if (op->kind == CHECK_KIND_INCR) {
+		if (op->value.present) {
+			bool ok = model_parse_int(op->value.bytes, op->value.len, &o->delta);
+			assert(ok);
+			(void)ok;
+		}
+		if (op->result.present) {
+			bool ok = model_parse_int(op->result.bytes, op->result.len, &o->result_int);
+			assert(ok);
+			(void)ok;
+			o->result_present = true;
+		}
+	}
+	o->blind = op->kind == CHECK_KIND_PUT ||
+		   (op->kind == CHECK_KIND_DELETE && op->existed == CHECK_EXISTED_UNOBSERVED);
+	return 0;
+}
+
+/* The local ops: those not dropped, in call order, with their values as model states. */
+static int search_prepare_ops(struct search *s, const size_t *index, size_t count)
 {
 	s->sop_cap = count;
 	SEARCH_ALLOC(s, s->sop, count);
@@ -80,89 +179,32 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 	 * value into an observed one, so with appends nothing is merged, and with incrs no
 	 * integer is.
 	 */
-	bool has_append = false, has_incr = false;
-	for (size_t i = 0; i < count; i++) {
-		const struct check_op *op = &s->ops[index[i]];
-		if (search_op_dropped(op))
-			continue;
-		uint32_t ignored;
-		int rc = 0;
-		has_append |= op->kind == CHECK_KIND_APPEND;
-		has_incr |= op->kind == CHECK_KIND_INCR;
-		if (op->kind == CHECK_KIND_GET && op->result.present)
-			rc = model_intern(&s->model, op->result.bytes, op->result.len, &ignored);
-		if (op->kind == CHECK_KIND_CAS && op->expect.present)
-			rc = model_intern(&s->model, op->expect.bytes, op->expect.len, &ignored);
-		if (rc != 0)
-			return rc;
-	}
-	uint32_t observed_limit = (uint32_t)s->model.state_count;
+	struct search_values v;
+	int rc = search_intern_observed(s, index, count, &v.has_append, &v.has_incr);
+	if (rc != 0)
+		return rc;
+	v.observed_limit = (uint32_t)s->model.state_count;
+	v.seed = 0x436f6e636f726421ull; /* fixed: runs are reproducible */
 	s->opaque = MODEL_NONE;
-	uint64_t seed = 0x436f6e636f726421ull; /* fixed: runs are reproducible */
 	uint32_t n = 0;
 	for (size_t i = 0; i < count; i++) {
 		const struct check_op *op = &s->ops[index[i]];
 		assert(i == 0 || s->ops[index[i - 1]].call_time <= op->call_time);
 		if (search_op_dropped(op))
 			continue;
-		struct search_op *o = &s->sop[n];
-		o->global = index[i];
-		o->kind = (uint8_t)op->kind;
-		o->ok = (uint8_t)op->ok;
-		o->existed = (uint8_t)op->existed;
-		o->known = op->ok != CHECK_OK_UNKNOWN;
-		o->call_time = op->call_time;
-		o->return_time = o->known ? op->return_time : INT64_MAX;
-		o->z1 = search_splitmix(&seed);
-		o->z2 = search_splitmix(&seed);
-		o->value = o->expect = o->result = MODEL_NONE;
-		o->cls = SEARCH_NIL;
-		o->delta = 1;
-		int rc = 0;
-		if (op->value.present && op->kind != CHECK_KIND_INCR)
-			rc = model_intern(&s->model, op->value.bytes, op->value.len, &o->value);
-		int64_t as_int;
-		if (rc == 0 && o->value != MODEL_NONE && o->value >= observed_limit && !has_append &&
-		    !(has_incr && model_parse_int(op->value.bytes, op->value.len, &as_int))) {
-			if (s->opaque == MODEL_NONE)
-				rc = model_add_opaque(&s->model, &s->opaque);
-			o->value = s->opaque;
-		}
-		if (rc == 0 && op->kind == CHECK_KIND_CAS) {
-			o->expect = MODEL_ABSENT;
-			if (op->expect.present)
-				rc = model_intern(&s->model, op->expect.bytes, op->expect.len,
-						  &o->expect);
-		}
-		if (rc == 0 && op->kind == CHECK_KIND_GET) {
-			o->result = MODEL_ABSENT;
-			if (op->result.present)
-				rc = model_intern(&s->model, op->result.bytes, op->result.len,
-						  &o->result);
-		}
+		rc = search_local_op(s, index[i], &s->sop[n], &v);
 		if (rc != 0)
 			return rc;
-		if (op->kind == CHECK_KIND_INCR) {
-			if (op->value.present) {
-				bool ok = model_parse_int(op->value.bytes, op->value.len, &o->delta);
-				assert(ok);
-				(void)ok;
-			}
-			if (op->result.present) {
-				bool ok = model_parse_int(op->result.bytes, op->result.len,
-							  &o->result_int);
-				assert(ok);
-				(void)ok;
-				o->result_present = true;
-			}
-		}
-		o->blind = op->kind == CHECK_KIND_PUT ||
-			   (op->kind == CHECK_KIND_DELETE && op->existed == CHECK_EXISTED_UNOBSERVED);
 		n++;
 	}
 	s->n = n;
+	return 0;
+}
 
-	/* The entry list of the known operations. */
+/* The entry list of the known operations: their calls and returns in time order. */
+static int search_prepare_entries(struct search *s)
+{
+	uint32_t n = s->n;
 	uint32_t known = 0;
 	for (uint32_t i = 0; i < n; i++)
 		known += s->sop[i].known;
@@ -214,23 +256,20 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 	}
 	SEARCH_FREE(s, s->sorted, e);
 	s->sorted = NULL;
-	if (rc != 0)
-		return rc;
+	return rc;
+}
 
-	/* Classes of unknown operations with identical effect; members in call order. */
-	uint32_t unknown = n - known;
-	SEARCH_ALLOC(s, s->classes, unknown);
-	SEARCH_ALLOC(s, s->members, unknown);
-	SEARCH_ALLOC(s, s->blind_classes, unknown);
-	SEARCH_ALLOC(s, s->nonblind_classes, unknown);
+/* Groups the unknown ops by signature with a hash table over the ops (insertion keeps call
+ * order): sets each op's class, and each class's count and a member in first. */
+static int search_group_unknown(struct search *s, uint32_t unknown)
+{
 	SEARCH_ALLOC(s, s->order, unknown);
 	uint32_t *order = s->order; /* unknown ops in call order */
 	uint32_t u = 0;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < s->n; i++) {
 		if (!s->sop[i].known)
 			order[u++] = i;
 	}
-	/* Group by signature with a hash table over the ops (insertion keeps call order). */
 	size_t hcap = 16;
 	while (hcap < (size_t)unknown * 2)
 		hcap *= 2;
@@ -264,6 +303,22 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 		o->cls = heads[at];
 		s->classes[o->cls].count++;
 	}
+	s->class_count = classes;
+	return 0;
+}
+
+/* Classes of unknown operations with identical effect; members in call order. */
+static int search_prepare_classes(struct search *s)
+{
+	uint32_t unknown = s->n - s->known_count;
+	SEARCH_ALLOC(s, s->classes, unknown);
+	SEARCH_ALLOC(s, s->members, unknown);
+	SEARCH_ALLOC(s, s->blind_classes, unknown);
+	SEARCH_ALLOC(s, s->nonblind_classes, unknown);
+	int rc = search_group_unknown(s, unknown);
+	if (rc != 0)
+		return rc;
+	uint32_t classes = s->class_count;
 	/* Lay members out class by class, in call order. */
 	uint32_t offset = 0;
 	for (uint32_t c = 0; c < classes; c++) {
@@ -282,11 +337,18 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 	for (uint32_t c = 0; c < classes; c++)
 		s->classes[c].count = 0;
 	for (uint32_t j = 0; j < unknown; j++) {
-		uint32_t op = order[j];
+		uint32_t op = s->order[j];
 		struct search_class *cl = &s->classes[s->sop[op].cls];
 		s->members[cl->first + cl->count++] = op;
 	}
-	s->class_count = classes;
+	return 0;
+}
+
+/* The classes sorted by kind: blind ones (and by the state they write), unknown cas (and
+ * the pending count of each expected state), unknown appends and incrs. */
+static int search_index_classes(struct search *s)
+{
+	uint32_t unknown = s->n - s->known_count;
 	s->delete_class = SEARCH_NIL;
 	s->class_by_state_len = (uint32_t)s->model.state_count;
 	SEARCH_ALLOC(s, s->class_by_state, s->class_by_state_len);
@@ -294,7 +356,7 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 	SEARCH_ALLOC(s, s->cas_classes, unknown);
 	for (uint32_t i = 0; i < s->class_by_state_len; i++)
 		s->class_by_state[i] = SEARCH_NIL;
-	for (uint32_t c = 0; c < classes; c++) {
+	for (uint32_t c = 0; c < s->class_count; c++) {
 		struct search_class *cl = &s->classes[c];
 		if (cl->blind) {
 			s->blind_classes[s->blind_count++] = c;
@@ -315,6 +377,12 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 				s->pending_incr += cl->count;
 		}
 	}
+	return 0;
+}
+
+/* Blind classes that may start a chain, and unknown cas classes bucketed by expectation. */
+static int search_index_chains(struct search *s)
+{
 	/* Blind classes writing a value some unknown cas expects: they may start a chain. */
 	SEARCH_ALLOC(s, s->chain_classes, s->blind_count);
 	for (uint32_t i = 0; i < s->blind_count; i++) {
@@ -337,7 +405,25 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 	for (uint32_t i = s->class_by_state_len; i > 0; i--)
 		s->cas_start[i] = s->cas_start[i - 1];
 	s->cas_start[0] = 0;
-	SEARCH_FREE(s, s->heads, hcap);
+	return 0;
+}
+
+int search_prepare(struct search *s, const size_t *index, size_t count)
+{
+	int rc = search_prepare_ops(s, index, count);
+	if (rc == 0)
+		rc = search_prepare_entries(s);
+	if (rc == 0)
+		rc = search_prepare_classes(s);
+	if (rc == 0)
+		rc = search_index_classes(s);
+	if (rc == 0)
+		rc = search_index_chains(s);
+	if (rc != 0)
+		return rc;
+	uint32_t n = s->n;
+	uint32_t unknown = n - s->known_count;
+	SEARCH_FREE(s, s->heads, s->heads_cap);
 	SEARCH_FREE(s, s->order, unknown);
 	s->heads = s->order = NULL;
 
