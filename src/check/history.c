@@ -251,14 +251,9 @@ void check_history_free(struct check_history *history)
 	memset(history, 0, sizeof(*history));
 }
 
-int check_history_parse(const char *text, size_t text_len, struct check_history *history,
-			struct check_error *error)
+/* The number of lines in text[0..text_len): one more than its newlines. */
+static size_t history_count_lines(const char *text, size_t text_len)
 {
-	assert(history != NULL);
-	assert(text != NULL || text_len == 0);
-	memset(history, 0, sizeof(*history));
-	if (error != NULL)
-		memset(error, 0, sizeof(*error));
 	size_t lines = 1;
 	for (const char *p = text; p != NULL && p < text + text_len;) {
 		p = memchr(p, '\n', (size_t)(text + text_len - p));
@@ -267,6 +262,30 @@ int check_history_parse(const char *text, size_t text_len, struct check_history 
 			p++;
 		}
 	}
+	return lines;
+}
+
+/* The JSON reader's limits for one line of a history. */
+static void history_json_limits(struct json_limits *lim)
+{
+	/* Each line is one document; a line has as many values as bytes at most. Strings
+	 * need not be valid UTF-8 (docs/history-format.md). */
+	json_limits_default(lim);
+	lim->depth_max = JSON_DEPTH_LIMIT;
+	lim->values_max = UINT32_MAX;
+	lim->input_bytes_max = SIZE_MAX;
+	lim->accept_invalid_utf8 = true;
+}
+
+int check_history_parse(const char *text, size_t text_len, struct check_history *history,
+			struct check_error *error)
+{
+	assert(history != NULL);
+	assert(text != NULL || text_len == 0);
+	memset(history, 0, sizeof(*history));
+	if (error != NULL)
+		memset(error, 0, sizeof(*error));
+	size_t lines = history_count_lines(text, text_len);
 	history->ops = calloc(lines, sizeof(*history->ops));
 	history->bytes = malloc(text_len + 1);
 	if (history->ops == NULL || history->bytes == NULL) {
@@ -275,14 +294,8 @@ int check_history_parse(const char *text, size_t text_len, struct check_history 
 			snprintf(error->message, sizeof(error->message), "out of memory");
 		return -ENOMEM;
 	}
-	/* Each line is one document; a line has as many values as bytes at most. Strings
-	 * need not be valid UTF-8 (docs/history-format.md). */
 	struct json_limits lim;
-	json_limits_default(&lim);
-	lim.depth_max = JSON_DEPTH_LIMIT;
-	lim.values_max = UINT32_MAX;
-	lim.input_bytes_max = SIZE_MAX;
-	lim.accept_invalid_utf8 = true;
+	history_json_limits(&lim);
 	struct json_doc *doc = NULL;
 	struct history_reader r = {.arena = history->bytes, .error = error, .line = 0};
 	const char *p = text;

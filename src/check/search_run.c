@@ -1,0 +1,540 @@
+/* search_run.c: the search proper: depth-first over configurations, with Lowe's memo. */
+#include "check/search.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check/model.h"
+#include "check/search_impl.h"
+
+/* ---- the memo ---- */
+
+static size_t search_memo_slot(uint64_t a, uint32_t state, size_t cap)
+{
+	uint64_t x = a ^ ((uint64_t)state * 0x9e3779b97f4a7c15ull);
+	x ^= x >> 32;
+	return (size_t)x & (cap - 1);
+}
+
+static int search_memo_grow(struct search *s)
+{
+	size_t cap = s->memo_cap * 2;
+	struct search_memo_entry *memo = budget_calloc(s->budget, cap, sizeof(*memo));
+	if (memo == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->memo_cap; i++) {
+		const struct search_memo_entry *e = &s->memo[i];
+		if (e->tag_plus_one == 0)
+			continue;
+		size_t at = search_memo_slot(e->a, e->state, cap);
+		while (memo[at].tag_plus_one != 0)
+			at = (at + 1) & (cap - 1);
+		memo[at] = *e;
+	}
+	budget_free(s->budget, s->memo, s->memo_cap * sizeof(*s->memo));
+	s->memo = memo;
+	s->memo_cap = cap;
+	return 0;
+}
+
+/* Looks a configuration up; adds it if absent and insert is set. True if it was there. */
+static bool search_memo_find(struct search *s, uint64_t a, uint64_t b, uint32_t state, uint32_t tag,
+			     bool insert)
+{
+	size_t at = search_memo_slot(a, state, s->memo_cap);
+	for (;;) {
+		struct search_memo_entry *e = &s->memo[at];
+		if (e->tag_plus_one == 0)
+			break;
+		if (e->a == a && e->b == b && e->state == state && e->tag_plus_one == tag + 1)
+			return true;
+		at = (at + 1) & (s->memo_cap - 1);
+	}
+	if (!insert)
+		return false;
+	struct search_memo_entry *e = &s->memo[at];
+	e->a = a;
+	e->b = b;
+	e->state = state;
+	e->tag_plus_one = tag + 1;
+	s->memo_count++;
+	if (s->memo_count * 4 > s->memo_cap * 3 && search_memo_grow(s) != 0)
+		s->error = -ENOMEM;
+	return false;
+}
+
+/*
+ * Lowe's cache. A node's tag says how its children are restricted: 0 after a known op (no
+ * restriction), 1 after an unknown one (no blind write next), 2 + c after an unknown ordered
+ * incr of class c (also no ordered incr of a class below c next). A node explores a subset of
+ * what the same configuration explores with tag 0, so a visit with tag 0 covers every tag.
+ */
+static bool search_memo_visit(struct search *s, uint64_t a, uint64_t b, uint32_t state, uint32_t tag)
+{
+	if (tag != 0 && search_memo_find(s, a, b, state, 0, false))
+		return true;
+	return search_memo_find(s, a, b, state, tag, true);
+}
+
+static uint32_t search_tag(const struct search *s, uint32_t last_unknown)
+{
+	if (last_unknown == SEARCH_NIL)
+		return 0;
+	return s->classes[last_unknown].ordered ? 2 + last_unknown : 1;
+}
+
+/* ---- the model step ---- */
+
+/* The state after op from state, or MODEL_NONE if op cannot happen there. */
+static uint32_t search_step(struct search *s, const struct search_op *op, uint32_t state)
+{
+	uint32_t next = MODEL_NONE;
+	int rc = 0;
+	switch (op->kind) {
+	case CHECK_KIND_GET:
+		return state == op->result ? state : MODEL_NONE;
+	case CHECK_KIND_PUT:
+		return op->value;
+	case CHECK_KIND_DELETE:
+		if (op->existed == CHECK_EXISTED_YES && state == MODEL_ABSENT)
+			return MODEL_NONE;
+		if (op->existed == CHECK_EXISTED_NO && state != MODEL_ABSENT)
+			return MODEL_NONE;
+		return MODEL_ABSENT;
+	case CHECK_KIND_APPEND:
+		rc = model_concat(&s->model, state, op->value, &next);
+		break;
+	case CHECK_KIND_CAS:
+		if (op->ok == CHECK_OK_FALSE)
+			return state != op->expect ? state : MODEL_NONE;
+		if (state != op->expect)
+			return op->ok == CHECK_OK_UNKNOWN ? state : MODEL_NONE;
+		return op->value;
+	case CHECK_KIND_INCR: {
+		int64_t cur;
+		if (!model_int(&s->model, state, &cur))
+			return MODEL_NONE;
+		if ((op->delta > 0 && cur > INT64_MAX - op->delta) ||
+		    (op->delta < 0 && cur < INT64_MIN - op->delta))
+			return MODEL_NONE; /* the store refuses to overflow */
+		int64_t sum = cur + op->delta;
+		if (op->result_present && op->result_int != sum)
+			return MODEL_NONE;
+		rc = model_intern_int(&s->model, sum, &next);
+		break;
+	}
+	default:
+		assert(0 && "unknown kind");
+		return MODEL_NONE;
+	}
+	if (rc != 0) {
+		s->error = rc;
+		return MODEL_NONE;
+	}
+	return next;
+}
+
+/* ---- the search proper ---- */
+
+static void search_lift(struct search *s, uint32_t op)
+{
+	const struct search_op *o = &s->sop[op];
+	uint32_t es[2] = {o->call_entry, o->return_entry};
+	for (int i = 0; i < 2; i++) {
+		uint32_t x = es[i];
+		s->entry_next[s->entry_prev[x]] = s->entry_next[x];
+		s->entry_prev[s->entry_next[x]] = s->entry_prev[x];
+	}
+}
+
+static void search_unlift(struct search *s, uint32_t op)
+{
+	const struct search_op *o = &s->sop[op];
+	uint32_t es[2] = {o->return_entry, o->call_entry};
+	for (int i = 0; i < 2; i++) {
+		uint32_t x = es[i];
+		s->entry_next[s->entry_prev[x]] = x;
+		s->entry_prev[s->entry_next[x]] = x;
+	}
+}
+
+static bool search_op_linearized(const struct search *s, uint32_t op)
+{
+	return (s->linearized[op / 64] >> (op % 64)) & 1;
+}
+
+/* Computes r_min and, for unknown blind writes, the values the candidates need. */
+static void search_scan_node(struct search *s)
+{
+	uint32_t head = s->entry_count;
+	s->wildcard = s->pending_append > 0 || s->pending_incr > 0;
+	s->needed_count = 0;
+	s->r_min = INT64_MAX;
+	for (uint32_t e = s->entry_next[head]; e != head; e = s->entry_next[e]) {
+		if (s->entry_is_return[e]) {
+			s->r_min = s->entry_time[e];
+			break;
+		}
+		const struct search_op *o = &s->sop[s->entry_op[e]];
+		uint32_t need = MODEL_NONE;
+		switch (o->kind) {
+		case CHECK_KIND_GET:
+			need = o->result;
+			break;
+		case CHECK_KIND_CAS:
+			if (o->ok == CHECK_OK_FALSE)
+				s->wildcard = true;
+			else
+				need = o->expect;
+			break;
+		case CHECK_KIND_DELETE:
+			if (o->existed == CHECK_EXISTED_YES)
+				s->wildcard = true;
+			else if (o->existed == CHECK_EXISTED_NO)
+				need = MODEL_ABSENT;
+			break;
+		case CHECK_KIND_APPEND:
+		case CHECK_KIND_INCR:
+			s->wildcard = true;
+			break;
+		default:
+			break;
+		}
+		if (need != MODEL_NONE) {
+			bool dup = false;
+			for (uint32_t i = 0; i < s->needed_count && !dup; i++)
+				dup = s->needed[i] == need;
+			if (!dup)
+				s->needed[s->needed_count++] = need;
+		}
+	}
+}
+
+/*
+ * Whether some operation could directly follow an unknown one that leaves the key holding
+ * state: a known candidate or a pending unknown operation that accepts it and is not a blind
+ * write. If none can, placing the unknown operation is useless: whatever follows would be a
+ * blind write, or nothing. Over-approximates (ignores call times), which keeps it sound.
+ */
+static bool search_state_observable(struct search *s, uint32_t state, bool exact)
+{
+	int64_t v;
+	if (!exact && s->pending_append > 0)
+		return true;
+	if (!exact && s->pending_incr > 0 && model_int(&s->model, state, &v))
+		return true;
+	if (state < s->class_by_state_len && s->cas_expect_pending[state] > 0)
+		return true;
+	uint32_t head = s->entry_count;
+	for (uint32_t e = s->entry_next[head]; e != head && !s->entry_is_return[e];
+	     e = s->entry_next[e]) {
+		const struct search_op *o = &s->sop[s->entry_op[e]];
+		switch (o->kind) {
+		case CHECK_KIND_GET:
+			if (o->result == state)
+				return true;
+			break;
+		case CHECK_KIND_CAS:
+			if (o->ok == CHECK_OK_FALSE ? !exact && o->expect != state
+						    : o->expect == state)
+				return true;
+			break;
+		case CHECK_KIND_DELETE:
+			if ((!exact && o->existed == CHECK_EXISTED_YES && state != MODEL_ABSENT) ||
+			    (o->existed == CHECK_EXISTED_NO && state == MODEL_ABSENT))
+				return true;
+			break;
+		case CHECK_KIND_APPEND:
+			if (!exact)
+				return true;
+			break;
+		case CHECK_KIND_INCR:
+			if (model_int(&s->model, state, &v)) {
+				int64_t sum;
+				if (!o->result_present ? !exact
+						       : !__builtin_add_overflow(v, o->delta, &sum) &&
+								 sum == o->result_int)
+					return true;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return false;
+}
+
+static void search_pending_update(struct search *s, const struct search_class *cl, int delta)
+{
+	if (cl->kind == CHECK_KIND_APPEND)
+		s->pending_append = (uint32_t)((int64_t)s->pending_append + delta);
+	else if (cl->kind == CHECK_KIND_INCR)
+		s->pending_incr = (uint32_t)((int64_t)s->pending_incr + delta);
+	else if (cl->kind == CHECK_KIND_CAS)
+		s->cas_expect_pending[cl->expect] =
+			(uint32_t)((int64_t)s->cas_expect_pending[cl->expect] + delta);
+}
+
+/* The class of unknown ops whose earliest pending member may be placed now, or SEARCH_NIL. */
+static uint32_t search_class_candidate(const struct search *s, uint32_t c)
+{
+	if (c == SEARCH_NIL)
+		return SEARCH_NIL;
+	const struct search_class *cl = &s->classes[c];
+	if (cl->next == cl->count)
+		return SEARCH_NIL;
+	uint32_t op = s->members[cl->first + cl->next];
+	if (s->sop[op].call_time > s->r_min)
+		return SEARCH_NIL;
+	return op;
+}
+
+/* In the restricted pass: whether an unknown cas writing state is worth trying here. */
+static bool search_needed(const struct search *s, uint32_t state)
+{
+	for (uint32_t i = 0; i < s->needed_count; i++) {
+		if (s->needed[i] == state)
+			return true;
+	}
+	return state < s->class_by_state_len && s->cas_expect_pending[state] > 0;
+}
+
+/* Advances the iterator to the next candidate op; SEARCH_NIL when the node is exhausted. */
+static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
+{
+	uint32_t head = s->entry_count;
+	bool after_unknown = s->last_unknown != SEARCH_NIL;
+	for (;;) {
+		switch (it->phase) {
+		case PHASE_KNOWN: {
+			uint32_t e = it->pos;
+			if (e == head || s->entry_is_return[e]) {
+				it->phase = PHASE_NONBLIND;
+				it->pos = 0;
+				continue;
+			}
+			it->pos = s->entry_next[e];
+			uint32_t op = s->entry_op[e];
+			if (after_unknown && s->sop[op].blind)
+				continue;
+			return op;
+		}
+		case PHASE_NONBLIND: {
+			uint32_t c;
+			if (it->pos < s->nonblind_count) {
+				c = s->nonblind_classes[it->pos++];
+			} else {
+				uint32_t bucket = it->pos - s->nonblind_count;
+				uint32_t x = s->state;
+				if (x >= s->class_by_state_len ||
+				    s->cas_start[x] + bucket >= s->cas_start[x + 1]) {
+					it->phase = PHASE_BLIND;
+					it->pos = 0;
+					continue;
+				}
+				c = s->cas_by_expect[s->cas_start[x] + bucket];
+				it->pos++;
+			}
+			/* Consecutive unknown incrs by deltas >= 0 commute: place them in class order. */
+			if (after_unknown && s->classes[c].ordered &&
+			    s->classes[s->last_unknown].ordered && c < s->last_unknown)
+				continue;
+			uint32_t op = search_class_candidate(s, c);
+			if (op != SEARCH_NIL)
+				return op;
+			continue;
+		}
+		case PHASE_BLIND: {
+			if (after_unknown) {
+				it->phase = PHASE_DONE;
+				continue;
+			}
+			uint32_t c;
+			if (s->wildcard && !s->restricted) {
+				if (it->pos >= s->blind_count) {
+					it->phase = PHASE_DONE;
+					continue;
+				}
+				c = s->blind_classes[it->pos++];
+			} else {
+				/* The values known candidates need, then those unknown cas expect. */
+				uint32_t need;
+				if (it->pos < s->needed_count) {
+					need = s->needed[it->pos++];
+				} else if (it->pos < s->needed_count + s->chain_count) {
+					c = s->chain_classes[it->pos++ - s->needed_count];
+					if (s->cas_expect_pending[s->classes[c].produces] == 0)
+						continue;
+					need = s->classes[c].produces;
+				} else if (s->wildcard &&
+					   it->pos < s->needed_count + s->chain_count + 2) {
+					/* Restricted: a wide acceptor gets an unobserved value, or none. */
+					bool first = it->pos++ == s->needed_count + s->chain_count;
+					need = first ? s->opaque : MODEL_ABSENT;
+					if (need == MODEL_NONE)
+						continue;
+				} else {
+					it->phase = PHASE_DONE;
+					continue;
+				}
+				if (need == s->state)
+					continue;
+				if (need == MODEL_ABSENT)
+					c = s->delete_class;
+				else
+					c = need < s->class_by_state_len ? s->class_by_state[need]
+									 : SEARCH_NIL;
+			}
+			uint32_t op = search_class_candidate(s, c);
+			if (op != SEARCH_NIL)
+				return op;
+			continue;
+		}
+		default:
+			return SEARCH_NIL;
+		}
+	}
+}
+
+/* A pure read (a get, a failed cas) that can go next and succeeds on the current value.
+ * Placing it first loses nothing: it changes no value, and nothing that must precede it is
+ * pending, so any linearization from here stays one with the read moved to the front. The
+ * node then has this single child. */
+static uint32_t search_forced_read(struct search *s)
+{
+	uint32_t head = s->entry_count;
+	for (uint32_t e = s->entry_next[head]; e != head && !s->entry_is_return[e];
+	     e = s->entry_next[e]) {
+		const struct search_op *o = &s->sop[s->entry_op[e]];
+		bool pure = o->kind == CHECK_KIND_GET ||
+			    (o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_FALSE);
+		if (!pure)
+			continue;
+		bool ok = o->kind == CHECK_KIND_GET ? o->result == s->state : o->expect != s->state;
+		if (ok)
+			return s->entry_op[e];
+	}
+	return SEARCH_NIL;
+}
+
+static void search_record_best(struct search *s)
+{
+	if (s->depth <= s->best_depth)
+		return;
+	for (uint32_t i = s->agree; i < s->depth; i++)
+		s->best[i] = s->stack[i].op;
+	s->agree = s->depth;
+	s->best_depth = s->depth;
+	s->best_state = s->state;
+}
+
+enum check_verdict search_run(struct search *s)
+{
+	s->state = MODEL_ABSENT;
+	s->last_unknown = SEARCH_NIL;
+	s->known_left = s->known_count;
+	s->best_state = MODEL_ABSENT;
+	if (s->known_left == 0)
+		return CHECK_LINEARIZABLE;
+	search_scan_node(s);
+	struct search_iter it = {PHASE_KNOWN, s->entry_next[s->entry_count]};
+	uint32_t forced = search_forced_read(s);
+	for (;;) {
+		if (budget_charge_state(s->budget) != 0 || s->error != 0)
+			return CHECK_UNKNOWN;
+		uint32_t op;
+		bool is_forced = forced != SEARCH_NIL;
+		if (is_forced) {
+			op = forced;
+			forced = SEARCH_NIL;
+			it.phase = PHASE_DONE; /* the forced read is the node's only child */
+		} else {
+			op = search_next_candidate(s, &it);
+		}
+		if (op == SEARCH_NIL) {
+			if (s->depth == 0)
+				return CHECK_NOT_LINEARIZABLE;
+			struct search_frame *f = &s->stack[--s->depth];
+			if (s->agree > s->depth)
+				s->agree = s->depth;
+			struct search_op *o = &s->sop[f->op];
+			if (o->known) {
+				search_unlift(s, f->op);
+				s->known_left++;
+			} else {
+				struct search_class *cl = &s->classes[o->cls];
+				assert(cl->next > 0 && s->members[cl->first + cl->next - 1] == f->op);
+				cl->next--;
+				search_pending_update(s, cl, +1);
+			}
+			s->linearized[f->op / 64] &= ~((uint64_t)1 << (f->op % 64));
+			s->fp1 ^= o->z1;
+			s->fp2 ^= o->z2;
+			s->state = f->prev_state;
+			s->last_unknown = f->prev_last_unknown;
+			search_scan_node(s);
+			it = f->iter;
+			continue;
+		}
+		struct search_op *o = &s->sop[op];
+		assert(!search_op_linearized(s, op));
+		uint32_t next = search_step(s, o, s->state);
+		if (s->error != 0)
+			return CHECK_UNKNOWN;
+		if (next == MODEL_NONE)
+			continue;
+		if (!o->known) {
+			/* Pointless unknown ops: no change, or nothing could observe the change. */
+			if (next == s->state)
+				continue;
+			struct search_class *cl = &s->classes[o->cls];
+			if (s->restricted && cl->kind == CHECK_KIND_CAS && !search_needed(s, next))
+				continue;
+			search_pending_update(s, cl, -1);
+			/* The restricted pass places unknown appends, cas and incrs only where a
+			 * candidate observes exactly the value they make. */
+			bool exact = s->restricted && !cl->blind;
+			bool observable = search_state_observable(s, next, exact);
+			search_pending_update(s, cl, +1);
+			if (!observable)
+				continue;
+		}
+		uint64_t fp1 = s->fp1 ^ o->z1, fp2 = s->fp2 ^ o->z2;
+		uint32_t last_unknown = o->known ? SEARCH_NIL : o->cls;
+		/* A forced read's child is not remembered: the cache is only an optimization, and
+		 * half the nodes are such children. */
+		if (!is_forced && search_memo_visit(s, fp1, fp2, next, search_tag(s, last_unknown)))
+			continue;
+		if (s->error != 0)
+			return CHECK_UNKNOWN;
+		struct search_frame *f = &s->stack[s->depth++];
+		assert(s->depth <= s->n);
+		f->op = op;
+		f->prev_state = s->state;
+		f->prev_last_unknown = s->last_unknown;
+		f->iter = it;
+		if (o->known) {
+			search_lift(s, op);
+			s->known_left--;
+		} else {
+			struct search_class *cl = &s->classes[o->cls];
+			assert(s->members[cl->first + cl->next] == op);
+			cl->next++;
+			search_pending_update(s, cl, -1);
+		}
+		s->linearized[op / 64] |= (uint64_t)1 << (op % 64);
+		s->fp1 = fp1;
+		s->fp2 = fp2;
+		s->state = next;
+		s->last_unknown = last_unknown;
+		if (s->known_left == 0)
+			return CHECK_LINEARIZABLE;
+		search_record_best(s);
+		search_scan_node(s);
+		it.phase = PHASE_KNOWN;
+		it.pos = s->entry_next[s->entry_count];
+		forced = search_forced_read(s);
+	}
+}
