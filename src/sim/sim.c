@@ -825,7 +825,10 @@ static void reap_removed(struct sim *s)
 	struct node *leader = sim_newest_leader(s);
 	if (leader == NULL)
 		return;
-	const struct raft_conf *c = raft_conf_current(leader->r);
+	/* A copy: shutting down a removed node below may free the leader itself (a leader
+	 * that removed itself and has not stepped down yet). */
+	const struct raft_conf conf = *raft_conf_current(leader->r);
+	const struct raft_conf *c = &conf;
 	raft_index at = raft_conf_index(leader->r);
 	if (c->n_voters_old > 0 || at > raft_commit_index(leader->r))
 		return;
