@@ -19,31 +19,62 @@
  * same outputs, bit for bit: randomness (election jitter) comes from a PRNG seeded by
  * `struct raft_config.seed`, time is counted in ticks.
  *
- * Persistence before speech. The contract for each ready batch `rd`:
+ * Persistence before speech. Each ready batch `rd` asks for five things:
  *
- *   1. Send rd.messages at once. These never depend on unpersisted state: they are a
- *      leader's AppendEntries/heartbeats (a leader may send entries before its own write
- *      is durable, Raft thesis 10.2.1; it counts itself toward a quorum only once they
+ *   1. Send rd.messages. These never depend on unpersisted state: they are a leader's
+ *      AppendEntries/heartbeats (a leader may send entries before its own write is
+ *      durable, Raft thesis 10.2.1; it counts itself toward a quorum only once they
  *      are), pre-votes, and heartbeat acknowledgements.
  *   2. Persist rd.snapshot (if rd.has_snapshot: a complete snapshot received from the
  *      leader; store it, then discard the stored entries it covers, or the whole stored
  *      log if rd.snapshot_discard_log), rd.hard_state (if rd.has_hard_state) and
  *      rd.entries: discard every stored entry whose index is >= rd.entries[0].index,
- *      then append rd.entries. All must be durable (fsync'd) before step 3.
- *   3. Send rd.persisted_messages. These are vote requests and grants and AppendEntries
- *      acknowledgements: each promises that the term, vote or entries it reflects will
- *      survive a crash (Raft Figure 2, "Persistent state ... updated on stable storage
- *      before responding to RPCs").
+ *      then append rd.entries. All of it durably (fsync'd). The entries go after the
+ *      snapshot they follow; the hard state may go first (a storage that refuses a
+ *      snapshot above its durable term wants it first, as the server's does).
+ *   3. Send rd.persisted_messages. These are vote requests and grants, AppendEntries
+ *      acknowledgements and the acknowledgement of an installed snapshot: each promises
+ *      that the term, vote or entries it reflects will survive a crash (Raft Figure 2,
+ *      "Persistent state ... updated on stable storage before responding to RPCs").
  *   4. If rd.has_snapshot, replace the state machine's state with the snapshot's. Then
  *      apply rd.committed in order; serve each of rd.reads once the state machine has
  *      applied at least its index.
  *   5. Call raft_advance(r, &rd).
  *
- * Several batches may be outstanding at once (take a ready while an earlier batch is
- * still being fsync'd: this is group commit) provided they are persisted and advanced in
- * the order they were taken. Messages that wait for persistence are held inside the batch
- * that carries the state they depend on, so a caller that follows the steps cannot speak
- * early. Debug builds assert the ordering.
+ * The numbers name the steps; they are not an order. The dependencies are:
+ *
+ *   - 3 after 2: persisted messages go only once this batch, and every batch taken
+ *     before it, is durable.
+ *   - 5 after 1, 2 and 3: advancing says the batch is durable and its messages are
+ *     sent (or copied: advancing releases them).
+ *   - 4 on its own: rd.committed holds only entries already durable on this node (from
+ *     batches advanced earlier), so a state machine kept in memory may install and apply
+ *     at once, before step 2, as long as batches are applied in the order taken. A state
+ *     machine that is itself durable must wait for step 2 before installing rd.snapshot,
+ *     or it could survive a crash ahead of the log.
+ *   - 1 whenever, before 5.
+ *
+ * Both drivers in this tree run 1, 4, 2, 3, 5: send, apply, hand the batch to the disk,
+ * and on completion send the persisted messages and advance. Several batches may be
+ * outstanding at once (take a ready while an earlier batch is still being fsync'd: this
+ * is group commit) provided they are persisted and advanced in the order they were
+ * taken. Messages that wait for persistence are held inside the batch that carries the
+ * state they depend on, so a caller that keeps these dependencies cannot speak early.
+ *
+ * Inputs and batches interleave freely: a caller may step any number of messages, ticks
+ * and calls between two readies (an event loop steps each message as it arrives and
+ * drains once per loop iteration), and take a ready, or not, with batches outstanding.
+ * Whatever the interleaving, each batch says exactly how to bring the stored state to
+ * the core's, and nothing is acknowledged or handed out for applying before the disk
+ * holds it.
+ *
+ * The core checks what it can see, with assertions that are on in every build of this
+ * tree (meson's b_ndebug=false): batches are advanced in the order taken and only once
+ * taken, all are advanced before raft_free, messages are sorted correctly between
+ * rd.messages and rd.persisted_messages, the hard state handed out never goes back, and
+ * its own bookkeeping of what was handed out, persisted and applied stays within the
+ * log. It cannot see whether the caller waited for the fsync before step 3: that part
+ * of the contract is the caller's.
  *
  * Proposals. raft_propose() returns the (term, index) the entry was given. The proposer
  * has succeeded only if the entry later applied at that index carries that term; if a

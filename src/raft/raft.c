@@ -421,7 +421,17 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 		rd->snapshot_discard_log = r->install_discard_log;
 	}
 
+	/* Whatever was stepped since the last batch, the disk (once every batch taken is
+	 * persisted) holds exactly the log up to `handed`, plus stale entries past it
+	 * that this batch's entries replace; nothing durable is past what was handed, and
+	 * nothing applied is outside the log. */
 	raft_index last = log_last_index(&r->log);
+	assert(r->handed >= r->log.offset);
+	assert(r->handed <= last);
+	assert(r->persisted <= r->handed);
+	assert(r->applied >= r->log.offset);
+	assert(r->applied <= r->commit);
+	assert(!r->install_pending || r->snap_index == r->log.offset);
 	rd->entries = copy_entries(&r->log, r->handed + 1, last, &rd->n_entries);
 	r->handed = last;
 

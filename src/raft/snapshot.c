@@ -202,8 +202,21 @@ static void install(struct raft *r, const struct raft_message *m)
 		if (r->persisted > index)
 			r->persisted = index;
 	}
-	if (r->handed < index)
+	/* The stored log may keep the entries after the snapshot only if they are the
+	 * right ones: those up to `handed`, whose batches were taken. If nothing past the
+	 * snapshot was handed out, the disk may hold entries that a truncation (or an
+	 * earlier install not yet taken) condemned and that no batch will replace any
+	 * more, because the entries that would have are under the snapshot now. Then the
+	 * batch discards the whole stored log and carries everything after the snapshot:
+	 * all of it lies past `handed`. */
+	bool keep_stored = keep && r->handed >= index;
+	/* A pending install that discards the stored log is never downgraded by a later
+	 * one: the later index is past the commit, hence past the handed mark it left. */
+	assert(!(r->install_pending && r->install_discard_log && keep_stored));
+	if (!keep_stored)
 		r->handed = index;
+	assert(r->persisted <= r->handed);
+	assert(r->handed <= log_last_index(&r->log));
 	conf_init(r, index, &rec->conf);
 	raft_buf_unref(r->snap_data);
 	r->snap_data = rec->buf;
@@ -216,7 +229,7 @@ static void install(struct raft *r, const struct raft_message *m)
 	/* The state machine is replaced by the snapshot when the batch is taken. */
 	r->applied = index;
 	r->install_pending = true;
-	r->install_discard_log = !keep;
+	r->install_discard_log = !keep_stored;
 	snapshot_recv_reset(r);
 	/* Acknowledged once the batch carrying it is durable (raft_send holds it). */
 	answer(r, m, m->snap_size, false);

@@ -111,7 +111,7 @@ static void try_submit(struct sim *s, struct client *c)
 		sim_log(s, "client %u: get k%u via read-index on n%u", c->id, op->key,
 			nd->idx + 1);
 	client_timer(s, c, c->deadline);
-	sim_node_ready(s, nd);
+	sim_node_input(s, nd);
 }
 
 void client_event(struct sim *s, uint32_t id, uint32_t gen)

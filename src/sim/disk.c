@@ -74,8 +74,9 @@ static void set_snapshot(struct disk *d, raft_index index, raft_term term,
 }
 
 /* Records batch `rd` as durable in the oracle. */
-static void make_durable(struct disk *d, const struct raft_ready *rd)
+static void make_durable(struct sim *s, struct node *nd, const struct raft_ready *rd)
 {
+	struct disk *d = &nd->disk;
 	if (rd->has_snapshot) {
 		set_snapshot(d, rd->snapshot_index, rd->snapshot_term, &rd->snapshot_conf,
 			     rd->snapshot_data);
@@ -92,6 +93,13 @@ static void make_durable(struct disk *d, const struct raft_ready *rd)
 			if (rd->entries[i].index > d->snap_index)
 				durable_append(d, &rd->entries[i]);
 	}
+	/* What the batches made durable is a log that boots: it follows the snapshot (or
+	 * index 1) without a gap. */
+	raft_index base = d->snap_data != NULL ? d->snap_index : 0;
+	if (d->n_log > 0 && d->log_start != base + 1)
+		sim_fail(s, "durable-log-gap",
+			 "n%u's durable log starts at %" PRIu64 " after a snapshot at %" PRIu64,
+			 nd->idx + 1, d->log_start, base);
 }
 
 bool disk_has(const struct node *nd, raft_index index, raft_term term)
@@ -160,7 +168,7 @@ struct raft_ready *disk_complete(struct sim *s, struct node *nd)
 	struct raft_ready *rd = d->pending[0];
 	memmove(d->pending, d->pending + 1, (d->n_pending - 1) * sizeof(*d->pending));
 	d->n_pending--;
-	make_durable(d, rd);
+	make_durable(s, nd, rd);
 	return rd;
 }
 

@@ -24,6 +24,18 @@ enum event_type {
 	EV_RESTART,
 	EV_NEMESIS,
 	EV_CLIENT,
+	EV_DRAIN, /* a node takes the readies its stepped inputs left (an event loop's
+		     check phase) */
+};
+
+/* How a node's driver interleaves inputs and readies, drawn per incarnation: a ready
+ * after every input, after bursts of inputs, or at random; inputs whose ready is put off
+ * wait for a drain a little later, so other inputs arrive in between, as in the
+ * server's event loop (step on each message, drain in a check callback). */
+enum drive {
+	DRIVE_EACH = 1, /* a ready after every input */
+	DRIVE_BURST,    /* a ready after `burst` inputs, or at the drain */
+	DRIVE_RANDOM,   /* a ready after an input with probability ready_pct% */
 };
 
 struct event {
@@ -97,6 +109,13 @@ struct node {
 	struct pending_read *reads;
 	uint32_t n_reads;
 	uint32_t cap_reads;
+	/* The driver's pattern (enum drive) and the inputs stepped since the last ready. */
+	enum drive drive;
+	uint32_t burst;
+	uint32_t ready_pct;
+	uint64_t drain_us;  /* how long an input waits at most for its ready */
+	uint32_t stepped;
+	bool drain_armed;   /* an EV_DRAIN for this incarnation is queued */
 };
 
 struct committed {
@@ -144,6 +163,8 @@ struct sim {
 	struct sim_opts opts;
 	struct sim_result *res;
 	uint64_t rng;
+	uint64_t drive_rng; /* the drivers' patterns: a stream of its own, so that with a
+			       ready after every input a run is what it was without them */
 	uint64_t hash;
 	uint64_t now;
 	bool failed;
@@ -209,6 +230,9 @@ uint64_t sim_payload_hash(const struct raft_entry *e);
 void sim_schedule(struct sim *s, struct event ev);
 uint64_t sim_rand(struct sim *s, uint64_t below);
 void sim_node_ready(struct sim *s, struct node *nd);
+/* An input was stepped into node `nd`: takes its readies now or arms a drain, as its
+ * driver's pattern says. */
+void sim_node_input(struct sim *s, struct node *nd);
 
 /* The state machine's fingerprint, compared wherever the same index is applied. */
 uint64_t sim_state_hash(const struct node *nd);

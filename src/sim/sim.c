@@ -395,6 +395,12 @@ static void node_apply(struct sim *s, struct node *nd, const struct raft_entry *
 			 nd->idx + 1, e->index, nd->applied);
 		return;
 	}
+	/* Only what this node's disk holds is applied (raft.h: rd.committed is durable). */
+	if (!disk_has(nd, e->index, e->term)) {
+		sim_fail(s, "apply-durable", "n%u applies (index %" PRIu64 ", term %" PRIu64
+			 ") that its disk does not hold", nd->idx + 1, e->index, e->term);
+		return;
+	}
 	check_applied(s, nd, e);
 	nd->applied = e->index;
 	kv_apply(s, nd, e);
@@ -410,6 +416,7 @@ static void node_send_all(struct sim *s, struct raft_message *msgs, uint32_t n)
 
 static void node_handle_ready(struct sim *s, struct node *nd)
 {
+	nd->stepped = 0;
 	while (nd->up && raft_has_ready(nd->r)) {
 		struct raft_ready rd;
 		raft_ready(nd->r, &rd);
@@ -461,6 +468,86 @@ static void node_handle_ready(struct sim *s, struct node *nd)
 void sim_node_ready(struct sim *s, struct node *nd)
 {
 	node_handle_ready(s, nd);
+}
+
+static uint64_t drive_below(struct sim *s, uint64_t n)
+{
+	return n == 0 ? 0 : rng_next(&s->drive_rng) % n;
+}
+
+/* Draws the pattern of a node's driver for this incarnation. */
+static void drive_draw(struct sim *s, struct node *nd)
+{
+	nd->stepped = 0;
+	nd->drain_armed = false;
+	nd->drive = DRIVE_EACH;
+	if (s->opts.ready_each)
+		return;
+	switch (drive_below(s, 3)) {
+	case 0:
+		break;
+	case 1:
+		nd->drive = DRIVE_BURST;
+		nd->burst = 2 + (uint32_t)drive_below(s, 15);
+		break;
+	default:
+		nd->drive = DRIVE_RANDOM;
+		nd->ready_pct = 10 + (uint32_t)drive_below(s, 61);
+		break;
+	}
+	/* How long a put-off ready waits: sometimes no time at all (drained after the
+	 * events already due now), mostly about a message's latency, sometimes a loop
+	 * stalled for a few ticks; long enough for other inputs to arrive meanwhile. */
+	switch (drive_below(s, 4)) {
+	case 0:
+		nd->drain_us = 0;
+		break;
+	case 3:
+		nd->drain_us = 1 + drive_below(s, 30000);
+		break;
+	default:
+		nd->drain_us = 1 + drive_below(s, 3000);
+		break;
+	}
+}
+
+static const char *drive_name(const struct node *nd)
+{
+	switch (nd->drive) {
+	case DRIVE_BURST: return "bursts";
+	case DRIVE_RANDOM: return "random";
+	default: return "each";
+	}
+}
+
+void sim_node_input(struct sim *s, struct node *nd)
+{
+	if (!nd->up)
+		return;
+	nd->stepped++;
+	bool now;
+	switch (nd->drive) {
+	case DRIVE_BURST:
+		now = nd->stepped >= nd->burst;
+		break;
+	case DRIVE_RANDOM:
+		now = drive_below(s, 100) < nd->ready_pct;
+		break;
+	default:
+		now = true;
+		break;
+	}
+	if (now) {
+		node_handle_ready(s, nd);
+		return;
+	}
+	s->res->deferred++;
+	if (!nd->drain_armed) {
+		nd->drain_armed = true;
+		struct event ev = {.time = s->now + nd->drain_us, .type = EV_DRAIN,
+				   .node = nd->idx, .epoch = nd->epoch};
+		ev_push(s, ev);
+	}
 }
 
 void sim_schedule(struct sim *s, struct event ev)
@@ -521,6 +608,10 @@ static void node_start(struct sim *s, struct node *nd)
 		sim_fail(s, "snapshot-load", "n%u cannot load its own snapshot", nd->idx + 1);
 	nd->last_commit = raft_commit_index(nd->r);
 	nd->role = RAFT_FOLLOWER;
+	drive_draw(s, nd);
+	if (nd->drive != DRIVE_EACH)
+		sim_log(s, "n%u drives its core in %s (burst %u, %u%%, drain %" PRIu64 " us)",
+			nd->idx + 1, drive_name(nd), nd->burst, nd->ready_pct, nd->drain_us);
 	/* Ticks start at a random phase so that nodes do not tick in lockstep. */
 	struct event ev = {.time = s->now + 1 + rng_below(s, TICK_US), .type = EV_TICK,
 			   .node = nd->idx, .epoch = nd->epoch};
@@ -663,7 +754,7 @@ static void nemesis_transfer(struct sim *s)
 		}
 		if (rv == 0)
 			s->res->transfers++;
-		node_handle_ready(s, nd);
+		sim_node_input(s, nd);
 	}
 }
 
@@ -720,7 +811,7 @@ static void nemesis_membership(struct sim *s)
 		return;
 	s->res->conf_changes++;
 	sim_narrate(s, "membership: leader n%u starts to %s", leader->idx + 1, what);
-	node_handle_ready(s, leader);
+	sim_node_input(s, leader);
 }
 
 /* A node that was in a committed configuration and is not in a later one has been
@@ -734,7 +825,10 @@ static void reap_removed(struct sim *s)
 	struct node *leader = sim_newest_leader(s);
 	if (leader == NULL)
 		return;
-	const struct raft_conf *c = raft_conf_current(leader->r);
+	/* A copy: shutting down a removed node below may free the leader itself (a leader
+	 * that removed itself and has not stepped down yet). */
+	const struct raft_conf conf = *raft_conf_current(leader->r);
+	const struct raft_conf *c = &conf;
 	raft_index at = raft_conf_index(leader->r);
 	if (c->n_voters_old > 0 || at > raft_commit_index(leader->r))
 		return;
@@ -879,7 +973,7 @@ static void handle_event(struct sim *s, struct event *ev)
 		raft_tick(nd->r);
 		ev->time += TICK_US;
 		ev_push(s, *ev);
-		node_handle_ready(s, nd);
+		sim_node_input(s, nd);
 		break;
 	case EV_DELIVER: {
 		struct raft_message *m = &ev->msg;
@@ -896,13 +990,19 @@ static void handle_event(struct sim *s, struct event *ev)
 			m->from, m->to, raft_msg_type_name(m->type), m->term, m->index, m->log_term,
 			m->commit, m->n_entries, m->reject ? " reject" : "");
 		raft_step(nd->r, m);
-		node_handle_ready(s, nd);
+		sim_node_input(s, nd);
 		break;
 	}
 	case EV_DISK:
 		if (!nd->up || ev->epoch != nd->epoch)
 			break;
 		node_disk_done(s, nd);
+		sim_node_input(s, nd);
+		break;
+	case EV_DRAIN:
+		if (!nd->up || ev->epoch != nd->epoch)
+			break;
+		nd->drain_armed = false;
 		node_handle_ready(s, nd);
 		break;
 	case EV_RESTART:
@@ -947,6 +1047,7 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 	/* Spare slots for the nodes that membership changes add. */
 	s->n = opts->faults & SIM_FAULT_MEMBERSHIP ? SIM_MAX_NODES : s->n_initial;
 	s->rng = opts->seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+	s->drive_rng = opts->seed * 0xd1b54a32d192ed03ull + 0x8bb84b93962eacc9ull;
 	s->hash = 0xcbf29ce484222325ull;
 	draw_faults(s);
 

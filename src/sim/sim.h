@@ -46,6 +46,8 @@ struct sim_opts {
 				   fast as possible) */
 	const char *history_path; /* if set, the client history is written here as JSON
 				     lines (docs/history-format.md) */
+	bool ready_each;        /* every node takes a ready after every input (otherwise
+				   each node's pattern is drawn from the seed) */
 };
 
 struct sim_result {
@@ -68,6 +70,7 @@ struct sim_result {
 	uint64_t installs;      /* snapshots installed from a leader */
 	uint64_t conf_changes;  /* membership changes started */
 	uint64_t disk_faults;   /* nodes stopped by a failed write or sync */
+	uint64_t deferred;      /* inputs stepped without a ready after them */
 	uint64_t sim_ms;        /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable;       /* 1 yes, 0 no, -1 the checker's budget ran out */

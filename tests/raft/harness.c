@@ -179,6 +179,8 @@ static void enqueue(struct h *h, const struct raft_message *m)
 
 static void persist(struct h_node *nd, const struct raft_ready *rd)
 {
+	/* Step 2 for one batch: the snapshot (dropping the stored log it covers, or all of
+	 * it), the hard state, then the entries, each replacing the stored suffix. */
 	if (rd->has_snapshot) {
 		raft_buf_unref(nd->snap_data);
 		nd->snap_data = raft_buf_ref(rd->snapshot_data);
@@ -212,6 +214,58 @@ static void persist(struct h_node *nd, const struct raft_ready *rd)
 	}
 }
 
+void h_persist(struct h *h, raft_id id, const struct raft_ready *rd)
+{
+	persist(node(h, id), rd);
+}
+
+/* Whether the disk holds (index, term): in the stored log, or under the snapshot. */
+static bool stored(const struct h_node *nd, raft_index index, raft_term term)
+{
+	if (nd->snap_data != NULL && index <= nd->snap_index)
+		return index < nd->snap_index || term == nd->snap_term;
+	for (uint32_t i = 0; i < nd->n_log; i++)
+		if (nd->log[i].index == index)
+			return nd->log[i].term == term;
+	return false;
+}
+
+bool h_disk_consistent(struct h *h, raft_id id, char *why, size_t len)
+{
+	struct h_node *nd = node(h, id);
+	raft_index want = nd->snap_data != NULL ? nd->snap_index + 1 : 1;
+	raft_term prev = nd->snap_data != NULL ? nd->snap_term : 0;
+	for (uint32_t i = 0; i < nd->n_log; i++) {
+		const struct raft_entry *e = &nd->log[i];
+		if (e->index != want) {
+			snprintf(why, len, "stored entry %u is index %llu, expected %llu", i,
+				 (unsigned long long)e->index, (unsigned long long)want);
+			return false;
+		}
+		if (e->term < prev) {
+			snprintf(why, len, "stored index %llu has term %llu after term %llu",
+				 (unsigned long long)e->index, (unsigned long long)e->term,
+				 (unsigned long long)prev);
+			return false;
+		}
+		if (raft_term_at(nd->r, e->index) != e->term) {
+			snprintf(why, len, "stored (index %llu, term %llu), the core has term %llu",
+				 (unsigned long long)e->index, (unsigned long long)e->term,
+				 (unsigned long long)raft_term_at(nd->r, e->index));
+			return false;
+		}
+		want++;
+		prev = e->term;
+	}
+	if (want - 1 != raft_last_index(nd->r)) {
+		snprintf(why, len, "the disk ends at %llu, the core's log at %llu",
+			 (unsigned long long)(want - 1),
+			 (unsigned long long)raft_last_index(nd->r));
+		return false;
+	}
+	return true;
+}
+
 void h_ready(struct h *h, raft_id id)
 {
 	struct h_node *nd = node(h, id);
@@ -228,6 +282,9 @@ void h_ready(struct h *h, raft_id id)
 		for (uint32_t i = 0; i < rd.n_committed; i++) {
 			const struct raft_entry *e = &rd.committed[i];
 			assert(e->index == nd->applied + 1);
+			/* The core hands out for applying only what is durable. */
+			if (!stored(nd, e->index, e->term))
+				nd->applied_unstored++;
 			if (e->index < 1024)
 				nd->applied_terms[e->index] = e->term;
 			nd->applied = e->index;

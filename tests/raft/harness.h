@@ -28,6 +28,9 @@ struct h_node {
 	struct raft_buf *snap_data;
 	uint32_t installs;
 	struct raft_conf boot_conf;
+	/* Committed entries handed out for applying that were not on the disk, neither in
+	 * the stored log nor under the snapshot: the core must never do that. */
+	uint32_t applied_unstored;
 };
 
 struct h {
@@ -62,6 +65,14 @@ struct raft *h_raft(struct h *h, raft_id id);
 
 /* Drains node id's output: persists, queues messages, applies. */
 void h_ready(struct h *h, raft_id id);
+/* Step 2 of the contract for one batch of node `id`, on its instant disk. For tests that
+ * take batches themselves (raft_ready), e.g. to keep several in flight. */
+void h_persist(struct h *h, raft_id id, const struct raft_ready *rd);
+/* Whether node id's disk is a log that boots and agrees with the core: the stored
+ * entries follow the stored snapshot without a gap, every one of them is the core's
+ * entry at its index, and the last one is the core's last (call it once every batch
+ * taken is persisted). Otherwise says why in `why`. */
+bool h_disk_consistent(struct h *h, raft_id id, char *why, size_t len);
 /* Delivers every queued message (and what they cause) until quiet, honouring cuts.
  * Returns the number delivered. */
 uint32_t h_stabilize(struct h *h);

@@ -38,6 +38,9 @@ static void usage(FILE *f)
 		"  --narrate         tell the story of the run as it happens\n"
 		"  --pace X          with --narrate: wall seconds per simulated second\n"
 		"  --history FILE    write the client history as JSON lines\n"
+		"  --ready-each      every node takes a ready after every input (by default\n"
+		"                    each node's driver steps several inputs between readies,\n"
+		"                    in a pattern drawn from the seed, as an event loop does)\n"
 		"  --quiet           print only violations and the final tally\n"
 		"  -h, --help        this text\n"
 		"\n"
@@ -65,7 +68,7 @@ static double wall_now(void)
 int main(int argc, char **argv)
 {
 	enum { O_SEED = 256, O_SEEDS, O_NODES, O_TICKS, O_FAULTS, O_CLIENTS, O_TRACE, O_NARRATE,
-	       O_PACE, O_HISTORY, O_QUIET };
+	       O_PACE, O_HISTORY, O_QUIET, O_READY_EACH };
 	static const struct option longopts[] = {
 	    {"seed", required_argument, NULL, O_SEED},
 	    {"seeds", required_argument, NULL, O_SEEDS},
@@ -78,11 +81,12 @@ int main(int argc, char **argv)
 	    {"pace", required_argument, NULL, O_PACE},
 	    {"history", required_argument, NULL, O_HISTORY},
 	    {"quiet", no_argument, NULL, O_QUIET},
+	    {"ready-each", no_argument, NULL, O_READY_EACH},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t first = 0, last = 0, nodes = 0, ticks = 2000, clients = 3;
-	bool have_seed = false, trace = false, narrate = false, quiet = false;
+	bool have_seed = false, trace = false, narrate = false, quiet = false, ready_each = false;
 	double pace = 0;
 	uint32_t faults = SIM_FAULT_ALL;
 	const char *faults_text = "all";
@@ -158,6 +162,7 @@ int main(int argc, char **argv)
 		}
 		case O_HISTORY: history = optarg; break;
 		case O_QUIET: quiet = true; break;
+		case O_READY_EACH: ready_each = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -191,6 +196,7 @@ int main(int argc, char **argv)
 		    .narrate = narrate ? stdout : NULL,
 		    .pace = pace,
 		    .history_path = history,
+		    .ready_each = ready_each,
 		};
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
@@ -216,8 +222,9 @@ int main(int argc, char **argv)
 									 : "events leading to it",
 			       r.recent);
 			printf("  replay: concord-sim --seed %" PRIu64 " --nodes %u --ticks %u "
-			       "--faults %s --clients %u --trace\n",
-			       seed, o.nodes, o.ticks, faults_canon, o.clients);
+			       "--faults %s --clients %u%s --trace\n",
+			       seed, o.nodes, o.ticks, faults_canon, o.clients,
+			       o.ready_each ? " --ready-each" : "");
 		}
 		fflush(stdout);
 	}
