@@ -114,6 +114,8 @@ struct options {
 	uint64_t seed;
 	double duration;
 	unsigned clients;
+	unsigned pipeline_clients;
+	uint32_t depth_min, depth_max;
 	unsigned keys;
 	unsigned ops_per_key;
 	uint32_t hold_min_ms, hold_max_ms, quiet_min_ms, quiet_max_ms;
@@ -141,6 +143,9 @@ static void usage(FILE *f)
 		"  --seed N            the schedule and the clients' choices (default 1)\n"
 		"  --duration S        seconds of workload under faults (default 60)\n"
 		"  --clients N         client threads, one session each (default 5)\n"
+		"  --pipeline-clients N  of those, how many pipeline instead: batches of commands\n"
+		"                      on a plain RESP connection (default 2)\n"
+		"  --pipeline-depth MIN:MAX  commands in a batch, drawn per batch (default 4:8)\n"
 		"  --keys N            keys in use at a time (default 8)\n"
 		"  --ops-per-key N     operations before a key is replaced by a fresh one (default 300)\n"
 		"  --faults LIST       comma-separated kinds, or 'all' (default); kinds:\n"
@@ -205,6 +210,9 @@ static void options_parse(int argc, char **argv, struct options *o)
 	o->seed = 1;
 	o->duration = 60;
 	o->clients = 5;
+	o->pipeline_clients = 2;
+	o->depth_min = 4;
+	o->depth_max = 8;
 	o->keys = 8;
 	o->ops_per_key = 300;
 	o->hold_min_ms = 2000;
@@ -221,11 +229,14 @@ static void options_parse(int argc, char **argv, struct options *o)
 	beside_me("../concord/concord", o->concord, sizeof(o->concord));
 	beside_me("../concord-wal/concord-wal", o->concord_wal, sizeof(o->concord_wal));
 	enum { O_SEED = 256, O_DUR, O_CLIENTS, O_KEYS, O_OPK, O_FAULTS, O_HOLD, O_QUIET,
-	       O_DEADLINE, O_SLOW, O_NODISKS, O_DIR, O_KEEP, O_CHECK, O_CONCORD, O_WAL, O_ARG };
+	       O_DEADLINE, O_SLOW, O_NODISKS, O_DIR, O_KEEP, O_CHECK, O_CONCORD, O_WAL, O_ARG,
+	       O_PIPE, O_DEPTH };
 	static const struct option longs[] = {
 	    {"seed", required_argument, NULL, O_SEED},
 	    {"duration", required_argument, NULL, O_DUR},
 	    {"clients", required_argument, NULL, O_CLIENTS},
+	    {"pipeline-clients", required_argument, NULL, O_PIPE},
+	    {"pipeline-depth", required_argument, NULL, O_DEPTH},
 	    {"keys", required_argument, NULL, O_KEYS},
 	    {"ops-per-key", required_argument, NULL, O_OPK},
 	    {"faults", required_argument, NULL, O_FAULTS},
@@ -254,6 +265,17 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case O_CLIENTS:
 			o->clients = (unsigned)num_arg("--clients", optarg, 1, 256);
+			break;
+		case O_PIPE:
+			o->pipeline_clients = (unsigned)num_arg("--pipeline-clients", optarg, 0, 256);
+			break;
+		case O_DEPTH:
+			range_arg("--pipeline-depth", optarg, &o->depth_min, &o->depth_max);
+			if (o->depth_min < 1 || o->depth_max > WL_DEPTH_MAX) {
+				fprintf(stderr, "nemesis: --pipeline-depth wants 1 <= MIN <= MAX <= %d\n",
+					WL_DEPTH_MAX);
+				exit(2);
+			}
 			break;
 		case O_KEYS:
 			o->keys = (unsigned)num_arg("--keys", optarg, 1, 100000);
@@ -338,6 +360,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 		fprintf(stderr, "nemesis: unexpected argument '%s'\n", argv[optind]);
 		exit(2);
 	}
+	if (o->pipeline_clients > o->clients)
+		o->pipeline_clients = o->clients;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -683,6 +707,10 @@ static int fault_disk(struct run *r, uint32_t hold, char *d, size_t dl)
 	}
 	cluster_disk_free(cl, s);
 	nem_log("freed %s's file system", s->name);
+	/* An exit on ENOSPC just before the space came back is still this fault's. */
+	cluster_nap(cl, 300);
+	if (s->pid == 0 && stopped_at < 0)
+		stopped_at = secs();
 	if (s->pid == 0) {
 		cluster_start(cl, s);
 		nem_log("restarted %s", s->name);
@@ -894,6 +922,37 @@ static void row(struct summary *s, const char *key, const char *fmt, ...)
 		fprintf(log_file, "  %-24s %s\n", key, s->vals[s->n - 1]);
 }
 
+/* The pipelining clients' share of the operations, and their throughput. */
+static void pipeline_rows(struct summary *sm, const struct workload *w, const struct options *o,
+			  double workload_s)
+{
+	if (o->pipeline_clients == 0) {
+		row(sm, "pipelined", "none (--pipeline-clients 0)");
+		return;
+	}
+	uint64_t pc[WL_KINDS][WL_OUTCOMES], batches, reconnects;
+	workload_pipeline_counts(w, pc, &batches, &reconnects);
+	uint64_t t[WL_OUTCOMES] = {0};
+	for (int k = 0; k < WL_KINDS; k++) {
+		for (int oc = 0; oc < WL_OUTCOMES; oc++)
+			t[oc] += pc[k][oc];
+	}
+	double s = workload_s > 0 ? workload_s : 1;
+	row(sm, "pipelined", "%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " unknown (%.0f ok/s) "
+	    "by %u of the clients, in %" PRIu64 " batches of %u-%u (%.0f batches/s), "
+	    "%" PRIu64 " reconnects",
+	    t[WL_OK], t[WL_FAILED], t[WL_UNKNOWN], (double)t[WL_OK] / s, o->pipeline_clients,
+	    batches, o->depth_min, o->depth_max, (double)batches / s, reconnects);
+	static const char *const names[WL_KINDS] = {"get", "put", "append", "cas", "delete"};
+	char by[512];
+	size_t u = 0;
+	for (int k = 0; k < WL_KINDS && u + 1 < sizeof(by); k++)
+		u += (size_t)snprintf(by + u, sizeof(by) - u, "%s%s %" PRIu64 "/%" PRIu64 "/%" PRIu64,
+				      k ? ", " : "", names[k], pc[k][WL_OK], pc[k][WL_FAILED],
+				      pc[k][WL_UNKNOWN]);
+	row(sm, "pipelined by kind", "%s (ok/failed/unknown)", by);
+}
+
 int main(int argc, char **argv)
 {
 	static struct run r;
@@ -925,8 +984,10 @@ int main(int argc, char **argv)
 	snprintf(slow_s, sizeof(slow_s), "%g", o->slow);
 	snprintf(reproducer, sizeof(reproducer),
 		 "nemesis --seed %" PRIu64 " --duration %.0f --clients %u --keys %u --ops-per-key %u "
+		 "--pipeline-clients %u --pipeline-depth %u:%u "
 		 "--faults %s --hold %u:%u --quiet %u:%u --deadline-ms %u%s%s%s",
-		 o->seed, o->duration, o->clients, o->keys, o->ops_per_key, o->faults_arg,
+		 o->seed, o->duration, o->clients, o->keys, o->ops_per_key, o->pipeline_clients,
+		 o->depth_min, o->depth_max, o->faults_arg,
 		 o->hold_min_ms, o->hold_max_ms, o->quiet_min_ms, o->quiet_max_ms, o->deadline_ms,
 		 o->slow > 1 ? " --slow " : "", o->slow > 1 ? slow_s : "", o->disks ? "" : " --no-disks");
 	for (int i = 0; i < o->n_extra; i++) {
@@ -967,6 +1028,9 @@ int main(int argc, char **argv)
 	    .deadline_ms = (uint32_t)(o->deadline_ms * o->slow),
 	    .attempt_ms = (uint32_t)(1000 * o->slow),
 	    .seconds = (size_t)ceil(o->duration) + 1,
+	    .pipeline_clients = o->pipeline_clients,
+	    .depth_min = o->depth_min,
+	    .depth_max = o->depth_max,
 	};
 	/* The timeline starts with the workload. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1174,13 +1238,14 @@ int main(int argc, char **argv)
 	row(&sm, "verdict", "%s%s", exit_code == 0 ? "PASS" : "FAIL",
 	    exit_code == 0 ? "" : " (see the log)");
 	row(&sm, "seed", "%" PRIu64, o->seed);
-	row(&sm, "workload", "%.1f s, 5 nodes, %u clients, %u keys at a time, %" PRIu64 " keys in all",
-	    workload_s, o->clients, o->keys, workload_keys_used(w));
+	row(&sm, "workload", "%.1f s, 5 nodes, %u clients (%u pipelining), %u keys at a time, %" PRIu64
+	    " keys in all", workload_s, o->clients, o->pipeline_clients, o->keys, workload_keys_used(w));
 	row(&sm, "operations", "%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " unknown (%.0f ok/s)",
 	    tot[WL_OK], tot[WL_FAILED], tot[WL_UNKNOWN], (double)tot[WL_OK] / workload_s);
 	for (int k = 0; k < WL_KINDS; k++)
 		row(&sm, kind_names[k], "%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " unknown",
 		    counts[k][WL_OK], counts[k][WL_FAILED], counts[k][WL_UNKNOWN]);
+	pipeline_rows(&sm, w, o, workload_s);
 	char fl[512];
 	size_t fu = 0;
 	unsigned nf = 0;

@@ -2,7 +2,10 @@
 #include "workload.h"
 
 #include "base/alloc.h"
+#include "codec/resp.h"
+#include "codec/wire.h"
 #include "nemesis.h"
+#include "pipeline.h"
 
 #include <concord/client.h>
 
@@ -11,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 /*
  * Every client is a thread with its own handle (its own session). It picks one of
@@ -24,6 +29,7 @@
 #define FINAL_CLIENT   1000000
 #define ERRORS_MAX     48
 #define FINAL_BATCH    200
+#define ENDPOINTS_MAX  16
 
 struct keyslot {
 	_Atomic uint32_t gen;
@@ -47,6 +53,11 @@ struct wclient {
 	size_t n, cap;
 	struct last_seen *last;
 	uint64_t counts[WL_KINDS][WL_OUTCOMES];
+	/* Pipelining clients only: */
+	bool pipelined;
+	struct nem_pipe pipe;
+	unsigned node; /* index into the workload's endpoints */
+	uint64_t batches, reconnects;
 };
 
 struct err_count {
@@ -69,6 +80,8 @@ struct workload {
 	struct err_count errors[ERRORS_MAX];
 	size_t n_errors;
 	uint64_t errors_other;
+	char eps[ENDPOINTS_MAX][64];
+	unsigned n_eps;
 };
 
 static struct check_str str_dup(const char *p, size_t len)
@@ -154,6 +167,24 @@ static void set_last(struct wclient *wc, unsigned slot, uint32_t gen, const char
 			memcpy(wc->last[slot].val, v, len);
 			wc->last[slot].val[len] = '\0';
 		}
+	}
+}
+
+/* Counts the operation, adds it to the client's history and moves the key slot on to a
+ * fresh key after ops_per_key operations. */
+static void record_op(struct wclient *wc, struct check_op *op, int kind, int outcome,
+		      unsigned slot, uint32_t gen)
+{
+	struct workload *w = wc->w;
+	wc->counts[kind][outcome]++;
+	timeline_add(w, outcome, outcome == WL_UNKNOWN ? op->call_time : op->return_time);
+	push_op(&wc->ops, &wc->n, &wc->cap, op);
+
+	uint32_t done = atomic_fetch_add(&w->keys[slot].ops, 1) + 1;
+	if (done >= w->cfg.ops_per_key) {
+		uint32_t g = gen;
+		if (atomic_compare_exchange_strong(&w->keys[slot].gen, &g, gen + 1))
+			atomic_store(&w->keys[slot].ops, 0);
 	}
 }
 
@@ -252,7 +283,7 @@ static void one_op(struct wclient *wc)
 			set_last(wc, slot, gen, NULL, 0);
 			break;
 		}
-	} else if (rc == CONCORD_EUNAVAILABLE || kind == WL_GET) {
+	} else if ((rc == CONCORD_EUNAVAILABLE && kind != WL_CAS) || kind == WL_GET) {
 		/* EUNAVAILABLE: no attempt can have reached a node (client.h). A failed read
 		 * observed nothing. */
 		outcome = WL_FAILED;
@@ -260,24 +291,16 @@ static void one_op(struct wclient *wc)
 		note_error(w, concord_client_errmsg(wc->c));
 	} else {
 		/* EUNKNOWN, and anything else a write may end with: count it as possibly
-		 * applied, which is always sound. */
-		outcome = WL_UNKNOWN;
+		 * applied, which is always sound. So is a cas that never reached a node:
+		 * ok false would say its comparison failed, which nobody saw. */
+		outcome = rc == CONCORD_EUNAVAILABLE ? WL_FAILED : WL_UNKNOWN;
 		op.ok = CHECK_OK_UNKNOWN;
 		op.return_time = op.call_time;
 		set_last(wc, slot, gen, NULL, 0);
 		note_error(w, concord_client_errmsg(wc->c));
 	}
 	free(got);
-	wc->counts[kind][outcome]++;
-	timeline_add(w, outcome, outcome == WL_UNKNOWN ? op.call_time : op.return_time);
-	push_op(&wc->ops, &wc->n, &wc->cap, &op);
-
-	uint32_t done = atomic_fetch_add(&w->keys[slot].ops, 1) + 1;
-	if (done >= w->cfg.ops_per_key) {
-		uint32_t g = gen;
-		if (atomic_compare_exchange_strong(&w->keys[slot].gen, &g, gen + 1))
-			atomic_store(&w->keys[slot].ops, 0);
-	}
+	record_op(wc, &op, kind, outcome, slot, gen);
 }
 
 static void *client_main(void *arg)
@@ -285,6 +308,336 @@ static void *client_main(void *arg)
 	struct wclient *wc = arg;
 	while (!atomic_load(&wc->w->stop))
 		one_op(wc);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Pipelining clients
+ *
+ * A pipelining client writes a batch of commands on its own RESP connection at once,
+ * on one or two key slots so that the batch reads its own writes, then reads the replies
+ * in order. The server applies one connection's commands in the order sent, so the
+ * history holds each batch as overlapping operations of one client whose calls are in
+ * the order sent and which the checker's client-order rule must find in that order.
+ * Every call is taken before the batch is written, so all calls precede any return.
+ */
+
+/* A key slot a batch works on, and what the batch expects its value to be by now. */
+struct pslot {
+	unsigned slot;
+	uint32_t gen;
+	char key[32];
+	size_t kl;
+	char *guess; /* NULL: absent, or not known */
+};
+
+struct pop {
+	struct check_op op;
+	int kind;
+	struct pslot *ps;
+};
+
+static void nap_ms(const struct workload *w, unsigned ms)
+{
+	for (unsigned i = 0; i < ms && !atomic_load(&w->stop); i += 10) {
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static char *str_cat(const char *a, const char *b, size_t bl)
+{
+	size_t al = a != NULL ? strlen(a) : 0;
+	char *s = xmalloc(al + bl + 1);
+	if (al > 0)
+		memcpy(s, a, al);
+	memcpy(s + al, b, bl);
+	s[al + bl] = '\0';
+	return s;
+}
+
+/* Opens the connection to the client's node; on failure moves to a random other node,
+ * after a pause. Returns 0, or -1 (no connection this time). */
+static int pipe_open(struct wclient *wc)
+{
+	struct workload *w = wc->w;
+	char err[256];
+	int64_t deadline = nem_now() + (int64_t)w->cfg.attempt_ms * 1000000 * 3 / 10;
+	if (nem_pipe_connect(&wc->pipe, w->eps[wc->node], deadline, err, sizeof(err)) == 0)
+		return 0;
+	note_error(w, err);
+	wc->reconnects++;
+	if (w->n_eps > 1)
+		wc->node = (wc->node + 1 + (unsigned)(nem_rand(&wc->rng) % (w->n_eps - 1))) % w->n_eps;
+	nap_ms(w, 50);
+	return -1;
+}
+
+static void encode_cmd(struct wire_buf *b, const char *const *argv, const size_t *lens, size_t n)
+{
+	resp_write_array(b, n);
+	for (size_t i = 0; i < n; i++)
+		resp_write_bulk(b, argv[i], lens[i]);
+}
+
+/* What the value of ps's key will be after p, if nobody else writes it. */
+static void guess_update(struct pslot *ps, const struct pop *p)
+{
+	const struct check_str *v = &p->op.value;
+	char *next;
+	switch (p->kind) {
+	case WL_PUT:
+		next = str_cat(NULL, v->bytes, v->len);
+		break;
+	case WL_APPEND:
+		next = str_cat(ps->guess, v->bytes, v->len);
+		break;
+	case WL_CAS:
+		if (ps->guess == NULL || strcmp(ps->guess, p->op.expect.bytes) != 0)
+			return;
+		next = str_cat(NULL, v->bytes, v->len);
+		break;
+	case WL_DELETE:
+		next = NULL;
+		break;
+	default:
+		return;
+	}
+	free(ps->guess);
+	ps->guess = next;
+}
+
+/* Makes the batch's next operation on ps, appends its command to b and updates the
+ * batch's guess of the key's value. */
+static void pipe_build(struct wclient *wc, struct pop *p, struct pslot *ps, struct wire_buf *b)
+{
+	char val[48];
+	int vl = snprintf(val, sizeof(val), "%u-%" PRIu64 ",", wc->id, ++wc->seq);
+	unsigned r = (unsigned)(nem_rand(&wc->rng) % 100);
+	p->kind = r < 35 ? WL_GET : r < 55 ? WL_PUT : r < 75 ? WL_APPEND : r < 90 ? WL_CAS : WL_DELETE;
+	p->ps = ps;
+	memset(&p->op, 0, sizeof(p->op));
+	p->op.client = wc->id;
+	p->op.key = str_dup(ps->key, ps->kl);
+	static const enum check_kind kinds[] = {CHECK_KIND_GET, CHECK_KIND_PUT, CHECK_KIND_APPEND,
+						CHECK_KIND_CAS, CHECK_KIND_DELETE};
+	static const char *const names[] = {"GET", "SET", "APPEND", "CAS", "DEL"};
+	p->op.kind = kinds[p->kind];
+	if (p->kind != WL_GET && p->kind != WL_DELETE)
+		p->op.value = str_dup(val, (size_t)vl);
+	const char *argv[4] = {names[p->kind], ps->key, val, NULL};
+	size_t lens[4] = {strlen(names[p->kind]), ps->kl, (size_t)vl, 0};
+	size_t argc = p->kind == WL_GET || p->kind == WL_DELETE ? 2 : 3;
+	if (p->kind == WL_CAS) {
+		/* Mostly what the batch expects the value to be, so that swaps succeed. */
+		if (ps->guess != NULL && nem_rand(&wc->rng) % 4 != 0) {
+			p->op.expect = str_dup(ps->guess, strlen(ps->guess));
+		} else {
+			char expect[48];
+			int el = snprintf(expect, sizeof(expect), "%u-%" PRIu64 ",", wc->id,
+					  nem_rand(&wc->rng) % (wc->seq + 1));
+			p->op.expect = str_dup(expect, (size_t)el);
+		}
+		argv[2] = p->op.expect.bytes;
+		lens[2] = p->op.expect.len;
+		argv[3] = val;
+		lens[3] = (size_t)vl;
+		argc = 4;
+	}
+	guess_update(ps, p);
+	encode_cmd(b, argv, lens, argc);
+}
+
+/* Whether an error reply to a write says the write had no effect. docs/resp.md: MOVED is
+ * a redirection before anything ran; every CLUSTERDOWN and TRYAGAIN a node sends for a
+ * write is answered before the write was proposed, or says "it had no effect" (a leader
+ * change lost it before it committed). Anything else (UNKNOWN, ERR, ...) may have
+ * applied it. */
+static bool no_effect(const struct resp_value *v)
+{
+	static const char *const words[] = {"MOVED ", "CLUSTERDOWN ", "TRYAGAIN "};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t wl = strlen(words[i]);
+		if (v->len >= wl && strncasecmp(v->str, words[i], wl) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void note_reply_error(struct workload *w, const char *cmd, const struct resp_value *v)
+{
+	char msg[160];
+	if (v->type == RESP_ERROR)
+		snprintf(msg, sizeof(msg), "pipeline %s: %.*s", cmd, (int)(v->len < 120 ? v->len : 120),
+			 v->str);
+	else
+		snprintf(msg, sizeof(msg), "pipeline %s: unexpected reply type %d", cmd, (int)v->type);
+	note_error(w, msg);
+}
+
+/* The outcome of a pipelined operation from its reply; fills op's result and updates
+ * what the client last saw of the key. */
+static int pipe_outcome(struct wclient *wc, struct pop *p, const struct resp_value *v)
+{
+	static const char *const names[] = {"GET", "SET", "APPEND", "CAS", "DEL"};
+	struct check_op *op = &p->op;
+	unsigned slot = p->ps->slot;
+	uint32_t gen = p->ps->gen;
+	bool fits = false;
+	switch (p->kind) {
+	case WL_GET:
+		fits = v->type == RESP_BULK || v->type == RESP_NULL;
+		break;
+	case WL_PUT:
+		fits = v->type == RESP_SIMPLE && v->len == 2 && memcmp(v->str, "OK", 2) == 0;
+		break;
+	default:
+		fits = v->type == RESP_INTEGER;
+		break;
+	}
+	if (!fits) {
+		note_reply_error(wc->w, names[p->kind], v);
+		bool none = p->kind == WL_GET || (v->type == RESP_ERROR && no_effect(v));
+		if (none && p->kind != WL_CAS) {
+			op->ok = CHECK_OK_FALSE; /* a failed read observed nothing */
+			return WL_FAILED;
+		}
+		/* A cas that ok false would record as "the comparison failed", an observation
+		 * it did not make: unknown instead (it may also never take effect). */
+		op->ok = CHECK_OK_UNKNOWN;
+		op->return_time = op->call_time;
+		set_last(wc, slot, gen, NULL, 0);
+		return none ? WL_FAILED : WL_UNKNOWN;
+	}
+	op->ok = CHECK_OK_TRUE;
+	switch (p->kind) {
+	case WL_GET:
+		if (v->type == RESP_BULK)
+			op->result = str_dup(v->str, v->len);
+		set_last(wc, slot, gen, v->type == RESP_BULK ? v->str : NULL, v->len);
+		break;
+	case WL_PUT:
+		set_last(wc, slot, gen, op->value.bytes, op->value.len);
+		break;
+	case WL_CAS:
+		if (v->integer == 1)
+			set_last(wc, slot, gen, op->value.bytes, op->value.len);
+		else
+			op->ok = CHECK_OK_FALSE; /* an observation: the value differed */
+		break;
+	case WL_DELETE:
+		op->existed = v->integer > 0 ? CHECK_EXISTED_YES : CHECK_EXISTED_NO;
+		set_last(wc, slot, gen, NULL, 0);
+		break;
+	default:
+		set_last(wc, slot, gen, NULL, 0);
+		break;
+	}
+	return WL_OK;
+}
+
+/* Picks one or two key slots for a batch; returns how many. */
+static unsigned pipe_slots(struct wclient *wc, struct pslot ps[2])
+{
+	struct workload *w = wc->w;
+	unsigned n = w->cfg.keys > 1 && nem_rand(&wc->rng) % 2 == 0 ? 2 : 1;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned slot = (unsigned)(nem_rand(&wc->rng) % w->cfg.keys);
+		if (i == 1 && slot == ps[0].slot)
+			slot = (slot + 1) % w->cfg.keys;
+		ps[i].slot = slot;
+		ps[i].gen = atomic_load(&w->keys[slot].gen);
+		ps[i].kl = (size_t)snprintf(ps[i].key, sizeof(ps[i].key), "k%u.%" PRIu32, slot,
+					    ps[i].gen);
+		if (wc->last[slot].gen != ps[i].gen)
+			set_last(wc, slot, ps[i].gen, NULL, 0);
+		const char *seen = wc->last[slot].val;
+		ps[i].guess = seen != NULL ? str_cat(NULL, seen, strlen(seen)) : NULL;
+	}
+	return n;
+}
+
+/* Sends the batch and reads its replies by the deadline; returns how many ops came back
+ * ok. The ops without a reply are unknown and the connection is closed: the next batch
+ * goes to another node. */
+static unsigned pipe_exchange(struct wclient *wc, struct pop *ops, unsigned depth,
+			      const struct wire_buf *b)
+{
+	struct workload *w = wc->w;
+	char err[256] = "";
+	int64_t last_call = ops[depth - 1].op.call_time;
+	int64_t deadline = nem_now() + (int64_t)w->cfg.deadline_ms * 1000000;
+	unsigned done = 0, ok = 0;
+	if (b->err == 0 && nem_pipe_send(&wc->pipe, b->data, b->len, deadline, err, sizeof(err)) == 0) {
+		for (; done < depth; done++) {
+			const struct resp_value *v;
+			if (nem_pipe_next(&wc->pipe, deadline, &v, err, sizeof(err)) != 0)
+				break;
+			int64_t now = nem_now();
+			ops[done].op.return_time = now > last_call ? now : last_call;
+			int outcome = pipe_outcome(wc, &ops[done], v);
+			ok += outcome == WL_OK;
+			record_op(wc, &ops[done].op, ops[done].kind, outcome, ops[done].ps->slot,
+				  ops[done].ps->gen);
+		}
+	} else if (b->err != 0) {
+		snprintf(err, sizeof(err), "pipeline: cannot encode the batch");
+	}
+	if (done < depth) {
+		note_error(w, err);
+		nem_pipe_close(&wc->pipe);
+		wc->reconnects++;
+		if (w->n_eps > 1)
+			wc->node = (wc->node + 1 + (unsigned)(nem_rand(&wc->rng) % (w->n_eps - 1))) %
+				   w->n_eps;
+	}
+	for (; done < depth; done++) {
+		/* No reply by the deadline: the command may still take effect. */
+		ops[done].op.ok = CHECK_OK_UNKNOWN;
+		ops[done].op.return_time = ops[done].op.call_time;
+		set_last(wc, ops[done].ps->slot, ops[done].ps->gen, NULL, 0);
+		record_op(wc, &ops[done].op, ops[done].kind, WL_UNKNOWN, ops[done].ps->slot,
+			  ops[done].ps->gen);
+	}
+	return ok;
+}
+
+static void pipe_batch(struct wclient *wc)
+{
+	struct workload *w = wc->w;
+	if (wc->pipe.fd < 0 && pipe_open(wc) != 0)
+		return;
+	const struct workload_config *cfg = &w->cfg;
+	unsigned depth = cfg->depth_min +
+			 (unsigned)(nem_rand(&wc->rng) % (cfg->depth_max - cfg->depth_min + 1));
+	struct pslot ps[2];
+	unsigned n_ps = pipe_slots(wc, ps);
+	struct pop ops[WL_DEPTH_MAX];
+	struct wire_buf b;
+	wire_buf_init(&b, 1 << 20);
+	int64_t last = INT64_MIN;
+	for (unsigned i = 0; i < depth; i++) {
+		pipe_build(wc, &ops[i], &ps[nem_rand(&wc->rng) % n_ps], &b);
+		/* Distinct calls in the order sent, so that the order is in the history. */
+		int64_t t = nem_now();
+		ops[i].op.call_time = t > last ? t : last + 1;
+		last = ops[i].op.call_time;
+	}
+	wc->batches++;
+	unsigned ok = pipe_exchange(wc, ops, depth, &b);
+	wire_buf_free(&b);
+	for (unsigned i = 0; i < n_ps; i++)
+		free(ps[i].guess);
+	if (ok == 0)
+		nap_ms(w, 20 + (unsigned)(nem_rand(&wc->rng) % 80)); /* back off: nothing got through */
+}
+
+static void *pipe_main(void *arg)
+{
+	struct wclient *wc = arg;
+	while (!atomic_load(&wc->w->stop))
+		pipe_batch(wc);
+	nem_pipe_close(&wc->pipe);
 	return NULL;
 }
 
@@ -305,6 +658,22 @@ static int new_handle(const struct workload_config *cfg, struct concord_client *
 	return rc;
 }
 
+/* The comma-separated "host:port" list the session clients get, for the pipelining ones. */
+static void parse_endpoints(struct workload *w)
+{
+	const char *p = w->cfg.endpoints;
+	while (p != NULL && *p != '\0' && w->n_eps < ENDPOINTS_MAX) {
+		size_t len = strcspn(p, ",");
+		if (len > 0 && len < sizeof(w->eps[0])) {
+			memcpy(w->eps[w->n_eps], p, len);
+			w->eps[w->n_eps++][len] = '\0';
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+}
+
 int workload_start(struct workload **out, const struct workload_config *cfg)
 {
 	struct workload *w = calloc(1, sizeof(*w));
@@ -314,6 +683,8 @@ int workload_start(struct workload **out, const struct workload_config *cfg)
 	pthread_mutex_init(&w->err_mu, NULL);
 	w->keys = calloc(cfg->keys, sizeof(*w->keys));
 	w->clients = calloc(cfg->clients, sizeof(*w->clients));
+	for (unsigned i = 0; w->clients != NULL && i < cfg->clients; i++)
+		nem_pipe_init(&w->clients[i].pipe); /* closed, before anything may free it */
 	for (int i = 0; i < WL_OUTCOMES; i++)
 		w->timeline[i] = calloc(cfg->seconds + 1, sizeof(*w->timeline[i]));
 	if (w->keys == NULL || w->clients == NULL || w->timeline[0] == NULL ||
@@ -321,13 +692,17 @@ int workload_start(struct workload **out, const struct workload_config *cfg)
 		workload_free(w);
 		return -1;
 	}
+	parse_endpoints(w);
 	for (unsigned i = 0; i < cfg->clients; i++) {
 		struct wclient *wc = &w->clients[i];
 		wc->w = w;
 		wc->id = i + 1;
 		wc->rng = cfg->seed * 1000003ULL + i + 1;
 		wc->last = calloc(cfg->keys, sizeof(*wc->last));
-		if (wc->last == NULL || new_handle(cfg, &wc->c) != 0) {
+		wc->pipelined = i + cfg->pipeline_clients >= cfg->clients && w->n_eps > 0;
+		if (wc->pipelined)
+			wc->node = (unsigned)(nem_rand(&wc->rng) % w->n_eps);
+		if (wc->last == NULL || (!wc->pipelined && new_handle(cfg, &wc->c) != 0)) {
 			workload_stop(w);
 			workload_free(w);
 			return -1;
@@ -335,7 +710,7 @@ int workload_start(struct workload **out, const struct workload_config *cfg)
 	}
 	for (unsigned i = 0; i < cfg->clients; i++) {
 		struct wclient *wc = &w->clients[i];
-		if (pthread_create(&wc->th, NULL, client_main, wc) != 0) {
+		if (pthread_create(&wc->th, NULL, wc->pipelined ? pipe_main : client_main, wc) != 0) {
 			workload_stop(w);
 			workload_free(w);
 			return -1;
@@ -483,6 +858,24 @@ void workload_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTC
 		for (int k = 0; k < WL_KINDS; k++) {
 			for (int o = 0; o < WL_OUTCOMES; o++)
 				counts[k][o] += w->clients[i].counts[k][o];
+		}
+	}
+}
+
+void workload_pipeline_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTCOMES],
+			      uint64_t *batches, uint64_t *reconnects)
+{
+	memset(counts, 0, sizeof(uint64_t) * WL_KINDS * WL_OUTCOMES);
+	*batches = *reconnects = 0;
+	for (unsigned i = 0; i < w->cfg.clients; i++) {
+		const struct wclient *wc = &w->clients[i];
+		if (!wc->pipelined)
+			continue;
+		*batches += wc->batches;
+		*reconnects += wc->reconnects;
+		for (int k = 0; k < WL_KINDS; k++) {
+			for (int o = 0; o < WL_OUTCOMES; o++)
+				counts[k][o] += wc->counts[k][o];
 		}
 	}
 }
@@ -663,6 +1056,7 @@ void workload_free(struct workload *w)
 		struct wclient *wc = &w->clients[i];
 		if (wc->c != NULL)
 			concord_client_free(wc->c);
+		nem_pipe_close(&wc->pipe);
 		free_ops(wc->ops, wc->n);
 		for (unsigned k = 0; wc->last != NULL && k < w->cfg.keys; k++)
 			free(wc->last[k].val);

@@ -18,7 +18,13 @@ struct workload_config {
 	uint32_t deadline_ms; /* one operation, retries included; then it fails or is unknown */
 	uint32_t attempt_ms;
 	size_t seconds; /* length of the per-second timeline */
+	/* The last pipeline_clients of the clients pipeline: each writes batches of
+	 * depth_min..depth_max commands on its own RESP connection (docs/nemesis.md). */
+	unsigned pipeline_clients;
+	unsigned depth_min, depth_max;
 };
+
+#define WL_DEPTH_MAX 64
 
 enum { WL_GET, WL_PUT, WL_APPEND, WL_CAS, WL_DELETE, WL_KINDS };
 enum { WL_OK, WL_FAILED, WL_UNKNOWN, WL_OUTCOMES };
@@ -36,6 +42,10 @@ const struct check_op *workload_history(struct workload *w, size_t *count);
 /* counts[kind][outcome] (final reads excluded); per-second ok/failed/unknown (after
  * workload_stop; NULL if out of memory). */
 void workload_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTCOMES]);
+/* The same counts for the pipelining clients alone, the batches they sent and the times
+ * they closed a connection (a deadline passed, or it broke) or could not open one. */
+void workload_pipeline_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTCOMES],
+			      uint64_t *batches, uint64_t *reconnects);
 const uint32_t *workload_timeline(const struct workload *w, int outcome);
 uint64_t workload_keys_used(const struct workload *w);
 /* Acknowledged writes that must be in the final state (no write that could have replaced
