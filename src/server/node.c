@@ -1,6 +1,5 @@
-/* node.c: a Concord server node: configuration, start and stop, status, metrics and faults;
- * the driver, snapshots and the address book are node_ready.c, node_snapshot.c and
- * node_members.c (node_impl.h). */
+/* node.c: a Concord server node: configuration, logging, start and stop; the host of the driver
+ * (src/driver), whose seam is node_io.c (node_impl.h names the other files). */
 #include "server/node_impl.h"
 #include "base/alloc.h"
 #include "storage/wal.h"
@@ -82,41 +81,9 @@ void node_logf(struct node *n, int level, const char *fmt, ...)
 		msg);
 }
 
-int node_raft_error(int rv)
-{
-	switch (rv) {
-	case RAFT_OK: return NODE_OK;
-	case RAFT_ENOTLEADER: return NODE_ENOTLEADER;
-	case RAFT_EBUSY:
-	case RAFT_ECHANGING: return NODE_EBUSY;
-	case RAFT_ETOOBIG: return NODE_ETOOBIG;
-	case RAFT_ELAGGING:
-	case RAFT_ENOPEER:
-	case RAFT_ENOVOTER: return NODE_ECONFIG;
-	default: return NODE_EINVAL;
-	}
-}
-
 /* ---------------------------------------------------------------------------------
- * The loop's callbacks: the driver (node_ready.c) does the work
+ * Life cycle
  */
-
-static void on_check(uv_check_t *h)
-{
-	struct node *n = h->data;
-	if (n->dirty)
-		node_drain(n);
-}
-
-static void on_tick(uv_timer_t *t)
-{
-	node_on_tick(t->data);
-}
-
-static void on_message(void *ctx, const struct raft_message *m)
-{
-	node_on_message(ctx, m);
-}
 
 static void on_net_log(void *ctx, enum net_log_level level, const char *msg)
 {
@@ -125,12 +92,7 @@ static void on_net_log(void *ctx, enum net_log_level level, const char *msg)
 		node_logf(n, (int)level, "net: %s", msg);
 }
 
-/* ---------------------------------------------------------------------------------
- * Life cycle
- */
-
-/* Opens the data directory and loads the state machine from the snapshot it recovered.
- * On failure it releases what it opened, but not the node. */
+/* Opens the data directory. */
 static int open_storage(struct node *n, const struct node_config *cfg,
 			struct storage_recovered *rec, char *errmsg, size_t len)
 {
@@ -152,58 +114,44 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 	}
 	if (rec->notes[0] != '\0')
 		node_logf(n, LOG_WARN, "recovery repaired the data directory: %s", rec->notes);
-	if (kv_new(&cfg->kv, &n->kv) != 0) {
-		snprintf(errmsg, len, "invalid key-value configuration");
-		goto fail_storage;
-	}
-	if (rec->snapshot_data != NULL &&
-	    kv_snapshot_read_buf(n->kv, rec->snapshot_data->data, rec->snapshot_data->len) != 0) {
-		snprintf(errmsg, len, "the snapshot at index %" PRIu64 " in %s does not load: %s",
-			 rec->snapshot_index, cfg->data_dir, kv_errmsg(n->kv));
-		goto fail_kv;
-	}
-	n->last_snapshot = rec->snapshot_index;
-	node_members_reload(n);
 	return NODE_OK;
-
-fail_kv:
-	kv_free(n->kv);
-fail_storage:
-	storage_recovered_release(rec);
-	storage_close(n->st);
-	return NODE_ESTORAGE;
 }
 
-/* Starts the core from what the storage recovered, which it releases. On failure it
- * releases the storage and the state machine too, but not the node. */
-static int start_raft(struct node *n, const struct node_config *cfg,
-		      struct storage_recovered *rec, char *errmsg, size_t len)
+/* Starts the driver (the core and the state machine) from what the storage recovered,
+ * which it releases. On failure it closes the storage too, but does not free the node. */
+static int start_driver(struct node *n, const struct node_config *cfg,
+			struct storage_recovered *rec, char *errmsg, size_t len)
 {
-	struct raft_config rc;
-	raft_config_default(&rc, cfg->id);
-	rc.election_ticks = cfg->election_ticks;
-	rc.heartbeat_ticks = cfg->heartbeat_ticks;
-	rc.max_entry_bytes = CONCORD_ENTRY_BYTES_MAX;
-	rc.snapshot_chunk_bytes = CONCORD_SNAPSHOT_CHUNK_BYTES;
-	rc.seed = node_wall_ms() ^ ((uint64_t)getpid() << 32) ^ cfg->id;
+	struct driver_config dc = {
+	    .kv = cfg->kv,
+	    .request_timeout_ms = cfg->request_timeout_ms,
+	    .snapshot_entries = cfg->snapshot_entries,
+	    .snapshot_bytes = cfg->snapshot_bytes,
+	    .snapshot_trailing = cfg->snapshot_trailing,
+	};
+	raft_config_default(&dc.raft, cfg->id);
+	dc.raft.election_ticks = cfg->election_ticks;
+	dc.raft.heartbeat_ticks = cfg->heartbeat_ticks;
+	dc.raft.max_entry_bytes = CONCORD_ENTRY_BYTES_MAX;
+	dc.raft.snapshot_chunk_bytes = CONCORD_SNAPSHOT_CHUNK_BYTES;
+	dc.raft.seed = node_wall_ms() ^ ((uint64_t)getpid() << 32) ^ cfg->id;
+	struct driver_seam seam;
+	node_seam(n, &seam);
 	struct raft_boot boot;
 	storage_recovered_boot(rec, &boot);
-	int rv = raft_new(&n->r, &rc, &boot);
+	char derr[512];
+	int rv = driver_new(&n->d, &dc, &seam, &boot, derr, sizeof(derr));
+	storage_recovered_release(rec);
 	if (rv != 0) {
-		snprintf(errmsg, len,
-			 "cannot start Raft from %s: %s (term %" PRIu64 ", snapshot %" PRIu64
-			 ", %u entries, %u voters)",
-			 cfg->data_dir, raft_strerror(rv), boot.hard_state.term, boot.snapshot_index,
-			 boot.n_entries, boot.conf.n_voters);
-		kv_free(n->kv);
-		storage_recovered_release(rec);
+		snprintf(errmsg, len, "%s: %s", cfg->data_dir, derr);
 		storage_close(n->st);
 		return NODE_ESTORAGE;
 	}
-	storage_recovered_release(rec);
+	const struct raft *r = driver_raft(n->d);
 	node_logf(n, LOG_INFO, "recovered term %" PRIu64 ", log %" PRIu64 "..%" PRIu64
-	          ", snapshot %" PRIu64, raft_term_current(n->r), raft_first_index(n->r),
-	          raft_last_index(n->r), raft_snapshot_index(n->r));
+	          ", snapshot %" PRIu64, raft_term_current(r), raft_first_index(r),
+	          raft_last_index(r), raft_snapshot_index(r));
+	node_members_reload(n);
 	return NODE_OK;
 }
 
@@ -220,14 +168,13 @@ static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *
 	nc.seed = cfg->fault_seed ^ cfg->id;
 	if (cfg->max_frame_bytes > 0)
 		nc.max_frame_bytes = cfg->max_frame_bytes;
-	nc.on_message = on_message;
+	nc.on_message = node_on_message;
 	nc.log = on_net_log;
 	nc.ctx = n;
 	char nerr[256] = "";
 	if (net_new(&n->net, loop, &nc, nerr) != 0) {
 		snprintf(errmsg, len, "peer transport on %s: %s", cfg->listen_peer, nerr);
-		raft_free(n->r);
-		kv_free(n->kv);
+		driver_free(n->d);
 		storage_close(n->st);
 		free(n);
 		return NODE_EINVAL;
@@ -235,8 +182,7 @@ static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *
 	if (net_start(n->net) != 0) {
 		snprintf(errmsg, len, "peer transport on %s: %s", cfg->listen_peer,
 			 net_errmsg(n->net));
-		raft_free(n->r);
-		kv_free(n->kv);
+		driver_free(n->d);
 		storage_close(n->st);
 		net_close(n->net, free, n); /* frees the node once its handles closed */
 		return NODE_EINVAL;
@@ -254,13 +200,12 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	struct node *n = xcalloc(1, sizeof(*n));
 	n->loop = loop;
 	n->cfg = *cfg;
-	n->role = RAFT_FOLLOWER;
 	for (uint32_t i = 0; i < cfg->n_members; i++)
 		node_member_put(n, &cfg->members[i]);
 	struct storage_recovered rec;
 	int rv = open_storage(n, cfg, &rec, errmsg, len);
 	if (rv == NODE_OK)
-		rv = start_raft(n, cfg, &rec, errmsg, len);
+		rv = start_driver(n, cfg, &rec, errmsg, len);
 	if (rv != NODE_OK) {
 		free(n);
 		return rv;
@@ -278,10 +223,10 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	node_peers_sync(n);
 	uv_timer_init(loop, &n->tick);
 	n->tick.data = n;
-	uv_timer_start(&n->tick, on_tick, cfg->tick_ms, cfg->tick_ms);
+	uv_timer_start(&n->tick, node_on_tick, cfg->tick_ms, cfg->tick_ms);
 	uv_check_init(loop, &n->check);
 	n->check.data = n;
-	uv_check_start(&n->check, on_check);
+	uv_check_start(&n->check, node_on_check);
 	*out = n;
 	return NODE_OK;
 }
@@ -292,10 +237,7 @@ void node_stop_step(struct node *n)
 		return;
 	/* Every batch was advanced by the storage's last callbacks. */
 	storage_close(n->st);
-	raft_free(n->r);
-	kv_free(n->kv);
-	free(n->writes);
-	free(n->reads);
+	driver_free(n->d);
 	void (*cb)(void *) = n->stop_cb;
 	void *arg = n->stop_arg;
 	free(n);
@@ -325,8 +267,7 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
 	n->stopping = true;
 	n->stop_cb = cb;
 	n->stop_arg = arg;
-	node_writes_fail_upto(n, UINT64_MAX, NODE_ESTOPPING);
-	node_reads_fail_all(n, NODE_ESTOPPING);
+	driver_stop(n->d); /* fails what is pending with NODE_ESTOPPING */
 	n->closing = 4;
 	if (node_snapshot_cancel(n))
 		n->closing++; /* the child's pipe, closed once the child is reaped */
@@ -336,62 +277,4 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
 	uv_close((uv_handle_t *)&n->check, on_handle_closed);
 	net_close(n->net, on_net_closed, n);
 	storage_async_stop(n->async, on_async_stopped, n);
-}
-
-/* ---------------------------------------------------------------------------------
- * Accessors, faults and counters
- */
-
-const struct kv *node_kv(const struct node *n)
-{
-	return n->kv;
-}
-
-void node_status(const struct node *n, struct node_status *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->id = n->cfg.id;
-	out->role = raft_role(n->r);
-	out->term = raft_term_current(n->r);
-	out->leader = raft_leader(n->r);
-	out->commit = raft_commit_index(n->r);
-	out->applied = kv_applied_index(n->kv);
-	out->last_index = raft_last_index(n->r);
-	out->snapshot_index = raft_snapshot_index(n->r);
-	out->conf = *raft_conf_current(n->r);
-	out->proposals_pending = n->n_writes;
-	out->reads_pending = n->n_reads;
-}
-
-bool node_progress(const struct node *n, raft_id id, raft_index *match, raft_index *next)
-{
-	return raft_progress(n->r, id, match, next);
-}
-
-int node_fault_set(struct node *n, raft_id peer, const struct net_fault *f)
-{
-	if (peer != RAFT_NONE)
-		return net_fault_set(n->net, peer, f) == 0 ? NODE_OK : NODE_EINVAL;
-	for (uint32_t i = 0; i < n->n_members; i++)
-		if (n->members[i].id != n->cfg.id)
-			net_fault_set(n->net, n->members[i].id, f);
-	return NODE_OK;
-}
-
-void node_fault_clear(struct node *n, raft_id peer)
-{
-	if (peer != RAFT_NONE)
-		net_fault_clear(n->net, peer);
-	else
-		net_fault_clear_all(n->net);
-}
-
-void node_metrics(const struct node *n, struct node_metrics *out)
-{
-	*out = n->m;
-}
-
-void node_net_stats(const struct node *n, struct net_stats *out)
-{
-	net_stats_get(n->net, RAFT_NONE, out);
 }

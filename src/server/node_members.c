@@ -31,7 +31,7 @@ const struct node_member *node_self(const struct node *n)
 
 const struct node_member *node_leader(const struct node *n)
 {
-	raft_id l = raft_leader(n->r);
+	raft_id l = raft_leader(driver_raft(n->d));
 	return l == RAFT_NONE ? NULL : node_member(n, l);
 }
 
@@ -114,7 +114,7 @@ static int member_scan(void *arg, const struct kv_value *v)
 void node_members_reload(struct node *n)
 {
 	bool more = false;
-	kv_scan(n->kv, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN, NULL, 0, 2 * NODE_MAX_MEMBERS, 0,
+	kv_scan(driver_kv(n->d), KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN, NULL, 0, 2 * NODE_MAX_MEMBERS, 0,
 		member_scan, n, &more);
 }
 
@@ -124,23 +124,12 @@ void node_members_reload(struct node *n)
 
 int node_transfer(struct node *n, raft_id to)
 {
-	int rv = node_raft_error(raft_transfer_leader(n->r, to));
-	n->dirty = true;
-	return rv;
+	return driver_transfer(n->d, to);
 }
 
 int node_step_down(struct node *n)
 {
-	int rv = node_raft_error(raft_step_down(n->r));
-	n->dirty = true;
-	return rv;
-}
-
-static int change(struct node *n, const struct raft_conf *target)
-{
-	int rv = node_raft_error(raft_change_config(n->r, target, NULL));
-	n->dirty = true;
-	return rv;
+	return driver_step_down(n->d);
 }
 
 static bool conf_drop(raft_id *ids, uint32_t *count, raft_id id)
@@ -168,10 +157,10 @@ static void member_recorded(void *arg, int status, const struct kv_reply *reply)
 		node_logf(n, LOG_WARN, "adding n%" PRIu64 ": its address was not recorded: %s", ma->id,
 		          node_strerror(status));
 	} else if (!n->stopping) {
-		struct raft_conf t = *raft_conf_current(n->r);
+		struct raft_conf t = *raft_conf_current(driver_raft(n->d));
 		if (!raft_conf_is_member(&t, ma->id) && t.n_learners < RAFT_MAX_MEMBERS) {
 			t.learners[t.n_learners++] = ma->id;
-			int rv = change(n, &t);
+			int rv = driver_change_config(n->d, &t);
 			node_logf(n, rv == 0 ? LOG_INFO : LOG_WARN, "adding n%" PRIu64 " as a learner: %s",
 			          ma->id, node_strerror(rv));
 		}
@@ -181,9 +170,9 @@ static void member_recorded(void *arg, int status, const struct kv_reply *reply)
 
 int node_member_add_learner(struct node *n, const struct node_member *m)
 {
-	if (raft_role(n->r) != RAFT_LEADER)
+	if (raft_role(driver_raft(n->d)) != RAFT_LEADER)
 		return NODE_ENOTLEADER;
-	if (m->id == RAFT_NONE || m->peer[0] == '\0' || raft_conf_is_member(raft_conf_current(n->r), m->id))
+	if (m->id == RAFT_NONE || m->peer[0] == '\0' || raft_conf_is_member(raft_conf_current(driver_raft(n->d)), m->id))
 		return NODE_EINVAL;
 	/* First the address book, replicated, so every node can reach the new member; then
 	 * the configuration. */
@@ -199,7 +188,7 @@ int node_member_add_learner(struct node *n, const struct node_member *m)
 	struct kv_cmd c = {.op = KV_OP_SET,
 			   .put = {.key = key, .key_len = (size_t)klen, .value = value,
 				   .value_len = (size_t)vlen}};
-	int rv = node_propose(n, &c, member_recorded, ma);
+	int rv = driver_propose(n->d, &c, member_recorded, ma);
 	if (rv != 0)
 		free(ma);
 	return rv;
@@ -207,19 +196,19 @@ int node_member_add_learner(struct node *n, const struct node_member *m)
 
 int node_member_promote(struct node *n, raft_id id)
 {
-	struct raft_conf t = *raft_conf_current(n->r);
+	struct raft_conf t = *raft_conf_current(driver_raft(n->d));
 	if (!conf_drop(t.learners, &t.n_learners, id) || t.n_voters >= RAFT_MAX_MEMBERS)
 		return NODE_EINVAL;
 	t.voters[t.n_voters++] = id;
-	return change(n, &t);
+	return driver_change_config(n->d, &t);
 }
 
 int node_member_remove(struct node *n, raft_id id)
 {
-	struct raft_conf t = *raft_conf_current(n->r);
+	struct raft_conf t = *raft_conf_current(driver_raft(n->d));
 	t.n_voters_old = 0;
 	bool found = conf_drop(t.voters, &t.n_voters, id) || conf_drop(t.learners, &t.n_learners, id);
 	if (!found)
 		return NODE_EINVAL;
-	return change(n, &t);
+	return driver_change_config(n->d, &t);
 }

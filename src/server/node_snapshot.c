@@ -1,4 +1,4 @@
-/* node_snapshot.c: the snapshot policy and the forked snapshot job (pipe, child, reaping, storing). */
+/* node_snapshot.c: the snapshot job behind the driver's seam: a forked child, its pipe, storing. */
 #include "server/node_impl.h"
 #include "base/alloc.h"
 
@@ -12,76 +12,54 @@
 #include <unistd.h>
 
 /*
- * A forked child serializes the state machine while the parent keeps serving;
- * copy-on-write keeps the child's view frozen at the snapshot's index.
+ * The driver decides when (src/driver/snapshot.c); here is how. A forked child
+ * serializes the state machine while the parent keeps serving; copy-on-write keeps the
+ * child's view frozen at the snapshot's index. The parent reads the bytes from a pipe,
+ * reaps the child, hands the bytes to the driver, and stores them when the driver asks.
  */
 
 static void snapshot_stored(struct storage_async_req *req, int status)
 {
 	struct node *n = req->data;
-	struct snapshot_job *j = &n->snap;
-	if (status != 0)
-		node_fail_stop(n, storage_async_errmsg(n->async));
-	if (!n->stopping) {
-		int rv = raft_snapshot_taken(n->r, j->index, j->buf, n->cfg.snapshot_trailing);
-		if (rv != 0)
-			node_logf(n, LOG_WARN, "snapshot at %" PRIu64 " not used: %s", j->index,
-			          raft_strerror(rv));
-		else
-			node_logf(n, LOG_INFO, "snapshot at index %" PRIu64 " (%zu bytes) stored",
-			          j->index, j->len);
-	}
-	if (j->index > n->last_snapshot)
-		n->last_snapshot = j->index;
-	n->m.snapshots++;
-	raft_buf_unref(j->buf);
-	j->buf = NULL;
-	j->running = false;
+	driver_snapshot_saved(n->d, status); /* a failure fail-stops */
+}
+
+void node_snapshot_save(void *ctx, raft_index index, raft_term term, const struct raft_conf *conf,
+			const struct raft_buf *data)
+{
+	struct node *n = ctx;
+	n->snap.req.data = n;
+	storage_async_snapshot(n->async, &n->snap.req, index, term, conf, data->data, data->len, 0,
+			       snapshot_stored);
 }
 
 static void snapshot_pipe_closed(uv_handle_t *h)
 {
 	struct node *n = h->data;
-	struct snapshot_job *j = &n->snap;
+	struct snapshot_child *c = &n->snap;
 	int wstatus = 0;
 	/* Only a child that finished cleanly, having written something, made a snapshot. */
-	bool ok = waitpid(j->pid, &wstatus, 0) == j->pid && WIFEXITED(wstatus) &&
-		  WEXITSTATUS(wstatus) == 0 && j->len > 0;
-	/* A leader's snapshot installed while the child wrote makes this one older than
-	 * what the storage holds now. */
-	bool stale = ok && j->index <= n->last_snapshot;
-	if (!ok || stale || n->stopping) {
-		if (!ok)
-			node_logf(n, LOG_WARN, "snapshot at %" PRIu64 " failed in the child", j->index);
-		else if (stale && !n->stopping)
-			node_logf(n, LOG_INFO,
-			          "snapshot at %" PRIu64 " dropped: a snapshot at %" PRIu64
-			          " was installed meanwhile",
-			          j->index, n->last_snapshot);
-		free(j->data);
-		j->data = NULL;
-		j->cap = 0;
-		j->running = false;
-		return;
-	}
-	j->buf = raft_buf_new(j->data, j->len);
-	free(j->data);
-	j->data = NULL;
-	j->cap = 0;
-	j->req.data = n;
-	storage_async_snapshot(n->async, &j->req, j->index, j->term, &j->conf, j->buf->data,
-			       j->buf->len, 0, snapshot_stored);
+	bool ok = waitpid(c->pid, &wstatus, 0) == c->pid && WIFEXITED(wstatus) &&
+		  WEXITSTATUS(wstatus) == 0 && c->len > 0;
+	c->pid = 0;
+	unsigned char *data = c->data;
+	size_t len = c->len;
+	c->data = NULL;
+	c->len = c->cap = 0;
+	/* The driver copies the bytes, drops them if stale or stopping, or asks to save. */
+	driver_snapshot_written(n->d, ok ? 0 : -1, data, ok ? len : 0);
+	free(data);
 }
 
 static void snapshot_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct node *n = h->data;
-	struct snapshot_job *j = &n->snap;
-	if (j->cap - j->len < suggested) {
-		j->cap = j->cap * 2 > j->len + suggested ? j->cap * 2 : j->len + suggested;
-		j->data = xrealloc(j->data, j->cap);
+	struct snapshot_child *c = &n->snap;
+	if (c->cap - c->len < suggested) {
+		c->cap = c->cap * 2 > c->len + suggested ? c->cap * 2 : c->len + suggested;
+		c->data = xrealloc(c->data, c->cap);
 	}
-	*buf = uv_buf_init((char *)j->data + j->len, (unsigned)(j->cap - j->len));
+	*buf = uv_buf_init((char *)c->data + c->len, (unsigned)(c->cap - c->len));
 }
 
 static void snapshot_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -98,52 +76,42 @@ static void snapshot_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
-void node_snapshot_maybe(struct node *n)
+int node_snapshot_start(void *ctx, raft_index index)
 {
-	struct snapshot_job *j = &n->snap;
-	raft_index applied = kv_applied_index(n->kv);
-	if (j->running || n->stopping)
-		return;
-	/* The log has grown past either threshold since the last snapshot. */
-	bool entries = applied >= n->last_snapshot + n->cfg.snapshot_entries;
-	bool bytes = n->cfg.snapshot_bytes > 0 && n->bytes_since_snapshot >= n->cfg.snapshot_bytes;
-	if (!entries && !bytes)
-		return;
-	if (raft_applied_index(n->r) != applied)
-		return;
-	if (raft_snapshot_meta(n->r, applied, &j->term, &j->conf) != 0)
-		return;
+	struct node *n = ctx;
+	struct snapshot_child *c = &n->snap;
+	if (n->stopping || c->pipe_open)
+		return -1;
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		node_logf(n, LOG_WARN, "snapshot: pipe: %s", strerror(errno));
-		return;
+		return -1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		node_logf(n, LOG_WARN, "snapshot: fork: %s", strerror(errno));
 		close(fds[0]);
 		close(fds[1]);
-		return;
+		return -1;
 	}
 	if (pid == 0) {
 		/* The child: write the frozen state and leave. Nothing else is safe here,
 		 * since the parent's threads did not come along. */
 		close(fds[0]);
-		int rv = kv_snapshot_write_fd(n->kv, fds[1]);
+		int rv = kv_snapshot_write_fd(driver_kv(n->d), fds[1]);
 		_exit(rv == 0 ? 0 : 1);
 	}
 	close(fds[1]);
-	n->bytes_since_snapshot = 0;
-	j->running = true;
-	j->pid = pid;
-	j->index = applied;
-	j->len = 0;
-	uv_pipe_init(n->loop, &j->pipe, 0);
-	j->pipe_open = true;
-	j->pipe.data = n;
-	uv_pipe_open(&j->pipe, fds[0]);
-	uv_read_start((uv_stream_t *)&j->pipe, snapshot_alloc, snapshot_read);
-	node_logf(n, LOG_INFO, "snapshot at index %" PRIu64 ": child %d writing", applied, (int)pid);
+	c->pid = pid;
+	c->index = index;
+	c->len = 0;
+	uv_pipe_init(n->loop, &c->pipe, 0);
+	c->pipe_open = true;
+	c->pipe.data = n;
+	uv_pipe_open(&c->pipe, fds[0]);
+	uv_read_start((uv_stream_t *)&c->pipe, snapshot_alloc, snapshot_read);
+	node_logf(n, LOG_INFO, "snapshot at index %" PRIu64 ": child %d writing", index, (int)pid);
+	return 0;
 }
 
 /* The child's pipe, closed by node_stop: the child was killed; reap it. */
@@ -156,14 +124,15 @@ static void snapshot_pipe_cancelled(uv_handle_t *h)
 
 bool node_snapshot_cancel(struct node *n)
 {
-	struct snapshot_job *j = &n->snap;
-	if (j->running && j->pid > 0)
-		kill(j->pid, SIGKILL);
-	if (!j->pipe_open)
+	struct snapshot_child *c = &n->snap;
+	if (!c->pipe_open)
 		return false;
+	/* The child is not reaped while its pipe is open: its pid is still its own. */
+	if (c->pid > 0)
+		kill(c->pid, SIGKILL);
 	/* The pipe lives in the node: it must be closed (and the child reaped) before the
 	 * node is freed. */
-	j->pipe_open = false;
-	uv_close((uv_handle_t *)&j->pipe, snapshot_pipe_cancelled);
+	c->pipe_open = false;
+	uv_close((uv_handle_t *)&c->pipe, snapshot_pipe_cancelled);
 	return true;
 }

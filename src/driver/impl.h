@@ -1,0 +1,102 @@
+/* impl.h: the driver's private state and the internal functions its files share. */
+#ifndef CONCORD_DRIVER_IMPL_H
+#define CONCORD_DRIVER_IMPL_H
+
+/*
+ * The driver is cut by concern:
+ *   driver.c   create and free, stop, fail-stop, logging, leadership and configuration,
+ *              introspection;
+ *   ready.c    the ready/advance loop, apply, pending writes and reads with the
+ *              proposal-outcome rule, timeouts, proposals;
+ *   snapshot.c the snapshot policy and the completions of the host's snapshot job.
+ */
+
+#include "driver/driver.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pending_write {
+	raft_index index;
+	raft_term term;
+	driver_write_cb cb;
+	void *arg;
+	uint64_t deadline_ms;
+	uint64_t start_us;
+};
+
+struct pending_read {
+	uint64_t ctx;
+	raft_index index;
+	bool confirmed;
+	driver_read_cb cb;
+	void *arg;
+	uint64_t deadline_ms;
+};
+
+struct driver_batch {
+	struct raft_ready rd;
+	struct driver_batch *next; /* the next batch at the host, in persist() order */
+};
+
+/* The snapshot job, as far as the driver knows it. */
+struct snapshot_job {
+	bool running;     /* from snapshot_start() to the end of the job */
+	bool saving;      /* snapshot_save() called, driver_snapshot_saved() not yet */
+	raft_index index;
+	raft_term term;
+	struct raft_conf conf;
+	struct raft_buf *buf;
+};
+
+struct driver {
+	struct driver_config cfg;
+	struct driver_seam seam;
+	struct raft *r;
+	struct kv *kv;
+	bool dirty;
+	bool draining;
+	bool stopping;
+	bool failed;
+
+	struct pending_write *writes; /* ordered by index */
+	uint32_t n_writes, cap_writes;
+	struct pending_read *reads; /* ordered by ctx */
+	uint32_t n_reads, cap_reads;
+	uint64_t read_ctx;
+
+	struct driver_batch *head, *tail; /* at the host, oldest first */
+	uint32_t inflight;
+
+	enum raft_role role;
+	raft_index last_snapshot;
+	uint64_t bytes_since_snapshot; /* command bytes applied since the last snapshot began */
+	struct snapshot_job snap;
+	struct driver_metrics m;
+};
+
+/* ---- driver.c */
+
+__attribute__((format(printf, 3, 4))) void driver_logf(struct driver *d, int level,
+						       const char *fmt, ...);
+/* Fail-stop: marks the driver dead, then tells the host (which may not return). */
+void driver_fail(struct driver *d, const char *why);
+uint64_t driver_now_ms(struct driver *d);
+uint64_t driver_now_us(struct driver *d);
+
+/* ---- ready.c */
+
+/* Fail pending operations with `status`: the writes up to index `upto`; every read. */
+void driver_writes_fail_upto(struct driver *d, raft_index upto, int status);
+void driver_reads_fail_all(struct driver *d, int status);
+/* Advances and frees the batches still at the host (driver_free). */
+void driver_batches_release(struct driver *d);
+
+/* ---- snapshot.c */
+
+/* Starts a snapshot job if the log has grown past the thresholds and none is running. */
+void driver_snapshot_maybe(struct driver *d);
+/* A leader's snapshot at `index` replaced the state machine. */
+void driver_snapshot_installed(struct driver *d, raft_index index);
+
+#endif /* CONCORD_DRIVER_IMPL_H */

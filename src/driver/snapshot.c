@@ -1,0 +1,106 @@
+/* snapshot.c: the snapshot policy, and the completions of the host's snapshot job. */
+#include "driver/impl.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+/*
+ * When: once the applied log has grown past snapshot_entries entries or snapshot_bytes
+ * bytes of commands since the last snapshot, and no job is running. How: the host's
+ * (a forked child in the server, a synchronous write in a simulator), behind
+ * snapshot_start(), driver_snapshot_written(), snapshot_save() and driver_snapshot_saved().
+ */
+
+void driver_snapshot_maybe(struct driver *d)
+{
+	struct snapshot_job *j = &d->snap;
+	if (j->running || d->stopping)
+		return;
+	raft_index applied = kv_applied_index(d->kv);
+	bool entries = applied >= d->last_snapshot + d->cfg.snapshot_entries;
+	bool bytes = d->cfg.snapshot_bytes > 0 && d->bytes_since_snapshot >= d->cfg.snapshot_bytes;
+	if (!entries && !bytes)
+		return;
+	if (raft_applied_index(d->r) != applied)
+		return;
+	if (raft_snapshot_meta(d->r, applied, &j->term, &j->conf) != 0)
+		return;
+	/* Marked running first: the host may complete the job from within the call. */
+	j->running = true;
+	j->saving = false;
+	j->index = applied;
+	if (d->seam.snapshot_start(d->seam.ctx, applied) != 0) {
+		j->running = false;
+		return;
+	}
+	d->bytes_since_snapshot = 0;
+}
+
+static void job_end(struct driver *d)
+{
+	struct snapshot_job *j = &d->snap;
+	raft_buf_unref(j->buf);
+	j->buf = NULL;
+	j->running = false;
+	j->saving = false;
+}
+
+void driver_snapshot_written(struct driver *d, int status, const void *data, size_t len)
+{
+	struct snapshot_job *j = &d->snap;
+	assert(j->running && !j->saving && j->buf == NULL);
+	if (d->stopping) {
+		job_end(d);
+		return;
+	}
+	if (status != 0 || len == 0) {
+		driver_logf(d, DRIVER_LOG_WARN, "snapshot at %" PRIu64 " failed in the job", j->index);
+		job_end(d);
+		return;
+	}
+	/* A leader's snapshot installed while the job wrote makes this one older than what
+	 * the storage holds now. */
+	if (j->index <= d->last_snapshot) {
+		driver_logf(d, DRIVER_LOG_INFO,
+			    "snapshot at %" PRIu64 " dropped: a snapshot at %" PRIu64
+			    " was installed meanwhile",
+			    j->index, d->last_snapshot);
+		job_end(d);
+		return;
+	}
+	j->buf = raft_buf_new(data, len);
+	j->saving = true;
+	d->seam.snapshot_save(d->seam.ctx, j->index, j->term, &j->conf, j->buf);
+}
+
+void driver_snapshot_saved(struct driver *d, int status)
+{
+	struct snapshot_job *j = &d->snap;
+	if (d->failed)
+		return;
+	assert(j->running && j->saving && j->buf != NULL);
+	if (status != 0) {
+		driver_fail(d, "a snapshot did not persist");
+		return;
+	}
+	if (!d->stopping) {
+		int rv = raft_snapshot_taken(d->r, j->index, j->buf, d->cfg.snapshot_trailing);
+		if (rv != 0)
+			driver_logf(d, DRIVER_LOG_WARN, "snapshot at %" PRIu64 " not used: %s",
+				    j->index, raft_strerror(rv));
+		else
+			driver_logf(d, DRIVER_LOG_INFO,
+				    "snapshot at index %" PRIu64 " (%" PRIu32 " bytes) stored",
+				    j->index, j->buf->len);
+	}
+	if (j->index > d->last_snapshot)
+		d->last_snapshot = j->index;
+	d->m.snapshots++;
+	job_end(d);
+}
+
+void driver_snapshot_installed(struct driver *d, raft_index index)
+{
+	d->last_snapshot = index;
+}
