@@ -38,7 +38,8 @@ void server_derive_limits(struct server *sv)
 	sv->resp_limits.buffer_bytes_max = command;
 	sv->resp_limits.bulk_bytes_max = command;
 	http_limits_default(&sv->http_limits);
-	sv->http_limits.body_bytes_max = key + value + 64 * 1024;
+	/* A JSON PUT: the value and an if_value in base64, the key escaped. */
+	sv->http_limits.body_bytes_max = 3 * value + 6 * key + 64 * 1024;
 	size_t reply = (size_t)(6 * value + ((uint64_t)1 << 20));
 	if (sv->output_hard_bytes < reply)
 		sv->output_hard_bytes = reply;

@@ -96,8 +96,8 @@ void server_init(struct server *sv);
 
 /* Derives the parsers' limits from sv->limits (call it again after changing those):
  * RESP buffers at most key + value + 1 MiB of one unfinished command (the largest legal
- * SET fits, with room for its framing), HTTP a 32 KiB head and a body of key + value +
- * 64 KiB; the output hard limit is raised to 6 values + 1 MiB if below (a value
+ * SET fits, with room for its framing), HTTP a 32 KiB head and a body of 3 values + 6
+ * keys + 64 KiB (a JSON PUT with its value and if_value in base64); the output hard limit is raised to 6 values + 1 MiB if below (a value
  * JSON-escaped may grow six-fold), the soft one kept below the hard one. */
 void server_derive_limits(struct server *sv);
 
