@@ -11,7 +11,7 @@
 /* Everything is freed and the listener closed: tell the owner, once. */
 static void listener_maybe_done(struct conn_listener *l)
 {
-	if (l->closing && !l->listening && l->n_alive == 0) {
+	if (l->closing && !l->listening && !l->timer_open && l->n_alive == 0) {
 		void (*cb)(void *) = l->close_cb;
 		void *arg = l->close_arg;
 		free(l);
@@ -49,6 +49,81 @@ bool conn_output_full(const struct conn *c)
 	return conn_output_bytes(c) >= c->l->sv->output_soft_bytes;
 }
 
+size_t conn_reply_begin(const struct conn *c)
+{
+	return c->out.err != 0 ? SIZE_MAX : c->out.len;
+}
+
+bool conn_reply_overflowed(struct conn *c, size_t mark)
+{
+	if (mark == SIZE_MAX || c->out.err != WIRE_ELIMIT)
+		return false;
+	c->out.len = mark;
+	c->out.err = 0;
+	conn_count_overflow(c);
+	return true;
+}
+
+void conn_count_overflow(struct conn *c)
+{
+	c->l->st->overflows++;
+}
+
+static size_t conn_buffered(struct conn *c)
+{
+	return c->l->ops->buffered != NULL ? c->l->ops->buffered(c) : 0;
+}
+
+/* After the frontend served input: an unfinished request's clock starts, or restarts
+ * when a command was consumed, and stops when nothing is left. */
+static void input_progress(struct conn *c)
+{
+	if (c->closing)
+		return;
+	size_t buffered = conn_buffered(c);
+	uint64_t consumed = c->received - buffered;
+	if (buffered == 0)
+		c->input_since_ms = 0;
+	else if (c->input_since_ms == 0 || consumed != c->consumed)
+		c->input_since_ms = uv_now(c->l->sv->loop);
+	c->consumed = consumed;
+}
+
+static void conn_reject(struct conn *c)
+{
+	c->provisional = false;
+	c->l->st->rejected++;
+	c->l->ops->reject(c);
+	conn_flush(c);
+	conn_linger(c);
+}
+
+/* A connection held in the relay reserve: false while it may not be served. */
+static bool conn_admit(struct conn *c)
+{
+	if (!c->provisional)
+		return true;
+	int r = c->l->ops->relay_check != NULL ? c->l->ops->relay_check(c) : -1;
+	if (r > 0) {
+		c->provisional = false;
+		return true;
+	}
+	if (r < 0 || c->input_closed)
+		conn_reject(c);
+	else
+		conn_set_reading(c, true);
+	return false;
+}
+
+/* Serves the input, once the connection is admitted. */
+static void conn_process(struct conn *c)
+{
+	if (c->closing || !conn_admit(c))
+		return;
+	c->l->ops->process(c);
+	input_progress(c);
+}
+
 static void on_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
@@ -77,6 +152,8 @@ static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 	c->write_busy = false;
+	c->last_active_ms = uv_now(c->l->sv->loop);
+	c->out.max_bytes = c->l->sv->output_hard_bytes;
 	if (c->writing.cap > ((size_t)1 << 20)) {
 		size_t max = c->writing.max_bytes;
 		wire_buf_free(&c->writing);
@@ -92,7 +169,8 @@ static void on_write(uv_write_t *req, int status)
 	}
 	/* The handle outlives this callback (its close callback comes later). */
 	conn_flush(c);
-	c->l->ops->process(c);
+	if (!c->lingering)
+		conn_process(c);
 }
 
 void conn_flush(struct conn *c)
@@ -102,16 +180,21 @@ void conn_flush(struct conn *c)
 	if (c->out.err != 0) {
 		server_logf(c->l->sv, 2, "%s: client %" PRIu64 ": output over %zu bytes; closing",
 			    c->l->proto, c->id, c->l->sv->output_hard_bytes);
+		conn_count_overflow(c);
 		conn_close(c);
 		return;
 	}
 	if (c->out.len == 0) {
-		c->l->ops->idle(c);
+		if (!c->lingering)
+			c->l->ops->idle(c);
 		return;
 	}
 	struct wire_buf t = c->writing;
 	c->writing = c->out;
 	c->out = t;
+	/* What is queued while this write runs counts against the same limit. */
+	size_t hard = c->l->sv->output_hard_bytes;
+	c->out.max_bytes = c->writing.len < hard ? hard - c->writing.len : 1;
 	uv_buf_t buf = uv_buf_init(c->writing.data, (unsigned)c->writing.len);
 	if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
 		conn_close(c);
@@ -152,6 +235,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	if (nread > 0) {
+		c->last_active_ms = uv_now(c->l->sv->loop);
+		c->received += (uint64_t)nread;
 		c->l->ops->commit(c, (size_t)nread);
 	} else {
 		/* No room (the buffer holds one unfinished request), or the end of the input
@@ -160,7 +245,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		c->reading = false;
 		c->input_closed = c->input_closed || nread != UV_ENOBUFS;
 	}
-	c->l->ops->process(c);
+	conn_process(c);
 }
 
 void conn_set_reading(struct conn *c, bool want)
@@ -189,6 +274,7 @@ void conn_linger(struct conn *c)
 	if (c->closing || c->lingering)
 		return;
 	c->lingering = true;
+	c->last_active_ms = uv_now(c->l->sv->loop);
 	c->shutdown_req.data = c;
 	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
 		conn_close(c);
@@ -205,6 +291,69 @@ static void on_listener_closed(uv_handle_t *h)
 	listener_maybe_done(l);
 }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct conn_listener *l = h->data;
+	l->timer_open = false;
+	listener_maybe_done(l);
+}
+
+static bool timed_out(uint64_t since, uint64_t now, uint64_t limit)
+{
+	return limit > 0 && since > 0 && now - since >= limit;
+}
+
+/* Closes the connection if one of its timeouts ran out. */
+static void conn_check_timeouts(struct conn *c, uint64_t now)
+{
+	const struct server *sv = c->l->sv;
+	const char *why = NULL;
+	/* Lingering only lets the last response arrive: a few seconds will do. */
+	uint64_t linger_ms = sv->read_timeout_ms > 0 && sv->read_timeout_ms < 5000 ? sv->read_timeout_ms
+										   : 5000;
+	if (c->lingering) {
+		if (timed_out(c->last_active_ms, now, linger_ms))
+			why = "lingered too long";
+	} else if (conn_buffered(c) > 0) {
+		if (c->reading && timed_out(c->input_since_ms, now, sv->read_timeout_ms))
+			why = "an unfinished request made no progress (--client-read-timeout)";
+	} else if (!c->write_busy && c->out.len == 0 &&
+		   (c->l->ops->owed == NULL || !c->l->ops->owed(c)) &&
+		   timed_out(c->last_active_ms, now, sv->idle_timeout_ms)) {
+		why = "idle (--client-idle-timeout)";
+	}
+	if (why == NULL)
+		return;
+	server_logf(sv, 0, "%s: client %" PRIu64 ": %s; closing", c->l->proto, c->id, why);
+	c->l->st->timed_out++;
+	conn_close(c);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct conn_listener *l = t->data;
+	uint64_t now = uv_now(l->sv->loop);
+	for (struct conn *c = l->conns; c != NULL; c = c->next)
+		if (!c->closing)
+			conn_check_timeouts(c, now);
+}
+
+/* Sweeps a few times per shortest timeout, at most every second. */
+static void sweep_start(struct conn_listener *l)
+{
+	uint64_t idle = l->sv->idle_timeout_ms, rd = l->sv->read_timeout_ms;
+	uint64_t shortest = idle == 0 ? rd : rd == 0 ? idle : idle < rd ? idle : rd;
+	uv_timer_init(l->sv->loop, &l->timer);
+	l->timer.data = l;
+	l->timer_open = true;
+	if (shortest == 0)
+		return;
+	uint64_t every = shortest / 4;
+	every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+	uv_timer_start(&l->timer, on_sweep, every, every);
+	uv_unref((uv_handle_t *)&l->timer);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct conn_listener *l = server->data;
@@ -217,6 +366,7 @@ static void on_connection(uv_stream_t *server, int status)
 	c->l = l;
 	c->refs = 1;
 	c->id = ++l->next_id;
+	c->last_active_ms = uv_now(l->sv->loop);
 	wire_buf_init(&c->out, l->sv->output_hard_bytes);
 	wire_buf_init(&c->writing, l->sv->output_hard_bytes);
 	c->next = l->conns;
@@ -231,14 +381,13 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	l->st->connections++;
-	if (l->n_conns > l->sv->max_clients) {
-		l->st->rejected++;
-		l->ops->reject(c);
-		conn_flush(c);
+	uv_tcp_nodelay(&c->tcp, 1);
+	if (l->n_conns > l->sv->max_clients + l->sv->relay_reserve) {
+		conn_reject(c);
 		return;
 	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	l->ops->process(c);
+	c->provisional = l->n_conns > l->sv->max_clients;
+	conn_process(c);
 }
 
 int conn_listen(struct conn_listener **out, size_t size, struct server *sv,
@@ -266,6 +415,7 @@ int conn_listen(struct conn_listener **out, size_t size, struct server *sv,
 		uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
 		return rv;
 	}
+	sweep_start(l);
 	*out = l;
 	return 0;
 }
@@ -279,5 +429,7 @@ void conn_listener_close(struct conn_listener *l, void (*cb)(void *arg), void *a
 	l->close_arg = arg;
 	for (struct conn *c = l->conns; c != NULL; c = c->next)
 		conn_close(c);
+	if (l->timer_open)
+		uv_close((uv_handle_t *)&l->timer, on_timer_closed);
 	uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
 }

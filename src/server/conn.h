@@ -11,9 +11,21 @@
  * last reference goes: the handle holds one until it is closed, and whoever owes a
  * connection a callback (the node, a relay) holds one more.
  *
- * Output limits: `out` refuses growth past server.output_hard_bytes (wire_buf error),
- * and the connection is then closed; conn_set_reading() never reads while the queued
- * output is at server.output_soft_bytes or more. Everything runs on the loop thread.
+ * Output limits: `out` refuses growth that would take the output queued and in flight
+ * past server.output_hard_bytes (wire_buf error), and the connection is then closed,
+ * unless the frontend took the failed reply back (conn_reply_overflowed); and
+ * conn_set_reading() never reads while the queued output is at
+ * server.output_soft_bytes or more.
+ *
+ * Admission: past server.max_clients connections a frontend's reject() refuses the
+ * newcomer, but up to server.relay_reserve more are held until their first bytes say
+ * whether they come from a peer's relay (ops->relay_check): those are served, the rest
+ * rejected. A rejected connection lingers (conn_linger) so that its refusal arrives.
+ *
+ * Timeouts (a timer per listener): a connection with nothing buffered, owed or queued
+ * for server.idle_timeout_ms is closed; so is one holding an unfinished request that
+ * made no progress (no command consumed) for server.read_timeout_ms while reading, and
+ * a lingering one after that long or 5 s, whichever is shorter. Everything runs on the loop thread.
  */
 
 #include "codec/wire.h"
@@ -49,6 +61,14 @@ struct conn_ops {
 	void (*closing)(struct conn *c);
 	/* The last reference went: free the protocol's part and the memory of `c`. */
 	void (*free)(struct conn *c);
+	/* Bytes received and not consumed yet (an unfinished request, or requests waiting
+	 * their turn). */
+	size_t (*buffered)(struct conn *c);
+	/* Whether replies are owed (commands in flight): the connection is not idle. */
+	bool (*owed)(struct conn *c);
+	/* Whether the input received so far begins as a relay from a peer does: 1 yes,
+	 * 0 not known yet, -1 no. */
+	int (*relay_check)(struct conn *c);
 };
 
 struct conn {
@@ -64,7 +84,12 @@ struct conn {
 	bool reading;
 	bool input_closed; /* the client's EOF (or a read error): nothing more comes */
 	bool lingering;   /* write side shut: reading and dropping input until EOF */
+	bool provisional; /* held in the relay reserve until relay_check() decides */
 	size_t discarded; /* bytes dropped while lingering */
+	uint64_t last_active_ms; /* uv_now() of the last read or write, or the accept */
+	uint64_t input_since_ms; /* since when the unfinished input made no progress; 0: none */
+	uint64_t received;       /* bytes committed, in all */
+	uint64_t consumed;       /* received - buffered() when last looked at */
 	uint32_t refs;
 	uint64_t id;      /* 1, 2, ... per listener */
 };
@@ -82,6 +107,8 @@ struct conn_listener {
 	uint32_t n_conns; /* open connections */
 	uint32_t n_alive; /* connections not yet freed */
 	uint64_t next_id;
+	uv_timer_t timer;   /* the timeouts' sweep */
+	bool timer_open;
 	void (*close_cb)(void *arg); /* conn_listener_close()'s */
 	void *close_arg;
 };
@@ -105,6 +132,15 @@ void conn_unref(struct conn *c);
 size_t conn_output_bytes(const struct conn *c);
 /* Whether the output has reached the soft limit (stop taking input). */
 bool conn_output_full(const struct conn *c);
+
+/* A reply about to be written straight into c->out: a mark for
+ * conn_reply_overflowed(). */
+size_t conn_reply_begin(const struct conn *c);
+/* Whether that reply ran into the output limit; if so it is taken back (c->out as it
+ * was at `mark`, its error cleared) and counted, and the caller answers an error. */
+bool conn_reply_overflowed(struct conn *c, size_t mark);
+/* A reply that was built elsewhere and refused for the limit is counted. */
+void conn_count_overflow(struct conn *c);
 
 /* Starts the next write if none is in flight; closes the connection if `out` went past
  * the hard limit; calls ops->idle when nothing is left to write. */

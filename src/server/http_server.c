@@ -391,7 +391,8 @@ static struct conn *on_create(struct conn_listener *l)
 {
 	struct hconn *c = xcalloc(1, sizeof(*c));
 	c->s = (struct http_server *)l;
-	if (http_parser_init(&c->parser, NULL) != 0)
+	if (http_parser_init(&c->parser, &c->s->sv->http_limits) != 0 &&
+	    http_parser_init(&c->parser, NULL) != 0)
 		abort();
 	return &c->conn;
 }
@@ -444,6 +445,32 @@ static void on_free(struct conn *conn)
 	free(c);
 }
 
+static size_t on_buffered(struct conn *conn)
+{
+	return wire_in_len(&hconn_of(conn)->parser.in);
+}
+
+static bool on_owed(struct conn *conn)
+{
+	return hconn_of(conn)->busy;
+}
+
+/* Whether the head received so far carries the header a relay adds. */
+static int on_relay_check(struct conn *conn)
+{
+	const struct wire_in *in = &hconn_of(conn)->parser.in;
+	size_t len = wire_in_len(in);
+	const char *p = len > 0 ? in->data + in->start : NULL;
+	const char *end = p != NULL ? memmem(p, len, "\r\n\r\n", 4) : NULL;
+	if (end == NULL)
+		return len < hconn_of(conn)->parser.lim.header_bytes_max ? 0 : -1;
+	static const char name[] = "\r\nconcord-forwarded:";
+	for (const char *q = p; q + sizeof(name) - 1 <= end + 2; q++)
+		if (strncasecmp(q, name, sizeof(name) - 1) == 0)
+			return 1;
+	return -1;
+}
+
 static const struct conn_ops http_conn_ops = {
 	.create = on_create,
 	.reject = on_reject,
@@ -453,6 +480,9 @@ static const struct conn_ops http_conn_ops = {
 	.idle = on_idle,
 	.closing = on_closing,
 	.free = on_free,
+	.buffered = on_buffered,
+	.owed = on_owed,
+	.relay_check = on_relay_check,
 };
 
 /* =================================================================================

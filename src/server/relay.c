@@ -16,7 +16,9 @@ struct relay {
 	uv_timer_t timer;
 	int handles; /* open handles: the socket and the timer */
 	uint64_t timeout_ms;
+	uint64_t idle_ms; /* close when nothing was owed for this long; 0: never */
 	bool connected;
+	bool refused; /* the leader refused it before reading anything */
 	bool closing;
 	bool quiet; /* closed before it was ever started: no callback at all */
 	bool write_busy;
@@ -56,23 +58,40 @@ static void relay_fail(struct relay *r, enum relay_error e, const char *why)
 
 bool relay_connected(const struct relay *r)
 {
-	return r->connected;
+	return r->connected && !r->refused;
+}
+
+void relay_refused(struct relay *r)
+{
+	r->refused = true;
 }
 
 static void on_timer(uv_timer_t *t)
 {
-	relay_fail(t->data, RELAY_ETIMEOUT, "no reply in time");
+	struct relay *r = t->data;
+	if (r->owed == 0)
+		relay_fail(r, RELAY_EIDLE, "idle");
+	else
+		relay_fail(r, RELAY_ETIMEOUT, "no reply in time");
 }
 
-/* (Re)arms the timer while replies are owed. */
+/* (Re)arms the timer: a reply's deadline while replies are owed, else the idle one. */
 static void timer_update(struct relay *r)
 {
 	if (r->closing)
 		return;
-	if (r->owed == 0)
-		uv_timer_stop(&r->timer);
-	else
+	if (r->owed > 0)
 		uv_timer_start(&r->timer, on_timer, r->timeout_ms, 0);
+	else if (r->idle_ms > 0)
+		uv_timer_start(&r->timer, on_timer, r->idle_ms, 0);
+	else
+		uv_timer_stop(&r->timer);
+}
+
+void relay_set_idle(struct relay *r, uint64_t ms)
+{
+	r->idle_ms = ms;
+	timer_update(r);
 }
 
 static void flush(struct relay *r);

@@ -25,6 +25,7 @@ enum relay_error {
 	RELAY_ETIMEOUT,     /* no reply in time */
 	RELAY_EMALFORMED,   /* a reply the protocol cannot read, or one nobody asked for */
 	RELAY_ETOOBIG,      /* a reply, or queued output, over the byte limit */
+	RELAY_EIDLE,        /* nothing was owed for the idle time (relay_set_idle) */
 };
 
 struct relay_ops {
@@ -47,8 +48,17 @@ struct relay *relay_open(uv_loop_t *loop, const char *address, uint64_t timeout_
 /* Queues `len` bytes that `replies` replies will answer. */
 void relay_send(struct relay *r, const void *data, size_t len, uint32_t replies);
 
-/* Whether the connection was established (so something may have been sent). */
+/* Whether the connection was established (so something may have been sent and
+ * applied), and not refused since (relay_refused). */
 bool relay_connected(const struct relay *r);
+
+/* The leader answered the first request with a refusal (too many clients): it read
+ * nothing further, so nothing sent was applied; relay_connected() says false. */
+void relay_refused(struct relay *r);
+
+/* Closes the relay, through fail(RELAY_EIDLE), once no reply was owed for `ms` (0:
+ * never): before the leader's own idle timeout cuts it with a request on the way. */
+void relay_set_idle(struct relay *r, uint64_t ms);
 
 /* Closes the relay (once; without fail()); closed() follows. */
 void relay_close(struct relay *r);

@@ -41,6 +41,14 @@ struct slot *slot_new(struct rconn *c)
 	return sl;
 }
 
+/* A reply that would pass the output limit is refused, not built further. */
+static void reply_too_large(struct rconn *c)
+{
+	conn_count_overflow(&c->conn);
+	reply_errorf(&c->conn.out, "ERR the reply would pass this connection's output limit of "
+		     "%zu bytes; not sent", c->s->sv->output_hard_bytes);
+}
+
 /* Moves the finished replies at the head of the queue to the output, in order. */
 static void rconn_flush(struct rconn *c)
 {
@@ -51,7 +59,7 @@ static void rconn_flush(struct rconn *c)
 			c->tail = NULL;
 		c->pending--;
 		if (sl->out.err != 0)
-			c->conn.out.err = sl->out.err;
+			reply_too_large(c);
 		else
 			wire_buf_append(&c->conn.out, sl->out.data, sl->out.len);
 		slot_free(sl);
@@ -162,6 +170,11 @@ static void relay_reply(void *arg, const char *data, size_t len)
 	struct resp_relay *rr = c->relay;
 	if (rr->skip > 0) {
 		rr->skip--;
+		static const char full[] = "-ERR max number of clients";
+		if (len > sizeof(full) - 1 && memcmp(data, full, sizeof(full) - 1) == 0) {
+			relay_refused(rr->r);
+			relay_drop(c, "the leader refused the connection; not applied");
+		}
 		return;
 	}
 	struct slot *sl = rr->head;
@@ -222,6 +235,7 @@ static bool relay_start(struct rconn *c, const struct node_member *leader)
 				     &relay_ops, c);
 	if (r == NULL)
 		return false;
+	relay_set_idle(r, sv->idle_timeout_ms / 2); /* before the leader's idle timeout */
 	struct resp_relay *rr = xcalloc(1, sizeof(*rr));
 	rr->r = r;
 	rr->target = leader->id;
@@ -416,11 +430,16 @@ static void plan_run(struct rconn *c, const struct plan *p)
 		break;
 	}
 	case ROUTE_LOCAL:
-		run->local(c, p->rargc, p->rargv, conn_reply_now(c));
+	case ROUTE_STALE: {
+		size_t mark = conn_reply_begin(&c->conn);
+		if (p->route == ROUTE_LOCAL)
+			run->local(c, p->rargc, p->rargv, conn_reply_now(c));
+		else
+			run->read(c, node_kv(sv->node), p->rargc, p->rargv, conn_reply_now(c));
+		if (c->head == NULL && conn_reply_overflowed(&c->conn, mark))
+			reply_too_large(c);
 		break;
-	case ROUTE_STALE:
-		run->read(c, node_kv(sv->node), p->rargc, p->rargv, conn_reply_now(c));
-		break;
+	}
 	case ROUTE_READ:
 		resp_read_enqueue(c, run, p->rargc, p->rargv);
 		break;
@@ -500,7 +519,8 @@ static struct conn *on_create(struct conn_listener *l)
 {
 	struct rconn *c = xcalloc(1, sizeof(*c));
 	c->s = (struct resp_server *)l;
-	resp_parser_init(&c->parser, NULL);
+	if (resp_parser_init(&c->parser, &c->s->sv->resp_limits) != 0)
+		resp_parser_init(&c->parser, NULL);
 	return &c->conn;
 }
 
@@ -563,6 +583,29 @@ static void on_free(struct conn *conn)
 	free(c);
 }
 
+static size_t on_buffered(struct conn *conn)
+{
+	return resp_parser_buffered(&rconn_of(conn)->parser);
+}
+
+static bool on_owed(struct conn *conn)
+{
+	return rconn_of(conn)->pending > 0;
+}
+
+/* Whether the input begins with the greeting relay_start() sends. */
+static int on_relay_check(struct conn *conn)
+{
+	static const char hello[] = "*1\r\n$13\r\nCONCORD.RELAY\r\n";
+	const struct wire_in *in = &rconn_of(conn)->parser.in;
+	size_t n = wire_in_len(in), k = n < sizeof(hello) - 1 ? n : sizeof(hello) - 1;
+	if (k == 0)
+		return 0;
+	if (memcmp(in->data + in->start, hello, k) != 0)
+		return -1;
+	return k == sizeof(hello) - 1 ? 1 : 0;
+}
+
 static const struct conn_ops resp_conn_ops = {
 	.create = on_create,
 	.reject = on_reject,
@@ -572,6 +615,9 @@ static const struct conn_ops resp_conn_ops = {
 	.idle = on_idle,
 	.closing = on_closing,
 	.free = on_free,
+	.buffered = on_buffered,
+	.owed = on_owed,
+	.relay_check = on_relay_check,
 };
 
 /* =================================================================================

@@ -18,12 +18,35 @@ void server_init(struct server *sv)
 	sv->resp_follower = SERVER_FOLLOWER_FORWARD;
 	sv->http_follower = SERVER_FOLLOWER_FORWARD;
 	sv->max_clients = 4096;
+	sv->relay_reserve = 64;
 	sv->pending_max = 1024;
-	sv->output_soft_bytes = (size_t)4 << 20;
-	sv->output_hard_bytes = (size_t)256 << 20;
+	sv->output_soft_bytes = (size_t)2 << 20;
+	sv->output_hard_bytes = (size_t)8 << 20;
+	sv->idle_timeout_ms = 300 * 1000;
+	sv->read_timeout_ms = 30 * 1000;
 	kv_limits_default(&sv->limits);
 	sv->request_timeout_ms = 5000;
 	sv->log_level = 1;
+	server_derive_limits(sv);
+}
+
+void server_derive_limits(struct server *sv)
+{
+	uint64_t key = sv->limits.key_bytes_max, value = sv->limits.value_bytes_max;
+	uint64_t command = key + value + ((uint64_t)1 << 20);
+	resp_limits_default(&sv->resp_limits);
+	sv->resp_limits.buffer_bytes_max = command;
+	sv->resp_limits.bulk_bytes_max = command;
+	http_limits_default(&sv->http_limits);
+	/* A JSON PUT: the value and an if_value in base64, the key escaped. */
+	sv->http_limits.body_bytes_max = 3 * value + 6 * key + 64 * 1024;
+	size_t reply = (size_t)(6 * value + ((uint64_t)1 << 20));
+	if (sv->output_hard_bytes < reply)
+		sv->output_hard_bytes = reply;
+	if (sv->output_hard_bytes > WIRE_BUF_BYTES_LIMIT)
+		sv->output_hard_bytes = WIRE_BUF_BYTES_LIMIT;
+	if (sv->output_soft_bytes > sv->output_hard_bytes)
+		sv->output_soft_bytes = sv->output_hard_bytes;
 }
 
 void server_logf(const struct server *sv, int level, const char *fmt, ...)

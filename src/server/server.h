@@ -11,6 +11,8 @@
 
 #include "kv/kv.h"
 #include "server/node.h"
+#include "codec/http.h"
+#include "codec/resp.h"
 #include "codec/wire.h"
 
 #include <netinet/in.h>
@@ -31,6 +33,9 @@ struct server_stats {
 	uint64_t errors;      /* error replies (RESP: protocol errors; HTTP: 4xx and 5xx) */
 	uint64_t forwarded;   /* relayed to the leader */
 	uint64_t redirected;  /* RESP -MOVED replies */
+	uint64_t timed_out;   /* closed idle, or with an unfinished request too old */
+	uint64_t overflows;   /* replies refused for the output limit, or connections
+	                         closed for it */
 	uint32_t clients;     /* connections open now */
 };
 
@@ -59,10 +64,19 @@ struct server {
 	enum server_follower_mode http_follower;
 	bool stale_reads;            /* every read is served locally: NOT linearizable */
 	uint32_t max_clients;        /* connections per frontend; more are closed at once */
+	uint32_t relay_reserve;      /* more connections accepted past max_clients, each
+	                                only if it announces itself as a relay from a peer */
 	uint32_t pending_max;        /* commands awaiting their reply, per connection */
 	size_t output_soft_bytes;    /* a connection with more queued output stops reading */
-	size_t output_hard_bytes;    /* ceiling of one connection's queued output */
+	size_t output_hard_bytes;    /* ceiling of one connection's queued output (queued
+	                                and in flight together) and of any one reply */
+	uint64_t idle_timeout_ms;    /* a client connection with nothing buffered, owed or
+	                                queued for this long is closed; 0: never */
+	uint64_t read_timeout_ms;    /* one whose unfinished request made no progress for
+	                                this long is closed; 0: never */
 	struct kv_limits limits;     /* the node's key-value limits, checked before proposing */
+	struct resp_limits resp_limits; /* the RESP parser's, from server_derive_limits() */
+	struct http_limits http_limits; /* the HTTP parser's, likewise */
 	uint64_t start_ms;           /* uv_now() when the process started, for uptime */
 	uint32_t request_timeout_ms; /* the node's; a relay to the leader gives up after twice it */
 	int log_level;               /* 0 debug, 1 info, 2 warn, 3 error */
@@ -75,9 +89,17 @@ struct server {
 };
 
 /* Fills the defaults (loop and node stay NULL): forward on both protocols, linearizable
- * reads, 4096 clients, 1024 pending commands and 4 MiB / 256 MiB of output per
- * connection. */
+ * reads, 4096 clients plus 64 relays, 1024 pending commands, 2 MiB / 8 MiB of output
+ * per connection, a 300 s idle and a 30 s read timeout, and the parser limits derived
+ * from the default key-value limits. */
 void server_init(struct server *sv);
+
+/* Derives the parsers' limits from sv->limits (call it again after changing those):
+ * RESP buffers at most key + value + 1 MiB of one unfinished command (the largest legal
+ * SET fits, with room for its framing), HTTP a 32 KiB head and a body of 3 values + 6
+ * keys + 64 KiB (a JSON PUT with its value and if_value in base64); the output hard limit is raised to 6 values + 1 MiB if below (a value
+ * JSON-escaped may grow six-fold), the soft one kept below the hard one. */
+void server_derive_limits(struct server *sv);
 
 /* The JSON of GET /v1/cluster and CONCORD.STATUS (docs/http.md) into `b`. */
 int server_write_cluster_json(struct wire_buf *b, struct server *sv);

@@ -85,6 +85,14 @@ static const char usage_text[] =
 	"                               the leader: faster, and NOT linearizable (a read may miss\n"
 	"                               acknowledged writes); INFO and /v1/cluster say so\n"
 	"  --max-clients N              connections per protocol (default 4096)\n"
+	"  --relay-reserve N            more connections per protocol for relays from peers,\n"
+	"                               past --max-clients (default 64)\n"
+	"  --client-idle-timeout SECS   close a client connection idle this long (default 300;\n"
+	"                               0: never)\n"
+	"  --client-read-timeout SECS   close one whose unfinished request made no progress\n"
+	"                               this long (default 30; 0: never)\n"
+	"  --client-output-limit BYTES  queued output of one connection, and largest reply\n"
+	"                               (default 8 MiB; at least 6 x --max-value-bytes + 1 MiB)\n"
 	"\n"
 	"Other:\n"
 	"  --log-level LEVEL            debug, info (default), warn or error\n"
@@ -113,7 +121,8 @@ struct options {
 	uint32_t max_key_bytes, max_value_bytes, max_keys, max_frame_bytes;
 	enum server_follower_mode resp_follower, http_follower;
 	bool stale_reads;
-	uint32_t max_clients;
+	uint32_t max_clients, relay_reserve;
+	uint64_t idle_timeout_s, read_timeout_s, output_limit;
 	int log_level;
 };
 
@@ -243,7 +252,7 @@ enum {
 	OPT_IC, OPT_IC_CLIENT, OPT_IC_HTTP, OPT_CLUSTER_ID, OPT_JOIN, OPT_TICK, OPT_ELECTION,
 	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_SNAPSHOT_BYTES, OPT_SNAPSHOT_TRAILING, OPT_SEGMENT_BYTES, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS, OPT_MAX_FRAME,
 	OPT_RESP_FOLLOWER, OPT_HTTP_FOLLOWER, OPT_STALE, OPT_MAX_CLIENTS, OPT_LOG_LEVEL, OPT_HELP,
-	OPT_VERSION,
+	OPT_VERSION, OPT_RELAY_RESERVE, OPT_IDLE_TIMEOUT, OPT_READ_TIMEOUT, OPT_OUTPUT_LIMIT,
 };
 
 static const struct option long_options[] = {
@@ -274,11 +283,28 @@ static const struct option long_options[] = {
 	{"http-follower", required_argument, NULL, OPT_HTTP_FOLLOWER},
 	{"stale-reads", no_argument, NULL, OPT_STALE},
 	{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+	{"relay-reserve", required_argument, NULL, OPT_RELAY_RESERVE},
+	{"client-idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+	{"client-read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+	{"client-output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
 };
+
+/* The client-connection limits: --relay-reserve and the --client-* flags. */
+static void client_option(struct options *o, int ch, const char *v)
+{
+	if (ch == OPT_RELAY_RESERVE)
+		o->relay_reserve = (uint32_t)parse_u64("--relay-reserve", v, 0, 100000);
+	else if (ch == OPT_IDLE_TIMEOUT)
+		o->idle_timeout_s = parse_u64("--client-idle-timeout", v, 0, 86400 * 365);
+	else if (ch == OPT_READ_TIMEOUT)
+		o->read_timeout_s = parse_u64("--client-read-timeout", v, 0, 86400 * 365);
+	else
+		o->output_limit = parse_u64("--client-output-limit", v, 1 << 16, (uint64_t)1 << 30);
+}
 
 static void options_parse(int argc, char **argv, struct options *o)
 {
@@ -295,6 +321,10 @@ static void options_parse(int argc, char **argv, struct options *o)
 	o->max_value_bytes = 1u << 20;
 	o->max_keys = 1024;
 	o->max_clients = 4096;
+	o->relay_reserve = 64;
+	o->idle_timeout_s = 300;
+	o->read_timeout_s = 30;
+	o->output_limit = (uint64_t)8 << 20;
 	o->log_level = 1;
 	opterr = 0;
 	int ch;
@@ -403,6 +433,12 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_MAX_CLIENTS:
 			o->max_clients = (uint32_t)parse_u64("--max-clients", optarg, 1, 1000000);
+			break;
+		case OPT_RELAY_RESERVE:
+		case OPT_IDLE_TIMEOUT:
+		case OPT_READ_TIMEOUT:
+		case OPT_OUTPUT_LIMIT:
+			client_option(o, ch, optarg);
 			break;
 		case OPT_LOG_LEVEL:
 			if (strcmp(optarg, "debug") == 0)
@@ -647,7 +683,12 @@ int main(int argc, char **argv)
 	sv->http_follower = o.http_follower;
 	sv->stale_reads = o.stale_reads;
 	sv->max_clients = o.max_clients;
+	sv->relay_reserve = o.relay_reserve;
+	sv->idle_timeout_ms = o.idle_timeout_s * 1000;
+	sv->read_timeout_ms = o.read_timeout_s * 1000;
+	sv->output_hard_bytes = (size_t)o.output_limit;
 	sv->limits = cfg.kv.limits;
+	server_derive_limits(sv);
 	sv->start_ms = uv_now(p.loop);
 	sv->request_timeout_ms = o.request_timeout_ms;
 	sv->log_level = o.log_level;
