@@ -66,7 +66,7 @@ static void note_write(struct kv_reply *r, const void *key, size_t key_len)
 
 /* Parses a value as INCR does, strictly: an optional '-', then decimal digits without a
  * leading zero (except "0" itself; "-0" is refused), within int64_t. */
-static bool int_parse(const unsigned char *s, size_t len, int64_t *out)
+bool kv_int_parse(const unsigned char *s, size_t len, int64_t *out)
 {
 	if (len == 0 || len > 20)
 		return false;
@@ -147,7 +147,7 @@ static int op_incrby(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r
 	struct kv_item *it;
 	struct kv_ver *cur = current(kv, p->key, p->key_len, &it);
 	int64_t n = 0;
-	if (cur != NULL && !int_parse(cur->data, cur->len, &n))
+	if (cur != NULL && !kv_int_parse(cur->data, cur->len, &n))
 		return KV_ENOTINT;
 	int64_t sum;
 	if (__builtin_add_overflow(n, cmd->delta, &sum))
@@ -267,12 +267,18 @@ static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 		r->succeeded = rv == KV_OK;
 		return rv;
 	}
+	case KV_OP_TXN:
+		return kv_txn_run(kv, cmd, r);
 	case KV_OP_SESSION_OPEN:
 	case KV_OP_SESSION_CLOSE:
 	case KV_OP_SESSION_KEEPALIVE:
+	case KV_OP_GET:
+	case KV_OP_MGET:
+	case KV_OP_EXISTS:
+	case KV_OP_STRLEN:
 		break;
 	}
-	assert(false); /* sessions are handled by the caller */
+	assert(false); /* sessions are the caller's; reads exist only inside a TXN */
 	return KV_EINVAL;
 }
 
@@ -342,6 +348,7 @@ static void command_run(struct kv *kv, raft_index index, const struct kv_cmd *cm
 		r->revision = kv->rev;
 		se->last_seq = cmd->seq;
 		se->reply = *r;
+		se->reply.txn = NULL; /* the outcomes are not kept: a retry gets the summary */
 	}
 }
 
@@ -356,9 +363,8 @@ int kv_apply(struct kv *kv, raft_index index, const void *buf, size_t len, struc
 	memset(reply, 0, sizeof(*reply));
 	Concord__Kv__Command *c = kv_cmd_unpack(buf, len);
 	struct kv_cmd cmd;
-	struct kv_put *puts = NULL;
-	struct kv_key *keys = NULL;
-	int rv = c != NULL ? kv_cmd_from_pb(c, &cmd, &puts, &keys) : KV_EBADCMD;
+	struct kv_scratch scratch = {0};
+	int rv = c != NULL ? kv_cmd_from_pb(c, &cmd, &scratch) : KV_EBADCMD;
 	if (rv == KV_EBADCMD) {
 		/* Not a command at all: nothing changes, not even log time. */
 		reply->code = KV_EBADCMD;
@@ -375,8 +381,7 @@ int kv_apply(struct kv *kv, raft_index index, const void *buf, size_t len, struc
 		if (!reply->duplicate)
 			reply->revision = kv->rev;
 	}
-	free(puts);
-	free(keys);
+	kv_scratch_free(&scratch);
 	if (c != NULL)
 		concord__kv__command__free_unpacked(c, NULL);
 	assert(reply->code >= 0);

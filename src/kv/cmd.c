@@ -62,10 +62,21 @@ static int seq_check(const struct kv_cmd *cmd)
 	return KV_OK;
 }
 
+static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim);
+
 int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 {
 	int rv;
 	switch (cmd->op) {
+	case KV_OP_TXN:
+		if ((rv = seq_check(cmd)) != KV_OK)
+			return rv;
+		return txn_check(cmd, lim);
+	case KV_OP_GET:
+	case KV_OP_MGET:
+	case KV_OP_EXISTS:
+	case KV_OP_STRLEN:
+		return KV_EINVAL; /* only inside a transaction */
 	case KV_OP_SET:
 		if ((rv = seq_check(cmd)) != KV_OK)
 			return rv;
@@ -119,6 +130,83 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 	return KV_EINVAL;
 }
 
+/* The keys and the key and value bytes a sub-command carries, for the totals. */
+static void op_size(const struct kv_cmd *op, size_t *keys, size_t *bytes)
+{
+	switch (op->op) {
+	case KV_OP_DEL:
+	case KV_OP_MGET:
+	case KV_OP_EXISTS:
+		*keys += op->n;
+		for (size_t i = 0; i < op->n; i++)
+			*bytes += op->keys[i].len;
+		return;
+	case KV_OP_MSET:
+		*keys += op->n;
+		for (size_t i = 0; i < op->n; i++)
+			*bytes += op->puts[i].key_len + op->puts[i].value_len +
+			          op->puts[i].cond.value_len;
+		return;
+	default:
+		*keys += 1;
+		*bytes += op->put.key_len + op->put.value_len + op->put.cond.value_len;
+		return;
+	}
+}
+
+/* A sub-command: one of the data operations, without session fields. */
+static int txn_op_check(const struct kv_cmd *op, const struct kv_limits *lim)
+{
+	if (op->client_id != 0 || op->seq != 0 || op->n_ops != 0 || op->n_guards != 0)
+		return KV_EINVAL;
+	switch (op->op) {
+	case KV_OP_SET:
+	case KV_OP_DEL:
+	case KV_OP_INCRBY:
+	case KV_OP_APPEND:
+	case KV_OP_MSET:
+	case KV_OP_CAS:
+		return kv_cmd_check(op, lim);
+	case KV_OP_GET:
+	case KV_OP_STRLEN:
+		return key_check(op->put.key_len, lim);
+	case KV_OP_MGET:
+	case KV_OP_EXISTS: {
+		int rv = count_check(op->n, lim);
+		for (size_t i = 0; rv == KV_OK && i < op->n; i++)
+			rv = key_check(op->keys[i].len, lim);
+		return rv;
+	}
+	default:
+		return KV_EINVAL;
+	}
+}
+
+static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	if (cmd->n_ops > lim->txn_ops_max)
+		return KV_ETOOMANY;
+	if (cmd->n_guards > lim->keys_per_cmd_max)
+		return KV_ETOOMANY;
+	size_t keys = cmd->n_guards, bytes = 0;
+	for (size_t i = 0; i < cmd->n_guards; i++) {
+		if (key_check(cmd->guards[i].key_len, lim) != KV_OK)
+			return KV_EKEYTOOBIG;
+		bytes += cmd->guards[i].key_len;
+	}
+	for (size_t i = 0; i < cmd->n_ops; i++) {
+		int rv = txn_op_check(&cmd->ops[i], lim);
+		if (rv != KV_OK)
+			return rv;
+		op_size(&cmd->ops[i], &keys, &bytes);
+	}
+	if (keys > lim->keys_per_cmd_max)
+		return KV_ETOOMANY;
+	if (bytes > lim->txn_bytes_max)
+		return KV_EVALUETOOBIG;
+	return KV_OK;
+}
+
 /* ----------------------------------------------------------------------------------
  * Encoding. The pb structures point into the caller's memory; only MSET and DEL need
  * arrays of their own.
@@ -149,6 +237,157 @@ static void put_to_pb(const struct kv_put *p, Concord__Kv__Put *pp, Concord__Kv_
 		cond_to_pb(&p->cond, pc);
 		pp->cond = pc;
 	}
+}
+
+/* Allocations of one encoding, freed together. */
+struct pb_arena {
+	void **p;
+	size_t n, cap;
+};
+
+static void *arena_alloc(struct pb_arena *a, size_t n, size_t size)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 16;
+		a->p = xrealloc(a->p, a->cap * sizeof(*a->p));
+	}
+	void *x = xcalloc(n > 0 ? n : 1, size);
+	a->p[a->n++] = x;
+	return x;
+}
+
+static void arena_free(struct pb_arena *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->p[i]);
+	free(a->p);
+}
+
+static Concord__Kv__Del *keys_to_pb(struct pb_arena *a, size_t n, const struct kv_key *keys)
+{
+	Concord__Kv__Del *d = arena_alloc(a, 1, sizeof(*d));
+	concord__kv__del__init(d);
+	ProtobufCBinaryData *k = arena_alloc(a, n, sizeof(*k));
+	for (size_t i = 0; i < n; i++)
+		k[i] = bin(keys[i].data, keys[i].len);
+	d->n_keys = n;
+	d->keys = k;
+	return d;
+}
+
+static Concord__Kv__Put *put_pb(struct pb_arena *a, const struct kv_put *p)
+{
+	Concord__Kv__Put *pp = arena_alloc(a, 1, sizeof(*pp));
+	Concord__Kv__Condition *pc = arena_alloc(a, 1, sizeof(*pc));
+	put_to_pb(p, pp, pc);
+	return pp;
+}
+
+static Concord__Kv__MSet *mset_pb(struct pb_arena *a, size_t n, const struct kv_put *puts)
+{
+	Concord__Kv__MSet *m = arena_alloc(a, 1, sizeof(*m));
+	concord__kv__mset__init(m);
+	Concord__Kv__Put **pp = arena_alloc(a, n, sizeof(*pp));
+	for (size_t i = 0; i < n; i++)
+		pp[i] = put_pb(a, &puts[i]);
+	m->n_puts = n;
+	m->puts = pp;
+	return m;
+}
+
+static void txn_write_to_pb(struct pb_arena *a, const struct kv_cmd *op, Concord__Kv__TxnOp *po)
+{
+	if (op->op == KV_OP_INCRBY) {
+		Concord__Kv__IncrBy *x = arena_alloc(a, 1, sizeof(*x));
+		concord__kv__incr_by__init(x);
+		x->key = bin(op->put.key, op->put.key_len);
+		x->delta = op->delta;
+		po->op_case = CONCORD__KV__TXN_OP__OP_INCRBY;
+		po->incrby = x;
+	} else if (op->op == KV_OP_APPEND) {
+		Concord__Kv__Append *x = arena_alloc(a, 1, sizeof(*x));
+		concord__kv__append__init(x);
+		x->key = bin(op->put.key, op->put.key_len);
+		x->value = bin(op->put.value, op->put.value_len);
+		po->op_case = CONCORD__KV__TXN_OP__OP_APPEND;
+		po->append = x;
+	} else {
+		assert(op->op == KV_OP_CAS);
+		Concord__Kv__Cas *x = arena_alloc(a, 1, sizeof(*x));
+		Concord__Kv__Condition *pc = arena_alloc(a, 1, sizeof(*pc));
+		concord__kv__cas__init(x);
+		x->key = bin(op->put.key, op->put.key_len);
+		x->value = bin(op->put.value, op->put.value_len);
+		cond_to_pb(&op->put.cond, pc);
+		x->cond = pc;
+		x->delete_ = op->cas_delete;
+		po->op_case = CONCORD__KV__TXN_OP__OP_CAS;
+		po->cas = x;
+	}
+}
+
+static void txn_op_to_pb(struct pb_arena *a, const struct kv_cmd *op, Concord__Kv__TxnOp *po)
+{
+	concord__kv__txn_op__init(po);
+	switch (op->op) {
+	case KV_OP_SET:
+		po->op_case = CONCORD__KV__TXN_OP__OP_SET;
+		po->set = put_pb(a, &op->put);
+		return;
+	case KV_OP_DEL:
+		po->op_case = CONCORD__KV__TXN_OP__OP_DEL;
+		po->del = keys_to_pb(a, op->n, op->keys);
+		return;
+	case KV_OP_MSET:
+		po->op_case = CONCORD__KV__TXN_OP__OP_MSET;
+		po->mset = mset_pb(a, op->n, op->puts);
+		return;
+	case KV_OP_GET:
+		po->op_case = CONCORD__KV__TXN_OP__OP_GET_KEY;
+		po->get_key = bin(op->put.key, op->put.key_len);
+		return;
+	case KV_OP_STRLEN:
+		po->op_case = CONCORD__KV__TXN_OP__OP_STRLEN_KEY;
+		po->strlen_key = bin(op->put.key, op->put.key_len);
+		return;
+	case KV_OP_MGET:
+		po->op_case = CONCORD__KV__TXN_OP__OP_MGET;
+		po->mget = keys_to_pb(a, op->n, op->keys);
+		return;
+	case KV_OP_EXISTS:
+		po->op_case = CONCORD__KV__TXN_OP__OP_EXISTS;
+		po->exists = keys_to_pb(a, op->n, op->keys);
+		return;
+	default:
+		txn_write_to_pb(a, op, po);
+		return;
+	}
+}
+
+/* A checked transaction as its pb structures, allocated in `a`. */
+static Concord__Kv__Txn *txn_to_pb(struct pb_arena *a, const struct kv_cmd *cmd)
+{
+	Concord__Kv__Txn *t = arena_alloc(a, 1, sizeof(*t));
+	concord__kv__txn__init(t);
+	Concord__Kv__Guard *g = arena_alloc(a, cmd->n_guards, sizeof(*g));
+	Concord__Kv__Guard **gp = arena_alloc(a, cmd->n_guards, sizeof(*gp));
+	for (size_t i = 0; i < cmd->n_guards; i++) {
+		concord__kv__guard__init(&g[i]);
+		g[i].key = bin(cmd->guards[i].key, cmd->guards[i].key_len);
+		g[i].mod_revision = cmd->guards[i].mod_revision;
+		gp[i] = &g[i];
+	}
+	t->n_guards = cmd->n_guards;
+	t->guards = gp;
+	Concord__Kv__TxnOp *o = arena_alloc(a, cmd->n_ops, sizeof(*o));
+	Concord__Kv__TxnOp **op = arena_alloc(a, cmd->n_ops, sizeof(*op));
+	for (size_t i = 0; i < cmd->n_ops; i++) {
+		txn_op_to_pb(a, &cmd->ops[i], &o[i]);
+		op[i] = &o[i];
+	}
+	t->n_ops = cmd->n_ops;
+	t->ops = op;
+	return t;
 }
 
 int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf, size_t *len)
@@ -185,8 +424,18 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 	Concord__Kv__Put **put_ptrs = NULL;
 	Concord__Kv__Condition *conds = NULL;
 	ProtobufCBinaryData *keys = NULL;
+	struct pb_arena arena = {0};
 
 	switch (cmd->op) {
+	case KV_OP_TXN:
+		c.op_case = CONCORD__KV__COMMAND__OP_TXN;
+		c.txn = txn_to_pb(&arena, cmd);
+		break;
+	case KV_OP_GET:
+	case KV_OP_MGET:
+	case KV_OP_EXISTS:
+	case KV_OP_STRLEN:
+		break; /* refused by kv_cmd_check */
 	case KV_OP_SET:
 		put_to_pb(&cmd->put, &put, &cond);
 		c.op_case = CONCORD__KV__COMMAND__OP_SET;
@@ -277,6 +526,7 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 	free(put_ptrs);
 	free(conds);
 	free(keys);
+	arena_free(&arena);
 	*buf = out;
 	*len = written;
 	return KV_OK;
@@ -359,12 +609,140 @@ static int put_from_pb(const Concord__Kv__Put *pp, struct kv_put *p)
 	return cond_from_pb(pp->cond, &p->cond);
 }
 
-int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_put **puts,
-                   struct kv_key **keys)
+void kv_scratch_free(struct kv_scratch *s)
+{
+	free(s->puts);
+	free(s->keys);
+	free(s->ops);
+	free(s->guards);
+	memset(s, 0, sizeof(*s));
+}
+
+/* A list of keys into keys[*k...]; the caller counted them. */
+static void keys_from_pb(const Concord__Kv__Del *d, struct kv_cmd *op, struct kv_key *keys,
+                         size_t *k)
+{
+	op->n = d->n_keys;
+	op->keys = keys + *k;
+	for (size_t i = 0; i < d->n_keys; i++)
+		keys[(*k)++] = (struct kv_key){d->keys[i].data, d->keys[i].len};
+}
+
+static int txn_op_from_pb(const Concord__Kv__TxnOp *po, struct kv_cmd *op, struct kv_scratch *s,
+                          size_t *p, size_t *k)
+{
+	memset(op, 0, sizeof(*op));
+	switch (po->op_case) {
+	case CONCORD__KV__TXN_OP__OP_SET:
+		op->op = KV_OP_SET;
+		return put_from_pb(po->set, &op->put);
+	case CONCORD__KV__TXN_OP__OP_DEL:
+		op->op = KV_OP_DEL;
+		keys_from_pb(po->del, op, s->keys, k);
+		return KV_OK;
+	case CONCORD__KV__TXN_OP__OP_INCRBY:
+		op->op = KV_OP_INCRBY;
+		op->put.key = po->incrby->key.data;
+		op->put.key_len = po->incrby->key.len;
+		op->delta = po->incrby->delta;
+		return KV_OK;
+	case CONCORD__KV__TXN_OP__OP_APPEND:
+		op->op = KV_OP_APPEND;
+		op->put.key = po->append->key.data;
+		op->put.key_len = po->append->key.len;
+		op->put.value = po->append->value.data;
+		op->put.value_len = po->append->value.len;
+		return KV_OK;
+	case CONCORD__KV__TXN_OP__OP_MSET:
+		op->op = KV_OP_MSET;
+		op->n = po->mset->n_puts;
+		op->puts = s->puts + *p;
+		for (size_t i = 0; i < po->mset->n_puts; i++)
+			if (put_from_pb(po->mset->puts[i], &s->puts[(*p)++]) != KV_OK)
+				return KV_EBADCMD;
+		return KV_OK;
+	case CONCORD__KV__TXN_OP__OP_CAS:
+		op->op = KV_OP_CAS;
+		op->put.key = po->cas->key.data;
+		op->put.key_len = po->cas->key.len;
+		op->put.value = po->cas->value.data;
+		op->put.value_len = po->cas->value.len;
+		op->cas_delete = po->cas->delete_;
+		return cond_from_pb(po->cas->cond, &op->put.cond);
+	case CONCORD__KV__TXN_OP__OP_GET_KEY:
+	case CONCORD__KV__TXN_OP__OP_STRLEN_KEY: {
+		bool get = po->op_case == CONCORD__KV__TXN_OP__OP_GET_KEY;
+		const ProtobufCBinaryData *key = get ? &po->get_key : &po->strlen_key;
+		op->op = get ? KV_OP_GET : KV_OP_STRLEN;
+		op->put.key = key->data;
+		op->put.key_len = key->len;
+		return KV_OK;
+	}
+	case CONCORD__KV__TXN_OP__OP_MGET:
+		op->op = KV_OP_MGET;
+		keys_from_pb(po->mget, op, s->keys, k);
+		return KV_OK;
+	case CONCORD__KV__TXN_OP__OP_EXISTS:
+		op->op = KV_OP_EXISTS;
+		keys_from_pb(po->exists, op, s->keys, k);
+		return KV_OK;
+	case CONCORD__KV__TXN_OP__OP__NOT_SET:
+	default:
+		return KV_EBADCMD;
+	}
+}
+
+/* Counts the puts and keys of a transaction's sub-commands; false past the ceilings. */
+static bool txn_count(const Concord__Kv__Txn *t, size_t *n_puts, size_t *n_keys)
+{
+	*n_puts = *n_keys = 0;
+	for (size_t i = 0; i < t->n_ops; i++) {
+		const Concord__Kv__TxnOp *po = t->ops[i];
+		if (po->op_case == CONCORD__KV__TXN_OP__OP_MSET)
+			*n_puts += po->mset->n_puts;
+		else if (po->op_case == CONCORD__KV__TXN_OP__OP_DEL)
+			*n_keys += po->del->n_keys;
+		else if (po->op_case == CONCORD__KV__TXN_OP__OP_MGET)
+			*n_keys += po->mget->n_keys;
+		else if (po->op_case == CONCORD__KV__TXN_OP__OP_EXISTS)
+			*n_keys += po->exists->n_keys;
+		if (*n_puts > KV_KEYS_PER_CMD_LIMIT || *n_keys > KV_KEYS_PER_CMD_LIMIT)
+			return false;
+	}
+	return true;
+}
+
+static int txn_from_pb(const Concord__Kv__Txn *t, struct kv_cmd *cmd, struct kv_scratch *s)
+{
+	cmd->op = KV_OP_TXN;
+	size_t n_puts, n_keys;
+	if (t->n_ops > KV_TXN_OPS_LIMIT || t->n_guards > KV_KEYS_PER_CMD_LIMIT ||
+	    !txn_count(t, &n_puts, &n_keys))
+		return KV_ETOOMANY;
+	s->ops = xcalloc(t->n_ops > 0 ? t->n_ops : 1, sizeof(*s->ops));
+	s->guards = xcalloc(t->n_guards > 0 ? t->n_guards : 1, sizeof(*s->guards));
+	s->puts = xcalloc(n_puts > 0 ? n_puts : 1, sizeof(*s->puts));
+	s->keys = xcalloc(n_keys > 0 ? n_keys : 1, sizeof(*s->keys));
+	for (size_t i = 0; i < t->n_guards; i++)
+		s->guards[i] = (struct kv_guard){t->guards[i]->key.data, t->guards[i]->key.len,
+		                                 t->guards[i]->mod_revision};
+	cmd->n_guards = t->n_guards;
+	cmd->guards = s->guards;
+	cmd->n_ops = t->n_ops;
+	cmd->ops = s->ops;
+	size_t p = 0, k = 0;
+	for (size_t i = 0; i < t->n_ops; i++) {
+		int rv = txn_op_from_pb(t->ops[i], &s->ops[i], s, &p, &k);
+		if (rv != KV_OK)
+			return rv;
+	}
+	return KV_OK;
+}
+
+int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_scratch *s)
 {
 	memset(cmd, 0, sizeof(*cmd));
-	*puts = NULL;
-	*keys = NULL;
+	memset(s, 0, sizeof(*s));
 	cmd->client_id = c->client_id;
 	cmd->seq = c->seq;
 	cmd->time_ms = c->time_ms;
@@ -377,12 +755,12 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 		if (c->del->n_keys > KV_KEYS_PER_CMD_LIMIT)
 			return KV_ETOOMANY;
 		cmd->n = c->del->n_keys;
-		*keys = xcalloc(cmd->n, sizeof(**keys));
+		s->keys = xcalloc(cmd->n, sizeof(*s->keys));
 		for (size_t i = 0; i < cmd->n; i++) {
-			(*keys)[i].data = c->del->keys[i].data;
-			(*keys)[i].len = c->del->keys[i].len;
+			s->keys[i].data = c->del->keys[i].data;
+			s->keys[i].len = c->del->keys[i].len;
 		}
-		cmd->keys = *keys;
+		cmd->keys = s->keys;
 		return KV_OK;
 	case CONCORD__KV__COMMAND__OP_INCRBY:
 		cmd->op = KV_OP_INCRBY;
@@ -402,10 +780,10 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 		if (c->mset->n_puts > KV_KEYS_PER_CMD_LIMIT)
 			return KV_ETOOMANY;
 		cmd->n = c->mset->n_puts;
-		*puts = xcalloc(cmd->n, sizeof(**puts));
-		cmd->puts = *puts;
+		s->puts = xcalloc(cmd->n, sizeof(*s->puts));
+		cmd->puts = s->puts;
 		for (size_t i = 0; i < cmd->n; i++) {
-			int rv = put_from_pb(c->mset->puts[i], &(*puts)[i]);
+			int rv = put_from_pb(c->mset->puts[i], &s->puts[i]);
 			if (rv != KV_OK)
 				return rv;
 		}
@@ -434,6 +812,8 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 		cmd->op = KV_OP_COMPACT;
 		cmd->revision = c->compact->revision;
 		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_TXN:
+		return txn_from_pb(c->txn, cmd, s);
 	case CONCORD__KV__COMMAND__OP__NOT_SET:
 	default:
 		return KV_EBADCMD;

@@ -16,11 +16,21 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim);
  * with concord__kv__command__free_unpacked(c, NULL). */
 Concord__Kv__Command *kv_cmd_unpack(const void *buf, size_t len);
 
-/* Describes a decoded command as a struct kv_cmd pointing into it. MSET and DEL need
- * arrays, allocated into *puts / *keys (free them with free(), even on error). Returns 0,
- * KV_EBADCMD (no operation, unknown condition kind) or KV_ETOOMANY. */
-int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_put **puts,
-                   struct kv_key **keys);
+/* The arrays a decoded command needs (MSET's puts, DEL's keys; a transaction's
+ * sub-commands and guards, and the puts and keys of all its sub-commands together). */
+struct kv_scratch {
+	struct kv_put *puts;
+	struct kv_key *keys;
+	struct kv_cmd *ops;
+	struct kv_guard *guards;
+};
+
+void kv_scratch_free(struct kv_scratch *s);
+
+/* Describes a decoded command as a struct kv_cmd pointing into it and into `s` (free it
+ * with kv_scratch_free, even on error). Returns 0, KV_EBADCMD (no operation, unknown
+ * condition kind) or KV_ETOOMANY. */
+int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_scratch *s);
 
 void kv_reply_to_pb(const struct kv_reply *r, Concord__Kv__Reply *pr);
 /* Returns 0 or KV_EBADCMD (an out-of-range code). */

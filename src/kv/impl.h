@@ -101,6 +101,24 @@ struct kv_sessions {
 };
 
 /* ----------------------------------------------------------------------------------
+ * A transaction's outcomes (txn.c), rebuilt by every transaction and handed out through
+ * struct kv_reply until the next one. Values are gathered as offsets into `bytes` and
+ * turned into pointers once the buffers stop growing.
+ */
+
+struct kv_txn_out {
+	struct kv_txn_item *items;
+	size_t *first; /* per item: the index of its first value */
+	size_t n_items, cap_items;
+	struct kv_txn_value *vals;
+	size_t *off; /* per value: its offset in bytes */
+	size_t n_vals, cap_vals;
+	unsigned char *bytes;
+	size_t n_bytes, cap_bytes;
+	struct kv_txn_result result;
+};
+
+/* ----------------------------------------------------------------------------------
  * The store
  */
 
@@ -128,6 +146,8 @@ struct kv {
 	uint64_t value_bytes;
 	uint64_t n_versions;
 	uint64_t hist_bytes;
+
+	struct kv_txn_out txn;
 
 	char errmsg[KV_ERRMSG_SIZE];
 };
@@ -185,6 +205,15 @@ void kv_session_remove(struct kv_sessions *s, struct kv_session *se);
 void kv_session_touch(struct kv_sessions *s, struct kv_session *se, uint64_t now_ms);
 /* Drops every session idle for more than timeout_ms at now_ms. */
 void kv_sessions_expire(struct kv_sessions *s, uint64_t now_ms, uint64_t timeout_ms);
+
+/* apply.c */
+/* Parses a value as INCR does: optional '-', decimal digits, no leading zero, int64_t. */
+bool kv_int_parse(const unsigned char *s, size_t len, int64_t *out);
+
+/* txn.c */
+/* Runs a checked KV_OP_TXN: guards, then the sub-commands; fills r (r->txn included). */
+int kv_txn_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
+void kv_txn_out_free(struct kv_txn_out *o);
 
 /* util */
 int kv_errmsg_set(struct kv *kv, int err, const char *fmt, ...)

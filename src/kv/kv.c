@@ -26,6 +26,8 @@ void kv_limits_default(struct kv_limits *lim)
 	lim->key_bytes_max = KV_DEFAULT_KEY_BYTES;
 	lim->value_bytes_max = KV_DEFAULT_VALUE_BYTES;
 	lim->keys_per_cmd_max = KV_DEFAULT_KEYS_PER_CMD;
+	lim->txn_ops_max = KV_DEFAULT_TXN_OPS;
+	lim->txn_bytes_max = KV_DEFAULT_TXN_BYTES;
 }
 
 void kv_config_default(struct kv_config *cfg)
@@ -58,6 +60,10 @@ bool kv_limits_valid(const struct kv_limits *lim)
 	if (lim->keys_per_cmd_max < 1)
 		return false;
 	if (lim->keys_per_cmd_max > KV_KEYS_PER_CMD_LIMIT)
+		return false;
+	if (lim->txn_ops_max < 1 || lim->txn_ops_max > KV_TXN_OPS_LIMIT)
+		return false;
+	if (lim->txn_bytes_max < 1 || lim->txn_bytes_max > KV_TXN_BYTES_LIMIT)
 		return false;
 	/* INCR writes up to 20 characters; a smaller value limit would be a trap. */
 	if (lim->value_bytes_max < 20)

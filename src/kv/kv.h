@@ -104,18 +104,28 @@ bool kv_key_member(const void *key, size_t len);
 #define KV_VALUE_BYTES_LIMIT  (64u * 1024 * 1024)
 #define KV_KEYS_PER_CMD_LIMIT (64u * 1024)
 #define KV_SESSIONS_LIMIT     (16u * 1024 * 1024)
+#define KV_TXN_OPS_LIMIT      (64u * 1024)
+#define KV_TXN_BYTES_LIMIT    (256u * 1024 * 1024)
 
 /* The defaults of struct kv_limits (kv_limits_default). */
 #define KV_DEFAULT_KEY_BYTES        4096u
 #define KV_DEFAULT_VALUE_BYTES      (1024u * 1024)
 #define KV_DEFAULT_KEYS_PER_CMD     1024u
+#define KV_DEFAULT_TXN_OPS          1024u
+#define KV_DEFAULT_TXN_BYTES        (4u * 1024 * 1024)
 
 /* Sizes both kv_apply and the command builders enforce. */
 struct kv_limits {
 	uint32_t key_bytes_max;    /* longest key; at most KV_KEY_BYTES_LIMIT */
 	uint32_t value_bytes_max;  /* longest value, APPEND and INCR results included; at
 	                              most KV_VALUE_BYTES_LIMIT */
-	uint32_t keys_per_cmd_max; /* most keys in one MSET, DEL or MGET */
+	uint32_t keys_per_cmd_max; /* most keys in one MSET, DEL or MGET, and in one
+	                              transaction (its guards and sub-commands together) */
+	uint32_t txn_ops_max;      /* most sub-commands in one transaction; at most
+	                              KV_TXN_OPS_LIMIT */
+	uint32_t txn_bytes_max;    /* most key and value bytes in one transaction, and most
+	                              value bytes its reads return; at most
+	                              KV_TXN_BYTES_LIMIT */
 };
 
 struct kv_config {
@@ -125,7 +135,8 @@ struct kv_config {
 	uint64_t session_timeout_ms; /* idle log time after which a session expires */
 };
 
-/* Defaults: keys up to 4 KiB, values up to 1 MiB, 1024 keys per command, 10000
+/* Defaults: keys up to 4 KiB, values up to 1 MiB, 1024 keys per command, transactions
+ * of up to 1024 sub-commands and 4 MiB, 10000
  * revisions of history, 65536 sessions idle-expiring after 5 minutes. */
 void kv_config_default(struct kv_config *cfg);
 void kv_limits_default(struct kv_limits *lim);
@@ -162,6 +173,12 @@ enum kv_op {
 	KV_OP_SESSION_KEEPALIVE, /* client_id */
 	KV_OP_NOOP,              /* only advances log time */
 	KV_OP_COMPACT,           /* revision: drop history older than it, on every node */
+	KV_OP_TXN,               /* guards[0..n_guards), then ops[0..n_ops) in order: atomic */
+	/* Reads, only as sub-commands of a transaction (kv_get and friends serve the others). */
+	KV_OP_GET,    /* put.key */
+	KV_OP_MGET,   /* keys[0..n) */
+	KV_OP_EXISTS, /* keys[0..n): how many exist, a key named twice counting twice */
+	KV_OP_STRLEN, /* put.key */
 };
 
 enum kv_cond_kind {
@@ -192,8 +209,24 @@ struct kv_put {
 	struct kv_cond cond;
 };
 
+/* A transaction's guard: the key's mod revision must still be `mod_revision` (0: the
+ * key must be absent), as WATCH requires. */
+struct kv_guard {
+	const void *key;
+	size_t key_len;
+	uint64_t mod_revision;
+};
+
 /* One command, described by pointers into the caller's memory. Fields an op does not
- * use must be zero (designated initializers do that). */
+ * use must be zero (designated initializers do that).
+ *
+ * Transactions (KV_OP_TXN). If every guard holds, the sub-commands run in order in this
+ * one command, each seeing the writes of those before it; their writes all take the
+ * same single revision. A sub-command is a SET, DEL, INCRBY, APPEND, MSET, CAS, GET,
+ * MGET, EXISTS or STRLEN without session fields. A sub-command that fails (INCRBY of a
+ * non-integer...) answers its error and the others still run, as in Redis; a guard that
+ * fails makes the whole transaction change nothing (reply: succeeded false,
+ * failed_index the guard). */
 struct kv_cmd {
 	enum kv_op op;
 	uint64_t client_id; /* 0: no session */
@@ -206,12 +239,40 @@ struct kv_cmd {
 	const struct kv_put *puts;
 	const struct kv_key *keys;
 	uint64_t revision; /* COMPACT */
+	size_t n_guards;   /* TXN */
+	const struct kv_guard *guards;
+	size_t n_ops;      /* TXN */
+	const struct kv_cmd *ops;
 };
 
 /* Checks `cmd` against `lim` (NULL: the defaults) and encodes it into a new buffer *buf
  * of *len bytes, which the caller frees with free(). Returns 0, or KV_EKEYTOOBIG,
  * KV_EVALUETOOBIG, KV_ETOOMANY or KV_EINVAL without allocating. */
 int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **buf, size_t *len);
+
+/* One value a transaction's read returned; `present` false for an absent key. */
+struct kv_txn_value {
+	const void *data;
+	size_t len;
+	bool present;
+};
+
+/* The outcome of one sub-command of a transaction. */
+struct kv_txn_item {
+	enum kv_op op;
+	int code;          /* KV_OK or this sub-command's error */
+	bool succeeded;    /* SET, MSET, CAS: the condition held */
+	bool existed;      /* as in struct kv_reply */
+	int64_t integer;   /* DEL, INCRBY, APPEND, EXISTS, STRLEN */
+	size_t n_values;   /* GET: 1; MGET: one per key */
+	const struct kv_txn_value *values;
+};
+
+/* The outcomes of a transaction's sub-commands, in order. */
+struct kv_txn_result {
+	size_t n;
+	const struct kv_txn_item *items;
+};
 
 /* The outcome of a command: a plain value, small and fixed in size, so that every
  * session can keep its last one. */
@@ -230,6 +291,9 @@ struct kv_reply {
 	bool members_written;  /* the command wrote or deleted a key under KV_MEMBER_PREFIX:
 	                          the address book changed (false for a duplicate; not
 	                          encoded) */
+	const struct kv_txn_result *txn; /* TXN whose guards held: the sub-commands'
+	                          outcomes, in the store's memory until the next kv_apply
+	                          (not encoded, not kept by sessions: NULL for a duplicate) */
 };
 
 /* Largest encoding of a reply. */

@@ -2,6 +2,8 @@
 #include "server/resp_impl.h"
 #include "base/alloc.h"
 
+#include <assert.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +98,9 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 		return;
 	}
 	const struct server *sv = sl->c->s->sv;
-	if (status == NODE_OK && reply->code != KV_OK) {
+	if (status == NODE_OK && sl->txn_kinds != NULL) {
+		resp_txn_render(out, sv, sl->txn_kinds, sl->txn_n, reply);
+	} else if (status == NODE_OK && reply->code != KV_OK) {
 		write_kv_error(out, sv, reply->code, sl->client_id, sl->seq);
 	} else if (status == NODE_OK) {
 		switch (sl->kind) {
@@ -118,6 +122,10 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 		case REPLY_CLIENT_ID:
 			resp_write_integer(out, (int64_t)reply->client_id);
 			break;
+		case REPLY_BULK:
+		case REPLY_BULKS:
+			assert(false); /* only inside EXEC */
+			break;
 		}
 	} else if (status == NODE_ELOST) {
 		reply_error(out, "CLUSTERDOWN the leader changed before the write committed; it had "
@@ -134,6 +142,8 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 	}
 	slot_finish(sl);
 }
+
+static void write_proposed(struct rconn *c, struct slot *sl, int rv);
 
 void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 		       const struct resp_arg *argv, uint64_t client_id, uint64_t seq)
@@ -158,6 +168,20 @@ void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 	int rv = node_write(s->sv->node, &b.cmd, on_write_done, sl);
 	free(b.puts);
 	free(b.keys);
+	write_proposed(c, sl, rv);
+}
+
+void resp_txn_propose(struct rconn *c, const struct kv_cmd *cmd, uint8_t *kinds, size_t n)
+{
+	struct slot *sl = slot_new(c);
+	sl->txn_kinds = kinds;
+	sl->txn_n = n;
+	write_proposed(c, sl, node_write(c->s->sv->node, cmd, on_write_done, sl));
+}
+
+/* The write of slot `sl` was proposed (rv 0) or refused at once. */
+static void write_proposed(struct rconn *c, struct slot *sl, int rv)
+{
 	if (rv == 0) {
 		sl->holds_ref = true;
 		sl->is_write = true;

@@ -8,6 +8,7 @@
  * resp_commands.c the command table: {name, arity, flags, first key, handler}
  * resp_string.c   the string and key commands (GET, SET, DEL, SCAN...)
  * resp_admin.c    connection, server and cluster commands (PING, INFO, CLUSTER...)
+ * resp_txn.c      MULTI/EXEC/DISCARD/WATCH/UNWATCH: the queue, one KV_OP_TXN per EXEC
  * resp_util.c     argument parsing and error replies
  */
 
@@ -26,6 +27,38 @@ enum reply_kind {
 	REPLY_BOOL,       /* :1 if the condition held, else :0 (SETNX, MSETNX, CAS...) */
 	REPLY_INTEGER,    /* :reply.integer (DEL, INCR..., APPEND) */
 	REPLY_CLIENT_ID,  /* :reply.client_id (CONCORD.SESSION) */
+	REPLY_BULK,       /* inside EXEC: GET's value or the null bulk */
+	REPLY_BULKS,      /* inside EXEC: MGET's array */
+};
+
+/* A connection's transaction: the commands queued since MULTI, the keys watched. */
+#define RESP_TXN_QUEUE_MAX   1024u             /* commands queued; keys watched */
+#define RESP_TXN_QUEUE_BYTES (4u * 1024 * 1024) /* argument bytes queued */
+
+struct queued {
+	const struct command *cmd;
+	size_t argc;
+	struct resp_arg *argv; /* one allocation with the bytes */
+};
+
+struct watched {
+	char *key;
+	size_t len;
+	uint64_t mod_rev; /* when WATCH read it; 0: absent */
+};
+
+struct txn_state {
+	bool multi;  /* MULTI seen, no EXEC/DISCARD yet */
+	bool failed; /* a command was refused while queueing: EXEC answers EXECABORT */
+	struct queued *q;
+	size_t n, cap, bytes;
+	struct watched *w;
+	size_t n_watch, cap_watch;
+	/* Forward mode on a follower: MULTI or WATCH went to the leader over the relay of
+	 * generation relay_gen; until EXEC/DISCARD (UNWATCH for a WATCH alone) every command
+	 * follows them there, and if that relay is gone they are refused. */
+	bool relayed_multi, relayed_watch;
+	uint64_t relay_gen;
 };
 
 struct rconn;
@@ -45,6 +78,8 @@ struct slot {
 	struct wire_buf out;
 	/* A pending write. */
 	enum reply_kind kind;
+	uint8_t *txn_kinds; /* EXEC: how each sub-command renders (NULL: not an EXEC) */
+	size_t txn_n;
 	uint64_t client_id, seq;
 	/* A pending read: the command and a copy of its arguments. */
 	const struct command *cmd;
@@ -111,6 +146,8 @@ struct rconn {
 	bool holding;
 	struct plan held;
 	struct resp_relay *relay; /* NULL: none */
+	uint64_t relay_gen;       /* relays started so far */
+	struct txn_state txn;
 	char *name;
 	struct scan_cursor cursors[SCAN_CURSORS];
 	uint64_t next_cursor;
@@ -140,6 +177,8 @@ enum {
 	CMD_LEADER = 1u << 3, /* an admin command the leader carries out */
 	CMD_EXEC = 1u << 4,   /* CONCORD.EXEC: runs the command it carries */
 	CMD_SESSION = 1u << 5, /* CONCORD.SESSION: not to be run by CONCORD.EXEC */
+	CMD_TXN = 1u << 6,     /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (resp_txn.c): always
+	                          the leader's, never a stale read */
 };
 
 /* A write's command, built from the arguments; on error, build_fn writes err and
@@ -207,6 +246,7 @@ READ_FN(read_concord_get);
 READ_FN(read_keys);
 READ_FN(read_scan);
 READ_FN(read_dbsize);
+READ_FN(read_watch);
 /* Keys in the store outside the reserved keyspace. */
 uint64_t resp_user_keys(const struct kv *kv);
 
@@ -253,6 +293,22 @@ void resp_read_batch_flush(struct resp_server *s);
 /* Builds and proposes a write; its reply fills a slot. */
 void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 		       const struct resp_arg *argv, uint64_t client_id, uint64_t seq);
+
+/* Proposes a built KV_OP_TXN; the slot renders it with kinds[0..n) (taken over). */
+void resp_txn_propose(struct rconn *c, const struct kv_cmd *cmd, uint8_t *kinds, size_t n);
+
+/* resp_txn.c */
+/* After MULTI: queues (or refuses) the command; true if it was answered. With `cmd`
+ * NULL or of the wrong arity, marks the transaction failed and returns false. */
+bool resp_txn_intercept(struct rconn *c, const struct command *cmd, size_t argc,
+			const struct resp_arg *argv);
+/* MULTI, EXEC, DISCARD, UNWATCH on this node (the leader). */
+void resp_txn_run(struct rconn *c, const struct command *run, size_t argc,
+		  const struct resp_arg *argv);
+/* EXEC's reply: the array of the sub-commands' replies, or *-1 if a guard failed. */
+void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_t *kinds,
+		     size_t n, const struct kv_reply *reply);
+void resp_txn_free(struct rconn *c);
 
 /* =================================================================================
  * resp_util.c: arguments and replies

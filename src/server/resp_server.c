@@ -24,6 +24,7 @@ void slot_free(struct slot *sl)
 {
 	wire_buf_free(&sl->out);
 	free(sl->argv);
+	free(sl->txn_kinds);
 	free(sl);
 }
 
@@ -242,12 +243,15 @@ static bool relay_start(struct rconn *c, const struct node_member *leader)
 	snprintf(rr->address, sizeof(rr->address), "%s", leader->client);
 	conn_ref(&c->conn);
 	c->relay = rr;
+	c->relay_gen++;
 	/* Announce: the leader must not relay our commands any further. */
 	static const char hello[] = "*1\r\n$13\r\nCONCORD.RELAY\r\n";
 	rr->skip = 1;
 	relay_send(r, hello, sizeof(hello) - 1, 1);
 	return true;
 }
+
+static void relay_enqueue(struct rconn *c, size_t argc, const struct resp_arg *argv);
 
 /* Sends the command to the leader; its reply fills a slot. */
 static void relay_command(struct rconn *c, const struct node_member *leader, size_t argc,
@@ -263,6 +267,12 @@ static void relay_command(struct rconn *c, const struct node_member *leader, siz
 		reply_errorf(out, "CLUSTERDOWN cannot reach the leader at %s; retry", leader->client);
 		return;
 	}
+	relay_enqueue(c, argc, argv);
+}
+
+/* Sends the command on the connection's relay; its reply fills a slot. */
+static void relay_enqueue(struct rconn *c, size_t argc, const struct resp_arg *argv)
+{
 	struct resp_relay *rr = c->relay;
 	struct wire_buf cmd;
 	wire_buf_init(&cmd, c->s->sv->output_hard_bytes);
@@ -332,7 +342,7 @@ static bool exec_unwrap(struct rconn *c, size_t argc, const struct resp_arg *arg
 	}
 	const struct command *cmd = command_find(argv[3].data, argv[3].len);
 	if (cmd == NULL || (cmd->flags & (CMD_READ | CMD_WRITE)) == 0 ||
-	    (cmd->flags & CMD_SESSION) != 0) {
+	    (cmd->flags & (CMD_SESSION | CMD_TXN)) != 0) {
 		reply_error(conn_reply_now(c), "ERR CONCORD.EXEC runs a key-value read or write command");
 		return false;
 	}
@@ -349,7 +359,7 @@ static void plan_route(struct rconn *c, struct plan *p)
 {
 	struct server *sv = c->s->sv;
 	const struct command *run = p->run;
-	bool stale_ok = (run->flags & CMD_READ) != 0 && sv->stale_reads;
+	bool stale_ok = (run->flags & CMD_READ) != 0 && (run->flags & CMD_TXN) == 0 && sv->stale_reads;
 	bool needs_leader = (run->flags & (CMD_WRITE | CMD_LEADER)) != 0 ||
 			    ((run->flags & CMD_READ) != 0 && !stale_ok);
 	struct node_status st;
@@ -364,13 +374,61 @@ static void plan_route(struct rconn *c, struct plan *p)
 		p->route = ROUTE_WRITE;
 }
 
+/* Forward mode: after a relayed MULTI or WATCH every command goes to the same relay,
+ * so that the leader queues it, or is refused if that relay is gone (never run alone
+ * elsewhere). True if the command was handled so. */
+static bool txn_follows_relay(struct rconn *c, size_t argc, const struct resp_arg *argv)
+{
+	struct txn_state *t = &c->txn;
+	if (!t->relayed_multi && !t->relayed_watch)
+		return false;
+	bool exec = arg_is(&argv[0], "EXEC");
+	bool ends = exec || arg_is(&argv[0], "DISCARD");
+	bool unwatch = arg_is(&argv[0], "UNWATCH") && !t->relayed_multi;
+	if (c->relay == NULL || c->relay_gen != t->relay_gen) {
+		if (exec && t->relayed_multi)
+			reply_error(conn_reply_now(c), "EXECABORT Transaction discarded because the "
+						       "connection to the leader broke");
+		else
+			reply_error(conn_reply_now(c), "ERR the connection to the leader broke inside "
+						       "WATCH/MULTI: the transaction is discarded; send "
+						       "EXEC, DISCARD or UNWATCH");
+	} else {
+		relay_enqueue(c, argc, argv);
+	}
+	if (ends)
+		t->relayed_multi = t->relayed_watch = false;
+	if (unwatch)
+		t->relayed_watch = false;
+	return true;
+}
+
+/* A MULTI or WATCH just went away: relayed, later commands follow it (forward mode). */
+static void txn_note_relayed(struct rconn *c, const struct command *run, uint64_t forwarded)
+{
+	if ((run->flags & CMD_TXN) == 0 || c->s->sv->resp_stats.forwarded == forwarded ||
+	    c->relay == NULL)
+		return;
+	if (strcmp(run->name, "MULTI") == 0)
+		c->txn.relayed_multi = true;
+	else if (run->read == read_watch)
+		c->txn.relayed_watch = true;
+	else
+		return;
+	c->txn.relay_gen = c->relay_gen;
+}
+
 /* Looks the command up and checks it; errors are answered at once (ROUTE_ANSWERED). */
 static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *argv,
 			 struct plan *p)
 {
 	*p = (struct plan){.route = ROUTE_ANSWERED, .argc = argc, .argv = argv};
 	c->s->sv->resp_stats.requests++;
+	if (txn_follows_relay(c, argc, argv))
+		return;
 	const struct command *cmd = command_find(argv[0].data, argv[0].len);
+	if (resp_txn_intercept(c, cmd, argc, argv))
+		return; /* queued after MULTI, or refused */
 	if (cmd == NULL) {
 		char name[64];
 		lower_name(&argv[0], name, sizeof(name));
@@ -418,6 +476,11 @@ static void plan_run(struct rconn *c, const struct plan *p)
 {
 	const struct command *run = p->run;
 	struct server *sv = c->s->sv;
+	/* After a local MULTI, EXEC and DISCARD stay here (EXEC then fails unless leader). */
+	if ((run->flags & CMD_TXN) && run->read == NULL && (p->route != ROUTE_AWAY || c->txn.multi)) {
+		resp_txn_run(c, run, p->rargc, p->rargv);
+		return;
+	}
 	switch (p->route) {
 	case ROUTE_AWAY: {
 		/* A relay sends the whole command, CONCORD.EXEC included; -MOVED names the
@@ -426,7 +489,9 @@ static void plan_run(struct rconn *c, const struct plan *p)
 		if (run->first_key > 0 && (size_t)run->first_key < p->rargc)
 			slot = resp_key_slot(p->rargv[run->first_key].data,
 					     p->rargv[run->first_key].len);
+		uint64_t forwarded = sv->resp_stats.forwarded;
 		dispatch_not_leader(c, slot, p->argc, p->argv);
+		txn_note_relayed(c, run, forwarded);
 		break;
 	}
 	case ROUTE_LOCAL:
@@ -577,6 +642,7 @@ static void on_free(struct conn *conn)
 {
 	struct rconn *c = rconn_of(conn);
 	resp_parser_free(&c->parser);
+	resp_txn_free(c);
 	for (int i = 0; i < SCAN_CURSORS; i++)
 		free(c->cursors[i].start);
 	free(c->name);

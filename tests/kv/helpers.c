@@ -46,7 +46,8 @@ int th_do(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 
 int th_do_unchecked(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 {
-	struct kv_limits lim = {KV_KEY_BYTES_LIMIT, KV_VALUE_BYTES_LIMIT, KV_KEYS_PER_CMD_LIMIT};
+	struct kv_limits lim = {KV_KEY_BYTES_LIMIT, KV_VALUE_BYTES_LIMIT, KV_KEYS_PER_CMD_LIMIT,
+	                        KV_TXN_OPS_LIMIT, KV_TXN_BYTES_LIMIT};
 	return apply_encoded(kv, cmd, &lim, r);
 }
 

@@ -1,0 +1,391 @@
+/* txn.c: transactions (MULTI/EXEC): guards, then sub-commands over a staging overlay, written at one revision. */
+#include "kv/impl.h"
+
+#include "base/alloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The sub-commands do not touch the store: their writes go to an overlay of staged keys
+ * that later sub-commands read through, and only once all of them ran is each staged key
+ * written (or deleted) once, at the command's single revision. The store's one-write-per-
+ * key-per-revision rule holds by construction, and a key set then deleted inside the
+ * transaction leaves no trace.
+ */
+
+/* A key the transaction wrote; `key` points into the command. */
+struct staged {
+	const void *key;
+	size_t key_len;
+	bool live; /* false: deleted */
+	unsigned char *val;
+	size_t len;
+};
+
+struct txn {
+	struct kv *kv;
+	struct staged *st;
+	size_t n, cap;
+	size_t read_bytes; /* value bytes the reads returned so far */
+};
+
+/* What a sub-command sees of a key: the staged state, else the store's. */
+struct view {
+	bool live;
+	const unsigned char *data;
+	size_t len;
+	uint64_t mod_rev; /* a staged key's is the revision the command will take */
+};
+
+static struct staged *staged_find(struct txn *t, const void *key, size_t len)
+{
+	/* Linear: a transaction names at most keys_per_cmd_max keys (kv_cmd_check). */
+	for (size_t i = 0; i < t->n; i++)
+		if (t->st[i].key_len == len && (len == 0 || memcmp(t->st[i].key, key, len) == 0))
+			return &t->st[i];
+	return NULL;
+}
+
+static struct view view_of(struct txn *t, const void *key, size_t len)
+{
+	struct view v = {0};
+	const struct staged *s = staged_find(t, key, len);
+	if (s != NULL) {
+		if (s->live)
+			v = (struct view){true, s->val, s->len, t->kv->rev + 1};
+		return v;
+	}
+	const struct kv_item *it = kv_store_find(t->kv, key, len);
+	if (it != NULL && kv_ver_live(it->head))
+		v = (struct view){true, it->head->data, it->head->len, it->head->mod_rev};
+	return v;
+}
+
+/* Stages the key's new value a then b (copied), or its deletion (live false). */
+static void stage(struct txn *t, const void *key, size_t key_len, bool live, const void *a,
+                  size_t alen, const void *b, size_t blen)
+{
+	unsigned char *val = NULL;
+	if (live) {
+		val = xmalloc(alen + blen > 0 ? alen + blen : 1);
+		if (alen > 0)
+			memcpy(val, a, alen);
+		if (blen > 0)
+			memcpy(val + alen, b, blen);
+	}
+	struct staged *s = staged_find(t, key, key_len);
+	if (s == NULL) {
+		if (t->n == t->cap) {
+			t->cap = t->cap ? t->cap * 2 : 8;
+			t->st = xrealloc(t->st, t->cap * sizeof(*t->st));
+		}
+		s = &t->st[t->n++];
+		*s = (struct staged){.key = key, .key_len = key_len};
+	}
+	free(s->val); /* after the copy: a or b may point into it */
+	s->live = live;
+	s->val = val;
+	s->len = live ? alen + blen : 0;
+}
+
+static bool view_cond(const struct view *v, const struct kv_cond *c)
+{
+	switch (c->kind) {
+	case KV_COND_NONE:
+		return true;
+	case KV_COND_ABSENT:
+		return !v->live;
+	case KV_COND_PRESENT:
+		return v->live;
+	case KV_COND_VALUE:
+		return v->live && v->len == c->value_len &&
+		       (v->len == 0 || memcmp(v->data, c->value, v->len) == 0);
+	case KV_COND_MOD_REVISION:
+		return c->mod_revision == 0 ? !v->live : v->live && v->mod_rev == c->mod_revision;
+	}
+	return false;
+}
+
+/* ----------------------------------------------------------------------------------
+ * The outcomes
+ */
+
+static void out_reset(struct kv_txn_out *o, size_t n_items)
+{
+	if (n_items > o->cap_items) {
+		o->cap_items = n_items;
+		o->items = xrealloc(o->items, n_items * sizeof(*o->items));
+		o->first = xrealloc(o->first, n_items * sizeof(*o->first));
+	}
+	o->n_items = o->n_vals = o->n_bytes = 0;
+}
+
+static struct kv_txn_item *out_item(struct kv_txn_out *o, enum kv_op op)
+{
+	assert(o->n_items < o->cap_items);
+	size_t i = o->n_items++;
+	o->items[i] = (struct kv_txn_item){.op = op, .code = KV_OK};
+	o->first[i] = o->n_vals;
+	return &o->items[i];
+}
+
+static void out_value(struct kv_txn_out *o, struct kv_txn_item *it, const void *data, size_t len,
+                      bool present)
+{
+	if (o->n_vals == o->cap_vals) {
+		o->cap_vals = o->cap_vals ? o->cap_vals * 2 : 16;
+		o->vals = xrealloc(o->vals, o->cap_vals * sizeof(*o->vals));
+		o->off = xrealloc(o->off, o->cap_vals * sizeof(*o->off));
+	}
+	if (o->n_bytes + len > o->cap_bytes) {
+		size_t cap = o->cap_bytes ? o->cap_bytes : 256;
+		while (cap < o->n_bytes + len)
+			cap *= 2;
+		o->bytes = xrealloc(o->bytes, cap);
+		o->cap_bytes = cap;
+	}
+	if (len > 0)
+		memcpy(o->bytes + o->n_bytes, data, len);
+	o->vals[o->n_vals] = (struct kv_txn_value){NULL, len, present};
+	o->off[o->n_vals] = o->n_bytes;
+	o->n_bytes += len;
+	o->n_vals++;
+	it->n_values++;
+}
+
+/* The buffers stopped growing: offsets become pointers. */
+static void out_finish(struct kv_txn_out *o)
+{
+	for (size_t i = 0; i < o->n_vals; i++)
+		o->vals[i].data = o->bytes != NULL ? o->bytes + o->off[i] : (const void *)"";
+	for (size_t i = 0; i < o->n_items; i++)
+		o->items[i].values = o->items[i].n_values > 0 ? o->vals + o->first[i] : NULL;
+	o->result = (struct kv_txn_result){o->n_items, o->items};
+}
+
+void kv_txn_out_free(struct kv_txn_out *o)
+{
+	free(o->items);
+	free(o->first);
+	free(o->vals);
+	free(o->off);
+	free(o->bytes);
+	memset(o, 0, sizeof(*o));
+}
+
+/* ----------------------------------------------------------------------------------
+ * Sub-commands
+ */
+
+static void sub_set(struct txn *t, const struct kv_put *p, struct kv_txn_item *o)
+{
+	struct view v = view_of(t, p->key, p->key_len);
+	o->existed = v.live;
+	if (!view_cond(&v, &p->cond))
+		return;
+	stage(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0);
+	o->succeeded = true;
+}
+
+static void sub_cas(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
+{
+	const struct kv_put *p = &op->put;
+	struct view v = view_of(t, p->key, p->key_len);
+	o->existed = v.live;
+	if (!view_cond(&v, &p->cond))
+		return;
+	o->succeeded = true;
+	if (!op->cas_delete)
+		stage(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0);
+	else if (v.live)
+		stage(t, p->key, p->key_len, false, NULL, 0, NULL, 0);
+}
+
+static void sub_del(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
+{
+	for (size_t i = 0; i < op->n; i++) {
+		if (!view_of(t, op->keys[i].data, op->keys[i].len).live)
+			continue;
+		stage(t, op->keys[i].data, op->keys[i].len, false, NULL, 0, NULL, 0);
+		o->integer++;
+	}
+	o->existed = o->integer > 0;
+	o->succeeded = true;
+}
+
+static void sub_incrby(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
+{
+	const struct kv_put *p = &op->put;
+	struct view v = view_of(t, p->key, p->key_len);
+	int64_t n = 0, sum;
+	if (v.live && !kv_int_parse(v.data, v.len, &n)) {
+		o->code = KV_ENOTINT;
+		return;
+	}
+	if (__builtin_add_overflow(n, op->delta, &sum)) {
+		o->code = KV_EOVERFLOW;
+		return;
+	}
+	char text[24];
+	int len = snprintf(text, sizeof(text), "%" PRId64, sum);
+	assert(len > 0 && len <= 20);
+	stage(t, p->key, p->key_len, true, text, (size_t)len, NULL, 0);
+	o->existed = v.live;
+	o->succeeded = true;
+	o->integer = sum;
+}
+
+static void sub_append(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
+{
+	const struct kv_put *p = &op->put;
+	struct view v = view_of(t, p->key, p->key_len);
+	if (v.len + p->value_len > t->kv->cfg.limits.value_bytes_max) {
+		o->code = KV_EVALUETOOBIG;
+		return;
+	}
+	stage(t, p->key, p->key_len, true, v.data, v.len, p->value, p->value_len);
+	o->existed = v.live;
+	o->succeeded = true;
+	o->integer = (int64_t)(v.len + p->value_len);
+}
+
+static void sub_mset(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
+{
+	for (size_t i = 0; i < op->n; i++) {
+		struct view v = view_of(t, op->puts[i].key, op->puts[i].key_len);
+		if (!view_cond(&v, &op->puts[i].cond))
+			return;
+	}
+	for (size_t i = 0; i < op->n; i++) {
+		const struct kv_put *p = &op->puts[i];
+		stage(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0);
+	}
+	o->succeeded = true;
+}
+
+/* GET and MGET: the values, within txn_bytes_max for the whole transaction. */
+static void sub_get(struct txn *t, size_t n, const struct kv_key *keys, struct kv_txn_item *o)
+{
+	size_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += view_of(t, keys[i].data, keys[i].len).len;
+	if (t->read_bytes + bytes > t->kv->cfg.limits.txn_bytes_max) {
+		o->code = KV_EVALUETOOBIG;
+		return;
+	}
+	t->read_bytes += bytes;
+	for (size_t i = 0; i < n; i++) {
+		struct view v = view_of(t, keys[i].data, keys[i].len);
+		out_value(&t->kv->txn, o, v.data, v.len, v.live);
+	}
+	o->succeeded = true;
+}
+
+static void sub_run(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
+{
+	struct kv_key one = {op->put.key, op->put.key_len};
+	switch (op->op) {
+	case KV_OP_SET:
+		sub_set(t, &op->put, o);
+		return;
+	case KV_OP_CAS:
+		sub_cas(t, op, o);
+		return;
+	case KV_OP_DEL:
+		sub_del(t, op, o);
+		return;
+	case KV_OP_INCRBY:
+		sub_incrby(t, op, o);
+		return;
+	case KV_OP_APPEND:
+		sub_append(t, op, o);
+		return;
+	case KV_OP_MSET:
+		sub_mset(t, op, o);
+		return;
+	case KV_OP_GET:
+		sub_get(t, 1, &one, o);
+		return;
+	case KV_OP_MGET:
+		sub_get(t, op->n, op->keys, o);
+		return;
+	case KV_OP_EXISTS:
+		for (size_t i = 0; i < op->n; i++)
+			o->integer += view_of(t, op->keys[i].data, op->keys[i].len).live ? 1 : 0;
+		o->succeeded = true;
+		return;
+	case KV_OP_STRLEN:
+		o->integer = (int64_t)view_of(t, op->put.key, op->put.key_len).len;
+		o->succeeded = true;
+		return;
+	default:
+		assert(false); /* kv_cmd_check admits only the kinds above */
+		o->code = KV_EINVAL;
+		return;
+	}
+}
+
+/* ----------------------------------------------------------------------------------
+ * The transaction
+ */
+
+/* Writes what was staged, each key once, at the next revision. */
+static void txn_write(struct txn *t, struct kv_reply *r)
+{
+	struct kv *kv = t->kv;
+	uint64_t rev = kv->rev + 1;
+	bool wrote = false;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct staged *s = &t->st[i];
+		struct kv_item *it = kv_store_find(kv, s->key, s->key_len);
+		if (s->live) {
+			if (it == NULL)
+				it = kv_store_upsert(kv, s->key, s->key_len);
+			struct kv_ver *v = kv_ver_new((uint32_t)s->len);
+			if (s->len > 0)
+				memcpy(v->data, s->val, s->len);
+			kv_store_put(kv, it, v, rev);
+		} else if (it != NULL && kv_ver_live(it->head)) {
+			kv_store_delete(kv, it, rev);
+		} else {
+			continue; /* created and deleted inside the transaction, or never there */
+		}
+		wrote = true;
+		if (kv_key_member(s->key, s->key_len))
+			r->members_written = true;
+	}
+	if (wrote) {
+		kv_store_commit(kv, rev);
+		r->mod_revision = rev;
+	}
+}
+
+int kv_txn_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
+{
+	for (size_t i = 0; i < cmd->n_guards; i++) {
+		const struct kv_guard *g = &cmd->guards[i];
+		const struct kv_item *it = kv_store_find(kv, g->key, g->key_len);
+		uint64_t mod = it != NULL && kv_ver_live(it->head) ? it->head->mod_rev : 0;
+		if (mod != g->mod_revision) {
+			r->failed_index = (uint32_t)i;
+			r->mod_revision = mod;
+			return KV_OK; /* aborted: nothing changes */
+		}
+	}
+	out_reset(&kv->txn, cmd->n_ops);
+	struct txn t = {.kv = kv};
+	for (size_t i = 0; i < cmd->n_ops; i++)
+		sub_run(&t, &cmd->ops[i], out_item(&kv->txn, cmd->ops[i].op));
+	txn_write(&t, r);
+	for (size_t i = 0; i < t.n; i++)
+		free(t.st[i].val);
+	free(t.st);
+	out_finish(&kv->txn);
+	r->succeeded = true;
+	r->integer = (int64_t)cmd->n_ops;
+	r->txn = &kv->txn.result;
+	return KV_OK;
+}
