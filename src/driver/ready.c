@@ -328,6 +328,13 @@ static bool touches_reserved(const struct kv_cmd *c)
 	for (size_t i = 0; i < c->n && c->keys != NULL; i++)
 		if (kv_key_reserved(c->keys[i].data, c->keys[i].len))
 			return true;
+	/* A transaction's guards and sub-commands (which never nest) name keys too. */
+	for (size_t i = 0; i < c->n_guards; i++)
+		if (kv_key_reserved(c->guards[i].key, c->guards[i].key_len))
+			return true;
+	for (size_t i = 0; i < c->n_ops; i++)
+		if (touches_reserved(&c->ops[i]))
+			return true;
 	return false;
 }
 

@@ -321,6 +321,16 @@ static void test_write_applies_everywhere(void **state)
 					  .key_len = KV_MEMBER_PREFIX_LEN + 1, .value = "x",
 					  .value_len = 1}};
 	assert_int_equal(driver_write(l->d, &reserved, on_write, &o), DRIVER_EINVAL);
+	/* ...inside a transaction too, in a sub-command or in a guard. */
+	struct kv_cmd plain = {.op = KV_OP_SET,
+			       .put = {.key = "a", .key_len = 1, .value = "x", .value_len = 1}};
+	struct kv_cmd ops[2] = {plain, reserved};
+	struct kv_cmd txn = {.op = KV_OP_TXN, .n_ops = 2, .ops = ops};
+	assert_int_equal(driver_write(l->d, &txn, on_write, &o), DRIVER_EINVAL);
+	struct kv_guard guard = {.key = KV_MEMBER_PREFIX "9", .key_len = KV_MEMBER_PREFIX_LEN + 1};
+	struct kv_cmd guarded = {.op = KV_OP_TXN, .n_guards = 1, .guards = &guard, .n_ops = 1,
+				 .ops = &plain};
+	assert_int_equal(driver_write(l->d, &guarded, on_write, &o), DRIVER_EINVAL);
 	struct driver_metrics m;
 	driver_metrics(l->d, &m);
 	assert_int_equal(m.proposals, 1);
