@@ -403,12 +403,18 @@ static bool txn_follows_relay(struct rconn *c, size_t argc, const struct resp_ar
 	return true;
 }
 
-/* A MULTI or WATCH just went away: relayed, later commands follow it (forward mode). */
+/* A MULTI or WATCH just went away: relayed, later commands follow it (forward mode).
+ * A MULTI answered here instead (-MOVED, CLUSTERDOWN) opens a transaction that EXEC
+ * aborts: what the client sends until EXEC/DISCARD is queued, never run one by one. */
 static void txn_note_relayed(struct rconn *c, const struct command *run, uint64_t forwarded)
 {
-	if ((run->flags & CMD_TXN) == 0 || c->s->sv->resp_stats.forwarded == forwarded ||
-	    c->relay == NULL)
+	if ((run->flags & CMD_TXN) == 0)
 		return;
+	if (c->s->sv->resp_stats.forwarded == forwarded || c->relay == NULL) {
+		if (strcmp(run->name, "MULTI") == 0)
+			c->txn.multi = c->txn.failed = true;
+		return;
+	}
 	if (strcmp(run->name, "MULTI") == 0)
 		c->txn.relayed_multi = true;
 	else if (run->read == read_watch)
