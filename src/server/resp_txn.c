@@ -127,7 +127,10 @@ static void txn_queue(struct rconn *c, const struct command *cmd, size_t argc,
 		t->failed = true;
 		return;
 	}
-	if (t->n >= RESP_TXN_QUEUE_MAX || t->bytes > RESP_TXN_QUEUE_BYTES) {
+	size_t need = 0;
+	for (size_t i = 0; i < argc; i++)
+		need += argv[i].len + 1;
+	if (t->n >= RESP_TXN_QUEUE_MAX || t->bytes + need > RESP_TXN_QUEUE_BYTES) {
 		reply_errorf(out, "ERR transaction too large (limit %u commands, %u bytes)",
 			     RESP_TXN_QUEUE_MAX, RESP_TXN_QUEUE_BYTES);
 		t->failed = true;
