@@ -96,6 +96,7 @@ struct search {
 	size_t sop_cap;
 	uint32_t n;
 	uint32_t known_count;
+	bool has_append; /* some op on the key appends */
 
 	/* Entry list: 2 entries per known op, sentinel at index entry_count. */
 	uint32_t entry_count;

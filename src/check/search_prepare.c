@@ -183,6 +183,7 @@ static int search_prepare_ops(struct search *s, const size_t *index, size_t coun
 	int rc = search_intern_observed(s, index, count, &v.has_append, &v.has_incr);
 	if (rc != 0)
 		return rc;
+	s->has_append = v.has_append;
 	v.observed_limit = (uint32_t)s->model.state_count;
 	v.seed = 0x436f6e636f726421ull; /* fixed: runs are reproducible */
 	s->opaque = MODEL_NONE;

@@ -272,6 +272,36 @@ static void test_hand_smallest_key(void **state)
 	check_history_free(&h);
 }
 
+/* Refuting needs no exhaustive search where a read can no longer be met: 24 unknown appends
+ * of distinct letters are pending, and a read of "zz" must come before anything but an
+ * append can reset the value. Once one append is placed, the value cannot grow into "zz";
+ * the search cuts there instead of trying every order of the appends (2^24 sets). */
+static void test_hand_dead_end(void **state)
+{
+	(void)state;
+	char jsonl[8192];
+	size_t at = 0;
+	for (int i = 0; i < 24; i++)
+		at += (size_t)snprintf(jsonl + at, sizeof(jsonl) - at,
+				       "{\"client\":%d,\"op\":\"append\",\"key\":\"k\",\"value\":\"%c\","
+				       "\"ok\":\"unknown\",\"call\":0,\"return\":null}\n",
+				       i, 'a' + i);
+	at += (size_t)snprintf(jsonl + at, sizeof(jsonl) - at, "%s",
+			       GET(99, "k", "\"zz\"", 5, 6) PUT(98, "k", "zz", 7, 8));
+	struct check_history h;
+	struct check_error err;
+	assert_int_equal(check_history_parse(jsonl, at, &h, &err), 0);
+	struct check_result r;
+	struct check_options o = {.budget_states = 5000};
+	assert_int_equal(check_history_run(h.ops, h.op_count, &o, &r), 0);
+	assert_int_equal(r.verdict, CHECK_NOT_LINEARIZABLE);
+	assert_true(r.states < 1000);
+	assert_int_equal(r.stuck_count, 1);
+	assert_int_equal(r.stuck[0], 24);
+	check_result_free(&r);
+	check_history_free(&h);
+}
+
 /* The in-process API, without JSON: what the simulator calls. */
 static void test_hand_api(void **state)
 {
@@ -324,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_hand_verdicts),
 		cmocka_unit_test(test_hand_explanation),
 		cmocka_unit_test(test_hand_smallest_key),
+		cmocka_unit_test(test_hand_dead_end),
 		cmocka_unit_test(test_hand_api),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
