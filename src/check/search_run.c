@@ -165,6 +165,16 @@ static bool search_op_linearized(const struct search *s, uint32_t op)
 	return (s->linearized[op / 64] >> (op % 64)) & 1;
 }
 
+/* Whether a known op must wait for some of its client's previous ops, not yet linearized. */
+static bool search_waits(const struct search *s, const struct search_op *o)
+{
+	for (uint32_t i = 0; i < o->client_pred_count; i++) {
+		if (!search_op_linearized(s, s->client_seq[o->client_pred + i]))
+			return true;
+	}
+	return false;
+}
+
 /* Computes r_min and, for unknown blind writes, the values the candidates need. */
 static void search_scan_node(struct search *s)
 {
@@ -317,7 +327,7 @@ static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 			}
 			it->pos = s->entry_next[e];
 			uint32_t op = s->entry_op[e];
-			if (after_unknown && s->sop[op].blind)
+			if ((after_unknown && s->sop[op].blind) || search_waits(s, &s->sop[op]))
 				continue;
 			return op;
 		}
@@ -410,7 +420,7 @@ static uint32_t search_forced_read(struct search *s)
 		const struct search_op *o = &s->sop[s->entry_op[e]];
 		bool pure = o->kind == CHECK_KIND_GET ||
 			    (o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_FALSE);
-		if (!pure)
+		if (!pure || search_waits(s, o))
 			continue;
 		bool ok = o->kind == CHECK_KIND_GET ? o->result == s->state : o->expect != s->state;
 		if (ok)

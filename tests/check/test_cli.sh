@@ -54,6 +54,12 @@ done
 long=$(printf 'a%.0s' $(seq 300))
 echo "{\"client\":2,\"op\":\"get\",\"key\":\"k\",\"result\":\"$long\",\"ok\":true,\"call\":5,\"return\":6}" >>"$dir/hard.jsonl"
 
+printf '%s\n' '{"client":1,"op":"put","key":"k","value":"a","ok":true,"call":1,"return":10}' \
+	'{"client":1,"op":"get","key":"k","result":null,"ok":true,"call":2,"return":9}' >"$dir/pipelined.jsonl"
+expect "client order" 1 "$bin" "$dir/pipelined.jsonl"
+contains "client order" "$dir/out" "what is violated is client order"
+expect "no client order" 0 "$bin" --no-client-order "$dir/pipelined.jsonl"
+
 expect "linearizable history" 0 "$bin" "$dir/ok.jsonl"
 contains "linearizable history" "$dir/out" "linearizable"
 expect "not linearizable history" 1 "$bin" "$dir/bad.jsonl"

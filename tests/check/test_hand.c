@@ -302,6 +302,51 @@ static void test_hand_dead_end(void **state)
 	check_history_free(&h);
 }
 
+/* Client order: client 1 pipelines a put and a get of k (calls 1 and 2, both outstanding);
+ * under real time the get may go first and read null, but the client sent the put first. */
+static void test_hand_client_order(void **state)
+{
+	(void)state;
+	static const char pipelined[] = PUT(1, "k", "a", 1, 10) GET(1, "k", "null", 2, 9);
+	/* A timed-out put is exempt: it may take effect after the client's later get. */
+	static const char timed_out[] = PUT_UNKNOWN(1, "k", "a", 1) GET(1, "k", "null", 2, 9)
+		GET(2, "k", "\"a\"", 20, 30);
+	/* Two clients: no order between them. */
+	static const char two[] = PUT(1, "k", "a", 1, 10) GET(2, "k", "null", 2, 9);
+	/* A violation of values, not of client order. */
+	static const char values[] = PUT(1, "k", "a", 1, 10) GET(1, "k", "\"b\"", 2, 9);
+	const struct {
+		const char *jsonl;
+		bool client_order;
+		enum check_verdict verdict;
+		bool blamed;
+	} cases[] = {
+		{pipelined, true, CHECK_NOT_LINEARIZABLE, true},
+		{pipelined, false, CHECK_LINEARIZABLE, false},
+		{timed_out, true, CHECK_LINEARIZABLE, false},
+		{two, true, CHECK_LINEARIZABLE, false},
+		{values, true, CHECK_NOT_LINEARIZABLE, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct check_history h;
+		struct check_error err;
+		assert_int_equal(check_history_parse(cases[i].jsonl, strlen(cases[i].jsonl), &h, &err), 0);
+		struct check_options o = {.no_client_order = !cases[i].client_order};
+		struct check_result r;
+		assert_int_equal(check_history_run(h.ops, h.op_count, &o, &r), 0);
+		if (r.verdict != cases[i].verdict)
+			fail_msg("case %zu: got %s", i, check_verdict_name(r.verdict));
+		assert_true(r.client_order_violated == cases[i].blamed);
+		if (cases[i].blamed) {
+			char *text = test_capture_text(h.ops, h.op_count, &r);
+			assert_non_null(strstr(text, "what is violated is client order"));
+			free(text);
+		}
+		check_result_free(&r);
+		check_history_free(&h);
+	}
+}
+
 /* The in-process API, without JSON: what the simulator calls. */
 static void test_hand_api(void **state)
 {
@@ -355,6 +400,7 @@ int main(void)
 		cmocka_unit_test(test_hand_explanation),
 		cmocka_unit_test(test_hand_smallest_key),
 		cmocka_unit_test(test_hand_dead_end),
+		cmocka_unit_test(test_hand_client_order),
 		cmocka_unit_test(test_hand_api),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
