@@ -80,19 +80,30 @@ static int search_explain(struct search *s, struct search_result *out)
 }
 
 /* After a violation under client order: whether the key is linearizable without it, which
- * makes the client order the cause. Memory is per key, so running out here changes nothing. */
+ * makes the client order the cause. The second search gets as many states as the first took
+ * plus SEARCH_RECHECK_STATES, so explaining costs about what deciding did; running out of
+ * those, or of memory (which is per key), only leaves the cause unnamed. */
 static void search_recheck_client_order(const struct check_op *ops, const size_t *index,
 					size_t count, struct budget *budget, struct search_result *out)
 {
+	enum { SEARCH_RECHECK_STATES = 10000 };
+	uint64_t limit = budget->limit_states;
+	uint64_t allowed = out->states + SEARCH_RECHECK_STATES;
+	if (limit == UINT64_MAX || limit - budget->states > allowed)
+		budget->limit_states = budget->states + allowed;
 	struct search_result alt;
-	if (search_key(ops, index, count, false, budget, &alt) != 0)
+	int rc = search_key(ops, index, count, false, budget, &alt);
+	bool capped = budget->limit_states != limit;
+	budget->limit_states = limit;
+	if (rc != 0)
 		return;
 	out->client_order_violated = alt.verdict == CHECK_LINEARIZABLE;
 	out->states += alt.states;
 	free(alt.prefix);
 	free(alt.stuck);
 	free(alt.state);
-	if (budget->exhausted == BUDGET_MEMORY || budget->exhausted == BUDGET_OOM)
+	if (budget->exhausted == BUDGET_MEMORY || budget->exhausted == BUDGET_OOM ||
+	    (budget->exhausted == BUDGET_STATES && capped))
 		budget->exhausted = BUDGET_OK;
 }
 

@@ -431,9 +431,13 @@ static int search_prepare_clients(struct search *s)
 			cur_start = j;
 		}
 		struct search_op *o = &s->sop[byc[j][2]];
+		/* Real time orders ops that returned before o's call already. */
+		bool overlaps = false;
+		for (uint32_t p = prev_start; p < prev_start + prev_count && !overlaps; p++)
+			overlaps = s->sop[s->client_seq[p]].return_time >= o->call_time;
 		o->client_pred = prev_start;
-		o->client_pred_count = prev_count;
-		chained |= prev_count > 0;
+		o->client_pred_count = overlaps ? prev_count : 0;
+		chained |= overlaps;
 	}
 	budget_free(s->budget, byc, k * sizeof(*byc));
 	s->client_order = chained; /* false: the order adds nothing on this key */
