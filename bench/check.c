@@ -158,10 +158,54 @@ static int bench_check_parse(size_t op_count)
 	return rc;
 }
 
+/* One row of pipelining-scale histories: 50 clients, get/put/append, 5% unknown outcomes; with
+ * broken set, one read is made stale, so the verdict must be "not linearizable". Figures only. */
+static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken)
+{
+	struct gen_config cfg = {
+		.seed = 5 + op_count,
+		.op_count = op_count,
+		.client_count = 50,
+		.key_count = keys,
+		.unknown_percent = 5,
+		.fail_percent = 2,
+		.stretch = 40,
+		.mix = GEN_MIX_APPEND,
+	};
+	struct check_history h;
+	int rc = gen_history(&cfg, &h);
+	if (rc != 0)
+		return rc;
+	size_t changed = 0;
+	if (broken)
+		rc = gen_inject(&h, GEN_STALE_READ, cfg.seed, &changed);
+	struct check_options options = {.budget_ms = 30000};
+	struct check_result r;
+	uint64_t t0 = bench_check_now_ns();
+	if (rc == 0)
+		rc = check_history_run(h.ops, h.op_count, &options, &r);
+	uint64_t t1 = bench_check_now_ns();
+	if (rc == 0) {
+		enum check_verdict want = broken ? CHECK_NOT_LINEARIZABLE : CHECK_LINEARIZABLE;
+		printf("%-9s %8zu %5" PRIu32 " %12.0f %10.1f %12" PRIu64 " %12.1f %12s  %s%s\n",
+		       broken ? "app-stale" : "append", op_count, keys,
+		       (double)op_count / ((double)(t1 - t0) / 1e9), (double)(t1 - t0) / 1e6, r.states,
+		       (double)r.peak_bytes / (1024.0 * 1024.0), "-", check_verdict_name(r.verdict),
+		       r.verdict == want || r.verdict == CHECK_UNKNOWN ? "" : " (WRONG)");
+		if (r.verdict != want && r.verdict != CHECK_UNKNOWN)
+			rc = -EPROTO;
+		check_result_free(&r);
+	}
+	check_history_free(&h);
+	return rc;
+}
+
 int bench_check_main(int argc, char **argv)
 {
 	/* "concord-bench check parse": only the parser's row. */
 	bool parse_only = argc >= 2 && strcmp(argv[1], "parse") == 0;
+	/* "concord-bench check verdicts": only the rows of both verdicts at pipelining scale. */
+	bool verdicts_only = argc >= 2 && strcmp(argv[1], "verdicts") == 0;
 	static const size_t sizes[] = {10000, 100000};
 	static const uint32_t key_counts[] = {1, 10, 100};
 	printf("concord-check: generated histories, 16 clients, 10%% unknown outcomes, "
@@ -169,7 +213,7 @@ int bench_check_main(int argc, char **argv)
 	printf("%-9s %8s %5s %12s %10s %12s %12s %12s  %s\n", "mix", "ops", "keys", "ops/s",
 	       "time ms", "states", "search MiB", "peak RSS MiB", "verdict");
 	int failures = 0;
-	for (int mix = 0; mix < 2 && !parse_only; mix++) {
+	for (int mix = 0; mix < 2 && !parse_only && !verdicts_only; mix++) {
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			for (size_t j = 0; j < sizeof(key_counts) / sizeof(key_counts[0]); j++) {
 				/* Appends and incrs on few keys with unknown outcomes can be
@@ -203,7 +247,19 @@ int bench_check_main(int argc, char **argv)
 			}
 		}
 	}
-	int rc = bench_check_parse(200000);
+	/* Both verdicts at pipelining scale: a refutation should cost about what a proof does. */
+	static const size_t verdict_sizes[] = {3000, 30000};
+	static const uint32_t verdict_keys[] = {10, 100};
+	for (size_t i = 0; i < 2 && !parse_only; i++) {
+		for (int broken = 0; broken < 2; broken++) {
+			int vrc = bench_check_verdicts(verdict_sizes[i], verdict_keys[i], broken != 0);
+			if (vrc != 0) {
+				printf("verdict row %zu ops: failed: %s\n", verdict_sizes[i], strerror(-vrc));
+				failures++;
+			}
+		}
+	}
+	int rc = verdicts_only ? 0 : bench_check_parse(200000);
 	if (rc != 0) {
 		printf("parse: failed: %s\n", strerror(-rc));
 		failures++;

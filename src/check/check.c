@@ -322,7 +322,8 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 		kr->verdict = CHECK_UNKNOWN;
 		if (stopped == BUDGET_OK) {
 			struct search_result sr;
-			rc = search_key(ops, index + start, end - start, &budget, &sr);
+			rc = search_key(ops, index + start, end - start, !o.no_client_order,
+					&budget, &sr);
 			if (rc != 0)
 				break;
 			kr->verdict = sr.verdict;
@@ -345,6 +346,7 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 					result->prefix_state.bytes = sr.state;
 					result->prefix_state.len = sr.state_len;
 					result->prefix_state.present = sr.state != NULL;
+					result->client_order_violated = sr.client_order_violated;
 				} else {
 					free(sr.prefix);
 					free(sr.stuck);
@@ -374,6 +376,7 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 	}
 	assert(k == key_count);
 	result->states = budget.states;
+	result->client_order = !o.no_client_order;
 	result->peak_bytes = budget.peak_bytes;
 	result->elapsed_ms = budget_elapsed_ms(&budget);
 	char key_text[96];

@@ -73,6 +73,9 @@ struct check_options {
 	uint64_t budget_ms;     /* wall-clock time for the whole history; default 10000 */
 	uint64_t budget_bytes;  /* memory of the search structures; default 1 GiB */
 	uint64_t budget_states; /* search states visited in total (deterministic); default unlimited */
+	/* Client order: completed operations of one client on one key take effect in the order
+	 * of their calls (docs/history-format.md). On unless this is set. */
+	bool no_client_order;
 };
 
 struct check_key_result {
@@ -98,6 +101,10 @@ struct check_result {
 	struct check_str prefix_state; /* bytes owned by the result */
 	size_t *stuck;
 	size_t stuck_count;
+	/* For the failed key: it would be linearizable under real-time order alone, so the order
+	 * of some client's operations is what was violated. */
+	bool client_order_violated;
+	bool client_order; /* whether client order was checked (not options->no_client_order) */
 	uint64_t states;        /* search states visited, all keys */
 	uint64_t elapsed_ms;    /* time spent checking */
 	uint64_t peak_bytes;    /* peak memory of the search structures */

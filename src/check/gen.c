@@ -101,6 +101,8 @@ static enum check_kind gen_pick_kind(struct gen_rng *r, enum gen_mix mix)
 			return CHECK_KIND_CAS;
 		return CHECK_KIND_DELETE;
 	}
+	if (mix == GEN_MIX_APPEND)
+		return x < 50 ? CHECK_KIND_GET : x < 75 ? CHECK_KIND_PUT : CHECK_KIND_APPEND;
 	if (x < 35)
 		return CHECK_KIND_GET;
 	if (x < 50)

@@ -10,6 +10,7 @@
 enum gen_mix {
 	GEN_MIX_REGISTER = 0, /* get, put, cas, delete; every written value is unique */
 	GEN_MIX_ALL,          /* also append and incr; values are decimal strings */
+	GEN_MIX_APPEND,       /* get, put and append only */
 };
 
 struct gen_config {

@@ -101,6 +101,11 @@ void model_free(struct model *m)
 {
 	if (m->budget == NULL)
 		return;
+	for (size_t i = 0; i < m->state_count; i++) {
+		if (m->states[i].prefix_h1 != NULL)
+			budget_free(m->budget, m->states[i].prefix_h1,
+				    (m->states[i].len + 1) * sizeof(uint64_t));
+	}
 	budget_free(m->budget, m->states, m->state_cap * sizeof(*m->states));
 	budget_free(m->budget, m->table, m->table_cap * sizeof(*m->table));
 	for (size_t i = 0; i < m->arena_count; i++)
@@ -303,6 +308,38 @@ bool model_int(struct model *m, uint32_t id, int64_t *value)
 	if (s->int_status == 1)
 		*value = s->int_value;
 	return s->int_status == 1;
+}
+
+int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe)
+{
+	assert(a < m->state_count && b < m->state_count);
+	*maybe = true;
+	if (a == b || a == MODEL_ABSENT)
+		return 0;
+	if (b == MODEL_ABSENT) {
+		*maybe = false;
+		return 0;
+	}
+	struct model_state *sb = &m->states[b];
+	const struct model_state *sa = &m->states[a];
+	if (sa->h1 == MODEL_P || sb->h1 == MODEL_P || sb->parent != MODEL_NONE)
+		return 0; /* the opaque state, or not a literal: no claim */
+	if (sa->len > sb->len) {
+		*maybe = false;
+		return 0;
+	}
+	if (sb->prefix_h1 == NULL) {
+		uint64_t *t = budget_alloc(m->budget, (sb->len + 1) * sizeof(uint64_t));
+		if (t == NULL)
+			return -ENOMEM;
+		t[0] = 0;
+		for (uint64_t i = 0; i < sb->len; i++)
+			t[i + 1] = model_addmod(model_mulmod(t[i], MODEL_B1),
+						(uint64_t)(unsigned char)sb->bytes[i] + 1);
+		sb->prefix_h1 = t;
+	}
+	*maybe = sb->prefix_h1[sa->len] == sa->h1;
+	return 0;
 }
 
 int model_materialize(const struct model *m, uint32_t id, char **bytes, size_t *len)

@@ -26,6 +26,7 @@ struct model_state {
 	uint32_t parent;     /* concatenation: the prefix state; MODEL_NONE for a literal */
 	uint32_t piece;      /* concatenation: the appended literal state */
 	const char *bytes;   /* literal: the bytes (owned by the caller or the model's arena) */
+	uint64_t *prefix_h1; /* literal, on demand: h1 of each prefix, len + 1 entries */
 	int64_t int_value;   /* decimal value, valid when int_status == 1 */
 	int8_t int_status;   /* -1 not yet parsed, 0 not a decimal integer, 1 integer */
 };
@@ -54,6 +55,11 @@ int model_add_opaque(struct model *m, uint32_t *id);
 int model_intern_int(struct model *m, int64_t value, uint32_t *id);
 /* True and *value set if state id holds a decimal integer (absent counts as 0). */
 bool model_int(struct model *m, uint32_t id, int64_t *value);
+/* Whether appends alone could turn state a into state b: a is absent, or a's bytes are a
+ * prefix of b's (b absent: only if a is too). Sets *maybe to false only when they certainly
+ * cannot (by length and hash: equal bytes always hash alike, so a "no" is exact). b must be
+ * a literal; its table of prefix hashes is built on first use. 0 or -ENOMEM. */
+int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe);
 /* Copies the bytes of state id into a fresh malloc'd buffer (NUL-terminated). -ENOMEM. */
 int model_materialize(const struct model *m, uint32_t id, char **bytes, size_t *len);
 

@@ -160,9 +160,13 @@ static void report_violation(FILE *out, const struct check_op *ops, const struct
 	const struct check_key_result *kr = &r->keys[r->failed_key];
 	char key[128], line[640], why[400];
 	report_str(key, sizeof(key), &ops[kr->first_op].key, "null");
-	fprintf(out, "\nKey %s is not linearizable: no order of its %zu operations respects both "
-		     "real time and the values they saw.\n",
-		key, kr->checked_count);
+	fprintf(out, "\nKey %s is not linearizable: no order of its %zu operations respects %s "
+		     "and the values they saw.\n",
+		key, kr->checked_count, r->client_order ? "real time, client order" : "real time");
+	if (r->client_order_violated)
+		fprintf(out, "Under real time alone it would be linearizable: what is violated is client "
+			     "order (a client's completed operations on a key take effect in the order "
+			     "of their calls).\n");
 	if (r->prefix_count == 0) {
 		fprintf(out, "Not even a first operation can be placed: the key starts absent.\n");
 	} else {
@@ -281,7 +285,7 @@ int check_report_json(FILE *out, const struct check_op *ops, size_t op_count,
 			check_write_json_str(out, &w);
 			fprintf(out, "}");
 		}
-		fprintf(out, "]}");
+		fprintf(out, "],\"client_order_violated\":%s}", r->client_order_violated ? "true" : "false");
 	}
 	fprintf(out, "}\n");
 	return ferror(out) ? -EIO : 0;

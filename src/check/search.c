@@ -79,8 +79,36 @@ static int search_explain(struct search *s, struct search_result *out)
 	return 0;
 }
 
-int search_key(const struct check_op *ops, const size_t *index, size_t count, struct budget *budget,
-	       struct search_result *out)
+/* After a violation under client order: whether the key is linearizable without it, which
+ * makes the client order the cause. The second search gets as many states as the first took
+ * plus SEARCH_RECHECK_STATES, so explaining costs about what deciding did; running out of
+ * those, or of memory (which is per key), only leaves the cause unnamed. */
+static void search_recheck_client_order(const struct check_op *ops, const size_t *index,
+					size_t count, struct budget *budget, struct search_result *out)
+{
+	enum { SEARCH_RECHECK_STATES = 10000 };
+	uint64_t limit = budget->limit_states;
+	uint64_t allowed = out->states + SEARCH_RECHECK_STATES;
+	if (limit == UINT64_MAX || limit - budget->states > allowed)
+		budget->limit_states = budget->states + allowed;
+	struct search_result alt;
+	int rc = search_key(ops, index, count, false, budget, &alt);
+	bool capped = budget->limit_states != limit;
+	budget->limit_states = limit;
+	if (rc != 0)
+		return;
+	out->client_order_violated = alt.verdict == CHECK_LINEARIZABLE;
+	out->states += alt.states;
+	free(alt.prefix);
+	free(alt.stuck);
+	free(alt.state);
+	if (budget->exhausted == BUDGET_MEMORY || budget->exhausted == BUDGET_OOM ||
+	    (budget->exhausted == BUDGET_STATES && capped))
+		budget->exhausted = BUDGET_OK;
+}
+
+int search_key(const struct check_op *ops, const size_t *index, size_t count, bool client_order,
+	       struct budget *budget, struct search_result *out)
 {
 	assert(ops != NULL && index != NULL && budget != NULL && out != NULL);
 	memset(out, 0, sizeof(*out));
@@ -96,6 +124,7 @@ int search_key(const struct check_op *ops, const size_t *index, size_t count, st
 	}
 	s->ops = ops;
 	s->budget = budget;
+	s->client_order = client_order;
 	uint64_t states_before = budget->states;
 	int rc = model_init(&s->model, budget);
 	if (rc == 0)
@@ -126,6 +155,7 @@ int search_key(const struct check_op *ops, const size_t *index, size_t count, st
 	if (out->verdict == CHECK_UNKNOWN && budget->exhausted == BUDGET_OK)
 		budget->exhausted = BUDGET_OOM; /* the only other way to stop early */
 	out->states = budget->states - states_before;
+	bool chained = rc == 0 && s->client_order; /* some op waits for its client's previous one */
 	search_release(s);
 	free(s);
 	if (rc != 0 && out->verdict == CHECK_NOT_LINEARIZABLE) {
@@ -136,5 +166,7 @@ int search_key(const struct check_op *ops, const size_t *index, size_t count, st
 		out->state = NULL;
 		return -ENOMEM;
 	}
+	if (out->verdict == CHECK_NOT_LINEARIZABLE && chained)
+		search_recheck_client_order(ops, index, count, budget, out);
 	return 0;
 }

@@ -20,16 +20,18 @@ struct search_result {
 	size_t stuck_count;
 	char *state; /* the key's value after the prefix, NUL-terminated, NULL if absent */
 	size_t state_len;
+	bool client_order_violated; /* linearizable without client order */
 };
 
 /*
  * Decides whether the operations ops[index[0..count)] (all on one key, valid, sorted by call
- * time) are linearizable. Returns 0 with *out filled; the verdict is CHECK_UNKNOWN when the
+ * time) are linearizable; with client_order, a client's completed operations must also take
+ * effect in the order of their calls. Returns 0 with *out filled; the verdict is CHECK_UNKNOWN when the
  * budget ran out (budget->exhausted says which). Returns -ENOMEM only if a report could not
  * be allocated after the verdict was found.
  */
-int search_key(const struct check_op *ops, const size_t *index, size_t count, struct budget *budget,
-	       struct search_result *out);
+int search_key(const struct check_op *ops, const size_t *index, size_t count, bool client_order,
+	       struct budget *budget, struct search_result *out);
 
 /* Whether the checker drops op before the search (it can have no effect and observes nothing). */
 bool search_op_dropped(const struct check_op *op);

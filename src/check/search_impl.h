@@ -48,6 +48,9 @@ struct search_op {
 	int64_t delta;
 	int64_t result_int;
 	uint32_t call_entry, return_entry; /* known only */
+	/* Known only, with client order: the same client's ops called last before this one, all
+	 * to be linearized first: client_seq[client_pred .. + client_pred_count). */
+	uint32_t client_pred, client_pred_count;
 	uint32_t cls;                      /* unknown only */
 	uint8_t kind;
 	uint8_t ok;
@@ -96,6 +99,9 @@ struct search {
 	size_t sop_cap;
 	uint32_t n;
 	uint32_t known_count;
+	bool has_append; /* some op on the key appends */
+	bool client_order; /* a known op waits for its client's previous known ops */
+	uint32_t *client_seq; /* known ops by client, then call time (known_count of them) */
 
 	/* Entry list: 2 entries per known op, sentinel at index entry_count. */
 	uint32_t entry_count;

@@ -183,6 +183,7 @@ static int search_prepare_ops(struct search *s, const size_t *index, size_t coun
 	int rc = search_intern_observed(s, index, count, &v.has_append, &v.has_incr);
 	if (rc != 0)
 		return rc;
+	s->has_append = v.has_append;
 	v.observed_limit = (uint32_t)s->model.state_count;
 	v.seed = 0x436f6e636f726421ull; /* fixed: runs are reproducible */
 	s->opaque = MODEL_NONE;
@@ -380,6 +381,69 @@ static int search_index_classes(struct search *s)
 	return 0;
 }
 
+static int search_client_compare(const void *pa, const void *pb)
+{
+	const int64_t *a = pa, *b = pb;
+	for (int i = 0; i < 3; i++) {
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+/* Each known op's client predecessors: the same client's known ops called last before it
+ * (ops called at the same instant are not ordered among themselves, but all of them come
+ * before the client's next call). */
+static int search_prepare_clients(struct search *s)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		s->sop[i].client_pred_count = 0;
+	uint32_t k = s->known_count;
+	if (!s->client_order || k < 2) {
+		s->client_order = false;
+		return 0;
+	}
+	SEARCH_ALLOC(s, s->client_seq, k);
+	int64_t(*byc)[3] = budget_calloc(s->budget, k, sizeof(*byc));
+	if (byc == NULL)
+		return -ENOMEM;
+	uint32_t at = 0;
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (!s->sop[i].known)
+			continue;
+		byc[at][0] = s->ops[s->sop[i].global].client;
+		byc[at][1] = s->sop[i].call_time;
+		byc[at][2] = i;
+		at++;
+	}
+	qsort(byc, k, sizeof(*byc), search_client_compare);
+	/* The group of ops at the client's previous call time, and that of the current one. */
+	uint32_t prev_start = 0, prev_count = 0, cur_start = 0;
+	bool chained = false;
+	for (uint32_t j = 0; j < k; j++) {
+		s->client_seq[j] = (uint32_t)byc[j][2];
+		if (j == 0 || byc[j][0] != byc[j - 1][0]) {
+			prev_count = 0;
+			cur_start = j;
+		} else if (byc[j][1] != byc[j - 1][1]) {
+			prev_start = cur_start;
+			prev_count = j - cur_start;
+			cur_start = j;
+		}
+		struct search_op *o = &s->sop[byc[j][2]];
+		/* Real time orders ops that returned before o's call already. */
+		bool overlaps = false;
+		for (uint32_t p = prev_start; p < prev_start + prev_count && !overlaps; p++)
+			overlaps = s->sop[s->client_seq[p]].return_time >= o->call_time;
+		o->client_pred = prev_start;
+		o->client_pred_count = overlaps ? prev_count : 0;
+		chained |= overlaps;
+	}
+	budget_free(s->budget, byc, k * sizeof(*byc));
+	s->client_order = chained; /* false: the order adds nothing on this key */
+	return 0;
+}
+
 /* Blind classes that may start a chain, and unknown cas classes bucketed by expectation. */
 static int search_index_chains(struct search *s)
 {
@@ -413,6 +477,8 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 	int rc = search_prepare_ops(s, index, count);
 	if (rc == 0)
 		rc = search_prepare_entries(s);
+	if (rc == 0)
+		rc = search_prepare_clients(s);
 	if (rc == 0)
 		rc = search_prepare_classes(s);
 	if (rc == 0)
@@ -459,6 +525,7 @@ void search_release(struct search *s)
 	SEARCH_FREE(s, s->cas_start, s->class_by_state_len + 1);
 	SEARCH_FREE(s, s->cas_by_expect, s->cas_count);
 	SEARCH_FREE(s, s->chain_classes, s->blind_count);
+	SEARCH_FREE(s, s->client_seq, s->known_count);
 	SEARCH_FREE(s, s->linearized, (n + 63) / 64);
 	SEARCH_FREE(s, s->stack, n);
 	SEARCH_FREE(s, s->best, n);

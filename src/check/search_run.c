@@ -165,6 +165,16 @@ static bool search_op_linearized(const struct search *s, uint32_t op)
 	return (s->linearized[op / 64] >> (op % 64)) & 1;
 }
 
+/* Whether a known op must wait for some of its client's previous ops, not yet linearized. */
+static bool search_waits(const struct search *s, const struct search_op *o)
+{
+	for (uint32_t i = 0; i < o->client_pred_count; i++) {
+		if (!search_op_linearized(s, s->client_seq[o->client_pred + i]))
+			return true;
+	}
+	return false;
+}
+
 /* Computes r_min and, for unknown blind writes, the values the candidates need. */
 static void search_scan_node(struct search *s)
 {
@@ -317,7 +327,7 @@ static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 			}
 			it->pos = s->entry_next[e];
 			uint32_t op = s->entry_op[e];
-			if (after_unknown && s->sop[op].blind)
+			if ((after_unknown && s->sop[op].blind) || search_waits(s, &s->sop[op]))
 				continue;
 			return op;
 		}
@@ -410,13 +420,106 @@ static uint32_t search_forced_read(struct search *s)
 		const struct search_op *o = &s->sop[s->entry_op[e]];
 		bool pure = o->kind == CHECK_KIND_GET ||
 			    (o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_FALSE);
-		if (!pure)
+		if (!pure || search_waits(s, o))
 			continue;
 		bool ok = o->kind == CHECK_KIND_GET ? o->result == s->state : o->expect != s->state;
 		if (ok)
 			return s->entry_op[e];
 	}
 	return SEARCH_NIL;
+}
+
+/* Whether a known op that the list holds can change the value other than by appending. */
+static bool search_op_resets(const struct search_op *o)
+{
+	switch (o->kind) {
+	case CHECK_KIND_GET:
+	case CHECK_KIND_APPEND:
+		return false;
+	case CHECK_KIND_CAS:
+		return o->ok != CHECK_OK_FALSE;
+	default:
+		return true;
+	}
+}
+
+/* Whether appends alone could turn state from into state to (equality if the key has none). */
+static bool search_grows(struct search *s, uint32_t from, uint32_t to)
+{
+	if (from == to)
+		return true;
+	if (!s->has_append || from == MODEL_NONE)
+		return from == MODEL_NONE;
+	bool maybe = true;
+	int rc = model_may_grow_into(&s->model, from, to, &maybe);
+	if (rc != 0)
+		s->error = rc;
+	return maybe;
+}
+
+/* Whether op, taken as the last op before a get that is not an append or a read, could leave
+ * a value that appends turn into state to. */
+static bool search_reset_reaches(struct search *s, const struct search_op *o, uint32_t to)
+{
+	switch (o->kind) {
+	case CHECK_KIND_PUT:
+	case CHECK_KIND_CAS:
+		return search_grows(s, o->value, to);
+	case CHECK_KIND_DELETE:
+		return search_grows(s, MODEL_ABSENT, to);
+	default:
+		return true; /* an incr: no claim */
+	}
+}
+
+/* Whether a pending unknown op, not an append, may be placed by time t and lead to state to. */
+static bool search_unknown_reset_by(struct search *s, int64_t t, uint32_t to)
+{
+	for (uint32_t c = 0; c < s->class_count; c++) {
+		const struct search_class *cl = &s->classes[c];
+		if (cl->kind == CHECK_KIND_APPEND || cl->next == cl->count)
+			continue;
+		const struct search_op *o = &s->sop[s->members[cl->first + cl->next]];
+		if (o->call_time <= t && search_reset_reaches(s, o, to))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the configuration is dead: some get still to be placed must come before every op
+ * that could reset the value (anything but an append or a read) and could lead to what it
+ * read, yet reads a value the current one cannot become by appends alone (by nothing at all,
+ * if the key has no appends). A reset can come before the get only if it is called by the
+ * get's return; the last one before the get decides, so it must write a value that appends
+ * can turn into the read one. The search would find the dead end too, but only after every
+ * order of the ops in between, and pending unknown ops multiply those orders: one-step
+ * look-ahead cannot see it, since a pending unknown append "could observe" any value.
+ * Looks at the first entries of the list only, which keeps it cheap and still sound.
+ */
+static bool search_dead(struct search *s)
+{
+	enum { SEARCH_DEAD_SCAN = 48 };
+	uint32_t resets[SEARCH_DEAD_SCAN];
+	uint32_t reset_count = 0, seen = 0;
+	uint32_t head = s->entry_count;
+	for (uint32_t e = s->entry_next[head]; e != head && seen++ < SEARCH_DEAD_SCAN;
+	     e = s->entry_next[e]) {
+		const struct search_op *o = &s->sop[s->entry_op[e]];
+		if (!s->entry_is_return[e]) {
+			if (search_op_resets(o))
+				resets[reset_count++] = s->entry_op[e];
+			continue;
+		}
+		if (o->kind != CHECK_KIND_GET || search_grows(s, s->state, o->result))
+			continue;
+		bool reachable = false;
+		for (uint32_t i = 0; i < reset_count && !reachable; i++)
+			reachable = search_reset_reaches(s, &s->sop[resets[i]], o->result);
+		if (!reachable && !search_unknown_reset_by(s, o->return_time, o->result))
+			return s->error == 0;
+	}
+	return false;
 }
 
 static void search_record_best(struct search *s)
@@ -535,6 +638,10 @@ enum check_verdict search_run(struct search *s)
 		search_scan_node(s);
 		it.phase = PHASE_KNOWN;
 		it.pos = s->entry_next[s->entry_count];
-		forced = search_forced_read(s);
+		forced = SEARCH_NIL;
+		if (search_dead(s))
+			it.phase = PHASE_DONE; /* a leaf: backtrack at once */
+		else
+			forced = search_forced_read(s);
 	}
 }

@@ -43,12 +43,22 @@ printf '%s\n' '{"client":1,"op":"put","key":"k1","value":"v1","ok":true,"call":0
 printf '%s\n' '{"client":1,"op":"put","key":"k1","value":"v1","ok":true,"call":0,"return":10}' \
 	'{"client":1,"op":"rename","key":"k1","ok":true,"call":40,"return":50}' >"$dir/unknown-op.jsonl"
 printf '%s\n' '{"client":1,"op":"put","key":"k1"' >"$dir/malformed.jsonl"
-# Twenty unknown appends and a read that nothing explains: exhausts any small budget.
+# Twenty unknown appends of 1 to 20 a's, and a read of 300 a's (more than all of them make):
+# every subset is a prefix of what it read, so the search exhausts any small budget.
 : >"$dir/hard.jsonl"
+run=""
 for c in a b c d e f g h i j k l m n o p q r s t; do
-	echo "{\"client\":1,\"op\":\"append\",\"key\":\"k\",\"value\":\"$c\",\"ok\":\"unknown\",\"call\":0,\"return\":null}" >>"$dir/hard.jsonl"
+	run="${run}a"
+	echo "{\"client\":1,\"op\":\"append\",\"key\":\"k\",\"value\":\"$run\",\"ok\":\"unknown\",\"call\":0,\"return\":null}" >>"$dir/hard.jsonl"
 done
-echo '{"client":2,"op":"get","key":"k","result":"zz","ok":true,"call":5,"return":6}' >>"$dir/hard.jsonl"
+long=$(printf 'a%.0s' $(seq 300))
+echo "{\"client\":2,\"op\":\"get\",\"key\":\"k\",\"result\":\"$long\",\"ok\":true,\"call\":5,\"return\":6}" >>"$dir/hard.jsonl"
+
+printf '%s\n' '{"client":1,"op":"put","key":"k","value":"a","ok":true,"call":1,"return":10}' \
+	'{"client":1,"op":"get","key":"k","result":null,"ok":true,"call":2,"return":9}' >"$dir/pipelined.jsonl"
+expect "client order" 1 "$bin" "$dir/pipelined.jsonl"
+contains "client order" "$dir/out" "what is violated is client order"
+expect "no client order" 0 "$bin" --no-client-order "$dir/pipelined.jsonl"
 
 expect "linearizable history" 0 "$bin" "$dir/ok.jsonl"
 contains "linearizable history" "$dir/out" "linearizable"

@@ -272,6 +272,81 @@ static void test_hand_smallest_key(void **state)
 	check_history_free(&h);
 }
 
+/* Refuting needs no exhaustive search where a read can no longer be met: 24 unknown appends
+ * of distinct letters are pending, and a read of "zz" must come before anything but an
+ * append can reset the value. Once one append is placed, the value cannot grow into "zz";
+ * the search cuts there instead of trying every order of the appends (2^24 sets). */
+static void test_hand_dead_end(void **state)
+{
+	(void)state;
+	char jsonl[8192];
+	size_t at = 0;
+	for (int i = 0; i < 24; i++)
+		at += (size_t)snprintf(jsonl + at, sizeof(jsonl) - at,
+				       "{\"client\":%d,\"op\":\"append\",\"key\":\"k\",\"value\":\"%c\","
+				       "\"ok\":\"unknown\",\"call\":0,\"return\":null}\n",
+				       i, 'a' + i);
+	at += (size_t)snprintf(jsonl + at, sizeof(jsonl) - at, "%s",
+			       GET(99, "k", "\"zz\"", 5, 6) PUT(98, "k", "zz", 7, 8));
+	struct check_history h;
+	struct check_error err;
+	assert_int_equal(check_history_parse(jsonl, at, &h, &err), 0);
+	struct check_result r;
+	struct check_options o = {.budget_states = 5000};
+	assert_int_equal(check_history_run(h.ops, h.op_count, &o, &r), 0);
+	assert_int_equal(r.verdict, CHECK_NOT_LINEARIZABLE);
+	assert_true(r.states < 1000);
+	assert_int_equal(r.stuck_count, 1);
+	assert_int_equal(r.stuck[0], 24);
+	check_result_free(&r);
+	check_history_free(&h);
+}
+
+/* Client order: client 1 pipelines a put and a get of k (calls 1 and 2, both outstanding);
+ * under real time the get may go first and read null, but the client sent the put first. */
+static void test_hand_client_order(void **state)
+{
+	(void)state;
+	static const char pipelined[] = PUT(1, "k", "a", 1, 10) GET(1, "k", "null", 2, 9);
+	/* A timed-out put is exempt: it may take effect after the client's later get. */
+	static const char timed_out[] = PUT_UNKNOWN(1, "k", "a", 1) GET(1, "k", "null", 2, 9)
+		GET(2, "k", "\"a\"", 20, 30);
+	/* Two clients: no order between them. */
+	static const char two[] = PUT(1, "k", "a", 1, 10) GET(2, "k", "null", 2, 9);
+	/* A violation of values, not of client order. */
+	static const char values[] = PUT(1, "k", "a", 1, 10) GET(1, "k", "\"b\"", 2, 9);
+	const struct {
+		const char *jsonl;
+		bool client_order;
+		enum check_verdict verdict;
+		bool blamed;
+	} cases[] = {
+		{pipelined, true, CHECK_NOT_LINEARIZABLE, true},
+		{pipelined, false, CHECK_LINEARIZABLE, false},
+		{timed_out, true, CHECK_LINEARIZABLE, false},
+		{two, true, CHECK_LINEARIZABLE, false},
+		{values, true, CHECK_NOT_LINEARIZABLE, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct check_history h;
+		struct check_error err;
+		assert_int_equal(check_history_parse(cases[i].jsonl, strlen(cases[i].jsonl), &h, &err), 0);
+		struct check_options o = {.no_client_order = !cases[i].client_order};
+		struct check_result r;
+		assert_int_equal(check_history_run(h.ops, h.op_count, &o, &r), 0);
+		if (r.verdict != cases[i].verdict)
+			fail_msg("case %zu: got %s", i, check_verdict_name(r.verdict));
+		assert_true(r.client_order_violated == cases[i].blamed);
+		if (cases[i].blamed) {
+			char *text = test_capture_text(h.ops, h.op_count, &r);
+			assert_non_null(strstr(text, "what is violated is client order"));
+			free(text);
+		}
+		check_result_free(&r);
+		check_history_free(&h);
+	}
+}
+
 /* The in-process API, without JSON: what the simulator calls. */
 static void test_hand_api(void **state)
 {
@@ -324,6 +399,8 @@ int main(void)
 		cmocka_unit_test(test_hand_verdicts),
 		cmocka_unit_test(test_hand_explanation),
 		cmocka_unit_test(test_hand_smallest_key),
+		cmocka_unit_test(test_hand_dead_end),
+		cmocka_unit_test(test_hand_client_order),
 		cmocka_unit_test(test_hand_api),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -213,6 +213,30 @@ static bool oracle_considered(const struct check_op *op)
 	return !(op->kind == CHECK_KIND_GET && op->ok == CHECK_OK_UNKNOWN);
 }
 
+/* Whether the oracle also requires client order (known ops of a client in call order). */
+static bool oracle_client_order;
+
+static bool oracle_known(const struct check_op *op)
+{
+	return oracle_considered(op) && op->ok != CHECK_OK_UNKNOWN;
+}
+
+/* Whether b may go next: no unplaced known op returned before b was called, nor (with client
+ * order, b known) was called before b by the same client. */
+static bool oracle_allowed(const struct check_op *ops, size_t n, const bool *placed, size_t b)
+{
+	for (size_t a = 0; a < n; a++) {
+		if (a == b || placed[a] || !oracle_known(&ops[a]))
+			continue;
+		if (ops[a].return_time < ops[b].call_time)
+			return false;
+		if (oracle_client_order && oracle_known(&ops[b]) && ops[a].client == ops[b].client &&
+		    ops[a].call_time < ops[b].call_time)
+			return false;
+	}
+	return true;
+}
+
 /* Tries every order: placed[i] marks ops already in the sequence. */
 static bool oracle_search(const struct check_op *ops, size_t n, bool *placed, struct oracle_value v)
 {
@@ -226,13 +250,7 @@ static bool oracle_search(const struct check_op *ops, size_t n, bool *placed, st
 	for (size_t b = 0; b < n; b++) {
 		if (placed[b] || !oracle_considered(&ops[b]))
 			continue;
-		bool allowed = true; /* no unplaced known op returned before b was called */
-		for (size_t a = 0; a < n && allowed; a++) {
-			if (a != b && !placed[a] && oracle_considered(&ops[a]) &&
-			    ops[a].ok != CHECK_OK_UNKNOWN && ops[a].return_time < ops[b].call_time)
-				allowed = false;
-		}
-		if (!allowed)
+		if (!oracle_allowed(ops, n, placed, b))
 			continue;
 		struct oracle_value next = v;
 		if (!oracle_apply(&ops[b], &next))
@@ -274,14 +292,15 @@ static struct check_str prop_int_value(uint64_t *x, bool nullable)
 	return (struct check_str){ints[r], strlen(ints[r]), true};
 }
 
-/* A random tiny history: random values, results and intervals, often not linearizable. */
-static size_t prop_tiny_history(uint64_t *x, struct check_op *ops, size_t max)
+/* A random tiny history: random values, results and intervals, often not linearizable.
+ * clients > 0: the ops share that many clients (which then pipeline); else one client each. */
+static size_t prop_tiny_history(uint64_t *x, struct check_op *ops, size_t max, uint32_t clients)
 {
 	size_t n = 1 + (size_t)(prop_rand(x) % max);
 	for (size_t i = 0; i < n; i++) {
 		struct check_op *op = &ops[i];
 		memset(op, 0, sizeof(*op));
-		op->client = (int64_t)i;
+		op->client = clients > 0 ? (int64_t)(prop_rand(x) % clients) : (int64_t)i;
 		op->key = (struct check_str){"k", 1, true};
 		op->kind = (enum check_kind)(prop_rand(x) % 6);
 		uint64_t okr = prop_rand(x) % 10;
@@ -324,7 +343,7 @@ static void test_prop_oracle(void **state)
 	int verdicts[2] = {0, 0};
 	for (int round = 0; round < 30000; round++) {
 		struct check_op ops[7];
-		size_t n = prop_tiny_history(&x, ops, 7);
+		size_t n = prop_tiny_history(&x, ops, 7, 0);
 		bool placed[7] = {false};
 		bool want = oracle_search(ops, n, placed, (struct oracle_value){.present = false});
 		struct check_result r;
@@ -343,19 +362,61 @@ static void test_prop_oracle(void **state)
 	assert_true(verdicts[1] > 3000);
 }
 
-/* A hard history: many concurrent unknown appends and a read nobody can explain. */
+/* With clients that pipeline, the checker agrees with the oracle with client order on and
+ * off; where only client order fails, the result says so. */
+static void test_prop_oracle_client_order(void **state)
+{
+	(void)state;
+	uint64_t x = 0xc11e47ull;
+	int only_client = 0, verdicts[2] = {0, 0};
+	for (int round = 0; round < 15000; round++) {
+		struct check_op ops[7];
+		size_t n = prop_tiny_history(&x, ops, 7, 2);
+		bool want[2];
+		for (int on = 0; on < 2; on++) {
+			bool placed[7] = {false};
+			oracle_client_order = on;
+			want[on] = oracle_search(ops, n, placed, (struct oracle_value){.present = false});
+			struct check_options o = {.no_client_order = !on};
+			struct check_result r;
+			assert_int_equal(check_history_run(ops, n, &o, &r), 0);
+			enum check_verdict expect = want[on] ? CHECK_LINEARIZABLE : CHECK_NOT_LINEARIZABLE;
+			if (r.verdict != expect) {
+				check_history_write(stderr, ops, n);
+				fail_msg("round %d, client order %s: oracle says %s, checker says %s",
+					 round, on ? "on" : "off", check_verdict_name(expect),
+					 check_verdict_name(r.verdict));
+			}
+			if (on && r.verdict == CHECK_NOT_LINEARIZABLE)
+				assert_true(r.client_order_violated == want[0]);
+			check_result_free(&r);
+		}
+		oracle_client_order = false;
+		assert_true(want[0] || !want[1]); /* client order only removes orders */
+		only_client += want[0] && !want[1];
+		verdicts[want[1]]++;
+	}
+	assert_true(only_client > 300);
+	assert_true(verdicts[0] > 1500 && verdicts[1] > 1500);
+}
+
+/* A hard history: many concurrent unknown appends, of 1, 2, 3... a's, and a read of more a's
+ * than all of them make. Every subset of the appends leaves a prefix of what it read, so no
+ * configuration is dead before the read, and the memo holds one per subset. */
 static struct check_op *prop_hard_history(size_t unknowns, size_t *count)
 {
-	static char pieces[64][4];
+	static char run[512];
+	size_t total = unknowns * (unknowns + 1) / 2 + 1;
+	assert_true(total < sizeof(run));
+	memset(run, 'a', total);
 	struct check_op *ops = calloc(unknowns + 1, sizeof(*ops));
 	assert_non_null(ops);
 	for (size_t i = 0; i < unknowns; i++) {
-		snprintf(pieces[i % 64], sizeof(pieces[0]), "%c", (char)('a' + i % 26));
 		ops[i].client = (int64_t)i;
 		ops[i].kind = CHECK_KIND_APPEND;
 		ops[i].ok = CHECK_OK_UNKNOWN;
 		ops[i].key = (struct check_str){"k", 1, true};
-		ops[i].value = (struct check_str){pieces[i % 64], 1, true};
+		ops[i].value = (struct check_str){run, i + 1, true};
 		ops[i].call_time = 0;
 	}
 	struct check_op *g = &ops[unknowns];
@@ -363,7 +424,7 @@ static struct check_op *prop_hard_history(size_t unknowns, size_t *count)
 	g->kind = CHECK_KIND_GET;
 	g->ok = CHECK_OK_TRUE;
 	g->key = (struct check_str){"k", 1, true};
-	g->result = (struct check_str){"impossible!", 11, true};
+	g->result = (struct check_str){run, total, true};
 	g->call_time = 10;
 	g->return_time = 20;
 	*count = unknowns + 1;
@@ -489,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_prop_generated_linearizable),
 		cmocka_unit_test(test_prop_injected_anomalies),
 		cmocka_unit_test(test_prop_oracle),
+		cmocka_unit_test(test_prop_oracle_client_order),
 		cmocka_unit_test(test_prop_budgets),
 		cmocka_unit_test(test_prop_generated_sound),
 		cmocka_unit_test(test_prop_large),

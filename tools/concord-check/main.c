@@ -29,6 +29,8 @@ static void cli_usage(FILE *out)
 	      "                     (default 1024)\n"
 	      "  --budget-states N  stop and answer \"unknown\" after N search states (default: no\n"
 	      "                     limit; unlike time, this limit is deterministic)\n"
+	      "  --no-client-order  check real-time order only: do not require a client's completed\n"
+	      "                     operations on a key to take effect in the order of their calls\n"
 	      "  --html FILE        also write the history as a timeline to FILE (opens in a browser)\n"
 	      "  --json             print the result as one JSON object instead of text\n"
 	      "  --quiet            print only the verdict line\n"
@@ -92,6 +94,8 @@ int main(int argc, char **argv)
 			}
 			html_path = next;
 			i++;
+		} else if (strcmp(a, "--no-client-order") == 0) {
+			options.no_client_order = true;
 		} else if (strcmp(a, "--json") == 0) {
 			json = true;
 		} else if (strcmp(a, "--quiet") == 0) {
