@@ -209,7 +209,8 @@ __attribute__((format(printf, 3, 4))) static int config_error(char *errmsg, int 
 }
 
 /* Fills zero limits with defaults and checks the rest. */
-static int config_check(struct net_config *c, char *errmsg)
+/* Fills the defaults of the fields left 0. */
+static void config_defaults(struct net_config *c)
 {
 	if (c->max_frame_bytes == 0)
 		c->max_frame_bytes = NET_DEFAULT_MAX_FRAME_BYTES;
@@ -225,7 +226,11 @@ static int config_check(struct net_config *c, char *errmsg)
 					    : NET_DEFAULT_BACKOFF_MAX_MS;
 	if (c->connect_timeout_ms == 0)
 		c->connect_timeout_ms = NET_DEFAULT_CONNECT_TIMEOUT_MS;
+}
 
+/* The sizes and delays, against each other and their bounds. */
+static int config_check_limits(const struct net_config *c, char *errmsg)
+{
 	if (c->self_id == RAFT_NONE)
 		return config_error(errmsg, NET_EINVAL, "self_id must not be 0");
 	if (c->on_message == NULL)
@@ -250,6 +255,12 @@ static int config_check(struct net_config *c, char *errmsg)
 	if (c->connect_timeout_ms > NET_DELAY_MAX_MS)
 		return config_error(errmsg, NET_EINVAL, "connect_timeout_ms %u exceeds %u ms",
 				    c->connect_timeout_ms, NET_DELAY_MAX_MS);
+	return NET_OK;
+}
+
+/* The listen address and the peers: ids distinct and not this node's, addresses valid. */
+static int config_check_peers(const struct net_config *c, char *errmsg)
+{
 	if (c->n_peers > NET_PEERS_MAX)
 		return config_error(errmsg, NET_ETOOMANY, "%u peers; at most %u", c->n_peers,
 				    NET_PEERS_MAX);
@@ -278,6 +289,13 @@ static int config_check(struct net_config *c, char *errmsg)
 					    net_strerror(NET_EADDR));
 	}
 	return NET_OK;
+}
+
+static int config_check(struct net_config *c, char *errmsg)
+{
+	config_defaults(c);
+	int rv = config_check_limits(c, errmsg);
+	return rv != NET_OK ? rv : config_check_peers(c, errmsg);
 }
 
 int net_new(struct net **out, uv_loop_t *loop, const struct net_config *cfg, char *errmsg)

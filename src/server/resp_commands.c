@@ -4,10 +4,12 @@
 #include <string.h>
 #include <strings.h>
 
+/* clang-format off */
 #define LOCAL(name, arity, fn) {name, arity, CMD_LOCAL, 0, fn, NULL, NULL}
 #define READ(name, arity, key, fn) {name, arity, CMD_READ, key, NULL, NULL, fn}
 #define WRITE(name, arity, key, fn) {name, arity, CMD_WRITE, key, NULL, fn, NULL}
 #define LEADER(name, arity, fn) {name, arity, CMD_LEADER, 0, fn, NULL, NULL}
+/* clang-format on */
 
 static const struct command commands[] = {
 	READ("GET", 2, 1, read_get),

@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* clang-format off */
 #define K(s) {.data = s, .len = sizeof(s) - 1}
 #define PUT(k, v) {.key = k, .key_len = sizeof(k) - 1, .value = v, .value_len = sizeof(v) - 1}
+/* clang-format on */
 
 static struct kv_cmd op_set(const char *k, const char *v)
 {
