@@ -10,6 +10,7 @@ packages=(
 	clang libclang-rt-14-dev clang-format   # clang-format: the tidy test
 	redis-tools curl python3-redis libhiredis-dev   # real clients in the tests
 	e2fsprogs mount   # the nemesis: small ext4 images for full-disk faults
+	prometheus   # promtool: tests/cluster/metrics.sh lints /metrics
 )
 
 missing=()

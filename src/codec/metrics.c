@@ -7,11 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const double metrics_latency_seconds_bounds[16] = {
-	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-	0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10,
-};
-
 static bool metrics_name_valid(const char *name, bool allow_colon)
 {
 	if (name == NULL || name[0] == '\0') {
@@ -160,38 +155,11 @@ int metrics_write_double(struct wire_buf *b, const char *name, const struct metr
 	return wire_buf_append_byte(b, '\n');
 }
 
-void metrics_histogram_init(struct metrics_histogram *h, const double *bounds, size_t n)
-{
-	assert(h != NULL);
-	assert(bounds != NULL);
-	assert(n >= 1);
-	assert(n <= METRICS_BUCKETS_MAX);
-	*h = (struct metrics_histogram){.bucket_count = n};
-	for (size_t i = 0; i < n; i++) {
-		assert(isfinite(bounds[i]));
-		assert(i == 0 || bounds[i] > bounds[i - 1]);
-		h->bounds[i] = bounds[i];
-	}
-}
-
-void metrics_histogram_observe(struct metrics_histogram *h, double v)
-{
-	assert(h->bucket_count >= 1);
-	assert(h->bucket_count <= METRICS_BUCKETS_MAX);
-	size_t i = 0;
-	while (i < h->bucket_count && !(v <= h->bounds[i])) {
-		i++;
-	}
-	h->counts[i]++;
-	h->count++;
-	h->sum += v;
-}
-
 int metrics_write_histogram(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-			    size_t label_count, const struct metrics_histogram *h)
+			    size_t label_count, const struct histogram *h)
 {
 	assert(h->bucket_count >= 1);
-	assert(h->bucket_count <= METRICS_BUCKETS_MAX);
+	assert(h->bucket_count <= HISTOGRAM_BUCKETS_MAX);
 	for (size_t i = 0; i < label_count; i++) {
 		assert(strcmp(labels[i].name, "le") != 0);
 	}

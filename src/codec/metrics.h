@@ -4,7 +4,7 @@
 
 /*
  * The server keeps its numbers where they live (counters in its structs, histograms in
- * struct metrics_histogram) and, on GET /metrics, writes them with these functions into
+ * struct histogram, base/histogram.h) and, on GET /metrics, writes them with these functions into
  * a struct wire_buf served as "text/plain; version=0.0.4; charset=utf-8".
  *
  * A family is written as one metrics_write_family (the # HELP and # TYPE lines) followed
@@ -15,6 +15,7 @@
  * "-Inf", "NaN".
  */
 
+#include "base/histogram.h"
 #include "codec/wire.h"
 
 #include <stdbool.h>
@@ -44,31 +45,10 @@ int metrics_write_i64(struct wire_buf *b, const char *name, const struct metrics
 int metrics_write_double(struct wire_buf *b, const char *name, const struct metrics_label *labels,
 			 size_t label_count, double value);
 
-/* Most finite buckets of a histogram (the +Inf bucket comes on top). */
-#define METRICS_BUCKETS_MAX 32u
-
-/* A histogram with fixed upper bounds, held by the caller; no allocation. Not thread
- * safe (one event loop owns it). */
-struct metrics_histogram {
-	double bounds[METRICS_BUCKETS_MAX]; /* ascending upper bounds ("le"), finite */
-	uint64_t counts[METRICS_BUCKETS_MAX + 1]; /* per bucket, not cumulative; last: +Inf */
-	size_t bucket_count;
-	uint64_t count;
-	double sum;
-};
-
-/* bounds[0..n) strictly ascending and finite, 1 <= n <= METRICS_BUCKETS_MAX (asserted). */
-void metrics_histogram_init(struct metrics_histogram *h, const double *bounds, size_t n);
-/* Counts one observation in the first bucket whose bound is >= v (NaN goes to +Inf). */
-void metrics_histogram_observe(struct metrics_histogram *h, double v);
-
 /* The samples of one histogram series: <name>_bucket{...,le="..."} (cumulative, +Inf
  * last), <name>_sum and <name>_count, each with `labels` (which must not include "le").
  * Write the family line first with METRICS_HISTOGRAM. */
 int metrics_write_histogram(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-			    size_t label_count, const struct metrics_histogram *h);
-
-/* Bucket bounds for request latencies in seconds: 100 us to 10 s, 16 buckets. */
-extern const double metrics_latency_seconds_bounds[16];
+			    size_t label_count, const struct histogram *h);
 
 #endif /* CONCORD_SERVER_METRICS_H */

@@ -78,6 +78,9 @@ int driver_new(struct driver **out, const struct driver_config *cfg,
 	d->cfg = *cfg;
 	d->seam = *seam;
 	d->role = RAFT_FOLLOWER;
+	histogram_init_latency(&d->m.commit_seconds);
+	histogram_init_latency(&d->m.apply_seconds);
+	histogram_init_latency(&d->m.snapshot_seconds);
 	if (kv_new(&cfg->kv, &d->kv) != 0) {
 		snprintf(errmsg, len, "invalid key-value configuration");
 		free(d);

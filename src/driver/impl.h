@@ -47,6 +47,7 @@ struct snapshot_job {
 	raft_term term;
 	struct raft_conf conf;
 	struct raft_buf *buf;
+	uint64_t start_us; /* driver_now_us() when the job started */
 };
 
 struct driver {
@@ -69,6 +70,7 @@ struct driver {
 	uint32_t inflight;
 
 	enum raft_role role;
+	raft_id leader; /* as of the last soft state */
 	raft_index last_snapshot;
 	uint64_t bytes_since_snapshot; /* command bytes applied since the last snapshot began */
 	struct snapshot_job snap;

@@ -59,8 +59,10 @@ static void writes_on_apply(struct driver *d, const struct raft_entry *e,
 		d->n_writes--;
 		if (w.index == e->index && w.term == e->term) {
 			d->m.proposals_ok++;
-			d->m.commit_latency_us_sum += driver_now_us(d) - w.start_us;
+			uint64_t us = driver_now_us(d) - w.start_us;
+			d->m.commit_latency_us_sum += us;
 			d->m.commit_latency_count++;
+			histogram_observe_us(&d->m.commit_seconds, us);
 			w.cb(w.arg, DRIVER_OK, r);
 		} else if (w.index == e->index) {
 			d->m.proposals_lost++;
@@ -182,7 +184,9 @@ void driver_batches_release(struct driver *d)
 static void apply_entry(struct driver *d, const struct raft_entry *e)
 {
 	struct kv_reply reply;
+	uint64_t t0 = driver_now_us(d);
 	kv_apply_entry(d->kv, e, &reply);
+	histogram_observe_us(&d->m.apply_seconds, driver_now_us(d) - t0);
 	d->bytes_since_snapshot += raft_entry_len(e);
 	/* The address book (keys under KV_MEMBER_PREFIX) is the store's: the store says
 	 * when a command wrote it. */
@@ -204,6 +208,9 @@ static void on_soft_state(struct driver *d, const struct raft_ready *rd)
 		driver_reads_fail_all(d, DRIVER_ENOTLEADER);
 	}
 	d->role = rd->role;
+	if (rd->leader != RAFT_NONE && rd->leader != d->leader)
+		d->m.leader_changes++;
+	d->leader = rd->leader;
 }
 
 /* Appends `b` to the batches at the host. */

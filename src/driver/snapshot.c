@@ -30,6 +30,7 @@ void driver_snapshot_maybe(struct driver *d)
 	j->running = true;
 	j->saving = false;
 	j->index = applied;
+	j->start_us = driver_now_us(d);
 	if (d->seam.snapshot_start(d->seam.ctx, applied) != 0) {
 		j->running = false;
 		return;
@@ -97,6 +98,7 @@ void driver_snapshot_saved(struct driver *d, int status)
 	if (j->index > d->last_snapshot)
 		d->last_snapshot = j->index;
 	d->m.snapshots++;
+	histogram_observe_us(&d->m.snapshot_seconds, driver_now_us(d) - j->start_us);
 	job_end(d);
 }
 

@@ -1,6 +1,5 @@
-/* http_admin.c: the HTTP cluster, membership, admin, health and metrics routes, and the web page (docs/http.md). */
+/* http_admin.c: the HTTP cluster, membership, admin and health routes, and the web page (docs/http.md). */
 #include "server/http_impl.h"
-#include "codec/metrics.h"
 #include "codec/web.h"
 
 #include <inttypes.h>
@@ -38,118 +37,6 @@ void route_healthz(struct hconn *c, const char *rest, size_t len)
 				st.id, server_role_name(sv), st.leader, st.term);
 		respond_json(c, 200, &b, NULL, 0);
 	}
-	wire_buf_free(&b);
-}
-
-static void metric(struct wire_buf *b, const char *name, const char *help, enum metrics_type t,
-		   uint64_t v)
-{
-	metrics_write_family(b, name, help, t);
-	metrics_write_u64(b, name, NULL, 0, v);
-}
-
-/* The node's numbers: Raft, proposals and reads. */
-static void node_metrics_write(struct wire_buf *b, struct server *sv)
-{
-	struct node_status st;
-	node_status(sv->node, &st);
-	struct node_metrics m;
-	node_metrics(sv->node, &m);
-	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
-	metric(b, "concord_raft_term", "Current Raft term.", G, st.term);
-	metric(b, "concord_raft_commit_index", "Highest log index known committed.", G, st.commit);
-	metric(b, "concord_raft_applied_index", "Highest log index applied to the store.", G, st.applied);
-	metric(b, "concord_raft_last_index", "Last index of this node's log.", G, st.last_index);
-	metric(b, "concord_raft_snapshot_index", "Index of the last snapshot.", G, st.snapshot_index);
-	metric(b, "concord_raft_leader_id", "The leader this node knows of (0: none).", G, st.leader);
-	metrics_write_family(b, "concord_raft_role", "1 for this node's current role.", G);
-	static const char *const roles[] = {"leader", "follower", "candidate", "learner"};
-	const char *mine = server_role_name(sv);
-	for (int i = 0; i < 4; i++) {
-		struct metrics_label l = {"role", roles[i]};
-		metrics_write_u64(b, "concord_raft_role", &l, 1, strcmp(mine, roles[i]) == 0);
-	}
-	metric(b, "concord_raft_voters", "Voters in the configuration.", G, st.conf.n_voters);
-	metric(b, "concord_raft_learners", "Learners in the configuration.", G, st.conf.n_learners);
-	metric(b, "concord_proposals_pending", "Writes awaiting their outcome.", G, st.proposals_pending);
-	metric(b, "concord_reads_pending", "Reads awaiting confirmation.", G, st.reads_pending);
-	metric(b, "concord_proposals_total", "Writes proposed.", C, m.proposals);
-	metric(b, "concord_proposals_ok_total", "Writes committed and applied.", C, m.proposals_ok);
-	metric(b, "concord_proposals_lost_total", "Writes lost to a leader change.", C, m.proposals_lost);
-	metric(b, "concord_proposals_timeout_total", "Writes timed out.", C, m.proposals_timeout);
-	metric(b, "concord_reads_total", "Reads asked.", C, m.reads);
-	metric(b, "concord_reads_ok_total", "Reads served.", C, m.reads_ok);
-	metric(b, "concord_ready_batches_total", "Ready batches drained from the core.", C, m.ready_batches);
-	metric(b, "concord_storage_writes_total", "Batches written to storage.", C, m.storage_writes);
-	metric(b, "concord_snapshots_total", "Snapshots taken.", C, m.snapshots);
-	metric(b, "concord_elections_won_total", "Elections this node won.", C, m.elections_won);
-	metrics_write_family(b, "concord_commit_latency_seconds_sum",
-			     "Sum of proposal-to-apply latencies of acknowledged writes.", C);
-	metrics_write_double(b, "concord_commit_latency_seconds_sum", NULL, 0,
-			     (double)m.commit_latency_us_sum / 1e6);
-	metric(b, "concord_commit_latency_count_total", "Acknowledged writes timed.", C,
-	       m.commit_latency_count);
-}
-
-/* The transport's and the store's numbers. */
-static void net_kv_metrics_write(struct wire_buf *b, struct server *sv)
-{
-	struct net_stats ns;
-	node_net_stats(sv->node, &ns);
-	struct kv_stats ks;
-	kv_stats(node_kv(sv->node), &ks);
-	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
-	metric(b, "concord_net_sent_messages_total", "Peer messages sent.", C, ns.sent_msgs);
-	metric(b, "concord_net_sent_bytes_total", "Peer bytes sent.", C, ns.sent_bytes);
-	metric(b, "concord_net_received_messages_total", "Peer messages received.", C, ns.received_msgs);
-	metric(b, "concord_net_received_bytes_total", "Peer bytes received.", C, ns.received_bytes);
-	metric(b, "concord_net_dropped_queue_total", "Messages refused by a full send queue.", C, ns.dropped_queue);
-	metric(b, "concord_net_dropped_fault_total", "Messages dropped by fault injection.", C, ns.dropped_fault);
-	metric(b, "concord_net_dropped_conn_total", "Messages lost with a broken connection.", C, ns.dropped_conn);
-	metric(b, "concord_net_delayed_total", "Messages delayed by fault injection.", C, ns.delayed);
-	metric(b, "concord_net_dials_total", "Outbound connection attempts.", C, ns.dials);
-	metric(b, "concord_net_reconnects_total", "Reconnections.", C, ns.reconnects);
-	metric(b, "concord_net_malformed_total", "Peer connections closed for bad input.", C, ns.malformed);
-	metric(b, "concord_net_refused_total", "Handshakes refused.", C, ns.refused);
-	metric(b, "concord_net_queued_messages", "Peer messages queued.", G, ns.queued_msgs);
-	metric(b, "concord_net_connected_peers", "Outbound links connected.", G, ns.connected);
-	metric(b, "concord_kv_keys", "Keys in the store.", G, ks.keys);
-	metric(b, "concord_kv_key_bytes", "Bytes of keys.", G, ks.key_bytes);
-	metric(b, "concord_kv_value_bytes", "Bytes of current values.", G, ks.value_bytes);
-	metric(b, "concord_kv_versions", "Versions retained, history included.", G, ks.versions);
-	metric(b, "concord_kv_revision", "The store's revision.", G, ks.revision);
-	metric(b, "concord_kv_sessions", "Client sessions.", G, ks.sessions);
-}
-
-/* The frontends' counters, from struct server: no frontend includes the other. */
-static void frontend_metrics_write(struct wire_buf *b, const struct server *sv)
-{
-	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
-	if (sv->resp != NULL) {
-		const struct server_stats *rs = &sv->resp_stats;
-		metric(b, "concord_resp_connections_total", "RESP connections accepted.", C, rs->connections);
-		metric(b, "concord_resp_clients", "RESP connections open.", G, rs->clients);
-		metric(b, "concord_resp_commands_total", "RESP commands processed.", C, rs->requests);
-		metric(b, "concord_resp_forwarded_total", "RESP commands relayed to the leader.", C, rs->forwarded);
-		metric(b, "concord_resp_redirected_total", "RESP -MOVED replies.", C, rs->redirected);
-	}
-	const struct server_stats *hs = &sv->http_stats;
-	metric(b, "concord_http_requests_total", "HTTP requests answered.", C, hs->requests);
-	metric(b, "concord_http_errors_total", "HTTP requests answered 4xx or 5xx.", C, hs->errors);
-	metric(b, "concord_http_forwarded_total", "HTTP requests relayed to the leader.", C, hs->forwarded);
-	metric(b, "concord_http_clients", "HTTP connections open.", G, hs->clients);
-}
-
-void route_metrics(struct hconn *c, const char *rest, size_t len)
-{
-	(void)rest;
-	(void)len;
-	struct wire_buf b;
-	wire_buf_init(&b, 1 << 20);
-	node_metrics_write(&b, c->s->sv);
-	net_kv_metrics_write(&b, c->s->sv);
-	frontend_metrics_write(&b, c->s->sv);
-	respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL, 0);
 	wire_buf_free(&b);
 }
 

@@ -37,6 +37,7 @@ struct hconn {
 	struct http_server *s;
 	struct http_parser parser;
 	bool busy;         /* a request waits for the node or the leader */
+	uint64_t start_ns; /* uv_hrtime() when the request was parsed, for its latency */
 	bool close_after;  /* the last response said "Connection: close" */
 	bool processing;
 	struct http_request req; /* the request being served (valid while busy: no parser

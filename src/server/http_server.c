@@ -28,6 +28,15 @@ void respond(struct hconn *c, int status, const char *content_type, const void *
 	s->sv->http_stats.requests++;
 	if (status >= 400)
 		s->sv->http_stats.errors++;
+	/* Latency by method (a bounded label set); "other" for the rest. */
+	static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE"};
+	size_t m = (size_t)c->req.method;
+	if (m >= HTTP_METHOD_GET && m <= HTTP_METHOD_DELETE)
+		server_latency_observe(&s->sv->http_latency, m - HTTP_METHOD_GET,
+				       methods[m - HTTP_METHOD_GET], c->start_ns);
+	else
+		server_latency_observe(&s->sv->http_latency, SERVER_LATENCY_SLOTS - 1, NULL,
+				       c->start_ns);
 	bool close = !c->req.keep_alive || s->l.closing;
 	struct http_response r = {
 		.status = status,
@@ -363,6 +372,7 @@ static void hconn_process(struct hconn *c)
 	c->processing = true;
 	conn_ref(&c->conn);
 	while (!c->conn.closing && !c->busy && !c->close_after && !conn_output_full(&c->conn)) {
+		c->start_ns = uv_hrtime();
 		int rv = http_parser_next(&c->parser, &c->req);
 		if (rv == WIRE_EAGAIN) {
 			if (http_parser_continue(&c->parser))

@@ -25,6 +25,7 @@
  * any function here, including node_write() and node_read().
  */
 
+#include "base/histogram.h"
 #include "base/limits.h"
 #include "concord/raft.h"
 #include "kv/kv.h"
@@ -179,10 +180,18 @@ struct node_metrics {
 	uint64_t elections_won;
 	uint64_t commit_latency_us_sum;  /* proposal to apply, for acknowledged writes */
 	uint64_t commit_latency_count;
+	uint64_t leader_changes;           /* the known leader became another node */
+	struct histogram commit_seconds;   /* proposal to apply, acknowledged writes */
+	struct histogram apply_seconds;    /* one entry into the store */
+	struct histogram snapshot_seconds; /* a snapshot job, start to saved */
+	struct histogram append_seconds;   /* one group written to the WAL, before its sync */
+	struct histogram fsync_seconds;    /* one sync of the WAL */
 };
 
 void node_metrics(const struct node *n, struct node_metrics *out);
 /* The transport's counters, totals over all peers. */
 void node_net_stats(const struct node *n, struct net_stats *out);
+/* One link's counters; false if `peer` has no link. */
+bool node_net_peer_stats(const struct node *n, raft_id peer, struct net_stats *out);
 
 #endif /* CONCORD_SERVER_NODE_H */

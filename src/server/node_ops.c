@@ -83,7 +83,24 @@ void node_metrics(const struct node *n, struct node_metrics *out)
 	    .elections_won = m.elections_won,
 	    .commit_latency_us_sum = m.commit_latency_us_sum,
 	    .commit_latency_count = m.commit_latency_count,
+	    .leader_changes = m.leader_changes,
+	    .commit_seconds = m.commit_seconds,
+	    .apply_seconds = m.apply_seconds,
+	    .snapshot_seconds = m.snapshot_seconds,
 	};
+	histogram_init_latency(&out->append_seconds);
+	histogram_init_latency(&out->fsync_seconds);
+	if (n->async != NULL) {
+		struct storage_async_stats as;
+		storage_async_stats_get(n->async, &as);
+		out->append_seconds = as.append_seconds;
+		out->fsync_seconds = as.fsync_seconds;
+	}
+}
+
+bool node_net_peer_stats(const struct node *n, raft_id peer, struct net_stats *out)
+{
+	return net_stats_get(n->net, peer, out) == 0;
 }
 
 void node_net_stats(const struct node *n, struct net_stats *out)

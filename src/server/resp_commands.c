@@ -95,6 +95,11 @@ size_t command_count(void)
 	return sizeof(commands) / sizeof(commands[0]);
 }
 
+size_t command_index(const struct command *cmd)
+{
+	return (size_t)(cmd - commands);
+}
+
 bool command_unsupported(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)

@@ -85,6 +85,10 @@ struct slot {
 	const struct command *cmd;
 	size_t argc;
 	struct resp_arg *argv; /* one allocation with the bytes */
+	/* Request latency: the command this slot answers, timed when it leaves the queue. */
+	bool timed;
+	const struct command *timed_cmd; /* NULL: "other" */
+	uint64_t start_ns;
 };
 
 /* A connection's relay to the leader's client port (forward mode). */
@@ -152,6 +156,11 @@ struct rconn {
 	struct scan_cursor cursors[SCAN_CURSORS];
 	uint64_t next_cursor;
 	uint64_t cursor_clock;
+	/* The command being dispatched, until its reply is timed (at once, or by the
+	 * first slot created for it). */
+	bool timing;
+	const struct command *timing_cmd; /* NULL: "other" */
+	uint64_t timing_start_ns;
 };
 
 /* Reads queued while parsing, confirmed together by one node_read. */
@@ -214,6 +223,8 @@ struct command {
 /* The command named `name` (any case), or NULL. */
 const struct command *command_find(const char *name, size_t len);
 size_t command_count(void);
+/* The index of a command of the table (for /metrics). */
+size_t command_index(const struct command *cmd);
 /* Whether `name` is a Redis command Concord does not serve (lists, hashes...). */
 bool command_unsupported(const char *name, size_t len);
 bool command_arity_ok(const struct command *cmd, size_t argc);

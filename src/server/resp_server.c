@@ -39,7 +39,29 @@ struct slot *slot_new(struct rconn *c)
 		c->head = sl;
 	c->tail = sl;
 	c->pending++;
+	if (c->timing) {
+		sl->timed = true;
+		sl->timed_cmd = c->timing_cmd;
+		sl->start_ns = c->timing_start_ns;
+		c->timing = false;
+	}
 	return sl;
+}
+
+/* Request latency: dispatch to the reply reaching the output. */
+static void latency_observe(struct rconn *c, const struct command *cmd, uint64_t start_ns)
+{
+	size_t i = cmd != NULL ? command_index(cmd) : SERVER_LATENCY_SLOTS - 1;
+	server_latency_observe(&c->s->sv->resp_latency, i, cmd != NULL ? cmd->name : NULL,
+			       start_ns);
+}
+
+/* The command just dispatched answered without a slot: timed now. */
+static void latency_answered(struct rconn *c)
+{
+	if (c->timing)
+		latency_observe(c, c->timing_cmd, c->timing_start_ns);
+	c->timing = false;
 }
 
 /* A reply that would pass the output limit is refused, not built further. */
@@ -59,6 +81,8 @@ static void rconn_flush(struct rconn *c)
 		if (c->head == NULL)
 			c->tail = NULL;
 		c->pending--;
+		if (sl->timed)
+			latency_observe(c, sl->timed_cmd, sl->start_ns);
 		if (sl->out.err != 0)
 			reply_too_large(c);
 		else
@@ -430,9 +454,13 @@ static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *ar
 {
 	*p = (struct plan){.route = ROUTE_ANSWERED, .argc = argc, .argv = argv};
 	c->s->sv->resp_stats.requests++;
+	c->timing = true;
+	c->timing_cmd = NULL;
+	c->timing_start_ns = uv_hrtime();
 	if (txn_follows_relay(c, argc, argv))
 		return;
 	const struct command *cmd = command_find(argv[0].data, argv[0].len);
+	c->timing_cmd = cmd;
 	if (resp_txn_intercept(c, cmd, argc, argv))
 		return; /* queued after MULTI, or refused */
 	if (cmd == NULL) {
@@ -570,14 +598,17 @@ static void rconn_process(struct rconn *c)
 			c->quit = true;
 			break;
 		}
-		if (!c->holding)
+		if (!c->holding) {
+			latency_answered(c);
 			continue; /* answered at once */
+		}
 		if (plan_waits(c, &c->held)) {
 			paused = true; /* and the parser is left alone: `held` points into it */
 			break;
 		}
 		c->holding = false;
 		plan_run(c, &c->held);
+		latency_answered(c);
 	}
 	c->processing = false;
 	resp_read_batch_flush(s);

@@ -39,6 +39,15 @@ struct server_stats {
 	uint32_t clients;     /* connections open now */
 };
 
+/* Request latency histograms of one frontend, by command: slot i is the i-th command
+ * of the frontend's table (name[i] its name, as in the table; NULL while unused), the
+ * last slot every other request. A histogram with bucket_count 0 saw nothing yet. */
+#define SERVER_LATENCY_SLOTS 128u
+struct server_latency {
+	struct histogram by_command[SERVER_LATENCY_SLOTS];
+	const char *name[SERVER_LATENCY_SLOTS];
+};
+
 /* What a follower does with a request that needs the leader. */
 enum server_follower_mode {
 	SERVER_FOLLOWER_FORWARD = 0, /* relay it to the leader and relay the reply back */
@@ -86,7 +95,14 @@ struct server {
 	struct http_server *http;
 	struct server_stats resp_stats; /* each frontend's counters, kept here so that */
 	struct server_stats http_stats; /* /metrics reads them without the other's header */
+	struct server_latency resp_latency; /* dispatch to reply, per command */
+	struct server_latency http_latency; /* request parsed to response queued */
 };
+
+/* Counts one request of slot `slot` (its name `name`; slot >= SERVER_LATENCY_SLOTS - 1:
+ * the last, "other", name ignored) that began at uv_hrtime() `start_ns` (http_metrics.c). */
+void server_latency_observe(struct server_latency *l, size_t slot, const char *name,
+			    uint64_t start_ns);
 
 /* Fills the defaults (loop and node stay NULL): forward on both protocols, linearizable
  * reads, 4096 clients plus 64 relays, 1024 pending commands, 2 MiB / 8 MiB of output

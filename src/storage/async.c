@@ -65,6 +65,7 @@ struct storage_async {
 	bool writer_exited;
 	int failed;
 	char errmsg[STORAGE_ERRMSG_SIZE];
+	struct storage_async_stats stats;
 
 	/* writer thread only */
 	struct storage_async_req **group;
@@ -201,11 +202,14 @@ static void writer_main(void *arg)
 			}
 			a->group[n++] = r;
 		}
+		uint64_t t0 = uv_hrtime();
 		process_group(a, n);
 		struct storage_sync_ticket t;
 		storage_sync_prepare(a->st, &t);
+		uint64_t wrote_ns = uv_hrtime() - t0;
 
 		uv_mutex_lock(&a->mu);
+		histogram_observe(&a->stats.append_seconds, (double)wrote_ns / 1e9);
 		if (a->have_pending && !storage_sync_ticket_merge(&a->pending, &t)) {
 			/* Too many retired segments for one ticket: let the pending one go
 			 * first. */
@@ -242,13 +246,17 @@ static void syncer_main(void *arg)
 
 		/* Durability is claimed only after this returns success. */
 		int rv = STORAGE_EFAILED;
+		uint64_t t0 = uv_hrtime();
 		if (skip)
 			storage_sync_ticket_discard(&t);
 		else
 			rv = storage_sync_run(&t, errmsg);
+		uint64_t synced_ns = uv_hrtime() - t0;
 
 		uv_mutex_lock(&a->mu);
 		a->sync_running = false;
+		if (!skip)
+			histogram_observe(&a->stats.fsync_seconds, (double)synced_ns / 1e9);
 		if (rv != STORAGE_OK && a->failed == STORAGE_OK) {
 			a->failed = rv;
 			snprintf(a->errmsg, sizeof(a->errmsg), "%s", errmsg);
@@ -289,6 +297,8 @@ int storage_async_start(struct storage_async **out, uv_loop_t *loop, struct stor
 	struct storage_async *a = xcalloc(1, sizeof(*a));
 	a->loop = loop;
 	a->st = st;
+	histogram_init_latency(&a->stats.append_seconds);
+	histogram_init_latency(&a->stats.fsync_seconds);
 	if (uv_mutex_init(&a->mu) != 0 || uv_cond_init(&a->writer_cond) != 0 ||
 	    uv_cond_init(&a->syncer_cond) != 0 || uv_cond_init(&a->idle_cond) != 0)
 		abort();
@@ -388,4 +398,11 @@ void storage_async_stop(struct storage_async *a, void (*close_cb)(void *arg), vo
 const char *storage_async_errmsg(const struct storage_async *a)
 {
 	return a->errmsg;
+}
+
+void storage_async_stats_get(struct storage_async *a, struct storage_async_stats *out)
+{
+	uv_mutex_lock(&a->mu);
+	*out = a->stats;
+	uv_mutex_unlock(&a->mu);
 }

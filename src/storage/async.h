@@ -27,6 +27,7 @@
  * their reference counts.
  */
 
+#include "base/histogram.h"
 #include "concord/raft.h"
 #include "storage/storage.h"
 
@@ -88,5 +89,16 @@ void storage_async_stop(struct storage_async *a, void (*close_cb)(void *arg), vo
 
 /* The first failure's message, or "" while none. */
 const char *storage_async_errmsg(const struct storage_async *a);
+
+/* Durations measured on the disk threads, for /metrics. */
+struct storage_async_stats {
+	struct histogram append_seconds; /* one group written (hard states, entries,
+	                                    snapshots), before its sync */
+	struct histogram fsync_seconds;  /* one sync ticket run (fdatasync of the WAL and
+	                                    of what it covers) */
+};
+
+/* A copy of the durations so far, taken under the pipeline's lock. Loop thread. */
+void storage_async_stats_get(struct storage_async *a, struct storage_async_stats *out);
 
 #endif /* CONCORD_STORAGE_ASYNC_H */

@@ -61,18 +61,18 @@ static void test_golden(void **state)
 	metrics_write_double(&b, "concord_nan", NULL, 0, NAN);
 
 	metrics_write_family(&b, "concord_request_seconds", "Request latency.", METRICS_HISTOGRAM);
-	struct metrics_histogram h;
+	struct histogram h;
 	const double bounds[] = {0.001, 0.01, 1};
-	metrics_histogram_init(&h, bounds, 3);
-	metrics_histogram_observe(&h, 0.0005);
-	metrics_histogram_observe(&h, 0.001); /* on a bound: that bucket (le is <=) */
-	metrics_histogram_observe(&h, 0.004);
-	metrics_histogram_observe(&h, 2);
-	metrics_histogram_observe(&h, 5);
+	histogram_init(&h, bounds, 3);
+	histogram_observe(&h, 0.0005);
+	histogram_observe(&h, 0.001); /* on a bound: that bucket (le is <=) */
+	histogram_observe(&h, 0.004);
+	histogram_observe(&h, 2);
+	histogram_observe(&h, 5);
 	const struct metrics_label l4[] = {{"cmd", "SET"}};
 	metrics_write_histogram(&b, "concord_request_seconds", l4, 1, &h);
 	const double one[] = {0.5};
-	metrics_histogram_init(&h, one, 1);
+	histogram_init(&h, one, 1);
 	assert_int_equal(metrics_write_histogram(&b, "concord_bare", NULL, 0, &h), 0);
 
 	if (b.len != sizeof(golden) - 1 || memcmp(b.data, golden, b.len) != 0) {
@@ -86,12 +86,12 @@ static void test_golden(void **state)
 static void test_latency_bounds(void **state)
 {
 	(void)state;
-	struct metrics_histogram h;
-	metrics_histogram_init(&h, metrics_latency_seconds_bounds, 16);
+	struct histogram h;
+	histogram_init(&h, histogram_latency_bounds, 16);
 	for (int i = 0; i < 1000; i++) {
-		metrics_histogram_observe(&h, i * 0.001);
+		histogram_observe(&h, i * 0.001);
 	}
-	metrics_histogram_observe(&h, NAN);
+	histogram_observe(&h, NAN);
 	assert_int_equal(h.count, 1001);
 	assert_int_equal(h.counts[16], 1); /* NaN lands in +Inf */
 	uint64_t total = 0;
@@ -107,11 +107,40 @@ static void test_latency_bounds(void **state)
 	wire_buf_free(&b);
 }
 
+/* The binary search puts every value where a linear scan would, bounds included. */
+static void test_observe_matches_scan(void **state)
+{
+	(void)state;
+	struct histogram h;
+	histogram_init_latency(&h);
+	uint64_t want[HISTOGRAM_LATENCY_BUCKETS + 1] = {0};
+	double probes[3 * HISTOGRAM_LATENCY_BUCKETS + 2];
+	size_t n = 0;
+	for (size_t i = 0; i < HISTOGRAM_LATENCY_BUCKETS; i++) {
+		probes[n++] = histogram_latency_bounds[i];
+		probes[n++] = histogram_latency_bounds[i] * 0.999;
+		probes[n++] = histogram_latency_bounds[i] * 1.001;
+	}
+	probes[n++] = 0;
+	probes[n++] = 1e9;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = 0;
+		while (i < HISTOGRAM_LATENCY_BUCKETS && !(probes[k] <= histogram_latency_bounds[i]))
+			i++;
+		want[i]++;
+		histogram_observe(&h, probes[k]);
+	}
+	assert_memory_equal(h.counts, want, sizeof(want));
+	histogram_observe_us(&h, 250);
+	assert_int_equal(h.counts[1], want[1] + 1); /* 250 us is le="0.00025" */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_latency_bounds),
+		cmocka_unit_test(test_observe_matches_scan),
 	};
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# metrics.sh: a 3-node cluster takes writes and reads over RESP and HTTP; every node's /metrics passes `promtool check metrics` with no lint complaint and carries the expected series with sane values.
+source "$(dirname "$0")/lib.sh"
+command -v redis-cli >/dev/null && command -v curl >/dev/null || { echo "redis-cli or curl missing"; exit 77; }
+command -v promtool >/dev/null || { echo "promtool missing (Debian package prometheus)"; exit 77; }
+
+cluster_start
+wait_leader
+for i in 1 2 3; do wait_up "$i"; done
+L=$LEADER
+F=$((L == 1 ? 2 : 1))
+log "leader is n$L"
+
+log "writes and reads over RESP and HTTP"
+for k in 1 2 3 4 5; do
+	expect_eq "SET k$k" "$(rc "$L" SET "k$k" "v$k")" OK
+	expect_eq "GET k$k" "$(rc "$L" GET "k$k")" "v$k"
+done
+expect_eq "SET via n$F" "$(rc "$F" SET fw 1)" OK
+expect_eq "INCR" "$(rc "$L" INCR n)" 1
+expect_match "unknown" "$(rc "$L" FROB x)" "^ERR unknown command"
+expect_eq "HTTP PUT" "$(hc -o /dev/null -w '%{http_code}' -X PUT --data-binary hv "$(url "$L" /v1/kv/h1)")" 200
+expect_eq "HTTP GET" "$(hc -o /dev/null -w '%{http_code}' "$(url "$L" /v1/kv/h1)")" 200
+
+# A sample of node i's /metrics: `value name` prints the value of the exact series.
+scrape() { # i
+	hc "$(url "$1" /metrics)" >"$DIR/metrics.n$1" || fail "scrape of n$1 failed"
+}
+value() { # i series
+	awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print "missing" }' "$DIR/metrics.n$1"
+}
+expect_ge() { # what got min
+	[[ "$2" =~ ^[0-9.e+-]+$ ]] || fail "$1: got '$2', want a number >= $3"
+	awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 >= b + 0) }' || fail "$1: got '$2', want >= $3"
+}
+
+for i in 1 2 3; do
+	scrape "$i"
+	out=$(promtool check metrics <"$DIR/metrics.n$i" 2>&1)
+	prc=$?
+	[ "$prc" -eq 0 ] && [ -z "$out" ] || fail "promtool check metrics on n$i (exit $prc): $out"
+	expect_eq "n$i has_leader" "$(value "$i" concord_server_has_leader)" 1
+	expect_ge "n$i applied" "$(value "$i" concord_raft_applied_index)" 8
+done
+log "promtool is content with every node"
+
+expect_eq "is_leader on n$L" "$(value "$L" concord_server_is_leader)" 1
+expect_eq "is_leader on n$F" "$(value "$F" concord_server_is_leader)" 0
+expect_ge "committed on n$L" "$(value "$L" concord_server_proposals_committed_total)" 7
+expect_ge "commit histogram count" "$(value "$L" concord_commit_duration_seconds_count)" 7
+expect_eq "commit histogram +Inf" "$(value "$L" 'concord_commit_duration_seconds_bucket{le="+Inf"}')" \
+	"$(value "$L" concord_commit_duration_seconds_count)"
+expect_ge "SET latency count" "$(value "$L" 'concord_request_duration_seconds_count{protocol="resp",command="set"}')" 5
+expect_ge "GET latency count" "$(value "$L" 'concord_request_duration_seconds_count{protocol="resp",command="get"}')" 5
+expect_ge "other latency count" "$(value "$L" 'concord_request_duration_seconds_count{protocol="resp",command="other"}')" 1
+expect_ge "HTTP latency count" "$(value "$L" 'concord_request_duration_seconds_count{protocol="http",command="put"}')" 1
+expect_ge "fsync count" "$(value "$L" concord_disk_wal_fsync_duration_seconds_count)" 1
+expect_ge "wal append count" "$(value "$L" concord_disk_wal_append_duration_seconds_count)" 1
+expect_ge "start time" "$(value "$L" process_start_time_seconds)" 1600000000
+expect_ge "open fds" "$(value "$L" process_open_fds)" 3
+expect_ge "rss" "$(value "$L" process_resident_memory_bytes)" 100000
+grep -q '^concord_build_info{version="[^"]*"} 1$' "$DIR/metrics.n$L" || fail "concord_build_info missing"
+grep -q "^# TYPE concord_request_duration_seconds histogram$" "$DIR/metrics.n$L" || fail "no request histogram"
+
+for i in 1 2 3; do node_stop "$i"; done
+log "ok"
