@@ -122,14 +122,30 @@ void node_members_reload(struct node *n)
  * Leadership and membership
  */
 
+static bool leads(const struct node *n)
+{
+	return raft_role(driver_raft(n->d)) == RAFT_LEADER;
+}
+
 int node_transfer(struct node *n, raft_id to)
 {
-	return driver_transfer(n->d, to);
+	if (!leads(n))
+		return NODE_ENOTLEADER;
+	const struct raft_conf *conf = raft_conf_current(driver_raft(n->d));
+	if (to == n->cfg.id)
+		return NODE_EALREADY;
+	if (!raft_conf_is_member(conf, to))
+		return NODE_ENOMEMBER;
+	if (!raft_conf_is_voter(conf, to))
+		return NODE_ENOTVOTER;
+	int rv = driver_transfer(n->d, to);
+	return rv == NODE_ECONFIG ? NODE_ENOMEMBER : rv;
 }
 
 int node_step_down(struct node *n)
 {
-	return driver_step_down(n->d);
+	int rv = driver_step_down(n->d);
+	return rv == NODE_ECONFIG ? NODE_ENOVOTER : rv;
 }
 
 static bool conf_drop(raft_id *ids, uint32_t *count, raft_id id)
@@ -170,10 +186,12 @@ static void member_recorded(void *arg, int status, const struct kv_reply *reply)
 
 int node_member_add_learner(struct node *n, const struct node_member *m)
 {
-	if (raft_role(driver_raft(n->d)) != RAFT_LEADER)
+	if (!leads(n))
 		return NODE_ENOTLEADER;
-	if (m->id == RAFT_NONE || m->peer[0] == '\0' || raft_conf_is_member(raft_conf_current(driver_raft(n->d)), m->id))
+	if (m->id == RAFT_NONE || m->peer[0] == '\0')
 		return NODE_EINVAL;
+	if (raft_conf_is_member(raft_conf_current(driver_raft(n->d)), m->id))
+		return NODE_EMEMBER;
 	/* First the address book, replicated, so every node can reach the new member; then
 	 * the configuration. */
 	char key[64], value[600];
@@ -196,19 +214,30 @@ int node_member_add_learner(struct node *n, const struct node_member *m)
 
 int node_member_promote(struct node *n, raft_id id)
 {
+	if (!leads(n))
+		return NODE_ENOTLEADER;
 	struct raft_conf t = *raft_conf_current(driver_raft(n->d));
-	if (!conf_drop(t.learners, &t.n_learners, id) || t.n_voters >= RAFT_MAX_MEMBERS)
-		return NODE_EINVAL;
+	if (raft_conf_is_voter(&t, id))
+		return NODE_EVOTER;
+	if (!conf_drop(t.learners, &t.n_learners, id))
+		return NODE_ENOMEMBER;
+	if (t.n_voters >= RAFT_MAX_MEMBERS)
+		return NODE_EFULL;
 	t.voters[t.n_voters++] = id;
-	return driver_change_config(n->d, &t);
+	int rv = driver_change_config(n->d, &t);
+	return rv == NODE_ECONFIG ? NODE_ELAGGING : rv;
 }
 
 int node_member_remove(struct node *n, raft_id id)
 {
+	if (!leads(n))
+		return NODE_ENOTLEADER;
 	struct raft_conf t = *raft_conf_current(driver_raft(n->d));
 	t.n_voters_old = 0;
 	bool found = conf_drop(t.voters, &t.n_voters, id) || conf_drop(t.learners, &t.n_learners, id);
 	if (!found)
-		return NODE_EINVAL;
+		return NODE_ENOMEMBER;
+	if (t.n_voters == 0)
+		return NODE_ELASTVOTER;
 	return driver_change_config(n->d, &t);
 }

@@ -379,7 +379,8 @@ void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
  * Admin commands the leader carries out
  */
 
-static void reply_node_error(struct wire_buf *out, int rv)
+/* `id`: the member the command names (RAFT_NONE: none), for the errors about it. */
+static void reply_node_error(struct wire_buf *out, int rv, raft_id id)
 {
 	if (rv == 0)
 		resp_write_ok(out);
@@ -387,6 +388,16 @@ static void reply_node_error(struct wire_buf *out, int rv)
 		reply_error(out, "CLUSTERDOWN this node is not the leader; retry");
 	else if (rv == NODE_EBUSY)
 		reply_error(out, "TRYAGAIN a leadership transfer or configuration change is under way");
+	else if (rv == NODE_ELAGGING)
+		reply_errorf(out, "TRYAGAIN learner %" PRIu64 " has not caught up with the log yet", id);
+	else if (rv == NODE_ENOMEMBER)
+		reply_errorf(out, "ERR no such member %" PRIu64, id);
+	else if (rv == NODE_EMEMBER)
+		reply_errorf(out, "ERR %" PRIu64 " is already a member", id);
+	else if (rv == NODE_ENOTVOTER)
+		reply_errorf(out, "ERR member %" PRIu64 " is a learner, not a voter", id);
+	else if (rv == NODE_EVOTER)
+		reply_errorf(out, "ERR member %" PRIu64 " is already a voter", id);
 	else
 		reply_errorf(out, "ERR %s", node_strerror(rv));
 }
@@ -400,7 +411,11 @@ void leader_transfer(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		reply_error(out, "ERR usage: CONCORD.TRANSFER node-id");
 		return;
 	}
-	reply_node_error(out, node_transfer(c->s->sv->node, to));
+	int rv = node_transfer(c->s->sv->node, to);
+	if (rv == NODE_EALREADY)
+		resp_write_simple(out, "OK already the leader", 21);
+	else
+		reply_node_error(out, rv, to);
 }
 
 void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
@@ -408,7 +423,7 @@ void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
 {
 	(void)argc;
 	(void)argv;
-	reply_node_error(out, node_step_down(c->s->sv->node));
+	reply_node_error(out, node_step_down(c->s->sv->node), RAFT_NONE);
 }
 
 void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
@@ -442,11 +457,11 @@ void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
 			reply_error(out, "ERR the peer address must be numeric host:port");
 			return;
 		}
-		reply_node_error(out, node_member_add_learner(n, &m));
+		reply_node_error(out, node_member_add_learner(n, &m), id);
 	} else if (arg_is(&argv[1], "PROMOTE") && argc == 3) {
-		reply_node_error(out, node_member_promote(n, id));
+		reply_node_error(out, node_member_promote(n, id), id);
 	} else if (arg_is(&argv[1], "REMOVE") && argc == 3) {
-		reply_node_error(out, node_member_remove(n, id));
+		reply_node_error(out, node_member_remove(n, id), id);
 	} else {
 		reply_syntax(out);
 	}
