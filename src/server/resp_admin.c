@@ -152,6 +152,75 @@ void local_relay(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	resp_write_ok(out);
 }
 
+/* The process's resident set size in bytes, from /proc/self/statm (0 where it cannot be
+ * read: not Linux). */
+static uint64_t process_rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f == NULL)
+		return 0;
+	unsigned long long size = 0, resident = 0;
+	int got = fscanf(f, "%llu %llu", &size, &resident);
+	fclose(f);
+	long page = sysconf(_SC_PAGESIZE);
+	if (got != 2 || page <= 0)
+		return 0;
+	return (uint64_t)resident * (uint64_t)page;
+}
+
+/* "1.50M": as Redis prints used_memory_human. */
+static void human_bytes(char *buf, size_t len, uint64_t v)
+{
+	static const char units[] = "BKMGTP";
+	double d = (double)v;
+	size_t u = 0;
+	while (d >= 1024 && u + 1 < sizeof(units) - 1) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 "B", v);
+	else
+		snprintf(buf, len, "%.2f%c", d, units[u]);
+}
+
+/* RESP connections other than `self` with a command waiting on the node (a write being
+ * committed or a read being confirmed). */
+static uint32_t blocked_clients(const struct resp_server *s, const struct rconn *self)
+{
+	uint32_t n = 0;
+	for (const struct conn *k = s->l.conns; k != NULL; k = k->next) {
+		const struct rconn *rc = (const struct rconn *)k;
+		if (rc != self && rc->writes_in_flight + rc->reads_in_flight > 0)
+			n++;
+	}
+	return n;
+}
+
+static void info_clients_memory_stats(struct rconn *c, struct wire_buf *t, bool clients,
+				      bool memory, bool stats)
+{
+	struct resp_server *s = c->s;
+	const struct server_stats *rs = &s->sv->resp_stats;
+	if (clients)
+		wire_buf_printf(t, "# Clients\r\nconnected_clients:%u\r\nblocked_clients:%u\r\n"
+				   "maxclients:%u\r\n\r\n",
+				s->l.n_conns, blocked_clients(s, c), s->sv->max_clients);
+	if (memory) {
+		uint64_t rss = process_rss_bytes();
+		char h[32];
+		human_bytes(h, sizeof(h), rss);
+		wire_buf_printf(t, "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_human:%s\r\n"
+				   "used_memory_rss:%" PRIu64 "\r\nused_memory_rss_human:%s\r\n"
+				   "maxmemory:0\r\n\r\n", rss, h, rss, h);
+	}
+	if (stats)
+		wire_buf_printf(t, "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\n"
+				   "total_commands_processed:%" PRIu64 "\r\n"
+				   "rejected_connections:%" PRIu64 "\r\n\r\n",
+				rs->connections, rs->requests, rs->rejected);
+}
+
 void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		struct wire_buf *out)
 {
@@ -171,9 +240,8 @@ void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv,
 				sv->version, (int)getpid(), s->l.port,
 				(uv_now(sv->loop) - sv->start_ms) / 1000);
 	}
-	if (all || arg_is(&argv[1], "clients")) {
-		wire_buf_printf(&t, "# Clients\r\nconnected_clients:%u\r\n\r\n", s->l.n_conns);
-	}
+	info_clients_memory_stats(c, &t, all || arg_is(&argv[1], "clients"),
+				  all || arg_is(&argv[1], "memory"), all || arg_is(&argv[1], "stats"));
 	if (all || arg_is(&argv[1], "replication")) {
 		wire_buf_printf(&t, "# Replication\r\nrole:%s\r\n\r\n",
 				st.role == RAFT_LEADER ? "master" : "slave");
