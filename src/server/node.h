@@ -174,6 +174,10 @@ int node_step_down(struct node *n);
 int node_member_add_learner(struct node *n, const struct node_member *m);
 int node_member_promote(struct node *n, raft_id id);
 int node_member_remove(struct node *n, raft_id id);
+/* Records member `m`'s addresses in the replicated address book (leader only; `m->id`
+ * must be in the configuration, else NODE_ENOMEMBER): how a member publishes its own
+ * addresses. Returns 0 once proposed; nothing is proposed if the book holds them already. */
+int node_member_publish(struct node *n, const struct node_member *m);
 
 /* Fault injection on the links to `peer` (RAFT_NONE: every peer). */
 int node_fault_set(struct node *n, raft_id peer, const struct net_fault *f);

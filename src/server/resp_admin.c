@@ -494,6 +494,34 @@ void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	reply_node_error(out, node_step_down(c->s->sv->node), RAFT_NONE);
 }
 
+/* argv[3..6]: name peer client http, into `m` (id set); false once it replied. */
+static bool member_args(const struct resp_arg *argv, uint64_t id, struct node_member *m,
+			struct wire_buf *out)
+{
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	const struct resp_arg *f[4] = {&argv[3], &argv[4], &argv[5], &argv[6]};
+	char *dst[4] = {m->name, m->peer, m->client, m->http};
+	size_t cap[4] = {sizeof(m->name), sizeof(m->peer), sizeof(m->client), sizeof(m->http)};
+	for (int i = 0; i < 4; i++) {
+		if (f[i]->len >= cap[i] || memchr(f[i]->data, '\n', f[i]->len) != NULL ||
+		    memchr(f[i]->data, '\0', f[i]->len) != NULL) {
+			reply_error(out, "ERR a member's name or address is too long or holds a "
+					 "newline");
+			return false;
+		}
+		memcpy(dst[i], f[i]->data, f[i]->len);
+	}
+	struct sockaddr_storage sa;
+	if (server_addr_parse(m->peer, &sa) != 0) {
+		reply_error(out, "ERR the peer address must be numeric host:port");
+		return false;
+	}
+	return true;
+}
+
+/* PUBLISH: a member records its own addresses (a follower's node sends it to the
+ * leader when the address book lacks them). */
 void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		   struct wire_buf *out)
 {
@@ -501,31 +529,17 @@ void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	uint64_t id;
 	if (argc < 3 || !arg_u64(&argv[2], &id) || id == 0) {
 		reply_error(out, "ERR usage: CONCORD.MEMBER ADD id name peer client http | "
+				 "CONCORD.MEMBER PUBLISH id name peer client http | "
 				 "CONCORD.MEMBER PROMOTE id | CONCORD.MEMBER REMOVE id");
 		return;
 	}
+	struct node_member m;
 	if (arg_is(&argv[1], "ADD") && argc == 7) {
-		struct node_member m;
-		memset(&m, 0, sizeof(m));
-		m.id = id;
-		const struct resp_arg *f[4] = {&argv[3], &argv[4], &argv[5], &argv[6]};
-		char *dst[4] = {m.name, m.peer, m.client, m.http};
-		size_t cap[4] = {sizeof(m.name), sizeof(m.peer), sizeof(m.client), sizeof(m.http)};
-		for (int i = 0; i < 4; i++) {
-			if (f[i]->len >= cap[i] || memchr(f[i]->data, '\n', f[i]->len) != NULL ||
-			    memchr(f[i]->data, '\0', f[i]->len) != NULL) {
-				reply_error(out, "ERR a member's name or address is too long or holds a "
-						 "newline");
-				return;
-			}
-			memcpy(dst[i], f[i]->data, f[i]->len);
-		}
-		struct sockaddr_storage sa;
-		if (server_addr_parse(m.peer, &sa) != 0) {
-			reply_error(out, "ERR the peer address must be numeric host:port");
-			return;
-		}
-		reply_node_error(out, node_member_add_learner(n, &m), id);
+		if (member_args(argv, id, &m, out))
+			reply_node_error(out, node_member_add_learner(n, &m), id);
+	} else if (arg_is(&argv[1], "PUBLISH") && argc == 7) {
+		if (member_args(argv, id, &m, out))
+			reply_node_error(out, node_member_publish(n, &m), id);
 	} else if (arg_is(&argv[1], "PROMOTE") && argc == 3) {
 		reply_node_error(out, node_member_promote(n, id), id);
 	} else if (arg_is(&argv[1], "REMOVE") && argc == 3) {
@@ -534,4 +548,3 @@ void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		reply_syntax(out);
 	}
 }
-
