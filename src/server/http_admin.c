@@ -63,7 +63,9 @@ static bool parse_id_path(const char *p, size_t len, uint64_t *id, const char **
 	return true;
 }
 
-static void respond_node_result(struct hconn *c, int rv, int ok_status, struct wire_buf *ok_body)
+/* `id`: the member the request names (RAFT_NONE: none), for the errors about it. */
+static void respond_node_result(struct hconn *c, int rv, int ok_status, struct wire_buf *ok_body,
+				raft_id id)
 {
 	if (rv == 0) {
 		if (ok_body != NULL)
@@ -73,8 +75,12 @@ static void respond_node_result(struct hconn *c, int rv, int ok_status, struct w
 	} else if (rv == NODE_ENOTLEADER) {
 		if (!http_not_leader(c))
 			respond_error(c, 503, "not the leader");
-	} else if (rv == NODE_EBUSY) {
+	} else if (rv == NODE_EBUSY || rv == NODE_ELAGGING) {
 		respond_error(c, 409, "%s", node_strerror(rv));
+	} else if (rv == NODE_ENOMEMBER) {
+		respond_error(c, 404, "no such member %" PRIu64, id);
+	} else if (rv == NODE_EMEMBER || rv == NODE_EVOTER || rv == NODE_ENOTVOTER) {
+		respond_error(c, 409, "member %" PRIu64 ": %s", id, node_strerror(rv));
 	} else {
 		respond_error(c, 400, "%s", node_strerror(rv));
 	}
@@ -130,7 +136,7 @@ static void member_add(struct hconn *c)
 	struct wire_buf b;
 	wire_buf_init(&b, 256);
 	wire_buf_printf(&b, "{\"id\": %" PRIu64 "}", id);
-	respond_node_result(c, node_member_add_learner(sv->node, &m), 200, &b);
+	respond_node_result(c, node_member_add_learner(sv->node, &m), 200, &b, id);
 	wire_buf_free(&b);
 }
 
@@ -149,11 +155,11 @@ void route_members(struct hconn *c, const char *rest, size_t len)
 	size_t tail_len;
 	if (len > 1 && rest[0] == '/' && parse_id_path(rest + 1, len - 1, &id, &tail, &tail_len)) {
 		if (tail_len == 8 && memcmp(tail, "/promote", 8) == 0 && q->method == HTTP_METHOD_POST) {
-			respond_node_result(c, node_member_promote(sv->node, id), 200, NULL);
+			respond_node_result(c, node_member_promote(sv->node, id), 200, NULL, id);
 			return;
 		}
 		if (tail_len == 0 && q->method == HTTP_METHOD_DELETE) {
-			respond_node_result(c, node_member_remove(sv->node, id), 200, NULL);
+			respond_node_result(c, node_member_remove(sv->node, id), 200, NULL, id);
 			return;
 		}
 	}
@@ -203,8 +209,15 @@ void route_transfer(struct hconn *c, const char *rest, size_t len)
 	}
 	struct wire_buf b;
 	wire_buf_init(&b, 256);
-	wire_buf_printf(&b, "{\"from\": %" PRIu64 ", \"to\": %" PRIu64 "}", st.id, to);
-	respond_node_result(c, node_transfer(sv->node, to), 202, &b);
+	int rv = node_transfer(sv->node, to);
+	if (rv == NODE_EALREADY) {
+		wire_buf_printf(&b, "{\"from\": %" PRIu64 ", \"to\": %" PRIu64
+				    ", \"note\": \"already the leader\"}", st.id, to);
+		respond_json(c, 200, &b, NULL, 0);
+	} else {
+		wire_buf_printf(&b, "{\"from\": %" PRIu64 ", \"to\": %" PRIu64 "}", st.id, to);
+		respond_node_result(c, rv, 202, &b, to);
+	}
 	wire_buf_free(&b);
 }
 
@@ -220,7 +233,7 @@ void route_step_down(struct hconn *c, const char *rest, size_t len)
 	struct wire_buf b;
 	wire_buf_init(&b, 256);
 	wire_buf_printf(&b, "{\"from\": %" PRIu64 "}", st.id);
-	respond_node_result(c, node_step_down(sv->node), 202, &b);
+	respond_node_result(c, node_step_down(sv->node), 202, &b, RAFT_NONE);
 	wire_buf_free(&b);
 }
 

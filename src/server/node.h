@@ -46,7 +46,16 @@
 	X(NODE_EBUSY, "busy: a leadership transfer or configuration change is under way")  \
 	X(NODE_ETOOBIG, "command too large")                                               \
 	X(NODE_ESTORAGE, "storage failure")                                                \
-	X(NODE_ECONFIG, "configuration refused")
+	X(NODE_ECONFIG, "configuration refused")                                           \
+	X(NODE_EALREADY, "already the leader")                                             \
+	X(NODE_ENOMEMBER, "no such member")                                                \
+	X(NODE_EMEMBER, "already a member")                                                \
+	X(NODE_ENOTVOTER, "the member is a learner, not a voter")                          \
+	X(NODE_EVOTER, "the member is already a voter")                                    \
+	X(NODE_ELAGGING, "the learner has not caught up with the log yet; retry")          \
+	X(NODE_ELASTVOTER, "cannot remove the last voter")                                 \
+	X(NODE_ENOVOTER, "no other voter to hand leadership to")                          \
+	X(NODE_EFULL, "the configuration already has the most voters it can")
 
 enum node_error {
 #define NODE_ERROR_ENUM_(name, text) name,
@@ -152,15 +161,24 @@ const struct node_member *node_leader(const struct node *n);
 /* The leader's view of a follower's log (false unless this node leads). */
 bool node_progress(const struct node *n, raft_id id, raft_index *match, raft_index *next);
 
-/* Admin: hand leadership to `to`; give it up to the most up-to-date voter. */
+/* Admin: hand leadership to `to`; give it up to the most up-to-date voter.
+ * node_transfer() returns NODE_EALREADY (nothing done, not a failure) when `to` is this
+ * node and it leads, NODE_ENOMEMBER if `to` is not in the configuration, NODE_ENOTVOTER
+ * if it is a learner; node_step_down() NODE_ENOVOTER if no other voter can take over. */
 int node_transfer(struct node *n, raft_id to);
 int node_step_down(struct node *n);
 /* Membership (leader only): add `m` as a learner (its addresses are recorded), promote
  * a learner to voter, remove a member. Returns 0 once the change is proposed; it is done
- * when node_status().conf shows it. */
+ * when node_status().conf shows it. Besides NODE_ENOTLEADER and NODE_EBUSY: add
+ * NODE_EMEMBER (already in the configuration); promote NODE_ENOMEMBER, NODE_EVOTER,
+ * NODE_ELAGGING (not caught up), NODE_EFULL; remove NODE_ENOMEMBER, NODE_ELASTVOTER. */
 int node_member_add_learner(struct node *n, const struct node_member *m);
 int node_member_promote(struct node *n, raft_id id);
 int node_member_remove(struct node *n, raft_id id);
+/* Records member `m`'s addresses in the replicated address book (leader only; `m->id`
+ * must be in the configuration, else NODE_ENOMEMBER): how a member publishes its own
+ * addresses. Returns 0 once proposed; nothing is proposed if the book holds them already. */
+int node_member_publish(struct node *n, const struct node_member *m);
 
 /* Fault injection on the links to `peer` (RAFT_NONE: every peer). */
 int node_fault_set(struct node *n, raft_id peer, const struct net_fault *f);

@@ -53,6 +53,11 @@ struct node {
 	uint32_t n_members;
 
 	struct snapshot_child snap;
+
+	/* Publishing this node's own addresses in the replicated address book
+	 * (node_members.c): ticks until the next check, a write under way. */
+	uint32_t publish_wait;
+	bool publishing;
 };
 
 /* ---- node.c */
@@ -66,6 +71,12 @@ __attribute__((format(printf, 3, 4))) void node_logf(struct node *n, int level,
 						     const char *fmt, ...);
 /* One of the node's handles closed: the last frees the node (node_stop). */
 void node_stop_step(struct node *n);
+
+/* ---- node_members.c */
+
+/* Every few ticks: if this node leads and the address book lacks its own addresses (or
+ * holds others), it writes them. */
+void node_members_publish_tick(struct node *n);
 
 /* ---- The seam (node_io.c) */
 

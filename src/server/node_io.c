@@ -154,6 +154,7 @@ void node_on_tick(uv_timer_t *t)
 {
 	struct node *n = t->data;
 	driver_tick(n->d);
+	node_members_publish_tick(n);
 }
 
 void node_on_message(void *ctx, const struct raft_message *m)

@@ -122,14 +122,30 @@ void node_members_reload(struct node *n)
  * Leadership and membership
  */
 
+static bool leads(const struct node *n)
+{
+	return raft_role(driver_raft(n->d)) == RAFT_LEADER;
+}
+
 int node_transfer(struct node *n, raft_id to)
 {
-	return driver_transfer(n->d, to);
+	if (!leads(n))
+		return NODE_ENOTLEADER;
+	const struct raft_conf *conf = raft_conf_current(driver_raft(n->d));
+	if (to == n->cfg.id)
+		return NODE_EALREADY;
+	if (!raft_conf_is_member(conf, to))
+		return NODE_ENOMEMBER;
+	if (!raft_conf_is_voter(conf, to))
+		return NODE_ENOTVOTER;
+	int rv = driver_transfer(n->d, to);
+	return rv == NODE_ECONFIG ? NODE_ENOMEMBER : rv;
 }
 
 int node_step_down(struct node *n)
 {
-	return driver_step_down(n->d);
+	int rv = driver_step_down(n->d);
+	return rv == NODE_ECONFIG ? NODE_ENOVOTER : rv;
 }
 
 static bool conf_drop(raft_id *ids, uint32_t *count, raft_id id)
@@ -168,27 +184,48 @@ static void member_recorded(void *arg, int status, const struct kv_reply *reply)
 	free(ma);
 }
 
+/* The reserved key of member `id`'s record, and the record of `m`. */
+struct member_record {
+	char key[64], value[600];
+	size_t key_len, value_len;
+};
+
+static void member_record(const struct node_member *m, struct member_record *r)
+{
+	/* The prefix holds a NUL, so print the id after room for it, then copy it in. */
+	int klen = snprintf(r->key, sizeof(r->key), "%*s%" PRIu64, KV_MEMBER_PREFIX_LEN, "", m->id);
+	memcpy(r->key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN);
+	int vlen = snprintf(r->value, sizeof(r->value), "%s\n%s\n%s\n%s", m->name, m->peer,
+			    m->client, m->http);
+	r->key_len = (size_t)klen;
+	r->value_len = (size_t)vlen;
+}
+
+static int member_record_propose(struct node *n, const struct node_member *m,
+				 node_write_cb cb, void *arg)
+{
+	struct member_record r;
+	member_record(m, &r);
+	struct kv_cmd c = {.op = KV_OP_SET,
+			   .put = {.key = r.key, .key_len = r.key_len, .value = r.value,
+				   .value_len = r.value_len}};
+	return driver_propose(n->d, &c, cb, arg);
+}
+
 int node_member_add_learner(struct node *n, const struct node_member *m)
 {
-	if (raft_role(driver_raft(n->d)) != RAFT_LEADER)
+	if (!leads(n))
 		return NODE_ENOTLEADER;
-	if (m->id == RAFT_NONE || m->peer[0] == '\0' || raft_conf_is_member(raft_conf_current(driver_raft(n->d)), m->id))
+	if (m->id == RAFT_NONE || m->peer[0] == '\0')
 		return NODE_EINVAL;
+	if (raft_conf_is_member(raft_conf_current(driver_raft(n->d)), m->id))
+		return NODE_EMEMBER;
 	/* First the address book, replicated, so every node can reach the new member; then
 	 * the configuration. */
-	char key[64], value[600];
-	/* The prefix holds a NUL, so print the id after room for it, then copy it in. */
-	int klen = snprintf(key, sizeof(key), "%*s%" PRIu64, KV_MEMBER_PREFIX_LEN, "", m->id);
-	memcpy(key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN);
-	int vlen = snprintf(value, sizeof(value), "%s\n%s\n%s\n%s", m->name, m->peer, m->client,
-			    m->http);
 	struct member_add *ma = xmalloc(sizeof(*ma));
 	ma->n = n;
 	ma->id = m->id;
-	struct kv_cmd c = {.op = KV_OP_SET,
-			   .put = {.key = key, .key_len = (size_t)klen, .value = value,
-				   .value_len = (size_t)vlen}};
-	int rv = driver_propose(n->d, &c, member_recorded, ma);
+	int rv = member_record_propose(n, m, member_recorded, ma);
 	if (rv != 0)
 		free(ma);
 	return rv;
@@ -196,19 +233,91 @@ int node_member_add_learner(struct node *n, const struct node_member *m)
 
 int node_member_promote(struct node *n, raft_id id)
 {
+	if (!leads(n))
+		return NODE_ENOTLEADER;
 	struct raft_conf t = *raft_conf_current(driver_raft(n->d));
-	if (!conf_drop(t.learners, &t.n_learners, id) || t.n_voters >= RAFT_MAX_MEMBERS)
-		return NODE_EINVAL;
+	if (raft_conf_is_voter(&t, id))
+		return NODE_EVOTER;
+	if (!conf_drop(t.learners, &t.n_learners, id))
+		return NODE_ENOMEMBER;
+	if (t.n_voters >= RAFT_MAX_MEMBERS)
+		return NODE_EFULL;
 	t.voters[t.n_voters++] = id;
-	return driver_change_config(n->d, &t);
+	int rv = driver_change_config(n->d, &t);
+	return rv == NODE_ECONFIG ? NODE_ELAGGING : rv;
 }
 
 int node_member_remove(struct node *n, raft_id id)
 {
+	if (!leads(n))
+		return NODE_ENOTLEADER;
 	struct raft_conf t = *raft_conf_current(driver_raft(n->d));
 	t.n_voters_old = 0;
 	bool found = conf_drop(t.voters, &t.n_voters, id) || conf_drop(t.learners, &t.n_learners, id);
 	if (!found)
-		return NODE_EINVAL;
+		return NODE_ENOMEMBER;
+	if (t.n_voters == 0)
+		return NODE_ELASTVOTER;
 	return driver_change_config(n->d, &t);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Publishing a member's own addresses
+ */
+
+/* Whether the replicated book holds exactly `m`'s record. */
+static bool member_published(const struct node *n, const struct node_member *m)
+{
+	struct member_record r;
+	member_record(m, &r);
+	struct kv_value v;
+	if (kv_get(driver_kv(n->d), r.key, r.key_len, 0, &v) != 0)
+		return false;
+	return v.value_len == r.value_len && memcmp(v.value, r.value, r.value_len) == 0;
+}
+
+static void publish_written(void *arg, int status, const struct kv_reply *reply)
+{
+	struct node *n = arg;
+	(void)reply;
+	n->publishing = false;
+	if (status != NODE_OK && !n->stopping)
+		node_logf(n, LOG_WARN, "publishing a member's addresses: %s", node_strerror(status));
+}
+
+int node_member_publish(struct node *n, const struct node_member *m)
+{
+	if (!leads(n))
+		return NODE_ENOTLEADER;
+	if (m->id == RAFT_NONE || m->peer[0] == '\0')
+		return NODE_EINVAL;
+	if (!raft_conf_is_member(raft_conf_current(driver_raft(n->d)), m->id))
+		return NODE_ENOMEMBER;
+	if (member_published(n, m))
+		return NODE_OK;
+	return member_record_propose(n, m, publish_written, n);
+}
+
+static const struct node_member *own_record(const struct node *n)
+{
+	for (uint32_t i = 0; i < n->cfg.n_members; i++)
+		if (n->cfg.members[i].id == n->cfg.id)
+			return &n->cfg.members[i];
+	return NULL;
+}
+
+void node_members_publish_tick(struct node *n)
+{
+	if (n->stopping || n->publishing || n->publish_wait-- > 0)
+		return;
+	n->publish_wait = 20; /* ticks: about a second at the default tick */
+	const struct node_member *self = own_record(n);
+	const struct raft *r = driver_raft(n->d);
+	if (self == NULL || self->peer[0] == '\0' || !raft_conf_is_member(raft_conf_current(r), self->id) ||
+	    member_published(n, self))
+		return;
+	/* A follower's record waits until it leads (or an operator sends CONCORD.MEMBER
+	 * PUBLISH): the leader's own is the one followers need, to forward to it. */
+	if (leads(n))
+		n->publishing = member_record_propose(n, self, publish_written, n) == NODE_OK;
 }

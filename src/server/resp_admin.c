@@ -152,6 +152,75 @@ void local_relay(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	resp_write_ok(out);
 }
 
+/* The process's resident set size in bytes, from /proc/self/statm (0 where it cannot be
+ * read: not Linux). */
+static uint64_t process_rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f == NULL)
+		return 0;
+	unsigned long long size = 0, resident = 0;
+	int got = fscanf(f, "%llu %llu", &size, &resident);
+	fclose(f);
+	long page = sysconf(_SC_PAGESIZE);
+	if (got != 2 || page <= 0)
+		return 0;
+	return (uint64_t)resident * (uint64_t)page;
+}
+
+/* "1.50M": as Redis prints used_memory_human. */
+static void human_bytes(char *buf, size_t len, uint64_t v)
+{
+	static const char units[] = "BKMGTP";
+	double d = (double)v;
+	size_t u = 0;
+	while (d >= 1024 && u + 1 < sizeof(units) - 1) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 "B", v);
+	else
+		snprintf(buf, len, "%.2f%c", d, units[u]);
+}
+
+/* RESP connections other than `self` with a command waiting on the node (a write being
+ * committed or a read being confirmed). */
+static uint32_t blocked_clients(const struct resp_server *s, const struct rconn *self)
+{
+	uint32_t n = 0;
+	for (const struct conn *k = s->l.conns; k != NULL; k = k->next) {
+		const struct rconn *rc = (const struct rconn *)k;
+		if (rc != self && rc->writes_in_flight + rc->reads_in_flight > 0)
+			n++;
+	}
+	return n;
+}
+
+static void info_clients_memory_stats(struct rconn *c, struct wire_buf *t, bool clients,
+				      bool memory, bool stats)
+{
+	struct resp_server *s = c->s;
+	const struct server_stats *rs = &s->sv->resp_stats;
+	if (clients)
+		wire_buf_printf(t, "# Clients\r\nconnected_clients:%u\r\nblocked_clients:%u\r\n"
+				   "maxclients:%u\r\n\r\n",
+				s->l.n_conns, blocked_clients(s, c), s->sv->max_clients);
+	if (memory) {
+		uint64_t rss = process_rss_bytes();
+		char h[32];
+		human_bytes(h, sizeof(h), rss);
+		wire_buf_printf(t, "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_human:%s\r\n"
+				   "used_memory_rss:%" PRIu64 "\r\nused_memory_rss_human:%s\r\n"
+				   "maxmemory:0\r\n\r\n", rss, h, rss, h);
+	}
+	if (stats)
+		wire_buf_printf(t, "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\n"
+				   "total_commands_processed:%" PRIu64 "\r\n"
+				   "rejected_connections:%" PRIu64 "\r\n\r\n",
+				rs->connections, rs->requests, rs->rejected);
+}
+
 void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		struct wire_buf *out)
 {
@@ -171,9 +240,8 @@ void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv,
 				sv->version, (int)getpid(), s->l.port,
 				(uv_now(sv->loop) - sv->start_ms) / 1000);
 	}
-	if (all || arg_is(&argv[1], "clients")) {
-		wire_buf_printf(&t, "# Clients\r\nconnected_clients:%u\r\n\r\n", s->l.n_conns);
-	}
+	info_clients_memory_stats(c, &t, all || arg_is(&argv[1], "clients"),
+				  all || arg_is(&argv[1], "memory"), all || arg_is(&argv[1], "stats"));
 	if (all || arg_is(&argv[1], "replication")) {
 		wire_buf_printf(&t, "# Replication\r\nrole:%s\r\n\r\n",
 				st.role == RAFT_LEADER ? "master" : "slave");
@@ -379,7 +447,8 @@ void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
  * Admin commands the leader carries out
  */
 
-static void reply_node_error(struct wire_buf *out, int rv)
+/* `id`: the member the command names (RAFT_NONE: none), for the errors about it. */
+static void reply_node_error(struct wire_buf *out, int rv, raft_id id)
 {
 	if (rv == 0)
 		resp_write_ok(out);
@@ -387,6 +456,16 @@ static void reply_node_error(struct wire_buf *out, int rv)
 		reply_error(out, "CLUSTERDOWN this node is not the leader; retry");
 	else if (rv == NODE_EBUSY)
 		reply_error(out, "TRYAGAIN a leadership transfer or configuration change is under way");
+	else if (rv == NODE_ELAGGING)
+		reply_errorf(out, "TRYAGAIN learner %" PRIu64 " has not caught up with the log yet", id);
+	else if (rv == NODE_ENOMEMBER)
+		reply_errorf(out, "ERR no such member %" PRIu64, id);
+	else if (rv == NODE_EMEMBER)
+		reply_errorf(out, "ERR %" PRIu64 " is already a member", id);
+	else if (rv == NODE_ENOTVOTER)
+		reply_errorf(out, "ERR member %" PRIu64 " is a learner, not a voter", id);
+	else if (rv == NODE_EVOTER)
+		reply_errorf(out, "ERR member %" PRIu64 " is already a voter", id);
 	else
 		reply_errorf(out, "ERR %s", node_strerror(rv));
 }
@@ -400,7 +479,11 @@ void leader_transfer(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		reply_error(out, "ERR usage: CONCORD.TRANSFER node-id");
 		return;
 	}
-	reply_node_error(out, node_transfer(c->s->sv->node, to));
+	int rv = node_transfer(c->s->sv->node, to);
+	if (rv == NODE_EALREADY)
+		resp_write_simple(out, "OK already the leader", 21);
+	else
+		reply_node_error(out, rv, to);
 }
 
 void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
@@ -408,9 +491,37 @@ void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
 {
 	(void)argc;
 	(void)argv;
-	reply_node_error(out, node_step_down(c->s->sv->node));
+	reply_node_error(out, node_step_down(c->s->sv->node), RAFT_NONE);
 }
 
+/* argv[3..6]: name peer client http, into `m` (id set); false once it replied. */
+static bool member_args(const struct resp_arg *argv, uint64_t id, struct node_member *m,
+			struct wire_buf *out)
+{
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	const struct resp_arg *f[4] = {&argv[3], &argv[4], &argv[5], &argv[6]};
+	char *dst[4] = {m->name, m->peer, m->client, m->http};
+	size_t cap[4] = {sizeof(m->name), sizeof(m->peer), sizeof(m->client), sizeof(m->http)};
+	for (int i = 0; i < 4; i++) {
+		if (f[i]->len >= cap[i] || memchr(f[i]->data, '\n', f[i]->len) != NULL ||
+		    memchr(f[i]->data, '\0', f[i]->len) != NULL) {
+			reply_error(out, "ERR a member's name or address is too long or holds a "
+					 "newline");
+			return false;
+		}
+		memcpy(dst[i], f[i]->data, f[i]->len);
+	}
+	struct sockaddr_storage sa;
+	if (server_addr_parse(m->peer, &sa) != 0) {
+		reply_error(out, "ERR the peer address must be numeric host:port");
+		return false;
+	}
+	return true;
+}
+
+/* PUBLISH: a member records its own addresses (a follower's node sends it to the
+ * leader when the address book lacks them). */
 void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		   struct wire_buf *out)
 {
@@ -418,37 +529,22 @@ void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	uint64_t id;
 	if (argc < 3 || !arg_u64(&argv[2], &id) || id == 0) {
 		reply_error(out, "ERR usage: CONCORD.MEMBER ADD id name peer client http | "
+				 "CONCORD.MEMBER PUBLISH id name peer client http | "
 				 "CONCORD.MEMBER PROMOTE id | CONCORD.MEMBER REMOVE id");
 		return;
 	}
+	struct node_member m;
 	if (arg_is(&argv[1], "ADD") && argc == 7) {
-		struct node_member m;
-		memset(&m, 0, sizeof(m));
-		m.id = id;
-		const struct resp_arg *f[4] = {&argv[3], &argv[4], &argv[5], &argv[6]};
-		char *dst[4] = {m.name, m.peer, m.client, m.http};
-		size_t cap[4] = {sizeof(m.name), sizeof(m.peer), sizeof(m.client), sizeof(m.http)};
-		for (int i = 0; i < 4; i++) {
-			if (f[i]->len >= cap[i] || memchr(f[i]->data, '\n', f[i]->len) != NULL ||
-			    memchr(f[i]->data, '\0', f[i]->len) != NULL) {
-				reply_error(out, "ERR a member's name or address is too long or holds a "
-						 "newline");
-				return;
-			}
-			memcpy(dst[i], f[i]->data, f[i]->len);
-		}
-		struct sockaddr_storage sa;
-		if (server_addr_parse(m.peer, &sa) != 0) {
-			reply_error(out, "ERR the peer address must be numeric host:port");
-			return;
-		}
-		reply_node_error(out, node_member_add_learner(n, &m));
+		if (member_args(argv, id, &m, out))
+			reply_node_error(out, node_member_add_learner(n, &m), id);
+	} else if (arg_is(&argv[1], "PUBLISH") && argc == 7) {
+		if (member_args(argv, id, &m, out))
+			reply_node_error(out, node_member_publish(n, &m), id);
 	} else if (arg_is(&argv[1], "PROMOTE") && argc == 3) {
-		reply_node_error(out, node_member_promote(n, id));
+		reply_node_error(out, node_member_promote(n, id), id);
 	} else if (arg_is(&argv[1], "REMOVE") && argc == 3) {
-		reply_node_error(out, node_member_remove(n, id));
+		reply_node_error(out, node_member_remove(n, id), id);
 	} else {
 		reply_syntax(out);
 	}
 }
-

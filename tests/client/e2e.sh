@@ -197,6 +197,13 @@ target=$((LEADER % 3 + 1))
 expect_out "transfer to n$target" "transfer to $target" ctl transfer "$target"
 leader_is() { have_leader 1 2 3 && [ "$LEADER" = "$1" ]; }
 wait_for 15 "n$target to lead" leader_is "$target" && log "ok: n$target leads"
+expect_out "transfer to the leader" "$target is already the leader" ctl transfer "$target"
+if out=$(ctl transfer 7 2>&1); then
+	fail "transfer 7 succeeded: $out"
+else
+	grep -q "no such member 7" <<<"$out" && log "ok: transfer 7 refused: $out" ||
+		fail "transfer 7: $out"
+fi
 expect_out "put after transfer" '^OK$' ctl put after transfer
 
 log "step-down"

@@ -47,6 +47,25 @@ done
 expect_eq "write via n4" "$(rc 4 SET from4 yes)" OK
 expect_eq "read via n4" "$(rc 4 GET mk50)" v50
 
+log "admin refusals name their reason"
+expect_eq "TRANSFER to the leader" "$(rc "$L" CONCORD.TRANSFER "$L")" "OK already the leader"
+expect_eq "TRANSFER via a follower" "$(rc 4 CONCORD.TRANSFER "$L")" "OK already the leader"
+expect_eq "TRANSFER to no member" "$(rc "$L" CONCORD.TRANSFER 7)" "ERR no such member 7"
+expect_eq "PROMOTE a voter" "$(rc "$L" CONCORD.MEMBER PROMOTE 4)" "ERR member 4 is already a voter"
+expect_eq "PROMOTE no member" "$(rc "$L" CONCORD.MEMBER PROMOTE 9)" "ERR no such member 9"
+expect_eq "REMOVE no member" "$(rc "$L" CONCORD.MEMBER REMOVE 9)" "ERR no such member 9"
+expect_eq "ADD a member" "$(rc "$L" CONCORD.MEMBER ADD 4 n4 "${PEER[4]}" "" "")" "ERR 4 is already a member"
+if command -v curl >/dev/null; then
+	out=$(hc -w ' %{http_code}' -X POST -d "{\"to\": $L}" "$(url "$L" /v1/admin/transfer)")
+	expect_match "HTTP transfer to the leader" "$out" '"note": *"already the leader".* 200$'
+	out=$(hc -w ' %{http_code}' -X POST -d '{"to": 7}' "$(url "$L" /v1/admin/transfer)")
+	expect_match "HTTP transfer to no member" "$out" 'no such member 7.* 404$'
+	out=$(hc -w ' %{http_code}' -X DELETE "$(url "$L" /v1/members/9)")
+	expect_match "HTTP remove no member" "$out" 'no such member 9.* 404$'
+	out=$(hc -w ' %{http_code}' -X POST "$(url "$L" /v1/members/4/promote)")
+	expect_match "HTTP promote a voter" "$out" 'already a voter.* 409$'
+fi
+
 R=$((L == 3 ? 2 : 3))
 log "removing n$R"
 tries=0

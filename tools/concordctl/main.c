@@ -537,16 +537,33 @@ static int ctl_members(struct concord_client *c, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* CONCORD.TRANSFER directly, for its reply's text: "+OK already the leader" when the
+ * target leads already (success: nothing to do). */
 static int ctl_transfer(struct concord_client *c, int argc, char **argv)
 {
 	ctl_need_args("transfer", argc, 1, 1);
 	uint64_t id = ctl_parse_u64("ID", argv[0], 1, UINT64_MAX);
-	int rc = concord_client_transfer(c, id);
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%" PRIu64, id);
+	const char *args[] = {"CONCORD.TRANSFER", ids};
+	struct concord_reply r;
+	memset(&r, 0, sizeof(r));
+	int rc = concord_client_command(c, args, NULL, 2, &r);
 	if (rc != CONCORD_OK) {
 		return ctl_fail(c, "transfer", rc);
 	}
-	printf("leadership transfer to %" PRIu64 " started\n", id);
-	return CTL_OK;
+	int ret = CTL_OK;
+	if (r.type == CONCORD_REPLY_STATUS && strstr(r.str, "already the leader") != NULL) {
+		printf("%" PRIu64 " is already the leader; nothing to transfer\n", id);
+	} else if (r.type == CONCORD_REPLY_STATUS) {
+		printf("leadership transfer to %" PRIu64 " started\n", id);
+	} else {
+		fprintf(stderr, "concordctl: transfer: %s\n",
+		        r.type == CONCORD_REPLY_ERROR ? r.str : "unexpected reply");
+		ret = CTL_FAILED;
+	}
+	concord_reply_free(&r);
+	return ret;
 }
 
 static int ctl_step_down(struct concord_client *c, int argc, char **argv)
