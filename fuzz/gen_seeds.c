@@ -247,6 +247,145 @@ static void gen_storage(void)
 	storage_seed("fresh", 0, false, 0, 0);
 }
 
+
+/* ---- kv: log entries [u16 LE length][command]...; kvsnap: [flag][snapshot] */
+
+static void cmd(struct bytes *b, struct kv *kv, raft_index *index, const struct kv_cmd *c)
+{
+	void *buf;
+	size_t len;
+	int rv = kv_cmd_encode(c, NULL, &buf, &len);
+	assert(rv == 0 && len < 0x8000);
+	uint8_t h[2] = {(uint8_t)len, (uint8_t)(len >> 8)};
+	put(b, h, 2);
+	put(b, buf, len);
+	if (kv != NULL) {
+		struct kv_reply reply;
+		kv_apply(kv, ++*index, buf, len, &reply);
+	}
+	free(buf);
+}
+
+/* Writes a few command sequences; the last one is also applied to `kv` (may be NULL). */
+static void kv_commands(struct kv *kv)
+{
+	struct bytes b = {0};
+	raft_index index = 0;
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 10,
+					       .put = {.key = "a", .key_len = 1,
+						       .value = "1", .value_len = 1}});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_INCRBY, .time_ms = 11,
+					       .put = {.key = "a", .key_len = 1}, .delta = 41});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_APPEND, .time_ms = 12,
+					       .put = {.key = "s", .key_len = 1,
+						       .value = "xyz", .value_len = 3}});
+	struct kv_key dk[2] = {{"a", 1}, {"zz", 2}};
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_DEL, .time_ms = 13, .n = 2,
+					       .keys = dk});
+	save("set_incr_append_del", &b);
+
+	struct kv_put puts[2] = {
+		{.key = "k1", .key_len = 2, .value = "v1", .value_len = 2,
+		 .cond = {.kind = KV_COND_ABSENT}},
+		{.key = "k2", .key_len = 2, .value = "v2", .value_len = 2},
+	};
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_MSET, .time_ms = 20, .n = 2,
+					       .puts = puts});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_CAS, .time_ms = 21,
+					       .put = {.key = "k1", .key_len = 2, .value = "v9",
+						       .value_len = 2,
+						       .cond = {.kind = KV_COND_VALUE, .value = "v1",
+								.value_len = 2}}});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_CAS, .time_ms = 22, .cas_delete = true,
+					       .put = {.key = "k2", .key_len = 2,
+						       .cond = {.kind = KV_COND_MOD_REVISION,
+								.mod_revision = 1}}});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 23,
+					       .put = {.key = "k1", .key_len = 2, .value = "v",
+						       .value_len = 1,
+						       .cond = {.kind = KV_COND_PRESENT}}});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_COMPACT, .time_ms = 24, .revision = 2});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_NOOP, .time_ms = 25});
+	save("mset_cas_compact", &b);
+
+	index = 0;
+	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_OPEN, .time_ms = 100});
+	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .client_id = 1, .seq = 1,
+					     .time_ms = 101,
+					     .put = {.key = "x", .key_len = 1, .value = "1",
+						     .value_len = 1}});
+	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .client_id = 1, .seq = 1,
+					     .time_ms = 102,
+					     .put = {.key = "x", .key_len = 1, .value = "1",
+						     .value_len = 1}});
+	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_KEEPALIVE, .client_id = 1,
+					     .time_ms = 103});
+	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 104,
+					     .put = {.key = KV_MEMBER_PREFIX "2",
+						     .key_len = KV_MEMBER_PREFIX_LEN + 1,
+						     .value = "127.0.0.1:7002", .value_len = 14}});
+	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 105,
+					     .put = {.key = "x", .key_len = 1, .value = "2",
+						     .value_len = 1}});
+	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_OPEN, .time_ms = 106});
+	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_CLOSE, .client_id = 1,
+					     .time_ms = 5000});
+	/* A skipped entry, then bytes that are no command. */
+	put(&b, "\x00\x80", 2);
+	put(&b, "\x03\x00\xff\xff\xff", 5);
+	save("sessions_members", &b);
+}
+
+static void gen_kv(void)
+{
+	kv_commands(NULL);
+}
+
+static void gen_kvsnap(void)
+{
+	struct kv_config cfg;
+	kv_config_default(&cfg);
+	cfg.history_revisions = 4;
+	struct kv *kv;
+	int rv = kv_new(&cfg, &kv);
+	assert(rv == 0);
+	struct bytes b = {0};
+	void *buf;
+	size_t len;
+	assert(kv_snapshot_write_buf(kv, &buf, &len) == 0);
+	put_u8(&b, 0);
+	put(&b, buf, len);
+	free(buf);
+	save("empty", &b);
+	raft_index index = 0;
+	struct bytes scratch = {0};
+	cmd(&scratch, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_OPEN, .time_ms = 100});
+	cmd(&scratch, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .client_id = 1, .seq = 1,
+						   .time_ms = 101,
+						   .put = {.key = "x", .key_len = 1, .value = "1",
+							   .value_len = 1}});
+	for (int i = 0; i < 6; i++)
+		cmd(&scratch, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 102,
+							   .put = {.key = "y", .key_len = 1,
+								   .value = "abcdef",
+								   .value_len = (size_t)i}});
+	struct kv_key dk[1] = {{"x", 1}};
+	cmd(&scratch, kv, &index, &(struct kv_cmd){.op = KV_OP_DEL, .time_ms = 103, .n = 1,
+						   .keys = dk});
+	free(scratch.p);
+	assert(kv_snapshot_write_buf(kv, &buf, &len) == 0);
+	put_u8(&b, 0);
+	put(&b, buf, len);
+	save("keys_history_session", &b);
+	/* The same with a damaged record and the checksum recomputed by the target. */
+	put_u8(&b, 1);
+	put(&b, buf, len);
+	b.p[1 + 12] ^= 0x40;
+	save("damaged_fixed_crc", &b);
+	free(buf);
+	kv_free(kv);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -258,6 +397,10 @@ int main(int argc, char **argv)
 		gen_frame();
 	else if (strcmp(argv[1], "storage") == 0)
 		gen_storage();
+	else if (strcmp(argv[1], "kv") == 0)
+		gen_kv();
+	else if (strcmp(argv[1], "kvsnap") == 0)
+		gen_kvsnap();
 	else {
 		fprintf(stderr, "unknown target %s\n", argv[1]);
 		return 1;
