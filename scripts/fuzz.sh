@@ -11,7 +11,7 @@
 set -euo pipefail
 
 # Every target in fuzz/meson.build; fuzz/fuzz_<target>.c says what each one covers.
-all_targets=(resp http json frame storage kv kvsnap)
+all_targets=(resp http json frame storage kv kvsnap history raft)
 
 seconds="${1:-60}"
 shift || true
