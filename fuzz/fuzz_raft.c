@@ -111,6 +111,11 @@ static void forge(struct h *h, struct input *in, raft_id to)
 		m.log_term = m.log_term + (f & 0x20 ? 1 : 0) - (m.log_term > 0 && (f & 0x40) ? 1 : 0);
 	if (m.log_term > m.term)
 		m.log_term = m.term;
+	/* The decoder lets no term 0 through but on a pre-vote (a fresh node's). */
+	if (m.term == 0 && m.type != RAFT_MSG_PREVOTE)
+		m.term = 1;
+	if (m.log_term > m.term)
+		m.log_term = m.term;
 	m.commit = m.index + byte(in) % 4;
 	m.reject = f & 0x80;
 	m.transfer = g & 0x80;
@@ -153,10 +158,6 @@ static void forge(struct h *h, struct input *in, raft_id to)
 				m.chunk = raft_buf_new("snapshot", len);
 		}
 	}
-	if (m.term == 0 && m.type != RAFT_MSG_PREVOTE)
-		m.term = 1;
-	if (m.log_term > m.term)
-		m.log_term = m.term;
 	int rv = raft_step(r, &m);
 	assert(rv == RAFT_OK || rv == RAFT_EDIVERGED);
 	raft_buf_unref(m.chunk);

@@ -254,13 +254,14 @@ void replication_recv_heartbeat_response(struct raft *r, const struct raft_messa
  */
 
 /* Entries of an append must continue from its prev index, one by one, with terms that
- * never go down and never pass the leader's term. */
+ * never go down and never pass the leader's term, and no entry has term 0. */
 static bool entries_well_formed(const struct raft_message *m)
 {
 	raft_term prev_term = m->log_term;
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct raft_entry *e = &m->entries[i];
-		if (e->index != m->index + 1 + i || e->term < prev_term || e->term > m->term)
+		if (e->index != m->index + 1 + i || e->term == 0 || e->term < prev_term ||
+		    e->term > m->term)
 			return false;
 		if (e->type < RAFT_ENTRY_NORMAL || e->type > RAFT_ENTRY_CONFIG)
 			return false;
