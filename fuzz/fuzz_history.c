@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct check_error err;
 	int rv = check_history_parse((const char *)data, size, &h, &err);
 	if (getenv("FUZZ_VERBOSE") != NULL)
-		fprintf(stderr, "parse %d: %zu ops%s%s\n", rv, rv ? 0 : h.op_count,
-			rv ? ", " : "", rv ? err.message : "");
+		fprintf(stderr, "parse %d: %zu ops%s%s\n", rv, rv ? 0 : h.op_count, rv ? ", " : "",
+		        rv ? err.message : "");
 	if (rv != 0) {
 		assert(rv == -EINVAL || rv == -ENOMEM);
 		assert(err.message[0] != '\0');
@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rv = check_history_parse(text, text_len, &again, &err);
 	if (rv != 0)
 		fprintf(stderr, "written history does not parse: line %zu: %s\n", err.line,
-			err.message);
+		        err.message);
 	assert(rv == 0);
 	assert(again.op_count == h.op_count);
 	for (size_t i = 0; i < h.op_count; i++)
@@ -70,14 +70,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 
 	if (h.op_count <= 64) {
-		struct check_options opt = {.budget_ms = UINT64_MAX, .budget_bytes = 64u << 20,
-					    .budget_states = 20000};
+		struct check_options opt = {
+		    .budget_ms = UINT64_MAX, .budget_bytes = 64u << 20, .budget_states = 20000};
 		struct check_result res;
 		rv = check_history_run(h.ops, h.op_count, &opt, &res);
 		assert(rv == 0 || rv == -ENOMEM);
 		if (rv == 0) {
 			assert(res.verdict == CHECK_LINEARIZABLE ||
-			       res.verdict == CHECK_NOT_LINEARIZABLE || res.verdict == CHECK_UNKNOWN);
+			       res.verdict == CHECK_NOT_LINEARIZABLE ||
+			       res.verdict == CHECK_UNKNOWN);
 			check_result_free(&res);
 		}
 	}

@@ -29,9 +29,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The harness records applied terms below 1024: keep logs under that. */
-#define LOG_CAP 900u
+#define LOG_CAP   900u
 #define QUEUE_CAP 1024u
-#define TERM_CAP 4096u
+#define TERM_CAP  4096u
 
 struct input {
 	const uint8_t *p;
@@ -49,7 +49,7 @@ static raft_id pick_node(struct input *in, const struct h *h)
 }
 
 struct oracle {
-	raft_term applied[1024];      /* first term seen applied at each index */
+	raft_term applied[1024];     /* first term seen applied at each index */
 	raft_id leader_of[TERM_CAP]; /* the leader seen in each term */
 };
 
@@ -108,7 +108,8 @@ static void forge(struct h *h, struct input *in, raft_id to)
 	m.index = last > 3 ? last - 3 + g % 6 : g % 6;
 	m.log_term = raft_term_at(r, m.index);
 	if (f & 0x10)
-		m.log_term = m.log_term + (f & 0x20 ? 1 : 0) - (m.log_term > 0 && (f & 0x40) ? 1 : 0);
+		m.log_term =
+		    m.log_term + (f & 0x20 ? 1 : 0) - (m.log_term > 0 && (f & 0x40) ? 1 : 0);
 	if (m.log_term > m.term)
 		m.log_term = m.term;
 	/* The decoder lets no term 0 through but on a pre-vote (a fresh node's). */
@@ -137,7 +138,8 @@ static void forge(struct h *h, struct input *in, raft_id to)
 			enum raft_entry_type type = RAFT_ENTRY_NORMAL;
 			if (b & 2)
 				type = RAFT_ENTRY_NOOP;
-			es[i] = (struct raft_entry){.term = et, .index = m.index + 1 + i, .type = type};
+			es[i] =
+			    (struct raft_entry){.term = et, .index = m.index + 1 + i, .type = type};
 			m.n_entries = i + 1;
 		}
 		if (m.n_entries > 0)
@@ -188,8 +190,8 @@ static void check_safety(struct h *h, struct oracle *o)
 				o->applied[x] = t;
 			if (o->applied[x] != t) {
 				fprintf(stderr, "index %llu applied with terms %llu and %llu\n",
-					(unsigned long long)x, (unsigned long long)o->applied[x],
-					(unsigned long long)t);
+				        (unsigned long long)x, (unsigned long long)o->applied[x],
+				        (unsigned long long)t);
 				abort();
 			}
 		}
@@ -254,7 +256,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			h_restart(h, x);
 			break;
 		case 8:
-			if (nd->applied > nd->snap_index && nd->applied > raft_snapshot_index(nd->r) &&
+			if (nd->applied > nd->snap_index &&
+			    nd->applied > raft_snapshot_index(nd->r) &&
 			    raft_error(nd->r, NULL) == RAFT_OK)
 				h_snapshot(h, x, 1 + byte(&in) % 64, byte(&in) % 4);
 			break;
@@ -309,13 +312,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_safety(h, o);
 	if (getenv("FUZZ_VERBOSE") != NULL)
 		for (uint32_t i = 0; i < h->n; i++)
-			fprintf(stderr, "node %u: %s term %llu commit %llu applied %llu snap %llu%s\n",
-				i + 1, raft_role_name(raft_role(h->nodes[i].r)),
-				(unsigned long long)raft_term_current(h->nodes[i].r),
-				(unsigned long long)raft_commit_index(h->nodes[i].r),
-				(unsigned long long)h->nodes[i].applied,
-				(unsigned long long)raft_snapshot_index(h->nodes[i].r),
-				h->nodes[i].error ? " DIVERGED" : "");
+			fprintf(stderr,
+			        "node %u: %s term %llu commit %llu applied %llu snap %llu%s\n",
+			        i + 1, raft_role_name(raft_role(h->nodes[i].r)),
+			        (unsigned long long)raft_term_current(h->nodes[i].r),
+			        (unsigned long long)raft_commit_index(h->nodes[i].r),
+			        (unsigned long long)h->nodes[i].applied,
+			        (unsigned long long)raft_snapshot_index(h->nodes[i].r),
+			        h->nodes[i].error ? " DIVERGED" : "");
 	h_free(h);
 	free(h);
 	free(o);

@@ -47,7 +47,7 @@ static bool path_ok(const char *p, size_t n)
 }
 
 static void write_file(struct sio *io, const char *rel, size_t rel_len, const uint8_t *content,
-		       size_t len)
+                       size_t len)
 {
 	char path[SIO_PATH_MAX];
 	snprintf(path, sizeof(path), DIR_NAME "/%.*s", (int)rel_len, rel);
@@ -75,7 +75,8 @@ static void check_boot(const struct storage_recovered *rec)
 		assert(e->index == rec->snapshot_index + 1 + i);
 		assert(e->term <= rec->hard_state.term);
 		assert(e->type >= RAFT_ENTRY_NORMAL && e->type <= RAFT_ENTRY_CONFIG);
-		assert(i == 0 ? e->term >= rec->snapshot_term : e->term >= rec->entries[i - 1].term);
+		assert(i == 0 ? e->term >= rec->snapshot_term
+		              : e->term >= rec->entries[i - 1].term);
 	}
 	assert(rec->snapshot_term <= rec->hard_state.term);
 	struct raft_boot boot;
@@ -99,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *p = (const char *)data + off + 1;
 		const uint8_t *lp = data + off + 1 + plen;
 		uint32_t clen = (uint32_t)lp[0] | (uint32_t)lp[1] << 8 | (uint32_t)lp[2] << 16 |
-				(uint32_t)lp[3] << 24;
+		                (uint32_t)lp[3] << 24;
 		off += 1 + plen + 4;
 		size_t take = clen < size - off ? clen : size - off;
 		if (path_ok(p, plen))
@@ -137,8 +138,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	bool appended = false;
 	if (storage_set_hard_state(st, &hs) == 0) {
-		struct raft_entry e = {.term = hs.term, .index = last + 1, .type = RAFT_ENTRY_NORMAL,
-				       .buf = raft_buf_new("fuzz", 4)};
+		struct raft_entry e = {.term = hs.term,
+		                       .index = last + 1,
+		                       .type = RAFT_ENTRY_NORMAL,
+		                       .buf = raft_buf_new("fuzz", 4)};
 		appended = storage_append(st, &e, 1) == 0 && storage_sync(st) == 0;
 		raft_buf_unref(e.buf);
 	}
@@ -157,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(rec.n_entries == n_before + (appended ? 1 : 0));
 	if (getenv("FUZZ_VERBOSE") != NULL)
 		fprintf(stderr, "snapshot %llu, %u entries, appended %d\n",
-			(unsigned long long)rec.snapshot_index, rec.n_entries, appended);
+		        (unsigned long long)rec.snapshot_index, rec.n_entries, appended);
 	storage_recovered_release(&rec);
 	storage_close(st);
 	crashfs_free(fs);

@@ -73,8 +73,11 @@ static void frame_msg(struct bytes *b, const struct raft_message *m)
 
 static void hello(struct bytes *b, enum net_hs_kind kind)
 {
-	struct net_handshake hs = {.version = NET_PROTOCOL_VERSION, .kind = (uint8_t)kind,
-				   .cluster_id = 7, .from = 2, .to = 1};
+	struct net_handshake hs = {.version = NET_PROTOCOL_VERSION,
+	                           .kind = (uint8_t)kind,
+	                           .cluster_id = 7,
+	                           .from = 2,
+	                           .to = 1};
 	uint8_t f[NET_HANDSHAKE_FRAME_BYTES];
 	net_handshake_encode(&hs, f);
 	put(b, f, sizeof(f));
@@ -84,44 +87,83 @@ static void gen_frame(void)
 {
 	struct bytes b = {0};
 	struct raft_entry es[3] = {
-		{.term = 2, .index = 5, .type = RAFT_ENTRY_NOOP},
-		{.term = 2, .index = 6, .type = RAFT_ENTRY_NORMAL, .buf = raft_buf_new("set k v", 7)},
-		{.term = 3, .index = 7, .type = RAFT_ENTRY_NORMAL, .buf = raft_buf_new("x", 1)},
+	    {.term = 2, .index = 5, .type = RAFT_ENTRY_NOOP},
+	    {.term = 2, .index = 6, .type = RAFT_ENTRY_NORMAL, .buf = raft_buf_new("set k v", 7)},
+	    {.term = 3, .index = 7, .type = RAFT_ENTRY_NORMAL, .buf = raft_buf_new("x", 1)},
 	};
 	hello(&b, NET_HS_HELLO);
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
-					     .term = 3, .index = 4, .log_term = 1, .commit = 4,
-					     .n_entries = 3, .entries = es});
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_HEARTBEAT, .from = 2, .to = 1,
-					     .term = 3, .commit = 7, .context = 9});
+	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_APPEND,
+	                                     .from = 2,
+	                                     .to = 1,
+	                                     .term = 3,
+	                                     .index = 4,
+	                                     .log_term = 1,
+	                                     .commit = 4,
+	                                     .n_entries = 3,
+	                                     .entries = es});
+	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_HEARTBEAT,
+	                                     .from = 2,
+	                                     .to = 1,
+	                                     .term = 3,
+	                                     .commit = 7,
+	                                     .context = 9});
 	save("append_heartbeat", &b);
 
 	hello(&b, NET_HS_ACCEPT);
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_PREVOTE, .from = 3, .to = 1,
-					     .term = 5, .index = 10, .log_term = 4});
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_VOTE, .from = 3, .to = 1,
-					     .term = 5, .index = 10, .log_term = 4,
-					     .transfer = true});
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1,
-					     .term = 5, .index = 8, .reject = true, .xterm = 2,
-					     .xindex = 6, .xlen = 9});
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_VOTE_RESP, .from = 3, .to = 1,
-					     .term = 5, .reject = true});
+	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_PREVOTE,
+	                                     .from = 3,
+	                                     .to = 1,
+	                                     .term = 5,
+	                                     .index = 10,
+	                                     .log_term = 4});
+	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_VOTE,
+	                                     .from = 3,
+	                                     .to = 1,
+	                                     .term = 5,
+	                                     .index = 10,
+	                                     .log_term = 4,
+	                                     .transfer = true});
+	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_APPEND_RESP,
+	                                     .from = 3,
+	                                     .to = 1,
+	                                     .term = 5,
+	                                     .index = 8,
+	                                     .reject = true,
+	                                     .xterm = 2,
+	                                     .xindex = 6,
+	                                     .xlen = 9});
+	frame_msg(&b,
+	          &(struct raft_message){
+	              .type = RAFT_MSG_VOTE_RESP, .from = 3, .to = 1, .term = 5, .reject = true});
 	save("votes_resp", &b);
 
-	struct raft_conf conf = {.n_voters = 3, .voters = {1, 2, 3}, .n_voters_old = 1,
-				 .voters_old = {1}, .n_learners = 1, .learners = {4}};
+	struct raft_conf conf = {.n_voters = 3,
+	                         .voters = {1, 2, 3},
+	                         .n_voters_old = 1,
+	                         .voters_old = {1},
+	                         .n_learners = 1,
+	                         .learners = {4}};
 	hello(&b, NET_HS_HELLO);
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_SNAPSHOT, .from = 2, .to = 1,
-					     .term = 3, .index = 20, .log_term = 3,
-					     .snap_size = 10, .snap_offset = 0,
-					     .chunk = raft_buf_new("0123456789", 10),
-					     .snap_conf = &conf});
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_SNAPSHOT_RESP, .from = 2, .to = 1,
-					     .term = 3, .index = 20, .log_term = 3,
-					     .snap_size = 10, .snap_offset = 10});
-	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_TIMEOUT_NOW, .from = 2, .to = 1,
-					     .term = 3});
+	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_SNAPSHOT,
+	                                     .from = 2,
+	                                     .to = 1,
+	                                     .term = 3,
+	                                     .index = 20,
+	                                     .log_term = 3,
+	                                     .snap_size = 10,
+	                                     .snap_offset = 0,
+	                                     .chunk = raft_buf_new("0123456789", 10),
+	                                     .snap_conf = &conf});
+	frame_msg(&b, &(struct raft_message){.type = RAFT_MSG_SNAPSHOT_RESP,
+	                                     .from = 2,
+	                                     .to = 1,
+	                                     .term = 3,
+	                                     .index = 20,
+	                                     .log_term = 3,
+	                                     .snap_size = 10,
+	                                     .snap_offset = 10});
+	frame_msg(&b, &(struct raft_message){
+	                  .type = RAFT_MSG_TIMEOUT_NOW, .from = 2, .to = 1, .term = 3});
 	/* The disk's records ride in frames too, for the other decoders. */
 	size_t n = proto_entry_size(&es[1]);
 	uint8_t *buf = malloc(n);
@@ -129,16 +171,19 @@ static void gen_frame(void)
 	put_u32(&b, (uint32_t)n);
 	put(&b, buf, n);
 	free(buf);
-	struct proto_meta meta = {.format_version = 1, .cluster_id = 7, .node_id = 1,
-				  .hard_state = {.term = 3, .vote = 2}, .conf = conf};
+	struct proto_meta meta = {.format_version = 1,
+	                          .cluster_id = 7,
+	                          .node_id = 1,
+	                          .hard_state = {.term = 3, .vote = 2},
+	                          .conf = conf};
 	n = proto_meta_size(&meta);
 	buf = malloc(n);
 	proto_meta_encode(&meta, buf);
 	put_u32(&b, (uint32_t)n);
 	put(&b, buf, n);
 	free(buf);
-	struct proto_snapshot_meta sm = {.index = 20, .term = 3, .conf = conf,
-					 .data_size_bytes = 10, .data_crc32c = 0x1234};
+	struct proto_snapshot_meta sm = {
+	    .index = 20, .term = 3, .conf = conf, .data_size_bytes = 10, .data_crc32c = 0x1234};
 	n = proto_snapshot_meta_size(&sm);
 	buf = malloc(n);
 	proto_snapshot_meta_encode(&sm, buf);
@@ -147,7 +192,6 @@ static void gen_frame(void)
 	free(buf);
 	save("snapshot_records", &b);
 }
-
 
 /* ---- storage: a data directory as [u8 path length][path][u32 LE length][content]... */
 
@@ -194,9 +238,10 @@ static void append_n(struct storage *st, raft_index first, uint32_t n, raft_term
 	for (uint32_t i = 0; i < n; i++) {
 		char payload[32];
 		int len = snprintf(payload, sizeof(payload), "cmd-%u", (unsigned)(first + i));
-		struct raft_entry e = {.term = term, .index = first + i,
-				       .type = i == 0 ? RAFT_ENTRY_NOOP : RAFT_ENTRY_NORMAL,
-				       .buf = i == 0 ? NULL : raft_buf_new(payload, (size_t)len)};
+		struct raft_entry e = {.term = term,
+		                       .index = first + i,
+		                       .type = i == 0 ? RAFT_ENTRY_NOOP : RAFT_ENTRY_NORMAL,
+		                       .buf = i == 0 ? NULL : raft_buf_new(payload, (size_t)len)};
 		int rv = storage_append(st, &e, 1);
 		assert(rv == 0);
 		raft_buf_unref(e.buf);
@@ -207,14 +252,16 @@ static void append_n(struct storage *st, raft_index first, uint32_t n, raft_term
 /* A directory with `n1` entries of term 1, then (if snap) a snapshot at n1, then `n2`
  * entries of term 2; small segments so that some close. */
 static void storage_seed(const char *name, uint32_t n1, bool snap, uint32_t n2,
-			 uint32_t payload_bytes)
+                         uint32_t payload_bytes)
 {
 	struct crashfs *fs = crashfs_new(1);
 	struct sio *io = crashfs_io(fs);
 	struct raft_conf conf = {.n_voters = 3, .voters = {1, 2, 3}};
-	struct storage_options opts = {.cluster_id = 7, .node_id = 1, .bootstrap_conf = &conf,
-				       .create = true,
-				       .segment_size_bytes = STORAGE_SEGMENT_SIZE_MIN_BYTES};
+	struct storage_options opts = {.cluster_id = 7,
+	                               .node_id = 1,
+	                               .bootstrap_conf = &conf,
+	                               .create = true,
+	                               .segment_size_bytes = STORAGE_SEGMENT_SIZE_MIN_BYTES};
 	struct storage *st;
 	struct storage_recovered rec;
 	char errmsg[STORAGE_ERRMSG_SIZE];
@@ -226,8 +273,9 @@ static void storage_seed(const char *name, uint32_t n1, bool snap, uint32_t n2,
 	if (snap) {
 		char data[64];
 		memset(data, 's', sizeof(data));
-		rv = storage_snapshot_put(st, n1, 1, &conf, data,
-					  payload_bytes < sizeof(data) ? payload_bytes : sizeof(data), 0);
+		rv = storage_snapshot_put(
+		    st, n1, 1, &conf, data,
+		    payload_bytes < sizeof(data) ? payload_bytes : sizeof(data), 0);
 		assert(rv == 0);
 	}
 	append_n(st, n1 + 1, n2, 2);
@@ -246,7 +294,6 @@ static void gen_storage(void)
 	/* A fresh directory: the meta file and an empty log. */
 	storage_seed("fresh", 0, false, 0, 0);
 }
-
 
 /* ---- kv: log entries [u16 LE length][command]...; kvsnap: [flag][snapshot] */
 
@@ -271,65 +318,89 @@ static void kv_commands(struct kv *kv)
 {
 	struct bytes b = {0};
 	raft_index index = 0;
-	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 10,
-					       .put = {.key = "a", .key_len = 1,
-						       .value = "1", .value_len = 1}});
-	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_INCRBY, .time_ms = 11,
-					       .put = {.key = "a", .key_len = 1}, .delta = 41});
-	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_APPEND, .time_ms = 12,
-					       .put = {.key = "s", .key_len = 1,
-						       .value = "xyz", .value_len = 3}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .time_ms = 10,
+	                     .put = {.key = "a", .key_len = 1, .value = "1", .value_len = 1}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){
+	        .op = KV_OP_INCRBY, .time_ms = 11, .put = {.key = "a", .key_len = 1}, .delta = 41});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_APPEND,
+	                     .time_ms = 12,
+	                     .put = {.key = "s", .key_len = 1, .value = "xyz", .value_len = 3}});
 	struct kv_key dk[2] = {{"a", 1}, {"zz", 2}};
-	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_DEL, .time_ms = 13, .n = 2,
-					       .keys = dk});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_DEL, .time_ms = 13, .n = 2, .keys = dk});
 	save("set_incr_append_del", &b);
 
 	struct kv_put puts[2] = {
-		{.key = "k1", .key_len = 2, .value = "v1", .value_len = 2,
-		 .cond = {.kind = KV_COND_ABSENT}},
-		{.key = "k2", .key_len = 2, .value = "v2", .value_len = 2},
+	    {.key = "k1",
+	     .key_len = 2,
+	     .value = "v1",
+	     .value_len = 2,
+	     .cond = {.kind = KV_COND_ABSENT}},
+	    {.key = "k2", .key_len = 2, .value = "v2", .value_len = 2},
 	};
-	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_MSET, .time_ms = 20, .n = 2,
-					       .puts = puts});
-	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_CAS, .time_ms = 21,
-					       .put = {.key = "k1", .key_len = 2, .value = "v9",
-						       .value_len = 2,
-						       .cond = {.kind = KV_COND_VALUE, .value = "v1",
-								.value_len = 2}}});
-	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_CAS, .time_ms = 22, .cas_delete = true,
-					       .put = {.key = "k2", .key_len = 2,
-						       .cond = {.kind = KV_COND_MOD_REVISION,
-								.mod_revision = 1}}});
-	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 23,
-					       .put = {.key = "k1", .key_len = 2, .value = "v",
-						       .value_len = 1,
-						       .cond = {.kind = KV_COND_PRESENT}}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_MSET, .time_ms = 20, .n = 2, .puts = puts});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){
+	        .op = KV_OP_CAS,
+	        .time_ms = 21,
+	        .put = {.key = "k1",
+	                .key_len = 2,
+	                .value = "v9",
+	                .value_len = 2,
+	                .cond = {.kind = KV_COND_VALUE, .value = "v1", .value_len = 2}}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_CAS,
+	                     .time_ms = 22,
+	                     .cas_delete = true,
+	                     .put = {.key = "k2",
+	                             .key_len = 2,
+	                             .cond = {.kind = KV_COND_MOD_REVISION, .mod_revision = 1}}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .time_ms = 23,
+	                     .put = {.key = "k1",
+	                             .key_len = 2,
+	                             .value = "v",
+	                             .value_len = 1,
+	                             .cond = {.kind = KV_COND_PRESENT}}});
 	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_COMPACT, .time_ms = 24, .revision = 2});
 	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_NOOP, .time_ms = 25});
 	save("mset_cas_compact", &b);
 
 	index = 0;
 	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_OPEN, .time_ms = 100});
-	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .client_id = 1, .seq = 1,
-					     .time_ms = 101,
-					     .put = {.key = "x", .key_len = 1, .value = "1",
-						     .value_len = 1}});
-	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .client_id = 1, .seq = 1,
-					     .time_ms = 102,
-					     .put = {.key = "x", .key_len = 1, .value = "1",
-						     .value_len = 1}});
-	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_KEEPALIVE, .client_id = 1,
-					     .time_ms = 103});
-	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 104,
-					     .put = {.key = KV_MEMBER_PREFIX "2",
-						     .key_len = KV_MEMBER_PREFIX_LEN + 1,
-						     .value = "127.0.0.1:7002", .value_len = 14}});
-	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 105,
-					     .put = {.key = "x", .key_len = 1, .value = "2",
-						     .value_len = 1}});
+	cmd(&b, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .client_id = 1,
+	                     .seq = 1,
+	                     .time_ms = 101,
+	                     .put = {.key = "x", .key_len = 1, .value = "1", .value_len = 1}});
+	cmd(&b, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .client_id = 1,
+	                     .seq = 1,
+	                     .time_ms = 102,
+	                     .put = {.key = "x", .key_len = 1, .value = "1", .value_len = 1}});
+	cmd(&b, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SESSION_KEEPALIVE, .client_id = 1, .time_ms = 103});
+	cmd(&b, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .time_ms = 104,
+	                     .put = {.key = KV_MEMBER_PREFIX "2",
+	                             .key_len = KV_MEMBER_PREFIX_LEN + 1,
+	                             .value = "127.0.0.1:7002",
+	                             .value_len = 14}});
+	cmd(&b, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .time_ms = 105,
+	                     .put = {.key = "x", .key_len = 1, .value = "2", .value_len = 1}});
 	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_OPEN, .time_ms = 106});
-	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_CLOSE, .client_id = 1,
-					     .time_ms = 5000});
+	cmd(&b, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SESSION_CLOSE, .client_id = 1, .time_ms = 5000});
 	/* A skipped entry, then bytes that are no command. */
 	put(&b, "\x00\x80", 2);
 	put(&b, "\x03\x00\xff\xff\xff", 5);
@@ -360,18 +431,22 @@ static void gen_kvsnap(void)
 	raft_index index = 0;
 	struct bytes scratch = {0};
 	cmd(&scratch, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_OPEN, .time_ms = 100});
-	cmd(&scratch, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .client_id = 1, .seq = 1,
-						   .time_ms = 101,
-						   .put = {.key = "x", .key_len = 1, .value = "1",
-							   .value_len = 1}});
+	cmd(&scratch, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .client_id = 1,
+	                     .seq = 1,
+	                     .time_ms = 101,
+	                     .put = {.key = "x", .key_len = 1, .value = "1", .value_len = 1}});
 	for (int i = 0; i < 6; i++)
-		cmd(&scratch, kv, &index, &(struct kv_cmd){.op = KV_OP_SET, .time_ms = 102,
-							   .put = {.key = "y", .key_len = 1,
-								   .value = "abcdef",
-								   .value_len = (size_t)i}});
+		cmd(&scratch, kv, &index,
+		    &(struct kv_cmd){
+		        .op = KV_OP_SET,
+		        .time_ms = 102,
+		        .put = {
+		            .key = "y", .key_len = 1, .value = "abcdef", .value_len = (size_t)i}});
 	struct kv_key dk[1] = {{"x", 1}};
-	cmd(&scratch, kv, &index, &(struct kv_cmd){.op = KV_OP_DEL, .time_ms = 103, .n = 1,
-						   .keys = dk});
+	cmd(&scratch, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_DEL, .time_ms = 103, .n = 1, .keys = dk});
 	free(scratch.p);
 	assert(kv_snapshot_write_buf(kv, &buf, &len) == 0);
 	put_u8(&b, 0);

@@ -27,7 +27,7 @@ static void committed_cluster(struct h *h)
 
 /* Takes node id's batches, expecting exactly one to carry the error. */
 static void expect_failed_batch(struct h *h, raft_id id, raft_index index, raft_term ours,
-				raft_term theirs)
+                                raft_term theirs)
 {
 	struct raft *r = h_raft(h, id);
 	assert_true(raft_has_ready(r));
@@ -59,8 +59,8 @@ static void expect_stopped(struct h *h, raft_id id)
 	assert_int_equal(raft_campaign(r), RAFT_EDIVERGED);
 	assert_int_equal(raft_propose(r, "x", 1, NULL, NULL), RAFT_EDIVERGED);
 	assert_int_equal(raft_read_index(r, 1), RAFT_EDIVERGED);
-	struct raft_message hb = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = id,
-				  .term = term + 5, .commit = commit};
+	struct raft_message hb = {
+	    .type = RAFT_MSG_HEARTBEAT, .from = 1, .to = id, .term = term + 5, .commit = commit};
 	assert_int_equal(raft_step(r, &hb), RAFT_EDIVERGED);
 	assert_int_equal(raft_term_current(r), term);
 	assert_int_equal(raft_last_index(r), last);
@@ -79,13 +79,19 @@ static void test_append_below_commit_conflicts(void **state)
 	struct h h;
 	committed_cluster(&h);
 	struct raft_entry es[3] = {
-		{.term = 2, .index = 3, .type = RAFT_ENTRY_NORMAL},
-		{.term = 2, .index = 4, .type = RAFT_ENTRY_NORMAL},
-		{.term = 2, .index = 5, .type = RAFT_ENTRY_NORMAL},
+	    {.term = 2, .index = 3, .type = RAFT_ENTRY_NORMAL},
+	    {.term = 2, .index = 4, .type = RAFT_ENTRY_NORMAL},
+	    {.term = 2, .index = 5, .type = RAFT_ENTRY_NORMAL},
 	};
-	struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 3, .to = 2, .term = 2,
-				 .index = 2, .log_term = 1, .commit = 5, .n_entries = 3,
-				 .entries = es};
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+	                         .from = 3,
+	                         .to = 2,
+	                         .term = 2,
+	                         .index = 2,
+	                         .log_term = 1,
+	                         .commit = 5,
+	                         .n_entries = 3,
+	                         .entries = es};
 	assert_int_equal(raft_error(R(2), NULL), RAFT_OK);
 	assert_int_equal(raft_step(R(2), &m), RAFT_EDIVERGED);
 	struct raft_divergence d;
@@ -112,8 +118,13 @@ static void test_append_prev_at_commit_conflicts(void **state)
 	(void)state;
 	struct h h;
 	committed_cluster(&h);
-	struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 3, .to = 2, .term = 2,
-				 .index = 4, .log_term = 2, .commit = 4};
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+	                         .from = 3,
+	                         .to = 2,
+	                         .term = 2,
+	                         .index = 4,
+	                         .log_term = 2,
+	                         .commit = 4};
 	assert_int_equal(raft_step(R(2), &m), RAFT_EDIVERGED);
 	expect_failed_batch(&h, 2, 4, 1, 2);
 	expect_stopped(&h, 2);
@@ -127,9 +138,15 @@ static void test_snapshot_below_commit_conflicts(void **state)
 	struct h h;
 	committed_cluster(&h);
 	struct raft_conf conf = *raft_conf_current(R(2));
-	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT, .from = 3, .to = 2, .term = 2,
-				 .index = 3, .log_term = 2, .snap_size = 4,
-				 .chunk = raft_buf_new("snap", 4), .snap_conf = &conf};
+	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT,
+	                         .from = 3,
+	                         .to = 2,
+	                         .term = 2,
+	                         .index = 3,
+	                         .log_term = 2,
+	                         .snap_size = 4,
+	                         .chunk = raft_buf_new("snap", 4),
+	                         .snap_conf = &conf};
 	assert_int_equal(raft_step(R(2), &m), RAFT_EDIVERGED);
 	raft_buf_unref(m.chunk);
 	expect_failed_batch(&h, 2, 3, 1, 2);
@@ -146,12 +163,18 @@ static void test_consistent_below_commit_answered(void **state)
 	committed_cluster(&h);
 	h_drop(&h, 0, 0, 0);
 	struct raft_entry es[2] = {
-		{.term = 1, .index = 3, .type = RAFT_ENTRY_NORMAL},
-		{.term = 1, .index = 4, .type = RAFT_ENTRY_NORMAL},
+	    {.term = 1, .index = 3, .type = RAFT_ENTRY_NORMAL},
+	    {.term = 1, .index = 4, .type = RAFT_ENTRY_NORMAL},
 	};
-	struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1,
-				 .index = 2, .log_term = 1, .commit = 4, .n_entries = 2,
-				 .entries = es};
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+	                         .from = 1,
+	                         .to = 2,
+	                         .term = 1,
+	                         .index = 2,
+	                         .log_term = 1,
+	                         .commit = 4,
+	                         .n_entries = 2,
+	                         .entries = es};
 	assert_int_equal(raft_step(R(2), &m), RAFT_OK);
 	h_ready(&h, 2);
 	struct raft_message *resp = h_find(&h, 2, 1, RAFT_MSG_APPEND_RESP);
@@ -160,9 +183,15 @@ static void test_consistent_below_commit_answered(void **state)
 	assert_int_equal(resp->index, 4);
 	h_drop(&h, 0, 0, 0);
 	struct raft_conf conf = *raft_conf_current(R(2));
-	struct raft_message s = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 1,
-				 .index = 3, .log_term = 1, .snap_size = 4,
-				 .chunk = raft_buf_new("snap", 4), .snap_conf = &conf};
+	struct raft_message s = {.type = RAFT_MSG_SNAPSHOT,
+	                         .from = 1,
+	                         .to = 2,
+	                         .term = 1,
+	                         .index = 3,
+	                         .log_term = 1,
+	                         .snap_size = 4,
+	                         .chunk = raft_buf_new("snap", 4),
+	                         .snap_conf = &conf};
 	assert_int_equal(raft_step(R(2), &s), RAFT_OK);
 	raft_buf_unref(s.chunk);
 	h_ready(&h, 2);
