@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# fuzz.sh: builds the client-protocol fuzzers (libFuzzer, clang, ASan+UBSan) and runs each for N seconds.
+# fuzz.sh: builds the decoder fuzzers (libFuzzer, clang, ASan+UBSan) and runs each for N seconds.
 #
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  how long to run each fuzzer (default 60)
-#   TARGET   resp, http, json (default: all three)
+#   TARGET   one of $all_targets below (default: all of them)
 # The build directory is build-fuzz (FUZZ_BUILD_DIR overrides it); each fuzzer keeps its
 # growing corpus in build-fuzz/corpus/<target>, seeded from fuzz/corpus/<target>, and
 # writes any crashing input to build-fuzz/artifacts/<target>/. Exits nonzero if a fuzzer
 # found a crash.
 set -euo pipefail
 
+# Every target in fuzz/meson.build; fuzz/fuzz_<target>.c says what each one covers.
+all_targets=(resp http json frame storage kv kvsnap history raft)
+
 seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-	targets=(resp http json)
+	targets=("${all_targets[@]}")
 fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
@@ -45,9 +48,14 @@ for t in "${targets[@]}"; do
 	if [ -d "$root/fuzz/corpus/$t" ]; then
 		seeds=("$root/fuzz/corpus/$t")
 	fi
+	# A storage input is a whole data directory: let it hold a few segments.
+	max_len=4096
+	case "$t" in
+	storage) max_len=16384 ;;
+	esac
 	log="$build/fuzz_$t.log"
 	echo "fuzz: $t for ${seconds}s (log: $log)"
-	if "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len=4096 \
+	if "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len="$max_len" \
 		-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$artifacts" "$corpus" "${seeds[@]}" >"$log" 2>&1; then
 		runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')"

@@ -119,7 +119,8 @@ typedef uint64_t raft_index; /* a log index; the first entry is 1, 0 is "no entr
 	X(RAFT_ENOVOTER, "this node is not a voter")                                       \
 	X(RAFT_ECHANGING, "a configuration change is in progress")                         \
 	X(RAFT_ELAGGING, "the learner is too far behind the leader to become a voter")    \
-	X(RAFT_ECOMPACTED, "the log no longer holds that index")
+	X(RAFT_ECOMPACTED, "the log no longer holds that index")                           \
+	X(RAFT_EDIVERGED, "a leader's log conflicts with an entry this node committed")
 
 enum raft_error {
 #define RAFT_ERROR_ENUM_(name, text) name,
@@ -324,6 +325,45 @@ struct raft_boot {
 };
 
 /* ----------------------------------------------------------------------------------
+ * Divergence: the core's one fatal condition
+ *
+ * Raft never replaces a committed entry (Leader Completeness, 5.4). If a leader's
+ * AppendEntries or InstallSnapshot names, at an index this node has committed, a term
+ * other than the one this node committed there, then either the cluster broke Raft's
+ * safety (a lost or rolled-back disk, a node booted from another node's directory, a
+ * bug) or this node's log is damaged. Nothing the core could answer would be true: an
+ * acknowledgement would make the leader count a match that does not exist, a rejection
+ * would make it back up into entries both sides committed. So the core fail-stops:
+ *
+ *   - The message that revealed it gets no answer, and raft_step() returns
+ *     RAFT_EDIVERGED.
+ *   - From then on the node takes no input: raft_step() returns RAFT_EDIVERGED and
+ *     ignores the message, raft_tick() does nothing, the client calls return
+ *     RAFT_EDIVERGED. raft_error() reports the condition.
+ *   - Output not yet taken is dropped (messages, reads), and every batch taken after it
+ *     carries rd.error = RAFT_EDIVERGED and rd.divergence, and nothing else: no entries,
+ *     hard state, snapshot, committed entries or messages. raft_has_ready() is true
+ *     until one such batch was taken.
+ *
+ * The driver must stop the node: not send, persist or apply anything more, report
+ * rd.divergence loudly, keep the data directory as it is for inspection, and exit
+ * (or otherwise stay down) rather than restart, since a restarted node would diverge
+ * again on the leader's next append. It may raft_advance() the failed batch, and must
+ * advance every batch taken before raft_free(), as always; advancing a failed batch
+ * promises nothing about durability. Batches taken before the failure keep their
+ * meaning: they may still be persisted and advanced in order, but messages and
+ * committed entries in them should be dropped too, as the node is going down. */
+struct raft_divergence {
+	raft_index index;       /* the committed index in conflict */
+	raft_term term;         /* the term of this node's entry there */
+	raft_term leader_term;  /* the term the sender's log has there */
+	raft_index commit;      /* this node's commit index when it noticed */
+	raft_id from;           /* the sender */
+	raft_term msg_term;     /* the sender's term */
+	enum raft_msg_type msg_type;
+};
+
+/* ----------------------------------------------------------------------------------
  * Output
  */
 
@@ -360,6 +400,11 @@ struct raft_ready {
 	enum raft_role role;
 	raft_id leader;
 	raft_term term;
+
+	/* 0, or RAFT_EDIVERGED: the node fail-stopped (see "Divergence" above); every other
+	 * field but seq and the soft state is empty, and `divergence` says why. */
+	int error;
+	struct raft_divergence divergence;
 };
 
 /* ----------------------------------------------------------------------------------
@@ -378,10 +423,12 @@ int raft_new(struct raft **out, const struct raft_config *cfg, const struct raft
 void raft_free(struct raft *r);
 
 /* Feeds one received message. Malformed or stale messages are ignored; the message
- * stays owned by the caller. Returns 0, or RAFT_EINVAL if m->to is not this node. */
+ * stays owned by the caller. Returns 0, RAFT_EINVAL if m->to is not this node, or
+ * RAFT_EDIVERGED if the node has fail-stopped, by this message or before (see
+ * "Divergence" above). */
 int raft_step(struct raft *r, const struct raft_message *m);
 
-/* Advances logical time by one tick. */
+/* Advances logical time by one tick (nothing once the node diverged). */
 void raft_tick(struct raft *r);
 
 /* Appends a command to the leader's log, copying `len` bytes from `data`. On success
@@ -443,6 +490,11 @@ void raft_ready(struct raft *r, struct raft_ready *rd);
 /* Acknowledges batch `rd`: its state is durable and its messages are sent. Releases
  * everything the batch held. */
 void raft_advance(struct raft *r, struct raft_ready *rd);
+
+/* 0, or RAFT_EDIVERGED once the node fail-stopped; then fills *d (may be NULL). The
+ * client calls (propose, read index, transfer, step down, campaign, configuration
+ * change, snapshot taken) return RAFT_EDIVERGED from then on. */
+int raft_error(const struct raft *r, struct raft_divergence *d);
 
 /* Introspection. None of these change the node. */
 raft_id raft_self(const struct raft *r);

@@ -553,9 +553,12 @@ static int restore_run(struct restore *rs)
 	if ((rv = read_record(rs, &rec)) != KV_OK)
 		return rv;
 	rv = read_header(rs, rec, at);
-	uint64_t n_items = rec->header != NULL ? rec->header->n_items : 0;
-	uint64_t n_versions = rec->header != NULL ? rec->header->n_versions : 0;
-	uint64_t n_sessions = rec->header != NULL ? rec->header->n_sessions : 0;
+	/* `header` shares a union with the other record kinds: read it only from a record
+	 * read_header() accepted as a header. */
+	bool is_header = rv == KV_OK;
+	uint64_t n_items = is_header ? rec->header->n_items : 0;
+	uint64_t n_versions = is_header ? rec->header->n_versions : 0;
+	uint64_t n_sessions = is_header ? rec->header->n_sessions : 0;
 	concord__kv__snap_record__free_unpacked(rec, NULL);
 	if (rv != KV_OK)
 		return rv;

@@ -208,6 +208,8 @@ static bool same_voters(const struct raft_conf *a, const struct raft_conf *b)
 
 int raft_change_config(struct raft *r, const struct raft_conf *target, raft_index *index)
 {
+	if (r->diverged)
+		return RAFT_EDIVERGED;
 	if (r->role != RAFT_LEADER)
 		return RAFT_ENOTLEADER;
 	if (!conf_target_valid(target))

@@ -210,6 +210,12 @@ struct raft {
 	enum raft_role reported_role;
 	raft_id reported_leader;
 	raft_term reported_term;
+
+	/* Fail-stop (raft.h, "Divergence"): set once a leader's log contradicted a
+	 * committed entry; the node then takes no more input. */
+	bool diverged;
+	bool diverged_reported; /* a batch carrying the error was taken */
+	struct raft_divergence divergence;
 };
 
 /* ---- conf.c: the configuration history (thesis 4.1: a server uses the latest
@@ -242,6 +248,10 @@ void snapshot_recv_reset(struct raft *r);
 /* ---- raft.c */
 void raft_send(struct raft *r, struct raft_message *m);
 bool raft_msg_needs_persistence(const struct raft_message *m);
+/* The node fail-stops: `m` says that index `index`, committed here with term `ours`,
+ * has term `theirs` in the sender's log. Drops output not yet taken. */
+void raft_diverge(struct raft *r, const struct raft_message *m, raft_index index, raft_term ours,
+		  raft_term theirs);
 void raft_reset_election_timer(struct raft *r);
 struct progress *raft_progress_of(struct raft *r, raft_id id);
 bool raft_is_voter(const struct raft *r);

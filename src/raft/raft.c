@@ -139,6 +139,38 @@ void raft_free(struct raft *r)
  * Helpers shared by the other files
  */
 
+void raft_diverge(struct raft *r, const struct raft_message *m, raft_index index, raft_term ours,
+		  raft_term theirs)
+{
+	assert(index <= r->commit);
+	assert(ours != theirs);
+	if (r->diverged)
+		return;
+	r->diverged = true;
+	r->divergence = (struct raft_divergence){
+	    .index = index,
+	    .term = ours,
+	    .leader_term = theirs,
+	    .commit = r->commit,
+	    .from = m->from,
+	    .msg_term = m->term,
+	    .msg_type = m->type,
+	};
+	/* Nothing said before this is worth saying now: the node goes down. */
+	msg_queue_clear(&r->msgs);
+	msg_queue_clear(&r->msgs_persisted);
+	r->reads_done.n = 0;
+}
+
+int raft_error(const struct raft *r, struct raft_divergence *d)
+{
+	if (!r->diverged)
+		return RAFT_OK;
+	if (d != NULL)
+		*d = r->divergence;
+	return RAFT_EDIVERGED;
+}
+
 bool raft_msg_needs_persistence(const struct raft_message *m)
 {
 	/* Figure 2: respond to RPCs only after updating stable storage. A vote request
@@ -244,6 +276,8 @@ static void tick_leader(struct raft *r)
 
 void raft_tick(struct raft *r)
 {
+	if (r->diverged)
+		return;
 	if (r->role == RAFT_LEADER) {
 		tick_leader(r);
 		return;
@@ -260,6 +294,8 @@ void raft_tick(struct raft *r)
 int raft_propose(struct raft *r, const void *data, size_t len, raft_term *term,
 		 raft_index *index)
 {
+	if (r->diverged)
+		return RAFT_EDIVERGED;
 	if (r->role != RAFT_LEADER)
 		return RAFT_ENOTLEADER;
 	if (r->transferee != RAFT_NONE)
@@ -286,6 +322,8 @@ int raft_propose(struct raft *r, const void *data, size_t len, raft_term *term,
 
 int raft_transfer_leader(struct raft *r, raft_id to)
 {
+	if (r->diverged)
+		return RAFT_EDIVERGED;
 	if (r->role != RAFT_LEADER)
 		return RAFT_ENOTLEADER;
 	if (to == r->id)
@@ -309,6 +347,8 @@ int raft_transfer_leader(struct raft *r, raft_id to)
 
 int raft_step_down(struct raft *r)
 {
+	if (r->diverged)
+		return RAFT_EDIVERGED;
 	if (r->role != RAFT_LEADER)
 		return RAFT_ENOTLEADER;
 	struct progress *best = NULL;
@@ -327,6 +367,8 @@ int raft_step_down(struct raft *r)
 
 int raft_campaign(struct raft *r)
 {
+	if (r->diverged)
+		return RAFT_EDIVERGED;
 	if (!raft_is_voter(r))
 		return RAFT_ENOVOTER;
 	if (r->role == RAFT_LEADER)
@@ -368,6 +410,8 @@ static bool hard_state_changed(const struct raft *r)
 
 bool raft_has_ready(const struct raft *r)
 {
+	if (r->diverged)
+		return !r->diverged_reported;
 	return r->msgs.n > 0 || r->msgs_persisted.n > 0 || r->reads_done.n > 0 ||
 	       hard_state_changed(r) || log_last_index(&r->log) > r->handed ||
 	       apply_limit(r) > r->applied || r->role != r->reported_role ||
@@ -396,6 +440,24 @@ static struct raft_entry *copy_entries(const struct raft_log *l, raft_index from
 
 void raft_ready(struct raft *r, struct raft_ready *rd)
 {
+	if (r->diverged) {
+		/* Fail-stopped: the error, and nothing to persist, send or apply. */
+		memset(rd, 0, sizeof(*rd));
+		rd->seq = ++r->ready_seq;
+		rd->error = RAFT_EDIVERGED;
+		rd->divergence = r->divergence;
+		r->diverged_reported = true;
+		rd->soft_state_changed = r->role != r->reported_role ||
+					 r->leader != r->reported_leader ||
+					 r->term != r->reported_term;
+		r->reported_role = r->role;
+		r->reported_leader = r->leader;
+		r->reported_term = r->term;
+		rd->role = r->role;
+		rd->leader = r->leader;
+		rd->term = r->term;
+		return;
+	}
 	flush(r);
 	memset(rd, 0, sizeof(*rd));
 	rd->seq = ++r->ready_seq;

@@ -9,6 +9,8 @@
 
 int raft_read_index(struct raft *r, uint64_t context)
 {
+	if (r->diverged)
+		return RAFT_EDIVERGED;
 	if (r->role != RAFT_LEADER)
 		return RAFT_ENOTLEADER;
 	struct read_queue *q = &r->reads;

@@ -254,13 +254,14 @@ void replication_recv_heartbeat_response(struct raft *r, const struct raft_messa
  */
 
 /* Entries of an append must continue from its prev index, one by one, with terms that
- * never go down and never pass the leader's term. */
+ * never go down and never pass the leader's term, and no entry has term 0. */
 static bool entries_well_formed(const struct raft_message *m)
 {
 	raft_term prev_term = m->log_term;
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct raft_entry *e = &m->entries[i];
-		if (e->index != m->index + 1 + i || e->term < prev_term || e->term > m->term)
+		if (e->index != m->index + 1 + i || e->term == 0 || e->term < prev_term ||
+		    e->term > m->term)
 			return false;
 		if (e->type < RAFT_ENTRY_NORMAL || e->type > RAFT_ENTRY_CONFIG)
 			return false;
@@ -269,10 +270,41 @@ static bool entries_well_formed(const struct raft_message *m)
 	return true;
 }
 
+/* Whether the append contradicts an entry this node committed: its prevLogIndex, or one
+ * of its entries, at a committed index whose term here is known (in the log, or the
+ * snapshot's last entry) and differs. If so the node diverges (raft.h, "Divergence"):
+ * no answer is true then, neither the match the leader would record nor a rejection
+ * that backs it up into committed entries. */
+static bool contradicts_commit(struct raft *r, const struct raft_message *m)
+{
+	if (m->index > 0 && m->index <= r->commit && m->index >= r->log.offset) {
+		raft_term ours = log_term_at(&r->log, m->index);
+		if (ours != m->log_term) {
+			raft_diverge(r, m, m->index, ours, m->log_term);
+			return true;
+		}
+	}
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct raft_entry *e = &m->entries[i];
+		if (e->index > r->commit)
+			break;
+		if (e->index < r->log.offset)
+			continue;
+		raft_term ours = log_term_at(&r->log, e->index);
+		if (ours != e->term) {
+			raft_diverge(r, m, e->index, ours, e->term);
+			return true;
+		}
+	}
+	return false;
+}
+
 void replication_recv_append(struct raft *r, const struct raft_message *m)
 {
 	assert(r->role == RAFT_FOLLOWER);
 	if (!entries_well_formed(m))
+		return;
+	if (contradicts_commit(r, m))
 		return;
 	struct raft_message resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .term = r->term};
 
@@ -306,9 +338,9 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 		if (e->index <= log_last_index(&r->log)) {
 			if (have == e->term)
 				continue;
-			/* Leader Completeness: committed entries are never replaced. */
-			if (e->index <= r->commit)
-				return;
+			/* Leader Completeness: committed entries are never replaced, and
+			 * contradicts_commit() stopped any append that would. */
+			assert(e->index > r->commit);
 			conf_log_truncate(r, e->index);
 			if (r->persisted >= e->index)
 				r->persisted = e->index - 1;

@@ -26,6 +26,8 @@ int raft_snapshot_meta(const struct raft *r, raft_index index, raft_term *term,
 int raft_snapshot_taken(struct raft *r, raft_index index, struct raft_buf *data,
 			raft_index trailing)
 {
+	if (r->diverged)
+		return RAFT_EDIVERGED;
 	if (data == NULL || data->len == 0 || index <= r->snap_index || index > r->applied ||
 	    index < r->log.offset)
 		return RAFT_EINVAL;
@@ -244,7 +246,14 @@ void snapshot_recv(struct raft *r, const struct raft_message *m)
 	if (m->snap_offset > m->snap_size || len > m->snap_size - m->snap_offset)
 		return;
 	if (m->index <= r->commit) {
-		/* We already hold everything it covers, committed: as good as installed. */
+		/* We already hold everything it covers, committed: as good as installed,
+		 * unless the snapshot ends on an entry other than the one committed here
+		 * (raft.h, "Divergence"). Below the compacted log the term is unknown. */
+		raft_term ours = log_term_at(&r->log, m->index);
+		if (m->index > 0 && m->index >= r->log.offset && ours != m->log_term) {
+			raft_diverge(r, m, m->index, ours, m->log_term);
+			return;
+		}
 		answer(r, m, m->snap_size, false);
 		return;
 	}

@@ -48,6 +48,8 @@ int raft_step(struct raft *r, const struct raft_message *m)
 {
 	if (m->to != r->id)
 		return RAFT_EINVAL;
+	if (r->diverged)
+		return RAFT_EDIVERGED;
 	if (!message_well_formed(r, m))
 		return RAFT_OK;
 
@@ -125,5 +127,5 @@ int raft_step(struct raft *r, const struct raft_message *m)
 	case RAFT_MSG_TYPE_COUNT_:
 		break;
 	}
-	return RAFT_OK;
+	return r->diverged ? RAFT_EDIVERGED : RAFT_OK;
 }

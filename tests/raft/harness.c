@@ -44,6 +44,7 @@ static void start(struct h *h, raft_id id)
 	assert(rv == 0);
 	(void)rv;
 	nd->up = true;
+	nd->error = 0;
 	nd->applied = boot.applied;
 	nd->n_reads = 0;
 }
@@ -272,6 +273,12 @@ void h_ready(struct h *h, raft_id id)
 	while (nd->up && raft_has_ready(nd->r)) {
 		struct raft_ready rd;
 		raft_ready(nd->r, &rd);
+		if (rd.error != 0) {
+			/* The driver's part of a fail-stop: nothing in the batch to act on. */
+			assert(rd.n_messages == 0 && rd.n_persisted_messages == 0);
+			assert(rd.n_entries == 0 && rd.n_committed == 0 && !rd.has_snapshot);
+			nd->error = rd.error;
+		}
 		for (uint32_t i = 0; i < rd.n_messages; i++)
 			enqueue(h, &rd.messages[i]);
 		h->n_sent_now += rd.n_messages;

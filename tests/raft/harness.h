@@ -31,6 +31,8 @@ struct h_node {
 	/* Committed entries handed out for applying that were not on the disk, neither in
 	 * the stored log nor under the snapshot: the core must never do that. */
 	uint32_t applied_unstored;
+	/* The error a ready batch reported (RAFT_EDIVERGED: the node fail-stopped), else 0. */
+	int error;
 };
 
 struct h {
