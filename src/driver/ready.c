@@ -256,10 +256,32 @@ static void batch_persist(struct driver *d, struct driver_batch *b)
 	d->seam.persist(d->seam.ctx, b, rd);
 }
 
+/* The core found a committed entry contradicted (raft.h, "Divergence"): this node's
+ * durable state disagrees with what a quorum committed, so it must not speak again. The
+ * data directory stays as it is for an operator; restarting would only diverge again. */
+static void diverged(struct driver *d, const struct raft_ready *rd)
+{
+	const struct raft_divergence *v = &rd->divergence;
+	driver_logf(d, DRIVER_LOG_ERROR,
+		    "DIVERGED: committed index %" PRIu64 " has term %" PRIu64
+		    " here but term %" PRIu64 " in a %s from node %" PRIu64 " (term %" PRIu64
+		    "); commit index %" PRIu64,
+		    v->index, v->term, v->leader_term, raft_msg_type_name(v->msg_type), v->from,
+		    v->msg_term, v->commit);
+	driver_fail(d, "this node's log contradicts a committed entry: a safety violation or "
+		       "damaged storage; the data directory is left for inspection, and the node "
+		       "must not be restarted before an operator has looked at it");
+}
+
 static void process_batch(struct driver *d, struct driver_batch *b)
 {
 	struct raft_ready *rd = &b->rd;
 	d->m.ready_batches++;
+	if (rd->error != 0) {
+		diverged(d, rd);
+		batch_queue(d, b); /* dead: driver_free releases it after those ahead of it */
+		return;
+	}
 	if (rd->soft_state_changed)
 		on_soft_state(d, rd);
 	/* 1. Messages that depend on nothing unpersisted. */

@@ -525,6 +525,38 @@ static void test_fail_stop_on_persist_error(void **state)
 	free(c);
 }
 
+/* A leader's append that contradicts an entry a follower has committed (raft.h,
+ * "Divergence") stops that follower for good. */
+static void test_fail_stop_on_divergence(void **state)
+{
+	(void)state;
+	struct cluster *c = malloc(sizeof(*c));
+	cluster_init(c, 100000);
+	struct fake *l = elect(c);
+	struct outcome o;
+	assert_int_equal(set(l, "d", "1", &o), DRIVER_OK);
+	settle(c);
+	assert_int_equal(o.status, DRIVER_OK);
+	struct fake *f = &c->f[0] == l ? &c->f[1] : &c->f[0];
+	const struct raft *fr = driver_raft(f->d);
+	raft_index committed = raft_commit_index(fr);
+	assert_true(committed >= 1);
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+				 .from = raft_self(driver_raft(l->d)),
+				 .to = raft_self(fr),
+				 .term = raft_term_current(fr),
+				 .index = committed,
+				 .log_term = raft_term_current(fr) + 7,
+				 .commit = committed};
+	driver_step(f->d, &m);
+	driver_drain(f->d);
+	assert_true(f->failed);
+	assert_true(driver_failed(f->d));
+	assert_non_null(strstr(f->why, "contradicts a committed entry"));
+	cluster_free(c);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +567,7 @@ int main(void)
 	    cmocka_unit_test(test_batches_in_flight_in_order),
 	    cmocka_unit_test(test_snapshot_policy),
 	    cmocka_unit_test(test_fail_stop_on_persist_error),
+	    cmocka_unit_test(test_fail_stop_on_divergence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
