@@ -7,13 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (q == NULL)
-		abort();
-	return q;
-}
 
 /* ---- Election safety: at most one leader per term. */
 
@@ -23,7 +16,7 @@ static void check_one_leader(struct sim *s, struct node *nd)
 	raft_id id = nd->idx + 1;
 	if (t >= s->n_leader_of_term) {
 		uint64_t n = (t + 1) * 2;
-		s->leader_of_term = xrealloc(s->leader_of_term, n * sizeof(raft_id));
+		s->leader_of_term = sim_xrealloc(s->leader_of_term, n * sizeof(raft_id));
 		memset(s->leader_of_term + s->n_leader_of_term, 0,
 		       (n - s->n_leader_of_term) * sizeof(raft_id));
 		s->n_leader_of_term = n;
@@ -107,7 +100,7 @@ static void register_committed(struct sim *s, struct node *nd, const struct raft
 {
 	if (e->index >= s->n_committed) {
 		uint64_t n = (e->index + 1) * 2;
-		s->committed = xrealloc(s->committed, n * sizeof(*s->committed));
+		s->committed = sim_xrealloc(s->committed, n * sizeof(*s->committed));
 		memset(s->committed + s->n_committed, 0, (n - s->n_committed) * sizeof(*s->committed));
 		s->n_committed = n;
 	}

@@ -8,15 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MS 1000ull
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (q == NULL)
-		abort();
-	return q;
-}
 
 static void client_timer(struct sim *s, struct client *c, uint64_t at)
 {
@@ -53,7 +44,7 @@ static void start_op(struct sim *s, struct client *c)
 		op.value = ++s->next_value;
 	if (s->n_hist == s->cap_hist) {
 		s->cap_hist = s->cap_hist ? s->cap_hist * 2 : 1024;
-		s->hist = xrealloc(s->hist, s->cap_hist * sizeof(*s->hist));
+		s->hist = sim_xrealloc(s->hist, s->cap_hist * sizeof(*s->hist));
 	}
 	c->op = s->n_hist;
 	s->hist[s->n_hist++] = op;
@@ -89,7 +80,7 @@ static void try_submit(struct sim *s, struct client *c)
 			struct pending_read pr = {.client = c->id, .op = c->op, .index = 0};
 			if (nd->n_reads == nd->cap_reads) {
 				nd->cap_reads = nd->cap_reads ? nd->cap_reads * 2 : 8;
-				nd->reads = xrealloc(nd->reads, nd->cap_reads * sizeof(*nd->reads));
+				nd->reads = sim_xrealloc(nd->reads, nd->cap_reads * sizeof(*nd->reads));
 			}
 			nd->reads[nd->n_reads++] = pr;
 		}

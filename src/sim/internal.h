@@ -17,6 +17,13 @@
 #define SIM_KEYS 5 /* the clients' key space */
 #define SIM_CLIENT_TIMEOUT_US 1500000ull
 
+/* Simulated time is in microseconds. */
+#define MS UINT64_C(1000)
+#define TICK_US (10 * MS)
+#define ELECTION_TICKS 10
+#define HEARTBEAT_TICKS 2
+#define LIVENESS_TICKS 3000 /* after healing, a fresh write must commit within this */
+
 enum event_type {
 	EV_TICK = 1,
 	EV_DELIVER,
@@ -221,14 +228,35 @@ struct sim {
 	uint64_t narrated_commit;
 };
 
-/* sim.c */
+/* util.c */
+uint64_t rng_next(uint64_t *state);
+uint64_t rng_below(struct sim *s, uint64_t n);
+bool rng_chance(struct sim *s, double p);
+/* Folds `v` into the run's trace hash. */
+void hash_mix(struct sim *s, uint64_t v);
+void *sim_xrealloc(void *p, size_t n);
 void sim_log(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_narrate(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_fail(struct sim *s, const char *property, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t sim_payload_hash(const struct raft_entry *e);
+
+/* net.c */
+void ev_push(struct sim *s, struct event ev);
+struct event ev_pop(struct sim *s);
+/* Sends `m` over the simulated network, where faults may drop, copy or delay it. */
+void net_send(struct sim *s, const struct raft_message *m);
+
+/* node.c */
 void sim_schedule(struct sim *s, struct event ev);
 uint64_t sim_rand(struct sim *s, uint64_t below);
+void node_start(struct sim *s, struct node *nd);
+void node_crash(struct sim *s, struct node *nd);
+/* The node's storage failed: it stops, and restarts later from its disk. */
+void node_fail_stop(struct sim *s, struct node *nd);
+void node_handle_ready(struct sim *s, struct node *nd);
+/* The disk finished the node's oldest outstanding batch. */
+void node_disk_done(struct sim *s, struct node *nd);
 void sim_node_ready(struct sim *s, struct node *nd);
 /* An input was stepped into node `nd`: takes its readies now or arms a drain, as its
  * driver's pattern says. */
@@ -236,6 +264,15 @@ void sim_node_input(struct sim *s, struct node *nd);
 
 /* The state machine's fingerprint, compared wherever the same index is applied. */
 uint64_t sim_state_hash(const struct node *nd);
+
+/* nemesis.c */
+void nemesis_step(struct sim *s);
+/* Decommissions nodes that a committed configuration removed. */
+void reap_removed(struct sim *s);
+/* Heals every fault: the liveness phase begins. */
+void heal(struct sim *s);
+/* Draws this run's fault intensities from its seed. */
+void draw_faults(struct sim *s);
 
 /* disk.c: the model disk */
 void disk_init(struct sim *s, struct node *nd);
