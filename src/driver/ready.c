@@ -184,6 +184,8 @@ static void apply_entry(struct driver *d, const struct raft_entry *e)
 	struct kv_reply reply;
 	kv_apply_entry(d->kv, e, &reply);
 	d->bytes_since_snapshot += raft_entry_len(e);
+	if (d->seam.observe_applied != NULL)
+		d->seam.observe_applied(d->seam.ctx, e, &reply);
 	/* The address book (keys under KV_MEMBER_PREFIX) is the store's: the store says
 	 * when a command wrote it. */
 	if (reply.members_written && d->seam.members_changed != NULL)
@@ -253,6 +255,8 @@ static void process_batch(struct driver *d, struct driver_batch *b)
 {
 	struct raft_ready *rd = &b->rd;
 	d->m.ready_batches++;
+	if (d->seam.observe_ready != NULL)
+		d->seam.observe_ready(d->seam.ctx, rd);
 	if (rd->soft_state_changed)
 		on_soft_state(d, rd);
 	/* 1. Messages that depend on nothing unpersisted. */
