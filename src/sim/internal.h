@@ -3,7 +3,9 @@
 #ifndef CONCORD_SIM_INTERNAL_H
 #define CONCORD_SIM_INTERNAL_H
 
+#include "check/check.h"
 #include "concord/raft.h"
+#include "driver/driver.h"
 #include "sim/sim.h"
 #include "storage/storage.h"
 
@@ -55,14 +57,6 @@ struct event {
 	struct raft_message msg; /* DELIVER; owned by the event */
 };
 
-/* A client command as carried in a log entry. */
-struct sim_cmd {
-	uint32_t client;
-	uint32_t key;
-	uint64_t op;     /* the history operation that proposed it */
-	uint64_t value;  /* unique per write; 0 never written */
-};
-
 /* A batch handed to the disk and not yet durable. */
 struct disk_batch {
 	struct raft_ready *rd;
@@ -91,14 +85,8 @@ struct disk {
 	uint32_t cap_pending;
 };
 
-struct pending_read {
-	uint32_t client;
-	uint64_t op;
-	raft_index index;
-	bool confirmed; /* the leader confirmed it; serve once applied >= index */
-};
-
 struct node {
+	struct sim *sim;
 	uint32_t idx; /* node id is idx + 1 */
 	bool exists;  /* started at least once: it has a disk */
 	bool removed; /* decommissioned after leaving the configuration */
@@ -106,16 +94,19 @@ struct node {
 	raft_index member_conf; /* ...whose entry was at this index, the highest such */
 	bool up;
 	uint32_t epoch;
-	struct raft *r;
+	struct driver *d; /* the real driver: the core and the kv state machine */
 	struct disk disk;
 	uint64_t disk_busy_until;
-	raft_index applied;
+	struct driver_batch **batches; /* FIFO: handed to persist(), not yet completed */
+	uint32_t n_batches;
+	uint32_t cap_batches;
+	bool stop;         /* the driver asked to fail-stop: done once its call returns */
+	raft_index applied; /* as the observer saw the state machine apply */
+	const struct raft_entry *applying; /* the entry being applied, during callbacks */
+	raft_index install_index; /* a leader's snapshot to check once installed (0: none) */
+	raft_term install_term;
 	raft_index last_commit;
 	enum raft_role role;
-	uint64_t kv[8];
-	struct pending_read *reads;
-	uint32_t n_reads;
-	uint32_t cap_reads;
 	/* The driver's pattern (enum drive) and the inputs stepped since the last ready. */
 	enum drive drive;
 	uint32_t burst;
@@ -124,6 +115,13 @@ struct node {
 	uint32_t stepped;
 	bool drain_armed;   /* an EV_DRAIN for this incarnation is queued */
 };
+
+/* The core of a node that is up. */
+static inline const struct raft *node_raft(const struct node *nd)
+{
+	assert(nd->up && nd->d != NULL);
+	return driver_raft(nd->d);
+}
 
 struct committed {
 	raft_term term;
@@ -142,14 +140,29 @@ struct entry_key {
 
 struct hist_op {
 	uint32_t client;
+	enum check_kind kind;
 	bool write;
 	uint32_t key;
-	uint64_t value;   /* written value, or the value a read returned */
-	int ok;           /* 1 ok, 0 failed (no effect), -1 unknown, -2 pending */
+	uint64_t value;   /* put, append, cas: the unique value written; incr: the delta */
+	uint64_t expect;  /* cas: the value expected (0: the key must be absent) */
+	char *result;     /* get: the value read (NULL: absent); incr: the new value */
+	enum check_existed existed; /* delete */
+	int ok;           /* 1 ok, 0 failed (no effect; cas: the comparison failed), -1
+			     unknown, -2 pending, -3 never applied (left out of the history) */
 	uint64_t call;
 	uint64_t ret;
-	raft_index index; /* where an acknowledged write was committed */
+	raft_index index; /* where an acknowledged write was applied */
 	raft_term term;
+};
+
+/* A request in the driver's hands; its callback finds the client through it. */
+struct request {
+	struct sim *sim;
+	uint32_t client;
+	uint64_t op;
+	uint32_t node;
+	uint32_t epoch;
+	struct request *next; /* all requests of the run, freed at its end */
 };
 
 struct client {
@@ -160,10 +173,9 @@ struct client {
 	uint32_t node;        /* node it proposed to, and that node's incarnation */
 	uint32_t epoch;
 	bool proposed;
-	raft_term term;
-	raft_index index;
 	uint64_t deadline;
 	uint32_t gen;         /* its timer; older timer events are ignored */
+	uint64_t seen[SIM_KEYS]; /* the last value it wrote or read per key, for cas */
 };
 
 struct sim {
@@ -192,7 +204,6 @@ struct sim {
 	bool pre_vote, check_quorum;
 	uint32_t snap_every;    /* entries between snapshots (0: never) */
 	uint32_t snap_trailing; /* entries kept behind a snapshot */
-	uint32_t snap_pad;      /* filler bytes, so that snapshots need several chunks */
 	uint32_t chunk_bytes;
 	uint32_t n_initial;     /* initial voters: ids 1..n_initial */
 	uint64_t segment_bytes; /* WAL segment size: small, so segments rotate often */
@@ -217,7 +228,7 @@ struct sim {
 	uint64_t n_hist;
 	uint64_t cap_hist;
 	uint64_t next_value;
-	uint64_t read_ctx;
+	struct request *requests;
 	bool fresh_acked;          /* a write called after healing was acknowledged */
 	raft_index fresh_index;
 	raft_index max_acked_index;
@@ -235,6 +246,8 @@ bool rng_chance(struct sim *s, double p);
 /* Folds `v` into the run's trace hash. */
 void hash_mix(struct sim *s, uint64_t v);
 void *sim_xrealloc(void *p, size_t n);
+/* A driver.h error's name. */
+const char *sim_driver_error(int rv);
 void sim_log(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_narrate(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_fail(struct sim *s, const char *property, const char *fmt, ...)
@@ -264,6 +277,10 @@ void sim_node_input(struct sim *s, struct node *nd);
 
 /* The state machine's fingerprint, compared wherever the same index is applied. */
 uint64_t sim_state_hash(const struct node *nd);
+/* The client key `key` as the store names it ("k0" ...); returns its length. */
+size_t sim_key_name(uint32_t key, char buf[8]);
+/* After a call into node `nd`'s driver: stops the node if the driver asked to. */
+void node_after(struct sim *s, struct node *nd);
 
 /* nemesis.c */
 void nemesis_step(struct sim *s);
@@ -294,7 +311,7 @@ void disk_fault(struct sim *s, struct node *nd);
 void disk_fault_clear(struct node *nd);
 /* A snapshot the node took itself, made durable at once (false: the storage failed). */
 bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
-		       const struct raft_conf *conf, struct raft_buf *data);
+		       const struct raft_conf *conf, const struct raft_buf *data);
 /* Whether the durable state holds (index, term), in the log or under the snapshot. */
 bool disk_has(const struct node *nd, raft_index index, raft_term term);
 
@@ -319,10 +336,6 @@ void check_linearizable(struct sim *s);
 void clients_init(struct sim *s, uint32_t n);
 void clients_free(struct sim *s);
 void client_event(struct sim *s, uint32_t client, uint32_t epoch);
-void client_on_apply(struct sim *s, struct node *nd, const struct raft_entry *e);
-void client_on_read_index(struct sim *s, struct node *nd, const struct raft_read *rd);
-void client_serve_reads(struct sim *s, struct node *nd);
-void client_on_crash(struct sim *s, struct node *nd);
 bool liveness_done(struct sim *s);
 void history_write(const struct sim *s, const char *path);
 

@@ -1,98 +1,190 @@
-/* node.c: one simulated node's life cycle: driving its core through ready/advance,
- * applying, snapshots, disk completions, start, crash and fail-stop. */
+/* node.c: one simulated node: the real driver (core and kv) bound to a seam of simulated
+ * network, disk and clocks; its observers, drive patterns, start, crash and fail-stop. */
 #include "sim/internal.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------------------------
- * Nodes: driving the core through the ready/advance contract
- */
+/* The simulated wall clock starts here (2026-01-01), the same in every run. */
+#define SIM_WALL_EPOCH_MS UINT64_C(1767225600000)
 
+size_t sim_key_name(uint32_t key, char buf[8])
+{
+	assert(key < SIM_KEYS);
+	return (size_t)snprintf(buf, 8, "k%u", key);
+}
+
+/* A digest of the client keyspace: each key's value, revisions and version, and the
+ * store's revision. Cheap enough to take after every applied entry. */
 uint64_t sim_state_hash(const struct node *nd)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	const struct kv *kv = driver_kv(nd->d);
+	uint64_t h = 0xcbf29ce484222325ull ^ kv_revision(kv);
 	for (uint32_t k = 0; k < SIM_KEYS; k++) {
-		h ^= nd->kv[k];
+		char name[8];
+		size_t len = sim_key_name(k, name);
+		struct kv_value v;
+		uint64_t words[3] = {0, 0, 0};
+		const unsigned char *p = NULL;
+		size_t n = 0;
+		if (kv_get(kv, name, len, 0, &v) == 0) {
+			words[0] = v.create_revision;
+			words[1] = v.mod_revision;
+			words[2] = v.version;
+			p = v.value;
+			n = v.value_len;
+		}
+		for (int w = 0; w < 3; w++) {
+			h ^= words[w];
+			h *= 0x100000001b3ull;
+		}
+		for (size_t i = 0; i < n; i++) {
+			h ^= p[i];
+			h *= 0x100000001b3ull;
+		}
+		h ^= n;
 		h *= 0x100000001b3ull;
 	}
 	return h;
 }
 
-/* A snapshot of the state machine: the applied index, the values of the keys, and
- * filler bytes that make the transfer span several chunks. */
-static struct raft_buf *snapshot_encode(struct sim *s, const struct node *nd)
+/* ---------------------------------------------------------------------------------
+ * The seam: what the driver asks of the simulated world
+ */
+
+static void seam_send(void *ctx, const struct raft_message *m)
 {
-	size_t len = 8 * (1 + SIM_KEYS) + s->snap_pad;
-	unsigned char *p = malloc(len);
-	if (p == NULL)
-		abort();
-	memcpy(p, &nd->applied, 8);
-	memcpy(p + 8, nd->kv, 8 * SIM_KEYS);
-	for (size_t i = 8 * (1 + SIM_KEYS); i < len; i++)
-		p[i] = (unsigned char)(i * 31 + nd->applied);
-	struct raft_buf *b = raft_buf_new(p, len);
-	free(p);
-	return b;
+	struct node *nd = ctx;
+	net_send(nd->sim, m);
 }
 
-static bool snapshot_decode(struct node *nd, const struct raft_buf *b, raft_index index)
+/* The disk completes batches in order, after a latency; storage_sync at completion. */
+static void seam_persist(void *ctx, struct driver_batch *b, const struct raft_ready *rd)
 {
-	uint64_t at;
-	if (b == NULL || b->len < 8 * (1 + SIM_KEYS))
-		return false;
-	memcpy(&at, b->data, 8);
-	if (at != index)
-		return false;
-	memcpy(nd->kv, b->data + 8, 8 * SIM_KEYS);
-	nd->applied = index;
-	return true;
+	struct node *nd = ctx;
+	struct sim *s = nd->sim;
+	uint64_t lat = s->disk_us_min + rng_below(s, s->disk_us_spread);
+	uint64_t done = s->now + lat;
+	if (done <= nd->disk_busy_until)
+		done = nd->disk_busy_until + 1;
+	nd->disk_busy_until = done;
+	disk_submit(s, nd, rd);
+	if (nd->n_batches == nd->cap_batches) {
+		nd->cap_batches = nd->cap_batches ? nd->cap_batches * 2 : 8;
+		nd->batches = sim_xrealloc(nd->batches, nd->cap_batches * sizeof(*nd->batches));
+	}
+	nd->batches[nd->n_batches++] = b;
+	assert(nd->n_batches == nd->disk.n_pending);
+	struct event ev = {.time = done, .type = EV_DISK, .node = nd->idx, .epoch = nd->epoch};
+	ev_push(s, ev);
 }
 
-
-static void maybe_snapshot(struct sim *s, struct node *nd)
+static uint64_t seam_now_ms(void *ctx)
 {
-	if (s->snap_every == 0 || nd->applied < raft_snapshot_index(nd->r) + s->snap_every)
+	return ((struct node *)ctx)->sim->now / MS;
+}
+
+static uint64_t seam_now_us(void *ctx)
+{
+	return ((struct node *)ctx)->sim->now;
+}
+
+static uint64_t seam_wall_ms(void *ctx)
+{
+	return SIM_WALL_EPOCH_MS + ((struct node *)ctx)->sim->now / MS;
+}
+
+/* The snapshot job, synchronously: the kv's own deterministic serialization. */
+static int seam_snapshot_start(void *ctx, raft_index index)
+{
+	struct node *nd = ctx;
+	const struct kv *kv = driver_kv(nd->d);
+	assert(kv_applied_index(kv) == index);
+	void *buf = NULL;
+	size_t len = 0;
+	int rv = kv_snapshot_write_buf(kv, &buf, &len);
+	driver_snapshot_written(nd->d, rv, buf, len);
+	free(buf);
+	return 0;
+}
+
+static void seam_snapshot_save(void *ctx, raft_index index, raft_term term,
+			       const struct raft_conf *conf, const struct raft_buf *data)
+{
+	struct node *nd = ctx;
+	struct sim *s = nd->sim;
+	if (!disk_put_snapshot(s, nd, index, term, conf, data)) {
+		driver_snapshot_saved(nd->d, EIO);
 		return;
-	raft_term term;
-	struct raft_conf conf;
-	if (raft_snapshot_meta(nd->r, nd->applied, &term, &conf) != 0)
-		return;
-	struct raft_buf *data = snapshot_encode(s, nd);
-	if (!disk_put_snapshot(s, nd, nd->applied, term, &conf, data)) {
-		raft_buf_unref(data);
-		return; /* the caller sees the failed disk and stops the node */
 	}
-	int rv = raft_snapshot_taken(nd->r, nd->applied, data, s->snap_trailing);
-	raft_buf_unref(data);
-	if (rv != 0) {
-		sim_fail(s, "snapshot", "n%u could not compact at %" PRIu64 ": %s", nd->idx + 1,
-			 nd->applied, raft_strerror(rv));
+	driver_snapshot_saved(nd->d, 0);
+	if (nd->stop)
 		return;
-	}
 	s->res->snapshots++;
-	sim_log(s, "n%u snapshot at %" PRIu64 " (term %" PRIu64 "), log from %" PRIu64,
-		nd->idx + 1, nd->applied, term, raft_first_index(nd->r));
+	sim_log(s, "n%u snapshot at %" PRIu64 " (term %" PRIu64 ", %u bytes), log from %" PRIu64,
+		nd->idx + 1, index, term, data->len, raft_first_index(driver_raft(nd->d)));
 }
 
-static void kv_apply(struct sim *s, struct node *nd, const struct raft_entry *e)
+static void seam_fail_stop(void *ctx, const char *why)
 {
-	if (e->type != RAFT_ENTRY_NORMAL)
+	struct node *nd = ctx;
+	sim_log(nd->sim, "n%u's driver fails-stop: %s", nd->idx + 1, why);
+	/* Only a failed disk may stop a node; anything else (a leader's snapshot that does
+	 * not load) is a bug in the product. */
+	if (!nd->disk.failed)
+		sim_fail(nd->sim, "fail-stop", "n%u stopped with a healthy disk: %s", nd->idx + 1,
+			 why);
+	nd->stop = true;
+}
+
+static void seam_log(void *ctx, int level, const char *msg)
+{
+	struct node *nd = ctx;
+	if (level >= DRIVER_LOG_WARN)
+		sim_log(nd->sim, "n%u driver: %s", nd->idx + 1, msg);
+}
+
+/* ---------------------------------------------------------------------------------
+ * The observers: the checks see every ready and every applied entry
+ */
+
+/* A leader's snapshot, checked once the state machine holds it. */
+static void check_install_done(struct sim *s, struct node *nd)
+{
+	if (nd->install_index == 0 || nd->stop)
 		return;
-	struct sim_cmd cmd;
-	if (raft_entry_len(e) != sizeof(cmd)) {
-		sim_fail(s, "applied-entry-format", "n%u applied a %zu-byte entry at %" PRIu64,
-			 nd->idx + 1, raft_entry_len(e), e->index);
-		return;
+	check_installed(s, nd, nd->install_index, nd->install_term);
+	nd->install_index = 0;
+}
+
+static void observe_ready(void *ctx, const struct raft_ready *rd)
+{
+	struct node *nd = ctx;
+	struct sim *s = nd->sim;
+	check_install_done(s, nd);
+	nd->stepped = 0;
+	hash_mix(s, rd->seq ^ ((uint64_t)nd->idx << 56));
+	if (rd->soft_state_changed)
+		observe_soft_state(s, nd, rd);
+	check_new_entries(s, nd, rd);
+	if (rd->has_snapshot) {
+		s->res->installs++;
+		sim_log(s, "n%u installs a snapshot at %" PRIu64 " (term %" PRIu64 ")%s",
+			nd->idx + 1, rd->snapshot_index, rd->snapshot_term,
+			rd->snapshot_discard_log ? ", discarding its log" : "");
+		nd->install_index = rd->snapshot_index;
+		nd->install_term = rd->snapshot_term;
+		nd->applied = rd->snapshot_index;
 	}
-	memcpy(&cmd, raft_entry_data(e), sizeof(cmd));
-	if (cmd.key < SIM_KEYS)
-		nd->kv[cmd.key] = cmd.value;
 }
 
-static void node_apply(struct sim *s, struct node *nd, const struct raft_entry *e)
+static void observe_applied(void *ctx, const struct raft_entry *e, const struct kv_reply *r)
 {
+	struct node *nd = ctx;
+	struct sim *s = nd->sim;
+	check_install_done(s, nd);
 	/* The same entry must be applied at each index on every node: it is the one the
 	 * checker saw committed there. */
 	if (e->index != nd->applied + 1) {
@@ -106,68 +198,36 @@ static void node_apply(struct sim *s, struct node *nd, const struct raft_entry *
 			 ") that its disk does not hold", nd->idx + 1, e->index, e->term);
 		return;
 	}
+	if (e->type == RAFT_ENTRY_NORMAL && r->code == KV_EBADCMD) {
+		sim_fail(s, "applied-entry-format", "n%u applied a %zu-byte entry at %" PRIu64
+			 " that is no command", nd->idx + 1, raft_entry_len(e), e->index);
+		return;
+	}
 	check_applied(s, nd, e);
 	nd->applied = e->index;
-	kv_apply(s, nd, e);
+	nd->applying = e;
 	check_state_after_apply(s, nd, e->index);
-	client_on_apply(s, nd, e);
 }
 
-static void node_send_all(struct sim *s, struct raft_message *msgs, uint32_t n)
+/* ---------------------------------------------------------------------------------
+ * Driving: ready points and inputs
+ */
+
+void node_after(struct sim *s, struct node *nd)
 {
-	for (uint32_t i = 0; i < n; i++)
-		net_send(s, &msgs[i]);
+	if (!nd->up)
+		return;
+	nd->applying = NULL;
+	check_install_done(s, nd);
+	if (nd->stop || nd->disk.failed)
+		node_fail_stop(s, nd);
 }
 
 void node_handle_ready(struct sim *s, struct node *nd)
 {
 	nd->stepped = 0;
-	while (nd->up && raft_has_ready(nd->r)) {
-		struct raft_ready rd;
-		raft_ready(nd->r, &rd);
-		hash_mix(s, rd.seq ^ ((uint64_t)nd->idx << 56));
-		if (rd.soft_state_changed)
-			observe_soft_state(s, nd, &rd);
-		check_new_entries(s, nd, &rd);
-		/* 1. Messages that depend on nothing unpersisted go at once. */
-		node_send_all(s, rd.messages, rd.n_messages);
-		/* 4. Install a snapshot from the leader, then apply; committed entries are
-		 * already durable here. */
-		if (rd.has_snapshot) {
-			if (!snapshot_decode(nd, rd.snapshot_data, rd.snapshot_index)) {
-				sim_fail(s, "snapshot-install", "n%u received a snapshot that does "
-					 "not decode at %" PRIu64, nd->idx + 1, rd.snapshot_index);
-			}
-			s->res->installs++;
-			sim_log(s, "n%u installs a snapshot at %" PRIu64 " (term %" PRIu64 ")%s",
-				nd->idx + 1, rd.snapshot_index, rd.snapshot_term,
-				rd.snapshot_discard_log ? ", discarding its log" : "");
-			check_installed(s, nd, rd.snapshot_index, rd.snapshot_term);
-		}
-		for (uint32_t i = 0; i < rd.n_committed; i++)
-			node_apply(s, nd, &rd.committed[i]);
-		for (uint32_t i = 0; i < rd.n_reads; i++)
-			client_on_read_index(s, nd, &rd.reads[i]);
-		/* 2. Persist: the disk completes batches in order, after a latency. */
-		uint64_t lat = s->disk_us_min + rng_below(s, s->disk_us_spread);
-		uint64_t done = s->now + lat;
-		if (done <= nd->disk_busy_until)
-			done = nd->disk_busy_until + 1;
-		nd->disk_busy_until = done;
-		disk_submit(s, nd, &rd);
-		struct event ev = {.time = done, .type = EV_DISK, .node = nd->idx,
-				   .epoch = nd->epoch};
-		ev_push(s, ev);
-		if (s->failed)
-			return;
-		if (!nd->disk.failed)
-			maybe_snapshot(s, nd);
-		if (nd->disk.failed) {
-			node_fail_stop(s, nd);
-			return;
-		}
-	}
-	client_serve_reads(s, nd);
+	driver_drain(nd->d);
+	node_after(s, nd);
 }
 
 void sim_node_ready(struct sim *s, struct node *nd)
@@ -268,50 +328,82 @@ uint64_t sim_rand(struct sim *s, uint64_t below)
 /* The disk finished the oldest outstanding batch of node `nd`. */
 void node_disk_done(struct sim *s, struct node *nd)
 {
+	assert(nd->n_batches > 0);
+	struct driver_batch *b = nd->batches[0];
+	memmove(nd->batches, nd->batches + 1, (nd->n_batches - 1) * sizeof(*nd->batches));
+	nd->n_batches--;
 	struct raft_ready *rd = disk_complete(s, nd);
-	if (rd == NULL) {
-		node_fail_stop(s, nd);
-		return;
-	}
-	/* 3. Now the batch is durable: speak. 5. Advance. */
-	node_send_all(s, rd->persisted_messages, rd->n_persisted_messages);
-	raft_advance(nd->r, rd);
+	/* The disk's copy is its record only: the driver advances its own batch. */
 	free(rd);
+	driver_persisted(nd->d, b, rd == NULL ? EIO : 0);
+	node_after(s, nd);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Life cycle
+ */
+
+static void node_config(struct sim *s, struct node *nd, struct driver_config *dc)
+{
+	memset(dc, 0, sizeof(*dc));
+	struct raft_config *cfg = &dc->raft;
+	raft_config_default(cfg, nd->idx + 1);
+	cfg->election_ticks = ELECTION_TICKS;
+	cfg->heartbeat_ticks = HEARTBEAT_TICKS;
+	cfg->seed = rng_next(&s->rng);
+	cfg->max_msg_entries = 1 + (uint32_t)rng_below(s, 32);
+	cfg->max_inflight_msgs = 1 + (uint32_t)rng_below(s, 16);
+	cfg->pre_vote = s->pre_vote;
+	cfg->check_quorum = s->check_quorum;
+	cfg->snapshot_chunk_bytes = s->chunk_bytes;
+	cfg->max_snapshot_chunks = 1 + (uint32_t)rng_below(s, 4);
+	cfg->promote_max_lag = 20 + rng_below(s, 200);
+	kv_config_default(&dc->kv);
+	dc->request_timeout_ms = (uint32_t)(SIM_CLIENT_TIMEOUT_US / MS);
+	/* snapshot_every 0: never (a threshold no run reaches, without overflow). */
+	dc->snapshot_entries = s->snap_every ? s->snap_every : UINT64_MAX / 4;
+	dc->snapshot_bytes = 0;
+	dc->snapshot_trailing = s->snap_trailing;
 }
 
 void node_start(struct sim *s, struct node *nd)
 {
-	struct raft_config cfg;
-	raft_config_default(&cfg, nd->idx + 1);
-	cfg.election_ticks = ELECTION_TICKS;
-	cfg.heartbeat_ticks = HEARTBEAT_TICKS;
-	cfg.seed = rng_next(&s->rng);
-	cfg.max_msg_entries = 1 + (uint32_t)rng_below(s, 32);
-	cfg.max_inflight_msgs = 1 + (uint32_t)rng_below(s, 16);
-	cfg.pre_vote = s->pre_vote;
-	cfg.check_quorum = s->check_quorum;
-	cfg.snapshot_chunk_bytes = s->chunk_bytes;
-	cfg.max_snapshot_chunks = 1 + (uint32_t)rng_below(s, 4);
-	cfg.promote_max_lag = 20 + rng_below(s, 200);
+	struct driver_config dc;
+	node_config(s, nd, &dc);
 	struct raft_boot boot;
 	if (!disk_load(s, nd, &boot))
 		return;
-	int rv = raft_new(&nd->r, &cfg, &boot);
+	struct driver_seam seam = {
+	    .ctx = nd,
+	    .send = seam_send,
+	    .persist = seam_persist,
+	    .now_ms = seam_now_ms,
+	    .now_us = seam_now_us,
+	    .wall_ms = seam_wall_ms,
+	    .snapshot_start = seam_snapshot_start,
+	    .snapshot_save = seam_snapshot_save,
+	    .fail_stop = seam_fail_stop,
+	    .log = seam_log,
+	    .observe_ready = observe_ready,
+	    .observe_applied = observe_applied,
+	};
+	nd->sim = s;
+	char err[256];
+	int rv = driver_new(&nd->d, &dc, &seam, &boot, err, sizeof(err));
+	/* The state machine starts from the snapshot, if any, then replays the log. */
+	nd->applied = boot.snapshot_index;
 	disk_load_done(s, nd, &boot);
 	if (rv != 0) {
-		sim_fail(s, "boot", "n%u could not boot from its disk: %s", nd->idx + 1,
-			 raft_strerror(rv));
+		nd->d = NULL;
+		sim_fail(s, "boot", "n%u could not boot from its disk: %s", nd->idx + 1, err);
 		return;
 	}
 	nd->up = true;
 	nd->exists = true;
-	/* The state machine starts from the snapshot, if any, then replays the log. */
-	memset(nd->kv, 0, sizeof(nd->kv));
-	nd->applied = 0;
-	if (nd->disk.snap_data != NULL &&
-	    !snapshot_decode(nd, nd->disk.snap_data, nd->disk.snap_index))
-		sim_fail(s, "snapshot-load", "n%u cannot load its own snapshot", nd->idx + 1);
-	nd->last_commit = raft_commit_index(nd->r);
+	nd->stop = false;
+	nd->install_index = 0;
+	nd->n_batches = 0;
+	nd->last_commit = raft_commit_index(driver_raft(nd->d));
 	nd->role = RAFT_FOLLOWER;
 	drive_draw(s, nd);
 	if (nd->drive != DRIVE_EACH)
@@ -328,10 +420,11 @@ void node_crash(struct sim *s, struct node *nd)
 	assert(nd->up);
 	nd->up = false;
 	nd->epoch++;
-	disk_crash(s, nd); /* loses what was not fsync'd; releases the pending batches */
-	raft_free(nd->r);
-	nd->r = NULL;
-	client_on_crash(s, nd);
+	disk_crash(s, nd); /* loses what was not fsync'd; forgets the pending batches */
+	driver_free(nd->d); /* releases its batches; pending requests are dropped */
+	nd->d = NULL;
+	nd->n_batches = 0;
+	nd->applying = NULL;
 }
 
 /* A failed write or fsync stops the node (fail-stop): after a failed fsync the page cache
@@ -342,7 +435,7 @@ void node_fail_stop(struct sim *s, struct node *nd)
 	sim_log(s, "n%u stops: its storage failed", nd->idx + 1);
 	sim_narrate(s, "disk: n%u's storage failed (%s); the node stops rather than answer "
 		       "from state it did not persist",
-		    nd->idx + 1, storage_errmsg(nd->disk.st));
+		    nd->idx + 1, nd->disk.st != NULL ? storage_errmsg(nd->disk.st) : "?");
 	node_crash(s, nd);
 	if (!s->healed) {
 		struct event ev = {.time = s->now + 20 * MS + rng_below(s, 1000 * MS),

@@ -16,8 +16,9 @@ static void sim_free(struct sim *s)
 		struct node *nd = &s->nodes[i];
 		if (nd->up) {
 			disk_crash(s, nd);
-			raft_free(nd->r);
+			driver_free(nd->d);
 		}
+		free(nd->batches);
 		disk_free(s, nd);
 	}
 	while (s->n_heap > 0) {
@@ -44,7 +45,7 @@ static void deliver(struct sim *s, struct node *nd, struct raft_message *m)
 		" logterm=%" PRIu64 " commit=%" PRIu64 " n=%u%s",
 		m->from, m->to, raft_msg_type_name(m->type), m->term, m->index, m->log_term,
 		m->commit, m->n_entries, m->reject ? " reject" : "");
-	raft_step(nd->r, m);
+	driver_step(nd->d, m);
 	sim_node_input(s, nd);
 }
 
@@ -58,10 +59,13 @@ static void handle_event(struct sim *s, struct event *ev)
 	case EV_TICK:
 		if (!nd->up || ev->epoch != nd->epoch)
 			break;
-		raft_tick(nd->r);
 		ev->time += TICK_US;
 		ev_push(s, *ev);
-		sim_node_input(s, nd);
+		/* The driver's tick is the core's timers, the requests' deadlines, then a
+		 * drain: a ready point, as in the server. */
+		nd->stepped = 0;
+		driver_tick(nd->d);
+		node_after(s, nd);
 		break;
 	case EV_DELIVER:
 		deliver(s, nd, &ev->msg);
@@ -87,7 +91,7 @@ static void handle_event(struct sim *s, struct event *ev)
 		sim_log(s, "nemesis: restart n%u", nd->idx + 1);
 		sim_narrate(s, "nemesis: n%u restarts from its disk (term %" PRIu64
 			       ", %" PRIu64 " entries)",
-			    nd->idx + 1, raft_term_current(nd->r), raft_last_index(nd->r));
+			    nd->idx + 1, raft_term_current(node_raft(nd)), raft_last_index(node_raft(nd)));
 		node_handle_ready(s, nd);
 		break;
 	case EV_NEMESIS:

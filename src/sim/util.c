@@ -184,3 +184,14 @@ void sim_fail(struct sim *s, const char *property, const char *fmt, ...)
 	va_end(ap);
 	sim_log(s, "VIOLATION %s: %s", property, s->res->detail);
 }
+
+const char *sim_driver_error(int rv)
+{
+	static const char *const names[] = {
+	    "ok",        "not leader", "lost",   "timeout", "stopping",
+	    "invalid",   "busy",       "too big", "storage failed", "configuration refused",
+	};
+	if (rv >= 0 && (size_t)rv < sizeof(names) / sizeof(names[0]))
+		return names[rv];
+	return "unknown error";
+}
