@@ -373,6 +373,19 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 	free(buf);
 	if (rv != 0)
 		return driver_raft_error(rv);
+	/* Writes this node proposed in an earlier term at `index` or above were cut from its
+	 * log (another leader's entries replaced them) before it led again: taken out here,
+	 * answered below, once the list holds the new write in order. */
+	uint32_t keep = d->n_writes;
+	while (keep > 0 && d->writes[keep - 1].index >= index)
+		keep--;
+	uint32_t n_cut = d->n_writes - keep;
+	struct pending_write *cut = NULL;
+	if (n_cut > 0) {
+		cut = xmalloc(n_cut * sizeof(*cut));
+		memcpy(cut, d->writes + keep, n_cut * sizeof(*cut));
+		d->n_writes = keep;
+	}
 	write_push(d, &(struct pending_write){
 			  .index = index,
 			  .term = term,
@@ -383,6 +396,13 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 		      });
 	d->m.proposals++;
 	d->dirty = true;
+	/* Their outcome is unknown: a later leader may still commit one of them. */
+	for (uint32_t i = 0; i < n_cut; i++) {
+		assert(cut[i].term < term);
+		d->m.proposals_timeout++;
+		cut[i].cb(cut[i].arg, DRIVER_ETIMEOUT, NULL);
+	}
+	free(cut);
 	return DRIVER_OK;
 }
 
