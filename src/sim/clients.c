@@ -84,11 +84,14 @@ static void start_op(struct sim *s, struct client *c)
 		s->cap_hist = s->cap_hist ? s->cap_hist * 2 : 1024;
 		s->hist = sim_xrealloc(s->hist, s->cap_hist * sizeof(*s->hist));
 	}
+	if (op.write)
+		op.seq = ++c->seq;
 	c->op = s->n_hist;
 	s->hist[s->n_hist++] = op;
 	s->res->history_ops = s->n_hist;
 	c->busy = true;
 	c->proposed = false;
+	c->sent = false;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -142,6 +145,20 @@ static void on_read(void *arg, int status)
 	s->res->reads++;
 	sim_log(s, "client %u: get k%u = %s", c->id, op->key, op->result ? op->result : "(absent)");
 	op_finish(s, c, 1);
+}
+
+/* A write whose outcome is unknown is proposed again with the same sequence number (the
+ * session makes the retry apply at most once), a few times; then it stays unknown. */
+static void write_unknown(struct sim *s, struct client *c)
+{
+	struct hist_op *op = &s->hist[c->op];
+	if (op->tries >= SIM_WRITE_TRIES) {
+		op_finish(s, c, -1);
+		return;
+	}
+	s->res->retries++;
+	c->proposed = false;
+	client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
 }
 
 /* Whether the entry just applied carries this write (its unique value). */
@@ -220,13 +237,17 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 	if (status == DRIVER_ELOST) {
 		sim_log(s, "client %u: %s k%u lost its index to another leader", c->id,
 			kind_name(op->kind), op->key);
-		op_finish(s, c, -3);
+		/* This proposal had no effect; an earlier try of the same write may have. */
+		if (op->tries > 1)
+			write_unknown(s, c);
+		else
+			op_finish(s, c, -3);
 		return;
 	}
 	if (status != DRIVER_OK) {
 		sim_log(s, "client %u: %s k%u: %s; outcome unknown", c->id, kind_name(op->kind),
 			op->key, sim_driver_error(status));
-		op_finish(s, c, -1);
+		write_unknown(s, c);
 		return;
 	}
 	const struct raft_entry *e = s->nodes[rq->node].applying;
@@ -236,6 +257,8 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 			 "entry that does not carry it", c->id, kind_name(op->kind), op->key);
 		return;
 	}
+	if (reply->duplicate)
+		s->res->duplicates++;
 	write_acked(s, c, op, e);
 	op_finish(s, c, reply_outcome(s, c, op, reply));
 }
@@ -256,7 +279,8 @@ static struct request *request_new(struct sim *s, struct client *c, struct node 
 }
 
 /* Builds the command of a write, as the server's RESP frontend does. */
-static int submit_write(struct node *nd, const struct hist_op *op, struct request *rq)
+static int submit_write(const struct client *c, struct node *nd, const struct hist_op *op,
+			struct request *rq)
 {
 	char name[8], text[SIM_VALUE], expect[SIM_VALUE];
 	size_t key_len = sim_key_name(op->key, name);
@@ -287,38 +311,92 @@ static int submit_write(struct node *nd, const struct hist_op *op, struct reques
 		break;
 	default: assert(false); return DRIVER_EINVAL;
 	}
+	assert(c->session != 0 && op->seq != 0);
+	cmd.client_id = c->session;
+	cmd.seq = op->seq;
 	return driver_write(nd->d, &cmd, on_write, rq);
+}
+
+/* The node the client believes leads, or NULL (with the guess moved on: the node's
+ * hint if it has one, else another node). */
+static struct node *leader_guess(struct sim *s, struct client *c)
+{
+	struct node *nd = &s->nodes[c->guess];
+	if (nd->up && raft_role(node_raft(nd)) == RAFT_LEADER)
+		return nd;
+	raft_id hint = nd->up ? raft_leader(node_raft(nd)) : RAFT_NONE;
+	c->guess = hint != RAFT_NONE && hint != nd->idx + 1 ? (uint32_t)hint - 1
+							      : (uint32_t)sim_rand(s, s->n);
+	return NULL;
+}
+
+static void on_open(void *arg, int status, const struct kv_reply *reply)
+{
+	struct request *rq = arg;
+	struct sim *s = rq->sim;
+	struct client *c = &s->clients[rq->client];
+	if (c->session != 0 || !c->opening || c->node != rq->node || c->epoch != rq->epoch)
+		return; /* an older attempt, or already open */
+	if (status != DRIVER_OK || reply->code != KV_OK)
+		return; /* the client's timer tries again */
+	assert(reply->client_id != 0);
+	c->session = reply->client_id;
+	c->opening = false;
+	sim_log(s, "client %u: session %" PRIu64 " open", c->id, c->session);
+	client_next(s, c);
+}
+
+/* Opens the client's session, as the server's clients do before writing: a command of
+ * its own, outside the history. */
+static void open_session(struct sim *s, struct client *c)
+{
+	struct node *nd = leader_guess(s, c);
+	int rv = DRIVER_ENOTLEADER;
+	if (nd != NULL) {
+		struct request *rq = request_new(s, c, nd);
+		rq->op = SIM_OP_OPEN;
+		struct kv_cmd cmd = {.op = KV_OP_SESSION_OPEN};
+		rv = driver_write(nd->d, &cmd, on_open, rq);
+	}
+	if (rv != 0) {
+		client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
+		return;
+	}
+	c->opening = true;
+	c->node = nd->idx;
+	c->epoch = nd->epoch;
+	client_timer(s, c, s->now + SIM_CLIENT_TIMEOUT_US);
+	sim_node_input(s, nd);
 }
 
 static void try_submit(struct sim *s, struct client *c)
 {
 	struct hist_op *op = &s->hist[c->op];
-	struct node *nd = &s->nodes[c->guess];
-	if (!nd->up || raft_role(node_raft(nd)) != RAFT_LEADER) {
-		/* Follow the node's hint if it has one, else try another node. */
-		raft_id hint = nd->up ? raft_leader(node_raft(nd)) : RAFT_NONE;
-		c->guess = hint != RAFT_NONE && hint != nd->idx + 1 ? (uint32_t)hint - 1
-								      : (uint32_t)sim_rand(s, s->n);
-		if (s->now - op->call >= SIM_CLIENT_TIMEOUT_US) {
-			op_finish(s, c, -3); /* never submitted: it had no effect */
+	struct node *nd = leader_guess(s, c);
+	if (nd == NULL) {
+		if (s->now - op->call >= (uint64_t)SIM_WRITE_TRIES * SIM_CLIENT_TIMEOUT_US) {
+			/* Given up: with no proposal it had no effect. */
+			op_finish(s, c, c->sent ? -1 : -3);
 			return;
 		}
 		client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
 		return;
 	}
 	struct request *rq = request_new(s, c, nd);
-	int rv = op->write ? submit_write(nd, op, rq) : driver_read(nd->d, false, on_read, rq);
+	int rv = op->write ? submit_write(c, nd, op, rq) : driver_read(nd->d, false, on_read, rq);
 	if (rv != 0) {
 		sim_log(s, "client %u: n%u refused: %s", c->id, nd->idx + 1, sim_driver_error(rv));
 		client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
 		return;
 	}
 	c->proposed = true;
+	c->sent = true;
+	op->tries++;
 	c->node = nd->idx;
 	c->epoch = nd->epoch;
 	c->deadline = s->now + SIM_CLIENT_TIMEOUT_US;
-	sim_log(s, "client %u: %s k%u (value %" PRIu64 ") sent to n%u", c->id,
-		kind_name(op->kind), op->key, op->value, nd->idx + 1);
+	sim_log(s, "client %u: %s k%u (value %" PRIu64 ", seq %" PRIu64 ", try %u) sent to n%u",
+		c->id, kind_name(op->kind), op->key, op->value, op->seq, op->tries, nd->idx + 1);
 	client_timer(s, c, c->deadline);
 	sim_node_input(s, nd);
 }
@@ -331,6 +409,10 @@ void client_event(struct sim *s, uint32_t id, uint32_t gen)
 	if (!c->busy) {
 		if (s->fresh_acked)
 			return; /* the run is converging: no new operations */
+		if (c->session == 0) {
+			open_session(s, c);
+			return;
+		}
 		start_op(s, c);
 		try_submit(s, c);
 		return;
@@ -342,7 +424,10 @@ void client_event(struct sim *s, uint32_t id, uint32_t gen)
 	if (s->now >= c->deadline) {
 		struct hist_op *op = &s->hist[c->op];
 		sim_log(s, "client %u: %s timed out; outcome unknown", c->id, kind_name(op->kind));
-		op_finish(s, c, op->write ? -1 : 0);
+		if (op->write)
+			write_unknown(s, c);
+		else
+			op_finish(s, c, 0);
 	}
 }
 

@@ -18,6 +18,8 @@
 #define SIM_LINE 200
 #define SIM_KEYS 5 /* the clients' key space */
 #define SIM_CLIENT_TIMEOUT_US 1500000ull
+#define SIM_WRITE_TRIES 3 /* a write with no known outcome is proposed again, up to this */
+#define SIM_OP_OPEN UINT64_MAX /* a request's op when it opens a session */
 
 /* Simulated time is in microseconds. */
 #define MS UINT64_C(1000)
@@ -105,6 +107,7 @@ struct node {
 	const struct raft_entry *applying; /* the entry being applied, during callbacks */
 	raft_index install_index; /* a leader's snapshot to check once installed (0: none) */
 	raft_term install_term;
+	uint64_t revision;  /* the kv's revision before the entry being applied */
 	raft_index last_commit;
 	enum raft_role role;
 	/* The driver's pattern (enum drive) and the inputs stepped since the last ready. */
@@ -145,6 +148,8 @@ struct hist_op {
 	uint32_t key;
 	uint64_t value;   /* put, append, cas: the unique value written; incr: the delta */
 	uint64_t expect;  /* cas: the value expected (0: the key must be absent) */
+	uint64_t seq;     /* a write's sequence number in its client's session */
+	uint32_t tries;   /* proposals of a write: retries carry the same sequence number */
 	char *result;     /* get: the value read (NULL: absent); incr: the new value */
 	enum check_existed existed; /* delete */
 	int ok;           /* 1 ok, 0 failed (no effect; cas: the comparison failed), -1
@@ -176,6 +181,10 @@ struct client {
 	uint64_t deadline;
 	uint32_t gen;         /* its timer; older timer events are ignored */
 	uint64_t seen[SIM_KEYS]; /* the last value it wrote or read per key, for cas */
+	uint64_t session;     /* its kv session (0: none yet), as the server's clients have */
+	uint64_t seq;         /* the sequence number of its latest write */
+	bool opening;         /* a session open is under way */
+	bool sent;            /* the current write was proposed at least once */
 };
 
 struct sim {

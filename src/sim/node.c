@@ -157,6 +157,7 @@ static void check_install_done(struct sim *s, struct node *nd)
 		return;
 	check_installed(s, nd, nd->install_index, nd->install_term);
 	nd->install_index = 0;
+	nd->revision = kv_revision(driver_kv(nd->d));
 }
 
 static void observe_ready(void *ctx, const struct raft_ready *rd)
@@ -203,6 +204,16 @@ static void observe_applied(void *ctx, const struct raft_entry *e, const struct 
 			 " that is no command", nd->idx + 1, raft_entry_len(e), e->index);
 		return;
 	}
+	/* Exactly-once: a retried command answered from its session's stored reply
+	 * changes nothing. */
+	uint64_t revision = kv_revision(driver_kv(nd->d));
+	if (r->duplicate && revision != nd->revision) {
+		sim_fail(s, "exactly-once", "n%u applied a duplicate at %" PRIu64 " and its "
+			 "revision moved from %" PRIu64 " to %" PRIu64, nd->idx + 1, e->index,
+			 nd->revision, revision);
+		return;
+	}
+	nd->revision = revision;
 	check_applied(s, nd, e);
 	nd->applied = e->index;
 	nd->applying = e;
@@ -392,6 +403,7 @@ void node_start(struct sim *s, struct node *nd)
 	int rv = driver_new(&nd->d, &dc, &seam, &boot, err, sizeof(err));
 	/* The state machine starts from the snapshot, if any, then replays the log. */
 	nd->applied = boot.snapshot_index;
+	nd->revision = rv == 0 ? kv_revision(driver_kv(nd->d)) : 0;
 	disk_load_done(s, nd, &boot);
 	if (rv != 0) {
 		nd->d = NULL;
