@@ -269,6 +269,28 @@ void check_node(struct sim *s, struct node *nd)
 		s->res->max_term = raft_term_current(r);
 }
 
+/* The address book is replicated state: every node added during the run has its record
+ * in the kv of every member that is up. */
+static void check_address_book(struct sim *s)
+{
+	const struct raft_conf *members = sim_current_conf(s);
+	for (uint32_t j = s->n_initial; j < s->n && !s->failed && members != NULL; j++) {
+		if (!s->nodes[j].exists)
+			continue;
+		char key[40];
+		size_t len = sim_member_key(j + 1, key);
+		for (uint32_t i = 0; i < s->n && !s->failed; i++) {
+			const struct node *nd = &s->nodes[i];
+			if (!nd->up || !raft_conf_is_member(members, i + 1))
+				continue;
+			struct kv_value v;
+			if (kv_get(driver_kv(nd->d), key, len, 0, &v) != 0)
+				sim_fail(s, "address-book", "n%u's kv has no record of n%u, "
+					 "added during the run", i + 1, j + 1);
+		}
+	}
+}
+
 void final_checks(struct sim *s)
 {
 	/* Every acknowledged write is in every node's log at the index it was acked
@@ -291,6 +313,7 @@ void final_checks(struct sim *s)
 					 op->client, op->key, op->index, op->term, i + 1);
 		}
 	}
+	check_address_book(s);
 }
 
 void checks_free(struct sim *s)

@@ -20,6 +20,7 @@
 #define SIM_CLIENT_TIMEOUT_US 1500000ull
 #define SIM_WRITE_TRIES 3 /* a write with no known outcome is proposed again, up to this */
 #define SIM_OP_OPEN UINT64_MAX /* a request's op when it opens a session */
+#define SIM_OP_MEMBER (UINT64_MAX - 1) /* ...when it records a member (client: its slot) */
 
 /* Simulated time is in microseconds. */
 #define MS UINT64_C(1000)
@@ -92,6 +93,8 @@ struct node {
 	uint32_t idx; /* node id is idx + 1 */
 	bool exists;  /* started at least once: it has a disk */
 	bool removed; /* decommissioned after leaving the configuration */
+	bool joining; /* its address-book record is proposed, its addition not yet */
+	uint64_t joining_since;
 	bool committed_member; /* seen in a committed configuration... */
 	raft_index member_conf; /* ...whose entry was at this index, the highest such */
 	bool up;
@@ -293,6 +296,8 @@ void node_after(struct sim *s, struct node *nd);
 
 /* nemesis.c */
 void nemesis_step(struct sim *s);
+/* The address-book key of node `id` (under KV_MEMBER_PREFIX); returns its length. */
+size_t sim_member_key(raft_id id, char buf[40]);
 /* Decommissions nodes that a committed configuration removed. */
 void reap_removed(struct sim *s);
 /* Heals every fault: the liveness phase begins. */

@@ -116,6 +116,80 @@ static void nemesis_transfer(struct sim *s)
 	}
 }
 
+/* The address-book key of node `id`, as the server writes it (KV_MEMBER_PREFIX, then
+ * the id in decimal); returns its length. */
+size_t sim_member_key(raft_id id, char buf[40])
+{
+	memcpy(buf, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN);
+	int n = snprintf(buf + KV_MEMBER_PREFIX_LEN, 40 - KV_MEMBER_PREFIX_LEN, "%" PRIu64, id);
+	return KV_MEMBER_PREFIX_LEN + (size_t)n;
+}
+
+/* The new member's record is committed: now the configuration, as the server does. */
+static void member_recorded(void *arg, int status, const struct kv_reply *reply)
+{
+	(void)reply;
+	struct request *rq = arg;
+	struct sim *s = rq->sim;
+	struct node *joining = &s->nodes[rq->client];
+	struct node *leader = &s->nodes[rq->node];
+	assert(leader->up && leader->epoch == rq->epoch); /* callbacks die with the driver */
+	joining->joining = false;
+	if (status != DRIVER_OK || joining->exists)
+		return;
+	struct raft_conf t = *raft_conf_current(node_raft(leader));
+	raft_id id = joining->idx + 1;
+	if (t.n_voters_old > 0 || t.n_learners >= RAFT_MAX_MEMBERS || raft_conf_is_member(&t, id))
+		return;
+	t.learners[t.n_learners++] = id;
+	int rv = driver_change_config(leader->d, &t);
+	sim_log(s, "nemesis: n%u asked to add n%u as a learner: %s", leader->idx + 1,
+		joining->idx + 1, sim_driver_error(rv));
+	if (rv != 0)
+		return;
+	s->res->conf_changes++;
+	sim_narrate(s, "membership: leader n%u starts to add n%u as a learner", leader->idx + 1,
+		    joining->idx + 1);
+	node_start(s, joining);
+}
+
+/* Adds a learner: a fresh node with an empty disk (ids are never reused), first in the
+ * address book (a reserved key, through driver_propose), then in the configuration. */
+static void member_add(struct sim *s, struct node *leader)
+{
+	uint32_t slot = s->n;
+	for (uint32_t i = 0; i < s->n && slot == s->n; i++) {
+		struct node *nd = &s->nodes[i];
+		/* A reservation whose leader crashed gets no answer: it lapses. */
+		if (nd->joining && s->now - nd->joining_since > 4 * SIM_CLIENT_TIMEOUT_US)
+			nd->joining = false;
+		if (!nd->exists && !nd->joining)
+			slot = i;
+	}
+	if (slot == s->n)
+		return;
+	char key[40], value[64];
+	size_t klen = sim_member_key(slot + 1, key);
+	int vlen = snprintf(value, sizeof(value), "n%u\nsim:%u\n\n", slot + 1, slot + 1);
+	struct kv_cmd cmd = {.op = KV_OP_SET,
+			     .put = {.key = key, .key_len = klen, .value = value,
+				     .value_len = (size_t)vlen}};
+	struct request *rq = calloc(1, sizeof(*rq));
+	if (rq == NULL)
+		abort();
+	*rq = (struct request){.sim = s, .client = slot, .op = SIM_OP_MEMBER,
+			       .node = leader->idx, .epoch = leader->epoch, .next = s->requests};
+	s->requests = rq;
+	int rv = driver_propose(leader->d, &cmd, member_recorded, rq);
+	sim_log(s, "nemesis: n%u records n%u in the address book: %s", leader->idx + 1,
+		slot + 1, sim_driver_error(rv));
+	if (rv != 0)
+		return;
+	s->nodes[slot].joining = true;
+	s->nodes[slot].joining_since = s->now;
+	sim_node_input(s, leader);
+}
+
 static void nemesis_membership(struct sim *s)
 {
 	struct node *leader = sim_newest_leader(s);
@@ -127,18 +201,8 @@ static void nemesis_membership(struct sim *s)
 	char what[96];
 	uint32_t action = (uint32_t)rng_below(s, 4);
 	if (action == 0) {
-		/* Add a learner: a fresh node with an empty disk; ids are never reused. */
-		uint32_t slot = s->n;
-		for (uint32_t i = 0; i < s->n && slot == s->n; i++)
-			if (!s->nodes[i].exists)
-				slot = i;
-		if (slot == s->n || t.n_learners >= RAFT_MAX_MEMBERS)
-			return;
-		t.learners[t.n_learners++] = slot + 1;
-		snprintf(what, sizeof(what), "add n%u as a learner", slot + 1);
-		if (driver_change_config(leader->d, &t) != 0)
-			return;
-		node_start(s, &s->nodes[slot]);
+		member_add(s, leader);
+		return;
 	} else if (action == 1) {
 		if (t.n_learners == 0 || t.n_voters >= RAFT_MAX_MEMBERS)
 			return;
@@ -163,7 +227,7 @@ static void nemesis_membership(struct sim *s)
 		t.learners[k] = t.learners[--t.n_learners];
 		snprintf(what, sizeof(what), "remove learner n%" PRIu64, id);
 	}
-	int rv = action == 0 ? 0 : driver_change_config(leader->d, &t);
+	int rv = driver_change_config(leader->d, &t);
 	sim_log(s, "nemesis: n%u asked to %s: %s", leader->idx + 1, what, sim_driver_error(rv));
 	if (rv != 0)
 		return;
