@@ -1,5 +1,6 @@
-/* sim.h: a deterministic simulator that runs a whole Raft cluster in one process under
- * network, disk and crash faults, and checks Raft's safety properties as it goes. */
+/* sim.h: a deterministic simulator that runs a whole cluster of real nodes (the driver:
+ * Raft core and kv) in one process under network, disk and crash faults, and checks
+ * Raft's safety properties and the clients' history as it goes. */
 #ifndef CONCORD_SIM_H
 #define CONCORD_SIM_H
 
