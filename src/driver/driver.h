@@ -102,6 +102,12 @@ struct driver_seam {
 	void (*members_changed)(void *ctx, bool book);
 	/* A line for the log; may be NULL (silence). */
 	void (*log)(void *ctx, int level, const char *msg);
+	/* Observers for a checker (a simulator's): each ready batch as the core hands it
+	 * over, before the driver acts on it; each committed entry just after the state
+	 * machine applied it, before the write waiting on it learns its outcome. Neither may
+	 * call the driver. May be NULL (the server's). */
+	void (*observe_ready)(void *ctx, const struct raft_ready *rd);
+	void (*observe_applied)(void *ctx, const struct raft_entry *e, const struct kv_reply *r);
 };
 
 struct driver_config {

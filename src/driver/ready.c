@@ -188,6 +188,8 @@ static void apply_entry(struct driver *d, const struct raft_entry *e)
 	kv_apply_entry(d->kv, e, &reply);
 	histogram_observe_us(&d->m.apply_seconds, driver_now_us(d) - t0);
 	d->bytes_since_snapshot += raft_entry_len(e);
+	if (d->seam.observe_applied != NULL)
+		d->seam.observe_applied(d->seam.ctx, e, &reply);
 	/* The address book (keys under KV_MEMBER_PREFIX) is the store's: the store says
 	 * when a command wrote it. */
 	if (reply.members_written && d->seam.members_changed != NULL)
@@ -282,6 +284,8 @@ static void process_batch(struct driver *d, struct driver_batch *b)
 		batch_queue(d, b); /* dead: driver_free releases it after those ahead of it */
 		return;
 	}
+	if (d->seam.observe_ready != NULL)
+		d->seam.observe_ready(d->seam.ctx, rd);
 	if (rd->soft_state_changed)
 		on_soft_state(d, rd);
 	/* 1. Messages that depend on nothing unpersisted. */
@@ -405,6 +409,19 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 	free(buf);
 	if (rv != 0)
 		return driver_raft_error(rv);
+	/* Writes this node proposed in an earlier term at `index` or above were cut from its
+	 * log (another leader's entries replaced them) before it led again: taken out here,
+	 * answered below, once the list holds the new write in order. */
+	uint32_t keep = d->n_writes;
+	while (keep > 0 && d->writes[keep - 1].index >= index)
+		keep--;
+	uint32_t n_cut = d->n_writes - keep;
+	struct pending_write *cut = NULL;
+	if (n_cut > 0) {
+		cut = xmalloc(n_cut * sizeof(*cut));
+		memcpy(cut, d->writes + keep, n_cut * sizeof(*cut));
+		d->n_writes = keep;
+	}
 	write_push(d, &(struct pending_write){
 			  .index = index,
 			  .term = term,
@@ -415,6 +432,13 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 		      });
 	d->m.proposals++;
 	d->dirty = true;
+	/* Their outcome is unknown: a later leader may still commit one of them. */
+	for (uint32_t i = 0; i < n_cut; i++) {
+		assert(cut[i].term < term);
+		d->m.proposals_timeout++;
+		cut[i].cb(cut[i].arg, DRIVER_ETIMEOUT, NULL);
+	}
+	free(cut);
 	return DRIVER_OK;
 }
 

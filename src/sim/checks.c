@@ -7,23 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (q == NULL)
-		abort();
-	return q;
-}
 
 /* ---- Election safety: at most one leader per term. */
 
 static void check_one_leader(struct sim *s, struct node *nd)
 {
-	raft_term t = raft_term_current(nd->r);
+	raft_term t = raft_term_current(node_raft(nd));
 	raft_id id = nd->idx + 1;
 	if (t >= s->n_leader_of_term) {
 		uint64_t n = (t + 1) * 2;
-		s->leader_of_term = xrealloc(s->leader_of_term, n * sizeof(raft_id));
+		s->leader_of_term = sim_xrealloc(s->leader_of_term, n * sizeof(raft_id));
 		memset(s->leader_of_term + s->n_leader_of_term, 0,
 		       (n - s->n_leader_of_term) * sizeof(raft_id));
 		s->n_leader_of_term = n;
@@ -96,7 +89,7 @@ void check_new_entries(struct sim *s, struct node *nd, const struct raft_ready *
 	for (uint32_t i = 0; i < rd->n_entries && !s->failed; i++) {
 		const struct raft_entry *e = &rd->entries[i];
 		raft_term prev = i > 0 ? rd->entries[i - 1].term
-				       : raft_term_at(nd->r, e->index - 1);
+				       : raft_term_at(node_raft(nd), e->index - 1);
 		check_entry(s, nd, e, prev);
 	}
 }
@@ -107,7 +100,7 @@ static void register_committed(struct sim *s, struct node *nd, const struct raft
 {
 	if (e->index >= s->n_committed) {
 		uint64_t n = (e->index + 1) * 2;
-		s->committed = xrealloc(s->committed, n * sizeof(*s->committed));
+		s->committed = sim_xrealloc(s->committed, n * sizeof(*s->committed));
 		memset(s->committed + s->n_committed, 0, (n - s->n_committed) * sizeof(*s->committed));
 		s->n_committed = n;
 	}
@@ -116,7 +109,7 @@ static void register_committed(struct sim *s, struct node *nd, const struct raft
 	if (c->term == 0) {
 		c->term = e->term;
 		c->hash = h;
-		c->observed_in = raft_term_current(nd->r);
+		c->observed_in = raft_term_current(node_raft(nd));
 		if (e->index > s->res->committed)
 			s->res->committed = e->index;
 		return;
@@ -169,8 +162,8 @@ void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term
  * configuration: the quorum rules of joint consensus, seen from the disks. */
 static void check_commit_quorum(struct sim *s, struct node *nd, raft_index index)
 {
-	raft_term t = raft_term_at(nd->r, index);
-	const struct raft_conf *c = raft_conf_current(nd->r);
+	raft_term t = raft_term_at(node_raft(nd), index);
+	const struct raft_conf *c = raft_conf_current(node_raft(nd));
 	const raft_id *halves[2] = {c->voters, c->voters_old};
 	uint32_t sizes[2] = {c->n_voters, c->n_voters_old};
 	for (int h = 0; h < 2; h++) {
@@ -194,9 +187,9 @@ struct node *sim_newest_leader(struct sim *s)
 {
 	struct node *leader = NULL;
 	for (uint32_t i = 0; i < s->n; i++)
-		if (s->nodes[i].up && raft_role(s->nodes[i].r) == RAFT_LEADER &&
+		if (s->nodes[i].up && raft_role(node_raft(&s->nodes[i])) == RAFT_LEADER &&
 		    (leader == NULL ||
-		     raft_term_current(s->nodes[i].r) > raft_term_current(leader->r)))
+		     raft_term_current(node_raft(&s->nodes[i])) > raft_term_current(node_raft(leader))))
 			leader = &s->nodes[i];
 	return leader;
 }
@@ -204,20 +197,20 @@ struct node *sim_newest_leader(struct sim *s)
 const struct raft_conf *sim_current_conf(struct sim *s)
 {
 	struct node *leader = sim_newest_leader(s);
-	return leader != NULL ? raft_conf_current(leader->r) : NULL;
+	return leader != NULL ? raft_conf_current(node_raft(leader)) : NULL;
 }
 
 /* ---- Leader completeness: a leader holds every entry committed in earlier terms. */
 
 static void check_leader_complete(struct sim *s, struct node *nd)
 {
-	raft_term t = raft_term_current(nd->r);
-	raft_index first = raft_first_index(nd->r);
+	raft_term t = raft_term_current(node_raft(nd));
+	raft_index first = raft_first_index(node_raft(nd));
 	for (raft_index i = first; i < s->n_committed && !s->failed; i++) {
 		const struct committed *c = &s->committed[i];
 		if (c->term == 0 || c->observed_in >= t)
 			continue;
-		if (raft_term_at(nd->r, i) != c->term)
+		if (raft_term_at(node_raft(nd), i) != c->term)
 			sim_fail(s, "leader-completeness",
 				 "n%u leads term %" PRIu64 " without (index %" PRIu64
 				 ", term %" PRIu64 "), committed in term %" PRIu64,
@@ -233,7 +226,7 @@ void observe_soft_state(struct sim *s, struct node *nd, const struct raft_ready 
 
 void check_node(struct sim *s, struct node *nd)
 {
-	struct raft *r = nd->r;
+	const struct raft *r = node_raft(nd);
 	raft_index c = raft_commit_index(r);
 	if (c < nd->last_commit) {
 		sim_fail(s, "commit-monotonic", "n%u commit index went from %" PRIu64 " to %" PRIu64,
@@ -276,28 +269,51 @@ void check_node(struct sim *s, struct node *nd)
 		s->res->max_term = raft_term_current(r);
 }
 
+/* The address book is replicated state: every node added during the run has its record
+ * in the kv of every member that is up. */
+static void check_address_book(struct sim *s)
+{
+	const struct raft_conf *members = sim_current_conf(s);
+	for (uint32_t j = s->n_initial; j < s->n && !s->failed && members != NULL; j++) {
+		if (!s->nodes[j].exists)
+			continue;
+		char key[40];
+		size_t len = sim_member_key(j + 1, key);
+		for (uint32_t i = 0; i < s->n && !s->failed; i++) {
+			const struct node *nd = &s->nodes[i];
+			if (!nd->up || !raft_conf_is_member(members, i + 1))
+				continue;
+			struct kv_value v;
+			if (kv_get(driver_kv(nd->d), key, len, 0, &v) != 0)
+				sim_fail(s, "address-book", "n%u's kv has no record of n%u, "
+					 "added during the run", i + 1, j + 1);
+		}
+	}
+}
+
 void final_checks(struct sim *s)
 {
 	/* Every acknowledged write is in every node's log at the index it was acked
 	 * at: once the cluster converged nothing acknowledged may be missing. */
 	for (uint64_t h = 0; h < s->n_hist && !s->failed; h++) {
 		const struct hist_op *op = &s->hist[h];
-		if (!op->write || op->ok != 1)
-			continue;
+		if (!op->write || op->index == 0)
+			continue; /* not acknowledged committed */
 		const struct raft_conf *members = sim_current_conf(s);
 		for (uint32_t i = 0; i < s->n && !s->failed; i++) {
 			struct node *nd = &s->nodes[i];
 			if (!nd->up || members == NULL || !raft_conf_is_member(members, i + 1))
 				continue;
-			if (op->index <= raft_snapshot_index(nd->r))
+			if (op->index <= raft_snapshot_index(node_raft(nd)))
 				continue; /* under its snapshot, which matched the commits */
-			if (raft_term_at(nd->r, op->index) != op->term)
+			if (raft_term_at(node_raft(nd), op->index) != op->term)
 				sim_fail(s, "acknowledged-write-lost",
 					 "client %u's write of key %u (index %" PRIu64
 					 ", term %" PRIu64 ") is missing on n%u",
 					 op->client, op->key, op->index, op->term, i + 1);
 		}
 	}
+	check_address_book(s);
 }
 
 void checks_free(struct sim *s)

@@ -1,22 +1,14 @@
 /* clients.c: simulated clients. Each runs one operation at a time against the node it
- * believes leads: writes through raft_propose, reads through raft_read_index, with
- * timeouts and retries, and records every operation in a history for the
- * linearizability checker. */
+ * believes leads, as the server's frontends do: real kv commands (put, append, incr,
+ * cas, delete) through driver_write and linearizable gets through driver_read, with
+ * timeouts and retries; every operation goes into a history for the checker. */
 #include "sim/internal.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MS 1000ull
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (q == NULL)
-		abort();
-	return q;
-}
+#define SIM_VALUE 32 /* room for a value's text */
 
 static void client_timer(struct sim *s, struct client *c, uint64_t at)
 {
@@ -40,76 +32,371 @@ static void op_finish(struct sim *s, struct client *c, int ok)
 	client_next(s, c);
 }
 
+static const char *kind_name(enum check_kind k)
+{
+	static const char *const names[] = {"get", "put", "delete", "append", "cas", "incr"};
+	return (unsigned)k < 6 ? names[k] : "?";
+}
+
+/* The text a write puts into the store: unique per operation, so that the entry that
+ * carries it can be recognised. Puts and cas write decimal numbers (incr works on them),
+ * appends a tagged suffix. */
+static size_t value_text(const struct hist_op *op, char buf[SIM_VALUE])
+{
+	if (op->kind == CHECK_KIND_APPEND)
+		return (size_t)snprintf(buf, SIM_VALUE, "a%" PRIu64 ",", op->value);
+	return (size_t)snprintf(buf, SIM_VALUE, "%" PRIu64, op->value);
+}
+
+static enum check_kind draw_kind(struct sim *s)
+{
+	uint64_t r = sim_rand(s, 100);
+	if (r < 40)
+		return CHECK_KIND_GET;
+	if (r < 65)
+		return CHECK_KIND_PUT;
+	if (r < 75)
+		return CHECK_KIND_APPEND;
+	if (r < 85)
+		return CHECK_KIND_INCR;
+	if (r < 95)
+		return CHECK_KIND_CAS;
+	return CHECK_KIND_DELETE;
+}
+
 static void start_op(struct sim *s, struct client *c)
 {
 	struct hist_op op = {
 	    .client = c->id,
-	    .write = sim_rand(s, 10) < 6,
+	    .kind = draw_kind(s),
 	    .key = (uint32_t)sim_rand(s, SIM_KEYS),
 	    .ok = -2,
 	    .call = s->now,
 	};
-	if (op.write)
+	op.write = op.kind != CHECK_KIND_GET;
+	if (op.kind == CHECK_KIND_PUT || op.kind == CHECK_KIND_APPEND || op.kind == CHECK_KIND_CAS)
 		op.value = ++s->next_value;
+	if (op.kind == CHECK_KIND_INCR)
+		op.value = 1 + sim_rand(s, 5);
+	if (op.kind == CHECK_KIND_CAS)
+		op.expect = c->seen[op.key]; /* 0: expect the key absent */
 	if (s->n_hist == s->cap_hist) {
 		s->cap_hist = s->cap_hist ? s->cap_hist * 2 : 1024;
-		s->hist = xrealloc(s->hist, s->cap_hist * sizeof(*s->hist));
+		s->hist = sim_xrealloc(s->hist, s->cap_hist * sizeof(*s->hist));
 	}
+	if (op.write)
+		op.seq = ++c->seq;
 	c->op = s->n_hist;
 	s->hist[s->n_hist++] = op;
 	s->res->history_ops = s->n_hist;
 	c->busy = true;
 	c->proposed = false;
+	c->sent = false;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Outcomes, as the driver reports them
+ */
+
+/* The client still waits for this request (not timed out, not superseded). */
+static struct client *request_client(const struct request *rq)
+{
+	struct sim *s = rq->sim;
+	struct client *c = &s->clients[rq->client];
+	if (!c->busy || !c->proposed || c->op != rq->op || c->node != rq->node ||
+	    c->epoch != rq->epoch)
+		return NULL;
+	return c;
+}
+
+static char *text_dup(const void *p, size_t len)
+{
+	char *t = malloc(len + 1);
+	if (t == NULL)
+		abort();
+	memcpy(t, p, len);
+	t[len] = '\0';
+	return t;
+}
+
+static void on_read(void *arg, int status)
+{
+	struct request *rq = arg;
+	struct sim *s = rq->sim;
+	struct client *c = request_client(rq);
+	if (c == NULL)
+		return;
+	struct hist_op *op = &s->hist[c->op];
+	if (status != DRIVER_OK) {
+		sim_log(s, "client %u: get k%u failed: %s", c->id, op->key, sim_driver_error(status));
+		op_finish(s, c, 0); /* a failed read observed nothing */
+		return;
+	}
+	/* ReadIndex: the driver calls back once the state machine applied the read index. */
+	char name[8];
+	size_t len = sim_key_name(op->key, name);
+	struct kv_value v;
+	if (kv_get(driver_kv(s->nodes[rq->node].d), name, len, 0, &v) == 0) {
+		op->result = text_dup(v.value, v.value_len);
+		c->seen[op->key] = strtoull(op->result, NULL, 10);
+	} else {
+		c->seen[op->key] = 0;
+	}
+	s->res->reads++;
+	sim_log(s, "client %u: get k%u = %s", c->id, op->key, op->result ? op->result : "(absent)");
+	op_finish(s, c, 1);
+}
+
+/* A write whose outcome is unknown is proposed again with the same sequence number (the
+ * session makes the retry apply at most once), a few times; then it stays unknown. */
+static void write_unknown(struct sim *s, struct client *c)
+{
+	struct hist_op *op = &s->hist[c->op];
+	if (op->tries >= SIM_WRITE_TRIES) {
+		op_finish(s, c, -1);
+		return;
+	}
+	s->res->retries++;
+	c->proposed = false;
+	client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
+}
+
+/* Whether the entry just applied carries this write (its unique value). */
+static bool entry_carries(const struct raft_entry *e, const struct hist_op *op)
+{
+	if (op->kind == CHECK_KIND_INCR || op->kind == CHECK_KIND_DELETE)
+		return true; /* no unique bytes: the driver's term rule is what is checked */
+	char text[SIM_VALUE];
+	size_t len = value_text(op, text);
+	return memmem(raft_entry_data(e), raft_entry_len(e), text, len) != NULL;
+}
+
+/* A committed write's effect as the store replied: 1 took effect, 0 did not. */
+static int reply_outcome(struct sim *s, struct client *c, struct hist_op *op,
+			 const struct kv_reply *r)
+{
+	switch (op->kind) {
+	case CHECK_KIND_INCR:
+		if (r->code != KV_OK)
+			return 0; /* not an integer, or overflow: no effect */
+		char num[24];
+		snprintf(num, sizeof(num), "%" PRId64, r->integer);
+		op->result = text_dup(num, strlen(num));
+		return 1;
+	case CHECK_KIND_CAS:
+		if (r->code != KV_OK || !r->succeeded)
+			return 0;
+		c->seen[op->key] = op->value;
+		return 1;
+	case CHECK_KIND_DELETE:
+		op->existed = r->integer > 0 ? CHECK_EXISTED_YES : CHECK_EXISTED_NO;
+		c->seen[op->key] = 0;
+		break;
+	default:
+		if (op->kind == CHECK_KIND_PUT)
+			c->seen[op->key] = op->value;
+		break;
+	}
+	if (r->code != KV_OK)
+		sim_fail(s, "kv-reply", "client %u's %s of k%u was answered %s", c->id,
+			 kind_name(op->kind), op->key, kv_strerror(r->code));
+	return 1;
+}
+
+static void write_acked(struct sim *s, struct client *c, struct hist_op *op,
+			const struct raft_entry *e)
+{
+	op->index = e->index;
+	op->term = e->term;
+	s->res->acked++;
+	if (e->index > s->max_acked_index)
+		s->max_acked_index = e->index;
+	sim_log(s, "client %u: %s k%u acknowledged at index %" PRIu64, c->id, kind_name(op->kind),
+		op->key, e->index);
+	if (s->healed && op->call >= s->heal_time && !s->fresh_acked) {
+		s->fresh_acked = true;
+		s->fresh_index = e->index;
+		sim_narrate(s, "fresh %s of k%u committed at index %" PRIu64 " after healing",
+			    kind_name(op->kind), op->key, e->index);
+	} else if (s->now >= s->narrated_commit + 1000 * MS) {
+		s->narrated_commit = s->now;
+		sim_narrate(s, "client %u: %s k%u committed at index %" PRIu64 " (term %" PRIu64
+			       "); %" PRIu64 " writes acknowledged so far",
+			    c->id, kind_name(op->kind), op->key, e->index, e->term, s->res->acked);
+	}
+}
+
+static void on_write(void *arg, int status, const struct kv_reply *reply)
+{
+	struct request *rq = arg;
+	struct sim *s = rq->sim;
+	struct client *c = request_client(rq);
+	if (c == NULL)
+		return;
+	struct hist_op *op = &s->hist[c->op];
+	if (status == DRIVER_ELOST) {
+		sim_log(s, "client %u: %s k%u lost its index to another leader", c->id,
+			kind_name(op->kind), op->key);
+		/* This proposal had no effect; an earlier try of the same write may have. */
+		if (op->tries > 1)
+			write_unknown(s, c);
+		else
+			op_finish(s, c, -3);
+		return;
+	}
+	if (status != DRIVER_OK) {
+		sim_log(s, "client %u: %s k%u: %s; outcome unknown", c->id, kind_name(op->kind),
+			op->key, sim_driver_error(status));
+		write_unknown(s, c);
+		return;
+	}
+	const struct raft_entry *e = s->nodes[rq->node].applying;
+	assert(reply != NULL);
+	if (e == NULL || !entry_carries(e, op)) {
+		sim_fail(s, "proposal-identity", "client %u's %s of k%u was acknowledged at an "
+			 "entry that does not carry it", c->id, kind_name(op->kind), op->key);
+		return;
+	}
+	if (reply->duplicate)
+		s->res->duplicates++;
+	write_acked(s, c, op, e);
+	op_finish(s, c, reply_outcome(s, c, op, reply));
+}
+
+/* ---------------------------------------------------------------------------------
+ * Submission
+ */
+
+static struct request *request_new(struct sim *s, struct client *c, struct node *nd)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+	if (rq == NULL)
+		abort();
+	*rq = (struct request){.sim = s, .client = c->id, .op = c->op, .node = nd->idx,
+			       .epoch = nd->epoch, .next = s->requests};
+	s->requests = rq;
+	return rq;
+}
+
+/* Builds the command of a write, as the server's RESP frontend does. */
+static int submit_write(const struct client *c, struct node *nd, const struct hist_op *op,
+			struct request *rq)
+{
+	char name[8], text[SIM_VALUE], expect[SIM_VALUE];
+	size_t key_len = sim_key_name(op->key, name);
+	size_t len = value_text(op, text);
+	struct kv_cmd cmd = {.put = {.key = name, .key_len = key_len, .value = text,
+				     .value_len = len}};
+	struct kv_key del = {name, key_len};
+	switch (op->kind) {
+	case CHECK_KIND_PUT: cmd.op = KV_OP_SET; break;
+	case CHECK_KIND_APPEND: cmd.op = KV_OP_APPEND; break;
+	case CHECK_KIND_INCR:
+		cmd = (struct kv_cmd){.op = KV_OP_INCRBY, .put = {.key = name, .key_len = key_len},
+				      .delta = (int64_t)op->value};
+		break;
+	case CHECK_KIND_CAS:
+		cmd.op = KV_OP_CAS;
+		if (op->expect == 0) {
+			cmd.put.cond.kind = KV_COND_ABSENT;
+		} else {
+			cmd.put.cond.kind = KV_COND_VALUE;
+			cmd.put.cond.value = expect;
+			cmd.put.cond.value_len =
+			    (size_t)snprintf(expect, sizeof(expect), "%" PRIu64, op->expect);
+		}
+		break;
+	case CHECK_KIND_DELETE:
+		cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
+		break;
+	default: assert(false); return DRIVER_EINVAL;
+	}
+	assert(c->session != 0 && op->seq != 0);
+	cmd.client_id = c->session;
+	cmd.seq = op->seq;
+	return driver_write(nd->d, &cmd, on_write, rq);
+}
+
+/* The node the client believes leads, or NULL (with the guess moved on: the node's
+ * hint if it has one, else another node). */
+static struct node *leader_guess(struct sim *s, struct client *c)
+{
+	struct node *nd = &s->nodes[c->guess];
+	if (nd->up && raft_role(node_raft(nd)) == RAFT_LEADER)
+		return nd;
+	raft_id hint = nd->up ? raft_leader(node_raft(nd)) : RAFT_NONE;
+	c->guess = hint != RAFT_NONE && hint != nd->idx + 1 ? (uint32_t)hint - 1
+							      : (uint32_t)sim_rand(s, s->n);
+	return NULL;
+}
+
+static void on_open(void *arg, int status, const struct kv_reply *reply)
+{
+	struct request *rq = arg;
+	struct sim *s = rq->sim;
+	struct client *c = &s->clients[rq->client];
+	if (c->session != 0 || !c->opening || c->node != rq->node || c->epoch != rq->epoch)
+		return; /* an older attempt, or already open */
+	if (status != DRIVER_OK || reply->code != KV_OK)
+		return; /* the client's timer tries again */
+	assert(reply->client_id != 0);
+	c->session = reply->client_id;
+	c->opening = false;
+	sim_log(s, "client %u: session %" PRIu64 " open", c->id, c->session);
+	client_next(s, c);
+}
+
+/* Opens the client's session, as the server's clients do before writing: a command of
+ * its own, outside the history. */
+static void open_session(struct sim *s, struct client *c)
+{
+	struct node *nd = leader_guess(s, c);
+	int rv = DRIVER_ENOTLEADER;
+	if (nd != NULL) {
+		struct request *rq = request_new(s, c, nd);
+		rq->op = SIM_OP_OPEN;
+		struct kv_cmd cmd = {.op = KV_OP_SESSION_OPEN};
+		rv = driver_write(nd->d, &cmd, on_open, rq);
+	}
+	if (rv != 0) {
+		client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
+		return;
+	}
+	c->opening = true;
+	c->node = nd->idx;
+	c->epoch = nd->epoch;
+	client_timer(s, c, s->now + SIM_CLIENT_TIMEOUT_US);
+	sim_node_input(s, nd);
 }
 
 static void try_submit(struct sim *s, struct client *c)
 {
 	struct hist_op *op = &s->hist[c->op];
-	struct node *nd = &s->nodes[c->guess];
-	if (!nd->up || raft_role(nd->r) != RAFT_LEADER) {
-		/* Follow the node's hint if it has one, else try another node. */
-		raft_id hint = nd->up ? raft_leader(nd->r) : RAFT_NONE;
-		c->guess = hint != RAFT_NONE && hint != nd->idx + 1 ? (uint32_t)hint - 1
-								      : (uint32_t)sim_rand(s, s->n);
-		if (s->now - op->call >= SIM_CLIENT_TIMEOUT_US) {
-			op_finish(s, c, 0); /* never submitted: it had no effect */
+	struct node *nd = leader_guess(s, c);
+	if (nd == NULL) {
+		if (s->now - op->call >= (uint64_t)SIM_WRITE_TRIES * SIM_CLIENT_TIMEOUT_US) {
+			/* Given up: with no proposal it had no effect. */
+			op_finish(s, c, c->sent ? -1 : -3);
 			return;
 		}
 		client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
 		return;
 	}
-	int rv;
-	if (op->write) {
-		struct sim_cmd cmd = {.client = c->id, .key = op->key, .op = c->op,
-				      .value = op->value};
-		rv = raft_propose(nd->r, &cmd, sizeof(cmd), &c->term, &c->index);
-	} else {
-		rv = raft_read_index(nd->r, c->op);
-		if (rv == 0) {
-			struct pending_read pr = {.client = c->id, .op = c->op, .index = 0};
-			if (nd->n_reads == nd->cap_reads) {
-				nd->cap_reads = nd->cap_reads ? nd->cap_reads * 2 : 8;
-				nd->reads = xrealloc(nd->reads, nd->cap_reads * sizeof(*nd->reads));
-			}
-			nd->reads[nd->n_reads++] = pr;
-		}
-	}
+	struct request *rq = request_new(s, c, nd);
+	int rv = op->write ? submit_write(c, nd, op, rq) : driver_read(nd->d, false, on_read, rq);
 	if (rv != 0) {
-		sim_log(s, "client %u: n%u refused: %s", c->id, nd->idx + 1, raft_strerror(rv));
+		sim_log(s, "client %u: n%u refused: %s", c->id, nd->idx + 1, sim_driver_error(rv));
 		client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
 		return;
 	}
 	c->proposed = true;
+	c->sent = true;
+	op->tries++;
 	c->node = nd->idx;
 	c->epoch = nd->epoch;
 	c->deadline = s->now + SIM_CLIENT_TIMEOUT_US;
-	if (op->write)
-		sim_log(s, "client %u: put k%u=v%" PRIu64 " proposed to n%u at (term %" PRIu64
-			", index %" PRIu64 ")", c->id, op->key, op->value, nd->idx + 1, c->term,
-			c->index);
-	else
-		sim_log(s, "client %u: get k%u via read-index on n%u", c->id, op->key,
-			nd->idx + 1);
+	sim_log(s, "client %u: %s k%u (value %" PRIu64 ", seq %" PRIu64 ", try %u) sent to n%u",
+		c->id, kind_name(op->kind), op->key, op->value, op->seq, op->tries, nd->idx + 1);
 	client_timer(s, c, c->deadline);
 	sim_node_input(s, nd);
 }
@@ -122,6 +409,10 @@ void client_event(struct sim *s, uint32_t id, uint32_t gen)
 	if (!c->busy) {
 		if (s->fresh_acked)
 			return; /* the run is converging: no new operations */
+		if (c->session == 0) {
+			open_session(s, c);
+			return;
+		}
 		start_op(s, c);
 		try_submit(s, c);
 		return;
@@ -132,110 +423,12 @@ void client_event(struct sim *s, uint32_t id, uint32_t gen)
 	}
 	if (s->now >= c->deadline) {
 		struct hist_op *op = &s->hist[c->op];
-		sim_log(s, "client %u: %s timed out; outcome unknown", c->id,
-			op->write ? "put" : "get");
-		op_finish(s, c, op->write ? -1 : 0);
-	}
-}
-
-static struct client *waiting_on(struct sim *s, struct node *nd, uint64_t op)
-{
-	for (uint32_t i = 0; i < s->n_clients; i++) {
-		struct client *c = &s->clients[i];
-		if (c->busy && c->proposed && c->op == op && c->node == nd->idx &&
-		    c->epoch == nd->epoch)
-			return c;
-	}
-	return NULL;
-}
-
-void client_on_apply(struct sim *s, struct node *nd, const struct raft_entry *e)
-{
-	for (uint32_t i = 0; i < s->n_clients; i++) {
-		struct client *c = &s->clients[i];
-		if (!c->busy || !c->proposed || c->node != nd->idx || c->epoch != nd->epoch)
-			continue;
-		struct hist_op *op = &s->hist[c->op];
-		if (!op->write || c->index != e->index)
-			continue;
-		/* The proposer succeeded only if the entry applied at its index carries
-		 * the term it was proposed in; otherwise another leader's entry took the
-		 * slot and ours can never commit. */
-		if (e->term != c->term) {
-			sim_log(s, "client %u: index %" PRIu64 " went to term %" PRIu64
-				", not %" PRIu64 ": put failed", c->id, e->index, e->term, c->term);
+		sim_log(s, "client %u: %s timed out; outcome unknown", c->id, kind_name(op->kind));
+		if (op->write)
+			write_unknown(s, c);
+		else
 			op_finish(s, c, 0);
-			continue;
-		}
-		struct sim_cmd cmd;
-		memcpy(&cmd, raft_entry_data(e), sizeof(cmd));
-		if (cmd.op != c->op) {
-			sim_fail(s, "proposal-identity",
-				 "entry (index %" PRIu64 ", term %" PRIu64
-				 ") carries op %" PRIu64 ", client %u proposed op %" PRIu64,
-				 e->index, e->term, cmd.op, c->id, c->op);
-			return;
-		}
-		op->index = e->index;
-		op->term = e->term;
-		s->res->acked++;
-		if (e->index > s->max_acked_index)
-			s->max_acked_index = e->index;
-		sim_log(s, "client %u: put k%u=v%" PRIu64 " acknowledged at index %" PRIu64,
-			c->id, op->key, op->value, e->index);
-		if (s->healed && op->call >= s->heal_time && !s->fresh_acked) {
-			s->fresh_acked = true;
-			s->fresh_index = e->index;
-			sim_narrate(s, "fresh write k%u=v%" PRIu64 " committed at index %" PRIu64
-				    " after healing", op->key, op->value, e->index);
-		} else if (s->now >= s->narrated_commit + 1000 * MS) {
-			s->narrated_commit = s->now;
-			sim_narrate(s, "client %u: put k%u=v%" PRIu64 " committed at index %" PRIu64
-				    " (term %" PRIu64 "); %" PRIu64 " writes acknowledged so far",
-				    c->id, op->key, op->value, e->index, e->term, s->res->acked);
-		}
-		op_finish(s, c, 1);
 	}
-}
-
-void client_on_read_index(struct sim *s, struct node *nd, const struct raft_read *rd)
-{
-	(void)s;
-	for (uint32_t i = 0; i < nd->n_reads; i++) {
-		if (nd->reads[i].op == rd->context && !nd->reads[i].confirmed) {
-			nd->reads[i].index = rd->index;
-			nd->reads[i].confirmed = true;
-		}
-	}
-}
-
-void client_serve_reads(struct sim *s, struct node *nd)
-{
-	uint32_t kept = 0;
-	for (uint32_t i = 0; i < nd->n_reads; i++) {
-		struct pending_read *pr = &nd->reads[i];
-		struct client *c = waiting_on(s, nd, pr->op);
-		if (c == NULL)
-			continue; /* the client gave up; forget it */
-		if (!pr->confirmed || nd->applied < pr->index) {
-			nd->reads[kept++] = *pr;
-			continue;
-		}
-		/* ReadIndex: serve from the local state once applied >= read index. */
-		struct hist_op *op = &s->hist[c->op];
-		op->value = nd->kv[op->key];
-		s->res->reads++;
-		sim_log(s, "client %u: get k%u = v%" PRIu64 " (read index %" PRIu64 ")", c->id,
-			op->key, op->value, pr->index);
-		op_finish(s, c, 1);
-	}
-	nd->n_reads = kept;
-}
-
-void client_on_crash(struct sim *s, struct node *nd)
-{
-	(void)s;
-	nd->n_reads = 0;
 }
 
 void clients_init(struct sim *s, uint32_t n)
@@ -254,9 +447,14 @@ void clients_init(struct sim *s, uint32_t n)
 
 void clients_free(struct sim *s)
 {
+	for (uint64_t i = 0; i < s->n_hist; i++)
+		free(s->hist[i].result);
 	free(s->hist);
-	for (uint32_t i = 0; i < s->n; i++)
-		free(s->nodes[i].reads);
+	while (s->requests != NULL) {
+		struct request *rq = s->requests;
+		s->requests = rq->next;
+		free(rq);
+	}
 }
 
 bool liveness_done(struct sim *s)
@@ -275,40 +473,4 @@ bool liveness_done(struct sim *s)
 			return false;
 	}
 	return true;
-}
-
-void history_write(const struct sim *s, const char *path)
-{
-	FILE *f = fopen(path, "w");
-	if (f == NULL) {
-		fprintf(stderr, "concord-sim: cannot write history to %s\n", path);
-		return;
-	}
-	for (uint64_t i = 0; i < s->n_hist; i++) {
-		const struct hist_op *op = &s->hist[i];
-		if (!op->write && op->ok != 1)
-			continue; /* a read that failed or never returned observed nothing */
-		if (op->write) {
-			if (op->ok == 1 || op->ok == 0)
-				fprintf(f, "{\"client\":%u,\"op\":\"put\",\"key\":\"k%u\",\"value\":"
-					   "\"v%" PRIu64 "\",\"ok\":%s,\"call\":%" PRIu64
-					   ",\"return\":%" PRIu64 "}\n",
-					op->client, op->key, op->value, op->ok ? "true" : "false",
-					op->call, op->ret);
-			else
-				fprintf(f, "{\"client\":%u,\"op\":\"put\",\"key\":\"k%u\",\"value\":"
-					   "\"v%" PRIu64 "\",\"ok\":\"unknown\",\"call\":%" PRIu64
-					   ",\"return\":null}\n",
-					op->client, op->key, op->value, op->call);
-		} else if (op->value == 0) {
-			fprintf(f, "{\"client\":%u,\"op\":\"get\",\"key\":\"k%u\",\"result\":null,"
-				   "\"ok\":true,\"call\":%" PRIu64 ",\"return\":%" PRIu64 "}\n",
-				op->client, op->key, op->call, op->ret);
-		} else {
-			fprintf(f, "{\"client\":%u,\"op\":\"get\",\"key\":\"k%u\",\"result\":\"v%" PRIu64
-				   "\",\"ok\":true,\"call\":%" PRIu64 ",\"return\":%" PRIu64 "}\n",
-				op->client, op->key, op->value, op->call, op->ret);
-		}
-	}
-	fclose(f);
 }

@@ -175,11 +175,9 @@ struct raft_ready *disk_complete(struct sim *s, struct node *nd)
 void disk_crash(struct sim *s, struct node *nd)
 {
 	struct disk *d = &nd->disk;
-	/* Release the batches in flight without sending what they held back. */
-	for (uint32_t i = 0; i < d->n_pending; i++) {
-		raft_advance(nd->r, d->pending[i]);
+	/* Forget the batches in flight; the driver, freed next, releases its own. */
+	for (uint32_t i = 0; i < d->n_pending; i++)
 		free(d->pending[i]);
-	}
 	d->n_pending = 0;
 	storage_close(d->st);
 	d->st = NULL;
@@ -193,7 +191,7 @@ void disk_crash(struct sim *s, struct node *nd)
 }
 
 bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
-		       const struct raft_conf *conf, struct raft_buf *data)
+		       const struct raft_conf *conf, const struct raft_buf *data)
 {
 	struct disk *d = &nd->disk;
 	if (d->failed)
@@ -202,7 +200,8 @@ bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_te
 		storage_failed_now(s, nd, "a snapshot");
 		return false;
 	}
-	set_snapshot(d, index, term, conf, data);
+	/* The oracle takes a reference: a count, not the bytes, changes. */
+	set_snapshot(d, index, term, conf, (struct raft_buf *)data);
 	durable_compact(d, index);
 	return true;
 }

@@ -3,7 +3,9 @@
 #ifndef CONCORD_SIM_INTERNAL_H
 #define CONCORD_SIM_INTERNAL_H
 
+#include "check/check.h"
 #include "concord/raft.h"
+#include "driver/driver.h"
 #include "sim/sim.h"
 #include "storage/storage.h"
 
@@ -16,6 +18,16 @@
 #define SIM_LINE 200
 #define SIM_KEYS 5 /* the clients' key space */
 #define SIM_CLIENT_TIMEOUT_US 1500000ull
+#define SIM_WRITE_TRIES 3 /* a write with no known outcome is proposed again, up to this */
+#define SIM_OP_OPEN UINT64_MAX /* a request's op when it opens a session */
+#define SIM_OP_MEMBER (UINT64_MAX - 1) /* ...when it records a member (client: its slot) */
+
+/* Simulated time is in microseconds. */
+#define MS UINT64_C(1000)
+#define TICK_US (10 * MS)
+#define ELECTION_TICKS 10
+#define HEARTBEAT_TICKS 2
+#define LIVENESS_TICKS 3000 /* after healing, a fresh write must commit within this */
 
 enum event_type {
 	EV_TICK = 1,
@@ -48,14 +60,6 @@ struct event {
 	struct raft_message msg; /* DELIVER; owned by the event */
 };
 
-/* A client command as carried in a log entry. */
-struct sim_cmd {
-	uint32_t client;
-	uint32_t key;
-	uint64_t op;     /* the history operation that proposed it */
-	uint64_t value;  /* unique per write; 0 never written */
-};
-
 /* A batch handed to the disk and not yet durable. */
 struct disk_batch {
 	struct raft_ready *rd;
@@ -84,31 +88,31 @@ struct disk {
 	uint32_t cap_pending;
 };
 
-struct pending_read {
-	uint32_t client;
-	uint64_t op;
-	raft_index index;
-	bool confirmed; /* the leader confirmed it; serve once applied >= index */
-};
-
 struct node {
+	struct sim *sim;
 	uint32_t idx; /* node id is idx + 1 */
 	bool exists;  /* started at least once: it has a disk */
 	bool removed; /* decommissioned after leaving the configuration */
+	bool joining; /* its address-book record is proposed, its addition not yet */
+	uint64_t joining_since;
 	bool committed_member; /* seen in a committed configuration... */
 	raft_index member_conf; /* ...whose entry was at this index, the highest such */
 	bool up;
 	uint32_t epoch;
-	struct raft *r;
+	struct driver *d; /* the real driver: the core and the kv state machine */
 	struct disk disk;
 	uint64_t disk_busy_until;
-	raft_index applied;
+	struct driver_batch **batches; /* FIFO: handed to persist(), not yet completed */
+	uint32_t n_batches;
+	uint32_t cap_batches;
+	bool stop;         /* the driver asked to fail-stop: done once its call returns */
+	raft_index applied; /* as the observer saw the state machine apply */
+	const struct raft_entry *applying; /* the entry being applied, during callbacks */
+	raft_index install_index; /* a leader's snapshot to check once installed (0: none) */
+	raft_term install_term;
+	uint64_t revision;  /* the kv's revision before the entry being applied */
 	raft_index last_commit;
 	enum raft_role role;
-	uint64_t kv[8];
-	struct pending_read *reads;
-	uint32_t n_reads;
-	uint32_t cap_reads;
 	/* The driver's pattern (enum drive) and the inputs stepped since the last ready. */
 	enum drive drive;
 	uint32_t burst;
@@ -117,6 +121,13 @@ struct node {
 	uint32_t stepped;
 	bool drain_armed;   /* an EV_DRAIN for this incarnation is queued */
 };
+
+/* The core of a node that is up. */
+static inline const struct raft *node_raft(const struct node *nd)
+{
+	assert(nd->up && nd->d != NULL);
+	return driver_raft(nd->d);
+}
 
 struct committed {
 	raft_term term;
@@ -135,14 +146,31 @@ struct entry_key {
 
 struct hist_op {
 	uint32_t client;
+	enum check_kind kind;
 	bool write;
 	uint32_t key;
-	uint64_t value;   /* written value, or the value a read returned */
-	int ok;           /* 1 ok, 0 failed (no effect), -1 unknown, -2 pending */
+	uint64_t value;   /* put, append, cas: the unique value written; incr: the delta */
+	uint64_t expect;  /* cas: the value expected (0: the key must be absent) */
+	uint64_t seq;     /* a write's sequence number in its client's session */
+	uint32_t tries;   /* proposals of a write: retries carry the same sequence number */
+	char *result;     /* get: the value read (NULL: absent); incr: the new value */
+	enum check_existed existed; /* delete */
+	int ok;           /* 1 ok, 0 failed (no effect; cas: the comparison failed), -1
+			     unknown, -2 pending, -3 never applied (left out of the history) */
 	uint64_t call;
 	uint64_t ret;
-	raft_index index; /* where an acknowledged write was committed */
+	raft_index index; /* where an acknowledged write was applied */
 	raft_term term;
+};
+
+/* A request in the driver's hands; its callback finds the client through it. */
+struct request {
+	struct sim *sim;
+	uint32_t client;
+	uint64_t op;
+	uint32_t node;
+	uint32_t epoch;
+	struct request *next; /* all requests of the run, freed at its end */
 };
 
 struct client {
@@ -153,10 +181,13 @@ struct client {
 	uint32_t node;        /* node it proposed to, and that node's incarnation */
 	uint32_t epoch;
 	bool proposed;
-	raft_term term;
-	raft_index index;
 	uint64_t deadline;
 	uint32_t gen;         /* its timer; older timer events are ignored */
+	uint64_t seen[SIM_KEYS]; /* the last value it wrote or read per key, for cas */
+	uint64_t session;     /* its kv session (0: none yet), as the server's clients have */
+	uint64_t seq;         /* the sequence number of its latest write */
+	bool opening;         /* a session open is under way */
+	bool sent;            /* the current write was proposed at least once */
 };
 
 struct sim {
@@ -185,7 +216,6 @@ struct sim {
 	bool pre_vote, check_quorum;
 	uint32_t snap_every;    /* entries between snapshots (0: never) */
 	uint32_t snap_trailing; /* entries kept behind a snapshot */
-	uint32_t snap_pad;      /* filler bytes, so that snapshots need several chunks */
 	uint32_t chunk_bytes;
 	uint32_t n_initial;     /* initial voters: ids 1..n_initial */
 	uint64_t segment_bytes; /* WAL segment size: small, so segments rotate often */
@@ -210,7 +240,7 @@ struct sim {
 	uint64_t n_hist;
 	uint64_t cap_hist;
 	uint64_t next_value;
-	uint64_t read_ctx;
+	struct request *requests;
 	bool fresh_acked;          /* a write called after healing was acknowledged */
 	raft_index fresh_index;
 	raft_index max_acked_index;
@@ -221,14 +251,37 @@ struct sim {
 	uint64_t narrated_commit;
 };
 
-/* sim.c */
+/* util.c */
+uint64_t rng_next(uint64_t *state);
+uint64_t rng_below(struct sim *s, uint64_t n);
+bool rng_chance(struct sim *s, double p);
+/* Folds `v` into the run's trace hash. */
+void hash_mix(struct sim *s, uint64_t v);
+void *sim_xrealloc(void *p, size_t n);
+/* A driver.h error's name. */
+const char *sim_driver_error(int rv);
 void sim_log(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_narrate(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_fail(struct sim *s, const char *property, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t sim_payload_hash(const struct raft_entry *e);
+
+/* net.c */
+void ev_push(struct sim *s, struct event ev);
+struct event ev_pop(struct sim *s);
+/* Sends `m` over the simulated network, where faults may drop, copy or delay it. */
+void net_send(struct sim *s, const struct raft_message *m);
+
+/* node.c */
 void sim_schedule(struct sim *s, struct event ev);
 uint64_t sim_rand(struct sim *s, uint64_t below);
+void node_start(struct sim *s, struct node *nd);
+void node_crash(struct sim *s, struct node *nd);
+/* The node's storage failed: it stops, and restarts later from its disk. */
+void node_fail_stop(struct sim *s, struct node *nd);
+void node_handle_ready(struct sim *s, struct node *nd);
+/* The disk finished the node's oldest outstanding batch. */
+void node_disk_done(struct sim *s, struct node *nd);
 void sim_node_ready(struct sim *s, struct node *nd);
 /* An input was stepped into node `nd`: takes its readies now or arms a drain, as its
  * driver's pattern says. */
@@ -236,6 +289,21 @@ void sim_node_input(struct sim *s, struct node *nd);
 
 /* The state machine's fingerprint, compared wherever the same index is applied. */
 uint64_t sim_state_hash(const struct node *nd);
+/* The client key `key` as the store names it ("k0" ...); returns its length. */
+size_t sim_key_name(uint32_t key, char buf[8]);
+/* After a call into node `nd`'s driver: stops the node if the driver asked to. */
+void node_after(struct sim *s, struct node *nd);
+
+/* nemesis.c */
+void nemesis_step(struct sim *s);
+/* The address-book key of node `id` (under KV_MEMBER_PREFIX); returns its length. */
+size_t sim_member_key(raft_id id, char buf[40]);
+/* Decommissions nodes that a committed configuration removed. */
+void reap_removed(struct sim *s);
+/* Heals every fault: the liveness phase begins. */
+void heal(struct sim *s);
+/* Draws this run's fault intensities from its seed. */
+void draw_faults(struct sim *s);
 
 /* disk.c: the model disk */
 void disk_init(struct sim *s, struct node *nd);
@@ -257,7 +325,7 @@ void disk_fault(struct sim *s, struct node *nd);
 void disk_fault_clear(struct node *nd);
 /* A snapshot the node took itself, made durable at once (false: the storage failed). */
 bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
-		       const struct raft_conf *conf, struct raft_buf *data);
+		       const struct raft_conf *conf, const struct raft_buf *data);
 /* Whether the durable state holds (index, term), in the log or under the snapshot. */
 bool disk_has(const struct node *nd, raft_index index, raft_term term);
 
@@ -282,10 +350,6 @@ void check_linearizable(struct sim *s);
 void clients_init(struct sim *s, uint32_t n);
 void clients_free(struct sim *s);
 void client_event(struct sim *s, uint32_t client, uint32_t epoch);
-void client_on_apply(struct sim *s, struct node *nd, const struct raft_entry *e);
-void client_on_read_index(struct sim *s, struct node *nd, const struct raft_read *rd);
-void client_serve_reads(struct sim *s, struct node *nd);
-void client_on_crash(struct sim *s, struct node *nd);
 bool liveness_done(struct sim *s);
 void history_write(const struct sim *s, const char *path);
 

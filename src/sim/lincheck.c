@@ -1,4 +1,5 @@
-/* lincheck.c: hands a run's client history to the linearizability checker. */
+/* lincheck.c: hands a run's client history to the linearizability checker, and writes
+ * it as JSON lines for concord-check. */
 #include "check/check.h"
 #include "sim/internal.h"
 
@@ -9,38 +10,79 @@
 /* A state budget, not a time budget, so that the verdict is the same on every machine. */
 #define LIN_BUDGET_STATES 5000000u
 
-void check_linearizable(struct sim *s)
+/* The text of the check_ops: a value and an expected value per operation. */
+struct op_text {
+	char key[8];
+	char value[32];
+	char expect[32];
+};
+
+static struct check_str str_of(const char *p, int len)
 {
-	static const char *const keys[SIM_KEYS] = {"k0", "k1", "k2", "k3", "k4"};
-	struct check_op *ops = calloc(s->n_hist ? s->n_hist : 1, sizeof(*ops));
-	char (*text)[24] = calloc(s->n_hist ? s->n_hist : 1, sizeof(*text));
-	if (ops == NULL || text == NULL)
+	return (struct check_str){p, (size_t)len, true};
+}
+
+static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_text *t)
+{
+	memset(op, 0, sizeof(*op));
+	op->client = h->client;
+	op->kind = h->kind;
+	op->key = str_of(t->key, (int)sim_key_name(h->key, t->key));
+	op->call_time = (int64_t)h->call;
+	op->return_time = (int64_t)(h->ok == -2 ? h->call : h->ret);
+	op->ok = h->ok == 1 ? CHECK_OK_TRUE : h->ok == 0 ? CHECK_OK_FALSE : CHECK_OK_UNKNOWN;
+	switch (h->kind) {
+	case CHECK_KIND_GET:
+		op->ok = CHECK_OK_TRUE;
+		break;
+	case CHECK_KIND_APPEND:
+		op->value = str_of(t->value, snprintf(t->value, sizeof(t->value), "a%" PRIu64 ",",
+						      h->value));
+		break;
+	case CHECK_KIND_CAS:
+		if (h->expect != 0)
+			op->expect = str_of(t->expect, snprintf(t->expect, sizeof(t->expect),
+								"%" PRIu64, h->expect));
+		/* the new value, as for a put: */
+		__attribute__((fallthrough));
+	case CHECK_KIND_PUT:
+	case CHECK_KIND_INCR: /* the delta */
+		op->value = str_of(t->value, snprintf(t->value, sizeof(t->value), "%" PRIu64,
+						      h->value));
+		break;
+	case CHECK_KIND_DELETE:
+		if (h->ok == 1)
+			op->existed = h->existed;
+		break;
+	}
+	if (h->result != NULL && h->ok == 1)
+		op->result = str_of(h->result, (int)strlen(h->result));
+}
+
+/* The history as check_ops; reads that failed or timed out observed nothing and are
+ * left out. Returns the count; the caller frees *ops and *text. */
+static size_t history_ops(const struct sim *s, struct check_op **ops, struct op_text **text)
+{
+	*ops = calloc(s->n_hist ? s->n_hist : 1, sizeof(**ops));
+	*text = calloc(s->n_hist ? s->n_hist : 1, sizeof(**text));
+	if (*ops == NULL || *text == NULL)
 		abort();
 	size_t n = 0;
 	for (uint64_t i = 0; i < s->n_hist; i++) {
 		const struct hist_op *h = &s->hist[i];
-		if (!h->write && h->ok != 1)
-			continue; /* a read that failed or timed out observed nothing */
-		struct check_op *op = &ops[n];
-		op->client = h->client;
-		op->key = (struct check_str){keys[h->key], strlen(keys[h->key]), true};
-		op->call_time = (int64_t)h->call;
-		op->return_time = (int64_t)(h->ok == -2 ? h->call : h->ret);
-		int len = snprintf(text[n], sizeof(text[n]), "v%" PRIu64, h->value);
-		struct check_str value = {text[n], (size_t)len, true};
-		if (h->write) {
-			op->kind = CHECK_KIND_PUT;
-			op->value = value;
-			op->ok = h->ok == 1 ? CHECK_OK_TRUE
-					    : h->ok == 0 ? CHECK_OK_FALSE : CHECK_OK_UNKNOWN;
-		} else {
-			op->kind = CHECK_KIND_GET;
-			op->ok = CHECK_OK_TRUE;
-			if (h->value != 0)
-				op->result = value;
-		}
+		if ((!h->write && h->ok != 1) || h->ok == -3)
+			continue;
+		to_check_op(h, &(*ops)[n], &(*text)[n]);
 		n++;
 	}
+	return n;
+}
+
+void check_linearizable(struct sim *s)
+{
+	struct check_op *ops;
+	struct op_text *text;
+	size_t n = history_ops(s, &ops, &text);
 	s->res->linearizable = -1;
 	struct check_options o = {.budget_ms = UINT64_MAX, .budget_states = LIN_BUDGET_STATES};
 	struct check_result r;
@@ -66,6 +108,23 @@ void check_linearizable(struct sim *s)
 		}
 		check_result_free(&r);
 	}
+	free(ops);
+	free(text);
+}
+
+void history_write(const struct sim *s, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "concord-sim: cannot write history to %s\n", path);
+		return;
+	}
+	struct check_op *ops;
+	struct op_text *text;
+	size_t n = history_ops(s, &ops, &text);
+	if (check_history_write(f, ops, n) != 0)
+		fprintf(stderr, "concord-sim: cannot write history to %s\n", path);
+	fclose(f);
 	free(ops);
 	free(text);
 }

@@ -1,5 +1,6 @@
-/* sim.h: a deterministic simulator that runs a whole Raft cluster in one process under
- * network, disk and crash faults, and checks Raft's safety properties as it goes. */
+/* sim.h: a deterministic simulator that runs a whole cluster of real nodes (the driver:
+ * Raft core and kv) in one process under network, disk and crash faults, and checks
+ * Raft's safety properties and the clients' history as it goes. */
 #ifndef CONCORD_SIM_H
 #define CONCORD_SIM_H
 
@@ -71,6 +72,8 @@ struct sim_result {
 	uint64_t conf_changes;  /* membership changes started */
 	uint64_t disk_faults;   /* nodes stopped by a failed write or sync */
 	uint64_t deferred;      /* inputs stepped without a ready after them */
+	uint64_t retries;       /* writes proposed again after no known outcome */
+	uint64_t duplicates;    /* retried writes the kv answered from the session */
 	uint64_t sim_ms;        /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable;       /* 1 yes, 0 no, -1 the checker's budget ran out */

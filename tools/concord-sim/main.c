@@ -16,12 +16,16 @@ static void usage(FILE *f)
 		"usage: concord-sim --seed S [options]\n"
 		"       concord-sim --seeds A-B [options]\n"
 		"\n"
-		"Runs a Raft cluster in one process on simulated time, injects faults, and\n"
-		"checks after every event: one leader per term, log matching, leader\n"
-		"completeness, the same entry applied at each index everywhere, commit index\n"
-		"never decreasing, no acknowledged write lost. Then it heals every fault and\n"
-		"requires a fresh write to commit. Prints one line per run with a hash of its\n"
-		"trace: the same seed always prints the same hash.\n"
+		"Runs a cluster of real nodes (the driver: Raft core and kv store) in one\n"
+		"process on simulated time, with clients sending kv commands in sessions,\n"
+		"injects faults, and checks after every event: one leader per term, log\n"
+		"matching, leader completeness, the same entry and state at each applied\n"
+		"index everywhere, commit index never decreasing, no acknowledged write lost,\n"
+		"retries applied once. Then it heals every fault, requires a fresh write to\n"
+		"commit, and checks the history (get, put, append, incr, cas, delete) for\n"
+		"linearizability. Prints one line per run with a hash of its trace: the same\n"
+		"seed always prints the same hash; retries=R/D counts retried writes and the\n"
+		"duplicates the kv answered from a session.\n"
 		"\n"
 		"options:\n"
 		"  --seed S          run seed S\n"
@@ -209,11 +213,11 @@ int main(int argc, char **argv)
 		       " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
 		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
-		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
+		       " retries=%" PRIu64 "/%" PRIu64 " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
 		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
-		       r.linearizable == 1 ? "ok" : r.linearizable == 0 ? "NO"
+		       r.retries, r.duplicates, r.linearizable == 1 ? "ok" : r.linearizable == 0 ? "NO"
 					  : r.linearizable == -1 ? "unknown" : "-",
 		       (double)r.sim_ms / 1000.0, r.trace_hash);
 		if (!ok) {

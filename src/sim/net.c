@@ -1,0 +1,106 @@
+/* net.c: the simulator's event queue (a heap ordered by time, then sequence) and its
+ * network: per-link FIFO delivery with drops, duplicates, delays and jitter. */
+#include "sim/internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------
+ * The event queue: a binary heap ordered by (time, sequence), so that ties break in
+ * the order events were scheduled and runs are reproducible.
+ */
+
+static bool ev_before(const struct event *a, const struct event *b)
+{
+	return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+void ev_push(struct sim *s, struct event ev)
+{
+	ev.seq = s->ev_seq++;
+	if (s->n_heap == s->cap_heap) {
+		s->cap_heap = s->cap_heap ? s->cap_heap * 2 : 256;
+		s->heap = sim_xrealloc(s->heap, s->cap_heap * sizeof(*s->heap));
+	}
+	size_t i = s->n_heap++;
+	s->heap[i] = ev;
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!ev_before(&s->heap[i], &s->heap[parent]))
+			break;
+		struct event t = s->heap[i];
+		s->heap[i] = s->heap[parent];
+		s->heap[parent] = t;
+		i = parent;
+	}
+}
+
+struct event ev_pop(struct sim *s)
+{
+	assert(s->n_heap > 0);
+	struct event top = s->heap[0];
+	s->heap[0] = s->heap[--s->n_heap];
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < s->n_heap && ev_before(&s->heap[l], &s->heap[m]))
+			m = l;
+		if (r < s->n_heap && ev_before(&s->heap[r], &s->heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		struct event t = s->heap[i];
+		s->heap[i] = s->heap[m];
+		s->heap[m] = t;
+		i = m;
+	}
+	return top;
+}
+
+/* ---------------------------------------------------------------------------------
+ * The network
+ */
+
+static bool is_response(enum raft_msg_type t)
+{
+	return t == RAFT_MSG_PREVOTE_RESP || t == RAFT_MSG_VOTE_RESP ||
+	       t == RAFT_MSG_APPEND_RESP || t == RAFT_MSG_HEARTBEAT_RESP;
+}
+
+static bool link_cut(const struct sim *s, uint32_t from, uint32_t to)
+{
+	return s->cut[from][to];
+}
+
+void net_send(struct sim *s, const struct raft_message *m)
+{
+	uint32_t from = (uint32_t)m->from - 1;
+	uint32_t to = (uint32_t)m->to - 1;
+	assert(from < s->n);
+	assert(to < s->n);
+	s->msgs_sent++;
+	if (link_cut(s, from, to) || rng_chance(s, s->p_drop)) {
+		sim_log(s, "n%u -> n%u %s dropped", from + 1, to + 1, raft_msg_type_name(m->type));
+		return;
+	}
+	int copies = rng_chance(s, s->p_dup) ? 2 : 1;
+	for (int c = 0; c < copies; c++) {
+		/* A link is FIFO, as TCP is, unless a fault says otherwise: reordering
+		 * jitter and delays hold single messages back while later ones pass. */
+		uint64_t at = s->now + 500 + rng_below(s, 2500); /* 0.5 to 3 ms */
+		if (at <= s->link_last[from][to])
+			at = s->link_last[from][to] + 1;
+		s->link_last[from][to] = at;
+		if (s->jitter_us > 0)
+			at += rng_below(s, s->jitter_us);
+		bool resp = is_response(m->type);
+		if (!resp && rng_chance(s, s->p_delay_req))
+			at += rng_below(s, s->delay_us);
+		if (resp && rng_chance(s, s->p_delay_resp))
+			at += rng_below(s, s->delay_us);
+		struct event ev = {.time = at, .type = EV_DELIVER, .node = to};
+		raft_message_copy(&ev.msg, m);
+		ev_push(s, ev);
+	}
+}
