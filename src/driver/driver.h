@@ -198,8 +198,9 @@ struct driver_metrics {
 	uint64_t elections_won;
 	uint64_t commit_latency_us_sum; /* proposal to apply, for acknowledged writes */
 	uint64_t commit_latency_count;
-	uint64_t leader_changes; /* times the known leader changed to another node (etcd's
-	                            leader_changes_seen: none to some counts, some to none not) */
+	/* Times the known leader changed to another node (etcd's leader_changes_seen: none
+	 * to some counts, some to none does not). */
+	uint64_t leader_changes;
 	struct histogram commit_seconds;   /* proposal to apply, acknowledged writes */
 	struct histogram apply_seconds;    /* one entry into the store */
 	struct histogram snapshot_seconds; /* a snapshot job, start to saved */

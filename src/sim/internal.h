@@ -155,8 +155,9 @@ struct hist_op {
 	uint32_t tries;   /* proposals of a write: retries carry the same sequence number */
 	char *result;     /* get: the value read (NULL: absent); incr: the new value */
 	enum check_existed existed; /* delete */
-	int ok;           /* 1 ok, 0 failed (no effect; cas: the comparison failed), -1
-			     unknown, -2 pending, -3 never applied (left out of the history) */
+	/* 1 ok, 0 failed (no effect; cas: the comparison failed), -1 unknown, -2 pending,
+	 * -3 never applied (left out of the history). */
+	int ok;
 	uint64_t call;
 	uint64_t ret;
 	raft_index index; /* where an acknowledged write was applied */
