@@ -1,4 +1,5 @@
-/* check.c: the checker's benchmark: operations checked per second and peak memory, by size and keys. */
+/* check.c: the checker's benchmark: operations checked per second and peak memory, by size and
+ * keys. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -33,17 +34,18 @@ static uint64_t bench_check_now_ns(void)
 }
 
 /* Runs one case in this process and fills *row. */
-static int bench_check_case(size_t op_count, uint32_t keys, enum gen_mix mix, struct bench_check_row *row)
+static int bench_check_case(size_t op_count, uint32_t keys, enum gen_mix mix,
+                            struct bench_check_row *row)
 {
 	struct gen_config cfg = {
-		.seed = 42 + op_count + keys,
-		.op_count = op_count,
-		.client_count = 16,
-		.key_count = keys,
-		.unknown_percent = 10,
-		.fail_percent = 2,
-		.stretch = 40,
-		.mix = mix,
+	    .seed = 42 + op_count + keys,
+	    .op_count = op_count,
+	    .client_count = 16,
+	    .key_count = keys,
+	    .unknown_percent = 10,
+	    .fail_percent = 2,
+	    .stretch = 40,
+	    .mix = mix,
 	};
 	struct check_history h;
 	int rc = gen_history(&cfg, &h);
@@ -51,7 +53,7 @@ static int bench_check_case(size_t op_count, uint32_t keys, enum gen_mix mix, st
 		return rc;
 	/* The append/incr mix can be exponential (docs/checker.md); it gets a short budget. */
 	struct check_options options = {.budget_ms = mix == GEN_MIX_REGISTER ? 30000 : 5000,
-					.budget_bytes = (uint64_t)2 << 30};
+	                                .budget_bytes = (uint64_t)2 << 30};
 	struct check_result r;
 	uint64_t t0 = bench_check_now_ns();
 	rc = check_history_run(h.ops, h.op_count, &options, &r);
@@ -69,8 +71,8 @@ static int bench_check_case(size_t op_count, uint32_t keys, enum gen_mix mix, st
 }
 
 /* Runs a case in a child process, so that its peak RSS (ru_maxrss) is its own. */
-static int bench_check_fork(size_t op_count, uint32_t keys, enum gen_mix mix, struct bench_check_row *row,
-			    long *maxrss_kb)
+static int bench_check_fork(size_t op_count, uint32_t keys, enum gen_mix mix,
+                            struct bench_check_row *row, long *maxrss_kb)
 {
 	int fds[2];
 	if (pipe(fds) != 0)
@@ -107,14 +109,14 @@ static int bench_check_fork(size_t op_count, uint32_t keys, enum gen_mix mix, st
 static int bench_check_parse(size_t op_count)
 {
 	struct gen_config cfg = {
-		.seed = 7,
-		.op_count = op_count,
-		.client_count = 16,
-		.key_count = 100,
-		.unknown_percent = 10,
-		.fail_percent = 2,
-		.stretch = 40,
-		.mix = GEN_MIX_ALL,
+	    .seed = 7,
+	    .op_count = op_count,
+	    .client_count = 16,
+	    .key_count = 100,
+	    .unknown_percent = 10,
+	    .fail_percent = 2,
+	    .stretch = 40,
+	    .mix = GEN_MIX_ALL,
 	};
 	struct check_history h;
 	int rc = gen_history(&cfg, &h);
@@ -150,7 +152,8 @@ static int bench_check_parse(size_t op_count)
 	}
 	if (rc == 0) {
 		double secs = (double)best / 1e9;
-		printf("parse     %8zu  ops, %.1f MiB of JSON lines: %.1f ms, %.0f ops/s, %.1f MiB/s\n",
+		printf("parse     %8zu  ops, %.1f MiB of JSON lines: %.1f ms, %.0f ops/s, %.1f "
+		       "MiB/s\n",
 		       op_count, (double)len / (1024.0 * 1024.0), secs * 1000.0,
 		       (double)op_count / secs, (double)len / (1024.0 * 1024.0) / secs);
 	}
@@ -163,14 +166,14 @@ static int bench_check_parse(size_t op_count)
 static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken)
 {
 	struct gen_config cfg = {
-		.seed = 5 + op_count,
-		.op_count = op_count,
-		.client_count = 50,
-		.key_count = keys,
-		.unknown_percent = 5,
-		.fail_percent = 2,
-		.stretch = 40,
-		.mix = GEN_MIX_APPEND,
+	    .seed = 5 + op_count,
+	    .op_count = op_count,
+	    .client_count = 50,
+	    .key_count = keys,
+	    .unknown_percent = 5,
+	    .fail_percent = 2,
+	    .stretch = 40,
+	    .mix = GEN_MIX_APPEND,
 	};
 	struct check_history h;
 	int rc = gen_history(&cfg, &h);
@@ -189,8 +192,9 @@ static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken)
 		enum check_verdict want = broken ? CHECK_NOT_LINEARIZABLE : CHECK_LINEARIZABLE;
 		printf("%-9s %8zu %5" PRIu32 " %12.0f %10.1f %12" PRIu64 " %12.1f %12s  %s%s\n",
 		       broken ? "app-stale" : "append", op_count, keys,
-		       (double)op_count / ((double)(t1 - t0) / 1e9), (double)(t1 - t0) / 1e6, r.states,
-		       (double)r.peak_bytes / (1024.0 * 1024.0), "-", check_verdict_name(r.verdict),
+		       (double)op_count / ((double)(t1 - t0) / 1e9), (double)(t1 - t0) / 1e6,
+		       r.states, (double)r.peak_bytes / (1024.0 * 1024.0), "-",
+		       check_verdict_name(r.verdict),
 		       r.verdict == want || r.verdict == CHECK_UNKNOWN ? "" : " (WRONG)");
 		if (r.verdict != want && r.verdict != CHECK_UNKNOWN)
 			rc = -EPROTO;
@@ -222,12 +226,13 @@ int bench_check_main(int argc, char **argv)
 					continue;
 				struct bench_check_row row;
 				long rss_kb = 0;
-				int rc = bench_check_fork(sizes[i], key_counts[j], (enum gen_mix)mix, &row,
-							  &rss_kb);
-				const char *mix_name = mix == GEN_MIX_REGISTER ? "register" : "all-ops";
+				int rc = bench_check_fork(sizes[i], key_counts[j],
+				                          (enum gen_mix)mix, &row, &rss_kb);
+				const char *mix_name =
+				    mix == GEN_MIX_REGISTER ? "register" : "all-ops";
 				if (rc != 0) {
-					printf("%-9s %8zu %5" PRIu32 "  failed: %s\n", mix_name, sizes[i],
-					       key_counts[j], strerror(-rc));
+					printf("%-9s %8zu %5" PRIu32 "  failed: %s\n", mix_name,
+					       sizes[i], key_counts[j], strerror(-rc));
 					failures++;
 					continue;
 				}
@@ -239,8 +244,8 @@ int bench_check_main(int argc, char **argv)
 				       (double)row.search_bytes / (1024.0 * 1024.0),
 				       (double)rss_kb / 1024.0,
 				       check_verdict_name((enum check_verdict)row.verdict));
-				/* Generated histories are linearizable: "not" is a bug, "unknown" for
-				 * the append/incr mix is a known limit. */
+				/* Generated histories are linearizable: "not" is a bug, "unknown"
+				 * for the append/incr mix is a known limit. */
 				if (row.verdict == CHECK_NOT_LINEARIZABLE ||
 				    (mix == GEN_MIX_REGISTER && row.verdict != CHECK_LINEARIZABLE))
 					failures++;
@@ -252,9 +257,11 @@ int bench_check_main(int argc, char **argv)
 	static const uint32_t verdict_keys[] = {10, 100};
 	for (size_t i = 0; i < 2 && !parse_only; i++) {
 		for (int broken = 0; broken < 2; broken++) {
-			int vrc = bench_check_verdicts(verdict_sizes[i], verdict_keys[i], broken != 0);
+			int vrc =
+			    bench_check_verdicts(verdict_sizes[i], verdict_keys[i], broken != 0);
 			if (vrc != 0) {
-				printf("verdict row %zu ops: failed: %s\n", verdict_sizes[i], strerror(-vrc));
+				printf("verdict row %zu ops: failed: %s\n", verdict_sizes[i],
+				       strerror(-vrc));
 				failures++;
 			}
 		}

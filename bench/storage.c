@@ -19,9 +19,9 @@
 
 int bench_storage_main(int argc, char **argv);
 
-#define MAX_APPENDERS 256
+#define MAX_APPENDERS       256
 #define LATENCY_SAMPLES_MAX 4000000u
-#define CASE_BYTES_MAX ((uint64_t)2 << 30) /* stop a case early past this much payload */
+#define CASE_BYTES_MAX      ((uint64_t)2 << 30) /* stop a case early past this much payload */
 
 static double now_s(void)
 {
@@ -113,8 +113,8 @@ static int measure_single(const char *dir, double seconds, struct disk_figures *
 	return n > 0 ? 0 : -1;
 }
 
-#define SEQ_CHUNK_BYTES ((size_t)8 << 20)
-#define SEQ_SEGMENT_BYTES ((uint64_t)64 << 20)
+#define SEQ_CHUNK_BYTES     ((size_t)8 << 20)
+#define SEQ_SEGMENT_BYTES   ((uint64_t)64 << 20)
 #define SEQ_OVERWRITE_BYTES ((uint64_t)256 << 20)
 
 /* Large sequential writes, each made durable, the way a write-ahead log lays out new data:
@@ -174,7 +174,7 @@ static double measure_overwrite(const char *dir, double seconds, const unsigned 
 			if (off + SEQ_CHUNK_BYTES > SEQ_OVERWRITE_BYTES)
 				off = 0;
 			if (pwrite(fd, buf, SEQ_CHUNK_BYTES, (off_t)off) !=
-				    (ssize_t)SEQ_CHUNK_BYTES ||
+			        (ssize_t)SEQ_CHUNK_BYTES ||
 			    fdatasync(fd) != 0)
 				break;
 			off += SEQ_CHUNK_BYTES;
@@ -274,7 +274,7 @@ struct case_figures {
 };
 
 static int run_case(const char *base, size_t size, int n_apps, double seconds,
-		    struct case_figures *out)
+                    struct case_figures *out)
 {
 	char dir[512];
 	snprintf(dir, sizeof(dir), "%s/wal-%zu-%d", base, size, n_apps);
@@ -351,9 +351,9 @@ static int run_case(const char *base, size_t size, int n_apps, double seconds,
 static void usage(void)
 {
 	fprintf(stderr, "usage: concord-bench storage [--dir DIR] [--seconds S]\n"
-			"  --dir DIR     where to write (a temporary directory is made inside;\n"
-			"                default $TMPDIR or /tmp)\n"
-			"  --seconds S   duration of each measurement (default 1.5)\n");
+	                "  --dir DIR     where to write (a temporary directory is made inside;\n"
+	                "                default $TMPDIR or /tmp)\n"
+	                "  --seconds S   duration of each measurement (default 1.5)\n");
 }
 
 int bench_storage_main(int argc, char **argv)
@@ -387,7 +387,7 @@ int bench_storage_main(int argc, char **argv)
 	unsigned char *seq = seq_buffer();
 	if (measure_single(base, seconds, &disk) != 0) {
 		fprintf(stderr, "bench storage: measuring the disk in %s failed: %s\n", base,
-			strerror(errno));
+		        strerror(errno));
 		free(seq);
 		rm_tree(base);
 		return 1;

@@ -1,4 +1,5 @@
-/* fuzz_http.c: libFuzzer target for the HTTP/1.1 request parser, percent-decoding and query strings. */
+/* fuzz_http.c: libFuzzer target for the HTTP/1.1 request parser, percent-decoding and query
+ * strings. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -14,9 +14,15 @@ static void write_value(struct json_writer *w, const struct json_value *v)
 	int64_t i64 = 0;
 	double d = 0;
 	switch (v->type) {
-	case JSON_NULL: json_write_null(w); break;
-	case JSON_BOOL: json_write_bool(w, v->boolean); break;
-	case JSON_STRING: json_write_string(w, v->str, v->len); break;
+	case JSON_NULL:
+		json_write_null(w);
+		break;
+	case JSON_BOOL:
+		json_write_bool(w, v->boolean);
+		break;
+	case JSON_STRING:
+		json_write_string(w, v->str, v->len);
+		break;
 	case JSON_NUMBER:
 		if (json_value_int64(v, &i64) == 0) {
 			json_write_int(w, i64);
@@ -63,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[WIRE_ERRMSG_SIZE];
 	int rc = json_parse((const char *)data, size, &lim, &doc, err);
 	if (rc == 0) {
-		/* What was read writes out as valid JSON that reads back and writes out the same. */
+		/* What was read writes out as valid JSON that reads back and writes out the same.
+		 */
 		struct wire_buf one;
 		struct wire_buf two;
 		wire_buf_init(&one, 1 << 24);

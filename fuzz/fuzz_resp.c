@@ -1,4 +1,5 @@
-/* fuzz_resp.c: libFuzzer target for the RESP request parser and reply parser: split input, limits, re-encoding. */
+/* fuzz_resp.c: libFuzzer target for the RESP request parser and reply parser: split input, limits,
+ * re-encoding. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>

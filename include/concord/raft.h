@@ -108,25 +108,25 @@ typedef uint64_t raft_index; /* a log index; the first entry is 1, 0 is "no entr
  * Errors
  */
 
-#define RAFT_ERRORS(X)                                                                     \
-	X(RAFT_OK, "ok")                                                                   \
-	X(RAFT_ENOTLEADER, "this node is not the leader")                                  \
-	X(RAFT_EBUSY, "a leadership transfer is in progress")                              \
-	X(RAFT_EINVAL, "invalid argument")                                                 \
-	X(RAFT_ETOOBIG, "entry larger than the configured maximum")                        \
-	X(RAFT_ENOPEER, "no such voter in the configuration")                              \
-	X(RAFT_ECORRUPT, "boot state is inconsistent")                                     \
-	X(RAFT_ENOVOTER, "this node is not a voter")                                       \
-	X(RAFT_ECHANGING, "a configuration change is in progress")                         \
-	X(RAFT_ELAGGING, "the learner is too far behind the leader to become a voter")    \
-	X(RAFT_ECOMPACTED, "the log no longer holds that index")                           \
+#define RAFT_ERRORS(X)                                                                             \
+	X(RAFT_OK, "ok")                                                                           \
+	X(RAFT_ENOTLEADER, "this node is not the leader")                                          \
+	X(RAFT_EBUSY, "a leadership transfer is in progress")                                      \
+	X(RAFT_EINVAL, "invalid argument")                                                         \
+	X(RAFT_ETOOBIG, "entry larger than the configured maximum")                                \
+	X(RAFT_ENOPEER, "no such voter in the configuration")                                      \
+	X(RAFT_ECORRUPT, "boot state is inconsistent")                                             \
+	X(RAFT_ENOVOTER, "this node is not a voter")                                               \
+	X(RAFT_ECHANGING, "a configuration change is in progress")                                 \
+	X(RAFT_ELAGGING, "the learner is too far behind the leader to become a voter")             \
+	X(RAFT_ECOMPACTED, "the log no longer holds that index")                                   \
 	X(RAFT_EDIVERGED, "a leader's log conflicts with an entry this node committed")
 
 enum raft_error {
 #define RAFT_ERROR_ENUM_(name, text) name,
 	RAFT_ERRORS(RAFT_ERROR_ENUM_)
 #undef RAFT_ERROR_ENUM_
-	RAFT_ERROR_COUNT_
+	    RAFT_ERROR_COUNT_
 };
 
 /* A static string describing `err` (any int; unknown values get a generic text). */
@@ -166,7 +166,7 @@ struct raft_entry {
 	raft_index index;
 	enum raft_entry_type type;
 	struct raft_buf *buf; /* payload; NULL when empty. The holder of the entry holds a
-				 reference. */
+	                         reference. */
 };
 
 static inline const void *raft_entry_data(const struct raft_entry *e)
@@ -196,21 +196,21 @@ struct raft_conf {
 };
 
 struct raft_config {
-	raft_id id;                   /* this node; must not be RAFT_NONE */
-	uint32_t election_ticks;      /* election timeout is random in [e, 2e) ticks */
-	uint32_t heartbeat_ticks;     /* leader heartbeat period; < election_ticks */
-	uint64_t seed;                /* PRNG seed for election jitter */
-	uint32_t max_msg_entries;     /* most entries in one AppendEntries */
-	uint32_t max_msg_bytes;       /* most payload bytes in one AppendEntries (at least
-					 one entry is always sent) */
-	uint32_t max_inflight_msgs;   /* pipelining window per follower */
-	uint32_t max_entry_bytes;     /* largest payload raft_propose accepts */
-	bool pre_vote;                /* run a pre-vote round before a real election */
-	bool check_quorum;            /* leaders step down without a quorum's contact */
+	raft_id id;                    /* this node; must not be RAFT_NONE */
+	uint32_t election_ticks;       /* election timeout is random in [e, 2e) ticks */
+	uint32_t heartbeat_ticks;      /* leader heartbeat period; < election_ticks */
+	uint64_t seed;                 /* PRNG seed for election jitter */
+	uint32_t max_msg_entries;      /* most entries in one AppendEntries */
+	uint32_t max_msg_bytes;        /* most payload bytes in one AppendEntries (at least
+	                                  one entry is always sent) */
+	uint32_t max_inflight_msgs;    /* pipelining window per follower */
+	uint32_t max_entry_bytes;      /* largest payload raft_propose accepts */
+	bool pre_vote;                 /* run a pre-vote round before a real election */
+	bool check_quorum;             /* leaders step down without a quorum's contact */
 	uint32_t snapshot_chunk_bytes; /* InstallSnapshot chunk size */
-	uint32_t max_snapshot_chunks; /* chunks in flight per follower */
-	uint64_t promote_max_lag;     /* a learner is promoted only when it lags the leader's
-					 log by at most this many entries */
+	uint32_t max_snapshot_chunks;  /* chunks in flight per follower */
+	uint64_t promote_max_lag;      /* a learner is promoted only when it lags the leader's
+	                                  log by at most this many entries */
 };
 
 /* Fills `cfg` with sensible defaults for node `id`: election 10 ticks, heartbeat 1,
@@ -224,13 +224,13 @@ void raft_config_default(struct raft_config *cfg, raft_id id);
  */
 
 enum raft_msg_type {
-	RAFT_MSG_PREVOTE = 1,   /* would you vote for me at `term`? (thesis 9.6) */
-	RAFT_MSG_PREVOTE_RESP,  /* reply; `term` is the asked term when granted */
-	RAFT_MSG_VOTE,          /* RequestVote */
-	RAFT_MSG_VOTE_RESP,     /* RequestVote reply */
-	RAFT_MSG_APPEND,        /* AppendEntries carrying entries */
-	RAFT_MSG_APPEND_RESP,   /* AppendEntries reply */
-	RAFT_MSG_HEARTBEAT,     /* leader liveness, commit index and read-index rounds */
+	RAFT_MSG_PREVOTE = 1,  /* would you vote for me at `term`? (thesis 9.6) */
+	RAFT_MSG_PREVOTE_RESP, /* reply; `term` is the asked term when granted */
+	RAFT_MSG_VOTE,         /* RequestVote */
+	RAFT_MSG_VOTE_RESP,    /* RequestVote reply */
+	RAFT_MSG_APPEND,       /* AppendEntries carrying entries */
+	RAFT_MSG_APPEND_RESP,  /* AppendEntries reply */
+	RAFT_MSG_HEARTBEAT,    /* leader liveness, commit index and read-index rounds */
 	RAFT_MSG_HEARTBEAT_RESP,
 	RAFT_MSG_TIMEOUT_NOW,   /* leadership transfer: start an election now (thesis 3.10) */
 	RAFT_MSG_SNAPSHOT,      /* InstallSnapshot: one chunk (Figure 13) */
@@ -244,7 +244,7 @@ struct raft_message {
 	enum raft_msg_type type;
 	raft_id from;
 	raft_id to;
-	raft_term term;     /* sender's term (PREVOTE: the term it would campaign in) */
+	raft_term term; /* sender's term (PREVOTE: the term it would campaign in) */
 
 	/* PREVOTE, VOTE: the candidate's last log index and term.
 	 * APPEND: prevLogIndex and prevLogTerm.
@@ -254,11 +254,11 @@ struct raft_message {
 	raft_index index;
 	raft_term log_term;
 
-	raft_index commit;  /* APPEND, HEARTBEAT: the leader's commit index (for a
-			       heartbeat, no more than the follower's match) */
-	bool reject;        /* *_RESP: the request was refused */
-	bool transfer;      /* VOTE: the election follows a TimeoutNow, so voters must not
-			       refuse it for having heard from a leader recently */
+	raft_index commit; /* APPEND, HEARTBEAT: the leader's commit index (for a
+	                      heartbeat, no more than the follower's match) */
+	bool reject;       /* *_RESP: the request was refused */
+	bool transfer;     /* VOTE: the election follows a TimeoutNow, so voters must not
+	                      refuse it for having heard from a leader recently */
 
 	/* APPEND_RESP rejections: the fast-backup hint. xterm is the term of the
 	 * follower's entry at the rejected index (0 if it has none there), xindex the
@@ -267,7 +267,7 @@ struct raft_message {
 	raft_index xindex;
 	raft_index xlen;
 
-	uint64_t context;   /* HEARTBEAT, HEARTBEAT_RESP: read-index round number */
+	uint64_t context; /* HEARTBEAT, HEARTBEAT_RESP: read-index round number */
 
 	uint32_t n_entries; /* APPEND */
 	struct raft_entry *entries;
@@ -310,18 +310,18 @@ struct raft_read {
 /* What the caller recovered from storage, or zeros for a brand-new node. */
 struct raft_boot {
 	struct raft_hard_state hard_state;
-	raft_index snapshot_index;  /* the log begins after this entry (0: no snapshot) */
+	raft_index snapshot_index; /* the log begins after this entry (0: no snapshot) */
 	raft_term snapshot_term;
 	const struct raft_entry *entries; /* stored entries snapshot_index+1 ... in order;
-					     the core takes references */
+	                                     the core takes references */
 	uint32_t n_entries;
-	raft_index applied;         /* entries up to here are already in the state machine
-				       (at least snapshot_index) */
-	struct raft_conf conf;      /* the configuration at snapshot_index (or the initial
-				       one); RAFT_ENTRY_CONFIG entries among `entries`
-				       apply on top of it */
+	raft_index applied;             /* entries up to here are already in the state machine
+	                                   (at least snapshot_index) */
+	struct raft_conf conf;          /* the configuration at snapshot_index (or the initial
+	                                   one); RAFT_ENTRY_CONFIG entries among `entries`
+	                                   apply on top of it */
 	struct raft_buf *snapshot_data; /* the snapshot's bytes, for sending to followers
-					   that fall behind (referenced); NULL without one */
+	                                   that fall behind (referenced); NULL without one */
 };
 
 /* ----------------------------------------------------------------------------------
@@ -354,12 +354,12 @@ struct raft_boot {
  * meaning: they may still be persisted and advanced in order, but messages and
  * committed entries in them should be dropped too, as the node is going down. */
 struct raft_divergence {
-	raft_index index;       /* the committed index in conflict */
-	raft_term term;         /* the term of this node's entry there */
-	raft_term leader_term;  /* the term the sender's log has there */
-	raft_index commit;      /* this node's commit index when it noticed */
-	raft_id from;           /* the sender */
-	raft_term msg_term;     /* the sender's term */
+	raft_index index;      /* the committed index in conflict */
+	raft_term term;        /* the term of this node's entry there */
+	raft_term leader_term; /* the term the sender's log has there */
+	raft_index commit;     /* this node's commit index when it noticed */
+	raft_id from;          /* the sender */
+	raft_term msg_term;    /* the sender's term */
 	enum raft_msg_type msg_type;
 };
 
@@ -373,10 +373,10 @@ struct raft_ready {
 	bool has_hard_state;
 	struct raft_hard_state hard_state;
 
-	struct raft_entry *entries;   /* to persist, see the contract at the top */
+	struct raft_entry *entries; /* to persist, see the contract at the top */
 	uint32_t n_entries;
 
-	struct raft_message *messages;           /* send now */
+	struct raft_message *messages; /* send now */
 	uint32_t n_messages;
 	struct raft_message *persisted_messages; /* send after this batch is durable */
 	uint32_t n_persisted_messages;
@@ -384,7 +384,7 @@ struct raft_ready {
 	struct raft_entry *committed; /* to apply, in order */
 	uint32_t n_committed;
 
-	struct raft_read *reads;      /* confirmed reads */
+	struct raft_read *reads; /* confirmed reads */
 	uint32_t n_reads;
 
 	/* A complete snapshot received from the leader, to persist and install. */
@@ -435,8 +435,7 @@ void raft_tick(struct raft *r);
  * stores the entry's term and index in *term and *index (either may be NULL).
  * Returns 0, RAFT_ENOTLEADER, RAFT_EBUSY (leadership transfer under way) or
  * RAFT_ETOOBIG. */
-int raft_propose(struct raft *r, const void *data, size_t len, raft_term *term,
-		 raft_index *index);
+int raft_propose(struct raft *r, const void *data, size_t len, raft_term *term, raft_index *index);
 
 /* Asks for a linearizable read tagged `context`. It appears later in a ready batch's
  * `reads` once a quorum confirmed this node still leads (thesis 6.4). Reads pending
@@ -471,7 +470,7 @@ int raft_change_config(struct raft *r, const struct raft_conf *target, raft_inde
  * there. `index` must be applied and still in the log (or the last snapshot's).
  * Returns 0 or RAFT_ECOMPACTED / RAFT_EINVAL. */
 int raft_snapshot_meta(const struct raft *r, raft_index index, raft_term *term,
-		       struct raft_conf *conf);
+                       struct raft_conf *conf);
 
 /* The caller made durable a snapshot of the state machine at applied `index` (labelled
  * with raft_snapshot_meta's term and configuration). The core keeps a reference to
@@ -479,7 +478,7 @@ int raft_snapshot_meta(const struct raft *r, raft_index index, raft_term *term,
  * index - trailing, keeping `trailing` entries for followers that are only a little
  * behind. Returns 0 or RAFT_EINVAL. */
 int raft_snapshot_taken(struct raft *r, raft_index index, struct raft_buf *data,
-			raft_index trailing);
+                        raft_index trailing);
 
 /* True if raft_ready would return anything. */
 bool raft_has_ready(const struct raft *r);

@@ -43,7 +43,7 @@ uint32_t crc32c_portable(uint32_t crc, const void *data, size_t len)
 /* The crc32 instruction computes exactly this polynomial, eight bytes per instruction:
  * several times faster than the tables, which matters for 16 KiB entries at disk speed. */
 __attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const void *data,
-								size_t len)
+                                                               size_t len)
 {
 	const unsigned char *p = data;
 	uint64_t c = (uint32_t)~crc;

@@ -5,8 +5,7 @@
 #include <math.h>
 
 const double histogram_latency_bounds[HISTOGRAM_LATENCY_BUCKETS] = {
-	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-	0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
 
 void histogram_init(struct histogram *h, const double *bounds, size_t n)

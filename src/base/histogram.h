@@ -1,4 +1,5 @@
-/* histogram.h: a fixed-bucket histogram of durations in seconds: no allocation, O(log buckets) observe. */
+/* histogram.h: a fixed-bucket histogram of durations in seconds: no allocation, O(log buckets)
+ * observe. */
 #ifndef CONCORD_BASE_HISTOGRAM_H
 #define CONCORD_BASE_HISTOGRAM_H
 
@@ -16,7 +17,7 @@
 #define HISTOGRAM_BUCKETS_MAX 32u
 
 struct histogram {
-	double bounds[HISTOGRAM_BUCKETS_MAX];     /* ascending upper bounds ("le"), finite */
+	double bounds[HISTOGRAM_BUCKETS_MAX];       /* ascending upper bounds ("le"), finite */
 	uint64_t counts[HISTOGRAM_BUCKETS_MAX + 1]; /* per bucket, not cumulative; last: +Inf */
 	uint32_t bucket_count;
 	uint64_t count;

@@ -1,4 +1,5 @@
-/* limits.h: the limits that tie modules together, each defined once, with the relations between them asserted. */
+/* limits.h: the limits that tie modules together, each defined once, with the relations between
+ * them asserted. */
 #ifndef CONCORD_BASE_LIMITS_H
 #define CONCORD_BASE_LIMITS_H
 

@@ -20,7 +20,7 @@ struct budget {
 	uint64_t limit_states;
 	uint64_t states;
 	uint64_t start_ns;
-	uint64_t deadline_ns; /* UINT64_MAX: none */
+	uint64_t deadline_ns;     /* UINT64_MAX: none */
 	uint32_t clock_countdown; /* reads the clock once every so many calls */
 	enum budget_exhausted exhausted;
 };

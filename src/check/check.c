@@ -75,7 +75,7 @@ int check_str_compare(const struct check_str *a, const struct check_str *b)
 }
 
 char *check_format_str(char *buf, size_t size, const struct check_str *s, size_t max_chars,
-		       const char *none)
+                       const char *none)
 {
 	assert(buf != NULL && size >= 8);
 	if (!s->present) {
@@ -120,7 +120,7 @@ static bool check_is_int(const struct check_str *s)
 }
 
 static int check_fail(char *message, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int check_fail(char *message, size_t size, const char *fmt, ...)
 {
@@ -152,7 +152,7 @@ int check_op_validate(const struct check_op *op, char *message, size_t size)
 		return check_fail(message, size, "key must be a string");
 	if (op->ok != CHECK_OK_UNKNOWN && op->return_time < op->call_time)
 		return check_fail(message, size, "return %" PRId64 " is before call %" PRId64,
-				  op->return_time, op->call_time);
+		                  op->return_time, op->call_time);
 	if (op->kind != CHECK_KIND_CAS && op->expect.present)
 		return check_fail(message, size, "%s takes no expect", kind);
 	if (op->kind != CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
@@ -169,31 +169,34 @@ int check_op_validate(const struct check_op *op, char *message, size_t size)
 		if (!op->value.present)
 			return check_fail(message, size, "%s needs a string value", kind);
 		if (op->result.present)
-			return check_fail(message, size, "%s has no result (it must be null)", kind);
+			return check_fail(message, size, "%s has no result (it must be null)",
+			                  kind);
 		break;
 	case CHECK_KIND_DELETE:
 		if (op->value.present)
 			return check_fail(message, size, "delete takes no value");
 		if (op->result.present)
 			return check_fail(message, size,
-					  "delete's result is true, false or null, not a string");
+			                  "delete's result is true, false or null, not a string");
 		if (!returned && op->existed != CHECK_EXISTED_UNOBSERVED)
-			return check_fail(message, size,
-					  "a delete with ok %s observed nothing: result must be null",
-					  check_ok_name(op->ok));
+			return check_fail(
+			    message, size,
+			    "a delete with ok %s observed nothing: result must be null",
+			    check_ok_name(op->ok));
 		break;
 	case CHECK_KIND_INCR:
 		if (op->value.present && !check_is_int(&op->value))
-			return check_fail(message, size,
-					  "incr's value (the delta) must be a decimal integer string");
+			return check_fail(
+			    message, size,
+			    "incr's value (the delta) must be a decimal integer string");
 		if (op->result.present && !check_is_int(&op->result))
 			return check_fail(message, size,
-					  "incr's result must be a decimal integer string or null");
+			                  "incr's result must be a decimal integer string or null");
 		break;
 	}
 	if (!returned && op->result.present)
 		return check_fail(message, size, "an operation with ok %s has no result (null)",
-				  check_ok_name(op->ok));
+		                  check_ok_name(op->ok));
 	return 0;
 }
 
@@ -246,8 +249,8 @@ void check_result_free(struct check_result *result)
 	result->failed_key = SIZE_MAX;
 }
 
-int check_history_run(const struct check_op *ops, size_t op_count, const struct check_options *options,
-		      struct check_result *result)
+int check_history_run(const struct check_op *ops, size_t op_count,
+                      const struct check_options *options, struct check_result *result)
 {
 	assert(result != NULL);
 	assert(ops != NULL || op_count == 0);
@@ -258,10 +261,10 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 		if (check_op_validate(&ops[i], message, sizeof(message)) != 0) {
 			if (ops[i].line > 0)
 				snprintf(result->reason, sizeof(result->reason), "line %zu: %s",
-					 ops[i].line, message);
+				         ops[i].line, message);
 			else
-				snprintf(result->reason, sizeof(result->reason), "operation %zu: %s",
-					 i, message);
+				snprintf(result->reason, sizeof(result->reason),
+				         "operation %zu: %s", i, message);
 			return -EINVAL;
 		}
 	}
@@ -307,8 +310,8 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 
 	int rc = 0;
 	enum budget_exhausted stopped = BUDGET_OK; /* a global budget ran out */
-	size_t stopped_key = SIZE_MAX;         /* the first undecided key */
-	enum budget_exhausted cause = BUDGET_OK; /* why it is undecided */
+	size_t stopped_key = SIZE_MAX;             /* the first undecided key */
+	enum budget_exhausted cause = BUDGET_OK;   /* why it is undecided */
 	size_t failed = 0, unknown = 0;
 	size_t k = 0;
 	for (size_t start = 0; start < op_count; k++) {
@@ -323,7 +326,7 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 		if (stopped == BUDGET_OK) {
 			struct search_result sr;
 			rc = search_key(ops, index + start, end - start, !o.no_client_order,
-					&budget, &sr);
+			                &budget, &sr);
 			if (rc != 0)
 				break;
 			kr->verdict = sr.verdict;
@@ -332,8 +335,8 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 			if (sr.verdict == CHECK_NOT_LINEARIZABLE) {
 				failed++;
 				bool smaller = result->failed_key == SIZE_MAX ||
-					       kr->checked_count <
-						       result->keys[result->failed_key].checked_count;
+				               kr->checked_count <
+				                   result->keys[result->failed_key].checked_count;
 				if (smaller) {
 					free(result->prefix);
 					free(result->stuck);
@@ -358,8 +361,10 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 					stopped_key = k;
 					cause = budget.exhausted;
 				}
-				/* Memory is per key: the next key may fit. Time and states are global. */
-				if (budget.exhausted == BUDGET_MEMORY || budget.exhausted == BUDGET_OOM)
+				/* Memory is per key: the next key may fit. Time and states are
+				 * global. */
+				if (budget.exhausted == BUDGET_MEMORY ||
+				    budget.exhausted == BUDGET_OOM)
 					budget.exhausted = BUDGET_OK;
 				else
 					stopped = budget.exhausted;
@@ -384,25 +389,26 @@ int check_history_run(const struct check_op *ops, size_t op_count, const struct 
 		result->verdict = CHECK_NOT_LINEARIZABLE;
 		const struct check_key_result *kr = &result->keys[result->failed_key];
 		check_format_str(key_text, sizeof(key_text), &ops[kr->first_op].key, 60, "null");
-		snprintf(result->reason, sizeof(result->reason),
-			 "%zu of %zu keys are not linearizable; the smallest is key %s (%zu operations)",
-			 failed, key_count, key_text, kr->checked_count);
+		snprintf(
+		    result->reason, sizeof(result->reason),
+		    "%zu of %zu keys are not linearizable; the smallest is key %s (%zu operations)",
+		    failed, key_count, key_text, kr->checked_count);
 	} else if (unknown > 0) {
 		result->verdict = CHECK_UNKNOWN;
 		assert(stopped_key != SIZE_MAX);
-		check_format_str(key_text, sizeof(key_text), &ops[result->keys[stopped_key].first_op].key,
-				 60, "null");
+		check_format_str(key_text, sizeof(key_text),
+		                 &ops[result->keys[stopped_key].first_op].key, 60, "null");
 		const char *what = check_budget_reason(cause);
 		uint64_t limit = cause == BUDGET_TIME     ? o.budget_ms
-				 : cause == BUDGET_STATES ? o.budget_states
-							  : o.budget_bytes;
+		                 : cause == BUDGET_STATES ? o.budget_states
+		                                          : o.budget_bytes;
 		const char *unit = cause == BUDGET_TIME     ? "ms"
-				   : cause == BUDGET_STATES ? "states"
-							    : "bytes";
+		                   : cause == BUDGET_STATES ? "states"
+		                                            : "bytes";
 		snprintf(result->reason, sizeof(result->reason),
-			 "%s of %" PRIu64 " %s ran out while checking key %s; %zu of %zu keys "
-			 "undecided",
-			 what, limit, unit, key_text, unknown, key_count);
+		         "%s of %" PRIu64 " %s ran out while checking key %s; %zu of %zu keys "
+		         "undecided",
+		         what, limit, unit, key_text, unknown, key_count);
 	} else {
 		result->verdict = CHECK_LINEARIZABLE;
 		result->reason[0] = '\0';

@@ -70,9 +70,10 @@ enum check_verdict {
 
 /* Budgets; a zero field takes the default. UINT64_MAX means unlimited. */
 struct check_options {
-	uint64_t budget_ms;     /* wall-clock time for the whole history; default 10000 */
-	uint64_t budget_bytes;  /* memory of the search structures; default 1 GiB */
-	uint64_t budget_states; /* search states visited in total (deterministic); default unlimited */
+	uint64_t budget_ms;    /* wall-clock time for the whole history; default 10000 */
+	uint64_t budget_bytes; /* memory of the search structures; default 1 GiB */
+	uint64_t
+	    budget_states; /* search states visited in total (deterministic); default unlimited */
 	/* Client order: completed operations of one client on one key take effect in the order
 	 * of their calls (docs/history-format.md). On unless this is set. */
 	bool no_client_order;
@@ -104,10 +105,10 @@ struct check_result {
 	/* For the failed key: it would be linearizable under real-time order alone, so the order
 	 * of some client's operations is what was violated. */
 	bool client_order_violated;
-	bool client_order; /* whether client order was checked (not options->no_client_order) */
-	uint64_t states;        /* search states visited, all keys */
-	uint64_t elapsed_ms;    /* time spent checking */
-	uint64_t peak_bytes;    /* peak memory of the search structures */
+	bool client_order;   /* whether client order was checked (not options->no_client_order) */
+	uint64_t states;     /* search states visited, all keys */
+	uint64_t elapsed_ms; /* time spent checking */
+	uint64_t peak_bytes; /* peak memory of the search structures */
 };
 
 /*
@@ -116,8 +117,8 @@ struct check_result {
  * to free), or -ENOMEM. ops are only read during the call. Deterministic for a given input
  * unless the time budget runs out.
  */
-int check_history_run(const struct check_op *ops, size_t op_count, const struct check_options *options,
-		      struct check_result *result);
+int check_history_run(const struct check_op *ops, size_t op_count,
+                      const struct check_options *options, struct check_result *result);
 void check_result_free(struct check_result *result);
 
 /* Checks one operation's fields; on -EINVAL writes a message naming the problem. */
@@ -138,7 +139,7 @@ struct check_error {
 /* Parses JSON lines (docs/history-format.md). Returns 0, -EINVAL with *error filled, or -ENOMEM.
  * text is only read during the call. Blank lines are skipped. */
 int check_history_parse(const char *text, size_t text_len, struct check_history *history,
-			struct check_error *error);
+                        struct check_error *error);
 /* Reads and parses a whole file; path "-" is standard input. -EIO etc. for a read failure. */
 int check_history_load(const char *path, struct check_history *history, struct check_error *error);
 void check_history_free(struct check_history *history);
@@ -153,12 +154,12 @@ enum check_report_detail {
 	CHECK_REPORT_VERBOSE,   /* and a line for every key */
 };
 int check_report_text(FILE *out, const struct check_op *ops, size_t op_count,
-		      const struct check_result *result, enum check_report_detail detail);
+                      const struct check_result *result, enum check_report_detail detail);
 int check_report_json(FILE *out, const struct check_op *ops, size_t op_count,
-		      const struct check_result *result);
+                      const struct check_result *result);
 /* A self-contained HTML page: one timeline row per client, the failing key's operations marked. */
 int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
-		      const struct check_result *result, const char *title);
+                      const struct check_result *result, const char *title);
 
 /* "linearizable", "not linearizable", "unknown"; "get", "put", ...; "true", "false", "unknown" */
 const char *check_verdict_name(enum check_verdict verdict);

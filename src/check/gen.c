@@ -124,14 +124,16 @@ int gen_history(const struct gen_config *config, struct check_history *history)
 	size_t n = config->op_count;
 	struct gen_rng rng = {config->seed * 0x2545f4914f6cdd1dull + 1};
 	struct check_op *ops = calloc(n > 0 ? n : 1, sizeof(*ops));
-	struct gen_ref(*refs)[4] = calloc(n > 0 ? n : 1, sizeof(*refs)); /* key, value, expect, result */
+	struct gen_ref(*refs)[4] =
+	    calloc(n > 0 ? n : 1, sizeof(*refs)); /* key, value, expect, result */
 	struct gen_value *values = calloc(config->key_count, sizeof(*values));
 	int64_t *free_at = calloc(config->client_count, sizeof(*free_at));
 	struct gen_ref *key_refs = calloc(config->key_count, sizeof(*key_refs));
 	struct gen_buf buf = {0};
-	int rc = ops == NULL || refs == NULL || values == NULL || free_at == NULL || key_refs == NULL
-			 ? -ENOMEM
-			 : 0;
+	int rc =
+	    ops == NULL || refs == NULL || values == NULL || free_at == NULL || key_refs == NULL
+	        ? -ENOMEM
+	        : 0;
 	for (uint32_t k = 0; rc == 0 && k < config->key_count; k++) {
 		char name[32];
 		int len = snprintf(name, sizeof(name), "k%" PRIu32, k);
@@ -168,7 +170,7 @@ int gen_history(const struct gen_config *config, struct check_history *history)
 		bool unknown = gen_below(&rng, 100) < config->unknown_percent;
 		bool effect = !unknown || gen_below(&rng, 2) == 0;
 		bool fails = !unknown && op->kind != CHECK_KIND_GET && op->kind != CHECK_KIND_CAS &&
-			     gen_below(&rng, 100) < config->fail_percent;
+		             gen_below(&rng, 100) < config->fail_percent;
 		op->ok = unknown ? CHECK_OK_UNKNOWN : fails ? CHECK_OK_FALSE : CHECK_OK_TRUE;
 		if (fails)
 			effect = false;
@@ -197,7 +199,8 @@ int gen_history(const struct gen_config *config, struct check_history *history)
 			rc = gen_buf_add(&buf, text, (size_t)len, &refs[i][1]);
 			if (rc == 0 && effect) {
 				size_t old = v->present ? v->len : 0;
-				char *bytes = realloc(v->present ? v->bytes : NULL, old + (size_t)len + 1);
+				char *bytes =
+				    realloc(v->present ? v->bytes : NULL, old + (size_t)len + 1);
 				if (bytes == NULL) {
 					rc = -ENOMEM;
 					break;
@@ -218,7 +221,7 @@ int gen_history(const struct gen_config *config, struct check_history *history)
 				rc = gen_buf_add(&buf, v->bytes, v->len, &refs[i][2]);
 			} else if (!hit && counter > 0 && gen_below(&rng, 4) != 0) {
 				len = snprintf(text, sizeof(text), "%" PRIu64,
-					       1000000 + gen_below(&rng, counter));
+				               1000000 + gen_below(&rng, counter));
 				rc = gen_buf_add(&buf, text, (size_t)len, &refs[i][2]);
 			}
 			if (rc != 0)
@@ -284,7 +287,7 @@ int gen_history(const struct gen_config *config, struct check_history *history)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct check_str *strs[4] = {&ops[i].key, &ops[i].value, &ops[i].expect,
-					     &ops[i].result};
+		                             &ops[i].result};
 		for (int f = 0; f < 4; f++) {
 			strs[f]->present = refs[i][f].present;
 			strs[f]->len = refs[i][f].len;
@@ -318,18 +321,20 @@ static bool gen_is_read(const struct check_op *op)
 /* Writes a unique value: a put, or a cas that may have succeeded. */
 static bool gen_is_writer(const struct check_op *op)
 {
-	return op->kind == CHECK_KIND_PUT || (op->kind == CHECK_KIND_CAS && op->ok != CHECK_OK_FALSE);
+	return op->kind == CHECK_KIND_PUT ||
+	       (op->kind == CHECK_KIND_CAS && op->ok != CHECK_OK_FALSE);
 }
 
 /* Known to have replaced the value with one nobody else writes (or with absence). */
 static bool gen_is_overwrite(const struct check_op *op)
 {
 	return op->ok == CHECK_OK_TRUE &&
-	       (op->kind == CHECK_KIND_PUT || op->kind == CHECK_KIND_CAS || op->kind == CHECK_KIND_DELETE);
+	       (op->kind == CHECK_KIND_PUT || op->kind == CHECK_KIND_CAS ||
+	        op->kind == CHECK_KIND_DELETE);
 }
 
 int gen_inject(struct check_history *history, enum gen_anomaly anomaly, uint64_t seed,
-	       size_t *changed)
+               size_t *changed)
 {
 	assert(history != NULL && changed != NULL);
 	struct check_op *ops = history->ops;
@@ -362,8 +367,8 @@ int gen_inject(struct check_history *history, enum gen_anomaly anomaly, uint64_t
 			} else if (w->ok == CHECK_OK_TRUE && w->return_time < ops[g].call_time) {
 				for (size_t p2 = 0; p2 < n && !ok; p2++) {
 					const struct check_op *o = &ops[p2];
-					ok = p2 != p1 && gen_same_key(o, w) && gen_is_overwrite(o) &&
-					     w->return_time < o->call_time &&
+					ok = p2 != p1 && gen_same_key(o, w) &&
+					     gen_is_overwrite(o) && w->return_time < o->call_time &&
 					     o->return_time < ops[g].call_time;
 				}
 			}

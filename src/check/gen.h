@@ -20,7 +20,7 @@ struct gen_config {
 	uint32_t key_count;
 	uint32_t unknown_percent; /* operations whose outcome is unknown */
 	uint32_t fail_percent;    /* puts/deletes/appends/incrs that fail without effect */
-	uint32_t stretch;         /* how far a call or return may lie from the linearization point */
+	uint32_t stretch; /* how far a call or return may lie from the linearization point */
 	enum gen_mix mix;
 };
 
@@ -33,8 +33,8 @@ int gen_history(const struct gen_config *config, struct check_history *history);
 
 enum gen_anomaly {
 	GEN_STALE_READ = 0, /* a read returns a value overwritten before the read was called */
-	GEN_FUTURE_READ,    /* a read returns a value whose only write was called after it returned */
-	GEN_PHANTOM_READ,   /* a read returns a value nobody wrote */
+	GEN_FUTURE_READ,  /* a read returns a value whose only write was called after it returned */
+	GEN_PHANTOM_READ, /* a read returns a value nobody wrote */
 };
 
 /*
@@ -43,6 +43,6 @@ enum gen_anomaly {
  * index of the changed operation.
  */
 int gen_inject(struct check_history *history, enum gen_anomaly anomaly, uint64_t seed,
-	       size_t *changed);
+               size_t *changed);
 
 #endif /* CONCORD_CHECK_GEN_H */

@@ -1,4 +1,5 @@
-/* history.c: reads and writes histories as JSON lines (docs/history-format.md); the JSON reader is src/codec's. */
+/* history.c: reads and writes histories as JSON lines (docs/history-format.md); the JSON reader is
+ * src/codec's. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,7 +20,7 @@ struct history_reader {
 };
 
 static int history_fail(struct history_reader *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int history_fail(struct history_reader *r, const char *fmt, ...)
 {
@@ -35,7 +36,8 @@ static int history_fail(struct history_reader *r, const char *fmt, ...)
 
 /* Copies a string value into the arena (an unescaped string is never longer than its
  * text, so the arena, as long as the input, cannot overflow). */
-static void history_keep(struct history_reader *r, const struct json_value *v, struct check_str *out)
+static void history_keep(struct history_reader *r, const struct json_value *v,
+                         struct check_str *out)
 {
 	assert(v->type == JSON_STRING);
 	memcpy(r->arena, v->str, v->len);
@@ -53,7 +55,7 @@ static bool history_is(const struct json_value *v, const char *word)
 
 /* A JSON number that must be an integer within 64 bits. */
 static int history_integer(struct history_reader *r, const struct json_value *v, const char *field,
-			   int64_t *out)
+                           int64_t *out)
 {
 	if (v->type != JSON_NUMBER)
 		return history_fail(r, "\"%s\" must be an integer", field);
@@ -61,13 +63,14 @@ static int history_integer(struct history_reader *r, const struct json_value *v,
 		return 0;
 	if (memchr(v->str, '.', v->len) != NULL || memchr(v->str, 'e', v->len) != NULL ||
 	    memchr(v->str, 'E', v->len) != NULL)
-		return history_fail(r, "\"%s\" must be an integer, not a fraction or exponent", field);
+		return history_fail(r, "\"%s\" must be an integer, not a fraction or exponent",
+		                    field);
 	return history_fail(r, "\"%s\" does not fit in 64 bits", field);
 }
 
 /* A string or null. */
 static int history_nullable_string(struct history_reader *r, const struct json_value *v,
-				   const char *field, struct check_str *out)
+                                   const char *field, struct check_str *out)
 {
 	if (v->type == JSON_STRING) {
 		history_keep(r, v, out);
@@ -94,7 +97,7 @@ enum history_field {
 };
 
 static const char *const history_field_names[FIELD_COUNT] = {
-	"client", "op", "key", "value", "expect", "result", "ok", "call", "return",
+    "client", "op", "key", "value", "expect", "result", "ok", "call", "return",
 };
 
 /* Which field a member name is, or -1. */
@@ -115,8 +118,10 @@ static int history_field_of(const char *name, size_t len)
 		field = FIELD_VALUE;
 		break;
 	case 6:
-		field = name[0] == 'c' ? FIELD_CLIENT : name[0] == 'e' ? FIELD_EXPECT
-			: name[2] == 's' ? FIELD_RESULT : FIELD_RETURN;
+		field = name[0] == 'c'   ? FIELD_CLIENT
+		        : name[0] == 'e' ? FIELD_EXPECT
+		        : name[2] == 's' ? FIELD_RESULT
+		                         : FIELD_RETURN;
 		break;
 	default:
 		return -1;
@@ -126,7 +131,7 @@ static int history_field_of(const char *name, size_t len)
 }
 
 static int history_op_kind(struct history_reader *r, const struct json_value *v,
-			   enum check_kind *kind)
+                           enum check_kind *kind)
 {
 	static const char *const names[] = {"get", "put", "delete", "append", "cas", "incr"};
 	if (v->type != JSON_STRING)
@@ -141,12 +146,12 @@ static int history_op_kind(struct history_reader *r, const struct json_value *v,
 	struct check_str name = {.bytes = v->str, .len = v->len, .present = true};
 	check_format_str(shown, sizeof(shown), &name, 30, "null");
 	return history_fail(r, "unknown op %s (expected get, put, delete, append, cas or incr)",
-			    shown);
+	                    shown);
 }
 
 /* Reads one field of an operation. */
 static int history_field(struct history_reader *r, int field, const struct json_value *v,
-			 struct check_op *op, bool *return_null)
+                         struct check_op *op, bool *return_null)
 {
 	switch (field) {
 	case FIELD_CLIENT:
@@ -196,7 +201,8 @@ static int history_op(struct history_reader *r, const struct json_value *root, s
 	op->line = r->line;
 	assert(root->type == JSON_OBJECT); /* the line starts with '{' */
 	if (root->count == 0)
-		return history_fail(r, "empty object: an operation needs client, op, key, ok and call");
+		return history_fail(
+		    r, "empty object: an operation needs client, op, key, ok and call");
 	bool seen[FIELD_COUNT] = {false};
 	bool return_null = false;
 	for (const struct json_value *m = root->child; m != NULL; m = m->next) {
@@ -204,7 +210,7 @@ static int history_op(struct history_reader *r, const struct json_value *root, s
 		if (field >= 0) {
 			if (seen[field])
 				return history_fail(r, "field \"%s\" appears twice",
-						    history_field_names[field]);
+				                    history_field_names[field]);
 			seen[field] = true;
 		}
 		int rc = history_field(r, field, m, op, &return_null);
@@ -215,21 +221,23 @@ static int history_op(struct history_reader *r, const struct json_value *root, s
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		if (!seen[required[i]])
 			return history_fail(r, "missing field \"%s\"",
-					    history_field_names[required[i]]);
+			                    history_field_names[required[i]]);
 	}
 	if (op->existed != CHECK_EXISTED_UNOBSERVED && op->kind != CHECK_KIND_DELETE)
 		return history_fail(r, "result true/false is only for delete (did the key exist)");
 	if (op->ok == CHECK_OK_UNKNOWN) {
 		if (seen[FIELD_RETURN] && !return_null)
-			return history_fail(r, "an operation with ok \"unknown\" has \"return\": null");
+			return history_fail(
+			    r, "an operation with ok \"unknown\" has \"return\": null");
 		op->return_time = op->call_time;
 	} else {
 		if (!seen[FIELD_RETURN] || return_null)
-			return history_fail(r, "an operation with ok %s needs an integer \"return\"",
-					    op->ok == CHECK_OK_TRUE ? "true" : "false");
+			return history_fail(r,
+			                    "an operation with ok %s needs an integer \"return\"",
+			                    op->ok == CHECK_OK_TRUE ? "true" : "false");
 		if (op->return_time < op->call_time)
 			return history_fail(r, "return %" PRId64 " is before call %" PRId64,
-					    op->return_time, op->call_time);
+			                    op->return_time, op->call_time);
 	}
 	char message[160];
 	if (check_op_validate(op, message, sizeof(message)) != 0)
@@ -278,7 +286,7 @@ static void history_json_limits(struct json_limits *lim)
 }
 
 int check_history_parse(const char *text, size_t text_len, struct check_history *history,
-			struct check_error *error)
+                        struct check_error *error)
 {
 	assert(history != NULL);
 	assert(text != NULL || text_len == 0);
@@ -353,7 +361,7 @@ int check_history_load(const char *path, struct check_history *history, struct c
 		int e = errno;
 		if (error != NULL)
 			snprintf(error->message, sizeof(error->message), "cannot open %s: %s", path,
-				 strerror(e));
+			         strerror(e));
 		return -e;
 	}
 	size_t cap = 1 << 16, len = 0;
@@ -382,7 +390,7 @@ int check_history_load(const char *path, struct check_history *history, struct c
 	if (rc != 0) {
 		if (error != NULL)
 			snprintf(error->message, sizeof(error->message), "cannot read %s: %s", path,
-				 strerror(-rc));
+			         strerror(-rc));
 		free(text);
 		return rc;
 	}
@@ -435,24 +443,29 @@ int check_history_write(FILE *out, const struct check_op *ops, size_t op_count)
 	for (size_t i = 0; i < op_count; i++) {
 		const struct check_op *op = &ops[i];
 		int rc = fprintf(out, "{\"client\":%" PRId64 ",\"op\":\"%s\",\"key\":", op->client,
-				 check_kind_name(op->kind)) < 0;
+		                 check_kind_name(op->kind)) < 0;
 		rc = rc || check_write_json_str(out, &op->key) != 0;
-		rc = rc || fputs(",\"value\":", out) < 0 || check_write_json_str(out, &op->value) != 0;
+		rc = rc || fputs(",\"value\":", out) < 0 ||
+		     check_write_json_str(out, &op->value) != 0;
 		rc = rc || fputs(",\"expect\":", out) < 0 ||
 		     check_write_json_str(out, &op->expect) != 0;
 		rc = rc || fputs(",\"result\":", out) < 0;
 		if (op->kind == CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
-			rc = rc || fputs(op->existed == CHECK_EXISTED_YES ? "true" : "false", out) < 0;
+			rc = rc ||
+			     fputs(op->existed == CHECK_EXISTED_YES ? "true" : "false", out) < 0;
 		else
 			rc = rc || check_write_json_str(out, &op->result) != 0;
 		if (op->ok == CHECK_OK_UNKNOWN)
-			rc = rc || fprintf(out, ",\"ok\":\"unknown\",\"call\":%" PRId64
-						",\"return\":null}\n",
-					   op->call_time) < 0;
+			rc = rc ||
+			     fprintf(out,
+			             ",\"ok\":\"unknown\",\"call\":%" PRId64 ",\"return\":null}\n",
+			             op->call_time) < 0;
 		else
-			rc = rc || fprintf(out, ",\"ok\":%s,\"call\":%" PRId64 ",\"return\":%" PRId64 "}\n",
-					   op->ok == CHECK_OK_TRUE ? "true" : "false", op->call_time,
-					   op->return_time) < 0;
+			rc = rc ||
+			     fprintf(out,
+			             ",\"ok\":%s,\"call\":%" PRId64 ",\"return\":%" PRId64 "}\n",
+			             op->ok == CHECK_OK_TRUE ? "true" : "false", op->call_time,
+			             op->return_time) < 0;
 		if (rc)
 			return -EIO;
 	}

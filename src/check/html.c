@@ -95,7 +95,8 @@ static void html_style(FILE *out)
 	      "table{border-collapse:collapse;font:12px monospace}\n"
 	      "td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}\n"
 	      "tr.stuck td{background:#f8d0d0}tr.prefix td{background:#e5f5e0}\n"
-	      ".legend span{display:inline-block;padding:1px 6px;margin-right:4px;border:1px solid #999}\n"
+	      ".legend span{display:inline-block;padding:1px 6px;margin-right:4px;border:1px solid "
+	      "#999}\n"
 	      "</style>\n",
 	      out);
 }
@@ -108,7 +109,8 @@ static void html_explanation(FILE *out, const struct check_op *ops, const struct
 	html_text(out, key);
 	fputs(" is not linearizable</h2>\n<p>The longest linearizable prefix found has ", out);
 	fprintf(out, "%zu operations; after them the key holds ", r->prefix_count);
-	html_text(out, check_format_str(state, sizeof(state), &r->prefix_state, 60, "nothing (absent)"));
+	html_text(out,
+	          check_format_str(state, sizeof(state), &r->prefix_state, 60, "nothing (absent)"));
 	fputs(". None of these operations can be placed next:</p>\n<ul>\n", out);
 	for (size_t i = 0; i < r->stuck_count && i < 50; i++) {
 		const struct check_op *op = &ops[r->stuck[i]];
@@ -122,7 +124,7 @@ static void html_explanation(FILE *out, const struct check_op *ops, const struct
 }
 
 static void html_key_table(FILE *out, const struct check_op *ops, size_t op_count,
-			   const struct check_result *r, const uint8_t *mark, const size_t *order)
+                           const struct check_result *r, const uint8_t *mark, const size_t *order)
 {
 	const struct check_str *key = &ops[r->keys[r->failed_key].first_op].key;
 	char line[640];
@@ -134,10 +136,12 @@ static void html_key_table(FILE *out, const struct check_op *ops, size_t op_coun
 		size_t i = order[j];
 		if (check_str_compare(&ops[i].key, key) != 0)
 			continue;
-		const char *cls = mark[i] == HTML_STUCK ? "stuck" : mark[i] == HTML_PREFIX ? "prefix" : "";
+		const char *cls = mark[i] == HTML_STUCK    ? "stuck"
+		                  : mark[i] == HTML_PREFIX ? "prefix"
+		                                           : "";
 		const char *status = mark[i] == HTML_STUCK    ? "cannot be placed"
-				     : mark[i] == HTML_PREFIX ? "in the linearizable prefix"
-							      : "";
+		                     : mark[i] == HTML_PREFIX ? "in the linearizable prefix"
+		                                              : "";
 		fprintf(out, "<tr class=\"%s\"><td>%zu</td><td>", cls, ++shown);
 		html_text(out, check_describe_op(line, sizeof(line), &ops[i]));
 		fprintf(out, "</td><td>%s</td></tr>\n", status);
@@ -165,7 +169,7 @@ static int html_compare_client(const void *pa, const void *pb)
 }
 
 int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
-		      const struct check_result *r, const char *title)
+                      const struct check_result *r, const char *title)
 {
 	assert(out != NULL && r != NULL && (ops != NULL || op_count == 0));
 	uint8_t *mark = calloc(op_count + 1, 1);
@@ -182,7 +186,7 @@ int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
 		return -ENOMEM;
 	}
 	const struct check_str *failed_key =
-		r->failed_key != SIZE_MAX ? &ops[r->keys[r->failed_key].first_op].key : NULL;
+	    r->failed_key != SIZE_MAX ? &ops[r->keys[r->failed_key].first_op].key : NULL;
 	for (size_t i = 0; i < op_count; i++) {
 		order[i] = i;
 		if (failed_key != NULL && check_str_compare(&ops[i].key, failed_key) == 0)
@@ -252,37 +256,38 @@ int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
 	fputs("</head><body>\n<h1>", out);
 	html_text(out, title != NULL ? title : "concord-check");
 	fprintf(out, "</h1>\n<div class=\"verdict v%d\">%s", (int)r->verdict,
-		check_verdict_name(r->verdict));
+	        check_verdict_name(r->verdict));
 	if (r->reason[0] != '\0') {
 		fputs(": ", out);
 		html_text(out, r->reason);
 	}
 	fprintf(out, "</div>\n<p>%zu operations on %zu keys, %zu clients.", op_count, r->key_count,
-		rows);
+	        rows);
 	if (drawn_count < op_count)
 		fprintf(out, " The timeline shows %zu of them%s.", drawn_count,
-			only_key ? ", those on the failing key" : ", the earliest called");
+		        only_key ? ", those on the failing key" : ", the earliest called");
 	fputs(" Time runs left to right; positions keep the order of calls and returns, not "
 	      "their durations. Hover over an operation for its details.</p>\n",
 	      out);
 	fputs("<p class=\"legend\">", out);
 	for (int k = CHECK_KIND_GET; k <= CHECK_KIND_INCR; k++)
-		fprintf(out, "<span style=\"background:%s\">%s</span>", html_kind_color((enum check_kind)k),
-			check_kind_name((enum check_kind)k));
+		fprintf(out, "<span style=\"background:%s\">%s</span>",
+		        html_kind_color((enum check_kind)k), check_kind_name((enum check_kind)k));
 	fputs(" <span style=\"border:2px dashed #555\">outcome unknown</span>"
 	      "<span style=\"border:2px solid #2a7\">linearizable prefix</span>"
 	      "<span style=\"background:#e33;color:#fff\">cannot be placed</span>"
 	      "<span style=\"opacity:.35\">other keys</span></p>\n",
 	      out);
-	fprintf(out, "<div class=\"scroll\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" "
-		     "height=\"%zu\">\n",
-		width, height);
+	fprintf(out,
+	        "<div class=\"scroll\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" "
+	        "height=\"%zu\">\n",
+	        width, height);
 	for (size_t row = 0; row < rows; row++) {
 		size_t y = HTML_TOP_PX + row * HTML_ROW_PX;
 		fprintf(out,
-			"<line x1=\"0\" y1=\"%zu\" x2=\"%zu\" y2=\"%zu\" stroke=\"#eee\"/>"
-			"<text x=\"4\" y=\"%zu\">client %" PRId64 "</text>\n",
-			y + HTML_ROW_PX - 2, width, y + HTML_ROW_PX - 2, y + 15, clients[row]);
+		        "<line x1=\"0\" y1=\"%zu\" x2=\"%zu\" y2=\"%zu\" stroke=\"#eee\"/>"
+		        "<text x=\"4\" y=\"%zu\">client %" PRId64 "</text>\n",
+		        y + HTML_ROW_PX - 2, width, y + HTML_ROW_PX - 2, y + 15, clients[row]);
 	}
 	char line[640], label[64], value[48];
 	for (size_t j = 0; j < op_count; j++) {
@@ -301,25 +306,27 @@ int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
 		}
 		row = lo;
 		size_t x0 = HTML_LEFT_PX + html_rank(times, distinct, op->call_time) * HTML_STEP_PX;
-		size_t x1 = op->ok == CHECK_OK_UNKNOWN
-				    ? HTML_LEFT_PX + (distinct + 2) * HTML_STEP_PX
-				    : HTML_LEFT_PX + html_rank(times, distinct, op->return_time) *
-							     HTML_STEP_PX;
+		size_t x1 =
+		    op->ok == CHECK_OK_UNKNOWN
+		        ? HTML_LEFT_PX + (distinct + 2) * HTML_STEP_PX
+		        : HTML_LEFT_PX + html_rank(times, distinct, op->return_time) * HTML_STEP_PX;
 		size_t w = x1 > x0 ? x1 - x0 : 0;
 		if (w < 4)
 			w = 4;
 		size_t y = HTML_TOP_PX + row * HTML_ROW_PX + 3;
 		const char *fill = mark[i] == HTML_STUCK ? "#e33" : html_kind_color(op->kind);
-		const char *stroke = mark[i] == HTML_PREFIX ? "#2a7" : mark[i] == HTML_STUCK ? "#900" : "#777";
+		const char *stroke = mark[i] == HTML_PREFIX  ? "#2a7"
+		                     : mark[i] == HTML_STUCK ? "#900"
+		                                             : "#777";
 		double opacity = failed_key != NULL && mark[i] == HTML_PLAIN ? 0.35
-				 : op->ok == CHECK_OK_UNKNOWN                 ? 0.6
-									      : 1.0;
+		                 : op->ok == CHECK_OK_UNKNOWN                ? 0.6
+		                                                             : 1.0;
 		fprintf(out,
-			"<g opacity=\"%.2f\"><rect x=\"%zu\" y=\"%zu\" width=\"%zu\" height=\"%d\" "
-			"rx=\"3\" fill=\"%s\" stroke=\"%s\" stroke-width=\"%d\"%s><title>",
-			opacity, x0, y, w, HTML_ROW_PX - 6, fill, stroke,
-			mark[i] == HTML_PREFIX || mark[i] == HTML_STUCK ? 2 : 1,
-			op->ok == CHECK_OK_UNKNOWN ? " stroke-dasharray=\"4 2\"" : "");
+		        "<g opacity=\"%.2f\"><rect x=\"%zu\" y=\"%zu\" width=\"%zu\" height=\"%d\" "
+		        "rx=\"3\" fill=\"%s\" stroke=\"%s\" stroke-width=\"%d\"%s><title>",
+		        opacity, x0, y, w, HTML_ROW_PX - 6, fill, stroke,
+		        mark[i] == HTML_PREFIX || mark[i] == HTML_STUCK ? 2 : 1,
+		        op->ok == CHECK_OK_UNKNOWN ? " stroke-dasharray=\"4 2\"" : "");
 		char key[128];
 		check_format_str(key, sizeof(key), &op->key, 60, "null");
 		fputs("key ", out);
@@ -330,14 +337,16 @@ int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
 			fputs(" -- failed, no effect", out);
 		fputs("</title></rect>", out);
 		if (w >= 30) {
-			const struct check_str *shown = op->kind == CHECK_KIND_GET ? &op->result : &op->value;
+			const struct check_str *shown =
+			    op->kind == CHECK_KIND_GET ? &op->result : &op->value;
 			check_format_str(value, sizeof(value), shown, 6, "-");
 			snprintf(label, sizeof(label), "%s %s", check_kind_name(op->kind), value);
 			size_t max_chars = (w - 4) / 6;
 			if (strlen(label) > max_chars)
 				label[max_chars] = '\0';
-			fprintf(out, "<text x=\"%zu\" y=\"%zu\" fill=\"%s\" pointer-events=\"none\">",
-				x0 + 3, y + 12, mark[i] == HTML_STUCK ? "#fff" : "#000");
+			fprintf(out,
+			        "<text x=\"%zu\" y=\"%zu\" fill=\"%s\" pointer-events=\"none\">",
+			        x0 + 3, y + 12, mark[i] == HTML_STUCK ? "#fff" : "#000");
 			html_text(out, label);
 			fputs("</text>", out);
 		}

@@ -12,7 +12,7 @@ int check_write_json_str(FILE *out, const struct check_str *s);
 /* Formats s for people into buf: "quoted", with escapes, cut at max_chars with "..."; or
  * "absent"/"null" text given by none. Always NUL-terminates; returns buf. */
 char *check_format_str(char *buf, size_t size, const struct check_str *s, size_t max_chars,
-		       const char *none);
+                       const char *none);
 /* Compares two strings by bytes (null sorts first). */
 int check_str_compare(const struct check_str *a, const struct check_str *b);
 
@@ -20,6 +20,6 @@ int check_str_compare(const struct check_str *a, const struct check_str *b);
 char *check_describe_op(char *buf, size_t size, const struct check_op *op);
 /* Why op cannot be the next operation when the key holds state. */
 char *check_explain_stuck(char *buf, size_t size, const struct check_op *op,
-			  const struct check_str *state);
+                          const struct check_str *state);
 
 #endif /* CONCORD_CHECK_INTERNAL_H */

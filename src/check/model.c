@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MODEL_P ((uint64_t)0x1fffffffffffffffull) /* 2^61 - 1 */
+#define MODEL_P  ((uint64_t)0x1fffffffffffffffull) /* 2^61 - 1 */
 #define MODEL_B1 ((uint64_t)0x0a3b1c5d7e9f1327ull)
 #define MODEL_B2 ((uint64_t)0x13579bdf2468ace1ull)
 enum { MODEL_ARENA_BYTES = 4096 };
@@ -104,7 +104,7 @@ void model_free(struct model *m)
 	for (size_t i = 0; i < m->state_count; i++) {
 		if (m->states[i].prefix_h1 != NULL)
 			budget_free(m->budget, m->states[i].prefix_h1,
-				    (m->states[i].len + 1) * sizeof(uint64_t));
+			            (m->states[i].len + 1) * sizeof(uint64_t));
 	}
 	budget_free(m->budget, m->states, m->state_cap * sizeof(*m->states));
 	budget_free(m->budget, m->table, m->table_cap * sizeof(*m->table));
@@ -152,9 +152,8 @@ static int model_insert(struct model *m, const struct model_state *proto, uint32
 		return -ENOMEM;
 	if (m->state_count == m->state_cap) {
 		size_t cap = m->state_cap * 2;
-		struct model_state *states = budget_realloc(m->budget, m->states,
-							    m->state_cap * sizeof(*states),
-							    cap * sizeof(*states));
+		struct model_state *states = budget_realloc(
+		    m->budget, m->states, m->state_cap * sizeof(*states), cap * sizeof(*states));
 		if (states == NULL)
 			return -ENOMEM;
 		m->states = states;
@@ -173,8 +172,15 @@ int model_intern(struct model *m, const char *bytes, size_t len, uint32_t *id)
 {
 	assert(bytes != NULL || len == 0);
 	struct model_state s = {
-		.h1 = 0, .h2 = 0, .p1 = 1, .p2 = 1, .len = len,
-		.parent = MODEL_NONE, .piece = MODEL_NONE, .bytes = bytes, .int_status = -1,
+	    .h1 = 0,
+	    .h2 = 0,
+	    .p1 = 1,
+	    .p2 = 1,
+	    .len = len,
+	    .parent = MODEL_NONE,
+	    .piece = MODEL_NONE,
+	    .bytes = bytes,
+	    .int_status = -1,
 	};
 	for (size_t i = 0; i < len; i++) {
 		uint64_t c = (uint64_t)(unsigned char)bytes[i] + 1;
@@ -220,15 +226,15 @@ int model_concat(struct model *m, uint32_t a, uint32_t piece, uint32_t *id)
 		return 0;
 	}
 	struct model_state s = {
-		.h1 = model_addmod(model_mulmod(sa->h1, sp->p1), sp->h1),
-		.h2 = model_addmod(model_mulmod(sa->h2, sp->p2), sp->h2),
-		.p1 = model_mulmod(sa->p1, sp->p1),
-		.p2 = model_mulmod(sa->p2, sp->p2),
-		.len = sa->len + sp->len,
-		.parent = a,
-		.piece = piece,
-		.bytes = NULL,
-		.int_status = -1,
+	    .h1 = model_addmod(model_mulmod(sa->h1, sp->p1), sp->h1),
+	    .h2 = model_addmod(model_mulmod(sa->h2, sp->p2), sp->h2),
+	    .p1 = model_mulmod(sa->p1, sp->p1),
+	    .p2 = model_mulmod(sa->p2, sp->p2),
+	    .len = sa->len + sp->len,
+	    .parent = a,
+	    .piece = piece,
+	    .bytes = NULL,
+	    .int_status = -1,
 	};
 	return model_insert(m, &s, id);
 }
@@ -237,8 +243,15 @@ int model_add_opaque(struct model *m, uint32_t *id)
 {
 	/* Hashes are reduced modulo P, so P itself never occurs: no literal can match. */
 	struct model_state s = {
-		.h1 = MODEL_P, .h2 = MODEL_P, .p1 = 1, .p2 = 1, .len = 0,
-		.parent = MODEL_NONE, .piece = MODEL_NONE, .bytes = "", .int_status = 0,
+	    .h1 = MODEL_P,
+	    .h2 = MODEL_P,
+	    .p1 = 1,
+	    .p2 = 1,
+	    .len = 0,
+	    .parent = MODEL_NONE,
+	    .piece = MODEL_NONE,
+	    .bytes = "",
+	    .int_status = 0,
 	};
 	return model_insert(m, &s, id);
 }
@@ -249,9 +262,9 @@ static char *model_arena_alloc(struct model *m, size_t size)
 	if (m->arena_left < size) {
 		if (m->arena_count == m->arena_cap) {
 			size_t cap = m->arena_cap ? m->arena_cap * 2 : 8;
-			char **arenas = budget_realloc(m->budget, m->arenas,
-						       m->arena_cap * sizeof(*arenas),
-						       cap * sizeof(*arenas));
+			char **arenas =
+			    budget_realloc(m->budget, m->arenas, m->arena_cap * sizeof(*arenas),
+			                   cap * sizeof(*arenas));
 			if (arenas == NULL)
 				return NULL;
 			m->arenas = arenas;
@@ -335,7 +348,7 @@ int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe)
 		t[0] = 0;
 		for (uint64_t i = 0; i < sb->len; i++)
 			t[i + 1] = model_addmod(model_mulmod(t[i], MODEL_B1),
-						(uint64_t)(unsigned char)sb->bytes[i] + 1);
+			                        (uint64_t)(unsigned char)sb->bytes[i] + 1);
 		sb->prefix_h1 = t;
 	}
 	*maybe = sb->prefix_h1[sa->len] == sa->h1;

@@ -20,8 +20,8 @@
 #define MODEL_NONE   UINT32_MAX /* no state: a failed step, or an unobserved result */
 
 struct model_state {
-	uint64_t h1, h2;     /* hashes of the bytes */
-	uint64_t p1, p2;     /* base^len, to hash concatenations */
+	uint64_t h1, h2; /* hashes of the bytes */
+	uint64_t p1, p2; /* base^len, to hash concatenations */
 	uint64_t len;
 	uint32_t parent;     /* concatenation: the prefix state; MODEL_NONE for a literal */
 	uint32_t piece;      /* concatenation: the appended literal state */

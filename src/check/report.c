@@ -40,21 +40,21 @@ char *check_describe_op(char *buf, size_t size, const struct check_op *op)
 		break;
 	case CHECK_KIND_DELETE:
 		snprintf(what, sizeof(what), "delete%s",
-			 op->existed == CHECK_EXISTED_YES  ? " -> it existed"
-			 : op->existed == CHECK_EXISTED_NO ? " -> it did not exist"
-							   : "");
+		         op->existed == CHECK_EXISTED_YES  ? " -> it existed"
+		         : op->existed == CHECK_EXISTED_NO ? " -> it did not exist"
+		                                           : "");
 		break;
 	case CHECK_KIND_APPEND:
 		snprintf(what, sizeof(what), "append %s", v);
 		break;
 	case CHECK_KIND_CAS:
 		snprintf(what, sizeof(what), "cas %s -> %s%s", e, v,
-			 op->ok == CHECK_OK_FALSE ? " failed" : "");
+		         op->ok == CHECK_OK_FALSE ? " failed" : "");
 		break;
 	case CHECK_KIND_INCR:
 		if (op->result.present)
 			snprintf(what, sizeof(what), "incr by %s -> %s",
-				 op->value.present ? v : "1", r);
+			         op->value.present ? v : "1", r);
 		else
 			snprintf(what, sizeof(what), "incr by %s", op->value.present ? v : "1");
 		break;
@@ -64,7 +64,7 @@ char *check_describe_op(char *buf, size_t size, const struct check_op *op)
 		snprintf(when, sizeof(when), "called %" PRId64 ", outcome unknown", op->call_time);
 	else
 		snprintf(when, sizeof(when), "called %" PRId64 ", returned %" PRId64, op->call_time,
-			 op->return_time);
+		         op->return_time);
 	char line[32] = "";
 	if (op->line > 0)
 		snprintf(line, sizeof(line), "; line %zu", op->line);
@@ -78,28 +78,29 @@ static bool report_str_equal(const struct check_str *a, const struct check_str *
 }
 
 char *check_explain_stuck(char *buf, size_t size, const struct check_op *op,
-			  const struct check_str *state)
+                          const struct check_str *state)
 {
 	char s[128], x[128];
 	report_str(s, sizeof(s), state, "absent");
 	const char *later = "it could go next, but then the operations that must follow it "
-			    "cannot all be placed";
+	                    "cannot all be placed";
 	switch (op->kind) {
 	case CHECK_KIND_GET:
 		if (!report_str_equal(&op->result, state)) {
 			snprintf(buf, size, "it read %s, but the key holds %s",
-				 report_str(x, sizeof(x), &op->result, "absent"), s);
+			         report_str(x, sizeof(x), &op->result, "absent"), s);
 			return buf;
 		}
 		break;
 	case CHECK_KIND_CAS:
 		if (op->ok == CHECK_OK_FALSE && report_str_equal(&op->expect, state)) {
-			snprintf(buf, size, "its comparison failed, but the key holds exactly %s", s);
+			snprintf(buf, size, "its comparison failed, but the key holds exactly %s",
+			         s);
 			return buf;
 		}
 		if (op->ok == CHECK_OK_TRUE && !report_str_equal(&op->expect, state)) {
 			snprintf(buf, size, "it succeeded expecting %s, but the key holds %s",
-				 report_str(x, sizeof(x), &op->expect, "absent"), s);
+			         report_str(x, sizeof(x), &op->expect, "absent"), s);
 			return buf;
 		}
 		break;
@@ -116,12 +117,14 @@ char *check_explain_stuck(char *buf, size_t size, const struct check_op *op,
 	case CHECK_KIND_INCR: {
 		int64_t cur = 0, delta = 1, result = 0;
 		if (state->present && !model_parse_int(state->bytes, state->len, &cur)) {
-			snprintf(buf, size, "it incremented, but the key holds %s, not an integer", s);
+			snprintf(buf, size, "it incremented, but the key holds %s, not an integer",
+			         s);
 			return buf;
 		}
 		if (op->value.present)
 			(void)model_parse_int(op->value.bytes, op->value.len, &delta);
-		if ((delta > 0 && cur > INT64_MAX - delta) || (delta < 0 && cur < INT64_MIN - delta)) {
+		if ((delta > 0 && cur > INT64_MAX - delta) ||
+		    (delta < 0 && cur < INT64_MIN - delta)) {
 			snprintf(buf, size, "adding %" PRId64 " to %s would overflow", delta, s);
 			return buf;
 		}
@@ -129,8 +132,9 @@ char *check_explain_stuck(char *buf, size_t size, const struct check_op *op,
 		    model_parse_int(op->result.bytes, op->result.len, &result) &&
 		    result != cur + delta) {
 			snprintf(buf, size,
-				 "it returned %" PRId64 ", but the key holds %s, so it would return %" PRId64,
-				 result, s, cur + delta);
+			         "it returned %" PRId64
+			         ", but the key holds %s, so it would return %" PRId64,
+			         result, s, cur + delta);
 			return buf;
 		}
 		break;
@@ -147,12 +151,13 @@ static const char *report_verdict_word(enum check_verdict v)
 	return check_verdict_name(v);
 }
 
-static void report_key_line(FILE *out, const struct check_op *ops, const struct check_key_result *kr)
+static void report_key_line(FILE *out, const struct check_op *ops,
+                            const struct check_key_result *kr)
 {
 	char key[128];
 	report_str(key, sizeof(key), &ops[kr->first_op].key, "null");
 	fprintf(out, "  key %s: %s (%zu operations, %zu checked, %" PRIu64 " states)\n", key,
-		report_verdict_word(kr->verdict), kr->op_count, kr->checked_count, kr->states);
+	        report_verdict_word(kr->verdict), kr->op_count, kr->checked_count, kr->states);
 }
 
 static void report_violation(FILE *out, const struct check_op *ops, const struct check_result *r)
@@ -160,50 +165,54 @@ static void report_violation(FILE *out, const struct check_op *ops, const struct
 	const struct check_key_result *kr = &r->keys[r->failed_key];
 	char key[128], line[640], why[400];
 	report_str(key, sizeof(key), &ops[kr->first_op].key, "null");
-	fprintf(out, "\nKey %s is not linearizable: no order of its %zu operations respects %s "
-		     "and the values they saw.\n",
-		key, kr->checked_count, r->client_order ? "real time, client order" : "real time");
+	fprintf(out,
+	        "\nKey %s is not linearizable: no order of its %zu operations respects %s "
+	        "and the values they saw.\n",
+	        key, kr->checked_count, r->client_order ? "real time, client order" : "real time");
 	if (r->client_order_violated)
-		fprintf(out, "Under real time alone it would be linearizable: what is violated is client "
-			     "order (a client's completed operations on a key take effect in the order "
-			     "of their calls).\n");
+		fprintf(
+		    out,
+		    "Under real time alone it would be linearizable: what is violated is client "
+		    "order (a client's completed operations on a key take effect in the order "
+		    "of their calls).\n");
 	if (r->prefix_count == 0) {
 		fprintf(out, "Not even a first operation can be placed: the key starts absent.\n");
 	} else {
 		fprintf(out, "The longest linearizable prefix found has %zu operations%s:\n",
-			r->prefix_count,
-			r->prefix_count > REPORT_PREFIX_TAIL ? " (the last ones shown)" : "");
-		size_t from = r->prefix_count > REPORT_PREFIX_TAIL ? r->prefix_count - REPORT_PREFIX_TAIL
-								  : 0;
+		        r->prefix_count,
+		        r->prefix_count > REPORT_PREFIX_TAIL ? " (the last ones shown)" : "");
+		size_t from =
+		    r->prefix_count > REPORT_PREFIX_TAIL ? r->prefix_count - REPORT_PREFIX_TAIL : 0;
 		for (size_t i = from; i < r->prefix_count; i++) {
 			const struct check_op *op = &ops[r->prefix[i]];
-			fprintf(out, "  %4zu. %s%s\n", i + 1,
-				check_describe_op(line, sizeof(line), op),
-				op->ok == CHECK_OK_UNKNOWN ? " -- taken to have happened here" : "");
+			fprintf(
+			    out, "  %4zu. %s%s\n", i + 1, check_describe_op(line, sizeof(line), op),
+			    op->ok == CHECK_OK_UNKNOWN ? " -- taken to have happened here" : "");
 		}
 		char state[128];
 		fprintf(out, "After them the key holds %s.\n",
-			report_str(state, sizeof(state), &r->prefix_state, "nothing (absent)"));
+		        report_str(state, sizeof(state), &r->prefix_state, "nothing (absent)"));
 	}
 	fprintf(out, "None of these operations can be placed next:\n");
 	for (size_t i = 0; i < r->stuck_count && i < REPORT_STUCK_LISTED; i++) {
 		const struct check_op *op = &ops[r->stuck[i]];
 		fprintf(out, "  - %s:\n      %s.\n", check_describe_op(line, sizeof(line), op),
-			check_explain_stuck(why, sizeof(why), op, &r->prefix_state));
+		        check_explain_stuck(why, sizeof(why), op, &r->prefix_state));
 	}
 	if (r->stuck_count > REPORT_STUCK_LISTED)
 		fprintf(out, "  ... and %zu more\n", r->stuck_count - REPORT_STUCK_LISTED);
 	if (r->stuck_count > 0) {
 		const struct check_op *first = &ops[r->stuck[0]];
-		fprintf(out, "The first of them returned at %" PRId64
-			     ", so it must be placed before anything called after that; "
-			     "every other order was tried and fails as well.\n",
-			first->return_time);
+		fprintf(out,
+		        "The first of them returned at %" PRId64
+		        ", so it must be placed before anything called after that; "
+		        "every other order was tried and fails as well.\n",
+		        first->return_time);
 	}
 }
 
 int check_report_text(FILE *out, const struct check_op *ops, size_t op_count,
-		      const struct check_result *r, enum check_report_detail detail)
+                      const struct check_result *r, enum check_report_detail detail)
 {
 	assert(out != NULL && r != NULL);
 	(void)op_count;
@@ -217,10 +226,10 @@ int check_report_text(FILE *out, const struct check_op *ops, size_t op_count,
 	for (size_t i = 0; i < r->key_count; i++)
 		counts[r->keys[i].verdict]++;
 	fprintf(out,
-		"%zu operations on %zu keys: %zu linearizable, %zu not, %zu unknown; %" PRIu64
-		" states in %" PRIu64 " ms, peak %.1f MiB\n",
-		op_count, r->key_count, counts[0], counts[1], counts[2], r->states, r->elapsed_ms,
-		(double)r->peak_bytes / (1024.0 * 1024.0));
+	        "%zu operations on %zu keys: %zu linearizable, %zu not, %zu unknown; %" PRIu64
+	        " states in %" PRIu64 " ms, peak %.1f MiB\n",
+	        op_count, r->key_count, counts[0], counts[1], counts[2], r->states, r->elapsed_ms,
+	        (double)r->peak_bytes / (1024.0 * 1024.0));
 	size_t listed = 0;
 	for (size_t i = 0; i < r->key_count; i++) {
 		const struct check_key_result *kr = &r->keys[i];
@@ -238,29 +247,30 @@ int check_report_text(FILE *out, const struct check_op *ops, size_t op_count,
 static void report_json_op_ref(FILE *out, const struct check_op *ops, size_t index)
 {
 	fprintf(out, "{\"index\":%zu,\"line\":%zu,\"client\":%" PRId64 ",\"op\":\"%s\"", index,
-		ops[index].line, ops[index].client, check_kind_name(ops[index].kind));
+	        ops[index].line, ops[index].client, check_kind_name(ops[index].kind));
 }
 
 int check_report_json(FILE *out, const struct check_op *ops, size_t op_count,
-		      const struct check_result *r)
+                      const struct check_result *r)
 {
 	assert(out != NULL && r != NULL);
 	struct check_str reason = {r->reason, strlen(r->reason), true};
 	fprintf(out, "{\"verdict\":\"%s\",\"exit\":%d,\"reason\":", check_verdict_name(r->verdict),
-		(int)r->verdict);
+	        (int)r->verdict);
 	check_write_json_str(out, &reason);
 	fprintf(out,
-		",\"operations\":%zu,\"states\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64
-		",\"peak_bytes\":%" PRIu64 ",\"keys\":[",
-		op_count, r->states, r->elapsed_ms, r->peak_bytes);
+	        ",\"operations\":%zu,\"states\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64
+	        ",\"peak_bytes\":%" PRIu64 ",\"keys\":[",
+	        op_count, r->states, r->elapsed_ms, r->peak_bytes);
 	for (size_t i = 0; i < r->key_count; i++) {
 		const struct check_key_result *kr = &r->keys[i];
 		fprintf(out, "%s{\"key\":", i > 0 ? "," : "");
 		check_write_json_str(out, &ops[kr->first_op].key);
 		fprintf(out,
-			",\"verdict\":\"%s\",\"operations\":%zu,\"checked\":%zu,\"states\":%" PRIu64
-			"}",
-			check_verdict_name(kr->verdict), kr->op_count, kr->checked_count, kr->states);
+		        ",\"verdict\":\"%s\",\"operations\":%zu,\"checked\":%zu,\"states\":%" PRIu64
+		        "}",
+		        check_verdict_name(kr->verdict), kr->op_count, kr->checked_count,
+		        kr->states);
 	}
 	fprintf(out, "]");
 	if (r->failed_key != SIZE_MAX) {
@@ -285,7 +295,8 @@ int check_report_json(FILE *out, const struct check_op *ops, size_t op_count,
 			check_write_json_str(out, &w);
 			fprintf(out, "}");
 		}
-		fprintf(out, "],\"client_order_violated\":%s}", r->client_order_violated ? "true" : "false");
+		fprintf(out, "],\"client_order_violated\":%s}",
+		        r->client_order_violated ? "true" : "false");
 	}
 	fprintf(out, "}\n");
 	return ferror(out) ? -EIO : 0;

@@ -84,7 +84,8 @@ static int search_explain(struct search *s, struct search_result *out)
  * plus SEARCH_RECHECK_STATES, so explaining costs about what deciding did; running out of
  * those, or of memory (which is per key), only leaves the cause unnamed. */
 static void search_recheck_client_order(const struct check_op *ops, const size_t *index,
-					size_t count, struct budget *budget, struct search_result *out)
+                                        size_t count, struct budget *budget,
+                                        struct search_result *out)
 {
 	enum { SEARCH_RECHECK_STATES = 10000 };
 	uint64_t limit = budget->limit_states;
@@ -108,7 +109,7 @@ static void search_recheck_client_order(const struct check_op *ops, const size_t
 }
 
 int search_key(const struct check_op *ops, const size_t *index, size_t count, bool client_order,
-	       struct budget *budget, struct search_result *out)
+               struct budget *budget, struct search_result *out)
 {
 	assert(ops != NULL && index != NULL && budget != NULL && out != NULL);
 	memset(out, 0, sizeof(*out));

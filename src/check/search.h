@@ -26,12 +26,12 @@ struct search_result {
 /*
  * Decides whether the operations ops[index[0..count)] (all on one key, valid, sorted by call
  * time) are linearizable; with client_order, a client's completed operations must also take
- * effect in the order of their calls. Returns 0 with *out filled; the verdict is CHECK_UNKNOWN when the
- * budget ran out (budget->exhausted says which). Returns -ENOMEM only if a report could not
- * be allocated after the verdict was found.
+ * effect in the order of their calls. Returns 0 with *out filled; the verdict is CHECK_UNKNOWN when
+ * the budget ran out (budget->exhausted says which). Returns -ENOMEM only if a report could not be
+ * allocated after the verdict was found.
  */
 int search_key(const struct check_op *ops, const size_t *index, size_t count, bool client_order,
-	       struct budget *budget, struct search_result *out);
+               struct budget *budget, struct search_result *out);
 
 /* Whether the checker drops op before the search (it can have no effect and observes nothing). */
 bool search_op_dropped(const struct check_op *op);

@@ -51,7 +51,7 @@ struct search_op {
 	/* Known only, with client order: the same client's ops called last before this one, all
 	 * to be linearized first: client_seq[client_pred .. + client_pred_count). */
 	uint32_t client_pred, client_pred_count;
-	uint32_t cls;                      /* unknown only */
+	uint32_t cls; /* unknown only */
 	uint8_t kind;
 	uint8_t ok;
 	uint8_t existed;
@@ -61,11 +61,11 @@ struct search_op {
 };
 
 struct search_class {
-	uint32_t first;  /* index into members[] */
+	uint32_t first; /* index into members[] */
 	uint32_t count;
-	uint32_t next;   /* members used so far (always a prefix) */
+	uint32_t next; /* members used so far (always a prefix) */
 	bool blind;
-	bool ordered;      /* an incr by a delta >= 0: commutes with the others like it */
+	bool ordered; /* an incr by a delta >= 0: commutes with the others like it */
 	uint8_t kind;
 	uint32_t produces; /* blind: the state it writes */
 	uint32_t expect;   /* cas: the state it expects */
@@ -99,8 +99,8 @@ struct search {
 	size_t sop_cap;
 	uint32_t n;
 	uint32_t known_count;
-	bool has_append; /* some op on the key appends */
-	bool client_order; /* a known op waits for its client's previous known ops */
+	bool has_append;      /* some op on the key appends */
+	bool client_order;    /* a known op waits for its client's previous known ops */
 	uint32_t *client_seq; /* known ops by client, then call time (known_count of them) */
 
 	/* Entry list: 2 entries per known op, sentinel at index entry_count. */
@@ -119,7 +119,7 @@ struct search {
 	uint32_t delete_class;
 	uint32_t *cas_classes;
 	uint32_t cas_count;
-	uint32_t *cas_start;    /* cas_by_expect[cas_start[x] .. cas_start[x + 1]) expect state x */
+	uint32_t *cas_start; /* cas_by_expect[cas_start[x] .. cas_start[x + 1]) expect state x */
 	uint32_t *cas_by_expect;
 	uint32_t *chain_classes;
 	uint32_t chain_count;

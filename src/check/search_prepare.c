@@ -41,14 +41,14 @@ bool search_op_dropped(const struct check_op *op)
 
 /* ---- allocation helpers ---- */
 
-#define SEARCH_ALLOC(s, ptr, count)                                                               \
-	do {                                                                                      \
-		(ptr) = budget_calloc((s)->budget, (count) > 0 ? (count) : 1, sizeof(*(ptr)));    \
-		if ((ptr) == NULL)                                                                \
-			return -ENOMEM;                                                           \
+#define SEARCH_ALLOC(s, ptr, count)                                                                \
+	do {                                                                                       \
+		(ptr) = budget_calloc((s)->budget, (count) > 0 ? (count) : 1, sizeof(*(ptr)));     \
+		if ((ptr) == NULL)                                                                 \
+			return -ENOMEM;                                                            \
 	} while (0)
 
-#define SEARCH_FREE(s, ptr, count)                                                                \
+#define SEARCH_FREE(s, ptr, count)                                                                 \
 	budget_free((s)->budget, (ptr), ((count) > 0 ? (count) : 1) * sizeof(*(ptr)))
 
 /* ---- preparation ---- */
@@ -74,7 +74,7 @@ static bool search_class_same(const struct search_op *a, const struct search_op 
  * they get the lowest state ids; says whether any append or incr is among the ops.
  */
 static int search_intern_observed(struct search *s, const size_t *index, size_t count,
-				  bool *has_append, bool *has_incr)
+                                  bool *has_append, bool *has_incr)
 {
 	*has_append = *has_incr = false;
 	for (size_t i = 0; i < count; i++) {
@@ -104,7 +104,7 @@ struct search_values {
 
 /* The model states of op's value, expectation and result into o. */
 static int search_op_states(struct search *s, const struct check_op *op, struct search_op *o,
-			    const struct search_values *v)
+                            const struct search_values *v)
 {
 	int rc = 0;
 	if (op->value.present && op->kind != CHECK_KIND_INCR)
@@ -131,7 +131,7 @@ static int search_op_states(struct search *s, const struct check_op *op, struct 
 
 /* The local op o for ops[global]. */
 static int search_local_op(struct search *s, size_t global, struct search_op *o,
-			   struct search_values *v)
+                           struct search_values *v)
 {
 	const struct check_op *op = &s->ops[global];
 	o->global = global;
@@ -163,7 +163,7 @@ static int search_local_op(struct search *s, size_t global, struct search_op *o,
 		}
 	}
 	o->blind = op->kind == CHECK_KIND_PUT ||
-		   (op->kind == CHECK_KIND_DELETE && op->existed == CHECK_EXISTED_UNOBSERVED);
+	           (op->kind == CHECK_KIND_DELETE && op->existed == CHECK_EXISTED_UNOBSERVED);
 	return 0;
 }
 
@@ -283,8 +283,8 @@ static int search_group_unknown(struct search *s, uint32_t unknown)
 	for (uint32_t j = 0; j < unknown; j++) {
 		struct search_op *o = &s->sop[order[j]];
 		uint64_t x = (uint64_t)o->kind * 0x9e3779b97f4a7c15ull ^
-			     (uint64_t)o->value * 0xc2b2ae3d27d4eb4full ^
-			     (uint64_t)o->expect * 0x165667b19e3779f9ull ^ (uint64_t)o->delta;
+		             (uint64_t)o->value * 0xc2b2ae3d27d4eb4full ^
+		             (uint64_t)o->expect * 0x165667b19e3779f9ull ^ (uint64_t)o->delta;
 		x ^= x >> 29;
 		x *= 0xbf58476d1ce4e5b9ull;
 		x ^= x >> 32;

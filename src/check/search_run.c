@@ -41,7 +41,7 @@ static int search_memo_grow(struct search *s)
 
 /* Looks a configuration up; adds it if absent and insert is set. True if it was there. */
 static bool search_memo_find(struct search *s, uint64_t a, uint64_t b, uint32_t state, uint32_t tag,
-			     bool insert)
+                             bool insert)
 {
 	size_t at = search_memo_slot(a, state, s->memo_cap);
 	for (;;) {
@@ -71,7 +71,8 @@ static bool search_memo_find(struct search *s, uint64_t a, uint64_t b, uint32_t 
  * incr of class c (also no ordered incr of a class below c next). A node explores a subset of
  * what the same configuration explores with tag 0, so a visit with tag 0 covers every tag.
  */
-static bool search_memo_visit(struct search *s, uint64_t a, uint64_t b, uint32_t state, uint32_t tag)
+static bool search_memo_visit(struct search *s, uint64_t a, uint64_t b, uint32_t state,
+                              uint32_t tag)
 {
 	if (tag != 0 && search_memo_find(s, a, b, state, 0, false))
 		return true;
@@ -248,7 +249,7 @@ static bool search_state_observable(struct search *s, uint32_t state, bool exact
 			break;
 		case CHECK_KIND_CAS:
 			if (o->ok == CHECK_OK_FALSE ? !exact && o->expect != state
-						    : o->expect == state)
+			                            : o->expect == state)
 				return true;
 			break;
 		case CHECK_KIND_DELETE:
@@ -263,9 +264,10 @@ static bool search_state_observable(struct search *s, uint32_t state, bool exact
 		case CHECK_KIND_INCR:
 			if (model_int(&s->model, state, &v)) {
 				int64_t sum;
-				if (!o->result_present ? !exact
-						       : !__builtin_add_overflow(v, o->delta, &sum) &&
-								 sum == o->result_int)
+				if (!o->result_present
+				        ? !exact
+				        : !__builtin_add_overflow(v, o->delta, &sum) &&
+				              sum == o->result_int)
 					return true;
 			}
 			break;
@@ -284,7 +286,7 @@ static void search_pending_update(struct search *s, const struct search_class *c
 		s->pending_incr = (uint32_t)((int64_t)s->pending_incr + delta);
 	else if (cl->kind == CHECK_KIND_CAS)
 		s->cas_expect_pending[cl->expect] =
-			(uint32_t)((int64_t)s->cas_expect_pending[cl->expect] + delta);
+		    (uint32_t)((int64_t)s->cas_expect_pending[cl->expect] + delta);
 }
 
 /* The class of unknown ops whose earliest pending member may be placed now, or SEARCH_NIL. */
@@ -347,7 +349,8 @@ static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 				c = s->cas_by_expect[s->cas_start[x] + bucket];
 				it->pos++;
 			}
-			/* Consecutive unknown incrs by deltas >= 0 commute: place them in class order. */
+			/* Consecutive unknown incrs by deltas >= 0 commute: place them in class
+			 * order. */
 			if (after_unknown && s->classes[c].ordered &&
 			    s->classes[s->last_unknown].ordered && c < s->last_unknown)
 				continue;
@@ -369,7 +372,8 @@ static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 				}
 				c = s->blind_classes[it->pos++];
 			} else {
-				/* The values known candidates need, then those unknown cas expect. */
+				/* The values known candidates need, then those unknown cas expect.
+				 */
 				uint32_t need;
 				if (it->pos < s->needed_count) {
 					need = s->needed[it->pos++];
@@ -379,8 +383,9 @@ static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 						continue;
 					need = s->classes[c].produces;
 				} else if (s->wildcard &&
-					   it->pos < s->needed_count + s->chain_count + 2) {
-					/* Restricted: a wide acceptor gets an unobserved value, or none. */
+				           it->pos < s->needed_count + s->chain_count + 2) {
+					/* Restricted: a wide acceptor gets an unobserved value, or
+					 * none. */
 					bool first = it->pos++ == s->needed_count + s->chain_count;
 					need = first ? s->opaque : MODEL_ABSENT;
 					if (need == MODEL_NONE)
@@ -395,7 +400,7 @@ static uint32_t search_next_candidate(struct search *s, struct search_iter *it)
 					c = s->delete_class;
 				else
 					c = need < s->class_by_state_len ? s->class_by_state[need]
-									 : SEARCH_NIL;
+					                                 : SEARCH_NIL;
 			}
 			uint32_t op = search_class_candidate(s, c);
 			if (op != SEARCH_NIL)
@@ -419,7 +424,7 @@ static uint32_t search_forced_read(struct search *s)
 	     e = s->entry_next[e]) {
 		const struct search_op *o = &s->sop[s->entry_op[e]];
 		bool pure = o->kind == CHECK_KIND_GET ||
-			    (o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_FALSE);
+		            (o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_FALSE);
 		if (!pure || search_waits(s, o))
 			continue;
 		bool ok = o->kind == CHECK_KIND_GET ? o->result == s->state : o->expect != s->state;
@@ -568,7 +573,8 @@ enum check_verdict search_run(struct search *s)
 				s->known_left++;
 			} else {
 				struct search_class *cl = &s->classes[o->cls];
-				assert(cl->next > 0 && s->members[cl->first + cl->next - 1] == f->op);
+				assert(cl->next > 0 &&
+				       s->members[cl->first + cl->next - 1] == f->op);
 				cl->next--;
 				search_pending_update(s, cl, +1);
 			}

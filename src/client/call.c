@@ -201,16 +201,16 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 				/* The session might still hold this write as outstanding: the
 				 * next write starts a new one. */
 				c->session_open = false;
-				return client_fail(c, CONCORD_EUNKNOWN,
-				                   "gave up after %" PRIu32 " attempts in %" PRId64
-				                   " ms; the write may have been applied; last: %s%s%s",
-				                   attempt, spent, why, said[0] ? "; last answer: " : "",
-				                   said);
+				return client_fail(
+				    c, CONCORD_EUNKNOWN,
+				    "gave up after %" PRIu32 " attempts in %" PRId64
+				    " ms; the write may have been applied; last: %s%s%s",
+				    attempt, spent, why, said[0] ? "; last answer: " : "", said);
 			}
-			return client_fail(c, CONCORD_EUNAVAILABLE,
-			                   "gave up after %" PRIu32 " attempts in %" PRId64
-			                   " ms; last: %s%s%s",
-			                   attempt, spent, why, said[0] ? "; last answer: " : "", said);
+			return client_fail(
+			    c, CONCORD_EUNAVAILABLE,
+			    "gave up after %" PRIu32 " attempts in %" PRId64 " ms; last: %s%s%s",
+			    attempt, spent, why, said[0] ? "; last answer: " : "", said);
 		}
 		if (failures > 0) {
 			call_backoff(c, failures, deadline);

@@ -1,4 +1,5 @@
-/* http.h: HTTP/1.1: an incremental request parser (pipelining, keep-alive, limits) and a response writer. */
+/* http.h: HTTP/1.1: an incremental request parser (pipelining, keep-alive, limits) and a response
+ * writer. */
 #ifndef CONCORD_SERVER_HTTP_H
 #define CONCORD_SERVER_HTTP_H
 
@@ -43,8 +44,8 @@ struct http_limits {
 
 /* Ceilings no configuration may exceed. */
 #define HTTP_HEADER_BYTES_LIMIT (1u << 20)
-#define HTTP_HEADERS_LIMIT 1024u
-#define HTTP_BODY_BYTES_LIMIT ((uint64_t)512 << 20)
+#define HTTP_HEADERS_LIMIT      1024u
+#define HTTP_BODY_BYTES_LIMIT   ((uint64_t)512 << 20)
 
 /* Defaults: 8 KiB request line, 32 KiB head, 64 header fields, 16 MiB body. */
 void http_limits_default(struct http_limits *lim);
@@ -109,7 +110,7 @@ struct http_parser {
 	uint32_t method_len, target_off, target_len, query_off, query_len;
 	int version_minor;
 	bool keep_alive;
-	bool continue_due; /* Expect: 100-continue seen, not yet reported */
+	bool continue_due;           /* Expect: 100-continue seen, not yet reported */
 	struct http_span_ *spans;    /* headers_max of them */
 	struct http_header *headers; /* headers_max of them, handed out */
 	size_t header_count;
@@ -158,7 +159,7 @@ const struct http_header *http_request_header(const struct http_request *req, co
  * becomes the byte 0xXX, '+' a space if plus_is_space. Returns 0 with *out_len, or
  * WIRE_ESYNTAX (a '%' without two hex digits) or WIRE_ELIMIT (out too small). */
 int http_percent_decode(const char *in, size_t len, bool plus_is_space, char *out, size_t out_cap,
-			size_t *out_len);
+                        size_t *out_len);
 
 /* Appends s[0..len) percent-encoded: bytes other than A-Z a-z 0-9 - . _ ~ become %XX,
  * '/' too unless keep_slash. */
@@ -180,7 +181,7 @@ bool http_query_next(const char *query, size_t len, size_t *pos, struct http_que
  * decoded into out ('+' is a space). Returns 0 with *out_len, WIRE_ENOTFOUND,
  * WIRE_ESYNTAX (bad %-escape) or WIRE_ELIMIT (out_cap too small). */
 int http_query_get(const char *query, size_t len, const char *name, char *out, size_t out_cap,
-		   size_t *out_len);
+                   size_t *out_len);
 
 /* ----------------------------------------------------------------------------------
  * Responses: appended to a struct wire_buf (errors there are sticky, see wire.h).

@@ -25,7 +25,7 @@ static int http_hex_value(char c)
 }
 
 int http_percent_decode(const char *in, size_t len, bool plus_is_space, char *out, size_t out_cap,
-			size_t *out_len)
+                        size_t *out_len)
 {
 	assert(in != NULL || len == 0);
 	assert(out_len != NULL);
@@ -66,8 +66,8 @@ int http_percent_encode(struct wire_buf *b, const void *s, size_t len, bool keep
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = in[i];
 		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~' ||
-			     (c == '/' && keep_slash);
+		             (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+		             c == '~' || (c == '/' && keep_slash);
 		if (plain) {
 			b->data[b->len++] = (char)c;
 		} else {
@@ -94,14 +94,14 @@ bool http_query_next(const char *query, size_t len, size_t *pos, struct http_que
 		const char *eq = memchr(query + start, '=', end - start);
 		if (eq == NULL) {
 			*param = (struct http_query_param){
-				.name = query + start, .name_len = end - start, .value = query + end};
+			    .name = query + start, .name_len = end - start, .value = query + end};
 		} else {
 			size_t at = (size_t)(eq - query);
 			*param = (struct http_query_param){
-				.name = query + start,
-				.name_len = at - start,
-				.value = eq + 1,
-				.value_len = end - at - 1,
+			    .name = query + start,
+			    .name_len = at - start,
+			    .value = eq + 1,
+			    .value_len = end - at - 1,
 			};
 		}
 		return true;
@@ -110,7 +110,7 @@ bool http_query_next(const char *query, size_t len, size_t *pos, struct http_que
 }
 
 int http_query_get(const char *query, size_t len, const char *name, char *out, size_t out_cap,
-		   size_t *out_len)
+                   size_t *out_len)
 {
 	assert(name != NULL);
 	size_t pos = 0;
@@ -119,7 +119,7 @@ int http_query_get(const char *query, size_t len, const char *name, char *out, s
 	while (http_query_next(query, len, &pos, &param)) {
 		if (param.name_len == name_len && memcmp(param.name, name, name_len) == 0) {
 			return http_percent_decode(param.value, param.value_len, true, out, out_cap,
-						   out_len);
+			                           out_len);
 		}
 	}
 	return WIRE_ENOTFOUND;

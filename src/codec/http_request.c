@@ -13,16 +13,16 @@ void http_limits_default(struct http_limits *lim)
 {
 	assert(lim != NULL);
 	*lim = (struct http_limits){
-		.request_line_bytes_max = 8 * 1024,
-		.header_bytes_max = 32 * 1024,
-		.headers_max = 64,
-		.body_bytes_max = (uint64_t)16 << 20,
+	    .request_line_bytes_max = 8 * 1024,
+	    .header_bytes_max = 32 * 1024,
+	    .headers_max = 64,
+	    .body_bytes_max = (uint64_t)16 << 20,
 	};
 }
 
 _Static_assert(HTTP_HEADER_BYTES_LIMIT <= UINT32_MAX, "head offsets fit a uint32_t");
 _Static_assert((uint64_t)HTTP_HEADER_BYTES_LIMIT + HTTP_BODY_BYTES_LIMIT <= WIRE_BUF_BYTES_LIMIT,
-	       "a head and a body fit an input buffer");
+               "a head and a body fit an input buffer");
 
 int http_parser_init(struct http_parser *p, const struct http_limits *lim)
 {
@@ -114,7 +114,7 @@ bool http_parser_continue(struct http_parser *p)
 }
 
 static int http_parser_fail(struct http_parser *p, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Records the error; the wire error follows from the status. */
 static int http_parser_fail(struct http_parser *p, int status, const char *fmt, ...)
@@ -213,10 +213,10 @@ static enum http_method http_method_of(const char *s, size_t len)
 		const char *name;
 		enum http_method method;
 	} methods[] = {
-		{"GET", HTTP_METHOD_GET},         {"HEAD", HTTP_METHOD_HEAD},
-		{"POST", HTTP_METHOD_POST},       {"PUT", HTTP_METHOD_PUT},
-		{"DELETE", HTTP_METHOD_DELETE},   {"OPTIONS", HTTP_METHOD_OPTIONS},
-		{"PATCH", HTTP_METHOD_PATCH},
+	    {"GET", HTTP_METHOD_GET},       {"HEAD", HTTP_METHOD_HEAD},
+	    {"POST", HTTP_METHOD_POST},     {"PUT", HTTP_METHOD_PUT},
+	    {"DELETE", HTTP_METHOD_DELETE}, {"OPTIONS", HTTP_METHOD_OPTIONS},
+	    {"PATCH", HTTP_METHOD_PATCH},
 	};
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		/* Methods are case-sensitive (RFC 9110 9.1). */
@@ -238,7 +238,8 @@ static int http_parse_request_line(struct http_parser *p, const char *line, size
 	const char *target = sp1 + 1;
 	const char *sp2 = memchr(target, ' ', len - method_len - 1);
 	if (sp2 == NULL) {
-		return http_parser_fail(p, 400, "malformed request line (HTTP/0.9 is not supported)");
+		return http_parser_fail(p, 400,
+		                        "malformed request line (HTTP/0.9 is not supported)");
 	}
 	size_t target_len = (size_t)(sp2 - target);
 	const char *version = sp2 + 1;
@@ -252,7 +253,8 @@ static int http_parse_request_line(struct http_parser *p, const char *line, size
 	for (size_t i = 0; i < target_len; i++) {
 		unsigned char c = (unsigned char)target[i];
 		if (c <= 0x20 || c >= 0x7f) {
-			return http_parser_fail(p, 400, "request target holds a byte that must be %%-encoded");
+			return http_parser_fail(
+			    p, 400, "request target holds a byte that must be %%-encoded");
 		}
 	}
 	if (target[0] != '/' && !(target_len == 1 && target[0] == '*')) {
@@ -262,9 +264,10 @@ static int http_parse_request_line(struct http_parser *p, const char *line, size
 	    (version[7] == '0' || version[7] == '1')) {
 		p->version_minor = version[7] - '0';
 	} else if (version_len == 8 && memcmp(version, "HTTP/", 5) == 0 && version[5] >= '0' &&
-		   version[5] <= '9' && version[6] == '.' && version[7] >= '0' && version[7] <= '9') {
+	           version[5] <= '9' && version[6] == '.' && version[7] >= '0' &&
+	           version[7] <= '9') {
 		return http_parser_fail(p, 505, "HTTP version %.8s is not supported; use HTTP/1.1",
-					version);
+		                        version);
 	} else {
 		return http_parser_fail(p, 400, "malformed HTTP version");
 	}
@@ -283,7 +286,7 @@ static int http_parse_request_line(struct http_parser *p, const char *line, size
 	}
 	assert(raw_path_len <= p->lim.request_line_bytes_max);
 	int rc = http_percent_decode(target, raw_path_len, false, p->path,
-				     p->lim.request_line_bytes_max, &p->path_len);
+	                             p->lim.request_line_bytes_max, &p->path_len);
 	if (rc != 0) {
 		assert(rc == WIRE_ESYNTAX);
 		return http_parser_fail(p, 400, "invalid %%-escape in the request path");
@@ -303,8 +306,8 @@ struct http_framing {
 	bool expect_other;
 };
 
-static int http_parse_content_length(struct http_parser *p, struct http_framing *f,
-				     const char *v, size_t len)
+static int http_parse_content_length(struct http_parser *p, struct http_framing *f, const char *v,
+                                     size_t len)
 {
 	if (len == 0 || len > 19) {
 		return http_parser_fail(p, 400, "invalid Content-Length");
@@ -326,7 +329,7 @@ static int http_parse_content_length(struct http_parser *p, struct http_framing 
 
 /* One header field line[0..len) at offset `off` of the request. */
 static int http_parse_field(struct http_parser *p, struct http_framing *f, const char *line,
-			    size_t len, size_t off)
+                            size_t len, size_t off)
 {
 	if (line[0] == ' ' || line[0] == '\t') {
 		return http_parser_fail(p, 400, "folded header lines are not allowed");
@@ -356,10 +359,10 @@ static int http_parse_field(struct http_parser *p, struct http_framing *f, const
 		return http_parser_fail(p, 431, "more than %u header fields", p->lim.headers_max);
 	}
 	p->spans[p->header_count++] = (struct http_span_){
-		.name_off = (uint32_t)off,
-		.name_len = (uint32_t)name_len,
-		.value_off = (uint32_t)(off + a),
-		.value_len = (uint32_t)(z - a),
+	    .name_off = (uint32_t)off,
+	    .name_len = (uint32_t)name_len,
+	    .value_off = (uint32_t)(off + a),
+	    .value_len = (uint32_t)(z - a),
 	};
 	const char *value = line + a;
 	size_t value_len = z - a;
@@ -371,7 +374,8 @@ static int http_parse_field(struct http_parser *p, struct http_framing *f, const
 		f->chunked = f->chunked || http_list_has(value, value_len, "chunked");
 	} else if (http_equals_nocase(line, name_len, "connection")) {
 		f->conn_close = f->conn_close || http_list_has(value, value_len, "close");
-		f->conn_keep_alive = f->conn_keep_alive || http_list_has(value, value_len, "keep-alive");
+		f->conn_keep_alive =
+		    f->conn_keep_alive || http_list_has(value, value_len, "keep-alive");
 	} else if (http_equals_nocase(line, name_len, "expect")) {
 		if (http_equals_nocase(value, value_len, "100-continue")) {
 			f->expect_continue = true;
@@ -413,8 +417,9 @@ static int http_parse_head(struct http_parser *p, const char *base, size_t head_
 	}
 	if (f.has_te) {
 		if (f.chunked) {
-			return http_parser_fail(p, 411,
-						"chunked request bodies are not supported; send Content-Length");
+			return http_parser_fail(
+			    p, 411,
+			    "chunked request bodies are not supported; send Content-Length");
 		}
 		return http_parser_fail(p, 501, "Transfer-Encoding is not supported");
 	}
@@ -422,9 +427,9 @@ static int http_parse_head(struct http_parser *p, const char *base, size_t head_
 		return http_parser_fail(p, 417, "only \"Expect: 100-continue\" is supported");
 	}
 	if (f.has_length && f.length > p->lim.body_bytes_max) {
-		return http_parser_fail(p, 413, "body of %llu bytes is longer than the limit of %llu",
-					(unsigned long long)f.length,
-					(unsigned long long)p->lim.body_bytes_max);
+		return http_parser_fail(
+		    p, 413, "body of %llu bytes is longer than the limit of %llu",
+		    (unsigned long long)f.length, (unsigned long long)p->lim.body_bytes_max);
 	}
 	p->body_len = f.has_length ? f.length : 0;
 	if (p->version_minor == 1) {
@@ -438,7 +443,7 @@ static int http_parse_head(struct http_parser *p, const char *base, size_t head_
 
 /* Finds the end of the head: the empty line. Returns true with *head_len. */
 static bool http_find_head_end(struct http_parser *p, const char *base, size_t len,
-			       size_t *head_len)
+                               size_t *head_len)
 {
 	size_t i = p->scan;
 	while (i < len) {
@@ -478,28 +483,28 @@ static int http_parser_emit(struct http_parser *p, struct http_request *req)
 	for (size_t i = 0; i < p->header_count; i++) {
 		const struct http_span_ *s = &p->spans[i];
 		p->headers[i] = (struct http_header){
-			.name = base + s->name_off,
-			.name_len = s->name_len,
-			.value = base + s->value_off,
-			.value_len = s->value_len,
+		    .name = base + s->name_off,
+		    .name_len = s->name_len,
+		    .value = base + s->value_off,
+		    .value_len = s->value_len,
 		};
 	}
 	*req = (struct http_request){
-		.method = p->method,
-		.method_name = base,
-		.method_len = p->method_len,
-		.target = base + p->target_off,
-		.target_len = p->target_len,
-		.path = p->path,
-		.path_len = p->path_len,
-		.query = p->query_len > 0 ? base + p->query_off : base + p->target_off + p->target_len,
-		.query_len = p->query_len,
-		.version_minor = p->version_minor,
-		.keep_alive = p->keep_alive,
-		.headers = p->headers,
-		.header_count = p->header_count,
-		.body = base + p->head_len,
-		.body_len = (size_t)p->body_len,
+	    .method = p->method,
+	    .method_name = base,
+	    .method_len = p->method_len,
+	    .target = base + p->target_off,
+	    .target_len = p->target_len,
+	    .path = p->path,
+	    .path_len = p->path_len,
+	    .query = p->query_len > 0 ? base + p->query_off : base + p->target_off + p->target_len,
+	    .query_len = p->query_len,
+	    .version_minor = p->version_minor,
+	    .keep_alive = p->keep_alive,
+	    .headers = p->headers,
+	    .header_count = p->header_count,
+	    .body = base + p->head_len,
+	    .body_len = (size_t)p->body_len,
 	};
 	p->consumed = p->head_len + (size_t)p->body_len;
 	p->head_len = 0;
@@ -536,18 +541,19 @@ int http_parser_next(struct http_parser *p, struct http_request *req)
 		size_t line_len = p->line_len != 0 ? p->line_len : len;
 		if (line_len > p->lim.request_line_bytes_max + (size_t)2) {
 			return http_parser_fail(p, 414, "request line longer than %u bytes",
-						p->lim.request_line_bytes_max);
+			                        p->lim.request_line_bytes_max);
 		}
 		if (!found) {
 			if (len > p->lim.header_bytes_max) {
-				return http_parser_fail(p, 431, "header section longer than %u bytes",
-							p->lim.header_bytes_max);
+				return http_parser_fail(p, 431,
+				                        "header section longer than %u bytes",
+				                        p->lim.header_bytes_max);
 			}
 			return WIRE_EAGAIN;
 		}
 		if (head_len > p->lim.header_bytes_max) {
 			return http_parser_fail(p, 431, "header section longer than %u bytes",
-						p->lim.header_bytes_max);
+			                        p->lim.header_bytes_max);
 		}
 		int rc = http_parse_head(p, base, head_len);
 		if (rc != 0) {

@@ -16,41 +16,41 @@ static const struct {
 	int status;
 	const char *reason;
 } status_reasons[] = {
-	{100, "Continue"},
-	{200, "OK"},
-	{201, "Created"},
-	{202, "Accepted"},
-	{204, "No Content"},
-	{301, "Moved Permanently"},
-	{302, "Found"},
-	{304, "Not Modified"},
-	{307, "Temporary Redirect"},
-	{308, "Permanent Redirect"},
-	{400, "Bad Request"},
-	{401, "Unauthorized"},
-	{403, "Forbidden"},
-	{404, "Not Found"},
-	{405, "Method Not Allowed"},
-	{408, "Request Timeout"},
-	{409, "Conflict"},
-	{410, "Gone"},
-	{411, "Length Required"},
-	{412, "Precondition Failed"},
-	{413, "Content Too Large"},
-	{414, "URI Too Long"},
-	{415, "Unsupported Media Type"},
-	{417, "Expectation Failed"},
-	{421, "Misdirected Request"},
-	{422, "Unprocessable Content"},
-	{429, "Too Many Requests"},
-	{431, "Request Header Fields Too Large"},
-	{500, "Internal Server Error"},
-	{501, "Not Implemented"},
-	{502, "Bad Gateway"},
-	{503, "Service Unavailable"},
-	{504, "Gateway Timeout"},
-	{505, "HTTP Version Not Supported"},
-	{507, "Insufficient Storage"},
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {417, "Expectation Failed"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+    {507, "Insufficient Storage"},
 };
 
 const char *http_status_reason(int status)
@@ -116,7 +116,8 @@ int http_write_response(struct wire_buf *b, const struct http_response *resp)
 	assert(resp->body != NULL || resp->body_len == 0);
 	for (size_t i = 0; i < resp->extra_count; i++) {
 		const struct http_header *h = &resp->extra[i];
-		if (!http_is_token(h->name, h->name_len) || !http_value_is_safe(h->value, h->value_len)) {
+		if (!http_is_token(h->name, h->name_len) ||
+		    !http_value_is_safe(h->value, h->value_len)) {
 			return WIRE_EINVAL;
 		}
 	}
@@ -126,7 +127,8 @@ int http_write_response(struct wire_buf *b, const struct http_response *resp)
 	}
 	http_write_status_line(b, resp->status);
 	if (resp->content_type != NULL) {
-		http_write_header(b, "Content-Type", resp->content_type, strlen(resp->content_type));
+		http_write_header(b, "Content-Type", resp->content_type,
+		                  strlen(resp->content_type));
 	}
 	http_write_header_u64(b, "Content-Length", resp->body_len);
 	const char *conn = resp->close ? "close" : "keep-alive";

@@ -1,4 +1,5 @@
-/* json.h: a JSON writer with a binary-safe convention for byte strings, and a bounded JSON reader. */
+/* json.h: a JSON writer with a binary-safe convention for byte strings, and a bounded JSON reader.
+ */
 #ifndef CONCORD_SERVER_JSON_H
 #define CONCORD_SERVER_JSON_H
 
@@ -64,7 +65,7 @@ int json_write_bool(struct json_writer *w, bool v);
 int json_write_null(struct json_writer *w);
 /* A byte-string member, by the convention above: "name": "text" or "name_base64": "...". */
 int json_write_bytes_field(struct json_writer *w, const char *name, const void *data, size_t len,
-			   bool force_base64);
+                           bool force_base64);
 /* Whether the writer is back at depth 0 with a complete value written. */
 bool json_writer_done(const struct json_writer *w);
 
@@ -123,12 +124,12 @@ struct json_doc;
  * json_doc_free; it does not point into text), or WIRE_ESYNTAX, WIRE_EDEPTH,
  * WIRE_ELIMIT or WIRE_ENOMEM with a message in errmsg (may be NULL). */
 int json_parse(const char *text, size_t len, const struct json_limits *lim, struct json_doc **out,
-	       char errmsg[WIRE_ERRMSG_SIZE]);
+               char errmsg[WIRE_ERRMSG_SIZE]);
 /* json_parse for many documents in a row (JSON lines): *doc is NULL or the document of
  * an earlier call, whose storage is reused, grown when too small. On success *doc is the
  * new document. On failure *doc is NULL or storage to reuse or free, holding no value. */
 int json_parse_into(const char *text, size_t len, const struct json_limits *lim,
-		    struct json_doc **doc, char errmsg[WIRE_ERRMSG_SIZE]);
+                    struct json_doc **doc, char errmsg[WIRE_ERRMSG_SIZE]);
 void json_doc_free(struct json_doc *doc);
 /* The top-level value; valid while the document lives. */
 const struct json_value *json_doc_root(const struct json_doc *doc);

@@ -69,7 +69,7 @@ bool json_utf8_valid(const void *data, size_t len)
 }
 
 static const char json_b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int json_base64_encode(struct wire_buf *b, const void *data, size_t len)
 {

@@ -16,9 +16,9 @@ void json_limits_default(struct json_limits *lim)
 {
 	assert(lim != NULL);
 	*lim = (struct json_limits){
-		.depth_max = 16,
-		.values_max = 4096,
-		.input_bytes_max = (size_t)16 << 20,
+	    .depth_max = 16,
+	    .values_max = 4096,
+	    .input_bytes_max = (size_t)16 << 20,
 	};
 }
 
@@ -42,7 +42,7 @@ struct json_cursor {
 };
 
 static int json_fail(struct json_cursor *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int json_fail(struct json_cursor *c, int err, const char *fmt, ...)
 {
@@ -53,7 +53,8 @@ static int json_fail(struct json_cursor *c, int err, const char *fmt, ...)
 		va_end(ap);
 		assert(n >= 0);
 		if ((size_t)n < WIRE_ERRMSG_SIZE) {
-			snprintf(c->errmsg + n, WIRE_ERRMSG_SIZE - (size_t)n, " at offset %zu", c->pos);
+			snprintf(c->errmsg + n, WIRE_ERRMSG_SIZE - (size_t)n, " at offset %zu",
+			         c->pos);
 		}
 	}
 	return err;
@@ -190,14 +191,30 @@ static int json_parse_string(struct json_cursor *c, const char **str, size_t *le
 		}
 		ch = c->s[c->pos++];
 		switch (ch) {
-		case '"': out[w++] = '"'; break;
-		case '\\': out[w++] = '\\'; break;
-		case '/': out[w++] = '/'; break;
-		case 'b': out[w++] = '\b'; break;
-		case 'f': out[w++] = '\f'; break;
-		case 'n': out[w++] = '\n'; break;
-		case 'r': out[w++] = '\r'; break;
-		case 't': out[w++] = '\t'; break;
+		case '"':
+			out[w++] = '"';
+			break;
+		case '\\':
+			out[w++] = '\\';
+			break;
+		case '/':
+			out[w++] = '/';
+			break;
+		case 'b':
+			out[w++] = '\b';
+			break;
+		case 'f':
+			out[w++] = '\f';
+			break;
+		case 'n':
+			out[w++] = '\n';
+			break;
+		case 'r':
+			out[w++] = '\r';
+			break;
+		case 't':
+			out[w++] = '\t';
+			break;
 		case 'u': {
 			uint32_t cp = 0;
 			int rc = json_hex4(c, &cp);
@@ -208,7 +225,8 @@ static int json_parse_string(struct json_cursor *c, const char **str, size_t *le
 				return json_fail(c, WIRE_ESYNTAX, "lone low surrogate");
 			}
 			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (c->len - c->pos < 2 || c->s[c->pos] != '\\' || c->s[c->pos + 1] != 'u') {
+				if (c->len - c->pos < 2 || c->s[c->pos] != '\\' ||
+				    c->s[c->pos + 1] != 'u') {
 					return json_fail(c, WIRE_ESYNTAX, "lone high surrogate");
 				}
 				c->pos += 2;
@@ -256,7 +274,8 @@ static int json_parse_number(struct json_cursor *c, struct json_value *v)
 	if (s[c->pos] == '0') {
 		c->pos++;
 		if (c->pos < c->len && json_is_digit(s[c->pos])) {
-			return json_fail(c, WIRE_ESYNTAX, "leading zeros are not allowed in numbers");
+			return json_fail(c, WIRE_ESYNTAX,
+			                 "leading zeros are not allowed in numbers");
 		}
 	} else {
 		while (c->pos < c->len && json_is_digit(s[c->pos])) {
@@ -360,7 +379,8 @@ static int json_parse_container(struct json_cursor *c, uint32_t depth, struct js
 		v->count++;
 		json_skip_space(c);
 		if (c->pos >= c->len) {
-			return json_fail(c, WIRE_ESYNTAX, "unterminated %s", object ? "object" : "array");
+			return json_fail(c, WIRE_ESYNTAX, "unterminated %s",
+			                 object ? "object" : "array");
 		}
 		if (c->s[c->pos] == ',') {
 			c->pos++;
@@ -429,7 +449,7 @@ static int json_parse_value(struct json_cursor *c, uint32_t depth, struct json_v
 }
 
 int json_parse(const char *text, size_t len, const struct json_limits *lim, struct json_doc **out,
-	       char errmsg[WIRE_ERRMSG_SIZE])
+               char errmsg[WIRE_ERRMSG_SIZE])
 {
 	assert(out != NULL);
 	struct json_doc *doc = NULL;
@@ -443,7 +463,7 @@ int json_parse(const char *text, size_t len, const struct json_limits *lim, stru
 }
 
 int json_parse_into(const char *text, size_t len, const struct json_limits *lim,
-		    struct json_doc **doc_io, char errmsg[WIRE_ERRMSG_SIZE])
+                    struct json_doc **doc_io, char errmsg[WIRE_ERRMSG_SIZE])
 {
 	assert(text != NULL || len == 0);
 	assert(doc_io != NULL);
@@ -456,13 +476,14 @@ int json_parse_into(const char *text, size_t len, const struct json_limits *lim,
 	assert(l.depth_max >= 1);
 	assert(l.depth_max <= JSON_DEPTH_LIMIT);
 	assert(l.values_max >= 1);
-	struct json_cursor c = {.s = (const unsigned char *)text, .len = len, .lim = &l,
-				.errmsg = errmsg};
+	struct json_cursor c = {
+	    .s = (const unsigned char *)text, .len = len, .lim = &l, .errmsg = errmsg};
 	if (errmsg != NULL) {
 		errmsg[0] = '\0';
 	}
 	if (len > l.input_bytes_max) {
-		return json_fail(&c, WIRE_ELIMIT, "document longer than %zu bytes", l.input_bytes_max);
+		return json_fail(&c, WIRE_ELIMIT, "document longer than %zu bytes",
+		                 l.input_bytes_max);
 	}
 	/* Every value takes at least one byte of text, and every unescaped string or number
 	 * (plus its NUL) at most as many bytes as its text plus one. */
@@ -488,11 +509,11 @@ int json_parse_into(const char *text, size_t len, const struct json_limits *lim,
 		*doc_io = doc;
 	}
 	*doc = (struct json_doc){
-		.bytes = doc->bytes,
-		.values = (struct json_value *)(void *)(doc + 1),
-		.values_cap = values_cap,
-		.strings = (char *)(doc + 1) + values_bytes,
-		.strings_cap = strings_cap,
+	    .bytes = doc->bytes,
+	    .values = (struct json_value *)(void *)(doc + 1),
+	    .values_cap = values_cap,
+	    .strings = (char *)(doc + 1) + values_bytes,
+	    .strings_cap = strings_cap,
 	};
 	c.doc = doc;
 	struct json_value *root = NULL;

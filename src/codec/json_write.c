@@ -53,7 +53,8 @@ static int json_append_escaped(struct wire_buf *b, const unsigned char *s, size_
 	while (i < len) {
 		/* Copy the longest run that needs no escaping in one append. */
 		size_t run = i;
-		while (run < len && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\') {
+		while (run < len && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' &&
+		       s[run] != '\\') {
 			run++;
 		}
 		if (run > i) {
@@ -76,13 +77,27 @@ static int json_append_escaped(struct wire_buf *b, const unsigned char *s, size_
 		char esc[7] = {'\\', 0};
 		size_t esc_len = 2;
 		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
 		default:
 			assert(c < 0x20);
 			esc[1] = 'u';
@@ -220,7 +235,7 @@ int json_write_null(struct json_writer *w)
 }
 
 int json_write_bytes_field(struct json_writer *w, const char *name, const void *data, size_t len,
-			   bool force_base64)
+                           bool force_base64)
 {
 	assert(name != NULL);
 	assert(data != NULL || len == 0);

@@ -15,7 +15,7 @@ static bool metrics_name_valid(const char *name, bool allow_colon)
 	for (size_t i = 0; name[i] != '\0'; i++) {
 		char c = name[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-			  (c == ':' && allow_colon) || (i > 0 && c >= '0' && c <= '9');
+		          (c == ':' && allow_colon) || (i > 0 && c >= '0' && c <= '9');
 		if (!ok) {
 			return false;
 		}
@@ -26,16 +26,19 @@ static bool metrics_name_valid(const char *name, bool allow_colon)
 static const char *metrics_type_name(enum metrics_type type)
 {
 	switch (type) {
-	case METRICS_COUNTER: return "counter";
-	case METRICS_GAUGE: return "gauge";
-	case METRICS_HISTOGRAM: return "histogram";
+	case METRICS_COUNTER:
+		return "counter";
+	case METRICS_GAUGE:
+		return "gauge";
+	case METRICS_HISTOGRAM:
+		return "histogram";
 	}
 	assert(0 && "unknown metric type");
 	return "untyped";
 }
 
 int metrics_write_family(struct wire_buf *b, const char *name, const char *help,
-			 enum metrics_type type)
+                         enum metrics_type type)
 {
 	assert(metrics_name_valid(name, true));
 	assert(help != NULL);
@@ -75,8 +78,8 @@ static void metrics_append_label_value(struct wire_buf *b, const char *value)
 
 /* "<name><suffix>{l1="v1",...[,le="<le>"]} " */
 static void metrics_append_series(struct wire_buf *b, const char *name, const char *suffix,
-				  const struct metrics_label *labels, size_t label_count,
-				  const char *le)
+                                  const struct metrics_label *labels, size_t label_count,
+                                  const char *le)
 {
 	assert(metrics_name_valid(name, true));
 	assert(labels != NULL || label_count == 0);
@@ -130,7 +133,7 @@ static void metrics_format_double(char text[32], double v)
 }
 
 int metrics_write_u64(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-		      size_t label_count, uint64_t value)
+                      size_t label_count, uint64_t value)
 {
 	metrics_append_series(b, name, "", labels, label_count, NULL);
 	wire_buf_append_u64(b, value);
@@ -138,7 +141,7 @@ int metrics_write_u64(struct wire_buf *b, const char *name, const struct metrics
 }
 
 int metrics_write_i64(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-		      size_t label_count, int64_t value)
+                      size_t label_count, int64_t value)
 {
 	metrics_append_series(b, name, "", labels, label_count, NULL);
 	wire_buf_append_i64(b, value);
@@ -146,7 +149,7 @@ int metrics_write_i64(struct wire_buf *b, const char *name, const struct metrics
 }
 
 int metrics_write_double(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-			 size_t label_count, double value)
+                         size_t label_count, double value)
 {
 	char text[32];
 	metrics_format_double(text, value);
@@ -155,8 +158,9 @@ int metrics_write_double(struct wire_buf *b, const char *name, const struct metr
 	return wire_buf_append_byte(b, '\n');
 }
 
-int metrics_write_histogram(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-			    size_t label_count, const struct histogram *h)
+int metrics_write_histogram(struct wire_buf *b, const char *name,
+                            const struct metrics_label *labels, size_t label_count,
+                            const struct histogram *h)
 {
 	assert(h->bucket_count >= 1);
 	assert(h->bucket_count <= HISTOGRAM_BUCKETS_MAX);

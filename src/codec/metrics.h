@@ -1,4 +1,5 @@
-/* metrics.h: Prometheus text exposition (format 0.0.4): counters, gauges and fixed-bucket histograms. */
+/* metrics.h: Prometheus text exposition (format 0.0.4): counters, gauges and fixed-bucket
+ * histograms. */
 #ifndef CONCORD_SERVER_METRICS_H
 #define CONCORD_SERVER_METRICS_H
 
@@ -35,20 +36,21 @@ struct metrics_label {
 
 /* "# HELP <name> <help>\n# TYPE <name> <type>\n". */
 int metrics_write_family(struct wire_buf *b, const char *name, const char *help,
-			 enum metrics_type type);
+                         enum metrics_type type);
 
 /* "<name>{<labels>} <value>\n" (no braces without labels). */
 int metrics_write_u64(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-		      size_t label_count, uint64_t value);
+                      size_t label_count, uint64_t value);
 int metrics_write_i64(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-		      size_t label_count, int64_t value);
+                      size_t label_count, int64_t value);
 int metrics_write_double(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-			 size_t label_count, double value);
+                         size_t label_count, double value);
 
 /* The samples of one histogram series: <name>_bucket{...,le="..."} (cumulative, +Inf
  * last), <name>_sum and <name>_count, each with `labels` (which must not include "le").
  * Write the family line first with METRICS_HISTOGRAM. */
-int metrics_write_histogram(struct wire_buf *b, const char *name, const struct metrics_label *labels,
-			    size_t label_count, const struct histogram *h);
+int metrics_write_histogram(struct wire_buf *b, const char *name,
+                            const struct metrics_label *labels, size_t label_count,
+                            const struct histogram *h);
 
 #endif /* CONCORD_SERVER_METRICS_H */

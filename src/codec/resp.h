@@ -1,4 +1,5 @@
-/* resp.h: RESP2 (the Redis protocol): an incremental request parser, a reply writer and a reply parser. */
+/* resp.h: RESP2 (the Redis protocol): an incremental request parser, a reply writer and a reply
+ * parser. */
 #ifndef CONCORD_SERVER_RESP_H
 #define CONCORD_SERVER_RESP_H
 
@@ -46,8 +47,8 @@ struct resp_limits {
 };
 
 /* Ceilings no configuration may exceed. */
-#define RESP_ARGS_LIMIT (1u << 20)
-#define RESP_BULK_BYTES_LIMIT ((uint64_t)512 << 20)
+#define RESP_ARGS_LIMIT         (1u << 20)
+#define RESP_BULK_BYTES_LIMIT   ((uint64_t)512 << 20)
 #define RESP_INLINE_BYTES_LIMIT (1u << 20)
 #define RESP_BUFFER_BYTES_LIMIT ((uint64_t)WIRE_BUF_BYTES_LIMIT)
 
@@ -79,16 +80,16 @@ struct resp_parser {
 	struct wire_in in;
 	/* Progress through the command at the front, as offsets from in.start, so that the
 	 * buffer may move between calls without losing them. */
-	size_t pos;              /* where the next element of the command begins */
-	size_t scan;             /* bytes searched for a line end so far (>= pos) */
-	int64_t args_expected;   /* from "*<n>"; -1 while no array header has been read */
-	int64_t bulk_len;        /* from "$<len>"; -1 while no bulk header is pending */
-	size_t argc;             /* arguments parsed so far */
-	size_t consumed;         /* length of the command handed out last, dropped on the next call */
+	size_t pos;            /* where the next element of the command begins */
+	size_t scan;           /* bytes searched for a line end so far (>= pos) */
+	int64_t args_expected; /* from "*<n>"; -1 while no array header has been read */
+	int64_t bulk_len;      /* from "$<len>"; -1 while no bulk header is pending */
+	size_t argc;           /* arguments parsed so far */
+	size_t consumed;       /* length of the command handed out last, dropped on the next call */
 	struct resp_span_ *spans; /* argc offsets and lengths */
-	struct resp_arg *argv;   /* the arguments handed out */
-	size_t args_cap;         /* entries allocated in spans and argv */
-	int err;                 /* sticky: 0 or the error returned */
+	struct resp_arg *argv;    /* the arguments handed out */
+	size_t args_cap;          /* entries allocated in spans and argv */
+	int err;                  /* sticky: 0 or the error returned */
 	char errmsg[WIRE_ERRMSG_SIZE];
 };
 
@@ -137,7 +138,8 @@ int resp_write_ok(struct wire_buf *b);
  * clients expect: "ERR unknown command", "NOTLEADER 127.0.0.1:7001". */
 int resp_write_error(struct wire_buf *b, const char *msg, size_t len);
 /* The same from a format. */
-int resp_write_errorf(struct wire_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int resp_write_errorf(struct wire_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* ":<v>\r\n" */
 int resp_write_integer(struct wire_buf *b, int64_t v);
 /* "$<len>\r\n<bytes>\r\n": any bytes. */
@@ -193,9 +195,9 @@ void resp_reader_limits_default(struct resp_reader_limits *lim);
 struct resp_reader {
 	struct resp_reader_limits lim;
 	struct wire_in in;
-	size_t consumed;          /* length of the reply handed out last */
-	size_t need;              /* no reply can complete before this many bytes are held */
-	size_t values_used;       /* nodes handed out of `values` while building */
+	size_t consumed;           /* length of the reply handed out last */
+	size_t need;               /* no reply can complete before this many bytes are held */
+	size_t values_used;        /* nodes handed out of `values` while building */
 	struct resp_value *values; /* the tree's nodes, values_cap of them */
 	size_t values_cap;
 	int err;

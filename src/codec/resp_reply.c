@@ -22,11 +22,11 @@ void resp_reader_limits_default(struct resp_reader_limits *lim)
 {
 	assert(lim != NULL);
 	*lim = (struct resp_reader_limits){
-		.depth_max = 16,
-		.values_max = 1u << 20,
-		.bulk_bytes_max = RESP_BULK_BYTES_LIMIT,
-		.line_bytes_max = 64 * 1024,
-		.buffer_bytes_max = WIRE_BUF_BYTES_LIMIT,
+	    .depth_max = 16,
+	    .values_max = 1u << 20,
+	    .bulk_bytes_max = RESP_BULK_BYTES_LIMIT,
+	    .line_bytes_max = 64 * 1024,
+	    .buffer_bytes_max = WIRE_BUF_BYTES_LIMIT,
 	};
 }
 
@@ -97,7 +97,7 @@ const char *resp_reader_errmsg(const struct resp_reader *r)
 }
 
 static int resp_reader_fail(struct resp_reader *r, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int resp_reader_fail(struct resp_reader *r, int err, const char *fmt, ...)
 {
@@ -129,14 +129,14 @@ static int resp_walk_line(struct resp_reader *r, struct resp_walk *w, size_t *of
 	if (cr == w->len || cr + 1 == w->len) {
 		if (w->len - from > r->lim.line_bytes_max) {
 			return resp_reader_fail(r, WIRE_ELIMIT, "reply line longer than %u bytes",
-						r->lim.line_bytes_max);
+			                        r->lim.line_bytes_max);
 		}
 		w->need = w->len + 1;
 		return WIRE_EAGAIN;
 	}
 	if (cr - from > r->lim.line_bytes_max) {
 		return resp_reader_fail(r, WIRE_ELIMIT, "reply line longer than %u bytes",
-					r->lim.line_bytes_max);
+		                        r->lim.line_bytes_max);
 	}
 	if (w->base[cr + 1] != '\n') {
 		return resp_reader_fail(r, WIRE_ESYNTAX, "CR without LF at offset %zu", cr);
@@ -148,7 +148,7 @@ static int resp_walk_line(struct resp_reader *r, struct resp_walk *w, size_t *of
 }
 
 static int resp_walk_value(struct resp_reader *r, struct resp_walk *w, uint32_t depth,
-			   struct resp_value *out)
+                           struct resp_value *out)
 {
 	if (w->pos >= w->len) {
 		w->need = w->len + 1;
@@ -157,7 +157,7 @@ static int resp_walk_value(struct resp_reader *r, struct resp_walk *w, uint32_t 
 	if (!w->build) {
 		if (w->count == r->lim.values_max) {
 			return resp_reader_fail(r, WIRE_ELIMIT, "reply holds more than %u values",
-						r->lim.values_max);
+			                        r->lim.values_max);
 		}
 		w->count++;
 	}
@@ -175,8 +175,8 @@ static int resp_walk_value(struct resp_reader *r, struct resp_walk *w, uint32_t 
 		}
 		if (w->build) {
 			*out = (struct resp_value){.type = type == '+' ? RESP_SIMPLE : RESP_ERROR,
-						   .str = w->base + off,
-						   .len = n};
+			                           .str = w->base + off,
+			                           .len = n};
 		}
 		return 0;
 	case ':':
@@ -206,22 +206,24 @@ static int resp_walk_value(struct resp_reader *r, struct resp_walk *w, uint32_t 
 			return 0;
 		}
 		if ((uint64_t)v > r->lim.bulk_bytes_max) {
-			return resp_reader_fail(r, WIRE_ELIMIT, "bulk of %lld bytes is over the limit",
-						(long long)v);
+			return resp_reader_fail(
+			    r, WIRE_ELIMIT, "bulk of %lld bytes is over the limit", (long long)v);
 		}
 		if ((uint64_t)v + 2 > r->lim.buffer_bytes_max - w->pos) {
-			return resp_reader_fail(r, WIRE_ELIMIT, "reply larger than the input buffer");
+			return resp_reader_fail(r, WIRE_ELIMIT,
+			                        "reply larger than the input buffer");
 		}
 		if (w->len - w->pos < (size_t)v + 2) {
 			w->need = w->pos + (size_t)v + 2;
 			return WIRE_EAGAIN;
 		}
-		if (w->base[w->pos + (size_t)v] != '\r' || w->base[w->pos + (size_t)v + 1] != '\n') {
+		if (w->base[w->pos + (size_t)v] != '\r' ||
+		    w->base[w->pos + (size_t)v + 1] != '\n') {
 			return resp_reader_fail(r, WIRE_ESYNTAX, "expected CRLF after bulk string");
 		}
 		if (w->build) {
-			*out = (struct resp_value){.type = RESP_BULK, .str = w->base + w->pos,
-						   .len = (size_t)v};
+			*out = (struct resp_value){
+			    .type = RESP_BULK, .str = w->base + w->pos, .len = (size_t)v};
 		}
 		w->pos += (size_t)v + 2;
 		return 0;
@@ -240,19 +242,20 @@ static int resp_walk_value(struct resp_reader *r, struct resp_walk *w, uint32_t 
 			return 0;
 		}
 		if ((uint64_t)v > r->lim.values_max) {
-			return resp_reader_fail(r, WIRE_ELIMIT, "array of %lld values is over the limit",
-						(long long)v);
+			return resp_reader_fail(
+			    r, WIRE_ELIMIT, "array of %lld values is over the limit", (long long)v);
 		}
 		if (depth == r->lim.depth_max) {
-			return resp_reader_fail(r, WIRE_EDEPTH, "reply nested deeper than %u arrays",
-						r->lim.depth_max);
+			return resp_reader_fail(
+			    r, WIRE_EDEPTH, "reply nested deeper than %u arrays", r->lim.depth_max);
 		}
 		struct resp_value *elems = NULL;
 		if (w->build) {
 			assert(r->values_used + (size_t)v <= r->values_cap);
 			elems = r->values + r->values_used;
 			r->values_used += (size_t)v;
-			*out = (struct resp_value){.type = RESP_ARRAY, .elems = elems, .n = (size_t)v};
+			*out =
+			    (struct resp_value){.type = RESP_ARRAY, .elems = elems, .n = (size_t)v};
 		}
 		for (size_t i = 0; i < (size_t)v; i++) {
 			rc = resp_walk_value(r, w, depth + 1, w->build ? &elems[i] : NULL);
@@ -263,7 +266,7 @@ static int resp_walk_value(struct resp_reader *r, struct resp_walk *w, uint32_t 
 		return 0;
 	default:
 		return resp_reader_fail(r, WIRE_ESYNTAX, "unknown reply type byte 0x%02x",
-					(unsigned char)type);
+		                        (unsigned char)type);
 	}
 }
 
@@ -291,7 +294,8 @@ int resp_reader_next(struct resp_reader *r, const struct resp_value **out)
 		assert(w.need > len);
 		r->need = w.need;
 		if (len >= r->lim.buffer_bytes_max) {
-			return resp_reader_fail(r, WIRE_ELIMIT, "reply larger than the input buffer");
+			return resp_reader_fail(r, WIRE_ELIMIT,
+			                        "reply larger than the input buffer");
 		}
 		return rc;
 	}

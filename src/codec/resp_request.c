@@ -61,10 +61,10 @@ void resp_limits_default(struct resp_limits *lim)
 {
 	assert(lim != NULL);
 	*lim = (struct resp_limits){
-		.args_max = 65536,
-		.bulk_bytes_max = (uint64_t)64 << 20,
-		.inline_bytes_max = 64 * 1024,
-		.buffer_bytes_max = (uint64_t)96 << 20,
+	    .args_max = 65536,
+	    .bulk_bytes_max = (uint64_t)64 << 20,
+	    .inline_bytes_max = 64 * 1024,
+	    .buffer_bytes_max = (uint64_t)96 << 20,
 	};
 }
 
@@ -93,9 +93,9 @@ int resp_parser_init(struct resp_parser *p, const struct resp_limits *lim)
 		return WIRE_EINVAL;
 	}
 	*p = (struct resp_parser){
-		.lim = l,
-		.args_expected = -1,
-		.bulk_len = -1,
+	    .lim = l,
+	    .args_expected = -1,
+	    .bulk_len = -1,
 	};
 	wire_in_init(&p->in, (size_t)l.buffer_bytes_max);
 	return 0;
@@ -149,7 +149,7 @@ size_t resp_parser_buffered(const struct resp_parser *p)
 }
 
 static int resp_parser_fail(struct resp_parser *p, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int resp_parser_fail(struct resp_parser *p, int err, const char *fmt, ...)
 {
@@ -195,8 +195,7 @@ static int resp_parser_grow_args(struct resp_parser *p)
 
 /* Hands out the command whose arguments are in spans, `len` bytes long from the start
  * of the buffer, and resets the state for the next command. */
-static int resp_parser_emit(struct resp_parser *p, size_t len, bool is_inline,
-			    struct resp_cmd *cmd)
+static int resp_parser_emit(struct resp_parser *p, size_t len, bool is_inline, struct resp_cmd *cmd)
 {
 	assert(p->argc >= 1);
 	assert(p->argc <= p->args_cap);
@@ -204,7 +203,8 @@ static int resp_parser_emit(struct resp_parser *p, size_t len, bool is_inline,
 	const char *base = p->in.data + p->in.start;
 	for (size_t i = 0; i < p->argc; i++) {
 		assert(p->spans[i].off + p->spans[i].len <= len);
-		p->argv[i] = (struct resp_arg){.data = base + p->spans[i].off, .len = p->spans[i].len};
+		p->argv[i] =
+		    (struct resp_arg){.data = base + p->spans[i].off, .len = p->spans[i].len};
 	}
 	*cmd = (struct resp_cmd){.argc = p->argc, .argv = p->argv, .is_inline = is_inline};
 	p->consumed = len;
@@ -252,7 +252,8 @@ static int resp_parser_split_inline(struct resp_parser *p, char *base, size_t en
 			return 0;
 		}
 		if (p->argc == p->lim.args_max) {
-			return resp_parser_fail(p, WIRE_ELIMIT, "too many arguments in inline request");
+			return resp_parser_fail(p, WIRE_ELIMIT,
+			                        "too many arguments in inline request");
 		}
 		int rc = resp_parser_grow_args(p);
 		if (rc != 0) {
@@ -266,29 +267,43 @@ static int resp_parser_split_inline(struct resp_parser *p, char *base, size_t en
 			assert(w <= i);
 			if (in_double) {
 				if (i == end) {
-					return resp_parser_fail(p, WIRE_ESYNTAX, "unbalanced quotes in request");
+					return resp_parser_fail(p, WIRE_ESYNTAX,
+					                        "unbalanced quotes in request");
 				}
 				if (base[i] == '\\' && i + 3 < end && base[i + 1] == 'x' &&
-				    resp_hex_digit(base[i + 2]) >= 0 && resp_hex_digit(base[i + 3]) >= 0) {
+				    resp_hex_digit(base[i + 2]) >= 0 &&
+				    resp_hex_digit(base[i + 3]) >= 0) {
 					base[w++] = (char)(resp_hex_digit(base[i + 2]) * 16 +
-							   resp_hex_digit(base[i + 3]));
+					                   resp_hex_digit(base[i + 3]));
 					i += 4;
 				} else if (base[i] == '\\' && i + 1 < end) {
 					char c = base[i + 1];
 					switch (c) {
-					case 'n': c = '\n'; break;
-					case 'r': c = '\r'; break;
-					case 't': c = '\t'; break;
-					case 'b': c = '\b'; break;
-					case 'a': c = '\a'; break;
-					default: break;
+					case 'n':
+						c = '\n';
+						break;
+					case 'r':
+						c = '\r';
+						break;
+					case 't':
+						c = '\t';
+						break;
+					case 'b':
+						c = '\b';
+						break;
+					case 'a':
+						c = '\a';
+						break;
+					default:
+						break;
 					}
 					base[w++] = c;
 					i += 2;
 				} else if (base[i] == '"') {
 					if (i + 1 < end && !resp_is_space(base[i + 1])) {
-						return resp_parser_fail(p, WIRE_ESYNTAX,
-									"unbalanced quotes in request");
+						return resp_parser_fail(
+						    p, WIRE_ESYNTAX,
+						    "unbalanced quotes in request");
 					}
 					i++;
 					break;
@@ -297,15 +312,17 @@ static int resp_parser_split_inline(struct resp_parser *p, char *base, size_t en
 				}
 			} else if (in_single) {
 				if (i == end) {
-					return resp_parser_fail(p, WIRE_ESYNTAX, "unbalanced quotes in request");
+					return resp_parser_fail(p, WIRE_ESYNTAX,
+					                        "unbalanced quotes in request");
 				}
 				if (base[i] == '\\' && i + 1 < end && base[i + 1] == '\'') {
 					base[w++] = '\'';
 					i += 2;
 				} else if (base[i] == '\'') {
 					if (i + 1 < end && !resp_is_space(base[i + 1])) {
-						return resp_parser_fail(p, WIRE_ESYNTAX,
-									"unbalanced quotes in request");
+						return resp_parser_fail(
+						    p, WIRE_ESYNTAX,
+						    "unbalanced quotes in request");
 					}
 					i++;
 					break;
@@ -426,9 +443,11 @@ static int resp_parser_next_array(struct resp_parser *p, struct resp_cmd *cmd, b
 			if (base[p->pos] != '$') {
 				unsigned char c = (unsigned char)base[p->pos];
 				if (c >= 0x20 && c < 0x7f) {
-					return resp_parser_fail(p, WIRE_ESYNTAX, "expected '$', got '%c'", c);
+					return resp_parser_fail(p, WIRE_ESYNTAX,
+					                        "expected '$', got '%c'", c);
 				}
-				return resp_parser_fail(p, WIRE_ESYNTAX, "expected '$', got byte 0x%02x", c);
+				return resp_parser_fail(p, WIRE_ESYNTAX,
+				                        "expected '$', got byte 0x%02x", c);
 			}
 			int64_t blen = 0;
 			rc = resp_parser_header(p, "bulk", &blen);
@@ -441,9 +460,10 @@ static int resp_parser_next_array(struct resp_parser *p, struct resp_cmd *cmd, b
 			/* A command that cannot fit the buffer will never complete: say so now
 			 * rather than after buffering all of it. */
 			if ((uint64_t)blen + 2 > p->lim.buffer_bytes_max - p->pos) {
-				return resp_parser_fail(p, WIRE_ELIMIT,
-							"command larger than the %llu-byte input buffer",
-							(unsigned long long)p->lim.buffer_bytes_max);
+				return resp_parser_fail(
+				    p, WIRE_ELIMIT,
+				    "command larger than the %llu-byte input buffer",
+				    (unsigned long long)p->lim.buffer_bytes_max);
 			}
 			p->bulk_len = blen;
 		}
@@ -495,8 +515,8 @@ int resp_parser_next(struct resp_parser *p, struct resp_cmd *cmd)
 		}
 		if (rc == WIRE_EAGAIN && wire_in_len(&p->in) >= p->lim.buffer_bytes_max) {
 			return resp_parser_fail(p, WIRE_ELIMIT,
-						"command larger than the %llu-byte input buffer",
-						(unsigned long long)p->lim.buffer_bytes_max);
+			                        "command larger than the %llu-byte input buffer",
+			                        (unsigned long long)p->lim.buffer_bytes_max);
 		}
 		return rc;
 	}

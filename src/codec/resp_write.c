@@ -101,7 +101,8 @@ static uint16_t resp_crc16(const unsigned char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		crc ^= (uint16_t)(s[i] << 8);
 		for (int bit = 0; bit < 8; bit++) {
-			crc = (crc & 0x8000) != 0 ? (uint16_t)(crc << 1 ^ 0x1021) : (uint16_t)(crc << 1);
+			crc = (crc & 0x8000) != 0 ? (uint16_t)(crc << 1 ^ 0x1021)
+			                          : (uint16_t)(crc << 1);
 		}
 	}
 	return crc;

@@ -9,12 +9,12 @@
 
 static const char *const wire_error_text[] = {
 #define WIRE_ERROR_TEXT_(name, text) text,
-	WIRE_ERRORS(WIRE_ERROR_TEXT_)
+    WIRE_ERRORS(WIRE_ERROR_TEXT_)
 #undef WIRE_ERROR_TEXT_
 };
 
 _Static_assert(sizeof(wire_error_text) / sizeof(wire_error_text[0]) == WIRE_ERROR_COUNT_,
-	       "one text per error code");
+               "one text per error code");
 
 const char *wire_strerror(int err)
 {

@@ -18,22 +18,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_ERRORS(X)                                                                     \
-	X(WIRE_OK, "ok")                                                                   \
-	X(WIRE_EAGAIN, "incomplete input: more bytes are needed")                          \
-	X(WIRE_ESYNTAX, "malformed input")                                                 \
-	X(WIRE_ELIMIT, "input exceeds a configured limit")                                 \
-	X(WIRE_EDEPTH, "input nested deeper than the limit")                               \
-	X(WIRE_ENOMEM, "out of memory")                                                    \
-	X(WIRE_ENOTFOUND, "not found")                                                     \
-	X(WIRE_EUNSUPPORTED, "valid but unsupported input")                                \
+#define WIRE_ERRORS(X)                                                                             \
+	X(WIRE_OK, "ok")                                                                           \
+	X(WIRE_EAGAIN, "incomplete input: more bytes are needed")                                  \
+	X(WIRE_ESYNTAX, "malformed input")                                                         \
+	X(WIRE_ELIMIT, "input exceeds a configured limit")                                         \
+	X(WIRE_EDEPTH, "input nested deeper than the limit")                                       \
+	X(WIRE_ENOMEM, "out of memory")                                                            \
+	X(WIRE_ENOTFOUND, "not found")                                                             \
+	X(WIRE_EUNSUPPORTED, "valid but unsupported input")                                        \
 	X(WIRE_EINVAL, "invalid argument")
 
 enum wire_error {
 #define WIRE_ERROR_ENUM_(name, text) name,
 	WIRE_ERRORS(WIRE_ERROR_ENUM_)
 #undef WIRE_ERROR_ENUM_
-	WIRE_ERROR_COUNT_
+	    WIRE_ERROR_COUNT_
 };
 
 /* A static string describing `err` (any int; unknown values get a generic text). */
@@ -77,7 +77,7 @@ int wire_buf_append_u64(struct wire_buf *b, uint64_t v);
 int wire_buf_append_i64(struct wire_buf *b, int64_t v);
 int wire_buf_printf(struct wire_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int wire_buf_vprintf(struct wire_buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 /* Drops the first n (<= len) bytes, as after a socket write took them. */
 void wire_buf_consume(struct wire_buf *b, size_t n);
 

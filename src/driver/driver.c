@@ -12,15 +12,21 @@
 int driver_raft_error(int rv)
 {
 	switch (rv) {
-	case RAFT_OK: return DRIVER_OK;
-	case RAFT_ENOTLEADER: return DRIVER_ENOTLEADER;
+	case RAFT_OK:
+		return DRIVER_OK;
+	case RAFT_ENOTLEADER:
+		return DRIVER_ENOTLEADER;
 	case RAFT_EBUSY:
-	case RAFT_ECHANGING: return DRIVER_EBUSY;
-	case RAFT_ETOOBIG: return DRIVER_ETOOBIG;
+	case RAFT_ECHANGING:
+		return DRIVER_EBUSY;
+	case RAFT_ETOOBIG:
+		return DRIVER_ETOOBIG;
 	case RAFT_ELAGGING:
 	case RAFT_ENOPEER:
-	case RAFT_ENOVOTER: return DRIVER_ECONFIG;
-	default: return DRIVER_EINVAL;
+	case RAFT_ENOVOTER:
+		return DRIVER_ECONFIG;
+	default:
+		return DRIVER_EINVAL;
 	}
 }
 
@@ -69,9 +75,8 @@ static bool seam_complete(const struct driver_seam *s)
 	       s->snapshot_start != NULL && s->snapshot_save != NULL && s->fail_stop != NULL;
 }
 
-int driver_new(struct driver **out, const struct driver_config *cfg,
-	       const struct driver_seam *seam, const struct raft_boot *boot, char *errmsg,
-	       size_t len)
+int driver_new(struct driver **out, const struct driver_config *cfg, const struct driver_seam *seam,
+               const struct raft_boot *boot, char *errmsg, size_t len)
 {
 	assert(seam_complete(seam));
 	struct driver *d = xcalloc(1, sizeof(*d));
@@ -89,17 +94,17 @@ int driver_new(struct driver **out, const struct driver_config *cfg,
 	const struct raft_buf *snap = boot->snapshot_data;
 	if (snap != NULL && kv_snapshot_read_buf(d->kv, snap->data, snap->len) != 0) {
 		snprintf(errmsg, len, "the snapshot at index %" PRIu64 " does not load: %s",
-			 boot->snapshot_index, kv_errmsg(d->kv));
+		         boot->snapshot_index, kv_errmsg(d->kv));
 		goto fail;
 	}
 	d->last_snapshot = boot->snapshot_index;
 	int rv = raft_new(&d->r, &cfg->raft, boot);
 	if (rv != 0) {
 		snprintf(errmsg, len,
-			 "cannot start Raft: %s (term %" PRIu64 ", snapshot %" PRIu64
-			 ", %u entries, %u voters)",
-			 raft_strerror(rv), boot->hard_state.term, boot->snapshot_index,
-			 boot->n_entries, boot->conf.n_voters);
+		         "cannot start Raft: %s (term %" PRIu64 ", snapshot %" PRIu64
+		         ", %u entries, %u voters)",
+		         raft_strerror(rv), boot->hard_state.term, boot->snapshot_index,
+		         boot->n_entries, boot->conf.n_voters);
 		goto fail;
 	}
 	*out = d;

@@ -53,17 +53,17 @@ enum driver_error {
 	DRIVER_ETIMEOUT,   /* no outcome in time: it may or may not take effect */
 	DRIVER_ESTOPPING,  /* the driver is stopping: outcome unknown */
 	DRIVER_EINVAL,
-	DRIVER_EBUSY,      /* a leadership transfer or configuration change is under way */
+	DRIVER_EBUSY, /* a leadership transfer or configuration change is under way */
 	DRIVER_ETOOBIG,
-	DRIVER_ESTORAGE,   /* the driver failed-stop */
-	DRIVER_ECONFIG,    /* configuration refused (lagging learner, no such peer, ...) */
+	DRIVER_ESTORAGE, /* the driver failed-stop */
+	DRIVER_ECONFIG,  /* configuration refused (lagging learner, no such peer, ...) */
 };
 
 /* A raft.h error as a driver error. */
 int driver_raft_error(int rv);
 
-#define DRIVER_LOG_INFO 1
-#define DRIVER_LOG_WARN 2
+#define DRIVER_LOG_INFO  1
+#define DRIVER_LOG_WARN  2
 #define DRIVER_LOG_ERROR 3
 
 /* A ready batch on its way to the disk; the host holds it between persist() and
@@ -93,7 +93,7 @@ struct driver_seam {
 	/* Makes the snapshot durable; the host keeps `data` valid until it calls
 	 * driver_snapshot_saved(d, status). */
 	void (*snapshot_save)(void *ctx, raft_index index, raft_term term,
-			      const struct raft_conf *conf, const struct raft_buf *data);
+	                      const struct raft_conf *conf, const struct raft_buf *data);
 	/* The disk failed, or a leader's snapshot does not load: stop. */
 	void (*fail_stop)(void *ctx, const char *why);
 	/* The address book may have changed: `book` true if the reserved member keys were
@@ -124,9 +124,8 @@ struct driver;
 /* Creates a driver: the state machine loaded from boot->snapshot_data (if any) and the
  * core started from `boot` (which the caller still owns and releases after). `seam` is
  * copied. Returns 0, or DRIVER_EINVAL / DRIVER_ESTORAGE with errmsg (of `len` bytes). */
-int driver_new(struct driver **out, const struct driver_config *cfg,
-	       const struct driver_seam *seam, const struct raft_boot *boot, char *errmsg,
-	       size_t len);
+int driver_new(struct driver **out, const struct driver_config *cfg, const struct driver_seam *seam,
+               const struct raft_boot *boot, char *errmsg, size_t len);
 /* Frees the driver. Batches still at the host are released: the host must not complete
  * them. The server frees only once its storage has completed everything. */
 void driver_free(struct driver *d);

@@ -41,8 +41,8 @@ struct driver_batch {
 
 /* The snapshot job, as far as the driver knows it. */
 struct snapshot_job {
-	bool running;     /* from snapshot_start() to the end of the job */
-	bool saving;      /* snapshot_save() called, driver_snapshot_saved() not yet */
+	bool running; /* from snapshot_start() to the end of the job */
+	bool saving;  /* snapshot_save() called, driver_snapshot_saved() not yet */
 	raft_index index;
 	raft_term term;
 	struct raft_conf conf;
@@ -79,8 +79,8 @@ struct driver {
 
 /* ---- driver.c */
 
-__attribute__((format(printf, 3, 4))) void driver_logf(struct driver *d, int level,
-						       const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void driver_logf(struct driver *d, int level, const char *fmt,
+                                                       ...);
 /* Fail-stop: marks the driver dead, then tells the host (which may not return). */
 void driver_fail(struct driver *d, const char *why);
 uint64_t driver_now_ms(struct driver *d);

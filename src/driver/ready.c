@@ -50,8 +50,7 @@ void driver_reads_fail_all(struct driver *d, int status)
 
 /* Writes whose index was applied learn their outcome (raft.h: success only if the entry
  * applied at the index carries the proposal's term). */
-static void writes_on_apply(struct driver *d, const struct raft_entry *e,
-			    const struct kv_reply *r)
+static void writes_on_apply(struct driver *d, const struct raft_entry *e, const struct kv_reply *r)
 {
 	while (d->n_writes > 0 && d->writes[0].index <= e->index) {
 		struct pending_write w = d->writes[0];
@@ -240,7 +239,7 @@ static bool install_snapshot(struct driver *d, const struct raft_ready *rd)
 	if (d->seam.members_changed != NULL)
 		d->seam.members_changed(d->seam.ctx, true);
 	driver_logf(d, DRIVER_LOG_INFO, "installed the leader's snapshot at index %" PRIu64,
-		    rd->snapshot_index);
+	            rd->snapshot_index);
 	return true;
 }
 
@@ -265,14 +264,14 @@ static void diverged(struct driver *d, const struct raft_ready *rd)
 {
 	const struct raft_divergence *v = &rd->divergence;
 	driver_logf(d, DRIVER_LOG_ERROR,
-		    "DIVERGED: committed index %" PRIu64 " has term %" PRIu64
-		    " here but term %" PRIu64 " in a %s from node %" PRIu64 " (term %" PRIu64
-		    "); commit index %" PRIu64,
-		    v->index, v->term, v->leader_term, raft_msg_type_name(v->msg_type), v->from,
-		    v->msg_term, v->commit);
+	            "DIVERGED: committed index %" PRIu64 " has term %" PRIu64
+	            " here but term %" PRIu64 " in a %s from node %" PRIu64 " (term %" PRIu64
+	            "); commit index %" PRIu64,
+	            v->index, v->term, v->leader_term, raft_msg_type_name(v->msg_type), v->from,
+	            v->msg_term, v->commit);
 	driver_fail(d, "this node's log contradicts a committed entry: a safety violation or "
-		       "damaged storage; the data directory is left for inspection, and the node "
-		       "must not be restarted before an operator has looked at it");
+	               "damaged storage; the data directory is left for inspection, and the node "
+	               "must not be restarted before an operator has looked at it");
 }
 
 static void process_batch(struct driver *d, struct driver_batch *b)
@@ -401,8 +400,8 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 	int rv = kv_cmd_encode(&c, &d->cfg.kv.limits, &buf, &len);
 	if (rv != 0)
 		return rv == KV_EKEYTOOBIG || rv == KV_EVALUETOOBIG || rv == KV_ETOOMANY
-			   ? DRIVER_ETOOBIG
-			   : DRIVER_EINVAL;
+		           ? DRIVER_ETOOBIG
+		           : DRIVER_EINVAL;
 	raft_term term;
 	raft_index index;
 	rv = raft_propose(d->r, buf, len, &term, &index);
@@ -423,13 +422,13 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 		d->n_writes = keep;
 	}
 	write_push(d, &(struct pending_write){
-			  .index = index,
-			  .term = term,
-			  .cb = cb,
-			  .arg = arg,
-			  .deadline_ms = driver_now_ms(d) + d->cfg.request_timeout_ms,
-			  .start_us = driver_now_us(d),
-		      });
+	                  .index = index,
+	                  .term = term,
+	                  .cb = cb,
+	                  .arg = arg,
+	                  .deadline_ms = driver_now_ms(d) + d->cfg.request_timeout_ms,
+	                  .start_us = driver_now_us(d),
+	              });
 	d->m.proposals++;
 	d->dirty = true;
 	/* Their outcome is unknown: a later leader may still commit one of them. */
@@ -468,11 +467,11 @@ int driver_read(struct driver *d, bool stale, driver_read_cb cb, void *arg)
 		d->reads = xrealloc(d->reads, d->cap_reads * sizeof(*d->reads));
 	}
 	assert(d->n_reads == 0 || d->reads[d->n_reads - 1].ctx < ctx);
-	d->reads[d->n_reads++] = (struct pending_read){
-	    .ctx = ctx,
-	    .cb = cb,
-	    .arg = arg,
-	    .deadline_ms = driver_now_ms(d) + d->cfg.request_timeout_ms};
+	d->reads[d->n_reads++] =
+	    (struct pending_read){.ctx = ctx,
+	                          .cb = cb,
+	                          .arg = arg,
+	                          .deadline_ms = driver_now_ms(d) + d->cfg.request_timeout_ms};
 	d->dirty = true;
 	return DRIVER_OK;
 }

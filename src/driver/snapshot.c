@@ -56,7 +56,8 @@ void driver_snapshot_written(struct driver *d, int status, const void *data, siz
 		return;
 	}
 	if (status != 0 || len == 0) {
-		driver_logf(d, DRIVER_LOG_WARN, "snapshot at %" PRIu64 " failed in the job", j->index);
+		driver_logf(d, DRIVER_LOG_WARN, "snapshot at %" PRIu64 " failed in the job",
+		            j->index);
 		job_end(d);
 		return;
 	}
@@ -64,9 +65,9 @@ void driver_snapshot_written(struct driver *d, int status, const void *data, siz
 	 * the storage holds now. */
 	if (j->index <= d->last_snapshot) {
 		driver_logf(d, DRIVER_LOG_INFO,
-			    "snapshot at %" PRIu64 " dropped: a snapshot at %" PRIu64
-			    " was installed meanwhile",
-			    j->index, d->last_snapshot);
+		            "snapshot at %" PRIu64 " dropped: a snapshot at %" PRIu64
+		            " was installed meanwhile",
+		            j->index, d->last_snapshot);
 		job_end(d);
 		return;
 	}
@@ -89,11 +90,11 @@ void driver_snapshot_saved(struct driver *d, int status)
 		int rv = raft_snapshot_taken(d->r, j->index, j->buf, d->cfg.snapshot_trailing);
 		if (rv != 0)
 			driver_logf(d, DRIVER_LOG_WARN, "snapshot at %" PRIu64 " not used: %s",
-				    j->index, raft_strerror(rv));
+			            j->index, raft_strerror(rv));
 		else
 			driver_logf(d, DRIVER_LOG_INFO,
-				    "snapshot at index %" PRIu64 " (%" PRIu32 " bytes) stored",
-				    j->index, j->buf->len);
+			            "snapshot at index %" PRIu64 " (%" PRIu32 " bytes) stored",
+			            j->index, j->buf->len);
 	}
 	if (j->index > d->last_snapshot)
 		d->last_snapshot = j->index;

@@ -43,12 +43,14 @@ bool kv_key_reserved(const void *key, size_t len)
 {
 	_Static_assert(sizeof(KV_RESERVED_PREFIX) - 1 == KV_RESERVED_PREFIX_LEN, "prefix length");
 	_Static_assert(sizeof(KV_MEMBER_PREFIX) - 1 == KV_MEMBER_PREFIX_LEN, "prefix length");
-	return len >= KV_RESERVED_PREFIX_LEN && memcmp(key, KV_RESERVED_PREFIX, KV_RESERVED_PREFIX_LEN) == 0;
+	return len >= KV_RESERVED_PREFIX_LEN &&
+	       memcmp(key, KV_RESERVED_PREFIX, KV_RESERVED_PREFIX_LEN) == 0;
 }
 
 bool kv_key_member(const void *key, size_t len)
 {
-	return len >= KV_MEMBER_PREFIX_LEN && memcmp(key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN) == 0;
+	return len >= KV_MEMBER_PREFIX_LEN &&
+	       memcmp(key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN) == 0;
 }
 
 bool kv_limits_valid(const struct kv_limits *lim)

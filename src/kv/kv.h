@@ -70,7 +70,7 @@ enum kv_error {
 #define KV_ERROR_ENUM_(name, text) name,
 	KV_ERRORS(KV_ERROR_ENUM_)
 #undef KV_ERROR_ENUM_
-	KV_ERROR_COUNT_
+	    KV_ERROR_COUNT_
 };
 
 /* A static string describing `err` (any int; unknown values get a generic text). */
@@ -84,10 +84,10 @@ const char *kv_strerror(int err);
  * read them: the frontends refuse such keys and leave them out of scans and counts.
  */
 
-#define KV_RESERVED_PREFIX "\0concord/"
+#define KV_RESERVED_PREFIX     "\0concord/"
 #define KV_RESERVED_PREFIX_LEN 9
-#define KV_MEMBER_PREFIX "\0concord/member/"
-#define KV_MEMBER_PREFIX_LEN 16
+#define KV_MEMBER_PREFIX       "\0concord/member/"
+#define KV_MEMBER_PREFIX_LEN   16
 
 /* Whether `key` (len bytes) lies in the reserved keyspace. */
 bool kv_key_reserved(const void *key, size_t len);
@@ -108,11 +108,11 @@ bool kv_key_member(const void *key, size_t len);
 #define KV_TXN_BYTES_LIMIT    (256u * 1024 * 1024)
 
 /* The defaults of struct kv_limits (kv_limits_default). */
-#define KV_DEFAULT_KEY_BYTES        4096u
-#define KV_DEFAULT_VALUE_BYTES      (1024u * 1024)
-#define KV_DEFAULT_KEYS_PER_CMD     1024u
-#define KV_DEFAULT_TXN_OPS          1024u
-#define KV_DEFAULT_TXN_BYTES        (4u * 1024 * 1024)
+#define KV_DEFAULT_KEY_BYTES    4096u
+#define KV_DEFAULT_VALUE_BYTES  (1024u * 1024)
+#define KV_DEFAULT_KEYS_PER_CMD 1024u
+#define KV_DEFAULT_TXN_OPS      1024u
+#define KV_DEFAULT_TXN_BYTES    (4u * 1024 * 1024)
 
 /* Sizes both kv_apply and the command builders enforce. */
 struct kv_limits {
@@ -241,7 +241,7 @@ struct kv_cmd {
 	uint64_t revision; /* COMPACT */
 	size_t n_guards;   /* TXN */
 	const struct kv_guard *guards;
-	size_t n_ops;      /* TXN */
+	size_t n_ops; /* TXN */
 	const struct kv_cmd *ops;
 };
 
@@ -260,11 +260,11 @@ struct kv_txn_value {
 /* The outcome of one sub-command of a transaction. */
 struct kv_txn_item {
 	enum kv_op op;
-	int code;          /* KV_OK or this sub-command's error */
-	bool succeeded;    /* SET, MSET, CAS: the condition held */
-	bool existed;      /* as in struct kv_reply */
-	int64_t integer;   /* DEL, INCRBY, APPEND, EXISTS, STRLEN */
-	size_t n_values;   /* GET: 1; MGET: one per key */
+	int code;        /* KV_OK or this sub-command's error */
+	bool succeeded;  /* SET, MSET, CAS: the condition held */
+	bool existed;    /* as in struct kv_reply */
+	int64_t integer; /* DEL, INCRBY, APPEND, EXISTS, STRLEN */
+	size_t n_values; /* GET: 1; MGET: one per key */
 	const struct kv_txn_value *values;
 };
 

@@ -1,4 +1,5 @@
-/* txn.c: transactions (MULTI/EXEC): guards, then sub-commands over a staging overlay, written at one revision. */
+/* txn.c: transactions (MULTI/EXEC): guards, then sub-commands over a staging overlay, written at
+ * one revision. */
 #include "kv/impl.h"
 
 #include "base/alloc.h"

@@ -57,7 +57,7 @@ int net_addr_parse(const char *s, struct sockaddr_storage *out)
 		return NET_EADDR;
 	memset(out, 0, sizeof(*out));
 	int rv = ipv6 ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)out)
-		      : uv_ip4_addr(host, port, (struct sockaddr_in *)out);
+	              : uv_ip4_addr(host, port, (struct sockaddr_in *)out);
 	if (rv != 0)
 		return NET_EADDR;
 	return NET_OK;

@@ -79,21 +79,21 @@ int net_fault_set(struct net *n, raft_id peer, const struct net_fault *f)
 	struct net_peer *p = net_peer_find(n, peer);
 	if (p == NULL)
 		return net_errmsg_set(n, NET_ENOPEER, "fault: no peer %llu",
-				      (unsigned long long)peer);
+		                      (unsigned long long)peer);
 	if (!fault_valid(f))
 		return net_errmsg_set(n, NET_EINVAL,
-				      "fault: probabilities must lie in [0, 1] and delays be at "
-				      "most %u ms",
-				      NET_DELAY_MAX_MS);
+		                      "fault: probabilities must lie in [0, 1] and delays be at "
+		                      "most %u ms",
+		                      NET_DELAY_MAX_MS);
 	p->fault = *f;
 	p->fault_active = fault_any(f);
 	net_logf(n, NET_LOG_INFO,
-		 "faults on link to %llu: drop %.3f, request delay %u ms (p %.3f), response "
-		 "delay %u ms (p %.3f), duplicate %.3f, jitter %u ms, block out %s, block in %s",
-		 (unsigned long long)peer, f->drop_probability, f->request_delay_ms,
-		 f->request_delay_probability, f->response_delay_ms,
-		 f->response_delay_probability, f->duplicate_probability, f->reorder_jitter_ms,
-		 f->block_outbound ? "yes" : "no", f->block_inbound ? "yes" : "no");
+	         "faults on link to %llu: drop %.3f, request delay %u ms (p %.3f), response "
+	         "delay %u ms (p %.3f), duplicate %.3f, jitter %u ms, block out %s, block in %s",
+	         (unsigned long long)peer, f->drop_probability, f->request_delay_ms,
+	         f->request_delay_probability, f->response_delay_ms, f->response_delay_probability,
+	         f->duplicate_probability, f->reorder_jitter_ms, f->block_outbound ? "yes" : "no",
+	         f->block_inbound ? "yes" : "no");
 	return NET_OK;
 }
 

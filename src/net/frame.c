@@ -10,7 +10,7 @@ const char *net_hs_reason_text(int reason)
 {
 	static const char *const text[] = {
 #define NET_HS_REASON_TEXT_(name, t) t,
-		NET_HS_REASONS(NET_HS_REASON_TEXT_)
+	    NET_HS_REASONS(NET_HS_REASON_TEXT_)
 #undef NET_HS_REASON_TEXT_
 	};
 	if (reason < 0 || reason >= NET_HS_REASON_COUNT_)
@@ -64,7 +64,7 @@ void net_handshake_encode(const struct net_handshake *h, uint8_t out[NET_HANDSHA
 }
 
 enum net_hs_parse net_handshake_decode(const uint8_t in[NET_HANDSHAKE_FRAME_BYTES],
-				       struct net_handshake *h)
+                                       struct net_handshake *h)
 {
 	if (net_get_u32(in) != NET_HANDSHAKE_BYTES)
 		return NET_HS_PARSE_LENGTH;

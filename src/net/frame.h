@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NET_FRAME_HEADER_BYTES 4u
-#define NET_HANDSHAKE_BYTES 32u
+#define NET_FRAME_HEADER_BYTES    4u
+#define NET_HANDSHAKE_BYTES       32u
 #define NET_HANDSHAKE_FRAME_BYTES (NET_FRAME_HEADER_BYTES + NET_HANDSHAKE_BYTES)
-#define NET_HANDSHAKE_MAGIC 0x44434e43u /* "CNCD" as little-endian bytes */
-#define NET_PROTOCOL_VERSION 1u
+#define NET_HANDSHAKE_MAGIC       0x44434e43u /* "CNCD" as little-endian bytes */
+#define NET_PROTOCOL_VERSION      1u
 
 /* What a handshake says. A dialer sends HELLO; the node it reached answers ACCEPT or
  * REFUSE with a reason, and closes the connection after a REFUSE. */
@@ -27,18 +27,18 @@ enum net_hs_kind {
 	NET_HS_REFUSE = 3,
 };
 
-#define NET_HS_REASONS(X)                                                                  \
-	X(NET_HS_OK, "ok")                                                                 \
-	X(NET_HS_ECLUSTER, "cluster id mismatch")                                          \
-	X(NET_HS_EVERSION, "unsupported protocol version")                                 \
-	X(NET_HS_EWRONGNODE, "the dialer expected another node at this address")           \
+#define NET_HS_REASONS(X)                                                                          \
+	X(NET_HS_OK, "ok")                                                                         \
+	X(NET_HS_ECLUSTER, "cluster id mismatch")                                                  \
+	X(NET_HS_EVERSION, "unsupported protocol version")                                         \
+	X(NET_HS_EWRONGNODE, "the dialer expected another node at this address")                   \
 	X(NET_HS_EBADID, "the sender's node id is invalid or equals the receiver's")
 
 enum net_hs_reason {
 #define NET_HS_REASON_ENUM_(name, text) name,
 	NET_HS_REASONS(NET_HS_REASON_ENUM_)
 #undef NET_HS_REASON_ENUM_
-	NET_HS_REASON_COUNT_
+	    NET_HS_REASON_COUNT_
 };
 
 /* A static string for a refusal reason (any int). */
@@ -65,21 +65,20 @@ void net_put_u32(uint8_t *p, uint32_t v);
 uint32_t net_get_u32(const uint8_t *p);
 
 /* Writes a whole handshake frame (header and payload) into `out`. */
-void net_handshake_encode(const struct net_handshake *h,
-			  uint8_t out[NET_HANDSHAKE_FRAME_BYTES]);
+void net_handshake_encode(const struct net_handshake *h, uint8_t out[NET_HANDSHAKE_FRAME_BYTES]);
 
 /* How a received handshake frame parses. */
 enum net_hs_parse {
 	NET_HS_PARSE_OK = 0,
-	NET_HS_PARSE_LENGTH,  /* the frame length is not NET_HANDSHAKE_BYTES */
-	NET_HS_PARSE_MAGIC,   /* not a Concord peer */
-	NET_HS_PARSE_KIND,    /* unknown kind or reason */
+	NET_HS_PARSE_LENGTH, /* the frame length is not NET_HANDSHAKE_BYTES */
+	NET_HS_PARSE_MAGIC,  /* not a Concord peer */
+	NET_HS_PARSE_KIND,   /* unknown kind or reason */
 };
 
 /* Parses a whole handshake frame (header and payload) from `in`. The version is returned
  * as read, for the caller to judge. */
 enum net_hs_parse net_handshake_decode(const uint8_t in[NET_HANDSHAKE_FRAME_BYTES],
-				       struct net_handshake *h);
+                                       struct net_handshake *h);
 
 /* Checks a frame header announcing `len` payload bytes against `max_frame_bytes`:
  * returns true if acceptable (1 <= len <= max_frame_bytes). */

@@ -65,7 +65,7 @@ void net_inbound_close_all(struct net *n)
 /* Counts a bad frame or handshake against the sender (if handshaken and known), logs it
  * and closes the connection. */
 __attribute__((format(printf, 2, 3))) static void inbound_malformed(struct net_inbound *c,
-								    const char *fmt, ...)
+                                                                    const char *fmt, ...)
 {
 	struct net *n = c->n;
 	char what[NET_ERRMSG_SIZE];
@@ -76,7 +76,7 @@ __attribute__((format(printf, 2, 3))) static void inbound_malformed(struct net_i
 	struct net_peer *p = c->handshaken ? net_peer_find(n, c->peer_id) : NULL;
 	NET_COUNT(n, p, malformed, 1);
 	net_logf(n, NET_LOG_WARN, "connection from %s (node %llu): %s; closing it", c->remote,
-		 (unsigned long long)c->peer_id, what);
+	         (unsigned long long)c->peer_id, what);
 	inbound_close(c);
 }
 
@@ -108,12 +108,12 @@ static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_
 {
 	struct net *n = c->n;
 	struct net_handshake h = {
-		.version = NET_PROTOCOL_VERSION,
-		.kind = (uint8_t)kind,
-		.reason = (uint8_t)reason,
-		.cluster_id = n->cfg.cluster_id,
-		.from = n->cfg.self_id,
-		.to = c->peer_id,
+	    .version = NET_PROTOCOL_VERSION,
+	    .kind = (uint8_t)kind,
+	    .reason = (uint8_t)reason,
+	    .cluster_id = n->cfg.cluster_id,
+	    .from = n->cfg.self_id,
+	    .to = c->peer_id,
 	};
 	net_handshake_encode(&h, c->reply);
 	uv_buf_t b = uv_buf_init((char *)c->reply, sizeof(c->reply));
@@ -124,17 +124,17 @@ static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_
 /* Answers with a refusal, then closes (after the write, or at the handshake deadline if
  * the write never completes). */
 static void inbound_refuse(struct net_inbound *c, const struct net_handshake *h,
-			   enum net_hs_reason reason)
+                           enum net_hs_reason reason)
 {
 	struct net *n = c->n;
 	NET_COUNT(n, net_peer_find(n, h->from), refused, 1);
 	net_logf(n, NET_LOG_WARN,
-		 "refused connection from %s: %s (it says version %u, cluster %llu, node %llu, "
-		 "to %llu; we are cluster %llu, node %llu)",
-		 c->remote, net_hs_reason_text(reason), (unsigned)h->version,
-		 (unsigned long long)h->cluster_id, (unsigned long long)h->from,
-		 (unsigned long long)h->to, (unsigned long long)n->cfg.cluster_id,
-		 (unsigned long long)n->cfg.self_id);
+	         "refused connection from %s: %s (it says version %u, cluster %llu, node %llu, "
+	         "to %llu; we are cluster %llu, node %llu)",
+	         c->remote, net_hs_reason_text(reason), (unsigned)h->version,
+	         (unsigned long long)h->cluster_id, (unsigned long long)h->from,
+	         (unsigned long long)h->to, (unsigned long long)n->cfg.cluster_id,
+	         (unsigned long long)n->cfg.self_id);
 	c->refusing = true;
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	if (inbound_reply(c, NET_HS_REFUSE, reason) != 0)
@@ -177,8 +177,8 @@ static void inbound_hello(struct net_inbound *c, const uint8_t *frame)
 		struct net_inbound *next = o->next;
 		if (o != c && o->handshaken && o->peer_id == h.from) {
 			net_logf(n, NET_LOG_INFO,
-				 "connection from %s (node %llu): replaced by a new one",
-				 o->remote, (unsigned long long)h.from);
+			         "connection from %s (node %llu): replaced by a new one", o->remote,
+			         (unsigned long long)h.from);
 			inbound_close(o);
 		}
 		o = next;
@@ -189,13 +189,13 @@ static void inbound_hello(struct net_inbound *c, const uint8_t *frame)
 	int rv = inbound_reply(c, NET_HS_ACCEPT, NET_HS_OK);
 	if (rv != 0) {
 		net_logf(n, NET_LOG_WARN, "connection from %s: replying: %s", c->remote,
-			 uv_strerror(rv));
+		         uv_strerror(rv));
 		inbound_close(c);
 		return;
 	}
 	NET_COUNT(n, net_peer_find(n, h.from), accepted, 1);
 	net_logf(n, NET_LOG_INFO, "accepted node %llu from %s", (unsigned long long)h.from,
-		 c->remote);
+	         c->remote);
 }
 
 /* ----------------------------------------------------------------------------------
@@ -215,12 +215,12 @@ static void inbound_deliver(struct net_inbound *c, const uint8_t *payload, uint3
 	int rv = proto_message_decode(payload, len, &m);
 	if (rv != 0) {
 		inbound_malformed(c, "undecodable message of %u bytes: %s", len,
-				  proto_strerror(rv));
+		                  proto_strerror(rv));
 		return;
 	}
 	if (m.from != c->peer_id || m.to != n->cfg.self_id) {
 		inbound_malformed(c, "message from %llu to %llu on this connection",
-				  (unsigned long long)m.from, (unsigned long long)m.to);
+		                  (unsigned long long)m.from, (unsigned long long)m.to);
 		raft_message_release(&m);
 		return;
 	}
@@ -245,9 +245,10 @@ static void inbound_parse(struct net_inbound *c)
 		uint32_t flen = net_get_u32(at);
 		if (!c->handshaken) {
 			if (flen != NET_HANDSHAKE_BYTES) {
-				inbound_malformed(c, "expected a handshake, got a frame header of %u "
-						     "bytes",
-						  flen);
+				inbound_malformed(c,
+				                  "expected a handshake, got a frame header of %u "
+				                  "bytes",
+				                  flen);
 				return;
 			}
 			if (avail < NET_HANDSHAKE_FRAME_BYTES)
@@ -262,7 +263,7 @@ static void inbound_parse(struct net_inbound *c)
 		}
 		if (!net_frame_len_ok(flen, n->cfg.max_frame_bytes)) {
 			inbound_malformed(c, "frame of %u bytes exceeds the limit of %u", flen,
-					  n->cfg.max_frame_bytes);
+			                  n->cfg.max_frame_bytes);
 			return;
 		}
 		if (avail < NET_FRAME_HEADER_BYTES + (size_t)flen)
@@ -320,14 +321,14 @@ static void inbound_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0) {
 		if (nread == UV_EOF && c->len > 0) {
 			inbound_malformed(c, "closed in the middle of a frame (%zu bytes of it)",
-					  c->len);
+			                  c->len);
 		} else if (nread == UV_EOF && !c->handshaken) {
 			inbound_malformed(c, "closed before the handshake");
 		} else {
 			net_logf(n, nread == UV_EOF ? NET_LOG_INFO : NET_LOG_WARN,
-				 "connection from %s (node %llu): %s", c->remote,
-				 (unsigned long long)c->peer_id,
-				 nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread));
+			         "connection from %s (node %llu): %s", c->remote,
+			         (unsigned long long)c->peer_id,
+			         nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread));
 			inbound_close(c);
 		}
 		return;
@@ -375,9 +376,10 @@ static void inbound_accept(struct net *n)
 		net_addr_format((struct sockaddr *)&ss, c->remote, sizeof(c->remote));
 	if (n->n_inbound > NET_INBOUND_MAX) {
 		NET_COUNT(n, (struct net_peer *)NULL, refused, 1);
-		net_logf(n, NET_LOG_WARN, "connection from %s: already %u inbound connections; "
-					  "closing it",
-			 c->remote, NET_INBOUND_MAX);
+		net_logf(n, NET_LOG_WARN,
+		         "connection from %s: already %u inbound connections; "
+		         "closing it",
+		         c->remote, NET_INBOUND_MAX);
 		inbound_close(c);
 		return;
 	}
@@ -386,7 +388,7 @@ static void inbound_accept(struct net *n)
 	rv = uv_read_start((uv_stream_t *)&c->tcp, inbound_alloc_cb, inbound_read_cb);
 	if (rv != 0) {
 		net_logf(n, NET_LOG_WARN, "connection from %s: read: %s", c->remote,
-			 uv_strerror(rv));
+		         uv_strerror(rv));
 		inbound_close(c);
 	}
 }
@@ -398,7 +400,7 @@ static void listener_connection_cb(uv_stream_t *server, int status)
 		return;
 	if (status < 0) {
 		net_logf(n, NET_LOG_WARN, "listener on %s: %s", n->listen_address,
-			 uv_strerror(status));
+		         uv_strerror(status));
 		return;
 	}
 	inbound_accept(n);
@@ -422,7 +424,7 @@ int net_listen(struct net *n)
 	if (rv == 0) {
 		step = "listen";
 		rv = uv_listen((uv_stream_t *)&n->listener, NET_LISTEN_BACKLOG,
-			       listener_connection_cb);
+		               listener_connection_cb);
 	}
 	struct sockaddr_storage ss;
 	int ss_len = sizeof(ss);
@@ -434,7 +436,7 @@ int net_listen(struct net *n)
 		n->listener_open = false;
 		uv_close((uv_handle_t *)&n->listener, listener_close_cb);
 		return net_errmsg_set(n, NET_ELISTEN, "listen on %s: %s: %s", n->listen_address,
-				      step, uv_strerror(rv));
+		                      step, uv_strerror(rv));
 	}
 	if (ss.ss_family == AF_INET6)
 		n->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);

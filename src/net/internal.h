@@ -88,11 +88,11 @@ struct net_peer {
 	struct net_frame_list queue;   /* to write, in order */
 	struct net_frame_list delayed; /* sorted by (due_ms, seq) */
 	uint64_t delay_seq;
-	uint64_t held_msgs;  /* frames in queue, delayed and inflight */
+	uint64_t held_msgs; /* frames in queue, delayed and inflight */
 	uint64_t held_bytes;
 
 	struct net_fault fault;
-	bool fault_active;   /* any field of fault is set: draw from fault_rng per send */
+	bool fault_active; /* any field of fault is set: draw from fault_rng per send */
 	struct net_rng fault_rng;
 	struct net_rng backoff_rng;
 	struct net_stats stats;
@@ -107,13 +107,13 @@ struct net_inbound {
 	uv_timer_t timer; /* handshake deadline */
 	uv_write_t reply_req;
 	uint8_t reply[NET_HANDSHAKE_FRAME_BYTES];
-	raft_id peer_id;  /* the handshaken sender, RAFT_NONE before */
+	raft_id peer_id; /* the handshaken sender, RAFT_NONE before */
 	bool handshaken;
-	bool refusing;    /* a REFUSE reply is being written; the connection closes after */
+	bool refusing; /* a REFUSE reply is being written; the connection closes after */
 	bool closing;
 	uint32_t handles_open;
 	char remote[NET_ADDRESS_MAX_BYTES];
-	uint8_t *buf;     /* received bytes not yet parsed */
+	uint8_t *buf; /* received bytes not yet parsed */
 	size_t cap;
 	size_t len;
 };
@@ -147,18 +147,18 @@ struct net {
 };
 
 /* Adds `amount` to a counter of the totals and, if `p` is not NULL, of the link. */
-#define NET_COUNT(n, p, field, amount)                                                     \
-	do {                                                                               \
-		(n)->total.field += (amount);                                              \
-		if ((p) != NULL)                                                           \
-			(p)->stats.field += (amount);                                      \
+#define NET_COUNT(n, p, field, amount)                                                             \
+	do {                                                                                       \
+		(n)->total.field += (amount);                                                      \
+		if ((p) != NULL)                                                                   \
+			(p)->stats.field += (amount);                                              \
 	} while (0)
 
 /* net.c */
 void net_logf(struct net *n, enum net_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int net_errmsg_set(struct net *n, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 struct net_peer *net_peer_find(const struct net *n, raft_id id);
 void net_handle_opened(struct net *n);
 void net_handle_closed(struct net *n);
@@ -182,8 +182,7 @@ struct net_fault_decision {
 	uint32_t copies;      /* 1, or 2 when duplicated */
 	uint32_t delay_ms[2]; /* per copy */
 };
-void net_fault_decide(struct net_peer *p, enum raft_msg_type type,
-		      struct net_fault_decision *d);
+void net_fault_decide(struct net_peer *p, enum raft_msg_type type, struct net_fault_decision *d);
 void net_peer_delay(struct net_peer *p, struct net_frame *f, uint32_t delay_ms);
 void net_delay_timer_cb(uv_timer_t *t);
 

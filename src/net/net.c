@@ -17,7 +17,7 @@ const char *net_strerror(int err)
 {
 	static const char *const text[] = {
 #define NET_ERROR_TEXT_(name, t) t,
-		NET_ERRORS(NET_ERROR_TEXT_)
+	    NET_ERRORS(NET_ERROR_TEXT_)
 #undef NET_ERROR_TEXT_
 	};
 	if (err < 0 || err >= NET_ERROR_COUNT_)
@@ -197,7 +197,7 @@ void net_config_default(struct net_config *cfg)
 }
 
 __attribute__((format(printf, 3, 4))) static int config_error(char *errmsg, int err,
-							     const char *fmt, ...)
+                                                              const char *fmt, ...)
 {
 	if (errmsg == NULL)
 		return err;
@@ -222,8 +222,8 @@ static void config_defaults(struct net_config *c)
 		c->backoff_min_ms = NET_DEFAULT_BACKOFF_MIN_MS;
 	if (c->backoff_max_ms == 0)
 		c->backoff_max_ms = c->backoff_min_ms > NET_DEFAULT_BACKOFF_MAX_MS
-					    ? c->backoff_min_ms
-					    : NET_DEFAULT_BACKOFF_MAX_MS;
+		                        ? c->backoff_min_ms
+		                        : NET_DEFAULT_BACKOFF_MAX_MS;
 	if (c->connect_timeout_ms == 0)
 		c->connect_timeout_ms = NET_DEFAULT_CONNECT_TIMEOUT_MS;
 }
@@ -236,25 +236,28 @@ static int config_check_limits(const struct net_config *c, char *errmsg)
 	if (c->on_message == NULL)
 		return config_error(errmsg, NET_EINVAL, "on_message is required");
 	if (c->max_frame_bytes < NET_FRAME_MIN_BYTES)
-		return config_error(errmsg, NET_EINVAL, "max_frame_bytes %u is below the minimum %u",
-				    c->max_frame_bytes, NET_FRAME_MIN_BYTES);
+		return config_error(errmsg, NET_EINVAL,
+		                    "max_frame_bytes %u is below the minimum %u",
+		                    c->max_frame_bytes, NET_FRAME_MIN_BYTES);
 	if (c->max_frame_bytes > NET_FRAME_MAX_BYTES)
-		return config_error(errmsg, NET_EINVAL, "max_frame_bytes %u is above the maximum %u",
-				    c->max_frame_bytes, NET_FRAME_MAX_BYTES);
+		return config_error(errmsg, NET_EINVAL,
+		                    "max_frame_bytes %u is above the maximum %u",
+		                    c->max_frame_bytes, NET_FRAME_MAX_BYTES);
 	if (c->max_queue_bytes < (uint64_t)c->max_frame_bytes + NET_FRAME_HEADER_BYTES)
 		return config_error(errmsg, NET_EINVAL,
-				    "max_queue_bytes %llu cannot hold one frame of max_frame_bytes "
-				    "%u",
-				    (unsigned long long)c->max_queue_bytes, c->max_frame_bytes);
+		                    "max_queue_bytes %llu cannot hold one frame of max_frame_bytes "
+		                    "%u",
+		                    (unsigned long long)c->max_queue_bytes, c->max_frame_bytes);
 	if (c->backoff_min_ms > c->backoff_max_ms)
-		return config_error(errmsg, NET_EINVAL, "backoff_min_ms %u exceeds backoff_max_ms %u",
-				    c->backoff_min_ms, c->backoff_max_ms);
+		return config_error(errmsg, NET_EINVAL,
+		                    "backoff_min_ms %u exceeds backoff_max_ms %u",
+		                    c->backoff_min_ms, c->backoff_max_ms);
 	if (c->backoff_max_ms > NET_DELAY_MAX_MS)
 		return config_error(errmsg, NET_EINVAL, "backoff_max_ms %u exceeds %u ms",
-				    c->backoff_max_ms, NET_DELAY_MAX_MS);
+		                    c->backoff_max_ms, NET_DELAY_MAX_MS);
 	if (c->connect_timeout_ms > NET_DELAY_MAX_MS)
 		return config_error(errmsg, NET_EINVAL, "connect_timeout_ms %u exceeds %u ms",
-				    c->connect_timeout_ms, NET_DELAY_MAX_MS);
+		                    c->connect_timeout_ms, NET_DELAY_MAX_MS);
 	return NET_OK;
 }
 
@@ -263,30 +266,31 @@ static int config_check_peers(const struct net_config *c, char *errmsg)
 {
 	if (c->n_peers > NET_PEERS_MAX)
 		return config_error(errmsg, NET_ETOOMANY, "%u peers; at most %u", c->n_peers,
-				    NET_PEERS_MAX);
+		                    NET_PEERS_MAX);
 	if (c->n_peers > 0 && c->peers == NULL)
 		return config_error(errmsg, NET_EINVAL, "n_peers is %u but peers is NULL",
-				    c->n_peers);
+		                    c->n_peers);
 	struct sockaddr_storage ss;
 	if (net_addr_parse(c->listen_address, &ss) != NET_OK)
 		return config_error(errmsg, NET_EADDR, "listen address \"%s\": %s",
-				    c->listen_address ? c->listen_address : "(null)",
-				    net_strerror(NET_EADDR));
+		                    c->listen_address ? c->listen_address : "(null)",
+		                    net_strerror(NET_EADDR));
 	for (uint32_t i = 0; i < c->n_peers; i++) {
 		const struct net_peer_addr *pa = &c->peers[i];
 		if (pa->id == RAFT_NONE || pa->id == c->self_id)
 			return config_error(errmsg, NET_EINVAL,
-					    "peer %u: id %llu is 0 or this node's own id", i,
-					    (unsigned long long)pa->id);
+			                    "peer %u: id %llu is 0 or this node's own id", i,
+			                    (unsigned long long)pa->id);
 		for (uint32_t j = 0; j < i; j++)
 			if (c->peers[j].id == pa->id)
-				return config_error(errmsg, NET_EINVAL, "peer id %llu is listed twice",
-						    (unsigned long long)pa->id);
+				return config_error(errmsg, NET_EINVAL,
+				                    "peer id %llu is listed twice",
+				                    (unsigned long long)pa->id);
 		if (net_addr_parse(pa->address, &ss) != NET_OK)
 			return config_error(errmsg, NET_EADDR, "peer %llu: address \"%s\": %s",
-					    (unsigned long long)pa->id,
-					    pa->address ? pa->address : "(null)",
-					    net_strerror(NET_EADDR));
+			                    (unsigned long long)pa->id,
+			                    pa->address ? pa->address : "(null)",
+			                    net_strerror(NET_EADDR));
 	}
 	return NET_OK;
 }
@@ -348,8 +352,8 @@ int net_start(struct net *n)
 	for (uint32_t i = 0; i < n->n_peers; i++)
 		net_peer_dial(n->peers[i]);
 	net_logf(n, NET_LOG_INFO, "node %llu of cluster %llu listening on %s (port %d)",
-		 (unsigned long long)n->cfg.self_id, (unsigned long long)n->cfg.cluster_id,
-		 n->listen_address, n->port);
+	         (unsigned long long)n->cfg.self_id, (unsigned long long)n->cfg.cluster_id,
+	         n->listen_address, n->port);
 	return NET_OK;
 }
 
@@ -401,12 +405,12 @@ int net_peer_set(struct net *n, raft_id id, const char *address)
 		return NET_ECLOSING;
 	if (id == RAFT_NONE || id == n->cfg.self_id)
 		return net_errmsg_set(n, NET_EINVAL, "peer id %llu is 0 or this node's own id",
-				      (unsigned long long)id);
+		                      (unsigned long long)id);
 	struct sockaddr_storage ss;
 	if (net_addr_parse(address, &ss) != NET_OK)
 		return net_errmsg_set(n, NET_EADDR, "peer %llu: address \"%s\": %s",
-				      (unsigned long long)id, address ? address : "(null)",
-				      net_strerror(NET_EADDR));
+		                      (unsigned long long)id, address ? address : "(null)",
+		                      net_strerror(NET_EADDR));
 	struct net_peer *p = net_peer_find(n, id);
 	if (p != NULL) {
 		if (strcmp(p->address, address) == 0)
@@ -418,7 +422,7 @@ int net_peer_set(struct net *n, raft_id id, const char *address)
 	}
 	if (n->n_peers >= NET_PEERS_MAX)
 		return net_errmsg_set(n, NET_ETOOMANY, "peer %llu: already %u peers",
-				      (unsigned long long)id, NET_PEERS_MAX);
+		                      (unsigned long long)id, NET_PEERS_MAX);
 	p = net_peer_create(n, id);
 	snprintf(p->address, sizeof(p->address), "%s", address);
 	p->addr = ss;
@@ -485,22 +489,23 @@ int net_send(struct net *n, const struct raft_message *m)
 		return NET_ECLOSING;
 	if (m->from != n->cfg.self_id || m->to == RAFT_NONE || m->to == n->cfg.self_id)
 		return net_errmsg_set(n, NET_EINVAL, "send: message from %llu to %llu on node %llu",
-				      (unsigned long long)m->from, (unsigned long long)m->to,
-				      (unsigned long long)n->cfg.self_id);
+		                      (unsigned long long)m->from, (unsigned long long)m->to,
+		                      (unsigned long long)n->cfg.self_id);
 	if (m->type < RAFT_MSG_PREVOTE || m->type >= RAFT_MSG_TYPE_COUNT_)
 		return net_errmsg_set(n, NET_EINVAL, "send: unknown message type %d", (int)m->type);
 	struct net_peer *p = net_peer_find(n, m->to);
 	if (p == NULL)
 		return net_errmsg_set(n, NET_ENOPEER, "send: no peer %llu",
-				      (unsigned long long)m->to);
+		                      (unsigned long long)m->to);
 	size_t size = proto_message_size(m);
 	if (size > n->cfg.max_frame_bytes) {
 		NET_COUNT(n, p, dropped_too_big, 1);
-		return net_errmsg_set(n, NET_ETOOBIG,
-				      "send: %s to %llu encodes to %zu bytes, above the frame limit "
-				      "of %u",
-				      raft_msg_type_name(m->type), (unsigned long long)m->to, size,
-				      n->cfg.max_frame_bytes);
+		return net_errmsg_set(
+		    n, NET_ETOOBIG,
+		    "send: %s to %llu encodes to %zu bytes, above the frame limit "
+		    "of %u",
+		    raft_msg_type_name(m->type), (unsigned long long)m->to, size,
+		    n->cfg.max_frame_bytes);
 	}
 	struct net_fault_decision d;
 	net_fault_decide(p, m->type, &d);
@@ -517,7 +522,7 @@ int net_send(struct net *n, const struct raft_message *m)
 	if (f == NULL) {
 		NET_COUNT(n, p, dropped_queue, d.copies);
 		return net_errmsg_set(n, NET_ENOMEM, "send: no memory for a frame of %u bytes",
-				      len);
+		                      len);
 	}
 	net_put_u32(f->data, (uint32_t)size);
 	size_t written = proto_message_encode(m, f->data + NET_FRAME_HEADER_BYTES);

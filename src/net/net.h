@@ -45,22 +45,22 @@
  * Errors
  */
 
-#define NET_ERRORS(X)                                                                      \
-	X(NET_OK, "ok")                                                                    \
-	X(NET_EINVAL, "invalid argument")                                                  \
-	X(NET_ENOMEM, "out of memory")                                                     \
-	X(NET_EADDR, "malformed address (expected ipv4:port or [ipv6]:port)")              \
-	X(NET_ELISTEN, "cannot listen on the address")                                     \
-	X(NET_ENOPEER, "no such peer")                                                     \
-	X(NET_ETOOMANY, "too many peers")                                                  \
-	X(NET_ETOOBIG, "message larger than the frame limit")                              \
+#define NET_ERRORS(X)                                                                              \
+	X(NET_OK, "ok")                                                                            \
+	X(NET_EINVAL, "invalid argument")                                                          \
+	X(NET_ENOMEM, "out of memory")                                                             \
+	X(NET_EADDR, "malformed address (expected ipv4:port or [ipv6]:port)")                      \
+	X(NET_ELISTEN, "cannot listen on the address")                                             \
+	X(NET_ENOPEER, "no such peer")                                                             \
+	X(NET_ETOOMANY, "too many peers")                                                          \
+	X(NET_ETOOBIG, "message larger than the frame limit")                                      \
 	X(NET_ECLOSING, "the transport is closing")
 
 enum net_error {
 #define NET_ERROR_ENUM_(name, text) name,
 	NET_ERRORS(NET_ERROR_ENUM_)
 #undef NET_ERROR_ENUM_
-	NET_ERROR_COUNT_
+	    NET_ERROR_COUNT_
 };
 
 /* A static string describing `err` (any int). */
@@ -73,18 +73,18 @@ const char *net_strerror(int err);
  * Limits and defaults (a zero in struct net_config selects the default)
  */
 
-#define NET_PEERS_MAX 64u                 /* peers a transport knows at once */
-#define NET_INBOUND_MAX 256u              /* accepted connections open at once */
-#define NET_ADDRESS_MAX_BYTES 64u         /* longest "host:port" string, with its NUL */
-#define NET_FRAME_MIN_BYTES 1024u         /* smallest max_frame_bytes accepted */
-#define NET_FRAME_MAX_BYTES (1u << 30)    /* largest max_frame_bytes accepted */
-#define NET_DEFAULT_MAX_FRAME_BYTES (16u << 20)
-#define NET_DEFAULT_MAX_QUEUE_MSGS 4096u
-#define NET_DEFAULT_MAX_QUEUE_BYTES (64u << 20)
-#define NET_DEFAULT_BACKOFF_MIN_MS 50u
-#define NET_DEFAULT_BACKOFF_MAX_MS 2000u
+#define NET_PEERS_MAX                  64u        /* peers a transport knows at once */
+#define NET_INBOUND_MAX                256u       /* accepted connections open at once */
+#define NET_ADDRESS_MAX_BYTES          64u        /* longest "host:port" string, with its NUL */
+#define NET_FRAME_MIN_BYTES            1024u      /* smallest max_frame_bytes accepted */
+#define NET_FRAME_MAX_BYTES            (1u << 30) /* largest max_frame_bytes accepted */
+#define NET_DEFAULT_MAX_FRAME_BYTES    (16u << 20)
+#define NET_DEFAULT_MAX_QUEUE_MSGS     4096u
+#define NET_DEFAULT_MAX_QUEUE_BYTES    (64u << 20)
+#define NET_DEFAULT_BACKOFF_MIN_MS     50u
+#define NET_DEFAULT_BACKOFF_MAX_MS     2000u
 #define NET_DEFAULT_CONNECT_TIMEOUT_MS 5000u
-#define NET_DELAY_MAX_MS 600000u          /* longest injected delay or jitter: 10 minutes */
+#define NET_DELAY_MAX_MS               600000u /* longest injected delay or jitter: 10 minutes */
 
 _Static_assert(NET_DEFAULT_BACKOFF_MIN_MS <= NET_DEFAULT_BACKOFF_MAX_MS, "backoff range");
 _Static_assert(NET_FRAME_MIN_BYTES <= NET_DEFAULT_MAX_FRAME_BYTES, "frame limits");
@@ -111,20 +111,20 @@ struct net_peer_addr {
 };
 
 struct net_config {
-	uint64_t cluster_id;            /* both ends of a connection must agree */
-	raft_id self_id;                /* not RAFT_NONE */
-	const char *listen_address;     /* "a.b.c.d:port" or "[ipv6]:port"; port 0 picks
-					   a free port (see net_port) */
+	uint64_t cluster_id;               /* both ends of a connection must agree */
+	raft_id self_id;                   /* not RAFT_NONE */
+	const char *listen_address;        /* "a.b.c.d:port" or "[ipv6]:port"; port 0 picks
+	                                      a free port (see net_port) */
 	const struct net_peer_addr *peers; /* initial peers, copied; may be NULL */
 	uint32_t n_peers;
 
-	uint32_t max_frame_bytes;       /* largest encoded message sent or accepted */
-	uint32_t max_queue_msgs;        /* per link: frames held before drops begin */
-	uint64_t max_queue_bytes;       /* per link: bytes held before drops begin */
-	uint32_t backoff_min_ms;        /* first reconnect delay */
-	uint32_t backoff_max_ms;        /* reconnect delays double up to this */
-	uint32_t connect_timeout_ms;    /* dial plus handshake, both directions */
-	uint64_t seed;                  /* fault decisions and reconnect jitter */
+	uint32_t max_frame_bytes;    /* largest encoded message sent or accepted */
+	uint32_t max_queue_msgs;     /* per link: frames held before drops begin */
+	uint64_t max_queue_bytes;    /* per link: bytes held before drops begin */
+	uint32_t backoff_min_ms;     /* first reconnect delay */
+	uint32_t backoff_max_ms;     /* reconnect delays double up to this */
+	uint32_t connect_timeout_ms; /* dial plus handshake, both directions */
+	uint64_t seed;               /* fault decisions and reconnect jitter */
 
 	/* A message arrived. `m` and everything it points to are valid during the call
 	 * only: keep entries with raft_buf_ref() or the whole message with
@@ -133,7 +133,7 @@ struct net_config {
 	/* Optional: one line of text, without a newline, valid during the call only. The
 	 * transport never prints. It must not call back into the transport. */
 	void (*log)(void *ctx, enum net_log_level level, const char *msg);
-	void *ctx;                      /* passed to on_message and log */
+	void *ctx; /* passed to on_message and log */
 };
 
 /* Zeroes `cfg` and fills every limit with its default. */
@@ -213,7 +213,7 @@ struct net_fault {
 	double response_delay_probability; /* ... applied with this probability */
 	double duplicate_probability;      /* the message is sent twice */
 	uint32_t reorder_jitter_ms;        /* every message is delayed by a uniform random
-					      0..jitter ms, so messages overtake each other */
+	                                      0..jitter ms, so messages overtake each other */
 	bool block_outbound;               /* partition: nothing we send reaches the peer */
 	bool block_inbound;                /* partition: we discard what the peer sends */
 };
@@ -239,28 +239,28 @@ void net_fault_clear_all(struct net *n);
 
 struct net_stats {
 	/* counters */
-	uint64_t sent_msgs;        /* frames fully written to a socket */
-	uint64_t sent_bytes;       /* their bytes, headers included */
-	uint64_t writes;           /* uv_write calls carrying them (a burst is one write) */
-	uint64_t received_msgs;    /* messages delivered to on_message */
-	uint64_t received_bytes;   /* their frames' bytes, headers included */
-	uint64_t dropped_queue;    /* refused by a full send queue */
-	uint64_t dropped_fault;    /* dropped by fault injection (either side) */
-	uint64_t dropped_conn;     /* lost in a write when a connection broke */
-	uint64_t dropped_too_big;  /* refused by net_send for exceeding the frame limit */
-	uint64_t delayed;          /* held back by a delay or reorder fault */
-	uint64_t duplicated;       /* extra copies made by the duplicate fault */
-	uint64_t dials;            /* outbound connection attempts */
-	uint64_t connects;         /* outbound handshakes completed */
-	uint64_t reconnects;       /* connects after the first, per link */
-	uint64_t accepted;         /* inbound handshakes completed */
-	uint64_t malformed;        /* connections closed for a bad frame or handshake */
-	uint64_t refused;          /* handshakes refused, by us or by the peer */
+	uint64_t sent_msgs;       /* frames fully written to a socket */
+	uint64_t sent_bytes;      /* their bytes, headers included */
+	uint64_t writes;          /* uv_write calls carrying them (a burst is one write) */
+	uint64_t received_msgs;   /* messages delivered to on_message */
+	uint64_t received_bytes;  /* their frames' bytes, headers included */
+	uint64_t dropped_queue;   /* refused by a full send queue */
+	uint64_t dropped_fault;   /* dropped by fault injection (either side) */
+	uint64_t dropped_conn;    /* lost in a write when a connection broke */
+	uint64_t dropped_too_big; /* refused by net_send for exceeding the frame limit */
+	uint64_t delayed;         /* held back by a delay or reorder fault */
+	uint64_t duplicated;      /* extra copies made by the duplicate fault */
+	uint64_t dials;           /* outbound connection attempts */
+	uint64_t connects;        /* outbound handshakes completed */
+	uint64_t reconnects;      /* connects after the first, per link */
+	uint64_t accepted;        /* inbound handshakes completed */
+	uint64_t malformed;       /* connections closed for a bad frame or handshake */
+	uint64_t refused;         /* handshakes refused, by us or by the peer */
 	/* gauges */
-	uint64_t queued_msgs;      /* frames held: queued, delayed or being written */
+	uint64_t queued_msgs; /* frames held: queued, delayed or being written */
 	uint64_t queued_bytes;
-	uint32_t connected;        /* outbound links with a completed handshake */
-	uint32_t inbound;          /* inbound connections open */
+	uint32_t connected; /* outbound links with a completed handshake */
+	uint32_t inbound;   /* inbound connections open */
 };
 
 /* Per link when `peer` is a peer id, or totals over every link, past and present (and

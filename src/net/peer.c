@@ -180,7 +180,7 @@ peer_fail(struct net_peer *p, enum net_log_level level, const char *fmt, ...)
 	if (p->attempts > 0 && level < NET_LOG_ERROR)
 		level = NET_LOG_DEBUG; /* still down: said already */
 	net_logf(p->n, level, "link to %llu at %s: %s", (unsigned long long)p->id, p->address,
-		 what);
+	         what);
 	peer_tcp_close(p);
 }
 
@@ -210,7 +210,7 @@ void net_peer_dial(struct net_peer *p)
 	NET_COUNT(n, p, dials, 1);
 	uv_timer_start(&p->timer, peer_timeout_cb, n->cfg.connect_timeout_ms, 0);
 	rv = uv_tcp_connect(&p->connect_req, &p->tcp, (const struct sockaddr *)&p->addr,
-			    peer_connect_cb);
+	                    peer_connect_cb);
 	if (rv != 0)
 		peer_fail(p, NET_LOG_WARN, "connect: %s", uv_strerror(rv));
 }
@@ -235,7 +235,7 @@ void net_peer_readdress(struct net_peer *p)
 	case NET_PEER_READY:
 		p->redial = true;
 		net_logf(p->n, NET_LOG_INFO, "link to %llu: address changed to %s, redialing",
-			 (unsigned long long)p->id, p->address);
+		         (unsigned long long)p->id, p->address);
 		peer_tcp_close(p);
 		break;
 	}
@@ -258,7 +258,7 @@ static void peer_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	(void)suggested;
 	if (p->reply_len < sizeof(p->reply))
 		*buf = uv_buf_init((char *)p->reply + p->reply_len,
-				   (unsigned)(sizeof(p->reply) - p->reply_len));
+		                   (unsigned)(sizeof(p->reply) - p->reply_len));
 	else
 		*buf = uv_buf_init((char *)p->scratch, sizeof(p->scratch));
 }
@@ -287,9 +287,10 @@ static void peer_reply_check(struct net_peer *p)
 		/* A refusal is a configuration error: retry slowly until someone fixes it, and
 		 * say so once rather than at every retry. */
 		p->attempts = NET_BACKOFF_ATTEMPTS_MAX;
-		peer_fail(p, peer_refusal_level(p), "refused by the peer: %s (our cluster %llu, node %llu)",
-			  net_hs_reason_text(h.reason), (unsigned long long)n->cfg.cluster_id,
-			  (unsigned long long)n->cfg.self_id);
+		peer_fail(p, peer_refusal_level(p),
+		          "refused by the peer: %s (our cluster %llu, node %llu)",
+		          net_hs_reason_text(h.reason), (unsigned long long)n->cfg.cluster_id,
+		          (unsigned long long)n->cfg.self_id);
 		return;
 	}
 	assert(h.kind == NET_HS_ACCEPT);
@@ -306,10 +307,10 @@ static void peer_reply_check(struct net_peer *p)
 		NET_COUNT(n, p, refused, 1);
 		p->attempts = NET_BACKOFF_ATTEMPTS_MAX;
 		peer_fail(p, peer_refusal_level(p),
-			  "the reply names a different %s (version %u, cluster %llu, node %llu, "
-			  "to %llu)",
-			  wrong, (unsigned)h.version, (unsigned long long)h.cluster_id,
-			  (unsigned long long)h.from, (unsigned long long)h.to);
+		          "the reply names a different %s (version %u, cluster %llu, node %llu, "
+		          "to %llu)",
+		          wrong, (unsigned)h.version, (unsigned long long)h.cluster_id,
+		          (unsigned long long)h.from, (unsigned long long)h.to);
 		return;
 	}
 	uv_timer_stop(&p->timer);
@@ -321,7 +322,7 @@ static void peer_reply_check(struct net_peer *p)
 		NET_COUNT(n, p, reconnects, 1);
 	p->ever_connected = true;
 	net_logf(n, NET_LOG_INFO, "link to %llu at %s: connected", (unsigned long long)p->id,
-		 p->address);
+	         p->address);
 	net_peer_flush(p);
 }
 
@@ -371,12 +372,12 @@ static void peer_connect_cb(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&p->tcp, 1);
 	p->state = NET_PEER_HANDSHAKING;
 	struct net_handshake h = {
-		.version = NET_PROTOCOL_VERSION,
-		.kind = NET_HS_HELLO,
-		.reason = NET_HS_OK,
-		.cluster_id = n->cfg.cluster_id,
-		.from = n->cfg.self_id,
-		.to = p->id,
+	    .version = NET_PROTOCOL_VERSION,
+	    .kind = NET_HS_HELLO,
+	    .reason = NET_HS_OK,
+	    .cluster_id = n->cfg.cluster_id,
+	    .from = n->cfg.self_id,
+	    .to = p->id,
 	};
 	net_handshake_encode(&h, p->hello);
 	uv_buf_t b = uv_buf_init((char *)p->hello, sizeof(p->hello));

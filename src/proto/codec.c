@@ -12,7 +12,7 @@ const char *proto_strerror(int err)
 {
 	static const char *const text[] = {
 #define PROTO_ERROR_TEXT_(name, t) t,
-		PROTO_ERRORS(PROTO_ERROR_TEXT_)
+	    PROTO_ERRORS(PROTO_ERROR_TEXT_)
 #undef PROTO_ERROR_TEXT_
 	};
 	if (err < 0 || err >= PROTO_ERROR_COUNT_)
@@ -26,10 +26,10 @@ _Static_assert((int)CONCORD__ENTRY_TYPE__ENTRY_TYPE_NOOP == (int)RAFT_ENTRY_NOOP
 _Static_assert((int)CONCORD__ENTRY_TYPE__ENTRY_TYPE_CONFIG == (int)RAFT_ENTRY_CONFIG, "type");
 _Static_assert((int)CONCORD__MESSAGE_TYPE__MESSAGE_TYPE_PREVOTE == (int)RAFT_MSG_PREVOTE, "msg");
 _Static_assert((int)CONCORD__MESSAGE_TYPE__MESSAGE_TYPE_TIMEOUT_NOW == (int)RAFT_MSG_TIMEOUT_NOW,
-	       "msg");
+               "msg");
 _Static_assert((int)CONCORD__MESSAGE_TYPE__MESSAGE_TYPE_SNAPSHOT_RESP ==
-		       (int)RAFT_MSG_SNAPSHOT_RESP,
-	       "msg");
+                   (int)RAFT_MSG_SNAPSHOT_RESP,
+               "msg");
 _Static_assert(RAFT_MSG_TYPE_COUNT_ == 12, "a new message type needs a MessageType value");
 _Static_assert(sizeof(raft_id) == sizeof(uint64_t), "ids are encoded as uint64");
 
@@ -110,16 +110,15 @@ static void head_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 	h->len += len;
 }
 
-size_t proto_entry_encode_head(const struct raft_entry *e,
-			       uint8_t head[PROTO_ENTRY_HEAD_MAX_BYTES])
+size_t proto_entry_encode_head(const struct raft_entry *e, uint8_t head[PROTO_ENTRY_HEAD_MAX_BYTES])
 {
 	Concord__Entry pe;
 	entry_to_pb(e, &pe);
 	struct head_buffer h = {
-		.base = {.append = head_append},
-		.head = head,
-		.payload = raft_entry_data(e),
-		.payload_len = raft_entry_len(e),
+	    .base = {.append = head_append},
+	    .head = head,
+	    .payload = raft_entry_data(e),
+	    .payload_len = raft_entry_len(e),
 	};
 	size_t total = concord__entry__pack_to_buffer(&pe, &h.base);
 	assert(h.payload_seen == (h.payload_len > 0));
@@ -423,7 +422,7 @@ int proto_meta_decode(const uint8_t *buf, size_t len, struct proto_meta *m)
  */
 
 static void snapshot_meta_to_pb(const struct proto_snapshot_meta *s, Concord__SnapshotMeta *ps,
-				Concord__Conf *pc)
+                                Concord__Conf *pc)
 {
 	assert(s->index > 0);
 	assert(s->term > 0);

@@ -17,17 +17,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_ERRORS(X)                                                                    \
-	X(PROTO_OK, "ok")                                                                  \
-	X(PROTO_EMALFORMED, "malformed protobuf encoding")                                 \
-	X(PROTO_EINVALID, "a field holds a value out of range")                            \
+#define PROTO_ERRORS(X)                                                                            \
+	X(PROTO_OK, "ok")                                                                          \
+	X(PROTO_EMALFORMED, "malformed protobuf encoding")                                         \
+	X(PROTO_EINVALID, "a field holds a value out of range")                                    \
 	X(PROTO_ETOOBIG, "encoded input larger than the limit")
 
 enum proto_error {
 #define PROTO_ERROR_ENUM_(name, text) name,
 	PROTO_ERRORS(PROTO_ERROR_ENUM_)
 #undef PROTO_ERROR_ENUM_
-	PROTO_ERROR_COUNT_
+	    PROTO_ERROR_COUNT_
 };
 
 /* A static string describing `err` (any int). */
@@ -53,7 +53,7 @@ size_t proto_entry_encode(const struct raft_entry *e, uint8_t *buf);
  * returned number of bytes written to `head` followed by the raft_entry_len(e) bytes at
  * raft_entry_data(e). The two together equal proto_entry_encode()'s output. */
 size_t proto_entry_encode_head(const struct raft_entry *e,
-			       uint8_t head[PROTO_ENTRY_HEAD_MAX_BYTES]);
+                               uint8_t head[PROTO_ENTRY_HEAD_MAX_BYTES]);
 
 /* Decodes an Entry. On success *e holds the entry and one reference to a new payload
  * buffer (NULL when the payload is empty), which the caller releases with

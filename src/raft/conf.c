@@ -119,7 +119,7 @@ void conf_sync_progress(struct raft *r)
 		if (ids[j] == r->id || raft_progress_of(r, ids[j]) != NULL)
 			continue;
 		progress_init(&r->prs[r->n_prs++], ids[j], log_last_index(&r->log) + 1,
-			      r->cfg.max_inflight_msgs);
+		              r->cfg.max_inflight_msgs);
 	}
 }
 
@@ -129,9 +129,9 @@ static void append_conf(struct raft *r, const struct raft_conf *c)
 	struct raft_buf *b = raft_buf_alloc(len);
 	raft_conf_encode(c, b->data);
 	struct raft_entry e = {.term = r->term,
-			       .index = log_last_index(&r->log) + 1,
-			       .type = RAFT_ENTRY_CONFIG,
-			       .buf = b};
+	                       .index = log_last_index(&r->log) + 1,
+	                       .type = RAFT_ENTRY_CONFIG,
+	                       .buf = b};
 	conf_log_append(r, &e);
 	raft_buf_unref(b);
 	r->append_pending = true;
@@ -165,7 +165,8 @@ void conf_on_commit(struct raft *r)
 			best = p;
 	}
 	if (best != NULL && best->match == log_last_index(&r->log)) {
-		struct raft_message m = {.type = RAFT_MSG_TIMEOUT_NOW, .to = best->id, .term = r->term};
+		struct raft_message m = {
+		    .type = RAFT_MSG_TIMEOUT_NOW, .to = best->id, .term = r->term};
 		raft_send(r, &m);
 	}
 	election_become_follower(r, r->term, RAFT_NONE);

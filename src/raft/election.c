@@ -115,7 +115,7 @@ void election_recv_vote_request(struct raft *r, const struct raft_message *m)
 	 * later term may be granted whatever we voted in this one. A follower that knows
 	 * this term's leader does not vote for anyone else. */
 	bool can_vote = r->vote == m->from || (r->vote == RAFT_NONE && r->leader == RAFT_NONE) ||
-			(pre_vote && m->term > r->term);
+	                (pre_vote && m->term > r->term);
 	bool grant = can_vote && election_log_up_to_date(r, m->index, m->log_term);
 	struct raft_message resp = {
 	    .type = pre_vote ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP,

@@ -54,11 +54,11 @@ struct vote {
 };
 
 enum vote_result quorum_vote_result(const struct raft_conf *c, const struct vote *votes,
-				    uint32_t n_votes);
+                                    uint32_t n_votes);
 /* The highest value that a quorum of voters has reached, where value(ctx, id) is each
  * voter's value: for match indexes this is the commit candidate (5.3, 5.4.2). */
 uint64_t quorum_value(const struct raft_conf *c, uint64_t (*value)(void *ctx, raft_id id),
-		      void *ctx);
+                      void *ctx);
 
 /* The distinct voters of both halves of `c` into ids[2 * RAFT_MAX_MEMBERS]. */
 uint32_t conf_voter_ids(const struct raft_conf *c, raft_id *ids);
@@ -77,11 +77,11 @@ struct progress {
 	raft_index match;
 	raft_index next;
 	enum progress_state state;
-	bool probe_sent;    /* PROBE: an append is unanswered; wait for a reply or a
-			       heartbeat reply before the next */
-	bool recent_active; /* heard from since the last check-quorum round */
-	uint64_t read_ack;  /* highest read-index round this member acknowledged */
-	uint32_t idle_ticks; /* ticks spent waiting for an answer to an append */
+	bool probe_sent;      /* PROBE: an append is unanswered; wait for a reply or a
+	                         heartbeat reply before the next */
+	bool recent_active;   /* heard from since the last check-quorum round */
+	uint64_t read_ack;    /* highest read-index round this member acknowledged */
+	uint32_t idle_ticks;  /* ticks spent waiting for an answer to an append */
 	raft_index *inflight; /* ring of the last index of each unacknowledged append */
 	uint32_t in_start;
 	uint32_t in_count;
@@ -169,12 +169,12 @@ struct raft {
 	raft_term snap_term;
 	struct raft_conf snap_conf;
 	struct raft_buf *snap_data;
-	struct snap_recv recv;      /* follower: a snapshot arriving */
-	bool install_pending;       /* follower: a received snapshot awaits a ready batch */
+	struct snap_recv recv; /* follower: a snapshot arriving */
+	bool install_pending;  /* follower: a received snapshot awaits a ready batch */
 	bool install_discard_log;
 
 	uint32_t election_elapsed;   /* ticks since the last reset of the election timer
-					(for a leader: since the last check-quorum) */
+	                                (for a leader: since the last check-quorum) */
 	uint32_t heartbeat_elapsed;  /* leader: ticks since the last heartbeat */
 	uint32_t randomized_timeout; /* this term's election timeout, [e, 2e) */
 	uint64_t prng;
@@ -191,7 +191,7 @@ struct raft {
 	bool committed_in_term; /* an entry of the current term is committed (5.4.2) */
 	bool append_pending;    /* proposals appended since the last broadcast */
 	struct read_queue reads;
-	uint64_t read_round;    /* last read-index round started */
+	uint64_t read_round; /* last read-index round started */
 
 	/* Persistence bookkeeping for the ready/advance contract. */
 	struct raft_hard_state handed_hs; /* hard state last handed out in a batch */
@@ -202,8 +202,8 @@ struct raft {
 	uint64_t advanced_seq;            /* last batch advanced */
 
 	/* Output not yet taken. */
-	struct msg_queue msgs;            /* may be sent at once */
-	struct msg_queue msgs_persisted;  /* must wait for the batch to be durable */
+	struct msg_queue msgs;           /* may be sent at once */
+	struct msg_queue msgs_persisted; /* must wait for the batch to be durable */
 	struct done_reads reads_done;
 
 	/* The soft state last reported in a batch. */
@@ -251,7 +251,7 @@ bool raft_msg_needs_persistence(const struct raft_message *m);
 /* The node fail-stops: `m` says that index `index`, committed here with term `ours`,
  * has term `theirs` in the sender's log. Drops output not yet taken. */
 void raft_diverge(struct raft *r, const struct raft_message *m, raft_index index, raft_term ours,
-		  raft_term theirs);
+                  raft_term theirs);
 void raft_reset_election_timer(struct raft *r);
 struct progress *raft_progress_of(struct raft *r, raft_id id);
 bool raft_is_voter(const struct raft *r);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 static enum vote_result majority_result(const raft_id *ids, uint32_t n, const struct vote *votes,
-					uint32_t n_votes)
+                                        uint32_t n_votes)
 {
 	if (n == 0)
 		return VOTE_WON; /* an empty half of a configuration agrees with anything */
@@ -30,7 +30,7 @@ static enum vote_result majority_result(const raft_id *ids, uint32_t n, const st
 }
 
 enum vote_result quorum_vote_result(const struct raft_conf *c, const struct vote *votes,
-				    uint32_t n_votes)
+                                    uint32_t n_votes)
 {
 	enum vote_result a = majority_result(c->voters, c->n_voters, votes, n_votes);
 	enum vote_result b = majority_result(c->voters_old, c->n_voters_old, votes, n_votes);
@@ -50,7 +50,7 @@ static int cmp_desc(const void *a, const void *b)
 }
 
 static uint64_t majority_value(const raft_id *ids, uint32_t n,
-			       uint64_t (*value)(void *ctx, raft_id id), void *ctx)
+                               uint64_t (*value)(void *ctx, raft_id id), void *ctx)
 {
 	if (n == 0)
 		return UINT64_MAX;
@@ -64,7 +64,7 @@ static uint64_t majority_value(const raft_id *ids, uint32_t n,
 }
 
 uint64_t quorum_value(const struct raft_conf *c, uint64_t (*value)(void *ctx, raft_id id),
-		      void *ctx)
+                      void *ctx)
 {
 	uint64_t a = majority_value(c->voters, c->n_voters, value, ctx);
 	uint64_t b = majority_value(c->voters_old, c->n_voters_old, value, ctx);

@@ -63,7 +63,8 @@ int raft_new(struct raft **out, const struct raft_config *cfg, const struct raft
 	 * to tell it one, and a removed node stays passive. */
 	if (!config_valid(cfg) || !conf_valid(&boot->conf))
 		return RAFT_EINVAL;
-	if (boot->snapshot_index > 0 && (boot->snapshot_data == NULL || boot->snapshot_data->len == 0))
+	if (boot->snapshot_index > 0 &&
+	    (boot->snapshot_data == NULL || boot->snapshot_data->len == 0))
 		return RAFT_EINVAL;
 
 	/* The stored log must be contiguous from the snapshot, with terms that never go
@@ -140,7 +141,7 @@ void raft_free(struct raft *r)
  */
 
 void raft_diverge(struct raft *r, const struct raft_message *m, raft_index index, raft_term ours,
-		  raft_term theirs)
+                  raft_term theirs)
 {
 	assert(index <= r->commit);
 	assert(ours != theirs);
@@ -251,8 +252,8 @@ static void tick_leader(struct raft *r)
 	for (uint32_t i = 0; i < r->n_prs; i++) {
 		struct progress *p = &r->prs[i];
 		bool waiting = (p->state == PROGRESS_REPLICATE && p->in_count > 0) ||
-			       (p->state == PROGRESS_PROBE && p->probe_sent) ||
-			       (p->state == PROGRESS_SNAPSHOT && p->snap_sent > p->snap_acked);
+		               (p->state == PROGRESS_PROBE && p->probe_sent) ||
+		               (p->state == PROGRESS_SNAPSHOT && p->snap_sent > p->snap_acked);
 		if (!waiting) {
 			p->idle_ticks = 0;
 			continue;
@@ -291,8 +292,7 @@ void raft_tick(struct raft *r)
  * Client calls
  */
 
-int raft_propose(struct raft *r, const void *data, size_t len, raft_term *term,
-		 raft_index *index)
+int raft_propose(struct raft *r, const void *data, size_t len, raft_term *term, raft_index *index)
 {
 	if (r->diverged)
 		return RAFT_EDIVERGED;
@@ -421,7 +421,7 @@ bool raft_has_ready(const struct raft *r)
 }
 
 static struct raft_entry *copy_entries(const struct raft_log *l, raft_index from, raft_index to,
-				       uint32_t *n_out)
+                                       uint32_t *n_out)
 {
 	*n_out = 0;
 	if (to < from)
@@ -448,8 +448,8 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 		rd->divergence = r->divergence;
 		r->diverged_reported = true;
 		rd->soft_state_changed = r->role != r->reported_role ||
-					 r->leader != r->reported_leader ||
-					 r->term != r->reported_term;
+		                         r->leader != r->reported_leader ||
+		                         r->term != r->reported_term;
 		r->reported_role = r->role;
 		r->reported_leader = r->leader;
 		r->reported_term = r->term;
@@ -512,7 +512,7 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	/* If nothing is waiting to become durable, neither in this batch nor in an
 	 * earlier one, the held messages depend on nothing and can go at once. */
 	bool nothing_pending = !rd->has_hard_state && rd->n_entries == 0 && !rd->has_snapshot &&
-			       r->advanced_seq + 1 == rd->seq;
+	                       r->advanced_seq + 1 == rd->seq;
 	if (nothing_pending && rd->n_persisted_messages > 0) {
 		uint32_t n = rd->n_messages + rd->n_persisted_messages;
 		rd->messages = raft_xrealloc(rd->messages, n * sizeof(*rd->messages));

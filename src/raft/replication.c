@@ -219,7 +219,8 @@ void replication_recv_append_response(struct raft *r, const struct raft_message 
 		replication_broadcast_commit(r);
 
 	if (r->transferee == p->id && p->match == log_last_index(&r->log)) {
-		struct raft_message tn = {.type = RAFT_MSG_TIMEOUT_NOW, .to = p->id, .term = r->term};
+		struct raft_message tn = {
+		    .type = RAFT_MSG_TIMEOUT_NOW, .to = p->id, .term = r->term};
 		raft_send(r, &tn);
 	}
 

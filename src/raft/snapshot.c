@@ -7,7 +7,7 @@
 #include <string.h>
 
 int raft_snapshot_meta(const struct raft *r, raft_index index, raft_term *term,
-		       struct raft_conf *conf)
+                       struct raft_conf *conf)
 {
 	if (index == 0 || index > r->applied)
 		return RAFT_EINVAL;
@@ -24,7 +24,7 @@ int raft_snapshot_meta(const struct raft *r, raft_index index, raft_term *term,
 }
 
 int raft_snapshot_taken(struct raft *r, raft_index index, struct raft_buf *data,
-			raft_index trailing)
+                        raft_index trailing)
 {
 	if (r->diverged)
 		return RAFT_EDIVERGED;
@@ -196,7 +196,7 @@ static void install(struct raft *r, const struct raft_message *m)
 	/* Figure 13, step 6: if our log holds the snapshot's last entry, keep what follows
 	 * it; otherwise discard the whole log (step 7). */
 	bool keep = index <= log_last_index(&r->log) && index >= r->log.offset &&
-		    log_term_at(&r->log, index) == rec->term;
+	            log_term_at(&r->log, index) == rec->term;
 	if (keep) {
 		log_compact(&r->log, index);
 	} else {

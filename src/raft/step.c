@@ -32,14 +32,16 @@ static void answer_stale(struct raft *r, const struct raft_message *m)
 		    .type = RAFT_MSG_PREVOTE_RESP, .to = m->from, .term = r->term, .reject = true};
 		raft_send(r, &resp);
 	} else if ((r->cfg.check_quorum || r->cfg.pre_vote) &&
-		   (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
-		    m->type == RAFT_MSG_SNAPSHOT)) {
+	           (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+	            m->type == RAFT_MSG_SNAPSHOT)) {
 		/* A leader cut off by a partition keeps its old term; with pre-vote the
 		 * rest of the cluster may never send it a higher one by themselves. This
 		 * answer makes it step down. */
-		struct raft_message resp = {
-		    .type = RAFT_MSG_APPEND_RESP, .to = m->from, .term = r->term, .reject = true,
-		    .index = m->index};
+		struct raft_message resp = {.type = RAFT_MSG_APPEND_RESP,
+		                            .to = m->from,
+		                            .term = r->term,
+		                            .reject = true,
+		                            .index = m->index};
 		raft_send(r, &resp);
 	}
 }
@@ -65,8 +67,8 @@ int raft_step(struct raft *r, const struct raft_message *m)
 			/* Figure 2, all servers: if an RPC carries term T > currentTerm,
 			 * set currentTerm = T and convert to follower. */
 			bool from_leader = m->type == RAFT_MSG_APPEND ||
-					   m->type == RAFT_MSG_HEARTBEAT ||
-					   m->type == RAFT_MSG_SNAPSHOT;
+			                   m->type == RAFT_MSG_HEARTBEAT ||
+			                   m->type == RAFT_MSG_SNAPSHOT;
 			election_become_follower(r, m->term, from_leader ? m->from : RAFT_NONE);
 		}
 	} else if (m->term < r->term) {

@@ -32,7 +32,7 @@ const char *raft_strerror(int err)
 {
 	static const char *const text[] = {
 #define RAFT_ERROR_TEXT_(name, t) t,
-		RAFT_ERRORS(RAFT_ERROR_TEXT_)
+	    RAFT_ERRORS(RAFT_ERROR_TEXT_)
 #undef RAFT_ERROR_TEXT_
 	};
 	if (err < 0 || err >= RAFT_ERROR_COUNT_)
@@ -43,18 +43,30 @@ const char *raft_strerror(int err)
 const char *raft_msg_type_name(enum raft_msg_type t)
 {
 	switch (t) {
-	case RAFT_MSG_PREVOTE: return "PreVote";
-	case RAFT_MSG_PREVOTE_RESP: return "PreVoteResp";
-	case RAFT_MSG_VOTE: return "Vote";
-	case RAFT_MSG_VOTE_RESP: return "VoteResp";
-	case RAFT_MSG_APPEND: return "Append";
-	case RAFT_MSG_APPEND_RESP: return "AppendResp";
-	case RAFT_MSG_HEARTBEAT: return "Heartbeat";
-	case RAFT_MSG_HEARTBEAT_RESP: return "HeartbeatResp";
-	case RAFT_MSG_TIMEOUT_NOW: return "TimeoutNow";
-	case RAFT_MSG_SNAPSHOT: return "Snapshot";
-	case RAFT_MSG_SNAPSHOT_RESP: return "SnapshotResp";
-	case RAFT_MSG_TYPE_COUNT_: break;
+	case RAFT_MSG_PREVOTE:
+		return "PreVote";
+	case RAFT_MSG_PREVOTE_RESP:
+		return "PreVoteResp";
+	case RAFT_MSG_VOTE:
+		return "Vote";
+	case RAFT_MSG_VOTE_RESP:
+		return "VoteResp";
+	case RAFT_MSG_APPEND:
+		return "Append";
+	case RAFT_MSG_APPEND_RESP:
+		return "AppendResp";
+	case RAFT_MSG_HEARTBEAT:
+		return "Heartbeat";
+	case RAFT_MSG_HEARTBEAT_RESP:
+		return "HeartbeatResp";
+	case RAFT_MSG_TIMEOUT_NOW:
+		return "TimeoutNow";
+	case RAFT_MSG_SNAPSHOT:
+		return "Snapshot";
+	case RAFT_MSG_SNAPSHOT_RESP:
+		return "SnapshotResp";
+	case RAFT_MSG_TYPE_COUNT_:
+		break;
 	}
 	return "Unknown";
 }
@@ -62,10 +74,14 @@ const char *raft_msg_type_name(enum raft_msg_type t)
 const char *raft_role_name(enum raft_role role)
 {
 	switch (role) {
-	case RAFT_FOLLOWER: return "follower";
-	case RAFT_PRECANDIDATE: return "pre-candidate";
-	case RAFT_CANDIDATE: return "candidate";
-	case RAFT_LEADER: return "leader";
+	case RAFT_FOLLOWER:
+		return "follower";
+	case RAFT_PRECANDIDATE:
+		return "pre-candidate";
+	case RAFT_CANDIDATE:
+		return "candidate";
+	case RAFT_LEADER:
+		return "leader";
 	}
 	return "unknown";
 }
@@ -206,8 +222,7 @@ void raft_conf_encode(const struct raft_conf *c, void *buf)
 	assert((size_t)(p - (unsigned char *)buf) == raft_conf_encoded_size(c));
 }
 
-static int get_ids(const unsigned char **p, const unsigned char *end, raft_id *ids,
-		   uint32_t *n)
+static int get_ids(const unsigned char **p, const unsigned char *end, raft_id *ids, uint32_t *n)
 {
 	if (end - *p < 4)
 		return RAFT_ECORRUPT;

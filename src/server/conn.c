@@ -1,4 +1,5 @@
-/* conn.c: the connection layer of the frontends: accept, read, ordered output, limits, linger, reference-counted close (conn.h). */
+/* conn.c: the connection layer of the frontends: accept, read, ordered output, limits, linger,
+ * reference-counted close (conn.h). */
 #include "server/conn.h"
 #include "base/alloc.h"
 
@@ -179,7 +180,7 @@ void conn_flush(struct conn *c)
 		return;
 	if (c->out.err != 0) {
 		server_logf(c->l->sv, 2, "%s: client %" PRIu64 ": output over %zu bytes; closing",
-			    c->l->proto, c->id, c->l->sv->output_hard_bytes);
+		            c->l->proto, c->id, c->l->sv->output_hard_bytes);
 		conn_count_overflow(c);
 		conn_close(c);
 		return;
@@ -309,8 +310,8 @@ static void conn_check_timeouts(struct conn *c, uint64_t now)
 	const struct server *sv = c->l->sv;
 	const char *why = NULL;
 	/* Lingering only lets the last response arrive: a few seconds will do. */
-	uint64_t linger_ms = sv->read_timeout_ms > 0 && sv->read_timeout_ms < 5000 ? sv->read_timeout_ms
-										   : 5000;
+	uint64_t linger_ms =
+	    sv->read_timeout_ms > 0 && sv->read_timeout_ms < 5000 ? sv->read_timeout_ms : 5000;
 	if (c->lingering) {
 		if (timed_out(c->last_active_ms, now, linger_ms))
 			why = "lingered too long";
@@ -318,8 +319,8 @@ static void conn_check_timeouts(struct conn *c, uint64_t now)
 		if (c->reading && timed_out(c->input_since_ms, now, sv->read_timeout_ms))
 			why = "an unfinished request made no progress (--client-read-timeout)";
 	} else if (!c->write_busy && c->out.len == 0 &&
-		   (c->l->ops->owed == NULL || !c->l->ops->owed(c)) &&
-		   timed_out(c->last_active_ms, now, sv->idle_timeout_ms)) {
+	           (c->l->ops->owed == NULL || !c->l->ops->owed(c)) &&
+	           timed_out(c->last_active_ms, now, sv->idle_timeout_ms)) {
 		why = "idle (--client-idle-timeout)";
 	}
 	if (why == NULL)
@@ -391,8 +392,8 @@ static void on_connection(uv_stream_t *server, int status)
 }
 
 int conn_listen(struct conn_listener **out, size_t size, struct server *sv,
-		const struct conn_ops *ops, struct server_stats *st, const char *proto,
-		const char *flag, const char *address, char *errmsg, size_t len)
+                const struct conn_ops *ops, struct server_stats *st, const char *proto,
+                const char *flag, const char *address, char *errmsg, size_t len)
 {
 	struct conn_listener *l = xcalloc(1, size);
 	l->sv = sv;

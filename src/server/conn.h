@@ -1,4 +1,5 @@
-/* conn.h: the connection layer both frontends use: a listener, its libuv TCP streams, ordered output with soft/hard limits, reference-counted close. */
+/* conn.h: the connection layer both frontends use: a listener, its libuv TCP streams, ordered
+ * output with soft/hard limits, reference-counted close. */
 #ifndef CONCORD_SERVER_CONN_H
 #define CONCORD_SERVER_CONN_H
 
@@ -82,16 +83,16 @@ struct conn {
 	bool write_busy;
 	bool closing;
 	bool reading;
-	bool input_closed; /* the client's EOF (or a read error): nothing more comes */
-	bool lingering;   /* write side shut: reading and dropping input until EOF */
-	bool provisional; /* held in the relay reserve until relay_check() decides */
-	size_t discarded; /* bytes dropped while lingering */
+	bool input_closed;       /* the client's EOF (or a read error): nothing more comes */
+	bool lingering;          /* write side shut: reading and dropping input until EOF */
+	bool provisional;        /* held in the relay reserve until relay_check() decides */
+	size_t discarded;        /* bytes dropped while lingering */
 	uint64_t last_active_ms; /* uv_now() of the last read or write, or the accept */
 	uint64_t input_since_ms; /* since when the unfinished input made no progress; 0: none */
 	uint64_t received;       /* bytes committed, in all */
 	uint64_t consumed;       /* received - buffered() when last looked at */
 	uint32_t refs;
-	uint64_t id;      /* 1, 2, ... per listener */
+	uint64_t id; /* 1, 2, ... per listener */
 };
 
 struct conn_listener {
@@ -107,7 +108,7 @@ struct conn_listener {
 	uint32_t n_conns; /* open connections */
 	uint32_t n_alive; /* connections not yet freed */
 	uint64_t next_id;
-	uv_timer_t timer;   /* the timeouts' sweep */
+	uv_timer_t timer; /* the timeouts' sweep */
 	bool timer_open;
 	void (*close_cb)(void *arg); /* conn_listener_close()'s */
 	void *close_arg;
@@ -118,8 +119,8 @@ struct conn_listener {
  * ("--listen-client"). Returns 0 with *out set, or a uv error with errmsg filled (the
  * memory then goes by itself). */
 int conn_listen(struct conn_listener **out, size_t size, struct server *sv,
-		const struct conn_ops *ops, struct server_stats *st, const char *proto,
-		const char *flag, const char *address, char *errmsg, size_t len);
+                const struct conn_ops *ops, struct server_stats *st, const char *proto,
+                const char *flag, const char *address, char *errmsg, size_t len);
 
 /* Stops accepting and closes every connection; once all are freed, frees the server's
  * memory (conn_listen's) and calls cb(arg), if cb is not NULL. */

@@ -1,4 +1,5 @@
-/* http_admin.c: the HTTP cluster, membership, admin and health routes, and the web page (docs/http.md). */
+/* http_admin.c: the HTTP cluster, membership, admin and health routes, and the web page
+ * (docs/http.md). */
 #include "server/http_impl.h"
 #include "codec/web.h"
 
@@ -28,13 +29,16 @@ void route_healthz(struct hconn *c, const char *rest, size_t len)
 	struct wire_buf b;
 	wire_buf_init(&b, 1024);
 	if (st.leader == RAFT_NONE) {
-		wire_buf_printf(&b, "{\"status\": \"unavailable\", \"reason\": \"no leader\", "
-				    "\"node_id\": %" PRIu64 ", \"term\": %" PRIu64 "}", st.id, st.term);
+		wire_buf_printf(&b,
+		                "{\"status\": \"unavailable\", \"reason\": \"no leader\", "
+		                "\"node_id\": %" PRIu64 ", \"term\": %" PRIu64 "}",
+		                st.id, st.term);
 		respond_json(c, 503, &b, NULL, 0);
 	} else {
-		wire_buf_printf(&b, "{\"status\": \"ok\", \"node_id\": %" PRIu64 ", \"role\": \"%s\", "
-				    "\"leader\": %" PRIu64 ", \"term\": %" PRIu64 "}",
-				st.id, server_role_name(sv), st.leader, st.term);
+		wire_buf_printf(&b,
+		                "{\"status\": \"ok\", \"node_id\": %" PRIu64 ", \"role\": \"%s\", "
+		                "\"leader\": %" PRIu64 ", \"term\": %" PRIu64 "}",
+		                st.id, server_role_name(sv), st.leader, st.term);
 		respond_json(c, 200, &b, NULL, 0);
 	}
 	wire_buf_free(&b);
@@ -44,10 +48,12 @@ void route_index(struct hconn *c, const char *rest, size_t len)
 {
 	(void)rest;
 	(void)len;
-	respond(c, 200, "text/html; charset=utf-8", concord_web_index, concord_web_index_len, NULL, 0);
+	respond(c, 200, "text/html; charset=utf-8", concord_web_index, concord_web_index_len, NULL,
+	        0);
 }
 
-static bool parse_id_path(const char *p, size_t len, uint64_t *id, const char **rest, size_t *rest_len)
+static bool parse_id_path(const char *p, size_t len, uint64_t *id, const char **rest,
+                          size_t *rest_len)
 {
 	size_t i = 0;
 	uint64_t v = 0;
@@ -65,7 +71,7 @@ static bool parse_id_path(const char *p, size_t len, uint64_t *id, const char **
 
 /* `id`: the member the request names (RAFT_NONE: none), for the errors about it. */
 static void respond_node_result(struct hconn *c, int rv, int ok_status, struct wire_buf *ok_body,
-				raft_id id)
+                                raft_id id)
 {
 	if (rv == 0) {
 		if (ok_body != NULL)
@@ -116,8 +122,9 @@ static void member_add(struct hconn *c)
 	json_doc_free(doc);
 	struct sockaddr_storage sa;
 	if (!ok || server_addr_parse(m.peer, &sa) != 0) {
-		respond_error(c, 400, "expected {\"name\": ..., \"peer\": \"host:port\" (numeric), "
-				      "\"client\": ..., \"http\": ..., optional \"id\"}");
+		respond_error(c, 400,
+		              "expected {\"name\": ..., \"peer\": \"host:port\" (numeric), "
+		              "\"client\": ..., \"http\": ..., optional \"id\"}");
 		return;
 	}
 	if (id == 0) {
@@ -154,7 +161,8 @@ void route_members(struct hconn *c, const char *rest, size_t len)
 	const char *tail;
 	size_t tail_len;
 	if (len > 1 && rest[0] == '/' && parse_id_path(rest + 1, len - 1, &id, &tail, &tail_len)) {
-		if (tail_len == 8 && memcmp(tail, "/promote", 8) == 0 && q->method == HTTP_METHOD_POST) {
+		if (tail_len == 8 && memcmp(tail, "/promote", 8) == 0 &&
+		    q->method == HTTP_METHOD_POST) {
 			respond_node_result(c, node_member_promote(sv->node, id), 200, NULL, id);
 			return;
 		}
@@ -163,8 +171,9 @@ void route_members(struct hconn *c, const char *rest, size_t len)
 			return;
 		}
 	}
-	respond_error(c, 404, "no such route (POST /v1/members, POST /v1/members/{id}/promote, "
-			      "DELETE /v1/members/{id})");
+	respond_error(c, 404,
+	              "no such route (POST /v1/members, POST /v1/members/{id}/promote, "
+	              "DELETE /v1/members/{id})");
 }
 
 void route_transfer(struct hconn *c, const char *rest, size_t len)
@@ -211,8 +220,10 @@ void route_transfer(struct hconn *c, const char *rest, size_t len)
 	wire_buf_init(&b, 256);
 	int rv = node_transfer(sv->node, to);
 	if (rv == NODE_EALREADY) {
-		wire_buf_printf(&b, "{\"from\": %" PRIu64 ", \"to\": %" PRIu64
-				    ", \"note\": \"already the leader\"}", st.id, to);
+		wire_buf_printf(&b,
+		                "{\"from\": %" PRIu64 ", \"to\": %" PRIu64
+		                ", \"note\": \"already the leader\"}",
+		                st.id, to);
 		respond_json(c, 200, &b, NULL, 0);
 	} else {
 		wire_buf_printf(&b, "{\"from\": %" PRIu64 ", \"to\": %" PRIu64 "}", st.id, to);
@@ -327,16 +338,16 @@ static void faults_set(struct hconn *c)
 	const struct json_value *tov = json_object_get(root, "to");
 	bool all = tov != NULL && tov->type == JSON_STRING && tov->len == 1 && tov->str[0] == '*';
 	bool ok = root->type == JSON_OBJECT && tov != NULL &&
-		  (all || (json_value_uint64(tov, &to) == 0 && to != 0)) &&
-		  json_prob(root, "drop_probability", &f.drop_probability) &&
-		  json_ms(root, "request_delay_ms", &f.request_delay_ms) &&
-		  json_prob(root, "request_delay_probability", &f.request_delay_probability) &&
-		  json_ms(root, "response_delay_ms", &f.response_delay_ms) &&
-		  json_prob(root, "response_delay_probability", &f.response_delay_probability) &&
-		  json_prob(root, "duplicate_probability", &f.duplicate_probability) &&
-		  json_ms(root, "reorder_jitter_ms", &f.reorder_jitter_ms) &&
-		  json_flag(root, "block_outbound", &f.block_outbound) &&
-		  json_flag(root, "block_inbound", &f.block_inbound);
+	          (all || (json_value_uint64(tov, &to) == 0 && to != 0)) &&
+	          json_prob(root, "drop_probability", &f.drop_probability) &&
+	          json_ms(root, "request_delay_ms", &f.request_delay_ms) &&
+	          json_prob(root, "request_delay_probability", &f.request_delay_probability) &&
+	          json_ms(root, "response_delay_ms", &f.response_delay_ms) &&
+	          json_prob(root, "response_delay_probability", &f.response_delay_probability) &&
+	          json_prob(root, "duplicate_probability", &f.duplicate_probability) &&
+	          json_ms(root, "reorder_jitter_ms", &f.reorder_jitter_ms) &&
+	          json_flag(root, "block_outbound", &f.block_outbound) &&
+	          json_flag(root, "block_inbound", &f.block_inbound);
 	/* A delay given without its probability applies to every message. */
 	if (f.request_delay_ms > 0 && json_object_get(root, "request_delay_probability") == NULL)
 		f.request_delay_probability = 1;
@@ -344,8 +355,9 @@ static void faults_set(struct hconn *c)
 		f.response_delay_probability = 1;
 	json_doc_free(doc);
 	if (!ok) {
-		respond_error(c, 400, "expected a link object with \"to\" (a node id or \"*\") and "
-				      "fault fields in range (docs/http.md)");
+		respond_error(c, 400,
+		              "expected a link object with \"to\" (a node id or \"*\") and "
+		              "fault fields in range (docs/http.md)");
 		return;
 	}
 	int rv = server_fault_set(sv, all ? RAFT_NONE : to, &f);
@@ -382,4 +394,3 @@ void route_faults(struct hconn *c, const char *rest, size_t len)
 	}
 	faults_set(c);
 }
-

@@ -1,4 +1,5 @@
-/* http_impl.h: the HTTP frontend's insides, shared by its files: connections, responses, the route table and its handlers. */
+/* http_impl.h: the HTTP frontend's insides, shared by its files: connections, responses, the route
+ * table and its handlers. */
 #ifndef CONCORD_SERVER_HTTP_IMPL_H
 #define CONCORD_SERVER_HTTP_IMPL_H
 
@@ -70,8 +71,8 @@ enum {
 };
 
 #define ROUTE_METHOD(m) (1u << (m))
-#define ROUTE_GET (ROUTE_METHOD(HTTP_METHOD_GET) | ROUTE_METHOD(HTTP_METHOD_HEAD))
-#define ROUTE_ANY 0xffffu
+#define ROUTE_GET       (ROUTE_METHOD(HTTP_METHOD_GET) | ROUTE_METHOD(HTTP_METHOD_HEAD))
+#define ROUTE_ANY       0xffffu
 
 /* Serves a request whose path matched; `rest` is what follows a prefix. */
 typedef void (*route_fn)(struct hconn *c, const char *rest, size_t len);
@@ -110,14 +111,14 @@ void route_index(struct hconn *c, const char *rest, size_t len);
  */
 
 /* Queues a response to c->req (keep-alive as the request asked, unless closing). */
-void respond(struct hconn *c, int status, const char *content_type, const void *body,
-	     size_t len, const struct http_header *extra, size_t n_extra);
+void respond(struct hconn *c, int status, const char *content_type, const void *body, size_t len,
+             const struct http_header *extra, size_t n_extra);
 /* `body` as application/json (500 if it overflowed). */
 void respond_json(struct hconn *c, int status, struct wire_buf *body,
-		  const struct http_header *extra, size_t n_extra);
+                  const struct http_header *extra, size_t n_extra);
 /* {"error": "<msg>"} */
 void respond_error(struct hconn *c, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void respond_empty_object(struct hconn *c, int status);
 /* 503 with "Retry-After: 1" and the JSON body `fmt` makes. */
 void respond_retry(struct hconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

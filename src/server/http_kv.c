@@ -1,4 +1,5 @@
-/* http_kv.c: the HTTP key-value and session routes: GET, PUT and DELETE of /v1/kv/{key}, GET /v1/kv, /v1/sessions (docs/http.md). */
+/* http_kv.c: the HTTP key-value and session routes: GET, PUT and DELETE of /v1/kv/{key}, GET
+ * /v1/kv, /v1/sessions (docs/http.md). */
 #include "server/http_impl.h"
 #include "base/alloc.h"
 
@@ -64,7 +65,7 @@ static bool want_base64(const struct http_request *req)
 }
 
 static void write_kv_fields(struct json_writer *w, const struct kv_value *v, bool b64,
-			    bool keys_only)
+                            bool keys_only)
 {
 	json_write_bytes_field(w, "key", v->key, v->key_len, b64);
 	if (!keys_only)
@@ -89,10 +90,10 @@ static void serve_get(struct hconn *c)
 	json_writer_init(&w, &b);
 	if (rv == 0 && c->raw) {
 		char h[4][24];
-		uint64_t vals[4] = {c->rev != 0 ? c->rev : revision, v.create_revision, v.mod_revision,
-				    v.version};
+		uint64_t vals[4] = {c->rev != 0 ? c->rev : revision, v.create_revision,
+		                    v.mod_revision, v.version};
 		static const char *const names[4] = {"Concord-Revision", "Concord-Create-Revision",
-						     "Concord-Mod-Revision", "Concord-Version"};
+		                                     "Concord-Mod-Revision", "Concord-Version"};
 		struct http_header hs[4];
 		for (int i = 0; i < 4; i++) {
 			int n = snprintf(h[i], sizeof(h[i]), "%" PRIu64, vals[i]);
@@ -120,15 +121,20 @@ static void serve_get(struct hconn *c)
 		json_write_object_end(&w);
 		respond_json(c, 404, &b, NULL, 0);
 	} else if (rv == KV_ECOMPACTED) {
-		wire_buf_printf(&b, "{\"error\": \"revision %" PRIu64 " is compacted\", "
-				    "\"compact_revision\": %" PRIu64 "}", c->rev, kv_compact_revision(kv));
+		wire_buf_printf(&b,
+		                "{\"error\": \"revision %" PRIu64 " is compacted\", "
+		                "\"compact_revision\": %" PRIu64 "}",
+		                c->rev, kv_compact_revision(kv));
 		respond_json(c, 410, &b, NULL, 0);
 	} else if (rv == KV_EFUTURE) {
-		wire_buf_printf(&b, "{\"error\": \"revision %" PRIu64 " is in the future\", "
-				    "\"revision\": %" PRIu64 "}", c->rev, revision);
+		wire_buf_printf(&b,
+		                "{\"error\": \"revision %" PRIu64 " is in the future\", "
+		                "\"revision\": %" PRIu64 "}",
+		                c->rev, revision);
 		respond_json(c, 400, &b, NULL, 0);
 	} else if (rv == KV_EKEYTOOBIG) {
-		respond_error(c, 414, "key too large (limit %u bytes)", c->s->sv->limits.key_bytes_max);
+		respond_error(c, 414, "key too large (limit %u bytes)",
+		              c->s->sv->limits.key_bytes_max);
 	} else {
 		respond_error(c, 500, "%s", kv_strerror(rv));
 	}
@@ -169,8 +175,9 @@ static void serve_list(struct hconn *c)
 	char *prefix = NULL, *start = NULL;
 	size_t plen = 0, slen = 0;
 	uint64_t limit = 100;
-	if (query_bytes(q, "prefix", &prefix, &plen) < 0 || query_bytes(q, "start", &start, &slen) < 0 ||
-	    query_u64(q, "limit", &limit) < 0 || limit == 0) {
+	if (query_bytes(q, "prefix", &prefix, &plen) < 0 ||
+	    query_bytes(q, "start", &start, &slen) < 0 || query_u64(q, "limit", &limit) < 0 ||
+	    limit == 0) {
 		free(prefix);
 		free(start);
 		respond_error(c, 400, "bad query parameter (prefix, start, limit)");
@@ -185,11 +192,13 @@ static void serve_list(struct hconn *c)
 	json_write_object_begin(&w);
 	json_write_key(&w, "kvs");
 	json_write_array_begin(&w);
-	struct list_state ls = {.w = &w, .b64 = c->force_base64,
-				.keys_only = query_flag(q, "keys_only"), .limit = limit};
+	struct list_state ls = {.w = &w,
+	                        .b64 = c->force_base64,
+	                        .keys_only = query_flag(q, "keys_only"),
+	                        .limit = limit};
 	bool more = false;
 	int rv = kv_scan(kv, prefix != NULL ? prefix : "", plen, start, slen,
-			 limit + 2 * NODE_MAX_MEMBERS, c->rev, list_one, &ls, &more);
+	                 limit + 2 * NODE_MAX_MEMBERS, c->rev, list_one, &ls, &more);
 	json_write_array_end(&w);
 	if (rv != 0) {
 		respond_error(c, rv == KV_ECOMPACTED ? 410 : 400, "%s", kv_strerror(rv));
@@ -229,7 +238,7 @@ static void on_read_done(void *arg, int status)
 				serve_list(c);
 		} else if (status == NODE_ENOTLEADER) {
 			respond_retry(c, "{\"error\": \"no leader: leadership was lost before the "
-					 "read was confirmed\"}");
+			                 "read was confirmed\"}");
 		} else if (status == NODE_ETIMEOUT) {
 			respond_error(c, 504, "the read timed out waiting for a quorum");
 		} else {
@@ -312,7 +321,8 @@ static void write_reply_json(struct hconn *c, const struct kv_reply *r)
 		json_write_key(&w, "error");
 		char msg[96];
 		snprintf(msg, sizeof(msg), "%s (limits: key %u bytes, value %u bytes)",
-			 kv_strerror(r->code), sv->limits.key_bytes_max, sv->limits.value_bytes_max);
+		         kv_strerror(r->code), sv->limits.key_bytes_max,
+		         sv->limits.value_bytes_max);
 		json_write_cstr(&w, msg);
 	} else if (r->code != KV_OK) {
 		status = 400;
@@ -344,7 +354,7 @@ static void write_reply_json(struct hconn *c, const struct kv_reply *r)
 		} else {
 			json_write_key(&w, "deleted");
 			json_write_uint(&w, c->op == OP_DELETE ? (uint64_t)r->integer
-							     : (r->existed ? 1 : 0));
+			                                       : (r->existed ? 1 : 0));
 		}
 	}
 	if (r->duplicate) {
@@ -364,7 +374,7 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 			write_reply_json(c, reply);
 		} else if (status == NODE_ELOST) {
 			respond_retry(c, "{\"error\": \"the leader changed before the write "
-					 "committed; it had no effect; retry\"}");
+			                 "committed; it had no effect; retry\"}");
 		} else if (status == NODE_ETIMEOUT) {
 			respond_error(c, 504, "outcome unknown: timed out waiting for a quorum");
 		} else {
@@ -393,9 +403,10 @@ static void submit_write(struct hconn *c, struct kv_cmd *cmd, int op)
 		respond_error(c, 503, "busy: a leadership transfer is under way; retry");
 	else if (rv == NODE_ETOOBIG)
 		respond_error(c, 413, "command too large (limits: key %u bytes, value %u bytes)",
-			      sv->limits.key_bytes_max, sv->limits.value_bytes_max);
+		              sv->limits.key_bytes_max, sv->limits.value_bytes_max);
 	else if (rv == NODE_EINVAL)
-		respond_error(c, 400, "invalid write (keys starting with \\u0000concord/ are reserved)");
+		respond_error(c, 400,
+		              "invalid write (keys starting with \\u0000concord/ are reserved)");
 	else
 		respond_error(c, 503, "%s", node_strerror(rv));
 }
@@ -445,7 +456,8 @@ static bool key_check(struct hconn *c, const char *key, size_t len)
 static bool content_is_json(const struct http_request *q)
 {
 	const struct http_header *h = http_request_header(q, "Content-Type");
-	return h != NULL && h->value_len >= 16 && strncasecmp(h->value, "application/json", 16) == 0;
+	return h != NULL && h->value_len >= 16 &&
+	       strncasecmp(h->value, "application/json", 16) == 0;
 }
 
 /* What a PUT carries besides the key: the value and at most one condition, from a JSON
@@ -481,7 +493,8 @@ static bool put_from_json(struct hconn *c, struct kv_cmd *cmd, struct put_args *
 	const struct json_value *root = json_doc_root(a->doc);
 	if (root->type != JSON_OBJECT ||
 	    json_object_get_bytes(root, "value", &a->value, &a->vlen) != 0) {
-		respond_error(c, 400, "the body must be an object with \"value\" or \"value_base64\"");
+		respond_error(c, 400,
+		              "the body must be an object with \"value\" or \"value_base64\"");
 		return false;
 	}
 	if (json_true(root, "if_absent")) {
@@ -494,8 +507,8 @@ static bool put_from_json(struct hconn *c, struct kv_cmd *cmd, struct put_args *
 	}
 	int rv = json_object_get_bytes(root, "if_value", &a->ifv, &a->ifvlen);
 	if (rv == 0) {
-		cmd->put.cond = (struct kv_cond){.kind = KV_COND_VALUE, .value = a->ifv,
-						 .value_len = a->ifvlen};
+		cmd->put.cond = (struct kv_cond){
+		    .kind = KV_COND_VALUE, .value = a->ifv, .value_len = a->ifvlen};
 		a->conds++;
 	} else if (rv != WIRE_ENOTFOUND) {
 		a->conds = 99;
@@ -525,8 +538,8 @@ static void put_from_query(const struct http_request *q, struct kv_cmd *cmd, str
 	}
 	int rv = query_bytes(q, "if_value", &a->qifv, &a->ifvlen);
 	if (rv > 0) {
-		cmd->put.cond = (struct kv_cond){.kind = KV_COND_VALUE, .value = a->qifv,
-						 .value_len = a->ifvlen};
+		cmd->put.cond = (struct kv_cond){
+		    .kind = KV_COND_VALUE, .value = a->qifv, .value_len = a->ifvlen};
 		a->conds++;
 	} else if (rv < 0) {
 		a->conds = 99;
@@ -547,7 +560,8 @@ void route_kv_put(struct hconn *c, const char *key, size_t key_len)
 	const struct http_request *q = &c->req;
 	c->force_base64 = want_base64(q);
 	if (session_headers(c) < 0) {
-		respond_error(c, 400, "Concord-Client-Id and Concord-Seq must both be positive integers");
+		respond_error(c, 400,
+		              "Concord-Client-Id and Concord-Seq must both be positive integers");
 		return;
 	}
 	if (!key_check(c, key, key_len))
@@ -568,10 +582,12 @@ void route_kv_put(struct hconn *c, const char *key, size_t key_len)
 	cmd.put.value = a.value != NULL ? a.value : q->body;
 	cmd.put.value_len = a.vlen;
 	if (a.conds > 1)
-		respond_error(c, 400, "at most one condition, well formed: if_absent, if_present, "
-				      "if_value or if_mod_revision");
+		respond_error(c, 400,
+		              "at most one condition, well formed: if_absent, if_present, "
+		              "if_value or if_mod_revision");
 	else if (a.vlen > sv->limits.value_bytes_max)
-		respond_error(c, 413, "value too large (limit %u bytes)", sv->limits.value_bytes_max);
+		respond_error(c, 413, "value too large (limit %u bytes)",
+		              sv->limits.value_bytes_max);
 	else
 		submit_write(c, &cmd, OP_PUT);
 	put_args_free(&a);
@@ -582,7 +598,8 @@ void route_kv_delete(struct hconn *c, const char *key, size_t key_len)
 	const struct http_request *q = &c->req;
 	c->force_base64 = want_base64(q);
 	if (session_headers(c) < 0) {
-		respond_error(c, 400, "Concord-Client-Id and Concord-Seq must both be positive integers");
+		respond_error(c, 400,
+		              "Concord-Client-Id and Concord-Seq must both be positive integers");
 		return;
 	}
 	if (!key_check(c, key, key_len))
@@ -594,7 +611,8 @@ void route_kv_delete(struct hconn *c, const char *key, size_t key_len)
 	int b = query_u64(q, "if_mod_revision", &mr);
 	if (a < 0 || b < 0 || (a > 0 && b > 0)) {
 		free(ifv);
-		respond_error(c, 400, "at most one condition, well formed: if_value or if_mod_revision");
+		respond_error(c, 400,
+		              "at most one condition, well formed: if_value or if_mod_revision");
 		return;
 	}
 	if (a == 0 && b == 0) {
@@ -607,7 +625,8 @@ void route_kv_delete(struct hconn *c, const char *key, size_t key_len)
 	cmd.put.key = c->key;
 	cmd.put.key_len = c->key_len;
 	if (a > 0)
-		cmd.put.cond = (struct kv_cond){.kind = KV_COND_VALUE, .value = ifv, .value_len = ifvlen};
+		cmd.put.cond =
+		    (struct kv_cond){.kind = KV_COND_VALUE, .value = ifv, .value_len = ifvlen};
 	else
 		cmd.put.cond = (struct kv_cond){.kind = KV_COND_MOD_REVISION, .mod_revision = mr};
 	submit_write(c, &cmd, OP_DELETE_CAS);
@@ -645,11 +664,11 @@ void route_sessions(struct hconn *c, const char *rest, size_t len)
 	} else if (*end == '\0' && q->method == HTTP_METHOD_DELETE) {
 		cmd.op = KV_OP_SESSION_CLOSE;
 	} else {
-		respond_error(c, 404, "no such route (POST /v1/sessions/{id}/keepalive, DELETE "
-				      "/v1/sessions/{id})");
+		respond_error(c, 404,
+		              "no such route (POST /v1/sessions/{id}/keepalive, DELETE "
+		              "/v1/sessions/{id})");
 		return;
 	}
 	c->client_id = 0;
 	submit_write(c, &cmd, OP_SESSION_OTHER);
 }
-

@@ -1,4 +1,5 @@
-/* http_metrics.c: GET /metrics: every series in Prometheus text format (docs/metrics.md), and the request latency histograms' bookkeeping. */
+/* http_metrics.c: GET /metrics: every series in Prometheus text format (docs/metrics.md), and the
+ * request latency histograms' bookkeeping. */
 #include "server/http_impl.h"
 #include "codec/metrics.h"
 
@@ -12,7 +13,7 @@
 #include <unistd.h>
 
 void server_latency_observe(struct server_latency *l, size_t slot, const char *name,
-			    uint64_t start_ns)
+                            uint64_t start_ns)
 {
 	if (slot >= SERVER_LATENCY_SLOTS - 1) {
 		slot = SERVER_LATENCY_SLOTS - 1;
@@ -27,14 +28,14 @@ void server_latency_observe(struct server_latency *l, size_t slot, const char *n
 }
 
 static void metric(struct wire_buf *b, const char *name, const char *help, enum metrics_type t,
-		   uint64_t v)
+                   uint64_t v)
 {
 	metrics_write_family(b, name, help, t);
 	metrics_write_u64(b, name, NULL, 0, v);
 }
 
 static void histogram_family(struct wire_buf *b, const char *name, const char *help,
-			     const struct histogram *h)
+                             const struct histogram *h)
 {
 	metrics_write_family(b, name, help, METRICS_HISTOGRAM);
 	metrics_write_histogram(b, name, NULL, 0, h);
@@ -42,15 +43,18 @@ static void histogram_family(struct wire_buf *b, const char *name, const char *h
 
 /* The node's Raft numbers, under etcd's names where etcd has them. */
 static void raft_metrics_write(struct wire_buf *b, struct server *sv, const struct node_status *st,
-			       const struct node_metrics *m)
+                               const struct node_metrics *m)
 {
 	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
 	metric(b, "concord_raft_term", "Current Raft term.", G, st->term);
 	metric(b, "concord_raft_commit_index", "Highest log index known committed.", G, st->commit);
-	metric(b, "concord_raft_applied_index", "Highest log index applied to the store.", G, st->applied);
+	metric(b, "concord_raft_applied_index", "Highest log index applied to the store.", G,
+	       st->applied);
 	metric(b, "concord_raft_last_index", "Last index of this node's log.", G, st->last_index);
-	metric(b, "concord_raft_snapshot_index", "Index of the last snapshot.", G, st->snapshot_index);
-	metric(b, "concord_raft_leader_id", "The leader this node knows of (0: none).", G, st->leader);
+	metric(b, "concord_raft_snapshot_index", "Index of the last snapshot.", G,
+	       st->snapshot_index);
+	metric(b, "concord_raft_leader_id", "The leader this node knows of (0: none).", G,
+	       st->leader);
 	metrics_write_family(b, "concord_raft_role", "1 for this node's current role.", G);
 	static const char *const roles[] = {"leader", "follower", "candidate", "learner"};
 	const char *mine = server_role_name(sv);
@@ -59,46 +63,55 @@ static void raft_metrics_write(struct wire_buf *b, struct server *sv, const stru
 		metrics_write_u64(b, "concord_raft_role", &l, 1, strcmp(mine, roles[i]) == 0);
 	}
 	metric(b, "concord_raft_voters", "Voters in the configuration.", G, st->conf.n_voters);
-	metric(b, "concord_raft_learners", "Learners in the configuration.", G, st->conf.n_learners);
-	metric(b, "concord_server_has_leader", "1 if this node knows a leader.", G, st->leader != RAFT_NONE);
-	metric(b, "concord_server_is_leader", "1 if this node is the leader.", G, st->role == RAFT_LEADER);
+	metric(b, "concord_raft_learners", "Learners in the configuration.", G,
+	       st->conf.n_learners);
+	metric(b, "concord_server_has_leader", "1 if this node knows a leader.", G,
+	       st->leader != RAFT_NONE);
+	metric(b, "concord_server_is_leader", "1 if this node is the leader.", G,
+	       st->role == RAFT_LEADER);
 	metric(b, "concord_server_leader_changes_seen_total", "Times the known leader changed.", C,
 	       m->leader_changes);
-	metric(b, "concord_server_elections_won_total", "Elections this node won.", C, m->elections_won);
+	metric(b, "concord_server_elections_won_total", "Elections this node won.", C,
+	       m->elections_won);
 	metric(b, "concord_server_proposals_committed_total", "Writes committed and applied.", C,
 	       m->proposals_ok);
-	metric(b, "concord_server_proposals_applied_total", "Log index applied (etcd's applied counter).",
-	       C, st->applied);
+	metric(b, "concord_server_proposals_applied_total",
+	       "Log index applied (etcd's applied counter).", C, st->applied);
 	metric(b, "concord_server_proposals_pending", "Writes awaiting their outcome.", G,
 	       st->proposals_pending);
-	metric(b, "concord_server_proposals_failed_total", "Writes lost to a leader change or timed out.",
-	       C, m->proposals_lost + m->proposals_timeout);
+	metric(b, "concord_server_proposals_failed_total",
+	       "Writes lost to a leader change or timed out.", C,
+	       m->proposals_lost + m->proposals_timeout);
 }
 
 /* Proposals, reads, storage and the duration histograms. */
 static void node_metrics_write(struct wire_buf *b, const struct node_status *st,
-			       const struct node_metrics *m)
+                               const struct node_metrics *m)
 {
 	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
 	metric(b, "concord_reads_pending", "Reads awaiting confirmation.", G, st->reads_pending);
 	metric(b, "concord_proposals_total", "Writes proposed.", C, m->proposals);
-	metric(b, "concord_proposals_lost_total", "Writes lost to a leader change.", C, m->proposals_lost);
+	metric(b, "concord_proposals_lost_total", "Writes lost to a leader change.", C,
+	       m->proposals_lost);
 	metric(b, "concord_proposals_timeout_total", "Writes timed out.", C, m->proposals_timeout);
 	metric(b, "concord_reads_total", "Reads asked.", C, m->reads);
 	metric(b, "concord_reads_ok_total", "Reads served.", C, m->reads_ok);
-	metric(b, "concord_ready_batches_total", "Ready batches drained from the core.", C, m->ready_batches);
-	metric(b, "concord_storage_writes_total", "Batches written to storage.", C, m->storage_writes);
+	metric(b, "concord_ready_batches_total", "Ready batches drained from the core.", C,
+	       m->ready_batches);
+	metric(b, "concord_storage_writes_total", "Batches written to storage.", C,
+	       m->storage_writes);
 	metric(b, "concord_snapshots_total", "Snapshots taken.", C, m->snapshots);
 	histogram_family(b, "concord_commit_duration_seconds",
-			 "Proposal to apply, of acknowledged writes.", &m->commit_seconds);
-	histogram_family(b, "concord_apply_duration_seconds", "Applying one log entry to the store.",
-			 &m->apply_seconds);
+	                 "Proposal to apply, of acknowledged writes.", &m->commit_seconds);
+	histogram_family(b, "concord_apply_duration_seconds",
+	                 "Applying one log entry to the store.", &m->apply_seconds);
 	histogram_family(b, "concord_snapshot_duration_seconds", "A snapshot, started to saved.",
-			 &m->snapshot_seconds);
+	                 &m->snapshot_seconds);
 	histogram_family(b, "concord_disk_wal_append_duration_seconds",
-			 "Writing one group of batches to the WAL, before its sync.", &m->append_seconds);
+	                 "Writing one group of batches to the WAL, before its sync.",
+	                 &m->append_seconds);
 	histogram_family(b, "concord_disk_wal_fsync_duration_seconds", "One sync of the WAL.",
-			 &m->fsync_seconds);
+	                 &m->fsync_seconds);
 }
 
 /* The transport's and the store's numbers. */
@@ -111,15 +124,21 @@ static void net_kv_metrics_write(struct wire_buf *b, struct server *sv)
 	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
 	metric(b, "concord_net_sent_messages_total", "Peer messages sent.", C, ns.sent_msgs);
 	metric(b, "concord_net_sent_bytes_total", "Peer bytes sent.", C, ns.sent_bytes);
-	metric(b, "concord_net_received_messages_total", "Peer messages received.", C, ns.received_msgs);
+	metric(b, "concord_net_received_messages_total", "Peer messages received.", C,
+	       ns.received_msgs);
 	metric(b, "concord_net_received_bytes_total", "Peer bytes received.", C, ns.received_bytes);
-	metric(b, "concord_net_dropped_queue_total", "Messages refused by a full send queue.", C, ns.dropped_queue);
-	metric(b, "concord_net_dropped_fault_total", "Messages dropped by fault injection.", C, ns.dropped_fault);
-	metric(b, "concord_net_dropped_conn_total", "Messages lost with a broken connection.", C, ns.dropped_conn);
-	metric(b, "concord_net_delayed_total", "Messages delayed by fault injection.", C, ns.delayed);
+	metric(b, "concord_net_dropped_queue_total", "Messages refused by a full send queue.", C,
+	       ns.dropped_queue);
+	metric(b, "concord_net_dropped_fault_total", "Messages dropped by fault injection.", C,
+	       ns.dropped_fault);
+	metric(b, "concord_net_dropped_conn_total", "Messages lost with a broken connection.", C,
+	       ns.dropped_conn);
+	metric(b, "concord_net_delayed_total", "Messages delayed by fault injection.", C,
+	       ns.delayed);
 	metric(b, "concord_net_dials_total", "Outbound connection attempts.", C, ns.dials);
 	metric(b, "concord_net_reconnects_total", "Reconnections.", C, ns.reconnects);
-	metric(b, "concord_net_malformed_total", "Peer connections closed for bad input.", C, ns.malformed);
+	metric(b, "concord_net_malformed_total", "Peer connections closed for bad input.", C,
+	       ns.malformed);
 	metric(b, "concord_net_refused_total", "Handshakes refused.", C, ns.refused);
 	metric(b, "concord_net_queued_messages", "Peer messages queued.", G, ns.queued_msgs);
 	metric(b, "concord_net_connected_peers", "Outbound links connected.", G, ns.connected);
@@ -137,19 +156,23 @@ static void frontend_metrics_write(struct wire_buf *b, const struct server *sv)
 	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
 	if (sv->resp != NULL) {
 		const struct server_stats *rs = &sv->resp_stats;
-		metric(b, "concord_resp_connections_total", "RESP connections accepted.", C, rs->connections);
+		metric(b, "concord_resp_connections_total", "RESP connections accepted.", C,
+		       rs->connections);
 		metric(b, "concord_resp_clients", "RESP connections open.", G, rs->clients);
-		metric(b, "concord_resp_commands_total", "RESP commands processed.", C, rs->requests);
-		metric(b, "concord_resp_forwarded_total", "RESP commands relayed to the leader.", C, rs->forwarded);
-		metric(b, "concord_resp_redirected_total", "RESP -MOVED replies.", C, rs->redirected);
+		metric(b, "concord_resp_commands_total", "RESP commands processed.", C,
+		       rs->requests);
+		metric(b, "concord_resp_forwarded_total", "RESP commands relayed to the leader.", C,
+		       rs->forwarded);
+		metric(b, "concord_resp_redirected_total", "RESP -MOVED replies.", C,
+		       rs->redirected);
 	}
 	const struct server_stats *hs = &sv->http_stats;
 	metric(b, "concord_http_requests_total", "HTTP requests answered.", C, hs->requests);
 	metric(b, "concord_http_errors_total", "HTTP requests answered 4xx or 5xx.", C, hs->errors);
-	metric(b, "concord_http_forwarded_total", "HTTP requests relayed to the leader.", C, hs->forwarded);
+	metric(b, "concord_http_forwarded_total", "HTTP requests relayed to the leader.", C,
+	       hs->forwarded);
 	metric(b, "concord_http_clients", "HTTP connections open.", G, hs->clients);
 }
-
 
 /* The peers in the configuration other than this node, with their label values. */
 static uint32_t peers_of(const struct node_status *st, raft_id *ids)
@@ -166,7 +189,7 @@ static uint32_t peers_of(const struct node_status *st, raft_id *ids)
 
 /* One sample per peer of a net_stats field, labelled with the peer's id. */
 static void peer_series(struct wire_buf *b, struct server *sv, const raft_id *ids, uint32_t n,
-			const char *name, const char *help, enum metrics_type t, size_t offset)
+                        const char *name, const char *help, enum metrics_type t, size_t offset)
 {
 	metrics_write_family(b, name, help, t);
 	for (uint32_t i = 0; i < n; i++) {
@@ -188,20 +211,22 @@ static void peer_metrics_write(struct wire_buf *b, struct server *sv, const stru
 	raft_id ids[2 * RAFT_MAX_MEMBERS];
 	uint32_t n = peers_of(st, ids);
 	const enum metrics_type C = METRICS_COUNTER;
-	peer_series(b, sv, ids, n, "concord_network_peer_sent_bytes_total", "Bytes sent to a peer.", C,
-		    offsetof(struct net_stats, sent_bytes));
+	peer_series(b, sv, ids, n, "concord_network_peer_sent_bytes_total", "Bytes sent to a peer.",
+	            C, offsetof(struct net_stats, sent_bytes));
 	peer_series(b, sv, ids, n, "concord_network_peer_received_bytes_total",
-		    "Bytes received from a peer.", C, offsetof(struct net_stats, received_bytes));
-	peer_series(b, sv, ids, n, "concord_network_peer_sent_messages_total", "Messages sent to a peer.",
-		    C, offsetof(struct net_stats, sent_msgs));
+	            "Bytes received from a peer.", C, offsetof(struct net_stats, received_bytes));
+	peer_series(b, sv, ids, n, "concord_network_peer_sent_messages_total",
+	            "Messages sent to a peer.", C, offsetof(struct net_stats, sent_msgs));
 	peer_series(b, sv, ids, n, "concord_network_peer_received_messages_total",
-		    "Messages received from a peer.", C, offsetof(struct net_stats, received_msgs));
+	            "Messages received from a peer.", C, offsetof(struct net_stats, received_msgs));
 	peer_series(b, sv, ids, n, "concord_network_peer_dropped_messages_total",
-		    "Messages to a peer refused by a full queue.", C, offsetof(struct net_stats, dropped_queue));
-	peer_series(b, sv, ids, n, "concord_network_peer_reconnects_total", "Reconnections to a peer.", C,
-		    offsetof(struct net_stats, reconnects));
+	            "Messages to a peer refused by a full queue.", C,
+	            offsetof(struct net_stats, dropped_queue));
+	peer_series(b, sv, ids, n, "concord_network_peer_reconnects_total",
+	            "Reconnections to a peer.", C, offsetof(struct net_stats, reconnects));
 	metrics_write_family(b, "concord_raft_follower_match_lag",
-			     "Leader only: entries of the leader's log a follower lacks.", METRICS_GAUGE);
+	                     "Leader only: entries of the leader's log a follower lacks.",
+	                     METRICS_GAUGE);
 	for (uint32_t i = 0; i < n; i++) {
 		raft_index match, next;
 		if (!node_progress(sv->node, ids[i], &match, &next))
@@ -210,7 +235,7 @@ static void peer_metrics_write(struct wire_buf *b, struct server *sv, const stru
 		snprintf(id, sizeof(id), "%" PRIu64, ids[i]);
 		struct metrics_label l = {"peer", id};
 		metrics_write_u64(b, "concord_raft_follower_match_lag", &l, 1,
-				  st->last_index > match ? st->last_index - match : 0);
+		                  st->last_index > match ? st->last_index - match : 0);
 	}
 }
 
@@ -272,19 +297,22 @@ static void process_metrics_write(struct wire_buf *b, const struct server *sv)
 		double up_s = (double)(uv_now(sv->loop) - sv->start_ms) / 1000.0;
 		start_s = (double)tv.tv_sec + tv.tv_usec / 1e6 - up_s;
 	}
-	metrics_write_family(b, "process_start_time_seconds", "Start time since the epoch.", METRICS_GAUGE);
+	metrics_write_family(b, "process_start_time_seconds", "Start time since the epoch.",
+	                     METRICS_GAUGE);
 	metrics_write_double(b, "process_start_time_seconds", NULL, 0, start_s);
 	long long fds = proc_open_fds(), rss_kb = proc_status_kb("VmRSS");
 	if (fds >= 0)
-		metric(b, "process_open_fds", "Open file descriptors.", METRICS_GAUGE, (uint64_t)fds);
+		metric(b, "process_open_fds", "Open file descriptors.", METRICS_GAUGE,
+		       (uint64_t)fds);
 	long max_fds = sysconf(_SC_OPEN_MAX);
 	if (max_fds > 0)
-		metric(b, "process_max_fds", "Most open file descriptors.", METRICS_GAUGE, (uint64_t)max_fds);
+		metric(b, "process_max_fds", "Most open file descriptors.", METRICS_GAUGE,
+		       (uint64_t)max_fds);
 	if (rss_kb >= 0)
 		metric(b, "process_resident_memory_bytes", "Resident memory.", METRICS_GAUGE,
 		       (uint64_t)rss_kb * 1024);
 	metrics_write_family(b, "concord_build_info", "Always 1; the build's version as a label.",
-			     METRICS_GAUGE);
+	                     METRICS_GAUGE);
 	struct metrics_label l = {"version", sv->version};
 	metrics_write_u64(b, "concord_build_info", &l, 1, 1);
 }
@@ -306,8 +334,8 @@ void route_metrics(struct hconn *c, const char *rest, size_t len)
 	peer_metrics_write(&b, sv, &st);
 	frontend_metrics_write(&b, sv);
 	metrics_write_family(&b, "concord_request_duration_seconds",
-			     "Request latency, dispatch to reply, by protocol and command.",
-			     METRICS_HISTOGRAM);
+	                     "Request latency, dispatch to reply, by protocol and command.",
+	                     METRICS_HISTOGRAM);
 	latency_write(&b, "resp", &sv->resp_latency);
 	latency_write(&b, "http", &sv->http_latency);
 	process_metrics_write(&b, sv);

@@ -1,32 +1,33 @@
-/* http_routes.c: the HTTP route table, as data: methods, path, flags and handler of every route (docs/http.md), and routing through it. */
+/* http_routes.c: the HTTP route table, as data: methods, path, flags and handler of every route
+ * (docs/http.md), and routing through it. */
 #include "server/http_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define GET ROUTE_GET
-#define PUT ROUTE_METHOD(HTTP_METHOD_PUT)
-#define POST ROUTE_METHOD(HTTP_METHOD_POST)
+#define GET    ROUTE_GET
+#define PUT    ROUTE_METHOD(HTTP_METHOD_PUT)
+#define POST   ROUTE_METHOD(HTTP_METHOD_POST)
 #define DELETE ROUTE_METHOD(HTTP_METHOD_DELETE)
 
 /* The first route whose path matches and that serves the method serves the request. */
 static const struct route routes[] = {
-	{GET, "/v1/kv/", ROUTE_PREFIX, route_kv_get},
-	{PUT, "/v1/kv/", ROUTE_PREFIX, route_kv_put},
-	{POST, "/v1/kv/", ROUTE_PREFIX | ROUTE_QUIET, route_kv_put},
-	{DELETE, "/v1/kv/", ROUTE_PREFIX, route_kv_delete},
-	{GET, "/v1/kv", 0, route_kv_list},
-	{ROUTE_ANY, "/v1/sessions", ROUTE_PREFIX, route_sessions},
-	{GET, "/v1/cluster", 0, route_cluster},
-	{ROUTE_ANY, "/v1/members", ROUTE_PREFIX, route_members},
-	{POST, "/v1/admin/transfer", 0, route_transfer},
-	{POST, "/v1/admin/step-down", 0, route_step_down},
-	{ROUTE_ANY, "/v1/admin/faults", 0, route_faults},
-	{GET, "/healthz", 0, route_healthz},
-	{GET, "/metrics", 0, route_metrics},
-	{GET, "/", 0, route_index},
-	{GET, "/index.html", 0, route_index},
+    {GET, "/v1/kv/", ROUTE_PREFIX, route_kv_get},
+    {PUT, "/v1/kv/", ROUTE_PREFIX, route_kv_put},
+    {POST, "/v1/kv/", ROUTE_PREFIX | ROUTE_QUIET, route_kv_put},
+    {DELETE, "/v1/kv/", ROUTE_PREFIX, route_kv_delete},
+    {GET, "/v1/kv", 0, route_kv_list},
+    {ROUTE_ANY, "/v1/sessions", ROUTE_PREFIX, route_sessions},
+    {GET, "/v1/cluster", 0, route_cluster},
+    {ROUTE_ANY, "/v1/members", ROUTE_PREFIX, route_members},
+    {POST, "/v1/admin/transfer", 0, route_transfer},
+    {POST, "/v1/admin/step-down", 0, route_step_down},
+    {ROUTE_ANY, "/v1/admin/faults", 0, route_faults},
+    {GET, "/healthz", 0, route_healthz},
+    {GET, "/metrics", 0, route_metrics},
+    {GET, "/", 0, route_index},
+    {GET, "/index.html", 0, route_index},
 };
 
 static bool path_matches(const struct route *r, const struct http_request *q)
@@ -43,15 +44,17 @@ static void not_allowed(struct hconn *c, unsigned methods)
 	static const struct {
 		enum http_method m;
 		const char *name;
-	} order[] = {{HTTP_METHOD_GET, "GET"},   {HTTP_METHOD_HEAD, "HEAD"},
-		     {HTTP_METHOD_PUT, "PUT"},   {HTTP_METHOD_POST, "POST"},
-		     {HTTP_METHOD_DELETE, "DELETE"}};
+	} order[] = {{HTTP_METHOD_GET, "GET"},
+	             {HTTP_METHOD_HEAD, "HEAD"},
+	             {HTTP_METHOD_PUT, "PUT"},
+	             {HTTP_METHOD_POST, "POST"},
+	             {HTTP_METHOD_DELETE, "DELETE"}};
 	char allow[64] = "";
 	size_t len = 0;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		if (methods & ROUTE_METHOD(order[i].m))
 			len += (size_t)snprintf(allow + len, sizeof(allow) - len, "%s%s",
-						len > 0 ? ", " : "", order[i].name);
+			                        len > 0 ? ", " : "", order[i].name);
 	respond_method_not_allowed(c, allow);
 }
 

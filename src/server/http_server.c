@@ -1,4 +1,5 @@
-/* http_server.c: the HTTP frontend's connections: one request at a time, responses, the relay to the leader, life cycle. */
+/* http_server.c: the HTTP frontend's connections: one request at a time, responses, the relay to
+ * the leader, life cycle. */
 #include "server/http_impl.h"
 #include "base/alloc.h"
 #include "server/relay.h"
@@ -21,8 +22,8 @@ static struct hconn *hconn_of(struct conn *c)
  * Responses
  */
 
-void respond(struct hconn *c, int status, const char *content_type, const void *body,
-	     size_t len, const struct http_header *extra, size_t n_extra)
+void respond(struct hconn *c, int status, const char *content_type, const void *body, size_t len,
+             const struct http_header *extra, size_t n_extra)
 {
 	struct http_server *s = c->s;
 	s->sv->http_stats.requests++;
@@ -33,20 +34,20 @@ void respond(struct hconn *c, int status, const char *content_type, const void *
 	size_t m = (size_t)c->req.method;
 	if (m >= HTTP_METHOD_GET && m <= HTTP_METHOD_DELETE)
 		server_latency_observe(&s->sv->http_latency, m - HTTP_METHOD_GET,
-				       methods[m - HTTP_METHOD_GET], c->start_ns);
+		                       methods[m - HTTP_METHOD_GET], c->start_ns);
 	else
 		server_latency_observe(&s->sv->http_latency, SERVER_LATENCY_SLOTS - 1, NULL,
-				       c->start_ns);
+		                       c->start_ns);
 	bool close = !c->req.keep_alive || s->l.closing;
 	struct http_response r = {
-		.status = status,
-		.content_type = content_type,
-		.body = body,
-		.body_len = len,
-		.close = close,
-		.head_only = c->head_only,
-		.extra = extra,
-		.extra_count = n_extra,
+	    .status = status,
+	    .content_type = content_type,
+	    .body = body,
+	    .body_len = len,
+	    .close = close,
+	    .head_only = c->head_only,
+	    .extra = extra,
+	    .extra_count = n_extra,
 	};
 	if (http_write_response(&c->conn.out, &r) == WIRE_EINVAL) {
 		r.extra_count = 0;
@@ -57,7 +58,7 @@ void respond(struct hconn *c, int status, const char *content_type, const void *
 }
 
 void respond_json(struct hconn *c, int status, struct wire_buf *body,
-		  const struct http_header *extra, size_t n_extra)
+                  const struct http_header *extra, size_t n_extra)
 {
 	if (body->err != 0) {
 		static const char oops[] = "{\"error\": \"the response is too large\"}";
@@ -124,7 +125,6 @@ void respond_method_not_allowed(struct hconn *c, const char *allow)
 	respond(c, 405, "application/json", body, sizeof(body) - 1, &h, 1);
 }
 
-
 void http_wait(struct hconn *c)
 {
 	c->busy = true;
@@ -169,8 +169,10 @@ bool http_not_leader(struct hconn *c)
 		return true;
 	}
 	if (leader->http[0] == '\0') {
-		respond_error(c, 503, "not the leader, and the leader (node %" PRIu64
-				      ") has no known HTTP address", leader->id);
+		respond_error(c, 503,
+		              "not the leader, and the leader (node %" PRIu64
+		              ") has no known HTTP address",
+		              leader->id);
 		return true;
 	}
 	struct wire_buf url, b;
@@ -197,7 +199,6 @@ bool http_not_leader(struct hconn *c)
 	return true;
 }
 
-
 /* =================================================================================
  * The relay to the leader: one connection per request, "Connection: close"
  */
@@ -213,7 +214,7 @@ static void relay_end(struct hconn *c)
 
 /* The leader's headers to pass on: Content-Type into ctype, a few into extra. */
 static size_t relay_headers(const char *p, const char *end, char *ctype, size_t ctype_cap,
-			    size_t *body_len, struct http_header *extra, size_t cap)
+                            size_t *body_len, struct http_header *extra, size_t cap)
 {
 	size_t n_extra = 0;
 	const char *line = memchr(p, '\n', (size_t)(end - p));
@@ -230,16 +231,17 @@ static size_t relay_headers(const char *p, const char *end, char *ctype, size_t 
 				v++;
 			size_t vlen = (size_t)(eol - v);
 			if (nlen == 12 && strncasecmp(line, "Content-Type", 12) == 0) {
-				snprintf(ctype, ctype_cap, "%.*s", (int)(vlen < ctype_cap - 1 ? vlen : ctype_cap - 1), v);
+				snprintf(ctype, ctype_cap, "%.*s",
+				         (int)(vlen < ctype_cap - 1 ? vlen : ctype_cap - 1), v);
 			} else if (nlen == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
 				size_t cl = (size_t)strtoull(v, NULL, 10);
 				if (cl < *body_len)
 					*body_len = cl;
 			} else if (n_extra < cap &&
-				   ((nlen == 8 && strncasecmp(line, "Location", 8) == 0) ||
-				    (nlen == 11 && strncasecmp(line, "Retry-After", 11) == 0) ||
-				    (nlen == 5 && strncasecmp(line, "Allow", 5) == 0) ||
-				    (nlen > 8 && strncasecmp(line, "Concord-", 8) == 0))) {
+			           ((nlen == 8 && strncasecmp(line, "Location", 8) == 0) ||
+			            (nlen == 11 && strncasecmp(line, "Retry-After", 11) == 0) ||
+			            (nlen == 5 && strncasecmp(line, "Allow", 5) == 0) ||
+			            (nlen > 8 && strncasecmp(line, "Concord-", 8) == 0))) {
 				extra[n_extra++] = (struct http_header){line, nlen, v, vlen};
 			}
 		}
@@ -296,7 +298,8 @@ static void relay_failed(void *arg, enum relay_error e, const char *why)
 		else if (e == RELAY_EMALFORMED)
 			respond_error(c, 502, "malformed response from the leader");
 		else
-			respond_error(c, 504, "outcome unknown: the connection to the leader broke");
+			respond_error(c, 504,
+			              "outcome unknown: the connection to the leader broke");
 	}
 	http_done(c);
 }
@@ -308,10 +311,10 @@ static void relay_closed(void *arg)
 }
 
 static const struct relay_ops relay_ops = {
-	.complete = relay_complete,
-	.reply = relay_reply,
-	.fail = relay_failed,
-	.closed = relay_closed,
+    .complete = relay_complete,
+    .reply = relay_reply,
+    .fail = relay_failed,
+    .closed = relay_closed,
 };
 
 /* The request as the leader gets it: marked forwarded, "Connection: close". */
@@ -320,11 +323,12 @@ static void relay_request(struct wire_buf *b, const struct http_request *q, cons
 	wire_buf_append(b, q->method_name, q->method_len);
 	wire_buf_append(b, " ", 1);
 	wire_buf_append(b, q->target, q->target_len);
-	wire_buf_printf(b, " HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-			   "Concord-Forwarded: 1\r\nContent-Length: %zu\r\n",
-			address, q->body_len);
+	wire_buf_printf(b,
+	                " HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+	                "Concord-Forwarded: 1\r\nContent-Length: %zu\r\n",
+	                address, q->body_len);
 	static const char *const pass[] = {"Content-Type", "Concord-Client-Id", "Concord-Seq",
-					   "Accept"};
+	                                   "Accept"};
 	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
 		const struct http_header *h = http_request_header(q, pass[i]);
 		if (h != NULL) {
@@ -346,16 +350,16 @@ static void relay_start(struct hconn *c, const struct node_member *leader)
 	relay_request(&req, &c->req, leader->http);
 	uint64_t ms = 2 * (uint64_t)sv->request_timeout_ms + 1000;
 	struct relay *r = req.err != 0 ? NULL
-			  : relay_open(sv->loop, leader->http, ms, sv->output_hard_bytes,
-				       &relay_ops, c);
+	                               : relay_open(sv->loop, leader->http, ms,
+	                                            sv->output_hard_bytes, &relay_ops, c);
 	sv->http_stats.forwarded++;
 	if (r == NULL) {
 		wire_buf_free(&req);
 		respond_error(c, 503, "cannot reach the leader");
 		return;
 	}
-	http_wait(c);          /* the pending request */
-	conn_ref(&c->conn);    /* the relay's handles */
+	http_wait(c);       /* the pending request */
+	conn_ref(&c->conn); /* the relay's handles */
 	c->relay = r;
 	relay_send(r, req.data, req.len, 1);
 	wire_buf_free(&req);
@@ -383,7 +387,8 @@ static void hconn_process(struct hconn *c)
 			int status = http_parser_status(&c->parser);
 			c->req = (struct http_request){.keep_alive = false};
 			c->head_only = false;
-			respond_error(c, status != 0 ? status : 400, "%s", http_parser_errmsg(&c->parser));
+			respond_error(c, status != 0 ? status : 400, "%s",
+			              http_parser_errmsg(&c->parser));
 			c->close_after = true;
 			break;
 		}
@@ -482,17 +487,17 @@ static int on_relay_check(struct conn *conn)
 }
 
 static const struct conn_ops http_conn_ops = {
-	.create = on_create,
-	.reject = on_reject,
-	.space = on_space,
-	.commit = on_commit,
-	.process = on_process,
-	.idle = on_idle,
-	.closing = on_closing,
-	.free = on_free,
-	.buffered = on_buffered,
-	.owed = on_owed,
-	.relay_check = on_relay_check,
+    .create = on_create,
+    .reject = on_reject,
+    .space = on_space,
+    .commit = on_commit,
+    .process = on_process,
+    .idle = on_idle,
+    .closing = on_closing,
+    .free = on_free,
+    .buffered = on_buffered,
+    .owed = on_owed,
+    .relay_check = on_relay_check,
 };
 
 /* =================================================================================
@@ -500,11 +505,11 @@ static const struct conn_ops http_conn_ops = {
  */
 
 int http_server_start(struct http_server **out, struct server *sv, const char *address,
-		      char *errmsg, size_t len)
+                      char *errmsg, size_t len)
 {
 	struct conn_listener *l = NULL;
-	int rv = conn_listen(&l, sizeof(struct http_server), sv, &http_conn_ops, &sv->http_stats, "http",
-			     "--listen-http", address, errmsg, len);
+	int rv = conn_listen(&l, sizeof(struct http_server), sv, &http_conn_ops, &sv->http_stats,
+	                     "http", "--listen-http", address, errmsg, len);
 	if (rv != 0)
 		return rv;
 	struct http_server *s = (struct http_server *)l;

@@ -23,7 +23,7 @@ struct http_server;
 /* Listens on `address` ("host:port", numeric host) on sv->loop; `sv` must outlive the
  * server. Returns 0, or a uv error code with errmsg (len bytes) filled. */
 int http_server_start(struct http_server **out, struct server *sv, const char *address,
-		      char *errmsg, size_t len);
+                      char *errmsg, size_t len);
 
 int http_server_port(const struct http_server *s);
 

@@ -18,15 +18,17 @@ _Static_assert(NODE_MAX_MEMBERS == RAFT_MAX_MEMBERS, "the node's and the core's 
 _Static_assert(CONCORD_MEMBERS_MAX <= NET_PEERS_MAX, "every member is a peer of the transport");
 _Static_assert(CONCORD_ENTRY_BYTES_MAX <= WAL_ENTRY_DATA_MAX_BYTES, "every entry fits the WAL");
 _Static_assert(CONCORD_ENTRY_BYTES_MAX < NET_FRAME_MAX_BYTES,
-	       "a transport configured at its largest frame carries the largest entry");
+               "a transport configured at its largest frame carries the largest entry");
 _Static_assert(CONCORD_SNAPSHOT_CHUNK_BYTES < NET_DEFAULT_MAX_FRAME_BYTES,
-	       "a snapshot chunk and its message fit a default frame");
+               "a snapshot chunk and its message fit a default frame");
 _Static_assert(KV_DEFAULT_KEY_BYTES + KV_DEFAULT_VALUE_BYTES < NET_DEFAULT_MAX_FRAME_BYTES,
-	       "a default-sized command fits a default frame");
-_Static_assert(KV_DEFAULT_KEY_BYTES <= KV_KEY_BYTES_LIMIT && KV_DEFAULT_VALUE_BYTES <= KV_VALUE_BYTES_LIMIT &&
-	       KV_DEFAULT_KEYS_PER_CMD <= KV_KEYS_PER_CMD_LIMIT, "kv defaults within its ceilings");
+               "a default-sized command fits a default frame");
+_Static_assert(KV_DEFAULT_KEY_BYTES <= KV_KEY_BYTES_LIMIT &&
+                   KV_DEFAULT_VALUE_BYTES <= KV_VALUE_BYTES_LIMIT &&
+                   KV_DEFAULT_KEYS_PER_CMD <= KV_KEYS_PER_CMD_LIMIT,
+               "kv defaults within its ceilings");
 _Static_assert(KV_DEFAULT_KEY_BYTES + KV_DEFAULT_VALUE_BYTES < CONCORD_ENTRY_BYTES_MAX,
-	       "a default-sized command is a valid entry");
+               "a default-sized command is a valid entry");
 
 const char *node_strerror(int err)
 {
@@ -77,8 +79,11 @@ void node_logf(struct node *n, int level, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	static const char *const levels[] = {"debug", "info", "warn", "error"};
 	fprintf(stderr, "%02d:%02d:%02d.%03ld %s %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-		ts.tv_nsec / 1000000, n->cfg.name, levels[level < 0 ? 0 : level > 3 ? 3 : level],
-		msg);
+	        ts.tv_nsec / 1000000, n->cfg.name,
+	        levels[level < 0   ? 0
+	               : level > 3 ? 3
+	                           : level],
+	        msg);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -94,7 +99,7 @@ static void on_net_log(void *ctx, enum net_log_level level, const char *msg)
 
 /* Opens the data directory. */
 static int open_storage(struct node *n, const struct node_config *cfg,
-			struct storage_recovered *rec, char *errmsg, size_t len)
+                        struct storage_recovered *rec, char *errmsg, size_t len)
 {
 	struct raft_conf boot_conf;
 	memset(&boot_conf, 0, sizeof(boot_conf));
@@ -120,7 +125,7 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 /* Starts the driver (the core and the state machine) from what the storage recovered,
  * which it releases. On failure it closes the storage too, but does not free the node. */
 static int start_driver(struct node *n, const struct node_config *cfg,
-			struct storage_recovered *rec, char *errmsg, size_t len)
+                        struct storage_recovered *rec, char *errmsg, size_t len)
 {
 	struct driver_config dc = {
 	    .kv = cfg->kv,
@@ -148,17 +153,18 @@ static int start_driver(struct node *n, const struct node_config *cfg,
 		return NODE_ESTORAGE;
 	}
 	const struct raft *r = driver_raft(n->d);
-	node_logf(n, LOG_INFO, "recovered term %" PRIu64 ", log %" PRIu64 "..%" PRIu64
-	          ", snapshot %" PRIu64, raft_term_current(r), raft_first_index(r),
-	          raft_last_index(r), raft_snapshot_index(r));
+	node_logf(n, LOG_INFO,
+	          "recovered term %" PRIu64 ", log %" PRIu64 "..%" PRIu64 ", snapshot %" PRIu64,
+	          raft_term_current(r), raft_first_index(r), raft_last_index(r),
+	          raft_snapshot_index(r));
 	node_members_reload(n);
 	return NODE_OK;
 }
 
 /* Starts the peer transport. On failure the node is gone: freed here, or by the close of
  * a transport that started listening. */
-static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *cfg,
-		     char *errmsg, size_t len)
+static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *cfg, char *errmsg,
+                     size_t len)
 {
 	struct net_config nc;
 	net_config_default(&nc);
@@ -181,7 +187,7 @@ static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *
 	}
 	if (net_start(n->net) != 0) {
 		snprintf(errmsg, len, "peer transport on %s: %s", cfg->listen_peer,
-			 net_errmsg(n->net));
+		         net_errmsg(n->net));
 		driver_free(n->d);
 		storage_close(n->st);
 		net_close(n->net, free, n); /* frees the node once its handles closed */
@@ -191,7 +197,7 @@ static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *
 }
 
 int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg, char *errmsg,
-	       size_t len)
+               size_t len)
 {
 	if (cfg->id == RAFT_NONE || cfg->tick_ms == 0 || cfg->data_dir[0] == '\0') {
 		snprintf(errmsg, len, "a node needs an id, a tick and a data directory");

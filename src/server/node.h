@@ -36,32 +36,32 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define NODE_ERRORS(X)                                                                     \
-	X(NODE_OK, "ok")                                                                   \
-	X(NODE_ENOTLEADER, "not the leader")                                               \
-	X(NODE_ELOST, "the proposal was lost to a leader change and had no effect")        \
-	X(NODE_ETIMEOUT, "timed out; the outcome is unknown")                              \
-	X(NODE_ESTOPPING, "the node is shutting down")                                     \
-	X(NODE_EINVAL, "invalid argument")                                                 \
-	X(NODE_EBUSY, "busy: a leadership transfer or configuration change is under way")  \
-	X(NODE_ETOOBIG, "command too large")                                               \
-	X(NODE_ESTORAGE, "storage failure")                                                \
-	X(NODE_ECONFIG, "configuration refused")                                           \
-	X(NODE_EALREADY, "already the leader")                                             \
-	X(NODE_ENOMEMBER, "no such member")                                                \
-	X(NODE_EMEMBER, "already a member")                                                \
-	X(NODE_ENOTVOTER, "the member is a learner, not a voter")                          \
-	X(NODE_EVOTER, "the member is already a voter")                                    \
-	X(NODE_ELAGGING, "the learner has not caught up with the log yet; retry")          \
-	X(NODE_ELASTVOTER, "cannot remove the last voter")                                 \
-	X(NODE_ENOVOTER, "no other voter to hand leadership to")                          \
+#define NODE_ERRORS(X)                                                                             \
+	X(NODE_OK, "ok")                                                                           \
+	X(NODE_ENOTLEADER, "not the leader")                                                       \
+	X(NODE_ELOST, "the proposal was lost to a leader change and had no effect")                \
+	X(NODE_ETIMEOUT, "timed out; the outcome is unknown")                                      \
+	X(NODE_ESTOPPING, "the node is shutting down")                                             \
+	X(NODE_EINVAL, "invalid argument")                                                         \
+	X(NODE_EBUSY, "busy: a leadership transfer or configuration change is under way")          \
+	X(NODE_ETOOBIG, "command too large")                                                       \
+	X(NODE_ESTORAGE, "storage failure")                                                        \
+	X(NODE_ECONFIG, "configuration refused")                                                   \
+	X(NODE_EALREADY, "already the leader")                                                     \
+	X(NODE_ENOMEMBER, "no such member")                                                        \
+	X(NODE_EMEMBER, "already a member")                                                        \
+	X(NODE_ENOTVOTER, "the member is a learner, not a voter")                                  \
+	X(NODE_EVOTER, "the member is already a voter")                                            \
+	X(NODE_ELAGGING, "the learner has not caught up with the log yet; retry")                  \
+	X(NODE_ELASTVOTER, "cannot remove the last voter")                                         \
+	X(NODE_ENOVOTER, "no other voter to hand leadership to")                                   \
 	X(NODE_EFULL, "the configuration already has the most voters it can")
 
 enum node_error {
 #define NODE_ERROR_ENUM_(name, text) name,
 	NODE_ERRORS(NODE_ERROR_ENUM_)
 #undef NODE_ERROR_ENUM_
-	NODE_ERROR_COUNT_
+	    NODE_ERROR_COUNT_
 };
 
 const char *node_strerror(int err);
@@ -85,18 +85,18 @@ struct node_config {
 	char listen_peer[128];
 	struct node_member members[NODE_MAX_MEMBERS]; /* the initial cluster, self included */
 	uint32_t n_members;
-	bool join;                /* start empty and wait to be added (as a learner) */
-	uint32_t tick_ms;         /* one Raft tick */
+	bool join;        /* start empty and wait to be added (as a learner) */
+	uint32_t tick_ms; /* one Raft tick */
 	uint32_t election_ticks;
 	uint32_t heartbeat_ticks;
-	uint32_t request_timeout_ms;   /* writes and reads give up after this */
-	uint64_t snapshot_entries;     /* take a snapshot after this many applied entries... */
-	uint64_t snapshot_bytes;       /* ...or this many bytes of applied commands */
-	uint64_t snapshot_trailing;    /* entries kept behind a snapshot for slow followers */
-	uint64_t segment_bytes;        /* WAL segment size */
-	uint32_t max_frame_bytes;      /* largest peer message sent or accepted; 0: the
-					  transport's default */
-	struct kv_config kv;           /* must be the same on every node */
+	uint32_t request_timeout_ms; /* writes and reads give up after this */
+	uint64_t snapshot_entries;   /* take a snapshot after this many applied entries... */
+	uint64_t snapshot_bytes;     /* ...or this many bytes of applied commands */
+	uint64_t snapshot_trailing;  /* entries kept behind a snapshot for slow followers */
+	uint64_t segment_bytes;      /* WAL segment size */
+	uint32_t max_frame_bytes;    /* largest peer message sent or accepted; 0: the
+	                                transport's default */
+	struct kv_config kv;         /* must be the same on every node */
 	uint64_t fault_seed;
 	void (*log)(void *ctx, int level, const char *msg); /* NULL: stderr */
 	void *log_ctx;
@@ -111,8 +111,8 @@ struct node;
 
 /* Opens the data directory (creating it), recovers, and starts the transport and timers on
  * `loop`. Returns 0, or an error with errmsg (of `len` bytes) saying why. */
-int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg,
-	       char *errmsg, size_t len);
+int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg, char *errmsg,
+               size_t len);
 
 /* Stops accepting work, fails what is pending with NODE_ESTOPPING, waits for the storage
  * to finish what it was writing, closes every handle, then calls `cb` (after which the
@@ -186,17 +186,17 @@ void node_fault_clear(struct node *n, raft_id peer);
 
 /* Counters for /metrics. */
 struct node_metrics {
-	uint64_t proposals;      /* writes proposed */
+	uint64_t proposals; /* writes proposed */
 	uint64_t proposals_ok;
 	uint64_t proposals_lost;
 	uint64_t proposals_timeout;
 	uint64_t reads;
 	uint64_t reads_ok;
 	uint64_t ready_batches;
-	uint64_t storage_writes;  /* batches written (group commit shares their fsyncs) */
+	uint64_t storage_writes; /* batches written (group commit shares their fsyncs) */
 	uint64_t snapshots;
 	uint64_t elections_won;
-	uint64_t commit_latency_us_sum;  /* proposal to apply, for acknowledged writes */
+	uint64_t commit_latency_us_sum; /* proposal to apply, for acknowledged writes */
 	uint64_t commit_latency_count;
 	uint64_t leader_changes;           /* the known leader became another node */
 	struct histogram commit_seconds;   /* proposal to apply, acknowledged writes */

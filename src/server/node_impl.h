@@ -62,13 +62,13 @@ struct node {
 
 /* ---- node.c */
 
-#define LOG_INFO DRIVER_LOG_INFO
-#define LOG_WARN DRIVER_LOG_WARN
+#define LOG_INFO  DRIVER_LOG_INFO
+#define LOG_WARN  DRIVER_LOG_WARN
 #define LOG_ERROR DRIVER_LOG_ERROR
 
 /* Logs through cfg.log, or to stderr with a time stamp and the node's name. */
-__attribute__((format(printf, 3, 4))) void node_logf(struct node *n, int level,
-						     const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void node_logf(struct node *n, int level, const char *fmt,
+                                                     ...);
 /* One of the node's handles closed: the last frees the node (node_stop). */
 void node_stop_step(struct node *n);
 
@@ -93,7 +93,7 @@ void node_on_message(void *ctx, const struct raft_message *m);
 
 int node_snapshot_start(void *ctx, raft_index index);
 void node_snapshot_save(void *ctx, raft_index index, raft_term term, const struct raft_conf *conf,
-			const struct raft_buf *data);
+                        const struct raft_buf *data);
 /* For node_stop: kills a running child; if its pipe was open, closes it and returns true:
  * node_stop_step() follows once the child is reaped. */
 bool node_snapshot_cancel(struct node *n);

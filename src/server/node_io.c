@@ -113,13 +113,13 @@ static void seam_persist(void *ctx, struct driver_batch *b, const struct raft_re
 	 * snapshot above the durable term), then the snapshot, then the entries after it. */
 	if (rd->has_hard_state)
 		storage_async_write(n->async, &br->hs_req, &rd->hard_state, NULL, 0,
-				    batch_persisted);
+		                    batch_persisted);
 	storage_async_snapshot(n->async, &br->snap_req, rd->snapshot_index, rd->snapshot_term,
-			       &rd->snapshot_conf, rd->snapshot_data->data, rd->snapshot_data->len,
-			       rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0,
-			       batch_persisted);
+	                       &rd->snapshot_conf, rd->snapshot_data->data, rd->snapshot_data->len,
+	                       rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0,
+	                       batch_persisted);
 	storage_async_write(n->async, &br->write_req, NULL, rd->entries, rd->n_entries,
-			    batch_persisted);
+	                    batch_persisted);
 }
 
 void node_seam(struct node *n, struct driver_seam *seam)

@@ -114,8 +114,8 @@ static int member_scan(void *arg, const struct kv_value *v)
 void node_members_reload(struct node *n)
 {
 	bool more = false;
-	kv_scan(driver_kv(n->d), KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN, NULL, 0, 2 * NODE_MAX_MEMBERS, 0,
-		member_scan, n, &more);
+	kv_scan(driver_kv(n->d), KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN, NULL, 0,
+	        2 * NODE_MAX_MEMBERS, 0, member_scan, n, &more);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -170,15 +170,16 @@ static void member_recorded(void *arg, int status, const struct kv_reply *reply)
 	struct node *n = ma->n;
 	(void)reply;
 	if (status != NODE_OK) {
-		node_logf(n, LOG_WARN, "adding n%" PRIu64 ": its address was not recorded: %s", ma->id,
-		          node_strerror(status));
+		node_logf(n, LOG_WARN, "adding n%" PRIu64 ": its address was not recorded: %s",
+		          ma->id, node_strerror(status));
 	} else if (!n->stopping) {
 		struct raft_conf t = *raft_conf_current(driver_raft(n->d));
 		if (!raft_conf_is_member(&t, ma->id) && t.n_learners < RAFT_MAX_MEMBERS) {
 			t.learners[t.n_learners++] = ma->id;
 			int rv = driver_change_config(n->d, &t);
-			node_logf(n, rv == 0 ? LOG_INFO : LOG_WARN, "adding n%" PRIu64 " as a learner: %s",
-			          ma->id, node_strerror(rv));
+			node_logf(n, rv == 0 ? LOG_INFO : LOG_WARN,
+			          "adding n%" PRIu64 " as a learner: %s", ma->id,
+			          node_strerror(rv));
 		}
 	}
 	free(ma);
@@ -196,19 +197,20 @@ static void member_record(const struct node_member *m, struct member_record *r)
 	int klen = snprintf(r->key, sizeof(r->key), "%*s%" PRIu64, KV_MEMBER_PREFIX_LEN, "", m->id);
 	memcpy(r->key, KV_MEMBER_PREFIX, KV_MEMBER_PREFIX_LEN);
 	int vlen = snprintf(r->value, sizeof(r->value), "%s\n%s\n%s\n%s", m->name, m->peer,
-			    m->client, m->http);
+	                    m->client, m->http);
 	r->key_len = (size_t)klen;
 	r->value_len = (size_t)vlen;
 }
 
-static int member_record_propose(struct node *n, const struct node_member *m,
-				 node_write_cb cb, void *arg)
+static int member_record_propose(struct node *n, const struct node_member *m, node_write_cb cb,
+                                 void *arg)
 {
 	struct member_record r;
 	member_record(m, &r);
-	struct kv_cmd c = {.op = KV_OP_SET,
-			   .put = {.key = r.key, .key_len = r.key_len, .value = r.value,
-				   .value_len = r.value_len}};
+	struct kv_cmd c = {
+	    .op = KV_OP_SET,
+	    .put = {
+	        .key = r.key, .key_len = r.key_len, .value = r.value, .value_len = r.value_len}};
 	return driver_propose(n->d, &c, cb, arg);
 }
 
@@ -253,7 +255,8 @@ int node_member_remove(struct node *n, raft_id id)
 		return NODE_ENOTLEADER;
 	struct raft_conf t = *raft_conf_current(driver_raft(n->d));
 	t.n_voters_old = 0;
-	bool found = conf_drop(t.voters, &t.n_voters, id) || conf_drop(t.learners, &t.n_learners, id);
+	bool found =
+	    conf_drop(t.voters, &t.n_voters, id) || conf_drop(t.learners, &t.n_learners, id);
 	if (!found)
 		return NODE_ENOMEMBER;
 	if (t.n_voters == 0)
@@ -282,7 +285,8 @@ static void publish_written(void *arg, int status, const struct kv_reply *reply)
 	(void)reply;
 	n->publishing = false;
 	if (status != NODE_OK && !n->stopping)
-		node_logf(n, LOG_WARN, "publishing a member's addresses: %s", node_strerror(status));
+		node_logf(n, LOG_WARN, "publishing a member's addresses: %s",
+		          node_strerror(status));
 }
 
 int node_member_publish(struct node *n, const struct node_member *m)
@@ -313,8 +317,8 @@ void node_members_publish_tick(struct node *n)
 	n->publish_wait = 20; /* ticks: about a second at the default tick */
 	const struct node_member *self = own_record(n);
 	const struct raft *r = driver_raft(n->d);
-	if (self == NULL || self->peer[0] == '\0' || !raft_conf_is_member(raft_conf_current(r), self->id) ||
-	    member_published(n, self))
+	if (self == NULL || self->peer[0] == '\0' ||
+	    !raft_conf_is_member(raft_conf_current(r), self->id) || member_published(n, self))
 		return;
 	/* A follower's record waits until it leads (or an operator sends CONCORD.MEMBER
 	 * PUBLISH): the leader's own is the one followers need, to forward to it. */

@@ -5,11 +5,14 @@
 
 /* node.h's errors are the driver's, value for value: callbacks pass through unchanged. */
 _Static_assert((int)NODE_OK == (int)DRIVER_OK && (int)NODE_ENOTLEADER == (int)DRIVER_ENOTLEADER &&
-		       (int)NODE_ELOST == (int)DRIVER_ELOST && (int)NODE_ETIMEOUT == (int)DRIVER_ETIMEOUT &&
-		       (int)NODE_ESTOPPING == (int)DRIVER_ESTOPPING && (int)NODE_EINVAL == (int)DRIVER_EINVAL &&
-		       (int)NODE_EBUSY == (int)DRIVER_EBUSY && (int)NODE_ETOOBIG == (int)DRIVER_ETOOBIG &&
-		       (int)NODE_ESTORAGE == (int)DRIVER_ESTORAGE && (int)NODE_ECONFIG == (int)DRIVER_ECONFIG,
-	       "node.h's errors are driver.h's");
+                   (int)NODE_ELOST == (int)DRIVER_ELOST &&
+                   (int)NODE_ETIMEOUT == (int)DRIVER_ETIMEOUT &&
+                   (int)NODE_ESTOPPING == (int)DRIVER_ESTOPPING &&
+                   (int)NODE_EINVAL == (int)DRIVER_EINVAL && (int)NODE_EBUSY == (int)DRIVER_EBUSY &&
+                   (int)NODE_ETOOBIG == (int)DRIVER_ETOOBIG &&
+                   (int)NODE_ESTORAGE == (int)DRIVER_ESTORAGE &&
+                   (int)NODE_ECONFIG == (int)DRIVER_ECONFIG,
+               "node.h's errors are driver.h's");
 
 int node_write(struct node *n, const struct kv_cmd *cmd, node_write_cb cb, void *arg)
 {

@@ -25,12 +25,12 @@ static void snapshot_stored(struct storage_async_req *req, int status)
 }
 
 void node_snapshot_save(void *ctx, raft_index index, raft_term term, const struct raft_conf *conf,
-			const struct raft_buf *data)
+                        const struct raft_buf *data)
 {
 	struct node *n = ctx;
 	n->snap.req.data = n;
 	storage_async_snapshot(n->async, &n->snap.req, index, term, conf, data->data, data->len, 0,
-			       snapshot_stored);
+	                       snapshot_stored);
 }
 
 static void snapshot_pipe_closed(uv_handle_t *h)
@@ -40,7 +40,7 @@ static void snapshot_pipe_closed(uv_handle_t *h)
 	int wstatus = 0;
 	/* Only a child that finished cleanly, having written something, made a snapshot. */
 	bool ok = waitpid(c->pid, &wstatus, 0) == c->pid && WIFEXITED(wstatus) &&
-		  WEXITSTATUS(wstatus) == 0 && c->len > 0;
+	          WEXITSTATUS(wstatus) == 0 && c->len > 0;
 	c->pid = 0;
 	unsigned char *data = c->data;
 	size_t len = c->len;

@@ -1,4 +1,5 @@
-/* relay.c: the relay to the leader both frontends use: connect, send in order, cut replies, time out, close (relay.h). */
+/* relay.c: the relay to the leader both frontends use: connect, send in order, cut replies, time
+ * out, close (relay.h). */
 #include "server/relay.h"
 #include "base/alloc.h"
 #include "codec/wire.h"
@@ -226,7 +227,7 @@ static void on_connect(uv_connect_t *req, int status)
 }
 
 struct relay *relay_open(uv_loop_t *loop, const char *address, uint64_t timeout_ms,
-			 size_t max_bytes, const struct relay_ops *ops, void *arg)
+                         size_t max_bytes, const struct relay_ops *ops, void *arg)
 {
 	struct relay *r = xcalloc(1, sizeof(*r));
 	r->ops = ops;
@@ -245,7 +246,7 @@ struct relay *relay_open(uv_loop_t *loop, const char *address, uint64_t timeout_
 	int rv = server_addr_parse(address, &sa);
 	if (rv == 0)
 		rv = uv_tcp_connect(&r->connect_req, &r->tcp, (const struct sockaddr *)&sa,
-				    on_connect);
+		                    on_connect);
 	if (rv != 0) {
 		r->quiet = true;
 		relay_close(r);

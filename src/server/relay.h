@@ -1,4 +1,5 @@
-/* relay.h: a client connection to the leader's client or HTTP port that relays requests and reads back their replies. */
+/* relay.h: a client connection to the leader's client or HTTP port that relays requests and reads
+ * back their replies. */
 #ifndef CONCORD_SERVER_RELAY_H
 #define CONCORD_SERVER_RELAY_H
 
@@ -43,7 +44,7 @@ struct relay;
  * wait for each reply, `max_bytes` the output queued and the reply buffered. Returns
  * NULL (and calls nothing, ever) if the connection cannot even be started. */
 struct relay *relay_open(uv_loop_t *loop, const char *address, uint64_t timeout_ms,
-			 size_t max_bytes, const struct relay_ops *ops, void *arg);
+                         size_t max_bytes, const struct relay_ops *ops, void *arg);
 
 /* Queues `len` bytes that `replies` replies will answer. */
 void relay_send(struct relay *r, const void *data, size_t len, uint32_t replies);

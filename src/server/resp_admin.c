@@ -1,4 +1,5 @@
-/* resp_admin.c: the RESP connection, server and cluster commands: PING, INFO, CLIENT, CLUSTER, CONCORD.STATUS/FAULT/TRANSFER/MEMBER... */
+/* resp_admin.c: the RESP connection, server and cluster commands: PING, INFO, CLIENT, CLUSTER,
+ * CONCORD.STATUS/FAULT/TRANSFER/MEMBER... */
 #include "server/resp_impl.h"
 #include "base/alloc.h"
 
@@ -12,8 +13,7 @@
  * Local commands
  */
 
-void local_ping(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		struct wire_buf *out)
+void local_ping(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	if (argc == 1)
@@ -24,16 +24,14 @@ void local_ping(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		reply_wrong_args(out, &argv[0]);
 }
 
-void local_echo(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		struct wire_buf *out)
+void local_echo(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
 	resp_write_bulk(out, argv[1].data, argv[1].len);
 }
 
-void local_select(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		  struct wire_buf *out)
+void local_select(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -46,8 +44,7 @@ void local_select(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		resp_write_ok(out);
 }
 
-void local_quit(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		struct wire_buf *out)
+void local_quit(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)argc;
 	(void)argv;
@@ -55,8 +52,7 @@ void local_quit(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	c->quit = true;
 }
 
-void local_command(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		   struct wire_buf *out)
+void local_command(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	if (argc >= 2 && arg_is(&argv[1], "COUNT"))
@@ -65,8 +61,7 @@ void local_command(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		resp_write_array(out, 0);
 }
 
-void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		  struct wire_buf *out)
+void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	if (arg_is(&argv[1], "GET")) {
@@ -84,15 +79,14 @@ void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv,
 			resp_write_array(out, 0);
 		}
 	} else if (arg_is(&argv[1], "SET") || arg_is(&argv[1], "RESETSTAT") ||
-		   arg_is(&argv[1], "REWRITE")) {
+	           arg_is(&argv[1], "REWRITE")) {
 		reply_error(out, "ERR CONFIG SET is not supported; use concord's flags");
 	} else {
 		reply_error(out, "ERR unknown CONFIG subcommand");
 	}
 }
 
-void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		 struct wire_buf *out)
+void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -100,24 +94,23 @@ void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	reply_error(out, "NOPROTO this server speaks RESP2 only");
 }
 
-void local_auth(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		struct wire_buf *out)
+void local_auth(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
 	(void)argv;
 	reply_error(out, "ERR AUTH <password> called without any password configured for the "
-			 "default user. Are you sure your configuration is correct?");
+	                 "default user. Are you sure your configuration is correct?");
 }
 
-void local_client(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		  struct wire_buf *out)
+void local_client(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	if (arg_is(&argv[1], "SETNAME") && argc == 3) {
 		if (argv[2].len > 256 || memchr(argv[2].data, ' ', argv[2].len) != NULL ||
 		    memchr(argv[2].data, '\n', argv[2].len) != NULL) {
-			reply_error(out, "ERR Client names cannot contain spaces, newlines or special "
-					 "characters.");
+			reply_error(out,
+			            "ERR Client names cannot contain spaces, newlines or special "
+			            "characters.");
 			return;
 		}
 		free(c->name);
@@ -139,12 +132,11 @@ void local_client(struct rconn *c, size_t argc, const struct resp_arg *argv,
 		resp_write_integer(out, (int64_t)c->conn.id);
 	} else {
 		reply_error(out, "ERR unknown CLIENT subcommand or wrong number of arguments; "
-				 "supported: SETNAME, SETINFO, GETNAME, ID");
+		                 "supported: SETNAME, SETINFO, GETNAME, ID");
 	}
 }
 
-void local_relay(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		 struct wire_buf *out)
+void local_relay(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)argc;
 	(void)argv;
@@ -198,72 +190,77 @@ static uint32_t blocked_clients(const struct resp_server *s, const struct rconn 
 }
 
 static void info_clients_memory_stats(struct rconn *c, struct wire_buf *t, bool clients,
-				      bool memory, bool stats)
+                                      bool memory, bool stats)
 {
 	struct resp_server *s = c->s;
 	const struct server_stats *rs = &s->sv->resp_stats;
 	if (clients)
-		wire_buf_printf(t, "# Clients\r\nconnected_clients:%u\r\nblocked_clients:%u\r\n"
-				   "maxclients:%u\r\n\r\n",
-				s->l.n_conns, blocked_clients(s, c), s->sv->max_clients);
+		wire_buf_printf(t,
+		                "# Clients\r\nconnected_clients:%u\r\nblocked_clients:%u\r\n"
+		                "maxclients:%u\r\n\r\n",
+		                s->l.n_conns, blocked_clients(s, c), s->sv->max_clients);
 	if (memory) {
 		uint64_t rss = process_rss_bytes();
 		char h[32];
 		human_bytes(h, sizeof(h), rss);
-		wire_buf_printf(t, "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_human:%s\r\n"
-				   "used_memory_rss:%" PRIu64 "\r\nused_memory_rss_human:%s\r\n"
-				   "maxmemory:0\r\n\r\n", rss, h, rss, h);
+		wire_buf_printf(t,
+		                "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_human:%s\r\n"
+		                "used_memory_rss:%" PRIu64 "\r\nused_memory_rss_human:%s\r\n"
+		                "maxmemory:0\r\n\r\n",
+		                rss, h, rss, h);
 	}
 	if (stats)
-		wire_buf_printf(t, "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\n"
-				   "total_commands_processed:%" PRIu64 "\r\n"
-				   "rejected_connections:%" PRIu64 "\r\n\r\n",
-				rs->connections, rs->requests, rs->rejected);
+		wire_buf_printf(t,
+		                "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\n"
+		                "total_commands_processed:%" PRIu64 "\r\n"
+		                "rejected_connections:%" PRIu64 "\r\n\r\n",
+		                rs->connections, rs->requests, rs->rejected);
 }
 
-void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		struct wire_buf *out)
+void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	struct resp_server *s = c->s;
 	struct server *sv = s->sv;
 	bool all = argc == 1 || arg_is(&argv[1], "all") || arg_is(&argv[1], "everything") ||
-		   arg_is(&argv[1], "default");
+	           arg_is(&argv[1], "default");
 	struct wire_buf t;
 	wire_buf_init(&t, 1 << 20);
 	struct node_status st;
 	node_status(sv->node, &st);
 	if (all || arg_is(&argv[1], "server")) {
 		wire_buf_printf(&t,
-				"# Server\r\nredis_version:7.0.0\r\nconcord_version:%s\r\n"
-				"redis_mode:standalone\r\nprocess_id:%d\r\ntcp_port:%d\r\n"
-				"uptime_in_seconds:%" PRIu64 "\r\n\r\n",
-				sv->version, (int)getpid(), s->l.port,
-				(uv_now(sv->loop) - sv->start_ms) / 1000);
+		                "# Server\r\nredis_version:7.0.0\r\nconcord_version:%s\r\n"
+		                "redis_mode:standalone\r\nprocess_id:%d\r\ntcp_port:%d\r\n"
+		                "uptime_in_seconds:%" PRIu64 "\r\n\r\n",
+		                sv->version, (int)getpid(), s->l.port,
+		                (uv_now(sv->loop) - sv->start_ms) / 1000);
 	}
 	info_clients_memory_stats(c, &t, all || arg_is(&argv[1], "clients"),
-				  all || arg_is(&argv[1], "memory"), all || arg_is(&argv[1], "stats"));
+	                          all || arg_is(&argv[1], "memory"),
+	                          all || arg_is(&argv[1], "stats"));
 	if (all || arg_is(&argv[1], "replication")) {
 		wire_buf_printf(&t, "# Replication\r\nrole:%s\r\n\r\n",
-				st.role == RAFT_LEADER ? "master" : "slave");
+		                st.role == RAFT_LEADER ? "master" : "slave");
 	}
 	if (all || arg_is(&argv[1], "concord")) {
 		const struct node_member *self = node_self(sv->node);
 		const struct node_member *leader = node_leader(sv->node);
 		const struct kv *kv = node_kv(sv->node);
-		wire_buf_printf(&t,
-				"# Concord\r\nnode_id:%" PRIu64 "\r\nnode_name:%s\r\ncluster_id:%s\r\n"
-				"raft_role:%s\r\nraft_term:%" PRIu64 "\r\nleader_id:%" PRIu64 "\r\n"
-				"leader_client_addr:%s\r\ncommit_index:%" PRIu64 "\r\n"
-				"applied_index:%" PRIu64 "\r\nrevision:%" PRIu64 "\r\nread_mode:%s\r\n"
-				"follower_mode:%s\r\n\r\n",
-				st.id, self != NULL ? self->name : "", sv->cluster_id, server_role_name(sv),
-				st.term, st.leader, leader != NULL ? leader->client : "", st.commit,
-				st.applied, kv_revision(kv), sv->stale_reads ? "stale" : "linearizable",
-				sv->resp_follower == SERVER_FOLLOWER_FORWARD ? "forward" : "moved");
+		wire_buf_printf(
+		    &t,
+		    "# Concord\r\nnode_id:%" PRIu64 "\r\nnode_name:%s\r\ncluster_id:%s\r\n"
+		    "raft_role:%s\r\nraft_term:%" PRIu64 "\r\nleader_id:%" PRIu64 "\r\n"
+		    "leader_client_addr:%s\r\ncommit_index:%" PRIu64 "\r\n"
+		    "applied_index:%" PRIu64 "\r\nrevision:%" PRIu64 "\r\nread_mode:%s\r\n"
+		    "follower_mode:%s\r\n\r\n",
+		    st.id, self != NULL ? self->name : "", sv->cluster_id, server_role_name(sv),
+		    st.term, st.leader, leader != NULL ? leader->client : "", st.commit, st.applied,
+		    kv_revision(kv), sv->stale_reads ? "stale" : "linearizable",
+		    sv->resp_follower == SERVER_FOLLOWER_FORWARD ? "forward" : "moved");
 	}
 	if (all || arg_is(&argv[1], "keyspace")) {
 		wire_buf_printf(&t, "# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n",
-				resp_user_keys(node_kv(sv->node)));
+		                resp_user_keys(node_kv(sv->node)));
 	}
 	resp_write_bulk(out, t.data, t.len);
 	wire_buf_free(&t);
@@ -277,7 +274,8 @@ static void cluster_slots(struct rconn *c, struct wire_buf *out)
 	if (leader == NULL || leader->client[0] == '\0') {
 		struct node_status st;
 		node_status(sv->node, &st);
-		reply_errorf(out, "CLUSTERDOWN no leader is known (term %" PRIu64 "); retry", st.term);
+		reply_errorf(out, "CLUSTERDOWN no leader is known (term %" PRIu64 "); retry",
+		             st.term);
 		return;
 	}
 	struct node_status st;
@@ -308,7 +306,8 @@ static void cluster_slots(struct rconn *c, struct wire_buf *out)
 			hlen -= 2;
 		}
 		char idbuf[64];
-		int idlen = snprintf(idbuf, sizeof(idbuf), "concord-node-%040" PRIu64, members[i]->id);
+		int idlen =
+		    snprintf(idbuf, sizeof(idbuf), "concord-node-%040" PRIu64, members[i]->id);
 		resp_write_array(out, 3);
 		resp_write_bulk(out, host, hlen);
 		resp_write_integer(out, colon != NULL ? strtol(colon + 1, NULL, 10) : 0);
@@ -316,8 +315,7 @@ static void cluster_slots(struct rconn *c, struct wire_buf *out)
 	}
 }
 
-void local_cluster(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		   struct wire_buf *out)
+void local_cluster(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	if (arg_is(&argv[1], "SLOTS") && argc == 2) {
 		cluster_slots(c, out);
@@ -326,13 +324,14 @@ void local_cluster(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	} else {
 		char lname[32];
 		lower_name(&argv[1], lname, sizeof(lname));
-		reply_errorf(out, "ERR unsupported command 'cluster %s': only CLUSTER SLOTS and CLUSTER "
-				  "KEYSLOT are served", lname);
+		reply_errorf(out,
+		             "ERR unsupported command 'cluster %s': only CLUSTER SLOTS and CLUSTER "
+		             "KEYSLOT are served",
+		             lname);
 	}
 }
 
-void local_status(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		  struct wire_buf *out)
+void local_status(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)argc;
 	(void)argv;
@@ -347,7 +346,7 @@ void local_status(struct rconn *c, size_t argc, const struct resp_arg *argv,
  * [block-in 0|1] / CONCORD.FAULT CLEAR peer|*: this node's links. */
 /* One "name value" pair of CONCORD.FAULT SET into *f; false after an error reply. */
 static bool fault_option(const struct resp_arg *o, const struct resp_arg *v, struct net_fault *f,
-			 struct wire_buf *out)
+                         struct wire_buf *out)
 {
 	double d = 0;
 	uint64_t u = 0;
@@ -360,8 +359,7 @@ static bool fault_option(const struct resp_arg *o, const struct resp_arg *v, str
 			f->drop_probability = d;
 		else
 			f->duplicate_probability = d;
-	} else if (arg_is(o, "delay-req") || arg_is(o, "delay-resp") ||
-		   arg_is(o, "jitter")) {
+	} else if (arg_is(o, "delay-req") || arg_is(o, "delay-resp") || arg_is(o, "jitter")) {
 		if (!arg_u64(v, &u) || u > 600000) {
 			reply_error(out, "ERR a delay is whole milliseconds, at most 600000");
 			return false;
@@ -400,8 +398,7 @@ static bool fault_option(const struct resp_arg *o, const struct resp_arg *v, str
 	return true;
 }
 
-void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		 struct wire_buf *out)
+void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	struct server *sv = c->s->sv;
 	raft_id peer = RAFT_NONE;
@@ -421,8 +418,8 @@ void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	}
 	if (!arg_is(&argv[1], "SET")) {
 		reply_error(out, "ERR usage: CONCORD.FAULT SET peer|* [drop P] [delay-req MS] "
-				 "[delay-resp MS] [dup P] [block-out 0|1] [block-in 0|1] | "
-				 "CONCORD.FAULT CLEAR peer|*");
+		                 "[delay-resp MS] [dup P] [block-out 0|1] [block-in 0|1] | "
+		                 "CONCORD.FAULT CLEAR peer|*");
 		return;
 	}
 	struct net_fault f;
@@ -438,7 +435,7 @@ void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
 	int rv = server_fault_set(sv, peer, &f);
 	if (rv != 0)
 		reply_errorf(out, "ERR cannot set faults on the link to %" PRIu64 ": %s", peer,
-			     node_strerror(rv));
+		             node_strerror(rv));
 	else
 		resp_write_ok(out);
 }
@@ -455,9 +452,11 @@ static void reply_node_error(struct wire_buf *out, int rv, raft_id id)
 	else if (rv == NODE_ENOTLEADER)
 		reply_error(out, "CLUSTERDOWN this node is not the leader; retry");
 	else if (rv == NODE_EBUSY)
-		reply_error(out, "TRYAGAIN a leadership transfer or configuration change is under way");
+		reply_error(out,
+		            "TRYAGAIN a leadership transfer or configuration change is under way");
 	else if (rv == NODE_ELAGGING)
-		reply_errorf(out, "TRYAGAIN learner %" PRIu64 " has not caught up with the log yet", id);
+		reply_errorf(out, "TRYAGAIN learner %" PRIu64 " has not caught up with the log yet",
+		             id);
 	else if (rv == NODE_ENOMEMBER)
 		reply_errorf(out, "ERR no such member %" PRIu64, id);
 	else if (rv == NODE_EMEMBER)
@@ -471,7 +470,7 @@ static void reply_node_error(struct wire_buf *out, int rv, raft_id id)
 }
 
 void leader_transfer(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		     struct wire_buf *out)
+                     struct wire_buf *out)
 {
 	(void)argc;
 	uint64_t to;
@@ -487,7 +486,7 @@ void leader_transfer(struct rconn *c, size_t argc, const struct resp_arg *argv,
 }
 
 void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		     struct wire_buf *out)
+                     struct wire_buf *out)
 {
 	(void)argc;
 	(void)argv;
@@ -496,7 +495,7 @@ void leader_stepdown(struct rconn *c, size_t argc, const struct resp_arg *argv,
 
 /* argv[3..6]: name peer client http, into `m` (id set); false once it replied. */
 static bool member_args(const struct resp_arg *argv, uint64_t id, struct node_member *m,
-			struct wire_buf *out)
+                        struct wire_buf *out)
 {
 	memset(m, 0, sizeof(*m));
 	m->id = id;
@@ -507,7 +506,7 @@ static bool member_args(const struct resp_arg *argv, uint64_t id, struct node_me
 		if (f[i]->len >= cap[i] || memchr(f[i]->data, '\n', f[i]->len) != NULL ||
 		    memchr(f[i]->data, '\0', f[i]->len) != NULL) {
 			reply_error(out, "ERR a member's name or address is too long or holds a "
-					 "newline");
+			                 "newline");
 			return false;
 		}
 		memcpy(dst[i], f[i]->data, f[i]->len);
@@ -522,15 +521,14 @@ static bool member_args(const struct resp_arg *argv, uint64_t id, struct node_me
 
 /* PUBLISH: a member records its own addresses (a follower's node sends it to the
  * leader when the address book lacks them). */
-void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv,
-		   struct wire_buf *out)
+void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	struct node *n = c->s->sv->node;
 	uint64_t id;
 	if (argc < 3 || !arg_u64(&argv[2], &id) || id == 0) {
 		reply_error(out, "ERR usage: CONCORD.MEMBER ADD id name peer client http | "
-				 "CONCORD.MEMBER PUBLISH id name peer client http | "
-				 "CONCORD.MEMBER PROMOTE id | CONCORD.MEMBER REMOVE id");
+		                 "CONCORD.MEMBER PUBLISH id name peer client http | "
+		                 "CONCORD.MEMBER PROMOTE id | CONCORD.MEMBER REMOVE id");
 		return;
 	}
 	struct node_member m;

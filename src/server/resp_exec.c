@@ -1,4 +1,5 @@
-/* resp_exec.c: how RESP commands reach the node: reads batched behind one node_read, writes proposed through the log. */
+/* resp_exec.c: how RESP commands reach the node: reads batched behind one node_read, writes
+ * proposed through the log. */
 #include "server/resp_impl.h"
 #include "base/alloc.h"
 
@@ -31,12 +32,16 @@ static void on_read_batch(void *arg, int status)
 			if (status == NODE_OK)
 				read_execute(sl, node_kv(s->sv->node));
 			else if (status == NODE_ENOTLEADER)
-				reply_error(&sl->out, "CLUSTERDOWN leadership was lost before the read "
-						      "was confirmed; retry");
+				reply_error(&sl->out,
+				            "CLUSTERDOWN leadership was lost before the read "
+				            "was confirmed; retry");
 			else if (status == NODE_ETIMEOUT)
-				reply_error(&sl->out, "TRYAGAIN the read timed out waiting for a quorum; retry");
+				reply_error(
+				    &sl->out,
+				    "TRYAGAIN the read timed out waiting for a quorum; retry");
 			else
-				reply_errorf(&sl->out, "ERR read failed: %s", node_strerror(status));
+				reply_errorf(&sl->out, "ERR read failed: %s",
+				             node_strerror(status));
 		}
 		slot_finish(sl);
 		sl = next;
@@ -56,7 +61,7 @@ void resp_read_batch_flush(struct resp_server *s)
 }
 
 void resp_read_enqueue(struct rconn *c, const struct command *cmd, size_t argc,
-		       const struct resp_arg *argv)
+                       const struct resp_arg *argv)
 {
 	struct resp_server *s = c->s;
 	struct slot *sl = slot_new(c);
@@ -128,17 +133,18 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 			break;
 		}
 	} else if (status == NODE_ELOST) {
-		reply_error(out, "CLUSTERDOWN the leader changed before the write committed; it had "
-				 "no effect; retry");
+		reply_error(out,
+		            "CLUSTERDOWN the leader changed before the write committed; it had "
+		            "no effect; retry");
 	} else if (status == NODE_ETIMEOUT) {
 		reply_error(out, "UNKNOWN the write may or may not have been applied: timed out "
-				 "waiting for a quorum; retry it under a session to apply it once");
+		                 "waiting for a quorum; retry it under a session to apply it once");
 	} else if (status == NODE_ESTOPPING) {
 		reply_error(out, "UNKNOWN the write may or may not have been applied: the node is "
-				 "shutting down");
+		                 "shutting down");
 	} else {
 		reply_errorf(out, "UNKNOWN the write may or may not have been applied: %s",
-			     node_strerror(status));
+		             node_strerror(status));
 	}
 	slot_finish(sl);
 }
@@ -146,7 +152,7 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 static void write_proposed(struct rconn *c, struct slot *sl, int rv);
 
 void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
-		       const struct resp_arg *argv, uint64_t client_id, uint64_t seq)
+                       const struct resp_arg *argv, uint64_t client_id, uint64_t seq)
 {
 	struct resp_server *s = c->s;
 	struct build b;
@@ -208,4 +214,3 @@ static void write_proposed(struct rconn *c, struct slot *sl, int rv)
 	}
 	slot_finish(sl);
 }
-

@@ -1,4 +1,5 @@
-/* resp_impl.h: the RESP frontend's insides, shared by its files: connections, reply slots, the command table and its handlers. */
+/* resp_impl.h: the RESP frontend's insides, shared by its files: connections, reply slots, the
+ * command table and its handlers. */
 #ifndef CONCORD_SERVER_RESP_IMPL_H
 #define CONCORD_SERVER_RESP_IMPL_H
 
@@ -32,7 +33,7 @@ enum reply_kind {
 };
 
 /* A connection's transaction: the commands queued since MULTI, the keys watched. */
-#define RESP_TXN_QUEUE_MAX   1024u             /* commands queued; keys watched */
+#define RESP_TXN_QUEUE_MAX   1024u              /* commands queued; keys watched */
 #define RESP_TXN_QUEUE_BYTES (4u * 1024 * 1024) /* argument bytes queued */
 
 struct queued {
@@ -127,15 +128,15 @@ struct plan {
 	const struct command *run; /* the command itself, or the one CONCORD.EXEC carries */
 	size_t argc, rargc;        /* as sent; of `run` */
 	const struct resp_arg *argv, *rargv;
-	uint64_t client_id, seq;   /* CONCORD.EXEC's, else 0 */
+	uint64_t client_id, seq; /* CONCORD.EXEC's, else 0 */
 };
 
 struct rconn {
 	struct conn conn; /* first: the connection layer's part */
 	struct resp_server *s;
 	struct resp_parser parser;
-	bool quit;         /* QUIT or a protocol error: read no further command */
-	bool drained;      /* every complete command received was dispatched */
+	bool quit;    /* QUIT or a protocol error: read no further command */
+	bool drained; /* every complete command received was dispatched */
 	bool processing;
 	bool relayed; /* a relay from another node: never relay further */
 	struct slot *head, *tail;
@@ -180,11 +181,11 @@ struct resp_server {
  */
 
 enum {
-	CMD_LOCAL = 1u << 0,  /* answered here, on any node */
-	CMD_READ = 1u << 1,   /* a read of the store: the leader's, unless stale reads */
-	CMD_WRITE = 1u << 2,  /* through the log: the leader */
-	CMD_LEADER = 1u << 3, /* an admin command the leader carries out */
-	CMD_EXEC = 1u << 4,   /* CONCORD.EXEC: runs the command it carries */
+	CMD_LOCAL = 1u << 0,   /* answered here, on any node */
+	CMD_READ = 1u << 1,    /* a read of the store: the leader's, unless stale reads */
+	CMD_WRITE = 1u << 2,   /* through the log: the leader */
+	CMD_LEADER = 1u << 3,  /* an admin command the leader carries out */
+	CMD_EXEC = 1u << 4,    /* CONCORD.EXEC: runs the command it carries */
 	CMD_SESSION = 1u << 5, /* CONCORD.SESSION: not to be run by CONCORD.EXEC */
 	CMD_TXN = 1u << 6,     /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (resp_txn.c): always
 	                          the leader's, never a stale read */
@@ -202,22 +203,22 @@ struct build {
 
 /* Answers at once (CMD_LOCAL, CMD_LEADER). */
 typedef void (*local_fn)(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			 struct wire_buf *out);
+                         struct wire_buf *out);
 /* Builds a write (CMD_WRITE). */
 typedef int (*build_fn)(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			struct build *b);
+                        struct build *b);
 /* Answers from the store once the read is confirmed (CMD_READ). */
 typedef void (*read_fn)(struct rconn *c, const struct kv *kv, size_t argc,
-			const struct resp_arg *argv, struct wire_buf *out);
+                        const struct resp_arg *argv, struct wire_buf *out);
 
 struct command {
 	const char *name; /* upper case */
 	int arity;        /* > 0: exactly; < 0: at least -arity (name included) */
 	unsigned flags;
-	int first_key;    /* argument index of the first key (for -MOVED), 0 if none */
-	local_fn local;   /* CMD_LOCAL and CMD_LEADER */
-	build_fn build;   /* CMD_WRITE */
-	read_fn read;     /* CMD_READ */
+	int first_key;  /* argument index of the first key (for -MOVED), 0 if none */
+	local_fn local; /* CMD_LOCAL and CMD_LEADER */
+	build_fn build; /* CMD_WRITE */
+	read_fn read;   /* CMD_READ */
 };
 
 /* The command named `name` (any case), or NULL. */
@@ -244,9 +245,9 @@ int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv, s
 int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
-#define READ_FN(name)                                                                 \
-	void name(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv, \
-		  struct wire_buf *out)
+#define READ_FN(name)                                                                              \
+	void name(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,  \
+	          struct wire_buf *out)
 READ_FN(read_get);
 READ_FN(read_strlen);
 READ_FN(read_exists);
@@ -262,7 +263,7 @@ READ_FN(read_watch);
 uint64_t resp_user_keys(const struct kv *kv);
 
 /* resp_admin.c */
-#define LOCAL_FN(name) \
+#define LOCAL_FN(name)                                                                             \
 	void name(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 LOCAL_FN(local_ping);
 LOCAL_FN(local_echo);
@@ -298,12 +299,12 @@ struct wire_buf *conn_reply_now(struct rconn *c);
 /* resp_exec.c */
 /* Queues a read for the batch flushed by resp_read_batch_flush(). */
 void resp_read_enqueue(struct rconn *c, const struct command *cmd, size_t argc,
-		       const struct resp_arg *argv);
+                       const struct resp_arg *argv);
 /* Issues the reads collected so far behind one node_read. */
 void resp_read_batch_flush(struct resp_server *s);
 /* Builds and proposes a write; its reply fills a slot. */
 void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
-		       const struct resp_arg *argv, uint64_t client_id, uint64_t seq);
+                       const struct resp_arg *argv, uint64_t client_id, uint64_t seq);
 
 /* Proposes a built KV_OP_TXN; the slot renders it with kinds[0..n) (taken over). */
 void resp_txn_propose(struct rconn *c, const struct kv_cmd *cmd, uint8_t *kinds, size_t n);
@@ -312,13 +313,13 @@ void resp_txn_propose(struct rconn *c, const struct kv_cmd *cmd, uint8_t *kinds,
 /* After MULTI: queues (or refuses) the command; true if it was answered. With `cmd`
  * NULL or of the wrong arity, marks the transaction failed and returns false. */
 bool resp_txn_intercept(struct rconn *c, const struct command *cmd, size_t argc,
-			const struct resp_arg *argv);
+                        const struct resp_arg *argv);
 /* MULTI, EXEC, DISCARD, UNWATCH on this node (the leader). */
 void resp_txn_run(struct rconn *c, const struct command *run, size_t argc,
-		  const struct resp_arg *argv);
+                  const struct resp_arg *argv);
 /* EXEC's reply: the array of the sub-commands' replies, or *-1 if a guard failed. */
-void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_t *kinds,
-		     size_t n, const struct kv_reply *reply);
+void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_t *kinds, size_t n,
+                     const struct kv_reply *reply);
 void resp_txn_free(struct rconn *c);
 
 /* =================================================================================
@@ -332,8 +333,7 @@ bool arg_u64(const struct resp_arg *a, uint64_t *out);
 bool arg_double(const struct resp_arg *a, double *out);
 /* Up to cap-1 bytes of an argument in lower case, unprintable bytes as '?'. */
 void lower_name(const struct resp_arg *a, char *buf, size_t cap);
-void reply_errorf(struct wire_buf *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void reply_errorf(struct wire_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void reply_error(struct wire_buf *out, const char *msg);
 void reply_bulk_str(struct wire_buf *out, const char *s);
 void reply_wrong_args(struct wire_buf *out, const struct resp_arg *name);
@@ -343,6 +343,6 @@ void reply_not_int(struct wire_buf *out);
 void reply_unknown(struct wire_buf *out, size_t argc, const struct resp_arg *argv);
 /* A KV_ error code as Redis-style text. */
 void write_kv_error(struct wire_buf *out, const struct server *sv, int code, uint64_t client_id,
-		    uint64_t seq);
+                    uint64_t seq);
 
 #endif /* CONCORD_SERVER_RESP_IMPL_H */

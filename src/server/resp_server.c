@@ -1,4 +1,5 @@
-/* resp_server.c: the RESP frontend's connections: reply slots in request order, the relay to the leader, dispatch through the command table, life cycle. */
+/* resp_server.c: the RESP frontend's connections: reply slots in request order, the relay to the
+ * leader, dispatch through the command table, life cycle. */
 #include "server/resp_impl.h"
 #include "base/alloc.h"
 #include "server/relay.h"
@@ -53,7 +54,7 @@ static void latency_observe(struct rconn *c, const struct command *cmd, uint64_t
 {
 	size_t i = cmd != NULL ? command_index(cmd) : SERVER_LATENCY_SLOTS - 1;
 	server_latency_observe(&c->s->sv->resp_latency, i, cmd != NULL ? cmd->name : NULL,
-			       start_ns);
+	                       start_ns);
 }
 
 /* The command just dispatched answered without a slot: timed now. */
@@ -68,8 +69,10 @@ static void latency_answered(struct rconn *c)
 static void reply_too_large(struct rconn *c)
 {
 	conn_count_overflow(&c->conn);
-	reply_errorf(&c->conn.out, "ERR the reply would pass this connection's output limit of "
-		     "%zu bytes; not sent", c->s->sv->output_hard_bytes);
+	reply_errorf(&c->conn.out,
+	             "ERR the reply would pass this connection's output limit of "
+	             "%zu bytes; not sent",
+	             c->s->sv->output_hard_bytes);
 }
 
 /* Moves the finished replies at the head of the queue to the output, in order. */
@@ -137,12 +140,13 @@ static void relay_answer_all(struct resp_relay *rr, bool connected, const char *
 		/* Commands were sent only once connected: before that nothing happened. */
 		if (connected)
 			reply_errorf(&sl->out,
-				     "UNKNOWN the connection to the leader at %s broke (%s); the "
-				     "command may or may not have been applied",
-				     rr->address, why);
+			             "UNKNOWN the connection to the leader at %s broke (%s); the "
+			             "command may or may not have been applied",
+			             rr->address, why);
 		else
-			reply_errorf(&sl->out, "CLUSTERDOWN cannot reach the leader at %s: %s; retry",
-				     rr->address, why);
+			reply_errorf(&sl->out,
+			             "CLUSTERDOWN cannot reach the leader at %s: %s; retry",
+			             rr->address, why);
 		slot_finish(sl);
 		sl = next;
 	}
@@ -233,10 +237,10 @@ static void relay_closed(void *arg)
 }
 
 static const struct relay_ops relay_ops = {
-	.complete = relay_complete,
-	.reply = relay_reply,
-	.fail = relay_failed,
-	.closed = relay_closed,
+    .complete = relay_complete,
+    .reply = relay_reply,
+    .fail = relay_failed,
+    .closed = relay_closed,
 };
 
 /* Closes the connection's relay, answering what is in flight on it. */
@@ -256,8 +260,8 @@ static bool relay_start(struct rconn *c, const struct node_member *leader)
 {
 	struct server *sv = c->s->sv;
 	uint64_t ms = 2 * (uint64_t)sv->request_timeout_ms + 1000;
-	struct relay *r = relay_open(sv->loop, leader->client, ms, sv->output_hard_bytes,
-				     &relay_ops, c);
+	struct relay *r =
+	    relay_open(sv->loop, leader->client, ms, sv->output_hard_bytes, &relay_ops, c);
 	if (r == NULL)
 		return false;
 	relay_set_idle(r, sv->idle_timeout_ms / 2); /* before the leader's idle timeout */
@@ -279,7 +283,7 @@ static void relay_enqueue(struct rconn *c, size_t argc, const struct resp_arg *a
 
 /* Sends the command to the leader; its reply fills a slot. */
 static void relay_command(struct rconn *c, const struct node_member *leader, size_t argc,
-			  const struct resp_arg *argv)
+                          const struct resp_arg *argv)
 {
 	/* A relay to a former leader is replaced once nothing is in flight on it; until
 	 * then commands keep their order on it (the former leader refuses what it can no
@@ -288,7 +292,8 @@ static void relay_command(struct rconn *c, const struct node_member *leader, siz
 		relay_drop(c, "the leader changed");
 	if (c->relay == NULL && !relay_start(c, leader)) {
 		struct wire_buf *out = conn_reply_now(c);
-		reply_errorf(out, "CLUSTERDOWN cannot reach the leader at %s; retry", leader->client);
+		reply_errorf(out, "CLUSTERDOWN cannot reach the leader at %s; retry",
+		             leader->client);
 		return;
 	}
 	relay_enqueue(c, argc, argv);
@@ -322,27 +327,31 @@ static void relay_enqueue(struct rconn *c, size_t argc, const struct resp_arg *a
  */
 
 static void dispatch_not_leader(struct rconn *c, unsigned slot, size_t argc,
-				const struct resp_arg *argv)
+                                const struct resp_arg *argv)
 {
 	struct resp_server *s = c->s;
 	struct node_status st;
 	node_status(s->sv->node, &st);
 	const struct node_member *leader = node_leader(s->sv->node);
 	if (leader == NULL || leader->id == st.id) {
-		reply_errorf(conn_reply_now(c), "CLUSTERDOWN no leader is known (term %" PRIu64 "); retry",
-			     st.term);
+		reply_errorf(conn_reply_now(c),
+		             "CLUSTERDOWN no leader is known (term %" PRIu64 "); retry", st.term);
 		return;
 	}
 	if (leader->client[0] == '\0') {
 		reply_errorf(conn_reply_now(c),
-			     "CLUSTERDOWN the leader (node %" PRIu64 ") has no known client address; "
-			     "retry", leader->id);
+		             "CLUSTERDOWN the leader (node %" PRIu64
+		             ") has no known client address; "
+		             "retry",
+		             leader->id);
 		return;
 	}
 	if (c->relayed) {
 		reply_errorf(conn_reply_now(c),
-			     "CLUSTERDOWN this node is no longer the leader (node %" PRIu64 " at %s is); "
-			     "retry", leader->id, leader->client);
+		             "CLUSTERDOWN this node is no longer the leader (node %" PRIu64
+		             " at %s is); "
+		             "retry",
+		             leader->id, leader->client);
 		return;
 	}
 	if (s->sv->resp_follower == SERVER_FOLLOWER_REDIRECT) {
@@ -355,19 +364,20 @@ static void dispatch_not_leader(struct rconn *c, unsigned slot, size_t argc,
 
 /* The command CONCORD.EXEC client-id seq carries; false if it was answered instead. */
 static bool exec_unwrap(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			const struct command **run, uint64_t *client_id, uint64_t *seq)
+                        const struct command **run, uint64_t *client_id, uint64_t *seq)
 {
 	if (!arg_u64(&argv[1], client_id) || *client_id == 0 || !arg_u64(&argv[2], seq) ||
 	    *seq == 0) {
 		reply_error(conn_reply_now(c),
-			    "ERR usage: CONCORD.EXEC client-id seq command [arg ...] with "
-			    "client-id and seq positive integers");
+		            "ERR usage: CONCORD.EXEC client-id seq command [arg ...] with "
+		            "client-id and seq positive integers");
 		return false;
 	}
 	const struct command *cmd = command_find(argv[3].data, argv[3].len);
 	if (cmd == NULL || (cmd->flags & (CMD_READ | CMD_WRITE)) == 0 ||
 	    (cmd->flags & (CMD_SESSION | CMD_TXN)) != 0) {
-		reply_error(conn_reply_now(c), "ERR CONCORD.EXEC runs a key-value read or write command");
+		reply_error(conn_reply_now(c),
+		            "ERR CONCORD.EXEC runs a key-value read or write command");
 		return false;
 	}
 	if (!command_arity_ok(cmd, argc - 3)) {
@@ -383,9 +393,10 @@ static void plan_route(struct rconn *c, struct plan *p)
 {
 	struct server *sv = c->s->sv;
 	const struct command *run = p->run;
-	bool stale_ok = (run->flags & CMD_READ) != 0 && (run->flags & CMD_TXN) == 0 && sv->stale_reads;
+	bool stale_ok =
+	    (run->flags & CMD_READ) != 0 && (run->flags & CMD_TXN) == 0 && sv->stale_reads;
 	bool needs_leader = (run->flags & (CMD_WRITE | CMD_LEADER)) != 0 ||
-			    ((run->flags & CMD_READ) != 0 && !stale_ok);
+	                    ((run->flags & CMD_READ) != 0 && !stale_ok);
 	struct node_status st;
 	node_status(sv->node, &st);
 	if (needs_leader && st.role != RAFT_LEADER)
@@ -411,12 +422,14 @@ static bool txn_follows_relay(struct rconn *c, size_t argc, const struct resp_ar
 	bool unwatch = arg_is(&argv[0], "UNWATCH") && !t->relayed_multi;
 	if (c->relay == NULL || c->relay_gen != t->relay_gen) {
 		if (exec && t->relayed_multi)
-			reply_error(conn_reply_now(c), "EXECABORT Transaction discarded because the "
-						       "connection to the leader broke");
+			reply_error(conn_reply_now(c),
+			            "EXECABORT Transaction discarded because the "
+			            "connection to the leader broke");
 		else
-			reply_error(conn_reply_now(c), "ERR the connection to the leader broke inside "
-						       "WATCH/MULTI: the transaction is discarded; send "
-						       "EXEC, DISCARD or UNWATCH");
+			reply_error(conn_reply_now(c),
+			            "ERR the connection to the leader broke inside "
+			            "WATCH/MULTI: the transaction is discarded; send "
+			            "EXEC, DISCARD or UNWATCH");
 	} else {
 		relay_enqueue(c, argc, argv);
 	}
@@ -449,8 +462,7 @@ static void txn_note_relayed(struct rconn *c, const struct command *run, uint64_
 }
 
 /* Looks the command up and checks it; errors are answered at once (ROUTE_ANSWERED). */
-static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *argv,
-			 struct plan *p)
+static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *argv, struct plan *p)
 {
 	*p = (struct plan){.route = ROUTE_ANSWERED, .argc = argc, .argv = argv};
 	c->s->sv->resp_stats.requests++;
@@ -468,7 +480,8 @@ static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *ar
 		lower_name(&argv[0], name, sizeof(name));
 		if (command_unsupported(argv[0].data, argv[0].len))
 			reply_errorf(conn_reply_now(c),
-				     "ERR unsupported command '%s': Concord stores strings only", name);
+			             "ERR unsupported command '%s': Concord stores strings only",
+			             name);
 		else
 			reply_unknown(conn_reply_now(c), argc, argv);
 		return;
@@ -481,8 +494,7 @@ static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *ar
 	p->run = cmd;
 	p->rargc = argc;
 	p->rargv = argv;
-	if ((cmd->flags & CMD_EXEC) &&
-	    !exec_unwrap(c, argc, argv, &p->run, &p->client_id, &p->seq))
+	if ((cmd->flags & CMD_EXEC) && !exec_unwrap(c, argc, argv, &p->run, &p->client_id, &p->seq))
 		return;
 	if (p->run != cmd) {
 		p->rargc = argc - 3;
@@ -511,7 +523,8 @@ static void plan_run(struct rconn *c, const struct plan *p)
 	const struct command *run = p->run;
 	struct server *sv = c->s->sv;
 	/* After a local MULTI, EXEC and DISCARD stay here (EXEC then fails unless leader). */
-	if ((run->flags & CMD_TXN) && run->read == NULL && (p->route != ROUTE_AWAY || c->txn.multi)) {
+	if ((run->flags & CMD_TXN) && run->read == NULL &&
+	    (p->route != ROUTE_AWAY || c->txn.multi)) {
 		resp_txn_run(c, run, p->rargc, p->rargv);
 		return;
 	}
@@ -522,7 +535,7 @@ static void plan_run(struct rconn *c, const struct plan *p)
 		unsigned slot = 0;
 		if (run->first_key > 0 && (size_t)run->first_key < p->rargc)
 			slot = resp_key_slot(p->rargv[run->first_key].data,
-					     p->rargv[run->first_key].len);
+			                     p->rargv[run->first_key].len);
 		uint64_t forwarded = sv->resp_stats.forwarded;
 		dispatch_not_leader(c, slot, p->argc, p->argv);
 		txn_note_relayed(c, run, forwarded);
@@ -593,7 +606,8 @@ static void rconn_process(struct rconn *c)
 		}
 		if (rv != 0) {
 			const char *msg = resp_parser_errmsg(&c->parser);
-			reply_errorf(conn_reply_now(c), "ERR %s", msg[0] != '\0' ? msg : wire_strerror(rv));
+			reply_errorf(conn_reply_now(c), "ERR %s",
+			             msg[0] != '\0' ? msg : wire_strerror(rv));
 			s->sv->resp_stats.errors++;
 			c->quit = true;
 			break;
@@ -710,17 +724,17 @@ static int on_relay_check(struct conn *conn)
 }
 
 static const struct conn_ops resp_conn_ops = {
-	.create = on_create,
-	.reject = on_reject,
-	.space = on_space,
-	.commit = on_commit,
-	.process = on_process,
-	.idle = on_idle,
-	.closing = on_closing,
-	.free = on_free,
-	.buffered = on_buffered,
-	.owed = on_owed,
-	.relay_check = on_relay_check,
+    .create = on_create,
+    .reject = on_reject,
+    .space = on_space,
+    .commit = on_commit,
+    .process = on_process,
+    .idle = on_idle,
+    .closing = on_closing,
+    .free = on_free,
+    .buffered = on_buffered,
+    .owed = on_owed,
+    .relay_check = on_relay_check,
 };
 
 /* =================================================================================
@@ -728,11 +742,11 @@ static const struct conn_ops resp_conn_ops = {
  */
 
 int resp_server_start(struct resp_server **out, struct server *sv, const char *address,
-		      char *errmsg, size_t len)
+                      char *errmsg, size_t len)
 {
 	struct conn_listener *l = NULL;
-	int rv = conn_listen(&l, sizeof(struct resp_server), sv, &resp_conn_ops, &sv->resp_stats, "resp",
-			     "--listen-client", address, errmsg, len);
+	int rv = conn_listen(&l, sizeof(struct resp_server), sv, &resp_conn_ops, &sv->resp_stats,
+	                     "resp", "--listen-client", address, errmsg, len);
 	if (rv != 0)
 		return rv;
 	struct resp_server *s = (struct resp_server *)l;

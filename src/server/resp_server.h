@@ -27,7 +27,7 @@ struct resp_server;
 /* Listens on `address` ("host:port", numeric host) on sv->loop; `sv` must outlive the
  * server. Returns 0, or a uv error code with errmsg (len bytes) filled. */
 int resp_server_start(struct resp_server **out, struct server *sv, const char *address,
-		      char *errmsg, size_t len);
+                      char *errmsg, size_t len);
 
 /* The port it listens on (useful with port 0). */
 int resp_server_port(const struct resp_server *s);

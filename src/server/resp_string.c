@@ -1,4 +1,5 @@
-/* resp_string.c: the RESP string and key commands: the writes they build and the reads they serve (GET, SET, DEL, INCR, MGET, SCAN...). */
+/* resp_string.c: the RESP string and key commands: the writes they build and the reads they serve
+ * (GET, SET, DEL, INCR, MGET, SCAN...). */
 #include "server/resp_impl.h"
 #include "base/alloc.h"
 
@@ -9,20 +10,22 @@
 
 /* Checks a key and value against the limits before proposing, for a precise error. */
 static int check_put(struct resp_server *s, struct build *b, const struct resp_arg *key,
-		     const struct resp_arg *value)
+                     const struct resp_arg *value)
 {
 	const struct kv_limits *lim = &s->sv->limits;
 	if (key->len > lim->key_bytes_max) {
-		snprintf(b->err, sizeof(b->err), "ERR key too large (limit %u bytes)", lim->key_bytes_max);
+		snprintf(b->err, sizeof(b->err), "ERR key too large (limit %u bytes)",
+		         lim->key_bytes_max);
 		return -1;
 	}
 	if (value != NULL && value->len > lim->value_bytes_max) {
 		snprintf(b->err, sizeof(b->err), "ERR value too large (limit %u bytes)",
-			 lim->value_bytes_max);
+		         lim->value_bytes_max);
 		return -1;
 	}
 	if (kv_key_reserved(key->data, key->len)) {
-		snprintf(b->err, sizeof(b->err), "ERR keys starting with \\x00concord/ are reserved");
+		snprintf(b->err, sizeof(b->err),
+		         "ERR keys starting with \\x00concord/ are reserved");
 		return -1;
 	}
 	return 0;
@@ -32,7 +35,7 @@ static int check_count(struct resp_server *s, struct build *b, size_t n)
 {
 	if (n > s->sv->limits.keys_per_cmd_max) {
 		snprintf(b->err, sizeof(b->err), "ERR too many keys (limit %u)",
-			 s->sv->limits.keys_per_cmd_max);
+		         s->sv->limits.keys_per_cmd_max);
 		return -1;
 	}
 	return 0;
@@ -48,8 +51,7 @@ static void put_from(struct kv_put *p, const struct resp_arg *key, const struct 
 	}
 }
 
-int build_set(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-	      struct build *b)
+int build_set(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	b->cmd.op = KV_OP_SET;
 	b->kind = REPLY_OK;
@@ -63,12 +65,14 @@ int build_set(struct resp_server *s, size_t argc, const struct resp_arg *argv,
 			b->cmd.put.cond.kind = arg_is(o, "NX") ? KV_COND_ABSENT : KV_COND_PRESENT;
 			b->kind = REPLY_OK_OR_NULL;
 		} else if (arg_is(o, "EX") || arg_is(o, "PX") || arg_is(o, "EXAT") ||
-			   arg_is(o, "PXAT") || arg_is(o, "KEEPTTL") || arg_is(o, "GET")) {
+		           arg_is(o, "PXAT") || arg_is(o, "KEEPTTL") || arg_is(o, "GET")) {
 			char name[16];
 			lower_name(o, name, sizeof(name));
-			snprintf(b->err, sizeof(b->err),
-				 "ERR SET option '%s' is not supported: Concord keeps no TTLs and a "
-				 "write does not return the old value", name);
+			snprintf(
+			    b->err, sizeof(b->err),
+			    "ERR SET option '%s' is not supported: Concord keeps no TTLs and a "
+			    "write does not return the old value",
+			    name);
 			return -1;
 		} else {
 			snprintf(b->err, sizeof(b->err), "ERR syntax error");
@@ -81,8 +85,7 @@ int build_set(struct resp_server *s, size_t argc, const struct resp_arg *argv,
 	return 0;
 }
 
-int build_setnx(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		struct build *b)
+int build_setnx(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	if (check_put(s, b, &argv[1], &argv[2]) != 0)
@@ -94,8 +97,7 @@ int build_setnx(struct resp_server *s, size_t argc, const struct resp_arg *argv,
 	return 0;
 }
 
-int build_del(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-	      struct build *b)
+int build_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	size_t n = argc - 1;
 	if (check_count(s, b, n) != 0)
@@ -114,7 +116,7 @@ int build_del(struct resp_server *s, size_t argc, const struct resp_arg *argv,
 }
 
 static int build_incr_common(struct resp_server *s, const struct resp_arg *key, int64_t delta,
-			     struct build *b)
+                             struct build *b)
 {
 	if (check_put(s, b, key, NULL) != 0)
 		return -1;
@@ -125,22 +127,19 @@ static int build_incr_common(struct resp_server *s, const struct resp_arg *key, 
 	return 0;
 }
 
-int build_incr(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-	       struct build *b)
+int build_incr(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	return build_incr_common(s, &argv[1], 1, b);
 }
 
-int build_decr(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-	       struct build *b)
+int build_decr(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	return build_incr_common(s, &argv[1], -1, b);
 }
 
-int build_incrby(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		 struct build *b)
+int build_incrby(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	int64_t d;
@@ -151,8 +150,7 @@ int build_incrby(struct resp_server *s, size_t argc, const struct resp_arg *argv
 	return build_incr_common(s, &argv[1], d, b);
 }
 
-int build_decrby(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		 struct build *b)
+int build_decrby(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	int64_t d;
@@ -167,8 +165,7 @@ int build_decrby(struct resp_server *s, size_t argc, const struct resp_arg *argv
 	return build_incr_common(s, &argv[1], -d, b);
 }
 
-int build_append(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		 struct build *b)
+int build_append(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	if (check_put(s, b, &argv[1], &argv[2]) != 0)
@@ -180,12 +177,13 @@ int build_append(struct resp_server *s, size_t argc, const struct resp_arg *argv
 }
 
 static int build_mset_common(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-			     struct build *b, bool nx)
+                             struct build *b, bool nx)
 {
 	if (argc % 2 != 1) {
 		char lname[16];
 		lower_name(&argv[0], lname, sizeof(lname));
-		snprintf(b->err, sizeof(b->err), "ERR wrong number of arguments for '%s' command", lname);
+		snprintf(b->err, sizeof(b->err), "ERR wrong number of arguments for '%s' command",
+		         lname);
 		return -1;
 	}
 	size_t n = (argc - 1) / 2;
@@ -207,20 +205,17 @@ static int build_mset_common(struct resp_server *s, size_t argc, const struct re
 	return 0;
 }
 
-int build_mset(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-	       struct build *b)
+int build_mset(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	return build_mset_common(s, argc, argv, b, false);
 }
 
-int build_msetnx(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		 struct build *b)
+int build_msetnx(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	return build_mset_common(s, argc, argv, b, true);
 }
 
-int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-	      struct build *b)
+int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	if (check_put(s, b, &argv[1], &argv[3]) != 0 || check_put(s, b, &argv[1], &argv[2]) != 0)
@@ -228,13 +223,12 @@ int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv,
 	b->cmd.op = KV_OP_CAS;
 	put_from(&b->cmd.put, &argv[1], &argv[3]);
 	b->cmd.put.cond = (struct kv_cond){
-		.kind = KV_COND_VALUE, .value = argv[2].data, .value_len = argv[2].len};
+	    .kind = KV_COND_VALUE, .value = argv[2].data, .value_len = argv[2].len};
 	b->kind = REPLY_BOOL;
 	return 0;
 }
 
-int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		  struct build *b)
+int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	uint64_t rev;
@@ -251,8 +245,7 @@ int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *arg
 	return 0;
 }
 
-int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		  struct build *b)
+int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
 	if (check_put(s, b, &argv[1], &argv[2]) != 0)
@@ -261,13 +254,12 @@ int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *arg
 	b->cmd.cas_delete = true;
 	put_from(&b->cmd.put, &argv[1], NULL);
 	b->cmd.put.cond = (struct kv_cond){
-		.kind = KV_COND_VALUE, .value = argv[2].data, .value_len = argv[2].len};
+	    .kind = KV_COND_VALUE, .value = argv[2].data, .value_len = argv[2].len};
 	b->kind = REPLY_BOOL;
 	return 0;
 }
 
-int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-		  struct build *b)
+int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)s;
 	if (argc == 1) {
@@ -278,8 +270,8 @@ int build_session(struct resp_server *s, size_t argc, const struct resp_arg *arg
 	uint64_t id;
 	if (argc != 3 || !arg_u64(&argv[2], &id) || id == 0) {
 		snprintf(b->err, sizeof(b->err),
-			 "ERR usage: CONCORD.SESSION | CONCORD.SESSION CLOSE id | CONCORD.SESSION "
-			 "KEEPALIVE id");
+		         "ERR usage: CONCORD.SESSION | CONCORD.SESSION CLOSE id | CONCORD.SESSION "
+		         "KEEPALIVE id");
 		return -1;
 	}
 	if (arg_is(&argv[1], "CLOSE")) {
@@ -299,8 +291,8 @@ int build_session(struct resp_server *s, size_t argc, const struct resp_arg *arg
  * Reads
  */
 
-void read_get(struct rconn *c, const struct kv *kv, size_t argc,
-	      const struct resp_arg *argv, struct wire_buf *out)
+void read_get(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+              struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -312,8 +304,8 @@ void read_get(struct rconn *c, const struct kv *kv, size_t argc,
 		resp_write_null(out);
 }
 
-void read_strlen(struct rconn *c, const struct kv *kv, size_t argc,
-		 const struct resp_arg *argv, struct wire_buf *out)
+void read_strlen(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                 struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -322,8 +314,8 @@ void read_strlen(struct rconn *c, const struct kv *kv, size_t argc,
 	resp_write_integer(out, rv == 0 ? (int64_t)v.value_len : 0);
 }
 
-void read_exists(struct rconn *c, const struct kv *kv, size_t argc,
-		 const struct resp_arg *argv, struct wire_buf *out)
+void read_exists(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                 struct wire_buf *out)
 {
 	(void)c;
 	int64_t n = 0;
@@ -332,8 +324,8 @@ void read_exists(struct rconn *c, const struct kv *kv, size_t argc,
 	resp_write_integer(out, n);
 }
 
-void read_type(struct rconn *c, const struct kv *kv, size_t argc,
-	       const struct resp_arg *argv, struct wire_buf *out)
+void read_type(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+               struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -341,16 +333,16 @@ void read_type(struct rconn *c, const struct kv *kv, size_t argc,
 	resp_write_simple(out, e ? "string" : "none", e ? 6 : 4);
 }
 
-void read_ttl(struct rconn *c, const struct kv *kv, size_t argc,
-	      const struct resp_arg *argv, struct wire_buf *out)
+void read_ttl(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+              struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
 	resp_write_integer(out, kv_exists(kv, argv[1].data, argv[1].len) ? -1 : -2);
 }
 
-void read_mget(struct rconn *c, const struct kv *kv, size_t argc,
-	       const struct resp_arg *argv, struct wire_buf *out)
+void read_mget(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+               struct wire_buf *out)
 {
 	size_t n = argc - 1;
 	const struct server *sv = c->s->sv;
@@ -382,7 +374,7 @@ void read_mget(struct rconn *c, const struct kv *kv, size_t argc,
 }
 
 void read_concord_get(struct rconn *c, const struct kv *kv, size_t argc,
-		      const struct resp_arg *argv, struct wire_buf *out)
+                      const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
 	uint64_t rev = 0;
@@ -404,11 +396,13 @@ void read_concord_get(struct rconn *c, const struct kv *kv, size_t argc,
 	if (rv == KV_ENOTFOUND) {
 		resp_write_null(out);
 	} else if (rv == KV_ECOMPACTED) {
-		reply_errorf(out, "COMPACTED revision %" PRIu64 " is compacted; oldest readable is %" PRIu64,
-			     rev, kv_compact_revision(kv));
+		reply_errorf(
+		    out, "COMPACTED revision %" PRIu64 " is compacted; oldest readable is %" PRIu64,
+		    rev, kv_compact_revision(kv));
 	} else if (rv == KV_EFUTURE) {
-		reply_errorf(out, "ERR revision %" PRIu64 " is in the future (the store is at %" PRIu64 ")",
-			     rev, kv_revision(kv));
+		reply_errorf(
+		    out, "ERR revision %" PRIu64 " is in the future (the store is at %" PRIu64 ")",
+		    rev, kv_revision(kv));
 	} else if (rv != 0) {
 		write_kv_error(out, c->s->sv, rv, 0, 0);
 	} else {
@@ -459,8 +453,8 @@ static int scan_collect_key(void *arg, const struct kv_value *v)
 	return 0;
 }
 
-void read_keys(struct rconn *c, const struct kv *kv, size_t argc,
-	       const struct resp_arg *argv, struct wire_buf *out)
+void read_keys(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+               struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
@@ -473,7 +467,7 @@ void read_keys(struct rconn *c, const struct kv *kv, size_t argc,
 	wire_buf_init(&sc.keys, c->s->sv->output_hard_bytes);
 	bool more = false;
 	int rv = kv_scan(kv, argv[1].data, plen, NULL, 0, 10001 + 2 * NODE_MAX_MEMBERS, 0,
-			 scan_collect_key, &sc, &more);
+	                 scan_collect_key, &sc, &more);
 	if (rv != 0)
 		write_kv_error(out, c->s->sv, rv, 0, 0);
 	else if (sc.over)
@@ -519,7 +513,7 @@ struct scan_options {
 /* SCAN's MATCH, COUNT and TYPE; false after the reply (an error, or the empty answer
  * for a type other than string). */
 static bool scan_options(size_t argc, const struct resp_arg *argv, struct scan_options *o,
-			 struct wire_buf *out)
+                         struct wire_buf *out)
 {
 	*o = (struct scan_options){.prefix = "", .count = 10};
 	for (size_t i = 2; i < argc; i += 2) {
@@ -555,8 +549,8 @@ static bool scan_options(size_t argc, const struct resp_arg *argv, struct scan_o
 	return true;
 }
 
-void read_scan(struct rconn *c, const struct kv *kv, size_t argc,
-	       const struct resp_arg *argv, struct wire_buf *out)
+void read_scan(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+               struct wire_buf *out)
 {
 	uint64_t cursor;
 	if (!arg_u64(&argv[1], &cursor)) {
@@ -578,8 +572,8 @@ void read_scan(struct rconn *c, const struct kv *kv, size_t argc,
 	wire_buf_init(&sc.keys, c->s->sv->output_hard_bytes);
 	bool more = false;
 	int rv = kv_scan(kv, o.prefix, o.plen, cur != NULL ? cur->start : NULL,
-			 cur != NULL ? cur->start_len : 0, o.count + 2 * NODE_MAX_MEMBERS, 0,
-			 scan_collect_key, &sc, &more);
+	                 cur != NULL ? cur->start_len : 0, o.count + 2 * NODE_MAX_MEMBERS, 0,
+	                 scan_collect_key, &sc, &more);
 	if (rv != 0) {
 		write_kv_error(out, c->s->sv, rv, 0, 0);
 		wire_buf_free(&sc.keys);
@@ -623,16 +617,15 @@ uint64_t resp_user_keys(const struct kv *kv)
 	kv_stats(kv, &st);
 	uint64_t reserved = 0;
 	kv_scan(kv, KV_RESERVED_PREFIX, KV_RESERVED_PREFIX_LEN, NULL, 0, 4 * NODE_MAX_MEMBERS, 0,
-		count_reserved, &reserved, NULL);
+	        count_reserved, &reserved, NULL);
 	return st.keys >= reserved ? st.keys - reserved : 0;
 }
 
-void read_dbsize(struct rconn *c, const struct kv *kv, size_t argc,
-		 const struct resp_arg *argv, struct wire_buf *out)
+void read_dbsize(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                 struct wire_buf *out)
 {
 	(void)c;
 	(void)argc;
 	(void)argv;
 	resp_write_integer(out, (int64_t)resp_user_keys(kv));
 }
-

@@ -1,4 +1,5 @@
-/* resp_txn.c: MULTI/EXEC/DISCARD/WATCH/UNWATCH: a connection's queue, applied by EXEC as one KV_OP_TXN log entry. */
+/* resp_txn.c: MULTI/EXEC/DISCARD/WATCH/UNWATCH: a connection's queue, applied by EXEC as one
+ * KV_OP_TXN log entry. */
 #include "server/resp_impl.h"
 #include "base/alloc.h"
 
@@ -60,11 +61,12 @@ static int txn_build(struct resp_server *s, const struct queued *q, struct build
 	for (size_t i = 1; i < q->argc; i++) {
 		if (q->argv[i].len > s->sv->limits.key_bytes_max) {
 			snprintf(b->err, sizeof(b->err), "ERR key too large (limit %u bytes)",
-				 s->sv->limits.key_bytes_max);
+			         s->sv->limits.key_bytes_max);
 			return -1;
 		}
 		if (kv_key_reserved(q->argv[i].data, q->argv[i].len)) {
-			snprintf(b->err, sizeof(b->err), "ERR keys starting with \\x00concord/ are reserved");
+			snprintf(b->err, sizeof(b->err),
+			         "ERR keys starting with \\x00concord/ are reserved");
 			return -1;
 		}
 	}
@@ -114,16 +116,19 @@ static struct resp_arg *args_copy(size_t argc, const struct resp_arg *argv, size
 
 /* Queues a command after MULTI, or refuses it (and the transaction with it). */
 static void txn_queue(struct rconn *c, const struct command *cmd, size_t argc,
-		      const struct resp_arg *argv)
+                      const struct resp_arg *argv)
 {
 	struct txn_state *t = &c->txn;
 	struct wire_buf *out = conn_reply_now(c);
 	char name[64];
 	lower_name(&argv[0], name, sizeof(name));
 	if (!txn_allowed(cmd)) {
-		reply_errorf(out, "ERR '%s' cannot run inside MULTI in Concord (transactions carry "
-			     "SET, SETNX, DEL, INCR/DECR[BY], APPEND, MSET[NX], CAS*, GET, MGET, EXISTS, "
-			     "STRLEN)", name);
+		reply_errorf(
+		    out,
+		    "ERR '%s' cannot run inside MULTI in Concord (transactions carry "
+		    "SET, SETNX, DEL, INCR/DECR[BY], APPEND, MSET[NX], CAS*, GET, MGET, EXISTS, "
+		    "STRLEN)",
+		    name);
 		t->failed = true;
 		return;
 	}
@@ -132,7 +137,7 @@ static void txn_queue(struct rconn *c, const struct command *cmd, size_t argc,
 		need += argv[i].len + 1;
 	if (t->n >= RESP_TXN_QUEUE_MAX || t->bytes + need > RESP_TXN_QUEUE_BYTES) {
 		reply_errorf(out, "ERR transaction too large (limit %u commands, %u bytes)",
-			     RESP_TXN_QUEUE_MAX, RESP_TXN_QUEUE_BYTES);
+		             RESP_TXN_QUEUE_MAX, RESP_TXN_QUEUE_BYTES);
 		t->failed = true;
 		return;
 	}
@@ -160,7 +165,7 @@ static void txn_queue(struct rconn *c, const struct command *cmd, size_t argc,
 }
 
 bool resp_txn_intercept(struct rconn *c, const struct command *cmd, size_t argc,
-			const struct resp_arg *argv)
+                        const struct resp_arg *argv)
 {
 	if (!c->txn.multi)
 		return false;
@@ -186,16 +191,19 @@ READ_FN(read_watch)
 	for (size_t i = 1; i < argc; i++) {
 		bool known = false;
 		for (size_t j = 0; j < t->n_watch && !known; j++)
-			known = t->w[j].len == argv[i].len && memcmp(t->w[j].key, argv[i].data, argv[i].len) == 0;
+			known = t->w[j].len == argv[i].len &&
+			        memcmp(t->w[j].key, argv[i].data, argv[i].len) == 0;
 		if (known)
 			continue; /* the first WATCH of a key says since when */
-		if (t->n_watch >= RESP_TXN_QUEUE_MAX || argv[i].len > c->s->sv->limits.key_bytes_max) {
+		if (t->n_watch >= RESP_TXN_QUEUE_MAX ||
+		    argv[i].len > c->s->sv->limits.key_bytes_max) {
 			reply_errorf(out, "ERR too many or too large watched keys (limit %u keys)",
-				     RESP_TXN_QUEUE_MAX);
+			             RESP_TXN_QUEUE_MAX);
 			return;
 		}
 		struct kv_value v;
-		uint64_t mod = kv_get(kv, argv[i].data, argv[i].len, 0, &v) == KV_OK ? v.mod_revision : 0;
+		uint64_t mod =
+		    kv_get(kv, argv[i].data, argv[i].len, 0, &v) == KV_OK ? v.mod_revision : 0;
 		if (t->n_watch == t->cap_watch) {
 			t->cap_watch = t->cap_watch ? t->cap_watch * 2 : 8;
 			t->w = xrealloc(t->w, t->cap_watch * sizeof(*t->w));
@@ -228,11 +236,13 @@ static void txn_submit(struct rconn *c)
 		ops[i] = bs[i].cmd;
 		kinds[i] = (uint8_t)bs[i].kind;
 	}
-	struct kv_cmd cmd = {.op = KV_OP_TXN, .n_guards = t->n_watch, .guards = g, .n_ops = n, .ops = ops};
+	struct kv_cmd cmd = {
+	    .op = KV_OP_TXN, .n_guards = t->n_watch, .guards = g, .n_ops = n, .ops = ops};
 	if (rv == 0)
 		resp_txn_propose(c, &cmd, kinds, n);
 	else
-		reply_error(conn_reply_now(c), "EXECABORT Transaction discarded because of previous errors.");
+		reply_error(conn_reply_now(c),
+		            "EXECABORT Transaction discarded because of previous errors.");
 	for (size_t i = 0; i < n; i++) {
 		free(bs[i].puts);
 		free(bs[i].keys);
@@ -245,7 +255,7 @@ static void txn_submit(struct rconn *c)
 }
 
 void resp_txn_run(struct rconn *c, const struct command *run, size_t argc,
-		  const struct resp_arg *argv)
+                  const struct resp_arg *argv)
 {
 	(void)argc;
 	(void)argv;
@@ -278,7 +288,7 @@ void resp_txn_run(struct rconn *c, const struct command *run, size_t argc,
 		}
 		if (t->failed)
 			reply_error(conn_reply_now(c),
-				    "EXECABORT Transaction discarded because of previous errors.");
+			            "EXECABORT Transaction discarded because of previous errors.");
 		else
 			txn_submit(c);
 		queued_free(t);
@@ -288,7 +298,7 @@ void resp_txn_run(struct rconn *c, const struct command *run, size_t argc,
 
 /* One sub-command's outcome as RESP. */
 static void render_item(struct wire_buf *out, const struct server *sv, enum reply_kind kind,
-			const struct kv_txn_item *it)
+                        const struct kv_txn_item *it)
 {
 	if (it->code != KV_OK) {
 		write_kv_error(out, sv, it->code, 0, 0);
@@ -325,8 +335,8 @@ static void render_item(struct wire_buf *out, const struct server *sv, enum repl
 	}
 }
 
-void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_t *kinds,
-		     size_t n, const struct kv_reply *reply)
+void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_t *kinds, size_t n,
+                     const struct kv_reply *reply)
 {
 	if (reply->code != KV_OK) {
 		write_kv_error(out, sv, reply->code, 0, 0);
@@ -338,7 +348,7 @@ void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_
 	}
 	if (reply->txn == NULL || reply->txn->n != n) {
 		reply_error(out, "ERR the transaction was applied before (a session retry); its "
-				 "replies are not kept");
+		                 "replies are not kept");
 		return;
 	}
 	resp_write_array(out, n);

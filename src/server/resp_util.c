@@ -120,8 +120,8 @@ void reply_not_int(struct wire_buf *out)
 	reply_error(out, "ERR value is not an integer or out of range");
 }
 
-void write_kv_error(struct wire_buf *out, const struct server *sv, int code,
-		    uint64_t client_id, uint64_t seq)
+void write_kv_error(struct wire_buf *out, const struct server *sv, int code, uint64_t client_id,
+                    uint64_t seq)
 {
 	switch (code) {
 	case KV_ENOTINT:
@@ -134,18 +134,23 @@ void write_kv_error(struct wire_buf *out, const struct server *sv, int code,
 		reply_errorf(out, "ERR key too large (limit %u bytes)", sv->limits.key_bytes_max);
 		break;
 	case KV_EVALUETOOBIG:
-		reply_errorf(out, "ERR value too large (limit %u bytes)", sv->limits.value_bytes_max);
+		reply_errorf(out, "ERR value too large (limit %u bytes)",
+		             sv->limits.value_bytes_max);
 		break;
 	case KV_ETOOMANY:
 		reply_errorf(out, "ERR too many keys (limit %u)", sv->limits.keys_per_cmd_max);
 		break;
 	case KV_ESTALE:
-		reply_errorf(out, "STALE sequence %" PRIu64 " is older than the last one session %" PRIu64
-				  " applied", seq, client_id);
+		reply_errorf(out,
+		             "STALE sequence %" PRIu64
+		             " is older than the last one session %" PRIu64 " applied",
+		             seq, client_id);
 		break;
 	case KV_ESESSION:
-		reply_errorf(out, "SESSION session %" PRIu64 " expired or unknown; the outcome of "
-				  "earlier writes is unknown", client_id);
+		reply_errorf(out,
+		             "SESSION session %" PRIu64 " expired or unknown; the outcome of "
+		             "earlier writes is unknown",
+		             client_id);
 		break;
 	default:
 		reply_errorf(out, "ERR %s", kv_strerror(code));
@@ -169,8 +174,8 @@ void reply_unknown(struct wire_buf *out, size_t argc, const struct resp_arg *arg
 	char msg[400];
 	char name[64];
 	arg_printable(&argv[0], name, sizeof(name));
-	int len = snprintf(msg, sizeof(msg), "ERR unknown command '%s', with args beginning with: ",
-			   name);
+	int len = snprintf(msg, sizeof(msg),
+	                   "ERR unknown command '%s', with args beginning with: ", name);
 	for (size_t i = 1; i < argc && len < 300; i++) {
 		char a[40];
 		arg_printable(&argv[i], a, sizeof(a));
@@ -178,4 +183,3 @@ void reply_unknown(struct wire_buf *out, size_t argc, const struct resp_arg *arg
 	}
 	reply_error(out, msg);
 }
-

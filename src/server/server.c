@@ -1,4 +1,5 @@
-/* server.c: what both frontends share: settings, logging, listening, faults and the cluster-status JSON (server.h). */
+/* server.c: what both frontends share: settings, logging, listening, faults and the cluster-status
+ * JSON (server.h). */
 #include "server/server.h"
 #include "codec/json.h"
 
@@ -64,8 +65,11 @@ void server_logf(const struct server *sv, int level, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	static const char *const levels[] = {"debug", "info", "warn", "error"};
 	fprintf(stderr, "%02d:%02d:%02d.%03ld %s %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-		ts.tv_nsec / 1000000, sv->name[0] != '\0' ? sv->name : "concord",
-		levels[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+	        ts.tv_nsec / 1000000, sv->name[0] != '\0' ? sv->name : "concord",
+	        levels[level < 0   ? 0
+	               : level > 3 ? 3
+	                           : level],
+	        msg);
 }
 
 int server_addr_parse(const char *address, struct sockaddr_storage *out)
@@ -92,8 +96,8 @@ int server_addr_parse(const char *address, struct sockaddr_storage *out)
 }
 
 int server_listen(struct server *sv, uv_tcp_t *listener, const struct sockaddr_storage *sa,
-		  uv_connection_cb cb, const char *flag, const char *address, int *port,
-		  char *errmsg, size_t len)
+                  uv_connection_cb cb, const char *flag, const char *address, int *port,
+                  char *errmsg, size_t len)
 {
 	uv_tcp_init(sv->loop, listener);
 	int rv = uv_tcp_bind(listener, (const struct sockaddr *)sa, 0);
@@ -107,7 +111,7 @@ int server_listen(struct server *sv, uv_tcp_t *listener, const struct sockaddr_s
 	int nlen = sizeof(name);
 	uv_tcp_getsockname(listener, (struct sockaddr *)&name, &nlen);
 	*port = name.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&name)->sin6_port)
-					   : ntohs(((struct sockaddr_in *)&name)->sin_port);
+	                                   : ntohs(((struct sockaddr_in *)&name)->sin_port);
 	return 0;
 }
 
@@ -130,7 +134,8 @@ const char *server_role_name(struct server *sv)
 	case RAFT_PRECANDIDATE:
 		return "candidate";
 	default:
-		return conf_has(st.conf.learners, st.conf.n_learners, st.id) ? "learner" : "follower";
+		return conf_has(st.conf.learners, st.conf.n_learners, st.id) ? "learner"
+		                                                             : "follower";
 	}
 }
 
@@ -186,11 +191,12 @@ int server_fault_set(struct server *sv, raft_id peer, const struct net_fault *f)
 		if (sf != NULL)
 			sf->f = *f;
 	}
-	server_logf(sv, 1, "faults on the link%s to %s%" PRIu64 ": drop %g, request delay %u ms, "
-		    "response delay %u ms, duplicate %g, block out %d, block in %d",
-		    peer == RAFT_NONE ? "s" : "", peer == RAFT_NONE ? "every member, " : "n", peer,
-		    f->drop_probability, f->request_delay_ms, f->response_delay_ms,
-		    f->duplicate_probability, f->block_outbound, f->block_inbound);
+	server_logf(sv, 1,
+	            "faults on the link%s to %s%" PRIu64 ": drop %g, request delay %u ms, "
+	            "response delay %u ms, duplicate %g, block out %d, block in %d",
+	            peer == RAFT_NONE ? "s" : "", peer == RAFT_NONE ? "every member, " : "n", peer,
+	            f->drop_probability, f->request_delay_ms, f->response_delay_ms,
+	            f->duplicate_probability, f->block_outbound, f->block_inbound);
 	return 0;
 }
 
@@ -214,7 +220,7 @@ static void json_uint_or_null(struct json_writer *w, const char *key, bool known
 }
 
 static void json_member(struct json_writer *w, struct server *sv, const struct node_status *st,
-			raft_id id, bool voter)
+                        raft_id id, bool voter)
 {
 	const struct node_member *m = node_member(sv->node, id);
 	bool self = id == st->id;
@@ -303,10 +309,11 @@ int server_write_cluster_json(struct wire_buf *b, struct server *sv)
 	json_write_key(&w, "read_mode");
 	json_write_cstr(&w, sv->stale_reads ? "stale" : "linearizable");
 	json_write_key(&w, "note");
-	json_write_cstr(&w, "term, commit and applied are known for this node only (source "
-			    "\"self\"); for the others, role is inferred from the configuration and "
-			    "the leader, and match comes from the leader's progress tracking "
-			    "(source \"leader-progress\"), else null");
+	json_write_cstr(&w,
+	                "term, commit and applied are known for this node only (source "
+	                "\"self\"); for the others, role is inferred from the configuration and "
+	                "the leader, and match comes from the leader's progress tracking "
+	                "(source \"leader-progress\"), else null");
 	json_write_key(&w, "nodes");
 	json_write_array_begin(&w);
 	raft_id seen[RAFT_MAX_MEMBERS * 3];
@@ -326,4 +333,3 @@ int server_write_cluster_json(struct wire_buf *b, struct server *sv)
 	json_write_object_end(&w);
 	return b->err;
 }
-

@@ -1,4 +1,5 @@
-/* server.h: what the RESP and HTTP frontends of one concord process share: settings, the node, the cluster-status JSON. */
+/* server.h: what the RESP and HTTP frontends of one concord process share: settings, the node, the
+ * cluster-status JSON. */
 #ifndef CONCORD_SERVER_SERVER_H
 #define CONCORD_SERVER_SERVER_H
 
@@ -71,30 +72,30 @@ struct server {
 	char version[32];
 	enum server_follower_mode resp_follower;
 	enum server_follower_mode http_follower;
-	bool stale_reads;            /* every read is served locally: NOT linearizable */
-	uint32_t max_clients;        /* connections per frontend; more are closed at once */
-	uint32_t relay_reserve;      /* more connections accepted past max_clients, each
-	                                only if it announces itself as a relay from a peer */
-	uint32_t pending_max;        /* commands awaiting their reply, per connection */
-	size_t output_soft_bytes;    /* a connection with more queued output stops reading */
-	size_t output_hard_bytes;    /* ceiling of one connection's queued output (queued
-	                                and in flight together) and of any one reply */
-	uint64_t idle_timeout_ms;    /* a client connection with nothing buffered, owed or
-	                                queued for this long is closed; 0: never */
-	uint64_t read_timeout_ms;    /* one whose unfinished request made no progress for
-	                                this long is closed; 0: never */
-	struct kv_limits limits;     /* the node's key-value limits, checked before proposing */
+	bool stale_reads;               /* every read is served locally: NOT linearizable */
+	uint32_t max_clients;           /* connections per frontend; more are closed at once */
+	uint32_t relay_reserve;         /* more connections accepted past max_clients, each
+	                                   only if it announces itself as a relay from a peer */
+	uint32_t pending_max;           /* commands awaiting their reply, per connection */
+	size_t output_soft_bytes;       /* a connection with more queued output stops reading */
+	size_t output_hard_bytes;       /* ceiling of one connection's queued output (queued
+	                                   and in flight together) and of any one reply */
+	uint64_t idle_timeout_ms;       /* a client connection with nothing buffered, owed or
+	                                   queued for this long is closed; 0: never */
+	uint64_t read_timeout_ms;       /* one whose unfinished request made no progress for
+	                                   this long is closed; 0: never */
+	struct kv_limits limits;        /* the node's key-value limits, checked before proposing */
 	struct resp_limits resp_limits; /* the RESP parser's, from server_derive_limits() */
 	struct http_limits http_limits; /* the HTTP parser's, likewise */
-	uint64_t start_ms;           /* uv_now() when the process started, for uptime */
+	uint64_t start_ms;              /* uv_now() when the process started, for uptime */
 	uint32_t request_timeout_ms; /* the node's; a relay to the leader gives up after twice it */
 	int log_level;               /* 0 debug, 1 info, 2 warn, 3 error */
 	struct server_fault faults[NODE_MAX_MEMBERS * 2];
 	uint32_t n_faults;
-	struct resp_server *resp;    /* the frontends, as started (NULL: not running) */
+	struct resp_server *resp; /* the frontends, as started (NULL: not running) */
 	struct http_server *http;
-	struct server_stats resp_stats; /* each frontend's counters, kept here so that */
-	struct server_stats http_stats; /* /metrics reads them without the other's header */
+	struct server_stats resp_stats;     /* each frontend's counters, kept here so that */
+	struct server_stats http_stats;     /* /metrics reads them without the other's header */
 	struct server_latency resp_latency; /* dispatch to reply, per command */
 	struct server_latency http_latency; /* request parsed to response queued */
 };
@@ -102,7 +103,7 @@ struct server {
 /* Counts one request of slot `slot` (its name `name`; slot >= SERVER_LATENCY_SLOTS - 1:
  * the last, "other", name ignored) that began at uv_hrtime() `start_ns` (http_metrics.c). */
 void server_latency_observe(struct server_latency *l, size_t slot, const char *name,
-			    uint64_t start_ns);
+                            uint64_t start_ns);
 
 /* Fills the defaults (loop and node stay NULL): forward on both protocols, linearizable
  * reads, 4096 clients plus 64 relays, 1024 pending commands, 2 MiB / 8 MiB of output
@@ -113,8 +114,9 @@ void server_init(struct server *sv);
 /* Derives the parsers' limits from sv->limits (call it again after changing those):
  * RESP buffers at most key + value + 1 MiB of one unfinished command (the largest legal
  * SET fits, with room for its framing), HTTP a 32 KiB head and a body of 3 values + 6
- * keys + 64 KiB (a JSON PUT with its value and if_value in base64); the output hard limit is raised to 6 values + 1 MiB if below (a value
- * JSON-escaped may grow six-fold), the soft one kept below the hard one. */
+ * keys + 64 KiB (a JSON PUT with its value and if_value in base64); the output hard limit is raised
+ * to 6 values + 1 MiB if below (a value JSON-escaped may grow six-fold), the soft one kept below
+ * the hard one. */
 void server_derive_limits(struct server *sv);
 
 /* The JSON of GET /v1/cluster and CONCORD.STATUS (docs/http.md) into `b`. */
@@ -136,12 +138,12 @@ int server_addr_parse(const char *address, struct sockaddr_storage *out);
  * *port gets the bound port. Returns 0 or a libuv error, with errmsg naming `flag` and
  * `address`. */
 int server_listen(struct server *sv, uv_tcp_t *listener, const struct sockaddr_storage *sa,
-		  uv_connection_cb cb, const char *flag, const char *address, int *port,
-		  char *errmsg, size_t len);
+                  uv_connection_cb cb, const char *flag, const char *address, int *port,
+                  char *errmsg, size_t len);
 
 /* Logs a line on stderr, like the node does, when `level` >= sv->log_level. */
 void server_logf(const struct server *sv, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Every member id of the configuration in force, once, except this node's; at most
  * `cap` of them into `out`. Returns the count. */

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ---- Election safety: at most one leader per term. */
 
 static void check_one_leader(struct sim *s, struct node *nd)
@@ -23,8 +22,8 @@ static void check_one_leader(struct sim *s, struct node *nd)
 	}
 	raft_id have = s->leader_of_term[t];
 	if (have != RAFT_NONE && have != id) {
-		sim_fail(s, "election-safety", "n%" PRIu64 " and n%" PRIu64
-			 " both led term %" PRIu64, have, id, t);
+		sim_fail(s, "election-safety",
+		         "n%" PRIu64 " and n%" PRIu64 " both led term %" PRIu64, have, id, t);
 		return;
 	}
 	s->leader_of_term[t] = id;
@@ -63,7 +62,7 @@ static void entries_grow(struct sim *s)
 }
 
 static void check_entry(struct sim *s, struct node *nd, const struct raft_entry *e,
-			raft_term prev_term)
+                        raft_term prev_term)
 {
 	if (2 * (s->n_entries + 1) > s->cap_entries)
 		entries_grow(s);
@@ -75,21 +74,22 @@ static void check_entry(struct sim *s, struct node *nd, const struct raft_entry 
 		return;
 	}
 	if (k->hash != h)
-		sim_fail(s, "log-matching", "n%u holds a different entry at index %" PRIu64
-			 " term %" PRIu64, nd->idx + 1, e->index, e->term);
+		sim_fail(s, "log-matching",
+		         "n%u holds a different entry at index %" PRIu64 " term %" PRIu64,
+		         nd->idx + 1, e->index, e->term);
 	else if (k->prev_term != prev_term)
 		sim_fail(s, "log-matching",
-			 "n%u holds (index %" PRIu64 ", term %" PRIu64 ") after term %" PRIu64
-			 ", another log after term %" PRIu64,
-			 nd->idx + 1, e->index, e->term, prev_term, k->prev_term);
+		         "n%u holds (index %" PRIu64 ", term %" PRIu64 ") after term %" PRIu64
+		         ", another log after term %" PRIu64,
+		         nd->idx + 1, e->index, e->term, prev_term, k->prev_term);
 }
 
 void check_new_entries(struct sim *s, struct node *nd, const struct raft_ready *rd)
 {
 	for (uint32_t i = 0; i < rd->n_entries && !s->failed; i++) {
 		const struct raft_entry *e = &rd->entries[i];
-		raft_term prev = i > 0 ? rd->entries[i - 1].term
-				       : raft_term_at(node_raft(nd), e->index - 1);
+		raft_term prev =
+		    i > 0 ? rd->entries[i - 1].term : raft_term_at(node_raft(nd), e->index - 1);
 		check_entry(s, nd, e, prev);
 	}
 }
@@ -101,7 +101,8 @@ static void register_committed(struct sim *s, struct node *nd, const struct raft
 	if (e->index >= s->n_committed) {
 		uint64_t n = (e->index + 1) * 2;
 		s->committed = sim_xrealloc(s->committed, n * sizeof(*s->committed));
-		memset(s->committed + s->n_committed, 0, (n - s->n_committed) * sizeof(*s->committed));
+		memset(s->committed + s->n_committed, 0,
+		       (n - s->n_committed) * sizeof(*s->committed));
 		s->n_committed = n;
 	}
 	struct committed *c = &s->committed[e->index];
@@ -116,9 +117,9 @@ static void register_committed(struct sim *s, struct node *nd, const struct raft
 	}
 	if (c->term != e->term || c->hash != h)
 		sim_fail(s, "state-machine-safety",
-			 "n%u commits (index %" PRIu64 ", term %" PRIu64
-			 ") where (term %" PRIu64 ") was committed before",
-			 nd->idx + 1, e->index, e->term, c->term);
+		         "n%u commits (index %" PRIu64 ", term %" PRIu64 ") where (term %" PRIu64
+		         ") was committed before",
+		         nd->idx + 1, e->index, e->term, c->term);
 }
 
 void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e)
@@ -137,23 +138,24 @@ void check_state_after_apply(struct sim *s, struct node *nd, raft_index index)
 		c->state = h;
 	else if (c->state != h)
 		sim_fail(s, "state-machine-safety",
-			 "n%u's state after applying index %" PRIu64 " differs from another node's",
-			 nd->idx + 1, index);
+		         "n%u's state after applying index %" PRIu64 " differs from another node's",
+		         nd->idx + 1, index);
 }
 
 void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term term)
 {
 	/* A snapshot holds exactly the committed prefix it is labelled with. */
 	if (index >= s->n_committed || s->committed[index].term == 0) {
-		sim_fail(s, "snapshot-safety", "n%u installed a snapshot at %" PRIu64
-			 " that is not known committed", nd->idx + 1, index);
+		sim_fail(s, "snapshot-safety",
+		         "n%u installed a snapshot at %" PRIu64 " that is not known committed",
+		         nd->idx + 1, index);
 		return;
 	}
 	if (s->committed[index].term != term)
 		sim_fail(s, "snapshot-safety",
-			 "n%u installed a snapshot at (index %" PRIu64 ", term %" PRIu64
-			 ") where term %" PRIu64 " was committed",
-			 nd->idx + 1, index, term, s->committed[index].term);
+		         "n%u installed a snapshot at (index %" PRIu64 ", term %" PRIu64
+		         ") where term %" PRIu64 " was committed",
+		         nd->idx + 1, index, term, s->committed[index].term);
 	else
 		check_state_after_apply(s, nd, index);
 }
@@ -177,9 +179,10 @@ static void check_commit_quorum(struct sim *s, struct node *nd, raft_index index
 		}
 		if (durable < sizes[h] / 2 + 1)
 			sim_fail(s, "commit-quorum",
-				 "n%u committed (index %" PRIu64 ", term %" PRIu64 ") durable on %u of "
-				 "%u %s voters",
-				 nd->idx + 1, index, t, durable, sizes[h], h ? "old" : "new");
+			         "n%u committed (index %" PRIu64 ", term %" PRIu64
+			         ") durable on %u of "
+			         "%u %s voters",
+			         nd->idx + 1, index, t, durable, sizes[h], h ? "old" : "new");
 	}
 }
 
@@ -188,8 +191,8 @@ struct node *sim_newest_leader(struct sim *s)
 	struct node *leader = NULL;
 	for (uint32_t i = 0; i < s->n; i++)
 		if (s->nodes[i].up && raft_role(node_raft(&s->nodes[i])) == RAFT_LEADER &&
-		    (leader == NULL ||
-		     raft_term_current(node_raft(&s->nodes[i])) > raft_term_current(node_raft(leader))))
+		    (leader == NULL || raft_term_current(node_raft(&s->nodes[i])) >
+		                           raft_term_current(node_raft(leader))))
 			leader = &s->nodes[i];
 	return leader;
 }
@@ -212,16 +215,16 @@ static void check_leader_complete(struct sim *s, struct node *nd)
 			continue;
 		if (raft_term_at(node_raft(nd), i) != c->term)
 			sim_fail(s, "leader-completeness",
-				 "n%u leads term %" PRIu64 " without (index %" PRIu64
-				 ", term %" PRIu64 "), committed in term %" PRIu64,
-				 nd->idx + 1, t, i, c->term, c->observed_in);
+			         "n%u leads term %" PRIu64 " without (index %" PRIu64
+			         ", term %" PRIu64 "), committed in term %" PRIu64,
+			         nd->idx + 1, t, i, c->term, c->observed_in);
 	}
 }
 
 void observe_soft_state(struct sim *s, struct node *nd, const struct raft_ready *rd)
 {
 	sim_log(s, "n%u is %s of term %" PRIu64 " (leader n%" PRIu64 ")", nd->idx + 1,
-		raft_role_name(rd->role), rd->term, rd->leader);
+	        raft_role_name(rd->role), rd->term, rd->leader);
 }
 
 void check_node(struct sim *s, struct node *nd)
@@ -229,8 +232,9 @@ void check_node(struct sim *s, struct node *nd)
 	const struct raft *r = node_raft(nd);
 	raft_index c = raft_commit_index(r);
 	if (c < nd->last_commit) {
-		sim_fail(s, "commit-monotonic", "n%u commit index went from %" PRIu64 " to %" PRIu64,
-			 nd->idx + 1, nd->last_commit, c);
+		sim_fail(s, "commit-monotonic",
+		         "n%u commit index went from %" PRIu64 " to %" PRIu64, nd->idx + 1,
+		         nd->last_commit, c);
 		return;
 	}
 	if (c > nd->last_commit && raft_role(r) == RAFT_LEADER)
@@ -241,9 +245,10 @@ void check_node(struct sim *s, struct node *nd)
 	for (raft_index i = from; i <= c && !s->failed; i++) {
 		const struct raft_entry *e = raft_entry_at(r, i);
 		if (e == NULL) {
-			sim_fail(s, "commit-range", "n%u committed index %" PRIu64
-				 " beyond its log (last %" PRIu64 ")", nd->idx + 1, i,
-				 raft_last_index(r));
+			sim_fail(s, "commit-range",
+			         "n%u committed index %" PRIu64 " beyond its log (last %" PRIu64
+			         ")",
+			         nd->idx + 1, i, raft_last_index(r));
 			return;
 		}
 		register_committed(s, nd, e);
@@ -256,14 +261,15 @@ void check_node(struct sim *s, struct node *nd)
 		if (nd->role != RAFT_LEADER) {
 			s->res->elections++;
 			check_leader_complete(s, nd);
-			sim_narrate(s, "n%u wins the election for term %" PRIu64
-				    " (log ends at %" PRIu64 ", commit %" PRIu64 ")",
-				    nd->idx + 1, raft_term_current(r), raft_last_index(r), c);
+			sim_narrate(s,
+			            "n%u wins the election for term %" PRIu64
+			            " (log ends at %" PRIu64 ", commit %" PRIu64 ")",
+			            nd->idx + 1, raft_term_current(r), raft_last_index(r), c);
 		}
 	}
 	if (role != RAFT_LEADER && nd->role == RAFT_LEADER)
 		sim_narrate(s, "n%u is no longer leader (%s, term %" PRIu64 ")", nd->idx + 1,
-			    raft_role_name(role), raft_term_current(r));
+		            raft_role_name(role), raft_term_current(r));
 	nd->role = role;
 	if (raft_term_current(r) > s->res->max_term)
 		s->res->max_term = raft_term_current(r);
@@ -285,8 +291,10 @@ static void check_address_book(struct sim *s)
 				continue;
 			struct kv_value v;
 			if (kv_get(driver_kv(nd->d), key, len, 0, &v) != 0)
-				sim_fail(s, "address-book", "n%u's kv has no record of n%u, "
-					 "added during the run", i + 1, j + 1);
+				sim_fail(s, "address-book",
+				         "n%u's kv has no record of n%u, "
+				         "added during the run",
+				         i + 1, j + 1);
 		}
 	}
 }
@@ -308,9 +316,9 @@ void final_checks(struct sim *s)
 				continue; /* under its snapshot, which matched the commits */
 			if (raft_term_at(node_raft(nd), op->index) != op->term)
 				sim_fail(s, "acknowledged-write-lost",
-					 "client %u's write of key %u (index %" PRIu64
-					 ", term %" PRIu64 ") is missing on n%u",
-					 op->client, op->key, op->index, op->term, i + 1);
+				         "client %u's write of key %u (index %" PRIu64
+				         ", term %" PRIu64 ") is missing on n%u",
+				         op->client, op->key, op->index, op->term, i + 1);
 		}
 	}
 	check_address_book(s);

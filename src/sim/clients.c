@@ -128,7 +128,8 @@ static void on_read(void *arg, int status)
 		return;
 	struct hist_op *op = &s->hist[c->op];
 	if (status != DRIVER_OK) {
-		sim_log(s, "client %u: get k%u failed: %s", c->id, op->key, sim_driver_error(status));
+		sim_log(s, "client %u: get k%u failed: %s", c->id, op->key,
+		        sim_driver_error(status));
 		op_finish(s, c, 0); /* a failed read observed nothing */
 		return;
 	}
@@ -173,7 +174,7 @@ static bool entry_carries(const struct raft_entry *e, const struct hist_op *op)
 
 /* A committed write's effect as the store replied: 1 took effect, 0 did not. */
 static int reply_outcome(struct sim *s, struct client *c, struct hist_op *op,
-			 const struct kv_reply *r)
+                         const struct kv_reply *r)
 {
 	switch (op->kind) {
 	case CHECK_KIND_INCR:
@@ -199,12 +200,12 @@ static int reply_outcome(struct sim *s, struct client *c, struct hist_op *op,
 	}
 	if (r->code != KV_OK)
 		sim_fail(s, "kv-reply", "client %u's %s of k%u was answered %s", c->id,
-			 kind_name(op->kind), op->key, kv_strerror(r->code));
+		         kind_name(op->kind), op->key, kv_strerror(r->code));
 	return 1;
 }
 
 static void write_acked(struct sim *s, struct client *c, struct hist_op *op,
-			const struct raft_entry *e)
+                        const struct raft_entry *e)
 {
 	op->index = e->index;
 	op->term = e->term;
@@ -212,17 +213,18 @@ static void write_acked(struct sim *s, struct client *c, struct hist_op *op,
 	if (e->index > s->max_acked_index)
 		s->max_acked_index = e->index;
 	sim_log(s, "client %u: %s k%u acknowledged at index %" PRIu64, c->id, kind_name(op->kind),
-		op->key, e->index);
+	        op->key, e->index);
 	if (s->healed && op->call >= s->heal_time && !s->fresh_acked) {
 		s->fresh_acked = true;
 		s->fresh_index = e->index;
 		sim_narrate(s, "fresh %s of k%u committed at index %" PRIu64 " after healing",
-			    kind_name(op->kind), op->key, e->index);
+		            kind_name(op->kind), op->key, e->index);
 	} else if (s->now >= s->narrated_commit + 1000 * MS) {
 		s->narrated_commit = s->now;
-		sim_narrate(s, "client %u: %s k%u committed at index %" PRIu64 " (term %" PRIu64
-			       "); %" PRIu64 " writes acknowledged so far",
-			    c->id, kind_name(op->kind), op->key, e->index, e->term, s->res->acked);
+		sim_narrate(s,
+		            "client %u: %s k%u committed at index %" PRIu64 " (term %" PRIu64
+		            "); %" PRIu64 " writes acknowledged so far",
+		            c->id, kind_name(op->kind), op->key, e->index, e->term, s->res->acked);
 	}
 }
 
@@ -236,7 +238,7 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 	struct hist_op *op = &s->hist[c->op];
 	if (status == DRIVER_ELOST) {
 		sim_log(s, "client %u: %s k%u lost its index to another leader", c->id,
-			kind_name(op->kind), op->key);
+		        kind_name(op->kind), op->key);
 		/* This proposal had no effect; an earlier try of the same write may have. */
 		if (op->tries > 1)
 			write_unknown(s, c);
@@ -246,15 +248,17 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 	}
 	if (status != DRIVER_OK) {
 		sim_log(s, "client %u: %s k%u: %s; outcome unknown", c->id, kind_name(op->kind),
-			op->key, sim_driver_error(status));
+		        op->key, sim_driver_error(status));
 		write_unknown(s, c);
 		return;
 	}
 	const struct raft_entry *e = s->nodes[rq->node].applying;
 	assert(reply != NULL);
 	if (e == NULL || !entry_carries(e, op)) {
-		sim_fail(s, "proposal-identity", "client %u's %s of k%u was acknowledged at an "
-			 "entry that does not carry it", c->id, kind_name(op->kind), op->key);
+		sim_fail(s, "proposal-identity",
+		         "client %u's %s of k%u was acknowledged at an "
+		         "entry that does not carry it",
+		         c->id, kind_name(op->kind), op->key);
 		return;
 	}
 	if (reply->duplicate)
@@ -272,28 +276,37 @@ static struct request *request_new(struct sim *s, struct client *c, struct node 
 	struct request *rq = calloc(1, sizeof(*rq));
 	if (rq == NULL)
 		abort();
-	*rq = (struct request){.sim = s, .client = c->id, .op = c->op, .node = nd->idx,
-			       .epoch = nd->epoch, .next = s->requests};
+	*rq = (struct request){.sim = s,
+	                       .client = c->id,
+	                       .op = c->op,
+	                       .node = nd->idx,
+	                       .epoch = nd->epoch,
+	                       .next = s->requests};
 	s->requests = rq;
 	return rq;
 }
 
 /* Builds the command of a write, as the server's RESP frontend does. */
 static int submit_write(const struct client *c, struct node *nd, const struct hist_op *op,
-			struct request *rq)
+                        struct request *rq)
 {
 	char name[8], text[SIM_VALUE], expect[SIM_VALUE];
 	size_t key_len = sim_key_name(op->key, name);
 	size_t len = value_text(op, text);
-	struct kv_cmd cmd = {.put = {.key = name, .key_len = key_len, .value = text,
-				     .value_len = len}};
+	struct kv_cmd cmd = {
+	    .put = {.key = name, .key_len = key_len, .value = text, .value_len = len}};
 	struct kv_key del = {name, key_len};
 	switch (op->kind) {
-	case CHECK_KIND_PUT: cmd.op = KV_OP_SET; break;
-	case CHECK_KIND_APPEND: cmd.op = KV_OP_APPEND; break;
+	case CHECK_KIND_PUT:
+		cmd.op = KV_OP_SET;
+		break;
+	case CHECK_KIND_APPEND:
+		cmd.op = KV_OP_APPEND;
+		break;
 	case CHECK_KIND_INCR:
-		cmd = (struct kv_cmd){.op = KV_OP_INCRBY, .put = {.key = name, .key_len = key_len},
-				      .delta = (int64_t)op->value};
+		cmd = (struct kv_cmd){.op = KV_OP_INCRBY,
+		                      .put = {.key = name, .key_len = key_len},
+		                      .delta = (int64_t)op->value};
 		break;
 	case CHECK_KIND_CAS:
 		cmd.op = KV_OP_CAS;
@@ -309,7 +322,9 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 	case CHECK_KIND_DELETE:
 		cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
 		break;
-	default: assert(false); return DRIVER_EINVAL;
+	default:
+		assert(false);
+		return DRIVER_EINVAL;
 	}
 	assert(c->session != 0 && op->seq != 0);
 	cmd.client_id = c->session;
@@ -326,7 +341,7 @@ static struct node *leader_guess(struct sim *s, struct client *c)
 		return nd;
 	raft_id hint = nd->up ? raft_leader(node_raft(nd)) : RAFT_NONE;
 	c->guess = hint != RAFT_NONE && hint != nd->idx + 1 ? (uint32_t)hint - 1
-							      : (uint32_t)sim_rand(s, s->n);
+	                                                    : (uint32_t)sim_rand(s, s->n);
 	return NULL;
 }
 
@@ -396,7 +411,7 @@ static void try_submit(struct sim *s, struct client *c)
 	c->epoch = nd->epoch;
 	c->deadline = s->now + SIM_CLIENT_TIMEOUT_US;
 	sim_log(s, "client %u: %s k%u (value %" PRIu64 ", seq %" PRIu64 ", try %u) sent to n%u",
-		c->id, kind_name(op->kind), op->key, op->value, op->seq, op->tries, nd->idx + 1);
+	        c->id, kind_name(op->kind), op->key, op->value, op->seq, op->tries, nd->idx + 1);
 	client_timer(s, c, c->deadline);
 	sim_node_input(s, nd);
 }

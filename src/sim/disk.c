@@ -63,7 +63,7 @@ static void durable_append(struct disk *d, const struct raft_entry *e)
 }
 
 static void set_snapshot(struct disk *d, raft_index index, raft_term term,
-			 const struct raft_conf *conf, struct raft_buf *data)
+                         const struct raft_conf *conf, struct raft_buf *data)
 {
 	struct raft_buf *old = d->snap_data;
 	d->snap_data = raft_buf_ref(data);
@@ -79,7 +79,7 @@ static void make_durable(struct sim *s, struct node *nd, const struct raft_ready
 	struct disk *d = &nd->disk;
 	if (rd->has_snapshot) {
 		set_snapshot(d, rd->snapshot_index, rd->snapshot_term, &rd->snapshot_conf,
-			     rd->snapshot_data);
+		             rd->snapshot_data);
 		if (rd->snapshot_discard_log)
 			durable_truncate(d, 0);
 		durable_compact(d, rd->snapshot_index);
@@ -98,8 +98,8 @@ static void make_durable(struct sim *s, struct node *nd, const struct raft_ready
 	raft_index base = d->snap_data != NULL ? d->snap_index : 0;
 	if (d->n_log > 0 && d->log_start != base + 1)
 		sim_fail(s, "durable-log-gap",
-			 "n%u's durable log starts at %" PRIu64 " after a snapshot at %" PRIu64,
-			 nd->idx + 1, d->log_start, base);
+		         "n%u's durable log starts at %" PRIu64 " after a snapshot at %" PRIu64,
+		         nd->idx + 1, d->log_start, base);
 }
 
 bool disk_has(const struct node *nd, raft_index index, raft_term term)
@@ -147,10 +147,10 @@ void disk_submit(struct sim *s, struct node *nd, const struct raft_ready *rd)
 	if (rd->has_hard_state)
 		rv = storage_set_hard_state(d->st, &rd->hard_state);
 	if (rv == 0 && rd->has_snapshot)
-		rv = storage_snapshot_put(d->st, rd->snapshot_index, rd->snapshot_term,
-					  &rd->snapshot_conf, rd->snapshot_data->data,
-					  rd->snapshot_data->len,
-					  rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0);
+		rv = storage_snapshot_put(
+		    d->st, rd->snapshot_index, rd->snapshot_term, &rd->snapshot_conf,
+		    rd->snapshot_data->data, rd->snapshot_data->len,
+		    rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0);
 	if (rv == 0 && rd->n_entries > 0)
 		rv = storage_append(d->st, rd->entries, rd->n_entries);
 	if (rv != 0)
@@ -183,7 +183,7 @@ void disk_crash(struct sim *s, struct node *nd)
 	d->st = NULL;
 	/* Power loss loses or tears what was not synced; a process crash keeps it. */
 	static const enum crashfs_crash_mode modes[] = {CRASHFS_LOSE, CRASHFS_TEAR, CRASHFS_TEAR,
-							CRASHFS_PROCESS};
+	                                                CRASHFS_PROCESS};
 	crashfs_crash(d->fs, modes[sim_rand(s, 4)]);
 	/* Whatever broke the disk is repaired by the time the node restarts. */
 	disk_fault_clear(nd);
@@ -191,7 +191,7 @@ void disk_crash(struct sim *s, struct node *nd)
 }
 
 bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
-		       const struct raft_conf *conf, const struct raft_buf *data)
+                       const struct raft_conf *conf, const struct raft_buf *data)
 {
 	struct disk *d = &nd->disk;
 	if (d->failed)
@@ -212,7 +212,7 @@ void disk_fault(struct sim *s, struct node *nd)
 	int err = sim_rand(s, 2) ? EIO : ENOSPC;
 	sio_fault_set(crashfs_fault(nd->disk.fs), ops, (int64_t)sim_rand(s, 30), -1, err);
 	sim_log(s, "nemesis: n%u's disk will fail %s with %s", nd->idx + 1,
-		ops == SIO_OPS_SYNC ? "syncs" : "writes", err == EIO ? "EIO" : "ENOSPC");
+	        ops == SIO_OPS_SYNC ? "syncs" : "writes", err == EIO ? "EIO" : "ENOSPC");
 }
 
 void disk_fault_clear(struct node *nd)
@@ -241,16 +241,17 @@ static bool check_recovery(struct sim *s, struct node *nd)
 	    (rec->hard_state.term == d->hs.term && d->hs.vote != RAFT_NONE &&
 	     rec->hard_state.vote != d->hs.vote)) {
 		sim_fail(s, "storage-durability",
-			 "n%u recovered term %" PRIu64 " vote %" PRIu64 " after term %" PRIu64
-			 " vote %" PRIu64 " was acknowledged durable",
-			 nd->idx + 1, rec->hard_state.term, rec->hard_state.vote, d->hs.term,
-			 d->hs.vote);
+		         "n%u recovered term %" PRIu64 " vote %" PRIu64 " after term %" PRIu64
+		         " vote %" PRIu64 " was acknowledged durable",
+		         nd->idx + 1, rec->hard_state.term, rec->hard_state.vote, d->hs.term,
+		         d->hs.vote);
 		return false;
 	}
 	if (d->snap_data != NULL && rec->snapshot_index < d->snap_index) {
 		sim_fail(s, "storage-durability",
-			 "n%u recovered snapshot %" PRIu64 " after snapshot %" PRIu64 " was durable",
-			 nd->idx + 1, rec->snapshot_index, d->snap_index);
+		         "n%u recovered snapshot %" PRIu64 " after snapshot %" PRIu64
+		         " was durable",
+		         nd->idx + 1, rec->snapshot_index, d->snap_index);
 		return false;
 	}
 	/* No committed entry acknowledged durable here may be lost. (An uncommitted
@@ -261,9 +262,9 @@ static bool check_recovery(struct sim *s, struct node *nd)
 			continue;
 		if (!recovered_has(rec, e->index, e->term)) {
 			sim_fail(s, "storage-durability",
-				 "n%u lost committed (index %" PRIu64 ", term %" PRIu64
-				 ") in recovery, acknowledged durable before the crash",
-				 nd->idx + 1, e->index, e->term);
+			         "n%u lost committed (index %" PRIu64 ", term %" PRIu64
+			         ") in recovery, acknowledged durable before the crash",
+			         nd->idx + 1, e->index, e->term);
 			return false;
 		}
 	}
@@ -279,7 +280,7 @@ static void oracle_reset(struct disk *d)
 	d->snap_data = NULL;
 	if (d->rec.snapshot_data != NULL)
 		set_snapshot(d, d->rec.snapshot_index, d->rec.snapshot_term, &d->rec.conf,
-			     d->rec.snapshot_data);
+		             d->rec.snapshot_data);
 	d->log_start = d->rec.snapshot_index + 1;
 	for (uint32_t i = 0; i < d->rec.n_entries; i++)
 		durable_append(d, &d->rec.entries[i]);

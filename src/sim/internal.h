@@ -12,22 +12,22 @@
 #include <assert.h>
 #include <stddef.h>
 
-#define SIM_MAX_NODES 12 /* initial members plus spare slots for nodes added later */
-#define SIM_MAX_CLIENTS 16
-#define SIM_RECENT 48
-#define SIM_LINE 200
-#define SIM_KEYS 5 /* the clients' key space */
+#define SIM_MAX_NODES         12 /* initial members plus spare slots for nodes added later */
+#define SIM_MAX_CLIENTS       16
+#define SIM_RECENT            48
+#define SIM_LINE              200
+#define SIM_KEYS              5 /* the clients' key space */
 #define SIM_CLIENT_TIMEOUT_US 1500000ull
-#define SIM_WRITE_TRIES 3 /* a write with no known outcome is proposed again, up to this */
-#define SIM_OP_OPEN UINT64_MAX /* a request's op when it opens a session */
-#define SIM_OP_MEMBER (UINT64_MAX - 1) /* ...when it records a member (client: its slot) */
+#define SIM_WRITE_TRIES       3 /* a write with no known outcome is proposed again, up to this */
+#define SIM_OP_OPEN           UINT64_MAX       /* a request's op when it opens a session */
+#define SIM_OP_MEMBER         (UINT64_MAX - 1) /* ...when it records a member (client: its slot) */
 
 /* Simulated time is in microseconds. */
-#define MS UINT64_C(1000)
-#define TICK_US (10 * MS)
-#define ELECTION_TICKS 10
+#define MS              UINT64_C(1000)
+#define TICK_US         (10 * MS)
+#define ELECTION_TICKS  10
 #define HEARTBEAT_TICKS 2
-#define LIVENESS_TICKS 3000 /* after healing, a fresh write must commit within this */
+#define LIVENESS_TICKS  3000 /* after healing, a fresh write must commit within this */
 
 enum event_type {
 	EV_TICK = 1,
@@ -37,7 +37,7 @@ enum event_type {
 	EV_NEMESIS,
 	EV_CLIENT,
 	EV_DRAIN, /* a node takes the readies its stepped inputs left (an event loop's
-		     check phase) */
+	             check phase) */
 };
 
 /* How a node's driver interleaves inputs and readies, drawn per incarnation: a ready
@@ -55,7 +55,7 @@ struct event {
 	uint64_t seq;
 	enum event_type type;
 	uint32_t node;
-	uint32_t epoch;  /* node incarnation (TICK, DISK) or client operation (CLIENT) */
+	uint32_t epoch; /* node incarnation (TICK, DISK) or client operation (CLIENT) */
 	uint32_t client;
 	struct raft_message msg; /* DELIVER; owned by the event */
 };
@@ -95,7 +95,7 @@ struct node {
 	bool removed; /* decommissioned after leaving the configuration */
 	bool joining; /* its address-book record is proposed, its addition not yet */
 	uint64_t joining_since;
-	bool committed_member; /* seen in a committed configuration... */
+	bool committed_member;  /* seen in a committed configuration... */
 	raft_index member_conf; /* ...whose entry was at this index, the highest such */
 	bool up;
 	uint32_t epoch;
@@ -105,21 +105,21 @@ struct node {
 	struct driver_batch **batches; /* FIFO: handed to persist(), not yet completed */
 	uint32_t n_batches;
 	uint32_t cap_batches;
-	bool stop;         /* the driver asked to fail-stop: done once its call returns */
+	bool stop;          /* the driver asked to fail-stop: done once its call returns */
 	raft_index applied; /* as the observer saw the state machine apply */
 	const struct raft_entry *applying; /* the entry being applied, during callbacks */
 	raft_index install_index; /* a leader's snapshot to check once installed (0: none) */
 	raft_term install_term;
-	uint64_t revision;  /* the kv's revision before the entry being applied */
+	uint64_t revision; /* the kv's revision before the entry being applied */
 	raft_index last_commit;
 	enum raft_role role;
 	/* The driver's pattern (enum drive) and the inputs stepped since the last ready. */
 	enum drive drive;
 	uint32_t burst;
 	uint32_t ready_pct;
-	uint64_t drain_us;  /* how long an input waits at most for its ready */
+	uint64_t drain_us; /* how long an input waits at most for its ready */
 	uint32_t stepped;
-	bool drain_armed;   /* an EV_DRAIN for this incarnation is queued */
+	bool drain_armed; /* an EV_DRAIN for this incarnation is queued */
 };
 
 /* The core of a node that is up. */
@@ -149,11 +149,11 @@ struct hist_op {
 	enum check_kind kind;
 	bool write;
 	uint32_t key;
-	uint64_t value;   /* put, append, cas: the unique value written; incr: the delta */
-	uint64_t expect;  /* cas: the value expected (0: the key must be absent) */
-	uint64_t seq;     /* a write's sequence number in its client's session */
-	uint32_t tries;   /* proposals of a write: retries carry the same sequence number */
-	char *result;     /* get: the value read (NULL: absent); incr: the new value */
+	uint64_t value;  /* put, append, cas: the unique value written; incr: the delta */
+	uint64_t expect; /* cas: the value expected (0: the key must be absent) */
+	uint64_t seq;    /* a write's sequence number in its client's session */
+	uint32_t tries;  /* proposals of a write: retries carry the same sequence number */
+	char *result;    /* get: the value read (NULL: absent); incr: the new value */
 	enum check_existed existed; /* delete */
 	/* 1 ok, 0 failed (no effect; cas: the comparison failed), -1 unknown, -2 pending,
 	 * -3 never applied (left out of the history). */
@@ -176,19 +176,19 @@ struct request {
 
 struct client {
 	uint32_t id;
-	uint32_t guess;       /* node it believes leads */
+	uint32_t guess; /* node it believes leads */
 	bool busy;
-	uint64_t op;          /* current history operation */
-	uint32_t node;        /* node it proposed to, and that node's incarnation */
+	uint64_t op;   /* current history operation */
+	uint32_t node; /* node it proposed to, and that node's incarnation */
 	uint32_t epoch;
 	bool proposed;
 	uint64_t deadline;
-	uint32_t gen;         /* its timer; older timer events are ignored */
+	uint32_t gen;            /* its timer; older timer events are ignored */
 	uint64_t seen[SIM_KEYS]; /* the last value it wrote or read per key, for cas */
-	uint64_t session;     /* its kv session (0: none yet), as the server's clients have */
-	uint64_t seq;         /* the sequence number of its latest write */
-	bool opening;         /* a session open is under way */
-	bool sent;            /* the current write was proposed at least once */
+	uint64_t session;        /* its kv session (0: none yet), as the server's clients have */
+	uint64_t seq;            /* the sequence number of its latest write */
+	bool opening;            /* a session open is under way */
+	bool sent;               /* the current write was proposed at least once */
 };
 
 struct sim {
@@ -196,7 +196,7 @@ struct sim {
 	struct sim_result *res;
 	uint64_t rng;
 	uint64_t drive_rng; /* the drivers' patterns: a stream of its own, so that with a
-			       ready after every input a run is what it was without them */
+	                       ready after every input a run is what it was without them */
 	uint64_t hash;
 	uint64_t now;
 	bool failed;
@@ -220,7 +220,7 @@ struct sim {
 	uint32_t chunk_bytes;
 	uint32_t n_initial;     /* initial voters: ids 1..n_initial */
 	uint64_t segment_bytes; /* WAL segment size: small, so segments rotate often */
-	char *lin_report; /* the checker's explanation of a violation, if any */
+	char *lin_report;       /* the checker's explanation of a violation, if any */
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
 	uint64_t msgs_sent;
@@ -242,7 +242,7 @@ struct sim {
 	uint64_t cap_hist;
 	uint64_t next_value;
 	struct request *requests;
-	bool fresh_acked;          /* a write called after healing was acknowledged */
+	bool fresh_acked; /* a write called after healing was acknowledged */
 	raft_index fresh_index;
 	raft_index max_acked_index;
 
@@ -326,7 +326,7 @@ void disk_fault(struct sim *s, struct node *nd);
 void disk_fault_clear(struct node *nd);
 /* A snapshot the node took itself, made durable at once (false: the storage failed). */
 bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_term term,
-		       const struct raft_conf *conf, const struct raft_buf *data);
+                       const struct raft_conf *conf, const struct raft_buf *data);
 /* Whether the durable state holds (index, term), in the log or under the snapshot. */
 bool disk_has(const struct node *nd, raft_index index, raft_term term);
 

@@ -36,19 +36,19 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
 		op->ok = CHECK_OK_TRUE;
 		break;
 	case CHECK_KIND_APPEND:
-		op->value = str_of(t->value, snprintf(t->value, sizeof(t->value), "a%" PRIu64 ",",
-						      h->value));
+		op->value = str_of(t->value,
+		                   snprintf(t->value, sizeof(t->value), "a%" PRIu64 ",", h->value));
 		break;
 	case CHECK_KIND_CAS:
 		if (h->expect != 0)
 			op->expect = str_of(t->expect, snprintf(t->expect, sizeof(t->expect),
-								"%" PRIu64, h->expect));
+			                                        "%" PRIu64, h->expect));
 		/* the new value, as for a put: */
 		__attribute__((fallthrough));
 	case CHECK_KIND_PUT:
 	case CHECK_KIND_INCR: /* the delta */
-		op->value = str_of(t->value, snprintf(t->value, sizeof(t->value), "%" PRIu64,
-						      h->value));
+		op->value =
+		    str_of(t->value, snprintf(t->value, sizeof(t->value), "%" PRIu64, h->value));
 		break;
 	case CHECK_KIND_DELETE:
 		if (h->ok == 1)
@@ -91,7 +91,8 @@ void check_linearizable(struct sim *s)
 		sim_fail(s, "history-format", "the checker refused the history: %s", r.reason);
 	} else {
 		s->res->linearizable = r.verdict == CHECK_LINEARIZABLE ? 1
-				       : r.verdict == CHECK_UNKNOWN ? -1 : 0;
+		                       : r.verdict == CHECK_UNKNOWN    ? -1
+		                                                       : 0;
 		if (r.verdict == CHECK_NOT_LINEARIZABLE) {
 			sim_fail(s, "linearizability", "%s", r.reason);
 			/* The checker's explanation says more than the last events do. */
@@ -100,8 +101,9 @@ void check_linearizable(struct sim *s)
 			FILE *f = open_memstream(&report, &len);
 			if (f != NULL) {
 				check_report_text(f, ops, n, &r, CHECK_REPORT_NORMAL);
-				fprintf(f, "(write the history with --history FILE, then view it with "
-					   "concord-check FILE --html page.html)\n");
+				fprintf(f,
+				        "(write the history with --history FILE, then view it with "
+				        "concord-check FILE --html page.html)\n");
 				fclose(f);
 				s->lin_report = report;
 			}

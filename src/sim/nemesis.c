@@ -62,12 +62,11 @@ static void nemesis_partition(struct sim *s)
 		}
 	}
 	static const char *kinds[] = {"both ways", "one way (A cannot reach B)",
-				      "with a bridge node"};
+	                              "with a bridge node"};
 	s->res->partitions++;
 	sim_log(s, "nemesis: partition %s, %s (bridge n%u)", desc, kinds[kind], bridge + 1);
 	if (kind == 2)
-		sim_narrate(s, "nemesis: partition %s, n%u bridges both sides", desc,
-			    bridge + 1);
+		sim_narrate(s, "nemesis: partition %s, n%u bridges both sides", desc, bridge + 1);
 	else
 		sim_narrate(s, "nemesis: partition %s, %s", desc, kinds[kind]);
 }
@@ -83,7 +82,7 @@ static void nemesis_crash(struct sim *s)
 	s->res->crashes++;
 	sim_log(s, "nemesis: crash n%u", i + 1);
 	sim_narrate(s, "nemesis: n%u crashes%s (unsynced writes are lost)", i + 1,
-		    was_leader ? " while leading" : "");
+	            was_leader ? " while leading" : "");
 	uint64_t down = 20 * MS + rng_below(s, 2000 * MS);
 	struct event ev = {.time = s->now + down, .type = EV_RESTART, .node = i};
 	ev_push(s, ev);
@@ -99,11 +98,11 @@ static void nemesis_transfer(struct sim *s)
 		if (rng_chance(s, 0.5)) {
 			raft_id to = 1 + rng_below(s, s->n);
 			rv = driver_transfer(nd->d, to);
-			sim_log(s, "nemesis: n%u transfer leadership to n%" PRIu64 ": %s", i + 1, to,
-				sim_driver_error(rv));
+			sim_log(s, "nemesis: n%u transfer leadership to n%" PRIu64 ": %s", i + 1,
+			        to, sim_driver_error(rv));
 			if (rv == 0)
 				sim_narrate(s, "nemesis: leader n%u hands leadership to n%" PRIu64,
-					    i + 1, to);
+				            i + 1, to);
 		} else {
 			rv = driver_step_down(nd->d);
 			sim_log(s, "nemesis: n%u step down: %s", i + 1, sim_driver_error(rv));
@@ -144,12 +143,12 @@ static void member_recorded(void *arg, int status, const struct kv_reply *reply)
 	t.learners[t.n_learners++] = id;
 	int rv = driver_change_config(leader->d, &t);
 	sim_log(s, "nemesis: n%u asked to add n%u as a learner: %s", leader->idx + 1,
-		joining->idx + 1, sim_driver_error(rv));
+	        joining->idx + 1, sim_driver_error(rv));
 	if (rv != 0)
 		return;
 	s->res->conf_changes++;
 	sim_narrate(s, "membership: leader n%u starts to add n%u as a learner", leader->idx + 1,
-		    joining->idx + 1);
+	            joining->idx + 1);
 	node_start(s, joining);
 }
 
@@ -171,18 +170,22 @@ static void member_add(struct sim *s, struct node *leader)
 	char key[40], value[64];
 	size_t klen = sim_member_key(slot + 1, key);
 	int vlen = snprintf(value, sizeof(value), "n%u\nsim:%u\n\n", slot + 1, slot + 1);
-	struct kv_cmd cmd = {.op = KV_OP_SET,
-			     .put = {.key = key, .key_len = klen, .value = value,
-				     .value_len = (size_t)vlen}};
+	struct kv_cmd cmd = {
+	    .op = KV_OP_SET,
+	    .put = {.key = key, .key_len = klen, .value = value, .value_len = (size_t)vlen}};
 	struct request *rq = calloc(1, sizeof(*rq));
 	if (rq == NULL)
 		abort();
-	*rq = (struct request){.sim = s, .client = slot, .op = SIM_OP_MEMBER,
-			       .node = leader->idx, .epoch = leader->epoch, .next = s->requests};
+	*rq = (struct request){.sim = s,
+	                       .client = slot,
+	                       .op = SIM_OP_MEMBER,
+	                       .node = leader->idx,
+	                       .epoch = leader->epoch,
+	                       .next = s->requests};
 	s->requests = rq;
 	int rv = driver_propose(leader->d, &cmd, member_recorded, rq);
-	sim_log(s, "nemesis: n%u records n%u in the address book: %s", leader->idx + 1,
-		slot + 1, sim_driver_error(rv));
+	sim_log(s, "nemesis: n%u records n%u in the address book: %s", leader->idx + 1, slot + 1,
+	        sim_driver_error(rv));
 	if (rv != 0)
 		return;
 	s->nodes[slot].joining = true;
@@ -218,7 +221,7 @@ static void nemesis_membership(struct sim *s)
 		raft_id id = t.voters[k];
 		t.voters[k] = t.voters[--t.n_voters];
 		snprintf(what, sizeof(what), "remove voter n%" PRIu64 "%s", id,
-			 id == leader->idx + 1 ? " (the leader itself)" : "");
+		         id == leader->idx + 1 ? " (the leader itself)" : "");
 	} else {
 		if (t.n_learners == 0)
 			return;
@@ -268,10 +271,11 @@ void reap_removed(struct sim *s)
 			continue;
 		nd->removed = true;
 		bool keep = s->pre_vote && s->check_quorum;
-		sim_log(s, "n%u left the configuration; %s", i + 1, keep ? "left running" : "shut down");
+		sim_log(s, "n%u left the configuration; %s", i + 1,
+		        keep ? "left running" : "shut down");
 		sim_narrate(s, "membership: n%u is out of the cluster (%s)", i + 1,
-			    keep ? "left running: pre-vote and check-quorum keep it harmless"
-				 : "shut down");
+		            keep ? "left running: pre-vote and check-quorum keep it harmless"
+		                 : "shut down");
 		if (!keep && nd->up)
 			node_crash(s, nd);
 	}
@@ -294,15 +298,25 @@ void nemesis_step(struct sim *s)
 		choices[n++] = SIM_FAULT_DISK;
 	if (n > 0) {
 		switch (choices[rng_below(s, n)]) {
-		case SIM_FAULT_PARTITION: nemesis_partition(s); break;
-		case SIM_FAULT_CRASH: nemesis_crash(s); break;
-		case SIM_FAULT_TRANSFER: nemesis_transfer(s); break;
-		case SIM_FAULT_MEMBERSHIP: nemesis_membership(s); break;
-		case SIM_FAULT_DISK: nemesis_disk(s); break;
+		case SIM_FAULT_PARTITION:
+			nemesis_partition(s);
+			break;
+		case SIM_FAULT_CRASH:
+			nemesis_crash(s);
+			break;
+		case SIM_FAULT_TRANSFER:
+			nemesis_transfer(s);
+			break;
+		case SIM_FAULT_MEMBERSHIP:
+			nemesis_membership(s);
+			break;
+		case SIM_FAULT_DISK:
+			nemesis_disk(s);
+			break;
 		}
 	}
 	struct event ev = {.time = s->now + s->nemesis_gap_us / 2 + rng_below(s, s->nemesis_gap_us),
-			   .type = EV_NEMESIS};
+	                   .type = EV_NEMESIS};
 	ev_push(s, ev);
 }
 
@@ -323,9 +337,10 @@ void heal(struct sim *s)
 		}
 	}
 	sim_log(s, "heal: all faults cleared; a fresh write must commit");
-	sim_narrate(s, "all faults healed: every node is up, the network is whole; "
-		       "now a fresh write must commit within %u ticks",
-		    LIVENESS_TICKS);
+	sim_narrate(s,
+	            "all faults healed: every node is up, the network is whole; "
+	            "now a fresh write must commit within %u ticks",
+	            LIVENESS_TICKS);
 }
 
 /* Draws this run's fault intensities from its seed. */

@@ -64,8 +64,8 @@ struct event ev_pop(struct sim *s)
 
 static bool is_response(enum raft_msg_type t)
 {
-	return t == RAFT_MSG_PREVOTE_RESP || t == RAFT_MSG_VOTE_RESP ||
-	       t == RAFT_MSG_APPEND_RESP || t == RAFT_MSG_HEARTBEAT_RESP;
+	return t == RAFT_MSG_PREVOTE_RESP || t == RAFT_MSG_VOTE_RESP || t == RAFT_MSG_APPEND_RESP ||
+	       t == RAFT_MSG_HEARTBEAT_RESP;
 }
 
 static bool link_cut(const struct sim *s, uint32_t from, uint32_t to)

@@ -111,7 +111,7 @@ static int seam_snapshot_start(void *ctx, raft_index index)
 }
 
 static void seam_snapshot_save(void *ctx, raft_index index, raft_term term,
-			       const struct raft_conf *conf, const struct raft_buf *data)
+                               const struct raft_conf *conf, const struct raft_buf *data)
 {
 	struct node *nd = ctx;
 	struct sim *s = nd->sim;
@@ -124,7 +124,7 @@ static void seam_snapshot_save(void *ctx, raft_index index, raft_term term,
 		return;
 	s->res->snapshots++;
 	sim_log(s, "n%u snapshot at %" PRIu64 " (term %" PRIu64 ", %u bytes), log from %" PRIu64,
-		nd->idx + 1, index, term, data->len, raft_first_index(driver_raft(nd->d)));
+	        nd->idx + 1, index, term, data->len, raft_first_index(driver_raft(nd->d)));
 }
 
 static void seam_fail_stop(void *ctx, const char *why)
@@ -135,7 +135,7 @@ static void seam_fail_stop(void *ctx, const char *why)
 	 * not load) is a bug in the product. */
 	if (!nd->disk.failed)
 		sim_fail(nd->sim, "fail-stop", "n%u stopped with a healthy disk: %s", nd->idx + 1,
-			 why);
+		         why);
 	nd->stop = true;
 }
 
@@ -173,8 +173,8 @@ static void observe_ready(void *ctx, const struct raft_ready *rd)
 	if (rd->has_snapshot) {
 		s->res->installs++;
 		sim_log(s, "n%u installs a snapshot at %" PRIu64 " (term %" PRIu64 ")%s",
-			nd->idx + 1, rd->snapshot_index, rd->snapshot_term,
-			rd->snapshot_discard_log ? ", discarding its log" : "");
+		        nd->idx + 1, rd->snapshot_index, rd->snapshot_term,
+		        rd->snapshot_discard_log ? ", discarding its log" : "");
 		nd->install_index = rd->snapshot_index;
 		nd->install_term = rd->snapshot_term;
 		nd->applied = rd->snapshot_index;
@@ -190,27 +190,31 @@ static void observe_applied(void *ctx, const struct raft_entry *e, const struct 
 	 * checker saw committed there. */
 	if (e->index != nd->applied + 1) {
 		sim_fail(s, "apply-order", "n%u applied index %" PRIu64 " after %" PRIu64,
-			 nd->idx + 1, e->index, nd->applied);
+		         nd->idx + 1, e->index, nd->applied);
 		return;
 	}
 	/* Only what this node's disk holds is applied (raft.h: rd.committed is durable). */
 	if (!disk_has(nd, e->index, e->term)) {
-		sim_fail(s, "apply-durable", "n%u applies (index %" PRIu64 ", term %" PRIu64
-			 ") that its disk does not hold", nd->idx + 1, e->index, e->term);
+		sim_fail(s, "apply-durable",
+		         "n%u applies (index %" PRIu64 ", term %" PRIu64
+		         ") that its disk does not hold",
+		         nd->idx + 1, e->index, e->term);
 		return;
 	}
 	if (e->type == RAFT_ENTRY_NORMAL && r->code == KV_EBADCMD) {
-		sim_fail(s, "applied-entry-format", "n%u applied a %zu-byte entry at %" PRIu64
-			 " that is no command", nd->idx + 1, raft_entry_len(e), e->index);
+		sim_fail(s, "applied-entry-format",
+		         "n%u applied a %zu-byte entry at %" PRIu64 " that is no command",
+		         nd->idx + 1, raft_entry_len(e), e->index);
 		return;
 	}
 	/* Exactly-once: a retried command answered from its session's stored reply
 	 * changes nothing. */
 	uint64_t revision = kv_revision(driver_kv(nd->d));
 	if (r->duplicate && revision != nd->revision) {
-		sim_fail(s, "exactly-once", "n%u applied a duplicate at %" PRIu64 " and its "
-			 "revision moved from %" PRIu64 " to %" PRIu64, nd->idx + 1, e->index,
-			 nd->revision, revision);
+		sim_fail(s, "exactly-once",
+		         "n%u applied a duplicate at %" PRIu64 " and its "
+		         "revision moved from %" PRIu64 " to %" PRIu64,
+		         nd->idx + 1, e->index, nd->revision, revision);
 		return;
 	}
 	nd->revision = revision;
@@ -290,9 +294,12 @@ static void drive_draw(struct sim *s, struct node *nd)
 static const char *drive_name(const struct node *nd)
 {
 	switch (nd->drive) {
-	case DRIVE_BURST: return "bursts";
-	case DRIVE_RANDOM: return "random";
-	default: return "each";
+	case DRIVE_BURST:
+		return "bursts";
+	case DRIVE_RANDOM:
+		return "random";
+	default:
+		return "each";
 	}
 }
 
@@ -320,8 +327,10 @@ void sim_node_input(struct sim *s, struct node *nd)
 	s->res->deferred++;
 	if (!nd->drain_armed) {
 		nd->drain_armed = true;
-		struct event ev = {.time = s->now + nd->drain_us, .type = EV_DRAIN,
-				   .node = nd->idx, .epoch = nd->epoch};
+		struct event ev = {.time = s->now + nd->drain_us,
+		                   .type = EV_DRAIN,
+		                   .node = nd->idx,
+		                   .epoch = nd->epoch};
 		ev_push(s, ev);
 	}
 }
@@ -420,10 +429,12 @@ void node_start(struct sim *s, struct node *nd)
 	drive_draw(s, nd);
 	if (nd->drive != DRIVE_EACH)
 		sim_log(s, "n%u drives its core in %s (burst %u, %u%%, drain %" PRIu64 " us)",
-			nd->idx + 1, drive_name(nd), nd->burst, nd->ready_pct, nd->drain_us);
+		        nd->idx + 1, drive_name(nd), nd->burst, nd->ready_pct, nd->drain_us);
 	/* Ticks start at a random phase so that nodes do not tick in lockstep. */
-	struct event ev = {.time = s->now + 1 + rng_below(s, TICK_US), .type = EV_TICK,
-			   .node = nd->idx, .epoch = nd->epoch};
+	struct event ev = {.time = s->now + 1 + rng_below(s, TICK_US),
+	                   .type = EV_TICK,
+	                   .node = nd->idx,
+	                   .epoch = nd->epoch};
 	ev_push(s, ev);
 }
 
@@ -432,7 +443,7 @@ void node_crash(struct sim *s, struct node *nd)
 	assert(nd->up);
 	nd->up = false;
 	nd->epoch++;
-	disk_crash(s, nd); /* loses what was not fsync'd; forgets the pending batches */
+	disk_crash(s, nd);  /* loses what was not fsync'd; forgets the pending batches */
 	driver_free(nd->d); /* releases its batches; pending requests are dropped */
 	nd->d = NULL;
 	nd->n_batches = 0;
@@ -445,13 +456,15 @@ void node_fail_stop(struct sim *s, struct node *nd)
 {
 	s->res->disk_faults++;
 	sim_log(s, "n%u stops: its storage failed", nd->idx + 1);
-	sim_narrate(s, "disk: n%u's storage failed (%s); the node stops rather than answer "
-		       "from state it did not persist",
-		    nd->idx + 1, nd->disk.st != NULL ? storage_errmsg(nd->disk.st) : "?");
+	sim_narrate(s,
+	            "disk: n%u's storage failed (%s); the node stops rather than answer "
+	            "from state it did not persist",
+	            nd->idx + 1, nd->disk.st != NULL ? storage_errmsg(nd->disk.st) : "?");
 	node_crash(s, nd);
 	if (!s->healed) {
 		struct event ev = {.time = s->now + 20 * MS + rng_below(s, 1000 * MS),
-				   .type = EV_RESTART, .node = nd->idx};
+		                   .type = EV_RESTART,
+		                   .node = nd->idx};
 		ev_push(s, ev);
 	} else {
 		node_start(s, nd);

@@ -36,23 +36,23 @@ static void deliver(struct sim *s, struct node *nd, struct raft_message *m)
 	hash_mix(s, (uint64_t)m->type << 48 | m->from << 40 | m->to << 32 | m->term);
 	hash_mix(s, m->index ^ (m->log_term << 20) ^ ((uint64_t)m->n_entries << 40));
 	if (!nd->up) {
-		sim_log(s, "n%" PRIu64 " -> n%" PRIu64 " %s lost: n%" PRIu64 " is down",
-			m->from, m->to, raft_msg_type_name(m->type), m->to);
+		sim_log(s, "n%" PRIu64 " -> n%" PRIu64 " %s lost: n%" PRIu64 " is down", m->from,
+		        m->to, raft_msg_type_name(m->type), m->to);
 		return;
 	}
 	sim_log(s,
-		"n%" PRIu64 " -> n%" PRIu64 " %s term=%" PRIu64 " index=%" PRIu64
-		" logterm=%" PRIu64 " commit=%" PRIu64 " n=%u%s",
-		m->from, m->to, raft_msg_type_name(m->type), m->term, m->index, m->log_term,
-		m->commit, m->n_entries, m->reject ? " reject" : "");
+	        "n%" PRIu64 " -> n%" PRIu64 " %s term=%" PRIu64 " index=%" PRIu64
+	        " logterm=%" PRIu64 " commit=%" PRIu64 " n=%u%s",
+	        m->from, m->to, raft_msg_type_name(m->type), m->term, m->index, m->log_term,
+	        m->commit, m->n_entries, m->reject ? " reject" : "");
 	driver_step(nd->d, m);
 	sim_node_input(s, nd);
 }
 
 static void handle_event(struct sim *s, struct event *ev)
 {
-	struct node *nd = ev->type == EV_NEMESIS || ev->type == EV_CLIENT ? NULL
-									: &s->nodes[ev->node];
+	struct node *nd =
+	    ev->type == EV_NEMESIS || ev->type == EV_CLIENT ? NULL : &s->nodes[ev->node];
 	hash_mix(s, ev->time);
 	hash_mix(s, (uint64_t)ev->type << 32 | ev->node);
 	switch (ev->type) {
@@ -89,9 +89,10 @@ static void handle_event(struct sim *s, struct event *ev)
 		if (!nd->up)
 			break; /* recovery failed: the run already reports why */
 		sim_log(s, "nemesis: restart n%u", nd->idx + 1);
-		sim_narrate(s, "nemesis: n%u restarts from its disk (term %" PRIu64
-			       ", %" PRIu64 " entries)",
-			    nd->idx + 1, raft_term_current(node_raft(nd)), raft_last_index(node_raft(nd)));
+		sim_narrate(
+		    s,
+		    "nemesis: n%u restarts from its disk (term %" PRIu64 ", %" PRIu64 " entries)",
+		    nd->idx + 1, raft_term_current(node_raft(nd)), raft_last_index(node_raft(nd)));
 		node_handle_ready(s, nd);
 		break;
 	case EV_NEMESIS:
@@ -139,20 +140,22 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 				nd->disk.boot_conf.voters[j] = j + 1;
 		}
 	}
-	sim_narrate(s, "a %u-node cluster starts (pre-vote %s, check-quorum %s); %u clients "
-		       "write and read 5 keys",
-		    s->n_initial, s->pre_vote ? "on" : "off", s->check_quorum ? "on" : "off",
-		    opts->clients ? opts->clients : 3);
-	sim_narrate(s, "faults this run: %.0f%% of messages dropped, %.0f%% duplicated, "
-		       "%.0f%% of requests and %.0f%% of responses delayed up to %" PRIu64
-		       " ms, jitter up to %" PRIu64 " ms; the nemesis acts every ~%" PRIu64 " ms",
-		    s->p_drop * 100, s->p_dup * 100, s->p_delay_req * 100, s->p_delay_resp * 100,
-		    s->delay_us / MS, s->jitter_us / MS, s->nemesis_gap_us / MS);
+	sim_narrate(s,
+	            "a %u-node cluster starts (pre-vote %s, check-quorum %s); %u clients "
+	            "write and read 5 keys",
+	            s->n_initial, s->pre_vote ? "on" : "off", s->check_quorum ? "on" : "off",
+	            opts->clients ? opts->clients : 3);
+	sim_narrate(s,
+	            "faults this run: %.0f%% of messages dropped, %.0f%% duplicated, "
+	            "%.0f%% of requests and %.0f%% of responses delayed up to %" PRIu64
+	            " ms, jitter up to %" PRIu64 " ms; the nemesis acts every ~%" PRIu64 " ms",
+	            s->p_drop * 100, s->p_dup * 100, s->p_delay_req * 100, s->p_delay_resp * 100,
+	            s->delay_us / MS, s->jitter_us / MS, s->nemesis_gap_us / MS);
 	for (uint32_t i = 0; i < s->n_initial; i++)
 		node_start(s, &s->nodes[i]);
 	clients_init(s, opts->clients ? opts->clients : 3);
 	if (opts->faults & (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER |
-			    SIM_FAULT_MEMBERSHIP | SIM_FAULT_DISK)) {
+	                    SIM_FAULT_MEMBERSHIP | SIM_FAULT_DISK)) {
 		struct event ev = {.time = s->nemesis_gap_us, .type = EV_NEMESIS};
 		ev_push(s, ev);
 	}
@@ -170,9 +173,9 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		if (s->heap[0].time >= live_end) {
 			s->now = live_end;
 			sim_fail(s, "liveness",
-				 "no fresh write committed and applied everywhere within %u "
-				 "ticks after the faults healed",
-				 LIVENESS_TICKS);
+			         "no fresh write committed and applied everywhere within %u "
+			         "ticks after the faults healed",
+			         LIVENESS_TICKS);
 			break;
 		}
 		struct event ev = ev_pop(s);
@@ -187,14 +190,15 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		check_linearizable(s);
 
 	if (!s->failed)
-		sim_narrate(s, "checked after each of %" PRIu64 " events: one leader per term, "
-			       "log matching, leader completeness, one entry applied per index, "
-			       "commit never moving back; at the end every acknowledged write "
-			       "(%" PRIu64 ") is on every node, and the history of %" PRIu64
-			       " client operations is %s. All passed.",
-			    res->events, res->acked, res->history_ops,
-			    res->linearizable == 1 ? "linearizable"
-						   : "too large to decide within the budget");
+		sim_narrate(s,
+		            "checked after each of %" PRIu64 " events: one leader per term, "
+		            "log matching, leader completeness, one entry applied per index, "
+		            "commit never moving back; at the end every acknowledged write "
+		            "(%" PRIu64 ") is on every node, and the history of %" PRIu64
+		            " client operations is %s. All passed.",
+		            res->events, res->acked, res->history_ops,
+		            res->linearizable == 1 ? "linearizable"
+		                                   : "too large to decide within the budget");
 	else
 		sim_narrate(s, "VIOLATION of %s: %s", res->property, res->detail);
 	res->ok = !s->failed;
@@ -208,7 +212,7 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		uint64_t first = s->recent_next > SIM_RECENT ? s->recent_next - SIM_RECENT : 0;
 		for (uint64_t i = first; i < s->recent_next; i++) {
 			int w = snprintf(res->recent + used, sizeof(res->recent) - used, "  %s\n",
-					 s->recent[i % SIM_RECENT]);
+			                 s->recent[i % SIM_RECENT]);
 			if (w < 0 || (size_t)w >= sizeof(res->recent) - used)
 				break;
 			used += (size_t)w;

@@ -10,22 +10,22 @@
 
 /* Faults the simulator may inject; a run draws their intensities from its seed. */
 enum sim_fault {
-	SIM_FAULT_DROP = 1u << 0,      /* lose messages with some probability */
-	SIM_FAULT_DELAY_REQ = 1u << 1, /* add latency to requests */
+	SIM_FAULT_DROP = 1u << 0,       /* lose messages with some probability */
+	SIM_FAULT_DELAY_REQ = 1u << 1,  /* add latency to requests */
 	SIM_FAULT_DELAY_RESP = 1u << 2, /* add latency to responses, so that answers
-					   arrive after the sender moved on */
-	SIM_FAULT_DUP = 1u << 3,       /* deliver some messages twice */
-	SIM_FAULT_REORDER = 1u << 4,   /* wide latency jitter */
-	SIM_FAULT_PARTITION = 1u << 5, /* one-way and two-way partitions that change */
-	SIM_FAULT_CRASH = 1u << 6,     /* crash nodes (losing what was not fsync'd) and
-					  restart them later */
-	SIM_FAULT_TRANSFER = 1u << 7,  /* leadership transfers and step-downs */
-	SIM_FAULT_SNAPSHOT = 1u << 8,  /* nodes snapshot and compact their logs; laggards
-					  catch up through InstallSnapshot */
+	                                   arrive after the sender moved on */
+	SIM_FAULT_DUP = 1u << 3,        /* deliver some messages twice */
+	SIM_FAULT_REORDER = 1u << 4,    /* wide latency jitter */
+	SIM_FAULT_PARTITION = 1u << 5,  /* one-way and two-way partitions that change */
+	SIM_FAULT_CRASH = 1u << 6,      /* crash nodes (losing what was not fsync'd) and
+	                                   restart them later */
+	SIM_FAULT_TRANSFER = 1u << 7,   /* leadership transfers and step-downs */
+	SIM_FAULT_SNAPSHOT = 1u << 8,   /* nodes snapshot and compact their logs; laggards
+	                                   catch up through InstallSnapshot */
 	SIM_FAULT_MEMBERSHIP = 1u << 9, /* add learners, promote, remove voters (the leader
-					   too), through joint consensus */
-	SIM_FAULT_DISK = 1u << 10,     /* writes and fsyncs fail (EIO, ENOSPC): the node
-					  must stop, then recover from its disk */
+	                                   too), through joint consensus */
+	SIM_FAULT_DISK = 1u << 10,      /* writes and fsyncs fail (EIO, ENOSPC): the node
+	                                   must stop, then recover from its disk */
 	SIM_FAULT_ALL = (1u << 11) - 1,
 };
 
@@ -37,46 +37,46 @@ void sim_faults_format(uint32_t mask, char *buf, size_t len);
 
 struct sim_opts {
 	uint64_t seed;
-	uint32_t nodes;         /* 3, 5 or 7 (1 to 9 accepted) */
-	uint32_t ticks;         /* length of the faulty phase, in node ticks */
-	uint32_t faults;        /* enum sim_fault mask */
-	uint32_t clients;       /* concurrent clients; 0 picks 3 */
-	FILE *trace;            /* if set, every event is printed here */
-	FILE *narrate;          /* if set, a readable story of the run goes here */
-	double pace;            /* with narrate: wall seconds per simulated second (0: as
-				   fast as possible) */
+	uint32_t nodes;           /* 3, 5 or 7 (1 to 9 accepted) */
+	uint32_t ticks;           /* length of the faulty phase, in node ticks */
+	uint32_t faults;          /* enum sim_fault mask */
+	uint32_t clients;         /* concurrent clients; 0 picks 3 */
+	FILE *trace;              /* if set, every event is printed here */
+	FILE *narrate;            /* if set, a readable story of the run goes here */
+	double pace;              /* with narrate: wall seconds per simulated second (0: as
+	                             fast as possible) */
 	const char *history_path; /* if set, the client history is written here as JSON
-				     lines (docs/history-format.md) */
-	bool ready_each;        /* every node takes a ready after every input (otherwise
-				   each node's pattern is drawn from the seed) */
+	                             lines (docs/history-format.md) */
+	bool ready_each;          /* every node takes a ready after every input (otherwise
+	                             each node's pattern is drawn from the seed) */
 };
 
 struct sim_result {
 	bool ok;
-	uint64_t trace_hash;    /* FNV-1a over every event: equal seeds, equal hashes */
-	char property[64];      /* the violated property, if !ok */
+	uint64_t trace_hash; /* FNV-1a over every event: equal seeds, equal hashes */
+	char property[64];   /* the violated property, if !ok */
 	char detail[512];
-	char recent[4096];      /* the events leading to the violation */
+	char recent[4096]; /* the events leading to the violation */
 	/* Figures for the summary line. */
 	uint64_t events;
-	uint64_t elections;     /* leaders elected */
+	uint64_t elections; /* leaders elected */
 	uint64_t max_term;
-	uint64_t committed;     /* highest index committed anywhere */
-	uint64_t acked;         /* client writes acknowledged */
-	uint64_t reads;         /* client reads served */
+	uint64_t committed; /* highest index committed anywhere */
+	uint64_t acked;     /* client writes acknowledged */
+	uint64_t reads;     /* client reads served */
 	uint64_t crashes;
 	uint64_t partitions;
 	uint64_t transfers;
-	uint64_t snapshots;     /* snapshots taken */
-	uint64_t installs;      /* snapshots installed from a leader */
-	uint64_t conf_changes;  /* membership changes started */
-	uint64_t disk_faults;   /* nodes stopped by a failed write or sync */
-	uint64_t deferred;      /* inputs stepped without a ready after them */
-	uint64_t retries;       /* writes proposed again after no known outcome */
-	uint64_t duplicates;    /* retried writes the kv answered from the session */
-	uint64_t sim_ms;        /* simulated time at the end */
+	uint64_t snapshots;    /* snapshots taken */
+	uint64_t installs;     /* snapshots installed from a leader */
+	uint64_t conf_changes; /* membership changes started */
+	uint64_t disk_faults;  /* nodes stopped by a failed write or sync */
+	uint64_t deferred;     /* inputs stepped without a ready after them */
+	uint64_t retries;      /* writes proposed again after no known outcome */
+	uint64_t duplicates;   /* retried writes the kv answered from the session */
+	uint64_t sim_ms;       /* simulated time at the end */
 	uint64_t history_ops;
-	int linearizable;       /* 1 yes, 0 no, -1 the checker's budget ran out */
+	int linearizable; /* 1 yes, 0 no, -1 the checker's budget ran out */
 };
 
 /* Runs one cluster to completion. Returns true if every check passed. */

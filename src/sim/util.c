@@ -17,11 +17,16 @@ static const struct {
 	const char *name;
 	uint32_t bit;
 } fault_names[] = {
-    {"drop", SIM_FAULT_DROP},         {"delay", SIM_FAULT_DELAY_REQ},
-    {"delay-resp", SIM_FAULT_DELAY_RESP}, {"dup", SIM_FAULT_DUP},
-    {"reorder", SIM_FAULT_REORDER},   {"partition", SIM_FAULT_PARTITION},
-    {"crash", SIM_FAULT_CRASH},       {"transfer", SIM_FAULT_TRANSFER},
-    {"snapshot", SIM_FAULT_SNAPSHOT}, {"membership", SIM_FAULT_MEMBERSHIP},
+    {"drop", SIM_FAULT_DROP},
+    {"delay", SIM_FAULT_DELAY_REQ},
+    {"delay-resp", SIM_FAULT_DELAY_RESP},
+    {"dup", SIM_FAULT_DUP},
+    {"reorder", SIM_FAULT_REORDER},
+    {"partition", SIM_FAULT_PARTITION},
+    {"crash", SIM_FAULT_CRASH},
+    {"transfer", SIM_FAULT_TRANSFER},
+    {"snapshot", SIM_FAULT_SNAPSHOT},
+    {"membership", SIM_FAULT_MEMBERSHIP},
     {"disk", SIM_FAULT_DISK},
 };
 #define N_FAULT_NAMES (sizeof(fault_names) / sizeof(fault_names[0]))
@@ -49,7 +54,7 @@ int sim_faults_parse(const char *list, uint32_t *mask, char *err, size_t err_len
 		}
 		if (!found) {
 			snprintf(err, err_len, "unknown fault '%.*s' (known: all, none", (int)len,
-				 p);
+			         p);
 			for (size_t i = 0; i < N_FAULT_NAMES; i++) {
 				size_t used = strlen(err);
 				snprintf(err + used, err_len - used, ", %s", fault_names[i].name);
@@ -188,8 +193,8 @@ void sim_fail(struct sim *s, const char *property, const char *fmt, ...)
 const char *sim_driver_error(int rv)
 {
 	static const char *const names[] = {
-	    "ok",        "not leader", "lost",   "timeout", "stopping",
-	    "invalid",   "busy",       "too big", "storage failed", "configuration refused",
+	    "ok",      "not leader", "lost",    "timeout",        "stopping",
+	    "invalid", "busy",       "too big", "storage failed", "configuration refused",
 	};
 	if (rv >= 0 && (size_t)rv < sizeof(names) / sizeof(names[0]))
 		return names[rv];

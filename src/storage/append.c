@@ -30,11 +30,11 @@ static int rotate(struct storage *st)
 			return rv;
 	}
 	st->retired[st->n_retired++] = (struct storage_retired){
-		.fd = o->fd,
-		.seq = o->seq,
-		.first = o->first,
-		.last = o->last,
-		.used_bytes = o->used_bytes,
+	    .fd = o->fd,
+	    .seq = o->seq,
+	    .first = o->first,
+	    .last = o->last,
+	    .used_bytes = o->used_bytes,
 	};
 	o->fd = -1;
 	st->wal_dir_dirty = true;
@@ -77,8 +77,8 @@ static int truncate_in_open(struct storage *st, raft_index index)
 }
 
 /* Finds where entry `index` begins in a closed segment by walking its record headers. */
-static int closed_offset_of(struct storage *st, int fd, const char *path,
-			    const struct segment *s, raft_index index, uint64_t *offset)
+static int closed_offset_of(struct storage *st, int fd, const char *path, const struct segment *s,
+                            raft_index index, uint64_t *offset)
 {
 	uint64_t off = WAL_SEGMENT_HEADER_BYTES;
 	for (raft_index i = s->first; i < index; i++) {
@@ -89,9 +89,9 @@ static int closed_offset_of(struct storage *st, int fd, const char *path,
 		uint32_t len = get_u32(hdr);
 		if (len == 0 || len > WAL_RECORD_MAX_BYTES)
 			return storage_fail(st, storage_errmsg_set(st->errmsg, STORAGE_ECORRUPT,
-								   "%s: offset %" PRIu64
-								   ": bad record length",
-								   path, off));
+			                                           "%s: offset %" PRIu64
+			                                           ": bad record length",
+			                                           path, off));
 		off += WAL_RECORD_HEADER_BYTES + len;
 	}
 	*offset = off;
@@ -189,37 +189,36 @@ static int check_entries(struct storage *st, const struct raft_entry *entries, u
 	raft_index first = entries[0].index;
 	if (first <= st->snap_index || first > st->last_index + 1)
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "append: entry %" PRIu64
-					  " is not in the log's range (snapshot %" PRIu64
-					  ", last %" PRIu64 ")",
-					  first, st->snap_index, st->last_index);
+		                          "append: entry %" PRIu64
+		                          " is not in the log's range (snapshot %" PRIu64
+		                          ", last %" PRIu64 ")",
+		                          first, st->snap_index, st->last_index);
 	raft_term prev = storage_term_at(st, first - 1);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct raft_entry *e = &entries[i];
 		if (e->index != first + i)
 			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entries are not consecutive at %" PRIu64,
-						  e->index);
+			                          "append: entries are not consecutive at %" PRIu64,
+			                          e->index);
 		if (e->type < RAFT_ENTRY_NORMAL || e->type > RAFT_ENTRY_CONFIG)
 			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entry %" PRIu64 " has unknown type %d",
-						  e->index, (int)e->type);
+			                          "append: entry %" PRIu64 " has unknown type %d",
+			                          e->index, (int)e->type);
 		if (e->term == 0 || e->term < prev)
 			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entry %" PRIu64 " has term %" PRIu64
-						  ", below its predecessor's %" PRIu64,
-						  e->index, e->term, prev);
+			                          "append: entry %" PRIu64 " has term %" PRIu64
+			                          ", below its predecessor's %" PRIu64,
+			                          e->index, e->term, prev);
 		if (e->term > st->meta.hard_state.term)
 			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entry %" PRIu64 " has term %" PRIu64
-						  " above the durable term %" PRIu64
-						  " (persist the hard state first)",
-						  e->index, e->term, st->meta.hard_state.term);
+			                          "append: entry %" PRIu64 " has term %" PRIu64
+			                          " above the durable term %" PRIu64
+			                          " (persist the hard state first)",
+			                          e->index, e->term, st->meta.hard_state.term);
 		if (raft_entry_len(e) > WAL_ENTRY_DATA_MAX_BYTES)
-			return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-						  "append: entry %" PRIu64
-						  " is larger than the WAL's limit",
-						  e->index);
+			return storage_errmsg_set(
+			    st->errmsg, STORAGE_EINVAL,
+			    "append: entry %" PRIu64 " is larger than the WAL's limit", e->index);
 		prev = e->term;
 	}
 	return STORAGE_OK;
@@ -232,8 +231,7 @@ static uint64_t record_size(const struct raft_entry *e)
 
 /* How many of entries[0..n) fit in the open segment: at least one if it is empty, so a
  * record larger than a segment gets a segment of its own. */
-static uint32_t fit_count(const struct storage *st, const struct raft_entry *entries,
-			  uint32_t n)
+static uint32_t fit_count(const struct storage *st, const struct raft_entry *entries, uint32_t n)
 {
 	uint64_t used = st->open.used_bytes;
 	bool empty = st->open.first == 0;
@@ -293,7 +291,7 @@ static int write_records(struct storage *st, const struct raft_entry *entries, u
 		assert(rlen <= WAL_RECORD_MAX_BYTES);
 		put_u32(hdr, (uint32_t)rlen);
 		put_u32(hdr + 4, wal_record_crc((uint32_t)rlen, hdr + WAL_RECORD_HEADER_BYTES,
-						head_len, data, len));
+		                                head_len, data, len));
 		p += WAL_RECORD_HEADER_BYTES + head_len;
 		if (len < INLINE_PAYLOAD_MAX_BYTES) {
 			if (len > 0)
@@ -367,8 +365,7 @@ int storage_append(struct storage *st, const struct raft_entry *entries, uint32_
 	return STORAGE_OK;
 }
 
-bool storage_append_is_plain(const struct storage *st, const struct raft_entry *entries,
-			     uint32_t n)
+bool storage_append_is_plain(const struct storage *st, const struct raft_entry *entries, uint32_t n)
 {
 	if (st->failed != STORAGE_OK || n == 0 || st->open.fd < 0)
 		return false;

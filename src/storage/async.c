@@ -51,10 +51,10 @@ struct storage_async {
 	uv_thread_t writer;
 	uv_thread_t syncer;
 
-	uv_mutex_t mu;          /* guards everything below */
-	uv_cond_t writer_cond;  /* incoming work or stopping */
-	uv_cond_t syncer_cond;  /* a ticket is pending or the writer exited */
-	uv_cond_t idle_cond;    /* no ticket pending or running */
+	uv_mutex_t mu;         /* guards everything below */
+	uv_cond_t writer_cond; /* incoming work or stopping */
+	uv_cond_t syncer_cond; /* a ticket is pending or the writer exited */
+	uv_cond_t idle_cond;   /* no ticket pending or running */
 	struct req_list incoming;
 	struct req_list written; /* covered by `pending` */
 	struct storage_sync_ticket pending;
@@ -133,7 +133,7 @@ static int process_one(struct storage_async *a, struct storage_async_req *r)
 	wait_idle(a);
 	if (r->kind == STORAGE_ASYNC_SNAPSHOT)
 		return storage_snapshot_put(st, r->snap_index, r->snap_term, &r->snap_conf,
-					    r->snap_data, r->snap_len, r->snap_flags);
+		                            r->snap_data, r->snap_len, r->snap_flags);
 	int rv = STORAGE_OK;
 	/* The hard state is durable before the batch's entries reach the disk. */
 	if (r->has_hard_state)
@@ -324,8 +324,8 @@ static void submit(struct storage_async *a, struct storage_async_req *req)
 }
 
 void storage_async_write(struct storage_async *a, struct storage_async_req *req,
-			 const struct raft_hard_state *hs, const struct raft_entry *entries,
-			 uint32_t n, storage_async_cb cb)
+                         const struct raft_hard_state *hs, const struct raft_entry *entries,
+                         uint32_t n, storage_async_cb cb)
 {
 	void *data = req->data;
 	memset(req, 0, sizeof(*req));
@@ -341,15 +341,15 @@ void storage_async_write(struct storage_async *a, struct storage_async_req *req,
 }
 
 void storage_async_write_ready(struct storage_async *a, struct storage_async_req *req,
-			       const struct raft_ready *rd, storage_async_cb cb)
+                               const struct raft_ready *rd, storage_async_cb cb)
 {
 	storage_async_write(a, req, rd->has_hard_state ? &rd->hard_state : NULL, rd->entries,
-			    rd->n_entries, cb);
+	                    rd->n_entries, cb);
 }
 
 void storage_async_snapshot(struct storage_async *a, struct storage_async_req *req,
-			    raft_index index, raft_term term, const struct raft_conf *conf,
-			    const void *data, size_t len, unsigned flags, storage_async_cb cb)
+                            raft_index index, raft_term term, const struct raft_conf *conf,
+                            const void *data, size_t len, unsigned flags, storage_async_cb cb)
 {
 	void *user = req->data;
 	memset(req, 0, sizeof(*req));

@@ -67,20 +67,20 @@ int storage_async_start(struct storage_async **out, uv_loop_t *loop, struct stor
 
 /* Queues the hard state (if hs != NULL) and entries[0..n) for persistence. */
 void storage_async_write(struct storage_async *a, struct storage_async_req *req,
-			 const struct raft_hard_state *hs, const struct raft_entry *entries,
-			 uint32_t n, storage_async_cb cb);
+                         const struct raft_hard_state *hs, const struct raft_entry *entries,
+                         uint32_t n, storage_async_cb cb);
 
 /* The same for a ready batch: its hard state and entries. A batch that carries a
  * snapshot (rd->has_snapshot) first needs storage_async_snapshot() with
  * STORAGE_SNAPSHOT_DISCARD_LOG as rd->snapshot_discard_log says; requests complete in
  * order, so this one's callback means both are durable. */
 void storage_async_write_ready(struct storage_async *a, struct storage_async_req *req,
-			       const struct raft_ready *rd, storage_async_cb cb);
+                               const struct raft_ready *rd, storage_async_cb cb);
 
 /* Queues storage_snapshot_put(), in order with the writes. */
 void storage_async_snapshot(struct storage_async *a, struct storage_async_req *req,
-			    raft_index index, raft_term term, const struct raft_conf *conf,
-			    const void *data, size_t len, unsigned flags, storage_async_cb cb);
+                            raft_index index, raft_term term, const struct raft_conf *conf,
+                            const void *data, size_t len, unsigned flags, storage_async_cb cb);
 
 /* Lets queued requests finish (their callbacks run, here or from the loop), stops the
  * threads and closes the loop handle; then calls close_cb, after which `a` is freed and

@@ -153,7 +153,7 @@ static void dop_free(struct dop *op)
 
 /* Records a directory change in the volatile entries and in the unsynced log. */
 void cfs_dir_change(struct inode *dir, enum dop_kind kind, const char *name, const char *to,
-		       uint32_t ino)
+                    uint32_t ino)
 {
 	assert(dir->is_dir);
 	if (dir->n_dops == dir->cap_dops) {
@@ -185,7 +185,7 @@ void cfs_file_clear_wops(struct inode *f)
 }
 
 void cfs_file_log(struct inode *f, enum wop_kind kind, uint64_t off, const uint8_t *data,
-		     uint64_t len)
+                  uint64_t len)
 {
 	if (f->n_wops == f->cap_wops) {
 		f->cap_wops = f->cap_wops ? f->cap_wops * 2 : 8;

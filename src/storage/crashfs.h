@@ -33,7 +33,7 @@ struct crashfs;
 enum crashfs_crash_mode {
 	CRASHFS_LOSE,    /* power loss: everything not durable disappears */
 	CRASHFS_TEAR,    /* power loss mid-flight: a random prefix of what was not durable
-			    survives, the last write possibly torn */
+	                    survives, the last write possibly torn */
 	CRASHFS_PROCESS, /* the process died but the machine did not: nothing is lost */
 };
 

@@ -9,11 +9,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define INO_NONE UINT32_MAX
-#define INO_ROOT 0u
-#define CRASHFS_FDS_MAX 4096u
+#define INO_NONE           UINT32_MAX
+#define INO_ROOT           0u
+#define CRASHFS_FDS_MAX    4096u
 #define CRASHFS_INODES_MAX (1u << 20)
-#define CRASHFS_DEPTH_MAX 64u
+#define CRASHFS_DEPTH_MAX  64u
 
 /* ----------------------------------------------------------------------------------
  * File content: `len` bytes materialized in `data`, then zeros up to `size` (what an
@@ -111,12 +111,12 @@ int cfs_dents_find(const struct dents *d, const char *name);
 void cfs_dop_apply(struct dents *d, const struct dop *op);
 /* Records a directory change in the volatile entries and in the unsynced log. */
 void cfs_dir_change(struct inode *dir, enum dop_kind kind, const char *name, const char *to,
-		    uint32_t ino);
+                    uint32_t ino);
 void cfs_dir_clear_dops(struct inode *dir);
 
 void cfs_file_clear_wops(struct inode *f);
 void cfs_file_log(struct inode *f, enum wop_kind kind, uint64_t off, const uint8_t *data,
-		  uint64_t len);
+                  uint64_t len);
 /* Applies `op` to `b`, a write cut to its first `len` bytes. */
 void cfs_wop_apply(struct bytes *b, const struct wop *op, uint64_t len);
 void cfs_file_mark_dirty(struct inode *f, uint64_t lo);

@@ -14,21 +14,21 @@
 
 #define FS(impl) ((struct crashfs *)(impl))
 
-#define ENTER(fs, op)                                                                      \
-	pthread_mutex_lock(&(fs)->mu);                                                     \
-	do {                                                                               \
-		int fault_rv_ = sio_fault_check(&(fs)->fault, (op));                       \
-		if (fault_rv_ != 0) {                                                      \
-			pthread_mutex_unlock(&(fs)->mu);                                   \
-			return fault_rv_;                                                  \
-		}                                                                          \
+#define ENTER(fs, op)                                                                              \
+	pthread_mutex_lock(&(fs)->mu);                                                             \
+	do {                                                                                       \
+		int fault_rv_ = sio_fault_check(&(fs)->fault, (op));                               \
+		if (fault_rv_ != 0) {                                                              \
+			pthread_mutex_unlock(&(fs)->mu);                                           \
+			return fault_rv_;                                                          \
+		}                                                                                  \
 	} while (0)
 
-#define LEAVE(fs, rv)                                                                      \
-	do {                                                                               \
-		int leave_rv_ = (rv);                                                      \
-		pthread_mutex_unlock(&(fs)->mu);                                           \
-		return leave_rv_;                                                          \
+#define LEAVE(fs, rv)                                                                              \
+	do {                                                                                       \
+		int leave_rv_ = (rv);                                                              \
+		pthread_mutex_unlock(&(fs)->mu);                                                   \
+		return leave_rv_;                                                                  \
 	} while (0)
 
 static int cfs_open(void *impl, const char *path, int flags, int *fd)
@@ -318,17 +318,17 @@ static int cfs_list(void *impl, const char *path, struct sio_names *names)
 }
 
 const struct sio_vtable crashfs_vtable = {
-	.open = cfs_open,
-	.close = cfs_close,
-	.pread = cfs_pread,
-	.pwritev = cfs_pwritev,
-	.sync = cfs_sync,
-	.truncate = cfs_truncate,
-	.allocate = cfs_allocate,
-	.size = cfs_size,
-	.rename = cfs_rename,
-	.unlink = cfs_unlink,
-	.mkdir = cfs_mkdir,
-	.sync_dir = cfs_sync_dir,
-	.list = cfs_list,
+    .open = cfs_open,
+    .close = cfs_close,
+    .pread = cfs_pread,
+    .pwritev = cfs_pwritev,
+    .sync = cfs_sync,
+    .truncate = cfs_truncate,
+    .allocate = cfs_allocate,
+    .size = cfs_size,
+    .rename = cfs_rename,
+    .unlink = cfs_unlink,
+    .mkdir = cfs_mkdir,
+    .sync_dir = cfs_sync_dir,
+    .list = cfs_list,
 };

@@ -10,7 +10,7 @@ const char *storage_strerror(int err)
 {
 	static const char *const text[] = {
 #define STORAGE_ERROR_TEXT_(name, t) t,
-		STORAGE_ERRORS(STORAGE_ERROR_TEXT_)
+	    STORAGE_ERRORS(STORAGE_ERROR_TEXT_)
 #undef STORAGE_ERROR_TEXT_
 	};
 	if (err < 0 || err >= STORAGE_ERROR_COUNT_)
@@ -42,9 +42,9 @@ int storage_errmsg_io(char *msg, const char *path, const char *op, int neg_errno
 		name = "errno";
 	if (e == ENOSPC || e == EDQUOT)
 		snprintf(msg, STORAGE_ERRMSG_SIZE,
-			 "%s: %s: disk full: the file system has no space left for this "
-			 "node's data (%s, %s)",
-			 path, op, name, text);
+		         "%s: %s: disk full: the file system has no space left for this "
+		         "node's data (%s, %s)",
+		         path, op, name, text);
 	else
 		snprintf(msg, STORAGE_ERRMSG_SIZE, "%s: %s: %s (%s)", path, op, text, name);
 	return storage_error_from_errno(neg_errno);

@@ -6,22 +6,22 @@
 
 /* Every storage function returns 0 or one of these; the object (or the caller's buffer)
  * holds a message naming the file, the operation and, for I/O errors, errno. */
-#define STORAGE_ERRORS(X)                                                                  \
-	X(STORAGE_OK, "ok")                                                                \
-	X(STORAGE_EIO, "input/output error")                                               \
-	X(STORAGE_ENOSPC, "disk full")                                                     \
-	X(STORAGE_ECORRUPT, "the data directory is corrupt")                               \
-	X(STORAGE_EFAILED, "storage stopped after an earlier write or sync failure")       \
-	X(STORAGE_EINVAL, "invalid argument")                                              \
-	X(STORAGE_EMISMATCH, "the data directory belongs to another node or cluster")      \
-	X(STORAGE_ENOENT, "no data directory")                                             \
+#define STORAGE_ERRORS(X)                                                                          \
+	X(STORAGE_OK, "ok")                                                                        \
+	X(STORAGE_EIO, "input/output error")                                                       \
+	X(STORAGE_ENOSPC, "disk full")                                                             \
+	X(STORAGE_ECORRUPT, "the data directory is corrupt")                                       \
+	X(STORAGE_EFAILED, "storage stopped after an earlier write or sync failure")               \
+	X(STORAGE_EINVAL, "invalid argument")                                                      \
+	X(STORAGE_EMISMATCH, "the data directory belongs to another node or cluster")              \
+	X(STORAGE_ENOENT, "no data directory")                                                     \
 	X(STORAGE_EFORMAT, "unsupported data directory format version")
 
 enum storage_error {
 #define STORAGE_ERROR_ENUM_(name, text) name,
 	STORAGE_ERRORS(STORAGE_ERROR_ENUM_)
 #undef STORAGE_ERROR_ENUM_
-	STORAGE_ERROR_COUNT_
+	    STORAGE_ERROR_COUNT_
 };
 
 /* Size of every storage error-message buffer. */
@@ -40,6 +40,6 @@ int storage_errmsg_io(char *msg, const char *path, const char *op, int neg_errno
 
 /* printf into an error-message buffer of STORAGE_ERRMSG_SIZE bytes; returns `err`. */
 int storage_errmsg_set(char *msg, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* CONCORD_STORAGE_ERROR_H */

@@ -18,7 +18,7 @@ const char *sio_op_name(enum sio_op op)
 {
 	static const char *const names[] = {
 #define SIO_OP_NAME_(name, text) text,
-		SIO_OPS(SIO_OP_NAME_)
+	    SIO_OPS(SIO_OP_NAME_)
 #undef SIO_OP_NAME_
 	};
 	if ((int)op < 0 || op >= SIO_OP_COUNT_)
@@ -46,8 +46,7 @@ int sio_pread_exact(struct sio *io, int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int sio_read_file(struct sio *io, const char *path, uint64_t max_bytes, uint8_t **data,
-		  size_t *len)
+int sio_read_file(struct sio *io, const char *path, uint64_t max_bytes, uint8_t **data, size_t *len)
 {
 	int fd;
 	int rv = sio_open(io, path, SIO_RDONLY, &fd);
@@ -207,8 +206,8 @@ static int posix_allocate(void *impl, int fd, uint64_t size_bytes)
 	/* The file system cannot reserve blocks: write the zeros instead. */
 	static const char zeros[65536];
 	while (cur < size_bytes) {
-		size_t n = size_bytes - cur < sizeof(zeros) ? (size_t)(size_bytes - cur)
-							    : sizeof(zeros);
+		size_t n =
+		    size_bytes - cur < sizeof(zeros) ? (size_t)(size_bytes - cur) : sizeof(zeros);
 		struct iovec iov = {.iov_base = (void *)zeros, .iov_len = n};
 		rv = posix_pwritev(impl, fd, &iov, 1, cur);
 		if (rv != 0)
@@ -290,19 +289,19 @@ static int posix_list(void *impl, const char *path, struct sio_names *names)
 }
 
 static const struct sio_vtable posix_vtable = {
-	.open = posix_open,
-	.close = posix_close,
-	.pread = posix_pread,
-	.pwritev = posix_pwritev,
-	.sync = posix_sync,
-	.truncate = posix_truncate,
-	.allocate = posix_allocate,
-	.size = posix_size,
-	.rename = posix_rename,
-	.unlink = posix_unlink,
-	.mkdir = posix_mkdir,
-	.sync_dir = posix_sync_dir,
-	.list = posix_list,
+    .open = posix_open,
+    .close = posix_close,
+    .pread = posix_pread,
+    .pwritev = posix_pwritev,
+    .sync = posix_sync,
+    .truncate = posix_truncate,
+    .allocate = posix_allocate,
+    .size = posix_size,
+    .rename = posix_rename,
+    .unlink = posix_unlink,
+    .mkdir = posix_mkdir,
+    .sync_dir = posix_sync_dir,
+    .list = posix_list,
 };
 
 struct sio *sio_posix(void)
@@ -362,11 +361,11 @@ static int faulty_check(struct sio_faulty *f, enum sio_op op)
 	return rv;
 }
 
-#define FAULTY_CHECK(impl, op)                                                             \
-	do {                                                                               \
-		int fault_rv_ = faulty_check(FAULTY(impl), (op));                          \
-		if (fault_rv_ != 0)                                                        \
-			return fault_rv_;                                                  \
+#define FAULTY_CHECK(impl, op)                                                                     \
+	do {                                                                                       \
+		int fault_rv_ = faulty_check(FAULTY(impl), (op));                                  \
+		if (fault_rv_ != 0)                                                                \
+			return fault_rv_;                                                          \
 	} while (0)
 
 static int faulty_open(void *impl, const char *path, int flags, int *fd)
@@ -449,19 +448,19 @@ static int faulty_list(void *impl, const char *path, struct sio_names *names)
 }
 
 static const struct sio_vtable faulty_vtable = {
-	.open = faulty_open,
-	.close = faulty_close,
-	.pread = faulty_pread,
-	.pwritev = faulty_pwritev,
-	.sync = faulty_sync,
-	.truncate = faulty_truncate,
-	.allocate = faulty_allocate,
-	.size = faulty_size,
-	.rename = faulty_rename,
-	.unlink = faulty_unlink,
-	.mkdir = faulty_mkdir,
-	.sync_dir = faulty_sync_dir,
-	.list = faulty_list,
+    .open = faulty_open,
+    .close = faulty_close,
+    .pread = faulty_pread,
+    .pwritev = faulty_pwritev,
+    .sync = faulty_sync,
+    .truncate = faulty_truncate,
+    .allocate = faulty_allocate,
+    .size = faulty_size,
+    .rename = faulty_rename,
+    .unlink = faulty_unlink,
+    .mkdir = faulty_mkdir,
+    .sync_dir = faulty_sync_dir,
+    .list = faulty_list,
 };
 
 void sio_faulty_init(struct sio_faulty *f, struct sio *inner)

@@ -24,35 +24,34 @@
 #include <sys/uio.h>
 
 /* The calls, for fault injection masks and traces. */
-#define SIO_OPS(X)                                                                         \
-	X(SIO_OPEN, "open")                                                                \
-	X(SIO_CLOSE, "close")                                                              \
-	X(SIO_PREAD, "read")                                                               \
-	X(SIO_PWRITE, "write")                                                             \
-	X(SIO_FSYNC, "fsync")                                                              \
-	X(SIO_FDATASYNC, "fdatasync")                                                      \
-	X(SIO_TRUNCATE, "ftruncate")                                                       \
-	X(SIO_ALLOCATE, "fallocate")                                                       \
-	X(SIO_SIZE, "fstat")                                                               \
-	X(SIO_RENAME, "rename")                                                            \
-	X(SIO_UNLINK, "unlink")                                                            \
-	X(SIO_MKDIR, "mkdir")                                                              \
-	X(SIO_SYNC_DIR, "fsync of directory")                                              \
+#define SIO_OPS(X)                                                                                 \
+	X(SIO_OPEN, "open")                                                                        \
+	X(SIO_CLOSE, "close")                                                                      \
+	X(SIO_PREAD, "read")                                                                       \
+	X(SIO_PWRITE, "write")                                                                     \
+	X(SIO_FSYNC, "fsync")                                                                      \
+	X(SIO_FDATASYNC, "fdatasync")                                                              \
+	X(SIO_TRUNCATE, "ftruncate")                                                               \
+	X(SIO_ALLOCATE, "fallocate")                                                               \
+	X(SIO_SIZE, "fstat")                                                                       \
+	X(SIO_RENAME, "rename")                                                                    \
+	X(SIO_UNLINK, "unlink")                                                                    \
+	X(SIO_MKDIR, "mkdir")                                                                      \
+	X(SIO_SYNC_DIR, "fsync of directory")                                                      \
 	X(SIO_LIST, "readdir")
 
 enum sio_op {
 #define SIO_OP_ENUM_(name, text) name,
 	SIO_OPS(SIO_OP_ENUM_)
 #undef SIO_OP_ENUM_
-	SIO_OP_COUNT_
+	    SIO_OP_COUNT_
 };
 
 const char *sio_op_name(enum sio_op op);
 
 #define SIO_OP_BIT(op) (1u << (op))
 /* Calls that change a file's content or size. */
-#define SIO_OPS_WRITE                                                                      \
-	(SIO_OP_BIT(SIO_PWRITE) | SIO_OP_BIT(SIO_TRUNCATE) | SIO_OP_BIT(SIO_ALLOCATE))
+#define SIO_OPS_WRITE (SIO_OP_BIT(SIO_PWRITE) | SIO_OP_BIT(SIO_TRUNCATE) | SIO_OP_BIT(SIO_ALLOCATE))
 /* Calls that make something durable. */
 #define SIO_OPS_SYNC (SIO_OP_BIT(SIO_FSYNC) | SIO_OP_BIT(SIO_FDATASYNC) | SIO_OP_BIT(SIO_SYNC_DIR))
 /* Calls that change a directory. */
@@ -64,7 +63,7 @@ enum {
 	SIO_RDONLY = 0,
 	SIO_RDWR = 1 << 0,
 	SIO_CREATE = 1 << 1, /* create if missing (the directory entry is not durable
-				until the directory is synced) */
+	                        until the directory is synced) */
 	SIO_EXCL = 1 << 2,   /* with SIO_CREATE: fail with -EEXIST if it exists */
 	SIO_TRUNC = 1 << 3,  /* truncate to 0 bytes */
 };
@@ -120,12 +119,12 @@ static inline int sio_close(struct sio *io, int fd)
 	return io->vt->close(io->impl, fd);
 }
 static inline int sio_pread(struct sio *io, int fd, void *buf, size_t len, uint64_t off,
-			    size_t *n_read)
+                            size_t *n_read)
 {
 	return io->vt->pread(io->impl, fd, buf, len, off, n_read);
 }
 static inline int sio_pwritev(struct sio *io, int fd, const struct iovec *iov, int n_iov,
-			      uint64_t off)
+                              uint64_t off)
 {
 	return io->vt->pwritev(io->impl, fd, iov, n_iov, off);
 }
@@ -181,7 +180,7 @@ int sio_pread_exact(struct sio *io, int fd, void *buf, size_t len, uint64_t off)
 /* Reads a whole file of at most max_bytes into a malloc'd buffer (NULL when empty).
  * -EFBIG if the file is larger. */
 int sio_read_file(struct sio *io, const char *path, uint64_t max_bytes, uint8_t **data,
-		  size_t *len);
+                  size_t *len);
 
 /* ---- The real file system. Stateless: one shared instance. */
 struct sio *sio_posix(void);
@@ -199,8 +198,7 @@ struct sio_fault {
 	uint64_t calls_by_op[SIO_OP_COUNT_];
 };
 
-void sio_fault_set(struct sio_fault *f, uint32_t ops, int64_t countdown, int64_t repeat,
-		   int err);
+void sio_fault_set(struct sio_fault *f, uint32_t ops, int64_t countdown, int64_t repeat, int err);
 void sio_fault_clear(struct sio_fault *f);
 /* Counts the call; returns 0 if it may proceed, -err if it must fail. */
 int sio_fault_check(struct sio_fault *f, enum sio_op op);

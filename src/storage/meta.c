@@ -16,43 +16,43 @@ static uint32_t meta_crc(uint32_t len, const uint8_t *payload)
 }
 
 int meta_decode(const uint8_t *buf, size_t len, const char *path, struct proto_meta *m,
-		char *errmsg)
+                char *errmsg)
 {
 	if (len < META_HEADER_BYTES)
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: file is %zu bytes, shorter than its 12-byte header "
-					  "(offset 0)",
-					  path, len);
+		                          "%s: file is %zu bytes, shorter than its 12-byte header "
+		                          "(offset 0)",
+		                          path, len);
 	if (get_u32(buf) != META_MAGIC)
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: bad magic number at offset 0: not a Concord meta "
-					  "file",
-					  path);
+		                          "%s: bad magic number at offset 0: not a Concord meta "
+		                          "file",
+		                          path);
 	uint32_t n = get_u32(buf + 4);
 	if (n > len - META_HEADER_BYTES)
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: bad length %u at offset 4: the file holds only %zu "
-					  "bytes after its header",
-					  path, n, len - META_HEADER_BYTES);
+		                          "%s: bad length %u at offset 4: the file holds only %zu "
+		                          "bytes after its header",
+		                          path, n, len - META_HEADER_BYTES);
 	if (n < len - META_HEADER_BYTES)
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: %zu unexpected bytes after the record at offset %u",
-					  path, len - META_HEADER_BYTES - n, META_HEADER_BYTES + n);
+		                          "%s: %zu unexpected bytes after the record at offset %u",
+		                          path, len - META_HEADER_BYTES - n, META_HEADER_BYTES + n);
 	const uint8_t *payload = buf + META_HEADER_BYTES;
 	if (meta_crc(n, payload) != get_u32(buf + 8))
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: checksum mismatch over the record at offset %u",
-					  path, META_HEADER_BYTES);
+		                          "%s: checksum mismatch over the record at offset %u",
+		                          path, META_HEADER_BYTES);
 	struct proto_meta out;
 	int rv = proto_meta_decode(payload, n, &out);
 	if (rv != PROTO_OK)
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: record at offset %u does not decode: %s", path,
-					  META_HEADER_BYTES, proto_strerror(rv));
+		                          "%s: record at offset %u does not decode: %s", path,
+		                          META_HEADER_BYTES, proto_strerror(rv));
 	if (out.format_version != META_FORMAT_VERSION)
 		return storage_errmsg_set(errmsg, STORAGE_EFORMAT,
-					  "%s: format version %u; this build reads version %u", path,
-					  out.format_version, META_FORMAT_VERSION);
+		                          "%s: format version %u; this build reads version %u",
+		                          path, out.format_version, META_FORMAT_VERSION);
 	*m = out;
 	return STORAGE_OK;
 }
@@ -68,9 +68,9 @@ int meta_load(struct sio *io, const char *dir, struct proto_meta *m, char *errms
 		return storage_errmsg_set(errmsg, STORAGE_ENOENT, "%s: no such file", path);
 	if (rv == -EFBIG)
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: larger than the %u bytes a meta file may hold "
-					  "(offset %u)",
-					  path, META_FILE_MAX_BYTES, META_FILE_MAX_BYTES);
+		                          "%s: larger than the %u bytes a meta file may hold "
+		                          "(offset %u)",
+		                          path, META_FILE_MAX_BYTES, META_FILE_MAX_BYTES);
 	if (rv != 0)
 		return storage_errmsg_io(errmsg, path, "read", rv);
 	rv = meta_decode(buf, len, path, m, errmsg);

@@ -14,11 +14,11 @@
 #include "proto/codec.h"
 #include "storage/io.h"
 
-#define META_FILE "meta"
-#define META_TMP_FILE "meta.tmp"
-#define META_MAGIC 0x4d434e43u /* "CNCM" */
+#define META_FILE           "meta"
+#define META_TMP_FILE       "meta.tmp"
+#define META_MAGIC          0x4d434e43u /* "CNCM" */
 #define META_FORMAT_VERSION 1u
-#define META_HEADER_BYTES 12u
+#define META_HEADER_BYTES   12u
 #define META_FILE_MAX_BYTES 4096u
 
 /* Reads DIR/meta into *m. Returns 0; STORAGE_ENOENT if there is no meta file;
@@ -32,6 +32,6 @@ int meta_store(struct sio *io, const char *dir, const struct proto_meta *m, char
 
 /* Checks and decodes a meta file's bytes (as meta_load does after reading). */
 int meta_decode(const uint8_t *buf, size_t len, const char *path, struct proto_meta *m,
-		char *errmsg);
+                char *errmsg);
 
 #endif /* CONCORD_STORAGE_META_H */

@@ -77,10 +77,10 @@ static int create_dir(struct recovery *r, const struct storage_options *opts)
 	sio_names_free(&names);
 	if (n > 0)
 		return storage_errmsg_set(r->errmsg, STORAGE_ECORRUPT,
-					  "%s/" META_FILE
-					  ": missing, but the directory holds %u log or snapshot "
-					  "files; refusing to start over them",
-					  r->dir, n);
+		                          "%s/" META_FILE
+		                          ": missing, but the directory holds %u log or snapshot "
+		                          "files; refusing to start over them",
+		                          r->dir, n);
 	char parent[SIO_PATH_MAX];
 	parent_of(r->dir, parent);
 	rv = make_dir(r->io, r->dir, r->errmsg);
@@ -96,9 +96,9 @@ static int create_dir(struct recovery *r, const struct storage_options *opts)
 	if (err != 0)
 		return storage_errmsg_io(r->errmsg, r->dir, "fsync of directory", err);
 	struct proto_meta m = {
-		.format_version = META_FORMAT_VERSION,
-		.cluster_id = opts->cluster_id,
-		.node_id = opts->node_id,
+	    .format_version = META_FORMAT_VERSION,
+	    .cluster_id = opts->cluster_id,
+	    .node_id = opts->node_id,
 	};
 	if (opts->bootstrap_conf != NULL)
 		m.conf = *opts->bootstrap_conf;
@@ -110,7 +110,7 @@ static int create_dir(struct recovery *r, const struct storage_options *opts)
 }
 
 static int load_or_create_meta(struct recovery *r, const struct storage_options *opts,
-			       bool *created)
+                               bool *created)
 {
 	*created = false;
 	int rv = meta_load(r->io, r->dir, &r->meta, r->errmsg);
@@ -122,14 +122,14 @@ static int load_or_create_meta(struct recovery *r, const struct storage_options 
 		return rv;
 	if (opts->cluster_id != 0 && opts->cluster_id != r->meta.cluster_id)
 		return storage_errmsg_set(r->errmsg, STORAGE_EMISMATCH,
-					  "%s/" META_FILE ": belongs to cluster %" PRIu64
-					  ", not %" PRIu64,
-					  r->dir, r->meta.cluster_id, opts->cluster_id);
+		                          "%s/" META_FILE ": belongs to cluster %" PRIu64
+		                          ", not %" PRIu64,
+		                          r->dir, r->meta.cluster_id, opts->cluster_id);
 	if (opts->node_id != 0 && opts->node_id != r->meta.node_id)
 		return storage_errmsg_set(r->errmsg, STORAGE_EMISMATCH,
-					  "%s/" META_FILE ": belongs to node %" PRIu64
-					  ", not %" PRIu64,
-					  r->dir, r->meta.node_id, opts->node_id);
+		                          "%s/" META_FILE ": belongs to node %" PRIu64
+		                          ", not %" PRIu64,
+		                          r->dir, r->meta.node_id, opts->node_id);
 	return STORAGE_OK;
 }
 
@@ -145,7 +145,7 @@ static void recovery_init(struct recovery *r, struct sio *io, const char *dir, c
 
 /* Builds the running storage from a repaired recovery. */
 static int storage_build(struct recovery *r, const struct storage_options *opts,
-			 struct storage **out)
+                         struct storage **out)
 {
 	struct storage *st = xcalloc(1, sizeof(*st));
 	st->io = r->io;
@@ -154,7 +154,7 @@ static int storage_build(struct recovery *r, const struct storage_options *opts,
 	snprintf(st->wal_dir, sizeof(st->wal_dir), "%s", r->wal_dir);
 	snprintf(st->snap_dir, sizeof(st->snap_dir), "%s", r->snap_dir);
 	st->segment_size_bytes = opts->segment_size_bytes ? opts->segment_size_bytes
-							  : STORAGE_SEGMENT_SIZE_DEFAULT_BYTES;
+	                                                  : STORAGE_SEGMENT_SIZE_DEFAULT_BYTES;
 	if (st->segment_size_bytes < STORAGE_SEGMENT_SIZE_MIN_BYTES)
 		st->segment_size_bytes = STORAGE_SEGMENT_SIZE_MIN_BYTES;
 	st->meta = r->meta;
@@ -198,7 +198,7 @@ static void recovered_fill(struct recovery *r, struct storage_recovered *rec)
 }
 
 int storage_open(struct storage **out, struct sio *io, const char *dir,
-		 const struct storage_options *opts, struct storage_recovered *rec, char *errmsg)
+                 const struct storage_options *opts, struct storage_recovered *rec, char *errmsg)
 {
 	memset(rec, 0, sizeof(*rec));
 	errmsg[0] = '\0';
@@ -215,7 +215,7 @@ int storage_open(struct storage **out, struct sio *io, const char *dir,
 		rv = recovery_scan(&r);
 	if (rv == STORAGE_OK && r.n_entries > UINT32_MAX)
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT, "%s: more than 2^32 entries",
-					r.wal_dir);
+		                        r.wal_dir);
 	if (rv == STORAGE_OK)
 		rv = recovery_repair(&r);
 	struct storage *st = NULL;
@@ -232,7 +232,7 @@ int storage_open(struct storage **out, struct sio *io, const char *dir,
 }
 
 int storage_inspect(struct sio *io, const char *dir, const struct storage_inspect_visitor *v,
-		    char *errmsg)
+                    char *errmsg)
 {
 	errmsg[0] = '\0';
 	int rv = check_dir_path(dir, errmsg);
@@ -246,7 +246,7 @@ int storage_inspect(struct sio *io, const char *dir, const struct storage_inspec
 		char path[SIO_PATH_MAX];
 		path_join(path, dir, META_FILE);
 		v->on_meta(v->ctx, path, r.meta.cluster_id, r.meta.node_id, &r.meta.hard_state,
-			   &r.meta.conf);
+		           &r.meta.conf);
 	}
 	if (rv == STORAGE_OK)
 		rv = recovery_scan(&r);

@@ -54,11 +54,11 @@ struct recovery {
 
 	/* replay state */
 	const char *cur_path;
-	bool cur_after_open;   /* the segment follows an open (unfinished) segment */
-	bool cur_first_record; /* no record of the segment replayed yet */
-	bool cut_rest;         /* the segment and every later one are to be discarded */
-	raft_index last_seen; /* index of the last record read (0: none yet) */
-	raft_term term_at_snap; /* term of the record at the snapshot's index, 0 if unseen */
+	bool cur_after_open;        /* the segment follows an open (unfinished) segment */
+	bool cur_first_record;      /* no record of the segment replayed yet */
+	bool cut_rest;              /* the segment and every later one are to be discarded */
+	raft_index last_seen;       /* index of the last record read (0: none yet) */
+	raft_term term_at_snap;     /* term of the record at the snapshot's index, 0 if unseen */
 	struct raft_entry *entries; /* after the snapshot */
 	uint64_t n_entries;
 	uint64_t cap_entries;
@@ -70,7 +70,7 @@ struct recovery {
 /* Lists a directory. Once a meta file exists, DIR/wal and DIR/snap must too: a missing
  * one would silently lose acknowledged entries, so it is corruption. */
 int recovery_list_dir(struct recovery *r, const char *path, struct sio_names *names,
-		      bool must_exist);
+                      bool must_exist);
 /* The whole read-only part of recovery: snapshot, segments, checks (meta is loaded). */
 int recovery_scan(struct recovery *r);
 

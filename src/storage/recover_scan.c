@@ -48,12 +48,12 @@ static int cmp_snap_desc(const void *a, const void *b)
 /* Lists a directory. Once a meta file exists, DIR/wal and DIR/snap must too: a missing
  * one would silently lose acknowledged entries, so it is corruption. */
 int recovery_list_dir(struct recovery *r, const char *path, struct sio_names *names,
-		    bool must_exist)
+                      bool must_exist)
 {
 	int rv = sio_list(r->io, path, names);
 	if (rv == -ENOENT && must_exist)
 		return storage_errmsg_set(r->errmsg, STORAGE_ECORRUPT,
-					  "%s: missing, but %s/" META_FILE " exists", path, r->dir);
+		                          "%s: missing, but %s/" META_FILE " exists", path, r->dir);
 	if (rv == -ENOENT) {
 		names->v = NULL;
 		names->n = 0;
@@ -122,14 +122,14 @@ static int load_snapshot(struct recovery *r)
 			raft_buf_unref(data);
 		if (r->visitor && r->visitor->on_snapshot)
 			r->visitor->on_snapshot(r->visitor->ctx, path, r->snap.index, r->snap.term,
-						&r->snap.conf, r->snap.data_size_bytes);
+			                        &r->snap.conf, r->snap.data_size_bytes);
 	}
 	free(found);
 	if (rv == STORAGE_OK && r->have_snap && r->snap.term > r->meta.hard_state.term)
 		rv = storage_errmsg_set(r->errmsg, STORAGE_ECORRUPT,
-					"%s: snapshot term %" PRIu64
-					" is above the stored term %" PRIu64 " in %s/" META_FILE,
-					r->snap_dir, r->snap.term, r->meta.hard_state.term, r->dir);
+		                        "%s: snapshot term %" PRIu64
+		                        " is above the stored term %" PRIu64 " in %s/" META_FILE,
+		                        r->snap_dir, r->snap.term, r->meta.hard_state.term, r->dir);
 	return rv;
 }
 
@@ -177,16 +177,14 @@ static int list_segments(struct recovery *r)
 		if (b->wn.kind != WAL_SEG_CLOSED)
 			break;
 		if (b->wn.first != a->wn.last + 1)
-			return storage_errmsg_set(r->errmsg, STORAGE_ECORRUPT,
-						  "%s: segments %s and %s do not follow each other "
-						  "(entries %" PRIu64 "-%" PRIu64 " %s)",
-						  r->wal_dir, a->name, b->name,
-						  b->wn.first > a->wn.last + 1 ? a->wn.last + 1
-									       : b->wn.first,
-						  b->wn.first > a->wn.last + 1 ? b->wn.first - 1
-									       : a->wn.last,
-						  b->wn.first > a->wn.last + 1 ? "are missing"
-									       : "overlap");
+			return storage_errmsg_set(
+			    r->errmsg, STORAGE_ECORRUPT,
+			    "%s: segments %s and %s do not follow each other "
+			    "(entries %" PRIu64 "-%" PRIu64 " %s)",
+			    r->wal_dir, a->name, b->name,
+			    b->wn.first > a->wn.last + 1 ? a->wn.last + 1 : b->wn.first,
+			    b->wn.first > a->wn.last + 1 ? b->wn.first - 1 : a->wn.last,
+			    b->wn.first > a->wn.last + 1 ? "are missing" : "overlap");
 	}
 	return STORAGE_OK;
 }
@@ -210,8 +208,8 @@ static int replay_record(void *ctx, struct raft_entry *e, uint64_t offset, char 
 	int rv = STORAGE_OK;
 	raft_index snap_index = r->have_snap ? r->snap.index : 0;
 	raft_term prev_term = r->n_entries > 0 ? r->entries[r->n_entries - 1].term
-			      : r->have_snap   ? r->snap.term
-					       : 0;
+	                      : r->have_snap   ? r->snap.term
+	                                       : 0;
 	bool first_of_segment = r->cur_first_record;
 	r->cur_first_record = false;
 	raft_index expected = r->last_seen != 0 ? r->last_seen + 1 : snap_index + 1 + r->n_entries;
@@ -222,31 +220,31 @@ static int replay_record(void *ctx, struct raft_entry *e, uint64_t offset, char 
 		 * on was acknowledged. */
 		r->cut_rest = true;
 		rv = storage_errmsg_set(why, STORAGE_ECORRUPT, "entry %" PRIu64 " after %" PRIu64,
-					e->index, expected - 1);
+		                        e->index, expected - 1);
 	} else if (r->last_seen != 0 && e->index != r->last_seen + 1) {
 		rv = storage_errmsg_set(why, STORAGE_ECORRUPT,
-					"index gap: entry %" PRIu64 " follows entry %" PRIu64,
-					e->index, r->last_seen);
+		                        "index gap: entry %" PRIu64 " follows entry %" PRIu64,
+		                        e->index, r->last_seen);
 	} else if (e->index <= snap_index) {
 		if (e->index == snap_index)
 			r->term_at_snap = e->term;
 	} else if (e->index != snap_index + 1 + r->n_entries) {
 		rv = storage_errmsg_set(why, STORAGE_ECORRUPT,
-					"index gap: the log resumes at entry %" PRIu64
-					" but the snapshot ends at %" PRIu64,
-					e->index, snap_index);
+		                        "index gap: the log resumes at entry %" PRIu64
+		                        " but the snapshot ends at %" PRIu64,
+		                        e->index, snap_index);
 	} else if (e->term < prev_term && !(r->n_entries == 0 && r->term_at_snap != 0)) {
 		/* (A first entry below the snapshot's term is judged with the snapshot
 		 * consistency check instead.) */
 		rv = storage_errmsg_set(why, STORAGE_ECORRUPT,
-					"entry %" PRIu64 " has term %" PRIu64
-					", below its predecessor's %" PRIu64,
-					e->index, e->term, prev_term);
+		                        "entry %" PRIu64 " has term %" PRIu64
+		                        ", below its predecessor's %" PRIu64,
+		                        e->index, e->term, prev_term);
 	} else if (e->term > r->meta.hard_state.term) {
 		rv = storage_errmsg_set(why, STORAGE_ECORRUPT,
-					"entry %" PRIu64 " has term %" PRIu64
-					", above the stored term %" PRIu64,
-					e->index, e->term, r->meta.hard_state.term);
+		                        "entry %" PRIu64 " has term %" PRIu64
+		                        ", above the stored term %" PRIu64,
+		                        e->index, e->term, r->meta.hard_state.term);
 	} else {
 		r->last_seen = e->index;
 		if (!r->keep_payloads) {
@@ -270,22 +268,22 @@ static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_ope
 	size_t len = 0;
 	int rv = sio_read_file(r->io, path, WAL_SEGMENT_READ_MAX_BYTES, &buf, &len);
 	if (rv == -EFBIG)
-		return storage_errmsg_set(r->errmsg, STORAGE_ECORRUPT,
-					  "%s: larger than the %" PRIu64
-					  " bytes a segment may hold (offset %" PRIu64 ")",
-					  path, WAL_SEGMENT_READ_MAX_BYTES, WAL_SEGMENT_READ_MAX_BYTES);
+		return storage_errmsg_set(
+		    r->errmsg, STORAGE_ECORRUPT,
+		    "%s: larger than the %" PRIu64 " bytes a segment may hold (offset %" PRIu64 ")",
+		    path, WAL_SEGMENT_READ_MAX_BYTES, WAL_SEGMENT_READ_MAX_BYTES);
 	if (rv != 0)
 		return storage_errmsg_io(r->errmsg, path, "read", rv);
 	struct wal_scan scan = {
-		.path = path,
-		.buf = buf,
-		.len = len,
-		.closed = s->wn.kind == WAL_SEG_CLOSED,
-		.first = s->wn.first,
-		.last = s->wn.last,
-		.allow_torn = s->wn.kind == WAL_SEG_OPEN,
-		.on_record = replay_record,
-		.ctx = r,
+	    .path = path,
+	    .buf = buf,
+	    .len = len,
+	    .closed = s->wn.kind == WAL_SEG_CLOSED,
+	    .first = s->wn.first,
+	    .last = s->wn.last,
+	    .allow_torn = s->wn.kind == WAL_SEG_OPEN,
+	    .on_record = replay_record,
+	    .ctx = r,
 	};
 	r->cur_path = path;
 	r->cur_first_record = true;
@@ -313,11 +311,11 @@ static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_ope
 	s->tail_bytes = scan.tail_bytes;
 	if (r->visitor && r->visitor->on_segment)
 		r->visitor->on_segment(r->visitor->ctx, path, s->wn.kind == WAL_SEG_OPEN, s->first,
-				       s->last, s->n_records, len);
+		                       s->last, s->n_records, len);
 	if (scan.end == WAL_SCAN_TORN && scan.tail_bytes > 0)
 		note(r,
-		     "%s: torn write at offset %" PRIu64 " (%" PRIu64
-		     " bytes after entry %" PRIu64 ") %s: it was never acknowledged",
+		     "%s: torn write at offset %" PRIu64 " (%" PRIu64 " bytes after entry %" PRIu64
+		     ") %s: it was never acknowledged",
 		     path, scan.end_offset, scan.tail_bytes, scan.last_index,
 		     r->repair ? "cut off" : "will be cut off on the next start");
 	if (scan.end == WAL_SCAN_TORN && !newest_open && scan.tail_bytes > 0)
@@ -371,8 +369,8 @@ static int check_log(struct recovery *r)
 		     "entries %" PRIu64 "-%" PRIu64 " conflict with snapshot %" PRIu64
 		     " (term %" PRIu64 " there, snapshot term %" PRIu64
 		     "): left by an interrupted snapshot install, %s",
-		     r->snap.index + 1, r->snap.index + r->n_entries, r->snap.index, r->term_at_snap,
-		     r->snap.term, r->repair ? "discarded" : "will be discarded");
+		     r->snap.index + 1, r->snap.index + r->n_entries, r->snap.index,
+		     r->term_at_snap, r->snap.term, r->repair ? "discarded" : "will be discarded");
 		for (uint64_t i = 0; i < r->n_entries; i++)
 			raft_buf_unref(r->entries[i].buf);
 		r->n_entries = 0;
@@ -381,10 +379,10 @@ static int check_log(struct recovery *r)
 	}
 	if (r->n_entries > 0 && r->entries[0].term < r->snap.term)
 		return storage_errmsg_set(r->errmsg, STORAGE_ECORRUPT,
-					  "%s: entry %" PRIu64 " has term %" PRIu64
-					  ", below the snapshot's term %" PRIu64,
-					  r->wal_dir, r->entries[0].index, r->entries[0].term,
-					  r->snap.term);
+		                          "%s: entry %" PRIu64 " has term %" PRIu64
+		                          ", below the snapshot's term %" PRIu64,
+		                          r->wal_dir, r->entries[0].index, r->entries[0].term,
+		                          r->snap.term);
 	return STORAGE_OK;
 }
 

@@ -9,7 +9,7 @@
 #include <assert.h>
 #include <inttypes.h>
 
-#define SNAP_PREFIX "snapshot-"
+#define SNAP_PREFIX     "snapshot-"
 #define SNAP_TMP_SUFFIX ".tmp"
 
 static bool parse_u64_20(const char *s, uint64_t *out)
@@ -51,7 +51,7 @@ bool snap_name_parse(const char *name, struct snap_name *out)
 void snap_name_format(char *out, raft_index index, raft_term term, bool tmp)
 {
 	snprintf(out, SIO_NAME_MAX + 1, SNAP_PREFIX "%020" PRIu64 "-%020" PRIu64 "%s", index, term,
-		 tmp ? SNAP_TMP_SUFFIX : "");
+	         tmp ? SNAP_TMP_SUFFIX : "");
 }
 
 static uint32_t header_crc(uint32_t len, const uint8_t *meta)
@@ -62,7 +62,7 @@ static uint32_t header_crc(uint32_t len, const uint8_t *meta)
 }
 
 int snap_write(struct sio *io, const char *snap_dir, const struct proto_snapshot_meta *meta,
-	       const void *data, char *errmsg)
+               const void *data, char *errmsg)
 {
 	assert(meta->data_size_bytes <= SNAP_DATA_MAX_BYTES);
 	char name[SIO_NAME_MAX + 1];
@@ -89,8 +89,8 @@ int snap_write(struct sio *io, const char *snap_dir, const struct proto_snapshot
 	if (rv != 0)
 		return storage_errmsg_io(errmsg, tmp, "open", rv);
 	struct iovec iov[2] = {
-		{.iov_base = head, .iov_len = SNAP_HEADER_BYTES + n},
-		{.iov_base = (void *)data, .iov_len = (size_t)m.data_size_bytes},
+	    {.iov_base = head, .iov_len = SNAP_HEADER_BYTES + n},
+	    {.iov_base = (void *)data, .iov_len = (size_t)m.data_size_bytes},
 	};
 	rv = sio_pwritev(io, fd, iov, m.data_size_bytes > 0 ? 2 : 1, 0);
 	const char *op = "write";
@@ -115,7 +115,7 @@ int snap_write(struct sio *io, const char *snap_dir, const struct proto_snapshot
 }
 
 int snap_read(struct sio *io, const char *path, const struct snap_name *name,
-	      struct proto_snapshot_meta *meta, struct raft_buf **data, char *errmsg)
+              struct proto_snapshot_meta *meta, struct raft_buf **data, char *errmsg)
 {
 	int fd;
 	int rv = sio_open(io, path, SIO_RDONLY, &fd);
@@ -132,9 +132,9 @@ int snap_read(struct sio *io, const char *path, const struct snap_name *name,
 	}
 	if (size < SNAP_HEADER_BYTES) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					"%s: file is %" PRIu64 " bytes, shorter than its header "
-					"(offset 0)",
-					path, size);
+		                        "%s: file is %" PRIu64 " bytes, shorter than its header "
+		                        "(offset 0)",
+		                        path, size);
 		goto out;
 	}
 	rv = sio_pread_exact(io, fd, head, SNAP_HEADER_BYTES, 0);
@@ -144,14 +144,14 @@ int snap_read(struct sio *io, const char *path, const struct snap_name *name,
 	}
 	if (get_u32(head) != SNAP_MAGIC) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					"%s: bad magic number at offset 0: not a Concord snapshot",
-					path);
+		                        "%s: bad magic number at offset 0: not a Concord snapshot",
+		                        path);
 		goto out;
 	}
 	uint32_t n = get_u32(head + 4);
 	if (n > SNAP_META_MAX_BYTES || n > size - SNAP_HEADER_BYTES) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					"%s: bad header length %u at offset 4", path, n);
+		                        "%s: bad header length %u at offset 4", path, n);
 		goto out;
 	}
 	rv = sio_pread_exact(io, fd, head + SNAP_HEADER_BYTES, n, SNAP_HEADER_BYTES);
@@ -161,30 +161,31 @@ int snap_read(struct sio *io, const char *path, const struct snap_name *name,
 	}
 	if (header_crc(n, head + SNAP_HEADER_BYTES) != get_u32(head + 8)) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					"%s: header checksum mismatch at offset %u", path,
-					SNAP_HEADER_BYTES);
+		                        "%s: header checksum mismatch at offset %u", path,
+		                        SNAP_HEADER_BYTES);
 		goto out;
 	}
 	rv = proto_snapshot_meta_decode(head + SNAP_HEADER_BYTES, n, &m);
 	if (rv != PROTO_OK) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					"%s: header at offset %u does not decode: %s", path,
-					SNAP_HEADER_BYTES, proto_strerror(rv));
+		                        "%s: header at offset %u does not decode: %s", path,
+		                        SNAP_HEADER_BYTES, proto_strerror(rv));
 		goto out;
 	}
 	uint64_t data_off = SNAP_HEADER_BYTES + (uint64_t)n;
 	if (m.data_size_bytes > SNAP_DATA_MAX_BYTES || m.data_size_bytes != size - data_off) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					"%s: header says %" PRIu64 " bytes of data at offset %" PRIu64
-					" but the file holds %" PRIu64,
-					path, m.data_size_bytes, data_off, size - data_off);
+		                        "%s: header says %" PRIu64
+		                        " bytes of data at offset %" PRIu64
+		                        " but the file holds %" PRIu64,
+		                        path, m.data_size_bytes, data_off, size - data_off);
 		goto out;
 	}
 	if (m.index != name->index || m.term != name->term) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					"%s: header at offset %u says index %" PRIu64
-					" term %" PRIu64 ", unlike the file's name",
-					path, SNAP_HEADER_BYTES, m.index, m.term);
+		                        "%s: header at offset %u says index %" PRIu64
+		                        " term %" PRIu64 ", unlike the file's name",
+		                        path, SNAP_HEADER_BYTES, m.index, m.term);
 		goto out;
 	}
 	if (m.data_size_bytes > 0) {
@@ -199,9 +200,9 @@ int snap_read(struct sio *io, const char *path, const struct snap_name *name,
 	}
 	if (crc32c(0, bytes, m.data_size_bytes) != m.data_crc32c) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					"%s: data checksum mismatch over %" PRIu64
-					" bytes at offset %" PRIu64,
-					path, m.data_size_bytes, data_off);
+		                        "%s: data checksum mismatch over %" PRIu64
+		                        " bytes at offset %" PRIu64,
+		                        path, m.data_size_bytes, data_off);
 		goto out;
 	}
 	*meta = m;

@@ -20,9 +20,9 @@
 
 #include <stdbool.h>
 
-#define SNAP_DIR "snap"
-#define SNAP_MAGIC 0x504e5343u /* "CSNP" */
-#define SNAP_HEADER_BYTES 12u
+#define SNAP_DIR            "snap"
+#define SNAP_MAGIC          0x504e5343u /* "CSNP" */
+#define SNAP_HEADER_BYTES   12u
 #define SNAP_META_MAX_BYTES 4096u
 #define SNAP_DATA_MAX_BYTES ((uint64_t)UINT32_MAX) /* a raft_buf's length is 32 bits */
 
@@ -39,13 +39,13 @@ void snap_name_format(char *out, raft_index index, raft_term term, bool tmp);
 
 /* Writes a snapshot durably under its final name in snap_dir (see above). */
 int snap_write(struct sio *io, const char *snap_dir, const struct proto_snapshot_meta *meta,
-	       const void *data, char *errmsg);
+               const void *data, char *errmsg);
 
 /* Reads and checks the snapshot at `path`: header, meta, sizes and the data checksum,
  * and that the name's index and term match the content. On success *data holds one
  * reference to the data (NULL if empty). Returns 0, STORAGE_ECORRUPT (errmsg names file
  * and offset) or STORAGE_EIO. */
 int snap_read(struct sio *io, const char *path, const struct snap_name *name,
-	      struct proto_snapshot_meta *meta, struct raft_buf **data, char *errmsg);
+              struct proto_snapshot_meta *meta, struct raft_buf **data, char *errmsg);
 
 #endif /* CONCORD_STORAGE_SNAP_H */

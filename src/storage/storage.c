@@ -112,7 +112,7 @@ int storage_open_segment_create(struct storage *st, uint64_t seq)
  * only then rename it <first>-<last>, so that a closed name always means complete and
  * durable content. The descriptor is closed whatever happens. */
 static int retired_close(struct sio *io, const char *wal_dir, struct storage_retired *r,
-			 char *errmsg)
+                         char *errmsg)
 {
 	char name[SIO_NAME_MAX + 1];
 	char open_path[SIO_PATH_MAX];
@@ -144,7 +144,7 @@ static int retired_close(struct sio *io, const char *wal_dir, struct storage_ret
 
 /* Closes retired segments: all of them, whatever fails (the first error is reported). */
 static int retired_close_all(struct sio *io, const char *wal_dir, struct storage_retired *v,
-			     uint32_t n, char *errmsg)
+                             uint32_t n, char *errmsg)
 {
 	int rv = STORAGE_OK;
 	for (uint32_t i = 0; i < n; i++) {
@@ -199,7 +199,7 @@ void storage_sync_prepare(struct storage *st, struct storage_sync_ticket *t)
 }
 
 bool storage_sync_ticket_merge(struct storage_sync_ticket *into,
-			       const struct storage_sync_ticket *later)
+                               const struct storage_sync_ticket *later)
 {
 	if (into->n_retired + later->n_retired > STORAGE_RETIRED_MAX)
 		return false;
@@ -291,14 +291,14 @@ int storage_set_hard_state(struct storage *st, const struct raft_hard_state *hs)
 	const struct raft_hard_state *cur = &st->meta.hard_state;
 	if (hs->term < cur->term)
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "hard state: term %" PRIu64 " below the durable %" PRIu64,
-					  hs->term, cur->term);
+		                          "hard state: term %" PRIu64 " below the durable %" PRIu64,
+		                          hs->term, cur->term);
 	/* Figure 2: a vote is cast at most once per term. */
 	if (hs->term == cur->term && cur->vote != RAFT_NONE && hs->vote != cur->vote)
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "hard state: vote for %" PRIu64 " in term %" PRIu64
-					  " after voting for %" PRIu64,
-					  hs->vote, hs->term, cur->vote);
+		                          "hard state: vote for %" PRIu64 " in term %" PRIu64
+		                          " after voting for %" PRIu64,
+		                          hs->vote, hs->term, cur->vote);
 	if (hs->term == cur->term && hs->vote == cur->vote)
 		return STORAGE_OK;
 	struct proto_meta m = st->meta;
@@ -318,10 +318,10 @@ int storage_persist_ready(struct storage *st, const struct raft_ready *rd)
 	/* A snapshot from the leader replaces the log it covers (or all of it), before
 	 * the batch's entries, which follow it. */
 	if (rv == STORAGE_OK && rd->has_snapshot)
-		rv = storage_snapshot_put(st, rd->snapshot_index, rd->snapshot_term,
-					  &rd->snapshot_conf, rd->snapshot_data->data,
-					  rd->snapshot_data->len,
-					  rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0);
+		rv = storage_snapshot_put(
+		    st, rd->snapshot_index, rd->snapshot_term, &rd->snapshot_conf,
+		    rd->snapshot_data->data, rd->snapshot_data->len,
+		    rd->snapshot_discard_log ? STORAGE_SNAPSHOT_DISCARD_LOG : 0);
 	if (rv == STORAGE_OK)
 		rv = storage_append(st, rd->entries, rd->n_entries);
 	if (rv == STORAGE_OK)
@@ -340,29 +340,30 @@ static bool conf_fits(const struct raft_conf *c)
 }
 
 static int check_snapshot(struct storage *st, raft_index index, raft_term term,
-			  const struct raft_conf *conf, size_t len, unsigned flags)
+                          const struct raft_conf *conf, size_t len, unsigned flags)
 {
 	if (index == 0 || term == 0 || index <= st->snap_index)
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "snapshot: index %" PRIu64 " term %" PRIu64
-					  " is not after the current snapshot (%" PRIu64 ")",
-					  index, term, st->snap_index);
+		                          "snapshot: index %" PRIu64 " term %" PRIu64
+		                          " is not after the current snapshot (%" PRIu64 ")",
+		                          index, term, st->snap_index);
 	if (term > st->meta.hard_state.term)
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "snapshot: term %" PRIu64 " above the durable term %" PRIu64,
-					  term, st->meta.hard_state.term);
+		                          "snapshot: term %" PRIu64
+		                          " above the durable term %" PRIu64,
+		                          term, st->meta.hard_state.term);
 	if (!(flags & STORAGE_SNAPSHOT_DISCARD_LOG) &&
 	    (index > st->last_index || storage_term_at(st, index) != term))
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "snapshot: the log holds no entry %" PRIu64
-					  " of term %" PRIu64 " to compact up to",
-					  index, term);
+		                          "snapshot: the log holds no entry %" PRIu64
+		                          " of term %" PRIu64 " to compact up to",
+		                          index, term);
 	if (!conf_fits(conf))
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "snapshot: configuration too large");
+		                          "snapshot: configuration too large");
 	if ((uint64_t)len > SNAP_DATA_MAX_BYTES)
 		return storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
-					  "snapshot: %zu bytes exceed the limit", len);
+		                          "snapshot: %zu bytes exceed the limit", len);
 	return STORAGE_OK;
 }
 
@@ -422,8 +423,7 @@ static int compact_log(struct storage *st, raft_index index)
 }
 
 int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
-			 const struct raft_conf *conf, const void *data, size_t len,
-			 unsigned flags)
+                         const struct raft_conf *conf, const void *data, size_t len, unsigned flags)
 {
 	if (st->failed != STORAGE_OK)
 		return storage_refuse_failed(st);
@@ -434,10 +434,10 @@ int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
 	if (rv != STORAGE_OK)
 		return rv;
 	struct proto_snapshot_meta m = {
-		.index = index,
-		.term = term,
-		.conf = *conf,
-		.data_size_bytes = len,
+	    .index = index,
+	    .term = term,
+	    .conf = *conf,
+	    .data_size_bytes = len,
 	};
 	rv = snap_write(st->io, st->snap_dir, &m, data, st->errmsg);
 	if (rv != STORAGE_OK)

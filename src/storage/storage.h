@@ -37,8 +37,8 @@
 struct storage;
 
 #define STORAGE_SEGMENT_SIZE_DEFAULT_BYTES ((uint64_t)64 << 20)
-#define STORAGE_SEGMENT_SIZE_MIN_BYTES ((uint64_t)4096)
-#define STORAGE_NOTES_SIZE 2048
+#define STORAGE_SEGMENT_SIZE_MIN_BYTES     ((uint64_t)4096)
+#define STORAGE_NOTES_SIZE                 2048
 
 struct storage_options {
 	/* Recorded when the directory is created; afterwards a non-zero value must match
@@ -66,7 +66,7 @@ struct storage_recovered {
 	struct raft_conf conf;          /* the snapshot's, or the bootstrap one */
 	struct raft_buf *snapshot_data; /* one reference; NULL if none or empty */
 	struct raft_entry *entries;     /* snapshot_index + 1, ... ; each holds one reference
-					   to its payload */
+	                                   to its payload */
 	uint32_t n_entries;
 	bool created; /* this open created the directory */
 	/* Repairs recovery made, one per line: a torn write cut off, leftovers of an
@@ -90,8 +90,7 @@ void storage_recovered_release(struct storage_recovered *rec);
  * offset) anything a crash cannot explain. `io` must outlive the storage.
  * Returns 0, or an error with errmsg[STORAGE_ERRMSG_SIZE] filled and nothing to free. */
 int storage_open(struct storage **out, struct sio *io, const char *dir,
-		 const struct storage_options *opts, struct storage_recovered *rec,
-		 char *errmsg);
+                 const struct storage_options *opts, struct storage_recovered *rec, char *errmsg);
 
 /* Closes the files and frees the storage. Syncs nothing: what was not synced may or may
  * not survive, as after a crash. NULL-safe. */
@@ -127,8 +126,8 @@ enum {
  * `conf` and the state machine's `len` bytes at `data`, durably; then deletes older
  * snapshots and every closed segment the snapshot wholly covers. */
 int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
-			 const struct raft_conf *conf, const void *data, size_t len,
-			 unsigned flags);
+                         const struct raft_conf *conf, const void *data, size_t len,
+                         unsigned flags);
 
 /* 0 while working; the error that stopped the storage after a failure. */
 int storage_failed(const struct storage *st);
@@ -181,7 +180,7 @@ void storage_sync_prepare(struct storage *st, struct storage_sync_ticket *t);
 /* Merges a later ticket into an earlier one that has not run. Returns false if the
  * merged ticket would retire too many segments (then run `into` first). */
 bool storage_sync_ticket_merge(struct storage_sync_ticket *into,
-			       const struct storage_sync_ticket *later);
+                               const struct storage_sync_ticket *later);
 /* Returns 0 or an error with errmsg[STORAGE_ERRMSG_SIZE] filled. Closes the retired
  * segments' descriptors whatever happens. */
 int storage_sync_run(struct storage_sync_ticket *t, char *errmsg);
@@ -192,20 +191,19 @@ void storage_sync_finish(struct storage *st, int rv, const char *errmsg);
 /* True if appending entries[0..n) only appends: no truncation, and no more segments to
  * retire than a ticket holds. Such appends may overlap a ticket's run. */
 bool storage_append_is_plain(const struct storage *st, const struct raft_entry *entries,
-			     uint32_t n);
+                             uint32_t n);
 
 /* ---- Offline inspection (concord-wal): reads a directory without changing it. */
 
 struct storage_inspect_visitor {
 	void *ctx;
 	void (*on_meta)(void *ctx, const char *path, uint64_t cluster_id, raft_id node_id,
-			const struct raft_hard_state *hs, const struct raft_conf *conf);
+	                const struct raft_hard_state *hs, const struct raft_conf *conf);
 	void (*on_snapshot)(void *ctx, const char *path, raft_index index, raft_term term,
-			    const struct raft_conf *conf, uint64_t data_size_bytes);
+	                    const struct raft_conf *conf, uint64_t data_size_bytes);
 	void (*on_segment)(void *ctx, const char *path, bool open, raft_index first,
-			   raft_index last, uint64_t n_records, uint64_t size_bytes);
-	void (*on_record)(void *ctx, const char *path, uint64_t offset,
-			  const struct raft_entry *e);
+	                   raft_index last, uint64_t n_records, uint64_t size_bytes);
+	void (*on_record)(void *ctx, const char *path, uint64_t offset, const struct raft_entry *e);
 	/* A finding recovery repairs by itself (torn tail, leftovers), one line. */
 	void (*on_note)(void *ctx, const char *note);
 };
@@ -215,6 +213,6 @@ struct storage_inspect_visitor {
  * storage_open would return, with errmsg[STORAGE_ERRMSG_SIZE] filled. Any callback may be
  * NULL. */
 int storage_inspect(struct sio *io, const char *dir, const struct storage_inspect_visitor *v,
-		    char *errmsg);
+                    char *errmsg);
 
 #endif /* CONCORD_STORAGE_STORAGE_H */

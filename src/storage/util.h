@@ -19,8 +19,7 @@ static inline void put_u32(uint8_t *p, uint32_t v)
 
 static inline uint32_t get_u32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* Joins dir and name into out[SIO_PATH_MAX]; aborts if the result would not fit (the

@@ -99,7 +99,7 @@ static uint64_t last_nonzero_end(const uint8_t *buf, uint64_t from, uint64_t len
 /* Checks the record at `off` without delivering it: its length fits before `limit`, its
  * checksum matches and it decodes. On success stores the entry's index. */
 static bool record_valid_at(const uint8_t *buf, uint64_t off, uint64_t limit, raft_index *index,
-			    uint64_t *budget)
+                            uint64_t *budget)
 {
 	if (off + WAL_RECORD_HEADER_BYTES > limit)
 		return false;
@@ -196,8 +196,7 @@ int wal_scan_segment(struct wal_scan *s, char *errmsg)
 
 	uint8_t want[WAL_SEGMENT_HEADER_BYTES];
 	wal_segment_header(want);
-	if (s->len < WAL_SEGMENT_HEADER_BYTES ||
-	    memcmp(buf, want, WAL_SEGMENT_HEADER_BYTES) != 0) {
+	if (s->len < WAL_SEGMENT_HEADER_BYTES || memcmp(buf, want, WAL_SEGMENT_HEADER_BYTES) != 0) {
 		if (s->allow_torn && header_torn(s)) {
 			s->header_torn = true;
 			s->end = WAL_SCAN_TORN;
@@ -206,13 +205,13 @@ int wal_scan_segment(struct wal_scan *s, char *errmsg)
 		}
 		if (s->len >= 4 && get_u32(buf) == WAL_MAGIC)
 			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-						  "%s: offset 4: unsupported segment format "
-						  "version",
-						  s->path);
+			                          "%s: offset 4: unsupported segment format "
+			                          "version",
+			                          s->path);
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: offset 0: bad segment header (not a Concord WAL "
-					  "segment, or damaged)",
-					  s->path);
+		                          "%s: offset 0: bad segment header (not a Concord WAL "
+		                          "segment, or damaged)",
+		                          s->path);
 	}
 
 	uint64_t off = WAL_SEGMENT_HEADER_BYTES;
@@ -229,7 +228,8 @@ int wal_scan_segment(struct wal_scan *s, char *errmsg)
 			return STORAGE_OK;
 		}
 		uint64_t left = s->len - off;
-		if (left == 0 || (left < WAL_RECORD_HEADER_BYTES && bytes_all_zero(buf + off, left)))
+		if (left == 0 ||
+		    (left < WAL_RECORD_HEADER_BYTES && bytes_all_zero(buf + off, left)))
 			goto end_of_data;
 		if (left < WAL_RECORD_HEADER_BYTES) {
 			why = "truncated record header";
@@ -258,15 +258,16 @@ int wal_scan_segment(struct wal_scan *s, char *errmsg)
 		int rv = proto_entry_decode(payload, rlen, &e);
 		if (rv != PROTO_OK)
 			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-						  "%s: offset %" PRIu64
-						  ": record does not decode as an entry: %s",
-						  s->path, off, proto_strerror(rv));
+			                          "%s: offset %" PRIu64
+			                          ": record does not decode as an entry: %s",
+			                          s->path, off, proto_strerror(rv));
 		if (expect != 0 && e.index != expect) {
 			raft_buf_unref(e.buf);
 			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-						  "%s: offset %" PRIu64 ": index gap: expected entry %" PRIu64
-						  ", found %" PRIu64,
-						  s->path, off, expect, e.index);
+			                          "%s: offset %" PRIu64
+			                          ": index gap: expected entry %" PRIu64
+			                          ", found %" PRIu64,
+			                          s->path, off, expect, e.index);
 		}
 		raft_index index = e.index;
 		rv = s->on_record ? s->on_record(s->ctx, &e, off, reason) : STORAGE_OK;
@@ -274,7 +275,7 @@ int wal_scan_segment(struct wal_scan *s, char *errmsg)
 			raft_buf_unref(e.buf);
 		if (rv != STORAGE_OK)
 			return storage_errmsg_set(errmsg, rv, "%s: offset %" PRIu64 ": %s", s->path,
-						  off, reason);
+			                          off, reason);
 		if (s->n_records == 0)
 			s->first_index = index;
 		s->last_index = index;
@@ -287,9 +288,10 @@ int wal_scan_segment(struct wal_scan *s, char *errmsg)
 end_of_data:
 	if (s->closed)
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: offset %" PRIu64 ": segment ends before entry %" PRIu64
-					  " (its name promises entries %" PRIu64 "-%" PRIu64 ")",
-					  s->path, off, expect, s->first, s->last);
+		                          "%s: offset %" PRIu64
+		                          ": segment ends before entry %" PRIu64
+		                          " (its name promises entries %" PRIu64 "-%" PRIu64 ")",
+		                          s->path, off, expect, s->first, s->last);
 	s->end = WAL_SCAN_CLEAN;
 	return STORAGE_OK;
 
@@ -301,9 +303,9 @@ bad:
 			return STORAGE_OK;
 		}
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
-					  "%s: offset %" PRIu64 ": %s (%s)", s->path, off, why,
-					  torn_why);
+		                          "%s: offset %" PRIu64 ": %s (%s)", s->path, off, why,
+		                          torn_why);
 	}
-	return storage_errmsg_set(errmsg, STORAGE_ECORRUPT, "%s: offset %" PRIu64 ": %s",
-				  s->path, off, why);
+	return storage_errmsg_set(errmsg, STORAGE_ECORRUPT, "%s: offset %" PRIu64 ": %s", s->path,
+	                          off, why);
 }

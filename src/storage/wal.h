@@ -23,19 +23,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define WAL_DIR "wal"
-#define WAL_MAGIC 0x4c415743u /* "CWAL" */
-#define WAL_FORMAT_VERSION 1u
+#define WAL_DIR                  "wal"
+#define WAL_MAGIC                0x4c415743u /* "CWAL" */
+#define WAL_FORMAT_VERSION       1u
 #define WAL_SEGMENT_HEADER_BYTES 8u
-#define WAL_RECORD_HEADER_BYTES 8u
+#define WAL_RECORD_HEADER_BYTES  8u
 /* Largest payload an entry may carry in the WAL, and largest record. */
 #define WAL_ENTRY_DATA_MAX_BYTES ((uint64_t)CONCORD_ENTRY_BYTES_MAX)
-#define WAL_RECORD_MAX_BYTES ((uint32_t)(WAL_ENTRY_DATA_MAX_BYTES + PROTO_ENTRY_HEAD_MAX_BYTES))
+#define WAL_RECORD_MAX_BYTES     ((uint32_t)(WAL_ENTRY_DATA_MAX_BYTES + PROTO_ENTRY_HEAD_MAX_BYTES))
 /* Largest segment file recovery reads (segments are split at record boundaries once they
  * reach the configured size, so only a misconfiguration or corruption exceeds this). */
-_Static_assert(WAL_ENTRY_DATA_MAX_BYTES <= PROTO_ENTRY_DATA_MAX_BYTES, "a WAL entry is a proto entry");
+_Static_assert(WAL_ENTRY_DATA_MAX_BYTES <= PROTO_ENTRY_DATA_MAX_BYTES,
+               "a WAL entry is a proto entry");
 _Static_assert(WAL_ENTRY_DATA_MAX_BYTES + PROTO_ENTRY_HEAD_MAX_BYTES <= UINT32_MAX,
-	       "a record's length fits its 32-bit header field");
+               "a record's length fits its 32-bit header field");
 #define WAL_SEGMENT_READ_MAX_BYTES ((uint64_t)1 << 30)
 /* How many record checksums the torn-tail check may compute hunting for a valid record
  * after a damaged one, in bytes; beyond it the damage is judged corruption (the safe
@@ -67,10 +68,10 @@ uint32_t wal_record_crc(uint32_t len, const void *a, size_t a_len, const void *b
 /* ---- Scanning one segment's bytes */
 
 enum wal_scan_end {
-	WAL_SCAN_CLEAN,     /* the records end at the end of the data (EOF or zeros to EOF) */
-	WAL_SCAN_TORN,      /* the bytes from end_offset on are an interrupted write */
-	WAL_SCAN_LEFTOVER,  /* closed segment: every named record read, then bytes left by an
-			       interrupted truncation (harmless, trimmed on repair) */
+	WAL_SCAN_CLEAN,    /* the records end at the end of the data (EOF or zeros to EOF) */
+	WAL_SCAN_TORN,     /* the bytes from end_offset on are an interrupted write */
+	WAL_SCAN_LEFTOVER, /* closed segment: every named record read, then bytes left by an
+	                      interrupted truncation (harmless, trimmed on repair) */
 };
 
 /* Called for each valid record, in order. `e` holds a reference to its payload, which the
@@ -80,13 +81,13 @@ typedef int (*wal_record_fn)(void *ctx, struct raft_entry *e, uint64_t offset, c
 
 struct wal_scan {
 	/* inputs */
-	const char *path;    /* for messages */
-	const uint8_t *buf;  /* the whole file */
+	const char *path;   /* for messages */
+	const uint8_t *buf; /* the whole file */
 	uint64_t len;
-	bool closed;         /* a closed segment: records first..last exactly */
-	raft_index first;    /* closed: the name's first index */
-	raft_index last;     /* closed: the name's last index */
-	bool allow_torn;     /* the newest open segment: an interrupted write may end it */
+	bool closed;      /* a closed segment: records first..last exactly */
+	raft_index first; /* closed: the name's first index */
+	raft_index last;  /* closed: the name's last index */
+	bool allow_torn;  /* the newest open segment: an interrupted write may end it */
 	wal_record_fn on_record;
 	void *ctx;
 	/* outputs */
@@ -94,10 +95,10 @@ struct wal_scan {
 	uint64_t n_records;
 	raft_index first_index; /* of the records read (0: none) */
 	raft_index last_index;
-	uint64_t end_offset;    /* just past the last valid record (or the header) */
-	uint64_t tail_bytes;    /* TORN, LEFTOVER: bytes from end_offset to the last non-zero
-				   byte */
-	bool header_torn;       /* the segment header itself was never completely written */
+	uint64_t end_offset; /* just past the last valid record (or the header) */
+	uint64_t tail_bytes; /* TORN, LEFTOVER: bytes from end_offset to the last non-zero
+	                        byte */
+	bool header_torn;    /* the segment header itself was never completely written */
 };
 
 /* Scans s->buf. Returns 0 with the outputs set, or STORAGE_ECORRUPT with errmsg naming the

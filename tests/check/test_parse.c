@@ -1,4 +1,5 @@
-/* test_parse.c: the JSONL history parser and writer: fields, escapes, and errors naming the line. */
+/* test_parse.c: the JSONL history parser and writer: fields, escapes, and errors naming the line.
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,17 +26,18 @@ static void test_parse_fields(void **state)
 {
 	(void)state;
 	struct check_history h;
-	parse_ok("{\"client\":3,\"op\":\"put\",\"key\":\"k1\",\"value\":\"v7\",\"expect\":null,"
-		 "\"result\":null,\"ok\":true,\"call\":1200,\"return\":1450}\n"
-		 "\n"
-		 "  {\"op\":\"cas\",\"client\":-4,\"key\":\"k1\",\"expect\":null,\"value\":\"x\","
-		 "\"ok\":false,\"call\":-5,\"return\":-5, \"note\": {\"a\":[1,2.5e3,true,null]}}\r\n"
-		 "{\"client\":1,\"op\":\"delete\",\"key\":\"k2\",\"result\":true,\"ok\":true,"
-		 "\"call\":9223372036854775807,\"return\":9223372036854775807}\n"
-		 "{\"client\":1,\"op\":\"incr\",\"key\":\"\",\"value\":\"-3\",\"ok\":\"unknown\","
-		 "\"call\":1,\"return\":null}\n"
-		 "{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"ok\":true,\"call\":1,\"return\":2}",
-		 &h);
+	parse_ok(
+	    "{\"client\":3,\"op\":\"put\",\"key\":\"k1\",\"value\":\"v7\",\"expect\":null,"
+	    "\"result\":null,\"ok\":true,\"call\":1200,\"return\":1450}\n"
+	    "\n"
+	    "  {\"op\":\"cas\",\"client\":-4,\"key\":\"k1\",\"expect\":null,\"value\":\"x\","
+	    "\"ok\":false,\"call\":-5,\"return\":-5, \"note\": {\"a\":[1,2.5e3,true,null]}}\r\n"
+	    "{\"client\":1,\"op\":\"delete\",\"key\":\"k2\",\"result\":true,\"ok\":true,"
+	    "\"call\":9223372036854775807,\"return\":9223372036854775807}\n"
+	    "{\"client\":1,\"op\":\"incr\",\"key\":\"\",\"value\":\"-3\",\"ok\":\"unknown\","
+	    "\"call\":1,\"return\":null}\n"
+	    "{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"ok\":true,\"call\":1,\"return\":2}",
+	    &h);
 	assert_int_equal(h.op_count, 5);
 	const struct check_op *op = &h.ops[0];
 	assert_int_equal(op->client, 3);
@@ -76,9 +78,9 @@ static void test_parse_escapes(void **state)
 	(void)state;
 	struct check_history h;
 	parse_ok("{\"client\":1,\"op\":\"put\",\"key\":\"a\\\"b\\\\c\\/d\","
-		 "\"value\":\"\\b\\f\\n\\r\\t\\u0041\\u00e9\\u20ac\\ud83d\\ude00\\u0000z\","
-		 "\"ok\":true,\"call\":1,\"return\":2}",
-		 &h);
+	         "\"value\":\"\\b\\f\\n\\r\\t\\u0041\\u00e9\\u20ac\\ud83d\\ude00\\u0000z\","
+	         "\"ok\":true,\"call\":1,\"return\":2}",
+	         &h);
 	assert_int_equal(h.op_count, 1);
 	assert_int_equal(h.ops[0].key.len, 7);
 	assert_memory_equal(h.ops[0].key.bytes, "a\"b\\c/d", 7);
@@ -110,81 +112,84 @@ struct bad_case {
 	const char *message; /* a part of the message */
 };
 
-#define GOOD "{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1,\"return\":2}\n"
+#define GOOD                                                                                       \
+	"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1,"       \
+	"\"return\":2}\n"
 
 static const struct bad_case bad_cases[] = {
-	{GOOD "{\"client\":1,\"op\":\"put\"", 2, "unterminated object"},
-	{GOOD GOOD "not json\n", 3, "expected '{'"},
-	{"{\"client\":1,\"op\":\"frobnicate\",\"key\":\"k\",\"ok\":true,\"call\":1,\"return\":2}", 1,
-	 "unknown op \"frobnicate\""},
-	{GOOD "{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":5,"
-	      "\"return\":4}",
-	 2, "return 4 is before call 5"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1}", 1,
-	 "needs an integer \"return\""},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":\"unknown\",\"call\":1,"
-	 "\"return\":5}",
-	 1, "\"return\": null"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":\"maybe\",\"call\":1}", 1,
-	 "\"ok\" must be"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1.5,"
-	 "\"return\":2}",
-	 1, "integer"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":"
-	 "99999999999999999999,\"return\":2}",
-	 1, "64 bits"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":01,"
-	 "\"return\":2}",
-	 1, "leading zeros"},
-	{"{\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1,\"return\":2}", 1,
-	 "missing field \"client\""},
-	{"{\"client\":1,\"client\":2,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,"
-	 "\"call\":1,\"return\":2}",
-	 1, "appears twice"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":null,\"value\":\"v\",\"ok\":true,\"call\":1,\"return\":2}",
-	 1, "\"key\" must be a string"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"ok\":true,\"call\":1,\"return\":2}", 1,
-	 "put needs a string value"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":7,\"ok\":true,\"call\":1,\"return\":2}",
-	 1, "\"value\" must be a string or null"},
-	{"{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"result\":true,\"ok\":true,\"call\":1,"
-	 "\"return\":2}",
-	 1, "only for delete"},
-	{"{\"client\":1,\"op\":\"incr\",\"key\":\"k\",\"value\":\"x\",\"ok\":true,\"call\":1,"
-	 "\"return\":2}",
-	 1, "decimal integer"},
-	{"{\"client\":1,\"op\":\"incr\",\"key\":\"k\",\"result\":\"1.0\",\"ok\":true,\"call\":1,"
-	 "\"return\":2}",
-	 1, "decimal integer"},
-	{"{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"result\":\"v\",\"ok\":\"unknown\",\"call\":1}",
-	 1, "has no result"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"expect\":\"w\",\"ok\":true,"
-	 "\"call\":1,\"return\":2}",
-	 1, "takes no expect"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"\\ud800\",\"ok\":true,\"call\":1,"
-	 "\"return\":2}",
-	 1, "lone high surrogate"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"\\q\",\"ok\":true,\"call\":1,"
-	 "\"return\":2}",
-	 1, "invalid escape"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"\\u12\",\"ok\":true,\"call\":1,"
-	 "\"return\":2}",
-	 1, "\\u escape"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"a\tb\",\"ok\":true,\"call\":1,"
-	 "\"return\":2}",
-	 1, "control character"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1,"
-	 "\"return\":2} x",
-	 1, "trailing bytes"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1,"
-	 "\"return\":2,}",
-	 1, "member name"},
-	{"{}", 1, "empty object"},
-	{"[1,2]", 1, "expected '{'"},
-	{"{\"client\":1,\"op\":\"delete\",\"key\":\"k\",\"result\":true,\"ok\":false,\"call\":1,"
-	 "\"return\":2}",
-	 1, "observed nothing"},
-	{"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"unterminated", 1, "unterminated"},
+    {GOOD "{\"client\":1,\"op\":\"put\"", 2, "unterminated object"},
+    {GOOD GOOD "not json\n", 3, "expected '{'"},
+    {"{\"client\":1,\"op\":\"frobnicate\",\"key\":\"k\",\"ok\":true,\"call\":1,\"return\":2}", 1,
+     "unknown op \"frobnicate\""},
+    {GOOD "{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":5,"
+          "\"return\":4}",
+     2, "return 4 is before call 5"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1}", 1,
+     "needs an integer \"return\""},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":\"unknown\",\"call\":1,"
+     "\"return\":5}",
+     1, "\"return\": null"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":\"maybe\",\"call\":1}", 1,
+     "\"ok\" must be"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1.5,"
+     "\"return\":2}",
+     1, "integer"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":"
+     "99999999999999999999,\"return\":2}",
+     1, "64 bits"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":01,"
+     "\"return\":2}",
+     1, "leading zeros"},
+    {"{\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1,\"return\":2}", 1,
+     "missing field \"client\""},
+    {"{\"client\":1,\"client\":2,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,"
+     "\"call\":1,\"return\":2}",
+     1, "appears twice"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":null,\"value\":\"v\",\"ok\":true,\"call\":1,\"return\":"
+     "2}",
+     1, "\"key\" must be a string"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"ok\":true,\"call\":1,\"return\":2}", 1,
+     "put needs a string value"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":7,\"ok\":true,\"call\":1,\"return\":2}",
+     1, "\"value\" must be a string or null"},
+    {"{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"result\":true,\"ok\":true,\"call\":1,"
+     "\"return\":2}",
+     1, "only for delete"},
+    {"{\"client\":1,\"op\":\"incr\",\"key\":\"k\",\"value\":\"x\",\"ok\":true,\"call\":1,"
+     "\"return\":2}",
+     1, "decimal integer"},
+    {"{\"client\":1,\"op\":\"incr\",\"key\":\"k\",\"result\":\"1.0\",\"ok\":true,\"call\":1,"
+     "\"return\":2}",
+     1, "decimal integer"},
+    {"{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"result\":\"v\",\"ok\":\"unknown\",\"call\":1}",
+     1, "has no result"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"expect\":\"w\",\"ok\":true,"
+     "\"call\":1,\"return\":2}",
+     1, "takes no expect"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"\\ud800\",\"ok\":true,\"call\":1,"
+     "\"return\":2}",
+     1, "lone high surrogate"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"\\q\",\"ok\":true,\"call\":1,"
+     "\"return\":2}",
+     1, "invalid escape"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"\\u12\",\"ok\":true,\"call\":1,"
+     "\"return\":2}",
+     1, "\\u escape"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"a\tb\",\"ok\":true,\"call\":1,"
+     "\"return\":2}",
+     1, "control character"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1,"
+     "\"return\":2} x",
+     1, "trailing bytes"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"ok\":true,\"call\":1,"
+     "\"return\":2,}",
+     1, "member name"},
+    {"{}", 1, "empty object"},
+    {"[1,2]", 1, "expected '{'"},
+    {"{\"client\":1,\"op\":\"delete\",\"key\":\"k\",\"result\":true,\"ok\":false,\"call\":1,"
+     "\"return\":2}",
+     1, "observed nothing"},
+    {"{\"client\":1,\"op\":\"put\",\"key\":\"k\",\"value\":\"unterminated", 1, "unterminated"},
 };
 
 static void test_parse_errors(void **state)
@@ -201,7 +206,7 @@ static void test_parse_errors(void **state)
 			failures++;
 		} else if (err.line != bc->line || strstr(err.message, bc->message) == NULL) {
 			print_error("case %zu: expected line %zu '%s', got line %zu '%s'\n", i,
-				    bc->line, bc->message, err.line, err.message);
+			            bc->line, bc->message, err.line, err.message);
 			failures++;
 		}
 		assert_null(h.ops);
@@ -221,8 +226,8 @@ static void test_parse_depth(void **state)
 		for (size_t i = 0; i < depth; i++)
 			text[n++] = ']';
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
-				      ",\"client\":1,\"op\":\"get\",\"key\":\"k\",\"ok\":true,"
-				      "\"call\":1,\"return\":2}");
+		                      ",\"client\":1,\"op\":\"get\",\"key\":\"k\",\"ok\":true,"
+		                      "\"call\":1,\"return\":2}");
 		struct check_history h;
 		struct check_error err;
 		int rc = check_history_parse(text, n, &h, &err);
@@ -243,8 +248,9 @@ static void test_parse_depth(void **state)
 static void test_parse_raw_bytes(void **state)
 {
 	(void)state;
-	static const char text[] = "{\"client\":1,\"op\":\"put\",\"key\":\"\xff\xc3\","
-				   "\"value\":\"\xc3\xa9\x80\",\"ok\":true,\"call\":1,\"return\":2}";
+	static const char text[] =
+	    "{\"client\":1,\"op\":\"put\",\"key\":\"\xff\xc3\","
+	    "\"value\":\"\xc3\xa9\x80\",\"ok\":true,\"call\":1,\"return\":2}";
 	struct check_history h;
 	parse_ok(text, &h);
 	assert_int_equal(h.op_count, 1);
@@ -260,10 +266,10 @@ static void test_parse_garbage(void **state)
 {
 	(void)state;
 	static const char base[] =
-		"{\"client\":3,\"op\":\"cas\",\"key\":\"k\\u00e91\",\"value\":\"v7\",\"expect\":\"a\","
-		"\"result\":null,\"ok\":true,\"call\":1200,\"return\":1450,\"x\":{\"y\":[1,-2e5]}}\n"
-		"{\"client\":1,\"op\":\"delete\",\"key\":\"k\",\"result\":false,\"ok\":true,\"call\":1,"
-		"\"return\":2}\n";
+	    "{\"client\":3,\"op\":\"cas\",\"key\":\"k\\u00e91\",\"value\":\"v7\",\"expect\":\"a\","
+	    "\"result\":null,\"ok\":true,\"call\":1200,\"return\":1450,\"x\":{\"y\":[1,-2e5]}}\n"
+	    "{\"client\":1,\"op\":\"delete\",\"key\":\"k\",\"result\":false,\"ok\":true,\"call\":1,"
+	    "\"return\":2}\n";
 	char buf[sizeof(base)];
 	uint64_t x = 12345;
 	for (int round = 0; round < 20000; round++) {
@@ -320,13 +326,10 @@ static void test_parse_load(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_fields),
-		cmocka_unit_test(test_parse_escapes),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_parse_depth),
-		cmocka_unit_test(test_parse_raw_bytes),
-		cmocka_unit_test(test_parse_garbage),
-		cmocka_unit_test(test_parse_load),
+	    cmocka_unit_test(test_parse_fields),    cmocka_unit_test(test_parse_escapes),
+	    cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_parse_depth),
+	    cmocka_unit_test(test_parse_raw_bytes), cmocka_unit_test(test_parse_garbage),
+	    cmocka_unit_test(test_parse_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

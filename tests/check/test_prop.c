@@ -1,4 +1,5 @@
-/* test_prop.c: property tests: generated histories, injected anomalies, a brute-force oracle, budgets. */
+/* test_prop.c: property tests: generated histories, injected anomalies, a brute-force oracle,
+ * budgets. */
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -42,14 +43,14 @@ static void test_prop_generated_linearizable(void **state)
 	for (uint64_t seed = 1; seed <= 300; seed++) {
 		bool registers = seed % 2 == 0;
 		struct gen_config cfg = {
-			.seed = seed,
-			.op_count = 20 + (size_t)(seed * 37 % 600),
-			.client_count = 1 + (uint32_t)(seed % 16),
-			.key_count = 1 + (uint32_t)(seed % 5),
-			.unknown_percent = registers ? (uint32_t)(seed % 4) * 7 : 0,
-			.fail_percent = (uint32_t)(seed % 3) * 5,
-			.stretch = 1 + (uint32_t)(seed * 7 % 60),
-			.mix = registers ? GEN_MIX_REGISTER : GEN_MIX_ALL,
+		    .seed = seed,
+		    .op_count = 20 + (size_t)(seed * 37 % 600),
+		    .client_count = 1 + (uint32_t)(seed % 16),
+		    .key_count = 1 + (uint32_t)(seed % 5),
+		    .unknown_percent = registers ? (uint32_t)(seed % 4) * 7 : 0,
+		    .fail_percent = (uint32_t)(seed % 3) * 5,
+		    .stretch = 1 + (uint32_t)(seed * 7 % 60),
+		    .mix = registers ? GEN_MIX_REGISTER : GEN_MIX_ALL,
 		};
 		if (!registers)
 			cfg.client_count = 1 + (uint32_t)(seed % 4);
@@ -59,7 +60,7 @@ static void test_prop_generated_linearizable(void **state)
 		if (prop_run(&h, &r) != CHECK_LINEARIZABLE) {
 			prop_dump(&h, &r);
 			fail_msg("seed %" PRIu64 ": a generated history was judged %s", seed,
-				 check_verdict_name(r.verdict));
+			         check_verdict_name(r.verdict));
 		}
 		check_result_free(&r);
 		check_history_free(&h);
@@ -74,14 +75,14 @@ static void test_prop_injected_anomalies(void **state)
 	for (uint64_t seed = 1; seed <= 300; seed++) {
 		enum gen_anomaly anomaly = (enum gen_anomaly)(seed % 3);
 		struct gen_config cfg = {
-			.seed = seed * 1000 + 17,
-			.op_count = 30 + (size_t)(seed * 53 % 400),
-			.client_count = 2 + (uint32_t)(seed % 8),
-			.key_count = 1 + (uint32_t)(seed % 3),
-			.unknown_percent = (uint32_t)(seed % 3) * 5,
-			.fail_percent = 3,
-			.stretch = 5 + (uint32_t)(seed % 30),
-			.mix = GEN_MIX_REGISTER,
+		    .seed = seed * 1000 + 17,
+		    .op_count = 30 + (size_t)(seed * 53 % 400),
+		    .client_count = 2 + (uint32_t)(seed % 8),
+		    .key_count = 1 + (uint32_t)(seed % 3),
+		    .unknown_percent = (uint32_t)(seed % 3) * 5,
+		    .fail_percent = 3,
+		    .stretch = 5 + (uint32_t)(seed % 30),
+		    .mix = GEN_MIX_REGISTER,
 		};
 		struct check_history h;
 		assert_int_equal(gen_history(&cfg, &h), 0);
@@ -94,9 +95,9 @@ static void test_prop_injected_anomalies(void **state)
 		struct check_result r;
 		if (prop_run(&h, &r) != CHECK_NOT_LINEARIZABLE) {
 			prop_dump(&h, &r);
-			fail_msg("seed %" PRIu64 ": anomaly %d at op %zu (line %zu) judged %s", seed,
-				 (int)anomaly, changed, h.ops[changed].line,
-				 check_verdict_name(r.verdict));
+			fail_msg("seed %" PRIu64 ": anomaly %d at op %zu (line %zu) judged %s",
+			         seed, (int)anomaly, changed, h.ops[changed].line,
+			         check_verdict_name(r.verdict));
 		}
 		/* The explanation is about the key of the changed read. */
 		const struct check_str *key = &h.ops[r.keys[r.failed_key].first_op].key;
@@ -193,10 +194,11 @@ static bool oracle_apply(const struct check_op *op, struct oracle_value *v)
 			return false;
 		if (op->value.present && !oracle_int(op->value.bytes, op->value.len, &delta))
 			return false;
-		if ((delta > 0 && cur > INT64_MAX - delta) || (delta < 0 && cur < INT64_MIN - delta))
+		if ((delta > 0 && cur > INT64_MAX - delta) ||
+		    (delta < 0 && cur < INT64_MIN - delta))
 			return false;
-		if (op->result.present &&
-		    (!oracle_int(op->result.bytes, op->result.len, &result) || result != cur + delta))
+		if (op->result.present && (!oracle_int(op->result.bytes, op->result.len, &result) ||
+		                           result != cur + delta))
 			return false;
 		v->len = (size_t)snprintf(v->bytes, sizeof(v->bytes), "%" PRId64, cur + delta);
 		v->present = true;
@@ -230,8 +232,8 @@ static bool oracle_allowed(const struct check_op *ops, size_t n, const bool *pla
 			continue;
 		if (ops[a].return_time < ops[b].call_time)
 			return false;
-		if (oracle_client_order && oracle_known(&ops[b]) && ops[a].client == ops[b].client &&
-		    ops[a].call_time < ops[b].call_time)
+		if (oracle_client_order && oracle_known(&ops[b]) &&
+		    ops[a].client == ops[b].client && ops[a].call_time < ops[b].call_time)
 			return false;
 	}
 	return true;
@@ -352,7 +354,7 @@ static void test_prop_oracle(void **state)
 		if (r.verdict != expect) {
 			check_history_write(stderr, ops, n);
 			fail_msg("round %d: oracle says %s, checker says %s", round,
-				 check_verdict_name(expect), check_verdict_name(r.verdict));
+			         check_verdict_name(expect), check_verdict_name(r.verdict));
 		}
 		verdicts[want]++;
 		check_result_free(&r);
@@ -376,16 +378,19 @@ static void test_prop_oracle_client_order(void **state)
 		for (int on = 0; on < 2; on++) {
 			bool placed[7] = {false};
 			oracle_client_order = on;
-			want[on] = oracle_search(ops, n, placed, (struct oracle_value){.present = false});
+			want[on] =
+			    oracle_search(ops, n, placed, (struct oracle_value){.present = false});
 			struct check_options o = {.no_client_order = !on};
 			struct check_result r;
 			assert_int_equal(check_history_run(ops, n, &o, &r), 0);
-			enum check_verdict expect = want[on] ? CHECK_LINEARIZABLE : CHECK_NOT_LINEARIZABLE;
+			enum check_verdict expect =
+			    want[on] ? CHECK_LINEARIZABLE : CHECK_NOT_LINEARIZABLE;
 			if (r.verdict != expect) {
 				check_history_write(stderr, ops, n);
-				fail_msg("round %d, client order %s: oracle says %s, checker says %s",
-					 round, on ? "on" : "off", check_verdict_name(expect),
-					 check_verdict_name(r.verdict));
+				fail_msg(
+				    "round %d, client order %s: oracle says %s, checker says %s",
+				    round, on ? "on" : "off", check_verdict_name(expect),
+				    check_verdict_name(r.verdict));
 			}
 			if (on && r.verdict == CHECK_NOT_LINEARIZABLE)
 				assert_true(r.client_order_violated == want[0]);
@@ -491,14 +496,14 @@ static void test_prop_generated_sound(void **state)
 	int decided = 0;
 	for (uint64_t seed = 1; seed <= 60; seed++) {
 		struct gen_config cfg = {
-			.seed = seed + 5000,
-			.op_count = 50 + (size_t)(seed * 37 % 300),
-			.client_count = 2 + (uint32_t)(seed % 8),
-			.key_count = 1 + (uint32_t)(seed % 3),
-			.unknown_percent = 5 + (uint32_t)(seed % 3) * 5,
-			.fail_percent = 3,
-			.stretch = 5 + (uint32_t)(seed * 7 % 40),
-			.mix = GEN_MIX_ALL,
+		    .seed = seed + 5000,
+		    .op_count = 50 + (size_t)(seed * 37 % 300),
+		    .client_count = 2 + (uint32_t)(seed % 8),
+		    .key_count = 1 + (uint32_t)(seed % 3),
+		    .unknown_percent = 5 + (uint32_t)(seed % 3) * 5,
+		    .fail_percent = 3,
+		    .stretch = 5 + (uint32_t)(seed * 7 % 40),
+		    .mix = GEN_MIX_ALL,
 		};
 		struct check_history h;
 		assert_int_equal(gen_history(&cfg, &h), 0);
@@ -507,7 +512,9 @@ static void test_prop_generated_sound(void **state)
 		assert_int_equal(check_history_run(h.ops, h.op_count, &budget, &r), 0);
 		if (r.verdict == CHECK_NOT_LINEARIZABLE) {
 			prop_dump(&h, &r);
-			fail_msg("seed %" PRIu64 ": a generated history was judged not linearizable", seed);
+			fail_msg("seed %" PRIu64
+			         ": a generated history was judged not linearizable",
+			         seed);
 		}
 		decided += r.verdict == CHECK_LINEARIZABLE;
 		check_result_free(&r);
@@ -521,14 +528,14 @@ static void test_prop_large(void **state)
 {
 	(void)state;
 	struct gen_config cfg = {
-		.seed = 99,
-		.op_count = 20000,
-		.client_count = 16,
-		.key_count = 1,
-		.unknown_percent = 10,
-		.fail_percent = 2,
-		.stretch = 40,
-		.mix = GEN_MIX_REGISTER,
+	    .seed = 99,
+	    .op_count = 20000,
+	    .client_count = 16,
+	    .key_count = 1,
+	    .unknown_percent = 10,
+	    .fail_percent = 2,
+	    .stretch = 40,
+	    .mix = GEN_MIX_REGISTER,
 	};
 	for (int keys = 1; keys <= 100; keys *= 10) {
 		cfg.key_count = (uint32_t)keys;
@@ -537,7 +544,8 @@ static void test_prop_large(void **state)
 		struct check_result r;
 		if (prop_run(&h, &r) != CHECK_LINEARIZABLE) {
 			prop_dump(&h, &r);
-			fail_msg("%d keys: large history judged %s", keys, check_verdict_name(r.verdict));
+			fail_msg("%d keys: large history judged %s", keys,
+			         check_verdict_name(r.verdict));
 		}
 		check_result_free(&r);
 		check_history_free(&h);
@@ -547,13 +555,13 @@ static void test_prop_large(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prop_generated_linearizable),
-		cmocka_unit_test(test_prop_injected_anomalies),
-		cmocka_unit_test(test_prop_oracle),
-		cmocka_unit_test(test_prop_oracle_client_order),
-		cmocka_unit_test(test_prop_budgets),
-		cmocka_unit_test(test_prop_generated_sound),
-		cmocka_unit_test(test_prop_large),
+	    cmocka_unit_test(test_prop_generated_linearizable),
+	    cmocka_unit_test(test_prop_injected_anomalies),
+	    cmocka_unit_test(test_prop_oracle),
+	    cmocka_unit_test(test_prop_oracle_client_order),
+	    cmocka_unit_test(test_prop_budgets),
+	    cmocka_unit_test(test_prop_generated_sound),
+	    cmocka_unit_test(test_prop_large),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

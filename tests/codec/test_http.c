@@ -1,4 +1,5 @@
-/* test_http.c: the HTTP/1.1 request parser (splits, keep-alive, decoding, limits, malformed input) and response writer. */
+/* test_http.c: the HTTP/1.1 request parser (splits, keep-alive, decoding, limits, malformed input)
+ * and response writer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,11 +29,11 @@ static void transcript_add(struct wire_buf *out, const struct http_request *req)
 	wire_buf_printf(out, "%.*s %d ", (int)req->method_len, req->method_name, req->method);
 	wire_buf_append(out, req->path, req->path_len);
 	wire_buf_printf(out, " q=%.*s v=1.%d ka=%d h=%zu", (int)req->query_len, req->query,
-			req->version_minor, req->keep_alive, req->header_count);
+	                req->version_minor, req->keep_alive, req->header_count);
 	for (size_t i = 0; i < req->header_count; i++) {
 		const struct http_header *h = &req->headers[i];
 		wire_buf_printf(out, " [%.*s=%.*s]", (int)h->name_len, h->name, (int)h->value_len,
-				h->value);
+		                h->value);
 	}
 	wire_buf_printf(out, " body=%zu:", req->body_len);
 	wire_buf_append(out, req->body, req->body_len);
@@ -47,8 +48,8 @@ struct outcome {
 
 /* Parses input fed at the given cut points; the transcript goes to out. */
 static void parse_with_cuts(const struct http_limits *lim, const char *in, size_t len,
-			    const size_t *cuts, size_t ncuts, struct wire_buf *out,
-			    struct outcome *res)
+                            const size_t *cuts, size_t ncuts, struct wire_buf *out,
+                            struct outcome *res)
 {
 	struct http_parser p;
 	assert_int_equal(http_parser_init(&p, lim), 0);
@@ -89,9 +90,10 @@ static void test_simple_get(void **state)
 	(void)state;
 	struct http_parser p;
 	assert_int_equal(http_parser_init(&p, NULL), 0);
-	assert_int_equal(http_parser_feed(&p, S("GET /v1/kv/a%2Fb%20c?rev=12&prefix=a+b HTTP/1.1\r\n"
-						"Host: localhost\r\nX-Empty:\r\nAccept:  */* \t\r\n\r\n")),
-			 0);
+	assert_int_equal(
+	    http_parser_feed(&p, S("GET /v1/kv/a%2Fb%20c?rev=12&prefix=a+b HTTP/1.1\r\n"
+	                           "Host: localhost\r\nX-Empty:\r\nAccept:  */* \t\r\n\r\n")),
+	    0);
 	struct http_request req;
 	assert_int_equal(http_parser_next(&p, &req), 0);
 	assert_int_equal(req.method, HTTP_METHOD_GET);
@@ -115,39 +117,42 @@ static void test_simple_get(void **state)
 
 	char value[16];
 	size_t n = 0;
-	assert_int_equal(http_query_get(req.query, req.query_len, "rev", value, sizeof(value), &n), 0);
+	assert_int_equal(http_query_get(req.query, req.query_len, "rev", value, sizeof(value), &n),
+	                 0);
 	assert_int_equal(n, 2);
 	assert_memory_equal(value, "12", 2);
-	assert_int_equal(http_query_get(req.query, req.query_len, "prefix", value, sizeof(value), &n), 0);
+	assert_int_equal(
+	    http_query_get(req.query, req.query_len, "prefix", value, sizeof(value), &n), 0);
 	assert_memory_equal(value, "a b", 3);
 	assert_int_equal(http_query_get(req.query, req.query_len, "re", value, sizeof(value), &n),
-			 WIRE_ENOTFOUND);
-	assert_int_equal(http_query_get(req.query, req.query_len, "prefix", value, 2, &n), WIRE_ELIMIT);
+	                 WIRE_ENOTFOUND);
+	assert_int_equal(http_query_get(req.query, req.query_len, "prefix", value, 2, &n),
+	                 WIRE_ELIMIT);
 	assert_int_equal(http_parser_next(&p, &req), WIRE_EAGAIN);
 	http_parser_free(&p);
 }
 
 static const char pipeline[] =
-	"\r\n" /* a stray empty line before a request is ignored */
-	"PUT /v1/kv/k HTTP/1.1\r\nContent-Length: 7\r\nContent-Type: application/octet-stream\r\n\r\n"
-	"a\r\n\r\nb\0"
-	"GET /v1/kv/k?x HTTP/1.1\nHost: h\n\n" /* bare LF line ends */
-	"DELETE /v1/kv/%00%ff HTTP/1.1\r\ncontent-length: 0\r\nConnection: keep-alive, close\r\n\r\n"
-	"GET / HTTP/1.0\r\n\r\n"
-	"GET /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
-	"POST /v1/admin/step-down HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}"
-	"OPTIONS * HTTP/1.1\r\n\r\n";
+    "\r\n" /* a stray empty line before a request is ignored */
+    "PUT /v1/kv/k HTTP/1.1\r\nContent-Length: 7\r\nContent-Type: application/octet-stream\r\n\r\n"
+    "a\r\n\r\nb\0"
+    "GET /v1/kv/k?x HTTP/1.1\nHost: h\n\n" /* bare LF line ends */
+    "DELETE /v1/kv/%00%ff HTTP/1.1\r\ncontent-length: 0\r\nConnection: keep-alive, close\r\n\r\n"
+    "GET / HTTP/1.0\r\n\r\n"
+    "GET /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+    "POST /v1/admin/step-down HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}"
+    "OPTIONS * HTTP/1.1\r\n\r\n";
 
 static const char pipeline_transcript[] =
-	"PUT 4 /v1/kv/k q= v=1.1 ka=1 h=2 [Content-Length=7] [Content-Type=application/octet-stream] "
-	"body=7:a\r\n\r\nb\0\n"
-	"GET 1 /v1/kv/k q=x v=1.1 ka=1 h=1 [Host=h] body=0:\n"
-	"DELETE 5 /v1/kv/\0\xff q= v=1.1 ka=0 h=2 [content-length=0] [Connection=keep-alive, close] "
-	"body=0:\n"
-	"GET 1 / q= v=1.0 ka=0 h=0 body=0:\n"
-	"GET 1 /healthz q= v=1.0 ka=1 h=1 [Connection=Keep-Alive] body=0:\n"
-	"POST 3 /v1/admin/step-down q= v=1.1 ka=1 h=2 [Content-Length=2] [Content-Length=2] body=2:{}\n"
-	"OPTIONS 6 * q= v=1.1 ka=1 h=0 body=0:\n";
+    "PUT 4 /v1/kv/k q= v=1.1 ka=1 h=2 [Content-Length=7] [Content-Type=application/octet-stream] "
+    "body=7:a\r\n\r\nb\0\n"
+    "GET 1 /v1/kv/k q=x v=1.1 ka=1 h=1 [Host=h] body=0:\n"
+    "DELETE 5 /v1/kv/\0\xff q= v=1.1 ka=0 h=2 [content-length=0] [Connection=keep-alive, close] "
+    "body=0:\n"
+    "GET 1 / q= v=1.0 ka=0 h=0 body=0:\n"
+    "GET 1 /healthz q= v=1.0 ka=1 h=1 [Connection=Keep-Alive] body=0:\n"
+    "POST 3 /v1/admin/step-down q= v=1.1 ka=1 h=2 [Content-Length=2] [Content-Length=2] body=2:{}\n"
+    "OPTIONS 6 * q= v=1.1 ka=1 h=0 body=0:\n";
 
 static void check_transcript(const struct wire_buf *out)
 {
@@ -197,7 +202,8 @@ static void test_space_commit(void **state)
 	while (at < len) {
 		char *space = NULL;
 		size_t space_len = 0;
-		assert_int_equal(http_parser_space(&p, 1 + rng_next(&seed) % 13, &space, &space_len), 0);
+		assert_int_equal(
+		    http_parser_space(&p, 1 + rng_next(&seed) % 13, &space, &space_len), 0);
 		size_t n = space_len < len - at ? space_len : len - at;
 		memcpy(space, pipeline + at, n);
 		http_parser_commit(&p, n);
@@ -235,7 +241,8 @@ static void test_keep_alive(void **state)
 	assert_true(keep_alive_of(S("GET / HTTP/1.1\r\nConnection: closed\r\n\r\n")));
 	assert_false(keep_alive_of(S("GET / HTTP/1.0\r\n\r\n")));
 	assert_true(keep_alive_of(S("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")));
-	assert_false(keep_alive_of(S("GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n")));
+	assert_false(keep_alive_of(
+	    S("GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n")));
 }
 
 static void test_percent_decoding(void **state)
@@ -265,7 +272,8 @@ static void test_percent_decoding(void **state)
 		assert_true((memchr(b.data, '/', b.len) != NULL) == (keep != 0));
 		char back[256];
 		size_t n = 0;
-		assert_int_equal(http_percent_decode(b.data, b.len, false, back, sizeof(back), &n), 0);
+		assert_int_equal(http_percent_decode(b.data, b.len, false, back, sizeof(back), &n),
+		                 0);
 		assert_int_equal(n, 256);
 		assert_memory_equal(back, all, 256);
 		wire_buf_free(&b);
@@ -362,28 +370,28 @@ static void test_malformed(void **state)
 {
 	(void)state;
 	static const char *const cases[] = {
-		"GET\r\n\r\n",
-		"GET /\r\n\r\n",
-		"GET  / HTTP/1.1\r\n\r\n",
-		"GET / HTTP/1.1 \r\n\r\n",
-		"G(T / HTTP/1.1\r\n\r\n",
-		"GET v1/kv HTTP/1.1\r\n\r\n",
-		"GET /a\x01 HTTP/1.1\r\n\r\n",
-		"GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
-		"GET / HTTP/1.x\r\n\r\n",
-		"GET / http/1.1\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
-		"GET / HTTP/1.1\r\n: x\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost x\r\n\r\n",
-		"GET / HTTP/1.1\r\nA: 1\r\n  folded\r\n\r\n",
-		"GET / HTTP/1.1\r\nA: a\x7f\r\n\r\n",
-		"GET / HTTP/1.1\r\nA: a\rb\r\n\r\n",
-		"PUT / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-		"PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-		"PUT / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n",
-		"PUT / HTTP/1.1\r\nContent-Length:\r\n\r\n",
-		"PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-		"PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+	    "GET\r\n\r\n",
+	    "GET /\r\n\r\n",
+	    "GET  / HTTP/1.1\r\n\r\n",
+	    "GET / HTTP/1.1 \r\n\r\n",
+	    "G(T / HTTP/1.1\r\n\r\n",
+	    "GET v1/kv HTTP/1.1\r\n\r\n",
+	    "GET /a\x01 HTTP/1.1\r\n\r\n",
+	    "GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
+	    "GET / HTTP/1.x\r\n\r\n",
+	    "GET / http/1.1\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+	    "GET / HTTP/1.1\r\n: x\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost x\r\n\r\n",
+	    "GET / HTTP/1.1\r\nA: 1\r\n  folded\r\n\r\n",
+	    "GET / HTTP/1.1\r\nA: a\x7f\r\n\r\n",
+	    "GET / HTTP/1.1\r\nA: a\rb\r\n\r\n",
+	    "PUT / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+	    "PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+	    "PUT / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n",
+	    "PUT / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+	    "PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+	    "PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct outcome res = parse_one(NULL, cases[i], strlen(cases[i]));
@@ -398,7 +406,8 @@ static void test_malformed(void **state)
 	/* The error sticks; the requests before it were handed out. */
 	struct http_parser p;
 	assert_int_equal(http_parser_init(&p, NULL), 0);
-	assert_int_equal(http_parser_feed(&p, S("GET / HTTP/1.1\r\n\r\nBAD\r\n\r\nGET / HTTP/1.1\r\n\r\n")), 0);
+	assert_int_equal(
+	    http_parser_feed(&p, S("GET / HTTP/1.1\r\n\r\nBAD\r\n\r\nGET / HTTP/1.1\r\n\r\n")), 0);
 	struct http_request req;
 	assert_int_equal(http_parser_next(&p, &req), 0);
 	assert_int_equal(http_parser_next(&p, &req), WIRE_ESYNTAX);
@@ -413,7 +422,8 @@ static void test_expect_continue(void **state)
 	struct http_parser p;
 	assert_int_equal(http_parser_init(&p, NULL), 0);
 	assert_int_equal(http_parser_feed(&p, S("PUT /v1/kv/k HTTP/1.1\r\nExpect: 100-Continue\r\n"
-						"Content-Length: 3\r\n\r\nab")), 0);
+	                                        "Content-Length: 3\r\n\r\nab")),
+	                 0);
 	struct http_request req;
 	assert_int_equal(http_parser_next(&p, &req), WIRE_EAGAIN);
 	assert_true(http_parser_continue(&p));
@@ -431,35 +441,40 @@ static void test_response_writer(void **state)
 	struct wire_buf b;
 	wire_buf_init(&b, 4096);
 	const struct http_header extra[] = {
-		{.name = "Location", .name_len = 8, .value = "http://n2/", .value_len = 10},
+	    {.name = "Location", .name_len = 8, .value = "http://n2/", .value_len = 10},
 	};
 	struct http_response resp = {
-		.status = 307,
-		.content_type = "application/json",
-		.body = "{}",
-		.body_len = 2,
-		.extra = extra,
-		.extra_count = 1,
+	    .status = 307,
+	    .content_type = "application/json",
+	    .body = "{}",
+	    .body_len = 2,
+	    .extra = extra,
+	    .extra_count = 1,
 	};
 	assert_int_equal(http_write_response(&b, &resp), 0);
-	const char want[] = "HTTP/1.1 307 Temporary Redirect\r\nContent-Type: application/json\r\n"
-			    "Content-Length: 2\r\nConnection: keep-alive\r\nLocation: http://n2/\r\n\r\n{}";
+	const char want[] =
+	    "HTTP/1.1 307 Temporary Redirect\r\nContent-Type: application/json\r\n"
+	    "Content-Length: 2\r\nConnection: keep-alive\r\nLocation: http://n2/\r\n\r\n{}";
 	assert_int_equal(b.len, sizeof(want) - 1);
 	assert_memory_equal(b.data, want, b.len);
 
 	wire_buf_reset(&b);
-	resp = (struct http_response){.status = 404, .content_type = "text/plain", .body = "no",
-				      .body_len = 2, .close = true, .head_only = true};
+	resp = (struct http_response){.status = 404,
+	                              .content_type = "text/plain",
+	                              .body = "no",
+	                              .body_len = 2,
+	                              .close = true,
+	                              .head_only = true};
 	assert_int_equal(http_write_response(&b, &resp), 0);
 	const char want2[] = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
-			     "Content-Length: 2\r\nConnection: close\r\n\r\n";
+	                     "Content-Length: 2\r\nConnection: close\r\n\r\n";
 	assert_int_equal(b.len, sizeof(want2) - 1);
 	assert_memory_equal(b.data, want2, b.len);
 
 	/* A value that would split the head is refused and nothing is written. */
 	wire_buf_reset(&b);
 	const struct http_header evil[] = {
-		{.name = "X", .name_len = 1, .value = "a\r\nSet-Cookie: x", .value_len = 16},
+	    {.name = "X", .name_len = 1, .value = "a\r\nSet-Cookie: x", .value_len = 16},
 	};
 	resp = (struct http_response){.status = 200, .extra = evil, .extra_count = 1};
 	assert_int_equal(http_write_response(&b, &resp), WIRE_EINVAL);
@@ -476,9 +491,25 @@ static void test_random_bytes(void **state)
 {
 	(void)state;
 	static const char *const pieces[] = {
-		"GET ", "PUT ", "/v1/kv/", "%2F", "%z", "?a=b", " HTTP/1.1", " HTTP/1.0", "\r\n", "\n",
-		"Content-Length: ", "1", "0", "Connection: close", "Expect: 100-continue",
-		"Transfer-Encoding: chunked", ": ", " ", "x",
+	    "GET ",
+	    "PUT ",
+	    "/v1/kv/",
+	    "%2F",
+	    "%z",
+	    "?a=b",
+	    " HTTP/1.1",
+	    " HTTP/1.0",
+	    "\r\n",
+	    "\n",
+	    "Content-Length: ",
+	    "1",
+	    "0",
+	    "Connection: close",
+	    "Expect: 100-continue",
+	    "Transfer-Encoding: chunked",
+	    ": ",
+	    " ",
+	    "x",
 	};
 	struct http_limits lim;
 	http_limits_default(&lim);
@@ -557,17 +588,12 @@ static void test_web_page(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_simple_get),
-		cmocka_unit_test(test_pipeline_every_split),
-		cmocka_unit_test(test_space_commit),
-		cmocka_unit_test(test_keep_alive),
-		cmocka_unit_test(test_percent_decoding),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_expect_continue),
-		cmocka_unit_test(test_response_writer),
-		cmocka_unit_test(test_random_bytes),
-		cmocka_unit_test(test_web_page),
+	    cmocka_unit_test(test_simple_get),       cmocka_unit_test(test_pipeline_every_split),
+	    cmocka_unit_test(test_space_commit),     cmocka_unit_test(test_keep_alive),
+	    cmocka_unit_test(test_percent_decoding), cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_malformed),        cmocka_unit_test(test_expect_continue),
+	    cmocka_unit_test(test_response_writer),  cmocka_unit_test(test_random_bytes),
+	    cmocka_unit_test(test_web_page),
 	};
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }

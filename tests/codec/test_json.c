@@ -1,4 +1,5 @@
-/* test_json.c: the JSON writer (escaping, the bytes convention, base64) and reader (limits, malformed input). */
+/* test_json.c: the JSON writer (escaping, the bytes convention, base64) and reader (limits,
+ * malformed input). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,8 +75,8 @@ static void test_writer(void **state)
 	assert_int_equal(json_write_object_end(&w), 0);
 	assert_true(json_writer_done(&w));
 	assert_buf(&b, "{\"cluster_id\":\"c1\",\"term\":18446744073709551615,"
-		       "\"delta\":-9223372036854775808,\"ok\":true,\"no\":false,\"none\":null,"
-		       "\"ratio\":0.1,\"nan\":null,\"nodes\":[1,{},[],\"x\"],\"k\\\"ey\":\"\"}");
+	               "\"delta\":-9223372036854775808,\"ok\":true,\"no\":false,\"none\":null,"
+	               "\"ratio\":0.1,\"nan\":null,\"nodes\":[1,{},[],\"x\"],\"k\\\"ey\":\"\"}");
 	wire_buf_free(&b);
 }
 
@@ -86,12 +87,14 @@ static void test_escaping(void **state)
 	wire_buf_init(&b, 4096);
 	struct json_writer w;
 	json_writer_init(&w, &b);
-	json_write_string(&w, S("q\"b\\s/\n\r\t\b\f\x01\x1f\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
-	assert_buf(&b, "\"q\\\"b\\\\s/\\n\\r\\t\\b\\f\\u0001\\u001f\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+	json_write_string(&w,
+	                  S("q\"b\\s/\n\r\t\b\f\x01\x1f\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+	assert_buf(&b, "\"q\\\"b\\\\s/\\n\\r\\t\\b\\f\\u0001\\u001f\x7f "
+	               "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
 
 	/* Invalid UTF-8: each bad byte becomes U+FFFD, and the output stays valid. */
 	static const char *const bad[] = {
-		"\xff", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80",
+	    "\xff", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		wire_buf_reset(&b);
@@ -129,8 +132,13 @@ static void test_base64(void **state)
 {
 	(void)state;
 	static const char *const vectors[][2] = {
-		{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-		{"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+	    {"", ""},
+	    {"f", "Zg=="},
+	    {"fo", "Zm8="},
+	    {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg=="},
+	    {"fooba", "Zm9vYmE="},
+	    {"foobar", "Zm9vYmFy"},
 	};
 	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
 		struct wire_buf b;
@@ -151,7 +159,8 @@ static void test_base64(void **state)
 	assert_int_equal(json_base64_decode(S("Zm9vY"), out, sizeof(out), &n), WIRE_ESYNTAX);
 	assert_int_equal(json_base64_decode(S("Zm9v!A=="), out, sizeof(out), &n), WIRE_ESYNTAX);
 	assert_int_equal(json_base64_decode(S("Zm 9v"), out, sizeof(out), &n), WIRE_ESYNTAX);
-	assert_int_equal(json_base64_decode(S("Zh=="), out, sizeof(out), &n), WIRE_ESYNTAX); /* bits */
+	assert_int_equal(json_base64_decode(S("Zh=="), out, sizeof(out), &n),
+	                 WIRE_ESYNTAX); /* bits */
 	assert_int_equal(json_base64_decode(S("===="), out, sizeof(out), &n), WIRE_ESYNTAX);
 	assert_int_equal(json_base64_decode(S("Zm9vYmFy"), out, 5, &n), WIRE_ELIMIT);
 }
@@ -186,7 +195,8 @@ static void test_bytes_round_trip(void **state)
 		assert_int_equal(json_parse(b.data, b.len, NULL, &doc, NULL), 0);
 		void *back = NULL;
 		size_t back_len = 0;
-		assert_int_equal(json_object_get_bytes(json_doc_root(doc), "value", &back, &back_len), 0);
+		assert_int_equal(
+		    json_object_get_bytes(json_doc_root(doc), "value", &back, &back_len), 0);
 		assert_int_equal(back_len, len);
 		assert_memory_equal(back, data, len);
 		free(back);
@@ -199,7 +209,9 @@ static void test_bytes_round_trip(void **state)
 	void *data = NULL;
 	size_t len = 0;
 	assert_int_equal(json_parse(S("{\"value\":\"a\",\"value_base64\":\"YQ==\",\"n\":1,"
-				      "\"bad_base64\":\"!!\"}"), NULL, &doc, NULL), 0);
+	                              "\"bad_base64\":\"!!\"}"),
+	                            NULL, &doc, NULL),
+	                 0);
 	const struct json_value *root = json_doc_root(doc);
 	assert_int_equal(json_object_get_bytes(root, "value", &data, &len), WIRE_EINVAL);
 	assert_int_equal(json_object_get_bytes(root, "n", &data, &len), WIRE_EINVAL);
@@ -211,10 +223,11 @@ static void test_bytes_round_trip(void **state)
 static void test_reader(void **state)
 {
 	(void)state;
-	const char text[] = " {\"key\":\"k\\u00e9\\ud83d\\ude00\\u0000z\", \"rev\": 9007199254740993,"
-			    " \"neg\": -12, \"big\": 18446744073709551615, \"frac\": 1.5e2,"
-			    " \"t\": true, \"f\": false, \"n\": null, \"arr\": [1, [\"x\"], {}],"
-			    " \"key\": \"dup\"} \n";
+	const char text[] =
+	    " {\"key\":\"k\\u00e9\\ud83d\\ude00\\u0000z\", \"rev\": 9007199254740993,"
+	    " \"neg\": -12, \"big\": 18446744073709551615, \"frac\": 1.5e2,"
+	    " \"t\": true, \"f\": false, \"n\": null, \"arr\": [1, [\"x\"], {}],"
+	    " \"key\": \"dup\"} \n";
 	struct json_doc *doc = NULL;
 	char err[WIRE_ERRMSG_SIZE];
 	assert_int_equal(json_parse(text, sizeof(text) - 1, NULL, &doc, err), 0);
@@ -257,8 +270,8 @@ static void test_reader(void **state)
 	json_doc_free(doc);
 
 	/* Scalars at the top, and the empty containers. */
-	static const char *const fine[] = {"0", "-0", "1e5", "-1.25E-3", "\"\"", "true", "null",
-					   "[]", "{}", " [ ] ", "[[],[[]]]"};
+	static const char *const fine[] = {"0",    "-0", "1e5", "-1.25E-3", "\"\"",     "true",
+	                                   "null", "[]", "{}",  " [ ] ",    "[[],[[]]]"};
 	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
 		assert_int_equal(json_parse(fine[i], strlen(fine[i]), NULL, &doc, err), 0);
 		json_doc_free(doc);
@@ -269,11 +282,47 @@ static void test_reader_malformed(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"", " ", "{", "}", "[", "[1,]", "[,1]", "{\"a\"}", "{\"a\" 1}", "{\"a\":1,}", "{a:1}",
-		"{\"a\":1 \"b\":2}", "01", "1.", ".5", "+1", "-", "1e", "1e+", "0x10", "tru", "nul",
-		"falsey", "\"abc", "\"a\\\"", "\"\\x41\"", "\"\\u12\"", "\"\\u12g4\"", "\"\\ud800\"",
-		"\"\\ud800\\u0041\"", "\"\\udc00\"", "\"a\nb\"", "\"\xff\"", "\"\xc3\"", "\"\xed\xa0\x80\"",
-		"{}x", "[1] [2]", "'a'", "NaN", "Infinity", "\"\\ud83d\\ude00",
+	    "",
+	    " ",
+	    "{",
+	    "}",
+	    "[",
+	    "[1,]",
+	    "[,1]",
+	    "{\"a\"}",
+	    "{\"a\" 1}",
+	    "{\"a\":1,}",
+	    "{a:1}",
+	    "{\"a\":1 \"b\":2}",
+	    "01",
+	    "1.",
+	    ".5",
+	    "+1",
+	    "-",
+	    "1e",
+	    "1e+",
+	    "0x10",
+	    "tru",
+	    "nul",
+	    "falsey",
+	    "\"abc",
+	    "\"a\\\"",
+	    "\"\\x41\"",
+	    "\"\\u12\"",
+	    "\"\\u12g4\"",
+	    "\"\\ud800\"",
+	    "\"\\ud800\\u0041\"",
+	    "\"\\udc00\"",
+	    "\"a\nb\"",
+	    "\"\xff\"",
+	    "\"\xc3\"",
+	    "\"\xed\xa0\x80\"",
+	    "{}x",
+	    "[1] [2]",
+	    "'a'",
+	    "NaN",
+	    "Infinity",
+	    "\"\\ud83d\\ude00",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct json_doc *doc = NULL;
@@ -292,8 +341,13 @@ static void test_reader_reuse(void **state)
 {
 	(void)state;
 	static const char *const lines[] = {
-		"{\"a\":1}", "[\"a much longer document, to make the storage grow\",[1,2,3],{}]",
-		"{\"a\":", "7", "{\"b\":\"x\",\"c\":[true,null]}", "[01]", "\"\"",
+	    "{\"a\":1}",
+	    "[\"a much longer document, to make the storage grow\",[1,2,3],{}]",
+	    "{\"a\":",
+	    "7",
+	    "{\"b\":\"x\",\"c\":[true,null]}",
+	    "[01]",
+	    "\"\"",
 	};
 	static const int want[] = {0, 0, WIRE_ESYNTAX, 0, 0, WIRE_ESYNTAX, 0};
 	struct json_doc *doc = NULL;
@@ -308,7 +362,8 @@ static void test_reader_reuse(void **state)
 			const struct json_value *root = json_doc_root(doc);
 			if (i == 0) {
 				int64_t v = 0;
-				assert_int_equal(json_value_int64(json_object_get(root, "a"), &v), 0);
+				assert_int_equal(json_value_int64(json_object_get(root, "a"), &v),
+				                 0);
 				assert_int_equal(v, 1);
 			} else if (i == 1) {
 				assert_int_equal(root->type, JSON_ARRAY);
@@ -398,8 +453,9 @@ static void test_reader_limits(void **state)
 static void test_reader_random(void **state)
 {
 	(void)state;
-	const char base[] = "{\"key\":\"a\\u00e9\",\"value_base64\":\"YQ==\",\"n\":[1,-2.5e3,true,null],"
-			    "\"o\":{\"x\":\"\\ud83d\\ude00\"}}";
+	const char base[] =
+	    "{\"key\":\"a\\u00e9\",\"value_base64\":\"YQ==\",\"n\":[1,-2.5e3,true,null],"
+	    "\"o\":{\"x\":\"\\ud83d\\ude00\"}}";
 	static const char alphabet[] = "{}[]\",:\\u0123456789eE.-+ truefalsn";
 	uint64_t seed = 11;
 	size_t parsed = 0;
@@ -412,8 +468,9 @@ static void test_reader_random(void **state)
 			size_t flips = 1 + rng_next(&seed) % 3;
 			for (size_t f = 0; f < flips; f++) {
 				uint64_t r = rng_next(&seed);
-				text[r % len] = r % 3 == 0 ? (char)(r >> 8)
-							   : alphabet[(r >> 8) % (sizeof(alphabet) - 1)];
+				text[r % len] = r % 3 == 0
+				                    ? (char)(r >> 8)
+				                    : alphabet[(r >> 8) % (sizeof(alphabet) - 1)];
 			}
 			len = rng_next(&seed) % 8 == 0 ? rng_next(&seed) % len : len;
 		} else {
@@ -438,16 +495,11 @@ static void test_reader_random(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_writer),
-		cmocka_unit_test(test_escaping),
-		cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_bytes_round_trip),
-		cmocka_unit_test(test_reader),
-		cmocka_unit_test(test_reader_malformed),
-		cmocka_unit_test(test_reader_limits),
-		cmocka_unit_test(test_reader_reuse),
-		cmocka_unit_test(test_reader_lax_utf8),
-		cmocka_unit_test(test_reader_random),
+	    cmocka_unit_test(test_writer),          cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_base64),          cmocka_unit_test(test_bytes_round_trip),
+	    cmocka_unit_test(test_reader),          cmocka_unit_test(test_reader_malformed),
+	    cmocka_unit_test(test_reader_limits),   cmocka_unit_test(test_reader_reuse),
+	    cmocka_unit_test(test_reader_lax_utf8), cmocka_unit_test(test_reader_random),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

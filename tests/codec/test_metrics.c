@@ -12,31 +12,31 @@
 #include "codec/metrics.h"
 
 static const char golden[] =
-	"# HELP concord_requests_total Client requests served, by protocol and command.\n"
-	"# TYPE concord_requests_total counter\n"
-	"concord_requests_total{proto=\"resp\",cmd=\"GET\"} 1027\n"
-	"concord_requests_total{proto=\"http\",cmd=\"a\\\"b\\\\c\\nd\"} 0\n"
-	"# HELP concord_raft_term Current term. Back\\\\slash and\\nnewline escaped.\n"
-	"# TYPE concord_raft_term gauge\n"
-	"concord_raft_term 18446744073709551615\n"
-	"concord_clock_skew_seconds -0.25\n"
-	"concord_ratio{node=\"n1\"} 0.1\n"
-	"concord_signed -42\n"
-	"concord_inf +Inf\n"
-	"concord_ninf -Inf\n"
-	"concord_nan NaN\n"
-	"# HELP concord_request_seconds Request latency.\n"
-	"# TYPE concord_request_seconds histogram\n"
-	"concord_request_seconds_bucket{cmd=\"SET\",le=\"0.001\"} 2\n"
-	"concord_request_seconds_bucket{cmd=\"SET\",le=\"0.01\"} 3\n"
-	"concord_request_seconds_bucket{cmd=\"SET\",le=\"1\"} 3\n"
-	"concord_request_seconds_bucket{cmd=\"SET\",le=\"+Inf\"} 5\n"
-	"concord_request_seconds_sum{cmd=\"SET\"} 7.0055\n"
-	"concord_request_seconds_count{cmd=\"SET\"} 5\n"
-	"concord_bare_bucket{le=\"0.5\"} 0\n"
-	"concord_bare_bucket{le=\"+Inf\"} 0\n"
-	"concord_bare_sum 0\n"
-	"concord_bare_count 0\n";
+    "# HELP concord_requests_total Client requests served, by protocol and command.\n"
+    "# TYPE concord_requests_total counter\n"
+    "concord_requests_total{proto=\"resp\",cmd=\"GET\"} 1027\n"
+    "concord_requests_total{proto=\"http\",cmd=\"a\\\"b\\\\c\\nd\"} 0\n"
+    "# HELP concord_raft_term Current term. Back\\\\slash and\\nnewline escaped.\n"
+    "# TYPE concord_raft_term gauge\n"
+    "concord_raft_term 18446744073709551615\n"
+    "concord_clock_skew_seconds -0.25\n"
+    "concord_ratio{node=\"n1\"} 0.1\n"
+    "concord_signed -42\n"
+    "concord_inf +Inf\n"
+    "concord_ninf -Inf\n"
+    "concord_nan NaN\n"
+    "# HELP concord_request_seconds Request latency.\n"
+    "# TYPE concord_request_seconds histogram\n"
+    "concord_request_seconds_bucket{cmd=\"SET\",le=\"0.001\"} 2\n"
+    "concord_request_seconds_bucket{cmd=\"SET\",le=\"0.01\"} 3\n"
+    "concord_request_seconds_bucket{cmd=\"SET\",le=\"1\"} 3\n"
+    "concord_request_seconds_bucket{cmd=\"SET\",le=\"+Inf\"} 5\n"
+    "concord_request_seconds_sum{cmd=\"SET\"} 7.0055\n"
+    "concord_request_seconds_count{cmd=\"SET\"} 5\n"
+    "concord_bare_bucket{le=\"0.5\"} 0\n"
+    "concord_bare_bucket{le=\"+Inf\"} 0\n"
+    "concord_bare_sum 0\n"
+    "concord_bare_count 0\n";
 
 static void test_golden(void **state)
 {
@@ -44,13 +44,13 @@ static void test_golden(void **state)
 	struct wire_buf b;
 	wire_buf_init(&b, 1 << 16);
 	metrics_write_family(&b, "concord_requests_total",
-			     "Client requests served, by protocol and command.", METRICS_COUNTER);
+	                     "Client requests served, by protocol and command.", METRICS_COUNTER);
 	const struct metrics_label l1[] = {{"proto", "resp"}, {"cmd", "GET"}};
 	metrics_write_u64(&b, "concord_requests_total", l1, 2, 1027);
 	const struct metrics_label l2[] = {{"proto", "http"}, {"cmd", "a\"b\\c\nd"}};
 	metrics_write_u64(&b, "concord_requests_total", l2, 2, 0);
 	metrics_write_family(&b, "concord_raft_term",
-			     "Current term. Back\\slash and\nnewline escaped.", METRICS_GAUGE);
+	                     "Current term. Back\\slash and\nnewline escaped.", METRICS_GAUGE);
 	metrics_write_u64(&b, "concord_raft_term", NULL, 0, UINT64_MAX);
 	metrics_write_double(&b, "concord_clock_skew_seconds", NULL, 0, -0.25);
 	const struct metrics_label l3[] = {{"node", "n1"}};
@@ -138,9 +138,9 @@ static void test_observe_matches_scan(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_golden),
-		cmocka_unit_test(test_latency_bounds),
-		cmocka_unit_test(test_observe_matches_scan),
+	    cmocka_unit_test(test_golden),
+	    cmocka_unit_test(test_latency_bounds),
+	    cmocka_unit_test(test_observe_matches_scan),
 	};
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

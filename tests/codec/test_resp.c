@@ -1,4 +1,5 @@
-/* test_resp.c: the RESP request parser (splits, inline, limits, malformed input), reply writer and reply parser. */
+/* test_resp.c: the RESP request parser (splits, inline, limits, malformed input), reply writer and
+ * reply parser. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,8 +39,8 @@ static void transcript_add(struct wire_buf *out, const struct resp_cmd *cmd)
 /* Feeds input in pieces whose lengths come from `cuts` (sorted split offsets), parses
  * everything, and returns the transcript; *rc_out gets the last parser result. */
 static void parse_with_cuts(const struct resp_limits *lim, const char *input, size_t len,
-			    const size_t *cuts, size_t ncuts, struct wire_buf *out, int *rc_out,
-			    char errmsg[WIRE_ERRMSG_SIZE])
+                            const size_t *cuts, size_t ncuts, struct wire_buf *out, int *rc_out,
+                            char errmsg[WIRE_ERRMSG_SIZE])
 {
 	struct resp_parser p;
 	assert_int_equal(resp_parser_init(&p, lim), 0);
@@ -66,14 +67,14 @@ static void parse_with_cuts(const struct resp_limits *lim, const char *input, si
 }
 
 static void parse_whole(const struct resp_limits *lim, const char *input, size_t len,
-			struct wire_buf *out, int *rc, char errmsg[WIRE_ERRMSG_SIZE])
+                        struct wire_buf *out, int *rc, char errmsg[WIRE_ERRMSG_SIZE])
 {
 	parse_with_cuts(lim, input, len, NULL, 0, out, rc, errmsg);
 }
 
 /* The error a whole input gives (after any commands before it). */
 static int parse_error(const struct resp_limits *lim, const char *input, size_t len,
-		       char errmsg[WIRE_ERRMSG_SIZE])
+                       char errmsg[WIRE_ERRMSG_SIZE])
 {
 	struct wire_buf out;
 	wire_buf_init(&out, 1 << 20);
@@ -96,7 +97,8 @@ static void test_array_command(void **state)
 	assert_int_equal(resp_parser_init(&p, NULL), 0);
 	struct resp_cmd cmd;
 	assert_int_equal(resp_parser_next(&p, &cmd), WIRE_EAGAIN);
-	assert_int_equal(resp_parser_feed(&p, S("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n")), 0);
+	assert_int_equal(resp_parser_feed(&p, S("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n")),
+	                 0);
 	assert_int_equal(resp_parser_next(&p, &cmd), 0);
 	assert_int_equal(cmd.argc, 3);
 	assert_false(cmd.is_inline);
@@ -110,25 +112,24 @@ static void test_array_command(void **state)
 
 /* A pipelined buffer mixing every form the parser accepts. */
 static const char pipeline[] =
-	"*1\r\n$4\r\nPING\r\n"
-	"*3\r\n$3\r\nSET\r\n$4\r\nk\r\nx\r\n$6\r\n\0\r\n\xff\r\n\r\n" /* CRLF and NUL inside bulks */
-	"PING\r\n"
-	"\r\n"                                  /* an empty inline line: skipped */
-	"*0\r\n"                                /* an empty array: skipped */
-	"*-1\r\n"                               /* so is a null one */
-	"set \"a b\" 'c d' \"\\x41\\n\"\n"      /* inline with quotes and escapes, bare LF */
-	"*2\r\n$3\r\nGET\r\n$0\r\n\r\n"         /* an empty argument */
-	"   GET   spaced   \r\n"
-	"*2\r\n$4\r\nECHO\r\n$12\r\n*1\r\n$4\r\nPING\r\n"; /* protocol bytes as data */
+    "*1\r\n$4\r\nPING\r\n"
+    "*3\r\n$3\r\nSET\r\n$4\r\nk\r\nx\r\n$6\r\n\0\r\n\xff\r\n\r\n" /* CRLF and NUL inside bulks */
+    "PING\r\n"
+    "\r\n"                             /* an empty inline line: skipped */
+    "*0\r\n"                           /* an empty array: skipped */
+    "*-1\r\n"                          /* so is a null one */
+    "set \"a b\" 'c d' \"\\x41\\n\"\n" /* inline with quotes and escapes, bare LF */
+    "*2\r\n$3\r\nGET\r\n$0\r\n\r\n"    /* an empty argument */
+    "   GET   spaced   \r\n"
+    "*2\r\n$4\r\nECHO\r\n$12\r\n*1\r\n$4\r\nPING\r\n"; /* protocol bytes as data */
 
-static const char pipeline_transcript[] =
-	"[1] 4:PING\n"
-	"[3] 3:SET 4:k\r\nx 6:\0\r\n\xff\r\n\n"
-	"[1]i 4:PING\n"
-	"[4]i 3:set 3:a b 3:c d 2:A\n\n"
-	"[2] 3:GET 0:\n"
-	"[2]i 3:GET 6:spaced\n"
-	"[2] 4:ECHO 12:*1\r\n$4\r\nPING\n";
+static const char pipeline_transcript[] = "[1] 4:PING\n"
+                                          "[3] 3:SET 4:k\r\nx 6:\0\r\n\xff\r\n\n"
+                                          "[1]i 4:PING\n"
+                                          "[4]i 3:set 3:a b 3:c d 2:A\n\n"
+                                          "[2] 3:GET 0:\n"
+                                          "[2]i 3:GET 6:spaced\n"
+                                          "[2] 4:ECHO 12:*1\r\n$4\r\nPING\n";
 
 static void check_transcript(const struct wire_buf *out)
 {
@@ -262,8 +263,9 @@ static void test_limits(void **state)
 	char msg[WIRE_ERRMSG_SIZE];
 
 	/* At each limit: fine. One past it: an error. */
-	assert_int_equal(parse_error(&lim, S("*3\r\n$1\r\na\r\n$1\r\nb\r\n$10\r\n0123456789\r\n"), msg),
-			 WIRE_EAGAIN);
+	assert_int_equal(
+	    parse_error(&lim, S("*3\r\n$1\r\na\r\n$1\r\nb\r\n$10\r\n0123456789\r\n"), msg),
+	    WIRE_EAGAIN);
 	assert_int_equal(parse_error(&lim, S("*4\r\n"), msg), WIRE_ESYNTAX);
 	assert_string_equal(msg, "Protocol error: invalid multibulk length");
 	assert_int_equal(parse_error(&lim, S("*1\r\n$11\r\n"), msg), WIRE_ESYNTAX);
@@ -280,7 +282,8 @@ static void test_limits(void **state)
 	/* Header lines without their CRLF. */
 	assert_int_equal(parse_error(&lim, S("*1111111111111111111111111"), msg), WIRE_ELIMIT);
 	assert_string_equal(msg, "Protocol error: too big multibulk count string");
-	assert_int_equal(parse_error(&lim, S("*1\r\n$1111111111111111111111111"), msg), WIRE_ELIMIT);
+	assert_int_equal(parse_error(&lim, S("*1\r\n$1111111111111111111111111"), msg),
+	                 WIRE_ELIMIT);
 	assert_string_equal(msg, "Protocol error: too big bulk count string");
 
 	/* The buffer: a command that cannot fit is refused as soon as its size shows. */
@@ -334,7 +337,7 @@ static void test_limit_buffer_full(void **state)
 	struct resp_cmd cmd;
 	assert_int_equal(resp_parser_next(&p, &cmd), WIRE_ELIMIT);
 	assert_string_equal(resp_parser_errmsg(&p),
-			    "Protocol error: command larger than the 32-byte input buffer");
+	                    "Protocol error: command larger than the 32-byte input buffer");
 	assert_int_equal(resp_parser_space(&p, 1, &space, &space_len), WIRE_ELIMIT);
 	resp_parser_free(&p);
 }
@@ -347,21 +350,21 @@ static void test_malformed(void **state)
 		size_t len;
 		const char *msg;
 	} cases[] = {
-		{S("*1\r\n+PING\r\n"), "Protocol error: expected '$', got '+'"},
-		{S("*1\r\n\x01"), "Protocol error: expected '$', got byte 0x01"},
-		{S("*-2\r\n"), "Protocol error: invalid multibulk length"},
-		{S("*1\r\n$-1\r\n"), "Protocol error: invalid bulk length"},
-		{S("*1\r\n$-2\r\n"), "Protocol error: invalid bulk length"},
-		{S("*x\r\n"), "Protocol error: invalid multibulk length"},
-		{S("*\r\n"), "Protocol error: invalid multibulk length"},
-		{S("*+1\r\n"), "Protocol error: invalid multibulk length"},
-		{S("* 1\r\n"), "Protocol error: invalid multibulk length"},
-		{S("*1\r\n$1x\r\n"), "Protocol error: invalid bulk length"},
-		{S("*1\r\n$99999999999999999999\r\n"), "Protocol error: invalid bulk length"},
-		{S("*1\rX"), "Protocol error: invalid multibulk length"},
-		{S("*1\r\n$1\r\nab\r\n"), "Protocol error: expected CRLF after bulk string"},
-		{S("*1\r\n$1\r\na\n\r"), "Protocol error: expected CRLF after bulk string"},
-		{S("*2\r\n$1\r\na\r\n*1\r\n"), "Protocol error: expected '$', got '*'"},
+	    {S("*1\r\n+PING\r\n"), "Protocol error: expected '$', got '+'"},
+	    {S("*1\r\n\x01"), "Protocol error: expected '$', got byte 0x01"},
+	    {S("*-2\r\n"), "Protocol error: invalid multibulk length"},
+	    {S("*1\r\n$-1\r\n"), "Protocol error: invalid bulk length"},
+	    {S("*1\r\n$-2\r\n"), "Protocol error: invalid bulk length"},
+	    {S("*x\r\n"), "Protocol error: invalid multibulk length"},
+	    {S("*\r\n"), "Protocol error: invalid multibulk length"},
+	    {S("*+1\r\n"), "Protocol error: invalid multibulk length"},
+	    {S("* 1\r\n"), "Protocol error: invalid multibulk length"},
+	    {S("*1\r\n$1x\r\n"), "Protocol error: invalid bulk length"},
+	    {S("*1\r\n$99999999999999999999\r\n"), "Protocol error: invalid bulk length"},
+	    {S("*1\rX"), "Protocol error: invalid multibulk length"},
+	    {S("*1\r\n$1\r\nab\r\n"), "Protocol error: expected CRLF after bulk string"},
+	    {S("*1\r\n$1\r\na\n\r"), "Protocol error: expected CRLF after bulk string"},
+	    {S("*2\r\n$1\r\na\r\n*1\r\n"), "Protocol error: expected '$', got '*'"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char msg[WIRE_ERRMSG_SIZE];
@@ -402,7 +405,8 @@ static void test_random_bytes(void **state)
 		size_t len = rng_next(&seed) % sizeof(buf);
 		for (size_t i = 0; i < len; i++) {
 			uint64_t r = rng_next(&seed);
-			buf[i] = r % 4 == 0 ? (char)(r >> 8) : alphabet[(r >> 8) % (sizeof(alphabet) - 1)];
+			buf[i] = r % 4 == 0 ? (char)(r >> 8)
+			                    : alphabet[(r >> 8) % (sizeof(alphabet) - 1)];
 		}
 		struct resp_parser p;
 		assert_int_equal(resp_parser_init(&p, &lim), 0);
@@ -459,8 +463,8 @@ static void test_writer(void **state)
 	resp_write_null_array(&b);
 	assert_int_equal(resp_write_array(&b, 0), 0);
 	const char want[] = "+OK\r\n+PONG\r\n-ERR bad  thing\r\n-NOTLEADER 127.0.0.1:7001\r\n"
-			    ":0\r\n:-42\r\n:-9223372036854775808\r\n$4\r\na\r\nb\r\n$0\r\n\r\n"
-			    "$-1\r\n*2\r\n*1\r\n:1\r\n*-1\r\n*0\r\n";
+	                    ":0\r\n:-42\r\n:-9223372036854775808\r\n$4\r\na\r\nb\r\n$0\r\n\r\n"
+	                    "$-1\r\n*2\r\n*1\r\n:1\r\n*-1\r\n*0\r\n";
 	assert_int_equal(b.len, sizeof(want) - 1);
 	assert_memory_equal(b.data, want, b.len);
 	wire_buf_free(&b);
@@ -484,15 +488,25 @@ static void test_writer(void **state)
 static void dump_value(struct wire_buf *out, const struct resp_value *v)
 {
 	switch (v->type) {
-	case RESP_SIMPLE: wire_buf_printf(out, "+%.*s", (int)v->len, v->str); break;
-	case RESP_ERROR: wire_buf_printf(out, "-%.*s", (int)v->len, v->str); break;
-	case RESP_INTEGER: wire_buf_printf(out, ":%lld", (long long)v->integer); break;
+	case RESP_SIMPLE:
+		wire_buf_printf(out, "+%.*s", (int)v->len, v->str);
+		break;
+	case RESP_ERROR:
+		wire_buf_printf(out, "-%.*s", (int)v->len, v->str);
+		break;
+	case RESP_INTEGER:
+		wire_buf_printf(out, ":%lld", (long long)v->integer);
+		break;
 	case RESP_BULK:
 		wire_buf_printf(out, "$%zu:", v->len);
 		wire_buf_append(out, v->str, v->len);
 		break;
-	case RESP_NULL: wire_buf_append_str(out, "nil"); break;
-	case RESP_NULL_ARRAY: wire_buf_append_str(out, "*nil"); break;
+	case RESP_NULL:
+		wire_buf_append_str(out, "nil");
+		break;
+	case RESP_NULL_ARRAY:
+		wire_buf_append_str(out, "*nil");
+		break;
 	case RESP_ARRAY:
 		wire_buf_printf(out, "[%zu", v->n);
 		for (size_t i = 0; i < v->n; i++) {
@@ -505,7 +519,7 @@ static void dump_value(struct wire_buf *out, const struct resp_value *v)
 }
 
 static int read_all(const struct resp_reader_limits *lim, const char *in, size_t len, size_t step,
-		    struct wire_buf *out)
+                    struct wire_buf *out)
 {
 	struct resp_reader r;
 	assert_int_equal(resp_reader_init(&r, lim), 0);
@@ -548,7 +562,7 @@ static void test_reader_round_trip(void **state)
 	resp_write_array(&b, 0);
 	resp_write_null_array(&b);
 	const char want[] = "+OK\n-MOVED 0 127.0.0.1:7002\n:-7\n$4:x\r\ny\nnil\n"
-			    "[3 $1:k [2 nil [0]] *nil]\n";
+	                    "[3 $1:k [2 nil [0]] *nil]\n";
 	for (size_t step = 1; step <= b.len; step++) {
 		struct wire_buf out;
 		wire_buf_init(&out, 1 << 20);
@@ -604,13 +618,14 @@ static void test_reader_random_bytes(void **state)
 		size_t len = rng_next(&seed) % sizeof(buf);
 		for (size_t i = 0; i < len; i++) {
 			uint64_t r = rng_next(&seed);
-			buf[i] = r % 5 == 0 ? (char)(r >> 8) : alphabet[(r >> 8) % (sizeof(alphabet) - 1)];
+			buf[i] = r % 5 == 0 ? (char)(r >> 8)
+			                    : alphabet[(r >> 8) % (sizeof(alphabet) - 1)];
 		}
 		struct wire_buf out;
 		wire_buf_init(&out, 1 << 20);
 		int rc = read_all(&lim, buf, len, 1 + rng_next(&seed) % 7, &out);
 		assert_true(rc == WIRE_EAGAIN || rc == WIRE_ESYNTAX || rc == WIRE_ELIMIT ||
-			    rc == WIRE_EDEPTH);
+		            rc == WIRE_EDEPTH);
 		wire_buf_free(&out);
 	}
 }
@@ -625,29 +640,31 @@ static void test_key_slot(void **state)
 	/* The cases of the specification: the first '{' and the first '}' after it. */
 	assert_int_equal(resp_key_slot(S("foo{{bar}}zap")), resp_key_slot(S("{bar")));
 	assert_int_equal(resp_key_slot(S("foo{bar}{zap}")), resp_key_slot(S("bar")));
-	assert_int_not_equal(resp_key_slot(S("a{b")), resp_key_slot(S("x{b"))); /* no '}': whole key */
-	assert_int_not_equal(resp_key_slot(S("{}a")), resp_key_slot(S("{}b"))); /* empty tag: whole key */
+	assert_int_not_equal(resp_key_slot(S("a{b")),
+	                     resp_key_slot(S("x{b"))); /* no '}': whole key */
+	assert_int_not_equal(resp_key_slot(S("{}a")),
+	                     resp_key_slot(S("{}b"))); /* empty tag: whole key */
 	assert_int_equal(resp_key_slot("", 0), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_array_command),
-		cmocka_unit_test(test_pipeline_whole),
-		cmocka_unit_test(test_pipeline_every_split),
-		cmocka_unit_test(test_pipeline_byte_at_a_time),
-		cmocka_unit_test(test_space_commit),
-		cmocka_unit_test(test_inline_quoting),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_limit_buffer_full),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_random_bytes),
-		cmocka_unit_test(test_writer),
-		cmocka_unit_test(test_reader_round_trip),
-		cmocka_unit_test(test_reader_limits_and_malformed),
-		cmocka_unit_test(test_reader_random_bytes),
-		cmocka_unit_test(test_key_slot),
+	    cmocka_unit_test(test_array_command),
+	    cmocka_unit_test(test_pipeline_whole),
+	    cmocka_unit_test(test_pipeline_every_split),
+	    cmocka_unit_test(test_pipeline_byte_at_a_time),
+	    cmocka_unit_test(test_space_commit),
+	    cmocka_unit_test(test_inline_quoting),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_limit_buffer_full),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_random_bytes),
+	    cmocka_unit_test(test_writer),
+	    cmocka_unit_test(test_reader_round_trip),
+	    cmocka_unit_test(test_reader_limits_and_malformed),
+	    cmocka_unit_test(test_reader_random_bytes),
+	    cmocka_unit_test(test_key_slot),
 	};
 	return cmocka_run_group_tests_name("resp", tests, NULL, NULL);
 }

@@ -18,8 +18,8 @@
  * when the test says. This is what a simulator binds, with faults.
  */
 
-#define N 3
-#define TICK_MS 10
+#define N         3
+#define TICK_MS   10
 #define MAX_QUEUE 4096
 
 struct cluster;
@@ -95,7 +95,7 @@ static int fake_snapshot_start(void *ctx, raft_index index)
 }
 
 static void fake_snapshot_save(void *ctx, raft_index index, raft_term term,
-			       const struct raft_conf *conf, const struct raft_buf *data)
+                               const struct raft_conf *conf, const struct raft_buf *data)
 {
 	struct fake *f = ctx;
 	assert_int_equal(index, f->snap_index);
@@ -142,7 +142,8 @@ static void cluster_init(struct cluster *c, uint64_t snapshot_entries)
 		    .fail_stop = fake_fail_stop,
 		};
 		char err[256];
-		assert_int_equal(driver_new(&f->d, &cfg, &seam, &boot, err, sizeof(err)), DRIVER_OK);
+		assert_int_equal(driver_new(&f->d, &cfg, &seam, &boot, err, sizeof(err)),
+		                 DRIVER_OK);
 	}
 }
 
@@ -281,9 +282,9 @@ static void on_read(void *arg, int status)
 static int set(struct fake *f, const char *k, const char *v, struct outcome *o)
 {
 	memset(o, 0, sizeof(*o));
-	struct kv_cmd cmd = {.op = KV_OP_SET,
-			     .put = {.key = k, .key_len = strlen(k), .value = v,
-				     .value_len = strlen(v)}};
+	struct kv_cmd cmd = {
+	    .op = KV_OP_SET,
+	    .put = {.key = k, .key_len = strlen(k), .value = v, .value_len = strlen(v)}};
 	return driver_write(f->d, &cmd, on_write, o);
 }
 
@@ -317,19 +318,20 @@ static void test_write_applies_everywhere(void **state)
 		assert_value(&c->f[i], "k", "v");
 	/* Reserved keys are Concord's own. */
 	struct kv_cmd reserved = {.op = KV_OP_SET,
-				  .put = {.key = KV_MEMBER_PREFIX "9",
-					  .key_len = KV_MEMBER_PREFIX_LEN + 1, .value = "x",
-					  .value_len = 1}};
+	                          .put = {.key = KV_MEMBER_PREFIX "9",
+	                                  .key_len = KV_MEMBER_PREFIX_LEN + 1,
+	                                  .value = "x",
+	                                  .value_len = 1}};
 	assert_int_equal(driver_write(l->d, &reserved, on_write, &o), DRIVER_EINVAL);
 	/* ...inside a transaction too, in a sub-command or in a guard. */
 	struct kv_cmd plain = {.op = KV_OP_SET,
-			       .put = {.key = "a", .key_len = 1, .value = "x", .value_len = 1}};
+	                       .put = {.key = "a", .key_len = 1, .value = "x", .value_len = 1}};
 	struct kv_cmd ops[2] = {plain, reserved};
 	struct kv_cmd txn = {.op = KV_OP_TXN, .n_ops = 2, .ops = ops};
 	assert_int_equal(driver_write(l->d, &txn, on_write, &o), DRIVER_EINVAL);
 	struct kv_guard guard = {.key = KV_MEMBER_PREFIX "9", .key_len = KV_MEMBER_PREFIX_LEN + 1};
-	struct kv_cmd guarded = {.op = KV_OP_TXN, .n_guards = 1, .guards = &guard, .n_ops = 1,
-				 .ops = &plain};
+	struct kv_cmd guarded = {
+	    .op = KV_OP_TXN, .n_guards = 1, .guards = &guard, .n_ops = 1, .ops = &plain};
 	assert_int_equal(driver_write(l->d, &guarded, on_write, &o), DRIVER_EINVAL);
 	struct driver_metrics m;
 	driver_metrics(l->d, &m);
@@ -542,12 +544,12 @@ static void test_fail_stop_on_divergence(void **state)
 	raft_index committed = raft_commit_index(fr);
 	assert_true(committed >= 1);
 	struct raft_message m = {.type = RAFT_MSG_APPEND,
-				 .from = raft_self(driver_raft(l->d)),
-				 .to = raft_self(fr),
-				 .term = raft_term_current(fr),
-				 .index = committed,
-				 .log_term = raft_term_current(fr) + 7,
-				 .commit = committed};
+	                         .from = raft_self(driver_raft(l->d)),
+	                         .to = raft_self(fr),
+	                         .term = raft_term_current(fr),
+	                         .index = committed,
+	                         .log_term = raft_term_current(fr) + 7,
+	                         .commit = committed};
 	driver_step(f->d, &m);
 	driver_drain(f->d);
 	assert_true(f->failed);

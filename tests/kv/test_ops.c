@@ -883,13 +883,14 @@ static void test_members_written(void **state)
 	assert_int_equal(th_do(kv, &noop, &r), KV_OK);
 	assert_false(r.members_written);
 	/* APPEND and INCRBY write. */
-	struct kv_cmd app = {.op = KV_OP_APPEND, .put = {.key = member, .key_len = mlen,
-							  .value = "x", .value_len = 1}};
+	struct kv_cmd app = {.op = KV_OP_APPEND,
+	                     .put = {.key = member, .key_len = mlen, .value = "x", .value_len = 1}};
 	assert_int_equal(th_do(kv, &app, &r), KV_OK);
 	assert_true(r.members_written);
 	static const char counter[] = KV_MEMBER_PREFIX "n";
-	struct kv_cmd inc = {.op = KV_OP_INCRBY, .put = {.key = counter, .key_len = sizeof(counter) - 1},
-			     .delta = 1};
+	struct kv_cmd inc = {.op = KV_OP_INCRBY,
+	                     .put = {.key = counter, .key_len = sizeof(counter) - 1},
+	                     .delta = 1};
 	assert_int_equal(th_do(kv, &inc, &r), KV_OK);
 	assert_true(r.members_written);
 	/* MSET: one member key among others; none when a condition fails. */
@@ -913,17 +914,22 @@ static void test_members_written(void **state)
 	assert_int_equal(r.integer, 0);
 	assert_false(r.members_written);
 	/* CAS, writing and deleting; a failed comparison writes nothing. */
-	struct kv_cmd cas = {.op = KV_OP_CAS, .put = {.key = member, .key_len = mlen, .value = "3",
-						       .value_len = 1, .cond = {.kind = KV_COND_ABSENT}}};
+	struct kv_cmd cas = {.op = KV_OP_CAS,
+	                     .put = {.key = member,
+	                             .key_len = mlen,
+	                             .value = "3",
+	                             .value_len = 1,
+	                             .cond = {.kind = KV_COND_ABSENT}}};
 	assert_int_equal(th_do(kv, &cas, &r), KV_OK);
 	assert_true(r.succeeded);
 	assert_true(r.members_written);
 	assert_int_equal(th_do(kv, &cas, &r), KV_OK);
 	assert_false(r.succeeded);
 	assert_false(r.members_written);
-	struct kv_cmd cas_del = {.op = KV_OP_CAS, .cas_delete = true,
-				 .put = {.key = member, .key_len = mlen,
-					 .cond = {.kind = KV_COND_PRESENT}}};
+	struct kv_cmd cas_del = {
+	    .op = KV_OP_CAS,
+	    .cas_delete = true,
+	    .put = {.key = member, .key_len = mlen, .cond = {.kind = KV_COND_PRESENT}}};
 	assert_int_equal(th_do(kv, &cas_del, &r), KV_OK);
 	assert_true(r.succeeded);
 	assert_true(r.members_written);

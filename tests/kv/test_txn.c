@@ -19,8 +19,9 @@
 
 static struct kv_cmd op_set(const char *k, const char *v)
 {
-	return (struct kv_cmd){.op = KV_OP_SET,
-	                       .put = {.key = k, .key_len = strlen(k), .value = v, .value_len = strlen(v)}};
+	return (struct kv_cmd){
+	    .op = KV_OP_SET,
+	    .put = {.key = k, .key_len = strlen(k), .value = v, .value_len = strlen(v)}};
 }
 
 static struct kv_cmd op_key(enum kv_op op, const char *k)
@@ -59,9 +60,14 @@ static void test_reads_see_earlier_writes(void **state)
 	struct kv_key dk[] = {K("a")};
 	struct kv_key mk[] = {K("a"), K("b"), K("zz")};
 	struct kv_cmd ops[] = {
-	    op_key(KV_OP_GET, "a"), incr, op_key(KV_OP_GET, "a"), app,
-	    {.op = KV_OP_MGET, .n = 3, .keys = mk}, {.op = KV_OP_DEL, .n = 1, .keys = dk},
-	    {.op = KV_OP_EXISTS, .n = 3, .keys = mk}, op_key(KV_OP_STRLEN, "b"),
+	    op_key(KV_OP_GET, "a"),
+	    incr,
+	    op_key(KV_OP_GET, "a"),
+	    app,
+	    {.op = KV_OP_MGET, .n = 3, .keys = mk},
+	    {.op = KV_OP_DEL, .n = 1, .keys = dk},
+	    {.op = KV_OP_EXISTS, .n = 3, .keys = mk},
+	    op_key(KV_OP_STRLEN, "b"),
 	};
 	struct kv_cmd t = {.op = KV_OP_TXN, .n_ops = 8, .ops = ops};
 	struct kv_reply r;
@@ -134,8 +140,8 @@ static void test_sub_error_and_set_then_delete(void **state)
 	struct kv_key dk[] = {K("tmp")};
 	struct kv_cmd nx = op_set("s", "no");
 	nx.put.cond.kind = KV_COND_ABSENT;
-	struct kv_cmd ops[] = {incr, op_set("tmp", "1"), {.op = KV_OP_DEL, .n = 1, .keys = dk}, nx,
-	                       op_set("ok", "1")};
+	struct kv_cmd ops[] = {
+	    incr, op_set("tmp", "1"), {.op = KV_OP_DEL, .n = 1, .keys = dk}, nx, op_set("ok", "1")};
 	struct kv_cmd t = {.op = KV_OP_TXN, .n_ops = 5, .ops = ops};
 	struct kv_reply r;
 	assert_int_equal(th_do(kv, &t, &r), KV_OK);
@@ -166,7 +172,9 @@ static void test_deterministic(void **state)
 		struct kv_cmd incr = op_key(KV_OP_INCRBY, "n");
 		incr.delta = round;
 		struct kv_key dk[] = {{k, strlen(k)}};
-		struct kv_cmd ops[] = {op_set(k, "v"), incr, {.op = KV_OP_DEL, .n = round % 3 == 0, .keys = dk},
+		struct kv_cmd ops[] = {op_set(k, "v"),
+		                       incr,
+		                       {.op = KV_OP_DEL, .n = round % 3 == 0, .keys = dk},
 		                       op_key(KV_OP_GET, "n")};
 		size_t n = round % 3 == 0 ? 4 : 2;
 		if (n == 2)

@@ -45,7 +45,7 @@ static void h_log(void *ctx, enum net_log_level level, const char *msg)
 		node->n_error++;
 	if (getenv("NET_TEST_VERBOSE") != NULL)
 		fprintf(stderr, "[node %llu] %s: %s\n", (unsigned long long)node->id,
-			net_log_level_name(level), msg);
+		        net_log_level_name(level), msg);
 }
 
 void h_init(struct harness *h)
@@ -102,7 +102,7 @@ void h_fini(struct harness *h)
 }
 
 int h_node_start(struct harness *h, int i, raft_id id, uint64_t cluster_id, const char *listen,
-		 h_config_fn tweak)
+                 h_config_fn tweak)
 {
 	struct h_node *node = &h->nodes[i];
 	assert_false(node->open);
@@ -154,7 +154,7 @@ const char *h_address(struct harness *h, int i, const char *host)
 void h_peer(struct harness *h, int i, int j, const char *host)
 {
 	assert_int_equal(net_peer_set(h->nodes[i].net, h->nodes[j].id, h_address(h, j, host)),
-			 NET_OK);
+	                 NET_OK);
 }
 
 void h_start_mesh(struct harness *h, int count, h_config_fn tweak)
@@ -162,7 +162,7 @@ void h_start_mesh(struct harness *h, int count, h_config_fn tweak)
 	assert_true(count <= H_NODES_MAX);
 	for (int i = 0; i < count; i++)
 		assert_int_equal(h_node_start(h, i, (raft_id)(i + 1), 1, "127.0.0.1:0", tweak),
-				 NET_OK);
+		                 NET_OK);
 	for (int i = 0; i < count; i++)
 		for (int j = 0; j < count; j++)
 			if (i != j)
@@ -181,7 +181,7 @@ static void h_tick_cb(uv_timer_t *t)
 }
 
 bool h_run_until(struct harness *h, bool (*pred)(struct harness *h, void *arg), void *arg,
-		 uint64_t timeout_ms)
+                 uint64_t timeout_ms)
 {
 	uv_timer_t tick;
 	assert_int_equal(uv_timer_init(&h->loop, &tick), 0);
@@ -242,7 +242,7 @@ bool h_wait_received(struct harness *h, int i, int j, uint32_t count)
 }
 
 int h_send(struct harness *h, int i, int j, enum raft_msg_type type, uint64_t context,
-	   uint32_t n_entries, uint32_t payload_bytes)
+           uint32_t n_entries, uint32_t payload_bytes)
 {
 	struct raft_message m;
 	memset(&m, 0, sizeof(m));

@@ -24,7 +24,7 @@ struct h_node {
 	uint64_t cluster_id;
 	int port;
 	bool open;
-	bool closed;   /* the close callback ran */
+	bool closed; /* the close callback ran */
 	struct h_msg *msgs;
 	uint32_t n_msgs;
 	uint32_t cap_msgs;
@@ -48,7 +48,7 @@ void h_fini(struct harness *h);
 /* Starts node `i` with `id` in `cluster_id` listening on `listen` (e.g. "127.0.0.1:0");
  * returns net_start's result (0, or NET_ELISTEN when the address is unavailable). */
 int h_node_start(struct harness *h, int i, raft_id id, uint64_t cluster_id, const char *listen,
-		 h_config_fn tweak);
+                 h_config_fn tweak);
 /* "127.0.0.1:<port of node i>" (or with `host`), in a static buffer per node. */
 const char *h_address(struct harness *h, int i, const char *host);
 /* Tells node i about node j, at j's address. */
@@ -61,7 +61,7 @@ void h_node_close(struct harness *h, int i);
 
 /* Runs the loop until pred(arg) holds or `timeout_ms` passed; returns pred's last value. */
 bool h_run_until(struct harness *h, bool (*pred)(struct harness *h, void *arg), void *arg,
-		 uint64_t timeout_ms);
+                 uint64_t timeout_ms);
 /* Runs the loop for `ms` milliseconds. */
 void h_run_for(struct harness *h, uint64_t ms);
 /* Waits until node i's link to node j completed a handshake `connects` times. */
@@ -72,7 +72,7 @@ bool h_wait_received(struct harness *h, int i, int j, uint32_t count);
 /* Sends a message of `type` from node i to node j with `context` as its tag (and, for
  * APPEND, `n_entries` entries with distinct payloads of `payload_bytes` each). */
 int h_send(struct harness *h, int i, int j, enum raft_msg_type type, uint64_t context,
-	   uint32_t n_entries, uint32_t payload_bytes);
+           uint32_t n_entries, uint32_t payload_bytes);
 /* Messages node i received from node j. */
 uint32_t h_count_from(struct harness *h, int i, int j);
 struct net_stats h_stats(struct harness *h, int i, int j);

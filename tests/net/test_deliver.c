@@ -49,7 +49,8 @@ static void test_mesh_in_order(void **state)
 					continue;
 				enum raft_msg_type t = (enum raft_msg_type)(1 + k % 9);
 				uint32_t n_entries = t == RAFT_MSG_APPEND ? 1 + k % 5 : 0;
-				assert_int_equal(h_send(&h, i, j, t, k, n_entries, k % 700), NET_OK);
+				assert_int_equal(h_send(&h, i, j, t, k, n_entries, k % 700),
+				                 NET_OK);
 			}
 		}
 	}
@@ -319,10 +320,10 @@ static void test_stalled_reader(void **state)
 	assert_int_equal(hs.from, 1);
 	assert_int_equal(hs.to, 5);
 	struct net_handshake accept_hs = {.version = NET_PROTOCOL_VERSION,
-					  .kind = NET_HS_ACCEPT,
-					  .cluster_id = 1,
-					  .from = 5,
-					  .to = 1};
+	                                  .kind = NET_HS_ACCEPT,
+	                                  .cluster_id = 1,
+	                                  .from = 5,
+	                                  .to = 1};
 	uint8_t reply[NET_HANDSHAKE_FRAME_BYTES];
 	net_handshake_encode(&accept_hs, reply);
 	assert_true(h_raw_write(fd, reply, sizeof(reply)));
@@ -333,15 +334,16 @@ static void test_stalled_reader(void **state)
 	uint32_t total = 0;
 	while (total < 2000 && h_stats(&h, 0, 1).dropped_queue == 0) {
 		for (uint32_t k = 0; k < 50; k++, total++)
-			assert_int_equal(h_send(&h, 0, 1, RAFT_MSG_APPEND, total, 1, 16000), NET_OK);
+			assert_int_equal(h_send(&h, 0, 1, RAFT_MSG_APPEND, total, 1, 16000),
+			                 NET_OK);
 		h_run_for(&h, 5);
 	}
 	h_run_for(&h, 100);
 	struct net_stats s = h_stats(&h, 0, 1);
 	if (getenv("NET_TEST_VERBOSE") != NULL)
 		fprintf(stderr, "stalled: sent %llu queued %llu (%llu bytes) dropped %llu\n",
-			(unsigned long long)s.sent_msgs, (unsigned long long)s.queued_msgs,
-			(unsigned long long)s.queued_bytes, (unsigned long long)s.dropped_queue);
+		        (unsigned long long)s.sent_msgs, (unsigned long long)s.queued_msgs,
+		        (unsigned long long)s.queued_bytes, (unsigned long long)s.dropped_queue);
 	assert_true(s.queued_bytes <= 1024 * 1024);
 	assert_true(s.dropped_queue > 0);
 	assert_int_equal(s.sent_msgs + s.queued_msgs + s.dropped_queue, total);
@@ -561,19 +563,19 @@ static void test_close_from_callback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mesh_in_order),
-		cmocka_unit_test(test_burst_one_write),
-		cmocka_unit_test(test_large_append),
-		cmocka_unit_test(test_restart_reconnects),
-		cmocka_unit_test(test_wrong_cluster_refused),
-		cmocka_unit_test(test_wrong_node_refused),
-		cmocka_unit_test(test_queue_bound),
-		cmocka_unit_test(test_stalled_reader),
-		cmocka_unit_test(test_too_big),
-		cmocka_unit_test(test_peer_changes),
-		cmocka_unit_test(test_config_errors),
-		cmocka_unit_test(test_ipv6),
-		cmocka_unit_test(test_close_from_callback),
+	    cmocka_unit_test(test_mesh_in_order),
+	    cmocka_unit_test(test_burst_one_write),
+	    cmocka_unit_test(test_large_append),
+	    cmocka_unit_test(test_restart_reconnects),
+	    cmocka_unit_test(test_wrong_cluster_refused),
+	    cmocka_unit_test(test_wrong_node_refused),
+	    cmocka_unit_test(test_queue_bound),
+	    cmocka_unit_test(test_stalled_reader),
+	    cmocka_unit_test(test_too_big),
+	    cmocka_unit_test(test_peer_changes),
+	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_close_from_callback),
 	};
 	return cmocka_run_group_tests_name("net-deliver", tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@
 
 /* Sends `count` heartbeats (or `type`) from i to j tagged first, first + 1, ... */
 static void send_many(struct harness *h, int i, int j, enum raft_msg_type type, uint64_t first,
-		      uint32_t count)
+                      uint32_t count)
 {
 	for (uint32_t k = 0; k < count; k++)
 		assert_int_equal(h_send(h, i, j, type, first + k, 0, 0), NET_OK);
@@ -319,17 +319,17 @@ static void test_fault_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_drop_all),
-		cmocka_unit_test(test_partition_outbound),
-		cmocka_unit_test(test_partition_inbound),
-		cmocka_unit_test(test_partition_both_ways),
-		cmocka_unit_test(test_delay_requests),
-		cmocka_unit_test(test_delay_responses),
-		cmocka_unit_test(test_duplicate),
-		cmocka_unit_test(test_reorder),
-		cmocka_unit_test(test_partition_cuts_delayed),
-		cmocka_unit_test(test_same_seed_same_decisions),
-		cmocka_unit_test(test_fault_errors),
+	    cmocka_unit_test(test_drop_all),
+	    cmocka_unit_test(test_partition_outbound),
+	    cmocka_unit_test(test_partition_inbound),
+	    cmocka_unit_test(test_partition_both_ways),
+	    cmocka_unit_test(test_delay_requests),
+	    cmocka_unit_test(test_delay_responses),
+	    cmocka_unit_test(test_duplicate),
+	    cmocka_unit_test(test_reorder),
+	    cmocka_unit_test(test_partition_cuts_delayed),
+	    cmocka_unit_test(test_same_seed_same_decisions),
+	    cmocka_unit_test(test_fault_errors),
 	};
 	return cmocka_run_group_tests_name("net-faults", tests, NULL, NULL);
 }

@@ -12,18 +12,19 @@ static void test_handshake_round_trip(void **state)
 {
 	(void)state;
 	struct net_handshake in = {
-		.version = NET_PROTOCOL_VERSION,
-		.kind = NET_HS_REFUSE,
-		.reason = NET_HS_ECLUSTER,
-		.cluster_id = 0x0102030405060708ull,
-		.from = 3,
-		.to = UINT64_MAX,
+	    .version = NET_PROTOCOL_VERSION,
+	    .kind = NET_HS_REFUSE,
+	    .reason = NET_HS_ECLUSTER,
+	    .cluster_id = 0x0102030405060708ull,
+	    .from = 3,
+	    .to = UINT64_MAX,
 	};
 	uint8_t buf[NET_HANDSHAKE_FRAME_BYTES];
 	net_handshake_encode(&in, buf);
 	/* The layout docs/net.md gives: length 32, then "CNCD", version 1 little-endian. */
-	const uint8_t head[] = {32, 0, 0, 0, 'C', 'N', 'C', 'D', 1, 0, NET_HS_REFUSE,
-				NET_HS_ECLUSTER, 8, 7, 6, 5, 4, 3, 2, 1, 3};
+	const uint8_t head[] = {
+	    32, 0, 0, 0, 'C', 'N', 'C', 'D', 1, 0, NET_HS_REFUSE, NET_HS_ECLUSTER,
+	    8,  7, 6, 5, 4,   3,   2,   1,   3};
 	assert_memory_equal(buf, head, sizeof(head));
 	struct net_handshake out;
 	assert_int_equal(net_handshake_decode(buf, &out), NET_HS_PARSE_OK);
@@ -38,8 +39,8 @@ static void test_handshake_round_trip(void **state)
 static void test_handshake_refusals(void **state)
 {
 	(void)state;
-	struct net_handshake hs = {.version = 1, .kind = NET_HS_HELLO, .cluster_id = 1,
-				   .from = 1, .to = 2};
+	struct net_handshake hs = {
+	    .version = 1, .kind = NET_HS_HELLO, .cluster_id = 1, .from = 1, .to = 2};
 	uint8_t buf[NET_HANDSHAKE_FRAME_BYTES];
 	struct net_handshake out;
 	net_handshake_encode(&hs, buf);
@@ -96,10 +97,23 @@ static void test_addresses(void **state)
 	assert_string_equal(s, "[::1]:0");
 	assert_int_equal(net_addr_parse("0.0.0.0:65535", &ss), NET_OK);
 	const char *bad[] = {
-		NULL, "", ":80", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:123456",
-		"127.0.0.1:65536", "::1:80", "[::1]", "[::1]80", "[]:80", "[zz]:80",
-		"localhost:80", "1.2.3.4.5:80", "127.0.0.1:-1",
-		"123456789012345678901234567890123456789012345678901234567890:1",
+	    NULL,
+	    "",
+	    ":80",
+	    "127.0.0.1",
+	    "127.0.0.1:",
+	    "127.0.0.1:x",
+	    "127.0.0.1:123456",
+	    "127.0.0.1:65536",
+	    "::1:80",
+	    "[::1]",
+	    "[::1]80",
+	    "[]:80",
+	    "[zz]:80",
+	    "localhost:80",
+	    "1.2.3.4.5:80",
+	    "127.0.0.1:-1",
+	    "123456789012345678901234567890123456789012345678901234567890:1",
 	};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
 		assert_int_equal(net_addr_parse(bad[k], &ss), NET_EADDR);
@@ -131,11 +145,9 @@ static void test_rng_streams(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_handshake_round_trip),
-		cmocka_unit_test(test_handshake_refusals),
-		cmocka_unit_test(test_frame_limits),
-		cmocka_unit_test(test_addresses),
-		cmocka_unit_test(test_rng_streams),
+	    cmocka_unit_test(test_handshake_round_trip), cmocka_unit_test(test_handshake_refusals),
+	    cmocka_unit_test(test_frame_limits),         cmocka_unit_test(test_addresses),
+	    cmocka_unit_test(test_rng_streams),
 	};
 	return cmocka_run_group_tests_name("net-frame", tests, NULL, NULL);
 }

@@ -43,11 +43,11 @@ static void check_still_serving(struct harness *h)
 static void hello_frame(uint8_t out[NET_HANDSHAKE_FRAME_BYTES], uint64_t cluster, raft_id to)
 {
 	struct net_handshake hs = {
-		.version = NET_PROTOCOL_VERSION,
-		.kind = NET_HS_HELLO,
-		.cluster_id = cluster,
-		.from = RAW_ID,
-		.to = to,
+	    .version = NET_PROTOCOL_VERSION,
+	    .kind = NET_HS_HELLO,
+	    .cluster_id = cluster,
+	    .from = RAW_ID,
+	    .to = to,
 	};
 	net_handshake_encode(&hs, out);
 }
@@ -300,19 +300,19 @@ static void test_many_bad_connections(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_garbage_before_handshake),
-		cmocka_unit_test(test_bad_magic),
-		cmocka_unit_test(test_truncated_handshake),
-		cmocka_unit_test(test_silent_connection_times_out),
-		cmocka_unit_test(test_oversized_frame),
-		cmocka_unit_test(test_limit_plus_one),
-		cmocka_unit_test(test_zero_length),
-		cmocka_unit_test(test_half_frame_then_close),
-		cmocka_unit_test(test_undecodable_payload),
-		cmocka_unit_test(test_spoofed_sender),
-		cmocka_unit_test(test_raw_valid_peer),
-		cmocka_unit_test(test_raw_wrong_cluster),
-		cmocka_unit_test(test_many_bad_connections),
+	    cmocka_unit_test(test_garbage_before_handshake),
+	    cmocka_unit_test(test_bad_magic),
+	    cmocka_unit_test(test_truncated_handshake),
+	    cmocka_unit_test(test_silent_connection_times_out),
+	    cmocka_unit_test(test_oversized_frame),
+	    cmocka_unit_test(test_limit_plus_one),
+	    cmocka_unit_test(test_zero_length),
+	    cmocka_unit_test(test_half_frame_then_close),
+	    cmocka_unit_test(test_undecodable_payload),
+	    cmocka_unit_test(test_spoofed_sender),
+	    cmocka_unit_test(test_raw_valid_peer),
+	    cmocka_unit_test(test_raw_wrong_cluster),
+	    cmocka_unit_test(test_many_bad_connections),
 	};
 	return cmocka_run_group_tests_name("net-robust", tests, NULL, NULL);
 }

@@ -62,7 +62,7 @@ static void quiet_log(void *ctx, int level, const char *msg)
 	int id = l != NULL ? l->i + 1 : 0;
 	if (level >= 3 && strncmp(msg, "stopping:", 9) == 0) {
 		fprintf(stderr, "FAIL: node n%d fail-stopped, the test process exits: %s\n", id,
-			msg);
+		        msg);
 		fflush(stderr);
 		return;
 	}
@@ -239,7 +239,7 @@ static void node_restart_one(struct cluster *c, int i)
 
 /* Runs the loop until `done` holds or `ms` pass. */
 static bool run_until(struct cluster *c, bool (*done)(struct cluster *, void *), void *arg,
-		      uint64_t ms)
+                      uint64_t ms)
 {
 	uint64_t end = uv_now(&c->loop) + ms;
 	uv_timer_t t;
@@ -309,15 +309,17 @@ static void read_cb(void *arg, int status)
 	op->status = status;
 	struct kv_value v;
 	if (status == NODE_OK && kv_get(node_kv(op->node), op->key, strlen(op->key), 0, &v) == 0)
-		snprintf(op->value, sizeof(op->value), "%.*s", (int)v.value_len, (const char *)v.value);
+		snprintf(op->value, sizeof(op->value), "%.*s", (int)v.value_len,
+		         (const char *)v.value);
 }
 
 static int put(struct cluster *c, int i, const char *key, const char *value)
 {
 	struct op op = {0};
-	struct kv_cmd cmd = {.op = KV_OP_SET,
-			     .put = {.key = key, .key_len = strlen(key), .value = value,
-				     .value_len = strlen(value)}};
+	struct kv_cmd cmd = {
+	    .op = KV_OP_SET,
+	    .put = {
+	        .key = key, .key_len = strlen(key), .value = value, .value_len = strlen(value)}};
 	int rv = node_write(c->nodes[i], &cmd, write_cb, &op);
 	if (rv != 0)
 		return rv;
@@ -354,9 +356,9 @@ static void test_cluster(void **state)
 	assert_non_null(node_leader(c.nodes[f]));
 	assert_int_equal(node_leader(c.nodes[f])->id, (raft_id)l + 1);
 	/* Reserved keys are refused. */
-	struct kv_cmd bad = {.op = KV_OP_SET,
-			     .put = {.key = "\0concord/member/9", .key_len = 17, .value = "x",
-				     .value_len = 1}};
+	struct kv_cmd bad = {
+	    .op = KV_OP_SET,
+	    .put = {.key = "\0concord/member/9", .key_len = 17, .value = "x", .value_len = 1}};
 	assert_int_equal(node_write(c.nodes[l], &bad, write_cb, NULL), NODE_EINVAL);
 
 	/* Enough writes for a snapshot by fork on every node. */
@@ -558,8 +560,8 @@ static void test_restart_behind_a_newer_term(void **state)
 	if (!run_until(&c, caught_up, &w, 10000)) {
 		struct node_status s = status_of(&c, f), ls = status_of(&c, b);
 		fail_msg("n%d did not catch up: term %" PRIu64 " applied %" PRIu64
-			 ", the leader's term %" PRIu64 " last index %" PRIu64,
-			 f + 1, s.term, s.applied, ls.term, ls.last_index);
+		         ", the leader's term %" PRIu64 " last index %" PRIu64,
+		         f + 1, s.term, s.applied, ls.term, ls.last_index);
 	}
 	/* It caught up by the leader's snapshot (its log stopped before the leader's
 	 * began), and its state machine holds the writes it missed. */
@@ -778,7 +780,7 @@ static int hold_snapshot_pipe(pid_t pid)
 			continue;
 		if (found >= 0)
 			fail_msg("child %d writes to two pipes to this process (%s, %s)", (int)pid,
-				 child.link[found], child.link[i]);
+			         child.link[found], child.link[i]);
 		found = i;
 	}
 	if (found < 0)
@@ -858,7 +860,7 @@ static void test_stop_during_snapshot(void **state)
 		fail_msg("n%d did not call back within 10 s of node_stop", f + 1);
 	if (rv == 0)
 		fail_msg("snapshot child %d of the stopped n%d not reaped (state %c)", (int)child,
-			 f + 1, child_state);
+		         f + 1, child_state);
 	assert_int_equal(err, ESRCH);
 	frozen_child = 0;
 	/* Its pipe is gone from the loop (the other nodes' children, if any, finish). */
@@ -926,7 +928,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_cluster),
 	    cmocka_unit_test(test_restart_behind_a_newer_term),
 	    cmocka_unit_test_teardown(test_own_snapshot_finishing_after_the_leaders,
-				      kill_frozen_child),
+	                              kill_frozen_child),
 	    cmocka_unit_test_teardown(test_stop_during_snapshot, kill_frozen_child),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

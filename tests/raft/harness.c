@@ -50,7 +50,7 @@ static void start(struct h *h, raft_id id)
 }
 
 void h_init_spares(struct h *h, uint32_t n_total, uint32_t n_voters, bool pre_vote,
-		   bool check_quorum)
+                   bool check_quorum)
 {
 	assert(n_total <= H_MAX);
 	assert(n_voters <= n_total);
@@ -113,7 +113,7 @@ void h_snapshot(struct h *h, raft_id id, uint32_t size, raft_index trailing)
 }
 
 int h_change(struct h *h, raft_id id, const raft_id *voters, uint32_t n_voters,
-	     const raft_id *learners, uint32_t n_learners)
+             const raft_id *learners, uint32_t n_learners)
 {
 	struct raft_conf c;
 	memset(&c, 0, sizeof(c));
@@ -143,9 +143,10 @@ void h_boot(struct h *h, raft_id id, const raft_term *terms, uint32_t n_terms, r
 	for (uint32_t i = 0; i < n_terms; i++) {
 		char text[32];
 		int len = snprintf(text, sizeof(text), "boot-%u-%u", i + 1, (unsigned)terms[i]);
-		nd->log[i] = (struct raft_entry){.term = terms[i], .index = i + 1,
-						 .type = RAFT_ENTRY_NORMAL,
-						 .buf = raft_buf_new(text, (size_t)len)};
+		nd->log[i] = (struct raft_entry){.term = terms[i],
+		                                 .index = i + 1,
+		                                 .type = RAFT_ENTRY_NORMAL,
+		                                 .buf = raft_buf_new(text, (size_t)len)};
 	}
 	nd->n_log = n_terms;
 	nd->hs = (struct raft_hard_state){.term = term};
@@ -240,19 +241,19 @@ bool h_disk_consistent(struct h *h, raft_id id, char *why, size_t len)
 		const struct raft_entry *e = &nd->log[i];
 		if (e->index != want) {
 			snprintf(why, len, "stored entry %u is index %llu, expected %llu", i,
-				 (unsigned long long)e->index, (unsigned long long)want);
+			         (unsigned long long)e->index, (unsigned long long)want);
 			return false;
 		}
 		if (e->term < prev) {
 			snprintf(why, len, "stored index %llu has term %llu after term %llu",
-				 (unsigned long long)e->index, (unsigned long long)e->term,
-				 (unsigned long long)prev);
+			         (unsigned long long)e->index, (unsigned long long)e->term,
+			         (unsigned long long)prev);
 			return false;
 		}
 		if (raft_term_at(nd->r, e->index) != e->term) {
 			snprintf(why, len, "stored (index %llu, term %llu), the core has term %llu",
-				 (unsigned long long)e->index, (unsigned long long)e->term,
-				 (unsigned long long)raft_term_at(nd->r, e->index));
+			         (unsigned long long)e->index, (unsigned long long)e->term,
+			         (unsigned long long)raft_term_at(nd->r, e->index));
 			return false;
 		}
 		want++;
@@ -260,8 +261,8 @@ bool h_disk_consistent(struct h *h, raft_id id, char *why, size_t len)
 	}
 	if (want - 1 != raft_last_index(nd->r)) {
 		snprintf(why, len, "the disk ends at %llu, the core's log at %llu",
-			 (unsigned long long)(want - 1),
-			 (unsigned long long)raft_last_index(nd->r));
+		         (unsigned long long)(want - 1),
+		         (unsigned long long)raft_last_index(nd->r));
 		return false;
 	}
 	return true;
@@ -302,8 +303,7 @@ void h_ready(struct h *h, raft_id id)
 	}
 }
 
-static bool matches(const struct raft_message *m, raft_id from, raft_id to,
-		    enum raft_msg_type type)
+static bool matches(const struct raft_message *m, raft_id from, raft_id to, enum raft_msg_type type)
 {
 	return (from == 0 || m->from == from) && (to == 0 || m->to == to) &&
 	       (type == 0 || m->type == type);

@@ -14,7 +14,7 @@
 struct h_node {
 	struct raft *r;
 	bool up;
-	struct raft_hard_state hs;   /* the node's durable state */
+	struct raft_hard_state hs; /* the node's durable state */
 	struct raft_entry *log;
 	uint32_t n_log;
 	raft_index applied;
@@ -53,13 +53,13 @@ void h_init(struct h *h, uint32_t n, bool pre_vote, bool check_quorum);
 /* n_voters voters, and nodes n_voters+1..n_total started empty, knowing no
  * configuration, waiting to be added. */
 void h_init_spares(struct h *h, uint32_t n_total, uint32_t n_voters, bool pre_vote,
-		   bool check_quorum);
+                   bool check_quorum);
 /* Node `id` snapshots its applied state (payload: `size` bytes derived from the applied
  * index) and compacts, keeping `trailing` entries. */
 void h_snapshot(struct h *h, raft_id id, uint32_t size, raft_index trailing);
 /* Asks leader `id` for a configuration of the given voters and learners. */
 int h_change(struct h *h, raft_id id, const raft_id *voters, uint32_t n_voters,
-	     const raft_id *learners, uint32_t n_learners);
+             const raft_id *learners, uint32_t n_learners);
 /* Boots node `id` from a log given by terms (index 1..n_terms) and a hard-state term. */
 void h_boot(struct h *h, raft_id id, const raft_term *terms, uint32_t n_terms, raft_term term);
 void h_free(struct h *h);

@@ -35,10 +35,16 @@ static void step_snapshot(struct h *h, raft_term term, raft_index index, raft_te
 	char text[32];
 	int len = snprintf(text, sizeof(text), "snapshot-%llu", (unsigned long long)index);
 	struct raft_buf *chunk = raft_buf_new(text, (size_t)len);
-	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT, .from = L, .to = F, .term = term,
-				 .index = index, .log_term = log_term,
-				 .snap_size = (uint64_t)len, .snap_offset = 0, .chunk = chunk,
-				 .snap_conf = &conf};
+	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT,
+	                         .from = L,
+	                         .to = F,
+	                         .term = term,
+	                         .index = index,
+	                         .log_term = log_term,
+	                         .snap_size = (uint64_t)len,
+	                         .snap_offset = 0,
+	                         .chunk = chunk,
+	                         .snap_conf = &conf};
 	assert_int_equal(raft_step(h_raft(h, F), &m), 0);
 	raft_buf_unref(chunk);
 }
@@ -46,21 +52,29 @@ static void step_snapshot(struct h *h, raft_term term, raft_index index, raft_te
 /* An append from leader L of `term` after (prev, prev_term), carrying entries
  * prev+1 .. prev+n of terms `terms`, with leader commit `commit`. */
 static void step_append(struct h *h, raft_term term, raft_index prev, raft_term prev_term,
-			const raft_term *terms, uint32_t n, raft_index commit)
+                        const raft_term *terms, uint32_t n, raft_index commit)
 {
 	struct raft_entry e[16];
 	assert_true(n <= 16);
 	for (uint32_t i = 0; i < n; i++) {
 		char text[32];
-		int len = snprintf(text, sizeof(text), "e-%llu-%llu",
-				   (unsigned long long)(prev + 1 + i), (unsigned long long)terms[i]);
-		e[i] = (struct raft_entry){.term = terms[i], .index = prev + 1 + i,
-					   .type = RAFT_ENTRY_NORMAL,
-					   .buf = raft_buf_new(text, (size_t)len)};
+		int len =
+		    snprintf(text, sizeof(text), "e-%llu-%llu", (unsigned long long)(prev + 1 + i),
+		             (unsigned long long)terms[i]);
+		e[i] = (struct raft_entry){.term = terms[i],
+		                           .index = prev + 1 + i,
+		                           .type = RAFT_ENTRY_NORMAL,
+		                           .buf = raft_buf_new(text, (size_t)len)};
 	}
-	struct raft_message m = {.type = RAFT_MSG_APPEND, .from = L, .to = F, .term = term,
-				 .index = prev, .log_term = prev_term, .commit = commit,
-				 .n_entries = n, .entries = e};
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+	                         .from = L,
+	                         .to = F,
+	                         .term = term,
+	                         .index = prev,
+	                         .log_term = prev_term,
+	                         .commit = commit,
+	                         .n_entries = n,
+	                         .entries = e};
 	assert_int_equal(raft_step(h_raft(h, F), &m), 0);
 	for (uint32_t i = 0; i < n; i++)
 		raft_buf_unref(e[i].buf);
@@ -163,7 +177,7 @@ static void test_snapshot_then_append_batch(void **state)
 	bool acked6 = false;
 	for (uint32_t i = 0; i < rd.n_persisted_messages; i++)
 		acked6 |= rd.persisted_messages[i].type == RAFT_MSG_APPEND_RESP &&
-			  rd.persisted_messages[i].index == 6;
+		          rd.persisted_messages[i].index == 6;
 	assert_true(acked6);
 	raft_advance(R(F), &rd);
 	assert_int_equal(raft_persisted_index(R(F)), 6);
@@ -293,8 +307,8 @@ static void test_snapshot_append_heartbeat_one_ready(void **state)
 	step_snapshot(&h, 2, 8, 2);
 	const raft_term t2[] = {2, 2};
 	step_append(&h, 2, 8, 2, t2, 2, 8);
-	struct raft_message hb = {.type = RAFT_MSG_HEARTBEAT, .from = L, .to = F, .term = 2,
-				  .commit = 10};
+	struct raft_message hb = {
+	    .type = RAFT_MSG_HEARTBEAT, .from = L, .to = F, .term = 2, .commit = 10};
 	raft_step(R(F), &hb);
 	struct raft_ready rd;
 	raft_ready(R(F), &rd);

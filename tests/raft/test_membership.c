@@ -275,7 +275,7 @@ static void test_grow_and_shrink_under_writes(void **state)
 	int writes = 0;
 	int steps = 0;
 	const raft_id v3[] = {1, 2, 3}, l45[] = {4, 5}, v5[] = {1, 2, 3, 4, 5},
-		      vfinal[] = {1, 4, 5};
+	              vfinal[] = {1, 4, 5};
 	int stage = 0;
 	uint32_t leaderless_ticks = 0, worst = 0;
 	while (stage < 4 && steps++ < 400) {
@@ -299,7 +299,7 @@ static void test_grow_and_shrink_under_writes(void **state)
 		else if (stage == 2)
 			rv = h_change(&h, l, vfinal, 3, NULL, 0);
 		else if (stage == 3 && conf_equal_voters(raft_conf_current(R(l)), vfinal, 3) &&
-			 raft_conf_index(R(l)) <= raft_commit_index(R(l)))
+		         raft_conf_index(R(l)) <= raft_commit_index(R(l)))
 			rv = 0;
 		if (rv == 0)
 			stage++;

@@ -136,11 +136,17 @@ static void test_append_ack_waits_for_persistence(void **state)
 	h_init(&h, 3, false, false);
 	h_elect(&h, 1); /* every node now holds the no-op at index 1 */
 	assert_int_equal(raft_last_index(R(3)), 1);
-	struct raft_entry e = {.term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL,
-			       .buf = raft_buf_new("y", 1)};
-	struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 3, .term = 1,
-				 .index = 1, .log_term = 1, .commit = 1, .n_entries = 1,
-				 .entries = &e};
+	struct raft_entry e = {
+	    .term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL, .buf = raft_buf_new("y", 1)};
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+	                         .from = 1,
+	                         .to = 3,
+	                         .term = 1,
+	                         .index = 1,
+	                         .log_term = 1,
+	                         .commit = 1,
+	                         .n_entries = 1,
+	                         .entries = &e};
 	raft_step(R(3), &m);
 	struct raft_ready rd;
 	raft_ready(R(3), &rd);
@@ -221,8 +227,12 @@ static void test_leader_lease_ignores_votes(void **state)
 	h_init(&h, 3, true, true);
 	h_elect(&h, 1);
 	raft_term t = raft_term_current(R(2));
-	struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = t + 5,
-				 .index = 100, .log_term = 100};
+	struct raft_message m = {.type = RAFT_MSG_VOTE,
+	                         .from = 3,
+	                         .to = 2,
+	                         .term = t + 5,
+	                         .index = 100,
+	                         .log_term = 100};
 	raft_step(R(2), &m);
 	assert_int_equal(raft_term_current(R(2)), t);
 	assert_int_equal(raft_leader(R(2)), 1);
@@ -241,12 +251,12 @@ static void test_term_rules(void **state)
 	h_init(&h, 3, false, false);
 	h_elect(&h, 1);
 	raft_term t = raft_term_current(R(1));
-	struct raft_message stale = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
-				     .term = t - 1, .index = 999};
+	struct raft_message stale = {
+	    .type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = t - 1, .index = 999};
 	raft_step(R(1), &stale);
 	assert_int_equal(raft_role(R(1)), RAFT_LEADER);
-	struct raft_message higher = {.type = RAFT_MSG_HEARTBEAT_RESP, .from = 2, .to = 1,
-				      .term = t + 1};
+	struct raft_message higher = {
+	    .type = RAFT_MSG_HEARTBEAT_RESP, .from = 2, .to = 1, .term = t + 1};
 	raft_step(R(1), &higher);
 	assert_int_equal(raft_role(R(1)), RAFT_FOLLOWER);
 	assert_int_equal(raft_term_current(R(1)), t + 1);
@@ -261,8 +271,8 @@ static void test_term_rules(void **state)
  * leader so that 1 can win. Returns node 1's first append to node 2 answered by the
  * rejection, with nextIndex read back after the leader processed it. */
 static raft_index backup_next(const raft_term *leader_log, uint32_t nl,
-			      const raft_term *follower_log, uint32_t nf, raft_term *xterm,
-			      raft_index *xindex, raft_index *xlen, bool *converged)
+                              const raft_term *follower_log, uint32_t nf, raft_term *xterm,
+                              raft_index *xindex, raft_index *xlen, bool *converged)
 {
 	struct h h;
 	h_init(&h, 3, false, false);
@@ -297,8 +307,8 @@ static raft_index backup_next(const raft_term *leader_log, uint32_t nl,
 	h_stabilize(&h);
 	h_tick_all(&h, 3);
 	*converged = raft_last_index(R(2)) == raft_last_index(R(1)) &&
-		     raft_last_term(R(2)) == raft_last_term(R(1)) &&
-		     raft_term_at(R(2), 2) == raft_term_at(R(1), 2);
+	             raft_last_term(R(2)) == raft_last_term(R(1)) &&
+	             raft_term_at(R(2), 2) == raft_term_at(R(1), 2);
 	h_free(&h);
 	return next;
 }
@@ -717,14 +727,14 @@ static void test_boot_rejects_corrupt_state(void **state)
 	struct raft_config cfg;
 	raft_config_default(&cfg, 1);
 	struct raft_entry gap[2] = {{.term = 1, .index = 1, .type = RAFT_ENTRY_NORMAL},
-				    {.term = 1, .index = 3, .type = RAFT_ENTRY_NORMAL}};
+	                            {.term = 1, .index = 3, .type = RAFT_ENTRY_NORMAL}};
 	struct raft_boot boot = {.hard_state = {.term = 1}, .entries = gap, .n_entries = 2};
 	boot.conf.n_voters = 1;
 	boot.conf.voters[0] = 1;
 	struct raft *r = NULL;
 	assert_int_equal(raft_new(&r, &cfg, &boot), RAFT_ECORRUPT);
 	struct raft_entry down[2] = {{.term = 2, .index = 1, .type = RAFT_ENTRY_NORMAL},
-				     {.term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL}};
+	                             {.term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL}};
 	boot.entries = down;
 	boot.hard_state.term = 2;
 	assert_int_equal(raft_new(&r, &cfg, &boot), RAFT_ECORRUPT);
@@ -746,9 +756,14 @@ static void test_malformed_messages_ignored(void **state)
 	h_elect(&h, 1);
 	raft_index last = raft_last_index(R(2));
 	struct raft_entry bad = {.term = 99, .index = 50, .type = RAFT_ENTRY_NORMAL};
-	struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2,
-				 .term = raft_term_current(R(1)), .index = last,
-				 .log_term = raft_last_term(R(2)), .n_entries = 1, .entries = &bad};
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+	                         .from = 1,
+	                         .to = 2,
+	                         .term = raft_term_current(R(1)),
+	                         .index = last,
+	                         .log_term = raft_last_term(R(2)),
+	                         .n_entries = 1,
+	                         .entries = &bad};
 	raft_step(R(2), &m); /* wrong index and a term above the leader's */
 	assert_int_equal(raft_last_index(R(2)), last);
 	struct raft_message odd = {.type = (enum raft_msg_type)77, .from = 1, .to = 2};
@@ -758,8 +773,11 @@ static void test_malformed_messages_ignored(void **state)
 	assert_int_not_equal(raft_term_current(R(2)), 50);
 	struct raft_message wrong_to = {.type = RAFT_MSG_VOTE, .from = 1, .to = 3};
 	assert_int_equal(raft_step(R(2), &wrong_to), RAFT_EINVAL);
-	struct raft_message huge_ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
-					.term = raft_term_current(R(1)), .index = 1000000};
+	struct raft_message huge_ack = {.type = RAFT_MSG_APPEND_RESP,
+	                                .from = 2,
+	                                .to = 1,
+	                                .term = raft_term_current(R(1)),
+	                                .index = 1000000};
 	raft_step(R(1), &huge_ack);
 	raft_index match = 0;
 	raft_progress(R(1), 2, &match, NULL);

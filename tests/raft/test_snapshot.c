@@ -91,7 +91,7 @@ static void test_trailing_entries_avoid_snapshot(void **state)
 /* Takes the nth (0-based) queued message from `from` to `to` of `type` and steps it into
  * its destination, leaving the others queued. */
 static bool deliver_nth(struct h *h, raft_id from, raft_id to, enum raft_msg_type type,
-			uint32_t nth, bool keep_copy)
+                        uint32_t nth, bool keep_copy)
 {
 	for (uint32_t i = 0; i < h->n_q; i++) {
 		struct raft_message *m = &h->q[i];
@@ -248,9 +248,16 @@ static void test_install_ack_waits_for_persistence(void **state)
 	struct raft_conf conf = *raft_conf_current(R(1));
 	struct raft_buf *chunk = raft_buf_new("snapshot", 8);
 	raft_term t = raft_term_current(R(1));
-	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = t,
-				 .index = 50, .log_term = t, .snap_size = 8, .snap_offset = 0,
-				 .chunk = chunk, .snap_conf = &conf};
+	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT,
+	                         .from = 1,
+	                         .to = 2,
+	                         .term = t,
+	                         .index = 50,
+	                         .log_term = t,
+	                         .snap_size = 8,
+	                         .snap_offset = 0,
+	                         .chunk = chunk,
+	                         .snap_conf = &conf};
 	raft_step(R(2), &m);
 	struct raft_ready rd;
 	raft_ready(R(2), &rd);

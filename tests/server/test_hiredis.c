@@ -1,4 +1,5 @@
-/* test_hiredis.c: hiredis pipelines (redisAppendCommand, then the replies) against one node's RESP frontend in-process: every read sees the writes sent before it. */
+/* test_hiredis.c: hiredis pipelines (redisAppendCommand, then the replies) against one node's RESP
+ * frontend in-process: every read sees the writes sent before it. */
 #include "server/resp_server.h"
 #include "server/server.h"
 
@@ -88,8 +89,8 @@ static bool round_ok(redisContext *ctx, int i, char *err, size_t len)
 		}
 		bool ok = reply_is(r, want[k]);
 		if (!ok)
-			snprintf(err, len, "round %d reply %d: type %d '%s' %lld, want %s", i, k, r->type,
-				 r->str != NULL ? r->str : "", r->integer, want[k]);
+			snprintf(err, len, "round %d reply %d: type %d '%s' %lld, want %s", i, k,
+			         r->type, r->str != NULL ? r->str : "", r->integer, want[k]);
 		freeReplyObject(r);
 		if (!ok)
 			return false;

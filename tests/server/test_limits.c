@@ -1,4 +1,5 @@
-/* test_limits.c: the bounds of client connections, in-process over loopback: the input buffer, the output limit, idle and read timeouts, the relay reserve. */
+/* test_limits.c: the bounds of client connections, in-process over loopback: the input buffer, the
+ * output limit, idle and read timeouts, the relay reserve. */
 #include "server/http_server.h"
 #include "server/resp_server.h"
 #include "server/server.h"
@@ -79,8 +80,9 @@ static int dial(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
 	return fd;
@@ -140,8 +142,10 @@ static void start(struct fixture *f, void (*tweak)(struct server *sv))
 	if (tweak != NULL)
 		tweak(&f->sv);
 	server_derive_limits(&f->sv);
-	assert_int_equal(resp_server_start(&f->sv.resp, &f->sv, "127.0.0.1:0", err, sizeof(err)), 0);
-	assert_int_equal(http_server_start(&f->sv.http, &f->sv, "127.0.0.1:0", err, sizeof(err)), 0);
+	assert_int_equal(resp_server_start(&f->sv.resp, &f->sv, "127.0.0.1:0", err, sizeof(err)),
+	                 0);
+	assert_int_equal(http_server_start(&f->sv.http, &f->sv, "127.0.0.1:0", err, sizeof(err)),
+	                 0);
 	struct node_status st;
 	for (int i = 0; i < 5000; i++) {
 		node_status(f->node, &st);
@@ -325,7 +329,8 @@ static void test_http_body_over_limit(void **state)
 	static struct fixture f;
 	start(&f, NULL);
 	int fd = dial(http_server_port(f.sv.http));
-	static const char req[] = "PUT /v1/kv/a HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n";
+	static const char req[] =
+	    "PUT /v1/kv/a HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n";
 	send_all(fd, req, sizeof(req) - 1);
 	char buf[4096];
 	recv_some(&f, fd, buf, sizeof(buf), 12);
@@ -369,7 +374,7 @@ static void test_full_server_serves_relays(void **state)
 	for (int i = 0; i < 3; i++)
 		hfd[i] = dial(http_server_port(f.sv.http));
 	static const char fwd[] = "GET /v1/cluster HTTP/1.1\r\nHost: t\r\nConcord-Forwarded: 1\r\n"
-				  "Connection: close\r\n\r\n";
+	                          "Connection: close\r\n\r\n";
 	send_all(hfd[2], fwd, sizeof(fwd) - 1);
 	recv_some(&f, hfd[2], buf, sizeof(buf), 12);
 	assert_memory_equal(buf, "HTTP/1.1 200", 12);

@@ -1,4 +1,5 @@
-/* test_server.c: one node with its RESP and HTTP frontends on one loop, in-process, checked over real sockets: commands, pipelines, routes, /metrics, and a clean stop. */
+/* test_server.c: one node with its RESP and HTTP frontends on one loop, in-process, checked over
+ * real sockets: commands, pipelines, routes, /metrics, and a clean stop. */
 #include "server/http_server.h"
 #include "server/resp_server.h"
 #include "server/server.h"
@@ -135,8 +136,9 @@ static int dial(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
 	return fd;
@@ -185,13 +187,14 @@ static void resp_expect(struct fixture *f, const char *req, const char *want)
 
 /* One HTTP/1.1 request with "Connection: close"; the whole response into buf. */
 static void http_do(struct fixture *f, const char *method, const char *path, const char *body,
-		    char *buf, size_t cap)
+                    char *buf, size_t cap)
 {
 	int fd = dial(http_server_port(f->sv.http));
 	char req[1024];
-	int n = snprintf(req, sizeof(req),
-			 "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
-			 method, path, strlen(body), body);
+	int n = snprintf(
+	    req, sizeof(req),
+	    "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+	    method, path, strlen(body), body);
 	send_all(fd, req, (size_t)n);
 	recv_some(f, fd, buf, cap, 0);
 	close(fd);
@@ -208,21 +211,22 @@ static void test_resp_set_get(void **state)
 static void test_resp_pipeline(void **state)
 {
 	struct fixture *f = *state;
-	resp_expect(f,
-		    "PING\r\n*3\r\n$3\r\nSET\r\n$1\r\np\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\np\r\n"
-		    "*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n*2\r\n$4\r\nINCR\r\n$1\r\np\r\n",
-		    "+PONG\r\n+OK\r\n:2\r\n$2\r\nhi\r\n:3\r\n");
+	resp_expect(
+	    f,
+	    "PING\r\n*3\r\n$3\r\nSET\r\n$1\r\np\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\np\r\n"
+	    "*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n*2\r\n$4\r\nINCR\r\n$1\r\np\r\n",
+	    "+PONG\r\n+OK\r\n:2\r\n$2\r\nhi\r\n:3\r\n");
 }
 
 static void test_resp_unknown_command(void **state)
 {
 	struct fixture *f = *state;
 	resp_expect(f, "*2\r\n$6\r\nNOSUCH\r\n$1\r\nx\r\n",
-		    "-ERR unknown command 'NOSUCH', with args beginning with: 'x' \r\n");
+	            "-ERR unknown command 'NOSUCH', with args beginning with: 'x' \r\n");
 	resp_expect(f, "*1\r\n$5\r\nLPUSH\r\n",
-		    "-ERR unsupported command 'lpush': Concord stores strings only\r\n");
+	            "-ERR unsupported command 'lpush': Concord stores strings only\r\n");
 	resp_expect(f, "*1\r\n$3\r\nGET\r\n",
-		    "-ERR wrong number of arguments for 'get' command\r\n");
+	            "-ERR wrong number of arguments for 'get' command\r\n");
 }
 
 static void test_http_kv(void **state)
@@ -289,16 +293,18 @@ static void test_resp_pipeline_reads_its_writes(void **state)
 	int fd = dial(resp_server_port(f->sv.resp));
 	for (int i = 0; i < 200; i++) {
 		char req[512], want[256], buf[512];
-		int n = snprintf(req, sizeof(req),
-				 "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nv%03d\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
-				 "*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n*2\r\n$6\r\nEXISTS\r\n$1\r\nk\r\n"
-				 "*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n*2\r\n$3\r\nGET\r\n$1\r\nn\r\n"
-				 "*2\r\n$6\r\nEXISTS\r\n$1\r\nk\r\n",
-				 i);
+		int n = snprintf(
+		    req, sizeof(req),
+		    "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nv%03d\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+		    "*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n*2\r\n$6\r\nEXISTS\r\n$1\r\nk\r\n"
+		    "*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n*2\r\n$3\r\nGET\r\n$1\r\nn\r\n"
+		    "*2\r\n$6\r\nEXISTS\r\n$1\r\nk\r\n",
+		    i);
 		char num[16];
 		int nl = snprintf(num, sizeof(num), "%d", i + 1);
-		snprintf(want, sizeof(want), "+OK\r\n$4\r\nv%03d\r\n:1\r\n:0\r\n:%d\r\n$%d\r\n%d\r\n:0\r\n",
-			 i, i + 1, nl, i + 1);
+		snprintf(want, sizeof(want),
+		         "+OK\r\n$4\r\nv%03d\r\n:1\r\n:0\r\n:%d\r\n$%d\r\n%d\r\n:0\r\n", i, i + 1,
+		         nl, i + 1);
 		send_all(fd, req, (size_t)n);
 		recv_some(f, fd, buf, sizeof(buf), strlen(want));
 		if (strcmp(buf, want) != 0)
@@ -314,12 +320,13 @@ static void test_http_pipeline_reads_its_writes(void **state)
 	int fd = dial(http_server_port(f->sv.http));
 	for (int i = 0; i < 50; i++) {
 		char req[512], buf[4096], want[64];
-		int n = snprintf(req, sizeof(req),
-				 "PUT /v1/kv/pk HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nv%03d"
-				 "GET /v1/kv/pk?raw=1 HTTP/1.1\r\nHost: t\r\n\r\n"
-				 "DELETE /v1/kv/pk HTTP/1.1\r\nHost: t\r\n\r\n"
-				 "GET /v1/kv/pk HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-				 i);
+		int n =
+		    snprintf(req, sizeof(req),
+		             "PUT /v1/kv/pk HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nv%03d"
+		             "GET /v1/kv/pk?raw=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+		             "DELETE /v1/kv/pk HTTP/1.1\r\nHost: t\r\n\r\n"
+		             "GET /v1/kv/pk HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+		             i);
 		if (i > 0)
 			fd = dial(http_server_port(f->sv.http));
 		send_all(fd, req, (size_t)n);

@@ -1,4 +1,6 @@
-/* test_txn.c: MULTI/EXEC/DISCARD/WATCH/UNWATCH over raw sockets on one in-process node: the exact reply bytes, the queue's refusals and limits, EXECABORT, WATCH against another connection's write, runtime errors inside EXEC, one-packet pipelines. */
+/* test_txn.c: MULTI/EXEC/DISCARD/WATCH/UNWATCH over raw sockets on one in-process node: the exact
+ * reply bytes, the queue's refusals and limits, EXECABORT, WATCH against another connection's
+ * write, runtime errors inside EXEC, one-packet pipelines. */
 #include "server/http_server.h"
 #include "server/resp_server.h"
 #include "server/server.h"
@@ -135,8 +137,9 @@ static int dial(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
 	return fd;
@@ -203,11 +206,11 @@ static void expect_on(struct fixture *f, int fd, const char *req, const char *wa
 }
 
 /* One command on `fd`, its reply checked. */
-#define EXPECT(f, fd, want, ...)                                                       \
-	do {                                                                           \
-		char req_[4096];                                                       \
-		cmd_add(req_, sizeof(req_), 0, __VA_ARGS__, NULL);                     \
-		expect_on(f, fd, req_, want);                                          \
+#define EXPECT(f, fd, want, ...)                                                                   \
+	do {                                                                                       \
+		char req_[4096];                                                                   \
+		cmd_add(req_, sizeof(req_), 0, __VA_ARGS__, NULL);                                 \
+		expect_on(f, fd, req_, want);                                                      \
 	} while (0)
 
 static int conn(struct fixture *f)
@@ -230,7 +233,8 @@ static void test_exec_array(void **state)
 	EXPECT(f, fd, "+QUEUED\r\n", "DEL", "a");
 	EXPECT(f, fd, "+QUEUED\r\n", "SETNX", "n", "0");
 	EXPECT(f, fd,
-	       "*8\r\n+OK\r\n:42\r\n$1\r\n1\r\n$-1\r\n*3\r\n$1\r\n1\r\n$2\r\n42\r\n$-1\r\n:1\r\n:1\r\n:0\r\n",
+	       "*8\r\n+OK\r\n:42\r\n$1\r\n1\r\n$-1\r\n*3\r\n$1\r\n1\r\n$2\r\n42\r\n$-1\r\n:1\r\n:"
+	       "1\r\n:0\r\n",
 	       "EXEC");
 	EXPECT(f, fd, "$-1\r\n", "GET", "a");
 	EXPECT(f, fd, "$2\r\n42\r\n", "GET", "n");
@@ -292,10 +296,11 @@ static void test_execabort(void **state)
 	/* A command a transaction cannot carry. */
 	EXPECT(f, fd, "+OK\r\n", "MULTI");
 	EXPECT(f, fd, "+QUEUED\r\n", "SET", "x", "1");
-	EXPECT(f, fd,
-	       "-ERR 'ping' cannot run inside MULTI in Concord (transactions carry SET, SETNX, DEL, "
-	       "INCR/DECR[BY], APPEND, MSET[NX], CAS*, GET, MGET, EXISTS, STRLEN)\r\n",
-	       "PING");
+	EXPECT(
+	    f, fd,
+	    "-ERR 'ping' cannot run inside MULTI in Concord (transactions carry SET, SETNX, DEL, "
+	    "INCR/DECR[BY], APPEND, MSET[NX], CAS*, GET, MGET, EXISTS, STRLEN)\r\n",
+	    "PING");
 	EXPECT(f, fd, "-EXECABORT Transaction discarded because of previous errors.\r\n", "EXEC");
 	EXPECT(f, fd, ":0\r\n", "EXISTS", "x");
 	/* A syntax error a builder finds. */
@@ -401,9 +406,10 @@ static void test_pipelined(void **state)
 	n = cmd_add(req, sizeof(req), n, "EXEC", NULL);
 	n = cmd_add(req, sizeof(req), n, "EXISTS", "p", NULL);
 	(void)n;
-	expect_on(f, fd, req,
-		  "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:6\r\n$1\r\n6\r\n$1\r\n6\r\n"
-		  "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n:1\r\n:0\r\n");
+	expect_on(
+	    f, fd, req,
+	    "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:6\r\n$1\r\n6\r\n$1\r\n6\r\n"
+	    "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n:1\r\n:0\r\n");
 	close(fd);
 }
 
@@ -411,7 +417,8 @@ static void test_pipelined(void **state)
 static void queue_many(struct fixture *f, int fd, const char *one, size_t count, const char *each)
 {
 	size_t len = strlen(one), wl = strlen(each);
-	char *req = malloc(len * count + 1), *want = malloc(wl * count + 1), *got = malloc(wl * count + 1);
+	char *req = malloc(len * count + 1), *want = malloc(wl * count + 1),
+	     *got = malloc(wl * count + 1);
 	assert_non_null(req);
 	assert_non_null(want);
 	assert_non_null(got);
@@ -439,7 +446,8 @@ static void test_queue_limit_commands(void **state)
 	cmd_add(one, sizeof(one), 0, "SET", "q", "1", NULL);
 	EXPECT(f, fd, "+OK\r\n", "MULTI");
 	queue_many(f, fd, one, 1024, "+QUEUED\r\n");
-	expect_on(f, fd, one, "-ERR transaction too large (limit 1024 commands, 4194304 bytes)\r\n");
+	expect_on(f, fd, one,
+	          "-ERR transaction too large (limit 1024 commands, 4194304 bytes)\r\n");
 	EXPECT(f, fd, "-EXECABORT Transaction discarded because of previous errors.\r\n", "EXEC");
 	EXPECT(f, fd, ":0\r\n", "EXISTS", "q");
 	/* 1024 commands exactly apply. */
@@ -472,7 +480,8 @@ static void test_queue_limit_bytes(void **state)
 	EXPECT(f, fd, "+OK\r\n", "MULTI");
 	for (int i = 0; i < 4; i++)
 		expect_on(f, fd, req, "+QUEUED\r\n");
-	expect_on(f, fd, req, "-ERR transaction too large (limit 1024 commands, 4194304 bytes)\r\n");
+	expect_on(f, fd, req,
+	          "-ERR transaction too large (limit 1024 commands, 4194304 bytes)\r\n");
 	EXPECT(f, fd, "-EXECABORT Transaction discarded because of previous errors.\r\n", "EXEC");
 	EXPECT(f, fd, ":0\r\n", "EXISTS", "bk");
 	free(req);

@@ -11,8 +11,8 @@
 
 static struct sim_opts opts(uint64_t seed, uint32_t nodes, uint32_t faults)
 {
-	struct sim_opts o = {.seed = seed, .nodes = nodes, .ticks = 1000, .faults = faults,
-			     .clients = 3};
+	struct sim_opts o = {
+	    .seed = seed, .nodes = nodes, .ticks = 1000, .faults = faults, .clients = 3};
 	return o;
 }
 
@@ -123,7 +123,7 @@ static void test_regression_seeds(void **state)
 		bool ok = sim_run(&o, &r);
 		if (!ok)
 			print_error("seed %llu: %s: %s\n", (unsigned long long)seeds[i].seed,
-				    r.property, r.detail);
+			            r.property, r.detail);
 		assert_true(ok);
 	}
 }
@@ -131,10 +131,8 @@ static void test_regression_seeds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_same_seed_same_hash),
-	    cmocka_unit_test(test_drivers),
-	    cmocka_unit_test(test_fault_free_run),
-	    cmocka_unit_test(test_faults_parse),
+	    cmocka_unit_test(test_same_seed_same_hash), cmocka_unit_test(test_drivers),
+	    cmocka_unit_test(test_fault_free_run),      cmocka_unit_test(test_faults_parse),
 	    cmocka_unit_test(test_regression_seeds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

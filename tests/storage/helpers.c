@@ -79,11 +79,11 @@ struct storage_options th_options(uint64_t segment)
 	static struct raft_conf conf;
 	conf = th_conf3();
 	struct storage_options o = {
-		.cluster_id = 7,
-		.node_id = 1,
-		.bootstrap_conf = &conf,
-		.create = true,
-		.segment_size_bytes = segment,
+	    .cluster_id = 7,
+	    .node_id = 1,
+	    .bootstrap_conf = &conf,
+	    .create = true,
+	    .segment_size_bytes = segment,
 	};
 	return o;
 }

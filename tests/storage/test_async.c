@@ -41,8 +41,8 @@ struct bench_ctx {
 	uint64_t ok;
 	int first_error;
 	uint64_t acked_last; /* highest index completed with status 0 */
-	bool error_then_ok;   /* a success after a failure: forbidden */
-	int hs_every;          /* every n-th submission raises the term */
+	bool error_then_ok;  /* a success after a failure: forbidden */
+	int hs_every;        /* every n-th submission raises the term */
 	struct appender apps[MAX_APPENDERS];
 	int n_apps;
 	bool stopped;
@@ -274,13 +274,13 @@ static void test_snapshot_in_order(void **state)
 		reqs[i].status = -1;
 		if (i == 10) {
 			storage_async_snapshot(a, &reqs[i].req, 5, 1, &conf, "five", 4, 0,
-					       on_seq_done);
+			                       on_seq_done);
 			continue;
 		}
 		raft_index index = (raft_index)(i < 10 ? i + 1 : i);
 		reqs[i].entry = th_entry(index, 1, (uint32_t)i, 100);
 		storage_async_write(a, &reqs[i].req, i == 0 ? &hs : NULL, &reqs[i].entry, 1,
-				    on_seq_done);
+		                    on_seq_done);
 	}
 	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(uv_loop_close(&loop), 0);
@@ -298,9 +298,9 @@ static void test_snapshot_in_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_group_commit),
-		cmocka_unit_test(test_sync_failure_stops),
-		cmocka_unit_test(test_snapshot_in_order),
+	    cmocka_unit_test(test_group_commit),
+	    cmocka_unit_test(test_sync_failure_stops),
+	    cmocka_unit_test(test_snapshot_in_order),
 	};
 	return cmocka_run_group_tests_name("async", tests, NULL, NULL);
 }

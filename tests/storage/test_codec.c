@@ -75,7 +75,7 @@ static void test_entry_roundtrip(void **state)
 		assert_int_equal(raft_entry_len(&d), raft_entry_len(&e));
 		if (raft_entry_len(&e) > 0)
 			assert_memory_equal(raft_entry_data(&d), raft_entry_data(&e),
-					    raft_entry_len(&e));
+			                    raft_entry_len(&e));
 		raft_buf_unref(d.buf);
 		raft_buf_unref(e.buf);
 		free(buf);
@@ -126,20 +126,20 @@ static void test_entry_refused(void **state)
 static struct raft_message sample_message(void)
 {
 	struct raft_message m = {
-		.type = RAFT_MSG_APPEND,
-		.from = 1,
-		.to = 2,
-		.term = 9,
-		.index = 41,
-		.log_term = 8,
-		.commit = 40,
-		.reject = false,
-		.transfer = true,
-		.xterm = 7,
-		.xindex = 30,
-		.xlen = 44,
-		.context = 123456789012345ull,
-		.n_entries = 3,
+	    .type = RAFT_MSG_APPEND,
+	    .from = 1,
+	    .to = 2,
+	    .term = 9,
+	    .index = 41,
+	    .log_term = 8,
+	    .commit = 40,
+	    .reject = false,
+	    .transfer = true,
+	    .xterm = 7,
+	    .xindex = 30,
+	    .xlen = 44,
+	    .context = 123456789012345ull,
+	    .n_entries = 3,
 	};
 	m.entries = calloc(3, sizeof(*m.entries));
 	for (uint32_t i = 0; i < 3; i++)
@@ -183,12 +183,18 @@ static void test_message_roundtrip(void **state)
 
 	/* a snapshot chunk: its bytes, offsets and configuration survive the trip */
 	{
-		struct raft_conf conf = {.n_voters = 2, .voters = {4, 9}, .n_learners = 1,
-					 .learners = {12}};
-		struct raft_message s = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 7,
-					 .index = 900, .log_term = 6, .snap_size = 5000,
-					 .snap_offset = 4096, .chunk = raft_buf_new("chunk-bytes", 11),
-					 .snap_conf = &conf};
+		struct raft_conf conf = {
+		    .n_voters = 2, .voters = {4, 9}, .n_learners = 1, .learners = {12}};
+		struct raft_message s = {.type = RAFT_MSG_SNAPSHOT,
+		                         .from = 1,
+		                         .to = 2,
+		                         .term = 7,
+		                         .index = 900,
+		                         .log_term = 6,
+		                         .snap_size = 5000,
+		                         .snap_offset = 4096,
+		                         .chunk = raft_buf_new("chunk-bytes", 11),
+		                         .snap_conf = &conf};
 		uint8_t small[256];
 		n = proto_message_encode(&s, small);
 		assert_int_equal(proto_message_decode(small, n, &d), PROTO_OK);
@@ -209,8 +215,8 @@ static void test_message_roundtrip(void **state)
 	/* every type without entries, and a reject */
 	for (int t = RAFT_MSG_PREVOTE; t < RAFT_MSG_TYPE_COUNT_; t++) {
 		struct raft_conf conf = {.n_voters = 1, .voters = {1}};
-		struct raft_message s = {.type = (enum raft_msg_type)t, .from = 3, .to = 1,
-					 .term = 2, .reject = true};
+		struct raft_message s = {
+		    .type = (enum raft_msg_type)t, .from = 3, .to = 1, .term = 2, .reject = true};
 		if (t == RAFT_MSG_SNAPSHOT)
 			s.snap_conf = &conf; /* a snapshot chunk always names its configuration */
 		uint8_t small[256];
@@ -309,12 +315,16 @@ static void test_meta_roundtrip(void **state)
 {
 	(void)state;
 	struct proto_meta m = {
-		.format_version = 1,
-		.cluster_id = 99,
-		.node_id = 3,
-		.hard_state = {.term = 12, .vote = 2},
-		.conf = {.n_voters = 3, .voters = {1, 2, 3}, .n_voters_old = 1, .voters_old = {4},
-			 .n_learners = 2, .learners = {5, 6}},
+	    .format_version = 1,
+	    .cluster_id = 99,
+	    .node_id = 3,
+	    .hard_state = {.term = 12, .vote = 2},
+	    .conf = {.n_voters = 3,
+	             .voters = {1, 2, 3},
+	             .n_voters_old = 1,
+	             .voters_old = {4},
+	             .n_learners = 2,
+	             .learners = {5, 6}},
 	};
 	uint8_t buf[1024];
 	size_t n = proto_meta_encode(&m, buf);
@@ -332,8 +342,11 @@ static void test_meta_roundtrip(void **state)
 	n = proto_meta_encode(&m, buf);
 	assert_int_equal(proto_meta_decode(buf, n, &d), PROTO_EINVALID);
 
-	struct proto_snapshot_meta sm = {.index = 100, .term = 4, .conf = d.conf,
-					 .data_size_bytes = 77, .data_crc32c = 0xdeadbeef};
+	struct proto_snapshot_meta sm = {.index = 100,
+	                                 .term = 4,
+	                                 .conf = d.conf,
+	                                 .data_size_bytes = 77,
+	                                 .data_crc32c = 0xdeadbeef};
 	n = proto_snapshot_meta_encode(&sm, buf);
 	struct proto_snapshot_meta sd;
 	assert_int_equal(proto_snapshot_meta_decode(buf, n, &sd), PROTO_OK);
@@ -347,14 +360,10 @@ static void test_meta_roundtrip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc32c_vectors),
-		cmocka_unit_test(test_crc32c_paths_agree),
-		cmocka_unit_test(test_entry_roundtrip),
-		cmocka_unit_test(test_entry_refused),
-		cmocka_unit_test(test_message_roundtrip),
-		cmocka_unit_test(test_message_refused),
-		cmocka_unit_test(test_decode_garbage),
-		cmocka_unit_test(test_meta_roundtrip),
+	    cmocka_unit_test(test_crc32c_vectors),    cmocka_unit_test(test_crc32c_paths_agree),
+	    cmocka_unit_test(test_entry_roundtrip),   cmocka_unit_test(test_entry_refused),
+	    cmocka_unit_test(test_message_roundtrip), cmocka_unit_test(test_message_refused),
+	    cmocka_unit_test(test_decode_garbage),    cmocka_unit_test(test_meta_roundtrip),
 	};
 	return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }

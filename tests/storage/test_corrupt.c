@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIR "n1"
+#define DIR           "n1"
 #define SEGMENT_BYTES 4096
 
 /* A copy of every file of a data directory, to rebuild it on a fresh crashfs. */
@@ -41,11 +41,11 @@ static void image_add_dir(struct crashfs *fs, struct image *img, const char *dir
 			continue;
 		assert_true(img->n < 16);
 		int w = snprintf(img->f[img->n].path, sizeof(img->f[0].path), "%s/%.255s", dir,
-				 names[i]);
+		                 names[i]);
 		assert_true(w > 0 && (size_t)w < sizeof(img->f[0].path));
 		assert_int_equal(crashfs_read_file(fs, img->f[img->n].path, &img->f[img->n].data,
-						   &img->f[img->n].len),
-				 0);
+		                                   &img->f[img->n].len),
+		                 0);
 		img->n++;
 	}
 }
@@ -66,7 +66,7 @@ static void image_free(struct image *img)
 
 /* A fresh file system holding the image, with file `which` replaced by data[0..len). */
 static struct crashfs *image_restore(const struct image *img, int which, const uint8_t *data,
-				     size_t len)
+                                     size_t len)
 {
 	struct crashfs *fs = crashfs_new(9);
 	struct sio *io = crashfs_io(fs);
@@ -81,8 +81,8 @@ static struct crashfs *image_restore(const struct image *img, int which, const u
 			assert_int_equal(crashfs_write_file(fs, img->f[i].path, data, len), 0);
 		else
 			assert_int_equal(
-				crashfs_write_file(fs, img->f[i].path, img->f[i].data, img->f[i].len),
-				0);
+			    crashfs_write_file(fs, img->f[i].path, img->f[i].data, img->f[i].len),
+			    0);
 	}
 	assert_int_equal(sio_sync_dir(io, "/"), 0);
 	assert_int_equal(sio_sync_dir(io, DIR), 0);
@@ -171,7 +171,7 @@ static void reference_free(struct reference *ref)
 
 /* Opens the image with file `which` replaced; returns the open's result. */
 static int open_damaged(const struct reference *ref, int which, const uint8_t *data, size_t len,
-			struct storage_recovered *rec, char *errmsg, bool keep_going)
+                        struct storage_recovered *rec, char *errmsg, bool keep_going)
 {
 	struct crashfs *fs = image_restore(&ref->img, which, data, len);
 	struct storage_options o = th_options(SEGMENT_BYTES);
@@ -246,14 +246,13 @@ static void test_truncated_at_every_offset(void **state)
 			char errmsg[STORAGE_ERRMSG_SIZE];
 			bool last_record = k >= offs[n - 1];
 			int rv = open_damaged(&ref, ref.open_seg, buf, len, &rec, errmsg,
-					      last_record && k % 7 == 0);
+			                      last_record && k % 7 == 0);
 			if (rv != 0)
 				print_message("cut at %" PRIu64 ": %s\n", k, errmsg);
 			assert_int_equal(rv, 0);
 			/* complete records are kept: those ending at or before k */
 			int complete = 0;
-			while (complete < n &&
-			       (complete + 1 < n ? offs[complete + 1] : end) <= k)
+			while (complete < n && (complete + 1 < n ? offs[complete + 1] : end) <= k)
 				complete++;
 			uint32_t missing = check_subset(&ref, &rec);
 			assert_int_equal(missing, (uint32_t)(n - complete));
@@ -272,8 +271,8 @@ static void test_truncated_at_every_offset(void **state)
 				assert_string_equal(rec.notes, "");
 			else if (strstr(rec.notes, "torn write") == NULL)
 				fail_msg("cut at %" PRIu64 " (zeros %d) of record at %" PRIu64
-					 ": notes '%s'",
-					 k, zeros, complete < n ? offs[complete] : end, rec.notes);
+				         ": notes '%s'",
+				         k, zeros, complete < n ? offs[complete] : end, rec.notes);
 			storage_recovered_release(&rec);
 			checked++;
 		}
@@ -333,8 +332,8 @@ static void test_bit_flip_every_byte(void **state)
 			int rv = open_damaged(&ref, f, buf, len, &rec, errmsg, false);
 			if (rv != 0) {
 				if (strstr(errmsg, "offset") == NULL)
-					print_message("%s byte %" PRIu64 ": %s\n", ref.img.f[f].path,
-						      at, errmsg);
+					print_message("%s byte %" PRIu64 ": %s\n",
+					              ref.img.f[f].path, at, errmsg);
 				assert_int_equal(rv, STORAGE_ECORRUPT);
 				assert_non_null(strstr(errmsg, "offset"));
 				refused++;
@@ -359,16 +358,16 @@ static void test_bit_flip_every_byte(void **state)
 		free(buf);
 	}
 	print_message("bit flips: %d refused, %d cut as a torn last record, %d in unused zeros\n",
-		      refused, cut, harmless);
+	              refused, cut, harmless);
 	reference_free(&ref);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_truncated_at_every_offset),
-		cmocka_unit_test(test_closed_segment_cut_refused),
-		cmocka_unit_test(test_bit_flip_every_byte),
+	    cmocka_unit_test(test_truncated_at_every_offset),
+	    cmocka_unit_test(test_closed_segment_cut_refused),
+	    cmocka_unit_test(test_bit_flip_every_byte),
 	};
 	return cmocka_run_group_tests_name("corrupt", tests, NULL, NULL);
 }

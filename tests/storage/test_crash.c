@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIR "n1"
+#define DIR           "n1"
 #define SEGMENT_BYTES 4096
-#define OPS_PER_SEED 80
-#define MAX_ENTRIES 512
-#define MAX_HISTORY 64
+#define OPS_PER_SEED  80
+#define MAX_ENTRIES   512
+#define MAX_HISTORY   64
 
 /* ----------------------------------------------------------------------------------
  * The model: what the log logically holds after each operation.
@@ -180,8 +180,8 @@ struct run {
 	bool install_since_ack; /* a log-discarding snapshot was attempted since the ack */
 	raft_index install_index;
 	raft_index truncated_from; /* lowest truncation point since the ack (0: none) */
-	struct mstate *acked;          /* the log at the last acknowledgement */
-	struct mstate *history;        /* every state since then, the attempted one last */
+	struct mstate *acked;      /* the log at the last acknowledgement */
+	struct mstate *history;    /* every state since then, the attempted one last */
 	int n_history;
 	bool crashed; /* an operation failed: the process is considered dead */
 };
@@ -256,8 +256,9 @@ static int do_op(struct run *r, struct mstate *m, const struct op *op)
 		}
 		mapply(m, op);
 		history_push(r, m);
-		rv = storage_snapshot_put(r->st, op->first, op->term, &conf, data, len,
-					  op->kind == OP_INSTALL ? STORAGE_SNAPSHOT_DISCARD_LOG : 0);
+		rv =
+		    storage_snapshot_put(r->st, op->first, op->term, &conf, data, len,
+		                         op->kind == OP_INSTALL ? STORAGE_SNAPSHOT_DISCARD_LOG : 0);
 		if (rv == 0) {
 			r->acked_snap = op->first;
 			r->snap_in_flight = false;
@@ -276,12 +277,12 @@ static int do_op(struct run *r, struct mstate *m, const struct op *op)
 
 static char failure[1024];
 
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			snprintf(failure, sizeof(failure), __VA_ARGS__);                   \
-			return false;                                                      \
-		}                                                                          \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			snprintf(failure, sizeof(failure), __VA_ARGS__);                           \
+			return false;                                                              \
+		}                                                                                  \
 	} while (0)
 
 /* True if every recovered entry equals state s's entry at its index. */
@@ -308,24 +309,24 @@ static bool matches_state(const struct storage_recovered *rec, const struct msta
 static bool check_recovery(const struct run *r, const struct storage_recovered *rec)
 {
 	/* Hard state: the acknowledged one, or the one being written at the crash. */
-	bool hs_ok = rec->hard_state.term == r->acked_hs.term &&
-		     rec->hard_state.vote == r->acked_hs.vote;
+	bool hs_ok =
+	    rec->hard_state.term == r->acked_hs.term && rec->hard_state.vote == r->acked_hs.vote;
 	if (r->hs_in_flight)
 		hs_ok = hs_ok || (rec->hard_state.term == r->attempted_hs.term &&
-				  rec->hard_state.vote == r->attempted_hs.vote);
+		                  rec->hard_state.vote == r->attempted_hs.vote);
 	CHECK(hs_ok, "hard state %" PRIu64 "/%" PRIu64 ", acknowledged %" PRIu64 "/%" PRIu64,
 	      rec->hard_state.term, rec->hard_state.vote, r->acked_hs.term, r->acked_hs.vote);
 
 	/* Snapshot: the acknowledged one, or the one being written. */
 	bool snap_ok = rec->snapshot_index == r->acked_snap ||
-		       (r->snap_in_flight && rec->snapshot_index == r->attempted_snap);
+	               (r->snap_in_flight && rec->snapshot_index == r->attempted_snap);
 	CHECK(snap_ok, "snapshot %" PRIu64 ", acknowledged %" PRIu64, rec->snapshot_index,
 	      r->acked_snap);
 	if (rec->snapshot_index > 0) {
 		size_t len;
 		const char *want = snap_bytes(rec->snapshot_index, &len);
 		CHECK(rec->snapshot_data != NULL && rec->snapshot_data->len == len &&
-			      memcmp(rec->snapshot_data->data, want, len) == 0,
+		          memcmp(rec->snapshot_data->data, want, len) == 0,
 		      "snapshot %" PRIu64 " data differs", rec->snapshot_index);
 	}
 	CHECK(rec->conf.n_voters == 3, "configuration lost");
@@ -335,8 +336,9 @@ static bool check_recovery(const struct run *r, const struct storage_recovered *
 	bool some = false;
 	for (int j = 0; j < r->n_history && !some; j++)
 		some = matches_state(rec, &r->history[j]);
-	CHECK(some, "recovered log (snapshot %" PRIu64 ", %u entries) is no prefix of any state "
-		    "since the last acknowledgement",
+	CHECK(some,
+	      "recovered log (snapshot %" PRIu64 ", %u entries) is no prefix of any state "
+	      "since the last acknowledgement",
 	      rec->snapshot_index, rec->n_entries);
 
 	/* Everything acknowledged: the acknowledged log up to the first truncation since,
@@ -356,7 +358,7 @@ static bool check_recovery(const struct run *r, const struct storage_recovered *
 		const struct ment *w = &a->v[i - a->base - 1];
 		uint32_t tag;
 		CHECK(th_entry_check(e, &tag) && (w->len == 0 || tag == w->tag) &&
-			      e->term == w->term && raft_entry_len(e) == w->len,
+		          e->term == w->term && raft_entry_len(e) == w->len,
 		      "acknowledged entry %" PRIu64 " differs", i);
 	}
 	return true;
@@ -378,7 +380,7 @@ static int open_storage(struct crashfs *fs, struct storage **st, struct storage_
 
 /* After recovery the storage must keep working: append, sync, crash, recover again. */
 static bool check_continues(struct crashfs *fs, struct storage *st,
-			    const struct storage_recovered *rec)
+                            const struct storage_recovered *rec)
 {
 	raft_term term = rec->hard_state.term;
 	if (term == 0) {
@@ -422,18 +424,18 @@ static void debug_state(const char *what, const struct mstate *s)
 	fprintf(stderr, "  %s: base %" PRIu64 "/%" PRIu64 ":", what, s->base, s->base_term);
 	for (uint32_t i = 0; i < s->n; i++)
 		fprintf(stderr, " %" PRIu64 "t%" PRIu64 "#%u", s->base + 1 + i, s->v[i].term,
-			s->v[i].tag);
+		        s->v[i].tag);
 	fprintf(stderr, "\n");
 }
 
 static void debug_dump(const struct run *r, const struct op *ops, int n_ops,
-		       const struct storage_recovered *rec)
+                       const struct storage_recovered *rec)
 {
 	static const char *names[] = {"append", "hs", "sync", "compact", "install"};
 	for (int i = 0; i < n_ops; i++)
-		fprintf(stderr, "op %d: %s first %" PRIu64 " n %u term %" PRIu64 " vote %" PRIu64
-			"\n", i, names[ops[i].kind], ops[i].first, ops[i].n, ops[i].term,
-			ops[i].vote);
+		fprintf(stderr,
+		        "op %d: %s first %" PRIu64 " n %u term %" PRIu64 " vote %" PRIu64 "\n", i,
+		        names[ops[i].kind], ops[i].first, ops[i].n, ops[i].term, ops[i].vote);
 	debug_state("acked", r->acked);
 	for (int j = 0; j < r->n_history; j++)
 		debug_state("history", &r->history[j]);
@@ -442,7 +444,7 @@ static void debug_dump(const struct run *r, const struct op *ops, int n_ops,
 		uint32_t tag = 0;
 		th_entry_check(&rec->entries[i], &tag);
 		fprintf(stderr, " %" PRIu64 "t%" PRIu64 "#%u", rec->entries[i].index,
-			rec->entries[i].term, tag);
+		        rec->entries[i].term, tag);
 	}
 	fprintf(stderr, "\n  notes: %s\n", rec->notes);
 }
@@ -457,7 +459,7 @@ struct sweep_stats {
  * the process dying there; then a crash and recovery. Returns false when the whole
  * sequence completed without reaching call k. */
 static bool run_once(uint64_t seed, const struct op *ops, int n_ops, uint64_t k,
-		     enum crashfs_crash_mode mode, struct sweep_stats *stats)
+                     enum crashfs_crash_mode mode, struct sweep_stats *stats)
 {
 	static struct mstate m, acked, history[MAX_HISTORY];
 	memset(&m, 0, sizeof(m));
@@ -537,7 +539,7 @@ static bool run_once(uint64_t seed, const struct op *ops, int n_ops, uint64_t k,
 	}
 	if (!ok) {
 		print_message("seed %" PRIu64 " crash after I/O call %" PRIu64 " (%s): %s\n", seed,
-			      k, mode == CRASHFS_TEAR ? "torn" : "lost", failure);
+		              k, mode == CRASHFS_TEAR ? "torn" : "lost", failure);
 		fail();
 	}
 	stats->runs++;
@@ -559,8 +561,8 @@ static void sweep(uint64_t seed_first, uint64_t seeds)
 		}
 	}
 	print_message("%" PRIu64 " crash-and-recover runs, %" PRIu64
-		      " needed repairs, last sequence %" PRIu64 " I/O calls\n",
-		      stats.runs, stats.notes, stats.max_calls);
+	              " needed repairs, last sequence %" PRIu64 " I/O calls\n",
+	              stats.runs, stats.notes, stats.max_calls);
 }
 
 /* CRASH_SEEDS=n runs n seeds per sweep instead (a deeper run by hand). */
@@ -618,9 +620,9 @@ static void test_meta_atomic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_meta_atomic),
-		cmocka_unit_test(test_crash_sweep_a),
-		cmocka_unit_test(test_crash_sweep_b),
+	    cmocka_unit_test(test_meta_atomic),
+	    cmocka_unit_test(test_crash_sweep_a),
+	    cmocka_unit_test(test_crash_sweep_b),
 	};
 	return cmocka_run_group_tests_name("crash", tests, NULL, NULL);
 }

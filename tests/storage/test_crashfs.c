@@ -206,12 +206,12 @@ static void test_determinism(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unsynced_lost),
-		cmocka_unit_test(test_rename_needs_dir_sync),
-		cmocka_unit_test(test_truncate_allocate),
-		cmocka_unit_test(test_tear_prefix),
-		cmocka_unit_test(test_faults),
-		cmocka_unit_test(test_determinism),
+	    cmocka_unit_test(test_unsynced_lost),
+	    cmocka_unit_test(test_rename_needs_dir_sync),
+	    cmocka_unit_test(test_truncate_allocate),
+	    cmocka_unit_test(test_tear_prefix),
+	    cmocka_unit_test(test_faults),
+	    cmocka_unit_test(test_determinism),
 	};
 	return cmocka_run_group_tests_name("crashfs", tests, NULL, NULL);
 }

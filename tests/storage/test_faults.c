@@ -28,14 +28,14 @@ struct fault_case {
 };
 
 static const struct fault_case cases[] = {
-	{SIO_OP_BIT(SIO_PWRITE), ENOSPC, "write"},
-	{SIO_OP_BIT(SIO_PWRITE), EIO, "write"},
-	{SIO_OP_BIT(SIO_FDATASYNC), ENOSPC, "fdatasync"},
-	{SIO_OP_BIT(SIO_FDATASYNC), EIO, "fdatasync"},
-	{SIO_OP_BIT(SIO_FSYNC), EIO, "fsync"},
-	{SIO_OP_BIT(SIO_ALLOCATE), ENOSPC, "fallocate"},
-	{SIO_OP_BIT(SIO_SYNC_DIR), EIO, "fsync of directory"},
-	{SIO_OP_BIT(SIO_RENAME), EIO, "rename"},
+    {SIO_OP_BIT(SIO_PWRITE), ENOSPC, "write"},
+    {SIO_OP_BIT(SIO_PWRITE), EIO, "write"},
+    {SIO_OP_BIT(SIO_FDATASYNC), ENOSPC, "fdatasync"},
+    {SIO_OP_BIT(SIO_FDATASYNC), EIO, "fdatasync"},
+    {SIO_OP_BIT(SIO_FSYNC), EIO, "fsync"},
+    {SIO_OP_BIT(SIO_ALLOCATE), ENOSPC, "fallocate"},
+    {SIO_OP_BIT(SIO_SYNC_DIR), EIO, "fsync of directory"},
+    {SIO_OP_BIT(SIO_RENAME), EIO, "rename"},
 };
 
 static struct storage *open_fs(struct crashfs *fs, struct storage_recovered *rec)
@@ -161,7 +161,7 @@ static void test_snapshot_write_fails(void **state)
 		raft_index acked = workload(st, &err, &term);
 		assert_int_equal(err, 0);
 		sio_fault_set(crashfs_fault(fs), SIO_OP_BIT(SIO_PWRITE) | SIO_OP_BIT(SIO_FSYNC),
-			      countdown, 1, ENOSPC);
+		              countdown, 1, ENOSPC);
 		struct raft_conf conf = th_conf3();
 		int rv = storage_snapshot_put(st, acked - 5, term, &conf, "abc", 3, 0);
 		assert_int_equal(rv, STORAGE_ENOSPC);
@@ -214,9 +214,9 @@ static void test_recovered_state_made_durable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_recovered_state_made_durable),
-		cmocka_unit_test(test_fail_stop_everywhere),
-		cmocka_unit_test(test_snapshot_write_fails),
+	    cmocka_unit_test(test_recovered_state_made_durable),
+	    cmocka_unit_test(test_fail_stop_everywhere),
+	    cmocka_unit_test(test_snapshot_write_fails),
 	};
 	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
 }

@@ -85,12 +85,13 @@ static int run_tool(const char *args, char *out, size_t cap)
 }
 
 static void append_batch(struct storage *st, raft_index first, uint32_t n, raft_term term,
-			 uint64_t *rng)
+                         uint64_t *rng)
 {
 	struct raft_entry v[64];
 	assert_true(n <= 64);
 	for (uint32_t i = 0; i < n; i++)
-		v[i] = th_entry(first + i, term, (uint32_t)(first + i), (size_t)th_below(rng, 2048));
+		v[i] =
+		    th_entry(first + i, term, (uint32_t)(first + i), (size_t)th_below(rng, 2048));
 	assert_int_equal(storage_append(st, v, n), 0);
 	th_entries_release(v, n);
 }
@@ -147,7 +148,7 @@ static void test_real_disk(void **state)
 
 /* Finds the open segment of dir and the end of its records. */
 static void find_open_segment(const char *dir, char *path, size_t cap, uint64_t *end,
-			      uint64_t *last_start)
+                              uint64_t *last_start)
 {
 	char wal[256];
 	snprintf(wal, sizeof(wal), "%s/wal", dir);
@@ -279,9 +280,9 @@ int main(int argc, char **argv)
 {
 	wal_tool = argc > 1 ? argv[1] : "concord-wal";
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_real_disk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_real_torn_tail, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_real_disk_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_real_disk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_real_torn_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_real_disk_full, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("real", tests, NULL, NULL);
 }

@@ -61,7 +61,7 @@ static int reopen(struct fixture *f)
 
 /* Appends entries first..last of `term` with payload sizes from `len`. */
 static void append_range(struct fixture *f, raft_index first, raft_index last, raft_term term,
-			 uint32_t tag, size_t len)
+                         uint32_t tag, size_t len)
 {
 	uint32_t n = (uint32_t)(last - first + 1);
 	struct raft_entry *v = calloc(n, sizeof(*v));
@@ -304,11 +304,11 @@ static void test_snapshot_compacts(void **state)
 	const char data[] = "state machine at 120";
 	/* the term must be the log's at that index */
 	assert_int_equal(storage_snapshot_put(f->st, 120, 1, &conf, data, sizeof(data), 0),
-			 STORAGE_EINVAL);
+	                 STORAGE_EINVAL);
 	assert_int_equal(storage_snapshot_put(f->st, 120, 2, &conf, data, sizeof(data), 0), 0);
 	assert_true(storage_closed_segments(f->st) < before);
 	assert_int_equal(storage_snapshot_put(f->st, 110, 2, &conf, data, sizeof(data), 0),
-			 STORAGE_EINVAL);
+	                 STORAGE_EINVAL);
 	append_range(f, 151, 152, 2, 1, 10);
 	assert_int_equal(storage_sync(f->st), 0);
 	assert_int_equal(reopen(f), 0);
@@ -340,9 +340,9 @@ static void test_snapshot_discards_log(void **state)
 	assert_int_equal(storage_sync(f->st), 0);
 	set_term(f, 4, 2);
 	struct raft_conf conf = th_conf3();
-	assert_int_equal(storage_snapshot_put(f->st, 500, 3, &conf, "leader's", 8,
-					      STORAGE_SNAPSHOT_DISCARD_LOG),
-			 0);
+	assert_int_equal(
+	    storage_snapshot_put(f->st, 500, 3, &conf, "leader's", 8, STORAGE_SNAPSHOT_DISCARD_LOG),
+	    0);
 	assert_int_equal(storage_last_index(f->st), 500);
 	assert_int_equal(storage_closed_segments(f->st), 0);
 	append_range(f, 501, 503, 4, 1, 10);
@@ -361,8 +361,11 @@ static void test_persist_ready(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(reopen(f), 0);
 	struct raft_entry v[2] = {th_entry(1, 5, 0, 20), th_entry(2, 5, 0, 20)};
-	struct raft_ready rd = {.seq = 1, .has_hard_state = true,
-				.hard_state = {.term = 5, .vote = 1}, .entries = v, .n_entries = 2};
+	struct raft_ready rd = {.seq = 1,
+	                        .has_hard_state = true,
+	                        .hard_state = {.term = 5, .vote = 1},
+	                        .entries = v,
+	                        .n_entries = 2};
 	assert_int_equal(storage_persist_ready(f->st, &rd), 0);
 	th_entries_release(v, 2);
 	assert_int_equal(reopen(f), 0);
@@ -373,15 +376,15 @@ static void test_persist_ready(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_identity_checked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncate_in_open_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncate_across_segments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_compacts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_discards_log, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_persist_ready, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_truncate_in_open_segment, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_truncate_across_segments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_compacts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_discards_log, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_persist_ready, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("storage", tests, NULL, NULL);
 }

@@ -17,29 +17,32 @@ enum {
 
 static void cli_usage(FILE *out)
 {
-	fputs("usage: concord-check [options] FILE.jsonl\n"
-	      "\n"
-	      "Checks whether a history of key-value operations (JSON lines, one operation per\n"
-	      "line, as described in docs/history-format.md) is linearizable. FILE may be - for\n"
-	      "standard input.\n"
-	      "\n"
-	      "options:\n"
-	      "  --budget-ms N      stop and answer \"unknown\" after N ms of search (default 10000)\n"
-	      "  --budget-mb N      stop and answer \"unknown\" past N MiB of search memory\n"
-	      "                     (default 1024)\n"
-	      "  --budget-states N  stop and answer \"unknown\" after N search states (default: no\n"
-	      "                     limit; unlike time, this limit is deterministic)\n"
-	      "  --no-client-order  check real-time order only: do not require a client's completed\n"
-	      "                     operations on a key to take effect in the order of their calls\n"
-	      "  --html FILE        also write the history as a timeline to FILE (opens in a browser)\n"
-	      "  --json             print the result as one JSON object instead of text\n"
-	      "  --quiet            print only the verdict line\n"
-	      "  --verbose          print a line for every key\n"
-	      "  -h, --help         print this help\n"
-	      "\n"
-	      "exit status: 0 linearizable, 1 not linearizable, 2 unknown (a budget ran out),\n"
-	      "3 bad input (the error names the line) or bad usage.\n",
-	      out);
+	fputs(
+	    "usage: concord-check [options] FILE.jsonl\n"
+	    "\n"
+	    "Checks whether a history of key-value operations (JSON lines, one operation per\n"
+	    "line, as described in docs/history-format.md) is linearizable. FILE may be - for\n"
+	    "standard input.\n"
+	    "\n"
+	    "options:\n"
+	    "  --budget-ms N      stop and answer \"unknown\" after N ms of search (default "
+	    "10000)\n"
+	    "  --budget-mb N      stop and answer \"unknown\" past N MiB of search memory\n"
+	    "                     (default 1024)\n"
+	    "  --budget-states N  stop and answer \"unknown\" after N search states (default: no\n"
+	    "                     limit; unlike time, this limit is deterministic)\n"
+	    "  --no-client-order  check real-time order only: do not require a client's completed\n"
+	    "                     operations on a key to take effect in the order of their calls\n"
+	    "  --html FILE        also write the history as a timeline to FILE (opens in a "
+	    "browser)\n"
+	    "  --json             print the result as one JSON object instead of text\n"
+	    "  --quiet            print only the verdict line\n"
+	    "  --verbose          print a line for every key\n"
+	    "  -h, --help         print this help\n"
+	    "\n"
+	    "exit status: 0 linearizable, 1 not linearizable, 2 unknown (a budget ran out),\n"
+	    "3 bad input (the error names the line) or bad usage.\n",
+	    out);
 }
 
 static int cli_parse_u64(const char *flag, const char *text, uint64_t *out)
@@ -52,7 +55,8 @@ static int cli_parse_u64(const char *flag, const char *text, uint64_t *out)
 	}
 	unsigned long long v = strtoull(text, &end, 10);
 	if (errno != 0 || end == text || *end != '\0' || v == 0) {
-		fprintf(stderr, "concord-check: %s needs a positive integer, not '%s'\n", flag, text);
+		fprintf(stderr, "concord-check: %s needs a positive integer, not '%s'\n", flag,
+		        text);
 		return -EINVAL;
 	}
 	*out = (uint64_t)v;
@@ -80,8 +84,8 @@ int main(int argc, char **argv)
 			uint64_t mb;
 			if (cli_parse_u64(a, next, &mb) != 0)
 				return EXIT_BAD_INPUT;
-			options.budget_bytes = mb > UINT64_MAX / (1024 * 1024) ? UINT64_MAX
-									       : mb * 1024 * 1024;
+			options.budget_bytes =
+			    mb > UINT64_MAX / (1024 * 1024) ? UINT64_MAX : mb * 1024 * 1024;
 			i++;
 		} else if (strcmp(a, "--budget-states") == 0) {
 			if (cli_parse_u64(a, next, &options.budget_states) != 0)
@@ -122,7 +126,8 @@ int main(int argc, char **argv)
 	int rc = check_history_load(path, &history, &error);
 	if (rc != 0) {
 		if (error.line > 0)
-			fprintf(stderr, "concord-check: %s:%zu: %s\n", path, error.line, error.message);
+			fprintf(stderr, "concord-check: %s:%zu: %s\n", path, error.line,
+			        error.message);
 		else
 			fprintf(stderr, "concord-check: %s: %s\n", path, error.message);
 		return EXIT_BAD_INPUT;
@@ -131,7 +136,7 @@ int main(int argc, char **argv)
 	rc = check_history_run(history.ops, history.op_count, &options, &result);
 	if (rc != 0) {
 		fprintf(stderr, "concord-check: %s: %s\n", path,
-			rc == -EINVAL ? result.reason : strerror(-rc));
+		        rc == -EINVAL ? result.reason : strerror(-rc));
 		check_history_free(&history);
 		return rc == -EINVAL ? EXIT_BAD_INPUT : EXIT_UNKNOWN;
 	}
@@ -143,7 +148,7 @@ int main(int argc, char **argv)
 		FILE *f = fopen(html_path, "w");
 		if (f == NULL) {
 			fprintf(stderr, "concord-check: cannot write %s: %s\n", html_path,
-				strerror(errno));
+			        strerror(errno));
 			rc = -EIO;
 		} else {
 			rc = check_report_html(f, history.ops, history.op_count, &result, path);

@@ -12,43 +12,42 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: concord-sim --seed S [options]\n"
-		"       concord-sim --seeds A-B [options]\n"
-		"\n"
-		"Runs a cluster of real nodes (the driver: Raft core and kv store) in one\n"
-		"process on simulated time, with clients sending kv commands in sessions,\n"
-		"injects faults, and checks after every event: one leader per term, log\n"
-		"matching, leader completeness, the same entry and state at each applied\n"
-		"index everywhere, commit index never decreasing, no acknowledged write lost,\n"
-		"retries applied once. Then it heals every fault, requires a fresh write to\n"
-		"commit, and checks the history (get, put, append, incr, cas, delete) for\n"
-		"linearizability. Prints one line per run with a hash of its trace: the same\n"
-		"seed always prints the same hash; retries=R/D counts retried writes and the\n"
-		"duplicates the kv answered from a session.\n"
-		"\n"
-		"options:\n"
-		"  --seed S          run seed S\n"
-		"  --seeds A-B       run seeds A to B inclusive\n"
-		"  --nodes N         cluster size, 1 to 9 (default: 5 for --seed; for --seeds,\n"
-		"                    3, 5 and 7 in turn)\n"
-		"  --ticks T         length of the faulty phase in node ticks of 10 ms\n"
-		"                    (default 2000)\n"
-		"  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
-		"                    partition, crash, transfer, snapshot, membership, disk;\n"
-		"                    or all, none (default all)\n"
-		"  --clients C       concurrent clients (default 3)\n"
-		"  --trace           print every event\n"
-		"  --narrate         tell the story of the run as it happens\n"
-		"  --pace X          with --narrate: wall seconds per simulated second\n"
-		"  --history FILE    write the client history as JSON lines\n"
-		"  --ready-each      every node takes a ready after every input (by default\n"
-		"                    each node's driver steps several inputs between readies,\n"
-		"                    in a pattern drawn from the seed, as an event loop does)\n"
-		"  --quiet           print only violations and the final tally\n"
-		"  -h, --help        this text\n"
-		"\n"
-		"exit status: 0 all runs passed, 1 a violation was found, 2 bad usage\n");
+	fprintf(f, "usage: concord-sim --seed S [options]\n"
+	           "       concord-sim --seeds A-B [options]\n"
+	           "\n"
+	           "Runs a cluster of real nodes (the driver: Raft core and kv store) in one\n"
+	           "process on simulated time, with clients sending kv commands in sessions,\n"
+	           "injects faults, and checks after every event: one leader per term, log\n"
+	           "matching, leader completeness, the same entry and state at each applied\n"
+	           "index everywhere, commit index never decreasing, no acknowledged write lost,\n"
+	           "retries applied once. Then it heals every fault, requires a fresh write to\n"
+	           "commit, and checks the history (get, put, append, incr, cas, delete) for\n"
+	           "linearizability. Prints one line per run with a hash of its trace: the same\n"
+	           "seed always prints the same hash; retries=R/D counts retried writes and the\n"
+	           "duplicates the kv answered from a session.\n"
+	           "\n"
+	           "options:\n"
+	           "  --seed S          run seed S\n"
+	           "  --seeds A-B       run seeds A to B inclusive\n"
+	           "  --nodes N         cluster size, 1 to 9 (default: 5 for --seed; for --seeds,\n"
+	           "                    3, 5 and 7 in turn)\n"
+	           "  --ticks T         length of the faulty phase in node ticks of 10 ms\n"
+	           "                    (default 2000)\n"
+	           "  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
+	           "                    partition, crash, transfer, snapshot, membership, disk;\n"
+	           "                    or all, none (default all)\n"
+	           "  --clients C       concurrent clients (default 3)\n"
+	           "  --trace           print every event\n"
+	           "  --narrate         tell the story of the run as it happens\n"
+	           "  --pace X          with --narrate: wall seconds per simulated second\n"
+	           "  --history FILE    write the client history as JSON lines\n"
+	           "  --ready-each      every node takes a ready after every input (by default\n"
+	           "                    each node's driver steps several inputs between readies,\n"
+	           "                    in a pattern drawn from the seed, as an event loop does)\n"
+	           "  --quiet           print only violations and the final tally\n"
+	           "  -h, --help        this text\n"
+	           "\n"
+	           "exit status: 0 all runs passed, 1 a violation was found, 2 bad usage\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -71,8 +70,20 @@ static double wall_now(void)
 
 int main(int argc, char **argv)
 {
-	enum { O_SEED = 256, O_SEEDS, O_NODES, O_TICKS, O_FAULTS, O_CLIENTS, O_TRACE, O_NARRATE,
-	       O_PACE, O_HISTORY, O_QUIET, O_READY_EACH };
+	enum {
+		O_SEED = 256,
+		O_SEEDS,
+		O_NODES,
+		O_TICKS,
+		O_FAULTS,
+		O_CLIENTS,
+		O_TRACE,
+		O_NARRATE,
+		O_PACE,
+		O_HISTORY,
+		O_QUIET,
+		O_READY_EACH
+	};
 	static const struct option longopts[] = {
 	    {"seed", required_argument, NULL, O_SEED},
 	    {"seeds", required_argument, NULL, O_SEEDS},
@@ -100,7 +111,8 @@ int main(int argc, char **argv)
 		switch (c) {
 		case O_SEED:
 			if (parse_u64(optarg, &first) != 0) {
-				fprintf(stderr, "concord-sim: --seed needs a number, got '%s'\n", optarg);
+				fprintf(stderr, "concord-sim: --seed needs a number, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			last = first;
@@ -110,15 +122,17 @@ int main(int argc, char **argv)
 			const char *dash = strchr(optarg, '-');
 			char a[32];
 			if (dash == NULL || (size_t)(dash - optarg) >= sizeof(a)) {
-				fprintf(stderr, "concord-sim: --seeds needs A-B, got '%s'\n", optarg);
+				fprintf(stderr, "concord-sim: --seeds needs A-B, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			memcpy(a, optarg, (size_t)(dash - optarg));
 			a[dash - optarg] = '\0';
 			if (parse_u64(a, &first) != 0 || parse_u64(dash + 1, &last) != 0 ||
 			    last < first) {
-				fprintf(stderr, "concord-sim: --seeds needs A-B with A <= B, got '%s'\n",
-					optarg);
+				fprintf(stderr,
+				        "concord-sim: --seeds needs A-B with A <= B, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			have_seed = true;
@@ -126,14 +140,16 @@ int main(int argc, char **argv)
 		}
 		case O_NODES:
 			if (parse_u64(optarg, &nodes) != 0 || nodes < 1 || nodes > 9) {
-				fprintf(stderr, "concord-sim: --nodes must be 1 to 9, got '%s'\n", optarg);
+				fprintf(stderr, "concord-sim: --nodes must be 1 to 9, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
 		case O_TICKS:
 			if (parse_u64(optarg, &ticks) != 0 || ticks < 1 || ticks > 10000000) {
-				fprintf(stderr, "concord-sim: --ticks must be 1 to 10000000, got '%s'\n",
-					optarg);
+				fprintf(stderr,
+				        "concord-sim: --ticks must be 1 to 10000000, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -148,27 +164,43 @@ int main(int argc, char **argv)
 		}
 		case O_CLIENTS:
 			if (parse_u64(optarg, &clients) != 0 || clients < 1 || clients > 16) {
-				fprintf(stderr, "concord-sim: --clients must be 1 to 16, got '%s'\n",
-					optarg);
+				fprintf(stderr,
+				        "concord-sim: --clients must be 1 to 16, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
-		case O_TRACE: trace = true; break;
-		case O_NARRATE: narrate = true; break;
+		case O_TRACE:
+			trace = true;
+			break;
+		case O_NARRATE:
+			narrate = true;
+			break;
 		case O_PACE: {
 			char *end;
 			pace = strtod(optarg, &end);
 			if (*end != '\0' || pace < 0 || pace > 100) {
-				fprintf(stderr, "concord-sim: --pace must be 0 to 100, got '%s'\n", optarg);
+				fprintf(stderr, "concord-sim: --pace must be 0 to 100, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
 		}
-		case O_HISTORY: history = optarg; break;
-		case O_QUIET: quiet = true; break;
-		case O_READY_EACH: ready_each = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case O_HISTORY:
+			history = optarg;
+			break;
+		case O_QUIET:
+			quiet = true;
+			break;
+		case O_READY_EACH:
+			ready_each = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -191,8 +223,7 @@ int main(int argc, char **argv)
 	for (uint64_t seed = first; seed <= last; seed++) {
 		struct sim_opts o = {
 		    .seed = seed,
-		    .nodes = nodes ? (uint32_t)nodes
-				   : (first == last ? 5 : sizes[seed % 3]),
+		    .nodes = nodes ? (uint32_t)nodes : (first == last ? 5 : sizes[seed % 3]),
 		    .ticks = (uint32_t)ticks,
 		    .faults = faults,
 		    .clients = (uint32_t)clients,
@@ -217,13 +248,16 @@ int main(int argc, char **argv)
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
 		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
-		       r.retries, r.duplicates, r.linearizable == 1 ? "ok" : r.linearizable == 0 ? "NO"
-					  : r.linearizable == -1 ? "unknown" : "-",
+		       r.retries, r.duplicates,
+		       r.linearizable == 1    ? "ok"
+		       : r.linearizable == 0  ? "NO"
+		       : r.linearizable == -1 ? "unknown"
+		                              : "-",
 		       (double)r.sim_ms / 1000.0, r.trace_hash);
 		if (!ok) {
 			printf("  property: %s\n  detail: %s\n  %s:\n%s", r.property, r.detail,
 			       strcmp(r.property, "linearizability") == 0 ? "explanation"
-									 : "events leading to it",
+			                                                  : "events leading to it",
 			       r.recent);
 			printf("  replay: concord-sim --seed %" PRIu64 " --nodes %u --ticks %u "
 			       "--faults %s --clients %u%s --trace\n",

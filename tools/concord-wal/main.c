@@ -11,17 +11,17 @@
  * recovery's own (storage_inspect), so the verdict is the one the node would reach. */
 
 static const char usage[] =
-	"usage: concord-wal dump [--data] DIR\n"
-	"       concord-wal verify DIR\n"
-	"       concord-wal --help\n"
-	"\n"
-	"  dump    print the meta file, snapshots, segments and every log record of DIR\n"
-	"          (--data: also the first bytes of each payload, in hex)\n"
-	"  verify  check DIR the way a starting node does, without changing it\n"
-	"\n"
-	"Exit status: 0 the directory is sound (a torn write at the end of the newest\n"
-	"segment, which the node cuts off when it starts, is reported as repairable);\n"
-	"1 corruption or an I/O error, reported with file and offset; 2 bad usage.\n";
+    "usage: concord-wal dump [--data] DIR\n"
+    "       concord-wal verify DIR\n"
+    "       concord-wal --help\n"
+    "\n"
+    "  dump    print the meta file, snapshots, segments and every log record of DIR\n"
+    "          (--data: also the first bytes of each payload, in hex)\n"
+    "  verify  check DIR the way a starting node does, without changing it\n"
+    "\n"
+    "Exit status: 0 the directory is sound (a torn write at the end of the newest\n"
+    "segment, which the node cuts off when it starts, is reported as repairable);\n"
+    "1 corruption or an I/O error, reported with file and offset; 2 bad usage.\n";
 
 struct state {
 	bool dump;
@@ -55,7 +55,7 @@ static void print_conf(const struct raft_conf *c)
 }
 
 static void on_meta(void *ctx, const char *path, uint64_t cluster_id, raft_id node_id,
-		    const struct raft_hard_state *hs, const struct raft_conf *conf)
+                    const struct raft_hard_state *hs, const struct raft_conf *conf)
 {
 	struct state *s = ctx;
 	if (!s->dump)
@@ -68,7 +68,7 @@ static void on_meta(void *ctx, const char *path, uint64_t cluster_id, raft_id no
 }
 
 static void on_snapshot(void *ctx, const char *path, raft_index index, raft_term term,
-			const struct raft_conf *conf, uint64_t size)
+                        const struct raft_conf *conf, uint64_t size)
 {
 	struct state *s = ctx;
 	if (!s->dump)
@@ -80,7 +80,7 @@ static void on_snapshot(void *ctx, const char *path, raft_index index, raft_term
 }
 
 static void on_segment(void *ctx, const char *path, bool open, raft_index first, raft_index last,
-		       uint64_t n_records, uint64_t size)
+                       uint64_t n_records, uint64_t size)
 {
 	struct state *s = ctx;
 	s->n_segments++;
@@ -101,9 +101,12 @@ static void on_segment(void *ctx, const char *path, bool open, raft_index first,
 static const char *type_name(enum raft_entry_type t)
 {
 	switch (t) {
-	case RAFT_ENTRY_NORMAL: return "normal";
-	case RAFT_ENTRY_NOOP: return "noop";
-	case RAFT_ENTRY_CONFIG: return "config";
+	case RAFT_ENTRY_NORMAL:
+		return "normal";
+	case RAFT_ENTRY_NOOP:
+		return "noop";
+	case RAFT_ENTRY_CONFIG:
+		return "config";
 	}
 	return "?";
 }
@@ -159,12 +162,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct storage_inspect_visitor v = {
-		.ctx = &s,
-		.on_meta = on_meta,
-		.on_snapshot = on_snapshot,
-		.on_segment = on_segment,
-		.on_record = on_record,
-		.on_note = on_note,
+	    .ctx = &s,
+	    .on_meta = on_meta,
+	    .on_snapshot = on_snapshot,
+	    .on_segment = on_segment,
+	    .on_record = on_record,
+	    .on_note = on_note,
 	};
 	char errmsg[STORAGE_ERRMSG_SIZE];
 	int rv = storage_inspect(sio_posix(), dir, &v, errmsg);

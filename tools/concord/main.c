@@ -1,4 +1,5 @@
-/* main.c: `concord`, one node of a Concord cluster: flags, the node, the RESP and HTTP servers, clean shutdown on SIGTERM/SIGINT. */
+/* main.c: `concord`, one node of a Concord cluster: flags, the node, the RESP and HTTP servers,
+ * clean shutdown on SIGTERM/SIGINT. */
 #include "server/http_server.h"
 #include "server/node.h"
 #include "server/resp_server.h"
@@ -21,86 +22,86 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-	"Usage: concord [flags]\n"
-	"\n"
-	"One node of a Concord cluster: a replicated, strongly consistent key-value store on\n"
-	"Raft. Clients speak the Redis protocol (RESP2) on --listen-client and HTTP/JSON on\n"
-	"--listen-http (docs/resp.md, docs/http.md, docs/server.md).\n"
-	"\n"
-	"Identity and cluster:\n"
-	"  --name NAME                  this member's name (default n1); must appear in\n"
-	"                               --initial-cluster unless --join\n"
-	"  --id N                       this member's id (default: its 1-based position in\n"
-	"                               --initial-cluster; required with --join when the node is\n"
-	"                               not listed there). Ids of the others are their positions.\n"
-	"  --initial-cluster LIST       name=host:port,... every member's peer address\n"
-	"                               (default: NAME=--listen-peer, a cluster of one)\n"
-	"  --initial-cluster-client LIST  name=host:port,... members' RESP addresses, so that a\n"
-	"                               follower can name and reach the leader\n"
-	"  --initial-cluster-http LIST  name=host:port,... members' HTTP addresses\n"
-	"  --cluster-id ID              a number or a text (hashed); peers of another cluster are\n"
-	"                               refused (default concord)\n"
-	"  --join                       start empty and wait to be added as a learner by the\n"
-	"                               leader (CONCORD.MEMBER ADD / POST /v1/members)\n"
-	"  --data-dir DIR               where the node keeps its log, metadata and snapshots\n"
-	"                               (default NAME.concord)\n"
-	"\n"
-	"Listeners (host:port; host names such as localhost are resolved at start):\n"
-	"  --listen-peer ADDR           Raft peer traffic (default: this member's address in\n"
-	"                               --initial-cluster, else 127.0.0.1:7001)\n"
-	"  --listen-client ADDR         RESP clients (default: this member's address in\n"
-	"                               --initial-cluster-client, else 127.0.0.1:6379)\n"
-	"  --listen-http ADDR           HTTP/JSON, /metrics and the web page (default: this\n"
-	"                               member's address in --initial-cluster-http, else\n"
-	"                               127.0.0.1:8080; \"none\" disables it)\n"
-	"\n"
-	"Raft timing and storage:\n"
-	"  --tick-ms N                  one Raft tick (default 50)\n"
-	"  --election-ticks N           election timeout, random in [N, 2N) ticks (default 10)\n"
-	"  --heartbeat-ticks N          leader heartbeat period in ticks (default 2)\n"
-	"  --request-timeout-ms N       writes and reads give up after this (default 5000); the\n"
-	"                               outcome of a timed-out write is unknown\n"
-	"  --snapshot-entries N         snapshot after this many applied entries (default 100000)\n"
-	"  --snapshot-bytes N           ... or after this many bytes of applied commands\n"
-	"                               (default 67108864; 0: entries only)\n"
-	"  --snapshot-trailing N        log entries kept behind a snapshot for slow followers\n"
-	"                               (default 10000)\n"
-	"  --wal-segment-bytes N        size of one WAL segment file, preallocated (default\n"
-	"                               67108864; at least 4096)\n"
-	"\n"
-	"Key-value limits (must be the same on every node):\n"
-	"  --max-key-bytes N            longest key (default 4096, at most 65536)\n"
-	"  --max-value-bytes N          longest value (default 1048576, at most 67108864)\n"
-	"  --max-keys-per-command N     most keys in one MSET, DEL or MGET (default 1024)\n"
-	"  --max-frame-bytes N          largest Raft message between peers (default 16777216,\n"
-	"                               from 1024 to 1073741824); must exceed the largest\n"
-	"                               entry, and should be the same on every node\n"
-	"\n"
-	"Client behaviour:\n"
-	"  --resp-follower MODE         forward: a follower relays commands that need the leader\n"
-	"                               and relays the reply (default); moved: it answers\n"
-	"                               -MOVED <slot> <leader> (redis-cli -c, cluster clients)\n"
-	"  --http-follower MODE         forward (default) or redirect (421 with a Location)\n"
-	"  --stale-reads                serve every read from this node's state without asking\n"
-	"                               the leader: faster, and NOT linearizable (a read may miss\n"
-	"                               acknowledged writes); INFO and /v1/cluster say so\n"
-	"  --max-clients N              connections per protocol (default 4096)\n"
-	"  --relay-reserve N            more connections per protocol for relays from peers,\n"
-	"                               past --max-clients (default 64)\n"
-	"  --client-idle-timeout SECS   close a client connection idle this long (default 300;\n"
-	"                               0: never)\n"
-	"  --client-read-timeout SECS   close one whose unfinished request made no progress\n"
-	"                               this long (default 30; 0: never)\n"
-	"  --client-output-limit BYTES  queued output of one connection, and largest reply\n"
-	"                               (default 8 MiB; at least 6 x --max-value-bytes + 1 MiB)\n"
-	"\n"
-	"Other:\n"
-	"  --log-level LEVEL            debug, info (default), warn or error\n"
-	"  --help                       this text\n"
-	"  --version                    the version\n"
-	"\n"
-	"SIGTERM or SIGINT shut the node down cleanly (exit 0). Writes are acknowledged only\n"
-	"once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n";
+    "Usage: concord [flags]\n"
+    "\n"
+    "One node of a Concord cluster: a replicated, strongly consistent key-value store on\n"
+    "Raft. Clients speak the Redis protocol (RESP2) on --listen-client and HTTP/JSON on\n"
+    "--listen-http (docs/resp.md, docs/http.md, docs/server.md).\n"
+    "\n"
+    "Identity and cluster:\n"
+    "  --name NAME                  this member's name (default n1); must appear in\n"
+    "                               --initial-cluster unless --join\n"
+    "  --id N                       this member's id (default: its 1-based position in\n"
+    "                               --initial-cluster; required with --join when the node is\n"
+    "                               not listed there). Ids of the others are their positions.\n"
+    "  --initial-cluster LIST       name=host:port,... every member's peer address\n"
+    "                               (default: NAME=--listen-peer, a cluster of one)\n"
+    "  --initial-cluster-client LIST  name=host:port,... members' RESP addresses, so that a\n"
+    "                               follower can name and reach the leader\n"
+    "  --initial-cluster-http LIST  name=host:port,... members' HTTP addresses\n"
+    "  --cluster-id ID              a number or a text (hashed); peers of another cluster are\n"
+    "                               refused (default concord)\n"
+    "  --join                       start empty and wait to be added as a learner by the\n"
+    "                               leader (CONCORD.MEMBER ADD / POST /v1/members)\n"
+    "  --data-dir DIR               where the node keeps its log, metadata and snapshots\n"
+    "                               (default NAME.concord)\n"
+    "\n"
+    "Listeners (host:port; host names such as localhost are resolved at start):\n"
+    "  --listen-peer ADDR           Raft peer traffic (default: this member's address in\n"
+    "                               --initial-cluster, else 127.0.0.1:7001)\n"
+    "  --listen-client ADDR         RESP clients (default: this member's address in\n"
+    "                               --initial-cluster-client, else 127.0.0.1:6379)\n"
+    "  --listen-http ADDR           HTTP/JSON, /metrics and the web page (default: this\n"
+    "                               member's address in --initial-cluster-http, else\n"
+    "                               127.0.0.1:8080; \"none\" disables it)\n"
+    "\n"
+    "Raft timing and storage:\n"
+    "  --tick-ms N                  one Raft tick (default 50)\n"
+    "  --election-ticks N           election timeout, random in [N, 2N) ticks (default 10)\n"
+    "  --heartbeat-ticks N          leader heartbeat period in ticks (default 2)\n"
+    "  --request-timeout-ms N       writes and reads give up after this (default 5000); the\n"
+    "                               outcome of a timed-out write is unknown\n"
+    "  --snapshot-entries N         snapshot after this many applied entries (default 100000)\n"
+    "  --snapshot-bytes N           ... or after this many bytes of applied commands\n"
+    "                               (default 67108864; 0: entries only)\n"
+    "  --snapshot-trailing N        log entries kept behind a snapshot for slow followers\n"
+    "                               (default 10000)\n"
+    "  --wal-segment-bytes N        size of one WAL segment file, preallocated (default\n"
+    "                               67108864; at least 4096)\n"
+    "\n"
+    "Key-value limits (must be the same on every node):\n"
+    "  --max-key-bytes N            longest key (default 4096, at most 65536)\n"
+    "  --max-value-bytes N          longest value (default 1048576, at most 67108864)\n"
+    "  --max-keys-per-command N     most keys in one MSET, DEL or MGET (default 1024)\n"
+    "  --max-frame-bytes N          largest Raft message between peers (default 16777216,\n"
+    "                               from 1024 to 1073741824); must exceed the largest\n"
+    "                               entry, and should be the same on every node\n"
+    "\n"
+    "Client behaviour:\n"
+    "  --resp-follower MODE         forward: a follower relays commands that need the leader\n"
+    "                               and relays the reply (default); moved: it answers\n"
+    "                               -MOVED <slot> <leader> (redis-cli -c, cluster clients)\n"
+    "  --http-follower MODE         forward (default) or redirect (421 with a Location)\n"
+    "  --stale-reads                serve every read from this node's state without asking\n"
+    "                               the leader: faster, and NOT linearizable (a read may miss\n"
+    "                               acknowledged writes); INFO and /v1/cluster say so\n"
+    "  --max-clients N              connections per protocol (default 4096)\n"
+    "  --relay-reserve N            more connections per protocol for relays from peers,\n"
+    "                               past --max-clients (default 64)\n"
+    "  --client-idle-timeout SECS   close a client connection idle this long (default 300;\n"
+    "                               0: never)\n"
+    "  --client-read-timeout SECS   close one whose unfinished request made no progress\n"
+    "                               this long (default 30; 0: never)\n"
+    "  --client-output-limit BYTES  queued output of one connection, and largest reply\n"
+    "                               (default 8 MiB; at least 6 x --max-value-bytes + 1 MiB)\n"
+    "\n"
+    "Other:\n"
+    "  --log-level LEVEL            debug, info (default), warn or error\n"
+    "  --help                       this text\n"
+    "  --version                    the version\n"
+    "\n"
+    "SIGTERM or SIGINT shut the node down cleanly (exit 0). Writes are acknowledged only\n"
+    "once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n";
 
 struct options {
 	char name[64];
@@ -147,7 +148,8 @@ static uint64_t parse_u64(const char *flag, const char *v, uint64_t min, uint64_
 	if (errno != 0 || *end != '\0')
 		usage_error("%s: expected a number, got '%s'", flag, v);
 	if (x < min || x > max)
-		usage_error("%s: %llu is out of range [%" PRIu64 ", %" PRIu64 "]", flag, x, min, max);
+		usage_error("%s: %llu is out of range [%" PRIu64 ", %" PRIu64 "]", flag, x, min,
+		            max);
 	return x;
 }
 
@@ -195,10 +197,12 @@ static void resolve_addr(const char *flag, const char *in, char *out, size_t cap
 		usage_error("%s: cannot resolve '%s': %s", flag, host, gai_strerror(rv));
 	char num[INET6_ADDRSTRLEN];
 	if (res->ai_family == AF_INET) {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, num, sizeof(num));
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, num,
+		          sizeof(num));
 		snprintf(out, cap, "%s%s", num, colon);
 	} else {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, num, sizeof(num));
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, num,
+		          sizeof(num));
 		snprintf(out, cap, "[%s]%s", num, colon);
 	}
 	freeaddrinfo(res);
@@ -206,7 +210,7 @@ static void resolve_addr(const char *flag, const char *in, char *out, size_t cap
 
 /* Parses "name=host:port,..." into (name, address) pairs; returns how many. */
 static uint32_t parse_list(const char *flag, const char *list, char names[][64], char addrs[][128],
-			   uint32_t cap)
+                           uint32_t cap)
 {
 	uint32_t n = 0;
 	const char *p = list;
@@ -248,49 +252,78 @@ static int lookup(char names[][64], uint32_t n, const char *name)
 }
 
 enum {
-	OPT_NAME = 256, OPT_ID, OPT_DATA_DIR, OPT_LISTEN_PEER, OPT_LISTEN_CLIENT, OPT_LISTEN_HTTP,
-	OPT_IC, OPT_IC_CLIENT, OPT_IC_HTTP, OPT_CLUSTER_ID, OPT_JOIN, OPT_TICK, OPT_ELECTION,
-	OPT_HEARTBEAT, OPT_TIMEOUT, OPT_SNAPSHOT, OPT_SNAPSHOT_BYTES, OPT_SNAPSHOT_TRAILING, OPT_SEGMENT_BYTES, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_KEYS, OPT_MAX_FRAME,
-	OPT_RESP_FOLLOWER, OPT_HTTP_FOLLOWER, OPT_STALE, OPT_MAX_CLIENTS, OPT_LOG_LEVEL, OPT_HELP,
-	OPT_VERSION, OPT_RELAY_RESERVE, OPT_IDLE_TIMEOUT, OPT_READ_TIMEOUT, OPT_OUTPUT_LIMIT,
+	OPT_NAME = 256,
+	OPT_ID,
+	OPT_DATA_DIR,
+	OPT_LISTEN_PEER,
+	OPT_LISTEN_CLIENT,
+	OPT_LISTEN_HTTP,
+	OPT_IC,
+	OPT_IC_CLIENT,
+	OPT_IC_HTTP,
+	OPT_CLUSTER_ID,
+	OPT_JOIN,
+	OPT_TICK,
+	OPT_ELECTION,
+	OPT_HEARTBEAT,
+	OPT_TIMEOUT,
+	OPT_SNAPSHOT,
+	OPT_SNAPSHOT_BYTES,
+	OPT_SNAPSHOT_TRAILING,
+	OPT_SEGMENT_BYTES,
+	OPT_MAX_KEY,
+	OPT_MAX_VALUE,
+	OPT_MAX_KEYS,
+	OPT_MAX_FRAME,
+	OPT_RESP_FOLLOWER,
+	OPT_HTTP_FOLLOWER,
+	OPT_STALE,
+	OPT_MAX_CLIENTS,
+	OPT_LOG_LEVEL,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_RELAY_RESERVE,
+	OPT_IDLE_TIMEOUT,
+	OPT_READ_TIMEOUT,
+	OPT_OUTPUT_LIMIT,
 };
 
 static const struct option long_options[] = {
-	{"name", required_argument, NULL, OPT_NAME},
-	{"id", required_argument, NULL, OPT_ID},
-	{"data-dir", required_argument, NULL, OPT_DATA_DIR},
-	{"listen-peer", required_argument, NULL, OPT_LISTEN_PEER},
-	{"listen-client", required_argument, NULL, OPT_LISTEN_CLIENT},
-	{"listen-http", required_argument, NULL, OPT_LISTEN_HTTP},
-	{"initial-cluster", required_argument, NULL, OPT_IC},
-	{"initial-cluster-client", required_argument, NULL, OPT_IC_CLIENT},
-	{"initial-cluster-http", required_argument, NULL, OPT_IC_HTTP},
-	{"cluster-id", required_argument, NULL, OPT_CLUSTER_ID},
-	{"join", no_argument, NULL, OPT_JOIN},
-	{"tick-ms", required_argument, NULL, OPT_TICK},
-	{"election-ticks", required_argument, NULL, OPT_ELECTION},
-	{"heartbeat-ticks", required_argument, NULL, OPT_HEARTBEAT},
-	{"request-timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-	{"snapshot-entries", required_argument, NULL, OPT_SNAPSHOT},
-	{"snapshot-bytes", required_argument, NULL, OPT_SNAPSHOT_BYTES},
-	{"snapshot-trailing", required_argument, NULL, OPT_SNAPSHOT_TRAILING},
-	{"wal-segment-bytes", required_argument, NULL, OPT_SEGMENT_BYTES},
-	{"max-key-bytes", required_argument, NULL, OPT_MAX_KEY},
-	{"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE},
-	{"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME},
-	{"max-keys-per-command", required_argument, NULL, OPT_MAX_KEYS},
-	{"resp-follower", required_argument, NULL, OPT_RESP_FOLLOWER},
-	{"http-follower", required_argument, NULL, OPT_HTTP_FOLLOWER},
-	{"stale-reads", no_argument, NULL, OPT_STALE},
-	{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
-	{"relay-reserve", required_argument, NULL, OPT_RELAY_RESERVE},
-	{"client-idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-	{"client-read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
-	{"client-output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
-	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"help", no_argument, NULL, OPT_HELP},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"id", required_argument, NULL, OPT_ID},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"listen-peer", required_argument, NULL, OPT_LISTEN_PEER},
+    {"listen-client", required_argument, NULL, OPT_LISTEN_CLIENT},
+    {"listen-http", required_argument, NULL, OPT_LISTEN_HTTP},
+    {"initial-cluster", required_argument, NULL, OPT_IC},
+    {"initial-cluster-client", required_argument, NULL, OPT_IC_CLIENT},
+    {"initial-cluster-http", required_argument, NULL, OPT_IC_HTTP},
+    {"cluster-id", required_argument, NULL, OPT_CLUSTER_ID},
+    {"join", no_argument, NULL, OPT_JOIN},
+    {"tick-ms", required_argument, NULL, OPT_TICK},
+    {"election-ticks", required_argument, NULL, OPT_ELECTION},
+    {"heartbeat-ticks", required_argument, NULL, OPT_HEARTBEAT},
+    {"request-timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"snapshot-entries", required_argument, NULL, OPT_SNAPSHOT},
+    {"snapshot-bytes", required_argument, NULL, OPT_SNAPSHOT_BYTES},
+    {"snapshot-trailing", required_argument, NULL, OPT_SNAPSHOT_TRAILING},
+    {"wal-segment-bytes", required_argument, NULL, OPT_SEGMENT_BYTES},
+    {"max-key-bytes", required_argument, NULL, OPT_MAX_KEY},
+    {"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE},
+    {"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME},
+    {"max-keys-per-command", required_argument, NULL, OPT_MAX_KEYS},
+    {"resp-follower", required_argument, NULL, OPT_RESP_FOLLOWER},
+    {"http-follower", required_argument, NULL, OPT_HTTP_FOLLOWER},
+    {"stale-reads", no_argument, NULL, OPT_STALE},
+    {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+    {"relay-reserve", required_argument, NULL, OPT_RELAY_RESERVE},
+    {"client-idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"client-read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+    {"client-output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 /* The client-connection limits: --relay-reserve and the --client-* flags. */
@@ -334,7 +367,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case OPT_NAME:
 			copy_flag("--name", o->name, sizeof(o->name), optarg);
 			if (o->name[0] == '\0' || strpbrk(o->name, ",=\n") != NULL)
-				usage_error("--name: must be non-empty without ',', '=' or newlines");
+				usage_error(
+				    "--name: must be non-empty without ',', '=' or newlines");
 			break;
 		case OPT_ID:
 			o->id = parse_u64("--id", optarg, 1, UINT64_MAX);
@@ -344,16 +378,19 @@ static void options_parse(int argc, char **argv, struct options *o)
 			copy_flag("--data-dir", o->data_dir, sizeof(o->data_dir), optarg);
 			break;
 		case OPT_LISTEN_PEER:
-			resolve_addr("--listen-peer", optarg, o->listen_peer, sizeof(o->listen_peer));
+			resolve_addr("--listen-peer", optarg, o->listen_peer,
+			             sizeof(o->listen_peer));
 			break;
 		case OPT_LISTEN_CLIENT:
-			resolve_addr("--listen-client", optarg, o->listen_client, sizeof(o->listen_client));
+			resolve_addr("--listen-client", optarg, o->listen_client,
+			             sizeof(o->listen_client));
 			break;
 		case OPT_LISTEN_HTTP:
 			if (strcmp(optarg, "none") == 0)
 				snprintf(o->listen_http, sizeof(o->listen_http), "none");
 			else
-				resolve_addr("--listen-http", optarg, o->listen_http, sizeof(o->listen_http));
+				resolve_addr("--listen-http", optarg, o->listen_http,
+				             sizeof(o->listen_http));
 			break;
 		case OPT_IC:
 			o->initial_cluster = optarg;
@@ -376,41 +413,49 @@ static void options_parse(int argc, char **argv, struct options *o)
 			o->tick_ms = (uint32_t)parse_u64("--tick-ms", optarg, 1, 60000);
 			break;
 		case OPT_ELECTION:
-			o->election_ticks = (uint32_t)parse_u64("--election-ticks", optarg, 2, 100000);
+			o->election_ticks =
+			    (uint32_t)parse_u64("--election-ticks", optarg, 2, 100000);
 			break;
 		case OPT_HEARTBEAT:
-			o->heartbeat_ticks = (uint32_t)parse_u64("--heartbeat-ticks", optarg, 1, 100000);
+			o->heartbeat_ticks =
+			    (uint32_t)parse_u64("--heartbeat-ticks", optarg, 1, 100000);
 			break;
 		case OPT_TIMEOUT:
-			o->request_timeout_ms = (uint32_t)parse_u64("--request-timeout-ms", optarg, 1, 3600000);
+			o->request_timeout_ms =
+			    (uint32_t)parse_u64("--request-timeout-ms", optarg, 1, 3600000);
 			break;
 		case OPT_SNAPSHOT:
-			o->snapshot_entries = parse_u64("--snapshot-entries", optarg, 1, UINT64_MAX / 4);
+			o->snapshot_entries =
+			    parse_u64("--snapshot-entries", optarg, 1, UINT64_MAX / 4);
 			break;
 		case OPT_SNAPSHOT_BYTES:
-			o->snapshot_bytes = parse_u64("--snapshot-bytes", optarg, 0, UINT64_MAX / 4);
+			o->snapshot_bytes =
+			    parse_u64("--snapshot-bytes", optarg, 0, UINT64_MAX / 4);
 			break;
 		case OPT_SNAPSHOT_TRAILING:
-			o->snapshot_trailing = parse_u64("--snapshot-trailing", optarg, 0, UINT64_MAX / 4);
+			o->snapshot_trailing =
+			    parse_u64("--snapshot-trailing", optarg, 0, UINT64_MAX / 4);
 			o->snapshot_trailing_set = true;
 			break;
 		case OPT_SEGMENT_BYTES:
-			o->segment_bytes = parse_u64("--wal-segment-bytes", optarg, 4096, (uint64_t)1 << 40);
+			o->segment_bytes =
+			    parse_u64("--wal-segment-bytes", optarg, 4096, (uint64_t)1 << 40);
 			break;
 		case OPT_MAX_KEY:
-			o->max_key_bytes = (uint32_t)parse_u64("--max-key-bytes", optarg, 1, KV_KEY_BYTES_LIMIT);
+			o->max_key_bytes =
+			    (uint32_t)parse_u64("--max-key-bytes", optarg, 1, KV_KEY_BYTES_LIMIT);
 			break;
 		case OPT_MAX_FRAME:
-			o->max_frame_bytes = (uint32_t)parse_u64("--max-frame-bytes", optarg,
-								 NET_FRAME_MIN_BYTES, NET_FRAME_MAX_BYTES);
+			o->max_frame_bytes = (uint32_t)parse_u64(
+			    "--max-frame-bytes", optarg, NET_FRAME_MIN_BYTES, NET_FRAME_MAX_BYTES);
 			break;
 		case OPT_MAX_VALUE:
-			o->max_value_bytes =
-				(uint32_t)parse_u64("--max-value-bytes", optarg, 1, KV_VALUE_BYTES_LIMIT);
+			o->max_value_bytes = (uint32_t)parse_u64("--max-value-bytes", optarg, 1,
+			                                         KV_VALUE_BYTES_LIMIT);
 			break;
 		case OPT_MAX_KEYS:
 			o->max_keys = (uint32_t)parse_u64("--max-keys-per-command", optarg, 1,
-							  KV_KEYS_PER_CMD_LIMIT);
+			                                  KV_KEYS_PER_CMD_LIMIT);
 			break;
 		case OPT_RESP_FOLLOWER:
 			if (strcmp(optarg, "forward") == 0)
@@ -418,7 +463,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 			else if (strcmp(optarg, "moved") == 0)
 				o->resp_follower = SERVER_FOLLOWER_REDIRECT;
 			else
-				usage_error("--resp-follower: expected forward or moved, got '%s'", optarg);
+				usage_error("--resp-follower: expected forward or moved, got '%s'",
+				            optarg);
 			break;
 		case OPT_HTTP_FOLLOWER:
 			if (strcmp(optarg, "forward") == 0)
@@ -426,7 +472,9 @@ static void options_parse(int argc, char **argv, struct options *o)
 			else if (strcmp(optarg, "redirect") == 0)
 				o->http_follower = SERVER_FOLLOWER_REDIRECT;
 			else
-				usage_error("--http-follower: expected forward or redirect, got '%s'", optarg);
+				usage_error(
+				    "--http-follower: expected forward or redirect, got '%s'",
+				    optarg);
 			break;
 		case OPT_STALE:
 			o->stale_reads = true;
@@ -450,7 +498,9 @@ static void options_parse(int argc, char **argv, struct options *o)
 			else if (strcmp(optarg, "error") == 0)
 				o->log_level = 3;
 			else
-				usage_error("--log-level: expected debug, info, warn or error, got '%s'", optarg);
+				usage_error(
+				    "--log-level: expected debug, info, warn or error, got '%s'",
+				    optarg);
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -468,7 +518,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->heartbeat_ticks >= o->election_ticks)
 		usage_error("--heartbeat-ticks (%u) must be below --election-ticks (%u)",
-			    o->heartbeat_ticks, o->election_ticks);
+		            o->heartbeat_ticks, o->election_ticks);
 }
 
 static uint64_t cluster_id_value(const char *text)
@@ -496,26 +546,29 @@ static void config_build(struct options *o, struct node_config *cfg)
 	static char hnames[NODE_MAX_MEMBERS][64], https[NODE_MAX_MEMBERS][128];
 	uint32_t n = 0, nc = 0, nh = 0;
 	if (o->initial_cluster != NULL)
-		n = parse_list("--initial-cluster", o->initial_cluster, names, peers, NODE_MAX_MEMBERS);
+		n = parse_list("--initial-cluster", o->initial_cluster, names, peers,
+		               NODE_MAX_MEMBERS);
 	if (o->initial_cluster_client != NULL)
-		nc = parse_list("--initial-cluster-client", o->initial_cluster_client, cnames, clients,
-				NODE_MAX_MEMBERS);
+		nc = parse_list("--initial-cluster-client", o->initial_cluster_client, cnames,
+		                clients, NODE_MAX_MEMBERS);
 	if (o->initial_cluster_http != NULL)
 		nh = parse_list("--initial-cluster-http", o->initial_cluster_http, hnames, https,
-				NODE_MAX_MEMBERS);
+		                NODE_MAX_MEMBERS);
 	int self = lookup(names, n, o->name);
 	if (n == 0 && !o->join) {
 		/* A cluster of one. */
 		snprintf(names[0], 64, "%s", o->name);
-		snprintf(peers[0], 128, "%s", o->listen_peer[0] != '\0' ? o->listen_peer : "127.0.0.1:7001");
+		snprintf(peers[0], 128, "%s",
+		         o->listen_peer[0] != '\0' ? o->listen_peer : "127.0.0.1:7001");
 		n = 1;
 		self = 0;
 	}
 	if (self < 0 && !o->join)
 		usage_error("--name %s is not in --initial-cluster", o->name);
 	if (self >= 0 && o->have_id && o->id != (uint64_t)self + 1)
-		usage_error("--id %" PRIu64 " contradicts the position of %s in --initial-cluster (%d)",
-			    o->id, o->name, self + 1);
+		usage_error("--id %" PRIu64
+		            " contradicts the position of %s in --initial-cluster (%d)",
+		            o->id, o->name, self + 1);
 	if (self < 0 && !o->have_id)
 		usage_error("--join without being listed in --initial-cluster needs --id");
 	/* Every entry travels in one peer message: the frame must hold the largest one. */
@@ -523,28 +576,31 @@ static void config_build(struct options *o, struct node_config *cfg)
 	uint64_t entry = (uint64_t)o->max_value_bytes + o->max_key_bytes + 4096;
 	if (frame < entry)
 		usage_error("--max-frame-bytes %" PRIu64 " cannot carry a %" PRIu32
-			    "-byte value with its key; raise it above %" PRIu64,
-			    frame, o->max_value_bytes, entry);
+		            "-byte value with its key; raise it above %" PRIu64,
+		            frame, o->max_value_bytes, entry);
 	cfg->id = self >= 0 ? (uint64_t)self + 1 : o->id;
 	for (uint32_t i = 0; i < nc; i++)
 		if (lookup(names, n, cnames[i]) < 0 && strcmp(cnames[i], o->name) != 0)
-			usage_error("--initial-cluster-client: '%s' is not in --initial-cluster", cnames[i]);
+			usage_error("--initial-cluster-client: '%s' is not in --initial-cluster",
+			            cnames[i]);
 	for (uint32_t i = 0; i < nh; i++)
 		if (lookup(names, n, hnames[i]) < 0 && strcmp(hnames[i], o->name) != 0)
-			usage_error("--initial-cluster-http: '%s' is not in --initial-cluster", hnames[i]);
+			usage_error("--initial-cluster-http: '%s' is not in --initial-cluster",
+			            hnames[i]);
 	/* This node's listeners default to its entries in the lists. */
 	int sc = lookup(cnames, nc, o->name), sh = lookup(hnames, nh, o->name);
 	if (o->listen_peer[0] == '\0') {
 		if (self < 0)
-			usage_error("--listen-peer is needed when this node is not in --initial-cluster");
+			usage_error(
+			    "--listen-peer is needed when this node is not in --initial-cluster");
 		snprintf(o->listen_peer, sizeof(o->listen_peer), "%s", peers[self]);
 	}
 	if (o->listen_client[0] == '\0')
 		snprintf(o->listen_client, sizeof(o->listen_client), "%s",
-			 sc >= 0 ? clients[sc] : "127.0.0.1:6379");
+		         sc >= 0 ? clients[sc] : "127.0.0.1:6379");
 	if (o->listen_http[0] == '\0')
 		snprintf(o->listen_http, sizeof(o->listen_http), "%s",
-			 sh >= 0 ? https[sh] : "127.0.0.1:8080");
+		         sh >= 0 ? https[sh] : "127.0.0.1:8080");
 	cfg->n_members = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct node_member *m = &cfg->members[cfg->n_members++];
@@ -579,8 +635,8 @@ static void config_build(struct options *o, struct node_config *cfg)
 			snprintf(m->http, sizeof(m->http), "%s", o->listen_http);
 		for (uint32_t i = 0; i + 1 < cfg->n_members; i++)
 			if (cfg->members[i].id == o->id)
-				usage_error("--id %" PRIu64 " is taken by %s in --initial-cluster", o->id,
-					    cfg->members[i].name);
+				usage_error("--id %" PRIu64 " is taken by %s in --initial-cluster",
+				            o->id, cfg->members[i].name);
 	}
 	cfg->join = o->join;
 	snprintf(cfg->name, sizeof(cfg->name), "%s", o->name);
@@ -714,12 +770,13 @@ int main(int argc, char **argv)
 	p.sigterm.data = p.sigint.data = &p;
 	uv_signal_start(&p.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&p.sigint, on_signal, SIGINT);
-	server_logf(sv, 1, "node %" PRIu64 " of cluster %s%s: peers on %s, RESP on %s (port %d), "
-		    "HTTP on %s (port %d), data in %s%s", cfg.id, o.cluster_id,
-		    o.join ? " (joining)" : "", o.listen_peer, o.listen_client,
-		    resp_server_port(sv->resp), o.listen_http,
-		    sv->http != NULL ? http_server_port(sv->http) : 0, o.data_dir,
-		    o.stale_reads ? "; stale reads (not linearizable)" : "");
+	server_logf(sv, 1,
+	            "node %" PRIu64 " of cluster %s%s: peers on %s, RESP on %s (port %d), "
+	            "HTTP on %s (port %d), data in %s%s",
+	            cfg.id, o.cluster_id, o.join ? " (joining)" : "", o.listen_peer,
+	            o.listen_client, resp_server_port(sv->resp), o.listen_http,
+	            sv->http != NULL ? http_server_port(sv->http) : 0, o.data_dir,
+	            o.stale_reads ? "; stale reads (not linearizable)" : "");
 	uv_run(p.loop, UV_RUN_DEFAULT);
 	int rv = uv_loop_close(p.loop);
 	if (rv != 0)

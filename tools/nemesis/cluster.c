@@ -1,4 +1,5 @@
-/* cluster.c: the nemesis's cluster of real concord processes: ports, disks, processes, status, faults. */
+/* cluster.c: the nemesis's cluster of real concord processes: ports, disks, processes, status,
+ * faults. */
 #include "nemesis.h"
 
 #include "codec/json.h"
@@ -137,7 +138,7 @@ static int make_disk(struct nem_cluster *cl, struct nem_slot *s)
 	int fd = open(s->image, O_CREAT | O_RDWR | O_TRUNC, 0644);
 	if (fd < 0 || ftruncate(fd, DISK_IMAGE_BYTES) != 0) {
 		snprintf(cl->disk_reason, sizeof(cl->disk_reason), "creating %s: %s", s->image,
-			 strerror(errno));
+		         strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -217,20 +218,20 @@ int cluster_init(struct nem_cluster *cl, bool want_disks, uint64_t seed)
 		slot_name(s);
 		const char *sep = i == 0 ? "" : ",";
 		ic += (size_t)snprintf(cl->initial_cluster + ic, sizeof(cl->initial_cluster) - ic,
-				       "%s%s=%s", sep, s->name, s->peer);
+		                       "%s%s=%s", sep, s->name, s->peer);
 		icc += (size_t)snprintf(cl->initial_client + icc, sizeof(cl->initial_client) - icc,
-					"%s%s=%s", sep, s->name, s->client);
+		                        "%s%s=%s", sep, s->name, s->client);
 		ich += (size_t)snprintf(cl->initial_http + ich, sizeof(cl->initial_http) - ich,
-					"%s%s=%s", sep, s->name, s->http);
+		                        "%s%s=%s", sep, s->name, s->http);
 		ep += (size_t)snprintf(cl->endpoints + ep, sizeof(cl->endpoints) - ep, "%s%s", sep,
-				       s->client);
+		                       s->client);
 	}
 	cl->disks = false;
 	if (!want_disks) {
 		snprintf(cl->disk_reason, sizeof(cl->disk_reason), "disks not asked for");
 	} else if (geteuid() != 0) {
 		snprintf(cl->disk_reason, sizeof(cl->disk_reason),
-			 "not root: cannot mount file system images");
+		         "not root: cannot mount file system images");
 	} else {
 		cl->disks = true;
 		for (int i = 0; i < NEM_SLOTS && cl->disks; i++) {
@@ -242,10 +243,10 @@ int cluster_init(struct nem_cluster *cl, bool want_disks, uint64_t seed)
 	}
 	if (cl->disks)
 		nem_log("each node's data lives on its own %d MiB ext4 image (loop mount)",
-			(int)(DISK_IMAGE_BYTES >> 20));
+		        (int)(DISK_IMAGE_BYTES >> 20));
 	else
 		nem_log("no disk images (%s): data in plain directories, no disk-full faults",
-			cl->disk_reason);
+		        cl->disk_reason);
 	for (int i = 0; i < NEM_SLOTS; i++)
 		mkdir(cl->slots[i].data_dir, 0755);
 
@@ -369,10 +370,10 @@ static void slot_exited(struct nem_cluster *cl, struct nem_slot *s, int st)
 	cl->unexpected_exits++;
 	if (WIFSIGNALED(st))
 		nem_log("UNEXPECTED: %s exited on signal %d; its log ends: %s", s->name,
-			WTERMSIG(st), line);
+		        WTERMSIG(st), line);
 	else
 		nem_log("UNEXPECTED: %s exited with status %d; its log ends: %s", s->name,
-			WEXITSTATUS(st), line);
+		        WEXITSTATUS(st), line);
 }
 
 static void wait_slot(struct nem_cluster *cl, struct nem_slot *s)
@@ -414,9 +415,10 @@ void cluster_stop(struct nem_cluster *cl, struct nem_slot *s)
 				char line[256];
 				cluster_last_log_line(cl, s->name, line, sizeof(line));
 				cl->unclean_stops++;
-				nem_log("UNCLEAN: %s stopped on SIGTERM with %s %d; its log ends: %s",
-					s->name, WIFEXITED(st) ? "status" : "signal",
-					WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), line);
+				nem_log(
+				    "UNCLEAN: %s stopped on SIGTERM with %s %d; its log ends: %s",
+				    s->name, WIFEXITED(st) ? "status" : "signal",
+				    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), line);
 			}
 			slot_exited(cl, s, st);
 			return;
@@ -425,7 +427,7 @@ void cluster_stop(struct nem_cluster *cl, struct nem_slot *s)
 	}
 	cl->unclean_stops++;
 	nem_log("UNCLEAN: %s did not stop on SIGTERM within %.0f s: kill -9", s->name,
-		10 * cl->slow);
+	        10 * cl->slow);
 	kill(s->pid, SIGKILL);
 	wait_slot(cl, s);
 }
@@ -533,17 +535,17 @@ void cluster_status(struct nem_cluster *cl, struct nem_slot *s, struct nem_statu
 		return;
 	const struct json_value *root = json_doc_root(doc);
 	st->ok = member_u64(root, "node_id", &st->id) && member_u64(root, "leader", &st->leader) &&
-		 member_u64(root, "term", &st->term) && member_u64(root, "commit", &st->commit) &&
-		 member_u64(root, "applied", &st->applied) &&
-		 member_u64(root, "last_index", &st->last_index) &&
-		 member_u64(root, "revision", &st->revision);
+	         member_u64(root, "term", &st->term) && member_u64(root, "commit", &st->commit) &&
+	         member_u64(root, "applied", &st->applied) &&
+	         member_u64(root, "last_index", &st->last_index) &&
+	         member_u64(root, "revision", &st->revision);
 	st->leading = member_is(root, "role", "leader");
 	const struct json_value *joint = json_object_get(root, "joint");
 	st->joint = joint != NULL && joint->type == JSON_BOOL && joint->boolean;
 	/* The members: objects in "nodes", each with "id" and "voter". */
 	const struct json_value *nodes = json_object_get(root, "nodes");
 	for (const struct json_value *m = nodes != NULL && nodes->type == JSON_ARRAY ? nodes->child
-										 : NULL;
+	                                                                             : NULL;
 	     m != NULL; m = m->next) {
 		uint64_t id;
 		const struct json_value *voter = json_object_get(m, "voter");
@@ -590,7 +592,7 @@ int cluster_wait_leader(struct nem_cluster *cl, uint32_t ms)
  */
 
 int cluster_fault(struct nem_cluster *cl, struct nem_slot *s, uint64_t peer,
-		  const struct concord_fault *f)
+                  const struct concord_fault *f)
 {
 	if (s->pid == 0 || s->paused)
 		return -1;
@@ -621,7 +623,7 @@ void cluster_heal(struct nem_cluster *cl)
 				break;
 			if (attempt == 4)
 				nem_log("clearing the faults of %s failed: %s", s->name,
-					concord_client_errmsg(cl->admin));
+				        concord_client_errmsg(cl->admin));
 			cluster_nap(cl, 200);
 		}
 	}

@@ -1,4 +1,5 @@
-/* nemesis.c: fault-tests a real 5-node Concord cluster under a seeded schedule and checks the history. */
+/* nemesis.c: fault-tests a real 5-node Concord cluster under a seeded schedule and checks the
+ * history. */
 #include "nemesis.h"
 
 #include "report.h"
@@ -105,9 +106,19 @@ enum fault_kind {
 };
 
 static const char *const fault_names[F_COUNT] = {
-    "kill",         "kill-leader",      "pause",     "pause-leader", "partition-halves",
-    "partition-leader", "partition-bridge", "delay-req", "delay-resp",   "lossy",
-    "transfer",     "membership",       "disk-full",
+    "kill",
+    "kill-leader",
+    "pause",
+    "pause-leader",
+    "partition-halves",
+    "partition-leader",
+    "partition-bridge",
+    "delay-req",
+    "delay-resp",
+    "lossy",
+    "transfer",
+    "membership",
+    "disk-full",
 };
 
 struct options {
@@ -135,37 +146,39 @@ struct options {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: nemesis [options]\n"
-		"Starts a 5-node concord cluster on loopback, runs clients and a seeded fault\n"
-		"schedule against it, then heals, reads every key, verifies every data directory\n"
-		"and checks the history (linearizability, acknowledged writes).\n\n"
-		"  --seed N            the schedule and the clients' choices (default 1)\n"
-		"  --duration S        seconds of workload under faults (default 60)\n"
-		"  --clients N         client threads, one session each (default 5)\n"
-		"  --pipeline-clients N  of those, how many pipeline instead: batches of commands\n"
-		"                      on a plain RESP connection (default 2)\n"
-		"  --pipeline-depth MIN:MAX  commands in a batch, drawn per batch (default 4:8)\n"
-		"  --keys N            keys in use at a time (default 8)\n"
-		"  --ops-per-key N     operations before a key is replaced by a fresh one (default 300)\n"
-		"  --faults LIST       comma-separated kinds, or 'all' (default); kinds:\n"
-		"                      kill kill-leader pause pause-leader partition-halves\n"
-		"                      partition-leader partition-bridge delay-req delay-resp lossy\n"
-		"                      transfer membership disk-full\n"
-		"  --hold MIN:MAX      milliseconds a fault lasts (default 2000:6000)\n"
-		"  --quiet MIN:MAX     milliseconds between faults (default 1000:3000)\n"
-		"  --deadline-ms N     a client operation's deadline (default 1000)\n"
-		"  --slow X            scale timeouts (sanitizer builds: 3)\n"
-		"  --no-disks          data in plain directories, not file-system images\n"
-		"  --dir DIR           the run's directory (default: a new /tmp/concord-nemesis.*)\n"
-		"  --keep              keep the data directories after a passing run\n"
-		"  --check-ms N        the linearizability checker's time budget (default 300000)\n"
-		"  --concord PATH      the server binary (default: beside this program)\n"
-		"  --concord-wal PATH  the storage verifier (default: beside this program)\n"
-		"  --concord-arg ARG   one more flag for every node (repeatable), e.g.\n"
-		"                      --concord-arg=--stale-reads to see the checker catch it\n\n"
-		"Exit status: 0 every check passed; 1 a check failed; 2 bad usage or the harness\n"
-		"could not run (e.g. no cluster came up).\n");
+	fprintf(
+	    f,
+	    "usage: nemesis [options]\n"
+	    "Starts a 5-node concord cluster on loopback, runs clients and a seeded fault\n"
+	    "schedule against it, then heals, reads every key, verifies every data directory\n"
+	    "and checks the history (linearizability, acknowledged writes).\n\n"
+	    "  --seed N            the schedule and the clients' choices (default 1)\n"
+	    "  --duration S        seconds of workload under faults (default 60)\n"
+	    "  --clients N         client threads, one session each (default 5)\n"
+	    "  --pipeline-clients N  of those, how many pipeline instead: batches of commands\n"
+	    "                      on a plain RESP connection (default 2)\n"
+	    "  --pipeline-depth MIN:MAX  commands in a batch, drawn per batch (default 4:8)\n"
+	    "  --keys N            keys in use at a time (default 8)\n"
+	    "  --ops-per-key N     operations before a key is replaced by a fresh one (default "
+	    "300)\n"
+	    "  --faults LIST       comma-separated kinds, or 'all' (default); kinds:\n"
+	    "                      kill kill-leader pause pause-leader partition-halves\n"
+	    "                      partition-leader partition-bridge delay-req delay-resp lossy\n"
+	    "                      transfer membership disk-full\n"
+	    "  --hold MIN:MAX      milliseconds a fault lasts (default 2000:6000)\n"
+	    "  --quiet MIN:MAX     milliseconds between faults (default 1000:3000)\n"
+	    "  --deadline-ms N     a client operation's deadline (default 1000)\n"
+	    "  --slow X            scale timeouts (sanitizer builds: 3)\n"
+	    "  --no-disks          data in plain directories, not file-system images\n"
+	    "  --dir DIR           the run's directory (default: a new /tmp/concord-nemesis.*)\n"
+	    "  --keep              keep the data directories after a passing run\n"
+	    "  --check-ms N        the linearizability checker's time budget (default 300000)\n"
+	    "  --concord PATH      the server binary (default: beside this program)\n"
+	    "  --concord-wal PATH  the storage verifier (default: beside this program)\n"
+	    "  --concord-arg ARG   one more flag for every node (repeatable), e.g.\n"
+	    "                      --concord-arg=--stale-reads to see the checker catch it\n\n"
+	    "Exit status: 0 every check passed; 1 a check failed; 2 bad usage or the harness\n"
+	    "could not run (e.g. no cluster came up).\n");
 }
 
 static void range_arg(const char *name, const char *arg, uint32_t *lo, uint32_t *hi)
@@ -186,7 +199,7 @@ static uint64_t num_arg(const char *name, const char *arg, uint64_t lo, uint64_t
 	unsigned long long v = strtoull(arg, &end, 10);
 	if (errno != 0 || end == arg || *end != '\0' || v < lo || v > hi) {
 		fprintf(stderr, "nemesis: %s: '%s' is not a number in [%" PRIu64 ", %" PRIu64 "]\n",
-			name, arg, lo, hi);
+		        name, arg, lo, hi);
 		exit(2);
 	}
 	return v;
@@ -228,9 +241,27 @@ static void options_parse(int argc, char **argv, struct options *o)
 		o->faults[i] = true;
 	beside_me("../concord/concord", o->concord, sizeof(o->concord));
 	beside_me("../concord-wal/concord-wal", o->concord_wal, sizeof(o->concord_wal));
-	enum { O_SEED = 256, O_DUR, O_CLIENTS, O_KEYS, O_OPK, O_FAULTS, O_HOLD, O_QUIET,
-	       O_DEADLINE, O_SLOW, O_NODISKS, O_DIR, O_KEEP, O_CHECK, O_CONCORD, O_WAL, O_ARG,
-	       O_PIPE, O_DEPTH };
+	enum {
+		O_SEED = 256,
+		O_DUR,
+		O_CLIENTS,
+		O_KEYS,
+		O_OPK,
+		O_FAULTS,
+		O_HOLD,
+		O_QUIET,
+		O_DEADLINE,
+		O_SLOW,
+		O_NODISKS,
+		O_DIR,
+		O_KEEP,
+		O_CHECK,
+		O_CONCORD,
+		O_WAL,
+		O_ARG,
+		O_PIPE,
+		O_DEPTH
+	};
 	static const struct option longs[] = {
 	    {"seed", required_argument, NULL, O_SEED},
 	    {"duration", required_argument, NULL, O_DUR},
@@ -267,13 +298,15 @@ static void options_parse(int argc, char **argv, struct options *o)
 			o->clients = (unsigned)num_arg("--clients", optarg, 1, 256);
 			break;
 		case O_PIPE:
-			o->pipeline_clients = (unsigned)num_arg("--pipeline-clients", optarg, 0, 256);
+			o->pipeline_clients =
+			    (unsigned)num_arg("--pipeline-clients", optarg, 0, 256);
 			break;
 		case O_DEPTH:
 			range_arg("--pipeline-depth", optarg, &o->depth_min, &o->depth_max);
 			if (o->depth_min < 1 || o->depth_max > WL_DEPTH_MAX) {
-				fprintf(stderr, "nemesis: --pipeline-depth wants 1 <= MIN <= MAX <= %d\n",
-					WL_DEPTH_MAX);
+				fprintf(stderr,
+				        "nemesis: --pipeline-depth wants 1 <= MIN <= MAX <= %d\n",
+				        WL_DEPTH_MAX);
 				exit(2);
 			}
 			break;
@@ -298,7 +331,9 @@ static void options_parse(int argc, char **argv, struct options *o)
 				for (k = 0; k < F_COUNT && strcmp(t, fault_names[k]) != 0; k++)
 					;
 				if (k == F_COUNT) {
-					fprintf(stderr, "nemesis: unknown fault kind '%s' (see --help)\n", t);
+					fprintf(stderr,
+					        "nemesis: unknown fault kind '%s' (see --help)\n",
+					        t);
 					exit(2);
 				}
 				o->faults[k] = true;
@@ -414,11 +449,11 @@ static double secs(void)
 }
 
 /* A running slot chosen at random (the leader excluded when `not` >= 0). */
-static int random_running(struct run *r, int not)
+static int random_running(struct run *r, int not )
 {
 	int cand[NEM_SLOTS], n = 0;
 	for (int i = 0; i < NEM_SLOTS; i++) {
-		if (r->cl.slots[i].pid != 0 && !r->cl.slots[i].paused && i != not)
+		if (r->cl.slots[i].pid != 0 && !r->cl.slots[i].paused && i != not )
 			cand[n++] = i;
 	}
 	return n == 0 ? -1 : cand[rnd() % (uint64_t)n];
@@ -430,7 +465,7 @@ static void names_of(struct run *r, const int *idx, int n, char *out, size_t len
 	out[0] = '\0';
 	for (int i = 0; i < n && used + 1 < len; i++)
 		used += (size_t)snprintf(out + used, len - used, "%s%s", i ? "," : "",
-					 r->cl.slots[idx[i]].name);
+		                         r->cl.slots[idx[i]].name);
 }
 
 /* Blocks every link between the two groups. */
@@ -449,7 +484,8 @@ static int fault_process(struct run *r, bool leader, bool kill, uint32_t hold, c
 	int v = leader ? l : random_running(r, -1);
 	if (v < 0)
 		return snprintf(d, dl, "no %s to %s", leader ? "leader" : "node",
-				kill ? "kill" : "pause"), -1;
+		                kill ? "kill" : "pause"),
+		       -1;
 	struct nem_slot *s = &r->cl.slots[v];
 	const char *role = v == l ? " (leader)" : "";
 	if (kill)
@@ -464,10 +500,11 @@ static int fault_process(struct run *r, bool leader, bool kill, uint32_t hold, c
 		cluster_resume(&r->cl, s);
 	nem_log("%s %s", kill ? "restarted" : "SIGCONT", s->name);
 	if (kill)
-		snprintf(d, dl, "kill -9 %s%s, restarted after %.1f s", s->name, role, hold / 1000.0);
+		snprintf(d, dl, "kill -9 %s%s, restarted after %.1f s", s->name, role,
+		         hold / 1000.0);
 	else
 		snprintf(d, dl, "SIGSTOP %s%s for %.1f s, then SIGCONT", s->name, role,
-			 hold / 1000.0);
+		         hold / 1000.0);
 	return 0;
 }
 
@@ -488,7 +525,9 @@ static int fault_partition(struct run *r, int kind, uint32_t hold, char *d, size
 		for (int i = 0; i < minority; i++)
 			in_min |= all[i] == l;
 		snprintf(d, dl, "{%s} | {%s}%s", an, bn,
-			 l < 0 ? "" : in_min ? ", the leader in the minority" : ", the leader in the majority");
+		         l < 0    ? ""
+		         : in_min ? ", the leader in the minority"
+		                  : ", the leader in the majority");
 	} else if (kind == F_PART_LEADER) {
 		if (l < 0)
 			return snprintf(d, dl, "no leader to isolate"), -1;
@@ -507,7 +546,7 @@ static int fault_partition(struct run *r, int kind, uint32_t hold, char *d, size
 		names_of(r, all + 3, 2, bn, sizeof(bn));
 		names_of(r, all, 1, cn, sizeof(cn));
 		snprintf(d, dl, "{%s} | {%s}, bridged by %s%s", an, bn, cn,
-			 bridge == l ? " (the leader)" : "");
+		         bridge == l ? " (the leader)" : "");
 	}
 	nem_log("partition %s", d);
 	cluster_nap(&r->cl, hold);
@@ -552,10 +591,10 @@ static int fault_links(struct run *r, int kind, uint32_t hold, char *d, size_t d
 	names_of(r, all, n, who, sizeof(who));
 	if (kind == F_LOSSY)
 		snprintf(d, dl, "links of {%s}: drop %.0f%%, dup 5%%, jitter %u ms", who,
-			 f.drop * 100, (unsigned)f.jitter_ms);
+		         f.drop * 100, (unsigned)f.jitter_ms);
 	else
 		snprintf(d, dl, "links of {%s}: %s delayed %u ms", who,
-			 kind == F_DELAY_REQ ? "requests" : "responses", (unsigned)ms);
+		         kind == F_DELAY_REQ ? "requests" : "responses", (unsigned)ms);
 	nem_log("%s", d);
 	cluster_nap(&r->cl, hold);
 	cluster_heal(&r->cl);
@@ -590,13 +629,13 @@ static int fault_transfer(struct run *r, uint32_t hold, char *d, size_t dl)
 			int rc = concord_client_transfer(r->cl.admin, to);
 			int ts = slot_of_id(r, to);
 			nem_log("transfer %s -> %s: %s", r->cl.slots[l].name,
-				ts >= 0 ? r->cl.slots[ts].name : "?",
-				rc == 0 ? "asked" : concord_client_errmsg(r->cl.admin));
+			        ts >= 0 ? r->cl.slots[ts].name : "?",
+			        rc == 0 ? "asked" : concord_client_errmsg(r->cl.admin));
 			if (used + 1 < dl)
 				used += (size_t)snprintf(d + used, dl - used, " %s>%s%s",
-							 r->cl.slots[l].name,
-							 ts >= 0 ? r->cl.slots[ts].name : "?",
-							 rc == 0 ? "" : "(refused)");
+				                         r->cl.slots[l].name,
+				                         ts >= 0 ? r->cl.slots[ts].name : "?",
+				                         rc == 0 ? "" : "(refused)");
 			if (used >= dl)
 				used = dl - 1;
 			done++;
@@ -607,15 +646,15 @@ static int fault_transfer(struct run *r, uint32_t hold, char *d, size_t dl)
 }
 
 /* Retries an admin call for up to ms, while it fails. */
-#define RETRY_ADMIN(rc, ms, call)                                                          \
-	do {                                                                               \
-		int64_t until_ = nem_now() + (int64_t)(ms) * 1000000;                      \
-		for (;;) {                                                                 \
-			(rc) = (call);                                                     \
-			if ((rc) == 0 || nem_now() >= until_ || nem_interrupted)          \
-				break;                                                     \
-			cluster_nap(&r->cl, 200);                                          \
-		}                                                                          \
+#define RETRY_ADMIN(rc, ms, call)                                                                  \
+	do {                                                                                       \
+		int64_t until_ = nem_now() + (int64_t)(ms)*1000000;                                \
+		for (;;) {                                                                         \
+			(rc) = (call);                                                             \
+			if ((rc) == 0 || nem_now() >= until_ || nem_interrupted)                   \
+				break;                                                             \
+			cluster_nap(&r->cl, 200);                                                  \
+		}                                                                                  \
 	} while (0)
 
 /* Waits until the leader's configuration is not joint and `id` is (or is not) a voter. */
@@ -652,20 +691,24 @@ static int fault_member(struct run *r, char *d, size_t dl)
 	RETRY_ADMIN(rc, 10000 * cl->slow, concord_client_member_remove(cl->admin, old_id));
 	if (rc != 0) {
 		nem_log("remove %s failed: %s", old, concord_client_errmsg(cl->admin));
-		return snprintf(d, dl, "remove %s failed: %s", old, concord_client_errmsg(cl->admin)), -1;
+		return snprintf(d, dl, "remove %s failed: %s", old,
+		                concord_client_errmsg(cl->admin)),
+		       -1;
 	}
 	bool removed = wait_config(r, old_id, false, (uint32_t)(10000 * cl->slow));
 	nem_log("removed %s%s%s", old, v == l ? " (the leader)" : "",
-		removed ? "" : " (not yet seen in the configuration)");
+	        removed ? "" : " (not yet seen in the configuration)");
 	double t_removed = secs();
 	cluster_stop(cl, s); /* a removed member shuts down gracefully */
 	cluster_new_member(cl, s);
-	RETRY_ADMIN(rc, 10000 * cl->slow,
-		    concord_client_member_add(cl->admin, s->id, s->name, s->peer, s->client, s->http));
+	RETRY_ADMIN(
+	    rc, 10000 * cl->slow,
+	    concord_client_member_add(cl->admin, s->id, s->name, s->peer, s->client, s->http));
 	if (rc != 0) {
 		nem_log("add %s failed: %s", s->name, concord_client_errmsg(cl->admin));
 		return snprintf(d, dl, "removed %s; adding %s failed: %s", old, s->name,
-				concord_client_errmsg(cl->admin)), -1;
+		                concord_client_errmsg(cl->admin)),
+		       -1;
 	}
 	cluster_start(cl, s);
 	nem_log("added %s as a learner on %s's ports and started it", s->name, old);
@@ -674,8 +717,8 @@ static int fault_member(struct run *r, char *d, size_t dl)
 	bool promoted = rc == 0 && wait_config(r, s->id, true, (uint32_t)(10000 * cl->slow));
 	nem_log("%s %s", promoted ? "promoted" : "could not promote", s->name);
 	snprintf(d, dl, "replaced %s%s by %s: removed in %.1f s, added, %s after %.1f s", old,
-		 v == l ? " (leader)" : "", s->name, t_removed - t_start,
-		 promoted ? "promoted" : "NOT promoted", secs() - t_added);
+	         v == l ? " (leader)" : "", s->name, t_removed - t_start,
+	         promoted ? "promoted" : "NOT promoted", secs() - t_added);
 	return promoted ? 0 : -1;
 }
 
@@ -688,7 +731,8 @@ static int fault_disk(struct run *r, uint32_t hold, char *d, size_t dl)
 	struct nem_slot *s = &cl->slots[v];
 	s->may_exit = true;
 	int64_t filled = cluster_disk_fill(cl, s);
-	nem_log("filled %s's file system (%.1f MiB of filler)", s->name, (double)filled / (1 << 20));
+	nem_log("filled %s's file system (%.1f MiB of filler)", s->name,
+	        (double)filled / (1 << 20));
 	double t_full = secs();
 	double stopped_at = -1;
 	int64_t until = nem_now() + (int64_t)hold * 1000000;
@@ -699,10 +743,10 @@ static int fault_disk(struct run *r, uint32_t hold, char *d, size_t dl)
 			char line[256];
 			cluster_last_log_line(cl, s->name, line, sizeof(line));
 			nem_log("%s stopped on the full disk (%s %d): %s", s->name,
-				WIFEXITED(s->last_status) ? "status" : "signal",
-				WIFEXITED(s->last_status) ? WEXITSTATUS(s->last_status)
-							  : WTERMSIG(s->last_status),
-				line);
+			        WIFEXITED(s->last_status) ? "status" : "signal",
+			        WIFEXITED(s->last_status) ? WEXITSTATUS(s->last_status)
+			                                  : WTERMSIG(s->last_status),
+			        line);
 		}
 	}
 	cluster_disk_free(cl, s);
@@ -714,13 +758,14 @@ static int fault_disk(struct run *r, uint32_t hold, char *d, size_t dl)
 	if (s->pid == 0) {
 		cluster_start(cl, s);
 		nem_log("restarted %s", s->name);
-		snprintf(d, dl, "%s's disk full for %.1f s: it stopped after %.1f s (fail-stop), "
-				"restarted once space was freed",
-			 s->name, hold / 1000.0, stopped_at - t_full);
+		snprintf(d, dl,
+		         "%s's disk full for %.1f s: it stopped after %.1f s (fail-stop), "
+		         "restarted once space was freed",
+		         s->name, hold / 1000.0, stopped_at - t_full);
 	} else {
 		s->may_exit = false;
 		snprintf(d, dl, "%s's disk full for %.1f s: it kept running (needed no new space)",
-			 s->name, hold / 1000.0);
+		         s->name, hold / 1000.0);
 	}
 	return 0;
 }
@@ -761,7 +806,8 @@ static void schedule(struct run *r)
 		int64_t left = end - nem_now();
 		if (left <= 0)
 			break;
-		cluster_nap(&r->cl, (int64_t)quiet * 1000000 < left ? quiet : (uint32_t)(left / 1000000));
+		cluster_nap(&r->cl,
+		            (int64_t)quiet * 1000000 < left ? quiet : (uint32_t)(left / 1000000));
 		left = end - nem_now();
 		if (left < (int64_t)o->hold_min_ms * 1000000)
 			break;
@@ -776,8 +822,8 @@ static void schedule(struct run *r)
 		case F_PAUSE:
 		case F_PAUSE_LEADER:
 			rc = fault_process(r, kind == F_KILL_LEADER || kind == F_PAUSE_LEADER,
-					   kind == F_KILL || kind == F_KILL_LEADER, hold, detail,
-					   sizeof(detail));
+			                   kind == F_KILL || kind == F_KILL_LEADER, hold, detail,
+			                   sizeof(detail));
 			break;
 		case F_PART_HALVES:
 		case F_PART_LEADER:
@@ -837,8 +883,8 @@ static double converge(struct run *r, char *why, size_t len)
 		}
 		if (ls.joint || ls.commit != ls.last_index) {
 			snprintf(why, len, "the leader %s has commit %" PRIu64 " of %" PRIu64 "%s",
-				 cl->slots[l].name, ls.commit, ls.last_index,
-				 ls.joint ? " (joint configuration)" : "");
+			         cl->slots[l].name, ls.commit, ls.last_index,
+			         ls.joint ? " (joint configuration)" : "");
 			continue;
 		}
 		bool all = true;
@@ -849,18 +895,18 @@ static double converge(struct run *r, char *why, size_t len)
 			if (!st.ok || st.leader != ls.id || st.term != ls.term ||
 			    st.applied != ls.commit || st.revision != ls.revision) {
 				snprintf(why, len,
-					 "%s: %s leader %" PRIu64 " term %" PRIu64 " applied %" PRIu64
-					 " revision %" PRIu64 "; the leader's commit %" PRIu64
-					 " revision %" PRIu64,
-					 s->name, st.ok ? "sees" : "no status;", st.leader, st.term,
-					 st.applied, st.revision, ls.commit, ls.revision);
+				         "%s: %s leader %" PRIu64 " term %" PRIu64
+				         " applied %" PRIu64 " revision %" PRIu64
+				         "; the leader's commit %" PRIu64 " revision %" PRIu64,
+				         s->name, st.ok ? "sees" : "no status;", st.leader, st.term,
+				         st.applied, st.revision, ls.commit, ls.revision);
 				all = false;
 			}
 		}
 		if (all) {
 			nem_log("converged: leader %s, term %" PRIu64 ", %" PRIu64
-				" entries applied on every node, revision %" PRIu64,
-				cl->slots[l].name, ls.term, ls.commit, ls.revision);
+			        " entries applied on every node, revision %" PRIu64,
+			        cl->slots[l].name, ls.term, ls.commit, ls.revision);
 			return secs() - start;
 		}
 	}
@@ -877,7 +923,7 @@ static int make_dir(struct options *o)
 {
 	if (o->dir[0] == '\0') {
 		snprintf(o->dir, sizeof(o->dir), "%s/concord-nemesis.XXXXXX",
-			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 		if (mkdtemp(o->dir) == NULL) {
 			fprintf(stderr, "nemesis: mkdtemp: %s\n", strerror(errno));
 			return -1;
@@ -924,7 +970,7 @@ static void row(struct summary *s, const char *key, const char *fmt, ...)
 
 /* The pipelining clients' share of the operations, and their throughput. */
 static void pipeline_rows(struct summary *sm, const struct workload *w, const struct options *o,
-			  double workload_s)
+                          double workload_s)
 {
 	if (o->pipeline_clients == 0) {
 		row(sm, "pipelined", "none (--pipeline-clients 0)");
@@ -938,7 +984,8 @@ static void pipeline_rows(struct summary *sm, const struct workload *w, const st
 			t[oc] += pc[k][oc];
 	}
 	double s = workload_s > 0 ? workload_s : 1;
-	row(sm, "pipelined", "%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " unknown (%.0f ok/s) "
+	row(sm, "pipelined",
+	    "%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " unknown (%.0f ok/s) "
 	    "by %u of the clients, in %" PRIu64 " batches of %u-%u (%.0f batches/s), "
 	    "%" PRIu64 " reconnects",
 	    t[WL_OK], t[WL_FAILED], t[WL_UNKNOWN], (double)t[WL_OK] / s, o->pipeline_clients,
@@ -947,9 +994,9 @@ static void pipeline_rows(struct summary *sm, const struct workload *w, const st
 	char by[512];
 	size_t u = 0;
 	for (int k = 0; k < WL_KINDS && u + 1 < sizeof(by); k++)
-		u += (size_t)snprintf(by + u, sizeof(by) - u, "%s%s %" PRIu64 "/%" PRIu64 "/%" PRIu64,
-				      k ? ", " : "", names[k], pc[k][WL_OK], pc[k][WL_FAILED],
-				      pc[k][WL_UNKNOWN]);
+		u += (size_t)snprintf(by + u, sizeof(by) - u,
+		                      "%s%s %" PRIu64 "/%" PRIu64 "/%" PRIu64, k ? ", " : "",
+		                      names[k], pc[k][WL_OK], pc[k][WL_FAILED], pc[k][WL_UNKNOWN]);
 	row(sm, "pipelined by kind", "%s (ok/failed/unknown)", by);
 }
 
@@ -959,8 +1006,9 @@ int main(int argc, char **argv)
 	options_parse(argc, argv, &r.o);
 	struct options *o = &r.o;
 	if (access(o->concord, X_OK) != 0 || access(o->concord_wal, X_OK) != 0) {
-		fprintf(stderr, "nemesis: %s or %s is not an executable (--concord, --concord-wal)\n",
-			o->concord, o->concord_wal);
+		fprintf(stderr,
+		        "nemesis: %s or %s is not an executable (--concord, --concord-wal)\n",
+		        o->concord, o->concord_wal);
 		return 2;
 	}
 	if (make_dir(o) != 0)
@@ -983,19 +1031,21 @@ int main(int argc, char **argv)
 	char reproducer[1024], slow_s[32];
 	snprintf(slow_s, sizeof(slow_s), "%g", o->slow);
 	snprintf(reproducer, sizeof(reproducer),
-		 "nemesis --seed %" PRIu64 " --duration %.0f --clients %u --keys %u --ops-per-key %u "
-		 "--pipeline-clients %u --pipeline-depth %u:%u "
-		 "--faults %s --hold %u:%u --quiet %u:%u --deadline-ms %u%s%s%s",
-		 o->seed, o->duration, o->clients, o->keys, o->ops_per_key, o->pipeline_clients,
-		 o->depth_min, o->depth_max, o->faults_arg,
-		 o->hold_min_ms, o->hold_max_ms, o->quiet_min_ms, o->quiet_max_ms, o->deadline_ms,
-		 o->slow > 1 ? " --slow " : "", o->slow > 1 ? slow_s : "", o->disks ? "" : " --no-disks");
+	         "nemesis --seed %" PRIu64
+	         " --duration %.0f --clients %u --keys %u --ops-per-key %u "
+	         "--pipeline-clients %u --pipeline-depth %u:%u "
+	         "--faults %s --hold %u:%u --quiet %u:%u --deadline-ms %u%s%s%s",
+	         o->seed, o->duration, o->clients, o->keys, o->ops_per_key, o->pipeline_clients,
+	         o->depth_min, o->depth_max, o->faults_arg, o->hold_min_ms, o->hold_max_ms,
+	         o->quiet_min_ms, o->quiet_max_ms, o->deadline_ms, o->slow > 1 ? " --slow " : "",
+	         o->slow > 1 ? slow_s : "", o->disks ? "" : " --no-disks");
 	for (int i = 0; i < o->n_extra; i++) {
 		size_t used = strlen(reproducer);
-		snprintf(reproducer + used, sizeof(reproducer) - used, " --concord-arg=%s", o->extra[i]);
+		snprintf(reproducer + used, sizeof(reproducer) - used, " --concord-arg=%s",
+		         o->extra[i]);
 	}
 	nem_log("nemesis: seed %" PRIu64 ", %.0f s, %u clients, run directory %s", o->seed,
-		o->duration, o->clients, o->dir);
+	        o->duration, o->clients, o->dir);
 	nem_log("reproduce with: %s", reproducer);
 
 	struct nem_cluster *cl = &r.cl;
@@ -1079,9 +1129,10 @@ int main(int argc, char **argv)
 	char verify_text[2048] = "";
 	size_t vused = 0;
 	for (size_t i = 0; i < NEM_SLOTS + cl->n_retired; i++) {
-		const char *name = i < NEM_SLOTS ? cl->slots[i].name : cl->retired[i - NEM_SLOTS].name;
-		const char *dir = i < NEM_SLOTS ? cl->slots[i].data_dir
-						: cl->retired[i - NEM_SLOTS].data_dir;
+		const char *name =
+		    i < NEM_SLOTS ? cl->slots[i].name : cl->retired[i - NEM_SLOTS].name;
+		const char *dir =
+		    i < NEM_SLOTS ? cl->slots[i].data_dir : cl->retired[i - NEM_SLOTS].data_dir;
 		char out[8192];
 		int rc = cluster_verify(cl, dir, out, sizeof(out));
 		verified++;
@@ -1099,8 +1150,9 @@ int main(int argc, char **argv)
 				*nl = '\0';
 			nem_log("FAILED: concord-wal verify %s: exit %d: %s", dir, rc, out);
 			if (vused + 1 < sizeof(verify_text))
-				vused += (size_t)snprintf(verify_text + vused, sizeof(verify_text) - vused,
-							  "%s: %.200s; ", name, out);
+				vused += (size_t)snprintf(verify_text + vused,
+				                          sizeof(verify_text) - vused,
+				                          "%s: %.200s; ", name, out);
 			if (vused >= sizeof(verify_text))
 				vused = sizeof(verify_text) - 1;
 		}
@@ -1122,7 +1174,7 @@ int main(int argc, char **argv)
 	size_t lost = workload_lost_writes(w, &lost_checked, lost_msg, sizeof(lost_msg));
 	if (lost > 0) {
 		nem_log("FAILED: %zu acknowledged writes missing from the final state:\n%s", lost,
-			lost_msg);
+		        lost_msg);
 		exit_code = 1;
 	}
 	nem_log("checking %zu operations for linearizability", n_ops);
@@ -1136,12 +1188,12 @@ int main(int argc, char **argv)
 		nem_log("the checker failed: %s", strerror(-crc));
 		exit_code = 1;
 	} else {
-		verdict = res.verdict == CHECK_LINEARIZABLE ? "linearizable"
-			  : res.verdict == CHECK_NOT_LINEARIZABLE ? "NOT linearizable"
-								  : "unknown";
+		verdict = res.verdict == CHECK_LINEARIZABLE       ? "linearizable"
+		          : res.verdict == CHECK_NOT_LINEARIZABLE ? "NOT linearizable"
+		                                                  : "unknown";
 		nem_log("checker: %s (%zu keys, %" PRIu64 " states, %" PRIu64 " ms)%s%s", verdict,
-			res.key_count, res.states, res.elapsed_ms, res.reason[0] ? ": " : "",
-			res.reason);
+		        res.key_count, res.states, res.elapsed_ms, res.reason[0] ? ": " : "",
+		        res.reason);
 		if (res.verdict != CHECK_LINEARIZABLE)
 			exit_code = 1;
 		snprintf(path, sizeof(path), "%s/check.txt", o->dir);
@@ -1216,7 +1268,7 @@ int main(int argc, char **argv)
 		for (size_t sec = 0; sec < seconds && tl_ok != NULL && tl_f != NULL && tl_u != NULL;
 		     sec++)
 			fprintf(tf, "%zu,%" PRIu32 ",%" PRIu32 ",%" PRIu32 "\n", sec, tl_ok[sec],
-				tl_f[sec], tl_u[sec]);
+			        tl_f[sec], tl_u[sec]);
 		fclose(tf);
 	}
 	snprintf(path, sizeof(path), "%s/faults.tsv", o->dir);
@@ -1225,7 +1277,7 @@ int main(int argc, char **argv)
 		fprintf(tf, "start_s\tend_s\tkind\tdetail\n");
 		for (size_t i = 0; i < r.n_spans; i++)
 			fprintf(tf, "%.3f\t%.3f\t%s\t%s\n", r.spans[i].start_s, r.spans[i].end_s,
-				r.spans[i].kind, r.spans[i].detail);
+			        r.spans[i].kind, r.spans[i].detail);
 		fclose(tf);
 	}
 
@@ -1238,10 +1290,13 @@ int main(int argc, char **argv)
 	row(&sm, "verdict", "%s%s", exit_code == 0 ? "PASS" : "FAIL",
 	    exit_code == 0 ? "" : " (see the log)");
 	row(&sm, "seed", "%" PRIu64, o->seed);
-	row(&sm, "workload", "%.1f s, 5 nodes, %u clients (%u pipelining), %u keys at a time, %" PRIu64
-	    " keys in all", workload_s, o->clients, o->pipeline_clients, o->keys, workload_keys_used(w));
-	row(&sm, "operations", "%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " unknown (%.0f ok/s)",
-	    tot[WL_OK], tot[WL_FAILED], tot[WL_UNKNOWN], (double)tot[WL_OK] / workload_s);
+	row(&sm, "workload",
+	    "%.1f s, 5 nodes, %u clients (%u pipelining), %u keys at a time, %" PRIu64
+	    " keys in all",
+	    workload_s, o->clients, o->pipeline_clients, o->keys, workload_keys_used(w));
+	row(&sm, "operations",
+	    "%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " unknown (%.0f ok/s)", tot[WL_OK],
+	    tot[WL_FAILED], tot[WL_UNKNOWN], (double)tot[WL_OK] / workload_s);
 	for (int k = 0; k < WL_KINDS; k++)
 		row(&sm, kind_names[k], "%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " unknown",
 		    counts[k][WL_OK], counts[k][WL_FAILED], counts[k][WL_UNKNOWN]);
@@ -1254,7 +1309,7 @@ int main(int argc, char **argv)
 		nf += r.applied[k];
 		if (r.applied[k] > 0 && fu + 1 < sizeof(fl))
 			fu += (size_t)snprintf(fl + fu, sizeof(fl) - fu, "%s%s %u", fu ? ", " : "",
-					       fault_names[k], r.applied[k]);
+			                       fault_names[k], r.applied[k]);
 		if (fu >= sizeof(fl))
 			fu = sizeof(fl) - 1;
 	}
@@ -1298,8 +1353,8 @@ int main(int argc, char **argv)
 	row(&sm, "offline verify", "%u data directories, %u failed %s", verified, verify_failed,
 	    verify_text);
 	if (crc == 0)
-		row(&sm, "linearizability", "%s: %zu operations on %zu keys, %" PRIu64
-		    " states, %" PRIu64 " ms%s%s",
+		row(&sm, "linearizability",
+		    "%s: %zu operations on %zu keys, %" PRIu64 " states, %" PRIu64 " ms%s%s",
 		    verdict, n_ops, res.key_count, res.states, res.elapsed_ms,
 		    res.reason[0] ? ", " : "", res.reason);
 	row(&sm, "reproduce", "%s", reproducer);
@@ -1312,11 +1367,13 @@ int main(int argc, char **argv)
 	snprintf(title, sizeof(title), "Concord nemesis, seed %" PRIu64, o->seed);
 	char detail[1024];
 	snprintf(detail, sizeof(detail), "%s. %s",
-		 exit_code == 0 ? "Every check passed" : "A check failed",
-		 crc == 0 && res.reason[0] ? res.reason : "");
+	         exit_code == 0 ? "Every check passed" : "A check failed",
+	         crc == 0 && res.reason[0] ? res.reason : "");
 	struct nemesis_report rep = {
 	    .title = title,
-	    .verdict = exit_code == 0 ? verdict : (crc == 0 && res.verdict != CHECK_LINEARIZABLE ? verdict : "FAILED"),
+	    .verdict = exit_code == 0
+	                   ? verdict
+	                   : (crc == 0 && res.verdict != CHECK_LINEARIZABLE ? verdict : "FAILED"),
 	    .verdict_ok = exit_code == 0,
 	    .verdict_detail = detail,
 	    .reproducer = reproducer,

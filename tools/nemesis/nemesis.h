@@ -1,4 +1,5 @@
-/* nemesis.h: the nemesis harness's shared state: the cluster of real processes, the log, the clock. */
+/* nemesis.h: the nemesis harness's shared state: the cluster of real processes, the log, the clock.
+ */
 #ifndef CONCORD_NEMESIS_H
 #define CONCORD_NEMESIS_H
 
@@ -19,22 +20,22 @@
  * list stays valid for the whole run.
  */
 
-#define NEM_SLOTS 5
+#define NEM_SLOTS       5
 #define NEM_RETIRED_MAX 256
 
 struct nem_slot {
 	int idx;
 	char peer[32], client[32], http[32];
-	uint64_t id;       /* the member on this slot now */
-	char name[32];     /* "n<id>" */
-	bool joiner;       /* started with --join (not in --initial-cluster) */
+	uint64_t id;             /* the member on this slot now */
+	char name[32];           /* "n<id>" */
+	bool joiner;             /* started with --join (not in --initial-cluster) */
 	char base[PATH_MAX];     /* directory (or mount point of a disk image) for data */
 	char data_dir[PATH_MAX]; /* base/<name> */
 	char image[PATH_MAX];    /* the disk image file, "" when the slot has none */
 	bool mounted;
 	pid_t pid; /* 0: not running */
 	bool paused;
-	bool may_exit; /* an exit now is expected (killed, or a full disk) */
+	bool may_exit;   /* an exit now is expected (killed, or a full disk) */
 	int last_status; /* wait status of the last exit */
 	unsigned starts;
 };
@@ -59,8 +60,8 @@ struct nem_cluster {
 	char disk_reason[256];
 	unsigned unexpected_exits;
 	unsigned unclean_stops; /* SIGTERM did not end in status 0 */
-	char endpoints[512]; /* every slot's client address, comma-separated */
-	char **extra;        /* more flags for every node */
+	char endpoints[512];    /* every slot's client address, comma-separated */
+	char **extra;           /* more flags for every node */
 	int n_extra;
 	struct concord_client *admin;
 };
@@ -119,7 +120,7 @@ int cluster_wait_leader(struct nem_cluster *cl, uint32_t ms);
 
 /* Faults on node s's link to member `peer` (CONCORD_PEER_ALL: all). */
 int cluster_fault(struct nem_cluster *cl, struct nem_slot *s, uint64_t peer,
-		  const struct concord_fault *f);
+                  const struct concord_fault *f);
 /* Blocks the links between a and b, both ways, at both ends. */
 void cluster_block(struct nem_cluster *cl, struct nem_slot *a, struct nem_slot *b);
 /* Clears every link fault on every running node and resumes paused ones. */

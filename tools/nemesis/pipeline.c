@@ -1,4 +1,5 @@
-/* pipeline.c: a plain RESP connection over loopback TCP with deadlines, for the pipelining clients. */
+/* pipeline.c: a plain RESP connection over loopback TCP with deadlines, for the pipelining clients.
+ */
 #include "pipeline.h"
 
 #include "nemesis.h"
@@ -69,13 +70,14 @@ static int parse_addr(const char *hostport, struct sockaddr_in *sa)
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
 	sa->sin_port = htons((uint16_t)port);
-	if (*end != '\0' || port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+	if (*end != '\0' || port <= 0 || port > 65535 ||
+	    inet_pton(AF_INET, host, &sa->sin_addr) != 1)
 		return -1;
 	return 0;
 }
 
 int nem_pipe_connect(struct nem_pipe *p, const char *hostport, int64_t deadline, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	nem_pipe_close(p);
 	struct sockaddr_in sa;
@@ -118,7 +120,7 @@ int nem_pipe_connect(struct nem_pipe *p, const char *hostport, int64_t deadline,
 }
 
 int nem_pipe_send(struct nem_pipe *p, const void *buf, size_t len, int64_t deadline, char *err,
-		  size_t errlen)
+                  size_t errlen)
 {
 	const char *b = buf;
 	size_t off = 0;
@@ -134,7 +136,7 @@ int nem_pipe_send(struct nem_pipe *p, const void *buf, size_t len, int64_t deadl
 		    wait_fd(p->fd, POLLOUT, deadline) > 0)
 			continue;
 		snprintf(err, errlen, "pipeline: send: %s",
-			 n < 0 && errno != EAGAIN ? strerror(errno) : "timed out");
+		         n < 0 && errno != EAGAIN ? strerror(errno) : "timed out");
 		nem_pipe_close(p);
 		return -1;
 	}
@@ -142,20 +144,21 @@ int nem_pipe_send(struct nem_pipe *p, const void *buf, size_t len, int64_t deadl
 }
 
 int nem_pipe_next(struct nem_pipe *p, int64_t deadline, const struct resp_value **v, char *err,
-		  size_t errlen)
+                  size_t errlen)
 {
 	while (p->fd >= 0) {
 		int rc = resp_reader_next(&p->rd, v);
 		if (rc == 0)
 			return 0;
 		if (rc != WIRE_EAGAIN) {
-			snprintf(err, errlen, "pipeline: bad reply: %s", resp_reader_errmsg(&p->rd));
+			snprintf(err, errlen, "pipeline: bad reply: %s",
+			         resp_reader_errmsg(&p->rd));
 			break;
 		}
 		int w = wait_fd(p->fd, POLLIN, deadline);
 		if (w <= 0) {
-			snprintf(err, errlen, "pipeline: %s", w == 0 ? "no reply by the deadline"
-								     : strerror(errno));
+			snprintf(err, errlen, "pipeline: %s",
+			         w == 0 ? "no reply by the deadline" : strerror(errno));
 			break;
 		}
 		char *space;
@@ -173,7 +176,7 @@ int nem_pipe_next(struct nem_pipe *p, int64_t deadline, const struct resp_value 
 		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		snprintf(err, errlen, "pipeline: %s",
-			 n == 0 ? "the node closed the connection" : strerror(errno));
+		         n == 0 ? "the node closed the connection" : strerror(errno));
 		break;
 	}
 	nem_pipe_close(p);

@@ -1,4 +1,5 @@
-/* pipeline.h: one plain RESP connection for the nemesis's pipelining clients: connect, send a batch, read replies by a deadline. */
+/* pipeline.h: one plain RESP connection for the nemesis's pipelining clients: connect, send a
+ * batch, read replies by a deadline. */
 #ifndef CONCORD_NEMESIS_PIPELINE_H
 #define CONCORD_NEMESIS_PIPELINE_H
 
@@ -24,15 +25,15 @@ struct nem_pipe {
 void nem_pipe_init(struct nem_pipe *p);
 /* Connects to "host:port" (IPv4) by the deadline. Returns 0, or -1 with a message. */
 int nem_pipe_connect(struct nem_pipe *p, const char *hostport, int64_t deadline, char *err,
-		     size_t errlen);
+                     size_t errlen);
 /* Writes all len bytes by the deadline. Returns 0, or -1 (closed) with a message. */
 int nem_pipe_send(struct nem_pipe *p, const void *buf, size_t len, int64_t deadline, char *err,
-		  size_t errlen);
+                  size_t errlen);
 /* The next reply, waiting until the deadline: 0 with *v (valid until the next call), or -1
  * (timeout, connection closed by the peer, protocol error; the connection is then closed)
  * with a message. */
 int nem_pipe_next(struct nem_pipe *p, int64_t deadline, const struct resp_value **v, char *err,
-		  size_t errlen);
+                  size_t errlen);
 void nem_pipe_close(struct nem_pipe *p);
 
 #endif /* CONCORD_NEMESIS_PIPELINE_H */

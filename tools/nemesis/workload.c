@@ -1,4 +1,5 @@
-/* workload.c: client threads running random get/put/append/cas/delete, each op recorded with its outcome. */
+/* workload.c: client threads running random get/put/append/cas/delete, each op recorded with its
+ * outcome. */
 #include "workload.h"
 
 #include "base/alloc.h"
@@ -26,10 +27,10 @@
  * nowhere else, so a read tells which writes it saw.
  */
 
-#define FINAL_CLIENT   1000000
-#define ERRORS_MAX     48
-#define FINAL_BATCH    200
-#define ENDPOINTS_MAX  16
+#define FINAL_CLIENT  1000000
+#define ERRORS_MAX    48
+#define FINAL_BATCH   200
+#define ENDPOINTS_MAX 16
 
 struct keyslot {
 	_Atomic uint32_t gen;
@@ -172,8 +173,8 @@ static void set_last(struct wclient *wc, unsigned slot, uint32_t gen, const char
 
 /* Counts the operation, adds it to the client's history and moves the key slot on to a
  * fresh key after ops_per_key operations. */
-static void record_op(struct wclient *wc, struct check_op *op, int kind, int outcome,
-		      unsigned slot, uint32_t gen)
+static void record_op(struct wclient *wc, struct check_op *op, int kind, int outcome, unsigned slot,
+                      uint32_t gen)
 {
 	struct workload *w = wc->w;
 	wc->counts[kind][outcome]++;
@@ -197,7 +198,11 @@ static void one_op(struct wclient *wc)
 	int kl = snprintf(key, sizeof(key), "k%u.%" PRIu32, slot, gen);
 	int vl = snprintf(val, sizeof(val), "%u-%" PRIu64 ",", wc->id, ++wc->seq);
 	unsigned r = (unsigned)(nem_rand(&wc->rng) % 100);
-	int kind = r < 35 ? WL_GET : r < 55 ? WL_PUT : r < 75 ? WL_APPEND : r < 90 ? WL_CAS : WL_DELETE;
+	int kind = r < 35   ? WL_GET
+	           : r < 55 ? WL_PUT
+	           : r < 75 ? WL_APPEND
+	           : r < 90 ? WL_CAS
+	                    : WL_DELETE;
 	if (wc->last[slot].gen != gen)
 		set_last(wc, slot, gen, NULL, 0);
 
@@ -206,7 +211,7 @@ static void one_op(struct wclient *wc)
 	op.client = wc->id;
 	op.key = str_dup(key, (size_t)kl);
 	static const enum check_kind kinds[] = {CHECK_KIND_GET, CHECK_KIND_PUT, CHECK_KIND_APPEND,
-						CHECK_KIND_CAS, CHECK_KIND_DELETE};
+	                                        CHECK_KIND_CAS, CHECK_KIND_DELETE};
 	op.kind = kinds[kind];
 	if (kind != WL_GET && kind != WL_DELETE)
 		op.value = str_dup(val, (size_t)vl);
@@ -218,7 +223,7 @@ static void one_op(struct wclient *wc)
 		} else {
 			char expect[48];
 			int el = snprintf(expect, sizeof(expect), "%u-%" PRIu64 ",", wc->id,
-					  nem_rand(&wc->rng) % (wc->seq + 1));
+			                  nem_rand(&wc->rng) % (wc->seq + 1));
 			op.expect = str_dup(expect, (size_t)el);
 		}
 	}
@@ -248,7 +253,7 @@ static void one_op(struct wclient *wc)
 	}
 	case WL_CAS:
 		rc = concord_client_cas(wc->c, key, (size_t)kl, op.expect.bytes, op.expect.len, val,
-					(size_t)vl, &flag);
+		                        (size_t)vl, &flag);
 		break;
 	default:
 		rc = concord_client_del(wc->c, key, (size_t)kl, &flag);
@@ -262,8 +267,8 @@ static void one_op(struct wclient *wc)
 		op.ok = CHECK_OK_TRUE;
 		switch (kind) {
 		case WL_GET:
-			op.result = flag ? str_dup(got, got_len)
-					 : (struct check_str){NULL, 0, false};
+			op.result =
+			    flag ? str_dup(got, got_len) : (struct check_str){NULL, 0, false};
 			set_last(wc, slot, gen, flag ? got : NULL, got_len);
 			break;
 		case WL_PUT:
@@ -368,7 +373,8 @@ static int pipe_open(struct wclient *wc)
 	note_error(w, err);
 	wc->reconnects++;
 	if (w->n_eps > 1)
-		wc->node = (wc->node + 1 + (unsigned)(nem_rand(&wc->rng) % (w->n_eps - 1))) % w->n_eps;
+		wc->node =
+		    (wc->node + 1 + (unsigned)(nem_rand(&wc->rng) % (w->n_eps - 1))) % w->n_eps;
 	nap_ms(w, 50);
 	return -1;
 }
@@ -414,13 +420,17 @@ static void pipe_build(struct wclient *wc, struct pop *p, struct pslot *ps, stru
 	char val[48];
 	int vl = snprintf(val, sizeof(val), "%u-%" PRIu64 ",", wc->id, ++wc->seq);
 	unsigned r = (unsigned)(nem_rand(&wc->rng) % 100);
-	p->kind = r < 35 ? WL_GET : r < 55 ? WL_PUT : r < 75 ? WL_APPEND : r < 90 ? WL_CAS : WL_DELETE;
+	p->kind = r < 35   ? WL_GET
+	          : r < 55 ? WL_PUT
+	          : r < 75 ? WL_APPEND
+	          : r < 90 ? WL_CAS
+	                   : WL_DELETE;
 	p->ps = ps;
 	memset(&p->op, 0, sizeof(p->op));
 	p->op.client = wc->id;
 	p->op.key = str_dup(ps->key, ps->kl);
 	static const enum check_kind kinds[] = {CHECK_KIND_GET, CHECK_KIND_PUT, CHECK_KIND_APPEND,
-						CHECK_KIND_CAS, CHECK_KIND_DELETE};
+	                                        CHECK_KIND_CAS, CHECK_KIND_DELETE};
 	static const char *const names[] = {"GET", "SET", "APPEND", "CAS", "DEL"};
 	p->op.kind = kinds[p->kind];
 	if (p->kind != WL_GET && p->kind != WL_DELETE)
@@ -435,7 +445,7 @@ static void pipe_build(struct wclient *wc, struct pop *p, struct pslot *ps, stru
 		} else {
 			char expect[48];
 			int el = snprintf(expect, sizeof(expect), "%u-%" PRIu64 ",", wc->id,
-					  nem_rand(&wc->rng) % (wc->seq + 1));
+			                  nem_rand(&wc->rng) % (wc->seq + 1));
 			p->op.expect = str_dup(expect, (size_t)el);
 		}
 		argv[2] = p->op.expect.bytes;
@@ -468,10 +478,11 @@ static void note_reply_error(struct workload *w, const char *cmd, const struct r
 {
 	char msg[160];
 	if (v->type == RESP_ERROR)
-		snprintf(msg, sizeof(msg), "pipeline %s: %.*s", cmd, (int)(v->len < 120 ? v->len : 120),
-			 v->str);
+		snprintf(msg, sizeof(msg), "pipeline %s: %.*s", cmd,
+		         (int)(v->len < 120 ? v->len : 120), v->str);
 	else
-		snprintf(msg, sizeof(msg), "pipeline %s: unexpected reply type %d", cmd, (int)v->type);
+		snprintf(msg, sizeof(msg), "pipeline %s: unexpected reply type %d", cmd,
+		         (int)v->type);
 	note_error(w, msg);
 }
 
@@ -547,8 +558,8 @@ static unsigned pipe_slots(struct wclient *wc, struct pslot ps[2])
 			slot = (slot + 1) % w->cfg.keys;
 		ps[i].slot = slot;
 		ps[i].gen = atomic_load(&w->keys[slot].gen);
-		ps[i].kl = (size_t)snprintf(ps[i].key, sizeof(ps[i].key), "k%u.%" PRIu32, slot,
-					    ps[i].gen);
+		ps[i].kl =
+		    (size_t)snprintf(ps[i].key, sizeof(ps[i].key), "k%u.%" PRIu32, slot, ps[i].gen);
 		if (wc->last[slot].gen != ps[i].gen)
 			set_last(wc, slot, ps[i].gen, NULL, 0);
 		const char *seen = wc->last[slot].val;
@@ -561,14 +572,15 @@ static unsigned pipe_slots(struct wclient *wc, struct pslot ps[2])
  * ok. The ops without a reply are unknown and the connection is closed: the next batch
  * goes to another node. */
 static unsigned pipe_exchange(struct wclient *wc, struct pop *ops, unsigned depth,
-			      const struct wire_buf *b)
+                              const struct wire_buf *b)
 {
 	struct workload *w = wc->w;
 	char err[256] = "";
 	int64_t last_call = ops[depth - 1].op.call_time;
 	int64_t deadline = nem_now() + (int64_t)w->cfg.deadline_ms * 1000000;
 	unsigned done = 0, ok = 0;
-	if (b->err == 0 && nem_pipe_send(&wc->pipe, b->data, b->len, deadline, err, sizeof(err)) == 0) {
+	if (b->err == 0 &&
+	    nem_pipe_send(&wc->pipe, b->data, b->len, deadline, err, sizeof(err)) == 0) {
 		for (; done < depth; done++) {
 			const struct resp_value *v;
 			if (nem_pipe_next(&wc->pipe, deadline, &v, err, sizeof(err)) != 0)
@@ -578,7 +590,7 @@ static unsigned pipe_exchange(struct wclient *wc, struct pop *ops, unsigned dept
 			int outcome = pipe_outcome(wc, &ops[done], v);
 			ok += outcome == WL_OK;
 			record_op(wc, &ops[done].op, ops[done].kind, outcome, ops[done].ps->slot,
-				  ops[done].ps->gen);
+			          ops[done].ps->gen);
 		}
 	} else if (b->err != 0) {
 		snprintf(err, sizeof(err), "pipeline: cannot encode the batch");
@@ -588,8 +600,9 @@ static unsigned pipe_exchange(struct wclient *wc, struct pop *ops, unsigned dept
 		nem_pipe_close(&wc->pipe);
 		wc->reconnects++;
 		if (w->n_eps > 1)
-			wc->node = (wc->node + 1 + (unsigned)(nem_rand(&wc->rng) % (w->n_eps - 1))) %
-				   w->n_eps;
+			wc->node =
+			    (wc->node + 1 + (unsigned)(nem_rand(&wc->rng) % (w->n_eps - 1))) %
+			    w->n_eps;
 	}
 	for (; done < depth; done++) {
 		/* No reply by the deadline: the command may still take effect. */
@@ -597,7 +610,7 @@ static unsigned pipe_exchange(struct wclient *wc, struct pop *ops, unsigned dept
 		ops[done].op.return_time = ops[done].op.call_time;
 		set_last(wc, ops[done].ps->slot, ops[done].ps->gen, NULL, 0);
 		record_op(wc, &ops[done].op, ops[done].kind, WL_UNKNOWN, ops[done].ps->slot,
-			  ops[done].ps->gen);
+		          ops[done].ps->gen);
 	}
 	return ok;
 }
@@ -608,8 +621,8 @@ static void pipe_batch(struct wclient *wc)
 	if (wc->pipe.fd < 0 && pipe_open(wc) != 0)
 		return;
 	const struct workload_config *cfg = &w->cfg;
-	unsigned depth = cfg->depth_min +
-			 (unsigned)(nem_rand(&wc->rng) % (cfg->depth_max - cfg->depth_min + 1));
+	unsigned depth =
+	    cfg->depth_min + (unsigned)(nem_rand(&wc->rng) % (cfg->depth_max - cfg->depth_min + 1));
 	struct pslot ps[2];
 	unsigned n_ps = pipe_slots(wc, ps);
 	struct pop ops[WL_DEPTH_MAX];
@@ -629,7 +642,8 @@ static void pipe_batch(struct wclient *wc)
 	for (unsigned i = 0; i < n_ps; i++)
 		free(ps[i].guess);
 	if (ok == 0)
-		nap_ms(w, 20 + (unsigned)(nem_rand(&wc->rng) % 80)); /* back off: nothing got through */
+		nap_ms(w, 20 + (unsigned)(nem_rand(&wc->rng) %
+		                          80)); /* back off: nothing got through */
 }
 
 static void *pipe_main(void *arg)
@@ -710,7 +724,8 @@ int workload_start(struct workload **out, const struct workload_config *cfg)
 	}
 	for (unsigned i = 0; i < cfg->clients; i++) {
 		struct wclient *wc = &w->clients[i];
-		if (pthread_create(&wc->th, NULL, wc->pipelined ? pipe_main : client_main, wc) != 0) {
+		if (pthread_create(&wc->th, NULL, wc->pipelined ? pipe_main : client_main, wc) !=
+		    0) {
 			workload_stop(w);
 			workload_free(w);
 			return -1;
@@ -747,7 +762,7 @@ void workload_stop(struct workload *w)
  */
 
 static int read_batch(struct workload *w, struct concord_client *c, char keys[][32],
-		      const size_t *lens, size_t n)
+                      const size_t *lens, size_t n)
 {
 	const char *argv[FINAL_BATCH + 1];
 	size_t argl[FINAL_BATCH + 1];
@@ -765,7 +780,7 @@ static int read_batch(struct workload *w, struct concord_client *c, char keys[][
 	if (rc != 0 || reply.type != CONCORD_REPLY_ARRAY || reply.n != n) {
 		if (rc == 0)
 			nem_log("final read: unexpected MGET reply (type %d, %zu elements)",
-				(int)reply.type, reply.n);
+			        (int)reply.type, reply.n);
 		else
 			nem_log("final read: %s", concord_client_errmsg(c));
 		concord_reply_free(&reply);
@@ -813,8 +828,9 @@ int workload_final_read(struct workload *w, char *err, size_t errlen)
 				for (int attempt = 0; attempt < 5 && rc != 0; attempt++)
 					rc = read_batch(w, c, keys, lens, n);
 				if (rc != 0)
-					snprintf(err, errlen, "the final read of %zu keys from %s failed: %s",
-						 n, keys[0], concord_client_errmsg(c));
+					snprintf(err, errlen,
+					         "the final read of %zu keys from %s failed: %s", n,
+					         keys[0], concord_client_errmsg(c));
 				n = 0;
 			}
 		}
@@ -840,7 +856,8 @@ const struct check_op *workload_history(struct workload *w, size_t *count)
 		}
 		size_t n = 0;
 		for (unsigned i = 0; i < w->cfg.clients; i++) {
-			memcpy(w->merged + n, w->clients[i].ops, w->clients[i].n * sizeof(*w->merged));
+			memcpy(w->merged + n, w->clients[i].ops,
+			       w->clients[i].n * sizeof(*w->merged));
 			n += w->clients[i].n;
 		}
 		if (w->n_final > 0)
@@ -863,7 +880,7 @@ void workload_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTC
 }
 
 void workload_pipeline_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTCOMES],
-			      uint64_t *batches, uint64_t *reconnects)
+                              uint64_t *batches, uint64_t *reconnects)
 {
 	memset(counts, 0, sizeof(uint64_t) * WL_KINDS * WL_OUTCOMES);
 	*batches = *reconnects = 0;
@@ -986,7 +1003,8 @@ size_t workload_lost_writes(struct workload *w, size_t *checked, char *msg, size
 				int64_t others = op == top ? max2 : max1;
 				must = others <= op->call_time;
 				ok = final->result.present && final->result.len >= op->value.len &&
-				     memcmp(final->result.bytes, op->value.bytes, op->value.len) == 0;
+				     memcmp(final->result.bytes, op->value.bytes, op->value.len) ==
+				         0;
 			}
 			if (!must)
 				continue;
@@ -995,15 +1013,15 @@ size_t workload_lost_writes(struct workload *w, size_t *checked, char *msg, size
 				continue;
 			lost++;
 			if (lost <= 5 && used + 1 < len)
-				used += (size_t)snprintf(msg + used, len - used,
-							 "%s %.*s by client %" PRId64
-							 " acknowledged, final value %s%.*s%s\n",
-							 check_kind_name(op->kind), (int)op->key.len,
-							 op->key.bytes, op->client,
-							 final->result.present ? "\"" : "",
-							 final->result.present ? (int)final->result.len : 6,
-							 final->result.present ? final->result.bytes : "absent",
-							 final->result.present ? "\"" : "");
+				used += (size_t)snprintf(
+				    msg + used, len - used,
+				    "%s %.*s by client %" PRId64
+				    " acknowledged, final value %s%.*s%s\n",
+				    check_kind_name(op->kind), (int)op->key.len, op->key.bytes,
+				    op->client, final->result.present ? "\"" : "",
+				    final->result.present ? (int) final->result.len : 6,
+				    final->result.present ? final->result.bytes : "absent",
+				    final->result.present ? "\"" : "");
 			if (used >= len)
 				used = len - 1;
 		}
@@ -1027,13 +1045,13 @@ void workload_errors(struct workload *w, char *out, size_t len)
 	out[0] = '\0';
 	for (size_t i = 0; i < w->n_errors && used + 1 < len; i++) {
 		used += (size_t)snprintf(out + used, len - used, "%8" PRIu64 "  %s\n",
-					 w->errors[i].count, w->errors[i].msg);
+		                         w->errors[i].count, w->errors[i].msg);
 		if (used >= len)
 			used = len - 1;
 	}
 	if (w->errors_other > 0 && used + 1 < len)
 		snprintf(out + used, len - used, "%8" PRIu64 "  (other messages)\n",
-			 w->errors_other);
+		         w->errors_other);
 	pthread_mutex_unlock(&w->err_mu);
 }
 

@@ -45,7 +45,7 @@ void workload_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTC
 /* The same counts for the pipelining clients alone, the batches they sent and the times
  * they closed a connection (a deadline passed, or it broke) or could not open one. */
 void workload_pipeline_counts(const struct workload *w, uint64_t counts[WL_KINDS][WL_OUTCOMES],
-			      uint64_t *batches, uint64_t *reconnects);
+                              uint64_t *batches, uint64_t *reconnects);
 const uint32_t *workload_timeline(const struct workload *w, int outcome);
 uint64_t workload_keys_used(const struct workload *w);
 /* Acknowledged writes that must be in the final state (no write that could have replaced
