@@ -1,12 +1,9 @@
 /* test_hiredis.c: hiredis pipelines (redisAppendCommand, then the replies) against one node's RESP
  * frontend in-process: every read sees the writes sent before it. */
-#include "server/resp_server.h"
-#include "server/server.h"
+#include "harness.h"
 
 #include <hiredis/hiredis.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <setjmp.h>
@@ -16,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -28,25 +23,6 @@ struct client {
 	char error[512]; /* "" when every reply was right */
 	atomic_int finished;
 };
-
-static void quiet_log(void *ctx, int level, const char *msg)
-{
-	(void)ctx;
-	if (level >= 3 || getenv("CONCORD_TEST_LOG") != NULL)
-		fprintf(stderr, "node: %s\n", msg);
-}
-
-static uint16_t free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
 
 /* Whether reply `r` is what `want` says: "+OK", ":5", "$v" (bulk v) or "$" (null). */
 static bool reply_is(const redisReply *r, const char *want)
@@ -117,73 +93,23 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
-static int stopped;
-
-static void on_stopped(void *arg)
-{
-	(void)arg;
-	stopped++;
-}
-
 static void test_hiredis_pipeline(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/concord-test-hiredis-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct node_config cfg;
-	node_config_default(&cfg);
-	uint16_t port = free_port();
-	cfg.id = 1;
-	snprintf(cfg.name, sizeof(cfg.name), "n1");
-	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/n1", dir);
-	snprintf(cfg.listen_peer, sizeof(cfg.listen_peer), "127.0.0.1:%u", port);
-	cfg.tick_ms = 10;
-	cfg.log = quiet_log;
-	cfg.n_members = 1;
-	memset(&cfg.members[0], 0, sizeof(cfg.members[0]));
-	cfg.members[0].id = 1;
-	snprintf(cfg.members[0].peer, sizeof(cfg.members[0].peer), "127.0.0.1:%u", port);
-	char err[512];
-	struct node *node = NULL;
-	if (node_start(&node, &loop, &cfg, err, sizeof(err)) != 0)
-		fail_msg("node: %s", err);
-	struct server sv;
-	server_init(&sv);
-	sv.loop = &loop;
-	sv.node = node;
-	sv.limits = cfg.kv.limits;
-	sv.log_level = 3;
-	assert_int_equal(resp_server_start(&sv.resp, &sv, "127.0.0.1:0", err, sizeof(err)), 0);
-	uv_timer_t tick; /* wakes the loop: for the election, then to look at cl.finished */
-	uv_timer_init(&loop, &tick);
+	static struct h_fixture f;
+	h_start(&f, "concord-test-hiredis", NULL);
+	uv_timer_t tick; /* wakes the loop to look at cl.finished */
+	uv_timer_init(&f.loop, &tick);
 	uv_timer_start(&tick, (uv_timer_cb)(void (*)(void))uv_stop, 5, 5);
-	struct node_status st;
-	for (int i = 0; i < 2000; i++) {
-		node_status(node, &st);
-		if (st.role == RAFT_LEADER)
-			break;
-		uv_run(&loop, UV_RUN_ONCE);
-	}
-	assert_int_equal(st.role, RAFT_LEADER);
-	struct client cl = {.port = resp_server_port(sv.resp), .rounds = 200};
+	struct client cl = {.port = resp_server_port(f.sv.resp), .rounds = 200};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, client_main, &cl), 0);
 	for (int i = 0; i < 20000 && !cl.finished; i++)
-		uv_run(&loop, UV_RUN_ONCE);
+		uv_run(&f.loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&tick, NULL);
 	assert_true(cl.finished);
 	pthread_join(th, NULL);
-	stopped = 0;
-	resp_server_close(sv.resp, on_stopped, NULL);
-	node_stop(node, on_stopped, NULL);
-	while (stopped < 2)
-		uv_run(&loop, UV_RUN_ONCE);
-	assert_int_equal(uv_loop_close(&loop), 0);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	h_stop(&f);
 	if (cl.error[0] != '\0')
 		fail_msg("%s", cl.error);
 }

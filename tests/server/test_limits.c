@@ -1,13 +1,8 @@
 /* test_limits.c: the bounds of client connections, in-process over loopback: the input buffer, the
  * output limit, idle and read timeouts, the relay reserve. */
-#include "server/http_server.h"
-#include "server/resp_server.h"
-#include "server/server.h"
+#include "harness.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,167 +15,12 @@
 
 #include <cmocka.h>
 
-struct fixture {
-	uv_loop_t loop;
-	struct node *node;
-	struct node_config cfg;
-	struct server sv;
-	char dir[128];
-	int stopped;
-};
-
-static void quiet_log(void *ctx, int level, const char *msg)
-{
-	(void)ctx;
-	if (level >= 3 || getenv("CONCORD_TEST_LOG") != NULL)
-		fprintf(stderr, "node: %s\n", msg);
-}
-
-/* A port the kernel just handed out as free on 127.0.0.1 (bound, then released). */
-static uint16_t free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-/* Runs the loop a little (the frontends and the node are on it). */
-static void pump(struct fixture *f)
-{
-	uv_run(&f->loop, UV_RUN_NOWAIT);
-	usleep(1000);
-	uv_update_time(&f->loop);
-}
-
-static void node_config_one(struct fixture *f, uint16_t port)
-{
-	struct node_config *cfg = &f->cfg;
-	node_config_default(cfg);
-	cfg->id = 1;
-	snprintf(cfg->name, sizeof(cfg->name), "n1");
-	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s/n1", f->dir);
-	snprintf(cfg->listen_peer, sizeof(cfg->listen_peer), "127.0.0.1:%u", port);
-	cfg->tick_ms = 10;
-	cfg->log = quiet_log;
-	cfg->n_members = 1;
-	struct node_member *m = &cfg->members[0];
-	memset(m, 0, sizeof(*m));
-	m->id = 1;
-	snprintf(m->name, sizeof(m->name), "n1");
-	snprintf(m->peer, sizeof(m->peer), "127.0.0.1:%u", port);
-}
-
-/* A client socket to `port`, non-blocking once connected. */
-static int dial(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_port = htons((uint16_t)port),
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
-	return fd;
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-		assert_true(n > 0);
-		data += n;
-		len -= (size_t)n;
-	}
-}
-
-/* Reads until `want` bytes came, or EOF when want is 0; runs the loop meanwhile.
- * Returns the bytes read (NUL-terminated in buf). */
-static size_t recv_some(struct fixture *f, int fd, char *buf, size_t cap, size_t want)
-{
-	size_t len = 0;
-	for (int i = 0; i < 10000 && len + 1 < cap && (want == 0 || len < want); i++) {
-		pump(f);
-		ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
-			continue;
-		}
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	return len;
-}
-
-/* Starts the node and both frontends with the settings `tweak` adjusts. */
-static void start(struct fixture *f, void (*tweak)(struct server *sv))
-{
-	memset(f, 0, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/concord-test-limits-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	uv_loop_init(&f->loop);
-	char err[512] = "";
-	int rv = -1;
-	for (int attempt = 0; attempt < 5 && rv != 0; attempt++) {
-		node_config_one(f, free_port());
-		rv = node_start(&f->node, &f->loop, &f->cfg, err, sizeof(err));
-	}
-	if (rv != 0)
-		fail_msg("cannot start the node: %s", err);
-	server_init(&f->sv);
-	f->sv.loop = &f->loop;
-	f->sv.node = f->node;
-	f->sv.limits = f->cfg.kv.limits;
-	f->sv.start_ms = uv_now(&f->loop);
-	f->sv.log_level = 3;
-	if (tweak != NULL)
-		tweak(&f->sv);
-	server_derive_limits(&f->sv);
-	assert_int_equal(resp_server_start(&f->sv.resp, &f->sv, "127.0.0.1:0", err, sizeof(err)),
-	                 0);
-	assert_int_equal(http_server_start(&f->sv.http, &f->sv, "127.0.0.1:0", err, sizeof(err)),
-	                 0);
-	struct node_status st;
-	for (int i = 0; i < 5000; i++) {
-		node_status(f->node, &st);
-		if (st.role == RAFT_LEADER)
-			break;
-		pump(f);
-	}
-	assert_int_equal(st.role, RAFT_LEADER);
-}
-
-static void on_stopped(void *arg)
-{
-	((struct fixture *)arg)->stopped++;
-}
-
-static void stop(struct fixture *f)
-{
-	f->stopped = 0;
-	resp_server_close(f->sv.resp, on_stopped, f);
-	http_server_close(f->sv.http, on_stopped, f);
-	node_stop(f->node, on_stopped, f);
-	while (f->stopped < 3)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	char cmd[200];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-}
-
 /* Sends while the loop runs; false if the peer stopped taking bytes (closed, or a
  * full window for 2 s). */
-static bool send_pumped(struct fixture *f, int fd, const char *data, size_t len)
+static bool send_pumped(struct h_fixture *f, int fd, const char *data, size_t len)
 {
 	for (int idle = 0; len > 0 && idle < 2000;) {
-		pump(f);
+		h_pump(f);
 		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			idle++;
@@ -207,11 +47,11 @@ static size_t rss_bytes(void)
 }
 
 /* Whether the server closed `fd` within about `ms`, dropping what it sent. */
-static bool closed_within(struct fixture *f, int fd, int ms)
+static bool closed_within(struct h_fixture *f, int fd, int ms)
 {
 	char buf[4096];
 	for (int i = 0; i < ms; i++) {
-		pump(f);
+		h_pump(f);
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
 			return true;
@@ -223,15 +63,15 @@ static bool closed_within(struct fixture *f, int fd, int ms)
 static void test_unfinished_command_is_cut(void **state)
 {
 	(void)state;
-	static struct fixture f;
-	start(&f, NULL);
-	int fd = dial(resp_server_port(f.sv.resp));
+	static struct h_fixture f;
+	h_start(&f, "concord-test-limits", NULL);
+	int fd = h_dial(resp_server_port(f.sv.resp));
 	size_t chunk = 512 * 1024;
 	char *arg = malloc(chunk + 64);
 	int n = snprintf(arg, 64, "$%zu\r\n", chunk);
 	memset(arg + n, 'x', chunk);
 	memcpy(arg + n + chunk, "\r\n", 2);
-	send_all(fd, "*100000\r\n$3\r\nSET\r\n", 18);
+	h_send_all(fd, "*100000\r\n$3\r\nSET\r\n", 18);
 	size_t before = rss_bytes();
 	int sent = 0;
 	while (sent < 64 && send_pumped(&f, fd, arg, (size_t)n + chunk + 2))
@@ -240,20 +80,20 @@ static void test_unfinished_command_is_cut(void **state)
 	/* The buffer holds key + value + 1 MiB (about 2 MiB): the rest was refused. */
 	assert_true(sent < 16);
 	char buf[4096];
-	recv_some(&f, fd, buf, sizeof(buf), 0);
+	h_recv_some(&f, fd, buf, sizeof(buf), 0);
 	assert_non_null(strstr(buf, "-ERR Protocol error"));
 	assert_true(rss_bytes() < before + ((size_t)16 << 20));
 	close(fd);
-	stop(&f);
+	h_stop(&f);
 }
 
 /* MGET of one 1 MiB value 64 times: refused, the connection and the node fine. */
 static void test_large_reply_is_refused(void **state)
 {
 	(void)state;
-	static struct fixture f;
-	start(&f, NULL);
-	int fd = dial(resp_server_port(f.sv.resp));
+	static struct h_fixture f;
+	h_start(&f, "concord-test-limits", NULL);
+	int fd = h_dial(resp_server_port(f.sv.resp));
 	size_t vlen = 1u << 20;
 	char *set = malloc(vlen + 64);
 	int n = snprintf(set, 64, "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%zu\r\n", vlen);
@@ -262,24 +102,24 @@ static void test_large_reply_is_refused(void **state)
 	assert_true(send_pumped(&f, fd, set, (size_t)n + vlen + 2));
 	free(set);
 	char buf[4096];
-	recv_some(&f, fd, buf, sizeof(buf), 5);
+	h_recv_some(&f, fd, buf, sizeof(buf), 5);
 	assert_string_equal(buf, "+OK\r\n");
 	char mget[2048];
 	size_t len = (size_t)snprintf(mget, sizeof(mget), "*65\r\n$4\r\nMGET\r\n");
 	for (int i = 0; i < 64; i++)
 		len += (size_t)snprintf(mget + len, sizeof(mget) - len, "$3\r\nbig\r\n");
 	size_t before = rss_bytes();
-	send_all(fd, mget, len);
-	send_all(fd, "PING\r\n", 6);
+	h_send_all(fd, mget, len);
+	h_send_all(fd, "PING\r\n", 6);
 	static const char want[] = "-ERR the reply would pass this connection's output limit";
-	recv_some(&f, fd, buf, sizeof(buf), sizeof(want) - 1);
+	h_recv_some(&f, fd, buf, sizeof(buf), sizeof(want) - 1);
 	assert_memory_equal(buf, want, sizeof(want) - 1);
-	recv_some(&f, fd, buf, sizeof(buf), 7);
+	h_recv_some(&f, fd, buf, sizeof(buf), 7);
 	assert_string_equal(buf, "+PONG\r\n");
 	assert_int_equal(f.sv.resp_stats.overflows, 1);
 	assert_true(rss_bytes() < before + ((size_t)32 << 20));
 	close(fd);
-	stop(&f);
+	h_stop(&f);
 }
 
 static void short_timeouts(struct server *sv)
@@ -291,27 +131,27 @@ static void short_timeouts(struct server *sv)
 static void test_idle_connection_is_closed(void **state)
 {
 	(void)state;
-	static struct fixture f;
-	start(&f, short_timeouts);
-	int fd = dial(resp_server_port(f.sv.resp));
-	send_all(fd, "PING\r\n", 6);
+	static struct h_fixture f;
+	h_start(&f, "concord-test-limits", short_timeouts);
+	int fd = h_dial(resp_server_port(f.sv.resp));
+	h_send_all(fd, "PING\r\n", 6);
 	char buf[64];
-	recv_some(&f, fd, buf, sizeof(buf), 7);
+	h_recv_some(&f, fd, buf, sizeof(buf), 7);
 	assert_string_equal(buf, "+PONG\r\n");
 	assert_true(closed_within(&f, fd, 3000));
 	assert_int_equal(f.sv.resp_stats.timed_out, 1);
 	close(fd);
-	stop(&f);
+	h_stop(&f);
 }
 
 /* A head sent a header a time, each well within the timeout, never finished. */
 static void test_slow_http_head_is_cut(void **state)
 {
 	(void)state;
-	static struct fixture f;
-	start(&f, short_timeouts);
-	int fd = dial(http_server_port(f.sv.http));
-	send_all(fd, "GET /v1/cluster HTTP/1.1\r\nHost: t\r\n", 35);
+	static struct h_fixture f;
+	h_start(&f, "concord-test-limits", short_timeouts);
+	int fd = h_dial(http_server_port(f.sv.http));
+	h_send_all(fd, "GET /v1/cluster HTTP/1.1\r\nHost: t\r\n", 35);
 	bool cut = false;
 	for (int i = 0; i < 40 && !cut; i++) {
 		cut = closed_within(&f, fd, 50) || !send_pumped(&f, fd, "X-Slow: 1\r\n", 11);
@@ -319,24 +159,24 @@ static void test_slow_http_head_is_cut(void **state)
 	assert_true(cut);
 	assert_int_equal(f.sv.http_stats.timed_out, 1);
 	close(fd);
-	stop(&f);
+	h_stop(&f);
 }
 
 /* A body over the limit (3 values + 6 keys + 64 KiB) is refused from its Content-Length. */
 static void test_http_body_over_limit(void **state)
 {
 	(void)state;
-	static struct fixture f;
-	start(&f, NULL);
-	int fd = dial(http_server_port(f.sv.http));
+	static struct h_fixture f;
+	h_start(&f, "concord-test-limits", NULL);
+	int fd = h_dial(http_server_port(f.sv.http));
 	static const char req[] =
 	    "PUT /v1/kv/a HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n";
-	send_all(fd, req, sizeof(req) - 1);
+	h_send_all(fd, req, sizeof(req) - 1);
 	char buf[4096];
-	recv_some(&f, fd, buf, sizeof(buf), 12);
+	h_recv_some(&f, fd, buf, sizeof(buf), 12);
 	assert_memory_equal(buf, "HTTP/1.1 413", 12);
 	close(fd);
-	stop(&f);
+	h_stop(&f);
 }
 
 static void two_clients(struct server *sv)
@@ -349,41 +189,41 @@ static void two_clients(struct server *sv)
 static void test_full_server_serves_relays(void **state)
 {
 	(void)state;
-	static struct fixture f;
-	start(&f, two_clients);
+	static struct h_fixture f;
+	h_start(&f, "concord-test-limits", two_clients);
 	int port = resp_server_port(f.sv.resp);
 	int fds[2];
 	char buf[256];
 	for (int i = 0; i < 2; i++) {
-		fds[i] = dial(port);
-		send_all(fds[i], "PING\r\n", 6);
-		recv_some(&f, fds[i], buf, sizeof(buf), 7);
+		fds[i] = h_dial(port);
+		h_send_all(fds[i], "PING\r\n", 6);
+		h_recv_some(&f, fds[i], buf, sizeof(buf), 7);
 		assert_string_equal(buf, "+PONG\r\n");
 	}
-	int plain = dial(port);
-	send_all(plain, "PING\r\n", 6);
-	recv_some(&f, plain, buf, sizeof(buf), 0);
+	int plain = h_dial(port);
+	h_send_all(plain, "PING\r\n", 6);
+	h_recv_some(&f, plain, buf, sizeof(buf), 0);
 	assert_string_equal(buf, "-ERR max number of clients reached\r\n");
 	close(plain);
-	int relay = dial(port);
+	int relay = h_dial(port);
 	static const char hello[] = "*1\r\n$13\r\nCONCORD.RELAY\r\n*1\r\n$4\r\nPING\r\n";
-	send_all(relay, hello, sizeof(hello) - 1);
-	recv_some(&f, relay, buf, sizeof(buf), 12);
+	h_send_all(relay, hello, sizeof(hello) - 1);
+	h_recv_some(&f, relay, buf, sizeof(buf), 12);
 	assert_string_equal(buf, "+OK\r\n+PONG\r\n");
 	int hfd[3];
 	for (int i = 0; i < 3; i++)
-		hfd[i] = dial(http_server_port(f.sv.http));
+		hfd[i] = h_dial(http_server_port(f.sv.http));
 	static const char fwd[] = "GET /v1/cluster HTTP/1.1\r\nHost: t\r\nConcord-Forwarded: 1\r\n"
 	                          "Connection: close\r\n\r\n";
-	send_all(hfd[2], fwd, sizeof(fwd) - 1);
-	recv_some(&f, hfd[2], buf, sizeof(buf), 12);
+	h_send_all(hfd[2], fwd, sizeof(fwd) - 1);
+	h_recv_some(&f, hfd[2], buf, sizeof(buf), 12);
 	assert_memory_equal(buf, "HTTP/1.1 200", 12);
 	for (int i = 0; i < 3; i++)
 		close(hfd[i]);
 	close(relay);
 	close(fds[0]);
 	close(fds[1]);
-	stop(&f);
+	h_stop(&f);
 }
 
 int main(void)
