@@ -112,10 +112,15 @@ static void test_large_reply_is_refused(void **state)
 	h_send_all(fd, mget, len);
 	h_send_all(fd, "PING\r\n", 6);
 	static const char want[] = "-ERR the reply would pass this connection's output limit";
-	h_recv_some(&f, fd, buf, sizeof(buf), sizeof(want) - 1);
+	/* The refusal, then PONG, in one read or several. */
+	size_t got = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < 50 && strstr(buf, "\r\n+PONG\r\n") == NULL; i++)
+		got += h_recv_some(&f, fd, buf + got, sizeof(buf) - got, 1);
 	assert_memory_equal(buf, want, sizeof(want) - 1);
-	h_recv_some(&f, fd, buf, sizeof(buf), 7);
-	assert_string_equal(buf, "+PONG\r\n");
+	const char *pong = strstr(buf, "\r\n+PONG\r\n");
+	assert_non_null(pong);
+	assert_string_equal(pong, "\r\n+PONG\r\n");
 	assert_int_equal(f.sv.resp_stats.overflows, 1);
 	assert_true(rss_bytes() < before + ((size_t)32 << 20));
 	close(fd);
