@@ -104,7 +104,7 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 	}
 	const struct server *sv = sl->c->s->sv;
 	if (status == NODE_OK && sl->txn_kinds != NULL) {
-		resp_txn_render(out, sv, sl->txn_kinds, sl->txn_n, reply);
+		resp_txn_render(out, sv, sl->c->proto, sl->txn_kinds, sl->txn_n, reply);
 	} else if (status == NODE_OK && reply->code != KV_OK) {
 		write_kv_error(out, sv, reply->code, sl->client_id, sl->seq);
 	} else if (status == NODE_OK) {
@@ -116,7 +116,7 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 			if (reply->succeeded)
 				resp_write_ok(out);
 			else
-				resp_write_null(out);
+				resp_write_nil(out, sl->c->proto);
 			break;
 		case REPLY_BOOL:
 			resp_write_integer(out, reply->succeeded ? 1 : 0);
