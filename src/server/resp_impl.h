@@ -77,6 +77,7 @@ struct slot {
 	bool is_write;  /* a write proposed or a command relayed, in flight */
 	bool is_read;   /* a read waiting for its ReadIndex, in flight */
 	struct wire_buf out;
+	uint8_t proto; /* the connection's protocol when the command came: its reply's */
 	/* A pending write. */
 	enum reply_kind kind;
 	uint8_t *txn_kinds; /* EXEC: how each sub-command renders (NULL: not an EXEC) */

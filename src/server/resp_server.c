@@ -33,6 +33,7 @@ struct slot *slot_new(struct rconn *c)
 {
 	struct slot *sl = xcalloc(1, sizeof(*sl));
 	sl->c = c;
+	sl->proto = c->proto;
 	wire_buf_init(&sl->out, c->s->sv->output_hard_bytes);
 	if (c->tail != NULL)
 		c->tail->next = sl;

@@ -213,6 +213,15 @@ static void test_hello_3_and_2(void **state)
 	hello_map(want, sizeof(want), "*14", 2, id);
 	expect(f, fd, "HELLO 2\r\n", want);
 	expect(f, fd, "GET missing\r\n", "$-1\r\n");
+	/* Pipelined: each reply in the protocol of its command's time, though the reads
+	 * complete after the HELLOs behind them ran. */
+	char w2[1024], w3[1024], all[4096];
+	hello_map(w2, sizeof(w2), "*14", 2, id);
+	hello_map(w3, sizeof(w3), "%7", 3, id);
+	snprintf(all, sizeof(all), "$-1\r\n%s_\r\n_\r\n%s$-1\r\n", w3, w2);
+	expect(f, fd,
+	       "GET missing\r\nHELLO 3\r\nGET missing\r\nSET x 1 XX\r\nHELLO 2\r\nGET missing\r\n",
+	       all);
 	close(fd);
 }
 
