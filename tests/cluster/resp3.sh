@@ -65,4 +65,51 @@ for node in "$L" "$F"; do
 	expect_match "HELLO" "$(rc "$node" -3 HELLO | tr '\n' ' ')" "^server redis version 7.0.0 proto 3 id [0-9]+ mode standalone role "
 	expect_eq "CONFIG GET" "$(rc "$node" -3 CONFIG GET appendonly | tr '\n' ' ')" "appendonly yes "
 done
+
+# node-redis: npm's "redis" (RESP3 by default since v6; v4/v5 send HELLO 3 with RESP: 3),
+# installed once into the build directory. No npm or a failed install fails the test.
+NODE_DIR=${BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}/resp3-node
+if [ ! -f "$NODE_DIR/node_modules/redis/package.json" ]; then
+	command -v npm >/dev/null || fail "npm missing: scripts/deps.sh installs nodejs and npm"
+	log "npm install redis into $NODE_DIR"
+	mkdir -p "$NODE_DIR"
+	out=$(cd "$NODE_DIR" && timeout 300 npm install --prefix "$NODE_DIR" --no-audit --no-fund \
+		--loglevel=error redis 2>&1) || fail "npm install redis failed: $out"
+fi
+log "node-redis $(node -p "require('$NODE_DIR/node_modules/redis/package.json').version")"
+for node in "$L" "$F"; do
+	role=$([ "$node" -eq "$L" ] && echo leader || echo follower)
+	for resp in default 3 2; do
+		out=$(NODE_PATH="$NODE_DIR/node_modules" timeout $((60 * SLOW)) node - \
+			"${CLIENT[$node]##*:}" "$resp" "$role" 2>&1 <<'JS'
+const { createClient } = require('redis');
+const assert = require('assert');
+const [port, resp, role] = process.argv.slice(2);
+(async () => {
+	const opts = { url: `redis://127.0.0.1:${port}`, name: 'resp3-test' };
+	if (resp !== 'default') opts.RESP = Number(resp);
+	const c = createClient(opts);
+	c.on('error', (e) => { console.error(`client error: ${e}`); process.exit(1); });
+	await c.connect();
+	const k = `node-${role}-${resp}`;
+	assert.strictEqual(await c.set(k, 'v'), 'OK');
+	assert.strictEqual(await c.get(k), 'v');
+	assert.strictEqual(await c.get('nope'), null);
+	assert.deepStrictEqual(await c.mGet([k, 'nope']), ['v', null]);
+	assert.strictEqual(await c.set(k, 'w', { NX: true }), null);
+	assert.strictEqual(await c.incr(`${k}-n`), 1);
+	assert.deepStrictEqual(await c.multi().get(k).get('nope').exec(), ['v', null]);
+	assert.strictEqual(await c.clientGetName(), 'resp3-test');
+	const hello = await c.sendCommand(['HELLO']);
+	const proto = hello instanceof Map ? hello.get('proto')
+		: Array.isArray(hello) ? hello[hello.indexOf('proto') + 1] : hello.proto;
+	assert.strictEqual(Number(proto), resp === '2' ? 2 : 3);
+	console.log(`${role} RESP ${resp}: ok, HELLO says proto ${proto}`);
+	await c.quit();
+})().catch((e) => { console.error(e); process.exit(1); });
+JS
+		) || fail "node-redis (RESP $resp) on the $role n$node: $out"
+		log "$out"
+	done
+done
 log "pass"
