@@ -11,7 +11,10 @@ packages=(
 	redis-tools curl python3-redis libhiredis-dev   # real clients in the tests
 	e2fsprogs mount   # the nemesis: small ext4 images for full-disk faults
 	prometheus   # promtool: tests/cluster/metrics.sh lints /metrics
+	nodejs   # node-redis in tests/cluster/resp3.sh, which npm-installs it into the build dir
 )
+# npm: Debian packages it apart from nodejs; NodeSource's nodejs carries its own.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

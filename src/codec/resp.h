@@ -1,5 +1,5 @@
-/* resp.h: RESP2 (the Redis protocol): an incremental request parser, a reply writer and a reply
- * parser. */
+/* resp.h: RESP2 and RESP3 (the Redis protocol): an incremental request parser, a reply writer
+ * and a reply parser. */
 #ifndef CONCORD_SERVER_RESP_H
 #define CONCORD_SERVER_RESP_H
 
@@ -150,6 +150,23 @@ int resp_write_null(struct wire_buf *b);
 int resp_write_array(struct wire_buf *b, size_t n);
 /* "*-1\r\n": the null array. */
 int resp_write_null_array(struct wire_buf *b);
+
+/* RESP3 (HELLO 3) and RESP2 side by side: a connection's protocol version `proto` (2 or
+ * 3) picks the encoding; under 2 each writes exactly what the RESP2 writer above does. */
+#define RESP_PROTO_2 2
+#define RESP_PROTO_3 3
+/* The null: "_\r\n" under RESP3, else "$-1\r\n" (resp_write_null). */
+int resp_write_nil(struct wire_buf *b, int proto);
+/* A null array (EXEC whose watched key changed): "_\r\n" under RESP3, else "*-1\r\n". */
+int resp_write_nil_array(struct wire_buf *b, int proto);
+/* A map of n key-value pairs, 2n replies to follow: "%<n>\r\n" under RESP3, else the
+ * flat array "*<2n>\r\n". */
+int resp_write_map(struct wire_buf *b, size_t n, int proto);
+/* A double: ",<v>\r\n" (",inf", ",-inf", ",nan") under RESP3, else the bulk string of
+ * the same text. Shortest text that reads back exactly (%.17g at most). */
+int resp_write_double(struct wire_buf *b, double v, int proto);
+/* A boolean: "#t\r\n" / "#f\r\n" under RESP3, else ":1\r\n" / ":0\r\n". */
+int resp_write_bool(struct wire_buf *b, bool v, int proto);
 
 /* The Redis Cluster hash slot of a key, 0..16383: CRC16 (XMODEM) of the key, or of the
  * part between the first '{' and the next '}' when that part is not empty (a hash tag),

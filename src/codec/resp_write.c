@@ -1,9 +1,11 @@
-/* resp_write.c: the RESP2 reply writer, and the Redis Cluster key slot. */
+/* resp_write.c: the RESP2 and RESP3 reply writer, and the Redis Cluster key slot. */
 #include "codec/resp.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ==================================================================================
@@ -91,6 +93,51 @@ int resp_write_array(struct wire_buf *b, size_t n)
 int resp_write_null_array(struct wire_buf *b)
 {
 	return wire_buf_append(b, "*-1\r\n", 5);
+}
+
+int resp_write_nil(struct wire_buf *b, int proto)
+{
+	return proto == RESP_PROTO_3 ? wire_buf_append(b, "_\r\n", 3) : resp_write_null(b);
+}
+
+int resp_write_nil_array(struct wire_buf *b, int proto)
+{
+	return proto == RESP_PROTO_3 ? wire_buf_append(b, "_\r\n", 3) : resp_write_null_array(b);
+}
+
+int resp_write_map(struct wire_buf *b, size_t n, int proto)
+{
+	if (proto != RESP_PROTO_3)
+		return resp_write_array(b, 2 * n);
+	wire_buf_append_byte(b, '%');
+	wire_buf_append_u64(b, n);
+	return wire_buf_append(b, "\r\n", 2);
+}
+
+int resp_write_double(struct wire_buf *b, double v, int proto)
+{
+	char text[64];
+	int n;
+	if (isnan(v)) {
+		n = snprintf(text, sizeof(text), "nan");
+	} else if (isinf(v)) {
+		n = snprintf(text, sizeof(text), v > 0 ? "inf" : "-inf");
+	} else {
+		n = snprintf(text, sizeof(text), "%.15g", v);
+		if (strtod(text, NULL) != v)
+			n = snprintf(text, sizeof(text), "%.17g", v);
+	}
+	assert(n > 0 && (size_t)n < sizeof(text));
+	if (proto != RESP_PROTO_3)
+		return resp_write_bulk(b, text, (size_t)n);
+	return resp_write_line(b, ',', text, (size_t)n);
+}
+
+int resp_write_bool(struct wire_buf *b, bool v, int proto)
+{
+	if (proto != RESP_PROTO_3)
+		return resp_write_integer(b, v ? 1 : 0);
+	return wire_buf_append(b, v ? "#t\r\n" : "#f\r\n", 4);
 }
 
 /* CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, no reflection, as Redis

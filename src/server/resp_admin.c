@@ -63,20 +63,19 @@ void local_command(struct rconn *c, size_t argc, const struct resp_arg *argv, st
 
 void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
-	(void)c;
 	if (arg_is(&argv[1], "GET")) {
 		if (argc != 3) {
 			reply_error(out, "ERR wrong number of arguments for 'config|get' command");
 		} else if (arg_is(&argv[2], "save")) {
-			resp_write_array(out, 2);
+			resp_write_map(out, 1, c->proto);
 			reply_bulk_str(out, "save");
 			reply_bulk_str(out, "");
 		} else if (arg_is(&argv[2], "appendonly")) {
-			resp_write_array(out, 2);
+			resp_write_map(out, 1, c->proto);
 			reply_bulk_str(out, "appendonly");
 			reply_bulk_str(out, "yes");
 		} else {
-			resp_write_array(out, 0);
+			resp_write_map(out, 0, c->proto);
 		}
 	} else if (arg_is(&argv[1], "SET") || arg_is(&argv[1], "RESETSTAT") ||
 	           arg_is(&argv[1], "REWRITE")) {
@@ -86,19 +85,114 @@ void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv, str
 	}
 }
 
-void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
+/* Concord has no users or passwords: as Redis without requirepass, where the default
+ * user has "nopass", AUTH default <any password> succeeds and any other user is refused. */
+static bool auth_ok(const struct resp_arg *user, struct wire_buf *out)
 {
-	(void)c;
-	(void)argc;
-	(void)argv;
-	reply_error(out, "NOPROTO this server speaks RESP2 only");
+	if (user->len == 7 && memcmp(user->data, "default", 7) == 0)
+		return true;
+	reply_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+	return false;
 }
 
+static bool client_name_ok(const struct resp_arg *name, struct wire_buf *out)
+{
+	for (size_t i = 0; i < name->len; i++) {
+		unsigned char ch = (unsigned char)name->data[i];
+		if (ch <= ' ' || ch > '~') {
+			reply_error(out,
+			            "ERR Client names cannot contain spaces, newlines or special "
+			            "characters.");
+			return false;
+		}
+	}
+	return true;
+}
+
+static void client_set_name(struct rconn *c, const struct resp_arg *name)
+{
+	free(c->name);
+	c->name = NULL;
+	if (name->len > 0) {
+		c->name = xmalloc(name->len + 1);
+		memcpy(c->name, name->data, name->len);
+		c->name[name->len] = '\0';
+	}
+}
+
+/* HELLO's reply, Redis's map in the connection's (new) protocol. */
+static void hello_reply(struct rconn *c, struct wire_buf *out)
+{
+	struct node_status st;
+	node_status(c->s->sv->node, &st);
+	resp_write_map(out, 7, c->proto);
+	reply_bulk_str(out, "server");
+	reply_bulk_str(out, "redis");
+	reply_bulk_str(out, "version");
+	reply_bulk_str(out, "7.0.0");
+	reply_bulk_str(out, "proto");
+	resp_write_integer(out, c->proto);
+	reply_bulk_str(out, "id");
+	resp_write_integer(out, (int64_t)c->conn.id);
+	reply_bulk_str(out, "mode");
+	reply_bulk_str(out, "standalone");
+	reply_bulk_str(out, "role");
+	reply_bulk_str(out, st.role == RAFT_LEADER ? "master" : "replica");
+	reply_bulk_str(out, "modules");
+	resp_write_array(out, 0);
+}
+
+/* HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7 parses it:
+ * everything is checked before anything changes. */
+void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
+{
+	int64_t ver = c->proto;
+	if (argc >= 2 && !arg_i64(&argv[1], &ver)) {
+		reply_error(out, "ERR Protocol version is not an integer or out of range");
+		return;
+	}
+	if (ver < RESP_PROTO_2 || ver > RESP_PROTO_3) {
+		reply_error(out, "NOPROTO unsupported protocol version");
+		return;
+	}
+	const struct resp_arg *user = NULL, *name = NULL;
+	for (size_t j = 2; j < argc; j++) {
+		size_t more = argc - 1 - j;
+		if (arg_is(&argv[j], "AUTH") && more >= 2) {
+			user = &argv[j + 1];
+			j += 2;
+		} else if (arg_is(&argv[j], "SETNAME") && more >= 1) {
+			name = &argv[j + 1];
+			j++;
+		} else {
+			char opt[64];
+			snprintf(opt, sizeof(opt), "%.*s",
+			         (int)(argv[j].len < 60 ? argv[j].len : 60), argv[j].data);
+			reply_errorf(out, "ERR Syntax error in HELLO option '%s'", opt);
+			return;
+		}
+	}
+	if ((user != NULL && !auth_ok(user, out)) || (name != NULL && !client_name_ok(name, out)))
+		return;
+	if (name != NULL)
+		client_set_name(c, name);
+	c->proto = (uint8_t)ver;
+	hello_reply(c, out);
+}
+
+/* AUTH password: refused, no password is configured; AUTH username password: as HELLO's. */
 void local_auth(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	(void)c;
-	(void)argc;
-	(void)argv;
+	if (argc == 3) {
+		if (auth_ok(&argv[1], out))
+			resp_write_ok(out);
+		return;
+	}
+	if (argc != 2) {
+		reply_syntax(out);
+		return;
+	}
 	reply_error(out, "ERR AUTH <password> called without any password configured for the "
 	                 "default user. Are you sure your configuration is correct?");
 }
@@ -113,19 +207,13 @@ void local_client(struct rconn *c, size_t argc, const struct resp_arg *argv, str
 			            "characters.");
 			return;
 		}
-		free(c->name);
-		c->name = NULL;
-		if (argv[2].len > 0) {
-			c->name = xmalloc(argv[2].len + 1);
-			memcpy(c->name, argv[2].data, argv[2].len);
-			c->name[argv[2].len] = '\0';
-		}
+		client_set_name(c, &argv[2]);
 		resp_write_ok(out);
 	} else if (arg_is(&argv[1], "SETINFO") && argc == 4) {
 		resp_write_ok(out);
 	} else if (arg_is(&argv[1], "GETNAME") && argc == 2) {
 		if (c->name == NULL)
-			resp_write_null(out);
+			resp_write_nil(out, c->proto);
 		else
 			reply_bulk_str(out, c->name);
 	} else if (arg_is(&argv[1], "ID") && argc == 2) {

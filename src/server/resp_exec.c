@@ -14,9 +14,14 @@
  * Reads: batched behind one node_read, then served from the store
  */
 
+/* The read renders in the protocol of its time: a HELLO sent after it may have switched
+ * the connection's since. */
 static void read_execute(struct slot *sl, const struct kv *kv)
 {
+	uint8_t now = sl->c->proto;
+	sl->c->proto = sl->proto;
 	sl->cmd->read(sl->c, kv, sl->argc, sl->argv, &sl->out);
+	sl->c->proto = now;
 }
 
 static void on_read_batch(void *arg, int status)
@@ -104,7 +109,7 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 	}
 	const struct server *sv = sl->c->s->sv;
 	if (status == NODE_OK && sl->txn_kinds != NULL) {
-		resp_txn_render(out, sv, sl->txn_kinds, sl->txn_n, reply);
+		resp_txn_render(out, sv, sl->proto, sl->txn_kinds, sl->txn_n, reply);
 	} else if (status == NODE_OK && reply->code != KV_OK) {
 		write_kv_error(out, sv, reply->code, sl->client_id, sl->seq);
 	} else if (status == NODE_OK) {
@@ -116,7 +121,7 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 			if (reply->succeeded)
 				resp_write_ok(out);
 			else
-				resp_write_null(out);
+				resp_write_nil(out, sl->proto);
 			break;
 		case REPLY_BOOL:
 			resp_write_integer(out, reply->succeeded ? 1 : 0);

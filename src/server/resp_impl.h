@@ -77,6 +77,7 @@ struct slot {
 	bool is_write;  /* a write proposed or a command relayed, in flight */
 	bool is_read;   /* a read waiting for its ReadIndex, in flight */
 	struct wire_buf out;
+	uint8_t proto; /* the connection's protocol when the command came: its reply's */
 	/* A pending write. */
 	enum reply_kind kind;
 	uint8_t *txn_kinds; /* EXEC: how each sub-command renders (NULL: not an EXEC) */
@@ -90,6 +91,9 @@ struct slot {
 	bool timed;
 	const struct command *timed_cmd; /* NULL: "other" */
 	uint64_t start_ns;
+	/* A relayed command sent behind a HELLO that switched the relay's protocol: the
+	 * replies to swallow before its own. */
+	uint8_t relay_skip;
 };
 
 /* A connection's relay to the leader's client port (forward mode). */
@@ -98,6 +102,7 @@ struct resp_relay {
 	raft_id target;
 	char address[128];
 	uint32_t skip; /* replies to swallow: the CONCORD.RELAY greeting */
+	uint8_t proto; /* the protocol the leader answers in on it: follows the client's */
 	struct slot *head, *tail;
 	uint32_t in_flight;
 };
@@ -138,7 +143,8 @@ struct rconn {
 	bool quit;    /* QUIT or a protocol error: read no further command */
 	bool drained; /* every complete command received was dispatched */
 	bool processing;
-	bool relayed; /* a relay from another node: never relay further */
+	bool relayed;  /* a relay from another node: never relay further */
+	uint8_t proto; /* RESP_PROTO_2 until HELLO 3 (resp_admin.c) */
 	struct slot *head, *tail;
 	uint32_t pending;
 	/* A connection's commands take effect in the order sent: a read does not start
@@ -317,9 +323,10 @@ bool resp_txn_intercept(struct rconn *c, const struct command *cmd, size_t argc,
 /* MULTI, EXEC, DISCARD, UNWATCH on this node (the leader). */
 void resp_txn_run(struct rconn *c, const struct command *run, size_t argc,
                   const struct resp_arg *argv);
-/* EXEC's reply: the array of the sub-commands' replies, or *-1 if a guard failed. */
-void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_t *kinds, size_t n,
-                     const struct kv_reply *reply);
+/* EXEC's reply in protocol `proto`: the array of the sub-commands' replies, or the null
+ * array if a guard failed. */
+void resp_txn_render(struct wire_buf *out, const struct server *sv, int proto, const uint8_t *kinds,
+                     size_t n, const struct kv_reply *reply);
 void resp_txn_free(struct rconn *c);
 
 /* =================================================================================

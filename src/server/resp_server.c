@@ -33,6 +33,7 @@ struct slot *slot_new(struct rconn *c)
 {
 	struct slot *sl = xcalloc(1, sizeof(*sl));
 	sl->c = c;
+	sl->proto = c->proto;
 	wire_buf_init(&sl->out, c->s->sv->output_hard_bytes);
 	if (c->tail != NULL)
 		c->tail->next = sl;
@@ -152,7 +153,8 @@ static void relay_answer_all(struct resp_relay *rr, bool connected, const char *
 	}
 }
 
-/* The length of one RESP2 value at `p`: > 0 complete, 0 incomplete, -1 malformed. */
+/* The length of one RESP2 or RESP3 value at `p`: > 0 complete, 0 incomplete, -1
+ * malformed. */
 static ssize_t value_length(const char *p, size_t len, int depth)
 {
 	const char *nl = len > 0 ? memchr(p, '\n', len) : NULL;
@@ -161,9 +163,10 @@ static ssize_t value_length(const char *p, size_t len, int depth)
 	size_t line = (size_t)(nl - p) + 1;
 	if (line < 3 || nl[-1] != '\r')
 		return -1;
-	if (p[0] == '+' || p[0] == '-' || p[0] == ':')
+	if (memchr("+-:_,#(", p[0], 7) != NULL)
 		return (ssize_t)line;
-	if ((p[0] != '$' && p[0] != '*') || depth > 32)
+	bool blob = p[0] == '$' || p[0] == '=' || p[0] == '!';
+	if ((!blob && memchr("*%~>|", p[0], 5) == NULL) || depth > 32)
 		return -1;
 	char *end = NULL;
 	long long n = strtoll(p + 1, &end, 10);
@@ -171,18 +174,24 @@ static ssize_t value_length(const char *p, size_t len, int depth)
 		return -1;
 	if (n == -1)
 		return (ssize_t)line;
-	if (p[0] == '$') {
+	if (blob) {
 		size_t total = line + (size_t)n + 2;
 		if (len < total)
 			return 0;
 		return p[total - 2] == '\r' && p[total - 1] == '\n' ? (ssize_t)total : -1;
 	}
+	if (p[0] == '%' || p[0] == '|')
+		n *= 2;
 	size_t off = line;
 	for (long long i = 0; i < n; i++) {
 		ssize_t k = value_length(p + off, len - off, depth + 1);
 		if (k <= 0)
 			return k;
 		off += (size_t)k;
+	}
+	if (p[0] == '|') { /* an attribute comes before the value it describes */
+		ssize_t k = value_length(p + off, len - off, depth + 1);
+		return k <= 0 ? k : (ssize_t)off + k;
 	}
 	return (ssize_t)off;
 }
@@ -209,6 +218,10 @@ static void relay_reply(void *arg, const char *data, size_t len)
 	struct slot *sl = rr->head;
 	if (sl == NULL) {
 		relay_drop(c, "a reply nobody asked for");
+		return;
+	}
+	if (sl->relay_skip > 0) { /* the HELLO sent before it */
+		sl->relay_skip--;
 		return;
 	}
 	rr->head = sl->relay_next;
@@ -268,6 +281,7 @@ static bool relay_start(struct rconn *c, const struct node_member *leader)
 	struct resp_relay *rr = xcalloc(1, sizeof(*rr));
 	rr->r = r;
 	rr->target = leader->id;
+	rr->proto = RESP_PROTO_2;
 	snprintf(rr->address, sizeof(rr->address), "%s", leader->client);
 	conn_ref(&c->conn);
 	c->relay = rr;
@@ -305,10 +319,21 @@ static void relay_enqueue(struct rconn *c, size_t argc, const struct resp_arg *a
 	struct resp_relay *rr = c->relay;
 	struct wire_buf cmd;
 	wire_buf_init(&cmd, c->s->sv->output_hard_bytes);
+	/* The leader answers in the client's protocol: a HELLO switches the relay first (the
+	 * replies to commands sent before it came back in the protocol they were sent in). */
+	uint8_t skip = 0;
+	if (rr->proto != c->proto) {
+		resp_write_array(&cmd, 2);
+		resp_write_bulk(&cmd, "HELLO", 5);
+		resp_write_bulk(&cmd, c->proto == RESP_PROTO_3 ? "3" : "2", 1);
+		rr->proto = c->proto;
+		skip = 1;
+	}
 	resp_write_array(&cmd, argc);
 	for (size_t i = 0; i < argc; i++)
 		resp_write_bulk(&cmd, argv[i].data, argv[i].len);
 	struct slot *sl = slot_new(c);
+	sl->relay_skip = skip;
 	if (rr->tail != NULL)
 		rr->tail->relay_next = sl;
 	else
@@ -318,7 +343,7 @@ static void relay_enqueue(struct rconn *c, size_t argc, const struct resp_arg *a
 	sl->is_write = true; /* ordered by the leader; reads served here wait for it */
 	c->writes_in_flight++;
 	c->s->sv->resp_stats.forwarded++;
-	relay_send(rr->r, cmd.data, cmd.len, 1);
+	relay_send(rr->r, cmd.data, cmd.len, 1u + skip);
 	wire_buf_free(&cmd);
 }
 
@@ -635,6 +660,7 @@ static struct conn *on_create(struct conn_listener *l)
 {
 	struct rconn *c = xcalloc(1, sizeof(*c));
 	c->s = (struct resp_server *)l;
+	c->proto = RESP_PROTO_2;
 	if (resp_parser_init(&c->parser, &c->s->sv->resp_limits) != 0)
 		resp_parser_init(&c->parser, NULL);
 	return &c->conn;

@@ -294,14 +294,13 @@ int build_session(struct resp_server *s, size_t argc, const struct resp_arg *arg
 void read_get(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
               struct wire_buf *out)
 {
-	(void)c;
 	(void)argc;
 	struct kv_value v;
 	int rv = kv_get(kv, argv[1].data, argv[1].len, 0, &v);
 	if (rv == 0)
 		resp_write_bulk(out, v.value, v.value_len);
 	else
-		resp_write_null(out);
+		resp_write_nil(out, c->proto);
 }
 
 void read_strlen(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
@@ -364,7 +363,7 @@ void read_mget(struct rconn *c, const struct kv *kv, size_t argc, const struct r
 		resp_write_array(out, n);
 		for (size_t i = 0; i < n; i++) {
 			if (vals[i].mod_revision == 0)
-				resp_write_null(out);
+				resp_write_nil(out, c->proto);
 			else
 				resp_write_bulk(out, vals[i].value, vals[i].value_len);
 		}
@@ -376,7 +375,6 @@ void read_mget(struct rconn *c, const struct kv *kv, size_t argc, const struct r
 void read_concord_get(struct rconn *c, const struct kv *kv, size_t argc,
                       const struct resp_arg *argv, struct wire_buf *out)
 {
-	(void)c;
 	uint64_t rev = 0;
 	if (argc == 4) {
 		if (!arg_is(&argv[2], "REV")) {
@@ -394,7 +392,7 @@ void read_concord_get(struct rconn *c, const struct kv *kv, size_t argc,
 	struct kv_value v;
 	int rv = kv_get(kv, argv[1].data, argv[1].len, rev, &v);
 	if (rv == KV_ENOTFOUND) {
-		resp_write_null(out);
+		resp_write_nil(out, c->proto);
 	} else if (rv == KV_ECOMPACTED) {
 		reply_errorf(
 		    out, "COMPACTED revision %" PRIu64 " is compacted; oldest readable is %" PRIu64,

@@ -297,8 +297,8 @@ void resp_txn_run(struct rconn *c, const struct command *run, size_t argc,
 }
 
 /* One sub-command's outcome as RESP. */
-static void render_item(struct wire_buf *out, const struct server *sv, enum reply_kind kind,
-                        const struct kv_txn_item *it)
+static void render_item(struct wire_buf *out, const struct server *sv, int proto,
+                        enum reply_kind kind, const struct kv_txn_item *it)
 {
 	if (it->code != KV_OK) {
 		write_kv_error(out, sv, it->code, 0, 0);
@@ -312,7 +312,7 @@ static void render_item(struct wire_buf *out, const struct server *sv, enum repl
 		if (it->succeeded)
 			resp_write_ok(out);
 		else
-			resp_write_null(out);
+			resp_write_nil(out, proto);
 		break;
 	case REPLY_BOOL:
 		resp_write_integer(out, it->succeeded ? 1 : 0);
@@ -329,21 +329,21 @@ static void render_item(struct wire_buf *out, const struct server *sv, enum repl
 			if (it->values[i].present)
 				resp_write_bulk(out, it->values[i].data, it->values[i].len);
 			else
-				resp_write_null(out);
+				resp_write_nil(out, proto);
 		}
 		break;
 	}
 }
 
-void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_t *kinds, size_t n,
-                     const struct kv_reply *reply)
+void resp_txn_render(struct wire_buf *out, const struct server *sv, int proto, const uint8_t *kinds,
+                     size_t n, const struct kv_reply *reply)
 {
 	if (reply->code != KV_OK) {
 		write_kv_error(out, sv, reply->code, 0, 0);
 		return;
 	}
 	if (!reply->succeeded) {
-		resp_write_null_array(out); /* a watched key changed */
+		resp_write_nil_array(out, proto); /* a watched key changed */
 		return;
 	}
 	if (reply->txn == NULL || reply->txn->n != n) {
@@ -353,5 +353,5 @@ void resp_txn_render(struct wire_buf *out, const struct server *sv, const uint8_
 	}
 	resp_write_array(out, n);
 	for (size_t i = 0; i < n; i++)
-		render_item(out, sv, (enum reply_kind)kinds[i], &reply->txn->items[i]);
+		render_item(out, sv, proto, (enum reply_kind)kinds[i], &reply->txn->items[i]);
 }

@@ -39,7 +39,7 @@ expect_match "CONCORD.GET" "$(rc "$L" CONCORD.GET a | tr '\n' ' ')" "^42 [0-9]+ 
 expect_match "SCAN" "$(rc "$L" SCAN 0 MATCH 'm*' COUNT 10 | tr '\n' ' ')" "^0 m1 $"
 expect_match "unknown" "$(rc "$L" FROB x)" "^ERR unknown command 'FROB'"
 expect_match "unsupported" "$(rc "$L" LPUSH l x)" "^ERR unsupported command 'lpush'"
-expect_match "HELLO" "$(rc "$L" HELLO 3)" "^NOPROTO"
+expect_match "HELLO 4" "$(rc "$L" HELLO 4)" "^NOPROTO"
 
 log "RESP through the forwarding follower n$F"
 expect_eq "SET via n$F" "$(rc "$F" SET fw 1)" OK

@@ -545,6 +545,38 @@ static int read_all(const struct resp_reader_limits *lim, const char *in, size_t
 	return rc;
 }
 
+/* RESP3 next to RESP2: under proto 2 each writes exactly the RESP2 bytes. */
+static void test_writer_resp3(void **state)
+{
+	(void)state;
+	for (int proto = RESP_PROTO_2; proto <= RESP_PROTO_3; proto++) {
+		struct wire_buf b;
+		wire_buf_init(&b, 1 << 20);
+		resp_write_nil(&b, proto);
+		resp_write_nil_array(&b, proto);
+		resp_write_map(&b, 2, proto);
+		resp_write_bulk(&b, S("k"));
+		resp_write_integer(&b, 1);
+		resp_write_map(&b, 0, proto);
+		resp_write_double(&b, 1.5, proto);
+		resp_write_double(&b, 0.1, proto);
+		resp_write_double(&b, -3, proto);
+		resp_write_double(&b, 1.0 / 0.0, proto);
+		resp_write_double(&b, -1.0 / 0.0, proto);
+		resp_write_bool(&b, true, proto);
+		assert_int_equal(resp_write_bool(&b, false, proto), 0);
+		const char *want =
+		    proto == RESP_PROTO_3
+		        ? "_\r\n_\r\n%2\r\n$1\r\nk\r\n:1\r\n%0\r\n,1.5\r\n,0.1\r\n,-3\r\n"
+		          ",inf\r\n,-inf\r\n#t\r\n#f\r\n"
+		        : "$-1\r\n*-1\r\n*4\r\n$1\r\nk\r\n:1\r\n*0\r\n$3\r\n1.5\r\n$3\r\n0.1\r\n"
+		          "$2\r\n-3\r\n$3\r\ninf\r\n$4\r\n-inf\r\n:1\r\n:0\r\n";
+		assert_int_equal(b.len, strlen(want));
+		assert_memory_equal(b.data, want, b.len);
+		wire_buf_free(&b);
+	}
+}
+
 static void test_reader_round_trip(void **state)
 {
 	(void)state;
@@ -661,6 +693,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_random_bytes),
 	    cmocka_unit_test(test_writer),
+	    cmocka_unit_test(test_writer_resp3),
 	    cmocka_unit_test(test_reader_round_trip),
 	    cmocka_unit_test(test_reader_limits_and_malformed),
 	    cmocka_unit_test(test_reader_random_bytes),
