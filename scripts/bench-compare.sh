@@ -160,10 +160,12 @@ rb_once() { # port n args...
 	local t0 t1 out
 	t0=$(date +%s.%N)
 	# shellcheck disable=SC2068
-	out=$(timeout $((3 * RUN_SECONDS + 30)) redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" $@ --csv 2>/dev/null |
+	out=$(timeout $((3 * RUN_SECONDS + 30)) redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" $@ --csv 2>"$DIR/rb.err" |
 		tr -d '"' | awk -F, '$1=="SET"||$1=="GET" {print $2, $5, $7}')
 	t1=$(date +%s.%N)
 	echo "${out:-- - -} $(awk -v a="$t1" -v b="$t0" 'BEGIN{printf "%.1f", a-b}')"
+	# A failed run says why (redis-benchmark exits on the first error reply).
+	[ -n "$out" ] || tr '\r' '\n' <"$DIR/rb.err" | grep -v '^ *$' | tail -n 2 | sed 's/^/    redis-benchmark: /' >&2
 }
 
 # The request count for RUN_SECONDS: a short probe first (once per system and load).
