@@ -1,5 +1,5 @@
 # A thin wrapper over Meson; see README.md.
-.PHONY: all build check quick tidy demo demo-sim bench soak nemesis format clean deps
+.PHONY: all build check quick tidy demo demo-sim bench soak nemesis format clean deps bench-compare
 
 all: build
 
@@ -30,6 +30,10 @@ demo-sim: build
 
 bench: build
 	@bash scripts/bench.sh
+
+# Concord against Redis (appendfsync always) and etcd on loopback; docs/performance.md.
+bench-compare: build
+	@bash scripts/bench-compare.sh
 
 soak: build
 	@bash scripts/soak.sh
