@@ -1,12 +1,8 @@
 /* test_resp3.c: HELLO and RESP3 on one in-process node, over real sockets: the HELLO replies
  * byte for byte, nulls and maps under each protocol, EXEC's replies, and the errors. */
-#include "server/resp_server.h"
-#include "server/server.h"
+#include "harness.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,131 +11,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-struct fixture {
-	uv_loop_t loop;
-	struct node *node;
-	struct node_config cfg;
-	struct server sv;
-	char dir[128];
-	int stopped;
-};
-
-static void quiet_log(void *ctx, int level, const char *msg)
-{
-	(void)ctx;
-	if (level >= 3 || getenv("CONCORD_TEST_LOG") != NULL)
-		fprintf(stderr, "node: %s\n", msg);
-}
-
-static uint16_t free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static void pump(struct fixture *f)
-{
-	uv_run(&f->loop, UV_RUN_NOWAIT);
-	usleep(1000);
-	uv_update_time(&f->loop);
-}
-
-static void node_config_one(struct fixture *f, uint16_t port)
-{
-	struct node_config *cfg = &f->cfg;
-	node_config_default(cfg);
-	cfg->id = 1;
-	snprintf(cfg->name, sizeof(cfg->name), "n1");
-	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s/n1", f->dir);
-	snprintf(cfg->listen_peer, sizeof(cfg->listen_peer), "127.0.0.1:%u", port);
-	cfg->tick_ms = 10;
-	cfg->log = quiet_log;
-	cfg->n_members = 1;
-	struct node_member *m = &cfg->members[0];
-	memset(m, 0, sizeof(*m));
-	m->id = 1;
-	snprintf(m->name, sizeof(m->name), "n1");
-	snprintf(m->peer, sizeof(m->peer), "127.0.0.1:%u", port);
-}
-
 static int setup(void **state)
 {
-	static struct fixture f;
-	memset(&f, 0, sizeof(f));
-	snprintf(f.dir, sizeof(f.dir), "/tmp/concord-test-resp3-XXXXXX");
-	assert_non_null(mkdtemp(f.dir));
-	uv_loop_init(&f.loop);
-	char err[512] = "";
-	int rv = -1;
-	for (int attempt = 0; attempt < 5 && rv != 0; attempt++) {
-		node_config_one(&f, free_port());
-		rv = node_start(&f.node, &f.loop, &f.cfg, err, sizeof(err));
-	}
-	if (rv != 0)
-		fail_msg("cannot start the node: %s", err);
-	server_init(&f.sv);
-	f.sv.loop = &f.loop;
-	f.sv.node = f.node;
-	f.sv.limits = f.cfg.kv.limits;
-	f.sv.start_ms = uv_now(&f.loop);
-	f.sv.log_level = 3;
-	assert_int_equal(resp_server_start(&f.sv.resp, &f.sv, "127.0.0.1:0", err, sizeof(err)), 0);
-	struct node_status st;
-	for (int i = 0; i < 5000; i++) {
-		node_status(f.node, &st);
-		if (st.role == RAFT_LEADER)
-			break;
-		pump(&f);
-	}
-	assert_int_equal(st.role, RAFT_LEADER);
+	static struct h_fixture f;
+	h_start(&f, "concord-test-resp3", NULL);
 	*state = &f;
 	return 0;
 }
 
-static void on_stopped(void *arg)
-{
-	((struct fixture *)arg)->stopped++;
-}
-
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	f->stopped = 0;
-	resp_server_close(f->sv.resp, on_stopped, f);
-	node_stop(f->node, on_stopped, f);
-	while (f->stopped < 2)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	char cmd[200];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	h_stop(*state);
 	return 0;
 }
 
-static int dial(struct fixture *f)
+static int dial(struct h_fixture *f)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_port = htons((uint16_t)resp_server_port(f->sv.resp)),
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
-	return fd;
+	return h_dial(resp_server_port(f->sv.resp));
 }
 
 /* Sends `req` on fd and checks that exactly `want` comes back (runs the loop meanwhile). */
-static void expect(struct fixture *f, int fd, const char *req, const char *want)
+static void expect(struct h_fixture *f, int fd, const char *req, const char *want)
 {
 	size_t len = strlen(req);
 	while (len > 0) {
@@ -151,7 +46,7 @@ static void expect(struct fixture *f, int fd, const char *req, const char *want)
 	char buf[4096];
 	size_t got = 0, need = strlen(want);
 	for (int i = 0; i < 10000 && got < need && got + 1 < sizeof(buf); i++) {
-		pump(f);
+		h_pump(f);
 		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
 		if (n == 0)
 			break;
@@ -162,7 +57,7 @@ static void expect(struct fixture *f, int fd, const char *req, const char *want)
 		got += (size_t)n;
 	}
 	for (int i = 0; i < 20; i++) { /* nothing more may follow */
-		pump(f);
+		h_pump(f);
 		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
 		if (n > 0)
 			got += (size_t)n;
@@ -172,13 +67,13 @@ static void expect(struct fixture *f, int fd, const char *req, const char *want)
 }
 
 /* The connection's id, from CLIENT ID. */
-static long client_id(struct fixture *f, int fd)
+static long client_id(struct h_fixture *f, int fd)
 {
 	send(fd, "CLIENT ID\r\n", 11, MSG_NOSIGNAL);
 	char buf[64];
 	size_t got = 0;
 	for (int i = 0; i < 10000 && (got < 3 || buf[got - 1] != '\n'); i++) {
-		pump(f);
+		h_pump(f);
 		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
 		if (n > 0)
 			got += (size_t)n;
@@ -200,7 +95,7 @@ static void hello_map(char *buf, size_t cap, const char *head, int proto, long i
 
 static void test_hello_3_and_2(void **state)
 {
-	struct fixture *f = *state;
+	struct h_fixture *f = *state;
 	int fd = dial(f);
 	long id = client_id(f, fd);
 	char want[1024];
@@ -227,7 +122,7 @@ static void test_hello_3_and_2(void **state)
 
 static void test_resp3_replies(void **state)
 {
-	struct fixture *f = *state;
+	struct h_fixture *f = *state;
 	int fd = dial(f);
 	expect(f, fd, "SET k v\r\n", "+OK\r\n");
 	expect(f, fd, "CONFIG GET save\r\nCONFIG GET nope\r\nCLIENT GETNAME\r\n",
@@ -246,7 +141,7 @@ static void test_resp3_replies(void **state)
 
 static void test_resp3_exec(void **state)
 {
-	struct fixture *f = *state;
+	struct h_fixture *f = *state;
 	int fd = dial(f), other = dial(f);
 	char want[1024];
 	hello_map(want, sizeof(want), "%7", 3, client_id(f, fd));
@@ -266,7 +161,7 @@ static void test_resp3_exec(void **state)
 
 static void test_hello_errors_and_options(void **state)
 {
-	struct fixture *f = *state;
+	struct h_fixture *f = *state;
 	int fd = dial(f);
 	long id = client_id(f, fd);
 	expect(f, fd, "HELLO 4\r\nHELLO 1\r\nHELLO x\r\n",
