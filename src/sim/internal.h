@@ -235,6 +235,13 @@ struct sim {
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
 	uint64_t msgs_sent;
+	uint32_t n_existing; /* nodes started at least once */
+	/* reap_removed's last full pass: its members (bit i: node i + 1), configuration
+	 * index and existing nodes. */
+	bool reap_done;
+	uint32_t reap_members;
+	raft_index reap_at;
+	uint32_t reap_existing;
 
 	/* Checker state. */
 	raft_id *leader_of_term;

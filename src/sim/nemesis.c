@@ -262,6 +262,15 @@ void reap_removed(struct sim *s)
 		if (id >= 1 && id <= s->n)
 			members |= 1u << (id - 1);
 	}
+	/* The pass below changes nothing when the one before saw the same configuration
+	 * and the same nodes: only it marks nodes members or removed. */
+	if (s->reap_done && members == s->reap_members && at == s->reap_at &&
+	    s->n_existing == s->reap_existing)
+		return;
+	s->reap_done = true;
+	s->reap_members = members;
+	s->reap_at = at;
+	s->reap_existing = s->n_existing;
 	for (uint32_t i = 0; i < s->n; i++) {
 		struct node *nd = &s->nodes[i];
 		if (members & (1u << i)) {

@@ -425,6 +425,7 @@ void node_start(struct sim *s, struct node *nd)
 		return;
 	}
 	nd->up = true;
+	s->n_existing += !nd->exists;
 	nd->exists = true;
 	nd->stop = false;
 	nd->install_index = 0;
