@@ -13,12 +13,14 @@ int bench_raft_main(int argc, char **argv);
 int bench_storage_main(int argc, char **argv);
 int bench_check_main(int argc, char **argv);
 int bench_kv_main(int argc, char **argv);
+int bench_sim_main(int argc, char **argv);
 
 static const struct bench benches[] = {
     {"raft", bench_raft_main, "the pure core's throughput in a 3-node in-process cluster"},
     {"storage", bench_storage_main, "write-ahead log appends and group commit on the real disk"},
     {"check", bench_check_main, "the linearizability checker on generated histories"},
     {"kv", bench_kv_main, "the key-value state machine: apply, reads, memory, snapshots"},
+    {"sim", bench_sim_main, "the simulator: five-node seeds with every fault, per second"},
 };
 #define N_BENCHES (sizeof(benches) / sizeof(benches[0]))
 

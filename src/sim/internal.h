@@ -60,6 +60,13 @@ struct event {
 	struct raft_message msg; /* DELIVER; owned by the event */
 };
 
+/* An event's place in the queue: its order, and the slot of its body. */
+struct ev_key {
+	uint64_t time;
+	uint64_t seq;
+	uint32_t slot;
+};
+
 /* A batch handed to the disk and not yet durable. */
 struct disk_batch {
 	struct raft_ready *rd;
@@ -206,9 +213,13 @@ struct sim {
 	uint32_t n;
 	struct node nodes[SIM_MAX_NODES];
 
-	struct event *heap;
+	struct ev_key *heap; /* the queue: keys of events, whose bodies are in evs */
 	size_t n_heap;
 	size_t cap_heap;
+	struct event *evs;
+	size_t cap_evs;
+	uint32_t *ev_free; /* free slots of evs */
+	size_t n_ev_free;
 	uint64_t ev_seq;
 
 	/* Fault intensities, drawn from the seed. */
@@ -224,6 +235,13 @@ struct sim {
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
 	uint64_t msgs_sent;
+	uint32_t n_existing; /* nodes started at least once */
+	/* reap_removed's last full pass: its members (bit i: node i + 1), configuration
+	 * index and existing nodes. */
+	bool reap_done;
+	uint32_t reap_members;
+	raft_index reap_at;
+	uint32_t reap_existing;
 
 	/* Checker state. */
 	raft_id *leader_of_term;
@@ -246,6 +264,8 @@ struct sim {
 	raft_index fresh_index;
 	raft_index max_acked_index;
 
+	bool record; /* sim_log keeps the recent ring (otherwise, without a trace, it does
+	                nothing: a failed run is run again with it on) */
 	char recent[SIM_RECENT][SIM_LINE];
 	uint64_t recent_next;
 	uint64_t narrated_at;

@@ -250,16 +250,30 @@ void reap_removed(struct sim *s)
 	struct node *leader = sim_newest_leader(s);
 	if (leader == NULL)
 		return;
-	/* A copy: shutting down a removed node below may free the leader itself (a leader
-	 * that removed itself and has not stepped down yet). */
-	const struct raft_conf conf = *raft_conf_current(node_raft(leader));
-	const struct raft_conf *c = &conf;
+	const struct raft_conf *c = raft_conf_current(node_raft(leader));
 	raft_index at = raft_conf_index(node_raft(leader));
 	if (c->n_voters_old > 0 || at > raft_commit_index(node_raft(leader)))
 		return;
+	/* The members first: shutting down a removed node below may free the leader itself
+	 * (a leader that removed itself and has not stepped down yet). */
+	uint32_t members = 0; /* bit i: node i + 1 is a voter or a learner */
+	for (uint32_t k = 0; k < c->n_voters + c->n_learners; k++) {
+		raft_id id = k < c->n_voters ? c->voters[k] : c->learners[k - c->n_voters];
+		if (id >= 1 && id <= s->n)
+			members |= 1u << (id - 1);
+	}
+	/* The pass below changes nothing when the one before saw the same configuration
+	 * and the same nodes: only it marks nodes members or removed. */
+	if (s->reap_done && members == s->reap_members && at == s->reap_at &&
+	    s->n_existing == s->reap_existing)
+		return;
+	s->reap_done = true;
+	s->reap_members = members;
+	s->reap_at = at;
+	s->reap_existing = s->n_existing;
 	for (uint32_t i = 0; i < s->n; i++) {
 		struct node *nd = &s->nodes[i];
-		if (raft_conf_is_member(c, i + 1)) {
+		if (members & (1u << i)) {
 			nd->committed_member = true;
 			if (at > nd->member_conf)
 				nd->member_conf = at;

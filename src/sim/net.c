@@ -11,9 +11,23 @@
  * the order events were scheduled and runs are reproducible.
  */
 
-static bool ev_before(const struct event *a, const struct event *b)
+static bool ev_before(const struct ev_key *a, const struct ev_key *b)
 {
 	return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+/* A slot for an event's body: the heap moves small keys, not whole events. */
+static uint32_t ev_slot(struct sim *s)
+{
+	if (s->n_ev_free == 0) {
+		size_t cap = s->cap_evs ? s->cap_evs * 2 : 256;
+		s->evs = sim_xrealloc(s->evs, cap * sizeof(*s->evs));
+		s->ev_free = sim_xrealloc(s->ev_free, cap * sizeof(*s->ev_free));
+		for (size_t i = cap; i > s->cap_evs; i--)
+			s->ev_free[s->n_ev_free++] = (uint32_t)(i - 1);
+		s->cap_evs = cap;
+	}
+	return s->ev_free[--s->n_ev_free];
 }
 
 void ev_push(struct sim *s, struct event ev)
@@ -23,39 +37,40 @@ void ev_push(struct sim *s, struct event ev)
 		s->cap_heap = s->cap_heap ? s->cap_heap * 2 : 256;
 		s->heap = sim_xrealloc(s->heap, s->cap_heap * sizeof(*s->heap));
 	}
+	struct ev_key key = {.time = ev.time, .seq = ev.seq, .slot = ev_slot(s)};
+	s->evs[key.slot] = ev;
 	size_t i = s->n_heap++;
-	s->heap[i] = ev;
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		if (!ev_before(&s->heap[i], &s->heap[parent]))
+		if (!ev_before(&key, &s->heap[parent]))
 			break;
-		struct event t = s->heap[i];
 		s->heap[i] = s->heap[parent];
-		s->heap[parent] = t;
 		i = parent;
 	}
+	s->heap[i] = key;
 }
 
 struct event ev_pop(struct sim *s)
 {
 	assert(s->n_heap > 0);
-	struct event top = s->heap[0];
-	s->heap[0] = s->heap[--s->n_heap];
+	uint32_t slot = s->heap[0].slot;
+	struct ev_key last = s->heap[--s->n_heap];
 	size_t i = 0;
 	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < s->n_heap && ev_before(&s->heap[l], &s->heap[m]))
-			m = l;
-		if (r < s->n_heap && ev_before(&s->heap[r], &s->heap[m]))
-			m = r;
-		if (m == i)
+		size_t l = 2 * i + 1, r = l + 1, m = l;
+		if (l >= s->n_heap)
 			break;
-		struct event t = s->heap[i];
+		if (r < s->n_heap && ev_before(&s->heap[r], &s->heap[l]))
+			m = r;
+		if (!ev_before(&s->heap[m], &last))
+			break;
 		s->heap[i] = s->heap[m];
-		s->heap[m] = t;
 		i = m;
 	}
-	return top;
+	if (s->n_heap > 0)
+		s->heap[i] = last;
+	s->ev_free[s->n_ev_free++] = slot;
+	return s->evs[slot];
 }
 
 /* ---------------------------------------------------------------------------------

@@ -10,10 +10,15 @@
 /* The simulated wall clock starts here (2026-01-01), the same in every run. */
 #define SIM_WALL_EPOCH_MS UINT64_C(1767225600000)
 
+_Static_assert(SIM_KEYS <= 10, "sim_key_name writes one digit");
+
 size_t sim_key_name(uint32_t key, char buf[8])
 {
 	assert(key < SIM_KEYS);
-	return (size_t)snprintf(buf, 8, "k%u", key);
+	buf[0] = 'k';
+	buf[1] = (char)('0' + key);
+	buf[2] = '\0';
+	return 2;
 }
 
 /* A digest of the client keyspace: each key's value, revisions and version, and the
@@ -420,6 +425,7 @@ void node_start(struct sim *s, struct node *nd)
 		return;
 	}
 	nd->up = true;
+	s->n_existing += !nd->exists;
 	nd->exists = true;
 	nd->stop = false;
 	nd->install_index = 0;

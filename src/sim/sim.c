@@ -26,6 +26,8 @@ static void sim_free(struct sim *s)
 		raft_message_release(&ev.msg);
 	}
 	free(s->heap);
+	free(s->evs);
+	free(s->ev_free);
 	checks_free(s);
 	clients_free(s);
 }
@@ -110,7 +112,8 @@ static void handle_event(struct sim *s, struct event *ev)
 		reap_removed(s);
 }
 
-bool sim_run(const struct sim_opts *opts, struct sim_result *res)
+/* A run's cluster, clients and first nemesis event. */
+static struct sim *sim_setup(const struct sim_opts *opts, struct sim_result *res, bool record)
 {
 	struct sim *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -119,6 +122,7 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 	res->linearizable = -2; /* not checked (yet) */
 	s->opts = *opts;
 	s->res = res;
+	s->record = record;
 	s->n_initial = opts->nodes;
 	assert(s->n_initial >= 1);
 	assert(s->n_initial <= SIM_MAX_NODES);
@@ -159,8 +163,13 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		struct event ev = {.time = s->nemesis_gap_us, .type = EV_NEMESIS};
 		ev_push(s, ev);
 	}
+	return s;
+}
 
-	uint64_t fault_end = (uint64_t)opts->ticks * TICK_US;
+/* The event loop: the faulty phase, the heal, then the wait for a fresh write. */
+static void sim_loop(struct sim *s)
+{
+	uint64_t fault_end = (uint64_t)s->opts.ticks * TICK_US;
 	uint64_t live_end = fault_end + (uint64_t)LIVENESS_TICKS * TICK_US;
 	while (!s->failed && s->n_heap > 0) {
 		if (!s->healed && s->heap[0].time >= fault_end) {
@@ -181,14 +190,35 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 		struct event ev = ev_pop(s);
 		assert(ev.time >= s->now);
 		s->now = ev.time;
-		res->events++;
+		s->res->events++;
 		handle_event(s, &ev);
 	}
 	if (!s->failed)
 		final_checks(s);
 	if (!s->failed)
 		check_linearizable(s);
+}
 
+/* The ring of recent events, as lines, into res->recent. */
+static void sim_recent(const struct sim *s, struct sim_result *res)
+{
+	size_t used = 0;
+	uint64_t first = s->recent_next > SIM_RECENT ? s->recent_next - SIM_RECENT : 0;
+	for (uint64_t i = first; i < s->recent_next; i++) {
+		int w = snprintf(res->recent + used, sizeof(res->recent) - used, "  %s\n",
+		                 s->recent[i % SIM_RECENT]);
+		if (w < 0 || (size_t)w >= sizeof(res->recent) - used)
+			break;
+		used += (size_t)w;
+	}
+}
+
+/* One run. Without `record` (and without a trace) it keeps no recent events; returns
+ * false if it failed without them, for the caller to run it again with them. */
+static bool sim_once(const struct sim_opts *opts, struct sim_result *res, bool record)
+{
+	struct sim *s = sim_setup(opts, res, record);
+	sim_loop(s);
 	if (!s->failed)
 		sim_narrate(s,
 		            "checked after each of %" PRIu64 " events: one leader per term, "
@@ -204,23 +234,28 @@ bool sim_run(const struct sim_opts *opts, struct sim_result *res)
 	res->ok = !s->failed;
 	res->trace_hash = s->hash;
 	res->sim_ms = s->now / MS;
+	bool complete = true;
 	if (s->lin_report != NULL) {
 		snprintf(res->recent, sizeof(res->recent), "%s", s->lin_report);
 		free(s->lin_report);
 	} else if (s->failed) {
-		size_t used = 0;
-		uint64_t first = s->recent_next > SIM_RECENT ? s->recent_next - SIM_RECENT : 0;
-		for (uint64_t i = first; i < s->recent_next; i++) {
-			int w = snprintf(res->recent + used, sizeof(res->recent) - used, "  %s\n",
-			                 s->recent[i % SIM_RECENT]);
-			if (w < 0 || (size_t)w >= sizeof(res->recent) - used)
-				break;
-			used += (size_t)w;
-		}
+		sim_recent(s, res);
+		complete = s->record || opts->trace != NULL;
 	}
-	if (opts->history_path != NULL)
+	if (complete && opts->history_path != NULL)
 		history_write(s, opts->history_path);
 	sim_free(s);
 	free(s);
+	return complete;
+}
+
+bool sim_run(const struct sim_opts *opts, struct sim_result *res)
+{
+	/* With a narration, a run is not run twice: it keeps its recent events throughout. */
+	if (!sim_once(opts, res, opts->narrate != NULL)) {
+		/* Runs are deterministic: the same run again, keeping its recent events, ends
+		 * the same way, and shows the events that led there. */
+		sim_once(opts, res, true);
+	}
 	return res->ok;
 }
