@@ -15,6 +15,7 @@ void progress_init(struct progress *p, raft_id id, raft_index next, uint32_t inf
 	p->probe_sent = false;
 	p->recent_active = false;
 	p->read_ack = 0;
+	p->idle_ticks = 0;
 	p->inflight = raft_xmalloc(sizeof(*p->inflight) * inflight_cap);
 	p->in_start = 0;
 	p->in_count = 0;
