@@ -150,28 +150,48 @@ static void net_kv_metrics_write(struct wire_buf *b, struct server *sv)
 	metric(b, "concord_kv_sessions", "Client sessions.", G, ks.sessions);
 }
 
+/* One frontend's counters (struct server_stats), named concord_<proto>_<name>; what it
+ * serves (RESP commands, HTTP requests) is counted under concord_<proto>_<served>_total. */
+static void frontend_stats_write(struct wire_buf *b, const char *proto, const char *served,
+                                 const struct server_stats *st)
+{
+	const struct {
+		const char *name; /* NULL: <served>_total */
+		const char *help;
+		enum metrics_type type;
+		uint64_t value;
+	} rows[] = {
+	    {"connections_total", "Connections accepted.", METRICS_COUNTER, st->connections},
+	    {"rejected_total", "Connections refused: too many clients.", METRICS_COUNTER,
+	     st->rejected},
+	    {NULL, "Commands or requests processed.", METRICS_COUNTER, st->requests},
+	    {"errors_total", "Error replies (RESP: protocol errors; HTTP: 4xx and 5xx).",
+	     METRICS_COUNTER, st->errors},
+	    {"forwarded_total", "Relayed to the leader.", METRICS_COUNTER, st->forwarded},
+	    {"redirected_total", "Answered with the leader's address instead.", METRICS_COUNTER,
+	     st->redirected},
+	    {"timed_out_total", "Connections closed idle, or with an unfinished request too old.",
+	     METRICS_COUNTER, st->timed_out},
+	    {"overflows_total", "Replies refused, or connections closed, at the output limit.",
+	     METRICS_COUNTER, st->overflows},
+	    {"clients", "Connections open.", METRICS_GAUGE, st->clients},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char name[96];
+		if (rows[i].name != NULL)
+			snprintf(name, sizeof(name), "concord_%s_%s", proto, rows[i].name);
+		else
+			snprintf(name, sizeof(name), "concord_%s_%s_total", proto, served);
+		metric(b, name, rows[i].help, rows[i].type, rows[i].value);
+	}
+}
+
 /* The frontends' counters, from struct server: no frontend includes the other. */
 static void frontend_metrics_write(struct wire_buf *b, const struct server *sv)
 {
-	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
-	if (sv->resp != NULL) {
-		const struct server_stats *rs = &sv->resp_stats;
-		metric(b, "concord_resp_connections_total", "RESP connections accepted.", C,
-		       rs->connections);
-		metric(b, "concord_resp_clients", "RESP connections open.", G, rs->clients);
-		metric(b, "concord_resp_commands_total", "RESP commands processed.", C,
-		       rs->requests);
-		metric(b, "concord_resp_forwarded_total", "RESP commands relayed to the leader.", C,
-		       rs->forwarded);
-		metric(b, "concord_resp_redirected_total", "RESP -MOVED replies.", C,
-		       rs->redirected);
-	}
-	const struct server_stats *hs = &sv->http_stats;
-	metric(b, "concord_http_requests_total", "HTTP requests answered.", C, hs->requests);
-	metric(b, "concord_http_errors_total", "HTTP requests answered 4xx or 5xx.", C, hs->errors);
-	metric(b, "concord_http_forwarded_total", "HTTP requests relayed to the leader.", C,
-	       hs->forwarded);
-	metric(b, "concord_http_clients", "HTTP connections open.", G, hs->clients);
+	if (sv->resp != NULL)
+		frontend_stats_write(b, "resp", "commands", &sv->resp_stats);
+	frontend_stats_write(b, "http", "requests", &sv->http_stats);
 }
 
 /* The peers in the configuration other than this node, with their label values. */

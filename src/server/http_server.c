@@ -193,6 +193,7 @@ bool http_not_leader(struct hconn *c)
 	json_write_uint(&w, leader->id);
 	json_write_object_end(&w);
 	struct http_header h = {"Location", 8, url.data, url.len};
+	c->s->sv->http_stats.redirected++;
 	respond_json(c, 421, &b, &h, url.err == 0 ? 1 : 0);
 	wire_buf_free(&url);
 	wire_buf_free(&b);

@@ -59,6 +59,16 @@ expect_ge "wal append count" "$(value "$L" concord_disk_wal_append_duration_seco
 expect_ge "start time" "$(value "$L" process_start_time_seconds)" 1600000000
 expect_ge "open fds" "$(value "$L" process_open_fds)" 3
 expect_ge "rss" "$(value "$L" process_resident_memory_bytes)" 100000
+# Both frontends export the same counters (struct server_stats).
+for proto in resp http; do
+	for c in connections_total rejected_total errors_total forwarded_total redirected_total \
+		timed_out_total overflows_total clients; do
+		expect_ge "$proto $c" "$(value "$L" "concord_${proto}_$c")" 0
+	done
+done
+expect_ge "RESP commands" "$(value "$L" concord_resp_commands_total)" 7
+expect_ge "HTTP requests" "$(value "$L" concord_http_requests_total)" 2
+expect_ge "HTTP connections" "$(value "$L" concord_http_connections_total)" 2
 grep -q '^concord_build_info{version="[^"]*"} 1$' "$DIR/metrics.n$L" || fail "concord_build_info missing"
 grep -q "^# TYPE concord_request_duration_seconds histogram$" "$DIR/metrics.n$L" || fail "no request histogram"
 
