@@ -1,6 +1,7 @@
 /* main.c: concordctl, the command line of a Concord cluster, on top of the client library. */
+#include "ctl.h"
+
 #include "concord/client.h"
-#include "codec/json.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,18 +14,8 @@
 /* The handle, reachable from here when a usage error exits from deep inside a command. */
 static struct concord_client *ctl_client;
 
-/* Exit codes. */
-enum {
-	CTL_OK = 0,
-	CTL_FAILED = 1, /* not found, refused, or failed */
-	CTL_USAGE = 2,
-	CTL_UNAVAILABLE = 3, /* no node answered in time */
-};
-
 #define CTL_DEFAULT_ENDPOINTS "127.0.0.1:6379"
 #define CTL_TIMEOUT_MS_MAX    3600000u
-/* A member's own numbers are asked of it with at most this much time. */
-#define CTL_PROBE_TIMEOUT_MS 1000u
 
 static const char ctl_usage_text[] =
     "Usage: concordctl [--endpoints H:P,H:P...] [--timeout-ms N] COMMAND [ARGS]\n"
@@ -69,8 +60,7 @@ static const char ctl_usage_text[] =
     "\n"
     "Exit status: 0 success, 1 not found or failed, 2 usage error, 3 cluster unavailable.\n";
 
-static void ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void ctl_usage_error(const char *fmt, ...)
+_Noreturn void ctl_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -81,8 +71,7 @@ static void ctl_usage_error(const char *fmt, ...)
 	exit(CTL_USAGE);
 }
 
-/* Reports a failed call and returns the exit code for it. */
-static int ctl_fail(struct concord_client *c, const char *what, int rc)
+int ctl_fail(struct concord_client *c, const char *what, int rc)
 {
 	const char *msg = c != NULL ? concord_client_errmsg(c) : "";
 	fprintf(stderr, "concordctl: %s: %s%s%s\n", what, concord_strerror(rc),
@@ -97,7 +86,7 @@ static int ctl_fail(struct concord_client *c, const char *what, int rc)
 	}
 }
 
-static uint64_t ctl_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max)
+uint64_t ctl_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max)
 {
 	char *end = NULL;
 	errno = 0;
@@ -112,7 +101,7 @@ static uint64_t ctl_parse_u64(const char *what, const char *s, uint64_t min, uin
 	return (uint64_t)v;
 }
 
-static double ctl_parse_prob(const char *what, const char *s)
+double ctl_parse_prob(const char *what, const char *s)
 {
 	char *end = NULL;
 	errno = 0;
@@ -123,7 +112,7 @@ static double ctl_parse_prob(const char *what, const char *s)
 	return d;
 }
 
-static uint64_t ctl_parse_peer(const char *s)
+uint64_t ctl_parse_peer(const char *s)
 {
 	if (strcmp(s, "*") == 0) {
 		return CONCORD_PEER_ALL;
@@ -131,7 +120,7 @@ static uint64_t ctl_parse_peer(const char *s)
 	return ctl_parse_u64("PEER", s, 1, UINT64_MAX);
 }
 
-static void ctl_need_args(const char *cmd, int have, int want_min, int want_max)
+void ctl_need_args(const char *cmd, int have, int want_min, int want_max)
 {
 	if (have < want_min) {
 		ctl_usage_error("%s: missing arguments", cmd);
@@ -142,530 +131,21 @@ static void ctl_need_args(const char *cmd, int have, int want_min, int want_max)
 }
 
 /* ----------------------------------------------------------------------------------
- * Key-value commands
- */
-
-static int ctl_put(struct concord_client *c, int argc, char **argv)
-{
-	ctl_need_args("put", argc, 2, 2);
-	int rc = concord_client_put(c, argv[0], strlen(argv[0]), argv[1], strlen(argv[1]));
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "put", rc);
-	}
-	printf("OK\n");
-	return CTL_OK;
-}
-
-static int ctl_get(struct concord_client *c, int argc, char **argv)
-{
-	ctl_need_args("get", argc, 1, 1);
-	char *v = NULL;
-	size_t vl = 0;
-	bool found = false;
-	int rc = concord_client_get(c, argv[0], strlen(argv[0]), &v, &vl, &found);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "get", rc);
-	}
-	if (!found) {
-		fprintf(stderr, "concordctl: get: %s: not found\n", argv[0]);
-		return CTL_FAILED;
-	}
-	fwrite(v, 1, vl, stdout);
-	fputc('\n', stdout);
-	free(v);
-	return CTL_OK;
-}
-
-static int ctl_del(struct concord_client *c, int argc, char **argv)
-{
-	ctl_need_args("del", argc, 1, 1);
-	bool deleted = false;
-	int rc = concord_client_del(c, argv[0], strlen(argv[0]), &deleted);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "del", rc);
-	}
-	if (!deleted) {
-		fprintf(stderr, "concordctl: del: %s: not found\n", argv[0]);
-		return CTL_FAILED;
-	}
-	printf("deleted\n");
-	return CTL_OK;
-}
-
-static int ctl_scan_print(void *arg, const char *key, size_t key_len, const char *value,
-                          size_t value_len)
-{
-	const bool *keys_only = arg;
-	fwrite(key, 1, key_len, stdout);
-	if (!*keys_only) {
-		fputc('\t', stdout);
-		fwrite(value, 1, value_len, stdout);
-	}
-	fputc('\n', stdout);
-	return 0;
-}
-
-static int ctl_scan(struct concord_client *c, int argc, char **argv)
-{
-	bool keys_only = false;
-	const char *prefix = NULL;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--keys-only") == 0) {
-			keys_only = true;
-		} else if (prefix == NULL) {
-			prefix = argv[i];
-		} else {
-			ctl_usage_error("scan: too many arguments");
-		}
-	}
-	if (prefix == NULL) {
-		prefix = "";
-	}
-	int rc = concord_client_scan(c, prefix, strlen(prefix), ctl_scan_print, &keys_only);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "scan", rc);
-	}
-	return CTL_OK;
-}
-
-static int ctl_incr(struct concord_client *c, int argc, char **argv)
-{
-	ctl_need_args("incr", argc, 1, 2);
-	int64_t delta = 1;
-	if (argc == 2) {
-		char *end = NULL;
-		errno = 0;
-		long long d = strtoll(argv[1], &end, 10);
-		if (errno != 0 || end == argv[1] || *end != '\0') {
-			ctl_usage_error("incr: '%s' is not an integer", argv[1]);
-		}
-		delta = (int64_t)d;
-	}
-	int64_t r = 0;
-	int rc = concord_client_incr(c, argv[0], strlen(argv[0]), delta, &r);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "incr", rc);
-	}
-	printf("%" PRId64 "\n", r);
-	return CTL_OK;
-}
-
-static int ctl_cas(struct concord_client *c, int argc, char **argv)
-{
-	ctl_need_args("cas", argc, 3, 3);
-	bool swapped = false;
-	int rc = concord_client_cas(c, argv[0], strlen(argv[0]), argv[1], strlen(argv[1]), argv[2],
-	                            strlen(argv[2]), &swapped);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "cas", rc);
-	}
-	if (!swapped) {
-		fprintf(stderr, "concordctl: cas: %s: the value differs (or the key is absent)\n",
-		        argv[0]);
-		return CTL_FAILED;
-	}
-	printf("OK\n");
-	return CTL_OK;
-}
-
-/* ----------------------------------------------------------------------------------
- * Status and members
- */
-
-/* One row of the table: what the first node said about the member, then what the
- * member says about itself. */
-struct ctl_row {
-	uint64_t id;
-	char name[64];
-	char role[16];
-	bool voter;
-	char peer[128];
-	char client[128];
-	char http[128];
-	bool answered; /* the member itself answered */
-	uint64_t term, commit, applied, leader;
-	char match[24];
-};
-
-#define CTL_ROWS_MAX 64
-
-static void ctl_json_str(const struct json_value *obj, const char *key, char *out, size_t size)
-{
-	const struct json_value *v = json_object_get(obj, key);
-	if (v != NULL && v->type == JSON_STRING) {
-		snprintf(out, size, "%.*s", (int)v->len, v->str);
-	} else {
-		snprintf(out, size, "%s", "");
-	}
-}
-
-static uint64_t ctl_json_u64(const struct json_value *obj, const char *key, bool *present)
-{
-	uint64_t x = 0;
-	const struct json_value *v = json_object_get(obj, key);
-	bool ok = v != NULL && json_value_uint64(v, &x) == 0;
-	if (present != NULL) {
-		*present = ok;
-	}
-	return ok ? x : 0;
-}
-
-/* Parses one node's status; *doc must be freed by the caller on success. */
-static int ctl_status_parse(const char *json, size_t len, struct json_doc **doc,
-                            const struct json_value **root)
-{
-	char err[WIRE_ERRMSG_SIZE];
-	struct json_limits lim;
-	json_limits_default(&lim);
-	if (json_parse(json, len, &lim, doc, err) != 0) {
-		fprintf(stderr, "concordctl: status: malformed JSON from the server: %s\n", err);
-		return CTL_FAILED;
-	}
-	*root = json_doc_root(*doc);
-	if ((*root)->type != JSON_OBJECT) {
-		json_doc_free(*doc);
-		fprintf(stderr, "concordctl: status: the server's status is not a JSON object\n");
-		return CTL_FAILED;
-	}
-	return CTL_OK;
-}
-
-/* Fills rows from a status document's "nodes". */
-static size_t ctl_rows_from(const struct json_value *root, struct ctl_row *rows)
-{
-	size_t n = 0;
-	const struct json_value *nodes = json_object_get(root, "nodes");
-	if (nodes == NULL || nodes->type != JSON_ARRAY) {
-		return 0;
-	}
-	for (const struct json_value *m = nodes->child; m != NULL && n < CTL_ROWS_MAX;
-	     m = m->next) {
-		if (m->type != JSON_OBJECT) {
-			continue;
-		}
-		struct ctl_row *r = &rows[n++];
-		memset(r, 0, sizeof(*r));
-		r->id = ctl_json_u64(m, "id", NULL);
-		ctl_json_str(m, "name", r->name, sizeof(r->name));
-		ctl_json_str(m, "role", r->role, sizeof(r->role));
-		const struct json_value *voter = json_object_get(m, "voter");
-		r->voter = voter != NULL && voter->type == JSON_BOOL && voter->boolean;
-		ctl_json_str(m, "peer", r->peer, sizeof(r->peer));
-		ctl_json_str(m, "client", r->client, sizeof(r->client));
-		ctl_json_str(m, "http", r->http, sizeof(r->http));
-		bool have = false;
-		uint64_t match = ctl_json_u64(m, "match", &have);
-		if (have) {
-			snprintf(r->match, sizeof(r->match), "%" PRIu64, match);
-		} else {
-			snprintf(r->match, sizeof(r->match), "-");
-		}
-	}
-	return n;
-}
-
-/* Asks every member for its own view, with a short deadline each. */
-static void ctl_rows_probe(struct ctl_row *rows, size_t n, uint32_t timeout_ms)
-{
-	struct concord_client_opts o;
-	concord_client_opts_default(&o);
-	o.deadline_ms = timeout_ms < CTL_PROBE_TIMEOUT_MS ? timeout_ms : CTL_PROBE_TIMEOUT_MS;
-	o.attempt_timeout_ms = o.deadline_ms;
-	o.connect_timeout_ms = o.deadline_ms;
-	o.retries_max = 2;
-	for (size_t i = 0; i < n; i++) {
-		struct ctl_row *r = &rows[i];
-		if (r->client[0] == '\0') {
-			continue;
-		}
-		struct concord_client *pc = NULL;
-		if (concord_client_new(r->client, &o, &pc, NULL) != CONCORD_OK) {
-			continue;
-		}
-		char *json = NULL;
-		size_t len = 0;
-		if (concord_client_status(pc, r->client, &json, &len) == CONCORD_OK) {
-			struct json_doc *doc = NULL;
-			const struct json_value *root = NULL;
-			char err[WIRE_ERRMSG_SIZE];
-			if (json_parse(json, len, NULL, &doc, err) == 0) {
-				root = json_doc_root(doc);
-				if (root->type == JSON_OBJECT &&
-				    ctl_json_u64(root, "node_id", NULL) == r->id) {
-					r->answered = true;
-					ctl_json_str(root, "role", r->role, sizeof(r->role));
-					r->term = ctl_json_u64(root, "term", NULL);
-					r->commit = ctl_json_u64(root, "commit", NULL);
-					r->applied = ctl_json_u64(root, "applied", NULL);
-					r->leader = ctl_json_u64(root, "leader", NULL);
-				}
-				json_doc_free(doc);
-			}
-			free(json);
-		}
-		concord_client_free(pc);
-	}
-}
-
-static int ctl_status(struct concord_client *c, int argc, char **argv, uint32_t timeout_ms)
-{
-	bool as_json = false;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			as_json = true;
-		} else {
-			ctl_usage_error("status: unknown argument '%s'", argv[i]);
-		}
-	}
-	char *json = NULL;
-	size_t len = 0;
-	int rc = concord_client_status(c, NULL, &json, &len);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "status", rc);
-	}
-	if (as_json) {
-		fwrite(json, 1, len, stdout);
-		fputc('\n', stdout);
-		free(json);
-		return CTL_OK;
-	}
-	struct json_doc *doc = NULL;
-	const struct json_value *root = NULL;
-	int ret = ctl_status_parse(json, len, &doc, &root);
-	free(json);
-	if (ret != CTL_OK) {
-		return ret;
-	}
-	char cluster[128];
-	ctl_json_str(root, "cluster_id", cluster, sizeof(cluster));
-	uint64_t leader = ctl_json_u64(root, "leader", NULL);
-	uint64_t term = ctl_json_u64(root, "term", NULL);
-	uint64_t self = ctl_json_u64(root, "node_id", NULL);
-	const struct json_value *jv = json_object_get(root, "joint");
-	const bool joint = jv != NULL && jv->type == JSON_BOOL && jv->boolean;
-	static struct ctl_row rows[CTL_ROWS_MAX];
-	size_t n = ctl_rows_from(root, rows);
-	json_doc_free(doc);
-	ctl_rows_probe(rows, n, timeout_ms);
-
-	printf("cluster %s: leader %s%" PRIu64 ", term %" PRIu64 "%s (as node %" PRIu64
-	       " at %s sees it)\n",
-	       cluster[0] != '\0' ? cluster : "?", leader == 0 ? "none " : "", leader, term,
-	       joint ? ", joint configuration" : "", self, concord_client_endpoint(c));
-	printf("%-4s %-10s %-10s %-7s %6s %9s %9s %9s  %-21s %-21s %s\n", "ID", "NAME", "ROLE",
-	       "VOTER", "TERM", "COMMIT", "APPLIED", "MATCH", "CLIENT", "PEER", "HTTP");
-	for (size_t i = 0; i < n; i++) {
-		const struct ctl_row *r = &rows[i];
-		char t[24], cm[24], ap[24];
-		if (r->answered) {
-			snprintf(t, sizeof(t), "%" PRIu64, r->term);
-			snprintf(cm, sizeof(cm), "%" PRIu64, r->commit);
-			snprintf(ap, sizeof(ap), "%" PRIu64, r->applied);
-		} else {
-			snprintf(t, sizeof(t), "-");
-			snprintf(cm, sizeof(cm), "-");
-			snprintf(ap, sizeof(ap), "-");
-		}
-		printf("%-4" PRIu64 " %-10s %-10s %-7s %6s %9s %9s %9s  %-21s %-21s %s\n", r->id,
-		       r->name, r->answered ? r->role : "down?", r->voter ? "voter" : "learner", t,
-		       cm, ap, r->match, r->client, r->peer, r->http);
-	}
-	return CTL_OK;
-}
-
-static int ctl_members_list(struct concord_client *c)
-{
-	char *json = NULL;
-	size_t len = 0;
-	int rc = concord_client_status(c, NULL, &json, &len);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "members", rc);
-	}
-	struct json_doc *doc = NULL;
-	const struct json_value *root = NULL;
-	int ret = ctl_status_parse(json, len, &doc, &root);
-	free(json);
-	if (ret != CTL_OK) {
-		return ret;
-	}
-	static struct ctl_row rows[CTL_ROWS_MAX];
-	size_t n = ctl_rows_from(root, rows);
-	json_doc_free(doc);
-	printf("%-4s %-10s %-7s %-21s %-21s %s\n", "ID", "NAME", "VOTER", "PEER", "CLIENT", "HTTP");
-	for (size_t i = 0; i < n; i++) {
-		printf("%-4" PRIu64 " %-10s %-7s %-21s %-21s %s\n", rows[i].id, rows[i].name,
-		       rows[i].voter ? "voter" : "learner", rows[i].peer, rows[i].client,
-		       rows[i].http);
-	}
-	return CTL_OK;
-}
-
-static int ctl_members(struct concord_client *c, int argc, char **argv)
-{
-	if (argc == 0) {
-		return ctl_members_list(c);
-	}
-	const char *sub = argv[0];
-	int rc;
-	if (strcmp(sub, "add") == 0) {
-		ctl_need_args("members add", argc - 1, 5, 5);
-		uint64_t id = ctl_parse_u64("ID", argv[1], 1, UINT64_MAX);
-		rc = concord_client_member_add(c, id, argv[2], argv[3], argv[4], argv[5]);
-		if (rc != CONCORD_OK) {
-			return ctl_fail(c, "members add", rc);
-		}
-		printf("added %" PRIu64 " (%s) as a learner\n", id, argv[2]);
-	} else if (strcmp(sub, "promote") == 0) {
-		ctl_need_args("members promote", argc - 1, 1, 1);
-		uint64_t id = ctl_parse_u64("ID", argv[1], 1, UINT64_MAX);
-		rc = concord_client_member_promote(c, id);
-		if (rc != CONCORD_OK) {
-			return ctl_fail(c, "members promote", rc);
-		}
-		printf("promoted %" PRIu64 "\n", id);
-	} else if (strcmp(sub, "remove") == 0) {
-		ctl_need_args("members remove", argc - 1, 1, 1);
-		uint64_t id = ctl_parse_u64("ID", argv[1], 1, UINT64_MAX);
-		rc = concord_client_member_remove(c, id);
-		if (rc != CONCORD_OK) {
-			return ctl_fail(c, "members remove", rc);
-		}
-		printf("removed %" PRIu64 "\n", id);
-	} else {
-		ctl_usage_error("members: unknown subcommand '%s' (add, promote, remove)", sub);
-	}
-	return CTL_OK;
-}
-
-/* CONCORD.TRANSFER directly, for its reply's text: "+OK already the leader" when the
- * target leads already (success: nothing to do). */
-static int ctl_transfer(struct concord_client *c, int argc, char **argv)
-{
-	ctl_need_args("transfer", argc, 1, 1);
-	uint64_t id = ctl_parse_u64("ID", argv[0], 1, UINT64_MAX);
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%" PRIu64, id);
-	const char *args[] = {"CONCORD.TRANSFER", ids};
-	struct concord_reply r;
-	memset(&r, 0, sizeof(r));
-	int rc = concord_client_command(c, args, NULL, 2, &r);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "transfer", rc);
-	}
-	int ret = CTL_OK;
-	if (r.type == CONCORD_REPLY_STATUS && strstr(r.str, "already the leader") != NULL) {
-		printf("%" PRIu64 " is already the leader; nothing to transfer\n", id);
-	} else if (r.type == CONCORD_REPLY_STATUS) {
-		printf("leadership transfer to %" PRIu64 " started\n", id);
-	} else {
-		fprintf(stderr, "concordctl: transfer: %s\n",
-		        r.type == CONCORD_REPLY_ERROR ? r.str : "unexpected reply");
-		ret = CTL_FAILED;
-	}
-	concord_reply_free(&r);
-	return ret;
-}
-
-static int ctl_step_down(struct concord_client *c, int argc, char **argv)
-{
-	(void)argv;
-	ctl_need_args("step-down", argc, 0, 0);
-	int rc = concord_client_step_down(c);
-	if (rc != CONCORD_OK) {
-		return ctl_fail(c, "step-down", rc);
-	}
-	printf("the leader stepped down\n");
-	return CTL_OK;
-}
-
-/* ----------------------------------------------------------------------------------
- * Faults: on every node of the endpoint list.
- */
-
-static int ctl_faults(struct concord_client *c, const char *endpoints, int argc, char **argv)
-{
-	if (argc < 2) {
-		ctl_usage_error("faults: expected 'set PEER|* [options]' or 'clear PEER|*'");
-	}
-	const bool set = strcmp(argv[0], "set") == 0;
-	if (!set && strcmp(argv[0], "clear") != 0) {
-		ctl_usage_error("faults: unknown subcommand '%s' (set, clear)", argv[0]);
-	}
-	uint64_t peer = ctl_parse_peer(argv[1]);
-	struct concord_fault f;
-	memset(&f, 0, sizeof(f));
-	for (int i = 2; i < argc; i++) {
-		const char *o = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!set) {
-			ctl_usage_error("faults clear: unexpected argument '%s'", o);
-		}
-		if (strcmp(o, "--block-out") == 0) {
-			f.block_out = true;
-			continue;
-		}
-		if (strcmp(o, "--block-in") == 0) {
-			f.block_in = true;
-			continue;
-		}
-		if (v == NULL) {
-			ctl_usage_error("faults set: %s needs a value", o);
-		}
-		i++;
-		if (strcmp(o, "--drop") == 0) {
-			f.drop = ctl_parse_prob(o, v);
-		} else if (strcmp(o, "--dup") == 0) {
-			f.dup = ctl_parse_prob(o, v);
-		} else if (strcmp(o, "--delay-req") == 0) {
-			f.delay_req_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
-		} else if (strcmp(o, "--delay-resp") == 0) {
-			f.delay_resp_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
-		} else if (strcmp(o, "--delay-req-p") == 0) {
-			f.delay_req_p = ctl_parse_prob(o, v);
-		} else if (strcmp(o, "--delay-resp-p") == 0) {
-			f.delay_resp_p = ctl_parse_prob(o, v);
-		} else if (strcmp(o, "--jitter") == 0) {
-			f.jitter_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
-		} else {
-			ctl_usage_error("faults set: unknown option '%s'", o);
-		}
-	}
-	/* Every listed node in turn: faults live on each node's own links. */
-	int worst = CTL_OK;
-	const char *p = endpoints;
-	while (*p != '\0') {
-		const char *comma = strchr(p, ',');
-		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		char node[300];
-		if (len > 0 && len < sizeof(node)) {
-			memcpy(node, p, len);
-			node[len] = '\0';
-			int rc = set ? concord_client_fault_set(c, node, peer, &f)
-			             : concord_client_fault_clear(c, node, peer);
-			if (rc != CONCORD_OK) {
-				char what[340];
-				snprintf(what, sizeof(what), "faults %s on %s", argv[0], node);
-				int code = ctl_fail(c, what, rc);
-				if (code > worst) {
-					worst = code;
-				}
-			} else {
-				printf("%s: faults %s on the link%s to %s\n", node,
-				       set ? "set" : "cleared", peer == CONCORD_PEER_ALL ? "s" : "",
-				       argv[1]);
-			}
-		}
-		if (comma == NULL) {
-			break;
-		}
-		p = comma + 1;
-	}
-	return worst;
-}
-
-/* ----------------------------------------------------------------------------------
  * main
  */
+
+static const struct ctl_command *ctl_find(const char *name)
+{
+	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands};
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
+			if (strcmp(k->name, name) == 0) {
+				return k;
+			}
+		}
+	}
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -727,32 +207,12 @@ int main(int argc, char **argv)
 	}
 	ctl_client = c;
 
-	int ret;
-	if (strcmp(cmd, "put") == 0) {
-		ret = ctl_put(c, cargc, cargv);
-	} else if (strcmp(cmd, "get") == 0) {
-		ret = ctl_get(c, cargc, cargv);
-	} else if (strcmp(cmd, "del") == 0) {
-		ret = ctl_del(c, cargc, cargv);
-	} else if (strcmp(cmd, "scan") == 0) {
-		ret = ctl_scan(c, cargc, cargv);
-	} else if (strcmp(cmd, "incr") == 0) {
-		ret = ctl_incr(c, cargc, cargv);
-	} else if (strcmp(cmd, "cas") == 0) {
-		ret = ctl_cas(c, cargc, cargv);
-	} else if (strcmp(cmd, "status") == 0) {
-		ret = ctl_status(c, cargc, cargv, timeout_ms);
-	} else if (strcmp(cmd, "members") == 0) {
-		ret = ctl_members(c, cargc, cargv);
-	} else if (strcmp(cmd, "transfer") == 0) {
-		ret = ctl_transfer(c, cargc, cargv);
-	} else if (strcmp(cmd, "step-down") == 0) {
-		ret = ctl_step_down(c, cargc, cargv);
-	} else if (strcmp(cmd, "faults") == 0) {
-		ret = ctl_faults(c, endpoints, cargc, cargv);
-	} else {
+	struct ctl ctl = {.c = c, .endpoints = endpoints, .timeout_ms = timeout_ms};
+	const struct ctl_command *found = ctl_find(cmd);
+	if (found == NULL) {
 		ctl_usage_error("unknown command '%s'", cmd);
 	}
+	int ret = found->fn(&ctl, cargc, cargv);
 	if (fflush(stdout) != 0 && ret == CTL_OK) {
 		fprintf(stderr, "concordctl: writing the output: %s\n", strerror(errno));
 		ret = CTL_FAILED;

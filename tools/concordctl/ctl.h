@@ -1,0 +1,52 @@
+/* ctl.h: what concordctl's command files share: exit codes, argument helpers, the tables. */
+#ifndef CONCORD_CTL_H
+#define CONCORD_CTL_H
+
+#include "concord/client.h"
+
+#include <stdint.h>
+
+/* Exit codes. */
+enum {
+	CTL_OK = 0,
+	CTL_FAILED = 1, /* not found, refused, or failed */
+	CTL_USAGE = 2,
+	CTL_UNAVAILABLE = 3, /* no node answered in time */
+};
+
+/* A member's own numbers are asked of it with at most this much time. */
+#define CTL_PROBE_TIMEOUT_MS 1000u
+
+/* What every command runs with: the client and the global options. */
+struct ctl {
+	struct concord_client *c;
+	const char *endpoints; /* the --endpoints list as given */
+	uint32_t timeout_ms;   /* --timeout-ms */
+};
+
+typedef int (*ctl_fn)(struct ctl *ctl, int argc, char **argv);
+
+/* One command: its name on the command line and the function that runs it. Each
+ * command file exports a table ending with a NULL name. */
+struct ctl_command {
+	const char *name;
+	ctl_fn fn;
+};
+
+extern const struct ctl_command ctl_kv_commands[];    /* kv.c */
+extern const struct ctl_command ctl_admin_commands[]; /* admin.c */
+
+/* Prints "concordctl: MESSAGE" and the help hint, then exits with CTL_USAGE. */
+_Noreturn void ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reports a failed call and returns the exit code for it. */
+int ctl_fail(struct concord_client *c, const char *what, int rc);
+/* A decimal number in [min, max], or a usage error naming `what`. */
+uint64_t ctl_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max);
+/* A probability in [0, 1], or a usage error. */
+double ctl_parse_prob(const char *what, const char *s);
+/* A member id, or "*" for every peer (CONCORD_PEER_ALL). */
+uint64_t ctl_parse_peer(const char *s);
+/* A usage error unless want_min <= have <= want_max. */
+void ctl_need_args(const char *cmd, int have, int want_min, int want_max);
+
+#endif /* CONCORD_CTL_H */
