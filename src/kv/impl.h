@@ -149,6 +149,13 @@ struct kv {
 
 	struct kv_txn_out txn;
 
+	/* Watch (watch.c): the hook, and the items changed by the revision being written
+	 * (collected only while a hook is set). Not part of the state: kv_snapshot_read
+	 * carries it over. */
+	struct kv_watch_hook watch;
+	struct kv_item **touched;
+	size_t n_touched, cap_touched;
+
 	char errmsg[KV_ERRMSG_SIZE];
 };
 
@@ -214,6 +221,13 @@ bool kv_int_parse(const unsigned char *s, size_t len, int64_t *out);
 /* Runs a checked KV_OP_TXN: guards, then the sub-commands; fills r (r->txn included). */
 int kv_txn_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
 void kv_txn_out_free(struct kv_txn_out *o);
+
+/* watch.c */
+/* Notes that `it` changed at the revision being written (its first change in it). */
+void kv_watch_touch(struct kv *kv, struct kv_item *it);
+/* Hands the revision's events to the hook; before the history window moves. */
+void kv_watch_commit(struct kv *kv, uint64_t rev);
+void kv_watch_free(struct kv *kv);
 
 /* util */
 int kv_errmsg_set(struct kv *kv, int err, const char *fmt, ...)
