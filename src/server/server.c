@@ -28,6 +28,9 @@ void server_init(struct server *sv)
 	kv_limits_default(&sv->limits);
 	sv->request_timeout_ms = 5000;
 	sv->log_level = 1;
+	sv->watch_max = 4096;
+	sv->watch_conn_max = 64;
+	sv->watch_buffer_bytes = (size_t)1 << 20;
 	server_derive_limits(sv);
 }
 

@@ -1,0 +1,1 @@
+/* resp_pubsub.c: placeholder */
