@@ -191,7 +191,8 @@ static void watch_metrics_write(struct wire_buf *b, const struct server *sv)
 {
 	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
 	const struct watch_stats *w = &sv->watch_stats;
-	metric(b, "concord_watchers", "Watchers open on this node (HTTP and RESP).", G, w->watchers);
+	metric(b, "concord_watchers", "Watchers open on this node (HTTP and RESP).", G,
+	       w->watchers);
 	metric(b, "concord_watchers_created_total", "Watchers started.", C, w->created);
 	metric(b, "concord_watchers_refused_total",
 	       "Watchers and subscriptions refused for --watch-max or --watch-conn-max.", C,
