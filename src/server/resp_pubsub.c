@@ -735,18 +735,22 @@ void resp_pubsub_closing(struct rconn *c)
 	set_free(&ps->chan);
 	set_free(&ps->pat);
 	reg_update(c);
-	while (ps->watches != NULL) {
-		struct rwatch *rw = ps->watches;
-		ps->watches = rw->next;
+	/* Stopped now, freed with the connection: a close can happen inside a delivery. */
+	for (struct rwatch *rw = ps->watches; rw != NULL; rw = rw->next)
 		watch_stop(&rw->w);
-		rwatch_free(rw);
-	}
-	ps->n_watches = 0;
 }
 
 void resp_pubsub_free(struct rconn *c)
 {
-	free(c->pubsub);
+	struct rps *ps = c->pubsub;
+	if (ps == NULL)
+		return;
+	while (ps->watches != NULL) {
+		struct rwatch *rw = ps->watches;
+		ps->watches = rw->next;
+		rwatch_free(rw);
+	}
+	free(ps);
 	c->pubsub = NULL;
 }
 

@@ -51,6 +51,9 @@ void server_derive_limits(struct server *sv)
 		sv->output_hard_bytes = WIRE_BUF_BYTES_LIMIT;
 	if (sv->output_soft_bytes > sv->output_hard_bytes)
 		sv->output_soft_bytes = sv->output_hard_bytes;
+	/* A watcher is canceled as slow well before its connection could overflow. */
+	if (sv->watch_buffer_bytes > sv->output_hard_bytes / 4)
+		sv->watch_buffer_bytes = sv->output_hard_bytes / 4;
 }
 
 void server_logf(const struct server *sv, int level, const char *fmt, ...)

@@ -153,6 +153,8 @@ static int pump_fn(void *arg, uint64_t rev, const struct kv_event *ev, size_t n)
 {
 	struct pump *p = arg;
 	struct watcher *w = p->w;
+	if (!w->active)
+		return 1; /* the sink stopped it while taking the last revision */
 	if (w->ops->queued(w) >= w->hub->sv->watch_buffer_bytes / 2) {
 		p->paused = true; /* this revision stays for the next pump */
 		return 1;
@@ -178,7 +180,7 @@ void watch_pump(struct watcher *w)
 			cancel_compacted(w, kv_compact_revision(kv));
 			return;
 		}
-		if (rv != KV_OK || p.paused)
+		if (rv != KV_OK || p.paused || !w->active)
 			return;
 		w->next_rev = next;
 	}
