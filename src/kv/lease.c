@@ -301,7 +301,7 @@ static uint64_t deadline_in(const struct kv *kv, int64_t ms)
 {
 	if (ms <= 0)
 		return kv->clock_ms;
-	uint64_t d = (uint64_t)ms;
+	uint64_t d = ms > KV_TTL_MS_LIMIT ? (uint64_t)KV_TTL_MS_LIMIT : (uint64_t)ms;
 	return d > CLOCK_MAX - kv->clock_ms ? CLOCK_MAX : kv->clock_ms + d;
 }
 

@@ -62,6 +62,17 @@ static const struct command commands[] = {
     LEADER("CONCORD.TRANSFER", 2, leader_transfer),
     LEADER("CONCORD.STEPDOWN", 1, leader_stepdown),
     LEADER("CONCORD.MEMBER", -3, leader_member),
+    /* Expiry (resp_expire.c). */
+    WRITE("SETEX", 4, 1, build_setex),
+    WRITE("PSETEX", 4, 1, build_setex),
+    WRITE("EXPIRE", -3, 1, build_expire),
+    WRITE("PEXPIRE", -3, 1, build_expire),
+    WRITE("EXPIREAT", -3, 1, build_expire),
+    WRITE("PEXPIREAT", -3, 1, build_expire),
+    WRITE("PERSIST", 2, 1, build_persist),
+    {"GETEX", -2, CMD_WRITE | CMD_NOTXN, 1, NULL, build_getex, NULL},
+    {"GETDEL", 2, CMD_WRITE | CMD_NOTXN, 1, NULL, build_getdel, NULL},
+    {"GETSET", 3, CMD_WRITE | CMD_NOTXN, 1, NULL, build_getset, NULL},
 };
 
 static const char *const unsupported[] = {
@@ -77,9 +88,9 @@ static const char *const unsupported[] = {
     "XLEN",     "GEOADD",        "GEORADIUS",    "PFADD",     "PFCOUNT",     "PFMERGE",
     "SETBIT",   "GETBIT",        "BITCOUNT",     "BITOP",     "BITFIELD",    "SUBSCRIBE",
     "PUBLISH",  "PSUBSCRIBE",    "UNSUBSCRIBE",  "EVAL",      "EVALSHA",     "SCRIPT",
-    "FUNCTION", "FCALL",         "GETSET",       "GETDEL",    "GETEX",       "GETRANGE",
-    "SETRANGE", "INCRBYFLOAT",   "EXPIRE",       "PEXPIRE",   "EXPIREAT",    "PEXPIREAT",
-    "PERSIST",  "SETEX",         "PSETEX",       "FLUSHALL",  "FLUSHDB",     "RENAME",
+    "FUNCTION", "FCALL",                           "GETRANGE",
+    "SETRANGE", "INCRBYFLOAT",                 
+                      "FLUSHALL",  "FLUSHDB",     "RENAME",
     "RENAMENX", "MOVE",          "OBJECT",       "DUMP",      "RESTORE",     "WAIT",
     "SAVE",     "BGSAVE",        "BGREWRITEAOF", "REPLICAOF", "SLAVEOF",     "SWAPDB",
     "COPY",     "RANDOMKEY",     "SORT",         "MONITOR",   "SYNC",        "PSYNC",

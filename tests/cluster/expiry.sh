@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# expiry.sh: key expiry on a 3-node cluster (issue 14): redis-py (expiry.py), redis-cli, and a leader change after which the remaining TTLs restart on the new leader's clock.
+source "$(dirname "$0")/lib.sh"
+
+PY_REDIS=""
+for py in python3 /usr/bin/python3; do
+	if "$py" -c 'import redis' 2>/dev/null; then
+		PY_REDIS=$py
+		break
+	fi
+done
+[ -n "$PY_REDIS" ] || { echo "redis-py missing: install Debian python3-redis (scripts/deps.sh)"; exit 1; }
+
+cluster_start
+wait_leader
+L=$LEADER
+F=$((L == 1 ? 2 : 1))
+for i in 1 2 3; do wait_up "$i"; done
+
+ports="${CLIENT[1]##*:} ${CLIENT[2]##*:} ${CLIENT[3]##*:}"
+https="${HTTP[1]##*:} ${HTTP[2]##*:} ${HTTP[3]##*:}"
+log "redis-py against the leader n$L"
+out=$(timeout $((120 * SLOW)) "$PY_REDIS" "$(dirname "$0")/expiry.py" "${CLIENT[$L]##*:}" \
+	"$ports" "$https" "exp-" 2>&1) || fail "$out"
+log "$out"
+
+log "redis-cli through the follower n$F"
+[ "$(rc "$F" SET cli v EX 100)" = OK ] || fail "SET EX through a follower"
+t=$(rc "$F" TTL cli)
+[ "$t" -ge 99 ] && [ "$t" -le 100 ] || fail "TTL through a follower: $t"
+[ "$(rc "$L" PERSIST cli)" = 1 ] || fail "PERSIST"
+[ "$(rc "$L" TTL cli)" = -1 ] || fail "TTL after PERSIST"
+[ "$(rc "$L" TTL nope)" = -2 ] || fail "TTL of an absent key"
+[ "$(rc "$L" GETDEL cli)" = v ] || fail "GETDEL"
+
+# A leader change: no command is stamped between the SET and the new leader's first
+# stamp, so the key's whole remaining TTL restarts on the new leader's clock.
+log "leader change: TTLs restart on the new leader's clock"
+[ "$(rc "$L" SET moving v PX 3000)" = OK ] || fail "SET PX"
+t0=$(date +%s%N)
+sleep 1
+NEW=$F
+[ "$(rc "$L" CONCORD.TRANSFER "$NEW")" = OK ] || fail "transfer to n$NEW"
+wait_leader
+[ "$LEADER" = "$NEW" ] || fail "n$NEW did not take over (n$LEADER leads)"
+p=""
+for _ in $(seq 1 50); do
+	p=$(rc "$NEW" PTTL moving)
+	[ -n "$p" ] && [ "$p" -gt 0 ] && break
+	sleep 0.05
+done
+elapsed=$((($(date +%s%N) - t0) / 1000000))
+log "PTTL on the new leader: $p ms, ${elapsed} ms after the SET"
+[ "$elapsed" -ge 1000 ] || fail "the test did not wait"
+[ "$p" -gt $((3000 - elapsed + 500)) ] || fail "PTTL $p: the time between the leaders was counted"
+[ "$p" -le 3000 ] || fail "PTTL $p above the TTL"
+tries=0
+while [ "$(rc "$NEW" EXISTS moving)" != 0 ] && [ $tries -lt $((100 * SLOW)) ]; do
+	sleep 0.1
+	tries=$((tries + 1))
+done
+[ "$(rc "$NEW" EXISTS moving)" = 0 ] || fail "the key never expired on the new leader"
+for i in 1 2 3; do
+	[ "$(rc "$i" GET moving)" = "" ] || fail "n$i still serves the expired key"
+done
+log "pass"
