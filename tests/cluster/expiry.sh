@@ -33,6 +33,38 @@ t=$(rc "$F" TTL cli)
 [ "$(rc "$L" TTL nope)" = -2 ] || fail "TTL of an absent key"
 [ "$(rc "$L" GETDEL cli)" = v ] || fail "GETDEL"
 
+log "HTTP leases and TTLs (curl)"
+H=$(url "$L" "")
+g=$(hc "$L" -X POST "${H}/v1/lease/grant?ttl=60") || fail "grant"
+id=$(echo "$g" | grep -o '"id": [0-9]*' | grep -o '[0-9]*$')
+[ -n "$id" ] || fail "grant: $g"
+hc "$L" -X PUT --data-binary v1 "${H}/v1/kv/leased?lease=$id" | grep -q '"mod_revision"' || fail "PUT with a lease"
+hc "$L" -X PUT --data-binary v2 "${H}/v1/kv/leased2?lease=$id" >/dev/null
+hc "$L" -X PUT --data-binary v "${H}/v1/kv/nolease?lease=424242" | grep -q "lease not found" || fail "PUT on a missing lease"
+t=$(hc "$L" "${H}/v1/lease/timetolive?id=$id")
+echo "$t" | grep -Eq '"key_count": ?2' || fail "timetolive: $t"
+echo "$t" | grep -Eq '"granted_ttl": ?60' || fail "timetolive: $t"
+hc "$L" "${H}/v1/lease/leases" | grep -q "\"id\": $id" || fail "leases list"
+hc "$L" -X POST "${H}/v1/lease/keepalive?id=$id" | grep -q '"ttl": 60' || fail "keepalive"
+k=$(rc "$L" TTL leased)
+[ "$k" -ge 59 ] && [ "$k" -le 60 ] || fail "TTL of a leased key: $k"
+hc "$L" -X POST "${H}/v1/lease/revoke?id=$id" | grep -q '"deleted": 2' || fail "revoke"
+[ "$(rc "$L" EXISTS leased leased2)" = 0 ] || fail "a revoked lease's keys remain"
+hc "$L" -X POST "${H}/v1/lease/keepalive?id=$id" | grep -q "not found" || fail "keepalive of a revoked lease"
+hc "$L" -X PUT --data-binary v "${H}/v1/kv/short?ttl_ms=300" >/dev/null || fail "PUT ttl_ms"
+p=$(rc "$L" PTTL short)
+[ "$p" -gt 0 ] && [ "$p" -le 300 ] || fail "PTTL after PUT ttl_ms=300: $p"
+g=$(hc "$L" -X POST "${H}/v1/lease/grant?ttl_ms=400&id=77") || fail "grant with an id"
+echo "$g" | grep -q '"id": 77' || fail "grant with an id: $g"
+hc "$L" -X PUT --data-binary v "${H}/v1/kv/onlease?lease=77" >/dev/null
+tries=0
+while [ "$(rc "$L" EXISTS short onlease)" != 0 ] && [ $tries -lt $((50 * SLOW)) ]; do
+	sleep 0.1
+	tries=$((tries + 1))
+done
+[ "$(rc "$L" EXISTS short onlease)" = 0 ] || fail "a TTL or an expired lease did not delete its key"
+hc "$L" "${H}/v1/lease/timetolive?id=77" | grep -q "not found" || fail "an expired lease is still there"
+
 # A leader change: no command is stamped between the SET and the new leader's first
 # stamp, so the key's whole remaining TTL restarts on the new leader's clock.
 log "leader change: TTLs restart on the new leader's clock"
