@@ -43,11 +43,8 @@ static int reap_propose(struct driver *d, uint64_t clock, driver_write_cb cb)
 		max_keys = REAP_KEYS;
 	size_t n_leases = 0;
 	size_t n = kv_due(d->kv, clock, keys, max_keys, leases, REAP_LEASES, &n_leases);
-	struct kv_cmd c = {.op = KV_OP_EXPIRE_DUE,
-	                   .n = n,
-	                   .keys = keys,
-	                   .n_leases = n_leases,
-	                   .leases = leases};
+	struct kv_cmd c = {
+	    .op = KV_OP_EXPIRE_DUE, .n = n, .keys = keys, .n_leases = n_leases, .leases = leases};
 	return driver_propose(d, &c, cb, d);
 }
 

@@ -396,7 +396,7 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 		return DRIVER_ENOTLEADER;
 	struct kv_cmd c = *cmd;
 	c.time_ms = d->seam.wall_ms(d->seam.ctx); /* the log time that expires sessions */
-	c.mono_ms = driver_mono_stamp(d);          /* the log clock of expiry (expiry.c) */
+	c.mono_ms = driver_mono_stamp(d);         /* the log clock of expiry (expiry.c) */
 	void *buf = NULL;
 	size_t len = 0;
 	int rv = kv_cmd_encode(&c, &d->cfg.kv.limits, &buf, &len);

@@ -93,7 +93,7 @@ static int lease_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 	switch (cmd->op) {
 	case KV_OP_LEASE_GRANT:
 		return cmd->lease_ttl_ms >= 1 && cmd->lease_ttl_ms <= KV_TTL_MS_LIMIT ? KV_OK
-		                                                                     : KV_EINVAL;
+		                                                                      : KV_EINVAL;
 	case KV_OP_LEASE_REVOKE:
 	case KV_OP_LEASE_KEEPALIVE:
 		return cmd->lease != 0 ? KV_OK : KV_EINVAL;
@@ -130,6 +130,14 @@ static int seq_check(const struct kv_cmd *cmd)
 
 static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim);
 
+static int expiry_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	int rv = seq_check(cmd);
+	if (rv != KV_OK)
+		return rv;
+	return cmd->op == KV_OP_EXPIRE ? expire_check(cmd, lim) : lease_check(cmd, lim);
+}
+
 int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 {
 	int rv;
@@ -157,9 +165,7 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 				return rv;
 		return KV_OK;
 	case KV_OP_INCRBY:
-		if ((rv = seq_check(cmd)) != KV_OK)
-			return rv;
-		return key_check(cmd->put.key_len, lim);
+		return seq_check(cmd) != KV_OK ? KV_EINVAL : key_check(cmd->put.key_len, lim);
 	case KV_OP_APPEND:
 		if ((rv = seq_check(cmd)) != KV_OK)
 			return rv;
@@ -193,16 +199,11 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 			return rv;
 		return cmd->revision > 0 ? KV_OK : KV_EINVAL;
 	case KV_OP_EXPIRE:
-		if ((rv = seq_check(cmd)) != KV_OK)
-			return rv;
-		return expire_check(cmd, lim);
 	case KV_OP_LEASE_GRANT:
 	case KV_OP_LEASE_REVOKE:
 	case KV_OP_LEASE_KEEPALIVE:
 	case KV_OP_EXPIRE_DUE:
-		if ((rv = seq_check(cmd)) != KV_OK)
-			return rv;
-		return lease_check(cmd, lim);
+		return expiry_cmd_check(cmd, lim);
 	}
 	return KV_EINVAL;
 }

@@ -1,4 +1,5 @@
-/* lease_read.c: reads of expiry and leases (TTL, lease info and lists) and the reaper's due list. */
+/* lease_read.c: reads of expiry and leases (TTL, lease info and lists) and the reaper's due list.
+ */
 #include "kv/impl.h"
 
 #include <string.h>

@@ -25,8 +25,8 @@
  */
 
 #define SNAP_MAGIC          0x53564b43u /* "CKVS" */
-#define SNAP_FORMAT         2u /* 2: the log clock, leases and key deadlines */
-#define SNAP_FORMAT_V1      1u /* still read: no lease, no deadline */
+#define SNAP_FORMAT         2u          /* 2: the log clock, leases and key deadlines */
+#define SNAP_FORMAT_V1      1u          /* still read: no lease, no deadline */
 #define SNAP_PREAMBLE_BYTES 8u
 #define SNAP_BUF_BYTES      (256u * 1024)
 /* A record's encoding beyond its key and value bytes, generously. */
@@ -347,7 +347,7 @@ struct restore {
 	struct kv_ver *oldest; /* its oldest version read so far */
 	uint64_t revision;     /* the header's */
 	uint32_t format;
-	struct kv_hist *hist;  /* compaction queue entries, sorted at the end */
+	struct kv_hist *hist; /* compaction queue entries, sorted at the end */
 	size_t n_hist;
 	size_t hist_cap;
 };

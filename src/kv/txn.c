@@ -41,7 +41,7 @@ struct view {
 	bool live;
 	const unsigned char *data;
 	size_t len;
-	uint64_t mod_rev; /* a staged key's is the revision the command will take */
+	uint64_t mod_rev;  /* a staged key's is the revision the command will take */
 	uint64_t deadline; /* UINT64_MAX: none */
 	struct kv_lease *lease;
 };
@@ -64,8 +64,11 @@ static struct view view_of(struct txn *t, const void *key, size_t len)
 		if (s->live)
 			v = (struct view){true, s->val, s->len, t->kv->rev + 1, UINT64_MAX, NULL};
 	} else if (it != NULL && kv_ver_live(it->head)) {
-		v = (struct view){true,          it->head->data,        it->head->len,
-		                  it->head->mod_rev, kv_item_deadline(it),
+		v = (struct view){true,
+		                  it->head->data,
+		                  it->head->len,
+		                  it->head->mod_rev,
+		                  kv_item_deadline(it),
 		                  it->ttl != NULL ? it->ttl->lease : NULL};
 	}
 	if (s != NULL && s->ttl.touch && v.live) {

@@ -590,7 +590,8 @@ void route_kv_put(struct hconn *c, const char *key, size_t key_len)
 	int has_lease = query_u64(q, "lease", &lease);
 	int has_ttl = http_query_ttl(q, &cmd.put.expiry.ms);
 	if (has_lease < 0 || has_ttl < 0 || (has_lease > 0 && (has_ttl > 0 || lease == 0))) {
-		respond_error(c, 400, "at most one of lease=ID (> 0) and ttl=S / ttl_ms=MS (>= 1 ms)");
+		respond_error(c, 400,
+		              "at most one of lease=ID (> 0) and ttl=S / ttl_ms=MS (>= 1 ms)");
 		put_args_free(&a);
 		return;
 	}

@@ -28,17 +28,19 @@ static void on_lease_written(void *arg, int status, const struct kv_reply *r)
 	} else if (r->code == KV_ELEASE) {
 		respond_error(c, 404, "lease %" PRIu64 " not found or expired", c->rev);
 	} else if (r->code != KV_OK) {
-		respond_error(c, r->code == KV_ELEASEEXISTS ? 409 : 400, "%s", kv_strerror(r->code));
+		respond_error(c, r->code == KV_ELEASEEXISTS ? 409 : 400, "%s",
+		              kv_strerror(r->code));
 	} else {
 		struct wire_buf b;
 		wire_buf_init(&b, 4096);
 		uint64_t id = c->op == LEASE_GRANT ? (uint64_t)r->integer : c->rev;
-		wire_buf_printf(&b, "{\"id\": %" PRIu64 ", \"revision\": %" PRIu64, id, r->revision);
+		wire_buf_printf(&b, "{\"id\": %" PRIu64 ", \"revision\": %" PRIu64, id,
+		                r->revision);
 		if (c->op == LEASE_REVOKE)
 			wire_buf_printf(&b, ", \"deleted\": %" PRId64, r->integer);
 		else if (c->op == LEASE_KEEPALIVE)
-			wire_buf_printf(&b, ", \"ttl_ms\": %" PRId64 ", \"ttl\": %" PRId64, r->integer,
-			                r->integer / 1000);
+			wire_buf_printf(&b, ", \"ttl_ms\": %" PRId64 ", \"ttl\": %" PRId64,
+			                r->integer, r->integer / 1000);
 		else
 			wire_buf_printf(&b, ", \"ttl_ms\": %" PRIu64 ", \"ttl\": %" PRIu64, c->seq,
 			                c->seq / 1000);
@@ -72,7 +74,8 @@ int http_query_ttl(const struct http_request *q, int64_t *ms)
 	if (a == 0 && b == 0)
 		return 0;
 	uint64_t v = a > 0 ? s * 1000 : m;
-	if ((a > 0 && s > (uint64_t)KV_TTL_MS_LIMIT / 1000) || v < 1 || v > (uint64_t)KV_TTL_MS_LIMIT)
+	if ((a > 0 && s > (uint64_t)KV_TTL_MS_LIMIT / 1000) || v < 1 ||
+	    v > (uint64_t)KV_TTL_MS_LIMIT)
 		return -1;
 	*ms = (int64_t)v;
 	return 1;
@@ -172,7 +175,8 @@ void route_lease(struct hconn *c, const char *rest, size_t len)
 		}
 		c->op = LEASE_GRANT;
 		c->seq = (uint64_t)ms;
-		lease_write(c, &(struct kv_cmd){.op = KV_OP_LEASE_GRANT, .lease = id, .lease_ttl_ms = ms});
+		lease_write(
+		    c, &(struct kv_cmd){.op = KV_OP_LEASE_GRANT, .lease = id, .lease_ttl_ms = ms});
 	} else if ((len == 10 && memcmp(rest, "/keepalive", 10) == 0 && post) ||
 	           (len == 7 && memcmp(rest, "/revoke", 7) == 0 && post)) {
 		if (id == 0) {

@@ -49,7 +49,8 @@ static int expiry_option(size_t argc, const struct resp_arg *argv, size_t i, con
 		}
 		e->mode = opts[k].mode;
 		bool rel = opts[k].mode == KV_EXPIRY_IN;
-		return ttl_arg(&argv[i + 1], opts[k].unit, rel, false, cmd, b, &e->ms) == 0 ? 1 : -1;
+		return ttl_arg(&argv[i + 1], opts[k].unit, rel, false, cmd, b, &e->ms) == 0 ? 1
+		                                                                            : -1;
 	}
 	return 0;
 }
@@ -57,7 +58,8 @@ static int expiry_option(size_t argc, const struct resp_arg *argv, size_t i, con
 /* The old value first, then `write`: one transaction, one log entry. */
 static void with_get(struct build *b, const struct resp_arg *key, const struct kv_cmd *write)
 {
-	b->sub[0] = (struct kv_cmd){.op = KV_OP_GET, .put = {.key = key->data, .key_len = key->len}};
+	b->sub[0] =
+	    (struct kv_cmd){.op = KV_OP_GET, .put = {.key = key->data, .key_len = key->len}};
 	size_t n = 1;
 	if (write != NULL)
 		b->sub[n++] = *write;

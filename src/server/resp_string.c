@@ -10,7 +10,7 @@
 
 /* Checks a key and value against the limits before proposing, for a precise error. */
 int check_put(struct resp_server *s, struct build *b, const struct resp_arg *key,
-                     const struct resp_arg *value)
+              const struct resp_arg *value)
 {
 	const struct kv_limits *lim = &s->sv->limits;
 	if (key->len > lim->key_bytes_max) {

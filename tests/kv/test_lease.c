@@ -229,8 +229,8 @@ static void test_leases(void **state)
 	assert_int_equal(nk, 1);
 	assert_int_equal(nl, 1);
 	assert_int_equal(leases[0], id);
-	struct kv_cmd due = {.op = KV_OP_EXPIRE_DUE, .n = nk, .keys = keys, .n_leases = nl,
-	                     .leases = leases};
+	struct kv_cmd due = {
+	    .op = KV_OP_EXPIRE_DUE, .n = nk, .keys = keys, .n_leases = nl, .leases = leases};
 	assert_int_equal(at_term(kv, 1, 1900, due, &r), KV_OK);
 	assert_int_equal(r.integer, 1);
 	assert_null(kv_lease_find(kv, id));
@@ -287,14 +287,17 @@ static struct kv_cmd mix_expiry(struct mix *m, struct kv *kv)
 		                       .lease_ttl_ms = (int64_t)((x >> 24) % 400) + 1};
 	case 3:
 		return (struct kv_cmd){.op = (x >> 16) % 2 ? KV_OP_LEASE_KEEPALIVE
-		                                            : KV_OP_LEASE_REVOKE,
+		                                           : KV_OP_LEASE_REVOKE,
 		                       .lease = m->lease_ids[(x >> 20) % 4] + 1};
 	case 4: {
 		size_t nl;
 		size_t nk = kv_due(kv, kv_clock_at(kv, m->term, m->mono), m->due_keys, 16,
 		                   m->due_leases, 4, &nl);
-		return (struct kv_cmd){.op = KV_OP_EXPIRE_DUE, .n = nk, .keys = m->due_keys,
-		                       .n_leases = nl, .leases = m->due_leases};
+		return (struct kv_cmd){.op = KV_OP_EXPIRE_DUE,
+		                       .n = nk,
+		                       .keys = m->due_keys,
+		                       .n_leases = nl,
+		                       .leases = m->due_leases};
 	}
 	default: {
 		struct kv_cmd s = set_px(key, "v", (int64_t)(x >> 16) % 200);
@@ -516,13 +519,13 @@ static void test_crafted(void **state)
 		uint64_t ld, kd, kl;
 		bool tomb;
 	} bad[] = {
-	    {KV_ECORRUPT, 2, 50, 151, 0, 0, false},     /* lease deadline beyond clock + TTL */
-	    {KV_ECORRUPT, 2, 0, 100, 0, 0, false},      /* lease TTL 0 */
-	    {KV_ECORRUPT, 2, 50, 0, 0, 0, false},       /* lease deadline 0 */
-	    {KV_ECORRUPT, 2, 50, 150, 0, 6, false},     /* key on a lease that does not exist */
-	    {KV_ECORRUPT, 2, 50, 150, 120, 0, true},    /* a deadline on a tombstone */
+	    {KV_ECORRUPT, 2, 50, 151, 0, 0, false},  /* lease deadline beyond clock + TTL */
+	    {KV_ECORRUPT, 2, 0, 100, 0, 0, false},   /* lease TTL 0 */
+	    {KV_ECORRUPT, 2, 50, 0, 0, 0, false},    /* lease deadline 0 */
+	    {KV_ECORRUPT, 2, 50, 150, 0, 6, false},  /* key on a lease that does not exist */
+	    {KV_ECORRUPT, 2, 50, 150, 120, 0, true}, /* a deadline on a tombstone */
 	    {KV_ECORRUPT, 2, 50, 150, (uint64_t)1 << 60, 0, false}, /* beyond the longest TTL */
-	    {KV_ECORRUPT, 1, 50, 150, 0, 0, false},     /* format 1 with format 2 fields */
+	    {KV_ECORRUPT, 1, 50, 150, 0, 0, false}, /* format 1 with format 2 fields */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rv = craft_load(kv, bad[i].format, bad[i].ttl, bad[i].ld, bad[i].kd, bad[i].kl,
@@ -543,9 +546,9 @@ static void test_crafted(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_clock_terms),     cmocka_unit_test(test_lazy_and_reaped),
-	    cmocka_unit_test(test_expire_ops),      cmocka_unit_test(test_leases),
-	    cmocka_unit_test(test_determinism),     cmocka_unit_test(test_snapshot_round_trip),
+	    cmocka_unit_test(test_clock_terms), cmocka_unit_test(test_lazy_and_reaped),
+	    cmocka_unit_test(test_expire_ops),  cmocka_unit_test(test_leases),
+	    cmocka_unit_test(test_determinism), cmocka_unit_test(test_snapshot_round_trip),
 	    cmocka_unit_test(test_crafted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
