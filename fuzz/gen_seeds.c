@@ -458,6 +458,42 @@ static void gen_kvsnap(void)
 	b.p[1 + 12] ^= 0x40;
 	save("damaged_fixed_crc", &b);
 	free(buf);
+	/* Format 2: a lease with a key, a key with its own deadline, the clock running. */
+	scratch = (struct bytes){0};
+	cmd(&scratch, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_LEASE_GRANT,
+	                     .lease = 9,
+	                     .lease_ttl_ms = 5000,
+	                     .mono_ms = 1000,
+	                     .time_ms = 200});
+	cmd(&scratch, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .mono_ms = 1100,
+	                     .time_ms = 201,
+	                     .put = {.key = "l",
+	                             .key_len = 1,
+	                             .value = "1",
+	                             .value_len = 1,
+	                             .expiry = {.mode = KV_EXPIRY_LEASE, .lease = 9}}});
+	cmd(&scratch, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .mono_ms = 1200,
+	                     .time_ms = 202,
+	                     .put = {.key = "t",
+	                             .key_len = 1,
+	                             .value = "2",
+	                             .value_len = 1,
+	                             .expiry = {.mode = KV_EXPIRY_IN, .ms = 700}}});
+	free(scratch.p);
+	assert(kv_snapshot_write_buf(kv, &buf, &len) == 0);
+	put_u8(&b, 0);
+	put(&b, buf, len);
+	save("leases_ttls", &b);
+	put_u8(&b, 1);
+	put(&b, buf, len);
+	b.p[1 + 40] ^= 0x08;
+	save("leases_ttls_damaged", &b);
+	free(buf);
 	kv_free(kv);
 }
 
