@@ -121,8 +121,8 @@ static void stage_write(struct txn *t, const void *key, size_t key_len, bool liv
 	s->len = live ? alen + blen : 0;
 	if (!live)
 		s->ttl = (struct kv_ttl_set){.touch = true};
-	else if (ttl != NULL)
-		s->ttl = *ttl;
+	else if (ttl != NULL && ttl->touch)
+		s->ttl = *ttl; /* KEEP leaves what an earlier EXPIRE of this transaction set */
 }
 
 static void stage(struct txn *t, const void *key, size_t key_len, bool live, const void *a,

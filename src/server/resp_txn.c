@@ -54,8 +54,16 @@ static bool txn_read_kind(const struct command *cmd, enum reply_kind *kind)
 static int txn_build(struct resp_server *s, const struct queued *q, struct build *b)
 {
 	memset(b, 0, sizeof(*b));
-	if (q->cmd->build != NULL)
-		return q->cmd->build(s, q->argc, q->argv, b);
+	if (q->cmd->build != NULL) {
+		int rv = q->cmd->build(s, q->argc, q->argv, b);
+		if (rv == 0 && b->cmd.op == KV_OP_TXN) {
+			/* SET ... GET is itself a transaction (resp_expire.c): they do not nest. */
+			snprintf(b->err, sizeof(b->err),
+			         "ERR SET with GET cannot run inside MULTI in Concord");
+			return -1;
+		}
+		return rv;
+	}
 	if (!txn_read_kind(q->cmd, &b->kind))
 		return -1;
 	for (size_t i = 1; i < q->argc; i++) {

@@ -102,7 +102,7 @@ def old_value():
     assert r.set(k, "4", nx=True, get=True) == b"3" and r.get(k) == b"3"
     assert r.getex(k, ex=100) == b"3" and r.ttl(k) in (99, 100)
     assert r.getex(k, persist=True) == b"3" and r.ttl(k) == -1
-    assert r.getex(k, px=300) == b"3" and 0 < r.pttl(k) <= 300
+    assert r.getex(k, px=3000) == b"3" and 0 < r.pttl(k) <= 3000
     assert r.getex(k) == b"3"
     assert r.getdel(k) == b"3" and r.get(k) is None and r.getdel(k) is None
     assert r.getex(prefix + "none", ex=5) is None
@@ -123,6 +123,20 @@ def multi():
     got = p.execute()
     assert got == [True, None, True, b"x"], got
     assert r.ttl(a) == -1
+    # EXPIRE then SET KEEPTTL in one transaction: the new deadline stays.
+    p = r.pipeline(transaction=True)
+    p.expire(a, 300).set(a, "y", keepttl=True)
+    assert p.execute() == [True, True]
+    assert r.ttl(a) in (299, 300) and r.get(a) == b"y"
+    # SET ... GET is a transaction itself: refused inside MULTI, nothing runs.
+    p = r.pipeline(transaction=True)
+    p.set(b, "1").set(a, "z", get=True)
+    try:
+        p.execute()
+        raise AssertionError("SET GET inside MULTI was accepted")
+    except redis.ResponseError as e:
+        assert "EXECABORT" in str(e) or "GET" in str(e), e
+    assert r.get(a) == b"y"
 
 
 def http_get(port, key, rev=0):

@@ -51,10 +51,10 @@ k=$(rc "$L" TTL leased)
 hc "$L" -X POST "${H}/v1/lease/revoke?id=$id" | grep -q '"deleted": 2' || fail "revoke"
 [ "$(rc "$L" EXISTS leased leased2)" = 0 ] || fail "a revoked lease's keys remain"
 hc "$L" -X POST "${H}/v1/lease/keepalive?id=$id" | grep -q "not found" || fail "keepalive of a revoked lease"
-hc "$L" -X PUT --data-binary v "${H}/v1/kv/short?ttl_ms=300" >/dev/null || fail "PUT ttl_ms"
+hc "$L" -X PUT --data-binary v "${H}/v1/kv/short?ttl_ms=1500" >/dev/null || fail "PUT ttl_ms"
 p=$(rc "$L" PTTL short)
-[ "$p" -gt 0 ] && [ "$p" -le 300 ] || fail "PTTL after PUT ttl_ms=300: $p"
-g=$(hc "$L" -X POST "${H}/v1/lease/grant?ttl_ms=400&id=77") || fail "grant with an id"
+[ "$p" -gt 0 ] && [ "$p" -le 1500 ] || fail "PTTL after PUT ttl_ms=1500: $p"
+g=$(hc "$L" -X POST "${H}/v1/lease/grant?ttl_ms=1500&id=77") || fail "grant with an id"
 echo "$g" | grep -q '"id": 77' || fail "grant with an id: $g"
 hc "$L" -X PUT --data-binary v "${H}/v1/kv/onlease?lease=77" >/dev/null
 tries=0
@@ -68,9 +68,9 @@ hc "$L" "${H}/v1/lease/timetolive?id=77" | grep -q "not found" || fail "an expir
 # A leader change: no command is stamped between the SET and the new leader's first
 # stamp, so the key's whole remaining TTL restarts on the new leader's clock.
 log "leader change: TTLs restart on the new leader's clock"
-[ "$(rc "$L" SET moving v PX 3000)" = OK ] || fail "SET PX"
+[ "$(rc "$L" SET moving v PX 8000)" = OK ] || fail "SET PX"
 t0=$(date +%s%N)
-sleep 1
+sleep 3
 NEW=$F
 [ "$(rc "$L" CONCORD.TRANSFER "$NEW")" = OK ] || fail "transfer to n$NEW"
 wait_leader
@@ -83,11 +83,13 @@ for _ in $(seq 1 50); do
 done
 elapsed=$((($(date +%s%N) - t0) / 1000000))
 log "PTTL on the new leader: $p ms, ${elapsed} ms after the SET"
-[ "$elapsed" -ge 1000 ] || fail "the test did not wait"
-[ "$p" -gt $((3000 - elapsed + 500)) ] || fail "PTTL $p: the time between the leaders was counted"
-[ "$p" -le 3000 ] || fail "PTTL $p above the TTL"
+[ "$elapsed" -ge 3000 ] || fail "the test did not wait"
+# Counted on wall time it would be 8000 - elapsed; restarted, it lost only the time since
+# the new leader's first stamp.
+[ "$p" -gt $((8000 - elapsed + 1500)) ] || fail "PTTL $p: the time between the leaders was counted"
+[ "$p" -le 8000 ] || fail "PTTL $p above the TTL"
 tries=0
-while [ "$(rc "$NEW" EXISTS moving)" != 0 ] && [ $tries -lt $((100 * SLOW)) ]; do
+while [ "$(rc "$NEW" EXISTS moving)" != 0 ] && [ $tries -lt $((150 * SLOW)) ]; do
 	sleep 0.1
 	tries=$((tries + 1))
 done
