@@ -33,8 +33,8 @@ static void read_stamp_done(void *arg, int status, const struct kv_reply *reply)
 	(void)reply;
 }
 
-/* Proposes what is due at `clock` (possibly nothing: a bare stamp). */
-static int reap_propose(struct driver *d, uint64_t clock, driver_write_cb cb)
+/* Proposes what is due at `clock` (possibly nothing: a bare stamp) at *index. */
+static int reap_propose(struct driver *d, uint64_t clock, driver_write_cb cb, raft_index *index)
 {
 	struct kv_key keys[REAP_KEYS];
 	uint64_t leases[REAP_LEASES];
@@ -45,7 +45,7 @@ static int reap_propose(struct driver *d, uint64_t clock, driver_write_cb cb)
 	size_t n = kv_due(d->kv, clock, keys, max_keys, leases, REAP_LEASES, &n_leases);
 	struct kv_cmd c = {
 	    .op = KV_OP_EXPIRE_DUE, .n = n, .keys = keys, .n_leases = n_leases, .leases = leases};
-	return driver_propose(d, &c, cb, d);
+	return driver_propose_index(d, &c, cb, d, index);
 }
 
 void driver_expiry_tick(struct driver *d)
@@ -58,7 +58,8 @@ void driver_expiry_tick(struct driver *d)
 	bool start = !kv_clock_running(d->kv, term);
 	if (!start && kv_next_deadline(d->kv) > clock)
 		return;
-	if (reap_propose(d, clock, reap_done) == DRIVER_OK)
+	raft_index index;
+	if (reap_propose(d, clock, reap_done, &index) == DRIVER_OK)
 		d->reaping = true;
 }
 
@@ -80,10 +81,11 @@ int driver_expiry_read(struct driver *d, raft_index *after)
 		*after = d->clock_index;
 		return DRIVER_OK;
 	}
-	int rv = reap_propose(d, clock, read_stamp_done);
+	raft_index index;
+	int rv = reap_propose(d, clock, read_stamp_done, &index);
 	if (rv != DRIVER_OK)
 		return rv;
-	d->clock_index = d->writes[d->n_writes - 1].index;
+	d->clock_index = index;
 	d->clock_mono = now;
 	d->clock_term = term;
 	*after = d->clock_index;

@@ -101,6 +101,10 @@ void driver_reads_fail_all(struct driver *d, int status);
 /* Advances and frees the batches still at the host (driver_free). */
 void driver_batches_release(struct driver *d);
 
+/* driver_propose, telling the index of the proposal (callbacks it runs may propose more). */
+int driver_propose_index(struct driver *d, const struct kv_cmd *cmd, driver_write_cb cb, void *arg,
+                         raft_index *index);
+
 /* ---- expiry.c */
 
 /* The leader's clock as it stamps commands (never 0). */

@@ -390,6 +390,13 @@ static void write_push(struct driver *d, const struct pending_write *w)
 
 int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb cb, void *arg)
 {
+	raft_index index;
+	return driver_propose_index(d, cmd, cb, arg, &index);
+}
+
+int driver_propose_index(struct driver *d, const struct kv_cmd *cmd, driver_write_cb cb, void *arg,
+                         raft_index *out)
+{
 	if (refusal(d) != DRIVER_OK)
 		return refusal(d);
 	if (raft_role(d->r) != RAFT_LEADER)
@@ -410,6 +417,7 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 	free(buf);
 	if (rv != 0)
 		return driver_raft_error(rv);
+	*out = index;
 	/* Writes this node proposed in an earlier term at `index` or above were cut from its
 	 * log (another leader's entries replaced them) before it led again: taken out here,
 	 * answered below, once the list holds the new write in order. */

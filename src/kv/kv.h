@@ -207,8 +207,9 @@ struct kv_expiry {
 
 /* The longest TTL a key or a lease may have: about 8900 years. */
 #define KV_TTL_MS_LIMIT ((int64_t)1 << 48)
-/* The most leases a store holds. */
-#define KV_LEASES_LIMIT (1u << 20)
+/* The most leases a store holds (kept in an array sorted by id: a revoke moves up to
+ * this many pointers). */
+#define KV_LEASES_LIMIT (1u << 17)
 
 /* EXPIRE's conditions (Redis 7's NX, XX, GT, LT), struct kv_cmd.expire_flags. */
 #define KV_EXPIRE_NX 1u /* only if the key has no deadline */
@@ -477,6 +478,8 @@ struct kv_stats {
 	uint64_t revision;
 	uint64_t compact_revision;
 	raft_index applied_index;
+	uint64_t ttls;   /* keys with a deadline or a lease (expired ones until reaped) */
+	uint64_t leases; /* leases, expired ones until reaped */
 };
 
 void kv_stats(const struct kv *kv, struct kv_stats *out);
