@@ -354,6 +354,11 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 	switch (op->kind) {
 	case CHECK_KIND_PUT:
 		cmd.op = KV_OP_SET;
+		/* Every third put with an hour's TTL: it never expires within a run, and the
+		 * history checks that such a key reads like any other. */
+		if (op->seq % 3 == 0)
+			cmd.put.expiry =
+			    (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = 3600 * 1000};
 		break;
 	case CHECK_KIND_APPEND:
 		cmd.op = KV_OP_APPEND;
@@ -375,7 +380,15 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 		}
 		break;
 	case CHECK_KIND_DELETE:
-		cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
+		/* Half of the deletes as EXPIRE with a deadline passed: Redis's other way to
+		 * delete, answering 1 if the key existed, as DEL does. */
+		if (op->seq % 2 == 0)
+			cmd = (struct kv_cmd){.op = KV_OP_EXPIRE,
+			                      .put = {.key = name,
+			                              .key_len = key_len,
+			                              .expiry = {.mode = KV_EXPIRY_IN, .ms = -1}}};
+		else
+			cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
 		break;
 	default:
 		assert(false);
