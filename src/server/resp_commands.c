@@ -73,6 +73,8 @@ static const struct command commands[] = {
     {"GETEX", -2, CMD_WRITE | CMD_NOTXN, 1, NULL, build_getex, NULL},
     {"GETDEL", 2, CMD_WRITE | CMD_NOTXN, 1, NULL, build_getdel, NULL},
     {"GETSET", 3, CMD_WRITE | CMD_NOTXN, 1, NULL, build_getset, NULL},
+    {"CONCORD.LEASE", -3, CMD_WRITE | CMD_NOTXN, 0, NULL, build_lease, NULL},
+    READ("CONCORD.LEASES", -2, 0, read_leases),
 };
 
 static const char *const unsupported[] = {

@@ -82,6 +82,15 @@ static int set_options(size_t argc, const struct resp_arg *argv, struct build *b
 			b->kind = REPLY_OK_OR_NULL;
 		} else if (arg_is(o, "KEEPTTL") && p->expiry.mode == KV_EXPIRY_CLEAR) {
 			p->expiry.mode = KV_EXPIRY_KEEP;
+		} else if (arg_is(o, "LEASE") && p->expiry.mode == KV_EXPIRY_CLEAR &&
+		           i + 1 < argc) {
+			/* Concord's: attach to a lease (CONCORD.LEASE GRANT). */
+			if (!arg_u64(&argv[++i], &p->expiry.lease) || p->expiry.lease == 0) {
+				snprintf(b->err, sizeof(b->err),
+				         "ERR lease id must be a positive integer");
+				return -1;
+			}
+			p->expiry.mode = KV_EXPIRY_LEASE;
 		} else if (arg_is(o, "GET") && !*get) {
 			*get = true;
 		} else {

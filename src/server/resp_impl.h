@@ -269,6 +269,8 @@ int build_persist(struct resp_server *s, size_t argc, const struct resp_arg *arg
 int build_getex(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_getdel(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_getset(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* resp_lease.c: CONCORD.LEASE (writes) and CONCORD.LEASES (reads) */
+int build_lease(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 /* A REPLY_FIRST_BULK write's reply. */
 void resp_expire_render(struct wire_buf *out, const struct server *sv, int proto,
                         const struct kv_reply *reply);
@@ -286,6 +288,7 @@ READ_FN(read_keys);
 READ_FN(read_scan);
 READ_FN(read_dbsize);
 READ_FN(read_watch);
+READ_FN(read_leases);
 /* Keys in the store outside the reserved keyspace. */
 uint64_t resp_user_keys(const struct kv *kv);
 

@@ -65,6 +65,23 @@ done
 [ "$(rc "$L" EXISTS short onlease)" = 0 ] || fail "a TTL or an expired lease did not delete its key"
 hc "$L" "${H}/v1/lease/timetolive?id=77" | grep -q "not found" || fail "an expired lease is still there"
 
+log "RESP leases (CONCORD.LEASE, SET ... LEASE) and concordctl lease"
+CTL=${CONCORDCTL:-$(dirname "$CONCORD")/../concordctl/concordctl}
+id=$(rc "$F" CONCORD.LEASE GRANT 60000)
+[ "$id" -gt 0 ] 2>/dev/null || fail "CONCORD.LEASE GRANT: $id"
+[ "$(rc "$F" SET rl v LEASE "$id")" = OK ] || fail "SET ... LEASE"
+[ "$(rc "$L" CONCORD.LEASES KEYS "$id")" = rl ] || fail "CONCORD.LEASES KEYS"
+[ "$(rc "$L" SET rl2 v LEASE 999999)" != OK ] || fail "SET on a missing lease"
+out=$("$CTL" --endpoints "${CLIENT[$F]}" lease ttl "$id") || fail "concordctl lease ttl: $out"
+[ "$out" -gt 59000 ] && [ "$out" -le 60000 ] || fail "concordctl lease ttl: $out"
+"$CTL" --endpoints "${CLIENT[$L]}" lease list | grep -qx "$id" || fail "concordctl lease list"
+[ "$("$CTL" --endpoints "${CLIENT[$L]}" lease keepalive "$id")" = 60000 ] || fail "concordctl lease keepalive"
+[ "$("$CTL" --endpoints "${CLIENT[$L]}" lease revoke "$id")" = 1 ] || fail "concordctl lease revoke"
+[ "$(rc "$L" EXISTS rl)" = 0 ] || fail "a revoked lease's key remains"
+"$CTL" --endpoints "${CLIENT[$L]}" lease ttl "$id" 2>/dev/null && fail "lease ttl of a revoked lease"
+g=$("$CTL" --endpoints "${CLIENT[$L]}" lease grant 5000 4242) || fail "concordctl lease grant"
+[ "$g" = 4242 ] || fail "concordctl lease grant with an id: $g"
+
 # A leader change: no command is stamped between the SET and the new leader's first
 # stamp, so the key's whole remaining TTL restarts on the new leader's clock.
 log "leader change: TTLs restart on the new leader's clock"
