@@ -464,6 +464,8 @@ static int read_version_ttl(struct restore *rs, const Concord__Kv__SnapVersion *
 	struct kv *kv = rs->kv;
 	if (sv->deadline == 0 && sv->lease == 0)
 		return KV_OK;
+	if (rs->format == SNAP_FORMAT_V1)
+		return corrupt(rs, at, "a format 1 version with a deadline or lease");
 	if (sv->same_key || sv->version == 0)
 		return corrupt(rs, at, "a deadline or lease on an old version or a tombstone");
 	if (sv->deadline > kv->clock_ms + (uint64_t)KV_TTL_MS_LIMIT)

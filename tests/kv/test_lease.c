@@ -446,6 +446,9 @@ static void craft_record(struct craft *c, Concord__Kv__SnapRecord *rec)
 	c->records++;
 }
 
+/* Leave the lease record out (and the header's clock: a format 1 snapshot's shape). */
+static bool craft_v1_shape;
+
 /* One lease (id 5, TTL ttl, deadline ld) and key "a" (deadline kd, lease kl), clock 100. */
 static int craft_load(struct kv *kv, uint32_t format, int64_t ttl, uint64_t ld, uint64_t kd,
                       uint64_t kl, bool tombstone)
@@ -458,19 +461,21 @@ static int craft_load(struct kv *kv, uint32_t format, int64_t ttl, uint64_t ld, 
 	h.revision = 2;
 	h.n_items = 1;
 	h.n_versions = tombstone ? 2 : 1;
-	h.clock_ms = 100;
-	h.n_leases = 1;
+	h.clock_ms = craft_v1_shape ? 0 : 100;
+	h.n_leases = craft_v1_shape ? 0 : 1;
 	Concord__Kv__SnapRecord r = CONCORD__KV__SNAP_RECORD__INIT;
 	r.record_case = CONCORD__KV__SNAP_RECORD__RECORD_HEADER;
 	r.header = &h;
 	craft_record(&c, &r);
 	Concord__Kv__SnapLease l = CONCORD__KV__SNAP_LEASE__INIT;
-	l.id = 5;
-	l.ttl_ms = ttl;
-	l.deadline = ld;
-	r.record_case = CONCORD__KV__SNAP_RECORD__RECORD_LEASE;
-	r.lease = &l;
-	craft_record(&c, &r);
+	if (!craft_v1_shape) {
+		l.id = 5;
+		l.ttl_ms = ttl;
+		l.deadline = ld;
+		r.record_case = CONCORD__KV__SNAP_RECORD__RECORD_LEASE;
+		r.lease = &l;
+		craft_record(&c, &r);
+	}
 	Concord__Kv__SnapVersion v = CONCORD__KV__SNAP_VERSION__INIT;
 	v.key.data = (uint8_t *)"a";
 	v.key.len = 1;
@@ -539,6 +544,12 @@ static void test_crafted(void **state)
 		assert_memory_equal(now, ref, len);
 		free(now);
 	}
+	/* Format 1: read without lease or clock, a deadline refused. */
+	craft_v1_shape = true;
+	assert_int_equal(craft_load(kv, 1, 50, 150, 0, 0, false), KV_OK);
+	assert_int_equal(kv_clock_ms(kv), 1);
+	assert_int_equal(craft_load(kv, 1, 50, 150, 120, 0, false), KV_ECORRUPT);
+	craft_v1_shape = false;
 	free(ref);
 	kv_free(kv);
 }
