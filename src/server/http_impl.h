@@ -103,6 +103,10 @@ void route_watch(struct hconn *c, const char *rest, size_t len);
 bool http_watch_process(struct hconn *c);
 void http_watch_closing(struct hconn *c);
 void http_watch_release(struct hconn *c);
+/* http_lease.c */
+void route_lease(struct hconn *c, const char *rest, size_t len);
+/* ?ttl=SECONDS or ?ttl_ms=MS as milliseconds: 0 absent, 1 parsed, -1 malformed. */
+int http_query_ttl(const struct http_request *q, int64_t *ms);
 
 /* http_admin.c */
 void route_cluster(struct hconn *c, const char *rest, size_t len);
