@@ -50,6 +50,10 @@ def keyspace(ports):
         else:
             writer.set(key, str(i))
             want.append((key, "set"))
+    # A key that expires: the leader's reaper deletes it through the log, and that
+    # deletion notifies like any other (as "del": expiry is not told apart).
+    writer.set("ks/ttl", "1", px=300)
+    want += [("ks/ttl", "set"), ("ks/ttl", "del")]
     for n, ps in enumerate(subs):
         got, dels = [], 0
         end = time.time() + 20
