@@ -62,6 +62,10 @@ static const struct command commands[] = {
     LEADER("CONCORD.TRANSFER", 2, leader_transfer),
     LEADER("CONCORD.STEPDOWN", 1, leader_stepdown),
     LEADER("CONCORD.MEMBER", -3, leader_member),
+    LOCAL("ACL", -2, local_acl),
+    WRITE("CONCORD.USER", -3, 0, build_user),
+    WRITE("CONCORD.ROLE", -3, 0, build_role),
+    WRITE("CONCORD.AUTH", 2, 0, build_auth),
 };
 
 static const char *const unsupported[] = {
@@ -83,8 +87,8 @@ static const char *const unsupported[] = {
     "RENAMENX", "MOVE",          "OBJECT",       "DUMP",      "RESTORE",     "WAIT",
     "SAVE",     "BGSAVE",        "BGREWRITEAOF", "REPLICAOF", "SLAVEOF",     "SWAPDB",
     "COPY",     "RANDOMKEY",     "SORT",         "MONITOR",   "SYNC",        "PSYNC",
-    "SHUTDOWN", "DEBUG",         "LATENCY",      "MEMORY",    "SLOWLOG",     "ACL",
-    "LASTSAVE", "TIME",          "READONLY",     "READWRITE", "ASKING",      "RESET",
+    "SHUTDOWN", "DEBUG",         "LATENCY",      "MEMORY",    "SLOWLOG",     "LASTSAVE",
+    "TIME",     "READONLY",      "READWRITE",    "ASKING",    "RESET",
 };
 
 const struct command *command_find(const char *name, size_t len)

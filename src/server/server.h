@@ -12,6 +12,7 @@
 
 #include "kv/kv.h"
 #include "server/node.h"
+#include "server/auth.h"
 #include "codec/http.h"
 #include "codec/resp.h"
 #include "codec/wire.h"
@@ -98,6 +99,7 @@ struct server {
 	struct server_stats http_stats;     /* /metrics reads them without the other's header */
 	struct server_latency resp_latency; /* dispatch to reply, per command */
 	struct server_latency http_latency; /* request parsed to response queued */
+	struct server_auth auth;            /* users, protected mode, browser checks (auth.h) */
 };
 
 /* Counts one request of slot `slot` (its name `name`; slot >= SERVER_LATENCY_SLOTS - 1:
