@@ -24,6 +24,7 @@
  * password change (a new stored hash) invalidates it.
  */
 
+#include "codec/resp.h"
 #include "kv/kv.h"
 
 #include <stdbool.h>
@@ -110,6 +111,37 @@ int auth_user_parse(const char *rec, size_t len, const char *name, size_t name_l
 /* Fills u->salt (random), u->iterations and u->hash from the password (on the loop:
  * ~35 ms; used by the rare user writes). 0 or -1 (no randomness). */
 int auth_user_set_password(struct auth_user *u, const void *pw, size_t len);
+
+/* ---- Writes: the commands of CONCORD.USER, CONCORD.ROLE and CONCORD.AUTH */
+
+enum auth_reply {
+	AUTH_REPLY_OK,         /* done */
+	AUTH_REPLY_OK_OR_NULL, /* done if the condition held, else changed meanwhile: retry */
+	AUTH_REPLY_INTEGER,    /* DEL: how many records went */
+};
+
+/* A write of the auth records, pointing into `scratch` (free it) and `key`. */
+struct auth_write {
+	struct kv_cmd cmd;
+	struct kv_key key;
+	char *scratch;
+	enum auth_reply reply;
+	char err[256]; /* on error, a RESP-style message ("ERR ...") */
+};
+
+/* argv as the RESP commands take them, argv[0] being the command's name:
+ *   CONCORD.USER ADD name password [role ...] | PASSWD name password | DEL name |
+ *                GRANT name role | REVOKE name role
+ *   CONCORD.ROLE ADD name | DEL name | GRANT name read|readwrite prefix | REVOKE name prefix
+ *   CONCORD.AUTH ENABLE | DISABLE
+ * built from this node's (the leader's) state. 0 with *w filled, or -1 with w->err. A
+ * password is hashed here, on the calling thread (~35 ms). */
+int auth_build_user(const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                    struct auth_write *w);
+int auth_build_role(const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                    struct auth_write *w);
+int auth_build_auth(const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                    struct auth_write *w);
 
 /* ---- Verification */
 

@@ -268,6 +268,52 @@ bool resp_auth_check(struct rconn *c, const struct command *cmd, size_t argc,
 }
 
 /* =================================================================================
+ * CONCORD.USER, CONCORD.ROLE, CONCORD.AUTH: auth_write.c builds them
+ */
+
+typedef int (*auth_build_fn)(const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                             struct auth_write *w);
+
+static int build_with(auth_build_fn fn, struct resp_server *s, size_t argc,
+                      const struct resp_arg *argv, struct build *b)
+{
+	struct auth_write w;
+	memset(&w, 0, sizeof(w));
+	if (fn(node_kv(s->sv->node), argc, argv, &w) != 0) {
+		free(w.scratch);
+		snprintf(b->err, sizeof(b->err), "%s", w.err);
+		return -1;
+	}
+	b->cmd = w.cmd;
+	b->scratch = w.scratch;
+	b->reserved = true;
+	if (w.cmd.op == KV_OP_DEL) {
+		b->keys = xmalloc(sizeof(*b->keys));
+		b->keys[0] = w.key;
+		b->cmd.keys = b->keys;
+	}
+	b->kind = w.reply == AUTH_REPLY_OK           ? REPLY_OK
+	          : w.reply == AUTH_REPLY_OK_OR_NULL ? REPLY_OK_OR_NULL
+	                                             : REPLY_INTEGER;
+	return 0;
+}
+
+int build_user(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
+{
+	return build_with(auth_build_user, s, argc, argv, b);
+}
+
+int build_role(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
+{
+	return build_with(auth_build_role, s, argc, argv, b);
+}
+
+int build_auth(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
+{
+	return build_with(auth_build_auth, s, argc, argv, b);
+}
+
+/* =================================================================================
  * ACL: WHOAMI, USERS, GETUSER, ROLES, GETROLE, STATUS (local: this node's copy)
  */
 

@@ -95,6 +95,14 @@ static const char usage_text[] =
     "  --client-output-limit BYTES  queued output of one connection, and largest reply\n"
     "                               (default 8 MiB; at least 6 x --max-value-bytes + 1 MiB)\n"
     "\n"
+    "Security (docs/security.md):\n"
+    "  --insecure                   start even though a client or HTTP listener is on a\n"
+    "                               non-loopback address with neither auth (concordctl\n"
+    "                               auth enable) nor TLS (protected mode refuses to)\n"
+    "  --allowed-hosts LIST         host names, comma-separated, that HTTP requests may\n"
+    "                               name in Host and Origin besides loopback and the\n"
+    "                               members' addresses (state-changing and admin routes)\n"
+    "\n"
     "Other:\n"
     "  --log-level LEVEL            debug, info (default), warn or error\n"
     "  --help                       this text\n"
@@ -125,6 +133,8 @@ struct options {
 	uint32_t max_clients, relay_reserve;
 	uint64_t idle_timeout_s, read_timeout_s, output_limit;
 	int log_level;
+	bool insecure;
+	char allowed_hosts[1024];
 };
 
 __attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
@@ -280,6 +290,8 @@ enum {
 	OPT_STALE,
 	OPT_MAX_CLIENTS,
 	OPT_LOG_LEVEL,
+	OPT_INSECURE,
+	OPT_ALLOWED_HOSTS,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_RELAY_RESERVE,
@@ -321,6 +333,8 @@ static const struct option long_options[] = {
     {"client-read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
     {"client-output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"allowed-hosts", required_argument, NULL, OPT_ALLOWED_HOSTS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -337,6 +351,31 @@ static void client_option(struct options *o, int ch, const char *v)
 		o->read_timeout_s = parse_u64("--client-read-timeout", v, 0, 86400 * 365);
 	else
 		o->output_limit = parse_u64("--client-output-limit", v, 1 << 16, (uint64_t)1 << 30);
+}
+
+/* Protected mode and the HTTP Host allowlist (docs/security.md). */
+static void security_option(struct options *o, int ch, const char *v)
+{
+	if (ch == OPT_INSECURE) {
+		o->insecure = true;
+		return;
+	}
+	copy_flag("--allowed-hosts", o->allowed_hosts, sizeof(o->allowed_hosts), v);
+	if (strpbrk(o->allowed_hosts, " \t\n/") != NULL)
+		usage_error("--allowed-hosts: a comma-separated list of host names, no ports");
+}
+
+/* Whether --NAME (or -NAME, NAME=...) was given: TLS counts as on once --cert-file is. */
+static bool flag_given(int argc, char **argv, const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		a += a[0] == '-' ? (a[1] == '-' ? 2 : 1) : 0;
+		if (strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '='))
+			return true;
+	}
+	return false;
 }
 
 static void options_parse(int argc, char **argv, struct options *o)
@@ -481,6 +520,10 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_MAX_CLIENTS:
 			o->max_clients = (uint32_t)parse_u64("--max-clients", optarg, 1, 1000000);
+			break;
+		case OPT_INSECURE:
+		case OPT_ALLOWED_HOSTS:
+			security_option(o, ch, optarg);
 			break;
 		case OPT_RELAY_RESERVE:
 		case OPT_IDLE_TIMEOUT:
@@ -748,6 +791,8 @@ int main(int argc, char **argv)
 	sv->start_ms = uv_now(p.loop);
 	sv->request_timeout_ms = o.request_timeout_ms;
 	sv->log_level = o.log_level;
+	sv->auth.insecure = o.insecure;
+	snprintf(sv->auth.allowed_hosts, sizeof(sv->auth.allowed_hosts), "%s", o.allowed_hosts);
 
 	char err[512];
 	struct node *node = NULL;
@@ -756,6 +801,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sv->node = node;
+	/* Protected mode, once the recovered state says whether auth is on. */
+	if (auth_protected_check(sv, o.listen_client, o.listen_http,
+	                         flag_given(argc, argv, "cert-file"), err, sizeof(err)) != 0) {
+		server_logf(sv, 3, "%s", err);
+		fprintf(stderr, "concord: refusing to start: %s\n", err);
+		return 1;
+	}
+	if (o.insecure)
+		server_logf(sv, 2, "--insecure: protected mode is off");
 	if (resp_server_start(&sv->resp, sv, o.listen_client, err, sizeof(err)) != 0) {
 		fprintf(stderr, "concord: %s\n", err);
 		return 1;

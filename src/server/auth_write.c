@@ -1,11 +1,12 @@
-/* resp_auth_write.c: CONCORD.USER, CONCORD.ROLE and CONCORD.AUTH: the writes of the auth
- * records (auth.h), built on the leader from its state and proposed through the log. */
-#include "server/resp_impl.h"
+/* auth_write.c: the writes of the auth records (auth.h) that CONCORD.USER/ROLE/AUTH and the
+ * /v1/auth routes make, built on the leader from its state, to be proposed through the log. */
+#include "server/auth.h"
 #include "base/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define RECORD_MAX (16u + 2 * AUTH_PERMS_PER_ROLE * (12 + 2 * AUTH_PREFIX_BYTES_MAX))
 
@@ -19,8 +20,8 @@ static size_t record_key(char *buf, const char *prefix, size_t plen, const struc
 
 /* b->cmd becomes a SET of key to val (both copied into b->scratch), conditional on the
  * current value `old` (NULL: the key must be absent). */
-static int put_record(struct build *b, const char *key, size_t klen, const char *val, size_t vlen,
-                      const char *old, size_t olen)
+static int put_record(struct auth_write *b, const char *key, size_t klen, const char *val,
+                      size_t vlen, const char *old, size_t olen)
 {
 	b->scratch = xmalloc(klen + vlen + olen + 1);
 	memcpy(b->scratch, key, klen);
@@ -37,24 +38,26 @@ static int put_record(struct build *b, const char *key, size_t klen, const char 
 	                     .value = b->scratch + klen + vlen,
 	                     .value_len = olen}},
 	};
-	b->kind = REPLY_OK_OR_NULL;
-	b->reserved = true;
+	b->reply = AUTH_REPLY_OK_OR_NULL;
 	return 0;
 }
 
-static int del_record(struct build *b, const char *key, size_t klen)
+static int del_record(struct auth_write *b, const char *key, size_t klen)
 {
 	b->scratch = xmalloc(klen);
 	memcpy(b->scratch, key, klen);
-	b->keys = xmalloc(sizeof(*b->keys));
-	b->keys[0] = (struct kv_key){b->scratch, klen};
-	b->cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = b->keys};
-	b->kind = REPLY_INTEGER;
-	b->reserved = true;
+	b->key = (struct kv_key){b->scratch, klen};
+	b->cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &b->key};
+	b->reply = AUTH_REPLY_INTEGER;
 	return 0;
 }
 
-static int fail(struct build *b, const char *msg)
+static bool arg_is(const struct resp_arg *a, const char *s)
+{
+	return a->len == strlen(s) && strncasecmp(a->data, s, a->len) == 0;
+}
+
+static int fail(struct auth_write *b, const char *msg)
 {
 	snprintf(b->err, sizeof(b->err), "%s", msg);
 	return -1;
@@ -65,7 +68,7 @@ static int fail(struct build *b, const char *msg)
  */
 
 /* Writes user `u` (its record now `old`, or absent if NULL). */
-static int put_user(struct build *b, const struct auth_user *u, const char *old, size_t olen)
+static int put_user(struct auth_write *b, const struct auth_user *u, const char *old, size_t olen)
 {
 	char key[AUTH_USER_PREFIX_LEN + AUTH_NAME_MAX];
 	struct resp_arg name = {.data = (char *)u->name, .len = strlen(u->name)};
@@ -77,10 +80,9 @@ static int put_user(struct build *b, const struct auth_user *u, const char *old,
 	return put_record(b, key, klen, rec, (size_t)n, old, olen);
 }
 
-static int user_add(struct resp_server *s, size_t argc, const struct resp_arg *argv,
-                    struct build *b)
+static int user_add(const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                    struct auth_write *b)
 {
-	const struct kv *kv = node_kv(s->sv->node);
 	struct auth_user u;
 	if (argc < 4 || argc - 4 > AUTH_ROLES_PER_USER)
 		return fail(b, "ERR usage: CONCORD.USER ADD name password [role ...] (at most 16 "
@@ -102,7 +104,7 @@ static int user_add(struct resp_server *s, size_t argc, const struct resp_arg *a
 
 /* The user argv[2] and a copy of its current record into old (of cap bytes). */
 static int user_load(const struct kv *kv, const struct resp_arg *name, struct auth_user *u,
-                     char *old, size_t cap, size_t *olen, struct build *b)
+                     char *old, size_t cap, size_t *olen, struct auth_write *b)
 {
 	char key[AUTH_USER_PREFIX_LEN + AUTH_NAME_MAX];
 	size_t klen = record_key(key, AUTH_USER_PREFIX, AUTH_USER_PREFIX_LEN, name);
@@ -122,7 +124,7 @@ static bool is_root_name(const struct resp_arg *a)
 
 /* GRANT adds the role argv[3], REVOKE removes it. */
 static int user_roles(const struct kv *kv, size_t argc, const struct resp_arg *argv,
-                      struct build *b, bool grant)
+                      struct auth_write *b, bool grant)
 {
 	struct auth_user u;
 	char old[2048];
@@ -156,13 +158,13 @@ static int user_roles(const struct kv *kv, size_t argc, const struct resp_arg *a
 	return put_user(b, &u, old, olen);
 }
 
-int build_user(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
+int auth_build_user(const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                    struct auth_write *b)
 {
-	const struct kv *kv = node_kv(s->sv->node);
 	if (!auth_name_ok(argv[2].data, argv[2].len))
 		return fail(b, "ERR user names are 1 to 64 of A-Z a-z 0-9 _ . @ -");
 	if (arg_is(&argv[1], "ADD"))
-		return user_add(s, argc, argv, b);
+		return user_add(kv, argc, argv, b);
 	if (arg_is(&argv[1], "GRANT") || arg_is(&argv[1], "REVOKE"))
 		return user_roles(kv, argc, argv, b, arg_is(&argv[1], "GRANT"));
 	struct auth_user u;
@@ -204,7 +206,7 @@ static void hex_append(char *out, size_t *len, const char *p, size_t n)
 
 /* The role's record without the line of `prefix`, then (if mode) with a new one for it. */
 static int role_edit(const struct kv *kv, const struct resp_arg *role, const char *mode,
-                     const struct resp_arg *prefix, struct build *b)
+                     const struct resp_arg *prefix, struct auth_write *b)
 {
 	char key[AUTH_ROLE_PREFIX_LEN + AUTH_NAME_MAX];
 	size_t klen = record_key(key, AUTH_ROLE_PREFIX, AUTH_ROLE_PREFIX_LEN, role);
@@ -250,9 +252,9 @@ static int role_edit(const struct kv *kv, const struct resp_arg *role, const cha
 	return rv;
 }
 
-int build_role(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
+int auth_build_role(const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                    struct auth_write *b)
 {
-	const struct kv *kv = node_kv(s->sv->node);
 	if (!auth_name_ok(argv[2].data, argv[2].len))
 		return fail(b, "ERR role names are 1 to 64 of A-Z a-z 0-9 _ . @ -");
 	if (is_root_name(&argv[2]))
@@ -282,9 +284,9 @@ int build_role(struct resp_server *s, size_t argc, const struct resp_arg *argv, 
  * CONCORD.AUTH ENABLE|DISABLE
  */
 
-int build_auth(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
+int auth_build_auth(const struct kv *kv, size_t argc, const struct resp_arg *argv,
+                    struct auth_write *b)
 {
-	const struct kv *kv = node_kv(s->sv->node);
 	(void)argc;
 	if (arg_is(&argv[1], "ENABLE")) {
 		struct auth_user u;
@@ -301,13 +303,12 @@ int build_auth(struct resp_server *s, size_t argc, const struct resp_arg *argv, 
 		                                 .key_len = AUTH_KEY_ENABLED_LEN,
 		                                 .value = b->scratch + AUTH_KEY_ENABLED_LEN,
 		                                 .value_len = 1}};
-		b->kind = REPLY_OK;
-		b->reserved = true;
+		b->reply = AUTH_REPLY_OK;
 		return 0;
 	}
 	if (arg_is(&argv[1], "DISABLE")) {
 		int rv = del_record(b, AUTH_KEY_ENABLED, AUTH_KEY_ENABLED_LEN);
-		b->kind = REPLY_OK;
+		b->reply = AUTH_REPLY_OK;
 		return rv;
 	}
 	return fail(b, "ERR usage: CONCORD.AUTH ENABLE | DISABLE (status: ACL STATUS)");
