@@ -760,6 +760,31 @@ static void on_signal(uv_signal_t *h, int signum)
 	node_stop(p->sv.node, on_part_stopped, p);
 }
 
+/* The frontends' shared settings from the options. */
+static void server_setup(struct server *sv, const struct options *o, const struct node_config *cfg,
+                         uv_loop_t *loop)
+{
+	server_init(sv);
+	sv->loop = loop;
+	snprintf(sv->cluster_id, sizeof(sv->cluster_id), "%s", o->cluster_id);
+	snprintf(sv->name, sizeof(sv->name), "%s", o->name);
+	sv->resp_follower = o->resp_follower;
+	sv->http_follower = o->http_follower;
+	sv->stale_reads = o->stale_reads;
+	sv->max_clients = o->max_clients;
+	sv->relay_reserve = o->relay_reserve;
+	sv->idle_timeout_ms = o->idle_timeout_s * 1000;
+	sv->read_timeout_ms = o->read_timeout_s * 1000;
+	sv->output_hard_bytes = (size_t)o->output_limit;
+	sv->limits = cfg->kv.limits;
+	server_derive_limits(sv);
+	sv->start_ms = uv_now(loop);
+	sv->request_timeout_ms = o->request_timeout_ms;
+	sv->log_level = o->log_level;
+	sv->auth.insecure = o->insecure;
+	snprintf(sv->auth.allowed_hosts, sizeof(sv->auth.allowed_hosts), "%s", o->allowed_hosts);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -774,25 +799,7 @@ int main(int argc, char **argv)
 	cfg.log = on_node_log;
 	cfg.log_ctx = &p;
 	struct server *sv = &p.sv;
-	server_init(sv);
-	sv->loop = p.loop;
-	snprintf(sv->cluster_id, sizeof(sv->cluster_id), "%s", o.cluster_id);
-	snprintf(sv->name, sizeof(sv->name), "%s", o.name);
-	sv->resp_follower = o.resp_follower;
-	sv->http_follower = o.http_follower;
-	sv->stale_reads = o.stale_reads;
-	sv->max_clients = o.max_clients;
-	sv->relay_reserve = o.relay_reserve;
-	sv->idle_timeout_ms = o.idle_timeout_s * 1000;
-	sv->read_timeout_ms = o.read_timeout_s * 1000;
-	sv->output_hard_bytes = (size_t)o.output_limit;
-	sv->limits = cfg.kv.limits;
-	server_derive_limits(sv);
-	sv->start_ms = uv_now(p.loop);
-	sv->request_timeout_ms = o.request_timeout_ms;
-	sv->log_level = o.log_level;
-	sv->auth.insecure = o.insecure;
-	snprintf(sv->auth.allowed_hosts, sizeof(sv->auth.allowed_hosts), "%s", o.allowed_hosts);
+	server_setup(sv, &o, &cfg, p.loop);
 
 	char err[512];
 	struct node *node = NULL;
