@@ -107,6 +107,11 @@ expect_match "foreign Origin" "$body" "cross-site"
 expect_eq "foreign Host" "$(hc -o /dev/null -w '%{http_code}' -u root:root-pw -XPOST -H 'Host: evil.example:80' "$(url "$L" /v1/admin/step-down)")" 403
 expect_eq "own Origin" "$(hc -o /dev/null -w '%{http_code}' -u root:root-pw -XPUT -H "Origin: http://${HTTP[$L]}" --data-binary x "$(url "$L" /v1/kv/app/o)")" 200
 
+m=$(hc -u root:root-pw "$(url "$L" /metrics)")
+expect_match "metrics: browser refusals" "$(grep '^concord_http_browser_refused_total' <<<"$m")" ' [1-9]'
+expect_match "metrics: failed passwords" "$(grep '^concord_auth_failures_total' <<<"$m")" ' [1-9]'
+expect_match "metrics: auth on" "$(grep '^concord_auth_enabled' <<<"$m")" ' 1$'
+
 log "the records on every node, after a restart of all three (snapshot + log)"
 idx=$(info_field "$L" commit_index)
 for i in 1 2 3; do wait_applied "$i" "$idx"; done
