@@ -335,7 +335,7 @@ static void verify_done(uv_work_t *w, int status)
 	struct auth_verify *v = w->data;
 	struct server_auth *a = &v->sv->auth;
 	a->verifying--;
-	bool ok = status == 0 && v->ok;
+	bool ok = status == 0 && v->ok && v->u.name[0] != '\0';
 	if (ok) {
 		uint8_t check[AUTH_HASH_BYTES];
 		cache_check(&v->u, v->pw, v->pw_len, check);
@@ -354,9 +354,16 @@ enum auth_verify_result auth_verify(struct server *sv, const char *user, size_t 
                                     auth_verify_cb cb, void *arg)
 {
 	struct server_auth *a = &sv->auth;
-	if (pwlen > AUTH_PASSWORD_MAX || auth_user_get(node_kv(sv->node), user, ulen, u) != 0) {
+	if (pwlen > AUTH_PASSWORD_MAX) {
 		a->failures++;
 		return AUTH_VERIFY_FAIL;
+	}
+	if (auth_user_get(node_kv(sv->node), user, ulen, u) != 0) {
+		/* No such user: a check against a hash nothing matches, so that the answer
+		 * takes as long as for a real user (no probing of which names exist). */
+		memset(u, 0, sizeof(*u));
+		u->iterations = AUTH_PBKDF2_ITERATIONS;
+		RAND_bytes(u->hash, AUTH_HASH_BYTES);
 	}
 	struct auth_cache_entry *e = cache_find(a, u);
 	if (e != NULL) {
