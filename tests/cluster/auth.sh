@@ -135,6 +135,10 @@ expect_eq "disable" "$(CONCORD_PASSWORD=root-pw ctl --user root auth disable)" O
 sleep 0.5
 expect_eq "anonymous after disable" "$(timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$L]##*:}" GET other/k)" secret
 
+log "clean stops (under the sanitizers: no leak, no runtime error)"
+for i in 1 2 3; do node_stop "$i"; done
+if grep -l "AddressSanitizer\|runtime error\|LeakSanitizer" "$DIR"/n*.log; then fail "sanitizer reports"; fi
+
 log "protected mode: 0.0.0.0 without auth, TLS or --insecure refuses to start"
 read -r -a pp <<<"$(free_ports 3)"
 out=$(timeout 20 "$CONCORD" --name p1 --data-dir "$DIR/p1" --listen-peer "127.0.0.1:${pp[0]}" \
