@@ -175,7 +175,7 @@ static void test_http_body_over_limit(void **state)
 	h_start(&f, "concord-test-limits", NULL);
 	int fd = h_dial(http_server_port(f.sv.http));
 	static const char req[] =
-	    "PUT /v1/kv/a HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4194304\r\n\r\n";
+	    "PUT /v1/kv/a HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n";
 	h_send_all(fd, req, sizeof(req) - 1);
 	char buf[4096];
 	h_recv_some(&f, fd, buf, sizeof(buf), 12);
@@ -218,7 +218,7 @@ static void test_full_server_serves_relays(void **state)
 	int hfd[3];
 	for (int i = 0; i < 3; i++)
 		hfd[i] = h_dial(http_server_port(f.sv.http));
-	static const char fwd[] = "GET /v1/cluster HTTP/1.1\r\nHost: 127.0.0.1\r\nConcord-Forwarded: 1\r\n"
+	static const char fwd[] = "GET /v1/cluster HTTP/1.1\r\nHost: t\r\nConcord-Forwarded: 1\r\n"
 	                          "Connection: close\r\n\r\n";
 	h_send_all(hfd[2], fwd, sizeof(fwd) - 1);
 	h_recv_some(&f, hfd[2], buf, sizeof(buf), 12);

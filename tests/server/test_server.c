@@ -47,7 +47,7 @@ static void http_do(struct h_fixture *f, const char *method, const char *path, c
 	char req[1024];
 	int n = snprintf(
 	    req, sizeof(req),
-	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+	    "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
 	    method, path, strlen(body), body);
 	h_send_all(fd, req, (size_t)n);
 	h_recv_some(f, fd, buf, cap, 0);
@@ -176,10 +176,10 @@ static void test_http_pipeline_reads_its_writes(void **state)
 		char req[512], buf[4096], want[64];
 		int n =
 		    snprintf(req, sizeof(req),
-		             "PUT /v1/kv/pk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\nv%03d"
-		             "GET /v1/kv/pk?raw=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-		             "DELETE /v1/kv/pk HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-		             "GET /v1/kv/pk HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+		             "PUT /v1/kv/pk HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nv%03d"
+		             "GET /v1/kv/pk?raw=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+		             "DELETE /v1/kv/pk HTTP/1.1\r\nHost: t\r\n\r\n"
+		             "GET /v1/kv/pk HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
 		             i);
 		if (i > 0)
 			fd = h_dial(http_server_port(f->sv.http));
