@@ -224,7 +224,9 @@ static int role_edit(const struct kv *kv, const struct resp_arg *role, const cha
 	const char *p = v.value, *end = p + v.value_len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *sp = memchr(p, ' ', (size_t)(nl - p));
+		const char *sp = nl != NULL ? memchr(p, ' ', (size_t)(nl - p)) : NULL;
+		if (sp == NULL) /* not a record this code wrote: dropped */
+			break;
 		bool same = (size_t)(nl - sp - 1) == hlen && memcmp(sp + 1, hex, hlen) == 0;
 		found |= same;
 		if (!same) {

@@ -376,12 +376,17 @@ static void acl_getrole(const struct kv *kv, const struct resp_arg *name, struct
 	const char *p = v.value, *end = p + v.value_len;
 	size_t n = 0;
 	for (const char *q = p; q < end; q++)
-		n += *q == '\n';
+		n += *q == '\n' || q + 1 == end; /* lines, the last one ended or not */
 	resp_write_array(out, n);
 	char line[16 + AUTH_PREFIX_BYTES_MAX];
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *sp = memchr(p, ' ', (size_t)(nl - p));
+		const char *sp = nl != NULL ? memchr(p, ' ', (size_t)(nl - p)) : NULL;
+		if (sp == NULL || sp - p > 9) { /* not a record this code wrote */
+			resp_write_bulk(out, "?", 1);
+			p = nl != NULL ? nl + 1 : end;
+			continue;
+		}
 		size_t mlen = (size_t)(sp - p), hlen = (size_t)(nl - sp - 1), len = mlen + 1;
 		memcpy(line, p, len);
 		for (size_t i = 0; hlen != 1 && i + 1 < hlen && len < sizeof(line); i += 2) {
