@@ -80,6 +80,10 @@ print(s.recv(4096).decode(errors="replace"))' "${CLIENT[$L]##*:}")
 expect_match "relay without AUTH" "$out" "NOAUTH"
 expect_eq "other/k unchanged after relay" "$(rc "$L" GET other/k)" secret
 
+log "wrong passwords from 6 connections: the node keeps answering; 10 failures close a connection"
+out=$(timeout $((60 * SLOW)) python3 "$(dirname "$0")/auth_flood.py" "${CLIENT[$L]##*:}" root root-pw 2>&1) || fail "$out"
+log "$out"
+
 log "redis-py username=/password="
 out=$(timeout $((60 * SLOW)) "$PY_REDIS" "$(dirname "$0")/auth.py" "${CLIENT[$F]##*:}" 2>&1) || fail "$out"
 log "$out"
