@@ -12,6 +12,22 @@ for py in python3 /usr/bin/python3; do
 done
 [ -n "$PY_REDIS" ] || fail "redis-py missing: install Debian python3-redis (scripts/deps.sh)"
 
+# A leader change under load answers CLUSTERDOWN/TRYAGAIN (nothing applied) or HTTP 503:
+# retried, a bounded number of times.
+retrying() { # command...
+	local out tries=0
+	while :; do
+		out=$("$@" 2>/dev/null)
+		[[ "$out" =~ ^(CLUSTERDOWN|TRYAGAIN|503$) ]] && [ $tries -lt 30 ] || break
+		tries=$((tries + 1))
+		sleep 0.3
+	done
+	printf '%s\n' "$out"
+}
+rc1() { local i=$1; shift; timeout $((10 * SLOW)) redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" "$@"; }
+rc() { retrying rc1 "$@"; }
+hcode() { retrying hc -o /dev/null -w '%{http_code}' "$@"; }
+
 # Small snapshots, so that the restart below recovers the records from a snapshot and a log.
 CLUSTER_FLAGS="--snapshot-entries 8 --snapshot-trailing 2"
 cluster_start
@@ -39,18 +55,19 @@ log "anonymous requests are refused: NOAUTH, 401 with WWW-Authenticate"
 for i in 1 2 3; do
 	expect_eq "n$i GET anonymous" "$(rc "$i" GET other/k)" "NOAUTH Authentication required."
 done
-code=$(hc -o /dev/null -w '%{http_code}' "$(url "$F" /v1/kv/other/k)")
+code=$(hcode "$(url "$F" /v1/kv/other/k)")
 expect_eq "HTTP anonymous" "$code" 401
 hc -si "$(url "$L" /v1/kv/other/k)" | grep -qi '^WWW-Authenticate: Basic' || fail "no WWW-Authenticate"
-expect_eq "web page stays open" "$(hc -o /dev/null -w '%{http_code}' "$(url "$F" /)")" 200
+expect_eq "web page stays open" "$(hcode "$(url "$F" /)")" 200
 
 # From here the helpers speak as root.
 export REDISCLI_AUTH=root-pw
-rc() { local i=$1; shift; timeout $((10 * SLOW)) redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" --user root "$@"; }
-rcu() { local u=$1 p=$2 i=$3; shift 3; REDISCLI_AUTH=$p timeout $((10 * SLOW)) redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" --user "$u" "$@"; }
+rc1() { local i=$1; shift; timeout $((10 * SLOW)) redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" --user root "$@"; }
+rcu1() { local u=$1 p=$2 i=$3; shift 3; REDISCLI_AUTH=$p timeout $((10 * SLOW)) redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" --user "$u" "$@"; }
+rcu() { retrying rcu1 "$@"; }
 
 log "redis-cli --user/--pass and -a; a role limited to app/"
-out=$(timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$F]##*:}" --user alice --pass alice-pw SET app/a 1 2>/dev/null)
+out=$(retrying timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$F]##*:}" --user alice --pass alice-pw SET app/a 1)
 expect_eq "alice writes app/ through a follower" "$out" OK
 expect_eq "alice reads app/" "$(rcu alice alice-pw "$L" GET app/a)" 1
 expect_match "alice reads other/" "$(rcu alice alice-pw "$F" GET other/k)" "^NOPERM"
@@ -59,7 +76,7 @@ expect_match "alice MSET across" "$(rcu alice alice-pw "$L" MSET app/b 1 other/b
 expect_match "alice step-down" "$(rcu alice alice-pw "$L" CONCORD.STEPDOWN)" "^NOPERM"
 expect_match "alice SCAN" "$(rcu alice alice-pw "$L" SCAN 0)" "^NOPERM"
 expect_match "alice user admin" "$(rcu alice alice-pw "$L" CONCORD.USER ADD eve x)" "^NOPERM"
-expect_eq "-a is the default user" "$(timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$L]##*:}" -a default-pw --no-auth-warning GET app/a)" 1
+expect_eq "-a is the default user" "$(retrying timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$L]##*:}" -a default-pw --no-auth-warning GET app/a)" 1
 expect_match "wrong password" "$(timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$L]##*:}" --user alice --pass nope --no-auth-warning GET app/a 2>&1)" "WRONGPASS"
 expect_eq "whoami" "$(rcu alice alice-pw "$F" ACL WHOAMI)" alice
 expect_eq "other/k unchanged" "$(rc "$L" GET other/k)" secret
@@ -67,7 +84,7 @@ expect_eq "other/k unchanged" "$(rc "$L" GET other/k)" secret
 log "a read-only user on a follower: reads, cannot write through its relay"
 expect_eq "ro reads on the follower" "$(rcu ro ro-pw "$F" GET other/k)" secret
 expect_match "ro writes on the follower" "$(rcu ro ro-pw "$F" SET other/k hacked)" "^NOPERM"
-expect_match "ro writes in MULTI" "$(printf 'MULTI\nSET other/k hacked\nEXEC\n' | rcu ro ro-pw "$F")" "NOPERM"
+expect_match "ro writes in MULTI" "$(printf 'MULTI\nSET other/k hacked\nEXEC\n' | rcu1 ro ro-pw "$F")" "NOPERM"
 expect_eq "other/k unchanged after ro" "$(rc "$L" GET other/k)" secret
 log "the relay greeting alone does not authenticate: the leader asks for AUTH"
 out=$(printf '*1\r\n$13\r\nCONCORD.RELAY\r\n*3\r\n$3\r\nSET\r\n$7\r\nother/k\r\n$6\r\nhacked\r\n' |
@@ -89,12 +106,12 @@ out=$(timeout $((60 * SLOW)) "$PY_REDIS" "$(dirname "$0")/auth.py" "${CLIENT[$F]
 log "$out"
 
 log "curl -u: 200, 401, 403; HTTP auth routes; relays from a follower"
-expect_eq "curl alice PUT app/" "$(hc -o /dev/null -w '%{http_code}' -u alice:alice-pw -XPUT --data-binary v "$(url "$F" /v1/kv/app/c)")" 200
-expect_eq "curl alice GET other/" "$(hc -o /dev/null -w '%{http_code}' -u alice:alice-pw "$(url "$F" /v1/kv/other/k)")" 403
-expect_eq "curl bad password" "$(hc -o /dev/null -w '%{http_code}' -u alice:bad "$(url "$F" /v1/kv/app/c)")" 401
-expect_eq "curl ro PUT via follower" "$(hc -o /dev/null -w '%{http_code}' -u ro:ro-pw -XPUT --data-binary v "$(url "$F" /v1/kv/other/k)")" 403
-expect_eq "curl alice step-down" "$(hc -o /dev/null -w '%{http_code}' -u alice:alice-pw -XPOST "$(url "$L" /v1/admin/step-down)")" 403
-expect_eq "curl root adds bob" "$(hc -o /dev/null -w '%{http_code}' -u root:root-pw -XPUT -d '{"password": "bob-pw", "roles": ["app"]}' "$(url "$F" /v1/auth/users/bob)")" 200
+expect_eq "curl alice PUT app/" "$(hcode -u alice:alice-pw -XPUT --data-binary v "$(url "$F" /v1/kv/app/c)")" 200
+expect_eq "curl alice GET other/" "$(hcode -u alice:alice-pw "$(url "$F" /v1/kv/other/k)")" 403
+expect_eq "curl bad password" "$(hcode -u alice:bad "$(url "$F" /v1/kv/app/c)")" 401
+expect_eq "curl ro PUT via follower" "$(hcode -u ro:ro-pw -XPUT --data-binary v "$(url "$F" /v1/kv/other/k)")" 403
+expect_eq "curl alice step-down" "$(hcode -u alice:alice-pw -XPOST "$(url "$L" /v1/admin/step-down)")" 403
+expect_eq "curl root adds bob" "$(hcode -u root:root-pw -XPUT -d '{"password": "bob-pw", "roles": ["app"]}' "$(url "$F" /v1/auth/users/bob)")" 200
 expect_match "curl bob whoami" "$(hc -u bob:bob-pw "$(url "$L" /v1/auth/whoami)")" '"user": "bob"'
 
 log "concordctl --user"
@@ -108,8 +125,8 @@ expect_eq "ctl user list" "$(CONCORD_PASSWORD=root-pw ctl --user root user list 
 log "browser safety: foreign Origin and Host refused with 403"
 body=$(hc -s -u root:root-pw -XPUT -H 'Origin: http://evil.example' --data-binary x "$(url "$L" /v1/kv/app/o)")
 expect_match "foreign Origin" "$body" "cross-site"
-expect_eq "foreign Host" "$(hc -o /dev/null -w '%{http_code}' -u root:root-pw -XPOST -H 'Host: evil.example:80' "$(url "$L" /v1/admin/step-down)")" 403
-expect_eq "own Origin" "$(hc -o /dev/null -w '%{http_code}' -u root:root-pw -XPUT -H "Origin: http://${HTTP[$L]}" --data-binary x "$(url "$L" /v1/kv/app/o)")" 200
+expect_eq "foreign Host" "$(hcode -u root:root-pw -XPOST -H 'Host: evil.example:80' "$(url "$L" /v1/admin/step-down)")" 403
+expect_eq "own Origin" "$(hcode -u root:root-pw -XPUT -H "Origin: http://${HTTP[$L]}" --data-binary x "$(url "$L" /v1/kv/app/o)")" 200
 
 m=$(hc -u root:root-pw "$(url "$L" /metrics)")
 expect_match "metrics: browser refusals" "$(grep '^concord_http_browser_refused_total' <<<"$m")" ' [1-9]'
@@ -130,14 +147,14 @@ grep -q "snapshot" "$DIR"/n1.log || fail "no snapshot was taken"
 for i in 1 2 3; do
 	expect_eq "n$i users" "$(rc "$i" ACL USERS | tr '\n' ' ')" "alice bob default ro root "
 	expect_eq "n$i auth" "$(rc "$i" ACL STATUS)" enabled
-	expect_eq "n$i anonymous" "$(timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" GET app/a)" "NOAUTH Authentication required."
+	expect_eq "n$i anonymous" "$(retrying timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" GET app/a)" "NOAUTH Authentication required."
 	expect_eq "n$i bob" "$(rcu bob bob-pw "$i" GET app/c)" v
 done
 
 log "auth disable: anonymous again"
 expect_eq "disable" "$(CONCORD_PASSWORD=root-pw ctl --user root auth disable)" OK
 sleep 0.5
-expect_eq "anonymous after disable" "$(timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$L]##*:}" GET other/k)" secret
+expect_eq "anonymous after disable" "$(retrying timeout 10 redis-cli -h 127.0.0.1 -p "${CLIENT[$L]##*:}" GET other/k)" secret
 
 log "clean stops (under the sanitizers: no leak, no runtime error)"
 for i in 1 2 3; do node_stop "$i"; done
