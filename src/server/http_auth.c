@@ -151,6 +151,12 @@ static const char *request_denied(const struct kv *kv, const struct auth_user *u
 		           ? NULL
 		           : "list these keys (it needs read on the prefix)";
 	}
+	if (path_is(q, "/v1/lease/grant") || path_is(q, "/v1/lease/keepalive"))
+		return NULL; /* no key; revoke deletes keys: readwrite on every key, below */
+	if (path_under(q, "/v1/lease/"))
+		return auth_allows(kv, u, "", 0, read ? AUTH_MODE_READ : AUTH_MODE_READWRITE)
+		           ? NULL
+		           : "use this lease route: it needs read (revoke: readwrite) on every key";
 	if (path_under(q, "/v1/sessions") ||
 	    (read && (path_is(q, "/v1/cluster") || path_is(q, "/metrics") ||
 	              path_is(q, "/v1/auth/whoami") || path_is(q, "/v1/auth/status"))))

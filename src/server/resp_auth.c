@@ -224,6 +224,13 @@ static const char *command_denied(const struct kv *kv, const struct auth_user *u
 	}
 	if (command_root_only(cmd))
 		return "run this command: it needs the root role";
+	/* Leases: granting and keeping one alive touch no key; revoking deletes the keys
+	 * attached to it, whoever wrote them. */
+	if (cmd->build == build_lease)
+		return !arg_is(&argv[1], "REVOKE") || auth_allows(kv, u, "", 0, AUTH_MODE_READWRITE)
+		           ? NULL
+		           : "revoke a lease: it deletes its keys, so it needs readwrite on every "
+		             "key";
 	if ((cmd->flags & (CMD_READ | CMD_WRITE)) == 0 || (cmd->flags & CMD_SESSION) != 0 ||
 	    (cmd->build == NULL && cmd->read == NULL))
 		return NULL;
