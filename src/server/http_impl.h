@@ -8,6 +8,7 @@
  * http_routes.c  the route table: {methods, path, flags, handler}, and routing
  * http_kv.c      the key-value and session routes (/v1/kv, /v1/sessions)
  * http_admin.c   cluster, membership, admin, health and metrics routes
+ * http_snapshot.c GET /v1/snapshot: a backup written by the node, streamed
  */
 
 #include "codec/http.h"
@@ -54,6 +55,12 @@ struct hconn {
 	size_t key_len;
 	uint64_t client_id, seq;
 	struct relay *relay; /* the request relayed to the leader, if any */
+	/* GET /v1/snapshot (http_snapshot.c): the backup being written, then the file
+	 * being sent. */
+	struct node_backup *backup;
+	bool streaming;
+	int stream_fd;
+	uint64_t stream_off, stream_size;
 };
 
 struct http_server {
@@ -105,6 +112,14 @@ void route_transfer(struct hconn *c, const char *rest, size_t len);
 void route_step_down(struct hconn *c, const char *rest, size_t len);
 void route_faults(struct hconn *c, const char *rest, size_t len);
 void route_index(struct hconn *c, const char *rest, size_t len);
+
+/* http_snapshot.c */
+void route_snapshot(struct hconn *c, const char *rest, size_t len);
+/* While a snapshot streams: queue more of it as the output drains; true if it did (the
+ * connection serves nothing else meanwhile). */
+bool http_snapshot_pump(struct hconn *c);
+/* The connection closes: drop the backup or the file. */
+void http_snapshot_closing(struct hconn *c);
 
 /* =================================================================================
  * http_server.c: responses and the leader

@@ -432,6 +432,8 @@ static void on_commit(struct conn *conn, size_t n)
 
 static void on_process(struct conn *conn)
 {
+	if (http_snapshot_pump(hconn_of(conn)))
+		return;
 	hconn_process(hconn_of(conn));
 }
 
@@ -451,6 +453,7 @@ static void on_closing(struct conn *conn)
 	struct hconn *c = hconn_of(conn);
 	if (c->relay != NULL)
 		relay_end(c);
+	http_snapshot_closing(c);
 }
 
 static void on_free(struct conn *conn)

@@ -277,6 +277,7 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
 	n->closing = 4;
 	if (node_snapshot_cancel(n))
 		n->closing++; /* the child's pipe, closed once the child is reaped */
+	n->closing += node_backup_stop_all(n);
 	uv_timer_stop(&n->tick);
 	uv_close((uv_handle_t *)&n->tick, on_handle_closed);
 	uv_check_stop(&n->check);

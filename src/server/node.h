@@ -180,6 +180,23 @@ int node_member_remove(struct node *n, raft_id id);
  * addresses. Returns 0 once proposed; nothing is proposed if the book holds them already. */
 int node_member_publish(struct node *n, const struct node_member *m);
 
+/* ---- Backups (node_backup.c)
+ *
+ * node_backup_start() takes a consistent snapshot of this node's state as applied now:
+ * a forked child writes it, in the snapshot file format of docs/disk-format.md (index,
+ * term and configuration of the applied entry, the store with its revision, checksums),
+ * into a private file of DIR/backup while the node keeps serving. `cb` gets NODE_OK with
+ * an open, already unlinked file descriptor of `size` bytes (the callee owns and closes
+ * it), or an error with a message (fd -1). Returns 0 if `cb` will be called, else
+ * NODE_ESTOPPING, NODE_EBUSY (nothing applied yet, or the applied entry's term and
+ * configuration are not known yet: retry) or NODE_ESTORAGE at once. */
+struct node_backup;
+typedef void (*node_backup_cb)(void *arg, int status, int fd, uint64_t size, raft_index index,
+                               const char *errmsg);
+int node_backup_start(struct node *n, node_backup_cb cb, void *arg, struct node_backup **out);
+/* The caller no longer wants the result: `cb` is not called; the file goes. */
+void node_backup_cancel(struct node_backup *b);
+
 /* Fault injection on the links to `peer` (RAFT_NONE: every peer). */
 int node_fault_set(struct node *n, raft_id peer, const struct net_fault *f);
 void node_fault_clear(struct node *n, raft_id peer);

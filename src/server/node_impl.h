@@ -10,7 +10,8 @@
  *   node_io.c       the driver's seam bound to libuv, the storage threads and the
  *                   transport, and the loop's callbacks that feed the driver;
  *   node_snapshot.c the snapshot job behind the seam: a forked child and its pipe;
- *   node_members.c  the address book and membership changes.
+ *   node_members.c  the address book and membership changes;
+ *   node_backup.c   backups: a forked child writes a snapshot file for a client.
  */
 
 #include "driver/driver.h"
@@ -53,6 +54,7 @@ struct node {
 	uint32_t n_members;
 
 	struct snapshot_child snap;
+	struct node_backup *backups; /* backups being written (node_backup.c) */
 
 	/* Publishing this node's own addresses in the replicated address book
 	 * (node_members.c): ticks until the next check, a write under way. */
@@ -97,6 +99,12 @@ void node_snapshot_save(void *ctx, raft_index index, raft_term term, const struc
 /* For node_stop: kills a running child; if its pipe was open, closes it and returns true:
  * node_stop_step() follows once the child is reaped. */
 bool node_snapshot_cancel(struct node *n);
+
+/* ---- Backups (node_backup.c) */
+
+/* For node_stop: kills every backup child and closes its pipe; returns how many pipes
+ * close (each calls node_stop_step() once its child is reaped). */
+int node_backup_stop_all(struct node *n);
 
 /* ---- The address book and membership (node_members.c) */
 

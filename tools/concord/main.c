@@ -1,5 +1,6 @@
 /* main.c: `concord`, one node of a Concord cluster: flags, the node, the RESP and HTTP servers,
  * clean shutdown on SIGTERM/SIGINT. */
+#include "flags.h"
 #include "server/http_server.h"
 #include "server/node.h"
 #include "server/resp_server.h"
@@ -19,10 +20,9 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define EXIT_USAGE 2
-
 static const char usage_text[] =
     "Usage: concord [flags]\n"
+    "       concord restore FILE --name NAME --initial-cluster LIST [flags] (--help)\n"
     "\n"
     "One node of a Concord cluster: a replicated, strongly consistent key-value store on\n"
     "Raft. Clients speak the Redis protocol (RESP2) on --listen-client and HTTP/JSON on\n"
@@ -127,7 +127,7 @@ struct options {
 	int log_level;
 };
 
-__attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
+void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -209,8 +209,8 @@ static void resolve_addr(const char *flag, const char *in, char *out, size_t cap
 }
 
 /* Parses "name=host:port,..." into (name, address) pairs; returns how many. */
-static uint32_t parse_list(const char *flag, const char *list, char names[][64], char addrs[][128],
-                           uint32_t cap)
+uint32_t parse_list(const char *flag, const char *list, char names[][64], char addrs[][128],
+                    uint32_t cap)
 {
 	uint32_t n = 0;
 	const char *p = list;
@@ -243,7 +243,7 @@ static uint32_t parse_list(const char *flag, const char *list, char names[][64],
 	return n;
 }
 
-static int lookup(char names[][64], uint32_t n, const char *name)
+int lookup(char names[][64], uint32_t n, const char *name)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (strcmp(names[i], name) == 0)
@@ -521,7 +521,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 		            o->heartbeat_ticks, o->election_ticks);
 }
 
-static uint64_t cluster_id_value(const char *text)
+uint64_t cluster_id_value(const char *text)
 {
 	char *end = NULL;
 	errno = 0;
@@ -719,6 +719,8 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "restore") == 0)
+		return restore_main(argc - 1, argv + 1);
 	struct options o;
 	options_parse(argc, argv, &o);
 	struct node_config cfg;

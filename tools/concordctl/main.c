@@ -29,6 +29,8 @@ static const char ctl_usage_text[] =
     ")\n"
     "  -t, --timeout-ms N     give up on a command after N ms, retries included\n"
     "                         (default 10000)\n"
+    "  -w, --write-out FMT    table, simple or json: how status, members, snapshot status\n"
+    "                         and the endpoint commands print (default table)\n"
     "  -h, --help             this text\n"
     "\n"
     "Commands:\n"
@@ -57,6 +59,12 @@ static const char ctl_usage_text[] =
     "                         probability in [0, 1]; a delay applies to every message\n"
     "                         unless --delay-*-p says how many\n"
     "  faults clear PEER|*    remove them\n"
+    "  snapshot save FILE [--http HOST:PORT]\n"
+    "                         stream a consistent snapshot (backup) of the first endpoint's\n"
+    "                         node into FILE (GET /v1/snapshot on its HTTP address, found\n"
+    "                         in its status unless --http), check it, then rename it there\n"
+    "  snapshot status FILE   check a snapshot file and print its index, term, revision,\n"
+    "                         keys, size and checksum (exit 1 if it is damaged)\n"
     "\n"
     "Exit status: 0 success, 1 not found or failed, 2 usage error, 3 cluster unavailable.\n";
 
@@ -130,13 +138,28 @@ void ctl_need_args(const char *cmd, int have, int want_min, int want_max)
 	}
 }
 
+static enum ctl_format ctl_parse_format(const char *s)
+{
+	if (strcmp(s, "table") == 0) {
+		return CTL_FORMAT_TABLE;
+	}
+	if (strcmp(s, "simple") == 0) {
+		return CTL_FORMAT_SIMPLE;
+	}
+	if (strcmp(s, "json") == 0) {
+		return CTL_FORMAT_JSON;
+	}
+	ctl_usage_error("--write-out: expected table, simple or json, got '%s'", s);
+}
+
 /* ----------------------------------------------------------------------------------
  * main
  */
 
 static const struct ctl_command *ctl_find(const char *name)
 {
-	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands};
+	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands,
+	                                                   ctl_snapshot_commands};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
 			if (strcmp(k->name, name) == 0) {
@@ -154,15 +177,17 @@ int main(int argc, char **argv)
 		endpoints = CTL_DEFAULT_ENDPOINTS;
 	}
 	uint32_t timeout_ms = CONCORD_CLIENT_DEFAULT_DEADLINE_MS;
+	enum ctl_format format = CTL_FORMAT_DEFAULT;
 	static const struct option longopts[] = {
 	    {"endpoints", required_argument, NULL, 'e'},
 	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"write-out", required_argument, NULL, 'w'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 	/* '+': options stop at the command, whose own options follow it. */
-	while ((opt = getopt_long(argc, argv, "+e:t:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+e:t:w:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e':
 			endpoints = optarg;
@@ -170,6 +195,9 @@ int main(int argc, char **argv)
 		case 't':
 			timeout_ms =
 			    (uint32_t)ctl_parse_u64("--timeout-ms", optarg, 1, CTL_TIMEOUT_MS_MAX);
+			break;
+		case 'w':
+			format = ctl_parse_format(optarg);
 			break;
 		case 'h':
 			fputs(ctl_usage_text, stdout);
@@ -207,7 +235,8 @@ int main(int argc, char **argv)
 	}
 	ctl_client = c;
 
-	struct ctl ctl = {.c = c, .endpoints = endpoints, .timeout_ms = timeout_ms};
+	struct ctl ctl = {
+	    .c = c, .endpoints = endpoints, .timeout_ms = timeout_ms, .format = format};
 	const struct ctl_command *found = ctl_find(cmd);
 	if (found == NULL) {
 		ctl_usage_error("unknown command '%s'", cmd);
