@@ -206,6 +206,7 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	struct node *n = xcalloc(1, sizeof(*n));
 	n->loop = loop;
 	n->cfg = *cfg;
+	n->was_member = !cfg->join; /* an initial member (node_removed.c) */
 	for (uint32_t i = 0; i < cfg->n_members; i++)
 		node_member_put(n, &cfg->members[i]);
 	struct storage_recovered rec;

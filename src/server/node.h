@@ -100,6 +100,10 @@ struct node_config {
 	uint64_t fault_seed;
 	void (*log)(void *ctx, int level, const char *msg); /* NULL: stderr */
 	void *log_ctx;
+	/* Called once when this member learns it was removed from the cluster
+	 * (node_removed()); NULL: nothing but the log line. */
+	void (*removed)(void *ctx);
+	void *removed_ctx;
 };
 
 /* Zeroes `cfg` and fills the defaults: 50 ms ticks, election 10 ticks, heartbeat 2,
@@ -179,6 +183,15 @@ int node_member_remove(struct node *n, raft_id id);
  * must be in the configuration, else NODE_ENOMEMBER): how a member publishes its own
  * addresses. Returns 0 once proposed; nothing is proposed if the book holds them already. */
 int node_member_publish(struct node *n, const struct node_member *m);
+/* Whether this node, a member that does not lead, has its own addresses (its flags')
+ * missing from the replicated address book: then *own holds them, for the leader to
+ * publish (CONCORD.MEMBER PUBLISH, src/server/publish.c). */
+bool node_self_unpublished(const struct node *n, struct node_member *own);
+
+/* The index of the committed configuration that removed this member from the cluster,
+ * or 0 while it is a member (node_removed.c). A removed node no longer campaigns; the
+ * frontends answer its clients that it was removed. */
+raft_index node_removed(const struct node *n);
 
 /* ---- Backups (node_backup.c)
  *

@@ -11,7 +11,8 @@
  *                   transport, and the loop's callbacks that feed the driver;
  *   node_snapshot.c the snapshot job behind the seam: a forked child and its pipe;
  *   node_members.c  the address book and membership changes;
- *   node_backup.c   backups: a forked child writes a snapshot file for a client.
+ *   node_backup.c   backups: a forked child writes a snapshot file for a client;
+ *   node_removed.c  a removed member learns it from its configuration and stops.
  */
 
 #include "driver/driver.h"
@@ -60,6 +61,11 @@ struct node {
 	 * (node_members.c): ticks until the next check, a write under way. */
 	uint32_t publish_wait;
 	bool publishing;
+
+	/* Removal (node_removed.c): whether this node saw itself in the configuration in
+	 * force, and the index of the committed configuration that removed it (0: none). */
+	bool was_member;
+	raft_index removed_at;
 };
 
 /* ---- node.c */
@@ -99,6 +105,12 @@ void node_snapshot_save(void *ctx, raft_index index, raft_term term, const struc
 /* For node_stop: kills a running child; if its pipe was open, closes it and returns true:
  * node_stop_step() follows once the child is reaped. */
 bool node_snapshot_cancel(struct node *n);
+
+/* ---- Removal (node_removed.c) */
+
+/* Every tick: if a committed configuration left this member out, mark it removed, log
+ * it and tell cfg.removed (once). */
+void node_removed_tick(struct node *n);
 
 /* ---- Backups (node_backup.c) */
 

@@ -3,6 +3,7 @@
 #include "flags.h"
 #include "server/http_server.h"
 #include "server/node.h"
+#include "server/publish.h"
 #include "server/resp_server.h"
 #include "server/server.h"
 
@@ -19,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+
+#define EXIT_REMOVED      3
+#define REMOVED_LINGER_MS 2000
 
 static const char usage_text[] =
     "Usage: concord [flags]\n"
@@ -101,7 +105,12 @@ static const char usage_text[] =
     "  --version                    the version\n"
     "\n"
     "SIGTERM or SIGINT shut the node down cleanly (exit 0). Writes are acknowledged only\n"
-    "once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n";
+    "once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n"
+    "\n"
+    "Exit status: 0 stopped by SIGTERM/SIGINT; 1 could not start, a second signal, or a\n"
+    "storage failure (fail-stop); 2 usage error; 3 this member was removed from the\n"
+    "cluster (it says so in its log and to its clients for 2 s, then stops; its data\n"
+    "directory is of no further use).\n";
 
 struct options {
 	char name[64];
@@ -674,6 +683,10 @@ struct process {
 	bool stopping;
 	int waiting; /* parts still shutting down */
 	int level;
+	int exit_status;
+	uv_timer_t removed_timer; /* a removed member answers its clients a while, then stops */
+	bool removed;
+	struct server_publisher *pub; /* has the leader publish this member's addresses */
 };
 
 static void on_node_log(void *ctx, int level, const char *msg)
@@ -692,17 +705,15 @@ static void on_part_stopped(void *arg)
 	p->sv.node = NULL;
 	uv_close((uv_handle_t *)&p->sigterm, NULL);
 	uv_close((uv_handle_t *)&p->sigint, NULL);
+	if (p->removed)
+		uv_close((uv_handle_t *)&p->removed_timer, NULL);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void shutdown_begin(struct process *p)
 {
-	struct process *p = h->data;
-	if (p->stopping) {
-		fprintf(stderr, "concord: second %s: exiting at once\n", strsignal(signum));
-		_exit(1);
-	}
 	p->stopping = true;
-	server_logf(&p->sv, 1, "%s: shutting down", strsignal(signum));
+	server_publisher_close(p->pub);
+	p->pub = NULL;
 	/* Stop accepting and drop the clients first, then stop the node: what the node
 	 * still owes the clients is answered "shutting down" into closed connections. */
 	p->waiting = 1;
@@ -715,6 +726,64 @@ static void on_signal(uv_signal_t *h, int signum)
 		http_server_close(p->sv.http, on_part_stopped, p);
 	}
 	node_stop(p->sv.node, on_part_stopped, p);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct process *p = h->data;
+	if (p->stopping) {
+		fprintf(stderr, "concord: second %s: exiting at once\n", strsignal(signum));
+		_exit(1);
+	}
+	server_logf(&p->sv, 1, "%s: shutting down", strsignal(signum));
+	shutdown_begin(p);
+}
+
+static void on_removed_timer(uv_timer_t *t)
+{
+	struct process *p = t->data;
+	if (p->stopping)
+		return;
+	server_logf(&p->sv, 2, "removed from the cluster: shutting down (exit status %d)",
+	            EXIT_REMOVED);
+	shutdown_begin(p);
+}
+
+/* The node learned it was removed (node_removed.c): its clients are told so for
+ * REMOVED_LINGER_MS, then it stops and the process exits with EXIT_REMOVED. */
+static void on_removed(void *ctx)
+{
+	struct process *p = ctx;
+	if (p->removed || p->stopping)
+		return;
+	p->removed = true;
+	p->exit_status = EXIT_REMOVED;
+	uv_timer_init(p->loop, &p->removed_timer);
+	p->removed_timer.data = p;
+	uv_timer_start(&p->removed_timer, on_removed_timer, REMOVED_LINGER_MS, 0);
+}
+
+/* The frontends' shared settings, from the flags. */
+static void server_setup(struct server *sv, const struct options *o, const struct node_config *cfg,
+                         uv_loop_t *loop)
+{
+	server_init(sv);
+	sv->loop = loop;
+	snprintf(sv->cluster_id, sizeof(sv->cluster_id), "%s", o->cluster_id);
+	snprintf(sv->name, sizeof(sv->name), "%s", o->name);
+	sv->resp_follower = o->resp_follower;
+	sv->http_follower = o->http_follower;
+	sv->stale_reads = o->stale_reads;
+	sv->max_clients = o->max_clients;
+	sv->relay_reserve = o->relay_reserve;
+	sv->idle_timeout_ms = o->idle_timeout_s * 1000;
+	sv->read_timeout_ms = o->read_timeout_s * 1000;
+	sv->output_hard_bytes = (size_t)o->output_limit;
+	sv->limits = cfg->kv.limits;
+	server_derive_limits(sv);
+	sv->start_ms = uv_now(loop);
+	sv->request_timeout_ms = o->request_timeout_ms;
+	sv->log_level = o->log_level;
 }
 
 int main(int argc, char **argv)
@@ -732,24 +801,10 @@ int main(int argc, char **argv)
 	p.level = o.log_level;
 	cfg.log = on_node_log;
 	cfg.log_ctx = &p;
+	cfg.removed = on_removed;
+	cfg.removed_ctx = &p;
 	struct server *sv = &p.sv;
-	server_init(sv);
-	sv->loop = p.loop;
-	snprintf(sv->cluster_id, sizeof(sv->cluster_id), "%s", o.cluster_id);
-	snprintf(sv->name, sizeof(sv->name), "%s", o.name);
-	sv->resp_follower = o.resp_follower;
-	sv->http_follower = o.http_follower;
-	sv->stale_reads = o.stale_reads;
-	sv->max_clients = o.max_clients;
-	sv->relay_reserve = o.relay_reserve;
-	sv->idle_timeout_ms = o.idle_timeout_s * 1000;
-	sv->read_timeout_ms = o.read_timeout_s * 1000;
-	sv->output_hard_bytes = (size_t)o.output_limit;
-	sv->limits = cfg.kv.limits;
-	server_derive_limits(sv);
-	sv->start_ms = uv_now(p.loop);
-	sv->request_timeout_ms = o.request_timeout_ms;
-	sv->log_level = o.log_level;
+	server_setup(sv, &o, &cfg, p.loop);
 
 	char err[512];
 	struct node *node = NULL;
@@ -767,6 +822,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "concord: %s\n", err);
 		return 1;
 	}
+	p.pub = server_publisher_start(sv);
 	uv_signal_init(p.loop, &p.sigterm);
 	uv_signal_init(p.loop, &p.sigint);
 	p.sigterm.data = p.sigint.data = &p;
@@ -784,5 +840,5 @@ int main(int argc, char **argv)
 	if (rv != 0)
 		server_logf(sv, 2, "the loop closed with handles still open: %s", uv_strerror(rv));
 	server_logf(sv, 1, "stopped");
-	return 0;
+	return p.exit_status;
 }
