@@ -193,6 +193,15 @@ bool node_self_unpublished(const struct node *n, struct node_member *own);
  * frontends answer its clients that it was removed. */
 raft_index node_removed(const struct node *n);
 
+/* The data directory's size in bytes (node_disk.c): WAL segments, snapshots, and all of
+ * it (meta included). Reads the directories: for status and metrics, not hot paths. */
+struct node_disk_usage {
+	uint64_t wal_bytes;
+	uint64_t snapshot_bytes;
+	uint64_t total_bytes;
+};
+void node_disk_usage(const struct node *n, struct node_disk_usage *out);
+
 /* ---- Backups (node_backup.c)
  *
  * node_backup_start() takes a consistent snapshot of this node's state as applied now:

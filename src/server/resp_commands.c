@@ -62,6 +62,7 @@ static const struct command commands[] = {
     LEADER("CONCORD.TRANSFER", 2, leader_transfer),
     LEADER("CONCORD.STEPDOWN", 1, leader_stepdown),
     LEADER("CONCORD.MEMBER", -3, leader_member),
+    WRITE("CONCORD.COMPACT", 2, 0, build_compact),
 };
 
 static const char *const unsupported[] = {

@@ -251,6 +251,8 @@ int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv, s
 int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* CONCORD.COMPACT rev: drop the history older than `rev` on every node (resp_admin.c). */
+int build_compact(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 #define READ_FN(name)                                                                              \
 	void name(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,  \
 	          struct wire_buf *out)

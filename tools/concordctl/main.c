@@ -29,8 +29,8 @@ static const char ctl_usage_text[] =
     ")\n"
     "  -t, --timeout-ms N     give up on a command after N ms, retries included\n"
     "                         (default 10000)\n"
-    "  -w, --write-out FMT    table, simple or json: how status, members, snapshot status\n"
-    "                         and the endpoint commands print (default table)\n"
+    "  -w, --write-out FMT    table, simple or json: how status, members, endpoint,\n"
+    "                         version and snapshot status print (default table)\n"
     "  -h, --help             this text\n"
     "\n"
     "Commands:\n"
@@ -63,6 +63,12 @@ static const char ctl_usage_text[] =
     "                         stream a consistent snapshot (backup) of the first endpoint's\n"
     "                         node into FILE (GET /v1/snapshot on its HTTP address, found\n"
     "                         in its status unless --http), check it, then rename it there\n"
+    "  endpoint health        for every endpoint: does it answer and know a leader, in how\n"
+    "                         long (exit 1 if any is unhealthy)\n"
+    "  endpoint status        for every endpoint: id, version, store and data directory\n"
+    "                         sizes, leader or learner, term, raft index, applied index\n"
+    "  version                concordctl's version and the first answering server's\n"
+    "  compaction REV         drop the history older than revision REV on every node\n"
     "  snapshot status FILE   check a snapshot file and print its index, term, revision,\n"
     "                         keys, size and checksum (exit 1 if it is damaged)\n"
     "\n"
@@ -158,8 +164,8 @@ static enum ctl_format ctl_parse_format(const char *s)
 
 static const struct ctl_command *ctl_find(const char *name)
 {
-	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands,
-	                                                   ctl_snapshot_commands};
+	static const struct ctl_command *const tables[] = {
+	    ctl_kv_commands, ctl_admin_commands, ctl_snapshot_commands, ctl_endpoint_commands};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
 			if (strcmp(k->name, name) == 0) {
