@@ -113,6 +113,11 @@ void route_step_down(struct hconn *c, const char *rest, size_t len);
 void route_faults(struct hconn *c, const char *rest, size_t len);
 void route_index(struct hconn *c, const char *rest, size_t len);
 
+/* http_metrics_ops.c: the operator's series of /metrics (CPU, disk sizes, per-peer
+ * inflight and last contact, removal). */
+struct node_status;
+void ops_metrics_write(struct wire_buf *b, const struct server *sv, const struct node_status *st);
+
 /* http_snapshot.c */
 void route_snapshot(struct hconn *c, const char *rest, size_t len);
 /* While a snapshot streams: queue more of it as the output drains; true if it did (the

@@ -193,6 +193,9 @@ bool node_self_unpublished(const struct node *n, struct node_member *own);
  * frontends answer its clients that it was removed. */
 raft_index node_removed(const struct node *n);
 
+/* How long ago (ms) the last message from peer `id` arrived; false if none did yet. */
+bool node_peer_last_heard(const struct node *n, raft_id id, uint64_t *ago_ms);
+
 /* The data directory's size in bytes (node_disk.c): WAL segments, snapshots, and all of
  * it (meta included). Reads the directories: for status and metrics, not hot paths. */
 struct node_disk_usage {

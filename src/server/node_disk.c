@@ -1,4 +1,5 @@
-/* node_disk.c: how many bytes the node's data directory holds: WAL segments, snapshots, the rest. */
+/* node_disk.c: for status and metrics: the data directory's sizes, and when each peer was last
+ * heard. */
 #include "server/node_impl.h"
 
 #include <dirent.h>
@@ -35,4 +36,37 @@ void node_disk_usage(const struct node *n, struct node_disk_usage *out)
 	snprintf(path, sizeof(path), "%s/snap", n->cfg.data_dir);
 	out->snapshot_bytes = dir_bytes(path);
 	out->total_bytes = out->wal_bytes + out->snapshot_bytes + dir_bytes(n->cfg.data_dir);
+}
+
+void node_peer_heard(struct node *n, raft_id id)
+{
+	uint64_t now = uv_now(n->loop);
+	size_t slots = sizeof(n->heard) / sizeof(n->heard[0]);
+	size_t free_slot = slots, oldest = 0;
+	for (size_t i = 0; i < slots; i++) {
+		if (n->heard[i].id == id) {
+			n->heard[i].at_ms = now;
+			return;
+		}
+		if (n->heard[i].id == RAFT_NONE && free_slot == slots)
+			free_slot = i;
+		if (n->heard[i].at_ms < n->heard[oldest].at_ms)
+			oldest = i;
+	}
+	/* A full table forgets the peer heard from longest ago. */
+	size_t k = free_slot < slots ? free_slot : oldest;
+	n->heard[k].id = id;
+	n->heard[k].at_ms = now;
+}
+
+bool node_peer_last_heard(const struct node *n, raft_id id, uint64_t *ago_ms)
+{
+	uint64_t now = uv_now(n->loop);
+	for (size_t i = 0; i < sizeof(n->heard) / sizeof(n->heard[0]); i++) {
+		if (n->heard[i].id == id && id != RAFT_NONE) {
+			*ago_ms = now > n->heard[i].at_ms ? now - n->heard[i].at_ms : 0;
+			return true;
+		}
+	}
+	return false;
 }

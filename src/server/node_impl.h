@@ -66,6 +66,12 @@ struct node {
 	 * force, and the index of the committed configuration that removed it (0: none). */
 	bool was_member;
 	raft_index removed_at;
+
+	/* When a message from each peer last arrived (uv_now), for /metrics (node_disk.c). */
+	struct {
+		raft_id id;
+		uint64_t at_ms;
+	} heard[NODE_MAX_MEMBERS * 2];
 };
 
 /* ---- node.c */
@@ -111,6 +117,11 @@ bool node_snapshot_cancel(struct node *n);
 /* Every tick: if a committed configuration left this member out, mark it removed, log
  * it and tell cfg.removed (once). */
 void node_removed_tick(struct node *n);
+
+/* ---- Peers (node_disk.c) */
+
+/* A message from `id` arrived now. */
+void node_peer_heard(struct node *n, raft_id id);
 
 /* ---- Backups (node_backup.c) */
 

@@ -163,5 +163,6 @@ void node_on_tick(uv_timer_t *t)
 void node_on_message(void *ctx, const struct raft_message *m)
 {
 	struct node *n = ctx;
+	node_peer_heard(n, m->from);
 	driver_step(n->d, m);
 }
