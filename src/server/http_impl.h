@@ -117,6 +117,8 @@ void route_index(struct hconn *c, const char *rest, size_t len);
  * inflight and last contact, removal). */
 struct node_status;
 void ops_metrics_write(struct wire_buf *b, const struct server *sv, const struct node_status *st);
+/* GET /v1/live: every member's live state, gathered by this node (peer_status.c). */
+void route_live(struct hconn *c, const char *rest, size_t len);
 
 /* http_snapshot.c */
 void route_snapshot(struct hconn *c, const char *rest, size_t len);

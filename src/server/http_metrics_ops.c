@@ -4,6 +4,7 @@
 
 #include "codec/metrics.h"
 #include "server/node.h"
+#include "server/peer_status.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -80,4 +81,20 @@ void ops_metrics_write(struct wire_buf *b, const struct server *sv, const struct
 	      "1 once this member learned it was removed from the cluster (it then stops).",
 	      node_removed(sv->node) != 0 ? 1 : 0);
 	peer_write(b, sv, st);
+}
+
+void route_live(struct hconn *c, const char *rest, size_t len)
+{
+	(void)rest;
+	(void)len;
+	struct server *sv = c->s->sv;
+	if (sv->peer_status == NULL) {
+		respond_error(c, 503, "live status is not gathered on this node");
+		return;
+	}
+	struct wire_buf b;
+	wire_buf_init(&b, 1 << 20);
+	peer_status_write(sv->peer_status, &b);
+	respond_json(c, 200, &b, NULL, 0);
+	wire_buf_free(&b);
 }

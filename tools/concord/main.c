@@ -3,6 +3,7 @@
 #include "flags.h"
 #include "server/http_server.h"
 #include "server/node.h"
+#include "server/peer_status.h"
 #include "server/publish.h"
 #include "server/resp_server.h"
 #include "server/server.h"
@@ -714,6 +715,8 @@ static void shutdown_begin(struct process *p)
 	p->stopping = true;
 	server_publisher_close(p->pub);
 	p->pub = NULL;
+	peer_status_close(p->sv.peer_status);
+	p->sv.peer_status = NULL;
 	/* Stop accepting and drop the clients first, then stop the node: what the node
 	 * still owes the clients is answered "shutting down" into closed connections. */
 	p->waiting = 1;
@@ -823,6 +826,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	p.pub = server_publisher_start(sv);
+	if (sv->http != NULL)
+		sv->peer_status = peer_status_start(sv);
 	uv_signal_init(p.loop, &p.sigterm);
 	uv_signal_init(p.loop, &p.sigint);
 	p.sigterm.data = p.sigint.data = &p;
