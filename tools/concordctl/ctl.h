@@ -47,6 +47,7 @@ extern const struct ctl_command ctl_kv_commands[];       /* kv.c */
 extern const struct ctl_command ctl_admin_commands[];    /* admin.c */
 extern const struct ctl_command ctl_snapshot_commands[]; /* snapshot.c */
 extern const struct ctl_command ctl_endpoint_commands[]; /* endpoint.c */
+extern const struct ctl_command ctl_lease_commands[];    /* lease.c */
 
 /* Prints "concordctl: MESSAGE" and the help hint, then exits with CTL_USAGE. */
 _Noreturn void ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
