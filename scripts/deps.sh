@@ -12,6 +12,7 @@ packages=(
 	e2fsprogs mount   # the nemesis: small ext4 images for full-disk faults
 	prometheus   # promtool: tests/cluster/metrics.sh lints /metrics
 	nodejs   # node-redis in tests/cluster/resp3.sh, which npm-installs it into the build dir
+	chromium   # headless: tests/cluster/web.sh loads the web page and reads the DOM its script built
 )
 # npm: Debian packages it apart from nodejs; NodeSource's nodejs carries its own.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -10,6 +10,7 @@
  * http_admin.c   cluster, membership, admin, health and metrics routes
  * http_auth.c    Origin/Host checks, Basic auth, 401/403
  * http_auth_routes.c  the /v1/auth routes
+ * http_snapshot.c GET /v1/snapshot: a backup written by the node, streamed
  */
 
 #include "codec/http.h"
@@ -60,6 +61,12 @@ struct hconn {
 	struct http_watch *watch;     /* GET /v1/watch streaming on this connection, if any */
 	char user[AUTH_NAME_MAX + 1]; /* the request's verified user ("" none) */
 	uint32_t auth_failures;       /* wrong credentials in a row on this connection */
+	/* GET /v1/snapshot (http_snapshot.c): the backup being written, then the file
+	 * being sent. */
+	struct node_backup *backup;
+	bool streaming;
+	int stream_fd;
+	uint64_t stream_off, stream_size;
 };
 
 struct http_server {
@@ -130,6 +137,21 @@ void route_transfer(struct hconn *c, const char *rest, size_t len);
 void route_step_down(struct hconn *c, const char *rest, size_t len);
 void route_faults(struct hconn *c, const char *rest, size_t len);
 void route_index(struct hconn *c, const char *rest, size_t len);
+
+/* http_metrics_ops.c: the operator's series of /metrics (CPU, disk sizes, per-peer
+ * inflight and last contact, removal). */
+struct node_status;
+void ops_metrics_write(struct wire_buf *b, const struct server *sv, const struct node_status *st);
+/* GET /v1/live: every member's live state, gathered by this node (peer_status.c). */
+void route_live(struct hconn *c, const char *rest, size_t len);
+
+/* http_snapshot.c */
+void route_snapshot(struct hconn *c, const char *rest, size_t len);
+/* While a snapshot streams: queue more of it as the output drains; true if it did (the
+ * connection serves nothing else meanwhile). */
+bool http_snapshot_pump(struct hconn *c);
+/* The connection closes: drop the backup or the file. */
+void http_snapshot_closing(struct hconn *c);
 
 /* =================================================================================
  * http_server.c: responses and the leader

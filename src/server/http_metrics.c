@@ -404,6 +404,7 @@ void route_metrics(struct hconn *c, const char *rest, size_t len)
 	latency_write(&b, "resp", &sv->resp_latency);
 	latency_write(&b, "http", &sv->http_latency);
 	process_metrics_write(&b, sv);
+	ops_metrics_write(&b, sv, &st);
 	respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL, 0);
 	wire_buf_free(&b);
 }

@@ -206,6 +206,7 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	struct node *n = xcalloc(1, sizeof(*n));
 	n->loop = loop;
 	n->cfg = *cfg;
+	n->was_member = !cfg->join; /* an initial member (node_removed.c) */
 	for (uint32_t i = 0; i < cfg->n_members; i++)
 		node_member_put(n, &cfg->members[i]);
 	struct storage_recovered rec;
@@ -277,6 +278,7 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
 	n->closing = 4;
 	if (node_snapshot_cancel(n))
 		n->closing++; /* the child's pipe, closed once the child is reaped */
+	n->closing += node_backup_stop_all(n);
 	uv_timer_stop(&n->tick);
 	uv_close((uv_handle_t *)&n->tick, on_handle_closed);
 	uv_check_stop(&n->check);

@@ -100,6 +100,10 @@ struct node_config {
 	uint64_t fault_seed;
 	void (*log)(void *ctx, int level, const char *msg); /* NULL: stderr */
 	void *log_ctx;
+	/* Called once when this member learns it was removed from the cluster
+	 * (node_removed()); NULL: nothing but the log line. */
+	void (*removed)(void *ctx);
+	void *removed_ctx;
 };
 
 /* Zeroes `cfg` and fills the defaults: 50 ms ticks, election 10 ticks, heartbeat 2,
@@ -185,6 +189,44 @@ int node_member_remove(struct node *n, raft_id id);
  * must be in the configuration, else NODE_ENOMEMBER): how a member publishes its own
  * addresses. Returns 0 once proposed; nothing is proposed if the book holds them already. */
 int node_member_publish(struct node *n, const struct node_member *m);
+/* Whether this node, a member that does not lead, has its own addresses (its flags')
+ * missing from the replicated address book: then *own holds them, for the leader to
+ * publish (CONCORD.MEMBER PUBLISH, src/server/publish.c). */
+bool node_self_unpublished(const struct node *n, struct node_member *own);
+
+/* The index of the committed configuration that removed this member from the cluster,
+ * or 0 while it is a member (node_removed.c). A removed node no longer campaigns; the
+ * frontends answer its clients that it was removed. */
+raft_index node_removed(const struct node *n);
+
+/* How long ago (ms) the last message from peer `id` arrived; false if none did yet. */
+bool node_peer_last_heard(const struct node *n, raft_id id, uint64_t *ago_ms);
+
+/* The data directory's size in bytes (node_disk.c): WAL segments, snapshots, and all of
+ * it (meta included). Reads the directories: for status and metrics, not hot paths. */
+struct node_disk_usage {
+	uint64_t wal_bytes;
+	uint64_t snapshot_bytes;
+	uint64_t total_bytes;
+};
+void node_disk_usage(const struct node *n, struct node_disk_usage *out);
+
+/* ---- Backups (node_backup.c)
+ *
+ * node_backup_start() takes a consistent snapshot of this node's state as applied now:
+ * a forked child writes it, in the snapshot file format of docs/disk-format.md (index,
+ * term and configuration of the applied entry, the store with its revision, checksums),
+ * into a private file of DIR/backup while the node keeps serving. `cb` gets NODE_OK with
+ * an open, already unlinked file descriptor of `size` bytes (the callee owns and closes
+ * it), or an error with a message (fd -1). Returns 0 if `cb` will be called, else
+ * NODE_ESTOPPING, NODE_EBUSY (nothing applied yet, or the applied entry's term and
+ * configuration are not known yet: retry) or NODE_ESTORAGE at once. */
+struct node_backup;
+typedef void (*node_backup_cb)(void *arg, int status, int fd, uint64_t size, raft_index index,
+                               const char *errmsg);
+int node_backup_start(struct node *n, node_backup_cb cb, void *arg, struct node_backup **out);
+/* The caller no longer wants the result: `cb` is not called; the file goes. */
+void node_backup_cancel(struct node_backup *b);
 
 /* Fault injection on the links to `peer` (RAFT_NONE: every peer). */
 int node_fault_set(struct node *n, raft_id peer, const struct net_fault *f);

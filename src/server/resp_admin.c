@@ -625,3 +625,19 @@ void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv, st
 		reply_syntax(out);
 	}
 }
+
+int build_compact(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
+{
+	(void)s;
+	(void)argc;
+	uint64_t rev;
+	if (!arg_u64(&argv[1], &rev) || rev == 0) {
+		snprintf(b->err, sizeof(b->err),
+		         "ERR usage: CONCORD.COMPACT revision (a number > 0)");
+		return -1;
+	}
+	b->cmd.op = KV_OP_COMPACT;
+	b->cmd.revision = rev;
+	b->kind = REPLY_OK;
+	return 0;
+}

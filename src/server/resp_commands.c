@@ -62,6 +62,7 @@ static const struct command commands[] = {
     LEADER("CONCORD.TRANSFER", 2, leader_transfer),
     LEADER("CONCORD.STEPDOWN", 1, leader_stepdown),
     LEADER("CONCORD.MEMBER", -3, leader_member),
+    WRITE("CONCORD.COMPACT", 2, 0, build_compact),
     /* Expiry (resp_expire.c). */
     WRITE("SETEX", 4, 1, build_setex),
     WRITE("PSETEX", 4, 1, build_setex),

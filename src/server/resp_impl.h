@@ -271,6 +271,8 @@ int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv, s
 int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* CONCORD.COMPACT rev: drop the history older than `rev` on every node (resp_admin.c). */
+int build_compact(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 /* Key and value checks of the writes (resp_string.c), for a precise error in b->err. */
 int check_put(struct resp_server *s, struct build *b, const struct resp_arg *key,
               const struct resp_arg *value);

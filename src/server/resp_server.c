@@ -370,6 +370,15 @@ static void dispatch_not_leader(struct rconn *c, unsigned slot, size_t argc,
 	struct resp_server *s = c->s;
 	struct node_status st;
 	node_status(s->sv->node, &st);
+	raft_index removed = node_removed(s->sv->node);
+	if (removed != 0) {
+		reply_errorf(conn_reply_now(c),
+		             "CLUSTERDOWN this member (node %" PRIu64
+		             ") was removed from the cluster "
+		             "by the configuration at index %" PRIu64 " and is stopping",
+		             st.id, removed);
+		return;
+	}
 	const struct node_member *leader = node_leader(s->sv->node);
 	if (leader == NULL || leader->id == st.id) {
 		reply_errorf(conn_reply_now(c),

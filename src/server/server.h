@@ -27,6 +27,7 @@
 struct resp_server;
 struct http_server;
 struct watch_hub;
+struct peer_status;
 
 /* The counters of one frontend, which it keeps in struct server for /metrics and INFO. */
 struct server_stats {
@@ -96,6 +97,7 @@ struct server {
 	uint32_t n_faults;
 	struct resp_server *resp; /* the frontends, as started (NULL: not running) */
 	struct http_server *http;
+	struct peer_status *peer_status;    /* every member's live state (GET /v1/live), or NULL */
 	struct server_stats resp_stats;     /* each frontend's counters, kept here so that */
 	struct server_stats http_stats;     /* /metrics reads them without the other's header */
 	struct server_latency resp_latency; /* dispatch to reply, per command */

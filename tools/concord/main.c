@@ -1,7 +1,10 @@
 /* main.c: `concord`, one node of a Concord cluster: flags, the node, the RESP and HTTP servers,
  * clean shutdown on SIGTERM/SIGINT. */
+#include "flags.h"
 #include "server/http_server.h"
 #include "server/node.h"
+#include "server/peer_status.h"
+#include "server/publish.h"
 #include "server/resp_server.h"
 #include "server/server.h"
 
@@ -19,10 +22,12 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define EXIT_USAGE 2
+#define EXIT_REMOVED      3
+#define REMOVED_LINGER_MS 2000
 
 static const char usage_text[] =
     "Usage: concord [flags]\n"
+    "       concord restore FILE --name NAME --initial-cluster LIST [flags] (--help)\n"
     "\n"
     "One node of a Concord cluster: a replicated, strongly consistent key-value store on\n"
     "Raft. Clients speak the Redis protocol (RESP2) on --listen-client and HTTP/JSON on\n"
@@ -116,7 +121,12 @@ static const char usage_text[] =
     "  --version                    the version\n"
     "\n"
     "SIGTERM or SIGINT shut the node down cleanly (exit 0). Writes are acknowledged only\n"
-    "once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n";
+    "once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n"
+    "\n"
+    "Exit status: 0 stopped by SIGTERM/SIGINT; 1 could not start, a second signal, or a\n"
+    "storage failure (fail-stop); 2 usage error; 3 this member was removed from the\n"
+    "cluster (it says so in its log and to its clients for 2 s, then stops; its data\n"
+    "directory is of no further use).\n";
 
 struct options {
 	char name[64];
@@ -147,7 +157,7 @@ struct options {
 	char allowed_hosts[1024];
 };
 
-__attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
+void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -229,8 +239,8 @@ static void resolve_addr(const char *flag, const char *in, char *out, size_t cap
 }
 
 /* Parses "name=host:port,..." into (name, address) pairs; returns how many. */
-static uint32_t parse_list(const char *flag, const char *list, char names[][64], char addrs[][128],
-                           uint32_t cap)
+uint32_t parse_list(const char *flag, const char *list, char names[][64], char addrs[][128],
+                    uint32_t cap)
 {
 	uint32_t n = 0;
 	const char *p = list;
@@ -263,7 +273,7 @@ static uint32_t parse_list(const char *flag, const char *list, char names[][64],
 	return n;
 }
 
-static int lookup(char names[][64], uint32_t n, const char *name)
+int lookup(char names[][64], uint32_t n, const char *name)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (strcmp(names[i], name) == 0)
@@ -606,7 +616,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 		            o->heartbeat_ticks, o->election_ticks);
 }
 
-static uint64_t cluster_id_value(const char *text)
+uint64_t cluster_id_value(const char *text)
 {
 	char *end = NULL;
 	errno = 0;
@@ -760,6 +770,10 @@ struct process {
 	bool stopping;
 	int waiting; /* parts still shutting down */
 	int level;
+	int exit_status;
+	uv_timer_t removed_timer; /* a removed member answers its clients a while, then stops */
+	bool removed;
+	struct server_publisher *pub; /* has the leader publish this member's addresses */
 };
 
 static void on_node_log(void *ctx, int level, const char *msg)
@@ -778,17 +792,17 @@ static void on_part_stopped(void *arg)
 	p->sv.node = NULL;
 	uv_close((uv_handle_t *)&p->sigterm, NULL);
 	uv_close((uv_handle_t *)&p->sigint, NULL);
+	if (p->removed)
+		uv_close((uv_handle_t *)&p->removed_timer, NULL);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void shutdown_begin(struct process *p)
 {
-	struct process *p = h->data;
-	if (p->stopping) {
-		fprintf(stderr, "concord: second %s: exiting at once\n", strsignal(signum));
-		_exit(1);
-	}
 	p->stopping = true;
-	server_logf(&p->sv, 1, "%s: shutting down", strsignal(signum));
+	server_publisher_close(p->pub);
+	p->pub = NULL;
+	peer_status_close(p->sv.peer_status);
+	p->sv.peer_status = NULL;
 	/* Stop accepting and drop the clients first, then stop the node: what the node
 	 * still owes the clients is answered "shutting down" into closed connections. */
 	p->waiting = 1;
@@ -803,7 +817,42 @@ static void on_signal(uv_signal_t *h, int signum)
 	node_stop(p->sv.node, on_part_stopped, p);
 }
 
-/* The frontends' shared settings from the options. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct process *p = h->data;
+	if (p->stopping) {
+		fprintf(stderr, "concord: second %s: exiting at once\n", strsignal(signum));
+		_exit(1);
+	}
+	server_logf(&p->sv, 1, "%s: shutting down", strsignal(signum));
+	shutdown_begin(p);
+}
+
+static void on_removed_timer(uv_timer_t *t)
+{
+	struct process *p = t->data;
+	if (p->stopping)
+		return;
+	server_logf(&p->sv, 2, "removed from the cluster: shutting down (exit status %d)",
+	            EXIT_REMOVED);
+	shutdown_begin(p);
+}
+
+/* The node learned it was removed (node_removed.c): its clients are told so for
+ * REMOVED_LINGER_MS, then it stops and the process exits with EXIT_REMOVED. */
+static void on_removed(void *ctx)
+{
+	struct process *p = ctx;
+	if (p->removed || p->stopping)
+		return;
+	p->removed = true;
+	p->exit_status = EXIT_REMOVED;
+	uv_timer_init(p->loop, &p->removed_timer);
+	p->removed_timer.data = p;
+	uv_timer_start(&p->removed_timer, on_removed_timer, REMOVED_LINGER_MS, 0);
+}
+
+/* The frontends' shared settings, from the flags. */
 static void server_setup(struct server *sv, const struct options *o, const struct node_config *cfg,
                          uv_loop_t *loop)
 {
@@ -833,6 +882,8 @@ static void server_setup(struct server *sv, const struct options *o, const struc
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "restore") == 0)
+		return restore_main(argc - 1, argv + 1);
 	struct options o;
 	options_parse(argc, argv, &o);
 	struct node_config cfg;
@@ -844,6 +895,8 @@ int main(int argc, char **argv)
 	p.level = o.log_level;
 	cfg.log = on_node_log;
 	cfg.log_ctx = &p;
+	cfg.removed = on_removed;
+	cfg.removed_ctx = &p;
 	struct server *sv = &p.sv;
 	server_setup(sv, &o, &cfg, p.loop);
 
@@ -872,6 +925,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "concord: %s\n", err);
 		return 1;
 	}
+	p.pub = server_publisher_start(sv);
+	if (sv->http != NULL)
+		sv->peer_status = peer_status_start(sv);
 	uv_signal_init(p.loop, &p.sigterm);
 	uv_signal_init(p.loop, &p.sigint);
 	p.sigterm.data = p.sigint.data = &p;
@@ -889,5 +945,5 @@ int main(int argc, char **argv)
 	if (rv != 0)
 		server_logf(sv, 2, "the loop closed with handles still open: %s", uv_strerror(rv));
 	server_logf(sv, 1, "stopped");
-	return 0;
+	return p.exit_status;
 }

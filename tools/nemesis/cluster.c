@@ -354,6 +354,7 @@ int cluster_start(struct nem_cluster *cl, struct nem_slot *s)
 	s->pid = pid;
 	s->paused = false;
 	s->may_exit = false;
+	s->removed = false;
 	s->starts++;
 	return 0;
 }
@@ -409,7 +410,8 @@ void cluster_stop(struct nem_cluster *cl, struct nem_slot *s)
 		int st;
 		pid_t p = waitpid(s->pid, &st, WNOHANG);
 		if (p == s->pid) {
-			if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+			bool removed_exit = s->removed && WIFEXITED(st) && WEXITSTATUS(st) == 3;
+			if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !removed_exit) {
 				/* A graceful stop ends with status 0; anything else (a crash on
 				 * the way out, a sanitizer's report) is a finding. */
 				char line[256];

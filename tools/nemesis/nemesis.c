@@ -688,8 +688,13 @@ static int fault_member(struct run *r, char *d, size_t dl)
 	int l = cluster_leader(cl, NULL);
 	double t_start = secs();
 	int rc;
+	/* Once removed, the member stops by itself with status 3. */
+	s->removed = true;
+	s->may_exit = true;
 	RETRY_ADMIN(rc, 10000 * cl->slow, concord_client_member_remove(cl->admin, old_id));
 	if (rc != 0) {
+		s->removed = false;
+		s->may_exit = false;
 		nem_log("remove %s failed: %s", old, concord_client_errmsg(cl->admin));
 		return snprintf(d, dl, "remove %s failed: %s", old,
 		                concord_client_errmsg(cl->admin)),

@@ -36,6 +36,8 @@ struct nem_slot {
 	pid_t pid; /* 0: not running */
 	bool paused;
 	bool may_exit;   /* an exit now is expected (killed, or a full disk) */
+	bool removed;    /* removed from the configuration: it exits with status 3 by itself
+	                    (docs/server.md, a removed member knows it) */
 	int last_status; /* wait status of the last exit */
 	unsigned starts;
 };
