@@ -101,6 +101,8 @@ int raft_step(struct raft *r, const struct raft_message *m)
 		if (r->role != RAFT_FOLLOWER || r->leader != m->from)
 			election_become_follower(r, m->term, m->from);
 		r->election_elapsed = 0;
+		if (m->type != RAFT_MSG_SNAPSHOT)
+			election_note_leader_commit(r, m->commit, m->type == RAFT_MSG_APPEND);
 		if (m->type == RAFT_MSG_APPEND)
 			replication_recv_append(r, m);
 		else if (m->type == RAFT_MSG_HEARTBEAT)
@@ -123,7 +125,7 @@ int raft_step(struct raft *r, const struct raft_message *m)
 	case RAFT_MSG_TIMEOUT_NOW:
 		/* Thesis 3.10: the target of a transfer campaigns at once, skipping the
 		 * pre-vote, and its requests override the voters' leader lease. */
-		if (r->role != RAFT_LEADER && raft_is_voter(r))
+		if (r->role != RAFT_LEADER && raft_is_voter(r) && !election_catching_up(r))
 			election_start(r, false, true);
 		break;
 	case RAFT_MSG_TYPE_COUNT_:
