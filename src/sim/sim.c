@@ -159,7 +159,7 @@ static struct sim *sim_setup(const struct sim_opts *opts, struct sim_result *res
 		node_start(s, &s->nodes[i]);
 	clients_init(s, opts->clients ? opts->clients : 3);
 	if (opts->faults & (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER |
-	                    SIM_FAULT_MEMBERSHIP | SIM_FAULT_DISK)) {
+	                    SIM_FAULT_MEMBERSHIP | SIM_FAULT_DISK | SIM_FAULT_DAMAGE)) {
 		struct event ev = {.time = s->nemesis_gap_us, .type = EV_NEMESIS};
 		ev_push(s, ev);
 	}

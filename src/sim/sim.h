@@ -27,6 +27,10 @@ enum sim_fault {
 	SIM_FAULT_DISK = 1u << 10,      /* writes and fsyncs fail (EIO, ENOSPC): the node
 	                                   must stop, then recover from its disk */
 	SIM_FAULT_ALL = (1u << 11) - 1,
+	/* Not in "all": once per run, one node is crashed and a bit of its durable data
+	 * (a WAL segment, meta or a snapshot) flipped or a file cut; it must repair itself
+	 * from its peers (catch-up) or refuse to start, naming file and offset. */
+	SIM_FAULT_DAMAGE = 1u << 11,
 };
 
 /* Parses a comma-separated list ("drop,crash", "all", "none") into *mask. Returns 0,
@@ -71,10 +75,13 @@ struct sim_result {
 	uint64_t installs;     /* snapshots installed from a leader */
 	uint64_t conf_changes; /* membership changes started */
 	uint64_t disk_faults;  /* nodes stopped by a failed write or sync */
-	uint64_t deferred;     /* inputs stepped without a ready after them */
-	uint64_t retries;      /* writes proposed again after no known outcome */
-	uint64_t duplicates;   /* retried writes the kv answered from the session */
-	uint64_t sim_ms;       /* simulated time at the end */
+	/* SIM_FAULT_DAMAGE: restarts that repaired from peers (catch-up), that refused
+	 * naming file and offset, that found nothing lost (the damage hit no entry) */
+	uint64_t damage_repaired, damage_refused, damage_clean;
+	uint64_t deferred;   /* inputs stepped without a ready after them */
+	uint64_t retries;    /* writes proposed again after no known outcome */
+	uint64_t duplicates; /* retried writes the kv answered from the session */
+	uint64_t sim_ms;     /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable; /* 1 yes, 0 no, -1 the checker's budget ran out */
 };

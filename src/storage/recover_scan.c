@@ -305,6 +305,54 @@ static int segment_damaged(struct recovery *r, struct found_seg *s, const struct
 	return record_damage(r, why);
 }
 
+/* What a cleanly scanned segment means: damage (a cut file, a damaged record below the
+ * durable end), or the notes of a torn tail or leftovers. */
+static int segment_verdict(struct recovery *r, struct found_seg *s, const struct wal_scan *scan,
+                           const char *path, size_t len, bool newest_open)
+{
+	if (s->wn.kind == WAL_SEG_OPEN && scan->n_records > 0 && r->meta.segment_size > 0 &&
+	    len < r->meta.segment_size) {
+		/* Open segments are preallocated before their first record and never
+		 * shortened in place (only closed, then cut), so a crash cannot explain this:
+		 * the file was cut after it was written, and records after it may be lost. */
+		char why[STORAGE_ERRMSG_SIZE];
+		storage_errmsg_set(
+		    why, STORAGE_ECORRUPT,
+		    "%s: offset %zu: the file ends here, but open segments are preallocated "
+		    "to %" PRIu64 " bytes: it was cut after entry %" PRIu64
+		    " was written, and entries after it may be lost",
+		    path, len, r->meta.segment_size, scan->last_index);
+		return segment_damaged(r, s, scan, why);
+	}
+	raft_index end = log_end(r);
+	if (scan->end == WAL_SCAN_TORN && scan->tail_bytes > 0 && end < r->proven_end) {
+		char why[STORAGE_ERRMSG_SIZE];
+		storage_errmsg_set(
+		    why, STORAGE_ECORRUPT,
+		    "%s: offset %" PRIu64 ": damaged record after entry %" PRIu64
+		    " (it looks like an interrupted write, but the log reached entry %" PRIu64
+		    " durably, as %s/" META_FILE " or the segment names record)",
+		    path, scan->end_offset, end, r->proven_end, r->dir);
+		return segment_damaged(r, s, scan, why);
+	}
+	if (scan->end == WAL_SCAN_TORN && scan->tail_bytes > 0)
+		note(r,
+		     "%s: torn write at offset %" PRIu64 " (%" PRIu64 " bytes after entry %" PRIu64
+		     ") %s: an incomplete write, beyond the durable end recorded (entry %" PRIu64
+		     ")",
+		     path, scan->end_offset, scan->tail_bytes, scan->last_index,
+		     r->repair ? "cut off" : "will be cut off on the next start", r->proven_end);
+	if (scan->end == WAL_SCAN_TORN && !newest_open && scan->tail_bytes > 0)
+		note(r, "%s: (not the newest open segment; entries after it are checked for gaps)",
+		     path);
+	if (scan->end == WAL_SCAN_LEFTOVER)
+		note(r,
+		     "%s: %" PRIu64 " bytes after entry %" PRIu64
+		     " left by an interrupted truncation or close %s",
+		     path, scan->tail_bytes, s->wn.last, r->repair ? "removed" : "will be removed");
+	return STORAGE_OK;
+}
+
 static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_open)
 {
 	char path[SIO_PATH_MAX];
@@ -344,8 +392,8 @@ static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_ope
 		raft_index kept = (r->have_snap ? r->snap.index : 0) + r->n_entries;
 		note(r,
 		     "%s and later segments: the entries after %" PRIu64
-		     " were written after an interrupted write to the segment before, so they "
-		     "were never acknowledged; %s",
+		     " were written after an interrupted write to the segment before, which no "
+		     "sync that covered them would have left unclosed; %s",
 		     path, kept, r->repair ? "discarded" : "will be discarded");
 		return STORAGE_OK;
 	}
@@ -362,47 +410,7 @@ static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_ope
 	if (r->visitor && r->visitor->on_segment)
 		r->visitor->on_segment(r->visitor->ctx, path, s->wn.kind == WAL_SEG_OPEN, s->first,
 		                       s->last, s->n_records, len);
-	if (s->wn.kind == WAL_SEG_OPEN && scan.n_records > 0 && r->meta.segment_size > 0 &&
-	    len < r->meta.segment_size) {
-		/* Open segments are preallocated before their first record and never
-		 * shortened in place (only closed, then cut), so a crash cannot explain this:
-		 * the file was cut after it was written, and records after it may be lost. */
-		char why[STORAGE_ERRMSG_SIZE];
-		storage_errmsg_set(
-		    why, STORAGE_ECORRUPT,
-		    "%s: offset %zu: the file ends here, but open segments are preallocated "
-		    "to %" PRIu64 " bytes: it was cut after entry %" PRIu64
-		    " was written, and entries after it may be lost",
-		    path, len, r->meta.segment_size, scan.last_index);
-		return segment_damaged(r, s, &scan, why);
-	}
-	raft_index end = log_end(r);
-	if (scan.end == WAL_SCAN_TORN && scan.tail_bytes > 0 && end < r->proven_end) {
-		char why[STORAGE_ERRMSG_SIZE];
-		storage_errmsg_set(
-		    why, STORAGE_ECORRUPT,
-		    "%s: offset %" PRIu64 ": damaged record after entry %" PRIu64
-		    " (it looks like an interrupted write, but the log reached entry %" PRIu64
-		    " durably, as %s/" META_FILE " or the segment names record)",
-		    path, scan.end_offset, end, r->proven_end, r->dir);
-		return segment_damaged(r, s, &scan, why);
-	}
-	if (scan.end == WAL_SCAN_TORN && scan.tail_bytes > 0)
-		note(r,
-		     "%s: torn write at offset %" PRIu64 " (%" PRIu64 " bytes after entry %" PRIu64
-		     ") %s: an incomplete write, beyond the durable end recorded (entry %" PRIu64
-		     ")",
-		     path, scan.end_offset, scan.tail_bytes, scan.last_index,
-		     r->repair ? "cut off" : "will be cut off on the next start", r->proven_end);
-	if (scan.end == WAL_SCAN_TORN && !newest_open && scan.tail_bytes > 0)
-		note(r, "%s: (not the newest open segment; entries after it are checked for gaps)",
-		     path);
-	if (scan.end == WAL_SCAN_LEFTOVER)
-		note(r,
-		     "%s: %" PRIu64 " bytes after entry %" PRIu64
-		     " left by an interrupted truncation %s",
-		     path, scan.tail_bytes, s->wn.last, r->repair ? "removed" : "will be removed");
-	return STORAGE_OK;
+	return segment_verdict(r, s, &scan, path, len, newest_open);
 }
 
 static int scan_segments(struct recovery *r)
