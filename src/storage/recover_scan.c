@@ -285,10 +285,12 @@ static int record_damage(struct recovery *r, const char *why)
 		                          "%s (damage to data this node had made durable; with no "
 		                          "peer to fetch it from, refusing to start)",
 		                          r->damage);
-	note(r, "damage to durable data: %s; the log is kept up to entry %" PRIu64 ", the rest %s",
-	     r->damage, log_end(r),
-	     r->repair ? "dropped: the node catches up from the leader before it votes"
-	               : "would be dropped and fetched from the leader");
+	/* (Inspection reports it through on_damage instead, not as a routine repair.) */
+	if (r->repair)
+		note(r,
+		     "damage to durable data: %s; the log is kept up to entry %" PRIu64
+		     ", the rest dropped: the node catches up from the leader before it votes",
+		     r->damage, log_end(r));
 	return STORAGE_OK;
 }
 
