@@ -31,12 +31,14 @@ static void answer_stale(struct raft *r, const struct raft_message *m)
 		struct raft_message resp = {
 		    .type = RAFT_MSG_PREVOTE_RESP, .to = m->from, .term = r->term, .reject = true};
 		raft_send(r, &resp);
-	} else if ((r->cfg.check_quorum || r->cfg.pre_vote) &&
+	} else if ((r->cfg.check_quorum || r->cfg.pre_vote || r->catch_up) &&
 	           (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
 	            m->type == RAFT_MSG_SNAPSHOT)) {
 		/* A leader cut off by a partition keeps its old term; with pre-vote the
 		 * rest of the cluster may never send it a higher one by themselves. This
-		 * answer makes it step down. */
+		 * answer makes it step down. (A node catching up after damage does not
+		 * campaign, which is how it would otherwise spread its term: it answers
+		 * too, or it would never hear from a leader again.) */
 		struct raft_message resp = {.type = RAFT_MSG_APPEND_RESP,
 		                            .to = m->from,
 		                            .term = r->term,

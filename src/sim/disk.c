@@ -264,11 +264,13 @@ void disk_damage(struct sim *s, struct node *nd)
 		uint64_t off = sim_rand(s, used);
 		uint8_t mask = (uint8_t)(1u << sim_rand(s, 8));
 		crashfs_corrupt(d->fs, path, off, mask);
+		s->res->damage_flips++;
 		sim_log(s, "nemesis: n%u: bit flipped in %s at offset %" PRIu64, nd->idx + 1, path,
 		        off);
 	} else {
 		size_t keep = (size_t)sim_rand(s, used);
 		crashfs_write_file(d->fs, path, data, keep);
+		s->res->damage_cuts++;
 		sim_log(s, "nemesis: n%u: %s cut to %zu of %zu bytes", nd->idx + 1, path, keep,
 		        len);
 	}

@@ -78,6 +78,7 @@ struct sim_result {
 	/* SIM_FAULT_DAMAGE: restarts that repaired from peers (catch-up), that refused
 	 * naming file and offset, that found nothing lost (the damage hit no entry) */
 	uint64_t damage_repaired, damage_refused, damage_clean;
+	uint64_t damage_flips, damage_cuts; /* what was done: bits flipped, files cut */
 	uint64_t deferred;   /* inputs stepped without a ready after them */
 	uint64_t retries;    /* writes proposed again after no known outcome */
 	uint64_t duplicates; /* retried writes the kv answered from the session */

@@ -312,11 +312,13 @@ static int segment_damaged(struct recovery *r, struct found_seg *s, const struct
 static int segment_verdict(struct recovery *r, struct found_seg *s, const struct wal_scan *scan,
                            const char *path, size_t len, bool newest_open)
 {
-	if (s->wn.kind == WAL_SEG_OPEN && scan->n_records > 0 && r->meta.segment_size > 0 &&
-	    len < r->meta.segment_size) {
-		/* Open segments are preallocated before their first record and never
-		 * shortened in place (only closed, then cut), so a crash cannot explain this:
-		 * the file was cut after it was written, and records after it may be lost. */
+	if (s->wn.kind == WAL_SEG_OPEN && len > WAL_SEGMENT_HEADER_BYTES &&
+	    r->meta.segment_size > 0 && len < r->meta.segment_size) {
+		/* Open segments are preallocated before their first record is written and
+		 * never shortened in place (only closed, then cut), so a crash cannot explain
+		 * bytes after the header in a shorter file: it was cut after it was written,
+		 * and records after the cut may be lost. (A crash before the preallocation
+		 * leaves at most the header.) */
 		char why[STORAGE_ERRMSG_SIZE];
 		storage_errmsg_set(
 		    why, STORAGE_ECORRUPT,

@@ -118,12 +118,41 @@ static void test_boot_target_respected(void **state)
 	h_free(&h);
 }
 
+/* A node catching up does not campaign, which is how a node with a higher term makes it
+ * known; without pre-vote or check-quorum it must still answer a stale leader with its
+ * term, or the leader would never learn it and the node never catch up. */
+static void test_stale_leader_learns_term(void **state)
+{
+	(void)state;
+	struct h h;
+	damaged_cluster(&h);
+	h_heal(&h);
+	h_drop(&h, 0, 0, 0);
+	struct raft_message vote = {.type = RAFT_MSG_VOTE,
+	                            .from = 3,
+	                            .to = 2,
+	                            .term = raft_term_current(R(1)) + 4,
+	                            .index = 5,
+	                            .log_term = raft_term_at(R(2), 5)};
+	assert_int_equal(raft_step(R(2), &vote), RAFT_OK);
+	h_ready(&h, 2);
+	h_drop(&h, 0, 0, 0);
+	assert_int_equal(raft_term_current(R(2)), vote.term);
+	assert_int_equal(raft_role(R(1)), RAFT_LEADER);
+	h_tick(&h, 1, 3);
+	h_stabilize(&h);
+	assert_int_not_equal(raft_role(R(1)), RAFT_LEADER);
+	assert_int_equal(raft_term_current(R(1)), vote.term);
+	h_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_no_vote_while_catching_up),
 	    cmocka_unit_test(test_heartbeat_alone_does_not_end),
 	    cmocka_unit_test(test_boot_target_respected),
+	    cmocka_unit_test(test_stale_leader_learns_term),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

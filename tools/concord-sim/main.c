@@ -256,9 +256,10 @@ int main(int argc, char **argv)
 		                              : "-",
 		       (double)r.sim_ms / 1000.0, r.trace_hash);
 		if (o.faults & SIM_FAULT_DAMAGE)
-			printf("  damage: repaired=%" PRIu64 " refused=%" PRIu64 " clean=%" PRIu64
-			       "\n",
-			       r.damage_repaired, r.damage_refused, r.damage_clean);
+			printf("  damage: flips=%" PRIu64 " cuts=%" PRIu64 " repaired=%" PRIu64
+			       " refused=%" PRIu64 " clean=%" PRIu64 "\n",
+			       r.damage_flips, r.damage_cuts, r.damage_repaired, r.damage_refused,
+			       r.damage_clean);
 		if (!ok) {
 			printf("  property: %s\n  detail: %s\n  %s:\n%s", r.property, r.detail,
 			       strcmp(r.property, "linearizability") == 0 ? "explanation"
