@@ -460,6 +460,12 @@ int raft_transfer_leader(struct raft *r, raft_id to);
  * Returns 0, RAFT_ENOTLEADER, or RAFT_ENOPEER when no other voter exists. */
 int raft_step_down(struct raft *r);
 
+/* The leader becomes a follower of its term at once, handing leadership to nobody: the
+ * others elect a new leader when their election timers fire. For a leader that must stop
+ * leading whatever its peers can do (its disk hangs: driver.h, disk_stall_ms). Its vote
+ * in the term stays its own. Returns 0, RAFT_ENOTLEADER or RAFT_EDIVERGED. */
+int raft_resign(struct raft *r);
+
 /* Starts an election now (after a pre-vote if enabled). Returns 0 or RAFT_ENOVOTER. */
 int raft_campaign(struct raft *r);
 

@@ -368,6 +368,16 @@ int raft_step_down(struct raft *r)
 	return raft_transfer_leader(r, best->id);
 }
 
+int raft_resign(struct raft *r)
+{
+	if (r->diverged)
+		return RAFT_EDIVERGED;
+	if (r->role != RAFT_LEADER)
+		return RAFT_ENOTLEADER;
+	election_become_follower(r, r->term, RAFT_NONE);
+	return RAFT_OK;
+}
+
 int raft_campaign(struct raft *r)
 {
 	if (r->diverged)

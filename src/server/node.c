@@ -144,6 +144,10 @@ static int start_driver(struct node *n, const struct node_config *cfg,
 	    .snapshot_entries = cfg->snapshot_entries,
 	    .snapshot_bytes = cfg->snapshot_bytes,
 	    .snapshot_trailing = cfg->snapshot_trailing,
+	    /* The election timeout is random in [N, 2N) ticks: three of its mean. */
+	    .disk_stall_ms = cfg->disk_stall_ms != 0
+	                         ? cfg->disk_stall_ms
+	                         : (uint32_t)((uint64_t)cfg->election_ticks * cfg->tick_ms * 9 / 2),
 	};
 	raft_config_default(&dc.raft, cfg->id);
 	dc.raft.election_ticks = cfg->election_ticks;

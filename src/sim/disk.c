@@ -278,6 +278,41 @@ void disk_damage(struct sim *s, struct node *nd)
 }
 
 /* ---------------------------------------------------------------------------------
+ * A disk that stalls (SIM_FAULT_STALL)
+ */
+
+void disk_stall(struct sim *s, struct node *nd, uint64_t us)
+{
+	/* Completions are ordered after disk_busy_until (node.c): push it out. */
+	uint64_t from = nd->disk_busy_until > s->now ? nd->disk_busy_until : s->now;
+	nd->disk_busy_until = from + us;
+	s->res->stalls++;
+	sim_log(s, "nemesis: n%u's disk stalls for %" PRIu64 " ms", nd->idx + 1, us / MS);
+	sim_narrate(s, "nemesis: n%u's disk stops completing writes for %" PRIu64 " ms",
+	            nd->idx + 1, us / MS);
+}
+
+void disk_check_stall(struct sim *s, struct node *nd)
+{
+	struct disk *d = &nd->disk;
+	bool leading = raft_role(driver_raft(nd->d)) == RAFT_LEADER;
+	if (!driver_disk_stalled(nd->d) || !leading) {
+		if (d->stalled_leader_since != 0 && !leading)
+			s->res->stalled_leaders++;
+		d->stalled_leader_since = 0;
+		return;
+	}
+	if (d->stalled_leader_since == 0)
+		d->stalled_leader_since = s->now;
+	/* The step-down hands leadership over within about an election timeout. */
+	uint64_t bound = 4 * (uint64_t)ELECTION_TICKS * TICK_US;
+	if (s->now - d->stalled_leader_since > bound)
+		sim_fail(s, "stalled-leader",
+		         "n%u still leads %" PRIu64 " ms after its disk was found stalled",
+		         nd->idx + 1, (s->now - d->stalled_leader_since) / MS);
+}
+
+/* ---------------------------------------------------------------------------------
  * Recovery, checked against the oracle
  */
 

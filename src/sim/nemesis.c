@@ -121,6 +121,17 @@ static void nemesis_damage(struct sim *s)
 	ev_push(s, ev);
 }
 
+/* A node's disk stops completing writes for 2 to 6 s: prefer the leader. */
+static void nemesis_stall(struct sim *s)
+{
+	struct node *nd = sim_newest_leader(s);
+	if (nd == NULL || rng_chance(s, 0.3))
+		nd = &s->nodes[rng_below(s, s->n)];
+	if (!nd->up || nd->removed)
+		return;
+	disk_stall(s, nd, 2000 * MS + rng_below(s, 4000 * MS));
+}
+
 static void nemesis_transfer(struct sim *s)
 {
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -331,7 +342,7 @@ void reap_removed(struct sim *s)
 void nemesis_step(struct sim *s)
 {
 	uint32_t f = s->opts.faults;
-	uint32_t choices[6];
+	uint32_t choices[7];
 	uint32_t n = 0;
 	if (f & SIM_FAULT_PARTITION)
 		choices[n++] = SIM_FAULT_PARTITION;
@@ -345,6 +356,8 @@ void nemesis_step(struct sim *s)
 		choices[n++] = SIM_FAULT_DISK;
 	if (f & SIM_FAULT_DAMAGE)
 		choices[n++] = SIM_FAULT_DAMAGE;
+	if (f & SIM_FAULT_STALL)
+		choices[n++] = SIM_FAULT_STALL;
 	if (n > 0) {
 		switch (choices[rng_below(s, n)]) {
 		case SIM_FAULT_PARTITION:
@@ -364,6 +377,9 @@ void nemesis_step(struct sim *s)
 			break;
 		case SIM_FAULT_DAMAGE:
 			nemesis_damage(s);
+			break;
+		case SIM_FAULT_STALL:
+			nemesis_stall(s);
 			break;
 		}
 	}

@@ -29,6 +29,7 @@ static const struct {
     {"membership", SIM_FAULT_MEMBERSHIP},
     {"disk", SIM_FAULT_DISK},
     {"damage", SIM_FAULT_DAMAGE},
+    {"stall", SIM_FAULT_STALL},
 };
 #define N_FAULT_NAMES (sizeof(fault_names) / sizeof(fault_names[0]))
 

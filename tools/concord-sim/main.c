@@ -35,7 +35,8 @@ static void usage(FILE *f)
 	           "                    (default 2000)\n"
 	           "  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
 	           "                    partition, crash, transfer, snapshot, membership, disk,\n"
-	           "                    damage (not in all: once, one voter's durable data);\n"
+	           "                    damage (not in all: once, one voter's durable data),\n"
+	           "                    stall (not in all: a disk completes nothing for 2-6 s);\n"
 	           "                    or all, none (default all)\n"
 	           "  --clients C       concurrent clients (default 3)\n"
 	           "  --trace           print every event\n"
@@ -255,6 +256,9 @@ int main(int argc, char **argv)
 		       : r.linearizable == -1 ? "unknown"
 		                              : "-",
 		       (double)r.sim_ms / 1000.0, r.trace_hash);
+		if (o.faults & SIM_FAULT_STALL)
+			printf("  stall: disks=%" PRIu64 " leaders-stepped-down=%" PRIu64 "\n",
+			       r.stalls, r.stalled_leaders);
 		if (o.faults & SIM_FAULT_DAMAGE)
 			printf("  damage: flips=%" PRIu64 " cuts=%" PRIu64 " repaired=%" PRIu64
 			       " refused=%" PRIu64 " clean=%" PRIu64 "\n",
