@@ -86,6 +86,7 @@ struct sim_result {
 	uint64_t deferred;                /* inputs stepped without a ready after them */
 	uint64_t retries;                 /* writes proposed again after no known outcome */
 	uint64_t duplicates;              /* retried writes the kv answered from the session */
+	uint64_t expiry_writes;           /* unchecked expiry and lease commands (clients.c) */
 	uint64_t sim_ms;                  /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable; /* 1 yes, 0 no, -1 the checker's budget ran out */
