@@ -73,6 +73,12 @@ static void raft_metrics_write(struct wire_buf *b, struct server *sv, const stru
 	       m->leader_changes);
 	metric(b, "concord_server_elections_won_total", "Elections this node won.", C,
 	       m->elections_won);
+	metric(b, "concord_disk_stalls_total",
+	       "Times a WAL write or fsync outlived the stall bound (--disk-stall-ms).", C,
+	       m->disk_stalls);
+	metric(b, "concord_disk_stalled",
+	       "1 while a WAL write or fsync is outstanding beyond the stall bound.", G,
+	       m->disk_stalled);
 	metric(b, "concord_server_proposals_committed_total", "Writes committed and applied.", C,
 	       m->proposals_ok);
 	metric(b, "concord_server_proposals_applied_total",

@@ -111,6 +111,9 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 	    .bootstrap_conf = cfg->join ? NULL : &boot_conf,
 	    .create = true,
 	    .segment_size_bytes = cfg->segment_bytes,
+	    /* With two peers or more, a quorum without this node can supply entries it
+	     * lost to damage; alone or in a pair it must refuse instead. */
+	    .repair_from_peers = cfg->n_members >= 3,
 	};
 	char serr[STORAGE_ERRMSG_SIZE];
 	if (storage_open(&n->st, sio_posix(), cfg->data_dir, &so, rec, serr) != 0) {
@@ -119,6 +122,14 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 	}
 	if (rec->notes[0] != '\0')
 		node_logf(n, LOG_WARN, "recovery repaired the data directory: %s", rec->notes);
+	if (rec->catch_up)
+		node_logf(n, LOG_ERROR,
+		          "recovery found damage to data this node had made durable: %s; it keeps "
+		          "the log up to entry %" PRIu64
+		          " and neither votes nor campaigns until it "
+		          "has fetched entries up to at least %" PRIu64
+		          " (and the leader's commit index) from the leader",
+		          rec->damage, rec->snapshot_index + rec->n_entries, rec->catch_up_to);
 	return NODE_OK;
 }
 
@@ -133,6 +144,10 @@ static int start_driver(struct node *n, const struct node_config *cfg,
 	    .snapshot_entries = cfg->snapshot_entries,
 	    .snapshot_bytes = cfg->snapshot_bytes,
 	    .snapshot_trailing = cfg->snapshot_trailing,
+	    /* The election timeout is random in [N, 2N) ticks: three of its mean. */
+	    .disk_stall_ms = cfg->disk_stall_ms != 0
+	                         ? cfg->disk_stall_ms
+	                         : (uint32_t)((uint64_t)cfg->election_ticks * cfg->tick_ms * 9 / 2),
 	};
 	raft_config_default(&dc.raft, cfg->id);
 	dc.raft.election_ticks = cfg->election_ticks;

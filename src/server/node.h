@@ -94,6 +94,9 @@ struct node_config {
 	uint64_t snapshot_bytes;     /* ...or this many bytes of applied commands */
 	uint64_t snapshot_trailing;  /* entries kept behind a snapshot for slow followers */
 	uint64_t segment_bytes;      /* WAL segment size */
+	uint32_t disk_stall_ms;      /* a write or fsync outstanding this long: the disk is
+	                                stalled (a leader steps down); 0: three election
+	                                timeouts (2 * election_ticks * tick_ms * 3 / 2) */
 	uint32_t max_frame_bytes;    /* largest peer message sent or accepted; 0: the
 	                                transport's default */
 	struct kv_config kv;         /* must be the same on every node */
@@ -247,6 +250,8 @@ struct node_metrics {
 	uint64_t commit_latency_us_sum; /* proposal to apply, for acknowledged writes */
 	uint64_t commit_latency_count;
 	uint64_t leader_changes;           /* the known leader became another node */
+	uint64_t disk_stalls;              /* times a write or fsync outlived disk_stall_ms */
+	uint64_t disk_stalled;             /* 1 while one does */
 	struct histogram commit_seconds;   /* proposal to apply, acknowledged writes */
 	struct histogram apply_seconds;    /* one entry into the store */
 	struct histogram snapshot_seconds; /* a snapshot job, start to saved */

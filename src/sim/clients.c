@@ -550,8 +550,8 @@ bool liveness_done(struct sim *s)
 	if (members == NULL)
 		return false;
 	for (uint32_t i = 0; i < s->n; i++) {
-		if (!raft_conf_is_member(members, i + 1))
-			continue;
+		if (!raft_conf_is_member(members, i + 1) || s->nodes[i].disk.lost)
+			continue; /* (a node that refused its damaged disk stays down) */
 		if (!s->nodes[i].up || s->nodes[i].applied < s->max_acked_index)
 			return false;
 	}

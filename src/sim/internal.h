@@ -95,6 +95,10 @@ struct disk {
 	struct raft_ready **pending; /* FIFO of batches written but not fsync'd */
 	uint32_t n_pending;
 	uint32_t cap_pending;
+	bool damaged; /* SIM_FAULT_DAMAGE hit this disk (its durable data) */
+	bool lost;    /* and recovery refused, naming file and offset: the node stays down */
+	bool counted; /* its first restart after the damage was counted */
+	uint64_t stalled_leader_since; /* sim time this leader's disk was found stalled, or 0 */
 };
 
 struct node {
@@ -210,6 +214,7 @@ struct sim {
 	uint64_t now;
 	bool failed;
 	bool healed;
+	bool damage_done; /* SIM_FAULT_DAMAGE struck (once per run) */
 	uint64_t heal_time;
 
 	uint32_t n;
@@ -351,6 +356,13 @@ bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_te
                        const struct raft_conf *conf, const struct raft_buf *data);
 /* Whether the durable state holds (index, term), in the log or under the snapshot. */
 bool disk_has(const struct node *nd, raft_index index, raft_term term);
+/* Damages the durable data of a crashed node: a bit flipped or a file cut in a WAL
+ * segment, its meta or a snapshot. */
+void disk_damage(struct sim *s, struct node *nd);
+/* SIM_FAULT_STALL: the node's disk completes nothing for `us`. */
+void disk_stall(struct sim *s, struct node *nd, uint64_t us);
+/* After a tick: a leader whose disk the driver found stalled must step down in time. */
+void disk_check_stall(struct sim *s, struct node *nd);
 
 /* checks.c */
 void observe_soft_state(struct sim *s, struct node *nd, const struct raft_ready *rd);

@@ -88,6 +88,50 @@ static void nemesis_crash(struct sim *s)
 	ev_push(s, ev);
 }
 
+/* Once per run, on a cluster of three or more voters: one voter crashes and its durable
+ * data is damaged while it is down. */
+static void nemesis_damage(struct sim *s)
+{
+	uint32_t i = (uint32_t)rng_below(s, s->n);
+	struct node *nd = &s->nodes[i];
+	const struct raft_conf *c = sim_current_conf(s);
+	/* A minority: with two voters the quorum is both, and the one left cannot be
+	 * elected without the damaged node's vote, which it withholds until it caught up. */
+	if (s->damage_done || c == NULL || c->n_voters < 3 || c->n_voters_old > 0 || !nd->up ||
+	    nd->removed || !raft_conf_is_voter(c, i + 1))
+		return;
+	for (uint32_t j = 0; j < s->n; j++) {
+		/* No node may know a newer configuration (a change under way) with fewer. */
+		if (!s->nodes[j].up)
+			continue;
+		const struct raft_conf *cj = raft_conf_current(node_raft(&s->nodes[j]));
+		if (cj->n_voters < 3 || cj->n_voters_old > 0)
+			return;
+	}
+	s->damage_done = true;
+	/* The node may refuse to start for good (meta damaged): from here on the cluster
+	 * has a member down, and no membership change may count on it. */
+	s->opts.faults &= ~SIM_FAULT_MEMBERSHIP;
+	node_crash(s, nd);
+	disk_damage(s, nd);
+	s->res->crashes++;
+	sim_narrate(s, "nemesis: n%u crashes and its disk is damaged", i + 1);
+	uint64_t down = 20 * MS + rng_below(s, 2000 * MS);
+	struct event ev = {.time = s->now + down, .type = EV_RESTART, .node = i};
+	ev_push(s, ev);
+}
+
+/* A node's disk stops completing writes for 2 to 6 s: prefer the leader. */
+static void nemesis_stall(struct sim *s)
+{
+	struct node *nd = sim_newest_leader(s);
+	if (nd == NULL || rng_chance(s, 0.3))
+		nd = &s->nodes[rng_below(s, s->n)];
+	if (!nd->up || nd->removed)
+		return;
+	disk_stall(s, nd, 2000 * MS + rng_below(s, 4000 * MS));
+}
+
 static void nemesis_transfer(struct sim *s)
 {
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -298,7 +342,7 @@ void reap_removed(struct sim *s)
 void nemesis_step(struct sim *s)
 {
 	uint32_t f = s->opts.faults;
-	uint32_t choices[5];
+	uint32_t choices[7];
 	uint32_t n = 0;
 	if (f & SIM_FAULT_PARTITION)
 		choices[n++] = SIM_FAULT_PARTITION;
@@ -310,6 +354,10 @@ void nemesis_step(struct sim *s)
 		choices[n++] = SIM_FAULT_MEMBERSHIP;
 	if (f & SIM_FAULT_DISK)
 		choices[n++] = SIM_FAULT_DISK;
+	if (f & SIM_FAULT_DAMAGE)
+		choices[n++] = SIM_FAULT_DAMAGE;
+	if (f & SIM_FAULT_STALL)
+		choices[n++] = SIM_FAULT_STALL;
 	if (n > 0) {
 		switch (choices[rng_below(s, n)]) {
 		case SIM_FAULT_PARTITION:
@@ -326,6 +374,12 @@ void nemesis_step(struct sim *s)
 			break;
 		case SIM_FAULT_DISK:
 			nemesis_disk(s);
+			break;
+		case SIM_FAULT_DAMAGE:
+			nemesis_damage(s);
+			break;
+		case SIM_FAULT_STALL:
+			nemesis_stall(s);
 			break;
 		}
 	}
@@ -345,7 +399,7 @@ void heal(struct sim *s)
 	for (uint32_t i = 0; i < s->n; i++) {
 		struct node *nd = &s->nodes[i];
 		disk_fault_clear(nd);
-		if (nd->exists && !nd->removed && !nd->up) {
+		if (nd->exists && !nd->removed && !nd->up && !nd->disk.lost) {
 			node_start(s, nd);
 			sim_log(s, "heal: restart n%u", i + 1);
 		}

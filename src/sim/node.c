@@ -412,6 +412,9 @@ static void node_config(struct sim *s, struct node *nd, struct driver_config *dc
 	cfg->promote_max_lag = 20 + rng_below(s, 200);
 	kv_config_default(&dc->kv);
 	dc->request_timeout_ms = (uint32_t)(SIM_CLIENT_TIMEOUT_US / MS);
+	/* Hung-disk detection as the server sets it: three mean election timeouts. The
+	 * simulated disks' latencies stay far below it, so only a stall trips it. */
+	dc->disk_stall_ms = (uint32_t)(3 * ELECTION_TICKS * 3 / 2 * (TICK_US / MS));
 	/* snapshot_every 0: never (a threshold no run reaches, without overflow). */
 	dc->snapshot_entries = s->snap_every ? s->snap_every : UINT64_MAX / 4;
 	dc->snapshot_bytes = 0;

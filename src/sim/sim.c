@@ -67,6 +67,7 @@ static void handle_event(struct sim *s, struct event *ev)
 		 * drain: a ready point, as in the server. */
 		nd->stepped = 0;
 		driver_tick(nd->d);
+		disk_check_stall(s, nd);
 		node_after(s, nd);
 		break;
 	case EV_DELIVER:
@@ -158,8 +159,9 @@ static struct sim *sim_setup(const struct sim_opts *opts, struct sim_result *res
 	for (uint32_t i = 0; i < s->n_initial; i++)
 		node_start(s, &s->nodes[i]);
 	clients_init(s, opts->clients ? opts->clients : 3);
-	if (opts->faults & (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER |
-	                    SIM_FAULT_MEMBERSHIP | SIM_FAULT_DISK)) {
+	if (opts->faults &
+	    (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER | SIM_FAULT_MEMBERSHIP |
+	     SIM_FAULT_DISK | SIM_FAULT_DAMAGE | SIM_FAULT_STALL)) {
 		struct event ev = {.time = s->nemesis_gap_us, .type = EV_NEMESIS};
 		ev_push(s, ev);
 	}

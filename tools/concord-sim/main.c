@@ -34,7 +34,9 @@ static void usage(FILE *f)
 	           "  --ticks T         length of the faulty phase in node ticks of 10 ms\n"
 	           "                    (default 2000)\n"
 	           "  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
-	           "                    partition, crash, transfer, snapshot, membership, disk;\n"
+	           "                    partition, crash, transfer, snapshot, membership, disk,\n"
+	           "                    damage (not in all: once, one voter's durable data),\n"
+	           "                    stall (not in all: a disk completes nothing for 2-6 s);\n"
 	           "                    or all, none (default all)\n"
 	           "  --clients C       concurrent clients (default 3)\n"
 	           "  --trace           print every event\n"
@@ -255,6 +257,14 @@ int main(int argc, char **argv)
 		       : r.linearizable == -1 ? "unknown"
 		                              : "-",
 		       (double)r.sim_ms / 1000.0, r.trace_hash);
+		if (o.faults & SIM_FAULT_STALL)
+			printf("  stall: disks=%" PRIu64 " leaders-stepped-down=%" PRIu64 "\n",
+			       r.stalls, r.stalled_leaders);
+		if (o.faults & SIM_FAULT_DAMAGE)
+			printf("  damage: flips=%" PRIu64 " cuts=%" PRIu64 " repaired=%" PRIu64
+			       " refused=%" PRIu64 " clean=%" PRIu64 "\n",
+			       r.damage_flips, r.damage_cuts, r.damage_repaired, r.damage_refused,
+			       r.damage_clean);
 		if (!ok) {
 			printf("  property: %s\n  detail: %s\n  %s:\n%s", r.property, r.detail,
 			       strcmp(r.property, "linearizability") == 0 ? "explanation"

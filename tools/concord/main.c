@@ -73,6 +73,10 @@ static const char usage_text[] =
     "                               (default 10000)\n"
     "  --wal-segment-bytes N        size of one WAL segment file, preallocated (default\n"
     "                               67108864; at least 4096)\n"
+    "  --disk-stall-ms N            a WAL write or fsync outstanding this long means a\n"
+    "                               hung disk: a leader steps down, the node logs it and\n"
+    "                               exports concord_disk_stalled (default: three mean\n"
+    "                               election timeouts)\n"
     "\n"
     "Key-value limits (must be the same on every node):\n"
     "  --max-key-bytes N            longest key (default 4096, at most 65536)\n"
@@ -143,6 +147,7 @@ struct options {
 	bool join;
 	uint32_t tick_ms, election_ticks, heartbeat_ticks, request_timeout_ms;
 	uint64_t snapshot_entries, snapshot_bytes, snapshot_trailing, segment_bytes;
+	uint32_t disk_stall_ms;
 	bool snapshot_trailing_set;
 	uint32_t max_key_bytes, max_value_bytes, max_keys, max_frame_bytes;
 	enum server_follower_mode resp_follower, http_follower;
@@ -301,6 +306,7 @@ enum {
 	OPT_SNAPSHOT_BYTES,
 	OPT_SNAPSHOT_TRAILING,
 	OPT_SEGMENT_BYTES,
+	OPT_DISK_STALL,
 	OPT_MAX_KEY,
 	OPT_MAX_VALUE,
 	OPT_MAX_KEYS,
@@ -344,6 +350,7 @@ static const struct option long_options[] = {
     {"snapshot-bytes", required_argument, NULL, OPT_SNAPSHOT_BYTES},
     {"snapshot-trailing", required_argument, NULL, OPT_SNAPSHOT_TRAILING},
     {"wal-segment-bytes", required_argument, NULL, OPT_SEGMENT_BYTES},
+    {"disk-stall-ms", required_argument, NULL, OPT_DISK_STALL},
     {"max-key-bytes", required_argument, NULL, OPT_MAX_KEY},
     {"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE},
     {"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME},
@@ -525,6 +532,10 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case OPT_SEGMENT_BYTES:
 			o->segment_bytes =
 			    parse_u64("--wal-segment-bytes", optarg, 4096, (uint64_t)1 << 40);
+			break;
+		case OPT_DISK_STALL:
+			o->disk_stall_ms =
+			    (uint32_t)parse_u64("--disk-stall-ms", optarg, 1, 24u * 3600 * 1000);
 			break;
 		case OPT_MAX_KEY:
 			o->max_key_bytes =
@@ -750,6 +761,7 @@ static void config_build(struct options *o, struct node_config *cfg)
 		cfg->snapshot_trailing = o->snapshot_trailing;
 	if (o->segment_bytes != 0)
 		cfg->segment_bytes = o->segment_bytes;
+	cfg->disk_stall_ms = o->disk_stall_ms;
 	if (cfg->snapshot_trailing > o->snapshot_entries)
 		cfg->snapshot_trailing = o->snapshot_entries;
 	cfg->kv.limits.key_bytes_max = o->max_key_bytes;
