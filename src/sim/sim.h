@@ -49,6 +49,9 @@ struct sim_opts {
 	                             lines (docs/history-format.md) */
 	bool ready_each;          /* every node takes a ready after every input (otherwise
 	                             each node's pattern is drawn from the seed) */
+	bool unordered;           /* testing the checker: the nodes start a connection's
+	                             commands without the ordering rule (src/driver/order.h),
+	                             as the server did before it had one */
 };
 
 struct sim_result {
@@ -74,6 +77,7 @@ struct sim_result {
 	uint64_t deferred;     /* inputs stepped without a ready after them */
 	uint64_t retries;      /* writes proposed again after no known outcome */
 	uint64_t duplicates;   /* retried writes the kv answered from the session */
+	uint64_t held;         /* pipelined operations the ordering rule held back a while */
 	uint64_t sim_ms;       /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable; /* 1 yes, 0 no, -1 the checker's budget ran out */
