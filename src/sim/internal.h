@@ -267,6 +267,12 @@ struct sim {
 	char *lin_report;       /* the checker's explanation of a violation, if any */
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
+	/* diverge: the last AppendEntries sent on each link, which the network may deliver
+	 * again right behind a snapshot that completes (a stale packet). */
+	struct raft_message *last_append; /* [from * SIM_MAX_NODES + to] */
+	/* diverge's script (nemesis.c): its phase (0: not running) and the pair it keeps. */
+	uint32_t diverge_phase;
+	uint32_t diverge_a, diverge_b;
 	uint64_t msgs_sent;
 	uint32_t n_existing; /* nodes started at least once */
 	/* reap_removed's last full pass: its members (bit i: node i + 1), configuration
@@ -325,6 +331,10 @@ void ev_push(struct sim *s, struct event ev);
 struct event ev_pop(struct sim *s);
 /* Sends `m` over the simulated network, where faults may drop, copy or delay it. */
 void net_send(struct sim *s, const struct raft_message *m);
+/* diverge: node `to` just stepped a complete snapshot from `from`; the network may
+ * deliver the last append `from` sent it again, right behind. */
+void net_replay_after_snapshot(struct sim *s, uint32_t from, uint32_t to);
+void net_free(struct sim *s);
 
 /* node.c */
 void sim_schedule(struct sim *s, struct event ev);
@@ -387,7 +397,9 @@ bool disk_has(const struct node *nd, raft_index index, raft_term term);
 void observe_soft_state(struct sim *s, struct node *nd, const struct raft_ready *rd);
 void check_new_entries(struct sim *s, struct node *nd, const struct raft_ready *rd);
 void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e);
-void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term term);
+/* A leader's snapshot at (index, term) replaced node `nd`'s state; `state`: the state
+ * machine is as the snapshot left it (no later entry applied yet), so compare it too. */
+void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term term, bool state);
 void check_state_after_apply(struct sim *s, struct node *nd, raft_index index);
 /* The up leader of the highest term, or NULL. */
 struct node *sim_newest_leader(struct sim *s);

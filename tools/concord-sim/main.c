@@ -35,6 +35,7 @@ static void usage(FILE *f)
 	           "                    (default 2000)\n"
 	           "  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
 	           "                    partition, crash, transfer, snapshot, membership, disk;\n"
+	           "                    diverge (not in all: see README.md);\n"
 	           "                    or all, none (default all)\n"
 	           "  --clients C       concurrent clients (default 3)\n"
 	           "  --trace           print every event\n"
