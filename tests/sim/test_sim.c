@@ -114,6 +114,10 @@ static void test_regression_seeds(void **state)
 	     * driver now answers the cut writes "timeout" (outcome unknown) when it proposes
 	     * at or below their index. */
 	    {147, 3, 2000, false},
+	    /* 120/3 nodes: two gets pipelined on one connection, the first waiting for a
+	     * stamp of the log clock (expiry), the second served before it from an older
+	     * store: client order broken. The driver now serves reads in the order they came. */
+	    {120, 3, 2000, false},
 	};
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		struct sim_opts o = opts(seeds[i].seed, seeds[i].nodes, SIM_FAULT_ALL);
