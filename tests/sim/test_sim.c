@@ -169,14 +169,15 @@ static void test_client_order_seeds(void **state)
  * append continuing from it before one ready; the batch stored the snapshot and only
  * the newest entries but acknowledged them all). The diverge mode (sim.h) builds the
  * situation on purpose; with install() as it was, these seeds fail "commit-quorum" (an
- * index committed on acknowledgements of entries never stored): 125 and 859, 5 nodes,
- * of 900 seeds tried. With the fix they pass. */
+ * index committed on acknowledgements of entries never stored): 171 on 3 nodes (1 of 600
+ * seeds tried since the expiry clients; before them 125 and 859 on 5 nodes, 2 of 900, which
+ * now run otherwise). With the fix it passes. */
 static void test_snapshot_install_seeds(void **state)
 {
 	(void)state;
-	static const uint64_t seeds[] = {125, 859};
+	static const uint64_t seeds[] = {171};
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		struct sim_opts o = opts(seeds[i], 5, SIM_FAULT_ALL | SIM_FAULT_DIVERGE);
+		struct sim_opts o = opts(seeds[i], 3, SIM_FAULT_ALL | SIM_FAULT_DIVERGE);
 		o.ticks = 2000;
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
