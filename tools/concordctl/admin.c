@@ -330,6 +330,9 @@ static int ctl_step_down(struct ctl *ctl, int argc, char **argv)
  * Faults: on every node of the endpoint list.
  */
 
+static int ctl_faults_each(struct concord_client *c, const char *endpoints, char **argv, bool set,
+                           uint64_t peer, const struct concord_fault *fp);
+
 static int ctl_faults(struct ctl *ctl, int argc, char **argv)
 {
 	struct concord_client *c = ctl->c;
@@ -380,7 +383,15 @@ static int ctl_faults(struct ctl *ctl, int argc, char **argv)
 			ctl_usage_error("faults set: unknown option '%s'", o);
 		}
 	}
-	/* Every listed node in turn: faults live on each node's own links. */
+	return ctl_faults_each(c, endpoints, argv, set, peer, &f);
+}
+
+/* Sets or clears `f` on every node of `endpoints` in turn: faults live on each node's
+ * own links. Returns the worst exit code. */
+static int ctl_faults_each(struct concord_client *c, const char *endpoints, char **argv, bool set,
+                           uint64_t peer, const struct concord_fault *fp)
+{
+	struct concord_fault f = *fp;
 	int worst = CTL_OK;
 	const char *p = endpoints;
 	while (*p != '\0') {
