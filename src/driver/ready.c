@@ -94,9 +94,15 @@ static void reads_serve(struct driver *d)
 	raft_index applied = kv_applied_index(d->kv);
 	struct pending_read *ready = NULL;
 	uint32_t n_ready = 0, kept = 0;
+	/* In the order they came (src/driver/order.h): a read that waits (for its round, its
+	 * index or a stamp of the log clock) holds back the reads after it, which would
+	 * otherwise see an older store than it will. Two reads pipelined on one connection
+	 * then take effect in the order sent. */
+	bool blocked = false;
 	for (uint32_t i = 0; i < d->n_reads; i++) {
 		struct pending_read r = d->reads[i];
-		if (!r.confirmed || r.index > applied || r.after > applied) {
+		if (blocked || !r.confirmed || r.index > applied || r.after > applied) {
+			blocked = true;
 			d->reads[kept++] = r;
 			continue;
 		}

@@ -259,7 +259,7 @@ static uint32_t blocked_clients(const struct resp_server *s, const struct rconn 
 	uint32_t n = 0;
 	for (const struct conn *k = s->l.conns; k != NULL; k = k->next) {
 		const struct rconn *rc = (const struct rconn *)k;
-		if (rc != self && rc->writes_in_flight + rc->reads_in_flight > 0)
+		if (rc != self && driver_order_in_flight(&rc->order) > 0)
 			n++;
 	}
 	return n;

@@ -16,6 +16,7 @@
 
 #include "codec/resp.h"
 #include "server/auth.h"
+#include "driver/order.h"
 #include "server/conn.h"
 #include "server/resp_server.h"
 
@@ -154,10 +155,9 @@ struct rconn {
 	/* A connection's commands take effect in the order sent: a read does not start
 	 * while a write sent before it is in flight (the read would miss it), and a write
 	 * does not start while a read sent before it is (the read, served from the store
-	 * as it is once confirmed, would see the write). Until then the command waits in
-	 * `held` and nothing further is parsed. */
-	uint32_t writes_in_flight; /* slots with is_write, unfinished */
-	uint32_t reads_in_flight;  /* slots with is_read, unfinished */
+	 * as it is once confirmed, would see the write): src/driver/order.h. Until then the command
+	 * waits in `held` and nothing further is parsed. */
+	struct driver_order order; /* slots with is_write or is_read, unfinished */
 	bool holding;
 	struct plan held;
 	struct resp_relay *relay; /* NULL: none */

@@ -114,8 +114,10 @@ void slot_finish(struct slot *sl)
 		slot_free(sl);
 	} else {
 		sl->done = true;
-		c->writes_in_flight -= sl->is_write ? 1 : 0;
-		c->reads_in_flight -= sl->is_read ? 1 : 0;
+		if (sl->is_write)
+			driver_order_end(&c->order, DRIVER_ORDER_WRITE);
+		if (sl->is_read)
+			driver_order_end(&c->order, DRIVER_ORDER_READ);
 		rconn_flush(c);
 		rconn_process(c);
 	}
@@ -354,7 +356,7 @@ static void relay_enqueue(struct rconn *c, size_t argc, const struct resp_arg *a
 	rr->tail = sl;
 	rr->in_flight++;
 	sl->is_write = true; /* ordered by the leader; reads served here wait for it */
-	c->writes_in_flight++;
+	driver_order_begin(&c->order, DRIVER_ORDER_WRITE);
 	c->s->sv->resp_stats.forwarded++;
 	relay_send(rr->r, cmd.data, cmd.len, 1u + skip);
 	wire_buf_free(&cmd);
@@ -561,14 +563,14 @@ static bool plan_waits(const struct rconn *c, const struct plan *p)
 {
 	/* AUTH replaces the relay: nothing may be in flight on it. */
 	if (p->route == ROUTE_LOCAL && resp_auth_command(p->run, p->rargc, p->rargv))
-		return c->writes_in_flight > 0 || c->reads_in_flight > 0;
+		return c->order.writes > 0 || c->order.reads > 0;
 	switch (p->route) {
 	case ROUTE_READ:
 	case ROUTE_STALE:
-		return c->writes_in_flight > 0;
+		return driver_order_waits(&c->order, DRIVER_ORDER_READ);
 	case ROUTE_WRITE:
 	case ROUTE_AWAY:
-		return c->reads_in_flight > 0;
+		return driver_order_waits(&c->order, DRIVER_ORDER_WRITE);
 	default:
 		return false;
 	}
@@ -747,7 +749,7 @@ static void on_closing(struct conn *conn)
 	}
 	c->head = c->tail = NULL;
 	c->pending = 0;
-	c->writes_in_flight = c->reads_in_flight = 0;
+	c->order = (struct driver_order){0};
 	c->holding = false;
 }
 

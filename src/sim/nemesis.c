@@ -36,8 +36,14 @@ static void nemesis_partition(struct sim *s)
 		if (s->nodes[i].up && raft_role(node_raft(&s->nodes[i])) == RAFT_LEADER)
 			leader = (int)i;
 	bool isolate_leader = leader >= 0 && rng_chance(s, 0.4);
+	/* diverge: the leader keeps one follower, which takes the entries it can no longer
+	 * commit: a log that runs past what the others commit, in an older term. */
+	int follower = -1;
+	if (isolate_leader && (s->opts.faults & SIM_FAULT_DIVERGE) && s->n >= 3)
+		follower = (leader + 1 + (int)rng_below(s, s->n - 1)) % (int)s->n;
 	for (uint32_t i = 0; i < s->n; i++) {
-		side[i] = isolate_leader ? (int)i == leader : rng_chance(s, 0.5);
+		side[i] =
+		    isolate_leader ? (int)i == leader || (int)i == follower : rng_chance(s, 0.5);
 		count += side[i];
 	}
 	if (count == 0 || count == s->n)
@@ -339,9 +345,48 @@ void reap_removed(struct sim *s)
 	}
 }
 
+/* diverge's script, one phase per nemesis step: (1) the leader and one follower on their
+ * own and every other node alone, so nothing commits while the leader appends what its
+ * clients send and the follower stores it: a tail past the commit index; (2) the others
+ * together: they elect a leader, commit other entries at those indexes and compact
+ * their logs past them; (3) the network heals: the new leader's probe finds the
+ * follower's conflicting tail and sends a snapshot that falls inside that tail. */
+static bool nemesis_diverge(struct sim *s)
+{
+	if (s->diverge_phase == 0) {
+		struct node *l = sim_newest_leader(s);
+		if (l == NULL || s->n < 3 || !rng_chance(s, 0.4))
+			return false;
+		s->diverge_a = l->idx;
+		s->diverge_b = (l->idx + 1 + (uint32_t)rng_below(s, s->n - 1)) % s->n;
+	}
+	uint32_t a = s->diverge_a, b = s->diverge_b;
+	memset(s->cut, 0, sizeof(s->cut));
+	for (uint32_t i = 0; i < s->n; i++) {
+		for (uint32_t j = 0; j < s->n; j++) {
+			bool pair_i = i == a || i == b, pair_j = j == a || j == b;
+			if (i == j || (pair_i && pair_j))
+				continue;
+			s->cut[i][j] =
+			    s->diverge_phase == 0 || (s->diverge_phase == 1 && pair_i != pair_j);
+		}
+	}
+	s->diverge_phase = (s->diverge_phase + 1) % 3;
+	s->res->partitions++;
+	sim_log(s, "nemesis: diverge phase %u (n%u and n%u)", s->diverge_phase, a + 1, b + 1);
+	return true;
+}
+
 void nemesis_step(struct sim *s)
 {
 	uint32_t f = s->opts.faults;
+	if ((f & SIM_FAULT_DIVERGE) && nemesis_diverge(s)) {
+		struct event ev = {.time = s->now + s->nemesis_gap_us / 2 +
+		                           rng_below(s, s->nemesis_gap_us),
+		                   .type = EV_NEMESIS};
+		ev_push(s, ev);
+		return;
+	}
 	uint32_t choices[7];
 	uint32_t n = 0;
 	if (f & SIM_FAULT_PARTITION)
@@ -440,4 +485,11 @@ void draw_faults(struct sim *s)
 	s->chunk_bytes = 16 + (uint32_t)rng_below(s, 1024);
 	s->segment_bytes = 4096 * (1 + rng_below(s, 8));
 	s->disk_us_spread = 1 + rng_below(s, 5000);
+	if (f & SIM_FAULT_DIVERGE) {
+		s->snap_every = 3 + (uint32_t)rng_below(s, 18);
+		s->snap_trailing = (uint32_t)rng_below(s, 2);
+		s->p_dup = (double)(10 + rng_below(s, 20)) / 100.0;
+		s->p_delay_req = (double)(20 + rng_below(s, 20)) / 100.0;
+		s->delay_us = (30 + rng_below(s, 220)) * MS;
+	}
 }

@@ -30,6 +30,7 @@ static void sim_free(struct sim *s)
 	free(s->ev_free);
 	checks_free(s);
 	clients_free(s);
+	net_free(s);
 }
 
 /* A message arrives at node `nd`: a node that is down loses it. */
@@ -48,6 +49,9 @@ static void deliver(struct sim *s, struct node *nd, struct raft_message *m)
 	        m->from, m->to, raft_msg_type_name(m->type), m->term, m->index, m->log_term,
 	        m->commit, m->n_entries, m->reject ? " reject" : "");
 	driver_step(nd->d, m);
+	if (m->type == RAFT_MSG_SNAPSHOT && (s->opts.faults & SIM_FAULT_DIVERGE) &&
+	    m->chunk != NULL && m->snap_offset + m->chunk->len == m->snap_size)
+		net_replay_after_snapshot(s, (uint32_t)m->from - 1, (uint32_t)m->to - 1);
 	sim_node_input(s, nd);
 }
 

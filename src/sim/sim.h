@@ -34,6 +34,12 @@ enum sim_fault {
 	/* Not in "all": a node's disk stops completing writes for 2 to 6 s (a hung fsync).
 	 * A leader must step down within the stall bound and two election timeouts. */
 	SIM_FAULT_STALL = 1u << 12,
+	/* Not in "all": a targeted mode for the snapshot-install bug of issue 12. Snapshots
+	 * every few entries with almost no trailing log, partitions that leave a deposed
+	 * leader with one follower (which takes a divergent tail from it), many duplicated
+	 * and briefly delayed requests (stale appends arriving behind a snapshot), and
+	 * drivers that put their readies off, so both are stepped before one ready. */
+	SIM_FAULT_DIVERGE = 1u << 13,
 };
 
 /* Parses a comma-separated list ("drop,crash", "all", "none") into *mask. Returns 0,
@@ -56,6 +62,9 @@ struct sim_opts {
 	                             lines (docs/history-format.md) */
 	bool ready_each;          /* every node takes a ready after every input (otherwise
 	                             each node's pattern is drawn from the seed) */
+	bool unordered;           /* testing the checker: the nodes start a connection's
+	                             commands without the ordering rule (src/driver/order.h),
+	                             as the server did before it had one */
 };
 
 struct sim_result {
@@ -87,7 +96,8 @@ struct sim_result {
 	uint64_t retries;                 /* writes proposed again after no known outcome */
 	uint64_t duplicates;              /* retried writes the kv answered from the session */
 	uint64_t expiry_writes;           /* unchecked expiry and lease commands (clients.c) */
-	uint64_t sim_ms;                  /* simulated time at the end */
+	uint64_t held;   /* pipelined operations the ordering rule held back a while */
+	uint64_t sim_ms; /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable; /* 1 yes, 0 no, -1 the checker's budget ran out */
 };

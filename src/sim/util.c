@@ -30,6 +30,7 @@ static const struct {
     {"disk", SIM_FAULT_DISK},
     {"damage", SIM_FAULT_DAMAGE},
     {"stall", SIM_FAULT_STALL},
+    {"diverge", SIM_FAULT_DIVERGE},
 };
 #define N_FAULT_NAMES (sizeof(fault_names) / sizeof(fault_names[0]))
 
