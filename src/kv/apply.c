@@ -269,6 +269,8 @@ static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	}
 	case KV_OP_TXN:
 		return kv_txn_run(kv, cmd, r);
+	case KV_OP_DELRANGE:
+		return kv_delrange_run(kv, cmd, r);
 	case KV_OP_SESSION_OPEN:
 	case KV_OP_SESSION_CLOSE:
 	case KV_OP_SESSION_KEEPALIVE:
@@ -349,6 +351,8 @@ static void command_run(struct kv *kv, raft_index index, const struct kv_cmd *cm
 		se->last_seq = cmd->seq;
 		se->reply = *r;
 		se->reply.txn = NULL; /* the outcomes are not kept: a retry gets the summary */
+		se->reply.prev_kvs = NULL;
+		se->reply.n_prev_kvs = 0;
 	}
 }
 

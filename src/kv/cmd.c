@@ -219,6 +219,7 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 	Concord__Kv__SessionKeepalive keep;
 	Concord__Kv__Noop noop;
 	Concord__Kv__Compact compact;
+	Concord__Kv__DelRange delrange;
 	/* MSET and DEL */
 	Concord__Kv__Put *puts = NULL;
 	Concord__Kv__Put **put_ptrs = NULL;
@@ -308,6 +309,14 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 		concord__kv__noop__init(&noop);
 		c.op_case = CONCORD__KV__COMMAND__OP_NOOP;
 		c.noop = &noop;
+		break;
+	case KV_OP_DELRANGE:
+		concord__kv__del_range__init(&delrange);
+		delrange.key = bin(cmd->put.key, cmd->put.key_len);
+		delrange.range_end = bin(cmd->range_end, cmd->range_end_len);
+		delrange.prev_kv = cmd->prev_kv;
+		c.op_case = CONCORD__KV__COMMAND__OP_DEL_RANGE;
+		c.del_range = &delrange;
 		break;
 	case KV_OP_COMPACT:
 		concord__kv__compact__init(&compact);

@@ -64,6 +64,16 @@ static int seq_check(const struct kv_cmd *cmd)
 
 static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim);
 
+static int delrange_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	int rv = seq_check(cmd);
+	if (rv == KV_OK)
+		rv = key_check(cmd->put.key_len, lim);
+	if (rv == KV_OK)
+		rv = key_check(cmd->range_end_len, lim);
+	return rv;
+}
+
 int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 {
 	int rv;
@@ -126,6 +136,8 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 		if ((rv = seq_check(cmd)) != KV_OK)
 			return rv;
 		return cmd->revision > 0 ? KV_OK : KV_EINVAL;
+	case KV_OP_DELRANGE:
+		return delrange_check(cmd, lim);
 	}
 	return KV_EINVAL;
 }

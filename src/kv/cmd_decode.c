@@ -289,6 +289,14 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 		return KV_OK;
 	case CONCORD__KV__COMMAND__OP_TXN:
 		return txn_from_pb(c->txn, cmd, s);
+	case CONCORD__KV__COMMAND__OP_DEL_RANGE:
+		cmd->op = KV_OP_DELRANGE;
+		cmd->put.key = c->del_range->key.data;
+		cmd->put.key_len = c->del_range->key.len;
+		cmd->range_end = c->del_range->range_end.data;
+		cmd->range_end_len = c->del_range->range_end.len;
+		cmd->prev_kv = c->del_range->prev_kv;
+		return KV_OK;
 	case CONCORD__KV__COMMAND__OP__NOT_SET:
 	default:
 		return KV_EBADCMD;

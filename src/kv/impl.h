@@ -118,6 +118,16 @@ struct kv_txn_out {
 	struct kv_txn_result result;
 };
 
+/* A DELRANGE's deleted keys and values (range.c): offsets into bytes while it grows,
+ * then pointers, as for a transaction's outcomes. */
+struct kv_prev_out {
+	struct kv_value *vals;
+	size_t *off; /* per value: its key's offset in bytes; the value follows the key */
+	size_t n, cap;
+	unsigned char *bytes;
+	size_t n_bytes, cap_bytes;
+};
+
 /* ----------------------------------------------------------------------------------
  * The store
  */
@@ -148,6 +158,7 @@ struct kv {
 	uint64_t hist_bytes;
 
 	struct kv_txn_out txn;
+	struct kv_prev_out prev; /* DELRANGE's prev kvs (range.c) */
 
 	char errmsg[KV_ERRMSG_SIZE];
 };
@@ -214,6 +225,14 @@ bool kv_int_parse(const unsigned char *s, size_t len, int64_t *out);
 /* Runs a checked KV_OP_TXN: guards, then the sub-commands; fills r (r->txn included). */
 int kv_txn_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
 void kv_txn_out_free(struct kv_txn_out *o);
+
+/* range.c */
+/* Runs a checked KV_OP_DELRANGE; fills r. */
+int kv_delrange_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
+void kv_prev_out_free(struct kv_prev_out *o);
+/* The first item of the range (NULL: none) and whether `it` lies past its end. */
+struct kv_item *kv_range_first(const struct kv *kv, const struct kv_range *r);
+bool kv_range_past(const struct kv_range *r, const struct kv_item *it);
 
 /* util */
 int kv_errmsg_set(struct kv *kv, int err, const char *fmt, ...)

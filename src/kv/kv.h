@@ -179,6 +179,8 @@ enum kv_op {
 	KV_OP_MGET,   /* keys[0..n) */
 	KV_OP_EXISTS, /* keys[0..n): how many exist, a key named twice counting twice */
 	KV_OP_STRLEN, /* put.key */
+	/* Appended later: */
+	KV_OP_DELRANGE, /* put.key, range_end (struct kv_range's rules): one revision; prev_kv */
 };
 
 enum kv_cond_kind {
@@ -243,6 +245,9 @@ struct kv_cmd {
 	const struct kv_guard *guards;
 	size_t n_ops; /* TXN */
 	const struct kv_cmd *ops;
+	const void *range_end; /* DELRANGE: with put.key, the range (struct kv_range) */
+	size_t range_end_len;
+	bool prev_kv; /* DELRANGE: the reply lists the deleted keys with their values */
 };
 
 /* Checks `cmd` against `lim` (NULL: the defaults) and encodes it into a new buffer *buf
@@ -294,6 +299,12 @@ struct kv_reply {
 	const struct kv_txn_result *txn; /* TXN whose guards held: the sub-commands'
 	                          outcomes, in the store's memory until the next kv_apply
 	                          (not encoded, not kept by sessions: NULL for a duplicate) */
+	const struct kv_value *prev_kvs; /* DELRANGE with prev_kv: the deleted keys and the
+	                          values they had, in key order; like txn, in the store's
+	                          memory until the next kv_apply, NULL for a duplicate */
+	size_t n_prev_kvs;
+	bool prev_kvs_truncated; /* more keys were deleted than prev_kvs lists (the list
+	                          stops at txn_bytes_max key and value bytes) */
 };
 
 /* Largest encoding of a reply. */
@@ -364,6 +375,38 @@ typedef int (*kv_scan_fn)(void *arg, const struct kv_value *v);
 int kv_scan(const struct kv *kv, const void *prefix, size_t prefix_len, const void *start,
             size_t start_len, size_t limit, uint64_t revision, kv_scan_fn fn, void *arg,
             bool *more);
+
+/* Ranges, with etcd's rules. `key` alone (end_len 0) is that one key; an end of one
+ * zero byte ("\0", length 1) means every key >= key; any other end means [key, end).
+ * A prefix p is the range [p, kv_prefix_end(p)). */
+struct kv_range {
+	const void *key;
+	size_t key_len;
+	const void *end;
+	size_t end_len;
+};
+
+/* Writes into end[] (at least max(prefix_len, 1) bytes) the end of the range of keys
+ * that start with `prefix`: the prefix without its trailing 0xff bytes, last byte plus
+ * one; "\0" (every key) if nothing is left. Returns its length. */
+size_t kv_prefix_end(const void *prefix, size_t prefix_len, unsigned char *end);
+
+/* Whether `key` lies in the range. */
+bool kv_range_has(const struct kv_range *r, const void *key, size_t key_len);
+
+struct kv_range_opts {
+	uint64_t revision;  /* 0: latest */
+	size_t limit;       /* keys handed to fn at most; 0: no limit */
+	bool skip_reserved; /* leave out keys in the reserved keyspace (what clients see) */
+};
+
+/* Visits the keys of the range at a revision in ascending order, at most opts->limit of
+ * them (fn may be NULL: count only; a nonzero return of fn stops the visits). *count gets
+ * the number of keys in the whole range, whatever the limit (the walk goes on counting),
+ * *more whether keys past the ones visited exist. Returns 0, KV_ECOMPACTED, KV_EFUTURE,
+ * KV_EKEYTOOBIG (key or end over the limit). */
+int kv_range_read(const struct kv *kv, const struct kv_range *r, const struct kv_range_opts *opts,
+                  kv_scan_fn fn, void *arg, uint64_t *count, bool *more);
 
 uint64_t kv_revision(const struct kv *kv);
 uint64_t kv_compact_revision(const struct kv *kv);
