@@ -18,6 +18,7 @@ static const struct route routes[] = {
     {POST, "/v1/kv/", ROUTE_PREFIX | ROUTE_QUIET, route_kv_put},
     {DELETE, "/v1/kv/", ROUTE_PREFIX, route_kv_delete},
     {GET, "/v1/kv", 0, route_kv_list},
+    {DELETE, "/v1/kv", 0, route_kv_delrange},
     {ROUTE_ANY, "/v1/sessions", ROUTE_PREFIX, route_sessions},
     {GET, "/v1/cluster", 0, route_cluster},
     {ROUTE_ANY, "/v1/members", ROUTE_PREFIX, route_members},

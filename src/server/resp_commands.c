@@ -62,6 +62,8 @@ static const struct command commands[] = {
     LEADER("CONCORD.TRANSFER", 2, leader_transfer),
     LEADER("CONCORD.STEPDOWN", 1, leader_stepdown),
     LEADER("CONCORD.MEMBER", -3, leader_member),
+    READ("CONCORD.RANGE", -2, 1, read_range),
+    WRITE("CONCORD.DELRANGE", -2, 1, build_delrange),
 };
 
 static const char *const unsupported[] = {

@@ -30,6 +30,7 @@ enum reply_kind {
 	REPLY_CLIENT_ID,  /* :reply.client_id (CONCORD.SESSION) */
 	REPLY_BULK,       /* inside EXEC: GET's value or the null bulk */
 	REPLY_BULKS,      /* inside EXEC: MGET's array */
+	REPLY_DELRANGE,   /* CONCORD.DELRANGE ... PREVKV: [deleted, [key, value, ...]] */
 };
 
 /* A connection's transaction: the commands queued since MULTI, the keys watched. */
@@ -288,6 +289,20 @@ LOCAL_FN(local_fault);
 LOCAL_FN(leader_transfer);
 LOCAL_FN(leader_stepdown);
 LOCAL_FN(leader_member);
+
+/* resp_glob.c */
+/* Whether `str` matches the Redis glob `pattern` (bytes, case-sensitive). */
+bool resp_glob_match(const void *pattern, size_t plen, const void *str, size_t slen);
+/* The literal bytes every match starts with, unescaped into out[] (plen bytes at most);
+ * returns their number. */
+size_t resp_glob_prefix(const void *pattern, size_t plen, char *out);
+
+/* resp_range.c */
+READ_FN(read_range);
+int build_delrange(struct resp_server *s, size_t argc, const struct resp_arg *argv,
+                   struct build *b);
+/* A committed CONCORD.DELRANGE PREVKV's reply. */
+void resp_delrange_render(struct wire_buf *out, const struct kv_reply *r, int proto);
 
 /* =================================================================================
  * resp_server.c: slots

@@ -91,6 +91,8 @@ static bool txn_allowed(const struct command *cmd)
 	enum reply_kind kind;
 	if (cmd->flags & (CMD_SESSION | CMD_TXN | CMD_EXEC))
 		return false;
+	if (cmd->build == build_delrange)
+		return false; /* not a sub-command of KV_OP_TXN yet */
 	if (cmd->build != NULL)
 		return true;
 	return cmd->read != NULL && txn_read_kind(cmd, &kind);
@@ -319,6 +321,7 @@ static void render_item(struct wire_buf *out, const struct server *sv, int proto
 		break;
 	case REPLY_INTEGER:
 	case REPLY_CLIENT_ID:
+	case REPLY_DELRANGE: /* never queued (txn_allowed) */
 		resp_write_integer(out, it->integer);
 		break;
 	case REPLY_BULK:
