@@ -4,6 +4,7 @@
 
 #include "concord/client.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Exit codes. */
@@ -35,6 +36,11 @@ struct ctl_command {
 
 extern const struct ctl_command ctl_kv_commands[];    /* kv.c */
 extern const struct ctl_command ctl_admin_commands[]; /* admin.c */
+
+/* range.c: get and del with END, --prefix, --from-key and the other etcdctl options. */
+bool ctl_range_wanted(int argc, char **argv);
+int ctl_get_range(struct ctl *ctl, int argc, char **argv);
+int ctl_del_range(struct ctl *ctl, int argc, char **argv);
 
 /* Prints "concordctl: MESSAGE" and the help hint, then exits with CTL_USAGE. */
 _Noreturn void ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
