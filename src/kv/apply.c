@@ -278,6 +278,7 @@ static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	case KV_OP_MGET:
 	case KV_OP_EXISTS:
 	case KV_OP_STRLEN:
+	case KV_OP_RANGE:
 		break;
 	}
 	assert(false); /* sessions are the caller's; reads exist only inside a TXN */

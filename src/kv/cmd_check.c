@@ -86,6 +86,7 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 	case KV_OP_MGET:
 	case KV_OP_EXISTS:
 	case KV_OP_STRLEN:
+	case KV_OP_RANGE:
 		return KV_EINVAL; /* only inside a transaction */
 	case KV_OP_SET:
 		if ((rv = seq_check(cmd)) != KV_OK)
@@ -161,7 +162,8 @@ static void op_size(const struct kv_cmd *op, size_t *keys, size_t *bytes)
 		return;
 	default:
 		*keys += 1;
-		*bytes += op->put.key_len + op->put.value_len + op->put.cond.value_len;
+		*bytes += op->put.key_len + op->put.value_len + op->put.cond.value_len +
+		          op->range_end_len;
 		return;
 	}
 }
@@ -169,7 +171,8 @@ static void op_size(const struct kv_cmd *op, size_t *keys, size_t *bytes)
 /* A sub-command: one of the data operations, without session fields. */
 static int txn_op_check(const struct kv_cmd *op, const struct kv_limits *lim)
 {
-	if (op->client_id != 0 || op->seq != 0 || op->n_ops != 0 || op->n_guards != 0)
+	if (op->client_id != 0 || op->seq != 0 || op->n_ops != 0 || op->n_guards != 0 ||
+	    op->n_else != 0 || op->n_compares != 0)
 		return KV_EINVAL;
 	switch (op->op) {
 	case KV_OP_SET:
@@ -178,7 +181,10 @@ static int txn_op_check(const struct kv_cmd *op, const struct kv_limits *lim)
 	case KV_OP_APPEND:
 	case KV_OP_MSET:
 	case KV_OP_CAS:
+	case KV_OP_DELRANGE:
 		return kv_cmd_check(op, lim);
+	case KV_OP_RANGE:
+		return delrange_check(op, lim);
 	case KV_OP_GET:
 	case KV_OP_STRLEN:
 		return key_check(op->put.key_len, lim);
@@ -194,9 +200,27 @@ static int txn_op_check(const struct kv_cmd *op, const struct kv_limits *lim)
 	}
 }
 
+static int compares_check(const struct kv_cmd *cmd, const struct kv_limits *lim, size_t *keys,
+                          size_t *bytes)
+{
+	for (size_t i = 0; i < cmd->n_compares; i++) {
+		const struct kv_compare *c = &cmd->compares[i];
+		if ((unsigned)c->target > KV_CMP_MOD || (unsigned)c->result > KV_CMP_GREATER)
+			return KV_EINVAL;
+		if (key_check(c->key_len, lim) != KV_OK)
+			return KV_EKEYTOOBIG;
+		if (value_check(c->value_len, lim) != KV_OK)
+			return KV_EVALUETOOBIG;
+		*keys += 1;
+		*bytes += c->key_len + c->value_len;
+	}
+	return KV_OK;
+}
+
 static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 {
-	if (cmd->n_ops > lim->txn_ops_max)
+	int rv;
+	if (cmd->n_ops > lim->txn_ops_max || cmd->n_else > lim->txn_ops_max)
 		return KV_ETOOMANY;
 	if (cmd->n_guards > lim->keys_per_cmd_max)
 		return KV_ETOOMANY;
@@ -206,12 +230,16 @@ static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 			return KV_EKEYTOOBIG;
 		bytes += cmd->guards[i].key_len;
 	}
-	for (size_t i = 0; i < cmd->n_ops; i++) {
-		int rv = txn_op_check(&cmd->ops[i], lim);
+	for (size_t i = 0; i < cmd->n_ops + cmd->n_else; i++) {
+		const struct kv_cmd *op =
+		    i < cmd->n_ops ? &cmd->ops[i] : &cmd->else_ops[i - cmd->n_ops];
+		rv = txn_op_check(op, lim);
 		if (rv != KV_OK)
 			return rv;
-		op_size(&cmd->ops[i], &keys, &bytes);
+		op_size(op, &keys, &bytes);
 	}
+	if ((rv = compares_check(cmd, lim, &keys, &bytes)) != KV_OK)
+		return rv;
 	if (keys > lim->keys_per_cmd_max)
 		return KV_ETOOMANY;
 	if (bytes > lim->txn_bytes_max)

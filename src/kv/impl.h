@@ -115,6 +115,10 @@ struct kv_txn_out {
 	size_t n_vals, cap_vals;
 	unsigned char *bytes;
 	size_t n_bytes, cap_bytes;
+	struct kv_value *kvs; /* RANGE's keys: key and value bytes in `bytes` at kv_off */
+	size_t *kv_off;
+	size_t *first_kv; /* per item: the index of its first kv */
+	size_t n_kvs, cap_kvs;
 	struct kv_txn_result result;
 };
 

@@ -181,6 +181,33 @@ enum kv_op {
 	KV_OP_STRLEN, /* put.key */
 	/* Appended later: */
 	KV_OP_DELRANGE, /* put.key, range_end (struct kv_range's rules): one revision; prev_kv */
+	KV_OP_RANGE,    /* only inside a transaction: put.key, range_end, limit, keys_only,
+	                   count_only */
+};
+
+/* etcd's compares (a transaction's `compares`): what of the key is compared, and how. */
+enum kv_cmp_target {
+	KV_CMP_VALUE = 0, /* the value, as bytes (memcmp order; an absent key fails) */
+	KV_CMP_VERSION,   /* writes since creation; 0 for an absent key */
+	KV_CMP_CREATE,    /* create revision; 0 for an absent key */
+	KV_CMP_MOD,       /* mod revision; 0 for an absent key */
+};
+
+enum kv_cmp_result {
+	KV_CMP_EQUAL = 0,
+	KV_CMP_NOT_EQUAL,
+	KV_CMP_LESS,    /* the key's is less than the compare's */
+	KV_CMP_GREATER, /* the key's is greater */
+};
+
+struct kv_compare {
+	const void *key;
+	size_t key_len;
+	enum kv_cmp_target target;
+	enum kv_cmp_result result;
+	const void *value; /* KV_CMP_VALUE */
+	size_t value_len;
+	int64_t number; /* the others */
 };
 
 enum kv_cond_kind {
@@ -248,6 +275,15 @@ struct kv_cmd {
 	const void *range_end; /* DELRANGE: with put.key, the range (struct kv_range) */
 	size_t range_end_len;
 	bool prev_kv; /* DELRANGE: the reply lists the deleted keys with their values */
+	/* TXN in etcd's form: when every compare holds (with the guards) the ops run, else
+	 * the else_ops; the reply says which (succeeded) and has the outcomes either way. */
+	size_t n_compares;
+	const struct kv_compare *compares;
+	size_t n_else;
+	const struct kv_cmd *else_ops;
+	uint64_t limit;  /* RANGE: keys listed at most; 0: all */
+	bool keys_only;  /* RANGE: no values */
+	bool count_only; /* RANGE: only the count */
 };
 
 /* Checks `cmd` against `lim` (NULL: the defaults) and encodes it into a new buffer *buf
@@ -271,6 +307,8 @@ struct kv_txn_item {
 	int64_t integer; /* DEL, INCRBY, APPEND, EXISTS, STRLEN */
 	size_t n_values; /* GET: 1; MGET: one per key */
 	const struct kv_txn_value *values;
+	size_t n_kvs; /* RANGE: the keys listed (integer: the range's count; existed: more) */
+	const struct kv_value *kvs;
 };
 
 /* The outcomes of a transaction's sub-commands, in order. */

@@ -259,6 +259,166 @@ static void test_delrange_deterministic(void **state)
 	kv_free(b);
 }
 
+/* ----------------------------------------------------------------------------------
+ * etcd's transactions: compares, then or else, ranges and range deletes inside
+ */
+
+static struct kv_compare cmp_num(const char *k, enum kv_cmp_target t, enum kv_cmp_result r,
+                                 int64_t n)
+{
+	return (struct kv_compare){
+	    .key = k, .key_len = strlen(k), .target = t, .result = r, .number = n};
+}
+
+static struct kv_compare cmp_val(const char *k, enum kv_cmp_result r, const char *v)
+{
+	return (struct kv_compare){.key = k,
+	                           .key_len = strlen(k),
+	                           .target = KV_CMP_VALUE,
+	                           .result = r,
+	                           .value = v,
+	                           .value_len = strlen(v)};
+}
+
+/* Runs compare `c` in a transaction whose branches set "then" or "else"; returns which. */
+static bool cmp_holds(struct kv *kv, struct kv_compare c)
+{
+	struct kv_cmd then = {.op = KV_OP_SET,
+	                      .put = {.key = "br", .key_len = 2, .value = "t", .value_len = 1}};
+	struct kv_cmd els = then;
+	els.put.value = "e";
+	struct kv_cmd txn = {.op = KV_OP_TXN,
+	                     .n_compares = 1,
+	                     .compares = &c,
+	                     .n_ops = 1,
+	                     .ops = &then,
+	                     .n_else = 1,
+	                     .else_ops = &els};
+	struct kv_reply r;
+	assert_int_equal(th_do(kv, &txn, &r), KV_OK);
+	assert_non_null(r.txn);
+	assert_int_equal(r.txn->n, 1);
+	assert_int_equal(th_is(kv, "br", r.succeeded ? "t" : "e"), 1);
+	return r.succeeded;
+}
+
+static void test_txn_compares(void **state)
+{
+	(void)state;
+	struct kv *kv = th_kv_new();
+	assert_int_equal(th_set(kv, "k", "b"), KV_OK); /* rev 1 */
+	assert_int_equal(th_set(kv, "k", "b"), KV_OK); /* rev 2, version 2 */
+	assert_true(cmp_holds(kv, cmp_val("k", KV_CMP_EQUAL, "b")));
+	assert_false(cmp_holds(kv, cmp_val("k", KV_CMP_EQUAL, "c")));
+	assert_true(cmp_holds(kv, cmp_val("k", KV_CMP_NOT_EQUAL, "c")));
+	assert_true(cmp_holds(kv, cmp_val("k", KV_CMP_LESS, "c")));
+	assert_true(cmp_holds(kv, cmp_val("k", KV_CMP_GREATER, "a")));
+	assert_true(cmp_holds(kv, cmp_val("k", KV_CMP_GREATER, "")));
+	assert_false(cmp_holds(kv, cmp_val("k", KV_CMP_LESS, "b")));
+	/* A value compare on an absent key fails whatever the result asked. */
+	assert_false(cmp_holds(kv, cmp_val("nope", KV_CMP_NOT_EQUAL, "x")));
+	assert_true(cmp_holds(kv, cmp_num("k", KV_CMP_VERSION, KV_CMP_EQUAL, 2)));
+	assert_true(cmp_holds(kv, cmp_num("k", KV_CMP_CREATE, KV_CMP_EQUAL, 1)));
+	assert_true(cmp_holds(kv, cmp_num("k", KV_CMP_MOD, KV_CMP_EQUAL, 2)));
+	assert_true(cmp_holds(kv, cmp_num("k", KV_CMP_MOD, KV_CMP_LESS, 3)));
+	assert_false(cmp_holds(kv, cmp_num("k", KV_CMP_MOD, KV_CMP_GREATER, 2)));
+	assert_true(cmp_holds(kv, cmp_num("k", KV_CMP_VERSION, KV_CMP_NOT_EQUAL, 1)));
+	assert_true(cmp_holds(kv, cmp_num("nope", KV_CMP_VERSION, KV_CMP_EQUAL, 0)));
+	assert_true(cmp_holds(kv, cmp_num("nope", KV_CMP_CREATE, KV_CMP_LESS, 1)));
+	assert_true(cmp_holds(kv, cmp_num("k", KV_CMP_MOD, KV_CMP_GREATER, -1)));
+	/* Bad kinds are refused before anything is proposed. */
+	struct kv_compare bad = cmp_num("k", KV_CMP_MOD, KV_CMP_EQUAL, 1);
+	bad.result = (enum kv_cmp_result)9;
+	struct kv_cmd txn = {.op = KV_OP_TXN, .n_compares = 1, .compares = &bad};
+	void *buf;
+	size_t len;
+	assert_int_equal(kv_cmd_encode(&txn, NULL, &buf, &len), KV_EINVAL);
+	kv_free(kv);
+}
+
+/* A range inside sees the writes before it; a range delete takes the one revision. */
+static void test_txn_range_ops(void **state)
+{
+	(void)state;
+	struct kv *kv = fill(); /* a a/1 a/2 a\xff b c d */
+	uint64_t rev = kv_revision(kv);
+	struct kv_cmd ops[] = {
+	    {.op = KV_OP_SET, .put = {.key = "a/3", .key_len = 3, .value = "new", .value_len = 3}},
+	    {.op = KV_OP_CAS,
+	     .cas_delete = true,
+	     .put = {.key = "a/1", .key_len = 3, .cond = {.kind = KV_COND_PRESENT}}},
+	    {.op = KV_OP_RANGE,
+	     .put = {.key = "a/", .key_len = 2},
+	     .range_end = "a0",
+	     .range_end_len = 2},
+	    {.op = KV_OP_RANGE,
+	     .put = {.key = "", .key_len = 0},
+	     .range_end = "",
+	     .range_end_len = 1,
+	     .limit = 2,
+	     .keys_only = true},
+	    {.op = KV_OP_DELRANGE,
+	     .put = {.key = "a/", .key_len = 2},
+	     .range_end = "a0",
+	     .range_end_len = 2},
+	    {.op = KV_OP_RANGE,
+	     .put = {.key = "a", .key_len = 1},
+	     .range_end = "b",
+	     .range_end_len = 1,
+	     .count_only = true},
+	};
+	struct kv_cmd txn = {.op = KV_OP_TXN, .n_ops = 6, .ops = ops};
+	struct kv_reply r;
+	assert_int_equal(th_do(kv, &txn, &r), KV_OK);
+	assert_true(r.succeeded);
+	const struct kv_txn_item *it = r.txn->items;
+	assert_int_equal(it[2].integer, 2); /* a/2 and the staged a/3 */
+	assert_int_equal(it[2].n_kvs, 2);
+	assert_memory_equal(it[2].kvs[0].key, "a/2", 3);
+	assert_memory_equal(it[2].kvs[1].key, "a/3", 3);
+	assert_memory_equal(it[2].kvs[1].value, "new", 3);
+	assert_int_equal(it[2].kvs[1].mod_revision, rev + 1);
+	assert_int_equal(it[2].kvs[1].version, 1);
+	assert_int_equal(it[3].n_kvs, 2);
+	assert_true(it[3].existed); /* more */
+	assert_int_equal(it[3].kvs[0].value_len, 0);
+	assert_int_equal(it[4].integer, 2);
+	assert_int_equal(it[5].integer, 2); /* a and a\xff */
+	assert_int_equal(it[5].n_kvs, 0);
+	assert_int_equal(kv_revision(kv), rev + 1);
+	char buf[512];
+	uint64_t n;
+	bool more;
+	assert_string_equal(range(kv, "", E("\0"), 0, 0, &n, &more, buf), "a a\xff b c d");
+	kv_free(kv);
+}
+
+/* A range delete inside may stage at most keys_per_cmd_max keys. */
+static void test_txn_delrange_bounded(void **state)
+{
+	(void)state;
+	struct kv_config cfg;
+	kv_config_default(&cfg);
+	cfg.limits.keys_per_cmd_max = 4;
+	struct kv *kv = th_kv_new_cfg(&cfg);
+	for (int i = 0; i < 6; i++) {
+		char k[8];
+		snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(th_set(kv, k, "v"), KV_OK);
+	}
+	uint64_t rev = kv_revision(kv);
+	struct kv_cmd op = {.op = KV_OP_DELRANGE,
+	                    .put = {.key = "k", .key_len = 1},
+	                    .range_end = "l",
+	                    .range_end_len = 1};
+	struct kv_cmd txn = {.op = KV_OP_TXN, .n_ops = 1, .ops = &op};
+	struct kv_reply r;
+	assert_int_equal(th_do(kv, &txn, &r), KV_OK);
+	assert_int_equal(r.txn->items[0].code, KV_ETOOMANY);
+	assert_int_equal(kv_revision(kv), rev);
+	kv_free(kv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +428,9 @@ int main(void)
 	    cmocka_unit_test(test_delrange_keeps_reserved),
 	    cmocka_unit_test(test_delrange_prev_bounded_and_sessions),
 	    cmocka_unit_test(test_delrange_deterministic),
+	    cmocka_unit_test(test_txn_compares),
+	    cmocka_unit_test(test_txn_range_ops),
+	    cmocka_unit_test(test_txn_delrange_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
