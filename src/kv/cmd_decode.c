@@ -104,6 +104,28 @@ static void keys_from_pb(const Concord__Kv__Del *d, struct kv_cmd *op, struct kv
 		keys[(*k)++] = (struct kv_key){d->keys[i].data, d->keys[i].len};
 }
 
+/* A transaction's RANGE or DELRANGE. */
+static void range_from_pb(const Concord__Kv__TxnOp *po, struct kv_cmd *op)
+{
+	if (po->op_case == CONCORD__KV__TXN_OP__OP_DEL_RANGE) {
+		op->op = KV_OP_DELRANGE;
+		op->put.key = po->del_range->key.data;
+		op->put.key_len = po->del_range->key.len;
+		op->range_end = po->del_range->range_end.data;
+		op->range_end_len = po->del_range->range_end.len;
+		op->prev_kv = po->del_range->prev_kv;
+		return;
+	}
+	op->op = KV_OP_RANGE;
+	op->put.key = po->range->key.data;
+	op->put.key_len = po->range->key.len;
+	op->range_end = po->range->range_end.data;
+	op->range_end_len = po->range->range_end.len;
+	op->limit = po->range->limit;
+	op->keys_only = po->range->keys_only;
+	op->count_only = po->range->count_only;
+}
+
 static int txn_op_from_pb(const Concord__Kv__TxnOp *po, struct kv_cmd *op, struct kv_scratch *s,
                           size_t *p, size_t *k)
 {
@@ -163,22 +185,8 @@ static int txn_op_from_pb(const Concord__Kv__TxnOp *po, struct kv_cmd *op, struc
 		keys_from_pb(po->exists, op, s->keys, k);
 		return KV_OK;
 	case CONCORD__KV__TXN_OP__OP_DEL_RANGE:
-		op->op = KV_OP_DELRANGE;
-		op->put.key = po->del_range->key.data;
-		op->put.key_len = po->del_range->key.len;
-		op->range_end = po->del_range->range_end.data;
-		op->range_end_len = po->del_range->range_end.len;
-		op->prev_kv = po->del_range->prev_kv;
-		return KV_OK;
 	case CONCORD__KV__TXN_OP__OP_RANGE:
-		op->op = KV_OP_RANGE;
-		op->put.key = po->range->key.data;
-		op->put.key_len = po->range->key.len;
-		op->range_end = po->range->range_end.data;
-		op->range_end_len = po->range->range_end.len;
-		op->limit = po->range->limit;
-		op->keys_only = po->range->keys_only;
-		op->count_only = po->range->count_only;
+		range_from_pb(po, op);
 		return KV_OK;
 	case CONCORD__KV__TXN_OP__OP__NOT_SET:
 	default:
