@@ -9,6 +9,7 @@
  * http_kv.c      the key-value and session routes (/v1/kv, /v1/sessions)
  * http_admin.c   cluster, membership, admin, health and metrics routes
  * http_range.c   etcd-style ranges: GET /v1/kv?key=&range_end=, DELETE /v1/kv (range)
+ * http_txn.c     etcd-style transactions: POST /v1/txn
  */
 
 #include "codec/http.h"
@@ -113,6 +114,9 @@ bool http_range_wanted(const struct http_request *q);
 void http_serve_range(struct hconn *c);
 /* DELETE /v1/kv?key=..&range_end=.. or ?prefix=..: one DELRANGE. */
 void route_kv_delrange(struct hconn *c, const char *rest, size_t len);
+
+/* http_txn.c: POST /v1/txn, etcd's transaction. */
+void route_txn(struct hconn *c, const char *rest, size_t len);
 
 /* http_admin.c */
 void route_cluster(struct hconn *c, const char *rest, size_t len);

@@ -19,6 +19,7 @@ static const struct route routes[] = {
     {DELETE, "/v1/kv/", ROUTE_PREFIX, route_kv_delete},
     {GET, "/v1/kv", 0, route_kv_list},
     {DELETE, "/v1/kv", 0, route_kv_delrange},
+    {POST, "/v1/txn", 0, route_txn},
     {ROUTE_ANY, "/v1/sessions", ROUTE_PREFIX, route_sessions},
     {GET, "/v1/cluster", 0, route_cluster},
     {ROUTE_ANY, "/v1/members", ROUTE_PREFIX, route_members},
