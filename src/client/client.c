@@ -283,7 +283,7 @@ static const char *const client_read_cmds[] = {
 };
 static const char *const client_write_cmds[] = {
     "SET",    "SETNX", "DEL",    "UNLINK", "INCR",    "DECR",    "INCRBY",           "DECRBY",
-    "APPEND", "MSET",  "MSETNX", "CAS",    "CAS.REV", "CAS.DEL", "CONCORD.DELRANGE",
+    "APPEND", "MSET",  "MSETNX", "CAS",    "CAS.REV", "CAS.DEL", "CONCORD.DELRANGE", "CONCORD.TXN",
 };
 
 static bool client_name_in(const char *name, size_t len, const char *const *list, size_t n)

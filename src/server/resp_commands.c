@@ -64,6 +64,7 @@ static const struct command commands[] = {
     LEADER("CONCORD.MEMBER", -3, leader_member),
     READ("CONCORD.RANGE", -2, 1, read_range),
     WRITE("CONCORD.DELRANGE", -2, 1, build_delrange),
+    WRITE("CONCORD.TXN", -4, 0, build_etxn),
 };
 
 static const char *const unsupported[] = {

@@ -135,6 +135,9 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 		case REPLY_DELRANGE:
 			resp_delrange_render(out, reply, sl->proto);
 			break;
+		case REPLY_ETXN:
+			resp_etxn_render(out, sv, reply, sl->proto);
+			break;
 		case REPLY_BULK:
 		case REPLY_BULKS:
 			assert(false); /* only inside EXEC */
@@ -168,6 +171,7 @@ void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 	if (cmd->build(s, argc, argv, &b) != 0) {
 		free(b.puts);
 		free(b.keys);
+		free(b.scratch);
 		reply_error(conn_reply_now(c), b.err);
 		return;
 	}
@@ -182,6 +186,7 @@ void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 	int rv = node_write(s->sv->node, &b.cmd, on_write_done, sl);
 	free(b.puts);
 	free(b.keys);
+	free(b.scratch);
 	write_proposed(c, sl, rv);
 }
 

@@ -31,6 +31,7 @@ enum reply_kind {
 	REPLY_BULK,       /* inside EXEC: GET's value or the null bulk */
 	REPLY_BULKS,      /* inside EXEC: MGET's array */
 	REPLY_DELRANGE,   /* CONCORD.DELRANGE ... PREVKV: [deleted, [key, value, ...]] */
+	REPLY_ETXN,       /* CONCORD.TXN: [succeeded, revision, [response...]] */
 };
 
 /* A connection's transaction: the commands queued since MULTI, the keys watched. */
@@ -205,6 +206,7 @@ struct build {
 	enum reply_kind kind;
 	struct kv_put *puts;
 	struct kv_key *keys;
+	void *scratch; /* anything else the command points into; freed with free() */
 	char err[256];
 };
 
@@ -301,6 +303,10 @@ size_t resp_glob_prefix(const void *pattern, size_t plen, char *out);
 READ_FN(read_range);
 int build_delrange(struct resp_server *s, size_t argc, const struct resp_arg *argv,
                    struct build *b);
+/* resp_etxn.c: CONCORD.TXN, etcd's transaction */
+int build_etxn(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+void resp_etxn_render(struct wire_buf *out, const struct server *sv, const struct kv_reply *r,
+                      int proto);
 /* A committed CONCORD.DELRANGE PREVKV's reply. */
 void resp_delrange_render(struct wire_buf *out, const struct kv_reply *r, int proto);
 

@@ -148,10 +148,7 @@ int build_delrange(struct resp_server *s, size_t argc, const struct resp_arg *ar
 	b->cmd.op = KV_OP_DELRANGE;
 	b->cmd.put.key = a.r.key;
 	b->cmd.put.key_len = a.r.key_len;
-	if (a.end != NULL) {
-		/* The prefix's end must outlive this call: keep it in the build's scratch. */
-		b->keys = (struct kv_key *)(void *)a.end;
-	}
+	b->scratch = a.end; /* the prefix's end must outlive this call */
 	b->cmd.range_end = a.r.end;
 	b->cmd.range_end_len = a.r.end_len;
 	b->cmd.prev_kv = a.prev_kv;

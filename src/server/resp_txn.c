@@ -91,8 +91,8 @@ static bool txn_allowed(const struct command *cmd)
 	enum reply_kind kind;
 	if (cmd->flags & (CMD_SESSION | CMD_TXN | CMD_EXEC))
 		return false;
-	if (cmd->build == build_delrange)
-		return false; /* not a sub-command of KV_OP_TXN yet */
+	if (cmd->build == build_delrange || cmd->build == build_etxn)
+		return false; /* not a sub-command of KV_OP_TXN (yet) */
 	if (cmd->build != NULL)
 		return true;
 	return cmd->read != NULL && txn_read_kind(cmd, &kind);
@@ -151,12 +151,14 @@ static void txn_queue(struct rconn *c, const struct command *cmd, size_t argc,
 		reply_error(out, b.err[0] != '\0' ? b.err : "ERR syntax error");
 		free(b.puts);
 		free(b.keys);
+		free(b.scratch);
 		free(q.argv);
 		t->failed = true;
 		return;
 	}
 	free(b.puts);
 	free(b.keys);
+	free(b.scratch);
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 8;
 		t->q = xrealloc(t->q, t->cap * sizeof(*t->q));
@@ -322,6 +324,7 @@ static void render_item(struct wire_buf *out, const struct server *sv, int proto
 	case REPLY_INTEGER:
 	case REPLY_CLIENT_ID:
 	case REPLY_DELRANGE: /* never queued (txn_allowed) */
+	case REPLY_ETXN:
 		resp_write_integer(out, it->integer);
 		break;
 	case REPLY_BULK:

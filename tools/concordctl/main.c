@@ -39,6 +39,8 @@ static const char ctl_usage_text[] =
     "      [--count-only]     a range, as etcdctl: key and value lines; [KEY, END)\n"
     "  del KEY [END] [--prefix|--from-key] [--prev-kv]\n"
     "                         delete a range at one revision; prints how many\n"
+    "  txn                    etcdctl's transaction from stdin: compares, a blank line,\n"
+    "                         success requests, a blank line, failure requests\n"
     "  scan [PREFIX] [--keys-only]\n"
     "                         print every key starting with PREFIX and its value, one\n"
     "                         'key<TAB>value' line each, in key order\n"
@@ -140,7 +142,8 @@ void ctl_need_args(const char *cmd, int have, int want_min, int want_max)
 
 static const struct ctl_command *ctl_find(const char *name)
 {
-	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands};
+	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands,
+	                                                   ctl_txn_commands};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
 			if (strcmp(k->name, name) == 0) {
