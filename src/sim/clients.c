@@ -321,6 +321,16 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 		break;
 	case CHECK_KIND_DELETE:
 		cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
+		if (op->seq % 2 == 0) {
+			/* Every other delete is a range delete of the key's prefix range, [k3, k4):
+			 * the one key (names are two bytes), so the checker's per-key model holds.
+			 */
+			size_t end_len = kv_prefix_end(name, key_len, (unsigned char *)expect);
+			cmd = (struct kv_cmd){.op = KV_OP_DELRANGE,
+			                      .put = {.key = name, .key_len = key_len},
+			                      .range_end = expect,
+			                      .range_end_len = end_len};
+		}
 		break;
 	default:
 		assert(false);
