@@ -88,6 +88,8 @@ int kv_range_read(const struct kv *kv, const struct kv_range *r, const struct kv
 		const struct kv_ver *v = kv_item_at(it, rev);
 		if (!kv_ver_live(v))
 			continue;
+		if (rev == kv->rev && it->ttl != NULL && kv_item_expired(kv, it))
+			continue; /* expired by the log clock: its deletion is on its way */
 		if (opts->skip_reserved && kv_key_reserved(kv_item_key(it), it->key_len))
 			continue;
 		(*count)++;

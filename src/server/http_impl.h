@@ -118,6 +118,11 @@ void route_kv_delrange(struct hconn *c, const char *rest, size_t len);
 /* http_txn.c: POST /v1/txn, etcd's transaction. */
 void route_txn(struct hconn *c, const char *rest, size_t len);
 
+/* http_lease.c */
+void route_lease(struct hconn *c, const char *rest, size_t len);
+/* ?ttl=SECONDS or ?ttl_ms=MS as milliseconds: 0 absent, 1 parsed, -1 malformed. */
+int http_query_ttl(const struct http_request *q, int64_t *ms);
+
 /* http_admin.c */
 void route_cluster(struct hconn *c, const char *rest, size_t len);
 void route_healthz(struct hconn *c, const char *rest, size_t len);

@@ -138,6 +138,9 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 		case REPLY_ETXN:
 			resp_etxn_render(out, sv, reply, sl->proto);
 			break;
+		case REPLY_FIRST_BULK:
+			resp_expire_render(out, sv, sl->proto, reply);
+			break;
 		case REPLY_BULK:
 		case REPLY_BULKS:
 			assert(false); /* only inside EXEC */

@@ -419,6 +419,73 @@ static void test_txn_delrange_bounded(void **state)
 	kv_free(kv);
 }
 
+/* ----------------------------------------------------------------------------------
+ * With expiry: an expired key is out of ranges, and a range delete does not count it
+ */
+
+static int at_mono(struct kv *kv, uint64_t mono, struct kv_cmd c, struct kv_reply *r)
+{
+	c.mono_ms = mono;
+	void *buf;
+	size_t len;
+	assert_int_equal(kv_cmd_encode(&c, &kv_config(kv)->limits, &buf, &len), KV_OK);
+	struct raft_buf *b = raft_buf_new(buf, len);
+	free(buf);
+	struct raft_entry e = {1, kv_applied_index(kv) + 1, RAFT_ENTRY_NORMAL, b};
+	int rv = kv_apply_entry(kv, &e, r);
+	raft_buf_unref(b);
+	return rv;
+}
+
+static void test_range_expiry(void **state)
+{
+	(void)state;
+	struct kv *kv = th_kv_new();
+	struct kv_reply r;
+	const char *keys[] = {"e/1", "e/2", "e/3"};
+	for (int i = 0; i < 3; i++) {
+		struct kv_cmd c = {
+		    .op = KV_OP_SET,
+		    .put = {.key = keys[i], .key_len = 3, .value = "v", .value_len = 1}};
+		if (i == 1)
+			c.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = 50};
+		assert_int_equal(at_mono(kv, 10, c, &r), KV_OK);
+	}
+	struct kv_cmd noop = {.op = KV_OP_NOOP};
+	assert_int_equal(at_mono(kv, 100, noop, &r), KV_OK); /* e/2's time has come */
+	char buf[512];
+	uint64_t n;
+	bool more;
+	assert_string_equal(range(kv, "e/", E("e0"), 0, 0, &n, &more, buf), "e/1 e/3");
+	assert_int_equal(n, 2);
+	/* A transaction's range and compares see it gone too. */
+	struct kv_compare c = {.key = "e/2",
+	                       .key_len = 3,
+	                       .target = KV_CMP_VERSION,
+	                       .result = KV_CMP_EQUAL,
+	                       .number = 0};
+	struct kv_cmd rg = {.op = KV_OP_RANGE,
+	                    .put = {.key = "e/", .key_len = 2},
+	                    .range_end = "e0",
+	                    .range_end_len = 2,
+	                    .count_only = true};
+	struct kv_cmd txn = {
+	    .op = KV_OP_TXN, .n_compares = 1, .compares = &c, .n_ops = 1, .ops = &rg};
+	assert_int_equal(at_mono(kv, 100, txn, &r), KV_OK);
+	assert_true(r.succeeded);
+	assert_int_equal(r.txn->items[0].integer, 2);
+	uint64_t rev = kv_revision(kv);
+	struct kv_cmd del = {.op = KV_OP_DELRANGE,
+	                     .put = {.key = "e/", .key_len = 2},
+	                     .range_end = "e0",
+	                     .range_end_len = 2};
+	assert_int_equal(at_mono(kv, 100, del, &r), KV_OK);
+	assert_int_equal(r.integer, 2);
+	assert_true(r.revision >= rev + 1);
+	assert_string_equal(range(kv, "", E("\0"), 0, 0, &n, &more, buf), "");
+	kv_free(kv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +498,7 @@ int main(void)
 	    cmocka_unit_test(test_txn_compares),
 	    cmocka_unit_test(test_txn_range_ops),
 	    cmocka_unit_test(test_txn_delrange_bounded),
+	    cmocka_unit_test(test_range_expiry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,7 @@ struct ctl_command {
 
 extern const struct ctl_command ctl_kv_commands[];    /* kv.c */
 extern const struct ctl_command ctl_admin_commands[]; /* admin.c */
+extern const struct ctl_command ctl_lease_commands[]; /* lease.c */
 extern const struct ctl_command ctl_txn_commands[];   /* txn.c */
 
 /* range.c: get and del with END, --prefix, --from-key and the other etcdctl options. */
