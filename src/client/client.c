@@ -303,11 +303,11 @@ static int client_reply_copy(struct concord_reply *r, const struct resp_value *v
 static const char *const client_read_cmds[] = {
     "GET",    "MGET",        "EXISTS",  "STRLEN",  "SCAN",           "KEYS",
     "DBSIZE", "TYPE",        "TTL",     "PTTL",    "PING",           "ECHO",
-    "INFO",   "CONCORD.GET", "CLUSTER", "COMMAND", "CONCORD.STATUS",
+    "INFO",   "CONCORD.GET", "CLUSTER", "COMMAND", "CONCORD.STATUS", "CONCORD.RANGE",
 };
 static const char *const client_write_cmds[] = {
-    "SET",    "SETNX",  "DEL",  "UNLINK", "INCR", "DECR",    "INCRBY",
-    "DECRBY", "APPEND", "MSET", "MSETNX", "CAS",  "CAS.REV", "CAS.DEL",
+    "SET",    "SETNX", "DEL",    "UNLINK", "INCR",    "DECR",    "INCRBY",           "DECRBY",
+    "APPEND", "MSET",  "MSETNX", "CAS",    "CAS.REV", "CAS.DEL", "CONCORD.DELRANGE", "CONCORD.TXN",
 };
 
 static bool client_name_in(const char *name, size_t len, const char *const *list, size_t n)

@@ -415,6 +415,12 @@ static bool touches_reserved(const struct kv_cmd *c)
 	for (size_t i = 0; i < c->n_ops; i++)
 		if (touches_reserved(&c->ops[i]))
 			return true;
+	for (size_t i = 0; i < c->n_else; i++)
+		if (touches_reserved(&c->else_ops[i]))
+			return true;
+	for (size_t i = 0; i < c->n_compares; i++)
+		if (kv_key_reserved(c->compares[i].key, c->compares[i].key_len))
+			return true;
 	return false;
 }
 

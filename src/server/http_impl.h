@@ -11,6 +11,8 @@
  * http_auth.c    Origin/Host checks, Basic auth, 401/403
  * http_auth_routes.c  the /v1/auth routes
  * http_snapshot.c GET /v1/snapshot: a backup written by the node, streamed
+ * http_range.c   etcd-style ranges: GET /v1/kv?key=&range_end=, DELETE /v1/kv (range)
+ * http_txn.c     etcd-style transactions: POST /v1/txn
  */
 
 #include "codec/http.h"
@@ -35,6 +37,7 @@ enum {
 	OP_DELETE_CAS,
 	OP_SESSION_OPEN,
 	OP_SESSION_OTHER,
+	OP_DELRANGE,
 };
 
 struct hconn {
@@ -116,6 +119,25 @@ void route_kv_delete(struct hconn *c, const char *rest, size_t len);
 void route_sessions(struct hconn *c, const char *rest, size_t len);
 /* 0: absent, 1: present and parsed, -1: malformed. */
 int query_u64(const struct http_request *req, const char *name, uint64_t *out);
+/* A decoded parameter into a new buffer (free it). 0 absent, 1 present, -1 malformed. */
+int query_bytes(const struct http_request *req, const char *name, char **out, size_t *len);
+/* A parameter present and not "0" or "false". */
+bool query_flag(const struct http_request *req, const char *name);
+/* ?encoding=base64 */
+bool want_base64(const struct http_request *req);
+/* A key's fields (key, value unless keys_only, its revisions) into an open object. */
+void write_kv_fields(struct json_writer *w, const struct kv_value *v, bool b64, bool keys_only);
+
+/* http_range.c */
+/* Whether GET /v1/kv asks for an etcd-style range (key, range_end or count_only). */
+bool http_range_wanted(const struct http_request *q);
+/* Serves it from the store as it is now (after the read was confirmed). */
+void http_serve_range(struct hconn *c);
+/* DELETE /v1/kv?key=..&range_end=.. or ?prefix=..: one DELRANGE. */
+void route_kv_delrange(struct hconn *c, const char *rest, size_t len);
+
+/* http_txn.c: POST /v1/txn, etcd's transaction. */
+void route_txn(struct hconn *c, const char *rest, size_t len);
 
 /* http_watch.c */
 void route_watch(struct hconn *c, const char *rest, size_t len);

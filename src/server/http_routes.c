@@ -18,6 +18,8 @@ static const struct route routes[] = {
     {POST, "/v1/kv/", ROUTE_PREFIX | ROUTE_QUIET, route_kv_put},
     {DELETE, "/v1/kv/", ROUTE_PREFIX, route_kv_delete},
     {GET, "/v1/kv", 0, route_kv_list},
+    {DELETE, "/v1/kv", 0, route_kv_delrange},
+    {POST, "/v1/txn", 0, route_txn},
     {ROUTE_ANY, "/v1/sessions", ROUTE_PREFIX, route_sessions},
     {ROUTE_ANY, "/v1/lease", ROUTE_PREFIX, route_lease},
     {GET, "/v1/watch", 0, route_watch},

@@ -89,6 +89,9 @@ static const struct command commands[] = {
     WRITE("CONCORD.USER", -3, 0, build_user),
     WRITE("CONCORD.ROLE", -3, 0, build_role),
     WRITE("CONCORD.AUTH", 2, 0, build_auth),
+    READ("CONCORD.RANGE", -2, 1, read_range),
+    {"CONCORD.DELRANGE", -2, CMD_WRITE | CMD_NOTXN, 1, NULL, build_delrange, NULL},
+    {"CONCORD.TXN", -4, CMD_WRITE | CMD_NOTXN, 0, NULL, build_etxn, NULL},
 };
 
 static const char *const unsupported[] = {

@@ -132,6 +132,12 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 		case REPLY_CLIENT_ID:
 			resp_write_integer(out, (int64_t)reply->client_id);
 			break;
+		case REPLY_DELRANGE:
+			resp_delrange_render(out, reply, sl->proto);
+			break;
+		case REPLY_ETXN:
+			resp_etxn_render(out, sv, reply, sl->proto);
+			break;
 		case REPLY_FIRST_BULK:
 			resp_expire_render(out, sv, sl->proto, reply);
 			break;

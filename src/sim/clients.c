@@ -431,14 +431,23 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 		break;
 	case CHECK_KIND_DELETE:
 		/* Half of the deletes as EXPIRE with a deadline passed: Redis's other way to
-		 * delete, answering 1 if the key existed, as DEL does. */
-		if (op->seq % 2 == 0)
+		 * delete, answering 1 if the key existed, as DEL does; a quarter as a range
+		 * delete of the key's prefix range, [k3, k4): the one key (names are two bytes),
+		 * so the checker's per-key model holds. */
+		if (op->seq % 2 == 0) {
 			cmd = (struct kv_cmd){.op = KV_OP_EXPIRE,
 			                      .put = {.key = name,
 			                              .key_len = key_len,
 			                              .expiry = {.mode = KV_EXPIRY_IN, .ms = -1}}};
-		else
+		} else if (op->seq % 4 == 1) {
+			size_t end_len = kv_prefix_end(name, key_len, (unsigned char *)expect);
+			cmd = (struct kv_cmd){.op = KV_OP_DELRANGE,
+			                      .put = {.key = name, .key_len = key_len},
+			                      .range_end = expect,
+			                      .range_end_len = end_len};
+		} else {
 			cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
+		}
 		break;
 	default:
 		assert(false);

@@ -5,6 +5,7 @@
 #include "concord/client.h"
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Exit codes. */
@@ -49,6 +50,12 @@ extern const struct ctl_command ctl_snapshot_commands[]; /* snapshot.c */
 extern const struct ctl_command ctl_endpoint_commands[]; /* endpoint.c */
 extern const struct ctl_command ctl_lease_commands[];    /* lease.c */
 extern const struct ctl_command ctl_auth_commands[];     /* auth.c */
+extern const struct ctl_command ctl_txn_commands[];      /* txn.c */
+
+/* range.c: get and del with END, --prefix, --from-key and the other etcdctl options. */
+bool ctl_range_wanted(int argc, char **argv);
+int ctl_get_range(struct ctl *ctl, int argc, char **argv);
+int ctl_del_range(struct ctl *ctl, int argc, char **argv);
 
 /* Prints "concordctl: MESSAGE" and the help hint, then exits with CTL_USAGE. */
 _Noreturn void ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

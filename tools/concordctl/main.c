@@ -41,6 +41,12 @@ static const char ctl_usage_text[] =
     "  put KEY VALUE          set KEY to VALUE\n"
     "  get KEY                print KEY's value (exit 1 if absent)\n"
     "  del KEY                delete KEY (exit 1 if absent)\n"
+    "  get KEY [END] [--prefix|--from-key] [--rev N] [--limit N] [--keys-only]\n"
+    "      [--count-only]     a range, as etcdctl: key and value lines; [KEY, END)\n"
+    "  del KEY [END] [--prefix|--from-key] [--prev-kv]\n"
+    "                         delete a range at one revision; prints how many\n"
+    "  txn                    etcdctl's transaction from stdin: compares, a blank line,\n"
+    "                         success requests, a blank line, failure requests\n"
     "  scan [PREFIX] [--keys-only]\n"
     "                         print every key starting with PREFIX and its value, one\n"
     "                         'key<TAB>value' line each, in key order\n"
@@ -202,8 +208,8 @@ static void ctl_credentials(const char *user, char *name, size_t cap, struct con
 static const struct ctl_command *ctl_find(const char *name)
 {
 	static const struct ctl_command *const tables[] = {
-	    ctl_kv_commands,       ctl_admin_commands,    ctl_lease_commands,
-	    ctl_snapshot_commands, ctl_endpoint_commands, ctl_auth_commands};
+	    ctl_kv_commands,       ctl_admin_commands, ctl_lease_commands, ctl_snapshot_commands,
+	    ctl_endpoint_commands, ctl_auth_commands,  ctl_txn_commands};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
 			if (strcmp(k->name, name) == 0) {
