@@ -108,7 +108,7 @@ static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_
 {
 	struct net *n = c->n;
 	struct net_handshake h = {
-	    .version = NET_PROTOCOL_VERSION,
+	    .version = net_hs_version(n),
 	    .kind = (uint8_t)kind,
 	    .reason = (uint8_t)reason,
 	    .cluster_id = n->cfg.cluster_id,
@@ -143,8 +143,10 @@ static void inbound_refuse(struct net_inbound *c, const struct net_handshake *h,
 
 static enum net_hs_reason hello_judge(const struct net *n, const struct net_handshake *h)
 {
-	if (h->version != NET_PROTOCOL_VERSION)
-		return NET_HS_EVERSION;
+	if (h->version != net_hs_version(n))
+		return h->version == NET_PROTOCOL_VERSION || h->version == NET_PROTOCOL_VERSION_AUTH
+		           ? NET_HS_EAUTH
+		           : NET_HS_EVERSION;
 	if (h->cluster_id != n->cfg.cluster_id)
 		return NET_HS_ECLUSTER;
 	if (h->from == RAFT_NONE || h->from == n->cfg.self_id)
@@ -152,6 +154,46 @@ static enum net_hs_reason hello_judge(const struct net *n, const struct net_hand
 	if (h->to != n->cfg.self_id)
 		return NET_HS_EWRONGNODE;
 	return NET_HS_OK;
+}
+
+static void inbound_admit(struct net_inbound *c, const struct net_handshake *hp);
+
+static void challenge_written_cb(uv_write_t *req, int status)
+{
+	struct net_inbound *c = req->data;
+	if (status < 0 && !c->closing)
+		inbound_close(c);
+}
+
+/* With a secret, after HELLO: the dialer's nonce (answered with ours and our proof), then
+ * its proof (answered ACCEPT, or REFUSE for a wrong one). */
+static void inbound_auth_frame(struct net_inbound *c, const uint8_t payload[NET_NONCE_BYTES])
+{
+	struct net *n = c->n;
+	raft_id self = n->cfg.self_id;
+	if (c->auth_stage == 1) {
+		memcpy(c->nonce_d, payload, NET_NONCE_BYTES);
+		net_auth_nonce(c->nonce_a);
+		net_put_u32(c->challenge, NET_CHALLENGE_BYTES);
+		memcpy(c->challenge + NET_FRAME_HEADER_BYTES, c->nonce_a, NET_NONCE_BYTES);
+		net_auth_mac(n, 'A', c->hello.from, self, c->nonce_d, c->nonce_a,
+		             c->challenge + NET_FRAME_HEADER_BYTES + NET_NONCE_BYTES);
+		c->auth_stage = 2;
+		uv_buf_t b = uv_buf_init((char *)c->challenge, sizeof(c->challenge));
+		c->challenge_req.data = c;
+		if (uv_write(&c->challenge_req, (uv_stream_t *)&c->tcp, &b, 1,
+		             challenge_written_cb) != 0)
+			inbound_close(c);
+		return;
+	}
+	assert(c->auth_stage == 2);
+	if (!net_auth_check(n, 'D', c->hello.from, self, c->nonce_d, c->nonce_a, payload)) {
+		NET_COUNT(n, net_peer_find(n, c->hello.from), auth_failed, 1);
+		inbound_refuse(c, &c->hello, NET_HS_EAUTH);
+		return;
+	}
+	c->auth_stage = 3;
+	inbound_admit(c, &c->hello);
 }
 
 static void inbound_hello(struct net_inbound *c, const uint8_t *frame)
@@ -172,6 +214,21 @@ static void inbound_hello(struct net_inbound *c, const uint8_t *frame)
 		inbound_refuse(c, &h, reason);
 		return;
 	}
+	if (n->secret_len > 0) {
+		/* Nothing it says counts until it proves it knows the secret. */
+		c->hello = h;
+		c->peer_id = h.from;
+		c->auth_stage = 1;
+		return;
+	}
+	inbound_admit(c, &h);
+}
+
+/* The dialer is who it says: replace its older connection and answer ACCEPT. */
+static void inbound_admit(struct net_inbound *c, const struct net_handshake *hp)
+{
+	struct net *n = c->n;
+	struct net_handshake h = *hp;
 	/* A peer dials one connection to us at a time: an older one from it is dead. */
 	for (struct net_inbound *o = n->inbound; o != NULL;) {
 		struct net_inbound *next = o->next;
@@ -218,9 +275,7 @@ static void inbound_deliver(struct net_inbound *c, const uint8_t *payload, uint3
 		                  proto_strerror(rv));
 		return;
 	}
-	if (m.from != c->peer_id || m.to != n->cfg.self_id) {
-		inbound_malformed(c, "message from %llu to %llu on this connection",
-		                  (unsigned long long)m.from, (unsigned long long)m.to);
+	if (net_sender_forged(n, p, c->peer_id, m.from, m.to)) {
 		raft_message_release(&m);
 		return;
 	}
@@ -243,6 +298,19 @@ static void inbound_parse(struct net_inbound *c)
 			break;
 		const uint8_t *at = c->buf + off;
 		uint32_t flen = net_get_u32(at);
+		if (!c->handshaken && c->auth_stage > 0) {
+			if (flen != NET_NONCE_BYTES) {
+				inbound_malformed(
+				    c, "expected a %u-byte %s, got a frame of %u bytes",
+				    NET_NONCE_BYTES, c->auth_stage == 1 ? "nonce" : "proof", flen);
+				return;
+			}
+			if (avail < NET_FRAME_HEADER_BYTES + NET_NONCE_BYTES)
+				break;
+			inbound_auth_frame(c, at + NET_FRAME_HEADER_BYTES);
+			off += NET_FRAME_HEADER_BYTES + NET_NONCE_BYTES;
+			continue;
+		}
 		if (!c->handshaken) {
 			if (flen != NET_HANDSHAKE_BYTES) {
 				inbound_malformed(c,

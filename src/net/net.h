@@ -85,6 +85,8 @@ const char *net_strerror(int err);
 #define NET_DEFAULT_BACKOFF_MAX_MS     2000u
 #define NET_DEFAULT_CONNECT_TIMEOUT_MS 5000u
 #define NET_DELAY_MAX_MS               600000u /* longest injected delay or jitter: 10 minutes */
+#define NET_SECRET_MIN_BYTES           16u     /* shortest shared secret accepted */
+#define NET_SECRET_MAX_BYTES           1024u   /* longest */
 
 _Static_assert(NET_DEFAULT_BACKOFF_MIN_MS <= NET_DEFAULT_BACKOFF_MAX_MS, "backoff range");
 _Static_assert(NET_FRAME_MIN_BYTES <= NET_DEFAULT_MAX_FRAME_BYTES, "frame limits");
@@ -125,6 +127,11 @@ struct net_config {
 	uint32_t backoff_max_ms;     /* reconnect delays double up to this */
 	uint32_t connect_timeout_ms; /* dial plus handshake, both directions */
 	uint64_t seed;               /* fault decisions and reconnect jitter */
+	/* Optional shared secret (copied): with one, every connection proves in its handshake
+	 * that both ends know it (HMAC-SHA256 over fresh nonces, the cluster id and both
+	 * ids), and peers without it are refused. NULL or 0 bytes: the plain handshake. */
+	const uint8_t *secret;
+	uint32_t secret_len; /* 0, or NET_SECRET_MIN_BYTES .. NET_SECRET_MAX_BYTES */
 
 	/* A message arrived. `m` and everything it points to are valid during the call
 	 * only: keep entries with raft_buf_ref() or the whole message with
@@ -256,6 +263,8 @@ struct net_stats {
 	uint64_t accepted;        /* inbound handshakes completed */
 	uint64_t malformed;       /* connections closed for a bad frame or handshake */
 	uint64_t refused;         /* handshakes refused, by us or by the peer */
+	uint64_t auth_failed;     /* handshakes refused for a missing or wrong proof */
+	uint64_t dropped_sender;  /* messages dropped: their sender is not the link's member */
 	/* gauges */
 	uint64_t queued_msgs; /* frames held: queued, delayed or being written */
 	uint64_t queued_bytes;

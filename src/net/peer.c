@@ -10,6 +10,7 @@
 static void peer_tcp_close_cb(uv_handle_t *h);
 static void peer_timer_close_cb(uv_handle_t *h);
 static void peer_connect_cb(uv_connect_t *req, int status);
+static enum net_log_level peer_refusal_level(struct net_peer *p);
 
 /* ----------------------------------------------------------------------------------
  * Holding frames: the queue bound covers queued, delayed and inflight frames alike.
@@ -252,15 +253,51 @@ static void peer_hello_written_cb(uv_write_t *req, int status)
 		peer_fail(p, NET_LOG_WARN, "sending the handshake: %s", uv_strerror(status));
 }
 
+/* Reads one handshake frame at a time: its header, then exactly its payload. */
 static void peer_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct net_peer *p = h->data;
 	(void)suggested;
-	if (p->reply_len < sizeof(p->reply))
-		*buf = uv_buf_init((char *)p->reply + p->reply_len,
-		                   (unsigned)(sizeof(p->reply) - p->reply_len));
+	uint32_t want = NET_FRAME_HEADER_BYTES;
+	if (p->reply_len >= NET_FRAME_HEADER_BYTES)
+		want += net_get_u32(p->reply); /* vetted by peer_read_cb: it fits */
+	if (p->state == NET_PEER_HANDSHAKING && p->reply_len < want && want <= sizeof(p->reply))
+		*buf = uv_buf_init((char *)p->reply + p->reply_len, want - p->reply_len);
 	else
 		*buf = uv_buf_init((char *)p->scratch, sizeof(p->scratch));
+}
+
+static void peer_proof_written_cb(uv_write_t *req, int status)
+{
+	struct net_peer *p = req->data;
+	if (status < 0 && p->state != NET_PEER_CLOSING)
+		peer_fail(p, NET_LOG_WARN, "sending the proof: %s", uv_strerror(status));
+}
+
+/* The acceptor's challenge: its nonce and its proof that it knows the secret. Ours
+ * follows; its ACCEPT (or REFUSE) comes next. */
+static void peer_challenge(struct net_peer *p)
+{
+	struct net *n = p->n;
+	const uint8_t *na = p->reply + NET_FRAME_HEADER_BYTES;
+	if (!net_auth_check(n, 'A', n->cfg.self_id, p->id, p->nonce, na, na + NET_NONCE_BYTES)) {
+		NET_COUNT(n, p, auth_failed, 1);
+		NET_COUNT(n, p, refused, 1);
+		p->attempts = NET_BACKOFF_ATTEMPTS_MAX;
+		peer_fail(p, peer_refusal_level(p),
+		          "the peer's proof is wrong: it does not know our --peer-secret-file");
+		return;
+	}
+	net_put_u32(p->proof, NET_MAC_BYTES);
+	net_auth_mac(n, 'D', n->cfg.self_id, p->id, p->nonce, na,
+	             p->proof + NET_FRAME_HEADER_BYTES);
+	p->proved = true;
+	p->reply_len = 0;
+	uv_buf_t b = uv_buf_init((char *)p->proof, sizeof(p->proof));
+	p->proof_req.data = p;
+	int rv = uv_write(&p->proof_req, (uv_stream_t *)&p->tcp, &b, 1, peer_proof_written_cb);
+	if (rv != 0)
+		peer_fail(p, NET_LOG_WARN, "sending the proof: %s", uv_strerror(rv));
 }
 
 static enum net_log_level peer_refusal_level(struct net_peer *p)
@@ -295,8 +332,8 @@ static void peer_reply_check(struct net_peer *p)
 	}
 	assert(h.kind == NET_HS_ACCEPT);
 	const char *wrong = NULL;
-	if (h.version != NET_PROTOCOL_VERSION)
-		wrong = "protocol version";
+	if (h.version != net_hs_version(n) || (n->secret_len > 0 && !p->proved))
+		wrong = "protocol version (a --peer-secret-file on one side only?)";
 	else if (h.cluster_id != n->cfg.cluster_id)
 		wrong = "cluster id";
 	else if (h.from != p->id)
@@ -349,12 +386,18 @@ static void peer_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	p->reply_len += (uint32_t)nread;
 	if (p->reply_len < NET_FRAME_HEADER_BYTES)
 		return;
-	if (net_get_u32(p->reply) != NET_HANDSHAKE_BYTES) {
+	uint32_t len = net_get_u32(p->reply);
+	bool challenge = p->n->secret_len > 0 && !p->proved && len == NET_CHALLENGE_BYTES;
+	if (len != NET_HANDSHAKE_BYTES && !challenge) {
 		NET_COUNT(p->n, p, malformed, 1);
 		peer_fail(p, NET_LOG_WARN, "malformed handshake reply (not a Concord peer?)");
 		return;
 	}
-	if (p->reply_len == sizeof(p->reply))
+	if (p->reply_len < NET_FRAME_HEADER_BYTES + len)
+		return;
+	if (challenge)
+		peer_challenge(p);
+	else
 		peer_reply_check(p);
 }
 
@@ -372,7 +415,7 @@ static void peer_connect_cb(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&p->tcp, 1);
 	p->state = NET_PEER_HANDSHAKING;
 	struct net_handshake h = {
-	    .version = NET_PROTOCOL_VERSION,
+	    .version = net_hs_version(n),
 	    .kind = NET_HS_HELLO,
 	    .reason = NET_HS_OK,
 	    .cluster_id = n->cfg.cluster_id,
@@ -380,7 +423,15 @@ static void peer_connect_cb(uv_connect_t *req, int status)
 	    .to = p->id,
 	};
 	net_handshake_encode(&h, p->hello);
-	uv_buf_t b = uv_buf_init((char *)p->hello, sizeof(p->hello));
+	size_t len = NET_HANDSHAKE_FRAME_BYTES;
+	p->proved = false;
+	if (n->secret_len > 0) {
+		net_auth_nonce(p->nonce);
+		net_put_u32(p->hello + len, NET_NONCE_BYTES);
+		memcpy(p->hello + len + NET_FRAME_HEADER_BYTES, p->nonce, NET_NONCE_BYTES);
+		len = NET_HELLO_AUTH_BYTES;
+	}
+	uv_buf_t b = uv_buf_init((char *)p->hello, (unsigned)len);
 	p->hello_req.data = p;
 	int rv = uv_write(&p->hello_req, (uv_stream_t *)&p->tcp, &b, 1, peer_hello_written_cb);
 	if (rv != 0) {

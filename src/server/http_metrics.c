@@ -140,6 +140,12 @@ static void net_kv_metrics_write(struct wire_buf *b, struct server *sv)
 	metric(b, "concord_net_malformed_total", "Peer connections closed for bad input.", C,
 	       ns.malformed);
 	metric(b, "concord_net_refused_total", "Handshakes refused.", C, ns.refused);
+	metric(b, "concord_net_auth_failed_total",
+	       "Peer handshakes refused for a missing or wrong proof or certificate.", C,
+	       ns.auth_failed);
+	metric(b, "concord_net_dropped_sender_total",
+	       "Peer messages dropped: their sender is not the link's authenticated member.", C,
+	       ns.dropped_sender);
 	metric(b, "concord_net_queued_messages", "Peer messages queued.", G, ns.queued_msgs);
 	metric(b, "concord_net_connected_peers", "Outbound links connected.", G, ns.connected);
 	metric(b, "concord_kv_keys", "Keys in the store.", G, ks.keys);
