@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,4 +84,25 @@ bool net_sender_forged(struct net *n, struct net_peer *p, raft_id link, raft_id 
 		         (unsigned long long)n->total.dropped_sender);
 	}
 	return true;
+}
+
+int net_link_write(struct net_tls *tls, uv_stream_t *s, uv_write_t *req, const uv_buf_t *bufs,
+                   unsigned n, uv_write_cb cb)
+{
+	if (tls == NULL)
+		return uv_write(req, s, bufs, n, cb);
+	return net_tls_write(tls, s, req, bufs, n, cb);
+}
+
+bool net_link_identity_ok(struct net *n, const struct net_tls *tls, raft_id id, char *why,
+                          size_t len)
+{
+	const char *name = n->cfg.member_name != NULL ? n->cfg.member_name(n->cfg.ctx, id) : NULL;
+	if (net_tls_peer_named(tls, name, id))
+		return true;
+	char names[256];
+	net_tls_peer_names(tls, names, sizeof(names));
+	snprintf(why, len, "the peer's certificate (DNS names %s) does not name member %llu (%s)",
+	         names, (unsigned long long)id, name != NULL ? name : "name unknown");
+	return false;
 }

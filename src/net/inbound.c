@@ -22,6 +22,10 @@ static void inbound_handle_closed_cb(uv_handle_t *h)
 	assert(c->handles_open >= 1);
 	c->handles_open--;
 	if (c->handles_open == 0) {
+		if (c->tls != NULL) {
+			net_tls_free(c->tls);
+			free(c->tls);
+		}
 		free(c->buf);
 		free(c);
 	}
@@ -118,7 +122,8 @@ static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_
 	net_handshake_encode(&h, c->reply);
 	uv_buf_t b = uv_buf_init((char *)c->reply, sizeof(c->reply));
 	c->reply_req.data = c;
-	return uv_write(&c->reply_req, (uv_stream_t *)&c->tcp, &b, 1, inbound_reply_written_cb);
+	return net_link_write(c->tls, (uv_stream_t *)&c->tcp, &c->reply_req, &b, 1,
+	                      inbound_reply_written_cb);
 }
 
 /* Answers with a refusal, then closes (after the write, or at the handshake deadline if
@@ -181,8 +186,8 @@ static void inbound_auth_frame(struct net_inbound *c, const uint8_t payload[NET_
 		c->auth_stage = 2;
 		uv_buf_t b = uv_buf_init((char *)c->challenge, sizeof(c->challenge));
 		c->challenge_req.data = c;
-		if (uv_write(&c->challenge_req, (uv_stream_t *)&c->tcp, &b, 1,
-		             challenge_written_cb) != 0)
+		if (net_link_write(c->tls, (uv_stream_t *)&c->tcp, &c->challenge_req, &b, 1,
+		                   challenge_written_cb) != 0)
 			inbound_close(c);
 		return;
 	}
@@ -212,6 +217,13 @@ static void inbound_hello(struct net_inbound *c, const uint8_t *frame)
 	enum net_hs_reason reason = hello_judge(n, &h);
 	if (reason != NET_HS_OK) {
 		inbound_refuse(c, &h, reason);
+		return;
+	}
+	char why[NET_ERRMSG_SIZE];
+	if (c->tls != NULL && !net_link_identity_ok(n, c->tls, h.from, why, sizeof(why))) {
+		NET_COUNT(n, net_peer_find(n, h.from), auth_failed, 1);
+		net_logf(n, NET_LOG_WARN, "connection from %s: %s", c->remote, why);
+		inbound_refuse(c, &h, NET_HS_EAUTH);
 		return;
 	}
 	if (n->secret_len > 0) {
@@ -352,10 +364,9 @@ static void inbound_parse(struct net_inbound *c)
 	}
 }
 
-static void inbound_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Room in c->buf for the next bytes (NULL on no memory). */
+static void inbound_room(struct net_inbound *c, uv_buf_t *buf)
 {
-	struct net_inbound *c = h->data;
-	(void)suggested;
 	/* Room for the frame under way (whose length inbound_parse already vetted), or a
 	 * chunk: never more than one frame and one header. */
 	size_t want = NET_READ_CHUNK_BYTES;
@@ -379,6 +390,54 @@ static void inbound_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
 }
 
+static void inbound_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct net_inbound *c = h->data;
+	(void)suggested;
+	if (c->tls != NULL)
+		*buf = uv_buf_init(c->tls->rbuf, sizeof(c->tls->rbuf));
+	else
+		inbound_room(c, buf);
+}
+
+/* TLS: the handshake, then plaintext into c->buf, parsed as it comes. */
+static void inbound_tls_bytes(struct net_inbound *c, size_t nread)
+{
+	struct net *n = c->n;
+	net_tls_received(c->tls, nread);
+	if (!c->tls->done) {
+		char why[NET_ERRMSG_SIZE];
+		int r = net_tls_handshake(c->tls, why, sizeof(why));
+		net_tls_send(c->tls, (uv_stream_t *)&c->tcp, NULL, NULL);
+		if (r < 0) {
+			NET_COUNT(n, (struct net_peer *)NULL, auth_failed, 1);
+			inbound_malformed(c, "%s", why);
+		}
+		if (r <= 0)
+			return;
+	}
+	while (!c->closing && !c->refusing && !n->closing) {
+		uv_buf_t b;
+		inbound_room(c, &b);
+		if (b.base == NULL) {
+			inbound_malformed(c, "no memory for a frame");
+			return;
+		}
+		long got = net_tls_read(c->tls, b.base, b.len);
+		if (got == 0)
+			return;
+		if (got < 0) {
+			net_logf(n, NET_LOG_INFO,
+			         "connection from %s (node %llu): TLS session closed", c->remote,
+			         (unsigned long long)c->peer_id);
+			inbound_close(c);
+			return;
+		}
+		c->len += (size_t)got;
+		inbound_parse(c);
+	}
+}
+
 static void inbound_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct net_inbound *c = s->data;
@@ -399,6 +458,10 @@ static void inbound_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			         nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread));
 			inbound_close(c);
 		}
+		return;
+	}
+	if (c->tls != NULL) {
+		inbound_tls_bytes(c, (size_t)nread);
 		return;
 	}
 	c->len += (size_t)nread;
@@ -452,6 +515,15 @@ static void inbound_accept(struct net *n)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	if (n->cfg.tls_server != NULL) {
+		c->tls = xmalloc(sizeof(*c->tls));
+		if (net_tls_init(c->tls, n->cfg.tls_server, true, NULL) != 0) {
+			free(c->tls);
+			c->tls = NULL;
+			inbound_malformed(c, "cannot start a TLS session");
+			return;
+		}
+	}
 	uv_timer_start(&c->timer, inbound_timeout_cb, n->cfg.connect_timeout_ms, 0);
 	rv = uv_read_start((uv_stream_t *)&c->tcp, inbound_alloc_cb, inbound_read_cb);
 	if (rv != 0) {

@@ -4,6 +4,7 @@
 
 #include "net/frame.h"
 #include "net/net.h"
+#include "net/tls.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,6 +91,7 @@ struct net_peer {
 	uint8_t nonce[NET_NONCE_BYTES]; /* ours, fresh per connection */
 	uv_write_t proof_req;
 	uint8_t proof[NET_FRAME_HEADER_BYTES + NET_MAC_BYTES];
+	struct net_tls *tls; /* this connection's TLS session (cfg.tls_client); NULL: plain */
 	uint8_t scratch[64]; /* absorbs reads after the reply (a protocol error) */
 	uv_write_t write_req;
 	struct net_frame *inflight[NET_WRITE_BATCH_MAX];
@@ -127,7 +129,8 @@ struct net_inbound {
 	uint8_t nonce_a[NET_NONCE_BYTES]; /* ours */
 	uv_write_t challenge_req;
 	uint8_t challenge[NET_FRAME_HEADER_BYTES + NET_CHALLENGE_BYTES];
-	bool refusing; /* a REFUSE reply is being written; the connection closes after */
+	struct net_tls *tls; /* cfg.tls_server's session; NULL: plain */
+	bool refusing;       /* a REFUSE reply is being written; the connection closes after */
 	bool closing;
 	uint32_t handles_open;
 	char remote[NET_ADDRESS_MAX_BYTES];
@@ -231,6 +234,14 @@ uint16_t net_hs_version(const struct net *n);
  * not addressed to us): then it is counted as dropped_sender and logged, at most once a
  * second, and the caller drops it. */
 bool net_sender_forged(struct net *n, struct net_peer *p, raft_id link, raft_id from, raft_id to);
+
+/* Writes bufs on the link: through its TLS session if it has one, else as uv_write. */
+int net_link_write(struct net_tls *tls, uv_stream_t *s, uv_write_t *req, const uv_buf_t *bufs,
+                   unsigned n, uv_write_cb cb);
+/* Whether the link's verified certificate names member `id` (its name, from
+ * cfg.member_name, or its decimal id among the SAN's DNS entries); else a sentence in why. */
+bool net_link_identity_ok(struct net *n, const struct net_tls *tls, raft_id id, char *why,
+                          size_t len);
 
 /* inbound.c */
 int net_listen(struct net *n);

@@ -305,6 +305,9 @@ static int config_check(struct net_config *c, char *errmsg)
 		rv = config_error(errmsg, NET_EINVAL,
 		                  "the shared secret has %u bytes; it needs %u to %u",
 		                  c->secret_len, NET_SECRET_MIN_BYTES, NET_SECRET_MAX_BYTES);
+	if (rv == NET_OK && (c->tls_server == NULL) != (c->tls_client == NULL))
+		rv = config_error(errmsg, NET_EINVAL,
+		                  "TLS needs both a server and a client context");
 	return rv != NET_OK ? rv : config_check_peers(c, errmsg);
 }
 

@@ -37,6 +37,8 @@
 
 #include "concord/raft.h"
 
+struct ssl_ctx_st;
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -132,6 +134,15 @@ struct net_config {
 	 * ids), and peers without it are refused. NULL or 0 bytes: the plain handshake. */
 	const uint8_t *secret;
 	uint32_t secret_len; /* 0, or NET_SECRET_MIN_BYTES .. NET_SECRET_MAX_BYTES */
+	/* Optional TLS (net/tls.h contexts, owned by the caller and outliving the
+	 * transport): both or neither. Every connection is then TLS with certificates
+	 * checked both ways, and the peer's certificate must name the member it claims or
+	 * was dialed as: member_name(ctx, id)'s result, or the decimal id, among its
+	 * subject alternative names (DNS entries). */
+	struct ssl_ctx_st *tls_server; /* accepted connections */
+	struct ssl_ctx_st *tls_client; /* dialed connections */
+	/* The name of member `id`, or NULL if unknown; valid until the next call. */
+	const char *(*member_name)(void *ctx, raft_id id);
 
 	/* A message arrived. `m` and everything it points to are valid during the call
 	 * only: keep entries with raft_buf_ref() or the whole message with

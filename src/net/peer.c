@@ -154,6 +154,11 @@ static void peer_tcp_close_cb(uv_handle_t *h)
 	assert(!p->writing);
 	p->tcp_open = false;
 	p->reply_len = 0;
+	if (p->tls != NULL) {
+		net_tls_free(p->tls);
+		free(p->tls);
+		p->tls = NULL;
+	}
 	if (!p->removed && !n->closing) {
 		uint64_t wait_ms = 0;
 		if (p->redial)
@@ -295,7 +300,8 @@ static void peer_challenge(struct net_peer *p)
 	p->reply_len = 0;
 	uv_buf_t b = uv_buf_init((char *)p->proof, sizeof(p->proof));
 	p->proof_req.data = p;
-	int rv = uv_write(&p->proof_req, (uv_stream_t *)&p->tcp, &b, 1, peer_proof_written_cb);
+	int rv = net_link_write(p->tls, (uv_stream_t *)&p->tcp, &p->proof_req, &b, 1,
+	                        peer_proof_written_cb);
 	if (rv != 0)
 		peer_fail(p, NET_LOG_WARN, "sending the proof: %s", uv_strerror(rv));
 }
@@ -363,26 +369,16 @@ static void peer_reply_check(struct net_peer *p)
 	net_peer_flush(p);
 }
 
-static void peer_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* nread more bytes of the handshake frame under way arrived in p->reply. */
+static void peer_reply_bytes(struct net_peer *p, size_t nread)
 {
-	struct net_peer *p = s->data;
-	(void)buf;
-	if (nread == 0 || p->state == NET_PEER_CLOSING)
-		return;
-	if (nread < 0) {
-		if (nread == UV_EOF)
-			peer_fail(p, NET_LOG_WARN, "connection closed by the peer");
-		else
-			peer_fail(p, NET_LOG_WARN, "read: %s", uv_strerror((int)nread));
-		return;
-	}
 	if (p->state == NET_PEER_READY) {
 		NET_COUNT(p->n, p, malformed, 1);
 		peer_fail(p, NET_LOG_WARN, "unexpected bytes on an outbound connection");
 		return;
 	}
 	assert(p->state == NET_PEER_HANDSHAKING);
-	assert(p->reply_len + (size_t)nread <= sizeof(p->reply));
+	assert(p->reply_len + nread <= sizeof(p->reply));
 	p->reply_len += (uint32_t)nread;
 	if (p->reply_len < NET_FRAME_HEADER_BYTES)
 		return;
@@ -401,19 +397,78 @@ static void peer_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		peer_reply_check(p);
 }
 
-static void peer_connect_cb(uv_connect_t *req, int status)
+static void peer_send_hello(struct net_peer *p);
+
+/* TLS: the handshake, then the peer's certificate must name the member we dialed; then
+ * the plaintext, one handshake frame at a time, as peer_alloc_cb would read it. */
+static void peer_tls_bytes(struct net_peer *p, size_t nread)
 {
-	struct net_peer *p = req->data;
 	struct net *n = p->n;
-	if (p->state == NET_PEER_CLOSING)
+	net_tls_received(p->tls, nread);
+	if (!p->tls->done) {
+		char why[NET_ERRMSG_SIZE];
+		int r = net_tls_handshake(p->tls, why, sizeof(why));
+		net_tls_send(p->tls, (uv_stream_t *)&p->tcp, NULL, NULL);
+		if (r == 0)
+			return;
+		if (r < 0 || !net_link_identity_ok(n, p->tls, p->id, why, sizeof(why))) {
+			NET_COUNT(n, p, auth_failed, 1);
+			NET_COUNT(n, p, refused, 1);
+			p->attempts = NET_BACKOFF_ATTEMPTS_MAX;
+			peer_fail(p, peer_refusal_level(p), "%s", why);
+			return;
+		}
+		peer_send_hello(p);
+	}
+	while (p->state == NET_PEER_HANDSHAKING || p->state == NET_PEER_READY) {
+		uv_buf_t b;
+		peer_alloc_cb((uv_handle_t *)&p->tcp, 0, &b);
+		long got = net_tls_read(p->tls, b.base, b.len);
+		if (got == 0)
+			return;
+		if (got < 0) {
+			peer_fail(p, NET_LOG_WARN, "the peer closed the TLS session");
+			return;
+		}
+		if (b.base == (char *)p->scratch && p->state != NET_PEER_READY) {
+			NET_COUNT(n, p, malformed, 1);
+			peer_fail(p, NET_LOG_WARN, "malformed handshake reply");
+			return;
+		}
+		peer_reply_bytes(p, (size_t)got);
+	}
+}
+
+static void peer_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct net_peer *p = s->data;
+	(void)buf;
+	if (nread == 0 || p->state == NET_PEER_CLOSING)
 		return;
-	assert(p->state == NET_PEER_CONNECTING);
-	if (status < 0) {
-		peer_fail(p, NET_LOG_WARN, "connect: %s", uv_strerror(status));
+	if (nread < 0) {
+		if (nread == UV_EOF)
+			peer_fail(p, NET_LOG_WARN, "connection closed by the peer");
+		else
+			peer_fail(p, NET_LOG_WARN, "read: %s", uv_strerror((int)nread));
 		return;
 	}
-	uv_tcp_nodelay(&p->tcp, 1);
-	p->state = NET_PEER_HANDSHAKING;
+	if (p->tls != NULL)
+		peer_tls_bytes(p, (size_t)nread);
+	else
+		peer_reply_bytes(p, (size_t)nread);
+}
+
+static void peer_tls_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct net_peer *p = h->data;
+	(void)suggested;
+	*buf = uv_buf_init(p->tls->rbuf, sizeof(p->tls->rbuf));
+}
+
+/* HELLO (and, with a secret, our nonce): after TCP connects, or after TLS's handshake. */
+static void peer_send_hello(struct net_peer *p)
+{
+	struct net *n = p->n;
 	struct net_handshake h = {
 	    .version = net_hs_version(n),
 	    .kind = NET_HS_HELLO,
@@ -433,12 +488,46 @@ static void peer_connect_cb(uv_connect_t *req, int status)
 	}
 	uv_buf_t b = uv_buf_init((char *)p->hello, (unsigned)len);
 	p->hello_req.data = p;
-	int rv = uv_write(&p->hello_req, (uv_stream_t *)&p->tcp, &b, 1, peer_hello_written_cb);
-	if (rv != 0) {
+	int rv = net_link_write(p->tls, (uv_stream_t *)&p->tcp, &p->hello_req, &b, 1,
+	                        peer_hello_written_cb);
+	if (rv != 0)
 		peer_fail(p, NET_LOG_WARN, "sending the handshake: %s", uv_strerror(rv));
+}
+
+static void peer_connect_cb(uv_connect_t *req, int status)
+{
+	struct net_peer *p = req->data;
+	struct net *n = p->n;
+	if (p->state == NET_PEER_CLOSING)
+		return;
+	assert(p->state == NET_PEER_CONNECTING);
+	if (status < 0) {
+		peer_fail(p, NET_LOG_WARN, "connect: %s", uv_strerror(status));
 		return;
 	}
-	rv = uv_read_start((uv_stream_t *)&p->tcp, peer_alloc_cb, peer_read_cb);
+	uv_tcp_nodelay(&p->tcp, 1);
+	p->state = NET_PEER_HANDSHAKING;
+	if (n->cfg.tls_client != NULL) {
+		p->tls = xmalloc(sizeof(*p->tls));
+		if (net_tls_init(p->tls, n->cfg.tls_client, false, NULL) != 0) {
+			free(p->tls);
+			p->tls = NULL;
+			peer_fail(p, NET_LOG_ERROR, "cannot start a TLS session");
+			return;
+		}
+		char why[NET_ERRMSG_SIZE];
+		if (net_tls_handshake(p->tls, why, sizeof(why)) < 0 ||
+		    net_tls_send(p->tls, (uv_stream_t *)&p->tcp, NULL, NULL) != 0) {
+			peer_fail(p, NET_LOG_WARN, "%s", why);
+			return;
+		}
+	} else {
+		peer_send_hello(p);
+		if (p->state == NET_PEER_CLOSING)
+			return;
+	}
+	int rv = uv_read_start((uv_stream_t *)&p->tcp,
+	                       p->tls != NULL ? peer_tls_alloc_cb : peer_alloc_cb, peer_read_cb);
 	if (rv != 0)
 		peer_fail(p, NET_LOG_WARN, "read: %s", uv_strerror(rv));
 }
@@ -490,7 +579,8 @@ void net_peer_flush(struct net_peer *p)
 	p->writing = true;
 	NET_COUNT(p->n, p, writes, 1);
 	p->write_req.data = p;
-	int rv = uv_write(&p->write_req, (uv_stream_t *)&p->tcp, bufs, k, peer_frames_written_cb);
+	int rv = net_link_write(p->tls, (uv_stream_t *)&p->tcp, &p->write_req, bufs, k,
+	                        peer_frames_written_cb);
 	if (rv != 0) {
 		/* Nothing was submitted: settle the batch as the callback would. */
 		peer_frames_written_cb(&p->write_req, rv);

@@ -180,6 +180,8 @@ static void frontend_stats_write(struct wire_buf *b, const char *proto, const ch
 	     METRICS_COUNTER, st->timed_out},
 	    {"overflows_total", "Replies refused, or connections closed, at the output limit.",
 	     METRICS_COUNTER, st->overflows},
+	    {"tls_failures_total", "TLS handshakes that failed (no or a bad certificate, no TLS).",
+	     METRICS_COUNTER, st->tls_failures},
 	    {"clients", "Connections open.", METRICS_GAUGE, st->clients},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
