@@ -89,6 +89,15 @@ struct concord_client_opts {
 	uint32_t backoff_max_ms;
 	uint64_t reply_bytes_max; /* a larger reply is refused (CONCORD_EPROTO) */
 	bool no_session;          /* plain writes: at-least-once when retried */
+	/* TLS (docs/client.md), on when `tls` is set or any file is given: the server's
+	 * certificate must chain to tls_ca_file (NULL: the system's CAs) and name the
+	 * endpoint's host (its DNS name or IP address). A client certificate and its key
+	 * (PEM), for servers run with --client-cert-auth. The files are read by
+	 * concord_client_new; the strings need not outlive it. */
+	bool tls;
+	const char *tls_ca_file;
+	const char *tls_cert_file;
+	const char *tls_key_file;
 };
 
 /* Zeroes *opts: every field then means its default. */

@@ -1,5 +1,6 @@
 /* main.c: `concord`, one node of a Concord cluster: flags, the node, the RESP and HTTP servers,
  * clean shutdown on SIGTERM/SIGINT. */
+#include "security.h"
 #include "server/http_server.h"
 #include "server/node.h"
 #include "server/resp_server.h"
@@ -125,6 +126,7 @@ struct options {
 	uint32_t max_clients, relay_reserve;
 	uint64_t idle_timeout_s, read_timeout_s, output_limit;
 	int log_level;
+	struct security_options sec;
 };
 
 __attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
@@ -323,6 +325,7 @@ static const struct option long_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    SECURITY_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -504,6 +507,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
+			fputs("\n", stdout);
+			fputs(security_usage_text, stdout);
 			exit(0);
 		case OPT_VERSION:
 			printf("concord 0.1.0\n");
@@ -511,7 +516,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case ':':
 			usage_error("%s needs a value", flag);
 		default:
-			usage_error("unknown flag '%s'", flag);
+			if (!security_option(&o->sec, ch, optarg))
+				usage_error("unknown flag '%s'", flag);
 		}
 	}
 	if (optind < argc)
@@ -750,6 +756,8 @@ int main(int argc, char **argv)
 	sv->log_level = o.log_level;
 
 	char err[512];
+	if (security_apply(&o.sec, sv, &cfg, err, sizeof(err)) != 0)
+		usage_error("%s", err);
 	struct node *node = NULL;
 	if (node_start(&node, p.loop, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "concord: cannot start the node: %s\n", err);

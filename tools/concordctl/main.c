@@ -29,6 +29,10 @@ static const char ctl_usage_text[] =
     ")\n"
     "  -t, --timeout-ms N     give up on a command after N ms, retries included\n"
     "                         (default 10000)\n"
+    "  --cacert FILE          TLS: the servers' certificates must chain to this CA bundle\n"
+    "                         (PEM) and name the endpoint's host\n"
+    "  --cert FILE            TLS: a client certificate (PEM), for --client-cert-auth\n"
+    "  --key FILE             TLS: its key (PEM); any of the three turns TLS on\n"
     "  -h, --help             this text\n"
     "\n"
     "Commands:\n"
@@ -154,8 +158,12 @@ int main(int argc, char **argv)
 		endpoints = CTL_DEFAULT_ENDPOINTS;
 	}
 	uint32_t timeout_ms = CONCORD_CLIENT_DEFAULT_DEADLINE_MS;
+	const char *cacert = NULL, *cert = NULL, *key = NULL;
 	static const struct option longopts[] = {
 	    {"endpoints", required_argument, NULL, 'e'},
+	    {"cacert", required_argument, NULL, 'C'},
+	    {"cert", required_argument, NULL, 'c'},
+	    {"key", required_argument, NULL, 'k'},
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -174,6 +182,15 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(ctl_usage_text, stdout);
 			return CTL_OK;
+		case 'C':
+			cacert = optarg;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
 		default:
 			fprintf(stderr, "Try 'concordctl --help'.\n");
 			return CTL_USAGE;
@@ -199,6 +216,9 @@ int main(int argc, char **argv)
 	o.connect_timeout_ms = timeout_ms < CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS
 	                           ? timeout_ms
 	                           : CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
+	o.tls_ca_file = cacert;
+	o.tls_cert_file = cert;
+	o.tls_key_file = key;
 	struct concord_client *c = NULL;
 	char err[CONCORD_CLIENT_ERRMSG_SIZE];
 	int rc = concord_client_new(endpoints, &o, &c, err);
