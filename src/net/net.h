@@ -11,7 +11,10 @@
  * Direction. A's messages to B travel on the connection A dialed to B; connections a node
  * accepts are only read from. A connection starts with a handshake carrying the cluster
  * id and both node ids; a node of another cluster, or one that dialed the wrong node, is
- * refused, counted and logged, and everyone else keeps being served.
+ * refused, counted and logged, and everyone else keeps being served. With a shared
+ * secret the handshake adds a challenge-response over fresh nonces, and with TLS the
+ * peer's certificate must name the member (docs/net.md, "Authentication", "TLS"); a
+ * message whose sender is not the link's member is dropped and counted.
  *
  * Threads and callbacks. Every function must be called on the loop's thread. Callbacks
  * (on_message, log, the close callback) run on that thread from inside the loop and may
