@@ -108,6 +108,10 @@ static void tls_pump(struct conn *c)
 
 void conn_tls_read(struct conn *c, ssize_t nread)
 {
+	if (nread < 0 && !c->tls->done) {
+		conn_close(c); /* gone before its handshake finished: nothing is owed */
+		return;
+	}
 	if (nread < 0) {
 		/* No room cannot happen (the buffer is the session's): the end of the input. */
 		input_ended(c);
