@@ -8,6 +8,24 @@ C=$DIR/certs
 bash "$ROOT/scripts/make-test-certs.sh" "$C" n1 n2 n3 client >/dev/null || fail "making certificates"
 bash "$ROOT/scripts/make-test-certs.sh" "$DIR/rogue" n3 >/dev/null || fail "making the other CA"
 
+log "bad TLS flags exit 2 with a sentence naming the flag"
+bad() { # expected-regex flags...
+	local want=$1
+	shift
+	local out rc
+	out=$("$CONCORD" --data-dir "$DIR/bad" "$@" 2>&1)
+	rc=$?
+	expect_eq "exit status of $*" "$rc" 2
+	expect_match "message of $*" "$out" "$want"
+}
+bad "go together" --cert-file "$C/n1.pem"
+bad "No such file" --cert-file "$DIR/none.pem" --key-file "$C/n1.key"
+bad "key values mismatch|does not match" --cert-file "$C/n1.pem" --key-file "$C/n2.key"
+bad "always mutual" --peer-cert-file "$C/n1.pem" --peer-key-file "$C/n1.key"
+bad "needs --cert-file" --client-cert-auth
+echo short >"$DIR/short"
+bad "16 to 1024 bytes" --peer-secret-file "$DIR/short"
+
 tls_flags() { # i [cert-dir]
 	local d=${2:-$C}
 	echo "--cert-file $d/n$1.pem --key-file $d/n$1.key --trusted-ca-file $C/ca.pem" \
