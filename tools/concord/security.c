@@ -137,14 +137,18 @@ int security_apply(const struct security_options *s, struct server *sv, struct n
 	if (s->cert_file != NULL && client_contexts(s, sv, errmsg, len) != 0)
 		return -1;
 	char err[512];
+	/* The process keeps the peer contexts for its whole life (the node's configuration
+	 * is main's local): here, where they stay reachable. */
+	static struct ssl_ctx_st *peer_server, *peer_client;
 	if (s->peer_cert_file != NULL) {
-		cfg->peer_tls_server =
-		    net_tls_ctx_new(true, s->peer_cert_file, s->peer_key_file,
-		                    s->peer_trusted_ca_file, true, err, sizeof(err));
-		if (cfg->peer_tls_server != NULL)
-			cfg->peer_tls_client =
+		peer_server = net_tls_ctx_new(true, s->peer_cert_file, s->peer_key_file,
+		                              s->peer_trusted_ca_file, true, err, sizeof(err));
+		if (peer_server != NULL)
+			peer_client =
 			    net_tls_ctx_new(false, s->peer_cert_file, s->peer_key_file,
 			                    s->peer_trusted_ca_file, true, err, sizeof(err));
+		cfg->peer_tls_server = peer_server;
+		cfg->peer_tls_client = peer_client;
 		if (cfg->peer_tls_client == NULL) {
 			snprintf(errmsg, len, "peer TLS: %s", err);
 			return -1;
