@@ -405,6 +405,52 @@ static void kv_commands(struct kv *kv)
 	put(&b, "\x00\x80", 2);
 	put(&b, "\x03\x00\xff\xff\xff", 5);
 	save("sessions_members", &b);
+
+	/* Expiry: a TTL, EXPIRE with flags, PERSIST, a lease with a key, keepalive, the
+	 * reaper, revoke; stamps across two terms are the entries' business (kv_apply_entry),
+	 * here one clock. */
+	index = 0;
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .mono_ms = 10,
+	                     .put = {.key = "t",
+	                             .key_len = 1,
+	                             .value = "1",
+	                             .value_len = 1,
+	                             .expiry = {.mode = KV_EXPIRY_IN, .ms = 50}}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){
+	        .op = KV_OP_EXPIRE,
+	        .mono_ms = 20,
+	        .expire_flags = KV_EXPIRE_GT,
+	        .put = {.key = "t", .key_len = 1, .expiry = {.mode = KV_EXPIRY_IN, .ms = 500}}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_EXPIRE, .mono_ms = 30, .put = {.key = "t", .key_len = 1}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){
+	        .op = KV_OP_LEASE_GRANT, .mono_ms = 40, .lease = 3, .lease_ttl_ms = 100});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .mono_ms = 50,
+	                     .put = {.key = "l",
+	                             .key_len = 1,
+	                             .value = "2",
+	                             .value_len = 1,
+	                             .expiry = {.mode = KV_EXPIRY_LEASE, .lease = 3}}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_LEASE_KEEPALIVE, .mono_ms = 60, .lease = 3});
+	struct kv_key due[1] = {{"l", 1}};
+	uint64_t due_lease[1] = {3};
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_EXPIRE_DUE,
+	                     .mono_ms = 500,
+	                     .n = 1,
+	                     .keys = due,
+	                     .n_leases = 1,
+	                     .leases = due_lease});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_LEASE_REVOKE, .mono_ms = 510, .lease = 3});
+	save("expiry_leases", &b);
 }
 
 static void gen_kv(void)
@@ -457,6 +503,42 @@ static void gen_kvsnap(void)
 	put(&b, buf, len);
 	b.p[1 + 12] ^= 0x40;
 	save("damaged_fixed_crc", &b);
+	free(buf);
+	/* Format 2: a lease with a key, a key with its own deadline, the clock running. */
+	scratch = (struct bytes){0};
+	cmd(&scratch, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_LEASE_GRANT,
+	                     .lease = 9,
+	                     .lease_ttl_ms = 5000,
+	                     .mono_ms = 1000,
+	                     .time_ms = 200});
+	cmd(&scratch, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .mono_ms = 1100,
+	                     .time_ms = 201,
+	                     .put = {.key = "l",
+	                             .key_len = 1,
+	                             .value = "1",
+	                             .value_len = 1,
+	                             .expiry = {.mode = KV_EXPIRY_LEASE, .lease = 9}}});
+	cmd(&scratch, kv, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .mono_ms = 1200,
+	                     .time_ms = 202,
+	                     .put = {.key = "t",
+	                             .key_len = 1,
+	                             .value = "2",
+	                             .value_len = 1,
+	                             .expiry = {.mode = KV_EXPIRY_IN, .ms = 700}}});
+	free(scratch.p);
+	assert(kv_snapshot_write_buf(kv, &buf, &len) == 0);
+	put_u8(&b, 0);
+	put(&b, buf, len);
+	save("leases_ttls", &b);
+	put_u8(&b, 1);
+	put(&b, buf, len);
+	b.p[1 + 40] ^= 0x08;
+	save("leases_ttls_damaged", &b);
 	free(buf);
 	kv_free(kv);
 }

@@ -29,6 +29,7 @@ struct pending_read {
 	uint64_t ctx;
 	raft_index index;
 	bool confirmed;
+	raft_index after; /* also wait for this index: a stamp of the log clock (expiry.c) */
 	driver_read_cb cb;
 	void *arg;
 	uint64_t deadline_ms;
@@ -75,6 +76,12 @@ struct driver {
 	uint64_t bytes_since_snapshot; /* command bytes applied since the last snapshot began */
 	struct snapshot_job snap;
 	struct driver_metrics m;
+
+	/* Expiry (expiry.c). */
+	bool reaping;           /* a reaper proposal is in flight */
+	raft_index clock_index; /* the last stamp proposed for reads, */
+	uint64_t clock_mono;    /* its stamp */
+	raft_term clock_term;   /* and its term */
 };
 
 /* ---- driver.c */
@@ -93,6 +100,22 @@ void driver_writes_fail_upto(struct driver *d, raft_index upto, int status);
 void driver_reads_fail_all(struct driver *d, int status);
 /* Advances and frees the batches still at the host (driver_free). */
 void driver_batches_release(struct driver *d);
+
+/* driver_propose, telling the index of the proposal (callbacks it runs may propose more). */
+int driver_propose_index(struct driver *d, const struct kv_cmd *cmd, driver_write_cb cb, void *arg,
+                         raft_index *index);
+
+/* ---- expiry.c */
+
+/* The leader's clock as it stamps commands (never 0). */
+uint64_t driver_mono_stamp(struct driver *d);
+/* Per tick on the leader: proposes what expired (bounded), or the first stamp of its
+ * term that starts the log clock. */
+void driver_expiry_tick(struct driver *d);
+/* A linearizable read on the leader: if a deadline lies between the log clock and the
+ * leader's clock now, the read must also wait for a stamp proposed now (*after, else
+ * 0). Returns 0 or a driver error. */
+int driver_expiry_read(struct driver *d, raft_index *after);
 
 /* ---- snapshot.c */
 

@@ -96,7 +96,7 @@ static void reads_serve(struct driver *d)
 	uint32_t n_ready = 0, kept = 0;
 	for (uint32_t i = 0; i < d->n_reads; i++) {
 		struct pending_read r = d->reads[i];
-		if (!r.confirmed || r.index > applied) {
+		if (!r.confirmed || r.index > applied || r.after > applied) {
 			d->reads[kept++] = r;
 			continue;
 		}
@@ -333,6 +333,7 @@ void driver_tick(struct driver *d)
 		return;
 	raft_tick(d->r);
 	sweep_timeouts(d);
+	driver_expiry_tick(d);
 	driver_drain(d);
 }
 
@@ -389,12 +390,20 @@ static void write_push(struct driver *d, const struct pending_write *w)
 
 int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb cb, void *arg)
 {
+	raft_index index;
+	return driver_propose_index(d, cmd, cb, arg, &index);
+}
+
+int driver_propose_index(struct driver *d, const struct kv_cmd *cmd, driver_write_cb cb, void *arg,
+                         raft_index *out)
+{
 	if (refusal(d) != DRIVER_OK)
 		return refusal(d);
 	if (raft_role(d->r) != RAFT_LEADER)
 		return DRIVER_ENOTLEADER;
 	struct kv_cmd c = *cmd;
 	c.time_ms = d->seam.wall_ms(d->seam.ctx); /* the log time that expires sessions */
+	c.mono_ms = driver_mono_stamp(d);         /* the log clock of expiry (expiry.c) */
 	void *buf = NULL;
 	size_t len = 0;
 	int rv = kv_cmd_encode(&c, &d->cfg.kv.limits, &buf, &len);
@@ -408,6 +417,7 @@ int driver_propose(struct driver *d, const struct kv_cmd *cmd, driver_write_cb c
 	free(buf);
 	if (rv != 0)
 		return driver_raft_error(rv);
+	*out = index;
 	/* Writes this node proposed in an earlier term at `index` or above were cut from its
 	 * log (another leader's entries replaced them) before it led again: taken out here,
 	 * answered below, once the list holds the new write in order. */
@@ -458,8 +468,12 @@ int driver_read(struct driver *d, bool stale, driver_read_cb cb, void *arg)
 		cb(arg, DRIVER_OK);
 		return DRIVER_OK;
 	}
+	raft_index after;
+	int rv = driver_expiry_read(d, &after);
+	if (rv != DRIVER_OK)
+		return rv;
 	uint64_t ctx = ++d->read_ctx;
-	int rv = raft_read_index(d->r, ctx);
+	rv = raft_read_index(d->r, ctx);
 	if (rv != 0)
 		return driver_raft_error(rv);
 	if (d->n_reads == d->cap_reads) {
@@ -469,6 +483,7 @@ int driver_read(struct driver *d, bool stale, driver_read_cb cb, void *arg)
 	assert(d->n_reads == 0 || d->reads[d->n_reads - 1].ctx < ctx);
 	d->reads[d->n_reads++] =
 	    (struct pending_read){.ctx = ctx,
+	                          .after = after,
 	                          .cb = cb,
 	                          .arg = arg,
 	                          .deadline_ms = driver_now_ms(d) + d->cfg.request_timeout_ms};

@@ -44,9 +44,11 @@ static bool cond_holds(const struct kv_ver *cur, const struct kv_cond *cond)
 	return false;
 }
 
-/* Writes a value at `rev`; `it` is the key's item if the caller looked it up already. */
-static void write_value(struct kv *kv, struct kv_item *it, const void *key, size_t key_len,
-                        const void *value, size_t value_len, uint64_t rev)
+/* Writes a value at `rev`; `it` is the key's item if the caller looked it up already.
+ * Returns the item. */
+static struct kv_item *write_value(struct kv *kv, struct kv_item *it, const void *key,
+                                   size_t key_len, const void *value, size_t value_len,
+                                   uint64_t rev)
 {
 	assert(value_len <= kv->cfg.limits.value_bytes_max);
 	if (it == NULL)
@@ -55,6 +57,7 @@ static void write_value(struct kv *kv, struct kv_item *it, const void *key, size
 	if (value_len > 0)
 		memcpy(v->data, value, value_len);
 	kv_store_put(kv, it, v, rev);
+	return it;
 }
 
 /* Notes in the reply that the command wrote `key`, if it is an address-book key. */
@@ -103,6 +106,10 @@ bool kv_int_parse(const unsigned char *s, size_t len, int64_t *out)
 
 static int op_set(struct kv *kv, const struct kv_put *p, struct kv_reply *r)
 {
+	struct kv_ttl_set ttl;
+	int rv = kv_expiry_resolve(kv, &p->expiry, &ttl);
+	if (rv != KV_OK)
+		return rv;
 	struct kv_item *it;
 	struct kv_ver *cur = current(kv, p->key, p->key_len, &it);
 	r->existed = cur != NULL;
@@ -111,7 +118,8 @@ static int op_set(struct kv *kv, const struct kv_put *p, struct kv_reply *r)
 		return KV_OK;
 	}
 	uint64_t rev = kv->rev + 1;
-	write_value(kv, it, p->key, p->key_len, p->value, p->value_len, rev);
+	it = write_value(kv, it, p->key, p->key_len, p->value, p->value_len, rev);
+	kv_ttl_apply(kv, it, &ttl);
 	note_write(r, p->key, p->key_len);
 	kv_store_commit(kv, rev);
 	r->succeeded = true;
@@ -206,10 +214,20 @@ static int op_mset(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 			return KV_OK;
 		}
 	}
+	for (size_t i = 0; i < cmd->n; i++) {
+		struct kv_ttl_set ttl;
+		int rv = kv_expiry_resolve(kv, &cmd->puts[i].expiry, &ttl);
+		if (rv != KV_OK)
+			return rv;
+	}
 	uint64_t rev = kv->rev + 1;
 	for (size_t i = 0; i < cmd->n; i++) {
 		const struct kv_put *p = &cmd->puts[i];
-		write_value(kv, NULL, p->key, p->key_len, p->value, p->value_len, rev);
+		struct kv_ttl_set ttl;
+		kv_expiry_resolve(kv, &p->expiry, &ttl);
+		struct kv_item *it =
+		    write_value(kv, NULL, p->key, p->key_len, p->value, p->value_len, rev);
+		kv_ttl_apply(kv, it, &ttl);
 		note_write(r, p->key, p->key_len);
 	}
 	kv_store_commit(kv, rev);
@@ -221,6 +239,10 @@ static int op_mset(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 static int op_cas(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 {
 	const struct kv_put *p = &cmd->put;
+	struct kv_ttl_set ttl;
+	int rv = kv_expiry_resolve(kv, &p->expiry, &ttl);
+	if (rv != KV_OK)
+		return rv;
 	struct kv_item *it;
 	struct kv_ver *cur = current(kv, p->key, p->key_len, &it);
 	r->existed = cur != NULL;
@@ -235,7 +257,8 @@ static int op_cas(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 			return KV_OK; /* "delete if absent": holds, and nothing to do */
 		kv_store_delete(kv, it, rev);
 	} else {
-		write_value(kv, it, p->key, p->key_len, p->value, p->value_len, rev);
+		it = write_value(kv, it, p->key, p->key_len, p->value, p->value_len, rev);
+		kv_ttl_apply(kv, it, &ttl);
 	}
 	note_write(r, p->key, p->key_len);
 	kv_store_commit(kv, rev);
@@ -246,6 +269,7 @@ static int op_cas(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 /* Carries out a checked command that belongs to no session bookkeeping. */
 static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 {
+	kv_expire_touched(kv, cmd);
 	switch (cmd->op) {
 	case KV_OP_SET:
 		return op_set(kv, &cmd->put, r);
@@ -269,6 +293,12 @@ static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	}
 	case KV_OP_TXN:
 		return kv_txn_run(kv, cmd, r);
+	case KV_OP_EXPIRE:
+	case KV_OP_LEASE_GRANT:
+	case KV_OP_LEASE_REVOKE:
+	case KV_OP_LEASE_KEEPALIVE:
+	case KV_OP_EXPIRE_DUE:
+		return kv_expiry_run(kv, kv->applied, cmd, r);
 	case KV_OP_SESSION_OPEN:
 	case KV_OP_SESSION_CLOSE:
 	case KV_OP_SESSION_KEEPALIVE:
@@ -376,6 +406,9 @@ int kv_apply(struct kv *kv, raft_index index, const void *buf, size_t len, struc
 		 * that every node expires the same sessions at the same command. */
 		if (cmd.time_ms > kv->now_ms)
 			kv->now_ms = cmd.time_ms;
+		/* The log clock of expiry, from the leader's monotonic stamps. */
+		kv->cmd_time_ms = cmd.time_ms;
+		kv_clock_advance(kv, cmd.mono_ms);
 		kv_sessions_expire(&kv->sessions, kv->now_ms, kv->cfg.session_timeout_ms);
 		command_run(kv, index, &cmd, rv, reply);
 		if (!reply->duplicate)
@@ -397,6 +430,7 @@ void kv_apply_skip(struct kv *kv, raft_index index)
 
 int kv_apply_entry(struct kv *kv, const struct raft_entry *e, struct kv_reply *reply)
 {
+	kv_clock_term(kv, e->term);
 	if (e->type == RAFT_ENTRY_NORMAL)
 		return kv_apply(kv, e->index, raft_entry_data(e), raft_entry_len(e), reply);
 	kv_apply_skip(kv, e->index);

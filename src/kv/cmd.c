@@ -28,7 +28,21 @@ static void cond_to_pb(const struct kv_cond *cond, Concord__Kv__Condition *pc)
 		pc->mod_revision = cond->mod_revision;
 }
 
-static void put_to_pb(const struct kv_put *p, Concord__Kv__Put *pp, Concord__Kv__Condition *pc)
+/* An expiry, or NULL for the default (CLEAR with nothing else): the encoding of a
+ * command without expiry stays what it was. */
+static Concord__Kv__Expiry *expiry_to_pb(const struct kv_expiry *e, Concord__Kv__Expiry *pe)
+{
+	if (e->mode == KV_EXPIRY_CLEAR && e->ms == 0 && e->lease == 0)
+		return NULL;
+	concord__kv__expiry__init(pe);
+	pe->mode = (Concord__Kv__Expiry__Mode)e->mode;
+	pe->ms = e->ms;
+	pe->lease = e->lease;
+	return pe;
+}
+
+static void put_to_pb(const struct kv_put *p, Concord__Kv__Put *pp, Concord__Kv__Condition *pc,
+                      Concord__Kv__Expiry *pe)
 {
 	concord__kv__put__init(pp);
 	pp->key = bin(p->key, p->key_len);
@@ -37,6 +51,7 @@ static void put_to_pb(const struct kv_put *p, Concord__Kv__Put *pp, Concord__Kv_
 		cond_to_pb(&p->cond, pc);
 		pp->cond = pc;
 	}
+	pp->expiry = expiry_to_pb(&p->expiry, pe);
 }
 
 /* Allocations of one encoding, freed together. */
@@ -79,7 +94,8 @@ static Concord__Kv__Put *put_pb(struct pb_arena *a, const struct kv_put *p)
 {
 	Concord__Kv__Put *pp = arena_alloc(a, 1, sizeof(*pp));
 	Concord__Kv__Condition *pc = arena_alloc(a, 1, sizeof(*pc));
-	put_to_pb(p, pp, pc);
+	Concord__Kv__Expiry *pe = arena_alloc(a, 1, sizeof(*pe));
+	put_to_pb(p, pp, pc, pe);
 	return pp;
 }
 
@@ -93,6 +109,58 @@ static Concord__Kv__MSet *mset_pb(struct pb_arena *a, size_t n, const struct kv_
 	m->n_puts = n;
 	m->puts = pp;
 	return m;
+}
+
+static Concord__Kv__Expire *expire_pb(struct pb_arena *a, const struct kv_cmd *op)
+{
+	Concord__Kv__Expire *x = arena_alloc(a, 1, sizeof(*x));
+	concord__kv__expire__init(x);
+	x->key = bin(op->put.key, op->put.key_len);
+	x->expiry = expiry_to_pb(&op->put.expiry, arena_alloc(a, 1, sizeof(*x->expiry)));
+	x->flags = op->expire_flags;
+	return x;
+}
+
+/* The lease and reaper commands, allocated in `a`. */
+static void lease_to_pb(struct pb_arena *a, const struct kv_cmd *cmd, Concord__Kv__Command *c)
+{
+	if (cmd->op == KV_OP_LEASE_GRANT) {
+		Concord__Kv__LeaseGrant *x = arena_alloc(a, 1, sizeof(*x));
+		concord__kv__lease_grant__init(x);
+		x->id = cmd->lease;
+		x->ttl_ms = cmd->lease_ttl_ms;
+		c->op_case = CONCORD__KV__COMMAND__OP_LEASE_GRANT;
+		c->lease_grant = x;
+	} else if (cmd->op == KV_OP_LEASE_REVOKE) {
+		Concord__Kv__LeaseRevoke *x = arena_alloc(a, 1, sizeof(*x));
+		concord__kv__lease_revoke__init(x);
+		x->id = cmd->lease;
+		c->op_case = CONCORD__KV__COMMAND__OP_LEASE_REVOKE;
+		c->lease_revoke = x;
+	} else if (cmd->op == KV_OP_LEASE_KEEPALIVE) {
+		Concord__Kv__LeaseKeepalive *x = arena_alloc(a, 1, sizeof(*x));
+		concord__kv__lease_keepalive__init(x);
+		x->id = cmd->lease;
+		c->op_case = CONCORD__KV__COMMAND__OP_LEASE_KEEPALIVE;
+		c->lease_keepalive = x;
+	} else if (cmd->op == KV_OP_EXPIRE) {
+		c->op_case = CONCORD__KV__COMMAND__OP_EXPIRE;
+		c->expire = expire_pb(a, cmd);
+	} else {
+		assert(cmd->op == KV_OP_EXPIRE_DUE);
+		Concord__Kv__ExpireDue *x = arena_alloc(a, 1, sizeof(*x));
+		concord__kv__expire_due__init(x);
+		Concord__Kv__Del *k = keys_to_pb(a, cmd->n, cmd->keys);
+		x->n_keys = k->n_keys;
+		x->keys = k->keys;
+		uint64_t *ids = arena_alloc(a, cmd->n_leases, sizeof(*ids));
+		for (size_t i = 0; i < cmd->n_leases; i++)
+			ids[i] = cmd->leases[i];
+		x->n_leases = cmd->n_leases;
+		x->leases = ids;
+		c->op_case = CONCORD__KV__COMMAND__OP_EXPIRE_DUE;
+		c->expire_due = x;
+	}
 }
 
 static void txn_write_to_pb(struct pb_arena *a, const struct kv_cmd *op, Concord__Kv__TxnOp *po)
@@ -121,6 +189,7 @@ static void txn_write_to_pb(struct pb_arena *a, const struct kv_cmd *op, Concord
 		cond_to_pb(&op->put.cond, pc);
 		x->cond = pc;
 		x->delete_ = op->cas_delete;
+		x->expiry = expiry_to_pb(&op->put.expiry, arena_alloc(a, 1, sizeof(*x->expiry)));
 		po->op_case = CONCORD__KV__TXN_OP__OP_CAS;
 		po->cas = x;
 	}
@@ -157,6 +226,10 @@ static void txn_op_to_pb(struct pb_arena *a, const struct kv_cmd *op, Concord__K
 	case KV_OP_EXISTS:
 		po->op_case = CONCORD__KV__TXN_OP__OP_EXISTS;
 		po->exists = keys_to_pb(a, op->n, op->keys);
+		return;
+	case KV_OP_EXPIRE:
+		po->op_case = CONCORD__KV__TXN_OP__OP_EXPIRE;
+		po->expire = expire_pb(a, op);
 		return;
 	default:
 		txn_write_to_pb(a, op, po);
@@ -206,9 +279,11 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 	c.client_id = cmd->client_id;
 	c.seq = cmd->seq;
 	c.time_ms = cmd->time_ms;
+	c.mono_ms = cmd->mono_ms;
 
 	Concord__Kv__Put put;
 	Concord__Kv__Condition cond;
+	Concord__Kv__Expiry exp;
 	Concord__Kv__Del del;
 	Concord__Kv__IncrBy incr;
 	Concord__Kv__Append app;
@@ -231,13 +306,20 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 		c.op_case = CONCORD__KV__COMMAND__OP_TXN;
 		c.txn = txn_to_pb(&arena, cmd);
 		break;
+	case KV_OP_EXPIRE:
+	case KV_OP_LEASE_GRANT:
+	case KV_OP_LEASE_REVOKE:
+	case KV_OP_LEASE_KEEPALIVE:
+	case KV_OP_EXPIRE_DUE:
+		lease_to_pb(&arena, cmd, &c);
+		break;
 	case KV_OP_GET:
 	case KV_OP_MGET:
 	case KV_OP_EXISTS:
 	case KV_OP_STRLEN:
 		break; /* refused by kv_cmd_check */
 	case KV_OP_SET:
-		put_to_pb(&cmd->put, &put, &cond);
+		put_to_pb(&cmd->put, &put, &cond, &exp);
 		c.op_case = CONCORD__KV__COMMAND__OP_SET;
 		c.set = &put;
 		break;
@@ -271,7 +353,8 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 		put_ptrs = xcalloc(cmd->n, sizeof(*put_ptrs));
 		conds = xcalloc(cmd->n, sizeof(*conds));
 		for (size_t i = 0; i < cmd->n; i++) {
-			put_to_pb(&cmd->puts[i], &puts[i], &conds[i]);
+			put_to_pb(&cmd->puts[i], &puts[i], &conds[i],
+			          arena_alloc(&arena, 1, sizeof(Concord__Kv__Expiry)));
 			put_ptrs[i] = &puts[i];
 		}
 		mset.n_puts = cmd->n;
@@ -286,6 +369,7 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 		cond_to_pb(&cmd->put.cond, &cond);
 		cas.cond = &cond;
 		cas.delete_ = cmd->cas_delete;
+		cas.expiry = expiry_to_pb(&cmd->put.expiry, &exp);
 		c.op_case = CONCORD__KV__COMMAND__OP_CAS;
 		c.cas = &cas;
 		break;

@@ -35,6 +35,23 @@ static int cond_check(const struct kv_cond *cond, const struct kv_limits *lim)
 	return KV_EINVAL;
 }
 
+/* A write's expiry (SET, MSET, CAS): any mode, a TTL within the limit, a lease id. */
+static int expiry_check(const struct kv_expiry *e)
+{
+	switch (e->mode) {
+	case KV_EXPIRY_CLEAR:
+	case KV_EXPIRY_KEEP:
+		return e->ms == 0 && e->lease == 0 ? KV_OK : KV_EINVAL;
+	case KV_EXPIRY_IN:
+		return e->ms <= KV_TTL_MS_LIMIT && e->lease == 0 ? KV_OK : KV_EINVAL;
+	case KV_EXPIRY_AT:
+		return e->lease == 0 ? KV_OK : KV_EINVAL;
+	case KV_EXPIRY_LEASE:
+		return e->lease != 0 && e->ms == 0 ? KV_OK : KV_EINVAL;
+	}
+	return KV_EINVAL;
+}
+
 static int put_check(const struct kv_put *p, const struct kv_limits *lim)
 {
 	int rv = key_check(p->key_len, lim);
@@ -42,7 +59,56 @@ static int put_check(const struct kv_put *p, const struct kv_limits *lim)
 		rv = value_check(p->value_len, lim);
 	if (rv == KV_OK)
 		rv = cond_check(&p->cond, lim);
+	if (rv == KV_OK)
+		rv = expiry_check(&p->expiry);
 	return rv;
+}
+
+/* EXPIRE: a deadline (IN, AT) or PERSIST (CLEAR), with Redis's compatible flags. */
+static int expire_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	int rv = key_check(cmd->put.key_len, lim);
+	if (rv != KV_OK)
+		return rv;
+	const struct kv_expiry *e = &cmd->put.expiry;
+	if (e->mode != KV_EXPIRY_IN && e->mode != KV_EXPIRY_AT && e->mode != KV_EXPIRY_CLEAR)
+		return KV_EINVAL;
+	if (expiry_check(e) != KV_OK)
+		return KV_EINVAL;
+	unsigned f = cmd->expire_flags;
+	if (f & ~(KV_EXPIRE_NX | KV_EXPIRE_XX | KV_EXPIRE_GT | KV_EXPIRE_LT))
+		return KV_EINVAL;
+	if ((f & KV_EXPIRE_NX) && (f & (KV_EXPIRE_XX | KV_EXPIRE_GT | KV_EXPIRE_LT)))
+		return KV_EINVAL;
+	if ((f & KV_EXPIRE_GT) && (f & KV_EXPIRE_LT))
+		return KV_EINVAL;
+	if (e->mode == KV_EXPIRY_CLEAR && f != 0)
+		return KV_EINVAL;
+	return KV_OK;
+}
+
+/* The lease commands and the reaper's. */
+static int lease_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	switch (cmd->op) {
+	case KV_OP_LEASE_GRANT:
+		return cmd->lease_ttl_ms >= 1 && cmd->lease_ttl_ms <= KV_TTL_MS_LIMIT ? KV_OK
+		                                                                      : KV_EINVAL;
+	case KV_OP_LEASE_REVOKE:
+	case KV_OP_LEASE_KEEPALIVE:
+		return cmd->lease != 0 ? KV_OK : KV_EINVAL;
+	case KV_OP_EXPIRE_DUE:
+		if (cmd->client_id != 0)
+			return KV_EINVAL; /* the leader's own, never a session's */
+		if (cmd->n > lim->keys_per_cmd_max || cmd->n_leases > lim->keys_per_cmd_max)
+			return KV_ETOOMANY;
+		for (size_t i = 0; i < cmd->n; i++)
+			if (key_check(cmd->keys[i].len, lim) != KV_OK)
+				return KV_EKEYTOOBIG;
+		return KV_OK;
+	default:
+		return KV_EINVAL;
+	}
 }
 
 static int count_check(size_t n, const struct kv_limits *lim)
@@ -63,6 +129,14 @@ static int seq_check(const struct kv_cmd *cmd)
 }
 
 static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim);
+
+static int expiry_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	int rv = seq_check(cmd);
+	if (rv != KV_OK)
+		return rv;
+	return cmd->op == KV_OP_EXPIRE ? expire_check(cmd, lim) : lease_check(cmd, lim);
+}
 
 int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 {
@@ -91,9 +165,7 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 				return rv;
 		return KV_OK;
 	case KV_OP_INCRBY:
-		if ((rv = seq_check(cmd)) != KV_OK)
-			return rv;
-		return key_check(cmd->put.key_len, lim);
+		return seq_check(cmd) != KV_OK ? KV_EINVAL : key_check(cmd->put.key_len, lim);
 	case KV_OP_APPEND:
 		if ((rv = seq_check(cmd)) != KV_OK)
 			return rv;
@@ -126,6 +198,12 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 		if ((rv = seq_check(cmd)) != KV_OK)
 			return rv;
 		return cmd->revision > 0 ? KV_OK : KV_EINVAL;
+	case KV_OP_EXPIRE:
+	case KV_OP_LEASE_GRANT:
+	case KV_OP_LEASE_REVOKE:
+	case KV_OP_LEASE_KEEPALIVE:
+	case KV_OP_EXPIRE_DUE:
+		return expiry_cmd_check(cmd, lim);
 	}
 	return KV_EINVAL;
 }
@@ -166,6 +244,7 @@ static int txn_op_check(const struct kv_cmd *op, const struct kv_limits *lim)
 	case KV_OP_APPEND:
 	case KV_OP_MSET:
 	case KV_OP_CAS:
+	case KV_OP_EXPIRE:
 		return kv_cmd_check(op, lim);
 	case KV_OP_GET:
 	case KV_OP_STRLEN:

@@ -75,13 +75,50 @@ static int cond_from_pb(const Concord__Kv__Condition *pc, struct kv_cond *cond)
 	return KV_OK;
 }
 
+static int expiry_from_pb(const Concord__Kv__Expiry *pe, struct kv_expiry *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (pe == NULL)
+		return KV_OK;
+	if ((int)pe->mode < (int)KV_EXPIRY_CLEAR || (int)pe->mode > (int)KV_EXPIRY_LEASE)
+		return KV_EBADCMD;
+	e->mode = (enum kv_expiry_mode)pe->mode;
+	e->ms = pe->ms;
+	e->lease = pe->lease;
+	return KV_OK;
+}
+
 static int put_from_pb(const Concord__Kv__Put *pp, struct kv_put *p)
 {
 	p->key = pp->key.data;
 	p->key_len = pp->key.len;
 	p->value = pp->value.data;
 	p->value_len = pp->value.len;
+	if (expiry_from_pb(pp->expiry, &p->expiry) != KV_OK)
+		return KV_EBADCMD;
 	return cond_from_pb(pp->cond, &p->cond);
+}
+
+static int cas_from_pb(const Concord__Kv__Cas *x, struct kv_cmd *op)
+{
+	op->op = KV_OP_CAS;
+	op->put.key = x->key.data;
+	op->put.key_len = x->key.len;
+	op->put.value = x->value.data;
+	op->put.value_len = x->value.len;
+	op->cas_delete = x->delete_;
+	if (expiry_from_pb(x->expiry, &op->put.expiry) != KV_OK)
+		return KV_EBADCMD;
+	return cond_from_pb(x->cond, &op->put.cond);
+}
+
+static int expire_from_pb(const Concord__Kv__Expire *x, struct kv_cmd *op)
+{
+	op->op = KV_OP_EXPIRE;
+	op->put.key = x->key.data;
+	op->put.key_len = x->key.len;
+	op->expire_flags = x->flags;
+	return expiry_from_pb(x->expiry, &op->put.expiry);
 }
 
 void kv_scratch_free(struct kv_scratch *s)
@@ -137,13 +174,9 @@ static int txn_op_from_pb(const Concord__Kv__TxnOp *po, struct kv_cmd *op, struc
 				return KV_EBADCMD;
 		return KV_OK;
 	case CONCORD__KV__TXN_OP__OP_CAS:
-		op->op = KV_OP_CAS;
-		op->put.key = po->cas->key.data;
-		op->put.key_len = po->cas->key.len;
-		op->put.value = po->cas->value.data;
-		op->put.value_len = po->cas->value.len;
-		op->cas_delete = po->cas->delete_;
-		return cond_from_pb(po->cas->cond, &op->put.cond);
+		return cas_from_pb(po->cas, op);
+	case CONCORD__KV__TXN_OP__OP_EXPIRE:
+		return expire_from_pb(po->expire, op);
 	case CONCORD__KV__TXN_OP__OP_GET_KEY:
 	case CONCORD__KV__TXN_OP__OP_STRLEN_KEY: {
 		bool get = po->op_case == CONCORD__KV__TXN_OP__OP_GET_KEY;
@@ -214,6 +247,41 @@ static int txn_from_pb(const Concord__Kv__Txn *t, struct kv_cmd *cmd, struct kv_
 	return KV_OK;
 }
 
+static int lease_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_scratch *s)
+{
+	switch (c->op_case) {
+	case CONCORD__KV__COMMAND__OP_EXPIRE:
+		return expire_from_pb(c->expire, cmd);
+	case CONCORD__KV__COMMAND__OP_LEASE_GRANT:
+		cmd->op = KV_OP_LEASE_GRANT;
+		cmd->lease = c->lease_grant->id;
+		cmd->lease_ttl_ms = c->lease_grant->ttl_ms;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_LEASE_REVOKE:
+		cmd->op = KV_OP_LEASE_REVOKE;
+		cmd->lease = c->lease_revoke->id;
+		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_LEASE_KEEPALIVE:
+		cmd->op = KV_OP_LEASE_KEEPALIVE;
+		cmd->lease = c->lease_keepalive->id;
+		return KV_OK;
+	default: {
+		const Concord__Kv__ExpireDue *x = c->expire_due;
+		cmd->op = KV_OP_EXPIRE_DUE;
+		if (x->n_keys > KV_KEYS_PER_CMD_LIMIT || x->n_leases > KV_KEYS_PER_CMD_LIMIT)
+			return KV_ETOOMANY;
+		s->keys = xcalloc(x->n_keys > 0 ? x->n_keys : 1, sizeof(*s->keys));
+		for (size_t i = 0; i < x->n_keys; i++)
+			s->keys[i] = (struct kv_key){x->keys[i].data, x->keys[i].len};
+		cmd->n = x->n_keys;
+		cmd->keys = s->keys;
+		cmd->n_leases = x->n_leases;
+		cmd->leases = x->leases;
+		return KV_OK;
+	}
+	}
+}
+
 int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_scratch *s)
 {
 	memset(cmd, 0, sizeof(*cmd));
@@ -221,6 +289,7 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 	cmd->client_id = c->client_id;
 	cmd->seq = c->seq;
 	cmd->time_ms = c->time_ms;
+	cmd->mono_ms = c->mono_ms;
 	switch (c->op_case) {
 	case CONCORD__KV__COMMAND__OP_SET:
 		cmd->op = KV_OP_SET;
@@ -264,13 +333,7 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 		}
 		return KV_OK;
 	case CONCORD__KV__COMMAND__OP_CAS:
-		cmd->op = KV_OP_CAS;
-		cmd->put.key = c->cas->key.data;
-		cmd->put.key_len = c->cas->key.len;
-		cmd->put.value = c->cas->value.data;
-		cmd->put.value_len = c->cas->value.len;
-		cmd->cas_delete = c->cas->delete_;
-		return cond_from_pb(c->cas->cond, &cmd->put.cond);
+		return cas_from_pb(c->cas, cmd);
 	case CONCORD__KV__COMMAND__OP_SESSION_OPEN:
 		cmd->op = KV_OP_SESSION_OPEN;
 		return KV_OK;
@@ -289,6 +352,12 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 		return KV_OK;
 	case CONCORD__KV__COMMAND__OP_TXN:
 		return txn_from_pb(c->txn, cmd, s);
+	case CONCORD__KV__COMMAND__OP_EXPIRE:
+	case CONCORD__KV__COMMAND__OP_LEASE_GRANT:
+	case CONCORD__KV__COMMAND__OP_LEASE_REVOKE:
+	case CONCORD__KV__COMMAND__OP_LEASE_KEEPALIVE:
+	case CONCORD__KV__COMMAND__OP_EXPIRE_DUE:
+		return lease_from_pb(c, cmd, s);
 	case CONCORD__KV__COMMAND__OP__NOT_SET:
 	default:
 		return KV_EBADCMD;

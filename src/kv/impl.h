@@ -37,6 +37,7 @@ struct kv_item {
 	uint32_t key_len : KV_ITEM_KEY_BITS;
 	uint32_t level : 8;     /* entries in next[] */
 	uint32_t pending;       /* entries of the compaction queue that name this item */
+	struct kv_ttl *ttl;     /* the live key's deadline or lease; NULL: none */
 	struct kv_item *next[]; /* followed by the key bytes */
 };
 
@@ -101,6 +102,46 @@ struct kv_sessions {
 };
 
 /* ----------------------------------------------------------------------------------
+ * Expiry (lease.c): a min-heap of deadlines for keys and one for leases; a key with a
+ * deadline or a lease has a struct kv_ttl; leases sit in an array sorted by id. The
+ * heaps only serve the reaper and kv_next_deadline: nothing observable depends on
+ * their layout.
+ */
+
+struct kv_heapnode {
+	uint64_t deadline;
+	size_t pos; /* in the heap; SIZE_MAX: not in it */
+};
+
+struct kv_heap {
+	struct kv_heapnode **a;
+	size_t n, cap;
+};
+
+struct kv_lease;
+
+struct kv_ttl {
+	struct kv_heapnode node; /* node.deadline 0: none (then not in the heap) */
+	struct kv_item *item;
+	struct kv_lease *lease;
+	struct kv_ttl *lprev, *lnext; /* the lease's keys */
+};
+
+struct kv_lease {
+	struct kv_heapnode node;
+	uint64_t id;
+	int64_t ttl_ms;
+	struct kv_ttl *keys;
+	uint64_t n_keys;
+};
+
+struct kv_leases {
+	struct kv_lease **a; /* ascending id */
+	size_t n, cap;
+	struct kv_heap heap;
+};
+
+/* ----------------------------------------------------------------------------------
  * A transaction's outcomes (txn.c), rebuilt by every transaction and handed out through
  * struct kv_reply until the next one. Values are gathered as offsets into `bytes` and
  * turned into pointers once the buffers stop growing.
@@ -134,6 +175,17 @@ struct kv {
 	uint64_t compact_rev;
 	raft_index applied;
 	uint64_t now_ms;
+
+	/* The log clock of expiry (lease.c) and the term whose stamps drive it. */
+	uint64_t clock_ms;
+	raft_term clock_term;
+	bool clock_running;   /* a stamp of clock_term was applied: base_* are set */
+	uint64_t base_mono;   /* that first stamp */
+	uint64_t base_clock;  /* the clock when it was applied */
+	uint64_t cmd_time_ms; /* the wall-clock stamp of the command being applied */
+	struct kv_heap ttl_heap;
+	struct kv_leases leases;
+	uint64_t n_ttls;
 
 	struct kv_index index;
 	struct kv_histq hist;
@@ -214,6 +266,43 @@ bool kv_int_parse(const unsigned char *s, size_t len, int64_t *out);
 /* Runs a checked KV_OP_TXN: guards, then the sub-commands; fills r (r->txn included). */
 int kv_txn_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
 void kv_txn_out_free(struct kv_txn_out *o);
+
+/* lease.c */
+void kv_expiry_init(struct kv *kv);
+void kv_expiry_clear(struct kv *kv);
+/* A new term's entry is applied: the clock waits for its first stamp. */
+void kv_clock_term(struct kv *kv, raft_term term);
+/* A command stamped `mono` (0: none) is applied. */
+void kv_clock_advance(struct kv *kv, uint64_t mono);
+/* Whether the live key of `it` has expired by the log clock. */
+bool kv_item_expired(const struct kv *kv, const struct kv_item *it);
+/* Drops the key's deadline and lease (its deletion, or a write that clears them). */
+void kv_ttl_drop(struct kv *kv, struct kv_item *it);
+/* A write's expiry resolved against the command: what to leave on the key. */
+struct kv_ttl_set {
+	bool touch;        /* false: keep what the key has */
+	uint64_t deadline; /* 0: none */
+	struct kv_lease *lease;
+};
+/* Resolves `e` for the command being applied. Returns 0 or KV_ELEASE (no such live
+ * lease). */
+int kv_expiry_resolve(const struct kv *kv, const struct kv_expiry *e, struct kv_ttl_set *out);
+/* Leaves `s` on the live key of `it`. */
+void kv_ttl_apply(struct kv *kv, struct kv_item *it, const struct kv_ttl_set *s);
+/* The key's deadline, the earlier of its own and its lease's (UINT64_MAX: none). */
+uint64_t kv_item_deadline(const struct kv_item *it);
+/* Before a command runs: deletes the keys it names that have expired, at a revision of
+ * their own. */
+void kv_expire_touched(struct kv *kv, const struct kv_cmd *cmd);
+/* Whether EXPIRE's flags let deadline `d` replace `cur` (UINT64_MAX: none). */
+bool kv_expire_allowed(unsigned flags, uint64_t cur, uint64_t d);
+/* The expiry commands (EXPIRE, the lease operations, EXPIRE_DUE). */
+int kv_expiry_run(struct kv *kv, raft_index index, const struct kv_cmd *cmd, struct kv_reply *r);
+struct kv_lease *kv_lease_find(const struct kv *kv, uint64_t id);
+/* Adds a lease (the id is free); snapshot restore and LEASE_GRANT. */
+struct kv_lease *kv_lease_add(struct kv *kv, uint64_t id, int64_t ttl_ms, uint64_t deadline);
+/* Attaches the key to a lease and/or gives it a deadline (0: none); restore. */
+void kv_ttl_attach(struct kv *kv, struct kv_item *it, uint64_t deadline, struct kv_lease *l);
 
 /* util */
 int kv_errmsg_set(struct kv *kv, int err, const char *fmt, ...)

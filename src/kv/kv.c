@@ -151,6 +151,8 @@ void kv_stats(const struct kv *kv, struct kv_stats *out)
 	out->revision = kv->rev;
 	out->compact_revision = kv->compact_rev;
 	out->applied_index = kv->applied;
+	out->ttls = kv->n_ttls;
+	out->leases = kv->leases.n;
 }
 
 int kv_compact(struct kv *kv, uint64_t revision)

@@ -64,7 +64,9 @@
 	X(KV_ESESSION, "session expired or unknown")                                               \
 	X(KV_ECORRUPT, "snapshot is corrupt")                                                      \
 	X(KV_EFORMAT, "unsupported snapshot format version")                                       \
-	X(KV_EIO, "snapshot read or write failed")
+	X(KV_EIO, "snapshot read or write failed")                                                 \
+	X(KV_ELEASE, "lease not found or expired")                                                 \
+	X(KV_ELEASEEXISTS, "a lease with this id exists")
 
 enum kv_error {
 #define KV_ERROR_ENUM_(name, text) name,
@@ -179,7 +181,41 @@ enum kv_op {
 	KV_OP_MGET,   /* keys[0..n) */
 	KV_OP_EXISTS, /* keys[0..n): how many exist, a key named twice counting twice */
 	KV_OP_STRLEN, /* put.key */
+	/* Expiry and leases (docs/kv.md, "Expiry and leases"). */
+	KV_OP_EXPIRE,          /* put.key, put.expiry (IN, AT; CLEAR: PERSIST), expire_flags */
+	KV_OP_LEASE_GRANT,     /* lease (0: the store picks one), lease_ttl_ms */
+	KV_OP_LEASE_REVOKE,    /* lease: deletes its keys */
+	KV_OP_LEASE_KEEPALIVE, /* lease: its deadline restarts at its TTL */
+	KV_OP_EXPIRE_DUE,      /* the leader's reaper: keys[0..n), leases[0..n_leases) */
 };
+
+/* What a write does to the key's expiry (struct kv_put.expiry). */
+enum kv_expiry_mode {
+	KV_EXPIRY_CLEAR = 0, /* the write drops the key's deadline and lease (SET, MSET, CAS) */
+	KV_EXPIRY_KEEP,      /* keeps them (SET KEEPTTL); INCRBY and APPEND always keep */
+	KV_EXPIRY_IN,        /* the key expires `ms` after the command, on the log clock */
+	KV_EXPIRY_AT,        /* the key expires at Unix time `ms` (milliseconds), judged
+	                        against the command's wall-clock stamp (time_ms) */
+	KV_EXPIRY_LEASE,     /* the key attaches to lease `lease` (and loses its deadline) */
+};
+
+struct kv_expiry {
+	enum kv_expiry_mode mode;
+	int64_t ms;     /* IN: a duration (<= 0: already expired); AT: Unix milliseconds */
+	uint64_t lease; /* LEASE */
+};
+
+/* The longest TTL a key or a lease may have: about 8900 years. */
+#define KV_TTL_MS_LIMIT ((int64_t)1 << 48)
+/* The most leases a store holds (kept in an array sorted by id: a revoke moves up to
+ * this many pointers). */
+#define KV_LEASES_LIMIT (1u << 17)
+
+/* EXPIRE's conditions (Redis 7's NX, XX, GT, LT), struct kv_cmd.expire_flags. */
+#define KV_EXPIRE_NX 1u /* only if the key has no deadline */
+#define KV_EXPIRE_XX 2u /* only if it has one */
+#define KV_EXPIRE_GT 4u /* only if the new deadline is later (no deadline: infinite) */
+#define KV_EXPIRE_LT 8u /* only if it is earlier */
 
 enum kv_cond_kind {
 	KV_COND_NONE = 0,     /* always holds */
@@ -207,6 +243,7 @@ struct kv_put {
 	const void *value;
 	size_t value_len;
 	struct kv_cond cond;
+	struct kv_expiry expiry; /* SET, MSET, CAS; zero: the write clears any expiry */
 };
 
 /* A transaction's guard: the key's mod revision must still be `mod_revision` (0: the
@@ -243,6 +280,14 @@ struct kv_cmd {
 	const struct kv_guard *guards;
 	size_t n_ops; /* TXN */
 	const struct kv_cmd *ops;
+	/* The leader's monotonic clock when it proposes the command, plus one (0: none):
+	 * the log clock of expiry advances by its differences within a term. */
+	uint64_t mono_ms;
+	unsigned expire_flags; /* EXPIRE: KV_EXPIRE_* */
+	uint64_t lease;        /* LEASE_GRANT, LEASE_REVOKE, LEASE_KEEPALIVE */
+	int64_t lease_ttl_ms;  /* LEASE_GRANT: 1 .. KV_TTL_MS_LIMIT */
+	size_t n_leases;       /* EXPIRE_DUE */
+	const uint64_t *leases;
 };
 
 /* Checks `cmd` against `lim` (NULL: the defaults) and encodes it into a new buffer *buf
@@ -371,6 +416,58 @@ raft_index kv_applied_index(const struct kv *kv);
 /* Log time: the largest time_ms of any command applied so far. */
 uint64_t kv_now_ms(const struct kv *kv);
 
+/* ----------------------------------------------------------------------------------
+ * Expiry and leases (docs/kv.md). Deadlines are on the log clock: milliseconds of the
+ * leaders' monotonic clocks, summed over terms. Within a term it advances by the
+ * differences of the leader's stamps (mono_ms); a new term's first stamp only starts
+ * it again, so the time between the old leader's last stamped command and the new
+ * leader's first one is not counted: remaining TTLs restart on the new leader's clock.
+ * A key whose deadline (or lease's) is not after the log clock is absent for every
+ * read and write; the leader's reaper (KV_OP_EXPIRE_DUE) deletes it through the log.
+ */
+
+/* The log clock. */
+uint64_t kv_clock_ms(const struct kv *kv);
+/* The log clock as a leader of `term` whose monotonic clock reads `mono_ms` (plus one,
+ * as it stamps) sees it now: its stamps of this term extrapolated; the log clock
+ * itself if none of them was applied yet. */
+uint64_t kv_clock_at(const struct kv *kv, raft_term term, uint64_t mono_ms);
+/* Whether a stamp of `term` was applied (the clock runs in that term). */
+bool kv_clock_running(const struct kv *kv, raft_term term);
+/* The earliest deadline of a key or a lease (UINT64_MAX: none). Some may have passed. */
+uint64_t kv_next_deadline(const struct kv *kv);
+/* Whether any key has a deadline or a lease, or any lease exists. */
+bool kv_has_timers(const struct kv *kv);
+
+/* A key's remaining time: 0 with *ms_out -1 (no deadline nor lease) or the
+ * milliseconds left on the log clock (>= 1); KV_ENOTFOUND if absent or expired.
+ * *lease_out (may be NULL) gets its lease, 0 if none. */
+int kv_ttl(const struct kv *kv, const void *key, size_t key_len, int64_t *ms_out,
+           uint64_t *lease_out);
+
+struct kv_lease_info {
+	uint64_t id;
+	int64_t ttl_ms;       /* as granted */
+	int64_t remaining_ms; /* >= 1 */
+	uint64_t keys;        /* attached keys */
+};
+
+/* A live lease; KV_ELEASE if there is none with this id or it has expired. */
+int kv_lease_get(const struct kv *kv, uint64_t id, struct kv_lease_info *out);
+/* Visits a live lease's keys, in no particular order; a nonzero return stops it.
+ * Returns 0 or KV_ELEASE. */
+int kv_lease_keys(const struct kv *kv, uint64_t id, kv_scan_fn fn, void *arg);
+/* Visits the live leases in ascending id, from `from` on, at most `limit`; *more says
+ * whether more followed. */
+void kv_lease_list(const struct kv *kv, uint64_t from, size_t limit,
+                   void (*fn)(void *arg, const struct kv_lease_info *l), void *arg, bool *more);
+
+/* What the reaper may propose at log clock `clock`: up to `max_keys` keys (pointers
+ * into the store) whose deadline or lease's has passed, and the leases (up to
+ * `max_leases`) whose keys all fit in that list. Returns the number of keys. */
+size_t kv_due(const struct kv *kv, uint64_t clock, struct kv_key *keys, size_t max_keys,
+              uint64_t *leases, size_t max_leases, size_t *n_leases);
+
 struct kv_stats {
 	uint64_t keys;          /* keys that exist now */
 	uint64_t key_bytes;     /* their key bytes */
@@ -381,6 +478,8 @@ struct kv_stats {
 	uint64_t revision;
 	uint64_t compact_revision;
 	raft_index applied_index;
+	uint64_t ttls;   /* keys with a deadline or a lease (expired ones until reaped) */
+	uint64_t leases; /* leases, expired ones until reaped */
 };
 
 void kv_stats(const struct kv *kv, struct kv_stats *out);

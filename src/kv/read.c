@@ -29,12 +29,23 @@ static void value_fill(const struct kv_item *it, const struct kv_ver *v, struct 
 	out->version = v->version;
 }
 
+/* The version visible at `revision`. A key expired by the log clock is absent from the
+ * current state (its deletion has not reached the log yet); older revisions show
+ * history as it was. */
+static const struct kv_ver *visible(const struct kv *kv, const struct kv_item *it,
+                                    uint64_t revision)
+{
+	if (revision == kv->rev && it->ttl != NULL && kv_item_expired(kv, it))
+		return NULL;
+	return kv_item_at(it, revision);
+}
+
 static const struct kv_ver *lookup(const struct kv *kv, const void *key, size_t key_len,
                                    uint64_t revision, const struct kv_item **item)
 {
 	const struct kv_item *it = kv_store_find(kv, key, key_len);
 	*item = it;
-	return it != NULL ? kv_item_at(it, revision) : NULL;
+	return it != NULL ? visible(kv, it, revision) : NULL;
 }
 
 int kv_get(const struct kv *kv, const void *key, size_t key_len, uint64_t revision,
@@ -59,7 +70,7 @@ bool kv_exists(const struct kv *kv, const void *key, size_t key_len)
 	if (key_len > kv->cfg.limits.key_bytes_max)
 		return false;
 	const struct kv_item *it = kv_store_find(kv, key, key_len);
-	return it != NULL && kv_ver_live(it->head);
+	return it != NULL && kv_ver_live(it->head) && !kv_item_expired(kv, it);
 }
 
 int kv_mget(const struct kv *kv, size_t n, const struct kv_key *keys, uint64_t revision,
@@ -115,7 +126,7 @@ int kv_scan(const struct kv *kv, const void *prefix, size_t prefix_len, const vo
 	     it = it->next[0]) {
 		if (!has_prefix(it, prefix, prefix_len))
 			break;
-		const struct kv_ver *v = kv_item_at(it, revision);
+		const struct kv_ver *v = visible(kv, it, revision);
 		if (v == NULL)
 			continue;
 		if (visited == limit) {

@@ -16,7 +16,7 @@
  * Layout (docs/kv.md):
  *
  *   [u32 magic "CKVS"][u32 format version]
- *   [u32 length][SnapRecord] ...   header, versions, sessions, footer
+ *   [u32 length][SnapRecord] ...   header, leases, versions, sessions, footer
  *   [u32 crc32c of every byte before it]
  *
  * integers little-endian. The writer streams through one buffer; the reader checks
@@ -25,7 +25,8 @@
  */
 
 #define SNAP_MAGIC          0x53564b43u /* "CKVS" */
-#define SNAP_FORMAT         1u
+#define SNAP_FORMAT         2u          /* 2: the log clock, leases and key deadlines */
+#define SNAP_FORMAT_V1      1u          /* still read: no lease, no deadline */
 #define SNAP_PREAMBLE_BYTES 8u
 #define SNAP_BUF_BYTES      (256u * 1024)
 /* A record's encoding beyond its key and value bytes, generously. */
@@ -110,6 +111,12 @@ static void write_header(struct writer *w, const struct kv *kv)
 	h.n_items = kv->n_items;
 	h.n_versions = kv->n_versions;
 	h.n_sessions = kv->sessions.count;
+	h.clock_ms = kv->clock_ms;
+	h.clock_term = kv->clock_term;
+	h.clock_running = kv->clock_running;
+	h.base_mono = kv->base_mono;
+	h.base_clock = kv->base_clock;
+	h.n_leases = kv->leases.n;
 	Concord__Kv__SnapRecord rec;
 	concord__kv__snap_record__init(&rec);
 	rec.record_case = CONCORD__KV__SNAP_RECORD__RECORD_HEADER;
@@ -127,6 +134,10 @@ static uint64_t write_item(struct writer *w, const struct kv_item *it)
 		if (v == it->head) {
 			sv.key.data = kv_item_key(it);
 			sv.key.len = it->key_len;
+			if (it->ttl != NULL) {
+				sv.deadline = it->ttl->node.deadline;
+				sv.lease = it->ttl->lease != NULL ? it->ttl->lease->id : 0;
+			}
 		} else {
 			sv.same_key = true;
 		}
@@ -143,6 +154,20 @@ static uint64_t write_item(struct writer *w, const struct kv_item *it)
 		n++;
 	}
 	return n;
+}
+
+static void write_lease(struct writer *w, const struct kv_lease *l)
+{
+	Concord__Kv__SnapLease sl;
+	concord__kv__snap_lease__init(&sl);
+	sl.id = l->id;
+	sl.ttl_ms = l->ttl_ms;
+	sl.deadline = l->node.deadline;
+	Concord__Kv__SnapRecord rec;
+	concord__kv__snap_record__init(&rec);
+	rec.record_case = CONCORD__KV__SNAP_RECORD__RECORD_LEASE;
+	rec.lease = &sl;
+	writer_record(w, &rec);
 }
 
 static void write_session(struct writer *w, const struct kv_session *se)
@@ -179,6 +204,8 @@ int kv_snapshot_write(const struct kv *kv, kv_write_fn fn, void *arg)
 	put_u32(pre + 4, SNAP_FORMAT);
 	writer_bytes(w, pre, sizeof(pre));
 	write_header(w, kv);
+	for (size_t i = 0; i < kv->leases.n; i++)
+		write_lease(w, kv->leases.a[i]);
 	uint64_t versions = 0;
 	for (const struct kv_item *it = kv->list->next[0]; it != NULL && w->err == KV_OK;
 	     it = it->next[0])
@@ -319,7 +346,8 @@ struct restore {
 	struct kv_item *item;  /* the item whose versions are being read */
 	struct kv_ver *oldest; /* its oldest version read so far */
 	uint64_t revision;     /* the header's */
-	struct kv_hist *hist;  /* compaction queue entries, sorted at the end */
+	uint32_t format;
+	struct kv_hist *hist; /* compaction queue entries, sorted at the end */
 	size_t n_hist;
 	size_t hist_cap;
 };
@@ -430,6 +458,41 @@ static const char *version_problem(const Concord__Kv__SnapVersion *sv, const str
 	return NULL;
 }
 
+/* A key's deadline and lease, on its newest version (just read), if live. */
+static int read_version_ttl(struct restore *rs, const Concord__Kv__SnapVersion *sv, uint64_t at)
+{
+	struct kv *kv = rs->kv;
+	if (sv->deadline == 0 && sv->lease == 0)
+		return KV_OK;
+	if (rs->format == SNAP_FORMAT_V1)
+		return corrupt(rs, at, "a format 1 version with a deadline or lease");
+	if (sv->same_key || sv->version == 0)
+		return corrupt(rs, at, "a deadline or lease on an old version or a tombstone");
+	if (sv->deadline > kv->clock_ms + (uint64_t)KV_TTL_MS_LIMIT)
+		return corrupt(rs, at, "a key's deadline beyond the longest TTL");
+	struct kv_lease *l = NULL;
+	if (sv->lease != 0 && (l = kv_lease_find(kv, sv->lease)) == NULL)
+		return corrupt(rs, at, "a key attached to a lease that does not exist");
+	kv_ttl_attach(kv, rs->item, sv->deadline, l);
+	return KV_OK;
+}
+
+static int read_lease(struct restore *rs, const Concord__Kv__SnapLease *sl, uint64_t at)
+{
+	struct kv *kv = rs->kv;
+	if (sl->id == 0)
+		return corrupt(rs, at, "lease id 0");
+	if (kv->leases.n > 0 && kv->leases.a[kv->leases.n - 1]->id >= sl->id)
+		return corrupt(rs, at, "leases out of order");
+	if (sl->ttl_ms < 1 || sl->ttl_ms > KV_TTL_MS_LIMIT)
+		return corrupt(rs, at, "lease TTL out of range");
+	/* Granted or kept alive at some clock <= now: its deadline is at most a TTL on. */
+	if (sl->deadline < 1 || sl->deadline > kv->clock_ms + (uint64_t)sl->ttl_ms)
+		return corrupt(rs, at, "lease deadline out of range");
+	kv_lease_add(kv, sl->id, sl->ttl_ms, sl->deadline);
+	return KV_OK;
+}
+
 static int read_version(struct restore *rs, const Concord__Kv__SnapVersion *sv, uint64_t at)
 {
 	struct kv *kv = rs->kv;
@@ -467,7 +530,7 @@ static int read_version(struct restore *rs, const Concord__Kv__SnapVersion *sv, 
 		rs->oldest->older = v;
 	rs->oldest = v;
 	kv->n_versions++;
-	return KV_OK;
+	return read_version_ttl(rs, sv, at);
 }
 
 static int read_session(struct restore *rs, const Concord__Kv__SnapSession *ss, uint64_t at)
@@ -489,6 +552,34 @@ static int read_session(struct restore *rs, const Concord__Kv__SnapSession *ss, 
 	struct kv_session *se = kv_session_add(&kv->sessions, ss->client_id, ss->last_active_ms);
 	se->last_seq = ss->last_seq;
 	se->reply = reply;
+	return KV_OK;
+}
+
+/* The log clock of format 2; format 1 has none (the clock starts at 1, no lease). */
+static int read_header_clock(struct restore *rs, const Concord__Kv__SnapHeader *h, uint64_t at)
+{
+	struct kv *kv = rs->kv;
+	bool any = h->clock_ms != 0 || h->clock_term != 0 || h->clock_running ||
+	           h->base_mono != 0 || h->base_clock != 0 || h->n_leases != 0;
+	if (rs->format == SNAP_FORMAT_V1) {
+		if (any)
+			return corrupt(rs, at, "a format 1 header with format 2 fields");
+		kv->clock_ms = 1;
+		return KV_OK;
+	}
+	if (h->clock_ms < 1 || h->clock_ms > ((uint64_t)1 << 62))
+		return corrupt(rs, at, "log clock out of range");
+	if (h->base_clock > h->clock_ms)
+		return corrupt(rs, at, "clock base above the clock");
+	if (!h->clock_running && (h->base_mono != 0 || h->base_clock != 0))
+		return corrupt(rs, at, "a clock base while the clock waits");
+	if (h->n_leases > KV_LEASES_LIMIT)
+		return corrupt(rs, at, "more leases than any store holds");
+	kv->clock_ms = h->clock_ms;
+	kv->clock_term = h->clock_term;
+	kv->clock_running = h->clock_running;
+	kv->base_mono = h->base_mono;
+	kv->base_clock = h->base_clock;
 	return KV_OK;
 }
 
@@ -520,7 +611,7 @@ static int read_header(struct restore *rs, const Concord__Kv__SnapRecord *rec, u
 	kv->compact_rev = h->compact_revision;
 	kv->now_ms = h->now_ms;
 	rs->revision = h->revision;
-	return KV_OK;
+	return read_header_clock(rs, h, at);
 }
 
 static int hist_cmp(const void *a, const void *b)
@@ -542,9 +633,10 @@ static int restore_run(struct restore *rs)
 	const uint8_t *pre = reader_take(rd, SNAP_PREAMBLE_BYTES);
 	if (get_u32(pre) != SNAP_MAGIC)
 		return corrupt(rs, 0, "not a key-value snapshot (bad magic)");
-	if (get_u32(pre + 4) != SNAP_FORMAT) {
+	rs->format = get_u32(pre + 4);
+	if (rs->format != SNAP_FORMAT && rs->format != SNAP_FORMAT_V1) {
 		snprintf(rs->errmsg, KV_ERRMSG_SIZE, "snapshot format %" PRIu32 ", expected %u",
-		         get_u32(pre + 4), SNAP_FORMAT);
+		         rs->format, SNAP_FORMAT);
 		return KV_EFORMAT;
 	}
 
@@ -559,12 +651,26 @@ static int restore_run(struct restore *rs)
 	uint64_t n_items = is_header ? rec->header->n_items : 0;
 	uint64_t n_versions = is_header ? rec->header->n_versions : 0;
 	uint64_t n_sessions = is_header ? rec->header->n_sessions : 0;
+	uint64_t n_leases = is_header ? rec->header->n_leases : 0;
 	concord__kv__snap_record__free_unpacked(rec, NULL);
 	if (rv != KV_OK)
 		return rv;
 
-	/* Versions and sessions, as many as the header announced, then the footer. */
+	/* Leases, versions and sessions, as many as the header announced, then the footer. */
 	uint64_t records = 1;
+	for (uint64_t i = 0; i < n_leases; i++) {
+		at = rd->offset;
+		if ((rv = read_record(rs, &rec)) != KV_OK)
+			return rv;
+		records++;
+		if (rec->record_case != CONCORD__KV__SNAP_RECORD__RECORD_LEASE)
+			rv = corrupt(rs, at, "record of an unexpected kind");
+		else
+			rv = read_lease(rs, rec->lease, at);
+		concord__kv__snap_record__free_unpacked(rec, NULL);
+		if (rv != KV_OK)
+			return rv;
+	}
 	for (uint64_t i = 0; i < n_versions + n_sessions + 1; i++) {
 		at = rd->offset;
 		if ((rv = read_record(rs, &rec)) != KV_OK)

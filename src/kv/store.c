@@ -34,6 +34,7 @@ static struct kv_item *item_new(uint32_t level, const void *key, size_t key_len)
 	it->key_len = (uint32_t)key_len;
 	it->level = level;
 	it->pending = 0;
+	it->ttl = NULL;
 	for (uint32_t i = 0; i < level; i++)
 		it->next[i] = NULL;
 	if (key_len > 0)
@@ -63,6 +64,7 @@ void kv_store_init(struct kv *kv, const struct kv_config *cfg, size_t expected_i
 	kv->rng = 0x9e3779b97f4a7c15ull;
 	kv_index_init(&kv->index, expected_items);
 	kv_sessions_init(&kv->sessions);
+	kv_expiry_init(kv);
 }
 
 void kv_store_clear(struct kv *kv)
@@ -73,6 +75,7 @@ void kv_store_clear(struct kv *kv)
 		while (it != NULL) {
 			struct kv_item *next = it->next[0];
 			ver_chain_free(it->head);
+			free(it->ttl);
 			free(it);
 			it = next;
 		}
@@ -82,6 +85,7 @@ void kv_store_clear(struct kv *kv)
 	kv_index_free(&kv->index);
 	kv_histq_free(&kv->hist);
 	kv_sessions_clear(&kv->sessions);
+	kv_expiry_clear(kv);
 }
 
 int kv_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
@@ -199,6 +203,7 @@ static void item_remove(struct kv *kv, struct kv_item *it)
 	struct kv_item *update[KV_SKIP_LEVELS];
 	struct kv_item *found = seek_update(kv, kv_item_key(it), it->key_len, update);
 	assert(found == it);
+	assert(it->ttl == NULL);
 	for (uint32_t i = 0; i < it->level; i++) {
 		assert(update[i]->next[i] == it);
 		update[i]->next[i] = it->next[i];
@@ -278,6 +283,7 @@ void kv_store_delete(struct kv *kv, struct kv_item *it, uint64_t rev)
 	assert(kv_ver_live(old));
 	assert(old->mod_rev < rev);
 	assert(rev > kv->rev);
+	kv_ttl_drop(kv, it);
 	struct kv_ver *t = kv_ver_new(0);
 	t->mod_rev = rev;
 	t->older = old;

@@ -17,13 +17,16 @@
  * transaction leaves no trace.
  */
 
-/* A key the transaction wrote; `key` points into the command. */
+/* A key the transaction wrote, or whose expiry it changed; `key` points into the
+ * command. */
 struct staged {
 	const void *key;
 	size_t key_len;
-	bool live; /* false: deleted */
+	bool live;  /* false: deleted */
+	bool wrote; /* false: only the expiry changes (EXPIRE, PERSIST) */
 	unsigned char *val;
 	size_t len;
+	struct kv_ttl_set ttl; /* what to leave on the key (touch false: keep its own) */
 };
 
 struct txn {
@@ -38,7 +41,9 @@ struct view {
 	bool live;
 	const unsigned char *data;
 	size_t len;
-	uint64_t mod_rev; /* a staged key's is the revision the command will take */
+	uint64_t mod_rev;  /* a staged key's is the revision the command will take */
+	uint64_t deadline; /* UINT64_MAX: none */
+	struct kv_lease *lease;
 };
 
 static struct staged *staged_find(struct txn *t, const void *key, size_t len)
@@ -52,22 +57,53 @@ static struct staged *staged_find(struct txn *t, const void *key, size_t len)
 
 static struct view view_of(struct txn *t, const void *key, size_t len)
 {
-	struct view v = {0};
+	struct view v = {.deadline = UINT64_MAX};
 	const struct staged *s = staged_find(t, key, len);
-	if (s != NULL) {
-		if (s->live)
-			v = (struct view){true, s->val, s->len, t->kv->rev + 1};
-		return v;
-	}
 	const struct kv_item *it = kv_store_find(t->kv, key, len);
-	if (it != NULL && kv_ver_live(it->head))
-		v = (struct view){true, it->head->data, it->head->len, it->head->mod_rev};
+	if (s != NULL && s->wrote) {
+		if (s->live)
+			v = (struct view){true, s->val, s->len, t->kv->rev + 1, UINT64_MAX, NULL};
+	} else if (it != NULL && kv_ver_live(it->head)) {
+		v = (struct view){true,
+		                  it->head->data,
+		                  it->head->len,
+		                  it->head->mod_rev,
+		                  kv_item_deadline(it),
+		                  it->ttl != NULL ? it->ttl->lease : NULL};
+	}
+	if (s != NULL && s->ttl.touch && v.live) {
+		v.deadline = s->ttl.deadline != 0 ? s->ttl.deadline : UINT64_MAX;
+		v.lease = s->ttl.lease;
+		if (v.lease != NULL && v.lease->node.deadline < v.deadline)
+			v.deadline = v.lease->node.deadline;
+	}
 	return v;
 }
 
-/* Stages the key's new value a then b (copied), or its deletion (live false). */
-static void stage(struct txn *t, const void *key, size_t key_len, bool live, const void *a,
-                  size_t alen, const void *b, size_t blen)
+static struct staged *staged_get(struct txn *t, const void *key, size_t key_len)
+{
+	struct staged *s = staged_find(t, key, key_len);
+	if (s == NULL) {
+		if (t->n == t->cap) {
+			t->cap = t->cap ? t->cap * 2 : 8;
+			t->st = xrealloc(t->st, t->cap * sizeof(*t->st));
+		}
+		s = &t->st[t->n++];
+		*s = (struct staged){.key = key, .key_len = key_len, .live = true};
+	}
+	return s;
+}
+
+/* Stages a change of the key's expiry only (the key is live in the view). */
+static void stage_ttl(struct txn *t, const void *key, size_t key_len, const struct kv_ttl_set *ttl)
+{
+	staged_get(t, key, key_len)->ttl = *ttl;
+}
+
+/* Stages the key's new value a then b (copied), or its deletion (live false); `ttl`
+ * NULL keeps the expiry the key has in the view. */
+static void stage_write(struct txn *t, const void *key, size_t key_len, bool live, const void *a,
+                        size_t alen, const void *b, size_t blen, const struct kv_ttl_set *ttl)
 {
 	unsigned char *val = NULL;
 	if (live) {
@@ -77,19 +113,22 @@ static void stage(struct txn *t, const void *key, size_t key_len, bool live, con
 		if (blen > 0)
 			memcpy(val + alen, b, blen);
 	}
-	struct staged *s = staged_find(t, key, key_len);
-	if (s == NULL) {
-		if (t->n == t->cap) {
-			t->cap = t->cap ? t->cap * 2 : 8;
-			t->st = xrealloc(t->st, t->cap * sizeof(*t->st));
-		}
-		s = &t->st[t->n++];
-		*s = (struct staged){.key = key, .key_len = key_len};
-	}
+	struct staged *s = staged_get(t, key, key_len);
 	free(s->val); /* after the copy: a or b may point into it */
 	s->live = live;
+	s->wrote = true;
 	s->val = val;
 	s->len = live ? alen + blen : 0;
+	if (!live)
+		s->ttl = (struct kv_ttl_set){.touch = true};
+	else if (ttl != NULL && ttl->touch)
+		s->ttl = *ttl; /* KEEP leaves what an earlier EXPIRE of this transaction set */
+}
+
+static void stage(struct txn *t, const void *key, size_t key_len, bool live, const void *a,
+                  size_t alen, const void *b, size_t blen)
+{
+	stage_write(t, key, key_len, live, a, alen, b, blen, NULL);
 }
 
 static bool view_cond(const struct view *v, const struct kv_cond *c)
@@ -183,24 +222,58 @@ void kv_txn_out_free(struct kv_txn_out *o)
 
 static void sub_set(struct txn *t, const struct kv_put *p, struct kv_txn_item *o)
 {
+	struct kv_ttl_set ttl;
+	if ((o->code = kv_expiry_resolve(t->kv, &p->expiry, &ttl)) != KV_OK)
+		return;
 	struct view v = view_of(t, p->key, p->key_len);
 	o->existed = v.live;
 	if (!view_cond(&v, &p->cond))
 		return;
-	stage(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0);
+	stage_write(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0, &ttl);
 	o->succeeded = true;
+}
+
+/* EXPIRE and PERSIST on the view: the key's value stays, its expiry changes. */
+static void sub_expire(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
+{
+	const struct kv_put *p = &op->put;
+	struct view v = view_of(t, p->key, p->key_len);
+	o->succeeded = true;
+	if (!v.live)
+		return;
+	o->existed = true;
+	struct kv_ttl_set ttl;
+	if ((o->code = kv_expiry_resolve(t->kv, &p->expiry, &ttl)) != KV_OK)
+		return;
+	if (p->expiry.mode == KV_EXPIRY_CLEAR) {
+		o->integer = v.deadline != UINT64_MAX;
+		stage_ttl(t, p->key, p->key_len, &ttl);
+		return;
+	}
+	if (!kv_expire_allowed(op->expire_flags, v.deadline, ttl.deadline))
+		return;
+	o->integer = 1;
+	if (ttl.deadline <= t->kv->clock_ms) {
+		stage(t, p->key, p->key_len, false, NULL, 0, NULL, 0);
+		return;
+	}
+	ttl.lease = v.lease;
+	stage_ttl(t, p->key, p->key_len, &ttl);
 }
 
 static void sub_cas(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
 {
 	const struct kv_put *p = &op->put;
+	struct kv_ttl_set ttl;
+	if ((o->code = kv_expiry_resolve(t->kv, &p->expiry, &ttl)) != KV_OK)
+		return;
 	struct view v = view_of(t, p->key, p->key_len);
 	o->existed = v.live;
 	if (!view_cond(&v, &p->cond))
 		return;
 	o->succeeded = true;
 	if (!op->cas_delete)
-		stage(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0);
+		stage_write(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0, &ttl);
 	else if (v.live)
 		stage(t, p->key, p->key_len, false, NULL, 0, NULL, 0);
 }
@@ -255,14 +328,18 @@ static void sub_append(struct txn *t, const struct kv_cmd *op, struct kv_txn_ite
 
 static void sub_mset(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
 {
+	struct kv_ttl_set ttl;
 	for (size_t i = 0; i < op->n; i++) {
 		struct view v = view_of(t, op->puts[i].key, op->puts[i].key_len);
 		if (!view_cond(&v, &op->puts[i].cond))
 			return;
+		if ((o->code = kv_expiry_resolve(t->kv, &op->puts[i].expiry, &ttl)) != KV_OK)
+			return;
 	}
 	for (size_t i = 0; i < op->n; i++) {
 		const struct kv_put *p = &op->puts[i];
-		stage(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0);
+		kv_expiry_resolve(t->kv, &p->expiry, &ttl);
+		stage_write(t, p->key, p->key_len, true, p->value, p->value_len, NULL, 0, &ttl);
 	}
 	o->succeeded = true;
 }
@@ -322,6 +399,9 @@ static void sub_run(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *
 		o->integer = (int64_t)view_of(t, op->put.key, op->put.key_len).len;
 		o->succeeded = true;
 		return;
+	case KV_OP_EXPIRE:
+		sub_expire(t, op, o);
+		return;
 	default:
 		assert(false); /* kv_cmd_check admits only the kinds above */
 		o->code = KV_EINVAL;
@@ -342,6 +422,10 @@ static void txn_write(struct txn *t, struct kv_reply *r)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct staged *s = &t->st[i];
 		struct kv_item *it = kv_store_find(kv, s->key, s->key_len);
+		if (s->live && !s->wrote) {
+			kv_ttl_apply(kv, it, &s->ttl); /* EXPIRE, PERSIST: no new revision */
+			continue;
+		}
 		if (s->live) {
 			if (it == NULL)
 				it = kv_store_upsert(kv, s->key, s->key_len);
@@ -349,6 +433,7 @@ static void txn_write(struct txn *t, struct kv_reply *r)
 			if (s->len > 0)
 				memcpy(v->data, s->val, s->len);
 			kv_store_put(kv, it, v, rev);
+			kv_ttl_apply(kv, it, &s->ttl);
 		} else if (it != NULL && kv_ver_live(it->head)) {
 			kv_store_delete(kv, it, rev);
 		} else {

@@ -96,6 +96,11 @@ void route_sessions(struct hconn *c, const char *rest, size_t len);
 /* 0: absent, 1: present and parsed, -1: malformed. */
 int query_u64(const struct http_request *req, const char *name, uint64_t *out);
 
+/* http_lease.c */
+void route_lease(struct hconn *c, const char *rest, size_t len);
+/* ?ttl=SECONDS or ?ttl_ms=MS as milliseconds: 0 absent, 1 parsed, -1 malformed. */
+int http_query_ttl(const struct http_request *q, int64_t *ms);
+
 /* http_admin.c */
 void route_cluster(struct hconn *c, const char *rest, size_t len);
 void route_healthz(struct hconn *c, const char *rest, size_t len);

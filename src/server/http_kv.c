@@ -324,6 +324,10 @@ static void write_reply_json(struct hconn *c, const struct kv_reply *r)
 		         kv_strerror(r->code), sv->limits.key_bytes_max,
 		         sv->limits.value_bytes_max);
 		json_write_cstr(&w, msg);
+	} else if (r->code == KV_ELEASE) {
+		status = 404;
+		json_write_key(&w, "error");
+		json_write_cstr(&w, "lease not found or expired");
 	} else if (r->code != KV_OK) {
 		status = 400;
 		json_write_key(&w, "error");
@@ -581,6 +585,22 @@ void route_kv_put(struct hconn *c, const char *key, size_t key_len)
 	}
 	cmd.put.value = a.value != NULL ? a.value : q->body;
 	cmd.put.value_len = a.vlen;
+	/* Expiry: ?lease=ID (etcd's) or ?ttl=SECONDS / ?ttl_ms=MS, or ?keep_ttl=1. */
+	uint64_t lease = 0;
+	int has_lease = query_u64(q, "lease", &lease);
+	int has_ttl = http_query_ttl(q, &cmd.put.expiry.ms);
+	if (has_lease < 0 || has_ttl < 0 || (has_lease > 0 && (has_ttl > 0 || lease == 0))) {
+		respond_error(c, 400,
+		              "at most one of lease=ID (> 0) and ttl=S / ttl_ms=MS (>= 1 ms)");
+		put_args_free(&a);
+		return;
+	}
+	if (has_lease > 0)
+		cmd.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_LEASE, .lease = lease};
+	else if (has_ttl > 0)
+		cmd.put.expiry.mode = KV_EXPIRY_IN;
+	else if (query_flag(q, "keep_ttl"))
+		cmd.put.expiry.mode = KV_EXPIRY_KEEP;
 	if (a.conds > 1)
 		respond_error(c, 400,
 		              "at most one condition, well formed: if_absent, if_present, "

@@ -19,6 +19,7 @@ static const struct route routes[] = {
     {DELETE, "/v1/kv/", ROUTE_PREFIX, route_kv_delete},
     {GET, "/v1/kv", 0, route_kv_list},
     {ROUTE_ANY, "/v1/sessions", ROUTE_PREFIX, route_sessions},
+    {ROUTE_ANY, "/v1/lease", ROUTE_PREFIX, route_lease},
     {GET, "/v1/cluster", 0, route_cluster},
     {ROUTE_ANY, "/v1/members", ROUTE_PREFIX, route_members},
     {POST, "/v1/admin/transfer", 0, route_transfer},

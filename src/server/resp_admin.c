@@ -347,8 +347,11 @@ void local_info(struct rconn *c, size_t argc, const struct resp_arg *argv, struc
 		    sv->resp_follower == SERVER_FOLLOWER_FORWARD ? "forward" : "moved");
 	}
 	if (all || arg_is(&argv[1], "keyspace")) {
-		wire_buf_printf(&t, "# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n",
-		                resp_user_keys(node_kv(sv->node)));
+		struct kv_stats ks;
+		kv_stats(node_kv(sv->node), &ks);
+		wire_buf_printf(
+		    &t, "# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0\r\n",
+		    resp_user_keys(node_kv(sv->node)), ks.ttls);
 	}
 	resp_write_bulk(out, t.data, t.len);
 	wire_buf_free(&t);

@@ -132,6 +132,9 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 		case REPLY_CLIENT_ID:
 			resp_write_integer(out, (int64_t)reply->client_id);
 			break;
+		case REPLY_FIRST_BULK:
+			resp_expire_render(out, sv, sl->proto, reply);
+			break;
 		case REPLY_BULK:
 		case REPLY_BULKS:
 			assert(false); /* only inside EXEC */

@@ -30,6 +30,8 @@ enum reply_kind {
 	REPLY_CLIENT_ID,  /* :reply.client_id (CONCORD.SESSION) */
 	REPLY_BULK,       /* inside EXEC: GET's value or the null bulk */
 	REPLY_BULKS,      /* inside EXEC: MGET's array */
+	REPLY_FIRST_BULK, /* a KV_OP_TXN whose first sub-command is a GET: its value
+	                     (GETSET, GETDEL, GETEX, SET ... GET: resp_expire.c) */
 };
 
 /* A connection's transaction: the commands queued since MULTI, the keys watched. */
@@ -195,6 +197,8 @@ enum {
 	CMD_SESSION = 1u << 5, /* CONCORD.SESSION: not to be run by CONCORD.EXEC */
 	CMD_TXN = 1u << 6,     /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (resp_txn.c): always
 	                          the leader's, never a stale read */
+	CMD_NOTXN = 1u << 7,   /* a write that is itself a transaction (GETSET...): not
+	                          inside MULTI */
 };
 
 /* A write's command, built from the arguments; on error, build_fn writes err and
@@ -204,6 +208,7 @@ struct build {
 	enum reply_kind kind;
 	struct kv_put *puts;
 	struct kv_key *keys;
+	struct kv_cmd sub[2]; /* a command built as a transaction (REPLY_FIRST_BULK) */
 	char err[256];
 };
 
@@ -251,6 +256,24 @@ int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv, s
 int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* Key and value checks of the writes (resp_string.c), for a precise error in b->err. */
+int check_put(struct resp_server *s, struct build *b, const struct resp_arg *key,
+              const struct resp_arg *value);
+void put_from(struct kv_put *p, const struct resp_arg *key, const struct resp_arg *value);
+
+/* resp_expire.c: SET's options, the expiry commands and the ones returning the old
+ * value */
+int build_setex(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_expire(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_persist(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_getex(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_getdel(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_getset(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* resp_lease.c: CONCORD.LEASE (writes) and CONCORD.LEASES (reads) */
+int build_lease(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* A REPLY_FIRST_BULK write's reply. */
+void resp_expire_render(struct wire_buf *out, const struct server *sv, int proto,
+                        const struct kv_reply *reply);
 #define READ_FN(name)                                                                              \
 	void name(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,  \
 	          struct wire_buf *out)
@@ -265,6 +288,7 @@ READ_FN(read_keys);
 READ_FN(read_scan);
 READ_FN(read_dbsize);
 READ_FN(read_watch);
+READ_FN(read_leases);
 /* Keys in the store outside the reserved keyspace. */
 uint64_t resp_user_keys(const struct kv *kv);
 

@@ -9,8 +9,8 @@
 #include <string.h>
 
 /* Checks a key and value against the limits before proposing, for a precise error. */
-static int check_put(struct resp_server *s, struct build *b, const struct resp_arg *key,
-                     const struct resp_arg *value)
+int check_put(struct resp_server *s, struct build *b, const struct resp_arg *key,
+              const struct resp_arg *value)
 {
 	const struct kv_limits *lim = &s->sv->limits;
 	if (key->len > lim->key_bytes_max) {
@@ -41,7 +41,7 @@ static int check_count(struct resp_server *s, struct build *b, size_t n)
 	return 0;
 }
 
-static void put_from(struct kv_put *p, const struct resp_arg *key, const struct resp_arg *value)
+void put_from(struct kv_put *p, const struct resp_arg *key, const struct resp_arg *value)
 {
 	p->key = key->data;
 	p->key_len = key->len;
@@ -49,40 +49,6 @@ static void put_from(struct kv_put *p, const struct resp_arg *key, const struct 
 		p->value = value->data;
 		p->value_len = value->len;
 	}
-}
-
-int build_set(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
-{
-	b->cmd.op = KV_OP_SET;
-	b->kind = REPLY_OK;
-	for (size_t i = 3; i < argc; i++) {
-		const struct resp_arg *o = &argv[i];
-		if (arg_is(o, "NX") || arg_is(o, "XX")) {
-			if (b->cmd.put.cond.kind != KV_COND_NONE) {
-				snprintf(b->err, sizeof(b->err), "ERR syntax error");
-				return -1;
-			}
-			b->cmd.put.cond.kind = arg_is(o, "NX") ? KV_COND_ABSENT : KV_COND_PRESENT;
-			b->kind = REPLY_OK_OR_NULL;
-		} else if (arg_is(o, "EX") || arg_is(o, "PX") || arg_is(o, "EXAT") ||
-		           arg_is(o, "PXAT") || arg_is(o, "KEEPTTL") || arg_is(o, "GET")) {
-			char name[16];
-			lower_name(o, name, sizeof(name));
-			snprintf(
-			    b->err, sizeof(b->err),
-			    "ERR SET option '%s' is not supported: Concord keeps no TTLs and a "
-			    "write does not return the old value",
-			    name);
-			return -1;
-		} else {
-			snprintf(b->err, sizeof(b->err), "ERR syntax error");
-			return -1;
-		}
-	}
-	if (check_put(s, b, &argv[1], &argv[2]) != 0)
-		return -1;
-	put_from(&b->cmd.put, &argv[1], &argv[2]);
-	return 0;
 }
 
 int build_setnx(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
@@ -330,14 +296,6 @@ void read_type(struct rconn *c, const struct kv *kv, size_t argc, const struct r
 	(void)argc;
 	bool e = kv_exists(kv, argv[1].data, argv[1].len);
 	resp_write_simple(out, e ? "string" : "none", e ? 6 : 4);
-}
-
-void read_ttl(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
-              struct wire_buf *out)
-{
-	(void)c;
-	(void)argc;
-	resp_write_integer(out, kv_exists(kv, argv[1].data, argv[1].len) ? -1 : -2);
 }
 
 void read_mget(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,

@@ -54,8 +54,16 @@ static bool txn_read_kind(const struct command *cmd, enum reply_kind *kind)
 static int txn_build(struct resp_server *s, const struct queued *q, struct build *b)
 {
 	memset(b, 0, sizeof(*b));
-	if (q->cmd->build != NULL)
-		return q->cmd->build(s, q->argc, q->argv, b);
+	if (q->cmd->build != NULL) {
+		int rv = q->cmd->build(s, q->argc, q->argv, b);
+		if (rv == 0 && b->cmd.op == KV_OP_TXN) {
+			/* SET ... GET is itself a transaction (resp_expire.c): they do not nest. */
+			snprintf(b->err, sizeof(b->err),
+			         "ERR SET with GET cannot run inside MULTI in Concord");
+			return -1;
+		}
+		return rv;
+	}
 	if (!txn_read_kind(q->cmd, &b->kind))
 		return -1;
 	for (size_t i = 1; i < q->argc; i++) {
@@ -89,7 +97,7 @@ static int txn_build(struct resp_server *s, const struct queued *q, struct build
 static bool txn_allowed(const struct command *cmd)
 {
 	enum reply_kind kind;
-	if (cmd->flags & (CMD_SESSION | CMD_TXN | CMD_EXEC))
+	if (cmd->flags & (CMD_SESSION | CMD_TXN | CMD_EXEC | CMD_NOTXN))
 		return false;
 	if (cmd->build != NULL)
 		return true;
@@ -126,8 +134,8 @@ static void txn_queue(struct rconn *c, const struct command *cmd, size_t argc,
 		reply_errorf(
 		    out,
 		    "ERR '%s' cannot run inside MULTI in Concord (transactions carry "
-		    "SET, SETNX, DEL, INCR/DECR[BY], APPEND, MSET[NX], CAS*, GET, MGET, EXISTS, "
-		    "STRLEN)",
+		    "SET, SETNX, SETEX, PSETEX, DEL, INCR/DECR[BY], APPEND, MSET[NX], CAS*, "
+		    "[P]EXPIRE[AT], PERSIST, GET, MGET, EXISTS, STRLEN)",
 		    name);
 		t->failed = true;
 		return;
@@ -321,6 +329,7 @@ static void render_item(struct wire_buf *out, const struct server *sv, int proto
 	case REPLY_CLIENT_ID:
 		resp_write_integer(out, it->integer);
 		break;
+	case REPLY_FIRST_BULK: /* never queued (CMD_NOTXN) */
 	case REPLY_BULK:
 	case REPLY_BULKS:
 		if (kind == REPLY_BULKS)

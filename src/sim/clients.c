@@ -64,8 +64,63 @@ static enum check_kind draw_kind(struct sim *s)
 	return CHECK_KIND_DELETE;
 }
 
+/* ---------------------------------------------------------------------------------
+ * Expiry on the side: commands on keys outside the checked keyspace (x0..x3) with short
+ * TTLs and leases, outside the history. They make the leaders reap, stamp reads and
+ * restart the clock across leader changes, under every fault; the state hash
+ * (sim_state_hash) covers those keys and the log clock, so every node must expire the
+ * same keys at the same entry.
+ */
+
+static void on_side_write(void *arg, int status, const struct kv_reply *reply)
+{
+	(void)arg;
+	(void)status;
+	(void)reply;
+}
+
+static void expiry_side(struct sim *s, struct client *c)
+{
+	struct node *nd = &s->nodes[c->guess];
+	if (!nd->up || raft_role(node_raft(nd)) != RAFT_LEADER)
+		return;
+	char key[3] = {'x', (char)('0' + sim_rand(s, SIM_SIDE_KEYS)), '\0'};
+	uint64_t lease = 1 + sim_rand(s, 3);
+	int64_t ms = 5 + (int64_t)sim_rand(s, 300);
+	struct kv_cmd cmd = {.op = KV_OP_SET,
+	                     .put = {.key = key, .key_len = 2, .value = "v", .value_len = 1}};
+	switch (sim_rand(s, 6)) {
+	case 0:
+		cmd.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = ms};
+		break;
+	case 1:
+		cmd.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_LEASE, .lease = lease};
+		break;
+	case 2:
+		cmd = (struct kv_cmd){
+		    .op = KV_OP_EXPIRE,
+		    .put = {.key = key, .key_len = 2, .expiry = {.mode = KV_EXPIRY_IN, .ms = ms}}};
+		break;
+	case 3:
+		cmd = (struct kv_cmd){.op = KV_OP_LEASE_GRANT, .lease = lease, .lease_ttl_ms = ms};
+		break;
+	case 4:
+		cmd = (struct kv_cmd){.op = KV_OP_LEASE_KEEPALIVE, .lease = lease};
+		break;
+	default:
+		cmd = (struct kv_cmd){.op = KV_OP_LEASE_REVOKE, .lease = lease};
+		break;
+	}
+	if (driver_write(nd->d, &cmd, on_side_write, NULL) == 0) {
+		s->res->expiry_writes++;
+		sim_node_input(s, nd);
+	}
+}
+
 static void start_op(struct sim *s, struct client *c)
 {
+	if (sim_rand(s, 100) < SIM_SIDE_PERCENT)
+		expiry_side(s, c);
 	struct hist_op op = {
 	    .client = c->id,
 	    .kind = draw_kind(s),
@@ -299,6 +354,11 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 	switch (op->kind) {
 	case CHECK_KIND_PUT:
 		cmd.op = KV_OP_SET;
+		/* Every third put with an hour's TTL: it never expires within a run, and the
+		 * history checks that such a key reads like any other. */
+		if (op->seq % 3 == 0)
+			cmd.put.expiry =
+			    (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = 3600 * 1000};
 		break;
 	case CHECK_KIND_APPEND:
 		cmd.op = KV_OP_APPEND;
@@ -320,7 +380,15 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 		}
 		break;
 	case CHECK_KIND_DELETE:
-		cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
+		/* Half of the deletes as EXPIRE with a deadline passed: Redis's other way to
+		 * delete, answering 1 if the key existed, as DEL does. */
+		if (op->seq % 2 == 0)
+			cmd = (struct kv_cmd){.op = KV_OP_EXPIRE,
+			                      .put = {.key = name,
+			                              .key_len = key_len,
+			                              .expiry = {.mode = KV_EXPIRY_IN, .ms = -1}}};
+		else
+			cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
 		break;
 	default:
 		assert(false);

@@ -17,6 +17,8 @@
 #define SIM_RECENT            48
 #define SIM_LINE              200
 #define SIM_KEYS              5 /* the clients' key space */
+#define SIM_SIDE_KEYS         4 /* x0..x3: expiry on the side, outside the history */
+#define SIM_SIDE_PERCENT      8 /* of the operations a client starts */
 #define SIM_CLIENT_TIMEOUT_US 1500000ull
 #define SIM_WRITE_TRIES       3 /* a write with no known outcome is proposed again, up to this */
 #define SIM_OP_OPEN           UINT64_MAX       /* a request's op when it opens a session */

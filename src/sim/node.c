@@ -23,10 +23,37 @@ size_t sim_key_name(uint32_t key, char buf[8])
 
 /* A digest of the client keyspace: each key's value, revisions and version, and the
  * store's revision. Cheap enough to take after every applied entry. */
+/* The expiry on the side (clients.c): the log clock, the side keys' values and time
+ * left, the leases' time left. */
+static uint64_t expiry_hash(const struct kv *kv, uint64_t h)
+{
+	uint64_t words[5 + 2 * SIM_SIDE_KEYS] = {kv_clock_ms(kv), kv_next_deadline(kv)};
+	for (uint64_t id = 1; id <= 3; id++) {
+		struct kv_lease_info li;
+		if (kv_lease_get(kv, id, &li) == KV_OK)
+			words[1 + id] = (uint64_t)li.remaining_ms << 16 | li.keys;
+	}
+	for (uint32_t k = 0; k < SIM_SIDE_KEYS; k++) {
+		char name[3] = {'x', (char)('0' + k), '\0'};
+		struct kv_value v;
+		int64_t ms;
+		uint64_t lease;
+		if (kv_get(kv, name, 2, 0, &v) == 0 && kv_ttl(kv, name, 2, &ms, &lease) == 0) {
+			words[5 + 2 * k] = v.mod_revision;
+			words[6 + 2 * k] = (uint64_t)ms ^ lease << 48;
+		}
+	}
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		h ^= words[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
 uint64_t sim_state_hash(const struct node *nd)
 {
 	const struct kv *kv = driver_kv(nd->d);
-	uint64_t h = 0xcbf29ce484222325ull ^ kv_revision(kv);
+	uint64_t h = expiry_hash(kv, 0xcbf29ce484222325ull ^ kv_revision(kv));
 	for (uint32_t k = 0; k < SIM_KEYS; k++) {
 		char name[8];
 		size_t len = sim_key_name(k, name);

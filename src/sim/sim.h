@@ -67,14 +67,15 @@ struct sim_result {
 	uint64_t crashes;
 	uint64_t partitions;
 	uint64_t transfers;
-	uint64_t snapshots;    /* snapshots taken */
-	uint64_t installs;     /* snapshots installed from a leader */
-	uint64_t conf_changes; /* membership changes started */
-	uint64_t disk_faults;  /* nodes stopped by a failed write or sync */
-	uint64_t deferred;     /* inputs stepped without a ready after them */
-	uint64_t retries;      /* writes proposed again after no known outcome */
-	uint64_t duplicates;   /* retried writes the kv answered from the session */
-	uint64_t sim_ms;       /* simulated time at the end */
+	uint64_t snapshots;     /* snapshots taken */
+	uint64_t installs;      /* snapshots installed from a leader */
+	uint64_t conf_changes;  /* membership changes started */
+	uint64_t disk_faults;   /* nodes stopped by a failed write or sync */
+	uint64_t deferred;      /* inputs stepped without a ready after them */
+	uint64_t retries;       /* writes proposed again after no known outcome */
+	uint64_t duplicates;    /* retried writes the kv answered from the session */
+	uint64_t expiry_writes; /* unchecked expiry and lease commands (clients.c) */
+	uint64_t sim_ms;        /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable; /* 1 yes, 0 no, -1 the checker's budget ran out */
 };

@@ -649,7 +649,7 @@ static void test_crafted_snapshots(void **state)
 	assert_int_equal(craft_load(kv, &c), KV_ECORRUPT);
 	/* A newer format is refused as such. */
 	craft_begin(&c);
-	c.buf[4] = 2;
+	c.buf[4] = 3;
 	craft_header(&c, 10, 0, 0, 0, 0);
 	craft_end(&c, 0);
 	assert_int_equal(craft_load(kv, &c), KV_EFORMAT);

@@ -152,8 +152,9 @@ static void test_execabort(void **state)
 	EXPECT(f, fd, "+QUEUED\r\n", "SET", "x", "1");
 	EXPECT(
 	    f, fd,
-	    "-ERR 'ping' cannot run inside MULTI in Concord (transactions carry SET, SETNX, DEL, "
-	    "INCR/DECR[BY], APPEND, MSET[NX], CAS*, GET, MGET, EXISTS, STRLEN)\r\n",
+	    "-ERR 'ping' cannot run inside MULTI in Concord (transactions carry SET, SETNX, SETEX, "
+	    "PSETEX, DEL, INCR/DECR[BY], APPEND, MSET[NX], CAS*, [P]EXPIRE[AT], PERSIST, GET, "
+	    "MGET, EXISTS, STRLEN)\r\n",
 	    "PING");
 	EXPECT(f, fd, "-EXECABORT Transaction discarded because of previous errors.\r\n", "EXEC");
 	EXPECT(f, fd, ":0\r\n", "EXISTS", "x");

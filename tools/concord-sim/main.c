@@ -244,11 +244,12 @@ int main(int argc, char **argv)
 		       " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
 		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
-		       " retries=%" PRIu64 "/%" PRIu64 " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
+		       " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64
+		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
 		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
-		       r.retries, r.duplicates,
+		       r.retries, r.duplicates, r.expiry_writes,
 		       r.linearizable == 1    ? "ok"
 		       : r.linearizable == 0  ? "NO"
 		       : r.linearizable == -1 ? "unknown"

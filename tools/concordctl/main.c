@@ -44,6 +44,9 @@ static const char ctl_usage_text[] =
     "                         'key<TAB>value' line each, in key order\n"
     "  incr KEY [DELTA]       add DELTA (default 1) to KEY's integer value; print it\n"
     "  cas KEY EXPECTED NEW   set KEY to NEW if its value is EXPECTED (exit 1 if not)\n"
+    "  lease grant TTL-MS [ID] | keepalive ID | revoke ID | ttl ID | keys ID | list\n"
+    "                         leases: grant prints the id, keepalive the TTL, revoke the\n"
+    "                         keys deleted, ttl the milliseconds left (exit 1 if none)\n"
     "  status [--json]        the cluster table: every member with its role, term, commit\n"
     "                         and applied index as it reports them itself; --json prints\n"
     "                         one node's raw view (GET /v1/cluster)\n"
@@ -140,7 +143,8 @@ void ctl_need_args(const char *cmd, int have, int want_min, int want_max)
 
 static const struct ctl_command *ctl_find(const char *name)
 {
-	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands};
+	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands,
+	                                                   ctl_lease_commands};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
 			if (strcmp(k->name, name) == 0) {
