@@ -7,6 +7,7 @@ packages=(
 	build-essential pkg-config meson ninja-build python3
 	libuv1-dev libprotobuf-c-dev protobuf-c-compiler
 	libcmocka-dev
+	libssl-dev openssl   # TLS and the peer handshake's HMAC; openssl makes the test certificates
 	clang libclang-rt-14-dev clang-format   # clang-format: the tidy test
 	redis-tools curl python3-redis libhiredis-dev   # real clients in the tests
 	e2fsprogs mount   # the nemesis: small ext4 images for full-disk faults

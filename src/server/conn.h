@@ -27,6 +27,9 @@
  * for server.idle_timeout_ms is closed; so is one holding an unfinished request that
  * made no progress (no command consumed) for server.read_timeout_ms while reading, and
  * a lingering one after that long or 5 s, whichever is shorter. Everything runs on the loop thread.
+ *
+ * TLS: with server.client_tls set, every connection is TLS, and conn_tls.c sits between
+ * the socket and the callbacks above, which see plaintext only.
  */
 
 #include "codec/wire.h"
@@ -40,6 +43,7 @@
 
 struct conn;
 struct conn_listener;
+struct net_tls;
 
 struct conn_ops {
 	/* A zeroed connection of the protocol's own type that embeds a struct conn; the
@@ -92,7 +96,10 @@ struct conn {
 	uint64_t received;       /* bytes committed, in all */
 	uint64_t consumed;       /* received - buffered() when last looked at */
 	uint32_t refs;
-	uint64_t id; /* 1, 2, ... per listener */
+	uint64_t id;           /* 1, 2, ... per listener */
+	struct net_tls *tls;   /* NULL: plain TCP (conn_tls.c) */
+	uint64_t tls_since_ms; /* the accept, for the handshake's deadline */
+	bool tls_pump;         /* the session holds input for a frontend that reads again */
 };
 
 struct conn_listener {
@@ -110,6 +117,8 @@ struct conn_listener {
 	uint64_t next_id;
 	uv_timer_t timer; /* the timeouts' sweep */
 	bool timer_open;
+	uv_idle_t tls_idle; /* delivers input held in TLS sessions (conn_tls.c) */
+	bool tls_idle_open;
 	void (*close_cb)(void *arg); /* conn_listener_close()'s */
 	void *close_arg;
 };

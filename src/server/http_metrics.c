@@ -164,6 +164,12 @@ static void net_kv_metrics_write(struct wire_buf *b, struct server *sv)
 	metric(b, "concord_net_malformed_total", "Peer connections closed for bad input.", C,
 	       ns.malformed);
 	metric(b, "concord_net_refused_total", "Handshakes refused.", C, ns.refused);
+	metric(b, "concord_net_auth_failed_total",
+	       "Peer handshakes refused for a missing or wrong proof or certificate.", C,
+	       ns.auth_failed);
+	metric(b, "concord_net_dropped_sender_total",
+	       "Peer messages dropped: their sender is not the link's authenticated member.", C,
+	       ns.dropped_sender);
 	metric(b, "concord_net_queued_messages", "Peer messages queued.", G, ns.queued_msgs);
 	metric(b, "concord_net_connected_peers", "Outbound links connected.", G, ns.connected);
 	metric(b, "concord_kv_keys", "Keys in the store.", G, ks.keys);
@@ -198,6 +204,8 @@ static void frontend_stats_write(struct wire_buf *b, const char *proto, const ch
 	     METRICS_COUNTER, st->timed_out},
 	    {"overflows_total", "Replies refused, or connections closed, at the output limit.",
 	     METRICS_COUNTER, st->overflows},
+	    {"tls_failures_total", "TLS handshakes that failed (no or a bad certificate, no TLS).",
+	     METRICS_COUNTER, st->tls_failures},
 	    {"clients", "Connections open.", METRICS_GAUGE, st->clients},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

@@ -360,7 +360,7 @@ static void relay_start(struct hconn *c, const struct node_member *leader)
 	relay_request(&req, &c->req, leader->http);
 	uint64_t ms = 2 * (uint64_t)sv->request_timeout_ms + 1000;
 	struct relay *r = req.err != 0 ? NULL
-	                               : relay_open(sv->loop, leader->http, ms,
+	                               : relay_open(sv->loop, leader->http, sv->relay_tls, ms,
 	                                            sv->output_hard_bytes, &relay_ops, c);
 	sv->http_stats.forwarded++;
 	if (r == NULL) {

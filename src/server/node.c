@@ -176,6 +176,13 @@ static int start_driver(struct node *n, const struct node_config *cfg,
 	return NODE_OK;
 }
 
+/* A member's name for the transport's certificate check (the address book's). */
+static const char *on_member_name(void *ctx, raft_id id)
+{
+	const struct node_member *m = node_member(ctx, id);
+	return m != NULL && m->name[0] != '\0' ? m->name : NULL;
+}
+
 /* Starts the peer transport. On failure the node is gone: freed here, or by the close of
  * a transport that started listening. */
 static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *cfg, char *errmsg,
@@ -190,6 +197,11 @@ static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *
 	if (cfg->max_frame_bytes > 0)
 		nc.max_frame_bytes = cfg->max_frame_bytes;
 	nc.on_message = node_on_message;
+	nc.secret = cfg->peer_secret;
+	nc.secret_len = cfg->peer_secret_len;
+	nc.tls_server = cfg->peer_tls_server;
+	nc.tls_client = cfg->peer_tls_client;
+	nc.member_name = on_member_name;
 	nc.log = on_net_log;
 	nc.ctx = n;
 	char nerr[256] = "";

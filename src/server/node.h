@@ -77,6 +77,8 @@ struct node_member {
 	char http[128];   /* host:port of its HTTP listener ("" if unknown) */
 };
 
+struct ssl_ctx_st;
+
 struct node_config {
 	raft_id id;
 	char name[64];
@@ -101,6 +103,13 @@ struct node_config {
 	                                transport's default */
 	struct kv_config kv;         /* must be the same on every node */
 	uint64_t fault_seed;
+	/* Peer authentication (docs/security.md), handed to the transport (net.h): a shared
+	 * secret (NULL: none) and TLS contexts (both or neither; NULL: plain TCP), owned by
+	 * the caller and outliving the node. */
+	const uint8_t *peer_secret;
+	uint32_t peer_secret_len;
+	struct ssl_ctx_st *peer_tls_server;
+	struct ssl_ctx_st *peer_tls_client;
 	void (*log)(void *ctx, int level, const char *msg); /* NULL: stderr */
 	void *log_ctx;
 	/* Called once when this member learns it was removed from the cluster

@@ -177,7 +177,8 @@ static void ask(struct peer_status *p, struct peer_entry *e, const char *http)
 {
 	if (e->relay != NULL)
 		return; /* the last round has not finished: it counts as late */
-	e->relay = relay_open(p->sv->loop, http, 2000, PEER_REPLY_BYTES, &peer_ops, e);
+	e->relay =
+	    relay_open(p->sv->loop, http, p->sv->relay_tls, 2000, PEER_REPLY_BYTES, &peer_ops, e);
 	if (e->relay == NULL) {
 		snprintf(e->error, sizeof(e->error), "cannot connect to %s", http);
 		return;

@@ -113,7 +113,8 @@ static void on_timer(uv_timer_t *t)
 	if (leader == NULL || leader->client[0] == '\0' || leader->id == own.id)
 		return;
 	uint64_t ms = 2 * (uint64_t)sv->request_timeout_ms + 1000;
-	p->relay = relay_open(sv->loop, leader->client, ms, 64 * 1024, &publish_ops, p);
+	p->relay =
+	    relay_open(sv->loop, leader->client, sv->relay_tls, ms, 64 * 1024, &publish_ops, p);
 	if (p->relay == NULL)
 		return;
 	p->leader = leader->id;

@@ -280,8 +280,8 @@ static bool relay_start(struct rconn *c, const struct node_member *leader)
 {
 	struct server *sv = c->s->sv;
 	uint64_t ms = 2 * (uint64_t)sv->request_timeout_ms + 1000;
-	struct relay *r =
-	    relay_open(sv->loop, leader->client, ms, sv->output_hard_bytes, &relay_ops, c);
+	struct relay *r = relay_open(sv->loop, leader->client, sv->relay_tls, ms,
+	                             sv->output_hard_bytes, &relay_ops, c);
 	if (r == NULL)
 		return false;
 	relay_set_idle(r, sv->idle_timeout_ms / 2); /* before the leader's idle timeout */

@@ -165,15 +165,17 @@ cluster_start() {
 rc() { # i args...
 	local i=$1
 	shift
-	timeout $((10 * SLOW)) redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" "$@"
+	# shellcheck disable=SC2086
+	timeout $((10 * SLOW)) redis-cli ${RC_FLAGS:-} -h 127.0.0.1 -p "${CLIENT[$i]##*:}" "$@"
 }
 
 hc() { # i curl-args... (path relative to the node's HTTP address: use URL_i)
-	timeout $((10 * SLOW)) curl -s -S --max-time $((8 * SLOW)) "$@"
+	# shellcheck disable=SC2086
+	timeout $((10 * SLOW)) curl -s -S --max-time $((8 * SLOW)) ${HC_FLAGS:-} "$@"
 }
 
 url() { # i path
-	echo "http://${HTTP[$1]}$2"
+	echo "${URL_SCHEME:-http}://${HTTP[$1]}$2"
 }
 
 info_field() { # i field

@@ -1,6 +1,7 @@
 /* main.c: `concord`, one node of a Concord cluster: flags, the node, the RESP and HTTP servers,
  * clean shutdown on SIGTERM/SIGINT. */
 #include "flags.h"
+#include "security.h"
 #include "server/http_server.h"
 #include "server/node.h"
 #include "server/peer_status.h"
@@ -160,6 +161,7 @@ struct options {
 	int log_level;
 	bool insecure;
 	char allowed_hosts[1024];
+	struct security_options sec;
 };
 
 void usage_error(const char *fmt, ...)
@@ -372,6 +374,7 @@ static const struct option long_options[] = {
     {"watch-conn-max", required_argument, NULL, OPT_WATCH_CONN_MAX},
     {"watch-buffer-bytes", required_argument, NULL, OPT_WATCH_BUFFER},
     {"history-revisions", required_argument, NULL, OPT_HISTORY},
+    SECURITY_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -403,7 +406,7 @@ static void client_option(struct options *o, int ch, const char *v)
 }
 
 /* Protected mode and the HTTP Host allowlist (docs/security.md). */
-static void security_option(struct options *o, int ch, const char *v)
+static void protect_option(struct options *o, int ch, const char *v)
 {
 	if (ch == OPT_INSECURE) {
 		o->insecure = true;
@@ -412,19 +415,6 @@ static void security_option(struct options *o, int ch, const char *v)
 	copy_flag("--allowed-hosts", o->allowed_hosts, sizeof(o->allowed_hosts), v);
 	if (strpbrk(o->allowed_hosts, " \t\n/") != NULL)
 		usage_error("--allowed-hosts: a comma-separated list of host names, no ports");
-}
-
-/* Whether --NAME (or -NAME, NAME=...) was given: TLS counts as on once --cert-file is. */
-static bool flag_given(int argc, char **argv, const char *name)
-{
-	size_t n = strlen(name);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		a += a[0] == '-' ? (a[1] == '-' ? 2 : 1) : 0;
-		if (strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '='))
-			return true;
-	}
-	return false;
 }
 
 static void options_parse(int argc, char **argv, struct options *o)
@@ -580,7 +570,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_INSECURE:
 		case OPT_ALLOWED_HOSTS:
-			security_option(o, ch, optarg);
+			protect_option(o, ch, optarg);
 			break;
 		case OPT_RELAY_RESERVE:
 		case OPT_IDLE_TIMEOUT:
@@ -610,6 +600,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
+			fputs("\n", stdout);
+			fputs(security_usage_text, stdout);
 			exit(0);
 		case OPT_VERSION:
 			printf("concord 0.1.0\n");
@@ -617,7 +609,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case ':':
 			usage_error("%s needs a value", flag);
 		default:
-			usage_error("unknown flag '%s'", flag);
+			if (!security_option(&o->sec, ch, optarg))
+				usage_error("unknown flag '%s'", flag);
 		}
 	}
 	if (optind < argc)
@@ -913,6 +906,8 @@ int main(int argc, char **argv)
 	server_setup(sv, &o, &cfg, p.loop);
 
 	char err[512];
+	if (security_apply(&o.sec, sv, &cfg, err, sizeof(err)) != 0)
+		usage_error("%s", err);
 	struct node *node = NULL;
 	if (node_start(&node, p.loop, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "concord: cannot start the node: %s\n", err);
@@ -920,8 +915,8 @@ int main(int argc, char **argv)
 	}
 	sv->node = node;
 	/* Protected mode, once the recovered state says whether auth is on. */
-	if (auth_protected_check(sv, o.listen_client, o.listen_http,
-	                         flag_given(argc, argv, "cert-file"), err, sizeof(err)) != 0) {
+	if (auth_protected_check(sv, o.listen_client, o.listen_http, o.sec.cert_file != NULL, err,
+	                         sizeof(err)) != 0) {
 		server_logf(sv, 3, "%s", err);
 		fprintf(stderr, "concord: refusing to start: %s\n", err);
 		return 1;

@@ -35,6 +35,10 @@ static const char ctl_usage_text[] =
     "                         :PASSWORD it comes from CONCORD_PASSWORD\n"
     "  -w, --write-out FMT    table, simple or json: how status, members, endpoint,\n"
     "                         version and snapshot status print (default table)\n"
+    "  --cacert FILE          TLS: the servers' certificates must chain to this CA bundle\n"
+    "                         (PEM) and name the endpoint's host\n"
+    "  --cert FILE            TLS: a client certificate (PEM), for --client-cert-auth\n"
+    "  --key FILE             TLS: its key (PEM); any of the three turns TLS on\n"
     "  -h, --help             this text\n"
     "\n"
     "Commands:\n"
@@ -229,8 +233,12 @@ int main(int argc, char **argv)
 	uint32_t timeout_ms = CONCORD_CLIENT_DEFAULT_DEADLINE_MS;
 	const char *user = NULL;
 	enum ctl_format format = CTL_FORMAT_DEFAULT;
+	const char *cacert = NULL, *cert = NULL, *key = NULL;
 	static const struct option longopts[] = {
 	    {"endpoints", required_argument, NULL, 'e'},
+	    {"cacert", required_argument, NULL, 'C'},
+	    {"cert", required_argument, NULL, 'c'},
+	    {"key", required_argument, NULL, 'k'},
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"user", required_argument, NULL, 'u'},
 	    {"write-out", required_argument, NULL, 'w'},
@@ -257,6 +265,15 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(ctl_usage_text, stdout);
 			return CTL_OK;
+		case 'C':
+			cacert = optarg;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
 		default:
 			fprintf(stderr, "Try 'concordctl --help'.\n");
 			return CTL_USAGE;
@@ -284,6 +301,9 @@ int main(int argc, char **argv)
 	                           : CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
 	char name[128];
 	ctl_credentials(user, name, sizeof(name), &o);
+	o.tls_ca_file = cacert;
+	o.tls_cert_file = cert;
+	o.tls_key_file = key;
 	struct concord_client *c = NULL;
 	char err[CONCORD_CLIENT_ERRMSG_SIZE];
 	int rc = concord_client_new(endpoints, &o, &c, err);
