@@ -8,8 +8,9 @@
  * its connections, and gives the layer a table of callbacks (struct conn_ops). The
  * layer accepts, counts and refuses connections (server.max_clients), reads into the
  * space the protocol's parser offers, writes the output queue `out` in order (one write
- * in flight; bytes appended while it runs go out next), and frees a connection when its
- * last reference goes: the handle holds one until it is closed, and whoever owes a
+ * in flight; bytes appended while it runs go out next; conn_flush_soon() defers the write
+ * to the loop's check phase so that one iteration's replies leave together), and frees a connection
+ * when its last reference goes: the handle holds one until it is closed, and whoever owes a
  * connection a callback (the node, a relay) holds one more.
  *
  * Output limits: `out` refuses growth that would take the output queued and in flight
@@ -92,7 +93,9 @@ struct conn {
 	uint64_t received;       /* bytes committed, in all */
 	uint64_t consumed;       /* received - buffered() when last looked at */
 	uint32_t refs;
-	uint64_t id; /* 1, 2, ... per listener */
+	uint64_t id;            /* 1, 2, ... per listener */
+	struct conn *soon_next; /* the listener's conn_flush_soon() list */
+	bool flush_soon;        /* on that list (holding a reference) */
 };
 
 struct conn_listener {
@@ -110,6 +113,12 @@ struct conn_listener {
 	uint64_t next_id;
 	uv_timer_t timer; /* the timeouts' sweep */
 	bool timer_open;
+	/* conn_flush_soon(): the connections to flush in the loop's check phase; the idle
+	 * handle keeps the loop from blocking in between. */
+	struct conn *soon;
+	uv_check_t soon_check;
+	uv_idle_t soon_idle;
+	uint8_t soon_open;           /* those two handles not closed yet */
 	void (*close_cb)(void *arg); /* conn_listener_close()'s */
 	void *close_arg;
 };
@@ -146,6 +155,9 @@ void conn_count_overflow(struct conn *c);
 /* Starts the next write if none is in flight; closes the connection if `out` went past
  * the hard limit; calls ops->idle when nothing is left to write. */
 void conn_flush(struct conn *c);
+/* conn_flush() later in this loop iteration (its check phase), so that the replies
+ * finished meanwhile leave in the same write: one write per connection per iteration. */
+void conn_flush_soon(struct conn *c);
 
 /* Reads while `want` holds and the output is under the soft limit; else stops. */
 void conn_set_reading(struct conn *c, bool want);
