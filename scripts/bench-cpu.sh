@@ -84,10 +84,11 @@ for load in $LOADS; do
 		figs+=("$us")
 		log "  $load rep $rep: $n writes, server CPU $(awk -v d=$((t1 - t0)) -v t="$TCK" 'BEGIN{printf "%.2f", d/t}') s in $(awk -v a="$s1" -v b="$s0" 'BEGIN{printf "%.1f", a-b}') s: $us µs/write"
 	done
-	med=$(printf '%s\n' "${figs[@]}" | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
+	med=$(printf '%s\n' "${figs[@]}" | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}') # of two, the lower
 	echo "CPU $load: median $med µs of server CPU per write (3 nodes) [${figs[*]}]"
 	if [ -n "$PROFILE" ] && [ -f "$PROFILE/$load.data" ]; then
-		perf report -i "$PROFILE/$load.data" --no-children --sort sym --stdio 2>/dev/null |
-			grep -E '^ +[0-9]' | head -n 15 | sed "s/^/  [$load leader] /"
+		{ perf report -i "$PROFILE/$load.data" --no-children --sort sym --stdio -g none 2>/dev/null |
+			grep -E '^ +[0-9]' | head -n 20 | sed "s/^/  [$load leader] /"; } || true
 	fi
 done
+exit 0
