@@ -186,6 +186,11 @@ const struct kv *driver_kv(const struct driver *d)
 	return d->kv;
 }
 
+void driver_watch_hook_set(struct driver *d, const struct kv_watch_hook *hook)
+{
+	kv_watch_hook_set(d->kv, hook);
+}
+
 uint64_t driver_writes_pending(const struct driver *d)
 {
 	return d->n_writes;

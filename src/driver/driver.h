@@ -175,6 +175,9 @@ int driver_change_config(struct driver *d, const struct raft_conf *target);
 
 const struct raft *driver_raft(const struct driver *d);
 const struct kv *driver_kv(const struct driver *d);
+/* Sets (NULL: clears) the state machine's change hook (kv.h: kv_watch_hook_set); it
+ * stays across snapshot installs. */
+void driver_watch_hook_set(struct driver *d, const struct kv_watch_hook *hook);
 uint64_t driver_writes_pending(const struct driver *d);
 uint64_t driver_reads_pending(const struct driver *d);
 /* Batches handed to persist() and not yet completed. */

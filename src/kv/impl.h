@@ -201,6 +201,13 @@ struct kv {
 
 	struct kv_txn_out txn;
 
+	/* Watch (watch.c): the hook, and the items changed by the revision being written
+	 * (collected only while a hook is set). Not part of the state: kv_snapshot_read
+	 * carries it over. */
+	struct kv_watch_hook watch;
+	struct kv_item **touched;
+	size_t n_touched, cap_touched;
+
 	char errmsg[KV_ERRMSG_SIZE];
 };
 
@@ -267,6 +274,12 @@ bool kv_int_parse(const unsigned char *s, size_t len, int64_t *out);
 int kv_txn_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
 void kv_txn_out_free(struct kv_txn_out *o);
 
+/* watch.c */
+/* Notes that `it` changed at the revision being written (its first change in it). */
+void kv_watch_touch(struct kv *kv, struct kv_item *it);
+/* Hands the revision's events to the hook; before the history window moves. */
+void kv_watch_commit(struct kv *kv, uint64_t rev);
+void kv_watch_free(struct kv *kv);
 /* lease.c */
 void kv_expiry_init(struct kv *kv);
 void kv_expiry_clear(struct kv *kv);

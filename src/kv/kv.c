@@ -97,6 +97,7 @@ void kv_free(struct kv *kv)
 	if (kv == NULL)
 		return;
 	kv_store_clear(kv);
+	kv_watch_free(kv);
 	free(kv);
 }
 

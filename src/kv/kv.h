@@ -510,4 +510,59 @@ int kv_snapshot_read(struct kv *kv, kv_read_fn fn, void *arg);
 int kv_snapshot_read_fd(struct kv *kv, int fd);
 int kv_snapshot_read_buf(struct kv *kv, const void *buf, size_t len);
 
+/* ----------------------------------------------------------------------------------
+ * Watch: the changes after a revision, and a hook for live ones (watch.c, docs/kv.md).
+ *
+ * An event is one key's change at one revision: a put (the key's new value, its
+ * create and mod revisions and version) or a delete (value empty, create revision and
+ * version 0, mod revision the deleting one). `prev` is the key's value just before,
+ * when it existed then (prev.mod_revision 0 otherwise). A command that changes several
+ * keys yields one event per key, in ascending key order, all at its one revision.
+ * Every revision above the compaction point can be enumerated: compaction keeps every
+ * version newer than it and the one visible at it.
+ */
+
+enum kv_event_type {
+	KV_EVENT_PUT = 1,
+	KV_EVENT_DELETE,
+};
+
+struct kv_event {
+	enum kv_event_type type;
+	struct kv_value kv;
+	struct kv_value prev;
+};
+
+/* The events of one revision, n >= 1 of them, in key order; pointers into the store,
+ * valid during the call only. A nonzero return stops an enumeration (kv_events). */
+typedef int (*kv_events_fn)(void *arg, uint64_t revision, const struct kv_event *ev, size_t n);
+
+/* The live hook: `events` is called inside kv_apply (and whatever else commits a
+ * revision) once per revision that changed keys, after the change and before the
+ * history window moves; `reset` after kv_snapshot_read replaced the state (revisions may
+ * have jumped: enumerate to catch up). Both must not modify the store. With no hook set
+ * the store does no extra work. The hook survives snapshot reads; NULL clears it. */
+struct kv_watch_hook {
+	kv_events_fn events;
+	void (*reset)(void *arg);
+	void *arg;
+};
+
+void kv_watch_hook_set(struct kv *kv, const struct kv_watch_hook *hook);
+
+/* Enumerates, in revision order, the events of revisions >= `from` that touch keys in
+ * [start, end) (end_len 0: no upper bound), one call of fn per revision with matching
+ * events, and stops after the revision that reached `limit` events (>= 1; a revision
+ * is never split). *next (if not NULL) gets the revision to resume from: the store's
+ * revision + 1 when everything was enumerated. Returns 0, KV_ECOMPACTED (from at or
+ * below the compaction point, which history no longer covers; kv_compact_revision names
+ * it), KV_EFUTURE (from above revision + 1) or KV_EINVAL (from 0 or limit 0). */
+int kv_events(const struct kv *kv, uint64_t from, const void *start, size_t start_len,
+              const void *end, size_t end_len, size_t limit, kv_events_fn fn, void *arg,
+              uint64_t *next);
+
+/* Whether `key` lies in [start, end) (end_len 0: no upper bound). */
+bool kv_key_in_range(const void *key, size_t key_len, const void *start, size_t start_len,
+                     const void *end, size_t end_len);
+
 #endif /* CONCORD_KV_H */

@@ -756,9 +756,17 @@ int kv_snapshot_read(struct kv *kv, kv_read_fn fn, void *arg)
 	char errmsg[KV_ERRMSG_SIZE];
 	memcpy(errmsg, kv->errmsg, sizeof(errmsg));
 	kv_store_clear(kv);
+	struct kv_watch_hook hook = kv->watch; /* not state: the watchers stay */
+	struct kv_item **touched = kv->touched;
+	size_t cap_touched = kv->cap_touched;
 	*kv = *fresh;
 	memcpy(kv->errmsg, errmsg, sizeof(errmsg));
 	free(fresh);
+	kv->watch = hook;
+	kv->touched = touched;
+	kv->cap_touched = cap_touched;
+	if (hook.reset != NULL)
+		hook.reset(hook.arg);
 	return KV_OK;
 }
 

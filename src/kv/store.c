@@ -275,6 +275,8 @@ void kv_store_put(struct kv *kv, struct kv_item *it, struct kv_ver *v, uint64_t 
 	it->head = v;
 	if (old != NULL)
 		item_supersede(kv, it, rev);
+	if (kv->watch.events != NULL)
+		kv_watch_touch(kv, it);
 }
 
 void kv_store_delete(struct kv *kv, struct kv_item *it, uint64_t rev)
@@ -295,12 +297,16 @@ void kv_store_delete(struct kv *kv, struct kv_item *it, uint64_t rev)
 	kv->hist_bytes += old->len;
 	kv->n_versions++;
 	item_supersede(kv, it, rev);
+	if (kv->watch.events != NULL)
+		kv_watch_touch(kv, it);
 }
 
 void kv_store_commit(struct kv *kv, uint64_t rev)
 {
 	assert(rev == kv->rev + 1);
 	kv->rev = rev;
+	if (kv->n_touched > 0)
+		kv_watch_commit(kv, rev);
 	if (rev > kv->cfg.history_revisions) {
 		uint64_t target = rev - kv->cfg.history_revisions;
 		if (target > kv->compact_rev)

@@ -53,7 +53,8 @@ struct hconn {
 	char *key; /* the key of a pending read or write (copy) */
 	size_t key_len;
 	uint64_t client_id, seq;
-	struct relay *relay; /* the request relayed to the leader, if any */
+	struct relay *relay;      /* the request relayed to the leader, if any */
+	struct http_watch *watch; /* GET /v1/watch streaming on this connection, if any */
 };
 
 struct http_server {
@@ -96,6 +97,12 @@ void route_sessions(struct hconn *c, const char *rest, size_t len);
 /* 0: absent, 1: present and parsed, -1: malformed. */
 int query_u64(const struct http_request *req, const char *name, uint64_t *out);
 
+/* http_watch.c */
+void route_watch(struct hconn *c, const char *rest, size_t len);
+/* While a watch streams: serves the connection's turn (true), else false. */
+bool http_watch_process(struct hconn *c);
+void http_watch_closing(struct hconn *c);
+void http_watch_release(struct hconn *c);
 /* http_lease.c */
 void route_lease(struct hconn *c, const char *rest, size_t len);
 /* ?ttl=SECONDS or ?ttl_ms=MS as milliseconds: 0 absent, 1 parsed, -1 malformed. */

@@ -186,12 +186,38 @@ static void frontend_stats_write(struct wire_buf *b, const char *proto, const ch
 	}
 }
 
+/* Watchers and pub/sub (watch.h). */
+static void watch_metrics_write(struct wire_buf *b, const struct server *sv)
+{
+	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
+	const struct watch_stats *w = &sv->watch_stats;
+	metric(b, "concord_watchers", "Watchers open on this node (HTTP and RESP).", G,
+	       w->watchers);
+	metric(b, "concord_watchers_created_total", "Watchers started.", C, w->created);
+	metric(b, "concord_watchers_refused_total",
+	       "Watchers and subscriptions refused for --watch-max or --watch-conn-max.", C,
+	       w->refused);
+	metric(b, "concord_watchers_canceled_slow_total",
+	       "Watchers canceled and subscribers disconnected for --watch-buffer-bytes.", C,
+	       w->cancel_slow);
+	metric(b, "concord_watchers_canceled_compacted_total",
+	       "Watchers refused or canceled: their start revision was compacted.", C,
+	       w->cancel_compacted);
+	metric(b, "concord_watch_events_total", "Events delivered to watchers.", C, w->events);
+	metric(b, "concord_pubsub_subscriptions", "RESP channel and pattern subscriptions open.", G,
+	       w->subscriptions);
+	metric(b, "concord_pubsub_deliveries_total",
+	       "Pub/sub pushes to subscribers (messages and keyspace notifications).", C,
+	       w->published);
+}
+
 /* The frontends' counters, from struct server: no frontend includes the other. */
 static void frontend_metrics_write(struct wire_buf *b, const struct server *sv)
 {
 	if (sv->resp != NULL)
 		frontend_stats_write(b, "resp", "commands", &sv->resp_stats);
 	frontend_stats_write(b, "http", "requests", &sv->http_stats);
+	watch_metrics_write(b, sv);
 }
 
 /* The peers in the configuration other than this node, with their label values. */

@@ -20,6 +20,7 @@ static const struct route routes[] = {
     {GET, "/v1/kv", 0, route_kv_list},
     {ROUTE_ANY, "/v1/sessions", ROUTE_PREFIX, route_sessions},
     {ROUTE_ANY, "/v1/lease", ROUTE_PREFIX, route_lease},
+    {GET, "/v1/watch", 0, route_watch},
     {GET, "/v1/cluster", 0, route_cluster},
     {ROUTE_ANY, "/v1/members", ROUTE_PREFIX, route_members},
     {POST, "/v1/admin/transfer", 0, route_transfer},

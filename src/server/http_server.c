@@ -374,6 +374,8 @@ static void hconn_process(struct hconn *c)
 {
 	if (c->processing || c->conn.closing)
 		return;
+	if (http_watch_process(c))
+		return;
 	c->processing = true;
 	conn_ref(&c->conn);
 	while (!c->conn.closing && !c->busy && !c->close_after && !conn_output_full(&c->conn)) {
@@ -451,12 +453,14 @@ static void on_closing(struct conn *conn)
 	struct hconn *c = hconn_of(conn);
 	if (c->relay != NULL)
 		relay_end(c);
+	http_watch_closing(c);
 }
 
 static void on_free(struct conn *conn)
 {
 	struct hconn *c = hconn_of(conn);
 	http_parser_free(&c->parser);
+	http_watch_release(c);
 	free(c->key);
 	free(c);
 }

@@ -138,6 +138,8 @@ int node_read(struct node *n, bool stale, node_read_cb cb, void *arg);
 
 /* The state machine, for reading inside a node_read callback (or for statistics). */
 const struct kv *node_kv(const struct node *n);
+/* Sets (NULL: clears) the state machine's change hook (watch.c is its one user). */
+void node_watch_hook_set(struct node *n, const struct kv_watch_hook *hook);
 
 /* ---- Cluster */
 

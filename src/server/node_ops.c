@@ -29,6 +29,11 @@ const struct kv *node_kv(const struct node *n)
 	return driver_kv(n->d);
 }
 
+void node_watch_hook_set(struct node *n, const struct kv_watch_hook *hook)
+{
+	driver_watch_hook_set(n->d, hook);
+}
+
 void node_status(const struct node *n, struct node_status *out)
 {
 	const struct raft *r = driver_raft(n->d);

@@ -170,6 +170,7 @@ struct rconn {
 	bool timing;
 	const struct command *timing_cmd; /* NULL: "other" */
 	uint64_t timing_start_ns;
+	struct rps *pubsub; /* subscriptions and CONCORD.WATCHes (resp_pubsub.c); NULL: none */
 };
 
 /* Reads queued while parsing, confirmed together by one node_read. */
@@ -182,6 +183,7 @@ struct resp_server {
 	struct conn_listener l; /* first */
 	struct server *sv;
 	struct read_batch *batch;
+	struct rps_reg *pubsub; /* this node's subscribers (resp_pubsub.c) */
 };
 
 /* =================================================================================
@@ -338,6 +340,25 @@ void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 
 /* Proposes a built KV_OP_TXN; the slot renders it with kinds[0..n) (taken over). */
 void resp_txn_propose(struct rconn *c, const struct kv_cmd *cmd, uint8_t *kinds, size_t n);
+
+/* resp_pubsub.c */
+LOCAL_FN(local_subscribe);
+LOCAL_FN(local_psubscribe);
+LOCAL_FN(local_unsubscribe);
+LOCAL_FN(local_punsubscribe);
+LOCAL_FN(local_publish);
+LOCAL_FN(local_pubsub);
+LOCAL_FN(local_concord_watch);
+LOCAL_FN(local_concord_unwatch);
+/* Answers what subscribed mode refuses (RESP2), PING there, and CONFIG SET|GET
+ * notify-keyspace-events; true if it answered. */
+bool resp_pubsub_intercept(struct rconn *c, const struct command *cmd, size_t argc,
+                           const struct resp_arg *argv);
+/* The connection's output drained: CONCORD.WATCH catch-ups continue. */
+void resp_pubsub_drained(struct rconn *c);
+void resp_pubsub_closing(struct rconn *c);
+void resp_pubsub_free(struct rconn *c);
+void resp_pubsub_server_free(struct resp_server *s);
 
 /* resp_txn.c */
 /* After MULTI: queues (or refuses) the command; true if it was answered. With `cmd`

@@ -519,6 +519,8 @@ static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *ar
 		reply_wrong_args(conn_reply_now(c), &argv[0]);
 		return;
 	}
+	if (resp_pubsub_intercept(c, cmd, argc, argv))
+		return;
 	/* CONCORD.EXEC id seq command args...: a write under a session, or a read. */
 	p->run = cmd;
 	p->rargc = argc;
@@ -688,6 +690,7 @@ static void on_commit(struct conn *conn, size_t n)
 
 static void on_process(struct conn *conn)
 {
+	resp_pubsub_drained(rconn_of(conn));
 	rconn_process(rconn_of(conn));
 }
 
@@ -702,6 +705,7 @@ static void on_closing(struct conn *conn)
 {
 	struct rconn *c = rconn_of(conn);
 	relay_drop(c, "the client closed its connection");
+	resp_pubsub_closing(c);
 	/* Finished replies go; unfinished ones stay with whoever owes them. */
 	struct slot *sl = c->head;
 	while (sl != NULL) {
@@ -724,6 +728,7 @@ static void on_free(struct conn *conn)
 	struct rconn *c = rconn_of(conn);
 	resp_parser_free(&c->parser);
 	resp_txn_free(c);
+	resp_pubsub_free(c);
 	for (int i = 0; i < SCAN_CURSORS; i++)
 		free(c->cursors[i].start);
 	free(c->name);
@@ -793,4 +798,5 @@ int resp_server_port(const struct resp_server *s)
 void resp_server_close(struct resp_server *s, void (*cb)(void *arg), void *arg)
 {
 	conn_listener_close(&s->l, cb, arg);
+	resp_pubsub_server_free(s); /* every connection closed: no subscriber is left */
 }

@@ -28,6 +28,9 @@ void server_init(struct server *sv)
 	kv_limits_default(&sv->limits);
 	sv->request_timeout_ms = 5000;
 	sv->log_level = 1;
+	sv->watch_max = 4096;
+	sv->watch_conn_max = 64;
+	sv->watch_buffer_bytes = (size_t)1 << 20;
 	server_derive_limits(sv);
 }
 
@@ -48,6 +51,9 @@ void server_derive_limits(struct server *sv)
 		sv->output_hard_bytes = WIRE_BUF_BYTES_LIMIT;
 	if (sv->output_soft_bytes > sv->output_hard_bytes)
 		sv->output_soft_bytes = sv->output_hard_bytes;
+	/* A watcher is canceled as slow well before its connection could overflow. */
+	if (sv->watch_buffer_bytes > sv->output_hard_bytes / 4)
+		sv->watch_buffer_bytes = sv->output_hard_bytes / 4;
 }
 
 void server_logf(const struct server *sv, int level, const char *fmt, ...)

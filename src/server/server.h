@@ -25,6 +25,7 @@
 
 struct resp_server;
 struct http_server;
+struct watch_hub;
 
 /* The counters of one frontend, which it keeps in struct server for /metrics and INFO. */
 struct server_stats {
@@ -98,6 +99,22 @@ struct server {
 	struct server_stats http_stats;     /* /metrics reads them without the other's header */
 	struct server_latency resp_latency; /* dispatch to reply, per command */
 	struct server_latency http_latency; /* request parsed to response queued */
+	/* Watch and pub/sub (watch.h): limits, counters, and the hub while in use. */
+	uint32_t watch_max;        /* watchers on this node, both frontends together */
+	uint32_t watch_conn_max;   /* watchers (RESP: also subscriptions) per connection */
+	size_t watch_buffer_bytes; /* a watcher whose connection has more output queued
+	                              when an event comes is cancelled as slow */
+	struct watch_stats {
+		uint64_t created;          /* watchers started, in all */
+		uint64_t refused;          /* refused for watch_max or watch_conn_max */
+		uint64_t cancel_slow;      /* cancelled: output over watch_buffer_bytes */
+		uint64_t cancel_compacted; /* cancelled or refused: start revision compacted */
+		uint64_t events;           /* events delivered to watchers */
+		uint64_t published;        /* pub/sub messages delivered to subscribers */
+		uint32_t watchers;         /* open now */
+		uint32_t subscriptions;    /* RESP channel and pattern subscriptions open now */
+	} watch_stats;
+	struct watch_hub *watch;
 };
 
 /* Counts one request of slot `slot` (its name `name`; slot >= SERVER_LATENCY_SLOTS - 1:

@@ -95,6 +95,13 @@ static const char usage_text[] =
     "                               this long (default 30; 0: never)\n"
     "  --client-output-limit BYTES  queued output of one connection, and largest reply\n"
     "                               (default 8 MiB; at least 6 x --max-value-bytes + 1 MiB)\n"
+    "  --history-revisions N        revisions of history kept readable and watchable (default\n"
+    "                               10000; every member must use the same)\n"
+    "  --watch-max N                watchers on this node, HTTP and RESP (default 4096)\n"
+    "  --watch-conn-max N           watchers and pub/sub subscriptions per connection\n"
+    "                               (default 64)\n"
+    "  --watch-buffer-bytes BYTES   a watcher with more output queued when an event comes\n"
+    "                               is cancelled as slow (default 1 MiB)\n"
     "\n"
     "Other:\n"
     "  --log-level LEVEL            debug, info (default), warn or error\n"
@@ -124,6 +131,9 @@ struct options {
 	enum server_follower_mode resp_follower, http_follower;
 	bool stale_reads;
 	uint32_t max_clients, relay_reserve;
+	uint32_t watch_max, watch_conn_max;
+	uint64_t watch_buffer_bytes;
+	uint64_t history_revisions;
 	uint64_t idle_timeout_s, read_timeout_s, output_limit;
 	int log_level;
 };
@@ -287,6 +297,10 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_READ_TIMEOUT,
 	OPT_OUTPUT_LIMIT,
+	OPT_WATCH_MAX,
+	OPT_WATCH_CONN_MAX,
+	OPT_WATCH_BUFFER,
+	OPT_HISTORY,
 };
 
 static const struct option long_options[] = {
@@ -324,8 +338,26 @@ static const struct option long_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"watch-max", required_argument, NULL, OPT_WATCH_MAX},
+    {"watch-conn-max", required_argument, NULL, OPT_WATCH_CONN_MAX},
+    {"watch-buffer-bytes", required_argument, NULL, OPT_WATCH_BUFFER},
+    {"history-revisions", required_argument, NULL, OPT_HISTORY},
     {NULL, 0, NULL, 0},
 };
+
+/* The watch limits: --watch-*. */
+static void watch_option(struct options *o, int ch, const char *v)
+{
+	if (ch == OPT_WATCH_MAX)
+		o->watch_max = (uint32_t)parse_u64("--watch-max", v, 0, 1000000);
+	else if (ch == OPT_WATCH_CONN_MAX)
+		o->watch_conn_max = (uint32_t)parse_u64("--watch-conn-max", v, 1, 100000);
+	else if (ch == OPT_HISTORY)
+		o->history_revisions = parse_u64("--history-revisions", v, 1, (uint64_t)1 << 40);
+	else
+		o->watch_buffer_bytes =
+		    parse_u64("--watch-buffer-bytes", v, 1024, (uint64_t)1 << 30);
+}
 
 /* The client-connection limits: --relay-reserve and the --client-* flags. */
 static void client_option(struct options *o, int ch, const char *v)
@@ -355,6 +387,10 @@ static void options_parse(int argc, char **argv, struct options *o)
 	o->max_value_bytes = 1u << 20;
 	o->max_keys = 1024;
 	o->max_clients = 4096;
+	o->watch_max = 4096;
+	o->watch_conn_max = 64;
+	o->watch_buffer_bytes = 1 << 20;
+	o->history_revisions = 10000;
 	o->relay_reserve = 64;
 	o->idle_timeout_s = 300;
 	o->read_timeout_s = 30;
@@ -488,6 +524,12 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case OPT_READ_TIMEOUT:
 		case OPT_OUTPUT_LIMIT:
 			client_option(o, ch, optarg);
+			break;
+		case OPT_WATCH_MAX:
+		case OPT_WATCH_CONN_MAX:
+		case OPT_WATCH_BUFFER:
+		case OPT_HISTORY:
+			watch_option(o, ch, optarg);
 			break;
 		case OPT_LOG_LEVEL:
 			if (strcmp(optarg, "debug") == 0)
@@ -663,6 +705,7 @@ static void config_build(struct options *o, struct node_config *cfg)
 	cfg->kv.limits.value_bytes_max = o->max_value_bytes;
 	cfg->max_frame_bytes = o->max_frame_bytes;
 	cfg->kv.limits.keys_per_cmd_max = o->max_keys;
+	cfg->kv.history_revisions = o->history_revisions;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -741,6 +784,9 @@ int main(int argc, char **argv)
 	sv->http_follower = o.http_follower;
 	sv->stale_reads = o.stale_reads;
 	sv->max_clients = o.max_clients;
+	sv->watch_max = o.watch_max;
+	sv->watch_conn_max = o.watch_conn_max;
+	sv->watch_buffer_bytes = (size_t)o.watch_buffer_bytes;
 	sv->relay_reserve = o.relay_reserve;
 	sv->idle_timeout_ms = o.idle_timeout_s * 1000;
 	sv->read_timeout_ms = o.read_timeout_s * 1000;
