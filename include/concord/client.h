@@ -89,6 +89,11 @@ struct concord_client_opts {
 	uint32_t backoff_max_ms;
 	uint64_t reply_bytes_max; /* a larger reply is refused (CONCORD_EPROTO) */
 	bool no_session;          /* plain writes: at-least-once when retried */
+	/* Credentials (docs/security.md): with `password` set, every connection sends
+	 * AUTH user password (user NULL: "default") before anything else; a refusal fails
+	 * the call at once (CONCORD_ESERVER). Copied by concord_client_new. */
+	const char *user;
+	const char *password;
 };
 
 /* Zeroes *opts: every field then means its default. */

@@ -160,6 +160,38 @@ static int64_t call_min(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+int client_open(struct concord_client *c, const struct client_endpoint *ep, int64_t deadline_ms,
+                char *msg, size_t msg_size)
+{
+	c->auth_refused = false;
+	int rc = client_conn_open(&c->conn, ep, &c->rd_lim, deadline_ms, msg, msg_size);
+	if (rc != CONN_OK || c->password == NULL) {
+		return rc;
+	}
+	struct wire_buf b;
+	wire_buf_init(&b, 4096);
+	const char *user = c->user[0] != '\0' ? c->user : "default";
+	resp_write_array(&b, 3);
+	resp_write_bulk(&b, "AUTH", 4);
+	resp_write_bulk(&b, user, strlen(user));
+	resp_write_bulk(&b, c->password, strlen(c->password));
+	const struct resp_value *v = NULL;
+	rc = client_conn_roundtrip(&c->conn, b.data, b.len, deadline_ms, &v, msg, msg_size);
+	wire_buf_free(&b);
+	if (rc != CONN_OK) {
+		client_conn_close(&c->conn);
+		return CONN_ECONNECT;
+	}
+	if (v->type == RESP_ERROR) {
+		snprintf(msg, msg_size, "AUTH as %s refused: %.*s", user,
+		         (int)(v->len < 120 ? v->len : 120), v->str);
+		c->auth_refused = true;
+		client_conn_close(&c->conn);
+		return CONN_ECONNECT;
+	}
+	return CONN_OK;
+}
+
 /* Connects c->conn to the current endpoint if it is not connected. */
 static int call_connect(struct concord_client *c, int64_t deadline_ms, char *why, size_t why_size)
 {
@@ -172,7 +204,7 @@ static int call_connect(struct concord_client *c, int64_t deadline_ms, char *why
 	}
 	int64_t until = call_min(deadline_ms, client_now_ms() + c->opts.connect_timeout_ms);
 	char msg[160];
-	int rc = client_conn_open(&c->conn, &c->eps[c->cur], &c->rd_lim, until, msg, sizeof(msg));
+	int rc = client_open(c, &c->eps[c->cur], until, msg, sizeof(msg));
 	if (rc != CONN_OK) {
 		client_say(why, why_size, "%s: %s", c->endpoint, msg);
 	}
@@ -219,6 +251,9 @@ int client_call(struct concord_client *c, enum client_kind kind, const struct cl
 			}
 		}
 		if (call_connect(c, deadline, why, sizeof(why)) != CONN_OK) {
+			if (c->auth_refused) {
+				return client_fail(c, CONCORD_ESERVER, "%s", why);
+			}
 			call_next_endpoint(c);
 			failures++;
 			continue;
@@ -409,8 +444,11 @@ int client_call_node(struct concord_client *c, const struct client_endpoint *ep,
 		if (!client_conn_is_open(&c->conn)) {
 			int64_t until =
 			    call_min(deadline, client_now_ms() + c->opts.connect_timeout_ms);
-			if (client_conn_open(&c->conn, ep, &c->rd_lim, until, msg, sizeof(msg)) !=
-			    CONN_OK) {
+			if (client_open(c, ep, until, msg, sizeof(msg)) != CONN_OK) {
+				if (c->auth_refused) {
+					return client_fail(c, CONCORD_ESERVER, "%s: %s",
+					                   c->endpoint, msg);
+				}
 				client_say(why, sizeof(why), "%s: %s", c->endpoint, msg);
 				failures++;
 				continue;

@@ -60,6 +60,14 @@ static int client_opts_resolve(struct concord_client_opts *o, char *errmsg, size
 		snprintf(errmsg, errmsg_size, "backoff_min_ms is above backoff_max_ms");
 		return CONCORD_EINVAL;
 	}
+	if (o->user != NULL && (strlen(o->user) == 0 || strlen(o->user) > 64)) {
+		snprintf(errmsg, errmsg_size, "user must be 1 to 64 bytes");
+		return CONCORD_EINVAL;
+	}
+	if (o->password != NULL && strlen(o->password) > 256) {
+		snprintf(errmsg, errmsg_size, "password must be at most 256 bytes");
+		return CONCORD_EINVAL;
+	}
 	if (o->reply_bytes_max > CONCORD_CLIENT_REPLY_BYTES_LIMIT || o->reply_bytes_max < 64) {
 		snprintf(errmsg, errmsg_size, "reply_bytes_max must lie in 64..%u",
 		         CONCORD_CLIENT_REPLY_BYTES_LIMIT);
@@ -132,6 +140,18 @@ int concord_client_new(const char *endpoints, const struct concord_client_opts *
 		return CONCORD_EINVAL;
 	}
 	c->n_listed = c->n_eps;
+	/* The credentials are the handle's own from here on. */
+	if (c->opts.user != NULL) {
+		snprintf(c->user, sizeof(c->user), "%s", c->opts.user);
+	}
+	if (c->opts.password != NULL) {
+		c->password = strdup(c->opts.password);
+		if (c->password == NULL) {
+			free(c);
+			return CONCORD_ENOMEM;
+		}
+	}
+	c->opts.user = c->opts.password = NULL;
 	resp_reader_limits_default(&c->rd_lim);
 	c->rd_lim.bulk_bytes_max = c->opts.reply_bytes_max;
 	c->rd_lim.buffer_bytes_max = c->opts.reply_bytes_max;
@@ -173,6 +193,10 @@ void concord_client_free(struct concord_client *c)
 	}
 	client_conn_close(&c->conn);
 	wire_buf_free(&c->req);
+	if (c->password != NULL) {
+		memset(c->password, 0, strlen(c->password));
+		free(c->password);
+	}
 	free(c);
 }
 

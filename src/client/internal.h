@@ -88,10 +88,18 @@ struct concord_client {
 	uint64_t session_id;
 	uint64_t session_seq; /* the last sequence number given to a write */
 
-	uint64_t rng; /* back-off jitter */
+	char user[65];     /* AUTH on every new connection, if password is set */
+	char *password;    /* NULL: none */
+	bool auth_refused; /* the last connection's AUTH was refused */
+	uint64_t rng;      /* back-off jitter */
 	char errmsg[CONCORD_CLIENT_ERRMSG_SIZE];
 	char endpoint[CLIENT_HOST_BYTES_MAX + CLIENT_PORT_BYTES_MAX + 4];
 };
+
+/* Opens c->conn to `ep` and authenticates it (opts.password). CONN_OK, or CONN_ECONNECT
+ * with a message (c->auth_refused says whether the server refused the credentials). */
+int client_open(struct concord_client *c, const struct client_endpoint *ep, int64_t deadline_ms,
+                char *msg, size_t msg_size);
 
 /* How a command may be retried (call.c). */
 enum client_kind {

@@ -8,10 +8,13 @@
  * http_routes.c  the route table: {methods, path, flags, handler}, and routing
  * http_kv.c      the key-value and session routes (/v1/kv, /v1/sessions)
  * http_admin.c   cluster, membership, admin, health and metrics routes
+ * http_auth.c    Origin/Host checks, Basic auth, 401/403
+ * http_auth_routes.c  the /v1/auth routes
  */
 
 #include "codec/http.h"
 #include "codec/json.h"
+#include "server/auth.h"
 #include "server/conn.h"
 #include "server/http_server.h"
 
@@ -53,8 +56,10 @@ struct hconn {
 	char *key; /* the key of a pending read or write (copy) */
 	size_t key_len;
 	uint64_t client_id, seq;
-	struct relay *relay;      /* the request relayed to the leader, if any */
-	struct http_watch *watch; /* GET /v1/watch streaming on this connection, if any */
+	struct relay *relay;          /* the request relayed to the leader, if any */
+	struct http_watch *watch;     /* GET /v1/watch streaming on this connection, if any */
+	char user[AUTH_NAME_MAX + 1]; /* the request's verified user ("" none) */
+	uint32_t auth_failures;       /* wrong credentials in a row on this connection */
 };
 
 struct http_server {
@@ -85,8 +90,16 @@ struct route {
 	route_fn handler;
 };
 
-/* Serves c->req through the table (http_routes.c). */
+/* Serves c->req: the browser and auth checks, then the table (http_routes.c). */
 void http_route(struct hconn *c);
+/* Serves c->req through the table, checks passed. */
+void http_route_table(struct hconn *c);
+
+/* http_auth.c: true if the request may go on to the table now; else it was answered
+ * (401, 403) or waits for its password check, which then serves it. */
+bool http_auth_gate(struct hconn *c);
+/* http_auth_routes.c: /v1/auth/... */
+void route_auth(struct hconn *c, const char *rest, size_t len);
 
 /* http_kv.c */
 void route_kv_get(struct hconn *c, const char *rest, size_t len);

@@ -115,6 +115,24 @@ static void node_metrics_write(struct wire_buf *b, const struct node_status *st,
 }
 
 /* The transport's and the store's numbers. */
+/* Auth and browser safety (docs/security.md). */
+static void auth_metrics_write(struct wire_buf *b, struct server *sv)
+{
+	const struct server_auth *a = &sv->auth;
+	const enum metrics_type C = METRICS_COUNTER, G = METRICS_GAUGE;
+	metric(b, "concord_auth_enabled", "1 if auth is on in this node's state.", G,
+	       auth_enabled(node_kv(sv->node)) ? 1 : 0);
+	metric(b, "concord_auth_successes_total", "Passwords verified (RESP and HTTP).", C,
+	       a->successes);
+	metric(b, "concord_auth_failures_total", "Wrong user names or passwords.", C, a->failures);
+	metric(b, "concord_auth_denied_total", "Requests refused NOAUTH/NOPERM or 401/403.", C,
+	       a->denied);
+	metric(b, "concord_auth_verifying", "Password checks running on the thread pool.", G,
+	       a->verifying);
+	metric(b, "concord_http_browser_refused_total",
+	       "HTTP requests refused for a foreign Origin or Host.", C, a->browser_refused);
+}
+
 static void net_kv_metrics_write(struct wire_buf *b, struct server *sv)
 {
 	struct net_stats ns;
@@ -377,6 +395,7 @@ void route_metrics(struct hconn *c, const char *rest, size_t len)
 	raft_metrics_write(&b, sv, &st, &m);
 	node_metrics_write(&b, &st, &m);
 	net_kv_metrics_write(&b, sv);
+	auth_metrics_write(&b, sv);
 	peer_metrics_write(&b, sv, &st);
 	frontend_metrics_write(&b, sv);
 	metrics_write_family(&b, "concord_request_duration_seconds",

@@ -26,6 +26,7 @@ static const struct route routes[] = {
     {POST, "/v1/admin/transfer", 0, route_transfer},
     {POST, "/v1/admin/step-down", 0, route_step_down},
     {ROUTE_ANY, "/v1/admin/faults", 0, route_faults},
+    {ROUTE_ANY, "/v1/auth/", ROUTE_PREFIX, route_auth},
     {GET, "/healthz", 0, route_healthz},
     {GET, "/metrics", 0, route_metrics},
     {GET, "/", 0, route_index},
@@ -68,6 +69,13 @@ void http_route(struct hconn *c)
 	free(c->key);
 	c->key = NULL;
 	c->key_len = 0;
+	if (http_auth_gate(c))
+		http_route_table(c);
+}
+
+void http_route_table(struct hconn *c)
+{
+	const struct http_request *q = &c->req;
 	unsigned listed = 0;
 	bool matched = false;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

@@ -328,8 +328,9 @@ static void relay_request(struct wire_buf *b, const struct http_request *q, cons
 	                " HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
 	                "Concord-Forwarded: 1\r\nContent-Length: %zu\r\n",
 	                address, q->body_len);
+	/* Authorization too: the leader checks the user again. */
 	static const char *const pass[] = {"Content-Type", "Concord-Client-Id", "Concord-Seq",
-	                                   "Accept"};
+	                                   "Accept", "Authorization"};
 	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
 		const struct http_header *h = http_request_header(q, pass[i]);
 		if (h != NULL) {

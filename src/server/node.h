@@ -132,6 +132,10 @@ typedef void (*node_read_cb)(void *arg, int status);
  * NODE_EINVAL, NODE_ESTOPPING) without calling it. */
 int node_write(struct node *n, const struct kv_cmd *cmd, node_write_cb cb, void *arg);
 
+/* The same, keys of the reserved keyspace allowed: for the node's own records (the auth
+ * users and roles, src/server/auth.h). */
+int node_write_reserved(struct node *n, const struct kv_cmd *cmd, node_write_cb cb, void *arg);
+
 /* Waits for a linearizable read (or, if `stale`, for nothing). Returns 0 if the callback
  * will be called, else NODE_ENOTLEADER / NODE_ESTOPPING at once. */
 int node_read(struct node *n, bool stale, node_read_cb cb, void *arg);

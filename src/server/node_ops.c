@@ -19,6 +19,11 @@ int node_write(struct node *n, const struct kv_cmd *cmd, node_write_cb cb, void 
 	return driver_write(n->d, cmd, cb, arg);
 }
 
+int node_write_reserved(struct node *n, const struct kv_cmd *cmd, node_write_cb cb, void *arg)
+{
+	return driver_propose(n->d, cmd, cb, arg);
+}
+
 int node_read(struct node *n, bool stale, node_read_cb cb, void *arg)
 {
 	return driver_read(n->d, stale, cb, arg);

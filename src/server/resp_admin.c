@@ -85,16 +85,6 @@ void local_config(struct rconn *c, size_t argc, const struct resp_arg *argv, str
 	}
 }
 
-/* Concord has no users or passwords: as Redis without requirepass, where the default
- * user has "nopass", AUTH default <any password> succeeds and any other user is refused. */
-static bool auth_ok(const struct resp_arg *user, struct wire_buf *out)
-{
-	if (user->len == 7 && memcmp(user->data, "default", 7) == 0)
-		return true;
-	reply_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
-	return false;
-}
-
 static bool client_name_ok(const struct resp_arg *name, struct wire_buf *out)
 {
 	for (size_t i = 0; i < name->len; i++) {
@@ -121,7 +111,7 @@ static void client_set_name(struct rconn *c, const struct resp_arg *name)
 }
 
 /* HELLO's reply, Redis's map in the connection's (new) protocol. */
-static void hello_reply(struct rconn *c, struct wire_buf *out)
+void resp_hello_reply(struct rconn *c, struct wire_buf *out)
 {
 	struct node_status st;
 	node_status(c->s->sv->node, &st);
@@ -172,29 +162,27 @@ void local_hello(struct rconn *c, size_t argc, const struct resp_arg *argv, stru
 			return;
 		}
 	}
-	if ((user != NULL && !auth_ok(user, out)) || (name != NULL && !client_name_ok(name, out)))
+	if (name != NULL && !client_name_ok(name, out))
 		return;
+	if (user != NULL) { /* the password follows the user name */
+		resp_auth_start(c, user, user + 1, true, (int)ver, name);
+		return;
+	}
 	if (name != NULL)
 		client_set_name(c, name);
 	c->proto = (uint8_t)ver;
-	hello_reply(c, out);
+	resp_hello_reply(c, out);
 }
 
-/* AUTH password: refused, no password is configured; AUTH username password: as HELLO's. */
+/* AUTH [username] password: resp_auth.c verifies it. */
 void local_auth(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
-	(void)c;
-	if (argc == 3) {
-		if (auth_ok(&argv[1], out))
-			resp_write_ok(out);
-		return;
-	}
-	if (argc != 2) {
+	if (argc == 3)
+		resp_auth_start(c, &argv[1], &argv[2], false, 0, NULL);
+	else if (argc == 2)
+		resp_auth_start(c, NULL, &argv[1], false, 0, NULL);
+	else
 		reply_syntax(out);
-		return;
-	}
-	reply_error(out, "ERR AUTH <password> called without any password configured for the "
-	                 "default user. Are you sure your configuration is correct?");
 }
 
 void local_client(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)

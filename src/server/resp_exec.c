@@ -168,6 +168,7 @@ void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 	if (cmd->build(s, argc, argv, &b) != 0) {
 		free(b.puts);
 		free(b.keys);
+		free(b.scratch);
 		reply_error(conn_reply_now(c), b.err);
 		return;
 	}
@@ -179,9 +180,11 @@ void resp_write_submit(struct rconn *c, const struct command *cmd, size_t argc,
 	sl->kind = b.kind;
 	sl->client_id = client_id != 0 ? client_id : b.cmd.client_id;
 	sl->seq = seq;
-	int rv = node_write(s->sv->node, &b.cmd, on_write_done, sl);
+	int rv = b.reserved ? node_write_reserved(s->sv->node, &b.cmd, on_write_done, sl)
+	                    : node_write(s->sv->node, &b.cmd, on_write_done, sl);
 	free(b.puts);
 	free(b.keys);
+	free(b.scratch);
 	write_proposed(c, sl, rv);
 }
 

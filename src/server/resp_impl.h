@@ -11,9 +11,11 @@
  * resp_admin.c    connection, server and cluster commands (PING, INFO, CLUSTER...)
  * resp_txn.c      MULTI/EXEC/DISCARD/WATCH/UNWATCH: the queue, one KV_OP_TXN per EXEC
  * resp_util.c     argument parsing and error replies
+ * resp_auth.c     AUTH, HELLO AUTH, ACL, CONCORD.USER/ROLE/AUTH, and who may run what
  */
 
 #include "codec/resp.h"
+#include "server/auth.h"
 #include "server/conn.h"
 #include "server/resp_server.h"
 
@@ -171,6 +173,15 @@ struct rconn {
 	const struct command *timing_cmd; /* NULL: "other" */
 	uint64_t timing_start_ns;
 	struct rps *pubsub; /* subscriptions and CONCORD.WATCHes (resp_pubsub.c); NULL: none */
+	/* Auth (resp_auth.c): the user this connection authenticated as, and the stored
+	 * hash it was verified against (a password change or deletion ends it). */
+	bool authed;
+	bool auth_busy; /* an AUTH is being verified: nothing further is parsed */
+	uint32_t auth_failures;
+	char user[AUTH_NAME_MAX + 1];
+	uint8_t user_hash[AUTH_HASH_BYTES];
+	char *relay_pw; /* the verified password, sent on the relay to the leader */
+	size_t relay_pw_len;
 };
 
 /* Reads queued while parsing, confirmed together by one node_read. */
@@ -210,6 +221,8 @@ struct build {
 	enum reply_kind kind;
 	struct kv_put *puts;
 	struct kv_key *keys;
+	bool reserved; /* writes reserved keys (auth records): proposed as the node's own */
+	char *scratch; /* key and value bytes the command points into (freed by the caller) */
 	struct kv_cmd sub[2]; /* a command built as a transaction (REPLY_FIRST_BULK) */
 	char err[256];
 };
@@ -314,6 +327,29 @@ LOCAL_FN(local_fault);
 LOCAL_FN(leader_transfer);
 LOCAL_FN(leader_stepdown);
 LOCAL_FN(leader_member);
+LOCAL_FN(local_acl);
+/* The HELLO reply (resp_admin.c), in c->proto. */
+void resp_hello_reply(struct rconn *c, struct wire_buf *out);
+
+/* resp_auth.c */
+int build_user(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_role(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+int build_auth(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* Whether the connection may run the command (auth off: always); if not, the NOAUTH or
+ * NOPERM error is answered. */
+bool resp_auth_check(struct rconn *c, const struct command *cmd, size_t argc,
+                     const struct resp_arg *argv);
+/* AUTH [user] password, and HELLO ver AUTH user password [SETNAME name] (`hello`):
+ * verified off the loop; the reply comes in a slot of its own. */
+void resp_auth_start(struct rconn *c, const struct resp_arg *user, const struct resp_arg *pw,
+                     bool hello, int ver, const struct resp_arg *name);
+/* Whether the command is AUTH, or a HELLO that authenticates. */
+bool resp_auth_command(const struct command *cmd, size_t argc, const struct resp_arg *argv);
+/* The AUTH a relay sends after its greeting, if the connection authenticated. */
+bool resp_auth_relay_hello(struct rconn *c, struct wire_buf *out);
+void resp_auth_free(struct rconn *c);
+/* resp_server.c: closes the connection's relay (nothing may be in flight on it). */
+void resp_relay_reset(struct rconn *c);
 
 /* =================================================================================
  * resp_server.c: slots

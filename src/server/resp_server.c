@@ -273,6 +273,11 @@ static void relay_drop(struct rconn *c, const char *why)
 	free(rr);
 }
 
+void resp_relay_reset(struct rconn *c)
+{
+	relay_drop(c, "the client authenticated again");
+}
+
 static bool relay_start(struct rconn *c, const struct node_member *leader)
 {
 	struct server *sv = c->s->sv;
@@ -294,6 +299,14 @@ static bool relay_start(struct rconn *c, const struct node_member *leader)
 	static const char hello[] = "*1\r\n$13\r\nCONCORD.RELAY\r\n";
 	rr->skip = 1;
 	relay_send(r, hello, sizeof(hello) - 1, 1);
+	/* The leader checks the user again: the relay authenticates as the client did. */
+	struct wire_buf auth;
+	wire_buf_init(&auth, 4096);
+	if (resp_auth_relay_hello(c, &auth)) {
+		rr->skip++;
+		relay_send(r, auth.data, auth.len, 1);
+	}
+	wire_buf_free(&auth);
 	return true;
 }
 
@@ -498,10 +511,14 @@ static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *ar
 	c->timing = true;
 	c->timing_cmd = NULL;
 	c->timing_start_ns = uv_hrtime();
-	if (txn_follows_relay(c, argc, argv))
-		return;
 	const struct command *cmd = command_find(argv[0].data, argv[0].len);
 	c->timing_cmd = cmd;
+	/* Who may run it is checked here, where it was received, before it is queued,
+	 * relayed or run (the leader checks a relayed command again). */
+	if (!resp_auth_check(c, cmd, argc, argv))
+		return;
+	if (txn_follows_relay(c, argc, argv))
+		return;
 	if (resp_txn_intercept(c, cmd, argc, argv))
 		return; /* queued after MULTI, or refused */
 	if (cmd == NULL) {
@@ -537,6 +554,9 @@ static void plan_command(struct rconn *c, size_t argc, const struct resp_arg *ar
 /* Whether the command must wait for what is in flight on the connection. */
 static bool plan_waits(const struct rconn *c, const struct plan *p)
 {
+	/* AUTH replaces the relay: nothing may be in flight on it. */
+	if (p->route == ROUTE_LOCAL && resp_auth_command(p->run, p->rargc, p->rargv))
+		return c->writes_in_flight > 0 || c->reads_in_flight > 0;
 	switch (p->route) {
 	case ROUTE_READ:
 	case ROUTE_STALE:
@@ -626,7 +646,10 @@ static void rconn_process(struct rconn *c)
 	bool paused = false;
 	c->drained = false;
 	while (!c->conn.closing && !c->quit) {
-		if (c->pending >= s->sv->pending_max || conn_output_full(&c->conn)) {
+		/* Behind an AUTH being verified, the next command waits: it may depend
+		 * on who the connection is. */
+		if (c->pending >= s->sv->pending_max || conn_output_full(&c->conn) ||
+		    c->auth_busy) {
 			paused = true;
 			break;
 		}
@@ -729,6 +752,7 @@ static void on_free(struct conn *conn)
 	resp_parser_free(&c->parser);
 	resp_txn_free(c);
 	resp_pubsub_free(c);
+	resp_auth_free(c);
 	for (int i = 0; i < SCAN_CURSORS; i++)
 		free(c->cursors[i].start);
 	free(c->name);

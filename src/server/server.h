@@ -12,6 +12,7 @@
 
 #include "kv/kv.h"
 #include "server/node.h"
+#include "server/auth.h"
 #include "codec/http.h"
 #include "codec/resp.h"
 #include "codec/wire.h"
@@ -115,6 +116,7 @@ struct server {
 		uint32_t subscriptions;    /* RESP channel and pattern subscriptions open now */
 	} watch_stats;
 	struct watch_hub *watch;
+	struct server_auth auth; /* users, protected mode, browser checks (auth.h) */
 };
 
 /* Counts one request of slot `slot` (its name `name`; slot >= SERVER_LATENCY_SLOTS - 1:

@@ -87,6 +87,8 @@ void h_start(struct h_fixture *f, const char *prefix, h_tweak_fn *tweak)
 	f->sv.limits = f->cfg.kv.limits;
 	f->sv.start_ms = uv_now(&f->loop);
 	f->sv.log_level = 3;
+	/* The tests' HTTP requests say "Host: t". */
+	snprintf(f->sv.auth.allowed_hosts, sizeof(f->sv.auth.allowed_hosts), "t");
 	if (tweak != NULL)
 		tweak(&f->sv);
 	server_derive_limits(&f->sv);

@@ -103,6 +103,14 @@ static const char usage_text[] =
     "  --watch-buffer-bytes BYTES   a watcher with more output queued when an event comes\n"
     "                               is cancelled as slow (default 1 MiB)\n"
     "\n"
+    "Security (docs/security.md):\n"
+    "  --insecure                   start even though a client or HTTP listener is on a\n"
+    "                               non-loopback address with neither auth (concordctl\n"
+    "                               auth enable) nor TLS (protected mode refuses to)\n"
+    "  --allowed-hosts LIST         host names, comma-separated, that HTTP requests may\n"
+    "                               name in Host and Origin besides loopback and the\n"
+    "                               members' addresses (state-changing and admin routes)\n"
+    "\n"
     "Other:\n"
     "  --log-level LEVEL            debug, info (default), warn or error\n"
     "  --help                       this text\n"
@@ -136,6 +144,8 @@ struct options {
 	uint64_t history_revisions;
 	uint64_t idle_timeout_s, read_timeout_s, output_limit;
 	int log_level;
+	bool insecure;
+	char allowed_hosts[1024];
 };
 
 __attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
@@ -291,6 +301,8 @@ enum {
 	OPT_STALE,
 	OPT_MAX_CLIENTS,
 	OPT_LOG_LEVEL,
+	OPT_INSECURE,
+	OPT_ALLOWED_HOSTS,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_RELAY_RESERVE,
@@ -336,6 +348,8 @@ static const struct option long_options[] = {
     {"client-read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
     {"client-output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"allowed-hosts", required_argument, NULL, OPT_ALLOWED_HOSTS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {"watch-max", required_argument, NULL, OPT_WATCH_MAX},
@@ -370,6 +384,31 @@ static void client_option(struct options *o, int ch, const char *v)
 		o->read_timeout_s = parse_u64("--client-read-timeout", v, 0, 86400 * 365);
 	else
 		o->output_limit = parse_u64("--client-output-limit", v, 1 << 16, (uint64_t)1 << 30);
+}
+
+/* Protected mode and the HTTP Host allowlist (docs/security.md). */
+static void security_option(struct options *o, int ch, const char *v)
+{
+	if (ch == OPT_INSECURE) {
+		o->insecure = true;
+		return;
+	}
+	copy_flag("--allowed-hosts", o->allowed_hosts, sizeof(o->allowed_hosts), v);
+	if (strpbrk(o->allowed_hosts, " \t\n/") != NULL)
+		usage_error("--allowed-hosts: a comma-separated list of host names, no ports");
+}
+
+/* Whether --NAME (or -NAME, NAME=...) was given: TLS counts as on once --cert-file is. */
+static bool flag_given(int argc, char **argv, const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		a += a[0] == '-' ? (a[1] == '-' ? 2 : 1) : 0;
+		if (strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '='))
+			return true;
+	}
+	return false;
 }
 
 static void options_parse(int argc, char **argv, struct options *o)
@@ -518,6 +557,10 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_MAX_CLIENTS:
 			o->max_clients = (uint32_t)parse_u64("--max-clients", optarg, 1, 1000000);
+			break;
+		case OPT_INSECURE:
+		case OPT_ALLOWED_HOSTS:
+			security_option(o, ch, optarg);
 			break;
 		case OPT_RELAY_RESERVE:
 		case OPT_IDLE_TIMEOUT:
@@ -762,6 +805,34 @@ static void on_signal(uv_signal_t *h, int signum)
 	node_stop(p->sv.node, on_part_stopped, p);
 }
 
+/* The frontends' shared settings from the options. */
+static void server_setup(struct server *sv, const struct options *o, const struct node_config *cfg,
+                         uv_loop_t *loop)
+{
+	server_init(sv);
+	sv->loop = loop;
+	snprintf(sv->cluster_id, sizeof(sv->cluster_id), "%s", o->cluster_id);
+	snprintf(sv->name, sizeof(sv->name), "%s", o->name);
+	sv->resp_follower = o->resp_follower;
+	sv->http_follower = o->http_follower;
+	sv->stale_reads = o->stale_reads;
+	sv->max_clients = o->max_clients;
+	sv->watch_max = o->watch_max;
+	sv->watch_conn_max = o->watch_conn_max;
+	sv->watch_buffer_bytes = (size_t)o->watch_buffer_bytes;
+	sv->relay_reserve = o->relay_reserve;
+	sv->idle_timeout_ms = o->idle_timeout_s * 1000;
+	sv->read_timeout_ms = o->read_timeout_s * 1000;
+	sv->output_hard_bytes = (size_t)o->output_limit;
+	sv->limits = cfg->kv.limits;
+	server_derive_limits(sv);
+	sv->start_ms = uv_now(loop);
+	sv->request_timeout_ms = o->request_timeout_ms;
+	sv->log_level = o->log_level;
+	sv->auth.insecure = o->insecure;
+	snprintf(sv->auth.allowed_hosts, sizeof(sv->auth.allowed_hosts), "%s", o->allowed_hosts);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -776,26 +847,7 @@ int main(int argc, char **argv)
 	cfg.log = on_node_log;
 	cfg.log_ctx = &p;
 	struct server *sv = &p.sv;
-	server_init(sv);
-	sv->loop = p.loop;
-	snprintf(sv->cluster_id, sizeof(sv->cluster_id), "%s", o.cluster_id);
-	snprintf(sv->name, sizeof(sv->name), "%s", o.name);
-	sv->resp_follower = o.resp_follower;
-	sv->http_follower = o.http_follower;
-	sv->stale_reads = o.stale_reads;
-	sv->max_clients = o.max_clients;
-	sv->watch_max = o.watch_max;
-	sv->watch_conn_max = o.watch_conn_max;
-	sv->watch_buffer_bytes = (size_t)o.watch_buffer_bytes;
-	sv->relay_reserve = o.relay_reserve;
-	sv->idle_timeout_ms = o.idle_timeout_s * 1000;
-	sv->read_timeout_ms = o.read_timeout_s * 1000;
-	sv->output_hard_bytes = (size_t)o.output_limit;
-	sv->limits = cfg.kv.limits;
-	server_derive_limits(sv);
-	sv->start_ms = uv_now(p.loop);
-	sv->request_timeout_ms = o.request_timeout_ms;
-	sv->log_level = o.log_level;
+	server_setup(sv, &o, &cfg, p.loop);
 
 	char err[512];
 	struct node *node = NULL;
@@ -804,6 +856,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sv->node = node;
+	/* Protected mode, once the recovered state says whether auth is on. */
+	if (auth_protected_check(sv, o.listen_client, o.listen_http,
+	                         flag_given(argc, argv, "cert-file"), err, sizeof(err)) != 0) {
+		server_logf(sv, 3, "%s", err);
+		fprintf(stderr, "concord: refusing to start: %s\n", err);
+		return 1;
+	}
+	if (o.insecure)
+		server_logf(sv, 2, "--insecure: protected mode is off");
 	if (resp_server_start(&sv->resp, sv, o.listen_client, err, sizeof(err)) != 0) {
 		fprintf(stderr, "concord: %s\n", err);
 		return 1;

@@ -330,6 +330,48 @@ static int ctl_step_down(struct ctl *ctl, int argc, char **argv)
  * Faults: on every node of the endpoint list.
  */
 
+/* The options of `faults set|clear PEER` (argv[2..argc)) into *f. */
+static void ctl_fault_options(int argc, char **argv, bool set, struct concord_fault *f)
+{
+	memset(f, 0, sizeof(*f));
+	for (int i = 2; i < argc; i++) {
+		const char *o = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!set) {
+			ctl_usage_error("faults clear: unexpected argument '%s'", o);
+		}
+		if (strcmp(o, "--block-out") == 0) {
+			f->block_out = true;
+			continue;
+		}
+		if (strcmp(o, "--block-in") == 0) {
+			f->block_in = true;
+			continue;
+		}
+		if (v == NULL) {
+			ctl_usage_error("faults set: %s needs a value", o);
+		}
+		i++;
+		if (strcmp(o, "--drop") == 0) {
+			f->drop = ctl_parse_prob(o, v);
+		} else if (strcmp(o, "--dup") == 0) {
+			f->dup = ctl_parse_prob(o, v);
+		} else if (strcmp(o, "--delay-req") == 0) {
+			f->delay_req_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
+		} else if (strcmp(o, "--delay-resp") == 0) {
+			f->delay_resp_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
+		} else if (strcmp(o, "--delay-req-p") == 0) {
+			f->delay_req_p = ctl_parse_prob(o, v);
+		} else if (strcmp(o, "--delay-resp-p") == 0) {
+			f->delay_resp_p = ctl_parse_prob(o, v);
+		} else if (strcmp(o, "--jitter") == 0) {
+			f->jitter_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
+		} else {
+			ctl_usage_error("faults set: unknown option '%s'", o);
+		}
+	}
+}
+
 static int ctl_faults(struct ctl *ctl, int argc, char **argv)
 {
 	struct concord_client *c = ctl->c;
@@ -343,43 +385,7 @@ static int ctl_faults(struct ctl *ctl, int argc, char **argv)
 	}
 	uint64_t peer = ctl_parse_peer(argv[1]);
 	struct concord_fault f;
-	memset(&f, 0, sizeof(f));
-	for (int i = 2; i < argc; i++) {
-		const char *o = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!set) {
-			ctl_usage_error("faults clear: unexpected argument '%s'", o);
-		}
-		if (strcmp(o, "--block-out") == 0) {
-			f.block_out = true;
-			continue;
-		}
-		if (strcmp(o, "--block-in") == 0) {
-			f.block_in = true;
-			continue;
-		}
-		if (v == NULL) {
-			ctl_usage_error("faults set: %s needs a value", o);
-		}
-		i++;
-		if (strcmp(o, "--drop") == 0) {
-			f.drop = ctl_parse_prob(o, v);
-		} else if (strcmp(o, "--dup") == 0) {
-			f.dup = ctl_parse_prob(o, v);
-		} else if (strcmp(o, "--delay-req") == 0) {
-			f.delay_req_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
-		} else if (strcmp(o, "--delay-resp") == 0) {
-			f.delay_resp_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
-		} else if (strcmp(o, "--delay-req-p") == 0) {
-			f.delay_req_p = ctl_parse_prob(o, v);
-		} else if (strcmp(o, "--delay-resp-p") == 0) {
-			f.delay_resp_p = ctl_parse_prob(o, v);
-		} else if (strcmp(o, "--jitter") == 0) {
-			f.jitter_ms = (uint32_t)ctl_parse_u64(o, v, 0, 600000);
-		} else {
-			ctl_usage_error("faults set: unknown option '%s'", o);
-		}
-	}
+	ctl_fault_options(argc, argv, set, &f);
 	/* Every listed node in turn: faults live on each node's own links. */
 	int worst = CTL_OK;
 	const char *p = endpoints;

@@ -35,6 +35,7 @@ struct ctl_command {
 
 extern const struct ctl_command ctl_kv_commands[];    /* kv.c */
 extern const struct ctl_command ctl_admin_commands[]; /* admin.c */
+extern const struct ctl_command ctl_auth_commands[];  /* auth.c */
 extern const struct ctl_command ctl_lease_commands[]; /* lease.c */
 
 /* Prints "concordctl: MESSAGE" and the help hint, then exits with CTL_USAGE. */

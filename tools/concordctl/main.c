@@ -18,7 +18,8 @@ static struct concord_client *ctl_client;
 #define CTL_TIMEOUT_MS_MAX    3600000u
 
 static const char ctl_usage_text[] =
-    "Usage: concordctl [--endpoints H:P,H:P...] [--timeout-ms N] COMMAND [ARGS]\n"
+    "Usage: concordctl [--endpoints H:P,H:P...] [--timeout-ms N] [--user NAME[:PASSWORD]]\n"
+    "                  COMMAND [ARGS]\n"
     "\n"
     "Talks to a Concord cluster through the client ports (RESP) of its nodes: finds the\n"
     "leader, retries, and writes exactly once (a client session).\n"
@@ -29,6 +30,9 @@ static const char ctl_usage_text[] =
     ")\n"
     "  -t, --timeout-ms N     give up on a command after N ms, retries included\n"
     "                         (default 10000)\n"
+    "  -u, --user NAME[:PASSWORD]\n"
+    "                         authenticate as NAME (AUTH on every connection); without\n"
+    "                         :PASSWORD it comes from CONCORD_PASSWORD\n"
     "  -h, --help             this text\n"
     "\n"
     "Commands:\n"
@@ -60,6 +64,15 @@ static const char ctl_usage_text[] =
     "                         probability in [0, 1]; a delay applies to every message\n"
     "                         unless --delay-*-p says how many\n"
     "  faults clear PEER|*    remove them\n"
+    "  user add NAME PASSWORD [ROLE...] | delete NAME | passwd NAME PASSWORD | list |\n"
+    "       get NAME | grant-role NAME ROLE | revoke-role NAME ROLE\n"
+    "                         users (the root role runs these once auth is on)\n"
+    "  role add NAME | delete NAME | list | get NAME |\n"
+    "       grant-permission NAME read|readwrite PREFIX | revoke-permission NAME PREFIX\n"
+    "                         roles: read or read-write on keys starting with PREFIX\n"
+    "  auth enable|disable|status\n"
+    "                         switch auth on for the whole cluster (needs a user root\n"
+    "                         with the root role) or off\n"
     "\n"
     "Exit status: 0 success, 1 not found or failed, 2 usage error, 3 cluster unavailable.\n";
 
@@ -137,10 +150,31 @@ void ctl_need_args(const char *cmd, int have, int want_min, int want_max)
  * main
  */
 
+/* --user NAME[:PASSWORD] (else CONCORD_PASSWORD) into the client's options. */
+static void ctl_credentials(const char *user, char *name, size_t cap, struct concord_client_opts *o)
+{
+	if (user == NULL) {
+		return;
+	}
+	const char *colon = strchr(user, ':');
+	size_t n = colon != NULL ? (size_t)(colon - user) : strlen(user);
+	if (n == 0 || n >= cap) {
+		ctl_usage_error("--user: expected NAME[:PASSWORD] with a name of 1 to 64 bytes");
+	}
+	memcpy(name, user, n);
+	name[n] = '\0';
+	o->user = name;
+	o->password = colon != NULL ? colon + 1 : getenv("CONCORD_PASSWORD");
+	if (o->password == NULL) {
+		ctl_usage_error(
+		    "--user %s: no password (give NAME:PASSWORD or set CONCORD_PASSWORD)", name);
+	}
+}
+
 static const struct ctl_command *ctl_find(const char *name)
 {
 	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands,
-	                                                   ctl_lease_commands};
+	                                                   ctl_lease_commands, ctl_auth_commands};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
 			if (strcmp(k->name, name) == 0) {
@@ -158,15 +192,17 @@ int main(int argc, char **argv)
 		endpoints = CTL_DEFAULT_ENDPOINTS;
 	}
 	uint32_t timeout_ms = CONCORD_CLIENT_DEFAULT_DEADLINE_MS;
+	const char *user = NULL;
 	static const struct option longopts[] = {
 	    {"endpoints", required_argument, NULL, 'e'},
 	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"user", required_argument, NULL, 'u'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 	/* '+': options stop at the command, whose own options follow it. */
-	while ((opt = getopt_long(argc, argv, "+e:t:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+e:t:u:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e':
 			endpoints = optarg;
@@ -174,6 +210,9 @@ int main(int argc, char **argv)
 		case 't':
 			timeout_ms =
 			    (uint32_t)ctl_parse_u64("--timeout-ms", optarg, 1, CTL_TIMEOUT_MS_MAX);
+			break;
+		case 'u':
+			user = optarg;
 			break;
 		case 'h':
 			fputs(ctl_usage_text, stdout);
@@ -203,6 +242,8 @@ int main(int argc, char **argv)
 	o.connect_timeout_ms = timeout_ms < CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS
 	                           ? timeout_ms
 	                           : CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
+	char name[128];
+	ctl_credentials(user, name, sizeof(name), &o);
 	struct concord_client *c = NULL;
 	char err[CONCORD_CLIENT_ERRMSG_SIZE];
 	int rc = concord_client_new(endpoints, &o, &c, err);
