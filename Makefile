@@ -1,5 +1,5 @@
 # A thin wrapper over Meson; see README.md.
-.PHONY: all build check quick tidy demo demo-sim bench soak nemesis format clean deps bench-compare fuzz tsan sweep-damage
+.PHONY: all build check quick tidy demo demo-sim bench soak nemesis format clean deps bench-compare fuzz tsan sweep-damage bench-cpu
 
 all: build
 
@@ -34,6 +34,10 @@ bench: build
 # Concord against Redis (appendfsync always) and etcd on loopback; docs/performance.md.
 bench-compare: build
 	@bash scripts/bench-compare.sh
+
+# Server CPU per acknowledged write, 3 nodes together (docs/performance.md).
+bench-cpu: build
+	@bash scripts/bench-cpu.sh
 
 soak: build
 	@bash scripts/soak.sh

@@ -13,7 +13,8 @@
 /* Everything is freed and the listener closed: tell the owner, once. */
 static void listener_maybe_done(struct conn_listener *l)
 {
-	if (l->closing && !l->listening && !l->timer_open && !l->tls_idle_open && l->n_alive == 0) {
+	if (l->closing && !l->listening && !l->timer_open && !l->tls_idle_open &&
+	    l->soon_open == 0 && l->n_alive == 0) {
 		void (*cb)(void *) = l->close_cb;
 		void *arg = l->close_arg;
 		free(l);
@@ -212,6 +213,74 @@ void conn_flush(struct conn *c)
 		return;
 	}
 	c->write_busy = true;
+}
+
+static void soon_idle_cb(uv_idle_t *h)
+{
+	(void)h; /* being active, it keeps the loop from blocking before the check phase */
+}
+
+static void soon_check_cb(uv_check_t *h)
+{
+	struct conn_listener *l = h->data;
+	uv_idle_stop(&l->soon_idle);
+	uv_check_stop(&l->soon_check);
+	/* Flushing may finish more replies (process() after a write): those go on a new list. */
+	struct conn *c = l->soon;
+	l->soon = NULL;
+	while (c != NULL) {
+		struct conn *next = c->soon_next;
+		c->soon_next = NULL;
+		c->flush_soon = false;
+		conn_flush(c);
+		conn_unref(c);
+		c = next;
+	}
+}
+
+void conn_flush_soon(struct conn *c)
+{
+	struct conn_listener *l = c->l;
+	if (c->flush_soon || c->closing)
+		return;
+	if (l->closing || l->soon_open == 0) {
+		conn_flush(c);
+		return;
+	}
+	c->flush_soon = true;
+	conn_ref(c);
+	c->soon_next = l->soon;
+	if (l->soon == NULL) {
+		uv_idle_start(&l->soon_idle, soon_idle_cb);
+		uv_check_start(&l->soon_check, soon_check_cb);
+	}
+	l->soon = c;
+}
+
+static void on_soon_closed(uv_handle_t *h)
+{
+	struct conn_listener *l = h->data;
+	l->soon_open--;
+	listener_maybe_done(l);
+}
+
+static void soon_start(struct conn_listener *l)
+{
+	uv_check_init(l->sv->loop, &l->soon_check);
+	uv_idle_init(l->sv->loop, &l->soon_idle);
+	l->soon_check.data = l;
+	l->soon_idle.data = l;
+	l->soon_open = 2;
+}
+
+/* The connections waiting for a flush get it now; the handles go. */
+static void soon_close(struct conn_listener *l)
+{
+	if (l->soon_open == 0)
+		return;
+	soon_check_cb(&l->soon_check);
+	uv_close((uv_handle_t *)&l->soon_check, on_soon_closed);
+	uv_close((uv_handle_t *)&l->soon_idle, on_soon_closed);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -454,6 +523,7 @@ int conn_listen(struct conn_listener **out, size_t size, struct server *sv,
 	sweep_start(l);
 	if (sv->client_tls != NULL)
 		conn_tls_listener_init(l);
+	soon_start(l);
 	*out = l;
 	return 0;
 }
@@ -465,6 +535,7 @@ void conn_listener_close(struct conn_listener *l, void (*cb)(void *arg), void *a
 	l->closing = true;
 	l->close_cb = cb;
 	l->close_arg = arg;
+	soon_close(l);
 	for (struct conn *c = l->conns; c != NULL; c = c->next)
 		conn_close(c);
 	if (l->timer_open)

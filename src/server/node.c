@@ -135,14 +135,23 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 
 /* Starts the driver (the core and the state machine) from what the storage recovered,
  * which it releases. On failure it closes the storage too, but does not free the node. */
+static uint64_t snapshot_threshold(const struct node_config *cfg, uint64_t v)
+{
+	if (!cfg->snapshot_stagger)
+		return v;
+	uint64_t k = (cfg->id - 1) % 4;
+	uint64_t step = v / 8;
+	return v > UINT64_MAX - 3 * step ? v : v + k * step;
+}
+
 static int start_driver(struct node *n, const struct node_config *cfg,
                         struct storage_recovered *rec, char *errmsg, size_t len)
 {
 	struct driver_config dc = {
 	    .kv = cfg->kv,
 	    .request_timeout_ms = cfg->request_timeout_ms,
-	    .snapshot_entries = cfg->snapshot_entries,
-	    .snapshot_bytes = cfg->snapshot_bytes,
+	    .snapshot_entries = snapshot_threshold(cfg, cfg->snapshot_entries),
+	    .snapshot_bytes = snapshot_threshold(cfg, cfg->snapshot_bytes),
 	    .snapshot_trailing = cfg->snapshot_trailing,
 	    /* The election timeout is random in [N, 2N) ticks: three of its mean. */
 	    .disk_stall_ms = cfg->disk_stall_ms != 0

@@ -95,13 +95,16 @@ struct node_config {
 	uint64_t snapshot_entries;   /* take a snapshot after this many applied entries... */
 	uint64_t snapshot_bytes;     /* ...or this many bytes of applied commands */
 	uint64_t snapshot_trailing;  /* entries kept behind a snapshot for slow followers */
-	uint64_t segment_bytes;      /* WAL segment size */
-	uint32_t disk_stall_ms;      /* a write or fsync outstanding this long: the disk is
-	                                stalled (a leader steps down); 0: three election
-	                                timeouts (2 * election_ticks * tick_ms * 3 / 2) */
-	uint32_t max_frame_bytes;    /* largest peer message sent or accepted; 0: the
-	                                transport's default */
-	struct kv_config kv;         /* must be the same on every node */
+	/* Member k's two thresholds are raised by ((k - 1) mod 4) eighths, so that the
+	 * members of a cluster written at the same pace do not snapshot at once. */
+	bool snapshot_stagger;
+	uint64_t segment_bytes;   /* WAL segment size */
+	uint32_t disk_stall_ms;   /* a write or fsync outstanding this long: the disk is
+	                             stalled (a leader steps down); 0: three election
+	                             timeouts (2 * election_ticks * tick_ms * 3 / 2) */
+	uint32_t max_frame_bytes; /* largest peer message sent or accepted; 0: the
+	                             transport's default */
+	struct kv_config kv;      /* must be the same on every node */
 	uint64_t fault_seed;
 	/* Peer authentication (docs/security.md), handed to the transport (net.h): a shared
 	 * secret (NULL: none) and TLS contexts (both or neither; NULL: plain TCP), owned by

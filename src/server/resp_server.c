@@ -93,7 +93,11 @@ static void rconn_flush(struct rconn *c)
 			wire_buf_append(&c->conn.out, sl->out.data, sl->out.len);
 		slot_free(sl);
 	}
-	conn_flush(&c->conn);
+	/* More replies owed: those that finish in this loop iteration join this one. */
+	if (c->head != NULL)
+		conn_flush_soon(&c->conn);
+	else
+		conn_flush(&c->conn);
 }
 
 struct wire_buf *conn_reply_now(struct rconn *c)

@@ -67,9 +67,10 @@ static const char usage_text[] =
     "  --heartbeat-ticks N          leader heartbeat period in ticks (default 2)\n"
     "  --request-timeout-ms N       writes and reads give up after this (default 5000); the\n"
     "                               outcome of a timed-out write is unknown\n"
-    "  --snapshot-entries N         snapshot after this many applied entries (default 100000)\n"
+    "  --snapshot-entries N         snapshot after this many applied entries (default 10000000)\n"
     "  --snapshot-bytes N           ... or after this many bytes of applied commands\n"
-    "                               (default 67108864; 0: entries only)\n"
+    "                               (default 67108864; 0: entries only); member k waits\n"
+    "                               ((k - 1) mod 4) eighths longer for either\n"
     "  --snapshot-trailing N        log entries kept behind a snapshot for slow followers\n"
     "                               (default 10000)\n"
     "  --wal-segment-bytes N        size of one WAL segment file, preallocated (default\n"
@@ -426,7 +427,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 	o->election_ticks = 10;
 	o->heartbeat_ticks = 2;
 	o->request_timeout_ms = 5000;
-	o->snapshot_entries = 100000;
+	o->snapshot_entries = 10000000;
 	o->snapshot_bytes = (uint64_t)64 << 20;
 	o->max_key_bytes = 4096;
 	o->max_value_bytes = 1u << 20;
@@ -750,6 +751,7 @@ static void config_build(struct options *o, struct node_config *cfg)
 	cfg->request_timeout_ms = o->request_timeout_ms;
 	cfg->snapshot_entries = o->snapshot_entries;
 	cfg->snapshot_bytes = o->snapshot_bytes;
+	cfg->snapshot_stagger = true;
 	if (o->snapshot_trailing_set)
 		cfg->snapshot_trailing = o->snapshot_trailing;
 	if (o->segment_bytes != 0)
