@@ -8,16 +8,7 @@ wait_leader
 L=$LEADER
 F=$((L == 1 ? 2 : 1))
 for i in 1 2 3; do wait_up "$i"; done
-# Members publish their own addresses in the first seconds (src/server/publish.c), each
-# such write taking a revision: start counting revisions once the store's is still.
-last=-1 same=0
-for _ in $(seq 1 $((40 * SLOW))); do
-	r=$(rc "$L" CONCORD.RANGE a | head -n1)
-	if [ "$r" = "$last" ]; then same=$((same + 1)); else same=0; fi
-	[ $same -ge 4 ] && break
-	last=$r
-	sleep 0.5
-done
+wait_revision_still "$L"
 eq() { [ "$2" == "$3" ] || fail "$1: got [$2], want [$3]"; }
 flat() { tr -d '\r' | paste -sd' ' -; }
 # post NODE BODY: the JSON answer of POST /v1/txn, following a follower's redirect.

@@ -252,6 +252,20 @@ wait_applied() { # i index [timeout]
 # meanwhile by another process's outgoing connection (the ports come from the kernel's
 # ephemeral range); it then exits with "address already in use" and is started again,
 # a bounded number of times.
+wait_revision_still() { # i: until node i's store revision stays the same for 2 s
+	# Members publish their own addresses in their first seconds (src/server/publish.c),
+	# each such write taking a revision: tests that count revisions start after that.
+	local last=-1 same=0 r
+	for _ in $(seq 1 $((40 * SLOW))); do
+		r=$(rc "$1" CONCORD.RANGE "" COUNTONLY | head -n1)
+		if [ "$r" = "$last" ]; then same=$((same + 1)); else same=0; fi
+		[ $same -ge 4 ] && return 0
+		last=$r
+		sleep 0.5
+	done
+	fail "n$1's revision did not settle (last $last)"
+}
+
 wait_up() { # i
 	local tries=0 restarts=0
 	while [ $tries -lt $((100 * SLOW)) ]; do

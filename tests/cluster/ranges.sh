@@ -17,6 +17,7 @@ wait_leader
 L=$LEADER
 F=$((L == 1 ? 2 : 1))
 for i in 1 2 3; do wait_up "$i"; done
+wait_revision_still "$L"
 
 # First, on an empty store: the model knows every key.
 log "KEYS and SCAN MATCH globs (redis-py) on the leader and the follower"
