@@ -1,5 +1,5 @@
 # A thin wrapper over Meson; see README.md.
-.PHONY: all build check quick tidy demo demo-sim bench soak nemesis format clean deps bench-compare
+.PHONY: all build check quick tidy demo demo-sim bench soak nemesis format clean deps bench-compare fuzz tsan sweep-damage bench-cpu
 
 all: build
 
@@ -35,12 +35,29 @@ bench: build
 bench-compare: build
 	@bash scripts/bench-compare.sh
 
+# Server CPU per acknowledged write, 3 nodes together (docs/performance.md).
+bench-cpu: build
+	@bash scripts/bench-cpu.sh
+
 soak: build
 	@bash scripts/soak.sh
 
 # A long nemesis run: make nemesis SEED=7 DURATION=1800 (docs/nemesis.md).
 nemesis: build
 	@bash scripts/nemesis.sh
+
+# Every libFuzzer target for FUZZ_SECONDS each (default 60): make fuzz FUZZ_SECONDS=600.
+fuzz: deps
+	@nice bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
+
+# Damage to durable data on one voter, in the simulator: 3000 seeds of 3 nodes, 1000 of 5.
+sweep-damage: build
+	@nice build/tools/concord-sim/concord-sim --seeds 1-3000 --nodes 3 --faults all,damage --quiet
+	@nice build/tools/concord-sim/concord-sim --seeds 1-1000 --nodes 5 --faults all,damage --quiet
+
+# ThreadSanitizer build (build-tsan) running the storage, node and cluster suites.
+tsan: deps
+	@bash scripts/tsan.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -163,14 +163,15 @@ static int bench_check_parse(size_t op_count)
 
 /* One row of pipelining-scale histories: 50 clients, get/put/append, 5% unknown outcomes; with
  * broken set, one read is made stale, so the verdict must be "not linearizable". Figures only. */
-static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken)
+static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken, uint64_t seed,
+                                uint32_t unknown_percent)
 {
 	struct gen_config cfg = {
-	    .seed = 5 + op_count,
+	    .seed = seed,
 	    .op_count = op_count,
 	    .client_count = 50,
 	    .key_count = keys,
-	    .unknown_percent = 5,
+	    .unknown_percent = unknown_percent,
 	    .fail_percent = 2,
 	    .stretch = 40,
 	    .mix = GEN_MIX_APPEND,
@@ -202,6 +203,35 @@ static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken)
 	}
 	check_history_free(&h);
 	return rc;
+}
+
+/* The rows of both verdicts; returns how many failed. */
+static int bench_check_verdict_rows(void)
+{
+	int failures = 0;
+	/* Both verdicts at pipelining scale: a refutation should cost about what a proof does. */
+	static const size_t verdict_sizes[] = {3000, 30000};
+	static const uint32_t verdict_keys[] = {10, 100};
+	for (size_t i = 0; i < 2; i++) {
+		for (int broken = 0; broken < 2; broken++) {
+			int vrc = bench_check_verdicts(verdict_sizes[i], verdict_keys[i],
+			                               broken != 0, 5 + verdict_sizes[i], 5);
+			if (vrc != 0) {
+				printf("verdict row %zu ops: failed: %s\n", verdict_sizes[i],
+				       strerror(-vrc));
+				failures++;
+			}
+		}
+	}
+	/* The class of issue 12: 50 clients over 10 keys, 3000 operations, 10% unknown, both
+	 * verdicts, several seeds: every one should settle in well under a second. */
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		for (int broken = 0; broken < 2; broken++) {
+			if (bench_check_verdicts(3000, 10, broken != 0, seed, 10) != 0)
+				failures++;
+		}
+	}
+	return failures;
 }
 
 int bench_check_main(int argc, char **argv)
@@ -252,20 +282,8 @@ int bench_check_main(int argc, char **argv)
 			}
 		}
 	}
-	/* Both verdicts at pipelining scale: a refutation should cost about what a proof does. */
-	static const size_t verdict_sizes[] = {3000, 30000};
-	static const uint32_t verdict_keys[] = {10, 100};
-	for (size_t i = 0; i < 2 && !parse_only; i++) {
-		for (int broken = 0; broken < 2; broken++) {
-			int vrc =
-			    bench_check_verdicts(verdict_sizes[i], verdict_keys[i], broken != 0);
-			if (vrc != 0) {
-				printf("verdict row %zu ops: failed: %s\n", verdict_sizes[i],
-				       strerror(-vrc));
-				failures++;
-			}
-		}
-	}
+	if (!parse_only)
+		failures += bench_check_verdict_rows();
 	int rc = verdicts_only ? 0 : bench_check_parse(200000);
 	if (rc != 0) {
 		printf("parse: failed: %s\n", strerror(-rc));

@@ -7,11 +7,13 @@ packages=(
 	build-essential pkg-config meson ninja-build python3
 	libuv1-dev libprotobuf-c-dev protobuf-c-compiler
 	libcmocka-dev
+	libssl-dev openssl   # TLS and the peer handshake's HMAC; openssl makes the test certificates
 	clang libclang-rt-14-dev clang-format   # clang-format: the tidy test
 	redis-tools curl python3-redis libhiredis-dev   # real clients in the tests
 	e2fsprogs mount   # the nemesis: small ext4 images for full-disk faults
 	prometheus   # promtool: tests/cluster/metrics.sh lints /metrics
 	nodejs   # node-redis in tests/cluster/resp3.sh, which npm-installs it into the build dir
+	chromium   # headless: tests/cluster/web.sh loads the web page and reads the DOM its script built
 )
 # npm: Debian packages it apart from nodejs; NodeSource's nodejs carries its own.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -11,7 +11,7 @@
 set -euo pipefail
 
 # Every target in fuzz/meson.build; fuzz/fuzz_<target>.c says what each one covers.
-all_targets=(resp http json frame storage kv kvsnap history raft)
+all_targets=(resp http json frame storage walscan meta kv kvsnap history raft)
 
 seconds="${1:-60}"
 shift || true
@@ -51,7 +51,7 @@ for t in "${targets[@]}"; do
 	# A storage input is a whole data directory: let it hold a few segments.
 	max_len=4096
 	case "$t" in
-	storage) max_len=16384 ;;
+	storage | walscan) max_len=16384 ;;
 	esac
 	log="$build/fuzz_$t.log"
 	echo "fuzz: $t for ${seconds}s (log: $log)"

@@ -94,6 +94,15 @@ struct concord_client_opts {
 	 * the call at once (CONCORD_ESERVER). Copied by concord_client_new. */
 	const char *user;
 	const char *password;
+	/* TLS (docs/client.md), on when `tls` is set or any file is given: the server's
+	 * certificate must chain to tls_ca_file (NULL: the system's CAs) and name the
+	 * endpoint's host (its DNS name or IP address). A client certificate and its key
+	 * (PEM), for servers run with --client-cert-auth. The files are read by
+	 * concord_client_new; the strings need not outlive it. */
+	bool tls;
+	const char *tls_ca_file;
+	const char *tls_cert_file;
+	const char *tls_key_file;
 };
 
 /* Zeroes *opts: every field then means its default. */

@@ -322,6 +322,14 @@ struct raft_boot {
 	                                   apply on top of it */
 	struct raft_buf *snapshot_data; /* the snapshot's bytes, for sending to followers
 	                                   that fall behind (referenced); NULL without one */
+	/* Recovery found damage to entries this node had made durable (and so may have
+	 * acknowledged), and cut its log before them. Until the node has heard a leader's
+	 * AppendEntries and its durable log reaches both that leader's commit index and
+	 * catch_up_to, it grants no vote or pre-vote and never campaigns: a log that lost
+	 * acknowledged entries must not help elect a leader without them. It replicates
+	 * (and acknowledges what it really holds) as usual. */
+	bool catch_up;
+	raft_index catch_up_to;
 };
 
 /* ----------------------------------------------------------------------------------
@@ -452,6 +460,12 @@ int raft_transfer_leader(struct raft *r, raft_id to);
  * Returns 0, RAFT_ENOTLEADER, or RAFT_ENOPEER when no other voter exists. */
 int raft_step_down(struct raft *r);
 
+/* The leader becomes a follower of its term at once, handing leadership to nobody: the
+ * others elect a new leader when their election timers fire. For a leader that must stop
+ * leading whatever its peers can do (its disk hangs: driver.h, disk_stall_ms). Its vote
+ * in the term stays its own. Returns 0, RAFT_ENOTLEADER or RAFT_EDIVERGED. */
+int raft_resign(struct raft *r);
+
 /* Starts an election now (after a pre-vote if enabled). Returns 0 or RAFT_ENOVOTER. */
 int raft_campaign(struct raft *r);
 
@@ -508,6 +522,9 @@ raft_term raft_last_term(const struct raft *r);
 raft_index raft_persisted_index(const struct raft *r);
 /* Highest index handed out for applying. */
 raft_index raft_applied_index(const struct raft *r);
+/* True while the node catches up after damage (raft_boot.catch_up): no votes, no
+ * campaigns. The index it must reach (0 until a leader's commit index is known). */
+bool raft_catching_up(const struct raft *r, raft_index *target);
 /* Term of the entry at `index`; 0 if the log does not hold it (and it is not the
  * snapshot's last entry). */
 raft_term raft_term_at(const struct raft *r, raft_index index);

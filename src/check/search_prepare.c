@@ -167,6 +167,65 @@ static int search_local_op(struct search *s, size_t global, struct search_op *o,
 	return 0;
 }
 
+/* Work allowed to find invisible writes on one key: unknown writes times observations. */
+#define SEARCH_INVISIBLE_WORK (1u << 22)
+
+/* Whether the bytes of `w` occur in `o` (an empty `w` occurs everywhere). */
+static bool search_bytes_within(const struct check_str *w, const struct check_str *o)
+{
+	if (w->len == 0)
+		return true;
+	if (!o->present || o->len < w->len)
+		return false;
+	return memmem(o->bytes, o->len, w->bytes, w->len) != NULL;
+}
+
+/* Whether the key's ops can tell a write from its absence only through observations
+ * of its bytes: none of them needs the value to differ from something (a failed cas) or
+ * the key to exist (a delete that found it), and none is an incr (which reads any
+ * integer, also one appends made). See "Invisible unknown writes" in docs/checker.md. */
+static void search_invisible_allowed(const struct search *s, const size_t *index, size_t count,
+                                     bool *appends, bool *puts)
+{
+	*appends = *puts = true;
+	size_t unknown = 0, observed = 0;
+	for (size_t i = 0; i < count; i++) {
+		const struct check_op *op = &s->ops[index[i]];
+		if (search_op_dropped(op))
+			continue;
+		if ((op->kind == CHECK_KIND_CAS && op->ok == CHECK_OK_FALSE) ||
+		    (op->kind == CHECK_KIND_DELETE && op->existed == CHECK_EXISTED_YES) ||
+		    op->kind == CHECK_KIND_INCR)
+			*appends = *puts = false;
+		unknown += op->ok == CHECK_OK_UNKNOWN;
+		observed += op->kind == CHECK_KIND_GET || op->kind == CHECK_KIND_CAS;
+	}
+	if ((uint64_t)unknown * observed > SEARCH_INVISIBLE_WORK)
+		*appends = *puts = false; /* not worth it, and bounded */
+}
+
+/* Whether op is an unknown put or append whose bytes no observation on the key shows: a
+ * linearization placing it can leave it out instead (nothing between it and the next
+ * reset of the value observes the value, so nothing changes), so it never happened. */
+static bool search_write_invisible(const struct search *s, const size_t *index, size_t count,
+                                   const struct check_op *op, bool appends, bool puts)
+{
+	if (op->ok != CHECK_OK_UNKNOWN || !op->value.present)
+		return false;
+	if (!(op->kind == CHECK_KIND_APPEND && appends) && !(op->kind == CHECK_KIND_PUT && puts))
+		return false;
+	for (size_t i = 0; i < count; i++) {
+		const struct check_op *o = &s->ops[index[i]];
+		if (search_op_dropped(o))
+			continue;
+		if (o->kind == CHECK_KIND_GET && search_bytes_within(&op->value, &o->result))
+			return false;
+		if (o->kind == CHECK_KIND_CAS && search_bytes_within(&op->value, &o->expect))
+			return false;
+	}
+	return true;
+}
+
 /* The local ops: those not dropped, in call order, with their values as model states. */
 static int search_prepare_ops(struct search *s, const size_t *index, size_t count)
 {
@@ -187,11 +246,14 @@ static int search_prepare_ops(struct search *s, const size_t *index, size_t coun
 	v.observed_limit = (uint32_t)s->model.state_count;
 	v.seed = 0x436f6e636f726421ull; /* fixed: runs are reproducible */
 	s->opaque = MODEL_NONE;
+	bool appends, puts;
+	search_invisible_allowed(s, index, count, &appends, &puts);
 	uint32_t n = 0;
 	for (size_t i = 0; i < count; i++) {
 		const struct check_op *op = &s->ops[index[i]];
 		assert(i == 0 || s->ops[index[i - 1]].call_time <= op->call_time);
-		if (search_op_dropped(op))
+		if (search_op_dropped(op) ||
+		    search_write_invisible(s, index, count, op, appends, puts))
 			continue;
 		rc = search_local_op(s, index[i], &s->sop[n], &v);
 		if (rc != 0)

@@ -155,6 +155,11 @@ int concord_client_new(const char *endpoints, const struct concord_client_opts *
 	resp_reader_limits_default(&c->rd_lim);
 	c->rd_lim.bulk_bytes_max = c->opts.reply_bytes_max;
 	c->rd_lim.buffer_bytes_max = c->opts.reply_bytes_max;
+	c->conn.tls_ctx = client_tls_ctx_new(&c->opts, &rc, errmsg, CONCORD_CLIENT_ERRMSG_SIZE);
+	if (rc != CONCORD_OK) {
+		free(c);
+		return rc;
+	}
 	client_conn_init(&c->conn);
 	wire_buf_init(&c->req, WIRE_BUF_BYTES_LIMIT);
 	struct timespec ts;
@@ -192,6 +197,7 @@ void concord_client_free(struct concord_client *c)
 		}
 	}
 	client_conn_close(&c->conn);
+	client_tls_ctx_free(c->conn.tls_ctx);
 	wire_buf_free(&c->req);
 	if (c->password != NULL) {
 		memset(c->password, 0, strlen(c->password));
@@ -303,11 +309,11 @@ static int client_reply_copy(struct concord_reply *r, const struct resp_value *v
 static const char *const client_read_cmds[] = {
     "GET",    "MGET",        "EXISTS",  "STRLEN",  "SCAN",           "KEYS",
     "DBSIZE", "TYPE",        "TTL",     "PTTL",    "PING",           "ECHO",
-    "INFO",   "CONCORD.GET", "CLUSTER", "COMMAND", "CONCORD.STATUS",
+    "INFO",   "CONCORD.GET", "CLUSTER", "COMMAND", "CONCORD.STATUS", "CONCORD.RANGE",
 };
 static const char *const client_write_cmds[] = {
-    "SET",    "SETNX",  "DEL",  "UNLINK", "INCR", "DECR",    "INCRBY",
-    "DECRBY", "APPEND", "MSET", "MSETNX", "CAS",  "CAS.REV", "CAS.DEL",
+    "SET",    "SETNX", "DEL",    "UNLINK", "INCR",    "DECR",    "INCRBY",           "DECRBY",
+    "APPEND", "MSET",  "MSETNX", "CAS",    "CAS.REV", "CAS.DEL", "CONCORD.DELRANGE", "CONCORD.TXN",
 };
 
 static bool client_name_in(const char *name, size_t len, const char *const *list, size_t n)

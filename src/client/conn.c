@@ -35,8 +35,10 @@ void client_sleep_ms(int64_t ms)
 
 void client_conn_init(struct client_conn *cn)
 {
+	struct ssl_ctx_st *ctx = cn->tls_ctx;
 	memset(cn, 0, sizeof(*cn));
 	cn->fd = -1;
+	cn->tls_ctx = ctx;
 }
 
 bool client_conn_is_open(const struct client_conn *cn)
@@ -46,6 +48,7 @@ bool client_conn_is_open(const struct client_conn *cn)
 
 void client_conn_close(struct client_conn *cn)
 {
+	client_tls_close(cn);
 	if (cn->fd >= 0) {
 		close(cn->fd);
 		cn->fd = -1;
@@ -56,9 +59,7 @@ void client_conn_close(struct client_conn *cn)
 	}
 }
 
-/* Waits until fd is ready for `events` or the deadline passes. Returns 1 ready, 0 timed
- * out, -1 on a poll error (errno set). */
-static int conn_wait(int fd, short events, int64_t deadline_ms)
+int client_conn_wait(int fd, short events, int64_t deadline_ms)
 {
 	for (;;) {
 		int64_t left = deadline_ms - client_now_ms();
@@ -95,7 +96,7 @@ static int conn_connect_one(const struct addrinfo *ai, int64_t deadline_ms, char
 			close(fd);
 			return -1;
 		}
-		int w = conn_wait(fd, POLLOUT, deadline_ms);
+		int w = client_conn_wait(fd, POLLOUT, deadline_ms);
 		if (w <= 0) {
 			snprintf(errmsg, errmsg_size, "connect: %s",
 			         w == 0 ? "timed out" : strerror(errno));
@@ -153,6 +154,13 @@ int client_conn_open(struct client_conn *cn, const struct client_endpoint *ep,
 	}
 	cn->rd_live = true;
 	cn->fd = fd;
+	if (cn->tls_ctx != NULL) {
+		int rc = client_tls_connect(cn, deadline_ms, errmsg, errmsg_size);
+		if (rc != CONN_OK) {
+			client_conn_close(cn);
+			return rc;
+		}
+	}
 	return CONN_OK;
 }
 
@@ -170,7 +178,8 @@ static int conn_send_all(struct client_conn *cn, const char *p, size_t len, int6
 {
 	size_t off = 0;
 	while (off < len) {
-		ssize_t n = send(cn->fd, p + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = cn->ssl != NULL ? client_tls_send(cn, p + off, len - off)
+		                            : send(cn->fd, p + off, len - off, MSG_NOSIGNAL);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
@@ -179,7 +188,7 @@ static int conn_send_all(struct client_conn *cn, const char *p, size_t len, int6
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = conn_wait(cn->fd, POLLOUT, deadline_ms);
+			int w = client_conn_wait(cn->fd, POLLOUT, deadline_ms);
 			if (w == 0) {
 				return conn_fail(cn, CONN_ESEND, errmsg, errmsg_size, "send",
 				                 "timed out");
@@ -240,7 +249,8 @@ int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, i
 			                 rc == WIRE_ENOMEM ? "out of memory"
 			                                   : "larger than the reply limit");
 		}
-		ssize_t n = recv(cn->fd, space, space_len, 0);
+		ssize_t n = cn->ssl != NULL ? client_tls_recv(cn, space, space_len)
+		                            : recv(cn->fd, space, space_len, 0);
 		if (n > 0) {
 			resp_reader_commit(&cn->rd, (size_t)n);
 			continue;
@@ -257,7 +267,7 @@ int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, i
 			return conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive",
 			                 strerror(errno));
 		}
-		int w = conn_wait(cn->fd, POLLIN, deadline_ms);
+		int w = client_conn_wait(cn->fd, POLLIN, deadline_ms);
 		if (w == 0) {
 			return conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive",
 			                 "timed out waiting for the reply");

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ----------------------------------------------------------------------------------
  * Endpoints (endpoint.c)
@@ -48,8 +49,13 @@ enum client_conn_result {
 	CONN_EPROTO,   /* sent, and the reply is malformed or past a limit */
 };
 
+struct ssl_ctx_st;
+struct ssl_st;
+
 struct client_conn {
-	int fd; /* -1 when closed */
+	int fd;                     /* -1 when closed */
+	struct ssl_ctx_st *tls_ctx; /* the handle's, or NULL: plain TCP */
+	struct ssl_st *ssl;         /* this connection's TLS session */
 	struct client_endpoint ep;
 	struct resp_reader rd;
 	bool rd_live; /* rd is initialized */
@@ -68,6 +74,24 @@ bool client_conn_is_open(const struct client_conn *cn);
 int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, int64_t deadline_ms,
                           const struct resp_value **out, char *errmsg, size_t errmsg_size);
 void client_conn_close(struct client_conn *cn);
+
+/* Waits until fd is ready for `events` or the deadline passes. Returns 1 ready, 0 timed
+ * out, -1 on a poll error (errno set). */
+int client_conn_wait(int fd, short events, int64_t deadline_ms);
+
+/* TLS (tls.c). A client context from the options, or NULL with *rc CONCORD_OK when TLS
+ * is off (or an error code and errmsg). */
+struct ssl_ctx_st *client_tls_ctx_new(const struct concord_client_opts *o, int *rc, char *errmsg,
+                                      size_t errmsg_size);
+void client_tls_ctx_free(struct ssl_ctx_st *ctx);
+/* The handshake on cn->fd, checking that the certificate names cn->ep.host, before the
+ * deadline. Returns CONN_OK or CONN_ECONNECT with a message. */
+int client_tls_connect(struct client_conn *cn, int64_t deadline_ms, char *errmsg,
+                       size_t errmsg_size);
+/* Like send(2) and recv(2) on a non-blocking socket (EAGAIN: wait), through the session. */
+ssize_t client_tls_send(struct client_conn *cn, const void *p, size_t len);
+ssize_t client_tls_recv(struct client_conn *cn, void *p, size_t len);
+void client_tls_close(struct client_conn *cn);
 
 /* ----------------------------------------------------------------------------------
  * The handle (client.c, call.c)

@@ -117,6 +117,11 @@ struct driver_config {
 	uint64_t snapshot_entries;   /* snapshot after this many applied entries... */
 	uint64_t snapshot_bytes;     /* ...or this many bytes of applied commands (0: never) */
 	uint64_t snapshot_trailing;  /* entries kept behind a snapshot for slow followers */
+	/* Hung-disk detection: a batch at the host for longer than this means the disk's
+	 * write or fsync has stalled. A leader then steps down (the core hands leadership
+	 * to the most caught-up voter) and any node logs it and counts it (metrics): its
+	 * acknowledgements wait for that disk, so it acknowledges nothing meanwhile. 0: off. */
+	uint32_t disk_stall_ms;
 };
 
 struct driver;
@@ -203,11 +208,17 @@ struct driver_metrics {
 	/* Times the known leader changed to another node (etcd's leader_changes_seen: none
 	 * to some counts, some to none does not). */
 	uint64_t leader_changes;
+	/* Hung-disk detection (driver_config.disk_stall_ms): times the disk was found
+	 * stalled, and whether it is now. */
+	uint64_t disk_stalls;
+	uint64_t disk_stalled;
 	struct histogram commit_seconds;   /* proposal to apply, acknowledged writes */
 	struct histogram apply_seconds;    /* one entry into the store */
 	struct histogram snapshot_seconds; /* a snapshot job, start to saved */
 };
 
 void driver_metrics(const struct driver *d, struct driver_metrics *out);
+/* Whether the oldest batch at the host is older than disk_stall_ms (as of the last tick). */
+bool driver_disk_stalled(const struct driver *d);
 
 #endif /* CONCORD_DRIVER_DRIVER_H */

@@ -38,6 +38,7 @@ struct pending_read {
 struct driver_batch {
 	struct raft_ready rd;
 	struct driver_batch *next; /* the next batch at the host, in persist() order */
+	uint64_t handed_ms;        /* driver_now_ms() when persist() got it */
 };
 
 /* The snapshot job, as far as the driver knows it. */
@@ -69,6 +70,8 @@ struct driver {
 
 	struct driver_batch *head, *tail; /* at the host, oldest first */
 	uint32_t inflight;
+	bool disk_stalled;    /* the oldest batch at the host is older than disk_stall_ms */
+	uint32_t stall_ticks; /* ticks since the stall was found */
 
 	enum raft_role role;
 	raft_id leader; /* as of the last soft state */

@@ -94,9 +94,15 @@ static void reads_serve(struct driver *d)
 	raft_index applied = kv_applied_index(d->kv);
 	struct pending_read *ready = NULL;
 	uint32_t n_ready = 0, kept = 0;
+	/* In the order they came (src/driver/order.h): a read that waits (for its round, its
+	 * index or a stamp of the log clock) holds back the reads after it, which would
+	 * otherwise see an older store than it will. Two reads pipelined on one connection
+	 * then take effect in the order sent. */
+	bool blocked = false;
 	for (uint32_t i = 0; i < d->n_reads; i++) {
 		struct pending_read r = d->reads[i];
-		if (!r.confirmed || r.index > applied || r.after > applied) {
+		if (blocked || !r.confirmed || r.index > applied || r.after > applied) {
+			blocked = true;
 			d->reads[kept++] = r;
 			continue;
 		}
@@ -224,6 +230,7 @@ static void batch_queue(struct driver *d, struct driver_batch *b)
 		d->head = b;
 	d->tail = b;
 	d->inflight++;
+	b->handed_ms = driver_now_ms(d);
 }
 
 /* 4. A snapshot from the leader replaces the state. False if the driver failed. */
@@ -327,12 +334,52 @@ void driver_drain(struct driver *d)
 	d->draining = false;
 }
 
+/* Hung-disk detection: the oldest batch at the host has waited too long. A leader steps
+ * down, so that a leader with a working disk takes over; every node says so, once per
+ * stall. (Acknowledgements need this disk: a stalled node sends none meanwhile.) */
+static void check_disk(struct driver *d)
+{
+	if (d->cfg.disk_stall_ms == 0)
+		return;
+	uint64_t now = driver_now_ms(d);
+	bool stalled = d->head != NULL && now - d->head->handed_ms > d->cfg.disk_stall_ms;
+	if (stalled && !d->disk_stalled) {
+		d->m.disk_stalls++;
+		driver_logf(d, DRIVER_LOG_ERROR,
+		            "disk stalled: a write or fsync has not completed for %" PRIu64
+		            " ms (bound %u ms, %u batches waiting); %s",
+		            now - d->head->handed_ms, d->cfg.disk_stall_ms, d->inflight,
+		            raft_role(d->r) == RAFT_LEADER
+		                ? "stepping down; acknowledging nothing until it completes"
+		                : "acknowledging nothing until it completes");
+	} else if (!stalled && d->disk_stalled) {
+		driver_logf(d, DRIVER_LOG_WARN, "disk no longer stalled");
+	}
+	d->stall_ticks = stalled && d->disk_stalled ? d->stall_ticks + 1 : 0;
+	d->disk_stalled = stalled;
+	d->m.disk_stalled = stalled;
+	if (!stalled || raft_role(d->r) != RAFT_LEADER)
+		return;
+	/* First hand leadership to the most caught-up voter (quick); if that has not
+	 * happened within an election timeout (a partition, a lagging peer), resign. */
+	int rv = d->stall_ticks <= d->cfg.raft.election_ticks ? raft_step_down(d->r) : RAFT_ENOPEER;
+	if (rv != RAFT_OK && rv != RAFT_EBUSY)
+		rv = raft_resign(d->r);
+	d->dirty = true;
+}
+
+bool driver_disk_stalled(const struct driver *d)
+{
+	return d->disk_stalled;
+}
+
 void driver_tick(struct driver *d)
 {
 	if (d->stopping)
 		return;
 	raft_tick(d->r);
 	sweep_timeouts(d);
+	check_disk(d);
 	driver_expiry_tick(d);
 	driver_drain(d);
 }
@@ -367,6 +414,12 @@ static bool touches_reserved(const struct kv_cmd *c)
 			return true;
 	for (size_t i = 0; i < c->n_ops; i++)
 		if (touches_reserved(&c->ops[i]))
+			return true;
+	for (size_t i = 0; i < c->n_else; i++)
+		if (touches_reserved(&c->else_ops[i]))
+			return true;
+	for (size_t i = 0; i < c->n_compares; i++)
+		if (kv_key_reserved(c->compares[i].key, c->compares[i].key_len))
 			return true;
 	return false;
 }

@@ -299,6 +299,8 @@ static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	case KV_OP_LEASE_KEEPALIVE:
 	case KV_OP_EXPIRE_DUE:
 		return kv_expiry_run(kv, kv->applied, cmd, r);
+	case KV_OP_DELRANGE:
+		return kv_delrange_run(kv, cmd, r);
 	case KV_OP_SESSION_OPEN:
 	case KV_OP_SESSION_CLOSE:
 	case KV_OP_SESSION_KEEPALIVE:
@@ -306,6 +308,7 @@ static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	case KV_OP_MGET:
 	case KV_OP_EXISTS:
 	case KV_OP_STRLEN:
+	case KV_OP_RANGE:
 		break;
 	}
 	assert(false); /* sessions are the caller's; reads exist only inside a TXN */
@@ -379,6 +382,8 @@ static void command_run(struct kv *kv, raft_index index, const struct kv_cmd *cm
 		se->last_seq = cmd->seq;
 		se->reply = *r;
 		se->reply.txn = NULL; /* the outcomes are not kept: a retry gets the summary */
+		se->reply.prev_kvs = NULL;
+		se->reply.n_prev_kvs = 0;
 	}
 }
 

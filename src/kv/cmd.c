@@ -231,10 +231,42 @@ static void txn_op_to_pb(struct pb_arena *a, const struct kv_cmd *op, Concord__K
 		po->op_case = CONCORD__KV__TXN_OP__OP_EXPIRE;
 		po->expire = expire_pb(a, op);
 		return;
+	case KV_OP_DELRANGE: {
+		Concord__Kv__DelRange *x = arena_alloc(a, 1, sizeof(*x));
+		concord__kv__del_range__init(x);
+		x->key = bin(op->put.key, op->put.key_len);
+		x->range_end = bin(op->range_end, op->range_end_len);
+		po->op_case = CONCORD__KV__TXN_OP__OP_DEL_RANGE;
+		po->del_range = x;
+		return;
+	}
+	case KV_OP_RANGE: {
+		Concord__Kv__Range *x = arena_alloc(a, 1, sizeof(*x));
+		concord__kv__range__init(x);
+		x->key = bin(op->put.key, op->put.key_len);
+		x->range_end = bin(op->range_end, op->range_end_len);
+		x->limit = op->limit;
+		x->keys_only = op->keys_only;
+		x->count_only = op->count_only;
+		po->op_case = CONCORD__KV__TXN_OP__OP_RANGE;
+		po->range = x;
+		return;
+	}
 	default:
 		txn_write_to_pb(a, op, po);
 		return;
 	}
+}
+
+static Concord__Kv__TxnOp **ops_to_pb(struct pb_arena *a, size_t n, const struct kv_cmd *ops)
+{
+	Concord__Kv__TxnOp *o = arena_alloc(a, n, sizeof(*o));
+	Concord__Kv__TxnOp **op = arena_alloc(a, n, sizeof(*op));
+	for (size_t i = 0; i < n; i++) {
+		txn_op_to_pb(a, &ops[i], &o[i]);
+		op[i] = &o[i];
+	}
+	return op;
 }
 
 /* A checked transaction as its pb structures, allocated in `a`. */
@@ -252,14 +284,24 @@ static Concord__Kv__Txn *txn_to_pb(struct pb_arena *a, const struct kv_cmd *cmd)
 	}
 	t->n_guards = cmd->n_guards;
 	t->guards = gp;
-	Concord__Kv__TxnOp *o = arena_alloc(a, cmd->n_ops, sizeof(*o));
-	Concord__Kv__TxnOp **op = arena_alloc(a, cmd->n_ops, sizeof(*op));
-	for (size_t i = 0; i < cmd->n_ops; i++) {
-		txn_op_to_pb(a, &cmd->ops[i], &o[i]);
-		op[i] = &o[i];
-	}
+	t->ops = ops_to_pb(a, cmd->n_ops, cmd->ops);
 	t->n_ops = cmd->n_ops;
-	t->ops = op;
+	t->else_ops = ops_to_pb(a, cmd->n_else, cmd->else_ops);
+	t->n_else_ops = cmd->n_else;
+	Concord__Kv__Compare *c = arena_alloc(a, cmd->n_compares, sizeof(*c));
+	Concord__Kv__Compare **cp = arena_alloc(a, cmd->n_compares, sizeof(*cp));
+	for (size_t i = 0; i < cmd->n_compares; i++) {
+		const struct kv_compare *k = &cmd->compares[i];
+		concord__kv__compare__init(&c[i]);
+		c[i].key = bin(k->key, k->key_len);
+		c[i].target = (uint32_t)k->target;
+		c[i].result = (uint32_t)k->result;
+		c[i].value = bin(k->value, k->value_len);
+		c[i].number = k->number;
+		cp[i] = &c[i];
+	}
+	t->n_compares = cmd->n_compares;
+	t->compares = cp;
 	return t;
 }
 
@@ -294,6 +336,7 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 	Concord__Kv__SessionKeepalive keep;
 	Concord__Kv__Noop noop;
 	Concord__Kv__Compact compact;
+	Concord__Kv__DelRange delrange;
 	/* MSET and DEL */
 	Concord__Kv__Put *puts = NULL;
 	Concord__Kv__Put **put_ptrs = NULL;
@@ -317,6 +360,7 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 	case KV_OP_MGET:
 	case KV_OP_EXISTS:
 	case KV_OP_STRLEN:
+	case KV_OP_RANGE:
 		break; /* refused by kv_cmd_check */
 	case KV_OP_SET:
 		put_to_pb(&cmd->put, &put, &cond, &exp);
@@ -392,6 +436,14 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 		concord__kv__noop__init(&noop);
 		c.op_case = CONCORD__KV__COMMAND__OP_NOOP;
 		c.noop = &noop;
+		break;
+	case KV_OP_DELRANGE:
+		concord__kv__del_range__init(&delrange);
+		delrange.key = bin(cmd->put.key, cmd->put.key_len);
+		delrange.range_end = bin(cmd->range_end, cmd->range_end_len);
+		delrange.prev_kv = cmd->prev_kv;
+		c.op_case = CONCORD__KV__COMMAND__OP_DEL_RANGE;
+		c.del_range = &delrange;
 		break;
 	case KV_OP_COMPACT:
 		concord__kv__compact__init(&compact);

@@ -138,6 +138,26 @@ static int expiry_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *li
 	return cmd->op == KV_OP_EXPIRE ? expire_check(cmd, lim) : lease_check(cmd, lim);
 }
 
+static int del_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	int rv = seq_check(cmd);
+	if (rv == KV_OK)
+		rv = count_check(cmd->n, lim);
+	for (size_t i = 0; rv == KV_OK && i < cmd->n; i++)
+		rv = key_check(cmd->keys[i].len, lim);
+	return rv;
+}
+
+static int delrange_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	int rv = seq_check(cmd);
+	if (rv == KV_OK)
+		rv = key_check(cmd->put.key_len, lim);
+	if (rv == KV_OK)
+		rv = key_check(cmd->range_end_len, lim);
+	return rv;
+}
+
 int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 {
 	int rv;
@@ -150,20 +170,14 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 	case KV_OP_MGET:
 	case KV_OP_EXISTS:
 	case KV_OP_STRLEN:
+	case KV_OP_RANGE:
 		return KV_EINVAL; /* only inside a transaction */
 	case KV_OP_SET:
 		if ((rv = seq_check(cmd)) != KV_OK)
 			return rv;
 		return put_check(&cmd->put, lim);
 	case KV_OP_DEL:
-		if ((rv = seq_check(cmd)) != KV_OK)
-			return rv;
-		if ((rv = count_check(cmd->n, lim)) != KV_OK)
-			return rv;
-		for (size_t i = 0; i < cmd->n; i++)
-			if ((rv = key_check(cmd->keys[i].len, lim)) != KV_OK)
-				return rv;
-		return KV_OK;
+		return del_check(cmd, lim);
 	case KV_OP_INCRBY:
 		return seq_check(cmd) != KV_OK ? KV_EINVAL : key_check(cmd->put.key_len, lim);
 	case KV_OP_APPEND:
@@ -204,6 +218,8 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 	case KV_OP_LEASE_KEEPALIVE:
 	case KV_OP_EXPIRE_DUE:
 		return expiry_cmd_check(cmd, lim);
+	case KV_OP_DELRANGE:
+		return delrange_check(cmd, lim);
 	}
 	return KV_EINVAL;
 }
@@ -227,7 +243,8 @@ static void op_size(const struct kv_cmd *op, size_t *keys, size_t *bytes)
 		return;
 	default:
 		*keys += 1;
-		*bytes += op->put.key_len + op->put.value_len + op->put.cond.value_len;
+		*bytes += op->put.key_len + op->put.value_len + op->put.cond.value_len +
+		          op->range_end_len;
 		return;
 	}
 }
@@ -235,7 +252,8 @@ static void op_size(const struct kv_cmd *op, size_t *keys, size_t *bytes)
 /* A sub-command: one of the data operations, without session fields. */
 static int txn_op_check(const struct kv_cmd *op, const struct kv_limits *lim)
 {
-	if (op->client_id != 0 || op->seq != 0 || op->n_ops != 0 || op->n_guards != 0)
+	if (op->client_id != 0 || op->seq != 0 || op->n_ops != 0 || op->n_guards != 0 ||
+	    op->n_else != 0 || op->n_compares != 0)
 		return KV_EINVAL;
 	switch (op->op) {
 	case KV_OP_SET:
@@ -245,7 +263,10 @@ static int txn_op_check(const struct kv_cmd *op, const struct kv_limits *lim)
 	case KV_OP_MSET:
 	case KV_OP_CAS:
 	case KV_OP_EXPIRE:
+	case KV_OP_DELRANGE:
 		return kv_cmd_check(op, lim);
+	case KV_OP_RANGE:
+		return delrange_check(op, lim);
 	case KV_OP_GET:
 	case KV_OP_STRLEN:
 		return key_check(op->put.key_len, lim);
@@ -261,9 +282,27 @@ static int txn_op_check(const struct kv_cmd *op, const struct kv_limits *lim)
 	}
 }
 
+static int compares_check(const struct kv_cmd *cmd, const struct kv_limits *lim, size_t *keys,
+                          size_t *bytes)
+{
+	for (size_t i = 0; i < cmd->n_compares; i++) {
+		const struct kv_compare *c = &cmd->compares[i];
+		if ((unsigned)c->target > KV_CMP_MOD || (unsigned)c->result > KV_CMP_GREATER)
+			return KV_EINVAL;
+		if (key_check(c->key_len, lim) != KV_OK)
+			return KV_EKEYTOOBIG;
+		if (value_check(c->value_len, lim) != KV_OK)
+			return KV_EVALUETOOBIG;
+		*keys += 1;
+		*bytes += c->key_len + c->value_len;
+	}
+	return KV_OK;
+}
+
 static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 {
-	if (cmd->n_ops > lim->txn_ops_max)
+	int rv;
+	if (cmd->n_ops > lim->txn_ops_max || cmd->n_else > lim->txn_ops_max)
 		return KV_ETOOMANY;
 	if (cmd->n_guards > lim->keys_per_cmd_max)
 		return KV_ETOOMANY;
@@ -273,12 +312,16 @@ static int txn_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 			return KV_EKEYTOOBIG;
 		bytes += cmd->guards[i].key_len;
 	}
-	for (size_t i = 0; i < cmd->n_ops; i++) {
-		int rv = txn_op_check(&cmd->ops[i], lim);
+	for (size_t i = 0; i < cmd->n_ops + cmd->n_else; i++) {
+		const struct kv_cmd *op =
+		    i < cmd->n_ops ? &cmd->ops[i] : &cmd->else_ops[i - cmd->n_ops];
+		rv = txn_op_check(op, lim);
 		if (rv != KV_OK)
 			return rv;
-		op_size(&cmd->ops[i], &keys, &bytes);
+		op_size(op, &keys, &bytes);
 	}
+	if ((rv = compares_check(cmd, lim, &keys, &bytes)) != KV_OK)
+		return rv;
 	if (keys > lim->keys_per_cmd_max)
 		return KV_ETOOMANY;
 	if (bytes > lim->txn_bytes_max)

@@ -127,6 +127,7 @@ void kv_scratch_free(struct kv_scratch *s)
 	free(s->keys);
 	free(s->ops);
 	free(s->guards);
+	free(s->compares);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -138,6 +139,28 @@ static void keys_from_pb(const Concord__Kv__Del *d, struct kv_cmd *op, struct kv
 	op->keys = keys + *k;
 	for (size_t i = 0; i < d->n_keys; i++)
 		keys[(*k)++] = (struct kv_key){d->keys[i].data, d->keys[i].len};
+}
+
+/* A transaction's RANGE or DELRANGE. */
+static void range_from_pb(const Concord__Kv__TxnOp *po, struct kv_cmd *op)
+{
+	if (po->op_case == CONCORD__KV__TXN_OP__OP_DEL_RANGE) {
+		op->op = KV_OP_DELRANGE;
+		op->put.key = po->del_range->key.data;
+		op->put.key_len = po->del_range->key.len;
+		op->range_end = po->del_range->range_end.data;
+		op->range_end_len = po->del_range->range_end.len;
+		op->prev_kv = po->del_range->prev_kv;
+		return;
+	}
+	op->op = KV_OP_RANGE;
+	op->put.key = po->range->key.data;
+	op->put.key_len = po->range->key.len;
+	op->range_end = po->range->range_end.data;
+	op->range_end_len = po->range->range_end.len;
+	op->limit = po->range->limit;
+	op->keys_only = po->range->keys_only;
+	op->count_only = po->range->count_only;
 }
 
 static int txn_op_from_pb(const Concord__Kv__TxnOp *po, struct kv_cmd *op, struct kv_scratch *s,
@@ -194,18 +217,21 @@ static int txn_op_from_pb(const Concord__Kv__TxnOp *po, struct kv_cmd *op, struc
 		op->op = KV_OP_EXISTS;
 		keys_from_pb(po->exists, op, s->keys, k);
 		return KV_OK;
+	case CONCORD__KV__TXN_OP__OP_DEL_RANGE:
+	case CONCORD__KV__TXN_OP__OP_RANGE:
+		range_from_pb(po, op);
+		return KV_OK;
 	case CONCORD__KV__TXN_OP__OP__NOT_SET:
 	default:
 		return KV_EBADCMD;
 	}
 }
 
-/* Counts the puts and keys of a transaction's sub-commands; false past the ceilings. */
-static bool txn_count(const Concord__Kv__Txn *t, size_t *n_puts, size_t *n_keys)
+/* Counts the puts and keys of sub-commands; false past the ceilings. */
+static bool ops_count(size_t n, Concord__Kv__TxnOp *const *ops, size_t *n_puts, size_t *n_keys)
 {
-	*n_puts = *n_keys = 0;
-	for (size_t i = 0; i < t->n_ops; i++) {
-		const Concord__Kv__TxnOp *po = t->ops[i];
+	for (size_t i = 0; i < n; i++) {
+		const Concord__Kv__TxnOp *po = ops[i];
 		if (po->op_case == CONCORD__KV__TXN_OP__OP_MSET)
 			*n_puts += po->mset->n_puts;
 		else if (po->op_case == CONCORD__KV__TXN_OP__OP_DEL)
@@ -220,14 +246,47 @@ static bool txn_count(const Concord__Kv__Txn *t, size_t *n_puts, size_t *n_keys)
 	return true;
 }
 
+static int ops_from_pb(size_t n, Concord__Kv__TxnOp *const *ops, struct kv_cmd *out,
+                       struct kv_scratch *s, size_t *p, size_t *k)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rv = txn_op_from_pb(ops[i], &out[i], s, p, k);
+		if (rv != KV_OK)
+			return rv;
+	}
+	return KV_OK;
+}
+
+static void compares_from_pb(const Concord__Kv__Txn *t, struct kv_cmd *cmd, struct kv_scratch *s)
+{
+	s->compares = xcalloc(t->n_compares > 0 ? t->n_compares : 1, sizeof(*s->compares));
+	for (size_t i = 0; i < t->n_compares; i++) {
+		const Concord__Kv__Compare *c = t->compares[i];
+		/* Out-of-range kinds stay out of range: kv_cmd_check refuses them. */
+		s->compares[i] =
+		    (struct kv_compare){c->key.data,
+		                        c->key.len,
+		                        (enum kv_cmp_target)(c->target > 7 ? 7 : c->target),
+		                        (enum kv_cmp_result)(c->result > 7 ? 7 : c->result),
+		                        c->value.data,
+		                        c->value.len,
+		                        c->number};
+	}
+	cmd->n_compares = t->n_compares;
+	cmd->compares = s->compares;
+}
+
 static int txn_from_pb(const Concord__Kv__Txn *t, struct kv_cmd *cmd, struct kv_scratch *s)
 {
 	cmd->op = KV_OP_TXN;
-	size_t n_puts, n_keys;
-	if (t->n_ops > KV_TXN_OPS_LIMIT || t->n_guards > KV_KEYS_PER_CMD_LIMIT ||
-	    !txn_count(t, &n_puts, &n_keys))
+	size_t n_puts = 0, n_keys = 0;
+	if (t->n_ops > KV_TXN_OPS_LIMIT || t->n_else_ops > KV_TXN_OPS_LIMIT ||
+	    t->n_guards > KV_KEYS_PER_CMD_LIMIT || t->n_compares > KV_KEYS_PER_CMD_LIMIT ||
+	    !ops_count(t->n_ops, t->ops, &n_puts, &n_keys) ||
+	    !ops_count(t->n_else_ops, t->else_ops, &n_puts, &n_keys))
 		return KV_ETOOMANY;
-	s->ops = xcalloc(t->n_ops > 0 ? t->n_ops : 1, sizeof(*s->ops));
+	size_t n_all = t->n_ops + t->n_else_ops;
+	s->ops = xcalloc(n_all > 0 ? n_all : 1, sizeof(*s->ops));
 	s->guards = xcalloc(t->n_guards > 0 ? t->n_guards : 1, sizeof(*s->guards));
 	s->puts = xcalloc(n_puts > 0 ? n_puts : 1, sizeof(*s->puts));
 	s->keys = xcalloc(n_keys > 0 ? n_keys : 1, sizeof(*s->keys));
@@ -238,13 +297,14 @@ static int txn_from_pb(const Concord__Kv__Txn *t, struct kv_cmd *cmd, struct kv_
 	cmd->guards = s->guards;
 	cmd->n_ops = t->n_ops;
 	cmd->ops = s->ops;
+	cmd->n_else = t->n_else_ops;
+	cmd->else_ops = s->ops + t->n_ops;
+	compares_from_pb(t, cmd, s);
 	size_t p = 0, k = 0;
-	for (size_t i = 0; i < t->n_ops; i++) {
-		int rv = txn_op_from_pb(t->ops[i], &s->ops[i], s, &p, &k);
-		if (rv != KV_OK)
-			return rv;
-	}
-	return KV_OK;
+	int rv = ops_from_pb(t->n_ops, t->ops, s->ops, s, &p, &k);
+	if (rv == KV_OK)
+		rv = ops_from_pb(t->n_else_ops, t->else_ops, s->ops + t->n_ops, s, &p, &k);
+	return rv;
 }
 
 static int lease_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_scratch *s)
@@ -358,6 +418,14 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 	case CONCORD__KV__COMMAND__OP_LEASE_KEEPALIVE:
 	case CONCORD__KV__COMMAND__OP_EXPIRE_DUE:
 		return lease_from_pb(c, cmd, s);
+	case CONCORD__KV__COMMAND__OP_DEL_RANGE:
+		cmd->op = KV_OP_DELRANGE;
+		cmd->put.key = c->del_range->key.data;
+		cmd->put.key_len = c->del_range->key.len;
+		cmd->range_end = c->del_range->range_end.data;
+		cmd->range_end_len = c->del_range->range_end.len;
+		cmd->prev_kv = c->del_range->prev_kv;
+		return KV_OK;
 	case CONCORD__KV__COMMAND__OP__NOT_SET:
 	default:
 		return KV_EBADCMD;

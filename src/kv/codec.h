@@ -23,6 +23,7 @@ struct kv_scratch {
 	struct kv_key *keys;
 	struct kv_cmd *ops;
 	struct kv_guard *guards;
+	struct kv_compare *compares;
 };
 
 void kv_scratch_free(struct kv_scratch *s);

@@ -156,7 +156,21 @@ struct kv_txn_out {
 	size_t n_vals, cap_vals;
 	unsigned char *bytes;
 	size_t n_bytes, cap_bytes;
+	struct kv_value *kvs; /* RANGE's keys: key and value bytes in `bytes` at kv_off */
+	size_t *kv_off;
+	size_t *first_kv; /* per item: the index of its first kv */
+	size_t n_kvs, cap_kvs;
 	struct kv_txn_result result;
+};
+
+/* A DELRANGE's deleted keys and values (range.c): offsets into bytes while it grows,
+ * then pointers, as for a transaction's outcomes. */
+struct kv_prev_out {
+	struct kv_value *vals;
+	size_t *off; /* per value: its key's offset in bytes; the value follows the key */
+	size_t n, cap;
+	unsigned char *bytes;
+	size_t n_bytes, cap_bytes;
 };
 
 /* ----------------------------------------------------------------------------------
@@ -200,6 +214,7 @@ struct kv {
 	uint64_t hist_bytes;
 
 	struct kv_txn_out txn;
+	struct kv_prev_out prev; /* DELRANGE's prev kvs (range.c) */
 
 	/* Watch (watch.c): the hook, and the items changed by the revision being written
 	 * (collected only while a hook is set). Not part of the state: kv_snapshot_read
@@ -316,6 +331,13 @@ struct kv_lease *kv_lease_find(const struct kv *kv, uint64_t id);
 struct kv_lease *kv_lease_add(struct kv *kv, uint64_t id, int64_t ttl_ms, uint64_t deadline);
 /* Attaches the key to a lease and/or gives it a deadline (0: none); restore. */
 void kv_ttl_attach(struct kv *kv, struct kv_item *it, uint64_t deadline, struct kv_lease *l);
+/* range.c */
+/* Runs a checked KV_OP_DELRANGE; fills r. */
+int kv_delrange_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
+void kv_prev_out_free(struct kv_prev_out *o);
+/* The first item of the range (NULL: none) and whether `it` lies past its end. */
+struct kv_item *kv_range_first(const struct kv *kv, const struct kv_range *r);
+bool kv_range_past(const struct kv_range *r, const struct kv_item *it);
 
 /* util */
 int kv_errmsg_set(struct kv *kv, int err, const char *fmt, ...)

@@ -187,6 +187,35 @@ enum kv_op {
 	KV_OP_LEASE_REVOKE,    /* lease: deletes its keys */
 	KV_OP_LEASE_KEEPALIVE, /* lease: its deadline restarts at its TTL */
 	KV_OP_EXPIRE_DUE,      /* the leader's reaper: keys[0..n), leases[0..n_leases) */
+	/* Ranges (docs/kv.md): */
+	KV_OP_DELRANGE, /* put.key, range_end (struct kv_range's rules): one revision; prev_kv */
+	KV_OP_RANGE,    /* only inside a transaction: put.key, range_end, limit, keys_only,
+	                   count_only */
+};
+
+/* etcd's compares (a transaction's `compares`): what of the key is compared, and how. */
+enum kv_cmp_target {
+	KV_CMP_VALUE = 0, /* the value, as bytes (memcmp order; an absent key fails) */
+	KV_CMP_VERSION,   /* writes since creation; 0 for an absent key */
+	KV_CMP_CREATE,    /* create revision; 0 for an absent key */
+	KV_CMP_MOD,       /* mod revision; 0 for an absent key */
+};
+
+enum kv_cmp_result {
+	KV_CMP_EQUAL = 0,
+	KV_CMP_NOT_EQUAL,
+	KV_CMP_LESS,    /* the key's is less than the compare's */
+	KV_CMP_GREATER, /* the key's is greater */
+};
+
+struct kv_compare {
+	const void *key;
+	size_t key_len;
+	enum kv_cmp_target target;
+	enum kv_cmp_result result;
+	const void *value; /* KV_CMP_VALUE */
+	size_t value_len;
+	int64_t number; /* the others */
 };
 
 /* What a write does to the key's expiry (struct kv_put.expiry). */
@@ -288,6 +317,18 @@ struct kv_cmd {
 	int64_t lease_ttl_ms;  /* LEASE_GRANT: 1 .. KV_TTL_MS_LIMIT */
 	size_t n_leases;       /* EXPIRE_DUE */
 	const uint64_t *leases;
+	const void *range_end; /* DELRANGE: with put.key, the range (struct kv_range) */
+	size_t range_end_len;
+	bool prev_kv; /* DELRANGE: the reply lists the deleted keys with their values */
+	/* TXN in etcd's form: when every compare holds (with the guards) the ops run, else
+	 * the else_ops; the reply says which (succeeded) and has the outcomes either way. */
+	size_t n_compares;
+	const struct kv_compare *compares;
+	size_t n_else;
+	const struct kv_cmd *else_ops;
+	uint64_t limit;  /* RANGE: keys listed at most; 0: all */
+	bool keys_only;  /* RANGE: no values */
+	bool count_only; /* RANGE: only the count */
 };
 
 /* Checks `cmd` against `lim` (NULL: the defaults) and encodes it into a new buffer *buf
@@ -311,6 +352,8 @@ struct kv_txn_item {
 	int64_t integer; /* DEL, INCRBY, APPEND, EXISTS, STRLEN */
 	size_t n_values; /* GET: 1; MGET: one per key */
 	const struct kv_txn_value *values;
+	size_t n_kvs; /* RANGE: the keys listed (integer: the range's count; existed: more) */
+	const struct kv_value *kvs;
 };
 
 /* The outcomes of a transaction's sub-commands, in order. */
@@ -339,6 +382,12 @@ struct kv_reply {
 	const struct kv_txn_result *txn; /* TXN whose guards held: the sub-commands'
 	                          outcomes, in the store's memory until the next kv_apply
 	                          (not encoded, not kept by sessions: NULL for a duplicate) */
+	const struct kv_value *prev_kvs; /* DELRANGE with prev_kv: the deleted keys and the
+	                          values they had, in key order; like txn, in the store's
+	                          memory until the next kv_apply, NULL for a duplicate */
+	size_t n_prev_kvs;
+	bool prev_kvs_truncated; /* more keys were deleted than prev_kvs lists (the list
+	                          stops at txn_bytes_max key and value bytes) */
 };
 
 /* Largest encoding of a reply. */
@@ -409,6 +458,38 @@ typedef int (*kv_scan_fn)(void *arg, const struct kv_value *v);
 int kv_scan(const struct kv *kv, const void *prefix, size_t prefix_len, const void *start,
             size_t start_len, size_t limit, uint64_t revision, kv_scan_fn fn, void *arg,
             bool *more);
+
+/* Ranges, with etcd's rules. `key` alone (end_len 0) is that one key; an end of one
+ * zero byte ("\0", length 1) means every key >= key; any other end means [key, end).
+ * A prefix p is the range [p, kv_prefix_end(p)). */
+struct kv_range {
+	const void *key;
+	size_t key_len;
+	const void *end;
+	size_t end_len;
+};
+
+/* Writes into end[] (at least max(prefix_len, 1) bytes) the end of the range of keys
+ * that start with `prefix`: the prefix without its trailing 0xff bytes, last byte plus
+ * one; "\0" (every key) if nothing is left. Returns its length. */
+size_t kv_prefix_end(const void *prefix, size_t prefix_len, unsigned char *end);
+
+/* Whether `key` lies in the range. */
+bool kv_range_has(const struct kv_range *r, const void *key, size_t key_len);
+
+struct kv_range_opts {
+	uint64_t revision;  /* 0: latest */
+	size_t limit;       /* keys handed to fn at most; 0: no limit */
+	bool skip_reserved; /* leave out keys in the reserved keyspace (what clients see) */
+};
+
+/* Visits the keys of the range at a revision in ascending order, at most opts->limit of
+ * them (fn may be NULL: count only; a nonzero return of fn stops the visits). *count gets
+ * the number of keys in the whole range, whatever the limit (the walk goes on counting),
+ * *more whether keys past the ones visited exist. Returns 0, KV_ECOMPACTED, KV_EFUTURE,
+ * KV_EKEYTOOBIG (key or end over the limit). */
+int kv_range_read(const struct kv *kv, const struct kv_range *r, const struct kv_range_opts *opts,
+                  kv_scan_fn fn, void *arg, uint64_t *count, bool *more);
 
 uint64_t kv_revision(const struct kv *kv);
 uint64_t kv_compact_revision(const struct kv *kv);

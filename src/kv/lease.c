@@ -361,9 +361,27 @@ static void touch_key(struct kv *kv, const void *key, size_t len, uint64_t rev, 
 	(*found)++;
 }
 
+/* Every key of a range (DELRANGE, RANGE) that has expired. */
+static void touch_range(struct kv *kv, const struct kv_cmd *c, uint64_t rev, int *found)
+{
+	struct kv_range rg = {c->put.key, c->put.key_len, c->range_end, c->range_end_len};
+	for (struct kv_item *it = kv_range_first(kv, &rg); it != NULL && !kv_range_past(&rg, it);
+	     it = rg.end_len == 0 ? NULL : it->next[0]) {
+		if (it->ttl == NULL || !kv_ver_live(it->head) || !kv_item_expired(kv, it))
+			continue;
+		if (rev != 0)
+			kv_store_delete(kv, it, rev);
+		(*found)++;
+	}
+}
+
 static void touch_cmd(struct kv *kv, const struct kv_cmd *c, uint64_t rev, int *found)
 {
 	switch (c->op) {
+	case KV_OP_DELRANGE:
+	case KV_OP_RANGE:
+		touch_range(kv, c, rev, found);
+		return;
 	case KV_OP_DEL:
 	case KV_OP_MGET:
 	case KV_OP_EXISTS:
@@ -379,6 +397,10 @@ static void touch_cmd(struct kv *kv, const struct kv_cmd *c, uint64_t rev, int *
 			touch_key(kv, c->guards[i].key, c->guards[i].key_len, rev, found);
 		for (size_t i = 0; i < c->n_ops; i++)
 			touch_cmd(kv, &c->ops[i], rev, found);
+		for (size_t i = 0; i < c->n_compares; i++)
+			touch_key(kv, c->compares[i].key, c->compares[i].key_len, rev, found);
+		for (size_t i = 0; i < c->n_else; i++)
+			touch_cmd(kv, &c->else_ops[i], rev, found);
 		return;
 	case KV_OP_SET:
 	case KV_OP_INCRBY:

@@ -70,6 +70,7 @@ void kv_store_init(struct kv *kv, const struct kv_config *cfg, size_t expected_i
 void kv_store_clear(struct kv *kv)
 {
 	kv_txn_out_free(&kv->txn);
+	kv_prev_out_free(&kv->prev);
 	if (kv->list != NULL) {
 		struct kv_item *it = kv->list->next[0];
 		while (it != NULL) {

@@ -159,8 +159,9 @@ static void out_reset(struct kv_txn_out *o, size_t n_items)
 		o->cap_items = n_items;
 		o->items = xrealloc(o->items, n_items * sizeof(*o->items));
 		o->first = xrealloc(o->first, n_items * sizeof(*o->first));
+		o->first_kv = xrealloc(o->first_kv, n_items * sizeof(*o->first_kv));
 	}
-	o->n_items = o->n_vals = o->n_bytes = 0;
+	o->n_items = o->n_vals = o->n_bytes = o->n_kvs = 0;
 }
 
 static struct kv_txn_item *out_item(struct kv_txn_out *o, enum kv_op op)
@@ -169,7 +170,39 @@ static struct kv_txn_item *out_item(struct kv_txn_out *o, enum kv_op op)
 	size_t i = o->n_items++;
 	o->items[i] = (struct kv_txn_item){.op = op, .code = KV_OK};
 	o->first[i] = o->n_vals;
+	o->first_kv[i] = o->n_kvs;
 	return &o->items[i];
+}
+
+static void out_bytes_room(struct kv_txn_out *o, size_t len)
+{
+	if (o->n_bytes + len > o->cap_bytes) {
+		size_t cap = o->cap_bytes ? o->cap_bytes : 256;
+		while (cap < o->n_bytes + len)
+			cap *= 2;
+		o->bytes = xrealloc(o->bytes, cap);
+		o->cap_bytes = cap;
+	}
+}
+
+/* A RANGE's key with its value (NULL with keys_only) and revisions. */
+static void out_kv(struct kv_txn_out *o, struct kv_txn_item *it, const struct kv_value *v)
+{
+	if (o->n_kvs == o->cap_kvs) {
+		o->cap_kvs = o->cap_kvs ? o->cap_kvs * 2 : 16;
+		o->kvs = xrealloc(o->kvs, o->cap_kvs * sizeof(*o->kvs));
+		o->kv_off = xrealloc(o->kv_off, o->cap_kvs * sizeof(*o->kv_off));
+	}
+	out_bytes_room(o, v->key_len + v->value_len);
+	if (v->key_len > 0)
+		memcpy(o->bytes + o->n_bytes, v->key, v->key_len);
+	if (v->value_len > 0)
+		memcpy(o->bytes + o->n_bytes + v->key_len, v->value, v->value_len);
+	o->kvs[o->n_kvs] = *v;
+	o->kv_off[o->n_kvs] = o->n_bytes;
+	o->n_bytes += v->key_len + v->value_len;
+	o->n_kvs++;
+	it->n_kvs++;
 }
 
 static void out_value(struct kv_txn_out *o, struct kv_txn_item *it, const void *data, size_t len,
@@ -180,13 +213,7 @@ static void out_value(struct kv_txn_out *o, struct kv_txn_item *it, const void *
 		o->vals = xrealloc(o->vals, o->cap_vals * sizeof(*o->vals));
 		o->off = xrealloc(o->off, o->cap_vals * sizeof(*o->off));
 	}
-	if (o->n_bytes + len > o->cap_bytes) {
-		size_t cap = o->cap_bytes ? o->cap_bytes : 256;
-		while (cap < o->n_bytes + len)
-			cap *= 2;
-		o->bytes = xrealloc(o->bytes, cap);
-		o->cap_bytes = cap;
-	}
+	out_bytes_room(o, len);
 	if (len > 0)
 		memcpy(o->bytes + o->n_bytes, data, len);
 	o->vals[o->n_vals] = (struct kv_txn_value){NULL, len, present};
@@ -201,8 +228,16 @@ static void out_finish(struct kv_txn_out *o)
 {
 	for (size_t i = 0; i < o->n_vals; i++)
 		o->vals[i].data = o->bytes != NULL ? o->bytes + o->off[i] : (const void *)"";
-	for (size_t i = 0; i < o->n_items; i++)
+	for (size_t i = 0; i < o->n_kvs; i++) {
+		const unsigned char *base =
+		    o->bytes != NULL ? o->bytes + o->kv_off[i] : (const void *)"";
+		o->kvs[i].key = base;
+		o->kvs[i].value = o->bytes != NULL ? base + o->kvs[i].key_len : base;
+	}
+	for (size_t i = 0; i < o->n_items; i++) {
 		o->items[i].values = o->items[i].n_values > 0 ? o->vals + o->first[i] : NULL;
+		o->items[i].kvs = o->items[i].n_kvs > 0 ? o->kvs + o->first_kv[i] : NULL;
+	}
 	o->result = (struct kv_txn_result){o->n_items, o->items};
 }
 
@@ -213,6 +248,9 @@ void kv_txn_out_free(struct kv_txn_out *o)
 	free(o->vals);
 	free(o->off);
 	free(o->bytes);
+	free(o->kvs);
+	free(o->kv_off);
+	free(o->first_kv);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -362,6 +400,149 @@ static void sub_get(struct txn *t, size_t n, const struct kv_key *keys, struct k
 	o->succeeded = true;
 }
 
+/* ----------------------------------------------------------------------------------
+ * RANGE and DELRANGE inside a transaction: the store's keys of the range merged with the
+ * staged ones, in key order, a staged key standing for the store's.
+ */
+
+typedef void (*walk_fn)(struct txn *t, const struct kv_value *v, void *arg);
+
+/* The indexes of the staged entries in the range, in key order (insertion sort: a
+ * transaction stages at most keys_per_cmd_max keys). */
+static size_t staged_sorted(const struct txn *t, const struct kv_range *rg, size_t *idx)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct staged *s = &t->st[i];
+		if (!kv_range_has(rg, s->key, s->key_len))
+			continue;
+		size_t j = n++;
+		while (j > 0 && kv_key_cmp(t->st[idx[j - 1]].key, t->st[idx[j - 1]].key_len, s->key,
+		                           s->key_len) > 0) {
+			idx[j] = idx[j - 1];
+			j--;
+		}
+		idx[j] = i;
+	}
+	return n;
+}
+
+/* The key as the transaction sees it; false if it is deleted. */
+static bool walk_value(struct txn *t, const struct kv_item *it, const struct staged *sg,
+                       struct kv_value *v)
+{
+	const struct kv_ver *h = it != NULL && kv_ver_live(it->head) ? it->head : NULL;
+	if (sg == NULL) {
+		*v = (struct kv_value){kv_item_key(it),
+		                       it->key_len,
+		                       h != NULL ? h->data : NULL,
+		                       h != NULL ? h->len : 0,
+		                       h != NULL ? h->create_rev : 0,
+		                       h != NULL ? h->mod_rev : 0,
+		                       h != NULL ? h->version : 0};
+	} else {
+		uint64_t rev = t->kv->rev + 1;
+		*v = (struct kv_value){sg->key,
+		                       sg->key_len,
+		                       sg->val,
+		                       sg->len,
+		                       h != NULL ? h->create_rev : rev,
+		                       rev,
+		                       h != NULL ? h->version + 1 : 1};
+	}
+	bool live = sg != NULL ? sg->live : h != NULL;
+	return live && !kv_key_reserved(v->key, v->key_len);
+}
+
+static void walk(struct txn *t, const struct kv_range *rg, walk_fn fn, void *arg)
+{
+	size_t *idx = xmalloc((t->n > 0 ? t->n : 1) * sizeof(*idx));
+	size_t ns = staged_sorted(t, rg, idx), si = 0;
+	const struct kv_item *it = kv_range_first(t->kv, rg);
+	for (;;) {
+		bool have = it != NULL && !kv_range_past(rg, it);
+		const struct staged *sg = si < ns ? &t->st[idx[si]] : NULL;
+		if (!have && sg == NULL)
+			break;
+		int c = !have ? 1
+		        : sg == NULL
+		            ? -1
+		            : kv_key_cmp(kv_item_key(it), it->key_len, sg->key, sg->key_len);
+		const struct kv_item *cur = c <= 0 ? it : NULL;
+		if (c <= 0)
+			it = rg->end_len == 0 ? NULL : it->next[0];
+		if (c >= 0)
+			si++;
+		struct kv_value v;
+		if (walk_value(t, cur, c >= 0 ? sg : NULL, &v))
+			fn(t, &v, arg);
+	}
+	free(idx);
+}
+
+struct range_walk {
+	const struct kv_cmd *op;
+	struct kv_txn_item *o;
+	uint64_t listed;
+};
+
+static void range_one(struct txn *t, const struct kv_value *v, void *arg)
+{
+	struct range_walk *w = arg;
+	w->o->integer++;
+	if (w->op->count_only || w->o->code != KV_OK)
+		return;
+	if (w->op->limit != 0 && w->listed == w->op->limit) {
+		w->o->existed = true; /* more */
+		return;
+	}
+	struct kv_value copy = *v;
+	if (w->op->keys_only)
+		copy.value_len = 0;
+	size_t bytes = copy.key_len + copy.value_len;
+	if (t->read_bytes + bytes > t->kv->cfg.limits.txn_bytes_max) {
+		w->o->code = KV_EVALUETOOBIG;
+		return;
+	}
+	t->read_bytes += bytes;
+	out_kv(&t->kv->txn, w->o, &copy);
+	w->listed++;
+}
+
+static void count_one(struct txn *t, const struct kv_value *v, void *arg)
+{
+	(void)t;
+	(void)v;
+	(*(size_t *)arg)++;
+}
+
+static void delete_one(struct txn *t, const struct kv_value *v, void *arg)
+{
+	(void)arg;
+	stage(t, v->key, v->key_len, false, NULL, 0, NULL, 0);
+}
+
+static void sub_range(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
+{
+	struct kv_range rg = {op->put.key, op->put.key_len, op->range_end, op->range_end_len};
+	if (op->op == KV_OP_RANGE) {
+		struct range_walk w = {op, o, 0};
+		walk(t, &rg, range_one, &w);
+		o->succeeded = o->code == KV_OK;
+		return;
+	}
+	size_t n = 0;
+	walk(t, &rg, count_one, &n);
+	if (t->n + n > t->kv->cfg.limits.keys_per_cmd_max) {
+		o->code = KV_ETOOMANY; /* the staging overlay is bounded */
+		return;
+	}
+	walk(t, &rg, delete_one, NULL);
+	o->integer = (int64_t)n;
+	o->existed = n > 0;
+	o->succeeded = true;
+}
+
 static void sub_run(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *o)
 {
 	struct kv_key one = {op->put.key, op->put.key_len};
@@ -401,6 +582,10 @@ static void sub_run(struct txn *t, const struct kv_cmd *op, struct kv_txn_item *
 		return;
 	case KV_OP_EXPIRE:
 		sub_expire(t, op, o);
+		return;
+	case KV_OP_RANGE:
+	case KV_OP_DELRANGE:
+		sub_range(t, op, o);
 		return;
 	default:
 		assert(false); /* kv_cmd_check admits only the kinds above */
@@ -449,6 +634,38 @@ static void txn_write(struct txn *t, struct kv_reply *r)
 	}
 }
 
+/* etcd's compare of one key, on the state before the transaction. */
+static bool compare_holds(const struct kv *kv, const struct kv_compare *c)
+{
+	const struct kv_item *it = kv_store_find(kv, c->key, c->key_len);
+	const struct kv_ver *v = it != NULL && kv_ver_live(it->head) ? it->head : NULL;
+	int cmp;
+	if (c->target == KV_CMP_VALUE) {
+		if (v == NULL)
+			return false; /* as etcd: a value compare on an absent key fails */
+		cmp = kv_key_cmp(v->data, v->len, c->value, c->value_len);
+	} else {
+		uint64_t have = 0;
+		if (v != NULL)
+			have = c->target == KV_CMP_VERSION  ? v->version
+			       : c->target == KV_CMP_CREATE ? v->create_rev
+			                                    : v->mod_rev;
+		int64_t want = c->number;
+		cmp = want < 0 || have > (uint64_t)want ? 1 : have < (uint64_t)want ? -1 : 0;
+	}
+	switch (c->result) {
+	case KV_CMP_EQUAL:
+		return cmp == 0;
+	case KV_CMP_NOT_EQUAL:
+		return cmp != 0;
+	case KV_CMP_LESS:
+		return cmp < 0;
+	case KV_CMP_GREATER:
+		return cmp > 0;
+	}
+	return false;
+}
+
 int kv_txn_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 {
 	for (size_t i = 0; i < cmd->n_guards; i++) {
@@ -461,17 +678,22 @@ int kv_txn_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 			return KV_OK; /* aborted: nothing changes */
 		}
 	}
-	out_reset(&kv->txn, cmd->n_ops);
+	bool held = true;
+	for (size_t i = 0; held && i < cmd->n_compares; i++)
+		held = compare_holds(kv, &cmd->compares[i]);
+	size_t n = held ? cmd->n_ops : cmd->n_else;
+	const struct kv_cmd *ops = held ? cmd->ops : cmd->else_ops;
+	out_reset(&kv->txn, n);
 	struct txn t = {.kv = kv};
-	for (size_t i = 0; i < cmd->n_ops; i++)
-		sub_run(&t, &cmd->ops[i], out_item(&kv->txn, cmd->ops[i].op));
+	for (size_t i = 0; i < n; i++)
+		sub_run(&t, &ops[i], out_item(&kv->txn, ops[i].op));
 	txn_write(&t, r);
 	for (size_t i = 0; i < t.n; i++)
 		free(t.st[i].val);
 	free(t.st);
 	out_finish(&kv->txn);
-	r->succeeded = true;
-	r->integer = (int64_t)cmd->n_ops;
+	r->succeeded = held;
+	r->integer = (int64_t)n;
 	r->txn = &kv->txn.result;
 	return KV_OK;
 }

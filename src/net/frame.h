@@ -18,6 +18,13 @@
 #define NET_HANDSHAKE_FRAME_BYTES (NET_FRAME_HEADER_BYTES + NET_HANDSHAKE_BYTES)
 #define NET_HANDSHAKE_MAGIC       0x44434e43u /* "CNCD" as little-endian bytes */
 #define NET_PROTOCOL_VERSION      1u
+/* The version a dialer with a shared secret speaks: HELLO and a nonce, a challenge, a
+ * proof, then ACCEPT or REFUSE (docs/net.md, "Authentication"). */
+#define NET_PROTOCOL_VERSION_AUTH 2u
+#define NET_NONCE_BYTES           32u
+#define NET_MAC_BYTES             32u
+/* The challenge frame's payload: the acceptor's nonce and its proof. */
+#define NET_CHALLENGE_BYTES (NET_NONCE_BYTES + NET_MAC_BYTES)
 
 /* What a handshake says. A dialer sends HELLO; the node it reached answers ACCEPT or
  * REFUSE with a reason, and closes the connection after a REFUSE. */
@@ -32,7 +39,9 @@ enum net_hs_kind {
 	X(NET_HS_ECLUSTER, "cluster id mismatch")                                                  \
 	X(NET_HS_EVERSION, "unsupported protocol version")                                         \
 	X(NET_HS_EWRONGNODE, "the dialer expected another node at this address")                   \
-	X(NET_HS_EBADID, "the sender's node id is invalid or equals the receiver's")
+	X(NET_HS_EBADID, "the sender's node id is invalid or equals the receiver's")               \
+	X(NET_HS_EAUTH, "authentication failed (no proof, a wrong proof, or the other side "       \
+	                "has no --peer-secret-file)")
 
 enum net_hs_reason {
 #define NET_HS_REASON_ENUM_(name, text) name,

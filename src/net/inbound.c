@@ -22,6 +22,10 @@ static void inbound_handle_closed_cb(uv_handle_t *h)
 	assert(c->handles_open >= 1);
 	c->handles_open--;
 	if (c->handles_open == 0) {
+		if (c->tls != NULL) {
+			net_tls_free(c->tls);
+			free(c->tls);
+		}
 		free(c->buf);
 		free(c);
 	}
@@ -108,7 +112,7 @@ static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_
 {
 	struct net *n = c->n;
 	struct net_handshake h = {
-	    .version = NET_PROTOCOL_VERSION,
+	    .version = net_hs_version(n),
 	    .kind = (uint8_t)kind,
 	    .reason = (uint8_t)reason,
 	    .cluster_id = n->cfg.cluster_id,
@@ -118,7 +122,8 @@ static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_
 	net_handshake_encode(&h, c->reply);
 	uv_buf_t b = uv_buf_init((char *)c->reply, sizeof(c->reply));
 	c->reply_req.data = c;
-	return uv_write(&c->reply_req, (uv_stream_t *)&c->tcp, &b, 1, inbound_reply_written_cb);
+	return net_link_write(c->tls, (uv_stream_t *)&c->tcp, &c->reply_req, &b, 1,
+	                      inbound_reply_written_cb);
 }
 
 /* Answers with a refusal, then closes (after the write, or at the handshake deadline if
@@ -143,8 +148,10 @@ static void inbound_refuse(struct net_inbound *c, const struct net_handshake *h,
 
 static enum net_hs_reason hello_judge(const struct net *n, const struct net_handshake *h)
 {
-	if (h->version != NET_PROTOCOL_VERSION)
-		return NET_HS_EVERSION;
+	if (h->version != net_hs_version(n))
+		return h->version == NET_PROTOCOL_VERSION || h->version == NET_PROTOCOL_VERSION_AUTH
+		           ? NET_HS_EAUTH
+		           : NET_HS_EVERSION;
 	if (h->cluster_id != n->cfg.cluster_id)
 		return NET_HS_ECLUSTER;
 	if (h->from == RAFT_NONE || h->from == n->cfg.self_id)
@@ -152,6 +159,46 @@ static enum net_hs_reason hello_judge(const struct net *n, const struct net_hand
 	if (h->to != n->cfg.self_id)
 		return NET_HS_EWRONGNODE;
 	return NET_HS_OK;
+}
+
+static void inbound_admit(struct net_inbound *c, const struct net_handshake *hp);
+
+static void challenge_written_cb(uv_write_t *req, int status)
+{
+	struct net_inbound *c = req->data;
+	if (status < 0 && !c->closing)
+		inbound_close(c);
+}
+
+/* With a secret, after HELLO: the dialer's nonce (answered with ours and our proof), then
+ * its proof (answered ACCEPT, or REFUSE for a wrong one). */
+static void inbound_auth_frame(struct net_inbound *c, const uint8_t payload[NET_NONCE_BYTES])
+{
+	struct net *n = c->n;
+	raft_id self = n->cfg.self_id;
+	if (c->auth_stage == 1) {
+		memcpy(c->nonce_d, payload, NET_NONCE_BYTES);
+		net_auth_nonce(c->nonce_a);
+		net_put_u32(c->challenge, NET_CHALLENGE_BYTES);
+		memcpy(c->challenge + NET_FRAME_HEADER_BYTES, c->nonce_a, NET_NONCE_BYTES);
+		net_auth_mac(n, 'A', c->hello.from, self, c->nonce_d, c->nonce_a,
+		             c->challenge + NET_FRAME_HEADER_BYTES + NET_NONCE_BYTES);
+		c->auth_stage = 2;
+		uv_buf_t b = uv_buf_init((char *)c->challenge, sizeof(c->challenge));
+		c->challenge_req.data = c;
+		if (net_link_write(c->tls, (uv_stream_t *)&c->tcp, &c->challenge_req, &b, 1,
+		                   challenge_written_cb) != 0)
+			inbound_close(c);
+		return;
+	}
+	assert(c->auth_stage == 2);
+	if (!net_auth_check(n, 'D', c->hello.from, self, c->nonce_d, c->nonce_a, payload)) {
+		NET_COUNT(n, net_peer_find(n, c->hello.from), auth_failed, 1);
+		inbound_refuse(c, &c->hello, NET_HS_EAUTH);
+		return;
+	}
+	c->auth_stage = 3;
+	inbound_admit(c, &c->hello);
 }
 
 static void inbound_hello(struct net_inbound *c, const uint8_t *frame)
@@ -172,6 +219,28 @@ static void inbound_hello(struct net_inbound *c, const uint8_t *frame)
 		inbound_refuse(c, &h, reason);
 		return;
 	}
+	char why[NET_ERRMSG_SIZE];
+	if (c->tls != NULL && !net_link_identity_ok(n, c->tls, h.from, why, sizeof(why))) {
+		NET_COUNT(n, net_peer_find(n, h.from), auth_failed, 1);
+		net_logf(n, NET_LOG_WARN, "connection from %s: %s", c->remote, why);
+		inbound_refuse(c, &h, NET_HS_EAUTH);
+		return;
+	}
+	if (n->secret_len > 0) {
+		/* Nothing it says counts until it proves it knows the secret. */
+		c->hello = h;
+		c->peer_id = h.from;
+		c->auth_stage = 1;
+		return;
+	}
+	inbound_admit(c, &h);
+}
+
+/* The dialer is who it says: replace its older connection and answer ACCEPT. */
+static void inbound_admit(struct net_inbound *c, const struct net_handshake *hp)
+{
+	struct net *n = c->n;
+	struct net_handshake h = *hp;
 	/* A peer dials one connection to us at a time: an older one from it is dead. */
 	for (struct net_inbound *o = n->inbound; o != NULL;) {
 		struct net_inbound *next = o->next;
@@ -218,9 +287,7 @@ static void inbound_deliver(struct net_inbound *c, const uint8_t *payload, uint3
 		                  proto_strerror(rv));
 		return;
 	}
-	if (m.from != c->peer_id || m.to != n->cfg.self_id) {
-		inbound_malformed(c, "message from %llu to %llu on this connection",
-		                  (unsigned long long)m.from, (unsigned long long)m.to);
+	if (net_sender_forged(n, p, c->peer_id, m.from, m.to)) {
 		raft_message_release(&m);
 		return;
 	}
@@ -243,6 +310,19 @@ static void inbound_parse(struct net_inbound *c)
 			break;
 		const uint8_t *at = c->buf + off;
 		uint32_t flen = net_get_u32(at);
+		if (!c->handshaken && c->auth_stage > 0) {
+			if (flen != NET_NONCE_BYTES) {
+				inbound_malformed(
+				    c, "expected a %u-byte %s, got a frame of %u bytes",
+				    NET_NONCE_BYTES, c->auth_stage == 1 ? "nonce" : "proof", flen);
+				return;
+			}
+			if (avail < NET_FRAME_HEADER_BYTES + NET_NONCE_BYTES)
+				break;
+			inbound_auth_frame(c, at + NET_FRAME_HEADER_BYTES);
+			off += NET_FRAME_HEADER_BYTES + NET_NONCE_BYTES;
+			continue;
+		}
 		if (!c->handshaken) {
 			if (flen != NET_HANDSHAKE_BYTES) {
 				inbound_malformed(c,
@@ -284,10 +364,9 @@ static void inbound_parse(struct net_inbound *c)
 	}
 }
 
-static void inbound_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Room in c->buf for the next bytes (NULL on no memory). */
+static void inbound_room(struct net_inbound *c, uv_buf_t *buf)
 {
-	struct net_inbound *c = h->data;
-	(void)suggested;
 	/* Room for the frame under way (whose length inbound_parse already vetted), or a
 	 * chunk: never more than one frame and one header. */
 	size_t want = NET_READ_CHUNK_BYTES;
@@ -311,6 +390,54 @@ static void inbound_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
 }
 
+static void inbound_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct net_inbound *c = h->data;
+	(void)suggested;
+	if (c->tls != NULL)
+		*buf = uv_buf_init(c->tls->rbuf, sizeof(c->tls->rbuf));
+	else
+		inbound_room(c, buf);
+}
+
+/* TLS: the handshake, then plaintext into c->buf, parsed as it comes. */
+static void inbound_tls_bytes(struct net_inbound *c, size_t nread)
+{
+	struct net *n = c->n;
+	net_tls_received(c->tls, nread);
+	if (!c->tls->done) {
+		char why[NET_ERRMSG_SIZE];
+		int r = net_tls_handshake(c->tls, why, sizeof(why));
+		net_tls_send(c->tls, (uv_stream_t *)&c->tcp, NULL, NULL);
+		if (r < 0) {
+			NET_COUNT(n, (struct net_peer *)NULL, auth_failed, 1);
+			inbound_malformed(c, "%s", why);
+		}
+		if (r <= 0)
+			return;
+	}
+	while (!c->closing && !c->refusing && !n->closing) {
+		uv_buf_t b;
+		inbound_room(c, &b);
+		if (b.base == NULL) {
+			inbound_malformed(c, "no memory for a frame");
+			return;
+		}
+		long got = net_tls_read(c->tls, b.base, b.len);
+		if (got == 0)
+			return;
+		if (got < 0) {
+			net_logf(n, NET_LOG_INFO,
+			         "connection from %s (node %llu): TLS session closed", c->remote,
+			         (unsigned long long)c->peer_id);
+			inbound_close(c);
+			return;
+		}
+		c->len += (size_t)got;
+		inbound_parse(c);
+	}
+}
+
 static void inbound_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct net_inbound *c = s->data;
@@ -331,6 +458,10 @@ static void inbound_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			         nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread));
 			inbound_close(c);
 		}
+		return;
+	}
+	if (c->tls != NULL) {
+		inbound_tls_bytes(c, (size_t)nread);
 		return;
 	}
 	c->len += (size_t)nread;
@@ -384,6 +515,15 @@ static void inbound_accept(struct net *n)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	if (n->cfg.tls_server != NULL) {
+		c->tls = xmalloc(sizeof(*c->tls));
+		if (net_tls_init(c->tls, n->cfg.tls_server, true, NULL) != 0) {
+			free(c->tls);
+			c->tls = NULL;
+			inbound_malformed(c, "cannot start a TLS session");
+			return;
+		}
+	}
 	uv_timer_start(&c->timer, inbound_timeout_cb, n->cfg.connect_timeout_ms, 0);
 	rv = uv_read_start((uv_stream_t *)&c->tcp, inbound_alloc_cb, inbound_read_cb);
 	if (rv != 0) {

@@ -4,6 +4,7 @@
 
 #include "net/frame.h"
 #include "net/net.h"
+#include "net/tls.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,14 @@
 _Static_assert(NET_WRITE_BATCH_MAX >= 1, "a write carries at least one frame");
 _Static_assert(NET_READ_CHUNK_BYTES >= NET_HANDSHAKE_FRAME_BYTES, "a handshake fits a chunk");
 _Static_assert(NET_FRAME_MIN_BYTES >= NET_HANDSHAKE_BYTES, "a handshake fits any frame");
+_Static_assert(NET_NONCE_BYTES == NET_MAC_BYTES, "the nonce and proof frames have one size");
+_Static_assert(NET_CHALLENGE_BYTES > NET_HANDSHAKE_BYTES, "a challenge is told by its length");
+
+/* What an authentication proof is computed over: a label with the speaker's role, the
+ * cluster id, the dialer's and the acceptor's ids, and both nonces. */
+#define NET_AUTH_INPUT_BYTES (16u + 24u + 2u * NET_NONCE_BYTES)
+/* The dialer's first write with a secret: HELLO, then its nonce in a frame of its own. */
+#define NET_HELLO_AUTH_BYTES (NET_HANDSHAKE_FRAME_BYTES + NET_FRAME_HEADER_BYTES + NET_NONCE_BYTES)
 
 /* One encoded frame, header included, waiting on a link. */
 struct net_frame {
@@ -75,9 +84,14 @@ struct net_peer {
 	uv_tcp_t tcp;
 	uv_connect_t connect_req;
 	uv_write_t hello_req;
-	uint8_t hello[NET_HANDSHAKE_FRAME_BYTES];
-	uint8_t reply[NET_HANDSHAKE_FRAME_BYTES];
+	uint8_t hello[NET_HELLO_AUTH_BYTES]; /* HELLO, and the nonce frame with a secret */
+	uint8_t reply[NET_FRAME_HEADER_BYTES + NET_CHALLENGE_BYTES]; /* the frame being read */
 	uint32_t reply_len;
+	bool proved;                    /* our proof was sent: ACCEPT is next */
+	uint8_t nonce[NET_NONCE_BYTES]; /* ours, fresh per connection */
+	uv_write_t proof_req;
+	uint8_t proof[NET_FRAME_HEADER_BYTES + NET_MAC_BYTES];
+	struct net_tls *tls; /* this connection's TLS session (cfg.tls_client); NULL: plain */
 	uint8_t scratch[64]; /* absorbs reads after the reply (a protocol error) */
 	uv_write_t write_req;
 	struct net_frame *inflight[NET_WRITE_BATCH_MAX];
@@ -107,9 +121,16 @@ struct net_inbound {
 	uv_timer_t timer; /* handshake deadline */
 	uv_write_t reply_req;
 	uint8_t reply[NET_HANDSHAKE_FRAME_BYTES];
-	raft_id peer_id; /* the handshaken sender, RAFT_NONE before */
+	raft_id peer_id; /* the handshaken sender (with a secret: the claimed one until proved) */
 	bool handshaken;
-	bool refusing; /* a REFUSE reply is being written; the connection closes after */
+	uint8_t auth_stage;               /* with a secret: 0 HELLO, 1 nonce, 2 proof expected */
+	struct net_handshake hello;       /* the dialer's HELLO, while it proves itself */
+	uint8_t nonce_d[NET_NONCE_BYTES]; /* the dialer's */
+	uint8_t nonce_a[NET_NONCE_BYTES]; /* ours */
+	uv_write_t challenge_req;
+	uint8_t challenge[NET_FRAME_HEADER_BYTES + NET_CHALLENGE_BYTES];
+	struct net_tls *tls; /* cfg.tls_server's session; NULL: plain */
+	bool refusing;       /* a REFUSE reply is being written; the connection closes after */
 	bool closing;
 	uint32_t handles_open;
 	char remote[NET_ADDRESS_MAX_BYTES];
@@ -144,6 +165,9 @@ struct net {
 
 	struct net_stats total;
 	char errmsg[NET_ERRMSG_SIZE];
+	uint8_t secret[NET_SECRET_MAX_BYTES]; /* cfg.secret's copy; secret_len 0: none */
+	uint32_t secret_len;
+	uint64_t forged_logged_ms; /* uv_now() of the last "dropped a message" line */
 };
 
 /* Adds `amount` to a counter of the totals and, if `p` is not NULL, of the link. */
@@ -195,6 +219,29 @@ void net_peer_flush(struct net_peer *p);
 void net_peer_hold(struct net_peer *p, struct net_frame *f);
 void net_peer_release(struct net_peer *p, struct net_frame *f);
 bool net_peer_has_room(const struct net_peer *p, uint32_t len);
+
+/* handshake.c */
+void net_auth_mac(const struct net *n, char role, uint64_t dialer, uint64_t acceptor,
+                  const uint8_t nd[NET_NONCE_BYTES], const uint8_t na[NET_NONCE_BYTES],
+                  uint8_t out[NET_MAC_BYTES]);
+bool net_auth_check(const struct net *n, char role, uint64_t dialer, uint64_t acceptor,
+                    const uint8_t nd[NET_NONCE_BYTES], const uint8_t na[NET_NONCE_BYTES],
+                    const uint8_t mac[NET_MAC_BYTES]);
+void net_auth_nonce(uint8_t out[NET_NONCE_BYTES]);
+/* The protocol version this transport speaks and expects. */
+uint16_t net_hs_version(const struct net *n);
+/* Whether a message on the link authenticated as `link` claims another sender (or is
+ * not addressed to us): then it is counted as dropped_sender and logged, at most once a
+ * second, and the caller drops it. */
+bool net_sender_forged(struct net *n, struct net_peer *p, raft_id link, raft_id from, raft_id to);
+
+/* Writes bufs on the link: through its TLS session if it has one, else as uv_write. */
+int net_link_write(struct net_tls *tls, uv_stream_t *s, uv_write_t *req, const uv_buf_t *bufs,
+                   unsigned n, uv_write_cb cb);
+/* Whether the link's verified certificate names member `id` (its name, from
+ * cfg.member_name, or its decimal id among the SAN's DNS entries); else a sentence in why. */
+bool net_link_identity_ok(struct net *n, const struct net_tls *tls, raft_id id, char *why,
+                          size_t len);
 
 /* inbound.c */
 int net_listen(struct net *n);

@@ -299,6 +299,15 @@ static int config_check(struct net_config *c, char *errmsg)
 {
 	config_defaults(c);
 	int rv = config_check_limits(c, errmsg);
+	if (rv == NET_OK && c->secret_len > 0 &&
+	    (c->secret == NULL || c->secret_len < NET_SECRET_MIN_BYTES ||
+	     c->secret_len > NET_SECRET_MAX_BYTES))
+		rv = config_error(errmsg, NET_EINVAL,
+		                  "the shared secret has %u bytes; it needs %u to %u",
+		                  c->secret_len, NET_SECRET_MIN_BYTES, NET_SECRET_MAX_BYTES);
+	if (rv == NET_OK && (c->tls_server == NULL) != (c->tls_client == NULL))
+		rv = config_error(errmsg, NET_EINVAL,
+		                  "TLS needs both a server and a client context");
 	return rv != NET_OK ? rv : config_check_peers(c, errmsg);
 }
 
@@ -320,6 +329,10 @@ int net_new(struct net **out, uv_loop_t *loop, const struct net_config *cfg, cha
 	n->cfg.listen_address = n->listen_address;
 	n->cfg.peers = NULL;
 	n->cfg.n_peers = 0;
+	if (c.secret_len > 0)
+		memcpy(n->secret, c.secret, c.secret_len);
+	n->secret_len = c.secret_len;
+	n->cfg.secret = NULL;
 	rv = net_addr_parse(n->listen_address, &n->listen_addr);
 	assert(rv == NET_OK);
 

@@ -11,7 +11,10 @@
  * Direction. A's messages to B travel on the connection A dialed to B; connections a node
  * accepts are only read from. A connection starts with a handshake carrying the cluster
  * id and both node ids; a node of another cluster, or one that dialed the wrong node, is
- * refused, counted and logged, and everyone else keeps being served.
+ * refused, counted and logged, and everyone else keeps being served. With a shared
+ * secret the handshake adds a challenge-response over fresh nonces, and with TLS the
+ * peer's certificate must name the member (docs/net.md, "Authentication", "TLS"); a
+ * message whose sender is not the link's member is dropped and counted.
  *
  * Threads and callbacks. Every function must be called on the loop's thread. Callbacks
  * (on_message, log, the close callback) run on that thread from inside the loop and may
@@ -36,6 +39,8 @@
  */
 
 #include "concord/raft.h"
+
+struct ssl_ctx_st;
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,6 +90,8 @@ const char *net_strerror(int err);
 #define NET_DEFAULT_BACKOFF_MAX_MS     2000u
 #define NET_DEFAULT_CONNECT_TIMEOUT_MS 5000u
 #define NET_DELAY_MAX_MS               600000u /* longest injected delay or jitter: 10 minutes */
+#define NET_SECRET_MIN_BYTES           16u     /* shortest shared secret accepted */
+#define NET_SECRET_MAX_BYTES           1024u   /* longest */
 
 _Static_assert(NET_DEFAULT_BACKOFF_MIN_MS <= NET_DEFAULT_BACKOFF_MAX_MS, "backoff range");
 _Static_assert(NET_FRAME_MIN_BYTES <= NET_DEFAULT_MAX_FRAME_BYTES, "frame limits");
@@ -125,6 +132,20 @@ struct net_config {
 	uint32_t backoff_max_ms;     /* reconnect delays double up to this */
 	uint32_t connect_timeout_ms; /* dial plus handshake, both directions */
 	uint64_t seed;               /* fault decisions and reconnect jitter */
+	/* Optional shared secret (copied): with one, every connection proves in its handshake
+	 * that both ends know it (HMAC-SHA256 over fresh nonces, the cluster id and both
+	 * ids), and peers without it are refused. NULL or 0 bytes: the plain handshake. */
+	const uint8_t *secret;
+	uint32_t secret_len; /* 0, or NET_SECRET_MIN_BYTES .. NET_SECRET_MAX_BYTES */
+	/* Optional TLS (net/tls.h contexts, owned by the caller and outliving the
+	 * transport): both or neither. Every connection is then TLS with certificates
+	 * checked both ways, and the peer's certificate must name the member it claims or
+	 * was dialed as: member_name(ctx, id)'s result, or the decimal id, among its
+	 * subject alternative names (DNS entries). */
+	struct ssl_ctx_st *tls_server; /* accepted connections */
+	struct ssl_ctx_st *tls_client; /* dialed connections */
+	/* The name of member `id`, or NULL if unknown; valid until the next call. */
+	const char *(*member_name)(void *ctx, raft_id id);
 
 	/* A message arrived. `m` and everything it points to are valid during the call
 	 * only: keep entries with raft_buf_ref() or the whole message with
@@ -256,6 +277,8 @@ struct net_stats {
 	uint64_t accepted;        /* inbound handshakes completed */
 	uint64_t malformed;       /* connections closed for a bad frame or handshake */
 	uint64_t refused;         /* handshakes refused, by us or by the peer */
+	uint64_t auth_failed;     /* handshakes refused for a missing or wrong proof */
+	uint64_t dropped_sender;  /* messages dropped: their sender is not the link's member */
 	/* gauges */
 	uint64_t queued_msgs; /* frames held: queued, delayed or being written */
 	uint64_t queued_bytes;

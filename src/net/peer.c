@@ -10,6 +10,7 @@
 static void peer_tcp_close_cb(uv_handle_t *h);
 static void peer_timer_close_cb(uv_handle_t *h);
 static void peer_connect_cb(uv_connect_t *req, int status);
+static enum net_log_level peer_refusal_level(struct net_peer *p);
 
 /* ----------------------------------------------------------------------------------
  * Holding frames: the queue bound covers queued, delayed and inflight frames alike.
@@ -153,6 +154,11 @@ static void peer_tcp_close_cb(uv_handle_t *h)
 	assert(!p->writing);
 	p->tcp_open = false;
 	p->reply_len = 0;
+	if (p->tls != NULL) {
+		net_tls_free(p->tls);
+		free(p->tls);
+		p->tls = NULL;
+	}
 	if (!p->removed && !n->closing) {
 		uint64_t wait_ms = 0;
 		if (p->redial)
@@ -252,15 +258,52 @@ static void peer_hello_written_cb(uv_write_t *req, int status)
 		peer_fail(p, NET_LOG_WARN, "sending the handshake: %s", uv_strerror(status));
 }
 
+/* Reads one handshake frame at a time: its header, then exactly its payload. */
 static void peer_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct net_peer *p = h->data;
 	(void)suggested;
-	if (p->reply_len < sizeof(p->reply))
-		*buf = uv_buf_init((char *)p->reply + p->reply_len,
-		                   (unsigned)(sizeof(p->reply) - p->reply_len));
+	uint32_t want = NET_FRAME_HEADER_BYTES;
+	if (p->reply_len >= NET_FRAME_HEADER_BYTES)
+		want += net_get_u32(p->reply); /* vetted by peer_read_cb: it fits */
+	if (p->state == NET_PEER_HANDSHAKING && p->reply_len < want && want <= sizeof(p->reply))
+		*buf = uv_buf_init((char *)p->reply + p->reply_len, want - p->reply_len);
 	else
 		*buf = uv_buf_init((char *)p->scratch, sizeof(p->scratch));
+}
+
+static void peer_proof_written_cb(uv_write_t *req, int status)
+{
+	struct net_peer *p = req->data;
+	if (status < 0 && p->state != NET_PEER_CLOSING)
+		peer_fail(p, NET_LOG_WARN, "sending the proof: %s", uv_strerror(status));
+}
+
+/* The acceptor's challenge: its nonce and its proof that it knows the secret. Ours
+ * follows; its ACCEPT (or REFUSE) comes next. */
+static void peer_challenge(struct net_peer *p)
+{
+	struct net *n = p->n;
+	const uint8_t *na = p->reply + NET_FRAME_HEADER_BYTES;
+	if (!net_auth_check(n, 'A', n->cfg.self_id, p->id, p->nonce, na, na + NET_NONCE_BYTES)) {
+		NET_COUNT(n, p, auth_failed, 1);
+		NET_COUNT(n, p, refused, 1);
+		p->attempts = NET_BACKOFF_ATTEMPTS_MAX;
+		peer_fail(p, peer_refusal_level(p),
+		          "the peer's proof is wrong: it does not know our --peer-secret-file");
+		return;
+	}
+	net_put_u32(p->proof, NET_MAC_BYTES);
+	net_auth_mac(n, 'D', n->cfg.self_id, p->id, p->nonce, na,
+	             p->proof + NET_FRAME_HEADER_BYTES);
+	p->proved = true;
+	p->reply_len = 0;
+	uv_buf_t b = uv_buf_init((char *)p->proof, sizeof(p->proof));
+	p->proof_req.data = p;
+	int rv = net_link_write(p->tls, (uv_stream_t *)&p->tcp, &p->proof_req, &b, 1,
+	                        peer_proof_written_cb);
+	if (rv != 0)
+		peer_fail(p, NET_LOG_WARN, "sending the proof: %s", uv_strerror(rv));
 }
 
 static enum net_log_level peer_refusal_level(struct net_peer *p)
@@ -295,8 +338,8 @@ static void peer_reply_check(struct net_peer *p)
 	}
 	assert(h.kind == NET_HS_ACCEPT);
 	const char *wrong = NULL;
-	if (h.version != NET_PROTOCOL_VERSION)
-		wrong = "protocol version";
+	if (h.version != net_hs_version(n) || (n->secret_len > 0 && !p->proved))
+		wrong = "protocol version (a --peer-secret-file on one side only?)";
 	else if (h.cluster_id != n->cfg.cluster_id)
 		wrong = "cluster id";
 	else if (h.from != p->id)
@@ -326,6 +369,76 @@ static void peer_reply_check(struct net_peer *p)
 	net_peer_flush(p);
 }
 
+/* nread more bytes of the handshake frame under way arrived in p->reply. */
+static void peer_reply_bytes(struct net_peer *p, size_t nread)
+{
+	if (p->state == NET_PEER_READY) {
+		NET_COUNT(p->n, p, malformed, 1);
+		peer_fail(p, NET_LOG_WARN, "unexpected bytes on an outbound connection");
+		return;
+	}
+	assert(p->state == NET_PEER_HANDSHAKING);
+	assert(p->reply_len + nread <= sizeof(p->reply));
+	p->reply_len += (uint32_t)nread;
+	if (p->reply_len < NET_FRAME_HEADER_BYTES)
+		return;
+	uint32_t len = net_get_u32(p->reply);
+	bool challenge = p->n->secret_len > 0 && !p->proved && len == NET_CHALLENGE_BYTES;
+	if (len != NET_HANDSHAKE_BYTES && !challenge) {
+		NET_COUNT(p->n, p, malformed, 1);
+		peer_fail(p, NET_LOG_WARN, "malformed handshake reply (not a Concord peer?)");
+		return;
+	}
+	if (p->reply_len < NET_FRAME_HEADER_BYTES + len)
+		return;
+	if (challenge)
+		peer_challenge(p);
+	else
+		peer_reply_check(p);
+}
+
+static void peer_send_hello(struct net_peer *p);
+
+/* TLS: the handshake, then the peer's certificate must name the member we dialed; then
+ * the plaintext, one handshake frame at a time, as peer_alloc_cb would read it. */
+static void peer_tls_bytes(struct net_peer *p, size_t nread)
+{
+	struct net *n = p->n;
+	net_tls_received(p->tls, nread);
+	if (!p->tls->done) {
+		char why[NET_ERRMSG_SIZE];
+		int r = net_tls_handshake(p->tls, why, sizeof(why));
+		net_tls_send(p->tls, (uv_stream_t *)&p->tcp, NULL, NULL);
+		if (r == 0)
+			return;
+		if (r < 0 || !net_link_identity_ok(n, p->tls, p->id, why, sizeof(why))) {
+			NET_COUNT(n, p, auth_failed, 1);
+			NET_COUNT(n, p, refused, 1);
+			p->attempts = NET_BACKOFF_ATTEMPTS_MAX;
+			peer_fail(p, peer_refusal_level(p), "%s", why);
+			return;
+		}
+		peer_send_hello(p);
+	}
+	while (p->state == NET_PEER_HANDSHAKING || p->state == NET_PEER_READY) {
+		uv_buf_t b;
+		peer_alloc_cb((uv_handle_t *)&p->tcp, 0, &b);
+		long got = net_tls_read(p->tls, b.base, b.len);
+		if (got == 0)
+			return;
+		if (got < 0) {
+			peer_fail(p, NET_LOG_WARN, "the peer closed the TLS session");
+			return;
+		}
+		if (b.base == (char *)p->scratch && p->state != NET_PEER_READY) {
+			NET_COUNT(n, p, malformed, 1);
+			peer_fail(p, NET_LOG_WARN, "malformed handshake reply");
+			return;
+		}
+		peer_reply_bytes(p, (size_t)got);
+	}
+}
+
 static void peer_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct net_peer *p = s->data;
@@ -339,23 +452,46 @@ static void peer_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			peer_fail(p, NET_LOG_WARN, "read: %s", uv_strerror((int)nread));
 		return;
 	}
-	if (p->state == NET_PEER_READY) {
-		NET_COUNT(p->n, p, malformed, 1);
-		peer_fail(p, NET_LOG_WARN, "unexpected bytes on an outbound connection");
-		return;
+	if (p->tls != NULL)
+		peer_tls_bytes(p, (size_t)nread);
+	else
+		peer_reply_bytes(p, (size_t)nread);
+}
+
+static void peer_tls_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct net_peer *p = h->data;
+	(void)suggested;
+	*buf = uv_buf_init(p->tls->rbuf, sizeof(p->tls->rbuf));
+}
+
+/* HELLO (and, with a secret, our nonce): after TCP connects, or after TLS's handshake. */
+static void peer_send_hello(struct net_peer *p)
+{
+	struct net *n = p->n;
+	struct net_handshake h = {
+	    .version = net_hs_version(n),
+	    .kind = NET_HS_HELLO,
+	    .reason = NET_HS_OK,
+	    .cluster_id = n->cfg.cluster_id,
+	    .from = n->cfg.self_id,
+	    .to = p->id,
+	};
+	net_handshake_encode(&h, p->hello);
+	size_t len = NET_HANDSHAKE_FRAME_BYTES;
+	p->proved = false;
+	if (n->secret_len > 0) {
+		net_auth_nonce(p->nonce);
+		net_put_u32(p->hello + len, NET_NONCE_BYTES);
+		memcpy(p->hello + len + NET_FRAME_HEADER_BYTES, p->nonce, NET_NONCE_BYTES);
+		len = NET_HELLO_AUTH_BYTES;
 	}
-	assert(p->state == NET_PEER_HANDSHAKING);
-	assert(p->reply_len + (size_t)nread <= sizeof(p->reply));
-	p->reply_len += (uint32_t)nread;
-	if (p->reply_len < NET_FRAME_HEADER_BYTES)
-		return;
-	if (net_get_u32(p->reply) != NET_HANDSHAKE_BYTES) {
-		NET_COUNT(p->n, p, malformed, 1);
-		peer_fail(p, NET_LOG_WARN, "malformed handshake reply (not a Concord peer?)");
-		return;
-	}
-	if (p->reply_len == sizeof(p->reply))
-		peer_reply_check(p);
+	uv_buf_t b = uv_buf_init((char *)p->hello, (unsigned)len);
+	p->hello_req.data = p;
+	int rv = net_link_write(p->tls, (uv_stream_t *)&p->tcp, &p->hello_req, &b, 1,
+	                        peer_hello_written_cb);
+	if (rv != 0)
+		peer_fail(p, NET_LOG_WARN, "sending the handshake: %s", uv_strerror(rv));
 }
 
 static void peer_connect_cb(uv_connect_t *req, int status)
@@ -371,23 +507,27 @@ static void peer_connect_cb(uv_connect_t *req, int status)
 	}
 	uv_tcp_nodelay(&p->tcp, 1);
 	p->state = NET_PEER_HANDSHAKING;
-	struct net_handshake h = {
-	    .version = NET_PROTOCOL_VERSION,
-	    .kind = NET_HS_HELLO,
-	    .reason = NET_HS_OK,
-	    .cluster_id = n->cfg.cluster_id,
-	    .from = n->cfg.self_id,
-	    .to = p->id,
-	};
-	net_handshake_encode(&h, p->hello);
-	uv_buf_t b = uv_buf_init((char *)p->hello, sizeof(p->hello));
-	p->hello_req.data = p;
-	int rv = uv_write(&p->hello_req, (uv_stream_t *)&p->tcp, &b, 1, peer_hello_written_cb);
-	if (rv != 0) {
-		peer_fail(p, NET_LOG_WARN, "sending the handshake: %s", uv_strerror(rv));
-		return;
+	if (n->cfg.tls_client != NULL) {
+		p->tls = xmalloc(sizeof(*p->tls));
+		if (net_tls_init(p->tls, n->cfg.tls_client, false, NULL) != 0) {
+			free(p->tls);
+			p->tls = NULL;
+			peer_fail(p, NET_LOG_ERROR, "cannot start a TLS session");
+			return;
+		}
+		char why[NET_ERRMSG_SIZE];
+		if (net_tls_handshake(p->tls, why, sizeof(why)) < 0 ||
+		    net_tls_send(p->tls, (uv_stream_t *)&p->tcp, NULL, NULL) != 0) {
+			peer_fail(p, NET_LOG_WARN, "%s", why);
+			return;
+		}
+	} else {
+		peer_send_hello(p);
+		if (p->state == NET_PEER_CLOSING)
+			return;
 	}
-	rv = uv_read_start((uv_stream_t *)&p->tcp, peer_alloc_cb, peer_read_cb);
+	int rv = uv_read_start((uv_stream_t *)&p->tcp,
+	                       p->tls != NULL ? peer_tls_alloc_cb : peer_alloc_cb, peer_read_cb);
 	if (rv != 0)
 		peer_fail(p, NET_LOG_WARN, "read: %s", uv_strerror(rv));
 }
@@ -439,7 +579,8 @@ void net_peer_flush(struct net_peer *p)
 	p->writing = true;
 	NET_COUNT(p->n, p, writes, 1);
 	p->write_req.data = p;
-	int rv = uv_write(&p->write_req, (uv_stream_t *)&p->tcp, bufs, k, peer_frames_written_cb);
+	int rv = net_link_write(p->tls, (uv_stream_t *)&p->tcp, &p->write_req, bufs, k,
+	                        peer_frames_written_cb);
 	if (rv != 0) {
 		/* Nothing was submitted: settle the batch as the callback would. */
 		peer_frames_written_cb(&p->write_req, rv);

@@ -376,6 +376,8 @@ static void meta_to_pb(const struct proto_meta *m, Concord__Meta *pm, Concord__C
 	pm->node_id = m->node_id;
 	pm->term = m->hard_state.term;
 	pm->vote = m->hard_state.vote;
+	pm->durable_index = m->durable_index;
+	pm->segment_size = m->segment_size;
 	pm->conf = pc;
 }
 
@@ -411,6 +413,8 @@ int proto_meta_decode(const uint8_t *buf, size_t len, struct proto_meta *m)
 		out.node_id = pm->node_id;
 		out.hard_state.term = pm->term;
 		out.hard_state.vote = pm->vote;
+		out.durable_index = pm->durable_index;
+		out.segment_size = pm->segment_size;
 		*m = out;
 	}
 	concord__meta__free_unpacked(pm, NULL);

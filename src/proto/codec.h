@@ -81,7 +81,9 @@ struct proto_meta {
 	uint64_t cluster_id;
 	raft_id node_id;
 	struct raft_hard_state hard_state;
-	struct raft_conf conf; /* the bootstrap configuration; may be empty */
+	struct raft_conf conf;    /* the bootstrap configuration; may be empty */
+	raft_index durable_index; /* the log reached at least this far durably (0: unknown) */
+	uint64_t segment_size;    /* open segments were preallocated to this (0: unknown) */
 };
 
 size_t proto_meta_size(const struct proto_meta *m);

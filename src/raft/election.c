@@ -42,6 +42,33 @@ bool election_log_up_to_date(const struct raft *r, raft_index index, raft_term t
 	return index >= log_last_index(&r->log);
 }
 
+bool election_catch_up_done(const struct raft *r)
+{
+	/* Durable, not merely appended: the node must hold the entries itself. */
+	return r->catch_up_heard && r->persisted >= r->catch_up_to &&
+	       log_last_index(&r->log) >= r->catch_up_to;
+}
+
+bool election_catching_up(struct raft *r)
+{
+	if (r->catch_up && election_catch_up_done(r))
+		r->catch_up = false;
+	return r->catch_up;
+}
+
+void election_note_leader_commit(struct raft *r, raft_index commit, bool append)
+{
+	if (!r->catch_up)
+		return;
+	/* A heartbeat's commit index is capped at what the leader believes we hold, so
+	 * only an AppendEntries (the leader's whole commit index) ends the wait; both
+	 * raise the target. */
+	if (commit > r->catch_up_to)
+		r->catch_up_to = commit;
+	if (append)
+		r->catch_up_heard = true;
+}
+
 static void record_vote(struct raft *r, raft_id id, bool granted)
 {
 	for (uint32_t i = 0; i < r->n_votes; i++)
@@ -116,7 +143,8 @@ void election_recv_vote_request(struct raft *r, const struct raft_message *m)
 	 * this term's leader does not vote for anyone else. */
 	bool can_vote = r->vote == m->from || (r->vote == RAFT_NONE && r->leader == RAFT_NONE) ||
 	                (pre_vote && m->term > r->term);
-	bool grant = can_vote && election_log_up_to_date(r, m->index, m->log_term);
+	bool grant = can_vote && election_log_up_to_date(r, m->index, m->log_term) &&
+	             !election_catching_up(r);
 	struct raft_message resp = {
 	    .type = pre_vote ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP,
 	    .to = m->from,

@@ -213,6 +213,12 @@ struct raft {
 
 	/* Fail-stop (raft.h, "Divergence"): set once a leader's log contradicted a
 	 * committed entry; the node then takes no more input. */
+	/* raft_boot.catch_up: no votes or campaigns until the durable log reaches
+	 * catch_up_to and the commit index of a leader's AppendEntries (catch_up_heard). */
+	bool catch_up;
+	bool catch_up_heard;
+	raft_index catch_up_to;
+
 	bool diverged;
 	bool diverged_reported; /* a batch carrying the error was taken */
 	struct raft_divergence divergence;
@@ -267,6 +273,12 @@ void election_become_leader(struct raft *r);
 /* Election restriction (5.4.1): is a log ending at (index, term) at least as
  * up-to-date as ours? */
 bool election_log_up_to_date(const struct raft *r, raft_index index, raft_term term);
+/* Whether the node still catches up after damage (raft_boot.catch_up); ends the mode once
+ * its conditions hold. A node catching up neither votes nor campaigns. */
+bool election_catching_up(struct raft *r);
+bool election_catch_up_done(const struct raft *r);
+/* A leader's commit index, from an AppendEntries (`append`) or a heartbeat. */
+void election_note_leader_commit(struct raft *r, raft_index commit, bool append);
 
 /* ---- replication.c */
 void replication_send_append(struct raft *r, struct progress *p, bool send_empty);

@@ -100,6 +100,8 @@ int raft_new(struct raft **out, const struct raft_config *cfg, const struct raft
 	r->snap_term = boot->snapshot_term;
 	r->snap_conf = boot->conf;
 	r->snap_data = raft_buf_ref(boot->snapshot_data);
+	r->catch_up = boot->catch_up;
+	r->catch_up_to = boot->catch_up_to;
 	r->prng = cfg->seed ^ (cfg->id * 0x2545f4914f6cdd1dull);
 	raft_reset_election_timer(r);
 
@@ -284,7 +286,8 @@ void raft_tick(struct raft *r)
 		return;
 	}
 	r->election_elapsed++;
-	if (raft_is_voter(r) && r->election_elapsed >= r->randomized_timeout)
+	if (raft_is_voter(r) && r->election_elapsed >= r->randomized_timeout &&
+	    !election_catching_up(r))
 		election_start(r, r->cfg.pre_vote, false);
 }
 
@@ -365,11 +368,21 @@ int raft_step_down(struct raft *r)
 	return raft_transfer_leader(r, best->id);
 }
 
+int raft_resign(struct raft *r)
+{
+	if (r->diverged)
+		return RAFT_EDIVERGED;
+	if (r->role != RAFT_LEADER)
+		return RAFT_ENOTLEADER;
+	election_become_follower(r, r->term, RAFT_NONE);
+	return RAFT_OK;
+}
+
 int raft_campaign(struct raft *r)
 {
 	if (r->diverged)
 		return RAFT_EDIVERGED;
-	if (!raft_is_voter(r))
+	if (!raft_is_voter(r) || election_catching_up(r))
 		return RAFT_ENOVOTER;
 	if (r->role == RAFT_LEADER)
 		return RAFT_OK;
@@ -593,6 +606,13 @@ void raft_advance(struct raft *r, struct raft_ready *rd)
 raft_id raft_self(const struct raft *r)
 {
 	return r->id;
+}
+
+bool raft_catching_up(const struct raft *r, raft_index *target)
+{
+	if (target != NULL)
+		*target = r->catch_up_heard ? r->catch_up_to : 0;
+	return r->catch_up && !election_catch_up_done(r);
 }
 
 enum raft_role raft_role(const struct raft *r)

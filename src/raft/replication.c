@@ -194,6 +194,12 @@ void replication_recv_append_response(struct raft *r, const struct raft_message 
 		if (p->state == PROGRESS_PROBE && m->index != p->next - 1)
 			return;
 		raft_index next = next_after_rejection(r, m);
+		if (p->state == PROGRESS_PROBE && m->index <= p->match && next <= p->match) {
+			/* A probe at the match itself was refused: the follower lost entries it
+			 * had acknowledged (damage its recovery cut off; it boots catching up,
+			 * raft_boot.catch_up). Believe its log, or it never gets them back. */
+			p->match = next - 1;
+		}
 		if (next <= p->match)
 			next = p->match + 1;
 		progress_become_probe(p);

@@ -31,12 +31,14 @@ static void answer_stale(struct raft *r, const struct raft_message *m)
 		struct raft_message resp = {
 		    .type = RAFT_MSG_PREVOTE_RESP, .to = m->from, .term = r->term, .reject = true};
 		raft_send(r, &resp);
-	} else if ((r->cfg.check_quorum || r->cfg.pre_vote) &&
+	} else if ((r->cfg.check_quorum || r->cfg.pre_vote || r->catch_up) &&
 	           (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
 	            m->type == RAFT_MSG_SNAPSHOT)) {
 		/* A leader cut off by a partition keeps its old term; with pre-vote the
 		 * rest of the cluster may never send it a higher one by themselves. This
-		 * answer makes it step down. */
+		 * answer makes it step down. (A node catching up after damage does not
+		 * campaign, which is how it would otherwise spread its term: it answers
+		 * too, or it would never hear from a leader again.) */
 		struct raft_message resp = {.type = RAFT_MSG_APPEND_RESP,
 		                            .to = m->from,
 		                            .term = r->term,
@@ -101,6 +103,8 @@ int raft_step(struct raft *r, const struct raft_message *m)
 		if (r->role != RAFT_FOLLOWER || r->leader != m->from)
 			election_become_follower(r, m->term, m->from);
 		r->election_elapsed = 0;
+		if (m->type != RAFT_MSG_SNAPSHOT)
+			election_note_leader_commit(r, m->commit, m->type == RAFT_MSG_APPEND);
 		if (m->type == RAFT_MSG_APPEND)
 			replication_recv_append(r, m);
 		else if (m->type == RAFT_MSG_HEARTBEAT)
@@ -123,7 +127,7 @@ int raft_step(struct raft *r, const struct raft_message *m)
 	case RAFT_MSG_TIMEOUT_NOW:
 		/* Thesis 3.10: the target of a transfer campaigns at once, skipping the
 		 * pre-vote, and its requests override the voters' leader lease. */
-		if (r->role != RAFT_LEADER && raft_is_voter(r))
+		if (r->role != RAFT_LEADER && raft_is_voter(r) && !election_catching_up(r))
 			election_start(r, false, true);
 		break;
 	case RAFT_MSG_TYPE_COUNT_:

@@ -2,6 +2,7 @@
  * reference-counted close (conn.h). */
 #include "server/conn.h"
 #include "base/alloc.h"
+#include "server/conn_tls.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -12,7 +13,8 @@
 /* Everything is freed and the listener closed: tell the owner, once. */
 static void listener_maybe_done(struct conn_listener *l)
 {
-	if (l->closing && !l->listening && !l->timer_open && l->n_alive == 0) {
+	if (l->closing && !l->listening && !l->timer_open && !l->tls_idle_open &&
+	    l->soon_open == 0 && l->n_alive == 0) {
 		void (*cb)(void *) = l->close_cb;
 		void *arg = l->close_arg;
 		free(l);
@@ -35,6 +37,7 @@ void conn_unref(struct conn *c)
 	const struct conn_ops *ops = l->ops;
 	wire_buf_free(&c->out);
 	wire_buf_free(&c->writing);
+	conn_tls_free(c);
 	ops->free(c);
 	l->n_alive--;
 	listener_maybe_done(l);
@@ -125,6 +128,11 @@ static void conn_process(struct conn *c)
 	input_progress(c);
 }
 
+void conn_serve_input(struct conn *c)
+{
+	conn_process(c);
+}
+
 static void on_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
@@ -176,7 +184,7 @@ static void on_write(uv_write_t *req, int status)
 
 void conn_flush(struct conn *c)
 {
-	if (c->closing || c->write_busy)
+	if (c->closing || c->write_busy || !conn_tls_ready(c))
 		return;
 	if (c->out.err != 0) {
 		server_logf(c->l->sv, 2, "%s: client %" PRIu64 ": output over %zu bytes; closing",
@@ -197,11 +205,82 @@ void conn_flush(struct conn *c)
 	size_t hard = c->l->sv->output_hard_bytes;
 	c->out.max_bytes = c->writing.len < hard ? hard - c->writing.len : 1;
 	uv_buf_t buf = uv_buf_init(c->writing.data, (unsigned)c->writing.len);
-	if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+	int rv = c->tls != NULL
+	             ? conn_tls_write(c, on_write)
+	             : uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+	if (rv != 0) {
 		conn_close(c);
 		return;
 	}
 	c->write_busy = true;
+}
+
+static void soon_idle_cb(uv_idle_t *h)
+{
+	(void)h; /* being active, it keeps the loop from blocking before the check phase */
+}
+
+static void soon_check_cb(uv_check_t *h)
+{
+	struct conn_listener *l = h->data;
+	uv_idle_stop(&l->soon_idle);
+	uv_check_stop(&l->soon_check);
+	/* Flushing may finish more replies (process() after a write): those go on a new list. */
+	struct conn *c = l->soon;
+	l->soon = NULL;
+	while (c != NULL) {
+		struct conn *next = c->soon_next;
+		c->soon_next = NULL;
+		c->flush_soon = false;
+		conn_flush(c);
+		conn_unref(c);
+		c = next;
+	}
+}
+
+void conn_flush_soon(struct conn *c)
+{
+	struct conn_listener *l = c->l;
+	if (c->flush_soon || c->closing)
+		return;
+	if (l->closing || l->soon_open == 0) {
+		conn_flush(c);
+		return;
+	}
+	c->flush_soon = true;
+	conn_ref(c);
+	c->soon_next = l->soon;
+	if (l->soon == NULL) {
+		uv_idle_start(&l->soon_idle, soon_idle_cb);
+		uv_check_start(&l->soon_check, soon_check_cb);
+	}
+	l->soon = c;
+}
+
+static void on_soon_closed(uv_handle_t *h)
+{
+	struct conn_listener *l = h->data;
+	l->soon_open--;
+	listener_maybe_done(l);
+}
+
+static void soon_start(struct conn_listener *l)
+{
+	uv_check_init(l->sv->loop, &l->soon_check);
+	uv_idle_init(l->sv->loop, &l->soon_idle);
+	l->soon_check.data = l;
+	l->soon_idle.data = l;
+	l->soon_open = 2;
+}
+
+/* The connections waiting for a flush get it now; the handles go. */
+static void soon_close(struct conn_listener *l)
+{
+	if (l->soon_open == 0)
+		return;
+	soon_check_cb(&l->soon_check);
+	uv_close((uv_handle_t *)&l->soon_check, on_soon_closed);
+	uv_close((uv_handle_t *)&l->soon_idle, on_soon_closed);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -211,6 +290,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	if (c->lingering) {
 		static char sink[65536];
 		*buf = uv_buf_init(sink, sizeof(sink));
+		return;
+	}
+	if (c->tls != NULL) {
+		conn_tls_alloc(c, buf);
 		return;
 	}
 	char *space = NULL;
@@ -235,6 +318,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	if (c->tls != NULL) {
+		conn_tls_read(c, nread);
+		return;
+	}
 	if (nread > 0) {
 		c->last_active_ms = uv_now(c->l->sv->loop);
 		c->received += (uint64_t)nread;
@@ -257,6 +344,8 @@ void conn_set_reading(struct conn *c, bool want)
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 			c->reading = true;
+		if (c->reading && c->tls != NULL)
+			conn_tls_resume(c);
 	} else if (!want && c->reading) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->reading = false;
@@ -276,6 +365,8 @@ void conn_linger(struct conn *c)
 		return;
 	c->lingering = true;
 	c->last_active_ms = uv_now(c->l->sv->loop);
+	if (c->tls != NULL)
+		conn_tls_close_notify(c);
 	c->shutdown_req.data = c;
 	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
 		conn_close(c);
@@ -299,6 +390,13 @@ static void on_timer_closed(uv_handle_t *h)
 	listener_maybe_done(l);
 }
 
+static void on_tls_idle_closed(uv_handle_t *h)
+{
+	struct conn_listener *l = h->data;
+	l->tls_idle_open = false;
+	listener_maybe_done(l);
+}
+
 static bool timed_out(uint64_t since, uint64_t now, uint64_t limit)
 {
 	return limit > 0 && since > 0 && now - since >= limit;
@@ -315,6 +413,9 @@ static void conn_check_timeouts(struct conn *c, uint64_t now)
 	if (c->lingering) {
 		if (timed_out(c->last_active_ms, now, linger_ms))
 			why = "lingered too long";
+	} else if (!conn_tls_ready(c)) {
+		if (timed_out(c->tls_since_ms, now, sv->read_timeout_ms))
+			why = "the TLS handshake did not finish (--client-read-timeout)";
 	} else if (conn_buffered(c) > 0) {
 		if (c->reading && timed_out(c->input_since_ms, now, sv->read_timeout_ms))
 			why = "an unfinished request made no progress (--client-read-timeout)";
@@ -383,6 +484,9 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	l->st->connections++;
 	uv_tcp_nodelay(&c->tcp, 1);
+	conn_tls_accept(c);
+	if (c->closing)
+		return;
 	if (l->n_conns > l->sv->max_clients + l->sv->relay_reserve) {
 		conn_reject(c);
 		return;
@@ -417,6 +521,9 @@ int conn_listen(struct conn_listener **out, size_t size, struct server *sv,
 		return rv;
 	}
 	sweep_start(l);
+	if (sv->client_tls != NULL)
+		conn_tls_listener_init(l);
+	soon_start(l);
 	*out = l;
 	return 0;
 }
@@ -428,9 +535,11 @@ void conn_listener_close(struct conn_listener *l, void (*cb)(void *arg), void *a
 	l->closing = true;
 	l->close_cb = cb;
 	l->close_arg = arg;
+	soon_close(l);
 	for (struct conn *c = l->conns; c != NULL; c = c->next)
 		conn_close(c);
 	if (l->timer_open)
 		uv_close((uv_handle_t *)&l->timer, on_timer_closed);
+	conn_tls_listener_close(l, on_tls_idle_closed);
 	uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
 }

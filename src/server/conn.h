@@ -8,8 +8,9 @@
  * its connections, and gives the layer a table of callbacks (struct conn_ops). The
  * layer accepts, counts and refuses connections (server.max_clients), reads into the
  * space the protocol's parser offers, writes the output queue `out` in order (one write
- * in flight; bytes appended while it runs go out next), and frees a connection when its
- * last reference goes: the handle holds one until it is closed, and whoever owes a
+ * in flight; bytes appended while it runs go out next; conn_flush_soon() defers the write
+ * to the loop's check phase so that one iteration's replies leave together), and frees a connection
+ * when its last reference goes: the handle holds one until it is closed, and whoever owes a
  * connection a callback (the node, a relay) holds one more.
  *
  * Output limits: `out` refuses growth that would take the output queued and in flight
@@ -27,6 +28,9 @@
  * for server.idle_timeout_ms is closed; so is one holding an unfinished request that
  * made no progress (no command consumed) for server.read_timeout_ms while reading, and
  * a lingering one after that long or 5 s, whichever is shorter. Everything runs on the loop thread.
+ *
+ * TLS: with server.client_tls set, every connection is TLS, and conn_tls.c sits between
+ * the socket and the callbacks above, which see plaintext only.
  */
 
 #include "codec/wire.h"
@@ -40,6 +44,7 @@
 
 struct conn;
 struct conn_listener;
+struct net_tls;
 
 struct conn_ops {
 	/* A zeroed connection of the protocol's own type that embeds a struct conn; the
@@ -92,7 +97,12 @@ struct conn {
 	uint64_t received;       /* bytes committed, in all */
 	uint64_t consumed;       /* received - buffered() when last looked at */
 	uint32_t refs;
-	uint64_t id; /* 1, 2, ... per listener */
+	uint64_t id;            /* 1, 2, ... per listener */
+	struct net_tls *tls;    /* NULL: plain TCP (conn_tls.c) */
+	uint64_t tls_since_ms;  /* the accept, for the handshake's deadline */
+	bool tls_pump;          /* the session holds input for a frontend that reads again */
+	struct conn *soon_next; /* the listener's conn_flush_soon() list */
+	bool flush_soon;        /* on that list (holding a reference) */
 };
 
 struct conn_listener {
@@ -110,6 +120,14 @@ struct conn_listener {
 	uint64_t next_id;
 	uv_timer_t timer; /* the timeouts' sweep */
 	bool timer_open;
+	uv_idle_t tls_idle; /* delivers input held in TLS sessions (conn_tls.c) */
+	bool tls_idle_open;
+	/* conn_flush_soon(): the connections to flush in the loop's check phase; the idle
+	 * handle keeps the loop from blocking in between. */
+	struct conn *soon;
+	uv_check_t soon_check;
+	uv_idle_t soon_idle;
+	uint8_t soon_open;           /* those two handles not closed yet */
 	void (*close_cb)(void *arg); /* conn_listener_close()'s */
 	void *close_arg;
 };
@@ -146,6 +164,9 @@ void conn_count_overflow(struct conn *c);
 /* Starts the next write if none is in flight; closes the connection if `out` went past
  * the hard limit; calls ops->idle when nothing is left to write. */
 void conn_flush(struct conn *c);
+/* conn_flush() later in this loop iteration (its check phase), so that the replies
+ * finished meanwhile leave in the same write: one write per connection per iteration. */
+void conn_flush_soon(struct conn *c);
 
 /* Reads while `want` holds and the output is under the soft limit; else stops. */
 void conn_set_reading(struct conn *c, bool want);

@@ -10,6 +10,9 @@
  * http_admin.c   cluster, membership, admin, health and metrics routes
  * http_auth.c    Origin/Host checks, Basic auth, 401/403
  * http_auth_routes.c  the /v1/auth routes
+ * http_snapshot.c GET /v1/snapshot: a backup written by the node, streamed
+ * http_range.c   etcd-style ranges: GET /v1/kv?key=&range_end=, DELETE /v1/kv (range)
+ * http_txn.c     etcd-style transactions: POST /v1/txn
  */
 
 #include "codec/http.h"
@@ -34,6 +37,7 @@ enum {
 	OP_DELETE_CAS,
 	OP_SESSION_OPEN,
 	OP_SESSION_OTHER,
+	OP_DELRANGE,
 };
 
 struct hconn {
@@ -60,6 +64,12 @@ struct hconn {
 	struct http_watch *watch;     /* GET /v1/watch streaming on this connection, if any */
 	char user[AUTH_NAME_MAX + 1]; /* the request's verified user ("" none) */
 	uint32_t auth_failures;       /* wrong credentials in a row on this connection */
+	/* GET /v1/snapshot (http_snapshot.c): the backup being written, then the file
+	 * being sent. */
+	struct node_backup *backup;
+	bool streaming;
+	int stream_fd;
+	uint64_t stream_off, stream_size;
 };
 
 struct http_server {
@@ -109,6 +119,25 @@ void route_kv_delete(struct hconn *c, const char *rest, size_t len);
 void route_sessions(struct hconn *c, const char *rest, size_t len);
 /* 0: absent, 1: present and parsed, -1: malformed. */
 int query_u64(const struct http_request *req, const char *name, uint64_t *out);
+/* A decoded parameter into a new buffer (free it). 0 absent, 1 present, -1 malformed. */
+int query_bytes(const struct http_request *req, const char *name, char **out, size_t *len);
+/* A parameter present and not "0" or "false". */
+bool query_flag(const struct http_request *req, const char *name);
+/* ?encoding=base64 */
+bool want_base64(const struct http_request *req);
+/* A key's fields (key, value unless keys_only, its revisions) into an open object. */
+void write_kv_fields(struct json_writer *w, const struct kv_value *v, bool b64, bool keys_only);
+
+/* http_range.c */
+/* Whether GET /v1/kv asks for an etcd-style range (key, range_end or count_only). */
+bool http_range_wanted(const struct http_request *q);
+/* Serves it from the store as it is now (after the read was confirmed). */
+void http_serve_range(struct hconn *c);
+/* DELETE /v1/kv?key=..&range_end=.. or ?prefix=..: one DELRANGE. */
+void route_kv_delrange(struct hconn *c, const char *rest, size_t len);
+
+/* http_txn.c: POST /v1/txn, etcd's transaction. */
+void route_txn(struct hconn *c, const char *rest, size_t len);
 
 /* http_watch.c */
 void route_watch(struct hconn *c, const char *rest, size_t len);
@@ -130,6 +159,21 @@ void route_transfer(struct hconn *c, const char *rest, size_t len);
 void route_step_down(struct hconn *c, const char *rest, size_t len);
 void route_faults(struct hconn *c, const char *rest, size_t len);
 void route_index(struct hconn *c, const char *rest, size_t len);
+
+/* http_metrics_ops.c: the operator's series of /metrics (CPU, disk sizes, per-peer
+ * inflight and last contact, removal). */
+struct node_status;
+void ops_metrics_write(struct wire_buf *b, const struct server *sv, const struct node_status *st);
+/* GET /v1/live: every member's live state, gathered by this node (peer_status.c). */
+void route_live(struct hconn *c, const char *rest, size_t len);
+
+/* http_snapshot.c */
+void route_snapshot(struct hconn *c, const char *rest, size_t len);
+/* While a snapshot streams: queue more of it as the output drains; true if it did (the
+ * connection serves nothing else meanwhile). */
+bool http_snapshot_pump(struct hconn *c);
+/* The connection closes: drop the backup or the file. */
+void http_snapshot_closing(struct hconn *c);
 
 /* =================================================================================
  * http_server.c: responses and the leader

@@ -13,7 +13,7 @@
  * Query parameters
  */
 
-static bool query_flag(const struct http_request *req, const char *name)
+bool query_flag(const struct http_request *req, const char *name)
 {
 	char v[16];
 	size_t len = 0;
@@ -44,7 +44,7 @@ int query_u64(const struct http_request *req, const char *name, uint64_t *out)
 }
 
 /* A decoded parameter into a new buffer (free it). 0 absent, 1 present, -1 malformed. */
-static int query_bytes(const struct http_request *req, const char *name, char **out, size_t *len)
+int query_bytes(const struct http_request *req, const char *name, char **out, size_t *len)
 {
 	char *buf = xmalloc(req->query_len + 1);
 	int rv = http_query_get(req->query, req->query_len, name, buf, req->query_len + 1, len);
@@ -56,7 +56,7 @@ static int query_bytes(const struct http_request *req, const char *name, char **
 	return rv == WIRE_ENOTFOUND ? 0 : -1;
 }
 
-static bool want_base64(const struct http_request *req)
+bool want_base64(const struct http_request *req)
 {
 	char v[16];
 	size_t len = 0;
@@ -64,8 +64,7 @@ static bool want_base64(const struct http_request *req)
 	       len == 6 && memcmp(v, "base64", 6) == 0;
 }
 
-static void write_kv_fields(struct json_writer *w, const struct kv_value *v, bool b64,
-                            bool keys_only)
+void write_kv_fields(struct json_writer *w, const struct kv_value *v, bool b64, bool keys_only)
 {
 	json_write_bytes_field(w, "key", v->key, v->key_len, b64);
 	if (!keys_only)
@@ -170,6 +169,10 @@ static int list_one(void *arg, const struct kv_value *v)
 
 static void serve_list(struct hconn *c)
 {
+	if (http_range_wanted(&c->req)) {
+		http_serve_range(c);
+		return;
+	}
 	const struct kv *kv = node_kv(c->s->sv->node);
 	const struct http_request *q = &c->req;
 	char *prefix = NULL, *start = NULL;

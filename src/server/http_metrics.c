@@ -73,6 +73,12 @@ static void raft_metrics_write(struct wire_buf *b, struct server *sv, const stru
 	       m->leader_changes);
 	metric(b, "concord_server_elections_won_total", "Elections this node won.", C,
 	       m->elections_won);
+	metric(b, "concord_disk_stalls_total",
+	       "Times a WAL write or fsync outlived the stall bound (--disk-stall-ms).", C,
+	       m->disk_stalls);
+	metric(b, "concord_disk_stalled",
+	       "1 while a WAL write or fsync is outstanding beyond the stall bound.", G,
+	       m->disk_stalled);
 	metric(b, "concord_server_proposals_committed_total", "Writes committed and applied.", C,
 	       m->proposals_ok);
 	metric(b, "concord_server_proposals_applied_total",
@@ -158,6 +164,12 @@ static void net_kv_metrics_write(struct wire_buf *b, struct server *sv)
 	metric(b, "concord_net_malformed_total", "Peer connections closed for bad input.", C,
 	       ns.malformed);
 	metric(b, "concord_net_refused_total", "Handshakes refused.", C, ns.refused);
+	metric(b, "concord_net_auth_failed_total",
+	       "Peer handshakes refused for a missing or wrong proof or certificate.", C,
+	       ns.auth_failed);
+	metric(b, "concord_net_dropped_sender_total",
+	       "Peer messages dropped: their sender is not the link's authenticated member.", C,
+	       ns.dropped_sender);
 	metric(b, "concord_net_queued_messages", "Peer messages queued.", G, ns.queued_msgs);
 	metric(b, "concord_net_connected_peers", "Outbound links connected.", G, ns.connected);
 	metric(b, "concord_kv_keys", "Keys in the store.", G, ks.keys);
@@ -192,6 +204,8 @@ static void frontend_stats_write(struct wire_buf *b, const char *proto, const ch
 	     METRICS_COUNTER, st->timed_out},
 	    {"overflows_total", "Replies refused, or connections closed, at the output limit.",
 	     METRICS_COUNTER, st->overflows},
+	    {"tls_failures_total", "TLS handshakes that failed (no or a bad certificate, no TLS).",
+	     METRICS_COUNTER, st->tls_failures},
 	    {"clients", "Connections open.", METRICS_GAUGE, st->clients},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -404,6 +418,7 @@ void route_metrics(struct hconn *c, const char *rest, size_t len)
 	latency_write(&b, "resp", &sv->resp_latency);
 	latency_write(&b, "http", &sv->http_latency);
 	process_metrics_write(&b, sv);
+	ops_metrics_write(&b, sv, &st);
 	respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL, 0);
 	wire_buf_free(&b);
 }

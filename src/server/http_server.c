@@ -158,6 +158,14 @@ bool http_not_leader(struct hconn *c)
 	node_status(sv->node, &st);
 	if (st.role == RAFT_LEADER)
 		return false;
+	raft_index removed = node_removed(sv->node);
+	if (removed != 0) {
+		respond_error(c, 410,
+		              "this member (node %" PRIu64 ") was removed from the cluster by the "
+		              "configuration at index %" PRIu64 " and is stopping",
+		              st.id, removed);
+		return true;
+	}
 	const struct node_member *leader = node_leader(sv->node);
 	if (leader == NULL || leader->id == st.id) {
 		respond_retry(c, "{\"error\": \"no leader\", \"term\": %" PRIu64 "}", st.term);
@@ -352,7 +360,7 @@ static void relay_start(struct hconn *c, const struct node_member *leader)
 	relay_request(&req, &c->req, leader->http);
 	uint64_t ms = 2 * (uint64_t)sv->request_timeout_ms + 1000;
 	struct relay *r = req.err != 0 ? NULL
-	                               : relay_open(sv->loop, leader->http, ms,
+	                               : relay_open(sv->loop, leader->http, sv->relay_tls, ms,
 	                                            sv->output_hard_bytes, &relay_ops, c);
 	sv->http_stats.forwarded++;
 	if (r == NULL) {
@@ -435,6 +443,8 @@ static void on_commit(struct conn *conn, size_t n)
 
 static void on_process(struct conn *conn)
 {
+	if (http_snapshot_pump(hconn_of(conn)))
+		return;
 	hconn_process(hconn_of(conn));
 }
 
@@ -455,6 +465,7 @@ static void on_closing(struct conn *conn)
 	if (c->relay != NULL)
 		relay_end(c);
 	http_watch_closing(c);
+	http_snapshot_closing(c);
 }
 
 static void on_free(struct conn *conn)

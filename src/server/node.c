@@ -111,6 +111,9 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 	    .bootstrap_conf = cfg->join ? NULL : &boot_conf,
 	    .create = true,
 	    .segment_size_bytes = cfg->segment_bytes,
+	    /* With two peers or more, a quorum without this node can supply entries it
+	     * lost to damage; alone or in a pair it must refuse instead. */
+	    .repair_from_peers = cfg->n_members >= 3,
 	};
 	char serr[STORAGE_ERRMSG_SIZE];
 	if (storage_open(&n->st, sio_posix(), cfg->data_dir, &so, rec, serr) != 0) {
@@ -119,20 +122,41 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 	}
 	if (rec->notes[0] != '\0')
 		node_logf(n, LOG_WARN, "recovery repaired the data directory: %s", rec->notes);
+	if (rec->catch_up)
+		node_logf(n, LOG_ERROR,
+		          "recovery found damage to data this node had made durable: %s; it keeps "
+		          "the log up to entry %" PRIu64
+		          " and neither votes nor campaigns until it "
+		          "has fetched entries up to at least %" PRIu64
+		          " (and the leader's commit index) from the leader",
+		          rec->damage, rec->snapshot_index + rec->n_entries, rec->catch_up_to);
 	return NODE_OK;
 }
 
 /* Starts the driver (the core and the state machine) from what the storage recovered,
  * which it releases. On failure it closes the storage too, but does not free the node. */
+static uint64_t snapshot_threshold(const struct node_config *cfg, uint64_t v)
+{
+	if (!cfg->snapshot_stagger)
+		return v;
+	uint64_t k = (cfg->id - 1) % 4;
+	uint64_t step = v / 8;
+	return v > UINT64_MAX - 3 * step ? v : v + k * step;
+}
+
 static int start_driver(struct node *n, const struct node_config *cfg,
                         struct storage_recovered *rec, char *errmsg, size_t len)
 {
 	struct driver_config dc = {
 	    .kv = cfg->kv,
 	    .request_timeout_ms = cfg->request_timeout_ms,
-	    .snapshot_entries = cfg->snapshot_entries,
-	    .snapshot_bytes = cfg->snapshot_bytes,
+	    .snapshot_entries = snapshot_threshold(cfg, cfg->snapshot_entries),
+	    .snapshot_bytes = snapshot_threshold(cfg, cfg->snapshot_bytes),
 	    .snapshot_trailing = cfg->snapshot_trailing,
+	    /* The election timeout is random in [N, 2N) ticks: three of its mean. */
+	    .disk_stall_ms = cfg->disk_stall_ms != 0
+	                         ? cfg->disk_stall_ms
+	                         : (uint32_t)((uint64_t)cfg->election_ticks * cfg->tick_ms * 9 / 2),
 	};
 	raft_config_default(&dc.raft, cfg->id);
 	dc.raft.election_ticks = cfg->election_ticks;
@@ -161,6 +185,13 @@ static int start_driver(struct node *n, const struct node_config *cfg,
 	return NODE_OK;
 }
 
+/* A member's name for the transport's certificate check (the address book's). */
+static const char *on_member_name(void *ctx, raft_id id)
+{
+	const struct node_member *m = node_member(ctx, id);
+	return m != NULL && m->name[0] != '\0' ? m->name : NULL;
+}
+
 /* Starts the peer transport. On failure the node is gone: freed here, or by the close of
  * a transport that started listening. */
 static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *cfg, char *errmsg,
@@ -175,6 +206,11 @@ static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *
 	if (cfg->max_frame_bytes > 0)
 		nc.max_frame_bytes = cfg->max_frame_bytes;
 	nc.on_message = node_on_message;
+	nc.secret = cfg->peer_secret;
+	nc.secret_len = cfg->peer_secret_len;
+	nc.tls_server = cfg->peer_tls_server;
+	nc.tls_client = cfg->peer_tls_client;
+	nc.member_name = on_member_name;
 	nc.log = on_net_log;
 	nc.ctx = n;
 	char nerr[256] = "";
@@ -206,6 +242,7 @@ int node_start(struct node **out, uv_loop_t *loop, const struct node_config *cfg
 	struct node *n = xcalloc(1, sizeof(*n));
 	n->loop = loop;
 	n->cfg = *cfg;
+	n->was_member = !cfg->join; /* an initial member (node_removed.c) */
 	for (uint32_t i = 0; i < cfg->n_members; i++)
 		node_member_put(n, &cfg->members[i]);
 	struct storage_recovered rec;
@@ -277,6 +314,7 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
 	n->closing = 4;
 	if (node_snapshot_cancel(n))
 		n->closing++; /* the child's pipe, closed once the child is reaped */
+	n->closing += node_backup_stop_all(n);
 	uv_timer_stop(&n->tick);
 	uv_close((uv_handle_t *)&n->tick, on_handle_closed);
 	uv_check_stop(&n->check);

@@ -77,6 +77,8 @@ struct node_member {
 	char http[128];   /* host:port of its HTTP listener ("" if unknown) */
 };
 
+struct ssl_ctx_st;
+
 struct node_config {
 	raft_id id;
 	char name[64];
@@ -93,13 +95,30 @@ struct node_config {
 	uint64_t snapshot_entries;   /* take a snapshot after this many applied entries... */
 	uint64_t snapshot_bytes;     /* ...or this many bytes of applied commands */
 	uint64_t snapshot_trailing;  /* entries kept behind a snapshot for slow followers */
-	uint64_t segment_bytes;      /* WAL segment size */
-	uint32_t max_frame_bytes;    /* largest peer message sent or accepted; 0: the
-	                                transport's default */
-	struct kv_config kv;         /* must be the same on every node */
+	/* Member k's two thresholds are raised by ((k - 1) mod 4) eighths, so that the
+	 * members of a cluster written at the same pace do not snapshot at once. */
+	bool snapshot_stagger;
+	uint64_t segment_bytes;   /* WAL segment size */
+	uint32_t disk_stall_ms;   /* a write or fsync outstanding this long: the disk is
+	                             stalled (a leader steps down); 0: three election
+	                             timeouts (2 * election_ticks * tick_ms * 3 / 2) */
+	uint32_t max_frame_bytes; /* largest peer message sent or accepted; 0: the
+	                             transport's default */
+	struct kv_config kv;      /* must be the same on every node */
 	uint64_t fault_seed;
+	/* Peer authentication (docs/security.md), handed to the transport (net.h): a shared
+	 * secret (NULL: none) and TLS contexts (both or neither; NULL: plain TCP), owned by
+	 * the caller and outliving the node. */
+	const uint8_t *peer_secret;
+	uint32_t peer_secret_len;
+	struct ssl_ctx_st *peer_tls_server;
+	struct ssl_ctx_st *peer_tls_client;
 	void (*log)(void *ctx, int level, const char *msg); /* NULL: stderr */
 	void *log_ctx;
+	/* Called once when this member learns it was removed from the cluster
+	 * (node_removed()); NULL: nothing but the log line. */
+	void (*removed)(void *ctx);
+	void *removed_ctx;
 };
 
 /* Zeroes `cfg` and fills the defaults: 50 ms ticks, election 10 ticks, heartbeat 2,
@@ -185,6 +204,44 @@ int node_member_remove(struct node *n, raft_id id);
  * must be in the configuration, else NODE_ENOMEMBER): how a member publishes its own
  * addresses. Returns 0 once proposed; nothing is proposed if the book holds them already. */
 int node_member_publish(struct node *n, const struct node_member *m);
+/* Whether this node, a member that does not lead, has its own addresses (its flags')
+ * missing from the replicated address book: then *own holds them, for the leader to
+ * publish (CONCORD.MEMBER PUBLISH, src/server/publish.c). */
+bool node_self_unpublished(const struct node *n, struct node_member *own);
+
+/* The index of the committed configuration that removed this member from the cluster,
+ * or 0 while it is a member (node_removed.c). A removed node no longer campaigns; the
+ * frontends answer its clients that it was removed. */
+raft_index node_removed(const struct node *n);
+
+/* How long ago (ms) the last message from peer `id` arrived; false if none did yet. */
+bool node_peer_last_heard(const struct node *n, raft_id id, uint64_t *ago_ms);
+
+/* The data directory's size in bytes (node_disk.c): WAL segments, snapshots, and all of
+ * it (meta included). Reads the directories: for status and metrics, not hot paths. */
+struct node_disk_usage {
+	uint64_t wal_bytes;
+	uint64_t snapshot_bytes;
+	uint64_t total_bytes;
+};
+void node_disk_usage(const struct node *n, struct node_disk_usage *out);
+
+/* ---- Backups (node_backup.c)
+ *
+ * node_backup_start() takes a consistent snapshot of this node's state as applied now:
+ * a forked child writes it, in the snapshot file format of docs/disk-format.md (index,
+ * term and configuration of the applied entry, the store with its revision, checksums),
+ * into a private file of DIR/backup while the node keeps serving. `cb` gets NODE_OK with
+ * an open, already unlinked file descriptor of `size` bytes (the callee owns and closes
+ * it), or an error with a message (fd -1). Returns 0 if `cb` will be called, else
+ * NODE_ESTOPPING, NODE_EBUSY (nothing applied yet, or the applied entry's term and
+ * configuration are not known yet: retry) or NODE_ESTORAGE at once. */
+struct node_backup;
+typedef void (*node_backup_cb)(void *arg, int status, int fd, uint64_t size, raft_index index,
+                               const char *errmsg);
+int node_backup_start(struct node *n, node_backup_cb cb, void *arg, struct node_backup **out);
+/* The caller no longer wants the result: `cb` is not called; the file goes. */
+void node_backup_cancel(struct node_backup *b);
 
 /* Fault injection on the links to `peer` (RAFT_NONE: every peer). */
 int node_fault_set(struct node *n, raft_id peer, const struct net_fault *f);
@@ -205,6 +262,8 @@ struct node_metrics {
 	uint64_t commit_latency_us_sum; /* proposal to apply, for acknowledged writes */
 	uint64_t commit_latency_count;
 	uint64_t leader_changes;           /* the known leader became another node */
+	uint64_t disk_stalls;              /* times a write or fsync outlived disk_stall_ms */
+	uint64_t disk_stalled;             /* 1 while one does */
 	struct histogram commit_seconds;   /* proposal to apply, acknowledged writes */
 	struct histogram apply_seconds;    /* one entry into the store */
 	struct histogram snapshot_seconds; /* a snapshot job, start to saved */

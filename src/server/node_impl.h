@@ -10,7 +10,9 @@
  *   node_io.c       the driver's seam bound to libuv, the storage threads and the
  *                   transport, and the loop's callbacks that feed the driver;
  *   node_snapshot.c the snapshot job behind the seam: a forked child and its pipe;
- *   node_members.c  the address book and membership changes.
+ *   node_members.c  the address book and membership changes;
+ *   node_backup.c   backups: a forked child writes a snapshot file for a client;
+ *   node_removed.c  a removed member learns it from its configuration and stops.
  */
 
 #include "driver/driver.h"
@@ -53,11 +55,23 @@ struct node {
 	uint32_t n_members;
 
 	struct snapshot_child snap;
+	struct node_backup *backups; /* backups being written (node_backup.c) */
 
 	/* Publishing this node's own addresses in the replicated address book
 	 * (node_members.c): ticks until the next check, a write under way. */
 	uint32_t publish_wait;
 	bool publishing;
+
+	/* Removal (node_removed.c): whether this node saw itself in the configuration in
+	 * force, and the index of the committed configuration that removed it (0: none). */
+	bool was_member;
+	raft_index removed_at;
+
+	/* When a message from each peer last arrived (uv_now), for /metrics (node_disk.c). */
+	struct {
+		raft_id id;
+		uint64_t at_ms;
+	} heard[NODE_MAX_MEMBERS * 2];
 };
 
 /* ---- node.c */
@@ -97,6 +111,23 @@ void node_snapshot_save(void *ctx, raft_index index, raft_term term, const struc
 /* For node_stop: kills a running child; if its pipe was open, closes it and returns true:
  * node_stop_step() follows once the child is reaped. */
 bool node_snapshot_cancel(struct node *n);
+
+/* ---- Removal (node_removed.c) */
+
+/* Every tick: if a committed configuration left this member out, mark it removed, log
+ * it and tell cfg.removed (once). */
+void node_removed_tick(struct node *n);
+
+/* ---- Peers (node_disk.c) */
+
+/* A message from `id` arrived now. */
+void node_peer_heard(struct node *n, raft_id id);
+
+/* ---- Backups (node_backup.c) */
+
+/* For node_stop: kills every backup child and closes its pipe; returns how many pipes
+ * close (each calls node_stop_step() once its child is reaped). */
+int node_backup_stop_all(struct node *n);
 
 /* ---- The address book and membership (node_members.c) */
 

@@ -153,12 +153,16 @@ void node_on_check(uv_check_t *h)
 void node_on_tick(uv_timer_t *t)
 {
 	struct node *n = t->data;
+	if (node_removed(n) != 0)
+		return; /* no more elections: it is not a member any more */
 	driver_tick(n->d);
 	node_members_publish_tick(n);
+	node_removed_tick(n);
 }
 
 void node_on_message(void *ctx, const struct raft_message *m)
 {
 	struct node *n = ctx;
+	node_peer_heard(n, m->from);
 	driver_step(n->d, m);
 }

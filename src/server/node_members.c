@@ -320,8 +320,19 @@ void node_members_publish_tick(struct node *n)
 	if (self == NULL || self->peer[0] == '\0' ||
 	    !raft_conf_is_member(raft_conf_current(r), self->id) || member_published(n, self))
 		return;
-	/* A follower's record waits until it leads (or an operator sends CONCORD.MEMBER
-	 * PUBLISH): the leader's own is the one followers need, to forward to it. */
+	/* A follower's record goes through the leader: the frontends send CONCORD.MEMBER
+	 * PUBLISH for it (src/server/publish.c, node_self_unpublished()). */
 	if (leads(n))
 		n->publishing = member_record_propose(n, self, publish_written, n) == NODE_OK;
+}
+
+bool node_self_unpublished(const struct node *n, struct node_member *own)
+{
+	const struct node_member *self = own_record(n);
+	const struct raft *r = driver_raft(n->d);
+	if (n->stopping || self == NULL || self->peer[0] == '\0' || leads(n) ||
+	    !raft_conf_is_member(raft_conf_current(r), self->id) || member_published(n, self))
+		return false;
+	*own = *self;
+	return true;
 }

@@ -97,6 +97,8 @@ void node_metrics(const struct node *n, struct node_metrics *out)
 	    .commit_latency_us_sum = m.commit_latency_us_sum,
 	    .commit_latency_count = m.commit_latency_count,
 	    .leader_changes = m.leader_changes,
+	    .disk_stalls = m.disk_stalls,
+	    .disk_stalled = m.disk_stalled,
 	    .commit_seconds = m.commit_seconds,
 	    .apply_seconds = m.apply_seconds,
 	    .snapshot_seconds = m.snapshot_seconds,

@@ -3,8 +3,10 @@
 #include "server/relay.h"
 #include "base/alloc.h"
 #include "codec/wire.h"
+#include "net/tls.h"
 #include "server/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +26,10 @@ struct relay {
 	bool quiet; /* closed before it was ever started: no callback at all */
 	bool write_busy;
 	struct wire_buf out, writing, in;
-	uint32_t owed; /* replies still to come */
+	uint32_t owed;              /* replies still to come */
+	struct ssl_ctx_st *tls_ctx; /* the leader's port speaks TLS; NULL: plain */
+	struct net_tls *tls;        /* the session, once connected */
+	char host[64];              /* the leader's numeric host, which its certificate names */
 };
 
 static void on_handle_closed(uv_handle_t *h)
@@ -35,6 +40,10 @@ static void on_handle_closed(uv_handle_t *h)
 	wire_buf_free(&r->out);
 	wire_buf_free(&r->writing);
 	wire_buf_free(&r->in);
+	if (r->tls != NULL) {
+		net_tls_free(r->tls);
+		free(r->tls);
+	}
 	if (!r->quiet)
 		r->ops->closed(r->arg);
 	free(r);
@@ -124,7 +133,10 @@ static void flush(struct relay *r)
 	r->out = t;
 	uv_buf_t buf = uv_buf_init(r->writing.data, (unsigned)r->writing.len);
 	r->write_req.data = r;
-	int rv = uv_write(&r->write_req, (uv_stream_t *)&r->tcp, &buf, 1, on_write);
+	int rv =
+	    r->tls != NULL
+	        ? net_tls_write(r->tls, (uv_stream_t *)&r->tcp, &r->write_req, &buf, 1, on_write)
+	        : uv_write(&r->write_req, (uv_stream_t *)&r->tcp, &buf, 1, on_write);
 	if (rv != 0) {
 		relay_fail(r, RELAY_EBROKEN, uv_strerror(rv));
 		return;
@@ -142,6 +154,13 @@ void relay_send(struct relay *r, const void *data, size_t len, uint32_t replies)
 	if (idle)
 		timer_update(r);
 	flush(r);
+}
+
+static void on_tls_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct relay *r = h->data;
+	(void)suggested;
+	*buf = uv_buf_init(r->tls->rbuf, sizeof(r->tls->rbuf));
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -185,12 +204,52 @@ static bool cut_replies(struct relay *r, bool eof)
 	return true;
 }
 
+/* TLS: the handshake (the relay counts as connected once it is done), then plaintext
+ * into r->in, cut into replies as it comes; false if the relay closed. */
+static bool tls_input(struct relay *r, ssize_t nread)
+{
+	net_tls_received(r->tls, (size_t)nread);
+	if (!r->tls->done) {
+		char why[512];
+		int hs = net_tls_handshake(r->tls, why, sizeof(why));
+		net_tls_send(r->tls, (uv_stream_t *)&r->tcp, NULL, NULL);
+		if (hs < 0)
+			relay_fail(r, RELAY_ECONNECT, why);
+		if (hs <= 0)
+			return false;
+		r->connected = true;
+		flush(r);
+	}
+	while (!r->closing) {
+		if (wire_buf_reserve(&r->in, 65536) != 0) {
+			relay_fail(r, RELAY_ETOOBIG, "a reply too large");
+			return false;
+		}
+		long got = net_tls_read(r->tls, r->in.data + r->in.len, r->in.cap - r->in.len);
+		if (got == 0)
+			break;
+		if (got < 0) {
+			if (cut_replies(r, true))
+				relay_fail(r, RELAY_EBROKEN, "the leader closed it");
+			return false;
+		}
+		r->in.len += (size_t)got;
+		if (!cut_replies(r, false))
+			return false;
+	}
+	return !r->closing;
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct relay *r = st->data;
 	(void)buf;
 	if (r->closing)
 		return;
+	if (r->tls != NULL && nread > 0) {
+		tls_input(r, nread);
+		return;
+	}
 	if (nread == UV_ENOBUFS) {
 		relay_fail(r, RELAY_ETOOBIG, "a reply too large");
 		return;
@@ -216,9 +275,21 @@ static void on_connect(uv_connect_t *req, int status)
 		relay_fail(r, RELAY_ECONNECT, uv_strerror(status));
 		return;
 	}
-	r->connected = true;
 	uv_tcp_nodelay(&r->tcp, 1);
-	int rv = uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read);
+	if (r->tls_ctx != NULL) {
+		r->tls = xmalloc(sizeof(*r->tls));
+		char why[512];
+		if (net_tls_init(r->tls, r->tls_ctx, false, r->host) != 0 ||
+		    net_tls_handshake(r->tls, why, sizeof(why)) < 0 ||
+		    net_tls_send(r->tls, (uv_stream_t *)&r->tcp, NULL, NULL) != 0) {
+			relay_fail(r, RELAY_ECONNECT, "cannot start TLS");
+			return;
+		}
+	} else {
+		r->connected = true;
+	}
+	int rv = uv_read_start((uv_stream_t *)&r->tcp, r->tls != NULL ? on_tls_alloc : on_alloc,
+	                       on_read);
 	if (rv != 0) {
 		relay_fail(r, RELAY_EBROKEN, uv_strerror(rv));
 		return;
@@ -226,10 +297,25 @@ static void on_connect(uv_connect_t *req, int status)
 	flush(r);
 }
 
-struct relay *relay_open(uv_loop_t *loop, const char *address, uint64_t timeout_ms,
-                         size_t max_bytes, const struct relay_ops *ops, void *arg)
+/* The numeric host of "a.b.c.d:port" or "[v6]:port". */
+static void host_of(const char *address, char *out, size_t cap)
+{
+	const char *colon = strrchr(address, ':');
+	size_t n = colon != NULL ? (size_t)(colon - address) : strlen(address);
+	if (n >= 2 && address[0] == '[' && address[n - 1] == ']') {
+		address++;
+		n -= 2;
+	}
+	snprintf(out, cap, "%.*s", (int)n, address);
+}
+
+struct relay *relay_open(uv_loop_t *loop, const char *address, struct ssl_ctx_st *tls,
+                         uint64_t timeout_ms, size_t max_bytes, const struct relay_ops *ops,
+                         void *arg)
 {
 	struct relay *r = xcalloc(1, sizeof(*r));
+	r->tls_ctx = tls;
+	host_of(address, r->host, sizeof(r->host));
 	r->ops = ops;
 	r->arg = arg;
 	r->timeout_ms = timeout_ms;

@@ -39,12 +39,17 @@ struct relay_ops {
 };
 
 struct relay;
+struct ssl_ctx_st;
 
-/* Starts connecting to `address` ("host:port", numeric host). `timeout_ms` bounds the
- * wait for each reply, `max_bytes` the output queued and the reply buffered. Returns
- * NULL (and calls nothing, ever) if the connection cannot even be started. */
-struct relay *relay_open(uv_loop_t *loop, const char *address, uint64_t timeout_ms,
-                         size_t max_bytes, const struct relay_ops *ops, void *arg);
+/* Starts connecting to `address` ("host:port", numeric host). `tls`: a client TLS
+ * context (net/tls.h) when the leader's port speaks TLS; its certificate must then name
+ * the address's host (its IP among the SAN), and the relay counts as connected only once
+ * the handshake is done. NULL: plain TCP. `timeout_ms` bounds the wait for each reply,
+ * `max_bytes` the output queued and the reply buffered. Returns NULL (and calls nothing,
+ * ever) if the connection cannot even be started. */
+struct relay *relay_open(uv_loop_t *loop, const char *address, struct ssl_ctx_st *tls,
+                         uint64_t timeout_ms, size_t max_bytes, const struct relay_ops *ops,
+                         void *arg);
 
 /* Queues `len` bytes that `replies` replies will answer. */
 void relay_send(struct relay *r, const void *data, size_t len, uint32_t replies);

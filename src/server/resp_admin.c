@@ -259,7 +259,7 @@ static uint32_t blocked_clients(const struct resp_server *s, const struct rconn 
 	uint32_t n = 0;
 	for (const struct conn *k = s->l.conns; k != NULL; k = k->next) {
 		const struct rconn *rc = (const struct rconn *)k;
-		if (rc != self && rc->writes_in_flight + rc->reads_in_flight > 0)
+		if (rc != self && driver_order_in_flight(&rc->order) > 0)
 			n++;
 	}
 	return n;
@@ -624,4 +624,20 @@ void leader_member(struct rconn *c, size_t argc, const struct resp_arg *argv, st
 	} else {
 		reply_syntax(out);
 	}
+}
+
+int build_compact(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
+{
+	(void)s;
+	(void)argc;
+	uint64_t rev;
+	if (!arg_u64(&argv[1], &rev) || rev == 0) {
+		snprintf(b->err, sizeof(b->err),
+		         "ERR usage: CONCORD.COMPACT revision (a number > 0)");
+		return -1;
+	}
+	b->cmd.op = KV_OP_COMPACT;
+	b->cmd.revision = rev;
+	b->kind = REPLY_OK;
+	return 0;
 }

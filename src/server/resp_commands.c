@@ -62,6 +62,7 @@ static const struct command commands[] = {
     LEADER("CONCORD.TRANSFER", 2, leader_transfer),
     LEADER("CONCORD.STEPDOWN", 1, leader_stepdown),
     LEADER("CONCORD.MEMBER", -3, leader_member),
+    WRITE("CONCORD.COMPACT", 2, 0, build_compact),
     /* Expiry (resp_expire.c). */
     WRITE("SETEX", 4, 1, build_setex),
     WRITE("PSETEX", 4, 1, build_setex),
@@ -88,6 +89,9 @@ static const struct command commands[] = {
     WRITE("CONCORD.USER", -3, 0, build_user),
     WRITE("CONCORD.ROLE", -3, 0, build_role),
     WRITE("CONCORD.AUTH", 2, 0, build_auth),
+    READ("CONCORD.RANGE", -2, 1, read_range),
+    {"CONCORD.DELRANGE", -2, CMD_WRITE | CMD_NOTXN, 1, NULL, build_delrange, NULL},
+    {"CONCORD.TXN", -4, CMD_WRITE | CMD_NOTXN, 0, NULL, build_etxn, NULL},
 };
 
 static const char *const unsupported[] = {

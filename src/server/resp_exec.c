@@ -86,7 +86,7 @@ void resp_read_enqueue(struct rconn *c, const struct command *cmd, size_t argc,
 	sl->argc = argc;
 	sl->holds_ref = true;
 	sl->is_read = true;
-	c->reads_in_flight++;
+	driver_order_begin(&c->order, DRIVER_ORDER_READ);
 	conn_ref(&c->conn);
 	if (s->batch == NULL) {
 		s->batch = xcalloc(1, sizeof(*s->batch));
@@ -131,6 +131,12 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 			break;
 		case REPLY_CLIENT_ID:
 			resp_write_integer(out, (int64_t)reply->client_id);
+			break;
+		case REPLY_DELRANGE:
+			resp_delrange_render(out, reply, sl->proto);
+			break;
+		case REPLY_ETXN:
+			resp_etxn_render(out, sv, reply, sl->proto);
 			break;
 		case REPLY_FIRST_BULK:
 			resp_expire_render(out, sv, sl->proto, reply);
@@ -202,7 +208,7 @@ static void write_proposed(struct rconn *c, struct slot *sl, int rv)
 	if (rv == 0) {
 		sl->holds_ref = true;
 		sl->is_write = true;
-		c->writes_in_flight++;
+		driver_order_begin(&c->order, DRIVER_ORDER_WRITE);
 		conn_ref(&c->conn);
 		return;
 	}

@@ -16,6 +16,7 @@
 
 #include "codec/resp.h"
 #include "server/auth.h"
+#include "driver/order.h"
 #include "server/conn.h"
 #include "server/resp_server.h"
 
@@ -34,6 +35,8 @@ enum reply_kind {
 	REPLY_BULKS,      /* inside EXEC: MGET's array */
 	REPLY_FIRST_BULK, /* a KV_OP_TXN whose first sub-command is a GET: its value
 	                     (GETSET, GETDEL, GETEX, SET ... GET: resp_expire.c) */
+	REPLY_DELRANGE,   /* CONCORD.DELRANGE ... PREVKV: [deleted, [key, value, ...]] */
+	REPLY_ETXN,       /* CONCORD.TXN: [succeeded, revision, [response...]] */
 };
 
 /* A connection's transaction: the commands queued since MULTI, the keys watched. */
@@ -154,10 +157,9 @@ struct rconn {
 	/* A connection's commands take effect in the order sent: a read does not start
 	 * while a write sent before it is in flight (the read would miss it), and a write
 	 * does not start while a read sent before it is (the read, served from the store
-	 * as it is once confirmed, would see the write). Until then the command waits in
-	 * `held` and nothing further is parsed. */
-	uint32_t writes_in_flight; /* slots with is_write, unfinished */
-	uint32_t reads_in_flight;  /* slots with is_read, unfinished */
+	 * as it is once confirmed, would see the write): src/driver/order.h. Until then the command
+	 * waits in `held` and nothing further is parsed. */
+	struct driver_order order; /* slots with is_write or is_read, unfinished */
 	bool holding;
 	struct plan held;
 	struct resp_relay *relay; /* NULL: none */
@@ -221,8 +223,9 @@ struct build {
 	enum reply_kind kind;
 	struct kv_put *puts;
 	struct kv_key *keys;
-	bool reserved; /* writes reserved keys (auth records): proposed as the node's own */
-	char *scratch; /* key and value bytes the command points into (freed by the caller) */
+	bool reserved;        /* writes reserved keys (auth records): proposed as the node's own */
+	void *scratch;        /* bytes the command points into (keys, values, anything else): the
+	                         caller frees it with free() */
 	struct kv_cmd sub[2]; /* a command built as a transaction (REPLY_FIRST_BULK) */
 	char err[256];
 };
@@ -271,6 +274,8 @@ int build_cas(struct resp_server *s, size_t argc, const struct resp_arg *argv, s
 int build_cas_rev(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_cas_del(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 int build_session(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* CONCORD.COMPACT rev: drop the history older than `rev` on every node (resp_admin.c). */
+int build_compact(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
 /* Key and value checks of the writes (resp_string.c), for a precise error in b->err. */
 int check_put(struct resp_server *s, struct build *b, const struct resp_arg *key,
               const struct resp_arg *value);
@@ -350,6 +355,24 @@ bool resp_auth_relay_hello(struct rconn *c, struct wire_buf *out);
 void resp_auth_free(struct rconn *c);
 /* resp_server.c: closes the connection's relay (nothing may be in flight on it). */
 void resp_relay_reset(struct rconn *c);
+
+/* resp_glob.c */
+/* Whether `str` matches the Redis glob `pattern` (bytes, case-sensitive). */
+bool resp_glob_match(const void *pattern, size_t plen, const void *str, size_t slen);
+/* The literal bytes every match starts with, unescaped into out[] (plen bytes at most);
+ * returns their number. */
+size_t resp_glob_prefix(const void *pattern, size_t plen, char *out);
+
+/* resp_range.c */
+READ_FN(read_range);
+int build_delrange(struct resp_server *s, size_t argc, const struct resp_arg *argv,
+                   struct build *b);
+/* resp_etxn.c: CONCORD.TXN, etcd's transaction */
+int build_etxn(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+void resp_etxn_render(struct wire_buf *out, const struct server *sv, const struct kv_reply *r,
+                      int proto);
+/* A committed CONCORD.DELRANGE PREVKV's reply. */
+void resp_delrange_render(struct wire_buf *out, const struct kv_reply *r, int proto);
 
 /* =================================================================================
  * resp_server.c: slots

@@ -93,7 +93,11 @@ static void rconn_flush(struct rconn *c)
 			wire_buf_append(&c->conn.out, sl->out.data, sl->out.len);
 		slot_free(sl);
 	}
-	conn_flush(&c->conn);
+	/* More replies owed: those that finish in this loop iteration join this one. */
+	if (c->head != NULL)
+		conn_flush_soon(&c->conn);
+	else
+		conn_flush(&c->conn);
 }
 
 struct wire_buf *conn_reply_now(struct rconn *c)
@@ -114,8 +118,10 @@ void slot_finish(struct slot *sl)
 		slot_free(sl);
 	} else {
 		sl->done = true;
-		c->writes_in_flight -= sl->is_write ? 1 : 0;
-		c->reads_in_flight -= sl->is_read ? 1 : 0;
+		if (sl->is_write)
+			driver_order_end(&c->order, DRIVER_ORDER_WRITE);
+		if (sl->is_read)
+			driver_order_end(&c->order, DRIVER_ORDER_READ);
 		rconn_flush(c);
 		rconn_process(c);
 	}
@@ -278,8 +284,8 @@ static bool relay_start(struct rconn *c, const struct node_member *leader)
 {
 	struct server *sv = c->s->sv;
 	uint64_t ms = 2 * (uint64_t)sv->request_timeout_ms + 1000;
-	struct relay *r =
-	    relay_open(sv->loop, leader->client, ms, sv->output_hard_bytes, &relay_ops, c);
+	struct relay *r = relay_open(sv->loop, leader->client, sv->relay_tls, ms,
+	                             sv->output_hard_bytes, &relay_ops, c);
 	if (r == NULL)
 		return false;
 	relay_set_idle(r, sv->idle_timeout_ms / 2); /* before the leader's idle timeout */
@@ -354,7 +360,7 @@ static void relay_enqueue(struct rconn *c, size_t argc, const struct resp_arg *a
 	rr->tail = sl;
 	rr->in_flight++;
 	sl->is_write = true; /* ordered by the leader; reads served here wait for it */
-	c->writes_in_flight++;
+	driver_order_begin(&c->order, DRIVER_ORDER_WRITE);
 	c->s->sv->resp_stats.forwarded++;
 	relay_send(rr->r, cmd.data, cmd.len, 1u + skip);
 	wire_buf_free(&cmd);
@@ -370,6 +376,15 @@ static void dispatch_not_leader(struct rconn *c, unsigned slot, size_t argc,
 	struct resp_server *s = c->s;
 	struct node_status st;
 	node_status(s->sv->node, &st);
+	raft_index removed = node_removed(s->sv->node);
+	if (removed != 0) {
+		reply_errorf(conn_reply_now(c),
+		             "CLUSTERDOWN this member (node %" PRIu64
+		             ") was removed from the cluster "
+		             "by the configuration at index %" PRIu64 " and is stopping",
+		             st.id, removed);
+		return;
+	}
 	const struct node_member *leader = node_leader(s->sv->node);
 	if (leader == NULL || leader->id == st.id) {
 		reply_errorf(conn_reply_now(c),
@@ -552,14 +567,14 @@ static bool plan_waits(const struct rconn *c, const struct plan *p)
 {
 	/* AUTH replaces the relay: nothing may be in flight on it. */
 	if (p->route == ROUTE_LOCAL && resp_auth_command(p->run, p->rargc, p->rargv))
-		return c->writes_in_flight > 0 || c->reads_in_flight > 0;
+		return c->order.writes > 0 || c->order.reads > 0;
 	switch (p->route) {
 	case ROUTE_READ:
 	case ROUTE_STALE:
-		return c->writes_in_flight > 0;
+		return driver_order_waits(&c->order, DRIVER_ORDER_READ);
 	case ROUTE_WRITE:
 	case ROUTE_AWAY:
-		return c->reads_in_flight > 0;
+		return driver_order_waits(&c->order, DRIVER_ORDER_WRITE);
 	default:
 		return false;
 	}
@@ -738,7 +753,7 @@ static void on_closing(struct conn *conn)
 	}
 	c->head = c->tail = NULL;
 	c->pending = 0;
-	c->writes_in_flight = c->reads_in_flight = 0;
+	c->order = (struct driver_order){0};
 	c->holding = false;
 }
 

@@ -370,25 +370,33 @@ void read_concord_get(struct rconn *c, const struct kv *kv, size_t argc,
 	}
 }
 
-/* A prefix pattern: "abc*" or "*". Returns false for anything else. */
-static bool pattern_prefix(const struct resp_arg *p, size_t *prefix_len)
+/* A glob (resp_glob.c) and the literal prefix that bounds the keys it can match. */
+struct glob {
+	const char *pat; /* NULL: every key */
+	size_t plen;
+	char *prefix; /* owned */
+	size_t prefix_len;
+};
+
+static void glob_init(struct glob *g, const struct resp_arg *p)
 {
-	if (p->len == 0 || p->data[p->len - 1] != '*')
-		return false;
-	for (size_t i = 0; i + 1 < p->len; i++) {
-		char ch = p->data[i];
-		if (ch == '*' || ch == '?' || ch == '[' || ch == '\\')
-			return false;
-	}
-	*prefix_len = p->len - 1;
-	return true;
+	g->pat = p->data;
+	g->plen = p->len;
+	g->prefix = xmalloc(p->len > 0 ? p->len : 1);
+	g->prefix_len = resp_glob_prefix(p->data, p->len, g->prefix);
+	if (p->len == 1 && p->data[0] == '*')
+		g->pat = NULL; /* "*": no need to match */
 }
 
+/* The keys SCAN or KEYS returns, and where the walk stopped. `max` bounds the keys
+ * examined (SCAN's COUNT: Redis's unit of work, so a page may hold fewer matches). */
 struct scan_collect {
 	struct wire_buf keys; /* the keys as bulk replies */
-	size_t count;
+	const struct glob *g;
+	size_t count;    /* keys matched */
+	size_t examined; /* keys looked at */
 	size_t max;
-	const char *last;
+	const char *last; /* the last key examined */
 	size_t last_len;
 	bool over;
 };
@@ -398,31 +406,31 @@ static int scan_collect_key(void *arg, const struct kv_value *v)
 	struct scan_collect *sc = arg;
 	if (kv_key_reserved(v->key, v->key_len))
 		return 0;
-	if (sc->count == sc->max) {
+	if (sc->examined == sc->max) {
 		sc->over = true;
 		return 1;
 	}
-	resp_write_bulk(&sc->keys, v->key, v->key_len);
-	sc->count++;
+	sc->examined++;
 	sc->last = v->key;
 	sc->last_len = v->key_len;
+	if (sc->g->pat != NULL && !resp_glob_match(sc->g->pat, sc->g->plen, v->key, v->key_len))
+		return 0;
+	resp_write_bulk(&sc->keys, v->key, v->key_len);
+	sc->count++;
 	return 0;
 }
 
+/* KEYS pattern: every matching key, refused past 10000 keys examined (use SCAN). */
 void read_keys(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
                struct wire_buf *out)
 {
-	(void)c;
 	(void)argc;
-	size_t plen;
-	if (!pattern_prefix(&argv[1], &plen)) {
-		reply_error(out, "ERR only prefix patterns ('abc*') are supported");
-		return;
-	}
-	struct scan_collect sc = {.max = 10000};
+	struct glob g;
+	glob_init(&g, &argv[1]);
+	struct scan_collect sc = {.g = &g, .max = 10000};
 	wire_buf_init(&sc.keys, c->s->sv->output_hard_bytes);
 	bool more = false;
-	int rv = kv_scan(kv, argv[1].data, plen, NULL, 0, 10001 + 2 * NODE_MAX_MEMBERS, 0,
+	int rv = kv_scan(kv, g.prefix, g.prefix_len, NULL, 0, 10001 + 2 * NODE_MAX_MEMBERS, 0,
 	                 scan_collect_key, &sc, &more);
 	if (rv != 0)
 		write_kv_error(out, c->s->sv, rv, 0, 0);
@@ -433,6 +441,7 @@ void read_keys(struct rconn *c, const struct kv *kv, size_t argc, const struct r
 		wire_buf_append(out, sc.keys.data, sc.keys.len);
 	}
 	wire_buf_free(&sc.keys);
+	free(g.prefix);
 }
 
 static struct scan_cursor *cursor_find(struct rconn *c, uint64_t id)
@@ -461,35 +470,38 @@ static struct scan_cursor *cursor_new(struct rconn *c)
 }
 
 struct scan_options {
-	const char *prefix;
-	size_t plen;
+	struct glob g;
 	uint64_t count;
 };
 
-/* SCAN's MATCH, COUNT and TYPE; false after the reply (an error, or the empty answer
- * for a type other than string). */
+/* SCAN's MATCH, COUNT and TYPE, in any order and repeated as Redis takes them (the last
+ * wins); false after the reply (an error, or the empty answer for a type other than
+ * string). */
 static bool scan_options(size_t argc, const struct resp_arg *argv, struct scan_options *o,
                          struct wire_buf *out)
 {
-	*o = (struct scan_options){.prefix = "", .count = 10};
+	static const struct resp_arg all = {.data = "*", .len = 1};
+	o->count = 10;
+	glob_init(&o->g, &all);
 	for (size_t i = 2; i < argc; i += 2) {
 		if (i + 1 >= argc) {
 			reply_syntax(out);
 			return false;
 		}
 		if (arg_is(&argv[i], "MATCH")) {
-			if (!pattern_prefix(&argv[i + 1], &o->plen)) {
-				reply_error(out, "ERR only prefix patterns ('abc*') are supported");
-				return false;
-			}
-			o->prefix = argv[i + 1].data;
+			free(o->g.prefix);
+			glob_init(&o->g, &argv[i + 1]);
 		} else if (arg_is(&argv[i], "COUNT")) {
-			if (!arg_u64(&argv[i + 1], &o->count) || o->count == 0) {
+			int64_t n;
+			if (!arg_i64(&argv[i + 1], &n)) {
 				reply_not_int(out);
 				return false;
 			}
-			if (o->count > 1000)
-				o->count = 1000;
+			if (n < 1) {
+				reply_syntax(out);
+				return false;
+			}
+			o->count = (uint64_t)n > 1000 ? 1000 : (uint64_t)n;
 		} else if (arg_is(&argv[i], "TYPE")) {
 			if (!arg_is(&argv[i + 1], "string")) {
 				resp_write_array(out, 2);
@@ -505,6 +517,29 @@ static bool scan_options(size_t argc, const struct resp_arg *argv, struct scan_o
 	return true;
 }
 
+/* Keeps the cursor's place after the last key examined; returns the cursor to answer. */
+static uint64_t cursor_keep(struct rconn *c, struct scan_cursor *cur, const struct scan_collect *sc,
+                            bool more)
+{
+	if (sc->over || (more && sc->examined > 0)) {
+		if (cur == NULL)
+			cur = cursor_new(c);
+		char *start = xmalloc(sc->last_len + 1);
+		memcpy(start, sc->last, sc->last_len);
+		start[sc->last_len] = '\0';
+		free(cur->start);
+		cur->start = start;
+		cur->start_len = sc->last_len + 1;
+		cur->used = ++c->cursor_clock;
+		return cur->id;
+	}
+	if (cur != NULL) {
+		free(cur->start);
+		memset(cur, 0, sizeof(*cur));
+	}
+	return 0;
+}
+
 void read_scan(struct rconn *c, const struct kv *kv, size_t argc, const struct resp_arg *argv,
                struct wire_buf *out)
 {
@@ -514,50 +549,38 @@ void read_scan(struct rconn *c, const struct kv *kv, size_t argc, const struct r
 		return;
 	}
 	struct scan_options o;
-	if (!scan_options(argc, argv, &o, out))
-		return;
+	bool ok = scan_options(argc, argv, &o, out);
 	struct scan_cursor *cur = NULL;
-	if (cursor != 0) {
+	if (ok && cursor != 0) {
 		cur = cursor_find(c, cursor);
 		if (cur == NULL) {
 			reply_error(out, "ERR invalid cursor");
-			return;
+			ok = false;
 		}
 	}
-	struct scan_collect sc = {.max = o.count};
+	if (!ok) {
+		free(o.g.prefix);
+		return;
+	}
+	struct scan_collect sc = {.g = &o.g, .max = o.count};
 	wire_buf_init(&sc.keys, c->s->sv->output_hard_bytes);
 	bool more = false;
-	int rv = kv_scan(kv, o.prefix, o.plen, cur != NULL ? cur->start : NULL,
+	int rv = kv_scan(kv, o.g.prefix, o.g.prefix_len, cur != NULL ? cur->start : NULL,
 	                 cur != NULL ? cur->start_len : 0, o.count + 2 * NODE_MAX_MEMBERS, 0,
 	                 scan_collect_key, &sc, &more);
 	if (rv != 0) {
 		write_kv_error(out, c->s->sv, rv, 0, 0);
-		wire_buf_free(&sc.keys);
-		return;
+	} else {
+		uint64_t next = cursor_keep(c, cur, &sc, more);
+		char nbuf[24];
+		int nlen = snprintf(nbuf, sizeof(nbuf), "%" PRIu64, next);
+		resp_write_array(out, 2);
+		resp_write_bulk(out, nbuf, (size_t)nlen);
+		resp_write_array(out, sc.count);
+		wire_buf_append(out, sc.keys.data, sc.keys.len);
 	}
-	uint64_t next = 0;
-	if (sc.over || (more && sc.count > 0)) {
-		if (cur == NULL)
-			cur = cursor_new(c);
-		char *start = xmalloc(sc.last_len + 1);
-		memcpy(start, sc.last, sc.last_len);
-		start[sc.last_len] = '\0';
-		free(cur->start);
-		cur->start = start;
-		cur->start_len = sc.last_len + 1;
-		cur->used = ++c->cursor_clock;
-		next = cur->id;
-	} else if (cur != NULL) {
-		free(cur->start);
-		memset(cur, 0, sizeof(*cur));
-	}
-	char nbuf[24];
-	int nlen = snprintf(nbuf, sizeof(nbuf), "%" PRIu64, next);
-	resp_write_array(out, 2);
-	resp_write_bulk(out, nbuf, (size_t)nlen);
-	resp_write_array(out, sc.count);
-	wire_buf_append(out, sc.keys.data, sc.keys.len);
 	wire_buf_free(&sc.keys);
+	free(o.g.prefix);
 }
 
 static int count_reserved(void *arg, const struct kv_value *v)

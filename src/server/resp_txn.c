@@ -157,12 +157,14 @@ static void txn_queue(struct rconn *c, const struct command *cmd, size_t argc,
 		reply_error(out, b.err[0] != '\0' ? b.err : "ERR syntax error");
 		free(b.puts);
 		free(b.keys);
+		free(b.scratch);
 		free(q.argv);
 		t->failed = true;
 		return;
 	}
 	free(b.puts);
 	free(b.keys);
+	free(b.scratch);
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 8;
 		t->q = xrealloc(t->q, t->cap * sizeof(*t->q));
@@ -327,6 +329,8 @@ static void render_item(struct wire_buf *out, const struct server *sv, int proto
 		break;
 	case REPLY_INTEGER:
 	case REPLY_CLIENT_ID:
+	case REPLY_DELRANGE: /* never queued (CMD_NOTXN) */
+	case REPLY_ETXN:
 		resp_write_integer(out, it->integer);
 		break;
 	case REPLY_FIRST_BULK: /* never queued (CMD_NOTXN) */

@@ -282,6 +282,26 @@ static void json_member(struct json_writer *w, struct server *sv, const struct n
 	json_write_object_end(w);
 }
 
+/* The version, the store's size and the data directory's (endpoint status). */
+static void json_write_status_sizes(struct json_writer *w, const struct server *sv,
+                                    const struct kv *kv)
+{
+	struct kv_stats ks;
+	kv_stats(kv, &ks);
+	struct node_disk_usage du;
+	node_disk_usage(sv->node, &du);
+	json_write_key(w, "version");
+	json_write_cstr(w, sv->version);
+	json_write_key(w, "kv_bytes");
+	json_write_uint(w, ks.key_bytes + ks.value_bytes + ks.history_bytes);
+	json_write_key(w, "data_dir_bytes");
+	json_write_uint(w, du.total_bytes);
+	json_write_key(w, "wal_bytes");
+	json_write_uint(w, du.wal_bytes);
+	json_write_key(w, "snapshot_bytes");
+	json_write_uint(w, du.snapshot_bytes);
+}
+
 int server_write_cluster_json(struct wire_buf *b, struct server *sv)
 {
 	struct node_status st;
@@ -314,6 +334,7 @@ int server_write_cluster_json(struct wire_buf *b, struct server *sv)
 	json_write_bool(&w, st.conf.n_voters_old > 0);
 	json_write_key(&w, "read_mode");
 	json_write_cstr(&w, sv->stale_reads ? "stale" : "linearizable");
+	json_write_status_sizes(&w, sv, kv);
 	json_write_key(&w, "note");
 	json_write_cstr(&w,
 	                "term, commit and applied are known for this node only (source "

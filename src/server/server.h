@@ -27,19 +27,22 @@
 struct resp_server;
 struct http_server;
 struct watch_hub;
+struct peer_status;
+struct ssl_ctx_st;
 
 /* The counters of one frontend, which it keeps in struct server for /metrics and INFO. */
 struct server_stats {
-	uint64_t connections; /* accepted, total */
-	uint64_t rejected;    /* closed at once: too many clients */
-	uint64_t requests;    /* commands (RESP) or requests (HTTP) processed */
-	uint64_t errors;      /* error replies (RESP: protocol errors; HTTP: 4xx and 5xx) */
-	uint64_t forwarded;   /* relayed to the leader */
-	uint64_t redirected;  /* RESP -MOVED replies */
-	uint64_t timed_out;   /* closed idle, or with an unfinished request too old */
-	uint64_t overflows;   /* replies refused for the output limit, or connections
-	                         closed for it */
-	uint32_t clients;     /* connections open now */
+	uint64_t connections;  /* accepted, total */
+	uint64_t rejected;     /* closed at once: too many clients */
+	uint64_t requests;     /* commands (RESP) or requests (HTTP) processed */
+	uint64_t errors;       /* error replies (RESP: protocol errors; HTTP: 4xx and 5xx) */
+	uint64_t forwarded;    /* relayed to the leader */
+	uint64_t redirected;   /* RESP -MOVED replies */
+	uint64_t timed_out;    /* closed idle, or with an unfinished request too old */
+	uint64_t overflows;    /* replies refused for the output limit, or connections
+	                          closed for it */
+	uint64_t tls_failures; /* TLS handshakes that failed (no or a bad certificate...) */
+	uint32_t clients;      /* connections open now */
 };
 
 /* Request latency histograms of one frontend, by command: slot i is the i-th command
@@ -94,8 +97,13 @@ struct server {
 	int log_level;               /* 0 debug, 1 info, 2 warn, 3 error */
 	struct server_fault faults[NODE_MAX_MEMBERS * 2];
 	uint32_t n_faults;
-	struct resp_server *resp; /* the frontends, as started (NULL: not running) */
+	struct ssl_ctx_st *client_tls; /* both frontends speak TLS with it (--cert-file ...);
+	                                  NULL: plain TCP */
+	struct ssl_ctx_st *relay_tls;  /* a client context for relays to the leader's client
+	                                  ports when they speak TLS; NULL: plain */
+	struct resp_server *resp;      /* the frontends, as started (NULL: not running) */
 	struct http_server *http;
+	struct peer_status *peer_status;    /* every member's live state (GET /v1/live), or NULL */
 	struct server_stats resp_stats;     /* each frontend's counters, kept here so that */
 	struct server_stats http_stats;     /* /metrics reads them without the other's header */
 	struct server_latency resp_latency; /* dispatch to reply, per command */

@@ -1,7 +1,9 @@
-/* clients.c: simulated clients. Each runs one operation at a time against the node it
- * believes leads, as the server's frontends do: real kv commands (put, append, incr,
+/* clients.c: simulated clients. Each talks to the node it believes leads over a
+ * connection (conn.c), as the server's clients do: real kv commands (put, append, incr,
  * cas, delete) through driver_write and linearizable gets through driver_read, with
- * timeouts and retries; every operation goes into a history for the checker. */
+ * timeouts; some run one operation at a time under a session and resend writes whose
+ * outcome is unknown, some pipeline several. Every operation goes into a history for
+ * the checker, which holds each client to the order it called its operations in. */
 #include "sim/internal.h"
 
 #include <inttypes.h>
@@ -10,26 +12,51 @@
 
 #define SIM_VALUE 32 /* room for a value's text */
 
+#define THINK_US (1 * MS) /* a client's pause between operations: this plus up to 40 ms */
+
+/* Arms the client's timer for `at`, unless it fires then already. */
 static void client_timer(struct sim *s, struct client *c, uint64_t at)
 {
+	if (at == c->timer_at)
+		return;
 	c->gen++;
+	c->timer_at = at;
 	struct event ev = {.time = at, .type = EV_CLIENT, .client = c->id, .epoch = c->gen};
 	sim_schedule(s, ev);
 }
 
-static void client_next(struct sim *s, struct client *c)
+/* Whether the client may start operations (once its next_at comes). */
+static bool may_issue(const struct sim *s, const struct client *c)
 {
-	c->busy = false;
-	c->proposed = false;
-	client_timer(s, c, s->now + 1 * MS + sim_rand(s, 40 * MS));
+	return c->resend == SIM_NO_OP && !s->fresh_acked && c->conn.n < c->depth && !c->conn.broken;
 }
 
-static void op_finish(struct sim *s, struct client *c, int ok)
+/* The client's next wake-up: a resend, its next operation, or the deadline of the oldest
+ * outstanding one, whichever comes first. */
+static void client_rearm(struct sim *s, struct client *c)
 {
-	struct hist_op *op = &s->hist[c->op];
+	if (c->conn.open && c->conn.broken && c->conn.n == 0)
+		conn_close(s, c); /* the next operation goes to the node it now believes leads */
+	uint64_t at = UINT64_MAX;
+	if (c->conn.n > 0)
+		at = c->conn.ops[0].sent + SIM_CLIENT_TIMEOUT_US;
+	if (c->resend != SIM_NO_OP && c->resend_at < at)
+		at = c->resend_at;
+	else if (may_issue(s, c) && c->next_at < at)
+		at = c->next_at;
+	if (at < s->now)
+		at = s->now;
+	if (at != UINT64_MAX)
+		client_timer(s, c, at);
+}
+
+static void op_finish(struct sim *s, struct client *c, uint64_t opi, int ok)
+{
+	struct hist_op *op = &s->hist[opi];
 	op->ok = ok;
 	op->ret = s->now;
-	client_next(s, c);
+	if (c->depth == 1)
+		c->next_at = s->now + THINK_US + sim_rand(s, 40 * MS);
 }
 
 static const char *kind_name(enum check_kind k)
@@ -117,7 +144,9 @@ static void expiry_side(struct sim *s, struct client *c)
 	}
 }
 
-static void start_op(struct sim *s, struct client *c)
+/* A new operation in the history; `key_hint` (or SIM_KEYS: none) is the key of the
+ * operation pipelined just before it, which it shares more often than not. */
+static uint64_t start_op(struct sim *s, struct client *c, uint32_t key_hint)
 {
 	if (sim_rand(s, 100) < SIM_SIDE_PERCENT)
 		expiry_side(s, c);
@@ -128,6 +157,8 @@ static void start_op(struct sim *s, struct client *c)
 	    .ok = -2,
 	    .call = s->now,
 	};
+	if (key_hint < SIM_KEYS && sim_rand(s, 100) < 60)
+		op.key = key_hint;
 	op.write = op.kind != CHECK_KIND_GET;
 	if (op.kind == CHECK_KIND_PUT || op.kind == CHECK_KIND_APPEND || op.kind == CHECK_KIND_CAS)
 		op.value = ++s->next_value;
@@ -140,28 +171,38 @@ static void start_op(struct sim *s, struct client *c)
 		s->hist = sim_xrealloc(s->hist, s->cap_hist * sizeof(*s->hist));
 	}
 	if (op.write)
-		op.seq = ++c->seq;
-	c->op = s->n_hist;
+		op.seq = ++c->seq; /* sent only by a client of depth 1 (its session's) */
+	/* Operations called at the same instant keep their order for the checker. */
+	c->n_same_call = c->last_call == s->now && s->n_hist > 0 ? c->n_same_call + 1 : 0;
+	c->last_call = s->now;
+	assert(c->n_same_call < SIM_PIPE_MAX);
+	op.call_sub = c->n_same_call;
 	s->hist[s->n_hist++] = op;
 	s->res->history_ops = s->n_hist;
-	c->busy = true;
-	c->proposed = false;
-	c->sent = false;
+	return s->n_hist - 1;
 }
 
 /* ---------------------------------------------------------------------------------
  * Outcomes, as the driver reports them
  */
 
-/* The client still waits for this request (not timed out, not superseded). */
+/* The client still waits for this request (same connection, not timed out): it is
+ * taken off the connection. */
 static struct client *request_client(const struct request *rq)
 {
 	struct sim *s = rq->sim;
 	struct client *c = &s->clients[rq->client];
-	if (!c->busy || !c->proposed || c->op != rq->op || c->node != rq->node ||
-	    c->epoch != rq->epoch)
+	if (!conn_take(s, c, rq->conn, rq->op))
 		return NULL;
 	return c;
+}
+
+/* After an answer: the node starts what its connection held back, and the client may
+ * send more. */
+static void answered(struct sim *s, struct client *c)
+{
+	conn_process(s, c, false);
+	client_rearm(s, c);
 }
 
 static char *text_dup(const void *p, size_t len)
@@ -181,11 +222,12 @@ static void on_read(void *arg, int status)
 	struct client *c = request_client(rq);
 	if (c == NULL)
 		return;
-	struct hist_op *op = &s->hist[c->op];
+	struct hist_op *op = &s->hist[rq->op];
 	if (status != DRIVER_OK) {
 		sim_log(s, "client %u: get k%u failed: %s", c->id, op->key,
 		        sim_driver_error(status));
-		op_finish(s, c, 0); /* a failed read observed nothing */
+		op_finish(s, c, rq->op, 0); /* a failed read observed nothing */
+		answered(s, c);
 		return;
 	}
 	/* ReadIndex: the driver calls back once the state machine applied the read index. */
@@ -199,22 +241,26 @@ static void on_read(void *arg, int status)
 		c->seen[op->key] = 0;
 	}
 	s->res->reads++;
-	sim_log(s, "client %u: get k%u = %s", c->id, op->key, op->result ? op->result : "(absent)");
-	op_finish(s, c, 1);
+	sim_log(s, "client %u: get k%u = %s (op %" PRIu64 ")", c->id, op->key,
+	        op->result ? op->result : "(absent)", rq->op);
+	op_finish(s, c, rq->op, 1);
+	answered(s, c);
 }
 
 /* A write whose outcome is unknown is proposed again with the same sequence number (the
- * session makes the retry apply at most once), a few times; then it stays unknown. */
-static void write_unknown(struct sim *s, struct client *c)
+ * session makes the retry apply at most once), a few times; then it stays unknown. Only
+ * a client of depth 1 resends: it sent nothing after the write, so the resend keeps its
+ * order. A pipelining client leaves it unknown. */
+static void write_unknown(struct sim *s, struct client *c, uint64_t opi)
 {
-	struct hist_op *op = &s->hist[c->op];
-	if (op->tries >= SIM_WRITE_TRIES) {
-		op_finish(s, c, -1);
+	struct hist_op *op = &s->hist[opi];
+	if (op->tries >= SIM_WRITE_TRIES || c->depth > 1) {
+		op_finish(s, c, opi, -1);
 		return;
 	}
 	s->res->retries++;
-	c->proposed = false;
-	client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
+	c->resend = opi;
+	c->resend_at = s->now + 5 * MS + sim_rand(s, 25 * MS);
 }
 
 /* Whether the entry just applied carries this write (its unique value). */
@@ -290,21 +336,23 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 	struct client *c = request_client(rq);
 	if (c == NULL)
 		return;
-	struct hist_op *op = &s->hist[c->op];
+	struct hist_op *op = &s->hist[rq->op];
 	if (status == DRIVER_ELOST) {
 		sim_log(s, "client %u: %s k%u lost its index to another leader", c->id,
 		        kind_name(op->kind), op->key);
 		/* This proposal had no effect; an earlier try of the same write may have. */
 		if (op->tries > 1)
-			write_unknown(s, c);
+			write_unknown(s, c, rq->op);
 		else
-			op_finish(s, c, -3);
+			op_finish(s, c, rq->op, -3);
+		answered(s, c);
 		return;
 	}
 	if (status != DRIVER_OK) {
 		sim_log(s, "client %u: %s k%u: %s; outcome unknown", c->id, kind_name(op->kind),
 		        op->key, sim_driver_error(status));
-		write_unknown(s, c);
+		write_unknown(s, c, rq->op);
+		answered(s, c);
 		return;
 	}
 	const struct raft_entry *e = s->nodes[rq->node].applying;
@@ -319,23 +367,25 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 	if (reply->duplicate)
 		s->res->duplicates++;
 	write_acked(s, c, op, e);
-	op_finish(s, c, reply_outcome(s, c, op, reply));
+	op_finish(s, c, rq->op, reply_outcome(s, c, op, reply));
+	answered(s, c);
 }
 
 /* ---------------------------------------------------------------------------------
  * Submission
  */
 
-static struct request *request_new(struct sim *s, struct client *c, struct node *nd)
+static struct request *request_new(struct sim *s, struct client *c, struct node *nd, uint64_t op)
 {
 	struct request *rq = calloc(1, sizeof(*rq));
 	if (rq == NULL)
 		abort();
 	*rq = (struct request){.sim = s,
 	                       .client = c->id,
-	                       .op = c->op,
+	                       .op = op,
 	                       .node = nd->idx,
 	                       .epoch = nd->epoch,
+	                       .conn = c->conn.gen,
 	                       .next = s->requests};
 	s->requests = rq;
 	return rq;
@@ -381,22 +431,33 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 		break;
 	case CHECK_KIND_DELETE:
 		/* Half of the deletes as EXPIRE with a deadline passed: Redis's other way to
-		 * delete, answering 1 if the key existed, as DEL does. */
-		if (op->seq % 2 == 0)
+		 * delete, answering 1 if the key existed, as DEL does; a quarter as a range
+		 * delete of the key's prefix range, [k3, k4): the one key (names are two bytes),
+		 * so the checker's per-key model holds. */
+		if (op->seq % 2 == 0) {
 			cmd = (struct kv_cmd){.op = KV_OP_EXPIRE,
 			                      .put = {.key = name,
 			                              .key_len = key_len,
 			                              .expiry = {.mode = KV_EXPIRY_IN, .ms = -1}}};
-		else
+		} else if (op->seq % 4 == 1) {
+			size_t end_len = kv_prefix_end(name, key_len, (unsigned char *)expect);
+			cmd = (struct kv_cmd){.op = KV_OP_DELRANGE,
+			                      .put = {.key = name, .key_len = key_len},
+			                      .range_end = expect,
+			                      .range_end_len = end_len};
+		} else {
 			cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
+		}
 		break;
 	default:
 		assert(false);
 		return DRIVER_EINVAL;
 	}
-	assert(c->session != 0 && op->seq != 0);
-	cmd.client_id = c->session;
-	cmd.seq = op->seq;
+	/* A client of depth 1 writes under its session; a pipelining one without (a session
+	 * keeps one write's reply: kv.md), at most once since it never resends. */
+	assert(c->depth > 1 || (c->session != 0 && op->seq != 0));
+	cmd.client_id = c->depth == 1 ? c->session : 0;
+	cmd.seq = c->depth == 1 ? op->seq : 0;
 	return driver_write(nd->d, &cmd, on_write, rq);
 }
 
@@ -418,7 +479,8 @@ static void on_open(void *arg, int status, const struct kv_reply *reply)
 	struct request *rq = arg;
 	struct sim *s = rq->sim;
 	struct client *c = &s->clients[rq->client];
-	if (c->session != 0 || !c->opening || c->node != rq->node || c->epoch != rq->epoch)
+	if (c->session != 0 || !c->opening || c->open_node != rq->node ||
+	    c->open_epoch != rq->epoch)
 		return; /* an older attempt, or already open */
 	if (status != DRIVER_OK || reply->code != KV_OK)
 		return; /* the client's timer tries again */
@@ -426,7 +488,8 @@ static void on_open(void *arg, int status, const struct kv_reply *reply)
 	c->session = reply->client_id;
 	c->opening = false;
 	sim_log(s, "client %u: session %" PRIu64 " open", c->id, c->session);
-	client_next(s, c);
+	c->next_at = s->now + THINK_US + sim_rand(s, 40 * MS);
+	client_rearm(s, c);
 }
 
 /* Opens the client's session, as the server's clients do before writing: a command of
@@ -436,8 +499,7 @@ static void open_session(struct sim *s, struct client *c)
 	struct node *nd = leader_guess(s, c);
 	int rv = DRIVER_ENOTLEADER;
 	if (nd != NULL) {
-		struct request *rq = request_new(s, c, nd);
-		rq->op = SIM_OP_OPEN;
+		struct request *rq = request_new(s, c, nd, SIM_OP_OPEN);
 		struct kv_cmd cmd = {.op = KV_OP_SESSION_OPEN};
 		rv = driver_write(nd->d, &cmd, on_open, rq);
 	}
@@ -446,42 +508,106 @@ static void open_session(struct sim *s, struct client *c)
 		return;
 	}
 	c->opening = true;
-	c->node = nd->idx;
-	c->epoch = nd->epoch;
+	c->open_node = nd->idx;
+	c->open_epoch = nd->epoch;
 	client_timer(s, c, s->now + SIM_CLIENT_TIMEOUT_US);
 	sim_node_input(s, nd);
 }
 
-static void try_submit(struct sim *s, struct client *c)
+int client_op_start(struct sim *s, struct client *c, struct node *nd, uint64_t opi)
 {
-	struct hist_op *op = &s->hist[c->op];
-	struct node *nd = leader_guess(s, c);
-	if (nd == NULL) {
-		if (s->now - op->call >= (uint64_t)SIM_WRITE_TRIES * SIM_CLIENT_TIMEOUT_US) {
-			/* Given up: with no proposal it had no effect. */
-			op_finish(s, c, c->sent ? -1 : -3);
+	struct hist_op *op = &s->hist[opi];
+	struct request *rq = request_new(s, c, nd, opi);
+	int rv = op->write ? submit_write(c, nd, op, rq) : driver_read(nd->d, false, on_read, rq);
+	if (rv != 0)
+		return rv;
+	op->tries++;
+	sim_log(s,
+	        "client %u: %s k%u (value %" PRIu64 ", seq %" PRIu64 ", try %u, op %" PRIu64
+	        ") sent to n%u",
+	        c->id, kind_name(op->kind), op->key, op->value, op->seq, op->tries, opi,
+	        nd->idx + 1);
+	return 0;
+}
+
+void client_op_refused(struct sim *s, struct client *c, uint64_t opi, int rv)
+{
+	struct hist_op *op = &s->hist[opi];
+	sim_log(s, "client %u: n%u refused: %s", c->id, c->conn.node + 1, sim_driver_error(rv));
+	if (c->depth == 1) {
+		/* Sent again, to whichever node it then believes leads. */
+		c->resend = opi;
+		c->resend_at = s->now + 5 * MS + sim_rand(s, 25 * MS);
+		return;
+	}
+	/* A pipelining client takes the refusal as the answer: no effect. */
+	op_finish(s, c, opi, op->write ? -3 : 0);
+}
+
+void client_op_abandoned(struct sim *s, struct client *c, uint64_t opi, bool started)
+{
+	struct hist_op *op = &s->hist[opi];
+	if (!op->write)
+		op_finish(s, c, opi, 0); /* a read given up observed nothing */
+	else if (started || op->tries > 0)
+		write_unknown(s, c, opi);
+	else
+		op_finish(s, c, opi, -3); /* never proposed */
+}
+
+/* Sends the operation waiting to be (re)sent, on the connection or a new one to the node
+ * the client believes leads. */
+static void resend(struct sim *s, struct client *c)
+{
+	uint64_t opi = c->resend;
+	struct hist_op *op = &s->hist[opi];
+	if (!c->conn.open) {
+		struct node *nd = leader_guess(s, c);
+		if (nd == NULL) {
+			if (s->now - op->call >=
+			    (uint64_t)SIM_WRITE_TRIES * SIM_CLIENT_TIMEOUT_US) {
+				/* Given up: with no proposal it had no effect. */
+				c->resend = SIM_NO_OP;
+				op_finish(s, c, opi, op->tries > 0 ? -1 : -3);
+				return;
+			}
+			c->resend_at = s->now + 5 * MS + sim_rand(s, 25 * MS);
 			return;
 		}
-		client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
+		conn_open(s, c, nd);
+	}
+	c->resend = SIM_NO_OP;
+	conn_push(s, c, opi);
+	conn_process(s, c, true);
+}
+
+/* Starts new operations: one, or for a pipelining client a burst of up to the room left
+ * on its connection, sent together. */
+static void issue(struct sim *s, struct client *c)
+{
+	if (!c->conn.open) {
+		struct node *nd = leader_guess(s, c);
+		if (nd == NULL) {
+			c->next_at = s->now + 5 * MS + sim_rand(s, 25 * MS);
+			return;
+		}
+		conn_open(s, c, nd);
+	}
+	c->next_at = s->now + THINK_US + sim_rand(s, 40 * MS);
+	if (c->depth == 1) {
+		c->resend = start_op(s, c, SIM_KEYS);
+		resend(s, c);
 		return;
 	}
-	struct request *rq = request_new(s, c, nd);
-	int rv = op->write ? submit_write(c, nd, op, rq) : driver_read(nd->d, false, on_read, rq);
-	if (rv != 0) {
-		sim_log(s, "client %u: n%u refused: %s", c->id, nd->idx + 1, sim_driver_error(rv));
-		client_timer(s, c, s->now + 5 * MS + sim_rand(s, 25 * MS));
-		return;
+	uint32_t room = c->depth - c->conn.n;
+	uint32_t burst = 1 + (uint32_t)sim_rand(s, room);
+	uint32_t key = SIM_KEYS;
+	for (uint32_t i = 0; i < burst; i++) {
+		uint64_t opi = start_op(s, c, key);
+		key = s->hist[opi].key;
+		conn_push(s, c, opi);
 	}
-	c->proposed = true;
-	c->sent = true;
-	op->tries++;
-	c->node = nd->idx;
-	c->epoch = nd->epoch;
-	c->deadline = s->now + SIM_CLIENT_TIMEOUT_US;
-	sim_log(s, "client %u: %s k%u (value %" PRIu64 ", seq %" PRIu64 ", try %u) sent to n%u",
-	        c->id, kind_name(op->kind), op->key, op->value, op->seq, op->tries, nd->idx + 1);
-	client_timer(s, c, c->deadline);
-	sim_node_input(s, nd);
+	conn_process(s, c, true);
 }
 
 void client_event(struct sim *s, uint32_t id, uint32_t gen)
@@ -489,29 +615,27 @@ void client_event(struct sim *s, uint32_t id, uint32_t gen)
 	struct client *c = &s->clients[id];
 	if (gen != c->gen)
 		return; /* superseded */
-	if (!c->busy) {
-		if (s->fresh_acked)
-			return; /* the run is converging: no new operations */
-		if (c->session == 0) {
+	c->timer_at = UINT64_MAX;
+	struct sim_conn *k = &c->conn;
+	if (k->open && k->n > 0 && s->now >= k->ops[0].sent + SIM_CLIENT_TIMEOUT_US) {
+		sim_log(s, "client %u: timed out with %u outstanding; outcome unknown", c->id,
+		        k->n);
+		conn_close(s, c);
+	} else if (k->open && (!conn_alive(s, c) || (k->broken && k->n == 0))) {
+		conn_close(s, c);
+	}
+	if (c->depth == 1 && c->session == 0) {
+		if (!s->fresh_acked)
 			open_session(s, c);
-			return;
-		}
-		start_op(s, c);
-		try_submit(s, c);
 		return;
 	}
-	if (!c->proposed) {
-		try_submit(s, c);
-		return;
+	if (c->resend != SIM_NO_OP) {
+		if (s->now >= c->resend_at)
+			resend(s, c);
+	} else if (may_issue(s, c) && s->now >= c->next_at) {
+		issue(s, c);
 	}
-	if (s->now >= c->deadline) {
-		struct hist_op *op = &s->hist[c->op];
-		sim_log(s, "client %u: %s timed out; outcome unknown", c->id, kind_name(op->kind));
-		if (op->write)
-			write_unknown(s, c);
-		else
-			op_finish(s, c, 0);
-	}
+	client_rearm(s, c);
 }
 
 void clients_init(struct sim *s, uint32_t n)
@@ -524,7 +648,12 @@ void clients_init(struct sim *s, uint32_t n)
 		memset(c, 0, sizeof(*c));
 		c->id = i;
 		c->guess = (uint32_t)sim_rand(s, s->n);
-		client_timer(s, c, 50 * MS + sim_rand(s, 100 * MS));
+		/* Half the clients pipeline, keeping 2 to SIM_PIPE_MAX operations outstanding. */
+		c->depth = sim_rand(s, 2) == 0 ? 1 : 2 + (uint32_t)sim_rand(s, SIM_PIPE_MAX - 1);
+		c->resend = SIM_NO_OP;
+		c->timer_at = UINT64_MAX;
+		c->next_at = 50 * MS + sim_rand(s, 100 * MS);
+		client_timer(s, c, c->next_at);
 	}
 }
 
@@ -550,8 +679,8 @@ bool liveness_done(struct sim *s)
 	if (members == NULL)
 		return false;
 	for (uint32_t i = 0; i < s->n; i++) {
-		if (!raft_conf_is_member(members, i + 1))
-			continue;
+		if (!raft_conf_is_member(members, i + 1) || s->nodes[i].disk.lost)
+			continue; /* (a node that refused its damaged disk stays down) */
 		if (!s->nodes[i].up || s->nodes[i].applied < s->max_acked_index)
 			return false;
 	}

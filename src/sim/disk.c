@@ -221,6 +221,98 @@ void disk_fault_clear(struct node *nd)
 }
 
 /* ---------------------------------------------------------------------------------
+ * Damage to durable data (SIM_FAULT_DAMAGE)
+ */
+
+/* Picks one of the node's files: a WAL segment mostly, else a snapshot or meta. */
+static void pick_file(struct sim *s, struct disk *d, const char *dir, char *path)
+{
+	static const char *const subdirs[] = {"wal", "wal", "wal", "snap", NULL};
+	const char *sub = subdirs[sim_rand(s, 5)];
+	snprintf(path, SIO_PATH_MAX, "%s/meta", dir);
+	if (sub == NULL)
+		return;
+	char sdir[64];
+	snprintf(sdir, sizeof(sdir), "%s/%s", dir, sub);
+	struct sio_names names;
+	if (sio_list(crashfs_io(d->fs), sdir, &names) != 0)
+		return;
+	if (names.n > 0)
+		snprintf(path, SIO_PATH_MAX, "%s/%s", sdir, names.v[sim_rand(s, names.n)]);
+	sio_names_free(&names);
+}
+
+void disk_damage(struct sim *s, struct node *nd)
+{
+	struct disk *d = &nd->disk;
+	char dir[32], path[SIO_PATH_MAX];
+	snprintf(dir, sizeof(dir), "/n%u", nd->idx + 1);
+	pick_file(s, d, dir, path);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (crashfs_read_file(d->fs, path, &data, &len) != 0 || len == 0) {
+		free(data);
+		sim_log(s, "nemesis: n%u: nothing to damage in %s", nd->idx + 1, path);
+		return;
+	}
+	/* Aim at the written bytes, not the preallocated zeros after them. */
+	size_t used = len;
+	while (used > 1 && data[used - 1] == 0)
+		used--;
+	d->damaged = true;
+	if (sim_rand(s, 4) != 0) {
+		uint64_t off = sim_rand(s, used);
+		uint8_t mask = (uint8_t)(1u << sim_rand(s, 8));
+		crashfs_corrupt(d->fs, path, off, mask);
+		s->res->damage_flips++;
+		sim_log(s, "nemesis: n%u: bit flipped in %s at offset %" PRIu64, nd->idx + 1, path,
+		        off);
+	} else {
+		size_t keep = (size_t)sim_rand(s, used);
+		crashfs_write_file(d->fs, path, data, keep);
+		s->res->damage_cuts++;
+		sim_log(s, "nemesis: n%u: %s cut to %zu of %zu bytes", nd->idx + 1, path, keep,
+		        len);
+	}
+	free(data);
+}
+
+/* ---------------------------------------------------------------------------------
+ * A disk that stalls (SIM_FAULT_STALL)
+ */
+
+void disk_stall(struct sim *s, struct node *nd, uint64_t us)
+{
+	/* Completions are ordered after disk_busy_until (node.c): push it out. */
+	uint64_t from = nd->disk_busy_until > s->now ? nd->disk_busy_until : s->now;
+	nd->disk_busy_until = from + us;
+	s->res->stalls++;
+	sim_log(s, "nemesis: n%u's disk stalls for %" PRIu64 " ms", nd->idx + 1, us / MS);
+	sim_narrate(s, "nemesis: n%u's disk stops completing writes for %" PRIu64 " ms",
+	            nd->idx + 1, us / MS);
+}
+
+void disk_check_stall(struct sim *s, struct node *nd)
+{
+	struct disk *d = &nd->disk;
+	bool leading = raft_role(driver_raft(nd->d)) == RAFT_LEADER;
+	if (!driver_disk_stalled(nd->d) || !leading) {
+		if (d->stalled_leader_since != 0 && !leading)
+			s->res->stalled_leaders++;
+		d->stalled_leader_since = 0;
+		return;
+	}
+	if (d->stalled_leader_since == 0)
+		d->stalled_leader_since = s->now;
+	/* The step-down hands leadership over within about an election timeout. */
+	uint64_t bound = 4 * (uint64_t)ELECTION_TICKS * TICK_US;
+	if (s->now - d->stalled_leader_since > bound)
+		sim_fail(s, "stalled-leader",
+		         "n%u still leads %" PRIu64 " ms after its disk was found stalled",
+		         nd->idx + 1, (s->now - d->stalled_leader_since) / MS);
+}
+
+/* ---------------------------------------------------------------------------------
  * Recovery, checked against the oracle
  */
 
@@ -247,17 +339,34 @@ static bool check_recovery(struct sim *s, struct node *nd)
 		         d->hs.vote);
 		return false;
 	}
-	if (d->snap_data != NULL && rec->snapshot_index < d->snap_index) {
+	/* (A damaged snapshot is skipped for an older state, or the node catches up.) */
+	if (d->snap_data != NULL && rec->snapshot_index < d->snap_index && !d->damaged) {
 		sim_fail(s, "storage-durability",
 		         "n%u recovered snapshot %" PRIu64 " after snapshot %" PRIu64
 		         " was durable",
 		         nd->idx + 1, rec->snapshot_index, d->snap_index);
 		return false;
 	}
+	if (rec->catch_up && !d->damaged) {
+		sim_fail(s, "false-damage", "n%u: recovery reports damage nobody did: %s",
+		         nd->idx + 1, rec->damage);
+		return false;
+	}
 	/* No committed entry acknowledged durable here may be lost. (An uncommitted
-	 * suffix may be: a conflicting truncation can be half done when the power goes.) */
+	 * suffix may be: a conflicting truncation can be half done when the power goes.)
+	 * After damage the node may lose what follows the damage, not more, and only to
+	 * fetch it again (catch-up); what it keeps must be what it had. */
+	raft_index kept = rec->snapshot_index + rec->n_entries;
 	for (uint64_t i = 0; i < d->n_log; i++) {
 		const struct raft_entry *e = &d->log[i];
+		if (rec->catch_up && e->index > kept)
+			break;
+		if (rec->catch_up && !recovered_has(rec, e->index, e->term)) {
+			sim_fail(s, "damage-wrong-data",
+			         "n%u kept (index %" PRIu64 ") after damage, not the entry it had",
+			         nd->idx + 1, e->index);
+			return false;
+		}
 		if (e->index >= s->n_committed || s->committed[e->index].term != e->term)
 			continue;
 		if (!recovered_has(rec, e->index, e->term)) {
@@ -297,15 +406,41 @@ bool disk_load(struct sim *s, struct node *nd, struct raft_boot *boot)
 	    .bootstrap_conf = d->boot_conf.n_voters > 0 ? &d->boot_conf : NULL,
 	    .create = true,
 	    .segment_size_bytes = s->segment_bytes,
+	    .repair_from_peers = s->n_initial > 1,
 	};
 	assert(d->st == NULL);
-	if (storage_open(&d->st, crashfs_io(d->fs), dir, &o, &d->rec, errmsg) != 0) {
+	int rv = storage_open(&d->st, crashfs_io(d->fs), dir, &o, &d->rec, errmsg);
+	if (rv != 0 && d->damaged && rv == STORAGE_ECORRUPT && strstr(errmsg, "offset") != NULL &&
+	    strstr(errmsg, dir) != NULL) {
+		/* Damage recovery cannot repair from peers (meta, a snapshot the log no
+		 * longer reaches back past): refused with file and offset; stays down. */
+		d->st = NULL;
+		d->lost = true;
+		s->res->damage_refused++;
+		sim_log(s, "n%u refuses to start: %s", nd->idx + 1, errmsg);
+		sim_narrate(s, "n%u refuses to start on its damaged disk: %s", nd->idx + 1, errmsg);
+		return false;
+	}
+	if (rv != 0) {
 		d->st = NULL;
 		sim_fail(s, "storage-recovery", "n%u: %s", nd->idx + 1, errmsg);
 		return false;
 	}
 	if (d->rec.notes[0] != '\0')
 		sim_log(s, "n%u recovery: %s", nd->idx + 1, d->rec.notes);
+	if (d->damaged && !d->counted) {
+		/* (Counted at the first restart after the damage only.) */
+		d->counted = true;
+		if (d->rec.catch_up)
+			s->res->damage_repaired++;
+		else
+			s->res->damage_clean++;
+	}
+	if (d->rec.catch_up)
+		sim_narrate(s,
+		            "n%u repairs from its peers: %s; it catches up to %" PRIu64
+		            " before it votes",
+		            nd->idx + 1, d->rec.damage, d->rec.catch_up_to);
 	if (!check_recovery(s, nd)) {
 		storage_recovered_release(&d->rec);
 		return false;

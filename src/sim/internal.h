@@ -6,6 +6,7 @@
 #include "check/check.h"
 #include "concord/raft.h"
 #include "driver/driver.h"
+#include "driver/order.h"
 #include "sim/sim.h"
 #include "storage/storage.h"
 
@@ -23,6 +24,8 @@
 #define SIM_WRITE_TRIES       3 /* a write with no known outcome is proposed again, up to this */
 #define SIM_OP_OPEN           UINT64_MAX       /* a request's op when it opens a session */
 #define SIM_OP_MEMBER         (UINT64_MAX - 1) /* ...when it records a member (client: its slot) */
+#define SIM_NO_OP             UINT64_MAX       /* a client's resend: none */
+#define SIM_PIPE_MAX          4 /* operations a pipelining client keeps outstanding, at most */
 
 /* Simulated time is in microseconds. */
 #define MS              UINT64_C(1000)
@@ -95,6 +98,10 @@ struct disk {
 	struct raft_ready **pending; /* FIFO of batches written but not fsync'd */
 	uint32_t n_pending;
 	uint32_t cap_pending;
+	bool damaged; /* SIM_FAULT_DAMAGE hit this disk (its durable data) */
+	bool lost;    /* and recovery refused, naming file and offset: the node stays down */
+	bool counted; /* its first restart after the damage was counted */
+	uint64_t stalled_leader_since; /* sim time this leader's disk was found stalled, or 0 */
 };
 
 struct node {
@@ -168,6 +175,7 @@ struct hist_op {
 	 * -3 never applied (left out of the history). */
 	int ok;
 	uint64_t call;
+	uint32_t call_sub; /* its rank among its client's operations called at `call` */
 	uint64_t ret;
 	raft_index index; /* where an acknowledged write was applied */
 	raft_term term;
@@ -180,24 +188,53 @@ struct request {
 	uint64_t op;
 	uint32_t node;
 	uint32_t epoch;
+	uint32_t conn;        /* the client's connection it came on (its gen) */
 	struct request *next; /* all requests of the run, freed at its end */
+};
+
+/* One operation sent on a connection and not answered yet. */
+struct conn_op {
+	uint64_t op;   /* its history index */
+	uint64_t sent; /* when the client sent it */
+	bool started;  /* in the driver's hands; else held back by the ordering rule */
+	bool held;     /* the rule held it back (counted once) */
+};
+
+/* A client's connection to one incarnation of a node, and the node's side of it
+ * (conn.c): the operations sent and not answered yet, oldest first. The node starts
+ * them in order as far as src/driver/order.h allows, the rule the RESP frontend
+ * follows, and holds back the rest. */
+struct sim_conn {
+	bool open;
+	bool broken; /* it refused a command (not the leader...): the client sends no more */
+	bool processing;
+	uint32_t node, epoch;
+	uint32_t gen; /* connections the client opened: answers on older ones are ignored */
+	struct conn_op ops[SIM_PIPE_MAX];
+	uint32_t n;
+	struct driver_order order;
 };
 
 struct client {
 	uint32_t id;
 	uint32_t guess; /* node it believes leads */
-	bool busy;
-	uint64_t op;   /* current history operation */
-	uint32_t node; /* node it proposed to, and that node's incarnation */
-	uint32_t epoch;
-	bool proposed;
-	uint64_t deadline;
+	/* Operations it keeps outstanding at most: 1, or 2..SIM_PIPE_MAX if it pipelines.
+	 * A client of depth 1 writes under its session and sends a write whose outcome is
+	 * unknown again; a pipelining one writes without a session and never resends. */
+	uint32_t depth;
+	struct sim_conn conn;
+	uint64_t resend;    /* an operation to send (again) once it can (SIM_NO_OP: none) */
+	uint64_t resend_at; /* ...not before this */
+	uint64_t next_at;   /* when it may start its next operation */
+	uint64_t timer_at;  /* when its armed timer fires (UINT64_MAX: none) */
+	uint64_t last_call; /* the call time of its latest operation, and how many share it */
+	uint32_t n_same_call;
 	uint32_t gen;            /* its timer; older timer events are ignored */
 	uint64_t seen[SIM_KEYS]; /* the last value it wrote or read per key, for cas */
 	uint64_t session;        /* its kv session (0: none yet), as the server's clients have */
 	uint64_t seq;            /* the sequence number of its latest write */
-	bool opening;            /* a session open is under way */
-	bool sent;               /* the current write was proposed at least once */
+	bool opening;            /* a session open is under way, on this node incarnation */
+	uint32_t open_node, open_epoch;
 };
 
 struct sim {
@@ -210,6 +247,7 @@ struct sim {
 	uint64_t now;
 	bool failed;
 	bool healed;
+	bool damage_done; /* SIM_FAULT_DAMAGE struck (once per run) */
 	uint64_t heal_time;
 
 	uint32_t n;
@@ -236,6 +274,12 @@ struct sim {
 	char *lin_report;       /* the checker's explanation of a violation, if any */
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t link_last[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO: last delivery time */
+	/* diverge: the last AppendEntries sent on each link, which the network may deliver
+	 * again right behind a snapshot that completes (a stale packet). */
+	struct raft_message *last_append; /* [from * SIM_MAX_NODES + to] */
+	/* diverge's script (nemesis.c): its phase (0: not running) and the pair it keeps. */
+	uint32_t diverge_phase;
+	uint32_t diverge_a, diverge_b;
 	uint64_t msgs_sent;
 	uint32_t n_existing; /* nodes started at least once */
 	/* reap_removed's last full pass: its members (bit i: node i + 1), configuration
@@ -294,6 +338,10 @@ void ev_push(struct sim *s, struct event ev);
 struct event ev_pop(struct sim *s);
 /* Sends `m` over the simulated network, where faults may drop, copy or delay it. */
 void net_send(struct sim *s, const struct raft_message *m);
+/* diverge: node `to` just stepped a complete snapshot from `from`; the network may
+ * deliver the last append `from` sent it again, right behind. */
+void net_replay_after_snapshot(struct sim *s, uint32_t from, uint32_t to);
+void net_free(struct sim *s);
 
 /* node.c */
 void sim_schedule(struct sim *s, struct event ev);
@@ -351,12 +399,21 @@ bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_te
                        const struct raft_conf *conf, const struct raft_buf *data);
 /* Whether the durable state holds (index, term), in the log or under the snapshot. */
 bool disk_has(const struct node *nd, raft_index index, raft_term term);
+/* Damages the durable data of a crashed node: a bit flipped or a file cut in a WAL
+ * segment, its meta or a snapshot. */
+void disk_damage(struct sim *s, struct node *nd);
+/* SIM_FAULT_STALL: the node's disk completes nothing for `us`. */
+void disk_stall(struct sim *s, struct node *nd, uint64_t us);
+/* After a tick: a leader whose disk the driver found stalled must step down in time. */
+void disk_check_stall(struct sim *s, struct node *nd);
 
 /* checks.c */
 void observe_soft_state(struct sim *s, struct node *nd, const struct raft_ready *rd);
 void check_new_entries(struct sim *s, struct node *nd, const struct raft_ready *rd);
 void check_applied(struct sim *s, struct node *nd, const struct raft_entry *e);
-void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term term);
+/* A leader's snapshot at (index, term) replaced node `nd`'s state; `state`: the state
+ * machine is as the snapshot left it (no later entry applied yet), so compare it too. */
+void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term term, bool state);
 void check_state_after_apply(struct sim *s, struct node *nd, raft_index index);
 /* The up leader of the highest term, or NULL. */
 struct node *sim_newest_leader(struct sim *s);
@@ -370,10 +427,33 @@ void checks_free(struct sim *s);
 void check_linearizable(struct sim *s);
 
 /* clients.c */
+/* Hands operation `op` of client `c` to node `nd`'s driver; returns its error at once. */
+int client_op_start(struct sim *s, struct client *c, struct node *nd, uint64_t op);
+/* The node refused operation `op` at once with `rv`: it had no effect. */
+void client_op_refused(struct sim *s, struct client *c, uint64_t op, int rv);
+/* The client gave up its connection with `op` outstanding (`started`: in the driver). */
+void client_op_abandoned(struct sim *s, struct client *c, uint64_t op, bool started);
 void clients_init(struct sim *s, uint32_t n);
 void clients_free(struct sim *s);
 void client_event(struct sim *s, uint32_t client, uint32_t epoch);
 bool liveness_done(struct sim *s);
 void history_write(const struct sim *s, const char *path);
+
+/* conn.c: the node's side of a client's connection */
+void conn_open(struct sim *s, struct client *c, struct node *nd);
+/* Whether the connection is open to a node incarnation that is still up. */
+bool conn_alive(const struct sim *s, const struct client *c);
+/* Queues operation `op` on the connection (the caller then runs conn_process). */
+void conn_push(struct sim *s, struct client *c, uint64_t op);
+/* Starts what the ordering rule lets start, in order. With `input`, the node then
+ * takes its ready as its pattern says (a client's event); without (from within a
+ * driver callback), the driver's own drain picks the new requests up. */
+void conn_process(struct sim *s, struct client *c, bool input);
+/* An answer to `op` on connection `gen` came: takes it off the connection (the ordering
+ * rule's count drops). Returns false if the answer is stale (an older connection, or an
+ * operation no longer on it). */
+bool conn_take(struct sim *s, struct client *c, uint32_t gen, uint64_t op);
+/* Closes the connection; outstanding operations go to client_op_abandoned. */
+void conn_close(struct sim *s, struct client *c);
 
 #endif /* CONCORD_SIM_INTERNAL_H */

@@ -17,6 +17,8 @@ struct op_text {
 	char expect[32];
 };
 
+_Static_assert(SIM_PIPE_MAX < 7, "a client's calls at one instant rank 0..6 (to_check_op)");
+
 static struct check_str str_of(const char *p, int len)
 {
 	return (struct check_str){p, (size_t)len, true};
@@ -28,8 +30,11 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
 	op->client = h->client;
 	op->kind = h->kind;
 	op->key = str_of(t->key, (int)sim_key_name(h->key, t->key));
-	op->call_time = (int64_t)h->call;
-	op->return_time = (int64_t)(h->ok == -2 ? h->call : h->ret);
+	/* Simulated microseconds, each split in eight: a client's operations called at the
+	 * same instant (a pipeline sent at once) are ordered by their rank there, and
+	 * returns come after every call of their instant (intervals are closed). */
+	op->call_time = (int64_t)(h->call * 8 + h->call_sub);
+	op->return_time = (int64_t)(h->ok == -2 ? h->call * 8 + h->call_sub : h->ret * 8 + 7);
 	op->ok = h->ok == 1 ? CHECK_OK_TRUE : h->ok == 0 ? CHECK_OK_FALSE : CHECK_OK_UNKNOWN;
 	switch (h->kind) {
 	case CHECK_KIND_GET:

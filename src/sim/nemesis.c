@@ -36,8 +36,14 @@ static void nemesis_partition(struct sim *s)
 		if (s->nodes[i].up && raft_role(node_raft(&s->nodes[i])) == RAFT_LEADER)
 			leader = (int)i;
 	bool isolate_leader = leader >= 0 && rng_chance(s, 0.4);
+	/* diverge: the leader keeps one follower, which takes the entries it can no longer
+	 * commit: a log that runs past what the others commit, in an older term. */
+	int follower = -1;
+	if (isolate_leader && (s->opts.faults & SIM_FAULT_DIVERGE) && s->n >= 3)
+		follower = (leader + 1 + (int)rng_below(s, s->n - 1)) % (int)s->n;
 	for (uint32_t i = 0; i < s->n; i++) {
-		side[i] = isolate_leader ? (int)i == leader : rng_chance(s, 0.5);
+		side[i] =
+		    isolate_leader ? (int)i == leader || (int)i == follower : rng_chance(s, 0.5);
 		count += side[i];
 	}
 	if (count == 0 || count == s->n)
@@ -86,6 +92,50 @@ static void nemesis_crash(struct sim *s)
 	uint64_t down = 20 * MS + rng_below(s, 2000 * MS);
 	struct event ev = {.time = s->now + down, .type = EV_RESTART, .node = i};
 	ev_push(s, ev);
+}
+
+/* Once per run, on a cluster of three or more voters: one voter crashes and its durable
+ * data is damaged while it is down. */
+static void nemesis_damage(struct sim *s)
+{
+	uint32_t i = (uint32_t)rng_below(s, s->n);
+	struct node *nd = &s->nodes[i];
+	const struct raft_conf *c = sim_current_conf(s);
+	/* A minority: with two voters the quorum is both, and the one left cannot be
+	 * elected without the damaged node's vote, which it withholds until it caught up. */
+	if (s->damage_done || c == NULL || c->n_voters < 3 || c->n_voters_old > 0 || !nd->up ||
+	    nd->removed || !raft_conf_is_voter(c, i + 1))
+		return;
+	for (uint32_t j = 0; j < s->n; j++) {
+		/* No node may know a newer configuration (a change under way) with fewer. */
+		if (!s->nodes[j].up)
+			continue;
+		const struct raft_conf *cj = raft_conf_current(node_raft(&s->nodes[j]));
+		if (cj->n_voters < 3 || cj->n_voters_old > 0)
+			return;
+	}
+	s->damage_done = true;
+	/* The node may refuse to start for good (meta damaged): from here on the cluster
+	 * has a member down, and no membership change may count on it. */
+	s->opts.faults &= ~SIM_FAULT_MEMBERSHIP;
+	node_crash(s, nd);
+	disk_damage(s, nd);
+	s->res->crashes++;
+	sim_narrate(s, "nemesis: n%u crashes and its disk is damaged", i + 1);
+	uint64_t down = 20 * MS + rng_below(s, 2000 * MS);
+	struct event ev = {.time = s->now + down, .type = EV_RESTART, .node = i};
+	ev_push(s, ev);
+}
+
+/* A node's disk stops completing writes for 2 to 6 s: prefer the leader. */
+static void nemesis_stall(struct sim *s)
+{
+	struct node *nd = sim_newest_leader(s);
+	if (nd == NULL || rng_chance(s, 0.3))
+		nd = &s->nodes[rng_below(s, s->n)];
+	if (!nd->up || nd->removed)
+		return;
+	disk_stall(s, nd, 2000 * MS + rng_below(s, 4000 * MS));
 }
 
 static void nemesis_transfer(struct sim *s)
@@ -295,10 +345,49 @@ void reap_removed(struct sim *s)
 	}
 }
 
+/* diverge's script, one phase per nemesis step: (1) the leader and one follower on their
+ * own and every other node alone, so nothing commits while the leader appends what its
+ * clients send and the follower stores it: a tail past the commit index; (2) the others
+ * together: they elect a leader, commit other entries at those indexes and compact
+ * their logs past them; (3) the network heals: the new leader's probe finds the
+ * follower's conflicting tail and sends a snapshot that falls inside that tail. */
+static bool nemesis_diverge(struct sim *s)
+{
+	if (s->diverge_phase == 0) {
+		struct node *l = sim_newest_leader(s);
+		if (l == NULL || s->n < 3 || !rng_chance(s, 0.4))
+			return false;
+		s->diverge_a = l->idx;
+		s->diverge_b = (l->idx + 1 + (uint32_t)rng_below(s, s->n - 1)) % s->n;
+	}
+	uint32_t a = s->diverge_a, b = s->diverge_b;
+	memset(s->cut, 0, sizeof(s->cut));
+	for (uint32_t i = 0; i < s->n; i++) {
+		for (uint32_t j = 0; j < s->n; j++) {
+			bool pair_i = i == a || i == b, pair_j = j == a || j == b;
+			if (i == j || (pair_i && pair_j))
+				continue;
+			s->cut[i][j] =
+			    s->diverge_phase == 0 || (s->diverge_phase == 1 && pair_i != pair_j);
+		}
+	}
+	s->diverge_phase = (s->diverge_phase + 1) % 3;
+	s->res->partitions++;
+	sim_log(s, "nemesis: diverge phase %u (n%u and n%u)", s->diverge_phase, a + 1, b + 1);
+	return true;
+}
+
 void nemesis_step(struct sim *s)
 {
 	uint32_t f = s->opts.faults;
-	uint32_t choices[5];
+	if ((f & SIM_FAULT_DIVERGE) && nemesis_diverge(s)) {
+		struct event ev = {.time = s->now + s->nemesis_gap_us / 2 +
+		                           rng_below(s, s->nemesis_gap_us),
+		                   .type = EV_NEMESIS};
+		ev_push(s, ev);
+		return;
+	}
+	uint32_t choices[7];
 	uint32_t n = 0;
 	if (f & SIM_FAULT_PARTITION)
 		choices[n++] = SIM_FAULT_PARTITION;
@@ -310,6 +399,10 @@ void nemesis_step(struct sim *s)
 		choices[n++] = SIM_FAULT_MEMBERSHIP;
 	if (f & SIM_FAULT_DISK)
 		choices[n++] = SIM_FAULT_DISK;
+	if (f & SIM_FAULT_DAMAGE)
+		choices[n++] = SIM_FAULT_DAMAGE;
+	if (f & SIM_FAULT_STALL)
+		choices[n++] = SIM_FAULT_STALL;
 	if (n > 0) {
 		switch (choices[rng_below(s, n)]) {
 		case SIM_FAULT_PARTITION:
@@ -326,6 +419,12 @@ void nemesis_step(struct sim *s)
 			break;
 		case SIM_FAULT_DISK:
 			nemesis_disk(s);
+			break;
+		case SIM_FAULT_DAMAGE:
+			nemesis_damage(s);
+			break;
+		case SIM_FAULT_STALL:
+			nemesis_stall(s);
 			break;
 		}
 	}
@@ -345,7 +444,7 @@ void heal(struct sim *s)
 	for (uint32_t i = 0; i < s->n; i++) {
 		struct node *nd = &s->nodes[i];
 		disk_fault_clear(nd);
-		if (nd->exists && !nd->removed && !nd->up) {
+		if (nd->exists && !nd->removed && !nd->up && !nd->disk.lost) {
 			node_start(s, nd);
 			sim_log(s, "heal: restart n%u", i + 1);
 		}
@@ -386,4 +485,11 @@ void draw_faults(struct sim *s)
 	s->chunk_bytes = 16 + (uint32_t)rng_below(s, 1024);
 	s->segment_bytes = 4096 * (1 + rng_below(s, 8));
 	s->disk_us_spread = 1 + rng_below(s, 5000);
+	if (f & SIM_FAULT_DIVERGE) {
+		s->snap_every = 3 + (uint32_t)rng_below(s, 18);
+		s->snap_trailing = (uint32_t)rng_below(s, 2);
+		s->p_dup = (double)(10 + rng_below(s, 20)) / 100.0;
+		s->p_delay_req = (double)(20 + rng_below(s, 20)) / 100.0;
+		s->delay_us = (30 + rng_below(s, 220)) * MS;
+	}
 }

@@ -99,6 +99,17 @@ void net_send(struct sim *s, const struct raft_message *m)
 		sim_log(s, "n%u -> n%u %s dropped", from + 1, to + 1, raft_msg_type_name(m->type));
 		return;
 	}
+	if (m->type == RAFT_MSG_APPEND && (s->opts.faults & SIM_FAULT_DIVERGE)) {
+		if (s->last_append == NULL) {
+			s->last_append =
+			    calloc(SIM_MAX_NODES * SIM_MAX_NODES, sizeof(*s->last_append));
+			if (s->last_append == NULL)
+				abort();
+		}
+		struct raft_message *keep = &s->last_append[from * SIM_MAX_NODES + to];
+		raft_message_release(keep);
+		raft_message_copy(keep, m);
+	}
 	int copies = rng_chance(s, s->p_dup) ? 2 : 1;
 	for (int c = 0; c < copies; c++) {
 		/* A link is FIFO, as TCP is, unless a fault says otherwise: reordering
@@ -118,4 +129,28 @@ void net_send(struct sim *s, const struct raft_message *m)
 		raft_message_copy(&ev.msg, m);
 		ev_push(s, ev);
 	}
+}
+
+void net_replay_after_snapshot(struct sim *s, uint32_t from, uint32_t to)
+{
+	if (s->last_append == NULL || s->healed || !rng_chance(s, 0.5))
+		return;
+	const struct raft_message *m = &s->last_append[from * SIM_MAX_NODES + to];
+	if (m->type != RAFT_MSG_APPEND)
+		return;
+	sim_log(s, "n%u -> n%u %s (index %" PRIu64 ") delivered again behind the snapshot",
+	        from + 1, to + 1, raft_msg_type_name(m->type), m->index);
+	struct event ev = {.time = s->now + 1 + rng_below(s, 3000), .type = EV_DELIVER, .node = to};
+	raft_message_copy(&ev.msg, m);
+	ev_push(s, ev);
+}
+
+void net_free(struct sim *s)
+{
+	if (s->last_append == NULL)
+		return;
+	for (size_t i = 0; i < SIM_MAX_NODES * SIM_MAX_NODES; i++)
+		raft_message_release(&s->last_append[i]);
+	free(s->last_append);
+	s->last_append = NULL;
 }

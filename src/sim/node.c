@@ -182,12 +182,14 @@ static void seam_log(void *ctx, int level, const char *msg)
  * The observers: the checks see every ready and every applied entry
  */
 
-/* A leader's snapshot, checked once the state machine holds it. */
-static void check_install_done(struct sim *s, struct node *nd)
+/* A leader's snapshot, checked once the state machine holds it. `applied`: an entry
+ * after it was applied in the same batch already (inputs stepped before the ready
+ * committed more than the snapshot), so its state is checked through that entry's. */
+static void check_install_done(struct sim *s, struct node *nd, bool applied)
 {
 	if (nd->install_index == 0 || nd->stop)
 		return;
-	check_installed(s, nd, nd->install_index, nd->install_term);
+	check_installed(s, nd, nd->install_index, nd->install_term, !applied);
 	nd->install_index = 0;
 	nd->revision = kv_revision(driver_kv(nd->d));
 }
@@ -196,7 +198,7 @@ static void observe_ready(void *ctx, const struct raft_ready *rd)
 {
 	struct node *nd = ctx;
 	struct sim *s = nd->sim;
-	check_install_done(s, nd);
+	check_install_done(s, nd, false);
 	nd->stepped = 0;
 	hash_mix(s, rd->seq ^ ((uint64_t)nd->idx << 56));
 	if (rd->soft_state_changed)
@@ -217,7 +219,7 @@ static void observe_applied(void *ctx, const struct raft_entry *e, const struct 
 {
 	struct node *nd = ctx;
 	struct sim *s = nd->sim;
-	check_install_done(s, nd);
+	check_install_done(s, nd, true);
 	/* The same entry must be applied at each index on every node: it is the one the
 	 * checker saw committed there. */
 	if (e->index != nd->applied + 1) {
@@ -265,7 +267,7 @@ void node_after(struct sim *s, struct node *nd)
 	if (!nd->up)
 		return;
 	nd->applying = NULL;
-	check_install_done(s, nd);
+	check_install_done(s, nd, false);
 	if (nd->stop || nd->disk.failed)
 		node_fail_stop(s, nd);
 }
@@ -295,6 +297,13 @@ static void drive_draw(struct sim *s, struct node *nd)
 	nd->drive = DRIVE_EACH;
 	if (s->opts.ready_each)
 		return;
+	if (s->opts.faults & SIM_FAULT_DIVERGE) {
+		/* Readies put off often and long: a snapshot and the stale append behind it. */
+		nd->drive = DRIVE_RANDOM;
+		nd->ready_pct = 5 + (uint32_t)drive_below(s, 30);
+		nd->drain_us = 2000 + drive_below(s, 30000);
+		return;
+	}
 	switch (drive_below(s, 3)) {
 	case 0:
 		break;
@@ -412,6 +421,9 @@ static void node_config(struct sim *s, struct node *nd, struct driver_config *dc
 	cfg->promote_max_lag = 20 + rng_below(s, 200);
 	kv_config_default(&dc->kv);
 	dc->request_timeout_ms = (uint32_t)(SIM_CLIENT_TIMEOUT_US / MS);
+	/* Hung-disk detection as the server sets it: three mean election timeouts. The
+	 * simulated disks' latencies stay far below it, so only a stall trips it. */
+	dc->disk_stall_ms = (uint32_t)(3 * ELECTION_TICKS * 3 / 2 * (TICK_US / MS));
 	/* snapshot_every 0: never (a threshold no run reaches, without overflow). */
 	dc->snapshot_entries = s->snap_every ? s->snap_every : UINT64_MAX / 4;
 	dc->snapshot_bytes = 0;

@@ -30,6 +30,7 @@ static void sim_free(struct sim *s)
 	free(s->ev_free);
 	checks_free(s);
 	clients_free(s);
+	net_free(s);
 }
 
 /* A message arrives at node `nd`: a node that is down loses it. */
@@ -48,6 +49,9 @@ static void deliver(struct sim *s, struct node *nd, struct raft_message *m)
 	        m->from, m->to, raft_msg_type_name(m->type), m->term, m->index, m->log_term,
 	        m->commit, m->n_entries, m->reject ? " reject" : "");
 	driver_step(nd->d, m);
+	if (m->type == RAFT_MSG_SNAPSHOT && (s->opts.faults & SIM_FAULT_DIVERGE) &&
+	    m->chunk != NULL && m->snap_offset + m->chunk->len == m->snap_size)
+		net_replay_after_snapshot(s, (uint32_t)m->from - 1, (uint32_t)m->to - 1);
 	sim_node_input(s, nd);
 }
 
@@ -67,6 +71,7 @@ static void handle_event(struct sim *s, struct event *ev)
 		 * drain: a ready point, as in the server. */
 		nd->stepped = 0;
 		driver_tick(nd->d);
+		disk_check_stall(s, nd);
 		node_after(s, nd);
 		break;
 	case EV_DELIVER:
@@ -158,8 +163,9 @@ static struct sim *sim_setup(const struct sim_opts *opts, struct sim_result *res
 	for (uint32_t i = 0; i < s->n_initial; i++)
 		node_start(s, &s->nodes[i]);
 	clients_init(s, opts->clients ? opts->clients : 3);
-	if (opts->faults & (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER |
-	                    SIM_FAULT_MEMBERSHIP | SIM_FAULT_DISK)) {
+	if (opts->faults &
+	    (SIM_FAULT_PARTITION | SIM_FAULT_CRASH | SIM_FAULT_TRANSFER | SIM_FAULT_MEMBERSHIP |
+	     SIM_FAULT_DISK | SIM_FAULT_DAMAGE | SIM_FAULT_STALL)) {
 		struct event ev = {.time = s->nemesis_gap_us, .type = EV_NEMESIS};
 		ev_push(s, ev);
 	}

@@ -27,6 +27,19 @@ enum sim_fault {
 	SIM_FAULT_DISK = 1u << 10,      /* writes and fsyncs fail (EIO, ENOSPC): the node
 	                                   must stop, then recover from its disk */
 	SIM_FAULT_ALL = (1u << 11) - 1,
+	/* Not in "all": once per run, one node is crashed and a bit of its durable data
+	 * (a WAL segment, meta or a snapshot) flipped or a file cut; it must repair itself
+	 * from its peers (catch-up) or refuse to start, naming file and offset. */
+	SIM_FAULT_DAMAGE = 1u << 11,
+	/* Not in "all": a node's disk stops completing writes for 2 to 6 s (a hung fsync).
+	 * A leader must step down within the stall bound and two election timeouts. */
+	SIM_FAULT_STALL = 1u << 12,
+	/* Not in "all": a targeted mode for the snapshot-install bug of issue 12. Snapshots
+	 * every few entries with almost no trailing log, partitions that leave a deposed
+	 * leader with one follower (which takes a divergent tail from it), many duplicated
+	 * and briefly delayed requests (stale appends arriving behind a snapshot), and
+	 * drivers that put their readies off, so both are stepped before one ready. */
+	SIM_FAULT_DIVERGE = 1u << 13,
 };
 
 /* Parses a comma-separated list ("drop,crash", "all", "none") into *mask. Returns 0,
@@ -49,6 +62,9 @@ struct sim_opts {
 	                             lines (docs/history-format.md) */
 	bool ready_each;          /* every node takes a ready after every input (otherwise
 	                             each node's pattern is drawn from the seed) */
+	bool unordered;           /* testing the checker: the nodes start a connection's
+	                             commands without the ordering rule (src/driver/order.h),
+	                             as the server did before it had one */
 };
 
 struct sim_result {
@@ -67,15 +83,21 @@ struct sim_result {
 	uint64_t crashes;
 	uint64_t partitions;
 	uint64_t transfers;
-	uint64_t snapshots;     /* snapshots taken */
-	uint64_t installs;      /* snapshots installed from a leader */
-	uint64_t conf_changes;  /* membership changes started */
-	uint64_t disk_faults;   /* nodes stopped by a failed write or sync */
-	uint64_t deferred;      /* inputs stepped without a ready after them */
-	uint64_t retries;       /* writes proposed again after no known outcome */
-	uint64_t duplicates;    /* retried writes the kv answered from the session */
-	uint64_t expiry_writes; /* unchecked expiry and lease commands (clients.c) */
-	uint64_t sim_ms;        /* simulated time at the end */
+	uint64_t snapshots;    /* snapshots taken */
+	uint64_t installs;     /* snapshots installed from a leader */
+	uint64_t conf_changes; /* membership changes started */
+	uint64_t disk_faults;  /* nodes stopped by a failed write or sync */
+	/* SIM_FAULT_DAMAGE: restarts that repaired from peers (catch-up), that refused
+	 * naming file and offset, that found nothing lost (the damage hit no entry) */
+	uint64_t damage_repaired, damage_refused, damage_clean;
+	uint64_t damage_flips, damage_cuts; /* what was done: bits flipped, files cut */
+	uint64_t stalls, stalled_leaders; /* disks stalled; leaders among them that stepped down */
+	uint64_t deferred;                /* inputs stepped without a ready after them */
+	uint64_t retries;                 /* writes proposed again after no known outcome */
+	uint64_t duplicates;              /* retried writes the kv answered from the session */
+	uint64_t expiry_writes;           /* unchecked expiry and lease commands (clients.c) */
+	uint64_t held;   /* pipelined operations the ordering rule held back a while */
+	uint64_t sim_ms; /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable; /* 1 yes, 0 no, -1 the checker's budget ran out */
 };

@@ -28,6 +28,9 @@ static const struct {
     {"snapshot", SIM_FAULT_SNAPSHOT},
     {"membership", SIM_FAULT_MEMBERSHIP},
     {"disk", SIM_FAULT_DISK},
+    {"damage", SIM_FAULT_DAMAGE},
+    {"stall", SIM_FAULT_STALL},
+    {"diverge", SIM_FAULT_DIVERGE},
 };
 #define N_FAULT_NAMES (sizeof(fault_names) / sizeof(fault_names[0]))
 

@@ -46,36 +46,6 @@ static int rotate(struct storage *st)
  * Truncating a conflicting suffix (the rare path)
  */
 
-/* Discards the open segment's records from entry `index` on: ftruncate, re-preallocate,
- * and fdatasync before anything new is written where they were, so that no crash can
- * leave a mix of old and new records there. */
-static int truncate_in_open(struct storage *st, raft_index index)
-{
-	struct open_segment *o = &st->open;
-	assert(o->first != 0);
-	assert(index >= o->first);
-	assert(index <= o->last);
-	uint64_t off = o->offsets[index - o->first];
-	int rv = sio_truncate(st->io, o->fd, off);
-	if (rv != 0)
-		return storage_fail_io(st, o->path, "ftruncate", rv);
-	rv = sio_allocate(st->io, o->fd, st->segment_size_bytes);
-	if (rv != 0)
-		return storage_fail_io(st, o->path, "preallocation (fallocate)", rv);
-	rv = sio_fdatasync(st->io, o->fd);
-	if (rv != 0)
-		return storage_fail_io(st, o->path, "fdatasync", rv);
-	o->n_offsets = index - o->first;
-	o->used_bytes = off;
-	if (o->n_offsets == 0) {
-		o->first = 0;
-		o->last = 0;
-	} else {
-		o->last = index - 1;
-	}
-	return STORAGE_OK;
-}
-
 /* Finds where entry `index` begins in a closed segment by walking its record headers. */
 static int closed_offset_of(struct storage *st, int fd, const char *path, const struct segment *s,
                             raft_index index, uint64_t *offset)
@@ -107,16 +77,10 @@ static int closed_offset_of(struct storage *st, int fd, const char *path, const 
  * closed segment with records beyond its name, which recovery trims (the name is the
  * authority). Finally a fresh open segment takes the new entries.
  */
-static int truncate_below_open(struct storage *st, raft_index index)
+static int cut_closed_from(struct storage *st, raft_index index)
 {
 	struct open_segment *o = &st->open;
-	int rv = sio_close(st->io, o->fd);
-	o->fd = -1;
-	if (rv != 0)
-		return storage_fail_io(st, o->path, "close", rv);
-	rv = sio_unlink(st->io, o->path);
-	if (rv != 0)
-		return storage_fail_io(st, o->path, "unlink", rv);
+	int rv;
 	char path[SIO_PATH_MAX];
 	while (st->n_closed > 0 && st->closed[st->n_closed - 1].first >= index) {
 		storage_closed_path(st, &st->closed[st->n_closed - 1], path);
@@ -162,13 +126,63 @@ static int truncate_below_open(struct storage *st, raft_index index)
 	return storage_open_segment_create(st, o->seq + 1);
 }
 
+static int truncate_below_open(struct storage *st, raft_index index)
+{
+	struct open_segment *o = &st->open;
+	int rv = sio_close(st->io, o->fd);
+	o->fd = -1;
+	if (rv != 0)
+		return storage_fail_io(st, o->path, "close", rv);
+	rv = sio_unlink(st->io, o->path);
+	if (rv != 0)
+		return storage_fail_io(st, o->path, "unlink", rv);
+	return cut_closed_from(st, index);
+}
+
+/*
+ * Discards the open segment's records from entry `index` on. The open segment is never
+ * shortened in place: a crash between an ftruncate and the preallocation after it would
+ * leave an open segment shorter than its preallocated size, which recovery takes for
+ * damage (a cut file). Instead it is closed as it stands (fdatasync, renamed
+ * <first>-<last>) and then cut like any closed segment: renamed to <first>-<index-1>,
+ * trimmed, and a fresh open segment takes the new entries.
+ */
+static int truncate_in_open(struct storage *st, raft_index index)
+{
+	struct open_segment *o = &st->open;
+	assert(o->first != 0);
+	assert(index >= o->first);
+	assert(index <= o->last);
+	if (index == o->first)
+		return truncate_below_open(st, index);
+	int rv = sio_fdatasync(st->io, o->fd);
+	if (rv != 0)
+		return storage_fail_io(st, o->path, "fdatasync", rv);
+	rv = sio_close(st->io, o->fd);
+	o->fd = -1;
+	if (rv != 0)
+		return storage_fail_io(st, o->path, "close", rv);
+	char closed[SIO_PATH_MAX];
+	struct segment whole = {.first = o->first, .last = o->last};
+	storage_closed_path(st, &whole, closed);
+	rv = sio_rename(st->io, o->path, closed);
+	if (rv != 0)
+		return storage_fail_io(st, o->path, "rename", rv);
+	storage_closed_push(st, whole.first, whole.last);
+	return cut_closed_from(st, index);
+}
+
 static int truncate_from(struct storage *st, raft_index index)
 {
 	assert(index > st->snap_index);
 	assert(index <= st->last_index);
 	int rv = storage_retired_flush(st);
+	if (rv == STORAGE_OK)
+		rv = storage_lower_durable(st, index - 1);
 	if (rv != STORAGE_OK)
 		return rv;
+	if (atomic_load(&st->synced_index) >= index)
+		atomic_store(&st->synced_index, index - 1);
 	if (st->open.first != 0 && index >= st->open.first)
 		rv = truncate_in_open(st, index);
 	else

@@ -251,6 +251,8 @@ static void syncer_main(void *arg)
 			storage_sync_ticket_discard(&t);
 		else
 			rv = storage_sync_run(&t, errmsg);
+		if (rv == STORAGE_OK)
+			storage_sync_done(a->st, &t);
 		uint64_t synced_ns = uv_hrtime() - t0;
 
 		uv_mutex_lock(&a->mu);

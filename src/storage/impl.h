@@ -5,6 +5,7 @@
 #include "proto/codec.h"
 #include "storage/storage.h"
 
+#include <stdatomic.h>
 #include <sys/uio.h>
 
 /* A closed segment: DIR/wal/<first>-<last>, records first..last, trimmed, durable. */
@@ -37,6 +38,9 @@ struct storage {
 	uint64_t segment_size_bytes;
 
 	struct proto_meta meta; /* as durable on disk */
+	/* Last index a completed sync covered (written by the syncer thread, read by the
+	 * writer when it records the durable end in meta). */
+	_Atomic uint64_t synced_index;
 
 	raft_index snap_index; /* 0: no snapshot */
 	raft_term snap_term;
@@ -82,5 +86,11 @@ int storage_retired_flush(struct storage *st);
 int storage_sync_wal_dir(struct storage *st);
 void storage_terms_push(struct storage *st, raft_term term);
 void storage_closed_push(struct storage *st, raft_index first, raft_index last);
+/* Before the log's end goes below the durable end recorded in meta (a conflicting suffix
+ * truncated, a snapshot installed over the log), records `index` instead, durably. */
+int storage_lower_durable(struct storage *st, raft_index index);
+/* Records in meta, if they changed, the durable end (at least `index`) and the segment
+ * size open segments are now preallocated to. */
+int storage_record_durable(struct storage *st, raft_index index);
 
 #endif /* CONCORD_STORAGE_IMPL_H */

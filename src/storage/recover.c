@@ -171,7 +171,13 @@ static int storage_build(struct recovery *r, const struct storage_options *opts,
 			continue;
 		storage_closed_push(st, s->wn.first, s->wn.last);
 	}
-	int rv = storage_open_segment_create(st, r->max_open_seq + 1);
+	/* Everything recovered is durable now (recovery_repair synced it): record that end,
+	 * or the end this node must catch up to, and the segment size, before any new
+	 * segment is preallocated to it. */
+	raft_index durable = st->last_index > r->catch_up_to ? st->last_index : r->catch_up_to;
+	int rv = storage_record_durable(st, durable);
+	if (rv == STORAGE_OK)
+		rv = storage_open_segment_create(st, r->max_open_seq + 1);
 	if (rv != STORAGE_OK) {
 		snprintf(r->errmsg, STORAGE_ERRMSG_SIZE, "%s", st->errmsg);
 		storage_close(st);
@@ -191,6 +197,9 @@ static void recovered_fill(struct recovery *r, struct storage_recovered *rec)
 	rec->conf = r->have_snap ? r->snap.conf : r->meta.conf;
 	rec->snapshot_data = r->snap_data;
 	r->snap_data = NULL;
+	rec->catch_up = r->damaged;
+	rec->catch_up_to = r->damaged ? r->catch_up_to : 0;
+	snprintf(rec->damage, sizeof(rec->damage), "%s", r->damage);
 	rec->n_entries = (uint32_t)r->n_entries;
 	rec->entries = r->entries;
 	r->entries = NULL;
@@ -209,6 +218,7 @@ int storage_open(struct storage **out, struct sio *io, const char *dir,
 	recovery_init(&r, io, dir, errmsg);
 	r.repair = true;
 	r.keep_payloads = true;
+	r.repair_from_peers = opts->repair_from_peers;
 	r.notes = rec->notes;
 	rv = load_or_create_meta(&r, opts, &rec->created);
 	if (rv == STORAGE_OK)
@@ -248,8 +258,15 @@ int storage_inspect(struct sio *io, const char *dir, const struct storage_inspec
 		v->on_meta(v->ctx, path, r.meta.cluster_id, r.meta.node_id, &r.meta.hard_state,
 		           &r.meta.conf);
 	}
+	/* Scan on past damage as a cluster member's open would, then report it. */
+	r.repair_from_peers = true;
 	if (rv == STORAGE_OK)
 		rv = recovery_scan(&r);
+	if (rv == STORAGE_OK && r.damaged) {
+		if (v && v->on_damage)
+			v->on_damage(v->ctx, r.damage, r.catch_up_to);
+		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT, "%s", r.damage);
+	}
 	recovery_free(&r);
 	return rv;
 }
@@ -265,6 +282,8 @@ void storage_recovered_boot(const struct storage_recovered *rec, struct raft_boo
 	boot->applied = rec->snapshot_index;
 	boot->conf = rec->conf;
 	boot->snapshot_data = rec->snapshot_data; /* the core takes its own reference */
+	boot->catch_up = rec->catch_up;
+	boot->catch_up_to = rec->catch_up_to;
 }
 
 void storage_recovered_release(struct storage_recovered *rec)

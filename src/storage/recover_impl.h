@@ -24,7 +24,9 @@ struct found_seg {
 	uint64_t end_offset;
 	enum wal_scan_end end;
 	uint64_t tail_bytes;
-	bool discard; /* written after an interrupted write: never acknowledged */
+	bool discard;    /* written after an interrupted write, or after damage: dropped */
+	bool trim_after; /* renamed closed by repair; trimmed once the name is durable */
+	bool damaged;    /* damage found in it: only its records before end_offset are kept */
 };
 
 /* Everything recovery learns; shared by storage_open (repair) and storage_inspect. */
@@ -35,6 +37,7 @@ struct recovery {
 	char snap_dir[SIO_PATH_MAX];
 	bool repair;
 	bool keep_payloads;
+	bool repair_from_peers; /* damage to durable data is cut off, not refused */
 	const struct storage_inspect_visitor *visitor;
 	char *errmsg;
 	char *notes;
@@ -63,6 +66,13 @@ struct recovery {
 	uint64_t n_entries;
 	uint64_t cap_entries;
 	bool discard_all; /* the log conflicts with the snapshot: an interrupted install */
+
+	/* Protocol-aware recovery: what the node can prove it had made durable. */
+	raft_index proven_end; /* max of meta's recorded durable end and closed names */
+	bool damaged;          /* damage to durable data found; later segments dropped */
+	char damage[STORAGE_ERRMSG_SIZE];
+	raft_index catch_up_to;                 /* with damage: where the log reached, at least */
+	char skipped_snap[STORAGE_ERRMSG_SIZE]; /* why a damaged snapshot was skipped */
 };
 
 /* ---- recover_scan.c */

@@ -58,17 +58,24 @@ static int repair_snapshots(struct recovery *r)
 	return STORAGE_OK;
 }
 
-/* Turns an open segment into a closed one (or removes it): trimmed to its valid records,
- * durable, renamed <first>-<last>. */
+/* Turns an open segment into a closed one (or removes it): made durable as it stands,
+ * renamed <first>-<last>, and trimmed to its valid records only once that name is durable
+ * (repair_segments), so that no crash leaves an open segment shorter than its
+ * preallocation. */
 static int repair_close_open(struct recovery *r, struct found_seg *s, raft_index snap_index)
 {
 	char path[SIO_PATH_MAX];
 	path_join(path, r->wal_dir, s->name);
 	if (s->n_records == 0 || s->last <= snap_index)
 		return repair_unlink(r, r->wal_dir, s->name);
-	int rv = repair_trim(r, path, s->end_offset);
-	if (rv != STORAGE_OK)
-		return rv;
+	int fd;
+	int rv = sio_open(r->io, path, SIO_RDWR, &fd);
+	if (rv != 0)
+		return storage_errmsg_io(r->errmsg, path, "open", rv);
+	rv = sio_fdatasync(r->io, fd);
+	sio_close(r->io, fd);
+	if (rv != 0)
+		return storage_errmsg_io(r->errmsg, path, "fdatasync", rv);
 	char closed[SIO_PATH_MAX];
 	char name[SIO_NAME_MAX + 1];
 	wal_name_format_closed(name, s->first, s->last);
@@ -79,6 +86,29 @@ static int repair_close_open(struct recovery *r, struct found_seg *s, raft_index
 	s->wn.kind = WAL_SEG_CLOSED;
 	s->wn.first = s->first;
 	s->wn.last = s->last;
+	s->trim_after = true;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	return STORAGE_OK;
+}
+
+/* A closed segment with damage: renamed to the valid records it still holds (trimmed once
+ * that name is durable), or removed if none. */
+static int repair_cut_closed(struct recovery *r, struct found_seg *s)
+{
+	if (s->n_records == 0)
+		return repair_unlink(r, r->wal_dir, s->name);
+	char path[SIO_PATH_MAX];
+	char cut[SIO_PATH_MAX];
+	char name[SIO_NAME_MAX + 1];
+	path_join(path, r->wal_dir, s->name);
+	wal_name_format_closed(name, s->first, s->last);
+	path_join(cut, r->wal_dir, name);
+	int rv = sio_rename(r->io, path, cut);
+	if (rv != 0)
+		return storage_errmsg_io(r->errmsg, path, "rename", rv);
+	s->wn.first = s->first;
+	s->wn.last = s->last;
+	s->trim_after = true;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	return STORAGE_OK;
 }
@@ -121,6 +151,8 @@ static int repair_segments(struct recovery *r)
 			continue;
 		if (s->wn.kind == WAL_SEG_OPEN) {
 			rv = repair_close_open(r, s, snap_index);
+		} else if (s->damaged) {
+			rv = repair_cut_closed(r, s);
 		} else if (s->wn.last <= snap_index) {
 			rv = repair_unlink(r, r->wal_dir, s->name);
 			s->n_records = 0;
@@ -134,7 +166,16 @@ static int repair_segments(struct recovery *r)
 	}
 	if (r->n_segs == 0)
 		return STORAGE_OK;
-	return repair_sync_wal_dir(r);
+	int rv = repair_sync_wal_dir(r);
+	for (uint32_t i = 0; i < r->n_segs && rv == STORAGE_OK; i++) {
+		struct found_seg *s = &r->segs[i];
+		if (!s->trim_after)
+			continue;
+		char path[SIO_PATH_MAX];
+		path_join(path, r->wal_dir, s->name);
+		rv = repair_trim(r, path, s->end_offset);
+	}
+	return rv;
 }
 
 /* fsyncs every file of `path` (a directory), then the directory itself. */
@@ -186,6 +227,15 @@ int recovery_repair(struct recovery *r)
 {
 	/* A leftover of an interrupted meta_store: the meta file itself is intact. */
 	int rv = repair_unlink(r, r->dir, META_TMP_FILE);
+	if (rv == STORAGE_OK && r->damaged && r->catch_up_to > r->meta.durable_index) {
+		/* Before anything that proved how far the log reached (closed names) is
+		 * deleted: a crash during the repair must find the same target. */
+		struct proto_meta m = r->meta;
+		m.durable_index = r->catch_up_to;
+		rv = meta_store(r->io, r->dir, &m, r->errmsg);
+		if (rv == STORAGE_OK)
+			r->meta = m;
+	}
 	if (rv == STORAGE_OK)
 		rv = repair_snapshots(r);
 	if (rv == STORAGE_OK)

@@ -107,6 +107,8 @@ static int load_snapshot(struct recovery *r)
 			/* Fall back to an older one; if the log no longer reaches back to it,
 			 * the gap check below refuses to start. */
 			note(r, "skipping damaged snapshot: %s", why);
+			if (r->skipped_snap[0] == '\0')
+				snprintf(r->skipped_snap, sizeof(r->skipped_snap), "%s", why);
 			rv = STORAGE_OK;
 			continue;
 		}
@@ -260,6 +262,101 @@ static int replay_record(void *ctx, struct raft_entry *e, uint64_t offset, char 
 	return rv;
 }
 
+/* The last index the log recovered so far reaches. */
+static raft_index log_end(const struct recovery *r)
+{
+	return (r->have_snap ? r->snap.index : 0) + r->n_entries;
+}
+
+/* Damage to durable data: with repair_from_peers the log is kept up to the damage (the
+ * segment's valid records), everything after it is dropped, and the node catches up;
+ * otherwise recovery refuses, naming file and offset. */
+static int record_damage(struct recovery *r, const char *why)
+{
+	r->damaged = true;
+	if (r->skipped_snap[0] != '\0' && r->n_entries == 0)
+		storage_errmsg_set(r->damage, STORAGE_ECORRUPT,
+		                   "%s; no older state is complete without it (%s)",
+		                   r->skipped_snap, why);
+	else
+		storage_errmsg_set(r->damage, STORAGE_ECORRUPT, "%s", why);
+	if (!r->repair_from_peers)
+		return storage_errmsg_set(r->errmsg, STORAGE_ECORRUPT,
+		                          "%s (damage to data this node had made durable; with no "
+		                          "peer to fetch it from, refusing to start)",
+		                          r->damage);
+	/* (Inspection reports it through on_damage instead, not as a routine repair.) */
+	if (r->repair)
+		note(r,
+		     "damage to durable data: %s; the log is kept up to entry %" PRIu64
+		     ", the rest dropped: the node catches up from the leader before it votes",
+		     r->damage, log_end(r));
+	return STORAGE_OK;
+}
+
+static int segment_damaged(struct recovery *r, struct found_seg *s, const struct wal_scan *scan,
+                           const char *why)
+{
+	s->scanned = true;
+	s->damaged = true;
+	s->n_records = scan->n_records;
+	s->first = scan->first_index;
+	s->last = scan->last_index;
+	s->end_offset = scan->end_offset;
+	s->end = WAL_SCAN_TORN;
+	return record_damage(r, why);
+}
+
+/* What a cleanly scanned segment means: damage (a cut file, a damaged record below the
+ * durable end), or the notes of a torn tail or leftovers. */
+static int segment_verdict(struct recovery *r, struct found_seg *s, const struct wal_scan *scan,
+                           const char *path, size_t len, bool newest_open)
+{
+	if (s->wn.kind == WAL_SEG_OPEN && len > WAL_SEGMENT_HEADER_BYTES &&
+	    r->meta.segment_size > 0 && len < r->meta.segment_size) {
+		/* Open segments are preallocated before their first record is written and
+		 * never shortened in place (only closed, then cut), so a crash cannot explain
+		 * bytes after the header in a shorter file: it was cut after it was written,
+		 * and records after the cut may be lost. (A crash before the preallocation
+		 * leaves at most the header.) */
+		char why[STORAGE_ERRMSG_SIZE];
+		storage_errmsg_set(
+		    why, STORAGE_ECORRUPT,
+		    "%s: offset %zu: the file ends here, but open segments are preallocated "
+		    "to %" PRIu64 " bytes: it was cut after entry %" PRIu64
+		    " was written, and entries after it may be lost",
+		    path, len, r->meta.segment_size, scan->last_index);
+		return segment_damaged(r, s, scan, why);
+	}
+	raft_index end = log_end(r);
+	if (scan->end == WAL_SCAN_TORN && scan->tail_bytes > 0 && end < r->proven_end) {
+		char why[STORAGE_ERRMSG_SIZE];
+		storage_errmsg_set(
+		    why, STORAGE_ECORRUPT,
+		    "%s: offset %" PRIu64 ": damaged record after entry %" PRIu64
+		    " (it looks like an interrupted write, but the log reached entry %" PRIu64
+		    " durably, as %s/" META_FILE " or the segment names record)",
+		    path, scan->end_offset, end, r->proven_end, r->dir);
+		return segment_damaged(r, s, scan, why);
+	}
+	if (scan->end == WAL_SCAN_TORN && scan->tail_bytes > 0)
+		note(r,
+		     "%s: torn write at offset %" PRIu64 " (%" PRIu64 " bytes after entry %" PRIu64
+		     ") %s: an incomplete write, beyond the durable end recorded (entry %" PRIu64
+		     ")",
+		     path, scan->end_offset, scan->tail_bytes, scan->last_index,
+		     r->repair ? "cut off" : "will be cut off on the next start", r->proven_end);
+	if (scan->end == WAL_SCAN_TORN && !newest_open && scan->tail_bytes > 0)
+		note(r, "%s: (not the newest open segment; entries after it are checked for gaps)",
+		     path);
+	if (scan->end == WAL_SCAN_LEFTOVER)
+		note(r,
+		     "%s: %" PRIu64 " bytes after entry %" PRIu64
+		     " left by an interrupted truncation or close %s",
+		     path, scan->tail_bytes, s->wn.last, r->repair ? "removed" : "will be removed");
+	return STORAGE_OK;
+}
+
 static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_open)
 {
 	char path[SIO_PATH_MAX];
@@ -290,12 +387,17 @@ static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_ope
 	rv = wal_scan_segment(&scan, r->errmsg);
 	r->cur_path = NULL;
 	free(buf);
+	if (rv == STORAGE_ECORRUPT && !r->cut_rest) {
+		char why[STORAGE_ERRMSG_SIZE];
+		storage_errmsg_set(why, STORAGE_ECORRUPT, "%s", r->errmsg);
+		return segment_damaged(r, s, &scan, why);
+	}
 	if (rv != STORAGE_OK && r->cut_rest) {
 		raft_index kept = (r->have_snap ? r->snap.index : 0) + r->n_entries;
 		note(r,
 		     "%s and later segments: the entries after %" PRIu64
-		     " were written after an interrupted write to the segment before, so they "
-		     "were never acknowledged; %s",
+		     " were written after an interrupted write to the segment before, which no "
+		     "sync that covered them would have left unclosed; %s",
 		     path, kept, r->repair ? "discarded" : "will be discarded");
 		return STORAGE_OK;
 	}
@@ -312,21 +414,7 @@ static int scan_segment(struct recovery *r, struct found_seg *s, bool newest_ope
 	if (r->visitor && r->visitor->on_segment)
 		r->visitor->on_segment(r->visitor->ctx, path, s->wn.kind == WAL_SEG_OPEN, s->first,
 		                       s->last, s->n_records, len);
-	if (scan.end == WAL_SCAN_TORN && scan.tail_bytes > 0)
-		note(r,
-		     "%s: torn write at offset %" PRIu64 " (%" PRIu64 " bytes after entry %" PRIu64
-		     ") %s: it was never acknowledged",
-		     path, scan.end_offset, scan.tail_bytes, scan.last_index,
-		     r->repair ? "cut off" : "will be cut off on the next start");
-	if (scan.end == WAL_SCAN_TORN && !newest_open && scan.tail_bytes > 0)
-		note(r, "%s: (not the newest open segment; entries after it are checked for gaps)",
-		     path);
-	if (scan.end == WAL_SCAN_LEFTOVER)
-		note(r,
-		     "%s: %" PRIu64 " bytes after entry %" PRIu64
-		     " left by an interrupted truncation %s",
-		     path, scan.tail_bytes, s->wn.last, r->repair ? "removed" : "will be removed");
-	return STORAGE_OK;
+	return segment_verdict(r, s, &scan, path, len, newest_open);
 }
 
 static int scan_segments(struct recovery *r)
@@ -336,10 +424,14 @@ static int scan_segments(struct recovery *r)
 	for (uint32_t i = 0; i < r->n_segs; i++)
 		if (r->segs[i].wn.kind == WAL_SEG_OPEN)
 			newest_open = i;
+	r->proven_end = r->meta.durable_index;
+	for (uint32_t i = 0; i < r->n_segs; i++)
+		if (r->segs[i].wn.kind == WAL_SEG_CLOSED && r->segs[i].wn.last > r->proven_end)
+			r->proven_end = r->segs[i].wn.last;
 	bool after_open = false;
 	for (uint32_t i = 0; i < r->n_segs; i++) {
 		struct found_seg *s = &r->segs[i];
-		if (r->cut_rest) {
+		if (r->cut_rest || r->damaged) {
 			s->discard = true;
 			continue;
 		}
@@ -349,7 +441,7 @@ static int scan_segments(struct recovery *r)
 		int rv = scan_segment(r, s, i == newest_open);
 		if (rv != STORAGE_OK)
 			return rv;
-		if (r->cut_rest)
+		if (r->cut_rest && !s->damaged)
 			s->discard = true;
 		after_open = s->wn.kind == WAL_SEG_OPEN;
 	}
@@ -386,6 +478,33 @@ static int check_log(struct recovery *r)
 	return STORAGE_OK;
 }
 
+/* Every segment read cleanly, yet the log ends before the durable end meta or the closed
+ * segment names record: durable entries are missing (a segment cut at a record boundary,
+ * a file lost). Names the newest segment and where its records end. */
+static int missing_durable(struct recovery *r)
+{
+	const struct found_seg *last = NULL;
+	for (uint32_t i = 0; i < r->n_segs; i++)
+		if (r->segs[i].scanned && !r->segs[i].discard)
+			last = &r->segs[i];
+	char why[STORAGE_ERRMSG_SIZE];
+	if (last != NULL)
+		storage_errmsg_set(
+		    why, STORAGE_ECORRUPT,
+		    "%s/%s: offset %" PRIu64 ": the log ends at entry %" PRIu64
+		    ", but it reached entry %" PRIu64 " durably (recorded in %s/" META_FILE
+		    "): durable entries are missing",
+		    r->wal_dir, last->name, last->end_offset, log_end(r), r->proven_end, r->dir);
+	else
+		storage_errmsg_set(why, STORAGE_ECORRUPT,
+		                   "%s: no segment holds entries after %" PRIu64
+		                   ", but the log reached entry %" PRIu64
+		                   " durably (recorded in %s/" META_FILE
+		                   "): durable entries are missing",
+		                   r->wal_dir, log_end(r), r->proven_end, r->dir);
+	return record_damage(r, why);
+}
+
 /* The whole read-only part of recovery: meta, snapshot, segments, checks. */
 int recovery_scan(struct recovery *r)
 {
@@ -396,5 +515,17 @@ int recovery_scan(struct recovery *r)
 		rv = scan_segments(r);
 	if (rv == STORAGE_OK)
 		rv = check_log(r);
+	if (rv == STORAGE_OK && !r->damaged && r->proven_end > log_end(r))
+		rv = missing_durable(r);
+	if (rv == STORAGE_OK && r->damaged)
+		r->catch_up_to = r->proven_end > log_end(r) ? r->proven_end : log_end(r);
+	if (rv == STORAGE_ECORRUPT && !r->damaged && r->skipped_snap[0] != '\0') {
+		/* The real finding is the snapshot's damage, not what it left missing. */
+		char was[STORAGE_ERRMSG_SIZE];
+		snprintf(was, sizeof(was), "%s", r->errmsg);
+		storage_errmsg_set(r->errmsg, STORAGE_ECORRUPT,
+		                   "%s; no older state is complete without it (%s)",
+		                   r->skipped_snap, was);
+	}
 	return rv;
 }

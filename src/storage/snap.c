@@ -181,7 +181,7 @@ int snap_read(struct sio *io, const char *path, const struct snap_name *name,
 		                        path, m.data_size_bytes, data_off, size - data_off);
 		goto out;
 	}
-	if (m.index != name->index || m.term != name->term) {
+	if (name != NULL && (m.index != name->index || m.term != name->term)) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
 		                        "%s: header at offset %u says index %" PRIu64
 		                        " term %" PRIu64 ", unlike the file's name",

@@ -42,7 +42,8 @@ int snap_write(struct sio *io, const char *snap_dir, const struct proto_snapshot
                const void *data, char *errmsg);
 
 /* Reads and checks the snapshot at `path`: header, meta, sizes and the data checksum,
- * and that the name's index and term match the content. On success *data holds one
+ * and that the name's index and term match the content (unless `name` is NULL: a backup
+ * file of any name, docs/server.md). On success *data holds one
  * reference to the data (NULL if empty). Returns 0, STORAGE_ECORRUPT (errmsg names file
  * and offset) or STORAGE_EIO. */
 int snap_read(struct sio *io, const char *path, const struct snap_name *name,

@@ -103,16 +103,31 @@ int storage_open_segment_create(struct storage *st, uint64_t seq)
 	 * in the middle of a segment, and keeps the tail of the file zero, which is what
 	 * lets recovery tell a torn write from corruption. */
 	rv = sio_allocate(st->io, fd, st->segment_size_bytes);
-	if (rv != 0)
-		return storage_fail_io(st, o->path, "preallocation (fallocate)", rv);
+	if (rv != 0) {
+		/* A failed fallocate may keep part of the space: give it back, or the empty
+		 * segment would hold what a smaller segment size needs (best effort; a
+		 * leftover empty segment is removed by the next recovery). */
+		sio_close(st->io, fd);
+		o->fd = -1;
+		sio_unlink(st->io, o->path);
+		char op[128];
+		snprintf(op, sizeof(op),
+		         "preallocation (fallocate) of a %" PRIu64
+		         "-byte segment (the configured segment size, --wal-segment-bytes)",
+		         st->segment_size_bytes);
+		return storage_fail_io(st, o->path, op, rv);
+	}
 	return STORAGE_OK;
 }
 
-/* The deferred close of a retired segment: trim it to its records, fdatasync, close, and
- * only then rename it <first>-<last>, so that a closed name always means complete and
- * durable content. The descriptor is closed whatever happens. */
-static int retired_close(struct sio *io, const char *wal_dir, struct storage_retired *r,
-                         char *errmsg)
+/* The deferred close of a retired segment: fdatasync, then rename it <first>-<last>, so
+ * that a closed name always means complete and durable content. It is trimmed to its
+ * records only after its new name is durable (retired_close_all): trimming first would
+ * let a crash leave an open segment shorter than its preallocated size, which recovery
+ * takes for damage. A closed segment whose trim was lost has leftover bytes after its
+ * named records, which recovery trims. */
+static int retired_rename(struct sio *io, const char *wal_dir, struct storage_retired *r,
+                          char *errmsg)
 {
 	char name[SIO_NAME_MAX + 1];
 	char open_path[SIO_PATH_MAX];
@@ -121,18 +136,8 @@ static int retired_close(struct sio *io, const char *wal_dir, struct storage_ret
 	path_join(open_path, wal_dir, name);
 	wal_name_format_closed(name, r->first, r->last);
 	path_join(closed, wal_dir, name);
-	const char *op = "ftruncate";
-	int rv = sio_truncate(io, r->fd, r->used_bytes);
-	if (rv == 0) {
-		op = "fdatasync";
-		rv = sio_fdatasync(io, r->fd);
-	}
-	int rv_close = sio_close(io, r->fd);
-	r->fd = -1;
-	if (rv == 0 && rv_close != 0) {
-		op = "close";
-		rv = rv_close;
-	}
+	const char *op = "fdatasync";
+	int rv = sio_fdatasync(io, r->fd);
 	if (rv == 0) {
 		op = "rename";
 		rv = sio_rename(io, open_path, closed);
@@ -142,18 +147,34 @@ static int retired_close(struct sio *io, const char *wal_dir, struct storage_ret
 	return STORAGE_OK;
 }
 
-/* Closes retired segments: all of them, whatever fails (the first error is reported). */
+/* Closes retired segments: all of them, whatever fails (the first error is reported), and
+ * every descriptor is closed. */
 static int retired_close_all(struct sio *io, const char *wal_dir, struct storage_retired *v,
                              uint32_t n, char *errmsg)
 {
 	int rv = STORAGE_OK;
+	for (uint32_t i = 0; i < n && rv == STORAGE_OK; i++)
+		rv = retired_rename(io, wal_dir, &v[i], errmsg);
+	if (rv == STORAGE_OK && n > 0) {
+		int err = sio_sync_dir(io, wal_dir);
+		if (err != 0)
+			rv = storage_errmsg_io(errmsg, wal_dir, "fsync of directory", err);
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (rv == STORAGE_OK) {
-			rv = retired_close(io, wal_dir, &v[i], errmsg);
-		} else {
-			sio_close(io, v[i].fd);
-			v[i].fd = -1;
+			int err = sio_truncate(io, v[i].fd, v[i].used_bytes);
+			if (err != 0) {
+				char name[SIO_NAME_MAX + 1];
+				char path[SIO_PATH_MAX];
+				wal_name_format_closed(name, v[i].first, v[i].last);
+				path_join(path, wal_dir, name);
+				rv = storage_errmsg_io(errmsg, path, "ftruncate", err);
+			}
 		}
+		int err = sio_close(io, v[i].fd);
+		v[i].fd = -1;
+		if (rv == STORAGE_OK && err != 0)
+			rv = storage_errmsg_io(errmsg, wal_dir, "close of a segment", err);
 	}
 	return rv;
 }
@@ -268,6 +289,11 @@ void storage_sync_finish(struct storage *st, int rv, const char *errmsg)
 	}
 }
 
+void storage_sync_done(struct storage *st, const struct storage_sync_ticket *t)
+{
+	atomic_store(&st->synced_index, t->last_index);
+}
+
 int storage_sync(struct storage *st)
 {
 	if (st->failed != STORAGE_OK)
@@ -277,12 +303,43 @@ int storage_sync(struct storage *st)
 	char errmsg[STORAGE_ERRMSG_SIZE];
 	int rv = storage_sync_run(&t, errmsg);
 	storage_sync_finish(st, rv, errmsg);
+	if (rv == STORAGE_OK)
+		storage_sync_done(st, &t);
 	return rv;
 }
 
 /* ----------------------------------------------------------------------------------
- * Hard state
+ * Hard state, and the durable end recorded beside it
  */
+
+static int meta_replace(struct storage *st, const struct proto_meta *m)
+{
+	int rv = meta_store(st->io, st->dir, m, st->errmsg);
+	if (rv != STORAGE_OK)
+		return storage_fail(st, rv);
+	st->meta = *m;
+	return STORAGE_OK;
+}
+
+int storage_lower_durable(struct storage *st, raft_index index)
+{
+	if (st->meta.durable_index <= index)
+		return STORAGE_OK;
+	struct proto_meta m = st->meta;
+	m.durable_index = index;
+	return meta_replace(st, &m);
+}
+
+int storage_record_durable(struct storage *st, raft_index index)
+{
+	struct proto_meta m = st->meta;
+	if (index > m.durable_index)
+		m.durable_index = index;
+	m.segment_size = st->segment_size_bytes;
+	if (m.durable_index == st->meta.durable_index && m.segment_size == st->meta.segment_size)
+		return STORAGE_OK;
+	return meta_replace(st, &m);
+}
 
 int storage_set_hard_state(struct storage *st, const struct raft_hard_state *hs)
 {
@@ -303,6 +360,13 @@ int storage_set_hard_state(struct storage *st, const struct raft_hard_state *hs)
 		return STORAGE_OK;
 	struct proto_meta m = st->meta;
 	m.hard_state = *hs;
+	/* The durable end rides along with every meta write (elections): free evidence
+	 * for recovery of how far the log reached. */
+	raft_index synced = atomic_load(&st->synced_index);
+	if (synced > st->last_index)
+		synced = st->last_index;
+	if (synced > m.durable_index)
+		m.durable_index = synced;
 	int rv = meta_store(st->io, st->dir, &m, st->errmsg);
 	if (rv != STORAGE_OK)
 		return storage_fail(st, rv);
@@ -391,6 +455,8 @@ static int discard_log(struct storage *st, raft_index index)
 	rv = storage_sync_wal_dir(st);
 	if (rv != STORAGE_OK)
 		return rv;
+	if (atomic_load(&st->synced_index) > index)
+		atomic_store(&st->synced_index, index);
 	st->last_index = index;
 	st->n_terms = 0;
 	return storage_open_segment_create(st, o->seq + 1);
@@ -431,6 +497,10 @@ int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
 	if (rv != STORAGE_OK)
 		return rv;
 	rv = storage_retired_flush(st);
+	/* A snapshot that replaces the log may end below the recorded durable end: lower
+	 * it first, so that no crash leaves the snapshot next to a durable end above it. */
+	if (rv == STORAGE_OK && (flags & STORAGE_SNAPSHOT_DISCARD_LOG))
+		rv = storage_lower_durable(st, index);
 	if (rv != STORAGE_OK)
 		return rv;
 	struct proto_snapshot_meta m = {

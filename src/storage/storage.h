@@ -53,6 +53,13 @@ struct storage_options {
 	/* Size at which the open segment is closed and a new one preallocated; 0 for
 	 * STORAGE_SEGMENT_SIZE_DEFAULT_BYTES. Simulations use small segments. */
 	uint64_t segment_size_bytes;
+	/* The node is one member of a cluster whose other members hold the log too. Damage
+	 * to entries this node had made durable (so may have acknowledged) is then not a
+	 * refusal: recovery keeps the log before the damage, discards the rest, and sets
+	 * rec->catch_up, with which the node must boot (raft_boot.catch_up) and fetch the
+	 * lost range from the leader before voting again. Without it (a single node, or
+	 * tools), such damage refuses to start, naming file and offset. */
+	bool repair_from_peers;
 };
 
 /* What recovery found; fills a struct raft_boot (storage_recovered_boot) and the state
@@ -69,6 +76,12 @@ struct storage_recovered {
 	                                   to its payload */
 	uint32_t n_entries;
 	bool created; /* this open created the directory */
+	/* Damage to durable entries was found and cut off (opts->repair_from_peers): boot
+	 * catching up to at least catch_up_to; `damage` names the file, offset and what was
+	 * found. */
+	bool catch_up;
+	raft_index catch_up_to;
+	char damage[STORAGE_ERRMSG_SIZE];
 	/* Repairs recovery made, one per line: a torn write cut off, leftovers of an
 	 * interrupted truncation or snapshot install. Empty when the directory was clean.
 	 * The caller logs it. */
@@ -187,6 +200,9 @@ int storage_sync_run(struct storage_sync_ticket *t, char *errmsg);
 /* For a ticket that will not run (the storage failed): closes its retired descriptors. */
 void storage_sync_ticket_discard(struct storage_sync_ticket *t);
 void storage_sync_finish(struct storage *st, int rv, const char *errmsg);
+/* A ticket ran successfully: its entries are durable (any thread; the recorded durable
+ * end written into meta reads it). */
+void storage_sync_done(struct storage *st, const struct storage_sync_ticket *t);
 
 /* True if appending entries[0..n) only appends: no truncation, and no more segments to
  * retire than a ticket holds. Such appends may overlap a ticket's run. */
@@ -206,6 +222,10 @@ struct storage_inspect_visitor {
 	void (*on_record)(void *ctx, const char *path, uint64_t offset, const struct raft_entry *e);
 	/* A finding recovery repairs by itself (torn tail, leftovers), one line. */
 	void (*on_note)(void *ctx, const char *note);
+	/* Damage to durable data that a cluster member repairs from its peers (it starts
+	 * catching up to `catch_up_to`) and a single node refuses; then inspection goes on
+	 * as a repairing open would, and returns STORAGE_ECORRUPT with this message. */
+	void (*on_damage)(void *ctx, const char *damage, raft_index catch_up_to);
 };
 
 /* Runs recovery's checks over `dir` without changing anything. Returns 0 if the directory

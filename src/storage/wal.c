@@ -124,6 +124,27 @@ static bool record_valid_at(const uint8_t *buf, uint64_t off, uint64_t limit, ra
 	return true;
 }
 
+/* Whether the record at `off` is complete and checks out under a length one bit away
+ * from the one it claims: a flipped length bit that makes the last record claim more
+ * bytes than were written would otherwise look like an interrupted write. */
+static bool length_bit_flipped(const struct wal_scan *s, uint64_t off)
+{
+	if (s->len < off + WAL_RECORD_HEADER_BYTES)
+		return false;
+	uint32_t rlen = get_u32(s->buf + off);
+	uint32_t crc = get_u32(s->buf + off + 4);
+	const uint8_t *payload = s->buf + off + WAL_RECORD_HEADER_BYTES;
+	for (int b = 0; b < 32; b++) {
+		uint32_t cand = rlen ^ (1u << b);
+		if (cand == 0 || cand > WAL_RECORD_MAX_BYTES ||
+		    cand > s->len - off - WAL_RECORD_HEADER_BYTES)
+			continue;
+		if (wal_record_crc(cand, payload, cand, NULL, 0) == crc)
+			return true;
+	}
+	return false;
+}
+
 /*
  * The newest open segment is only ever written at its end, into preallocated zeros, one
  * write per batch. A crash can therefore leave, after the last complete record, a prefix
@@ -154,6 +175,11 @@ static bool judge_torn(struct wal_scan *s, uint64_t off, const char **why)
 	}
 	if (z >= off + WAL_RECORD_HEADER_BYTES + rlen) {
 		*why = "a complete record fails its checksum, or data follows it";
+		return false;
+	}
+	if (length_bit_flipped(s, off)) {
+		*why = "a complete record whose length field has one bit flipped: damage, not an "
+		       "interrupted write";
 		return false;
 	}
 	uint64_t budget = WAL_RESYNC_BUDGET_BYTES;
@@ -296,6 +322,19 @@ end_of_data:
 	return STORAGE_OK;
 
 bad:
+	if (s->len - off >= WAL_RECORD_HEADER_BYTES && bytes_all_zero(buf + off, 8)) {
+		/* Zeros where the next record would begin, yet something non-zero after them:
+		 * nothing writes there, so it is damage in the preallocated tail. */
+		uint64_t at = off;
+		while (at < s->len && buf[at] == 0)
+			at++;
+		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
+		                          "%s: offset %" PRIu64
+		                          ": non-zero byte in the preallocated tail (the records "
+		                          "end at offset %" PRIu64 ", and nothing is written after "
+		                          "them)",
+		                          s->path, at, off);
+	}
 	if (s->allow_torn) {
 		const char *torn_why = NULL;
 		if (judge_torn(s, off, &torn_why)) {

@@ -85,7 +85,13 @@ expect 0 'faults cleared' -- "${E[@]}" faults clear '*'
 expect 2 'no command' -- "${E[@]}"
 expect 2 'unknown command' -- "${E[@]}" frobnicate
 expect 2 'missing arguments' -- "${E[@]}" put onlykey
-expect 2 'too many arguments' -- "${E[@]}" get a b
+expect 2 'too many arguments' -- "${E[@]}" get a b c
+expect 2 'too many arguments' -- "${E[@]}" del a b c
+expect 2 'unknown option' -- "${E[@]}" get a --bogus
+expect 2 'a key is needed' -- "${E[@]}" get --prefix
+expect 2 'one of END, --prefix, --from-key' -- "${E[@]}" get a b --prefix
+expect 2 'not a number|between|--limit' -- "${E[@]}" get a --prefix --limit x
+expect 2 'missing arguments|too many arguments' -- "${E[@]}" txn extra
 expect 2 'not a probability' -- "${E[@]}" faults set '*' --drop 2
 expect 2 'unknown option' -- "${E[@]}" faults set '*' --explode 1
 expect 2 'needs a value' -- "${E[@]}" faults set '*' --drop

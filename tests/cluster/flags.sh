@@ -41,7 +41,7 @@ default_is() { # flag text: the flag's description contains text
 		fail=1
 	fi
 }
-default_is --snapshot-entries "(default 100000)"
+default_is --snapshot-entries "(default 10000000)"
 default_is --snapshot-bytes "(default 67108864; 0: entries only)"
 default_is --snapshot-trailing "(default 10000)"
 default_is --wal-segment-bytes "(default 67108864; at least 4096)"

@@ -137,6 +137,23 @@ node_stop() { # i
 	[ "$rc" -eq 0 ] || fail "n$1 exited $rc after SIGTERM"
 }
 
+# A removed member stops by itself with status 3 (docs/server.md): waits (bounded) for
+# that exit.
+node_wait_removed() { # i
+	local pid=${PIDS[$1]:-}
+	[ -n "$pid" ] || fail "n$1 is not running"
+	local tries=0
+	while kill -0 "$pid" 2>/dev/null && [ $tries -lt $((150 * SLOW)) ]; do
+		sleep 0.1
+		tries=$((tries + 1))
+	done
+	kill -0 "$pid" 2>/dev/null && fail "removed n$1 still runs after $((15 * SLOW)) s"
+	wait "$pid"
+	local rc=$?
+	PIDS[$1]=""
+	[ "$rc" -eq 3 ] || fail "removed n$1 exited $rc, not 3"
+}
+
 cluster_start() {
 	cluster_addresses
 	for i in $(seq 1 "$N"); do
@@ -148,15 +165,17 @@ cluster_start() {
 rc() { # i args...
 	local i=$1
 	shift
-	timeout $((10 * SLOW)) redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" "$@"
+	# shellcheck disable=SC2086
+	timeout $((10 * SLOW)) redis-cli ${RC_FLAGS:-} -h 127.0.0.1 -p "${CLIENT[$i]##*:}" "$@"
 }
 
 hc() { # i curl-args... (path relative to the node's HTTP address: use URL_i)
-	timeout $((10 * SLOW)) curl -s -S --max-time $((8 * SLOW)) "$@"
+	# shellcheck disable=SC2086
+	timeout $((10 * SLOW)) curl -s -S --max-time $((8 * SLOW)) ${HC_FLAGS:-} "$@"
 }
 
 url() { # i path
-	echo "http://${HTTP[$1]}$2"
+	echo "${URL_SCHEME:-http}://${HTTP[$1]}$2"
 }
 
 info_field() { # i field

@@ -82,7 +82,7 @@ while rc "$L" CONCORD.STATUS | grep -q "\"id\":$R,"; do
 	[ $tries -lt $((100 * SLOW)) ] || fail "n$R is still a member"
 	sleep 0.1
 done
-node_stop "$R"
+node_wait_removed "$R"
 expect_eq "write after the removal" "$(rc "$L" INCR after)" 1
 expect_eq "read on n4" "$(rc 4 GET after)" 1
 for i in 1 2 3 4; do node_stop "$i"; done

@@ -72,5 +72,48 @@ expect_ge "HTTP connections" "$(value "$L" concord_http_connections_total)" 2
 grep -q '^concord_build_info{version="[^"]*"} 1$' "$DIR/metrics.n$L" || fail "concord_build_info missing"
 grep -q "^# TYPE concord_request_duration_seconds histogram$" "$DIR/metrics.n$L" || fail "no request histogram"
 
+# The operator's series: CPU, data-directory sizes, removal, per-peer inflight and contact.
+expect_ge "cpu seconds" "$(value "$L" process_cpu_seconds_total)" 0.000001
+expect_ge "data dir bytes" "$(value "$L" concord_disk_data_dir_bytes)" 4096
+expect_ge "wal bytes" "$(value "$L" concord_disk_wal_bytes)" 4096
+expect_ge "snapshot bytes" "$(value "$L" concord_disk_snapshot_bytes)" 0
+expect_eq "not removed" "$(value "$L" concord_server_removed)" 0
+expect_ge "inflight to n$F" "$(value "$L" "concord_raft_follower_inflight_entries{peer=\"$F\"}")" 0
+lc=$(value "$F" "concord_network_peer_last_contact_seconds{peer=\"$L\"}")
+expect_ge "n$F heard from the leader" "$lc" 0
+awk -v a="$lc" 'BEGIN { exit !(a + 0 < 5) }' || fail "n$F last heard from the leader $lc s ago"
+
+# docs/metrics.md lists exactly the families a node exports.
+DOCS=$(cd "$(dirname "$0")/../../docs" && pwd)
+/usr/bin/python3 - "$DIR/metrics.n$L" "$DOCS/metrics.md" "$DOCS/grafana-dashboard.json" <<'PY' || fail "metrics docs or dashboard"
+import json, re, sys
+scrape, doc, dash = sys.argv[1], sys.argv[2], sys.argv[3]
+types = {}
+for line in open(scrape):
+    m = re.match(r"# TYPE (\S+) (\S+)", line)
+    if m:
+        types[m.group(1)] = m.group(2)
+listed = set(re.findall(r"^\| `([a-z_:]+)` \|", open(doc).read(), re.M))
+bad = False
+for name in sorted(set(types) - listed):
+    print("exported but not in docs/metrics.md:", name); bad = True
+for name in sorted(listed - set(types)):
+    print("in docs/metrics.md but not exported:", name); bad = True
+d = json.load(open(dash))
+exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+assert len(exprs) >= 20, "the dashboard has too few queries"
+def family(n):
+    for suffix in ("_bucket", "_count", "_sum"):
+        if n.endswith(suffix) and types.get(n[: -len(suffix)]) == "histogram":
+            return n[: -len(suffix)]
+    return n
+for e in exprs:
+    for n in re.findall(r"\b((?:concord|process)_[a-z0-9_]+)", e):
+        if family(n) not in types:
+            print("the dashboard queries a series /metrics lacks:", n, "in", e); bad = True
+print("%d families, all documented; %d dashboard queries, every series exported" % (len(types), len(exprs)))
+sys.exit(1 if bad else 0)
+PY
+
 for i in 1 2 3; do node_stop "$i"; done
 log "ok"

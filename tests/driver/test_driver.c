@@ -127,6 +127,7 @@ static void cluster_init(struct cluster *c, uint64_t snapshot_entries)
 		    .request_timeout_ms = 5000,
 		    .snapshot_entries = snapshot_entries,
 		    .snapshot_trailing = 2,
+		    .disk_stall_ms = 1000,
 		};
 		raft_config_default(&cfg.raft, f->id);
 		cfg.raft.seed = 42 + f->id;
@@ -459,6 +460,54 @@ static void test_batches_in_flight_in_order(void **state)
 	free(c);
 }
 
+/* Hung-disk detection: the leader's disk stops completing; past disk_stall_ms it steps
+ * down (another node leads and takes writes), counts the stall, and says so once; when
+ * the disk returns the stall ends. */
+static void test_disk_stall_leader_steps_down(void **state)
+{
+	(void)state;
+	struct cluster *c = malloc(sizeof(*c));
+	cluster_init(c, 100000);
+	struct fake *l = elect(c);
+	l->manual_disk = true;
+	struct outcome o;
+	assert_int_equal(set(l, "s", "1", &o), DRIVER_OK);
+	tick(c, 900 / TICK_MS);
+	struct driver_metrics m;
+	driver_metrics(l->d, &m);
+	assert_int_equal(m.disk_stalls, 0);
+	assert_int_equal(raft_role(driver_raft(l->d)), RAFT_LEADER);
+	tick(c, 20);
+	driver_metrics(l->d, &m);
+	assert_int_equal(m.disk_stalls, 1);
+	assert_int_equal(m.disk_stalled, 1);
+	struct fake *now = NULL;
+	for (int t = 0; t < 300 && (now == NULL || now == l); t++) {
+		tick(c, 1);
+		now = leader(c);
+	}
+	assert_non_null(now);
+	assert_ptr_not_equal(now, l);
+	assert_int_not_equal(raft_role(driver_raft(l->d)), RAFT_LEADER);
+	struct outcome o2;
+	assert_int_equal(set(now, "t", "2", &o2), DRIVER_OK);
+	tick(c, 5);
+	assert_true(o2.called);
+	assert_int_equal(o2.status, DRIVER_OK);
+	driver_metrics(l->d, &m);
+	assert_int_equal(m.disk_stalls, 1); /* one stall, counted once */
+	/* The disk returns. */
+	while (l->n_disk > 0)
+		disk_complete(l, l->n_disk, 0);
+	l->manual_disk = false;
+	tick(c, 5);
+	driver_metrics(l->d, &m);
+	assert_int_equal(m.disk_stalled, 0);
+	assert_value(l, "t", "2");
+	cluster_free(c);
+	free(c);
+}
+
 static void test_snapshot_policy(void **state)
 {
 	(void)state;
@@ -568,6 +617,7 @@ int main(void)
 	    cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_batches_in_flight_in_order),
 	    cmocka_unit_test(test_snapshot_policy),
+	    cmocka_unit_test(test_disk_stall_leader_steps_down),
 	    cmocka_unit_test(test_fail_stop_on_persist_error),
 	    cmocka_unit_test(test_fail_stop_on_divergence),
 	};

@@ -167,7 +167,7 @@ static void test_undecodable_payload(void **state)
 	attack(frame, sizeof(frame), true, false);
 }
 
-/* A well-formed message that claims another sender than the handshake did. */
+/* A well-formed message that claims another sender than the handshake did: dropped. */
 static void test_spoofed_sender(void **state)
 {
 	(void)state;
@@ -182,7 +182,20 @@ static void test_spoofed_sender(void **state)
 	assert_true(size + 4 <= sizeof(frame));
 	net_put_u32(frame, (uint32_t)size);
 	proto_message_encode(&m, frame + 4);
-	attack(frame, size + 4, true, false);
+	/* Dropped, counted and logged; the connection itself stays. */
+	struct harness h;
+	setup(&h);
+	int fd = raw_handshaken(&h);
+	assert_true(h_raw_write(fd, frame, size + 4));
+	for (int k = 0; k < 500 && h_stats(&h, 1, -1).dropped_sender == 0; k++)
+		h_run_for(&h, 10);
+	assert_int_equal(h_stats(&h, 1, -1).dropped_sender, 1);
+	assert_int_equal(h_stats(&h, 1, -1).malformed, 0);
+	assert_int_equal(h_count_from(&h, 1, 0), 0);
+	assert_true(h.nodes[1].n_warn >= 1);
+	close(fd);
+	check_still_serving(&h);
+	h_fini(&h);
 }
 
 /* A raw client that follows the protocol is served: the wire format is what docs/net.md

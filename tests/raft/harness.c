@@ -25,7 +25,7 @@ struct raft *h_raft(struct h *h, raft_id id)
 	return node(h, id)->r;
 }
 
-static void start(struct h *h, raft_id id)
+static void start_with(struct h *h, raft_id id, bool catch_up, raft_index catch_up_to)
 {
 	struct h_node *nd = node(h, id);
 	struct raft_config cfg = h->cfg;
@@ -33,6 +33,8 @@ static void start(struct h *h, raft_id id)
 	cfg.seed = id * 7919;
 	struct raft_boot boot = {.hard_state = nd->hs, .entries = nd->log, .n_entries = nd->n_log};
 	boot.conf = nd->boot_conf;
+	boot.catch_up = catch_up;
+	boot.catch_up_to = catch_up_to;
 	if (nd->snap_data != NULL) {
 		boot.snapshot_index = nd->snap_index;
 		boot.snapshot_term = nd->snap_term;
@@ -47,6 +49,13 @@ static void start(struct h *h, raft_id id)
 	nd->error = 0;
 	nd->applied = boot.applied;
 	nd->n_reads = 0;
+}
+
+static void log_clear(struct h_node *nd);
+
+static void start(struct h *h, raft_id id)
+{
+	start_with(h, id, false, 0);
 }
 
 void h_init_spares(struct h *h, uint32_t n_total, uint32_t n_voters, bool pre_vote,
@@ -454,4 +463,13 @@ void h_restart(struct h *h, raft_id id)
 	struct h_node *nd = node(h, id);
 	raft_free(nd->r);
 	start(h, id);
+}
+
+void h_restart_damaged(struct h *h, raft_id id, uint32_t keep, raft_index catch_up_to)
+{
+	struct h_node *nd = node(h, id);
+	raft_free(nd->r);
+	while (nd->n_log > keep)
+		raft_buf_unref(nd->log[--nd->n_log].buf);
+	start_with(h, id, true, catch_up_to);
 }

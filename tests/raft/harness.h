@@ -98,5 +98,8 @@ int h_propose(struct h *h, raft_id id, const char *text, raft_term *term, raft_i
 void h_propose_n(struct h *h, raft_id id, int n);
 /* Simulates a crash and restart of `id` from its durable state. */
 void h_restart(struct h *h, raft_id id);
+/* Restarts `id` as recovery does after damage to durable entries: its stored log cut to
+ * its first `keep` entries, booted with raft_boot.catch_up (and catch_up_to). */
+void h_restart_damaged(struct h *h, raft_id id, uint32_t keep, raft_index catch_up_to);
 
 #endif

@@ -794,6 +794,44 @@ static void test_error_strings(void **state)
 	assert_string_equal(raft_strerror(1000), "unknown error");
 }
 
+/* raft_resign: the leader becomes a follower of its own term, keeping its vote; a vote
+ * request for another candidate in that term is refused; the others elect a new leader. */
+static void test_resign(void **state)
+{
+	(void)state;
+	struct h h;
+	h_init(&h, 3, false, false);
+	h_elect(&h, 1);
+	h_propose_n(&h, 1, 2);
+	raft_term term = raft_term_current(R(1));
+	assert_int_equal(raft_resign(R(2)), RAFT_ENOTLEADER);
+	assert_int_equal(raft_resign(R(1)), RAFT_OK);
+	assert_int_equal(raft_role(R(1)), RAFT_FOLLOWER);
+	assert_int_equal(raft_term_current(R(1)), term);
+	assert_int_equal(raft_vote(R(1)), 1);
+	h_ready(&h, 1);
+	h_drop(&h, 0, 0, 0);
+	struct raft_message vote = {.type = RAFT_MSG_VOTE,
+	                            .from = 3,
+	                            .to = 1,
+	                            .term = term,
+	                            .index = raft_last_index(R(1)),
+	                            .log_term = raft_last_term(R(1))};
+	assert_int_equal(raft_step(R(1), &vote), RAFT_OK);
+	h_ready(&h, 1);
+	struct raft_message *resp = h_find(&h, 1, 3, RAFT_MSG_VOTE_RESP);
+	assert_non_null(resp);
+	assert_true(resp->reject);
+	h_drop(&h, 0, 0, 0);
+	h_isolate(&h, 1); /* it would win again at once otherwise: the test wants another */
+	for (int i = 0; i < 40 && h_leader(&h) == RAFT_NONE; i++)
+		h_tick_all(&h, 5);
+	raft_id l = h_leader(&h);
+	assert_true(l == 2 || l == 3);
+	assert_true(raft_term_current(R(l)) > term);
+	h_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -828,6 +866,7 @@ int main(void)
 	    cmocka_unit_test(test_boot_rejects_corrupt_state),
 	    cmocka_unit_test(test_malformed_messages_ignored),
 	    cmocka_unit_test(test_error_strings),
+	    cmocka_unit_test(test_resign),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,19 +169,25 @@ static void reference_free(struct reference *ref)
 	storage_recovered_release(&ref->rec);
 }
 
+/* Whether open_damaged opens as a cluster member (storage_options.repair_from_peers). */
+static bool g_peers;
+
 /* Opens the image with file `which` replaced; returns the open's result. */
 static int open_damaged(const struct reference *ref, int which, const uint8_t *data, size_t len,
                         struct storage_recovered *rec, char *errmsg, bool keep_going)
 {
 	struct crashfs *fs = image_restore(&ref->img, which, data, len);
 	struct storage_options o = th_options(SEGMENT_BYTES);
+	o.repair_from_peers = g_peers;
 	struct storage *st = NULL;
 	int rv = storage_open(&st, crashfs_io(fs), DIR, &o, rec, errmsg);
-	/* the read-only checker reaches the same verdict */
+	/* the read-only checker reaches the same verdict (damage is an error there) */
 	struct crashfs *fs2 = image_restore(&ref->img, which, data, len);
 	char errmsg2[STORAGE_ERRMSG_SIZE];
 	int rv2 = storage_inspect(crashfs_io(fs2), DIR, NULL, errmsg2);
-	assert_int_equal(rv == 0, rv2 == 0);
+	assert_int_equal(rv == 0 && !rec->catch_up, rv2 == 0);
+	if (rv == 0 && rec->catch_up)
+		assert_string_equal(rec->damage, errmsg2);
 	crashfs_free(fs2);
 	if (rv == 0 && keep_going) {
 		/* a repaired directory takes new entries and recovers them */
@@ -222,8 +228,33 @@ static uint32_t check_subset(const struct reference *ref, const struct storage_r
 	return ref->rec.n_entries - rec->n_entries;
 }
 
-/* Every prefix of the open segment, the rest of it cut (a shorter file) or zero (the
- * preallocated tail): recovery keeps the complete records and reports the torn one. */
+static void check_cut_file(const struct reference *ref, const uint8_t *buf, size_t len,
+                           uint32_t lost)
+{
+	struct storage_recovered rec;
+	char errmsg[STORAGE_ERRMSG_SIZE];
+	int rv = open_damaged(ref, ref->open_seg, buf, len, &rec, errmsg, false);
+	assert_int_equal(rv, STORAGE_ECORRUPT);
+	char want[64];
+	snprintf(want, sizeof(want), "offset %zu: the file ends here", len);
+	if (strstr(errmsg, want) == NULL || strstr(errmsg, "/wal/open-") == NULL ||
+	    strstr(errmsg, "refusing to start") == NULL)
+		fail_msg("cut file of %zu bytes: '%s'", len, errmsg);
+	g_peers = true;
+	rv = open_damaged(ref, ref->open_seg, buf, len, &rec, errmsg, true);
+	g_peers = false;
+	assert_int_equal(rv, 0);
+	assert_true(rec.catch_up);
+	assert_true(rec.catch_up_to >= rec.snapshot_index + rec.n_entries);
+	assert_non_null(strstr(rec.damage, want));
+	assert_non_null(strstr(rec.notes, "damage to durable data"));
+	assert_int_equal(check_subset(ref, &rec), lost);
+	storage_recovered_release(&rec);
+}
+
+/* Every prefix of the open segment, the rest of it zero (the preallocated tail): recovery
+ * keeps the complete records and reports the torn one. The rest cut instead (a shorter
+ * file): damage, refused, or repaired as a cluster member. */
 static void test_truncated_at_every_offset(void **state)
 {
 	(void)state;
@@ -245,15 +276,23 @@ static void test_truncated_at_every_offset(void **state)
 			struct storage_recovered rec;
 			char errmsg[STORAGE_ERRMSG_SIZE];
 			bool last_record = k >= offs[n - 1];
+			/* complete records are kept: those ending at or before k */
+			int complete = 0;
+			while (complete < n && (complete + 1 < n ? offs[complete + 1] : end) <= k)
+				complete++;
+			if (!zeros && k > 8) {
+				/* A shorter file holding records: no crash cuts a preallocated
+				 * segment, so this is damage, refused with file and offset on
+				 * its own, cut off and caught up as a cluster member. */
+				check_cut_file(&ref, buf, len, n - complete);
+				checked++;
+				continue;
+			}
 			int rv = open_damaged(&ref, ref.open_seg, buf, len, &rec, errmsg,
 			                      last_record && k % 7 == 0);
 			if (rv != 0)
 				print_message("cut at %" PRIu64 ": %s\n", k, errmsg);
 			assert_int_equal(rv, 0);
-			/* complete records are kept: those ending at or before k */
-			int complete = 0;
-			while (complete < n && (complete + 1 < n ? offs[complete + 1] : end) <= k)
-				complete++;
 			uint32_t missing = check_subset(&ref, &rec);
 			assert_int_equal(missing, (uint32_t)(n - complete));
 			/* clean if the cut falls on a record boundary, or if what it
@@ -336,6 +375,13 @@ static void test_bit_flip_every_byte(void **state)
 					              ref.img.f[f].path, at, errmsg);
 				assert_int_equal(rv, STORAGE_ECORRUPT);
 				assert_non_null(strstr(errmsg, "offset"));
+				if (f == ref.open_seg && at >= end - 16 + 8) {
+					/* in the zeros after the records: at the flipped byte */
+					char want[48];
+					snprintf(want, sizeof(want), "offset %" PRIu64 ":", at);
+					if (strstr(errmsg, want) == NULL)
+						fail_msg("flip at %" PRIu64 ": '%s'", at, errmsg);
+				}
 				refused++;
 				continue;
 			}

@@ -245,6 +245,111 @@ static void test_real_torn_tail(void **state)
 	assert_non_null(strstr(errmsg, closed));
 }
 
+/* Offset of the record of entry `index` in an open segment whose first record is entry
+ * `first` (walking the record headers). */
+static uint64_t record_offset(const char *path, raft_index first, raft_index index)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	uint64_t off = 8;
+	for (raft_index i = first; i < index; i++) {
+		uint32_t len = 0;
+		assert_int_equal(pread(fd, &len, 4, (off_t)off), 4);
+		assert_true(len > 0);
+		off += 8 + len;
+	}
+	close(fd);
+	return off;
+}
+
+/* Entries 1..16 in the open segment; meta records (with the term change of the second
+ * hard state) that 1..11 were durable. */
+static void durable_workload(const char *dir, char *path, size_t cap)
+{
+	struct sio *io = sio_posix();
+	struct storage_recovered rec;
+	struct storage *st = open_dir(io, dir, &rec);
+	storage_recovered_release(&rec);
+	struct raft_hard_state hs = {.term = 1};
+	assert_int_equal(storage_set_hard_state(st, &hs), 0);
+	uint64_t rng = 21;
+	append_batch(st, 1, 11, 1, &rng);
+	assert_int_equal(storage_sync(st), 0);
+	hs.term = 2;
+	assert_int_equal(storage_set_hard_state(st, &hs), 0);
+	append_batch(st, 12, 5, 2, &rng);
+	assert_int_equal(storage_sync(st), 0);
+	storage_close(st);
+	uint64_t end, last_start;
+	find_open_segment(dir, path, cap, &end, &last_start);
+}
+
+/* Expects damage: refused on its own, `concord-wal verify` says 'damaged:' with `want`,
+ * and a cluster member opens, keeping `kept` entries, catching up to at least 11. */
+static void expect_damage(const char *dir, const char *want, uint32_t kept)
+{
+	char out[8192], args[256];
+	snprintf(args, sizeof(args), "verify %s", dir);
+	assert_int_equal(run_tool(args, out, sizeof(out)), 1);
+	if (strstr(out, "damaged:") == NULL || strstr(out, want) == NULL)
+		fail_msg("concord-wal: '%s'", out);
+	struct storage_options o = th_options(64 << 10);
+	char errmsg[STORAGE_ERRMSG_SIZE];
+	struct storage_recovered rec;
+	struct storage *st = NULL;
+	assert_int_equal(storage_open(&st, sio_posix(), dir, &o, &rec, errmsg), STORAGE_ECORRUPT);
+	if (strstr(errmsg, want) == NULL || strstr(errmsg, "refusing to start") == NULL)
+		fail_msg("open: '%s'", errmsg);
+	assert_null(strstr(errmsg, "never acknowledged"));
+	o.repair_from_peers = true;
+	assert_int_equal(storage_open(&st, sio_posix(), dir, &o, &rec, errmsg), 0);
+	assert_true(rec.catch_up);
+	assert_true(rec.catch_up_to >= 11);
+	assert_int_equal(rec.n_entries, kept);
+	assert_non_null(strstr(rec.damage, want));
+	storage_recovered_release(&rec);
+	storage_close(st);
+	/* still catching up after a restart: the target is kept in meta */
+	assert_int_equal(storage_open(&st, sio_posix(), dir, &o, &rec, errmsg), 0);
+	assert_true(rec.catch_up);
+	assert_true(rec.catch_up_to >= 11);
+	storage_recovered_release(&rec);
+	storage_close(st);
+}
+
+/* The issue's cases: the open segment cut at a record boundary (a shorter file), and its
+ * last records zeroed (the file keeps its size): both lose entries meta says were durable;
+ * neither is a torn tail. */
+static void test_real_durable_cut(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+	durable_workload(f->dir, path, sizeof(path));
+	uint64_t at = record_offset(path, 1, 9);
+	assert_int_equal(truncate(path, (off_t)at), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "offset %" PRIu64 ": the file ends here", at);
+	expect_damage(f->dir, want, 8);
+}
+
+static void test_real_durable_zeroed(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+	durable_workload(f->dir, path, sizeof(path));
+	uint64_t at = record_offset(path, 1, 9);
+	uint64_t end = record_offset(path, 1, 17);
+	int fd = open(path, O_RDWR);
+	static const char zeros[65536];
+	assert_true(end - at <= sizeof(zeros));
+	assert_int_equal(pwrite(fd, zeros, end - at, (off_t)at), (ssize_t)(end - at));
+	close(fd);
+	char want[96];
+	snprintf(want, sizeof(want), "offset %" PRIu64 ": the log ends at entry 8, but it reached",
+	         at);
+	expect_damage(f->dir, want, 8);
+}
+
 static void test_real_disk_full(void **state)
 {
 	struct fixture *f = *state;
@@ -273,6 +378,27 @@ static void test_real_disk_full(void **state)
 	assert_int_equal(rec.n_entries, 5);
 	storage_recovered_release(&rec);
 	storage_close(st);
+	/* A restart whose new segment does not fit: the message names the segment size,
+	 * and no partly preallocated segment is left holding space. */
+	sio_fault_set(&faulty.fault, SIO_OP_BIT(SIO_ALLOCATE), 0, -1, ENOSPC);
+	struct storage_options o = th_options(1 << 20);
+	char errmsg[STORAGE_ERRMSG_SIZE];
+	assert_int_equal(storage_open(&st, &faulty.io, f->dir, &o, &rec, errmsg), STORAGE_ENOSPC);
+	print_message("%s\n", errmsg);
+	assert_non_null(strstr(errmsg, "disk full"));
+	assert_non_null(strstr(errmsg, "1048576-byte segment"));
+	char wal[256];
+	snprintf(wal, sizeof(wal), "%s/wal", f->dir);
+	struct sio_names names;
+	assert_int_equal(sio_list(sio_posix(), wal, &names), 0);
+	for (uint32_t i = 0; i < names.n; i++)
+		assert_true(strncmp(names.v[i], "open-", 5) != 0);
+	sio_names_free(&names);
+	sio_fault_clear(&faulty.fault);
+	st = open_dir(sio_posix(), f->dir, &rec);
+	assert_int_equal(rec.n_entries, 5);
+	storage_recovered_release(&rec);
+	storage_close(st);
 	sio_faulty_close(&faulty);
 }
 
@@ -282,6 +408,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_real_disk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_real_torn_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_real_durable_cut, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_real_durable_zeroed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_real_disk_full, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("real", tests, NULL, NULL);

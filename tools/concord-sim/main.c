@@ -34,7 +34,10 @@ static void usage(FILE *f)
 	           "  --ticks T         length of the faulty phase in node ticks of 10 ms\n"
 	           "                    (default 2000)\n"
 	           "  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
-	           "                    partition, crash, transfer, snapshot, membership, disk;\n"
+	           "                    partition, crash, transfer, snapshot, membership, disk,\n"
+	           "                    damage (not in all: once, one voter's durable data),\n"
+	           "                    stall (not in all: a disk completes nothing for 2-6 s),\n"
+	           "                    diverge (not in all: see README.md);\n"
 	           "                    or all, none (default all)\n"
 	           "  --clients C       concurrent clients (default 3)\n"
 	           "  --trace           print every event\n"
@@ -44,6 +47,9 @@ static void usage(FILE *f)
 	           "  --ready-each      every node takes a ready after every input (by default\n"
 	           "                    each node's driver steps several inputs between readies,\n"
 	           "                    in a pattern drawn from the seed, as an event loop does)\n"
+	           "  --unordered       the nodes ignore the order of a pipelining client's\n"
+	           "                    commands (src/driver/order.h), as the server once did:\n"
+	           "                    to see the checker catch it\n"
 	           "  --quiet           print only violations and the final tally\n"
 	           "  -h, --help        this text\n"
 	           "\n"
@@ -82,7 +88,8 @@ int main(int argc, char **argv)
 		O_PACE,
 		O_HISTORY,
 		O_QUIET,
-		O_READY_EACH
+		O_READY_EACH,
+		O_UNORDERED,
 	};
 	static const struct option longopts[] = {
 	    {"seed", required_argument, NULL, O_SEED},
@@ -97,11 +104,13 @@ int main(int argc, char **argv)
 	    {"history", required_argument, NULL, O_HISTORY},
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {"ready-each", no_argument, NULL, O_READY_EACH},
+	    {"unordered", no_argument, NULL, O_UNORDERED},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t first = 0, last = 0, nodes = 0, ticks = 2000, clients = 3;
 	bool have_seed = false, trace = false, narrate = false, quiet = false, ready_each = false;
+	bool unordered = false;
 	double pace = 0;
 	uint32_t faults = SIM_FAULT_ALL;
 	const char *faults_text = "all";
@@ -195,6 +204,9 @@ int main(int argc, char **argv)
 		case O_READY_EACH:
 			ready_each = true;
 			break;
+		case O_UNORDERED:
+			unordered = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -232,6 +244,7 @@ int main(int argc, char **argv)
 		    .pace = pace,
 		    .history_path = history,
 		    .ready_each = ready_each,
+		    .unordered = unordered,
 		};
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
@@ -244,26 +257,35 @@ int main(int argc, char **argv)
 		       " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
 		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
-		       " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64
+		       " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64 " held=%" PRIu64
 		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
 		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
-		       r.retries, r.duplicates, r.expiry_writes,
+		       r.retries, r.duplicates, r.expiry_writes, r.held,
 		       r.linearizable == 1    ? "ok"
 		       : r.linearizable == 0  ? "NO"
 		       : r.linearizable == -1 ? "unknown"
 		                              : "-",
 		       (double)r.sim_ms / 1000.0, r.trace_hash);
+		if (o.faults & SIM_FAULT_STALL)
+			printf("  stall: disks=%" PRIu64 " leaders-stepped-down=%" PRIu64 "\n",
+			       r.stalls, r.stalled_leaders);
+		if (o.faults & SIM_FAULT_DAMAGE)
+			printf("  damage: flips=%" PRIu64 " cuts=%" PRIu64 " repaired=%" PRIu64
+			       " refused=%" PRIu64 " clean=%" PRIu64 "\n",
+			       r.damage_flips, r.damage_cuts, r.damage_repaired, r.damage_refused,
+			       r.damage_clean);
 		if (!ok) {
 			printf("  property: %s\n  detail: %s\n  %s:\n%s", r.property, r.detail,
 			       strcmp(r.property, "linearizability") == 0 ? "explanation"
 			                                                  : "events leading to it",
 			       r.recent);
 			printf("  replay: concord-sim --seed %" PRIu64 " --nodes %u --ticks %u "
-			       "--faults %s --clients %u%s --trace\n",
+			       "--faults %s --clients %u%s%s --trace\n",
 			       seed, o.nodes, o.ticks, faults_canon, o.clients,
-			       o.ready_each ? " --ready-each" : "");
+			       o.ready_each ? " --ready-each" : "",
+			       o.unordered ? " --unordered" : "");
 		}
 		fflush(stdout);
 	}

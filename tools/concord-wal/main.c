@@ -21,7 +21,9 @@ static const char usage[] =
     "\n"
     "Exit status: 0 the directory is sound (a torn write at the end of the newest\n"
     "segment, which the node cuts off when it starts, is reported as repairable);\n"
-    "1 corruption or an I/O error, reported with file and offset; 2 bad usage.\n";
+    "1 corruption or an I/O error, reported with file and offset (damage to data the\n"
+    "node had made durable is reported as 'damaged:', with what a cluster member\n"
+    "does about it); 2 bad usage.\n";
 
 struct state {
 	bool dump;
@@ -32,6 +34,8 @@ struct state {
 	raft_index first;
 	raft_index last;
 	const char *cur_segment;
+	bool damaged;
+	raft_index catch_up_to;
 };
 
 static void print_conf(const struct raft_conf *c)
@@ -140,6 +144,14 @@ static void on_note(void *ctx, const char *note)
 	printf("repairable: %s\n", note);
 }
 
+static void on_damage(void *ctx, const char *damage, raft_index catch_up_to)
+{
+	struct state *s = ctx;
+	s->damaged = true;
+	s->catch_up_to = catch_up_to;
+	printf("damaged: %s\n", damage);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -168,9 +180,21 @@ int main(int argc, char **argv)
 	    .on_segment = on_segment,
 	    .on_record = on_record,
 	    .on_note = on_note,
+	    .on_damage = on_damage,
 	};
 	char errmsg[STORAGE_ERRMSG_SIZE];
 	int rv = storage_inspect(sio_posix(), dir, &v, errmsg);
+	if (rv != STORAGE_OK && s.damaged) {
+		fprintf(stderr, "concord-wal: %s: damage to data the node had made durable: %s\n",
+		        storage_strerror(rv), errmsg);
+		fprintf(stderr,
+		        "concord-wal: %s: a member of a cluster of three or more repairs this from "
+		        "its peers when it starts (it drops the log from the damage on and neither "
+		        "votes nor campaigns until it has fetched entries up to at least %" PRIu64
+		        "); a single node refuses to start\n",
+		        dir, s.catch_up_to);
+		return 1;
+	}
 	if (rv != STORAGE_OK) {
 		fprintf(stderr, "concord-wal: %s: %s\n", storage_strerror(rv), errmsg);
 		fprintf(stderr, "concord-wal: %s would refuse to start\n", dir);

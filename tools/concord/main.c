@@ -1,7 +1,11 @@
 /* main.c: `concord`, one node of a Concord cluster: flags, the node, the RESP and HTTP servers,
  * clean shutdown on SIGTERM/SIGINT. */
+#include "flags.h"
+#include "security.h"
 #include "server/http_server.h"
 #include "server/node.h"
+#include "server/peer_status.h"
+#include "server/publish.h"
 #include "server/resp_server.h"
 #include "server/server.h"
 
@@ -19,10 +23,12 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define EXIT_USAGE 2
+#define EXIT_REMOVED      3
+#define REMOVED_LINGER_MS 2000
 
 static const char usage_text[] =
     "Usage: concord [flags]\n"
+    "       concord restore FILE --name NAME --initial-cluster LIST [flags] (--help)\n"
     "\n"
     "One node of a Concord cluster: a replicated, strongly consistent key-value store on\n"
     "Raft. Clients speak the Redis protocol (RESP2) on --listen-client and HTTP/JSON on\n"
@@ -61,13 +67,18 @@ static const char usage_text[] =
     "  --heartbeat-ticks N          leader heartbeat period in ticks (default 2)\n"
     "  --request-timeout-ms N       writes and reads give up after this (default 5000); the\n"
     "                               outcome of a timed-out write is unknown\n"
-    "  --snapshot-entries N         snapshot after this many applied entries (default 100000)\n"
+    "  --snapshot-entries N         snapshot after this many applied entries (default 10000000)\n"
     "  --snapshot-bytes N           ... or after this many bytes of applied commands\n"
-    "                               (default 67108864; 0: entries only)\n"
+    "                               (default 67108864; 0: entries only); member k waits\n"
+    "                               ((k - 1) mod 4) eighths longer for either\n"
     "  --snapshot-trailing N        log entries kept behind a snapshot for slow followers\n"
     "                               (default 10000)\n"
     "  --wal-segment-bytes N        size of one WAL segment file, preallocated (default\n"
     "                               67108864; at least 4096)\n"
+    "  --disk-stall-ms N            a WAL write or fsync outstanding this long means a\n"
+    "                               hung disk: a leader steps down, the node logs it and\n"
+    "                               exports concord_disk_stalled (default: three mean\n"
+    "                               election timeouts)\n"
     "\n"
     "Key-value limits (must be the same on every node):\n"
     "  --max-key-bytes N            longest key (default 4096, at most 65536)\n"
@@ -116,7 +127,12 @@ static const char usage_text[] =
     "  --version                    the version\n"
     "\n"
     "SIGTERM or SIGINT shut the node down cleanly (exit 0). Writes are acknowledged only\n"
-    "once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n";
+    "once fsynced on a quorum, so kill -9 loses nothing acknowledged.\n"
+    "\n"
+    "Exit status: 0 stopped by SIGTERM/SIGINT; 1 could not start, a second signal, or a\n"
+    "storage failure (fail-stop); 2 usage error; 3 this member was removed from the\n"
+    "cluster (it says so in its log and to its clients for 2 s, then stops; its data\n"
+    "directory is of no further use).\n";
 
 struct options {
 	char name[64];
@@ -133,6 +149,7 @@ struct options {
 	bool join;
 	uint32_t tick_ms, election_ticks, heartbeat_ticks, request_timeout_ms;
 	uint64_t snapshot_entries, snapshot_bytes, snapshot_trailing, segment_bytes;
+	uint32_t disk_stall_ms;
 	bool snapshot_trailing_set;
 	uint32_t max_key_bytes, max_value_bytes, max_keys, max_frame_bytes;
 	enum server_follower_mode resp_follower, http_follower;
@@ -145,9 +162,10 @@ struct options {
 	int log_level;
 	bool insecure;
 	char allowed_hosts[1024];
+	struct security_options sec;
 };
 
-__attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
+void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -229,8 +247,8 @@ static void resolve_addr(const char *flag, const char *in, char *out, size_t cap
 }
 
 /* Parses "name=host:port,..." into (name, address) pairs; returns how many. */
-static uint32_t parse_list(const char *flag, const char *list, char names[][64], char addrs[][128],
-                           uint32_t cap)
+uint32_t parse_list(const char *flag, const char *list, char names[][64], char addrs[][128],
+                    uint32_t cap)
 {
 	uint32_t n = 0;
 	const char *p = list;
@@ -263,7 +281,7 @@ static uint32_t parse_list(const char *flag, const char *list, char names[][64],
 	return n;
 }
 
-static int lookup(char names[][64], uint32_t n, const char *name)
+int lookup(char names[][64], uint32_t n, const char *name)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (strcmp(names[i], name) == 0)
@@ -291,6 +309,7 @@ enum {
 	OPT_SNAPSHOT_BYTES,
 	OPT_SNAPSHOT_TRAILING,
 	OPT_SEGMENT_BYTES,
+	OPT_DISK_STALL,
 	OPT_MAX_KEY,
 	OPT_MAX_VALUE,
 	OPT_MAX_KEYS,
@@ -334,6 +353,7 @@ static const struct option long_options[] = {
     {"snapshot-bytes", required_argument, NULL, OPT_SNAPSHOT_BYTES},
     {"snapshot-trailing", required_argument, NULL, OPT_SNAPSHOT_TRAILING},
     {"wal-segment-bytes", required_argument, NULL, OPT_SEGMENT_BYTES},
+    {"disk-stall-ms", required_argument, NULL, OPT_DISK_STALL},
     {"max-key-bytes", required_argument, NULL, OPT_MAX_KEY},
     {"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE},
     {"max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME},
@@ -355,6 +375,7 @@ static const struct option long_options[] = {
     {"watch-conn-max", required_argument, NULL, OPT_WATCH_CONN_MAX},
     {"watch-buffer-bytes", required_argument, NULL, OPT_WATCH_BUFFER},
     {"history-revisions", required_argument, NULL, OPT_HISTORY},
+    SECURITY_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -386,7 +407,7 @@ static void client_option(struct options *o, int ch, const char *v)
 }
 
 /* Protected mode and the HTTP Host allowlist (docs/security.md). */
-static void security_option(struct options *o, int ch, const char *v)
+static void protect_option(struct options *o, int ch, const char *v)
 {
 	if (ch == OPT_INSECURE) {
 		o->insecure = true;
@@ -395,19 +416,6 @@ static void security_option(struct options *o, int ch, const char *v)
 	copy_flag("--allowed-hosts", o->allowed_hosts, sizeof(o->allowed_hosts), v);
 	if (strpbrk(o->allowed_hosts, " \t\n/") != NULL)
 		usage_error("--allowed-hosts: a comma-separated list of host names, no ports");
-}
-
-/* Whether --NAME (or -NAME, NAME=...) was given: TLS counts as on once --cert-file is. */
-static bool flag_given(int argc, char **argv, const char *name)
-{
-	size_t n = strlen(name);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		a += a[0] == '-' ? (a[1] == '-' ? 2 : 1) : 0;
-		if (strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '='))
-			return true;
-	}
-	return false;
 }
 
 static void options_parse(int argc, char **argv, struct options *o)
@@ -419,7 +427,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 	o->election_ticks = 10;
 	o->heartbeat_ticks = 2;
 	o->request_timeout_ms = 5000;
-	o->snapshot_entries = 100000;
+	o->snapshot_entries = 10000000;
 	o->snapshot_bytes = (uint64_t)64 << 20;
 	o->max_key_bytes = 4096;
 	o->max_value_bytes = 1u << 20;
@@ -516,6 +524,10 @@ static void options_parse(int argc, char **argv, struct options *o)
 			o->segment_bytes =
 			    parse_u64("--wal-segment-bytes", optarg, 4096, (uint64_t)1 << 40);
 			break;
+		case OPT_DISK_STALL:
+			o->disk_stall_ms =
+			    (uint32_t)parse_u64("--disk-stall-ms", optarg, 1, 24u * 3600 * 1000);
+			break;
 		case OPT_MAX_KEY:
 			o->max_key_bytes =
 			    (uint32_t)parse_u64("--max-key-bytes", optarg, 1, KV_KEY_BYTES_LIMIT);
@@ -559,7 +571,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_INSECURE:
 		case OPT_ALLOWED_HOSTS:
-			security_option(o, ch, optarg);
+			protect_option(o, ch, optarg);
 			break;
 		case OPT_RELAY_RESERVE:
 		case OPT_IDLE_TIMEOUT:
@@ -589,6 +601,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
+			fputs("\n", stdout);
+			fputs(security_usage_text, stdout);
 			exit(0);
 		case OPT_VERSION:
 			printf("concord 0.1.0\n");
@@ -596,7 +610,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case ':':
 			usage_error("%s needs a value", flag);
 		default:
-			usage_error("unknown flag '%s'", flag);
+			if (!security_option(&o->sec, ch, optarg))
+				usage_error("unknown flag '%s'", flag);
 		}
 	}
 	if (optind < argc)
@@ -606,7 +621,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 		            o->heartbeat_ticks, o->election_ticks);
 }
 
-static uint64_t cluster_id_value(const char *text)
+uint64_t cluster_id_value(const char *text)
 {
 	char *end = NULL;
 	errno = 0;
@@ -736,10 +751,12 @@ static void config_build(struct options *o, struct node_config *cfg)
 	cfg->request_timeout_ms = o->request_timeout_ms;
 	cfg->snapshot_entries = o->snapshot_entries;
 	cfg->snapshot_bytes = o->snapshot_bytes;
+	cfg->snapshot_stagger = true;
 	if (o->snapshot_trailing_set)
 		cfg->snapshot_trailing = o->snapshot_trailing;
 	if (o->segment_bytes != 0)
 		cfg->segment_bytes = o->segment_bytes;
+	cfg->disk_stall_ms = o->disk_stall_ms;
 	if (cfg->snapshot_trailing > o->snapshot_entries)
 		cfg->snapshot_trailing = o->snapshot_entries;
 	cfg->kv.limits.key_bytes_max = o->max_key_bytes;
@@ -760,6 +777,10 @@ struct process {
 	bool stopping;
 	int waiting; /* parts still shutting down */
 	int level;
+	int exit_status;
+	uv_timer_t removed_timer; /* a removed member answers its clients a while, then stops */
+	bool removed;
+	struct server_publisher *pub; /* has the leader publish this member's addresses */
 };
 
 static void on_node_log(void *ctx, int level, const char *msg)
@@ -778,17 +799,17 @@ static void on_part_stopped(void *arg)
 	p->sv.node = NULL;
 	uv_close((uv_handle_t *)&p->sigterm, NULL);
 	uv_close((uv_handle_t *)&p->sigint, NULL);
+	if (p->removed)
+		uv_close((uv_handle_t *)&p->removed_timer, NULL);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void shutdown_begin(struct process *p)
 {
-	struct process *p = h->data;
-	if (p->stopping) {
-		fprintf(stderr, "concord: second %s: exiting at once\n", strsignal(signum));
-		_exit(1);
-	}
 	p->stopping = true;
-	server_logf(&p->sv, 1, "%s: shutting down", strsignal(signum));
+	server_publisher_close(p->pub);
+	p->pub = NULL;
+	peer_status_close(p->sv.peer_status);
+	p->sv.peer_status = NULL;
 	/* Stop accepting and drop the clients first, then stop the node: what the node
 	 * still owes the clients is answered "shutting down" into closed connections. */
 	p->waiting = 1;
@@ -803,7 +824,42 @@ static void on_signal(uv_signal_t *h, int signum)
 	node_stop(p->sv.node, on_part_stopped, p);
 }
 
-/* The frontends' shared settings from the options. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct process *p = h->data;
+	if (p->stopping) {
+		fprintf(stderr, "concord: second %s: exiting at once\n", strsignal(signum));
+		_exit(1);
+	}
+	server_logf(&p->sv, 1, "%s: shutting down", strsignal(signum));
+	shutdown_begin(p);
+}
+
+static void on_removed_timer(uv_timer_t *t)
+{
+	struct process *p = t->data;
+	if (p->stopping)
+		return;
+	server_logf(&p->sv, 2, "removed from the cluster: shutting down (exit status %d)",
+	            EXIT_REMOVED);
+	shutdown_begin(p);
+}
+
+/* The node learned it was removed (node_removed.c): its clients are told so for
+ * REMOVED_LINGER_MS, then it stops and the process exits with EXIT_REMOVED. */
+static void on_removed(void *ctx)
+{
+	struct process *p = ctx;
+	if (p->removed || p->stopping)
+		return;
+	p->removed = true;
+	p->exit_status = EXIT_REMOVED;
+	uv_timer_init(p->loop, &p->removed_timer);
+	p->removed_timer.data = p;
+	uv_timer_start(&p->removed_timer, on_removed_timer, REMOVED_LINGER_MS, 0);
+}
+
+/* The frontends' shared settings, from the flags. */
 static void server_setup(struct server *sv, const struct options *o, const struct node_config *cfg,
                          uv_loop_t *loop)
 {
@@ -833,6 +889,8 @@ static void server_setup(struct server *sv, const struct options *o, const struc
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "restore") == 0)
+		return restore_main(argc - 1, argv + 1);
 	struct options o;
 	options_parse(argc, argv, &o);
 	struct node_config cfg;
@@ -844,10 +902,14 @@ int main(int argc, char **argv)
 	p.level = o.log_level;
 	cfg.log = on_node_log;
 	cfg.log_ctx = &p;
+	cfg.removed = on_removed;
+	cfg.removed_ctx = &p;
 	struct server *sv = &p.sv;
 	server_setup(sv, &o, &cfg, p.loop);
 
 	char err[512];
+	if (security_apply(&o.sec, sv, &cfg, err, sizeof(err)) != 0)
+		usage_error("%s", err);
 	struct node *node = NULL;
 	if (node_start(&node, p.loop, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "concord: cannot start the node: %s\n", err);
@@ -855,8 +917,8 @@ int main(int argc, char **argv)
 	}
 	sv->node = node;
 	/* Protected mode, once the recovered state says whether auth is on. */
-	if (auth_protected_check(sv, o.listen_client, o.listen_http,
-	                         flag_given(argc, argv, "cert-file"), err, sizeof(err)) != 0) {
+	if (auth_protected_check(sv, o.listen_client, o.listen_http, o.sec.cert_file != NULL, err,
+	                         sizeof(err)) != 0) {
 		server_logf(sv, 3, "%s", err);
 		fprintf(stderr, "concord: refusing to start: %s\n", err);
 		return 1;
@@ -872,6 +934,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "concord: %s\n", err);
 		return 1;
 	}
+	p.pub = server_publisher_start(sv);
+	if (sv->http != NULL)
+		sv->peer_status = peer_status_start(sv);
 	uv_signal_init(p.loop, &p.sigterm);
 	uv_signal_init(p.loop, &p.sigint);
 	p.sigterm.data = p.sigint.data = &p;
@@ -889,5 +954,5 @@ int main(int argc, char **argv)
 	if (rv != 0)
 		server_logf(sv, 2, "the loop closed with handles still open: %s", uv_strerror(rv));
 	server_logf(sv, 1, "stopped");
-	return 0;
+	return p.exit_status;
 }

@@ -154,7 +154,7 @@ static int ctl_status(struct ctl *ctl, int argc, char **argv)
 {
 	struct concord_client *c = ctl->c;
 	uint32_t timeout_ms = ctl->timeout_ms;
-	bool as_json = false;
+	bool as_json = ctl->format == CTL_FORMAT_JSON;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			as_json = true;
@@ -218,7 +218,55 @@ static int ctl_status(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
-static int ctl_members_list(struct concord_client *c)
+static int ctl_row_cmp(const void *a, const void *b)
+{
+	const struct ctl_row *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id ? 1 : 0;
+}
+
+static void ctl_members_print(enum ctl_format format, const struct ctl_row *rows, size_t n)
+{
+	if (format == CTL_FORMAT_JSON) {
+		printf("{\"members\": [");
+		for (size_t i = 0; i < n; i++) {
+			printf("%s{\"id\": %" PRIu64 ", \"name\": ", i > 0 ? ", " : "", rows[i].id);
+			ctl_print_json_string(rows[i].name);
+			printf(", \"voter\": %s, \"peer\": ", rows[i].voter ? "true" : "false");
+			ctl_print_json_string(rows[i].peer);
+			printf(", \"client\": ");
+			ctl_print_json_string(rows[i].client);
+			printf(", \"http\": ");
+			ctl_print_json_string(rows[i].http);
+			fputc('}', stdout);
+		}
+		printf("]}\n");
+		return;
+	}
+	if (format == CTL_FORMAT_DEFAULT) {
+		printf("%-4s %-10s %-7s %-21s %-21s %s\n", "ID", "NAME", "VOTER", "PEER", "CLIENT",
+		       "HTTP");
+		for (size_t i = 0; i < n; i++) {
+			printf("%-4" PRIu64 " %-10s %-7s %-21s %-21s %s\n", rows[i].id,
+			       rows[i].name, rows[i].voter ? "voter" : "learner", rows[i].peer,
+			       rows[i].client, rows[i].http);
+		}
+		return;
+	}
+	static char ids[CTL_ROWS_MAX][24];
+	static const char *cells[CTL_ROWS_MAX * 6];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%" PRIu64, rows[i].id);
+		const char *row[6] = {
+		    ids[i],       rows[i].name,   rows[i].voter ? "voter" : "learner",
+		    rows[i].peer, rows[i].client, rows[i].http};
+		memcpy(&cells[i * 6], row, sizeof(row));
+	}
+	static const char *const headers[] = {"ID", "NAME", "VOTER", "PEER", "CLIENT", "HTTP"};
+	ctl_print_rows(format, headers, 6, cells, n);
+}
+
+/* The members, sorted by id (etcdctl's order), in the chosen format. */
+static int ctl_members_list(struct concord_client *c, enum ctl_format format)
 {
 	char *json = NULL;
 	size_t len = 0;
@@ -236,12 +284,8 @@ static int ctl_members_list(struct concord_client *c)
 	static struct ctl_row rows[CTL_ROWS_MAX];
 	size_t n = ctl_rows_from(root, rows);
 	json_doc_free(doc);
-	printf("%-4s %-10s %-7s %-21s %-21s %s\n", "ID", "NAME", "VOTER", "PEER", "CLIENT", "HTTP");
-	for (size_t i = 0; i < n; i++) {
-		printf("%-4" PRIu64 " %-10s %-7s %-21s %-21s %s\n", rows[i].id, rows[i].name,
-		       rows[i].voter ? "voter" : "learner", rows[i].peer, rows[i].client,
-		       rows[i].http);
-	}
+	qsort(rows, n, sizeof(rows[0]), ctl_row_cmp);
+	ctl_members_print(format, rows, n);
 	return CTL_OK;
 }
 
@@ -249,7 +293,7 @@ static int ctl_members(struct ctl *ctl, int argc, char **argv)
 {
 	struct concord_client *c = ctl->c;
 	if (argc == 0) {
-		return ctl_members_list(c);
+		return ctl_members_list(c, ctl->format);
 	}
 	const char *sub = argv[0];
 	int rc;
@@ -330,8 +374,8 @@ static int ctl_step_down(struct ctl *ctl, int argc, char **argv)
  * Faults: on every node of the endpoint list.
  */
 
-/* The options of `faults set|clear PEER` (argv[2..argc)) into *f. */
-static void ctl_fault_options(int argc, char **argv, bool set, struct concord_fault *f)
+/* The options of `faults set PEER ...` (argv[2..]) into *f. */
+static void ctl_faults_parse(int argc, char **argv, bool set, struct concord_fault *f)
 {
 	memset(f, 0, sizeof(*f));
 	for (int i = 2; i < argc; i++) {
@@ -385,7 +429,7 @@ static int ctl_faults(struct ctl *ctl, int argc, char **argv)
 	}
 	uint64_t peer = ctl_parse_peer(argv[1]);
 	struct concord_fault f;
-	ctl_fault_options(argc, argv, set, &f);
+	ctl_faults_parse(argc, argv, set, &f);
 	/* Every listed node in turn: faults live on each node's own links. */
 	int worst = CTL_OK;
 	const char *p = endpoints;

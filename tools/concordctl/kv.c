@@ -29,6 +29,8 @@ static int ctl_put(struct ctl *ctl, int argc, char **argv)
 static int ctl_get(struct ctl *ctl, int argc, char **argv)
 {
 	struct concord_client *c = ctl->c;
+	if (ctl_range_wanted(argc, argv))
+		return ctl_get_range(ctl, argc, argv);
 	ctl_need_args("get", argc, 1, 1);
 	char *v = NULL;
 	size_t vl = 0;
@@ -50,6 +52,8 @@ static int ctl_get(struct ctl *ctl, int argc, char **argv)
 static int ctl_del(struct ctl *ctl, int argc, char **argv)
 {
 	struct concord_client *c = ctl->c;
+	if (ctl_range_wanted(argc, argv))
+		return ctl_del_range(ctl, argc, argv);
 	ctl_need_args("del", argc, 1, 1);
 	bool deleted = false;
 	int rc = concord_client_del(c, argv[0], strlen(argv[0]), &deleted);

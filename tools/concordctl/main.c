@@ -33,12 +33,24 @@ static const char ctl_usage_text[] =
     "  -u, --user NAME[:PASSWORD]\n"
     "                         authenticate as NAME (AUTH on every connection); without\n"
     "                         :PASSWORD it comes from CONCORD_PASSWORD\n"
+    "  -w, --write-out FMT    table, simple or json: how status, members, endpoint,\n"
+    "                         version and snapshot status print (default table)\n"
+    "  --cacert FILE          TLS: the servers' certificates must chain to this CA bundle\n"
+    "                         (PEM) and name the endpoint's host\n"
+    "  --cert FILE            TLS: a client certificate (PEM), for --client-cert-auth\n"
+    "  --key FILE             TLS: its key (PEM); any of the three turns TLS on\n"
     "  -h, --help             this text\n"
     "\n"
     "Commands:\n"
     "  put KEY VALUE          set KEY to VALUE\n"
     "  get KEY                print KEY's value (exit 1 if absent)\n"
     "  del KEY                delete KEY (exit 1 if absent)\n"
+    "  get KEY [END] [--prefix|--from-key] [--rev N] [--limit N] [--keys-only]\n"
+    "      [--count-only]     a range, as etcdctl: key and value lines; [KEY, END)\n"
+    "  del KEY [END] [--prefix|--from-key] [--prev-kv]\n"
+    "                         delete a range at one revision; prints how many\n"
+    "  txn                    etcdctl's transaction from stdin: compares, a blank line,\n"
+    "                         success requests, a blank line, failure requests\n"
     "  scan [PREFIX] [--keys-only]\n"
     "                         print every key starting with PREFIX and its value, one\n"
     "                         'key<TAB>value' line each, in key order\n"
@@ -73,6 +85,18 @@ static const char ctl_usage_text[] =
     "  auth enable|disable|status\n"
     "                         switch auth on for the whole cluster (needs a user root\n"
     "                         with the root role) or off\n"
+    "  snapshot save FILE [--http HOST:PORT]\n"
+    "                         stream a consistent snapshot (backup) of the first endpoint's\n"
+    "                         node into FILE (GET /v1/snapshot on its HTTP address, found\n"
+    "                         in its status unless --http), check it, then rename it there\n"
+    "  endpoint health        for every endpoint: does it answer and know a leader, in how\n"
+    "                         long (exit 1 if any is unhealthy)\n"
+    "  endpoint status        for every endpoint: id, version, store and data directory\n"
+    "                         sizes, leader or learner, term, raft index, applied index\n"
+    "  version                concordctl's version and the first answering server's\n"
+    "  compaction REV         drop the history older than revision REV on every node\n"
+    "  snapshot status FILE   check a snapshot file and print its index, term, revision,\n"
+    "                         keys, size and checksum (exit 1 if it is damaged)\n"
     "\n"
     "Exit status: 0 success, 1 not found or failed, 2 usage error, 3 cluster unavailable.\n";
 
@@ -146,6 +170,20 @@ void ctl_need_args(const char *cmd, int have, int want_min, int want_max)
 	}
 }
 
+static enum ctl_format ctl_parse_format(const char *s)
+{
+	if (strcmp(s, "table") == 0) {
+		return CTL_FORMAT_TABLE;
+	}
+	if (strcmp(s, "simple") == 0) {
+		return CTL_FORMAT_SIMPLE;
+	}
+	if (strcmp(s, "json") == 0) {
+		return CTL_FORMAT_JSON;
+	}
+	ctl_usage_error("--write-out: expected table, simple or json, got '%s'", s);
+}
+
 /* ----------------------------------------------------------------------------------
  * main
  */
@@ -173,8 +211,9 @@ static void ctl_credentials(const char *user, char *name, size_t cap, struct con
 
 static const struct ctl_command *ctl_find(const char *name)
 {
-	static const struct ctl_command *const tables[] = {ctl_kv_commands, ctl_admin_commands,
-	                                                   ctl_lease_commands, ctl_auth_commands};
+	static const struct ctl_command *const tables[] = {
+	    ctl_kv_commands,       ctl_admin_commands, ctl_lease_commands, ctl_snapshot_commands,
+	    ctl_endpoint_commands, ctl_auth_commands,  ctl_txn_commands};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
 			if (strcmp(k->name, name) == 0) {
@@ -193,16 +232,22 @@ int main(int argc, char **argv)
 	}
 	uint32_t timeout_ms = CONCORD_CLIENT_DEFAULT_DEADLINE_MS;
 	const char *user = NULL;
+	enum ctl_format format = CTL_FORMAT_DEFAULT;
+	const char *cacert = NULL, *cert = NULL, *key = NULL;
 	static const struct option longopts[] = {
 	    {"endpoints", required_argument, NULL, 'e'},
+	    {"cacert", required_argument, NULL, 'C'},
+	    {"cert", required_argument, NULL, 'c'},
+	    {"key", required_argument, NULL, 'k'},
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"user", required_argument, NULL, 'u'},
+	    {"write-out", required_argument, NULL, 'w'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 	/* '+': options stop at the command, whose own options follow it. */
-	while ((opt = getopt_long(argc, argv, "+e:t:u:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+e:t:u:w:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e':
 			endpoints = optarg;
@@ -214,9 +259,21 @@ int main(int argc, char **argv)
 		case 'u':
 			user = optarg;
 			break;
+		case 'w':
+			format = ctl_parse_format(optarg);
+			break;
 		case 'h':
 			fputs(ctl_usage_text, stdout);
 			return CTL_OK;
+		case 'C':
+			cacert = optarg;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
 		default:
 			fprintf(stderr, "Try 'concordctl --help'.\n");
 			return CTL_USAGE;
@@ -244,6 +301,9 @@ int main(int argc, char **argv)
 	                           : CONCORD_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
 	char name[128];
 	ctl_credentials(user, name, sizeof(name), &o);
+	o.tls_ca_file = cacert;
+	o.tls_cert_file = cert;
+	o.tls_key_file = key;
 	struct concord_client *c = NULL;
 	char err[CONCORD_CLIENT_ERRMSG_SIZE];
 	int rc = concord_client_new(endpoints, &o, &c, err);
@@ -252,7 +312,8 @@ int main(int argc, char **argv)
 	}
 	ctl_client = c;
 
-	struct ctl ctl = {.c = c, .endpoints = endpoints, .timeout_ms = timeout_ms};
+	struct ctl ctl = {
+	    .c = c, .endpoints = endpoints, .timeout_ms = timeout_ms, .format = format};
 	const struct ctl_command *found = ctl_find(cmd);
 	if (found == NULL) {
 		ctl_usage_error("unknown command '%s'", cmd);

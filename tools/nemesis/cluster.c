@@ -259,6 +259,9 @@ int cluster_init(struct nem_cluster *cl, bool want_disks, uint64_t seed)
 	o.backoff_min_ms = 20;
 	o.backoff_max_ms = 200;
 	o.no_session = true;
+	if (nem_tls_init(cl) != 0)
+		return -1;
+	nem_tls_client_opts(cl, &o);
 	char err[CONCORD_CLIENT_ERRMSG_SIZE];
 	if (concord_client_new(cl->endpoints, &o, &cl->admin, err) != 0) {
 		nem_log("admin client: %s", err);
@@ -323,6 +326,9 @@ int cluster_start(struct nem_cluster *cl, struct nem_slot *s)
 	argv[n++] = "1048576";
 	if (s->joiner)
 		argv[n++] = "--join";
+	n = nem_tls_node_args(cl, s, argv, n, 62);
+	if (n < 0)
+		return -1;
 	for (int i = 0; i < cl->n_extra && n < 62; i++)
 		argv[n++] = cl->extra[i];
 	argv[n] = NULL;
@@ -354,6 +360,7 @@ int cluster_start(struct nem_cluster *cl, struct nem_slot *s)
 	s->pid = pid;
 	s->paused = false;
 	s->may_exit = false;
+	s->removed = false;
 	s->starts++;
 	return 0;
 }
@@ -409,7 +416,8 @@ void cluster_stop(struct nem_cluster *cl, struct nem_slot *s)
 		int st;
 		pid_t p = waitpid(s->pid, &st, WNOHANG);
 		if (p == s->pid) {
-			if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+			bool removed_exit = s->removed && WIFEXITED(st) && WEXITSTATUS(st) == 3;
+			if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !removed_exit) {
 				/* A graceful stop ends with status 0; anything else (a crash on
 				 * the way out, a sanitizer's report) is a finding. */
 				char line[256];

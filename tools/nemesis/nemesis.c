@@ -140,6 +140,7 @@ struct options {
 	char concord_wal[PATH_MAX];
 	uint64_t check_ms;
 	char faults_arg[512];
+	bool tls;        /* --tls */
 	char *extra[16]; /* --concord-arg: passed to every node */
 	int n_extra;
 };
@@ -175,6 +176,9 @@ static void usage(FILE *f)
 	    "  --check-ms N        the linearizability checker's time budget (default 300000)\n"
 	    "  --concord PATH      the server binary (default: beside this program)\n"
 	    "  --concord-wal PATH  the storage verifier (default: beside this program)\n"
+	    "  --tls               TLS on every port of every node, client certificates\n"
+	    "                      required, peers mutual (a test CA made with\n"
+	    "                      scripts/make-test-certs.sh); every client speaks TLS\n"
 	    "  --concord-arg ARG   one more flag for every node (repeatable), e.g.\n"
 	    "                      --concord-arg=--stale-reads to see the checker catch it\n\n"
 	    "Exit status: 0 every check passed; 1 a check failed; 2 bad usage or the harness\n"
@@ -259,6 +263,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 		O_CONCORD,
 		O_WAL,
 		O_ARG,
+		O_TLS,
 		O_PIPE,
 		O_DEPTH
 	};
@@ -282,6 +287,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 	    {"concord", required_argument, NULL, O_CONCORD},
 	    {"concord-wal", required_argument, NULL, O_WAL},
 	    {"concord-arg", required_argument, NULL, O_ARG},
+	    {"tls", no_argument, NULL, O_TLS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -382,6 +388,9 @@ static void options_parse(int argc, char **argv, struct options *o)
 				exit(2);
 			}
 			o->extra[o->n_extra++] = optarg;
+			break;
+		case O_TLS:
+			o->tls = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -688,8 +697,13 @@ static int fault_member(struct run *r, char *d, size_t dl)
 	int l = cluster_leader(cl, NULL);
 	double t_start = secs();
 	int rc;
+	/* Once removed, the member stops by itself with status 3. */
+	s->removed = true;
+	s->may_exit = true;
 	RETRY_ADMIN(rc, 10000 * cl->slow, concord_client_member_remove(cl->admin, old_id));
 	if (rc != 0) {
+		s->removed = false;
+		s->may_exit = false;
 		nem_log("remove %s failed: %s", old, concord_client_errmsg(cl->admin));
 		return snprintf(d, dl, "remove %s failed: %s", old,
 		                concord_client_errmsg(cl->admin)),
@@ -1039,6 +1053,9 @@ int main(int argc, char **argv)
 	         o->depth_min, o->depth_max, o->faults_arg, o->hold_min_ms, o->hold_max_ms,
 	         o->quiet_min_ms, o->quiet_max_ms, o->deadline_ms, o->slow > 1 ? " --slow " : "",
 	         o->slow > 1 ? slow_s : "", o->disks ? "" : " --no-disks");
+	if (o->tls)
+		snprintf(reproducer + strlen(reproducer), sizeof(reproducer) - strlen(reproducer),
+		         " --tls");
 	for (int i = 0; i < o->n_extra; i++) {
 		size_t used = strlen(reproducer);
 		snprintf(reproducer + used, sizeof(reproducer) - used, " --concord-arg=%s",
@@ -1056,6 +1073,7 @@ int main(int argc, char **argv)
 	cl->tick_ms = 25;
 	cl->extra = o->extra;
 	cl->n_extra = o->n_extra;
+	cl->tls = o->tls;
 	int exit_code = 2;
 	struct workload *w = NULL;
 	if (cluster_init(cl, o->disks, o->seed) != 0)
@@ -1081,6 +1099,7 @@ int main(int argc, char **argv)
 	    .pipeline_clients = o->pipeline_clients,
 	    .depth_min = o->depth_min,
 	    .depth_max = o->depth_max,
+	    .cl = cl,
 	};
 	/* The timeline starts with the workload. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -36,8 +36,11 @@ struct nem_slot {
 	pid_t pid; /* 0: not running */
 	bool paused;
 	bool may_exit;   /* an exit now is expected (killed, or a full disk) */
+	bool removed;    /* removed from the configuration: it exits with status 3 by itself
+	                    (docs/server.md, a removed member knows it) */
 	int last_status; /* wait status of the last exit */
 	unsigned starts;
+	char tls_cert[PATH_MAX + 48], tls_key[PATH_MAX + 48]; /* --tls: this member's */
 };
 
 struct nem_retired {
@@ -64,6 +67,9 @@ struct nem_cluster {
 	char **extra;           /* more flags for every node */
 	int n_extra;
 	struct concord_client *admin;
+	bool tls; /* --tls: TLS on every port, certificates made in certs/ (tls.c) */
+	char certs[PATH_MAX];
+	char ca_file[PATH_MAX + 16], client_cert[PATH_MAX + 16], client_key[PATH_MAX + 16];
 };
 
 /* ---- log and clock (nemesis.c) */
@@ -75,6 +81,16 @@ int64_t nem_now(void);
 uint64_t nem_rand(uint64_t *state);
 /* Prints "[ssss.sss] message" to stdout and keeps it for the report and nemesis.log. */
 void nem_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- TLS (tls.c), all no-ops without cl->tls */
+
+/* Makes the CA and the clients' certificate. Returns 0 or -1 (logged). */
+int nem_tls_init(struct nem_cluster *cl);
+/* The clients' CA and certificate into the options. */
+void nem_tls_client_opts(const struct nem_cluster *cl, struct concord_client_opts *o);
+/* Appends a node's TLS flags (making its certificate first) to argv[n..cap); returns the
+ * new n, or -1. */
+int nem_tls_node_args(struct nem_cluster *cl, struct nem_slot *s, char **argv, int n, int cap);
 
 /* ---- cluster (cluster.c) */
 

@@ -4,6 +4,10 @@
 
 #include "nemesis.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +28,10 @@ void nem_pipe_init(struct nem_pipe *p)
 
 void nem_pipe_close(struct nem_pipe *p)
 {
+	if (p->ssl != NULL)
+		SSL_free(p->ssl);
+	p->ssl = NULL;
+	ERR_clear_error();
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
@@ -76,6 +84,59 @@ static int parse_addr(const char *hostport, struct sockaddr_in *sa)
 	return 0;
 }
 
+struct ssl_ctx_st *nem_pipe_tls_ctx(const char *ca, const char *cert, const char *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL)
+		return NULL;
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void nem_pipe_tls_ctx_free(struct ssl_ctx_st *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+/* SSL_read or SSL_write's result r <= 0: 1 wait for `*ev` and retry, 0 closed, -1 error. */
+static int tls_wait_for(struct nem_pipe *p, int r, short *ev)
+{
+	int e = SSL_get_error(p->ssl, r);
+	ERR_clear_error();
+	*ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+	if (*ev != 0)
+		return 1;
+	return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+/* The handshake; the node's certificate must name the host (127.0.0.1). */
+static int pipe_tls_connect(struct nem_pipe *p, const char *hostport, int64_t deadline)
+{
+	char host[64];
+	const char *colon = strrchr(hostport, ':');
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport), hostport);
+	p->ssl = SSL_new(p->tls_ctx);
+	if (p->ssl == NULL || SSL_set_fd(p->ssl, p->fd) != 1 ||
+	    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(p->ssl), host) != 1)
+		return -1;
+	for (int i = 0; i < 1000; i++) {
+		int r = SSL_connect(p->ssl);
+		if (r == 1)
+			return 0;
+		short ev;
+		if (tls_wait_for(p, r, &ev) != 1 || wait_fd(p->fd, ev, deadline) <= 0)
+			return -1;
+	}
+	return -1;
+}
+
 int nem_pipe_connect(struct nem_pipe *p, const char *hostport, int64_t deadline, char *err,
                      size_t errlen)
 {
@@ -110,6 +171,11 @@ int nem_pipe_connect(struct nem_pipe *p, const char *hostport, int64_t deadline,
 		nem_pipe_close(p);
 		return -1;
 	}
+	if (p->tls_ctx != NULL && pipe_tls_connect(p, hostport, deadline) != 0) {
+		snprintf(err, errlen, "pipeline: TLS handshake with %s failed", hostport);
+		nem_pipe_close(p);
+		return -1;
+	}
 	if (resp_reader_init(&p->rd, NULL) != 0) {
 		snprintf(err, errlen, "pipeline: out of memory");
 		nem_pipe_close(p);
@@ -125,6 +191,16 @@ int nem_pipe_send(struct nem_pipe *p, const void *buf, size_t len, int64_t deadl
 	const char *b = buf;
 	size_t off = 0;
 	while (off < len && p->fd >= 0) {
+		if (p->ssl != NULL) {
+			int r = SSL_write(p->ssl, b + off,
+			                  (int)(len - off > (1u << 30) ? 1u << 30 : len - off));
+			short ev = 0;
+			if (r > 0)
+				off += (size_t)r;
+			else if (tls_wait_for(p, r, &ev) != 1 || wait_fd(p->fd, ev, deadline) <= 0)
+				break;
+			continue;
+		}
 		ssize_t n = send(p->fd, b + off, len - off, MSG_NOSIGNAL);
 		if (n > 0) {
 			off += (size_t)n;
@@ -139,6 +215,10 @@ int nem_pipe_send(struct nem_pipe *p, const void *buf, size_t len, int64_t deadl
 		         n < 0 && errno != EAGAIN ? strerror(errno) : "timed out");
 		nem_pipe_close(p);
 		return -1;
+	}
+	if (p->fd >= 0 && off < len) {
+		snprintf(err, errlen, "pipeline: TLS send failed or timed out");
+		nem_pipe_close(p);
 	}
 	return p->fd >= 0 ? 0 : -1;
 }
@@ -155,7 +235,10 @@ int nem_pipe_next(struct nem_pipe *p, int64_t deadline, const struct resp_value 
 			         resp_reader_errmsg(&p->rd));
 			break;
 		}
-		int w = wait_fd(p->fd, POLLIN, deadline);
+		/* A TLS session may hold decrypted bytes the socket no longer signals. */
+		int w = p->ssl != NULL && SSL_pending(p->ssl) > 0
+		            ? 1
+		            : wait_fd(p->fd, POLLIN, deadline);
 		if (w <= 0) {
 			snprintf(err, errlen, "pipeline: %s",
 			         w == 0 ? "no reply by the deadline" : strerror(errno));
@@ -167,7 +250,18 @@ int nem_pipe_next(struct nem_pipe *p, int64_t deadline, const struct resp_value 
 			snprintf(err, errlen, "pipeline: reply too large");
 			break;
 		}
-		ssize_t n = recv(p->fd, space, room, 0);
+		ssize_t n;
+		if (p->ssl != NULL) {
+			int r = SSL_read(p->ssl, space, (int)(room > (1u << 30) ? 1u << 30 : room));
+			short ev = 0;
+			int t = r > 0 ? 1 : tls_wait_for(p, r, &ev);
+			n = r > 0 ? r : t == 1 ? -1 : t == 0 ? 0 : -2;
+			errno = n == -1 ? EAGAIN : n == -2 ? EPROTO : errno;
+			if (n == -2)
+				n = -1;
+		} else {
+			n = recv(p->fd, space, room, 0);
+		}
 		if (n > 0) {
 			resp_reader_commit(&p->rd, (size_t)n);
 			continue;

@@ -10,14 +10,19 @@
 #include <stdint.h>
 
 /*
- * A pipelining client talks RESP over its own TCP connection, without the client
+ * A pipelining client talks RESP over its own TCP (or TLS) connection, without the client
  * library: no session, no retries, no redirection. It writes a batch of commands at once
  * and reads their replies in order with the codec's reply reader. Deadlines are times on
  * the nemesis clock (nem_now, nanoseconds). Any failure leaves the connection closed.
  */
 
+struct ssl_ctx_st;
+struct ssl_st;
+
 struct nem_pipe {
-	int fd; /* -1: closed */
+	int fd;                     /* -1: closed */
+	struct ssl_ctx_st *tls_ctx; /* set after nem_pipe_init: connections speak TLS */
+	struct ssl_st *ssl;
 	struct resp_reader rd;
 	bool rd_init;
 };
@@ -35,5 +40,9 @@ int nem_pipe_send(struct nem_pipe *p, const void *buf, size_t len, int64_t deadl
 int nem_pipe_next(struct nem_pipe *p, int64_t deadline, const struct resp_value **v, char *err,
                   size_t errlen);
 void nem_pipe_close(struct nem_pipe *p);
+
+/* A client TLS context for the pipes (CA, client certificate and key, PEM), or NULL. */
+struct ssl_ctx_st *nem_pipe_tls_ctx(const char *ca, const char *cert, const char *key);
+void nem_pipe_tls_ctx_free(struct ssl_ctx_st *ctx);
 
 #endif /* CONCORD_NEMESIS_PIPELINE_H */

@@ -68,6 +68,7 @@ struct err_count {
 
 struct workload {
 	struct workload_config cfg;
+	struct ssl_ctx_st *pipe_tls; /* the pipelining clients' TLS context, or NULL */
 	atomic_bool stop;
 	struct keyslot *keys;
 	struct wclient *clients;
@@ -665,6 +666,8 @@ static int new_handle(const struct workload_config *cfg, struct concord_client *
 	o.retries_max = 64;
 	o.backoff_min_ms = 10;
 	o.backoff_max_ms = 250;
+	if (cfg->cl != NULL)
+		nem_tls_client_opts(cfg->cl, &o);
 	char err[CONCORD_CLIENT_ERRMSG_SIZE];
 	int rc = concord_client_new(cfg->endpoints, &o, c, err);
 	if (rc != 0)
@@ -697,8 +700,13 @@ int workload_start(struct workload **out, const struct workload_config *cfg)
 	pthread_mutex_init(&w->err_mu, NULL);
 	w->keys = calloc(cfg->keys, sizeof(*w->keys));
 	w->clients = calloc(cfg->clients, sizeof(*w->clients));
-	for (unsigned i = 0; w->clients != NULL && i < cfg->clients; i++)
+	if (cfg->cl != NULL && cfg->cl->tls)
+		w->pipe_tls =
+		    nem_pipe_tls_ctx(cfg->cl->ca_file, cfg->cl->client_cert, cfg->cl->client_key);
+	for (unsigned i = 0; w->clients != NULL && i < cfg->clients; i++) {
 		nem_pipe_init(&w->clients[i].pipe); /* closed, before anything may free it */
+		w->clients[i].pipe.tls_ctx = w->pipe_tls;
+	}
 	for (int i = 0; i < WL_OUTCOMES; i++)
 		w->timeline[i] = calloc(cfg->seconds + 1, sizeof(*w->timeline[i]));
 	if (w->keys == NULL || w->clients == NULL || w->timeline[0] == NULL ||
@@ -1088,6 +1096,7 @@ void workload_free(struct workload *w)
 		free((void *)w->timeline[i]);
 		free(w->timeline_copy[i]);
 	}
+	nem_pipe_tls_ctx_free(w->pipe_tls);
 	pthread_mutex_destroy(&w->err_mu);
 	free(w);
 }

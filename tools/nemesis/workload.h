@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct nem_cluster;
+
 struct workload_config {
 	const char *endpoints;
 	uint64_t seed;
@@ -22,6 +24,7 @@ struct workload_config {
 	 * depth_min..depth_max commands on its own RESP connection (docs/nemesis.md). */
 	unsigned pipeline_clients;
 	unsigned depth_min, depth_max;
+	const struct nem_cluster *cl; /* its TLS settings, for every client */
 };
 
 #define WL_DEPTH_MAX 64
