@@ -83,8 +83,18 @@ g=$("$CTL" --endpoints "${CLIENT[$L]}" lease grant 5000 4242) || fail "concordct
 [ "$g" = 4242 ] || fail "concordctl lease grant with an id: $g"
 
 # A leader change: no command is stamped between the SET and the new leader's first
-# stamp, so the key's whole remaining TTL restarts on the new leader's clock.
+# stamp, so the key's whole remaining TTL restarts on the new leader's clock. That holds
+# only if nothing else comes due meanwhile: the old leader's EXPIRE_DUE for another key
+# or lease is stamped in its term and moves the log clock for every key (docs/kv.md).
+# Earlier parts leave such timers (expiry.py's 7 s exp-mb, the 5 s lease 4242), due in
+# the sleep below when those parts run slow, so drop every other timer first.
 log "leader change: TTLs restart on the new leader's clock"
+[ "$("$CTL" --endpoints "${CLIENT[$L]}" lease revoke 4242)" = 0 ] || fail "revoke lease 4242"
+for k in $(rc "$L" KEYS '*'); do
+	if [ "$(rc "$L" PTTL "$k")" -ge 0 ]; then rc "$L" DEL "$k" >/dev/null; fi
+done
+[ -z "$(rc "$L" CONCORD.LEASES LIST)" ] || fail "leases remain: $(rc "$L" CONCORD.LEASES LIST)"
+rc "$L" INFO keyspace | grep -q "expires=0," || fail "TTLs remain: $(rc "$L" INFO keyspace)"
 [ "$(rc "$L" SET moving v PX 8000)" = OK ] || fail "SET PX"
 t0=$(date +%s%N)
 sleep 3
@@ -106,8 +116,9 @@ log "PTTL on the new leader: $p ms, ${elapsed} ms after the SET, ${since} ms aft
 [ $((elapsed - since)) -ge 3000 ] || fail "the test did not wait"
 # Counted on wall time it would be about 8000 - elapsed; restarted, it lost at most the
 # time since the transfer began (measured here, however slow the machine), which is at
-# least 3000 ms less. The 1500 ms margin covers stamps and rounding.
-[ "$p" -gt $((8000 - since - 1500)) ] || fail "PTTL $p: the time between the leaders was counted"
+# least 3000 ms less. The 500 ms margin covers rounding (the new term's stamps all lie
+# within `since`); counting even a sixth of the sleep fails.
+[ "$p" -gt $((8000 - since - 500)) ] || fail "PTTL $p: the time between the leaders was counted"
 [ "$p" -le 8000 ] || fail "PTTL $p above the TTL"
 tries=0
 while [ "$(rc "$NEW" EXISTS moving)" != 0 ] && [ $tries -lt $((150 * SLOW)) ]; do
