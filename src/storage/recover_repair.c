@@ -92,11 +92,14 @@ static int repair_close_open(struct recovery *r, struct found_seg *s, raft_index
 }
 
 /* A closed segment with damage: renamed to the valid records it still holds (trimmed once
- * that name is durable), or removed if none. */
-static int repair_cut_closed(struct recovery *r, struct found_seg *s)
+ * that name is durable), or removed if none, or if the snapshot covers all of them (kept,
+ * it would end before the segment that resumes the log after the snapshot). */
+static int repair_cut_closed(struct recovery *r, struct found_seg *s, raft_index snap_index)
 {
-	if (s->n_records == 0)
+	if (s->n_records == 0 || s->last <= snap_index) {
+		s->n_records = 0;
 		return repair_unlink(r, r->wal_dir, s->name);
+	}
 	char path[SIO_PATH_MAX];
 	char cut[SIO_PATH_MAX];
 	char name[SIO_NAME_MAX + 1];
@@ -152,7 +155,7 @@ static int repair_segments(struct recovery *r)
 		if (s->wn.kind == WAL_SEG_OPEN) {
 			rv = repair_close_open(r, s, snap_index);
 		} else if (s->damaged) {
-			rv = repair_cut_closed(r, s);
+			rv = repair_cut_closed(r, s, snap_index);
 		} else if (s->wn.last <= snap_index) {
 			rv = repair_unlink(r, r->wal_dir, s->name);
 			s->n_records = 0;

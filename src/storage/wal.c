@@ -1,6 +1,7 @@
 /* wal.c: segment names and headers, record checksums, and the segment scanner. */
 #include "storage/wal.h"
 
+#include "base/alloc.h"
 #include "base/crc32c.h"
 #include "storage/error.h"
 #include "storage/util.h"
@@ -145,6 +146,42 @@ static bool length_bit_flipped(const struct wal_scan *s, uint64_t off)
 	return false;
 }
 
+/* Work allowed for trying one-bit payload flips (bytes checksummed): the records of a
+ * tail are small, and larger ones are taken for torn as before. */
+#define WAL_FLIP_BUDGET_BYTES ((uint64_t)64 << 20)
+
+/* Whether the record at `off`, taken at its claimed length (its last bytes may be zeros
+ * of its own, indistinguishable from the preallocated ones after it), checks out with
+ * one bit of its checksum, or of its payload before `z` (the end of its non-zero bytes),
+ * flipped back: a complete record damaged after it was written, not an interrupted write.
+ * (A bit after `z` is not tried: a write torn just before a last byte with one bit set
+ * would match.) */
+static bool complete_bit_flipped(const struct wal_scan *s, uint64_t off, uint32_t rlen, uint64_t z)
+{
+	if (s->len < off + WAL_RECORD_HEADER_BYTES + rlen)
+		return false;
+	uint32_t crc = get_u32(s->buf + off + 4);
+	const uint8_t *payload = s->buf + off + WAL_RECORD_HEADER_BYTES;
+	uint32_t actual = wal_record_crc(rlen, payload, rlen, NULL, 0);
+	if (actual == crc || __builtin_popcount(actual ^ crc) == 1)
+		return true;
+	if ((uint64_t)rlen * rlen * 8 > WAL_FLIP_BUDGET_BYTES)
+		return false;
+	uint8_t *copy = xmalloc(rlen);
+	memcpy(copy, payload, rlen);
+	bool found = false;
+	uint64_t written = z - off - WAL_RECORD_HEADER_BYTES;
+	for (uint32_t i = 0; i < written && !found; i++) {
+		for (int b = 0; b < 8 && !found; b++) {
+			copy[i] ^= (uint8_t)(1u << b);
+			found = wal_record_crc(rlen, copy, rlen, NULL, 0) == crc;
+			copy[i] ^= (uint8_t)(1u << b);
+		}
+	}
+	free(copy);
+	return found;
+}
+
 /*
  * The newest open segment is only ever written at its end, into preallocated zeros, one
  * write per batch. A crash can therefore leave, after the last complete record, a prefix
@@ -175,6 +212,11 @@ static bool judge_torn(struct wal_scan *s, uint64_t off, const char **why)
 	}
 	if (z >= off + WAL_RECORD_HEADER_BYTES + rlen) {
 		*why = "a complete record fails its checksum, or data follows it";
+		return false;
+	}
+	if (z > off + WAL_RECORD_HEADER_BYTES && complete_bit_flipped(s, off, rlen, z)) {
+		*why = "a complete record (ending in zero bytes) with one bit flipped: damage, "
+		       "not an interrupted write";
 		return false;
 	}
 	if (length_bit_flipped(s, off)) {
