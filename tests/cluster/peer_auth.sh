@@ -10,6 +10,7 @@ cluster_start
 wait_leader
 for i in 1 2 3; do wait_up "$i"; done
 L=$LEADER
+wait_revision_still "$L"
 for k in 1 2 3 4 5; do expect_eq "SET" "$(rc "$L" SET "k$k" "v$k")" OK; done
 idx=$(info_field "$L" applied_index)
 for i in 1 2 3; do wait_applied "$i" "$idx"; done
