@@ -191,6 +191,9 @@ void respond_error(struct hconn *c, int status, const char *fmt, ...)
 void respond_empty_object(struct hconn *c, int status);
 /* 503 with "Retry-After: 1" and the JSON body `fmt` makes. */
 void respond_retry(struct hconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A write that did not commit (status not NODE_OK): 503 to retry when it had no effect,
+ * 504 "outcome unknown" otherwise (http_kv.c). */
+void respond_write_failed(struct hconn *c, int status);
 /* Parses the request's body as JSON into *doc (free it); false after answering 400. */
 bool request_json(struct hconn *c, struct json_doc **doc);
 /* 405 with Allow: `allow`. */

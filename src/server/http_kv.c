@@ -373,20 +373,25 @@ static void write_reply_json(struct hconn *c, const struct kv_reply *r)
 	wire_buf_free(&b);
 }
 
+void respond_write_failed(struct hconn *c, int status)
+{
+	if (status == NODE_ELOST)
+		respond_retry(c, "{\"error\": \"the leader changed before the write "
+		                 "committed; it had no effect; retry\"}");
+	else if (status == NODE_ETIMEOUT)
+		respond_error(c, 504, "outcome unknown: timed out waiting for a quorum");
+	else
+		respond_error(c, 504, "outcome unknown: %s", node_strerror(status));
+}
+
 static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 {
 	struct hconn *c = arg;
 	if (!c->conn.closing) {
-		if (status == NODE_OK) {
+		if (status == NODE_OK)
 			write_reply_json(c, reply);
-		} else if (status == NODE_ELOST) {
-			respond_retry(c, "{\"error\": \"the leader changed before the write "
-			                 "committed; it had no effect; retry\"}");
-		} else if (status == NODE_ETIMEOUT) {
-			respond_error(c, 504, "outcome unknown: timed out waiting for a quorum");
-		} else {
-			respond_error(c, 504, "outcome unknown: %s", node_strerror(status));
-		}
+		else
+			respond_write_failed(c, status);
 	}
 	http_done(c);
 }

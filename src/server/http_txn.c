@@ -260,11 +260,8 @@ static void on_txn_done(void *arg, int status, const struct kv_reply *reply)
 			txn_json(c, reply);
 		else if (status == NODE_OK)
 			respond_error(c, 400, "%s", kv_strerror(reply->code));
-		else if (status == NODE_ELOST)
-			respond_retry(c, "{\"error\": \"the leader changed before the write "
-			                 "committed; it had no effect; retry\"}");
 		else
-			respond_error(c, 504, "outcome unknown: %s", node_strerror(status));
+			respond_write_failed(c, status);
 	}
 	http_done(c);
 }

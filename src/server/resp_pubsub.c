@@ -89,70 +89,6 @@ static struct rps *rps_of(struct rconn *c)
 }
 
 /* =================================================================================
- * Glob patterns as Redis matches them: * ? [set] [^set] [a-z] and \ escapes.
- */
-
-static bool class_match(const char **pp, const char *pend, char ch)
-{
-	const char *p = *pp + 1;
-	bool neg = p < pend && *p == '^';
-	if (neg)
-		p++;
-	bool hit = false;
-	for (; p < pend && *p != ']'; p++) {
-		if (*p == '\\' && p + 1 < pend) {
-			p++;
-			hit = hit || *p == ch;
-		} else if (p + 2 < pend && p[1] == '-' && p[2] != ']') {
-			char lo = p[0] < p[2] ? p[0] : p[2], hi = p[0] < p[2] ? p[2] : p[0];
-			hit = hit || (ch >= lo && ch <= hi);
-			p += 2;
-		} else {
-			hit = hit || *p == ch;
-		}
-	}
-	*pp = p < pend ? p : pend - 1; /* at the ']' (or the last byte if unclosed) */
-	return neg ? !hit : hit;
-}
-
-static bool glob_match(const char *p, size_t plen, const char *s, size_t slen)
-{
-	const char *pend = p + plen, *send = s + slen;
-	const char *star_p = NULL, *star_s = NULL;
-	while (s < send) {
-		if (p < pend && *p == '*') {
-			star_p = ++p;
-			star_s = s;
-			continue;
-		}
-		if (p < pend) {
-			const char *q = p;
-			bool ok;
-			if (*q == '?')
-				ok = true;
-			else if (*q == '[')
-				ok = class_match(&q, pend, *s);
-			else if (*q == '\\' && q + 1 < pend)
-				ok = *++q == *s;
-			else
-				ok = *q == *s;
-			if (ok) {
-				p = q + 1;
-				s++;
-				continue;
-			}
-		}
-		if (star_p == NULL)
-			return false;
-		p = star_p;
-		s = ++star_s;
-	}
-	while (p < pend && *p == '*')
-		p++;
-	return p == pend;
-}
-
-/* =================================================================================
  * Name sets (channels, patterns)
  */
 
@@ -274,7 +210,7 @@ static int64_t publish_local(struct resp_server *s, const void *channel, size_t 
 		bool to_chan = set_find(&ps->chan, channel, clen) >= 0;
 		size_t pats = 0;
 		for (size_t i = 0; i < ps->pat.n; i++)
-			pats += glob_match(ps->pat.name[i], ps->pat.len[i], channel, clen);
+			pats += resp_glob_match(ps->pat.name[i], ps->pat.len[i], channel, clen);
 		if (!to_chan && pats == 0)
 			continue;
 		if (too_slow(c))
@@ -288,7 +224,7 @@ static int64_t publish_local(struct resp_server *s, const void *channel, size_t 
 			got++;
 		}
 		for (size_t i = 0; i < ps->pat.n; i++) {
-			if (!glob_match(ps->pat.name[i], ps->pat.len[i], channel, clen))
+			if (!resp_glob_match(ps->pat.name[i], ps->pat.len[i], channel, clen))
 				continue;
 			push_begin(out, c->proto, 4);
 			bulk(out, "pmessage", 8);
@@ -436,8 +372,8 @@ static void pubsub_channels(struct rconn *c, size_t argc, const struct resp_arg 
 	struct name_set seen = {0};
 	for (struct rps *ps = r->head; ps != NULL; ps = ps->next)
 		for (size_t i = 0; i < ps->chan.n; i++) {
-			if (argc == 3 && !glob_match(argv[2].data, argv[2].len, ps->chan.name[i],
-			                             ps->chan.len[i]))
+			if (argc == 3 && !resp_glob_match(argv[2].data, argv[2].len,
+			                                  ps->chan.name[i], ps->chan.len[i]))
 				continue;
 			if (set_find(&seen, ps->chan.name[i], ps->chan.len[i]) < 0)
 				set_add(&seen, ps->chan.name[i], ps->chan.len[i]);
