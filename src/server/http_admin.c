@@ -394,3 +394,41 @@ void route_faults(struct hconn *c, const char *rest, size_t len)
 	}
 	faults_set(c);
 }
+
+/* /v1/admin/faults/disk: a hung disk on this node (GET: the stall in force; PUT or POST
+ * {"stall_ms": N}: writes and syncs wait N ms from now; DELETE: clear). */
+void route_disk_fault(struct hconn *c, const char *rest, size_t len)
+{
+	(void)rest;
+	(void)len;
+	struct server *sv = c->s->sv;
+	const struct http_request *q = &c->req;
+	if (q->method == HTTP_METHOD_PUT || q->method == HTTP_METHOD_POST) {
+		struct json_doc *doc = NULL;
+		if (!request_json(c, &doc))
+			return;
+		const struct json_value *root = json_doc_root(doc);
+		uint32_t ms = 0;
+		bool ok = root->type == JSON_OBJECT && json_object_get(root, "stall_ms") != NULL &&
+		          json_ms(root, "stall_ms", &ms);
+		json_doc_free(doc);
+		if (!ok) {
+			respond_error(c, 400, "expected {\"stall_ms\": N} with N at most 600000");
+			return;
+		}
+		node_disk_stall(sv->node, ms);
+	} else if (q->method == HTTP_METHOD_DELETE) {
+		node_disk_stall(sv->node, 0);
+	} else if (q->method != HTTP_METHOD_GET && q->method != HTTP_METHOD_HEAD) {
+		respond_method_not_allowed(c, "GET, PUT, DELETE");
+		return;
+	}
+	uint64_t calls = 0;
+	uint64_t left = node_disk_stall_left(sv->node, &calls);
+	struct wire_buf b;
+	wire_buf_init(&b, 128);
+	wire_buf_printf(&b, "{\"stall_ms_left\": %" PRIu64 ", \"stalled_calls\": %" PRIu64 "}",
+	                left, calls);
+	respond_json(c, 200, &b, NULL, 0);
+	wire_buf_free(&b);
+}

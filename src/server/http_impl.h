@@ -158,6 +158,7 @@ void route_members(struct hconn *c, const char *rest, size_t len);
 void route_transfer(struct hconn *c, const char *rest, size_t len);
 void route_step_down(struct hconn *c, const char *rest, size_t len);
 void route_faults(struct hconn *c, const char *rest, size_t len);
+void route_disk_fault(struct hconn *c, const char *rest, size_t len);
 void route_index(struct hconn *c, const char *rest, size_t len);
 
 /* http_metrics_ops.c: the operator's series of /metrics (CPU, disk sizes, per-peer

@@ -28,6 +28,7 @@ static const struct route routes[] = {
     {POST, "/v1/admin/transfer", 0, route_transfer},
     {POST, "/v1/admin/step-down", 0, route_step_down},
     {ROUTE_ANY, "/v1/admin/faults", 0, route_faults},
+    {ROUTE_ANY, "/v1/admin/faults/disk", 0, route_disk_fault},
     {ROUTE_ANY, "/v1/auth/", ROUTE_PREFIX, route_auth},
     {GET, "/v1/snapshot", 0, route_snapshot},
     {GET, "/v1/live", 0, route_live},

@@ -116,7 +116,8 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 	    .repair_from_peers = cfg->n_members >= 3,
 	};
 	char serr[STORAGE_ERRMSG_SIZE];
-	if (storage_open(&n->st, sio_posix(), cfg->data_dir, &so, rec, serr) != 0) {
+	sio_faulty_init(&n->disk, sio_posix());
+	if (storage_open(&n->st, &n->disk.io, cfg->data_dir, &so, rec, serr) != 0) {
 		snprintf(errmsg, len, "%s", serr);
 		return NODE_ESTORAGE;
 	}
@@ -280,6 +281,7 @@ void node_stop_step(struct node *n)
 		return;
 	/* Every batch was advanced by the storage's last callbacks. */
 	storage_close(n->st);
+	sio_faulty_close(&n->disk);
 	driver_free(n->d);
 	void (*cb)(void *) = n->stop_cb;
 	void *arg = n->stop_arg;
@@ -320,5 +322,22 @@ void node_stop(struct node *n, void (*cb)(void *arg), void *arg)
 	uv_check_stop(&n->check);
 	uv_close((uv_handle_t *)&n->check, on_handle_closed);
 	net_close(n->net, on_net_closed, n);
+	sio_faulty_stall(&n->disk, 0, 0); /* a stalled write would hold the stop up */
 	storage_async_stop(n->async, on_async_stopped, n);
+}
+
+void node_disk_stall(struct node *n, uint64_t duration_ms)
+{
+	sio_faulty_stall(&n->disk, SIO_OPS_WRITE | SIO_OPS_SYNC, duration_ms);
+	if (duration_ms > 0)
+		node_logf(n, LOG_WARN,
+		          "fault injected: the disk stalls writes and syncs for %" PRIu64 " ms",
+		          duration_ms);
+	else
+		node_logf(n, LOG_WARN, "fault cleared: the disk no longer stalls");
+}
+
+uint64_t node_disk_stall_left(struct node *n, uint64_t *stalled_calls)
+{
+	return sio_faulty_stall_left_ms(&n->disk, stalled_calls);
 }

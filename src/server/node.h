@@ -192,6 +192,12 @@ bool node_progress(const struct node *n, raft_id id, raft_index *match, raft_ind
  * if it is a learner; node_step_down() NODE_ENOVOTER if no other voter can take over. */
 int node_transfer(struct node *n, raft_id to);
 int node_step_down(struct node *n);
+
+/* Fault injection (the admin route /v1/admin/faults/disk): for duration_ms from now the
+ * storage's writes and syncs wait, as on a hung disk; 0 clears it at once.
+ * node_disk_stall_left() gives the ms still to go and the calls that have waited. */
+void node_disk_stall(struct node *n, uint64_t duration_ms);
+uint64_t node_disk_stall_left(struct node *n, uint64_t *stalled_calls);
 /* Membership (leader only): add `m` as a learner (its addresses are recorded), promote
  * a learner to voter, remove a member. Returns 0 once the change is proposed; it is done
  * when node_status().conf shows it. Besides NODE_ENOTLEADER and NODE_EBUSY: add

@@ -18,6 +18,7 @@
 #include "driver/driver.h"
 #include "server/node.h"
 #include "storage/async.h"
+#include "storage/io.h"
 #include "storage/storage.h"
 
 #include <stdbool.h>
@@ -41,6 +42,7 @@ struct node {
 	uv_loop_t *loop;
 	struct node_config cfg;
 	struct storage *st;
+	struct sio_faulty disk; /* the storage's I/O: the real file system, stallable */
 	struct storage_async *async;
 	struct driver *d;
 	struct net *net;

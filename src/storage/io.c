@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *sio_op_name(enum sio_op op)
@@ -353,9 +354,31 @@ int sio_fault_check(struct sio_fault *f, enum sio_op op)
 
 #define FAULTY(impl) ((struct sio_faulty *)(impl))
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Under f->mu: waits while a stall covers `op`. */
+static void faulty_wait_stall(struct sio_faulty *f, enum sio_op op)
+{
+	bool counted = false;
+	while ((f->stall_ops & SIO_OP_BIT(op)) != 0 && mono_ns() < f->stall_until_ns) {
+		if (!counted)
+			f->stalled_calls++;
+		counted = true;
+		struct timespec ts = {.tv_sec = (time_t)(f->stall_until_ns / 1000000000u),
+		                      .tv_nsec = (long)(f->stall_until_ns % 1000000000u)};
+		pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+	}
+}
+
 static int faulty_check(struct sio_faulty *f, enum sio_op op)
 {
 	pthread_mutex_lock(&f->mu);
+	faulty_wait_stall(f, op);
 	int rv = sio_fault_check(&f->fault, op);
 	pthread_mutex_unlock(&f->mu);
 	return rv;
@@ -470,9 +493,37 @@ void sio_faulty_init(struct sio_faulty *f, struct sio *inner)
 	f->io.impl = f;
 	f->inner = inner;
 	pthread_mutex_init(&f->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->cv, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 void sio_faulty_close(struct sio_faulty *f)
 {
+	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mu);
+}
+
+void sio_faulty_stall(struct sio_faulty *f, uint32_t ops, uint64_t duration_ms)
+{
+	pthread_mutex_lock(&f->mu);
+	f->stall_ops = duration_ms > 0 ? ops : 0;
+	f->stall_until_ns = duration_ms > 0 ? mono_ns() + duration_ms * 1000000u : 0;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+uint64_t sio_faulty_stall_left_ms(struct sio_faulty *f, uint64_t *stalled_calls)
+{
+	pthread_mutex_lock(&f->mu);
+	uint64_t now = mono_ns();
+	uint64_t left = f->stall_ops != 0 && f->stall_until_ns > now
+	                    ? (f->stall_until_ns - now + 999999u) / 1000000u
+	                    : 0;
+	if (stalled_calls != NULL)
+		*stalled_calls = f->stalled_calls;
+	pthread_mutex_unlock(&f->mu);
+	return left;
 }

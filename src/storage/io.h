@@ -205,15 +205,27 @@ int sio_fault_check(struct sio_fault *f, enum sio_op op);
 
 /* A sio that passes every call to `inner` unless `fault` says it fails. The fault is
  * consulted under a mutex, so the wrapper may serve several threads; arm it while no
- * call is in flight. */
+ * call is in flight. It can also stall calls (a hung disk): see sio_faulty_stall. */
 struct sio_faulty {
 	struct sio io;
 	struct sio *inner;
 	struct sio_fault fault;
 	pthread_mutex_t mu;
+	pthread_cond_t cv;       /* signalled when a stall is changed or cleared */
+	uint32_t stall_ops;      /* SIO_OP_BIT()s that wait while stalled; 0: no stall */
+	uint64_t stall_until_ns; /* CLOCK_MONOTONIC time the stall ends */
+	uint64_t stalled_calls;  /* calls that waited on a stall */
 };
 
 void sio_faulty_init(struct sio_faulty *f, struct sio *inner);
 void sio_faulty_close(struct sio_faulty *f);
+
+/* Stalls: for duration_ms from now, every call in `ops` (e.g. SIO_OPS_WRITE |
+ * SIO_OPS_SYNC) waits before it runs, as on a disk that stopped completing I/O; calls
+ * already waiting pick up the new bound. Thread-safe, any time. ops 0 or duration 0
+ * clears the stall and releases the waiting calls at once. */
+void sio_faulty_stall(struct sio_faulty *f, uint32_t ops, uint64_t duration_ms);
+/* The ms the stall still lasts (0: none), and how many calls have waited on stalls. */
+uint64_t sio_faulty_stall_left_ms(struct sio_faulty *f, uint64_t *stalled_calls);
 
 #endif /* CONCORD_STORAGE_IO_H */
