@@ -416,6 +416,12 @@ static void conn_check_timeouts(struct conn *c, uint64_t now)
 	} else if (!conn_tls_ready(c)) {
 		if (timed_out(c->tls_since_ms, now, sv->read_timeout_ms))
 			why = "the TLS handshake did not finish (--client-read-timeout)";
+	} else if (c->provisional) {
+		/* The reserve is for relays, which announce themselves at once: a connection
+		 * held there without doing so, idle or trickling, gives its place back. */
+		if (timed_out(c->accepted_ms, now, sv->read_timeout_ms))
+			why =
+			    "held in the relay reserve, no relay announced (--client-read-timeout)";
 	} else if (conn_buffered(c) > 0) {
 		if (c->reading && timed_out(c->input_since_ms, now, sv->read_timeout_ms))
 			why = "an unfinished request made no progress (--client-read-timeout)";
@@ -469,6 +475,7 @@ static void on_connection(uv_stream_t *server, int status)
 	c->refs = 1;
 	c->id = ++l->next_id;
 	c->last_active_ms = uv_now(l->sv->loop);
+	c->accepted_ms = c->last_active_ms;
 	wire_buf_init(&c->out, l->sv->output_hard_bytes);
 	wire_buf_init(&c->writing, l->sv->output_hard_bytes);
 	c->next = l->conns;

@@ -93,6 +93,7 @@ struct conn {
 	bool provisional;        /* held in the relay reserve until relay_check() decides */
 	size_t discarded;        /* bytes dropped while lingering */
 	uint64_t last_active_ms; /* uv_now() of the last read or write, or the accept */
+	uint64_t accepted_ms;    /* uv_now() of the accept */
 	uint64_t input_since_ms; /* since when the unfinished input made no progress; 0: none */
 	uint64_t received;       /* bytes committed, in all */
 	uint64_t consumed;       /* received - buffered() when last looked at */

@@ -231,6 +231,40 @@ static void test_full_server_serves_relays(void **state)
 	h_stop(&f);
 }
 
+static void one_client_short_reserve(struct server *sv)
+{
+	sv->max_clients = 1;
+	sv->relay_reserve = 1;
+	sv->read_timeout_ms = 300;
+}
+
+/* A connection in the reserve that sent one byte, never a relay announcement, gives its
+ * place back after the read timeout, and a relay then gets in. */
+static void test_reserve_holder_times_out(void **state)
+{
+	(void)state;
+	static struct h_fixture f;
+	h_start(&f, "concord-test-limits", one_client_short_reserve);
+	int port = resp_server_port(f.sv.resp);
+	char buf[256];
+	int first = h_dial(port);
+	h_send_all(first, "PING\r\n", 6);
+	h_recv_some(&f, first, buf, sizeof(buf), 7);
+	int holder = h_dial(port);
+	h_send_all(holder, "*", 1);
+	assert_true(closed_within(&f, holder, 3000));
+	assert_true(f.sv.resp_stats.timed_out >= 1);
+	int relay = h_dial(port);
+	static const char hello[] = "*1\r\n$13\r\nCONCORD.RELAY\r\n*1\r\n$4\r\nPING\r\n";
+	h_send_all(relay, hello, sizeof(hello) - 1);
+	h_recv_some(&f, relay, buf, sizeof(buf), 12);
+	assert_string_equal(buf, "+OK\r\n+PONG\r\n");
+	close(relay);
+	close(holder);
+	close(first);
+	h_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +274,7 @@ int main(void)
 	    cmocka_unit_test(test_slow_http_head_is_cut),
 	    cmocka_unit_test(test_http_body_over_limit),
 	    cmocka_unit_test(test_full_server_serves_relays),
+	    cmocka_unit_test(test_reserve_holder_times_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
