@@ -26,6 +26,8 @@
 #define SIM_OP_MEMBER         (UINT64_MAX - 1) /* ...when it records a member (client: its slot) */
 #define SIM_NO_OP             UINT64_MAX       /* a client's resend: none */
 #define SIM_PIPE_MAX          4 /* operations a pipelining client keeps outstanding, at most */
+#define SIM_WATCHERS          2 /* per node: the client keys, the side keys (watch.c) */
+#define SIM_WATCH_KEYS        (SIM_KEYS + SIM_SIDE_KEYS)
 
 /* Simulated time is in microseconds. */
 #define MS              UINT64_C(1000)
@@ -104,6 +106,29 @@ struct disk {
 	uint64_t stalled_leader_since; /* sim time this leader's disk was found stalled, or 0 */
 };
 
+/* A revision a watcher got, and the digest of its events in the watcher's range. */
+struct wpending {
+	uint64_t rev;
+	uint64_t digest;
+};
+
+/* A watcher on one node (watch.c): survives the node's crashes. */
+struct sim_watcher {
+	uint64_t next;            /* the revision it resumes from (0: not started) */
+	struct wpending *pending; /* got, not yet checked */
+	uint32_t n_pending, cap_pending;
+	/* Its node is below `next` (it booted from an older state and replays): what the
+	 * replay delivers below `next` was got before and is passed over, as a watch asked
+	 * to start at `next` does. */
+	bool behind;
+};
+
+/* The oracle's record of one revision: the digest of its changes per watcher range. */
+struct wlog_rev {
+	uint64_t digest[SIM_WATCHERS];
+	bool set;
+};
+
 struct node {
 	struct sim *sim;
 	uint32_t idx; /* node id is idx + 1 */
@@ -136,6 +161,9 @@ struct node {
 	uint64_t drain_us; /* how long an input waits at most for its ready */
 	uint32_t stepped;
 	bool drain_armed; /* an EV_DRAIN for this incarnation is queued */
+	struct sim_watcher watchers[SIM_WATCHERS];
+	int wcatch;   /* the watcher a catch-up feeds, or -1: all */
+	bool wresync; /* a snapshot replaced the state: catch up */
 };
 
 /* The core of a node that is up. */
@@ -306,6 +334,8 @@ struct sim {
 	uint64_t cap_hist;
 	uint64_t next_value;
 	struct request *requests;
+	struct wlog_rev *wlog; /* the oracle of the watchers, by revision (watch.c) */
+	uint64_t cap_wlog;
 	bool fresh_acked; /* a write called after healing was acknowledged */
 	raft_index fresh_index;
 	raft_index max_acked_index;
@@ -438,6 +468,17 @@ void clients_free(struct sim *s);
 void client_event(struct sim *s, uint32_t client, uint32_t epoch);
 bool liveness_done(struct sim *s);
 void history_write(const struct sim *s, const char *path);
+
+/* watch.c */
+/* Sets node nd's change hook (after it booted) and catches its watchers up. */
+void watch_attach(struct sim *s, struct node *nd);
+/* A snapshot replaced the node's state: its watchers catch up. */
+void watch_resync(struct sim *s, struct node *nd);
+/* After an applied entry that found the store at revision `before`. */
+void watch_applied(struct sim *s, struct node *nd, uint64_t before);
+void watch_drain(struct sim *s, struct node *nd);
+void watch_final(struct sim *s);
+void watch_free(struct sim *s);
 
 /* conn.c: the node's side of a client's connection */
 void conn_open(struct sim *s, struct client *c, struct node *nd);

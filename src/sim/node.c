@@ -192,6 +192,7 @@ static void check_install_done(struct sim *s, struct node *nd, bool applied)
 	check_installed(s, nd, nd->install_index, nd->install_term, !applied);
 	nd->install_index = 0;
 	nd->revision = kv_revision(driver_kv(nd->d));
+	watch_resync(s, nd);
 }
 
 static void observe_ready(void *ctx, const struct raft_ready *rd)
@@ -251,6 +252,7 @@ static void observe_applied(void *ctx, const struct raft_entry *e, const struct 
 		         nd->idx + 1, e->index, nd->revision, revision);
 		return;
 	}
+	watch_applied(s, nd, nd->revision);
 	nd->revision = revision;
 	check_applied(s, nd, e);
 	nd->applied = e->index;
@@ -469,6 +471,7 @@ void node_start(struct sim *s, struct node *nd)
 	nd->stop = false;
 	nd->install_index = 0;
 	nd->n_batches = 0;
+	watch_attach(s, nd);
 	nd->last_commit = raft_commit_index(driver_raft(nd->d));
 	nd->role = RAFT_FOLLOWER;
 	drive_draw(s, nd);

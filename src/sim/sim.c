@@ -29,6 +29,7 @@ static void sim_free(struct sim *s)
 	free(s->evs);
 	free(s->ev_free);
 	checks_free(s);
+	watch_free(s);
 	clients_free(s);
 	net_free(s);
 }
@@ -201,6 +202,8 @@ static void sim_loop(struct sim *s)
 	}
 	if (!s->failed)
 		final_checks(s);
+	if (!s->failed)
+		watch_final(s);
 	if (!s->failed)
 		check_linearizable(s);
 }

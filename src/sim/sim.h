@@ -65,6 +65,8 @@ struct sim_opts {
 	bool unordered;           /* testing the checker: the nodes start a connection's
 	                             commands without the ordering rule (src/driver/order.h),
 	                             as the server did before it had one */
+	bool watch_lossy;         /* testing the watch check: the watchers lose every
+	                             revision divisible by 97 (watch.c) */
 };
 
 struct sim_result {
@@ -96,6 +98,9 @@ struct sim_result {
 	uint64_t retries;                 /* writes proposed again after no known outcome */
 	uint64_t duplicates;              /* retried writes the kv answered from the session */
 	uint64_t expiry_writes;           /* unchecked expiry and lease commands (clients.c) */
+	uint64_t watch_events;            /* revisions the watchers got (watch.c) */
+	uint64_t watch_caught_up;         /* of which a restarted watcher got from kv_events */
+	uint64_t watch_compacted;         /* watcher catch-ups refused as compacted */
 	uint64_t held;   /* pipelined operations the ordering rule held back a while */
 	uint64_t sim_ms; /* simulated time at the end */
 	uint64_t history_ops;

@@ -12,48 +12,53 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: concord-sim --seed S [options]\n"
-	           "       concord-sim --seeds A-B [options]\n"
-	           "\n"
-	           "Runs a cluster of real nodes (the driver: Raft core and kv store) in one\n"
-	           "process on simulated time, with clients sending kv commands in sessions,\n"
-	           "injects faults, and checks after every event: one leader per term, log\n"
-	           "matching, leader completeness, the same entry and state at each applied\n"
-	           "index everywhere, commit index never decreasing, no acknowledged write lost,\n"
-	           "retries applied once. Then it heals every fault, requires a fresh write to\n"
-	           "commit, and checks the history (get, put, append, incr, cas, delete) for\n"
-	           "linearizability. Prints one line per run with a hash of its trace: the same\n"
-	           "seed always prints the same hash; retries=R/D counts retried writes and the\n"
-	           "duplicates the kv answered from a session.\n"
-	           "\n"
-	           "options:\n"
-	           "  --seed S          run seed S\n"
-	           "  --seeds A-B       run seeds A to B inclusive\n"
-	           "  --nodes N         cluster size, 1 to 9 (default: 5 for --seed; for --seeds,\n"
-	           "                    3, 5 and 7 in turn)\n"
-	           "  --ticks T         length of the faulty phase in node ticks of 10 ms\n"
-	           "                    (default 2000)\n"
-	           "  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
-	           "                    partition, crash, transfer, snapshot, membership, disk,\n"
-	           "                    damage (not in all: once, one voter's durable data),\n"
-	           "                    stall (not in all: a disk completes nothing for 2-6 s),\n"
-	           "                    diverge (not in all: see README.md);\n"
-	           "                    or all, none (default all)\n"
-	           "  --clients C       concurrent clients (default 3)\n"
-	           "  --trace           print every event\n"
-	           "  --narrate         tell the story of the run as it happens\n"
-	           "  --pace X          with --narrate: wall seconds per simulated second\n"
-	           "  --history FILE    write the client history as JSON lines\n"
-	           "  --ready-each      every node takes a ready after every input (by default\n"
-	           "                    each node's driver steps several inputs between readies,\n"
-	           "                    in a pattern drawn from the seed, as an event loop does)\n"
-	           "  --unordered       the nodes ignore the order of a pipelining client's\n"
-	           "                    commands (src/driver/order.h), as the server once did:\n"
-	           "                    to see the checker catch it\n"
-	           "  --quiet           print only violations and the final tally\n"
-	           "  -h, --help        this text\n"
-	           "\n"
-	           "exit status: 0 all runs passed, 1 a violation was found, 2 bad usage\n");
+	fprintf(f,
+	        "usage: concord-sim --seed S [options]\n"
+	        "       concord-sim --seeds A-B [options]\n"
+	        "\n"
+	        "Runs a cluster of real nodes (the driver: Raft core and kv store) in one\n"
+	        "process on simulated time, with clients sending kv commands in sessions,\n"
+	        "injects faults, and checks after every event: one leader per term, log\n"
+	        "matching, leader completeness, the same entry and state at each applied\n"
+	        "index everywhere, commit index never decreasing, no acknowledged write lost,\n"
+	        "retries applied once, each node's watchers getting exactly the applied changes\n"
+	        "in their range (watch=E/C/K: revisions got, of which by catching up after a\n"
+	        "restart, catch-ups refused as compacted). Then it heals every fault, requires\n"
+	        "a fresh write to commit, and checks the history (get, put, append, incr,\n"
+	        "cas, delete) for linearizability. Prints one line per run with a hash of\n"
+	        "its trace: the same seed always prints the same hash; retries=R/D counts\n"
+	        "retried writes and the duplicates the kv answered from a session.\n"
+	        "\n"
+	        "options:\n"
+	        "  --seed S          run seed S\n"
+	        "  --seeds A-B       run seeds A to B inclusive\n"
+	        "  --nodes N         cluster size, 1 to 9 (default: 5 for --seed; for --seeds,\n"
+	        "                    3, 5 and 7 in turn)\n"
+	        "  --ticks T         length of the faulty phase in node ticks of 10 ms\n"
+	        "                    (default 2000)\n"
+	        "  --faults LIST     comma-separated: drop, delay, delay-resp, dup, reorder,\n"
+	        "                    partition, crash, transfer, snapshot, membership, disk,\n"
+	        "                    damage (not in all: once, one voter's durable data),\n"
+	        "                    stall (not in all: a disk completes nothing for 2-6 s),\n"
+	        "                    diverge (not in all: see README.md);\n"
+	        "                    or all, none (default all)\n"
+	        "  --clients C       concurrent clients (default 3)\n"
+	        "  --trace           print every event\n"
+	        "  --narrate         tell the story of the run as it happens\n"
+	        "  --pace X          with --narrate: wall seconds per simulated second\n"
+	        "  --history FILE    write the client history as JSON lines\n"
+	        "  --ready-each      every node takes a ready after every input (by default\n"
+	        "                    each node's driver steps several inputs between readies,\n"
+	        "                    in a pattern drawn from the seed, as an event loop does)\n"
+	        "  --unordered       the nodes ignore the order of a pipelining client's\n"
+	        "                    commands (src/driver/order.h), as the server once did:\n"
+	        "                    to see the checker catch it\n"
+	        "  --watch-lossy     the watchers lose every revision divisible by 97: to\n"
+	        "                    see the watch check catch it\n"
+	        "  --quiet           print only violations and the final tally\n"
+	        "  -h, --help        this text\n"
+	        "\n"
+	        "exit status: 0 all runs passed, 1 a violation was found, 2 bad usage\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -90,6 +95,7 @@ int main(int argc, char **argv)
 		O_QUIET,
 		O_READY_EACH,
 		O_UNORDERED,
+		O_WATCH_LOSSY,
 	};
 	static const struct option longopts[] = {
 	    {"seed", required_argument, NULL, O_SEED},
@@ -105,12 +111,13 @@ int main(int argc, char **argv)
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {"ready-each", no_argument, NULL, O_READY_EACH},
 	    {"unordered", no_argument, NULL, O_UNORDERED},
+	    {"watch-lossy", no_argument, NULL, O_WATCH_LOSSY},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t first = 0, last = 0, nodes = 0, ticks = 2000, clients = 3;
 	bool have_seed = false, trace = false, narrate = false, quiet = false, ready_each = false;
-	bool unordered = false;
+	bool unordered = false, watch_lossy = false;
 	double pace = 0;
 	uint32_t faults = SIM_FAULT_ALL;
 	const char *faults_text = "all";
@@ -207,6 +214,9 @@ int main(int argc, char **argv)
 		case O_UNORDERED:
 			unordered = true;
 			break;
+		case O_WATCH_LOSSY:
+			watch_lossy = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -245,6 +255,7 @@ int main(int argc, char **argv)
 		    .history_path = history,
 		    .ready_each = ready_each,
 		    .unordered = unordered,
+		    .watch_lossy = watch_lossy,
 		};
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
@@ -253,21 +264,22 @@ int main(int argc, char **argv)
 			failures++;
 		if (ok && quiet)
 			continue;
-		printf("seed=%" PRIu64 " nodes=%u faults=%s ticks=%u: %s  elections=%" PRIu64
-		       " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
-		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
-		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
-		       " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64 " held=%" PRIu64
-		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
-		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
-		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
-		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
-		       r.retries, r.duplicates, r.expiry_writes, r.held,
-		       r.linearizable == 1    ? "ok"
-		       : r.linearizable == 0  ? "NO"
-		       : r.linearizable == -1 ? "unknown"
-		                              : "-",
-		       (double)r.sim_ms / 1000.0, r.trace_hash);
+		printf(
+		    "seed=%" PRIu64 " nodes=%u faults=%s ticks=%u: %s  elections=%" PRIu64
+		    " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
+		    " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
+		    " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
+		    " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64 " watch=%" PRIu64 "/%" PRIu64
+		    "/%" PRIu64 " held=%" PRIu64 " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
+		    seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
+		    r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions, r.transfers,
+		    r.snapshots, r.installs, r.conf_changes, r.disk_faults, r.retries, r.duplicates,
+		    r.expiry_writes, r.watch_events, r.watch_caught_up, r.watch_compacted, r.held,
+		    r.linearizable == 1    ? "ok"
+		    : r.linearizable == 0  ? "NO"
+		    : r.linearizable == -1 ? "unknown"
+		                           : "-",
+		    (double)r.sim_ms / 1000.0, r.trace_hash);
 		if (o.faults & SIM_FAULT_STALL)
 			printf("  stall: disks=%" PRIu64 " leaders-stepped-down=%" PRIu64 "\n",
 			       r.stalls, r.stalled_leaders);
@@ -282,10 +294,11 @@ int main(int argc, char **argv)
 			                                                  : "events leading to it",
 			       r.recent);
 			printf("  replay: concord-sim --seed %" PRIu64 " --nodes %u --ticks %u "
-			       "--faults %s --clients %u%s%s --trace\n",
+			       "--faults %s --clients %u%s%s%s --trace\n",
 			       seed, o.nodes, o.ticks, faults_canon, o.clients,
 			       o.ready_each ? " --ready-each" : "",
-			       o.unordered ? " --unordered" : "");
+			       o.unordered ? " --unordered" : "",
+			       o.watch_lossy ? " --watch-lossy" : "");
 		}
 		fflush(stdout);
 	}
