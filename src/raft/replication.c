@@ -329,7 +329,9 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 		resp.reject = true;
 		resp.index = m->index;
 		resp.xlen = last;
-		if (m->index <= last) {
+		/* No hint at or below the snapshot: that entry is committed, so a
+		 * leader naming another term there is damaged or forged. */
+		if (m->index <= last && m->index > r->log.offset) {
 			resp.xterm = log_term_at(&r->log, m->index);
 			resp.xindex = log_first_index_of_term(&r->log, m->index);
 		}
