@@ -44,11 +44,15 @@ static void deliver(struct sim *s, struct node *nd, struct raft_message *m)
 		        m->to, raft_msg_type_name(m->type), m->to);
 		return;
 	}
+	char snap[64] = "";
+	if (m->type == RAFT_MSG_SNAPSHOT || m->type == RAFT_MSG_SNAPSHOT_RESP)
+		snprintf(snap, sizeof(snap), " bytes=%" PRIu64 "+%u/%" PRIu64, m->snap_offset,
+		         m->chunk != NULL ? (unsigned)m->chunk->len : 0u, m->snap_size);
 	sim_log(s,
 	        "n%" PRIu64 " -> n%" PRIu64 " %s term=%" PRIu64 " index=%" PRIu64
-	        " logterm=%" PRIu64 " commit=%" PRIu64 " n=%u%s",
+	        " logterm=%" PRIu64 " commit=%" PRIu64 " n=%u%s%s",
 	        m->from, m->to, raft_msg_type_name(m->type), m->term, m->index, m->log_term,
-	        m->commit, m->n_entries, m->reject ? " reject" : "");
+	        m->commit, m->n_entries, snap, m->reject ? " reject" : "");
 	driver_step(nd->d, m);
 	if (m->type == RAFT_MSG_SNAPSHOT && (s->opts.faults & SIM_FAULT_DIVERGE) &&
 	    m->chunk != NULL && m->snap_offset + m->chunk->len == m->snap_size)
