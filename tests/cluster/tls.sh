@@ -119,7 +119,16 @@ ctl() { timeout 20 "$CONCORDCTL" --endpoints "${CLIENT[3]},${CLIENT[1]}" --cacer
 	--cert "$C/client.pem" --key "$C/client.key" "$@"; }
 expect_eq "concordctl put" "$(ctl put ctl yes)" OK
 expect_eq "concordctl get" "$(ctl get ctl)" yes
-expect_match "concordctl status" "$(ctl status)" "leader"
+st=$(ctl status)
+expect_match "concordctl status" "$st" "leader"
+# Each member's own numbers come from a probe of its own: over TLS it must carry the
+# same TLS options, or the member shows "down?".
+expect_eq "concordctl status: members answering their probes" \
+	"$(echo "$st" | grep -cE '^[0-9]+ +[^ ]+ +(leader|follower) ')" 3
+if echo "$st" | grep -q 'down?'; then
+	fail "concordctl status over TLS shows a member down: $st"
+fi
+ctl endpoint health >/dev/null || fail "concordctl endpoint health over TLS failed"
 if timeout 20 "$CONCORDCTL" --timeout-ms 2000 --endpoints "${CLIENT[1]}" get ctl >/dev/null 2>&1; then
 	fail "concordctl without TLS was served by a TLS port"
 fi

@@ -108,10 +108,10 @@ static size_t ctl_rows_from(const struct json_value *root, struct ctl_row *rows)
 }
 
 /* Asks every member for its own view, with a short deadline each. */
-static void ctl_rows_probe(struct ctl_row *rows, size_t n, uint32_t timeout_ms)
+static void ctl_rows_probe(const struct ctl *ctl, struct ctl_row *rows, size_t n,
+                           uint32_t timeout_ms)
 {
-	struct concord_client_opts o;
-	concord_client_opts_default(&o);
+	struct concord_client_opts o = ctl->opts;
 	o.deadline_ms = timeout_ms < CTL_PROBE_TIMEOUT_MS ? timeout_ms : CTL_PROBE_TIMEOUT_MS;
 	o.attempt_timeout_ms = o.deadline_ms;
 	o.connect_timeout_ms = o.deadline_ms;
@@ -191,7 +191,7 @@ static int ctl_status(struct ctl *ctl, int argc, char **argv)
 	static struct ctl_row rows[CTL_ROWS_MAX];
 	size_t n = ctl_rows_from(root, rows);
 	json_doc_free(doc);
-	ctl_rows_probe(rows, n, timeout_ms);
+	ctl_rows_probe(ctl, rows, n, timeout_ms);
 
 	printf("cluster %s: leader %s%" PRIu64 ", term %" PRIu64 "%s (as node %" PRIu64
 	       " at %s sees it)\n",

@@ -33,6 +33,9 @@ struct ctl {
 	const char *endpoints;  /* the --endpoints list as given */
 	uint32_t timeout_ms;    /* --timeout-ms */
 	enum ctl_format format; /* -w */
+	/* TLS files and credentials as given: every further connection a command opens (to
+	 * probe each member, say) starts from these, so it speaks TLS and authenticates. */
+	struct concord_client_opts opts;
 };
 
 typedef int (*ctl_fn)(struct ctl *ctl, int argc, char **argv);

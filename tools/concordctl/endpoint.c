@@ -95,10 +95,9 @@ static void ctl_probe_parse(struct ctl_probe *p, const char *json, size_t len)
 }
 
 /* Asks one endpoint for its own status, within the command's timeout. */
-static void ctl_probe_one(struct ctl_probe *p, uint32_t timeout_ms)
+static void ctl_probe_one(const struct ctl *ctl, struct ctl_probe *p, uint32_t timeout_ms)
 {
-	struct concord_client_opts o;
-	concord_client_opts_default(&o);
+	struct concord_client_opts o = ctl->opts;
 	o.deadline_ms = timeout_ms;
 	o.attempt_timeout_ms = timeout_ms;
 	o.connect_timeout_ms = timeout_ms;
@@ -135,7 +134,8 @@ static size_t ctl_probe_all(const struct ctl *ctl, struct ctl_probe *probes)
 		if (len > 0 && len < sizeof(probes[n].endpoint)) {
 			memset(&probes[n], 0, sizeof(probes[n]));
 			memcpy(probes[n].endpoint, p, len);
-			ctl_probe_one(&probes[n], ctl->timeout_ms < 5000 ? ctl->timeout_ms : 5000);
+			ctl_probe_one(ctl, &probes[n],
+			              ctl->timeout_ms < 5000 ? ctl->timeout_ms : 5000);
 			n++;
 		}
 		p += len;

@@ -313,7 +313,7 @@ int main(int argc, char **argv)
 	ctl_client = c;
 
 	struct ctl ctl = {
-	    .c = c, .endpoints = endpoints, .timeout_ms = timeout_ms, .format = format};
+	    .c = c, .endpoints = endpoints, .timeout_ms = timeout_ms, .format = format, .opts = o};
 	const struct ctl_command *found = ctl_find(cmd);
 	if (found == NULL) {
 		ctl_usage_error("unknown command '%s'", cmd);
