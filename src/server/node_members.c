@@ -59,6 +59,16 @@ void node_peers_sync(struct node *n)
 	}
 }
 
+/* A field that does not fit is refused, never cut: a cut address would name another. */
+static bool field_copy(char *dst, size_t size, const char *src)
+{
+	size_t len = strlen(src);
+	if (len >= size)
+		return false;
+	memcpy(dst, src, len + 1);
+	return true;
+}
+
 /* A member record as stored in the replicated address book: "name\npeer\nclient\nhttp". */
 static bool member_decode(raft_id id, const void *value, size_t len, struct node_member *m)
 {
@@ -82,11 +92,10 @@ static bool member_decode(raft_id id, const void *value, size_t len, struct node
 		*nl = '\0';
 		p = nl + 1;
 	}
-	snprintf(m->name, sizeof(m->name), "%s", fields[0]);
-	snprintf(m->peer, sizeof(m->peer), "%s", fields[1]);
-	snprintf(m->client, sizeof(m->client), "%s", fields[2]);
-	snprintf(m->http, sizeof(m->http), "%s", fields[3]);
-	return true;
+	return field_copy(m->name, sizeof(m->name), fields[0]) &&
+	       field_copy(m->peer, sizeof(m->peer), fields[1]) &&
+	       field_copy(m->client, sizeof(m->client), fields[2]) &&
+	       field_copy(m->http, sizeof(m->http), fields[3]);
 }
 
 /* ---------------------------------------------------------------------------------
