@@ -9,14 +9,8 @@ F=$((L == 1 ? 2 : 1)) # a forwarding follower
 for i in 1 2 3; do wait_up "$i"; done
 
 # Installed once into the build directory; no npm or a failed install fails the test.
-NODE_DIR=${BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}/ioredis-node
-if [ ! -f "$NODE_DIR/node_modules/ioredis/package.json" ]; then
-	command -v npm >/dev/null || fail "npm missing: scripts/deps.sh installs nodejs and npm"
-	log "npm install ioredis into $NODE_DIR"
-	mkdir -p "$NODE_DIR"
-	out=$(cd "$NODE_DIR" && timeout 300 npm install --prefix "$NODE_DIR" --no-audit --no-fund \
-		--loglevel=error ioredis 2>&1) || fail "npm install ioredis failed: $out"
-fi
+npm_package ioredis
+NODE_DIR=$NPM_DIR
 log "ioredis $(node -p "require('$NODE_DIR/node_modules/ioredis/package.json').version")"
 
 for node in "$L" "$F"; do

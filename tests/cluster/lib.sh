@@ -284,3 +284,14 @@ wait_up() { # i
 	done
 	fail "n$1 did not come up"
 }
+
+npm_package() { # name: installs npm's package once into $BUILD_DIR/<name>-node, sets NPM_DIR
+	NPM_DIR=${BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}/$1-node
+	[ -f "$NPM_DIR/node_modules/$1/package.json" ] && return 0
+	command -v npm >/dev/null || fail "npm missing: scripts/deps.sh installs nodejs and npm"
+	log "npm install $1 into $NPM_DIR"
+	mkdir -p "$NPM_DIR"
+	local out
+	out=$(cd "$NPM_DIR" && timeout 300 npm install --prefix "$NPM_DIR" --no-audit --no-fund \
+		--loglevel=error "$1" 2>&1) || fail "npm install $1 failed: $out"
+}

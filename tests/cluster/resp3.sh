@@ -68,14 +68,8 @@ done
 
 # node-redis: npm's "redis" (RESP3 by default since v6; v4/v5 send HELLO 3 with RESP: 3),
 # installed once into the build directory. No npm or a failed install fails the test.
-NODE_DIR=${BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}/resp3-node
-if [ ! -f "$NODE_DIR/node_modules/redis/package.json" ]; then
-	command -v npm >/dev/null || fail "npm missing: scripts/deps.sh installs nodejs and npm"
-	log "npm install redis into $NODE_DIR"
-	mkdir -p "$NODE_DIR"
-	out=$(cd "$NODE_DIR" && timeout 300 npm install --prefix "$NODE_DIR" --no-audit --no-fund \
-		--loglevel=error redis 2>&1) || fail "npm install redis failed: $out"
-fi
+npm_package redis
+NODE_DIR=$NPM_DIR
 log "node-redis $(node -p "require('$NODE_DIR/node_modules/redis/package.json').version")"
 for node in "$L" "$F"; do
 	role=$([ "$node" -eq "$L" ] && echo leader || echo follower)
