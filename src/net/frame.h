@@ -41,7 +41,8 @@ enum net_hs_kind {
 	X(NET_HS_EWRONGNODE, "the dialer expected another node at this address")                   \
 	X(NET_HS_EBADID, "the sender's node id is invalid or equals the receiver's")               \
 	X(NET_HS_EAUTH, "authentication failed (no proof, a wrong proof, or the other side "       \
-	                "has no --peer-secret-file)")
+	                "has no --peer-secret-file)")                                              \
+	X(NET_HS_EREMOVED, "the dialer was removed from the cluster")
 
 enum net_hs_reason {
 #define NET_HS_REASON_ENUM_(name, text) name,
@@ -60,7 +61,9 @@ const char *net_hs_reason_text(int reason);
  *   7  u8  reason      enum net_hs_reason (REFUSE only, else 0)
  *   8  u64 cluster_id
  *  16  u64 from        the sender's node id
- *  24  u64 to          the node the sender believes it talks to */
+ *  24  u64 to          the node the sender believes it talks to; in a REFUSE for
+ *                      NET_HS_EREMOVED, the index of the acceptor's latest committed
+ *                      configuration, which leaves the dialer out */
 struct net_handshake {
 	uint16_t version;
 	uint8_t kind;

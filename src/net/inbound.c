@@ -59,6 +59,24 @@ static void inbound_close(struct net_inbound *c)
 	uv_close((uv_handle_t *)&c->timer, inbound_handle_closed_cb);
 }
 
+uint32_t net_inbound_drop(struct net *n, raft_id id)
+{
+	uint32_t dropped = 0;
+	for (struct net_inbound *c = n->inbound; c != NULL;) {
+		struct net_inbound *next = c->next;
+		if (c->handshaken && c->peer_id == id) {
+			net_logf(n, NET_LOG_INFO,
+			         "connection from %s (node %llu): closed, the node "
+			         "was removed",
+			         c->remote, (unsigned long long)id);
+			inbound_close(c);
+			dropped++;
+		}
+		c = next;
+	}
+	return dropped;
+}
+
 void net_inbound_close_all(struct net *n)
 {
 	while (n->inbound != NULL)
@@ -108,7 +126,9 @@ static void inbound_reply_written_cb(uv_write_t *req, int status)
 		inbound_close(c);
 }
 
-static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_hs_reason reason)
+/* `to` is the dialer's id, or for NET_HS_EREMOVED the configuration index. */
+static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_hs_reason reason,
+                         uint64_t to)
 {
 	struct net *n = c->n;
 	struct net_handshake h = {
@@ -117,7 +137,7 @@ static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_
 	    .reason = (uint8_t)reason,
 	    .cluster_id = n->cfg.cluster_id,
 	    .from = n->cfg.self_id,
-	    .to = c->peer_id,
+	    .to = to,
 	};
 	net_handshake_encode(&h, c->reply);
 	uv_buf_t b = uv_buf_init((char *)c->reply, sizeof(c->reply));
@@ -128,6 +148,14 @@ static int inbound_reply(struct net_inbound *c, enum net_hs_kind kind, enum net_
 
 /* Answers with a refusal, then closes (after the write, or at the handshake deadline if
  * the write never completes). */
+static void inbound_refuse_to(struct net_inbound *c, enum net_hs_reason reason, uint64_t to)
+{
+	c->refusing = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (inbound_reply(c, NET_HS_REFUSE, reason, to) != 0)
+		inbound_close(c);
+}
+
 static void inbound_refuse(struct net_inbound *c, const struct net_handshake *h,
                            enum net_hs_reason reason)
 {
@@ -140,10 +168,24 @@ static void inbound_refuse(struct net_inbound *c, const struct net_handshake *h,
 	         (unsigned long long)h->cluster_id, (unsigned long long)h->from,
 	         (unsigned long long)h->to, (unsigned long long)n->cfg.cluster_id,
 	         (unsigned long long)n->cfg.self_id);
-	c->refusing = true;
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	if (inbound_reply(c, NET_HS_REFUSE, reason) != 0)
-		inbound_close(c);
+	inbound_refuse_to(c, reason, c->peer_id);
+}
+
+/* An authenticated dialer the node knows was removed: tell it which configuration says
+ * so (docs/net.md, "Removed members"). */
+static bool inbound_refuse_removed(struct net_inbound *c, raft_id id)
+{
+	struct net *n = c->n;
+	uint64_t at = 0;
+	if (n->cfg.peer_removed == NULL || !n->cfg.peer_removed(n->cfg.ctx, id, &at))
+		return false;
+	NET_COUNT(n, net_peer_find(n, id), refused, 1);
+	net_logf(n, NET_LOG_WARN,
+	         "refused connection from %s: node %llu was removed from the cluster (our "
+	         "committed configuration at index %llu leaves it out); telling it so",
+	         c->remote, (unsigned long long)id, (unsigned long long)at);
+	inbound_refuse_to(c, NET_HS_EREMOVED, at);
+	return true;
 }
 
 static enum net_hs_reason hello_judge(const struct net *n, const struct net_handshake *h)
@@ -241,6 +283,8 @@ static void inbound_admit(struct net_inbound *c, const struct net_handshake *hp)
 {
 	struct net *n = c->n;
 	struct net_handshake h = *hp;
+	if (inbound_refuse_removed(c, h.from))
+		return;
 	/* A peer dials one connection to us at a time: an older one from it is dead. */
 	for (struct net_inbound *o = n->inbound; o != NULL;) {
 		struct net_inbound *next = o->next;
@@ -255,7 +299,7 @@ static void inbound_admit(struct net_inbound *c, const struct net_handshake *hp)
 	c->handshaken = true;
 	c->peer_id = h.from;
 	uv_timer_stop(&c->timer);
-	int rv = inbound_reply(c, NET_HS_ACCEPT, NET_HS_OK);
+	int rv = inbound_reply(c, NET_HS_ACCEPT, NET_HS_OK, c->peer_id);
 	if (rv != 0) {
 		net_logf(n, NET_LOG_WARN, "connection from %s: replying: %s", c->remote,
 		         uv_strerror(rv));

@@ -154,7 +154,16 @@ struct net_config {
 	/* Optional: one line of text, without a newline, valid during the call only. The
 	 * transport never prints. It must not call back into the transport. */
 	void (*log)(void *ctx, enum net_log_level level, const char *msg);
-	void *ctx; /* passed to on_message and log */
+	/* Optional, removed members (docs/net.md, "Removed members"). Asked once a dialer
+	 * is authenticated: whether member `id` is known to have been removed from the
+	 * cluster; if so, *index is set to the configuration that says so and the link is
+	 * refused with NET_HS_EREMOVED carrying it. */
+	bool (*peer_removed)(void *ctx, raft_id id, uint64_t *index);
+	/* Optional: peer `by` refused our link because it knows this member was removed by
+	 * its committed configuration at `index`. With a secret, only after `by` proved it
+	 * knows it. The transport decides nothing more; the callback may close it. */
+	void (*on_removed)(void *ctx, raft_id by, uint64_t index);
+	void *ctx; /* passed to on_message, log, peer_removed and on_removed */
 };
 
 /* Zeroes `cfg` and fills every limit with its default. */
@@ -202,6 +211,10 @@ int net_peer_set(struct net *n, raft_id id, const char *address);
  * faults. Connections it dialed to us stay open until it closes them; their messages are
  * still delivered. Returns 0 or NET_ENOPEER. */
 int net_peer_remove(struct net *n, raft_id id);
+
+/* Closes every accepted connection from member `id` (a removed member's links, so that
+ * it must dial again and be refused); returns how many were open. */
+uint32_t net_inbound_drop(struct net *n, raft_id id);
 
 /* Writes up to `cap` known peer ids into `ids`; returns how many peers there are. */
 uint32_t net_peer_list(const struct net *n, raft_id *ids, uint32_t cap);

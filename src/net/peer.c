@@ -314,6 +314,27 @@ static enum net_log_level peer_refusal_level(struct net_peer *p)
 	return NET_LOG_ERROR;
 }
 
+/* The peer says this member was removed. It counts only from the peer we dialed, of our
+ * cluster, and with a secret only after its proof (TLS checked its certificate already);
+ * the node judges the index (docs/net.md, "Removed members"). */
+static void peer_told_removed(struct net_peer *p, const struct net_handshake *h)
+{
+	struct net *n = p->n;
+	NET_COUNT(n, p, refused, 1);
+	bool trusted = h->cluster_id == n->cfg.cluster_id && h->from == p->id &&
+	               (n->secret_len == 0 || p->proved);
+	raft_id by = p->id;
+	uint64_t at = h->to;
+	p->attempts = NET_BACKOFF_ATTEMPTS_MAX;
+	peer_fail(p, peer_refusal_level(p),
+	          "refused by the peer: it says this member (node %llu) was removed from the "
+	          "cluster by its configuration at index %llu%s",
+	          (unsigned long long)n->cfg.self_id, (unsigned long long)at,
+	          trusted ? "" : " (not believed: the reply does not come from that peer)");
+	if (trusted && n->cfg.on_removed != NULL)
+		n->cfg.on_removed(n->cfg.ctx, by, at); /* last: it may close the transport */
+}
+
 /* The reply is complete: a refusal, or the node we meant to reach accepting us. */
 static void peer_reply_check(struct net_peer *p)
 {
@@ -323,6 +344,10 @@ static void peer_reply_check(struct net_peer *p)
 	if (parsed != NET_HS_PARSE_OK || h.kind == NET_HS_HELLO) {
 		NET_COUNT(n, p, malformed, 1);
 		peer_fail(p, NET_LOG_WARN, "malformed handshake reply (not a Concord peer?)");
+		return;
+	}
+	if (h.kind == NET_HS_REFUSE && h.reason == NET_HS_EREMOVED) {
+		peer_told_removed(p, &h);
 		return;
 	}
 	if (h.kind == NET_HS_REFUSE) {
