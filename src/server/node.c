@@ -213,6 +213,8 @@ static int start_net(struct node *n, uv_loop_t *loop, const struct node_config *
 	nc.tls_client = cfg->peer_tls_client;
 	nc.member_name = on_member_name;
 	nc.log = on_net_log;
+	nc.peer_removed = node_peer_removed;
+	nc.on_removed = node_told_removed;
 	nc.ctx = n;
 	char nerr[256] = "";
 	if (net_new(&n->net, loop, &nc, nerr) != 0) {

@@ -68,6 +68,17 @@ struct node {
 	 * force, and the index of the committed configuration that removed it (0: none). */
 	bool was_member;
 	raft_index removed_at;
+	/* Members seen in a configuration this process held, so that one left out of the
+	 * committed configuration can be told so when it dials (node_peer_removed); and a
+	 * peer's word that this member was removed, acted on at the next tick. */
+	struct {
+		raft_id id;
+		bool dropped; /* its links were closed once it left the committed configuration */
+	} seen[2 * RAFT_MAX_MEMBERS];
+	uint32_t n_seen;
+	raft_index seen_conf_index;
+	raft_index told_removed_at;
+	raft_id told_removed_by;
 
 	/* When a message from each peer last arrived (uv_now), for /metrics (node_disk.c). */
 	struct {
@@ -119,6 +130,11 @@ bool node_snapshot_cancel(struct node *n);
 /* Every tick: if a committed configuration left this member out, mark it removed, log
  * it and tell cfg.removed (once). */
 void node_removed_tick(struct node *n);
+/* The transport's hooks (net_config.peer_removed and .on_removed): whether dialer `id`
+ * was removed by the committed configuration (its index in *index), and a peer telling
+ * this member it was removed by the configuration at `index`. */
+bool node_peer_removed(void *ctx, raft_id id, uint64_t *index);
+void node_told_removed(void *ctx, raft_id by, uint64_t index);
 
 /* ---- Peers (node_disk.c) */
 
