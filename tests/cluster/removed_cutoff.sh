@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# removed_cutoff.sh: a member cut off (CONCORD.FAULT block-in and block-out) while it is removed receives none of the entries that remove it; the others refuse its links and say why, so it still learns it was removed and exits with status 3, and the rest is not disturbed.
+# removed_cutoff.sh: a member cut off (CONCORD.FAULT block-in and block-out) while it is removed receives none of the entries that remove it; the others refuse its links and say why, so it still learns it was removed and exits with status 3, and the rest is not disturbed; so does a removed learner, which is never sent the entry either.
 source "$(dirname "$0")/lib.sh"
 
 cluster_start
@@ -34,4 +34,27 @@ grep -q "telling it so" "$DIR/n$L.log" "$DIR"/n*.log || fail "no member logged r
 expect_eq "the rest still commits" "$(rc "$L" SET last yes)" OK
 expect_eq "and reads" "$(rc "$L" GET before)" yes
 expect_eq "nobody campaigned: the term is unchanged" "$(info_field "$L" raft_term)" "$TERM0"
+
+# A learner is removed in one step: the leader stops writing to it at once, so it never
+# receives the entry either; only the refusal of its links tells it.
+read -r -a ports <<<"$(free_ports 3)"
+PEER[4]=127.0.0.1:${ports[0]}
+CLIENT[4]=127.0.0.1:${ports[1]}
+HTTP[4]=127.0.0.1:${ports[2]}
+log "n4 joins as a learner, then is removed"
+expect_eq "MEMBER ADD" "$(rc "$L" CONCORD.MEMBER ADD 4 n4 "${PEER[4]}" "${CLIENT[4]}" "${HTTP[4]}")" OK
+"$CONCORD" --name n4 --id 4 --join --data-dir "$DIR/n4" --cluster-id "test-$TEST_NAME" \
+	--listen-peer "${PEER[4]}" --listen-client "${CLIENT[4]}" --listen-http "${HTTP[4]}" \
+	--initial-cluster "$(list_of PEER)" \
+	--tick-ms 25 --election-ticks $((20 * SLOW)) --heartbeat-ticks 2 --request-timeout-ms $((3000 * SLOW)) \
+	${CLUSTER_FLAGS:-} >>"$DIR/n4.log" 2>&1 &
+PIDS[4]=$!
+wait_up 4
+wait_applied 4 "$(info_field "$L" commit_index)"
+expect_eq "n4 is a learner" "$(info_field 4 raft_role)" learner
+expect_eq "remove n4" "$(rc "$L" CONCORD.MEMBER REMOVE 4)" OK
+node_wait_removed 4
+grep -q "this member (node 4) was removed from the cluster by the configuration at index .* refused its link and said so" "$DIR/n4.log" ||
+	fail "n4's log does not say a peer told it it was removed"
+expect_eq "the rest still commits" "$(rc "$L" SET final yes)" OK
 log "ok"
