@@ -36,6 +36,18 @@ static void list_splice(struct req_list *into, struct req_list *from)
 	from->tail = NULL;
 }
 
+static struct storage_async_req *list_pop(struct req_list *l)
+{
+	struct storage_async_req *r = l->head;
+	if (r == NULL)
+		return NULL;
+	l->head = r->next;
+	if (l->head == NULL)
+		l->tail = NULL;
+	r->next = NULL;
+	return r;
+}
+
 static struct req_list list_take(struct req_list *l)
 {
 	struct req_list out = *l;
@@ -50,11 +62,13 @@ struct storage_async {
 	struct storage *st;
 	uv_thread_t writer;
 	uv_thread_t syncer;
+	uv_thread_t snapper;
 
 	uv_mutex_t mu;         /* guards everything below */
 	uv_cond_t writer_cond; /* incoming work or stopping */
 	uv_cond_t syncer_cond; /* a ticket is pending or the writer exited */
 	uv_cond_t idle_cond;   /* no ticket pending or running */
+	uv_cond_t snap_cond;   /* a snapshot to write, or the snapper may exit */
 	struct req_list incoming;
 	struct req_list written; /* covered by `pending` */
 	struct storage_sync_ticket pending;
@@ -63,6 +77,11 @@ struct storage_async {
 	struct req_list done;
 	bool stopping;
 	bool writer_exited;
+	struct req_list snap_queue;   /* prepared, for the snapshot thread */
+	struct req_list snap_written; /* run, for the writer to finish */
+	uint32_t snaps_in_flight;     /* handed off and not finished yet */
+	bool snapper_stop;
+	char snap_errmsg[STORAGE_ERRMSG_SIZE]; /* the first failed snapshot write's */
 	int failed;
 	char errmsg[STORAGE_ERRMSG_SIZE];
 	struct storage_async_stats stats;
@@ -127,9 +146,78 @@ static uint32_t gather_run(struct storage_async *a, uint32_t i, uint32_t n, uint
 	return j - i;
 }
 
+/* Writer thread: finishes the snapshots the snapshot thread has written (compacting the
+ * log; no ticket may run meanwhile) and queues their completions. */
+static void finish_snapshots(struct storage_async *a)
+{
+	uv_mutex_lock(&a->mu);
+	struct req_list l = list_take(&a->snap_written);
+	uv_mutex_unlock(&a->mu);
+	if (l.head == NULL)
+		return;
+	wait_idle(a);
+	for (struct storage_async_req *r = l.head; r != NULL; r = r->next) {
+		uv_mutex_lock(&a->mu);
+		int failed = a->failed;
+		uv_mutex_unlock(&a->mu);
+		if (failed != STORAGE_OK) {
+			storage_sync_finish(a->st, failed, a->errmsg);
+			r->status = STORAGE_EFAILED;
+			continue;
+		}
+		r->status =
+		    storage_snapshot_job_finish(a->st, &r->snap_job, r->status, a->snap_errmsg);
+		if (r->status != STORAGE_OK)
+			record_failure(a, r->status, storage_errmsg(a->st));
+	}
+	uv_mutex_lock(&a->mu);
+	for (struct storage_async_req *r = l.head; r != NULL; r = r->next)
+		a->snaps_in_flight--;
+	list_splice(&a->done, &l);
+	uv_mutex_unlock(&a->mu);
+	uv_async_send(&a->wake);
+}
+
+/* Writer thread: waits until every handed-off snapshot is finished. */
+static void drain_snapshots(struct storage_async *a)
+{
+	uv_mutex_lock(&a->mu);
+	while (a->snaps_in_flight > 0) {
+		while (a->snap_written.head == NULL)
+			uv_cond_wait(&a->writer_cond, &a->mu);
+		uv_mutex_unlock(&a->mu);
+		finish_snapshots(a);
+		uv_mutex_lock(&a->mu);
+	}
+	uv_mutex_unlock(&a->mu);
+}
+
+/* Writer thread: checks a compaction snapshot and hands it to the snapshot thread. */
+static int hand_off_snapshot(struct storage_async *a, struct storage_async_req *r)
+{
+	int rv = storage_snapshot_job_prepare(a->st, &r->snap_job, r->snap_index, r->snap_term,
+	                                      &r->snap_conf, r->snap_data, r->snap_len);
+	if (rv != STORAGE_OK)
+		return rv;
+	r->snap_async = true;
+	uv_mutex_lock(&a->mu);
+	list_push(&a->snap_queue, r);
+	a->snaps_in_flight++;
+	uv_cond_signal(&a->snap_cond);
+	uv_mutex_unlock(&a->mu);
+	return STORAGE_OK;
+}
+
 static int process_one(struct storage_async *a, struct storage_async_req *r)
 {
 	struct storage *st = a->st;
+	if (r->kind == STORAGE_ASYNC_SNAPSHOT && !(r->snap_flags & STORAGE_SNAPSHOT_DISCARD_LOG))
+		return hand_off_snapshot(a, r);
+	/* Anything but an append waits for earlier snapshots: a truncation or an installed
+	 * snapshot must not change the log under one being written. */
+	if (r->kind == STORAGE_ASYNC_SNAPSHOT ||
+	    (r->n_entries > 0 && !storage_append_is_plain(st, r->entries, r->n_entries)))
+		drain_snapshots(a);
 	wait_idle(a);
 	if (r->kind == STORAGE_ASYNC_SNAPSHOT)
 		return storage_snapshot_put(st, r->snap_index, r->snap_term, &r->snap_conf,
@@ -171,6 +259,10 @@ static void process_group(struct storage_async *a, uint32_t n)
 			continue;
 		}
 		int rv = process_one(a, a->group[i]);
+		if (a->group[i]->snap_async) {
+			i++; /* the snapshot thread owns its status now */
+			continue;
+		}
 		a->group[i]->status = rv;
 		if (rv != STORAGE_OK && storage_failed(st) != STORAGE_OK)
 			record_failure(a, rv, storage_errmsg(st));
@@ -187,8 +279,15 @@ static void writer_main(void *arg)
 	struct storage_async *a = arg;
 	uv_mutex_lock(&a->mu);
 	for (;;) {
-		while (a->incoming.head == NULL && !a->stopping)
+		while (a->incoming.head == NULL && a->snap_written.head == NULL &&
+		       !(a->stopping && a->snaps_in_flight == 0))
 			uv_cond_wait(&a->writer_cond, &a->mu);
+		if (a->snap_written.head != NULL) {
+			uv_mutex_unlock(&a->mu);
+			finish_snapshots(a);
+			uv_mutex_lock(&a->mu);
+			continue;
+		}
 		if (a->incoming.head == NULL)
 			break; /* stopping, and nothing left */
 		struct req_list group = list_take(&a->incoming);
@@ -204,6 +303,11 @@ static void writer_main(void *arg)
 		}
 		uint64_t t0 = uv_hrtime();
 		process_group(a, n);
+		/* Snapshots handed to the snapshot thread complete from there. */
+		group = (struct req_list){0};
+		for (uint32_t i = 0; i < n; i++)
+			if (!a->group[i]->snap_async)
+				list_push(&group, a->group[i]);
 		struct storage_sync_ticket t;
 		storage_sync_prepare(a->st, &t);
 		uint64_t wrote_ns = uv_hrtime() - t0;
@@ -224,6 +328,29 @@ static void writer_main(void *arg)
 	}
 	a->writer_exited = true;
 	uv_cond_signal(&a->syncer_cond);
+	uv_mutex_unlock(&a->mu);
+}
+
+static void snapper_main(void *arg)
+{
+	struct storage_async *a = arg;
+	char errmsg[STORAGE_ERRMSG_SIZE];
+	uv_mutex_lock(&a->mu);
+	for (;;) {
+		while (a->snap_queue.head == NULL && !a->snapper_stop)
+			uv_cond_wait(&a->snap_cond, &a->mu);
+		struct storage_async_req *r = list_pop(&a->snap_queue);
+		if (r == NULL)
+			break;
+		uv_mutex_unlock(&a->mu);
+		int rv = storage_snapshot_job_run(&r->snap_job, errmsg);
+		uv_mutex_lock(&a->mu);
+		r->status = rv;
+		if (rv != STORAGE_OK && a->snap_errmsg[0] == '\0')
+			snprintf(a->snap_errmsg, sizeof(a->snap_errmsg), "%s", errmsg);
+		list_push(&a->snap_written, r);
+		uv_cond_signal(&a->writer_cond);
+	}
 	uv_mutex_unlock(&a->mu);
 }
 
@@ -302,7 +429,8 @@ int storage_async_start(struct storage_async **out, uv_loop_t *loop, struct stor
 	histogram_init_latency(&a->stats.append_seconds);
 	histogram_init_latency(&a->stats.fsync_seconds);
 	if (uv_mutex_init(&a->mu) != 0 || uv_cond_init(&a->writer_cond) != 0 ||
-	    uv_cond_init(&a->syncer_cond) != 0 || uv_cond_init(&a->idle_cond) != 0)
+	    uv_cond_init(&a->syncer_cond) != 0 || uv_cond_init(&a->idle_cond) != 0 ||
+	    uv_cond_init(&a->snap_cond) != 0)
 		abort();
 	if (uv_async_init(loop, &a->wake, on_wake) != 0)
 		abort();
@@ -310,6 +438,8 @@ int storage_async_start(struct storage_async **out, uv_loop_t *loop, struct stor
 	if (uv_thread_create(&a->writer, writer_main, a) != 0)
 		abort();
 	if (uv_thread_create(&a->syncer, syncer_main, a) != 0)
+		abort();
+	if (uv_thread_create(&a->snapper, snapper_main, a) != 0)
 		abort();
 	*out = a;
 	return STORAGE_OK;
@@ -376,6 +506,7 @@ static void on_closed(uv_handle_t *h)
 	uv_cond_destroy(&a->writer_cond);
 	uv_cond_destroy(&a->syncer_cond);
 	uv_cond_destroy(&a->idle_cond);
+	uv_cond_destroy(&a->snap_cond);
 	free(a->group);
 	free(a->run);
 	free(a);
@@ -391,6 +522,12 @@ void storage_async_stop(struct storage_async *a, void (*close_cb)(void *arg), vo
 	uv_mutex_unlock(&a->mu);
 	uv_thread_join(&a->writer);
 	uv_thread_join(&a->syncer);
+	/* The writer exited after every snapshot finished: the snapshot thread is idle. */
+	uv_mutex_lock(&a->mu);
+	a->snapper_stop = true;
+	uv_cond_signal(&a->snap_cond);
+	uv_mutex_unlock(&a->mu);
+	uv_thread_join(&a->snapper);
 	deliver(a);
 	a->close_cb = close_cb;
 	a->close_arg = arg;

@@ -12,7 +12,9 @@
  *            ticket covering them to the sync thread; then it takes the next requests,
  *            writing them while the previous fdatasync runs;
  *   syncer   runs the ticket's fdatasync (one for every batch it covers) and moves the
- *            batches to the completed list.
+ *            batches to the completed list;
+ *   snapper  writes compaction snapshots' files (storage_snapshot_job_run), which the
+ *            writer then finishes (compacting the log) between groups.
  *
  * Completions run on the loop thread (uv_async_t), in submission order, only after the
  * fdatasync covering the batch returned success: then the caller sends the batch's
@@ -60,6 +62,8 @@ struct storage_async_req {
 	const void *snap_data;
 	size_t snap_len;
 	unsigned snap_flags;
+	bool snap_async; /* a compaction snapshot handed to the snapshot thread */
+	struct storage_snapshot_job snap_job;
 };
 
 /* Starts the threads on `loop` for storage `st`. Returns 0 or STORAGE_EIO. */
@@ -77,7 +81,12 @@ void storage_async_write(struct storage_async *a, struct storage_async_req *req,
 void storage_async_write_ready(struct storage_async *a, struct storage_async_req *req,
                                const struct raft_ready *rd, storage_async_cb cb);
 
-/* Queues storage_snapshot_put(), in order with the writes. */
+/* Queues storage_snapshot_put(). One that replaces the log (STORAGE_SNAPSHOT_DISCARD_LOG)
+ * is taken in order with the writes, after every earlier snapshot finished. A compaction
+ * snapshot is checked in order, then its file is written on a third thread, the snapshot
+ * thread, so that appends and syncs queued after it never wait for that write; once the
+ * file is durable the writer compacts the log and the callback runs, possibly after the
+ * callbacks of writes queued later. */
 void storage_async_snapshot(struct storage_async *a, struct storage_async_req *req,
                             raft_index index, raft_term term, const struct raft_conf *conf,
                             const void *data, size_t len, unsigned flags, storage_async_cb cb);

@@ -488,9 +488,95 @@ static int compact_log(struct storage *st, raft_index index)
 	return STORAGE_OK;
 }
 
+/* The new snapshot is durable: the one it replaces can go. */
+static int unlink_old_snapshot(struct storage *st, raft_index old_index, raft_term old_term)
+{
+	if (old_index == 0)
+		return STORAGE_OK;
+	char name[SIO_NAME_MAX + 1];
+	char path[SIO_PATH_MAX];
+	snap_name_format(name, old_index, old_term, false);
+	path_join(path, st->snap_dir, name);
+	int rv = sio_unlink(st->io, path);
+	if (rv != 0 && rv != -ENOENT)
+		return storage_fail_io(st, path, "unlink", rv);
+	return STORAGE_OK;
+}
+
+int storage_snapshot_job_prepare(struct storage *st, struct storage_snapshot_job *j,
+                                 raft_index index, raft_term term, const struct raft_conf *conf,
+                                 const void *data, size_t len)
+{
+	if (st->failed != STORAGE_OK)
+		return storage_refuse_failed(st);
+	int rv = check_snapshot(st, index, term, conf, len, 0);
+	if (rv != STORAGE_OK)
+		return rv;
+	*j = (struct storage_snapshot_job){
+	    .io = st->io,
+	    .snap_dir = st->snap_dir,
+	    .index = index,
+	    .term = term,
+	    .conf = *conf,
+	    .data = data,
+	    .len = len,
+	};
+	return STORAGE_OK;
+}
+
+int storage_snapshot_job_run(const struct storage_snapshot_job *j, char *errmsg)
+{
+	struct proto_snapshot_meta m = {
+	    .index = j->index,
+	    .term = j->term,
+	    .conf = j->conf,
+	    .data_size_bytes = j->len,
+	};
+	return snap_write(j->io, j->snap_dir, &m, j->data, errmsg);
+}
+
+int storage_snapshot_job_finish(struct storage *st, const struct storage_snapshot_job *j, int rv,
+                                const char *errmsg)
+{
+	if (st->failed != STORAGE_OK)
+		return storage_refuse_failed(st);
+	if (rv != STORAGE_OK) {
+		snprintf(st->errmsg, sizeof(st->errmsg), "%s", errmsg);
+		return storage_fail(st, rv);
+	}
+	/* Only appends ran meanwhile, so the log still holds the entry; anything else is a
+	 * caller bug, and the storage stops rather than compact a log it does not match. */
+	if (j->index <= st->snap_index || j->index > st->last_index ||
+	    storage_term_at(st, j->index) != j->term)
+		return storage_fail(st, storage_errmsg_set(st->errmsg, STORAGE_EINVAL,
+		                                           "snapshot %" PRIu64
+		                                           ": the log changed under it",
+		                                           j->index));
+	rv = storage_retired_flush(st);
+	if (rv != STORAGE_OK)
+		return rv;
+	raft_index old_index = st->snap_index;
+	raft_term old_term = st->snap_term;
+	rv = compact_log(st, j->index);
+	if (rv != STORAGE_OK)
+		return rv;
+	st->snap_index = j->index;
+	st->snap_term = j->term;
+	return unlink_old_snapshot(st, old_index, old_term);
+}
+
 int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
                          const struct raft_conf *conf, const void *data, size_t len, unsigned flags)
 {
+	if (!(flags & STORAGE_SNAPSHOT_DISCARD_LOG)) {
+		struct storage_snapshot_job j;
+		int rv = storage_snapshot_job_prepare(st, &j, index, term, conf, data, len);
+		if (rv != STORAGE_OK)
+			return rv;
+		char errmsg[STORAGE_ERRMSG_SIZE];
+		rv = storage_snapshot_job_run(&j, errmsg);
+		return storage_snapshot_job_finish(st, &j, rv, errmsg);
+	}
 	if (st->failed != STORAGE_OK)
 		return storage_refuse_failed(st);
 	int rv = check_snapshot(st, index, term, conf, len, flags);
@@ -523,16 +609,7 @@ int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
 		return rv;
 	st->snap_index = index;
 	st->snap_term = term;
-	if (old_index > 0) {
-		char name[SIO_NAME_MAX + 1];
-		char path[SIO_PATH_MAX];
-		snap_name_format(name, old_index, old_term, false);
-		path_join(path, st->snap_dir, name);
-		rv = sio_unlink(st->io, path);
-		if (rv != 0 && rv != -ENOENT)
-			return storage_fail_io(st, path, "unlink", rv);
-	}
-	return STORAGE_OK;
+	return unlink_old_snapshot(st, old_index, old_term);
 }
 
 /* ----------------------------------------------------------------------------------

@@ -142,6 +142,37 @@ int storage_snapshot_put(struct storage *st, raft_index index, raft_term term,
                          const struct raft_conf *conf, const void *data, size_t len,
                          unsigned flags);
 
+/* A compaction snapshot (no STORAGE_SNAPSHOT_DISCARD_LOG) in three steps, so that its
+ * file is written on another thread while the owner keeps appending:
+ *
+ *   prepare  (owner thread) checks the request as storage_snapshot_put() would;
+ *   run      (any thread) writes, fsyncs and renames the file and fsyncs DIR/snap. It
+ *            touches no storage state: meanwhile the owner may append, sync, set the
+ *            hard state, but not truncate the log below `index` nor put another snapshot;
+ *   finish   (owner thread, no sync ticket running) records the outcome: a failure stops
+ *            the storage; a success compacts the log and deletes the older snapshot.
+ *
+ * storage_snapshot_put() without the flag is prepare + run + finish. `data` must stay
+ * valid until run returned. */
+struct storage_snapshot_job {
+	struct sio *io;
+	const char *snap_dir;
+	raft_index index;
+	raft_term term;
+	struct raft_conf conf;
+	const void *data;
+	size_t len;
+};
+
+int storage_snapshot_job_prepare(struct storage *st, struct storage_snapshot_job *j,
+                                 raft_index index, raft_term term, const struct raft_conf *conf,
+                                 const void *data, size_t len);
+/* Returns 0 or an error with errmsg[STORAGE_ERRMSG_SIZE] filled. */
+int storage_snapshot_job_run(const struct storage_snapshot_job *j, char *errmsg);
+/* rv, errmsg: what run returned. Returns 0 or the error that stopped the storage. */
+int storage_snapshot_job_finish(struct storage *st, const struct storage_snapshot_job *j, int rv,
+                                const char *errmsg);
+
 /* 0 while working; the error that stopped the storage after a failure. */
 int storage_failed(const struct storage *st);
 /* The message of the last error (empty if none). */
