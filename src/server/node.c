@@ -121,6 +121,7 @@ static int open_storage(struct node *n, const struct node_config *cfg,
 		snprintf(errmsg, len, "%s", serr);
 		return NODE_ESTORAGE;
 	}
+	node_backup_clean(n);
 	if (rec->notes[0] != '\0')
 		node_logf(n, LOG_WARN, "recovery repaired the data directory: %s", rec->notes);
 	if (rec->catch_up)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,8 +24,9 @@
  * with snap_write (the format of DIR/snap, checksums included), then reports on its pipe:
  * nothing on success, else its error. The parent, at the pipe's end, reaps the child,
  * opens the file, unlinks it and its directory, and hands the descriptor over: nothing
- * stays on disk once the caller has the bytes (or a leftover of a crash: see
- * docs/server.md).
+ * stays on disk once the caller has the bytes. A crash in between leaves a job directory
+ * behind: no job outlives its node, so the node removes them all when it starts
+ * (node_backup_clean).
  */
 
 #define BACKUP_DIR        "backup"
@@ -255,6 +257,55 @@ int node_backup_start(struct node *n, node_backup_cb cb, void *arg, struct node_
 	          m.index, m.term, (int)pid);
 	*out = b;
 	return NODE_OK;
+}
+
+/* Removes the files of one job directory left by a crash, then the directory. A job
+ * directory holds only files (what snap_write makes). Returns how many files went. */
+static int job_dir_clean(struct node *n, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	int count = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char path[SIO_PATH_MAX];
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			continue;
+		if (unlink(path) == 0)
+			count++;
+		else
+			node_logf(n, LOG_WARN, "backup: removing %s: %s", path, strerror(errno));
+	}
+	closedir(d);
+	if (rmdir(dir) != 0)
+		node_logf(n, LOG_WARN, "backup: removing %s: %s", dir, strerror(errno));
+	return count;
+}
+
+void node_backup_clean(struct node *n)
+{
+	char top[SIO_PATH_MAX];
+	snprintf(top, sizeof(top), "%s/" BACKUP_DIR, n->cfg.data_dir);
+	DIR *d = opendir(top);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "job-", 4) != 0)
+			continue;
+		char dir[SIO_PATH_MAX];
+		if (snprintf(dir, sizeof(dir), "%s/%s", top, e->d_name) >= (int)sizeof(dir))
+			continue;
+		int files = job_dir_clean(n, dir);
+		node_logf(n, LOG_INFO,
+		          "backup: removed %s (%d file%s), left by a backup the node's last run "
+		          "did not finish",
+		          dir, files, files == 1 ? "" : "s");
+	}
+	closedir(d);
 }
 
 void node_backup_cancel(struct node_backup *b)

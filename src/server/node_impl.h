@@ -146,6 +146,8 @@ void node_peer_heard(struct node *n, raft_id id);
 /* For node_stop: kills every backup child and closes its pipe; returns how many pipes
  * close (each calls node_stop_step() once its child is reaped). */
 int node_backup_stop_all(struct node *n);
+/* At start: removes the job directories a crash left under DIR/backup (logged). */
+void node_backup_clean(struct node *n);
 
 /* ---- The address book and membership (node_members.c) */
 

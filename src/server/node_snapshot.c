@@ -29,8 +29,8 @@ void node_snapshot_save(void *ctx, raft_index index, raft_term term, const struc
 {
 	struct node *n = ctx;
 	n->snap.req.data = n;
-	storage_async_snapshot(n->async, &n->snap.req, index, term, conf, data->data, data->len, 0,
-	                       snapshot_stored);
+	storage_async_snapshot(n->async, &n->snap.req, index, term, conf, data->data, data->len,
+	                       STORAGE_SNAPSHOT_COMPACT, snapshot_stored);
 }
 
 static void snapshot_pipe_closed(uv_handle_t *h)

@@ -211,7 +211,8 @@ static int hand_off_snapshot(struct storage_async *a, struct storage_async_req *
 static int process_one(struct storage_async *a, struct storage_async_req *r)
 {
 	struct storage *st = a->st;
-	if (r->kind == STORAGE_ASYNC_SNAPSHOT && !(r->snap_flags & STORAGE_SNAPSHOT_DISCARD_LOG))
+	if (r->kind == STORAGE_ASYNC_SNAPSHOT && (r->snap_flags & STORAGE_SNAPSHOT_COMPACT) &&
+	    !(r->snap_flags & STORAGE_SNAPSHOT_DISCARD_LOG))
 		return hand_off_snapshot(a, r);
 	/* Anything but an append waits for earlier snapshots: a truncation or an installed
 	 * snapshot must not change the log under one being written. */

@@ -81,12 +81,13 @@ void storage_async_write(struct storage_async *a, struct storage_async_req *req,
 void storage_async_write_ready(struct storage_async *a, struct storage_async_req *req,
                                const struct raft_ready *rd, storage_async_cb cb);
 
-/* Queues storage_snapshot_put(). One that replaces the log (STORAGE_SNAPSHOT_DISCARD_LOG)
- * is taken in order with the writes, after every earlier snapshot finished. A compaction
- * snapshot is checked in order, then its file is written on a third thread, the snapshot
- * thread, so that appends and syncs queued after it never wait for that write; once the
- * file is durable the writer compacts the log and the callback runs, possibly after the
- * callbacks of writes queued later. */
+/* Queues storage_snapshot_put(). A compaction snapshot (STORAGE_SNAPSHOT_COMPACT) is
+ * checked in order, then its file is written on a third thread, the snapshot thread, so
+ * that appends and syncs queued after it never wait for that write; once the file is
+ * durable the writer compacts the log and the callback runs, possibly after the callbacks
+ * of writes queued later. Any other snapshot (a leader's, whether it replaces the log or
+ * not) is taken in order with the writes, after every earlier snapshot finished, and
+ * completes before anything queued after it. */
 void storage_async_snapshot(struct storage_async *a, struct storage_async_req *req,
                             raft_index index, raft_term term, const struct raft_conf *conf,
                             const void *data, size_t len, unsigned flags, storage_async_cb cb);

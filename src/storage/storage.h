@@ -133,6 +133,12 @@ enum {
 	 * entry is discarded and the next append must be index + 1. Without it, the
 	 * snapshot compacts the log (taken locally at an applied index the log holds). */
 	STORAGE_SNAPSHOT_DISCARD_LOG = 1 << 0,
+	/* The snapshot was taken locally to compact the log: storage_async may write its
+	 * file on its snapshot thread and complete it after writes queued later. A leader's
+	 * snapshot never carries it, even one that keeps the log: the batch that brings it
+	 * also brings entries, and the batch is done only once all of it is durable, in
+	 * order. storage_snapshot_put() itself ignores the flag. */
+	STORAGE_SNAPSHOT_COMPACT = 1 << 1,
 };
 
 /* Writes a snapshot covering the log up to `index` (of term `term`) with configuration

@@ -122,9 +122,14 @@ OUT=$("$CONCORD" restore "$DIR/backup.snap" --name n1 --data-dir "$DIR/n1" \
 	--initial-cluster "$(list_of PEER)" --cluster-id restored 2>&1)
 expect_eq "restore over an existing data directory" "$?" 1
 expect_match "restore refuses an existing directory" "$OUT" "already holds a data directory"
+# What a crash during a backup leaves behind goes when the node starts.
+mkdir -p "$DIR/n1/backup/job-99999"
+echo partial >"$DIR/n1/backup/job-99999/snapshot-10-2.tmp"
 CLUSTER_FLAGS="--cluster-id restored"
 for i in 1 2 3; do node_start "$i"; done
 wait_leader
+[ -e "$DIR/n1/backup/job-99999" ] && fail "the leftover backup job directory is still there"
+grep -q "backup: removed .*/backup/job-99999 (1 file)" "$DIR/n1.log" || fail "n1 did not log removing the leftover job"
 L=$LEADER
 F=$(a_follower)
 for i in 1 2 3; do wait_up "$i"; done
