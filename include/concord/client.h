@@ -266,4 +266,14 @@ void concord_reply_free(struct concord_reply *r);
 int concord_client_command(struct concord_client *c, const char *const *argv,
                            const size_t *argv_len, size_t argc, struct concord_reply *reply);
 
+/* GET `path` from a node's HTTP listener `http` ("host:port"; an address the nodes list
+ * as "http" in CONCORD.STATUS), with the handle's TLS settings and credentials (HTTP
+ * Basic): a 200 response's body is written to out_fd as it comes, its size in *bytes.
+ * One attempt, no retries; each read may take the attempt timeout. Returns CONCORD_OK
+ * (*status 200), CONCORD_ESERVER (*status the HTTP status, the start of the body in
+ * concord_client_errmsg), CONCORD_EUNAVAILABLE (no connection, or it broke: part of the
+ * body may have been written), CONCORD_EPROTO or CONCORD_EINVAL. */
+int concord_client_http_get(struct concord_client *c, const char *http, const char *path,
+                            int out_fd, int *status, uint64_t *bytes);
+
 #endif /* CONCORD_CLIENT_H */

@@ -205,6 +205,37 @@ static int conn_send_all(struct client_conn *cn, const char *p, size_t len, int6
 	return CONN_OK;
 }
 
+int client_conn_send(struct client_conn *cn, const void *p, size_t len, int64_t deadline_ms,
+                     char *errmsg, size_t errmsg_size)
+{
+	return conn_send_all(cn, p, len, deadline_ms, errmsg, errmsg_size);
+}
+
+ssize_t client_conn_recv(struct client_conn *cn, void *buf, size_t cap, int64_t deadline_ms,
+                         char *errmsg, size_t errmsg_size)
+{
+	for (;;) {
+		ssize_t n =
+		    cn->ssl != NULL ? client_tls_recv(cn, buf, cap) : recv(cn->fd, buf, cap, 0);
+		if (n >= 0) {
+			return n;
+		}
+		if (errno == EINTR) {
+			continue;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive", strerror(errno));
+			return -1;
+		}
+		int w = client_conn_wait(cn->fd, POLLIN, deadline_ms);
+		if (w <= 0) {
+			conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive",
+			          w == 0 ? "timed out" : strerror(errno));
+			return -1;
+		}
+	}
+}
+
 int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, int64_t deadline_ms,
                           const struct resp_value **out, char *errmsg, size_t errmsg_size)
 {

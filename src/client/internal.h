@@ -74,6 +74,14 @@ bool client_conn_is_open(const struct client_conn *cn);
 int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, int64_t deadline_ms,
                           const struct resp_value **out, char *errmsg, size_t errmsg_size);
 void client_conn_close(struct client_conn *cn);
+/* Raw bytes, for what is not RESP (fetch.c): sends all of p before the deadline
+ * (CONN_OK or CONN_ESEND, the connection then closed); receives up to cap bytes, waiting
+ * until the deadline: >0 bytes, 0 when the server closed, -1 on a failure or timeout (the
+ * connection then closed, the reason in errmsg). */
+int client_conn_send(struct client_conn *cn, const void *p, size_t len, int64_t deadline_ms,
+                     char *errmsg, size_t errmsg_size);
+ssize_t client_conn_recv(struct client_conn *cn, void *buf, size_t cap, int64_t deadline_ms,
+                         char *errmsg, size_t errmsg_size);
 
 /* Waits until fd is ready for `events` or the deadline passes. Returns 1 ready, 0 timed
  * out, -1 on a poll error (errno set). */

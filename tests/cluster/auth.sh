@@ -121,6 +121,13 @@ ctl --user alice:alice-pw get other/k >/dev/null 2>&1 && fail "ctl read other/ a
 ctl --user alice:wrong get app/ctl >/dev/null 2>&1 && fail "ctl with a wrong password"
 ctl get app/ctl >/dev/null 2>&1 && fail "ctl anonymous"
 expect_eq "ctl user list" "$(CONCORD_PASSWORD=root-pw ctl --user root user list | tr '\n' ' ')" "alice bob default ro root "
+out=$(CONCORD_PASSWORD=root-pw ctl --user root snapshot save "$DIR/auth.snap" 2>&1) ||
+	fail "snapshot save as root: $out"
+out=$(ctl --user alice:alice-pw snapshot save "$DIR/alice.snap" 2>&1)
+expect_eq "snapshot save as alice (no root role): exit status" "$?" 1
+expect_match "snapshot save as alice is refused" "$out" "answered 403"
+out=$(ctl snapshot save "$DIR/anon.snap" 2>&1)
+expect_eq "snapshot save without credentials: exit status" "$?" 1
 
 log "browser safety: foreign Origin and Host refused with 403"
 body=$(hc -s -u root:root-pw -XPUT -H 'Origin: http://evil.example' --data-binary x "$(url "$L" /v1/kv/app/o)")

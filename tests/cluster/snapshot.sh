@@ -37,10 +37,15 @@ until [ "$(rc "$L" DBSIZE 2>/dev/null)" -gt 200 ] 2>/dev/null; do
 	[ $tries -lt $((100 * SLOW)) ] || fail "the write load did not start"
 	sleep 0.1
 done
-SAVE=$("$CTL" --endpoints "${CLIENT[$F]}" snapshot save "$DIR/backup.snap" 2>&1)
+SAVE=$("$CTL" --endpoints "${CLIENT[$F]}" snapshot save --from-endpoint "$DIR/backup.snap" 2>&1)
 rcode=$?
 log "$SAVE"
 expect_eq "snapshot save exit status" "$rcode" 0
+expect_match "--from-endpoint reads the follower" "$SAVE" "from ${HTTP[$F]}\)"
+# Without it, the follower named as the endpoint sends the save to the leader.
+LSAVE=$("$CTL" --endpoints "${CLIENT[$F]}" snapshot save "$DIR/leader.snap" 2>&1)
+expect_eq "snapshot save via the follower, exit status" "$?" 0
+expect_match "the save reads the leader" "$LSAVE" "from ${HTTP[$L]}\)"
 [ -f "$DIR/backup.snap.part" ] && fail "the partial file was left behind"
 sleep 0.2
 touch "$DIR/stop"

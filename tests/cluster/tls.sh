@@ -129,6 +129,9 @@ if echo "$st" | grep -q 'down?'; then
 	fail "concordctl status over TLS shows a member down: $st"
 fi
 ctl endpoint health >/dev/null || fail "concordctl endpoint health over TLS failed"
+out=$(ctl snapshot save "$DIR/tls.snap" 2>&1) || fail "concordctl snapshot save over TLS: $out"
+expect_match "snapshot save over TLS reads the leader over https" "$out" "snapshot saved at"
+expect_match "the TLS backup checks" "$(ctl snapshot status "$DIR/tls.snap")" "\| ok "
 if timeout 20 "$CONCORDCTL" --timeout-ms 2000 --endpoints "${CLIENT[1]}" get ctl >/dev/null 2>&1; then
 	fail "concordctl without TLS was served by a TLS port"
 fi

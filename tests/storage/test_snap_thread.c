@@ -264,9 +264,9 @@ static void held_snapshot(unsigned flags)
 	if (compact) {
 		assert_int_equal(passed, N_AFTER); /* every append completed meanwhile */
 	} else {
-		assert_int_equal(passed, 0);                    /* none did */
-		assert_int_equal(snap.seq, 5 + 1);              /* the snapshot came first */
-		assert_int_equal(after[0].seq, 5 + 2);          /* then the appends, in order */
+		assert_int_equal(passed, 0);           /* none did */
+		assert_int_equal(snap.seq, 5 + 1);     /* the snapshot came first */
+		assert_int_equal(after[0].seq, 5 + 2); /* then the appends, in order */
 		assert_int_equal(after[N_AFTER - 1].seq, 5 + 1 + N_AFTER);
 	}
 	assert_int_equal(done_snap, 1);
