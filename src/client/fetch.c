@@ -130,6 +130,31 @@ static int body_copy(struct concord_client *c, struct client_conn *cn, struct fe
 	return rv;
 }
 
+/* Reads the response's head into h before the deadline. */
+static int head_read(struct concord_client *c, struct client_conn *cn, struct fetch_head *h,
+                     int64_t deadline, const char *host)
+{
+	char err[512];
+	int parsed = 0;
+	while (parsed == 0 && h->have < FETCH_HEAD_BYTES_MAX) {
+		ssize_t r = client_conn_recv(cn, h->buf + h->have, FETCH_HEAD_BYTES_MAX - h->have,
+		                             deadline, err, sizeof(err));
+		if (r <= 0) {
+			snprintf(c->errmsg, sizeof(c->errmsg), "%s: %.200s", host,
+			         r == 0 ? "the connection closed before the response" : err);
+			return CONCORD_EUNAVAILABLE;
+		}
+		h->have += (size_t)r;
+		parsed = head_parse(h);
+	}
+	if (parsed != 1) {
+		snprintf(c->errmsg, sizeof(c->errmsg), "%s: %s", host,
+		         parsed < 0 ? "not an HTTP response" : "the response's head is too long");
+		return CONCORD_EPROTO;
+	}
+	return CONCORD_OK;
+}
+
 int concord_client_http_get(struct concord_client *c, const char *http, const char *path,
                             int out_fd, int *status, uint64_t *bytes)
 {
@@ -170,25 +195,8 @@ int concord_client_http_get(struct concord_client *c, const char *http, const ch
 		client_conn_close(&cn);
 		return CONCORD_ENOMEM;
 	}
-	int ret = CONCORD_OK;
-	int parsed = 0;
-	while (parsed == 0 && h->have < FETCH_HEAD_BYTES_MAX) {
-		ssize_t r = client_conn_recv(&cn, h->buf + h->have, FETCH_HEAD_BYTES_MAX - h->have,
-		                             deadline, err, sizeof(err));
-		if (r <= 0) {
-			snprintf(c->errmsg, sizeof(c->errmsg), "%s: %.200s", host,
-			         r == 0 ? "the connection closed before the response" : err);
-			ret = CONCORD_EUNAVAILABLE;
-			break;
-		}
-		h->have += (size_t)r;
-		parsed = head_parse(h);
-	}
-	if (ret == CONCORD_OK && parsed != 1) {
-		snprintf(c->errmsg, sizeof(c->errmsg), "%s: %.200s", host,
-		         parsed < 0 ? "not an HTTP response" : "the response's head is too long");
-		ret = CONCORD_EPROTO;
-	} else if (ret == CONCORD_OK && h->status != 200) {
+	int ret = head_read(c, &cn, h, deadline, host);
+	if (ret == CONCORD_OK && h->status != 200) {
 		*status = h->status;
 		size_t shown = h->have - h->body_at;
 		while (shown > 0 && (h->buf[h->body_at + shown - 1] == '\n' ||

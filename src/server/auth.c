@@ -29,6 +29,29 @@ bool auth_enabled(const struct kv *kv)
 	return kv != NULL && kv_exists(kv, AUTH_KEY_ENABLED, AUTH_KEY_ENABLED_LEN);
 }
 
+bool auth_member_token(const struct kv *kv, char *out)
+{
+	struct kv_value v;
+	if (kv == NULL || kv_get(kv, AUTH_KEY_ENABLED, AUTH_KEY_ENABLED_LEN, 0, &v) != 0 ||
+	    v.value_len != AUTH_MEMBER_TOKEN_HEXLEN)
+		return false;
+	memcpy(out, v.value, AUTH_MEMBER_TOKEN_HEXLEN);
+	out[AUTH_MEMBER_TOKEN_HEXLEN] = '\0';
+	return true;
+}
+
+bool auth_member_check(const struct kv *kv, const char *user, size_t ulen, const char *pw,
+                       size_t plen)
+{
+	char token[AUTH_MEMBER_TOKEN_HEXLEN + 1];
+	if (ulen != AUTH_MEMBER_USER_LEN || memcmp(user, AUTH_MEMBER_USER, ulen) != 0 ||
+	    plen != AUTH_MEMBER_TOKEN_HEXLEN || !auth_member_token(kv, token))
+		return false;
+	bool ok = CRYPTO_memcmp(token, pw, plen) == 0;
+	OPENSSL_cleanse(token, sizeof(token));
+	return ok;
+}
+
 bool auth_name_ok(const char *name, size_t len)
 {
 	if (len == 0 || len > AUTH_NAME_MAX)

@@ -32,26 +32,33 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define AUTH_PREFIX            "\0concord/auth/"
-#define AUTH_PREFIX_LEN        14
-#define AUTH_KEY_ENABLED       "\0concord/auth/enabled"
-#define AUTH_KEY_ENABLED_LEN   21
-#define AUTH_USER_PREFIX       "\0concord/auth/user/"
-#define AUTH_USER_PREFIX_LEN   19
-#define AUTH_ROLE_PREFIX       "\0concord/auth/role/"
-#define AUTH_ROLE_PREFIX_LEN   19
-#define AUTH_ROOT_ROLE         "root"
-#define AUTH_NAME_MAX          64u  /* user and role names: [A-Za-z0-9_.@-], 1..64 */
-#define AUTH_PASSWORD_MAX      256u /* bytes */
-#define AUTH_ROLES_PER_USER    16u
-#define AUTH_PERMS_PER_ROLE    64u
-#define AUTH_PREFIX_BYTES_MAX  1024u
-#define AUTH_PBKDF2_ITERATIONS 100000u
-#define AUTH_SALT_BYTES        16u
-#define AUTH_HASH_BYTES        32u
-#define AUTH_CACHE_ENTRIES     64u
-#define AUTH_VERIFY_MAX        16u /* PBKDF2 runs in flight per process */
-#define AUTH_FAILURES_MAX      10u /* failed attempts per connection before it is closed */
+#define AUTH_PREFIX          "\0concord/auth/"
+#define AUTH_PREFIX_LEN      14
+#define AUTH_KEY_ENABLED     "\0concord/auth/enabled"
+#define AUTH_KEY_ENABLED_LEN 21
+#define AUTH_USER_PREFIX     "\0concord/auth/user/"
+#define AUTH_USER_PREFIX_LEN 19
+#define AUTH_ROLE_PREFIX     "\0concord/auth/role/"
+#define AUTH_ROLE_PREFIX_LEN 19
+#define AUTH_ROOT_ROLE       "root"
+#define AUTH_NAME_MAX        64u  /* user and role names: [A-Za-z0-9_.@-], 1..64 */
+#define AUTH_PASSWORD_MAX    256u /* bytes */
+/* The members' own identity once auth is on (docs/security.md, "Members' own requests"):
+ * the user name, which no user can take ('+' is not a name character), and the token,
+ * drawn by the leader at auth enable as the enabled record's value, in hex. */
+#define AUTH_MEMBER_USER         "+member"
+#define AUTH_MEMBER_USER_LEN     7
+#define AUTH_MEMBER_TOKEN_BYTES  32u
+#define AUTH_MEMBER_TOKEN_HEXLEN (2 * AUTH_MEMBER_TOKEN_BYTES)
+#define AUTH_ROLES_PER_USER      16u
+#define AUTH_PERMS_PER_ROLE      64u
+#define AUTH_PREFIX_BYTES_MAX    1024u
+#define AUTH_PBKDF2_ITERATIONS   100000u
+#define AUTH_SALT_BYTES          16u
+#define AUTH_HASH_BYTES          32u
+#define AUTH_CACHE_ENTRIES       64u
+#define AUTH_VERIFY_MAX          16u /* PBKDF2 runs in flight per process */
+#define AUTH_FAILURES_MAX        10u /* failed attempts per connection before it is closed */
 
 enum auth_mode {
 	AUTH_MODE_READ = 1,
@@ -92,6 +99,12 @@ struct server;
 
 /* Whether auth is on in this node's copy of the state. */
 bool auth_enabled(const struct kv *kv);
+/* The member token into out (AUTH_MEMBER_TOKEN_HEXLEN + 1 bytes): true if auth is on and
+ * its record carries one (a record written before tokens existed does not). */
+bool auth_member_token(const struct kv *kv, char *out);
+/* Whether user/password are the member identity of this cluster (constant time). */
+bool auth_member_check(const struct kv *kv, const char *user, size_t ulen, const char *pw,
+                       size_t plen);
 /* Whether `name` is a valid user or role name. */
 bool auth_name_ok(const char *name, size_t len);
 /* Loads user `name`: 0, or -1 if absent or unreadable. */

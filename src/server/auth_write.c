@@ -3,6 +3,9 @@
 #include "server/auth.h"
 #include "base/alloc.h"
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,14 +300,24 @@ int auth_build_auth(const struct kv *kv, size_t argc, const struct resp_arg *arg
 			               "(CONCORD.USER ADD root <password> root)");
 		if (auth_enabled(kv))
 			return fail(b, "ERR auth is enabled already");
-		b->scratch = xmalloc(AUTH_KEY_ENABLED_LEN + 1);
+		/* The record's value is the members' token: the leader draws it here, the
+		 * log carries it to every member. */
+		uint8_t raw[AUTH_MEMBER_TOKEN_BYTES];
+		if (RAND_bytes(raw, sizeof(raw)) != 1)
+			return fail(b, "ERR no randomness for the members' token");
+		b->scratch = xmalloc(AUTH_KEY_ENABLED_LEN + AUTH_MEMBER_TOKEN_HEXLEN);
 		memcpy(b->scratch, AUTH_KEY_ENABLED, AUTH_KEY_ENABLED_LEN);
-		b->scratch[AUTH_KEY_ENABLED_LEN] = '1';
+		static const char digits[] = "0123456789abcdef";
+		for (size_t i = 0; i < sizeof(raw); i++) {
+			b->scratch[AUTH_KEY_ENABLED_LEN + 2 * i] = digits[raw[i] >> 4];
+			b->scratch[AUTH_KEY_ENABLED_LEN + 2 * i + 1] = digits[raw[i] & 15];
+		}
+		OPENSSL_cleanse(raw, sizeof(raw));
 		b->cmd = (struct kv_cmd){.op = KV_OP_SET,
 		                         .put = {.key = b->scratch,
 		                                 .key_len = AUTH_KEY_ENABLED_LEN,
 		                                 .value = b->scratch + AUTH_KEY_ENABLED_LEN,
-		                                 .value_len = 1}};
+		                                 .value_len = AUTH_MEMBER_TOKEN_HEXLEN}};
 		b->reply = AUTH_REPLY_OK;
 		return 0;
 	}

@@ -2,6 +2,8 @@
  * credentials verified (off the loop unless cached) before a route runs, 401 and 403. */
 #include "server/http_impl.h"
 
+#include <openssl/crypto.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +253,27 @@ bool http_auth_gate(struct hconn *c)
 	                       pw, &pw_len)) {
 		respond_unauthorized(c, "authentication required: HTTP Basic credentials of a "
 		                        "Concord user");
+		return false;
+	}
+	if (strcmp(user, AUTH_MEMBER_USER) == 0) {
+		/* Another member gathering the page's status (peer_status.c): those two reads
+		 * only. */
+		bool ok = auth_member_check(node_kv(sv->node), user, strlen(user), pw, pw_len);
+		OPENSSL_cleanse(pw, sizeof(pw));
+		if (!ok) {
+			sv->auth.failures++;
+			refused(c);
+			return false;
+		}
+		if (c->req.method == HTTP_METHOD_GET &&
+		    (path_is(&c->req, "/v1/cluster") || path_is(&c->req, "/v1/admin/faults"))) {
+			snprintf(c->user, sizeof(c->user), "%s", AUTH_MEMBER_USER);
+			return true;
+		}
+		sv->auth.denied++;
+		respond_error(c, 403,
+		              "forbidden: the members' identity may only read the status "
+		              "and the faults");
 		return false;
 	}
 	struct auth_user u;

@@ -6,6 +6,9 @@
 #include "codec/json.h"
 #include "server/node.h"
 #include "server/relay.h"
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,6 +38,7 @@ struct peer_entry {
 	raft_id id;
 	struct relay *relay;
 	uint32_t replies; /* of this round */
+	bool round_ok;    /* every reply of this round was a 200 with JSON */
 	bool answered;    /* ever */
 	uint64_t at_ms;   /* uv_now of the last answer */
 	char role[16];
@@ -125,12 +129,22 @@ static void on_reply(void *arg, const char *data, size_t len)
 			parse_cluster(e, json_doc_root(doc));
 		else
 			parse_faults(e, json_doc_root(doc));
+	} else if (e->round_ok) {
+		/* A refusal (401 without the members' token, say) is no answer: keep the
+		 * status line as the error. */
+		e->round_ok = false;
+		const char *eol = memchr(data, '\r', len);
+		size_t n = eol != NULL ? (size_t)(eol - data) : len;
+		snprintf(e->error, sizeof(e->error), "answered %.*s", (int)(n > 100 ? 100 : n),
+		         data);
 	}
 	json_doc_free(doc);
 	if (++e->replies == 2) {
-		e->answered = true;
-		e->at_ms = uv_now(e->ps->sv->loop);
-		e->error[0] = '\0';
+		if (e->round_ok) {
+			e->answered = true;
+			e->at_ms = uv_now(e->ps->sv->loop);
+			e->error[0] = '\0';
+		}
 		relay_close(e->relay);
 	}
 }
@@ -185,12 +199,36 @@ static void ask(struct peer_status *p, struct peer_entry *e, const char *http)
 	}
 	p->relays_open++;
 	e->replies = 0;
-	char req[600];
+	e->round_ok = true;
+	/* With auth on, as the members' own identity, which may read just these two. */
+	char auth[200] = "";
+	char token[AUTH_MEMBER_TOKEN_HEXLEN + 1];
+	if (auth_member_token(node_kv(p->sv->node), token)) {
+		char plain[AUTH_MEMBER_USER_LEN + 1 + AUTH_MEMBER_TOKEN_HEXLEN + 1];
+		int plen = snprintf(plain, sizeof(plain), "%s:%s", AUTH_MEMBER_USER, token);
+		struct wire_buf b;
+		wire_buf_init(&b, 160);
+		wire_buf_append_str(&b, "Authorization: Basic ");
+		json_base64_encode(&b, plain, (size_t)plen);
+		wire_buf_append_str(&b, "\r\n");
+		if (b.len < sizeof(auth)) {
+			memcpy(auth, b.data, b.len);
+			auth[b.len] = '\0';
+		}
+		OPENSSL_cleanse(b.data, b.len);
+		wire_buf_free(&b);
+		OPENSSL_cleanse(plain, sizeof(plain));
+		OPENSSL_cleanse(token, sizeof(token));
+	}
+	char req[1000];
 	int n = snprintf(req, sizeof(req),
-	                 "GET /v1/cluster HTTP/1.1\r\nHost: %s\r\n\r\n"
-	                 "GET /v1/admin/faults HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-	                 http, http);
+	                 "GET /v1/cluster HTTP/1.1\r\nHost: %s\r\n%s\r\n"
+	                 "GET /v1/admin/faults HTTP/1.1\r\nHost: %s\r\n%sConnection: "
+	                 "close\r\n\r\n",
+	                 http, auth, http, auth);
 	relay_send(e->relay, req, (size_t)n, 2);
+	OPENSSL_cleanse(req, sizeof(req));
+	OPENSSL_cleanse(auth, sizeof(auth));
 }
 
 /* This node's own samples: leader changes and the commit index. */

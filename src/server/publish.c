@@ -5,6 +5,9 @@
 #include "codec/resp.h"
 #include "server/node.h"
 #include "server/relay.h"
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -124,6 +127,17 @@ static void on_timer(uv_timer_t *t)
 	 * does not relay it further. */
 	resp_write_array(&b, 1);
 	append_bulk(&b, "CONCORD.RELAY");
+	uint32_t replies = 2;
+	/* With auth on, as the members' own identity (docs/security.md). */
+	char token[AUTH_MEMBER_TOKEN_HEXLEN + 1];
+	if (auth_member_token(node_kv(sv->node), token)) {
+		resp_write_array(&b, 3);
+		append_bulk(&b, "AUTH");
+		append_bulk(&b, AUTH_MEMBER_USER);
+		append_bulk(&b, token);
+		OPENSSL_cleanse(token, sizeof(token));
+		replies++;
+	}
 	char id[24];
 	snprintf(id, sizeof(id), "%" PRIu64, own.id);
 	resp_write_array(&b, 7);
@@ -134,8 +148,9 @@ static void on_timer(uv_timer_t *t)
 	append_bulk(&b, own.peer);
 	append_bulk(&b, own.client);
 	append_bulk(&b, own.http);
-	p->skip = 1;
-	relay_send(p->relay, b.data, b.len, 2);
+	p->skip = replies - 1;
+	relay_send(p->relay, b.data, b.len, replies);
+	OPENSSL_cleanse(b.data, b.len);
 	wire_buf_free(&b);
 }
 

@@ -97,6 +97,28 @@ static void on_verified(void *arg, bool ok, const struct auth_user *u)
 	auth_finish(arg, ok, u);
 }
 
+/* AUTH as the members' own identity: another member of the cluster, for its own
+ * requests; a token, no KDF. */
+static void member_auth(struct auth_job *j, const struct kv *kv, const char *uname, size_t ulen,
+                        const struct resp_arg *pw)
+{
+	struct rconn *c = j->c;
+	struct server *sv = c->s->sv;
+	if (j->hello || !auth_member_check(kv, uname, ulen, pw->data, pw->len)) {
+		sv->auth.failures++;
+		auth_finish(j, false, NULL);
+		return;
+	}
+	c->member = true;
+	c->authed = false;
+	c->auth_failures = 0;
+	sv->auth.successes++;
+	resp_write_ok(&j->sl->out);
+	struct slot *sl = j->sl;
+	job_free(j);
+	slot_finish(sl);
+}
+
 void resp_auth_start(struct rconn *c, const struct resp_arg *user, const struct resp_arg *pw,
                      bool hello, int ver, const struct resp_arg *name)
 {
@@ -112,6 +134,11 @@ void resp_auth_start(struct rconn *c, const struct resp_arg *user, const struct 
 	j->pw = copy_arg(pw);
 	j->pw_len = pw->len;
 	const struct kv *kv = node_kv(sv->node);
+	if (ulen == AUTH_MEMBER_USER_LEN && memcmp(uname, AUTH_MEMBER_USER, ulen) == 0) {
+		member_auth(j, kv, uname, ulen, pw);
+		return;
+	}
+	c->member = false;
 	struct auth_user u;
 	bool is_default = ulen == 7 && memcmp(uname, "default", 7) == 0;
 	if (!auth_enabled(kv) && is_default && auth_user_get(kv, uname, ulen, &u) != 0) {
@@ -258,6 +285,16 @@ bool resp_auth_check(struct rconn *c, const struct command *cmd, size_t argc,
 	if (cmd->local == local_auth || cmd->local == local_hello || cmd->local == local_quit ||
 	    cmd->local == local_relay)
 		return true;
+	if (c->member) {
+		/* The members' identity may publish a member's addresses, nothing else. */
+		if (cmd->local == leader_member && argc >= 2 && arg_is(&argv[1], "PUBLISH") &&
+		    auth_enabled(kv))
+			return true;
+		sv->auth.denied++;
+		reply_error(conn_reply_now(c), "NOPERM the members' identity may only publish a "
+		                               "member's addresses");
+		return false;
+	}
 	struct auth_user u;
 	if (!c->authed || auth_user_get(kv, c->user, strlen(c->user), &u) != 0 ||
 	    memcmp(u.hash, c->user_hash, AUTH_HASH_BYTES) != 0) {

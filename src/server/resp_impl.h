@@ -178,6 +178,7 @@ struct rconn {
 	/* Auth (resp_auth.c): the user this connection authenticated as, and the stored
 	 * hash it was verified against (a password change or deletion ends it). */
 	bool authed;
+	bool member;    /* authenticated as the members' own identity (AUTH_MEMBER_USER) */
 	bool auth_busy; /* an AUTH is being verified: nothing further is parsed */
 	uint32_t auth_failures;
 	char user[AUTH_NAME_MAX + 1];
