@@ -213,6 +213,8 @@ void conn_flush(struct conn *c)
 		return;
 	}
 	c->write_busy = true;
+	c->output_since_ms = uv_now(c->l->sv->loop);
+	c->output_left = SIZE_MAX;
 }
 
 static void soon_idle_cb(uv_idle_t *h)
@@ -402,6 +404,19 @@ static bool timed_out(uint64_t since, uint64_t now, uint64_t limit)
 	return limit > 0 && since > 0 && now - since >= limit;
 }
 
+/* Whether the write in flight made no progress for `limit`: the bytes libuv still holds
+ * for the socket did not go down since the sweep that last saw them go down. */
+static bool write_stalled(struct conn *c, uint64_t now, uint64_t limit)
+{
+	size_t left = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+	if (left < c->output_left) {
+		c->output_left = left;
+		c->output_since_ms = now;
+		return false;
+	}
+	return timed_out(c->output_since_ms, now, limit);
+}
+
 /* Closes the connection if one of its timeouts ran out. */
 static void conn_check_timeouts(struct conn *c, uint64_t now)
 {
@@ -422,6 +437,8 @@ static void conn_check_timeouts(struct conn *c, uint64_t now)
 		if (timed_out(c->accepted_ms, now, sv->read_timeout_ms))
 			why =
 			    "held in the relay reserve, no relay announced (--client-read-timeout)";
+	} else if (c->write_busy && write_stalled(c, now, sv->write_timeout_ms)) {
+		why = "it reads none of its replies (--client-write-timeout)";
 	} else if (conn_buffered(c) > 0) {
 		if (c->reading && timed_out(c->input_since_ms, now, sv->read_timeout_ms))
 			why = "an unfinished request made no progress (--client-read-timeout)";
@@ -449,8 +466,12 @@ static void on_sweep(uv_timer_t *t)
 /* Sweeps a few times per shortest timeout, at most every second. */
 static void sweep_start(struct conn_listener *l)
 {
-	uint64_t idle = l->sv->idle_timeout_ms, rd = l->sv->read_timeout_ms;
-	uint64_t shortest = idle == 0 ? rd : rd == 0 ? idle : idle < rd ? idle : rd;
+	uint64_t shortest = 0;
+	const uint64_t limits[] = {l->sv->idle_timeout_ms, l->sv->read_timeout_ms,
+	                           l->sv->write_timeout_ms};
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		if (limits[i] > 0 && (shortest == 0 || limits[i] < shortest))
+			shortest = limits[i];
 	uv_timer_init(l->sv->loop, &l->timer);
 	l->timer.data = l;
 	l->timer_open = true;

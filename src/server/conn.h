@@ -27,7 +27,9 @@
  * Timeouts (a timer per listener): a connection with nothing buffered, owed or queued
  * for server.idle_timeout_ms is closed; so is one holding an unfinished request that
  * made no progress (no command consumed) for server.read_timeout_ms while reading, and
- * a lingering one after that long or 5 s, whichever is shorter. Everything runs on the loop thread.
+ * a lingering one after that long or 5 s, whichever is shorter; and one whose write in
+ * flight made no progress (the client reads nothing) for server.write_timeout_ms.
+ * Everything runs on the loop thread.
  *
  * TLS: with server.client_tls set, every connection is TLS, and conn_tls.c sits between
  * the socket and the callbacks above, which see plaintext only.
@@ -95,6 +97,8 @@ struct conn {
 	uint64_t last_active_ms; /* uv_now() of the last read or write, or the accept */
 	uint64_t accepted_ms;    /* uv_now() of the accept */
 	uint64_t input_since_ms; /* since when the unfinished input made no progress; 0: none */
+	uint64_t output_since_ms; /* since when the write in flight made no progress */
+	size_t output_left;       /* its bytes not yet in the kernel, when last looked at */
 	uint64_t received;       /* bytes committed, in all */
 	uint64_t consumed;       /* received - buffered() when last looked at */
 	uint32_t refs;

@@ -25,6 +25,7 @@ void server_init(struct server *sv)
 	sv->output_hard_bytes = (size_t)8 << 20;
 	sv->idle_timeout_ms = 300 * 1000;
 	sv->read_timeout_ms = 30 * 1000;
+	sv->write_timeout_ms = 60 * 1000;
 	kv_limits_default(&sv->limits);
 	sv->request_timeout_ms = 5000;
 	sv->log_level = 1;

@@ -89,6 +89,8 @@ struct server {
 	                                   queued for this long is closed; 0: never */
 	uint64_t read_timeout_ms;       /* one whose unfinished request made no progress for
 	                                   this long is closed; 0: never */
+	uint64_t write_timeout_ms;      /* one whose output made no progress (the client does
+	                                   not read) for this long is closed; 0: never */
 	struct kv_limits limits;        /* the node's key-value limits, checked before proposing */
 	struct resp_limits resp_limits; /* the RESP parser's, from server_derive_limits() */
 	struct http_limits http_limits; /* the HTTP parser's, likewise */

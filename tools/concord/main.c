@@ -103,6 +103,8 @@ static const char usage_text[] =
     "                               0: never)\n"
     "  --client-read-timeout SECS   close one whose unfinished request made no progress\n"
     "                               this long (default 30; 0: never)\n"
+    "  --client-write-timeout SECS  close one that reads none of its replies this long\n"
+    "                               (default 60; 0: never)\n"
     "  --client-output-limit BYTES  queued output of one connection, and largest reply\n"
     "                               (default 8 MiB; at least 6 x --max-value-bytes + 1 MiB)\n"
     "  --history-revisions N        revisions of history kept readable and watchable (default\n"
@@ -158,7 +160,7 @@ struct options {
 	uint32_t watch_max, watch_conn_max;
 	uint64_t watch_buffer_bytes;
 	uint64_t history_revisions;
-	uint64_t idle_timeout_s, read_timeout_s, output_limit;
+	uint64_t idle_timeout_s, read_timeout_s, write_timeout_s, output_limit;
 	int log_level;
 	bool insecure;
 	char allowed_hosts[1024];
@@ -326,6 +328,7 @@ enum {
 	OPT_RELAY_RESERVE,
 	OPT_IDLE_TIMEOUT,
 	OPT_READ_TIMEOUT,
+	OPT_WRITE_TIMEOUT,
 	OPT_OUTPUT_LIMIT,
 	OPT_WATCH_MAX,
 	OPT_WATCH_CONN_MAX,
@@ -365,6 +368,7 @@ static const struct option long_options[] = {
     {"relay-reserve", required_argument, NULL, OPT_RELAY_RESERVE},
     {"client-idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"client-read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+    {"client-write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
     {"client-output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"insecure", no_argument, NULL, OPT_INSECURE},
@@ -402,6 +406,8 @@ static void client_option(struct options *o, int ch, const char *v)
 		o->idle_timeout_s = parse_u64("--client-idle-timeout", v, 0, 86400 * 365);
 	else if (ch == OPT_READ_TIMEOUT)
 		o->read_timeout_s = parse_u64("--client-read-timeout", v, 0, 86400 * 365);
+	else if (ch == OPT_WRITE_TIMEOUT)
+		o->write_timeout_s = parse_u64("--client-write-timeout", v, 0, 86400 * 365);
 	else
 		o->output_limit = parse_u64("--client-output-limit", v, 1 << 16, (uint64_t)1 << 30);
 }
@@ -440,6 +446,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 	o->relay_reserve = 64;
 	o->idle_timeout_s = 300;
 	o->read_timeout_s = 30;
+	o->write_timeout_s = 60;
 	o->output_limit = (uint64_t)8 << 20;
 	o->log_level = 1;
 	opterr = 0;
@@ -576,6 +583,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case OPT_RELAY_RESERVE:
 		case OPT_IDLE_TIMEOUT:
 		case OPT_READ_TIMEOUT:
+		case OPT_WRITE_TIMEOUT:
 		case OPT_OUTPUT_LIMIT:
 			client_option(o, ch, optarg);
 			break;
@@ -877,6 +885,7 @@ static void server_setup(struct server *sv, const struct options *o, const struc
 	sv->relay_reserve = o->relay_reserve;
 	sv->idle_timeout_ms = o->idle_timeout_s * 1000;
 	sv->read_timeout_ms = o->read_timeout_s * 1000;
+	sv->write_timeout_ms = o->write_timeout_s * 1000;
 	sv->output_hard_bytes = (size_t)o->output_limit;
 	sv->limits = cfg->kv.limits;
 	server_derive_limits(sv);
