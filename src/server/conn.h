@@ -90,17 +90,17 @@ struct conn {
 	bool write_busy;
 	bool closing;
 	bool reading;
-	bool input_closed;       /* the client's EOF (or a read error): nothing more comes */
-	bool lingering;          /* write side shut: reading and dropping input until EOF */
-	bool provisional;        /* held in the relay reserve until relay_check() decides */
-	size_t discarded;        /* bytes dropped while lingering */
-	uint64_t last_active_ms; /* uv_now() of the last read or write, or the accept */
-	uint64_t accepted_ms;    /* uv_now() of the accept */
-	uint64_t input_since_ms; /* since when the unfinished input made no progress; 0: none */
+	bool input_closed;        /* the client's EOF (or a read error): nothing more comes */
+	bool lingering;           /* write side shut: reading and dropping input until EOF */
+	bool provisional;         /* held in the relay reserve until relay_check() decides */
+	size_t discarded;         /* bytes dropped while lingering */
+	uint64_t last_active_ms;  /* uv_now() of the last read or write, or the accept */
+	uint64_t accepted_ms;     /* uv_now() of the accept */
+	uint64_t input_since_ms;  /* since when the unfinished input made no progress; 0: none */
 	uint64_t output_since_ms; /* since when the write in flight made no progress */
 	size_t output_left;       /* its bytes not yet in the kernel, when last looked at */
-	uint64_t received;       /* bytes committed, in all */
-	uint64_t consumed;       /* received - buffered() when last looked at */
+	uint64_t received;        /* bytes committed, in all */
+	uint64_t consumed;        /* received - buffered() when last looked at */
 	uint32_t refs;
 	uint64_t id;            /* 1, 2, ... per listener */
 	struct net_tls *tls;    /* NULL: plain TCP (conn_tls.c) */
