@@ -218,9 +218,26 @@ bool auth_user_is_root(const struct auth_user *u)
 }
 
 /* Whether one permission line "mode prefixhex" grants `mode` on the key. */
-static bool line_allows(const char *l, size_t n, const uint8_t *key, size_t klen,
-                        enum auth_mode mode)
+/* The end of range r lies at or before the end of prefix p's keys. */
+static bool end_within(const uint8_t *p, size_t plen, const struct kv_range *r)
 {
+	unsigned char pe[AUTH_PREFIX_BYTES_MAX + 1];
+	size_t pelen = kv_prefix_end(p, plen, pe);
+	if (pelen == 1 && pe[0] == 0)
+		return true; /* the prefix's keys have no end */
+	if (r->end_len == 1 && ((const uint8_t *)r->end)[0] == 0)
+		return false; /* every key from r's start on: past any end */
+	size_t n = r->end_len < pelen ? r->end_len : pelen;
+	int c = memcmp(r->end, pe, n);
+	return c < 0 || (c == 0 && r->end_len <= pelen);
+}
+
+/* Whether the permission line grants `mode` on every key of r (a key alone when
+ * r->end_len is 0): the range starts within the line's prefix and ends within it. */
+static bool line_covers(const char *l, size_t n, const struct kv_range *r, enum auth_mode mode)
+{
+	const uint8_t *key = r->key;
+	size_t klen = r->key_len;
 	const char *sp = memchr(l, ' ', n);
 	if (sp == NULL)
 		return false;
@@ -233,17 +250,19 @@ static bool line_allows(const char *l, size_t n, const uint8_t *key, size_t klen
 	size_t hlen = n - mlen - 1;
 	if (hlen == 1 && hex[0] == '-')
 		return true;
-	if (hlen % 2 != 0 || hlen / 2 > klen)
+	if (hlen % 2 != 0 || hlen / 2 > klen || hlen / 2 > AUTH_PREFIX_BYTES_MAX)
 		return false;
+	uint8_t p[AUTH_PREFIX_BYTES_MAX];
 	for (size_t i = 0; i < hlen / 2; i++) {
 		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0 || key[i] != (uint8_t)(hi << 4 | lo))
 			return false;
+		p[i] = (uint8_t)(hi << 4 | lo);
 	}
-	return true;
+	return r->end_len == 0 || end_within(p, hlen / 2, r);
 }
 
-static bool role_allows(const struct kv *kv, const char *role, const void *key, size_t klen,
+static bool role_covers(const struct kv *kv, const char *role, const struct kv_range *r,
                         enum auth_mode mode)
 {
 	char rk[AUTH_ROLE_PREFIX_LEN + AUTH_NAME_MAX];
@@ -255,22 +274,29 @@ static bool role_allows(const struct kv *kv, const char *role, const void *key, 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl != NULL ? nl : end;
-		if (line_allows(p, (size_t)(e - p), key, klen, mode))
+		if (line_covers(p, (size_t)(e - p), r, mode))
 			return true;
 		p = nl != NULL ? nl + 1 : end;
 	}
 	return false;
 }
 
-bool auth_allows(const struct kv *kv, const struct auth_user *u, const void *key, size_t len,
-                 enum auth_mode mode)
+bool auth_allows_range(const struct kv *kv, const struct auth_user *u, const struct kv_range *r,
+                       enum auth_mode mode)
 {
 	if (auth_user_is_root(u))
 		return true;
 	for (uint32_t i = 0; i < u->n_roles; i++)
-		if (role_allows(kv, u->roles[i], key, len, mode))
+		if (role_covers(kv, u->roles[i], r, mode))
 			return true;
 	return false;
+}
+
+bool auth_allows(const struct kv *kv, const struct auth_user *u, const void *key, size_t len,
+                 enum auth_mode mode)
+{
+	struct kv_range r = {key, len, NULL, 0};
+	return auth_allows_range(kv, u, &r, mode);
 }
 
 /* =================================================================================

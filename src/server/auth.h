@@ -112,6 +112,10 @@ int auth_user_get(const struct kv *kv, const char *name, size_t len, struct auth
 /* Whether the role exists (the root role always does). */
 bool auth_role_exists(const struct kv *kv, const char *name, size_t len);
 bool auth_user_is_root(const struct auth_user *u);
+/* Whether user `u` may access every key of range r in `mode` (one permission must
+ * cover all of it: a prefix the range starts with and does not end past). */
+bool auth_allows_range(const struct kv *kv, const struct auth_user *u, const struct kv_range *r,
+                       enum auth_mode mode);
 /* Whether user `u` may access the key in `mode` (read or readwrite). */
 bool auth_allows(const struct kv *kv, const struct auth_user *u, const void *key, size_t len,
                  enum auth_mode mode);

@@ -129,6 +129,18 @@ static bool route_open(const struct http_request *q)
 	       (path_is(q, "/") || path_is(q, "/index.html") || path_is(q, "/healthz"));
 }
 
+struct range_check {
+	const struct kv *kv;
+	const struct auth_user *u;
+	enum auth_mode mode;
+};
+
+static bool range_allowed(void *arg, const struct kv_range *r)
+{
+	const struct range_check *rc = arg;
+	return auth_allows_range(rc->kv, rc->u, r, rc->mode);
+}
+
 /* NULL if user `u` may make the request, else what it may not do. */
 static const char *request_denied(const struct kv *kv, const struct auth_user *u,
                                   const struct http_request *q)
@@ -144,14 +156,13 @@ static const char *request_denied(const struct kv *kv, const struct auth_user *u
 		           : (read ? "read this key" : "write this key");
 	}
 	if (path_is(q, "/v1/kv")) {
-		char prefix[AUTH_PREFIX_BYTES_MAX];
-		size_t plen = 0;
-		if (http_query_get(q->query, q->query_len, "prefix", prefix, sizeof(prefix),
-		                   &plen) != 0)
-			plen = 0;
-		return auth_allows(kv, u, prefix, plen, AUTH_MODE_READ)
-		           ? NULL
-		           : "list these keys (it needs read on the prefix)";
+		/* A listing or range read, or a range delete: one permission must cover the
+		 * whole range (the prefix, or key to range_end). */
+		struct range_check rc = {kv, u, read ? AUTH_MODE_READ : AUTH_MODE_READWRITE};
+		if (http_range_check(q, range_allowed, &rc))
+			return NULL;
+		return read ? "read every key of this range (or prefix)"
+		            : "delete every key of this range (or prefix)";
 	}
 	if (path_is(q, "/v1/lease/grant") || path_is(q, "/v1/lease/keepalive"))
 		return NULL; /* no key; revoke deletes keys: readwrite on every key, below */

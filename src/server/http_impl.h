@@ -129,6 +129,11 @@ bool want_base64(const struct http_request *req);
 void write_kv_fields(struct json_writer *w, const struct kv_value *v, bool b64, bool keys_only);
 
 /* http_range.c */
+/* Calls check(arg, range) with the range a /v1/kv request names (key and range_end, or
+ * prefix; every key without them) and returns what it says; true if malformed (the
+ * route answers 400). */
+bool http_range_check(const struct http_request *q,
+                      bool (*check)(void *arg, const struct kv_range *r), void *arg);
 /* Whether GET /v1/kv asks for an etcd-style range (key, range_end or count_only). */
 bool http_range_wanted(const struct http_request *q);
 /* Serves it from the store as it is now (after the read was confirmed). */

@@ -50,6 +50,15 @@ static int qrange_parse(const struct http_request *req, struct qrange *q)
 	return rv;
 }
 
+bool http_range_check(const struct http_request *q,
+                      bool (*check)(void *arg, const struct kv_range *r), void *arg)
+{
+	struct qrange qr;
+	bool ok = qrange_parse(q, &qr) != 0 || check(arg, &qr.r);
+	qrange_free(&qr);
+	return ok;
+}
+
 bool http_range_wanted(const struct http_request *q)
 {
 	char v[8];

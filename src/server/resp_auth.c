@@ -238,6 +238,69 @@ static size_t key_step(const struct command *cmd, size_t *last, size_t argc)
 	return 1;
 }
 
+/* KEYS pattern, SCAN cursor [MATCH pattern]: what every key listed starts with (the
+ * pattern's literal prefix; none without MATCH), into out (room for the pattern). */
+static size_t listing_prefix(const struct command *cmd, size_t argc, const struct resp_arg *argv,
+                             char *out, size_t cap)
+{
+	const struct resp_arg *pattern = NULL;
+	if (cmd->read == read_keys && argc == 2)
+		pattern = &argv[1];
+	for (size_t i = 2; cmd->read == read_scan && i + 1 < argc; i += 2)
+		if (arg_is(&argv[i], "MATCH"))
+			pattern = &argv[i + 1]; /* the last wins, as SCAN takes it */
+	if (pattern == NULL || pattern->len > cap)
+		return 0;
+	return resp_glob_prefix(pattern->data, pattern->len, out);
+}
+
+/* CONCORD.RANGE and CONCORD.DELRANGE: one permission must cover the whole range. */
+static const char *range_denied(const struct kv *kv, const struct auth_user *u,
+                                const struct command *cmd, size_t argc, const struct resp_arg *argv)
+{
+	bool del = cmd->build == build_delrange;
+	struct kv_range r;
+	unsigned char *owned = NULL;
+	const char *why = NULL;
+	if (resp_range_bounds(argc, argv, del, &r, &owned) == 0 &&
+	    !auth_allows_range(kv, u, &r, del ? AUTH_MODE_READWRITE : AUTH_MODE_READ))
+		why = del ? "delete every key of this range" : "read every key of this range";
+	free(owned); /* malformed: the command itself says so */
+	return why;
+}
+
+/* CONCORD.TXN: every compare's key read, every PUT's key written, every GET's range read
+ * and every DEL's range written, in both branches. */
+static const char *etxn_denied(const struct kv *kv, const struct auth_user *u, size_t argc,
+                               const struct resp_arg *argv)
+{
+	struct build b;
+	memset(&b, 0, sizeof(b));
+	const char *why = NULL;
+	if (build_etxn(NULL, argc, argv, &b) != 0) {
+		free(b.scratch);
+		return NULL; /* malformed: the command itself says so */
+	}
+	for (size_t i = 0; why == NULL && i < b.cmd.n_compares; i++)
+		if (!auth_allows(kv, u, b.cmd.compares[i].key, b.cmd.compares[i].key_len,
+		                 AUTH_MODE_READ))
+			why = "compare a key it names";
+	for (size_t i = 0; why == NULL && i < b.cmd.n_ops + b.cmd.n_else; i++) {
+		const struct kv_cmd *op = &b.cmd.ops[i]; /* the else list follows the then list */
+		struct kv_range r = {op->put.key, op->put.key_len, NULL, 0};
+		if (op->op != KV_OP_SET) {
+			r.end = op->range_end;
+			r.end_len = op->range_end_len;
+		}
+		enum auth_mode mode = op->op == KV_OP_RANGE ? AUTH_MODE_READ : AUTH_MODE_READWRITE;
+		if (!auth_allows_range(kv, u, &r, mode))
+			why = mode == AUTH_MODE_READ ? "read a range it names"
+			                             : "write a key or range it names";
+	}
+	free(b.scratch);
+	return why;
+}
+
 /* NULL if `u` may run the command, else what it may not do. */
 static const char *command_denied(const struct kv *kv, const struct auth_user *u,
                                   const struct command *cmd, size_t argc,
@@ -261,11 +324,22 @@ static const char *command_denied(const struct kv *kv, const struct auth_user *u
 	if ((cmd->flags & (CMD_READ | CMD_WRITE)) == 0 || (cmd->flags & CMD_SESSION) != 0 ||
 	    (cmd->build == NULL && cmd->read == NULL))
 		return NULL;
+	if (cmd->read == read_range || cmd->build == build_delrange)
+		return range_denied(kv, u, cmd, argc, argv);
+	if (cmd->build == build_etxn)
+		return etxn_denied(kv, u, argc, argv);
 	enum auth_mode mode = (cmd->flags & CMD_WRITE) != 0 ? AUTH_MODE_READWRITE : AUTH_MODE_READ;
-	if (cmd->first_key == 0)
-		return auth_allows(kv, u, "", 0, AUTH_MODE_READ)
+	if (cmd->first_key == 0) {
+		/* KEYS and SCAN list what their pattern's literal prefix allows; the rest
+		 * (DBSIZE, a SCAN without MATCH) need every key. */
+		char prefix[AUTH_PREFIX_BYTES_MAX];
+		size_t plen = listing_prefix(cmd, argc, argv, prefix, sizeof(prefix));
+		return auth_allows(kv, u, prefix, plen, AUTH_MODE_READ)
 		           ? NULL
-		           : "scan the keyspace: it needs read on every key (the empty prefix)";
+		           : "list these keys: it needs read on the pattern's literal prefix "
+		             "(KEYS, "
+		             "SCAN MATCH) or on every key";
+	}
 	size_t last = 0;
 	size_t step = key_step(cmd, &last, argc);
 	for (size_t i = (size_t)cmd->first_key; i <= last && i < argc; i += step)

@@ -366,6 +366,10 @@ size_t resp_glob_prefix(const void *pattern, size_t plen, char *out);
 
 /* resp_range.c */
 READ_FN(read_range);
+/* The range a CONCORD.RANGE (delrange false) or CONCORD.DELRANGE names, for the auth
+ * check: 0, or -1 if malformed. A prefix's end is in *owned (free it). */
+int resp_range_bounds(size_t argc, const struct resp_arg *argv, bool delrange, struct kv_range *r,
+                      unsigned char **owned);
 int build_delrange(struct resp_server *s, size_t argc, const struct resp_arg *argv,
                    struct build *b);
 /* resp_etxn.c: CONCORD.TXN, etcd's transaction */

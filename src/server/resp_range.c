@@ -70,6 +70,17 @@ static int range_parse(size_t argc, const struct resp_arg *argv, bool delrange,
 	return 0;
 }
 
+int resp_range_bounds(size_t argc, const struct resp_arg *argv, bool delrange, struct kv_range *r,
+                      unsigned char **owned)
+{
+	struct range_args a;
+	char err[64];
+	int rv = range_parse(argc, argv, delrange, &a, err, sizeof(err));
+	*r = a.r;
+	*owned = a.end;
+	return rv;
+}
+
 struct range_out {
 	struct wire_buf *kvs;
 	bool keys_only;
