@@ -301,6 +301,71 @@ static const char *etxn_denied(const struct kv *kv, const struct auth_user *u, s
 	return why;
 }
 
+/* CONCORD.WATCH key | PREFIX p | RANGE start end: read on every key of the range. */
+static const char *watch_denied(const struct kv *kv, const struct auth_user *u, size_t argc,
+                                const struct resp_arg *argv)
+{
+	struct kv_range r = {argv[1].data, argv[1].len, NULL, 0};
+	unsigned char pe[AUTH_PREFIX_BYTES_MAX + 1];
+	if (arg_is(&argv[1], "PREFIX") && argc >= 3) {
+		if (argv[2].len > AUTH_PREFIX_BYTES_MAX)
+			return auth_allows(kv, u, "", 0, AUTH_MODE_READ) ? NULL
+			                                                 : "watch this prefix";
+		r = (struct kv_range){argv[2].data, argv[2].len, pe,
+		                      kv_prefix_end(argv[2].data, argv[2].len, pe)};
+	} else if (arg_is(&argv[1], "RANGE") && argc >= 4) {
+		/* An empty end is no upper bound: every key from start on. */
+		r = (struct kv_range){argv[2].data, argv[2].len,
+		                      argv[3].len > 0 ? argv[3].data : "",
+		                      argv[3].len > 0 ? argv[3].len : 1};
+	}
+	return auth_allows_range(kv, u, &r, AUTH_MODE_READ) ? NULL
+	                                                    : "watch every key of this range";
+}
+
+/* Keyspace notifications tell key names (and, per key, what happened): a channel or
+ * pattern that can name `__keyspace@0__:K...` needs read on K..., one that can name a
+ * `__keyevent@` channel (whose messages are any key) read on every key. Other channels
+ * are free, as PUBLISH is. */
+static const char *channel_denied(const struct kv *kv, const struct auth_user *u,
+                                  const struct resp_arg *ch, bool pattern)
+{
+	static const char ks[] = "__keyspace@0__:", ke[] = "__keyevent@";
+	char lit[AUTH_PREFIX_BYTES_MAX + sizeof(ks)];
+	size_t n = ch->len;
+	if (pattern && ch->len <= sizeof(lit))
+		n = resp_glob_prefix(ch->data, ch->len, lit);
+	else if (!pattern && ch->len <= sizeof(lit))
+		memcpy(lit, ch->data, n);
+	else
+		n = 0; /* too long to judge: as a pattern matching anything */
+	size_t kl = sizeof(ks) - 1, el = sizeof(ke) - 1;
+	if (n >= kl && memcmp(lit, ks, kl) == 0) {
+		return auth_allows(kv, u, lit + kl, n - kl, AUTH_MODE_READ)
+		           ? NULL
+		           : "subscribe to these keys' notifications (it needs read on them)";
+	}
+	bool may_name = (n >= el && memcmp(lit, ke, el) == 0) ||
+	                (pattern && ((n < kl && memcmp(lit, ks, n) == 0) ||
+	                             (n < el && memcmp(lit, ke, n) == 0)));
+	if (may_name && !auth_allows(kv, u, "", 0, AUTH_MODE_READ))
+		return "subscribe to keyspace notifications of every key (it needs read on every "
+		       "key)";
+	return NULL;
+}
+
+static const char *subscribe_denied(const struct kv *kv, const struct auth_user *u,
+                                    const struct command *cmd, size_t argc,
+                                    const struct resp_arg *argv)
+{
+	for (size_t i = 1; i < argc; i++) {
+		const char *why = channel_denied(kv, u, &argv[i], cmd->local == local_psubscribe);
+		if (why != NULL)
+			return why;
+	}
+	return NULL;
+}
+
 /* NULL if `u` may run the command, else what it may not do. */
 static const char *command_denied(const struct kv *kv, const struct auth_user *u,
                                   const struct command *cmd, size_t argc,
@@ -314,6 +379,10 @@ static const char *command_denied(const struct kv *kv, const struct auth_user *u
 	}
 	if (command_root_only(cmd))
 		return "run this command: it needs the root role";
+	if (cmd->local == local_concord_watch)
+		return watch_denied(kv, u, argc, argv);
+	if (cmd->local == local_subscribe || cmd->local == local_psubscribe)
+		return subscribe_denied(kv, u, cmd, argc, argv);
 	/* Leases: granting and keeping one alive touch no key; revoking deletes the keys
 	 * attached to it, whoever wrote them. */
 	if (cmd->build == build_lease)

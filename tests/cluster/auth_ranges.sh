@@ -43,6 +43,18 @@ expect_match "TXN comparing other/" "$(rcu alice alice-pw "$L" CONCORD.TXN 1 oth
 expect_match "TXN deleting past app/ in the else branch" "$(rcu alice alice-pw "$L" CONCORD.TXN 0 0 1 DEL app/ zzz)" "^NOPERM"
 expect_eq "TXN within app/" "$(rcu alice alice-pw "$L" CONCORD.TXN 1 app/a VALUE = v 1 PUT app/x v2 0 | head -1)" 1
 
+log "alice: watches and keyspace notifications within app/ only"
+sub() { timeout 1 redis-cli -h 127.0.0.1 -p "${CLIENT[$F]##*:}" --user alice --pass alice-pw --no-auth-warning "$@" 2>&1 | head -3 | tr '\n' ' '; }
+expect_match "WATCH PREFIX other/" "$(sub CONCORD.WATCH PREFIX other/)" "NOPERM"
+expect_match "WATCH RANGE app/ to the end" "$(sub CONCORD.WATCH RANGE app/ "")" "NOPERM"
+expect_match "WATCH other/k" "$(sub CONCORD.WATCH other/k)" "NOPERM"
+expect_match "WATCH PREFIX app/" "$(sub CONCORD.WATCH PREFIX app/)" "^concord.watch"
+expect_match "SUBSCRIBE to other/k's notifications" "$(sub SUBSCRIBE __keyspace@0__:other/k)" "NOPERM"
+expect_match "PSUBSCRIBE *" "$(sub PSUBSCRIBE '*')" "NOPERM"
+expect_match "PSUBSCRIBE __keyevent@0__:*" "$(sub PSUBSCRIBE '__keyevent@0__:*')" "NOPERM"
+expect_match "PSUBSCRIBE app/'s notifications" "$(sub PSUBSCRIBE '__keyspace@0__:app/*')" "^psubscribe"
+expect_match "SUBSCRIBE a plain channel" "$(sub SUBSCRIBE news)" "^subscribe news"
+
 log "ro (read on every key): reads, never writes, even through a transaction or a range delete"
 expect_eq "ro RANGE everything" "$(rcu ro ro-pw "$F" CONCORD.RANGE "" FROMKEY COUNTONLY | sed -n 2p)" 6
 expect_match "ro TXN PUT" "$(rcu ro ro-pw "$L" CONCORD.TXN 0 1 PUT zz hacked 0)" "^NOPERM"
