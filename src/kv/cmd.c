@@ -236,6 +236,7 @@ static void txn_op_to_pb(struct pb_arena *a, const struct kv_cmd *op, Concord__K
 		concord__kv__del_range__init(x);
 		x->key = bin(op->put.key, op->put.key_len);
 		x->range_end = bin(op->range_end, op->range_end_len);
+		x->prev_kv = op->prev_kv;
 		po->op_case = CONCORD__KV__TXN_OP__OP_DEL_RANGE;
 		po->del_range = x;
 		return;

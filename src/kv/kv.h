@@ -352,7 +352,9 @@ struct kv_txn_item {
 	int64_t integer; /* DEL, INCRBY, APPEND, EXISTS, STRLEN */
 	size_t n_values; /* GET: 1; MGET: one per key */
 	const struct kv_txn_value *values;
-	size_t n_kvs; /* RANGE: the keys listed (integer: the range's count; existed: more) */
+	size_t n_kvs; /* RANGE: the keys listed (integer: the range's count; existed: more);
+	               * DELRANGE with prev_kv: the keys deleted, as they were */
+	bool prev_kv; /* DELRANGE: prev_kv was asked (kvs lists them, maybe none) */
 	const struct kv_value *kvs;
 };
 

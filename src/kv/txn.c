@@ -537,6 +537,15 @@ static void sub_range(struct txn *t, const struct kv_cmd *op, struct kv_txn_item
 		o->code = KV_ETOOMANY; /* the staging overlay is bounded */
 		return;
 	}
+	if (op->prev_kv) {
+		/* The keys about to go, as the transaction sees them, within the bytes a
+		 * transaction may read; past that the request fails and deletes nothing. */
+		struct range_walk w = {op, o, 0};
+		walk(t, &rg, range_one, &w);
+		if (o->code != KV_OK)
+			return;
+		o->prev_kv = true;
+	}
 	walk(t, &rg, delete_one, NULL);
 	o->integer = (int64_t)n;
 	o->existed = n > 0;

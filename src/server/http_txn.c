@@ -141,6 +141,7 @@ static bool op_from_json(struct txn_req *t, const struct json_value *item, struc
 	}
 	op->keys_only = flag_of(o, "keys_only");
 	op->count_only = flag_of(o, "count_only");
+	op->prev_kv = del != NULL && flag_of(o, "prev_kv");
 	return true;
 }
 
@@ -210,6 +211,16 @@ static void item_json(struct json_writer *w, const struct kv_txn_item *it, bool 
 		json_write_object_begin(w);
 		json_write_key(w, "deleted");
 		json_write_int(w, it->integer);
+		if (it->prev_kv) {
+			json_write_key(w, "prev_kvs");
+			json_write_array_begin(w);
+			for (size_t i = 0; i < it->n_kvs; i++) {
+				json_write_object_begin(w);
+				write_kv_fields(w, &it->kvs[i], b64, false);
+				json_write_object_end(w);
+			}
+			json_write_array_end(w);
+		}
 		json_write_object_end(w);
 	} else {
 		json_write_key(w, "response_range");

@@ -11,8 +11,8 @@
  * CONCORD.TXN ncompares [key target op operand]... nsuccess [request]... nfailure [request]...
  *   target: VALUE | VERSION | CREATE | MOD; op: = | != | < | >; operand: the value, or a
  *   decimal number for the others.
- *   request: PUT key value | GET key end | DEL key end, end with etcd's rules ("" the key
- *   alone, "\0" every key >= key, else [key, end)).
+ *   request: PUT key value | GET key end | DEL key end | DELPREV key end (prev_kv), end with etcd's
+ * rules ("" the key alone, "\0" every key >= key, else [key, end)).
  */
 
 static int word(const struct resp_arg *a, const char *const *names, size_t n)
@@ -45,10 +45,10 @@ static bool compare_parse(const struct resp_arg *a, struct kv_compare *c)
 /* One request at argv[*i]; advances *i past it. */
 static bool request_parse(size_t argc, const struct resp_arg *argv, size_t *i, struct kv_cmd *op)
 {
-	static const char *const kinds[] = {"PUT", "GET", "DEL"};
+	static const char *const kinds[] = {"PUT", "GET", "DEL", "DELPREV"};
 	if (*i + 3 > argc)
 		return false;
-	int k = word(&argv[*i], kinds, 3);
+	int k = word(&argv[*i], kinds, 4);
 	if (k < 0)
 		return false;
 	const struct resp_arg *a = &argv[*i + 1];
@@ -62,6 +62,7 @@ static bool request_parse(size_t argc, const struct resp_arg *argv, size_t *i, s
 	} else {
 		op->range_end = a[1].data;
 		op->range_end_len = a[1].len;
+		op->prev_kv = k == 3; /* DELPREV: the reply lists what went */
 	}
 	*i += 3;
 	return true;
@@ -103,7 +104,8 @@ int build_etxn(struct resp_server *s, size_t argc, const struct resp_arg *argv, 
 	if (!ok || i != argc) {
 		snprintf(b->err, sizeof(b->err),
 		         "ERR syntax error: CONCORD.TXN ncompares [key VALUE|VERSION|CREATE|MOD "
-		         "=|!=|<|> operand]... nsuccess [PUT key value|GET key end|DEL key end]... "
+		         "=|!=|<|> operand]... nsuccess [PUT key value|GET key end|DEL key "
+		         "end|DELPREV key end]... "
 		         "nfailure [...]...");
 		return -1;
 	}
@@ -125,7 +127,7 @@ static void item_render(struct wire_buf *out, const struct server *sv, const str
 		write_kv_error(out, sv, it->code, 0, 0);
 	} else if (it->op == KV_OP_SET) {
 		resp_write_ok(out);
-	} else if (it->op == KV_OP_DELRANGE) {
+	} else if (it->op == KV_OP_DELRANGE && !it->prev_kv) {
 		resp_write_integer(out, it->integer);
 	} else {
 		resp_write_array(out, 2);

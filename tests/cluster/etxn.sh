@@ -59,6 +59,14 @@ eq "CONCORD.TXN" "$(rc "$F" CONCORD.TXN 1 a VALUE = one 2 PUT a two GET a '' 1 P
 eq "CONCORD.TXN failure" "$(rc "$L" CONCORD.TXN 1 a MOD '>' 999 1 PUT x 1 1 DEL a '' | flat)" "0 $((rev + 3)) 1"
 rc "$L" CONCORD.TXN 1 a BOGUS = 1 0 0 | grep -q "syntax error" || fail "bad CONCORD.TXN accepted"
 
+log "range deletes that list what they deleted (etcd's prev_kv) inside transactions"
+rc "$L" MSET pk/1 one pk/2 two pk/3 three >/dev/null
+eq "CONCORD.TXN DELPREV" "$(rc "$F" CONCORD.TXN 0 1 DELPREV pk/1 pk/3 0 | flat | cut -d' ' -f1,3-)" "1 2 pk/1 one pk/2 two"
+eq "DELPREV deleted them" "$(rc "$L" EXISTS pk/1 pk/2 pk/3)" "1"
+eq "DELPREV of nothing lists nothing" "$(rc "$L" CONCORD.TXN 0 1 DELPREV pk/1 pk/3 0 | flat | cut -d" " -f1,3- | sed "s/ *$//")" "1 0"
+out=$(post "$F" '{"success": [{"request_delete_range": {"key": "pk/3", "prev_kv": true}}, {"request_delete_range": {"key": "nokey", "prev_kv": true}}, {"request_delete_range": {"key": "nokey"}}]}')
+eq "HTTP delete_range prev_kv" "$(py "[(r['response_delete_range']['deleted'], [(k['key'], k['value']) for k in r['response_delete_range'].get('prev_kvs', [None])] if r['response_delete_range'].get('prev_kvs') is not None else None) for r in d['responses']]" <<<"$out")" "[(1, [('pk/3', 'three')]), (0, []), (0, None)]"
+
 log "concordctl txn (etcdctl's input)"
 E="${CLIENT[1]},${CLIENT[2]},${CLIENT[3]}"
 ctl() { timeout $((20 * SLOW)) "$CTL" --endpoints "$E" "$@"; }

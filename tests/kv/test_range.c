@@ -393,6 +393,49 @@ static void test_txn_range_ops(void **state)
 	kv_free(kv);
 }
 
+/* A range delete inside with prev_kv lists the keys it deletes as the transaction sees
+ * them (a staged write included, a staged delete left out), and the flag survives the
+ * log's encoding. */
+static void test_txn_delrange_prev_kv(void **state)
+{
+	(void)state;
+	struct kv *kv = fill(); /* a a/1 a/2 a\xff b c d */
+	struct kv_cmd ops[] = {
+	    {.op = KV_OP_SET, .put = {.key = "a/3", .key_len = 3, .value = "new", .value_len = 3}},
+	    {.op = KV_OP_CAS,
+	     .cas_delete = true,
+	     .put = {.key = "a/1", .key_len = 3, .cond = {.kind = KV_COND_PRESENT}}},
+	    {.op = KV_OP_DELRANGE,
+	     .put = {.key = "a/", .key_len = 2},
+	     .range_end = "a0",
+	     .range_end_len = 2,
+	     .prev_kv = true},
+	    {.op = KV_OP_DELRANGE,
+	     .put = {.key = "a/", .key_len = 2},
+	     .range_end = "a0",
+	     .range_end_len = 2,
+	     .prev_kv = true},
+	    {.op = KV_OP_DELRANGE, .put = {.key = "c", .key_len = 1}},
+	};
+	struct kv_cmd txn = {.op = KV_OP_TXN, .n_ops = 5, .ops = ops};
+	struct kv_reply r;
+	assert_int_equal(th_do(kv, &txn, &r), KV_OK); /* through kv_cmd_encode and back */
+	const struct kv_txn_item *it = r.txn->items;
+	assert_true(it[2].prev_kv);
+	assert_int_equal(it[2].integer, 2);
+	assert_int_equal(it[2].n_kvs, 2);
+	assert_memory_equal(it[2].kvs[0].key, "a/2", 3);
+	assert_memory_equal(it[2].kvs[1].key, "a/3", 3);
+	assert_memory_equal(it[2].kvs[1].value, "new", 3);
+	assert_true(it[3].prev_kv); /* asked, and nothing left to list */
+	assert_int_equal(it[3].integer, 0);
+	assert_int_equal(it[3].n_kvs, 0);
+	assert_false(it[4].prev_kv);
+	assert_int_equal(it[4].integer, 1);
+	assert_int_equal(it[4].n_kvs, 0);
+	kv_free(kv);
+}
+
 /* A range delete inside may stage at most keys_per_cmd_max keys. */
 static void test_txn_delrange_bounded(void **state)
 {
@@ -497,6 +540,7 @@ int main(void)
 	    cmocka_unit_test(test_delrange_deterministic),
 	    cmocka_unit_test(test_txn_compares),
 	    cmocka_unit_test(test_txn_range_ops),
+	    cmocka_unit_test(test_txn_delrange_prev_kv),
 	    cmocka_unit_test(test_txn_delrange_bounded),
 	    cmocka_unit_test(test_range_expiry),
 	};
