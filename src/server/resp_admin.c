@@ -477,9 +477,37 @@ static bool fault_option(const struct resp_arg *o, const struct resp_arg *v, str
 	return true;
 }
 
+/* CONCORD.FAULT DISK STALL ms | CLEAR | STATUS: this node's storage stalls (every write
+ * and sync waits) for ms from now, as HTTP /v1/admin/faults/disk does. */
+static void disk_fault(struct rconn *c, size_t argc, const struct resp_arg *argv,
+                       struct wire_buf *out)
+{
+	struct server *sv = c->s->sv;
+	uint64_t ms = 0;
+	if (arg_is(&argv[2], "STALL") && argc == 4 && arg_u64(&argv[3], &ms) && ms <= 600000) {
+		node_disk_stall(sv->node, (uint32_t)ms);
+	} else if (arg_is(&argv[2], "CLEAR") && argc == 3) {
+		node_disk_stall(sv->node, 0);
+	} else if (!(arg_is(&argv[2], "STATUS") && argc == 3)) {
+		reply_error(out,
+		            "ERR usage: CONCORD.FAULT DISK STALL ms (at most 600000) | CLEAR | "
+		            "STATUS");
+		return;
+	}
+	uint64_t calls = 0;
+	uint64_t left = node_disk_stall_left(sv->node, &calls);
+	resp_write_array(out, 2);
+	resp_write_integer(out, (int64_t)left);
+	resp_write_integer(out, (int64_t)calls);
+}
+
 void local_fault(struct rconn *c, size_t argc, const struct resp_arg *argv, struct wire_buf *out)
 {
 	struct server *sv = c->s->sv;
+	if (arg_is(&argv[1], "DISK")) {
+		disk_fault(c, argc, argv, out);
+		return;
+	}
 	raft_id peer = RAFT_NONE;
 	if (!(argv[2].len == 1 && argv[2].data[0] == '*') &&
 	    (!arg_u64(&argv[2], &peer) || peer == RAFT_NONE)) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# disk_stall.sh: a hung disk on a real process (/v1/admin/faults/disk): a stalled leader steps down within the bound, a new leader takes writes, the stalled node acknowledges nothing and says so, and it rejoins once the stall clears.
+# disk_stall.sh: a hung disk on a real process (/v1/admin/faults/disk, cleared with RESP CONCORD.FAULT DISK): a stalled leader steps down within the bound, a new leader takes writes, the stalled node acknowledges nothing and says so, and it rejoins once the stall clears.
 source "$(dirname "$0")/lib.sh"
 command -v redis-cli >/dev/null && command -v curl >/dev/null || { echo "redis-cli or curl missing"; exit 77; }
 
@@ -50,7 +50,12 @@ log "n$L2 answered '$out' (not acknowledged)"
 [ -s "$DIR/during.out" ] && grep -qx OK "$DIR/during.out" && fail "n$L acknowledged a write while stalled"
 
 log "clear the stall: n$L rejoins, the third node restarts, every node has every write"
-hc -X DELETE "$(url "$L" /v1/admin/faults/disk)" >/dev/null
+# Over RESP this time: the fault is the same one.
+left=$(rc "$L" CONCORD.FAULT DISK STATUS | head -1)
+[ "$left" -gt 0 ] 2>/dev/null || fail "CONCORD.FAULT DISK STATUS on n$L: '$left' ms left, want > 0"
+expect_eq "CONCORD.FAULT DISK CLEAR" "$(rc "$L" CONCORD.FAULT DISK CLEAR | head -1)" 0
+expect_match "HTTP sees it cleared" "$(hc "$(url "$L" /v1/admin/faults/disk)")" '"stall_ms_left": 0'
+expect_match "a bad disk fault" "$(rc "$L" CONCORD.FAULT DISK STALL 600001)" "^ERR usage"
 node_start "$F"
 wait_up "$F"
 wait "$WPID" 2>/dev/null
