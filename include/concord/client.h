@@ -228,6 +228,9 @@ int concord_client_fault_set(struct concord_client *c, const char *node, uint64_
                              const struct concord_fault *f);
 /* CONCORD.FAULT CLEAR peer. */
 int concord_client_fault_clear(struct concord_client *c, const char *node, uint64_t peer);
+/* CONCORD.FAULT DISK STALL ms on `node`: its storage waits until ms from now (0: CLEAR,
+ * the stall ends). */
+int concord_client_disk_stall(struct concord_client *c, const char *node, uint32_t ms);
 
 /* ----------------------------------------------------------------------------------
  * Any command.

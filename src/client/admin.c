@@ -199,6 +199,23 @@ int concord_client_fault_set(struct concord_client *c, const char *node, uint64_
 	return client_admin(c, &ep, argv, n);
 }
 
+int concord_client_disk_stall(struct concord_client *c, const char *node, uint32_t ms)
+{
+	if (node == NULL) {
+		return client_fail(c, CONCORD_EINVAL, "a disk fault needs a node");
+	}
+	struct client_endpoint ep;
+	int rc = client_endpoint_parse(node, strlen(node), &ep, c->errmsg, sizeof(c->errmsg));
+	if (rc != CONCORD_OK) {
+		return rc;
+	}
+	char ms_s[16];
+	snprintf(ms_s, sizeof(ms_s), "%" PRIu32, ms);
+	const char *stall[] = {"CONCORD.FAULT", "DISK", "STALL", ms_s};
+	const char *clear[] = {"CONCORD.FAULT", "DISK", "CLEAR"};
+	return ms > 0 ? client_admin(c, &ep, stall, 4) : client_admin(c, &ep, clear, 3);
+}
+
 int concord_client_fault_clear(struct concord_client *c, const char *node, uint64_t peer)
 {
 	if (node == NULL) {

@@ -486,9 +486,15 @@ static void disk_fault(struct rconn *c, size_t argc, const struct resp_arg *argv
 	uint64_t ms = 0;
 	if (arg_is(&argv[2], "STALL") && argc == 4 && arg_u64(&argv[3], &ms) && ms <= 600000) {
 		node_disk_stall(sv->node, (uint32_t)ms);
-	} else if (arg_is(&argv[2], "CLEAR") && argc == 3) {
+		resp_write_ok(out);
+		return;
+	}
+	if (arg_is(&argv[2], "CLEAR") && argc == 3) {
 		node_disk_stall(sv->node, 0);
-	} else if (!(arg_is(&argv[2], "STATUS") && argc == 3)) {
+		resp_write_ok(out);
+		return;
+	}
+	if (!(arg_is(&argv[2], "STATUS") && argc == 3)) {
 		reply_error(out,
 		            "ERR usage: CONCORD.FAULT DISK STALL ms (at most 600000) | CLEAR | "
 		            "STATUS");

@@ -102,6 +102,7 @@ enum fault_kind {
 	F_TRANSFER,
 	F_MEMBER,
 	F_DISK,
+	F_STALL,
 	F_COUNT
 };
 
@@ -119,6 +120,7 @@ static const char *const fault_names[F_COUNT] = {
     "transfer",
     "membership",
     "disk-full",
+    "disk-stall",
 };
 
 struct options {
@@ -165,7 +167,7 @@ static void usage(FILE *f)
 	    "  --faults LIST       comma-separated kinds, or 'all' (default); kinds:\n"
 	    "                      kill kill-leader pause pause-leader partition-halves\n"
 	    "                      partition-leader partition-bridge delay-req delay-resp lossy\n"
-	    "                      transfer membership disk-full\n"
+	    "                      transfer membership disk-full disk-stall\n"
 	    "  --hold MIN:MAX      milliseconds a fault lasts (default 2000:6000)\n"
 	    "  --quiet MIN:MAX     milliseconds between faults (default 1000:3000)\n"
 	    "  --deadline-ms N     a client operation's deadline (default 1000)\n"
@@ -784,6 +786,40 @@ static int fault_disk(struct run *r, uint32_t hold, char *d, size_t dl)
 	return 0;
 }
 
+/* A hung disk: every write and sync of one node (the leader half of the time) waits
+ * for the hold, through the node's own fault seam (CONCORD.FAULT DISK STALL). A leader
+ * must step down once the stall passes --disk-stall-ms, and nothing it could not make
+ * durable may be acknowledged: the history check says whether that held. */
+static int fault_stall(struct run *r, uint32_t hold, char *d, size_t dl)
+{
+	struct nem_cluster *cl = &r->cl;
+	int l = cluster_leader(cl, NULL);
+	int v = l >= 0 && rnd() % 2 == 0 ? l : random_running(r, -1);
+	if (v < 0)
+		return snprintf(d, dl, "no node to stall"), -1;
+	struct nem_slot *s = &cl->slots[v];
+	if (concord_client_disk_stall(cl->admin, s->client, hold + 1000) != 0)
+		return snprintf(d, dl, "stalling %s: %s", s->name,
+		                concord_client_errmsg(cl->admin)),
+		       -1;
+	nem_log("stalled %s's disk%s", s->name, v == l ? " (the leader)" : "");
+	cluster_nap(cl, hold);
+	int led = cluster_leader(cl, NULL);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		if (concord_client_disk_stall(cl->admin, s->client, 0) == 0)
+			break;
+		if (attempt == 4)
+			nem_log("clearing %s's disk stall failed: %s", s->name,
+			        concord_client_errmsg(cl->admin));
+		cluster_nap(cl, 200);
+	}
+	nem_log("cleared %s's disk stall", s->name);
+	snprintf(d, dl, "%s's disk stalled for %.1f s%s; %s leads at its end", s->name,
+	         hold / 1000.0, v == l ? " (it led)" : "",
+	         led >= 0 ? cl->slots[led].name : "nobody");
+	return 0;
+}
+
 static void add_span(struct run *r, int kind, double start, double end, const char *detail)
 {
 	if (r->n_spans >= SPANS_MAX)
@@ -854,6 +890,9 @@ static void schedule(struct run *r)
 			break;
 		case F_MEMBER:
 			rc = fault_member(r, detail, sizeof(detail));
+			break;
+		case F_STALL:
+			rc = fault_stall(r, hold, detail, sizeof(detail));
 			break;
 		default:
 			rc = fault_disk(r, hold, detail, sizeof(detail));
