@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ctl_watch.sh: concordctl watch on a 3-node cluster: a live --prefix watch on a follower bounded by --count, the exact etcdctl-style output of put, put, del; a --rev replay with --prev-kv on the leader; -w json lines that parse; a single key and [KEY, END); a compacted --rev (exit 1); SIGTERM and SIGINT (exit 0); usage errors (exit 2); --user once auth is on.
+# ctl_watch.sh: concordctl watch on a 3-node cluster: a live --prefix watch on a follower bounded by --count, the exact etcdctl-style output of put, put, del; a --rev replay with --prev-kv on the leader; -w json lines that parse; a single key and [KEY, END); a compacted --rev (exit 1); SIGTERM and SIGINT (exit 0); usage errors (exit 2); --user once auth is on; a resume on the other endpoint after the serving node is killed.
 source "$(dirname "$0")/lib.sh"
 
 CTL=${CONCORDCTL:-$(dirname "$CONCORD")/../concordctl/concordctl}
@@ -192,5 +192,34 @@ expect_match "anonymous watch" "$out" "NOAUTH"
 out=$(actl "$F" bob:wrong watch --prefix p/ --count 1 2>&1)
 [ $? -ne 0 ] || fail "a wrong password was accepted: $out"
 expect_match "wrong password" "$out" "AUTH as bob refused"
+
+log "a broken connection: watched again from the next revision on the other endpoint"
+X=$((6 - L - F))
+HC_FLAGS="-u root:root-pw"
+timeout $((30 * SLOW)) "$CTL" --endpoints "${CLIENT[$F]},${CLIENT[$X]}" --user root:root-pw \
+	watch --prefix q/ --count 2 >"$DIR/resume.out" 2>"$DIR/resume.err" &
+W5=$!
+PIDS+=("$W5")
+tries=0
+on=""
+while [ -z "$on" ] && [ $tries -lt $((100 * SLOW)) ]; do
+	for i in "$F" "$X"; do [ "$(watchers "$i")" = 1 ] && on=$i; done
+	sleep 0.1
+	tries=$((tries + 1))
+done
+[ -n "$on" ] || fail "the watch did not start on n$F or n$X"
+actl "$L" root:root-pw put q/1 a >/dev/null || fail "put q/1"
+tries=0
+while [ "$(wc -l <"$DIR/resume.out")" -lt 3 ] && [ $tries -lt $((100 * SLOW)) ]; do
+	sleep 0.1
+	tries=$((tries + 1))
+done
+log "killing n$on, which serves the watch"
+node_kill9 "$on"
+actl "$L" root:root-pw put q/2 b >/dev/null || fail "put q/2"
+wait_exit "$W5" "the resumed watch"
+expect_eq "resumed watch exit status (stderr: $(cat "$DIR/resume.err"))" "$WRC" 0
+same "resumed watch" "$DIR/resume.out" 'PUT\nq/1\na\nPUT\nq/2\nb\n'
+expect_match "resumed watch: stderr" "$(cat "$DIR/resume.err")" "watching again from revision [0-9]+"
 
 log "ok"
