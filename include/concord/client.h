@@ -279,4 +279,17 @@ int concord_client_command(struct concord_client *c, const char *const *argv,
 int concord_client_http_get(struct concord_client *c, const char *http, const char *path,
                             int out_fd, int *status, uint64_t *bytes);
 
+/* Reads the next reply on the handle's connection without sending anything: the push
+ * messages that follow a CONCORD.WATCH or SUBSCRIBE sent with concord_client_command
+ * (docs/resp.md; RESP2, so they arrive as arrays). Waits at most timeout_ms. Returns 0
+ * with *got true and *reply filled (free it with concord_reply_free), or 0 with *got
+ * false when no whole reply arrived in time (the connection stays open and keeps what
+ * part of one it has). CONCORD_EUNAVAILABLE: there is no connection, or it broke or was
+ * closed by the server (the subscriptions are gone with it); CONCORD_EPROTO: a malformed
+ * reply (the connection is closed). Nothing is retried: after a failure, subscribe
+ * again, which connects anew. Any other command on the handle meanwhile ends the stream
+ * (the client reconnects rather than mix replies with pushes). */
+int concord_client_next_reply(struct concord_client *c, uint32_t timeout_ms,
+                              struct concord_reply *reply, bool *got);
+
 #endif /* CONCORD_CLIENT_H */

@@ -381,3 +381,30 @@ int concord_client_command(struct concord_client *c, const char *const *argv,
 	}
 	return CONCORD_OK;
 }
+
+int concord_client_next_reply(struct concord_client *c, uint32_t timeout_ms,
+                              struct concord_reply *reply, bool *got)
+{
+	memset(reply, 0, sizeof(*reply));
+	*got = false;
+	c->errmsg[0] = '\0';
+	const struct resp_value *v = NULL;
+	char msg[160];
+	int rc = client_conn_next(&c->conn, client_now_ms() + timeout_ms, &v, msg, sizeof(msg));
+	if (rc == CONN_EIDLE) {
+		return CONCORD_OK;
+	}
+	if (rc == CONN_EPROTO) {
+		return client_fail(c, CONCORD_EPROTO, "%s: %s", c->endpoint, msg);
+	}
+	if (rc != CONN_OK) {
+		return client_fail(c, CONCORD_EUNAVAILABLE, "%s: %s", c->endpoint, msg);
+	}
+	rc = client_reply_copy(reply, v);
+	if (rc != CONCORD_OK) {
+		concord_reply_free(reply);
+		return client_fail(c, rc, "copying the reply: %s", concord_strerror(rc));
+	}
+	*got = true;
+	return CONCORD_OK;
+}

@@ -236,26 +236,13 @@ ssize_t client_conn_recv(struct client_conn *cn, void *buf, size_t cap, int64_t 
 	}
 }
 
-int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, int64_t deadline_ms,
-                          const struct resp_value **out, char *errmsg, size_t errmsg_size)
+/* Reads one reply before the deadline. With `idle_ok`, a deadline that passes before a
+ * whole reply arrived returns CONN_EIDLE and keeps the connection (and any partial reply
+ * buffered); otherwise it fails like any other receive error. */
+static int conn_read(struct client_conn *cn, int64_t deadline_ms, bool idle_ok,
+                     const struct resp_value **out, char *errmsg, size_t errmsg_size)
 {
-	if (cn->fd < 0) {
-		snprintf(errmsg, errmsg_size, "not connected");
-		return CONN_ECONNECT;
-	}
-	/* One request, one reply: anything already buffered (a late reply to an attempt
-	 * that timed out would be closed with its connection, so this is the server
-	 * speaking out of turn) means the stream cannot be trusted. */
-	const struct resp_value *stray = NULL;
-	int rc = resp_reader_next(&cn->rd, &stray);
-	if (rc != WIRE_EAGAIN || wire_in_len(&cn->rd.in) != 0) {
-		return conn_fail(cn, CONN_ESEND, errmsg, errmsg_size, "connection",
-		                 "unexpected bytes from the server; reconnecting");
-	}
-	rc = conn_send_all(cn, req, len, deadline_ms, errmsg, errmsg_size);
-	if (rc != CONN_OK) {
-		return rc;
-	}
+	int rc;
 	for (;;) {
 		rc = resp_reader_next(&cn->rd, out);
 		if (rc == 0) {
@@ -299,6 +286,10 @@ int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, i
 			                 strerror(errno));
 		}
 		int w = client_conn_wait(cn->fd, POLLIN, deadline_ms);
+		if (w == 0 && idle_ok) {
+			snprintf(errmsg, errmsg_size, "nothing received in time");
+			return CONN_EIDLE;
+		}
 		if (w == 0) {
 			return conn_fail(cn, CONN_ERECV, errmsg, errmsg_size, "receive",
 			                 "timed out waiting for the reply");
@@ -308,4 +299,37 @@ int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, i
 			                 strerror(errno));
 		}
 	}
+}
+
+int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, int64_t deadline_ms,
+                          const struct resp_value **out, char *errmsg, size_t errmsg_size)
+{
+	if (cn->fd < 0) {
+		snprintf(errmsg, errmsg_size, "not connected");
+		return CONN_ECONNECT;
+	}
+	/* One request, one reply: anything already buffered (a late reply to an attempt
+	 * that timed out would be closed with its connection, so this is the server
+	 * speaking out of turn) means the stream cannot be trusted. */
+	const struct resp_value *stray = NULL;
+	int rc = resp_reader_next(&cn->rd, &stray);
+	if (rc != WIRE_EAGAIN || wire_in_len(&cn->rd.in) != 0) {
+		return conn_fail(cn, CONN_ESEND, errmsg, errmsg_size, "connection",
+		                 "unexpected bytes from the server; reconnecting");
+	}
+	rc = conn_send_all(cn, req, len, deadline_ms, errmsg, errmsg_size);
+	if (rc != CONN_OK) {
+		return rc;
+	}
+	return conn_read(cn, deadline_ms, false, out, errmsg, errmsg_size);
+}
+
+int client_conn_next(struct client_conn *cn, int64_t deadline_ms, const struct resp_value **out,
+                     char *errmsg, size_t errmsg_size)
+{
+	if (cn->fd < 0) {
+		snprintf(errmsg, errmsg_size, "not connected");
+		return CONN_ECONNECT;
+	}
+	return conn_read(cn, deadline_ms, true, out, errmsg, errmsg_size);
 }

@@ -47,6 +47,7 @@ enum client_conn_result {
 	CONN_ESEND,    /* the request was not sent whole: the server cannot have run it */
 	CONN_ERECV,    /* sent, but no reply (timeout, reset, close): outcome unknown */
 	CONN_EPROTO,   /* sent, and the reply is malformed or past a limit */
+	CONN_EIDLE,    /* client_conn_next: nothing whole arrived in time; still open */
 };
 
 struct ssl_ctx_st;
@@ -73,6 +74,11 @@ bool client_conn_is_open(const struct client_conn *cn);
  * closes the connection. */
 int client_conn_roundtrip(struct client_conn *cn, const void *req, size_t len, int64_t deadline_ms,
                           const struct resp_value **out, char *errmsg, size_t errmsg_size);
+/* Reads the next reply without sending anything (the push messages a subscription
+ * brings) before the deadline. CONN_OK with *out as for a round trip; CONN_EIDLE when the
+ * deadline passed first, the connection kept; any other result closes it. */
+int client_conn_next(struct client_conn *cn, int64_t deadline_ms, const struct resp_value **out,
+                     char *errmsg, size_t errmsg_size);
 void client_conn_close(struct client_conn *cn);
 /* Raw bytes, for what is not RESP (fetch.c): sends all of p before the deadline
  * (CONN_OK or CONN_ESEND, the connection then closed); receives up to cap bytes, waiting

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tls.sh: a 3-node cluster with TLS on every port: redis-cli --tls, curl --cacert, python3-redis with ssl=True and concordctl over TLS; client certificates under --client-cert-auth (a client without one is refused); peers over mutual TLS elect and replicate, and a peer whose certificate comes from another CA is refused.
+# tls.sh: a 3-node cluster with TLS on every port: redis-cli --tls, curl --cacert, python3-redis with ssl=True and concordctl over TLS (watch included); client certificates under --client-cert-auth (a client without one is refused); peers over mutual TLS elect and replicate, and a peer whose certificate comes from another CA is refused.
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CONCORDCTL=${CONCORDCTL:-$(dirname "$CONCORD")/../concordctl/concordctl}
@@ -132,6 +132,14 @@ ctl endpoint health >/dev/null || fail "concordctl endpoint health over TLS fail
 out=$(ctl snapshot save "$DIR/tls.snap" 2>&1) || fail "concordctl snapshot save over TLS: $out"
 expect_match "snapshot save over TLS reads the leader over https" "$out" "snapshot saved at"
 expect_match "the TLS backup checks" "$(ctl snapshot status "$DIR/tls.snap")" "\| ok "
+# watch over TLS, on n3 (which wants the client certificate): the pushes that follow the
+# first reply come through the same TLS session.
+ctl put tw/a 1 >/dev/null || fail "concordctl put tw/a"
+ctl put tw/a 2 >/dev/null || fail "concordctl put tw/a again"
+rev=$(ctl -w json watch tw/a --rev 1 --count 1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["revision"])')
+[[ "$rev" =~ ^[0-9]+$ ]] || fail "concordctl watch over TLS: no revision ('$rev')"
+expect_eq "concordctl watch over TLS" "$(ctl watch tw/a --rev "$rev" --prev-kv --count 2 | paste -sd' ')" \
+	"PUT tw/a 1 PUT tw/a 1 tw/a 2"
 if timeout 20 "$CONCORDCTL" --timeout-ms 2000 --endpoints "${CLIENT[1]}" get ctl >/dev/null 2>&1; then
 	fail "concordctl without TLS was served by a TLS port"
 fi

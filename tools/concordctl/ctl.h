@@ -54,6 +54,7 @@ extern const struct ctl_command ctl_endpoint_commands[]; /* endpoint.c */
 extern const struct ctl_command ctl_lease_commands[];    /* lease.c */
 extern const struct ctl_command ctl_auth_commands[];     /* auth.c */
 extern const struct ctl_command ctl_txn_commands[];      /* txn.c */
+extern const struct ctl_command ctl_watch_commands[];    /* watch.c */
 
 /* range.c: get and del with END, --prefix, --from-key and the other etcdctl options. */
 bool ctl_range_wanted(int argc, char **argv);
@@ -81,5 +82,7 @@ void ctl_print_rows(enum ctl_format format, const char *const *headers, size_t n
                     const char *const *cells, size_t nrows);
 /* A JSON string literal of `s` on stdout. */
 void ctl_print_json_string(const char *s);
+/* The same for len bytes at s (NUL bytes included). */
+void ctl_print_json_bytes(const char *s, size_t len);
 
 #endif /* CONCORD_CTL_H */

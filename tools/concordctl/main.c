@@ -34,7 +34,8 @@ static const char ctl_usage_text[] =
     "                         authenticate as NAME (AUTH on every connection); without\n"
     "                         :PASSWORD it comes from CONCORD_PASSWORD\n"
     "  -w, --write-out FMT    table, simple or json: how status, members, endpoint,\n"
-    "                         version and snapshot status print (default table)\n"
+    "                         version and snapshot status print (default table); json\n"
+    "                         also for watch\n"
     "  --cacert FILE          TLS: the servers' certificates must chain to this CA bundle\n"
     "                         (PEM) and name the endpoint's host\n"
     "  --cert FILE            TLS: a client certificate (PEM), for --client-cert-auth\n"
@@ -51,6 +52,14 @@ static const char ctl_usage_text[] =
     "                         delete a range at one revision; prints how many\n"
     "  txn                    etcdctl's transaction from stdin: compares, a blank line,\n"
     "                         success requests, a blank line, failure requests\n"
+    "  watch KEY [END] [--prefix] [--rev N] [--prev-kv] [--count N]\n"
+    "                         stream the changes of KEY, [KEY, END) or every key starting\n"
+    "                         with KEY, as etcdctl: per event a PUT or DELETE line, then\n"
+    "                         (--prev-kv) the key and its previous value, then the key and\n"
+    "                         its value; -w json: one JSON object per event. --rev N\n"
+    "                         replays from revision N; --count N exits after N events.\n"
+    "                         Served by the endpoint's own node; canceled or compacted:\n"
+    "                         exit 1. Ctrl-C or SIGTERM ends it (exit 0)\n"
     "  scan [PREFIX] [--keys-only]\n"
     "                         print every key starting with PREFIX and its value, one\n"
     "                         'key<TAB>value' line each, in key order\n"
@@ -215,7 +224,7 @@ static const struct ctl_command *ctl_find(const char *name)
 {
 	static const struct ctl_command *const tables[] = {
 	    ctl_kv_commands,       ctl_admin_commands, ctl_lease_commands, ctl_snapshot_commands,
-	    ctl_endpoint_commands, ctl_auth_commands,  ctl_txn_commands};
+	    ctl_endpoint_commands, ctl_auth_commands,  ctl_txn_commands,   ctl_watch_commands};
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		for (const struct ctl_command *k = tables[i]; k->name != NULL; k++) {
 			if (strcmp(k->name, name) == 0) {

@@ -59,17 +59,23 @@ void ctl_print_rows(enum ctl_format format, const char *const *headers, size_t n
 	ctl_table_rule(width, ncols);
 }
 
-void ctl_print_json_string(const char *s)
+void ctl_print_json_bytes(const char *s, size_t len)
 {
 	fputc('"', stdout);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\') {
-			printf("\\%c", *p);
-		} else if (*p < 0x20) {
-			printf("\\u%04x", *p);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\') {
+			printf("\\%c", ch);
+		} else if (ch < 0x20) {
+			printf("\\u%04x", ch);
 		} else {
-			fputc(*p, stdout);
+			fputc(ch, stdout);
 		}
 	}
 	fputc('"', stdout);
+}
+
+void ctl_print_json_string(const char *s)
+{
+	ctl_print_json_bytes(s, strlen(s));
 }
