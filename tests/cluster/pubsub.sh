@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pubsub.sh: PUBLISH reaches the subscribers of every member: SUBSCRIBE and PSUBSCRIBE clients (RESP2, and RESP3 pushes) on all three nodes each receive all 40 messages published through a follower and through the leader, every one in the log's order; PUBLISH answers an integer, the leader's own receivers.
+# pubsub.sh: PUBLISH reaches the subscribers of every member: SUBSCRIBE and PSUBSCRIBE clients (RESP2, and RESP3 pushes) on all three nodes each receive all 40 messages published through a follower and through the leader, every one in the log's order; PUBLISH answers an integer, the leader's own receivers; with auth on, any authenticated user may publish.
 source "$(dirname "$0")/lib.sh"
 command -v redis-cli >/dev/null || fail "redis-cli missing (scripts/deps.sh)"
 
@@ -102,5 +102,25 @@ expect_eq "revision after PUBLISH" "$(rc "$L" CONCORD.RANGE "" COUNTONLY | head 
 long=$(head -c 5000 /dev/zero | tr '\0' c)
 expect_match "long channel" "$(rc "$F" PUBLISH "$long" x)" 'channel too large'
 expect_match "PUBLISH inside MULTI" "$(printf 'MULTI\nPUBLISH news x\nEXEC\n' | rc "$L")" 'ERR'
+
+# With auth on, any authenticated user may publish, on any channel (a channel is no key):
+# here one that may only read app/.
+log "auth on: a user with read on app/ publishes through the follower and the leader"
+rcu() { local u=$1 p=$2 i=$3; shift 3; REDISCLI_AUTH=$p timeout $((10 * SLOW)) redis-cli -h 127.0.0.1 -p "${CLIENT[$i]##*:}" --user "$u" "$@"; }
+expect_eq "root" "$(rc "$L" CONCORD.USER ADD root root-pw root)" OK
+expect_eq "role" "$(rc "$L" CONCORD.ROLE ADD appreader)" OK
+expect_eq "grant" "$(rc "$L" CONCORD.ROLE GRANT appreader read app/)" OK
+expect_eq "user" "$(rc "$L" CONCORD.USER ADD ro ro-pw appreader)" OK
+expect_eq "auth enable" "$(rc "$L" CONCORD.AUTH ENABLE)" OK
+for i in "$F" "$L"; do
+	got=""
+	for _ in $(seq 1 $((50 * SLOW))); do
+		got=$(rcu ro ro-pw "$i" --no-raw PUBLISH other/k "from n$i" 2>&1)
+		[[ "$got" == "(integer) "* ]] && break
+		sleep 0.1 # the follower may not have applied the users yet
+	done
+	expect_eq "PUBLISH by ro on n$i" "$got" "(integer) 0"
+done
+expect_match "PUBLISH unauthenticated" "$(rc "$F" PUBLISH news x)" '^NOAUTH'
 
 log "pass"
