@@ -371,6 +371,27 @@ static void kv_commands(struct kv *kv)
 	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_NOOP, .time_ms = 25});
 	save("mset_cas_compact", &b);
 
+	/* PUBLISH: no key, no revision; one under a session, retried. */
+	index = 0;
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_SET,
+	                     .time_ms = 30,
+	                     .put = {.key = "c", .key_len = 1, .value = "v", .value_len = 1}});
+	cmd(&b, NULL, &index,
+	    &(struct kv_cmd){.op = KV_OP_PUBLISH,
+	                     .time_ms = 31,
+	                     .put = {.key = "c", .key_len = 1, .value = "hi", .value_len = 2}});
+	cmd(&b, NULL, &index, &(struct kv_cmd){.op = KV_OP_SESSION_OPEN, .time_ms = 32});
+	for (int i = 0; i < 2; i++)
+		cmd(&b, NULL, &index,
+		    &(struct kv_cmd){
+		        .op = KV_OP_PUBLISH,
+		        .client_id = 3,
+		        .seq = 1,
+		        .time_ms = 33,
+		        .put = {.key = "news", .key_len = 4, .value = "", .value_len = 0}});
+	save("publish", &b);
+
 	index = 0;
 	cmd(&b, kv, &index, &(struct kv_cmd){.op = KV_OP_SESSION_OPEN, .time_ms = 100});
 	cmd(&b, kv, &index,

@@ -400,6 +400,8 @@ void driver_step(struct driver *d, const struct raft_message *m)
  * Concord itself writes. */
 static bool touches_reserved(const struct kv_cmd *c)
 {
+	if (c->op == KV_OP_PUBLISH)
+		return false; /* its put.key is a channel, not a key */
 	if (kv_key_reserved(c->put.key, c->put.key_len))
 		return true;
 	for (size_t i = 0; i < c->n && c->puts != NULL; i++)

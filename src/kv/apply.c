@@ -269,6 +269,14 @@ static int op_cas(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 /* Carries out a checked command that belongs to no session bookkeeping. */
 static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 {
+	if (cmd->op == KV_OP_PUBLISH) {
+		/* Before any expiry: the channel is no key, and a publish changes nothing. */
+		if (kv->watch.publish != NULL)
+			kv->watch.publish(kv->watch.arg, cmd->put.key, cmd->put.key_len,
+			                  cmd->put.value, cmd->put.value_len);
+		r->succeeded = true;
+		return KV_OK;
+	}
 	kv_expire_touched(kv, cmd);
 	switch (cmd->op) {
 	case KV_OP_SET:
@@ -309,6 +317,7 @@ static int op_run(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 	case KV_OP_EXISTS:
 	case KV_OP_STRLEN:
 	case KV_OP_RANGE:
+	case KV_OP_PUBLISH:
 		break;
 	}
 	assert(false); /* sessions are the caller's; reads exist only inside a TXN */

@@ -338,6 +338,7 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 	Concord__Kv__Noop noop;
 	Concord__Kv__Compact compact;
 	Concord__Kv__DelRange delrange;
+	Concord__Kv__Publish publish;
 	/* MSET and DEL */
 	Concord__Kv__Put *puts = NULL;
 	Concord__Kv__Put **put_ptrs = NULL;
@@ -445,6 +446,13 @@ int kv_cmd_encode(const struct kv_cmd *cmd, const struct kv_limits *lim, void **
 		delrange.prev_kv = cmd->prev_kv;
 		c.op_case = CONCORD__KV__COMMAND__OP_DEL_RANGE;
 		c.del_range = &delrange;
+		break;
+	case KV_OP_PUBLISH:
+		concord__kv__publish__init(&publish);
+		publish.channel = bin(cmd->put.key, cmd->put.key_len);
+		publish.message = bin(cmd->put.value, cmd->put.value_len);
+		c.op_case = CONCORD__KV__COMMAND__OP_PUBLISH;
+		c.publish = &publish;
 		break;
 	case KV_OP_COMPACT:
 		concord__kv__compact__init(&compact);

@@ -158,6 +158,17 @@ static int delrange_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 	return rv;
 }
 
+/* The channel is held to the key limit, the message to the value limit. */
+static int publish_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
+{
+	int rv = seq_check(cmd);
+	if (rv == KV_OK)
+		rv = key_check(cmd->put.key_len, lim);
+	if (rv == KV_OK)
+		rv = value_check(cmd->put.value_len, lim);
+	return rv;
+}
+
 int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 {
 	int rv;
@@ -220,6 +231,8 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim)
 		return expiry_cmd_check(cmd, lim);
 	case KV_OP_DELRANGE:
 		return delrange_check(cmd, lim);
+	case KV_OP_PUBLISH:
+		return publish_check(cmd, lim);
 	}
 	return KV_EINVAL;
 }

@@ -426,6 +426,13 @@ int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_
 		cmd->range_end_len = c->del_range->range_end.len;
 		cmd->prev_kv = c->del_range->prev_kv;
 		return KV_OK;
+	case CONCORD__KV__COMMAND__OP_PUBLISH:
+		cmd->op = KV_OP_PUBLISH;
+		cmd->put.key = c->publish->channel.data;
+		cmd->put.key_len = c->publish->channel.len;
+		cmd->put.value = c->publish->message.data;
+		cmd->put.value_len = c->publish->message.len;
+		return KV_OK;
 	case CONCORD__KV__COMMAND__OP__NOT_SET:
 	default:
 		return KV_EBADCMD;

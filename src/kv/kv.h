@@ -191,6 +191,10 @@ enum kv_op {
 	KV_OP_DELRANGE, /* put.key, range_end (struct kv_range's rules): one revision; prev_kv */
 	KV_OP_RANGE,    /* only inside a transaction: put.key, range_end, limit, keys_only,
 	                   count_only */
+	/* Pub/sub: put.key the channel (at most key_bytes_max), put.value the message (at
+	 * most value_bytes_max). Changes no key and no revision; the watch hook's `publish`
+	 * hears it on every node at apply. Not inside a transaction. */
+	KV_OP_PUBLISH,
 };
 
 /* etcd's compares (a transaction's `compares`): what of the key is compared, and how. */
@@ -620,15 +624,22 @@ struct kv_event {
  * valid during the call only. A nonzero return stops an enumeration (kv_events). */
 typedef int (*kv_events_fn)(void *arg, uint64_t revision, const struct kv_event *ev, size_t n);
 
+/* Called inside kv_apply for each applied KV_OP_PUBLISH (not for a session's duplicate),
+ * in log order: the channel and the message, valid during the call only. */
+typedef void (*kv_publish_fn)(void *arg, const void *channel, size_t channel_len,
+                              const void *message, size_t message_len);
+
 /* The live hook: `events` is called inside kv_apply (and whatever else commits a
  * revision) once per revision that changed keys, after the change and before the
  * history window moves; `reset` after kv_snapshot_read replaced the state (revisions may
- * have jumped: enumerate to catch up). Both must not modify the store. With no hook set
- * the store does no extra work. The hook survives snapshot reads; NULL clears it. */
+ * have jumped: enumerate to catch up); `publish` (optional) once per applied PUBLISH.
+ * None may modify the store. With no hook set the store does no extra work. The hook
+ * survives snapshot reads; NULL (or a hook with neither events nor publish) clears it. */
 struct kv_watch_hook {
 	kv_events_fn events;
 	void (*reset)(void *arg);
 	void *arg;
+	kv_publish_fn publish;
 };
 
 void kv_watch_hook_set(struct kv *kv, const struct kv_watch_hook *hook);

@@ -50,7 +50,7 @@ static void event_fill(const struct kv_item *it, const struct kv_ver *v, struct 
 void kv_watch_hook_set(struct kv *kv, const struct kv_watch_hook *hook)
 {
 	assert(kv->n_touched == 0);
-	if (hook == NULL || hook->events == NULL)
+	if (hook == NULL || (hook->events == NULL && hook->publish == NULL))
 		memset(&kv->watch, 0, sizeof(kv->watch));
 	else
 		kv->watch = *hook;

@@ -383,6 +383,10 @@ static const char *command_denied(const struct kv *kv, const struct auth_user *u
 		return watch_denied(kv, u, argc, argv);
 	if (cmd->local == local_subscribe || cmd->local == local_psubscribe)
 		return subscribe_denied(kv, u, cmd, argc, argv);
+	/* A channel is not a key: any authenticated user may publish, as before PUBLISH
+	 * went through the log. */
+	if (cmd->build == build_publish)
+		return NULL;
 	/* Leases: granting and keeping one alive touch no key; revoking deletes the keys
 	 * attached to it, whoever wrote them. */
 	if (cmd->build == build_lease)

@@ -81,7 +81,7 @@ static const struct command commands[] = {
     LOCAL("PSUBSCRIBE", -2, local_psubscribe),
     LOCAL("UNSUBSCRIBE", -1, local_unsubscribe),
     LOCAL("PUNSUBSCRIBE", -1, local_punsubscribe),
-    LOCAL("PUBLISH", 3, local_publish),
+    {"PUBLISH", 3, CMD_WRITE | CMD_NOTXN, 0, NULL, build_publish, NULL},
     LOCAL("PUBSUB", -2, local_pubsub),
     LOCAL("CONCORD.WATCH", -2, local_concord_watch),
     LOCAL("CONCORD.UNWATCH", -1, local_concord_unwatch),

@@ -141,6 +141,11 @@ static void on_write_done(void *arg, int status, const struct kv_reply *reply)
 		case REPLY_FIRST_BULK:
 			resp_expire_render(out, sv, sl->proto, reply);
 			break;
+		case REPLY_PUBLISH:
+			/* Called right after the entry's apply: the count is this node's. */
+			resp_write_integer(out,
+			                   reply->duplicate ? 0 : resp_pubsub_receivers(sl->c->s));
+			break;
 		case REPLY_BULK:
 		case REPLY_BULKS:
 			assert(false); /* only inside EXEC */

@@ -37,6 +37,8 @@ enum reply_kind {
 	                     (GETSET, GETDEL, GETEX, SET ... GET: resp_expire.c) */
 	REPLY_DELRANGE,   /* CONCORD.DELRANGE ... PREVKV: [deleted, [key, value, ...]] */
 	REPLY_ETXN,       /* CONCORD.TXN: [succeeded, revision, [response...]] */
+	REPLY_PUBLISH,    /* PUBLISH: :receivers on this node when it applied the entry
+	                     (resp_pubsub_receivers) */
 };
 
 /* A connection's transaction: the commands queued since MULTI, the keys watched. */
@@ -410,7 +412,12 @@ LOCAL_FN(local_subscribe);
 LOCAL_FN(local_psubscribe);
 LOCAL_FN(local_unsubscribe);
 LOCAL_FN(local_punsubscribe);
-LOCAL_FN(local_publish);
+/* PUBLISH channel message: a KV_OP_PUBLISH through the log; each node delivers it to its
+ * own subscribers when it applies the entry. */
+int build_publish(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b);
+/* How many of this node's subscriptions received the PUBLISH applied last, if that is the
+ * entry being applied now; else 0. For the reply of a write this node proposed. */
+int64_t resp_pubsub_receivers(struct resp_server *s);
 LOCAL_FN(local_pubsub);
 LOCAL_FN(local_concord_watch);
 LOCAL_FN(local_concord_unwatch);

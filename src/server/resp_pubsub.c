@@ -43,6 +43,9 @@ struct rps_reg {
 	uint32_t n;
 	struct watch_listener listener;
 	bool listening;
+	/* The last PUBLISH applied while listening: its log index and its receivers. */
+	raft_index pub_index;
+	int64_t pub_got;
 };
 
 /* =================================================================================
@@ -145,6 +148,7 @@ static struct rps_reg *reg_of(struct resp_server *s)
 }
 
 static void keyspace_events(void *arg, uint64_t rev, const struct kv_event *ev, size_t n);
+static void published(void *arg, const void *channel, size_t clen, const void *msg, size_t mlen);
 
 /* Links or unlinks the connection as its subscriptions come and go; the keyspace
  * listener is on while anyone subscribes. */
@@ -174,7 +178,8 @@ static void reg_update(struct rconn *c)
 		r->n--;
 	}
 	if (r->n > 0 && !r->listening) {
-		r->listener = (struct watch_listener){.events = keyspace_events, .arg = c->s};
+		r->listener = (struct watch_listener){
+		    .events = keyspace_events, .publish = published, .arg = c->s};
 		watch_listen(c->s->sv, &r->listener);
 		r->listening = true;
 	} else if (r->n == 0 && r->listening) {
@@ -357,11 +362,46 @@ LOCAL_FN(local_punsubscribe)
 	unsubscribe_from(c, argc, argv, out, true);
 }
 
-LOCAL_FN(local_publish)
+/* A PUBLISH this node applied (any node may have proposed it): to the local subscribers. */
+static void published(void *arg, const void *channel, size_t clen, const void *msg, size_t mlen)
+{
+	struct resp_server *s = arg;
+	int64_t got = publish_local(s, channel, clen, msg, mlen);
+	struct rps_reg *r = reg_of(s);
+	r->pub_index = kv_applied_index(node_kv(s->sv->node));
+	r->pub_got = got;
+}
+
+int64_t resp_pubsub_receivers(struct resp_server *s)
+{
+	const struct rps_reg *r = s->pubsub;
+	if (r == NULL || r->pub_index == 0 ||
+	    r->pub_index != kv_applied_index(node_kv(s->sv->node)))
+		return 0; /* nobody subscribed here when it was applied */
+	return r->pub_got;
+}
+
+int build_publish(struct resp_server *s, size_t argc, const struct resp_arg *argv, struct build *b)
 {
 	(void)argc;
-	int64_t n = publish_local(c->s, argv[1].data, argv[1].len, argv[2].data, argv[2].len);
-	resp_write_integer(out, n);
+	const struct kv_limits *lim = &s->sv->limits;
+	if (argv[1].len > lim->key_bytes_max) {
+		snprintf(b->err, sizeof(b->err), "ERR channel too large (limit %u bytes, as keys)",
+		         lim->key_bytes_max);
+		return -1;
+	}
+	if (argv[2].len > lim->value_bytes_max) {
+		snprintf(b->err, sizeof(b->err),
+		         "ERR message too large (limit %u bytes, as values)", lim->value_bytes_max);
+		return -1;
+	}
+	b->cmd.op = KV_OP_PUBLISH;
+	b->cmd.put.key = argv[1].data;
+	b->cmd.put.key_len = argv[1].len;
+	b->cmd.put.value = argv[2].data;
+	b->cmd.put.value_len = argv[2].len;
+	b->kind = REPLY_PUBLISH;
+	return 0;
 }
 
 /* PUBSUB CHANNELS [pattern] | NUMSUB [channel...] | NUMPAT, over this node. */

@@ -334,6 +334,7 @@ static void render_item(struct wire_buf *out, const struct server *sv, int proto
 		resp_write_integer(out, it->integer);
 		break;
 	case REPLY_FIRST_BULK: /* never queued (CMD_NOTXN) */
+	case REPLY_PUBLISH:    /* never queued (CMD_NOTXN) */
 	case REPLY_BULK:
 	case REPLY_BULKS:
 		if (kind == REPLY_BULKS)

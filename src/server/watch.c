@@ -36,6 +36,7 @@ static int hub_events_fn(void *arg, uint64_t rev, const struct kv_event *ev, siz
 	return 0;
 }
 static void hub_reset(void *arg);
+static void hub_publish(void *arg, const void *channel, size_t clen, const void *msg, size_t mlen);
 
 static struct watch_hub *hub_get(struct server *sv)
 {
@@ -45,7 +46,7 @@ static struct watch_hub *hub_get(struct server *sv)
 	memset(h, 0, sizeof(*h));
 	h->sv = sv;
 	sv->watch = h;
-	struct kv_watch_hook hook = {hub_events_fn, hub_reset, h};
+	struct kv_watch_hook hook = {hub_events_fn, hub_reset, h, hub_publish};
 	node_watch_hook_set(sv->node, &hook);
 	return h;
 }
@@ -213,6 +214,18 @@ static void hub_events(void *arg, uint64_t rev, const struct kv_event *ev, size_
 	h->iter_next = NULL;
 	for (struct watch_listener *l = h->listeners; l != NULL; l = l->next)
 		l->events(l->arg, rev, ev, n);
+	h->depth--;
+	hub_maybe_free(h);
+}
+
+/* An applied PUBLISH: for the listeners that take messages (watchers see keys only). */
+static void hub_publish(void *arg, const void *channel, size_t clen, const void *msg, size_t mlen)
+{
+	struct watch_hub *h = arg;
+	h->depth++;
+	for (struct watch_listener *l = h->listeners; l != NULL; l = l->next)
+		if (l->publish != NULL)
+			l->publish(l->arg, channel, clen, msg, mlen);
 	h->depth--;
 	hub_maybe_free(h);
 }

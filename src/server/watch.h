@@ -56,9 +56,12 @@ struct watcher {
 	bool active;
 };
 
-/* Something that wants every live revision (RESP keyspace notifications). */
+/* Something that wants every live revision (RESP keyspace notifications) and, if it sets
+ * `publish`, every PUBLISH this node applies, in log order (RESP pub/sub). */
 struct watch_listener {
 	void (*events)(void *arg, uint64_t rev, const struct kv_event *ev, size_t n);
+	void (*publish)(void *arg, const void *channel, size_t channel_len, const void *message,
+	                size_t message_len);
 	void *arg;
 	struct watch_listener *prev, *next;
 };

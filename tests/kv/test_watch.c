@@ -195,7 +195,7 @@ static void check_stream(uint64_t seed)
 	cfg.history_revisions = 50;
 	struct kv *kv = th_kv_new_cfg(&cfg);
 	struct log live = {0};
-	struct kv_watch_hook hook = {on_events, on_reset, &live};
+	struct kv_watch_hook hook = {on_events, on_reset, &live, NULL};
 	kv_watch_hook_set(kv, &hook);
 	struct th_gen g;
 	th_gen_init(&g, seed);
@@ -252,7 +252,7 @@ static void test_no_hook_no_events(void **state)
 	(void)state;
 	struct kv *kv = th_kv_new();
 	struct log live = {0};
-	struct kv_watch_hook hook = {on_events, NULL, &live};
+	struct kv_watch_hook hook = {on_events, NULL, &live, NULL};
 	kv_watch_hook_set(kv, &hook);
 	assert_int_equal(th_set(kv, "a", "1"), 0);
 	kv_watch_hook_set(kv, NULL);
