@@ -196,6 +196,18 @@ static bool txn_from_json(struct txn_req *t, const struct json_value *root)
  * The response
  */
 
+/* The item's keys (a range's, or what a range delete removed) as an array. */
+static void kvs_json(struct json_writer *w, const struct kv_txn_item *it, bool b64)
+{
+	json_write_array_begin(w);
+	for (size_t i = 0; i < it->n_kvs; i++) {
+		json_write_object_begin(w);
+		write_kv_fields(w, &it->kvs[i], b64, false);
+		json_write_object_end(w);
+	}
+	json_write_array_end(w);
+}
+
 static void item_json(struct json_writer *w, const struct kv_txn_item *it, bool b64)
 {
 	json_write_object_begin(w);
@@ -213,26 +225,14 @@ static void item_json(struct json_writer *w, const struct kv_txn_item *it, bool 
 		json_write_int(w, it->integer);
 		if (it->prev_kv) {
 			json_write_key(w, "prev_kvs");
-			json_write_array_begin(w);
-			for (size_t i = 0; i < it->n_kvs; i++) {
-				json_write_object_begin(w);
-				write_kv_fields(w, &it->kvs[i], b64, false);
-				json_write_object_end(w);
-			}
-			json_write_array_end(w);
+			kvs_json(w, it, b64);
 		}
 		json_write_object_end(w);
 	} else {
 		json_write_key(w, "response_range");
 		json_write_object_begin(w);
 		json_write_key(w, "kvs");
-		json_write_array_begin(w);
-		for (size_t i = 0; i < it->n_kvs; i++) {
-			json_write_object_begin(w);
-			write_kv_fields(w, &it->kvs[i], b64, false);
-			json_write_object_end(w);
-		}
-		json_write_array_end(w);
+		kvs_json(w, it, b64);
 		json_write_key(w, "count");
 		json_write_int(w, it->integer);
 		json_write_key(w, "more");

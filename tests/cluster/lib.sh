@@ -137,6 +137,25 @@ node_stop() { # i
 	[ "$rc" -eq 0 ] || fail "n$1 exited $rc after SIGTERM"
 }
 
+# Adds member i as a learner through leader l (CONCORD.MEMBER ADD) on fresh ports and
+# starts it with --join; extra flags after the two.
+node_join() { # l i [flags...]
+	local l=$1 i=$2
+	shift 2
+	read -r -a ports <<<"$(free_ports 3)"
+	PEER[$i]=127.0.0.1:${ports[0]}
+	CLIENT[$i]=127.0.0.1:${ports[1]}
+	HTTP[$i]=127.0.0.1:${ports[2]}
+	expect_eq "MEMBER ADD $i" "$(rc "$l" CONCORD.MEMBER ADD "$i" "n$i" "${PEER[$i]}" "${CLIENT[$i]}" "${HTTP[$i]}")" OK
+	# shellcheck disable=SC2086
+	"$CONCORD" --name "n$i" --id "$i" --join --data-dir "$DIR/n$i" --cluster-id "test-$TEST_NAME" \
+		--listen-peer "${PEER[$i]}" --listen-client "${CLIENT[$i]}" --listen-http "${HTTP[$i]}" \
+		--initial-cluster "$(list_of PEER)" \
+		--tick-ms 25 --election-ticks $((20 * SLOW)) --heartbeat-ticks 2 \
+		--request-timeout-ms $((3000 * SLOW)) ${CLUSTER_FLAGS:-} "$@" >>"$DIR/n$i.log" 2>&1 &
+	PIDS[$i]=$!
+}
+
 # A removed member stops by itself with status 3 (docs/server.md): waits (bounded) for
 # that exit.
 node_wait_removed() { # i

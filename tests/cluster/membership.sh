@@ -10,19 +10,8 @@ log "leader is n$L"
 out=$(for i in $(seq 1 50); do printf 'SET mk%d v%d\r\n' "$i" "$i"; done | rc "$L" --pipe 2>&1)
 expect_match "50 writes" "$out" "errors: 0, replies: 50"
 
-read -r -a ports <<<"$(free_ports 3)"
-PEER[4]=127.0.0.1:${ports[0]}
-CLIENT[4]=127.0.0.1:${ports[1]}
-HTTP[4]=127.0.0.1:${ports[2]}
 log "adding n4 as a learner"
-expect_eq "MEMBER ADD" "$(rc "$L" CONCORD.MEMBER ADD 4 n4 "${PEER[4]}" "${CLIENT[4]}" "${HTTP[4]}")" OK
-"$CONCORD" --name n4 --id 4 --join --data-dir "$DIR/n4" --cluster-id "test-$TEST_NAME" \
-	--listen-peer "${PEER[4]}" --listen-client "${CLIENT[4]}" --listen-http "${HTTP[4]}" \
-	--initial-cluster "$(list_of PEER)" --initial-cluster-client "$(list_of CLIENT)" \
-	--initial-cluster-http "$(list_of HTTP)" \
-	--tick-ms 25 --election-ticks $((20 * SLOW)) --heartbeat-ticks 2 --request-timeout-ms $((3000 * SLOW)) \
-	>>"$DIR/n4.log" 2>&1 &
-PIDS[4]=$!
+node_join "$L" 4 --initial-cluster-client "$(list_of CLIENT)" --initial-cluster-http "$(list_of HTTP)"
 N=4
 wait_up 4
 wait_applied 4 "$(info_field "$L" commit_index)"

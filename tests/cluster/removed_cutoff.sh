@@ -37,18 +37,8 @@ expect_eq "nobody campaigned: the term is unchanged" "$(info_field "$L" raft_ter
 
 # A learner is removed in one step: the leader stops writing to it at once, so it never
 # receives the entry either; only the refusal of its links tells it.
-read -r -a ports <<<"$(free_ports 3)"
-PEER[4]=127.0.0.1:${ports[0]}
-CLIENT[4]=127.0.0.1:${ports[1]}
-HTTP[4]=127.0.0.1:${ports[2]}
 log "n4 joins as a learner, then is removed"
-expect_eq "MEMBER ADD" "$(rc "$L" CONCORD.MEMBER ADD 4 n4 "${PEER[4]}" "${CLIENT[4]}" "${HTTP[4]}")" OK
-"$CONCORD" --name n4 --id 4 --join --data-dir "$DIR/n4" --cluster-id "test-$TEST_NAME" \
-	--listen-peer "${PEER[4]}" --listen-client "${CLIENT[4]}" --listen-http "${HTTP[4]}" \
-	--initial-cluster "$(list_of PEER)" \
-	--tick-ms 25 --election-ticks $((20 * SLOW)) --heartbeat-ticks 2 --request-timeout-ms $((3000 * SLOW)) \
-	${CLUSTER_FLAGS:-} >>"$DIR/n4.log" 2>&1 &
-PIDS[4]=$!
+node_join "$L" 4
 wait_up 4
 wait_applied 4 "$(info_field "$L" commit_index)"
 expect_eq "n4 is a learner" "$(info_field 4 raft_role)" learner

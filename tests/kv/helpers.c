@@ -39,6 +39,21 @@ static int apply_encoded(struct kv *kv, const struct kv_cmd *cmd, const struct k
 	return rv;
 }
 
+int th_at_term(struct kv *kv, raft_term term, uint64_t mono, struct kv_cmd c, struct kv_reply *r)
+{
+	c.mono_ms = mono;
+	void *buf;
+	size_t len;
+	assert_int_equal(kv_cmd_encode(&c, &kv_config(kv)->limits, &buf, &len), KV_OK);
+	struct raft_buf *b = raft_buf_new(buf, len);
+	free(buf);
+	struct raft_entry e = {term, kv_applied_index(kv) + 1, RAFT_ENTRY_NORMAL, b};
+	struct kv_reply rep;
+	int rv = kv_apply_entry(kv, &e, r != NULL ? r : &rep);
+	raft_buf_unref(b);
+	return rv;
+}
+
 int th_do(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r)
 {
 	return apply_encoded(kv, cmd, &kv_config(kv)->limits, r);

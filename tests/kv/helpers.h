@@ -15,6 +15,9 @@ struct kv *th_kv_new_cfg(const struct kv_config *cfg);
 /* Encodes `cmd` (limits: the store's) and applies it at the next index; returns the
  * reply's code. The command must pass the encoder's checks. */
 int th_do(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
+/* Encodes `c` stamped `mono` (the leader's clock, ms) and applies it as a NORMAL entry
+ * of `term` at the next index; r may be NULL. Returns kv_apply_entry's result. */
+int th_at_term(struct kv *kv, raft_term term, uint64_t mono, struct kv_cmd c, struct kv_reply *r);
 /* The same with limits that admit anything, so that kv_apply's own checks are tested. */
 int th_do_unchecked(struct kv *kv, const struct kv_cmd *cmd, struct kv_reply *r);
 

@@ -15,23 +15,6 @@
 
 #include <cmocka.h>
 
-/* Applies `c` as a NORMAL entry of `term` stamped `mono` at the next index. */
-static int at_term(struct kv *kv, raft_term term, uint64_t mono, struct kv_cmd c,
-                   struct kv_reply *r)
-{
-	c.mono_ms = mono;
-	void *buf;
-	size_t len;
-	assert_int_equal(kv_cmd_encode(&c, &kv_config(kv)->limits, &buf, &len), KV_OK);
-	struct raft_buf *b = raft_buf_new(buf, len);
-	free(buf);
-	struct raft_entry e = {term, kv_applied_index(kv) + 1, RAFT_ENTRY_NORMAL, b};
-	struct kv_reply rep;
-	int rv = kv_apply_entry(kv, &e, r != NULL ? r : &rep);
-	raft_buf_unref(b);
-	return rv;
-}
-
 static struct kv_cmd set_px(const char *key, const char *value, int64_t ms)
 {
 	return (struct kv_cmd){.op = KV_OP_SET,
@@ -60,22 +43,22 @@ static void test_clock_terms(void **state)
 {
 	(void)state;
 	struct kv *kv = th_kv_new();
-	assert_int_equal(at_term(kv, 1, 1000, set_px("k", "v", 500), NULL), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 1000, set_px("k", "v", 500), NULL), KV_OK);
 	assert_int_equal(pttl(kv, "k"), 500);
-	assert_int_equal(at_term(kv, 1, 1200, noop(), NULL), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 1200, noop(), NULL), KV_OK);
 	assert_int_equal(pttl(kv, "k"), 300);
 	assert_int_equal(kv_clock_at(kv, 1, 1300), kv_clock_ms(kv) + 100);
 	/* Term 2: its leader's clock has another origin; the gap is not counted. */
-	assert_int_equal(at_term(kv, 2, 99999, noop(), NULL), KV_OK);
+	assert_int_equal(th_at_term(kv, 2, 99999, noop(), NULL), KV_OK);
 	assert_int_equal(pttl(kv, "k"), 300);
 	assert_true(kv_clock_running(kv, 2));
 	assert_int_equal(kv_clock_at(kv, 1, 5000), kv_clock_ms(kv)); /* another term's */
-	assert_int_equal(at_term(kv, 2, 100199, noop(), NULL), KV_OK);
+	assert_int_equal(th_at_term(kv, 2, 100199, noop(), NULL), KV_OK);
 	assert_int_equal(pttl(kv, "k"), 100);
 	/* A stamp going back within a term never moves the clock back. */
-	assert_int_equal(at_term(kv, 2, 100000, noop(), NULL), KV_OK);
+	assert_int_equal(th_at_term(kv, 2, 100000, noop(), NULL), KV_OK);
 	assert_int_equal(pttl(kv, "k"), 100);
-	assert_int_equal(at_term(kv, 2, 100299, noop(), NULL), KV_OK);
+	assert_int_equal(th_at_term(kv, 2, 100299, noop(), NULL), KV_OK);
 	assert_int_equal(pttl(kv, "k"), -2); /* expired: absent to reads */
 	struct kv_value v;
 	assert_int_equal(kv_get(kv, "k", 1, 0, &v), KV_ENOTFOUND);
@@ -90,10 +73,10 @@ static void test_lazy_and_reaped(void **state)
 	(void)state;
 	struct kv *kv = th_kv_new();
 	struct kv_reply r;
-	at_term(kv, 1, 10, set_px("a", "1", 100), NULL);
-	at_term(kv, 1, 10, set_px("b", "1", 100), NULL);
+	th_at_term(kv, 1, 10, set_px("a", "1", 100), NULL);
+	th_at_term(kv, 1, 10, set_px("b", "1", 100), NULL);
 	assert_int_equal(kv_revision(kv), 2);
-	at_term(kv, 1, 110, noop(), NULL);
+	th_at_term(kv, 1, 110, noop(), NULL);
 	assert_int_equal(kv_next_deadline(kv), 101);
 	struct kv_key keys[4];
 	uint64_t leases[4];
@@ -102,7 +85,7 @@ static void test_lazy_and_reaped(void **state)
 	/* SET NX on the expired key: deleted at 3, created anew at 4. */
 	struct kv_cmd nx = set_px("a", "2", 100);
 	nx.put.cond.kind = KV_COND_ABSENT;
-	assert_int_equal(at_term(kv, 1, 110, nx, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 110, nx, &r), KV_OK);
 	assert_true(r.succeeded);
 	assert_false(r.existed);
 	assert_int_equal(r.revision, 4);
@@ -114,7 +97,7 @@ static void test_lazy_and_reaped(void **state)
 	/* The reaper's command: "b" expired, "a" did not (listing it changes nothing). */
 	struct kv_key list[2] = {{"a", 1}, {"b", 1}};
 	struct kv_cmd due = {.op = KV_OP_EXPIRE_DUE, .n = 2, .keys = list};
-	assert_int_equal(at_term(kv, 1, 111, due, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 111, due, &r), KV_OK);
 	assert_int_equal(r.integer, 1);
 	assert_int_equal(r.revision, 5);
 	assert_int_equal(kv_get(kv, "b", 1, 4, &v), KV_OK); /* history keeps it */
@@ -140,32 +123,32 @@ static void test_expire_ops(void **state)
 	(void)state;
 	struct kv *kv = th_kv_new();
 	struct kv_reply r;
-	assert_int_equal(at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 10, 0), &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 10, 0), &r), KV_OK);
 	assert_int_equal(r.integer, 0); /* no such key */
 	assert_int_equal(th_set(kv, "k", "v"), KV_OK);
 	uint64_t rev = kv_revision(kv);
-	at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 1000, KV_EXPIRE_XX), &r);
+	th_at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 1000, KV_EXPIRE_XX), &r);
 	assert_int_equal(r.integer, 0);
-	at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 1000, KV_EXPIRE_NX), &r);
+	th_at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 1000, KV_EXPIRE_NX), &r);
 	assert_int_equal(r.integer, 1);
 	assert_int_equal(kv_revision(kv), rev); /* a deadline is not a revision */
-	at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 500, KV_EXPIRE_GT), &r);
+	th_at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 500, KV_EXPIRE_GT), &r);
 	assert_int_equal(r.integer, 0);
-	at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 500, KV_EXPIRE_LT), &r);
+	th_at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, 500, KV_EXPIRE_LT), &r);
 	assert_int_equal(r.integer, 1);
 	assert_int_equal(pttl(kv, "k"), 500);
 	/* AT: Unix time against the command's wall stamp. */
 	struct kv_cmd at = expire("k", KV_EXPIRY_AT, 50000, 0);
 	at.time_ms = 20000;
-	at_term(kv, 1, 1, at, &r);
+	th_at_term(kv, 1, 1, at, &r);
 	assert_int_equal(pttl(kv, "k"), 30000);
-	at_term(kv, 1, 1, expire("k", KV_EXPIRY_CLEAR, 0, 0), &r);
+	th_at_term(kv, 1, 1, expire("k", KV_EXPIRY_CLEAR, 0, 0), &r);
 	assert_int_equal(r.integer, 1);
 	assert_int_equal(pttl(kv, "k"), -1);
-	at_term(kv, 1, 1, expire("k", KV_EXPIRY_CLEAR, 0, 0), &r);
+	th_at_term(kv, 1, 1, expire("k", KV_EXPIRY_CLEAR, 0, 0), &r);
 	assert_int_equal(r.integer, 0);
 	/* Already passed: deleted now, at a revision. */
-	at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, -1, 0), &r);
+	th_at_term(kv, 1, 1, expire("k", KV_EXPIRY_IN, -1, 0), &r);
 	assert_int_equal(r.integer, 1);
 	assert_int_equal(kv_revision(kv), rev + 1);
 	assert_false(kv_exists(kv, "k", 1));
@@ -185,18 +168,18 @@ static void test_leases(void **state)
 	struct kv *kv = th_kv_new();
 	struct kv_reply r;
 	struct kv_cmd grant = {.op = KV_OP_LEASE_GRANT, .lease_ttl_ms = 1000};
-	assert_int_equal(at_term(kv, 1, 100, grant, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 100, grant, &r), KV_OK);
 	uint64_t id = (uint64_t)r.integer;
 	assert_int_equal(id, kv_applied_index(kv)); /* the store's choice: the index */
 	grant.lease = id;
-	assert_int_equal(at_term(kv, 1, 100, grant, NULL), KV_ELEASEEXISTS);
+	assert_int_equal(th_at_term(kv, 1, 100, grant, NULL), KV_ELEASEEXISTS);
 	struct kv_cmd put = set_px("a", "1", 0);
 	put.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_LEASE, .lease = id};
-	assert_int_equal(at_term(kv, 1, 100, put, NULL), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 100, put, NULL), KV_OK);
 	put.put.key = "b";
-	assert_int_equal(at_term(kv, 1, 100, put, NULL), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 100, put, NULL), KV_OK);
 	put.put.expiry.lease = 424242;
-	assert_int_equal(at_term(kv, 1, 100, put, NULL), KV_ELEASE);
+	assert_int_equal(th_at_term(kv, 1, 100, put, NULL), KV_ELEASE);
 	struct kv_lease_info info;
 	assert_int_equal(kv_lease_get(kv, id, &info), KV_OK);
 	assert_int_equal(info.keys, 2);
@@ -207,9 +190,9 @@ static void test_leases(void **state)
 	assert_int_equal(lease_of, id);
 	assert_int_equal(ms, 1000);
 	/* Keepalive restarts the lease's TTL. */
-	at_term(kv, 1, 900, noop(), NULL);
+	th_at_term(kv, 1, 900, noop(), NULL);
 	struct kv_cmd keep = {.op = KV_OP_LEASE_KEEPALIVE, .lease = id};
-	assert_int_equal(at_term(kv, 1, 900, keep, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 900, keep, &r), KV_OK);
 	assert_int_equal(r.integer, 1000);
 	assert_int_equal(kv_lease_get(kv, id, &info), KV_OK);
 	assert_int_equal(info.remaining_ms, 1000);
@@ -218,10 +201,10 @@ static void test_leases(void **state)
 	assert_int_equal(kv_lease_get(kv, id, &info), KV_OK);
 	assert_int_equal(info.keys, 1);
 	/* Expiry: the lease's keys are absent at once, and the reaper lists them all. */
-	at_term(kv, 1, 1900, noop(), NULL);
+	th_at_term(kv, 1, 1900, noop(), NULL);
 	assert_false(kv_exists(kv, "a", 1));
 	assert_int_equal(kv_lease_get(kv, id, &info), KV_ELEASE);
-	assert_int_equal(at_term(kv, 1, 1900, keep, NULL), KV_ELEASE);
+	assert_int_equal(th_at_term(kv, 1, 1900, keep, NULL), KV_ELEASE);
 	struct kv_key keys[4];
 	uint64_t leases[4];
 	size_t nl;
@@ -231,26 +214,26 @@ static void test_leases(void **state)
 	assert_int_equal(leases[0], id);
 	struct kv_cmd due = {
 	    .op = KV_OP_EXPIRE_DUE, .n = nk, .keys = keys, .n_leases = nl, .leases = leases};
-	assert_int_equal(at_term(kv, 1, 1900, due, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 1900, due, &r), KV_OK);
 	assert_int_equal(r.integer, 1);
 	assert_null(kv_lease_find(kv, id));
 	assert_true(kv_exists(kv, "b", 1));
 	/* Revoke deletes a live lease's keys in one revision. */
 	grant.lease = 0;
-	at_term(kv, 1, 2000, grant, &r);
+	th_at_term(kv, 1, 2000, grant, &r);
 	id = (uint64_t)r.integer;
 	put.put.expiry.lease = id;
 	put.put.key = "c";
-	at_term(kv, 1, 2000, put, NULL);
+	th_at_term(kv, 1, 2000, put, NULL);
 	put.put.key = "d";
-	at_term(kv, 1, 2000, put, NULL);
+	th_at_term(kv, 1, 2000, put, NULL);
 	uint64_t rev = kv_revision(kv);
 	struct kv_cmd revoke = {.op = KV_OP_LEASE_REVOKE, .lease = id};
-	assert_int_equal(at_term(kv, 1, 2000, revoke, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 2000, revoke, &r), KV_OK);
 	assert_int_equal(r.integer, 2);
 	assert_int_equal(kv_revision(kv), rev + 1);
 	assert_false(kv_exists(kv, "c", 1));
-	assert_int_equal(at_term(kv, 1, 2000, revoke, NULL), KV_ELEASE);
+	assert_int_equal(th_at_term(kv, 1, 2000, revoke, NULL), KV_ELEASE);
 	assert_false(kv_has_timers(kv));
 	kv_free(kv);
 }
@@ -331,7 +314,7 @@ static void mix_step(struct mix *m, struct kv *kv, struct kv_reply *r)
 	} else {
 		free(buf);
 	}
-	at_term(kv, m->term, m->mono + 1, c, r);
+	th_at_term(kv, m->term, m->mono + 1, c, r);
 	th_gen_result(&m->g, r);
 	if (c.op == KV_OP_LEASE_GRANT && r->code == KV_OK) {
 		m->lease_ids[x % 4] = (uint64_t)r->integer - 1;

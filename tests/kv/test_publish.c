@@ -51,21 +51,6 @@ static struct kv_cmd publish(const char *channel, const char *msg)
 	                               .value_len = strlen(msg)}};
 }
 
-/* Applies `c` as a NORMAL entry of term 1 stamped `mono` at the next index. */
-static int at(struct kv *kv, uint64_t mono, struct kv_cmd c, struct kv_reply *r)
-{
-	c.mono_ms = mono;
-	void *buf;
-	size_t len;
-	assert_int_equal(kv_cmd_encode(&c, &kv_config(kv)->limits, &buf, &len), KV_OK);
-	struct raft_buf *b = raft_buf_new(buf, len);
-	free(buf);
-	struct raft_entry e = {1, kv_applied_index(kv) + 1, RAFT_ENTRY_NORMAL, b};
-	int rv = kv_apply_entry(kv, &e, r);
-	raft_buf_unref(b);
-	return rv;
-}
-
 static void test_publish_changes_nothing(void **state)
 {
 	(void)state;
@@ -87,18 +72,18 @@ static void test_publish_changes_nothing(void **state)
 	                     .put = {.key = "a", .key_len = 1, .value = "v", .value_len = 1}};
 	for (int i = 0; i < 2; i++) {
 		struct kv *k = i == 0 ? kv : ref;
-		assert_int_equal(at(k, 10, setx, &r), KV_OK);
-		assert_int_equal(at(k, 11, set, &r), KV_OK);
+		assert_int_equal(th_at_term(k, 1, 10, setx, &r), KV_OK);
+		assert_int_equal(th_at_term(k, 1, 11, set, &r), KV_OK);
 	}
 	assert_int_equal(h.events, 2);
 	uint64_t rev = kv_revision(kv);
-	assert_int_equal(at(kv, 100, publish("t", "hello"), &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 100, publish("t", "hello"), &r), KV_OK);
 	assert_true(r.succeeded);
 	assert_int_equal(r.revision, rev);
 	assert_int_equal(r.integer, 0);
-	assert_int_equal(at(kv, 101, publish("a", ""), &r), KV_OK);
-	assert_int_equal(at(ref, 100, (struct kv_cmd){.op = KV_OP_NOOP}, &r), KV_OK);
-	assert_int_equal(at(ref, 101, (struct kv_cmd){.op = KV_OP_NOOP}, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 101, publish("a", ""), &r), KV_OK);
+	assert_int_equal(th_at_term(ref, 1, 100, (struct kv_cmd){.op = KV_OP_NOOP}, &r), KV_OK);
+	assert_int_equal(th_at_term(ref, 1, 101, (struct kv_cmd){.op = KV_OP_NOOP}, &r), KV_OK);
 	assert_int_equal(kv_revision(kv), rev);
 	assert_int_equal(h.events, 2); /* no event: nothing changed */
 	assert_int_equal(h.publishes, 2);

@@ -466,20 +466,6 @@ static void test_txn_delrange_bounded(void **state)
  * With expiry: an expired key is out of ranges, and a range delete does not count it
  */
 
-static int at_mono(struct kv *kv, uint64_t mono, struct kv_cmd c, struct kv_reply *r)
-{
-	c.mono_ms = mono;
-	void *buf;
-	size_t len;
-	assert_int_equal(kv_cmd_encode(&c, &kv_config(kv)->limits, &buf, &len), KV_OK);
-	struct raft_buf *b = raft_buf_new(buf, len);
-	free(buf);
-	struct raft_entry e = {1, kv_applied_index(kv) + 1, RAFT_ENTRY_NORMAL, b};
-	int rv = kv_apply_entry(kv, &e, r);
-	raft_buf_unref(b);
-	return rv;
-}
-
 static void test_range_expiry(void **state)
 {
 	(void)state;
@@ -492,10 +478,10 @@ static void test_range_expiry(void **state)
 		    .put = {.key = keys[i], .key_len = 3, .value = "v", .value_len = 1}};
 		if (i == 1)
 			c.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = 50};
-		assert_int_equal(at_mono(kv, 10, c, &r), KV_OK);
+		assert_int_equal(th_at_term(kv, 1, 10, c, &r), KV_OK);
 	}
 	struct kv_cmd noop = {.op = KV_OP_NOOP};
-	assert_int_equal(at_mono(kv, 100, noop, &r), KV_OK); /* e/2's time has come */
+	assert_int_equal(th_at_term(kv, 1, 100, noop, &r), KV_OK); /* e/2's time has come */
 	char buf[512];
 	uint64_t n;
 	bool more;
@@ -514,7 +500,7 @@ static void test_range_expiry(void **state)
 	                    .count_only = true};
 	struct kv_cmd txn = {
 	    .op = KV_OP_TXN, .n_compares = 1, .compares = &c, .n_ops = 1, .ops = &rg};
-	assert_int_equal(at_mono(kv, 100, txn, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 100, txn, &r), KV_OK);
 	assert_true(r.succeeded);
 	assert_int_equal(r.txn->items[0].integer, 2);
 	uint64_t rev = kv_revision(kv);
@@ -522,7 +508,7 @@ static void test_range_expiry(void **state)
 	                     .put = {.key = "e/", .key_len = 2},
 	                     .range_end = "e0",
 	                     .range_end_len = 2};
-	assert_int_equal(at_mono(kv, 100, del, &r), KV_OK);
+	assert_int_equal(th_at_term(kv, 1, 100, del, &r), KV_OK);
 	assert_int_equal(r.integer, 2);
 	assert_true(r.revision >= rev + 1);
 	assert_string_equal(range(kv, "", E("\0"), 0, 0, &n, &more, buf), "");
