@@ -25,6 +25,10 @@ enum check_kind {
 	CHECK_KIND_APPEND,
 	CHECK_KIND_CAS,
 	CHECK_KIND_INCR,
+	/* Multi-key: they tie several keys together, which are then checked as one object. */
+	CHECK_KIND_MSET,     /* keys[i] := values[i] for every i, atomically */
+	CHECK_KIND_DELRANGE, /* every key in [key, range_end) becomes absent; result: how many
+	                        existed (decimal), or null if unobserved */
 };
 
 enum check_ok {
@@ -57,6 +61,11 @@ struct check_op {
 	struct check_str expect; /* cas only: the expected value (null = expect absent) */
 	struct check_str result; /* get: the value read (null = absent); incr: new value or null */
 	enum check_existed existed; /* delete only */
+	/* mset only: key_count keys and their values; key must equal keys[0]. */
+	const struct check_str *keys;
+	const struct check_str *values;
+	size_t key_count;
+	struct check_str range_end; /* delrange only: the end of the range, exclusive */
 	int64_t call_time;
 	int64_t return_time; /* ignored when ok is CHECK_OK_UNKNOWN; return_time >= call_time */
 	size_t line;         /* 1-based line in the source file, or 0; used in messages only */

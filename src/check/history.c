@@ -437,6 +437,23 @@ int check_write_json_str(FILE *out, const struct check_str *s)
 	return fputc('"', out) == EOF ? -EIO : 0;
 }
 
+/* mset's "keys" and "values" arrays, delrange's "end". */
+static int check_write_multi(FILE *out, const struct check_op *op)
+{
+	int rc = 0;
+	if (op->kind == CHECK_KIND_DELRANGE)
+		rc = fputs(",\"end\":", out) < 0 || check_write_json_str(out, &op->range_end) != 0;
+	for (int list = 0; op->kind == CHECK_KIND_MSET && list < 2 && rc == 0; list++) {
+		const struct check_str *strs = list == 0 ? op->keys : op->values;
+		rc = fputs(list == 0 ? ",\"keys\":[" : ",\"values\":[", out) < 0;
+		for (size_t i = 0; i < op->key_count && rc == 0; i++)
+			rc = (i > 0 && fputc(',', out) == EOF) ||
+			     check_write_json_str(out, &strs[i]) != 0;
+		rc = rc || fputc(']', out) == EOF;
+	}
+	return rc ? -EIO : 0;
+}
+
 int check_history_write(FILE *out, const struct check_op *ops, size_t op_count)
 {
 	assert(out != NULL && (ops != NULL || op_count == 0));
@@ -449,6 +466,7 @@ int check_history_write(FILE *out, const struct check_op *ops, size_t op_count)
 		     check_write_json_str(out, &op->value) != 0;
 		rc = rc || fputs(",\"expect\":", out) < 0 ||
 		     check_write_json_str(out, &op->expect) != 0;
+		rc = rc || check_write_multi(out, op) != 0;
 		rc = rc || fputs(",\"result\":", out) < 0;
 		if (op->kind == CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
 			rc = rc ||

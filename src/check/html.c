@@ -80,6 +80,10 @@ static const char *html_kind_color(enum check_kind kind)
 		return "#dadaeb";
 	case CHECK_KIND_INCR:
 		return "#fcbba1";
+	case CHECK_KIND_MSET:
+		return "#fdae6b";
+	case CHECK_KIND_DELRANGE:
+		return "#bdbdbd";
 	}
 	return "#ffffff";
 }
@@ -270,7 +274,7 @@ int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
 	      "their durations. Hover over an operation for its details.</p>\n",
 	      out);
 	fputs("<p class=\"legend\">", out);
-	for (int k = CHECK_KIND_GET; k <= CHECK_KIND_INCR; k++)
+	for (int k = CHECK_KIND_GET; k <= CHECK_KIND_DELRANGE; k++)
 		fprintf(out, "<span style=\"background:%s\">%s</span>",
 		        html_kind_color((enum check_kind)k), check_kind_name((enum check_kind)k));
 	fputs(" <span style=\"border:2px dashed #555\">outcome unknown</span>"

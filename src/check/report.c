@@ -58,6 +58,20 @@ char *check_describe_op(char *buf, size_t size, const struct check_op *op)
 		else
 			snprintf(what, sizeof(what), "incr by %s", op->value.present ? v : "1");
 		break;
+	case CHECK_KIND_MSET: {
+		char k0[128];
+		report_str(k0, sizeof(k0), &op->keys[0], "null");
+		report_str(v, sizeof(v), &op->values[0], "null");
+		snprintf(what, sizeof(what), "mset of %zu keys: %s := %s%s", op->key_count, k0, v,
+		         op->key_count > 1 ? ", ..." : "");
+		break;
+	}
+	case CHECK_KIND_DELRANGE:
+		report_str(e, sizeof(e), &op->range_end, "null");
+		snprintf(what, sizeof(what), "delrange up to %s%s%.*s", e,
+		         op->result.present ? " -> deleted " : "", (int)op->result.len,
+		         op->result.present ? op->result.bytes : "");
+		break;
 	}
 	char when[96];
 	if (op->ok == CHECK_OK_UNKNOWN)

@@ -59,6 +59,9 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
 		if (h->ok == 1)
 			op->existed = h->existed;
 		break;
+	case CHECK_KIND_MSET:
+	case CHECK_KIND_DELRANGE:
+		break; /* the clients do not send them yet */
 	}
 	if (h->result != NULL && h->ok == 1)
 		op->result = str_of(h->result, (int)strlen(h->result));
