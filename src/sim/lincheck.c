@@ -15,6 +15,10 @@ struct op_text {
 	char key[8];
 	char value[32];
 	char expect[32];
+	/* mset: its keys and values; delrange: the end of its range in keys[0] */
+	char keys[SIM_MULTI_KEYS][8];
+	char values[SIM_MULTI_KEYS][32];
+	struct check_str key_strs[SIM_MULTI_KEYS], value_strs[SIM_MULTI_KEYS];
 };
 
 _Static_assert(SIM_PIPE_MAX < 7, "a client's calls at one instant rank 0..6 (to_check_op)");
@@ -60,8 +64,21 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
 			op->existed = h->existed;
 		break;
 	case CHECK_KIND_MSET:
+		for (uint32_t i = 0; i < h->nkeys; i++) {
+			t->key_strs[i] =
+			    str_of(t->keys[i], (int)sim_key_name(h->key + i, t->keys[i]));
+			t->value_strs[i] =
+			    str_of(t->values[i], snprintf(t->values[i], sizeof(t->values[i]),
+			                                  "%" PRIu64, h->value + i));
+		}
+		op->keys = t->key_strs;
+		op->values = t->value_strs;
+		op->key_count = h->nkeys;
+		break;
 	case CHECK_KIND_DELRANGE:
-		break; /* the clients do not send them yet */
+		op->range_end =
+		    str_of(t->keys[0], (int)sim_key_name(h->key + h->nkeys, t->keys[0]));
+		break;
 	}
 	if (h->result != NULL && h->ok == 1)
 		op->result = str_of(h->result, (int)strlen(h->result));
