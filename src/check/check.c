@@ -352,6 +352,7 @@ int check_history_run(const struct check_op *ops, size_t op_count,
 					result->prefix_state.len = sr.state_len;
 					result->prefix_state.present = sr.state != NULL;
 					result->client_order_violated = sr.client_order_violated;
+					result->failed_group = groups.multi[k];
 				} else {
 					free(sr.prefix);
 					free(sr.stuck);

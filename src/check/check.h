@@ -114,6 +114,9 @@ struct check_result {
 	/* For the failed key: it would be linearizable under real-time order alone, so the order
 	 * of some client's operations is what was violated. */
 	bool client_order_violated;
+	/* For the failed key: it stands for a group of keys that multi-key operations (mset,
+	 * delrange) tie together; prefix_state then lists every key's value: "k1=v k2=(absent)". */
+	bool failed_group;
 	bool client_order;   /* whether client order was checked (not options->no_client_order) */
 	uint64_t states;     /* search states visited, all keys */
 	uint64_t elapsed_ms; /* time spent checking */
@@ -137,7 +140,8 @@ int check_op_validate(const struct check_op *op, char *message, size_t message_s
 struct check_history {
 	struct check_op *ops;
 	size_t op_count;
-	char *bytes; /* backing store of every string in ops */
+	char *bytes;             /* backing store of every string in ops */
+	struct check_str *lists; /* backing store of mset's keys and values */
 };
 
 struct check_error {

@@ -109,10 +109,11 @@ static void html_explanation(FILE *out, const struct check_op *ops, const struct
 {
 	char line[640], why[400], key[128], state[128];
 	check_format_str(key, sizeof(key), &ops[r->keys[r->failed_key].first_op].key, 60, "null");
-	fputs("<h2>Why key ", out);
+	fputs(r->failed_group ? "<h2>Why the group of keys of " : "<h2>Why key ", out);
 	html_text(out, key);
 	fputs(" is not linearizable</h2>\n<p>The longest linearizable prefix found has ", out);
-	fprintf(out, "%zu operations; after them the key holds ", r->prefix_count);
+	fprintf(out, "%zu operations; after them the key%s hold%s ", r->prefix_count,
+	        r->failed_group ? "s" : "", r->failed_group ? "" : "s");
 	html_text(out,
 	          check_format_str(state, sizeof(state), &r->prefix_state, 60, "nothing (absent)"));
 	fputs(". None of these operations can be placed next:</p>\n<ul>\n", out);
@@ -121,7 +122,10 @@ static void html_explanation(FILE *out, const struct check_op *ops, const struct
 		fputs("<li>", out);
 		html_text(out, check_describe_op(line, sizeof(line), op));
 		fputs(": ", out);
-		html_text(out, check_explain_stuck(why, sizeof(why), op, &r->prefix_state));
+		html_text(out, r->failed_group
+		                   ? "it cannot go next on these values, or what must follow it "
+		                     "then cannot all be placed"
+		                   : check_explain_stuck(why, sizeof(why), op, &r->prefix_state));
 		fputs(".</li>\n", out);
 	}
 	fputs("</ul>\n", out);

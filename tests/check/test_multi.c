@@ -388,12 +388,50 @@ static void test_multi_validate(void **state)
 	assert_int_equal(check_op_validate(&get, msg, sizeof(msg)), -EINVAL);
 }
 
+/* The new fields survive writing and parsing, and the verdict with them. */
+static void test_multi_roundtrip(void **state)
+{
+	(void)state;
+	struct check_op ops[] = {
+	    op_mset_ab(0, 1),
+	    {.client = 2,
+	     .kind = CHECK_KIND_DELRANGE,
+	     .key = str("a"),
+	     .range_end = str("c"),
+	     .result = str("1"),
+	     .call_time = 2,
+	     .return_time = 3},
+	};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(check_history_write(f, ops, 2), 0);
+	fclose(f);
+	struct check_history h;
+	struct check_error err;
+	assert_int_equal(check_history_parse(text, len, &h, &err), 0);
+	assert_int_equal(h.op_count, 2);
+	assert_int_equal(h.ops[0].kind, CHECK_KIND_MSET);
+	assert_int_equal(h.ops[0].key_count, 2);
+	assert_memory_equal(h.ops[0].keys[1].bytes, "b", 1);
+	assert_memory_equal(h.ops[0].values[1].bytes, "1", 1);
+	assert_int_equal(h.ops[1].kind, CHECK_KIND_DELRANGE);
+	assert_memory_equal(h.ops[1].range_end.bytes, "c", 1);
+	assert_int_equal(run(h.ops, 2), CHECK_NOT_LINEARIZABLE); /* it deleted two, not one */
+	check_history_free(&h);
+	free(text);
+	const char *bad = "{\"client\":1,\"op\":\"mset\",\"key\":\"a\",\"keys\":[\"a\"],"
+	                  "\"values\":[\"1\",\"2\"],\"ok\":true,\"call\":0,\"return\":1}\n";
+	assert_int_equal(check_history_parse(bad, strlen(bad), &h, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "differ in length"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_multi_torn_mset),
-	    cmocka_unit_test(test_multi_delrange),
-	    cmocka_unit_test(test_multi_validate),
+	    cmocka_unit_test(test_multi_torn_mset), cmocka_unit_test(test_multi_delrange),
+	    cmocka_unit_test(test_multi_validate),  cmocka_unit_test(test_multi_roundtrip),
 	    cmocka_unit_test(test_multi_oracle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
