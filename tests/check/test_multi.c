@@ -124,6 +124,41 @@ static bool known(const struct check_op *op)
 	return considered(op) && op->ok != CHECK_OK_UNKNOWN;
 }
 
+/* The group of each key: keys that some mset or delrange of the history ties together,
+ * within which (and only within which) client order holds across keys (history-format.md). */
+static int key_group[KEYS];
+
+static int group_root(int k)
+{
+	while (key_group[k] != k)
+		k = key_group[k];
+	return k;
+}
+
+static void oracle_groups(const struct check_op *ops, size_t n)
+{
+	for (int i = 0; i < KEYS; i++)
+		key_group[i] = i;
+	for (size_t i = 0; i < n; i++) {
+		for (int k = 0; k < KEYS; k++) {
+			bool touched =
+			    ops[i].kind == CHECK_KIND_DELRANGE && in_range(key_names[k], &ops[i]);
+			for (size_t j = 0; ops[i].kind == CHECK_KIND_MSET && j < ops[i].key_count;
+			     j++)
+				touched = touched || key_index(&ops[i].keys[j]) == k;
+			if (touched)
+				key_group[group_root(k)] = group_root(key_index(&ops[i].key));
+		}
+	}
+	for (int k = 0; k < KEYS; k++)
+		key_group[k] = group_root(k);
+}
+
+static bool same_group(const struct check_op *a, const struct check_op *b)
+{
+	return key_group[key_index(&a->key)] == key_group[key_index(&b->key)];
+}
+
 static bool oracle_allowed(const struct check_op *ops, size_t n, const bool *placed, size_t b,
                            bool client_order)
 {
@@ -133,7 +168,7 @@ static bool oracle_allowed(const struct check_op *ops, size_t n, const bool *pla
 		if (ops[a].return_time < ops[b].call_time)
 			return false;
 		if (client_order && known(&ops[b]) && ops[a].client == ops[b].client &&
-		    ops[a].call_time < ops[b].call_time)
+		    ops[a].call_time < ops[b].call_time && same_group(&ops[a], &ops[b]))
 			return false;
 	}
 	return true;
@@ -243,6 +278,7 @@ static size_t random_history(uint64_t *x, struct check_op *ops, struct texts *t,
 static void agree(struct check_op *ops, size_t n, bool client_order, int round, int *verdicts)
 {
 	bool placed[MAX_OPS] = {false};
+	oracle_groups(ops, n);
 	bool want = oracle_search(ops, n, placed, (struct tuple){{-1, -1, -1}}, client_order);
 	struct check_options o = {.no_client_order = !client_order};
 	struct check_result r;
