@@ -340,6 +340,8 @@ static void write_acked(struct sim *s, struct client *c, struct hist_op *op,
 	op->index = e->index;
 	op->term = e->term;
 	s->res->acked++;
+	if (op->kind == CHECK_KIND_MSET || op->kind == CHECK_KIND_DELRANGE)
+		s->res->multi_acked++;
 	if (e->index > s->max_acked_index)
 		s->max_acked_index = e->index;
 	sim_log(s, "client %u: %s k%u acknowledged at index %" PRIu64, c->id, kind_name(op->kind),
