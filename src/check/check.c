@@ -50,6 +50,8 @@ const char *check_kind_name(enum check_kind kind)
 		return "mset";
 	case CHECK_KIND_DELRANGE:
 		return "delrange";
+	case CHECK_KIND_EXPIRE:
+		return "expire";
 	}
 	return "?";
 }
@@ -141,7 +143,10 @@ static int check_fail(char *message, size_t size, const char *fmt, ...)
 static int check_validate_fields(const struct check_op *op, char *message, size_t size)
 {
 	const char *kind = check_kind_name(op->kind);
-	if (op->kind != CHECK_KIND_CAS && op->expect.present)
+	if (op->kind == CHECK_KIND_EXPIRE &&
+	    (op->ok != CHECK_OK_UNKNOWN || !op->expect.present || op->value.present))
+		return check_fail(message, size, "expire needs an expect and ok \"unknown\"");
+	if (op->kind != CHECK_KIND_CAS && op->kind != CHECK_KIND_EXPIRE && op->expect.present)
 		return check_fail(message, size, "%s takes no expect", kind);
 	if (op->kind != CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
 		return check_fail(message, size, "only delete reports whether the key existed");
@@ -177,7 +182,7 @@ static int check_validate_fields(const struct check_op *op, char *message, size_
 int check_op_validate(const struct check_op *op, char *message, size_t size)
 {
 	assert(op != NULL);
-	if ((unsigned)op->kind > CHECK_KIND_DELRANGE)
+	if ((unsigned)op->kind > CHECK_KIND_EXPIRE)
 		return check_fail(message, size, "unknown op kind %d", (int)op->kind);
 	if ((unsigned)op->ok > CHECK_OK_UNKNOWN)
 		return check_fail(message, size, "invalid ok %d", (int)op->ok);
@@ -234,6 +239,7 @@ int check_op_validate(const struct check_op *op, char *message, size_t size)
 		break;
 	case CHECK_KIND_MSET:
 	case CHECK_KIND_DELRANGE:
+	case CHECK_KIND_EXPIRE:
 		break; /* check_validate_fields */
 	}
 	if (!returned && op->result.present)

@@ -29,6 +29,9 @@ enum check_kind {
 	CHECK_KIND_MSET,     /* keys[i] := values[i] for every i, atomically */
 	CHECK_KIND_DELRANGE, /* every key in [key, range_end) becomes absent; result: how many
 	                        existed (decimal), or null if unobserved */
+	/* Expiry: if the key holds expect, it may become absent at any moment after call, or
+	 * never (ok must be unknown). Checked as a group of its own, like the multi-key ops. */
+	CHECK_KIND_EXPIRE,
 };
 
 enum check_ok {

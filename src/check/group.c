@@ -91,6 +91,8 @@ static void group_join(struct group_keys *g, const struct check_op *ops, size_t 
 			g->multi[group_find(g, first)] = true;
 			for (size_t j = 1; j < op->key_count; j++)
 				group_union(g, first, group_lower(g, &op->keys[j]));
+		} else if (op->kind == CHECK_KIND_EXPIRE) {
+			g->multi[group_find(g, first)] = true;
 		} else if (op->kind == CHECK_KIND_DELRANGE) {
 			g->multi[group_find(g, first)] = true;
 			for (size_t j = first + 1;

@@ -139,8 +139,8 @@ static int history_field_of(const char *name, size_t len)
 static int history_op_kind(struct history_reader *r, const struct json_value *v,
                            enum check_kind *kind)
 {
-	static const char *const names[] = {"get", "put",  "delete", "append",
-	                                    "cas", "incr", "mset",   "delrange"};
+	static const char *const names[] = {"get",  "put",  "delete",   "append", "cas",
+	                                    "incr", "mset", "delrange", "expire"};
 	if (v->type != JSON_STRING)
 		return history_fail(r, "\"op\" must be a string");
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -154,7 +154,7 @@ static int history_op_kind(struct history_reader *r, const struct json_value *v,
 	check_format_str(shown, sizeof(shown), &name, 30, "null");
 	return history_fail(r,
 	                    "unknown op %s (expected get, put, delete, append, cas, incr, "
-	                    "mset or delrange)",
+	                    "mset, delrange or expire)",
 	                    shown);
 }
 

@@ -193,6 +193,11 @@ static bool multi_step(struct multi *m, const struct mop *o, uint32_t *t)
 		for (uint32_t j = 0; j < o->touch_n; j++)
 			t[m->touch[o->touch + j]] = m->touch_value[o->touch + j];
 		return true;
+	case CHECK_KIND_EXPIRE:
+		if (*v != o->expect)
+			return false;
+		*v = MODEL_ABSENT;
+		return true;
 	case CHECK_KIND_DELRANGE: {
 		int64_t existed = 0;
 		for (uint32_t j = 0; j < o->touch_n; j++) {
@@ -411,7 +416,7 @@ static int multi_op_fill(struct multi *m, const struct check_op *op, struct mop 
 		multi_touch(m, first, value);
 	}
 	o->touch_n = m->touch_count - o->touch;
-	if (rc == 0 && op->kind == CHECK_KIND_CAS)
+	if (rc == 0 && (op->kind == CHECK_KIND_CAS || op->kind == CHECK_KIND_EXPIRE))
 		rc = multi_intern(m, &op->expect, &o->expect);
 	if (rc == 0 && op->kind == CHECK_KIND_GET)
 		rc = multi_intern(m, &op->result, &o->result);

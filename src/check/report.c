@@ -66,6 +66,9 @@ char *check_describe_op(char *buf, size_t size, const struct check_op *op)
 		         op->key_count > 1 ? ", ..." : "");
 		break;
 	}
+	case CHECK_KIND_EXPIRE:
+		snprintf(what, sizeof(what), "expiry of %s", e);
+		break;
 	case CHECK_KIND_DELRANGE:
 		report_str(e, sizeof(e), &op->range_end, "null");
 		snprintf(what, sizeof(what), "delrange up to %s%s%.*s", e,

@@ -91,6 +91,11 @@ static bool oracle_apply(const struct check_op *op, struct tuple *t)
 			return false;
 		*v = value_index(&op->value);
 		return true;
+	case CHECK_KIND_EXPIRE:
+		if (*v != value_index(&op->expect))
+			return false;
+		*v = -1;
+		return true;
 	case CHECK_KIND_MSET:
 		for (size_t i = 0; i < op->key_count; i++)
 			t->v[key_index(&op->keys[i])] = value_index(&op->values[i]);
@@ -239,7 +244,7 @@ static size_t random_history(uint64_t *x, struct check_op *ops, struct texts *t,
 		static const enum check_kind kinds[] = {
 		    CHECK_KIND_GET, CHECK_KIND_GET,  CHECK_KIND_PUT,      CHECK_KIND_DELETE,
 		    CHECK_KIND_CAS, CHECK_KIND_MSET, CHECK_KIND_DELRANGE, CHECK_KIND_MSET};
-		op->kind = kinds[rnd(x) % 8];
+		op->kind = rnd(x) % 9 == 0 ? CHECK_KIND_EXPIRE : kinds[rnd(x) % 8];
 		uint64_t okr = rnd(x) % 10;
 		op->ok = okr < 6 ? CHECK_OK_TRUE : okr < 8 ? CHECK_OK_UNKNOWN : CHECK_OK_FALSE;
 		op->call_time = (int64_t)(rnd(x) % 12);
@@ -263,6 +268,10 @@ static size_t random_history(uint64_t *x, struct check_op *ops, struct texts *t,
 			break;
 		case CHECK_KIND_MSET:
 			random_mset(x, op, &t[i]);
+			break;
+		case CHECK_KIND_EXPIRE:
+			op->ok = CHECK_OK_UNKNOWN;
+			op->expect = str(values[r % 3]);
 			break;
 		case CHECK_KIND_DELRANGE:
 			op->range_end = str(ends[rnd(x) % 5]);
