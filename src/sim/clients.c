@@ -107,6 +107,8 @@ static void draw_multi(struct sim *s, struct hist_op *op)
 	op->nkeys = 1;
 	if (op->kind == CHECK_KIND_MSET || op->kind == CHECK_KIND_DELRANGE)
 		op->nkeys = 1 + (uint32_t)sim_rand(s, SIM_MULTI_KEYS - first);
+	if (op->kind == CHECK_KIND_PUT && sim_rand(s, 3) == 0)
+		op->ttl_ms = SIM_TTL_MIN_MS + (uint32_t)sim_rand(s, 400);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -458,6 +460,18 @@ static int submit_multi(const struct client *c, struct node *nd, const struct hi
 	return send_write(c, nd, op, &cmd, rq);
 }
 
+/* A put's TTL: on m0..m2 the one drawn, short enough to fire (the history then holds
+ * the put's expiry: lincheck.c); else every third put with an hour's, which never fires
+ * within a run, so that the history checks that such a key reads like any other. */
+static struct kv_expiry put_expiry(const struct hist_op *op)
+{
+	if (op->ttl_ms > 0)
+		return (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = op->ttl_ms};
+	if (op->seq % 3 == 0)
+		return (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = 3600 * 1000};
+	return (struct kv_expiry){0};
+}
+
 /* Builds the command of a write, as the server's RESP frontend does. */
 static int submit_write(const struct client *c, struct node *nd, const struct hist_op *op,
                         struct request *rq)
@@ -471,11 +485,7 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 	switch (op->kind) {
 	case CHECK_KIND_PUT:
 		cmd.op = KV_OP_SET;
-		/* Every third put with an hour's TTL: it never expires within a run, and the
-		 * history checks that such a key reads like any other. */
-		if (op->seq % 3 == 0)
-			cmd.put.expiry =
-			    (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = 3600 * 1000};
+		cmd.put.expiry = put_expiry(op);
 		break;
 	case CHECK_KIND_APPEND:
 		cmd.op = KV_OP_APPEND;

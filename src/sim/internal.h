@@ -21,6 +21,7 @@
 #define SIM_MULTI_KEYS        3 /* m0..m2: also written and deleted several at a time */
 #define SIM_ALL_KEYS          (SIM_KEYS + SIM_MULTI_KEYS) /* m<i> is key SIM_KEYS + i */
 #define SIM_MULTI_PERCENT     25 /* of the operations a client starts, on m0..m2 */
+#define SIM_TTL_MIN_MS        30 /* the shortest TTL of a put on m0..m2 */
 #define SIM_SIDE_KEYS         4  /* x0..x3: expiry on the side, outside the history */
 #define SIM_SIDE_PERCENT      8  /* of the operations a client starts */
 #define SIM_CLIENT_TIMEOUT_US 1500000ull
@@ -197,6 +198,7 @@ struct hist_op {
 	bool write;
 	uint32_t key;
 	uint32_t nkeys;  /* mset, delrange: the keys key .. key + nkeys - 1 (of m0..m2) */
+	uint32_t ttl_ms; /* a put on m0..m2: its TTL, 0 for none (one in three has one) */
 	uint64_t value;  /* put, append, cas: the unique value written; incr: the delta; mset:
 	                    the first of nkeys consecutive values */
 	uint64_t expect; /* cas: the value expected (0: the key must be absent) */
