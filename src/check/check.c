@@ -46,6 +46,12 @@ const char *check_kind_name(enum check_kind kind)
 		return "cas";
 	case CHECK_KIND_INCR:
 		return "incr";
+	case CHECK_KIND_MSET:
+		return "mset";
+	case CHECK_KIND_DELRANGE:
+		return "delrange";
+	case CHECK_KIND_EXPIRE:
+		return "expire";
 	}
 	return "?";
 }
@@ -133,10 +139,50 @@ static int check_fail(char *message, size_t size, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* The fields only some kinds take (the multi-key kinds' among them). */
+static int check_validate_fields(const struct check_op *op, char *message, size_t size)
+{
+	const char *kind = check_kind_name(op->kind);
+	if (op->kind == CHECK_KIND_EXPIRE &&
+	    (op->ok != CHECK_OK_UNKNOWN || !op->expect.present || op->value.present))
+		return check_fail(message, size, "expire needs an expect and ok \"unknown\"");
+	if (op->kind != CHECK_KIND_CAS && op->kind != CHECK_KIND_EXPIRE && op->expect.present)
+		return check_fail(message, size, "%s takes no expect", kind);
+	if (op->kind != CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
+		return check_fail(message, size, "only delete reports whether the key existed");
+	if (op->kind != CHECK_KIND_MSET && (op->key_count != 0 || op->keys || op->values))
+		return check_fail(message, size, "only mset takes keys and values");
+	if (op->kind != CHECK_KIND_DELRANGE && op->range_end.present)
+		return check_fail(message, size, "only delrange takes an end");
+	if (op->kind == CHECK_KIND_MSET) {
+		if (op->key_count == 0 || op->keys == NULL || op->values == NULL)
+			return check_fail(message, size, "mset needs keys and values");
+		for (size_t i = 0; i < op->key_count; i++) {
+			if (!op->keys[i].present || !op->values[i].present ||
+			    (op->keys[i].len > 0 && op->keys[i].bytes == NULL) ||
+			    (op->values[i].len > 0 && op->values[i].bytes == NULL))
+				return check_fail(message, size,
+				                  "mset's keys and values are strings");
+		}
+		if (check_str_compare(&op->keys[0], &op->key) != 0)
+			return check_fail(message, size, "mset's key must be its first key");
+	}
+	if (op->kind == CHECK_KIND_DELRANGE) {
+		if (!op->range_end.present || (op->range_end.len > 0 && !op->range_end.bytes))
+			return check_fail(message, size, "delrange needs an end (a string)");
+		if (op->result.present && !check_is_int(&op->result))
+			return check_fail(message, size, "delrange's result is a count or null");
+	}
+	if ((op->kind == CHECK_KIND_MSET || op->kind == CHECK_KIND_DELRANGE) &&
+	    (op->value.present || (op->kind == CHECK_KIND_MSET && op->result.present)))
+		return check_fail(message, size, "%s takes no value and no result", kind);
+	return 0;
+}
+
 int check_op_validate(const struct check_op *op, char *message, size_t size)
 {
 	assert(op != NULL);
-	if ((unsigned)op->kind > CHECK_KIND_INCR)
+	if ((unsigned)op->kind > CHECK_KIND_EXPIRE)
 		return check_fail(message, size, "unknown op kind %d", (int)op->kind);
 	if ((unsigned)op->ok > CHECK_OK_UNKNOWN)
 		return check_fail(message, size, "invalid ok %d", (int)op->ok);
@@ -153,10 +199,8 @@ int check_op_validate(const struct check_op *op, char *message, size_t size)
 	if (op->ok != CHECK_OK_UNKNOWN && op->return_time < op->call_time)
 		return check_fail(message, size, "return %" PRId64 " is before call %" PRId64,
 		                  op->return_time, op->call_time);
-	if (op->kind != CHECK_KIND_CAS && op->expect.present)
-		return check_fail(message, size, "%s takes no expect", kind);
-	if (op->kind != CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
-		return check_fail(message, size, "only delete reports whether the key existed");
+	if (check_validate_fields(op, message, size) != 0)
+		return -EINVAL;
 	bool returned = op->ok == CHECK_OK_TRUE;
 	switch (op->kind) {
 	case CHECK_KIND_GET:
@@ -193,32 +237,15 @@ int check_op_validate(const struct check_op *op, char *message, size_t size)
 			return check_fail(message, size,
 			                  "incr's result must be a decimal integer string or null");
 		break;
+	case CHECK_KIND_MSET:
+	case CHECK_KIND_DELRANGE:
+	case CHECK_KIND_EXPIRE:
+		break; /* check_validate_fields */
 	}
 	if (!returned && op->result.present)
 		return check_fail(message, size, "an operation with ok %s has no result (null)",
 		                  check_ok_name(op->ok));
 	return 0;
-}
-
-struct check_sort_item {
-	const char *key;
-	size_t key_len;
-	int64_t call_time;
-	size_t index;
-};
-
-static int check_sort_compare(const void *pa, const void *pb)
-{
-	const struct check_sort_item *a = pa, *b = pb;
-	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-	int c = n > 0 ? memcmp(a->key, b->key, n) : 0;
-	if (c != 0)
-		return c;
-	if (a->key_len != b->key_len)
-		return a->key_len < b->key_len ? -1 : 1;
-	if (a->call_time != b->call_time)
-		return a->call_time < b->call_time ? -1 : 1;
-	return a->index < b->index ? -1 : (a->index > b->index);
 }
 
 static const char *check_budget_reason(enum budget_exhausted e)
@@ -280,30 +307,14 @@ int check_history_run(const struct check_op *ops, size_t op_count,
 	struct budget budget;
 	budget_init(&budget, o.budget_ms, o.budget_bytes, o.budget_states);
 
-	struct check_sort_item *items = calloc(op_count > 0 ? op_count : 1, sizeof(*items));
-	size_t *index = calloc(op_count > 0 ? op_count : 1, sizeof(*index));
-	if (items == NULL || index == NULL) {
-		free(items);
-		free(index);
+	struct check_groups groups;
+	if (check_group(ops, op_count, &groups) != 0)
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < op_count; i++) {
-		items[i].key = ops[i].key.bytes;
-		items[i].key_len = ops[i].key.len;
-		items[i].call_time = ops[i].call_time;
-		items[i].index = i;
-	}
-	qsort(items, op_count, sizeof(*items), check_sort_compare);
-	size_t key_count = 0;
-	for (size_t i = 0; i < op_count; i++) {
-		index[i] = items[i].index;
-		if (i == 0 || check_str_compare(&ops[index[i - 1]].key, &ops[index[i]].key) != 0)
-			key_count++;
-	}
-	free(items);
+	size_t *index = groups.index;
+	size_t key_count = groups.count;
 	result->keys = calloc(key_count > 0 ? key_count : 1, sizeof(*result->keys));
 	if (result->keys == NULL) {
-		free(index);
+		check_groups_free(&groups);
 		return -ENOMEM;
 	}
 	result->key_count = key_count;
@@ -314,19 +325,16 @@ int check_history_run(const struct check_op *ops, size_t op_count,
 	enum budget_exhausted cause = BUDGET_OK;   /* why it is undecided */
 	size_t failed = 0, unknown = 0;
 	size_t k = 0;
-	for (size_t start = 0; start < op_count; k++) {
-		size_t end = start + 1;
-		while (end < op_count &&
-		       check_str_compare(&ops[index[start]].key, &ops[index[end]].key) == 0)
-			end++;
+	for (; k < key_count; k++) {
+		size_t start = groups.start[k], end = groups.start[k + 1];
 		struct check_key_result *kr = &result->keys[k];
 		kr->first_op = index[start];
 		kr->op_count = end - start;
 		kr->verdict = CHECK_UNKNOWN;
 		if (stopped == BUDGET_OK) {
 			struct search_result sr;
-			rc = search_key(ops, index + start, end - start, !o.no_client_order,
-			                &budget, &sr);
+			rc = (groups.multi[k] ? search_multi : search_key)(
+			    ops, index + start, end - start, !o.no_client_order, &budget, &sr);
 			if (rc != 0)
 				break;
 			kr->verdict = sr.verdict;
@@ -350,6 +358,7 @@ int check_history_run(const struct check_op *ops, size_t op_count,
 					result->prefix_state.len = sr.state_len;
 					result->prefix_state.present = sr.state != NULL;
 					result->client_order_violated = sr.client_order_violated;
+					result->failed_group = groups.multi[k];
 				} else {
 					free(sr.prefix);
 					free(sr.stuck);
@@ -372,9 +381,8 @@ int check_history_run(const struct check_op *ops, size_t op_count,
 		} else {
 			unknown++;
 		}
-		start = end;
 	}
-	free(index);
+	check_groups_free(&groups);
 	if (rc != 0) {
 		check_result_free(result);
 		return rc;

@@ -25,6 +25,13 @@ enum check_kind {
 	CHECK_KIND_APPEND,
 	CHECK_KIND_CAS,
 	CHECK_KIND_INCR,
+	/* Multi-key: they tie several keys together, which are then checked as one object. */
+	CHECK_KIND_MSET,     /* keys[i] := values[i] for every i, atomically */
+	CHECK_KIND_DELRANGE, /* every key in [key, range_end) becomes absent; result: how many
+	                        existed (decimal), or null if unobserved */
+	/* Expiry: if the key holds expect, it may become absent at any moment after call, or
+	 * never (ok must be unknown). Checked as a group of its own, like the multi-key ops. */
+	CHECK_KIND_EXPIRE,
 };
 
 enum check_ok {
@@ -57,6 +64,11 @@ struct check_op {
 	struct check_str expect; /* cas only: the expected value (null = expect absent) */
 	struct check_str result; /* get: the value read (null = absent); incr: new value or null */
 	enum check_existed existed; /* delete only */
+	/* mset only: key_count keys and their values; key must equal keys[0]. */
+	const struct check_str *keys;
+	const struct check_str *values;
+	size_t key_count;
+	struct check_str range_end; /* delrange only: the end of the range, exclusive */
 	int64_t call_time;
 	int64_t return_time; /* ignored when ok is CHECK_OK_UNKNOWN; return_time >= call_time */
 	size_t line;         /* 1-based line in the source file, or 0; used in messages only */
@@ -105,6 +117,9 @@ struct check_result {
 	/* For the failed key: it would be linearizable under real-time order alone, so the order
 	 * of some client's operations is what was violated. */
 	bool client_order_violated;
+	/* For the failed key: it stands for a group of keys that multi-key operations (mset,
+	 * delrange) tie together; prefix_state then lists every key's value: "k1=v k2=(absent)". */
+	bool failed_group;
 	bool client_order;   /* whether client order was checked (not options->no_client_order) */
 	uint64_t states;     /* search states visited, all keys */
 	uint64_t elapsed_ms; /* time spent checking */
@@ -128,7 +143,8 @@ int check_op_validate(const struct check_op *op, char *message, size_t message_s
 struct check_history {
 	struct check_op *ops;
 	size_t op_count;
-	char *bytes; /* backing store of every string in ops */
+	char *bytes;             /* backing store of every string in ops */
+	struct check_str *lists; /* backing store of mset's keys and values */
 };
 
 struct check_error {

@@ -14,7 +14,8 @@
 
 /* Reading state: the line being read, where the next kept string goes. */
 struct history_reader {
-	char *arena; /* kept strings, in the history's one allocation */
+	char *arena;            /* kept strings, in the history's one allocation */
+	struct check_str *list; /* where mset's next keys or values go (history->lists) */
 	struct check_error *error;
 	size_t line;
 };
@@ -93,11 +94,15 @@ enum history_field {
 	FIELD_OK,
 	FIELD_CALL,
 	FIELD_RETURN,
+	FIELD_KEYS,
+	FIELD_VALUES,
+	FIELD_END,
 	FIELD_COUNT,
 };
 
 static const char *const history_field_names[FIELD_COUNT] = {
-    "client", "op", "key", "value", "expect", "result", "ok", "call", "return",
+    "client", "op",   "key",    "value", "expect", "result",
+    "ok",     "call", "return", "keys",  "values", "end",
 };
 
 /* Which field a member name is, or -1. */
@@ -109,10 +114,10 @@ static int history_field_of(const char *name, size_t len)
 		field = name[1] == 'p' ? FIELD_OP : FIELD_OK;
 		break;
 	case 3:
-		field = FIELD_KEY;
+		field = name[0] == 'k' ? FIELD_KEY : FIELD_END;
 		break;
 	case 4:
-		field = FIELD_CALL;
+		field = name[0] == 'c' ? FIELD_CALL : FIELD_KEYS;
 		break;
 	case 5:
 		field = FIELD_VALUE;
@@ -120,6 +125,7 @@ static int history_field_of(const char *name, size_t len)
 	case 6:
 		field = name[0] == 'c'   ? FIELD_CLIENT
 		        : name[0] == 'e' ? FIELD_EXPECT
+		        : name[0] == 'v' ? FIELD_VALUES
 		        : name[2] == 's' ? FIELD_RESULT
 		                         : FIELD_RETURN;
 		break;
@@ -133,7 +139,8 @@ static int history_field_of(const char *name, size_t len)
 static int history_op_kind(struct history_reader *r, const struct json_value *v,
                            enum check_kind *kind)
 {
-	static const char *const names[] = {"get", "put", "delete", "append", "cas", "incr"};
+	static const char *const names[] = {"get",  "put",  "delete",   "append", "cas",
+	                                    "incr", "mset", "delrange", "expire"};
 	if (v->type != JSON_STRING)
 		return history_fail(r, "\"op\" must be a string");
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -145,8 +152,44 @@ static int history_op_kind(struct history_reader *r, const struct json_value *v,
 	char shown[64];
 	struct check_str name = {.bytes = v->str, .len = v->len, .present = true};
 	check_format_str(shown, sizeof(shown), &name, 30, "null");
-	return history_fail(r, "unknown op %s (expected get, put, delete, append, cas or incr)",
+	return history_fail(r,
+	                    "unknown op %s (expected get, put, delete, append, cas, incr, "
+	                    "mset, delrange or expire)",
 	                    shown);
+}
+
+/* mset's "keys" or "values": an array of strings, as long as the other. */
+static int history_list(struct history_reader *r, const struct json_value *v, bool keys,
+                        struct check_op *op)
+{
+	const char *field = keys ? "keys" : "values";
+	if (v->type != JSON_ARRAY || v->count == 0)
+		return history_fail(r, "\"%s\" must be an array of strings, not empty", field);
+	if (op->key_count != 0 && op->key_count != v->count)
+		return history_fail(r, "\"keys\" and \"values\" differ in length");
+	struct check_str *list = r->list;
+	size_t n = 0;
+	for (const struct json_value *e = v->child; e != NULL; e = e->next) {
+		if (e->type != JSON_STRING)
+			return history_fail(r, "\"%s\" must be an array of strings", field);
+		history_keep(r, e, &list[n++]);
+	}
+	r->list += n;
+	op->key_count = n;
+	if (keys)
+		op->keys = list;
+	else
+		op->values = list;
+	return 0;
+}
+
+/* Room for every string of every array: each takes two quotes of the text at least. */
+static struct check_str *history_lists(const char *text, size_t text_len)
+{
+	size_t quotes = 0;
+	for (size_t i = 0; i < text_len; i++)
+		quotes += text[i] == '"';
+	return calloc(quotes / 2 + 1, sizeof(struct check_str));
 }
 
 /* Reads one field of an operation. */
@@ -183,6 +226,11 @@ static int history_field(struct history_reader *r, int field, const struct json_
 		return 0;
 	case FIELD_CALL:
 		return history_integer(r, v, "call", &op->call_time);
+	case FIELD_KEYS:
+	case FIELD_VALUES:
+		return history_list(r, v, field == FIELD_KEYS, op);
+	case FIELD_END:
+		return history_nullable_string(r, v, "end", &op->range_end);
 	case FIELD_RETURN:
 		if (v->type == JSON_NULL) {
 			*return_null = true;
@@ -256,6 +304,7 @@ void check_history_free(struct check_history *history)
 		return;
 	free(history->ops);
 	free(history->bytes);
+	free(history->lists);
 	memset(history, 0, sizeof(*history));
 }
 
@@ -296,7 +345,8 @@ int check_history_parse(const char *text, size_t text_len, struct check_history 
 	size_t lines = history_count_lines(text, text_len);
 	history->ops = calloc(lines, sizeof(*history->ops));
 	history->bytes = malloc(text_len + 1);
-	if (history->ops == NULL || history->bytes == NULL) {
+	history->lists = history_lists(text, text_len);
+	if (history->ops == NULL || history->bytes == NULL || history->lists == NULL) {
 		check_history_free(history);
 		if (error != NULL)
 			snprintf(error->message, sizeof(error->message), "out of memory");
@@ -305,7 +355,8 @@ int check_history_parse(const char *text, size_t text_len, struct check_history 
 	struct json_limits lim;
 	history_json_limits(&lim);
 	struct json_doc *doc = NULL;
-	struct history_reader r = {.arena = history->bytes, .error = error, .line = 0};
+	struct history_reader r = {
+	    .arena = history->bytes, .list = history->lists, .error = error, .line = 0};
 	const char *p = text;
 	const char *end = text + text_len;
 	int rc = 0;
@@ -437,6 +488,23 @@ int check_write_json_str(FILE *out, const struct check_str *s)
 	return fputc('"', out) == EOF ? -EIO : 0;
 }
 
+/* mset's "keys" and "values" arrays, delrange's "end". */
+static int check_write_multi(FILE *out, const struct check_op *op)
+{
+	int rc = 0;
+	if (op->kind == CHECK_KIND_DELRANGE)
+		rc = fputs(",\"end\":", out) < 0 || check_write_json_str(out, &op->range_end) != 0;
+	for (int list = 0; op->kind == CHECK_KIND_MSET && list < 2 && rc == 0; list++) {
+		const struct check_str *strs = list == 0 ? op->keys : op->values;
+		rc = fputs(list == 0 ? ",\"keys\":[" : ",\"values\":[", out) < 0;
+		for (size_t i = 0; i < op->key_count && rc == 0; i++)
+			rc = (i > 0 && fputc(',', out) == EOF) ||
+			     check_write_json_str(out, &strs[i]) != 0;
+		rc = rc || fputc(']', out) == EOF;
+	}
+	return rc ? -EIO : 0;
+}
+
 int check_history_write(FILE *out, const struct check_op *ops, size_t op_count)
 {
 	assert(out != NULL && (ops != NULL || op_count == 0));
@@ -449,6 +517,7 @@ int check_history_write(FILE *out, const struct check_op *ops, size_t op_count)
 		     check_write_json_str(out, &op->value) != 0;
 		rc = rc || fputs(",\"expect\":", out) < 0 ||
 		     check_write_json_str(out, &op->expect) != 0;
+		rc = rc || check_write_multi(out, op) != 0;
 		rc = rc || fputs(",\"result\":", out) < 0;
 		if (op->kind == CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
 			rc = rc ||

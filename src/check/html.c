@@ -80,6 +80,12 @@ static const char *html_kind_color(enum check_kind kind)
 		return "#dadaeb";
 	case CHECK_KIND_INCR:
 		return "#fcbba1";
+	case CHECK_KIND_MSET:
+		return "#fdae6b";
+	case CHECK_KIND_DELRANGE:
+		return "#bdbdbd";
+	case CHECK_KIND_EXPIRE:
+		return "#e5f5e0";
 	}
 	return "#ffffff";
 }
@@ -105,10 +111,11 @@ static void html_explanation(FILE *out, const struct check_op *ops, const struct
 {
 	char line[640], why[400], key[128], state[128];
 	check_format_str(key, sizeof(key), &ops[r->keys[r->failed_key].first_op].key, 60, "null");
-	fputs("<h2>Why key ", out);
+	fputs(r->failed_group ? "<h2>Why the group of keys of " : "<h2>Why key ", out);
 	html_text(out, key);
 	fputs(" is not linearizable</h2>\n<p>The longest linearizable prefix found has ", out);
-	fprintf(out, "%zu operations; after them the key holds ", r->prefix_count);
+	fprintf(out, "%zu operations; after them the key%s hold%s ", r->prefix_count,
+	        r->failed_group ? "s" : "", r->failed_group ? "" : "s");
 	html_text(out,
 	          check_format_str(state, sizeof(state), &r->prefix_state, 60, "nothing (absent)"));
 	fputs(". None of these operations can be placed next:</p>\n<ul>\n", out);
@@ -117,7 +124,10 @@ static void html_explanation(FILE *out, const struct check_op *ops, const struct
 		fputs("<li>", out);
 		html_text(out, check_describe_op(line, sizeof(line), op));
 		fputs(": ", out);
-		html_text(out, check_explain_stuck(why, sizeof(why), op, &r->prefix_state));
+		html_text(out, r->failed_group
+		                   ? "it cannot go next on these values, or what must follow it "
+		                     "then cannot all be placed"
+		                   : check_explain_stuck(why, sizeof(why), op, &r->prefix_state));
 		fputs(".</li>\n", out);
 	}
 	fputs("</ul>\n", out);
@@ -270,7 +280,7 @@ int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
 	      "their durations. Hover over an operation for its details.</p>\n",
 	      out);
 	fputs("<p class=\"legend\">", out);
-	for (int k = CHECK_KIND_GET; k <= CHECK_KIND_INCR; k++)
+	for (int k = CHECK_KIND_GET; k <= CHECK_KIND_EXPIRE; k++)
 		fprintf(out, "<span style=\"background:%s\">%s</span>",
 		        html_kind_color((enum check_kind)k), check_kind_name((enum check_kind)k));
 	fputs(" <span style=\"border:2px dashed #555\">outcome unknown</span>"

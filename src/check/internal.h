@@ -2,6 +2,7 @@
 #ifndef CONCORD_CHECK_INTERNAL_H
 #define CONCORD_CHECK_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -21,5 +22,18 @@ char *check_describe_op(char *buf, size_t size, const struct check_op *op);
 /* Why op cannot be the next operation when the key holds state. */
 char *check_explain_stuck(char *buf, size_t size, const struct check_op *op,
                           const struct check_str *state);
+
+/* The objects a history is checked as (group.c): a key, or the keys that multi-key
+ * operations tie together, checked as one object (linearizability is local to objects, and
+ * no operation spans two groups). Group g is ops[index[start[g] .. start[g + 1])], sorted by
+ * call time; multi[g]: it holds multi-key operations (search_multi decides it). */
+struct check_groups {
+	size_t *index;
+	size_t *start; /* count + 1 entries */
+	bool *multi;
+	size_t count;
+};
+int check_group(const struct check_op *ops, size_t n, struct check_groups *out);
+void check_groups_free(struct check_groups *g);
 
 #endif /* CONCORD_CHECK_INTERNAL_H */

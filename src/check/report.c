@@ -58,6 +58,23 @@ char *check_describe_op(char *buf, size_t size, const struct check_op *op)
 		else
 			snprintf(what, sizeof(what), "incr by %s", op->value.present ? v : "1");
 		break;
+	case CHECK_KIND_MSET: {
+		char k0[128];
+		report_str(k0, sizeof(k0), &op->keys[0], "null");
+		report_str(v, sizeof(v), &op->values[0], "null");
+		snprintf(what, sizeof(what), "mset of %zu keys: %s := %s%s", op->key_count, k0, v,
+		         op->key_count > 1 ? ", ..." : "");
+		break;
+	}
+	case CHECK_KIND_EXPIRE:
+		snprintf(what, sizeof(what), "expiry of %s", e);
+		break;
+	case CHECK_KIND_DELRANGE:
+		report_str(e, sizeof(e), &op->range_end, "null");
+		snprintf(what, sizeof(what), "delrange up to %s%s%.*s", e,
+		         op->result.present ? " -> deleted " : "", (int)op->result.len,
+		         op->result.present ? op->result.bytes : "");
+		break;
 	}
 	char when[96];
 	if (op->ok == CHECK_OK_UNKNOWN)
@@ -160,15 +177,41 @@ static void report_key_line(FILE *out, const struct check_op *ops,
 	        report_verdict_word(kr->verdict), kr->op_count, kr->checked_count, kr->states);
 }
 
+/* In a group of keys: "on "k1": " before an op (a delrange: its range); else "". */
+static const char *report_on_key(char *buf, size_t size, const struct check_result *r,
+                                 const struct check_op *op)
+{
+	char key[128];
+	buf[0] = '\0';
+	if (r->failed_group && op->kind == CHECK_KIND_DELRANGE)
+		snprintf(buf, size, "from %s: ", report_str(key, sizeof(key), &op->key, "null"));
+	else if (r->failed_group)
+		snprintf(buf, size, "on %s: ", report_str(key, sizeof(key), &op->key, "null"));
+	return buf;
+}
+
+static void report_prefix_state(FILE *out, const struct check_result *r)
+{
+	char state[400];
+	if (r->failed_group)
+		fprintf(out, "After them the keys hold: %.*s.\n", (int)r->prefix_state.len,
+		        r->prefix_state.bytes);
+	else
+		fprintf(out, "After them the key holds %s.\n",
+		        report_str(state, sizeof(state), &r->prefix_state, "nothing (absent)"));
+}
+
 static void report_violation(FILE *out, const struct check_op *ops, const struct check_result *r)
 {
 	const struct check_key_result *kr = &r->keys[r->failed_key];
-	char key[128], line[640], why[400];
+	char key[128], line[640], why[400], on[160];
 	report_str(key, sizeof(key), &ops[kr->first_op].key, "null");
 	fprintf(out,
-	        "\nKey %s is not linearizable: no order of its %zu operations respects %s "
+	        "\n%s %s%s is not linearizable: no order of its %zu operations respects %s "
 	        "and the values they saw.\n",
-	        key, kr->checked_count, r->client_order ? "real time, client order" : "real time");
+	        r->failed_group ? "The group of keys of" : "Key", key,
+	        r->failed_group ? " (keys that multi-key operations tie together)" : "",
+	        kr->checked_count, r->client_order ? "real time, client order" : "real time");
 	if (r->client_order_violated)
 		fprintf(
 		    out,
@@ -186,18 +229,21 @@ static void report_violation(FILE *out, const struct check_op *ops, const struct
 		for (size_t i = from; i < r->prefix_count; i++) {
 			const struct check_op *op = &ops[r->prefix[i]];
 			fprintf(
-			    out, "  %4zu. %s%s\n", i + 1, check_describe_op(line, sizeof(line), op),
+			    out, "  %4zu. %s%s%s\n", i + 1, report_on_key(on, sizeof(on), r, op),
+			    check_describe_op(line, sizeof(line), op),
 			    op->ok == CHECK_OK_UNKNOWN ? " -- taken to have happened here" : "");
 		}
-		char state[128];
-		fprintf(out, "After them the key holds %s.\n",
-		        report_str(state, sizeof(state), &r->prefix_state, "nothing (absent)"));
+		report_prefix_state(out, r);
 	}
 	fprintf(out, "None of these operations can be placed next:\n");
 	for (size_t i = 0; i < r->stuck_count && i < REPORT_STUCK_LISTED; i++) {
 		const struct check_op *op = &ops[r->stuck[i]];
-		fprintf(out, "  - %s:\n      %s.\n", check_describe_op(line, sizeof(line), op),
-		        check_explain_stuck(why, sizeof(why), op, &r->prefix_state));
+		fprintf(out, "  - %s%s:\n      %s.\n", report_on_key(on, sizeof(on), r, op),
+		        check_describe_op(line, sizeof(line), op),
+		        r->failed_group
+		            ? "it cannot go next on these values, or the operations "
+		              "that must follow it then cannot all be placed"
+		            : check_explain_stuck(why, sizeof(why), op, &r->prefix_state));
 	}
 	if (r->stuck_count > REPORT_STUCK_LISTED)
 		fprintf(out, "  ... and %zu more\n", r->stuck_count - REPORT_STUCK_LISTED);

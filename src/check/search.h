@@ -33,6 +33,12 @@ struct search_result {
 int search_key(const struct check_op *ops, const size_t *index, size_t count, bool client_order,
                struct budget *budget, struct search_result *out);
 
+/* The same for a group of keys that multi-key operations tie together (ops of every kind,
+ * on several keys, sorted by call time): a plain search over the tuple of the group's
+ * values, without the single-key pruning rules. (multi.c) */
+int search_multi(const struct check_op *ops, const size_t *index, size_t count, bool client_order,
+                 struct budget *budget, struct search_result *out);
+
 /* Whether the checker drops op before the search (it can have no effect and observes nothing). */
 bool search_op_dropped(const struct check_op *op);
 

@@ -1,6 +1,7 @@
 /* clients.c: simulated clients. Each talks to the node it believes leads over a
  * connection (conn.c), as the server's clients do: real kv commands (put, append, incr,
- * cas, delete) through driver_write and linearizable gets through driver_read, with
+ * cas, delete on k0..k4; put, delete, mset and delrange over several keys on m0..m2)
+ * through driver_write and linearizable gets through driver_read, with
  * timeouts; some run one operation at a time under a session and resend writes whose
  * outcome is unknown, some pipeline several. Every operation goes into a history for
  * the checker, which holds each client to the order it called its operations in. */
@@ -61,8 +62,9 @@ static void op_finish(struct sim *s, struct client *c, uint64_t opi, int ok)
 
 static const char *kind_name(enum check_kind k)
 {
-	static const char *const names[] = {"get", "put", "delete", "append", "cas", "incr"};
-	return (unsigned)k < 6 ? names[k] : "?";
+	static const char *const names[] = {"get", "put",  "delete", "append",
+	                                    "cas", "incr", "mset",   "delrange"};
+	return (unsigned)k < 8 ? names[k] : "?";
 }
 
 /* The text a write puts into the store: unique per operation, so that the entry that
@@ -89,6 +91,24 @@ static enum check_kind draw_kind(struct sim *s)
 	if (r < 95)
 		return CHECK_KIND_CAS;
 	return CHECK_KIND_DELETE;
+}
+
+/* An operation on m0..m2: registers read and written one at a time or several at once. */
+static void draw_multi(struct sim *s, struct hist_op *op)
+{
+	uint64_t r = sim_rand(s, 100);
+	op->kind = r < 35   ? CHECK_KIND_GET
+	           : r < 55 ? CHECK_KIND_PUT
+	           : r < 65 ? CHECK_KIND_DELETE
+	           : r < 85 ? CHECK_KIND_MSET
+	                    : CHECK_KIND_DELRANGE;
+	uint32_t first = (uint32_t)sim_rand(s, SIM_MULTI_KEYS);
+	op->key = SIM_KEYS + first;
+	op->nkeys = 1;
+	if (op->kind == CHECK_KIND_MSET || op->kind == CHECK_KIND_DELRANGE)
+		op->nkeys = 1 + (uint32_t)sim_rand(s, SIM_MULTI_KEYS - first);
+	if (op->kind == CHECK_KIND_PUT && sim_rand(s, 3) == 0)
+		op->ttl_ms = SIM_TTL_MIN_MS + (uint32_t)sim_rand(s, 400);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -150,18 +170,22 @@ static uint64_t start_op(struct sim *s, struct client *c, uint32_t key_hint)
 {
 	if (sim_rand(s, 100) < SIM_SIDE_PERCENT)
 		expiry_side(s, c);
-	struct hist_op op = {
-	    .client = c->id,
-	    .kind = draw_kind(s),
-	    .key = (uint32_t)sim_rand(s, SIM_KEYS),
-	    .ok = -2,
-	    .call = s->now,
-	};
-	if (key_hint < SIM_KEYS && sim_rand(s, 100) < 60)
-		op.key = key_hint;
+	struct hist_op op = {.client = c->id, .ok = -2, .call = s->now};
+	if (sim_rand(s, 100) < SIM_MULTI_PERCENT) {
+		draw_multi(s, &op);
+	} else {
+		op.kind = draw_kind(s);
+		op.key = (uint32_t)sim_rand(s, SIM_KEYS);
+		if (key_hint < SIM_KEYS && sim_rand(s, 100) < 60)
+			op.key = key_hint;
+	}
 	op.write = op.kind != CHECK_KIND_GET;
 	if (op.kind == CHECK_KIND_PUT || op.kind == CHECK_KIND_APPEND || op.kind == CHECK_KIND_CAS)
 		op.value = ++s->next_value;
+	if (op.kind == CHECK_KIND_MSET) {
+		op.value = s->next_value + 1;
+		s->next_value += op.nkeys;
+	}
 	if (op.kind == CHECK_KIND_INCR)
 		op.value = 1 + sim_rand(s, 5);
 	if (op.kind == CHECK_KIND_CAS)
@@ -266,7 +290,8 @@ static void write_unknown(struct sim *s, struct client *c, uint64_t opi)
 /* Whether the entry just applied carries this write (its unique value). */
 static bool entry_carries(const struct raft_entry *e, const struct hist_op *op)
 {
-	if (op->kind == CHECK_KIND_INCR || op->kind == CHECK_KIND_DELETE)
+	if (op->kind == CHECK_KIND_INCR || op->kind == CHECK_KIND_DELETE ||
+	    op->kind == CHECK_KIND_DELRANGE)
 		return true; /* no unique bytes: the driver's term rule is what is checked */
 	char text[SIM_VALUE];
 	size_t len = value_text(op, text);
@@ -294,6 +319,12 @@ static int reply_outcome(struct sim *s, struct client *c, struct hist_op *op,
 		op->existed = r->integer > 0 ? CHECK_EXISTED_YES : CHECK_EXISTED_NO;
 		c->seen[op->key] = 0;
 		break;
+	case CHECK_KIND_DELRANGE: {
+		char count[24];
+		snprintf(count, sizeof(count), "%" PRId64, r->integer);
+		op->result = text_dup(count, strlen(count));
+		break;
+	}
 	default:
 		if (op->kind == CHECK_KIND_PUT)
 			c->seen[op->key] = op->value;
@@ -311,6 +342,8 @@ static void write_acked(struct sim *s, struct client *c, struct hist_op *op,
 	op->index = e->index;
 	op->term = e->term;
 	s->res->acked++;
+	if (op->kind == CHECK_KIND_MSET || op->kind == CHECK_KIND_DELRANGE)
+		s->res->multi_acked++;
 	if (e->index > s->max_acked_index)
 		s->max_acked_index = e->index;
 	sim_log(s, "client %u: %s k%u acknowledged at index %" PRIu64, c->id, kind_name(op->kind),
@@ -391,6 +424,54 @@ static struct request *request_new(struct sim *s, struct client *c, struct node 
 	return rq;
 }
 
+/* A client of depth 1 writes under its session; a pipelining one without (a session keeps
+ * one write's reply: kv.md), at most once since it never resends. */
+static int send_write(const struct client *c, struct node *nd, const struct hist_op *op,
+                      struct kv_cmd *cmd, struct request *rq)
+{
+	assert(c->depth > 1 || (c->session != 0 && op->seq != 0));
+	cmd->client_id = c->depth == 1 ? c->session : 0;
+	cmd->seq = c->depth == 1 ? op->seq : 0;
+	return driver_write(nd->d, cmd, on_write, rq);
+}
+
+/* MSET of m<a>.. with consecutive values, or DELRANGE [m<a>, m<a + n>): the keys m0..m2
+ * that the checker decides as one object. */
+static int submit_multi(const struct client *c, struct node *nd, const struct hist_op *op,
+                        struct request *rq)
+{
+	char names[SIM_MULTI_KEYS + 1][8], texts[SIM_MULTI_KEYS][SIM_VALUE];
+	struct kv_put puts[SIM_MULTI_KEYS];
+	assert(op->nkeys >= 1 && op->key + op->nkeys <= SIM_ALL_KEYS);
+	for (uint32_t i = 0; i <= op->nkeys; i++) {
+		size_t len = sim_key_name(op->key + i, names[i]);
+		if (i == op->nkeys)
+			break;
+		puts[i] = (struct kv_put){.key = names[i], .key_len = len, .value = texts[i]};
+		puts[i].value_len =
+		    (size_t)snprintf(texts[i], SIM_VALUE, "%" PRIu64, op->value + i);
+	}
+	struct kv_cmd cmd = {.op = KV_OP_MSET, .n = op->nkeys, .puts = puts};
+	if (op->kind == CHECK_KIND_DELRANGE)
+		cmd = (struct kv_cmd){.op = KV_OP_DELRANGE,
+		                      .put = {.key = names[0], .key_len = 2},
+		                      .range_end = names[op->nkeys],
+		                      .range_end_len = 2};
+	return send_write(c, nd, op, &cmd, rq);
+}
+
+/* A put's TTL: on m0..m2 the one drawn, short enough to fire (the history then holds
+ * the put's expiry: lincheck.c); else every third put with an hour's, which never fires
+ * within a run, so that the history checks that such a key reads like any other. */
+static struct kv_expiry put_expiry(const struct hist_op *op)
+{
+	if (op->ttl_ms > 0)
+		return (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = op->ttl_ms};
+	if (op->seq % 3 == 0)
+		return (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = 3600 * 1000};
+	return (struct kv_expiry){0};
+}
+
 /* Builds the command of a write, as the server's RESP frontend does. */
 static int submit_write(const struct client *c, struct node *nd, const struct hist_op *op,
                         struct request *rq)
@@ -404,11 +485,7 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 	switch (op->kind) {
 	case CHECK_KIND_PUT:
 		cmd.op = KV_OP_SET;
-		/* Every third put with an hour's TTL: it never expires within a run, and the
-		 * history checks that such a key reads like any other. */
-		if (op->seq % 3 == 0)
-			cmd.put.expiry =
-			    (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = 3600 * 1000};
+		cmd.put.expiry = put_expiry(op);
 		break;
 	case CHECK_KIND_APPEND:
 		cmd.op = KV_OP_APPEND;
@@ -449,16 +526,14 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 			cmd = (struct kv_cmd){.op = KV_OP_DEL, .n = 1, .keys = &del};
 		}
 		break;
+	case CHECK_KIND_MSET:
+	case CHECK_KIND_DELRANGE:
+		return submit_multi(c, nd, op, rq);
 	default:
 		assert(false);
 		return DRIVER_EINVAL;
 	}
-	/* A client of depth 1 writes under its session; a pipelining one without (a session
-	 * keeps one write's reply: kv.md), at most once since it never resends. */
-	assert(c->depth > 1 || (c->session != 0 && op->seq != 0));
-	cmd.client_id = c->depth == 1 ? c->session : 0;
-	cmd.seq = c->depth == 1 ? op->seq : 0;
-	return driver_write(nd->d, &cmd, on_write, rq);
+	return send_write(c, nd, op, &cmd, rq);
 }
 
 /* The node the client believes leads, or NULL (with the guess moved on: the node's

@@ -17,9 +17,13 @@
 #define SIM_MAX_CLIENTS       16
 #define SIM_RECENT            48
 #define SIM_LINE              200
-#define SIM_KEYS              5 /* the clients' key space */
-#define SIM_SIDE_KEYS         4 /* x0..x3: expiry on the side, outside the history */
-#define SIM_SIDE_PERCENT      8 /* of the operations a client starts */
+#define SIM_KEYS              5 /* the clients' key space: k0..k4, one key per operation */
+#define SIM_MULTI_KEYS        3 /* m0..m2: also written and deleted several at a time */
+#define SIM_ALL_KEYS          (SIM_KEYS + SIM_MULTI_KEYS) /* m<i> is key SIM_KEYS + i */
+#define SIM_MULTI_PERCENT     25 /* of the operations a client starts, on m0..m2 */
+#define SIM_TTL_MIN_MS        30 /* the shortest TTL of a put on m0..m2 */
+#define SIM_SIDE_KEYS         4  /* x0..x3: expiry on the side, outside the history */
+#define SIM_SIDE_PERCENT      8  /* of the operations a client starts */
 #define SIM_CLIENT_TIMEOUT_US 1500000ull
 #define SIM_WRITE_TRIES       3 /* a write with no known outcome is proposed again, up to this */
 #define SIM_OP_OPEN           UINT64_MAX       /* a request's op when it opens a session */
@@ -193,7 +197,10 @@ struct hist_op {
 	enum check_kind kind;
 	bool write;
 	uint32_t key;
-	uint64_t value;  /* put, append, cas: the unique value written; incr: the delta */
+	uint32_t nkeys;  /* mset, delrange: the keys key .. key + nkeys - 1 (of m0..m2) */
+	uint32_t ttl_ms; /* a put on m0..m2: its TTL, 0 for none (one in three has one) */
+	uint64_t value;  /* put, append, cas: the unique value written; incr: the delta; mset:
+	                    the first of nkeys consecutive values */
 	uint64_t expect; /* cas: the value expected (0: the key must be absent) */
 	uint64_t seq;    /* a write's sequence number in its client's session */
 	uint32_t tries;  /* proposals of a write: retries carry the same sequence number */
@@ -257,11 +264,11 @@ struct client {
 	uint64_t timer_at;  /* when its armed timer fires (UINT64_MAX: none) */
 	uint64_t last_call; /* the call time of its latest operation, and how many share it */
 	uint32_t n_same_call;
-	uint32_t gen;            /* its timer; older timer events are ignored */
-	uint64_t seen[SIM_KEYS]; /* the last value it wrote or read per key, for cas */
-	uint64_t session;        /* its kv session (0: none yet), as the server's clients have */
-	uint64_t seq;            /* the sequence number of its latest write */
-	bool opening;            /* a session open is under way, on this node incarnation */
+	uint32_t gen;                /* its timer; older timer events are ignored */
+	uint64_t seen[SIM_ALL_KEYS]; /* the last value it wrote or read per key, for cas */
+	uint64_t session; /* its kv session (0: none yet), as the server's clients have */
+	uint64_t seq;     /* the sequence number of its latest write */
+	bool opening;     /* a session open is under way, on this node incarnation */
 	uint32_t open_node, open_epoch;
 };
 

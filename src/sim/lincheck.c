@@ -15,6 +15,10 @@ struct op_text {
 	char key[8];
 	char value[32];
 	char expect[32];
+	/* mset: its keys and values; delrange: the end of its range in keys[0] */
+	char keys[SIM_MULTI_KEYS][8];
+	char values[SIM_MULTI_KEYS][32];
+	struct check_str key_strs[SIM_MULTI_KEYS], value_strs[SIM_MULTI_KEYS];
 };
 
 _Static_assert(SIM_PIPE_MAX < 7, "a client's calls at one instant rank 0..6 (to_check_op)");
@@ -59,17 +63,61 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
 		if (h->ok == 1)
 			op->existed = h->existed;
 		break;
+	case CHECK_KIND_MSET:
+		for (uint32_t i = 0; i < h->nkeys; i++) {
+			t->key_strs[i] =
+			    str_of(t->keys[i], (int)sim_key_name(h->key + i, t->keys[i]));
+			t->value_strs[i] =
+			    str_of(t->values[i], snprintf(t->values[i], sizeof(t->values[i]),
+			                                  "%" PRIu64, h->value + i));
+		}
+		op->keys = t->key_strs;
+		op->values = t->value_strs;
+		op->key_count = h->nkeys;
+		break;
+	case CHECK_KIND_EXPIRE:
+		break; /* made by expiry_op */
+	case CHECK_KIND_DELRANGE:
+		op->range_end =
+		    str_of(t->keys[0], (int)sim_key_name(h->key + h->nkeys, t->keys[0]));
+		break;
 	}
 	if (h->result != NULL && h->ok == 1)
 		op->result = str_of(h->result, (int)strlen(h->result));
+}
+
+/*
+ * The expiry of a put with a TTL, as an operation of unknown outcome: if the key still holds
+ * the put's value, it may become absent at any moment from its call on, or never. Its call
+ * is the put's plus the TTL, less SIM_TTL_SLACK_MS. Sound because the log clock that expiry
+ * follows (docs/kv.md) advances only by the differences between the stamps of one term's
+ * commands, which are the proposing leader's monotonic clock, here the simulation's own
+ * clock in whole ms (plus one): from the put's stamp (taken after its call) to any later
+ * stamp or read it advances by at most the simulated time between them, rounded to the ms.
+ * So the key cannot vanish before call + TTL - 1 ms; a leader change only makes it live
+ * longer, which "or never" allows.
+ */
+enum { SIM_TTL_SLACK_MS = 2 };
+
+static void expiry_op(const struct hist_op *h, struct check_op *op, struct op_text *t)
+{
+	memset(op, 0, sizeof(*op));
+	op->client = h->client;
+	op->kind = CHECK_KIND_EXPIRE;
+	op->ok = CHECK_OK_UNKNOWN;
+	op->key = str_of(t->key, (int)sim_key_name(h->key, t->key));
+	op->expect =
+	    str_of(t->expect, snprintf(t->expect, sizeof(t->expect), "%" PRIu64, h->value));
+	uint64_t at = h->call + ((uint64_t)h->ttl_ms - SIM_TTL_SLACK_MS) * MS;
+	op->call_time = op->return_time = (int64_t)(at * 8);
 }
 
 /* The history as check_ops; reads that failed or timed out observed nothing and are
  * left out. Returns the count; the caller frees *ops and *text. */
 static size_t history_ops(const struct sim *s, struct check_op **ops, struct op_text **text)
 {
-	*ops = calloc(s->n_hist ? s->n_hist : 1, sizeof(**ops));
-	*text = calloc(s->n_hist ? s->n_hist : 1, sizeof(**text));
+	*ops = calloc(s->n_hist ? 2 * s->n_hist : 1, sizeof(**ops)); /* room for expiries */
+	*text = calloc(s->n_hist ? 2 * s->n_hist : 1, sizeof(**text));
 	if (*ops == NULL || *text == NULL)
 		abort();
 	size_t n = 0;
@@ -79,6 +127,10 @@ static size_t history_ops(const struct sim *s, struct check_op **ops, struct op_
 			continue;
 		to_check_op(h, &(*ops)[n], &(*text)[n]);
 		n++;
+		if (h->kind == CHECK_KIND_PUT && h->ttl_ms > 0 && (h->ok == 1 || h->ok == -1)) {
+			expiry_op(h, &(*ops)[n], &(*text)[n]);
+			n++;
+		}
 	}
 	return n;
 }

@@ -10,13 +10,13 @@
 /* The simulated wall clock starts here (2026-01-01), the same in every run. */
 #define SIM_WALL_EPOCH_MS UINT64_C(1767225600000)
 
-_Static_assert(SIM_KEYS <= 10, "sim_key_name writes one digit");
+_Static_assert(SIM_KEYS <= 10 && SIM_MULTI_KEYS < 10, "sim_key_name writes one digit");
 
 size_t sim_key_name(uint32_t key, char buf[8])
 {
-	assert(key < SIM_KEYS);
-	buf[0] = 'k';
-	buf[1] = (char)('0' + key);
+	assert(key <= SIM_ALL_KEYS); /* SIM_ALL_KEYS: "m3", the end of a range over m0..m2 */
+	buf[0] = key < SIM_KEYS ? 'k' : 'm';
+	buf[1] = (char)('0' + (key < SIM_KEYS ? key : key - SIM_KEYS));
 	buf[2] = '\0';
 	return 2;
 }
@@ -54,7 +54,7 @@ uint64_t sim_state_hash(const struct node *nd)
 {
 	const struct kv *kv = driver_kv(nd->d);
 	uint64_t h = expiry_hash(kv, 0xcbf29ce484222325ull ^ kv_revision(kv));
-	for (uint32_t k = 0; k < SIM_KEYS; k++) {
+	for (uint32_t k = 0; k < SIM_ALL_KEYS; k++) {
 		char name[8];
 		size_t len = sim_key_name(k, name);
 		struct kv_value v;

@@ -98,6 +98,7 @@ struct sim_result {
 	uint64_t retries;                 /* writes proposed again after no known outcome */
 	uint64_t duplicates;              /* retried writes the kv answered from the session */
 	uint64_t expiry_writes;           /* unchecked expiry and lease commands (clients.c) */
+	uint64_t multi_acked;             /* MSETs and DELRANGEs on m0..m2 acknowledged */
 	uint64_t watch_events;            /* revisions the watchers got (watch.c) */
 	uint64_t watch_caught_up;         /* of which a restarted watcher got from kv_events */
 	uint64_t watch_compacted;         /* watcher catch-ups refused as compacted */

@@ -65,6 +65,9 @@ static void test_fault_free_run(void **state)
 	assert_int_equal(r.crashes, 0);
 	assert_true(r.acked > 100);
 	assert_true(r.reads > 50);
+	/* Multi-key writes are part of the checked history (docs/checker.md). */
+	assert_true(r.multi_acked > 10);
+	assert_int_equal(r.linearizable, 1);
 }
 
 static void test_faults_parse(void **state)

@@ -25,9 +25,11 @@ static void usage(FILE *f)
 	        "in their range (watch=E/C/K: revisions got, of which by catching up after a\n"
 	        "restart, catch-ups refused as compacted). Then it heals every fault, requires\n"
 	        "a fresh write to commit, and checks the history (get, put, append, incr,\n"
-	        "cas, delete) for linearizability. Prints one line per run with a hash of\n"
-	        "its trace: the same seed always prints the same hash; retries=R/D counts\n"
-	        "retried writes and the duplicates the kv answered from a session.\n"
+	        "cas, delete; mset and delrange over several keys; expiry of TTLs) for\n"
+	        "linearizability. Prints one line per run with a hash of its trace: the\n"
+	        "same seed always prints the same hash; retries=R/D counts\n"
+	        "retried writes and the duplicates the kv answered from a session, multi=M\n"
+	        "the MSETs and DELRANGEs over m0..m2 acknowledged.\n"
 	        "\n"
 	        "options:\n"
 	        "  --seed S          run seed S\n"
@@ -264,22 +266,23 @@ int main(int argc, char **argv)
 			failures++;
 		if (ok && quiet)
 			continue;
-		printf(
-		    "seed=%" PRIu64 " nodes=%u faults=%s ticks=%u: %s  elections=%" PRIu64
-		    " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
-		    " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
-		    " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
-		    " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64 " watch=%" PRIu64 "/%" PRIu64
-		    "/%" PRIu64 " held=%" PRIu64 " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
-		    seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
-		    r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions, r.transfers,
-		    r.snapshots, r.installs, r.conf_changes, r.disk_faults, r.retries, r.duplicates,
-		    r.expiry_writes, r.watch_events, r.watch_caught_up, r.watch_compacted, r.held,
-		    r.linearizable == 1    ? "ok"
-		    : r.linearizable == 0  ? "NO"
-		    : r.linearizable == -1 ? "unknown"
-		                           : "-",
-		    (double)r.sim_ms / 1000.0, r.trace_hash);
+		printf("seed=%" PRIu64 " nodes=%u faults=%s ticks=%u: %s  elections=%" PRIu64
+		       " term=%" PRIu64 " committed=%" PRIu64 " acked=%" PRIu64 " reads=%" PRIu64
+		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
+		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
+		       " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64 " multi=%" PRIu64
+		       " watch=%" PRIu64 "/%" PRIu64 "/%" PRIu64 " held=%" PRIu64
+		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
+		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
+		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
+		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
+		       r.retries, r.duplicates, r.expiry_writes, r.multi_acked, r.watch_events,
+		       r.watch_caught_up, r.watch_compacted, r.held,
+		       r.linearizable == 1    ? "ok"
+		       : r.linearizable == 0  ? "NO"
+		       : r.linearizable == -1 ? "unknown"
+		                              : "-",
+		       (double)r.sim_ms / 1000.0, r.trace_hash);
 		if (o.faults & SIM_FAULT_STALL)
 			printf("  stall: disks=%" PRIu64 " leaders-stepped-down=%" PRIu64 "\n",
 			       r.stalls, r.stalled_leaders);
