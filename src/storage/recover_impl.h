@@ -73,6 +73,7 @@ struct recovery {
 	char damage[STORAGE_ERRMSG_SIZE];
 	raft_index catch_up_to;                 /* with damage: where the log reached, at least */
 	char skipped_snap[STORAGE_ERRMSG_SIZE]; /* why a damaged snapshot was skipped */
+	raft_index skipped_snap_index;          /* the newest damaged one's index (its name) */
 };
 
 /* ---- recover_scan.c */

@@ -109,6 +109,8 @@ static int load_snapshot(struct recovery *r)
 			note(r, "skipping damaged snapshot: %s", why);
 			if (r->skipped_snap[0] == '\0')
 				snprintf(r->skipped_snap, sizeof(r->skipped_snap), "%s", why);
+			if (found[i].index > r->skipped_snap_index)
+				r->skipped_snap_index = found[i].index;
 			rv = STORAGE_OK;
 			continue;
 		}
@@ -428,6 +430,12 @@ static int scan_segments(struct recovery *r)
 	for (uint32_t i = 0; i < r->n_segs; i++)
 		if (r->segs[i].wn.kind == WAL_SEG_CLOSED && r->segs[i].wn.last > r->proven_end)
 			r->proven_end = r->segs[i].wn.last;
+	/* A snapshot's name proves the state up to its index was durable (it is renamed into
+	 * place only after its fsync), damaged or not: a node whose only snapshot is damaged
+	 * and whose log it had compacted away must catch up to it, not start empty and vote
+	 * (seed 213/3: meta's durable end was older, the segments were gone). */
+	if (r->skipped_snap_index > r->proven_end)
+		r->proven_end = r->skipped_snap_index;
 	bool after_open = false;
 	for (uint32_t i = 0; i < r->n_segs; i++) {
 		struct found_seg *s = &r->segs[i];
