@@ -64,6 +64,19 @@ int recovery_list_dir(struct recovery *r, const char *path, struct sio_names *na
 	return STORAGE_OK;
 }
 
+/* A damaged snapshot: fall back to an older one (if the log no longer reaches back to
+ * it, the gap check below refuses to start), and keep its index: its name still proves
+ * the state up to there durable (scan_segments). */
+static int snapshot_skipped(struct recovery *r, const struct snap_name *s, const char *why)
+{
+	note(r, "skipping damaged snapshot: %s", why);
+	if (r->skipped_snap[0] == '\0')
+		snprintf(r->skipped_snap, sizeof(r->skipped_snap), "%s", why);
+	if (s->index > r->skipped_snap_index)
+		r->skipped_snap_index = s->index;
+	return STORAGE_OK;
+}
+
 /* Loads the newest snapshot that checks out; remembers the others for deletion. */
 static int load_snapshot(struct recovery *r)
 {
@@ -104,14 +117,7 @@ static int load_snapshot(struct recovery *r)
 		struct raft_buf *data = NULL;
 		rv = snap_read(r->io, path, &found[i], &r->snap, &data, why);
 		if (rv == STORAGE_ECORRUPT) {
-			/* Fall back to an older one; if the log no longer reaches back to it,
-			 * the gap check below refuses to start. */
-			note(r, "skipping damaged snapshot: %s", why);
-			if (r->skipped_snap[0] == '\0')
-				snprintf(r->skipped_snap, sizeof(r->skipped_snap), "%s", why);
-			if (found[i].index > r->skipped_snap_index)
-				r->skipped_snap_index = found[i].index;
-			rv = STORAGE_OK;
+			rv = snapshot_skipped(r, &found[i], why);
 			continue;
 		}
 		if (rv != STORAGE_OK) {
