@@ -78,6 +78,11 @@ eq "ctl txn failure" "$(flat <<<"$out")" "FAILURE  key1 overwrote key1"
 out=$(printf 'ver("nokey") = "0"\nc("key1") > "0"\nm("key1") != "0"\n\nput k2 "a \\"quoted\\" value"\n' | ctl txn) || fail "ctl txn: $out"
 eq "ctl txn abbreviations" "$(flat <<<"$out")" "SUCCESS  OK"
 eq "quoted value" "$(ctl get k2)" 'a "quoted" value'
+ctl put dp/a 1 >/dev/null && ctl put dp/b 2 >/dev/null || fail "ctl put dp/"
+out=$(printf '\ndel dp/ --prefix --prev-kv\ndel dp/ --prefix --prev-kv\nget dp/ --prefix\n' | ctl txn) || fail "ctl txn: $out"
+eq "ctl txn del --prev-kv" "$(flat <<<"$out")" "SUCCESS  2 dp/a 1 dp/b 2  0"
+printf '\nget k --prev-kv\n' | ctl txn >/dev/null 2>&1
+eq "ctl txn --prev-kv on a get is a usage error" "$?" "2"
 printf 'bad("k") = "1"\n' | ctl txn >/dev/null 2>&1
 eq "ctl txn usage error" "$?" "2"
 log "pass"

@@ -17,24 +17,28 @@
  *   value("key2") = "v"              =, !=, <, >; the operand quoted
  *
  *   put key1 "new value"           success requests: put KEY VALUE, get KEY [END]
- *   get key2 --prefix                [--prefix|--from-key], del KEY [END] [...]
+ *   get key2 --prefix                [--prefix|--from-key], del KEY [END] [--prev-kv] [...]
  *
  *   put key1 "other"               failure requests, to the end
  *
  * Words are split on blanks; "..." quotes (with \" and \\ inside). The output, as
  * etcdctl's: SUCCESS or FAILURE, then each response after a blank line (OK for a put,
- * key and value lines for a get, the number deleted for a del).
+ * key and value lines for a get, the number deleted for a del, followed by what it deleted,
+ * key and value lines, with --prev-kv).
  */
 
 #define TXN_LINE_MAX  (1u << 20) /* one input line */
 #define TXN_ARGS_MAX  (1u << 16) /* words of the command sent */
 #define TXN_WORDS_MAX 8u         /* of one request line */
 
-/* The command's arguments; every string owned. */
+/* The command's arguments; every string owned. prev_kv[k][i]: request i of branch k
+ * (0 success, 1 failure) is a del --prev-kv, whose reply prints differently. */
 struct targs {
 	char **v;
 	size_t *len;
 	size_t n, cap;
+	bool *prev_kv[2];
+	size_t nreq[2];
 };
 
 static void targs_push(struct targs *a, const char *s, size_t len)
@@ -63,6 +67,8 @@ static void targs_free(struct targs *a)
 		free(a->v[i]);
 	free(a->v);
 	free(a->len);
+	free(a->prev_kv[0]);
+	free(a->prev_kv[1]);
 }
 
 /* The next word of *p (quotes removed, escapes applied) into out; false at the end. */
@@ -127,20 +133,21 @@ static void compare_line(struct targs *a, const char *line, char *buf)
 	targs_push(a, buf, vlen);
 }
 
-/* put KEY VALUE | get KEY [END] [--prefix|--from-key] | del KEY [END] [--prefix|--from-key] */
-static void request_line(struct targs *a, const char *line, char *buf)
+/* put KEY VALUE | get KEY [END] [--prefix|--from-key]
+ * | del KEY [END] [--prefix|--from-key] [--prev-kv] */
+static bool request_line(struct targs *a, const char *line, char *buf)
 {
 	char *w[TXN_WORDS_MAX];
 	size_t wl[TXN_WORDS_MAX], n = 0, len;
-	bool prefix = false, from_key = false;
+	bool prefix = false, from_key = false, prev_kv = false;
 	const char *p = line;
 	while (next_word(&p, buf, &len)) {
-		if (strcmp(buf, "--prefix") == 0) {
-			prefix = true;
-			continue;
-		}
-		if (strcmp(buf, "--from-key") == 0) {
-			from_key = true;
+		bool *flag = strcmp(buf, "--prefix") == 0     ? &prefix
+		             : strcmp(buf, "--from-key") == 0 ? &from_key
+		             : strcmp(buf, "--prev-kv") == 0  ? &prev_kv
+		                                              : NULL;
+		if (flag != NULL) {
+			*flag = true;
 			continue;
 		}
 		if (n == TXN_WORDS_MAX)
@@ -154,11 +161,16 @@ static void request_line(struct targs *a, const char *line, char *buf)
 	bool put = n > 0 && strcmp(w[0], "put") == 0;
 	bool get = n > 0 && strcmp(w[0], "get") == 0;
 	bool del = n > 0 && strcmp(w[0], "del") == 0;
-	if (!(put && n == 3 && !prefix && !from_key) && !((get || del) && (n == 2 || n == 3)))
-		ctl_usage_error("txn: bad request '%s' (put KEY VALUE, get|del KEY [END] "
-		                "[--prefix|--from-key])",
-		                line);
-	targs_push(a, put ? "PUT" : get ? "GET" : "DEL", 3);
+	if ((!(put && n == 3 && !prefix && !from_key) && !((get || del) && (n == 2 || n == 3))) ||
+	    (prev_kv && !del))
+		ctl_usage_error(
+		    "txn: bad request '%s' (put KEY VALUE, get KEY [END] "
+		    "[--prefix|--from-key], del KEY [END] [--prefix|--from-key] [--prev-kv])",
+		    line);
+	if (prev_kv)
+		targs_push(a, "DELPREV", 7);
+	else
+		targs_push(a, put ? "PUT" : get ? "GET" : "DEL", 3);
 	targs_push(a, w[1], wl[1]);
 	if (put || n == 3) {
 		targs_push(a, w[2], wl[2]);
@@ -180,6 +192,7 @@ static void request_line(struct targs *a, const char *line, char *buf)
 	}
 	for (size_t i = 0; i < n; i++)
 		free(w[i]);
+	return prev_kv;
 }
 
 /* Reads the three sections; a[counts[k]] is the placeholder of section k's count. */
@@ -205,10 +218,17 @@ static void txn_read(FILE *in, struct targs *a)
 			}
 			continue;
 		}
-		if (section == 0)
+		if (section == 0) {
 			compare_line(a, line, buf);
-		else
-			request_line(a, line, buf);
+		} else {
+			bool prev_kv = request_line(a, line, buf);
+			size_t *nr = &a->nreq[section - 1];
+			bool *pk = realloc(a->prev_kv[section - 1], (*nr + 1) * sizeof(*pk));
+			if (pk == NULL)
+				abort();
+			pk[(*nr)++] = prev_kv;
+			a->prev_kv[section - 1] = pk;
+		}
 		count[section]++;
 	}
 	for (; section < 2; section++) {
@@ -232,7 +252,7 @@ static void print_str(const struct concord_reply *r)
 	fputc('\n', stdout);
 }
 
-static void response_print(const struct concord_reply *r)
+static void response_print(const struct concord_reply *r, bool prev_kv)
 {
 	fputc('\n', stdout);
 	if (r->type == CONCORD_REPLY_STATUS || r->type == CONCORD_REPLY_ERROR) {
@@ -241,6 +261,10 @@ static void response_print(const struct concord_reply *r)
 		printf("%" PRId64 "\n", r->integer);
 	} else if (r->type == CONCORD_REPLY_ARRAY && r->n == 2 &&
 	           r->elems[1].type == CONCORD_REPLY_ARRAY) {
+		/* A get answers [count, [key, value...]]; a del with --prev-kv [deleted, [...]]:
+		 * etcdctl prints the number deleted before the pairs, a get's count not at all. */
+		if (r->elems[0].type == CONCORD_REPLY_INTEGER && prev_kv)
+			printf("%" PRId64 "\n", r->elems[0].integer);
 		for (size_t i = 0; i + 1 < r->elems[1].n; i += 2) {
 			print_str(&r->elems[1].elems[i]);
 			print_str(&r->elems[1].elems[i + 1]);
@@ -257,9 +281,10 @@ static int ctl_txn(struct ctl *ctl, int argc, char **argv)
 	txn_read(stdin, &a);
 	struct concord_reply r = {0};
 	int rc = concord_client_command(ctl->c, (const char *const *)a.v, a.len, a.n, &r);
-	targs_free(&a);
-	if (rc != CONCORD_OK)
+	if (rc != CONCORD_OK) {
+		targs_free(&a);
 		return ctl_fail(ctl->c, "txn", rc);
+	}
 	int code = CTL_OK;
 	if (r.type == CONCORD_REPLY_ERROR) {
 		fprintf(stderr, "concordctl: txn: %s\n", r.str);
@@ -268,10 +293,13 @@ static int ctl_txn(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "concordctl: txn: unexpected reply to CONCORD.TXN\n");
 		code = CTL_FAILED;
 	} else {
-		printf("%s\n", r.elems[0].integer != 0 ? "SUCCESS" : "FAILURE");
+		int branch = r.elems[0].integer != 0 ? 0 : 1;
+		printf("%s\n", branch == 0 ? "SUCCESS" : "FAILURE");
 		for (size_t i = 0; r.elems[2].type == CONCORD_REPLY_ARRAY && i < r.elems[2].n; i++)
-			response_print(&r.elems[2].elems[i]);
+			response_print(&r.elems[2].elems[i],
+			               i < a.nreq[branch] && a.prev_kv[branch][i]);
 	}
+	targs_free(&a);
 	concord_reply_free(&r);
 	return code;
 }
