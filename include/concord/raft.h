@@ -141,11 +141,21 @@ const char *raft_strerror(int err);
 struct raft_buf {
 	uint32_t refs;
 	uint32_t len;
-	unsigned char data[];
+	unsigned char
+	    *data; /* len bytes, immutable once shared: inline after the struct, or the host's */
+	/* NULL: the bytes are inline and go with the struct. Otherwise called instead of
+	 * free() when the last reference goes: a host's buffer (raft_buf_init_external)
+	 * whose bytes live elsewhere, for example a mapped file. */
+	void (*release)(struct raft_buf *b);
 };
 
 /* A new buffer holding a copy of `len` bytes at `data`, with one reference. */
 struct raft_buf *raft_buf_new(const void *data, size_t len);
+/* Sets up `b` (the host's, usually at the start of a larger struct of its own) to stand
+ * for `len` bytes at `data` that stay valid and unchanged until `release(b)`, which the
+ * last raft_buf_unref() calls instead of free(). One reference. */
+void raft_buf_init_external(struct raft_buf *b, const void *data, size_t len,
+                            void (*release)(struct raft_buf *b));
 /* Takes one more reference; returns `b`. NULL-safe. */
 struct raft_buf *raft_buf_ref(struct raft_buf *b);
 /* Drops one reference, freeing the buffer with the last one. NULL-safe. */
@@ -493,6 +503,12 @@ int raft_snapshot_meta(const struct raft *r, raft_index index, raft_term *term,
  * behind. Returns 0 or RAFT_EINVAL. */
 int raft_snapshot_taken(struct raft *r, raft_index index, struct raft_buf *data,
                         raft_index trailing);
+
+/* The caller holds the same bytes as the core's snapshot at `index` in another buffer
+ * (the stored file, mapped): the core keeps a reference to `data` instead, so that the
+ * copy in memory can go. Snapshot sends under way finish from the old buffer. Returns
+ * 0, or RAFT_EINVAL if the core's snapshot is not at `index` or has another length. */
+int raft_snapshot_data_replace(struct raft *r, raft_index index, struct raft_buf *data);
 
 /* True if raft_ready would return anything. */
 bool raft_has_ready(const struct raft *r);

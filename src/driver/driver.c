@@ -107,6 +107,7 @@ int driver_new(struct driver **out, const struct driver_config *cfg, const struc
 		         boot->n_entries, boot->conf.n_voters);
 		goto fail;
 	}
+	driver_snapshot_map(d, boot->snapshot_index);
 	*out = d;
 	return DRIVER_OK;
 

@@ -94,6 +94,11 @@ struct driver_seam {
 	 * driver_snapshot_saved(d, status). */
 	void (*snapshot_save)(void *ctx, raft_index index, raft_term term,
 	                      const struct raft_conf *conf, const struct raft_buf *data);
+	/* The durable copy of snapshot (index, term) as a buffer that does not hold the bytes
+	 * in memory (the server maps the stored file), for the core to send to followers in
+	 * place of its copy; NULL if there is none. Called once a snapshot is durable: taken,
+	 * installed from the leader, or recovered at start. May be NULL (keep the copy). */
+	struct raft_buf *(*snapshot_map)(void *ctx, raft_index index, raft_term term);
 	/* The disk failed, or a leader's snapshot does not load: stop. */
 	void (*fail_stop)(void *ctx, const char *why);
 	/* The address book may have changed: `book` true if the reserved member keys were

@@ -124,6 +124,9 @@ int driver_expiry_read(struct driver *d, raft_index *after);
 
 /* Starts a snapshot job if the log has grown past the thresholds and none is running. */
 void driver_snapshot_maybe(struct driver *d);
+/* The core's snapshot at `index` is durable: swap its bytes for the host's stored copy
+ * (seam.snapshot_map), if the host has one and the core's snapshot is still that one. */
+void driver_snapshot_map(struct driver *d, raft_index index);
 /* A leader's snapshot at `index` replaced the state machine. */
 void driver_snapshot_installed(struct driver *d, raft_index index);
 

@@ -151,8 +151,11 @@ static void batch_done(struct driver *d, struct driver_batch *b)
 	/* 3. Durable: speak. 5. Advance. */
 	for (uint32_t i = 0; i < b->rd.n_persisted_messages; i++)
 		d->seam.send(d->seam.ctx, &b->rd.persisted_messages[i]);
+	raft_index installed = b->rd.has_snapshot ? b->rd.snapshot_index : 0;
 	raft_advance(d->r, &b->rd);
 	free(b);
+	if (installed != 0)
+		driver_snapshot_map(d, installed); /* the leader's snapshot is on disk now */
 }
 
 void driver_persisted(struct driver *d, struct driver_batch *b, int status)

@@ -95,12 +95,29 @@ void driver_snapshot_saved(struct driver *d, int status)
 			driver_logf(d, DRIVER_LOG_INFO,
 			            "snapshot at index %" PRIu64 " (%" PRIu32 " bytes) stored",
 			            j->index, j->buf->len);
+		if (rv == 0)
+			driver_snapshot_map(d, j->index);
 	}
 	if (j->index > d->last_snapshot)
 		d->last_snapshot = j->index;
 	d->m.snapshots++;
 	histogram_observe_us(&d->m.snapshot_seconds, driver_now_us(d) - j->start_us);
 	job_end(d);
+}
+
+void driver_snapshot_map(struct driver *d, raft_index index)
+{
+	if (d->seam.snapshot_map == NULL || index == 0 || index != raft_snapshot_index(d->r))
+		return;
+	struct raft_buf *b = d->seam.snapshot_map(d->seam.ctx, index, raft_term_at(d->r, index));
+	if (b == NULL)
+		return;
+	int rv = raft_snapshot_data_replace(d->r, index, b);
+	raft_buf_unref(b);
+	if (rv != 0)
+		driver_logf(d, DRIVER_LOG_WARN,
+		            "the stored snapshot at %" PRIu64 " does not match the core's: %s",
+		            index, raft_strerror(rv));
 }
 
 void driver_snapshot_installed(struct driver *d, raft_index index)

@@ -23,6 +23,17 @@ int raft_snapshot_meta(const struct raft *r, raft_index index, raft_term *term,
 	return RAFT_OK;
 }
 
+int raft_snapshot_data_replace(struct raft *r, raft_index index, struct raft_buf *data)
+{
+	if (data == NULL || r->snap_data == NULL || index != r->snap_index ||
+	    data->len != r->snap_data->len)
+		return RAFT_EINVAL;
+	struct raft_buf *old = r->snap_data;
+	r->snap_data = raft_buf_ref(data);
+	raft_buf_unref(old);
+	return RAFT_OK;
+}
+
 int raft_snapshot_taken(struct raft *r, raft_index index, struct raft_buf *data,
                         raft_index trailing)
 {

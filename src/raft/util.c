@@ -89,12 +89,21 @@ const char *raft_role_name(enum raft_role role)
 struct raft_buf *raft_buf_new(const void *data, size_t len)
 {
 	assert(len <= UINT32_MAX);
-	struct raft_buf *b = raft_xmalloc(sizeof(*b) + len);
+	struct raft_buf *b = raft_buf_alloc(len);
+	if (len > 0)
+		memcpy(b + 1, data, len);
+	return b;
+}
+
+void raft_buf_init_external(struct raft_buf *b, const void *data, size_t len,
+                            void (*release)(struct raft_buf *b))
+{
+	assert(len <= UINT32_MAX);
+	assert(release != NULL);
 	b->refs = 1;
 	b->len = (uint32_t)len;
-	if (len > 0)
-		memcpy(b->data, data, len);
-	return b;
+	b->data = (unsigned char *)data; /* never written through: shared buffers are immutable */
+	b->release = release;
 }
 
 struct raft_buf *raft_buf_alloc(size_t len)
@@ -103,6 +112,8 @@ struct raft_buf *raft_buf_alloc(size_t len)
 	struct raft_buf *b = raft_xmalloc(sizeof(*b) + len);
 	b->refs = 1;
 	b->len = (uint32_t)len;
+	b->data = (unsigned char *)(b + 1);
+	b->release = NULL;
 	return b;
 }
 
@@ -121,7 +132,11 @@ void raft_buf_unref(struct raft_buf *b)
 	if (b == NULL)
 		return;
 	assert(b->refs > 0);
-	if (--b->refs == 0)
+	if (--b->refs > 0)
+		return;
+	if (b->release != NULL)
+		b->release(b);
+	else
 		free(b);
 }
 

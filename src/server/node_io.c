@@ -2,6 +2,7 @@
 #include "server/node_impl.h"
 #include "base/alloc.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -122,6 +123,21 @@ static void seam_persist(void *ctx, struct driver_batch *b, const struct raft_re
 	                    batch_persisted);
 }
 
+/* The stored snapshot file, mapped: the core sends followers its bytes from the page
+ * cache instead of a copy of the whole state machine in the heap. */
+static struct raft_buf *seam_snapshot_map(void *ctx, raft_index index, raft_term term)
+{
+	struct node *n = ctx;
+	struct raft_buf *b = NULL;
+	char err[STORAGE_ERRMSG_SIZE];
+	if (storage_snapshot_map(n->st, index, term, &b, err) != STORAGE_OK) {
+		node_logf(n, LOG_WARN, "the snapshot at %" PRIu64 " stays in memory: %s", index,
+		          err);
+		return NULL;
+	}
+	return b;
+}
+
 void node_seam(struct node *n, struct driver_seam *seam)
 {
 	*seam = (struct driver_seam){
@@ -133,6 +149,7 @@ void node_seam(struct node *n, struct driver_seam *seam)
 	    .wall_ms = seam_wall_ms,
 	    .snapshot_start = node_snapshot_start,
 	    .snapshot_save = node_snapshot_save,
+	    .snapshot_map = seam_snapshot_map,
 	    .fail_stop = seam_fail_stop,
 	    .members_changed = seam_members_changed,
 	    .log = seam_log,

@@ -54,7 +54,7 @@ void snap_name_format(char *out, raft_index index, raft_term term, bool tmp)
 	         tmp ? SNAP_TMP_SUFFIX : "");
 }
 
-static uint32_t header_crc(uint32_t len, const uint8_t *meta)
+uint32_t snap_header_crc(uint32_t len, const uint8_t *meta)
 {
 	uint8_t len_le[4];
 	put_u32(len_le, len);
@@ -82,7 +82,7 @@ int snap_write(struct sio *io, const char *snap_dir, const struct proto_snapshot
 	assert(got == n);
 	put_u32(head, SNAP_MAGIC);
 	put_u32(head + 4, (uint32_t)n);
-	put_u32(head + 8, header_crc((uint32_t)n, head + SNAP_HEADER_BYTES));
+	put_u32(head + 8, snap_header_crc((uint32_t)n, head + SNAP_HEADER_BYTES));
 
 	int fd;
 	int rv = sio_open(io, tmp, SIO_RDWR | SIO_CREATE | SIO_TRUNC, &fd);
@@ -159,7 +159,7 @@ int snap_read(struct sio *io, const char *path, const struct snap_name *name,
 		rv = storage_errmsg_io(errmsg, path, "read", rv);
 		goto out;
 	}
-	if (header_crc(n, head + SNAP_HEADER_BYTES) != get_u32(head + 8)) {
+	if (snap_header_crc(n, head + SNAP_HEADER_BYTES) != get_u32(head + 8)) {
 		rv = storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
 		                        "%s: header checksum mismatch at offset %u", path,
 		                        SNAP_HEADER_BYTES);

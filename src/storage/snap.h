@@ -32,6 +32,9 @@ struct snap_name {
 	bool tmp;
 };
 
+/* The header checksum: CRC-32C of the little-endian length field, then the meta. */
+uint32_t snap_header_crc(uint32_t len, const uint8_t *meta);
+
 /* Parses a file name of DIR/snap; false if it is not a snapshot's name. */
 bool snap_name_parse(const char *name, struct snap_name *out);
 /* Formats the name of snapshot (index, term) into out[SIO_NAME_MAX + 1]. */

@@ -179,6 +179,14 @@ int storage_snapshot_job_run(const struct storage_snapshot_job *j, char *errmsg)
 int storage_snapshot_job_finish(struct storage *st, const struct storage_snapshot_job *j, int rv,
                                 const char *errmsg);
 
+/* The data of stored snapshot (index, term) as a buffer backed by its file, mapped
+ * read-only rather than held in memory (snap_map.c says what is checked and why); one
+ * reference. Touches no storage state but the directory's name: any thread. Only for a
+ * storage on the real file system. Returns 0, STORAGE_ECORRUPT or STORAGE_EIO (errmsg
+ * says why; the caller keeps its copy in memory). */
+int storage_snapshot_map(const struct storage *st, raft_index index, raft_term term,
+                         struct raft_buf **out, char *errmsg);
+
 /* 0 while working; the error that stopped the storage after a failure. */
 int storage_failed(const struct storage *st);
 /* The message of the last error (empty if none). */

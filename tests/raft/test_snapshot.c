@@ -318,6 +318,50 @@ static void test_snapshot_api_errors(void **state)
 	h_free(&h);
 }
 
+/* A host's buffer over bytes of its own (the server's maps the stored file). */
+static int external_released;
+
+static void external_release(struct raft_buf *b)
+{
+	(void)b;
+	external_released++;
+}
+
+static void test_snapshot_data_replace(void **state)
+{
+	(void)state;
+	struct h h;
+	h_init(&h, 3, false, false);
+	h_elect(&h, 1);
+	h_propose_n(&h, 1, 3);
+	raft_index applied = raft_applied_index(R(1));
+	struct raft_buf *heap = raft_buf_new("abc", 3);
+	assert_int_equal(raft_snapshot_taken(R(1), applied, heap, 0), 0);
+	static const char bytes[] = "abc";
+	struct raft_buf ext, shorter;
+	external_released = 0;
+	raft_buf_init_external(&ext, bytes, 3, external_release);
+	raft_buf_init_external(&shorter, bytes, 2, external_release);
+	assert_int_equal(raft_snapshot_data_replace(R(1), applied - 1, &ext), RAFT_EINVAL);
+	assert_int_equal(raft_snapshot_data_replace(R(1), applied, &shorter), RAFT_EINVAL);
+	assert_int_equal(raft_snapshot_data_replace(R(2), applied, &ext), RAFT_EINVAL); /* none */
+	assert_int_equal(raft_snapshot_data_replace(R(1), applied, &ext), 0);
+	assert_int_equal(heap->refs, 1); /* the core let its copy go */
+	raft_buf_unref(heap);
+	raft_buf_unref(&shorter);
+	assert_int_equal(external_released, 1);
+	raft_buf_unref(&ext); /* ours; the core's reference remains */
+	assert_int_equal(external_released, 1);
+	assert_int_equal(ext.refs, 1);
+	/* A newer snapshot drops the core's reference: the host's release runs. */
+	h_propose_n(&h, 1, 1);
+	struct raft_buf *next = raft_buf_new("abcd", 4);
+	assert_int_equal(raft_snapshot_taken(R(1), raft_applied_index(R(1)), next, 0), 0);
+	raft_buf_unref(next);
+	assert_int_equal(external_released, 2);
+	h_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +374,7 @@ int main(void)
 	    cmocka_unit_test(test_install_ack_waits_for_persistence),
 	    cmocka_unit_test(test_restart_from_snapshot),
 	    cmocka_unit_test(test_snapshot_api_errors),
+	    cmocka_unit_test(test_snapshot_data_replace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
