@@ -143,8 +143,7 @@ static uint64_t write_item(struct writer *w, const struct kv_item *it)
 {
 	uint64_t n = 0;
 	for (const struct kv_ver *v = it->head; v != NULL && w->err == KV_OK; v = v->older) {
-		Concord__Kv__SnapVersion sv;
-		concord__kv__snap_version__init(&sv);
+		Concord__Kv__SnapVersion sv = CONCORD__KV__SNAP_VERSION__INIT;
 		if (v == it->head) {
 			sv.key.data = kv_item_key(it);
 			sv.key.len = it->key_len;
