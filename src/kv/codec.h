@@ -33,6 +33,11 @@ void kv_scratch_free(struct kv_scratch *s);
  * condition kind) or KV_ETOOMANY. */
 int kv_cmd_from_pb(const Concord__Kv__Command *c, struct kv_cmd *cmd, struct kv_scratch *s);
 
+/* A snapshot's version record (SnapRecord { version }), packed by hand into the bytes
+ * protobuf-c would write (snap_encode.c): its size, and the packing, which returns it. */
+size_t kv_snap_version_record_size(const Concord__Kv__SnapVersion *sv);
+size_t kv_snap_version_record_pack(const Concord__Kv__SnapVersion *sv, uint8_t *out);
+
 void kv_reply_to_pb(const struct kv_reply *r, Concord__Kv__Reply *pr);
 /* Returns 0 or KV_EBADCMD (an out-of-range code). */
 int kv_reply_from_pb(const Concord__Kv__Reply *pr, struct kv_reply *r);

@@ -188,12 +188,21 @@ static void check_commit_quorum(struct sim *s, struct node *nd, raft_index index
 
 struct node *sim_newest_leader(struct sim *s)
 {
+	/* Run after every event (reap_removed): each node's core is looked up once. */
 	struct node *leader = NULL;
-	for (uint32_t i = 0; i < s->n; i++)
-		if (s->nodes[i].up && raft_role(node_raft(&s->nodes[i])) == RAFT_LEADER &&
-		    (leader == NULL || raft_term_current(node_raft(&s->nodes[i])) >
-		                           raft_term_current(node_raft(leader))))
+	raft_term leader_term = 0;
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (!s->nodes[i].up)
+			continue;
+		const struct raft *r = node_raft(&s->nodes[i]);
+		if (raft_role(r) != RAFT_LEADER)
+			continue;
+		raft_term t = raft_term_current(r);
+		if (leader == NULL || t > leader_term) {
 			leader = &s->nodes[i];
+			leader_term = t;
+		}
+	}
 	return leader;
 }
 

@@ -1,4 +1,4 @@
-/* net.c: the simulator's event queue (a heap ordered by time, then sequence) and its
+/* net.c: the simulator's event queue (a 4-ary heap ordered by time, then sequence) and its
  * network: per-link FIFO delivery with drops, duplicates, delays and jitter. */
 #include "sim/internal.h"
 
@@ -7,9 +7,14 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------------------------
- * The event queue: a binary heap ordered by (time, sequence), so that ties break in
- * the order events were scheduled and runs are reproducible.
+ * The event queue: a 4-ary heap ordered by (time, sequence), so that ties break in the
+ * order events were scheduled and runs are reproducible. The order is total (sequence
+ * numbers are unique), so the pops come out the same whatever the heap's shape: a 4-ary
+ * heap (half as deep as a binary one, its children on one cache line) pops the same
+ * events in the same order as the binary heap it replaced.
  */
+
+#define EV_ARITY 4
 
 static bool ev_before(const struct ev_key *a, const struct ev_key *b)
 {
@@ -32,16 +37,17 @@ static uint32_t ev_slot(struct sim *s)
 
 void ev_push(struct sim *s, struct event ev)
 {
+	assert(s->ev_seq < UINT32_MAX); /* the key's 32-bit sequence number stays unique */
 	ev.seq = s->ev_seq++;
 	if (s->n_heap == s->cap_heap) {
 		s->cap_heap = s->cap_heap ? s->cap_heap * 2 : 256;
 		s->heap = sim_xrealloc(s->heap, s->cap_heap * sizeof(*s->heap));
 	}
-	struct ev_key key = {.time = ev.time, .seq = ev.seq, .slot = ev_slot(s)};
+	struct ev_key key = {.time = ev.time, .seq = (uint32_t)ev.seq, .slot = ev_slot(s)};
 	s->evs[key.slot] = ev;
 	size_t i = s->n_heap++;
 	while (i > 0) {
-		size_t parent = (i - 1) / 2;
+		size_t parent = (i - 1) / EV_ARITY;
 		if (!ev_before(&key, &s->heap[parent]))
 			break;
 		s->heap[i] = s->heap[parent];
@@ -55,19 +61,21 @@ struct event ev_pop(struct sim *s)
 	assert(s->n_heap > 0);
 	uint32_t slot = s->heap[0].slot;
 	struct ev_key last = s->heap[--s->n_heap];
-	size_t i = 0;
+	size_t n = s->n_heap, i = 0;
 	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = l;
-		if (l >= s->n_heap)
+		size_t first = EV_ARITY * i + 1;
+		if (first >= n)
 			break;
-		if (r < s->n_heap && ev_before(&s->heap[r], &s->heap[l]))
-			m = r;
+		size_t end = first + EV_ARITY < n ? first + EV_ARITY : n, m = first;
+		for (size_t c = first + 1; c < end; c++)
+			if (ev_before(&s->heap[c], &s->heap[m]))
+				m = c;
 		if (!ev_before(&s->heap[m], &last))
 			break;
 		s->heap[i] = s->heap[m];
 		i = m;
 	}
-	if (s->n_heap > 0)
+	if (n > 0)
 		s->heap[i] = last;
 	s->ev_free[s->n_ev_free++] = slot;
 	return s->evs[slot];
