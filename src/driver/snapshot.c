@@ -76,6 +76,28 @@ void driver_snapshot_written(struct driver *d, int status, const void *data, siz
 	d->seam.snapshot_save(d->seam.ctx, j->index, j->term, &j->conf, j->buf);
 }
 
+/* How many entries to keep behind a snapshot at `index`: snapshot_trailing, but no more
+ * than a quarter of snapshot_bytes of commands, so that a log of large entries (MSETs of
+ * hundreds of keys) does not keep a second copy of the data in memory. */
+static raft_index trailing_for(const struct driver *d, raft_index index)
+{
+	uint64_t max_bytes = d->cfg.snapshot_bytes / 4;
+	if (max_bytes == 0)
+		return d->cfg.snapshot_trailing;
+	uint64_t bytes = 0;
+	raft_index n = 0;
+	while (n < d->cfg.snapshot_trailing && n < index) {
+		const struct raft_entry *e = raft_entry_at(d->r, index - n);
+		if (e == NULL)
+			break;
+		bytes += raft_entry_len(e);
+		if (bytes > max_bytes)
+			break;
+		n++;
+	}
+	return n;
+}
+
 void driver_snapshot_saved(struct driver *d, int status)
 {
 	struct snapshot_job *j = &d->snap;
@@ -87,7 +109,7 @@ void driver_snapshot_saved(struct driver *d, int status)
 		return;
 	}
 	if (!d->stopping) {
-		int rv = raft_snapshot_taken(d->r, j->index, j->buf, d->cfg.snapshot_trailing);
+		int rv = raft_snapshot_taken(d->r, j->index, j->buf, trailing_for(d, j->index));
 		if (rv != 0)
 			driver_logf(d, DRIVER_LOG_WARN, "snapshot at %" PRIu64 " not used: %s",
 			            j->index, raft_strerror(rv));

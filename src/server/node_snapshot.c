@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,15 @@ static void snapshot_stored(struct storage_async_req *req, int status)
 {
 	struct node *n = req->data;
 	driver_snapshot_saved(n->d, status); /* a failure fail-stops */
+	/* The compaction just freed the log's entries below the snapshot and the driver its
+	 * copy of the snapshot's bytes: hand the allocator's free pages back to the system,
+	 * which glibc otherwise keeps for the heap's lifetime (they are scattered between
+	 * the store's long-lived allocations, so the heap's top rarely shrinks by itself). */
+	uint64_t t0 = uv_hrtime();
+	malloc_trim(0);
+	uint64_t us = (uv_hrtime() - t0) / 1000;
+	if (us > 20000)
+		node_logf(n, LOG_INFO, "returning freed memory took %" PRIu64 " ms", us / 1000);
 }
 
 void node_snapshot_save(void *ctx, raft_index index, raft_term term, const struct raft_conf *conf,

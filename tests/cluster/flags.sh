@@ -43,7 +43,7 @@ default_is() { # flag text: the flag's description contains text
 }
 default_is --snapshot-entries "(default 10000000)"
 default_is --snapshot-bytes "(default 67108864; 0: entries only)"
-default_is --snapshot-trailing "(default 10000)"
+default_is --snapshot-trailing "(default 10000; no more than a quarter of --snapshot-bytes of commands)"
 default_is --wal-segment-bytes "(default 67108864; at least 4096)"
 default_is --tick-ms "(default 50)"
 default_is --election-ticks "(default 10)"
