@@ -53,6 +53,9 @@ static void raft_metrics_write(struct wire_buf *b, struct server *sv, const stru
 	metric(b, "concord_raft_last_index", "Last index of this node's log.", G, st->last_index);
 	metric(b, "concord_raft_snapshot_index", "Index of the last snapshot.", G,
 	       st->snapshot_index);
+	metric(b, "concord_raft_first_index",
+	       "First log index held in memory (the entries kept behind the snapshot start here).",
+	       G, st->first_index);
 	metric(b, "concord_raft_leader_id", "The leader this node knows of (0: none).", G,
 	       st->leader);
 	metrics_write_family(b, "concord_raft_role", "1 for this node's current role.", G);

@@ -172,6 +172,7 @@ struct node_status {
 	raft_index applied;
 	raft_index last_index;
 	raft_index snapshot_index;
+	raft_index first_index; /* the first entry the core still holds */
 	struct raft_conf conf;
 	uint64_t proposals_pending;
 	uint64_t reads_pending;

@@ -51,6 +51,7 @@ void node_status(const struct node *n, struct node_status *out)
 	out->applied = kv_applied_index(driver_kv(n->d));
 	out->last_index = raft_last_index(r);
 	out->snapshot_index = raft_snapshot_index(r);
+	out->first_index = raft_first_index(r);
 	out->conf = *raft_conf_current(r);
 	out->proposals_pending = driver_writes_pending(n->d);
 	out->reads_pending = driver_reads_pending(n->d);
