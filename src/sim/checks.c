@@ -161,7 +161,8 @@ void check_installed(struct sim *s, struct node *nd, raft_index index, raft_term
 }
 
 /* Every committed entry is durable on a majority of each half of the leader's
- * configuration: the quorum rules of joint consensus, seen from the disks. */
+ * configuration: the quorum rules of joint consensus, seen from the disks. A voter that
+ * lost it to damage and catches up counts while it cannot vote (disk_had). */
 static void check_commit_quorum(struct sim *s, struct node *nd, raft_index index)
 {
 	raft_term t = raft_term_at(node_raft(nd), index);
@@ -174,7 +175,9 @@ static void check_commit_quorum(struct sim *s, struct node *nd, raft_index index
 		uint32_t durable = 0;
 		for (uint32_t i = 0; i < sizes[h]; i++) {
 			raft_id id = halves[h][i];
-			if (id >= 1 && id <= s->n && disk_has(&s->nodes[id - 1], index, t))
+			if (id >= 1 && id <= s->n &&
+			    (disk_has(&s->nodes[id - 1], index, t) ||
+			     disk_had(&s->nodes[id - 1], index, t)))
 				durable++;
 		}
 		if (durable < sizes[h] / 2 + 1)

@@ -112,6 +112,51 @@ bool disk_has(const struct node *nd, raft_index index, raft_term term)
 	return d->log[index - d->log_start].term == term;
 }
 
+static void had_clear(struct disk *d)
+{
+	free(d->had_terms);
+	d->had_terms = NULL;
+	d->n_had = 0;
+	d->had = false;
+}
+
+/* Before a repair from peers resets the oracle: what it held, which the node fetches
+ * again before it may vote (kept from the first such restart until it has caught up). */
+static void had_save(struct disk *d)
+{
+	if (d->had)
+		return;
+	d->had = true;
+	d->had_snap = d->snap_data != NULL ? d->snap_index : 0;
+	d->had_first = d->log_start;
+	d->n_had = d->n_log;
+	d->had_terms = calloc(d->n_log ? d->n_log : 1, sizeof(*d->had_terms));
+	if (d->had_terms == NULL)
+		abort();
+	for (uint64_t i = 0; i < d->n_log; i++)
+		d->had_terms[i] = d->log[i].term;
+}
+
+/* Whether a node catching up after damage had (index, term) durable before it: a node
+ * that grants no vote until it holds a leader's commit index again (raft_catching_up) is
+ * still on the safe side of every election quorum for what it held (Alagappan et al.,
+ * protocol-aware recovery). Once it has caught up only disk_has counts. */
+bool disk_had(struct node *nd, raft_index index, raft_term term)
+{
+	struct disk *d = &nd->disk;
+	if (!d->had)
+		return false;
+	if (nd->up && !raft_catching_up(node_raft(nd), NULL)) {
+		had_clear(d);
+		return false;
+	}
+	if (index <= d->had_snap)
+		return true; /* a snapshot holds committed entries only (check_installed) */
+	if (index < d->had_first || index >= d->had_first + d->n_had)
+		return false;
+	return d->had_terms[index - d->had_first] == term;
+}
+
 /* ---------------------------------------------------------------------------------
  * The real storage
  */
@@ -445,6 +490,8 @@ bool disk_load(struct sim *s, struct node *nd, struct raft_boot *boot)
 		storage_recovered_release(&d->rec);
 		return false;
 	}
+	if (d->rec.catch_up)
+		had_save(d);
 	oracle_reset(d);
 	storage_recovered_boot(&d->rec, boot);
 	return true;
@@ -467,5 +514,6 @@ void disk_free(struct sim *s, struct node *nd)
 	free(d->log);
 	free(d->pending);
 	raft_buf_unref(d->snap_data);
+	had_clear(d);
 	memset(d, 0, sizeof(*d));
 }

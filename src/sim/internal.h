@@ -108,6 +108,14 @@ struct disk {
 	bool damaged; /* SIM_FAULT_DAMAGE hit this disk (its durable data) */
 	bool lost;    /* and recovery refused, naming file and offset: the node stays down */
 	bool counted; /* its first restart after the damage was counted */
+	/* What the oracle held before a repair from peers dropped part of it, kept while the
+	 * node catches up (disk_had): such a node grants no vote before it holds a leader's
+	 * commit index again, so for the quorum intersection it still counts as holding it. */
+	bool had;
+	raft_index had_snap; /* entries up to here were in a snapshot (0: none) */
+	raft_index had_first;
+	raft_term *had_terms; /* the terms of the entries had_first .. had_first + n_had - 1 */
+	uint64_t n_had;
 	uint64_t stalled_leader_since; /* sim time this leader's disk was found stalled, or 0 */
 };
 
@@ -437,6 +445,7 @@ bool disk_put_snapshot(struct sim *s, struct node *nd, raft_index index, raft_te
                        const struct raft_conf *conf, const struct raft_buf *data);
 /* Whether the durable state holds (index, term), in the log or under the snapshot. */
 bool disk_has(const struct node *nd, raft_index index, raft_term term);
+bool disk_had(struct node *nd, raft_index index, raft_term term);
 /* Damages the durable data of a crashed node: a bit flipped or a file cut in a WAL
  * segment, its meta or a snapshot. */
 void disk_damage(struct sim *s, struct node *nd);
