@@ -19,6 +19,7 @@ static void recovery_free(struct recovery *r)
 	free(r->entries);
 	raft_buf_unref(r->snap_data);
 	free(r->stale_snaps);
+	free(r->stale_tmp);
 	free(r->segs);
 }
 

@@ -54,6 +54,8 @@ struct recovery {
 	struct found_seg *segs; /* closed by first index, then open by sequence number */
 	uint32_t n_segs;
 	uint64_t max_open_seq;
+	char (*stale_tmp)[SIO_NAME_MAX + 1]; /* open segments whose creation was interrupted */
+	uint32_t n_stale_tmp;
 
 	/* replay state */
 	const char *cur_path;

@@ -130,7 +130,12 @@ static int repair_segments(struct recovery *r)
 	/* First, durably, the segments that hold nothing acknowledged after a gap: once an
 	 * older unfinished segment is renamed closed below, a crash must not leave them
 	 * behind it, where the gap would read as corruption. */
-	bool removed = false;
+	bool removed = r->n_stale_tmp > 0;
+	for (uint32_t i = 0; i < r->n_stale_tmp; i++) {
+		int rv = repair_unlink(r, r->wal_dir, r->stale_tmp[i]);
+		if (rv != STORAGE_OK)
+			return rv;
+	}
 	for (uint32_t i = 0; i < r->n_segs; i++) {
 		struct found_seg *s = &r->segs[i];
 		if (!s->discard && !r->discard_all)

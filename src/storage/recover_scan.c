@@ -169,6 +169,15 @@ static int list_segments(struct recovery *r)
 	r->segs = xcalloc(names.n, sizeof(*r->segs));
 	for (uint32_t i = 0; i < names.n; i++) {
 		struct found_seg *s = &r->segs[r->n_segs];
+		if (wal_name_is_tmp(names.v[i])) {
+			note(r, "%s/%s: unfinished segment (interrupted creation); %s", r->wal_dir,
+			     names.v[i], r->repair ? "removed" : "will be removed");
+			r->stale_tmp =
+			    xrealloc(r->stale_tmp, (r->n_stale_tmp + 1) * sizeof(*r->stale_tmp));
+			snprintf(r->stale_tmp[r->n_stale_tmp++], SIO_NAME_MAX + 1, "%s",
+			         names.v[i]);
+			continue;
+		}
 		if (!wal_name_parse(names.v[i], &s->wn)) {
 			note(r, "%s/%s: not a segment file; ignored", r->wal_dir, names.v[i]);
 			continue;
@@ -312,6 +321,11 @@ static int segment_damaged(struct recovery *r, struct found_seg *s, const struct
 	s->last = scan->last_index;
 	s->end_offset = scan->end_offset;
 	s->end = WAL_SCAN_TORN;
+	/* What the damaged bytes still show was written counts as reached: the node must
+	 * fetch it again before it votes (seed 2934/3: the entry after a flipped bit had been
+	 * acknowledged, and only the commit index the node heard held it back). */
+	if (scan->damage_index > r->proven_end)
+		r->proven_end = scan->damage_index;
 	return record_damage(r, why);
 }
 
@@ -320,13 +334,12 @@ static int segment_damaged(struct recovery *r, struct found_seg *s, const struct
 static int segment_verdict(struct recovery *r, struct found_seg *s, const struct wal_scan *scan,
                            const char *path, size_t len, bool newest_open)
 {
-	if (s->wn.kind == WAL_SEG_OPEN && len > WAL_SEGMENT_HEADER_BYTES &&
-	    r->meta.segment_size > 0 && len < r->meta.segment_size) {
-		/* Open segments are preallocated before their first record is written and
-		 * never shortened in place (only closed, then cut), so a crash cannot explain
-		 * bytes after the header in a shorter file: it was cut after it was written,
-		 * and records after the cut may be lost. (A crash before the preallocation
-		 * leaves at most the header.) */
+	if (s->wn.kind == WAL_SEG_OPEN && r->meta.segment_size > 0 && len < r->meta.segment_size) {
+		/* Open segments are preallocated and synced under a temporary name before
+		 * they are renamed into place, and never shortened in place (only closed, then
+		 * cut), so a crash cannot explain a shorter file: it was cut after it was
+		 * written, and records after the cut may be lost (seed 1327/3: cut to its
+		 * first byte, it once passed for a crash during its creation). */
 		char why[STORAGE_ERRMSG_SIZE];
 		storage_errmsg_set(
 		    why, STORAGE_ECORRUPT,

@@ -82,11 +82,18 @@ int storage_open_segment_create(struct storage *st, uint64_t seq)
 	char name[SIO_NAME_MAX + 1];
 	wal_name_format_open(name, seq);
 	path_join(o->path, st->wal_dir, name);
+	/* Made whole under a temporary name, then renamed: an open-<seq> file always holds
+	 * its header and its preallocated size, so recovery can take any shorter open
+	 * segment for one cut after it was written (damage), never for a crash in here. */
+	char tmp[SIO_PATH_MAX + sizeof(WAL_TMP_SUFFIX)];
+	snprintf(tmp, sizeof(tmp), "%s" WAL_TMP_SUFFIX, o->path);
 	int fd;
-	int rv = sio_open(st->io, o->path, SIO_RDWR | SIO_CREATE | SIO_EXCL, &fd);
+	int rv = sio_unlink(st->io, tmp);
+	if (rv != 0 && rv != -ENOENT)
+		return storage_fail_io(st, tmp, "unlink", rv);
+	rv = sio_open(st->io, tmp, SIO_RDWR | SIO_CREATE | SIO_EXCL, &fd);
 	if (rv != 0)
-		return storage_fail_io(st, o->path, "create", rv);
-	o->fd = fd;
+		return storage_fail_io(st, tmp, "create", rv);
 	o->seq = seq;
 	o->first = 0;
 	o->last = 0;
@@ -97,8 +104,10 @@ int storage_open_segment_create(struct storage *st, uint64_t seq)
 	uint8_t header[WAL_SEGMENT_HEADER_BYTES];
 	wal_segment_header(header);
 	rv = sio_pwrite(st->io, fd, header, sizeof(header), 0);
-	if (rv != 0)
-		return storage_fail_io(st, o->path, "write of the segment header", rv);
+	if (rv != 0) {
+		sio_close(st->io, fd);
+		return storage_fail_io(st, tmp, "write of the segment header", rv);
+	}
 	/* Preallocating reserves the blocks now, so that appends cannot meet a full disk
 	 * in the middle of a segment, and keeps the tail of the file zero, which is what
 	 * lets recovery tell a torn write from corruption. */
@@ -106,17 +115,28 @@ int storage_open_segment_create(struct storage *st, uint64_t seq)
 	if (rv != 0) {
 		/* A failed fallocate may keep part of the space: give it back, or the empty
 		 * segment would hold what a smaller segment size needs (best effort; a
-		 * leftover empty segment is removed by the next recovery). */
+		 * leftover temporary file is removed by the next recovery). */
 		sio_close(st->io, fd);
-		o->fd = -1;
-		sio_unlink(st->io, o->path);
+		sio_unlink(st->io, tmp);
 		char op[128];
 		snprintf(op, sizeof(op),
 		         "preallocation (fallocate) of a %" PRIu64
 		         "-byte segment (the configured segment size, --wal-segment-bytes)",
 		         st->segment_size_bytes);
-		return storage_fail_io(st, o->path, op, rv);
+		return storage_fail_io(st, tmp, op, rv);
 	}
+	const char *op = "fdatasync";
+	rv = sio_fdatasync(st->io, fd);
+	if (rv == 0) {
+		op = "rename";
+		rv = sio_rename(st->io, tmp, o->path);
+	}
+	if (rv != 0) {
+		sio_close(st->io, fd);
+		sio_unlink(st->io, tmp);
+		return storage_fail_io(st, tmp, op, rv);
+	}
+	o->fd = fd;
 	return STORAGE_OK;
 }
 

@@ -49,6 +49,20 @@ bool wal_name_parse(const char *name, struct wal_name *out)
 	return true;
 }
 
+bool wal_name_is_tmp(const char *name)
+{
+	size_t n = strlen(name);
+	size_t plen = strlen(WAL_OPEN_PREFIX);
+	size_t slen = strlen(WAL_TMP_SUFFIX);
+	struct wal_name w;
+	if (n != plen + 20 + slen || strcmp(name + plen + 20, WAL_TMP_SUFFIX) != 0)
+		return false;
+	char base[SIO_NAME_MAX + 1];
+	memcpy(base, name, plen + 20);
+	base[plen + 20] = '\0';
+	return wal_name_parse(base, &w) && w.kind == WAL_SEG_OPEN;
+}
+
 void wal_name_format_closed(char *out, raft_index first, raft_index last)
 {
 	assert(first > 0);
@@ -239,16 +253,25 @@ static bool judge_torn(struct wal_scan *s, uint64_t off, const char **why)
 	return true;
 }
 
-/* The header is damaged: an open segment whose header write was interrupted holds a
- * prefix of the header and zeros; anything else is corruption. */
-static bool header_torn(const struct wal_scan *s)
+/* The evidence damage at `off` leaves of how far the segment reached: the entry after the
+ * last valid record (the damaged bytes were a record: a crash leaves only zeros or a torn
+ * prefix, which the caller has ruled out), and any record further on that still checks
+ * out (a flipped bit in the middle of acknowledged data). */
+static raft_index damage_evidence(const struct wal_scan *s, uint64_t off)
 {
-	uint8_t want[WAL_SEGMENT_HEADER_BYTES];
-	wal_segment_header(want);
-	uint64_t z = last_nonzero_end(s->buf, 0, s->len);
-	if (z > WAL_SEGMENT_HEADER_BYTES)
-		return false;
-	return z == 0 || memcmp(s->buf, want, (size_t)z) == 0; /* (buf is NULL if empty) */
+	raft_index seen = s->last_index + 1;
+	if (s->closed && s->n_records == 0)
+		seen = s->first;
+	uint64_t z = last_nonzero_end(s->buf, off, s->len);
+	uint64_t budget = WAL_RESYNC_BUDGET_BYTES;
+	for (uint64_t o = off + 1; o + WAL_RECORD_HEADER_BYTES < z && budget > 0; o++) {
+		raft_index index;
+		if (record_valid_at(s->buf, o, z, &index, &budget) && index > seen) {
+			seen = index;
+			o += WAL_RECORD_HEADER_BYTES + get_u32(s->buf + o) - 1;
+		}
+	}
+	return seen;
 }
 
 int wal_scan_segment(struct wal_scan *s, char *errmsg)
@@ -260,16 +283,28 @@ int wal_scan_segment(struct wal_scan *s, char *errmsg)
 	s->last_index = 0;
 	s->end_offset = 0;
 	s->tail_bytes = 0;
-	s->header_torn = false;
+	s->damage_index = 0;
 
 	uint8_t want[WAL_SEGMENT_HEADER_BYTES];
 	wal_segment_header(want);
 	if (s->len < WAL_SEGMENT_HEADER_BYTES || memcmp(buf, want, WAL_SEGMENT_HEADER_BYTES) != 0) {
-		if (s->allow_torn && header_torn(s)) {
-			s->header_torn = true;
-			s->end = WAL_SCAN_TORN;
-			s->tail_bytes = last_nonzero_end(buf, 0, s->len);
-			return STORAGE_OK;
+		/* A prefix of the header and zeros: a segment is renamed into place only once
+		 * its header and preallocation are durable, so no crash leaves this either. */
+		uint64_t z = last_nonzero_end(buf, 0, s->len);
+		if (z <= WAL_SEGMENT_HEADER_BYTES && (z == 0 || memcmp(buf, want, z) == 0)) {
+			if (s->len < WAL_SEGMENT_HEADER_BYTES)
+				return storage_errmsg_set(
+				    errmsg, STORAGE_ECORRUPT,
+				    "%s: offset %" PRIu64
+				    ": the file ends inside the segment header "
+				    "(segments are created whole: it was cut)",
+				    s->path, s->len);
+			return storage_errmsg_set(
+			    errmsg, STORAGE_ECORRUPT,
+			    "%s: offset %" PRIu64
+			    ": the segment header is incomplete (segments are "
+			    "created whole: damaged)",
+			    s->path, z);
 		}
 		if (s->len >= 4 && get_u32(buf) == WAL_MAGIC)
 			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
@@ -324,13 +359,16 @@ int wal_scan_segment(struct wal_scan *s, char *errmsg)
 		 * corruption (or a bug), never a torn write. */
 		struct raft_entry e;
 		int rv = proto_entry_decode(payload, rlen, &e);
-		if (rv != PROTO_OK)
+		if (rv != PROTO_OK) {
+			s->damage_index = damage_evidence(s, off);
 			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
 			                          "%s: offset %" PRIu64
 			                          ": record does not decode as an entry: %s",
 			                          s->path, off, proto_strerror(rv));
+		}
 		if (expect != 0 && e.index != expect) {
 			raft_buf_unref(e.buf);
+			s->damage_index = damage_evidence(s, off);
 			return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
 			                          "%s: offset %" PRIu64
 			                          ": index gap: expected entry %" PRIu64
@@ -370,6 +408,7 @@ bad:
 		uint64_t at = off;
 		while (at < s->len && buf[at] == 0)
 			at++;
+		s->damage_index = s->last_index;
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,
 		                          "%s: offset %" PRIu64
 		                          ": non-zero byte in the preallocated tail (the records "
@@ -377,10 +416,12 @@ bad:
 		                          "them)",
 		                          s->path, at, off);
 	}
+	s->damage_index = damage_evidence(s, off);
 	if (s->allow_torn) {
 		const char *torn_why = NULL;
 		if (judge_torn(s, off, &torn_why)) {
 			s->end = WAL_SCAN_TORN;
+			s->damage_index = 0;
 			return STORAGE_OK;
 		}
 		return storage_errmsg_set(errmsg, STORAGE_ECORRUPT,

@@ -10,7 +10,8 @@
  *
  * little-endian, the checksum taken over the length field's four bytes and the payload.
  * Records hold consecutive indexes. The segment being written is named open-<seq> and is
- * preallocated (zeros after the last record); a full segment is trimmed to its records,
+ * preallocated (zeros after the last record), made whole under the name open-<seq>.tmp and
+ * renamed into place after an fdatasync; a full segment is trimmed to its records,
  * fsync'd and renamed <first>-<last> after the indexes it holds (20-digit decimals). See
  * docs/disk-format.md.
  */
@@ -27,6 +28,7 @@
 #define WAL_MAGIC                0x4c415743u /* "CWAL" */
 #define WAL_FORMAT_VERSION       1u
 #define WAL_SEGMENT_HEADER_BYTES 8u
+#define WAL_TMP_SUFFIX           ".tmp" /* an open segment being created */
 #define WAL_RECORD_HEADER_BYTES  8u
 /* Largest payload an entry may carry in the WAL, and largest record. */
 #define WAL_ENTRY_DATA_MAX_BYTES ((uint64_t)CONCORD_ENTRY_BYTES_MAX)
@@ -56,6 +58,8 @@ struct wal_name {
 
 /* Parses a file name of DIR/wal; false if it is not a segment's name. */
 bool wal_name_parse(const char *name, struct wal_name *out);
+/* Whether `name` is an open segment's temporary name (a creation a crash interrupted). */
+bool wal_name_is_tmp(const char *name);
 void wal_name_format_closed(char *out, raft_index first, raft_index last);
 void wal_name_format_open(char *out, uint64_t seq);
 
@@ -98,7 +102,10 @@ struct wal_scan {
 	uint64_t end_offset; /* just past the last valid record (or the header) */
 	uint64_t tail_bytes; /* TORN, LEFTOVER: bytes from end_offset to the last non-zero
 	                        byte */
-	bool header_torn;    /* the segment header itself was never completely written */
+	/* ECORRUPT: the highest index the damaged bytes still show was written (a damaged
+	 * record counts as the entry after the last valid one; valid records found after
+	 * it count as theirs); recovery's catch-up target is at least this. */
+	raft_index damage_index;
 };
 
 /* Scans s->buf. Returns 0 with the outputs set, or STORAGE_ECORRUPT with errmsg naming the

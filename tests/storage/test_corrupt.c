@@ -229,14 +229,12 @@ static uint32_t check_subset(const struct reference *ref, const struct storage_r
 }
 
 static void check_cut_file(const struct reference *ref, const uint8_t *buf, size_t len,
-                           uint32_t lost)
+                           uint32_t lost, const char *want)
 {
 	struct storage_recovered rec;
 	char errmsg[STORAGE_ERRMSG_SIZE];
 	int rv = open_damaged(ref, ref->open_seg, buf, len, &rec, errmsg, false);
 	assert_int_equal(rv, STORAGE_ECORRUPT);
-	char want[64];
-	snprintf(want, sizeof(want), "offset %zu: the file ends here", len);
 	if (strstr(errmsg, want) == NULL || strstr(errmsg, "/wal/open-") == NULL ||
 	    strstr(errmsg, "refusing to start") == NULL)
 		fail_msg("cut file of %zu bytes: '%s'", len, errmsg);
@@ -254,7 +252,9 @@ static void check_cut_file(const struct reference *ref, const uint8_t *buf, size
 
 /* Every prefix of the open segment, the rest of it zero (the preallocated tail): recovery
  * keeps the complete records and reports the torn one. The rest cut instead (a shorter
- * file): damage, refused, or repaired as a cluster member. */
+ * file): damage, refused, or repaired as a cluster member. An incomplete header is damage
+ * either way: a segment is renamed into place only once its header and preallocation are
+ * durable (seed 1327/3: cut to one byte, its entries were once dropped as never written). */
 static void test_truncated_at_every_offset(void **state)
 {
 	(void)state;
@@ -280,11 +280,29 @@ static void test_truncated_at_every_offset(void **state)
 			int complete = 0;
 			while (complete < n && (complete + 1 < n ? offs[complete + 1] : end) <= k)
 				complete++;
-			if (!zeros && k > 8) {
-				/* A shorter file holding records: no crash cuts a preallocated
-				 * segment, so this is damage, refused with file and offset on
-				 * its own, cut off and caught up as a cluster member. */
-				check_cut_file(&ref, buf, len, n - complete);
+			char want[96];
+			if (!zeros && k >= 8) {
+				/* A shorter file: no crash cuts a preallocated segment, so this
+				 * is damage, refused with file and offset on its own, cut off
+				 * and caught up as a cluster member. */
+				snprintf(want, sizeof(want), "offset %zu: the file ends here", len);
+				check_cut_file(&ref, buf, len, n - complete, want);
+				checked++;
+				continue;
+			}
+			/* (the header's last bytes are zeros: a prefix may already be whole) */
+			if (k < 8 && (!zeros || memcmp(buf, seg, 8) != 0)) {
+				if (zeros)
+					snprintf(want, sizeof(want),
+					         "offset %" PRIu64
+					         ": the segment header is incomplete",
+					         k);
+				else
+					snprintf(
+					    want, sizeof(want),
+					    "offset %zu: the file ends inside the segment header",
+					    len);
+				check_cut_file(&ref, buf, len, n - complete, want);
 				checked++;
 				continue;
 			}
@@ -352,7 +370,7 @@ static void test_bit_flip_every_byte(void **state)
 	(void)state;
 	struct reference ref;
 	reference_build(&ref);
-	int refused = 0, cut = 0, harmless = 0;
+	int refused = 0, cut = 0, harmless = 0, caught_up = 0;
 	for (int f = 0; f < ref.img.n; f++) {
 		size_t len = ref.img.f[f].len;
 		uint64_t end = len;
@@ -382,6 +400,26 @@ static void test_bit_flip_every_byte(void **state)
 					if (strstr(errmsg, want) == NULL)
 						fail_msg("flip at %" PRIu64 ": '%s'", at, errmsg);
 				}
+				if (f == ref.open_seg && n_rec > 0 && at >= offs[0] &&
+				    at < end - 16) {
+					/* As a cluster member it catches up at least to the last
+					 * entry it had: a damaged record was written whole, and the
+					 * valid ones after it show how far the log reached (seed
+					 * 2934/3: the target stopped before the damage). */
+					g_peers = true;
+					rv = open_damaged(&ref, f, buf, len, &rec, errmsg, false);
+					g_peers = false;
+					assert_int_equal(rv, 0);
+					assert_true(rec.catch_up);
+					raft_index last =
+					    ref.rec.snapshot_index + ref.rec.n_entries;
+					if (rec.catch_up_to < last)
+						fail_msg("flip at %" PRIu64
+						         ": catches up to %" PRIu64 " of %" PRIu64,
+						         at, rec.catch_up_to, last);
+					storage_recovered_release(&rec);
+					caught_up++;
+				}
 				refused++;
 				continue;
 			}
@@ -403,8 +441,42 @@ static void test_bit_flip_every_byte(void **state)
 		}
 		free(buf);
 	}
-	print_message("bit flips: %d refused, %d cut as a torn last record, %d in unused zeros\n",
-	              refused, cut, harmless);
+	print_message("bit flips: %d refused (%d of them repaired to the whole log's end), %d cut "
+	              "as a torn last record, %d in unused zeros\n",
+	              refused, caught_up, cut, harmless);
+	assert_true(caught_up > 0);
+	reference_free(&ref);
+}
+
+/* A segment whose creation a crash interrupted is left under its temporary name, whole or
+ * not: recovery removes it, says so, and loses nothing. */
+static void test_unfinished_segment_removed(void **state)
+{
+	(void)state;
+	struct reference ref;
+	reference_build(&ref);
+	struct crashfs *fs = image_restore(&ref.img, -1, NULL, 0);
+	struct sio *io = crashfs_io(fs);
+	const char *tmp = DIR "/wal/open-00000000000000000099.tmp";
+	int fd;
+	assert_int_equal(sio_open(io, tmp, SIO_RDWR | SIO_CREATE | SIO_EXCL, &fd), 0);
+	assert_int_equal(sio_pwrite(io, fd, "CWA", 3, 0), 0);
+	assert_int_equal(sio_fdatasync(io, fd), 0);
+	assert_int_equal(sio_close(io, fd), 0);
+	assert_int_equal(sio_sync_dir(io, DIR "/wal"), 0);
+	struct storage_options o = th_options(SEGMENT_BYTES);
+	struct storage *st;
+	struct storage_recovered rec;
+	char errmsg[STORAGE_ERRMSG_SIZE];
+	assert_int_equal(storage_open(&st, io, DIR, &o, &rec, errmsg), 0);
+	assert_non_null(strstr(rec.notes, "open-00000000000000000099.tmp: unfinished segment "
+	                                  "(interrupted creation); removed"));
+	assert_false(rec.catch_up);
+	assert_int_equal(check_subset(&ref, &rec), 0);
+	assert_int_equal(sio_open(io, tmp, SIO_RDWR, &fd), -ENOENT);
+	storage_recovered_release(&rec);
+	storage_close(st);
+	crashfs_free(fs);
 	reference_free(&ref);
 }
 
@@ -414,6 +486,7 @@ int main(void)
 	    cmocka_unit_test(test_truncated_at_every_offset),
 	    cmocka_unit_test(test_closed_segment_cut_refused),
 	    cmocka_unit_test(test_bit_flip_every_byte),
+	    cmocka_unit_test(test_unfinished_segment_removed),
 	};
 	return cmocka_run_group_tests_name("corrupt", tests, NULL, NULL);
 }
