@@ -114,12 +114,12 @@ bool rng_chance(struct sim *s, double p)
 	return (double)(rng_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0) < p;
 }
 
+/* One word at a time (a multiply and a shift fold each word in): called several times per
+ * event, where the byte-wise FNV it replaced cost 3.5% of a run. */
 void hash_mix(struct sim *s, uint64_t v)
 {
-	for (int i = 0; i < 8; i++) {
-		s->hash ^= (v >> (8 * i)) & 0xff;
-		s->hash *= 0x100000001b3ull;
-	}
+	uint64_t h = (s->hash ^ v) * 0x9e3779b97f4a7c15ull;
+	s->hash = h ^ (h >> 29);
 }
 
 uint64_t sim_payload_hash(const struct raft_entry *e)
