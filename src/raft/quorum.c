@@ -42,13 +42,9 @@ enum vote_result quorum_vote_result(const struct raft_conf *c, const struct vote
 	return VOTE_PENDING;
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a;
-	uint64_t y = *(const uint64_t *)b;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
+/* The (n/2+1)-th highest of the values the voters hold: what a majority holds. Called on
+ * every append response, so the few values (at most RAFT_MAX_MEMBERS) are sorted by
+ * insertion in place rather than through qsort's callback. */
 static uint64_t majority_value(const raft_id *ids, uint32_t n,
                                uint64_t (*value)(void *ctx, raft_id id), void *ctx)
 {
@@ -56,10 +52,15 @@ static uint64_t majority_value(const raft_id *ids, uint32_t n,
 		return UINT64_MAX;
 	uint64_t v[RAFT_MAX_MEMBERS];
 	assert(n <= RAFT_MAX_MEMBERS);
-	for (uint32_t i = 0; i < n; i++)
-		v[i] = value(ctx, ids[i]);
-	qsort(v, n, sizeof(v[0]), cmp_desc);
-	/* The (n/2+1)-th highest value is held by a majority. */
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t x = value(ctx, ids[i]);
+		uint32_t j = i;
+		for (; j > 0 && v[j - 1] < x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+	for (uint32_t i = 1; i < n; i++)
+		assert(v[i - 1] >= v[i]); /* descending */
 	return v[n / 2];
 }
 
