@@ -679,6 +679,12 @@ static void issue(struct sim *s, struct client *c)
 	uint32_t key = SIM_KEYS;
 	for (uint32_t i = 0; i < burst; i++) {
 		uint64_t opi = start_op(s, c, key);
+		if (!c->conn.open) {
+			/* start_op's side write stepped the node, which stopped (its disk
+			 * failed) and closed the connection: this one was never sent. */
+			client_op_abandoned(s, c, opi, false);
+			break;
+		}
 		key = s->hist[opi].key;
 		conn_push(s, c, opi);
 	}
