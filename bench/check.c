@@ -164,7 +164,7 @@ static int bench_check_parse(size_t op_count)
 /* One row of pipelining-scale histories: 50 clients, get/put/append, 5% unknown outcomes; with
  * broken set, one read is made stale, so the verdict must be "not linearizable". Figures only. */
 static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken, uint64_t seed,
-                                uint32_t unknown_percent)
+                                uint32_t unknown_percent, bool quiet, uint64_t *elapsed_ns)
 {
 	struct gen_config cfg = {
 	    .seed = seed,
@@ -191,13 +191,19 @@ static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken, uin
 	uint64_t t1 = bench_check_now_ns();
 	if (rc == 0) {
 		enum check_verdict want = broken ? CHECK_NOT_LINEARIZABLE : CHECK_LINEARIZABLE;
-		printf("%-9s %8zu %5" PRIu32 " %12.0f %10.1f %12" PRIu64 " %12.1f %12s  %s%s\n",
+		bool wrong = r.verdict != want && r.verdict != CHECK_UNKNOWN;
+		if (elapsed_ns != NULL)
+			*elapsed_ns = t1 - t0;
+		if (!quiet || wrong || r.verdict == CHECK_UNKNOWN)
+			printf("%-9s %8zu %5" PRIu32 " %12.0f %10.1f %12" PRIu64 " %12.1f %12s  %s%s\n",
 		       broken ? "app-stale" : "append", op_count, keys,
 		       (double)op_count / ((double)(t1 - t0) / 1e9), (double)(t1 - t0) / 1e6,
 		       r.states, (double)r.peak_bytes / (1024.0 * 1024.0), "-",
 		       check_verdict_name(r.verdict),
-		       r.verdict == want || r.verdict == CHECK_UNKNOWN ? "" : " (WRONG)");
-		if (r.verdict != want && r.verdict != CHECK_UNKNOWN)
+		       wrong ? " (WRONG)" : "");
+		if (quiet && (wrong || r.verdict == CHECK_UNKNOWN))
+			printf("  (seed %" PRIu64 ")\n", seed);
+		if (wrong)
 			rc = -EPROTO;
 		check_result_free(&r);
 	}
@@ -215,7 +221,8 @@ static int bench_check_verdict_rows(void)
 	for (size_t i = 0; i < 2; i++) {
 		for (int broken = 0; broken < 2; broken++) {
 			int vrc = bench_check_verdicts(verdict_sizes[i], verdict_keys[i],
-			                               broken != 0, 5 + verdict_sizes[i], 5);
+			                               broken != 0, 5 + verdict_sizes[i], 5,
+			                               false, NULL);
 			if (vrc != 0) {
 				printf("verdict row %zu ops: failed: %s\n", verdict_sizes[i],
 				       strerror(-vrc));
@@ -227,15 +234,69 @@ static int bench_check_verdict_rows(void)
 	 * verdicts, several seeds: every one should settle in well under a second. */
 	for (uint64_t seed = 1; seed <= 6; seed++) {
 		for (int broken = 0; broken < 2; broken++) {
-			if (bench_check_verdicts(3000, 10, broken != 0, seed, 10) != 0)
+			if (bench_check_verdicts(3000, 10, broken != 0, seed, 10, false, NULL) !=
+			    0)
 				failures++;
 		}
 	}
 	return failures;
 }
 
+static int bench_check_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* "concord-bench check class A-B": the class of issue 12 (50 clients, 10 keys, 3000
+ * operations, 10% unknown) for every seed in A..B, both verdicts; prints only wrong or
+ * unknown verdicts and, per verdict, the median, the 99th percentile and the slowest seed. */
+static int bench_check_class(const char *range)
+{
+	uint64_t first = 0, last = 0;
+	char tail = 0;
+	if (sscanf(range, "%" SCNu64 "-%" SCNu64 "%c", &first, &last, &tail) != 2 || first == 0 ||
+	    last < first || last - first >= 100000) {
+		fprintf(stderr, "concord-bench check class: expected A-B (at most 100000 seeds), "
+		                "not \"%s\"\n",
+		        range);
+		return 2;
+	}
+	size_t n = (size_t)(last - first + 1);
+	int failures = 0;
+	printf("concord-check: the issue-12 class, 50 clients, 10 keys, 3000 ops, 10%% unknown, "
+	       "seeds %" PRIu64 "-%" PRIu64 "\n",
+	       first, last);
+	for (int broken = 0; broken < 2; broken++) {
+		uint64_t *ns = calloc(n, sizeof(*ns));
+		if (ns == NULL)
+			return 1;
+		uint64_t worst_seed = first, worst = 0;
+		for (size_t i = 0; i < n; i++) {
+			uint64_t seed = first + i;
+			if (bench_check_verdicts(3000, 10, broken != 0, seed, 10, true, &ns[i]) != 0)
+				failures++;
+			if (ns[i] > worst) {
+				worst = ns[i];
+				worst_seed = seed;
+			}
+		}
+		qsort(ns, n, sizeof(*ns), bench_check_cmp_u64);
+		printf("%-9s %zu histories: median %.1f ms, p99 %.1f ms, slowest %.1f ms (seed %" PRIu64
+		       ")\n",
+		       broken ? "app-stale" : "append", n, (double)ns[n / 2] / 1e6,
+		       (double)ns[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1e6,
+		       (double)worst / 1e6, worst_seed);
+		free(ns);
+	}
+	printf("%d wrong verdicts\n", failures);
+	return failures == 0 ? 0 : 1;
+}
+
 int bench_check_main(int argc, char **argv)
 {
+	if (argc >= 3 && strcmp(argv[1], "class") == 0)
+		return bench_check_class(argv[2]);
 	/* "concord-bench check parse": only the parser's row. */
 	bool parse_only = argc >= 2 && strcmp(argv[1], "parse") == 0;
 	/* "concord-bench check verdicts": only the rows of both verdicts at pipelining scale. */

@@ -323,21 +323,15 @@ bool model_int(struct model *m, uint32_t id, int64_t *value)
 	return s->int_status == 1;
 }
 
-int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe)
+/* Whether bytes of length len and hash h1 could be a prefix of literal state b; see
+ * model_may_grow_into. */
+static int model_may_prefix(struct model *m, uint64_t h1, uint64_t len, uint32_t b, bool *maybe)
 {
-	assert(a < m->state_count && b < m->state_count);
-	*maybe = true;
-	if (a == b || a == MODEL_ABSENT)
-		return 0;
-	if (b == MODEL_ABSENT) {
-		*maybe = false;
-		return 0;
-	}
 	struct model_state *sb = &m->states[b];
-	const struct model_state *sa = &m->states[a];
-	if (sa->h1 == MODEL_P || sb->h1 == MODEL_P || sb->parent != MODEL_NONE)
+	*maybe = true;
+	if (sb->h1 == MODEL_P || sb->parent != MODEL_NONE)
 		return 0; /* the opaque state, or not a literal: no claim */
-	if (sa->len > sb->len) {
+	if (len > sb->len) {
 		*maybe = false;
 		return 0;
 	}
@@ -351,8 +345,43 @@ int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe)
 			                        (uint64_t)(unsigned char)sb->bytes[i] + 1);
 		sb->prefix_h1 = t;
 	}
-	*maybe = sb->prefix_h1[sa->len] == sa->h1;
+	*maybe = sb->prefix_h1[len] == h1;
 	return 0;
+}
+
+int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe)
+{
+	assert(a < m->state_count && b < m->state_count);
+	*maybe = true;
+	if (a == b || a == MODEL_ABSENT)
+		return 0;
+	if (b == MODEL_ABSENT) {
+		*maybe = false;
+		return 0;
+	}
+	const struct model_state *sa = &m->states[a];
+	if (sa->h1 == MODEL_P)
+		return 0;
+	return model_may_prefix(m, sa->h1, sa->len, b, maybe);
+}
+
+int model_may_grow_by(struct model *m, uint32_t a, uint32_t piece, uint32_t b, bool *maybe)
+{
+	assert(a < m->state_count && piece < m->state_count && b < m->state_count);
+	assert(piece != MODEL_ABSENT);
+	if (a == MODEL_ABSENT)
+		return model_may_grow_into(m, piece, b, maybe);
+	*maybe = true;
+	if (b == MODEL_ABSENT) {
+		*maybe = false;
+		return 0;
+	}
+	const struct model_state *sa = &m->states[a];
+	const struct model_state *sp = &m->states[piece];
+	if (sa->h1 == MODEL_P || sp->h1 == MODEL_P)
+		return 0;
+	return model_may_prefix(m, model_addmod(model_mulmod(sa->h1, sp->p1), sp->h1),
+	                        sa->len + sp->len, b, maybe);
 }
 
 int model_materialize(const struct model *m, uint32_t id, char **bytes, size_t *len)

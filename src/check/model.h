@@ -60,6 +60,9 @@ bool model_int(struct model *m, uint32_t id, int64_t *value);
  * cannot (by length and hash: equal bytes always hash alike, so a "no" is exact). b must be
  * a literal; its table of prefix hashes is built on first use. 0 or -ENOMEM. */
 int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe);
+/* The same for a followed by literal state piece (not absent): whether those bytes could be
+ * a prefix of b's. Interns nothing. */
+int model_may_grow_by(struct model *m, uint32_t a, uint32_t piece, uint32_t b, bool *maybe);
 /* Copies the bytes of state id into a fresh malloc'd buffer (NUL-terminated). -ENOMEM. */
 int model_materialize(const struct model *m, uint32_t id, char **bytes, size_t *len);
 

@@ -141,7 +141,7 @@ int search_key(const struct check_op *ops, const size_t *index, size_t count, bo
 		s->restricted = s->known_count < s->n;
 		out->verdict = search_run(s);
 		if (s->restricted && out->verdict == CHECK_NOT_LINEARIZABLE) {
-			assert(s->depth == 0 && s->fp1 == 0 && s->fp2 == 0);
+			assert(s->depth == 0 && s->fp1 == 0 && s->fp2 == 0 && s->umask == 0);
 			memset(s->memo, 0, s->memo_cap * sizeof(*s->memo));
 			s->memo_count = 0;
 			s->best_depth = s->agree = 0;

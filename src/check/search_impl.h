@@ -43,7 +43,8 @@ struct search_op {
 	size_t global;
 	int64_t call_time;
 	int64_t return_time; /* INT64_MAX for unknown */
-	uint64_t z1, z2;
+	uint64_t z1, z2;     /* Zobrist keys (0 for an unknown op that has a ubit) */
+	uint64_t ubit;       /* unknown only, with at most 64 of them: its bit in the mask */
 	uint32_t value, expect, result; /* model states; result MODEL_NONE if unobserved */
 	int64_t delta;
 	int64_t result_int;
@@ -72,7 +73,8 @@ struct search_class {
 };
 
 struct search_memo_entry {
-	uint64_t a, b;
+	uint64_t a, b;  /* fingerprint of the placed ops (the known ones, given masks) */
+	uint64_t umask; /* the unknown ops placed (0 without masks) */
 	uint32_t state;
 	uint32_t tag_plus_one; /* 0: empty slot; else 1 + the node's restriction (search_tag) */
 };
@@ -140,6 +142,7 @@ struct search {
 	uint32_t state;
 	uint32_t last_unknown; /* class of the op just placed if it was unknown, else SEARCH_NIL */
 	uint64_t fp1, fp2;
+	uint64_t umask; /* the unknown ops placed, by ubit */
 	uint32_t known_left;
 	int64_t r_min;
 	bool wildcard;

@@ -143,6 +143,7 @@ static int search_local_op(struct search *s, size_t global, struct search_op *o,
 	o->return_time = o->known ? op->return_time : INT64_MAX;
 	o->z1 = search_splitmix(&v->seed);
 	o->z2 = search_splitmix(&v->seed);
+	o->ubit = 0;
 	o->value = o->expect = o->result = MODEL_NONE;
 	o->cls = SEARCH_NIL;
 	o->delta = 1;
@@ -261,6 +262,18 @@ static int search_prepare_ops(struct search *s, const size_t *index, size_t coun
 		n++;
 	}
 	s->n = n;
+	/* With at most 64 unknown ops, which of them are placed is a mask beside the
+	 * fingerprint of the known ones, so that the memo can compare masks (search_run.c,
+	 * search_memo_find); with more, every op is in the fingerprint and masks stay 0. */
+	uint32_t unknown = 0;
+	for (uint32_t i = 0; i < n; i++)
+		unknown += !s->sop[i].known;
+	for (uint32_t i = 0, u = 0; i < n && unknown <= 64; i++) {
+		if (s->sop[i].known)
+			continue;
+		s->sop[i].ubit = (uint64_t)1 << u++;
+		s->sop[i].z1 = s->sop[i].z2 = 0;
+	}
 	return 0;
 }
 

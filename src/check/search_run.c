@@ -39,24 +39,41 @@ static int search_memo_grow(struct search *s)
 	return 0;
 }
 
-/* Looks a configuration up; adds it if absent and insert is set. True if it was there. */
-static bool search_memo_find(struct search *s, uint64_t a, uint64_t b, uint32_t state, uint32_t tag,
-                             bool insert)
+/*
+ * Looks a configuration up; adds it if nothing covers it and insert is set. True if an
+ * entry covers it: same fingerprint, value and tag, and a mask of placed unknown ops that
+ * is a subset of umask. Unknown ops need never happen, so a configuration that placed fewer
+ * of them (the known ones the same) can do everything this one can: it dominates. An
+ * entry that this configuration dominates in turn takes its mask, which keeps each
+ * configuration's entries few.
+ */
+static bool search_memo_find(struct search *s, uint64_t a, uint64_t b, uint64_t umask,
+                             uint32_t state, uint32_t tag, bool insert)
 {
 	size_t at = search_memo_slot(a, state, s->memo_cap);
+	struct search_memo_entry *dominated = NULL;
 	for (;;) {
 		struct search_memo_entry *e = &s->memo[at];
 		if (e->tag_plus_one == 0)
 			break;
-		if (e->a == a && e->b == b && e->state == state && e->tag_plus_one == tag + 1)
-			return true;
+		if (e->a == a && e->b == b && e->state == state && e->tag_plus_one == tag + 1) {
+			if ((e->umask & ~umask) == 0)
+				return true;
+			if (dominated == NULL && (umask & ~e->umask) == 0)
+				dominated = e;
+		}
 		at = (at + 1) & (s->memo_cap - 1);
 	}
 	if (!insert)
 		return false;
+	if (dominated != NULL) {
+		dominated->umask = umask;
+		return false;
+	}
 	struct search_memo_entry *e = &s->memo[at];
 	e->a = a;
 	e->b = b;
+	e->umask = umask;
 	e->state = state;
 	e->tag_plus_one = tag + 1;
 	s->memo_count++;
@@ -71,12 +88,12 @@ static bool search_memo_find(struct search *s, uint64_t a, uint64_t b, uint32_t 
  * incr of class c (also no ordered incr of a class below c next). A node explores a subset of
  * what the same configuration explores with tag 0, so a visit with tag 0 covers every tag.
  */
-static bool search_memo_visit(struct search *s, uint64_t a, uint64_t b, uint32_t state,
-                              uint32_t tag)
+static bool search_memo_visit(struct search *s, uint64_t a, uint64_t b, uint64_t umask,
+                              uint32_t state, uint32_t tag)
 {
-	if (tag != 0 && search_memo_find(s, a, b, state, 0, false))
+	if (tag != 0 && search_memo_find(s, a, b, umask, state, 0, false))
 		return true;
-	return search_memo_find(s, a, b, state, tag, true);
+	return search_memo_find(s, a, b, umask, state, tag, true);
 }
 
 static uint32_t search_tag(const struct search *s, uint32_t last_unknown)
@@ -462,19 +479,61 @@ static bool search_grows(struct search *s, uint32_t from, uint32_t to)
 	return maybe;
 }
 
-/* Whether op, taken as the last op before a get that is not an append or a read, could leave
- * a value that appends turn into state to. */
-static bool search_reset_reaches(struct search *s, const struct search_op *o, uint32_t to)
+/*
+ * Whether appends still to be placed by time deadline could turn state from into state to,
+ * which from cannot equal: one of them at least must follow, so some known append in the
+ * list called by then, or some pending unknown one, must leave a prefix of to. Past the
+ * first entries of the list, no claim.
+ */
+static bool search_appends_reach(struct search *s, uint32_t from, uint32_t to, int64_t deadline)
 {
+	enum { SEARCH_APPEND_SCAN = 64 };
+	uint32_t head = s->entry_count, seen = 0;
+	bool maybe = false;
+	int rc = 0;
+	for (uint32_t e = s->entry_next[head]; e != head && !maybe && rc == 0;
+	     e = s->entry_next[e]) {
+		if (s->entry_time[e] > deadline)
+			break;
+		if (seen++ == SEARCH_APPEND_SCAN)
+			return true;
+		const struct search_op *o = &s->sop[s->entry_op[e]];
+		if (!s->entry_is_return[e] && o->kind == CHECK_KIND_APPEND)
+			rc = model_may_grow_by(&s->model, from, o->value, to, &maybe);
+	}
+	for (uint32_t c = 0; c < s->class_count && !maybe && rc == 0; c++) {
+		const struct search_class *cl = &s->classes[c];
+		if (cl->kind != CHECK_KIND_APPEND || cl->next == cl->count)
+			continue;
+		const struct search_op *o = &s->sop[s->members[cl->first + cl->next]];
+		if (o->call_time <= deadline)
+			rc = model_may_grow_by(&s->model, from, o->value, to, &maybe);
+	}
+	if (rc != 0)
+		s->error = rc;
+	return maybe || rc != 0;
+}
+
+/* Whether op, taken as the last op before a get (by deadline, its return) that is not an
+ * append or a read, could leave a value that the appends left turn into state to. */
+static bool search_reset_reaches(struct search *s, const struct search_op *o, uint32_t to,
+                                 int64_t deadline)
+{
+	uint32_t from;
 	switch (o->kind) {
 	case CHECK_KIND_PUT:
 	case CHECK_KIND_CAS:
-		return search_grows(s, o->value, to);
+		from = o->value;
+		break;
 	case CHECK_KIND_DELETE:
-		return search_grows(s, MODEL_ABSENT, to);
+		from = MODEL_ABSENT;
+		break;
 	default:
 		return true; /* an incr: no claim */
 	}
+	if (!search_grows(s, from, to))
+		return false;
+	return from == to || search_appends_reach(s, from, to, deadline);
 }
 
 /* Whether a pending unknown op, not an append, may be placed by time t and lead to state to. */
@@ -485,7 +544,7 @@ static bool search_unknown_reset_by(struct search *s, int64_t t, uint32_t to)
 		if (cl->kind == CHECK_KIND_APPEND || cl->next == cl->count)
 			continue;
 		const struct search_op *o = &s->sop[s->members[cl->first + cl->next]];
-		if (o->call_time <= t && search_reset_reaches(s, o, to))
+		if (o->call_time <= t && search_reset_reaches(s, o, to, t))
 			return true;
 	}
 	return false;
@@ -516,11 +575,15 @@ static bool search_dead(struct search *s)
 				resets[reset_count++] = s->entry_op[e];
 			continue;
 		}
-		if (o->kind != CHECK_KIND_GET || search_grows(s, s->state, o->result))
+		if (o->kind != CHECK_KIND_GET ||
+		    (search_grows(s, s->state, o->result) &&
+		     (s->state == o->result ||
+		      search_appends_reach(s, s->state, o->result, o->return_time))))
 			continue;
 		bool reachable = false;
 		for (uint32_t i = 0; i < reset_count && !reachable; i++)
-			reachable = search_reset_reaches(s, &s->sop[resets[i]], o->result);
+			reachable =
+			    search_reset_reaches(s, &s->sop[resets[i]], o->result, o->return_time);
 		if (!reachable && !search_unknown_reset_by(s, o->return_time, o->result))
 			return s->error == 0;
 	}
@@ -542,6 +605,7 @@ enum check_verdict search_run(struct search *s)
 {
 	s->state = MODEL_ABSENT;
 	s->last_unknown = SEARCH_NIL;
+	s->umask = 0;
 	s->known_left = s->known_count;
 	s->best_state = MODEL_ABSENT;
 	if (s->known_left == 0)
@@ -552,6 +616,7 @@ enum check_verdict search_run(struct search *s)
 	for (;;) {
 		if (budget_charge_state(s->budget) != 0 || s->error != 0)
 			return CHECK_UNKNOWN;
+
 		uint32_t op;
 		bool is_forced = forced != SEARCH_NIL;
 		if (is_forced) {
@@ -581,6 +646,7 @@ enum check_verdict search_run(struct search *s)
 			s->linearized[f->op / 64] &= ~((uint64_t)1 << (f->op % 64));
 			s->fp1 ^= o->z1;
 			s->fp2 ^= o->z2;
+			s->umask &= ~o->ubit;
 			s->state = f->prev_state;
 			s->last_unknown = f->prev_last_unknown;
 			search_scan_node(s);
@@ -610,11 +676,12 @@ enum check_verdict search_run(struct search *s)
 			if (!observable)
 				continue;
 		}
-		uint64_t fp1 = s->fp1 ^ o->z1, fp2 = s->fp2 ^ o->z2;
+		uint64_t fp1 = s->fp1 ^ o->z1, fp2 = s->fp2 ^ o->z2, umask = s->umask | o->ubit;
 		uint32_t last_unknown = o->known ? SEARCH_NIL : o->cls;
 		/* A forced read's child is not remembered: the cache is only an optimization, and
 		 * half the nodes are such children. */
-		if (!is_forced && search_memo_visit(s, fp1, fp2, next, search_tag(s, last_unknown)))
+		if (!is_forced &&
+		    search_memo_visit(s, fp1, fp2, umask, next, search_tag(s, last_unknown)))
 			continue;
 		if (s->error != 0)
 			return CHECK_UNKNOWN;
@@ -636,6 +703,7 @@ enum check_verdict search_run(struct search *s)
 		s->linearized[op / 64] |= (uint64_t)1 << (op % 64);
 		s->fp1 = fp1;
 		s->fp2 = fp2;
+		s->umask = umask;
 		s->state = next;
 		s->last_unknown = last_unknown;
 		if (s->known_left == 0)
