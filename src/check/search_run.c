@@ -240,20 +240,38 @@ static void search_scan_node(struct search *s)
 	}
 }
 
+static bool search_grows(struct search *s, uint32_t from, uint32_t to);
+
+/* Whether some pending unknown cas expects a value that appends could make of state. */
+static bool search_cas_expects_grown(struct search *s, uint32_t state)
+{
+	for (uint32_t i = 0; i < s->cas_count; i++) {
+		const struct search_class *cl = &s->classes[s->cas_classes[i]];
+		if (cl->next < cl->count && search_grows(s, state, cl->expect))
+			return true;
+	}
+	return false;
+}
+
 /*
- * Whether some operation could directly follow an unknown one that leaves the key holding
- * state: a known candidate or a pending unknown operation that accepts it and is not a blind
- * write. If none can, placing the unknown operation is useless: whatever follows would be a
- * blind write, or nothing. Over-approximates (ignores call times), which keeps it sound.
+ * Whether some operation could follow an unknown one that leaves the key holding state: a
+ * known candidate or a pending unknown operation that accepts it and is not a blind write.
+ * Other pending unknown appends may come in between (a chain): the one after them must then
+ * accept state grown by appends. If none can, placing the unknown operation is useless:
+ * whatever follows it, or the chain after it, is a blind write, or nothing; either way the
+ * history without it is as good. The candidates stay the same along a chain, since placing
+ * unknown operations lifts nothing from the list. Over-approximates (ignores call times and
+ * which appends are pending), which keeps it sound.
  */
 static bool search_state_observable(struct search *s, uint32_t state, bool exact)
 {
 	int64_t v;
-	if (!exact && s->pending_append > 0)
-		return true;
-	if (!exact && s->pending_incr > 0 && model_int(&s->model, state, &v))
+	bool chain = !exact && s->pending_append > 0;
+	if (!exact && s->pending_incr > 0 && (chain || model_int(&s->model, state, &v)))
 		return true;
 	if (state < s->class_by_state_len && s->cas_expect_pending[state] > 0)
+		return true;
+	if (chain && search_cas_expects_grown(s, state))
 		return true;
 	uint32_t head = s->entry_count;
 	for (uint32_t e = s->entry_next[head]; e != head && !s->entry_is_return[e];
@@ -261,16 +279,19 @@ static bool search_state_observable(struct search *s, uint32_t state, bool exact
 		const struct search_op *o = &s->sop[s->entry_op[e]];
 		switch (o->kind) {
 		case CHECK_KIND_GET:
-			if (o->result == state)
+			if (o->result == state || (chain && search_grows(s, state, o->result)))
 				return true;
 			break;
 		case CHECK_KIND_CAS:
-			if (o->ok == CHECK_OK_FALSE ? !exact && o->expect != state
-			                            : o->expect == state)
+			if (o->ok == CHECK_OK_FALSE
+			        ? !exact && (o->expect != state || chain)
+			        : o->expect == state ||
+			              (chain && search_grows(s, state, o->expect)))
 				return true;
 			break;
 		case CHECK_KIND_DELETE:
-			if ((!exact && o->existed == CHECK_EXISTED_YES && state != MODEL_ABSENT) ||
+			if ((!exact && o->existed == CHECK_EXISTED_YES &&
+			     (state != MODEL_ABSENT || chain)) ||
 			    (o->existed == CHECK_EXISTED_NO && state == MODEL_ABSENT))
 				return true;
 			break;
@@ -279,6 +300,8 @@ static bool search_state_observable(struct search *s, uint32_t state, bool exact
 				return true;
 			break;
 		case CHECK_KIND_INCR:
+			if (chain)
+				return true;
 			if (model_int(&s->model, state, &v)) {
 				int64_t sum;
 				if (!o->result_present
