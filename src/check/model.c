@@ -365,23 +365,20 @@ int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe)
 	return model_may_prefix(m, sa->h1, sa->len, b, maybe);
 }
 
-int model_may_grow_by(struct model *m, uint32_t a, uint32_t piece, uint32_t b, bool *maybe)
+int model_may_extend(struct model *m, uint64_t h1, uint64_t len, uint32_t piece, uint32_t b,
+                     uint64_t *next_h1, bool *maybe)
 {
-	assert(a < m->state_count && piece < m->state_count && b < m->state_count);
-	assert(piece != MODEL_ABSENT);
-	if (a == MODEL_ABSENT)
-		return model_may_grow_into(m, piece, b, maybe);
+	assert(piece < m->state_count && piece != MODEL_ABSENT && b < m->state_count);
+	const struct model_state *sp = &m->states[piece];
+	*next_h1 = model_addmod(model_mulmod(h1, sp->p1), sp->h1);
 	*maybe = true;
 	if (b == MODEL_ABSENT) {
 		*maybe = false;
 		return 0;
 	}
-	const struct model_state *sa = &m->states[a];
-	const struct model_state *sp = &m->states[piece];
-	if (sa->h1 == MODEL_P || sp->h1 == MODEL_P)
+	if (h1 == MODEL_P || sp->h1 == MODEL_P)
 		return 0;
-	return model_may_prefix(m, model_addmod(model_mulmod(sa->h1, sp->p1), sp->h1),
-	                        sa->len + sp->len, b, maybe);
+	return model_may_prefix(m, *next_h1, len + sp->len, b, maybe);
 }
 
 int model_materialize(const struct model *m, uint32_t id, char **bytes, size_t *len)

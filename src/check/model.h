@@ -60,9 +60,11 @@ bool model_int(struct model *m, uint32_t id, int64_t *value);
  * cannot (by length and hash: equal bytes always hash alike, so a "no" is exact). b must be
  * a literal; its table of prefix hashes is built on first use. 0 or -ENOMEM. */
 int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe);
-/* The same for a followed by literal state piece (not absent): whether those bytes could be
- * a prefix of b's. Interns nothing. */
-int model_may_grow_by(struct model *m, uint32_t a, uint32_t piece, uint32_t b, bool *maybe);
+/* The same for bytes of hash h1 and length len (a state's h1 and len; 0 and 0 for none)
+ * followed by those of literal state piece (not absent): whether they could be a prefix of
+ * b's. *next_h1 receives the concatenation's hash. Interns nothing. */
+int model_may_extend(struct model *m, uint64_t h1, uint64_t len, uint32_t piece, uint32_t b,
+                     uint64_t *next_h1, bool *maybe);
 /* Copies the bytes of state id into a fresh malloc'd buffer (NUL-terminated). -ENOMEM. */
 int model_materialize(const struct model *m, uint32_t id, char **bytes, size_t *len);
 

@@ -503,38 +503,79 @@ static bool search_grows(struct search *s, uint32_t from, uint32_t to)
 }
 
 /*
- * Whether appends still to be placed by time deadline could turn state from into state to,
- * which from cannot equal: one of them at least must follow, so some known append in the
- * list called by then, or some pending unknown one, must leave a prefix of to. Past the
- * first entries of the list, no claim.
+ * Whether appends still to be placed by time deadline, each used once, could extend bytes of
+ * hash h1 and length len (a prefix of state to) into to: a word-break search by hash over the
+ * known appends in the list called by then and the pending unknown ones. Appends in use are
+ * marked linearized (known) or taken from their class (unknown) and given back on the way
+ * out. Past the first entries of the list, or after *steps tries, no claim.
  */
-static bool search_appends_reach(struct search *s, uint32_t from, uint32_t to, int64_t deadline)
+static bool search_appends_complete(struct search *s, uint64_t h1, uint64_t len, uint32_t to,
+                                    int64_t deadline, uint32_t *steps)
 {
 	enum { SEARCH_APPEND_SCAN = 64 };
+	if (len == s->model.states[to].len)
+		return true;
+	if (*steps == 0)
+		return true;
+	(*steps)--;
 	uint32_t head = s->entry_count, seen = 0;
-	bool maybe = false;
-	int rc = 0;
-	for (uint32_t e = s->entry_next[head]; e != head && !maybe && rc == 0;
+	uint64_t next;
+	bool maybe;
+	for (uint32_t e = s->entry_next[head]; e != head && s->entry_time[e] <= deadline;
 	     e = s->entry_next[e]) {
-		if (s->entry_time[e] > deadline)
-			break;
 		if (seen++ == SEARCH_APPEND_SCAN)
 			return true;
-		const struct search_op *o = &s->sop[s->entry_op[e]];
-		if (!s->entry_is_return[e] && o->kind == CHECK_KIND_APPEND)
-			rc = model_may_grow_by(&s->model, from, o->value, to, &maybe);
+		uint32_t op = s->entry_op[e];
+		const struct search_op *o = &s->sop[op];
+		if (s->entry_is_return[e] || o->kind != CHECK_KIND_APPEND ||
+		    search_op_linearized(s, op))
+			continue;
+		int rc = model_may_extend(&s->model, h1, len, o->value, to, &next, &maybe);
+		if (rc != 0) {
+			s->error = rc;
+			return true;
+		}
+		if (!maybe)
+			continue;
+		s->linearized[op / 64] |= (uint64_t)1 << (op % 64);
+		bool done = search_appends_complete(s, next, len + s->model.states[o->value].len,
+		                                    to, deadline, steps);
+		s->linearized[op / 64] &= ~((uint64_t)1 << (op % 64));
+		if (done)
+			return true;
 	}
-	for (uint32_t c = 0; c < s->class_count && !maybe && rc == 0; c++) {
-		const struct search_class *cl = &s->classes[c];
+	for (uint32_t c = 0; c < s->class_count; c++) {
+		struct search_class *cl = &s->classes[c];
 		if (cl->kind != CHECK_KIND_APPEND || cl->next == cl->count)
 			continue;
 		const struct search_op *o = &s->sop[s->members[cl->first + cl->next]];
-		if (o->call_time <= deadline)
-			rc = model_may_grow_by(&s->model, from, o->value, to, &maybe);
+		if (o->call_time > deadline)
+			continue;
+		int rc = model_may_extend(&s->model, h1, len, o->value, to, &next, &maybe);
+		if (rc != 0) {
+			s->error = rc;
+			return true;
+		}
+		if (!maybe)
+			continue;
+		cl->next++;
+		bool done = search_appends_complete(s, next, len + s->model.states[o->value].len,
+		                                    to, deadline, steps);
+		cl->next--;
+		if (done)
+			return true;
 	}
-	if (rc != 0)
-		s->error = rc;
-	return maybe || rc != 0;
+	return false;
+}
+
+/* Whether appends still to be placed by deadline could turn state from into state to, of
+ * which from's bytes are a prefix (search_grows said so) but which from does not equal. */
+static bool search_appends_reach(struct search *s, uint32_t from, uint32_t to, int64_t deadline)
+{
+	enum { SEARCH_APPEND_STEPS = 256 };
+	const struct model_state *f = &s->model.states[from];
+	uint32_t steps = SEARCH_APPEND_STEPS;
+	return search_appends_complete(s, f->h1, f->len, to, deadline, &steps);
 }
 
 /* Whether op, taken as the last op before a get (by deadline, its return) that is not an
