@@ -242,36 +242,68 @@ static void search_scan_node(struct search *s)
 
 static bool search_grows(struct search *s, uint32_t from, uint32_t to);
 
-/* Whether some pending unknown cas expects a value that appends could make of state. */
-static bool search_cas_expects_grown(struct search *s, uint32_t state)
+/*
+ * Whether some operation still to be placed could observe a value that appends made of
+ * state: a get or a cas in the list whose value starts with state's bytes, an op that
+ * accepts many values (a failed cas, a delete that found the key, an incr), or a pending
+ * unknown cas or incr. Past the first entries of the list, no claim.
+ */
+static bool search_grown_observable(struct search *s, uint32_t state)
 {
+	enum { SEARCH_GROWN_SCAN = 96 };
+	if (s->pending_incr > 0)
+		return true;
 	for (uint32_t i = 0; i < s->cas_count; i++) {
 		const struct search_class *cl = &s->classes[s->cas_classes[i]];
 		if (cl->next < cl->count && search_grows(s, state, cl->expect))
 			return true;
 	}
+	uint32_t head = s->entry_count, seen = 0;
+	for (uint32_t e = s->entry_next[head]; e != head; e = s->entry_next[e]) {
+		if (s->entry_is_return[e])
+			continue;
+		if (seen++ == SEARCH_GROWN_SCAN)
+			return true;
+		const struct search_op *o = &s->sop[s->entry_op[e]];
+		switch (o->kind) {
+		case CHECK_KIND_GET:
+			if (search_grows(s, state, o->result))
+				return true;
+			break;
+		case CHECK_KIND_CAS:
+			if (o->ok == CHECK_OK_FALSE || search_grows(s, state, o->expect))
+				return true;
+			break;
+		case CHECK_KIND_DELETE:
+			if (o->existed == CHECK_EXISTED_YES)
+				return true;
+			break;
+		case CHECK_KIND_INCR:
+			return true;
+		default:
+			break;
+		}
+	}
 	return false;
 }
 
 /*
- * Whether some operation could follow an unknown one that leaves the key holding state: a
- * known candidate or a pending unknown operation that accepts it and is not a blind write.
- * Other pending unknown appends may come in between (a chain): the one after them must then
- * accept state grown by appends. If none can, placing the unknown operation is useless:
- * whatever follows it, or the chain after it, is a blind write, or nothing; either way the
- * history without it is as good. The candidates stay the same along a chain, since placing
- * unknown operations lifts nothing from the list. Over-approximates (ignores call times and
- * which appends are pending), which keeps it sound.
+ * Whether some operation could follow an unknown one that leaves the key holding state and
+ * make it matter: a known candidate or a pending unknown operation, not a blind write, that
+ * accepts it. If what follows is an append (another pending unknown one, or a known
+ * candidate), the value only grows: it matters only if something still to be placed could
+ * observe it grown (search_grown_observable). If nothing can, placing the unknown operation
+ * is useless: until the next blind write nothing tells the value apart from the one without
+ * it, and appends accept either. Over-approximates (ignores call times and which appends
+ * are pending), which keeps it sound.
  */
 static bool search_state_observable(struct search *s, uint32_t state, bool exact)
 {
 	int64_t v;
-	bool chain = !exact && s->pending_append > 0;
-	if (!exact && s->pending_incr > 0 && (chain || model_int(&s->model, state, &v)))
+	bool grows = !exact && s->pending_append > 0;
+	if (!exact && s->pending_incr > 0 && model_int(&s->model, state, &v))
 		return true;
 	if (state < s->class_by_state_len && s->cas_expect_pending[state] > 0)
-		return true;
-	if (chain && search_cas_expects_grown(s, state))
 		return true;
 	uint32_t head = s->entry_count;
 	for (uint32_t e = s->entry_next[head]; e != head && !s->entry_is_return[e];
@@ -279,29 +311,23 @@ static bool search_state_observable(struct search *s, uint32_t state, bool exact
 		const struct search_op *o = &s->sop[s->entry_op[e]];
 		switch (o->kind) {
 		case CHECK_KIND_GET:
-			if (o->result == state || (chain && search_grows(s, state, o->result)))
+			if (o->result == state)
 				return true;
 			break;
 		case CHECK_KIND_CAS:
-			if (o->ok == CHECK_OK_FALSE
-			        ? !exact && (o->expect != state || chain)
-			        : o->expect == state ||
-			              (chain && search_grows(s, state, o->expect)))
+			if (o->ok == CHECK_OK_FALSE ? !exact && o->expect != state
+			                            : o->expect == state)
 				return true;
 			break;
 		case CHECK_KIND_DELETE:
-			if ((!exact && o->existed == CHECK_EXISTED_YES &&
-			     (state != MODEL_ABSENT || chain)) ||
+			if ((!exact && o->existed == CHECK_EXISTED_YES && state != MODEL_ABSENT) ||
 			    (o->existed == CHECK_EXISTED_NO && state == MODEL_ABSENT))
 				return true;
 			break;
 		case CHECK_KIND_APPEND:
-			if (!exact)
-				return true;
+			grows = grows || !exact;
 			break;
 		case CHECK_KIND_INCR:
-			if (chain)
-				return true;
 			if (model_int(&s->model, state, &v)) {
 				int64_t sum;
 				if (!o->result_present
@@ -315,7 +341,7 @@ static bool search_state_observable(struct search *s, uint32_t state, bool exact
 			break;
 		}
 	}
-	return false;
+	return grows && search_grown_observable(s, state);
 }
 
 static void search_pending_update(struct search *s, const struct search_class *cl, int delta)
