@@ -323,18 +323,13 @@ bool model_int(struct model *m, uint32_t id, int64_t *value)
 	return s->int_status == 1;
 }
 
-/* Whether bytes of length len and hash h1 could be a prefix of literal state b; see
- * model_may_grow_into. */
-static int model_may_prefix(struct model *m, uint64_t h1, uint64_t len, uint32_t b, bool *maybe)
+int model_prefix_table(struct model *m, uint32_t b, const uint64_t **table)
 {
+	assert(b < m->state_count);
 	struct model_state *sb = &m->states[b];
-	*maybe = true;
-	if (sb->h1 == MODEL_P || sb->parent != MODEL_NONE)
-		return 0; /* the opaque state, or not a literal: no claim */
-	if (len > sb->len) {
-		*maybe = false;
+	*table = NULL;
+	if (b == MODEL_ABSENT || sb->h1 == MODEL_P || sb->parent != MODEL_NONE)
 		return 0;
-	}
 	if (sb->prefix_h1 == NULL) {
 		uint64_t *t = budget_alloc(m->budget, (sb->len + 1) * sizeof(uint64_t));
 		if (t == NULL)
@@ -345,8 +340,25 @@ static int model_may_prefix(struct model *m, uint64_t h1, uint64_t len, uint32_t
 			                        (uint64_t)(unsigned char)sb->bytes[i] + 1);
 		sb->prefix_h1 = t;
 	}
-	*maybe = sb->prefix_h1[len] == h1;
+	*table = sb->prefix_h1;
 	return 0;
+}
+
+/* Whether bytes of length len and hash h1 could be a prefix of literal state b; see
+ * model_may_grow_into. */
+static int model_may_prefix(struct model *m, uint64_t h1, uint64_t len, uint32_t b, bool *maybe)
+{
+	*maybe = true;
+	if (len > m->states[b].len && m->states[b].parent == MODEL_NONE &&
+	    m->states[b].h1 != MODEL_P) {
+		*maybe = false;
+		return 0;
+	}
+	const uint64_t *t;
+	int rc = model_prefix_table(m, b, &t);
+	if (rc == 0 && t != NULL)
+		*maybe = t[len] == h1;
+	return rc;
 }
 
 int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe)

@@ -65,6 +65,10 @@ int model_may_grow_into(struct model *m, uint32_t a, uint32_t b, bool *maybe);
  * b's. *next_h1 receives the concatenation's hash. Interns nothing. */
 int model_may_extend(struct model *m, uint64_t h1, uint64_t len, uint32_t piece, uint32_t b,
                      uint64_t *next_h1, bool *maybe);
+/* The h1 of each prefix of literal state b (len + 1 of them, the empty one first), built on
+ * first use and owned by the model; *table is NULL for absent, opaque and concatenated
+ * states. 0 or -ENOMEM. */
+int model_prefix_table(struct model *m, uint32_t b, const uint64_t **table);
 /* Copies the bytes of state id into a fresh malloc'd buffer (NUL-terminated). -ENOMEM. */
 int model_materialize(const struct model *m, uint32_t id, char **bytes, size_t *len);
 

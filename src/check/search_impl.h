@@ -79,6 +79,12 @@ struct search_memo_entry {
 	uint32_t tag_plus_one; /* 0: empty slot; else 1 + the node's restriction (search_tag) */
 };
 
+/* One prefix of an observed value: its hash and length (len_plus_one 0: an empty slot). */
+struct search_prefix {
+	uint64_t h1;
+	uint64_t len_plus_one;
+};
+
 struct search_iter {
 	uint32_t phase;
 	uint32_t pos;
@@ -132,6 +138,12 @@ struct search {
 	struct search_memo_entry *memo;
 	size_t memo_cap, memo_count;
 
+	/* Every prefix of every value a get read or a cas expected, on the key; built unless
+	 * the key has ops that accept many values (failed cas, delete that found the key, incr)
+	 * or the prefixes are too many (search_grown_observable). */
+	struct search_prefix *prefixes;
+	size_t prefix_cap; /* 0: not built */
+
 	uint64_t *linearized; /* bitset over local ops */
 	struct search_frame *stack;
 	uint32_t depth;
@@ -165,6 +177,9 @@ struct search {
  * their indexes, the stack and the memo. 0 or a negative errno; on failure, what was
  * allocated is freed by search_release all the same. (search_prepare.c) */
 int search_prepare(struct search *s, const size_t *index, size_t count);
+/* Whether the prefix set holds bytes of hash h1 and length len; prefix_cap must not be 0.
+ * (search_prepare.c) */
+bool search_prefix_find(const struct search *s, uint64_t h1, uint64_t len);
 /* Frees everything search_prepare allocated, and the model. (search_prepare.c) */
 void search_release(struct search *s);
 

@@ -547,6 +547,82 @@ static int search_index_chains(struct search *s)
 	return 0;
 }
 
+static size_t search_prefix_slot(uint64_t h1, uint64_t len, size_t cap)
+{
+	uint64_t x = h1 ^ (len * 0x9e3779b97f4a7c15ull);
+	x ^= x >> 29;
+	return (size_t)x & (cap - 1);
+}
+
+bool search_prefix_find(const struct search *s, uint64_t h1, uint64_t len)
+{
+	assert(s->prefix_cap > 0);
+	for (size_t at = search_prefix_slot(h1, len, s->prefix_cap);;
+	     at = (at + 1) & (s->prefix_cap - 1)) {
+		const struct search_prefix *p = &s->prefixes[at];
+		if (p->len_plus_one == 0)
+			return false;
+		if (p->h1 == h1 && p->len_plus_one == len + 1)
+			return true;
+	}
+}
+
+/* The set of prefixes of observed values (search_impl.h), when the key allows it. */
+static int search_prepare_prefixes(struct search *s)
+{
+	enum { SEARCH_PREFIX_LIMIT = 1 << 20 };
+	if (!s->has_append)
+		return 0;
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct search_op *o = &s->sop[i];
+		if ((o->kind == CHECK_KIND_CAS && o->ok == CHECK_OK_FALSE) ||
+		    (o->kind == CHECK_KIND_DELETE && o->existed == CHECK_EXISTED_YES) ||
+		    o->kind == CHECK_KIND_INCR)
+			return 0;
+		uint32_t v = o->kind == CHECK_KIND_GET   ? o->result
+		             : o->kind == CHECK_KIND_CAS ? o->expect
+		                                         : MODEL_NONE;
+		if (v != MODEL_NONE && v != MODEL_ABSENT)
+			total += s->model.states[v].len + 1;
+	}
+	if (total > SEARCH_PREFIX_LIMIT)
+		return 0;
+	size_t cap = 16;
+	while (cap < 2 * total)
+		cap *= 2;
+	SEARCH_ALLOC(s, s->prefixes, cap);
+	memset(s->prefixes, 0, cap * sizeof(*s->prefixes));
+	s->prefix_cap = cap;
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct search_op *o = &s->sop[i];
+		uint32_t v = o->kind == CHECK_KIND_GET   ? o->result
+		             : o->kind == CHECK_KIND_CAS ? o->expect
+		                                         : MODEL_NONE;
+		if (v == MODEL_NONE || v == MODEL_ABSENT)
+			continue;
+		const uint64_t *t;
+		int rc = model_prefix_table(&s->model, v, &t);
+		if (rc != 0)
+			return rc;
+		if (t == NULL) { /* not a literal: no claim for this key */
+			SEARCH_FREE(s, s->prefixes, s->prefix_cap);
+			s->prefixes = NULL;
+			s->prefix_cap = 0;
+			return 0;
+		}
+		for (uint64_t len = 0; len <= s->model.states[v].len; len++) {
+			if (search_prefix_find(s, t[len], len))
+				continue;
+			size_t at = search_prefix_slot(t[len], len, cap);
+			while (s->prefixes[at].len_plus_one != 0)
+				at = (at + 1) & (cap - 1);
+			s->prefixes[at] = (struct search_prefix){t[len], len + 1};
+		}
+	}
+	return 0;
+}
+
 int search_prepare(struct search *s, const size_t *index, size_t count)
 {
 	int rc = search_prepare_ops(s, index, count);
@@ -560,6 +636,8 @@ int search_prepare(struct search *s, const size_t *index, size_t count)
 		rc = search_index_classes(s);
 	if (rc == 0)
 		rc = search_index_chains(s);
+	if (rc == 0)
+		rc = search_prepare_prefixes(s);
 	if (rc != 0)
 		return rc;
 	uint32_t n = s->n;
@@ -606,6 +684,7 @@ void search_release(struct search *s)
 	SEARCH_FREE(s, s->best, n);
 	SEARCH_FREE(s, s->needed, n);
 	SEARCH_FREE(s, s->memo, s->memo_cap);
+	SEARCH_FREE(s, s->prefixes, s->prefix_cap);
 	SEARCH_FREE(s, s->sorted, e);
 	SEARCH_FREE(s, s->order, unknown);
 	SEARCH_FREE(s, s->heads, s->heads_cap);

@@ -246,13 +246,21 @@ static bool search_grows(struct search *s, uint32_t from, uint32_t to);
  * Whether some operation still to be placed could observe a value that appends made of
  * state: a get or a cas in the list whose value starts with state's bytes, an op that
  * accepts many values (a failed cas, a delete that found the key, an incr), or a pending
- * unknown cas or incr. Past the first entries of the list, no claim.
+ * unknown cas or incr. With the key's set of observed prefixes (search_prepare_prefixes),
+ * a lookup there answers for every get and cas at once, placed or not; without it, past the
+ * first entries of the list, no claim.
  */
 static bool search_grown_observable(struct search *s, uint32_t state)
 {
 	enum { SEARCH_GROWN_SCAN = 96 };
 	if (s->pending_incr > 0)
 		return true;
+	if (s->prefix_cap > 0) {
+		/* Built only for keys with appends, which have no opaque state. */
+		assert(state != s->opaque);
+		const struct model_state *m = &s->model.states[state];
+		return search_prefix_find(s, m->h1, m->len);
+	}
 	for (uint32_t i = 0; i < s->cas_count; i++) {
 		const struct search_class *cl = &s->classes[s->cas_classes[i]];
 		if (cl->next < cl->count && search_grows(s, state, cl->expect))
