@@ -543,6 +543,16 @@ static bool search_grows(struct search *s, uint32_t from, uint32_t to)
  * marked linearized (known) or taken from their class (unknown) and given back on the way
  * out. Past the first entries of the list, or after *steps tries, no claim.
  */
+static bool search_appends_fit(struct search *s, uint64_t h1, uint64_t len, uint32_t piece,
+                               uint32_t to, uint64_t *next)
+{
+	bool maybe;
+	int rc = model_may_extend(&s->model, h1, len, piece, to, next, &maybe);
+	if (rc != 0)
+		s->error = rc; /* the search stops; answering "fits" claims nothing */
+	return maybe || rc != 0;
+}
+
 static bool search_appends_complete(struct search *s, uint64_t h1, uint64_t len, uint32_t to,
                                     int64_t deadline, uint32_t *steps)
 {
@@ -554,7 +564,6 @@ static bool search_appends_complete(struct search *s, uint64_t h1, uint64_t len,
 	(*steps)--;
 	uint32_t head = s->entry_count, seen = 0;
 	uint64_t next;
-	bool maybe;
 	for (uint32_t e = s->entry_next[head]; e != head && s->entry_time[e] <= deadline;
 	     e = s->entry_next[e]) {
 		if (seen++ == SEARCH_APPEND_SCAN)
@@ -564,12 +573,7 @@ static bool search_appends_complete(struct search *s, uint64_t h1, uint64_t len,
 		if (s->entry_is_return[e] || o->kind != CHECK_KIND_APPEND ||
 		    search_op_linearized(s, op))
 			continue;
-		int rc = model_may_extend(&s->model, h1, len, o->value, to, &next, &maybe);
-		if (rc != 0) {
-			s->error = rc;
-			return true;
-		}
-		if (!maybe)
+		if (!search_appends_fit(s, h1, len, o->value, to, &next))
 			continue;
 		s->linearized[op / 64] |= (uint64_t)1 << (op % 64);
 		bool done = search_appends_complete(s, next, len + s->model.states[o->value].len,
@@ -585,12 +589,7 @@ static bool search_appends_complete(struct search *s, uint64_t h1, uint64_t len,
 		const struct search_op *o = &s->sop[s->members[cl->first + cl->next]];
 		if (o->call_time > deadline)
 			continue;
-		int rc = model_may_extend(&s->model, h1, len, o->value, to, &next, &maybe);
-		if (rc != 0) {
-			s->error = rc;
-			return true;
-		}
-		if (!maybe)
+		if (!search_appends_fit(s, h1, len, o->value, to, &next))
 			continue;
 		cl->next++;
 		bool done = search_appends_complete(s, next, len + s->model.states[o->value].len,

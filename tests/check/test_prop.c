@@ -345,16 +345,20 @@ static size_t prop_tiny_history(uint64_t *x, struct check_op *ops, size_t max, u
 	return n;
 }
 
-/* The checker agrees with the brute-force oracle on many random tiny histories. */
-static void test_prop_oracle(void **state)
+typedef size_t (*prop_generator)(uint64_t *x, struct check_op *ops, size_t max);
+
+/* Runs rounds random histories of at most 9 ops from gen against the brute-force oracle;
+ * each verdict must come up at least min_each times. */
+static void prop_oracle_rounds(uint64_t seed, int rounds, prop_generator gen, size_t max,
+                               int min_each)
 {
-	(void)state;
-	uint64_t x = 0x5eed5eed5eedull;
+	uint64_t x = seed;
 	int verdicts[2] = {0, 0};
-	for (int round = 0; round < 30000; round++) {
-		struct check_op ops[7];
-		size_t n = prop_tiny_history(&x, ops, 7, 0);
-		bool placed[7] = {false};
+	assert_true(max <= 9);
+	for (int round = 0; round < rounds; round++) {
+		struct check_op ops[9];
+		size_t n = gen(&x, ops, max);
+		bool placed[9] = {false};
 		bool want = oracle_search(ops, n, placed, (struct oracle_value){.present = false});
 		struct check_result r;
 		assert_int_equal(check_history_run(ops, n, NULL, &r), 0);
@@ -368,8 +372,20 @@ static void test_prop_oracle(void **state)
 		check_result_free(&r);
 	}
 	/* Both verdicts are well represented. */
-	assert_true(verdicts[0] > 3000);
-	assert_true(verdicts[1] > 3000);
+	assert_true(verdicts[0] > min_each);
+	assert_true(verdicts[1] > min_each);
+}
+
+static size_t prop_tiny_solo(uint64_t *x, struct check_op *ops, size_t max)
+{
+	return prop_tiny_history(x, ops, max, 0);
+}
+
+/* The checker agrees with the brute-force oracle on many random tiny histories. */
+static void test_prop_oracle(void **state)
+{
+	(void)state;
+	prop_oracle_rounds(0x5eed5eed5eedull, 30000, prop_tiny_solo, 7, 3000);
 }
 
 /* With clients that pipeline, the checker agrees with the oracle with client order on and
@@ -536,26 +552,7 @@ static size_t prop_append_history(uint64_t *x, struct check_op *ops, size_t max)
 static void test_prop_oracle_appends(void **state)
 {
 	(void)state;
-	uint64_t x = 0xa99e4d5ull;
-	int verdicts[2] = {0, 0};
-	for (int round = 0; round < 40000; round++) {
-		struct check_op ops[9];
-		size_t n = prop_append_history(&x, ops, 9);
-		bool placed[9] = {false};
-		bool want = oracle_search(ops, n, placed, (struct oracle_value){.present = false});
-		struct check_result r;
-		assert_int_equal(check_history_run(ops, n, NULL, &r), 0);
-		enum check_verdict expect = want ? CHECK_LINEARIZABLE : CHECK_NOT_LINEARIZABLE;
-		if (r.verdict != expect) {
-			check_history_write(stderr, ops, n);
-			fail_msg("round %d: oracle says %s, checker says %s", round,
-			         check_verdict_name(expect), check_verdict_name(r.verdict));
-		}
-		verdicts[want]++;
-		check_result_free(&r);
-	}
-	assert_true(verdicts[0] > 4000);
-	assert_true(verdicts[1] > 4000);
+	prop_oracle_rounds(0xa99e4d5ull, 40000, prop_append_history, 9, 4000);
 }
 
 /* Generated append histories at the scale of issue 12's class (many clients on few keys,
