@@ -195,12 +195,13 @@ static int bench_check_verdicts(size_t op_count, uint32_t keys, bool broken, uin
 		if (elapsed_ns != NULL)
 			*elapsed_ns = t1 - t0;
 		if (!quiet || wrong || r.verdict == CHECK_UNKNOWN)
-			printf("%-9s %8zu %5" PRIu32 " %12.0f %10.1f %12" PRIu64 " %12.1f %12s  %s%s\n",
-		       broken ? "app-stale" : "append", op_count, keys,
-		       (double)op_count / ((double)(t1 - t0) / 1e9), (double)(t1 - t0) / 1e6,
-		       r.states, (double)r.peak_bytes / (1024.0 * 1024.0), "-",
-		       check_verdict_name(r.verdict),
-		       wrong ? " (WRONG)" : "");
+			printf("%-9s %8zu %5" PRIu32 " %12.0f %10.1f %12" PRIu64
+			       " %12.1f %12s  %s%s\n",
+			       broken ? "app-stale" : "append", op_count, keys,
+			       (double)op_count / ((double)(t1 - t0) / 1e9),
+			       (double)(t1 - t0) / 1e6, r.states,
+			       (double)r.peak_bytes / (1024.0 * 1024.0), "-",
+			       check_verdict_name(r.verdict), wrong ? " (WRONG)" : "");
 		if (quiet && (wrong || r.verdict == CHECK_UNKNOWN))
 			printf("  (seed %" PRIu64 ")\n", seed);
 		if (wrong)
@@ -220,9 +221,9 @@ static int bench_check_verdict_rows(void)
 	static const uint32_t verdict_keys[] = {10, 100};
 	for (size_t i = 0; i < 2; i++) {
 		for (int broken = 0; broken < 2; broken++) {
-			int vrc = bench_check_verdicts(verdict_sizes[i], verdict_keys[i],
-			                               broken != 0, 5 + verdict_sizes[i], 5,
-			                               false, NULL);
+			int vrc =
+			    bench_check_verdicts(verdict_sizes[i], verdict_keys[i], broken != 0,
+			                         5 + verdict_sizes[i], 5, false, NULL);
 			if (vrc != 0) {
 				printf("verdict row %zu ops: failed: %s\n", verdict_sizes[i],
 				       strerror(-vrc));
@@ -234,8 +235,7 @@ static int bench_check_verdict_rows(void)
 	 * verdicts, several seeds: every one should settle in well under a second. */
 	for (uint64_t seed = 1; seed <= 6; seed++) {
 		for (int broken = 0; broken < 2; broken++) {
-			if (bench_check_verdicts(3000, 10, broken != 0, seed, 10, false, NULL) !=
-			    0)
+			if (bench_check_verdicts(3000, 10, broken != 0, seed, 10, false, NULL) != 0)
 				failures++;
 		}
 	}
@@ -257,8 +257,9 @@ static int bench_check_class(const char *range)
 	char tail = 0;
 	if (sscanf(range, "%" SCNu64 "-%" SCNu64 "%c", &first, &last, &tail) != 2 || first == 0 ||
 	    last < first || last - first >= 100000) {
-		fprintf(stderr, "concord-bench check class: expected A-B (at most 100000 seeds), "
-		                "not \"%s\"\n",
+		fprintf(stderr,
+		        "concord-bench check class: expected A-B (at most 100000 seeds), "
+		        "not \"%s\"\n",
 		        range);
 		return 2;
 	}
@@ -274,7 +275,8 @@ static int bench_check_class(const char *range)
 		uint64_t worst_seed = first, worst = 0;
 		for (size_t i = 0; i < n; i++) {
 			uint64_t seed = first + i;
-			if (bench_check_verdicts(3000, 10, broken != 0, seed, 10, true, &ns[i]) != 0)
+			if (bench_check_verdicts(3000, 10, broken != 0, seed, 10, true, &ns[i]) !=
+			    0)
 				failures++;
 			if (ns[i] > worst) {
 				worst = ns[i];
@@ -282,8 +284,8 @@ static int bench_check_class(const char *range)
 			}
 		}
 		qsort(ns, n, sizeof(*ns), bench_check_cmp_u64);
-		printf("%-9s %zu histories: median %.1f ms, p99 %.1f ms, slowest %.1f ms (seed %" PRIu64
-		       ")\n",
+		printf("%-9s %zu histories: median %.1f ms, p99 %.1f ms, slowest %.1f ms (seed "
+		       "%" PRIu64 ")\n",
 		       broken ? "app-stale" : "append", n, (double)ns[n / 2] / 1e6,
 		       (double)ns[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1e6,
 		       (double)worst / 1e6, worst_seed);
