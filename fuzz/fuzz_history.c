@@ -21,6 +21,29 @@ static void same_str(const struct check_str *a, const struct check_str *b)
 		assert(memcmp(a->bytes, b->bytes, a->len) == 0);
 }
 
+static void same_subops(const struct check_subop *a, const struct check_subop *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert(a[i].kind == b[i].kind);
+		same_str(&a[i].key, &b[i].key);
+		same_str(&a[i].value, &b[i].value);
+		same_str(&a[i].result, &b[i].result);
+	}
+}
+
+/* A txn's compares, branches and branch taken. */
+static void same_txn(const struct check_op *a, const struct check_op *b)
+{
+	assert(a->compare_count == b->compare_count && a->branch == b->branch);
+	assert(a->then_count == b->then_count && a->else_count == b->else_count);
+	for (size_t i = 0; i < a->compare_count; i++) {
+		same_str(&a->compares[i].key, &b->compares[i].key);
+		same_str(&a->compares[i].value, &b->compares[i].value);
+	}
+	same_subops(a->then_ops, b->then_ops, a->then_count);
+	same_subops(a->else_ops, b->else_ops, a->else_count);
+}
+
 static void same_op(const struct check_op *a, const struct check_op *b)
 {
 	assert(a->client == b->client && a->kind == b->kind && a->ok == b->ok);
@@ -29,6 +52,7 @@ static void same_op(const struct check_op *a, const struct check_op *b)
 	same_str(&a->expect, &b->expect);
 	same_str(&a->result, &b->result);
 	assert(a->existed == b->existed);
+	same_txn(a, b);
 	assert(a->call_time == b->call_time);
 	if (a->ok != CHECK_OK_UNKNOWN)
 		assert(a->return_time == b->return_time);

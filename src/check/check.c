@@ -52,6 +52,8 @@ const char *check_kind_name(enum check_kind kind)
 		return "delrange";
 	case CHECK_KIND_EXPIRE:
 		return "expire";
+	case CHECK_KIND_TXN:
+		return "txn";
 	}
 	return "?";
 }
@@ -139,6 +141,79 @@ static int check_fail(char *message, size_t size, const char *fmt, ...)
 	return -EINVAL;
 }
 
+static bool check_str_sound(const struct check_str *s)
+{
+	return !s->present || s->len == 0 || s->bytes != NULL;
+}
+
+/* The first key a txn names: its first compare's, else its first sub-operation's. */
+static const struct check_str *check_txn_first_key(const struct check_op *op)
+{
+	if (op->compare_count > 0)
+		return &op->compares[0].key;
+	if (op->then_count > 0)
+		return &op->then_ops[0].key;
+	return op->else_count > 0 ? &op->else_ops[0].key : NULL;
+}
+
+/* One branch of a txn; taken: its gets may carry results. */
+static int check_validate_subops(const struct check_subop *subs, size_t n, bool taken,
+                                 char *message, size_t size)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct check_subop *s = &subs[i];
+		if (s->kind != CHECK_KIND_GET && s->kind != CHECK_KIND_PUT &&
+		    s->kind != CHECK_KIND_DELETE && s->kind != CHECK_KIND_APPEND)
+			return check_fail(message, size,
+			                  "a txn's sub-operation is a get, put, delete or append");
+		if (!s->key.present || !check_str_sound(&s->key) || !check_str_sound(&s->value) ||
+		    !check_str_sound(&s->result))
+			return check_fail(message, size,
+			                  "a txn's sub-operation needs a string key");
+		bool writes = s->kind == CHECK_KIND_PUT || s->kind == CHECK_KIND_APPEND;
+		if (writes != s->value.present)
+			return check_fail(message, size, "a txn's %s %s", check_kind_name(s->kind),
+			                  writes ? "needs a string value" : "takes no value");
+		if (s->result.present && (s->kind != CHECK_KIND_GET || !taken))
+			return check_fail(message, size,
+			                  "only a get of the branch taken, observed, has a result");
+	}
+	return 0;
+}
+
+/* A txn's compares, branches and the branch taken. */
+static int check_validate_txn(const struct check_op *op, char *message, size_t size)
+{
+	if (op->value.present || op->expect.present || op->result.present)
+		return check_fail(message, size, "txn takes no value, expect or result");
+	if ((op->compare_count && !op->compares) || (op->then_count && !op->then_ops) ||
+	    (op->else_count && !op->else_ops))
+		return check_fail(message, size, "a txn's list has a length but no items");
+	for (size_t i = 0; i < op->compare_count; i++) {
+		if (!op->compares[i].key.present || !check_str_sound(&op->compares[i].key) ||
+		    !check_str_sound(&op->compares[i].value))
+			return check_fail(message, size, "a txn's compare needs a string key");
+	}
+	if ((unsigned)op->branch > CHECK_BRANCH_ELSE)
+		return check_fail(message, size, "invalid branch %d", (int)op->branch);
+	if (op->ok != CHECK_OK_TRUE && op->branch != CHECK_BRANCH_UNOBSERVED)
+		return check_fail(message, size, "a txn with ok %s observed no branch",
+		                  check_ok_name(op->ok));
+	if (op->compare_count == 0 && op->branch == CHECK_BRANCH_ELSE)
+		return check_fail(message, size, "a txn without compares cannot take else");
+	bool then_taken = op->branch == CHECK_BRANCH_THEN;
+	bool else_taken = op->branch == CHECK_BRANCH_ELSE;
+	if (check_validate_subops(op->then_ops, op->then_count, then_taken, message, size) != 0 ||
+	    check_validate_subops(op->else_ops, op->else_count, else_taken, message, size) != 0)
+		return -EINVAL;
+	const struct check_str *first = check_txn_first_key(op);
+	if (first == NULL)
+		return check_fail(message, size, "a txn must name a key");
+	if (check_str_compare(first, &op->key) != 0)
+		return check_fail(message, size, "a txn's key must be the first key it names");
+	return 0;
+}
+
 /* The fields only some kinds take (the multi-key kinds' among them). */
 static int check_validate_fields(const struct check_op *op, char *message, size_t size)
 {
@@ -154,6 +229,12 @@ static int check_validate_fields(const struct check_op *op, char *message, size_
 		return check_fail(message, size, "only mset takes keys and values");
 	if (op->kind != CHECK_KIND_DELRANGE && op->range_end.present)
 		return check_fail(message, size, "only delrange takes an end");
+	if (op->kind != CHECK_KIND_TXN &&
+	    (op->compare_count || op->then_count || op->else_count || op->compares ||
+	     op->then_ops || op->else_ops || op->branch != CHECK_BRANCH_UNOBSERVED))
+		return check_fail(message, size, "only txn takes compares, branches and a branch");
+	if (op->kind == CHECK_KIND_TXN)
+		return check_validate_txn(op, message, size);
 	if (op->kind == CHECK_KIND_MSET) {
 		if (op->key_count == 0 || op->keys == NULL || op->values == NULL)
 			return check_fail(message, size, "mset needs keys and values");
@@ -182,7 +263,7 @@ static int check_validate_fields(const struct check_op *op, char *message, size_
 int check_op_validate(const struct check_op *op, char *message, size_t size)
 {
 	assert(op != NULL);
-	if ((unsigned)op->kind > CHECK_KIND_EXPIRE)
+	if ((unsigned)op->kind > CHECK_KIND_TXN)
 		return check_fail(message, size, "unknown op kind %d", (int)op->kind);
 	if ((unsigned)op->ok > CHECK_OK_UNKNOWN)
 		return check_fail(message, size, "invalid ok %d", (int)op->ok);
@@ -240,6 +321,7 @@ int check_op_validate(const struct check_op *op, char *message, size_t size)
 	case CHECK_KIND_MSET:
 	case CHECK_KIND_DELRANGE:
 	case CHECK_KIND_EXPIRE:
+	case CHECK_KIND_TXN:
 		break; /* check_validate_fields */
 	}
 	if (!returned && op->result.present)

@@ -32,6 +32,10 @@ enum check_kind {
 	/* Expiry: if the key holds expect, it may become absent at any moment after call, or
 	 * never (ok must be unknown). Checked as a group of its own, like the multi-key ops. */
 	CHECK_KIND_EXPIRE,
+	/* A transaction: compares evaluated at one instant, then the "then" or the "else"
+	 * sub-operations applied in order at that same instant. Tied into a group with every
+	 * key it names, like mset. */
+	CHECK_KIND_TXN,
 };
 
 enum check_ok {
@@ -47,11 +51,33 @@ enum check_existed {
 	CHECK_EXISTED_YES,
 };
 
+/* Which branch of a txn was taken, as the client saw it. */
+enum check_branch {
+	CHECK_BRANCH_UNOBSERVED = 0, /* not seen (ok unknown or false): whichever state dictates */
+	CHECK_BRANCH_THEN,           /* every compare held */
+	CHECK_BRANCH_ELSE,           /* some compare did not */
+};
+
 /* A string or null. bytes may be NULL when len is 0; bytes need not be NUL-terminated. */
 struct check_str {
 	const char *bytes;
 	size_t len;
 	bool present; /* false: JSON null (absent key, no value, not observed) */
+};
+
+/* A txn's compare: the key holds value (value null: the key is absent). */
+struct check_compare {
+	struct check_str key;
+	struct check_str value;
+};
+
+/* A txn's sub-operation: kind is CHECK_KIND_GET, PUT, DELETE or APPEND. */
+struct check_subop {
+	enum check_kind kind;
+	struct check_str key;
+	struct check_str value;  /* put, append: the value written or appended */
+	struct check_str result; /* get in the branch taken, when observed: the value read
+	                            (null = absent); null otherwise */
 };
 
 /* One client operation. Which fields matter per kind is in docs/history-format.md. */
@@ -69,6 +95,14 @@ struct check_op {
 	const struct check_str *values;
 	size_t key_count;
 	struct check_str range_end; /* delrange only: the end of the range, exclusive */
+	/* txn only: compares, the two branches and the one taken. key must be the first key
+	 * the txn names (compares first, then "then", then "else"). The gets' results in the
+	 * taken branch are observations only when ok is true and branch is observed. */
+	const struct check_compare *compares;
+	size_t compare_count;
+	const struct check_subop *then_ops, *else_ops;
+	size_t then_count, else_count;
+	enum check_branch branch;
 	int64_t call_time;
 	int64_t return_time; /* ignored when ok is CHECK_OK_UNKNOWN; return_time >= call_time */
 	size_t line;         /* 1-based line in the source file, or 0; used in messages only */
@@ -145,6 +179,7 @@ struct check_history {
 	size_t op_count;
 	char *bytes;             /* backing store of every string in ops */
 	struct check_str *lists; /* backing store of mset's keys and values */
+	void *txn_blocks;        /* backing store of txns' compares and sub-operations */
 };
 
 struct check_error {

@@ -261,6 +261,7 @@ int gen_history(const struct gen_config *config, struct check_history *history)
 		case CHECK_KIND_MSET:
 		case CHECK_KIND_DELRANGE:
 		case CHECK_KIND_EXPIRE:
+		case CHECK_KIND_TXN:
 			break; /* not drawn: the generator makes single-key histories */
 		}
 		if (op->ok == CHECK_OK_UNKNOWN) {

@@ -1,5 +1,5 @@
 /* group.c: splits a history into the objects checked one by one: single keys, and groups of
- * keys that multi-key operations (mset, delrange) tie together. */
+ * keys that multi-key operations (mset, delrange, txn) tie together. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +53,36 @@ static void group_union(struct group_keys *g, size_t a, size_t b)
 	g->multi[a] = m;
 }
 
+/* The i-th key a txn names: compares, then, else in turn. */
+static const struct check_str *group_txn_key(const struct check_op *op, size_t i)
+{
+	if (i < op->compare_count)
+		return &op->compares[i].key;
+	i -= op->compare_count;
+	if (i < op->then_count)
+		return &op->then_ops[i].key;
+	return &op->else_ops[i - op->then_count].key;
+}
+
+size_t check_op_extra_keys(const struct check_op *op)
+{
+	if (op->kind == CHECK_KIND_MSET)
+		return op->key_count;
+	if (op->kind == CHECK_KIND_TXN)
+		return op->compare_count + op->then_count + op->else_count;
+	return 0;
+}
+
+const struct check_str *check_op_extra_key(const struct check_op *op, size_t i)
+{
+	return op->kind == CHECK_KIND_MSET ? &op->keys[i] : group_txn_key(op, i);
+}
+
 static int group_collect(struct group_keys *g, const struct check_op *ops, size_t n)
 {
 	size_t total = n;
 	for (size_t i = 0; i < n; i++)
-		total += ops[i].kind == CHECK_KIND_MSET ? ops[i].key_count : 0;
+		total += check_op_extra_keys(&ops[i]);
 	g->k = malloc((total ? total : 1) * sizeof(*g->k));
 	g->parent = malloc((total ? total : 1) * sizeof(*g->parent));
 	g->multi = calloc(total ? total : 1, sizeof(*g->multi));
@@ -66,8 +91,8 @@ static int group_collect(struct group_keys *g, const struct check_op *ops, size_
 	size_t at = 0;
 	for (size_t i = 0; i < n; i++) {
 		g->k[at++] = &ops[i].key;
-		for (size_t j = 0; ops[i].kind == CHECK_KIND_MSET && j < ops[i].key_count; j++)
-			g->k[at++] = &ops[i].keys[j];
+		for (size_t j = 0; j < check_op_extra_keys(&ops[i]); j++)
+			g->k[at++] = check_op_extra_key(&ops[i], j);
 	}
 	qsort(g->k, total, sizeof(*g->k), group_cmp_ptr);
 	g->n = 0;
@@ -80,17 +105,17 @@ static int group_collect(struct group_keys *g, const struct check_op *ops, size_
 	return 0;
 }
 
-/* Joins the keys each multi-key op touches: mset's keys; for delrange, every key of the
+/* Joins the keys each multi-key op touches: mset's and txn's keys; for delrange, every key of the
  * history in its range (keys nobody names cannot be observed, so they do not matter). */
 static void group_join(struct group_keys *g, const struct check_op *ops, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct check_op *op = &ops[i];
 		size_t first = group_lower(g, &op->key);
-		if (op->kind == CHECK_KIND_MSET) {
+		if (op->kind == CHECK_KIND_MSET || op->kind == CHECK_KIND_TXN) {
 			g->multi[group_find(g, first)] = true;
-			for (size_t j = 1; j < op->key_count; j++)
-				group_union(g, first, group_lower(g, &op->keys[j]));
+			for (size_t j = 0; j < check_op_extra_keys(op); j++)
+				group_union(g, first, group_lower(g, check_op_extra_key(op, j)));
 		} else if (op->kind == CHECK_KIND_EXPIRE) {
 			g->multi[group_find(g, first)] = true;
 		} else if (op->kind == CHECK_KIND_DELRANGE) {

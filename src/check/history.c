@@ -12,10 +12,21 @@
 #include "check/internal.h"
 #include "codec/json.h"
 
+/* A block of a txn's compares or sub-operations: allocated as txns come, never moved, so that
+ * the ops can point into them; freed with the history. */
+struct history_block {
+	struct history_block *next;
+	union {
+		struct check_compare compares[1];
+		struct check_subop subops[1];
+	} u;
+};
+
 /* Reading state: the line being read, where the next kept string goes. */
 struct history_reader {
-	char *arena;            /* kept strings, in the history's one allocation */
-	struct check_str *list; /* where mset's next keys or values go (history->lists) */
+	char *arena;                  /* kept strings, in the history's one allocation */
+	struct check_str *list;       /* where mset's next keys or values go (history->lists) */
+	struct history_block *blocks; /* txns' compares and sub-operations, newest first */
 	struct check_error *error;
 	size_t line;
 };
@@ -97,12 +108,16 @@ enum history_field {
 	FIELD_KEYS,
 	FIELD_VALUES,
 	FIELD_END,
+	FIELD_COMPARES,
+	FIELD_THEN,
+	FIELD_ELSE,
+	FIELD_BRANCH,
 	FIELD_COUNT,
 };
 
 static const char *const history_field_names[FIELD_COUNT] = {
-    "client", "op",   "key",    "value", "expect", "result",
-    "ok",     "call", "return", "keys",  "values", "end",
+    "client", "op",   "key",    "value", "expect",   "result", "ok",   "call",
+    "return", "keys", "values", "end",   "compares", "then",   "else", "branch",
 };
 
 /* Which field a member name is, or -1. */
@@ -117,7 +132,10 @@ static int history_field_of(const char *name, size_t len)
 		field = name[0] == 'k' ? FIELD_KEY : FIELD_END;
 		break;
 	case 4:
-		field = name[0] == 'c' ? FIELD_CALL : FIELD_KEYS;
+		field = name[0] == 'c'   ? FIELD_CALL
+		        : name[0] == 'k' ? FIELD_KEYS
+		        : name[0] == 't' ? FIELD_THEN
+		                         : FIELD_ELSE;
 		break;
 	case 5:
 		field = FIELD_VALUE;
@@ -126,8 +144,12 @@ static int history_field_of(const char *name, size_t len)
 		field = name[0] == 'c'   ? FIELD_CLIENT
 		        : name[0] == 'e' ? FIELD_EXPECT
 		        : name[0] == 'v' ? FIELD_VALUES
+		        : name[0] == 'b' ? FIELD_BRANCH
 		        : name[2] == 's' ? FIELD_RESULT
 		                         : FIELD_RETURN;
+		break;
+	case 8:
+		field = FIELD_COMPARES;
 		break;
 	default:
 		return -1;
@@ -140,7 +162,7 @@ static int history_op_kind(struct history_reader *r, const struct json_value *v,
                            enum check_kind *kind)
 {
 	static const char *const names[] = {"get",  "put",  "delete",   "append", "cas",
-	                                    "incr", "mset", "delrange", "expire"};
+	                                    "incr", "mset", "delrange", "expire", "txn"};
 	if (v->type != JSON_STRING)
 		return history_fail(r, "\"op\" must be a string");
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -154,7 +176,7 @@ static int history_op_kind(struct history_reader *r, const struct json_value *v,
 	check_format_str(shown, sizeof(shown), &name, 30, "null");
 	return history_fail(r,
 	                    "unknown op %s (expected get, put, delete, append, cas, incr, "
-	                    "mset, delrange or expire)",
+	                    "mset, delrange, expire or txn)",
 	                    shown);
 }
 
@@ -180,6 +202,104 @@ static int history_list(struct history_reader *r, const struct json_value *v, bo
 		op->keys = list;
 	else
 		op->values = list;
+	return 0;
+}
+
+/* The member of a txn's compare or sub-operation object: 0 op, 1 key, 2 value, 3 result; -1
+ * for any other (ignored, as at the top level). */
+static int history_item_field(const struct json_value *m)
+{
+	static const char *const names[] = {"op", "key", "value", "result"};
+	for (int i = 0; i < 4; i++) {
+		if (m->key_len == strlen(names[i]) && memcmp(m->key, names[i], m->key_len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* One element of "compares" (is_compare) or of "then"/"else": an object of strings. */
+static int history_item(struct history_reader *r, const struct json_value *e, bool is_compare,
+                        const char *field, struct check_str item[4], enum check_kind *kind)
+{
+	if (e->type != JSON_OBJECT)
+		return history_fail(r, "\"%s\" must be an array of objects", field);
+	bool seen[4] = {false};
+	for (const struct json_value *m = e->child; m != NULL; m = m->next) {
+		int f = history_item_field(m);
+		if (f < 0 || (is_compare && (f == 0 || f == 3)))
+			continue;
+		if (seen[f])
+			return history_fail(r, "\"%s\": a field appears twice in an item", field);
+		seen[f] = true;
+		int rc = f == 0 ? history_op_kind(r, m, kind)
+		                : history_nullable_string(r, m, field, &item[f]);
+		if (rc != 0)
+			return rc;
+	}
+	if (!item[1].present)
+		return history_fail(r, "each item of \"%s\" needs a string \"key\"", field);
+	if (!is_compare && !seen[0])
+		return history_fail(r, "each item of \"%s\" needs an \"op\"", field);
+	return 0;
+}
+
+/* A txn's "compares", "then" or "else": an array of objects, maybe empty. */
+static int history_txn_list(struct history_reader *r, int field, const struct json_value *v,
+                            struct check_op *op)
+{
+	const char *name = history_field_names[field];
+	if (v->type != JSON_ARRAY)
+		return history_fail(r, "\"%s\" must be an array of objects", name);
+	size_t count = 0;
+	for (const struct json_value *e = v->child; e != NULL; e = e->next)
+		count++;
+	struct history_block *b = NULL;
+	if (count > 0) {
+		size_t item = field == FIELD_COMPARES ? sizeof(struct check_compare)
+		                                      : sizeof(struct check_subop);
+		b = calloc(1, sizeof(*b) + count * item);
+		if (b == NULL) {
+			history_fail(r, "out of memory");
+			return -ENOMEM;
+		}
+		b->next = r->blocks;
+		r->blocks = b;
+	}
+	size_t n = 0;
+	for (const struct json_value *e = v->child; e != NULL; e = e->next, n++) {
+		struct check_str item[4] = {{0}};
+		enum check_kind kind = CHECK_KIND_GET;
+		int rc = history_item(r, e, field == FIELD_COMPARES, name, item, &kind);
+		if (rc != 0)
+			return rc;
+		if (field == FIELD_COMPARES)
+			b->u.compares[n] = (struct check_compare){item[1], item[2]};
+		else
+			b->u.subops[n] = (struct check_subop){kind, item[1], item[2], item[3]};
+	}
+	if (field == FIELD_COMPARES) {
+		op->compares = b ? b->u.compares : NULL;
+		op->compare_count = n;
+	} else if (field == FIELD_THEN) {
+		op->then_ops = b ? b->u.subops : NULL;
+		op->then_count = n;
+	} else {
+		op->else_ops = b ? b->u.subops : NULL;
+		op->else_count = n;
+	}
+	return 0;
+}
+
+static int history_branch(struct history_reader *r, const struct json_value *v, struct check_op *op)
+{
+	if (v->type == JSON_NULL)
+		op->branch = CHECK_BRANCH_UNOBSERVED;
+	else if (v->type == JSON_STRING && history_is(v, "then"))
+		op->branch = CHECK_BRANCH_THEN;
+	else if (v->type == JSON_STRING && history_is(v, "else"))
+		op->branch = CHECK_BRANCH_ELSE;
+	else
+		return history_fail(r, "\"branch\" must be \"then\", \"else\" or null");
 	return 0;
 }
 
@@ -231,6 +351,12 @@ static int history_field(struct history_reader *r, int field, const struct json_
 		return history_list(r, v, field == FIELD_KEYS, op);
 	case FIELD_END:
 		return history_nullable_string(r, v, "end", &op->range_end);
+	case FIELD_COMPARES:
+	case FIELD_THEN:
+	case FIELD_ELSE:
+		return history_txn_list(r, field, v, op);
+	case FIELD_BRANCH:
+		return history_branch(r, v, op);
 	case FIELD_RETURN:
 		if (v->type == JSON_NULL) {
 			*return_null = true;
@@ -271,6 +397,10 @@ static int history_op(struct history_reader *r, const struct json_value *root, s
 			return history_fail(r, "missing field \"%s\"",
 			                    history_field_names[required[i]]);
 	}
+	if (op->kind != CHECK_KIND_TXN &&
+	    (seen[FIELD_COMPARES] || seen[FIELD_THEN] || seen[FIELD_ELSE] || seen[FIELD_BRANCH]))
+		return history_fail(r, "only a txn has \"compares\", \"then\", \"else\" and "
+		                       "\"branch\"");
 	if (op->existed != CHECK_EXISTED_UNOBSERVED && op->kind != CHECK_KIND_DELETE)
 		return history_fail(r, "result true/false is only for delete (did the key exist)");
 	if (op->ok == CHECK_OK_UNKNOWN) {
@@ -305,6 +435,10 @@ void check_history_free(struct check_history *history)
 	free(history->ops);
 	free(history->bytes);
 	free(history->lists);
+	for (struct history_block *b = history->txn_blocks, *next; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
 	memset(history, 0, sizeof(*history));
 }
 
@@ -392,6 +526,7 @@ int check_history_parse(const char *text, size_t text_len, struct check_history 
 		}
 	}
 	json_doc_free(doc);
+	history->txn_blocks = r.blocks;
 	if (rc != 0) {
 		check_history_free(history);
 		return rc;
@@ -505,6 +640,46 @@ static int check_write_multi(FILE *out, const struct check_op *op)
 	return rc ? -EIO : 0;
 }
 
+/* A txn branch's sub-operations as a JSON array. */
+static int check_write_subops(FILE *out, const struct check_subop *subs, size_t n)
+{
+	int rc = fputc('[', out) == EOF;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct check_subop *s = &subs[i];
+		rc = fprintf(out, "%s{\"op\":\"%s\",\"key\":", i ? "," : "",
+		             check_kind_name(s->kind)) < 0 ||
+		     check_write_json_str(out, &s->key) != 0;
+		if (rc == 0 && s->value.present)
+			rc = fputs(",\"value\":", out) < 0 ||
+			     check_write_json_str(out, &s->value) != 0;
+		if (rc == 0 && s->kind == CHECK_KIND_GET)
+			rc = fputs(",\"result\":", out) < 0 ||
+			     check_write_json_str(out, &s->result) != 0;
+		rc = rc || fputc('}', out) == EOF;
+	}
+	return rc || fputc(']', out) == EOF ? -EIO : 0;
+}
+
+/* A txn's "compares", "then", "else" and "branch". */
+static int check_write_txn(FILE *out, const struct check_op *op)
+{
+	int rc = fputs(",\"compares\":[", out) < 0;
+	for (size_t i = 0; i < op->compare_count && rc == 0; i++) {
+		rc = fputs(i ? ",{\"key\":" : "{\"key\":", out) < 0 ||
+		     check_write_json_str(out, &op->compares[i].key) != 0 ||
+		     fputs(",\"value\":", out) < 0 ||
+		     check_write_json_str(out, &op->compares[i].value) != 0 ||
+		     fputc('}', out) == EOF;
+	}
+	rc = rc || fputs("],\"then\":", out) < 0 ||
+	     check_write_subops(out, op->then_ops, op->then_count) != 0;
+	rc = rc || fputs(",\"else\":", out) < 0 ||
+	     check_write_subops(out, op->else_ops, op->else_count) != 0;
+	static const char *const branches[] = {"null", "\"then\"", "\"else\""};
+	rc = rc || fprintf(out, ",\"branch\":%s", branches[op->branch]) < 0;
+	return rc ? -EIO : 0;
+}
+
 int check_history_write(FILE *out, const struct check_op *ops, size_t op_count)
 {
 	assert(out != NULL && (ops != NULL || op_count == 0));
@@ -518,6 +693,7 @@ int check_history_write(FILE *out, const struct check_op *ops, size_t op_count)
 		rc = rc || fputs(",\"expect\":", out) < 0 ||
 		     check_write_json_str(out, &op->expect) != 0;
 		rc = rc || check_write_multi(out, op) != 0;
+		rc = rc || (op->kind == CHECK_KIND_TXN && check_write_txn(out, op) != 0);
 		rc = rc || fputs(",\"result\":", out) < 0;
 		if (op->kind == CHECK_KIND_DELETE && op->existed != CHECK_EXISTED_UNOBSERVED)
 			rc = rc ||

@@ -86,6 +86,8 @@ static const char *html_kind_color(enum check_kind kind)
 		return "#bdbdbd";
 	case CHECK_KIND_EXPIRE:
 		return "#e5f5e0";
+	case CHECK_KIND_TXN:
+		return "#bcbddc";
 	}
 	return "#ffffff";
 }
@@ -280,7 +282,7 @@ int check_report_html(FILE *out, const struct check_op *ops, size_t op_count,
 	      "their durations. Hover over an operation for its details.</p>\n",
 	      out);
 	fputs("<p class=\"legend\">", out);
-	for (int k = CHECK_KIND_GET; k <= CHECK_KIND_EXPIRE; k++)
+	for (int k = CHECK_KIND_GET; k <= CHECK_KIND_TXN; k++)
 		fprintf(out, "<span style=\"background:%s\">%s</span>",
 		        html_kind_color((enum check_kind)k), check_kind_name((enum check_kind)k));
 	fputs(" <span style=\"border:2px dashed #555\">outcome unknown</span>"

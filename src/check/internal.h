@@ -33,6 +33,10 @@ struct check_groups {
 	bool *multi;
 	size_t count;
 };
+/* How many keys op names besides its key, with repeats (mset: its keys; txn: every compare's
+ * and sub-operation's), and the i-th of them. */
+size_t check_op_extra_keys(const struct check_op *op);
+const struct check_str *check_op_extra_key(const struct check_op *op, size_t i);
 int check_group(const struct check_op *ops, size_t n, struct check_groups *out);
 void check_groups_free(struct check_groups *g);
 

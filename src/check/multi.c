@@ -1,5 +1,5 @@
 /* multi.c: the search for a group of keys tied together by multi-key operations (mset,
- * delrange). The object is the tuple of the group's values; the search is Wing & Gong's
+ * delrange, txn). The object is the tuple of the group's values; the search is Wing & Gong's
  * with Lowe's memoization, without the single-key pruning rules of search_run.c: it is
  * meant for small groups, and spends states (the budget) where those rules would not. */
 #include <assert.h>
@@ -19,6 +19,7 @@ struct mop {
 	int64_t call, ret; /* ret INT64_MAX for unknown */
 	uint64_t z1, z2;
 	uint32_t touch, touch_n; /* keys[m->touch[touch .. + touch_n)], values alike */
+	uint32_t ncmp, nthen;    /* txn: its touches are ncmp compares, nthen then-ops, else-ops */
 	uint32_t expect, result; /* model states (cas expect; get result), MODEL_NONE: none */
 	int64_t delta, count;    /* incr's delta; incr's result or delrange's count */
 	bool counted;            /* count was observed */
@@ -41,6 +42,7 @@ struct multi {
 	const struct check_str **keys;
 	uint32_t key_count;
 	uint32_t *touch, *touch_value, touch_count;
+	uint8_t *touch_kind; /* txn sub-operations: their enum check_kind */
 	uint32_t *placed_by_client;
 	bool client_order;
 	uint32_t *tuples, tuple_count, tuple_cap; /* key_count ids per tuple */
@@ -158,6 +160,47 @@ static bool multi_incr(struct multi *m, const struct mop *o, uint32_t *v)
 	return true;
 }
 
+/* A txn on the values t: the compares at this instant pick the branch, which must be the one
+ * observed; its sub-operations apply in order, each seeing the ones before. */
+static bool multi_txn(struct multi *m, const struct mop *o, const struct check_op *op, uint32_t *t)
+{
+	uint32_t cmp_end = o->touch + o->ncmp;
+	bool held = true;
+	for (uint32_t at = o->touch; at < cmp_end; at++)
+		held = held && t[m->touch[at]] == m->touch_value[at];
+	if ((op->branch == CHECK_BRANCH_THEN && !held) || (op->branch == CHECK_BRANCH_ELSE && held))
+		return false;
+	/* The gets' results are observations only where the client saw the branch. */
+	bool observed = op->ok == CHECK_OK_TRUE && op->branch != CHECK_BRANCH_UNOBSERVED;
+	uint32_t from = held ? cmp_end : cmp_end + o->nthen;
+	uint32_t to = held ? cmp_end + o->nthen : o->touch + o->touch_n;
+	for (uint32_t at = from; at < to; at++) {
+		uint32_t *v = &t[m->touch[at]];
+		switch ((enum check_kind)m->touch_kind[at]) {
+		case CHECK_KIND_GET:
+			if (observed && *v != m->touch_value[at])
+				return false;
+			break;
+		case CHECK_KIND_PUT:
+			*v = m->touch_value[at];
+			break;
+		case CHECK_KIND_DELETE:
+			*v = MODEL_ABSENT;
+			break;
+		case CHECK_KIND_APPEND:
+			if (model_concat(&m->model, *v, m->touch_value[at], v) != 0) {
+				m->error = -ENOMEM;
+				return false;
+			}
+			break;
+		default:
+			assert(false); /* check_op_validate admits no other sub-operation */
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Applies op to the values t (in place); false if it cannot take effect on them. */
 static bool multi_step(struct multi *m, const struct mop *o, uint32_t *t)
 {
@@ -206,6 +249,8 @@ static bool multi_step(struct multi *m, const struct mop *o, uint32_t *t)
 		}
 		return !o->counted || o->count == existed;
 	}
+	case CHECK_KIND_TXN:
+		return multi_txn(m, o, op, t);
 	}
 	return false;
 }
@@ -362,10 +407,8 @@ static int multi_cmp_key(const void *a, const void *b)
 static int multi_keys(struct multi *m, const size_t *index, size_t count)
 {
 	size_t total = 0;
-	for (size_t i = 0; i < count; i++) {
-		const struct check_op *op = &m->ops[index[i]];
-		total += op->kind == CHECK_KIND_MSET ? op->key_count : 1;
-	}
+	for (size_t i = 0; i < count; i++)
+		total += check_op_extra_keys(&m->ops[index[i]]) + 1;
 	m->keys = malloc((total + 1) * sizeof(*m->keys));
 	if (m->keys == NULL)
 		return -ENOMEM;
@@ -373,8 +416,8 @@ static int multi_keys(struct multi *m, const size_t *index, size_t count)
 	for (size_t i = 0; i < count; i++) {
 		const struct check_op *op = &m->ops[index[i]];
 		m->keys[at++] = &op->key;
-		for (size_t j = 1; op->kind == CHECK_KIND_MSET && j < op->key_count; j++)
-			m->keys[at++] = &op->keys[j];
+		for (size_t j = 0; j < check_op_extra_keys(op); j++)
+			m->keys[at++] = check_op_extra_key(op, j);
 	}
 	qsort(m->keys, at, sizeof(*m->keys), multi_cmp_key);
 	m->key_count = 0;
@@ -386,13 +429,39 @@ static int multi_keys(struct multi *m, const size_t *index, size_t count)
 	size_t touches = total + count * (size_t)m->key_count + 1;
 	m->touch = calloc(touches, sizeof(*m->touch));
 	m->touch_value = calloc(touches, sizeof(*m->touch_value));
-	return m->touch && m->touch_value ? 0 : -ENOMEM;
+	m->touch_kind = calloc(touches, sizeof(*m->touch_kind));
+	return m->touch && m->touch_value && m->touch_kind ? 0 : -ENOMEM;
 }
 
 static void multi_touch(struct multi *m, uint32_t key, uint32_t value)
 {
+	m->touch_kind[m->touch_count] = CHECK_KIND_GET;
 	m->touch[m->touch_count] = key;
 	m->touch_value[m->touch_count++] = value;
+}
+
+/* A txn's touches: each compare (key, value or absent), then each sub-operation of then and
+ * else (key, value written or appended, or a get's result) with its kind. */
+static int multi_txn_fill(struct multi *m, const struct check_op *op, struct mop *o)
+{
+	int rc = 0;
+	uint32_t value;
+	for (size_t j = 0; j < op->compare_count && rc == 0; j++) {
+		rc = multi_intern(m, &op->compares[j].value, &value);
+		multi_touch(m, multi_key_index(m, &op->compares[j].key), value);
+	}
+	o->ncmp = (uint32_t)op->compare_count;
+	o->nthen = (uint32_t)op->then_count;
+	for (size_t j = 0; j < op->then_count + op->else_count && rc == 0; j++) {
+		const struct check_subop *s =
+		    j < op->then_count ? &op->then_ops[j] : &op->else_ops[j - op->then_count];
+		rc = multi_intern(m, s->kind == CHECK_KIND_GET ? &s->result : &s->value, &value);
+		m->touch_kind[m->touch_count] = (uint8_t)s->kind;
+		m->touch[m->touch_count] = multi_key_index(m, &s->key);
+		m->touch_value[m->touch_count++] = value;
+	}
+	o->touch_n = m->touch_count - o->touch;
+	return rc;
 }
 
 /* The keys op touches and the values it writes there; its expected and observed values. */
@@ -401,6 +470,8 @@ static int multi_op_fill(struct multi *m, const struct check_op *op, struct mop 
 	uint32_t first = multi_key_index(m, &op->key), value = MODEL_NONE;
 	o->touch = m->touch_count;
 	int rc = 0;
+	if (op->kind == CHECK_KIND_TXN)
+		return multi_txn_fill(m, op, o);
 	if (op->kind == CHECK_KIND_MSET) {
 		for (size_t j = 0; j < op->key_count && rc == 0; j++) {
 			rc = multi_intern(m, &op->values[j], &value);
@@ -522,6 +593,7 @@ static void multi_release(struct multi *m)
 	free(m->keys);
 	free(m->touch);
 	free(m->touch_value);
+	free(m->touch_kind);
 	free(m->op);
 	free(m->path);
 	free(m->best);

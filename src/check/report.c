@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,76 @@ enum {
 static char *report_str(char *buf, size_t size, const struct check_str *s, const char *none)
 {
 	return check_format_str(buf, size, s, REPORT_SHOWN_CHARS, none);
+}
+
+/* Appends to buf (of size, holding *at bytes) what fmt says, cut at the end. */
+static void report_add(char *buf, size_t size, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void report_add(char *buf, size_t size, size_t *at, const char *fmt, ...)
+{
+	if (*at >= size)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + *at, size - *at, fmt, ap);
+	va_end(ap);
+	*at = n < 0 ? size : *at + (size_t)n;
+	if (*at >= size && size > 4)
+		memcpy(buf + size - 4, "...", 4);
+}
+
+/* "put "m0" := "v"; get "m1" -> absent": a txn branch, results only where observed. */
+static void report_subops(char *buf, size_t size, size_t *at, const struct check_subop *subs,
+                          size_t n, bool observed)
+{
+	for (size_t i = 0; i < n; i++) {
+		char k[64], v[64];
+		check_format_str(k, sizeof(k), &subs[i].key, 16, "null");
+		const char *sep = i ? "; " : "";
+		const char *kind = check_kind_name(subs[i].kind);
+		if (subs[i].kind == CHECK_KIND_GET && observed)
+			report_add(buf, size, at, "%sget %s -> %s", sep, k,
+			           check_format_str(v, sizeof(v), &subs[i].result, 16, "absent"));
+		else if (subs[i].kind == CHECK_KIND_PUT || subs[i].kind == CHECK_KIND_APPEND)
+			report_add(buf, size, at, "%s%s %s %s", sep, kind, k,
+			           check_format_str(v, sizeof(v), &subs[i].value, 16, "null"));
+		else
+			report_add(buf, size, at, "%s%s %s", sep, kind, k);
+	}
+}
+
+/* "txn if "m0" = "a", "m1" absent then {put "m0" "b"} else {get "m0" -> "c"}, took else". */
+static void report_txn(char *buf, size_t size, const struct check_op *op)
+{
+	size_t at = 0;
+	buf[0] = '\0';
+	report_add(buf, size, &at, "txn");
+	for (size_t i = 0; i < op->compare_count; i++) {
+		char k[64], v[64];
+		check_format_str(k, sizeof(k), &op->compares[i].key, 16, "null");
+		if (op->compares[i].value.present)
+			report_add(buf, size, &at, "%s%s = %s", i ? ", " : " if ", k,
+			           check_format_str(v, sizeof(v), &op->compares[i].value, 16, ""));
+		else
+			report_add(buf, size, &at, "%s%s absent", i ? ", " : " if ", k);
+	}
+	bool observed = op->ok == CHECK_OK_TRUE && op->branch != CHECK_BRANCH_UNOBSERVED;
+	report_add(buf, size, &at, " then {");
+	report_subops(buf, size, &at, op->then_ops, op->then_count,
+	              observed && op->branch == CHECK_BRANCH_THEN);
+	report_add(buf, size, &at, "}");
+	if (op->compare_count > 0) {
+		report_add(buf, size, &at, " else {");
+		report_subops(buf, size, &at, op->else_ops, op->else_count,
+		              observed && op->branch == CHECK_BRANCH_ELSE);
+		report_add(buf, size, &at, "}");
+	}
+	if (op->branch != CHECK_BRANCH_UNOBSERVED)
+		report_add(buf, size, &at, ", took %s",
+		           op->branch == CHECK_BRANCH_THEN ? "then" : "else");
+	else if (op->ok == CHECK_OK_FALSE)
+		report_add(buf, size, &at, ", failed");
 }
 
 char *check_describe_op(char *buf, size_t size, const struct check_op *op)
@@ -74,6 +145,9 @@ char *check_describe_op(char *buf, size_t size, const struct check_op *op)
 		snprintf(what, sizeof(what), "delrange up to %s%s%.*s", e,
 		         op->result.present ? " -> deleted " : "", (int)op->result.len,
 		         op->result.present ? op->result.bytes : "");
+		break;
+	case CHECK_KIND_TXN:
+		report_txn(what, sizeof(what), op);
 		break;
 	}
 	char when[96];

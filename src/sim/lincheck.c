@@ -76,7 +76,8 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
 		op->key_count = h->nkeys;
 		break;
 	case CHECK_KIND_EXPIRE:
-		break; /* made by expiry_op */
+	case CHECK_KIND_TXN: /* not drawn yet */
+		break;       /* made by expiry_op */
 	case CHECK_KIND_DELRANGE:
 		op->range_end =
 		    str_of(t->keys[0], (int)sim_key_name(h->key + h->nkeys, t->keys[0]));

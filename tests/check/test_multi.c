@@ -1,5 +1,6 @@
-/* test_multi.c: multi-key operations (mset, delrange): hand-made histories, and agreement
- * with a brute-force oracle over the tuple of all keys on many random tiny histories. */
+/* test_multi.c: multi-key operations (mset, delrange, txn): hand-made histories, and
+ * agreement with a brute-force oracle over the tuple of all keys on many random tiny
+ * histories. */
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -69,8 +70,41 @@ static bool in_range(const char *k, const struct check_op *op)
 	return ge && lt;
 }
 
+/* A txn's branch: its sub-operations in order; gets hold only where results were seen. */
+static bool oracle_subops(const struct check_subop *subs, size_t n, bool observed, struct tuple *t)
+{
+	for (size_t i = 0; i < n; i++) {
+		int *v = &t->v[key_index(&subs[i].key)];
+		if (subs[i].kind == CHECK_KIND_GET && observed &&
+		    *v != value_index(&subs[i].result))
+			return false;
+		if (subs[i].kind == CHECK_KIND_PUT)
+			*v = value_index(&subs[i].value);
+		if (subs[i].kind == CHECK_KIND_DELETE)
+			*v = -1;
+	}
+	return true;
+}
+
+/* history-format.md: the compares on the state now pick the branch, which must be the one
+ * observed, if observed. */
+static bool oracle_txn(const struct check_op *op, struct tuple *t)
+{
+	bool held = true;
+	for (size_t i = 0; i < op->compare_count; i++)
+		held = held &&
+		       t->v[key_index(&op->compares[i].key)] == value_index(&op->compares[i].value);
+	if (op->branch != CHECK_BRANCH_UNOBSERVED && held != (op->branch == CHECK_BRANCH_THEN))
+		return false;
+	bool observed = op->ok == CHECK_OK_TRUE && op->branch != CHECK_BRANCH_UNOBSERVED;
+	return held ? oracle_subops(op->then_ops, op->then_count, observed, t)
+	            : oracle_subops(op->else_ops, op->else_count, observed, t);
+}
+
 static bool oracle_apply(const struct check_op *op, struct tuple *t)
 {
+	if (op->kind == CHECK_KIND_TXN)
+		return oracle_txn(op, t);
 	int *v = &t->v[key_index(&op->key)];
 	switch (op->kind) {
 	case CHECK_KIND_GET:
@@ -148,6 +182,15 @@ static void oracle_groups(const struct check_op *ops, size_t n)
 		for (int k = 0; k < KEYS; k++) {
 			bool touched =
 			    ops[i].kind == CHECK_KIND_DELRANGE && in_range(key_names[k], &ops[i]);
+			for (size_t j = 0;
+			     ops[i].kind == CHECK_KIND_TXN && j < ops[i].compare_count; j++)
+				touched = touched || key_index(&ops[i].compares[j].key) == k;
+			for (size_t j = 0; ops[i].kind == CHECK_KIND_TXN && j < ops[i].then_count;
+			     j++)
+				touched = touched || key_index(&ops[i].then_ops[j].key) == k;
+			for (size_t j = 0; ops[i].kind == CHECK_KIND_TXN && j < ops[i].else_count;
+			     j++)
+				touched = touched || key_index(&ops[i].else_ops[j].key) == k;
 			for (size_t j = 0; ops[i].kind == CHECK_KIND_MSET && j < ops[i].key_count;
 			     j++)
 				touched = touched || key_index(&ops[i].keys[j]) == k;
@@ -215,6 +258,8 @@ static uint64_t rnd(uint64_t *x)
 
 struct texts {
 	struct check_str keys[KEYS], values[KEYS];
+	struct check_compare cmp[2];
+	struct check_subop subs[4];
 };
 
 static const char *const counts[] = {"0", "1", "2", "3"};
@@ -233,7 +278,47 @@ static void random_mset(uint64_t *x, struct check_op *op, struct texts *t)
 	op->key_count = n;
 }
 
-static size_t random_history(uint64_t *x, struct check_op *ops, struct texts *t, uint32_t clients)
+/* A txn's sub-operations: gets (with a result if observed), puts and deletes. */
+static void random_subops(uint64_t *x, struct check_subop *subs, size_t n, bool observed)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t r = rnd(x) % 4;
+		subs[i] = (struct check_subop){.key = str(key_names[rnd(x) % KEYS])};
+		subs[i].kind = r < 2 ? CHECK_KIND_GET : r < 3 ? CHECK_KIND_PUT : CHECK_KIND_DELETE;
+		uint64_t v = rnd(x) % 4;
+		if (subs[i].kind == CHECK_KIND_PUT)
+			subs[i].value = str(values[v % 3]);
+		if (subs[i].kind == CHECK_KIND_GET && observed)
+			subs[i].result = v < 3 ? str(values[v]) : none;
+	}
+}
+
+/* Up to two compares, then and else of up to two sub-operations each, a branch seen or not. */
+static void random_txn(uint64_t *x, struct check_op *op, struct texts *t)
+{
+	size_t ncmp = (size_t)(rnd(x) % 3), nthen = 1 + (size_t)(rnd(x) % 2);
+	size_t nelse = ncmp > 0 ? (size_t)(rnd(x) % 3) : 0;
+	for (size_t i = 0; i < ncmp; i++) {
+		uint64_t v = rnd(x) % 4;
+		t->cmp[i] = (struct check_compare){str(key_names[rnd(x) % KEYS]),
+		                                   v < 3 ? str(values[v]) : none};
+	}
+	op->branch = CHECK_BRANCH_UNOBSERVED;
+	if (op->ok == CHECK_OK_TRUE && rnd(x) % 4 != 0)
+		op->branch = ncmp > 0 && rnd(x) % 2 ? CHECK_BRANCH_ELSE : CHECK_BRANCH_THEN;
+	random_subops(x, t->subs, nthen, op->branch == CHECK_BRANCH_THEN);
+	random_subops(x, t->subs + nthen, nelse, op->branch == CHECK_BRANCH_ELSE);
+	op->compares = ncmp ? t->cmp : NULL;
+	op->compare_count = ncmp;
+	op->then_ops = t->subs;
+	op->then_count = nthen;
+	op->else_ops = nelse ? t->subs + nthen : NULL;
+	op->else_count = nelse;
+	op->key = ncmp ? t->cmp[0].key : t->subs[0].key;
+}
+
+static size_t random_history(uint64_t *x, struct check_op *ops, struct texts *t, uint32_t clients,
+                             bool txns)
 {
 	size_t n = 1 + (size_t)(rnd(x) % MAX_OPS);
 	for (size_t i = 0; i < n; i++) {
@@ -245,6 +330,8 @@ static size_t random_history(uint64_t *x, struct check_op *ops, struct texts *t,
 		    CHECK_KIND_GET, CHECK_KIND_GET,  CHECK_KIND_PUT,      CHECK_KIND_DELETE,
 		    CHECK_KIND_CAS, CHECK_KIND_MSET, CHECK_KIND_DELRANGE, CHECK_KIND_MSET};
 		op->kind = rnd(x) % 9 == 0 ? CHECK_KIND_EXPIRE : kinds[rnd(x) % 8];
+		if (txns && rnd(x) % 3 == 0)
+			op->kind = CHECK_KIND_TXN;
 		uint64_t okr = rnd(x) % 10;
 		op->ok = okr < 6 ? CHECK_OK_TRUE : okr < 8 ? CHECK_OK_UNKNOWN : CHECK_OK_FALSE;
 		op->call_time = (int64_t)(rnd(x) % 12);
@@ -276,6 +363,9 @@ static size_t random_history(uint64_t *x, struct check_op *ops, struct texts *t,
 		case CHECK_KIND_DELRANGE:
 			op->range_end = str(ends[rnd(x) % 5]);
 			op->result = returned && r < 3 ? str(counts[rnd(x) % 4]) : none;
+			break;
+		case CHECK_KIND_TXN:
+			random_txn(x, op, &t[i]);
 			break;
 		default:
 			break;
@@ -313,7 +403,25 @@ static void test_multi_oracle(void **state)
 	for (int round = 0; round < 20000; round++) {
 		struct check_op ops[MAX_OPS];
 		struct texts t[MAX_OPS];
-		size_t n = random_history(&x, ops, t, round % 2 ? 2 : 0);
+		size_t n = random_history(&x, ops, t, round % 2 ? 2 : 0, false);
+		agree(ops, n, true, round, verdicts);
+		agree(ops, n, false, round, verdicts);
+	}
+	assert_true(verdicts[0] > 4000);
+	assert_true(verdicts[1] > 4000);
+}
+
+/* The same with a third of the operations txns: compares, both branches, the branch seen or
+ * not, gets inside them seeing the sub-operations before. */
+static void test_multi_txn_oracle(void **state)
+{
+	(void)state;
+	uint64_t x = 0x7c0ffee5ull;
+	int verdicts[2] = {0, 0};
+	for (int round = 0; round < 20000; round++) {
+		struct check_op ops[MAX_OPS];
+		struct texts t[MAX_OPS];
+		size_t n = random_history(&x, ops, t, round % 2 ? 2 : 0, true);
 		agree(ops, n, true, round, verdicts);
 		agree(ops, n, false, round, verdicts);
 	}
@@ -477,7 +585,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_multi_torn_mset), cmocka_unit_test(test_multi_delrange),
 	    cmocka_unit_test(test_multi_validate),  cmocka_unit_test(test_multi_roundtrip),
-	    cmocka_unit_test(test_multi_oracle),
+	    cmocka_unit_test(test_multi_oracle),    cmocka_unit_test(test_multi_txn_oracle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -207,6 +207,7 @@ static bool oracle_apply(const struct check_op *op, struct oracle_value *v)
 	case CHECK_KIND_MSET:
 	case CHECK_KIND_DELRANGE:
 	case CHECK_KIND_EXPIRE:
+	case CHECK_KIND_TXN:
 		break; /* test_multi.c */
 	}
 	return false;
@@ -339,6 +340,7 @@ static size_t prop_tiny_history(uint64_t *x, struct check_op *ops, size_t max, u
 		case CHECK_KIND_MSET:
 		case CHECK_KIND_DELRANGE:
 		case CHECK_KIND_EXPIRE:
+		case CHECK_KIND_TXN:
 			break; /* not drawn */
 		}
 	}
