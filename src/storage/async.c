@@ -275,6 +275,41 @@ static void process_group(struct storage_async *a, uint32_t n)
 	}
 }
 
+/* Runs ticket t (or, with skip, discards it) and completes `batch` with its outcome. The
+ * caller holds no lock and has set sync_running; it is clear again on return. */
+static void sync_batch(struct storage_async *a, struct storage_sync_ticket *t,
+                       struct req_list batch, bool skip)
+{
+	char errmsg[STORAGE_ERRMSG_SIZE];
+	/* Durability is claimed only after this returns success. */
+	int rv = STORAGE_EFAILED;
+	uint64_t t0 = uv_hrtime();
+	if (skip)
+		storage_sync_ticket_discard(t);
+	else
+		rv = storage_sync_run(t, errmsg);
+	if (rv == STORAGE_OK)
+		storage_sync_done(a->st, t);
+	uint64_t synced_ns = uv_hrtime() - t0;
+
+	uv_mutex_lock(&a->mu);
+	assert(a->sync_running);
+	a->sync_running = false;
+	if (!skip)
+		histogram_observe(&a->stats.fsync_seconds, (double)synced_ns / 1e9);
+	if (rv != STORAGE_OK && a->failed == STORAGE_OK) {
+		a->failed = rv;
+		snprintf(a->errmsg, sizeof(a->errmsg), "%s", errmsg);
+	}
+	for (struct storage_async_req *r = batch.head; r != NULL; r = r->next)
+		if (r->status == STORAGE_OK && rv != STORAGE_OK)
+			r->status = rv;
+	list_splice(&a->done, &batch);
+	uv_cond_broadcast(&a->idle_cond);
+	uv_mutex_unlock(&a->mu);
+	uv_async_send(&a->wake);
+}
+
 static void writer_main(void *arg)
 {
 	struct storage_async *a = arg;
@@ -315,6 +350,17 @@ static void writer_main(void *arg)
 
 		uv_mutex_lock(&a->mu);
 		histogram_observe(&a->stats.append_seconds, (double)wrote_ns / 1e9);
+		if (!a->have_pending && !a->sync_running && a->incoming.head == NULL) {
+			/* Nothing to overlap the sync with: run it here rather than wake the
+			 * sync thread, a hand-off that costs more than it saves when one write
+			 * waits for it (a client at a time). */
+			a->sync_running = true;
+			bool skip = a->failed != STORAGE_OK;
+			uv_mutex_unlock(&a->mu);
+			sync_batch(a, &t, group, skip);
+			uv_mutex_lock(&a->mu);
+			continue;
+		}
 		if (a->have_pending && !storage_sync_ticket_merge(&a->pending, &t)) {
 			/* Too many retired segments for one ticket: let the pending one go
 			 * first. */
@@ -358,7 +404,6 @@ static void snapper_main(void *arg)
 static void syncer_main(void *arg)
 {
 	struct storage_async *a = arg;
-	char errmsg[STORAGE_ERRMSG_SIZE];
 	uv_mutex_lock(&a->mu);
 	for (;;) {
 		while (!a->have_pending && !a->writer_exited)
@@ -371,33 +416,7 @@ static void syncer_main(void *arg)
 		a->sync_running = true;
 		bool skip = a->failed != STORAGE_OK;
 		uv_mutex_unlock(&a->mu);
-
-		/* Durability is claimed only after this returns success. */
-		int rv = STORAGE_EFAILED;
-		uint64_t t0 = uv_hrtime();
-		if (skip)
-			storage_sync_ticket_discard(&t);
-		else
-			rv = storage_sync_run(&t, errmsg);
-		if (rv == STORAGE_OK)
-			storage_sync_done(a->st, &t);
-		uint64_t synced_ns = uv_hrtime() - t0;
-
-		uv_mutex_lock(&a->mu);
-		a->sync_running = false;
-		if (!skip)
-			histogram_observe(&a->stats.fsync_seconds, (double)synced_ns / 1e9);
-		if (rv != STORAGE_OK && a->failed == STORAGE_OK) {
-			a->failed = rv;
-			snprintf(a->errmsg, sizeof(a->errmsg), "%s", errmsg);
-		}
-		for (struct storage_async_req *r = batch.head; r != NULL; r = r->next)
-			if (r->status == STORAGE_OK && rv != STORAGE_OK)
-				r->status = rv;
-		list_splice(&a->done, &batch);
-		uv_cond_broadcast(&a->idle_cond);
-		uv_mutex_unlock(&a->mu);
-		uv_async_send(&a->wake);
+		sync_batch(a, &t, batch, skip);
 		uv_mutex_lock(&a->mu);
 	}
 	uv_mutex_unlock(&a->mu);
