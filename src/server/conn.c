@@ -119,6 +119,8 @@ static bool conn_admit(struct conn *c)
 	return false;
 }
 
+static void conn_resume_soon(struct conn *c);
+
 /* Serves the input, once the connection is admitted. */
 static void conn_process(struct conn *c)
 {
@@ -157,9 +159,9 @@ void conn_close(struct conn *c)
 	uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
-static void on_write(uv_write_t *req, int status)
+/* The write of c->writing is over (in the kernel, or failed): its buffer is free again. */
+static void write_over(struct conn *c)
 {
-	struct conn *c = req->data;
 	c->write_busy = false;
 	c->last_active_ms = uv_now(c->l->sv->loop);
 	c->out.max_bytes = c->l->sv->output_hard_bytes;
@@ -170,6 +172,12 @@ static void on_write(uv_write_t *req, int status)
 	} else {
 		wire_buf_reset(&c->writing);
 	}
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+	write_over(c);
 	if (c->closing)
 		return;
 	if (status < 0) {
@@ -205,6 +213,26 @@ void conn_flush(struct conn *c)
 	size_t hard = c->l->sv->output_hard_bytes;
 	c->out.max_bytes = c->writing.len < hard ? hard - c->writing.len : 1;
 	uv_buf_t buf = uv_buf_init(c->writing.data, (unsigned)c->writing.len);
+	if (c->tls == NULL) {
+		/* Straight into the socket when it takes it all, as it mostly does: a write
+		 * request would also cost an epoll_ctl() when it completes (libuv re-arms
+		 * the watcher after every write). What follows a write (the idle hook,
+		 * input paused for output) then runs in this iteration's check phase. */
+		int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+		if (n == (int)buf.len) {
+			/* Busy until then, as with a write request: replies finishing in this
+			 * iteration gather behind it under the same output limit. */
+			c->write_busy = true;
+			conn_resume_soon(c);
+			return;
+		}
+		if (n < 0 && n != UV_EAGAIN) {
+			conn_close(c);
+			return;
+		}
+		if (n > 0)
+			buf = uv_buf_init(buf.base + n, buf.len - (unsigned)n);
+	}
 	int rv = c->tls != NULL
 	             ? conn_tls_write(c, on_write)
 	             : uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
@@ -234,10 +262,31 @@ static void soon_check_cb(uv_check_t *h)
 		struct conn *next = c->soon_next;
 		c->soon_next = NULL;
 		c->flush_soon = false;
-		conn_flush(c);
+		bool resume = c->resume_soon;
+		c->resume_soon = false;
+		if (resume)
+			write_over(c);
+		if (!c->closing) {
+			conn_flush(c);
+			if (resume && !c->closing && !c->lingering)
+				conn_process(c);
+		}
 		conn_unref(c);
 		c = next;
 	}
+}
+
+/* After a write that the socket took at once: what on_write() does, in this iteration's
+ * check phase. */
+static void conn_resume_soon(struct conn *c)
+{
+	if (c->l->closing || c->l->soon_open == 0) {
+		write_over(c);
+		conn_flush(c);
+		return;
+	}
+	c->resume_soon = true;
+	conn_flush_soon(c);
 }
 
 void conn_flush_soon(struct conn *c)

@@ -108,6 +108,7 @@ struct conn {
 	bool tls_pump;          /* the session holds input for a frontend that reads again */
 	struct conn *soon_next; /* the listener's conn_flush_soon() list */
 	bool flush_soon;        /* on that list (holding a reference) */
+	bool resume_soon;       /* and then conn_process(): a write finished at once */
 };
 
 struct conn_listener {
