@@ -63,7 +63,8 @@ idle=$(rss_kib "${PIDS[$L]}")
 log "idle leader: RSS $idle KiB"
 
 load() {
-python3 - "$KEYS" "$VALUE_BYTES" <<'PY' | rc "$LEADER" --pipe >"$DIR/load.out" 2>&1
+# Not rc(): its 10 s bound is shorter than a load that shares two CPUs with snapshots.
+python3 - "$KEYS" "$VALUE_BYTES" <<'PY' | timeout 600 redis-cli -h 127.0.0.1 -p "${CLIENT[$LEADER]##*:}" --pipe >"$DIR/load.out" 2>&1
 import sys
 keys, vb = int(sys.argv[1]), int(sys.argv[2])
 value = b"x" * vb
@@ -78,22 +79,48 @@ for start in range(0, keys, batch):
     out.write(b"".join(parts))
 PY
 }
+# The peak during the load, when each node forks its snapshot children: every 200 ms,
+# each node's proportional set size (Pss, smaps_rollup) plus its children's, so that
+# pages the child shares copy-on-write count once. Largest sums in $DIR/peak.N (KiB).
+pss_kib() { # pid
+	awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0
+}
+sample_peaks() {
+	local i pid c sum
+	while [ -f "$DIR/sampling" ]; do
+		for i in 1 2 3; do
+			pid=${PIDS[$i]}
+			sum=$(pss_kib "$pid")
+			for c in $(cat "/proc/$pid/task/"*/children 2>/dev/null); do
+				sum=$((sum + $(pss_kib "$c")))
+			done
+			[ "$sum" -gt "$(cat "$DIR/peak.$i" 2>/dev/null || echo 0)" ] && echo "$sum" >"$DIR/peak.$i"
+		done
+		sleep 0.2
+	done
+}
+touch "$DIR/sampling"
+sample_peaks &
+PIDS[30]=$!
 # MSET is idempotent: a batch refused during a leader change is simply loaded again.
 for attempt in 1 2 3; do
 	log "loading $KEYS keys of $VALUE_BYTES B in MSET batches of 100 (redis-cli --pipe), attempt $attempt"
 	load
-	tail -n 1 "$DIR/load.out"
+	tail -n 3 "$DIR/load.out"
 	wait_leader
 	[ "$(rc "$LEADER" DBSIZE)" = "$KEYS" ] && break
 done
 L=$LEADER
 for i in 1 2 3; do wait_applied "$i" "$(info_field "$L" commit_index)" 120; done
+rm -f "$DIR/sampling"
+wait "${PIDS[30]}" 2>/dev/null
+PIDS[30]=""
 expect_eq "keys loaded" "$(rc "$L" DBSIZE)" "$KEYS"
 sleep 2
 log "leadership changes and warnings during the load:"
 grep -h -E ' (warn|error):|leader of term|no longer leader' "$DIR"/n*.log | sort | tail -n 20
 for i in 1 2 3; do
-	log "n$i ($(info_field "$i" raft_role)): RSS $(($(rss_kib "${PIDS[$i]}") / 1024)) MiB; $(hc "$(url "$i" /metrics)" | grep -E '^concord_kv_(keys|key_bytes|value_bytes|versions) ' | tr '\n' ' ')"
+	log "n$i ($(info_field "$i" raft_role)): RSS $(($(rss_kib "${PIDS[$i]}") / 1024)) MiB, Pss $(($(pss_kib "${PIDS[$i]}") / 1024)) MiB; peak during the load with its snapshot children $(($(cat "$DIR/peak.$i") / 1024)) MiB (Pss); $(hc "$(url "$i" /metrics)" | grep -E '^concord_(kv_keys|kv_value_bytes|snapshots_total) ' | tr '\n' ' ')"
 done
 raw=$((KEYS * (16 + VALUE_BYTES)))
 log "raw data: $KEYS x (16 B key + $VALUE_BYTES B value) = $((raw / 1048576)) MiB"

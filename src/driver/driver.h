@@ -158,6 +158,9 @@ void driver_drain(struct driver *d);
 void driver_persisted(struct driver *d, struct driver_batch *b, int status);
 /* The snapshot job's bytes (status 0), or its failure; the bytes are copied. */
 void driver_snapshot_written(struct driver *d, int status, const void *data, size_t len);
+/* The same with the bytes in a buffer, whose reference the driver takes (NULL with a
+ * failure): no copy of a snapshot that may be most of the process's memory. */
+void driver_snapshot_written_buf(struct driver *d, int status, struct raft_buf *buf);
 /* The bytes of snapshot_save() are durable (status 0), or failed (fail-stop). */
 void driver_snapshot_saved(struct driver *d, int status);
 

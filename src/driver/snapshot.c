@@ -49,13 +49,23 @@ static void job_end(struct driver *d)
 
 void driver_snapshot_written(struct driver *d, int status, const void *data, size_t len)
 {
+	bool ok = status == 0 && len > 0;
+	driver_snapshot_written_buf(d, ok ? 0 : -1, ok ? raft_buf_new(data, len) : NULL);
+}
+
+void driver_snapshot_written_buf(struct driver *d, int status, struct raft_buf *buf)
+{
 	struct snapshot_job *j = &d->snap;
 	assert(j->running && !j->saving && j->buf == NULL);
+	/* The job holds the reference from here on: job_end() drops it. */
+	j->buf = status == 0 ? buf : NULL;
+	if (status != 0)
+		raft_buf_unref(buf);
 	if (d->stopping) {
 		job_end(d);
 		return;
 	}
-	if (status != 0 || len == 0) {
+	if (j->buf == NULL || j->buf->len == 0) {
 		driver_logf(d, DRIVER_LOG_WARN, "snapshot at %" PRIu64 " failed in the job",
 		            j->index);
 		job_end(d);
@@ -71,7 +81,6 @@ void driver_snapshot_written(struct driver *d, int status, const void *data, siz
 		job_end(d);
 		return;
 	}
-	j->buf = raft_buf_new(data, len);
 	j->saving = true;
 	d->seam.snapshot_save(d->seam.ctx, j->index, j->term, &j->conf, j->buf);
 }
