@@ -107,6 +107,7 @@ for attempt in 1 2 3; do
 	log "loading $KEYS keys of $VALUE_BYTES B in MSET batches of 100 (redis-cli --pipe), attempt $attempt"
 	load
 	tail -n 3 "$DIR/load.out"
+	grep -h -B2 -A2 "Assertion" "$DIR"/n*.log | head -n 20
 	wait_leader
 	[ "$(rc "$LEADER" DBSIZE)" = "$KEYS" ] && break
 done

@@ -437,6 +437,10 @@ static void snapshot_meta_to_pb(const struct proto_snapshot_meta *s, Concord__Sn
 	ps->conf = pc;
 	ps->data_size = s->data_size_bytes;
 	ps->data_crc32c = s->data_crc32c;
+	static const uint8_t zeros[PROTO_SNAPSHOT_PAD_MAX];
+	assert(s->pad_bytes <= PROTO_SNAPSHOT_PAD_MAX);
+	ps->pad.len = s->pad_bytes;
+	ps->pad.data = (uint8_t *)zeros;
 }
 
 size_t proto_snapshot_meta_size(const struct proto_snapshot_meta *s)

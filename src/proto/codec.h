@@ -92,12 +92,15 @@ size_t proto_meta_encode(const struct proto_meta *m, uint8_t *buf);
  * of the configuration and RAFT_NONE as an id. */
 int proto_meta_decode(const uint8_t *buf, size_t len, struct proto_meta *m);
 
+#define PROTO_SNAPSHOT_PAD_MAX 64u
+
 struct proto_snapshot_meta {
 	raft_index index;
 	raft_term term;
 	struct raft_conf conf;
 	uint64_t data_size_bytes;
 	uint32_t data_crc32c;
+	uint32_t pad_bytes; /* encode only: this many zero bytes of padding (at most 64) */
 };
 
 size_t proto_snapshot_meta_size(const struct proto_snapshot_meta *s);

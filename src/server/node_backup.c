@@ -21,12 +21,11 @@
  * As for the node's own snapshots (node_snapshot.c), a forked child sees the store frozen
  * at the moment of the fork, so the file it writes is the state at one applied index,
  * while the parent keeps serving. The child writes DIR/backup/job-<pid>/snapshot-<i>-<t>
- * with snap_write (the format of DIR/snap, checksums included), then reports on its pipe:
- * nothing on success, else its error. The parent, at the pipe's end, reaps the child,
- * opens the file, unlinks it and its directory, and hands the descriptor over: nothing
- * stays on disk once the caller has the bytes. A crash in between leaves a job directory
- * behind: no job outlives its node, so the node removes them all when it starts
- * (node_backup_clean).
+ * with snap_write_stream (the format of DIR/snap, checksums included, never whole in memory), then
+ * reports on its pipe: nothing on success, else its error. The parent, at the pipe's end, reaps the
+ * child, opens the file, unlinks it and its directory, and hands the descriptor over: nothing stays
+ * on disk once the caller has the bytes. A crash in between leaves a job directory behind: no job
+ * outlives its node, so the node removes them all when it starts (node_backup_clean).
  */
 
 #define BACKUP_DIR        "backup"
@@ -79,19 +78,13 @@ _Noreturn static void backup_child(struct node *n, struct proto_snapshot_meta *m
 	char dir[SIO_PATH_MAX];
 	char err[STORAGE_ERRMSG_SIZE] = "";
 	job_dir(n, getpid(), dir);
-	void *data = NULL;
-	size_t len = 0;
 	int rv = -1;
 	if (mkdir(dir, 0700) != 0)
 		snprintf(err, sizeof(err), "%.400s: mkdir: %s", dir, strerror(errno));
-	else if (kv_snapshot_write_buf(driver_kv(n->d), &data, &len) != 0)
-		snprintf(err, sizeof(err), "serializing the store failed");
-	else if (len > SNAP_DATA_MAX_BYTES)
-		snprintf(err, sizeof(err), "the store is too large for a snapshot file");
-	else {
-		m->data_size_bytes = len;
-		rv = snap_write(sio_posix(), dir, m, data, err);
-	}
+	else
+		rv = snap_write_stream(sio_posix(), dir,
+		                       &(struct snap_name){.index = m->index, .term = m->term}, m,
+		                       node_produce_kv, driver_kv(n->d), err);
 	if (rv != 0) {
 		size_t left = strlen(err);
 		const char *p = err;

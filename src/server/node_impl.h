@@ -19,6 +19,7 @@
 #include "server/node.h"
 #include "storage/async.h"
 #include "storage/io.h"
+#include "storage/snap.h"
 #include "storage/storage.h"
 
 #include <stdbool.h>
@@ -32,10 +33,12 @@ struct snapshot_child {
 	uv_pipe_t pipe;
 	bool pipe_open; /* reading the child's output; not closing yet */
 	raft_index index;
-	unsigned char *data;
+	raft_term term;
+	char file[SIO_PATH_MAX]; /* the child's snapshot file, DIR/snap/...child */
+	unsigned char *data;     /* what the child said on the pipe: an error */
 	size_t len;
 	size_t cap;
-	struct storage_async_req req; /* storing the bytes (snapshot_save) */
+	struct storage_async_req req; /* moving the file in (snapshot_save) */
 };
 
 struct node {
@@ -148,6 +151,8 @@ void node_peer_heard(struct node *n, raft_id id);
 int node_backup_stop_all(struct node *n);
 /* At start: removes the job directories a crash left under DIR/backup (logged). */
 void node_backup_clean(struct node *n);
+/* A snap_produce_fn that streams the kv store `arg` (a forked child's). */
+int node_produce_kv(const void *arg, snap_write_fn write, void *warg);
 
 /* ---- The address book and membership (node_members.c) */
 

@@ -195,8 +195,13 @@ static void drain_snapshots(struct storage_async *a)
 /* Writer thread: checks a compaction snapshot and hands it to the snapshot thread. */
 static int hand_off_snapshot(struct storage_async *a, struct storage_async_req *r)
 {
-	int rv = storage_snapshot_job_prepare(a->st, &r->snap_job, r->snap_index, r->snap_term,
-	                                      &r->snap_conf, r->snap_data, r->snap_len);
+	int rv =
+	    r->snap_file != NULL
+	        ? storage_snapshot_job_prepare_file(a->st, &r->snap_job, r->snap_index,
+	                                            r->snap_term, &r->snap_conf, r->snap_len,
+	                                            r->snap_file)
+	        : storage_snapshot_job_prepare(a->st, &r->snap_job, r->snap_index, r->snap_term,
+	                                       &r->snap_conf, r->snap_data, r->snap_len);
 	if (rv != STORAGE_OK)
 		return rv;
 	r->snap_async = true;
@@ -514,6 +519,24 @@ void storage_async_snapshot(struct storage_async *a, struct storage_async_req *r
 	req->snap_data = data;
 	req->snap_len = len;
 	req->snap_flags = flags;
+	submit(a, req);
+}
+
+void storage_async_snapshot_file(struct storage_async *a, struct storage_async_req *req,
+                                 raft_index index, raft_term term, const struct raft_conf *conf,
+                                 size_t len, const char *file, storage_async_cb cb)
+{
+	void *user = req->data;
+	memset(req, 0, sizeof(*req));
+	req->data = user;
+	req->kind = STORAGE_ASYNC_SNAPSHOT;
+	req->cb = cb;
+	req->snap_index = index;
+	req->snap_term = term;
+	req->snap_conf = *conf;
+	req->snap_len = len;
+	req->snap_flags = STORAGE_SNAPSHOT_COMPACT;
+	req->snap_file = file;
 	submit(a, req);
 }
 

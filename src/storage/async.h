@@ -62,7 +62,8 @@ struct storage_async_req {
 	const void *snap_data;
 	size_t snap_len;
 	unsigned snap_flags;
-	bool snap_async; /* a compaction snapshot handed to the snapshot thread */
+	const char *snap_file; /* storage_async_snapshot_file()'s */
+	bool snap_async;       /* a compaction snapshot handed to the snapshot thread */
 	struct storage_snapshot_job snap_job;
 };
 
@@ -91,6 +92,13 @@ void storage_async_write_ready(struct storage_async *a, struct storage_async_req
 void storage_async_snapshot(struct storage_async *a, struct storage_async_req *req,
                             raft_index index, raft_term term, const struct raft_conf *conf,
                             const void *data, size_t len, unsigned flags, storage_async_cb cb);
+
+/* storage_async_snapshot() of a compaction snapshot whose file is already written
+ * (storage_snapshot_job_prepare_file()): the snapshot thread only moves it in. `file`
+ * must stay valid until the callback. */
+void storage_async_snapshot_file(struct storage_async *a, struct storage_async_req *req,
+                                 raft_index index, raft_term term, const struct raft_conf *conf,
+                                 size_t len, const char *file, storage_async_cb cb);
 
 /* Lets queued requests finish (their callbacks run, here or from the loop), stops the
  * threads and closes the loop handle; then calls close_cb, after which `a` is freed and

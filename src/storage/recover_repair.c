@@ -46,8 +46,7 @@ static int repair_snapshots(struct recovery *r)
 		return STORAGE_OK;
 	for (uint32_t i = 0; i < r->n_stale_snaps; i++) {
 		char name[SIO_NAME_MAX + 1];
-		snap_name_format(name, r->stale_snaps[i].index, r->stale_snaps[i].term,
-		                 r->stale_snaps[i].tmp);
+		snap_name_format_as(name, &r->stale_snaps[i]);
 		int rv = repair_unlink(r, r->snap_dir, name);
 		if (rv != STORAGE_OK)
 			return rv;

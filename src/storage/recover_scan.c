@@ -93,7 +93,7 @@ static int load_snapshot(struct recovery *r)
 			note(r, "%s/%s: not a snapshot file; ignored", r->snap_dir, names.v[i]);
 			continue;
 		}
-		if (s.tmp) {
+		if (s.tmp || s.child) {
 			note(r, "%s/%s: unfinished snapshot (interrupted write); removed",
 			     r->snap_dir, names.v[i]);
 			r->stale_snaps[r->n_stale_snaps++] = s;

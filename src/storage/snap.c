@@ -7,10 +7,12 @@
 #include "storage/util.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 
-#define SNAP_PREFIX     "snapshot-"
-#define SNAP_TMP_SUFFIX ".tmp"
+#define SNAP_PREFIX       "snapshot-"
+#define SNAP_TMP_SUFFIX   ".tmp"
+#define SNAP_CHILD_SUFFIX ".child"
 
 static bool parse_u64_20(const char *s, uint64_t *out)
 {
@@ -29,18 +31,22 @@ static bool parse_u64_20(const char *s, uint64_t *out)
 
 bool snap_name_parse(const char *name, struct snap_name *out)
 {
-	/* snapshot-<20 digits>-<20 digits>[.tmp] */
+	/* snapshot-<20 digits>-<20 digits>[.child][.tmp] */
 	size_t plen = strlen(SNAP_PREFIX);
 	size_t base = plen + 20 + 1 + 20;
 	size_t n = strlen(name);
-	if (strncmp(name, SNAP_PREFIX, plen) != 0)
+	if (strncmp(name, SNAP_PREFIX, plen) != 0 || n < base)
 		return false;
-	bool tmp = false;
-	if (n == base + strlen(SNAP_TMP_SUFFIX) && strcmp(name + base, SNAP_TMP_SUFFIX) == 0)
-		tmp = true;
-	else if (n != base)
+	struct snap_name s = {0};
+	const char *rest = name + base;
+	if (strncmp(rest, SNAP_CHILD_SUFFIX, strlen(SNAP_CHILD_SUFFIX)) == 0) {
+		s.child = true;
+		rest += strlen(SNAP_CHILD_SUFFIX);
+	}
+	if (strcmp(rest, SNAP_TMP_SUFFIX) == 0)
+		s.tmp = true;
+	else if (rest[0] != '\0')
 		return false;
-	struct snap_name s = {.tmp = tmp};
 	if (!parse_u64_20(name + plen, &s.index) || name[plen + 20] != '-' ||
 	    !parse_u64_20(name + plen + 21, &s.term))
 		return false;
@@ -52,6 +58,12 @@ void snap_name_format(char *out, raft_index index, raft_term term, bool tmp)
 {
 	snprintf(out, SIO_NAME_MAX + 1, SNAP_PREFIX "%020" PRIu64 "-%020" PRIu64 "%s", index, term,
 	         tmp ? SNAP_TMP_SUFFIX : "");
+}
+
+void snap_name_format_as(char *out, const struct snap_name *s)
+{
+	snprintf(out, SIO_NAME_MAX + 1, SNAP_PREFIX "%020" PRIu64 "-%020" PRIu64 "%s%s", s->index,
+	         s->term, s->child ? SNAP_CHILD_SUFFIX : "", s->tmp ? SNAP_TMP_SUFFIX : "");
 }
 
 uint32_t snap_header_crc(uint32_t len, const uint8_t *meta)
@@ -111,6 +123,149 @@ int snap_write(struct sio *io, const char *snap_dir, const struct proto_snapshot
 	rv = sio_sync_dir(io, snap_dir);
 	if (rv != 0)
 		return storage_errmsg_io(errmsg, snap_dir, "fsync of directory", rv);
+	return STORAGE_OK;
+}
+
+bool snap_head_encode(struct proto_snapshot_meta m, size_t want, uint8_t *head)
+{
+	m.pad_bytes = 0;
+	size_t n = proto_snapshot_meta_size(&m);
+	if (SNAP_HEADER_BYTES + n > want)
+		return false;
+	size_t gap = want - SNAP_HEADER_BYTES - n;
+	/* A pad field costs a tag and a length byte before its zeros, and an empty one is
+	 * not written at all (proto3): it takes 3 bytes or more. */
+	if ((gap > 0 && gap < 3) || gap > PROTO_SNAPSHOT_PAD_MAX + 2)
+		return false;
+	m.pad_bytes = gap == 0 ? 0 : (uint32_t)(gap - 2);
+	n = proto_snapshot_meta_encode(&m, head + SNAP_HEADER_BYTES);
+	assert(SNAP_HEADER_BYTES + n == want);
+	put_u32(head, SNAP_MAGIC);
+	put_u32(head + 4, (uint32_t)n);
+	put_u32(head + 8, snap_header_crc((uint32_t)n, head + SNAP_HEADER_BYTES));
+	return true;
+}
+
+size_t snap_stream_head_bytes(const struct proto_snapshot_meta *meta)
+{
+	/* The meta at its largest, plus the smallest pad field. */
+	struct proto_snapshot_meta m = *meta;
+	m.data_size_bytes = SNAP_DATA_MAX_BYTES;
+	m.data_crc32c = UINT32_MAX;
+	m.pad_bytes = 0;
+	size_t want = SNAP_HEADER_BYTES + proto_snapshot_meta_size(&m) + 3;
+	assert(want <= SNAP_HEADER_BYTES + SNAP_META_MAX_BYTES);
+	return want;
+}
+
+#define SNAP_STREAM_CHUNK ((size_t)1 << 20)
+
+struct snap_stream {
+	struct sio *io;
+	int fd;
+	uint64_t off; /* where the next chunk goes */
+	uint64_t len; /* data bytes so far */
+	uint32_t crc; /* of those */
+	uint8_t *buf; /* SNAP_STREAM_CHUNK bytes gathered before a write */
+	size_t n_buf;
+	int rv; /* the first write's error */
+};
+
+static int stream_flush(struct snap_stream *w)
+{
+	if (w->rv == 0 && w->n_buf > 0) {
+		w->rv = sio_pwrite(w->io, w->fd, w->buf, w->n_buf, w->off);
+		w->off += w->n_buf;
+	}
+	w->n_buf = 0;
+	return w->rv;
+}
+
+static int stream_write(void *warg, const void *data, size_t len)
+{
+	struct snap_stream *w = warg;
+	const uint8_t *p = data;
+	w->crc = crc32c(w->crc, p, len);
+	w->len += len;
+	while (len > 0 && w->rv == 0) {
+		size_t take = SNAP_STREAM_CHUNK - w->n_buf;
+		if (take > len)
+			take = len;
+		memcpy(w->buf + w->n_buf, p, take);
+		w->n_buf += take;
+		p += take;
+		len -= take;
+		if (w->n_buf == SNAP_STREAM_CHUNK)
+			stream_flush(w);
+	}
+	return w->rv;
+}
+
+int snap_write_stream(struct sio *io, const char *dir, const struct snap_name *name,
+                      const struct proto_snapshot_meta *meta, snap_produce_fn produce,
+                      const void *arg, char *errmsg)
+{
+	assert(name->index == meta->index && name->term == meta->term && !name->tmp);
+	char file[SIO_NAME_MAX + 1];
+	char tmp[SIO_PATH_MAX];
+	char path[SIO_PATH_MAX];
+	struct snap_name t = *name;
+	t.tmp = true;
+	snap_name_format_as(file, &t);
+	path_join(tmp, dir, file);
+	snap_name_format_as(file, name);
+	path_join(path, dir, file);
+
+	struct proto_snapshot_meta m = *meta;
+	size_t want = snap_stream_head_bytes(&m);
+	uint8_t head[SNAP_HEADER_BYTES + SNAP_META_MAX_BYTES];
+
+	struct snap_stream w = {.io = io, .off = want};
+	int rv = sio_open(io, tmp, SIO_RDWR | SIO_CREATE | SIO_TRUNC, &w.fd);
+	if (rv != 0)
+		return storage_errmsg_io(errmsg, tmp, "open", rv);
+	w.buf = xmalloc(SNAP_STREAM_CHUNK);
+	int produced = produce(arg, stream_write, &w);
+	rv = stream_flush(&w);
+	free(w.buf);
+	const char *op = "write";
+	if (rv == 0 && produced != 0) {
+		int rv_close = sio_close(io, w.fd);
+		(void)rv_close;
+		sio_unlink(io, tmp);
+		return storage_errmsg_set(errmsg, STORAGE_EIO, "%s: the data's producer failed",
+		                          tmp);
+	}
+	if (rv == 0 && (w.len == 0 || w.len > SNAP_DATA_MAX_BYTES))
+		rv = -EFBIG;
+	if (rv == 0) {
+		m.data_size_bytes = w.len;
+		m.data_crc32c = w.crc;
+		bool fits = snap_head_encode(m, want, head);
+		assert(fits); /* room was made for the largest size and checksum */
+		(void)fits;
+		rv = sio_pwrite(io, w.fd, head, want, 0);
+	}
+	if (rv == 0) {
+		rv = sio_fsync(io, w.fd);
+		op = "fsync";
+	}
+	int rv_close = sio_close(io, w.fd);
+	if (rv == 0 && rv_close != 0) {
+		rv = rv_close;
+		op = "close";
+	}
+	if (rv == 0) {
+		rv = sio_rename(io, tmp, path);
+		op = "rename";
+	}
+	if (rv != 0) {
+		sio_unlink(io, tmp);
+		return storage_errmsg_io(errmsg, tmp, op, rv);
+	}
+	rv = sio_sync_dir(io, dir);
+	if (rv != 0)
+		return storage_errmsg_io(errmsg, dir, "fsync of directory", rv);
 	return STORAGE_OK;
 }
 

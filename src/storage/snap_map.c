@@ -74,6 +74,12 @@ int storage_snapshot_map(const struct storage *st, raft_index index, raft_term t
 	char path[SIO_PATH_MAX];
 	snap_name_format(name, index, term, false);
 	path_join(path, st->snap_dir, name);
+	return storage_snapshot_map_path(path, index, term, out, errmsg);
+}
+
+int storage_snapshot_map_path(const char *path, raft_index index, raft_term term,
+                              struct raft_buf **out, char *errmsg)
+{
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return storage_errmsg_io(errmsg, path, "open", -errno);

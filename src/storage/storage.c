@@ -544,8 +544,31 @@ int storage_snapshot_job_prepare(struct storage *st, struct storage_snapshot_job
 	return STORAGE_OK;
 }
 
+int storage_snapshot_job_prepare_file(struct storage *st, struct storage_snapshot_job *j,
+                                      raft_index index, raft_term term,
+                                      const struct raft_conf *conf, size_t len, const char *file)
+{
+	int rv = storage_snapshot_job_prepare(st, j, index, term, conf, NULL, len);
+	if (rv == STORAGE_OK)
+		j->file = file;
+	return rv;
+}
+
 int storage_snapshot_job_run(const struct storage_snapshot_job *j, char *errmsg)
 {
+	if (j->file != NULL) {
+		char name[SIO_NAME_MAX + 1];
+		char path[SIO_PATH_MAX];
+		snap_name_format(name, j->index, j->term, false);
+		path_join(path, j->snap_dir, name);
+		int rv = sio_rename(j->io, j->file, path);
+		if (rv != 0)
+			return storage_errmsg_io(errmsg, j->file, "rename", rv);
+		rv = sio_sync_dir(j->io, j->snap_dir);
+		if (rv != 0)
+			return storage_errmsg_io(errmsg, j->snap_dir, "fsync of directory", rv);
+		return STORAGE_OK;
+	}
 	struct proto_snapshot_meta m = {
 	    .index = j->index,
 	    .term = j->term,

@@ -168,11 +168,19 @@ struct storage_snapshot_job {
 	struct raft_conf conf;
 	const void *data;
 	size_t len;
+	const char *file; /* NULL, or a finished snapshot file that run moves in */
 };
 
 int storage_snapshot_job_prepare(struct storage *st, struct storage_snapshot_job *j,
                                  raft_index index, raft_term term, const struct raft_conf *conf,
                                  const void *data, size_t len);
+/* The same for a snapshot some other process already wrote, checked and fsync'd as a
+ * whole file (snap_write_stream() into a directory of the same file system): run renames
+ * `file` into DIR/snap and fsyncs the directory. `len` is its data's size; `file` must
+ * stay valid until run returned. */
+int storage_snapshot_job_prepare_file(struct storage *st, struct storage_snapshot_job *j,
+                                      raft_index index, raft_term term,
+                                      const struct raft_conf *conf, size_t len, const char *file);
 /* Returns 0 or an error with errmsg[STORAGE_ERRMSG_SIZE] filled. */
 int storage_snapshot_job_run(const struct storage_snapshot_job *j, char *errmsg);
 /* rv, errmsg: what run returned. Returns 0 or the error that stopped the storage. */
@@ -186,6 +194,9 @@ int storage_snapshot_job_finish(struct storage *st, const struct storage_snapsho
  * says why; the caller keeps its copy in memory). */
 int storage_snapshot_map(const struct storage *st, raft_index index, raft_term term,
                          struct raft_buf **out, char *errmsg);
+/* The same for the snapshot file at `path`, of any name. */
+int storage_snapshot_map_path(const char *path, raft_index index, raft_term term,
+                              struct raft_buf **out, char *errmsg);
 
 /* 0 while working; the error that stopped the storage after a failure. */
 int storage_failed(const struct storage *st);
