@@ -62,9 +62,9 @@ static void op_finish(struct sim *s, struct client *c, uint64_t opi, int ok)
 
 static const char *kind_name(enum check_kind k)
 {
-	static const char *const names[] = {"get", "put",  "delete", "append",
-	                                    "cas", "incr", "mset",   "delrange"};
-	return (unsigned)k < 8 ? names[k] : "?";
+	static const char *const names[] = {"get",  "put",  "delete",   "append", "cas",
+	                                    "incr", "mset", "delrange", "expire", "txn"};
+	return (unsigned)k < 10 ? names[k] : "?";
 }
 
 /* The text a write puts into the store: unique per operation, so that the entry that
@@ -173,6 +173,7 @@ static uint64_t start_op(struct sim *s, struct client *c, uint32_t key_hint)
 	struct hist_op op = {.client = c->id, .ok = -2, .call = s->now};
 	if (sim_rand(s, 100) < SIM_MULTI_PERCENT) {
 		draw_multi(s, &op);
+		txn_draw(s, c, &op); /* from a stream of its own: the draws above stay */
 	} else {
 		op.kind = draw_kind(s);
 		op.key = (uint32_t)sim_rand(s, SIM_KEYS);
@@ -212,7 +213,7 @@ static uint64_t start_op(struct sim *s, struct client *c, uint32_t key_hint)
 
 /* The client still waits for this request (same connection, not timed out): it is
  * taken off the connection. */
-static struct client *request_client(const struct request *rq)
+struct client *client_of(const struct request *rq)
 {
 	struct sim *s = rq->sim;
 	struct client *c = &s->clients[rq->client];
@@ -223,7 +224,7 @@ static struct client *request_client(const struct request *rq)
 
 /* After an answer: the node starts what its connection held back, and the client may
  * send more. */
-static void answered(struct sim *s, struct client *c)
+void client_answered(struct sim *s, struct client *c)
 {
 	conn_process(s, c, false);
 	client_rearm(s, c);
@@ -243,7 +244,7 @@ static void on_read(void *arg, int status)
 {
 	struct request *rq = arg;
 	struct sim *s = rq->sim;
-	struct client *c = request_client(rq);
+	struct client *c = client_of(rq);
 	if (c == NULL)
 		return;
 	struct hist_op *op = &s->hist[rq->op];
@@ -251,7 +252,7 @@ static void on_read(void *arg, int status)
 		sim_log(s, "client %u: get k%u failed: %s", c->id, op->key,
 		        sim_driver_error(status));
 		op_finish(s, c, rq->op, 0); /* a failed read observed nothing */
-		answered(s, c);
+		client_answered(s, c);
 		return;
 	}
 	/* ReadIndex: the driver calls back once the state machine applied the read index. */
@@ -268,7 +269,7 @@ static void on_read(void *arg, int status)
 	sim_log(s, "client %u: get k%u = %s (op %" PRIu64 ")", c->id, op->key,
 	        op->result ? op->result : "(absent)", rq->op);
 	op_finish(s, c, rq->op, 1);
-	answered(s, c);
+	client_answered(s, c);
 }
 
 /* A write whose outcome is unknown is proposed again with the same sequence number (the
@@ -290,6 +291,8 @@ static void write_unknown(struct sim *s, struct client *c, uint64_t opi)
 /* Whether the entry just applied carries this write (its unique value). */
 static bool entry_carries(const struct raft_entry *e, const struct hist_op *op)
 {
+	if (op->kind == CHECK_KIND_TXN)
+		return txn_carries(e, op);
 	if (op->kind == CHECK_KIND_INCR || op->kind == CHECK_KIND_DELETE ||
 	    op->kind == CHECK_KIND_DELRANGE)
 		return true; /* no unique bytes: the driver's term rule is what is checked */
@@ -303,6 +306,8 @@ static int reply_outcome(struct sim *s, struct client *c, struct hist_op *op,
                          const struct kv_reply *r)
 {
 	switch (op->kind) {
+	case CHECK_KIND_TXN:
+		return txn_outcome(s, c, op, r);
 	case CHECK_KIND_INCR:
 		if (r->code != KV_OK)
 			return 0; /* not an integer, or overflow: no effect */
@@ -366,7 +371,7 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 {
 	struct request *rq = arg;
 	struct sim *s = rq->sim;
-	struct client *c = request_client(rq);
+	struct client *c = client_of(rq);
 	if (c == NULL)
 		return;
 	struct hist_op *op = &s->hist[rq->op];
@@ -378,14 +383,14 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 			write_unknown(s, c, rq->op);
 		else
 			op_finish(s, c, rq->op, -3);
-		answered(s, c);
+		client_answered(s, c);
 		return;
 	}
 	if (status != DRIVER_OK) {
 		sim_log(s, "client %u: %s k%u: %s; outcome unknown", c->id, kind_name(op->kind),
 		        op->key, sim_driver_error(status));
 		write_unknown(s, c, rq->op);
-		answered(s, c);
+		client_answered(s, c);
 		return;
 	}
 	const struct raft_entry *e = s->nodes[rq->node].applying;
@@ -401,14 +406,14 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 		s->res->duplicates++;
 	write_acked(s, c, op, e);
 	op_finish(s, c, rq->op, reply_outcome(s, c, op, reply));
-	answered(s, c);
+	client_answered(s, c);
 }
 
 /* ---------------------------------------------------------------------------------
  * Submission
  */
 
-static struct request *request_new(struct sim *s, struct client *c, struct node *nd, uint64_t op)
+struct request *client_request(struct sim *s, struct client *c, struct node *nd, uint64_t op)
 {
 	struct request *rq = calloc(1, sizeof(*rq));
 	if (rq == NULL)
@@ -426,7 +431,7 @@ static struct request *request_new(struct sim *s, struct client *c, struct node 
 
 /* A client of depth 1 writes under its session; a pipelining one without (a session keeps
  * one write's reply: kv.md), at most once since it never resends. */
-static int send_write(const struct client *c, struct node *nd, const struct hist_op *op,
+int client_send_write(const struct client *c, struct node *nd, const struct hist_op *op,
                       struct kv_cmd *cmd, struct request *rq)
 {
 	assert(c->depth > 1 || (c->session != 0 && op->seq != 0));
@@ -457,7 +462,7 @@ static int submit_multi(const struct client *c, struct node *nd, const struct hi
 		                      .put = {.key = names[0], .key_len = 2},
 		                      .range_end = names[op->nkeys],
 		                      .range_end_len = 2};
-	return send_write(c, nd, op, &cmd, rq);
+	return client_send_write(c, nd, op, &cmd, rq);
 }
 
 /* A put's TTL: on m0..m2 the one drawn, short enough to fire (the history then holds
@@ -533,7 +538,7 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 		assert(false);
 		return DRIVER_EINVAL;
 	}
-	return send_write(c, nd, op, &cmd, rq);
+	return client_send_write(c, nd, op, &cmd, rq);
 }
 
 /* The node the client believes leads, or NULL (with the guess moved on: the node's
@@ -574,7 +579,7 @@ static void open_session(struct sim *s, struct client *c)
 	struct node *nd = leader_guess(s, c);
 	int rv = DRIVER_ENOTLEADER;
 	if (nd != NULL) {
-		struct request *rq = request_new(s, c, nd, SIM_OP_OPEN);
+		struct request *rq = client_request(s, c, nd, SIM_OP_OPEN);
 		struct kv_cmd cmd = {.op = KV_OP_SESSION_OPEN};
 		rv = driver_write(nd->d, &cmd, on_open, rq);
 	}
@@ -592,7 +597,9 @@ static void open_session(struct sim *s, struct client *c)
 int client_op_start(struct sim *s, struct client *c, struct node *nd, uint64_t opi)
 {
 	struct hist_op *op = &s->hist[opi];
-	struct request *rq = request_new(s, c, nd, opi);
+	struct request *rq = client_request(s, c, nd, opi);
+	if (op->kind == CHECK_KIND_TXN)
+		return txn_start(s, c, nd, opi, rq); /* counts its tries itself */
 	int rv = op->write ? submit_write(c, nd, op, rq) : driver_read(nd->d, false, on_read, rq);
 	if (rv != 0)
 		return rv;
@@ -622,6 +629,10 @@ void client_op_refused(struct sim *s, struct client *c, uint64_t opi, int rv)
 void client_op_abandoned(struct sim *s, struct client *c, uint64_t opi, bool started)
 {
 	struct hist_op *op = &s->hist[opi];
+	if (op->txn != NULL && op->txn->watching) {
+		op->txn->watching = false; /* given up during its WATCH: EXEC was never sent */
+		started = false;
+	}
 	if (!op->write)
 		op_finish(s, c, opi, 0); /* a read given up observed nothing */
 	else if (started || op->tries > 0)
@@ -740,8 +751,10 @@ void clients_init(struct sim *s, uint32_t n)
 
 void clients_free(struct sim *s)
 {
-	for (uint64_t i = 0; i < s->n_hist; i++)
+	for (uint64_t i = 0; i < s->n_hist; i++) {
 		free(s->hist[i].result);
+		txn_free(&s->hist[i]);
+	}
 	free(s->hist);
 	while (s->requests != NULL) {
 		struct request *rq = s->requests;

@@ -19,6 +19,7 @@ struct op_text {
 	char keys[SIM_MULTI_KEYS][8];
 	char values[SIM_MULTI_KEYS][32];
 	struct check_str key_strs[SIM_MULTI_KEYS], value_strs[SIM_MULTI_KEYS];
+	struct txn_text *txn; /* a txn's compares and sub-operations (txn.c) */
 };
 
 _Static_assert(SIM_PIPE_MAX < 7, "a client's calls at one instant rank 0..6 (to_check_op)");
@@ -75,9 +76,11 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
 		op->values = t->value_strs;
 		op->key_count = h->nkeys;
 		break;
-	case CHECK_KIND_EXPIRE:
-	case CHECK_KIND_TXN: /* not drawn yet */
-		break;       /* made by expiry_op */
+	case CHECK_KIND_EXPIRE: /* made by expiry_op */
+		break;
+	case CHECK_KIND_TXN:
+		txn_check_op(h, op, &t->txn);
+		break;
 	case CHECK_KIND_DELRANGE:
 		op->range_end =
 		    str_of(t->keys[0], (int)sim_key_name(h->key + h->nkeys, t->keys[0]));
@@ -114,7 +117,7 @@ static void expiry_op(const struct hist_op *h, struct check_op *op, struct op_te
 }
 
 /* The history as check_ops; reads that failed or timed out observed nothing and are
- * left out. Returns the count; the caller frees *ops and *text. */
+ * left out. Returns the count; the caller frees *ops and *text (text_free). */
 static size_t history_ops(const struct sim *s, struct check_op **ops, struct op_text **text)
 {
 	*ops = calloc(s->n_hist ? 2 * s->n_hist : 1, sizeof(**ops)); /* room for expiries */
@@ -126,6 +129,8 @@ static size_t history_ops(const struct sim *s, struct check_op **ops, struct op_
 		const struct hist_op *h = &s->hist[i];
 		if ((!h->write && h->ok != 1) || h->ok == -3)
 			continue;
+		if (h->txn != NULL && h->txn->shape == TXN_WATCH && !h->txn->watched)
+			continue; /* given up during its WATCH: EXEC was never sent */
 		to_check_op(h, &(*ops)[n], &(*text)[n]);
 		n++;
 		/* A put still pending at the end may have taken effect too, and expired
@@ -136,6 +141,13 @@ static size_t history_ops(const struct sim *s, struct check_op **ops, struct op_
 		}
 	}
 	return n;
+}
+
+static void text_free(struct op_text *text, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(text[i].txn);
+	free(text);
 }
 
 void check_linearizable(struct sim *s)
@@ -171,7 +183,7 @@ void check_linearizable(struct sim *s)
 		check_result_free(&r);
 	}
 	free(ops);
-	free(text);
+	text_free(text, n);
 }
 
 void history_write(const struct sim *s, const char *path)
@@ -188,5 +200,5 @@ void history_write(const struct sim *s, const char *path)
 		fprintf(stderr, "concord-sim: cannot write history to %s\n", path);
 	fclose(f);
 	free(ops);
-	free(text);
+	text_free(text, n);
 }

@@ -29,7 +29,9 @@ static void usage(FILE *f)
 	        "linearizability. Prints one line per run with a hash of its trace: the\n"
 	        "same seed always prints the same hash; retries=R/D counts\n"
 	        "retried writes and the duplicates the kv answered from a session, multi=M\n"
-	        "the MSETs and DELRANGEs over m0..m2 acknowledged.\n"
+	        "the MSETs and DELRANGEs over m0..m2 acknowledged, txn=A/E/X/D the\n"
+	        "transactions on m0..m2 acknowledged, of which took the else branch, were\n"
+	        "aborted by a WATCH guard, were answered from a session (duplicates).\n"
 	        "\n"
 	        "options:\n"
 	        "  --seed S          run seed S\n"
@@ -57,6 +59,8 @@ static void usage(FILE *f)
 	        "                    to see the checker catch it\n"
 	        "  --watch-lossy     the watchers lose every revision divisible by 97: to\n"
 	        "                    see the watch check catch it\n"
+	        "  --no-txn          the clients send no transactions (CONCORD.TXN, MULTI/EXEC,\n"
+	        "                    WATCH): a seed replays as it did before they did\n"
 	        "  --quiet           print only violations and the final tally\n"
 	        "  -h, --help        this text\n"
 	        "\n"
@@ -98,6 +102,7 @@ int main(int argc, char **argv)
 		O_READY_EACH,
 		O_UNORDERED,
 		O_WATCH_LOSSY,
+		O_NO_TXN,
 	};
 	static const struct option longopts[] = {
 	    {"seed", required_argument, NULL, O_SEED},
@@ -114,12 +119,13 @@ int main(int argc, char **argv)
 	    {"ready-each", no_argument, NULL, O_READY_EACH},
 	    {"unordered", no_argument, NULL, O_UNORDERED},
 	    {"watch-lossy", no_argument, NULL, O_WATCH_LOSSY},
+	    {"no-txn", no_argument, NULL, O_NO_TXN},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t first = 0, last = 0, nodes = 0, ticks = 2000, clients = 3;
 	bool have_seed = false, trace = false, narrate = false, quiet = false, ready_each = false;
-	bool unordered = false, watch_lossy = false;
+	bool unordered = false, watch_lossy = false, no_txn = false;
 	double pace = 0;
 	uint32_t faults = SIM_FAULT_ALL;
 	const char *faults_text = "all";
@@ -219,6 +225,9 @@ int main(int argc, char **argv)
 		case O_WATCH_LOSSY:
 			watch_lossy = true;
 			break;
+		case O_NO_TXN:
+			no_txn = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -258,6 +267,7 @@ int main(int argc, char **argv)
 		    .ready_each = ready_each,
 		    .unordered = unordered,
 		    .watch_lossy = watch_lossy,
+		    .no_txn = no_txn,
 		};
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
@@ -271,12 +281,14 @@ int main(int argc, char **argv)
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
 		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
 		       " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64 " multi=%" PRIu64
-		       " watch=%" PRIu64 "/%" PRIu64 "/%" PRIu64 " held=%" PRIu64
-		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
+		       " txn=%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 " watch=%" PRIu64
+		       "/%" PRIu64 "/%" PRIu64 " held=%" PRIu64 " lin=%s sim=%.1fs hash=%016" PRIx64
+		       "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
 		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
-		       r.retries, r.duplicates, r.expiry_writes, r.multi_acked, r.watch_events,
+		       r.retries, r.duplicates, r.expiry_writes, r.multi_acked, r.txn_acked,
+		       r.txn_else, r.txn_aborted, r.txn_duplicates, r.watch_events,
 		       r.watch_caught_up, r.watch_compacted, r.held,
 		       r.linearizable == 1    ? "ok"
 		       : r.linearizable == 0  ? "NO"
@@ -297,11 +309,11 @@ int main(int argc, char **argv)
 			                                                  : "events leading to it",
 			       r.recent);
 			printf("  replay: concord-sim --seed %" PRIu64 " --nodes %u --ticks %u "
-			       "--faults %s --clients %u%s%s%s --trace\n",
+			       "--faults %s --clients %u%s%s%s%s --trace\n",
 			       seed, o.nodes, o.ticks, faults_canon, o.clients,
 			       o.ready_each ? " --ready-each" : "",
 			       o.unordered ? " --unordered" : "",
-			       o.watch_lossy ? " --watch-lossy" : "");
+			       o.watch_lossy ? " --watch-lossy" : "", o.no_txn ? " --no-txn" : "");
 		}
 		fflush(stdout);
 	}
