@@ -111,69 +111,18 @@ static void draw_multi(struct sim *s, struct hist_op *op)
 		op->ttl_ms = SIM_TTL_MIN_MS + (uint32_t)sim_rand(s, 400);
 }
 
-/* ---------------------------------------------------------------------------------
- * Expiry on the side: commands on keys outside the checked keyspace (x0..x3) with short
- * TTLs and leases, outside the history. They make the leaders reap, stamp reads and
- * restart the clock across leader changes, under every fault; the state hash
- * (sim_state_hash) covers those keys and the log clock, so every node must expire the
- * same keys at the same entry.
- */
-
-static void on_side_write(void *arg, int status, const struct kv_reply *reply)
-{
-	(void)arg;
-	(void)status;
-	(void)reply;
-}
-
-static void expiry_side(struct sim *s, struct client *c)
-{
-	struct node *nd = &s->nodes[c->guess];
-	if (!nd->up || raft_role(node_raft(nd)) != RAFT_LEADER)
-		return;
-	char key[3] = {'x', (char)('0' + sim_rand(s, SIM_SIDE_KEYS)), '\0'};
-	uint64_t lease = 1 + sim_rand(s, 3);
-	int64_t ms = 5 + (int64_t)sim_rand(s, 300);
-	struct kv_cmd cmd = {.op = KV_OP_SET,
-	                     .put = {.key = key, .key_len = 2, .value = "v", .value_len = 1}};
-	switch (sim_rand(s, 6)) {
-	case 0:
-		cmd.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = ms};
-		break;
-	case 1:
-		cmd.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_LEASE, .lease = lease};
-		break;
-	case 2:
-		cmd = (struct kv_cmd){
-		    .op = KV_OP_EXPIRE,
-		    .put = {.key = key, .key_len = 2, .expiry = {.mode = KV_EXPIRY_IN, .ms = ms}}};
-		break;
-	case 3:
-		cmd = (struct kv_cmd){.op = KV_OP_LEASE_GRANT, .lease = lease, .lease_ttl_ms = ms};
-		break;
-	case 4:
-		cmd = (struct kv_cmd){.op = KV_OP_LEASE_KEEPALIVE, .lease = lease};
-		break;
-	default:
-		cmd = (struct kv_cmd){.op = KV_OP_LEASE_REVOKE, .lease = lease};
-		break;
-	}
-	if (driver_write(nd->d, &cmd, on_side_write, NULL) == 0) {
-		s->res->expiry_writes++;
-		sim_node_input(s, nd);
-	}
-}
-
 /* A new operation in the history; `key_hint` (or SIM_KEYS: none) is the key of the
  * operation pipelined just before it, which it shares more often than not. */
 static uint64_t start_op(struct sim *s, struct client *c, uint32_t key_hint)
 {
 	if (sim_rand(s, 100) < SIM_SIDE_PERCENT)
 		expiry_side(s, c);
+	lease_step(s, c); /* from a stream of its own, as txn_draw's */
 	struct hist_op op = {.client = c->id, .ok = -2, .call = s->now};
 	if (sim_rand(s, 100) < SIM_MULTI_PERCENT) {
 		draw_multi(s, &op);
 		txn_draw(s, c, &op); /* from a stream of its own: the draws above stay */
+		lease_attach(s, c, &op);
 	} else {
 		op.kind = draw_kind(s);
 		op.key = (uint32_t)sim_rand(s, SIM_KEYS);
@@ -305,6 +254,9 @@ static bool entry_carries(const struct raft_entry *e, const struct hist_op *op)
 static int reply_outcome(struct sim *s, struct client *c, struct hist_op *op,
                          const struct kv_reply *r)
 {
+	if (op->lease != 0 && r->code == KV_ELEASE)
+		return 0; /* its lease expired (or was revoked) first: no effect */
+	s->res->lease_puts += op->lease != 0 && r->code == KV_OK;
 	switch (op->kind) {
 	case CHECK_KIND_TXN:
 		return txn_outcome(s, c, op, r);
@@ -470,6 +422,9 @@ static int submit_multi(const struct client *c, struct node *nd, const struct hi
  * within a run, so that the history checks that such a key reads like any other. */
 static struct kv_expiry put_expiry(const struct hist_op *op)
 {
+	if (op->lease != 0)
+		return (struct kv_expiry){.mode = KV_EXPIRY_LEASE,
+		                          .lease = SIM_LEASE_ID_BASE + op->lease - 1};
 	if (op->ttl_ms > 0)
 		return (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = op->ttl_ms};
 	if (op->seq % 3 == 0)
@@ -755,6 +710,7 @@ void clients_free(struct sim *s)
 		free(s->hist[i].result);
 		txn_free(&s->hist[i]);
 	}
+	lease_free(s);
 	free(s->hist);
 	while (s->requests != NULL) {
 		struct request *rq = s->requests;

@@ -32,8 +32,9 @@
 #define SIM_PIPE_MAX          4 /* operations a pipelining client keeps outstanding, at most */
 #define SIM_WATCHERS          2 /* per node: the client keys, the side keys (watch.c) */
 #define SIM_WATCH_KEYS        (SIM_KEYS + SIM_SIDE_KEYS)
-#define SIM_TXN_PERCENT       12 /* of the operations on m0..m2, drawn from txn_rng */
-#define SIM_TXN_SUBS          4  /* sub-operations of a txn's branch, at most */
+#define SIM_TXN_PERCENT       12   /* of the operations on m0..m2, drawn from txn_rng */
+#define SIM_TXN_SUBS          4    /* sub-operations of a txn's branch, at most */
+#define SIM_LEASE_ID_BASE     1000 /* the m keys' leases (lease.c); x0..x3's are 1..3 */
 
 /* Simulated time is in microseconds. */
 #define MS              UINT64_C(1000)
@@ -260,6 +261,21 @@ struct hist_op {
 	raft_index index; /* where an acknowledged write was applied */
 	raft_term term;
 	struct hist_txn *txn; /* CHECK_KIND_TXN */
+	uint32_t lease;       /* a put on m0..m2 attached to a lease: its index in s->leases
+	                         plus one (0: none) */
+};
+
+/* A lease a client granted on m0..m2 (lease.c); its outcomes as seen. */
+struct sim_lease {
+	uint64_t id;
+	uint32_t client;
+	uint32_t ttl_ms;
+	uint64_t grant_call;
+	bool granted;         /* the grant was acknowledged: puts may attach */
+	uint64_t alive_from;  /* the latest call of the grant or an acknowledged keepalive */
+	uint64_t revoke_call; /* a revoke was proposed then (0: none) */
+	uint64_t revoke_ret;
+	int revoke_ok; /* 1 acknowledged, 0 no effect, -1 unknown, -2 pending */
 };
 
 /* A request in the driver's hands; its callback finds the client through it. */
@@ -313,6 +329,7 @@ struct client {
 	uint32_t gen;                /* its timer; older timer events are ignored */
 	uint64_t seen[SIM_ALL_KEYS]; /* the last value it wrote or read per key, for cas */
 	uint64_t session; /* its kv session (0: none yet), as the server's clients have */
+	uint32_t lease;   /* the lease it attaches puts to: index in s->leases plus one */
 	uint64_t seq;     /* the sequence number of its latest write */
 	bool opening;     /* a session open is under way, on this node incarnation */
 	uint32_t open_node, open_epoch;
@@ -326,6 +343,10 @@ struct sim {
 	                       ready after every input a run is what it was without them */
 	uint64_t txn_rng;   /* the txns' draws (txn.c): a stream of its own, so that with
 	                       txns off a run is what it was before there were any */
+	uint64_t lease_rng; /* the m keys' leases (lease.c): likewise */
+	struct sim_lease *leases;
+	uint32_t n_leases, cap_leases;
+	struct lease_rq *lease_rqs;
 	uint64_t hash;
 	uint64_t now;
 	bool failed;
@@ -532,6 +553,15 @@ int client_send_write(const struct client *c, struct node *nd, const struct hist
                       struct kv_cmd *cmd, struct request *rq);
 struct client *client_of(const struct request *rq);
 void client_answered(struct sim *s, struct client *c);
+
+/* lease.c */
+/* Expiry on the side: a TTL or lease command on x0..x3, outside the history. */
+void expiry_side(struct sim *s, struct client *c);
+/* Before an operation starts: the client may grant, keep alive or revoke its lease. */
+void lease_step(struct sim *s, struct client *c);
+/* An operation on m0..m2 just drawn may become a put attached to the client's lease. */
+void lease_attach(struct sim *s, const struct client *c, struct hist_op *op);
+void lease_free(struct sim *s);
 
 /* txn.c */
 /* Turns the operation on m0..m2 just drawn into a txn, SIM_TXN_PERCENT of the time. */

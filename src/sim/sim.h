@@ -69,6 +69,7 @@ struct sim_opts {
 	                             revision divisible by 97 (watch.c) */
 	bool no_txn;              /* the clients send no transactions: a seed runs as it
 	                             did before they did (txn.c) */
+	bool no_lease;            /* likewise, no leases on m0..m2 (lease.c) */
 };
 
 struct sim_result {
@@ -104,6 +105,8 @@ struct sim_result {
 	/* Txns on m0..m2 acknowledged; of which took the else branch, were aborted by a
 	 * WATCH guard, were answered from the session (a retry: branch unobserved). */
 	uint64_t txn_acked, txn_else, txn_aborted, txn_duplicates;
+	/* Leases on m0..m2: grants, puts attached to them and revokes acknowledged. */
+	uint64_t lease_grants, lease_puts, lease_revokes;
 	uint64_t watch_events;    /* revisions the watchers got (watch.c) */
 	uint64_t watch_caught_up; /* of which a restarted watcher got from kv_events */
 	uint64_t watch_compacted; /* watcher catch-ups refused as compacted */

@@ -127,7 +127,7 @@ static void test_regression_seeds(void **state)
 		struct sim_opts o = opts(seeds[i].seed, seeds[i].nodes, SIM_FAULT_ALL);
 		o.ticks = seeds[i].ticks;
 		o.ready_each = seeds[i].ready_each;
-		o.no_txn = true; /* found before the clients sent txns: replayed so */
+		o.no_txn = o.no_lease = true; /* found before txns and leases: replayed so */
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
 		if (!ok)
@@ -154,7 +154,7 @@ static void test_client_order_seeds(void **state)
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		struct sim_opts o = opts(seeds[i].seed, seeds[i].nodes, seeds[i].faults);
 		o.ticks = 2000;
-		o.no_txn = true;
+		o.no_txn = o.no_lease = true;
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
 		if (!ok)
@@ -185,7 +185,7 @@ static void test_snapshot_install_seeds(void **state)
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		struct sim_opts o = opts(seeds[i], 3, SIM_FAULT_ALL | SIM_FAULT_DIVERGE);
 		o.ticks = 2000;
-		o.no_txn = true;
+		o.no_txn = o.no_lease = true;
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
 		if (!ok)

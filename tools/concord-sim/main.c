@@ -31,7 +31,9 @@ static void usage(FILE *f)
 	        "retried writes and the duplicates the kv answered from a session, multi=M\n"
 	        "the MSETs and DELRANGEs over m0..m2 acknowledged, txn=A/E/X/D the\n"
 	        "transactions on m0..m2 acknowledged, of which took the else branch, were\n"
-	        "aborted by a WATCH guard, were answered from a session (duplicates).\n"
+	        "aborted by a WATCH guard, were answered from a session (duplicates),\n"
+	        "lease=G/P/R the leases on m0..m2 granted, puts attached to them and\n"
+	        "revokes, acknowledged.\n"
 	        "\n"
 	        "options:\n"
 	        "  --seed S          run seed S\n"
@@ -60,7 +62,9 @@ static void usage(FILE *f)
 	        "  --watch-lossy     the watchers lose every revision divisible by 97: to\n"
 	        "                    see the watch check catch it\n"
 	        "  --no-txn          the clients send no transactions (CONCORD.TXN, MULTI/EXEC,\n"
-	        "                    WATCH): a seed replays as it did before they did\n"
+	        "                    WATCH)\n"
+	        "  --no-lease        the clients attach no puts on m0..m2 to leases; with\n"
+	        "                    --no-txn a seed replays as it did before either existed\n"
 	        "  --quiet           print only violations and the final tally\n"
 	        "  -h, --help        this text\n"
 	        "\n"
@@ -103,6 +107,7 @@ int main(int argc, char **argv)
 		O_UNORDERED,
 		O_WATCH_LOSSY,
 		O_NO_TXN,
+		O_NO_LEASE,
 	};
 	static const struct option longopts[] = {
 	    {"seed", required_argument, NULL, O_SEED},
@@ -120,12 +125,14 @@ int main(int argc, char **argv)
 	    {"unordered", no_argument, NULL, O_UNORDERED},
 	    {"watch-lossy", no_argument, NULL, O_WATCH_LOSSY},
 	    {"no-txn", no_argument, NULL, O_NO_TXN},
+	    {"no-lease", no_argument, NULL, O_NO_LEASE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t first = 0, last = 0, nodes = 0, ticks = 2000, clients = 3;
 	bool have_seed = false, trace = false, narrate = false, quiet = false, ready_each = false;
 	bool unordered = false, watch_lossy = false, no_txn = false;
+	bool no_lease = false;
 	double pace = 0;
 	uint32_t faults = SIM_FAULT_ALL;
 	const char *faults_text = "all";
@@ -228,6 +235,9 @@ int main(int argc, char **argv)
 		case O_NO_TXN:
 			no_txn = true;
 			break;
+		case O_NO_LEASE:
+			no_lease = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -268,6 +278,7 @@ int main(int argc, char **argv)
 		    .unordered = unordered,
 		    .watch_lossy = watch_lossy,
 		    .no_txn = no_txn,
+		    .no_lease = no_lease,
 		};
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
@@ -281,15 +292,16 @@ int main(int argc, char **argv)
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
 		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
 		       " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64 " multi=%" PRIu64
-		       " txn=%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 " watch=%" PRIu64
-		       "/%" PRIu64 "/%" PRIu64 " held=%" PRIu64 " lin=%s sim=%.1fs hash=%016" PRIx64
-		       "\n",
+		       " txn=%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 " lease=%" PRIu64
+		       "/%" PRIu64 "/%" PRIu64 " watch=%" PRIu64 "/%" PRIu64 "/%" PRIu64
+		       " held=%" PRIu64 " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
 		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
 		       r.retries, r.duplicates, r.expiry_writes, r.multi_acked, r.txn_acked,
-		       r.txn_else, r.txn_aborted, r.txn_duplicates, r.watch_events,
-		       r.watch_caught_up, r.watch_compacted, r.held,
+		       r.txn_else, r.txn_aborted, r.txn_duplicates, r.lease_grants, r.lease_puts,
+		       r.lease_revokes, r.watch_events, r.watch_caught_up, r.watch_compacted,
+		       r.held,
 		       r.linearizable == 1    ? "ok"
 		       : r.linearizable == 0  ? "NO"
 		       : r.linearizable == -1 ? "unknown"
@@ -309,11 +321,12 @@ int main(int argc, char **argv)
 			                                                  : "events leading to it",
 			       r.recent);
 			printf("  replay: concord-sim --seed %" PRIu64 " --nodes %u --ticks %u "
-			       "--faults %s --clients %u%s%s%s%s --trace\n",
+			       "--faults %s --clients %u%s%s%s%s%s --trace\n",
 			       seed, o.nodes, o.ticks, faults_canon, o.clients,
 			       o.ready_each ? " --ready-each" : "",
 			       o.unordered ? " --unordered" : "",
-			       o.watch_lossy ? " --watch-lossy" : "", o.no_txn ? " --no-txn" : "");
+			       o.watch_lossy ? " --watch-lossy" : "", o.no_txn ? " --no-txn" : "",
+			       o.no_lease ? " --no-lease" : "");
 		}
 		fflush(stdout);
 	}
