@@ -68,6 +68,7 @@ static void test_fault_free_run(void **state)
 	/* Multi-key writes and txns are part of the checked history (docs/checker.md). */
 	assert_true(r.multi_acked > 10);
 	assert_true(r.txn_acked > 5);
+	assert_true(r.lease_puts > 5); /* and puts attached to leases (lease.c) */
 	assert_int_equal(r.linearizable, 1);
 }
 
