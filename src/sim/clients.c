@@ -1,10 +1,11 @@
 /* clients.c: simulated clients. Each talks to the node it believes leads over a
  * connection (conn.c), as the server's clients do: real kv commands (put, append, incr,
  * cas, delete on k0..k4; put, delete, mset and delrange over several keys on m0..m2,
- * and transactions there: txn.c) through driver_write and linearizable gets through driver_read,
- * with timeouts; some run one operation at a time under a session and resend writes whose outcome
- * is unknown, some pipeline several. Every operation goes into a history for the checker, which
- * holds each client to the order it called its operations in. */
+ * transactions there (txn.c) and puts attached to leases (lease.c)) through driver_write
+ * and linearizable gets through driver_read, with timeouts; some run one operation at a
+ * time under a session and resend writes whose outcome is unknown, some pipeline several.
+ * Every operation goes into a history for the checker, which holds each client to the
+ * order it called its operations in. */
 #include "sim/internal.h"
 
 #include <inttypes.h>
