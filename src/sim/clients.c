@@ -1,10 +1,11 @@
 /* clients.c: simulated clients. Each talks to the node it believes leads over a
  * connection (conn.c), as the server's clients do: real kv commands (put, append, incr,
- * cas, delete on k0..k4; put, delete, mset and delrange over several keys on m0..m2)
- * through driver_write and linearizable gets through driver_read, with
- * timeouts; some run one operation at a time under a session and resend writes whose
- * outcome is unknown, some pipeline several. Every operation goes into a history for
- * the checker, which holds each client to the order it called its operations in. */
+ * cas, delete on k0..k4; put, delete, mset and delrange over several keys on m0..m2,
+ * transactions there (txn.c) and puts attached to leases (lease.c)) through driver_write
+ * and linearizable gets through driver_read, with timeouts; some run one operation at a
+ * time under a session and resend writes whose outcome is unknown, some pipeline several.
+ * Every operation goes into a history for the checker, which holds each client to the
+ * order it called its operations in. */
 #include "sim/internal.h"
 
 #include <inttypes.h>
@@ -62,9 +63,9 @@ static void op_finish(struct sim *s, struct client *c, uint64_t opi, int ok)
 
 static const char *kind_name(enum check_kind k)
 {
-	static const char *const names[] = {"get", "put",  "delete", "append",
-	                                    "cas", "incr", "mset",   "delrange"};
-	return (unsigned)k < 8 ? names[k] : "?";
+	static const char *const names[] = {"get",  "put",  "delete",   "append", "cas",
+	                                    "incr", "mset", "delrange", "expire", "txn"};
+	return (unsigned)k < 10 ? names[k] : "?";
 }
 
 /* The text a write puts into the store: unique per operation, so that the entry that
@@ -111,68 +112,18 @@ static void draw_multi(struct sim *s, struct hist_op *op)
 		op->ttl_ms = SIM_TTL_MIN_MS + (uint32_t)sim_rand(s, 400);
 }
 
-/* ---------------------------------------------------------------------------------
- * Expiry on the side: commands on keys outside the checked keyspace (x0..x3) with short
- * TTLs and leases, outside the history. They make the leaders reap, stamp reads and
- * restart the clock across leader changes, under every fault; the state hash
- * (sim_state_hash) covers those keys and the log clock, so every node must expire the
- * same keys at the same entry.
- */
-
-static void on_side_write(void *arg, int status, const struct kv_reply *reply)
-{
-	(void)arg;
-	(void)status;
-	(void)reply;
-}
-
-static void expiry_side(struct sim *s, struct client *c)
-{
-	struct node *nd = &s->nodes[c->guess];
-	if (!nd->up || raft_role(node_raft(nd)) != RAFT_LEADER)
-		return;
-	char key[3] = {'x', (char)('0' + sim_rand(s, SIM_SIDE_KEYS)), '\0'};
-	uint64_t lease = 1 + sim_rand(s, 3);
-	int64_t ms = 5 + (int64_t)sim_rand(s, 300);
-	struct kv_cmd cmd = {.op = KV_OP_SET,
-	                     .put = {.key = key, .key_len = 2, .value = "v", .value_len = 1}};
-	switch (sim_rand(s, 6)) {
-	case 0:
-		cmd.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = ms};
-		break;
-	case 1:
-		cmd.put.expiry = (struct kv_expiry){.mode = KV_EXPIRY_LEASE, .lease = lease};
-		break;
-	case 2:
-		cmd = (struct kv_cmd){
-		    .op = KV_OP_EXPIRE,
-		    .put = {.key = key, .key_len = 2, .expiry = {.mode = KV_EXPIRY_IN, .ms = ms}}};
-		break;
-	case 3:
-		cmd = (struct kv_cmd){.op = KV_OP_LEASE_GRANT, .lease = lease, .lease_ttl_ms = ms};
-		break;
-	case 4:
-		cmd = (struct kv_cmd){.op = KV_OP_LEASE_KEEPALIVE, .lease = lease};
-		break;
-	default:
-		cmd = (struct kv_cmd){.op = KV_OP_LEASE_REVOKE, .lease = lease};
-		break;
-	}
-	if (driver_write(nd->d, &cmd, on_side_write, NULL) == 0) {
-		s->res->expiry_writes++;
-		sim_node_input(s, nd);
-	}
-}
-
 /* A new operation in the history; `key_hint` (or SIM_KEYS: none) is the key of the
  * operation pipelined just before it, which it shares more often than not. */
 static uint64_t start_op(struct sim *s, struct client *c, uint32_t key_hint)
 {
 	if (sim_rand(s, 100) < SIM_SIDE_PERCENT)
 		expiry_side(s, c);
+	lease_step(s, c); /* from a stream of its own, as txn_draw's */
 	struct hist_op op = {.client = c->id, .ok = -2, .call = s->now};
 	if (sim_rand(s, 100) < SIM_MULTI_PERCENT) {
 		draw_multi(s, &op);
+		txn_draw(s, c, &op); /* from a stream of its own: the draws above stay */
+		lease_attach(s, c, &op);
 	} else {
 		op.kind = draw_kind(s);
 		op.key = (uint32_t)sim_rand(s, SIM_KEYS);
@@ -212,7 +163,7 @@ static uint64_t start_op(struct sim *s, struct client *c, uint32_t key_hint)
 
 /* The client still waits for this request (same connection, not timed out): it is
  * taken off the connection. */
-static struct client *request_client(const struct request *rq)
+struct client *client_of(const struct request *rq)
 {
 	struct sim *s = rq->sim;
 	struct client *c = &s->clients[rq->client];
@@ -223,7 +174,7 @@ static struct client *request_client(const struct request *rq)
 
 /* After an answer: the node starts what its connection held back, and the client may
  * send more. */
-static void answered(struct sim *s, struct client *c)
+void client_answered(struct sim *s, struct client *c)
 {
 	conn_process(s, c, false);
 	client_rearm(s, c);
@@ -243,7 +194,7 @@ static void on_read(void *arg, int status)
 {
 	struct request *rq = arg;
 	struct sim *s = rq->sim;
-	struct client *c = request_client(rq);
+	struct client *c = client_of(rq);
 	if (c == NULL)
 		return;
 	struct hist_op *op = &s->hist[rq->op];
@@ -251,7 +202,7 @@ static void on_read(void *arg, int status)
 		sim_log(s, "client %u: get k%u failed: %s", c->id, op->key,
 		        sim_driver_error(status));
 		op_finish(s, c, rq->op, 0); /* a failed read observed nothing */
-		answered(s, c);
+		client_answered(s, c);
 		return;
 	}
 	/* ReadIndex: the driver calls back once the state machine applied the read index. */
@@ -268,7 +219,7 @@ static void on_read(void *arg, int status)
 	sim_log(s, "client %u: get k%u = %s (op %" PRIu64 ")", c->id, op->key,
 	        op->result ? op->result : "(absent)", rq->op);
 	op_finish(s, c, rq->op, 1);
-	answered(s, c);
+	client_answered(s, c);
 }
 
 /* A write whose outcome is unknown is proposed again with the same sequence number (the
@@ -290,6 +241,8 @@ static void write_unknown(struct sim *s, struct client *c, uint64_t opi)
 /* Whether the entry just applied carries this write (its unique value). */
 static bool entry_carries(const struct raft_entry *e, const struct hist_op *op)
 {
+	if (op->kind == CHECK_KIND_TXN)
+		return txn_carries(e, op);
 	if (op->kind == CHECK_KIND_INCR || op->kind == CHECK_KIND_DELETE ||
 	    op->kind == CHECK_KIND_DELRANGE)
 		return true; /* no unique bytes: the driver's term rule is what is checked */
@@ -302,7 +255,12 @@ static bool entry_carries(const struct raft_entry *e, const struct hist_op *op)
 static int reply_outcome(struct sim *s, struct client *c, struct hist_op *op,
                          const struct kv_reply *r)
 {
+	if (op->lease != 0 && r->code == KV_ELEASE)
+		return 0; /* its lease expired (or was revoked) first: no effect */
+	s->res->lease_puts += op->lease != 0 && r->code == KV_OK;
 	switch (op->kind) {
+	case CHECK_KIND_TXN:
+		return txn_outcome(s, c, op, r);
 	case CHECK_KIND_INCR:
 		if (r->code != KV_OK)
 			return 0; /* not an integer, or overflow: no effect */
@@ -366,7 +324,7 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 {
 	struct request *rq = arg;
 	struct sim *s = rq->sim;
-	struct client *c = request_client(rq);
+	struct client *c = client_of(rq);
 	if (c == NULL)
 		return;
 	struct hist_op *op = &s->hist[rq->op];
@@ -378,14 +336,14 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 			write_unknown(s, c, rq->op);
 		else
 			op_finish(s, c, rq->op, -3);
-		answered(s, c);
+		client_answered(s, c);
 		return;
 	}
 	if (status != DRIVER_OK) {
 		sim_log(s, "client %u: %s k%u: %s; outcome unknown", c->id, kind_name(op->kind),
 		        op->key, sim_driver_error(status));
 		write_unknown(s, c, rq->op);
-		answered(s, c);
+		client_answered(s, c);
 		return;
 	}
 	const struct raft_entry *e = s->nodes[rq->node].applying;
@@ -401,14 +359,14 @@ static void on_write(void *arg, int status, const struct kv_reply *reply)
 		s->res->duplicates++;
 	write_acked(s, c, op, e);
 	op_finish(s, c, rq->op, reply_outcome(s, c, op, reply));
-	answered(s, c);
+	client_answered(s, c);
 }
 
 /* ---------------------------------------------------------------------------------
  * Submission
  */
 
-static struct request *request_new(struct sim *s, struct client *c, struct node *nd, uint64_t op)
+struct request *client_request(struct sim *s, struct client *c, struct node *nd, uint64_t op)
 {
 	struct request *rq = calloc(1, sizeof(*rq));
 	if (rq == NULL)
@@ -426,7 +384,7 @@ static struct request *request_new(struct sim *s, struct client *c, struct node 
 
 /* A client of depth 1 writes under its session; a pipelining one without (a session keeps
  * one write's reply: kv.md), at most once since it never resends. */
-static int send_write(const struct client *c, struct node *nd, const struct hist_op *op,
+int client_send_write(const struct client *c, struct node *nd, const struct hist_op *op,
                       struct kv_cmd *cmd, struct request *rq)
 {
 	assert(c->depth > 1 || (c->session != 0 && op->seq != 0));
@@ -457,7 +415,7 @@ static int submit_multi(const struct client *c, struct node *nd, const struct hi
 		                      .put = {.key = names[0], .key_len = 2},
 		                      .range_end = names[op->nkeys],
 		                      .range_end_len = 2};
-	return send_write(c, nd, op, &cmd, rq);
+	return client_send_write(c, nd, op, &cmd, rq);
 }
 
 /* A put's TTL: on m0..m2 the one drawn, short enough to fire (the history then holds
@@ -465,6 +423,9 @@ static int submit_multi(const struct client *c, struct node *nd, const struct hi
  * within a run, so that the history checks that such a key reads like any other. */
 static struct kv_expiry put_expiry(const struct hist_op *op)
 {
+	if (op->lease != 0)
+		return (struct kv_expiry){.mode = KV_EXPIRY_LEASE,
+		                          .lease = SIM_LEASE_ID_BASE + op->lease - 1};
 	if (op->ttl_ms > 0)
 		return (struct kv_expiry){.mode = KV_EXPIRY_IN, .ms = op->ttl_ms};
 	if (op->seq % 3 == 0)
@@ -533,7 +494,7 @@ static int submit_write(const struct client *c, struct node *nd, const struct hi
 		assert(false);
 		return DRIVER_EINVAL;
 	}
-	return send_write(c, nd, op, &cmd, rq);
+	return client_send_write(c, nd, op, &cmd, rq);
 }
 
 /* The node the client believes leads, or NULL (with the guess moved on: the node's
@@ -574,7 +535,7 @@ static void open_session(struct sim *s, struct client *c)
 	struct node *nd = leader_guess(s, c);
 	int rv = DRIVER_ENOTLEADER;
 	if (nd != NULL) {
-		struct request *rq = request_new(s, c, nd, SIM_OP_OPEN);
+		struct request *rq = client_request(s, c, nd, SIM_OP_OPEN);
 		struct kv_cmd cmd = {.op = KV_OP_SESSION_OPEN};
 		rv = driver_write(nd->d, &cmd, on_open, rq);
 	}
@@ -592,7 +553,9 @@ static void open_session(struct sim *s, struct client *c)
 int client_op_start(struct sim *s, struct client *c, struct node *nd, uint64_t opi)
 {
 	struct hist_op *op = &s->hist[opi];
-	struct request *rq = request_new(s, c, nd, opi);
+	struct request *rq = client_request(s, c, nd, opi);
+	if (op->kind == CHECK_KIND_TXN)
+		return txn_start(s, c, nd, opi, rq); /* counts its tries itself */
 	int rv = op->write ? submit_write(c, nd, op, rq) : driver_read(nd->d, false, on_read, rq);
 	if (rv != 0)
 		return rv;
@@ -622,6 +585,10 @@ void client_op_refused(struct sim *s, struct client *c, uint64_t opi, int rv)
 void client_op_abandoned(struct sim *s, struct client *c, uint64_t opi, bool started)
 {
 	struct hist_op *op = &s->hist[opi];
+	if (op->txn != NULL && op->txn->watching) {
+		op->txn->watching = false; /* given up during its WATCH: EXEC was never sent */
+		started = false;
+	}
 	if (!op->write)
 		op_finish(s, c, opi, 0); /* a read given up observed nothing */
 	else if (started || op->tries > 0)
@@ -740,8 +707,11 @@ void clients_init(struct sim *s, uint32_t n)
 
 void clients_free(struct sim *s)
 {
-	for (uint64_t i = 0; i < s->n_hist; i++)
+	for (uint64_t i = 0; i < s->n_hist; i++) {
 		free(s->hist[i].result);
+		txn_free(&s->hist[i]);
+	}
+	lease_free(s);
 	free(s->hist);
 	while (s->requests != NULL) {
 		struct request *rq = s->requests;

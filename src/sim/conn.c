@@ -52,9 +52,14 @@ static void remove_at(struct sim_conn *k, uint32_t i)
 static int next_startable(struct sim *s, struct sim_conn *k)
 {
 	for (uint32_t i = 0; i < k->n; i++) {
-		if (k->ops[i].started)
+		bool txn_waits = txn_holds(s, k->ops[i].op, k->ops[i].started, &k->order);
+		if (k->ops[i].started) {
+			if (txn_waits)
+				return -1; /* a WATCH still reading: EXEC, and all after it, wait */
 			continue;
-		if (!s->opts.unordered && driver_order_waits(&k->order, kind_of(s, k->ops[i].op))) {
+		}
+		if (txn_waits || (!s->opts.unordered &&
+		                  driver_order_waits(&k->order, kind_of(s, k->ops[i].op)))) {
 			s->res->held += !k->ops[i].held;
 			k->ops[i].held = true;
 			return -1;
@@ -112,6 +117,13 @@ bool conn_take(struct sim *s, struct client *c, uint32_t gen, uint64_t op)
 	driver_order_end(&k->order, kind_of(s, op));
 	remove_at(k, (uint32_t)at);
 	return true;
+}
+
+bool conn_has(const struct client *c, uint32_t gen, uint64_t op)
+{
+	const struct sim_conn *k = &c->conn;
+	int at = k->open && k->gen == gen ? find(k, op) : -1;
+	return at >= 0 && k->ops[at].started;
 }
 
 void conn_close(struct sim *s, struct client *c)

@@ -32,6 +32,9 @@
 #define SIM_PIPE_MAX          4 /* operations a pipelining client keeps outstanding, at most */
 #define SIM_WATCHERS          2 /* per node: the client keys, the side keys (watch.c) */
 #define SIM_WATCH_KEYS        (SIM_KEYS + SIM_SIDE_KEYS)
+#define SIM_TXN_PERCENT       12   /* of the operations on m0..m2, drawn from txn_rng */
+#define SIM_TXN_SUBS          4    /* sub-operations of a txn's branch, at most */
+#define SIM_LEASE_ID_BASE     1000 /* the m keys' leases (lease.c); x0..x3's are 1..3 */
 
 /* Simulated time is in microseconds. */
 #define MS              UINT64_C(1000)
@@ -201,6 +204,40 @@ struct entry_key {
 	bool used;
 };
 
+/* The three shapes of transaction the server's frontends build (txn.c). */
+enum txn_shape {
+	TXN_COMPARE = 1, /* CONCORD.TXN: value compares, then and else of PUT, GET, DEL */
+	TXN_MULTI,       /* MULTI/EXEC: SET, GET, DEL applied together, no guard */
+	TXN_WATCH,       /* WATCH, then MULTI/EXEC guarded on the mod revisions read */
+};
+
+/* One sub-operation of a txn: a get, put or delete of m<key - SIM_KEYS>. */
+struct txn_sub {
+	enum check_kind kind;
+	uint32_t key;
+	uint64_t value; /* put: the unique value written */
+	char *result;   /* get in the branch taken, observed: the value read (NULL: absent) */
+};
+
+/* A txn's compares (TXN_COMPARE) or watched keys (TXN_WATCH): key holds value, 0 for
+ * absent. A WATCH's values and revisions are what its read found. */
+struct txn_cmp {
+	uint32_t key;
+	uint64_t value;
+	uint64_t mod_rev;   /* TXN_WATCH: the guard */
+	uint32_t absent_as; /* TXN_COMPARE, value 0: MOD, VERSION or CREATE = 0 (kv_cmp_target) */
+};
+
+struct hist_txn {
+	enum txn_shape shape;
+	uint32_t n_cmp, n_then, n_else;
+	struct txn_cmp cmp[SIM_MULTI_KEYS];
+	struct txn_sub then[SIM_TXN_SUBS], els[SIM_TXN_SUBS];
+	bool watched;  /* TXN_WATCH: the read is done, cmp holds what it found */
+	bool watching; /* TXN_WATCH: the read is in flight: the connection holds the rest */
+	enum check_branch branch;
+};
+
 struct hist_op {
 	uint32_t client;
 	enum check_kind kind;
@@ -223,6 +260,22 @@ struct hist_op {
 	uint64_t ret;
 	raft_index index; /* where an acknowledged write was applied */
 	raft_term term;
+	struct hist_txn *txn; /* CHECK_KIND_TXN */
+	uint32_t lease;       /* a put on m0..m2 attached to a lease: its index in s->leases
+	                         plus one (0: none) */
+};
+
+/* A lease a client granted on m0..m2 (lease.c); its outcomes as seen. */
+struct sim_lease {
+	uint64_t id;
+	uint32_t client;
+	uint32_t ttl_ms;
+	uint64_t grant_call;
+	bool granted;         /* the grant was acknowledged: puts may attach */
+	uint64_t alive_from;  /* the latest call of the grant or an acknowledged keepalive */
+	uint64_t revoke_call; /* a revoke was proposed then (0: none) */
+	uint64_t revoke_ret;
+	int revoke_ok; /* 1 acknowledged, 0 no effect, -1 unknown, -2 pending */
 };
 
 /* A request in the driver's hands; its callback finds the client through it. */
@@ -276,6 +329,7 @@ struct client {
 	uint32_t gen;                /* its timer; older timer events are ignored */
 	uint64_t seen[SIM_ALL_KEYS]; /* the last value it wrote or read per key, for cas */
 	uint64_t session; /* its kv session (0: none yet), as the server's clients have */
+	uint32_t lease;   /* the lease it attaches puts to: index in s->leases plus one */
 	uint64_t seq;     /* the sequence number of its latest write */
 	bool opening;     /* a session open is under way, on this node incarnation */
 	uint32_t open_node, open_epoch;
@@ -287,6 +341,12 @@ struct sim {
 	uint64_t rng;
 	uint64_t drive_rng; /* the drivers' patterns: a stream of its own, so that with a
 	                       ready after every input a run is what it was without them */
+	uint64_t txn_rng;   /* the txns' draws (txn.c): a stream of its own, so that with
+	                       txns off a run is what it was before there were any */
+	uint64_t lease_rng; /* the m keys' leases (lease.c): likewise */
+	struct sim_lease *leases;
+	uint32_t n_leases, cap_leases;
+	struct lease_rq *lease_rqs;
 	uint64_t hash;
 	uint64_t now;
 	bool failed;
@@ -485,6 +545,40 @@ void clients_free(struct sim *s);
 void client_event(struct sim *s, uint32_t client, uint32_t epoch);
 bool liveness_done(struct sim *s);
 void history_write(const struct sim *s, const char *path);
+/* For txn.c: a request for operation `op` on node nd, a write sent under the client's
+ * session (or none, pipelining), the client still waiting for a request (taken off its
+ * connection), and what follows an answer. */
+struct request *client_request(struct sim *s, struct client *c, struct node *nd, uint64_t op);
+int client_send_write(const struct client *c, struct node *nd, const struct hist_op *op,
+                      struct kv_cmd *cmd, struct request *rq);
+struct client *client_of(const struct request *rq);
+void client_answered(struct sim *s, struct client *c);
+
+/* lease.c */
+/* Expiry on the side: a TTL or lease command on x0..x3, outside the history. */
+void expiry_side(struct sim *s, struct client *c);
+/* Before an operation starts: the client may grant, keep alive or revoke its lease. */
+void lease_step(struct sim *s, struct client *c);
+/* An operation on m0..m2 just drawn may become a put attached to the client's lease. */
+void lease_attach(struct sim *s, const struct client *c, struct hist_op *op);
+void lease_free(struct sim *s);
+
+/* txn.c */
+/* Turns the operation on m0..m2 just drawn into a txn, SIM_TXN_PERCENT of the time. */
+void txn_draw(struct sim *s, struct client *c, struct hist_op *op);
+/* Starts txn `op`: a WATCH's read first, or the command. Returns its error at once. */
+int txn_start(struct sim *s, struct client *c, struct node *nd, uint64_t op, struct request *rq);
+/* Whether the applied entry carries the txn (one of its put's unique values). */
+bool txn_carries(const struct raft_entry *e, const struct hist_op *op);
+/* The txn's reply, recorded: 1 it ran (a branch), 0 a WATCH guard failed. */
+int txn_outcome(struct sim *s, struct client *c, struct hist_op *op, const struct kv_reply *r);
+/* Whether the connection must hold operation `op` (and the ones after it) back: a WATCH
+ * txn waits for nothing to be in flight, and holds the rest until its read is done. */
+bool txn_holds(const struct sim *s, uint64_t op, bool started, const struct driver_order *o);
+/* The txn as the checker's operation; *text (freed by the caller) holds its strings. */
+struct txn_text;
+void txn_check_op(const struct hist_op *h, struct check_op *op, struct txn_text **text);
+void txn_free(struct hist_op *op);
 
 /* watch.c */
 /* Sets node nd's change hook (after it booted) and catches its watchers up. */
@@ -511,6 +605,8 @@ void conn_process(struct sim *s, struct client *c, bool input);
  * rule's count drops). Returns false if the answer is stale (an older connection, or an
  * operation no longer on it). */
 bool conn_take(struct sim *s, struct client *c, uint32_t gen, uint64_t op);
+/* Whether `op` is still on connection `gen`, started (its answer is awaited). */
+bool conn_has(const struct client *c, uint32_t gen, uint64_t op);
 /* Closes the connection; outstanding operations go to client_op_abandoned. */
 void conn_close(struct sim *s, struct client *c);
 

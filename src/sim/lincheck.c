@@ -19,6 +19,9 @@ struct op_text {
 	char keys[SIM_MULTI_KEYS][8];
 	char values[SIM_MULTI_KEYS][32];
 	struct check_str key_strs[SIM_MULTI_KEYS], value_strs[SIM_MULTI_KEYS];
+	struct txn_text *txn;     /* a txn's compares and sub-operations (txn.c) */
+	struct check_compare cmp; /* a lease revoke's (lease_ops) */
+	struct check_subop sub;
 };
 
 _Static_assert(SIM_PIPE_MAX < 7, "a client's calls at one instant rank 0..6 (to_check_op)");
@@ -75,9 +78,11 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
 		op->values = t->value_strs;
 		op->key_count = h->nkeys;
 		break;
-	case CHECK_KIND_EXPIRE:
-	case CHECK_KIND_TXN: /* not drawn yet */
-		break;       /* made by expiry_op */
+	case CHECK_KIND_EXPIRE: /* made by expiry_op */
+		break;
+	case CHECK_KIND_TXN:
+		txn_check_op(h, op, &t->txn);
+		break;
 	case CHECK_KIND_DELRANGE:
 		op->range_end =
 		    str_of(t->keys[0], (int)sim_key_name(h->key + h->nkeys, t->keys[0]));
@@ -100,7 +105,8 @@ static void to_check_op(const struct hist_op *h, struct check_op *op, struct op_
  */
 enum { SIM_TTL_SLACK_MS = 2 };
 
-static void expiry_op(const struct hist_op *h, struct check_op *op, struct op_text *t)
+/* `at`: its call, in simulated microseconds. */
+static void expiry_op(const struct hist_op *h, struct check_op *op, struct op_text *t, uint64_t at)
 {
 	memset(op, 0, sizeof(*op));
 	op->client = h->client;
@@ -109,16 +115,58 @@ static void expiry_op(const struct hist_op *h, struct check_op *op, struct op_te
 	op->key = str_of(t->key, (int)sim_key_name(h->key, t->key));
 	op->expect =
 	    str_of(t->expect, snprintf(t->expect, sizeof(t->expect), "%" PRIu64, h->value));
-	uint64_t at = h->call + ((uint64_t)h->ttl_ms - SIM_TTL_SLACK_MS) * MS;
 	op->call_time = op->return_time = (int64_t)(at * 8);
 }
 
+/*
+ * A put attached to a lease ends with it, in two ways:
+ * - The lease expires: as for a TTL (above), but from the grant's call, or the call of a
+ *   keepalive that was acknowledged (the lease was alive when it applied, and it then ran
+ *   for the TTL again): the latest of those, alive_from. A keepalive without a known
+ *   outcome may not have applied, so it moves nothing; a later revoke, nothing either.
+ * - A revoke: at one instant within it, if the key still holds the put's value (so is
+ *   still attached: any other write of m0..m2 detaches or deletes it), the key goes. A
+ *   txn says exactly that: compare the value, then delete. Acknowledged, it did happen
+ *   (ok true); without a known outcome, perhaps (unknown); with no effect, not at all.
+ *   One such txn per attached put, all in the revoke's window: a txn that finds its key
+ *   holding another value changes nothing, so placing them at one instant is the revoke.
+ *   Their client is one of their own, since the revoke does not go in the order of the
+ *   client's connection.
+ */
+static size_t lease_ops(const struct sim *s, const struct hist_op *h, struct check_op *ops,
+                        struct op_text *text)
+{
+	assert(h->lease >= 1 && h->lease <= s->n_leases);
+	const struct sim_lease *l = &s->leases[h->lease - 1];
+	expiry_op(h, &ops[0], &text[0], l->alive_from + (l->ttl_ms - SIM_TTL_SLACK_MS) * MS);
+	if (l->revoke_call == 0 || l->revoke_ok == 0)
+		return 1;
+	struct check_op *op = &ops[1];
+	struct op_text *t = &text[1];
+	memset(op, 0, sizeof(*op));
+	op->client = SIM_MAX_CLIENTS + h->lease - 1;
+	op->kind = CHECK_KIND_TXN;
+	op->ok = l->revoke_ok == 1 ? CHECK_OK_TRUE : CHECK_OK_UNKNOWN;
+	op->key = str_of(t->key, (int)sim_key_name(h->key, t->key));
+	t->cmp = (struct check_compare){
+	    op->key, str_of(t->value, snprintf(t->value, sizeof(t->value), "%" PRIu64, h->value))};
+	t->sub = (struct check_subop){.kind = CHECK_KIND_DELETE, .key = op->key};
+	op->compares = &t->cmp;
+	op->compare_count = 1;
+	op->then_ops = &t->sub;
+	op->then_count = 1;
+	op->call_time = (int64_t)(l->revoke_call * 8);
+	op->return_time = (int64_t)(l->revoke_ok == 1 ? l->revoke_ret * 8 + 7 : l->revoke_call * 8);
+	return 2;
+}
+
 /* The history as check_ops; reads that failed or timed out observed nothing and are
- * left out. Returns the count; the caller frees *ops and *text. */
+ * left out. Returns the count; the caller frees *ops and *text (text_free). */
 static size_t history_ops(const struct sim *s, struct check_op **ops, struct op_text **text)
 {
-	*ops = calloc(s->n_hist ? 2 * s->n_hist : 1, sizeof(**ops)); /* room for expiries */
-	*text = calloc(s->n_hist ? 2 * s->n_hist : 1, sizeof(**text));
+	/* Room for expiries and revokes. */
+	*ops = calloc(s->n_hist ? 3 * s->n_hist : 1, sizeof(**ops));
+	*text = calloc(s->n_hist ? 3 * s->n_hist : 1, sizeof(**text));
 	if (*ops == NULL || *text == NULL)
 		abort();
 	size_t n = 0;
@@ -126,16 +174,28 @@ static size_t history_ops(const struct sim *s, struct check_op **ops, struct op_
 		const struct hist_op *h = &s->hist[i];
 		if ((!h->write && h->ok != 1) || h->ok == -3)
 			continue;
+		if (h->txn != NULL && h->txn->shape == TXN_WATCH && !h->txn->watched)
+			continue; /* given up during its WATCH: EXEC was never sent */
 		to_check_op(h, &(*ops)[n], &(*text)[n]);
 		n++;
 		/* A put still pending at the end may have taken effect too, and expired
 		 * (seed 17 of 5 nodes with damage read one, then found it gone). */
 		if (h->kind == CHECK_KIND_PUT && h->ttl_ms > 0 && h->ok != 0) {
-			expiry_op(h, &(*ops)[n], &(*text)[n]);
+			uint64_t at = h->call + ((uint64_t)h->ttl_ms - SIM_TTL_SLACK_MS) * MS;
+			expiry_op(h, &(*ops)[n], &(*text)[n], at);
 			n++;
 		}
+		if (h->kind == CHECK_KIND_PUT && h->lease != 0 && h->ok != 0)
+			n += lease_ops(s, h, &(*ops)[n], &(*text)[n]);
 	}
 	return n;
+}
+
+static void text_free(struct op_text *text, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(text[i].txn);
+	free(text);
 }
 
 void check_linearizable(struct sim *s)
@@ -171,7 +231,7 @@ void check_linearizable(struct sim *s)
 		check_result_free(&r);
 	}
 	free(ops);
-	free(text);
+	text_free(text, n);
 }
 
 void history_write(const struct sim *s, const char *path)
@@ -188,5 +248,5 @@ void history_write(const struct sim *s, const char *path)
 		fprintf(stderr, "concord-sim: cannot write history to %s\n", path);
 	fclose(f);
 	free(ops);
-	free(text);
+	text_free(text, n);
 }

@@ -140,6 +140,8 @@ static struct sim *sim_setup(const struct sim_opts *opts, struct sim_result *res
 	s->n = opts->faults & SIM_FAULT_MEMBERSHIP ? SIM_MAX_NODES : s->n_initial;
 	s->rng = opts->seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
 	s->drive_rng = opts->seed * 0xd1b54a32d192ed03ull + 0x8bb84b93962eacc9ull;
+	s->txn_rng = opts->seed * 0xa0761d6478bd642full + 0xe7037ed1a0b428dbull;
+	s->lease_rng = opts->seed * 0x8ebc6af09c88c6e3ull + 0x589965cc75374cc3ull;
 	s->hash = 0xcbf29ce484222325ull;
 	draw_faults(s);
 

@@ -67,6 +67,9 @@ struct sim_opts {
 	                             as the server did before it had one */
 	bool watch_lossy;         /* testing the watch check: the watchers lose every
 	                             revision divisible by 97 (watch.c) */
+	bool no_txn;              /* the clients send no transactions: a seed runs as it
+	                             did before they did (txn.c) */
+	bool no_lease;            /* likewise, no leases on m0..m2 (lease.c) */
 };
 
 struct sim_result {
@@ -99,11 +102,16 @@ struct sim_result {
 	uint64_t duplicates;              /* retried writes the kv answered from the session */
 	uint64_t expiry_writes;           /* unchecked expiry and lease commands (clients.c) */
 	uint64_t multi_acked;             /* MSETs and DELRANGEs on m0..m2 acknowledged */
-	uint64_t watch_events;            /* revisions the watchers got (watch.c) */
-	uint64_t watch_caught_up;         /* of which a restarted watcher got from kv_events */
-	uint64_t watch_compacted;         /* watcher catch-ups refused as compacted */
-	uint64_t held;   /* pipelined operations the ordering rule held back a while */
-	uint64_t sim_ms; /* simulated time at the end */
+	/* Txns on m0..m2 acknowledged; of which took the else branch, were aborted by a
+	 * WATCH guard, were answered from the session (a retry: branch unobserved). */
+	uint64_t txn_acked, txn_else, txn_aborted, txn_duplicates;
+	/* Leases on m0..m2: grants, puts attached to them and revokes acknowledged. */
+	uint64_t lease_grants, lease_puts, lease_revokes;
+	uint64_t watch_events;    /* revisions the watchers got (watch.c) */
+	uint64_t watch_caught_up; /* of which a restarted watcher got from kv_events */
+	uint64_t watch_compacted; /* watcher catch-ups refused as compacted */
+	uint64_t held;            /* pipelined operations the ordering rule held back a while */
+	uint64_t sim_ms;          /* simulated time at the end */
 	uint64_t history_ops;
 	int linearizable; /* 1 yes, 0 no, -1 the checker's budget ran out */
 };

@@ -65,8 +65,10 @@ static void test_fault_free_run(void **state)
 	assert_int_equal(r.crashes, 0);
 	assert_true(r.acked > 100);
 	assert_true(r.reads > 50);
-	/* Multi-key writes are part of the checked history (docs/checker.md). */
+	/* Multi-key writes and txns are part of the checked history (docs/checker.md). */
 	assert_true(r.multi_acked > 10);
+	assert_true(r.txn_acked > 5);
+	assert_true(r.lease_puts > 5); /* and puts attached to leases (lease.c) */
 	assert_int_equal(r.linearizable, 1);
 }
 
@@ -126,6 +128,7 @@ static void test_regression_seeds(void **state)
 		struct sim_opts o = opts(seeds[i].seed, seeds[i].nodes, SIM_FAULT_ALL);
 		o.ticks = seeds[i].ticks;
 		o.ready_each = seeds[i].ready_each;
+		o.no_txn = o.no_lease = true; /* found before txns and leases: replayed so */
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
 		if (!ok)
@@ -152,6 +155,7 @@ static void test_client_order_seeds(void **state)
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		struct sim_opts o = opts(seeds[i].seed, seeds[i].nodes, seeds[i].faults);
 		o.ticks = 2000;
+		o.no_txn = o.no_lease = true;
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
 		if (!ok)
@@ -182,6 +186,7 @@ static void test_snapshot_install_seeds(void **state)
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		struct sim_opts o = opts(seeds[i], 3, SIM_FAULT_ALL | SIM_FAULT_DIVERGE);
 		o.ticks = 2000;
+		o.no_txn = o.no_lease = true;
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
 		if (!ok)

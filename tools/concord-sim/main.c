@@ -25,11 +25,15 @@ static void usage(FILE *f)
 	        "in their range (watch=E/C/K: revisions got, of which by catching up after a\n"
 	        "restart, catch-ups refused as compacted). Then it heals every fault, requires\n"
 	        "a fresh write to commit, and checks the history (get, put, append, incr,\n"
-	        "cas, delete; mset and delrange over several keys; expiry of TTLs) for\n"
-	        "linearizability. Prints one line per run with a hash of its trace: the\n"
-	        "same seed always prints the same hash; retries=R/D counts\n"
+	        "cas, delete; mset, delrange and txns over several keys; expiry of TTLs\n"
+	        "and leases) for linearizability. Prints one line per run with a hash of\n"
+	        "its trace: the same seed always prints the same hash; retries=R/D counts\n"
 	        "retried writes and the duplicates the kv answered from a session, multi=M\n"
-	        "the MSETs and DELRANGEs over m0..m2 acknowledged.\n"
+	        "the MSETs and DELRANGEs over m0..m2 acknowledged, txn=A/E/X/D the\n"
+	        "transactions on m0..m2 acknowledged, of which took the else branch, were\n"
+	        "aborted by a WATCH guard, were answered from a session (duplicates),\n"
+	        "lease=G/P/R the leases on m0..m2 granted, puts attached to them and\n"
+	        "revokes, acknowledged.\n"
 	        "\n"
 	        "options:\n"
 	        "  --seed S          run seed S\n"
@@ -57,6 +61,10 @@ static void usage(FILE *f)
 	        "                    to see the checker catch it\n"
 	        "  --watch-lossy     the watchers lose every revision divisible by 97: to\n"
 	        "                    see the watch check catch it\n"
+	        "  --no-txn          the clients send no transactions (CONCORD.TXN, MULTI/EXEC,\n"
+	        "                    WATCH)\n"
+	        "  --no-lease        the clients attach no puts on m0..m2 to leases; with\n"
+	        "                    --no-txn a seed replays as it did before either existed\n"
 	        "  --quiet           print only violations and the final tally\n"
 	        "  -h, --help        this text\n"
 	        "\n"
@@ -98,6 +106,8 @@ int main(int argc, char **argv)
 		O_READY_EACH,
 		O_UNORDERED,
 		O_WATCH_LOSSY,
+		O_NO_TXN,
+		O_NO_LEASE,
 	};
 	static const struct option longopts[] = {
 	    {"seed", required_argument, NULL, O_SEED},
@@ -114,12 +124,15 @@ int main(int argc, char **argv)
 	    {"ready-each", no_argument, NULL, O_READY_EACH},
 	    {"unordered", no_argument, NULL, O_UNORDERED},
 	    {"watch-lossy", no_argument, NULL, O_WATCH_LOSSY},
+	    {"no-txn", no_argument, NULL, O_NO_TXN},
+	    {"no-lease", no_argument, NULL, O_NO_LEASE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t first = 0, last = 0, nodes = 0, ticks = 2000, clients = 3;
 	bool have_seed = false, trace = false, narrate = false, quiet = false, ready_each = false;
-	bool unordered = false, watch_lossy = false;
+	bool unordered = false, watch_lossy = false, no_txn = false;
+	bool no_lease = false;
 	double pace = 0;
 	uint32_t faults = SIM_FAULT_ALL;
 	const char *faults_text = "all";
@@ -219,6 +232,12 @@ int main(int argc, char **argv)
 		case O_WATCH_LOSSY:
 			watch_lossy = true;
 			break;
+		case O_NO_TXN:
+			no_txn = true;
+			break;
+		case O_NO_LEASE:
+			no_lease = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -258,6 +277,8 @@ int main(int argc, char **argv)
 		    .ready_each = ready_each,
 		    .unordered = unordered,
 		    .watch_lossy = watch_lossy,
+		    .no_txn = no_txn,
+		    .no_lease = no_lease,
 		};
 		struct sim_result r;
 		bool ok = sim_run(&o, &r);
@@ -271,13 +292,16 @@ int main(int argc, char **argv)
 		       " crashes=%" PRIu64 " partitions=%" PRIu64 " transfers=%" PRIu64
 		       " snapshots=%" PRIu64 "/%" PRIu64 " confs=%" PRIu64 " diskfail=%" PRIu64
 		       " retries=%" PRIu64 "/%" PRIu64 " expiry=%" PRIu64 " multi=%" PRIu64
-		       " watch=%" PRIu64 "/%" PRIu64 "/%" PRIu64 " held=%" PRIu64
-		       " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
+		       " txn=%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 " lease=%" PRIu64
+		       "/%" PRIu64 "/%" PRIu64 " watch=%" PRIu64 "/%" PRIu64 "/%" PRIu64
+		       " held=%" PRIu64 " lin=%s sim=%.1fs hash=%016" PRIx64 "\n",
 		       seed, o.nodes, faults_canon, o.ticks, ok ? "ok" : "VIOLATION", r.elections,
 		       r.max_term, r.committed, r.acked, r.reads, r.crashes, r.partitions,
 		       r.transfers, r.snapshots, r.installs, r.conf_changes, r.disk_faults,
-		       r.retries, r.duplicates, r.expiry_writes, r.multi_acked, r.watch_events,
-		       r.watch_caught_up, r.watch_compacted, r.held,
+		       r.retries, r.duplicates, r.expiry_writes, r.multi_acked, r.txn_acked,
+		       r.txn_else, r.txn_aborted, r.txn_duplicates, r.lease_grants, r.lease_puts,
+		       r.lease_revokes, r.watch_events, r.watch_caught_up, r.watch_compacted,
+		       r.held,
 		       r.linearizable == 1    ? "ok"
 		       : r.linearizable == 0  ? "NO"
 		       : r.linearizable == -1 ? "unknown"
@@ -297,11 +321,12 @@ int main(int argc, char **argv)
 			                                                  : "events leading to it",
 			       r.recent);
 			printf("  replay: concord-sim --seed %" PRIu64 " --nodes %u --ticks %u "
-			       "--faults %s --clients %u%s%s%s --trace\n",
+			       "--faults %s --clients %u%s%s%s%s%s --trace\n",
 			       seed, o.nodes, o.ticks, faults_canon, o.clients,
 			       o.ready_each ? " --ready-each" : "",
 			       o.unordered ? " --unordered" : "",
-			       o.watch_lossy ? " --watch-lossy" : "");
+			       o.watch_lossy ? " --watch-lossy" : "", o.no_txn ? " --no-txn" : "",
+			       o.no_lease ? " --no-lease" : "");
 		}
 		fflush(stdout);
 	}
