@@ -36,8 +36,8 @@ static void test_head_exact(void **state)
 	(void)state;
 	uint64_t seed = 7;
 	uint8_t head[SNAP_HEADER_BYTES + SNAP_META_MAX_BYTES];
-	const uint64_t edges[] = {1, 127, 128, 16383, 16384, 2097151, 2097152, 268435455,
-	                          268435456, SNAP_DATA_MAX_BYTES};
+	const uint64_t edges[] = {1,       127,     128,       16383,     16384,
+	                          2097151, 2097152, 268435455, 268435456, SNAP_DATA_MAX_BYTES};
 	for (int i = 0; i < 200000; i++) {
 		struct proto_snapshot_meta m =
 		    meta_of(1 + th_below(&seed, UINT32_MAX), 1 + th_below(&seed, 1000));
@@ -99,8 +99,8 @@ static void test_roundtrip(void **state)
 	struct crashfs *fs = crashfs_new(1);
 	struct sio *io = crashfs_io(fs);
 	assert_int_equal(sio_mkdir(io, "job"), 0);
-	const size_t sizes[] = {1, 127, 128, 5000, (size_t)1 << 20, ((size_t)1 << 20) + 1,
-	                        3 * ((size_t)1 << 20) + 17};
+	const size_t sizes[] = {
+	    1, 127, 128, 5000, (size_t)1 << 20, ((size_t)1 << 20) + 1, 3 * ((size_t)1 << 20) + 17};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct producer p = {.len = sizes[i], .fail_after = SIZE_MAX, .seed = i + 1};
 		struct proto_snapshot_meta m = meta_of(100 + i, 3);
