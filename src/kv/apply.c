@@ -405,10 +405,14 @@ int kv_apply(struct kv *kv, raft_index index, const void *buf, size_t len, struc
 	assert(index > kv->applied);
 	kv->applied = index;
 	memset(reply, 0, sizeof(*reply));
-	Concord__Kv__Command *c = kv_cmd_unpack(buf, len);
+	Concord__Kv__Command *c = NULL;
 	struct kv_cmd cmd;
 	struct kv_scratch scratch = {0};
-	int rv = c != NULL ? kv_cmd_from_pb(c, &cmd, &scratch) : KV_EBADCMD;
+	int rv = KV_OK;
+	if (!kv_cmd_decode_fast(buf, len, &cmd)) {
+		c = kv_cmd_unpack(buf, len);
+		rv = c != NULL ? kv_cmd_from_pb(c, &cmd, &scratch) : KV_EBADCMD;
+	}
 	if (rv == KV_EBADCMD) {
 		/* Not a command at all: nothing changes, not even log time. */
 		reply->code = KV_EBADCMD;

@@ -16,6 +16,11 @@ int kv_cmd_check(const struct kv_cmd *cmd, const struct kv_limits *lim);
  * with concord__kv__command__free_unpacked(c, NULL). */
 Concord__Kv__Command *kv_cmd_unpack(const void *buf, size_t len);
 
+/* The plain SET (one key and value, no condition or expiry, fields 1-4 of Command) read
+ * in place, pointing into buf; false for anything else, which kv_cmd_unpack and
+ * kv_cmd_from_pb then decode. What it accepts, it decodes as they would (cmd_fast.c). */
+bool kv_cmd_decode_fast(const void *buf, size_t len, struct kv_cmd *cmd);
+
 /* The arrays a decoded command needs (MSET's puts, DEL's keys; a transaction's
  * sub-commands and guards, and the puts and keys of all its sub-commands together). */
 struct kv_scratch {
