@@ -1,4 +1,5 @@
-/* cmd_fast.c: the common command (a SET of one key, no condition, no expiry) read straight from its bytes. */
+/* cmd_fast.c: the commonest command, a SET of one key with no condition or expiry, read in place.
+ */
 #include "kv/codec.h"
 
 #include <string.h>

@@ -221,8 +221,11 @@ void conn_flush(struct conn *c)
 		int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
 		if (n == (int)buf.len) {
 			/* Busy until then, as with a write request: replies finishing in this
-			 * iteration gather behind it under the same output limit. */
+			 * iteration gather behind it under the same output limit. The stall
+			 * clock starts as for one too, should a timer sweep come first. */
 			c->write_busy = true;
+			c->output_since_ms = uv_now(c->l->sv->loop);
+			c->output_left = SIZE_MAX;
 			conn_resume_soon(c);
 			return;
 		}
