@@ -85,18 +85,7 @@ _Noreturn static void backup_child(struct node *n, struct proto_snapshot_meta *m
 		rv = snap_write_stream(sio_posix(), dir,
 		                       &(struct snap_name){.index = m->index, .term = m->term}, m,
 		                       node_produce_kv, driver_kv(n->d), err);
-	if (rv != 0) {
-		size_t left = strlen(err);
-		const char *p = err;
-		while (left > 0) {
-			ssize_t w = write(fd, p, left);
-			if (w <= 0)
-				break;
-			p += w;
-			left -= (size_t)w;
-		}
-	}
-	_exit(rv == 0 ? 0 : 1);
+	node_child_exit(fd, rv, err);
 }
 
 static void job_unlink(struct node_backup *b)

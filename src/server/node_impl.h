@@ -151,6 +151,9 @@ void node_peer_heard(struct node *n, raft_id id);
 int node_backup_stop_all(struct node *n);
 /* At start: removes the job directories a crash left under DIR/backup (logged). */
 void node_backup_clean(struct node *n);
+/* A forked child's end: on failure (rv != 0) it writes `err` to its pipe `fd` for the
+ * parent to log; the exit status says which. */
+_Noreturn void node_child_exit(int fd, int rv, const char *err);
 /* A snap_produce_fn that streams the kv store `arg` (a forked child's). */
 int node_produce_kv(const void *arg, snap_write_fn write, void *warg);
 

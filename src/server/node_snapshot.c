@@ -125,6 +125,22 @@ static void snapshot_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
+void node_child_exit(int fd, int rv, const char *err)
+{
+	if (rv != 0) {
+		size_t left = strlen(err);
+		const char *p = err;
+		while (left > 0) {
+			ssize_t w = write(fd, p, left);
+			if (w <= 0)
+				break;
+			p += w;
+			left -= (size_t)w;
+		}
+	}
+	_exit(rv == 0 ? 0 : 1);
+}
+
 int node_produce_kv(const void *arg, snap_write_fn write, void *warg)
 {
 	return kv_snapshot_write(arg, write, warg);
@@ -140,18 +156,7 @@ _Noreturn static void snapshot_child(struct node *n, const struct proto_snapshot
 	struct snap_name name = {.index = m->index, .term = m->term, .child = true};
 	int rv =
 	    snap_write_stream(sio_posix(), dir, &name, m, node_produce_kv, driver_kv(n->d), err);
-	if (rv != 0) {
-		size_t left = strlen(err);
-		const char *p = err;
-		while (left > 0) {
-			ssize_t w = write(fd, p, left);
-			if (w <= 0)
-				break;
-			p += w;
-			left -= (size_t)w;
-		}
-	}
-	_exit(rv == 0 ? 0 : 1);
+	node_child_exit(fd, rv, err);
 }
 
 int node_snapshot_start(void *ctx, raft_index index)

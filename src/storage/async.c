@@ -504,9 +504,10 @@ void storage_async_write_ready(struct storage_async *a, struct storage_async_req
 	                    rd->n_entries, cb);
 }
 
-void storage_async_snapshot(struct storage_async *a, struct storage_async_req *req,
-                            raft_index index, raft_term term, const struct raft_conf *conf,
-                            const void *data, size_t len, unsigned flags, storage_async_cb cb)
+/* A snapshot request with everything but where its bytes are. */
+static void snapshot_req_init(struct storage_async_req *req, raft_index index, raft_term term,
+                              const struct raft_conf *conf, size_t len, unsigned flags,
+                              storage_async_cb cb)
 {
 	void *user = req->data;
 	memset(req, 0, sizeof(*req));
@@ -516,9 +517,16 @@ void storage_async_snapshot(struct storage_async *a, struct storage_async_req *r
 	req->snap_index = index;
 	req->snap_term = term;
 	req->snap_conf = *conf;
-	req->snap_data = data;
 	req->snap_len = len;
 	req->snap_flags = flags;
+}
+
+void storage_async_snapshot(struct storage_async *a, struct storage_async_req *req,
+                            raft_index index, raft_term term, const struct raft_conf *conf,
+                            const void *data, size_t len, unsigned flags, storage_async_cb cb)
+{
+	snapshot_req_init(req, index, term, conf, len, flags, cb);
+	req->snap_data = data;
 	submit(a, req);
 }
 
@@ -526,16 +534,7 @@ void storage_async_snapshot_file(struct storage_async *a, struct storage_async_r
                                  raft_index index, raft_term term, const struct raft_conf *conf,
                                  size_t len, const char *file, storage_async_cb cb)
 {
-	void *user = req->data;
-	memset(req, 0, sizeof(*req));
-	req->data = user;
-	req->kind = STORAGE_ASYNC_SNAPSHOT;
-	req->cb = cb;
-	req->snap_index = index;
-	req->snap_term = term;
-	req->snap_conf = *conf;
-	req->snap_len = len;
-	req->snap_flags = STORAGE_SNAPSHOT_COMPACT;
+	snapshot_req_init(req, index, term, conf, len, STORAGE_SNAPSHOT_COMPACT, cb);
 	req->snap_file = file;
 	submit(a, req);
 }

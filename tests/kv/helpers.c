@@ -318,3 +318,20 @@ void th_gen_result(struct th_gen *g, const struct kv_reply *r)
 	if (r->revision > g->last_rev_hint)
 		g->last_rev_hint = r->revision;
 }
+
+uint64_t th_rng(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t th_draw(uint64_t *s)
+{
+	uint64_t r = th_rng(s);
+	if (r % 4 == 0)
+		return 0;
+	unsigned bits = (unsigned)(th_rng(s) % 64) + 1;
+	return bits == 64 ? th_rng(s) : th_rng(s) & ((UINT64_C(1) << bits) - 1);
+}

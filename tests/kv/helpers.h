@@ -8,6 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* splitmix64: the next value of the stream at *s. */
+uint64_t th_rng(uint64_t *s);
+/* 0 one time in four, else a value of a random bit length (every varint size). */
+uint64_t th_draw(uint64_t *s);
+
 /* A store with the default configuration; fails the test on error. */
 struct kv *th_kv_new(void);
 struct kv *th_kv_new_cfg(const struct kv_config *cfg);

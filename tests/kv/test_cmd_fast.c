@@ -9,29 +9,11 @@
 #include <cmocka.h>
 
 #include "kv.pb-c.h"
+#include "helpers.h"
 #include "kv/codec.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t rng(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* 0 one time in four, else a value of a random bit length (every varint size up to 63
- * bits, and 64 now and then). */
-static uint64_t draw(uint64_t *s)
-{
-	uint64_t r = rng(s);
-	if (r % 4 == 0)
-		return 0;
-	unsigned bits = (unsigned)(rng(s) % 64) + 1;
-	return bits == 64 ? rng(s) : rng(s) & ((UINT64_C(1) << bits) - 1);
-}
 
 static bool same_bytes(const void *a, size_t na, const void *b, size_t nb)
 {
@@ -88,20 +70,20 @@ static void test_agrees_with_protobuf_c(void **state)
 	unsigned plain = 0;
 	for (int i = 0; i < 3000; i++) {
 		struct kv_cmd cmd = {.op = KV_OP_SET};
-		cmd.client_id = draw(&seed);
-		cmd.seq = cmd.client_id != 0 ? 1 + draw(&seed) % 1000000 : 0;
-		cmd.time_ms = draw(&seed);
-		cmd.mono_ms = draw(&seed);
+		cmd.client_id = th_draw(&seed);
+		cmd.seq = cmd.client_id != 0 ? 1 + th_draw(&seed) % 1000000 : 0;
+		cmd.time_ms = th_draw(&seed);
+		cmd.mono_ms = th_draw(&seed);
 		cmd.put.key = data;
-		cmd.put.key_len = 1 + rng(&seed) % 40;
+		cmd.put.key_len = 1 + th_rng(&seed) % 40;
 		cmd.put.value = data + 50;
-		cmd.put.value_len = rng(&seed) % 300;
-		bool extra = rng(&seed) % 5 == 0;
-		if (extra && rng(&seed) % 2 == 0) {
+		cmd.put.value_len = th_rng(&seed) % 300;
+		bool extra = th_rng(&seed) % 5 == 0;
+		if (extra && th_rng(&seed) % 2 == 0) {
 			cmd.put.cond.kind = KV_COND_ABSENT;
 		} else if (extra) {
 			cmd.put.expiry.mode = KV_EXPIRY_IN;
-			cmd.put.expiry.ms = 1 + (int64_t)(rng(&seed) % 100000);
+			cmd.put.expiry.ms = 1 + (int64_t)(th_rng(&seed) % 100000);
 		}
 		if (i % 50 == 0)
 			cmd = (struct kv_cmd){.op = KV_OP_INCRBY, .put = cmd.put, .delta = 3};
@@ -116,12 +98,12 @@ static void test_agrees_with_protobuf_c(void **state)
 		uint8_t *m = malloc(2 * len + 1);
 		for (size_t k = 0; k < len; k++) {
 			memcpy(m, buf, len);
-			m[k] ^= (uint8_t)(1 + rng(&seed) % 255);
+			m[k] ^= (uint8_t)(1 + th_rng(&seed) % 255);
 			compare(m, len, &t);
 		}
-		compare(buf, rng(&seed) % len, &t);
+		compare(buf, th_rng(&seed) % len, &t);
 		memcpy(m, buf, len);
-		m[len] = (uint8_t)rng(&seed);
+		m[len] = (uint8_t)th_rng(&seed);
 		compare(m, len + 1, &t);
 		memcpy(m + len, buf, len);
 		compare(m, 2 * len, &t);

@@ -8,28 +8,11 @@
 #include <cmocka.h>
 
 #include "kv.pb-c.h"
+#include "helpers.h"
 #include "kv/codec.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t rng(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* 0 one time in four, else a value of a random bit length (every varint size). */
-static uint64_t draw(uint64_t *s)
-{
-	uint64_t r = rng(s);
-	if (r % 4 == 0)
-		return 0;
-	unsigned bits = (unsigned)(rng(s) % 64) + 1;
-	return bits == 64 ? rng(s) : rng(s) & ((UINT64_C(1) << bits) - 1);
-}
 
 static void test_same_bytes_as_protobuf_c(void **state)
 {
@@ -41,16 +24,16 @@ static void test_same_bytes_as_protobuf_c(void **state)
 	for (int round = 0; round < 20000; round++) {
 		Concord__Kv__SnapVersion sv;
 		concord__kv__snap_version__init(&sv);
-		sv.key.len = rng(&seed) % 3 == 0 ? 0 : rng(&seed) % 200;
+		sv.key.len = th_rng(&seed) % 3 == 0 ? 0 : th_rng(&seed) % 200;
 		sv.key.data = data;
-		sv.same_key = rng(&seed) % 2;
-		sv.create_revision = draw(&seed);
-		sv.mod_revision = draw(&seed);
-		sv.version = draw(&seed);
-		sv.value.len = rng(&seed) % 3 == 0 ? 0 : rng(&seed) % sizeof(data);
+		sv.same_key = th_rng(&seed) % 2;
+		sv.create_revision = th_draw(&seed);
+		sv.mod_revision = th_draw(&seed);
+		sv.version = th_draw(&seed);
+		sv.value.len = th_rng(&seed) % 3 == 0 ? 0 : th_rng(&seed) % sizeof(data);
 		sv.value.data = data;
-		sv.deadline = draw(&seed);
-		sv.lease = draw(&seed);
+		sv.deadline = th_draw(&seed);
+		sv.lease = th_draw(&seed);
 		Concord__Kv__SnapRecord rec;
 		concord__kv__snap_record__init(&rec);
 		rec.record_case = CONCORD__KV__SNAP_RECORD__RECORD_VERSION;
