@@ -379,6 +379,15 @@ void kv_store_compact(struct kv *kv, uint64_t rev)
 		h.item->pending--;
 		item_trim(kv, h.item, rev);
 	}
+	/* The next commits compact the next entries, whose items were last touched some
+	 * history_revisions ago and are cold: start loading the next item now, and the
+	 * versions of the one after it, whose item the previous call asked for. */
+	if (q->len > 1) {
+		__builtin_prefetch(q->ring[(q->head + 1) & (q->cap - 1)].item);
+		__builtin_prefetch(q->ring[q->head].item->head);
+	} else if (q->len == 1) {
+		__builtin_prefetch(q->ring[q->head].item);
+	}
 }
 
 void kv_histq_push(struct kv_histq *q, uint64_t rev, struct kv_item *it)
